@@ -1,0 +1,40 @@
+/**
+ * @fileoverview Element types and tensor types of the graph IR. A shape is a list of
+ * `Dim`s: concrete integers or linear expressions over symbolic sizes such as the token
+ * count `T` (see `dims.ts`).
+ */
+import type { Dim } from './dims.ts';
+
+/** Element types. `fp8e4m3` is reserved for quantized weights (a later issue). */
+export const DTYPES = ['f32', 'f16', 'bf16', 'f64', 'i32', 'i64', 'i8', 'u8', 'bool', 'fp8e4m3'] as const;
+export type DType = (typeof DTYPES)[number];
+
+export function isDType(s: string): s is DType {
+  return (DTYPES as readonly string[]).includes(s);
+}
+
+export function isFloatDType(d: DType): boolean {
+  return d === 'f32' || d === 'f16' || d === 'bf16' || d === 'f64' || d === 'fp8e4m3';
+}
+
+/** Bytes per element (fp8 is one byte; bool is stored as one byte in checkpoints). */
+export function dtypeBytes(d: DType): number {
+  switch (d) {
+    case 'f64':
+    case 'i64':
+      return 8;
+    case 'f32':
+    case 'i32':
+      return 4;
+    case 'f16':
+    case 'bf16':
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+export interface TensorType {
+  dtype: DType;
+  shape: Dim[];
+}
