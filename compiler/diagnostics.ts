@@ -6,7 +6,7 @@
  * A user's mistake is always a `MoecError` (exit code 1) or a `UsageError` (exit code 2);
  * anything else that escapes is a bug in moec and is reported as one by the CLI.
  */
-import { SourceFile, type Span } from './source.ts';
+import type { SourceFile, Span } from './source.ts';
 
 /**
  * Every error moec reports, by stable code. Tests assert codes, so never renumber; retire a
@@ -67,11 +67,23 @@ export interface Diagnostic {
 /** One or more user errors. The CLI prints them all and exits with code 1. */
 export class MoecError extends Error {
   readonly diagnostics: Diagnostic[];
+  /** Source files the spans point into, attached by the driver, for `format()`. */
+  readonly sources = new Map<string, SourceFile>();
   constructor(diagnostics: Diagnostic | Diagnostic[]) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics];
     super(list.map((d) => `${d.code}: ${d.message}`).join('\n'));
     this.name = 'MoecError';
     this.diagnostics = list;
+  }
+
+  addSource(src: SourceFile): this {
+    this.sources.set(src.path, src);
+    return this;
+  }
+
+  /** All diagnostics rendered for a terminal, with source lines and carets where known. */
+  format(): string {
+    return this.diagnostics.map((d) => formatDiagnostic(d, (p) => this.sources.get(p))).join('\n\n');
   }
 }
 

@@ -1,0 +1,227 @@
+/**
+ * @fileoverview The `moec` command line. Each command is a thin layer over the driver;
+ * this file owns argument parsing, printing and exit codes:
+ *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { shapeToString } from '../ir/dims.ts';
+import { mainFunc, type Module } from '../ir/graph.ts';
+import { printIR } from '../ir/print.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import { formatCount, summarizeParams } from './analysis/params.ts';
+import { MoecError, UsageError } from './diagnostics.ts';
+import { compileFile, run, tensorStats } from './driver.ts';
+
+/** Where the CLI writes; tests pass buffers. */
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const HELP = `moec — a compiler for Mixture-of-Experts models
+
+Usage:
+  moec check FILE [--set NAME=VALUE,...]
+      Parse, lower and verify; print inputs, weights (total and per-token active
+      parameters) and outputs.
+  moec ir FILE [--set NAME=VALUE,...]
+      Print the graph IR.
+  moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
+                [--out Y.safetensors] [--backend ref] [--f64] [--set NAME=VALUE,...]
+      Run the model and print the shape and statistics of each output. Weights and
+      inputs are seeded random numbers unless read from safetensors files.
+  moec --help | --version
+
+Options:
+  --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
+  --tokens N            the token count T
+  --seed S              seed for random weights and inputs (0..4294967295, default 0)
+  --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
+  --inputs FILE         inputs by name
+  --out FILE            write the outputs to a safetensors file
+  --backend NAME        ref (the reference interpreter)
+  --f64                 compute in float64 instead of float32
+  --debug               print the stack trace of an internal error
+
+Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
+Language reference: docs/language.md`;
+
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name: string; version: string }).version;
+    } catch {
+      // try the next location: source and dist/ sit at different depths
+    }
+  }
+  return 'unknown';
+}
+
+function parseConsts(values: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of (values ?? []).flatMap((v) => v.split(','))) {
+    if (item.trim() === '') continue;
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(-?[0-9.eE+-]+)\s*$/.exec(item);
+    const v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v)) throw new UsageError(`--set expects NAME=NUMBER, got '${item}'`, 'e.g. --set D=64,E=16');
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+function parseInt32(name: string, s: string | undefined, min: number, max: number): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${s}'`);
+  return v;
+}
+
+function fileArg(positionals: string[], command: string): string {
+  if (positionals.length === 0) throw new UsageError(`\`moec ${command}\` needs a .moe file`, `moec ${command} examples/tiny.moe`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  return positionals[0];
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
+}
+
+function typeText(t: { dtype: string; shape: Parameters<typeof shapeToString>[0] }): string {
+  return `${t.dtype}${shapeToString(t.shape)}`;
+}
+
+/** The one-screen summary of `moec check`. */
+export function checkSummary(m: Module, path: string): string {
+  const main = mainFunc(m);
+  const p = summarizeParams(m);
+  const lines = [`model ${m.name}  (${path})`];
+  lines.push(`sizes:    ${m.dims.map((d) => `${d.name}${d.max !== undefined ? ` <= ${d.max}` : ''}`).join(', ') || 'none'}`);
+  lines.push('inputs:');
+  lines.push(...table(main.params.map((v) => ['  ' + v.name, typeText(v.type)])));
+  lines.push(`weights:  ${m.weights.length} tensors`);
+  if (m.weights.length > 0)
+    lines.push(
+      ...table([
+        ['  name', 'type', 'params', 'active/token'],
+        ...p.weights.map((w) => ['  ' + w.name, typeText(w.type), formatCount(w.params), w.kind === 'routed' ? `${formatCount(w.activePerToken)} (routed)` : formatCount(w.activePerToken)]),
+      ]),
+    );
+  lines.push('outputs:');
+  lines.push(...table(main.results.map((r) => ['  ' + r.name, typeText(r.value.type)])));
+  const pct = p.total > 0 ? ` (${((100 * p.activePerToken) / p.total).toFixed(1)}%)` : '';
+  lines.push(`parameters: ${formatCount(p.total)} total, ${formatCount(p.activePerToken)} active per token${pct}`);
+  return lines.join('\n');
+}
+
+function fmtNum(v: number): string {
+  return Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4)) : String(v);
+}
+
+function outputLine(name: string, t: Tensor): string[] {
+  const s = tensorStats(t);
+  const first = Array.from(t.data.subarray(0, Math.min(6, t.data.length)), (v) => fmtNum(v));
+  return [
+    `output ${name}: ${t.dtype}[${t.shape.join(', ')}]  min ${fmtNum(s.min)}  max ${fmtNum(s.max)}  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}${s.nan ? `  NaN ${s.nan}` : ''}`,
+    `  first values: [${first.join(', ')}${t.data.length > first.length ? ', ...' : ''}]`,
+  ];
+}
+
+async function command(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      debug: { type: 'boolean' },
+      set: { type: 'string', multiple: true },
+      tokens: { type: 'string', short: 'T' },
+      seed: { type: 'string' },
+      weights: { type: 'string' },
+      inputs: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      backend: { type: 'string' },
+      f64: { type: 'boolean' },
+    },
+  });
+  if (values.version) {
+    io.out(`moec ${packageVersion()}`);
+    return 0;
+  }
+  const [cmd, ...rest] = positionals;
+  if (values.help || cmd === undefined || cmd === 'help') {
+    io.out(HELP);
+    return cmd === undefined && !values.help ? 2 : 0;
+  }
+  const consts = parseConsts(values.set);
+  const runOnly = ['tokens', 'seed', 'weights', 'inputs', 'out', 'backend', 'f64'] as const;
+  if (cmd !== 'run')
+    for (const k of runOnly) if (values[k] !== undefined) throw new UsageError(`--${k} is an option of \`moec run\`, not \`moec ${cmd}\``);
+  switch (cmd) {
+    case 'check': {
+      const path = fileArg(rest, cmd);
+      io.out(checkSummary(compileFile(path, { consts }), path));
+      return 0;
+    }
+    case 'ir': {
+      const path = fileArg(rest, cmd);
+      io.out(printIR(compileFile(path, { consts })).trimEnd());
+      return 0;
+    }
+    case 'run': {
+      const path = fileArg(rest, cmd);
+      const tokens = parseInt32('tokens', values.tokens, 1, 2 ** 31 - 1);
+      if (tokens === undefined) throw new UsageError('`moec run` needs --tokens N', `moec run ${path} --tokens 8`);
+      const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      const backend = values.backend ?? 'ref';
+      if (backend !== 'ref') throw new UsageError(`unknown backend '${backend}'`, 'available: ref (c, wasm and wgsl are coming)');
+      const m = compileFile(path, { consts });
+      const t0 = performance.now();
+      const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+      const ms = performance.now() - t0;
+      const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
+      io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+      for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
+      if (values.out) {
+        writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend: 'ref' });
+        io.out(`wrote ${values.out}`);
+      }
+      io.out(`ran in ${ms.toFixed(1)} ms`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, run (see moec --help)');
+  }
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function main(argv: string[], io: CliIO = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  try {
+    return await command(argv, io);
+  } catch (e) {
+    if (e instanceof MoecError) {
+      io.err(e.format());
+      return 1;
+    }
+    if (e instanceof UsageError) {
+      io.err(`moec: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}\n  (moec --help lists the commands and options)`);
+      return 2;
+    }
+    // node:util parseArgs reports unknown or malformed options with these codes.
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      io.err(`moec: ${(e as Error).message}\n  (moec --help lists the commands and options)`);
+      return 2;
+    }
+    const debug = argv.includes('--debug');
+    io.err(
+      `moec: internal error: ${(e as Error)?.message ?? String(e)}\n` +
+        '  This is a bug in moec, not in your input. Please report it with the command and input files that caused it.' +
+        (debug ? `\n${(e as Error)?.stack ?? ''}` : '\n  (run with --debug for the stack trace)'),
+    );
+    return 3;
+  }
+}

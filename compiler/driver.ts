@@ -1,0 +1,222 @@
+/**
+ * @fileoverview The driver: what the CLI and the API do, as plain functions. Reading a
+ * `.moe` file, lowering and verifying it, choosing weights and inputs (seeded random or
+ * safetensors), and running the reference interpreter.
+ */
+import { readFileSync } from 'node:fs';
+import { evalShape } from '../ir/dims.ts';
+import { type Module, type WeightDecl, checkpointName, mainFunc } from '../ir/graph.ts';
+import { interpret } from '../ir/interp.ts';
+import { initScale, randomUniform } from '../ir/random.ts';
+import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
+import { type Tensor, numel } from '../ir/tensor.ts';
+import { verifyOrThrow } from '../ir/verify.ts';
+import { MoecError, fail } from './diagnostics.ts';
+import type { FileAst } from './frontend/ast.ts';
+import { lowerFile } from './frontend/lower.ts';
+import { parseSource } from './frontend/parse.ts';
+import { SourceFile } from './source.ts';
+
+export interface CompileOptions {
+  /** Path printed in diagnostics (default `<input>`). */
+  path?: string;
+  /** Overrides for file-level constants, e.g. `{ D: 64, E: 16 }`. */
+  consts?: Record<string, number>;
+}
+
+/** Runs `fn`, attaching `src` to any MoecError so it can print source lines. */
+function withSource<T>(src: SourceFile, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof MoecError) e.addSource(src);
+    throw e;
+  }
+}
+
+/** Parses `.moe` text into its AST (syntax errors only). */
+export function parse(text: string, path = '<input>'): FileAst {
+  const src = new SourceFile(path, text);
+  return withSource(src, () => parseSource(src));
+}
+
+/** Parses, lowers and verifies `.moe` text into a graph IR module. */
+export function compile(text: string, opts: CompileOptions = {}): Module {
+  const src = new SourceFile(opts.path ?? '<input>', text);
+  return withSource(src, () => {
+    const m = lowerFile(parseSource(src), { consts: opts.consts });
+    verifyOrThrow(m, 'after lowering');
+    return m;
+  });
+}
+
+/** Reads a file as UTF-8 text, with a user-facing error when it cannot be read. */
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String((e as Error).message);
+    fail('E501', `cannot read ${path}: ${why}`);
+  }
+}
+
+/** Reads and compiles a `.moe` file. */
+export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {}): Module {
+  return compile(readText(path), { ...opts, path });
+}
+
+// ---------------------------------------------------------------------------------------
+// Weights and inputs.
+
+/** Concrete shape of a declared type under the run-time bindings. */
+function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>): number[] {
+  return evalShape(shape, bindings);
+}
+
+/**
+ * Seeded random weights: each weight is `randomUniform(name, seed, shape, initScale)`, so
+ * the same seed gives the same numbers in every tool and backend (see ir/random.ts).
+ */
+export function randomWeights(m: Module, seed: number, f64 = false): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const w of m.weights) {
+    const shape = concreteShape(w.type.shape, {});
+    out[w.name] = randomUniform(w.name, seed, shape, initScale('weight', shape), f64);
+  }
+  return out;
+}
+
+/** Seeded random inputs for the main function's parameters at the given sizes. */
+export function randomInputs(m: Module, bindings: Record<string, number>, seed: number, f64 = false): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const p of mainFunc(m).params) {
+    const shape = concreteShape(p.type.shape, bindings);
+    out[p.name] = randomUniform(p.name, seed, shape, initScale('input', shape), f64);
+  }
+  return out;
+}
+
+/**
+ * Takes the model's weights from a safetensors file: by moec weight name (`moe.w_gate`),
+ * or else assembled from checkpoint tensors through each weight's `from` pattern
+ * (`model.layers.{i}.mlp.experts.{e}.gate_proj.weight`, one tensor per index).
+ */
+export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64 = false): Record<string, Tensor> {
+  const names = new Set(file.names());
+  const out: Record<string, Tensor> = {};
+  for (const w of m.weights) {
+    if (names.has(w.name)) out[w.name] = file.get(w.name, { f64 });
+    else if (w.source) out[w.name] = assembleWeight(w, file, names, path, f64);
+    else fail('E503', `${path} has no tensor \`${w.name}\``, w.span, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name');
+  }
+  return out;
+}
+
+function assembleWeight(w: WeightDecl, file: SafetensorsFile, names: Set<string>, path: string, f64: boolean): Tensor {
+  const src = w.source!;
+  const shape = concreteShape(w.type.shape, {});
+  const lead = shape.slice(0, src.axes.length);
+  const inner = shape.slice(src.axes.length);
+  const innerSize = numel(inner);
+  const data = f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape));
+  const index = lead.map(() => 0);
+  for (let slice = 0; slice < numel(lead); slice++) {
+    let r = slice;
+    for (let j = lead.length - 1; j >= 0; j--) {
+      index[j] = r % lead[j];
+      r = Math.floor(r / lead[j]);
+    }
+    const name = checkpointName(src, index);
+    if (!names.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span);
+    const t = file.get(name, { f64 });
+    if (t.shape.length !== inner.length || t.shape.some((d, i) => d !== inner[i]))
+      fail('E504', `checkpoint tensor \`${name}\` is [${t.shape.join(', ')}], but \`${w.name}\` needs [${inner.join(', ')}] per slice`, w.span);
+    data.set(t.data as Float32Array, slice * innerSize);
+  }
+  return { dtype: w.type.dtype, shape, data };
+}
+
+/** Takes the model's inputs from a safetensors file, by input name. */
+export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64 = false): Record<string, Tensor> {
+  const names = new Set(file.names());
+  const out: Record<string, Tensor> = {};
+  for (const p of mainFunc(m).params) {
+    if (!names.has(p.name)) fail('E503', `${path} has no input tensor \`${p.name}\``, p.span);
+    out[p.name] = file.get(p.name, { f64 });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Running.
+
+export interface RunOptions {
+  /** The token count `T` (and any other symbolic sizes through `bindings`). */
+  tokens?: number;
+  bindings?: Record<string, number>;
+  /** Seed for random weights and inputs (default 0). */
+  seed?: number;
+  /** Weights by name, or a safetensors path to read them from. */
+  weights?: Record<string, Tensor> | string;
+  /** Inputs by name, or a safetensors path to read them from. */
+  inputs?: Record<string, Tensor> | string;
+  /** Compute in float64 instead of float32. */
+  f64?: boolean;
+  /** Which backend runs the model; only the reference interpreter (`ref`) for now. */
+  backend?: 'ref';
+}
+
+export interface RunResult {
+  outputs: Record<string, Tensor>;
+  inputs: Record<string, Tensor>;
+  bindings: Record<string, number>;
+}
+
+/** Binds the module's symbolic sizes: `tokens` binds `T` (or the only dim). */
+export function bindDims(m: Module, opts: Pick<RunOptions, 'tokens' | 'bindings'>): Record<string, number> {
+  const bindings: Record<string, number> = { ...(opts.bindings ?? {}) };
+  if (opts.tokens !== undefined) {
+    const name = m.dims.some((d) => d.name === 'T') ? 'T' : m.dims.length === 1 ? m.dims[0].name : undefined;
+    if (!name) fail('E505', '--tokens needs a dim named `T` in the model', undefined, 'declare `dim T` or bind sizes explicitly');
+    bindings[name] = opts.tokens;
+  }
+  for (const d of m.dims) if (bindings[d.name] === undefined) fail('E505', `no value for the size \`${d.name}\``, d.span, d.name === 'T' ? 'pass --tokens N' : `bind ${d.name}`);
+  return bindings;
+}
+
+/** Runs a module on the reference interpreter with seeded or given weights and inputs. */
+export function run(m: Module, opts: RunOptions = {}): RunResult {
+  const bindings = bindDims(m, opts);
+  const seed = opts.seed ?? 0;
+  const f64 = opts.f64 ?? false;
+  const weights =
+    typeof opts.weights === 'string' ? weightsFromSafetensors(m, readSafetensors(opts.weights), opts.weights, f64) : (opts.weights ?? randomWeights(m, seed, f64));
+  const inputs =
+    typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs, f64) : (opts.inputs ?? randomInputs(m, bindings, seed, f64));
+  const outputs = interpret(m, { bindings, inputs, weights, f64 });
+  return { outputs, inputs, bindings };
+}
+
+/** Summary statistics of a tensor, for printing results. */
+export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let sq = 0;
+  let nan = 0;
+  let n = 0;
+  for (const v of t.data) {
+    if (Number.isNaN(v)) {
+      nan++;
+      continue;
+    }
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    sum += v;
+    sq += v * v;
+    n++;
+  }
+  const mean = n ? sum / n : NaN;
+  return { min, max, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan };
+}

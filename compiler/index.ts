@@ -1,0 +1,29 @@
+/**
+ * @fileoverview The public API of moec: `import { compile, run, ... } from 'moec'`.
+ * Everything the CLI does is available here as plain functions.
+ */
+export { compile, compileFile, parse, run, randomInputs, randomWeights, weightsFromSafetensors, inputsFromSafetensors, bindDims, tensorStats } from './driver.ts';
+export type { CompileOptions, RunOptions, RunResult } from './driver.ts';
+export { main as cli } from './cli.ts';
+export { checkSummary } from './cli.ts';
+export { summarizeParams, formatCount } from './analysis/params.ts';
+export type { ParamSummary, WeightSummary } from './analysis/params.ts';
+export { MoecError, UsageError, formatDiagnostic, DIAGNOSTICS } from './diagnostics.ts';
+export type { Diagnostic, DiagnosticCode } from './diagnostics.ts';
+export { SourceFile } from './source.ts';
+export type { Span } from './source.ts';
+export type * as ast from './frontend/ast.ts';
+
+export { printIR } from '../ir/print.ts';
+export { parseIR } from '../ir/parse.ts';
+export { verify, verifyOrThrow } from '../ir/verify.ts';
+export { interpret } from '../ir/interp.ts';
+export type { InterpretOptions } from '../ir/interp.ts';
+export type { Module, Func, Node, Value, WeightDecl, DimDecl, Attrs, AttrValue } from '../ir/graph.ts';
+export type { Tensor } from '../ir/tensor.ts';
+export type { DType, TensorType } from '../ir/types.ts';
+export type { Dim } from '../ir/dims.ts';
+export { getOp, opNames } from '../ir/ops.ts';
+export { randomUniform, initScale } from '../ir/random.ts';
+export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from '../ir/safetensors.ts';
+export type { SafetensorsFile } from '../ir/safetensors.ts';

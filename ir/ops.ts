@@ -1,0 +1,736 @@
+/**
+ * @fileoverview The op catalogue of the graph IR: for each op its operands, attributes
+ * (with kinds and defaults), named results and shape/type inference. The frontend, the IR
+ * parser and the verifier all infer types through this one table, so they cannot disagree.
+ *
+ * Semantics are documented per op; the reference interpreter (`interp.ts`) implements them
+ * and every backend is held to the interpreter.
+ */
+import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from './dims.ts';
+import type { Attrs, AttrValue, Module } from './graph.ts';
+import { type DType, type TensorType, isDType, isFloatDType } from './types.ts';
+
+/** A type or shape error from inference; `operand` says which input it is about, if any. */
+export class OpError extends Error {
+  constructor(
+    readonly code: 'E301' | 'E302' | 'E303' | 'E304' | 'E305' | 'E307' | 'E308',
+    message: string,
+    readonly hint?: string,
+    readonly operand?: number,
+    readonly attr?: string,
+  ) {
+    super(message);
+  }
+}
+
+export type AttrKind = 'int' | 'float' | 'bool' | 'string' | 'ints' | 'dims' | 'dtype';
+
+export interface AttrSpec {
+  kind: AttrKind;
+  /** Absent: the attribute is required. `null`: optional with no value. */
+  default?: AttrValue;
+  /** Allowed values, for string attributes. */
+  oneOf?: readonly string[];
+  doc?: string;
+}
+
+export interface OperandSpec {
+  name: string;
+  optional?: boolean;
+  /** Takes all remaining operands (at least one). */
+  variadic?: boolean;
+}
+
+export interface InferContext {
+  op: string;
+  inputs: Array<TensorType | undefined>;
+  attrs: Attrs;
+  /** For ops that refer to the module (`weight`, `repeat`). */
+  module?: Module;
+}
+
+export interface OpSpec {
+  name: string;
+  doc: string;
+  operands: OperandSpec[];
+  attrs: Record<string, AttrSpec>;
+  /** Result names: `['out']` for one result, `['values', 'indices']` for topk. */
+  results: string[];
+  infer(ctx: InferContext): TensorType[];
+}
+
+const OPS = new Map<string, OpSpec>();
+
+function def(spec: OpSpec): void {
+  OPS.set(spec.name, spec);
+}
+
+export function getOp(name: string): OpSpec | undefined {
+  return OPS.get(name);
+}
+
+export function opNames(): string[] {
+  return [...OPS.keys()];
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers shared by the inference functions.
+
+function t(ctx: InferContext, i: number): TensorType {
+  const v = ctx.inputs[i];
+  if (!v) throw new OpError('E308', `${ctx.op}: operand ${i + 1} is missing`);
+  return v;
+}
+
+function fmt(ty: TensorType): string {
+  return `${ty.dtype}${shapeToString(ty.shape)}`;
+}
+
+function requireFloat(ctx: InferContext, i: number): TensorType {
+  const ty = t(ctx, i);
+  if (!isFloatDType(ty.dtype))
+    throw new OpError('E302', `${ctx.op} needs a float tensor, got ${fmt(ty)}`, 'cast it with cast(x, f32)', i);
+  return ty;
+}
+
+function requireInt(ctx: InferContext, i: number): TensorType {
+  const ty = t(ctx, i);
+  if (ty.dtype !== 'i32') throw new OpError('E302', `${ctx.op}: operand ${i + 1} must be i32 indices, got ${fmt(ty)}`, undefined, i);
+  return ty;
+}
+
+function requireRank(ctx: InferContext, i: number, rank: number, what: string): TensorType {
+  const ty = t(ctx, i);
+  if (ty.shape.length !== rank)
+    throw new OpError('E301', `${ctx.op}: ${what} must have rank ${rank}, got ${fmt(ty)}`, undefined, i);
+  return ty;
+}
+
+function requireDim(ctx: InferContext, got: Dim, want: Dim, what: string, operand?: number): void {
+  if (!dimEq(got, want))
+    throw new OpError('E301', `${ctx.op}: ${what} is ${dimToString(got)}, expected ${dimToString(want)}`, undefined, operand);
+}
+
+function sameDType(ctx: InferContext, a: number, b: number): void {
+  const ta = t(ctx, a);
+  const tb = t(ctx, b);
+  if (ta.dtype !== tb.dtype)
+    throw new OpError('E302', `${ctx.op}: operands have different dtypes, ${fmt(ta)} and ${fmt(tb)}`, 'cast one of them', b);
+}
+
+/** Normalises a possibly negative axis against a rank. */
+export function normAxis(ctx: InferContext, axis: number, rank: number, attr = 'axis'): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(axis) || a < 0 || a >= rank)
+    throw new OpError('E305', `${ctx.op}: axis ${axis} is out of range for rank ${rank}`, `use an axis in ${-rank}..${rank - 1}`, 0, attr);
+  return a;
+}
+
+function num(ctx: InferContext, name: string): number {
+  return ctx.attrs[name] as number;
+}
+
+function positiveInt(ctx: InferContext, name: string): number {
+  const v = num(ctx, name);
+  if (!Number.isInteger(v) || v < 1) throw new OpError('E304', `${ctx.op}: ${name} must be a positive integer, got ${v}`, undefined, undefined, name);
+  return v;
+}
+
+function concrete(ctx: InferContext, d: Dim, what: string, operand?: number): number {
+  if (isSym(d)) throw new OpError('E301', `${ctx.op}: ${what} must be a concrete size, got ${dimToString(d)}`, undefined, operand);
+  return d;
+}
+
+/** NumPy broadcasting of two shapes. */
+export function broadcastShapes(ctx: InferContext, a: readonly Dim[], b: readonly Dim[]): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = i < n - a.length ? 1 : a[i - (n - a.length)];
+    const db = i < n - b.length ? 1 : b[i - (n - b.length)];
+    if (dimEq(da, db) || db === 1) out.push(da);
+    else if (da === 1) out.push(db);
+    else
+      throw new OpError(
+        'E301',
+        `${ctx.op}: shapes ${shapeToString(a)} and ${shapeToString(b)} do not broadcast (${dimToString(da)} vs ${dimToString(db)})`,
+        'sizes must be equal or 1 in each trailing dimension',
+        1,
+      );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sources: constants, weights.
+
+def({
+  name: 'const',
+  doc: 'A scalar constant of the given dtype.',
+  operands: [],
+  attrs: { value: { kind: 'float' }, dtype: { kind: 'dtype', default: 'f32' } },
+  results: ['out'],
+  infer: (ctx) => [{ dtype: ctx.attrs.dtype as DType, shape: [] }],
+});
+
+def({
+  name: 'weight',
+  doc: 'Reads the module weight `name` (its full, stacked type).',
+  operands: [],
+  attrs: { name: { kind: 'string' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const w = ctx.module?.weights.find((x) => x.name === ctx.attrs.name);
+    if (!w) throw new OpError('E303', `weight: no weight named '${String(ctx.attrs.name)}' in the module`, undefined, undefined, 'name');
+    return [w.type];
+  },
+});
+
+// ---------------------------------------------------------------------------------------
+// Elementwise.
+
+const UNARY: Array<[string, string]> = [
+  ['neg', '-x'],
+  ['exp', 'e^x'],
+  ['log', 'natural logarithm'],
+  ['sqrt', 'square root'],
+  ['rsqrt', '1 / sqrt(x)'],
+  ['abs', '|x|'],
+  ['sigmoid', '1 / (1 + e^-x)'],
+  ['silu', 'x * sigmoid(x)'],
+  ['relu', 'max(x, 0)'],
+  ['tanh', 'hyperbolic tangent'],
+];
+for (const [name, doc] of UNARY)
+  def({ name, doc, operands: [{ name: 'x' }], attrs: {}, results: ['out'], infer: (ctx) => [requireFloat(ctx, 0)] });
+
+def({
+  name: 'gelu',
+  doc: 'GELU: x * Φ(x) with the exact erf (`none`) or the tanh approximation.',
+  operands: [{ name: 'x' }],
+  attrs: { approximate: { kind: 'string', default: 'none', oneOf: ['none', 'tanh'] } },
+  results: ['out'],
+  infer: (ctx) => [requireFloat(ctx, 0)],
+});
+
+def({
+  name: 'clamp',
+  doc: 'min(max(x, min), max); either bound may be null (absent).',
+  operands: [{ name: 'x' }],
+  attrs: { min: { kind: 'float', default: null }, max: { kind: 'float', default: null } },
+  results: ['out'],
+  infer: (ctx) => {
+    const lo = ctx.attrs.min as number | null;
+    const hi = ctx.attrs.max as number | null;
+    if (lo !== null && hi !== null && lo > hi) throw new OpError('E304', `clamp: min ${lo} is greater than max ${hi}`, undefined, undefined, 'min');
+    return [requireFloat(ctx, 0)];
+  },
+});
+
+const BINARY: Array<[string, string]> = [
+  ['add', 'a + b'],
+  ['sub', 'a - b'],
+  ['mul', 'a * b'],
+  ['div', 'a / b'],
+  ['maximum', 'max(a, b)'],
+  ['minimum', 'min(a, b)'],
+];
+for (const [name, doc] of BINARY)
+  def({
+    name,
+    doc: `${doc}, elementwise with NumPy broadcasting.`,
+    operands: [{ name: 'a' }, { name: 'b' }],
+    attrs: {},
+    results: ['out'],
+    infer: (ctx) => {
+      requireFloat(ctx, 0);
+      requireFloat(ctx, 1);
+      sameDType(ctx, 0, 1);
+      return [{ dtype: t(ctx, 0).dtype, shape: broadcastShapes(ctx, t(ctx, 0).shape, t(ctx, 1).shape) }];
+    },
+  });
+
+// ---------------------------------------------------------------------------------------
+// Linear algebra and normalisation.
+
+def({
+  name: 'matmul',
+  doc: 'a[..., K] @ b[K, N] (+ bias[N]); with transpose_b, b is [N, K] (a linear layer).',
+  operands: [{ name: 'a' }, { name: 'b' }, { name: 'bias', optional: true }],
+  attrs: { transpose_b: { kind: 'bool', default: false } },
+  results: ['out'],
+  infer: (ctx) => {
+    const a = requireFloat(ctx, 0);
+    const b = requireFloat(ctx, 1);
+    sameDType(ctx, 0, 1);
+    if (a.shape.length < 1) throw new OpError('E301', `matmul: a must have rank >= 1, got ${fmt(a)}`, undefined, 0);
+    requireRank(ctx, 1, 2, 'the weight');
+    const tb = ctx.attrs.transpose_b as boolean;
+    const k = a.shape[a.shape.length - 1];
+    const [bk, n] = tb ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
+    if (!dimEq(k, bk))
+      throw new OpError(
+        'E301',
+        `matmul: inner sizes differ: ${fmt(a)} and ${fmt(b)}${tb ? ' (weight is [out, in])' : ''}: ${dimToString(k)} vs ${dimToString(bk)}`,
+        tb ? 'a linear weight is [out_features, in_features]' : 'the weight is [in, out]; use linear() for [out, in]',
+        1,
+      );
+    const bias = ctx.inputs[2];
+    if (bias) {
+      sameDType(ctx, 0, 2);
+      if (bias.shape.length !== 1 || !dimEq(bias.shape[0], n))
+        throw new OpError('E301', `matmul: bias must be [${dimToString(n)}], got ${fmt(bias)}`, undefined, 2);
+    }
+    return [{ dtype: a.dtype, shape: [...a.shape.slice(0, -1), n] }];
+  },
+});
+
+def({
+  name: 'softmax',
+  doc: 'exp(x - max) / sum(exp(x - max)) along axis (numerically stable).',
+  operands: [{ name: 'x' }],
+  attrs: { axis: { kind: 'int', default: -1 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    normAxis(ctx, num(ctx, 'axis'), x.shape.length);
+    return [x];
+  },
+});
+
+def({
+  name: 'rmsnorm',
+  doc: 'x / sqrt(mean(x², last axis) + eps) * w.',
+  operands: [{ name: 'x' }, { name: 'w' }],
+  attrs: { eps: { kind: 'float', default: 1e-6 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    sameDType(ctx, 0, 1);
+    const w = requireRank(ctx, 1, 1, 'the norm weight');
+    if (x.shape.length < 1) throw new OpError('E301', 'rmsnorm: x must have rank >= 1', undefined, 0);
+    requireDim(ctx, w.shape[0], x.shape[x.shape.length - 1], 'the norm weight size', 1);
+    return [x];
+  },
+});
+
+for (const [name, doc] of [
+  ['sum', 'sum along axis'],
+  ['mean', 'mean along axis'],
+  ['amax', 'maximum along axis'],
+] as const)
+  def({
+    name,
+    doc: `${doc}; keepdim keeps it as size 1.`,
+    operands: [{ name: 'x' }],
+    attrs: { axis: { kind: 'int', default: -1 }, keepdim: { kind: 'bool', default: false } },
+    results: ['out'],
+    infer: (ctx) => {
+      const x = requireFloat(ctx, 0);
+      const ax = normAxis(ctx, num(ctx, 'axis'), x.shape.length);
+      const shape = ctx.attrs.keepdim ? x.shape.map((d, i) => (i === ax ? 1 : d)) : x.shape.filter((_, i) => i !== ax);
+      return [{ dtype: x.dtype, shape }];
+    },
+  });
+
+// ---------------------------------------------------------------------------------------
+// Selection and indexing.
+
+def({
+  name: 'topk',
+  doc: 'The k largest along axis, sorted descending; ties go to the lower index. Results: values, i32 indices.',
+  operands: [{ name: 'x' }],
+  attrs: { k: { kind: 'int' }, axis: { kind: 'int', default: -1 } },
+  results: ['values', 'indices'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    const ax = normAxis(ctx, num(ctx, 'axis'), x.shape.length);
+    const k = positiveInt(ctx, 'k');
+    const n = x.shape[ax];
+    if (!isSym(n) && k > n) throw new OpError('E304', `topk: k = ${k} is larger than the axis size ${n}`, undefined, undefined, 'k');
+    const shape = x.shape.map((d, i) => (i === ax ? k : d));
+    return [
+      { dtype: x.dtype, shape },
+      { dtype: 'i32', shape },
+    ];
+  },
+});
+
+def({
+  name: 'group_topk',
+  doc:
+    'DeepSeek group-limited top-k over s[T, E]: E experts in `groups` groups; a group scores the sum of its top-2 ' +
+    '(`sum_top2`) or its max (`max`); experts outside the `topk_groups` best groups are excluded (-inf, as in ' +
+    "DeepSeek's inference code); then the k best experts. Results: their scores (from s) and i32 indices.",
+  operands: [{ name: 's' }],
+  attrs: {
+    k: { kind: 'int' },
+    groups: { kind: 'int' },
+    topk_groups: { kind: 'int' },
+    group_score: { kind: 'string', default: 'sum_top2', oneOf: ['sum_top2', 'max'] },
+  },
+  results: ['values', 'indices'],
+  infer: (ctx) => {
+    const s = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 2, 'the scores');
+    const e = concrete(ctx, s.shape[1], 'the expert count', 0);
+    const k = positiveInt(ctx, 'k');
+    const g = positiveInt(ctx, 'groups');
+    const tg = positiveInt(ctx, 'topk_groups');
+    if (e % g !== 0) throw new OpError('E304', `group_topk: ${e} experts do not split into ${g} equal groups`, undefined, undefined, 'groups');
+    if (tg > g) throw new OpError('E304', `group_topk: topk_groups = ${tg} is more than groups = ${g}`, undefined, undefined, 'topk_groups');
+    const per = e / g;
+    if (ctx.attrs.group_score === 'sum_top2' && per < 2)
+      throw new OpError('E304', `group_topk: sum_top2 needs at least 2 experts per group, got ${per}`, 'use group_score="max"', undefined, 'group_score');
+    if (k > tg * per)
+      throw new OpError('E304', `group_topk: k = ${k} is more than the ${tg * per} experts in ${tg} kept groups`, undefined, undefined, 'k');
+    return [
+      { dtype: s.dtype, shape: [s.shape[0], k] },
+      { dtype: 'i32', shape: [s.shape[0], k] },
+    ];
+  },
+});
+
+def({
+  name: 'gather',
+  doc: "take_along_axis: out[..., j, ...] = x[..., indices[..., j, ...], ...] along axis (torch.gather).",
+  operands: [{ name: 'x' }, { name: 'indices' }],
+  attrs: { axis: { kind: 'int', default: -1 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = t(ctx, 0);
+    const idx = requireInt(ctx, 1);
+    if (idx.shape.length !== x.shape.length)
+      throw new OpError('E301', `gather: indices ${fmt(idx)} must have the same rank as x ${fmt(x)}`, undefined, 1);
+    const ax = normAxis(ctx, num(ctx, 'axis'), x.shape.length);
+    x.shape.forEach((d, i) => {
+      if (i !== ax) requireDim(ctx, idx.shape[i], d, `indices size on axis ${i}`, 1);
+    });
+    return [{ dtype: x.dtype, shape: idx.shape }];
+  },
+});
+
+def({
+  name: 'concat',
+  doc: 'Joins tensors along axis.',
+  operands: [{ name: 'xs', variadic: true }],
+  attrs: { axis: { kind: 'int', default: -1 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const first = t(ctx, 0);
+    const ax = normAxis(ctx, num(ctx, 'axis'), first.shape.length);
+    let total: Dim = 0;
+    ctx.inputs.forEach((ty, i) => {
+      if (!ty) throw new OpError('E308', 'concat: missing operand', undefined, i);
+      if (ty.dtype !== first.dtype) throw new OpError('E302', `concat: dtypes differ, ${fmt(first)} and ${fmt(ty)}`, undefined, i);
+      if (ty.shape.length !== first.shape.length) throw new OpError('E301', `concat: ranks differ, ${fmt(first)} and ${fmt(ty)}`, undefined, i);
+      ty.shape.forEach((d, j) => {
+        if (j !== ax) requireDim(ctx, d, first.shape[j], `size on axis ${j}`, i);
+      });
+      total = dimAdd(total, ty.shape[ax]);
+    });
+    return [{ dtype: first.dtype, shape: first.shape.map((d, j) => (j === ax ? total : d)) }];
+  },
+});
+
+def({
+  name: 'slice',
+  doc: 'x[start:end:step] along axis (end null = the axis size); GPT-OSS takes interleaved gate/up columns with step 2.',
+  operands: [{ name: 'x' }],
+  attrs: {
+    axis: { kind: 'int', default: -1 },
+    start: { kind: 'int', default: 0 },
+    end: { kind: 'int', default: null },
+    step: { kind: 'int', default: 1 },
+  },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = t(ctx, 0);
+    const ax = normAxis(ctx, num(ctx, 'axis'), x.shape.length);
+    const start = num(ctx, 'start');
+    const end = ctx.attrs.end as number | null;
+    const step = positiveInt(ctx, 'step');
+    const n = x.shape[ax];
+    if (isSym(n)) {
+      if (start !== 0 || end !== null || step !== 1)
+        throw new OpError('E301', `slice: cannot slice the symbolic axis ${dimToString(n)} with fixed bounds`, undefined, 0);
+      return [x];
+    }
+    const e = end === null ? n : end;
+    if (!Number.isInteger(start) || start < 0 || start > n || e < start || e > n)
+      throw new OpError('E304', `slice: range ${start}..${e} is outside the axis size ${n}`, undefined, undefined, 'start');
+    const len = Math.ceil((e - start) / step);
+    return [{ dtype: x.dtype, shape: x.shape.map((d, j) => (j === ax ? len : d)) }];
+  },
+});
+
+def({
+  name: 'reshape',
+  doc: 'Same elements, new shape (row-major).',
+  operands: [{ name: 'x' }],
+  attrs: { shape: { kind: 'dims' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = t(ctx, 0);
+    const shape = ctx.attrs.shape as Dim[];
+    let a: Dim;
+    let b: Dim;
+    try {
+      a = dimProduct(x.shape);
+      b = dimProduct(shape);
+    } catch (e) {
+      if (e instanceof DimError) throw new OpError('E301', `reshape: ${e.message}`, undefined, 0, 'shape');
+      throw e;
+    }
+    if (!dimEq(a, b))
+      throw new OpError('E301', `reshape: ${fmt(x)} has ${dimToString(a)} elements, the new shape ${shapeToString(shape)} has ${dimToString(b)}`, undefined, 0, 'shape');
+    return [{ dtype: x.dtype, shape }];
+  },
+});
+
+def({
+  name: 'transpose',
+  doc: 'Permutes axes: out axis i is x axis perm[i].',
+  operands: [{ name: 'x' }],
+  attrs: { perm: { kind: 'ints' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = t(ctx, 0);
+    const perm = ctx.attrs.perm as number[];
+    const sorted = [...perm].sort((p, q) => p - q);
+    if (perm.length !== x.shape.length || sorted.some((p, i) => p !== i))
+      throw new OpError('E304', `transpose: [${perm.join(', ')}] is not a permutation of the ${x.shape.length} axes of ${fmt(x)}`, undefined, undefined, 'perm');
+    return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
+  },
+});
+
+def({
+  name: 'cast',
+  doc: 'Converts to dtype (floats round to nearest even; float to int truncates toward zero).',
+  operands: [{ name: 'x' }],
+  attrs: { dtype: { kind: 'dtype' } },
+  results: ['out'],
+  infer: (ctx) => [{ dtype: ctx.attrs.dtype as DType, shape: t(ctx, 0).shape }],
+});
+
+// ---------------------------------------------------------------------------------------
+// MoE primitives.
+
+def({
+  name: 'route_capacity',
+  doc:
+    'Drops token slots over an expert capacity of ceil(capacity_factor * T * K / E): slots are admitted by choice ' +
+    'rank, then token order (top-1: token order); dropped slots get index -1.',
+  operands: [{ name: 'indices' }],
+  attrs: { experts: { kind: 'int' }, capacity_factor: { kind: 'float' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const idx = requireInt(ctx, 0);
+    requireRank(ctx, 0, 2, 'the expert indices');
+    positiveInt(ctx, 'experts');
+    const cf = num(ctx, 'capacity_factor');
+    if (!(cf > 0)) throw new OpError('E304', `route_capacity: capacity_factor must be positive, got ${cf}`, undefined, undefined, 'capacity_factor');
+    return [idx];
+  },
+});
+
+def({
+  name: 'moe_permute',
+  doc:
+    'Sorts the T*K token slots (slot = t*K + k) by expert, stably: slots[r] for r in offsets[e]..offsets[e+1] go to ' +
+    'expert e; dropped slots (index -1) come last, past offsets[E]. Results: i32 slots[T*K], i32 offsets[E+1].',
+  operands: [{ name: 'indices' }],
+  attrs: { experts: { kind: 'int' } },
+  results: ['slots', 'offsets'],
+  infer: (ctx) => {
+    const idx = requireInt(ctx, 0);
+    requireRank(ctx, 0, 2, 'the expert indices');
+    const e = positiveInt(ctx, 'experts');
+    return [
+      { dtype: 'i32', shape: [dimMul(idx.shape[0], idx.shape[1])] },
+      { dtype: 'i32', shape: [e + 1] },
+    ];
+  },
+});
+
+def({
+  name: 'moe_dispatch',
+  doc: 'Gathers token rows in expert order: out[r] = x[slots[r] / k] for r < offsets[E], zero past it.',
+  operands: [{ name: 'x' }, { name: 'slots' }, { name: 'offsets' }],
+  attrs: { k: { kind: 'int' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireRank(ctx, 0, 2, 'x');
+    const slots = requireInt(ctx, 1);
+    requireInt(ctx, 2);
+    requireRank(ctx, 1, 1, 'slots');
+    requireRank(ctx, 2, 1, 'offsets');
+    const k = positiveInt(ctx, 'k');
+    requireDim(ctx, slots.shape[0], dimMul(x.shape[0], k), 'the slot count', 1);
+    return [{ dtype: x.dtype, shape: [slots.shape[0], x.shape[1]] }];
+  },
+});
+
+def({
+  name: 'grouped_matmul',
+  doc:
+    'Per-expert GEMM: rows offsets[e]..offsets[e+1] of xs times w[e] ([E, K, N], or [E, N, K] with transpose_b) ' +
+    'plus bias[e]; rows past offsets[E] are zero.',
+  operands: [{ name: 'xs' }, { name: 'w' }, { name: 'offsets' }, { name: 'bias', optional: true }],
+  attrs: { transpose_b: { kind: 'bool', default: false } },
+  results: ['out'],
+  infer: (ctx) => {
+    const xs = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 2, 'the token rows');
+    const w = requireRank(ctx, 1, 3, 'the stacked expert weight');
+    sameDType(ctx, 0, 1);
+    const off = requireInt(ctx, 2);
+    requireRank(ctx, 2, 1, 'offsets');
+    const e = w.shape[0];
+    requireDim(ctx, off.shape[0], dimAdd(e, 1), 'the offsets length (experts + 1)', 2);
+    const tb = ctx.attrs.transpose_b as boolean;
+    const [wk, n] = tb ? [w.shape[2], w.shape[1]] : [w.shape[1], w.shape[2]];
+    if (!dimEq(xs.shape[1], wk))
+      throw new OpError(
+        'E301',
+        `grouped_matmul: rows of ${fmt(xs)} do not match the expert weight ${fmt(w)}: ${dimToString(xs.shape[1])} vs ${dimToString(wk)}`,
+        tb ? 'grouped_linear weights are [experts, out, in]' : 'grouped_matmul weights are [experts, in, out]; use grouped_linear for [experts, out, in]',
+        1,
+      );
+    const bias = ctx.inputs[3];
+    if (bias) {
+      sameDType(ctx, 0, 3);
+      if (bias.shape.length !== 2 || !dimEq(bias.shape[0], e) || !dimEq(bias.shape[1], n))
+        throw new OpError('E301', `grouped_matmul: bias must be [${dimToString(e)}, ${dimToString(n)}], got ${fmt(bias)}`, undefined, 3);
+    }
+    return [{ dtype: xs.dtype, shape: [xs.shape[0], n] }];
+  },
+});
+
+def({
+  name: 'moe_combine',
+  doc: 'out[t] = Σ_k weights[t, k] * ys[r] where slots[r] = t*K + k and r < offsets[E] (dropped slots add nothing).',
+  operands: [{ name: 'ys' }, { name: 'slots' }, { name: 'offsets' }, { name: 'weights' }],
+  attrs: {},
+  results: ['out'],
+  infer: (ctx) => {
+    const ys = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 2, 'the expert rows');
+    const slots = requireInt(ctx, 1);
+    requireInt(ctx, 2);
+    const w = requireFloat(ctx, 3);
+    requireRank(ctx, 3, 2, 'the routing weights');
+    sameDType(ctx, 0, 3);
+    requireDim(ctx, ys.shape[0], slots.shape[0], 'the row count', 0);
+    requireDim(ctx, slots.shape[0], dimMul(w.shape[0], w.shape[1]), 'the slot count (tokens * k)', 1);
+    return [{ dtype: ys.dtype, shape: [w.shape[0], ys.shape[1]] }];
+  },
+});
+
+// ---------------------------------------------------------------------------------------
+// Structure.
+
+def({
+  name: 'repeat',
+  doc:
+    'Calls function `body` `count` times. Operands: `carried` loop values, then loop-invariant values, then weights ' +
+    'stacked along a leading axis of size `count` (iteration i sees slice i). The body returns the next carried values.',
+  operands: [{ name: 'args', variadic: true }],
+  attrs: { body: { kind: 'string' }, count: { kind: 'int' }, carried: { kind: 'int' }, invariant: { kind: 'int', default: 0 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const body = ctx.module?.funcs.find((f) => f.name === ctx.attrs.body);
+    if (!body) throw new OpError('E303', `repeat: no function named '${String(ctx.attrs.body)}'`, undefined, undefined, 'body');
+    const count = positiveInt(ctx, 'count');
+    const carried = num(ctx, 'carried');
+    const invariant = num(ctx, 'invariant');
+    if (body.params.length !== ctx.inputs.length)
+      throw new OpError('E308', `repeat: ${body.name} takes ${body.params.length} values, got ${ctx.inputs.length}`);
+    if (body.results.length !== carried)
+      throw new OpError('E308', `repeat: ${body.name} returns ${body.results.length} values but ${carried} are carried`);
+    ctx.inputs.forEach((ty, i) => {
+      const p = body.params[i].type;
+      if (!ty) throw new OpError('E308', 'repeat: missing operand', undefined, i);
+      const want = i < carried + invariant ? p.shape : [count, ...p.shape];
+      if (ty.dtype !== p.dtype || !shapeEq(ty.shape, want))
+        throw new OpError('E301', `repeat: operand ${i + 1} is ${fmt(ty)}, ${body.name} expects ${p.dtype}${shapeToString(want)}`, undefined, i);
+    });
+    body.results.forEach((r, i) => {
+      const p = body.params[i].type;
+      if (r.value.type.dtype !== p.dtype || !shapeEq(r.value.type.shape, p.shape))
+        throw new OpError('E301', `repeat: ${body.name} returns ${fmt(r.value.type)} for carried value ${i + 1}, which is ${fmt(p)}`);
+    });
+    return body.results.map((r) => r.value.type);
+  },
+});
+
+/** Fills attribute defaults and checks kinds; throws OpError for unknown, missing or ill-typed attributes. */
+export function resolveAttrs(spec: OpSpec, given: Attrs): Attrs {
+  const out: Attrs = {};
+  for (const key of Object.keys(given))
+    if (!Object.hasOwn(spec.attrs, key))
+      throw new OpError('E304', `${spec.name} has no attribute '${key}'`, `its attributes are: ${Object.keys(spec.attrs).join(', ') || 'none'}`, undefined, key);
+  for (const [key, as] of Object.entries(spec.attrs)) {
+    const v = Object.hasOwn(given, key) ? given[key] : as.default;
+    if (v === undefined) throw new OpError('E304', `${spec.name} needs the attribute '${key}'`, undefined, undefined, key);
+    if (v !== null) checkAttrKind(spec.name, key, as, v);
+    out[key] = v;
+  }
+  return out;
+}
+
+function checkAttrKind(op: string, key: string, as: AttrSpec, v: AttrValue): void {
+  const bad = (want: string): never => {
+    throw new OpError('E304', `${op}: '${key}' must be ${want}, got ${JSON.stringify(v)}`, undefined, undefined, key);
+  };
+  switch (as.kind) {
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v)) bad('an integer');
+      break;
+    case 'float':
+      if (typeof v !== 'number' || Number.isNaN(v)) bad('a number');
+      break;
+    case 'bool':
+      if (typeof v !== 'boolean') bad('true or false');
+      break;
+    case 'string':
+      if (typeof v !== 'string') bad('a string');
+      if (as.oneOf && !as.oneOf.includes(v as string)) bad(`one of ${as.oneOf.map((s) => `"${s}"`).join(', ')}`);
+      break;
+    case 'dtype':
+      if (typeof v !== 'string' || !isDType(v)) bad('a dtype');
+      break;
+    case 'ints':
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !Number.isInteger(x))) bad('a list of integers');
+      break;
+    case 'dims':
+      if (!Array.isArray(v) || v.some((x) => typeof x === 'number' ? !Number.isInteger(x) || x < 0 : typeof x !== 'object' || x === null || Array.isArray(x)))
+        bad('a list of sizes');
+      break;
+  }
+}
+
+/** Infers result types, filling attribute defaults first. Throws OpError. */
+export function inferOp(op: string, inputs: Array<TensorType | undefined>, attrs: Attrs, module?: Module): { attrs: Attrs; types: TensorType[] } {
+  const spec = getOp(op);
+  if (!spec) throw new OpError('E303', `unknown op '${op}'`);
+  checkArity(spec, inputs.length);
+  const full = resolveAttrs(spec, attrs);
+  return { attrs: full, types: spec.infer({ op, inputs, attrs: full, module }) };
+}
+
+/** Checks the number of operands against the spec. */
+export function checkArity(spec: OpSpec, n: number): void {
+  const variadic = spec.operands.some((o) => o.variadic);
+  const required = spec.operands.filter((o) => !o.optional && !o.variadic).length + (variadic ? 1 : 0);
+  const max = variadic ? Infinity : spec.operands.length;
+  if (n < required || n > max)
+    throw new OpError(
+      'E308',
+      `${spec.name} takes ${required === max ? required : variadic ? `at least ${required}` : `${required} to ${max}`} operand${max === 1 ? '' : 's'}, got ${n}`,
+      `${spec.name}(${spec.operands.map((o) => (o.variadic ? `${o.name}...` : o.optional ? `${o.name}?` : o.name)).join(', ')})`,
+    );
+}
+
+// For messages elsewhere (verifier, lowering).
+export { fmt as formatType };

@@ -1,0 +1,124 @@
+/**
+ * The `moec` command line: output and exit codes (0 ok, 1 input error, 2 usage error),
+ * in-process through `main`, plus the installed bin end to end.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../compiler/cli.ts';
+import { readSafetensors } from '../ir/safetensors.ts';
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'moec-cli-'));
+}
+
+describe('moec CLI', () => {
+  it('--help and --version', async () => {
+    const h = await cli('--help');
+    expect(h.code).toBe(0);
+    expect(h.out).toContain('moec run FILE --tokens N');
+    const v = await cli('--version');
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^moec \d+\.\d+\.\d+$/);
+  });
+
+  it('check prints inputs, weights with total and active parameters, outputs', async () => {
+    const r = await cli('check', 'examples/mixtral.moe');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('model mixtral_moe');
+    expect(r.out).toMatch(/x\s+f32\[T, 4096\]/);
+    expect(r.out).toMatch(/w1\s+f32\[8, 14336, 4096\]\s+469\.8M\s+117\.4M \(routed\)/);
+    // 3 × 8 × 14336 × 4096 + 8 × 4096 = 1.409B; active 2 of 8 experts + router = 352.4M
+    expect(r.out).toContain('parameters: 1.41B total, 352.4M active per token (25.0%)');
+  });
+
+  it('ir prints the graph IR', async () => {
+    const r = await cli('ir', 'examples/tiny.moe');
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe('moec.ir 1');
+    expect(r.out).toContain('moe_permute(');
+  });
+
+  it('run prints shapes and statistics, and writes --out', async () => {
+    const dir = tmp();
+    const out = join(dir, 'y.safetensors');
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '5', '--seed', '3', '--out', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/output y: f32\[5, 8\]\s+min -?\d/);
+    const y = readSafetensors(out).get('y');
+    expect(y.shape).toEqual([5, 8]);
+    // The same seed gives the same numbers.
+    const again = await cli('run', 'examples/tiny.moe', '--tokens', '5', '--seed', '3');
+    expect(again.out.split('\n')[1]).toBe(r.out.split('\n')[1]);
+  });
+
+  it('run reads weights and inputs from safetensors', async () => {
+    const f = 'test/fixtures/tiny-t7.safetensors';
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '7', '--weights', f, '--inputs', f);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`weights: ${f}`);
+  });
+
+  it('a syntax error exits 1 with file:line:col, the line, a caret', async () => {
+    const dir = tmp();
+    const file = join(dir, 'bad.moe');
+    writeFileSync(file, 'model m {\n  input x: f32[4, 4]\n  output y = softmx(x)\n}\n');
+    const r = await cli('check', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${file}:3:14: error E202: unknown operation or block \`softmx\``);
+    expect(r.err).toContain('  output y = softmx(x)');
+    expect(r.err).toContain('^^^^^^');
+    expect(r.err).toContain('hint: did you mean `softmax`?');
+    expect(r.err).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await cli()).code).toBe(2);
+    expect((await cli('frobnicate')).code).toBe(2);
+    expect((await cli('run', 'examples/tiny.moe')).err).toContain('needs --tokens N');
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', 'x')).code).toBe(2);
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '0')).code).toBe(2);
+    expect((await cli('check', 'examples/tiny.moe', '--bogus')).code).toBe(2);
+    expect((await cli('check', 'examples/tiny.moe', '--set', 'D')).code).toBe(2);
+    expect((await cli('check', 'examples/tiny.moe', '--tokens', '3')).code).toBe(2);
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '3', '--backend', 'cuda')).code).toBe(2);
+  });
+
+  it('input errors exit 1: missing file, unknown --set constant, T over its bound', async () => {
+    const missing = await cli('check', 'no/such.moe');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('E501: cannot read no/such.moe: no such file');
+    const set = await cli('check', 'examples/tiny.moe', '--set', 'DD=3');
+    expect(set.code).toBe(1);
+    expect(set.err).toContain('did you mean `D`?');
+    const big = await cli('run', 'examples/tiny.moe', '--tokens', '65');
+    expect(big.code).toBe(1);
+    expect(big.err).toContain('65');
+  });
+
+  it('a failed --out leaves no file behind', async () => {
+    const dir = tmp();
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '2', '--out', join(dir, 'missing-dir', 'y.safetensors'));
+    expect(r.code).toBe(1);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('the installed bin runs end to end', () => {
+    if (!existsSync('dist/compiler/cli.js')) execFileSync('npm', ['run', 'build'], { stdio: 'ignore' });
+    const r = spawnSync(process.execPath, ['bin/moec.js', 'run', 'examples/mixtral.moe', '--tokens', '3', '--set', 'D=64,F=96'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('output y: f32[3, 64]');
+    const bad = spawnSync(process.execPath, ['bin/moec.js', 'check', 'examples/nope.moe'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('E501');
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * Lowering `.moe` → graph IR: structure of the result (blocks inline, repeats become one
+ * body function with stacked weights, `experts(...)` becomes primitives) and every class
+ * of type, shape and name error with its exact code, message and location.
+ */
+import { describe, expect, it } from 'vitest';
+import { compile } from '../compiler/driver.ts';
+import { MoecError } from '../compiler/diagnostics.ts';
+import { SourceFile } from '../compiler/source.ts';
+import { findWeight, mainFunc } from '../ir/graph.ts';
+import { dimToString } from '../ir/dims.ts';
+
+const HEAD = 'dim T <= 128\nconst D = 8\nconst E = 4\n';
+
+/** Compiles, expecting failure; returns `CODE line:col message` of the first diagnostic. */
+function err(text: string, consts?: Record<string, number>): string {
+  try {
+    compile(text, { path: 't.moe', consts });
+  } catch (e) {
+    if (!(e instanceof MoecError)) throw e;
+    const d = e.diagnostics[0];
+    const pos = d.span ? new SourceFile('t.moe', text).position(d.span.start) : undefined;
+    return `${d.code} ${pos ? `${pos.line}:${pos.col}` : '-'} ${d.message}${d.hint ? ` | ${d.hint}` : ''}`;
+  }
+  throw new Error('expected an error');
+}
+
+function model(body: string, extra = ''): string {
+  return `${HEAD}${extra}model m {\n  input x: f32[T, D]\n${body}\n}\n`;
+}
+
+describe('lowering', () => {
+  it('lowers experts(...) into MoE primitives', () => {
+    const m = compile(
+      model(
+        '  weight r: f32[E, D]\n  weight g: f32[E, 16, D]\n  weight u: f32[E, 16, D]\n  weight d: f32[E, D, 16]\n' +
+          '  top = topk(softmax(linear(x, r)), k=2)\n  output y = experts(x, top.indices, top.values, gate=g, up=u, down=d)',
+      ),
+    );
+    const ops = mainFunc(m).body.map((n) => n.op);
+    expect(ops).toEqual([
+      'weight', 'weight', 'weight', 'weight', 'matmul', 'softmax', 'topk',
+      'moe_permute', 'moe_dispatch', 'grouped_matmul', 'silu', 'grouped_matmul', 'mul', 'grouped_matmul', 'moe_combine',
+    ]);
+    const xs = mainFunc(m).body.find((n) => n.op === 'moe_dispatch')!.outputs[0];
+    expect(dimToString(xs.type.shape[0])).toBe('2*T');
+  });
+
+  it('stacks the weights of a repeat and keeps one body function', () => {
+    const m = compile(
+      `${HEAD}block layer(h: f32[T, D]) {\n  weight w: f32[D, D] from "mlp.w"\n  return h + linear(h, w)\n}\n` +
+        'model m {\n  input x: f32[T, D]\n  output y = repeat(i = 2..7) layer(x) as layers from "model.layers.{i}"\n}\n',
+    );
+    expect(m.funcs.map((f) => f.name)).toEqual(['layers', 'main']);
+    const w = findWeight(m, 'layers.w')!;
+    expect(w.type.shape).toEqual([5, 8, 8]);
+    expect(w.source).toEqual({ pattern: 'model.layers.{i}.mlp.w', axes: [{ name: 'i', start: 2 }] });
+    const rep = mainFunc(m).body.find((n) => n.op === 'repeat')!;
+    expect(rep.attrs).toEqual({ body: 'layers', count: 5, carried: 1, invariant: 0 });
+  });
+
+  it('names block instances and composes checkpoint prefixes', () => {
+    const m = compile(
+      `${HEAD}block mlp(x: f32[T, D], hidden: int = 4) {\n  weight up: f32[hidden, D] from "up.weight"\n  return linear(x, up)\n}\n` +
+        'model m {\n  input x: f32[T, D]\n  a = mlp(x) as first from "model.a"\n  b = mlp(x, hidden=6)\n  output y = concat(a, b)\n}\n',
+    );
+    expect(m.weights.map((w) => `${w.name} ${w.type.shape.join('x')} ${w.source?.pattern}`)).toEqual(['first.up 4x8 model.a.up.weight', 'mlp.up 6x8 up.weight']);
+  });
+
+  it('applies --set overrides before anything uses the constants', () => {
+    const m = compile(model('  output y = x * 2'), { consts: { D: 64 } });
+    expect(mainFunc(m).params[0].type.shape[1]).toBe(64);
+  });
+
+  describe('errors', () => {
+    it('E201 unknown name, with did-you-mean', () => {
+      expect(err(model('  output y = softmax(xx)'))).toBe('E201 6:22 `xx` is not defined | did you mean `x`?');
+    });
+    it('E202 unknown operation', () => {
+      expect(err(model('  output y = softmx(x)'))).toBe('E202 6:14 unknown operation or block `softmx` | did you mean `softmax`?');
+    });
+    it('E203 duplicate declaration', () => {
+      expect(err(model('  weight w: f32[D]\n  weight w: f32[D]\n  output y = x'))).toBe('E203 7:10 `w` is declared twice');
+    });
+    it('E204 unknown argument and positional after named', () => {
+      expect(err(model('  output y = softmax(x, axes=-1)'))).toBe('E204 6:25 `softmax` has no argument `axes` | did you mean `axis`?');
+      expect(err(model('  output y = topk(x, k=2, -1).values'))).toMatch(/^E204 6:27 a positional argument cannot follow a named one/);
+    });
+    it('E205 missing argument', () => {
+      expect(err(model('  output y = topk(x).values'))).toBe('E205 6:14 `topk` needs the argument `k` | topk(x, k, axis=?)');
+    });
+    it('E206 argument given twice', () => {
+      expect(err(model('  output y = softmax(x, axis=1, axis=0)'))).toMatch(/^E206 6:33 argument `axis` is given twice/);
+    });
+    it('E207 statement in the wrong place', () => {
+      expect(err(model('  return x'))).toMatch(/^E207 6:3 `return` belongs in a block/);
+      expect(err(`${HEAD}block b(h: f32[T, D]) {\n  input z: f32[T]\n  return h\n}\nmodel m {\n  input x: f32[T, D]\n  output y = b(x)\n}\n`)).toMatch(/^E207 5:3 `input` belongs in the model/);
+    });
+    it('E208 no model', () => {
+      expect(err(HEAD)).toMatch(/^E208 .* the file declares no model/);
+    });
+    it('E209 unknown tuple field', () => {
+      expect(err(model('  output y = topk(x, k=2).value'))).toBe('E209 6:27 the tuple has no field `value` | did you mean `values`?');
+    });
+    it('E210 recursive block', () => {
+      expect(err(`${HEAD}block b(h: f32[T, D]) {\n  return b(h)\n}\nmodel m {\n  input x: f32[T, D]\n  output y = b(x)\n}\n`)).toMatch(/^E210 5:10 block `b` calls itself \(b → b\)/);
+    });
+    it('E211 unknown --set constant', () => {
+      expect(err(model('  output y = x'), { DD: 3 })).toBe('E211 - --set DD: the file has no file-level constant `DD` | did you mean `D`?');
+    });
+    it('E301 shape mismatch, at the argument', () => {
+      expect(err(model('  weight w: f32[E, 3]\n  output y = linear(x, w)'))).toBe(
+        'E301 7:24 matmul: inner sizes differ: f32[T, 8] and f32[4, 3] (weight is [out, in]): 8 vs 3 | a linear weight is [out_features, in_features]',
+      );
+      expect(err(model('  weight w: f32[3]\n  output y = x + w'))).toMatch(/^E301 7:18 add: shapes \[T, 8\] and \[3\] do not broadcast/);
+    });
+    it('E301 block argument of the wrong shape', () => {
+      expect(err(`${HEAD}block b(h: f32[T, E]) {\n  return h\n}\nmodel m {\n  input x: f32[T, D]\n  output y = b(x)\n}\n`)).toBe(
+        'E301 9:16 argument `h` of `b` is f32[T, 8], declared f32[T, 4]',
+      );
+    });
+    it('E302 dtype mismatch', () => {
+      expect(err(model('  output y = x + topk(x, k=2).indices'))).toMatch(/^E302 6:18 add needs a float tensor, got i32\[T, 2\]/);
+    });
+    it('E303 wrong kind of value', () => {
+      expect(err(model('  output y = topk(x, k=2)'))).toMatch(/^E303 6:14 an output must be a tensor, got a tuple \(values, indices\) \| pick one result/);
+      expect(err(model('  output y = softmax(x, axis=x)'))).toMatch(/^E304 6:30 `axis` must be an integer, got a tensor/);
+    });
+    it('E304 invalid attribute value', () => {
+      expect(err(model('  output y = topk(x, k=9).values'))).toMatch(/^E304 6:24 topk: k = 9 is larger than the axis size 8/);
+      expect(err(model('  output y = gelu(x, approximate="fast")'))).toMatch(/^E304 6:34 gelu: 'approximate' must be one of "none", "tanh"/);
+    });
+    it('E305 axis out of range', () => {
+      expect(err(model('  output y = softmax(x, axis=2)'))).toMatch(/^E305 6:30 softmax: axis 2 is out of range for rank 2/);
+    });
+    it('E306 sizes that are not whole numbers', () => {
+      expect(err(model('  weight w: f32[D / 3]\n  output y = x'))).toMatch(/^E306 6:17 8 \/ 3 is not a whole number/);
+      expect(err(model('  weight w: f32[2.5]\n  output y = x'))).toMatch(/^E306 6:17 a size must be an integer, got the number 2.5/);
+      expect(err(model('  weight w: f32[T * T]\n  output y = x'))).toMatch(/^E306 6:17 the product T \* T is not linear/);
+    });
+    it('E307 absurd sizes', () => {
+      expect(err(model('  weight w: f32[99999999999]\n  output y = x'))).toMatch(/^E307 6:17 size 99999999999 is out of range/);
+      expect(err(model('  weight w: f32[65536, 65536, 65536, 65536]\n  output y = x'))).toMatch(/^E307 6:13 f32\[65536, 65536, 65536, 65536\] has 1\.845e\+19 elements/);
+      expect(err(model('  output y = x'), { D: -4 })).toMatch(/^E307 5:19 size -4 is out of range/);
+    });
+    it('E308 wrong number of values', () => {
+      expect(err(model('  a, b, c = topk(x, k=2)\n  output y = a'))).toMatch(/^E308 6:3 3 names but the call has 2 results \(values, indices\)/);
+    });
+    it('E310 checkpoint patterns', () => {
+      expect(err(model('  weight w: f32[E, D] from "experts.{e}.{f}.{g}"\n  output y = x'))).toMatch(/^E310 6:28 checkpoint pattern "experts.\{e\}.\{f\}.\{g\}" has 3 placeholders for a weight of rank 2/);
+      expect(
+        err(`${HEAD}block l(h: f32[T, D]) {\n  weight w: f32[D] from "norm"\n  return h * w\n}\nmodel m {\n  input x: f32[T, D]\n  output y = repeat(3) l(x)\n}\n`),
+      ).toMatch(/does not use the repeat index \{i\}/);
+    });
+    it('repeat of a non-block, empty ranges, and carried types', () => {
+      expect(err(model('  output y = repeat(3) softmax(x)'))).toMatch(/^E202 6:24 `repeat` needs a block, and `softmax` is not one/);
+      expect(err(`${HEAD}block l(h: f32[T, D]) {\n  return h\n}\nmodel m {\n  input x: f32[T, D]\n  output y = repeat(i = 4..4) l(x)\n}\n`)).toMatch(/^E307 .* repeat range 4\.\.4 is empty/);
+      expect(
+        err(`${HEAD}block l(h: f32[T, D]) {\n  return sum(h)\n}\nmodel m {\n  input x: f32[T, D]\n  output y = repeat(2) l(x)\n}\n`),
+      ).toMatch(/^E301 .* the carried value `h` \(result 1 of `l`\) is f32\[T\], declared f32\[T, 8\]/);
+    });
+  });
+});
