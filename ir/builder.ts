@@ -44,6 +44,13 @@ export class FuncBuilder {
     return name;
   }
 
+  /** Gives an unnamed (numbered) value a readable name; named values keep theirs. */
+  nameValue(v: Value, hint: string): void {
+    if (!/^\d+$/.test(v.name)) return;
+    this.used.delete(v.name);
+    v.name = this.fresh(hint);
+  }
+
   param(hint: string, type: TensorType, span?: Span): Value {
     const v = new Value(this.fresh(hint), type, span);
     this.func.params.push(v);

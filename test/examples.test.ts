@@ -36,6 +36,9 @@ describe('examples', () => {
         expect(verify(m)).toEqual([]);
         expect(summarizeParams(m).total).toBeGreaterThan(0);
       });
+      it('matches its golden IR (test/golden/ir; update on purpose with npm run test:update)', async () => {
+        await expect(printIR(compileFile(path))).toMatchFileSnapshot(`golden/ir/${file.replace(/\.moe$/, '.ir')}`);
+      });
       it('round-trips through the IR text form', () => {
         const text = printIR(compileFile(path));
         expect(printIR(parseIR(text, `${file}.ir`))).toBe(text);

@@ -72,6 +72,29 @@ describe('lowering', () => {
     expect(mainFunc(m).params[0].type.shape[1]).toBe(64);
   });
 
+  it('walks long operator chains without overflowing the stack', () => {
+    const m = compile(model(`  output y = ${Array(20000).fill('x').join(' + ')}`));
+    expect(mainFunc(m).body.filter((n) => n.op === 'add').length).toBe(19999);
+  });
+
+  it('reports every independent error in one run, without cascades', () => {
+    const text = model(
+      '  a = softmx(x)\n' + // E202
+        '  b = a * 2\n' + // uses the failed `a`: no second report
+        '  c = topk(x, k=99).values\n' + // E304
+        '  weight w: f32[D / 3]\n' + // E306
+        '  output y = x + b + c',
+    );
+    try {
+      compile(text, { path: 't.moe' });
+      throw new Error('expected errors');
+    } catch (e) {
+      expect(e).toBeInstanceOf(MoecError);
+      const src = new SourceFile('t.moe', text);
+      expect((e as MoecError).diagnostics.map((d) => `${d.code} ${src.position(d.span!.start).line}`)).toEqual(['E202 6', 'E304 8', 'E306 9']);
+    }
+  });
+
   describe('errors', () => {
     it('E201 unknown name, with did-you-mean', () => {
       expect(err(model('  output y = softmax(xx)'))).toBe('E201 6:22 `xx` is not defined | did you mean `x`?');

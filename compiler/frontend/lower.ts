@@ -16,7 +16,7 @@ import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dim
 import type { AttrValue, Attrs, DimDecl, Module, Value, WeightDecl } from '../../ir/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/ops.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
-import { didYouMean, fail } from '../diagnostics.ts';
+import { type Diagnostic, MoecError, didYouMean, fail } from '../diagnostics.ts';
 import type { Span } from '../source.ts';
 import type * as A from './ast.ts';
 import { BUILTINS, type BuiltinParam, EXPERTS_PARAMS, EXPERT_ACTIVATIONS, builtinSignature } from './builtins.ts';
@@ -45,10 +45,20 @@ type LVal =
   | { kind: 'dtype'; value: DType }
   | { kind: 'list'; items: LVal[] }
   | { kind: 'tensor'; value: Value }
-  | { kind: 'tuple'; fields: string[]; values: Value[] };
+  | { kind: 'tuple'; fields: string[]; values: Value[] }
+  /** The value of a statement that failed: using it stays silent (its error is reported once). */
+  | { kind: 'error' };
+
+/** Thrown when an expression uses a value whose own statement already failed. */
+class Poisoned extends Error {}
+
+/** At most this many errors are reported for one file. */
+const MAX_ERRORS = 50;
 
 function describe(v: LVal): string {
   switch (v.kind) {
+    case 'error':
+      throw new Poisoned();
     case 'int':
       return isSym(v.value) ? `the size ${dimToString(v.value)}` : `the integer ${v.value}`;
     case 'float':
@@ -73,7 +83,9 @@ class Scope {
   private readonly names = new Map<string, { value: LVal; span: Span }>();
   constructor(readonly parent?: Scope) {}
   lookup(name: string): LVal | undefined {
-    return this.names.get(name)?.value ?? this.parent?.lookup(name);
+    const v = this.names.get(name)?.value ?? this.parent?.lookup(name);
+    if (v?.kind === 'error') throw new Poisoned();
+    return v;
   }
   has(name: string): boolean {
     return this.names.has(name);
@@ -138,6 +150,8 @@ class Lowering {
   readonly fileScope = new Scope();
   private readonly funcNames = new Set<string>();
   private readonly blockStack: string[] = [];
+  /** Errors collected so far (lowering goes on after an error; see `recover`). */
+  private readonly errors: Diagnostic[] = [];
 
   constructor(private readonly file: A.FileAst, private readonly opts: LowerOptions) {
     this.module = { name: 'model', dims: [], weights: [], funcs: [] };
@@ -151,7 +165,7 @@ class Lowering {
         fail('E203', `block \`${b.name.name}\` has the name of a built-in operation`, b.name.span, 'pick another name');
       this.blocks.set(b.name.name, b);
     }
-    for (const d of this.file.decls) this.declare(d, this.fileScope, overrides);
+    for (const d of this.file.decls) this.recover(d, this.fileScope, () => this.declare(d, this.fileScope, overrides));
     if (overrides.size > 0) {
       const [name] = overrides.keys();
       const consts = this.file.decls.filter((d) => d.kind === 'const').map((d) => d.name.name);
@@ -168,8 +182,9 @@ class Lowering {
     for (const st of model.body) {
       if (st.kind === 'return') fail('E207', '`return` belongs in a block; a model names its results with `output`', st.span, 'write `output y = ...`');
       if (st.kind === 'output') outputs++;
-      this.statement(st, scope, ctx, { prefix: '', patternPrefix: undefined }, overrides);
+      this.recover(st, scope, () => this.statement(st, scope, ctx, { prefix: '', patternPrefix: undefined }, overrides));
     }
+    if (this.errors.length > 0) throw new MoecError(this.errors);
     if (outputs === 0) fail('E205', `model \`${model.name.name}\` has no output`, model.name.span, 'add `output y = ...`');
     this.module.funcs.push(ctx.builder.func);
     return this.module;
@@ -249,11 +264,32 @@ class Lowering {
           fail('E308', `${st.targets.length} names but the right side is ${describe(v)}`, st.value.span, 'only calls with several results (topk, moe_permute, ...) can be unpacked');
         if (v.values.length !== st.targets.length)
           fail('E308', `${st.targets.length} names but the call has ${v.values.length} results (${v.fields.join(', ')})`, st.span);
-        st.targets.forEach((t, i) => scope.set(t.name, { kind: 'tensor', value: v.values[i] }, t.span));
+        st.targets.forEach((t, i) => {
+          ctx.builder.nameValue(v.values[i], t.name);
+          scope.set(t.name, { kind: 'tensor', value: v.values[i] }, t.span);
+        });
         return;
       }
       case 'return':
         fail('E207', '`return` must be the last statement of a block', st.span);
+    }
+  }
+
+  /**
+   * Lowers one statement; on a user error records it, binds what the statement would have
+   * bound to a poison value, and goes on, so one run reports every independent error.
+   */
+  private recover(st: A.Stmt, scope: Scope, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof MoecError) {
+        for (const d of e.diagnostics)
+          if (!this.errors.some((x) => x.code === d.code && x.message === d.message && x.span?.start === d.span?.start)) this.errors.push(d);
+        if (this.errors.length >= MAX_ERRORS) throw new MoecError(this.errors);
+      } else if (!(e instanceof Poisoned)) throw e;
+      const names = st.kind === 'bind' ? st.targets : 'name' in st ? [st.name] : [];
+      for (const n of names) scope.set(n.name, { kind: 'error' }, n.span);
     }
   }
 
@@ -387,9 +423,23 @@ class Lowering {
     return ctx;
   }
 
+  /**
+   * A chain `a + b - c ...` parses left-nested, as deep as it is long, so it is walked
+   * iteratively (a 10,000-term sum must not overflow the stack).
+   */
   private binary(e: A.BinaryExpr, scope: Scope, ctx: FuncContext | undefined, inst: Instance | undefined, hint?: string): LVal {
-    const l = this.expr(e.left, scope, ctx, inst);
-    const r = this.expr(e.right, scope, ctx, inst);
+    const chain: A.BinaryExpr[] = [];
+    let cur: A.Expr = e;
+    for (; cur.kind === 'binary'; cur = cur.left) chain.push(cur);
+    let acc = this.expr(cur, scope, ctx, inst);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const r = this.expr(chain[i].right, scope, ctx, inst);
+      acc = this.combine(chain[i], acc, r, ctx, i === 0 ? hint : undefined);
+    }
+    return acc;
+  }
+
+  private combine(e: A.BinaryExpr, l: LVal, r: LVal, ctx: FuncContext | undefined, hint?: string): LVal {
     if (l.kind === 'tensor' || r.kind === 'tensor') return this.tensorBinary(e, l, r, this.needCtx(ctx, e.span), hint);
     if (l.kind === 'int' && r.kind === 'int') {
       try {
@@ -668,7 +718,9 @@ class Lowering {
     const body = block.body;
     const last = body[body.length - 1];
     if (!last || last.kind !== 'return') fail('E205', `block \`${block.name.name}\` does not end with \`return\``, block.name.span, 'end it with `return VALUE`');
-    for (const st of body.slice(0, -1)) this.statement(st, bodyScope, ctx, inst);
+    const before = this.errors.length;
+    for (const st of body.slice(0, -1)) this.recover(st, bodyScope, () => this.statement(st, bodyScope, ctx, inst));
+    if (this.errors.length > before) throw new Poisoned();
     const ret = last as A.ReturnStmt;
     return ret.values.map((v, i) => this.tensor(this.expr(v, bodyScope, ctx, inst, `${inst.prefix}r${i}`), v.span, 'a block result'));
   }
