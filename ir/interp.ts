@@ -63,6 +63,7 @@ import { type Dim, DimError, evalShape, shapeToString } from './dims.ts';
 import { type Func, type Module, type Node, type Value, type WeightDecl, findFunc, findWeight, mainFunc } from './graph.ts';
 import { roundToBf16, roundToF16 } from './float16.ts';
 import { KERNELS, type KernelContext } from './interp-kernels.ts';
+import { FUSED_KERNELS } from './interp-fused.ts';
 import { type Tensor, isIntDType, numel } from './tensor.ts';
 import { type DType, isFloatDType } from './types.ts';
 
@@ -198,7 +199,7 @@ class Interpreter implements KernelContext {
     f.params.forEach((p, i) => env.set(p, args[i]));
     const lastUses = this.lastUsesOf(f);
     f.body.forEach((node, at) => {
-      const kernel = KERNELS[node.op];
+      const kernel = KERNELS[node.op] ?? FUSED_KERNELS[node.op];
       if (!kernel) throw new Error(`interpreter: no kernel for op ${node.op}`);
       const shapes = node.outputs.map((v) => {
         const shape = this.concrete(v.type.shape, `%${v.name}`);

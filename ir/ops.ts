@@ -628,6 +628,115 @@ def({
 });
 
 // ---------------------------------------------------------------------------------------
+// Fused MoE ops: what the fusion passes produce. Each is defined as exactly the chain of
+// primitives it replaces (the interpreter runs that chain), so a fusion pass is checked
+// against the unfused graph with no tolerance at all.
+
+const EXPERT_ACTS = ['none', 'relu', 'silu', 'gelu', 'gelu_tanh', 'sigmoid', 'swiglu', 'swiglu_clamped'] as const;
+
+def({
+  name: 'moe_router',
+  doc:
+    'The whole routing chain: logits = x @ wᵀ (+ bias); scores = softmax | sigmoid | none (logits); select by ' +
+    'scores (+ select_bias) with topk or group_topk; weights = scores at the chosen experts, then softmax over them ' +
+    '(post_softmax), / their sum (normalize), * scale; capacity_factor drops slots past capacity (-1). `shared` extra ' +
+    'experts E..E+S-1 are appended to every token with weight 1, or sigmoid(x @ shared_gateᵀ). Operands: x, w, then ' +
+    'bias, select_bias, shared_gate when their has_* flag is set. Results: i32 indices, weights [T, k + shared].',
+  operands: [{ name: 'x' }, { name: 'w' }, { name: 'bias', optional: true }, { name: 'select_bias', optional: true }, { name: 'shared_gate', optional: true }],
+  attrs: {
+    k: { kind: 'int' },
+    score: { kind: 'string', oneOf: ['softmax', 'sigmoid', 'none'] },
+    select: { kind: 'string', default: 'topk', oneOf: ['topk', 'group_topk'] },
+    groups: { kind: 'int', default: 1 },
+    topk_groups: { kind: 'int', default: 1 },
+    group_score: { kind: 'string', default: 'sum_top2', oneOf: ['sum_top2', 'max'] },
+    post_softmax: { kind: 'bool', default: false },
+    normalize: { kind: 'bool', default: false },
+    scale: { kind: 'float', default: 1 },
+    capacity_factor: { kind: 'float', default: null },
+    shared: { kind: 'int', default: 0 },
+    has_bias: { kind: 'bool', default: false },
+    has_select_bias: { kind: 'bool', default: false },
+    has_shared_gate: { kind: 'bool', default: false },
+  },
+  results: ['indices', 'weights'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 2, 'x');
+    const w = requireRank(ctx, 1, 2, 'the router weight');
+    sameDType(ctx, 0, 1);
+    requireDim(ctx, w.shape[1], x.shape[1], 'the router weight width', 1);
+    const flags = ['has_bias', 'has_select_bias', 'has_shared_gate'].filter((f) => ctx.attrs[f]);
+    if (ctx.inputs.length !== 2 + flags.length)
+      throw new OpError('E308', `moe_router: ${2 + flags.length} operands expected for ${flags.join(', ') || 'no optional operands'}, got ${ctx.inputs.length}`);
+    const e = concrete(ctx, w.shape[0], 'the expert count', 1);
+    const k = positiveInt(ctx, 'k');
+    if (k > e) throw new OpError('E304', `moe_router: k = ${k} is more than the ${e} experts`, undefined, undefined, 'k');
+    let i = 2;
+    if (ctx.attrs.has_bias) requireDim(ctx, t(ctx, i++).shape[0], e, 'the router bias size', i - 1);
+    if (ctx.attrs.has_select_bias) requireDim(ctx, t(ctx, i++).shape[0], e, 'the selection bias size', i - 1);
+    if (ctx.attrs.has_shared_gate) requireDim(ctx, t(ctx, i++).shape[1], x.shape[1], 'the shared gate width', i - 1);
+    const shared = num(ctx, 'shared');
+    if (!Number.isInteger(shared) || shared < 0) throw new OpError('E304', `moe_router: shared must be a whole number, got ${shared}`);
+    const cols = k + shared;
+    return [
+      { dtype: 'i32', shape: [x.shape[0], cols] },
+      { dtype: x.dtype, shape: [x.shape[0], cols] },
+    ];
+  },
+});
+
+def({
+  name: 'moe_experts',
+  doc:
+    'The whole expert computation: for each token t and choice j with e = indices[t, j] >= 0, ' +
+    'out[t] += weights[t, j] * (act(x[t] @ w_in[e] (+ b_in[e])) @ w_out[e] (+ b_out[e])), with w_in/w_out ' +
+    '[E, out, in] when transpose_b (else [E, in, out]). Gated acts (swiglu, swiglu_clamped) read gate and up ' +
+    'halves of the w_in columns, `concat` or `interleaved`. Defined as moe_permute → moe_dispatch → grouped_matmul ' +
+    '→ act → grouped_matmul → moe_combine.',
+  operands: [{ name: 'x' }, { name: 'indices' }, { name: 'weights' }, { name: 'w_in' }, { name: 'w_out' }, { name: 'b_in', optional: true }, { name: 'b_out', optional: true }],
+  attrs: {
+    act: { kind: 'string', oneOf: EXPERT_ACTS },
+    glu_layout: { kind: 'string', default: 'concat', oneOf: ['concat', 'interleaved'] },
+    limit: { kind: 'float', default: 7 },
+    alpha: { kind: 'float', default: 1.702 },
+    transpose_b: { kind: 'bool', default: true },
+    has_in_bias: { kind: 'bool', default: false },
+    has_out_bias: { kind: 'bool', default: false },
+  },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 2, 'x');
+    const idx = requireInt(ctx, 1);
+    requireRank(ctx, 1, 2, 'the expert indices');
+    const w = requireFloat(ctx, 2);
+    if (!shapeEq(w.shape, idx.shape)) throw new OpError('E301', `moe_experts: weights ${fmt(w)} must match the indices ${fmt(idx)}`, undefined, 2);
+    requireDim(ctx, idx.shape[0], x.shape[0], 'the token count of the indices', 1);
+    const win = requireRank(ctx, 3, 3, 'w_in');
+    const wout = requireRank(ctx, 4, 3, 'w_out');
+    const tb = ctx.attrs.transpose_b as boolean;
+    const [inK, inN] = tb ? [win.shape[2], win.shape[1]] : [win.shape[1], win.shape[2]];
+    const [outK, outN] = tb ? [wout.shape[2], wout.shape[1]] : [wout.shape[1], wout.shape[2]];
+    requireDim(ctx, inK, x.shape[1], 'the w_in input width', 3);
+    requireDim(ctx, wout.shape[0], win.shape[0], 'the w_out expert count', 4);
+    const gated = ctx.attrs.act === 'swiglu' || ctx.attrs.act === 'swiglu_clamped';
+    const hidden = gated ? dimDiv2(ctx, inN) : inN;
+    requireDim(ctx, outK, hidden, 'the w_out input width', 4);
+    const flags = ['has_in_bias', 'has_out_bias'].filter((f) => ctx.attrs[f]);
+    if (ctx.inputs.length !== 5 + flags.length)
+      throw new OpError('E308', `moe_experts: ${5 + flags.length} operands expected, got ${ctx.inputs.length}`);
+    return [{ dtype: x.dtype, shape: [x.shape[0], outN] }];
+  },
+});
+
+function dimDiv2(ctx: InferContext, n: Dim): Dim {
+  const c = concrete(ctx, n, 'the gated width', 3);
+  if (c % 2 !== 0) throw new OpError('E301', `${ctx.op}: a gated activation needs an even w_in width, got ${c}`, undefined, 3);
+  return c / 2;
+}
+
+// ---------------------------------------------------------------------------------------
 // Structure.
 
 def({

@@ -1,0 +1,73 @@
+/**
+ * @fileoverview The results of one benchmark run, as written to `results/latest.json` and
+ * read by the text report and the roofline picture: machine, limits, runners, the peer
+ * check, and every case with its cost and each runner's timing and derived rates.
+ */
+import type { CheckResult } from './check.ts';
+import type { Cost } from './cost.ts';
+import type { Limits } from './limits.ts';
+import type { Roof } from './runner.ts';
+import type { Timing } from './stats.ts';
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  platform: string;
+  node: string;
+  date: string;
+  /** 1-minute load average before and after the run: other work on the machine skews numbers. */
+  loadBefore: number;
+  loadAfter: number;
+}
+
+export interface RunnerInfo {
+  id: string;
+  about: string;
+  roof: Roof | null;
+}
+
+/** One runner's result on one case. */
+export interface CaseResult {
+  runner: string;
+  /** Why it did not run, or the error it hit. */
+  skipped?: string;
+  error?: string;
+  timing?: Timing;
+  gflops?: number;
+  gbps?: number;
+  /** Fractions of the runner's roof. */
+  fracCompute?: number;
+  fracBandwidth?: number;
+  /** This runner's median over each peer's median on the same case (>1: slower than the peer). */
+  ratios?: Record<string, number>;
+}
+
+export interface CaseRecord {
+  workload: string;
+  tokens: number;
+  cost: Cost;
+  /** FLOP per byte. */
+  intensity: number;
+  results: CaseResult[];
+}
+
+export interface BenchRecord {
+  version: 1;
+  machine: MachineInfo;
+  quick: boolean;
+  tokenCounts: number[];
+  /** The better of the start and end measurements, number by number: what fractions and roofs use. */
+  limits: Limits;
+  limitsStart: Limits;
+  limitsEnd: Limits;
+  runners: RunnerInfo[];
+  /** Runners that other runners are compared against (`ratios`). */
+  peers: string[];
+  checks: CheckResult[];
+  cases: CaseRecord[];
+  /** Failures outside a case (a workload that does not compile). */
+  errors: string[];
+  /** Wall time of the whole run, seconds. */
+  wallSeconds: number;
+}

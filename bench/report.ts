@@ -1,0 +1,136 @@
+/**
+ * @fileoverview The text report: machine and limits, the peer check, the work per case,
+ * and the results table (medians, spread, rates, fractions of each runner's measured limits
+ * and ratios against the peers), in plain aligned columns that read well in a terminal, a
+ * log or a commit message.
+ */
+import type { BenchRecord, CaseRecord } from './record.ts';
+
+/** A number with about three significant digits, no exponent for everyday sizes. */
+export function num(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return x === undefined ? '' : String(x);
+  const a = Math.abs(x);
+  if (a === 0) return '0';
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  if (a >= 0.01) return x.toFixed(3);
+  return x.toExponential(1);
+}
+
+function pct(x: number | undefined): string {
+  if (x === undefined) return '';
+  const p = x * 100;
+  return p >= 10 ? `${p.toFixed(0)}%` : p >= 1 ? `${p.toFixed(1)}%` : `${p.toFixed(2)}%`;
+}
+
+/** Aligned columns: numbers right-aligned, text left-aligned; two spaces between columns. */
+export function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (rightAligned[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The whole report, ending with a newline. */
+export function formatReport(r: BenchRecord, written: string[]): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`moec benchmark${r.quick ? ' (--quick)' : ''}, ${m.date}`);
+  out.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; load average ${m.loadBefore.toFixed(2)} before, ${m.loadAfter.toFixed(2)} after`);
+  out.push('');
+  out.push('limits of this machine, measured at the start and the end of this run (each the best of a few repetitions; the better one counts):');
+  const rows: string[][] = [];
+  const row = (what: string, pick: (l: BenchRecord['limits']) => number | undefined): void => {
+    rows.push([what, num(pick(r.limits)), num(pick(r.limitsStart)), num(pick(r.limitsEnd))]);
+  };
+  const js = r.limits.js;
+  row('JS scalar multiply-add loop, GFLOP/s', (l) => l.js.scalarGflops);
+  row(`JS streaming sum over ${js.arrayMiB} MiB Float32Array, GB/s`, (l) => l.js.streamGBps);
+  row('JS TypedArray#set copy (read + write), GB/s', (l) => l.js.copyGBps);
+  const np = r.limits.numpy;
+  if (np) {
+    row(`NumPy sgemm ${np.sgemmN}³, GFLOP/s`, (l) => l.numpy?.sgemmGflops);
+    row('NumPy sum over 256 MiB float32, GB/s', (l) => l.numpy?.sumGBps);
+    row('NumPy copyto 256 MiB (read + write), GB/s', (l) => l.numpy?.copyGBps);
+  }
+  out.push(indent(table(['limit', 'best', 'start', 'end'], rows, [false, true, true, true])));
+  if (!np) out.push(`  NumPy: not measured: ${r.limits.numpyError ?? 'unavailable'}`);
+  out.push('');
+  out.push('runners (% FLOP and % BW below are fractions of the runner\'s own roof):');
+  for (const ru of r.runners) {
+    out.push(`  ${ru.id.padEnd(9)} ${ru.about}`);
+    if (ru.roof) out.push(`  ${''.padEnd(9)} roof: ${num(ru.roof.gflops)} GFLOP/s (${ru.roof.computeFrom}), ${num(ru.roof.gbps)} GB/s (${ru.roof.bandwidthFrom})`);
+  }
+  out.push('');
+  if (r.checks.length) {
+    out.push(`peer check: NumPy vs moec-ref on the same weights and input, |difference| <= ${r.checks[0].tolerance} everywhere:`);
+    for (const c of r.checks) {
+      const detail = c.maxAbsErr !== undefined ? `max |diff| ${c.maxAbsErr.toExponential(1)} (max |y| ${num(c.maxAbs)})` : '';
+      out.push(`  ${c.workload.padEnd(14)} T=${String(c.tokens).padEnd(4)} ${c.status}  ${[detail, c.note].filter(Boolean).join('; ')}`);
+    }
+    out.push('');
+  }
+  out.push('work per forward, counted from the IR (conventions in bench/README.md):');
+  out.push(
+    indent(
+      table(
+        ['workload', 'T', 'GFLOP', 'MB', 'weights MB', 'activations MB', 'FLOP/B'],
+        r.cases.map((c) => [c.workload, String(c.tokens), num(c.cost.flops / 1e9), num(c.cost.bytes / 1e6), num(c.cost.weightBytes / 1e6), num(c.cost.activationBytes / 1e6), num(c.intensity)]),
+        [false, true, true, true, true, true, true],
+      ),
+    ),
+  );
+  out.push('');
+  out.push(`results: median of n timed runs after one warmup; IQR = first to third quartile; x${r.peers.join(', x')} = this median / the peer's median`);
+  out.push(indent(resultsTable(r)));
+  const problems = r.cases.flatMap((c) => c.results.filter((x) => x.skipped || x.error).map((x) => `  ${c.workload} T=${c.tokens} ${x.runner}: ${x.skipped ? `skipped: ${x.skipped}` : `error: ${x.error}`}`));
+  if (problems.length || r.errors.length) {
+    out.push('');
+    out.push('not measured:');
+    out.push(...r.errors.map((e) => `  ${e}`), ...dedupe(problems));
+  }
+  out.push('');
+  out.push(`${r.wallSeconds.toFixed(0)} s in all${written.length ? `; wrote ${written.join(', ')}` : ''}`);
+  return out.join('\n') + '\n';
+}
+
+function resultsTable(r: BenchRecord): string {
+  const header = ['workload', 'T', 'impl', 'n', 'median ms', 'IQR ms', 'min-max ms', 'GFLOP/s', 'GB/s', '% FLOP', '% BW', ...r.peers.map((p) => `x${p}`)];
+  const rows = r.cases.flatMap((c) => caseRows(c, r.peers));
+  return table(header, rows, header.map((_, i) => i >= 3 || i === 1));
+}
+
+function caseRows(c: CaseRecord, peers: string[]): string[][] {
+  return c.results.map((x) => {
+    const t = x.timing;
+    const head = [c.workload, String(c.tokens), x.runner];
+    if (!t) return [...head, '', x.skipped ? 'skipped' : 'error'];
+    return [
+      ...head,
+      String(t.samplesMs.length),
+      num(t.medianMs),
+      `${num(t.q1Ms)}-${num(t.q3Ms)}`,
+      `${num(t.minMs)}-${num(t.maxMs)}`,
+      num(x.gflops),
+      num(x.gbps),
+      pct(x.fracCompute),
+      pct(x.fracBandwidth),
+      ...peers.map((p) => (p === x.runner || x.ratios?.[p] === undefined ? '' : num(x.ratios[p]))),
+    ];
+  });
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+}
+
+function dedupe(lines: string[]): string[] {
+  return [...new Set(lines)];
+}

@@ -1,0 +1,209 @@
+/**
+ * @fileoverview `npm run bench`: times every runner (moec's implementations and the peers)
+ * on every workload at every token count, next to this machine's limits measured in the
+ * same run, and reports medians, GFLOP/s, GB/s, fractions of the limits and ratios against
+ * the peers: a table on stdout, `results/latest.json` and a roofline `results/latest.svg`.
+ *
+ *   npx tsx bench/run.ts            all token counts (a minute or two on 2 cores)
+ *   npx tsx bench/run.ts --quick    T = 1 and 32 only, fewer samples: a smoke run
+ *
+ * A new backend adds one Runner (see runner.ts) to RUNNERS; nothing else changes.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bindDims, compileFile, parse, randomInputs, randomWeights } from '../compiler/driver.ts';
+import type { Module } from '../ir/graph.ts';
+import { type CheckResult, checkNumpy } from './check.ts';
+import { forwardCost, intensity } from './cost.ts';
+import { bestOf, measureLimits } from './limits.ts';
+import { Progress } from './progress.ts';
+import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
+import { formatReport } from './report.ts';
+import type { BenchCase, Runner } from './runner.ts';
+import { moecRef } from './runners/moec-ref.ts';
+import { numpyRunner } from './runners/numpy.ts';
+import type { SamplePlan } from './stats.ts';
+import { rooflineSvg } from './svg.ts';
+import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results');
+
+/** Every implementation, moec's first; the peers are the ones others are compared against. */
+const RUNNERS: Runner[] = [moecRef, numpyRunner];
+const PEERS = ['numpy'];
+
+/** The token count of the NumPy correctness check. */
+const CHECK_TOKENS = 32;
+
+/**
+ * Full runs: at least 5 samples and 2 s per case, never starting a sample that would end
+ * past 12 s (so T=256 on the interpreter, 1.5 to 2 s a run, takes 5 or 6; the whole run
+ * stays near a minute and a half on 2 cores). Quick runs: 3 samples and 0.3 s, capped at 2 s.
+ */
+const PLANS: Record<'full' | 'quick', SamplePlan> = {
+  full: { minSamples: 5, minTimeMs: 2000, maxTimeMs: 12000, maxSamples: 1000 },
+  quick: { minSamples: 3, minTimeMs: 300, maxTimeMs: 2000, maxSamples: 100 },
+};
+
+const USAGE = `usage: npx tsx bench/run.ts [--quick]
+
+Benchmarks moec's reference interpreter against NumPy on the workloads of bench/workloads.ts.
+  --quick   T = 1 and 32 only, fewer samples (a smoke run)
+Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
+
+function main(): void {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const quick = values.quick === true;
+  const plan = PLANS[quick ? 'quick' : 'full'];
+  const tokenCounts = quick ? TOKEN_COUNTS.filter((t) => t <= 32) : TOKEN_COUNTS;
+  const started = performance.now();
+  const loadBefore = loadavg()[0];
+
+  const limitReps = quick ? 3 : 5;
+  const progress = new Progress(2 + WORKLOADS.length * (1 + tokenCounts.length * RUNNERS.length));
+  let step = 0;
+  progress.update(++step, 'measuring this machine\'s limits');
+  const limitsStart = measureLimits(limitReps);
+
+  const cases: CaseRecord[] = [];
+  const checks: CheckResult[] = [];
+  const errors: string[] = [];
+  for (const w of WORKLOADS) {
+    let module: Module;
+    try {
+      module = compileFile(join(ROOT, w.file), { consts: w.consts });
+    } catch (e) {
+      errors.push(`${w.name}: ${w.file} does not compile: ${describeError(e)}`);
+      step += 1 + tokenCounts.length * RUNNERS.length;
+      process.exitCode = 1;
+      continue;
+    }
+    const consts = fileConsts(join(ROOT, w.file), w.consts);
+    const weights = randomWeights(module, 0);
+    const makeCase = (tokens: number): BenchCase => {
+      const bindings = bindDims(module, { tokens });
+      return { workload: w, module, tokens, bindings, consts, weights, inputs: randomInputs(module, bindings, 0) };
+    };
+
+    progress.update(++step, `${w.name} T=${CHECK_TOKENS}: checking NumPy against moec-ref`);
+    checks.push(checkNumpy(makeCase(CHECK_TOKENS)));
+
+    for (const tokens of tokenCounts) {
+      const c = makeCase(tokens);
+      const cost = forwardCost(module, c.bindings);
+      const results: CaseResult[] = [];
+      for (const runner of RUNNERS) {
+        progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
+        results.push(measureCase(runner, c, plan));
+      }
+      cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
+    }
+  }
+  progress.update(++step, 'measuring this machine\'s limits again');
+  const limitsEnd = measureLimits(limitReps);
+  const limits = bestOf(limitsStart, limitsEnd);
+  progress.done();
+
+  const record: BenchRecord = {
+    version: 1,
+    machine: {
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      cores: cpus().length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      platform: `${process.platform} ${process.arch}`,
+      node: process.version,
+      date: new Date().toISOString(),
+      loadBefore,
+      loadAfter: loadavg()[0],
+    },
+    quick,
+    tokenCounts,
+    limits,
+    limitsStart,
+    limitsEnd,
+    runners: RUNNERS.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
+    peers: PEERS,
+    checks,
+    cases,
+    errors,
+    wallSeconds: 0,
+  };
+  derive(record);
+  record.wallSeconds = (performance.now() - started) / 1e3;
+
+  const written: string[] = [];
+  try {
+    mkdirSync(RESULTS, { recursive: true });
+    const json = join(RESULTS, 'latest.json');
+    const svg = join(RESULTS, 'latest.svg');
+    writeFileSync(json, JSON.stringify(record, null, 1) + '\n');
+    writeFileSync(svg, rooflineSvg(record));
+    written.push(relative(process.cwd(), json), relative(process.cwd(), svg));
+  } catch (e) {
+    errors.push(`could not write results: ${(e as Error).message}`);
+  }
+  process.stdout.write(formatReport(record, written));
+}
+
+/** One runner on one case; a skip or an error is recorded, never thrown. */
+function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): CaseResult {
+  const skipped = runner.skip(c);
+  if (skipped) return { runner: runner.id, skipped };
+  try {
+    return { runner: runner.id, timing: runner.measure(c, plan) };
+  } catch (e) {
+    if (!PEERS.includes(runner.id)) process.exitCode = 1;
+    return { runner: runner.id, error: describeError(e) };
+  }
+}
+
+/** Fills in rates, fractions of each runner's roof, and ratios against the peers. */
+function derive(r: BenchRecord): void {
+  const roofs = new Map(r.runners.map((ru) => [ru.id, ru.roof]));
+  for (const c of r.cases) {
+    for (const x of c.results) {
+      if (!x.timing) continue;
+      const seconds = x.timing.medianMs / 1e3;
+      x.gflops = c.cost.flops / seconds / 1e9;
+      x.gbps = c.cost.bytes / seconds / 1e9;
+      const roof = roofs.get(x.runner);
+      if (roof) {
+        x.fracCompute = x.gflops / roof.gflops;
+        x.fracBandwidth = x.gbps / roof.gbps;
+      }
+    }
+    for (const x of c.results) {
+      if (!x.timing) continue;
+      for (const p of r.peers) {
+        const peer = c.results.find((y) => y.runner === p && y.timing);
+        if (peer && p !== x.runner) (x.ratios ??= {})[p] = x.timing.medianMs / peer.timing!.medianMs;
+      }
+    }
+  }
+}
+
+/**
+ * The model file's constants (those given as plain numbers) with the workload's overrides:
+ * what a peer needs to build the same layers (sizes, and also scales and epsilons).
+ */
+function fileConsts(path: string, overrides: Workload['consts']): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of parse(readFileSync(path, 'utf8'), path).decls)
+    if (d.kind === 'const' && d.value.kind === 'number') out[d.name.name] = d.value.value;
+  return { ...out, ...overrides };
+}
+
+/** The first line of an error's message (MoecError messages are `E123: ...`). */
+function describeError(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+main();

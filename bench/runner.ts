@@ -1,0 +1,48 @@
+/**
+ * @fileoverview What the harness asks of an implementation. Each implementation of the
+ * workloads (moec's reference interpreter now; its C, Wasm and WGSL backends later; NumPy as
+ * a peer) is one `Runner`: it says which of this machine's measured limits bound it, which
+ * cases it can run, and times a case by the shared sampling plan. The harness does the rest
+ * (costs, rates, fractions, ratios, tables, pictures), the same for every runner.
+ */
+import type { Module } from '../ir/graph.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import type { Limits } from './limits.ts';
+import type { SamplePlan, Timing } from './stats.ts';
+import type { Workload } from './workloads.ts';
+
+/** One workload at one token count, with moec's compiled module, weights and inputs. */
+export interface BenchCase {
+  workload: Workload;
+  module: Module;
+  tokens: number;
+  bindings: Record<string, number>;
+  /** Every constant of the model file, with the workload's overrides applied. */
+  consts: Record<string, number>;
+  /** Seeded random weights (seed 0), built once per workload. */
+  weights: Record<string, Tensor>;
+  /** Seeded random inputs at this token count (seed 0). */
+  inputs: Record<string, Tensor>;
+}
+
+/** The compute and bandwidth limits that bound an implementation, for fractions and roofline roofs. */
+export interface Roof {
+  gflops: number;
+  gbps: number;
+  /** Where each number comes from, e.g. "JS scalar multiply-add loop". */
+  computeFrom: string;
+  bandwidthFrom: string;
+}
+
+export interface Runner {
+  /** Short name used in tables and results: `moec-ref`, `numpy`. */
+  id: string;
+  /** One line: what runs (library versions, threads), given what the limits probe found. */
+  about(limits: Limits): string;
+  /** The limits that bound this implementation, or null when they were not measured. */
+  roof(limits: Limits): Roof | null;
+  /** Why this runner cannot run `c` (missing tool, unsupported model), or null. */
+  skip(c: BenchCase): string | null;
+  /** Warmup, then timed samples following `plan`. */
+  measure(c: BenchCase, plan: SamplePlan): Timing;
+}

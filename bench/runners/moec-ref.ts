@@ -1,0 +1,21 @@
+/**
+ * @fileoverview moec's reference interpreter as a benchmark runner: `interpret` on the
+ * compiled module with fixed weights and inputs (float32 storage, float64 accumulation, one
+ * thread). Bounded by what scalar JS can do, so it is judged against the JS limits.
+ */
+import { interpret } from '../../ir/interp.ts';
+import type { Runner } from '../runner.ts';
+import { sample } from '../stats.ts';
+
+export const moecRef: Runner = {
+  id: 'moec-ref',
+  about: () => `moec reference interpreter (ir/interp.ts): float32 storage, float64 accumulation, 1 thread, Node ${process.version}`,
+  roof: (limits) => ({
+    gflops: limits.js.scalarGflops,
+    gbps: limits.js.streamGBps,
+    computeFrom: 'JS scalar multiply-add loop',
+    bandwidthFrom: `JS streaming sum over ${limits.js.arrayMiB} MiB Float32Array`,
+  }),
+  skip: () => null,
+  measure: (c, plan) => sample(() => interpret(c.module, { bindings: c.bindings, inputs: c.inputs, weights: c.weights }), plan),
+};
