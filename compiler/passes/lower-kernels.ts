@@ -1,0 +1,271 @@
+/**
+ * @fileoverview Pass `lower-kernels`: fused graph IR → kernel IR.
+ *
+ * - Weight-only computation (reading weights, packing them: concat, reshape, transpose) in
+ *   `main` moves into the graph function `pack`, run once at load time; each packed or raw
+ *   weight a kernel reads becomes a `weight` buffer.
+ * - `moe_router` → one `router` kernel. `moe_experts` → `moe_align` (group token slots by
+ *   expert into blocks) + a grouped GEMM over gathered token rows with the activation (or
+ *   gated unit) as epilogue + a grouped GEMM whose epilogue is the weighted combine.
+ * - `matmul` → a dense `gemm` (bias as epilogue); every other op → an `op` kernel.
+ * - `repeat` → a `loop` over the body's kernels with stacked weights sliced per layer.
+ *
+ * Precondition: verified graph IR (normally after the fusion passes). Postcondition: a
+ * kernel program whose interpretation equals the graph's (`kinterp.ts`), untiled and
+ * unplanned: `tile` and `plan-memory` run next. Block sizes of `moe_align` start at 16 and
+ * the tiler resizes them with `resizeAlignBuffers`.
+ */
+import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
+import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
+import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel.ts';
+import type { TensorType } from '../../ir/types.ts';
+import { cloneModule } from './clone.ts';
+
+/** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
+export const DEFAULT_BLOCK = 16;
+
+/** Ops that only rearrange weights; in `main` they run once, at load time. */
+const PACK_OPS = new Set(['weight', 'concat', 'reshape', 'transpose', 'slice']);
+
+class Lowerer {
+  readonly buffers = new Map<string, KBuffer>();
+  /** Graph value → buffer name. */
+  private readonly bufferOf = new Map<Value, string>();
+
+  constructor(readonly m: Module) {}
+
+  private unique(hint: string): string {
+    let name = hint;
+    for (let i = 1; this.buffers.has(name); i++) name = `${hint}_${i}`;
+    return name;
+  }
+
+  /** Declares a buffer for a value (once) and returns its name. */
+  buffer(v: Value, kind: KBuffer['kind'], prefix = ''): string {
+    const have = this.bufferOf.get(v);
+    if (have) return have;
+    const name = this.unique(prefix + v.name);
+    this.buffers.set(name, { name, dtype: v.type.dtype, shape: v.type.shape, kind });
+    this.bufferOf.set(v, name);
+    return name;
+  }
+
+  /** A buffer that no graph value names (kernel-internal intermediates). */
+  temp(hint: string, type: TensorType): string {
+    const name = this.unique(hint);
+    this.buffers.set(name, { name, dtype: type.dtype, shape: type.shape, kind: 'temp' });
+    return name;
+  }
+
+  alias(v: Value, name: string): void {
+    this.bufferOf.set(v, name);
+  }
+
+  name(v: Value): string {
+    const n = this.bufferOf.get(v);
+    if (!n) throw new Error(`lower-kernels: %${v.name} has no buffer`);
+    return n;
+  }
+
+  /** Lowers the nodes of a function (not its weight packing) into steps. */
+  steps(nodes: Node[], prefix: string): Step[] {
+    const out: Step[] = [];
+    for (const n of nodes) {
+      for (const o of n.outputs) if (n.op !== 'repeat') this.buffer(o, 'temp', prefix);
+      out.push(...this.node(n, prefix));
+    }
+    return out;
+  }
+
+  private node(n: Node, prefix: string): Step[] {
+    const b = (v: Value): string => this.name(v);
+    switch (n.op) {
+      case 'moe_router':
+        return [this.router(n)];
+      case 'moe_experts':
+        return this.experts(n, prefix);
+      case 'matmul': {
+        const epilogue: Epilogue[] = n.inputs[2] ? [{ kind: 'bias', bias: b(n.inputs[2]) }] : [];
+        return [{ kind: 'gemm', a: b(n.inputs[0]), w: b(n.inputs[1]), transB: n.attrs.transpose_b as boolean, out: b(n.outputs[0]), epilogue }];
+      }
+      case 'repeat':
+        return [this.loop(n)];
+      default:
+        return [{ kind: 'op', op: n.op, attrs: n.attrs, inputs: n.inputs.map(b), outputs: n.outputs.map(b) }];
+    }
+  }
+
+  private router(n: Node): Step {
+    const a = n.attrs;
+    const [x, w, ...rest] = n.inputs.map((v) => this.name(v));
+    const take = (flag: string): string | undefined => (a[flag] ? rest.shift() : undefined);
+    const bias = take('has_bias');
+    const selectBias = take('has_select_bias');
+    const sharedGate = take('has_shared_gate');
+    return {
+      kind: 'router',
+      x,
+      w,
+      ...(bias ? { bias } : {}),
+      ...(selectBias ? { selectBias } : {}),
+      ...(sharedGate ? { sharedGate } : {}),
+      indices: this.name(n.outputs[0]),
+      weights: this.name(n.outputs[1]),
+      experts: n.inputs[1].type.shape[0] as number,
+      k: a.k as number,
+      score: a.score as 'softmax' | 'sigmoid' | 'none',
+      select:
+        a.select === 'group_topk'
+          ? { kind: 'group_topk', groups: a.groups as number, topkGroups: a.topk_groups as number, groupScore: a.group_score as 'sum_top2' | 'max' }
+          : { kind: 'topk' },
+      postSoftmax: a.post_softmax as boolean,
+      normalize: a.normalize as boolean,
+      scale: a.scale as number,
+      ...(a.capacity_factor !== null ? { capacityFactor: a.capacity_factor as number } : {}),
+      shared: a.shared as number,
+    };
+  }
+
+  private experts(n: Node, prefix: string): Step[] {
+    const a = n.attrs;
+    const [x, indices, weights, wIn, wOut] = n.inputs;
+    const experts = wIn.type.shape[0] as number;
+    const k = indices.type.shape[1] as number;
+    const tokens = x.type.shape[0];
+    const hint = prefix + n.outputs[0].name;
+    const rows = paddedRows(tokens, k, experts, DEFAULT_BLOCK);
+    const sorted = this.temp(`${hint}.sorted`, { dtype: 'i32', shape: [rows] });
+    const blockExpert = this.temp(`${hint}.block_expert`, { dtype: 'i32', shape: [blockCount(tokens, k, experts)] });
+    const count = this.temp(`${hint}.count`, { dtype: 'i32', shape: [1] });
+    const tb = a.transpose_b as boolean;
+    const nIn = (tb ? wIn.type.shape[1] : wIn.type.shape[2]) as number;
+    const gated = a.act === 'swiglu' || a.act === 'swiglu_clamped';
+    const hidden = this.temp(`${hint}.hidden`, { dtype: x.type.dtype, shape: [rows, gated ? nIn / 2 : nIn] });
+    const first: Epilogue[] = [];
+    const second: Epilogue[] = [];
+    let next = 5;
+    if (a.has_in_bias) first.push({ kind: 'bias', bias: this.name(n.inputs[next++]) });
+    if (a.has_out_bias) second.push({ kind: 'bias', bias: this.name(n.inputs[next++]) });
+    if (gated)
+      first.push({
+        kind: 'glu',
+        fn: a.act as 'swiglu' | 'swiglu_clamped',
+        layout: a.glu_layout as 'concat' | 'interleaved',
+        ...(a.act === 'swiglu_clamped' ? { limit: a.limit as number, alpha: a.alpha as number } : {}),
+      });
+    else if (a.act !== 'none') first.push({ kind: 'act', fn: a.act as 'relu' | 'silu' | 'gelu' | 'gelu_tanh' | 'sigmoid' });
+    second.push({ kind: 'combine', weights: this.name(weights) });
+    const idx = this.name(indices);
+    const common = { sorted, blockExpert, count, k, transB: tb, sortedFromTokens: 1, indices: idx };
+    return [
+      { kind: 'moe_align', indices: idx, experts, k, block: DEFAULT_BLOCK, sorted, blockExpert, count },
+      { kind: 'grouped_gemm', a: this.name(x), gather: true, w: this.name(wIn), out: hidden, epilogue: first, ...common },
+      { kind: 'grouped_gemm', a: hidden, gather: false, w: this.name(wOut), out: this.name(n.outputs[0]), epilogue: second, ...common },
+    ];
+  }
+
+  private loop(n: Node): Step {
+    const body = findFunc(this.m, n.attrs.body as string)!;
+    const carried = n.attrs.carried as number;
+    const fixed = carried + (n.attrs.invariant as number);
+    const inner = `${body.name}.`;
+    const slices: Array<{ stacked: string; slice: string }> = [];
+    const init: Array<{ from: string; to: string }> = [];
+    body.params.forEach((p, i) => {
+      const outer = this.name(n.inputs[i]);
+      if (i >= fixed) slices.push({ stacked: outer, slice: this.buffer(p, 'weight', inner) });
+      // A carried value gets its own buffer, filled from the caller's value before the loop.
+      else if (i < carried) init.push({ from: outer, to: this.buffer(p, 'temp', inner) });
+      else this.alias(p, outer);
+    });
+    const steps = this.steps(body.body, inner);
+    const carriedPairs = body.results.map((r, i) => ({ from: this.name(r.value), to: this.name(body.params[i]) }));
+    // After the loop the caller reads each carried value from the body's last result.
+    n.outputs.forEach((o, i) => this.alias(o, this.name(body.results[i].value)));
+    return { kind: 'loop', count: n.attrs.count as number, slices, carried: carriedPairs, init, body: steps };
+  }
+}
+
+/** Rows of the aligned token-slot list: each active expert pads its slots up to a block. */
+export function paddedRows(tokens: Dim, k: number, experts: number, block: number): Dim {
+  return dimAdd(dimMul(tokens, k), experts * (block - 1));
+}
+
+/** An upper bound on the number of blocks: at most one partial block per expert. */
+export function blockCount(tokens: Dim, k: number, experts: number): Dim {
+  return dimAdd(dimMul(tokens, k), experts);
+}
+
+/**
+ * The weight packing of `main`: the weight-only nodes (weight reads and rearrangements of
+ * weights), and the values among them that kernels or repeats read.
+ */
+function splitPacking(main: Func): { pack: Node[]; rest: Node[] } {
+  const packed = new Set<Value>();
+  const pack: Node[] = [];
+  const rest: Node[] = [];
+  for (const n of main.body) {
+    if (PACK_OPS.has(n.op) && n.inputs.every((v) => packed.has(v))) {
+      pack.push(n);
+      n.outputs.forEach((o) => packed.add(o));
+    } else rest.push(n);
+  }
+  return { pack, rest };
+}
+
+/**
+ * Drops the stacked-weight parameters a repeat body no longer reads (the originals of
+ * weights that fusion packed), and the operands that fed them, so no kernel program carries
+ * weights it never reads.
+ */
+function pruneUnusedWeightParams(m: Module): void {
+  for (const f of m.funcs)
+    for (const n of f.body) {
+      if (n.op !== 'repeat') continue;
+      const body = findFunc(m, n.attrs.body as string)!;
+      const fixed = (n.attrs.carried as number) + (n.attrs.invariant as number);
+      const used = new Set(body.body.flatMap((b) => b.inputs));
+      const keep = body.params.map((p, i) => i < fixed || used.has(p));
+      body.params = body.params.filter((_, i) => keep[i]);
+      n.inputs = n.inputs.filter((_, i) => keep[i]);
+    }
+}
+
+/** Lowers a (fused) graph module into a kernel program. */
+export function lowerToKernels(input: Module): KProgram {
+  const m = cloneModule(input);
+  // Inner bodies first, so a nested body's pruned operands are not counted as uses above.
+  for (let i = 0; i < m.funcs.length; i++) pruneUnusedWeightParams(m);
+  const main = mainFunc(m);
+  const lw = new Lowerer(m);
+  const { pack, rest } = splitPacking(main);
+  const inputs = main.params.map((p) => ({ name: p.name, buffer: lw.buffer(p, 'input') }));
+  const packedValues = new Set(pack.flatMap((n) => n.outputs));
+  const readByKernels = new Set(rest.flatMap((n) => n.inputs).filter((v) => packedValues.has(v)));
+  for (const v of readByKernels) lw.buffer(v, 'weight');
+  const steps = lw.steps(rest, '');
+  const outputs = main.results.map((r) => {
+    const name = lw.name(r.value);
+    const buf = lw.buffers.get(name)!;
+    if (buf.kind === 'temp') buf.kind = 'output';
+    return { name: r.name, buffer: name };
+  });
+  // The pack function: the weight-only nodes of main, returning what kernels read.
+  const packFunc: Func = {
+    name: uniqueFuncName(m, 'pack'),
+    params: [],
+    body: pack,
+    results: [...readByKernels].map((v) => ({ name: lw.name(v), value: v })),
+  };
+  m.funcs = [...m.funcs.filter((f) => f !== main), packFunc];
+  // Main is no longer needed by the kernel program, but the module keeps a trivial one so it
+  // stays a valid graph module (weights, bodies and pack are what matter).
+  m.funcs.push({ name: 'main', params: [], body: [], results: [] });
+  return { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs };
+}
+
+function uniqueFuncName(m: Module, hint: string): string {
+  let name = hint;
+  for (let i = 1; m.funcs.some((f) => f.name === name); i++) name = `${hint}_${i}`;
+  return name;
+}

@@ -1,0 +1,128 @@
+/**
+ * The fusion passes: what each fuses (as IR text), what it must leave alone, and that on
+ * every example the fused graph computes what the unfused one does (bit for bit for router
+ * and expert fusion, whose fused ops are defined as the chains they replace; to float
+ * rounding for shared-expert folding, which sums in a different order).
+ */
+import { describe, expect, it } from 'vitest';
+import { compile, compileFile, run } from '../../compiler/driver.ts';
+import { foldSharedExperts } from '../../compiler/passes/fold-shared-experts.ts';
+import { fuseExperts } from '../../compiler/passes/fuse-experts.ts';
+import { fuseRouter } from '../../compiler/passes/fuse-router.ts';
+import type { Module } from '../../ir/graph.ts';
+import { printIR } from '../../ir/print.ts';
+import { verify } from '../../ir/verify.ts';
+
+const SMALL: Record<string, Record<string, number>> = {
+  'tiny.moe': {},
+  'mixtral.moe': { D: 32, F: 48 },
+  'deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 16, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
+  'qwen-moe.moe': { D: 32, F: 16, FS: 48, E: 12, K: 4 },
+  'gpt-oss.moe': { D: 32, F: 24, E: 8, K: 4 },
+  'switch.moe': { D: 32, F: 48, E: 8 },
+};
+
+const ops = (m: Module): string[] => m.funcs.flatMap((f) => f.body.map((n) => n.op));
+const count = (m: Module, op: string): number => ops(m).filter((o) => o === op).length;
+
+function fuseAll(m: Module): Module {
+  return foldSharedExperts.run(fuseExperts.run(fuseRouter.run(m, {}), {}), {});
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+describe('fusion on every example', () => {
+  for (const [file, consts] of Object.entries(SMALL)) {
+    it(`${file}: one router, one experts op, no primitives left; same numbers`, () => {
+      const m = compileFile(`examples/${file}`, { consts });
+      const r = fuseRouter.run(m, {});
+      const e = fuseExperts.run(r, {});
+      const s = foldSharedExperts.run(e, {});
+      for (const x of [r, e, s]) expect(verify(x)).toEqual([]);
+      expect(count(s, 'moe_router')).toBe(1);
+      expect(count(s, 'moe_experts')).toBe(1);
+      for (const op of ['topk', 'group_topk', 'softmax', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine', 'route_capacity'])
+        expect(count(s, op), op).toBe(0);
+      for (const tokens of [1, 7]) {
+        const want = run(m, { tokens, seed: 5 }).outputs.y.data;
+        // Router and expert fusion: bit for bit.
+        expect(Array.from(run(e, { tokens, seed: 5 }).outputs.y.data)).toEqual(Array.from(want));
+        // Shared-expert folding: to float rounding.
+        expect(maxDiff(run(s, { tokens, seed: 5 }).outputs.y.data, want)).toBeLessThan(1e-5);
+      }
+      // The input module is not modified.
+      expect(printIR(m)).toBe(printIR(compileFile(`examples/${file}`, { consts })));
+    });
+  }
+
+  it('folds shared experts: DeepSeek 1 shared expert, Qwen 48 = 3 x 16 wide with its sigmoid gate', () => {
+    const ds = fuseAll(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }));
+    const dsRouter = ds.funcs.flatMap((f) => f.body).find((n) => n.op === 'moe_router')!;
+    expect(dsRouter.attrs.shared).toBe(1);
+    expect(dsRouter.attrs.has_shared_gate).toBe(false);
+    const qw = fuseAll(compileFile('examples/qwen-moe.moe', { consts: SMALL['qwen-moe.moe'] }));
+    const qwRouter = qw.funcs.flatMap((f) => f.body).find((n) => n.op === 'moe_router')!;
+    expect(qwRouter.attrs.shared).toBe(3);
+    expect(qwRouter.attrs.has_shared_gate).toBe(true);
+    expect(count(qw, 'matmul')).toBe(0);
+  });
+
+  it('packs stacked weights once in main, not per layer', () => {
+    const ds = fuseAll(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }));
+    const main = ds.funcs.find((f) => f.name === 'main')!;
+    expect(main.body.filter((n) => n.op === 'concat').length).toBeGreaterThan(0);
+    const body = ds.funcs.find((f) => f.name === 'moe')!;
+    expect(body.body.filter((n) => n.op === 'concat')).toEqual([]);
+  });
+});
+
+const HEAD = 'dim T <= 64\nconst D = 8\nconst E = 4\n';
+
+describe('fuse-router', () => {
+  it('fuses a softmax top-k router with renormalisation, as IR text', () => {
+    const m = compile(
+      `${HEAD}model m {\n  input x: f32[T, D]\n  weight r: f32[E, D]\n  top = topk(softmax(linear(x, r)), k=2)\n` +
+        '  output w = top.values / sum(top.values, axis=-1, keepdim=true)\n  output i = top.indices\n}\n',
+    );
+    const text = printIR(fuseRouter.run(m, {}));
+    expect(text).toContain(
+      '  %top.indices, %w = moe_router(%x, %r) {capacity_factor=null, group_score="sum_top2", groups=1, has_bias=false, has_select_bias=false, has_shared_gate=false, k=2, normalize=true, post_softmax=false, scale=1, score="softmax", select="topk", shared=0, topk_groups=1} : i32[T, 2], f32[T, 2]',
+    );
+    expect(text).not.toContain('topk(');
+  });
+
+  it('leaves the chain alone when an intermediate has another consumer', () => {
+    const m = compile(
+      `${HEAD}model m {\n  input x: f32[T, D]\n  weight r: f32[E, D]\n  probs = softmax(linear(x, r))\n  top = topk(probs, k=2)\n` +
+        '  output w = top.values\n  output i = top.indices\n  output p = probs\n}\n',
+    );
+    expect(printIR(fuseRouter.run(m, {}))).toBe(printIR(m));
+  });
+
+  it('leaves a top-k over activations (not a router) alone', () => {
+    const m = compile(`${HEAD}model m {\n  input x: f32[T, D]\n  top = topk(x, k=2)\n  output w = top.values\n}\n`);
+    expect(count(fuseRouter.run(m, {}), 'moe_router')).toBe(0);
+  });
+});
+
+describe('fuse-experts', () => {
+  const experts = (extra: string) =>
+    `${HEAD}model m {\n  input x: f32[T, D]\n  input w: f32[T, 2]\n  input idx: i32[T, 2]\n  weight g: f32[E, 16, D]\n  weight u: f32[E, 16, D]\n  weight d: f32[E, D, 16]\n` +
+    `  slots, offsets = moe_permute(idx, experts=E)\n  xs = moe_dispatch(x, slots, offsets, k=2)\n  h = silu(grouped_linear(xs, g, offsets)) * grouped_linear(xs, u, offsets)\n` +
+    `  ys = grouped_linear(h, d, offsets)\n  output y = moe_combine(ys, slots, offsets, w)\n${extra}}\n`;
+
+  it('fuses the SwiGLU expert chain written with primitives, packing gate|up', () => {
+    const text = printIR(fuseExperts.run(compile(experts('')), {}));
+    expect(text).toContain('%packed.gate_up = concat(%g, %u) {axis=-2} : f32[4, 32, 8]');
+    expect(text).toContain('%y = moe_experts(%x, %idx, %w, %packed.gate_up, %d) {act="swiglu"');
+  });
+
+  it('leaves it alone when the hidden activations are also an output', () => {
+    const m = compile(experts('  output hidden = h\n'));
+    expect(count(fuseExperts.run(m, {}), 'moe_experts')).toBe(0);
+  });
+});
