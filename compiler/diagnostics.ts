@@ -50,6 +50,19 @@ export const DIAGNOSTICS = {
   E504: { title: 'tensor does not match its declaration' },
   E505: { title: 'bad run-time size' },
   E506: { title: 'cannot write file' },
+  // 6xx: target capability sheets (`targets/*.yaml`)
+  E601: { title: 'invalid target file' },
+  E602: { title: 'key given twice' },
+  E603: { title: 'too many YAML aliases' },
+  E604: { title: 'unknown target' },
+  E605: { title: 'unknown target field' },
+  E606: { title: 'missing target field' },
+  E607: { title: 'wrong type of value' },
+  E608: { title: 'wrong or missing unit' },
+  E609: { title: 'not a number' },
+  E610: { title: 'target value out of range' },
+  E611: { title: 'invalid choice' },
+  E612: { title: 'inconsistent target' },
 } as const satisfies Record<string, { title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;
