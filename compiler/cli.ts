@@ -13,6 +13,12 @@ import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
 import { compileFile, run, tensorStats } from './driver.ts';
+import { printKernelIR } from '../ir/kprint.ts';
+import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
+import { compileReport } from './report.ts';
+import { listTargets, loadTarget } from './target-load.ts';
+import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
+import { writeOutputDir } from './output.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -26,8 +32,14 @@ Usage:
   moec check FILE [--set NAME=VALUE,...]
       Parse, lower and verify; print inputs, weights (total and per-token active
       parameters) and outputs.
-  moec ir FILE [--set NAME=VALUE,...]
-      Print the graph IR.
+  moec ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]
+      Print the graph IR, or the IR (graph or kernel) after a pipeline step:
+      canonicalize, fuse-router, fuse-experts, fold-shared-experts, cleanup,
+      lower-kernels, tile, plan-memory.
+  moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
+               [--verify-each] [--disable PASS,...] [--set ...]
+      Fuse, tile and plan the model for a target; print the kernels, their tiles, the
+      arena size and the estimated time. -o DIR writes DIR/MODEL.kir (kernel IR).
   moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref] [--f64] [--set NAME=VALUE,...]
       Run the model and print the shape and statistics of each output. Weights and
@@ -43,6 +55,13 @@ Options:
   --out FILE            write the outputs to a safetensors file
   --backend NAME        ref (the reference interpreter)
   --f64                 compute in float64 instead of float32
+  --target NAME|FILE    target capability sheet (x86-avx2, wasm-simd128, webgpu, npu-scratchpad)
+  --max-tokens N        largest token count the compiled program handles (default: T's bound)
+  --after STEP          print the IR after a pipeline step (moec ir)
+  --print-after-all     print the IR after every step (moec ir)
+  --verify-each         verify the IR between passes
+  --disable PASS,...    skip graph passes
+  --emit kernel-ir      what moec compile writes (the only output until backends land)
   --debug               print the stack trace of an internal error
 
 Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
@@ -145,6 +164,13 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       out: { type: 'string', short: 'o' },
       backend: { type: 'string' },
       f64: { type: 'boolean' },
+      target: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      after: { type: 'string' },
+      'print-after-all': { type: 'boolean' },
+      'verify-each': { type: 'boolean' },
+      disable: { type: 'string', multiple: true },
+      emit: { type: 'string' },
     },
   });
   if (values.version) {
@@ -157,9 +183,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     return cmd === undefined && !values.help ? 2 : 0;
   }
   const consts = parseConsts(values.set);
-  const runOnly = ['tokens', 'seed', 'weights', 'inputs', 'out', 'backend', 'f64'] as const;
-  if (cmd !== 'run')
-    for (const k of runOnly) if (values[k] !== undefined) throw new UsageError(`--${k} is an option of \`moec run\`, not \`moec ${cmd}\``);
+  const only: Record<string, string[]> = {
+    run: ['tokens', 'seed', 'weights', 'inputs', 'backend', 'f64'],
+    compile: ['emit'],
+    ir: ['after', 'print-after-all'],
+  };
+  for (const [owner, flags] of Object.entries(only))
+    for (const k of flags)
+      if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile') throw new UsageError(`--out is an option of \`moec run\` and \`moec compile\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
@@ -168,7 +200,35 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     }
     case 'ir': {
       const path = fileArg(rest, cmd);
-      io.out(printIR(compileFile(path, { consts })).trimEnd());
+      const m = compileFile(path, { consts });
+      if (values.after === undefined && !values['print-after-all'] && !values['verify-each']) {
+        io.out(printIR(m).trimEnd());
+        return 0;
+      }
+      if (values.after !== undefined) checkStepName(values.after, '--after');
+      const pipe = pipelineOptions(m, values);
+      runPipeline(m, {
+        ...pipe,
+        printAfter: values['print-after-all'] ? 'all' : values.after !== undefined ? [values.after] : [],
+        stopAfter: values['print-after-all'] ? undefined : values.after,
+        onDump: (step, text) => io.out(`// after ${step}\n${text.trimEnd()}`),
+      });
+      return 0;
+    }
+    case 'compile': {
+      const path = fileArg(rest, cmd);
+      if (values.target === undefined) throw new UsageError('`moec compile` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+      if (values.emit !== undefined && values.emit !== 'kernel-ir') throw new UsageError(`--emit ${values.emit}: only kernel-ir can be emitted until the backends land`);
+      const m = compileFile(path, { consts });
+      const pipe = pipelineOptions(m, values);
+      const t0 = performance.now();
+      const { program } = runPipeline(m, pipe);
+      const ms = performance.now() - t0;
+      io.out(compileReport(program!, pipe.target, pipe.maxTokens, ms));
+      if (values.out !== undefined) {
+        const file = writeOutputDir(values.out, { [`${m.name}.kir`]: printKernelIR(program!) });
+        io.out(`wrote ${file}`);
+      }
       return 0;
     }
     case 'run': {
@@ -193,8 +253,22 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, run (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run (see moec --help)');
   }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
+function pipelineOptions(m: Module, values: Values): PipelineOptions {
+  const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
+  const declared = m.dims.find((d) => d.name === 'T')?.max;
+  const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1) ?? declared ?? DEFAULT_MAX_TOKENS;
+  const bound = m.dims.find((d) => d.name === 'T')?.max;
+  if (bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
+  const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
+  for (const d of disabled) checkStepName(d, '--disable');
+  return { target, maxTokens, verifyEach: values['verify-each'] === true, disabled };
 }
 
 /** Runs the CLI and returns the exit code; never throws. */

@@ -15,7 +15,8 @@ import type { Attrs, Node } from './graph.ts';
 import { type Tensor, type TensorData, numel, strides } from './tensor.ts';
 import { type DType, isFloatDType } from './types.ts';
 
-type FloatArray = Float32Array | Float64Array;
+/** The storage of a float tensor (see `interp.ts` for which one a tensor gets). */
+export type FloatArray = Float32Array | Float64Array;
 
 /** What a kernel may ask of the interpreter. */
 export interface KernelContext {
@@ -178,7 +179,8 @@ const weightKernel: Kernel = (ctx, _in, attrs) => [ctx.weight(attrs.name as stri
 // ---------------------------------------------------------------------------------------
 // Elementwise.
 
-function unaryLoop(op: string, x: FloatArray, o: FloatArray): void {
+/** o[i] = op(x[i]) for the unary ops (and `gelu`, `gelu_tanh`); shared with the kernel IR's `act` epilogue. */
+export function unaryLoop(op: string, x: FloatArray, o: FloatArray): void {
   const n = x.length;
   switch (op) {
     case 'neg':

@@ -98,6 +98,23 @@ export function interpret(m: Module, opts: InterpretOptions): Record<string, Ten
   return out;
 }
 
+/**
+ * Runs the module function `name`, which takes no parameters (the kernel IR's weight-packing
+ * function), and returns its results by name. Same checks as `interpret`.
+ */
+export function interpretFunc(m: Module, name: string, opts: Omit<InterpretOptions, 'inputs'>): Record<string, Tensor> {
+  const bindings = checkBindings(m, opts.bindings);
+  const f = findFunc(m, name);
+  if (!f) throw new Error(`interpreter: no function named '${name}'`);
+  if (f.params.length > 0) throw new Error(`interpreter: ${name} takes ${f.params.length} values; interpretFunc runs functions without parameters`);
+  const run = new Interpreter(m, bindings, opts.f64 ?? false, opts.maxElements ?? 2 ** 28);
+  run.loadWeights(opts.weights);
+  const results = run.call(name, []);
+  const out: Record<string, Tensor> = {};
+  f.results.forEach((r, i) => (out[r.name] = results[i]));
+  return out;
+}
+
 /** `record[key]` if it is the record's own entry (so an input named `constructor` is not found on the prototype). */
 function own<T>(record: Record<string, T>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined;

@@ -18,7 +18,7 @@
  * summed in a different order (routed and shared outputs are accumulated together), so
  * results agree to float rounding, not bit for bit.
  */
-import type { Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
 import { isSym } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
@@ -134,7 +134,7 @@ function rewrite(
     r.add,
   );
   const routerOps = [...router.inputs];
-  const routerAttrs = { ...router.attrs, shared: S };
+  const routerAttrs: Attrs = { ...router.attrs, shared: S };
   if (shared.sharedGate) {
     routerOps.push(shared.sharedGate);
     routerAttrs.has_shared_gate = true;

@@ -186,6 +186,84 @@ class Lowerer {
   }
 }
 
+/** How many times each buffer is read, anywhere in the program (loops and outputs included). */
+function readCounts(p: { steps: Step[]; outputs: Array<{ buffer: string }> }): Map<string, number> {
+  const counts = new Map<string, number>();
+  const read = (b: string | undefined): void => {
+    if (b !== undefined) counts.set(b, (counts.get(b) ?? 0) + 1);
+  };
+  const walk = (steps: Step[]): void => {
+    for (const s of steps) {
+      if (s.kind === 'loop') {
+        s.carried.forEach((c) => read(c.from));
+        s.init?.forEach((c) => read(c.from));
+        s.slices.forEach((c) => read(c.stacked));
+        walk(s.body);
+        continue;
+      }
+      if (s.kind === 'op') s.inputs.forEach(read);
+      else if (s.kind === 'gemm' || s.kind === 'grouped_gemm') {
+        read(s.a);
+        read(s.w);
+        if (s.kind === 'grouped_gemm') [s.sorted, s.blockExpert, s.count, s.indices, s.init].forEach(read);
+        for (const e of s.epilogue) read(e.kind === 'bias' ? e.bias : e.kind === 'combine' ? e.weights : undefined);
+      } else if (s.kind === 'router') [s.x, s.w, s.bias, s.selectBias, s.sharedGate].forEach(read);
+      else if (s.kind === 'moe_align') read(s.indices);
+    }
+  };
+  walk(p.steps);
+  p.outputs.forEach((o) => read(o.buffer));
+  return counts;
+}
+
+const EPILOGUE_ACTS: Record<string, 'relu' | 'silu' | 'sigmoid' | 'gelu' | 'gelu_tanh'> = { relu: 'relu', silu: 'silu', sigmoid: 'sigmoid' };
+
+/**
+ * Elementwise tails fuse into the kernel that produces their input: an activation after a
+ * GEMM becomes its epilogue, and a residual added to a combined expert output becomes the
+ * combine's starting value, so neither intermediate is written out.
+ */
+function fuseTails(p: KProgram): void {
+  const reads = readCounts(p);
+  const outputs = new Set(p.outputs.map((o) => o.buffer));
+  const walk = (steps: Step[]): Step[] => {
+    const out: Step[] = [];
+    for (const s of steps) {
+      if (s.kind === 'loop') {
+        s.body = walk(s.body);
+        out.push(s);
+        continue;
+      }
+      const prev = out[out.length - 1];
+      const fusable = (buf: string): boolean => reads.get(buf) === 1 && !outputs.has(buf);
+      if (s.kind === 'op' && prev && (prev.kind === 'gemm' || prev.kind === 'grouped_gemm')) {
+        const act = s.op === 'gelu' ? (s.attrs.approximate === 'tanh' ? 'gelu_tanh' : 'gelu') : EPILOGUE_ACTS[s.op];
+        const combined = prev.kind === 'grouped_gemm' && prev.epilogue.some((e) => e.kind === 'combine');
+        if (act && s.inputs[0] === prev.out && fusable(prev.out) && !combined) {
+          prev.epilogue.push({ kind: 'act', fn: act });
+          p.buffers = p.buffers.filter((b) => b.name !== prev.out);
+          prev.out = s.outputs[0];
+          continue;
+        }
+        if (s.op === 'add' && combined && prev.kind === 'grouped_gemm' && prev.init === undefined && s.inputs.includes(prev.out) && fusable(prev.out)) {
+          const residual = s.inputs[0] === prev.out ? s.inputs[1] : s.inputs[0];
+          const rb = p.buffers.find((b) => b.name === residual);
+          const ob = p.buffers.find((b) => b.name === s.outputs[0]);
+          if (rb && ob && rb.shape.length === ob.shape.length && rb.shape.every((d, i) => JSON.stringify(d) === JSON.stringify(ob.shape[i]))) {
+            prev.init = residual;
+            p.buffers = p.buffers.filter((b) => b.name !== prev.out);
+            prev.out = s.outputs[0];
+            continue;
+          }
+        }
+      }
+      out.push(s);
+    }
+    return out;
+  };
+  p.steps = walk(p.steps);
+}
+
 /** Rows of the aligned token-slot list: each active expert pads its slots up to a block. */
 export function paddedRows(tokens: Dim, k: number, experts: number, block: number): Dim {
   return dimAdd(dimMul(tokens, k), experts * (block - 1));
@@ -261,7 +339,9 @@ export function lowerToKernels(input: Module): KProgram {
   // Main is no longer needed by the kernel program, but the module keeps a trivial one so it
   // stays a valid graph module (weights, bodies and pack are what matter).
   m.funcs.push({ name: 'main', params: [], body: [], results: [] });
-  return { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs };
+  const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs };
+  fuseTails(program);
+  return program;
 }
 
 function uniqueFuncName(m: Module, hint: string): string {

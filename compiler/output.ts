@@ -1,0 +1,36 @@
+/**
+ * @fileoverview Atomic output directories: `-o DIR` is written into a fresh temporary
+ * directory beside DIR and renamed into place, so an error or a kill half way leaves the
+ * previous DIR intact and never a half-written one.
+ */
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fail } from './diagnostics.ts';
+
+/** Writes `files` (name → text) as the directory `dir`, replacing it atomically; returns the paths written. */
+export function writeOutputDir(dir: string, files: Record<string, string>): string {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  if (!existsSync(parent)) fail('E506', `cannot write ${dir}: the directory ${parent} does not exist`, undefined, 'create it first');
+  if (existsSync(target) && !statSync(target).isDirectory()) fail('E506', `cannot write ${dir}: it exists and is not a directory`);
+  let tmp: string | undefined;
+  let old: string | undefined;
+  try {
+    tmp = mkdtempSync(join(parent, `.${basename(target)}.tmp-`));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(tmp, name), text);
+    if (existsSync(target)) {
+      old = `${tmp}.old`;
+      renameSync(target, old);
+    }
+    renameSync(tmp, target);
+    tmp = undefined;
+    if (old) rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    if (old && !existsSync(target)) renameSync(old, target);
+    fail('E506', `cannot write ${dir}: ${(e as Error).message}`);
+  }
+  return Object.keys(files)
+    .map((f) => join(dir, f))
+    .join(', ');
+}

@@ -1,0 +1,174 @@
+/**
+ * @fileoverview Kernel pass `plan-memory`: static offsets for every temp and output buffer
+ * in one arena, reusing memory between buffers that are never live at the same time.
+ *
+ * 1. Liveness. Kernels are numbered in execution order, loop bodies once (a loop covers the
+ *    range of its body's numbers). A buffer's interval is [first use, last use]. A buffer
+ *    used inside a loop and also outside it, a carried buffer (either side of a pair) and a
+ *    stacked buffer viewed through a slice are live across the whole loop (each iteration
+ *    needs them); a buffer used only inside a body is live only between its uses there, and
+ *    its one offset is reused by every iteration. Program outputs live to the end (the
+ *    caller reads them). Slice views get no storage of their own.
+ * 2. Sizes: each buffer's bytes at T = maxTokens (other symbolic sizes from `bindings`).
+ * 3. Placement: greedy, largest first (ties: earlier interval, then name), each at the
+ *    lowest `alignment`-aligned offset that overlaps no placed buffer whose interval
+ *    intersects its own.
+ *
+ * Inputs and weights are not in the arena. `naiveBytes` is the sum of the arena buffers'
+ * sizes, each rounded up to `alignment` (what one allocation per buffer would take); the
+ * placement never needs more (a buffer can always go at the current end).
+ *
+ * Precondition: every buffer a kernel names exists (or is a loop's slice view), and every
+ * temp/output shape evaluates under {T: maxTokens, ...bindings}; run after `tile`, which
+ * may resize buffers sized by a moe_align block. Postcondition: a new program (the input is
+ * not mutated) where each temp and output has `bytes` and an aligned `offset`, any two
+ * whose intervals intersect occupy disjoint [offset, offset + bytes), inputs and weights
+ * have `bytes` where their shapes evaluate, and `arenaBytes` ≤ `naiveBytes`.
+ */
+import { evalShape } from '../../ir/dims.ts';
+import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel.ts';
+import { dtypeBytes } from '../../ir/types.ts';
+import { TOKENS } from '../cost.ts';
+import { type KernelPass, kernelBuffers } from './kernel-pass.ts';
+
+export interface PlanMemoryOptions {
+  maxTokens: number;
+  /** Offset alignment in bytes (≥ 1). */
+  alignment: number;
+  /** Values of symbolic sizes; `T` defaults to maxTokens. */
+  bindings?: Readonly<Record<string, number>>;
+}
+
+export const planMemoryPass: KernelPass = {
+  name: 'plan-memory',
+  summary: 'liveness-based static offsets for temps and outputs in one arena',
+  requires: ['lower-kernels', 'tile'],
+  run: (p, ctx) =>
+    planMemory(p, {
+      maxTokens: ctx.maxTokens,
+      alignment: Math.max(1, ctx.target.alignment, ctx.target.limits.minStorageBufferOffsetAlignment ?? 1),
+      bindings: ctx.bindings,
+    }),
+};
+
+/** A live interval over kernel numbers, inclusive; `start > end` when never used. */
+export interface LiveInterval {
+  start: number;
+  end: number;
+}
+
+export function intervalsIntersect(a: LiveInterval, b: LiveInterval): boolean {
+  return a.start <= a.end && b.start <= b.end && a.start <= b.end && b.start <= a.end;
+}
+
+interface LoopInfo {
+  loop: LoopStep;
+  start: number;
+  end: number;
+}
+
+/**
+ * Live intervals of every buffer a kernel of `p` names, over kernel numbers (see the file
+ * header); slice views are folded into their stacked buffer. Also returns the number of
+ * kernels.
+ */
+export function liveIntervals(p: KProgram): { intervals: Map<string, LiveInterval>; kernels: number; slices: Set<string> } {
+  const uses = new Map<string, number[]>();
+  const loops: LoopInfo[] = [];
+  const sliceOf = new Map<string, string>();
+  let pos = 0;
+  const walk = (steps: readonly Step[]): void => {
+    for (const s of steps) {
+      if (s.kind === 'loop') {
+        for (const sl of s.slices) sliceOf.set(sl.slice, sl.stacked);
+        const start = pos;
+        walk(s.body);
+        loops.push({ loop: s, start, end: pos - 1 });
+        continue;
+      }
+      const { reads, writes } = kernelBuffers(s);
+      for (const name of [...reads, ...writes]) {
+        let n = name;
+        for (let d = 0; d < 16 && sliceOf.has(n); d++) n = sliceOf.get(n)!;
+        uses.set(n, [...(uses.get(n) ?? []), pos]);
+      }
+      pos++;
+    }
+  };
+  walk(p.steps);
+  const intervals = new Map<string, LiveInterval>();
+  for (const [name, u] of uses) intervals.set(name, { start: Math.min(...u), end: Math.max(...u) });
+  const extend = (name: string, l: LoopInfo): void => {
+    const iv = intervals.get(name) ?? { start: l.start, end: l.end };
+    intervals.set(name, { start: Math.min(iv.start, l.start), end: Math.max(iv.end, l.end) });
+  };
+  for (const l of loops) {
+    if (l.start > l.end) continue;
+    for (const [name, u] of uses) {
+      const inside = u.some((x) => x >= l.start && x <= l.end);
+      const outside = u.some((x) => x < l.start || x > l.end);
+      if (inside && outside) extend(name, l);
+    }
+    for (const c of l.loop.carried) for (const n of [c.from, c.to]) extend(n, l);
+    for (const sl of l.loop.slices) extend(sl.stacked, l);
+  }
+  for (const o of p.outputs) {
+    const iv = intervals.get(o.buffer);
+    intervals.set(o.buffer, { start: iv ? iv.start : 0, end: Math.max(pos - 1, iv ? iv.end : 0) });
+  }
+  return { intervals, kernels: pos, slices: new Set(sliceOf.keys()) };
+}
+
+function alignUp(x: number, a: number): number {
+  return Math.ceil(x / a) * a;
+}
+
+/** Size in bytes of a buffer under the bindings. */
+export function bufferBytes(b: KBuffer, bindings: Readonly<Record<string, number>>): number {
+  return evalShape(b.shape, bindings).reduce((s, d) => s * d, 1) * dtypeBytes(b.dtype);
+}
+
+/** Plans the arena of `p` (see the file header). Pure: returns a copy. */
+export function planMemory(p: KProgram, opts: PlanMemoryOptions): KProgram {
+  const alignment = Math.max(1, Math.floor(opts.alignment));
+  const bindings = { [TOKENS]: opts.maxTokens, ...opts.bindings };
+  const { intervals, slices } = liveIntervals(p);
+  const inArena = (b: KBuffer): boolean => (b.kind === 'temp' || b.kind === 'output') && !slices.has(b.name);
+
+  interface Item {
+    name: string;
+    bytes: number;
+    iv: LiveInterval;
+    offset: number;
+  }
+  const items: Item[] = p.buffers.filter(inArena).map((b) => ({
+    name: b.name,
+    bytes: bufferBytes(b, bindings),
+    iv: intervals.get(b.name) ?? { start: 1, end: 0 },
+    offset: 0,
+  }));
+  const order = [...items].sort((a, b) => b.bytes - a.bytes || a.iv.start - b.iv.start || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const placed: Item[] = [];
+  for (const it of order) {
+    const conflicts = it.bytes === 0 ? [] : placed.filter((q) => q.bytes > 0 && intervalsIntersect(q.iv, it.iv));
+    const candidates = [0, ...conflicts.map((q) => alignUp(q.offset + q.bytes, alignment))].sort((a, b) => a - b);
+    it.offset = candidates.find((o) => conflicts.every((q) => o + it.bytes <= q.offset || q.offset + q.bytes <= o))!;
+    placed.push(it);
+  }
+
+  const byName = new Map(items.map((it) => [it.name, it]));
+  const buffers = p.buffers.map((b): KBuffer => {
+    const it = byName.get(b.name);
+    if (it) return { ...b, shape: [...b.shape], bytes: it.bytes, offset: it.offset };
+    let bytes: number | undefined;
+    try {
+      bytes = bufferBytes(b, bindings);
+    } catch {
+      bytes = b.bytes;
+    }
+    return bytes === undefined ? { ...b, shape: [...b.shape] } : { ...b, shape: [...b.shape], bytes };
+  });
+  const arenaBytes = alignUp(items.reduce((m, it) => Math.max(m, it.offset + it.bytes), 0), alignment);
+  const naiveBytes = items.reduce((s, it) => s + alignUp(it.bytes, alignment), 0);
+  return { ...p, buffers, maxTokens: opts.maxTokens, arenaBytes, naiveBytes };
+}

@@ -1,0 +1,343 @@
+/**
+ * @fileoverview Kernel pass `tile`: chooses the tile sizes of every GEMM-like kernel (gemm,
+ * grouped_gemm, router) by searching candidate tilings and keeping the one with the lowest
+ * estimated time under the cost model (`../cost.ts`): at T = maxTokens for dense kernels;
+ * for grouped GEMMs, time relative to the best tiling summed over maxTokens and quarter
+ * steps down to 8 (`tokenSamples`), so the padding block suits smaller batches too. Reads only the
+ * target's capability sheet, never its name.
+ *
+ * Candidates (not a fixed table):
+ * - micro-tile mr×nr: SIMD: nr a multiple of the vector (1–4 vectors), mr 1–8, within 16
+ *   vector registers (accumulators + B vectors + one A broadcast); SIMT: vec4 columns,
+ *   ≤ 64 accumulators per invocation; MAC array: exactly the array (16×16);
+ * - block m×n×k: m a multiple of mr (mr·2^i or a power of two), n = nr·2^i or all of N
+ *   (rounded to nr), k a power of two or all of K (rounded to the vector), none larger than
+ *   the problem rounded up to its quantum.
+ * Constraints: the block fits the level it is sized for (`placeTile`: L2 on CPUs with the
+ * micro-panel in L1; A+B in workgroup storage with ≤ maxWorkgroupInvocations invocations
+ * on GPUs; 2·(A+B)+C in an NPU scratchpad, i.e. double-buffered DMA, with m and n multiples
+ * of the MAC array).
+ *
+ * Grouped GEMMs that share a `sorted` buffer (the expert gate/up and down projections) get
+ * one common m, which is also the padding block of the moe_align that fills `sorted`: m is
+ * chosen jointly, with padding waste and the sort in the cost. The moe_align's `block`
+ * becomes m and the buffers sized by it are resized (see `resizeForBlock`).
+ * `sortedFromTokens` comes from `decodeThreshold` with the chosen tile.
+ *
+ * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
+ * (plus `bindings`). Postcondition: a new program (the input is not mutated) where every
+ * gemm, grouped_gemm and router has a `tile` with a one-line `note`, every grouped GEMM a
+ * `sortedFromTokens` ≥ 1, and each moe_align feeding grouped GEMMs a `block` equal to their m.
+ */
+import {
+  type Bindings,
+  type GemmProblem,
+  type KernelCost,
+  TOKENS,
+  alignCost,
+  computeStyle,
+  costLevels,
+  decodeThreshold,
+  gemmCost,
+  gemmProblem,
+  placeTile,
+  registerUse,
+  vectorElems,
+} from '../cost.ts';
+import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
+import type { TargetCaps } from '../target.ts';
+import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
+
+/** Token count the tiler optimises for when neither the options nor the program give one. */
+export const DEFAULT_MAX_TOKENS = 512;
+/** Largest padding block considered for a grouped GEMM. */
+const MAX_GROUPED_M = 256;
+/** Largest m considered for a dense GEMM (more buys no reuse the cost model can see). */
+const MAX_DENSE_M = 512;
+
+export interface TileOptions {
+  maxTokens?: number;
+  bindings?: Bindings;
+}
+
+export const tilePass: KernelPass = {
+  name: 'tile',
+  summary: 'choose tile sizes for every GEMM-like kernel by minimising the cost model on the target',
+  requires: ['lower-kernels'],
+  run: (p, ctx) => tileProgram(p, ctx.target, { maxTokens: ctx.maxTokens, bindings: ctx.bindings }),
+};
+
+// ---------------------------------------------------------------------------------------
+// Candidates and search
+// ---------------------------------------------------------------------------------------
+
+function roundUp(x: number, q: number): number {
+  return Math.ceil(x / q) * q;
+}
+
+function pow2Upto(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let x = 1; x <= hi; x *= 2) if (x >= lo) out.push(x);
+  return out;
+}
+
+/** Register micro-tiles the target can hold, for vectors of `v` elements. */
+export function microTiles(t: TargetCaps, v: number): Array<{ mr: number; nr: number }> {
+  const style = computeStyle(t);
+  if (style === 'mac') return [{ mr: t.macArray!.rows, nr: t.macArray!.cols }];
+  const out: Array<{ mr: number; nr: number }> = [];
+  const mrs = style === 'simt' ? [1, 2, 4, 8] : [1, 2, 3, 4, 5, 6, 7, 8];
+  const nrs = style === 'simt' ? [4, 8] : [1, 2, 3, 4].map((j) => j * v);
+  for (const mr of mrs)
+    for (const nr of nrs) {
+      const r = registerUse(t, mr, nr, v);
+      if (r.used <= r.limit) out.push({ mr, nr });
+    }
+  return out;
+}
+
+/** Every tiling the search considers for `p` (before the fit check), m at most `maxM` (rounded up to mr). */
+export function tileCandidates(p: GemmProblem, t: TargetCaps, maxM: number): Tiling[] {
+  const v = vectorElems(t, p.dtype);
+  const out: Tiling[] = [];
+  for (const { mr, nr } of microTiles(t, v)) {
+    const mHi = Math.max(mr, roundUp(maxM, mr));
+    const ms = new Set<number>();
+    for (let m = mr; m <= mHi; m *= 2) ms.add(m);
+    for (const m of pow2Upto(mr, mHi)) if (m % mr === 0) ms.add(m);
+    const nHi = roundUp(p.n, nr);
+    const ns = new Set<number>([nHi]);
+    for (let n = nr; n < nHi; n *= 2) ns.add(n);
+    const kHi = roundUp(p.depth, v);
+    const ks = new Set<number>([kHi]);
+    for (const k of pow2Upto(Math.max(8, v), kHi)) ks.add(k);
+    for (const m of ms) for (const n of ns) for (const k of ks) out.push({ m, n, k, mr, nr, vector: v });
+  }
+  return out;
+}
+
+export interface ScoredTiling {
+  tile: Tiling;
+  /** The cost at the first (largest) token count. */
+  cost: KernelCost;
+  /** What the search minimises: time relative to the best tiling, summed over the sampled token counts. */
+  objective: number;
+  /** Tie-break: time the memory levels are busy, relative likewise. */
+  traffic: number;
+  blockBytes: number;
+}
+
+/**
+ * Objectives within this relative distance are ties, and then less traffic wins (then a
+ * smaller block): the model is not precise to 1%, and among near-ties the tile that moves
+ * less is the safer bet (real overlap of transfers and compute is imperfect).
+ */
+const TIE = 0.01;
+
+function better(a: ScoredTiling, b: ScoredTiling): boolean {
+  const rel = (x: number, y: number): number => (x - y) / Math.max(Math.abs(x), Math.abs(y), 1e-30);
+  const d = rel(a.objective, b.objective);
+  if (Math.abs(d) > TIE) return d < 0;
+  const e = rel(a.traffic, b.traffic);
+  if (Math.abs(e) > TIE) return e < 0;
+  return a.blockBytes < b.blockBytes;
+}
+
+/**
+ * Token counts a grouped GEMM's tiling is judged at: maxTokens and quarter steps down to 8,
+ * so that the padding block is not chosen for the largest batch alone (a block that pads
+ * well at 4096 tokens can waste most of its rows at 64).
+ */
+export function tokenSamples(maxTokens: number): number[] {
+  const out = [maxTokens];
+  for (let x = Math.ceil(maxTokens / 4); x >= 8 && out.length < 4; x = Math.ceil(x / 4)) out.push(x);
+  return out;
+}
+
+/**
+ * The best fitting tiling for each m, judged over `problems` (the same kernel at several
+ * token counts, largest first): the objective is the sum over the token counts of the
+ * tiling's time relative to the best tiling's time at that count, so each batch size
+ * weighs the same (plain seconds would let the largest batch decide alone, and seconds per
+ * token the smallest). The grouped search then picks m jointly.
+ */
+export function bestTilingsByM(problems: GemmProblem[], t: TargetCaps, maxM: number): Map<number, ScoredTiling> {
+  const evaluated: Array<{ tile: Tiling; costs: KernelCost[]; blockBytes: number }> = [];
+  for (const tile of tileCandidates(problems[0], t, maxM)) {
+    const place = placeTile(problems[0], tile, t);
+    if (place.fits) evaluated.push({ tile, costs: problems.map((q) => gemmCost(q, tile, t)), blockBytes: place.blockBytes });
+  }
+  const bestAt = problems.map((_, i) => Math.min(...evaluated.map((e) => e.costs[i].seconds)));
+  const best = new Map<number, ScoredTiling>();
+  for (const { tile, costs, blockBytes } of evaluated) {
+    const relative = (f: (c: KernelCost) => number): number => costs.reduce((acc, c, i) => acc + f(c) / Math.max(bestAt[i], 1e-30), 0);
+    const s: ScoredTiling = {
+      tile, cost: costs[0], blockBytes,
+      objective: relative((c) => c.seconds),
+      traffic: relative((c) => c.levelSeconds.reduce((a, b) => a + b, 0)),
+    };
+    const cur = best.get(tile.m);
+    if (!cur || better(s, cur)) best.set(tile.m, s);
+  }
+  return best;
+}
+
+/** The best fitting tiling of a problem, or throws when none fits the target. */
+export function chooseTiling(p: GemmProblem, t: TargetCaps, maxM = MAX_DENSE_M): { tile: Tiling; cost: KernelCost } {
+  let win: ScoredTiling | undefined;
+  for (const s of bestTilingsByM([p], t, Math.min(maxM, Math.max(1, p.rows))).values()) if (!win || better(s, win)) win = s;
+  if (!win) throw new Error(`no tiling of a ${p.rows}x${p.n}x${p.depth} ${p.kind} fits target '${t.name}'`);
+  return { tile: { ...win.tile, note: tileNote(p, win.tile, win.cost, t) }, cost: win.cost };
+}
+
+// ---------------------------------------------------------------------------------------
+// Notes
+// ---------------------------------------------------------------------------------------
+
+export function fmtBytes(b: number): string {
+  if (!Number.isFinite(b)) return String(b);
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let u = 0;
+  while (b >= 1024 && u < units.length - 1) {
+    b /= 1024;
+    u++;
+  }
+  return `${u === 0 ? b.toFixed(0) : b.toFixed(b < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+export function fmtSeconds(s: number): string {
+  if (s >= 1) return `${s.toFixed(2)} s`;
+  if (s >= 1e-3) return `${(s * 1e3).toFixed(2)} ms`;
+  return `${(s * 1e6).toFixed(2)} us`;
+}
+
+/** One line: level sized for, working set vs capacity, bytes per level, intensity, time. */
+export function tileNote(p: GemmProblem, tile: Tiling, cost: KernelCost, t: TargetCaps, extra = ''): string {
+  const place = placeTile(p, tile, t);
+  const what = computeStyle(t) === 'simt' ? 'A+B' : t.dma && place.homeName !== 'none' && costLevels(t)[place.home]?.kind === 'scratchpad' ? '2(A+B)+C' : 'A+B+C';
+  const panel = place.panel ? ` (${place.panel.name} panel ${fmtBytes(place.panel.bytes)} of ${fmtBytes(place.panel.capacity)})` : '';
+  const inv = place.invocations ? `, ${place.invocations.used} invocations` : '';
+  const moves = cost.levels.map((l, i) => `${l} ${fmtBytes(cost.bytes[i])}`).join(', ');
+  return (
+    `sized for ${place.homeName}: ${what} ${fmtBytes(place.blockBytes)} of ${fmtBytes(place.capacity)}${panel}${inv}; ` +
+    `moves ${moves}; AI ${cost.intensity.toFixed(1)} flop/B; est ${fmtSeconds(cost.seconds)} at T=${p.tokens}, ` +
+    `${cost.bound === 'compute' ? 'compute' : cost.bound}-bound (eff ${cost.efficiency.toFixed(2)})${extra}`
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// moe_align block sizes
+// ---------------------------------------------------------------------------------------
+
+/** An integer-coefficient upper bound of ⌊rows / block⌋ for every value of the sizes. */
+export function blocksBound(rows: Dim, block: number): Dim {
+  if (!isSym(rows)) return Math.ceil(rows / block);
+  return { terms: rows.terms.map(([n, c]) => [n, Math.ceil(c / block)] as const), c: Math.ceil(rows.c / block) };
+}
+
+/**
+ * Buffers sized by a moe_align block, for a new block: every buffer whose leading dim is the
+ * old `sorted` length (sorted itself, and the row-major intermediates of non-combining
+ * grouped GEMMs) grows by E·(newBlock − oldBlock) rows, which keeps whatever slack the
+ * lowering gave it (T·k + E·(block − 1) is enough: each expert pads by at most block − 1);
+ * `blockExpert` becomes ⌈·/block⌉ of the new length per term (an upper bound on the block
+ * count). Returns new buffers; unchanged when the block is unchanged.
+ */
+export function resizeForBlock(buffers: readonly KBuffer[], align: MoeAlignKernel, block: number): KBuffer[] {
+  if (align.block === block) return [...buffers];
+  const sorted = buffers.find((b) => b.name === align.sorted);
+  if (!sorted || sorted.shape.length === 0) return [...buffers];
+  const oldRows = sorted.shape[0];
+  const newRows = dimAdd(oldRows, align.experts * (block - align.block));
+  return buffers.map((b) => {
+    if (b.name === align.blockExpert) return { ...b, shape: [blocksBound(newRows, block), ...b.shape.slice(1)] };
+    if (b.shape.length > 0 && dimEq(b.shape[0], oldRows) && (b.kind === 'temp' || b.kind === 'output'))
+      return { ...b, shape: [newRows, ...b.shape.slice(1)] };
+    return b;
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The pass
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Tiles every GEMM-like kernel of `p` for `target` (see the file header). Pure: returns a
+ * copy. Throws when a kernel has no tiling that fits the target.
+ */
+export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions = {}): KProgram {
+  const maxTokens = Math.max(1, opts.maxTokens ?? p.maxTokens ?? DEFAULT_MAX_TOKENS);
+  const bindings: Bindings = { ...opts.bindings, [TOKENS]: maxTokens };
+  const tiles = new Map<Kernel, Tiling>();
+  const blocks = new Map<string, number>();
+  const thresholds = new Map<Kernel, number>();
+
+  // grouped GEMMs, grouped by the sorted buffer they share with their moe_align
+  const groups = new Map<string, GroupedGemmKernel[]>();
+  const aligns = new Map<string, MoeAlignKernel>();
+  forEachKernel(p.steps, (k) => {
+    if (k.kind === 'grouped_gemm') groups.set(k.sorted, [...(groups.get(k.sorted) ?? []), k]);
+    else if (k.kind === 'moe_align') aligns.set(k.sorted, k);
+    else if (k.kind === 'gemm' || k.kind === 'router') tiles.set(k, chooseTiling(gemmProblem(k, p, bindings), target).tile);
+  });
+
+  for (const [sorted, members] of groups) {
+    const samples = tokenSamples(maxTokens);
+    const problems = members.map((k) => gemmProblem(k, p, bindings));
+    const byM = members.map((k) => bestTilingsByM(samples.map((n) => gemmProblem(k, p, { ...bindings, [TOKENS]: n })), target, MAX_GROUPED_M));
+    const align = aligns.get(sorted);
+    // one m for the whole group: least summed objective, then least traffic, then smallest m;
+    // the sort counts relative to the first GEMM's best time at maxTokens
+    const firstBest = Math.max(Math.min(...[...byM[0].values()].map((x) => x.cost.seconds)), 1e-30);
+    let bestM: number | undefined;
+    let best: ScoredTiling | undefined;
+    for (const m of [...byM[0].keys()].sort((a, b) => a - b)) {
+      if (!byM.every((b) => b.has(m))) continue;
+      const sort = align ? alignCost(maxTokens, align.k, align.experts, m, target).seconds / firstBest : 0;
+      const total: ScoredTiling = {
+        tile: byM[0].get(m)!.tile,
+        cost: byM[0].get(m)!.cost,
+        objective: byM.reduce((acc, b) => acc + b.get(m)!.objective, sort),
+        traffic: byM.reduce((acc, b) => acc + b.get(m)!.traffic, 0),
+        blockBytes: 0,
+      };
+      if (!best || better(total, best)) {
+        best = total;
+        bestM = m;
+      }
+    }
+    if (bestM === undefined) throw new Error(`no common tiling of the grouped GEMMs over '${sorted}' fits target '${target.name}'`);
+    blocks.set(sorted, bestM);
+    // The GEMMs of one chain must take the same path: the first one's output rows are laid
+    // out per slot on the direct path and per sorted row on the sorted path, and the next
+    // GEMM reads them in that layout. So the chain switches to sorting only from the token
+    // count where every member is better off sorted.
+    const from = Math.max(...members.map((k, i) => decodeThreshold({ ...k, tile: byM[i].get(bestM!)!.tile }, target, p, { cap: maxTokens, bindings: opts.bindings })));
+    members.forEach((k, i) => {
+      const s = byM[i].get(bestM!)!;
+      const tile = s.tile;
+      const waste = s.cost.flops > 0 ? 1 - s.cost.usefulFlops / s.cost.flops : 0;
+      const extra = `; pads to blocks of ${bestM} (${(waste * 100).toFixed(0)}% padding work); sorted path from T=${from}`;
+      tiles.set(k, { ...tile, note: tileNote(problems[i], tile, s.cost, target, extra) });
+      thresholds.set(k, from);
+    });
+  }
+
+  const steps = mapKernels(p.steps, (k) => {
+    const tile = tiles.get(k);
+    if (k.kind === 'moe_align') {
+      const block = blocks.get(k.sorted);
+      return block === undefined ? { ...k } : { ...k, block };
+    }
+    if (k.kind === 'grouped_gemm' && tile) return { ...k, tile, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens };
+    return tile ? { ...k, tile } : { ...k };
+  });
+
+  let buffers = p.buffers.map((b) => ({ ...b, shape: [...b.shape] }));
+  for (const [sorted, block] of blocks) {
+    const align = aligns.get(sorted);
+    if (align) buffers = resizeForBlock(buffers, align, block);
+  }
+  return { ...p, buffers, steps, inputs: [...p.inputs], outputs: [...p.outputs] };
+}

@@ -1,0 +1,68 @@
+/**
+ * @fileoverview The compact report `moec compile` prints: the kernels and what each
+ * fused, the tile each GEMM got and why, the arena against the naive sum of buffers, and
+ * the cost model's estimated time on the target for a decode step and a full batch.
+ */
+import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
+import { formatBytes } from '../ir/kprint.ts';
+import { programCost } from './cost.ts';
+import { describeKernel } from './describe.ts';
+import type { TargetCaps } from './target.ts';
+
+interface Row {
+  depth: number;
+  text: string;
+  tile?: string;
+}
+
+function rows(steps: Step[], depth: number, out: Row[]): void {
+  for (const s of steps) {
+    if (s.kind === 'loop') {
+      out.push({ depth, text: `loop × ${s.count} (stacked weights sliced per iteration):` });
+      rows(s.body, depth + 1, out);
+      continue;
+    }
+    out.push({ depth, text: describeKernel(s as Kernel), tile: tileText(s as Kernel) });
+  }
+}
+
+function tileText(k: Kernel): string | undefined {
+  if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return undefined;
+  const t = k.tile;
+  if (!t) return undefined;
+  const path = k.kind === 'grouped_gemm' ? `, sorted path from T=${k.sortedFromTokens}` : '';
+  return `tile ${t.m}×${t.n}×${t.k}, micro ${t.mr}×${t.nr}, vector ${t.vector}${path}${t.note ? `\n      ${t.note}` : ''}`;
+}
+
+function seconds(s: number): string {
+  return s >= 1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1e3).toFixed(2)} ms` : `${(s * 1e6).toFixed(1)} µs`;
+}
+
+function countKernels(steps: Step[]): number {
+  return steps.reduce((n, s) => n + (s.kind === 'loop' ? countKernels(s.body) : 1), 0);
+}
+
+/** The report of a compiled program. */
+export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number, compileMs: number): string {
+  const lines = [`${p.name} → ${target.name} (${target.backend}), up to ${maxTokens} tokens, compiled in ${compileMs.toFixed(0)} ms`];
+  const list: Row[] = [];
+  rows(p.steps, 0, list);
+  lines.push(`kernels (${countKernels(p.steps)}):`);
+  let n = 0;
+  for (const r of list) {
+    const indent = '  '.repeat(r.depth + 1);
+    const num = r.text.startsWith('loop') ? '' : `${++n}. `;
+    lines.push(`${indent}${num}${r.text}`);
+    if (r.tile) lines.push(`${indent}   ${r.tile.replace(/\n/g, `\n${indent}`)}`);
+  }
+  if (p.arenaBytes !== undefined && p.naiveBytes !== undefined) {
+    const ratio = p.arenaBytes > 0 ? ` (${(p.naiveBytes / p.arenaBytes).toFixed(1)}× smaller)` : '';
+    lines.push(`arena: ${formatBytes(p.arenaBytes)} for T = ${maxTokens}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
+  }
+  const est = [1, maxTokens].map((t) => {
+    const c = programCost(p, target, t);
+    return `T=${t}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`;
+  });
+  lines.push(`estimated on ${target.name}: ${est.join('; ')}`);
+  return lines.join('\n');
+}

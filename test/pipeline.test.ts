@@ -1,0 +1,80 @@
+/**
+ * The whole pipeline on every example and target: graph passes → kernel IR → tiling →
+ * memory plan. The kernel program must compute what the graph computes (the kernel IR
+ * interpreter against the graph interpreter at T = 1, 7 and 300, max |Δ| <= 1e-5 relative
+ * to the output's scale), with the router as one kernel and the experts as moe_align plus
+ * two grouped GEMMs; its text form round-trips and matches the golden files.
+ */
+import { describe, expect, it } from 'vitest';
+import { compileFile, randomInputs, randomWeights, run } from '../compiler/driver.ts';
+import { runPipeline } from '../compiler/pipeline.ts';
+import { listTargets, loadTarget } from '../compiler/target-load.ts';
+import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
+import { interpretKernelIR } from '../ir/kinterp.ts';
+import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { printKernelIR } from '../ir/kprint.ts';
+
+const SMALL: Record<string, Record<string, number>> = {
+  'tiny.moe': {},
+  'mixtral.moe': { D: 32, F: 48 },
+  'deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 16, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
+  'qwen-moe.moe': { D: 32, F: 16, FS: 48, E: 12, K: 4 },
+  'gpt-oss.moe': { D: 32, F: 24, E: 8, K: 4 },
+  'switch.moe': { D: 32, F: 48, E: 8 },
+};
+
+function kernels(steps: Step[]): Kernel[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? kernels(s.body) : [s]));
+}
+
+function compileFor(file: string, target: string, consts: Record<string, number>, maxTokens: number): KProgram {
+  const m = compileFile(`examples/${file}`, { consts });
+  return runPipeline(m, { target: loadTarget(target), maxTokens, verifyEach: true }).program!;
+}
+
+describe('pipeline', () => {
+  it('ships the four targets', () => {
+    expect(listTargets()).toEqual(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2']);
+  });
+
+  for (const file of Object.keys(SMALL)) {
+    for (const target of listTargets()) {
+      it(`${file} on ${target}: one router, align + two grouped GEMMs, same numbers as the graph at T = 1, 7, 300`, () => {
+        const tokens = file === 'tiny.moe' ? [1, 7, 64] : [1, 7, 300];
+        const p = compileFor(file, target, SMALL[file], Math.max(...tokens));
+        expect(verifyKernelIR(p)).toEqual([]);
+        const ks = kernels(p.steps);
+        expect(ks.filter((k) => k.kind === 'router')).toHaveLength(1);
+        expect(ks.filter((k) => k.kind === 'moe_align')).toHaveLength(1);
+        expect(ks.filter((k) => k.kind === 'grouped_gemm')).toHaveLength(2);
+        for (const k of ks) if (k.kind === 'gemm' || k.kind === 'grouped_gemm') expect(k.tile, k.kind).toBeDefined();
+        expect(p.arenaBytes).toBeGreaterThan(0);
+        expect(p.arenaBytes!).toBeLessThanOrEqual(p.naiveBytes!);
+        const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
+        const weights = randomWeights(m, 11);
+        for (const T of tokens) {
+          const inputs = randomInputs(m, { T }, 11);
+          const want = run(m, { tokens: T, weights, inputs }).outputs.y.data;
+          const got = interpretKernelIR(p, { bindings: { T }, inputs, weights }).y.data;
+          let scale = 0;
+          let diff = 0;
+          for (let i = 0; i < want.length; i++) {
+            scale = Math.max(scale, Math.abs(want[i]));
+            diff = Math.max(diff, Math.abs(want[i] - got[i]));
+          }
+          expect(diff, `T=${T}`).toBeLessThanOrEqual(1e-5 * Math.max(1, scale));
+        }
+      });
+    }
+  }
+
+  for (const file of Object.keys(SMALL)) {
+    it(`${file}: the kernel IR at real sizes round-trips and matches its golden file (x86-avx2)`, async () => {
+      const m = compileFile(`examples/${file}`);
+      const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 256 }).program!;
+      const text = printKernelIR(p);
+      expect(printKernelIR(parseKernelIR(text, 'golden.kir'))).toBe(text);
+      await expect(text).toMatchFileSnapshot(`golden/kernel/${file.replace(/\.moe$/, '')}.x86-avx2.kir`);
+    });
+  }
+});
