@@ -130,6 +130,15 @@ export interface CostLevel {
  * not list it) and a scratchpad's capacity clamped to that limit.
  */
 export function costLevels(t: TargetCaps): CostLevel[] {
+  // The tiler asks for this for every candidate tile: derive it once per capability sheet.
+  let levels = levelCache.get(t);
+  if (!levels) levelCache.set(t, (levels = deriveLevels(t)));
+  return levels;
+}
+
+const levelCache = new WeakMap<TargetCaps, CostLevel[]>();
+
+function deriveLevels(t: TargetCaps): CostLevel[] {
   const cores = Math.max(1, t.cores);
   const wgs = t.limits.maxWorkgroupStorageBytes ?? 0;
   const levels: CostLevel[] = t.memory.map((l) => ({

@@ -16,6 +16,11 @@ import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
 import { SourceFile } from './source.ts';
+import type { KProgram } from '../ir/kernel.ts';
+import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
+import { runPipeline } from './pipeline.ts';
+import type { TargetCaps } from './target.ts';
+import { loadTarget } from './target-load.ts';
 
 export interface CompileOptions {
   /** Path printed in diagnostics (default `<input>`). */
@@ -219,4 +224,25 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
   }
   const mean = n ? sum / n : NaN;
   return { min, max, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan };
+}
+
+// ---------------------------------------------------------------------------------------
+// Compiling for a target.
+
+export interface TargetCompileOptions {
+  /** A target name (`x86-avx2`), a `.yaml` path, or a loaded capability sheet. */
+  target: string | TargetCaps;
+  /** Largest token count to plan for (default: the model's bound on `T`, else 512). */
+  maxTokens?: number;
+  verifyEach?: boolean;
+  /** Graph passes to skip. */
+  disabled?: string[];
+}
+
+/** Runs the whole pipeline: fused graph IR and the tiled, planned kernel program. */
+export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
+  const target = typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target;
+  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? DEFAULT_MAX_TOKENS;
+  const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled });
+  return { graph, program: program!, target, maxTokens };
 }

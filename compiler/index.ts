@@ -3,7 +3,18 @@
  * Everything the CLI does is available here as plain functions.
  */
 export { compile, compileFile, parse, run, randomInputs, randomWeights, weightsFromSafetensors, inputsFromSafetensors, bindDims, tensorStats } from './driver.ts';
-export type { CompileOptions, RunOptions, RunResult } from './driver.ts';
+export { compileModel } from './driver.ts';
+export type { CompileOptions, RunOptions, RunResult, TargetCompileOptions } from './driver.ts';
+export { runPipeline, pipelineSteps } from './pipeline.ts';
+export type { PipelineOptions, PipelineResult } from './pipeline.ts';
+export { loadTarget, parseTarget, listTargets } from './target-load.ts';
+export type { TargetCaps, MemoryLevel, Backend } from './target.ts';
+export { programCost } from './cost.ts';
+export { compileReport } from './report.ts';
+export { printKernelIR } from '../ir/kprint.ts';
+export { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+export { interpretKernelIR } from '../ir/kinterp.ts';
+export type { KProgram, Kernel, Step, KBuffer, Tiling, Epilogue } from '../ir/kernel.ts';
 export { main as cli } from './cli.ts';
 export { checkSummary } from './cli.ts';
 export { summarizeParams, formatCount } from './analysis/params.ts';

@@ -43,8 +43,9 @@ function countKernels(steps: Step[]): number {
 }
 
 /** The report of a compiled program. */
-export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number, compileMs: number): string {
-  const lines = [`${p.name} → ${target.name} (${target.backend}), up to ${maxTokens} tokens, compiled in ${compileMs.toFixed(0)} ms`];
+export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number, compileMs?: number): string {
+  const took = compileMs === undefined ? '' : `, compiled in ${compileMs.toFixed(0)} ms`;
+  const lines = [`${p.name} → ${target.name} (${target.backend}), up to ${maxTokens} tokens${took}`];
   const list: Row[] = [];
   rows(p.steps, 0, list);
   lines.push(`kernels (${countKernels(p.steps)}):`);

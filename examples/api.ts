@@ -2,7 +2,7 @@
  * Using moec from TypeScript: compile a model, look at its IR and parameter counts, run it
  * on the reference interpreter, and save the result. Run with `npx tsx examples/api.ts`.
  */
-import { checkSummary, compileFile, printIR, run, writeSafetensors } from 'moec';
+import { checkSummary, compileFile, compileModel, compileReport, printIR, run, writeSafetensors } from 'moec';
 
 // Parse, lower and verify a .moe file. `consts` overrides file-level constants, so a real
 // model file can be run at a small size.
@@ -17,3 +17,7 @@ console.log(`y: [${y.shape.join(', ')}], first values:`, Array.from(y.data.slice
 
 writeSafetensors('/tmp/moec-api-example.safetensors', outputs, { model: model.name });
 console.log('wrote /tmp/moec-api-example.safetensors');
+
+// Fuse, tile and plan it for a chip: the kernel program every backend renders.
+const { program, target, maxTokens } = compileModel(model, { target: 'x86-avx2', maxTokens: 64 });
+console.log(compileReport(program, target, maxTokens).split('\n').slice(0, 8).join('\n'));

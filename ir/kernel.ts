@@ -65,10 +65,10 @@ export type Epilogue =
    */
   | { kind: 'glu'; fn: 'swiglu' | 'swiglu_clamped'; layout: 'concat' | 'interleaved'; limit?: number; alpha?: number }
   /**
-   * The MoE combine: row r of a grouped GEMM belongs to token slot s = slots[r]
-   * (token s / K, choice s % K); out[token] += weights[s] * acc[r]. Rows past the routed
-   * count (padding) and dropped slots add nothing. `out` must be initialised first
-   * (zero, or a residual: see `init` on the kernel).
+   * The MoE combine: row r of a grouped GEMM belongs to token slot s = sorted[r]
+   * (token s / K, choice s % K); out[t] = init[t] + Σ_{k=0..K-1} weights[t, k] * row(t*K + k),
+   * summed in choice order k (so every backend can be deterministic), then the residual
+   * `init` (or 0) added. Padding rows and dropped slots (-1) add nothing.
    */
   | { kind: 'combine'; weights: string };
 
@@ -96,7 +96,10 @@ export interface RouterKernel {
   k: number;
   score: 'softmax' | 'sigmoid' | 'none';
   select: { kind: 'topk' } | { kind: 'group_topk'; groups: number; topkGroups: number; groupScore: 'sum_top2' | 'max' };
-  /** Where chosen weights come from: the scores (after `score`), before any select bias. */
+  /**
+   * Softmax over the chosen weights (GPT-OSS). The chosen weights themselves are always the
+   * scores (after `score`) at the chosen experts, never including the select bias.
+   */
   postSoftmax: boolean;
   normalize: boolean;
   scale: number;
@@ -126,6 +129,9 @@ export interface MoeAlignKernel {
 }
 
 /**
+ * `K` here and in `moe_align` is the number of columns of the router's `indices`: the
+ * routed `k` plus any `shared` experts.
+ *
  * A grouped GEMM over the aligned blocks: for each used block b with expert e and each row
  * r in it, A-row = `gather` ? x[sorted[r] / K] : a[r]; acc = A-row · w[e] (w is
  * [E, N, Kd] with `transB`, else [E, Kd, N]); then the epilogues; the result row is stored
@@ -148,7 +154,12 @@ export interface GroupedGemmKernel {
   /** With a combine epilogue: the buffer `out` starts from (a residual), else zero. */
   init?: string;
   epilogue: Epilogue[];
-  /** Token count from which the sorted path is used (below it: the direct decode path). */
+  /**
+   * Token count from which the sorted path is used (below it: the direct decode path).
+   * Rows of a non-combining output are laid out per sorted row on the sorted path and per
+   * slot (t*K + k) on the direct path, so every grouped GEMM sharing a `sorted` buffer has
+   * the same threshold (the kernel IR verifier checks it).
+   */
   sortedFromTokens: number;
   indices: string;
   tile?: Tiling;

@@ -112,6 +112,47 @@ describe('moec CLI', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('compile prints kernels, tiles, arena and estimated time, and writes -o DIR atomically', async () => {
+    const dir = tmp();
+    const out = join(dir, 'build');
+    const r = await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx2', '--max-tokens', '64', '-o', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('deepseek_v3 → x86-avx2 (c), up to 64 tokens');
+    expect(r.out).toMatch(/router: linear → sigmoid → \+correction bias \(selection only\) → group-limited top-8 of 256/);
+    expect(r.out).toContain('grouped GEMM over token rows gathered by expert → SwiGLU (concat)');
+    expect(r.out).toContain('grouped GEMM over expert rows → weighted combine → +residual');
+    expect(r.out).toMatch(/arena: .* for T = 64; naive sum of buffers/);
+    expect(r.out).toMatch(/estimated on x86-avx2: T=1: /);
+    expect(readdirSync(out)).toEqual(['deepseek_v3.kir']);
+    expect(readdirSync(dir)).toEqual(['build']); // no temporary directory left behind
+    // A failing compile leaves the previous output as it was.
+    const bad = await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx3', '-o', out);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain('did you mean `x86-avx2`?');
+    expect(readdirSync(out)).toEqual(['deepseek_v3.kir']);
+  });
+
+  it('compile usage errors exit 2', async () => {
+    expect((await cli('compile', 'examples/tiny.moe')).err).toContain('needs --target');
+    expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--emit', 'wgsl')).code).toBe(2);
+    expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--max-tokens', '65')).err).toContain("over the model's bound T <= 64");
+    expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--disable', 'fuse-routr')).err).toContain('did you mean `fuse-router`?');
+  });
+
+  it('ir --after STEP dumps the graph or kernel IR after a pipeline step', async () => {
+    const g = await cli('ir', 'examples/mixtral.moe', '--after', 'fuse-experts');
+    expect(g.code).toBe(0);
+    expect(g.out.split('\n')[0]).toBe('// after fuse-experts');
+    expect(g.out).toContain('moe_experts(');
+    const k = await cli('ir', 'examples/mixtral.moe', '--after', 'tile', '--target', 'webgpu');
+    expect(k.code).toBe(0);
+    expect(k.out).toContain('// after tile');
+    expect(k.out).toContain('moec.kernel-ir 1');
+    const all = await cli('ir', 'examples/tiny.moe', '--print-after-all', '--verify-each');
+    expect(all.out.match(/^\/\/ after /gm)).toHaveLength(8);
+    expect((await cli('ir', 'examples/tiny.moe', '--after', 'fuse')).code).toBe(2);
+  });
+
   it('the installed bin runs end to end', () => {
     if (!existsSync('dist/compiler/cli.js')) execFileSync('npm', ['run', 'build'], { stdio: 'ignore' });
     const r = spawnSync(process.execPath, ['bin/moec.js', 'run', 'examples/mixtral.moe', '--tokens', '3', '--set', 'D=64,F=96'], { encoding: 'utf8' });
