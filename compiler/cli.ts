@@ -34,7 +34,7 @@ Usage:
       parameters) and outputs.
   moec ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]
       Print the graph IR, or the IR (graph or kernel) after a pipeline step:
-      canonicalize, fuse-router, fuse-experts, fold-shared-experts, cleanup,
+      canonicalize, fuse-router, fuse-experts, fold-shared-experts, fuse-dense-mlp, cleanup,
       lower-kernels, tile, plan-memory.
   moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
                [--verify-each] [--disable PASS,...] [--set ...]

@@ -96,8 +96,18 @@ const moeExpertsKernel: Kernel = (ctx, inputs, attrs, node) => {
   return [k1('moe_combine', ctx, [ys, slots, offsets, weights], {}, node)];
 };
 
+/** `glu` is the gated half of `activate`, on a dense GEMM's output (any leading dims). */
+const gluKernel: Kernel = (ctx, [x], attrs, node) => {
+  const cols = x.shape[x.shape.length - 1];
+  const rows = x.data.length / Math.max(cols, 1);
+  const flat = { ...x, shape: [rows, cols] };
+  const h = activate(ctx, flat, { act: attrs.fn, glu_layout: attrs.layout, limit: attrs.limit, alpha: attrs.alpha }, node);
+  return [{ ...h, shape: [...x.shape.slice(0, -1), cols / 2] }];
+};
+
 /** Kernels of the fused ops, looked up after the primitive ones. */
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
   moe_router: moeRouterKernel,
   moe_experts: moeExpertsKernel,
+  glu: gluKernel,
 };

@@ -730,9 +730,32 @@ def({
   },
 });
 
+def({
+  name: 'glu',
+  doc:
+    'Gated linear unit over the last axis: its 2H columns hold gate and up halves, `concat` (gate 0..H, up H..2H) ' +
+    'or `interleaved` (g0 u0 g1 u1 ...); swiglu: silu(g) * u; swiglu_clamped (GPT-OSS): (clamp(u, ±limit) + 1) * ' +
+    'min(g, limit) * sigmoid(alpha * min(g, limit)). What a dense SwiGLU MLP fuses into after its packed gate|up GEMM.',
+  operands: [{ name: 'x' }],
+  attrs: {
+    fn: { kind: 'string', default: 'swiglu', oneOf: ['swiglu', 'swiglu_clamped'] },
+    layout: { kind: 'string', default: 'concat', oneOf: ['concat', 'interleaved'] },
+    limit: { kind: 'float', default: 7 },
+    alpha: { kind: 'float', default: 1.702 },
+  },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    if (x.shape.length < 1) throw new OpError('E301', 'glu: x must have rank >= 1', undefined, 0);
+    const half = dimDiv2(ctx, x.shape[x.shape.length - 1]);
+    return [{ dtype: x.dtype, shape: [...x.shape.slice(0, -1), half] }];
+  },
+});
+
 function dimDiv2(ctx: InferContext, n: Dim): Dim {
-  const c = concrete(ctx, n, 'the gated width', 3);
-  if (c % 2 !== 0) throw new OpError('E301', `${ctx.op}: a gated activation needs an even w_in width, got ${c}`, undefined, 3);
+  const at = ctx.op === 'glu' ? 0 : 3;
+  const c = concrete(ctx, n, 'the gated width', at);
+  if (c % 2 !== 0) throw new OpError('E301', `${ctx.op}: a gated activation needs an even width, got ${c}`, undefined, at);
   return c / 2;
 }
 

@@ -149,7 +149,7 @@ describe('moec CLI', () => {
     expect(k.out).toContain('// after tile');
     expect(k.out).toContain('moec.kernel-ir 1');
     const all = await cli('ir', 'examples/tiny.moe', '--print-after-all', '--verify-each');
-    expect(all.out.match(/^\/\/ after /gm)).toHaveLength(8);
+    expect(all.out.match(/^\/\/ after /gm)).toHaveLength(9);
     expect((await cli('ir', 'examples/tiny.moe', '--after', 'fuse')).code).toBe(2);
   });
 

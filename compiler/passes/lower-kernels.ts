@@ -237,6 +237,14 @@ function fuseTails(p: KProgram): void {
       const prev = out[out.length - 1];
       const fusable = (buf: string): boolean => reads.get(buf) === 1 && !outputs.has(buf);
       if (s.kind === 'op' && prev && (prev.kind === 'gemm' || prev.kind === 'grouped_gemm')) {
+        if (s.op === 'glu' && prev.kind === 'gemm' && s.inputs[0] === prev.out && fusable(prev.out)) {
+          const fn = s.attrs.fn as 'swiglu' | 'swiglu_clamped';
+          const clamp = fn === 'swiglu_clamped' ? { limit: s.attrs.limit as number, alpha: s.attrs.alpha as number } : {};
+          prev.epilogue.push({ kind: 'glu', fn, layout: s.attrs.layout as 'concat' | 'interleaved', ...clamp });
+          p.buffers = p.buffers.filter((b) => b.name !== prev.out);
+          prev.out = s.outputs[0];
+          continue;
+        }
         const act = s.op === 'gelu' ? (s.attrs.approximate === 'tanh' ? 'gelu_tanh' : 'gelu') : EPILOGUE_ACTS[s.op];
         const combined = prev.kind === 'grouped_gemm' && prev.epilogue.some((e) => e.kind === 'combine');
         if (act && s.inputs[0] === prev.out && fusable(prev.out) && !combined) {

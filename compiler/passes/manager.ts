@@ -20,6 +20,7 @@ import { printIR } from '../../ir/print.ts';
 import { verifyOrThrow } from '../../ir/verify.ts';
 import { canonicalize } from './canonicalize.ts';
 import { foldSharedExperts } from './fold-shared-experts.ts';
+import { fuseDenseMlp } from './fuse-dense-mlp.ts';
 import { fuseExperts } from './fuse-experts.ts';
 import { fuseRouter } from './fuse-router.ts';
 import type { GraphPass, PassContext } from './pass.ts';
@@ -34,10 +35,10 @@ export const cleanup: GraphPass = {
 
 /**
  * The graph pipeline, in order. Phases: canonicalize → fuse (router, experts, shared
- * experts) → cleanup. The kernel phases (lower-kernels → tile → plan-memory) follow in
+ * experts, dense MLPs) → cleanup. The kernel phases (lower-kernels → tile → plan-memory) follow in
  * `compiler/pipeline.ts`.
  */
-export const GRAPH_PASSES: GraphPass[] = [canonicalize, fuseRouter, fuseExperts, foldSharedExperts, cleanup];
+export const GRAPH_PASSES: GraphPass[] = [canonicalize, fuseRouter, fuseExperts, foldSharedExperts, fuseDenseMlp, cleanup];
 
 /** The registered graph pass called `name`, if any. */
 export function findPass(name: string): GraphPass | undefined {

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { compile, compileFile, run } from '../../compiler/driver.ts';
 import { foldSharedExperts } from '../../compiler/passes/fold-shared-experts.ts';
+import { fuseDenseMlp } from '../../compiler/passes/fuse-dense-mlp.ts';
 import { fuseExperts } from '../../compiler/passes/fuse-experts.ts';
 import { fuseRouter } from '../../compiler/passes/fuse-router.ts';
 import type { Module } from '../../ir/graph.ts';
@@ -106,6 +107,31 @@ describe('fuse-router', () => {
   it('leaves a top-k over activations (not a router) alone', () => {
     const m = compile(`${HEAD}model m {\n  input x: f32[T, D]\n  top = topk(x, k=2)\n  output w = top.values\n}\n`);
     expect(count(fuseRouter.run(m, {}), 'moe_router')).toBe(0);
+  });
+});
+
+describe('fuse-dense-mlp', () => {
+  it('packs a dense SwiGLU MLP into one GEMM and a glu, bit for bit', () => {
+    const m = compile(
+      `${HEAD}model m {\n  input x: f32[T, D]\n  weight g: f32[16, D]\n  weight u: f32[16, D]\n  weight d: f32[D, 16]\n` +
+        '  output y = linear(silu(linear(x, g)) * linear(x, u), d)\n}\n',
+    );
+    const f = fuseDenseMlp.run(m, {});
+    expect(verify(f)).toEqual([]);
+    const text = printIR(f);
+    expect(text).toContain('%packed.gate_up = concat(%g, %u) {axis=-2} : f32[32, 8]');
+    expect(text).toContain('= glu(%');
+    expect(count(f, 'silu')).toBe(0);
+    const want = run(m, { tokens: 5, seed: 2 }).outputs.y.data;
+    expect(Array.from(run(f, { tokens: 5, seed: 2 }).outputs.y.data)).toEqual(Array.from(want));
+  });
+
+  it('leaves a gated MLP alone when the gate activations are used elsewhere', () => {
+    const m = compile(
+      `${HEAD}model m {\n  input x: f32[T, D]\n  weight g: f32[16, D]\n  weight u: f32[16, D]\n  a = silu(linear(x, g))\n` +
+        '  output y = a * linear(x, u)\n  output z = a\n}\n',
+    );
+    expect(count(fuseDenseMlp.run(m, {}), 'glu')).toBe(0);
   });
 });
 
