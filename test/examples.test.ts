@@ -10,18 +10,10 @@ import { summarizeParams } from '../compiler/analysis/params.ts';
 import { printIR } from '../ir/print.ts';
 import { parseIR } from '../ir/parse.ts';
 import { verify } from '../ir/verify.ts';
+import { SMALL } from './small-sizes.ts';
 
 const examples = readdirSync('examples').filter((f) => f.endsWith('.moe')).sort();
 
-/** Sizes small enough for the interpreter, per example. */
-const SMALL: Record<string, Record<string, number>> = {
-  'tiny.moe': {},
-  'mixtral.moe': { D: 32, F: 48 },
-  'deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 16, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
-  'qwen-moe.moe': { D: 32, F: 16, FS: 48, E: 12, K: 4 },
-  'gpt-oss.moe': { D: 32, F: 24, E: 8, K: 4 },
-  'switch.moe': { D: 32, F: 48, E: 8 },
-};
 
 describe('examples', () => {
   it('covers every example file', () => {

@@ -13,15 +13,8 @@ import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
 import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
 import { printKernelIR } from '../ir/kprint.ts';
+import { SMALL } from './small-sizes.ts';
 
-const SMALL: Record<string, Record<string, number>> = {
-  'tiny.moe': {},
-  'mixtral.moe': { D: 32, F: 48 },
-  'deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 16, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
-  'qwen-moe.moe': { D: 32, F: 16, FS: 48, E: 12, K: 4 },
-  'gpt-oss.moe': { D: 32, F: 24, E: 8, K: 4 },
-  'switch.moe': { D: 32, F: 48, E: 8 },
-};
 
 function kernels(steps: Step[]): Kernel[] {
   return steps.flatMap((s) => (s.kind === 'loop' ? kernels(s.body) : [s]));

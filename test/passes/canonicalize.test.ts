@@ -18,6 +18,7 @@ import { printIR } from '../../ir/print.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { isFloatDType } from '../../ir/types.ts';
 import { verify } from '../../ir/verify.ts';
+import { SMALL } from '../small-sizes.ts';
 
 /** Runs canonicalize under the manager's instrumentation (verifier and no-mutation check). */
 function canon(m: Module): Module {
@@ -602,16 +603,6 @@ func main(%x: f32[T, 8]) {
 
 // ---------------------------------------------------------------------------------------
 // Every example: same numbers, idempotent.
-
-/** Sizes small enough for the interpreter (as in test/examples.test.ts). */
-const SMALL: Record<string, Record<string, number>> = {
-  'tiny.moe': {},
-  'mixtral.moe': { D: 32, F: 48 },
-  'deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 16, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
-  'qwen-moe.moe': { D: 32, F: 16, FS: 48, E: 12, K: 4 },
-  'gpt-oss.moe': { D: 32, F: 24, E: 8, K: 4 },
-  'switch.moe': { D: 32, F: 48, E: 8 },
-};
 
 /** The raw bytes of a tensor's data (a view may start inside a larger buffer). */
 function bytes(t: Tensor): Buffer {
