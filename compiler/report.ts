@@ -57,7 +57,8 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
     if (r.tile) lines.push(`${indent}   ${r.tile.replace(/\n/g, `\n${indent}`)}`);
   }
   if (p.arenaBytes !== undefined && p.naiveBytes !== undefined) {
-    const ratio = p.arenaBytes > 0 ? ` (${(p.naiveBytes / p.arenaBytes).toFixed(1)}× smaller)` : '';
+    const r = p.arenaBytes > 0 ? p.naiveBytes / p.arenaBytes : 1;
+    const ratio = r >= 1.05 ? ` (${r.toFixed(1)}× smaller)` : ' (no reuse: every intermediate is live at one point)';
     lines.push(`arena: ${formatBytes(p.arenaBytes)} for T = ${maxTokens}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
   }
   const est = [1, maxTokens].map((t) => {
