@@ -71,3 +71,52 @@ describe('pipeline', () => {
     });
   }
 });
+
+/**
+ * An independent check of the memory plan on real programs: number each access (a loop's
+ * init copies, one pass over its body, its carried copies), and require that any two arena
+ * buffers in use over intersecting ranges of accesses occupy disjoint bytes. (Carried
+ * buffers are accessed at the loop's start and end, so they span its whole body.)
+ */
+describe('memory plan on the compiled examples', () => {
+  function accesses(p: KProgram): Map<string, number[]> {
+    const at = new Map<string, number[]>();
+    let pos = 0;
+    const use = (names: Array<string | undefined>): void => {
+      for (const n of names) if (n !== undefined) at.set(n, [...(at.get(n) ?? []), pos]);
+      pos++;
+    };
+    const walk = (steps: Step[]): void => {
+      for (const s of steps) {
+        if (s.kind !== 'loop') {
+          const k = s as Kernel;
+          use(Object.values(k).flatMap((v) => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [])));
+          if (k.kind === 'gemm' || k.kind === 'grouped_gemm') use(k.epilogue.map((e) => (e.kind === 'bias' ? e.bias : e.kind === 'combine' ? e.weights : undefined)));
+          continue;
+        }
+        use([...(s.init ?? []).flatMap((c) => [c.from, c.to]), ...s.carried.map((c) => c.to)]);
+        walk(s.body);
+        use(s.carried.flatMap((c) => [c.from, c.to]));
+      }
+    };
+    walk(p.steps);
+    use(p.outputs.map((o) => o.buffer));
+    return at;
+  }
+
+  for (const file of Object.keys(SMALL))
+    for (const target of ['x86-avx2', 'webgpu'])
+      it(`${file} on ${target}: buffers in use together never share bytes`, () => {
+        const p = compileFor(file, target, SMALL[file], 64);
+        const at = accesses(p);
+        const arena = p.buffers.filter((b) => (b.kind === 'temp' || b.kind === 'output') && b.offset !== undefined && at.has(b.name));
+        for (const a of arena)
+          for (const b of arena) {
+            if (a.name >= b.name) continue;
+            const [ua, ub] = [at.get(a.name)!, at.get(b.name)!];
+            const together = Math.max(Math.min(...ua), Math.min(...ub)) <= Math.min(Math.max(...ua), Math.max(...ub));
+            const disjoint = a.offset! + a.bytes! <= b.offset! || b.offset! + b.bytes! <= a.offset!;
+            if (together) expect(disjoint, `${a.name} [${a.offset}, +${a.bytes}) and ${b.name} [${b.offset}, +${b.bytes})`).toBe(true);
+          }
+      });
+});

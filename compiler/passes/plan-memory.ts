@@ -6,7 +6,8 @@
  *    range of its body's numbers). A buffer's interval is [first use, last use]. A buffer
  *    used inside a loop and also outside it, a carried buffer (either side of a pair) and a
  *    stacked buffer viewed through a slice are live across the whole loop (each iteration
- *    needs them); a buffer used only inside a body is live only between its uses there, and
+ *    needs them), and both sides of a loop's `init` copies are in use at its first kernel;
+ *    a buffer used only inside a body is live only between its uses there, and
  *    its one offset is reused by every iteration. Program outputs live to the end (the
  *    caller reads them). Slice views get no storage of their own.
  * 2. Sizes: each buffer's bytes at T = maxTokens (other symbolic sizes from `bindings`).
@@ -82,6 +83,8 @@ export function liveIntervals(p: KProgram): { intervals: Map<string, LiveInterva
       if (s.kind === 'loop') {
         for (const sl of s.slices) sliceOf.set(sl.slice, sl.stacked);
         const start = pos;
+        // The init copies run before the body's first kernel: both sides are in use there.
+        for (const c of s.init ?? []) for (const name of [c.from, c.to]) uses.set(name, [...(uses.get(name) ?? []), pos]);
         walk(s.body);
         loops.push({ loop: s, start, end: pos - 1 });
         continue;

@@ -284,3 +284,20 @@ describe('planMemory cases', () => {
     expect(planMemoryPass.requires).toEqual(['lower-kernels', 'tile']);
   });
 });
+
+describe('loop init copies', () => {
+  it('keep the copied-from buffer apart from the loop buffer it initialises', () => {
+    // a is last used by the loop's init copy into b; without counting that copy a's interval
+    // would end before the loop and a and b could share bytes (a copy onto itself, or worse).
+    const buf = (name: string): KBuffer => ({ name, dtype: 'f32', shape: [T, 64], kind: 'temp' });
+    const loop: Step = { kind: 'loop', count: 3, slices: [], init: [{ from: 'a', to: 'b' }], carried: [{ from: 'c', to: 'b' }], body: [op(['b'], ['c'], 'relu')] };
+    const p: KProgram = {
+      name: 'init', module: MODULE, pack: 'pack', inputs: [{ name: 'x', buffer: 'x' }], outputs: [{ name: 'y', buffer: 'c' }],
+      buffers: [{ name: 'x', dtype: 'f32', shape: [T, 64], kind: 'input' }, buf('a'), buf('b'), buf('c')],
+      steps: [op(['x'], ['a'], 'relu'), loop],
+    };
+    const planned = planMemory(p, { maxTokens: 4, alignment: 64 });
+    const [a, b] = ['a', 'b'].map((n) => planned.buffers.find((x) => x.name === n)!);
+    expect(a.offset! + a.bytes! <= b.offset! || b.offset! + b.bytes! <= a.offset!).toBe(true);
+  });
+});
