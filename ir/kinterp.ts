@@ -77,6 +77,12 @@ export interface KernelInterpretOptions {
   weights: Record<string, Tensor>;
   /** Store floats in Float64Array and round nothing (default: float32 storage). */
   f64?: boolean;
+  /**
+   * Place every planned temp and output at its `offset` in one shared arena, as a backend
+   * does, so a memory plan that lets two live buffers share bytes corrupts the results
+   * (float32 storage only; needs a planned program).
+   */
+  arena?: boolean;
 }
 
 /** Runs the program and returns its outputs by graph name. Throws `MoecError` for invalid programs (E402) and bad inputs. */
@@ -114,6 +120,8 @@ function nodeFor(op: string): Node {
 
 class KernelRun {
   private readonly f64: boolean;
+  /** The shared arena in arena mode. */
+  private arena: ArrayBuffer | undefined;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
   private readonly aligns = new Map<string, MoeAlignKernel>();
   /** Graph kernels run on this inside fused kernels: every float is float64 scratch. */
@@ -154,6 +162,11 @@ class KernelRun {
   }
 
   run(): Record<string, Tensor> {
+    if (this.opts.arena) {
+      if (this.f64) throw new Error('kernel interpreter: arena mode is float32 only (offsets are planned for 4-byte floats)');
+      if (this.p.arenaBytes === undefined) throw new Error('kernel interpreter: arena mode needs a planned program (run plan-memory)');
+      this.arena = new ArrayBuffer(this.p.arenaBytes);
+    }
     const packed = interpretFunc(this.p.module, this.p.pack, { bindings: this.opts.bindings, weights: this.opts.weights, f64: this.f64 });
     const scope: Scope = new Map();
     const slices = loopSlices(this.p.steps);
@@ -167,7 +180,11 @@ class KernelRun {
     }
     this.exec(this.p.steps, scope);
     const out: Record<string, Tensor> = {};
-    for (const o of this.p.outputs) out[o.name] = scope.get(o.buffer)!.t;
+    // Copies: in arena mode an output is a view of memory the next run would reuse.
+    for (const o of this.p.outputs) {
+      const t = scope.get(o.buffer)!.t;
+      out[o.name] = { ...t, data: t.data.slice() as TensorData };
+    }
     return out;
   }
 
@@ -189,16 +206,23 @@ class KernelRun {
     return null;
   }
 
+  private arenaView(b: KBuffer, n: number): TensorData {
+    if (b.offset === undefined || b.bytes === undefined) throw new Error(`kernel interpreter: arena mode needs a planned program; ${b.name} has no offset`);
+    if (n * 4 > b.bytes) throw new Error(`kernel interpreter: ${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${b.bytes}`);
+    if (b.dtype !== 'f32' && !isIntDType(b.dtype)) throw new Error(`kernel interpreter: arena mode stores f32 and i32 buffers only, not ${b.name}: ${b.dtype}`);
+    return isIntDType(b.dtype) ? new Int32Array(this.arena!, b.offset, n) : new Float32Array(this.arena!, b.offset, n);
+  }
+
   private storage(dtype: DType, n: number): TensorData {
     if (dtype === 'fp8e4m3') fail('E309', 'fp8e4m3 buffers are not supported by the kernel interpreter yet');
     if (isIntDType(dtype)) return new Int32Array(n);
     return this.f64 || dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
   }
 
-  /** A temp or output buffer, poisoned. */
+  /** A temp or output buffer, poisoned: its own storage, or its planned place in the arena. */
   private fresh(b: KBuffer): Buf {
     const shape = this.concrete(b);
-    const data = this.storage(b.dtype, numel(shape));
+    const data = this.arena ? this.arenaView(b, numel(shape)) : this.storage(b.dtype, numel(shape));
     data.fill(data instanceof Int32Array ? INT_POISON : NaN);
     return { t: { dtype: b.dtype, shape, data }, round: this.rounding(b.dtype) };
   }

@@ -2,8 +2,9 @@
  * The whole pipeline on every example and target: graph passes → kernel IR → tiling →
  * memory plan. The kernel program must compute what the graph computes (the kernel IR
  * interpreter against the graph interpreter at T = 1, 7 and 300, max |Δ| <= 1e-5 relative
- * to the output's scale), with the router as one kernel and the experts as moe_align plus
- * two grouped GEMMs; its text form round-trips and matches the golden files.
+ * to the output's scale), also with every buffer placed in one arena by the memory plan,
+ * with the router as one kernel and the experts as moe_align plus two grouped GEMMs; its
+ * text form round-trips and matches the golden files.
  */
 import { describe, expect, it } from 'vitest';
 import { compileFile, randomInputs, randomWeights, run } from '../compiler/driver.ts';
@@ -49,6 +50,9 @@ describe('pipeline', () => {
           const inputs = randomInputs(m, { T }, 11);
           const want = run(m, { tokens: T, weights, inputs }).outputs.y.data;
           const got = interpretKernelIR(p, { bindings: { T }, inputs, weights }).y.data;
+          // The same program with every buffer at its planned place in one arena: the plan
+          // must not let live buffers share bytes, so the numbers must not change at all.
+          expect(Array.from(interpretKernelIR(p, { bindings: { T }, inputs, weights, arena: true }).y.data), `arena, T=${T}`).toEqual(Array.from(got));
           let scale = 0;
           let diff = 0;
           for (let i = 0; i < want.length; i++) {
