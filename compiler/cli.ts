@@ -12,7 +12,9 @@ import { writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, run, tensorStats } from './driver.ts';
+import { compileFile, run, runOnBackend, tensorStats } from './driver.ts';
+import { availableBackends, getBackend } from './backends/backend.ts';
+import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
@@ -39,11 +41,16 @@ Usage:
   moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
                [--verify-each] [--disable PASS,...] [--set ...]
       Fuse, tile and plan the model for a target; print the kernels, their tiles, the
-      arena size and the estimated time. -o DIR writes DIR/MODEL.kir (kernel IR).
+      arena size and the estimated time. -o DIR writes the target backend's files
+      (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
+      backend is missing).
   moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
-                [--out Y.safetensors] [--backend ref] [--f64] [--set NAME=VALUE,...]
+                [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
+                [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
       Run the model and print the shape and statistics of each output. Weights and
-      inputs are seeded random numbers unless read from safetensors files.
+      inputs are seeded random numbers unless read from safetensors files. A backend
+      other than ref compiles the model for its target and runs the generated code;
+      --check also runs the reference interpreter and prints the difference.
   moec --help | --version
 
 Options:
@@ -53,7 +60,8 @@ Options:
   --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
   --inputs FILE         inputs by name
   --out FILE            write the outputs to a safetensors file
-  --backend NAME        ref (the reference interpreter)
+  --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
+  --check               compare a backend's outputs with the reference interpreter's
   --f64                 compute in float64 instead of float32
   --target NAME|FILE    target capability sheet (x86-avx2, wasm-simd128, webgpu, npu-scratchpad)
   --max-tokens N        largest token count the compiled program handles (default: T's bound)
@@ -171,6 +179,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       'verify-each': { type: 'boolean' },
       disable: { type: 'string', multiple: true },
       emit: { type: 'string' },
+      check: { type: 'boolean' },
     },
   });
   if (values.version) {
@@ -184,7 +193,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   }
   const consts = parseConsts(values.set);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'seed', 'weights', 'inputs', 'backend', 'f64'],
+    run: ['tokens', 'seed', 'weights', 'inputs', 'backend', 'f64', 'check'],
     compile: ['emit'],
     ir: ['after', 'print-after-all'],
   };
@@ -218,7 +227,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     case 'compile': {
       const path = fileArg(rest, cmd);
       if (values.target === undefined) throw new UsageError('`moec compile` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
-      if (values.emit !== undefined && values.emit !== 'kernel-ir') throw new UsageError(`--emit ${values.emit}: only kernel-ir can be emitted until the backends land`);
+      if (values.emit !== undefined && values.emit !== 'kernel-ir') throw new UsageError(`--emit ${values.emit}: the only other form is kernel-ir`, 'without --emit, -o writes the target backend\'s files');
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
       const t0 = performance.now();
@@ -226,8 +235,10 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const ms = performance.now() - t0;
       io.out(compileReport(program!, pipe.target, pipe.maxTokens, ms));
       if (values.out !== undefined) {
-        const file = writeOutputDir(values.out, { [`${m.name}.kir`]: printKernelIR(program!) });
-        io.out(`wrote ${file}`);
+        const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
+        const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        io.out(`wrote ${writeOutputDir(values.out, files)}`);
+        if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
       }
       return 0;
     }
@@ -237,19 +248,40 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (tokens === undefined) throw new UsageError('`moec run` needs --tokens N', `moec run ${path} --tokens 8`);
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
-      if (backend !== 'ref') throw new UsageError(`unknown backend '${backend}'`, 'available: ref (c, wasm and wgsl are coming)');
-      const m = compileFile(path, { consts });
-      const t0 = performance.now();
-      const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
-      const ms = performance.now() - t0;
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
-      io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
-      for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
+      if (backend === 'ref') {
+        if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
+        if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
+        const m = compileFile(path, { consts });
+        const t0 = performance.now();
+        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const ms = performance.now() - t0;
+        io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+        for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
+        if (values.out) {
+          writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend: 'ref' });
+          io.out(`wrote ${values.out}`);
+        }
+        io.out(`ran in ${ms.toFixed(1)} ms`);
+        return 0;
+      }
+      if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
+      await getBackend(backend); // a usage error for an unknown name, before any work
+      const m = compileFile(path, { consts });
+      const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
+      const t0 = performance.now();
+      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
+      const ms = performance.now() - t0;
+      io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+      for (const [name, t] of Object.entries(res.outputs)) {
+        io.out(outputLine(name, t).join('\n'));
+        if (res.agreement) io.out(`  vs reference interpreter: ${formatAgreement(res.agreement[name])}`);
+      }
       if (values.out) {
-        writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend: 'ref' });
+        writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
         io.out(`wrote ${values.out}`);
       }
-      io.out(`ran in ${ms.toFixed(1)} ms`);
+      io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
       return 0;
     }
     default:

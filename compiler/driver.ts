@@ -21,6 +21,8 @@ import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { runPipeline } from './pipeline.ts';
 import type { TargetCaps } from './target.ts';
 import { loadTarget } from './target-load.ts';
+import { DEFAULT_TARGET, getBackend } from './backends/backend.ts';
+import { type Agreement, agreement } from './compare.ts';
 
 export interface CompileOptions {
   /** Path printed in diagnostics (default `<input>`). */
@@ -168,7 +170,7 @@ export interface RunOptions {
   inputs?: Record<string, Tensor> | string;
   /** Compute in float64 instead of float32. */
   f64?: boolean;
-  /** Which backend runs the model; only the reference interpreter (`ref`) for now. */
+  /** The reference interpreter runs it (`run`); for a backend, see `runOnBackend`. */
   backend?: 'ref';
 }
 
@@ -245,4 +247,54 @@ export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Mo
   const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? DEFAULT_MAX_TOKENS;
   const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled });
   return { graph, program: program!, target, maxTokens };
+}
+
+// ---------------------------------------------------------------------------------------
+// Running on a backend.
+
+export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
+  /** `c`, `wasm` or `wgsl`. */
+  backend: string;
+  /** A target of that backend (default: the backend's usual one, e.g. x86-avx2 for c). */
+  target?: string | TargetCaps;
+  /** Token bound to compile for (default: the model's bound on `T`, else the run's token count). */
+  maxTokens?: number;
+  /** Also run the reference interpreter on the same inputs and report the agreement. */
+  check?: boolean;
+}
+
+export interface BackendRunResult extends RunResult {
+  /** Time of the backend's forward alone (not compiling or loading), ms. */
+  forwardMs: number;
+  /** With `check`: the reference outputs and each output's agreement with them. */
+  reference?: Record<string, Tensor>;
+  agreement?: Record<string, Agreement>;
+}
+
+/** Compiles the module for a backend's target, loads it here and runs it once. */
+export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
+  const backend = await getBackend(opts.backend);
+  const bindings = bindDims(m, opts);
+  const seed = opts.seed ?? 0;
+  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, readSafetensors(opts.weights), opts.weights) : (opts.weights ?? randomWeights(m, seed));
+  const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
+  const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
+  if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
+  const tokens = bindings.T;
+  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
+  if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
+  const { program } = compileModel(m, { target, maxTokens });
+  const loaded = await backend.load(program, target, weights);
+  try {
+    const t0 = performance.now();
+    const outputs = await loaded.forward(inputs, bindings);
+    const forwardMs = performance.now() - t0;
+    if (!opts.check) return { outputs, inputs, bindings, forwardMs };
+    const reference = interpret(m, { bindings, inputs, weights });
+    const agree: Record<string, Agreement> = {};
+    for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
+    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
+  } finally {
+    loaded.dispose();
+  }
 }

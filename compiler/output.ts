@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } 
 import { basename, dirname, join, resolve } from 'node:path';
 import { fail } from './diagnostics.ts';
 
-/** Writes `files` (name → text) as the directory `dir`, replacing it atomically; returns the paths written. */
-export function writeOutputDir(dir: string, files: Record<string, string>): string {
+/** Writes `files` (name → text or bytes) as the directory `dir`, replacing it atomically; returns the paths written. */
+export function writeOutputDir(dir: string, files: Record<string, string | Uint8Array>): string {
   const target = resolve(dir);
   const parent = dirname(target);
   if (!existsSync(parent)) fail('E506', `cannot write ${dir}: the directory ${parent} does not exist`, undefined, 'create it first');

@@ -1,0 +1,71 @@
+/**
+ * @fileoverview The contract every code generator meets, and the registry the CLI and the
+ * API find them in.
+ *
+ * A backend renders a planned kernel program (`KProgram`, after tile and plan-memory) into
+ * files for its target (`emit`) and can run what it emitted on this machine (`load`), so
+ * `moec run --backend NAME` and the parity tests hold it to the reference interpreter on
+ * the same inputs. Backends make no scheduling decision: tiles, buffer offsets and the
+ * arena size come from the program.
+ *
+ * Backends are loaded lazily (`getBackend`), so `moec check` never pays for binaryen or
+ * a WebGPU adapter.
+ */
+import type { KProgram } from '../../ir/kernel.ts';
+import type { Tensor } from '../../ir/tensor.ts';
+import { UsageError } from '../diagnostics.ts';
+import type { Backend as BackendName, TargetCaps } from '../target.ts';
+
+export type { BackendName };
+
+/** Files of an output directory, by name: text or bytes. */
+export type EmittedFiles = Record<string, string | Uint8Array>;
+
+/** A compiled model loaded into this process (a shared library, a Wasm instance, GPU pipelines). */
+export interface LoadedModel {
+  /**
+   * Runs the model once: `inputs` by graph name, `bindings` the symbolic sizes (`T`).
+   * Returns the outputs by graph name as float32 tensors.
+   */
+  forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>>;
+  /** Frees what `load` took (library handles, GPU buffers). */
+  dispose(): void;
+}
+
+export interface Backend {
+  name: BackendName;
+  /** The files `moec compile -o DIR` writes for this program. */
+  emit(program: KProgram, target: TargetCaps): EmittedFiles;
+  /**
+   * Builds and loads the program for running here, with the module weights by name
+   * (what the program's `pack` function reads; see `weights.ts`).
+   */
+  load(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<LoadedModel>;
+}
+
+/** The target each backend runs on by default (`moec run --backend NAME` without `--target`). */
+export const DEFAULT_TARGET: Record<BackendName, string> = {
+  c: 'x86-avx2',
+  wasm: 'wasm-simd128',
+  wgsl: 'webgpu',
+};
+
+/**
+ * The backends that exist, loaded on first use. A backend adds one line here.
+ */
+const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {};
+
+/** Names of the backends this build has. */
+export function availableBackends(): BackendName[] {
+  return Object.keys(REGISTRY) as BackendName[];
+}
+
+/** The backend of this name; a usage error when it does not exist (yet). */
+export async function getBackend(name: string): Promise<Backend> {
+  const load = Object.hasOwn(REGISTRY, name) ? REGISTRY[name as BackendName] : undefined;
+  if (!load) {
+    const known = ['ref', ...availableBackends()].join(', ');
+    throw new UsageError(`unknown backend '${name}'`, `available: ${known}`);
+  }
+  return load();
+}

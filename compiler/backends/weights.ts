@@ -1,0 +1,73 @@
+/**
+ * @fileoverview The packed weights every backend reads, and their layout in one blob.
+ *
+ * A kernel program reads *packed* weights: its `pack` graph function computes them from
+ * the module weights (gate and up projections concatenated, shared experts appended as
+ * extra experts, ...). Backends run `pack` once at load time with the reference
+ * interpreter, so packing is defined once and every backend reads the same numbers.
+ *
+ * The blob layout is the simplest one that serves C, Wasm and WebGPU alike: the program's
+ * weight buffers in declaration order, row-major, each at an offset aligned to `align`
+ * bytes (a cache line for CPUs, `minStorageBufferOffsetAlignment` for WebGPU bindings).
+ * A backend that wants another layout (pre-transposed panels) builds it from `packWeights`.
+ */
+import { evalShape } from '../../ir/dims.ts';
+import { interpretFunc } from '../../ir/interp.ts';
+import type { KProgram } from '../../ir/kernel.ts';
+import { loopSlices } from '../../ir/kparse.ts';
+import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
+import { type DType, dtypeBytes } from '../../ir/types.ts';
+
+export interface WeightEntry {
+  /** The weight buffer's name in the program. */
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Byte offset in the blob (a multiple of the layout's alignment). */
+  offset: number;
+  bytes: number;
+}
+
+export interface WeightLayout {
+  entries: WeightEntry[];
+  /** Total blob size in bytes (a multiple of the alignment). */
+  bytes: number;
+  align: number;
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Offsets of the program's weight buffers (not loop slices, which are views) in one blob. */
+export function weightLayout(p: KProgram, align: number, bindings: Record<string, number> = {}): WeightLayout {
+  const slices = loopSlices(p.steps);
+  const entries: WeightEntry[] = [];
+  let at = 0;
+  for (const b of p.buffers) {
+    if (b.kind !== 'weight' || slices.has(b.name)) continue;
+    const shape = evalShape(b.shape, bindings);
+    const bytes = numel(shape) * dtypeBytes(b.dtype);
+    entries.push({ name: b.name, dtype: b.dtype, shape, offset: at, bytes });
+    at = alignUp(at + bytes, align);
+  }
+  return { entries, bytes: at, align };
+}
+
+/** Runs the program's `pack` function on the module weights: the weight buffers by name, float32. */
+export function packWeights(p: KProgram, weights: Record<string, Tensor>, bindings: Record<string, number> = {}): Record<string, Tensor> {
+  return interpretFunc(p.module, p.pack, { bindings, weights });
+}
+
+/** The packed weights as one little-endian blob in `layout` (f32 and i32 buffers). */
+export function weightBlob(layout: WeightLayout, packed: Record<string, Tensor>): Uint8Array {
+  const blob = new Uint8Array(layout.bytes);
+  const view = new DataView(blob.buffer);
+  for (const e of layout.entries) {
+    const t = packed[e.name];
+    if (!t) throw new Error(`weight blob: pack produced no ${e.name}`);
+    if (t.data.length * dtypeBytes(e.dtype) !== e.bytes) throw new Error(`weight blob: ${e.name} holds ${t.data.length} values, its layout ${e.bytes} bytes`);
+    if (isIntDType(e.dtype) && e.dtype === 'i32') for (let i = 0; i < t.data.length; i++) view.setInt32(e.offset + 4 * i, t.data[i], true);
+    else if (e.dtype === 'f32') for (let i = 0; i < t.data.length; i++) view.setFloat32(e.offset + 4 * i, t.data[i], true);
+    else throw new Error(`weight blob: ${e.name} is ${e.dtype}; only f32 and i32 weights are laid out so far`);
+  }
+  return blob;
+}
