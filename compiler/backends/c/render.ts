@@ -1,5 +1,5 @@
 /**
- * @fileoverview The C backend's renderer: a planned kernel program → `MODEL.h` and `MODEL.c`.
+ * @fileoverview The C backend's renderer: a planned kernel program -> `MODEL.h` and `MODEL.c`.
  *
  * This file turns each kernel into a *view* (its constants, operand expressions, epilogue
  * steps) and hands the views to the Handlebars templates in `targets/c/`: one template per
@@ -19,7 +19,7 @@ import type { TargetCaps } from '../../target.ts';
 import { type CWeightLayout, type PanelSpec, cWeightLayout, microWidth, packedMatrixFloats, panelCount } from './layout.ts';
 
 export interface CSources {
-  /** File stem: `mixtral_moe` → `mixtral_moe.h`, `mixtral_moe.c`. */
+  /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
   file: string;
   header: string;
   source: string;
@@ -233,6 +233,7 @@ class CRenderer {
       model: p.name,
       version: moecVersion(),
       target: `${this.target.name} (${this.target.description})`,
+      targetName: this.target.name,
       avx2: this.avx2 ? 1 : 0,
       maxTokens: p.maxTokens,
       align: this.layout.align,
@@ -409,7 +410,7 @@ class CRenderer {
         width = half;
       }
     }
-    return { steps, biases, outW: width, text: text.join(' → ') || 'none' };
+    return { steps, biases, outW: width, text: text.join(' -> ') || 'none' };
   }
 
   private grouped(k: GroupedGemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
@@ -439,7 +440,7 @@ class CRenderer {
     ];
     const view = {
       grouped: true,
-      summaryLine: `grouped GEMM ${spec.kd} → ${spec.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      summaryLine: `grouped GEMM ${spec.kd} -> ${spec.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${mr}x${w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       epilogueSummary: ep.text,
       kd: spec.kd,
@@ -474,7 +475,7 @@ class CRenderer {
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
       dense: true,
-      summaryLine: `GEMM ${spec.kd} → ${spec.n}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      summaryLine: `GEMM ${spec.kd} -> ${spec.n}, epilogue ${ep.text}, tile ${mr}x${w}`,
       summary: `(${k.a} x ${k.w})`,
       epilogueSummary: ep.text,
       kd: spec.kd,
