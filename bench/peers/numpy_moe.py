@@ -5,7 +5,7 @@ loops), plus NumPy's own limits on this machine (sgemm peak, memory bandwidth).
 Driven by bench/run.ts: one JSON request on stdin, one JSON reply on stdout.
 
   {"mode": "limits", "gemm_n": 2048, "bw_mb": 256, "reps": 5}
-  {"mode": "bench", "model": "mixtral" | "deepseek-v3", "consts": {...}, "tokens": T,
+  {"mode": "bench", "model": "mixtral" | "deepseek-v3" | "deepseek-mini", "consts": {...}, "tokens": T,
    "plan": {"min_samples": 5, "min_time_s": 1, "max_time_s": 8, "max_samples": 200}}
   {"mode": "check", "model": ..., "consts": {...}, "tensors": "in.safetensors", "out": "y.f32"}
 
@@ -114,11 +114,26 @@ def deepseek(p, x, c):
     return x
 
 
+def deepseek_mini(p, x, c):
+    """bench/models/deepseek-mini.moe: softmax top-K without renormalisation, SwiGLU experts, plus a shared SwiGLU MLP."""
+    probs = softmax(x @ p["router"].T)
+    idx = topk_indices(probs, c["K"])
+    vals = np.take_along_axis(probs, idx, axis=1)
+    routed = experts(x, idx, vals, p["w_gate"], p["w_up"], p["w_down"])
+    return routed + swiglu(x, p["shared.gate"], p["shared.up"], p["shared.down"])
+
+
 def shapes(model, c):
     """moec's weight names and shapes for the model at constants c."""
     D, F, E = c["D"], c["F"], c["E"]
     if model == "mixtral":
         return {"router": [E, D], "w1": [E, F, D], "w3": [E, F, D], "w2": [E, D, F]}
+    if model == "deepseek-mini":
+        FS = c["FS"]
+        return {
+            "router": [E, D], "w_gate": [E, F, D], "w_up": [E, F, D], "w_down": [E, D, F],
+            "shared.gate": [FS, D], "shared.up": [FS, D], "shared.down": [D, FS],
+        }
     if model == "deepseek-v3":
         nd, nm, FD = c["DENSE_LAYERS"], c["LAYERS"] - c["DENSE_LAYERS"], c["F_DENSE"]
         return {
@@ -130,7 +145,7 @@ def shapes(model, c):
     raise SystemExit(f"numpy_moe.py: unknown model {model!r}")
 
 
-FORWARD = {"mixtral": mixtral, "deepseek-v3": deepseek}
+FORWARD = {"mixtral": mixtral, "deepseek-v3": deepseek, "deepseek-mini": deepseek_mini}
 
 
 def random_params(model, c, rng):

@@ -10,7 +10,7 @@ import type { Runner } from '../runner.ts';
 import { summarize } from '../stats.ts';
 
 /** The example files numpy_moe.py implements, by file name. */
-const MODELS: Record<string, string> = { 'mixtral.moe': 'mixtral', 'deepseek-v3.moe': 'deepseek-v3' };
+const MODELS: Record<string, string> = { 'mixtral.moe': 'mixtral', 'deepseek-v3.moe': 'deepseek-v3', 'deepseek-mini.moe': 'deepseek-mini' };
 
 /** The peer's model name for a workload file, or undefined when it has none. */
 export function numpyModel(file: string): string | undefined {
