@@ -23,6 +23,7 @@ import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
+import { moecC } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import type { SamplePlan } from './stats.ts';
@@ -33,7 +34,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, numpyRunner];
+const RUNNERS: Runner[] = [moecRef, moecC, numpyRunner];
 const PEERS = ['numpy'];
 
 /** The token count of the NumPy correctness check. */
@@ -178,6 +179,9 @@ function derive(r: BenchRecord): void {
       if (roof) {
         x.fracCompute = x.gflops / roof.gflops;
         x.fracBandwidth = x.gbps / roof.gbps;
+        // The roofline minimum: the case's FLOPs at the roof's peak, or the distinct weights it must read at its bandwidth.
+        const minSeconds = Math.max(c.cost.flops / (roof.gflops * 1e9), c.cost.weightBytes / (roof.gbps * 1e9));
+        x.fracRoofline = minSeconds / seconds;
       }
     }
     for (const x of c.results) {

@@ -62,6 +62,23 @@ describe('C backend', () => {
     }
   }
 
+  it('cache blocking (depth chunks of tile.k, groups of tile.n / nr panels) keeps the sums: mixtral at D = 256, F = 640', async () => {
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', { D: 256, F: 640 }, 64);
+    const src = renderC(p, loadTarget('x86-avx2')).source;
+    expect(src).toMatch(/for \(kc = 0; kc < 640; kc \+= 32\)/); // the down projection's depth in chunks
+    const weights = randomWeights(m, 6);
+    const model = loadC(p, loadTarget('x86-avx2'), weights);
+    try {
+      for (const T of [1, 2, 64]) {
+        const inputs = randomInputs(m, { T }, 7);
+        const a = agreement((await model.forward(inputs, { T })).y, interpret(m, { bindings: { T }, inputs, weights }).y);
+        expect(a.maxRel, `T = ${T}`).toBeLessThanOrEqual(TOL);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('gives bit-identical results on 1, 2 and 3 threads (threads split output columns)', async () => {
     const { m, p } = compileFor('deepseek-v3.moe', 'x86-avx2', SMALL['deepseek-v3.moe'], 64);
     const weights = randomWeights(m, 2);

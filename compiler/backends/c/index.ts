@@ -11,16 +11,18 @@ import type { KProgram } from '../../../ir/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
-import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
+import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
-import { cWeightBlob } from './layout.ts';
+import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, renderC } from './render.ts';
 
 /** A model built as an executable, with its weights blob written once. */
 export class CModel implements LoadedModel {
   private readonly dir: string;
   private readonly weightsPath: string;
+  /** Environment of the runner program (e.g. MOEC_FLUSH_MIB for the benchmark). */
+  env: Record<string, string> = {};
 
   constructor(
     readonly src: CSources,
@@ -53,7 +55,7 @@ export class CModel implements LoadedModel {
     }
     const outPaths = this.src.outputs.map((o) => join(this.dir, `out.${o.name}.f32`));
     args.push(...outPaths);
-    const { times } = runExecutable(this.exe, args);
+    const { times } = runExecutable(this.exe, args, this.env);
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
@@ -76,11 +78,36 @@ export function loadC(program: KProgram, target: TargetCaps, weights: Record<str
   return new CModel(src, exe, blob, program.maxTokens!, target.cores);
 }
 
+/** What each weight's bytes are, for the manifest. */
+function weightManifest(program: KProgram, target: TargetCaps, layout: CWeightLayout): WeightManifest {
+  return {
+    model: program.name,
+    target: target.name,
+    bytes: layout.bytes,
+    align: layout.align,
+    tensors: layout.entries.map((e) => {
+      const s = layout.specs.get(e.name);
+      const how = s
+        ? `panels: ${s.matrices} matrices of ${s.n} columns x ${s.kd} deep, each as ${panelCount(s)} panels of [${s.kd}][${s.width}]${s.glu ? ` pairing ${s.width / 2} gate and ${s.width / 2} up columns (from the ${s.glu} layout)` : ''}, zero-padded`
+        : 'row-major';
+      return { name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: how };
+    }),
+  };
+}
+
 export const cBackend: Backend = {
   name: 'c',
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const src = renderC(program, target);
-    return { [`${src.file}.h`]: src.header, [`${src.file}.c`]: src.source };
+    return {
+      [`${src.file}.h`]: src.header,
+      [`${src.file}.c`]: src.source,
+      [`${src.file}.weights.json`]: JSON.stringify(weightManifest(program, target, src.layout), null, 1) + '\n',
+    };
+  },
+  packWeights(program, target, weights) {
+    const layout = cWeightLayout(program, target.alignment);
+    return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {
     return loadC(program, target, weights);

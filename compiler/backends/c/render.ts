@@ -438,8 +438,11 @@ class CRenderer {
       { field: 'out', expr: this.v(k.out) },
       { field: 'T', expr: 'T' },
     ];
+    const blockRows = Math.ceil(align.block / mr) * mr;
     const view = {
       grouped: true,
+      blockRows,
+      ...blocking(k.tile, spec.kd, w, blockRows),
       summaryLine: `grouped GEMM ${spec.kd} -> ${spec.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${mr}x${w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       epilogueSummary: ep.text,
@@ -472,9 +475,12 @@ class CRenderer {
     const outShape = this.shape(k.out);
     const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
     this.micro(mr, w);
+    const rowsPer = Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
       dense: true,
+      rowsPer,
+      ...blocking(k.tile, spec.kd, w, rowsPer),
       summaryLine: `GEMM ${spec.kd} -> ${spec.n}, epilogue ${ep.text}, tile ${mr}x${w}`,
       summary: `(${k.a} x ${k.w})`,
       epilogueSummary: ep.text,
@@ -518,6 +524,20 @@ class CRenderer {
     }
     fail('E701', `the C backend has no kernel for \`${k.op}\`${k.op === 'add' ? ' with broadcasting' : ''} yet`, undefined, 'the kernels it renders: router, moe_align, grouped and dense GEMMs, rmsnorm, add');
   }
+}
+
+/** Floats of a GEMM kernel's on-stack accumulator block (64 KiB): per thread, on any C stack. */
+const ACC_FLOATS = 16384;
+
+/**
+ * Cache blocking from the tile: depth chunks of `tile.k` (so a chunk of the rows and of one
+ * panel stay in L1 while every micro-tile uses them) and `tile.n / w` panels per group,
+ * within the accumulator block's size.
+ */
+function blocking(tile: GemmKernel['tile'], kd: number, w: number, rows: number): { kc: number; group: number } {
+  const kc = Math.max(1, Math.min(kd, tile?.k ?? kd));
+  const group = Math.max(1, Math.min(Math.floor((tile?.n ?? w) / w), Math.floor(ACC_FLOATS / (rows * w))));
+  return { kc, group };
 }
 
 function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {

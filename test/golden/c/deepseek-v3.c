@@ -148,19 +148,20 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 4 rows x 24 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 12 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_4x24(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_4x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps(), c1_2 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps(), c2_2 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps(), c3_2 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 24 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 24 + 8) : _mm256_setzero_ps(), c3_2 = acc ? _mm256_loadu_ps(c + 3 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
@@ -205,38 +206,39 @@ static void moec_micro_4x24(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
   _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
 #else
-  float acc[4][24];
+  float sum[4][24];
   int r, k, v;
   for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
     for (r = 0; r < 4; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 24; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) c[r * 24 + v] = acc[r][v];
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 5 rows x 16 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_5x16(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
-  __m256 c4_0 = _mm256_setzero_ps(), c4_1 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
@@ -279,30 +281,31 @@ static void moec_micro_5x16(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
   _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
 #else
-  float acc[5][16];
+  float sum[5][16];
   int r, k, v;
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
     for (r = 0; r < 5; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 16; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = acc[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 1 rows x 16 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 2 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_1x16(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_1x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
-  const float *a0 = a[0];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
@@ -317,19 +320,19 @@ static void moec_micro_1x16(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
   _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
 #else
-  float acc[1][16];
+  float sum[1][16];
   int r, k, v;
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 16; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
     for (r = 0; r < 1; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 16; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = acc[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
@@ -376,23 +379,35 @@ typedef struct {
 
 static void k1_gemm_work(const void *arg, int part, int parts) {
   const k1_gemm_args *g = (const k1_gemm_args *)arg;
-  float tile[4 * 24];
-  const float *a[4];
-  int p0, p1, p, r0, r, v;
+  /* acc[q][row][v]: sums of 256 rows for panel q of the group, across depth chunks. */
+  float acc[2 * 256 * 24];
+  const float *a[256];
+  int p0, p1, p, r0, r, v, kc, q, t;
   const int e = 0;
   moec_split(1536, part, parts, &p0, &p1);
-  for (p = p0; p < p1; p++) {
-    const float *panel = g->w + (size_t)p * 172032;
-    const int valid = 18432 - p * 12 < 12 ? 18432 - p * 12 : 12;
-    for (r0 = 0; r0 < g->rows; r0 += 4) {
-      const int rows = g->rows - r0 < 4 ? g->rows - r0 : 4;
-      for (r = 0; r < 4; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 7168;
-      moec_micro_4x24(a, panel, 7168, tile);
-      for (r = 0; r < rows; r++) {
-        float *c = tile + r * 24;
-        float *o = g->out + (size_t)(r0 + r) * 18432 + (size_t)p * 12;
+  for (p = p0; p < p1; p += 2) {
+    const int np = p1 - p < 2 ? p1 - p : 2;
+    for (r0 = 0; r0 < g->rows; r0 += 256) {
+      const int rows = g->rows - r0 < 256 ? g->rows - r0 : 256;
+      const int tiles = (rows + 4 - 1) / 4;
+      for (r = 0; r < 256; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 7168;
+      for (kc = 0; kc < 7168; kc += 256) {
+        const int kl = 7168 - kc < 256 ? 7168 - kc : 256;
+        for (q = 0; q < np; q++) {
+          const float *panel = g->w + (size_t)(p + q) * 172032 + (size_t)kc * 24;
+          for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 256 + t * 4) * 24, kc > 0);
+        }
+      }
+      for (q = 0; q < np; q++) {
+        const int valid = 18432 - (p + q) * 12 < 12 ? 18432 - (p + q) * 12 : 12;
+        for (r = 0; r < rows; r++) {
+          float *c = acc + ((size_t)q * 256 + r) * 24;
+          float *o = g->out + (size_t)(r0 + r) * 18432 + (size_t)(p + q) * 12;
+          const int pp = p + q;
         for (v = 0; v < 12; v++) c[v] = moec_silu(c[v]) * c[12 + v]; /* SwiGLU: gate | up */
-        for (v = 0; v < valid; v++) o[v] = c[v];
+          for (v = 0; v < valid; v++) o[v] = c[v];
+          (void)pp;
+        }
       }
     }
   }
@@ -416,22 +431,34 @@ typedef struct {
 
 static void k2_gemm_work(const void *arg, int part, int parts) {
   const k2_gemm_args *g = (const k2_gemm_args *)arg;
-  float tile[4 * 24];
-  const float *a[4];
-  int p0, p1, p, r0, r, v;
+  /* acc[q][row][v]: sums of 128 rows for panel q of the group, across depth chunks. */
+  float acc[5 * 128 * 24];
+  const float *a[128];
+  int p0, p1, p, r0, r, v, kc, q, t;
   const int e = 0;
   moec_split(299, part, parts, &p0, &p1);
-  for (p = p0; p < p1; p++) {
-    const float *panel = g->w + (size_t)p * 442368;
-    const int valid = 7168 - p * 24 < 24 ? 7168 - p * 24 : 24;
-    for (r0 = 0; r0 < g->rows; r0 += 4) {
-      const int rows = g->rows - r0 < 4 ? g->rows - r0 : 4;
-      for (r = 0; r < 4; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 18432;
-      moec_micro_4x24(a, panel, 18432, tile);
-      for (r = 0; r < rows; r++) {
-        float *c = tile + r * 24;
-        float *o = g->out + (size_t)(r0 + r) * 7168 + (size_t)p * 24;
-        for (v = 0; v < valid; v++) o[v] = c[v];
+  for (p = p0; p < p1; p += 5) {
+    const int np = p1 - p < 5 ? p1 - p : 5;
+    for (r0 = 0; r0 < g->rows; r0 += 128) {
+      const int rows = g->rows - r0 < 128 ? g->rows - r0 : 128;
+      const int tiles = (rows + 4 - 1) / 4;
+      for (r = 0; r < 128; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 18432;
+      for (kc = 0; kc < 18432; kc += 256) {
+        const int kl = 18432 - kc < 256 ? 18432 - kc : 256;
+        for (q = 0; q < np; q++) {
+          const float *panel = g->w + (size_t)(p + q) * 442368 + (size_t)kc * 24;
+          for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 128 + t * 4) * 24, kc > 0);
+        }
+      }
+      for (q = 0; q < np; q++) {
+        const int valid = 7168 - (p + q) * 24 < 24 ? 7168 - (p + q) * 24 : 24;
+        for (r = 0; r < rows; r++) {
+          float *c = acc + ((size_t)q * 128 + r) * 24;
+          float *o = g->out + (size_t)(r0 + r) * 7168 + (size_t)(p + q) * 24;
+          const int pp = p + q;
+          for (v = 0; v < valid; v++) o[v] = c[v];
+          (void)pp;
+        }
       }
     }
   }
@@ -604,7 +631,9 @@ static int k6_moe_align(const k6_moe_align_args *g) {
  * Per expert e: [rows of its tokens] x [7168 x 4096] (panels of 16 columns, 256 per expert),
  * 5-row register tiles, then the epilogue in registers' reach: swiglu (concat).
  * Sorted path (T >= 2): the aligned blocks of 10 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 4 panel(s) at a time in depth chunks
+ * of 64, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -616,15 +645,15 @@ typedef struct {
 } k7_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k7_grouped_gemm_finish(const k7_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 2048 - p * 8 < 8 ? 2048 - p * 8 : 8;
+static void k7_grouped_gemm_finish(const k7_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2048 - pp * 8 < 8 ? 2048 - pp * 8 : 8;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 16;
     if (slot[r] < 0) continue;
         for (v = 0; v < 8; v++) c[v] = moec_silu(c[v]) * c[8 + v]; /* SwiGLU: gate | up */
     {
-      float *o = g->out + (size_t)orow[r] * 2048 + (size_t)p * 8;
+      float *o = g->out + (size_t)orow[r] * 2048 + (size_t)pp * 8;
       for (v = 0; v < valid; v++) o[v] = c[v];
     }
   }
@@ -634,53 +663,66 @@ static void k7_grouped_gemm_finish(const k7_grouped_gemm_args *g, float *tile, i
 
 static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
   const k7_grouped_gemm_args *g = (const k7_grouped_gemm_args *)arg;
-  float tile[5 * 16];
-  const float *a[5];
-  int slot[5], orow[5];
   int p0, p1, p, r;
   moec_split(256, part, parts, &p0, &p1);
   if (g->T < 2) {
     const int slots = g->T * 9;
-    int s;
+    float tile[16];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 9) * 7168;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x16(a, g->w + ((size_t)e * 256 + p) * 114688, 7168, tile);
-        k7_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x16(a, 0, g->w + ((size_t)e * 256 + p) * 114688, 7168, tile, 0);
+        k7_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[4 * 10 * 16];
+    const float *a[10];
+    int slot[10], orow[10], live[10 / 5];
     const int blocks = g->count[0] / 10;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 256 + p) * 114688;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 10; r0 < (bb + 1) * 10; r0 += 5) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 5; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 10 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 9) * 7168;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 5; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_5x16(a, panel, 7168, tile);
-              k7_grouped_gemm_finish(g, tile, 5, slot, orow, e, p);
+        for (p = p0; p < p1; p += 4) {
+          const int np = p1 - p < 4 ? p1 - p : 4;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 10; r++) {
+              const int row = bb * 10 + r;
+              slot[r] = r < 10 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 9) * 7168;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 10 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 10; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 7168; kc += 64) {
+              const int kl = 7168 - kc < 64 ? 7168 - kc : 64;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 256 + p + q) * 114688 + (size_t)kc * 16;
+                for (t = 0; t < 10 / 5; t++)
+                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 10 / 5; t++)
+                if (live[t]) k7_grouped_gemm_finish(g, acc + ((size_t)q * 10 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
         }
       b = b1;
     }
@@ -697,7 +739,9 @@ static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
  * Per expert e: [rows of its tokens] x [2048 x 7168] (panels of 16 columns, 448 per expert),
  * 5-row register tiles, then the epilogue in registers' reach: weighted combine.
  * Sorted path (T >= 2): the aligned blocks of 10 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 4 panel(s) at a time in depth chunks
+ * of 32, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -709,15 +753,15 @@ typedef struct {
 } k8_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k8_grouped_gemm_finish(const k8_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 7168 - p * 16 < 16 ? 7168 - p * 16 : 16;
+static void k8_grouped_gemm_finish(const k8_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 7168 - pp * 16 < 16 ? 7168 - pp * 16 : 16;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 16;
     if (slot[r] < 0) continue;
     {
       const float wv = g->weights[slot[r]];
-      float *o = g->out + (size_t)(slot[r] / 9) * 7168 + (size_t)p * 16;
+      float *o = g->out + (size_t)(slot[r] / 9) * 7168 + (size_t)pp * 16;
       for (v = 0; v < valid; v++) o[v] += wv * c[v];
     }
   }
@@ -727,9 +771,6 @@ static void k8_grouped_gemm_finish(const k8_grouped_gemm_args *g, float *tile, i
 
 static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
   const k8_grouped_gemm_args *g = (const k8_grouped_gemm_args *)arg;
-  float tile[5 * 16];
-  const float *a[5];
-  int slot[5], orow[5];
   int p0, p1, p, r;
   moec_split(448, part, parts, &p0, &p1);
   { /* this thread's columns of out start from the residual */
@@ -740,46 +781,62 @@ static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
   }
   if (g->T < 2) {
     const int slots = g->T * 9;
-    int s;
+    float tile[16];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 2048;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x16(a, g->w + ((size_t)e * 448 + p) * 32768, 2048, tile);
-        k8_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x16(a, 0, g->w + ((size_t)e * 448 + p) * 32768, 2048, tile, 0);
+        k8_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[4 * 10 * 16];
+    const float *a[10];
+    int slot[10], orow[10], live[10 / 5];
     const int blocks = g->count[0] / 10;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 448 + p) * 32768;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 10; r0 < (bb + 1) * 10; r0 += 5) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 5; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 10 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 2048;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 5; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_5x16(a, panel, 2048, tile);
-              k8_grouped_gemm_finish(g, tile, 5, slot, orow, e, p);
+        for (p = p0; p < p1; p += 4) {
+          const int np = p1 - p < 4 ? p1 - p : 4;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 10; r++) {
+              const int row = bb * 10 + r;
+              slot[r] = r < 10 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 2048;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 10 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 10; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 2048; kc += 32) {
+              const int kl = 2048 - kc < 32 ? 2048 - kc : 32;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 448 + p + q) * 32768 + (size_t)kc * 16;
+                for (t = 0; t < 10 / 5; t++)
+                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 10 / 5; t++)
+                if (live[t]) k8_grouped_gemm_finish(g, acc + ((size_t)q * 10 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
         }
       b = b1;
     }

@@ -160,27 +160,28 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 8 rows x 8 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 8 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 8 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_8x8(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_8x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps();
-  __m256 c4_0 = _mm256_setzero_ps();
-  __m256 c5_0 = _mm256_setzero_ps();
-  __m256 c6_0 = _mm256_setzero_ps();
-  __m256 c7_0 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
-  const float *a5 = a[5];
-  const float *a6 = a[6];
-  const float *a7 = a[7];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c5_0 = acc ? _mm256_loadu_ps(c + 5 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c6_0 = acc ? _mm256_loadu_ps(c + 6 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c7_0 = acc ? _mm256_loadu_ps(c + 7 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  const float *a5 = a[5] + koff;
+  const float *a6 = a[6] + koff;
+  const float *a7 = a[7] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
@@ -227,30 +228,31 @@ static void moec_micro_8x8(const float *const *a, const float *panel, int kd, fl
   _mm256_storeu_ps(c + 6 * 8 + 0, c6_0);
   _mm256_storeu_ps(c + 7 * 8 + 0, c7_0);
 #else
-  float acc[8][8];
+  float sum[8][8];
   int r, k, v;
   for (r = 0; r < 8; r++)
-    for (v = 0; v < 8; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
     for (r = 0; r < 8; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 8; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 8; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = acc[r][v];
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 1 rows x 8 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 1 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_1x8(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_1x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps();
-  const float *a0 = a[0];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
@@ -262,19 +264,19 @@ static void moec_micro_1x8(const float *const *a, const float *panel, int kd, fl
   }
   _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
 #else
-  float acc[1][8];
+  float sum[1][8];
   int r, k, v;
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
     for (r = 0; r < 1; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 8; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = acc[r][v];
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
 
@@ -380,7 +382,9 @@ static int k1_moe_align(const k1_moe_align_args *g) {
  * Per expert e: [rows of its tokens] x [2880 x 5760] (panels of 8 columns, 720 per expert),
  * 8-row register tiles, then the epilogue in registers' reach: bias -> swiglu_clamped (interleaved).
  * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 8 panel(s) at a time in depth chunks
+ * of 64, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 8-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -392,14 +396,14 @@ typedef struct {
 } k2_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 2880 - p * 4 < 4 ? 2880 - p * 4 : 4;
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2880 - pp * 4 < 4 ? 2880 - pp * 4 : 4;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 8;
     if (slot[r] < 0) continue;
         { /* bias */
-          const float *bp = g->bias0 + ((size_t)e * 720 + p) * 8;
+          const float *bp = g->bias0 + ((size_t)e * 720 + pp) * 8;
           for (v = 0; v < 8; v++) c[v] += bp[v];
         }
         for (v = 0; v < 4; v++) { /* clamped SwiGLU (GPT-OSS) */
@@ -408,7 +412,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
           c[v] = (up + 1.0f) * gate * moec_sigmoid(1.702f * gate);
         }
     {
-      float *o = g->out + (size_t)orow[r] * 2880 + (size_t)p * 4;
+      float *o = g->out + (size_t)orow[r] * 2880 + (size_t)pp * 4;
       for (v = 0; v < valid; v++) o[v] = c[v];
     }
   }
@@ -418,53 +422,66 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
-  float tile[8 * 8];
-  const float *a[8];
-  int slot[8], orow[8];
   int p0, p1, p, r;
   moec_split(720, part, parts, &p0, &p1);
   if (g->T < 2) {
     const int slots = g->T * 4;
-    int s;
+    float tile[8];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 4) * 2880;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x8(a, g->w + ((size_t)e * 720 + p) * 23040, 2880, tile);
-        k2_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x8(a, 0, g->w + ((size_t)e * 720 + p) * 23040, 2880, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[8 * 16 * 8];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 8];
     const int blocks = g->count[0] / 16;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 720 + p) * 23040;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 16; r0 < (bb + 1) * 16; r0 += 8) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 8; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 16 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 4) * 2880;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 8; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_8x8(a, panel, 2880, tile);
-              k2_grouped_gemm_finish(g, tile, 8, slot, orow, e, p);
+        for (p = p0; p < p1; p += 8) {
+          const int np = p1 - p < 8 ? p1 - p : 8;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 4) * 2880;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 16 / 8; t++) {
+              live[t] = 0;
+              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 2880; kc += 64) {
+              const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 720 + p + q) * 23040 + (size_t)kc * 8;
+                for (t = 0; t < 16 / 8; t++)
+                  if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+          }
         }
       b = b1;
     }
@@ -481,7 +498,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
  * Per expert e: [rows of its tokens] x [2880 x 2880] (panels of 8 columns, 360 per expert),
  * 8-row register tiles, then the epilogue in registers' reach: bias -> weighted combine.
  * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 8 panel(s) at a time in depth chunks
+ * of 64, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 8-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -493,19 +512,19 @@ typedef struct {
 } k3_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 2880 - p * 8 < 8 ? 2880 - p * 8 : 8;
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2880 - pp * 8 < 8 ? 2880 - pp * 8 : 8;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 8;
     if (slot[r] < 0) continue;
         { /* bias */
-          const float *bp = g->bias0 + ((size_t)e * 360 + p) * 8;
+          const float *bp = g->bias0 + ((size_t)e * 360 + pp) * 8;
           for (v = 0; v < 8; v++) c[v] += bp[v];
         }
     {
       const float wv = g->weights[slot[r]];
-      float *o = g->out + (size_t)(slot[r] / 4) * 2880 + (size_t)p * 8;
+      float *o = g->out + (size_t)(slot[r] / 4) * 2880 + (size_t)pp * 8;
       for (v = 0; v < valid; v++) o[v] += wv * c[v];
     }
   }
@@ -515,9 +534,6 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
-  float tile[8 * 8];
-  const float *a[8];
-  int slot[8], orow[8];
   int p0, p1, p, r;
   moec_split(360, part, parts, &p0, &p1);
   { /* this thread's columns of out start from zero */
@@ -528,46 +544,62 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   }
   if (g->T < 2) {
     const int slots = g->T * 4;
-    int s;
+    float tile[8];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 2880;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x8(a, g->w + ((size_t)e * 360 + p) * 23040, 2880, tile);
-        k3_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x8(a, 0, g->w + ((size_t)e * 360 + p) * 23040, 2880, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[8 * 16 * 8];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 8];
     const int blocks = g->count[0] / 16;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 360 + p) * 23040;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 16; r0 < (bb + 1) * 16; r0 += 8) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 8; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 16 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 2880;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 8; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_8x8(a, panel, 2880, tile);
-              k3_grouped_gemm_finish(g, tile, 8, slot, orow, e, p);
+        for (p = p0; p < p1; p += 8) {
+          const int np = p1 - p < 8 ? p1 - p : 8;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 2880;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 16 / 8; t++) {
+              live[t] = 0;
+              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 2880; kc += 64) {
+              const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 360 + p + q) * 23040 + (size_t)kc * 8;
+                for (t = 0; t < 16 / 8; t++)
+                  if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+          }
         }
       b = b1;
     }

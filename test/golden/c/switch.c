@@ -158,19 +158,20 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 4 rows x 24 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 12 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_4x24(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_4x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps(), c1_2 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps(), c2_2 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps(), c3_2 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 24 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 24 + 8) : _mm256_setzero_ps(), c3_2 = acc ? _mm256_loadu_ps(c + 3 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
@@ -215,30 +216,31 @@ static void moec_micro_4x24(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
   _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
 #else
-  float acc[4][24];
+  float sum[4][24];
   int r, k, v;
   for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
     for (r = 0; r < 4; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 24; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) c[r * 24 + v] = acc[r][v];
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 1 rows x 24 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 3 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_1x24(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_1x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps();
-  const float *a0 = a[0];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
@@ -256,19 +258,19 @@ static void moec_micro_1x24(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
   _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
 #else
-  float acc[1][24];
+  float sum[1][24];
   int r, k, v;
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 24; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 24;
     for (r = 0; r < 1; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 24; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 24; v++) c[r * 24 + v] = acc[r][v];
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
 #endif
 }
 
@@ -386,7 +388,9 @@ static int k1_moe_align(const k1_moe_align_args *g) {
  * Per expert e: [rows of its tokens] x [768 x 3072] (panels of 24 columns, 128 per expert),
  * 4-row register tiles, then the epilogue in registers' reach: relu.
  * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 128, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 4-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -398,15 +402,15 @@ typedef struct {
 } k2_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 3072 - p * 24 < 24 ? 3072 - p * 24 : 24;
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 3072 - pp * 24 < 24 ? 3072 - pp * 24 : 24;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 24;
     if (slot[r] < 0) continue;
         for (v = 0; v < 24; v++) c[v] = moec_relu(c[v]); /* relu */
     {
-      float *o = g->out + (size_t)orow[r] * 3072 + (size_t)p * 24;
+      float *o = g->out + (size_t)orow[r] * 3072 + (size_t)pp * 24;
       for (v = 0; v < valid; v++) o[v] = c[v];
     }
   }
@@ -416,53 +420,66 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
-  float tile[4 * 24];
-  const float *a[4];
-  int slot[4], orow[4];
   int p0, p1, p, r;
   moec_split(128, part, parts, &p0, &p1);
   if (g->T < 2) {
     const int slots = g->T * 1;
-    int s;
+    float tile[24];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 1) * 768;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x24(a, g->w + ((size_t)e * 128 + p) * 18432, 768, tile);
-        k2_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x24(a, 0, g->w + ((size_t)e * 128 + p) * 18432, 768, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 16 * 24];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 4];
     const int blocks = g->count[0] / 16;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 128 + p) * 18432;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 16; r0 < (bb + 1) * 16; r0 += 4) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 4; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 16 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 1) * 768;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 4; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_4x24(a, panel, 768, tile);
-              k2_grouped_gemm_finish(g, tile, 4, slot, orow, e, p);
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 1) * 768;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 16 / 4; t++) {
+              live[t] = 0;
+              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 768; kc += 128) {
+              const int kl = 768 - kc < 128 ? 768 - kc : 128;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 128 + p + q) * 18432 + (size_t)kc * 24;
+                for (t = 0; t < 16 / 4; t++)
+                  if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+          }
         }
       b = b1;
     }
@@ -479,7 +496,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
  * Per expert e: [rows of its tokens] x [3072 x 768] (panels of 24 columns, 32 per expert),
  * 4-row register tiles, then the epilogue in registers' reach: weighted combine.
  * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 2): each routed slot
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 128, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 4-row tile of the block uses them. Decode path (T < 2): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -491,15 +510,15 @@ typedef struct {
 } k3_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 768 - p * 24 < 24 ? 768 - p * 24 : 24;
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 768 - pp * 24 < 24 ? 768 - pp * 24 : 24;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 24;
     if (slot[r] < 0) continue;
     {
       const float wv = g->weights[slot[r]];
-      float *o = g->out + (size_t)(slot[r] / 1) * 768 + (size_t)p * 24;
+      float *o = g->out + (size_t)(slot[r] / 1) * 768 + (size_t)pp * 24;
       for (v = 0; v < valid; v++) o[v] += wv * c[v];
     }
   }
@@ -509,9 +528,6 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
-  float tile[4 * 24];
-  const float *a[4];
-  int slot[4], orow[4];
   int p0, p1, p, r;
   moec_split(32, part, parts, &p0, &p1);
   { /* this thread's columns of out start from the residual */
@@ -522,46 +538,62 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   }
   if (g->T < 2) {
     const int slots = g->T * 1;
-    int s;
+    float tile[24];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 3072;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x24(a, g->w + ((size_t)e * 32 + p) * 73728, 3072, tile);
-        k3_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x24(a, 0, g->w + ((size_t)e * 32 + p) * 73728, 3072, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 16 * 24];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 4];
     const int blocks = g->count[0] / 16;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 32 + p) * 73728;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 16; r0 < (bb + 1) * 16; r0 += 4) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 4; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 16 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 3072;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 4; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_4x24(a, panel, 3072, tile);
-              k3_grouped_gemm_finish(g, tile, 4, slot, orow, e, p);
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 3072;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 16 / 4; t++) {
+              live[t] = 0;
+              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 3072; kc += 128) {
+              const int kl = 3072 - kc < 128 ? 3072 - kc : 128;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 32 + p + q) * 73728 + (size_t)kc * 24;
+                for (t = 0; t < 16 / 4; t++)
+                  if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+          }
         }
       b = b1;
     }

@@ -157,21 +157,22 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 5 rows x 16 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_5x16(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
-  __m256 c4_0 = _mm256_setzero_ps(), c4_1 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
@@ -214,30 +215,31 @@ static void moec_micro_5x16(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
   _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
 #else
-  float acc[5][16];
+  float sum[5][16];
   int r, k, v;
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
     for (r = 0; r < 5; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 16; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = acc[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 1 rows x 16 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 2 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_1x16(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_1x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
-  const float *a0 = a[0];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
@@ -252,38 +254,39 @@ static void moec_micro_1x16(const float *const *a, const float *panel, int kd, f
   _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
   _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
 #else
-  float acc[1][16];
+  float sum[1][16];
   int r, k, v;
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 16; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 16;
     for (r = 0; r < 1; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 16; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = acc[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 5 rows x 8 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 5 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_5x8(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_5x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps();
-  __m256 c4_0 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
@@ -315,30 +318,31 @@ static void moec_micro_5x8(const float *const *a, const float *panel, int kd, fl
   _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
   _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
 #else
-  float acc[5][8];
+  float sum[5][8];
   int r, k, v;
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
     for (r = 0; r < 5; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 8; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = acc[r][v];
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
 
 /*
- * c[r][v] = sum_k a[r][k] * panel[k][v]: 1 rows x 8 columns, k in order.
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 1 accumulator registers, the panel row loaded once per k.
  */
-static void moec_micro_1x8(const float *const *a, const float *panel, int kd, float *c) {
+static void moec_micro_1x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
 #if MOEC_AVX2
-  __m256 c0_0 = _mm256_setzero_ps();
-  const float *a0 = a[0];
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
   int k;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
@@ -350,19 +354,19 @@ static void moec_micro_1x8(const float *const *a, const float *panel, int kd, fl
   }
   _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
 #else
-  float acc[1][8];
+  float sum[1][8];
   int r, k, v;
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) acc[r][v] = 0.0f;
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
   for (k = 0; k < kd; k++) {
     const float *b = panel + (size_t)k * 8;
     for (r = 0; r < 1; r++) {
-      const float x = a[r][k];
-      for (v = 0; v < 8; v++) acc[r][v] += x * b[v];
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
     }
   }
   for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = acc[r][v];
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
 
@@ -469,7 +473,9 @@ static int k1_moe_align(const k1_moe_align_args *g) {
  * Per expert e: [rows of its tokens] x [8 x 32] (panels of 16 columns, 2 per expert),
  * 5-row register tiles, then the epilogue in registers' reach: swiglu (concat).
  * Sorted path (T >= 3): the aligned blocks of 5 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 3): each routed slot
+ * together so its panels stay in cache; per block, 2 panel(s) at a time in depth chunks
+ * of 8, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 3): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -481,15 +487,15 @@ typedef struct {
 } k2_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 16 - p * 8 < 8 ? 16 - p * 8 : 8;
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 16 - pp * 8 < 8 ? 16 - pp * 8 : 8;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 16;
     if (slot[r] < 0) continue;
         for (v = 0; v < 8; v++) c[v] = moec_silu(c[v]) * c[8 + v]; /* SwiGLU: gate | up */
     {
-      float *o = g->out + (size_t)orow[r] * 16 + (size_t)p * 8;
+      float *o = g->out + (size_t)orow[r] * 16 + (size_t)pp * 8;
       for (v = 0; v < valid; v++) o[v] = c[v];
     }
   }
@@ -499,53 +505,66 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
-  float tile[5 * 16];
-  const float *a[5];
-  int slot[5], orow[5];
   int p0, p1, p, r;
   moec_split(2, part, parts, &p0, &p1);
   if (g->T < 3) {
     const int slots = g->T * 2;
-    int s;
+    float tile[16];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 2) * 8;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x16(a, g->w + ((size_t)e * 2 + p) * 128, 8, tile);
-        k2_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x16(a, 0, g->w + ((size_t)e * 2 + p) * 128, 8, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[2 * 5 * 16];
+    const float *a[5];
+    int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 2 + p) * 128;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 5; r0 < (bb + 1) * 5; r0 += 5) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 5; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 5 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 2) * 8;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 5; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_5x16(a, panel, 8, tile);
-              k2_grouped_gemm_finish(g, tile, 5, slot, orow, e, p);
+        for (p = p0; p < p1; p += 2) {
+          const int np = p1 - p < 2 ? p1 - p : 2;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 5; r++) {
+              const int row = bb * 5 + r;
+              slot[r] = r < 5 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 2) * 8;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 5 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 5; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 8; kc += 8) {
+              const int kl = 8 - kc < 8 ? 8 - kc : 8;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 2 + p + q) * 128 + (size_t)kc * 16;
+                for (t = 0; t < 5 / 5; t++)
+                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
         }
       b = b1;
     }
@@ -562,7 +581,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
  * Per expert e: [rows of its tokens] x [16 x 8] (panels of 8 columns, 1 per expert),
  * 5-row register tiles, then the epilogue in registers' reach: weighted combine.
  * Sorted path (T >= 3): the aligned blocks of 5 rows, an expert's blocks
- * together so its panels stay in cache. Decode path (T < 3): each routed slot
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 16, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 3): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -574,15 +595,15 @@ typedef struct {
 } k3_grouped_gemm_args;
 
 /* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
-static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int p) {
-  const int valid = 8 - p * 8 < 8 ? 8 - p * 8 : 8;
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 8 - pp * 8 < 8 ? 8 - pp * 8 : 8;
   int r, v;
   for (r = 0; r < rows; r++) {
     float *c = tile + r * 8;
     if (slot[r] < 0) continue;
     {
       const float wv = g->weights[slot[r]];
-      float *o = g->out + (size_t)(slot[r] / 2) * 8 + (size_t)p * 8;
+      float *o = g->out + (size_t)(slot[r] / 2) * 8 + (size_t)pp * 8;
       for (v = 0; v < valid; v++) o[v] += wv * c[v];
     }
   }
@@ -592,9 +613,6 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
-  float tile[5 * 8];
-  const float *a[5];
-  int slot[5], orow[5];
   int p0, p1, p, r;
   moec_split(1, part, parts, &p0, &p1);
   { /* this thread's columns of out start from zero */
@@ -605,46 +623,62 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   }
   if (g->T < 3) {
     const int slots = g->T * 2;
-    int s;
+    float tile[8];
+    const float *a[1];
+    int s, slot[1];
     for (s = 0; s < slots; s++) {
       const int e = g->indices[s];
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 16;
       slot[0] = s;
-      orow[0] = s;
       for (p = p0; p < p1; p++) {
-        moec_micro_1x8(a, g->w + ((size_t)e * 1 + p) * 128, 16, tile);
-        k3_grouped_gemm_finish(g, tile, 1, slot, orow, e, p);
+        moec_micro_1x8(a, 0, g->w + ((size_t)e * 1 + p) * 128, 16, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
     }
   } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 5 * 8];
+    const float *a[5];
+    int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
     int b = 0;
     while (b < blocks) {
       const int e = g->block_expert[b];
-      int b1 = b + 1, bb, r0;
+      int b1 = b + 1, bb;
       while (b1 < blocks && g->block_expert[b1] == e) b1++;
       if (e >= 0)
-        for (p = p0; p < p1; p++) {
-          const float *panel = g->w + ((size_t)e * 1 + p) * 128;
-          for (bb = b; bb < b1; bb++)
-            for (r0 = bb * 5; r0 < (bb + 1) * 5; r0 += 5) {
-              const float *first = NULL;
-              int live = 0;
-              for (r = 0; r < 5; r++) {
-                const int row = r0 + r;
-                slot[r] = row < (bb + 1) * 5 ? g->sorted[row] : -1;
-                orow[r] = row;
-                a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 16;
-                if (a[r] && !first) first = a[r];
-                live += slot[r] >= 0;
-              }
-              if (!live) continue;
-              for (r = 0; r < 5; r++)
-                if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-              moec_micro_5x8(a, panel, 16, tile);
-              k3_grouped_gemm_finish(g, tile, 5, slot, orow, e, p);
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int kc, q, t;
+            for (r = 0; r < 5; r++) {
+              const int row = bb * 5 + r;
+              slot[r] = r < 5 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 16;
+              if (a[r] && !first) first = a[r];
             }
+            if (!first) continue;
+            for (t = 0; t < 5 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 5; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            for (kc = 0; kc < 16; kc += 16) {
+              const int kl = 16 - kc < 16 ? 16 - kc : 16;
+              for (q = 0; q < np; q++) {
+                const float *panel = g->w + ((size_t)e * 1 + p + q) * 128 + (size_t)kc * 8;
+                for (t = 0; t < 5 / 5; t++)
+                  if (live[t]) moec_micro_5x8(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
+              }
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
         }
       b = b1;
     }
