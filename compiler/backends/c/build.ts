@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../diagnostics.ts';
@@ -58,8 +58,10 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
     ...targetFlags(target),
     ...(opts.flags ?? []),
   ];
+  // Files pulled in with -include (a vendor's DMA macros, a test's) are part of what is built.
+  const included = flags.flatMap((f, i) => (flags[i - 1] === '-include' ? [readFileSync(f, 'utf8')] : []));
   const key = createHash('sha256')
-    .update([compilerVersion(cc), flags.join(' '), src.header, src.source, src.main].join('\0'))
+    .update([compilerVersion(cc), flags.join(' '), src.header, src.source, src.main, ...included].join('\0'))
     .digest('hex')
     .slice(0, 20);
   const dir = join(cacheDir(), `${src.file}-${key}`);
@@ -89,7 +91,7 @@ export interface ExecResult {
 /** Runs a built executable: `args` after the executable; throws with its stderr on failure. */
 export function runExecutable(exe: string, args: string[], env: Record<string, string> = {}): ExecResult & { stdout: string } {
   const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
-  if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
+  if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.signal ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
   const line = r.stdout.split('\n').find((l) => l.startsWith('time_ms'));
   const times = line ? line.split(' ').slice(1).map(Number) : [];
   return { times, stdout: r.stdout };

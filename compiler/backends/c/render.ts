@@ -131,6 +131,8 @@ class CRenderer {
   private readonly prefix: string;
   private readonly PREFIX: string;
   private readonly avx2: boolean;
+  /** The target has a software-managed scratchpad: GEMM tiles are staged through it by DMA. */
+  private readonly dma: boolean;
 
   constructor(
     private readonly p: KProgram,
@@ -140,6 +142,7 @@ class CRenderer {
     this.prefix = ident(p.name).toLowerCase();
     this.PREFIX = this.prefix.toUpperCase();
     this.avx2 = target.vectorBytes === 32 && target.fma;
+    this.dma = target.memory.some((l) => l.kind === 'scratchpad');
     p.buffers.forEach((b, i) => {
       if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E701', `the C backend handles f32 and i32 buffers so far, not ${b.name}: ${b.dtype}`);
       const spec = layout.specs.get(b.name);
@@ -235,6 +238,7 @@ class CRenderer {
       target: `${this.target.name} (${this.target.description})`,
       targetName: this.target.name,
       avx2: this.avx2 ? 1 : 0,
+      dma: this.dma,
       maxTokens: p.maxTokens,
       align: this.layout.align,
       weightsBytes: this.layout.bytes,
@@ -306,7 +310,7 @@ class CRenderer {
         break;
     }
     const comment = String(view.summaryLine);
-    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX });
+    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: this.dma });
     this.kernelList.push(`${fn}: ${comment}`);
     return { call: true, close: '}', indent, fn, args, comment, [mode]: true };
   }

@@ -382,7 +382,7 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
   /* acc[q][row][v]: sums of 256 rows for panel q of the group, across depth chunks. */
   float acc[2 * 256 * 24];
   const float *a[256];
-  int p0, p1, p, r0, r, v, kc, q, t;
+  int p0, p1, p, r0, r, v, q, t, i, chunks;
   const int e = 0;
   moec_split(1536, part, parts, &p0, &p1);
   for (p = p0; p < p1; p += 2) {
@@ -391,12 +391,13 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
       const int rows = g->rows - r0 < 256 ? g->rows - r0 : 256;
       const int tiles = (rows + 4 - 1) / 4;
       for (r = 0; r < 256; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 7168;
-      for (kc = 0; kc < 7168; kc += 256) {
+      /* chunk i: depth chunk i / np of panel p + i % np */
+      chunks = (7168 + 256 - 1) / 256 * np;
+      for (i = 0; i < chunks; i++) {
+        const int kc = i / np * 256, q = i % np;
         const int kl = 7168 - kc < 256 ? 7168 - kc : 256;
-        for (q = 0; q < np; q++) {
-          const float *panel = g->w + (size_t)(p + q) * 172032 + (size_t)kc * 24;
-          for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 256 + t * 4) * 24, kc > 0);
-        }
+        const float *panel = g->w + (size_t)(p + q) * 172032 + (size_t)kc * 24;
+        for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 256 + t * 4) * 24, kc > 0);
       }
       for (q = 0; q < np; q++) {
         const int valid = 18432 - (p + q) * 12 < 12 ? 18432 - (p + q) * 12 : 12;
@@ -412,6 +413,7 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
     }
   }
   (void)e;
+  (void)v;
 }
 
 
@@ -434,7 +436,7 @@ static void k2_gemm_work(const void *arg, int part, int parts) {
   /* acc[q][row][v]: sums of 128 rows for panel q of the group, across depth chunks. */
   float acc[5 * 128 * 24];
   const float *a[128];
-  int p0, p1, p, r0, r, v, kc, q, t;
+  int p0, p1, p, r0, r, v, q, t, i, chunks;
   const int e = 0;
   moec_split(299, part, parts, &p0, &p1);
   for (p = p0; p < p1; p += 5) {
@@ -443,12 +445,13 @@ static void k2_gemm_work(const void *arg, int part, int parts) {
       const int rows = g->rows - r0 < 128 ? g->rows - r0 : 128;
       const int tiles = (rows + 4 - 1) / 4;
       for (r = 0; r < 128; r++) a[r] = g->a + (size_t)(r < rows ? r0 + r : r0) * 18432;
-      for (kc = 0; kc < 18432; kc += 256) {
+      /* chunk i: depth chunk i / np of panel p + i % np */
+      chunks = (18432 + 256 - 1) / 256 * np;
+      for (i = 0; i < chunks; i++) {
+        const int kc = i / np * 256, q = i % np;
         const int kl = 18432 - kc < 256 ? 18432 - kc : 256;
-        for (q = 0; q < np; q++) {
-          const float *panel = g->w + (size_t)(p + q) * 442368 + (size_t)kc * 24;
-          for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 128 + t * 4) * 24, kc > 0);
-        }
+        const float *panel = g->w + (size_t)(p + q) * 442368 + (size_t)kc * 24;
+        for (t = 0; t < tiles; t++) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 128 + t * 4) * 24, kc > 0);
       }
       for (q = 0; q < np; q++) {
         const int valid = 7168 - (p + q) * 24 < 24 ? 7168 - (p + q) * 24 : 24;
@@ -463,6 +466,7 @@ static void k2_gemm_work(const void *arg, int part, int parts) {
     }
   }
   (void)e;
+  (void)v;
 }
 
 
@@ -659,6 +663,7 @@ static void k7_grouped_gemm_finish(const k7_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -696,7 +701,7 @@ static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 4 ? p1 - p : 4;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 10; r++) {
               const int row = bb * 10 + r;
               slot[r] = r < 10 ? g->sorted[row] : -1;
@@ -711,13 +716,14 @@ static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 10; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 7168; kc += 64) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (7168 + 64 - 1) / 64 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 64, q = i % np;
               const int kl = 7168 - kc < 64 ? 7168 - kc : 64;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 256 + p + q) * 114688 + (size_t)kc * 16;
-                for (t = 0; t < 10 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 256 + p + q) * 114688 + (size_t)kc * 16;
+              for (t = 0; t < 10 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 10 / 5; t++)
@@ -767,6 +773,7 @@ static void k8_grouped_gemm_finish(const k8_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -810,7 +817,7 @@ static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 4 ? p1 - p : 4;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 10; r++) {
               const int row = bb * 10 + r;
               slot[r] = r < 10 ? g->sorted[row] : -1;
@@ -825,13 +832,14 @@ static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 10; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 2048; kc += 32) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2048 + 32 - 1) / 32 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 32, q = i % np;
               const int kl = 2048 - kc < 32 ? 2048 - kc : 32;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 448 + p + q) * 32768 + (size_t)kc * 16;
-                for (t = 0; t < 10 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 448 + p + q) * 32768 + (size_t)kc * 16;
+              for (t = 0; t < 10 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 10 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 10 / 5; t++)

@@ -418,6 +418,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -455,7 +456,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 8 ? p1 - p : 8;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 16; r++) {
               const int row = bb * 16 + r;
               slot[r] = r < 16 ? g->sorted[row] : -1;
@@ -470,13 +471,14 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 2880; kc += 64) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2880 + 64 - 1) / 64 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 64, q = i % np;
               const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 720 + p + q) * 23040 + (size_t)kc * 8;
-                for (t = 0; t < 16 / 8; t++)
-                  if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 720 + p + q) * 23040 + (size_t)kc * 8;
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 8; t++)
@@ -530,6 +532,7 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -573,7 +576,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 8 ? p1 - p : 8;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 16; r++) {
               const int row = bb * 16 + r;
               slot[r] = r < 16 ? g->sorted[row] : -1;
@@ -588,13 +591,14 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 2880; kc += 64) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2880 + 64 - 1) / 64 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 64, q = i % np;
               const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 360 + p + q) * 23040 + (size_t)kc * 8;
-                for (t = 0; t < 16 / 8; t++)
-                  if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 360 + p + q) * 23040 + (size_t)kc * 8;
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 8; t++)

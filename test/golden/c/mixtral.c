@@ -401,6 +401,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -438,7 +439,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 16 ? p1 - p : 16;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 20; r++) {
               const int row = bb * 20 + r;
               slot[r] = r < 20 ? g->sorted[row] : -1;
@@ -453,13 +454,14 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 4096; kc += 256) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (4096 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
               const int kl = 4096 - kc < 256 ? 4096 - kc : 256;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 1792 + p + q) * 65536 + (size_t)kc * 16;
-                for (t = 0; t < 20 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 1792 + p + q) * 65536 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)
@@ -509,6 +511,7 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -552,7 +555,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 16 ? p1 - p : 16;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 20; r++) {
               const int row = bb * 20 + r;
               slot[r] = r < 20 ? g->sorted[row] : -1;
@@ -567,13 +570,14 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 14336; kc += 256) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (14336 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
               const int kl = 14336 - kc < 256 ? 14336 - kc : 256;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 256 + p + q) * 229376 + (size_t)kc * 16;
-                for (t = 0; t < 20 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 256 + p + q) * 229376 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)

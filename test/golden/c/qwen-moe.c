@@ -408,6 +408,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -445,7 +446,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 16 ? p1 - p : 16;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 20; r++) {
               const int row = bb * 20 + r;
               slot[r] = r < 20 ? g->sorted[row] : -1;
@@ -460,13 +461,14 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 2048; kc += 256) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2048 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
               const int kl = 2048 - kc < 256 ? 2048 - kc : 256;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 176 + p + q) * 32768 + (size_t)kc * 16;
-                for (t = 0; t < 20 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 176 + p + q) * 32768 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)
@@ -516,6 +518,7 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -559,7 +562,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 16 ? p1 - p : 16;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 20; r++) {
               const int row = bb * 20 + r;
               slot[r] = r < 20 ? g->sorted[row] : -1;
@@ -574,13 +577,14 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 1408; kc += 256) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (1408 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
               const int kl = 1408 - kc < 256 ? 1408 - kc : 256;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 128 + p + q) * 22528 + (size_t)kc * 16;
-                for (t = 0; t < 20 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 128 + p + q) * 22528 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)

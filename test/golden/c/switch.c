@@ -416,6 +416,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -453,7 +454,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 1 ? p1 - p : 1;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 16; r++) {
               const int row = bb * 16 + r;
               slot[r] = r < 16 ? g->sorted[row] : -1;
@@ -468,13 +469,14 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 768; kc += 128) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (768 + 128 - 1) / 128 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 128, q = i % np;
               const int kl = 768 - kc < 128 ? 768 - kc : 128;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 128 + p + q) * 18432 + (size_t)kc * 24;
-                for (t = 0; t < 16 / 4; t++)
-                  if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 128 + p + q) * 18432 + (size_t)kc * 24;
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 4; t++)
@@ -524,6 +526,7 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -567,7 +570,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 1 ? p1 - p : 1;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 16; r++) {
               const int row = bb * 16 + r;
               slot[r] = r < 16 ? g->sorted[row] : -1;
@@ -582,13 +585,14 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 3072; kc += 128) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (3072 + 128 - 1) / 128 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 128, q = i % np;
               const int kl = 3072 - kc < 128 ? 3072 - kc : 128;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 32 + p + q) * 73728 + (size_t)kc * 24;
-                for (t = 0; t < 16 / 4; t++)
-                  if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 32 + p + q) * 73728 + (size_t)kc * 24;
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 4; t++)

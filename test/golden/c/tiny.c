@@ -501,6 +501,7 @@ static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -538,7 +539,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 2 ? p1 - p : 2;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 5; r++) {
               const int row = bb * 5 + r;
               slot[r] = r < 5 ? g->sorted[row] : -1;
@@ -553,13 +554,14 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 8; kc += 8) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (8 + 8 - 1) / 8 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 8, q = i % np;
               const int kl = 8 - kc < 8 ? 8 - kc : 8;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 2 + p + q) * 128 + (size_t)kc * 16;
-                for (t = 0; t < 5 / 5; t++)
-                  if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 2 + p + q) * 128 + (size_t)kc * 16;
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
@@ -609,6 +611,7 @@ static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, i
   }
   (void)e;
   (void)orow;
+  (void)v;
 }
 
 static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
@@ -652,7 +655,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
           const int np = p1 - p < 1 ? p1 - p : 1;
           for (bb = b; bb < b1; bb++) {
             const float *first = NULL;
-            int kc, q, t;
+            int chunks, i, q, t;
             for (r = 0; r < 5; r++) {
               const int row = bb * 5 + r;
               slot[r] = r < 5 ? g->sorted[row] : -1;
@@ -667,13 +670,14 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
-            for (kc = 0; kc < 16; kc += 16) {
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (16 + 16 - 1) / 16 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 16, q = i % np;
               const int kl = 16 - kc < 16 ? 16 - kc : 16;
-              for (q = 0; q < np; q++) {
-                const float *panel = g->w + ((size_t)e * 1 + p + q) * 128 + (size_t)kc * 8;
-                for (t = 0; t < 5 / 5; t++)
-                  if (live[t]) moec_micro_5x8(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
-              }
+              const float *panel = g->w + ((size_t)e * 1 + p + q) * 128 + (size_t)kc * 8;
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) moec_micro_5x8(a + t * 5, kc, panel, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
