@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { BenchCase } from '../runner.ts';
-import { type SamplePlan, type Timing, summarize } from '../stats.ts';
 
 /**
  * One MoE layer as the peers compute it: softmax router over E experts, top-K (divided by
@@ -63,6 +62,9 @@ export function layerSpec(c: BenchCase): LayerSpec | string {
   return { D, F, E, K, renorm: m.renorm, FS, files };
 }
 
+/** Threads of every native peer (BLAS threads, intra-op threads), as for moec's 2-thread runners. */
+export const PEER_THREADS = 2;
+
 let root: string | undefined;
 let dirs = 0;
 const written = new WeakMap<Record<string, Tensor>, string>();
@@ -104,26 +106,4 @@ export function flushMiB(): number {
   const n = v === undefined || v === '' ? 1024 : Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`MOEC_BENCH_FLUSH_MIB must be a whole number of MiB, not ${JSON.stringify(v)}`);
   return n;
-}
-
-/** The plan as the peers' four arguments: min samples, min ms, max ms, max samples. */
-export function planArgs(plan: SamplePlan): string[] {
-  return [plan.minSamples, plan.minTimeMs, plan.maxTimeMs, plan.maxSamples].map(String);
-}
-
-/** Reads a peer's `warmup_ms W` and `samples_ms S1 S2 ...` lines. */
-export function parseTiming(stdout: string, who: string): Timing {
-  const line = (key: string): number[] | undefined =>
-    stdout.split('\n').find((l) => l.startsWith(key + ' ') || l === key)?.split(' ').slice(1).map(Number);
-  const warmup = line('warmup_ms');
-  const samples = line('samples_ms');
-  if (!warmup || !samples || samples.length === 0 || samples.some((s) => !Number.isFinite(s)))
-    throw new Error(`${who}: no timing in its output: ${stdout.slice(0, 200)}`);
-  return summarize(samples, warmup[0]);
-}
-
-/** The last non-empty line of a child's stderr, for error messages. */
-export function lastLine(s: string): string {
-  const lines = s.trim().split('\n');
-  return lines[lines.length - 1] ?? '';
 }

@@ -14,13 +14,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lastLine } from './layer.ts';
+import { PEER_THREADS } from './layer.ts';
+import { lastLine } from './measure.ts';
 
 const SOURCE = fileURLToPath(new URL('./openblas_moe.c', import.meta.url));
 const FLAGS = ['-O3', '-march=native', '-std=c11'];
-
-/** BLAS threads, as for every 2-thread runner of the benchmark. */
-export const OPENBLAS_THREADS = 2;
 
 export interface OpenblasPeer {
   exe: string;
@@ -61,7 +59,7 @@ function probe(): OpenblasPeer | string {
     }
     renameSync(tmp, exe);
   }
-  const env: Record<string, string> = { OPENBLAS_NUM_THREADS: String(OPENBLAS_THREADS) };
+  const env: Record<string, string> = { OPENBLAS_NUM_THREADS: String(PEER_THREADS) };
   let info = runInfo(exe, env);
   if (typeof info === 'string') return info;
   let coreNote = process.env.OPENBLAS_CORETYPE ? 'OPENBLAS_CORETYPE set by the caller' : 'detected by OpenBLAS';
