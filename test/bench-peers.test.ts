@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agreement } from '../compiler/compare.ts';
 import { bindDims, compileFile, randomInputs, randomWeights } from '../compiler/driver.ts';
-import { layerSpec } from '../bench/peers/layer.ts';
+import { layerSpec, removeRawCases } from '../bench/peers/layer.ts';
 import { graph, model, node, tensor, valueInfo, varint } from '../bench/peers/onnx-proto.ts';
 import { type PeerCommand, measureNative } from '../bench/peers/measure.ts';
 import { PEER_CHECK_TOKENS, checkAgainstReference, referenceOutput } from '../bench/peers/reference.ts';
@@ -42,6 +42,7 @@ beforeAll(() => {
   process.env.MOEC_BENCH_FLUSH_MIB = '0'; // no 1 GiB cache flush in tests
 });
 afterAll(() => {
+  removeRawCases();
   if (savedFlush === undefined) delete process.env.MOEC_BENCH_FLUSH_MIB;
   else process.env.MOEC_BENCH_FLUSH_MIB = savedFlush;
 });

@@ -1,9 +1,9 @@
 /**
  * @fileoverview What the native peers (OpenBLAS, onnxruntime) share: the benchmark's MoE
  * layer described by sizes and moec weight names (`layerSpec`), moec's weights and inputs
- * written as raw float32 files they read (`rawCaseDir`), the sampling plan as arguments,
- * and their timing lines. The peers run in child processes, time themselves and never see
- * moec's module: only these files.
+ * written as raw float32 files they read (`rawCaseDir`), the size of the cache flush and
+ * their thread count. The peers run in child processes (measure.ts), time themselves and
+ * never see moec's module: only these files.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,7 +67,7 @@ export const PEER_THREADS = 2;
 
 let root: string | undefined;
 let dirs = 0;
-const written = new WeakMap<Record<string, Tensor>, string>();
+let written = new WeakMap<Record<string, Tensor>, string>();
 
 /**
  * A directory holding case `c`'s weights (each role's raw file) and its input as
@@ -77,8 +77,7 @@ const written = new WeakMap<Record<string, Tensor>, string>();
 export function rawCaseDir(c: BenchCase, spec: LayerSpec): string {
   if (!root) {
     root = mkdtempSync(join(tmpdir(), 'moec-bench-peers-'));
-    const dir = root;
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    process.once('exit', removeRawCases);
   }
   let dir = written.get(c.weights);
   if (!dir) {
@@ -90,6 +89,13 @@ export function rawCaseDir(c: BenchCase, spec: LayerSpec): string {
   const x = join(dir, `x-${c.tokens}.f32`);
   if (!existsSync(x)) writeRaw(x, c.inputs.x);
   return dir;
+}
+
+/** Removes every directory `rawCaseDir` made (at exit, or sooner: tests' workers may not see `exit`). */
+export function removeRawCases(): void {
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = undefined;
+  written = new WeakMap();
 }
 
 function writeRaw(path: string, t: Tensor): void {
