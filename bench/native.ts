@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../compiler/backends/c/build.ts';
+import type { Roof } from './runner.ts';
 
 export interface NativeLimits {
   threads: number;
@@ -50,4 +51,16 @@ export function measureNativeLimits(threads: number, reps: number, mib = 256): N
   if (r.status !== 0) return `native/limits failed (exit ${r.status})`;
   const num = (key: string): number => Number(/^(\S+) (\S+)$/m.test(r.stdout) ? r.stdout.match(new RegExp(`^${key} (\\S+)$`, 'm'))?.[1] : NaN);
   return { threads, fmaGflops: num('fma_gflops'), triadGBps: num('triad_gbps'), readGBps: num('read_gbps'), arrayMiB: mib, compiler: c.version };
+}
+
+/** The roof of every native runner (the C backend and the native peers): the C limits on the same threads. */
+export function nativeRoof(limits: { native?: NativeLimits | null }): Roof | null {
+  const n = limits.native;
+  if (!n) return null;
+  return {
+    gflops: n.fmaGflops,
+    gbps: n.triadGBps,
+    computeFrom: `C AVX2 FMA loop, ${n.threads} threads`,
+    bandwidthFrom: `STREAM triad over 3 x ${n.arrayMiB} MiB, ${n.threads} threads`,
+  };
 }

@@ -26,6 +26,8 @@ import type { BenchCase, Runner } from './runner.ts';
 import { moecC } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { numpyRunner } from './runners/numpy.ts';
+import { onnxruntimeRunner } from './runners/onnxruntime.ts';
+import { openblasRunner } from './runners/openblas.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
@@ -34,8 +36,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, numpyRunner];
-const PEERS = ['numpy'];
+const RUNNERS: Runner[] = [moecRef, moecC, numpyRunner, openblasRunner, onnxruntimeRunner];
+const PEERS = ['numpy', 'openblas', 'onnxruntime'];
 
 /** The token count of the NumPy correctness check. */
 const CHECK_TOKENS = 32;

@@ -12,6 +12,7 @@ import { type CModel, loadC } from '../../compiler/backends/c/index.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 import { NATIVE_THREADS } from '../limits.ts';
+import { nativeRoof } from '../native.ts';
 import type { BenchCase, Runner } from '../runner.ts';
 import { type SamplePlan, type Timing, summarize } from '../stats.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';
@@ -46,15 +47,7 @@ export const moecC: Runner = {
   id: 'moec-c',
   about: (limits) =>
     `moec C backend for ${TARGET}: AVX2 + FMA register-blocked grouped GEMMs, fused router and epilogues, ${NATIVE_THREADS} pthreads; ${limits.native?.compiler ?? 'cc'}, -O3 -mavx2 -mfma; caches flushed before each run`,
-  roof: (limits) =>
-    limits.native
-      ? {
-          gflops: limits.native.fmaGflops,
-          gbps: limits.native.triadGBps,
-          computeFrom: `C AVX2 FMA loop, ${limits.native.threads} threads`,
-          bandwidthFrom: `STREAM triad over 3 x ${limits.native.arrayMiB} MiB, ${limits.native.threads} threads`,
-        }
-      : null,
+  roof: nativeRoof,
   skip: () => (spawnSync(process.env.CC ?? 'cc', ['--version']).status === 0 ? null : 'no C compiler (install gcc or clang, or set CC)'),
   measure: (c: BenchCase, plan: SamplePlan): Timing => {
     const m = modelFor(c);
