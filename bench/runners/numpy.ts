@@ -24,7 +24,7 @@ export const numpyRunner: Runner = {
     if (!n) return `NumPy peer: unavailable (${limits.numpyError ?? numpyUnavailable() ?? 'unknown'})`;
     const b = n.blas;
     const blas = [b.name, b.version, b.corename && `core ${b.corename}`, b.threads !== undefined && `${b.threads} threads`].filter(Boolean).join(', ');
-    return `NumPy ${n.numpy} on Python ${n.python} (BLAS: ${blas || 'unknown'}), float32, experts grouped, one GEMM per active expert`;
+    return `NumPy ${n.numpy} on Python ${n.python} (BLAS: ${blas || 'unknown'}), float32, experts grouped, one GEMM per active expert; caches flushed before each run`;
   },
   roof: (limits) => {
     const n = limits.numpy;
