@@ -287,6 +287,8 @@ class CRenderer {
     let view: Record<string, unknown>;
     let args: Array<{ field: string; expr: string }>;
     let mode: 'parallel' | 'serial' | 'checked';
+    // Threads a parallel kernel starts: its parallel unit bounds it (row-wise ops split rows).
+    let threads = 'threads';
     switch (k.kind) {
       case 'router':
         [view, args] = this.router(k);
@@ -304,15 +306,19 @@ class CRenderer {
         [view, args] = this.dense(k);
         mode = 'parallel';
         break;
-      case 'op':
+      case 'op': {
         [view, args] = this.op(k);
         mode = 'parallel';
+        // Elementwise and row-wise work: a thread per 16K elements at most (starting one costs more below that).
+        const elems = cElems(this.shape(k.outputs[0]), 'T');
+        threads = `(int)((${elems} + 16383) / 16384 < (size_t)threads ? (${elems} + 16383) / 16384 : (size_t)threads)`;
         break;
+      }
     }
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: this.dma });
     this.kernelList.push(`${fn}: ${comment}`);
-    return { call: true, close: '}', indent, fn, args, comment, [mode]: true };
+    return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
   }
 
   private router(k: RouterKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {

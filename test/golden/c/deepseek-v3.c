@@ -573,7 +573,8 @@ static void k5_router_work(const void *arg, int part, int parts) {
 }
 
 static void k5_router(const k5_router_args *g, int threads) {
-  moec_parallel(k5_router_work, g, threads);
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k5_router_work, g, g->T < threads ? g->T : threads);
 }
 
 
@@ -920,7 +921,7 @@ int deepseek_v3_forward(const void *weights, const float *x, int T, float *y, vo
       g.w = b10_dense_dense_norm;
       g.out = b13_dense_0;
       g.rows = ((size_t)(T));
-      moec_parallel(k0_rmsnorm_work, &g, threads);
+      moec_parallel(k0_rmsnorm_work, &g, (int)((((size_t)(T)) * (size_t)7168 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)7168 + 16383) / 16384 : (size_t)threads));
     }
     { /* GEMM 7168 -> 36864, epilogue swiglu (concat), tile 4x24 */
       k1_gemm_args g;
@@ -944,7 +945,7 @@ int deepseek_v3_forward(const void *weights, const float *x, int T, float *y, vo
       g.y = b15_dense_dense_mlp_r0;
       g.out = b16_dense_dense_r0;
       g.n = ((size_t)(T)) * (size_t)7168;
-      moec_parallel(k3_add_work, &g, threads);
+      moec_parallel(k3_add_work, &g, (int)((((size_t)(T)) * (size_t)7168 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)7168 + 16383) / 16384 : (size_t)threads));
     }
     memmove(b9_dense_x, b16_dense_dense_r0, ((size_t)(T)) * (size_t)7168 * 4);
   }
@@ -961,7 +962,7 @@ int deepseek_v3_forward(const void *weights, const float *x, int T, float *y, vo
       g.w = b18_moe_moe_norm;
       g.out = b23_moe_h;
       g.rows = ((size_t)(T));
-      moec_parallel(k4_rmsnorm_work, &g, threads);
+      moec_parallel(k4_rmsnorm_work, &g, (int)((((size_t)(T)) * (size_t)7168 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)7168 + 16383) / 16384 : (size_t)threads));
     }
     { /* router: 256 experts, group top-8 (4 of 8 groups), sigmoid scores, 1 shared */
       k5_router_args g;

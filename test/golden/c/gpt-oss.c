@@ -320,7 +320,8 @@ static void k0_router_work(const void *arg, int part, int parts) {
 }
 
 static void k0_router(const k0_router_args *g, int threads) {
-  moec_parallel(k0_router_work, g, threads);
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k0_router_work, g, g->T < threads ? g->T : threads);
 }
 
 
