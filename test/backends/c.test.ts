@@ -101,6 +101,35 @@ describe('C backend', () => {
     }
   });
 
+  it('numerics as the reference: logits of 1e4 stay finite, a NaN token stays NaN and alone, router ties pick the lower expert', async () => {
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
+    const weights = randomWeights(m, 10);
+    // Ties: experts 0..3 share one router row, so their logits are equal and top-2 must take 0 and 1.
+    const router = Float32Array.from(weights.router.data);
+    const d = weights.router.shape[1];
+    for (let e = 1; e < 4; e++) router.copyWithin(e * d, 0, d);
+    const tied = { ...weights, router: { ...weights.router, data: router } };
+    const model = loadC(p, loadTarget('x86-avx2'), tied);
+    try {
+      const inputs = randomInputs(m, { T: 16 }, 11);
+      const x = Float32Array.from(inputs.x.data);
+      for (let i = 0; i < d; i++) x[3 * d + i] *= 1e4; // token 3: router logits around 1e4
+      x[5 * d + 7] = NaN; // token 5: a NaN feature
+      const hostile = { x: { ...inputs.x, data: x } };
+      const got = (await model.forward(hostile, { T: 16 })).y;
+      const want = interpret(m, { bindings: { T: 16 }, inputs: hostile, weights: tied }).y;
+      const a = agreement(got, want);
+      expect(a.nanMismatch).toBe(0);
+      expect(a.maxRel).toBeLessThanOrEqual(TOL);
+      const cols = got.shape[1];
+      const nanRows = [...new Set([...got.data.keys()].filter((i) => Number.isNaN(got.data[i])).map((i) => Math.floor(i / cols)))];
+      expect(nanRows).toEqual([5]);
+      for (let j = 0; j < cols; j++) expect(Number.isFinite(got.data[3 * cols + j])).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('gives bit-identical results on 1, 2 and 3 threads (threads split output columns)', async () => {
     const { m, p } = compileFor('deepseek-v3.moe', 'x86-avx2', SMALL['deepseek-v3.moe'], 64);
     const weights = randomWeights(m, 2);
