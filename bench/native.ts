@@ -13,8 +13,10 @@ import type { Roof } from './runner.ts';
 
 export interface NativeLimits {
   threads: number;
-  /** Peak float32 FMA FLOP/s, all threads. */
+  /** Peak float32 FMA FLOP/s, all threads, in the widest vectors the CPU has. */
   fmaGflops: number;
+  /** Those vectors: AVX-512, AVX2 or scalar. */
+  fmaIsa: string;
   /** STREAM triad, GB/s (12 bytes per element), all threads. */
   triadGBps: number;
   /** Streaming read, GB/s, all threads. */
@@ -30,8 +32,9 @@ export function nativeCompiler(): { cc: string; version: string; flags: string[]
   const cc = process.env.CC ?? 'cc';
   const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return null;
-  const avx2 = spawnSync('grep', ['-qw', 'avx2', '/proc/cpuinfo']).status === 0;
-  return { cc, version: r.stdout.split('\n')[0], flags: ['-O3', '-std=c11', ...(avx2 ? ['-mavx2', '-mfma'] : []), '-pthread'] };
+  const has = (flag: string): boolean => spawnSync('grep', ['-qw', flag, '/proc/cpuinfo']).status === 0;
+  const isa = has('avx512f') ? ['-mavx512f', '-mavx2', '-mfma'] : has('avx2') ? ['-mavx2', '-mfma'] : [];
+  return { cc, version: r.stdout.split('\n')[0], flags: ['-O3', '-std=c11', ...isa, '-pthread'] };
 }
 
 /** Measures the native limits (or explains why it cannot). */
@@ -40,7 +43,7 @@ export function measureNativeLimits(threads: number, reps: number, mib = 256): N
   if (!c) return 'no C compiler (install gcc or clang, or set CC)';
   const dir = join(cacheDir(), '..', 'bench');
   mkdirSync(dir, { recursive: true });
-  const exe = join(dir, `limits-${c.flags.includes('-mavx2') ? 'avx2' : 'portable'}`);
+  const exe = join(dir, `limits-${c.flags.includes('-mavx512f') ? 'avx512' : c.flags.includes('-mavx2') ? 'avx2' : 'portable'}`);
   if (!existsSync(exe)) {
     const tmp = `${exe}.tmp-${process.pid}`;
     const b = spawnSync(c.cc, [...c.flags, '-o', tmp, SOURCE], { encoding: 'utf8' });
@@ -50,7 +53,8 @@ export function measureNativeLimits(threads: number, reps: number, mib = 256): N
   const r = spawnSync(exe, [String(threads), String(mib), String(reps)], { encoding: 'utf8' });
   if (r.status !== 0) return `native/limits failed (exit ${r.status})`;
   const num = (key: string): number => Number(/^(\S+) (\S+)$/m.test(r.stdout) ? r.stdout.match(new RegExp(`^${key} (\\S+)$`, 'm'))?.[1] : NaN);
-  return { threads, fmaGflops: num('fma_gflops'), triadGBps: num('triad_gbps'), readGBps: num('read_gbps'), arrayMiB: mib, compiler: c.version };
+  const isa = r.stdout.match(/^fma_isa (.+)$/m)?.[1] ?? 'unknown';
+  return { threads, fmaIsa: isa, fmaGflops: num('fma_gflops'), triadGBps: num('triad_gbps'), readGBps: num('read_gbps'), arrayMiB: mib, compiler: c.version };
 }
 
 /** The roof of every native runner (the C backend and the native peers): the C limits on the same threads. */
@@ -60,7 +64,7 @@ export function nativeRoof(limits: { native?: NativeLimits | null }): Roof | nul
   return {
     gflops: n.fmaGflops,
     gbps: n.triadGBps,
-    computeFrom: `C AVX2 FMA loop, ${n.threads} threads`,
+    computeFrom: `C ${n.fmaIsa} FMA loop, ${n.threads} threads`,
     bandwidthFrom: `STREAM triad over 3 x ${n.arrayMiB} MiB, ${n.threads} threads`,
   };
 }

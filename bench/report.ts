@@ -59,7 +59,7 @@ export function formatReport(r: BenchRecord, written: string[]): string {
   }
   const nat = r.limits.native;
   if (nat) {
-    row(`C AVX2 FMA loop, ${nat.threads} threads, GFLOP/s`, (l) => l.native?.fmaGflops);
+    row(`C ${nat.fmaIsa} FMA loop, ${nat.threads} threads, GFLOP/s`, (l) => l.native?.fmaGflops);
     row(`C STREAM triad 3 x ${nat.arrayMiB} MiB, ${nat.threads} threads, GB/s`, (l) => l.native?.triadGBps);
     row(`C streaming read ${nat.arrayMiB} MiB, ${nat.threads} threads, GB/s`, (l) => l.native?.readGBps);
   }

@@ -23,7 +23,7 @@ import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
-import { moecC } from './runners/moec-c.ts';
+import { moecC, moecC512 } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
@@ -36,7 +36,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, numpyRunner, openblasRunner, onnxruntimeRunner];
+const RUNNERS: Runner[] = [moecRef, moecC, moecC512, numpyRunner, openblasRunner, onnxruntimeRunner];
 const PEERS = ['numpy', 'openblas', 'onnxruntime'];
 
 /** The token count of the NumPy correctness check. */

@@ -71,11 +71,11 @@ function summary(text: string): string[] {
 }
 
 describe('shipped targets', () => {
-  it('lists the four shipped sheets', () => {
-    expect(listTargets()).toEqual(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2']);
+  it('lists the shipped sheets', () => {
+    expect(listTargets()).toEqual(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512']);
   });
 
-  it.each(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2'])('%s loads with sane values', (name) => {
+  it.each(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512'])('%s loads with sane values', (name) => {
     const t = loadTarget(name);
     expect(t.name).toBe(name);
     expect(t.description.length).toBeGreaterThan(10);
@@ -194,7 +194,7 @@ describe('loading', () => {
       loadTarget('tpu');
     } catch (e) {
       expect((e as MoecError).diagnostics[0].hint).toBe(
-        'shipped targets: `npu-scratchpad`, `wasm-simd128`, `webgpu`, `x86-avx2`; or give the path of a .yaml sheet',
+        'shipped targets: `npu-scratchpad`, `wasm-simd128`, `webgpu`, `x86-avx2`, `x86-avx512`; or give the path of a .yaml sheet',
       );
     }
   });

@@ -1,7 +1,8 @@
 /*
  * This machine's native limits, for the benchmark's fractions and roofline roofs:
- *   fma:   peak float32 FLOP/s of independent AVX2 FMA chains (portable C without AVX2),
- *          one chain set per thread;
+ *   fma:   peak float32 FLOP/s of independent FMA chains in the widest vectors the CPU has
+ *          (AVX-512, else AVX2, else portable C), one chain set per thread: the machine's peak,
+ *          which the native peers (OpenBLAS, onnxruntime) can reach;
  *   triad: STREAM's triad a[i] = b[i] + s * c[i] over three float32 arrays of MIB MiB each,
  *          counted as 12 bytes per element (two reads, one write), threads splitting the range;
  *   read:  a streaming sum over one array (read bandwidth alone).
@@ -34,9 +35,22 @@ static double now(void) {
 }
 
 #define FMA_ITERS 20000000L
-/* 12 chains x 8 lanes x 2 flops per iteration (AVX2), or 12 scalar chains. */
+/* 12 chains x 16 lanes (AVX-512) or 8 lanes (AVX2) x 2 flops per iteration, or 12 scalar chains. */
 static double fma_loop(void) {
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+  __m512 m = _mm512_set1_ps(0.9999999f), k = _mm512_set1_ps(1e-7f);
+  __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  long i;
+  for (i = 0; i < FMA_ITERS; i++) {
+    a0 = _mm512_fmadd_ps(a0, m, k); a1 = _mm512_fmadd_ps(a1, m, k); a2 = _mm512_fmadd_ps(a2, m, k);
+    a3 = _mm512_fmadd_ps(a3, m, k); a4 = _mm512_fmadd_ps(a4, m, k); a5 = _mm512_fmadd_ps(a5, m, k);
+    a6 = _mm512_fmadd_ps(a6, m, k); a7 = _mm512_fmadd_ps(a7, m, k); a8 = _mm512_fmadd_ps(a8, m, k);
+    a9 = _mm512_fmadd_ps(a9, m, k); a10 = _mm512_fmadd_ps(a10, m, k); a11 = _mm512_fmadd_ps(a11, m, k);
+  }
+  a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+  return _mm512_reduce_add_ps(a0);
+#elif defined(__AVX2__) && defined(__FMA__)
   __m256 m = _mm256_set1_ps(0.9999999f), k = _mm256_set1_ps(1e-7f);
   __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
   long i;
@@ -62,7 +76,9 @@ static double fma_loop(void) {
 }
 
 static double fma_flops_per_iter(void) {
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+  return 12 * 16 * 2;
+#elif defined(__AVX2__) && defined(__FMA__)
   return 12 * 8 * 2;
 #else
   return 12 * 2;
@@ -134,6 +150,13 @@ int main(int argc, char **argv) {
     t = run(2, threads, len, a, b, c);
     if (t < best_read) best_read = t;
   }
+#if defined(__AVX512F__)
+  printf("fma_isa AVX-512\n");
+#elif defined(__AVX2__) && defined(__FMA__)
+  printf("fma_isa AVX2\n");
+#else
+  printf("fma_isa scalar\n");
+#endif
   printf("fma_gflops %.2f\n", threads * FMA_ITERS * fma_flops_per_iter() / best_fma / 1e9);
   printf("triad_gbps %.2f\n", 12.0 * len / best_triad / 1e9);
   printf("read_gbps %.2f\n", 4.0 * len / best_read / 1e9);

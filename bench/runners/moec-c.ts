@@ -1,6 +1,7 @@
 /**
- * @fileoverview moec's C backend as a benchmark runner: the workload compiled for x86-avx2
- * (AVX2 + FMA micro-kernels, 2 pthreads), built once with the system compiler, and timed by
+ * @fileoverview moec's C backend as benchmark runners: the workload compiled for x86-avx2
+ * (AVX2 + FMA micro-kernels, 2 pthreads; `moec-c`) and for x86-avx512 (`moec-c512`, where the
+ * CPU has AVX-512F), built once with the system compiler, and timed by
  * its own runner program (clock_gettime around each forward call), so process start-up is
  * not timed. Before every timed call the runner streams over a buffer larger than the last
  * level cache (MOEC_BENCH_FLUSH_MIB, default 1024; 0 disables), outside the timed region:
@@ -17,20 +18,19 @@ import type { BenchCase, Runner } from '../runner.ts';
 import { type SamplePlan, type Timing, summarize } from '../stats.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';
 
-const TARGET = 'x86-avx2';
-
-/** One built model per workload (the weights do not change between token counts). */
+/** One built model per target and workload (the weights do not change between token counts). */
 const models = new Map<string, CModel>();
 
-function modelFor(c: BenchCase): CModel {
-  let m = models.get(c.workload.name);
+function modelFor(c: BenchCase, targetName: string): CModel {
+  const key = `${targetName}/${c.workload.name}`;
+  let m = models.get(key);
   if (!m) {
-    const target = loadTarget(TARGET);
+    const target = loadTarget(targetName);
     const program = runPipeline(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS) }).program!;
     m = loadC(program, target, c.weights);
     m.threads = NATIVE_THREADS;
     m.env = { MOEC_FLUSH_MIB: process.env.MOEC_BENCH_FLUSH_MIB ?? '1024' };
-    models.set(c.workload.name, m);
+    models.set(key, m);
     process.once('exit', () => m!.dispose());
   }
   return m;
@@ -43,16 +43,28 @@ function samplesFor(plan: SamplePlan, ms: number): number {
   return Math.min(plan.maxSamples, Math.max(plan.minSamples, Math.min(byTime, cap)));
 }
 
-export const moecC: Runner = {
-  id: 'moec-c',
-  about: (limits) =>
-    `moec C backend for ${TARGET}: AVX2 + FMA register-blocked grouped GEMMs, fused router and epilogues, ${NATIVE_THREADS} pthreads; ${limits.native?.compiler ?? 'cc'}, -O3 -mavx2 -mfma; caches flushed before each run`,
-  roof: nativeRoof,
-  skip: () => (spawnSync(process.env.CC ?? 'cc', ['--version']).status === 0 ? null : 'no C compiler (install gcc or clang, or set CC)'),
-  measure: (c: BenchCase, plan: SamplePlan): Timing => {
-    const m = modelFor(c);
-    const warm = m.run(c.inputs, c.tokens, 1).times[0];
-    const n = samplesFor(plan, warm);
-    return summarize(m.run(c.inputs, c.tokens, n).times, warm);
-  },
-};
+const cpuHas = (flag: string): boolean => spawnSync('grep', ['-qw', flag, '/proc/cpuinfo']).status === 0;
+
+/** The C backend compiled for one target: `x86-avx2` (the issue's), or `x86-avx512` where the CPU has it. */
+function cRunner(id: string, targetName: string, cpuFlag: string): Runner {
+  const isa = targetName === 'x86-avx512' ? 'AVX-512F' : 'AVX2 + FMA';
+  return {
+    id,
+    about: (limits) =>
+      `moec C backend for ${targetName}: ${isa} register-blocked grouped GEMMs, fused router and epilogues, ${NATIVE_THREADS} pthreads; ${limits.native?.compiler ?? 'cc'} -O3; caches flushed before each run`,
+    roof: nativeRoof,
+    skip: () => {
+      if (spawnSync(process.env.CC ?? 'cc', ['--version']).status !== 0) return 'no C compiler (install gcc or clang, or set CC)';
+      return cpuHas(cpuFlag) ? null : `this CPU has no ${cpuFlag}`;
+    },
+    measure: (c: BenchCase, plan: SamplePlan): Timing => {
+      const m = modelFor(c, targetName);
+      const warm = m.run(c.inputs, c.tokens, 1).times[0];
+      const n = samplesFor(plan, warm);
+      return summarize(m.run(c.inputs, c.tokens, n).times, warm);
+    },
+  };
+}
+
+export const moecC = cRunner('moec-c', 'x86-avx2', 'avx2');
+export const moecC512 = cRunner('moec-c512', 'x86-avx512', 'avx512f');

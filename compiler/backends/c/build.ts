@@ -14,7 +14,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
-import type { CSources } from './render.ts';
+import { type CSources, targetIsa } from './render.ts';
 
 export interface BuildOptions {
   /** The compiler (default `$CC`, else `cc`). */
@@ -30,7 +30,7 @@ export const STRICT_FLAGS = ['-std=c11', '-Wall', '-Wextra', '-Wpedantic', '-Wer
 
 /** Code-generation flags for a target: its vector ISA, so the intrinsics path is taken. */
 export function targetFlags(target: TargetCaps): string[] {
-  return target.vectorBytes === 32 && target.fma ? ['-mavx2', '-mfma'] : [];
+  return targetIsa(target)?.flags ?? [];
 }
 
 export function cacheDir(): string {

@@ -130,7 +130,8 @@ class CRenderer {
   private readonly aligns = new Map<string, MoeAlignKernel>();
   private readonly prefix: string;
   private readonly PREFIX: string;
-  private readonly avx2: boolean;
+  /** The vector ISA the micro-kernels are written in (none: portable C only). */
+  private readonly isa: Isa | undefined;
   /** The target has a software-managed scratchpad: GEMM tiles are staged through it by DMA. */
   private readonly dma: boolean;
 
@@ -141,7 +142,7 @@ class CRenderer {
   ) {
     this.prefix = ident(p.name).toLowerCase();
     this.PREFIX = this.prefix.toUpperCase();
-    this.avx2 = target.vectorBytes === 32 && target.fma;
+    this.isa = targetIsa(target);
     this.dma = target.memory.some((l) => l.kind === 'scratchpad');
     p.buffers.forEach((b, i) => {
       if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E701', `the C backend handles f32 and i32 buffers so far, not ${b.name}: ${b.dtype}`);
@@ -173,14 +174,16 @@ class CRenderer {
   private micro(mr: number, w: number): void {
     const key = `${mr}x${w}`;
     if (this.micros.has(key)) return;
-    const vec = this.avx2 && w % 8 === 0;
+    const isa = this.isa;
+    const simd = isa && w % isa.lanes === 0 ? isa : undefined;
+    const lanes = simd?.lanes ?? 1;
     this.micros.set(key, {
       mr,
       w,
-      vec,
-      accs: (mr * w) / 8,
+      simd,
+      accs: (mr * w) / lanes,
       rows: Array.from({ length: mr }, (_, r) => ({ r })),
-      vecs: Array.from({ length: w / 8 }, (_, v) => ({ v, off: v * 8 })),
+      vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes })),
     });
   }
 
@@ -237,7 +240,7 @@ class CRenderer {
       version: moecVersion(),
       target: `${this.target.name} (${this.target.description})`,
       targetName: this.target.name,
-      avx2: this.avx2 ? 1 : 0,
+      isa: this.isa,
       dma: this.dma,
       maxTokens: p.maxTokens,
       align: this.layout.align,
@@ -534,6 +537,61 @@ class CRenderer {
     }
     fail('E701', `the C backend has no kernel for \`${k.op}\`${k.op === 'add' ? ' with broadcasting' : ''} yet`, undefined, 'the kernels it renders: router, moe_align, grouped and dense GEMMs, rmsnorm, add');
   }
+}
+
+/** A vector ISA the micro-kernels can be written in: its C types and intrinsics. */
+export interface Isa {
+  name: string;
+  /** The preprocessor test that the compiler has it enabled. */
+  guard: string;
+  lanes: number;
+  type: string;
+  load: string;
+  store: string;
+  zero: string;
+  /** A float broadcast to every lane. */
+  splat: string;
+  fma: string;
+  /** Compiler flags that enable it (gcc and clang). */
+  flags: string[];
+}
+
+const AVX2: Isa = {
+  name: 'AVX2 + FMA',
+  guard: 'defined(__AVX2__) && defined(__FMA__)',
+  lanes: 8,
+  type: '__m256',
+  load: '_mm256_loadu_ps',
+  store: '_mm256_storeu_ps',
+  zero: '_mm256_setzero_ps',
+  splat: '_mm256_set1_ps',
+  fma: '_mm256_fmadd_ps',
+  flags: ['-mavx2', '-mfma'],
+};
+
+const AVX512: Isa = {
+  name: 'AVX-512F',
+  guard: 'defined(__AVX512F__)',
+  lanes: 16,
+  type: '__m512',
+  load: '_mm512_loadu_ps',
+  store: '_mm512_storeu_ps',
+  zero: '_mm512_setzero_ps',
+  splat: '_mm512_set1_ps',
+  fma: '_mm512_fmadd_ps',
+  flags: ['-mavx512f', '-mavx2', '-mfma'],
+};
+
+/**
+ * The ISA of a target, from its capabilities: a cache-based CPU (no scratchpad, no MAC array)
+ * with FMA and 32- or 64-byte vectors is AVX2 or AVX-512 (the x86 vector extensions of those
+ * widths); anything else (the NPU's control core, a scalar profile) gets portable C, which its
+ * own compiler vectorises.
+ */
+export function targetIsa(t: TargetCaps): Isa | undefined {
+  const cpu = !t.macArray && !t.memory.some((l) => l.kind === 'scratchpad');
+  if (!cpu || !t.fma) return undefined;
+  return t.vectorBytes === 32 ? AVX2 : t.vectorBytes === 64 ? AVX512 : undefined;
 }
 
 /** Floats of a GEMM kernel's on-stack accumulator block (64 KiB): per thread, on any C stack. */

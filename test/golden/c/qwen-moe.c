@@ -21,11 +21,15 @@
 
 /* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
 
-#if 1 && defined(__AVX2__) && defined(__FMA__)
+/*
+ * The vector ISA the target was tiled for (AVX2 + FMA), used only when the compiler
+ * has it enabled; otherwise every micro-kernel takes its portable C path.
+ */
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#define MOEC_AVX2 1
+#define MOEC_SIMD 1
 #else
-#define MOEC_AVX2 0
+#define MOEC_SIMD 0
 #endif
 
 /*
@@ -162,7 +166,7 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
  * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
  */
 static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
-#if MOEC_AVX2
+#if MOEC_SIMD
   __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
   __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
   __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
@@ -179,27 +183,27 @@ static void moec_micro_5x16(const float *const *a, int koff, const float *panel,
     const __m256 b0 = _mm256_loadu_ps(b + 0);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     {
-      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      const __m256 x = _mm256_set1_ps(a0[k]);
       c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
       c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
     }
     {
-      const __m256 x = _mm256_broadcast_ss(a1 + k);
+      const __m256 x = _mm256_set1_ps(a1[k]);
       c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
       c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
     }
     {
-      const __m256 x = _mm256_broadcast_ss(a2 + k);
+      const __m256 x = _mm256_set1_ps(a2[k]);
       c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
       c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
     }
     {
-      const __m256 x = _mm256_broadcast_ss(a3 + k);
+      const __m256 x = _mm256_set1_ps(a3[k]);
       c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
       c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
     }
     {
-      const __m256 x = _mm256_broadcast_ss(a4 + k);
+      const __m256 x = _mm256_set1_ps(a4[k]);
       c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
       c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
     }
@@ -237,7 +241,7 @@ static void moec_micro_5x16(const float *const *a, int koff, const float *panel,
  * AVX2 + FMA: 2 accumulator registers, the panel row loaded once per k.
  */
 static void moec_micro_1x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
-#if MOEC_AVX2
+#if MOEC_SIMD
   __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
   const float *a0 = a[0] + koff;
   int k;
@@ -246,7 +250,7 @@ static void moec_micro_1x16(const float *const *a, int koff, const float *panel,
     const __m256 b0 = _mm256_loadu_ps(b + 0);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     {
-      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      const __m256 x = _mm256_set1_ps(a0[k]);
       c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
       c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
     }
