@@ -80,6 +80,13 @@ describe('fuzzer finds (regressions)', () => {
     expect(big.err.split('\n')[0]).toBe('examples/mixtral.moe:13:3: error E307: `w1` is [8, 14336, 4096], 469762048 elements, too large to run (at most 268435456 per tensor)');
   });
 
+  it('negating an integer tensor is a located E302 (was: an internal error from the op catalogue)', () => {
+    const src = 'dim T\nmodel m {\n  input x: f32[T, 4]\n  top = topk(x, k=2)\n  output y = - top.indices\n}\n';
+    expect(formatted(() => compile(src, { path: 'neg.moe' }))).toBe(
+      ['neg.moe:5:16: error E302: neg needs a float tensor, got i32[T, 2]', ' 5 |   output y = - top.indices', '   |                ^^^^^^^^^^^', '  hint: cast it with cast(x, f32)'].join('\n'),
+    );
+  });
+
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
     const dir = tmp();
     const sheet = join(dir, 'big-mac.yaml');
