@@ -16,6 +16,7 @@ import { parseTarget } from '../../compiler/target-load.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { type Module, mainFunc } from '../../ir/graph.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { randomUniform } from '../../ir/random.ts';
 import { parseKernelIR, verifyKernelIR } from '../../ir/kparse.ts';
 import { printKernelIR } from '../../ir/kprint.ts';
 import { parseIR } from '../../ir/parse.ts';
@@ -33,6 +34,9 @@ export interface FuzzKind<T> {
   /** Runs one input through moec and checks the property; throws `FuzzFailure` if it breaks. */
   check: (input: T) => Outcome | Promise<Outcome>;
 }
+
+/** Cases that got through to the deep check of their kind (pipeline, interpreters), so a test can see it is reached. */
+export const deepRuns: Record<string, number> = { moe: 0, target: 0, 'kernel-ir': 0 };
 
 interface Seed {
   name: string;
@@ -84,6 +88,7 @@ export const moeKind: FuzzKind<{ name: string; text: string }> = {
       if (elementsAt(m, bindings) > RUN_ELEMENTS || name !== 'examples/tiny.moe') return;
       compileModel(m, { target: 'x86-avx2', maxTokens: 8 });
       run(m, { bindings, seed: 1 });
+      deepRuns.moe++;
     }),
 };
 
@@ -96,7 +101,9 @@ export const targetKind: FuzzKind<{ name: string; text: string; deep: boolean }>
   check: ({ name, text, deep }) =>
     checkCase(() => {
       const caps = parseTarget(text, name);
-      if (deep) compileModel(tiny(), { target: caps, maxTokens: 16 });
+      if (!deep) return;
+      compileModel(tiny(), { target: caps, maxTokens: 16 });
+      deepRuns.target++;
     }),
 };
 
@@ -146,8 +153,13 @@ export function kernelIrKind(): FuzzKind<{ name: string; text: string; deep: boo
         const p = parseKernelIR(text, name);
         if (verifyKernelIR(p).length > 0 || !deep) return;
         const bindings = smallBindings(p.module);
-        if (elementsAt(p.module, bindings) > RUN_ELEMENTS || (p.arenaBytes ?? 0) > 4 * RUN_ELEMENTS) return;
-        interpretKernelIR(p, { bindings, inputs: randomInputs(p.module, bindings, 1), weights: randomWeights(p.module, 1), arena: (p.arenaBytes ?? 0) > 0 });
+        const buffers = new Map(p.buffers.map((b) => [b.name, b]));
+        const elements = p.buffers.reduce((n, b) => n + numel(evalShape(b.shape, bindings)), 0) + p.module.weights.reduce((n, w) => n + numel(evalShape(w.type.shape, {})), 0);
+        if (elements > RUN_ELEMENTS || (p.arenaBytes ?? 0) > 4 * RUN_ELEMENTS) return;
+        // The program's inputs are its `input` buffers (its graph module holds only weights and `pack`).
+        const inputs = Object.fromEntries(p.inputs.map((io) => [io.name, randomUniform(io.name, 1, evalShape(buffers.get(io.buffer)!.shape, bindings), 1)]));
+        interpretKernelIR(p, { bindings, inputs, weights: randomWeights(p.module, 1), arena: (p.arenaBytes ?? 0) > 0 });
+        deepRuns['kernel-ir']++;
       }),
   };
 }
