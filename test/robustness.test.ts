@@ -127,6 +127,21 @@ describe('limits, with their messages', () => {
   });
 });
 
+describe('the arena must fit the target memory', () => {
+  it('an arena over the main memory of the target is E307 (wasm32: 4 GiB), not a plan that cannot load; --max-tokens 2147483647 compiles in seconds (the decode threshold scanned every token count: hours)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'unbounded.moe');
+    writeFileSync(file, readFileSync('examples/tiny.moe', 'utf8').replace('dim T <= 64', 'dim T'));
+    const r = await cli('compile', file, '--target', 'wasm-simd128', '--max-tokens', '2147483647');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("error E307: the arena for T = 2147483647 needs 376.0 GiB, more than wasm-simd128's linear memory (4.0 GiB)\n  hint: lower --max-tokens (or the bound on T in the model)");
+    // Mixtral's own bound (T <= 32768) needs a 4.0 GiB arena: more than a browser's WebGPU device memory.
+    const mix = await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu');
+    expect(mix.err.split('\n')[0]).toBe("error E307: the arena for T = 32768 needs 4.0 GiB, more than webgpu's device memory (2.0 GiB)");
+    expect((await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu', '--max-tokens', '8192')).code).toBe(0);
+  });
+});
+
 describe('atomic output (-o DIR)', () => {
   it('a failure in the middle of writing leaves the previous DIR as it was and no temporary directory', () => {
     const parent = tmp();
