@@ -87,6 +87,28 @@ describe('fuzzer finds (regressions)', () => {
     );
   });
 
+  it('an output that is a weight, an input or another output unchanged is a located E207 at compile time (was: an internal error in lower-kernels)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'passthrough.moe');
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  weight w: f32[4, 4]\n  output w\n  output y = relu(x)\n}\n');
+    const r = await cli('compile', file, '--target', 'x86-avx2');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      [
+        `${file}:4:3: error E207: output \`w\` is a weight, unchanged: a compiled model's outputs must each be computed`,
+        ' 4 |   weight w: f32[4, 4]',
+        '   |   ^^^^^^^^^^^^^^^^^^^',
+        '  hint: compute it (or copy it outside the model); the reference interpreter (moec run) accepts such models',
+      ].join('\n'),
+    );
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  output y = x\n}\n');
+    expect((await cli('compile', file, '--target', 'x86-avx2')).err.split('\n')[0]).toBe(`${file}:3:3: error E207: output \`y\` is an input, unchanged: a compiled model's outputs must each be computed`);
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  a = relu(x)\n  output p = a\n  output q = a\n}\n');
+    expect((await cli('compile', file, '--target', 'x86-avx2')).err.split('\n')[0]).toBe(`${file}:4:7: error E207: output \`q\` is the same value as output \`p\`: a compiled model's outputs must each be computed`);
+    // The reference interpreter runs such a model.
+    expect((await cli('run', file, '--tokens', '2')).code).toBe(0);
+  });
+
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
     const dir = tmp();
     const sheet = join(dir, 'big-mac.yaml');
