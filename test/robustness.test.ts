@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../compiler/cli.ts';
 import { MoecError } from '../compiler/diagnostics.ts';
-import { compile } from '../compiler/driver.ts';
+import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
+import { interpretKernelIR } from '../ir/kinterp.ts';
+import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { printKernelIR } from '../ir/kprint.ts';
 import { writeOutputDir } from '../compiler/output.ts';
 import { parseTarget } from '../compiler/target-load.ts';
 import { parseIR } from '../ir/parse.ts';
@@ -107,6 +110,20 @@ describe('fuzzer finds (regressions)', () => {
     expect((await cli('compile', file, '--target', 'x86-avx2')).err.split('\n')[0]).toBe(`${file}:4:7: error E207: output \`q\` is the same value as output \`p\`: a compiled model's outputs must each be computed`);
     // The reference interpreter runs such a model.
     expect((await cli('run', file, '--tokens', '2')).code).toBe(0);
+  });
+
+  it('a kernel program with an arena offset that is not a multiple of its element size, or runs past the arena, is invalid (E402; was a RangeError in arena mode)', () => {
+    const { program } = compileModel(compile(readFileSync('examples/tiny.moe', 'utf8'), { path: 'tiny.moe' }), { target: 'npu-scratchpad', maxTokens: 16 });
+    const text = printKernelIR(program);
+    const offset = /buffer top\.indices: i32\[T, 2\] temp @(\d+) \+(\d+)/.exec(text)!;
+    const skewed = parseKernelIR(text.replace(offset[0], `buffer top.indices: i32[T, 2] temp @1 +${offset[2]}`), 'skewed.kir');
+    expect(verifyKernelIR(skewed)).toEqual(['buffer top.indices: @offset 1 is not a multiple of 4 bytes, the size of its i32 elements']);
+    const past = parseKernelIR(text.replace(offset[0], `buffer top.indices: i32[T, 2] temp @${program.arenaBytes} +${offset[2]}`), 'past.kir');
+    expect(verifyKernelIR(past)).toEqual([`buffer top.indices: bytes ${program.arenaBytes}..${program.arenaBytes! + Number(offset[2])} run past the end of the ${program.arenaBytes}-byte arena`]);
+    const x = { dtype: 'f32' as const, shape: [2, 8], data: new Float32Array(16) };
+    expect(() => interpretKernelIR(skewed, { bindings: { T: 2 }, inputs: { x }, weights: randomWeights(program.module, 1), arena: true })).toThrow(
+      'E402: buffer top.indices: @offset 1 is not a multiple of 4 bytes, the size of its i32 elements',
+    );
   });
 
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
