@@ -49,6 +49,11 @@ const EXAMPLES: Seed[] = readdirSync(new URL('examples/', ROOT))
   .filter((f) => f.endsWith('.moe'))
   .sort()
   .map((f) => ({ name: `examples/${f}`, text: read(`examples/${f}`) }));
+/** The examples at the test sizes of small-sizes.ts, written into their `const` lines: cheap enough to tile and run every accepted mutant. */
+const SMALL_EXAMPLES: Seed[] = EXAMPLES.map(({ name, text }) => ({
+  name: name.replace(/\.moe$/, '.small.moe'),
+  text: Object.entries(SMALL[name.slice('examples/'.length)] ?? {}).reduce((t, [k, v]) => t.replace(new RegExp(`^const ${k} = [^ \n]+`, 'm'), `const ${k} = ${v}`), text),
+}));
 const TARGETS: Seed[] = readdirSync(new URL('targets/', ROOT))
   .filter((f) => f.endsWith('.yaml'))
   .sort()
@@ -77,16 +82,31 @@ function tiny(): Module {
 
 // ---------------------------------------------------------------------------------------
 
-/** Mutated examples (and token soup): compile; a small model is also tiled for x86-avx2 and run. */
-export const moeKind: FuzzKind<{ name: string; text: string }> = {
+const PIPELINE_TARGETS = ['x86-avx2', 'wasm-simd128', 'webgpu', 'npu-scratchpad'];
+
+/**
+ * Mutated examples (and token soup): compile. Mutants of the small-size examples that
+ * compile are also tiled for a target (through every fusion pass) and run by the reference
+ * interpreter.
+ */
+export const moeKind: FuzzKind<{ name: string; text: string; target: string }> = {
   name: 'moe',
-  arbitrary: fc.oneof({ weight: 9, arbitrary: mutatedText(EXAMPLES) }, { weight: 1, arbitrary: randomTokens(EXAMPLES).map((text) => ({ name: 'random.moe', text })) }),
-  check: ({ name, text }) =>
+  arbitrary: fc
+    .tuple(
+      fc.oneof(
+        { weight: 4, arbitrary: mutatedText(EXAMPLES) },
+        { weight: 5, arbitrary: mutatedText(SMALL_EXAMPLES) },
+        { weight: 1, arbitrary: randomTokens(EXAMPLES).map((text) => ({ name: 'random.moe', text })) },
+      ),
+      fc.constantFrom(...PIPELINE_TARGETS),
+    )
+    .map(([t, target]) => ({ ...t, target })),
+  check: ({ name, text, target }) =>
     checkCase(() => {
       const m = compile(text, { path: name });
       const bindings = smallBindings(m);
-      if (elementsAt(m, bindings) > RUN_ELEMENTS || name !== 'examples/tiny.moe') return;
-      compileModel(m, { target: 'x86-avx2', maxTokens: 8 });
+      if (elementsAt(m, bindings) > RUN_ELEMENTS || !name.endsWith('.small.moe')) return;
+      compileModel(m, { target, maxTokens: 8 });
       run(m, { bindings, seed: 1 });
       deepRuns.moe++;
     }),
