@@ -81,10 +81,10 @@ export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {
  * anything is allocated when it holds more elements than the reference interpreter would
  * accept: `--set F=2147483647` must be an error, not a 256 GiB allocation.
  */
-function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what?: { name: string; span?: Span }): number[] {
+function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }): number[] {
   const dims = evalShape(shape, bindings);
   const n = numel(dims);
-  if (what && n > MAX_INTERP_ELEMENTS)
+  if (n > MAX_INTERP_ELEMENTS)
     fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, 'bind smaller sizes (e.g. --set D=64)');
   return dims;
 }
