@@ -1,7 +1,7 @@
 /**
  * @fileoverview `npm run fuzz`: the long fuzzing campaign, outside the test suite.
  *
- *     npm run fuzz -- [--runs N] [--seed S] [--kind moe,target,...] [--stall-s 60]
+ *     npm run fuzz -- [--runs N] [--seed S] [--kind moe,target,...] [--stall-s 300]
  *
  * Each kind runs in a child process (so a hang is caught: a child that reports no progress
  * for `--stall-s` seconds is killed and reported with its seed and case number). Default:
@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { KIND_NAMES, type KindName, cleanupScratch, kindByName, makeScratch } from './kinds.ts';
 
-const PROGRESS_EVERY = 500;
+const PROGRESS_EVERY = 100;
 
 /** In the child: runs one kind and prints `progress N` lines, then one `result {json}` line. */
 async function worker(name: KindName, seed: number, runs: number): Promise<void> {
@@ -102,7 +102,7 @@ async function campaign(): Promise<number> {
       runs: { type: 'string', default: '100000' },
       seed: { type: 'string' },
       kind: { type: 'string' },
-      'stall-s': { type: 'string', default: '60' },
+      'stall-s': { type: 'string', default: '300' },
       worker: { type: 'string' },
     },
   });
