@@ -21,6 +21,7 @@ import { compileReport } from './report.ts';
 import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
+import { SourceFile } from './source.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -327,12 +328,29 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   return { target, maxTokens, verifyEach: values['verify-each'] === true, disabled };
 }
 
+/**
+ * Errors raised after compiling (a weight too large to run, a missing checkpoint tensor)
+ * point into the .moe file, but only the parser had its text: read it again, so they print
+ * `file:line:col` and the line too.
+ */
+function attachSources(e: MoecError): void {
+  for (const d of e.diagnostics) {
+    if (!d.span || e.sources.has(d.span.file)) continue;
+    try {
+      e.addSource(new SourceFile(d.span.file, readFileSync(d.span.file, 'utf8')));
+    } catch {
+      // not a file (e.g. `<input>`): printed as `file: error ...` without the line
+    }
+  }
+}
+
 /** Runs the CLI and returns the exit code; never throws. */
 export async function main(argv: string[], io: CliIO = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
   try {
     return await command(argv, io);
   } catch (e) {
     if (e instanceof MoecError) {
+      attachSources(e);
       io.err(e.format());
       return 1;
     }

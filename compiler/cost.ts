@@ -567,6 +567,9 @@ export function defaultTiling(t: TargetCaps, dtype: DType = 'f32'): Tiling {
   return { m: 4, n: 2 * v, k: 128, mr: 4, nr: 2 * v, vector: v };
 }
 
+/** The largest token count `decodeThreshold` evaluates (see there). */
+export const DECODE_SCAN_LIMIT = 4096;
+
 /**
  * The smallest token count from which a grouped GEMM's sorted path (moe_align + blocked
  * grouped GEMM: weights once per active expert, padding to the block, plus the sort) is
@@ -574,6 +577,11 @@ export function defaultTiling(t: TargetCaps, dtype: DType = 'f32'): Tiling {
  * weights), and stays cheaper for every T up to `cap`. Both costs are evaluated for
  * T = 1..cap with the kernel's tiling (or `defaultTiling`). Returns a value in [1, cap + 1];
  * cap + 1 means the direct path wins everywhere up to the cap.
+ *
+ * Only T <= DECODE_SCAN_LIMIT is evaluated: the scan runs down from the top, so it is
+ * linear in the cap, and `--max-tokens 2147483647` took hours. Above the limit the sorted
+ * path is taken to keep winning if it wins at the limit (the direct path re-reads an
+ * expert's weights per token, so its cost only grows faster with T).
  */
 export function decodeThreshold(
   kernel: GroupedGemmKernel,
@@ -585,7 +593,7 @@ export function decodeThreshold(
   const base = gemmProblem(kernel, program, { ...opts.bindings, [TOKENS]: 1 });
   const tile = kernel.tile ?? defaultTiling(target, bufferResolver(program)(kernel.a).dtype);
   let threshold = cap + 1;
-  for (let T = cap; T >= 1; T--) {
+  for (let T = Math.min(cap, DECODE_SCAN_LIMIT); T >= 1; T--) {
     const { sorted, direct } = decodePathCosts({ ...base, tokens: T, rows: T * base.slots }, tile, target);
     if (sorted < direct) threshold = T;
     else break;

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { evalShape } from '../ir/dims.ts';
 import { type Module, type WeightDecl, checkpointName, mainFunc } from '../ir/graph.ts';
-import { interpret } from '../ir/interp.ts';
+import { MAX_INTERP_ELEMENTS, interpret } from '../ir/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { type Tensor, numel } from '../ir/tensor.ts';
@@ -15,7 +15,7 @@ import { MoecError, fail } from './diagnostics.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
-import { SourceFile } from './source.ts';
+import { SourceFile, type Span } from './source.ts';
 import type { KProgram } from '../ir/kernel.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { runPipeline } from './pipeline.ts';
@@ -76,9 +76,17 @@ export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {
 // ---------------------------------------------------------------------------------------
 // Weights and inputs.
 
-/** Concrete shape of a declared type under the run-time bindings. */
-function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>): number[] {
-  return evalShape(shape, bindings);
+/**
+ * Concrete shape of a declared type under the run-time bindings, refused (E307) before
+ * anything is allocated when it holds more elements than the reference interpreter would
+ * accept: `--set F=2147483647` must be an error, not a 256 GiB allocation.
+ */
+function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }): number[] {
+  const dims = evalShape(shape, bindings);
+  const n = numel(dims);
+  if (n > MAX_INTERP_ELEMENTS)
+    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, 'bind smaller sizes (e.g. --set D=64)');
+  return dims;
 }
 
 /**
@@ -88,7 +96,7 @@ function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<
 export function randomWeights(m: Module, seed: number, f64 = false): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
-    const shape = concreteShape(w.type.shape, {});
+    const shape = concreteShape(w.type.shape, {}, w);
     out[w.name] = randomUniform(w.name, seed, shape, initScale('weight', shape), f64);
   }
   return out;
@@ -98,7 +106,7 @@ export function randomWeights(m: Module, seed: number, f64 = false): Record<stri
 export function randomInputs(m: Module, bindings: Record<string, number>, seed: number, f64 = false): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const p of mainFunc(m).params) {
-    const shape = concreteShape(p.type.shape, bindings);
+    const shape = concreteShape(p.type.shape, bindings, p);
     out[p.name] = randomUniform(p.name, seed, shape, initScale('input', shape), f64);
   }
   return out;
@@ -122,7 +130,7 @@ export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: s
 
 function assembleWeight(w: WeightDecl, file: SafetensorsFile, names: Set<string>, path: string, f64: boolean): Tensor {
   const src = w.source!;
-  const shape = concreteShape(w.type.shape, {});
+  const shape = concreteShape(w.type.shape, {}, w);
   const lead = shape.slice(0, src.axes.length);
   const inner = shape.slice(src.axes.length);
   const innerSize = numel(inner);

@@ -2,8 +2,14 @@
  * @fileoverview Atomic output directories: `-o DIR` is written into a fresh temporary
  * directory beside DIR and renamed into place, so an error or a kill half way leaves the
  * previous DIR intact and never a half-written one.
+ *
+ * A kill (SIGKILL, power loss) cannot clean up: it leaves the hidden temporary directory,
+ * and a kill in the instant between the two renames leaves DIR's previous contents in
+ * `.DIR.tmp-XXXXXX.old` and no DIR. The next write to DIR puts such contents back and removes
+ * the leftovers before it starts (two moec runs writing one DIR at once are not supported:
+ * one of them fails with E506, neither leaves a mixed DIR).
  */
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fail } from './diagnostics.ts';
 
@@ -16,6 +22,7 @@ export function writeOutputDir(dir: string, files: Record<string, string | Uint8
   let tmp: string | undefined;
   let old: string | undefined;
   try {
+    recoverKilledRun(parent, basename(target));
     tmp = mkdtempSync(join(parent, `.${basename(target)}.tmp-`));
     for (const [name, text] of Object.entries(files)) writeFileSync(join(tmp, name), text);
     if (existsSync(target)) {
@@ -48,5 +55,17 @@ export function writeOutputFile(path: string, data: string | Uint8Array): void {
   } catch (e) {
     rmSync(tmp, { force: true });
     fail('E506', `cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Restores DIR from a killed run's `.DIR.tmp-*.old` if DIR is missing, and removes its other leftovers. */
+function recoverKilledRun(parent: string, name: string): void {
+  const prefix = `.${name}.tmp-`;
+  const left = readdirSync(parent).filter((f) => f.startsWith(prefix));
+  const target = join(parent, name);
+  for (const f of left) {
+    const path = join(parent, f);
+    if (f.endsWith('.old') && !existsSync(target)) renameSync(path, target);
+    else rmSync(path, { recursive: true, force: true });
   }
 }

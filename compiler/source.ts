@@ -44,8 +44,13 @@ export class SourceFile {
     return this.text.slice(start, end).replace(/\r$/, '');
   }
 
+  /**
+   * A span of this file, clamped to the text: raise sites ask for one character at the
+   * end of the text ("expected ')' but found end of file"), which is past it.
+   */
   span(start: number, end: number): Span {
-    return { file: this.path, start, end };
+    const s = Math.min(Math.max(0, start), this.text.length);
+    return { file: this.path, start: s, end: Math.min(Math.max(s, end), this.text.length) };
   }
 }
 

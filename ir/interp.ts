@@ -85,10 +85,13 @@ export interface InterpretOptions {
   maxElements?: number;
 }
 
+/** The default largest tensor the reference interpreter holds: 2^28 elements, 1 GiB of float32. */
+export const MAX_INTERP_ELEMENTS = 2 ** 28;
+
 /** Runs `main` of `m` and returns its results by name. Throws `MoecError` for bad sizes, inputs or weights. */
 export function interpret(m: Module, opts: InterpretOptions): Record<string, Tensor> {
   const bindings = checkBindings(m, opts.bindings);
-  const run = new Interpreter(m, bindings, opts.f64 ?? false, opts.maxElements ?? 2 ** 28);
+  const run = new Interpreter(m, bindings, opts.f64 ?? false, opts.maxElements ?? MAX_INTERP_ELEMENTS);
   run.loadWeights(opts.weights);
   const main = mainFunc(m);
   const args = main.params.map((p) => run.checkTensor(`input '${p.name}'`, p.type.dtype, p.type.shape, own(opts.inputs, p.name)));
@@ -107,7 +110,7 @@ export function interpretFunc(m: Module, name: string, opts: Omit<InterpretOptio
   const f = findFunc(m, name);
   if (!f) throw new Error(`interpreter: no function named '${name}'`);
   if (f.params.length > 0) throw new Error(`interpreter: ${name} takes ${f.params.length} values; interpretFunc runs functions without parameters`);
-  const run = new Interpreter(m, bindings, opts.f64 ?? false, opts.maxElements ?? 2 ** 28);
+  const run = new Interpreter(m, bindings, opts.f64 ?? false, opts.maxElements ?? MAX_INTERP_ELEMENTS);
   run.loadWeights(opts.weights);
   const results = run.call(name, []);
   const out: Record<string, Tensor> = {};

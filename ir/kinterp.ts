@@ -207,9 +207,10 @@ class KernelRun {
   }
 
   private arenaView(b: KBuffer, n: number): TensorData {
-    if (b.offset === undefined || b.bytes === undefined) throw new Error(`kernel interpreter: arena mode needs a planned program; ${b.name} has no offset`);
-    if (n * 4 > b.bytes) throw new Error(`kernel interpreter: ${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${b.bytes}`);
-    if (b.dtype !== 'f32' && !isIntDType(b.dtype)) throw new Error(`kernel interpreter: arena mode stores f32 and i32 buffers only, not ${b.name}: ${b.dtype}`);
+    // A program read from text can say anything: these are errors in it (E402), not in moec.
+    if (b.offset === undefined || b.bytes === undefined) fail('E402', `arena mode needs a planned program; ${b.name} has no offset`);
+    if (n * 4 > b.bytes) fail('E402', `${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${b.bytes}`);
+    if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E402', `arena mode stores f32 and i32 buffers only, not ${b.name}: ${b.dtype}`);
     return isIntDType(b.dtype) ? new Int32Array(this.arena!, b.offset, n) : new Float32Array(this.arena!, b.offset, n);
   }
 

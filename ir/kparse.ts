@@ -13,7 +13,8 @@
  * Verifier invariants (`verifyKernelIR`, one message per problem, in this order):
  *
  *  1. Buffers: unique names, a known kind, sizes that are declared dims of the module;
- *     `@offset` and `+bytes` whole and >= 0, and an offset only on temps and outputs.
+ *     `@offset` and `+bytes` whole and >= 0, an offset only on temps and outputs, a multiple
+ *     of the element size, and `@offset + bytes` within the program's arena.
  *  2. Inputs and outputs: each names a declared buffer of kind `input` (resp. `output`),
  *     and every input (output) buffer is named by exactly one of them.
  *  3. Pack: a function of the module without parameters whose results are named after the
@@ -47,7 +48,7 @@ import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
 import { OpError, getOp, inferOp, resolveAttrs } from './ops.ts';
 import { parseIR } from './parse.ts';
-import { DTYPES, type DType, type TensorType, isDType, isFloatDType } from './types.ts';
+import { DTYPES, type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from './types.ts';
 import { verify } from './verify.ts';
 
 /**
@@ -815,6 +816,11 @@ function checkBuffers(p: KProgram, report: (m: string) => void): Map<string, Buf
       if (key === '@offset' && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
       if (!(Number.isInteger(v) && v >= 0)) report(`${where}: ${key} ${v} is not a whole number >= 0`);
     }
+    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
+    if (b.offset !== undefined && isDType(b.dtype) && b.offset % dtypeBytes(b.dtype) !== 0)
+      report(`${where}: @offset ${b.offset} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements`);
+    if (b.offset !== undefined && b.bytes !== undefined && p.arenaBytes !== undefined && b.offset + b.bytes > p.arenaBytes)
+      report(`${where}: bytes ${b.offset}..${b.offset + b.bytes} run past the end of the ${p.arenaBytes}-byte arena`);
   }
   return scope;
 }

@@ -165,7 +165,7 @@ class IrParser {
   }
 
   private span(start: number, end = this.toks[this.pos - 1]?.end ?? start): Span {
-    return { file: this.path, start, end };
+    return this.source.span(start, end);
   }
 
   private isPunct(p: string): boolean {

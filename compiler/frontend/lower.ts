@@ -405,7 +405,7 @@ class Lowering {
         const v = this.expr(e.operand, scope, ctx, inst);
         if (v.kind === 'int') return { kind: 'int', value: dimNeg(v.value) };
         if (v.kind === 'float') return { kind: 'float', value: -v.value };
-        if (v.kind === 'tensor') return { kind: 'tensor', value: this.needCtx(ctx, e.span).builder.add1('neg', [v.value], {}, e.span, hint) };
+        if (v.kind === 'tensor') return { kind: 'tensor', value: this.addNode(this.needCtx(ctx, e.span), 'neg', [v.value], {}, e.span, [e.operand.span], hint)[0] };
         fail('E303', `cannot negate ${describe(v)}`, e.span);
       }
       // eslint-disable-next-line no-fallthrough
@@ -478,7 +478,7 @@ class Lowering {
     const operand = (v: LVal, span: Span): Value => {
       if (v.kind === 'tensor') return v.value;
       if (v.kind === 'float' || (v.kind === 'int' && !isSym(v.value)))
-        return ctx.builder.add1('const', [], { value: v.value as number, dtype: like.type.dtype }, span);
+        return this.addNode(ctx, 'const', [], { value: v.value as number, dtype: like.type.dtype }, span, [])[0];
       fail('E303', `cannot combine a tensor with ${describe(v)}`, span);
     };
     const a = operand(l, e.left.span);

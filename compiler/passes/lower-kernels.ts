@@ -20,6 +20,7 @@ import { type Func, type Module, type Node, type Value, findFunc, mainFunc } fro
 import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
+import { fail } from '../diagnostics.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;
@@ -59,6 +60,11 @@ class Lowerer {
 
   alias(v: Value, name: string): void {
     this.bufferOf.set(v, name);
+  }
+
+  /** The buffer of a value, if it has one (weights that no kernel reads have none). */
+  lookup(v: Value): string | undefined {
+    return this.bufferOf.get(v);
   }
 
   name(v: Value): string {
@@ -317,6 +323,19 @@ function pruneUnusedWeightParams(m: Module): void {
     }
 }
 
+/**
+ * Every output of a kernel program is a buffer some kernel writes, once. A model that
+ * returns a weight or an input unchanged, or one value as two outputs, has nothing to
+ * compute for it: an input error (it was an internal error: no buffer, or one buffer twice).
+ */
+function checkComputedOutput(main: Func, i: number, buffer: string | undefined, buffers: Map<string, KBuffer>): void {
+  const r = main.results[i];
+  const earlier = main.results.slice(0, i).find((o) => o.value === r.value);
+  const kind = buffer === undefined ? 'weight' : buffers.get(buffer)!.kind;
+  const what = earlier ? `the same value as output \`${earlier.name}\`` : kind === 'weight' ? 'a weight, unchanged' : kind === 'input' ? 'an input, unchanged' : undefined;
+  if (what) fail('E207', `output \`${r.name}\` is ${what}: a compiled model's outputs must each be computed`, r.value.span, 'compute it (or copy it outside the model); the reference interpreter (moec run) accepts such models');
+}
+
 /** Lowers a (fused) graph module into a kernel program. */
 export function lowerToKernels(input: Module): KProgram {
   const m = cloneModule(input);
@@ -330,7 +349,8 @@ export function lowerToKernels(input: Module): KProgram {
   const readByKernels = new Set(rest.flatMap((n) => n.inputs).filter((v) => packedValues.has(v)));
   for (const v of readByKernels) lw.buffer(v, 'weight');
   const steps = lw.steps(rest, '');
-  const outputs = main.results.map((r) => {
+  const outputs = main.results.map((r, i) => {
+    checkComputedOutput(main, i, lw.lookup(r.value), lw.buffers);
     const name = lw.name(r.value);
     const buf = lw.buffers.get(name)!;
     if (buf.kind === 'temp') buf.kind = 'output';

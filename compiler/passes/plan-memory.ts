@@ -31,6 +31,9 @@ import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS } from '../cost.ts';
 import { type KernelPass, kernelBuffers } from './kernel-pass.ts';
+import { formatBytes } from '../../ir/kprint.ts';
+import { fail } from '../diagnostics.ts';
+import type { TargetCaps } from '../target.ts';
 
 export interface PlanMemoryOptions {
   maxTokens: number;
@@ -45,12 +48,33 @@ export const planMemoryPass: KernelPass = {
   summary: 'liveness-based static offsets for temps and outputs in one arena',
   requires: ['lower-kernels', 'tile'],
   run: (p, ctx) =>
-    planMemory(p, {
-      maxTokens: ctx.maxTokens,
-      alignment: Math.max(1, ctx.target.alignment, ctx.target.limits.minStorageBufferOffsetAlignment ?? 1),
-      bindings: ctx.bindings,
-    }),
+    checkFitsMemory(
+      planMemory(p, {
+        maxTokens: ctx.maxTokens,
+        alignment: Math.max(1, ctx.target.alignment, ctx.target.limits.minStorageBufferOffsetAlignment ?? 1),
+        bindings: ctx.bindings,
+      }),
+      ctx.target,
+    ),
 };
+
+/**
+ * The arena (every intermediate, live at once) must fit the target's main memory, the last
+ * level of its sheet (wasm32's 4 GiB linear memory, say): a plan for `--max-tokens
+ * 2147483647` is an input error here, not a failed allocation when the program loads.
+ * Weights are not counted: a loader may stream or map them.
+ */
+function checkFitsMemory(p: KProgram, target: TargetCaps): KProgram {
+  const main = target.memory?.at(-1); // (hand-made test targets may list no memory)
+  if (main && p.arenaBytes !== undefined && p.arenaBytes > main.bytes)
+    fail(
+      'E307',
+      `the arena for T = ${p.maxTokens} needs ${formatBytes(p.arenaBytes)}, more than ${target.name}'s ${main.name} (${formatBytes(main.bytes)})`,
+      undefined,
+      'lower --max-tokens (or the bound on T in the model)',
+    );
+  return p;
+}
 
 /** A live interval over kernel numbers, inclusive; `start > end` when never used. */
 export interface LiveInterval {

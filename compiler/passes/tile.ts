@@ -47,6 +47,7 @@ import {
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
 import type { TargetCaps } from '../target.ts';
+import { fail } from '../diagnostics.ts';
 import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
 
 /** Token count the tiler optimises for when neither the options nor the program give one. */
@@ -183,11 +184,19 @@ export function bestTilingsByM(problems: GemmProblem[], t: TargetCaps, maxM: num
   return best;
 }
 
-/** The best fitting tiling of a problem, or throws when none fits the target. */
+/**
+ * No candidate fits: the target sheet (user input) describes a chip whose smallest tile does
+ * not fit its own memory, e.g. a MAC array larger than the scratchpad.
+ */
+function noTiling(what: string, t: TargetCaps): never {
+  fail('E612', `no tiling of ${what} fits target '${t.name}'`, undefined, "even the smallest tile needs more than the memory it is placed in: check the sheet's macArray, memory sizes, vectorWidth and workgroup limits");
+}
+
+/** The best fitting tiling of a problem, or throws (E612) when none fits the target. */
 export function chooseTiling(p: GemmProblem, t: TargetCaps, maxM = MAX_DENSE_M): { tile: Tiling; cost: KernelCost } {
   let win: ScoredTiling | undefined;
   for (const s of bestTilingsByM([p], t, Math.min(maxM, Math.max(1, p.rows))).values()) if (!win || better(s, win)) win = s;
-  if (!win) throw new Error(`no tiling of a ${p.rows}x${p.n}x${p.depth} ${p.kind} fits target '${t.name}'`);
+  if (!win) noTiling(`a ${p.rows}x${p.n}x${p.depth} ${p.kind}`, t);
   return { tile: { ...win.tile, note: tileNote(p, win.tile, win.cost, t) }, cost: win.cost };
 }
 
@@ -307,7 +316,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
         bestM = m;
       }
     }
-    if (bestM === undefined) throw new Error(`no common tiling of the grouped GEMMs over '${sorted}' fits target '${target.name}'`);
+    if (bestM === undefined) noTiling(`the grouped GEMMs over '${sorted}' (one common m)`, target);
     blocks.set(sorted, bestM);
     // The GEMMs of one chain must take the same path: the first one's output rows are laid
     // out per slot on the direct path and per sorted row on the sorted path, and the next

@@ -1,0 +1,234 @@
+/**
+ * Robustness: regression tests for what the fuzzers found (each with its exact message),
+ * the limits that keep hostile inputs from exhausting memory or stack (each with its
+ * message; others live beside their component: dims and element counts in lower.test.ts,
+ * expression nesting in parser.test.ts, YAML aliases in targets.test.ts, safetensors
+ * headers in safetensors.test.ts), and atomic output under errors and kills.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main } from '../compiler/cli.ts';
+import { MoecError } from '../compiler/diagnostics.ts';
+import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
+import { interpretKernelIR } from '../ir/kinterp.ts';
+import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { printKernelIR } from '../ir/kprint.ts';
+import { writeOutputDir } from '../compiler/output.ts';
+import { parseTarget } from '../compiler/target-load.ts';
+import { parseIR } from '../ir/parse.ts';
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The formatted diagnostics `f` throws (it must throw a MoecError). */
+function formatted(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof MoecError) return e.format();
+    throw e;
+  }
+  throw new Error('expected a MoecError');
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), 'moec-robust-'));
+}
+
+describe('fuzzer finds (regressions)', () => {
+  it('an error at the end of the text has its span inside the text (.moe, graph IR, target YAML)', () => {
+    // Found by the fuzzer: the one-character span at end of file ran one past the text.
+    const moe = 'dim T\nmodel m {\n  input x: f32[T, 4]\n  output y = relu(x';
+    try {
+      compile(moe, { path: 'eof.moe' });
+    } catch (e) {
+      expect((e as MoecError).diagnostics[0].span).toEqual({ file: 'eof.moe', start: moe.length, end: moe.length });
+    }
+    expect(formatted(() => compile(moe, { path: 'eof.moe' }))).toBe(
+      ["eof.moe:4:20: error E102: expected ')' but found end of file", ' 4 |   output y = relu(x', '   |                    ^', '  hint: the `(` opened at line 4 is not closed'].join('\n'),
+    );
+    expect(formatted(() => parseIR('moec.ir 1\nmodel m\nfunc main(%x: f32[4]) {\n  %y = relu(', 'eof.ir'))).toBe(
+      ['eof.ir:4:13: error E401: expected a value (%name), found the end of the text', ' 4 |   %y = relu(', '   |             ^'].join('\n'),
+    );
+    expect(formatted(() => parseTarget('name: x\nlist: [1, 2', 'eof.yaml'))).toBe(
+      [
+        'eof.yaml:2:12: error E601: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
+        ' 2 | list: [1, 2',
+        '   |            ^',
+      ].join('\n'),
+    );
+  });
+
+  it('seeded weights too large to run are refused before allocating (was: an internal error from a 256 GiB tensor)', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--set', 'F=2147483647', '--tokens', '3');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      [
+        'examples/tiny.moe:13:3: error E307: `w_gate` is [4, 2147483647, 8], 68719476704 elements, too large to run (at most 268435456 per tensor)',
+        ' 13 |   weight w_gate: f32[E, F, D] from "mlp.experts.{e}.gate_proj.weight"',
+        '    |   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^',
+        '  hint: bind smaller sizes (e.g. --set D=64)',
+      ].join('\n'),
+    );
+    // The model's real sizes are too large for the reference interpreter too: refused, not allocated.
+    const big = await cli('run', 'examples/mixtral.moe', '--tokens', '3');
+    expect(big.code).toBe(1);
+    expect(big.err.split('\n')[0]).toBe('examples/mixtral.moe:13:3: error E307: `w1` is [8, 14336, 4096], 469762048 elements, too large to run (at most 268435456 per tensor)');
+  });
+
+  it('negating an integer tensor is a located E302 (was: an internal error from the op catalogue)', () => {
+    const src = 'dim T\nmodel m {\n  input x: f32[T, 4]\n  top = topk(x, k=2)\n  output y = - top.indices\n}\n';
+    expect(formatted(() => compile(src, { path: 'neg.moe' }))).toBe(
+      ['neg.moe:5:16: error E302: neg needs a float tensor, got i32[T, 2]', ' 5 |   output y = - top.indices', '   |                ^^^^^^^^^^^', '  hint: cast it with cast(x, f32)'].join('\n'),
+    );
+  });
+
+  it('an output that is a weight, an input or another output unchanged is a located E207 at compile time (was: an internal error in lower-kernels)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'passthrough.moe');
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  weight w: f32[4, 4]\n  output w\n  output y = relu(x)\n}\n');
+    const r = await cli('compile', file, '--target', 'x86-avx2');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      [
+        `${file}:4:3: error E207: output \`w\` is a weight, unchanged: a compiled model's outputs must each be computed`,
+        ' 4 |   weight w: f32[4, 4]',
+        '   |   ^^^^^^^^^^^^^^^^^^^',
+        '  hint: compute it (or copy it outside the model); the reference interpreter (moec run) accepts such models',
+      ].join('\n'),
+    );
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  output y = x\n}\n');
+    expect((await cli('compile', file, '--target', 'x86-avx2')).err.split('\n')[0]).toBe(`${file}:3:3: error E207: output \`y\` is an input, unchanged: a compiled model's outputs must each be computed`);
+    writeFileSync(file, 'dim T <= 8\nmodel m {\n  input x: f32[T, 4]\n  a = relu(x)\n  output p = a\n  output q = a\n}\n');
+    expect((await cli('compile', file, '--target', 'x86-avx2')).err.split('\n')[0]).toBe(`${file}:4:7: error E207: output \`q\` is the same value as output \`p\`: a compiled model's outputs must each be computed`);
+    // The reference interpreter runs such a model.
+    expect((await cli('run', file, '--tokens', '2')).code).toBe(0);
+  });
+
+  it('a kernel program with an arena offset that is not a multiple of its element size, or runs past the arena, is invalid (E402; was a RangeError in arena mode)', () => {
+    const { program } = compileModel(compile(readFileSync('examples/tiny.moe', 'utf8'), { path: 'tiny.moe' }), { target: 'npu-scratchpad', maxTokens: 16 });
+    const text = printKernelIR(program);
+    const offset = /buffer top\.indices: i32\[T, 2\] temp @(\d+) \+(\d+)/.exec(text)!;
+    const skewed = parseKernelIR(text.replace(offset[0], `buffer top.indices: i32[T, 2] temp @1 +${offset[2]}`), 'skewed.kir');
+    expect(verifyKernelIR(skewed)).toEqual(['buffer top.indices: @offset 1 is not a multiple of 4 bytes, the size of its i32 elements']);
+    const past = parseKernelIR(text.replace(offset[0], `buffer top.indices: i32[T, 2] temp @${program.arenaBytes} +${offset[2]}`), 'past.kir');
+    expect(verifyKernelIR(past)).toEqual([`buffer top.indices: bytes ${program.arenaBytes}..${program.arenaBytes! + Number(offset[2])} run past the end of the ${program.arenaBytes}-byte arena`]);
+    const x = { dtype: 'f32' as const, shape: [2, 8], data: new Float32Array(16) };
+    expect(() => interpretKernelIR(skewed, { bindings: { T: 2 }, inputs: { x }, weights: randomWeights(program.module, 1), arena: true })).toThrow(
+      'E402: buffer top.indices: @offset 1 is not a multiple of 4 bytes, the size of its i32 elements',
+    );
+  });
+
+  it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
+    const dir = tmp();
+    const sheet = join(dir, 'big-mac.yaml');
+    writeFileSync(sheet, readFileSync('targets/npu-scratchpad.yaml', 'utf8').replace(/^ {2}rows: 16$/m, '  rows: 65536'));
+    const r = await cli('compile', 'examples/tiny.moe', '--target', sheet);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      "error E612: no tiling of a 64x4x8 router fits target 'npu-scratchpad'\n" +
+        "  hint: even the smallest tile needs more than the memory it is placed in: check the sheet's macArray, memory sizes, vectorWidth and workgroup limits",
+    );
+  });
+});
+
+describe('limits, with their messages', () => {
+  it('blocks nested more than 64 deep (E210), without overflowing the stack', () => {
+    const blocks = Array.from({ length: 70 }, (_, i) => `block b${i}(h: f32[T, 4]) {\n  return ${i === 69 ? 'h' : `b${i + 1}(h)`}\n}\n`).join('');
+    expect(formatted(() => compile(`dim T\n${blocks}model m {\n  input x: f32[T, 4]\n  output y = b0(x)\n}\n`, { path: 'deep.moe' })).split('\n')[0]).toBe(
+      'deep.moe:192:10: error E210: blocks are nested more than 64 deep',
+    );
+  });
+
+  it('a size of 2^40 through --set, and a product of sizes past 2^48 elements (E307)', () => {
+    const src = 'dim T\nconst D = 8\nmodel m {\n  input x: f32[T, D]\n  output y = relu(x)\n}\n';
+    expect(formatted(() => compile(src, { path: 'big.moe', consts: { D: 2 ** 40 } })).split('\n')[0]).toBe('big.moe:4:19: error E307: size 1099511627776 is out of range');
+    const prod = 'dim T\nmodel m {\n  weight w: f32[2147483647, 2147483647, 2147483647]\n  input x: f32[T, 4]\n  output y = relu(x)\n}\n';
+    expect(formatted(() => compile(prod, { path: 'prod.moe' })).split('\n')[0]).toBe(
+      'prod.moe:3:13: error E307: f32[2147483647, 2147483647, 2147483647] has 9.904e+27 elements, more than any target can address',
+    );
+  });
+
+  it('--tokens past what an unbounded model can run (E307 before allocating the inputs)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'wide.moe');
+    writeFileSync(file, 'dim T\nmodel wide {\n  input x: f32[T, 4096]\n  output y = relu(x)\n}\n');
+    const r = await cli('run', file, '--tokens', '2147483647');
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')[0]).toBe(`${file}:3:3: error E307: \`x\` is [2147483647, 4096], 8796093018112 elements, too large to run (at most 268435456 per tensor)`);
+  });
+});
+
+describe('the arena must fit the target memory', () => {
+  it('an arena over the main memory of the target is E307 (wasm32: 4 GiB), not a plan that cannot load; --max-tokens 2147483647 compiles in seconds (the decode threshold scanned every token count: hours)', async () => {
+    const dir = tmp();
+    const file = join(dir, 'unbounded.moe');
+    writeFileSync(file, readFileSync('examples/tiny.moe', 'utf8').replace('dim T <= 64', 'dim T'));
+    const r = await cli('compile', file, '--target', 'wasm-simd128', '--max-tokens', '2147483647');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe("error E307: the arena for T = 2147483647 needs 376.0 GiB, more than wasm-simd128's linear memory (4.0 GiB)\n  hint: lower --max-tokens (or the bound on T in the model)");
+    // Mixtral's own bound (T <= 32768) needs a 4.0 GiB arena: more than a browser's WebGPU device memory.
+    const mix = await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu');
+    expect(mix.err.split('\n')[0]).toBe("error E307: the arena for T = 32768 needs 4.0 GiB, more than webgpu's device memory (2.0 GiB)");
+    expect((await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu', '--max-tokens', '8192')).code).toBe(0);
+  });
+});
+
+describe('atomic output (-o DIR)', () => {
+  it('a failure in the middle of writing leaves the previous DIR as it was and no temporary directory', () => {
+    const parent = tmp();
+    const out = join(parent, 'build');
+    writeOutputDir(out, { 'model.kir': 'old\n' });
+    // The second file cannot be written (its directory does not exist) after the first was.
+    expect(() => writeOutputDir(out, { 'a.kir': 'new\n', 'missing/b.kir': 'new\n' })).toThrow(/^E506: cannot write .*build: ENOENT: no such file or directory, open '.*missing\/b\.kir'$/);
+    expect(readdirSync(parent)).toEqual(['build']);
+    expect(readdirSync(out)).toEqual(['model.kir']);
+    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
+  });
+
+  it('a write killed half way leaves the previous DIR intact; the next write cleans up after it', async () => {
+    const parent = tmp();
+    const out = join(parent, 'build');
+    writeOutputDir(out, { 'model.kir': 'old\n' });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/write-output-slowly.ts', out, '20000'], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    // Kill it once its temporary directory holds some but not all of the files.
+    const partial = (): boolean => {
+      const t = readdirSync(parent).find((f) => f.startsWith('.build.tmp-'));
+      return t !== undefined && readdirSync(join(parent, t)).length >= 50;
+    };
+    const t0 = Date.now();
+    while (!partial() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    await exited;
+    expect(partial(), 'the child was killed while writing').toBe(true);
+    expect(readdirSync(out)).toEqual(['model.kir']);
+    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
+    // The kill left its temporary directory; the next write removes it.
+    writeOutputDir(out, { 'model.kir': 'new\n' });
+    expect(readdirSync(parent)).toEqual(['build']);
+    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('new\n');
+  });
+
+  it('a kill between the two renames (DIR moved aside, the new one not yet in place) is repaired by the next write', () => {
+    const parent = tmp();
+    const out = join(parent, 'build');
+    // The state such a kill leaves: no DIR, the previous contents in `.build.tmp-X.old`, the new ones in `.build.tmp-X`.
+    mkdirSync(join(parent, '.build.tmp-abc123.old'));
+    writeFileSync(join(parent, '.build.tmp-abc123.old', 'model.kir'), 'old\n');
+    mkdirSync(join(parent, '.build.tmp-abc123'));
+    writeFileSync(join(parent, '.build.tmp-abc123', 'model.kir'), 'new\n');
+    expect(existsSync(out)).toBe(false);
+    // A failing write first restores the previous contents, and leaves them.
+    expect(() => writeOutputDir(out, { 'missing/b.kir': 'x' })).toThrow(/^E506/);
+    expect(readdirSync(parent)).toEqual(['build']);
+    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
+  });
+});
