@@ -52,26 +52,46 @@ const PLANS: Record<'full' | 'quick', SamplePlan> = {
   quick: { minSamples: 3, minTimeMs: 300, maxTimeMs: 2000, maxSamples: 100 },
 };
 
-const USAGE = `usage: npx tsx bench/run.ts [--quick]
+const USAGE = `usage: npx tsx bench/run.ts [--quick] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
 
-Benchmarks moec's reference interpreter against NumPy on the workloads of bench/workloads.ts.
-  --quick   T = 1 and 32 only, fewer samples (a smoke run)
+Benchmarks moec's implementations (reference interpreter, C backend) against the peers
+(NumPy, OpenBLAS, onnxruntime) on the workloads of bench/workloads.ts.
+  --quick      T = 1 and 32 only, fewer samples (a smoke run)
+  --runners    only these runners (${RUNNERS.map((r) => r.id).join(', ')})
+  --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
+  --tokens     only these token counts
 Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
 
 function main(): void {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      runners: { type: 'string' },
+      workloads: { type: 'string' },
+      tokens: { type: 'string' },
+    },
+  });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return;
   }
   const quick = values.quick === true;
   const plan = PLANS[quick ? 'quick' : 'full'];
-  const tokenCounts = quick ? TOKEN_COUNTS.filter((t) => t <= 32) : TOKEN_COUNTS;
+  const pick = <T>(all: T[], key: (x: T) => string, list: string | undefined, what: string): T[] => {
+    if (list === undefined) return all;
+    const names = list.split(',').filter(Boolean);
+    for (const n of names) if (!all.some((x) => key(x) === n)) throw new Error(`bench: no ${what} '${n}' (${all.map(key).join(', ')})`);
+    return all.filter((x) => names.includes(key(x)));
+  };
+  const RUNNERS_RUN = pick(RUNNERS, (r) => r.id, values.runners, 'runner');
+  const WORKLOADS_RUN = pick(WORKLOADS, (w) => w.name, values.workloads, 'workload');
+  const tokenCounts = values.tokens !== undefined ? values.tokens.split(',').map(Number) : quick ? TOKEN_COUNTS.filter((t) => t <= 32) : TOKEN_COUNTS;
   const started = performance.now();
   const loadBefore = loadavg()[0];
 
   const limitReps = quick ? 3 : 5;
-  const progress = new Progress(2 + WORKLOADS.length * (1 + tokenCounts.length * RUNNERS.length));
+  const progress = new Progress(2 + WORKLOADS_RUN.length * (1 + tokenCounts.length * RUNNERS_RUN.length));
   let step = 0;
   progress.update(++step, 'measuring this machine\'s limits');
   const limitsStart = measureLimits(limitReps);
@@ -79,13 +99,13 @@ function main(): void {
   const cases: CaseRecord[] = [];
   const checks: CheckResult[] = [];
   const errors: string[] = [];
-  for (const w of WORKLOADS) {
+  for (const w of WORKLOADS_RUN) {
     let module: Module;
     try {
       module = compileFile(join(ROOT, w.file), { consts: w.consts });
     } catch (e) {
       errors.push(`${w.name}: ${w.file} does not compile: ${describeError(e)}`);
-      step += 1 + tokenCounts.length * RUNNERS.length;
+      step += 1 + tokenCounts.length * RUNNERS_RUN.length;
       process.exitCode = 1;
       continue;
     }
@@ -97,13 +117,13 @@ function main(): void {
     };
 
     progress.update(++step, `${w.name} T=${CHECK_TOKENS}: checking NumPy against moec-ref`);
-    checks.push(checkNumpy(makeCase(CHECK_TOKENS)));
+    if (RUNNERS_RUN.includes(numpyRunner)) checks.push(checkNumpy(makeCase(CHECK_TOKENS)));
 
     for (const tokens of tokenCounts) {
       const c = makeCase(tokens);
       const cost = forwardCost(module, c.bindings);
       const results: CaseResult[] = [];
-      for (const runner of RUNNERS) {
+      for (const runner of RUNNERS_RUN) {
         progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
         results.push(measureCase(runner, c, plan));
       }
@@ -132,8 +152,8 @@ function main(): void {
     limits,
     limitsStart,
     limitsEnd,
-    runners: RUNNERS.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
-    peers: PEERS,
+    runners: RUNNERS_RUN.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
+    peers: PEERS.filter((p) => RUNNERS_RUN.some((r) => r.id === p)),
     checks,
     cases,
     errors,

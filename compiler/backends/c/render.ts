@@ -181,6 +181,9 @@ class CRenderer {
       mr,
       w,
       simd,
+      // A one-row micro-kernel (decode) also comes in a four-panel form (more memory streams).
+      stream: mr === 1,
+      quads: [0, 1, 2, 3].map((j) => ({ j })),
       accs: (mr * w) / lanes,
       rows: Array.from({ length: mr }, (_, r) => ({ r })),
       vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes })),

@@ -274,6 +274,44 @@ static void moec_micro_1x16(const float *const *a, int koff, const float *panel,
 #endif
 }
 
+/*
+ * Decode: one row against four panels at once, c[j][v] = sum_k a[0][k] * panel_j[k][v] with
+ * panel_j = panel + j * stride. One row does little arithmetic per weight, so the weights'
+ * bandwidth is the limit, and four streams keep more of memory's requests in flight than one.
+ */
+static void moec_micro_1x16_x4(const float *const *a, const float *panel, size_t stride, int kd, float *c) {
+#if MOEC_SIMD
+  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
+  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
+  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
+  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
+  const float *a0 = a[0];
+  int k;
+  for (k = 0; k < kd; k++) {
+    const __m256 x = _mm256_set1_ps(a0[k]);
+    c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 16 + 0), c0_0);
+    c0_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 16 + 8), c0_1);
+    c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 16 + 0), c1_0);
+    c1_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 16 + 8), c1_1);
+    c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 16 + 0), c2_0);
+    c2_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 16 + 8), c2_1);
+    c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 16 + 0), c3_0);
+    c3_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 16 + 8), c3_1);
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+#else
+  int j;
+  for (j = 0; j < 4; j++) moec_micro_1x16(a, 0, panel + j * stride, kd, c + j * 16, 0);
+#endif
+}
+
 /* ---- kernels -------------------------------------------------------------------------- */
 
 /*
@@ -415,7 +453,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   moec_split(1792, part, parts, &p0, &p1);
   if (g->T < 2) {
     const int slots = g->T * 2;
-    float tile[16];
+    float tile[4 * 16];
     const float *a[1];
     int s, slot[1];
     for (s = 0; s < slots; s++) {
@@ -423,7 +461,12 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 2) * 4096;
       slot[0] = s;
-      for (p = p0; p < p1; p++) {
+      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
+        int j;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 1792 + p) * 65536, 65536, 4096, tile);
+        for (j = 0; j < 4; j++) k2_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
+      }
+      for (; p < p1; p++) {
         moec_micro_1x16(a, 0, g->w + ((size_t)e * 1792 + p) * 65536, 4096, tile, 0);
         k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
@@ -531,7 +574,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   }
   if (g->T < 2) {
     const int slots = g->T * 2;
-    float tile[16];
+    float tile[4 * 16];
     const float *a[1];
     int s, slot[1];
     for (s = 0; s < slots; s++) {
@@ -539,7 +582,12 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 14336;
       slot[0] = s;
-      for (p = p0; p < p1; p++) {
+      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
+        int j;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 256 + p) * 229376, 229376, 14336, tile);
+        for (j = 0; j < 4; j++) k3_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
+      }
+      for (; p < p1; p++) {
         moec_micro_1x16(a, 0, g->w + ((size_t)e * 256 + p) * 229376, 14336, tile, 0);
         k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
       }
