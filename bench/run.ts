@@ -25,6 +25,8 @@ import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { numpyRunner } from './runners/numpy.ts';
+import { moecWasm, moecWasmScalar, wasmLimits } from './runners/moec-wasm.ts';
+import { tfjsWasm } from './runners/tfjs-wasm.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
@@ -33,8 +35,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, numpyRunner];
-const PEERS = ['numpy'];
+const RUNNERS: Runner[] = [moecRef, moecWasm, moecWasmScalar, numpyRunner, tfjsWasm];
+const PEERS = ['numpy', 'tfjs-wasm'];
 
 /** The token count of the NumPy correctness check. */
 const CHECK_TOKENS = 32;
@@ -51,11 +53,12 @@ const PLANS: Record<'full' | 'quick', SamplePlan> = {
 
 const USAGE = `usage: npx tsx bench/run.ts [--quick]
 
-Benchmarks moec's reference interpreter against NumPy on the workloads of bench/workloads.ts.
+Benchmarks moec's reference interpreter and wasm backend against NumPy and TensorFlow.js (wasm)
+on the workloads of bench/workloads.ts.
   --quick   T = 1 and 32 only, fewer samples (a smoke run)
 Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -72,6 +75,11 @@ function main(): void {
   let step = 0;
   progress.update(++step, 'measuring this machine\'s limits');
   const limitsStart = measureLimits(limitReps);
+  const initErrors = new Map<string, string>();
+  for (const r of RUNNERS)
+    await r.init?.().catch((e: unknown) => {
+      initErrors.set(r.id, describeError(e));
+    });
 
   const cases: CaseRecord[] = [];
   const checks: CheckResult[] = [];
@@ -102,7 +110,8 @@ function main(): void {
       const results: CaseResult[] = [];
       for (const runner of RUNNERS) {
         progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
-        results.push(measureCase(runner, c, plan));
+        const failed = initErrors.get(runner.id);
+        results.push(failed ? { runner: runner.id, skipped: `set-up failed: ${failed}` } : measureCase(runner, c, plan));
       }
       cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
     }
@@ -129,6 +138,7 @@ function main(): void {
     limits,
     limitsStart,
     limitsEnd,
+    wasmLimits: wasmLimits(),
     runners: RUNNERS.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
     peers: PEERS,
     checks,
@@ -206,4 +216,4 @@ function describeError(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
-main();
+await main();

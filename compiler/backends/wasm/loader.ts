@@ -90,8 +90,15 @@ export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, man
     const hint = manifest.simd ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).' : '';
     throw new Error(`cannot compile the model's WebAssembly: ${(e as Error).message}.${hint}`);
   }
-  const instance = await WebAssembly.instantiate(module, {});
-  const model = new MoecWasmModel(manifest, instance);
+  return instantiateWasmModel(module, manifest, weights);
+}
+
+/**
+ * The synchronous half of `loadWasmModel`, for a module already compiled (Node, workers,
+ * benchmarks): instantiates, grows memory for the weights and places them.
+ */
+export function instantiateWasmModel(module: WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): MoecWasmModel {
+  const model = new MoecWasmModel(manifest, new WebAssembly.Instance(module, {}));
   const memory = model.memory;
   const have = memory.buffer.byteLength / PAGE;
   if (manifest.memory.totalPages > have) {

@@ -33,6 +33,8 @@ export interface BuiltModule {
 export interface BuildOptions {
   /** Run binaryen's optimisation passes (default true). */
   optimize?: boolean;
+  /** Also export every kernel and loop function by name (for timing kernels one by one). */
+  exportKernels?: boolean;
 }
 
 /** Bytes of scratch the program's kernels need (the largest one: they run one at a time). */
@@ -74,7 +76,7 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
     m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
     m.setMemory(layout.initialPages, 65536, 'memory');
     const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: simd ? 4 : 1 };
-    const top = renderSteps(env, p.steps, 0, { n: 0 });
+    const top = renderSteps(env, p.steps, 0, { n: 0 }, opts.exportKernels ?? false);
     const f = new FnBuilder(m, 'forward', [binaryen.i32]);
     const T = f.params[0];
     // T outside 0..maxTokens traps (the loader checks first and says why).
@@ -102,23 +104,24 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
 type StepCall = (args: Expr[]) => Expr;
 
 /** Renders each step as a function; returns how to call them in order. */
-function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, counter: { n: number }): StepCall[] {
+function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, counter: { n: number }, exported: boolean): StepCall[] {
   const m = env.m;
   return steps.map((s) => {
     const name = s.kind === 'loop' ? `loop${counter.n++}` : `k${counter.n++}_${s.kind === 'op' ? s.op : s.kind}`;
-    if (s.kind === 'loop') renderLoop(env, s, name, depth, counter);
+    if (s.kind === 'loop') renderLoop(env, s, name, depth, counter, exported);
     else if (s.kind === 'router') buildRouter(env, s, name, depth);
     else if (s.kind === 'moe_align') buildMoeAlign(env, s, name, depth);
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
     else buildOp(env, s, name, depth);
+    if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
   });
 }
 
-function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, counter: { n: number }): void {
+function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, counter: { n: number }, exported: boolean): void {
   const m = env.m;
-  const body = renderSteps(env, l.body, depth + 1, counter);
+  const body = renderSteps(env, l.body, depth + 1, counter, exported);
   // A loop function takes what a kernel at its depth takes: (T, indices of the loops around it).
   const f = new KernelFn(env, name, depth);
   const copies = (pairs: ReadonlyArray<{ from: string; to: string }>, what: string): Expr[] => {
