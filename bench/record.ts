@@ -8,6 +8,7 @@ import type { Cost } from './cost.ts';
 import type { Limits } from './limits.ts';
 import type { Roof } from './runner.ts';
 import type { Timing } from './stats.ts';
+import type { WasmLimits } from './wasm-limits.ts';
 
 export interface MachineInfo {
   cpu: string;
@@ -63,6 +64,8 @@ export interface BenchRecord {
   limits: Limits;
   limitsStart: Limits;
   limitsEnd: Limits;
+  /** WebAssembly's limits on this machine (SIMD128 and scalar multiply-add, v128 streaming), measured once in the run. */
+  wasmLimits?: WasmLimits;
   runners: RunnerInfo[];
   /** Runners that other runners are compared against (`ratios`). */
   peers: string[];

@@ -28,6 +28,8 @@ import { moecRef } from './runners/moec-ref.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
 import { openblasRunner } from './runners/openblas.ts';
+import { moecWasm, moecWasmScalar, wasmLimits } from './runners/moec-wasm.ts';
+import { tfjsWasm } from './runners/tfjs-wasm.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
@@ -36,8 +38,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, moecC512, numpyRunner, openblasRunner, onnxruntimeRunner];
-const PEERS = ['numpy', 'openblas', 'onnxruntime'];
+const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm];
+const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm'];
 
 /** The token count of the NumPy correctness check. */
 const CHECK_TOKENS = 32;
@@ -54,15 +56,15 @@ const PLANS: Record<'full' | 'quick', SamplePlan> = {
 
 const USAGE = `usage: npx tsx bench/run.ts [--quick] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
 
-Benchmarks moec's implementations (reference interpreter, C backend) against the peers
-(NumPy, OpenBLAS, onnxruntime) on the workloads of bench/workloads.ts.
+Benchmarks moec's implementations (reference interpreter, C and Wasm backends) against the
+peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of bench/workloads.ts.
   --quick      T = 1 and 32 only, fewer samples (a smoke run)
   --runners    only these runners (${RUNNERS.map((r) => r.id).join(', ')})
   --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
   --tokens     only these token counts
 Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
@@ -95,6 +97,11 @@ function main(): void {
   let step = 0;
   progress.update(++step, 'measuring this machine\'s limits');
   const limitsStart = measureLimits(limitReps);
+  const initErrors = new Map<string, string>();
+  for (const r of RUNNERS_RUN)
+    await r.init?.().catch((e: unknown) => {
+      initErrors.set(r.id, describeError(e));
+    });
 
   const cases: CaseRecord[] = [];
   const checks: CheckResult[] = [];
@@ -125,7 +132,8 @@ function main(): void {
       const results: CaseResult[] = [];
       for (const runner of RUNNERS_RUN) {
         progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
-        results.push(measureCase(runner, c, plan));
+        const failed = initErrors.get(runner.id);
+        results.push(failed ? { runner: runner.id, skipped: `set-up failed: ${failed}` } : measureCase(runner, c, plan));
       }
       cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
     }
@@ -152,6 +160,7 @@ function main(): void {
     limits,
     limitsStart,
     limitsEnd,
+    wasmLimits: wasmLimits(),
     runners: RUNNERS_RUN.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
     peers: PEERS.filter((p) => RUNNERS_RUN.some((r) => r.id === p)),
     checks,
@@ -232,4 +241,4 @@ function describeError(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
-main();
+await main();

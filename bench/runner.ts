@@ -43,6 +43,8 @@ export interface Runner {
   roof(limits: Limits): Roof | null;
   /** Why this runner cannot run `c` (missing tool, unsupported model), or null. */
   skip(c: BenchCase): string | null;
+  /** Set-up that must be awaited once before any case (loading a Wasm runtime, probing limits). */
+  init?(): Promise<void>;
   /** Warmup, then timed samples following `plan`. */
   measure(c: BenchCase, plan: SamplePlan): Timing;
 }

@@ -64,8 +64,9 @@ export const DIAGNOSTICS = {
   E610: { title: 'target value out of range' },
   E611: { title: 'invalid choice' },
   E612: { title: 'inconsistent target' },
-  // 7xx: code generation
+  // 7xx: code generation (backends)
   E701: { title: 'not supported by this backend' },
+  E702: { title: 'model too large for the target' },
 } as const satisfies Record<string, { title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;

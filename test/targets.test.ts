@@ -72,10 +72,10 @@ function summary(text: string): string[] {
 
 describe('shipped targets', () => {
   it('lists the shipped sheets', () => {
-    expect(listTargets()).toEqual(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512']);
+    expect(listTargets()).toEqual(['npu-scratchpad', 'wasm-scalar', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512']);
   });
 
-  it.each(['npu-scratchpad', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512'])('%s loads with sane values', (name) => {
+  it.each(['npu-scratchpad', 'wasm-scalar', 'wasm-simd128', 'webgpu', 'x86-avx2', 'x86-avx512'])('%s loads with sane values', (name) => {
     const t = loadTarget(name);
     expect(t.name).toBe(name);
     expect(t.description.length).toBeGreaterThan(10);
@@ -105,6 +105,10 @@ describe('shipped targets', () => {
     const t = loadTarget('wasm-simd128');
     expect(t).toMatchObject({ backend: 'wasm', vectorBytes: 16, fma: false, cores: 1, alignment: 64 });
     expect(t.memory.at(-1)?.bytes).toBe(4 * 1024 * MiB);
+  });
+
+  it('wasm-scalar is the wasm backend without vectors (its scalar build)', () => {
+    expect(loadTarget('wasm-scalar')).toMatchObject({ backend: 'wasm', vectorBytes: 0, fma: false, cores: 1, alignment: 64 });
   });
 
   it('webgpu asks for exactly the WebGPU default limits', () => {
@@ -194,7 +198,7 @@ describe('loading', () => {
       loadTarget('tpu');
     } catch (e) {
       expect((e as MoecError).diagnostics[0].hint).toBe(
-        'shipped targets: `npu-scratchpad`, `wasm-simd128`, `webgpu`, `x86-avx2`, `x86-avx512`; or give the path of a .yaml sheet',
+        'shipped targets: `npu-scratchpad`, `wasm-scalar`, `wasm-simd128`, `webgpu`, `x86-avx2`, `x86-avx512`; or give the path of a .yaml sheet',
       );
     }
   });

@@ -69,6 +69,7 @@ export const DEFAULT_TARGET: Record<BackendName, string> = {
  */
 const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {
   c: () => import('./c/index.ts').then((m) => m.cBackend),
+  wasm: () => import('./wasm/index.ts').then((m) => m.wasmBackend),
 };
 
 /** Names of the backends this build has. */

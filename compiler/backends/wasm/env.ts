@@ -1,0 +1,116 @@
+/**
+ * @fileoverview What a kernel function sees of the program: every buffer's address as an
+ * expression (constants from the memory layout; a loop slice is its stacked buffer plus the
+ * iteration index times the slice's bytes), sizes as expressions in the token count `T`,
+ * and the scratch region.
+ *
+ * Every kernel function takes `(T, i0, i1, ...)`: the token count, then the iteration
+ * index of each loop it sits in, outermost first.
+ */
+import binaryen from 'binaryen';
+import type { Dim } from '../../../ir/dims.ts';
+import type { KBuffer, KProgram, MoeAlignKernel, Step } from '../../../ir/kernel.ts';
+import type { TargetCaps } from '../../target.ts';
+import { type Expr, FnBuilder, i32c } from './fn.ts';
+import { type MemoryLayout, type TokenLinear, bufferElements, concreteBytes, tokenLinear } from './layout.ts';
+import type { MathLib } from './math.ts';
+
+/** The program's buffers and loop structure: what sizes the scratch region before the layout exists. */
+export interface ProgramShapes {
+  buffers: Map<string, KBuffer>;
+  /** Loop slice name → its stacked buffer and the depth of the loop that binds it. */
+  slices: Map<string, { stacked: string; depth: number }>;
+  /** `sorted` buffer → the moe_align that writes it (for its block size). */
+  aligns: Map<string, MoeAlignKernel>;
+}
+
+export interface ProgramEnv extends ProgramShapes {
+  m: binaryen.Module;
+  program: KProgram;
+  target: TargetCaps;
+  layout: MemoryLayout;
+  math: MathLib;
+  /** Lanes of f32 per vector (4 for SIMD128, 1 for the scalar build). */
+  lanes: number;
+}
+
+export function programShapes(program: KProgram): ProgramShapes {
+  const slices = new Map<string, { stacked: string; depth: number }>();
+  const aligns = new Map<string, MoeAlignKernel>();
+  const walk = (steps: readonly Step[], depth: number): void => {
+    for (const s of steps) {
+      if (s.kind === 'loop') {
+        for (const sl of s.slices) slices.set(sl.slice, { stacked: sl.stacked, depth });
+        walk(s.body, depth + 1);
+      } else if (s.kind === 'moe_align') aligns.set(s.sorted, s);
+    }
+  };
+  walk(program.steps, 0);
+  return { buffers: new Map(program.buffers.map((b) => [b.name, b])), slices, aligns };
+}
+
+/** A kernel's function under construction: the builder plus the program's addresses. */
+export class KernelFn extends FnBuilder {
+  constructor(
+    readonly env: ProgramEnv,
+    name: string,
+    /** Loops around the kernel. */
+    readonly depth: number,
+  ) {
+    super(env.m, name, [binaryen.i32, ...Array.from({ length: depth }, () => binaryen.i32)]);
+  }
+
+  /** The token count. */
+  T(): Expr {
+    return this.get(this.params[0]);
+  }
+
+  buffer(name: string): KBuffer {
+    const b = this.env.buffers.get(name);
+    if (!b) throw new Error(`wasm backend: no buffer ${name}`);
+    return b;
+  }
+
+  /** The address of a buffer's first element. */
+  addr(name: string): Expr {
+    const m = this.m;
+    const { layout } = this.env;
+    const slice = this.env.slices.get(name);
+    if (slice) {
+      const bytes = concreteBytes(this.buffer(name));
+      return m.i32.add(this.addr(slice.stacked), m.i32.mul(this.get(this.params[1 + slice.depth]), i32c(m, bytes)));
+    }
+    const b = this.buffer(name);
+    if (b.kind === 'weight') {
+      const e = layout.weights.entries.find((w) => w.name === name);
+      if (!e) throw new Error(`wasm backend: weight ${name} is not in the weight layout`);
+      return i32c(m, layout.weightsBase + e.offset);
+    }
+    if (b.kind === 'input') return i32c(m, layout.inputs.find((i) => i.buffer === name)!.address);
+    if (b.offset === undefined) throw new Error(`wasm backend: ${name} has no arena offset`);
+    return i32c(m, layout.arenaBase + b.offset);
+  }
+
+  /** A size as an i32 expression in T. */
+  dim(d: Dim, what = 'a size'): Expr {
+    return this.linear(tokenLinear(d, what));
+  }
+
+  /** c + t·T as an i32 expression. */
+  linear({ c, t }: TokenLinear): Expr {
+    const m = this.m;
+    if (t === 0) return i32c(m, c);
+    const scaled = t === 1 ? this.T() : m.i32.mul(this.T(), i32c(m, t));
+    return c === 0 ? scaled : m.i32.add(scaled, i32c(m, c));
+  }
+
+  /** Element count of a buffer at this T. */
+  elements(name: string): Expr {
+    return this.linear(bufferElements(this.buffer(name)));
+  }
+
+  /** The scratch region's base address plus `offset` bytes. */
+  scratch(offset = 0): Expr {
+    return i32c(this.m, this.env.layout.scratchBase + offset);
+  }
+}

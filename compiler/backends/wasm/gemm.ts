@@ -1,0 +1,412 @@
+/**
+ * @fileoverview The GEMM kernels in Wasm: grouped GEMMs (sorted path over moe_align's
+ * blocks, and the direct decode path over token slots) and the dense GEMM, sharing one
+ * register-blocked core and one epilogue renderer.
+ *
+ * The core computes a set of A rows (their addresses in a scratch table) against one weight
+ * matrix into a float32 row tile C in scratch, then each row's epilogues (bias, act, glu)
+ * run on C and the row is stored: copied to its output row, or for `combine` added into its
+ * token's output row scaled by the routing weight.
+ *
+ * Tiling, from the kernel's `Tiling` (never chosen here): rows come in sets of `m` (a
+ * moe_align block on the sorted path, `m` rows of a dense GEMM); columns in panels of `n`;
+ * inside, micro-tiles of `mr` rows by `nr` columns held in registers.
+ * - transB (W row-major [N, Kd]): mr × (nr / lanes) accumulators, each a vector along K
+ *   for one output (`lanes` floats), reduced across lanes once at the end of K.
+ * - W [Kd, N]: accumulators are mr × (nr / lanes) vectors along N; A is broadcast
+ *   (`v128.load32_splat`).
+ * The scalar build is the same code with `lanes = 1` (f32 locals instead of v128).
+ * K runs whole per micro-tile: splitting it at the tile's `k` would add a lane reduction
+ * per K step on the transB layout; at these sizes the A rows and the W panel stay in L1/L2.
+ *
+ * Accumulation is float32 (the reference accumulates in float64): the results differ by
+ * float32 rounding of the sums, which the parity tests bound.
+ *
+ * Combine: the output starts as `init` (or 0) for every token, then each kept slot's row is
+ * added as out[t] += w[t, k] · row. The reference sums a token's choices in k order before
+ * adding init; this order follows the sorted rows instead (deterministic for given routing,
+ * different in float32 rounding only).
+ */
+import binaryen from 'binaryen';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel.ts';
+import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
+import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
+
+const DEFAULT_TILE: Tiling = { m: 16, n: 64, k: 64, mr: 4, nr: 4, vector: 4 };
+
+interface Shape {
+  /** Columns of the GEMM (before a glu halves them). */
+  N: number;
+  /** Reduction depth. */
+  Kd: number;
+  transB: boolean;
+  /** Rows per set (the table's capacity). */
+  M: number;
+}
+
+function shapeOf(buffers: ProgramShapes['buffers'], k: GroupedGemmKernel | GemmKernel, rowsPerSet: number): Shape {
+  const w = buffers.get(k.w)!.shape.map(Number);
+  const grouped = k.kind === 'grouped_gemm';
+  const [a, b] = grouped ? [w[1], w[2]] : [w[0], w[1]];
+  return k.transB ? { N: a, Kd: b, transB: true, M: rowsPerSet } : { N: b, Kd: a, transB: false, M: rowsPerSet };
+}
+
+/** Scratch: the A-row table and slot table (i32[M] each), then C (f32[M, N]). */
+function scratchOffsets(s: Shape): { table: number; slots: number; c: number; end: number } {
+  const c = Math.ceil((8 * s.M) / 16) * 16;
+  return { table: 0, slots: 4 * s.M, c, end: c + 4 * s.M * s.N };
+}
+
+function rowsPerSet(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
+  if (k.kind === 'gemm') return (k.tile ?? DEFAULT_TILE).m;
+  const align = env.aligns.get(k.sorted);
+  if (!align) throw new Error(`wasm backend: no moe_align writes ${k.sorted}`);
+  return align.block;
+}
+
+export function gemmScratchBytes(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
+  return scratchOffsets(shapeOf(env.buffers, k, rowsPerSet(env, k))).end;
+}
+
+/** The register-blocked core: C[i, :] = A-row(table[i]) · W for i < count. */
+class GemmCore {
+  private readonly m: binaryen.Module;
+  private readonly vl: number;
+  private readonly tile: Tiling;
+  private readonly jp: Local;
+  private readonly jend: Local;
+  private readonly j: Local;
+  private readonly r0: Local;
+  private readonly wk: Local;
+  private readonly a: Local[];
+
+  constructor(
+    private readonly f: KernelFn,
+    private readonly s: Shape,
+    tile: Tiling | undefined,
+    private readonly cOff: number,
+    private readonly tableOff: number,
+  ) {
+    this.m = f.m;
+    this.vl = f.env.lanes;
+    const t = tile ?? DEFAULT_TILE;
+    this.tile = { ...t, mr: Math.max(1, t.mr), nr: Math.max(1, t.nr), n: Math.max(1, t.n) };
+    this.jp = f.i32();
+    this.jend = f.i32();
+    this.j = f.i32();
+    this.r0 = f.i32();
+    this.wk = f.i32();
+    this.a = Array.from({ length: this.tile.mr }, () => f.i32());
+  }
+
+  /**
+   * Columns one micro-tile covers. The tiler sizes mr × (nr / vector) vector accumulators to
+   * the register file; on W [Kd, N] that is nr columns, on the transB layout (one vector
+   * accumulator per output) nr / vector columns, the same number of registers.
+   */
+  private colStep(vl: number): number {
+    const vectors = Math.max(1, Math.floor(this.tile.nr / vl));
+    return this.s.transB ? vectors : vectors * vl;
+  }
+
+  /** Loops over column panels, row micro-tiles and column micro-tiles. `count`: rows in the table (a fresh expression per call). */
+  run(w: Expr, count: () => Expr, rows: { one?: boolean; multipleOf?: number } = {}): Expr[] {
+    const { f, m, s, tile } = this;
+    const g = (l: Local): Expr => f.get(l);
+    const R = rows.one ? 1 : tile.mr;
+    const step = this.colStep(this.vl);
+    const tailVl = s.transB ? this.vl : 1;
+    // Tails only where the sizes leave one (known at compile time): smaller code, same loops.
+    const colTail = tile.n % step !== 0 || s.N % step !== 0;
+    const rowTail = R > 1 && (rows.multipleOf === undefined || rows.multipleOf % R !== 0);
+    const loadRows = (n: number): Expr[] =>
+      Array.from({ length: n }, (_, i) => f.set(this.a[i], i32load(m, m.i32.add(f.scratch(this.tableOff), m.i32.shl(m.i32.add(g(this.r0), i32c(m, i)), m.i32.const(2))))));
+    const columns = (n: number): Expr[] => [
+      f.forRange(this.j, g(this.jp), m.i32.sub(g(this.jend), i32c(m, step - 1)), this.micro(n, step, this.vl), step),
+      ...(colTail ? [f.forRange(this.j, g(this.j), g(this.jend), this.micro(n, 1, tailVl))] : []),
+    ];
+    return [
+      f.set(this.wk, w),
+      f.forRange(this.jp, m.i32.const(0), i32c(m, s.N), [
+        f.set(this.jend, m.i32.add(g(this.jp), i32c(m, tile.n))),
+        m.if(m.i32.gt_s(g(this.jend), i32c(m, s.N)), f.set(this.jend, i32c(m, s.N))),
+        f.forRange(this.r0, m.i32.const(0), m.i32.sub(count(), i32c(m, R - 1)), [...loadRows(R), ...columns(R)], R),
+        ...(rowTail ? [f.forRange(this.r0, g(this.r0), count(), [...loadRows(1), ...columns(1)])] : []),
+      ], tile.n),
+    ];
+  }
+
+  /** One micro-tile: `rows` × `cols` outputs at (r0, j), vector length `vl`: a call of the shared micro-kernel. */
+  private micro(rows: number, cols: number, vl: number): Expr[] {
+    const { f, m, s } = this;
+    const g = (l: Local): Expr => f.get(l);
+    const name = microKernel(m, rows, cols, vl, s.transB);
+    // transB: column j starts j·Kd floats into W; otherwise at float j of each K row.
+    const w = m.i32.add(g(this.wk), s.transB ? m.i32.mul(g(this.j), i32c(m, 4 * s.Kd)) : m.i32.shl(g(this.j), m.i32.const(2)));
+    const c = m.i32.add(m.i32.add(f.scratch(this.cOff), m.i32.mul(g(this.r0), i32c(m, 4 * s.N))), m.i32.shl(g(this.j), m.i32.const(2)));
+    const args = [...this.a.slice(0, rows).map((x) => g(x)), w, c, i32c(m, 4 * s.Kd), i32c(m, s.transB ? 4 * s.Kd : 4 * s.N), i32c(m, 4 * s.N)];
+    return [m.call(name, args, binaryen.none)];
+  }
+}
+
+/**
+ * The micro-kernel `rows` × `cols` as a function shared by every GEMM of the module:
+ * `(a_0 .. a_{rows-1}, w, c, kBytes, wStride, cStride)` with A-row addresses, the address of
+ * the tile's first W element, of its first C element, the reduction depth in bytes, the
+ * bytes between W columns (transB) or K rows (otherwise), and between C rows. A call per
+ * micro-tile costs little next to its rows × cols × K multiply-adds, and one copy per shape
+ * keeps the module (and its .wat) small.
+ */
+function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number, transB: boolean): string {
+  const name = `micro_${transB ? 't' : 'n'}${rows}x${cols}${vl > 1 ? 'v' : 's'}`;
+  if (m.getFunction(name)) return name;
+  const f = new FnBuilder(m, name, Array.from({ length: rows + 5 }, () => binaryen.i32));
+  const a = f.params.slice(0, rows);
+  const [w, c, kBytes, wStride, cStride] = f.params.slice(rows);
+  const g = (l: Local): Expr => f.get(l);
+  const vec = vl > 1;
+  const type = vec ? binaryen.v128 : binaryen.f32;
+  const o = f.i32();
+  const zero = (): Expr => (vec ? m.v128.const(new Array(16).fill(0)) : m.f32.const(0));
+  const madd = (x: Expr, p: Expr, q: Expr): Expr => (vec ? m.f32x4.add(x, m.f32x4.mul(p, q)) : m.f32.add(x, m.f32.mul(p, q)));
+  const cAt = (i: number): Expr => (i === 0 ? g(c) : m.i32.add(g(c), m.i32.mul(g(cStride), i32c(m, i))));
+  const body: Expr[] = [];
+  if (transB) {
+    // Accumulators along K, one per (row, column); lane sums at the end, then K % lanes in scalar.
+    const wc = Array.from({ length: cols }, () => f.i32());
+    const acc = Array.from({ length: rows }, () => Array.from({ length: cols }, () => f.local(type)));
+    const av = Array.from({ length: rows }, () => f.local(type));
+    const wv = Array.from({ length: cols }, () => f.local(type));
+    const sums = acc.map((row) => row.map(() => f.f32()));
+    const kv = f.i32();
+    const load = (p: Expr): Expr => (vec ? m.v128.load(0, 4, p) : f32load(m, p));
+    for (let j = 0; j < cols; j++) body.push(f.set(wc[j], j === 0 ? g(w) : m.i32.add(g(w), m.i32.mul(g(wStride), i32c(m, j)))));
+    for (const row of acc) for (const x of row) body.push(f.set(x, zero()));
+    const step: Expr[] = [];
+    for (let i = 0; i < rows; i++) step.push(f.set(av[i], load(m.i32.add(g(a[i]), g(o)))));
+    for (let j = 0; j < cols; j++) {
+      step.push(f.set(wv[j], load(m.i32.add(g(wc[j]), g(o)))));
+      for (let i = 0; i < rows; i++) step.push(f.set(acc[i][j], madd(g(acc[i][j]), g(av[i]), g(wv[j]))));
+    }
+    body.push(f.set(kv, vec ? m.i32.and(g(kBytes), m.i32.const(~15)) : g(kBytes)));
+    body.push(f.forRange(o, m.i32.const(0), g(kv), step, 4 * vl));
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++) {
+        const lane = (l: number): Expr => m.f32x4.extract_lane(g(acc[i][j]), l);
+        body.push(f.set(sums[i][j], vec ? m.f32.add(m.f32.add(lane(0), lane(1)), m.f32.add(lane(2), lane(3))) : g(acc[i][j])));
+      }
+    if (vec) {
+      const tail: Expr[] = [];
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < cols; j++) tail.push(f.set(sums[i][j], m.f32.add(g(sums[i][j]), m.f32.mul(f32load(m, m.i32.add(g(a[i]), g(o))), f32load(m, m.i32.add(g(wc[j]), g(o)))))));
+      body.push(f.forRange(o, g(kv), g(kBytes), tail, 4));
+    }
+    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) body.push(f32store(m, cAt(i), g(sums[i][j]), 4 * j));
+  } else {
+    // Accumulators along N (cols / vl vectors per row); A broadcast, W rows streamed.
+    const nv = Math.max(1, cols / vl);
+    const acc = Array.from({ length: rows }, () => Array.from({ length: nv }, () => f.local(type)));
+    const av = Array.from({ length: rows }, () => f.local(type));
+    const wv = Array.from({ length: nv }, () => f.local(type));
+    const wrow = f.i32();
+    body.push(f.set(wrow, g(w)));
+    for (const row of acc) for (const x of row) body.push(f.set(x, zero()));
+    const step: Expr[] = [];
+    for (let i = 0; i < rows; i++) step.push(f.set(av[i], vec ? m.v128.load32_splat(0, 4, m.i32.add(g(a[i]), g(o))) : f32load(m, m.i32.add(g(a[i]), g(o)))));
+    for (let j = 0; j < nv; j++) {
+      step.push(f.set(wv[j], vec ? m.v128.load(16 * j, 4, g(wrow)) : f32load(m, g(wrow), 4 * j)));
+      for (let i = 0; i < rows; i++) step.push(f.set(acc[i][j], madd(g(acc[i][j]), g(av[i]), g(wv[j]))));
+    }
+    step.push(f.set(wrow, m.i32.add(g(wrow), g(wStride))));
+    body.push(f.forRange(o, m.i32.const(0), g(kBytes), step, 4));
+    for (let i = 0; i < rows; i++) for (let j = 0; j < nv; j++) body.push(vec ? m.v128.store(16 * j, 4, cAt(i), g(acc[i][j])) : f32store(m, cAt(i), g(acc[i][j]), 4 * j));
+  }
+  f.finish(body);
+  return name;
+}
+
+/**
+ * The epilogue chain (without combine) on one C row at `row`, in float64 per element like
+ * the reference, each step stored back as float32. Returns the code and the row's width.
+ */
+function epilogueRow(f: KernelFn, chain: readonly Epilogue[], row: Local, n: number, expert: Local | null): { code: Expr[]; width: number } {
+  const m = f.m;
+  const j = f.i32();
+  const g = f.f64();
+  const u = f.f64();
+  const c = (v: number): Expr => m.f64.const(v);
+  const at = (col: Expr): Expr => m.i32.add(f.get(row), m.i32.shl(col, m.i32.const(2)));
+  const load = (col: Expr): Expr => m.f64.promote(f32load(m, at(col)));
+  const code: Expr[] = [];
+  let width = n;
+  for (const e of chain) {
+    if (e.kind === 'bias') {
+      const base = expert ? m.i32.add(f.addr(e.bias), m.i32.mul(f.get(expert), i32c(m, 4 * width))) : f.addr(e.bias);
+      const b = f.i32();
+      code.push(
+        f.set(b, base),
+        f.forRange(j, m.i32.const(0), i32c(m, width), [f32store(m, at(f.get(j)), m.f32.add(f32load(m, at(f.get(j))), f32load(m, m.i32.add(f.get(b), m.i32.shl(f.get(j), m.i32.const(2))))))]),
+      );
+    } else if (e.kind === 'act') {
+      code.push(f.forRange(j, m.i32.const(0), i32c(m, width), [f32store(m, at(f.get(j)), m.f32.demote(f.env.math.act(e.fn, load(f.get(j)))))]));
+    } else if (e.kind === 'glu') {
+      const half = width / 2;
+      const inter = e.layout === 'interleaved';
+      const gi = inter ? m.i32.shl(f.get(j), m.i32.const(1)) : f.get(j);
+      const ui = inter ? m.i32.add(m.i32.shl(f.get(j), m.i32.const(1)), m.i32.const(1)) : m.i32.add(f.get(j), i32c(m, half));
+      let value: Expr;
+      if (e.fn === 'swiglu') value = m.f64.mul(m.f64.div(f.get(g), m.f64.add(c(1), f.env.math.exp(m.f64.neg(f.get(g))))), f.get(u));
+      else {
+        // GPT-OSS: g = min(g, limit), u = clamp(u, -limit, limit), (u + 1) · g · sigmoid(alpha · g)
+        const limit = e.limit!;
+        const gc = (): Expr => m.f64.min(f.get(g), c(limit));
+        const uc = m.f64.min(m.f64.max(f.get(u), c(-limit)), c(limit));
+        value = m.f64.mul(m.f64.mul(m.f64.add(uc, c(1)), gc()), m.f64.div(c(1), m.f64.add(c(1), f.env.math.exp(m.f64.neg(m.f64.mul(gc(), c(e.alpha!)))))));
+      }
+      // In place: output column j is written after every column it could overwrite was read.
+      code.push(f.forRange(j, m.i32.const(0), i32c(m, half), [f.set(g, load(gi)), f.set(u, load(ui)), f32store(m, at(f.get(j)), m.f32.demote(value))]));
+      width = half;
+    } else throw new Error('wasm backend: combine must be the last epilogue');
+  }
+  return { code, width };
+}
+
+/** out[i] += w · row[i] for i < width (float32; vectors of 4 when the build has them). */
+function addScaled(f: KernelFn, out: Expr, row: Local, weight: Expr, width: number): Expr[] {
+  const m = f.m;
+  const o = f.i32();
+  const w = f.f32();
+  const dst = f.i32();
+  const vecBytes = f.env.lanes > 1 ? 16 * Math.floor(width / 4) : 0;
+  const code: Expr[] = [f.set(w, weight), f.set(dst, out)];
+  const p = (base: Local): Expr => m.i32.add(f.get(base), f.get(o));
+  if (vecBytes > 0) {
+    const wv = f.v128();
+    code.push(
+      f.set(wv, m.f32x4.splat(f.get(w))),
+      f.forRange(o, m.i32.const(0), i32c(m, vecBytes), [m.v128.store(0, 4, p(dst), m.f32x4.add(m.v128.load(0, 4, p(dst)), m.f32x4.mul(f.get(wv), m.v128.load(0, 4, p(row)))))], 16),
+    );
+  }
+  if (vecBytes < 4 * width)
+    code.push(f.forRange(o, i32c(m, vecBytes), i32c(m, 4 * width), [f32store(m, p(dst), m.f32.add(f32load(m, p(dst)), m.f32.mul(f.get(w), f32load(m, p(row)))))], 4));
+  return code;
+}
+
+export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const M = rowsPerSet(env, k);
+  const s = shapeOf(env.buffers, k, M);
+  const off = scratchOffsets(s);
+  const experts = Number(f.buffer(k.w).shape[0]);
+  const last = k.epilogue[k.epilogue.length - 1];
+  const combine = last?.kind === 'combine' ? last : undefined;
+  const chain = combine ? k.epilogue.slice(0, -1) : k.epilogue;
+  const core = new GemmCore(f, s, k.tile, off.c, off.table);
+  const g = (l: Local): Expr => f.get(l);
+  const K = k.k;
+  const aRowBytes = 4 * s.Kd;
+  const slotsN = f.i32();
+  const e = f.i32();
+  const w = f.i32();
+  const i = f.i32();
+  const slot = f.i32();
+  const row = f.i32();
+  const b = f.i32();
+  const r = f.i32();
+  const sAt = (buf: string, idx: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(idx, m.i32.const(2)));
+  const width = chain.reduce((n, ep) => (ep.kind === 'glu' ? n / 2 : n), s.N);
+  /** A row's address: x[s / K] when gathering, else row `r` of `a`. */
+  const aRow = (sl: Expr, rr: Expr): Expr => m.i32.add(f.addr(k.a), m.i32.mul(k.gather ? m.i32.div_u(sl, i32c(m, K)) : rr, i32c(m, aRowBytes)));
+  /** Stores C row i (slot `slot`, output row `outRow`) after its epilogues. */
+  const store = (outRow: Expr): Expr[] => [
+    f.set(row, m.i32.add(f.scratch(off.c), m.i32.mul(g(i), i32c(m, 4 * s.N)))),
+    // Rendered per call site: binaryen expressions are a tree, never shared.
+    ...epilogueRow(f, chain, row, s.N, e).code,
+    ...(combine
+      ? addScaled(f, m.i32.add(f.addr(k.out), m.i32.mul(m.i32.div_u(g(slot), i32c(m, K)), i32c(m, 4 * width))), row, f32load(m, sAt(combine.weights, g(slot))), width)
+      : [m.memory.copy(m.i32.add(f.addr(k.out), m.i32.mul(outRow, i32c(m, 4 * width))), g(row), i32c(m, 4 * width))]),
+  ];
+  const expertW = (): Expr => m.i32.add(f.addr(k.w), m.i32.mul(g(e), i32c(m, 4 * s.N * s.Kd)));
+  const body: Expr[] = [f.set(slotsN, f.elements(k.indices))];
+  if (combine) {
+    const bytes = m.i32.mul(m.i32.div_u(g(slotsN), i32c(m, K)), i32c(m, 4 * width));
+    if (k.init === undefined) body.push(m.memory.fill(f.addr(k.out), m.i32.const(0), bytes));
+    else if (k.init !== k.out) body.push(m.memory.copy(f.addr(k.out), f.addr(k.init), bytes));
+  }
+  // Decode path: each routed slot on its own, in slot order.
+  const decode = f.labelled((done) => [
+    m.br(done, m.i32.ge_s(m.i32.div_u(g(slotsN), i32c(m, K)), i32c(m, k.sortedFromTokens))),
+    f.forRange(slot, m.i32.const(0), g(slotsN), [
+      f.labelled((next) => [
+        f.set(e, i32load(m, sAt(k.indices, g(slot)))),
+        m.br(next, m.i32.eq(g(e), m.i32.const(-1))),
+        m.if(m.i32.ge_u(g(e), i32c(m, experts)), m.unreachable()),
+        i32store(m, f.scratch(off.table), aRow(g(slot), g(slot))),
+        ...core.run(expertW(), () => m.i32.const(1), { one: true }),
+        f.set(i, m.i32.const(0)),
+        ...store(g(slot)),
+      ]),
+    ]),
+    m.return(),
+  ]);
+  body.push(decode);
+  // Sorted path: block by block (one expert each), rows of a block as one row set.
+  const blocks = f.i32();
+  body.push(
+    f.set(blocks, m.i32.div_u(i32load(m, f.addr(k.count)), i32c(m, M))),
+    f.forRange(b, m.i32.const(0), g(blocks), [
+      f.labelled((next) => [
+        f.set(e, i32load(m, sAt(k.blockExpert, g(b)))),
+        m.br(next, m.i32.eq(g(e), m.i32.const(-1))),
+        m.if(m.i32.ge_u(g(e), i32c(m, experts)), m.unreachable()),
+        // The row table: padding rows read A's first row (computed, never stored).
+        f.forRange(i, m.i32.const(0), i32c(m, M), [
+          f.set(r, m.i32.add(m.i32.mul(g(b), i32c(m, M)), g(i))),
+          f.set(slot, i32load(m, sAt(k.sorted, g(r)))),
+          i32store(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))), g(slot)),
+          i32store(m, m.i32.add(f.scratch(off.table), m.i32.shl(g(i), m.i32.const(2))), m.select(m.i32.eq(g(slot), m.i32.const(-1)), f.addr(k.a), aRow(g(slot), g(r)))),
+        ]),
+        f.set(w, expertW()),
+        ...core.run(g(w), () => i32c(m, M), { multipleOf: M }),
+        f.forRange(i, m.i32.const(0), i32c(m, M), [
+          f.set(slot, i32load(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))))),
+          m.if(m.i32.ne(g(slot), m.i32.const(-1)), m.block(null, store(m.i32.add(m.i32.mul(g(b), i32c(m, M)), g(i))))),
+        ]),
+      ]),
+    ]),
+  );
+  f.finish(body);
+}
+
+export function buildGemm(env: ProgramEnv, k: GemmKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const M = rowsPerSet(env, k);
+  const s = shapeOf(env.buffers, k, M);
+  const off = scratchOffsets(s);
+  if (k.epilogue.some((e) => e.kind === 'combine')) throw new Error('wasm backend: a dense gemm has no combine epilogue');
+  const core = new GemmCore(f, s, k.tile, off.c, off.table);
+  const g = (l: Local): Expr => f.get(l);
+  const rows = f.i32();
+  const rp = f.i32();
+  const n = f.i32();
+  const i = f.i32();
+  const row = f.i32();
+  const epi = epilogueRow(f, k.epilogue, row, s.N, null);
+  const width = epi.width;
+  f.finish([
+    f.set(rows, m.i32.div_u(f.elements(k.a), i32c(m, s.Kd))),
+    f.forRange(rp, m.i32.const(0), g(rows), [
+      f.set(n, m.i32.sub(g(rows), g(rp))),
+      m.if(m.i32.gt_s(g(n), i32c(m, M)), f.set(n, i32c(m, M))),
+      f.forRange(i, m.i32.const(0), g(n), [i32store(m, m.i32.add(f.scratch(off.table), m.i32.shl(g(i), m.i32.const(2))), m.i32.add(f.addr(k.a), m.i32.mul(m.i32.add(g(rp), g(i)), i32c(m, 4 * s.Kd))))]),
+      ...core.run(f.addr(k.w), () => g(n)),
+      f.forRange(i, m.i32.const(0), g(n), [
+        f.set(row, m.i32.add(f.scratch(off.c), m.i32.mul(g(i), i32c(m, 4 * s.N)))),
+        ...epi.code,
+        m.memory.copy(m.i32.add(f.addr(k.out), m.i32.mul(m.i32.add(g(rp), g(i)), i32c(m, 4 * width))), g(row), i32c(m, 4 * width)),
+      ]),
+    ], M),
+  ]);
+}

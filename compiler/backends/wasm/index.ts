@@ -1,0 +1,69 @@
+/**
+ * @fileoverview The WebAssembly backend: `emit` writes `model.wasm`, its text `model.wat`
+ * and the loader's manifest `model.json`; `load` builds the same module, packs the weights
+ * into the manifest's blob layout and runs it here through the loader (`loader.ts`, the one
+ * a web page uses too).
+ */
+import { evalShape } from '../../../ir/dims.ts';
+import type { KProgram } from '../../../ir/kernel.ts';
+import type { Tensor } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
+import { packWeights, weightBlob } from '../weights.ts';
+import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { type BuiltModule, buildModule } from './module.ts';
+
+export function emitWasm(program: KProgram, target: TargetCaps): EmittedFiles {
+  const built = buildModule(program, target);
+  return { 'model.wasm': built.binary, 'model.wat': built.text, 'model.json': `${JSON.stringify(built.manifest, null, 2)}\n` };
+}
+
+export interface WasmLoaded extends LoadedModel {
+  model: MoecWasmModel;
+  built: BuiltModule;
+}
+
+/** Builds, instantiates and fills the module with the program's packed weights. */
+export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<WasmLoaded> {
+  const built = buildModule(program, target);
+  // pack reads no symbolic size, but the graph interpreter wants every dim bound.
+  const dims = Object.fromEntries(program.module.dims.map((d) => [d.name, built.manifest.maxTokens]));
+  const blob = weightBlob(built.layout.weights, packWeights(program, weights, dims));
+  const model = await loadWasmModel(built.binary, built.manifest, blob);
+  const outputShape = (buffer: string, T: number): number[] => evalShape(program.buffers.find((b) => b.name === buffer)!.shape, { T });
+  return {
+    model,
+    built,
+    async forward(inputs, bindings) {
+      const T = bindings.T ?? 0;
+      if (T > built.manifest.maxTokens) fail('E505', `T = ${T} is over the compiled bound of ${built.manifest.maxTokens} tokens`, undefined, 'raise --max-tokens');
+      const given: Record<string, Float32Array> = {};
+      for (const i of program.inputs) {
+        const t = inputs[i.name];
+        if (!t) fail('E503', `missing input '${i.name}'`);
+        const want = evalShape(program.buffers.find((b) => b.name === i.buffer)!.shape, { T });
+        if (t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) fail('E504', `input '${i.name}' is [${t.shape.join(', ')}], expected [${want.join(', ')}] at T = ${T}`);
+        given[i.name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+      }
+      let got: Record<string, Float32Array>;
+      try {
+        got = model.forwardAll(given, T);
+      } catch (e) {
+        // The kernels trap only on bad routing data (an expert index out of range).
+        if (e instanceof WebAssembly.RuntimeError) fail('E505', `the wasm module trapped: ${e.message} (an expert index outside 0..E-1?)`);
+        throw e;
+      }
+      const out: Record<string, Tensor> = {};
+      for (const o of program.outputs) out[o.name] = { dtype: 'f32', shape: outputShape(o.buffer, T), data: got[o.name] };
+      return out;
+    },
+    dispose() {},
+  };
+}
+
+export const wasmBackend: Backend = {
+  name: 'wasm',
+  emit: emitWasm,
+  load: loadWasm,
+};

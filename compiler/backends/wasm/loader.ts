@@ -1,0 +1,129 @@
+/**
+ * @fileoverview Runs a compiled `model.wasm` in Node or a browser: instantiates the
+ * module, grows its memory by the weights' pages and copies the packed weights in, then
+ * `forward(input, T)` writes the input, calls the module's `forward(T)` and copies the output
+ * out. It reads only the manifest (`model.json`), never moec's IR, and imports nothing, so a
+ * web page can use it as is:
+ *
+ *     import { loadWasmModel } from 'moec/wasm';
+ *     const [wasm, manifest, weights] = await Promise.all([
+ *       fetch('model.wasm').then((r) => r.arrayBuffer()),
+ *       fetch('model.json').then((r) => r.json()),
+ *       fetch('weights.bin').then((r) => r.arrayBuffer()),
+ *     ]);
+ *     const model = await loadWasmModel(wasm, manifest, new Uint8Array(weights));
+ *     const y = model.forward(x, T); // x: Float32Array of T × D
+ *
+ * The weights are the program's packed weights in the manifest's layout (one blob, each
+ * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
+ */
+import type { ManifestTensor, TokenLinear, WasmManifest } from './manifest.ts';
+
+export type { WasmManifest } from './manifest.ts';
+
+const PAGE = 65536;
+
+/** The packed weights: one blob in the manifest's layout, or each packed tensor by name. */
+export type WasmWeights = Uint8Array | Record<string, Float32Array | Int32Array>;
+
+const count = (l: TokenLinear, T: number): number => l.c + l.t * T;
+
+export class MoecWasmModel {
+  private readonly run: (T: number) => void;
+
+  constructor(
+    readonly manifest: WasmManifest,
+    readonly instance: WebAssembly.Instance,
+  ) {
+    this.run = instance.exports.forward as (T: number) => void;
+  }
+
+  /** The module's linear memory (weights, arena, inputs). */
+  get memory(): WebAssembly.Memory {
+    return this.instance.exports.memory as WebAssembly.Memory;
+  }
+
+  /** Runs a one-input, one-output model on `input` (T × … float32 values) and returns a copy of the output. */
+  forward(input: Float32Array, T: number): Float32Array {
+    const { inputs, outputs } = this.manifest;
+    if (inputs.length !== 1 || outputs.length !== 1) throw new Error(`model ${this.manifest.model} has ${inputs.length} inputs and ${outputs.length} outputs; use forwardAll`);
+    return this.forwardAll({ [inputs[0].name]: input }, T)[outputs[0].name];
+  }
+
+  /** Runs the model on inputs by name; returns the outputs by name (copies). */
+  forwardAll(inputs: Record<string, Float32Array>, T: number): Record<string, Float32Array> {
+    const max = this.manifest.maxTokens;
+    if (!Number.isInteger(T) || T < 0 || T > max) throw new RangeError(`T = ${T} is outside 0..${max}, the token bound this module was compiled for`);
+    const mem = this.memory.buffer;
+    for (const slot of this.manifest.inputs) {
+      const x = inputs[slot.name];
+      const n = count(slot.elements, T);
+      if (!x) throw new TypeError(`missing input '${slot.name}' (${n} float32 values at T = ${T})`);
+      if (x.length !== n) throw new RangeError(`input '${slot.name}' has ${x.length} values; at T = ${T} it takes ${n} (${shapeText(slot, T)})`);
+      new Float32Array(mem, slot.address, n).set(x);
+    }
+    this.run(T);
+    const out: Record<string, Float32Array> = {};
+    for (const slot of this.manifest.outputs) out[slot.name] = new Float32Array(this.memory.buffer, slot.address, count(slot.elements, T)).slice();
+    return out;
+  }
+
+  /** Shape of an input or output at token count T. */
+  shape(name: string, T: number): number[] {
+    const slot = [...this.manifest.inputs, ...this.manifest.outputs].find((s) => s.name === name);
+    if (!slot) throw new Error(`no input or output named '${name}'`);
+    return slot.shape.map((d) => (typeof d === 'number' ? d : count(d, T)));
+  }
+}
+
+function shapeText(slot: ManifestTensor, T: number): string {
+  return `[${slot.shape.map((d) => (typeof d === 'number' ? d : count(d, T))).join(', ')}]`;
+}
+
+/** Instantiates the module and places the weights; the module may be bytes or compiled. */
+export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): Promise<MoecWasmModel> {
+  if (manifest.format !== 'moec-wasm' || manifest.version !== 1) throw new Error(`not a moec-wasm version 1 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})`);
+  let module: WebAssembly.Module;
+  try {
+    module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
+  } catch (e) {
+    const hint = manifest.simd ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).' : '';
+    throw new Error(`cannot compile the model's WebAssembly: ${(e as Error).message}.${hint}`);
+  }
+  return instantiateWasmModel(module, manifest, weights);
+}
+
+/**
+ * The synchronous half of `loadWasmModel`, for a module already compiled (Node, workers,
+ * benchmarks): instantiates, grows memory for the weights and places them.
+ */
+export function instantiateWasmModel(module: WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): MoecWasmModel {
+  const model = new MoecWasmModel(manifest, new WebAssembly.Instance(module, {}));
+  const memory = model.memory;
+  const have = memory.buffer.byteLength / PAGE;
+  if (manifest.memory.totalPages > have) {
+    try {
+      memory.grow(manifest.memory.totalPages - have);
+    } catch {
+      throw new RangeError(`cannot grow the model's memory to ${manifest.memory.totalPages} pages (${((manifest.memory.totalPages * PAGE) / 2 ** 30).toFixed(2)} GiB) for its weights`);
+    }
+  }
+  placeWeights(memory, manifest, weights);
+  return model;
+}
+
+function placeWeights(memory: WebAssembly.Memory, manifest: WasmManifest, weights: WasmWeights): void {
+  const { base, bytes, entries } = manifest.weights;
+  const mem = new Uint8Array(memory.buffer);
+  if (weights instanceof Uint8Array) {
+    if (weights.length !== bytes) throw new RangeError(`the weights blob has ${weights.length} bytes; the manifest lays out ${bytes}`);
+    mem.set(weights, base);
+    return;
+  }
+  for (const e of entries) {
+    const t = weights[e.name];
+    if (!t) throw new TypeError(`missing packed weight '${e.name}' (${e.dtype}[${e.shape.join(', ')}])`);
+    if (t.byteLength !== e.bytes || (e.dtype === 'i32') !== t instanceof Int32Array) throw new RangeError(`packed weight '${e.name}' must be ${e.dtype}[${e.shape.join(', ')}] (${e.bytes} bytes)`);
+    mem.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), base + e.offset);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * @fileoverview The JSON manifest that travels with `model.wasm`: everything the loader
+ * needs to place weights and inputs and read outputs, with no knowledge of moec's IR. It is
+ * plain data, so a page can `fetch` it next to the module.
+ */
+
+/** A size linear in the token count: c + t·T. */
+export interface TokenLinear {
+  c: number;
+  t: number;
+}
+
+export interface ManifestTensor {
+  /** Graph name of the model input or output. */
+  name: string;
+  /** Byte address in linear memory. */
+  address: number;
+  /** Number of float32 elements at token count T: c + t·T. */
+  elements: TokenLinear;
+  /** Shape, each dim a number or c + t·T. */
+  shape: Array<number | TokenLinear>;
+}
+
+export interface ManifestWeight {
+  /** The packed weight buffer's name (`packWeights` gives it by this name). */
+  name: string;
+  dtype: 'f32' | 'i32';
+  shape: number[];
+  /** Byte offset inside the weights blob (the blob goes at `weights.base`). */
+  offset: number;
+  bytes: number;
+}
+
+export interface WasmManifest {
+  format: 'moec-wasm';
+  version: 1;
+  model: string;
+  target: string;
+  /** Whether the module uses SIMD128 (the loader reports a clear error when the engine lacks it). */
+  simd: boolean;
+  /** Largest token count the module was planned for; `forward` rejects more. */
+  maxTokens: number;
+  memory: {
+    /** Pages (64 KiB) the module declares; the loader grows memory to `totalPages`. */
+    initialPages: number;
+    totalPages: number;
+  };
+  weights: { base: number; bytes: number; align: number; entries: ManifestWeight[] };
+  inputs: ManifestTensor[];
+  outputs: ManifestTensor[];
+  /** Where the arena and the scratch region lie (for tools that check memory use). */
+  arena: { base: number; bytes: number };
+  scratch: { base: number; bytes: number };
+}

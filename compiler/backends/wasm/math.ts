@@ -1,0 +1,187 @@
+/**
+ * @fileoverview The transcendental functions kernels need, written in Wasm (float64), so
+ * the module imports nothing and runs the same in every engine.
+ *
+ * - exp: Cody–Waite reduction x = k·ln2 + r (|r| <= ln2/2, ln2 split in a high part with
+ *   zero low bits, so k·ln2_hi is exact), the Taylor polynomial of e^r to degree 13
+ *   (truncation below 1e-17), then scaling by 2^k in two steps so subnormal results and
+ *   k = 1024 stay in range. About 1 ulp of float64: far below the float32 the kernels store.
+ * - erfc (for the exact GELU): the reference interpreter's own algorithm (`erf`/`erfc` in
+ *   ir/interp-kernels.ts): erf's power series below |x| = 1.5, erfc's continued fraction
+ *   above, so both agree to float64 rounding.
+ * - the activations as the reference writes them: sigmoid 1/(1+e^-x), silu x/(1+e^-x),
+ *   gelu 0.5·x·erfc(-x/√2), gelu_tanh with tanh(y) = 1 - 2/(e^{2y}+1) (odd-symmetric).
+ *
+ * Functions are added to the module on first use, so a model without GELU carries no erfc.
+ */
+import binaryen from 'binaryen';
+import { type Expr, FnBuilder } from './fn.ts';
+
+const LOG2E = 1.4426950408889634;
+const LN2_HI = 6.93147180369123816490e-1;
+const LN2_LO = 1.90821492927058770002e-10;
+const EXP_MAX = 709.782712893384;
+const EXP_MIN = -745.1332191019412;
+const TWO_OVER_SQRT_PI = 1.1283791670955126;
+const ONE_OVER_SQRT_PI = 0.5641895835477563;
+const SQRT_2_OVER_PI = 0.7978845608028654;
+
+export type Activation = 'relu' | 'silu' | 'gelu' | 'gelu_tanh' | 'sigmoid';
+
+export class MathLib {
+  private readonly added = new Set<string>();
+
+  constructor(private readonly m: binaryen.Module) {}
+
+  /** e^x in float64. */
+  exp(x: Expr): Expr {
+    this.need('exp', () => this.buildExp());
+    return this.m.call('exp', [x], binaryen.f64);
+  }
+
+  /** An activation of a float64 value, in float64. */
+  act(fn: Activation, x: Expr): Expr {
+    this.need(`act_${fn}`, () => this.buildAct(fn));
+    return this.m.call(`act_${fn}`, [x], binaryen.f64);
+  }
+
+  private need(name: string, build: () => void): void {
+    if (this.added.has(name)) return;
+    this.added.add(name);
+    build();
+  }
+
+  private buildExp(): void {
+    const m = this.m;
+    const f = new FnBuilder(m, 'exp', [binaryen.f64], binaryen.f64);
+    const [x] = f.params;
+    const k = f.f64();
+    const r = f.f64();
+    const p = f.f64();
+    const ki = f.i32();
+    const k1 = f.i32();
+    const c = (v: number): Expr => m.f64.const(v);
+    const pow2 = (e: Expr): Expr => m.f64.reinterpret(m.i64.shl(m.i64.extend_s(m.i32.add(e, m.i32.const(1023))), m.i64.const(52n)));
+    // Horner over 1/n! for n = 13 .. 1, then + 1.
+    let horner: Expr = c(1 / 6227020800);
+    for (let n = 12; n >= 1; n--) {
+      let fact = 1;
+      for (let j = 2; j <= n; j++) fact *= j;
+      horner = m.f64.add(c(1 / fact), m.f64.mul(f.get(r), horner));
+    }
+    f.finish([
+      m.if(m.f64.ne(f.get(x), f.get(x)), m.return(f.get(x))),
+      m.if(m.f64.gt(f.get(x), c(EXP_MAX)), m.return(c(Infinity))),
+      m.if(m.f64.lt(f.get(x), c(EXP_MIN)), m.return(c(0))),
+      f.set(k, m.f64.nearest(m.f64.mul(f.get(x), c(LOG2E)))),
+      f.set(r, m.f64.sub(m.f64.sub(f.get(x), m.f64.mul(f.get(k), c(LN2_HI))), m.f64.mul(f.get(k), c(LN2_LO)))),
+      f.set(p, m.f64.add(c(1), m.f64.mul(f.get(r), horner))),
+      f.set(ki, m.i32.trunc_s.f64(f.get(k))),
+      f.set(k1, m.i32.shr_s(f.get(ki), m.i32.const(1))),
+      m.return(m.f64.mul(m.f64.mul(f.get(p), pow2(f.get(k1))), pow2(m.i32.sub(f.get(ki), f.get(k1))))),
+    ]);
+  }
+
+  private buildAct(fn: Activation): void {
+    const m = this.m;
+    const f = new FnBuilder(m, `act_${fn}`, [binaryen.f64], binaryen.f64);
+    const x = (): Expr => f.get(f.params[0]);
+    const c = (v: number): Expr => m.f64.const(v);
+    const sigmoidOf = (v: Expr): Expr => m.f64.div(c(1), m.f64.add(c(1), this.exp(m.f64.neg(v))));
+    let body: Expr;
+    switch (fn) {
+      case 'relu': // NaN stays NaN, as in the reference (x <= 0 ? 0 : x)
+        body = m.select(m.f64.le(x(), c(0)), c(0), x());
+        break;
+      case 'sigmoid':
+        body = sigmoidOf(x());
+        break;
+      case 'silu':
+        body = m.f64.div(x(), m.f64.add(c(1), this.exp(m.f64.neg(x()))));
+        break;
+      case 'gelu':
+        this.need('erfc', () => this.buildErfc());
+        body = m.f64.mul(m.f64.mul(c(0.5), x()), m.call('erfc', [m.f64.mul(m.f64.neg(x()), c(Math.SQRT1_2))], binaryen.f64));
+        break;
+      case 'gelu_tanh': {
+        // tanh(y) = sign(y)·(1 - 2/(e^{2|y|}+1)).
+        const y = f.f64();
+        const a = f.f64();
+        const th = m.f64.copysign(m.f64.sub(c(1), m.f64.div(c(2), m.f64.add(this.exp(m.f64.mul(c(2), f.get(a))), c(1)))), f.get(y));
+        body = m.block(null, [
+          f.set(y, m.f64.mul(c(SQRT_2_OVER_PI), m.f64.add(x(), m.f64.mul(c(0.044715), m.f64.mul(x(), m.f64.mul(x(), x())))))),
+          f.set(a, m.f64.abs(f.get(y))),
+          m.f64.mul(m.f64.mul(c(0.5), x()), m.f64.add(c(1), th)),
+        ], binaryen.f64);
+        break;
+      }
+    }
+    f.finish([m.return(body)]);
+  }
+
+  /** erfc as in the reference: series for |x| < 1.5 (1 - erf, 2 - erfc(-x) below -1.5), continued fraction above. */
+  private buildErfc(): void {
+    const m = this.m;
+    const c = (v: number): Expr => m.f64.const(v);
+    {
+      const f = new FnBuilder(m, 'erf_series', [binaryen.f64], binaryen.f64);
+      const x = f.params[0];
+      const x2 = f.f64();
+      const term = f.f64();
+      const sum = f.f64();
+      const n = f.i32();
+      f.finish([
+        f.set(x2, m.f64.mul(f.get(x), f.get(x))),
+        f.set(term, f.get(x)),
+        f.set(sum, f.get(x)),
+        m.block('done', [
+          f.forRange(n, m.i32.const(0), m.i32.const(200), [
+            f.set(term, m.f64.mul(f.get(term), m.f64.div(m.f64.mul(c(2), f.get(x2)), m.f64.convert_s.i32(m.i32.add(m.i32.mul(f.get(n), m.i32.const(2)), m.i32.const(3)))))),
+            f.set(sum, m.f64.add(f.get(sum), f.get(term))),
+            m.br('done', m.f64.le(m.f64.abs(f.get(term)), m.f64.mul(c(1e-17), m.f64.abs(f.get(sum))))),
+          ]),
+        ]),
+        m.return(m.f64.mul(m.f64.mul(c(TWO_OVER_SQRT_PI), this.exp(m.f64.neg(f.get(x2)))), f.get(sum))),
+      ]);
+    }
+    {
+      // Modified Lentz for e^{-x²}/√π / (x + (1/2)/(x + (2/2)/(x + ...))).
+      const f = new FnBuilder(m, 'erfc_cf', [binaryen.f64], binaryen.f64);
+      const x = f.params[0];
+      const fv = f.f64();
+      const cv = f.f64();
+      const d = f.f64();
+      const a = f.f64();
+      const delta = f.f64();
+      const n = f.i32();
+      const tiny = c(1e-300);
+      f.finish([
+        f.set(fv, f.get(x)),
+        f.set(cv, f.get(x)),
+        f.set(d, c(0)),
+        m.block('done', [
+          f.forRange(n, m.i32.const(1), m.i32.const(500), [
+            f.set(a, m.f64.mul(m.f64.convert_s.i32(f.get(n)), c(0.5))),
+            f.set(d, m.f64.add(f.get(x), m.f64.mul(f.get(a), f.get(d)))),
+            m.if(m.f64.eq(f.get(d), c(0)), f.set(d, tiny)),
+            f.set(cv, m.f64.add(f.get(x), m.f64.div(f.get(a), f.get(cv)))),
+            m.if(m.f64.eq(f.get(cv), c(0)), f.set(cv, tiny)),
+            f.set(d, m.f64.div(c(1), f.get(d))),
+            f.set(delta, m.f64.mul(f.get(cv), f.get(d))),
+            f.set(fv, m.f64.mul(f.get(fv), f.get(delta))),
+            m.br('done', m.f64.lt(m.f64.abs(m.f64.sub(f.get(delta), c(1))), c(1e-16))),
+          ]),
+        ]),
+        m.return(m.f64.div(m.f64.mul(c(ONE_OVER_SQRT_PI), this.exp(m.f64.neg(m.f64.mul(f.get(x), f.get(x))))), f.get(fv))),
+      ]);
+    }
+    const f = new FnBuilder(m, 'erfc', [binaryen.f64], binaryen.f64);
+    const x = (): Expr => f.get(f.params[0]);
+    f.finish([
+      m.if(m.f64.ne(x(), x()), m.return(x())),
+      m.if(m.f64.ge(x(), c(1.5)), m.return(m.call('erfc_cf', [x()], binaryen.f64))),
+      m.if(m.f64.le(x(), c(-1.5)), m.return(m.f64.sub(c(2), m.call('erfc_cf', [m.f64.neg(x())], binaryen.f64)))),
+      m.return(m.f64.sub(c(1), m.call('erf_series', [x()], binaryen.f64))),
+    ]);
+  }
+}

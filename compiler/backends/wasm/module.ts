@@ -1,0 +1,161 @@
+/**
+ * @fileoverview Builds the Wasm module of a planned kernel program with binaryen: one
+ * function per kernel instance (`k3_grouped_gemm`), one per loop (`loop0`: its init copies,
+ * the iterations calling the body's kernels with the iteration index, the carried copies),
+ * and `forward(T)`, which runs the steps in order. Memory follows `layout.ts`; the module
+ * exports `memory` and `forward`, imports nothing, validates, and is optimised by binaryen.
+ *
+ * The build is selected by the target: `vectorBytes >= 16` gives SIMD128 kernels, 0 the
+ * scalar build (the same kernels with float32 locals).
+ */
+import binaryen from 'binaryen';
+import type { KProgram, LoopStep, Step } from '../../../ir/kernel.ts';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
+import { type Expr, FnBuilder, i32c } from './fn.ts';
+import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';
+import { type MemoryLayout, planLayout } from './layout.ts';
+import type { WasmManifest } from './manifest.ts';
+import { MathLib } from './math.ts';
+import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
+import { buildOp, checkOp } from './ops.ts';
+import { buildRouter, routerScratchBytes } from './router.ts';
+
+export interface BuiltModule {
+  binary: Uint8Array;
+  /** The optimised module's text form. */
+  text: string;
+  manifest: WasmManifest;
+  layout: MemoryLayout;
+}
+
+export interface BuildOptions {
+  /** Run binaryen's optimisation passes (default true). */
+  optimize?: boolean;
+  /** Also export every kernel and loop function by name (for timing kernels one by one). */
+  exportKernels?: boolean;
+}
+
+/** Bytes of scratch the program's kernels need (the largest one: they run one at a time). */
+function scratchBytes(shapes: ProgramShapes, steps: readonly Step[]): number {
+  let need = 0;
+  for (const s of steps) {
+    const bytes =
+      s.kind === 'loop'
+        ? scratchBytes(shapes, s.body)
+        : s.kind === 'router'
+          ? routerScratchBytes(s)
+          : s.kind === 'moe_align'
+            ? moeAlignScratchBytes(s)
+            : s.kind === 'grouped_gemm' || s.kind === 'gemm'
+              ? gemmScratchBytes(shapes, s)
+              : 0;
+    need = Math.max(need, bytes);
+  }
+  return need;
+}
+
+/** Everything the backend cannot render is reported before any code is built. */
+function checkSupported(p: KProgram, steps: readonly Step[]): void {
+  for (const b of p.buffers)
+    if (b.dtype !== 'f32' && b.dtype !== 'i32') fail('E701', `buffer ${b.name} is ${b.dtype}; the wasm backend handles f32 and i32 buffers`, undefined, 'compile the model with f32 weights');
+  for (const s of steps) {
+    if (s.kind === 'loop') checkSupported(p, s.body);
+    else if (s.kind === 'op') checkOp(s);
+  }
+}
+
+export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions = {}): BuiltModule {
+  checkSupported(p, p.steps);
+  const shapes = programShapes(p);
+  const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
+  const m = new binaryen.Module();
+  try {
+    const simd = target.vectorBytes >= 16;
+    m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
+    m.setMemory(layout.initialPages, 65536, 'memory');
+    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: simd ? 4 : 1 };
+    const top = renderSteps(env, p.steps, 0, { n: 0 }, opts.exportKernels ?? false);
+    const f = new FnBuilder(m, 'forward', [binaryen.i32]);
+    const T = f.params[0];
+    // T outside 0..maxTokens traps (the loader checks first and says why).
+    f.finish([m.if(m.i32.gt_u(f.get(T), i32c(m, layout.maxTokens)), m.unreachable()), ...top.map((call) => call([f.get(T)]))]);
+    m.addFunctionExport('forward', 'forward');
+    if (!m.validate()) throw new Error(`wasm backend: binaryen rejected the module built for ${p.name}`);
+    if (opts.optimize ?? true) {
+      binaryen.setOptimizeLevel(3);
+      binaryen.setShrinkLevel(0);
+      // Kernels stay functions of their own (readable .wat, one per kernel); only helpers inline.
+      binaryen.setOneCallerInlineMaxSize(0);
+      binaryen.setFlexibleInlineMaxSize(0);
+      m.optimize();
+      if (!m.validate()) throw new Error(`wasm backend: the optimised module for ${p.name} does not validate`);
+    }
+    const binary = m.emitBinary();
+    const text = m.emitText();
+    return { binary, text, manifest: manifestOf(p, target, layout, simd), layout };
+  } finally {
+    m.dispose();
+  }
+}
+
+/** A call of a rendered step, given the index arguments (T, then the enclosing loops' indices). */
+type StepCall = (args: Expr[]) => Expr;
+
+/** Renders each step as a function; returns how to call them in order. */
+function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, counter: { n: number }, exported: boolean): StepCall[] {
+  const m = env.m;
+  return steps.map((s) => {
+    const name = s.kind === 'loop' ? `loop${counter.n++}` : `k${counter.n++}_${s.kind === 'op' ? s.op : s.kind}`;
+    if (s.kind === 'loop') renderLoop(env, s, name, depth, counter, exported);
+    else if (s.kind === 'router') buildRouter(env, s, name, depth);
+    else if (s.kind === 'moe_align') buildMoeAlign(env, s, name, depth);
+    else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
+    else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
+    else buildOp(env, s, name, depth);
+    if (exported) m.addFunctionExport(name, name);
+    return (args: Expr[]) => m.call(name, args, binaryen.none);
+  });
+}
+
+function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, counter: { n: number }, exported: boolean): void {
+  const m = env.m;
+  const body = renderSteps(env, l.body, depth + 1, counter, exported);
+  // A loop function takes what a kernel at its depth takes: (T, indices of the loops around it).
+  const f = new KernelFn(env, name, depth);
+  const copies = (pairs: ReadonlyArray<{ from: string; to: string }>, what: string): Expr[] => {
+    const froms = new Set(pairs.map((c) => c.from));
+    const chained = pairs.find((c) => froms.has(c.to) && c.to !== c.from);
+    if (chained) fail('E701', `${name}: the ${what} copy into ${chained.to} overwrites another copy's source; the wasm backend copies one pair at a time`);
+    return pairs.filter((c) => c.from !== c.to).map((c) => m.memory.copy(f.addr(c.to), f.addr(c.from), m.i32.shl(f.elements(c.to), m.i32.const(2))));
+  };
+  const i = f.i32();
+  f.finish([
+    ...copies(l.init ?? [], 'init'),
+    f.forRange(i, m.i32.const(0), i32c(m, l.count), [...body.map((call) => call([...f.params.map((q) => f.get(q)), f.get(i)])), ...copies(l.carried, 'carried')]),
+  ]);
+}
+
+function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean): WasmManifest {
+  const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
+  return {
+    format: 'moec-wasm',
+    version: 1,
+    model: p.name,
+    target: target.name,
+    simd,
+    maxTokens: layout.maxTokens,
+    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages },
+    weights: {
+      base: layout.weightsBase,
+      bytes: layout.weights.bytes,
+      align: layout.weights.align,
+      entries: layout.weights.entries.map((e) => ({ name: e.name, dtype: e.dtype as 'f32' | 'i32', shape: e.shape, offset: e.offset, bytes: e.bytes })),
+    },
+    inputs: layout.inputs.map(io),
+    outputs: layout.outputs.map(io),
+    arena: { base: layout.arenaBase, bytes: layout.arenaBytes },
+    scratch: { base: layout.scratchBase, bytes: layout.scratchBytes },
+  };
+}

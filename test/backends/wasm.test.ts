@@ -1,0 +1,112 @@
+/**
+ * The wasm backend against the kernel IR's reference interpreter: every example at
+ * T = 1, 7 and 300 (tiny: 1, 7, 64), on the SIMD128 and the scalar build, the same seeded
+ * weights and inputs. Tolerance: max |Δ| <= 2e-6 relative to the output's scale and no NaN
+ * mismatch (measured: at most 3.3e-7; the kernels accumulate in float32 where the reference
+ * uses float64, and add combine rows in sorted order). Also: the module rejects T over its
+ * bound, writes nothing outside its buffers (canaries), and the tiny model's `.wat` is a
+ * golden file.
+ */
+import { describe, expect, it } from 'vitest';
+import { loadWasm } from '../../compiler/backends/wasm/index.ts';
+import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { agreement } from '../../compiler/compare.ts';
+import { MoecError } from '../../compiler/diagnostics.ts';
+import { evalShape } from '../../ir/dims.ts';
+import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { loopSlices } from '../../ir/kparse.ts';
+import { SMALL } from '../small-sizes.ts';
+import { emitWasm } from '../../compiler/backends/wasm/index.ts';
+import { getBackend } from '../../compiler/backends/backend.ts';
+
+const TOLERANCE = 2e-6;
+
+function compileExample(file: string, target: string, maxTokens: number) {
+  const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
+  return { m, ...compileModel(m, { target, maxTokens }) };
+}
+
+describe('wasm backend parity', () => {
+  for (const target of ['wasm-simd128', 'wasm-scalar'])
+    for (const file of Object.keys(SMALL)) {
+      const tokens = file === 'tiny.moe' ? [1, 7, 64] : [1, 7, 300];
+      it(`${file} on ${target} matches the kernel interpreter at T = ${tokens.join(', ')}`, async () => {
+        const { m, program, target: caps } = compileExample(file, target, Math.max(...tokens));
+        const weights = randomWeights(m, 11);
+        const loaded = await loadWasm(program, caps, weights);
+        for (const T of tokens) {
+          const inputs = randomInputs(m, { T }, 11);
+          const want = interpretKernelIR(program, { bindings: { T }, inputs, weights });
+          const got = await loaded.forward(inputs, { T });
+          for (const o of program.outputs) {
+            expect(got[o.name].shape).toEqual(want[o.name].shape);
+            const a = agreement(got[o.name], want[o.name]);
+            expect(a.nanMismatch, `${o.name} at T=${T}`).toBe(0);
+            expect(a.maxRel, `${o.name} at T=${T}`).toBeLessThanOrEqual(TOLERANCE);
+          }
+        }
+      });
+    }
+});
+
+describe('wasm backend contract', () => {
+  it('is registered and rejects T over the compiled bound with a clear error', async () => {
+    const backend = await getBackend('wasm');
+    const { m, program, target } = compileExample('tiny.moe', 'wasm-simd128', 16);
+    const loaded = await backend.load(program, target, randomWeights(m, 1));
+    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(MoecError);
+    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(/over the compiled bound of 16/);
+    const direct = await loadWasm(program, target, randomWeights(m, 1));
+    expect(() => direct.model.forward(new Float32Array(17 * 8), 17)).toThrow(/outside 0..16/);
+    expect(() => direct.model.forward(new Float32Array(5), 1)).toThrow(/takes 8/);
+  });
+
+  it('reports a model over 4 GiB of linear memory as E702', () => {
+    const m = compileFile('examples/mixtral.moe');
+    const { program, target } = compileModel(m, { target: 'wasm-simd128', maxTokens: 16 });
+    expect(() => emitWasm(program, target)).toThrow(/E702: .*wasm32 addresses at most 4 GiB/);
+  });
+
+  /**
+   * Fills everything below the weights (inputs, arena, scratch, the null guard) with a
+   * canary byte, runs, and requires every byte outside the planned buffers at this T (and
+   * the scratch region) to still hold it, and the weights to be unchanged.
+   */
+  for (const file of ['deepseek-v3.moe', 'gpt-oss.moe', 'switch.moe'])
+    it(`${file}: writes nothing outside its buffers at T = 1 and T = bound`, async () => {
+      const bound = 40;
+      const { m, program, target } = compileExample(file, 'wasm-simd128', bound);
+      const loaded = await loadWasm(program, target, randomWeights(m, 5));
+      const { manifest } = loaded.built;
+      const slices = loopSlices(program.steps);
+      for (const T of [1, bound]) {
+        const mem = new Uint8Array(loaded.model.memory.buffer);
+        const weightsBefore = mem.slice(manifest.weights.base, manifest.weights.base + manifest.weights.bytes);
+        mem.fill(0xa5, 0, manifest.weights.base);
+        const allowed: Array<[number, number]> = [[manifest.scratch.base, manifest.scratch.base + manifest.scratch.bytes]];
+        for (const b of program.buffers) {
+          if (b.kind === 'weight' || slices.has(b.name)) continue;
+          const bytes = 4 * evalShape(b.shape, { T }).reduce((p, d) => p * d, 1);
+          const at = b.kind === 'input' ? manifest.inputs.find((i) => program.inputs.some((pi) => pi.buffer === b.name && pi.name === i.name))!.address : manifest.arena.base + b.offset!;
+          allowed.push([at, at + bytes]);
+        }
+        const x = randomInputs(m, { T }, 5).x.data as Float32Array;
+        loaded.model.forward(x, T);
+        const after = new Uint8Array(loaded.model.memory.buffer);
+        let stray = -1;
+        for (let i = 0; i < manifest.weights.base && stray < 0; i++) if (after[i] !== 0xa5 && !allowed.some(([lo, hi]) => i >= lo && i < hi)) stray = i;
+        expect(stray, `first byte written outside a buffer at T=${T}`).toBe(-1);
+        expect(after.slice(manifest.weights.base, manifest.weights.base + manifest.weights.bytes)).toEqual(weightsBefore);
+      }
+    });
+
+  it('emits model.wasm, model.wat and the manifest; the tiny model .wat matches its golden file', async () => {
+    const { program, target } = compileExample('tiny.moe', 'wasm-simd128', 64);
+    const files = emitWasm(program, target);
+    expect(Object.keys(files).sort()).toEqual(['model.json', 'model.wasm', 'model.wat']);
+    expect(WebAssembly.validate(files['model.wasm'] as Uint8Array<ArrayBuffer>)).toBe(true);
+    const manifest = JSON.parse(files['model.json'] as string);
+    expect(manifest).toMatchObject({ format: 'moec-wasm', version: 1, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
+    await expect(files['model.wat']).toMatchFileSnapshot('../golden/wasm/tiny.wasm-simd128.wat');
+  });
+});
