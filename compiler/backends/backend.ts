@@ -53,7 +53,9 @@ export const DEFAULT_TARGET: Record<BackendName, string> = {
 /**
  * The backends that exist, loaded on first use. A backend adds one line here.
  */
-const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {};
+const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {
+  wgsl: () => import('./wgsl/index.ts').then((m) => m.wgslBackend),
+};
 
 /** Names of the backends this build has. */
 export function availableBackends(): BackendName[] {

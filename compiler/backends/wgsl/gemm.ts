@@ -1,0 +1,258 @@
+/**
+ * @fileoverview WGSL for the GEMM kernels: the dense GEMM, the grouped GEMM's sorted path
+ * (one workgroup per aligned block and column tile, exiting early past the used rows, which
+ * the GPU-side count says) and decode path (one workgroup per (token, choice) slot), and the
+ * combine pass.
+ *
+ * The tiled kernels stage an A tile (tile.m rows × tile.k) and a W tile (tile.k × tile.n
+ * W columns) in workgroup memory, each thread accumulating a register micro-tile of
+ * tile.mr rows × tile.nr columns (strided, so any tile shape is covered); the tile comes
+ * from the tiler (sized for the target's workgroup memory), never from here. With a glu
+ * epilogue a tile's W columns are the gate and up columns of tile.n/2 output columns, so
+ * each thread holds both halves of its outputs.
+ *
+ * Combine: WGSL has no float atomics and the combine sum runs in choice order, so the
+ * combining GEMM stores each slot's row into scratch (row = slot) and a combine pass sums
+ * per token: out[t] = init[t] + Σ_k weights[t, k] * row(t*K + k) over slots routed (≠ -1).
+ */
+import type { Epilogue, Tiling } from '../../../ir/kernel.ts';
+import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
+
+/** The static description of a (grouped) GEMM that the shaders are rendered from. */
+export interface GemmSpec {
+  /** Reduction depth (A's columns). */
+  kd: number;
+  /** W columns (before a glu halves them). */
+  n: number;
+  /** Output columns (n, or n/2 after a glu). */
+  outN: number;
+  transB: boolean;
+  gather: boolean;
+  /** Columns of `indices` (routed + shared); 1 for a dense GEMM. */
+  k: number;
+  /** Per-expert bias (grouped) or one bias (dense). */
+  grouped: boolean;
+  /** Epilogue chain without the combine. */
+  chain: Epilogue[];
+  /** Rows go to combine scratch (by slot) instead of `out`. */
+  combine: boolean;
+  tile: Tiling;
+}
+
+export const DECODE_WG = 64;
+export const COMBINE_WG = 64;
+
+/** The operand list of a GEMM variant: a, w, then the index buffers, biases, the destination. */
+export function gemmOperands(
+  mode: 'dense' | 'sorted' | 'decode',
+  bufs: { a: Operand; w: Operand; dest: Operand; idx?: Operand; sorted?: Operand; bexp?: Operand; cnt?: Operand; biases: Operand[] },
+): Operand[] {
+  const ops = [bufs.a, bufs.w];
+  if (mode === 'sorted') ops.push(bufs.sorted!, bufs.bexp!, bufs.cnt!);
+  if (mode === 'decode') ops.push(bufs.idx!);
+  return [...ops, ...bufs.biases, bufs.dest];
+}
+
+function glu(spec: GemmSpec): Extract<Epilogue, { kind: 'glu' }> | undefined {
+  return spec.chain.find((e): e is Extract<Epilogue, { kind: 'glu' }> => e.kind === 'glu');
+}
+
+/** W column of output column `o` (WGSL expression), half 0 = gate, 1 = up. */
+function wcol(spec: GemmSpec, o: string, half: 0 | 1): string {
+  const g = glu(spec);
+  if (!g) return o;
+  if (g.layout === 'concat') return half === 0 ? o : `(${spec.outN}u + ${o})`;
+  return `(2u * ${o} + ${half}u)`;
+}
+
+/** `fn epi(e, o, g, u) -> f32`: the epilogue chain on output column o's accumulator(s). */
+function epilogueFn(spec: GemmSpec): string {
+  const g = glu(spec);
+  const lines = ['fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {', '  var g = g0;', '  var u = u0;', '  var v = g0;'];
+  let afterGlu = false;
+  let bias = 0;
+  for (const ep of spec.chain) {
+    if (ep.kind === 'bias') {
+      const b = `bias${bias++}`;
+      if (afterGlu) lines.push(`  v = v + ld_${b}(${spec.grouped ? `e * ${spec.outN}u + ` : ''}o);`);
+      else {
+        const base = spec.grouped ? `e * ${spec.n}u + ` : '';
+        lines.push(`  g = g + ld_${b}(${base}${wcol(spec, 'o', 0)});`);
+        if (g) lines.push(`  u = u + ld_${b}(${base}${wcol(spec, 'o', 1)});`);
+      }
+    } else if (ep.kind === 'act') {
+      if (afterGlu) lines.push(`  v = act_${ep.fn}(v);`);
+      else lines.push(`  g = act_${ep.fn}(g);`, `  u = act_${ep.fn}(u);`);
+    } else if (ep.kind === 'glu') {
+      if (ep.fn === 'swiglu') lines.push('  v = act_silu(g) * u;');
+      else {
+        const lim = f32Lit(ep.limit!);
+        lines.push(`  let gc = min(g, ${lim});`, `  let uc = clamp(u, -${lim}, ${lim});`, `  v = (uc + 1.0) * gc * act_sigmoid(gc * ${f32Lit(ep.alpha!)});`);
+      }
+      afterGlu = true;
+    } else throw new Error('wgsl: a combine epilogue is rendered as its own pass');
+  }
+  if (!afterGlu) lines.push('  v = g;');
+  lines.push('  return v;', '}');
+  return lines.join('\n') + '\n';
+}
+
+/** W element (expert e, depth kk, W column col) as a WGSL expression. */
+function wElem(spec: GemmSpec, e: string, kk: string, col: string): string {
+  const per = spec.n * spec.kd;
+  const base = spec.grouped ? `${e} * ${per}u + ` : '';
+  return spec.transB ? `ld_w(${base}${col} * ${spec.kd}u + ${kk})` : `ld_w(${base}${kk} * ${spec.n}u + ${col})`;
+}
+
+/** The tiled kernel: `dense` (rows 0..rows()) or `sorted` (aligned blocks of tile.m rows). */
+export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand[]): ShaderEntry {
+  const t = spec.tile;
+  const hasGlu = glu(spec) !== undefined;
+  const TM = t.m;
+  const TN = hasGlu ? Math.max(1, Math.floor(t.n / 2)) : t.n;
+  const TK = t.k;
+  const MR = Math.min(t.mr, TM);
+  const NR = Math.min(hasGlu ? Math.max(1, Math.floor(t.nr / 2)) : t.nr, TN);
+  const TX = Math.ceil(TN / NR);
+  const TY = Math.ceil(TM / MR);
+  const WG = TX * TY;
+  const TNW = hasGlu ? 2 * TN : TN;
+  const halves = hasGlu ? 2 : 1;
+  const accN = MR * NR * halves;
+  const dest = spec.combine ? 'scr' : 'out';
+  const head =
+    mode === 'sorted'
+      ? `  if (lid == 0u) {
+    let used = ld_cnt(0u);
+    let be = ld_bexp(tile);
+    wgLive = select(0u, 1u, i32(tile * ${TM}u) < used && be >= 0);
+    wgE = u32(max(be, 0));
+  }
+  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
+  let e = workgroupUniformLoad(&wgE);
+  for (var i = lid; i < ${TM}u; i += ${WG}u) {
+    let s = ld_sorted(tile * ${TM}u + i);
+    rowA[i] = select(${spec.gather ? `s / ${spec.k}` : `i32(tile * ${TM}u + i)`}, -1, s < 0);
+    rowD[i] = select(${spec.combine ? 's' : `i32(tile * ${TM}u + i)`}, -1, s < 0);
+  }`
+      : `  let e = 0u;
+  for (var i = lid; i < ${TM}u; i += ${WG}u) {
+    let r = tile * ${TM}u + i;
+    rowA[i] = select(-1, i32(r), r < rows());
+    rowD[i] = rowA[i];
+  }`;
+  const wload = hasGlu
+    ? `let half = c / ${TN}u;
+      let o = col0 + c % ${TN}u;
+      let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`
+    : `let o = col0 + c;
+      let col = o;`;
+  const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : [])}${ACTIVATIONS}${epilogueFn(spec)}
+var<workgroup> As: array<f32, ${TM * TK}>;
+var<workgroup> Ws: array<f32, ${TK * TNW}>;
+var<workgroup> rowA: array<i32, ${TM}>;
+var<workgroup> rowD: array<i32, ${TM}>;
+${mode === 'sorted' ? 'var<workgroup> wgLive: u32;\nvar<workgroup> wgE: u32;\n' : ''}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * ${TN}u;
+${head}
+  workgroupBarrier();
+  let tr = lid / ${TX}u;
+  let tc = lid % ${TX}u;
+  var acc: array<f32, ${accN}>;
+  for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${TK}u) {
+    for (var i = lid; i < ${TM * TK}u; i += ${WG}u) {
+      let ar = rowA[i / ${TK}u];
+      let kk = k0 + i % ${TK}u;
+      var v = 0.0;
+      if (ar >= 0 && kk < ${spec.kd}u) { v = ld_a(u32(ar) * ${spec.kd}u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
+      let kk = k0 + i / ${TNW}u;
+      let c = i % ${TNW}u;
+      ${wload}
+      var v = 0.0;
+      if (o < ${spec.outN}u && kk < ${spec.kd}u) { v = ${wElem(spec, 'e', 'kk', 'col')}; }
+      Ws[i] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${TK}u; kk++) {
+      for (var i = 0u; i < ${MR}u; i++) {
+        let a = As[min(tr + i * ${TY}u, ${TM - 1}u) * ${TK}u + kk];
+        for (var j = 0u; j < ${NR}u; j++) {
+          let c = min(tc + j * ${TX}u, ${TN - 1}u);
+          acc[(i * ${NR}u + j) * ${halves}u] += a * Ws[kk * ${TNW}u + c];${hasGlu ? `\n          acc[(i * ${NR}u + j) * 2u + 1u] += a * Ws[kk * ${TNW}u + ${TN}u + c];` : ''}
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${MR}u; i++) {
+    let rr = tr + i * ${TY}u;
+    if (rr >= ${TM}u) { continue; }
+    let d = rowD[rr];
+    if (d < 0) { continue; }
+    for (var j = 0u; j < ${NR}u; j++) {
+      let c = tc + j * ${TX}u;
+      let o = col0 + c;
+      if (c >= ${TN}u || o >= ${spec.outN}u) { continue; }
+      let base = (i * ${NR}u + j) * ${halves}u;
+      st_${dest}(u32(d) * ${spec.outN}u + o, epi(e, o, acc[base], ${hasGlu ? 'acc[base + 1u]' : '0.0'}));
+    }
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW + 2 * TM) + (mode === 'sorted' ? 8 : 0) };
+}
+
+/** Output columns per workgroup of the tiled kernel (grid y = ceil(outN / this)). */
+export function tileCols(spec: GemmSpec): number {
+  return glu(spec) ? Math.max(1, Math.floor(spec.tile.n / 2)) : spec.tile.n;
+}
+
+/** The decode path: one workgroup per slot s = t*K + k and DECODE_WG output columns. */
+export function decodeGemm(spec: GemmSpec, ops: Operand[]): ShaderEntry {
+  const hasGlu = glu(spec) !== undefined;
+  const dest = spec.combine ? 'scr' : 'out';
+  const code = `${PRELUDE}${accessors(ops)}${ACTIVATIONS}${epilogueFn(spec)}
+@compute @workgroup_size(${DECODE_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * ${DECODE_WG}u + lid;
+  let ei = ld_idx(s);
+  if (ei < 0 || o >= ${spec.outN}u) { return; }
+  let e = u32(ei);
+  let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
+  var g = 0.0;
+  var u = 0.0;
+  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
+    let a = ld_a(ar * ${spec.kd}u + kk);
+    g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 1))};` : ''}
+  }
+  st_${dest}(s * ${spec.outN}u + o, epi(e, o, g, u));
+}
+`;
+  return { entry: 'main', code, workgroup: [DECODE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/** The combine pass: one workgroup per token and COMBINE_WG columns; operands idx, cw, scr, [init], out. */
+export function combinePass(outN: number, k: number, ops: Operand[], hasInit: boolean): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops)}
+@compute @workgroup_size(${COMBINE_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let o = wid.y * ${COMBINE_WG}u + lid;
+  if (o >= ${outN}u) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < ${k}u; c++) {
+    let s = t * ${k}u + c;
+    if (ld_idx(s) >= 0) { acc += ld_cw(s) * ld_scr(s * ${outN}u + o); }
+  }
+  st_out(t * ${outN}u + o, ${hasInit ? `ld_init(t * ${outN}u + o) + acc` : 'acc'});
+}
+`;
+  return { entry: 'main', code, workgroup: [COMBINE_WG, 1, 1], workgroupBytes: 0 };
+}

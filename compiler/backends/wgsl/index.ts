@@ -1,0 +1,88 @@
+/**
+ * @fileoverview The WGSL backend: WebGPU compute kernels for a planned kernel program, a
+ * JSON manifest that says how to run them, and a runtime that runs them (`runtime.ts`).
+ *
+ * `emit` writes one WGSL module per kernel entry point (they share helper names, so they
+ * are separate modules) and `manifest.json`: the buffers with sizes and usages, the one
+ * bind group layout, each kernel's entry point, workgroup size, operands, parameter slots
+ * and grid as a function of T, and the steps in order.
+ */
+import type { KProgram, Step } from '../../../ir/kernel.ts';
+import type { TargetCaps } from '../../target.ts';
+import type { Backend, EmittedFiles } from '../backend.ts';
+import { packWeights, weightBlob } from '../weights.ts';
+import { type WgslPlan, planWgsl } from './plan.ts';
+import { loadWgsl } from './runtime.ts';
+import { PARAM_STRIDE } from './shader.ts';
+
+/** File name of kernel `i` (names come from buffer names, which may hold any character). */
+export function kernelFile(plan: WgslPlan, i: number): string {
+  return `${String(i).padStart(2, '0')}-${plan.kernels[i].name.replace(/[^A-Za-z0-9_.-]/g, '_')}.wgsl`;
+}
+
+/** The manifest object (see the file comment). */
+export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
+  const p = plan.program;
+  const kernelsOf = new Map(plan.kernels.map((k, i) => [k.name, i]));
+  const steps = (list: readonly Step[]): unknown[] =>
+    list.map((s) => {
+      if (s.kind === 'loop') return { loop: s.count, slices: s.slices, init: s.init ?? [], carried: s.carried, body: steps(s.body) };
+      const out = 'out' in s ? s.out : s.kind === 'router' ? s.indices : s.kind === 'moe_align' ? s.sorted : s.outputs[0];
+      return { kind: s.kind, kernels: plan.kernels.filter((k) => k.name.startsWith(`${out}.`)).map((k) => kernelFile(plan, kernelsOf.get(k.name)!)) };
+    });
+  return {
+    format: 'moec-wgsl',
+    version: 1,
+    model: p.name,
+    target: target.name,
+    maxTokens: plan.maxTokens,
+    buffers: [
+      {
+        name: 'arena',
+        bytes: plan.arenaBytes,
+        usage: ['STORAGE', 'COPY_SRC', 'COPY_DST'],
+        planned: plan.plannedBytes,
+        inputs: plan.inputs.map((r) => ({ name: r.name, offset: r.offset, shape: r.shape })),
+        outputs: plan.outputs.map((r) => ({ name: r.name, offset: r.offset, shape: r.shape })),
+        scratch: plan.scratch,
+        temps: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, offset: b.offset, bytesAtMax: b.bytes })),
+      },
+      { name: 'weights', bytes: plan.weights.bytes, usage: ['STORAGE', 'COPY_DST'], entries: plan.weights.entries },
+      { name: 'params', bytesPerDispatch: PARAM_STRIDE, usage: ['UNIFORM', 'COPY_DST'], note: 'one record per dispatch: u32 T, u32 element offset per operand, then the kernel extras' },
+      { name: 'staging', bytes: plan.stagingBytes, usage: ['COPY_SRC', 'COPY_DST'], note: 'loop carried/init copies go arena -> staging -> arena' },
+    ],
+    bindGroupLayout: [
+      { binding: 0, buffer: 'arena', type: 'storage', wgsl: 'array<u32>' },
+      { binding: 1, buffer: 'weights', type: 'read-only-storage', wgsl: 'array<f32>' },
+      { binding: 2, buffer: 'params', type: 'uniform', hasDynamicOffset: true, size: PARAM_STRIDE },
+    ],
+    kernels: plan.kernels.map((k, i) => ({
+      file: kernelFile(plan, i),
+      entryPoint: k.shader.entry,
+      workgroupSize: k.shader.workgroup,
+      workgroupBytes: k.shader.workgroupBytes,
+      params: ['T', ...k.operands.map((o) => `offset(${o.role}: ${o.buffer} in ${o.space})`), ...k.extras],
+      dispatch: k.grid,
+      ...(k.runsWhen ? { runsWhen: k.runsWhen } : {}),
+    })),
+    steps: steps(p.steps),
+  };
+}
+
+export const wgslBackend: Backend = {
+  name: 'wgsl',
+  emit(program: KProgram, target: TargetCaps): EmittedFiles {
+    const plan = planWgsl(program, target);
+    const files: EmittedFiles = {};
+    plan.kernels.forEach((k, i) => {
+      files[kernelFile(plan, i)] = k.shader.code;
+    });
+    files['manifest.json'] = JSON.stringify(manifest(plan, target), null, 2) + '\n';
+    return files;
+  },
+  async load(program, target, weights) {
+    const plan = planWgsl(program, target);
+    // pack reads no token count, but the interpreter wants every declared size bound.
+    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights, { T: plan.maxTokens })));
+  },
+};
