@@ -7,6 +7,7 @@
  * bind group layout, each kernel's entry point, workgroup size, operands, parameter slots
  * and grid as a function of T, and the steps in order.
  */
+import { shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel.ts';
 import type { TargetCaps } from '../../target.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
@@ -41,11 +42,11 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
         name: 'arena',
         bytes: plan.arenaBytes,
         usage: ['STORAGE', 'COPY_SRC', 'COPY_DST'],
-        planned: plan.plannedBytes,
-        inputs: plan.inputs.map((r) => ({ name: r.name, offset: r.offset, shape: r.shape })),
-        outputs: plan.outputs.map((r) => ({ name: r.name, offset: r.offset, shape: r.shape })),
+        plannedBytes: plan.plannedBytes,
+        inputs: plan.inputs.map((r) => ({ name: r.name, offset: r.offset, shape: shapeToString(r.shape) })),
+        outputs: plan.outputs.map((r) => ({ name: r.name, offset: r.offset, shape: shapeToString(r.shape) })),
         scratch: plan.scratch,
-        temps: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, offset: b.offset, bytesAtMax: b.bytes })),
+        planned: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, shape: shapeToString(b.shape), offset: b.offset, bytesAtMax: b.bytes })),
       },
       { name: 'weights', bytes: plan.weights.bytes, usage: ['STORAGE', 'COPY_DST'], entries: plan.weights.entries },
       { name: 'params', bytesPerDispatch: PARAM_STRIDE, usage: ['UNIFORM', 'COPY_DST'], note: 'one record per dispatch: u32 T, u32 element offset per operand, then the kernel extras' },

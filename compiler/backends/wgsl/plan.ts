@@ -65,6 +65,8 @@ export interface WgslPlan {
   inputs: Region[];
   outputs: Region[];
   scratch: { offset: number; bytes: number };
+  /** Bytes of scratch the kernels use at these sizes (the guard test checks nothing writes past them). */
+  scratchUsed(bindings: Record<string, number>): number;
   weights: WeightLayout;
   /** Bytes of the staging buffer the loop copies go through. */
   stagingBytes: number;
@@ -120,6 +122,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const scratchOffset = at;
   let scratchBytes = 4;
   let stagingBytes = 4;
+  const scratchUses: Array<(b: Record<string, number>) => number> = [];
   const outputs: Region[] = p.outputs.map((o) => {
     const b = byName.get(o.buffer)!;
     return { name: o.name, buffer: b.name, offset: staticLoc.get(b.name)!.offset, shape: b.shape, int: isIntDType(b.dtype) };
@@ -188,6 +191,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const cops = [scratchOp('raw', true), operand('idx', k.indices, true)];
     if (cap) {
       scratchBytes = Math.max(scratchBytes, staticDim(T) * k.k * 4);
+      scratchUses.push((b) => evalShape([T], b)[0] * k.k * 4);
       c = addKernel({ name: `${k.indices}.capacity`, shader: capacityShader(k, cops), operands: cops, extras: ['capacity'], grid: [ceilText(dimMul(T, k.k), 64), '1', '1'] });
     }
     return (b, loc, out) => {
@@ -251,6 +255,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       if (k.init) cOps.push(operand('init', k.init));
       cOps.push(operand('out', k.out, true));
       scratchBytes = Math.max(scratchBytes, staticDim(slotsDim) * spec.outN * 4);
+      scratchUses.push((b) => evalShape([slotsDim], b)[0] * spec.outN * 4);
       ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, COMBINE_WG), '1'] });
     }
     return (b, loc, out) => {
@@ -361,6 +366,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     scratch: { offset: scratchOffset, bytes: scratchBytes },
     weights,
     stagingBytes,
+    scratchUsed: (b) => Math.max(0, ...scratchUses.map((f) => f(b))),
     schedule(bindings) {
       const out: Command[] = [];
       for (const e of top) e(bindings, rootLoc, out);

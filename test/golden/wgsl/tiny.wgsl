@@ -1,0 +1,471 @@
+// ==== 00-top.indices.router.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_x(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn st_idx(i: u32, v: i32) { arena[P(3u) + i] = bitcast<u32>(v); }
+fn ld_wout(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
+fn st_wout(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+
+var<workgroup> logit: array<f32, 4>;
+var<workgroup> sc: array<f32, 4>;
+var<workgroup> sv: array<f32, 4>;
+var<workgroup> keep: array<u32, 1>;
+var<workgroup> gs: array<f32, 1>;
+var<workgroup> chosen: array<i32, 2>;
+var<workgroup> wgMax: f32;
+var<workgroup> wgSum: f32;
+
+// Candidate j ranks ahead of i: a higher value, or an equal one at a lower index.
+fn ahead(vj: f32, j: u32, vi: f32, i: u32) -> bool { return vj > vi || (vj == vi && j < i); }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  for (var e = lid; e < 4u; e += 64u) {
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) { s += ld_x(t * 8u + i) * ld_w(e * 8u + i); }
+    logit[e] = s;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var m = logit[0];
+    for (var e = 1u; e < 4u; e++) { m = max(m, logit[e]); }
+    var s = 0.0;
+    for (var e = 0u; e < 4u; e++) { s += exp(logit[e] - m); }
+    wgMax = m;
+    wgSum = s;
+  }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 64u) {
+    sc[e] = exp(logit[e] - wgMax) / wgSum;
+    sv[e] = sc[e];
+  }
+  workgroupBarrier();
+  if (lid == 0u) { keep[0] = 1u; }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 64u) {
+    if (keep[e / 4u] == 0u) { continue; }
+    var rank = 0u;
+    for (var j = 0u; j < 4u; j++) { if (keep[j / 4u] != 0u && ahead(sv[j], j, sv[e], e)) { rank++; } }
+    if (rank < 2u) { chosen[rank] = i32(e); }
+  }
+  workgroupBarrier();
+  if (lid != 0u) { return; }
+  var wv: array<f32, 2>;
+  for (var j = 0u; j < 2u; j++) { wv[j] = sc[chosen[j]]; }
+  var ns = 0.0;
+  for (var j = 0u; j < 2u; j++) { ns += wv[j]; }
+  for (var j = 0u; j < 2u; j++) { wv[j] = wv[j] / ns; }
+  for (var j = 0u; j < 2u; j++) {
+    st_idx(t * 2u + j, chosen[j]);
+    st_wout(t * 2u + j, wv[j] * 1.0);
+  }
+}
+
+// ==== 01-y.sorted.align.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(2u) + i]); }
+fn st_sorted(i: u32, v: i32) { arena[P(2u) + i] = bitcast<u32>(v); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn st_bexp(i: u32, v: i32) { arena[P(3u) + i] = bitcast<u32>(v); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn st_cnt(i: u32, v: i32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn nslots() -> u32 { return P(5u); }
+fn sortedLen() -> u32 { return P(6u); }
+fn blocksLen() -> u32 { return P(7u); }
+
+var<workgroup> cnt: array<u32, 4>;
+var<workgroup> rowStart: array<u32, 4>;
+var<workgroup> blockStart: array<u32, 4>;
+var<workgroup> used: vec2<u32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let n = nslots();
+  for (var e = lid; e < 4u; e += 256u) {
+    var c = 0u;
+    for (var s = 0u; s < n; s++) { if (ld_idx(s) == i32(e)) { c++; } }
+    cnt[e] = c;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var rows = 0u;
+    var blocks = 0u;
+    for (var e = 0u; e < 4u; e++) {
+      rowStart[e] = rows;
+      blockStart[e] = blocks;
+      let nb = (cnt[e] + 31u) / 32u;
+      rows += nb * 32u;
+      blocks += nb;
+    }
+    used = vec2<u32>(rows, blocks);
+    st_cnt(0u, i32(rows));
+  }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 256u) {
+    var r = rowStart[e];
+    for (var s = 0u; s < n; s++) {
+      if (ld_idx(s) == i32(e)) {
+        if (r < sortedLen()) { st_sorted(r, i32(s)); }
+        r++;
+      }
+    }
+    let nb = (cnt[e] + 31u) / 32u;
+    for (; r < rowStart[e] + nb * 32u; r++) { if (r < sortedLen()) { st_sorted(r, -1); } }
+    for (var b = blockStart[e]; b < blockStart[e] + nb; b++) { if (b < blocksLen()) { st_bexp(b, i32(e)); } }
+  }
+  for (var r = used.x + lid; r < sortedLen(); r += 256u) { st_sorted(r, -1); }
+  for (var b = used.y + lid; b < blocksLen(); b += 256u) { st_bexp(b, -1); }
+}
+
+// ==== 02-y.hidden.decode.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = act_silu(g) * u;
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * 64u + lid;
+  let ei = ld_idx(s);
+  if (ei < 0 || o >= 16u) { return; }
+  let e = u32(ei);
+  let ar = s / 2u;
+  var g = 0.0;
+  var u = 0.0;
+  for (var kk = 0u; kk < 8u; kk++) {
+    let a = ld_a(ar * 8u + kk);
+    g += a * ld_w(e * 256u + o * 8u + kk);
+    u += a * ld_w(e * 256u + (16u + o) * 8u + kk);
+  }
+  st_out(s * 16u + o, epi(e, o, g, u));
+}
+
+// ==== 03-y.hidden.sorted.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(6u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(6u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = act_silu(g) * u;
+  return v;
+}
+
+var<workgroup> As: array<f32, 256>;
+var<workgroup> Ws: array<f32, 256>;
+var<workgroup> rowA: array<i32, 32>;
+var<workgroup> rowD: array<i32, 32>;
+var<workgroup> wgLive: u32;
+var<workgroup> wgE: u32;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * 16u;
+  if (lid == 0u) {
+    let used = ld_cnt(0u);
+    let be = ld_bexp(tile);
+    wgLive = select(0u, 1u, i32(tile * 32u) < used && be >= 0);
+    wgE = u32(max(be, 0));
+  }
+  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
+  let e = workgroupUniformLoad(&wgE);
+  for (var i = lid; i < 32u; i += 64u) {
+    let s = ld_sorted(tile * 32u + i);
+    rowA[i] = select(s / 2, -1, s < 0);
+    rowD[i] = select(i32(tile * 32u + i), -1, s < 0);
+  }
+  workgroupBarrier();
+  let tr = lid / 8u;
+  let tc = lid % 8u;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < 8u; k0 += 8u) {
+    for (var i = lid; i < 256u; i += 64u) {
+      let ar = rowA[i / 8u];
+      let kk = k0 + i % 8u;
+      var v = 0.0;
+      if (ar >= 0 && kk < 8u) { v = ld_a(u32(ar) * 8u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < 256u; i += 64u) {
+      let kk = k0 + i / 32u;
+      let c = i % 32u;
+      let half = c / 16u;
+      let o = col0 + c % 16u;
+      let col = select(o, (16u + o), half == 1u);
+      var v = 0.0;
+      if (o < 16u && kk < 8u) { v = ld_w(e * 256u + col * 8u + kk); }
+      Ws[i] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 8u; kk++) {
+      for (var i = 0u; i < 4u; i++) {
+        let a = As[min(tr + i * 8u, 31u) * 8u + kk];
+        for (var j = 0u; j < 2u; j++) {
+          let c = min(tc + j * 8u, 15u);
+          acc[(i * 2u + j) * 2u] += a * Ws[kk * 32u + c];
+          acc[(i * 2u + j) * 2u + 1u] += a * Ws[kk * 32u + 16u + c];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let rr = tr + i * 8u;
+    if (rr >= 32u) { continue; }
+    let d = rowD[rr];
+    if (d < 0) { continue; }
+    for (var j = 0u; j < 2u; j++) {
+      let c = tc + j * 8u;
+      let o = col0 + c;
+      if (c >= 16u || o >= 16u) { continue; }
+      let base = (i * 2u + j) * 2u;
+      st_out(u32(d) * 16u + o, epi(e, o, acc[base], acc[base + 1u]));
+    }
+  }
+}
+
+// ==== 04-y.decode.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = g;
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * 64u + lid;
+  let ei = ld_idx(s);
+  if (ei < 0 || o >= 8u) { return; }
+  let e = u32(ei);
+  let ar = s;
+  var g = 0.0;
+  var u = 0.0;
+  for (var kk = 0u; kk < 16u; kk++) {
+    let a = ld_a(ar * 16u + kk);
+    g += a * ld_w(e * 128u + o * 16u + kk);
+  }
+  st_scr(s * 8u + o, epi(e, o, g, u));
+}
+
+// ==== 05-y.sorted.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(6u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(6u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = g;
+  return v;
+}
+
+var<workgroup> As: array<f32, 512>;
+var<workgroup> Ws: array<f32, 128>;
+var<workgroup> rowA: array<i32, 32>;
+var<workgroup> rowD: array<i32, 32>;
+var<workgroup> wgLive: u32;
+var<workgroup> wgE: u32;
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * 8u;
+  if (lid == 0u) {
+    let used = ld_cnt(0u);
+    let be = ld_bexp(tile);
+    wgLive = select(0u, 1u, i32(tile * 32u) < used && be >= 0);
+    wgE = u32(max(be, 0));
+  }
+  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
+  let e = workgroupUniformLoad(&wgE);
+  for (var i = lid; i < 32u; i += 16u) {
+    let s = ld_sorted(tile * 32u + i);
+    rowA[i] = select(i32(tile * 32u + i), -1, s < 0);
+    rowD[i] = select(s, -1, s < 0);
+  }
+  workgroupBarrier();
+  let tr = lid / 2u;
+  let tc = lid % 2u;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < 16u; k0 += 16u) {
+    for (var i = lid; i < 512u; i += 16u) {
+      let ar = rowA[i / 16u];
+      let kk = k0 + i % 16u;
+      var v = 0.0;
+      if (ar >= 0 && kk < 16u) { v = ld_a(u32(ar) * 16u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < 128u; i += 16u) {
+      let kk = k0 + i / 8u;
+      let c = i % 8u;
+      let o = col0 + c;
+      let col = o;
+      var v = 0.0;
+      if (o < 8u && kk < 16u) { v = ld_w(e * 128u + col * 16u + kk); }
+      Ws[i] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      for (var i = 0u; i < 4u; i++) {
+        let a = As[min(tr + i * 8u, 31u) * 16u + kk];
+        for (var j = 0u; j < 4u; j++) {
+          let c = min(tc + j * 2u, 7u);
+          acc[(i * 4u + j) * 1u] += a * Ws[kk * 8u + c];
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let rr = tr + i * 8u;
+    if (rr >= 32u) { continue; }
+    let d = rowD[rr];
+    if (d < 0) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let c = tc + j * 2u;
+      let o = col0 + c;
+      if (c >= 8u || o >= 8u) { continue; }
+      let base = (i * 4u + j) * 1u;
+      st_scr(u32(d) * 8u + o, epi(e, o, acc[base], 0.0));
+    }
+  }
+}
+
+// ==== 06-y.combine.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<storage, read> wts: array<f32>;
+@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
+fn ld_cw(i: u32) -> f32 { return bitcast<f32>(arena[P(2u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(3u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(3u) + i] = bitcast<u32>(v); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let o = wid.y * 64u + lid;
+  if (o >= 8u) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < 2u; c++) {
+    let s = t * 2u + c;
+    if (ld_idx(s) >= 0) { acc += ld_cw(s) * ld_scr(s * 8u + o); }
+  }
+  st_out(t * 8u + o, acc);
+}
