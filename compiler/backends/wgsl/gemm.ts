@@ -120,27 +120,36 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
   const halves = hasGlu ? 2 : 1;
   const accN = MR * NR * halves;
   const dest = spec.combine ? 'scr' : 'out';
+  // Row i of the tile: the A row it reads and the destination row, -1 for none. Computed
+  // where used (not staged): the tiler sizes the A and W tiles to fill workgroup memory.
+  const rows =
+    mode === 'sorted'
+      ? `fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * ${TM}u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(${spec.gather ? `s / ${spec.k}` : 'i32(r)'}, ${spec.combine ? 's' : 'i32(r)'});
+}
+`
+      : `fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * ${TM}u + i;
+  if (r >= rows()) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(i32(r), i32(r));
+}
+`;
+  // The sorted path's early exit: invocation 0 reads the GPU-side count and the block's
+  // expert and passes them through As[0] (as expert + 1, 0 for an unused block; exact in
+  // f32) so the exit is uniform; no extra workgroup variable beyond the tiles.
   const head =
     mode === 'sorted'
       ? `  if (lid == 0u) {
-    let used = ld_cnt(0u);
     let be = ld_bexp(tile);
-    wgLive = select(0u, 1u, i32(tile * ${TM}u) < used && be >= 0);
-    wgE = u32(max(be, 0));
+    As[0] = select(0.0, f32(be + 1), i32(tile * ${TM}u) < ld_cnt(0u) && be >= 0);
   }
-  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
-  let e = workgroupUniformLoad(&wgE);
-  for (var i = lid; i < ${TM}u; i += ${WG}u) {
-    let s = ld_sorted(tile * ${TM}u + i);
-    rowA[i] = select(${spec.gather ? `s / ${spec.k}` : `i32(tile * ${TM}u + i)`}, -1, s < 0);
-    rowD[i] = select(${spec.combine ? 's' : `i32(tile * ${TM}u + i)`}, -1, s < 0);
-  }`
-      : `  let e = 0u;
-  for (var i = lid; i < ${TM}u; i += ${WG}u) {
-    let r = tile * ${TM}u + i;
-    rowA[i] = select(-1, i32(r), r < rows());
-    rowD[i] = rowA[i];
-  }`;
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;`
+      : `  let e = 0u;`;
   const wload = hasGlu
     ? `let half = c / ${TN}u;
       let o = col0 + c % ${TN}u;
@@ -150,9 +159,7 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
   const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : [])}${ACTIVATIONS}${epilogueFn(spec)}
 var<workgroup> As: array<f32, ${TM * TK}>;
 var<workgroup> Ws: array<f32, ${TK * TNW}>;
-var<workgroup> rowA: array<i32, ${TM}>;
-var<workgroup> rowD: array<i32, ${TM}>;
-${mode === 'sorted' ? 'var<workgroup> wgLive: u32;\nvar<workgroup> wgE: u32;\n' : ''}
+${rows}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tile = wid.x;
@@ -164,7 +171,7 @@ ${head}
   var acc: array<f32, ${accN}>;
   for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${TK}u) {
     for (var i = lid; i < ${TM * TK}u; i += ${WG}u) {
-      let ar = rowA[i / ${TK}u];
+      let ar = tileRows(tile, i / ${TK}u).x;
       let kk = k0 + i % ${TK}u;
       var v = 0.0;
       if (ar >= 0 && kk < ${spec.kd}u) { v = ld_a(u32(ar) * ${spec.kd}u + kk); }
@@ -193,7 +200,7 @@ ${head}
   for (var i = 0u; i < ${MR}u; i++) {
     let rr = tr + i * ${TY}u;
     if (rr >= ${TM}u) { continue; }
-    let d = rowD[rr];
+    let d = tileRows(tile, rr).y;
     if (d < 0) { continue; }
     for (var j = 0u; j < ${NR}u; j++) {
       let c = tc + j * ${TX}u;
@@ -205,7 +212,7 @@ ${head}
   }
 }
 `;
-  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW + 2 * TM) + (mode === 'sorted' ? 8 : 0) };
+  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW) };
 }
 
 /** Output columns per workgroup of the tiled kernel (grid y = ceil(outN / this)). */

@@ -40,6 +40,12 @@ const USAGE = () => globalThis.GPUBufferUsage;
 
 export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions = {}): Promise<WgslModel> {
   const { device, description } = await getDevice();
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  for (const [what, bytes] of [['arena (planned buffers, inputs, scratch)', plan.arenaBytes], ['packed weights', plan.weights.bytes]] as const)
+    if (bytes > maxBinding) {
+      device.destroy();
+      fail('E505', `the WGSL model's ${what} take ${bytes} bytes, over this device's ${maxBinding}-byte storage binding limit`, undefined, 'lower --max-tokens, or run a smaller configuration (--set)');
+    }
   const U = USAGE();
   const messages: Record<string, string[]> = {};
   device.pushErrorScope('validation');

@@ -221,35 +221,31 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
 
 var<workgroup> As: array<f32, 256>;
 var<workgroup> Ws: array<f32, 256>;
-var<workgroup> rowA: array<i32, 32>;
-var<workgroup> rowD: array<i32, 32>;
-var<workgroup> wgLive: u32;
-var<workgroup> wgE: u32;
+fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * 32u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(s / 2, i32(r));
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tile = wid.x;
   let col0 = wid.y * 16u;
   if (lid == 0u) {
-    let used = ld_cnt(0u);
     let be = ld_bexp(tile);
-    wgLive = select(0u, 1u, i32(tile * 32u) < used && be >= 0);
-    wgE = u32(max(be, 0));
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= 0);
   }
-  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
-  let e = workgroupUniformLoad(&wgE);
-  for (var i = lid; i < 32u; i += 64u) {
-    let s = ld_sorted(tile * 32u + i);
-    rowA[i] = select(s / 2, -1, s < 0);
-    rowD[i] = select(i32(tile * 32u + i), -1, s < 0);
-  }
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;
   workgroupBarrier();
   let tr = lid / 8u;
   let tc = lid % 8u;
   var acc: array<f32, 16>;
   for (var k0 = 0u; k0 < 8u; k0 += 8u) {
     for (var i = lid; i < 256u; i += 64u) {
-      let ar = rowA[i / 8u];
+      let ar = tileRows(tile, i / 8u).x;
       let kk = k0 + i % 8u;
       var v = 0.0;
       if (ar >= 0 && kk < 8u) { v = ld_a(u32(ar) * 8u + kk); }
@@ -281,7 +277,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = 0u; i < 4u; i++) {
     let rr = tr + i * 8u;
     if (rr >= 32u) { continue; }
-    let d = rowD[rr];
+    let d = tileRows(tile, rr).y;
     if (d < 0) { continue; }
     for (var j = 0u; j < 2u; j++) {
       let c = tc + j * 8u;
@@ -374,35 +370,31 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
 
 var<workgroup> As: array<f32, 512>;
 var<workgroup> Ws: array<f32, 128>;
-var<workgroup> rowA: array<i32, 32>;
-var<workgroup> rowD: array<i32, 32>;
-var<workgroup> wgLive: u32;
-var<workgroup> wgE: u32;
+fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * 32u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(i32(r), s);
+}
 
 @compute @workgroup_size(16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tile = wid.x;
   let col0 = wid.y * 8u;
   if (lid == 0u) {
-    let used = ld_cnt(0u);
     let be = ld_bexp(tile);
-    wgLive = select(0u, 1u, i32(tile * 32u) < used && be >= 0);
-    wgE = u32(max(be, 0));
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= 0);
   }
-  if (workgroupUniformLoad(&wgLive) == 0u) { return; }
-  let e = workgroupUniformLoad(&wgE);
-  for (var i = lid; i < 32u; i += 16u) {
-    let s = ld_sorted(tile * 32u + i);
-    rowA[i] = select(i32(tile * 32u + i), -1, s < 0);
-    rowD[i] = select(s, -1, s < 0);
-  }
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;
   workgroupBarrier();
   let tr = lid / 2u;
   let tc = lid % 2u;
   var acc: array<f32, 16>;
   for (var k0 = 0u; k0 < 16u; k0 += 16u) {
     for (var i = lid; i < 512u; i += 16u) {
-      let ar = rowA[i / 16u];
+      let ar = tileRows(tile, i / 16u).x;
       let kk = k0 + i % 16u;
       var v = 0.0;
       if (ar >= 0 && kk < 16u) { v = ld_a(u32(ar) * 16u + kk); }
@@ -432,7 +424,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = 0u; i < 4u; i++) {
     let rr = tr + i * 8u;
     if (rr >= 32u) { continue; }
-    let d = rowD[rr];
+    let d = tileRows(tile, rr).y;
     if (d < 0) { continue; }
     for (var j = 0u; j < 4u; j++) {
       let c = tc + j * 2u;
