@@ -24,6 +24,7 @@ import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecRef } from './runners/moec-ref.ts';
+import { moecWgsl } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
@@ -33,7 +34,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, numpyRunner];
+const RUNNERS: Runner[] = [moecRef, moecWgsl, numpyRunner];
 const PEERS = ['numpy'];
 
 /** The token count of the NumPy correctness check. */
@@ -55,7 +56,7 @@ Benchmarks moec's reference interpreter against NumPy on the workloads of bench/
   --quick   T = 1 and 32 only, fewer samples (a smoke run)
 Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -102,7 +103,7 @@ function main(): void {
       const results: CaseResult[] = [];
       for (const runner of RUNNERS) {
         progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
-        results.push(measureCase(runner, c, plan));
+        results.push(await measureCase(runner, c, plan));
       }
       cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
     }
@@ -154,11 +155,11 @@ function main(): void {
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */
-function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): CaseResult {
+async function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): Promise<CaseResult> {
   const skipped = runner.skip(c);
   if (skipped) return { runner: runner.id, skipped };
   try {
-    return { runner: runner.id, timing: runner.measure(c, plan) };
+    return { runner: runner.id, timing: await runner.measure(c, plan) };
   } catch (e) {
     if (!PEERS.includes(runner.id)) process.exitCode = 1;
     return { runner: runner.id, error: describeError(e) };
@@ -206,4 +207,4 @@ function describeError(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
-main();
+await main();

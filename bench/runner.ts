@@ -43,6 +43,6 @@ export interface Runner {
   roof(limits: Limits): Roof | null;
   /** Why this runner cannot run `c` (missing tool, unsupported model), or null. */
   skip(c: BenchCase): string | null;
-  /** Warmup, then timed samples following `plan`. */
-  measure(c: BenchCase, plan: SamplePlan): Timing;
+  /** Warmup, then timed samples following `plan` (a GPU runner's runs are asynchronous). */
+  measure(c: BenchCase, plan: SamplePlan): Timing | Promise<Timing>;
 }

@@ -1,0 +1,50 @@
+/**
+ * @fileoverview moec's WGSL backend as a benchmark runner: the model compiled for the
+ * `webgpu` target (bound 256 tokens), loaded once per workload on whatever WebGPU adapter
+ * this machine has, and timed end to end: write the input, one submit of every dispatch,
+ * map the output. The adapter's description labels the runner; on a CPU adapter (Mesa's
+ * software rasteriser under Dawn's OpenGL ES backend) the numbers are for regressions
+ * only, and the same command is what runs on a real GPU. No roof: the adapter's limits are
+ * not measured here.
+ */
+import type { WgslModel } from '../../compiler/backends/wgsl/runtime.ts';
+import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
+import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
+import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
+import { compileModel } from '../../compiler/driver.ts';
+import { loadTarget } from '../../compiler/target-load.ts';
+import type { Runner } from '../runner.ts';
+import { sampleAsync } from '../stats.ts';
+import { TOKEN_COUNTS } from '../workloads.ts';
+
+/** The adapter, or why there is none (probed once, when the harness loads this runner). */
+const adapter = await getDevice().then(
+  ({ device, description }) => {
+    device.destroy();
+    return { description, missing: null as string | null };
+  },
+  (e: Error) => ({ description: 'none', missing: e.message }),
+);
+
+const models = new Map<string, Promise<WgslModel>>();
+
+export const moecWgsl: Runner = {
+  id: 'moec-wgsl',
+  about: () => `moec WGSL backend (target webgpu, bound ${Math.max(...TOKEN_COUNTS)} tokens) on the WebGPU adapter "${adapter.description}"; forward = input write, one submit, output read-back`,
+  roof: () => null,
+  skip: () => (adapter.missing ? `no WebGPU adapter: ${adapter.missing}` : null),
+  async measure(c, plan) {
+    let model = models.get(c.workload.name);
+    if (!model) {
+      const target = loadTarget('webgpu');
+      const maxTokens = Math.max(...TOKEN_COUNTS);
+      const { program } = compileModel(c.module, { target, maxTokens });
+      const wplan = planWgsl(program, target);
+      model = loadWgsl(wplan, weightBlob(wplan.weights, packWeights(program, c.weights, { T: maxTokens })));
+      models.set(c.workload.name, model);
+    }
+    const m = await model;
+    return sampleAsync(() => m.forward(c.inputs, c.bindings), plan);
+  },
+};
