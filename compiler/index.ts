@@ -38,3 +38,8 @@ export { getOp, opNames } from '../ir/ops.ts';
 export { randomUniform, initScale } from '../ir/random.ts';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from '../ir/safetensors.ts';
 export type { SafetensorsFile } from '../ir/safetensors.ts';
+export { getBackend, availableBackends } from './backends/backend.ts';
+export type { LoadedModel, EmittedFiles } from './backends/backend.ts';
+export { planWgsl } from './backends/wgsl/plan.ts';
+export { loadWgsl } from './backends/wgsl/runtime.ts';
+export type { WgslModel, WgslLoadOptions } from './backends/wgsl/runtime.ts';
