@@ -94,6 +94,24 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
     });
   }
 
+  it('every kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits', async () => {
+    const { device } = await getDevice();
+    try {
+      for (const file of Object.keys(SMALL)) {
+        const plan = planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256 }).program, target);
+        device.pushErrorScope('validation');
+        for (const k of plan.kernels) {
+          const module = device.createShaderModule({ code: k.shader.code });
+          expect((await module.getCompilationInfo()).messages.map((m) => m.message), `${file} ${k.name}`).toEqual([]);
+          device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.shader.entry } });
+        }
+        expect((await device.popErrorScope())?.message, file).toBeUndefined();
+      }
+    } finally {
+      device.destroy();
+    }
+  });
+
   it('backend.load runs through the registry (moec run --backend wgsl)', async () => {
     const { program, m } = compileFor('tiny.moe', 64);
     const weights = randomWeights(m, 3);

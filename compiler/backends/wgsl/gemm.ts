@@ -117,8 +117,6 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
   const TY = Math.ceil(TM / MR);
   const WG = TX * TY;
   const TNW = hasGlu ? 2 * TN : TN;
-  const halves = hasGlu ? 2 : 1;
-  const accN = MR * NR * halves;
   const dest = spec.combine ? 'scr' : 'out';
   // Row i of the tile: the A row it reads and the destination row, -1 for none. Computed
   // where used (not staged): the tiler sizes the A and W tiles to fill workgroup memory.
@@ -156,6 +154,13 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
       let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`
     : `let o = col0 + c;
       let col = o;`;
+  // Consecutive invocations load consecutive W elements: along Kd when W is [N, Kd] (transB).
+  const wIndex = spec.transB
+    ? `let kk = k0 + i % ${TK}u;
+      let c = i / ${TK}u;`
+    : `let kk = k0 + i / ${TNW}u;
+      let c = i % ${TNW}u;`;
+  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest });
   const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : [])}${ACTIVATIONS}${epilogueFn(spec)}
 var<workgroup> As: array<f32, ${TM * TK}>;
 var<workgroup> Ws: array<f32, ${TK * TNW}>;
@@ -168,7 +173,7 @@ ${head}
   workgroupBarrier();
   let tr = lid / ${TX}u;
   let tc = lid % ${TX}u;
-  var acc: array<f32, ${accN}>;
+${micro.decl}
   for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${TK}u) {
     for (var i = lid; i < ${TM * TK}u; i += ${WG}u) {
       let ar = tileRows(tile, i / ${TK}u).x;
@@ -178,38 +183,17 @@ ${head}
       As[i] = v;
     }
     for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
-      let kk = k0 + i / ${TNW}u;
-      let c = i % ${TNW}u;
+      ${wIndex}
       ${wload}
       var v = 0.0;
       if (o < ${spec.outN}u && kk < ${spec.kd}u) { v = ${wElem(spec, 'e', 'kk', 'col')}; }
-      Ws[i] = v;
+      Ws[(kk - k0) * ${TNW}u + c] = v;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < ${TK}u; kk++) {
-      for (var i = 0u; i < ${MR}u; i++) {
-        let a = As[min(tr + i * ${TY}u, ${TM - 1}u) * ${TK}u + kk];
-        for (var j = 0u; j < ${NR}u; j++) {
-          let c = min(tc + j * ${TX}u, ${TN - 1}u);
-          acc[(i * ${NR}u + j) * ${halves}u] += a * Ws[kk * ${TNW}u + c];${hasGlu ? `\n          acc[(i * ${NR}u + j) * 2u + 1u] += a * Ws[kk * ${TNW}u + ${TN}u + c];` : ''}
-        }
-      }
-    }
+${micro.inner}
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${MR}u; i++) {
-    let rr = tr + i * ${TY}u;
-    if (rr >= ${TM}u) { continue; }
-    let d = tileRows(tile, rr).y;
-    if (d < 0) { continue; }
-    for (var j = 0u; j < ${NR}u; j++) {
-      let c = tc + j * ${TX}u;
-      let o = col0 + c;
-      if (c >= ${TN}u || o >= ${spec.outN}u) { continue; }
-      let base = (i * ${NR}u + j) * ${halves}u;
-      st_${dest}(u32(d) * ${spec.outN}u + o, epi(e, o, acc[base], ${hasGlu ? 'acc[base + 1u]' : '0.0'}));
-    }
-  }
+${micro.store}
 }
 `;
   return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW) };
@@ -262,4 +246,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 `;
   return { entry: 'main', code, workgroup: [COMBINE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/**
+ * The register micro-tile, unrolled into named scalars (acc_i_j, and accu_i_j for a glu's up
+ * half): a private array indexed in loops may live in memory (llvmpipe keeps it there; GPUs
+ * spill it when they do not unroll), scalars stay in registers. Thread (tr, tc) owns rows
+ * tr + i*TY and columns tc + j*TX of the tile.
+ */
+function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: number; TN: number; TK: number; TNW: number; glu: boolean; outN: number; dest: string }): { decl: string; inner: string; store: string } {
+  const ij: Array<[number, number]> = [];
+  for (let i = 0; i < t.MR; i++) for (let j = 0; j < t.NR; j++) ij.push([i, j]);
+  const decl = [
+    ...ij.map(([i, j]) => `  var acc_${i}_${j} = 0.0;${t.glu ? ` var accu_${i}_${j} = 0.0;` : ''}`),
+    ...Array.from({ length: t.NR }, (_, j) => `  let c_${j} = min(tc + ${j * t.TX}u, ${t.TN - 1}u);`),
+  ].join('\n');
+  const inner = [
+    `    for (var kk = 0u; kk < ${t.TK}u; kk++) {`,
+    ...Array.from({ length: t.MR }, (_, i) => `      let a_${i} = As[min(tr + ${i * t.TY}u, ${t.TM - 1}u) * ${t.TK}u + kk];`),
+    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = Ws[kk * ${t.TNW}u + c_${j}];${t.glu ? ` let bu_${j} = Ws[kk * ${t.TNW}u + ${t.TN}u + c_${j}];` : ''}`),
+    ...ij.map(([i, j]) => `      acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});${t.glu ? ` accu_${i}_${j} = fma(a_${i}, bu_${j}, accu_${i}_${j});` : ''}`),
+    '    }',
+  ].join('\n');
+  const store: string[] = [];
+  for (let i = 0; i < t.MR; i++) {
+    store.push(`  {`, `    let rr = tr + ${i * t.TY}u;`, `    let d = select(-1, tileRows(tile, rr).y, rr < ${t.TM}u);`, `    if (d >= 0) {`);
+    for (let j = 0; j < t.NR; j++) {
+      store.push(
+        `      let o_${j} = col0 + tc + ${j * t.TX}u;`,
+        `      if (tc + ${j * t.TX}u < ${t.TN}u && o_${j} < ${t.outN}u) { st_${t.dest}(u32(d) * ${t.outN}u + o_${j}, epi(e, o_${j}, acc_${i}_${j}, ${t.glu ? `accu_${i}_${j}` : '0.0'})); }`,
+      );
+    }
+    store.push('    }', '  }');
+  }
+  return { decl, inner, store: store.join('\n') };
 }

@@ -242,7 +242,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   let tr = lid / 8u;
   let tc = lid % 8u;
-  var acc: array<f32, 16>;
+  var acc_0_0 = 0.0; var accu_0_0 = 0.0;
+  var acc_0_1 = 0.0; var accu_0_1 = 0.0;
+  var acc_1_0 = 0.0; var accu_1_0 = 0.0;
+  var acc_1_1 = 0.0; var accu_1_1 = 0.0;
+  var acc_2_0 = 0.0; var accu_2_0 = 0.0;
+  var acc_2_1 = 0.0; var accu_2_1 = 0.0;
+  var acc_3_0 = 0.0; var accu_3_0 = 0.0;
+  var acc_3_1 = 0.0; var accu_3_1 = 0.0;
+  let c_0 = min(tc + 0u, 15u);
+  let c_1 = min(tc + 8u, 15u);
   for (var k0 = 0u; k0 < 8u; k0 += 8u) {
     for (var i = lid; i < 256u; i += 64u) {
       let ar = tileRows(tile, i / 8u).x;
@@ -252,39 +261,72 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       As[i] = v;
     }
     for (var i = lid; i < 256u; i += 64u) {
-      let kk = k0 + i / 32u;
-      let c = i % 32u;
+      let kk = k0 + i % 8u;
+      let c = i / 8u;
       let half = c / 16u;
       let o = col0 + c % 16u;
       let col = select(o, (16u + o), half == 1u);
       var v = 0.0;
       if (o < 16u && kk < 8u) { v = ld_w(e * 256u + col * 8u + kk); }
-      Ws[i] = v;
+      Ws[(kk - k0) * 32u + c] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 8u; kk++) {
-      for (var i = 0u; i < 4u; i++) {
-        let a = As[min(tr + i * 8u, 31u) * 8u + kk];
-        for (var j = 0u; j < 2u; j++) {
-          let c = min(tc + j * 8u, 15u);
-          acc[(i * 2u + j) * 2u] += a * Ws[kk * 32u + c];
-          acc[(i * 2u + j) * 2u + 1u] += a * Ws[kk * 32u + 16u + c];
-        }
-      }
+      let a_0 = As[min(tr + 0u, 31u) * 8u + kk];
+      let a_1 = As[min(tr + 8u, 31u) * 8u + kk];
+      let a_2 = As[min(tr + 16u, 31u) * 8u + kk];
+      let a_3 = As[min(tr + 24u, 31u) * 8u + kk];
+      let b_0 = Ws[kk * 32u + c_0]; let bu_0 = Ws[kk * 32u + 16u + c_0];
+      let b_1 = Ws[kk * 32u + c_1]; let bu_1 = Ws[kk * 32u + 16u + c_1];
+      acc_0_0 = fma(a_0, b_0, acc_0_0); accu_0_0 = fma(a_0, bu_0, accu_0_0);
+      acc_0_1 = fma(a_0, b_1, acc_0_1); accu_0_1 = fma(a_0, bu_1, accu_0_1);
+      acc_1_0 = fma(a_1, b_0, acc_1_0); accu_1_0 = fma(a_1, bu_0, accu_1_0);
+      acc_1_1 = fma(a_1, b_1, acc_1_1); accu_1_1 = fma(a_1, bu_1, accu_1_1);
+      acc_2_0 = fma(a_2, b_0, acc_2_0); accu_2_0 = fma(a_2, bu_0, accu_2_0);
+      acc_2_1 = fma(a_2, b_1, acc_2_1); accu_2_1 = fma(a_2, bu_1, accu_2_1);
+      acc_3_0 = fma(a_3, b_0, acc_3_0); accu_3_0 = fma(a_3, bu_0, accu_3_0);
+      acc_3_1 = fma(a_3, b_1, acc_3_1); accu_3_1 = fma(a_3, bu_1, accu_3_1);
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let rr = tr + i * 8u;
-    if (rr >= 32u) { continue; }
-    let d = tileRows(tile, rr).y;
-    if (d < 0) { continue; }
-    for (var j = 0u; j < 2u; j++) {
-      let c = tc + j * 8u;
-      let o = col0 + c;
-      if (c >= 16u || o >= 16u) { continue; }
-      let base = (i * 2u + j) * 2u;
-      st_out(u32(d) * 16u + o, epi(e, o, acc[base], acc[base + 1u]));
+  {
+    let rr = tr + 0u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_0_0, accu_0_0)); }
+      let o_1 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_0_1, accu_0_1)); }
+    }
+  }
+  {
+    let rr = tr + 8u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_1_0, accu_1_0)); }
+      let o_1 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_1_1, accu_1_1)); }
+    }
+  }
+  {
+    let rr = tr + 16u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_2_0, accu_2_0)); }
+      let o_1 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_2_1, accu_2_1)); }
+    }
+  }
+  {
+    let rr = tr + 24u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_3_0, accu_3_0)); }
+      let o_1 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_3_1, accu_3_1)); }
     }
   }
 }
@@ -391,7 +433,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   workgroupBarrier();
   let tr = lid / 2u;
   let tc = lid % 2u;
-  var acc: array<f32, 16>;
+  var acc_0_0 = 0.0;
+  var acc_0_1 = 0.0;
+  var acc_0_2 = 0.0;
+  var acc_0_3 = 0.0;
+  var acc_1_0 = 0.0;
+  var acc_1_1 = 0.0;
+  var acc_1_2 = 0.0;
+  var acc_1_3 = 0.0;
+  var acc_2_0 = 0.0;
+  var acc_2_1 = 0.0;
+  var acc_2_2 = 0.0;
+  var acc_2_3 = 0.0;
+  var acc_3_0 = 0.0;
+  var acc_3_1 = 0.0;
+  var acc_3_2 = 0.0;
+  var acc_3_3 = 0.0;
+  let c_0 = min(tc + 0u, 7u);
+  let c_1 = min(tc + 2u, 7u);
+  let c_2 = min(tc + 4u, 7u);
+  let c_3 = min(tc + 6u, 7u);
   for (var k0 = 0u; k0 < 16u; k0 += 16u) {
     for (var i = lid; i < 512u; i += 16u) {
       let ar = tileRows(tile, i / 16u).x;
@@ -401,37 +462,97 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       As[i] = v;
     }
     for (var i = lid; i < 128u; i += 16u) {
-      let kk = k0 + i / 8u;
-      let c = i % 8u;
+      let kk = k0 + i % 16u;
+      let c = i / 16u;
       let o = col0 + c;
       let col = o;
       var v = 0.0;
       if (o < 8u && kk < 16u) { v = ld_w(e * 128u + col * 16u + kk); }
-      Ws[i] = v;
+      Ws[(kk - k0) * 8u + c] = v;
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      for (var i = 0u; i < 4u; i++) {
-        let a = As[min(tr + i * 8u, 31u) * 16u + kk];
-        for (var j = 0u; j < 4u; j++) {
-          let c = min(tc + j * 2u, 7u);
-          acc[(i * 4u + j) * 1u] += a * Ws[kk * 8u + c];
-        }
-      }
+      let a_0 = As[min(tr + 0u, 31u) * 16u + kk];
+      let a_1 = As[min(tr + 8u, 31u) * 16u + kk];
+      let a_2 = As[min(tr + 16u, 31u) * 16u + kk];
+      let a_3 = As[min(tr + 24u, 31u) * 16u + kk];
+      let b_0 = Ws[kk * 8u + c_0];
+      let b_1 = Ws[kk * 8u + c_1];
+      let b_2 = Ws[kk * 8u + c_2];
+      let b_3 = Ws[kk * 8u + c_3];
+      acc_0_0 = fma(a_0, b_0, acc_0_0);
+      acc_0_1 = fma(a_0, b_1, acc_0_1);
+      acc_0_2 = fma(a_0, b_2, acc_0_2);
+      acc_0_3 = fma(a_0, b_3, acc_0_3);
+      acc_1_0 = fma(a_1, b_0, acc_1_0);
+      acc_1_1 = fma(a_1, b_1, acc_1_1);
+      acc_1_2 = fma(a_1, b_2, acc_1_2);
+      acc_1_3 = fma(a_1, b_3, acc_1_3);
+      acc_2_0 = fma(a_2, b_0, acc_2_0);
+      acc_2_1 = fma(a_2, b_1, acc_2_1);
+      acc_2_2 = fma(a_2, b_2, acc_2_2);
+      acc_2_3 = fma(a_2, b_3, acc_2_3);
+      acc_3_0 = fma(a_3, b_0, acc_3_0);
+      acc_3_1 = fma(a_3, b_1, acc_3_1);
+      acc_3_2 = fma(a_3, b_2, acc_3_2);
+      acc_3_3 = fma(a_3, b_3, acc_3_3);
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let rr = tr + i * 8u;
-    if (rr >= 32u) { continue; }
-    let d = tileRows(tile, rr).y;
-    if (d < 0) { continue; }
-    for (var j = 0u; j < 4u; j++) {
-      let c = tc + j * 2u;
-      let o = col0 + c;
-      if (c >= 8u || o >= 8u) { continue; }
-      let base = (i * 4u + j) * 1u;
-      st_scr(u32(d) * 8u + o, epi(e, o, acc[base], 0.0));
+  {
+    let rr = tr + 0u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_0_0, 0.0)); }
+      let o_1 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_0_1, 0.0)); }
+      let o_2 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_0_2, 0.0)); }
+      let o_3 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_0_3, 0.0)); }
+    }
+  }
+  {
+    let rr = tr + 8u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_1_0, 0.0)); }
+      let o_1 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_1_1, 0.0)); }
+      let o_2 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_1_2, 0.0)); }
+      let o_3 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_1_3, 0.0)); }
+    }
+  }
+  {
+    let rr = tr + 16u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_2_0, 0.0)); }
+      let o_1 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_2_1, 0.0)); }
+      let o_2 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_2_2, 0.0)); }
+      let o_3 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_2_3, 0.0)); }
+    }
+  }
+  {
+    let rr = tr + 24u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_3_0, 0.0)); }
+      let o_1 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_3_1, 0.0)); }
+      let o_2 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_3_2, 0.0)); }
+      let o_3 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_3_3, 0.0)); }
     }
   }
 }
