@@ -24,7 +24,7 @@ import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecRef } from './runners/moec-ref.ts';
-import { moecWgsl } from './runners/moec-wgsl.ts';
+import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
@@ -34,7 +34,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecWgsl, numpyRunner];
+const RUNNERS: Runner[] = [moecRef, moecWgsl, moecWgslGpu, numpyRunner];
 const PEERS = ['numpy'];
 
 /** The token count of the NumPy correctness check. */

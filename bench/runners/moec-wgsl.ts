@@ -14,7 +14,7 @@ import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { compileModel } from '../../compiler/driver.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import type { Runner } from '../runner.ts';
+import type { BenchCase, Runner } from '../runner.ts';
 import { sampleAsync } from '../stats.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';
 
@@ -29,22 +29,42 @@ const adapter = await getDevice().then(
 
 const models = new Map<string, Promise<WgslModel>>();
 
+/** The workload's model, compiled and loaded once (pipelines and weights) for both runners. */
+function modelFor(c: BenchCase): Promise<WgslModel> {
+  let model = models.get(c.workload.name);
+  if (!model) {
+    const target = loadTarget('webgpu');
+    const maxTokens = Math.max(...TOKEN_COUNTS);
+    const { program } = compileModel(c.module, { target, maxTokens });
+    const plan = planWgsl(program, target);
+    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights, { T: maxTokens })));
+    models.set(c.workload.name, model);
+  }
+  return model;
+}
+
+const skip = (): string | null => (adapter.missing ? `no WebGPU adapter: ${adapter.missing}` : null);
+
+/** End to end: input write, one submit of every dispatch, output mapped. */
 export const moecWgsl: Runner = {
   id: 'moec-wgsl',
   about: () => `moec WGSL backend (target webgpu, bound ${Math.max(...TOKEN_COUNTS)} tokens) on the WebGPU adapter "${adapter.description}"; forward = input write, one submit, output read-back`,
   roof: () => null,
-  skip: () => (adapter.missing ? `no WebGPU adapter: ${adapter.missing}` : null),
+  skip,
   async measure(c, plan) {
-    let model = models.get(c.workload.name);
-    if (!model) {
-      const target = loadTarget('webgpu');
-      const maxTokens = Math.max(...TOKEN_COUNTS);
-      const { program } = compileModel(c.module, { target, maxTokens });
-      const wplan = planWgsl(program, target);
-      model = loadWgsl(wplan, weightBlob(wplan.weights, packWeights(program, c.weights, { T: maxTokens })));
-      models.set(c.workload.name, model);
-    }
-    const m = await model;
+    const m = await modelFor(c);
     return sampleAsync(() => m.forward(c.inputs, c.bindings), plan);
+  },
+};
+
+/** The kernels alone: one submit of the forward's dispatches and copies, until the queue is done. */
+export const moecWgslGpu: Runner = {
+  id: 'moec-wgsl-gpu',
+  about: () => `the same model's dispatches only (no input write, no read-back), until the queue is done, on "${adapter.description}"`,
+  roof: () => null,
+  skip,
+  async measure(c, plan) {
+    const m = await modelFor(c);
+    return sampleAsync(() => m.timeForward(c.bindings, 1), plan);
   },
 };
