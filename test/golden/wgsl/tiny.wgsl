@@ -31,8 +31,12 @@ var<workgroup> chosen: array<i32, 2>;
 var<workgroup> wgMax: f32;
 var<workgroup> wgSum: f32;
 
-// Candidate j ranks ahead of i: a higher value, or an equal one at a lower index.
-fn ahead(vj: f32, j: u32, vi: f32, i: u32) -> bool { return vj > vi || (vj == vi && j < i); }
+// The reference's order: a NaN beats any number (read from the bits: WGSL lets a compiler
+// assume floats are never NaN, so `x != x` is no test).
+fn nan_(x: f32) -> bool { let b = bitcast<u32>(x); return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu) != 0u; }
+fn better(v: f32, w: f32) -> bool { return (!nan_(v) && !nan_(w) && v > w) || (nan_(v) && !nan_(w)); }
+// Candidate j ranks ahead of i: better, or not worse and at a lower index.
+fn ahead(vj: f32, j: u32, vi: f32, i: u32) -> bool { return better(vj, vi) || (!better(vi, vj) && j < i); }
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
