@@ -112,6 +112,26 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
     }
   });
 
+  it('a NaN in one token routes and propagates as in the reference: that row NaN, every other row unchanged', async () => {
+    for (const file of Object.keys(SMALL)) {
+      const { program, m } = compileFor(file, 64);
+      const weights = randomWeights(m, 1);
+      const inputs = randomInputs(m, { T: 20 }, 1);
+      inputs.x.data[3 * inputs.x.shape[1] + 2] = NaN;
+      const model = await wgslBackend.load(program, target, weights);
+      try {
+        const got = (await model.forward(inputs, { T: 20 })).y;
+        const want = interpretKernelIR(program, { bindings: { T: 20 }, inputs, weights }).y;
+        expect([...want.data].filter(Number.isNaN).length, file).toBe(want.shape[1]);
+        const a = agreement(got, want);
+        expect(a.nanMismatch, file).toBe(0);
+        expect(a.maxRel, file).toBeLessThanOrEqual(2e-6);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
   it('backend.load runs through the registry (moec run --backend wgsl)', async () => {
     const { program, m } = compileFor('tiny.moe', 64);
     const weights = randomWeights(m, 3);
