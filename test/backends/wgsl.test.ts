@@ -132,14 +132,17 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
     }
   });
 
-  it('backend.load runs through the registry (moec run --backend wgsl)', async () => {
+  it('backend.load (moec run --backend wgsl): concurrent forwards, and T over the bound is an error', async () => {
     const { program, m } = compileFor('tiny.moe', 64);
     const weights = randomWeights(m, 3);
-    const inputs = randomInputs(m, { T: 5 }, 3);
+    const inputs = randomInputs(m, { T: 65 }, 3);
     const model = await wgslBackend.load(program, target, weights);
     try {
-      const got = (await model.forward(inputs, { T: 5 })).y;
-      expect(agreement(got, interpretKernelIR(program, { bindings: { T: 5 }, inputs, weights }).y).maxRel).toBeLessThan(2e-6);
+      // Forwards started together run one after another (they share the arena): each gets its own numbers.
+      const tokens = [5, 64, 1];
+      const all = tokens.map((T) => randomInputs(m, { T }, T));
+      const outs = await Promise.all(tokens.map((T, i) => model.forward(all[i], { T })));
+      tokens.forEach((T, i) => expect(agreement(outs[i].y, interpretKernelIR(program, { bindings: { T }, inputs: all[i], weights }).y).maxRel, `T=${T}`).toBeLessThan(2e-6));
       await expect(model.forward(inputs, { T: 65 })).rejects.toThrow(/over the compiled bound of 64/);
     } finally {
       model.dispose();

@@ -145,41 +145,18 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   };
 
   let disposed = false;
+  // Forwards share the arena, the parameter records and the read-back buffer: one at a time.
+  let previous: Promise<unknown> = Promise.resolve();
   const model: WgslModel = {
     adapter: description,
     messages,
-    async forward(inputs, bindings) {
-      if (disposed) throw new Error('wgsl: forward after dispose');
-      const cmds = scheduleFor(bindings);
-      if (opts.guard) device.queue.writeBuffer(arena, 0, new Uint32Array(plan.arenaBytes / 4).fill(CANARY));
-      writeInputs(inputs, bindings);
-      device.pushErrorScope('validation');
-      const enc = device.createCommandEncoder();
-      encode(cmds, enc, 1);
-      let at = 0;
-      const placed = plan.outputs.map((o) => {
-        const bytes = numel(evalShape(o.shape, bindings)) * 4;
-        enc.copyBufferToBuffer(arena, o.offset, readback, at, bytes);
-        at += bytes;
-        return { o, from: at - bytes, bytes };
-      });
-      if (opts.guard) enc.copyBufferToBuffer(arena, 0, readback, outBytes, plan.arenaBytes);
-      device.queue.submit([enc.finish()]);
-      const err = await device.popErrorScope();
-      if (err) throw new Error(`wgsl: forward failed validation: ${err.message}`);
-      await readback.mapAsync(GPUMapMode.READ);
-      const bytes = readback.getMappedRange().slice(0);
-      readback.unmap();
-      if (opts.guard) model.lastArena = new Uint32Array(bytes, outBytes, plan.arenaBytes / 4);
-      const out: Record<string, Tensor> = {};
-      for (const { o, from, bytes: n } of placed) {
-        const shape = evalShape(o.shape, bindings);
-        const data = o.int ? Float32Array.from(new Int32Array(bytes, from, n / 4)) : new Float32Array(bytes.slice(from, from + n));
-        out[o.name] = { dtype: 'f32', shape, data };
-      }
-      return out;
+    forward(inputs, bindings) {
+      const run = previous.then(() => forward(inputs, bindings));
+      previous = run.catch(() => undefined);
+      return run;
     },
     async timeForward(bindings, repeats) {
+      await previous;
       const cmds = scheduleFor(bindings);
       const enc = device.createCommandEncoder();
       encode(cmds, enc, repeats);
@@ -195,5 +172,36 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       device.destroy();
     },
   };
+  async function forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+    if (disposed) throw new Error('wgsl: forward after dispose');
+    const cmds = scheduleFor(bindings);
+    if (opts.guard) device.queue.writeBuffer(arena, 0, new Uint32Array(plan.arenaBytes / 4).fill(CANARY));
+    writeInputs(inputs, bindings);
+    device.pushErrorScope('validation');
+    const enc = device.createCommandEncoder();
+    encode(cmds, enc, 1);
+    let at = 0;
+    const placed = plan.outputs.map((o) => {
+      const bytes = numel(evalShape(o.shape, bindings)) * 4;
+      enc.copyBufferToBuffer(arena, o.offset, readback, at, bytes);
+      at += bytes;
+      return { o, from: at - bytes, bytes };
+    });
+    if (opts.guard) enc.copyBufferToBuffer(arena, 0, readback, outBytes, plan.arenaBytes);
+    device.queue.submit([enc.finish()]);
+    const err = await device.popErrorScope();
+    if (err) throw new Error(`wgsl: forward failed validation: ${err.message}`);
+    await readback.mapAsync(GPUMapMode.READ);
+    const bytes = readback.getMappedRange().slice(0);
+    readback.unmap();
+    if (opts.guard) model.lastArena = new Uint32Array(bytes, outBytes, plan.arenaBytes / 4);
+    const out: Record<string, Tensor> = {};
+    for (const { o, from, bytes: n } of placed) {
+      const shape = evalShape(o.shape, bindings);
+      const data = o.int ? Float32Array.from(new Int32Array(bytes, from, n / 4)) : new Float32Array(bytes.slice(from, from + n));
+      out[o.name] = { dtype: 'f32', shape, data };
+    }
+    return out;
+  }
   return model;
 }
