@@ -180,6 +180,10 @@ describe('wgsl backend without an adapter', () => {
     const plan = planWgsl(program, target);
     expect(Object.keys(files).sort()).toEqual([...plan.kernels.map((_, i) => kernelFile(plan, i)), 'manifest.json'].sort());
     expect(JSON.parse(files['manifest.json'] as string)).toEqual(JSON.parse(JSON.stringify(manifest(plan, target))));
+    // Every kernel belongs to exactly one step of the manifest.
+    const listed = (steps: Array<{ kernels?: string[]; body?: unknown[] }>): string[] =>
+      steps.flatMap((st) => [...(st.kernels ?? []), ...listed((st.body ?? []) as typeof steps)]);
+    expect(listed(JSON.parse(files['manifest.json'] as string).steps).sort()).toEqual(plan.kernels.map((_, i) => kernelFile(plan, i)).sort());
     const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
     await expect(wgsl).toMatchFileSnapshot('../golden/wgsl/tiny.wgsl');
     await expect(files['manifest.json']).toMatchFileSnapshot('../golden/wgsl/tiny.manifest.json');

@@ -24,13 +24,12 @@ export function kernelFile(plan: WgslPlan, i: number): string {
 /** The manifest object (see the file comment). */
 export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
   const p = plan.program;
-  const kernelsOf = new Map(plan.kernels.map((k, i) => [k.name, i]));
   const steps = (list: readonly Step[]): unknown[] =>
-    list.map((s) => {
-      if (s.kind === 'loop') return { loop: s.count, slices: s.slices, init: s.init ?? [], carried: s.carried, body: steps(s.body) };
-      const out = 'out' in s ? s.out : s.kind === 'router' ? s.indices : s.kind === 'moe_align' ? s.sorted : s.outputs[0];
-      return { kind: s.kind, kernels: plan.kernels.filter((k) => k.name.startsWith(`${out}.`)).map((k) => kernelFile(plan, kernelsOf.get(k.name)!)) };
-    });
+    list.map((s) =>
+      s.kind === 'loop'
+        ? { loop: s.count, slices: s.slices, init: s.init ?? [], carried: s.carried, body: steps(s.body) }
+        : { kind: s.kind, kernels: (plan.stepKernels.get(s) ?? []).map((i) => kernelFile(plan, i)) },
+    );
   return {
     format: 'moec-wgsl',
     version: 1,

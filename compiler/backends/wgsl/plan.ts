@@ -70,6 +70,8 @@ export interface WgslPlan {
   weights: WeightLayout;
   /** Bytes of the staging buffer the loop copies go through. */
   stagingBytes: number;
+  /** The kernels (indices into `kernels`) each kernel step renders to. */
+  stepKernels: Map<Step, number[]>;
   /** The commands of one forward at these sizes. */
   schedule(bindings: Record<string, number>): Command[];
 }
@@ -157,7 +159,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const lastDim = (n: string): number => staticDim(shapeOf(n)[shapeOf(n).length - 1]);
 
   const kernels: WgslKernel[] = [];
+  const stepKernels = new Map<Step, number[]>();
+  let current: number[] = [];
   const addKernel = (k: WgslKernel): number => {
+    current.push(kernels.length);
     if (k.extras.length + k.operands.length + 1 > PARAM_SLOTS) throw new Error(`wgsl: ${k.name} needs more than ${PARAM_SLOTS} parameters`);
     kernels.push(k);
     return kernels.length - 1;
@@ -306,6 +311,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
 
   const steps = (list: readonly Step[]): Emit[] =>
     list.map((s): Emit => {
+      if (s.kind !== 'loop') stepKernels.set(s, (current = []));
       switch (s.kind) {
         case 'router':
           return router(s);
@@ -358,6 +364,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   return {
     program: p,
     kernels,
+    stepKernels,
     maxTokens: p.maxTokens,
     arenaBytes: alignUp(scratchOffset + scratchBytes, ALIGN),
     plannedBytes: p.arenaBytes,
