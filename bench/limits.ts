@@ -10,7 +10,11 @@
  * harness measures at the start and at the end of the run and keeps the better of each
  * (`bestOf`), reporting both, because a shared or throttled machine drifts during a run.
  */
+import { type NativeLimits, measureNativeLimits } from './native.ts';
 import { callNumpy, numpyUnavailable } from './peers/numpy.ts';
+
+/** Threads of the native runners (the C backend and the native peers): the x86-avx2 target's 2 cores. */
+export const NATIVE_THREADS = 2;
 
 export interface JsLimits {
   /** Multiply-add loop, GFLOP/s (one thread). */
@@ -40,12 +44,21 @@ export interface Limits {
   numpy: NumpyLimits | null;
   /** Why NumPy's limits are missing. */
   numpyError?: string;
+  /** C: FMA peak, STREAM triad and read bandwidth on NATIVE_THREADS threads. */
+  native?: NativeLimits | null;
+  nativeError?: string;
 }
 
 const MIB = 1 << 20;
 
 /** Measures everything; `reps` repetitions of each (the best counts). */
 export function measureLimits(reps: number): Limits {
+  const native = measureNativeLimits(NATIVE_THREADS, reps);
+  const nat = typeof native === 'string' ? { native: null, nativeError: native } : { native };
+  return { ...measureOtherLimits(reps), ...nat };
+}
+
+function measureOtherLimits(reps: number): Limits {
   const js = measureJsLimits(reps);
   const why = numpyUnavailable();
   if (why) return { js, numpy: null, numpyError: why };
@@ -141,6 +154,14 @@ function bandwidth(reps: number, mib: number): { streamGBps: number; copyGBps: n
 
 /** The better of two measurements, number by number (limits are ceilings). */
 export function bestOf(a: Limits, b: Limits): Limits {
+  const nat: Pick<Limits, 'native' | 'nativeError'> =
+    a.native && b.native
+      ? { native: { ...a.native, fmaGflops: Math.max(a.native.fmaGflops, b.native.fmaGflops), triadGBps: Math.max(a.native.triadGBps, b.native.triadGBps), readGBps: Math.max(a.native.readGBps, b.native.readGBps) } }
+      : { native: a.native ?? b.native ?? null, nativeError: a.nativeError ?? b.nativeError };
+  return { ...bestOfOthers(a, b), ...nat };
+}
+
+function bestOfOthers(a: Limits, b: Limits): Limits {
   const js: JsLimits = {
     scalarGflops: Math.max(a.js.scalarGflops, b.js.scalarGflops),
     streamGBps: Math.max(a.js.streamGBps, b.js.streamGBps),

@@ -39,6 +39,8 @@ export interface CaseResult {
   /** Fractions of the runner's roof. */
   fracCompute?: number;
   fracBandwidth?: number;
+  /** Roofline minimum time (max of FLOPs / peak and weight bytes / bandwidth) / the median. */
+  fracRoofline?: number;
   /** This runner's median over each peer's median on the same case (>1: slower than the peer). */
   ratios?: Record<string, number>;
 }

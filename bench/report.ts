@@ -57,10 +57,17 @@ export function formatReport(r: BenchRecord, written: string[]): string {
     row('NumPy sum over 256 MiB float32, GB/s', (l) => l.numpy?.sumGBps);
     row('NumPy copyto 256 MiB (read + write), GB/s', (l) => l.numpy?.copyGBps);
   }
+  const nat = r.limits.native;
+  if (nat) {
+    row(`C AVX2 FMA loop, ${nat.threads} threads, GFLOP/s`, (l) => l.native?.fmaGflops);
+    row(`C STREAM triad 3 x ${nat.arrayMiB} MiB, ${nat.threads} threads, GB/s`, (l) => l.native?.triadGBps);
+    row(`C streaming read ${nat.arrayMiB} MiB, ${nat.threads} threads, GB/s`, (l) => l.native?.readGBps);
+  }
   out.push(indent(table(['limit', 'best', 'start', 'end'], rows, [false, true, true, true])));
   if (!np) out.push(`  NumPy: not measured: ${r.limits.numpyError ?? 'unavailable'}`);
+  if (!r.limits.native) out.push(`  native: not measured: ${r.limits.nativeError ?? 'unavailable'}`);
   out.push('');
-  out.push('runners (% FLOP and % BW below are fractions of the runner\'s own roof):');
+  out.push('runners (% FLOP and % BW below are fractions of the runner\'s own roof; % roof = the roofline minimum, max(FLOPs / peak, weight bytes / bandwidth), over the median):');
   for (const ru of r.runners) {
     out.push(`  ${ru.id.padEnd(9)} ${ru.about}`);
     if (ru.roof) out.push(`  ${''.padEnd(9)} roof: ${num(ru.roof.gflops)} GFLOP/s (${ru.roof.computeFrom}), ${num(ru.roof.gbps)} GB/s (${ru.roof.bandwidthFrom})`);
@@ -99,7 +106,7 @@ export function formatReport(r: BenchRecord, written: string[]): string {
 }
 
 function resultsTable(r: BenchRecord): string {
-  const header = ['workload', 'T', 'impl', 'n', 'median ms', 'IQR ms', 'min-max ms', 'GFLOP/s', 'GB/s', '% FLOP', '% BW', ...r.peers.map((p) => `x${p}`)];
+  const header = ['workload', 'T', 'impl', 'n', 'median ms', 'IQR ms', 'min-max ms', 'GFLOP/s', 'GB/s', '% FLOP', '% BW', '% roof', ...r.peers.map((p) => `x${p}`)];
   const rows = r.cases.flatMap((c) => caseRows(c, r.peers));
   return table(header, rows, header.map((_, i) => i >= 3 || i === 1));
 }
@@ -119,6 +126,7 @@ function caseRows(c: CaseRecord, peers: string[]): string[][] {
       num(x.gbps),
       pct(x.fracCompute),
       pct(x.fracBandwidth),
+      pct(x.fracRoofline),
       ...peers.map((p) => (p === x.runner || x.ratios?.[p] === undefined ? '' : num(x.ratios[p]))),
     ];
   });

@@ -23,9 +23,12 @@ import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
+import { moecC } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
+import { onnxruntimeRunner } from './runners/onnxruntime.ts';
+import { openblasRunner } from './runners/openblas.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
@@ -34,8 +37,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecWgsl, moecWgslGpu, numpyRunner];
-const PEERS = ['numpy'];
+const RUNNERS: Runner[] = [moecRef, moecC, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner];
+const PEERS = ['numpy', 'openblas', 'onnxruntime'];
 
 /** The token count of the NumPy correctness check. */
 const CHECK_TOKENS = 32;
@@ -179,6 +182,9 @@ function derive(r: BenchRecord): void {
       if (roof) {
         x.fracCompute = x.gflops / roof.gflops;
         x.fracBandwidth = x.gbps / roof.gbps;
+        // The roofline minimum: the case's FLOPs at the roof's peak, or the distinct weights it must read at its bandwidth.
+        const minSeconds = Math.max(c.cost.flops / (roof.gflops * 1e9), c.cost.weightBytes / (roof.gbps * 1e9));
+        x.fracRoofline = minSeconds / seconds;
       }
     }
     for (const x of c.results) {

@@ -1,7 +1,10 @@
 /**
  * @fileoverview The benchmark workloads, shared by every backend's benchmark so their
- * numbers compare: real example files at reduced sizes (the shapes keep the models'
- * proportions), run at the token counts of decode (1), small-batch (32) and prefill (256).
+ * numbers compare: one MoE layer each, fp32, with the same shapes in every implementation,
+ * run at the token counts of decode (1), small-batch (32) and prefill (256):
+ * - `mixtral-mini`: d = 1024, expert ffn 3584, 8 experts, top-2 (examples/mixtral.moe);
+ * - `deepseek-mini`: d = 1024, expert ffn 512, 64 experts, top-6, plus a shared expert of
+ *   ffn 1024 (bench/models/deepseek-mini.moe).
  */
 export interface Workload {
   name: string;
@@ -16,14 +19,14 @@ export const WORKLOADS: Workload[] = [
   {
     name: 'mixtral-mini',
     file: 'examples/mixtral.moe',
-    consts: { D: 512, F: 1792, E: 8, K: 2 },
-    about: 'Mixtral routing (softmax top-2 of 8) and SwiGLU experts, hidden 512, intermediate 1792 (Mixtral proportions / 8)',
+    consts: { D: 1024, F: 3584, E: 8, K: 2 },
+    about: 'Mixtral routing (softmax top-2 of 8, renormalised) and SwiGLU experts, hidden 1024, expert intermediate 3584',
   },
   {
     name: 'deepseek-mini',
-    file: 'examples/deepseek-v3.moe',
-    consts: { D: 512, F_DENSE: 1280, F: 256, E: 64, K: 6, GROUPS: 8, TOPK_GROUPS: 4, DENSE_LAYERS: 1, LAYERS: 2 },
-    about: 'DeepSeek-V3 routing (sigmoid, bias, group-limited top-6 of 64 in 8 groups) + shared expert, after one dense layer',
+    file: 'bench/models/deepseek-mini.moe',
+    consts: {},
+    about: 'softmax top-6 of 64 fine-grained SwiGLU experts of 512, plus a shared SwiGLU expert of 1024, hidden 1024',
   },
 ];
 

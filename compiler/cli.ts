@@ -8,11 +8,11 @@ import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
 import { mainFunc, type Module } from '../ir/graph.ts';
 import { printIR } from '../ir/print.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, run, runOnBackend, tensorStats } from './driver.ts';
+import { compileFile, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -20,7 +20,7 @@ import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts'
 import { compileReport } from './report.ts';
 import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
-import { writeOutputDir } from './output.ts';
+import { writeOutputDir, writeOutputFile } from './output.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -51,6 +51,10 @@ Usage:
       inputs are seeded random numbers unless read from safetensors files. A backend
       other than ref compiles the model for its target and runs the generated code;
       --check also runs the reference interpreter and prints the difference.
+  moec pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]
+            [--max-tokens N] [--set ...]
+      Write the weights in the layout the target backend's code reads (one aligned blob,
+      GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
   moec --help | --version
 
 Options:
@@ -69,7 +73,7 @@ Options:
   --print-after-all     print the IR after every step (moec ir)
   --verify-each         verify the IR between passes
   --disable PASS,...    skip graph passes
-  --emit kernel-ir      what moec compile writes (the only output until backends land)
+  --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
   --debug               print the stack trace of an internal error
 
 Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
@@ -193,14 +197,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   }
   const consts = parseConsts(values.set);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'seed', 'weights', 'inputs', 'backend', 'f64', 'check'],
+    run: ['tokens', 'inputs', 'backend', 'f64', 'check'],
     compile: ['emit'],
+    pack: [],
     ir: ['after', 'print-after-all'],
   };
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile') throw new UsageError(`--out is an option of \`moec run\` and \`moec compile\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
@@ -284,8 +290,26 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
       return 0;
     }
+    case 'pack': {
+      const path = fileArg(rest, cmd);
+      if (values.target === undefined) throw new UsageError('`moec pack` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+      if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
+      if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
+      const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      const m = compileFile(path, { consts });
+      const pipe = pipelineOptions(m, values);
+      const backend = await getBackend(pipe.target.backend);
+      if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+      const weights = values.weights !== undefined ? weightsFromSafetensors(m, readSafetensors(values.weights), values.weights) : randomWeights(m, seed);
+      const { program } = runPipeline(m, pipe);
+      const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
+      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
+      writeOutputFile(values.out, blob);
+      io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack (see moec --help)');
   }
 }
 

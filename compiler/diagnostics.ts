@@ -50,6 +50,7 @@ export const DIAGNOSTICS = {
   E504: { title: 'tensor does not match its declaration' },
   E505: { title: 'bad run-time size' },
   E506: { title: 'cannot write file' },
+  E507: { title: 'missing tool' },
   // 6xx: target capability sheets (`targets/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },
@@ -63,6 +64,8 @@ export const DIAGNOSTICS = {
   E610: { title: 'target value out of range' },
   E611: { title: 'invalid choice' },
   E612: { title: 'inconsistent target' },
+  // 7xx: code generation
+  E701: { title: 'not supported by this backend' },
 } as const satisfies Record<string, { title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;

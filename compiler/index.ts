@@ -38,8 +38,15 @@ export { getOp, opNames } from '../ir/ops.ts';
 export { randomUniform, initScale } from '../ir/random.ts';
 export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from '../ir/safetensors.ts';
 export type { SafetensorsFile } from '../ir/safetensors.ts';
-export { getBackend, availableBackends } from './backends/backend.ts';
-export type { LoadedModel, EmittedFiles } from './backends/backend.ts';
+
+// Backends: emit code for a target, load and run it here, pack weights for it.
+export { runOnBackend } from './driver.ts';
+export type { BackendRunOptions, BackendRunResult } from './driver.ts';
+export { getBackend, availableBackends, DEFAULT_TARGET } from './backends/backend.ts';
+export type { Backend as CompilerBackend, LoadedModel, EmittedFiles, WeightManifest } from './backends/backend.ts';
+export { packWeights, weightLayout, weightBlob } from './backends/weights.ts';
+export { agreement, formatAgreement } from './compare.ts';
+export type { Agreement } from './compare.ts';
 export { planWgsl } from './backends/wgsl/plan.ts';
 export { loadWgsl } from './backends/wgsl/runtime.ts';
 export type { WgslModel, WgslLoadOptions } from './backends/wgsl/runtime.ts';

@@ -34,3 +34,19 @@ export function writeOutputDir(dir: string, files: Record<string, string | Uint8
     .map((f) => join(dir, f))
     .join(', ');
 }
+
+/** Writes one file atomically: a temporary file beside it, renamed into place. */
+export function writeOutputFile(path: string, data: string | Uint8Array): void {
+  const target = resolve(path);
+  const parent = dirname(target);
+  if (!existsSync(parent)) fail('E506', `cannot write ${path}: the directory ${parent} does not exist`, undefined, 'create it first');
+  if (existsSync(target) && statSync(target).isDirectory()) fail('E506', `cannot write ${path}: it is a directory`);
+  const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}`);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    fail('E506', `cannot write ${path}: ${(e as Error).message}`);
+  }
+}

@@ -3,7 +3,7 @@
  * in-process through `main`, plus the installed bin end to end.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -123,13 +123,43 @@ describe('moec CLI', () => {
     expect(r.out).toContain('grouped GEMM over expert rows → weighted combine → +residual');
     expect(r.out).toMatch(/arena: .* for T = 64; naive sum of buffers/);
     expect(r.out).toMatch(/estimated on x86-avx2: T=1: /);
-    expect(readdirSync(out)).toEqual(['deepseek_v3.kir']);
+    expect(readdirSync(out)).toEqual(['deepseek_v3.c', 'deepseek_v3.h', 'deepseek_v3.weights.json']);
     expect(readdirSync(dir)).toEqual(['build']); // no temporary directory left behind
     // A failing compile leaves the previous output as it was.
     const bad = await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx3', '-o', out);
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('did you mean `x86-avx2`?');
+    expect(readdirSync(out)).toEqual(['deepseek_v3.c', 'deepseek_v3.h', 'deepseek_v3.weights.json']);
+    // --emit kernel-ir writes the kernel IR instead.
+    expect((await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx2', '--max-tokens', '64', '--emit', 'kernel-ir', '-o', out)).code).toBe(0);
     expect(readdirSync(out)).toEqual(['deepseek_v3.kir']);
+  });
+
+  it('run --backend c compiles, builds and runs the C code; --check compares it with the interpreter', async () => {
+    const r = await cli('run', 'examples/mixtral.moe', '--set', 'D=32,F=48', '--tokens', '5', '--backend', 'c', '--check');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('mixtral_moe  T=5  backend=c');
+    expect(r.out).toMatch(/output y: f32\[5, 32\]/);
+    const rel = Number(/vs reference interpreter: max\|Δ\| \S+ \(rel (\S+)\)/.exec(r.out)![1]);
+    expect(rel).toBeLessThan(1e-5);
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--backend', 'cuda')).err).toContain("unknown backend 'cuda'");
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--check')).code).toBe(2);
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '9', '--backend', 'c', '--max-tokens', '8')).err).toContain('over the compiled bound of 8 tokens');
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--backend', 'c', '--target', 'webgpu')).err).toContain('is for the wgsl backend, not c');
+  });
+
+  it('pack writes the weights blob the generated code reads, with its manifest, atomically', async () => {
+    const dir = tmp();
+    const out = join(dir, 'tiny.bin');
+    const r = await cli('pack', 'examples/tiny.moe', '--target', 'x86-avx2', '--seed', '3', '-o', out);
+    expect(r.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(`${out}.json`, 'utf8')) as { bytes: number; tensors: Array<{ name: string; offset: number; layout: string }> };
+    expect(statSync(out).size).toBe(manifest.bytes);
+    expect(manifest.tensors.map((t) => t.name)).toEqual(['router', 'packed.gate_up', 'w_down']);
+    expect(manifest.tensors[1].layout).toContain('pairing');
+    expect(readdirSync(dir).sort()).toEqual(['tiny.bin', 'tiny.bin.json']);
+    expect((await cli('pack', 'examples/tiny.moe', '--target', 'x86-avx2')).err).toContain('needs -o');
+    expect((await cli('pack', 'examples/tiny.moe', '--target', 'x86-avx2', '-o', join(dir, 'no', 'x.bin'))).code).toBe(1);
   });
 
   it('compile usage errors exit 2', async () => {

@@ -5,7 +5,7 @@ loops), plus NumPy's own limits on this machine (sgemm peak, memory bandwidth).
 Driven by bench/run.ts: one JSON request on stdin, one JSON reply on stdout.
 
   {"mode": "limits", "gemm_n": 2048, "bw_mb": 256, "reps": 5}
-  {"mode": "bench", "model": "mixtral" | "deepseek-v3", "consts": {...}, "tokens": T,
+  {"mode": "bench", "model": "mixtral" | "deepseek-v3" | "deepseek-mini", "consts": {...}, "tokens": T,
    "plan": {"min_samples": 5, "min_time_s": 1, "max_time_s": 8, "max_samples": 200}}
   {"mode": "check", "model": ..., "consts": {...}, "tensors": "in.safetensors", "out": "y.f32"}
 
@@ -17,6 +17,7 @@ weights [out, in]).
 """
 import json
 import sys
+import os
 import time
 
 import numpy as np
@@ -114,11 +115,26 @@ def deepseek(p, x, c):
     return x
 
 
+def deepseek_mini(p, x, c):
+    """bench/models/deepseek-mini.moe: softmax top-K without renormalisation, SwiGLU experts, plus a shared SwiGLU MLP."""
+    probs = softmax(x @ p["router"].T)
+    idx = topk_indices(probs, c["K"])
+    vals = np.take_along_axis(probs, idx, axis=1)
+    routed = experts(x, idx, vals, p["w_gate"], p["w_up"], p["w_down"])
+    return routed + swiglu(x, p["shared.gate"], p["shared.up"], p["shared.down"])
+
+
 def shapes(model, c):
     """moec's weight names and shapes for the model at constants c."""
     D, F, E = c["D"], c["F"], c["E"]
     if model == "mixtral":
         return {"router": [E, D], "w1": [E, F, D], "w3": [E, F, D], "w2": [E, D, F]}
+    if model == "deepseek-mini":
+        FS = c["FS"]
+        return {
+            "router": [E, D], "w_gate": [E, F, D], "w_up": [E, F, D], "w_down": [E, D, F],
+            "shared.gate": [FS, D], "shared.up": [FS, D], "shared.down": [D, FS],
+        }
     if model == "deepseek-v3":
         nd, nm, FD = c["DENSE_LAYERS"], c["LAYERS"] - c["DENSE_LAYERS"], c["F_DENSE"]
         return {
@@ -130,7 +146,7 @@ def shapes(model, c):
     raise SystemExit(f"numpy_moe.py: unknown model {model!r}")
 
 
-FORWARD = {"mixtral": mixtral, "deepseek-v3": deepseek}
+FORWARD = {"mixtral": mixtral, "deepseek-v3": deepseek, "deepseek-mini": deepseek_mini}
 
 
 def random_params(model, c, rng):
@@ -148,8 +164,22 @@ def random_params(model, c, rng):
 # Timing.
 
 
+def flusher():
+    """Reads MOEC_BENCH_FLUSH_MIB (default 1024) MiB before each sample, outside its timing, so the
+    weights come from memory as they do for the native runners (0 disables). Filled with ones:
+    untouched zero pages would all map to one physical page and evict nothing."""
+    mib = int(os.environ.get("MOEC_BENCH_FLUSH_MIB", "1024"))
+    if mib <= 0:
+        return lambda: None
+    buf = np.ones(mib << 18, dtype=np.float32)
+    return lambda: float(buf[::16].sum())
+
+
 def sample(fn, plan):
-    """Warmup once, then samples until min_samples and min_time_s, stopping before max_time_s."""
+    """Warmup once, then samples until min_samples and min_time_s, stopping before max_time_s;
+    the caches are flushed before every run (not timed, not counted in the time budget)."""
+    flush = flusher()
+    flush()
     t0 = time.perf_counter()
     fn()
     warmup = time.perf_counter() - t0
@@ -160,6 +190,7 @@ def sample(fn, plan):
         last = samples[-1] if samples else warmup
         if samples and total + last > plan["max_time_s"]:
             break
+        flush()
         t0 = time.perf_counter()
         fn()
         dt = time.perf_counter() - t0

@@ -4,6 +4,7 @@
  * thread). Bounded by what scalar JS can do, so it is judged against the JS limits.
  */
 import { interpret } from '../../ir/interp.ts';
+import { forwardCost } from '../cost.ts';
 import type { Runner } from '../runner.ts';
 import { sample } from '../stats.ts';
 
@@ -16,6 +17,10 @@ export const moecRef: Runner = {
     computeFrom: 'JS scalar multiply-add loop',
     bandwidthFrom: `JS streaming sum over ${limits.js.arrayMiB} MiB Float32Array`,
   }),
-  skip: () => null,
+  // A correctness reference, not a contender: past a few GFLOP one run takes many seconds.
+  skip: (c) => {
+    const gflop = forwardCost(c.module, c.bindings).flops / 1e9;
+    return gflop > 4 ? `${gflop.toFixed(1)} GFLOP: too slow for the interpreter (over 10 s a run)` : null;
+  },
   measure: (c, plan) => sample(() => interpret(c.module, { bindings: c.bindings, inputs: c.inputs, weights: c.weights }), plan),
 };

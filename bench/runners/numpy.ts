@@ -10,7 +10,7 @@ import type { Runner } from '../runner.ts';
 import { summarize } from '../stats.ts';
 
 /** The example files numpy_moe.py implements, by file name. */
-const MODELS: Record<string, string> = { 'mixtral.moe': 'mixtral', 'deepseek-v3.moe': 'deepseek-v3' };
+const MODELS: Record<string, string> = { 'mixtral.moe': 'mixtral', 'deepseek-v3.moe': 'deepseek-v3', 'deepseek-mini.moe': 'deepseek-mini' };
 
 /** The peer's model name for a workload file, or undefined when it has none. */
 export function numpyModel(file: string): string | undefined {
@@ -24,7 +24,7 @@ export const numpyRunner: Runner = {
     if (!n) return `NumPy peer: unavailable (${limits.numpyError ?? numpyUnavailable() ?? 'unknown'})`;
     const b = n.blas;
     const blas = [b.name, b.version, b.corename && `core ${b.corename}`, b.threads !== undefined && `${b.threads} threads`].filter(Boolean).join(', ');
-    return `NumPy ${n.numpy} on Python ${n.python} (BLAS: ${blas || 'unknown'}), float32, experts grouped, one GEMM per active expert`;
+    return `NumPy ${n.numpy} on Python ${n.python} (BLAS: ${blas || 'unknown'}), float32, experts grouped, one GEMM per active expert; caches flushed before each run`;
   },
   roof: (limits) => {
     const n = limits.numpy;

@@ -41,6 +41,20 @@ export interface Backend {
    * (what the program's `pack` function reads; see `weights.ts`).
    */
   load(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<LoadedModel>;
+  /**
+   * The weights as the emitted code reads them, in one blob (`moec pack`), with a manifest
+   * of where each tensor lies and how it is laid out.
+   */
+  packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest };
+}
+
+/** Where each packed weight lies in a backend's weights blob. */
+export interface WeightManifest {
+  model: string;
+  target: string;
+  bytes: number;
+  align: number;
+  tensors: Array<{ name: string; dtype: string; shape: number[]; offset: number; bytes: number; layout: string }>;
 }
 
 /** The target each backend runs on by default (`moec run --backend NAME` without `--target`). */
@@ -54,6 +68,7 @@ export const DEFAULT_TARGET: Record<BackendName, string> = {
  * The backends that exist, loaded on first use. A backend adds one line here.
  */
 const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {
+  c: () => import('./c/index.ts').then((m) => m.cBackend),
   wgsl: () => import('./wgsl/index.ts').then((m) => m.wgslBackend),
 };
 

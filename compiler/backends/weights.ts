@@ -52,9 +52,14 @@ export function weightLayout(p: KProgram, align: number, bindings: Record<string
   return { entries, bytes: at, align };
 }
 
-/** Runs the program's `pack` function on the module weights: the weight buffers by name, float32. */
-export function packWeights(p: KProgram, weights: Record<string, Tensor>, bindings: Record<string, number> = {}): Record<string, Tensor> {
-  return interpretFunc(p.module, p.pack, { bindings, weights });
+/**
+ * Runs the program's `pack` function on the module weights: the weight buffers by name,
+ * float32. Weights never depend on the token count, so symbolic sizes are bound to 1
+ * unless given.
+ */
+export function packWeights(p: KProgram, weights: Record<string, Tensor>, bindings?: Record<string, number>): Record<string, Tensor> {
+  const b = bindings ?? Object.fromEntries(p.module.dims.map((d) => [d.name, 1]));
+  return interpretFunc(p.module, p.pack, { bindings: b, weights });
 }
 
 /** The packed weights as one little-endian blob in `layout` (f32 and i32 buffers). */

@@ -1,0 +1,66 @@
+/**
+ * @fileoverview Native (C) limits of this machine, measured in the same run as the cases:
+ * `native/limits.c` built with the system compiler (AVX2 + FMA when the CPU has them) and
+ * run on the benchmark's thread count. These are the roofs of the C backend and the native
+ * peers (OpenBLAS, onnxruntime): FMA peak, STREAM triad and read bandwidth.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cacheDir } from '../compiler/backends/c/build.ts';
+import type { Roof } from './runner.ts';
+
+export interface NativeLimits {
+  threads: number;
+  /** Peak float32 FMA FLOP/s, all threads. */
+  fmaGflops: number;
+  /** STREAM triad, GB/s (12 bytes per element), all threads. */
+  triadGBps: number;
+  /** Streaming read, GB/s, all threads. */
+  readGBps: number;
+  arrayMiB: number;
+  compiler: string;
+}
+
+const SOURCE = fileURLToPath(new URL('./native/limits.c', import.meta.url));
+
+/** The C compiler and the flags the benchmark builds native code with. */
+export function nativeCompiler(): { cc: string; version: string; flags: string[] } | null {
+  const cc = process.env.CC ?? 'cc';
+  const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return null;
+  const avx2 = spawnSync('grep', ['-qw', 'avx2', '/proc/cpuinfo']).status === 0;
+  return { cc, version: r.stdout.split('\n')[0], flags: ['-O3', '-std=c11', ...(avx2 ? ['-mavx2', '-mfma'] : []), '-pthread'] };
+}
+
+/** Measures the native limits (or explains why it cannot). */
+export function measureNativeLimits(threads: number, reps: number, mib = 256): NativeLimits | string {
+  const c = nativeCompiler();
+  if (!c) return 'no C compiler (install gcc or clang, or set CC)';
+  const dir = join(cacheDir(), '..', 'bench');
+  mkdirSync(dir, { recursive: true });
+  const exe = join(dir, `limits-${c.flags.includes('-mavx2') ? 'avx2' : 'portable'}`);
+  if (!existsSync(exe)) {
+    const tmp = `${exe}.tmp-${process.pid}`;
+    const b = spawnSync(c.cc, [...c.flags, '-o', tmp, SOURCE], { encoding: 'utf8' });
+    if (b.status !== 0) return `native/limits.c does not build: ${b.stderr.split('\n')[0]}`;
+    renameSync(tmp, exe);
+  }
+  const r = spawnSync(exe, [String(threads), String(mib), String(reps)], { encoding: 'utf8' });
+  if (r.status !== 0) return `native/limits failed (exit ${r.status})`;
+  const num = (key: string): number => Number(/^(\S+) (\S+)$/m.test(r.stdout) ? r.stdout.match(new RegExp(`^${key} (\\S+)$`, 'm'))?.[1] : NaN);
+  return { threads, fmaGflops: num('fma_gflops'), triadGBps: num('triad_gbps'), readGBps: num('read_gbps'), arrayMiB: mib, compiler: c.version };
+}
+
+/** The roof of every native runner (the C backend and the native peers): the C limits on the same threads. */
+export function nativeRoof(limits: { native?: NativeLimits | null }): Roof | null {
+  const n = limits.native;
+  if (!n) return null;
+  return {
+    gflops: n.fmaGflops,
+    gbps: n.triadGBps,
+    computeFrom: `C AVX2 FMA loop, ${n.threads} threads`,
+    bandwidthFrom: `STREAM triad over 3 x ${n.arrayMiB} MiB, ${n.threads} threads`,
+  };
+}

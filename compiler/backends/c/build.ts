@@ -1,0 +1,98 @@
+/**
+ * @fileoverview Building the C backend's output on this machine: the system C compiler,
+ * a content-addressed cache of executables, and running them.
+ *
+ * The cache key is a hash of the sources, the flags and the compiler's version, so a model
+ * compiles once per change (`$MOEC_CACHE_DIR`, else `~/.cache/moec/c`). Executables are
+ * built under a temporary name and renamed into place, so a killed build never leaves a
+ * half-written one behind for the next run to trust.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import type { CSources } from './render.ts';
+
+export interface BuildOptions {
+  /** The compiler (default `$CC`, else `cc`). */
+  cc?: string;
+  /** Build with AddressSanitizer and UndefinedBehaviorSanitizer (tests). */
+  sanitize?: boolean;
+  /** Extra flags (e.g. `-DMOEC_NO_THREADS`). */
+  flags?: string[];
+}
+
+/** The warnings the generated code must build clean under, with any C11 compiler. */
+export const STRICT_FLAGS = ['-std=c11', '-Wall', '-Wextra', '-Wpedantic', '-Werror'];
+
+/** Code-generation flags for a target: its vector ISA, so the intrinsics path is taken. */
+export function targetFlags(target: TargetCaps): string[] {
+  return target.vectorBytes === 32 && target.fma ? ['-mavx2', '-mfma'] : [];
+}
+
+export function cacheDir(): string {
+  return process.env.MOEC_CACHE_DIR ?? join(homedir(), '.cache', 'moec', 'c');
+}
+
+const versions = new Map<string, string>();
+
+function compilerVersion(cc: string): string {
+  let v = versions.get(cc);
+  if (v !== undefined) return v;
+  const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) fail('E507', `cannot run the C compiler \`${cc}\``, undefined, 'install gcc or clang, or set CC to a C11 compiler');
+  v = r.stdout.split('\n')[0];
+  versions.set(cc, v);
+  return v;
+}
+
+/** Compiles `src` and its runner into an executable (cached); returns its path. */
+export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOptions = {}): string {
+  const cc = opts.cc ?? process.env.CC ?? 'cc';
+  const flags = [
+    ...STRICT_FLAGS,
+    ...(opts.sanitize ? ['-O1', '-g', '-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all'] : ['-O3']),
+    ...targetFlags(target),
+    ...(opts.flags ?? []),
+  ];
+  // Files pulled in with -include (a vendor's DMA macros, a test's) are part of what is built.
+  const included = flags.flatMap((f, i) => (flags[i - 1] === '-include' ? [readFileSync(f, 'utf8')] : []));
+  const key = createHash('sha256')
+    .update([compilerVersion(cc), flags.join(' '), src.header, src.source, src.main, ...included].join('\0'))
+    .digest('hex')
+    .slice(0, 20);
+  const dir = join(cacheDir(), `${src.file}-${key}`);
+  const exe = join(dir, `${src.file}_main`);
+  if (existsSync(exe)) return exe;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${src.file}.h`), src.header);
+  writeFileSync(join(dir, `${src.file}.c`), src.source);
+  writeFileSync(join(dir, `${src.file}_main.c`), src.main);
+  const tmp = `${exe}.tmp-${process.pid}`;
+  const args = [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'];
+  const r = spawnSync(cc, args, { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    rmSync(tmp, { force: true });
+    // The generated code must compile: a failure is a bug in moec, with the compiler's words.
+    throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${(r.stderr || String(r.error)).slice(0, 4000)}`);
+  }
+  renameSync(tmp, exe);
+  return exe;
+}
+
+export interface ExecResult {
+  /** Milliseconds of each forward call, as the runner timed them. */
+  times: number[];
+}
+
+/** Runs a built executable: `args` after the executable; throws with its stderr on failure. */
+export function runExecutable(exe: string, args: string[], env: Record<string, string> = {}): ExecResult & { stdout: string } {
+  const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.signal ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('time_ms'));
+  const times = line ? line.split(' ').slice(1).map(Number) : [];
+  return { times, stdout: r.stdout };
+}

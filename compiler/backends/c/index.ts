@@ -1,0 +1,115 @@
+/**
+ * @fileoverview The C backend: `MODEL.h` + `MODEL.c` (C11, any compiler), rendered from
+ * the kernel IR by `render.ts` with the templates in `targets/c/`, and a runtime that
+ * builds them with the system compiler and runs them here (`moec run --backend c`, the
+ * parity tests, the benchmark).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KProgram } from '../../../ir/kernel.ts';
+import type { Tensor } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
+import { packWeights } from '../weights.ts';
+import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
+import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
+import { type CSources, renderC } from './render.ts';
+
+/** A model built as an executable, with its weights blob written once. */
+export class CModel implements LoadedModel {
+  private readonly dir: string;
+  private readonly weightsPath: string;
+  /** Environment of the runner program (e.g. MOEC_FLUSH_MIB for the benchmark). */
+  env: Record<string, string> = {};
+
+  constructor(
+    readonly src: CSources,
+    readonly exe: string,
+    blob: Uint8Array,
+    private readonly maxTokens: number,
+    /** Threads forward uses (default: the target's cores). */
+    public threads: number,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'moec-c-'));
+    this.weightsPath = join(this.dir, 'weights.bin');
+    writeFileSync(this.weightsPath, blob);
+  }
+
+  async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+    return this.run(inputs, bindings.T, 1).outputs;
+  }
+
+  /** Runs forward `repeat` times in one process; the outputs of the last run and each run's time (ms). */
+  run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[] } {
+    if (!Number.isInteger(T) || T < 1 || T > this.maxTokens) fail('E505', `T = ${T} is outside 1..${this.maxTokens}, the token bound the C code was compiled for`, undefined, 'compile with a larger --max-tokens');
+    const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
+    for (const x of this.src.inputs) {
+      const t = inputs[x.name];
+      if (!t) fail('E503', `missing input '${x.name}'`);
+      if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
+      const path = join(this.dir, `in.${x.name}.f32`);
+      writeFileSync(path, new Uint8Array(Float32Array.from(t.data).buffer));
+      args.push(path);
+    }
+    const outPaths = this.src.outputs.map((o) => join(this.dir, `out.${o.name}.f32`));
+    args.push(...outPaths);
+    const { times } = runExecutable(this.exe, args, this.env);
+    const outputs: Record<string, Tensor> = {};
+    this.src.outputs.forEach((o, i) => {
+      const bytes = readFileSync(outPaths[i]);
+      const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      outputs[o.name] = { dtype: 'f32', shape: o.shape(T), data };
+    });
+    return { outputs, times };
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Renders, builds and loads a planned program with the given module weights. */
+export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions = {}): CModel {
+  const src = renderC(program, target);
+  const exe = buildExecutable(src, target, opts);
+  const blob = cWeightBlob(src.layout, packWeights(program, weights));
+  return new CModel(src, exe, blob, program.maxTokens!, target.cores);
+}
+
+/** What each weight's bytes are, for the manifest. */
+function weightManifest(program: KProgram, target: TargetCaps, layout: CWeightLayout): WeightManifest {
+  return {
+    model: program.name,
+    target: target.name,
+    bytes: layout.bytes,
+    align: layout.align,
+    tensors: layout.entries.map((e) => {
+      const s = layout.specs.get(e.name);
+      const how = s
+        ? `panels: ${s.matrices} matrices of ${s.n} columns x ${s.kd} deep, each as ${panelCount(s)} panels of [${s.kd}][${s.width}]${s.glu ? ` pairing ${s.width / 2} gate and ${s.width / 2} up columns (from the ${s.glu} layout)` : ''}, zero-padded`
+        : 'row-major';
+      return { name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: how };
+    }),
+  };
+}
+
+export const cBackend: Backend = {
+  name: 'c',
+  emit(program: KProgram, target: TargetCaps): EmittedFiles {
+    const src = renderC(program, target);
+    return {
+      [`${src.file}.h`]: src.header,
+      [`${src.file}.c`]: src.source,
+      [`${src.file}.weights.json`]: JSON.stringify(weightManifest(program, target, src.layout), null, 1) + '\n',
+    };
+  },
+  packWeights(program, target, weights) {
+    const layout = cWeightLayout(program, target.alignment);
+    return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
+  },
+  async load(program, target, weights) {
+    return loadC(program, target, weights);
+  },
+};

@@ -1,0 +1,587 @@
+/**
+ * @fileoverview The C backend's renderer: a planned kernel program -> `MODEL.h` and `MODEL.c`.
+ *
+ * This file turns each kernel into a *view* (its constants, operand expressions, epilogue
+ * steps) and hands the views to the Handlebars templates in `targets/c/`: one template per
+ * kernel kind, shared partials for the runtime, the epilogue chain and the steps of
+ * `forward`. Nothing here decides a schedule: micro-tile shapes come from each kernel's
+ * `Tiling`, the token block from `moe_align`, offsets from the memory plan, weight panels
+ * from `layout.ts`.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
+import { isIntDType } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import { type CWeightLayout, type PanelSpec, cWeightLayout, microWidth, packedMatrixFloats, panelCount } from './layout.ts';
+
+export interface CSources {
+  /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
+  file: string;
+  header: string;
+  source: string;
+  /** A runner program (`FILE_main.c`): forward from files, timings, guard checks. */
+  main: string;
+  layout: CWeightLayout;
+  /** C identifiers of the inputs and outputs, in the order of `forward`'s parameters. */
+  inputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  outputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates.
+
+function templatesDir(): string {
+  for (const rel of ['../../../targets/c/', '../../../../targets/c/']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
+  }
+  throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
+}
+
+let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate } | undefined;
+
+function templates(): NonNullable<typeof compiled> {
+  if (compiled) return compiled;
+  const dir = templatesDir();
+  const hb = Handlebars.create();
+  const read = (f: string): string => readFileSync(dir + f, 'utf8');
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs') continue;
+    hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
+  }
+  const opts = { noEscape: true, strict: false };
+  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts) };
+  return compiled;
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers.
+
+/** A C identifier from a moec name. */
+function ident(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9_]/g, '_');
+  return /^[0-9]/.test(s) ? `_${s}` : s;
+}
+
+/** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
+const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
+
+/** The C parameter name of a model input or output. */
+function ioName(name: string): string {
+  const s = ident(name);
+  return RESERVED.has(s) ? `${s}_` : s;
+}
+
+/** A C double literal. */
+function cNum(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`C backend: constant ${x} is not finite`);
+  const s = String(x);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+/** A dim as a C `size_t` expression in the token count `t`. */
+function cDim(d: Dim, t: string): string {
+  if (!isSym(d)) return `(size_t)${d}`;
+  const parts = d.terms.map(([name, k]) => {
+    if (name !== 'T') fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    return k === 1 ? `(size_t)(${t})` : `(size_t)${k} * (size_t)(${t})`;
+  });
+  if (d.c !== 0) parts.push(`(size_t)${d.c}`);
+  return `(${parts.join(' + ')})`;
+}
+
+function cElems(shape: readonly Dim[], t: string): string {
+  return shape.length === 0 ? '(size_t)1' : shape.map((d) => cDim(d, t)).join(' * ');
+}
+
+function evalElems(shape: readonly Dim[], T: number): number {
+  return shape.reduce<number>((n, d) => n * (isSym(d) ? d.terms.reduce((s, [, k]) => s + k * T, d.c) : d), 1);
+}
+
+function concrete(d: Dim, what: string): number {
+  if (isSym(d)) fail('E701', `the C backend needs a fixed size for ${what}, not one that depends on the token count`);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------
+// The renderer.
+
+interface BufInfo {
+  buf: KBuffer;
+  cvar: string;
+  /** Element type in C. */
+  ctype: 'float' | 'int';
+  /** Floats per leading index, for loop slices of stacked buffers (packed size for panelled weights). */
+  rowElems: string;
+}
+
+class CRenderer {
+  private readonly bufs = new Map<string, BufInfo>();
+  private readonly used = new Set<string>();
+  private readonly stackedOf = new Map<string, string>();
+  private readonly kernels: Array<Record<string, unknown>> = [];
+  private readonly kernelList: string[] = [];
+  private readonly micros = new Map<string, Record<string, unknown>>();
+  private readonly math: Record<string, boolean> = {};
+  private readonly aligns = new Map<string, MoeAlignKernel>();
+  private readonly prefix: string;
+  private readonly PREFIX: string;
+  private readonly avx2: boolean;
+  /** The target has a software-managed scratchpad: GEMM tiles are staged through it by DMA. */
+  private readonly dma: boolean;
+
+  constructor(
+    private readonly p: KProgram,
+    private readonly target: TargetCaps,
+    private readonly layout: CWeightLayout,
+  ) {
+    this.prefix = ident(p.name).toLowerCase();
+    this.PREFIX = this.prefix.toUpperCase();
+    this.avx2 = target.vectorBytes === 32 && target.fma;
+    this.dma = target.memory.some((l) => l.kind === 'scratchpad');
+    p.buffers.forEach((b, i) => {
+      if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E701', `the C backend handles f32 and i32 buffers so far, not ${b.name}: ${b.dtype}`);
+      const spec = layout.specs.get(b.name);
+      const rowElems = spec && b.shape.length > 0 ? String((spec.matrices * packedMatrixFloats(spec)) / concrete(b.shape[0], b.name)) : cElems(b.shape.slice(1), 'T');
+      this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype: isIntDType(b.dtype) ? 'int' : 'float', rowElems });
+    });
+    collectAligns(p.steps, this.aligns);
+  }
+
+  private v(name: string): string {
+    const b = this.bufs.get(name);
+    if (!b) throw new Error(`C backend: no buffer ${name}`);
+    this.used.add(name);
+    return b.cvar;
+  }
+
+  private shape(name: string): readonly Dim[] {
+    return this.bufs.get(name)!.buf.shape;
+  }
+
+  /** The panel spec of the (possibly sliced) weight buffer `name`. */
+  private spec(name: string): PanelSpec {
+    const s = this.layout.specs.get(this.stackedOf.get(name) ?? name);
+    if (!s) throw new Error(`C backend: weight ${name} has no panel layout`);
+    return s;
+  }
+
+  private micro(mr: number, w: number): void {
+    const key = `${mr}x${w}`;
+    if (this.micros.has(key)) return;
+    const vec = this.avx2 && w % 8 === 0;
+    this.micros.set(key, {
+      mr,
+      w,
+      vec,
+      accs: (mr * w) / 8,
+      rows: Array.from({ length: mr }, (_, r) => ({ r })),
+      vecs: Array.from({ length: w / 8 }, (_, v) => ({ v, off: v * 8 })),
+    });
+  }
+
+  render(): { header: string; source: string; main: string } {
+    const steps = this.steps(this.p.steps, 1, 0);
+    const view = this.view(steps);
+    const t = templates();
+    const ins = view.inputs as Array<Record<string, unknown>>;
+    const outs = view.outputs as Array<Record<string, unknown>>;
+    const main = t.main({
+      ...view,
+      guard: 64,
+      inputCount: ins.length,
+      outputCount: outs.length,
+      inputs: ins.map((x, i) => ({ ...x, argIndex: 5 + i })),
+      outputs: outs.map((x, i) => ({ ...x, argIndex: 5 + ins.length + i })),
+    });
+    return { header: t.header(view), source: t.source(view), main };
+  }
+
+  private view(steps: Array<Record<string, unknown>>): Record<string, unknown> {
+    const p = this.p;
+    const io = (list: KProgram['inputs']) =>
+      list.map((x) => ({ name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), decl: `f32[${this.shape(x.buffer).map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(this.shape(x.buffer), 'T') }));
+    const inputs = io(p.inputs);
+    const outputs = io(p.outputs);
+    // Inputs and outputs are the caller's pointers; weights at their blob offset; the rest in the arena.
+    const ioNames = new Map<string, string>([...p.inputs.map((x) => [x.buffer, ioName(x.name)] as const), ...p.outputs.map((x) => [x.buffer, ioName(x.name)] as const)]);
+    const buffers: Array<{ decl: string }> = [];
+    const arenaEnds: string[] = [];
+    const slices = new Set(this.stackedOf.keys());
+    for (const [name, b] of this.bufs) {
+      if (slices.has(name)) continue;
+      const isIn = p.inputs.some((x) => x.buffer === name);
+      if (b.buf.kind === 'temp' && !ioNames.has(name)) {
+        if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
+        arenaEnds.push(`(size_t)${b.buf.offset} + ${cElems(b.buf.shape, 'T')} * 4`);
+      }
+      if (!this.used.has(name)) continue;
+      let decl: string;
+      if (ioNames.has(name)) decl = `${isIn ? 'const ' : ''}${b.ctype} *${b.cvar} = ${ioNames.get(name)};`;
+      else if (b.buf.kind === 'weight') {
+        const e = this.layout.entries.find((x) => x.name === name)!;
+        decl = `const ${b.ctype} *${b.cvar} = (const ${b.ctype} *)(W + ${e.offset});`;
+      } else decl = `${b.ctype} *${b.cvar} = (${b.ctype} *)(A + ${b.buf.offset});`;
+      buffers.push({ decl });
+    }
+    const math = this.math;
+    return {
+      file: this.prefix,
+      prefix: this.prefix,
+      PREFIX: this.PREFIX,
+      model: p.name,
+      version: moecVersion(),
+      target: `${this.target.name} (${this.target.description})`,
+      targetName: this.target.name,
+      avx2: this.avx2 ? 1 : 0,
+      dma: this.dma,
+      maxTokens: p.maxTokens,
+      align: this.layout.align,
+      weightsBytes: this.layout.bytes,
+      arenaBytes: p.arenaBytes,
+      inputs,
+      outputs,
+      buffers,
+      arenaEnds,
+      steps,
+      kernels: this.kernels,
+      kernelList: this.kernelList,
+      micros: [...this.micros.values()],
+      math,
+    };
+  }
+
+  // --- steps ---------------------------------------------------------------------------
+
+  private steps(list: readonly Step[], depth: number, loopDepth: number): Array<Record<string, unknown>> {
+    return list.map((s) => (s.kind === 'loop' ? this.loop(s, depth, loopDepth) : this.call(s, depth)));
+  }
+
+  private loop(l: LoopStep, depth: number, loopDepth: number): Record<string, unknown> {
+    const indent = '  '.repeat(depth);
+    const iv = `i${loopDepth}`;
+    const copies = (pairs: ReadonlyArray<{ from: string; to: string }>) => {
+      const froms = new Set(pairs.map((c) => c.from));
+      if (pairs.some((c) => froms.has(c.to) && c.to !== c.from)) fail('E701', 'the C backend cannot render a loop whose carried values swap places');
+      return pairs.filter((c) => c.from !== c.to).map((c) => ({ to: this.v(c.to), from: this.v(c.from), bytes: `${cElems(this.shape(c.to), 'T')} * 4` }));
+    };
+    const init = copies(l.init ?? []);
+    const sliceDecls = l.slices.map((s) => {
+      const st = this.bufs.get(s.stacked)!;
+      this.stackedOf.set(s.slice, this.stackedOf.get(s.stacked) ?? s.stacked);
+      const sl = this.bufs.get(s.slice)!;
+      this.used.add(s.slice);
+      return { decl: `${st.buf.kind === 'weight' || st.buf.kind === 'input' ? 'const ' : ''}${sl.ctype} *${sl.cvar} = ${this.v(s.stacked)} + (size_t)${iv} * ${st.rowElems};` };
+    });
+    const body = this.steps(l.body, depth + 1, loopDepth + 1);
+    return { loop: true, close: '}', indent, iv, count: l.count, comment: `${l.count} iterations (a repeat)`, init, slices: sliceDecls, body, carried: copies(l.carried) };
+  }
+
+  private call(k: Kernel, depth: number): Record<string, unknown> {
+    const fn = `k${this.kernels.length}_${k.kind === 'op' ? k.op : k.kind}`;
+    const indent = '  '.repeat(depth);
+    let view: Record<string, unknown>;
+    let args: Array<{ field: string; expr: string }>;
+    let mode: 'parallel' | 'serial' | 'checked';
+    // Threads a parallel kernel starts: its parallel unit bounds it (row-wise ops split rows).
+    let threads = 'threads';
+    switch (k.kind) {
+      case 'router':
+        [view, args] = this.router(k);
+        mode = 'serial';
+        break;
+      case 'moe_align':
+        [view, args] = this.align(k);
+        mode = 'checked';
+        break;
+      case 'grouped_gemm':
+        [view, args] = this.grouped(k);
+        mode = 'parallel';
+        break;
+      case 'gemm':
+        [view, args] = this.dense(k);
+        mode = 'parallel';
+        break;
+      case 'op': {
+        [view, args] = this.op(k);
+        mode = 'parallel';
+        // Elementwise and row-wise work: a thread per 16K elements at most (starting one costs more below that).
+        const elems = cElems(this.shape(k.outputs[0]), 'T');
+        threads = `(int)((${elems} + 16383) / 16384 < (size_t)threads ? (${elems} + 16383) / 16384 : (size_t)threads)`;
+        break;
+      }
+    }
+    const comment = String(view.summaryLine);
+    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: this.dma });
+    this.kernelList.push(`${fn}: ${comment}`);
+    return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
+  }
+
+  private router(k: RouterKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    this.math.router = true;
+    if (k.score === 'softmax' || k.postSoftmax) this.math.softmax = true;
+    const d = concrete(this.shape(k.x)[this.shape(k.x).length - 1], `the router input ${k.x}`);
+    const gt = k.select.kind === 'group_topk' ? k.select : undefined;
+    const args = [
+      { field: 'x', expr: this.v(k.x) },
+      { field: 'w', expr: this.v(k.w) },
+      ...(k.bias ? [{ field: 'bias', expr: this.v(k.bias) }] : []),
+      ...(k.selectBias ? [{ field: 'select_bias', expr: this.v(k.selectBias) }] : []),
+      ...(k.sharedGate ? [{ field: 'shared_gate', expr: this.v(k.sharedGate) }] : []),
+      { field: 'indices', expr: this.v(k.indices) },
+      { field: 'weights', expr: this.v(k.weights) },
+      { field: 'T', expr: 'T' },
+    ];
+    const view = {
+      router: true,
+      summaryLine: `router: ${k.experts} experts, ${gt ? `group top-${k.k} (${gt.topkGroups} of ${gt.groups} groups)` : `top-${k.k}`}, ${k.score} scores${k.shared ? `, ${k.shared} shared` : ''}`,
+      experts: k.experts,
+      k: k.k,
+      d,
+      cols: k.k + k.shared,
+      score: k.score,
+      softmax: k.score === 'softmax',
+      sigmoid: k.score === 'sigmoid',
+      bias: !!k.bias,
+      selectBias: !!k.selectBias,
+      sharedGate: !!k.sharedGate,
+      selectOn: k.selectBias ? 'sel' : 'score',
+      groups: gt?.groups,
+      topkGroups: gt?.topkGroups,
+      groupScore: gt?.groupScore,
+      sumTop2: gt?.groupScore === 'sum_top2',
+      groupTop: gt?.groupScore === 'sum_top2' ? 2 : 1,
+      perGroup: gt ? k.experts / gt.groups : 0,
+      postSoftmax: k.postSoftmax,
+      normalize: k.normalize,
+      scale: cNum(k.scale),
+      scaled: k.scale !== 1,
+      capacity: k.capacityFactor !== undefined ? cNum(k.capacityFactor) : undefined,
+      shared: k.shared,
+    };
+    return [view, args];
+  }
+
+  private align(k: MoeAlignKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const args = [
+      { field: 'indices', expr: this.v(k.indices) },
+      { field: 'sorted', expr: this.v(k.sorted) },
+      { field: 'block_expert', expr: this.v(k.blockExpert) },
+      { field: 'count', expr: this.v(k.count) },
+      { field: 'T', expr: 'T' },
+    ];
+    const view = {
+      align: true,
+      summaryLine: `moe_align: ${k.experts} experts, blocks of ${k.block} rows`,
+      experts: k.experts,
+      k: k.k,
+      block: k.block,
+      sortedRows: cElems(this.shape(k.sorted), 'g->T'),
+      blocks: cElems(this.shape(k.blockExpert), 'g->T'),
+    };
+    return [view, args];
+  }
+
+  /** The epilogue views (without combine) and the bias operands, for a tile `w` wide. */
+  private epilogue(chain: readonly Epilogue[], w: number): { steps: Array<Record<string, unknown>>; biases: Array<{ field: string; expr: string }>; outW: number; text: string } {
+    let width = w;
+    const steps: Array<Record<string, unknown>> = [];
+    const biases: Array<{ field: string; expr: string }> = [];
+    const text: string[] = [];
+    for (const e of chain) {
+      if (e.kind === 'combine') {
+        text.push('weighted combine');
+        continue;
+      }
+      if (e.kind === 'bias') {
+        const field = `bias${biases.length}`;
+        biases.push({ field, expr: this.v(e.bias) });
+        steps.push({ bias: true, field, width });
+        text.push('bias');
+      } else if (e.kind === 'act') {
+        this.math[e.fn] = true;
+        steps.push({ act: true, fn: e.fn, width });
+        text.push(e.fn);
+      } else {
+        const half = width / 2;
+        if (e.fn === 'swiglu') {
+          this.math.silu = true;
+          steps.push({ swiglu: true, half });
+        } else {
+          this.math.sigmoid = true;
+          this.math.minmax = true;
+          steps.push({ swigluClamped: true, half, limit: cNum(e.limit!), alpha: cNum(e.alpha!) });
+        }
+        text.push(`${e.fn} (${e.layout})`);
+        width = half;
+      }
+    }
+    return { steps, biases, outW: width, text: text.join(' -> ') || 'none' };
+  }
+
+  private grouped(k: GroupedGemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const spec = this.spec(k.w);
+    const w = microWidth(k);
+    const mr = k.tile?.mr ?? 4;
+    const align = this.aligns.get(k.sorted);
+    if (!align) throw new Error(`C backend: no moe_align writes ${k.sorted}`);
+    const combine = k.epilogue.find((e) => e.kind === 'combine');
+    const ep = this.epilogue(k.epilogue, w);
+    const outShape = this.shape(k.out);
+    const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
+    this.micro(mr, w);
+    this.micro(1, w);
+    const args = [
+      { field: 'a', expr: this.v(k.a) },
+      { field: 'w', expr: this.v(k.w) },
+      ...ep.biases,
+      ...(combine?.kind === 'combine' ? [{ field: 'weights', expr: this.v(combine.weights) }] : []),
+      ...(combine && k.init !== undefined ? [{ field: 'init', expr: this.v(k.init) }] : []),
+      { field: 'indices', expr: this.v(k.indices) },
+      { field: 'sorted', expr: this.v(k.sorted) },
+      { field: 'block_expert', expr: this.v(k.blockExpert) },
+      { field: 'count', expr: this.v(k.count) },
+      { field: 'out', expr: this.v(k.out) },
+      { field: 'T', expr: 'T' },
+    ];
+    const blockRows = Math.ceil(align.block / mr) * mr;
+    const view = {
+      grouped: true,
+      blockRows,
+      ...blocking(k.tile, spec.kd, w, blockRows),
+      summaryLine: `grouped GEMM ${spec.kd} -> ${spec.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
+      epilogueSummary: ep.text,
+      kd: spec.kd,
+      n: spec.n,
+      out,
+      w,
+      outW: ep.outW,
+      panels: panelCount(spec),
+      panelFloats: spec.kd * w,
+      mr,
+      block: align.block,
+      sortedFrom: k.sortedFromTokens,
+      k: k.k,
+      gather: k.gather,
+      combine: !!combine,
+      init: combine !== undefined && k.init !== undefined,
+      biases: ep.biases.map((b) => b.field),
+      epilogue: ep.steps,
+    };
+    return [view, args];
+  }
+
+  private dense(k: GemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const spec = this.spec(k.w);
+    const w = microWidth(k);
+    const mr = k.tile?.mr ?? 4;
+    const ep = this.epilogue(k.epilogue, w);
+    const aShape = this.shape(k.a);
+    const outShape = this.shape(k.out);
+    const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
+    this.micro(mr, w);
+    const rowsPer = Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
+    const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
+    const view = {
+      dense: true,
+      rowsPer,
+      ...blocking(k.tile, spec.kd, w, rowsPer),
+      summaryLine: `GEMM ${spec.kd} -> ${spec.n}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      summary: `(${k.a} x ${k.w})`,
+      epilogueSummary: ep.text,
+      kd: spec.kd,
+      n: spec.n,
+      out,
+      w,
+      outW: ep.outW,
+      panels: panelCount(spec),
+      panelFloats: spec.kd * w,
+      mr,
+      biases: ep.biases.map((b) => b.field),
+      epilogue: ep.steps,
+    };
+    return [view, args];
+  }
+
+  private op(k: OpKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const same = (a: readonly Dim[], b: readonly Dim[]) => a.length === b.length && a.every((d, i) => JSON.stringify(d) === JSON.stringify(b[i]));
+    if (k.op === 'rmsnorm') {
+      const xs = this.shape(k.inputs[0]);
+      const d = concrete(xs[xs.length - 1], `the rmsnorm width of ${k.inputs[0]}`);
+      const eps = typeof k.attrs.eps === 'number' ? k.attrs.eps : 1e-6;
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'w', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'rows', expr: cElems(xs.slice(0, -1), 'T') },
+      ];
+      return [{ op: true, rmsnorm: true, summaryLine: `rmsnorm over ${d}`, d, eps: cNum(eps) }, args];
+    }
+    if (k.op === 'add' && same(this.shape(k.inputs[0]), this.shape(k.inputs[1]))) {
+      const s = this.shape(k.outputs[0]);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'y', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(s, 'T') },
+      ];
+      return [{ op: true, add: true, summaryLine: 'elementwise add' }, args];
+    }
+    fail('E701', `the C backend has no kernel for \`${k.op}\`${k.op === 'add' ? ' with broadcasting' : ''} yet`, undefined, 'the kernels it renders: router, moe_align, grouped and dense GEMMs, rmsnorm, add');
+  }
+}
+
+/** Floats of a GEMM kernel's on-stack accumulator block (64 KiB): per thread, on any C stack. */
+const ACC_FLOATS = 16384;
+
+/**
+ * Cache blocking from the tile: depth chunks of `tile.k` (so a chunk of the rows and of one
+ * panel stay in L1 while every micro-tile uses them) and `tile.n / w` panels per group,
+ * within the accumulator block's size.
+ */
+function blocking(tile: GemmKernel['tile'], kd: number, w: number, rows: number): { kc: number; group: number } {
+  const kc = Math.max(1, Math.min(kd, tile?.k ?? kd));
+  const group = Math.max(1, Math.min(Math.floor((tile?.n ?? w) / w), Math.floor(ACC_FLOATS / (rows * w))));
+  return { kc, group };
+}
+
+function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {
+  for (const s of steps) {
+    if (s.kind === 'loop') collectAligns(s.body, into);
+    else if (s.kind === 'moe_align') into.set(s.sorted, s);
+  }
+}
+
+let version: string | undefined;
+function moecVersion(): string {
+  if (version) return version;
+  for (const rel of ['../../../package.json', '../../../../package.json']) {
+    try {
+      version = (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
+      return version;
+    } catch {
+      // source and dist/ sit at different depths
+    }
+  }
+  return 'unknown';
+}
+
+/** Renders the program (tiled and planned) as C. */
+export function renderC(p: KProgram, target: TargetCaps): CSources {
+  if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
+  const layout = cWeightLayout(p, target.alignment);
+  const r = new CRenderer(p, target, layout);
+  const { header, source, main } = r.render();
+  const file = ident(p.name).toLowerCase();
+  const io = (list: KProgram['inputs']) =>
+    list.map((x) => {
+      const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;
+      return { name: x.name, floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
+    });
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs) };
+}

@@ -1,0 +1,703 @@
+/*
+ * gpt_oss_moe.c: the gpt_oss_moe MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in gpt_oss_moe.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_router: router: 32 experts, top-4, none scores
+ *   k1_moe_align: moe_align: 32 experts, blocks of 16 rows
+ *   k2_grouped_gemm: grouped GEMM 2880 -> 5760, rows gathered from tokens, epilogue bias -> swiglu_clamped (interleaved), tile 8x8
+ *   k3_grouped_gemm: grouped GEMM 2880 -> 2880, epilogue bias -> weighted combine, tile 8x8
+ * Arena: 20293696 bytes at 256 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "gpt_oss_moe.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+#if 1 && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_AVX2 1
+#else
+#define MOEC_AVX2 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+static float moec_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* min and max that keep a NaN (fminf/fmaxf would drop it). */
+static float moec_min(float a, float b) { return a != a ? a : (a < b ? a : b); }
+static float moec_max(float a, float b) { return a != a ? a : (a > b ? a : b); }
+
+/* ---- routing, in double: products of two floats are exact, sums in index order ------- */
+
+/* out[i] = sum_k x[k] * w[i*d + k] for i < n, four rows at a time (each summed in order). */
+static void moec_logits(const float *x, const float *w, int d, int n, double *out) {
+  int i = 0, k;
+  for (; i + 4 <= n; i += 4) {
+    const float *w0 = w + (size_t)i * d, *w1 = w0 + d, *w2 = w1 + d, *w3 = w2 + d;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (k = 0; k < d; k++) {
+      const double xk = x[k];
+      s0 += xk * w0[k];
+      s1 += xk * w1[k];
+      s2 += xk * w2[k];
+      s3 += xk * w3[k];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; i++) {
+    const float *wi = w + (size_t)i * d;
+    double s = 0;
+    for (k = 0; k < d; k++) s += (double)x[k] * wi[k];
+    out[i] = s;
+  }
+}
+
+/* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
+static void moec_softmax(double *v, int n) {
+  double m = -HUGE_VAL, s = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    if (v[i] > m || v[i] != v[i]) m = v[i];
+    if (m != m) break;
+  }
+  for (i = 0; i < n; i++) {
+    v[i] = exp(v[i] - m);
+    s += v[i];
+  }
+  for (i = 0; i < n; i++) v[i] /= s;
+}
+
+/* v ranks above w: larger, and NaN above every number (so NaN is never hidden by top-k). */
+static int moec_better(double v, double w) { return v > w || (v != v && w == w); }
+
+/*
+ * The k best of x[0..n) into vals/idxs, best first; ties keep the lower index. With `kept`,
+ * element i is a candidate only if kept[i / per]. Returns how many were found.
+ */
+static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, const unsigned char *kept, int per) {
+  int count = 0, i, p;
+  for (i = 0; i < n; i++) {
+    double v;
+    if (kept && !kept[i / per]) continue;
+    v = x[i];
+    if (count == k && !moec_better(v, vals[k - 1])) continue;
+    p = count < k ? count++ : k - 1;
+    while (p > 0 && moec_better(v, vals[p - 1])) {
+      vals[p] = vals[p - 1];
+      idxs[p] = idxs[p - 1];
+      p--;
+    }
+    vals[p] = v;
+    idxs[p] = i;
+  }
+  return count;
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 8 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 8 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_8x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c5_0 = acc ? _mm256_loadu_ps(c + 5 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c6_0 = acc ? _mm256_loadu_ps(c + 6 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c7_0 = acc ? _mm256_loadu_ps(c + 7 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  const float *a5 = a[5] + koff;
+  const float *a6 = a[6] + koff;
+  const float *a7 = a[7] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a1 + k);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a2 + k);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a3 + k);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a4 + k);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a5 + k);
+      c5_0 = _mm256_fmadd_ps(x, b0, c5_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a6 + k);
+      c6_0 = _mm256_fmadd_ps(x, b0, c6_0);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a7 + k);
+      c7_0 = _mm256_fmadd_ps(x, b0, c7_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+  _mm256_storeu_ps(c + 5 * 8 + 0, c5_0);
+  _mm256_storeu_ps(c + 6 * 8 + 0, c6_0);
+  _mm256_storeu_ps(c + 7 * 8 + 0, c7_0);
+#else
+  float sum[8][8];
+  int r, k, v;
+  for (r = 0; r < 8; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 8; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 8; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 1 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_1x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+#else
+  float sum[1][8];
+  int r, k, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 1; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/*
+ * k0_router: router. logits = x . w + bias over 32 experts (2880 features);
+ * scores = none; select top-4;
+ * weights = chosen scores, softmaxed.
+ * Everything in double, rounded once when stored: the reference interpreter's numbers.
+ */
+typedef struct {
+  const float *x, *w, *bias;
+  int *indices;
+  float *weights;
+  int T;
+} k0_router_args;
+
+static void k0_router_work(const void *arg, int part, int parts) {
+  const k0_router_args *g = (const k0_router_args *)arg;
+  double score[32], vals[4];
+  int idx[4];
+  int t, t0, t1, e, j;
+  moec_split(g->T, part, parts, &t0, &t1);
+  for (t = t0; t < t1; t++) {
+    const float *x = g->x + (size_t)t * 2880;
+    int *oi = g->indices + (size_t)t * 4;
+    float *ow = g->weights + (size_t)t * 4;
+    double sum = 0;
+    moec_logits(x, g->w, 2880, 32, score);
+    for (e = 0; e < 32; e++) score[e] += g->bias[e];
+    moec_topk(score, 32, 4, vals, idx, NULL, 1);
+    moec_softmax(vals, 4);
+    for (j = 0; j < 4; j++) {
+      oi[j] = idx[j];
+      ow[j] = (float)(vals[j] * 1.0);
+    }
+    (void)sum;
+    (void)e;
+  }
+}
+
+static void k0_router(const k0_router_args *g, int threads) {
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k0_router_work, g, g->T < threads ? g->T : threads);
+}
+
+
+
+
+
+
+
+/*
+ * k1_moe_align: moe_align. Token slots (t*4 + choice) grouped by expert, in slot order, each
+ * expert's rows padded with -1 to whole blocks of 16 (the GEMM tile height);
+ * block_expert[b] is the expert of block b; count[0] the rows used. Experts no token chose
+ * get no block. Serial: O(T*k), small against the GEMMs.
+ */
+typedef struct {
+  const int *indices;
+  int *sorted, *block_expert, *count;
+  int T;
+} k1_moe_align_args;
+
+static int k1_moe_align(const k1_moe_align_args *g) {
+  int count[32], next[32];
+  const int slots = g->T * 4;
+  const size_t rows_cap = ((size_t)4 * (size_t)(g->T) + (size_t)480), blocks_cap = ((size_t)4 * (size_t)(g->T) + (size_t)32);
+  int s, e, rows = 0, blocks = 0;
+  size_t i;
+  for (e = 0; e < 32; e++) count[e] = 0;
+  for (s = 0; s < slots; s++) {
+    e = g->indices[s];
+    if (e == -1) continue;
+    if (e < -1 || e >= 32) return GPT_OSS_MOE_ERR_ROUTING;
+    count[e]++;
+  }
+  for (i = 0; i < rows_cap; i++) g->sorted[i] = -1;
+  for (i = 0; i < blocks_cap; i++) g->block_expert[i] = -1;
+  for (e = 0; e < 32; e++) {
+    const int n = (count[e] + 16 - 1) / 16;
+    int b;
+    next[e] = rows;
+    if ((size_t)(blocks + n) > blocks_cap || (size_t)rows + (size_t)n * 16 > rows_cap) return GPT_OSS_MOE_ERR_ROUTING;
+    for (b = 0; b < n; b++) g->block_expert[blocks + b] = e;
+    blocks += n;
+    rows += n * 16;
+  }
+  for (s = 0; s < slots; s++)
+    if (g->indices[s] != -1) g->sorted[next[g->indices[s]]++] = s;
+  g->count[0] = rows;
+  return 0;
+}
+
+
+
+
+
+
+
+/*
+ * k2_grouped_gemm: grouped GEMM (token rows gathered through the sorted slots).
+ * Per expert e: [rows of its tokens] x [2880 x 5760] (panels of 8 columns, 720 per expert),
+ * 8-row register tiles, then the epilogue in registers' reach: bias -> swiglu_clamped (interleaved).
+ * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 8 panel(s) at a time in depth chunks
+ * of 64, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 8-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w, *bias0;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k2_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2880 - pp * 4 < 4 ? 2880 - pp * 4 : 4;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 8;
+    if (slot[r] < 0) continue;
+        { /* bias */
+          const float *bp = g->bias0 + ((size_t)e * 720 + pp) * 8;
+          for (v = 0; v < 8; v++) c[v] += bp[v];
+        }
+        for (v = 0; v < 4; v++) { /* clamped SwiGLU (GPT-OSS) */
+          const float gate = moec_min(c[v], 7.0f);
+          const float up = moec_min(moec_max(c[4 + v], -7.0f), 7.0f);
+          c[v] = (up + 1.0f) * gate * moec_sigmoid(1.702f * gate);
+        }
+    {
+      float *o = g->out + (size_t)orow[r] * 2880 + (size_t)pp * 4;
+      for (v = 0; v < valid; v++) o[v] = c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(720, part, parts, &p0, &p1);
+  if (g->T < 2) {
+    const int slots = g->T * 4;
+    float tile[8];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)(s / 4) * 2880;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x8(a, 0, g->w + ((size_t)e * 720 + p) * 23040, 2880, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[8 * 16 * 8];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 8];
+    const int blocks = g->count[0] / 16;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 8) {
+          const int np = p1 - p < 8 ? p1 - p : 8;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 4) * 2880;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 16 / 8; t++) {
+              live[t] = 0;
+              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2880 + 64 - 1) / 64 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 64, q = i % np;
+              const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
+              const float *panel = g->w + ((size_t)e * 720 + p + q) * 23040 + (size_t)kc * 8;
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+
+
+/*
+ * k3_grouped_gemm: grouped GEMM (rows in sorted order).
+ * Per expert e: [rows of its tokens] x [2880 x 2880] (panels of 8 columns, 360 per expert),
+ * 8-row register tiles, then the epilogue in registers' reach: bias -> weighted combine.
+ * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 8 panel(s) at a time in depth chunks
+ * of 64, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 8-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w, *bias0, *weights;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k3_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2880 - pp * 8 < 8 ? 2880 - pp * 8 : 8;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 8;
+    if (slot[r] < 0) continue;
+        { /* bias */
+          const float *bp = g->bias0 + ((size_t)e * 360 + pp) * 8;
+          for (v = 0; v < 8; v++) c[v] += bp[v];
+        }
+    {
+      const float wv = g->weights[slot[r]];
+      float *o = g->out + (size_t)(slot[r] / 4) * 2880 + (size_t)pp * 8;
+      for (v = 0; v < valid; v++) o[v] += wv * c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(360, part, parts, &p0, &p1);
+  { /* this thread's columns of out start from zero */
+    const int j0 = p0 * 8, j1 = p1 * 8 < 2880 ? p1 * 8 : 2880;
+    int t, j;
+    for (t = 0; t < g->T; t++)
+      for (j = j0; j < j1; j++) g->out[(size_t)t * 2880 + j] = 0.0f;
+  }
+  if (g->T < 2) {
+    const int slots = g->T * 4;
+    float tile[8];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)s * 2880;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x8(a, 0, g->w + ((size_t)e * 360 + p) * 23040, 2880, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[8 * 16 * 8];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 8];
+    const int blocks = g->count[0] / 16;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 8) {
+          const int np = p1 - p < 8 ? p1 - p : 8;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 2880;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 16 / 8; t++) {
+              live[t] = 0;
+              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2880 + 64 - 1) / 64 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 64, q = i % np;
+              const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
+              const float *panel = g->w + ((size_t)e * 360 + p + q) * 23040 + (size_t)kc * 8;
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 8; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t gpt_oss_moe_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > GPT_OSS_MOE_MAX_TOKENS) return 0;
+  if ((size_t)20285440 + ((size_t)(T)) * (size_t)4 * 4 > end) end = (size_t)20285440 + ((size_t)(T)) * (size_t)4 * 4;
+  if ((size_t)20289536 + ((size_t)(T)) * (size_t)4 * 4 > end) end = (size_t)20289536 + ((size_t)(T)) * (size_t)4 * 4;
+  if ((size_t)20275200 + ((size_t)4 * (size_t)(T) + (size_t)480) * 4 > end) end = (size_t)20275200 + ((size_t)4 * (size_t)(T) + (size_t)480) * 4;
+  if ((size_t)20281216 + ((size_t)4 * (size_t)(T) + (size_t)32) * 4 > end) end = (size_t)20281216 + ((size_t)4 * (size_t)(T) + (size_t)32) * 4;
+  if ((size_t)20293632 + (size_t)1 * 4 > end) end = (size_t)20293632 + (size_t)1 * 4;
+  if ((size_t)0 + ((size_t)4 * (size_t)(T) + (size_t)480) * (size_t)2880 * 4 > end) end = (size_t)0 + ((size_t)4 * (size_t)(T) + (size_t)480) * (size_t)2880 * 4;
+  (void)T;
+  return (end + GPT_OSS_MOE_ALIGN - 1) / GPT_OSS_MOE_ALIGN * GPT_OSS_MOE_ALIGN;
+}
+
+int gpt_oss_moe_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  const float *b0_x = x;
+  const float *b1_router = (const float *)(W + 0);
+  const float *b2_router_bias = (const float *)(W + 368640);
+  const float *b3_gate_up = (const float *)(W + 368768);
+  const float *b4_down = (const float *)(W + 2123735168);
+  const float *b5_gate_up_bias = (const float *)(W + 3185418368);
+  const float *b6_down_bias = (const float *)(W + 3186155648);
+  int *b7_top_indices = (int *)(A + 20285440);
+  float *b8_weights = (float *)(A + 20289536);
+  float *b9_y = y;
+  int *b10_y_sorted = (int *)(A + 20275200);
+  int *b11_y_block_expert = (int *)(A + 20281216);
+  int *b12_y_count = (int *)(A + 20293632);
+  float *b13_y_hidden = (float *)(A + 0);
+  if (!weights || !arena || !x || !y) return GPT_OSS_MOE_ERR_NULL;
+  if (T < 1 || T > GPT_OSS_MOE_MAX_TOKENS) return GPT_OSS_MOE_ERR_TOKENS;
+  if ((uintptr_t)weights % GPT_OSS_MOE_ALIGN != 0 || (uintptr_t)arena % GPT_OSS_MOE_ALIGN != 0) return GPT_OSS_MOE_ERR_ALIGN;
+  if (threads < 1) return GPT_OSS_MOE_ERR_THREADS;
+  (void)W;
+  (void)A;
+  { /* router: 32 experts, top-4, none scores */
+    k0_router_args g;
+    g.x = b0_x;
+    g.w = b1_router;
+    g.bias = b2_router_bias;
+    g.indices = b7_top_indices;
+    g.weights = b8_weights;
+    g.T = T;
+    k0_router(&g, threads);
+  }
+  { /* moe_align: 32 experts, blocks of 16 rows */
+    k1_moe_align_args g;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.T = T;
+    { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+  }
+  { /* grouped GEMM 2880 -> 5760, rows gathered from tokens, epilogue bias -> swiglu_clamped (interleaved), tile 8x8 */
+    k2_grouped_gemm_args g;
+    g.a = b0_x;
+    g.w = b3_gate_up;
+    g.bias0 = b5_gate_up_bias;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.out = b13_y_hidden;
+    g.T = T;
+    moec_parallel(k2_grouped_gemm_work, &g, threads);
+  }
+  { /* grouped GEMM 2880 -> 2880, epilogue bias -> weighted combine, tile 8x8 */
+    k3_grouped_gemm_args g;
+    g.a = b13_y_hidden;
+    g.w = b4_down;
+    g.bias0 = b6_down_bias;
+    g.weights = b8_weights;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.out = b9_y;
+    g.T = T;
+    moec_parallel(k3_grouped_gemm_work, &g, threads);
+  }
+  return GPT_OSS_MOE_OK;
+}

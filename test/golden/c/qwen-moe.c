@@ -1,0 +1,685 @@
+/*
+ * qwen_moe.c: the qwen_moe MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in qwen_moe.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_router: router: 60 experts, top-4, softmax scores, 4 shared
+ *   k1_moe_align: moe_align: 64 experts, blocks of 20 rows
+ *   k2_grouped_gemm: grouped GEMM 2048 -> 2816, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
+ *   k3_grouped_gemm: grouped GEMM 1408 -> 2048, epilogue weighted combine, tile 5x16
+ * Arena: 20510784 bytes at 256 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "qwen_moe.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+#if 1 && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_AVX2 1
+#else
+#define MOEC_AVX2 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+static float moec_silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- routing, in double: products of two floats are exact, sums in index order ------- */
+
+/* out[i] = sum_k x[k] * w[i*d + k] for i < n, four rows at a time (each summed in order). */
+static void moec_logits(const float *x, const float *w, int d, int n, double *out) {
+  int i = 0, k;
+  for (; i + 4 <= n; i += 4) {
+    const float *w0 = w + (size_t)i * d, *w1 = w0 + d, *w2 = w1 + d, *w3 = w2 + d;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (k = 0; k < d; k++) {
+      const double xk = x[k];
+      s0 += xk * w0[k];
+      s1 += xk * w1[k];
+      s2 += xk * w2[k];
+      s3 += xk * w3[k];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; i++) {
+    const float *wi = w + (size_t)i * d;
+    double s = 0;
+    for (k = 0; k < d; k++) s += (double)x[k] * wi[k];
+    out[i] = s;
+  }
+}
+
+/* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
+static void moec_softmax(double *v, int n) {
+  double m = -HUGE_VAL, s = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    if (v[i] > m || v[i] != v[i]) m = v[i];
+    if (m != m) break;
+  }
+  for (i = 0; i < n; i++) {
+    v[i] = exp(v[i] - m);
+    s += v[i];
+  }
+  for (i = 0; i < n; i++) v[i] /= s;
+}
+
+/* v ranks above w: larger, and NaN above every number (so NaN is never hidden by top-k). */
+static int moec_better(double v, double w) { return v > w || (v != v && w == w); }
+
+/*
+ * The k best of x[0..n) into vals/idxs, best first; ties keep the lower index. With `kept`,
+ * element i is a candidate only if kept[i / per]. Returns how many were found.
+ */
+static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, const unsigned char *kept, int per) {
+  int count = 0, i, p;
+  for (i = 0; i < n; i++) {
+    double v;
+    if (kept && !kept[i / per]) continue;
+    v = x[i];
+    if (count == k && !moec_better(v, vals[k - 1])) continue;
+    p = count < k ? count++ : k - 1;
+    while (p > 0 && moec_better(v, vals[p - 1])) {
+      vals[p] = vals[p - 1];
+      idxs[p] = idxs[p - 1];
+      p--;
+    }
+    vals[p] = v;
+    idxs[p] = i;
+  }
+  return count;
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a1 + k);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a2 + k);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a3 + k);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a4 + k);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+      c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
+  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
+#else
+  float sum[5][16];
+  int r, k, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 5; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 2 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_1x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+#else
+  float sum[1][16];
+  int r, k, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 1; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/*
+ * k0_router: router. logits = x . w over 60 experts (2048 features);
+ * scores = softmax; select top-4;
+ * weights = chosen scores; 4 shared expert(s) appended.
+ * Everything in double, rounded once when stored: the reference interpreter's numbers.
+ */
+typedef struct {
+  const float *x, *w, *shared_gate;
+  int *indices;
+  float *weights;
+  int T;
+} k0_router_args;
+
+static void k0_router_work(const void *arg, int part, int parts) {
+  const k0_router_args *g = (const k0_router_args *)arg;
+  double score[60], vals[4];
+  int idx[4];
+  int t, t0, t1, e, j;
+  moec_split(g->T, part, parts, &t0, &t1);
+  for (t = t0; t < t1; t++) {
+    const float *x = g->x + (size_t)t * 2048;
+    int *oi = g->indices + (size_t)t * 8;
+    float *ow = g->weights + (size_t)t * 8;
+    double sum = 0;
+    moec_logits(x, g->w, 2048, 60, score);
+    moec_softmax(score, 60);
+    moec_topk(score, 60, 4, vals, idx, NULL, 1);
+    for (j = 0; j < 4; j++) {
+      oi[j] = idx[j];
+      ow[j] = (float)(vals[j] * 1.0);
+    }
+    {
+      double gate;
+      moec_logits(x, g->shared_gate, 2048, 1, &gate);
+      gate = 1.0 / (1.0 + exp(-gate));
+      for (j = 0; j < 4; j++) {
+        oi[4 + j] = 60 + j;
+        ow[4 + j] = (float)gate;
+      }
+    }
+    (void)sum;
+    (void)e;
+  }
+}
+
+static void k0_router(const k0_router_args *g, int threads) {
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k0_router_work, g, g->T < threads ? g->T : threads);
+}
+
+
+
+
+
+
+
+/*
+ * k1_moe_align: moe_align. Token slots (t*8 + choice) grouped by expert, in slot order, each
+ * expert's rows padded with -1 to whole blocks of 20 (the GEMM tile height);
+ * block_expert[b] is the expert of block b; count[0] the rows used. Experts no token chose
+ * get no block. Serial: O(T*k), small against the GEMMs.
+ */
+typedef struct {
+  const int *indices;
+  int *sorted, *block_expert, *count;
+  int T;
+} k1_moe_align_args;
+
+static int k1_moe_align(const k1_moe_align_args *g) {
+  int count[64], next[64];
+  const int slots = g->T * 8;
+  const size_t rows_cap = ((size_t)8 * (size_t)(g->T) + (size_t)1216), blocks_cap = ((size_t)(g->T) + (size_t)61);
+  int s, e, rows = 0, blocks = 0;
+  size_t i;
+  for (e = 0; e < 64; e++) count[e] = 0;
+  for (s = 0; s < slots; s++) {
+    e = g->indices[s];
+    if (e == -1) continue;
+    if (e < -1 || e >= 64) return QWEN_MOE_ERR_ROUTING;
+    count[e]++;
+  }
+  for (i = 0; i < rows_cap; i++) g->sorted[i] = -1;
+  for (i = 0; i < blocks_cap; i++) g->block_expert[i] = -1;
+  for (e = 0; e < 64; e++) {
+    const int n = (count[e] + 20 - 1) / 20;
+    int b;
+    next[e] = rows;
+    if ((size_t)(blocks + n) > blocks_cap || (size_t)rows + (size_t)n * 20 > rows_cap) return QWEN_MOE_ERR_ROUTING;
+    for (b = 0; b < n; b++) g->block_expert[blocks + b] = e;
+    blocks += n;
+    rows += n * 20;
+  }
+  for (s = 0; s < slots; s++)
+    if (g->indices[s] != -1) g->sorted[next[g->indices[s]]++] = s;
+  g->count[0] = rows;
+  return 0;
+}
+
+
+
+
+
+
+
+/*
+ * k2_grouped_gemm: grouped GEMM (token rows gathered through the sorted slots).
+ * Per expert e: [rows of its tokens] x [2048 x 2816] (panels of 16 columns, 176 per expert),
+ * 5-row register tiles, then the epilogue in registers' reach: swiglu (concat).
+ * Sorted path (T >= 2): the aligned blocks of 20 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 16 panel(s) at a time in depth chunks
+ * of 256, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k2_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 1408 - pp * 8 < 8 ? 1408 - pp * 8 : 8;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 16;
+    if (slot[r] < 0) continue;
+        for (v = 0; v < 8; v++) c[v] = moec_silu(c[v]) * c[8 + v]; /* SwiGLU: gate | up */
+    {
+      float *o = g->out + (size_t)orow[r] * 1408 + (size_t)pp * 8;
+      for (v = 0; v < valid; v++) o[v] = c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(176, part, parts, &p0, &p1);
+  if (g->T < 2) {
+    const int slots = g->T * 8;
+    float tile[16];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)(s / 8) * 2048;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x16(a, 0, g->w + ((size_t)e * 176 + p) * 32768, 2048, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[16 * 20 * 16];
+    const float *a[20];
+    int slot[20], orow[20], live[20 / 5];
+    const int blocks = g->count[0] / 20;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 16) {
+          const int np = p1 - p < 16 ? p1 - p : 16;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 20; r++) {
+              const int row = bb * 20 + r;
+              slot[r] = r < 20 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 8) * 2048;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 20 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 20; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (2048 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
+              const int kl = 2048 - kc < 256 ? 2048 - kc : 256;
+              const float *panel = g->w + ((size_t)e * 176 + p + q) * 32768 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+
+
+/*
+ * k3_grouped_gemm: grouped GEMM (rows in sorted order).
+ * Per expert e: [rows of its tokens] x [1408 x 2048] (panels of 16 columns, 128 per expert),
+ * 5-row register tiles, then the epilogue in registers' reach: weighted combine.
+ * Sorted path (T >= 2): the aligned blocks of 20 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 16 panel(s) at a time in depth chunks
+ * of 256, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w, *weights;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k3_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 2048 - pp * 16 < 16 ? 2048 - pp * 16 : 16;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 16;
+    if (slot[r] < 0) continue;
+    {
+      const float wv = g->weights[slot[r]];
+      float *o = g->out + (size_t)(slot[r] / 8) * 2048 + (size_t)pp * 16;
+      for (v = 0; v < valid; v++) o[v] += wv * c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(128, part, parts, &p0, &p1);
+  { /* this thread's columns of out start from zero */
+    const int j0 = p0 * 16, j1 = p1 * 16 < 2048 ? p1 * 16 : 2048;
+    int t, j;
+    for (t = 0; t < g->T; t++)
+      for (j = j0; j < j1; j++) g->out[(size_t)t * 2048 + j] = 0.0f;
+  }
+  if (g->T < 2) {
+    const int slots = g->T * 8;
+    float tile[16];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)s * 1408;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x16(a, 0, g->w + ((size_t)e * 128 + p) * 22528, 1408, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[16 * 20 * 16];
+    const float *a[20];
+    int slot[20], orow[20], live[20 / 5];
+    const int blocks = g->count[0] / 20;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 16) {
+          const int np = p1 - p < 16 ? p1 - p : 16;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 20; r++) {
+              const int row = bb * 20 + r;
+              slot[r] = r < 20 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 1408;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 20 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 20; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (1408 + 256 - 1) / 256 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 256, q = i % np;
+              const int kl = 1408 - kc < 256 ? 1408 - kc : 256;
+              const float *panel = g->w + ((size_t)e * 128 + p + q) * 22528 + (size_t)kc * 16;
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 20 / 5; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t qwen_moe_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > QWEN_MOE_MAX_TOKENS) return 0;
+  if ((size_t)20493056 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)20493056 + ((size_t)(T)) * (size_t)8 * 4;
+  if ((size_t)20501248 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)20501248 + ((size_t)(T)) * (size_t)8 * 4;
+  if ((size_t)20480000 + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4 > end) end = (size_t)20480000 + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4;
+  if ((size_t)20509440 + ((size_t)(T) + (size_t)61) * 4 > end) end = (size_t)20509440 + ((size_t)(T) + (size_t)61) * 4;
+  if ((size_t)20510720 + (size_t)1 * 4 > end) end = (size_t)20510720 + (size_t)1 * 4;
+  if ((size_t)0 + ((size_t)8 * (size_t)(T) + (size_t)1216) * (size_t)1408 * 4 > end) end = (size_t)0 + ((size_t)8 * (size_t)(T) + (size_t)1216) * (size_t)1408 * 4;
+  (void)T;
+  return (end + QWEN_MOE_ALIGN - 1) / QWEN_MOE_ALIGN * QWEN_MOE_ALIGN;
+}
+
+int qwen_moe_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  const float *b0_x = x;
+  const float *b1_router = (const float *)(W + 0);
+  const float *b2_shared_gate = (const float *)(W + 491520);
+  const float *b3_packed_shared_gate_up_3 = (const float *)(W + 499712);
+  const float *b4_packed_shared_down_2 = (const float *)(W + 1476894720);
+  int *b5_top_indices = (int *)(A + 20493056);
+  float *b6_top_values = (float *)(A + 20501248);
+  float *b7_routed = y;
+  int *b8_routed_sorted = (int *)(A + 20480000);
+  int *b9_routed_block_expert = (int *)(A + 20509440);
+  int *b10_routed_count = (int *)(A + 20510720);
+  float *b11_routed_hidden = (float *)(A + 0);
+  if (!weights || !arena || !x || !y) return QWEN_MOE_ERR_NULL;
+  if (T < 1 || T > QWEN_MOE_MAX_TOKENS) return QWEN_MOE_ERR_TOKENS;
+  if ((uintptr_t)weights % QWEN_MOE_ALIGN != 0 || (uintptr_t)arena % QWEN_MOE_ALIGN != 0) return QWEN_MOE_ERR_ALIGN;
+  if (threads < 1) return QWEN_MOE_ERR_THREADS;
+  (void)W;
+  (void)A;
+  { /* router: 60 experts, top-4, softmax scores, 4 shared */
+    k0_router_args g;
+    g.x = b0_x;
+    g.w = b1_router;
+    g.shared_gate = b2_shared_gate;
+    g.indices = b5_top_indices;
+    g.weights = b6_top_values;
+    g.T = T;
+    k0_router(&g, threads);
+  }
+  { /* moe_align: 64 experts, blocks of 20 rows */
+    k1_moe_align_args g;
+    g.indices = b5_top_indices;
+    g.sorted = b8_routed_sorted;
+    g.block_expert = b9_routed_block_expert;
+    g.count = b10_routed_count;
+    g.T = T;
+    { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+  }
+  { /* grouped GEMM 2048 -> 2816, rows gathered from tokens, epilogue swiglu (concat), tile 5x16 */
+    k2_grouped_gemm_args g;
+    g.a = b0_x;
+    g.w = b3_packed_shared_gate_up_3;
+    g.indices = b5_top_indices;
+    g.sorted = b8_routed_sorted;
+    g.block_expert = b9_routed_block_expert;
+    g.count = b10_routed_count;
+    g.out = b11_routed_hidden;
+    g.T = T;
+    moec_parallel(k2_grouped_gemm_work, &g, threads);
+  }
+  { /* grouped GEMM 1408 -> 2048, epilogue weighted combine, tile 5x16 */
+    k3_grouped_gemm_args g;
+    g.a = b11_routed_hidden;
+    g.w = b4_packed_shared_down_2;
+    g.weights = b6_top_values;
+    g.indices = b5_top_indices;
+    g.sorted = b8_routed_sorted;
+    g.block_expert = b9_routed_block_expert;
+    g.count = b10_routed_count;
+    g.out = b7_routed;
+    g.T = T;
+    moec_parallel(k3_grouped_gemm_work, &g, threads);
+  }
+  return QWEN_MOE_OK;
+}

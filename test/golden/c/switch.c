@@ -1,0 +1,692 @@
+/*
+ * switch_ffn.c: the switch_ffn MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in switch_ffn.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_router: router: 8 experts, top-1, softmax scores
+ *   k1_moe_align: moe_align: 8 experts, blocks of 16 rows
+ *   k2_grouped_gemm: grouped GEMM 768 -> 3072, rows gathered from tokens, epilogue relu, tile 4x24
+ *   k3_grouped_gemm: grouped GEMM 3072 -> 768, epilogue weighted combine, tile 4x24
+ * Arena: 5411456 bytes at 256 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "switch_ffn.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+#if 1 && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_AVX2 1
+#else
+#define MOEC_AVX2 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+/* NaN stays NaN, as in torch.relu. */
+static float moec_relu(float x) { return x <= 0.0f ? 0.0f : x; }
+
+/* ---- routing, in double: products of two floats are exact, sums in index order ------- */
+
+/* out[i] = sum_k x[k] * w[i*d + k] for i < n, four rows at a time (each summed in order). */
+static void moec_logits(const float *x, const float *w, int d, int n, double *out) {
+  int i = 0, k;
+  for (; i + 4 <= n; i += 4) {
+    const float *w0 = w + (size_t)i * d, *w1 = w0 + d, *w2 = w1 + d, *w3 = w2 + d;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (k = 0; k < d; k++) {
+      const double xk = x[k];
+      s0 += xk * w0[k];
+      s1 += xk * w1[k];
+      s2 += xk * w2[k];
+      s3 += xk * w3[k];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; i++) {
+    const float *wi = w + (size_t)i * d;
+    double s = 0;
+    for (k = 0; k < d; k++) s += (double)x[k] * wi[k];
+    out[i] = s;
+  }
+}
+
+/* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
+static void moec_softmax(double *v, int n) {
+  double m = -HUGE_VAL, s = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    if (v[i] > m || v[i] != v[i]) m = v[i];
+    if (m != m) break;
+  }
+  for (i = 0; i < n; i++) {
+    v[i] = exp(v[i] - m);
+    s += v[i];
+  }
+  for (i = 0; i < n; i++) v[i] /= s;
+}
+
+/* v ranks above w: larger, and NaN above every number (so NaN is never hidden by top-k). */
+static int moec_better(double v, double w) { return v > w || (v != v && w == w); }
+
+/*
+ * The k best of x[0..n) into vals/idxs, best first; ties keep the lower index. With `kept`,
+ * element i is a candidate only if kept[i / per]. Returns how many were found.
+ */
+static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, const unsigned char *kept, int per) {
+  int count = 0, i, p;
+  for (i = 0; i < n; i++) {
+    double v;
+    if (kept && !kept[i / per]) continue;
+    v = x[i];
+    if (count == k && !moec_better(v, vals[k - 1])) continue;
+    p = count < k ? count++ : k - 1;
+    while (p > 0 && moec_better(v, vals[p - 1])) {
+      vals[p] = vals[p - 1];
+      idxs[p] = idxs[p - 1];
+      p--;
+    }
+    vals[p] = v;
+    idxs[p] = i;
+  }
+  return count;
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 12 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_4x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 24 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 24 + 8) : _mm256_setzero_ps(), c3_2 = acc ? _mm256_loadu_ps(c + 3 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const __m256 b2 = _mm256_loadu_ps(b + 16);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a1 + k);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      c1_2 = _mm256_fmadd_ps(x, b2, c1_2);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a2 + k);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      c2_2 = _mm256_fmadd_ps(x, b2, c2_2);
+    }
+    {
+      const __m256 x = _mm256_broadcast_ss(a3 + k);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+      c3_2 = _mm256_fmadd_ps(x, b2, c3_2);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
+  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
+  _mm256_storeu_ps(c + 2 * 24 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 24 + 8, c2_1);
+  _mm256_storeu_ps(c + 2 * 24 + 16, c2_2);
+  _mm256_storeu_ps(c + 3 * 24 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
+  _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
+#else
+  float sum[4][24];
+  int r, k, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    for (r = 0; r < 4; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 3 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_1x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_AVX2
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const __m256 b2 = _mm256_loadu_ps(b + 16);
+    {
+      const __m256 x = _mm256_broadcast_ss(a0 + k);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+#else
+  float sum[1][24];
+  int r, k, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    for (r = 0; r < 1; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
+#endif
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/*
+ * k0_router: router. logits = x . w over 8 experts (768 features);
+ * scores = softmax; select top-1;
+ * weights = chosen scores; Switch capacity 1.25.
+ * Everything in double, rounded once when stored: the reference interpreter's numbers.
+ */
+typedef struct {
+  const float *x, *w;
+  int *indices;
+  float *weights;
+  int T;
+} k0_router_args;
+
+static void k0_router_work(const void *arg, int part, int parts) {
+  const k0_router_args *g = (const k0_router_args *)arg;
+  double score[8], vals[1];
+  int idx[1];
+  int t, t0, t1, e, j;
+  moec_split(g->T, part, parts, &t0, &t1);
+  for (t = t0; t < t1; t++) {
+    const float *x = g->x + (size_t)t * 768;
+    int *oi = g->indices + (size_t)t * 1;
+    float *ow = g->weights + (size_t)t * 1;
+    double sum = 0;
+    moec_logits(x, g->w, 768, 8, score);
+    moec_softmax(score, 8);
+    moec_topk(score, 8, 1, vals, idx, NULL, 1);
+    for (j = 0; j < 1; j++) {
+      oi[j] = idx[j];
+      ow[j] = (float)(vals[j] * 1.0);
+    }
+    (void)sum;
+    (void)e;
+  }
+}
+
+static void k0_router(const k0_router_args *g, int threads) {
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k0_router_work, g, g->T < threads ? g->T : threads);
+  {
+    /* Capacity ceil(cf * T * k / E), admitted by choice rank, then token order; the rest dropped (-1). */
+    const int cap = (int)ceil(1.25 * (double)g->T * 1 / 8);
+    int count[8], c, t, e;
+    for (e = 0; e < 8; e++) count[e] = 0;
+    for (c = 0; c < 1; c++)
+      for (t = 0; t < g->T; t++) {
+        int *slot = g->indices + (size_t)t * 1 + c;
+        if (*slot < 0) continue;
+        if (count[*slot] < cap) count[*slot]++;
+        else *slot = -1;
+      }
+  }
+}
+
+
+
+
+
+
+
+/*
+ * k1_moe_align: moe_align. Token slots (t*1 + choice) grouped by expert, in slot order, each
+ * expert's rows padded with -1 to whole blocks of 16 (the GEMM tile height);
+ * block_expert[b] is the expert of block b; count[0] the rows used. Experts no token chose
+ * get no block. Serial: O(T*k), small against the GEMMs.
+ */
+typedef struct {
+  const int *indices;
+  int *sorted, *block_expert, *count;
+  int T;
+} k1_moe_align_args;
+
+static int k1_moe_align(const k1_moe_align_args *g) {
+  int count[8], next[8];
+  const int slots = g->T * 1;
+  const size_t rows_cap = ((size_t)(g->T) + (size_t)120), blocks_cap = ((size_t)(g->T) + (size_t)8);
+  int s, e, rows = 0, blocks = 0;
+  size_t i;
+  for (e = 0; e < 8; e++) count[e] = 0;
+  for (s = 0; s < slots; s++) {
+    e = g->indices[s];
+    if (e == -1) continue;
+    if (e < -1 || e >= 8) return SWITCH_FFN_ERR_ROUTING;
+    count[e]++;
+  }
+  for (i = 0; i < rows_cap; i++) g->sorted[i] = -1;
+  for (i = 0; i < blocks_cap; i++) g->block_expert[i] = -1;
+  for (e = 0; e < 8; e++) {
+    const int n = (count[e] + 16 - 1) / 16;
+    int b;
+    next[e] = rows;
+    if ((size_t)(blocks + n) > blocks_cap || (size_t)rows + (size_t)n * 16 > rows_cap) return SWITCH_FFN_ERR_ROUTING;
+    for (b = 0; b < n; b++) g->block_expert[blocks + b] = e;
+    blocks += n;
+    rows += n * 16;
+  }
+  for (s = 0; s < slots; s++)
+    if (g->indices[s] != -1) g->sorted[next[g->indices[s]]++] = s;
+  g->count[0] = rows;
+  return 0;
+}
+
+
+
+
+
+
+
+/*
+ * k2_grouped_gemm: grouped GEMM (token rows gathered through the sorted slots).
+ * Per expert e: [rows of its tokens] x [768 x 3072] (panels of 24 columns, 128 per expert),
+ * 4-row register tiles, then the epilogue in registers' reach: relu.
+ * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 128, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 4-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k2_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 3072 - pp * 24 < 24 ? 3072 - pp * 24 : 24;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 24;
+    if (slot[r] < 0) continue;
+        for (v = 0; v < 24; v++) c[v] = moec_relu(c[v]); /* relu */
+    {
+      float *o = g->out + (size_t)orow[r] * 3072 + (size_t)pp * 24;
+      for (v = 0; v < valid; v++) o[v] = c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(128, part, parts, &p0, &p1);
+  if (g->T < 2) {
+    const int slots = g->T * 1;
+    float tile[24];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)(s / 1) * 768;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x24(a, 0, g->w + ((size_t)e * 128 + p) * 18432, 768, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 16 * 24];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 4];
+    const int blocks = g->count[0] / 16;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 1) * 768;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 16 / 4; t++) {
+              live[t] = 0;
+              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (768 + 128 - 1) / 128 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 128, q = i % np;
+              const int kl = 768 - kc < 128 ? 768 - kc : 128;
+              const float *panel = g->w + ((size_t)e * 128 + p + q) * 18432 + (size_t)kc * 24;
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+
+
+/*
+ * k3_grouped_gemm: grouped GEMM (rows in sorted order).
+ * Per expert e: [rows of its tokens] x [3072 x 768] (panels of 24 columns, 32 per expert),
+ * 4-row register tiles, then the epilogue in registers' reach: weighted combine.
+ * Sorted path (T >= 2): the aligned blocks of 16 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 128, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 4-row tile of the block uses them. Decode path (T < 2): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const float *a, *w, *weights, *init;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k3_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 768 - pp * 24 < 24 ? 768 - pp * 24 : 24;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 24;
+    if (slot[r] < 0) continue;
+    {
+      const float wv = g->weights[slot[r]];
+      float *o = g->out + (size_t)(slot[r] / 1) * 768 + (size_t)pp * 24;
+      for (v = 0; v < valid; v++) o[v] += wv * c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(32, part, parts, &p0, &p1);
+  { /* this thread's columns of out start from the residual */
+    const int j0 = p0 * 24, j1 = p1 * 24 < 768 ? p1 * 24 : 768;
+    int t, j;
+    for (t = 0; t < g->T; t++)
+      for (j = j0; j < j1; j++) g->out[(size_t)t * 768 + j] = g->init[(size_t)t * 768 + j];
+  }
+  if (g->T < 2) {
+    const int slots = g->T * 1;
+    float tile[24];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)s * 3072;
+      slot[0] = s;
+      for (p = p0; p < p1; p++) {
+        moec_micro_1x24(a, 0, g->w + ((size_t)e * 32 + p) * 73728, 3072, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 16 * 24];
+    const float *a[16];
+    int slot[16], orow[16], live[16 / 4];
+    const int blocks = g->count[0] / 16;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 16; r++) {
+              const int row = bb * 16 + r;
+              slot[r] = r < 16 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 3072;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 16 / 4; t++) {
+              live[t] = 0;
+              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 16; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (3072 + 128 - 1) / 128 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 128, q = i % np;
+              const int kl = 3072 - kc < 128 ? 3072 - kc : 128;
+              const float *panel = g->w + ((size_t)e * 32 + p + q) * 73728 + (size_t)kc * 24;
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 16 / 4; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t switch_ffn_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > SWITCH_FFN_MAX_TOKENS) return 0;
+  if ((size_t)5409344 + ((size_t)(T)) * (size_t)1 * 4 > end) end = (size_t)5409344 + ((size_t)(T)) * (size_t)1 * 4;
+  if ((size_t)5410368 + ((size_t)(T)) * (size_t)1 * 4 > end) end = (size_t)5410368 + ((size_t)(T)) * (size_t)1 * 4;
+  if ((size_t)5406720 + ((size_t)(T) + (size_t)120) * 4 > end) end = (size_t)5406720 + ((size_t)(T) + (size_t)120) * 4;
+  if ((size_t)5408256 + ((size_t)(T) + (size_t)8) * 4 > end) end = (size_t)5408256 + ((size_t)(T) + (size_t)8) * 4;
+  if ((size_t)5411392 + (size_t)1 * 4 > end) end = (size_t)5411392 + (size_t)1 * 4;
+  if ((size_t)0 + ((size_t)(T) + (size_t)120) * (size_t)3072 * 4 > end) end = (size_t)0 + ((size_t)(T) + (size_t)120) * (size_t)3072 * 4;
+  (void)T;
+  return (end + SWITCH_FFN_ALIGN - 1) / SWITCH_FFN_ALIGN * SWITCH_FFN_ALIGN;
+}
+
+int switch_ffn_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  const float *b0_x = x;
+  const float *b1_router = (const float *)(W + 0);
+  const float *b2_wi = (const float *)(W + 24576);
+  const float *b3_wo = (const float *)(W + 75522048);
+  int *b4_kept = (int *)(A + 5409344);
+  float *b5_top_values = (float *)(A + 5410368);
+  int *b6__4_sorted = (int *)(A + 5406720);
+  int *b7__4_block_expert = (int *)(A + 5408256);
+  int *b8__4_count = (int *)(A + 5411392);
+  float *b9__4_hidden = (float *)(A + 0);
+  float *b10_y = y;
+  if (!weights || !arena || !x || !y) return SWITCH_FFN_ERR_NULL;
+  if (T < 1 || T > SWITCH_FFN_MAX_TOKENS) return SWITCH_FFN_ERR_TOKENS;
+  if ((uintptr_t)weights % SWITCH_FFN_ALIGN != 0 || (uintptr_t)arena % SWITCH_FFN_ALIGN != 0) return SWITCH_FFN_ERR_ALIGN;
+  if (threads < 1) return SWITCH_FFN_ERR_THREADS;
+  (void)W;
+  (void)A;
+  { /* router: 8 experts, top-1, softmax scores */
+    k0_router_args g;
+    g.x = b0_x;
+    g.w = b1_router;
+    g.indices = b4_kept;
+    g.weights = b5_top_values;
+    g.T = T;
+    k0_router(&g, threads);
+  }
+  { /* moe_align: 8 experts, blocks of 16 rows */
+    k1_moe_align_args g;
+    g.indices = b4_kept;
+    g.sorted = b6__4_sorted;
+    g.block_expert = b7__4_block_expert;
+    g.count = b8__4_count;
+    g.T = T;
+    { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+  }
+  { /* grouped GEMM 768 -> 3072, rows gathered from tokens, epilogue relu, tile 4x24 */
+    k2_grouped_gemm_args g;
+    g.a = b0_x;
+    g.w = b2_wi;
+    g.indices = b4_kept;
+    g.sorted = b6__4_sorted;
+    g.block_expert = b7__4_block_expert;
+    g.count = b8__4_count;
+    g.out = b9__4_hidden;
+    g.T = T;
+    moec_parallel(k2_grouped_gemm_work, &g, threads);
+  }
+  { /* grouped GEMM 3072 -> 768, epilogue weighted combine, tile 4x24 */
+    k3_grouped_gemm_args g;
+    g.a = b9__4_hidden;
+    g.w = b3_wo;
+    g.weights = b5_top_values;
+    g.init = b0_x;
+    g.indices = b4_kept;
+    g.sorted = b6__4_sorted;
+    g.block_expert = b7__4_block_expert;
+    g.count = b8__4_count;
+    g.out = b10_y;
+    g.T = T;
+    moec_parallel(k3_grouped_gemm_work, &g, threads);
+  }
+  return SWITCH_FFN_OK;
+}
