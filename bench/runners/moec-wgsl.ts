@@ -37,7 +37,7 @@ function modelFor(c: BenchCase): Promise<WgslModel> {
     const maxTokens = Math.max(...TOKEN_COUNTS);
     const { program } = compileModel(c.module, { target, maxTokens });
     const plan = planWgsl(program, target);
-    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights, { T: maxTokens })));
+    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights)));
     models.set(c.workload.name, model);
   }
   return model;

@@ -180,6 +180,10 @@ describe('wgsl backend without an adapter', () => {
     const plan = planWgsl(program, target);
     expect(Object.keys(files).sort()).toEqual([...plan.kernels.map((_, i) => kernelFile(plan, i)), 'manifest.json'].sort());
     expect(JSON.parse(files['manifest.json'] as string)).toEqual(JSON.parse(JSON.stringify(manifest(plan, target))));
+    // `moec pack --target webgpu`: the weights buffer, at the offsets the manifest gives.
+    const packed = wgslBackend.packWeights!(program, target, randomWeights(compileFile('examples/tiny.moe'), 0));
+    expect(packed.blob.byteLength).toBe(plan.weights.bytes);
+    expect(packed.manifest.tensors.map((t) => [t.name, t.offset])).toEqual(plan.weights.entries.map((e) => [e.name, e.offset]));
     // Every kernel belongs to exactly one step of the manifest.
     const listed = (steps: Array<{ kernels?: string[]; body?: unknown[] }>): string[] =>
       steps.flatMap((st) => [...(st.kernels ?? []), ...listed((st.body ?? []) as typeof steps)]);

@@ -82,7 +82,21 @@ export const wgslBackend: Backend = {
   },
   async load(program, target, weights) {
     const plan = planWgsl(program, target);
-    // pack reads no token count, but the interpreter wants every declared size bound.
-    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights, { T: plan.maxTokens })));
+    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+  },
+  /** The weights buffer's contents (`moec pack --target webgpu`): row-major, at the manifest's offsets. */
+  packWeights(program, target, weights) {
+    const plan = planWgsl(program, target);
+    const w = plan.weights;
+    return {
+      blob: weightBlob(w, packWeights(program, weights)),
+      manifest: {
+        model: program.name,
+        target: target.name,
+        bytes: w.bytes,
+        align: w.align,
+        tensors: w.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: 'row-major' })),
+      },
+    };
   },
 };
