@@ -5,8 +5,8 @@
  * by rank: expert e's rank is the number of candidates that beat it (a higher value, or an
  * equal value at a lower index), so the chosen list comes out best first with ties to the
  * lower index, exactly as the reference's insertion selection orders it. DeepSeek's group
- * top-k ranks the groups the same way first. The few per-token scalars (softmax max and
- * sum, the chosen weights, the shared gate) run on one invocation.
+ * top-k ranks the groups the same way first. Softmax's max and sum are tree reductions;
+ * the few per-token scalars (the chosen weights, the shared gate) run on one invocation.
  *
  * Switch capacity admits slots choice-major across ALL tokens, so it cannot run inside a
  * per-token workgroup: the router writes its raw choices to scratch and a second pass keeps
@@ -40,6 +40,7 @@ var<workgroup> sv: array<f32, ${E}>;
 var<workgroup> keep: array<u32, ${G}>;
 var<workgroup> gs: array<f32, ${G}>;
 var<workgroup> chosen: array<i32, ${K}>;
+var<workgroup> red: array<f32, ${W}>;
 var<workgroup> wgMax: f32;
 var<workgroup> wgSum: f32;
 
@@ -59,15 +60,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     logit[e] = s${k.bias ? ' + ld_bias(e)' : ''};
   }
   workgroupBarrier();
-  if (lid == 0u) {
-    var m = logit[0];
-    for (var e = 1u; e < ${E}u; e++) { m = max(m, logit[e]); }
-    var s = 0.0;
-    for (var e = 0u; e < ${E}u; e++) { s += exp(logit[e] - m); }
-    wgMax = m;
-    wgSum = s;
-  }
+${
+  k.score === 'softmax'
+    ? `  // Softmax max and sum: strided partials, then a tree over the invocations.
+  var pm = logit[0];
+  for (var e = lid; e < ${E}u; e += ${W}u) { pm = max(pm, logit[e]); }
+  red[lid] = pm;
   workgroupBarrier();
+  for (var h = ${W / 2}u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] = max(red[lid], red[lid + h]); }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
+  var ps = 0.0;
+  for (var e = lid; e < ${E}u; e += ${W}u) { ps += exp(logit[e] - m); }
+  red[lid] = ps;
+  workgroupBarrier();
+  for (var h = ${W / 2}u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { wgMax = m; wgSum = red[0]; }
+  workgroupBarrier();`
+    : ''
+}
   for (var e = lid; e < ${E}u; e += ${W}u) {
     sc[e] = ${score};
     sv[e] = sc[e]${k.selectBias ? ' + ld_sel(e)' : ''};
@@ -142,7 +159,7 @@ ${
     : ''
 }}
 `;
-  const wgBytes = 4 * (3 * E + 2 * G + K + 2);
+  const wgBytes = 4 * (3 * E + 2 * G + K + 2 + W);
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: wgBytes };
 }
 

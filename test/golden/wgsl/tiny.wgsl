@@ -28,6 +28,7 @@ var<workgroup> sv: array<f32, 4>;
 var<workgroup> keep: array<u32, 1>;
 var<workgroup> gs: array<f32, 1>;
 var<workgroup> chosen: array<i32, 2>;
+var<workgroup> red: array<f32, 64>;
 var<workgroup> wgMax: f32;
 var<workgroup> wgSum: f32;
 
@@ -47,14 +48,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     logit[e] = s;
   }
   workgroupBarrier();
-  if (lid == 0u) {
-    var m = logit[0];
-    for (var e = 1u; e < 4u; e++) { m = max(m, logit[e]); }
-    var s = 0.0;
-    for (var e = 0u; e < 4u; e++) { s += exp(logit[e] - m); }
-    wgMax = m;
-    wgSum = s;
+  // Softmax max and sum: strided partials, then a tree over the invocations.
+  var pm = logit[0];
+  for (var e = lid; e < 4u; e += 64u) { pm = max(pm, logit[e]); }
+  red[lid] = pm;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] = max(red[lid], red[lid + h]); }
+    workgroupBarrier();
   }
+  let m = red[0];
+  workgroupBarrier();
+  var ps = 0.0;
+  for (var e = lid; e < 4u; e += 64u) { ps += exp(logit[e] - m); }
+  red[lid] = ps;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { wgMax = m; wgSum = red[0]; }
   workgroupBarrier();
   for (var e = lid; e < 4u; e += 64u) {
     sc[e] = exp(logit[e] - wgMax) / wgSum;
