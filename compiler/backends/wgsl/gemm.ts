@@ -40,6 +40,12 @@ export interface GemmSpec {
 }
 
 export const DECODE_WG = 64;
+/**
+ * Extra parameters of the grouped GEMMs: the experts this dispatch binds. Stacked expert
+ * weights over the storage binding size run as one dispatch per group of experts that fits,
+ * each skipping the blocks (or slots) of other experts.
+ */
+export const EXPERT_RANGE = ['e_lo', 'e_hi'];
 export const COMBINE_WG = 64;
 
 /** The operand list of a GEMM variant: a, w, then the index buffers, biases, the destination. */
@@ -100,7 +106,8 @@ function epilogueFn(spec: GemmSpec): string {
 /** W element (expert e, depth kk, W column col) as a WGSL expression. */
 function wElem(spec: GemmSpec, e: string, kk: string, col: string): string {
   const per = spec.n * spec.kd;
-  const base = spec.grouped ? `${e} * ${per}u + ` : '';
+  // Grouped: the binding starts at expert e_lo (a dispatch binds the experts [e_lo, e_hi)).
+  const base = spec.grouped ? `(${e} - e_lo()) * ${per}u + ` : '';
   return spec.transB ? `ld_w(${base}${col} * ${spec.kd}u + ${kk})` : `ld_w(${base}${kk} * ${spec.n}u + ${col})`;
 }
 
@@ -142,7 +149,7 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
     mode === 'sorted'
       ? `  if (lid == 0u) {
     let be = ld_bexp(tile);
-    As[0] = select(0.0, f32(be + 1), i32(tile * ${TM}u) < ld_cnt(0u) && be >= 0);
+    As[0] = select(0.0, f32(be + 1), i32(tile * ${TM}u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
   }
   let code = u32(workgroupUniformLoad(&As[0]));
   if (code == 0u) { return; }
@@ -161,7 +168,7 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
     : `let kk = k0 + i / ${TNW}u;
       let c = i % ${TNW}u;`;
   const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest });
-  const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : [])}${ACTIVATIONS}${epilogueFn(spec)}
+  const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
 var<workgroup> As: array<f32, ${TM * TK}>;
 var<workgroup> Ws: array<f32, ${TK * TNW}>;
 ${rows}
@@ -208,13 +215,13 @@ export function tileCols(spec: GemmSpec): number {
 export function decodeGemm(spec: GemmSpec, ops: Operand[]): ShaderEntry {
   const hasGlu = glu(spec) !== undefined;
   const dest = spec.combine ? 'scr' : 'out';
-  const code = `${PRELUDE}${accessors(ops)}${ACTIVATIONS}${epilogueFn(spec)}
+  const code = `${PRELUDE}${accessors(ops, EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
 @compute @workgroup_size(${DECODE_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
   let o = wid.y * ${DECODE_WG}u + lid;
   let ei = ld_idx(s);
-  if (ei < 0 || o >= ${spec.outN}u) { return; }
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= ${spec.outN}u) { return; }
   let e = u32(ei);
   let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
   var g = 0.0;

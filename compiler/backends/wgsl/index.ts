@@ -14,7 +14,7 @@ import type { Backend, EmittedFiles } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
-import { PARAM_STRIDE } from './shader.ts';
+import { PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
 
 /** File name of kernel `i` (names come from buffer names, which may hold any character). */
 export function kernelFile(plan: WgslPlan, i: number): string {
@@ -47,14 +47,21 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
         scratch: plan.scratch,
         planned: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, shape: shapeToString(b.shape), offset: b.offset, bytesAtMax: b.bytes })),
       },
-      { name: 'weights', bytes: plan.weights.bytes, usage: ['STORAGE', 'COPY_DST'], entries: plan.weights.entries },
+      {
+        name: 'weights',
+        bytes: plan.weights.bytes,
+        usage: ['STORAGE', 'COPY_DST'],
+        chunks: plan.weightChunks,
+        note: 'one GPU buffer per chunk (blob byte ranges); a weight operand binds its tensor (or loop slice) in its chunk',
+        entries: plan.weights.entries,
+      },
       { name: 'params', bytesPerDispatch: PARAM_STRIDE, usage: ['UNIFORM', 'COPY_DST'], note: 'one record per dispatch: u32 T, u32 element offset per operand, then the kernel extras' },
       { name: 'staging', bytes: plan.stagingBytes, usage: ['COPY_SRC', 'COPY_DST'], note: 'loop carried/init copies go arena -> staging -> arena' },
     ],
     bindGroupLayout: [
       { binding: 0, buffer: 'arena', type: 'storage', wgsl: 'array<u32>' },
-      { binding: 1, buffer: 'weights', type: 'read-only-storage', wgsl: 'array<f32>' },
-      { binding: 2, buffer: 'params', type: 'uniform', hasDynamicOffset: true, size: PARAM_STRIDE },
+      { binding: 1, buffer: 'params', type: 'uniform', hasDynamicOffset: true, size: PARAM_STRIDE },
+      { binding: `${WEIGHT_BINDING}...`, buffer: 'weights', type: 'read-only-storage', wgsl: 'array<f32>', note: 'one per weight operand, in operand order' },
     ],
     kernels: plan.kernels.map((k, i) => ({
       file: kernelFile(plan, i),
@@ -62,6 +69,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
       workgroupSize: k.shader.workgroup,
       workgroupBytes: k.shader.workgroupBytes,
       params: ['T', ...k.operands.map((o) => `offset(${o.role}: ${o.buffer} in ${o.space})`), ...k.extras],
+      weightBindings: k.operands.filter((o) => o.space === 'weights').map((o, j) => ({ binding: WEIGHT_BINDING + j, operand: o.role, buffer: o.buffer })),
       dispatch: k.grid,
       ...(k.runsWhen ? { runsWhen: k.runsWhen } : {}),
     })),

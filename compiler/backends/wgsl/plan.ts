@@ -22,7 +22,7 @@ import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';
-import { COMBINE_WG, DECODE_WG, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
+import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
 import { ADD_WG, addShader, checkOp, rmsnormShader } from './ops.ts';
 import { capacityShader, routerShader } from './router.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space } from './shader.ts';
@@ -41,8 +41,15 @@ export interface WgslKernel {
   runsWhen?: string;
 }
 
+/** A weight operand's binding: a byte range of one weight chunk (a GPU buffer). */
+export interface WeightRange {
+  chunk: number;
+  offset: number;
+  bytes: number;
+}
+
 export type Command =
-  | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number] }
+  | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number]; weights: WeightRange[] }
   /** Arena byte ranges copied through the staging buffer: all sources read before any write. */
   | { kind: 'copy'; pairs: Array<{ from: number; to: number; bytes: number }> };
 
@@ -68,6 +75,11 @@ export interface WgslPlan {
   /** Bytes of scratch the kernels use at these sizes (the guard test checks nothing writes past them). */
   scratchUsed(bindings: Record<string, number>): number;
   weights: WeightLayout;
+  /**
+   * The weights blob cut into GPU buffers at tensor boundaries, each at most the target's
+   * storage binding size (so every range of one is bindable): blob byte ranges.
+   */
+  weightChunks: Array<{ offset: number; bytes: number }>;
   /** Bytes of the staging buffer the loop copies go through. */
   stagingBytes: number;
   /** The kernels (indices into `kernels`) each kernel step renders to. */
@@ -103,6 +115,22 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E309', `the WGSL backend stores f32 and i32 buffers, not ${b.name}: ${b.dtype}`, undefined, 'WebGPU has no f16 without the shader-f16 feature');
   const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
   const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * 4;
+  const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
+  const weightChunks: Array<{ offset: number; bytes: number }> = [];
+  for (const e of weights.entries) {
+    const last = weightChunks[weightChunks.length - 1];
+    if (last && e.offset + e.bytes - last.offset <= maxBinding) last.bytes = e.offset + e.bytes - last.offset;
+    else if (e.bytes <= maxBinding || e.shape.length === 0) weightChunks.push({ offset: e.offset, bytes: e.bytes });
+    else {
+      // Over the binding size: chunks of whole rows of the leading axis (experts, or layers
+      // of a stack), so an expert group or a loop slice lies in one chunk. A row over the
+      // size still gets its own chunk, and loading says it cannot bind.
+      const rowBytes = e.bytes / e.shape[0];
+      const rows = Math.max(1, Math.floor(maxBinding / rowBytes));
+      for (let r = 0; r < e.shape[0]; r += rows) weightChunks.push({ offset: e.offset + r * rowBytes, bytes: Math.min(rows, e.shape[0] - r) * rowBytes });
+    }
+  }
+  const chunkOf = (offset: number): number => weightChunks.findIndex((c) => offset >= c.offset && offset < c.offset + c.bytes);
 
   // Static layout: inputs after the planned arena, scratch after them.
   let at = alignUp(p.arenaBytes, ALIGN);
@@ -167,12 +195,41 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     kernels.push(k);
     return kernels.length - 1;
   };
-  const offsetParams = (ops: Operand[], loc: (n: string) => Loc): number[] => ops.map((o) => (o.buffer === '<scratch>' ? scratchOffset : loc(o.buffer).offset) / 4);
-  const dispatch = (out: Command[], kernel: number, T: number, ops: Operand[], loc: (n: string) => Loc, extras: number[], grid: [number, number, number]): void => {
+  // Arena operands: their element offset. Weight operands: bound at their offset rounded
+  // down to the binding alignment, the rest as the element offset.
+  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, part?: { role: string; offset: number; bytes: number }): { params: number[]; weights: WeightRange[] } => {
+    const weightsOut: WeightRange[] = [];
+    const params = ops.map((o) => {
+      if (o.buffer === '<scratch>') return scratchOffset / 4;
+      const l = loc(o.buffer);
+      if (l.space === 'arena') return l.offset / 4;
+      const start = l.offset + (part?.role === o.role ? part.offset : 0);
+      const bytes = part?.role === o.role ? part.bytes : bytesAt(byName.get(o.buffer)!, b);
+      const chunk = chunkOf(start);
+      if (chunkOf(start + bytes - 1) !== chunk) throw new Error(`wgsl: ${o.buffer} (${bytes} bytes) straddles two weight buffers`);
+      const within = start - weightChunks[chunk].offset;
+      const bound = Math.floor(within / ALIGN) * ALIGN;
+      weightsOut.push({ chunk, offset: bound, bytes: within - bound + bytes });
+      return (within - bound) / 4;
+    });
+    return { params, weights: weightsOut };
+  };
+  const dispatch = (
+    out: Command[],
+    kernel: number,
+    b: Record<string, number>,
+    ops: Operand[],
+    loc: (n: string) => Loc,
+    extras: number[],
+    grid: [number, number, number],
+    part?: { role: string; offset: number; bytes: number },
+  ): void => {
+    const T = b.T;
     for (const g of grid)
       if (g > 65535) fail('E505', `the WGSL kernel ${kernels[kernel].name} needs a grid of ${grid.join(' x ')} workgroups at T = ${T}, over WebGPU's 65535 per dimension`);
     if (grid.some((g) => g === 0)) return;
-    out.push({ kind: 'dispatch', kernel, params: [T, ...offsetParams(ops, loc), ...extras], grid });
+    const placed = operandPlaces(ops, loc, b, part);
+    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], grid, weights: placed.weights });
   };
   const aligns = new Map<string, MoeAlignKernel>();
   const collect = (steps: readonly Step[]): void => {
@@ -201,8 +258,8 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     }
     return (b, loc, out) => {
       const t = evalShape([T], b)[0];
-      dispatch(out, r, b.T, ops, loc, [], [t, 1, 1]);
-      if (cap) dispatch(out, c, b.T, cops, loc, [expertCapacity(k.capacityFactor!, t, k.k, k.experts)], [ceilDiv(t * k.k, 64), 1, 1]);
+      dispatch(out, r, b, ops, loc, [], [t, 1, 1]);
+      if (cap) dispatch(out, c, b, cops, loc, [expertCapacity(k.capacityFactor!, t, k.k, k.experts)], [ceilDiv(t * k.k, 64), 1, 1]);
     };
   };
 
@@ -211,7 +268,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const i = addKernel({ name: `${k.sorted}.align`, shader: alignShader(k, ops), operands: ops, extras: ['nslots', 'sortedLen', 'blocksLen'], grid: ['1', '1', '1'] });
     return (b, loc, out) => {
       const n = (x: string): number => numel(evalShape(shapeOf(x), b));
-      dispatch(out, i, b.T, ops, loc, [n(k.indices), n(k.sorted), n(k.blockExpert)], [1, 1, 1]);
+      dispatch(out, i, b, ops, loc, [n(k.indices), n(k.sorted), n(k.blockExpert)], [1, 1, 1]);
     };
   };
 
@@ -249,9 +306,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const dOps = gemmOperands('decode', bufs);
     const sOps = gemmOperands('sorted', bufs);
     const when = `T < ${k.sortedFromTokens}`;
-    const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps), operands: dOps, extras: [], grid: [dimToString(slotsDim), ceilText(spec.outN, DECODE_WG), '1'], runsWhen: when });
+    const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps), operands: dOps, extras: EXPERT_RANGE, grid: [dimToString(slotsDim), ceilText(spec.outN, DECODE_WG), '1'], runsWhen: when });
     const bexp = shapeOf(k.blockExpert)[0];
-    const sk = addKernel({ name: `${k.out}.sorted`, shader: tiledGemm(spec, 'sorted', sOps), operands: sOps, extras: [], grid: [dimToString(bexp), ceilText(spec.outN, tn), '1'], runsWhen: `T >= ${k.sortedFromTokens}` });
+    const sk = addKernel({ name: `${k.out}.sorted`, shader: tiledGemm(spec, 'sorted', sOps), operands: sOps, extras: EXPERT_RANGE, grid: [dimToString(bexp), ceilText(spec.outN, tn), '1'], runsWhen: `T >= ${k.sortedFromTokens}` });
     let ck = -1;
     const last = k.epilogue.at(-1);
     const cOps: Operand[] = [];
@@ -263,11 +320,19 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       scratchUses.push((b) => evalShape([slotsDim], b)[0] * spec.outN * 4);
       ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, COMBINE_WG), '1'] });
     }
+    // Expert groups whose weights fit one storage binding (one group unless they do not all fit).
+    const experts = staticDim(shapeOf(k.w)[0]);
+    const expertBytes = (spec.n * spec.kd * 4);
+    const perGroup = Math.max(1, Math.min(experts, Math.floor(maxBinding / expertBytes)));
     return (b, loc, out) => {
       const t = evalShape([T], b)[0];
-      if (t < k.sortedFromTokens) dispatch(out, dk, b.T, dOps, loc, [], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1]);
-      else dispatch(out, sk, b.T, sOps, loc, [], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1]);
-      if (spec.combine) dispatch(out, ck, b.T, cOps, loc, [], [t, ceilDiv(spec.outN, COMBINE_WG), 1]);
+      for (let lo = 0; lo < experts; lo += perGroup) {
+        const hi = Math.min(experts, lo + perGroup);
+        const part = { role: 'w', offset: lo * expertBytes, bytes: (hi - lo) * expertBytes };
+        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1], part);
+        else dispatch(out, sk, b, sOps, loc, [lo, hi], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1], part);
+      }
+      if (spec.combine) dispatch(out, ck, b, cOps, loc, [], [t, ceilDiv(spec.outN, COMBINE_WG), 1]);
     };
   };
 
@@ -280,7 +345,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const i = addKernel({ name: `${k.out}.gemm`, shader: tiledGemm(spec, 'dense', ops), operands: ops, extras: ['rows'], grid: [ceilText(rowsDim, spec.tile.m), ceilText(spec.outN, tn), '1'] });
     return (b, loc, out) => {
       const rows = numel(evalShape(shapeOf(k.a), b)) / spec.kd;
-      dispatch(out, i, b.T, ops, loc, [rows], [ceilDiv(rows, spec.tile.m), ceilDiv(spec.outN, tn), 1]);
+      dispatch(out, i, b, ops, loc, [rows], [ceilDiv(rows, spec.tile.m), ceilDiv(spec.outN, tn), 1]);
     };
   };
 
@@ -291,7 +356,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const d = lastDim(k.inputs[0]);
       const rowsDim = shapeOf(k.inputs[0]).slice(0, -1).reduce<Dim>((x, dd) => dimMul(x, dd), 1);
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
-      return (b, loc, out) => dispatch(out, i, b.T, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
+      return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
     const [a, bb] = k.inputs.map(shapeOf);
     const trailing = a.slice(a.length - bb.length);
@@ -305,7 +370,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const n = numel(evalShape(a, b));
       const groups = ceilDiv(n, ADD_WG);
       const x = Math.min(groups, 65535);
-      dispatch(out, i, b.T, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
+      dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
     };
   };
 
@@ -372,6 +437,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     outputs,
     scratch: { offset: scratchOffset, bytes: scratchBytes },
     weights,
+    weightChunks,
     stagingBytes,
     scratchUsed: (b) => Math.max(0, ...scratchUses.map((f) => f(b))),
     schedule(bindings) {

@@ -17,7 +17,7 @@ import { fail } from '../../diagnostics.ts';
 import type { LoadedModel } from '../backend.ts';
 import { getDevice } from './gpu.ts';
 import type { Command, WgslPlan } from './plan.ts';
-import { PARAM_SLOTS, PARAM_STRIDE } from './shader.ts';
+import { PARAM_SLOTS, PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
 
 export const CANARY = 0x7fc0ffee;
 
@@ -41,7 +41,10 @@ const USAGE = () => globalThis.GPUBufferUsage;
 export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions = {}): Promise<WgslModel> {
   const { device, description } = await getDevice();
   const maxBinding = device.limits.maxStorageBufferBindingSize;
-  for (const [what, bytes] of [['arena (planned buffers, inputs, scratch)', plan.arenaBytes], ['packed weights', plan.weights.bytes]] as const)
+  const tooBig: Array<[string, number]> = [['arena (planned buffers, inputs, scratch)', plan.arenaBytes]];
+  // Chunks are at most the binding size unless one row of a weight (one expert, one layer) is larger.
+  for (const c of plan.weightChunks) tooBig.push([`weight ${[...plan.weights.entries].reverse().find((e) => e.offset <= c.offset)?.name} (one row of its leading axis)`, c.bytes]);
+  for (const [what, bytes] of tooBig)
     if (bytes > maxBinding) {
       device.destroy();
       fail('E505', `the WGSL model's ${what} take ${bytes} bytes, over this device's ${maxBinding}-byte storage binding limit`, undefined, 'lower --max-tokens, or run a smaller configuration (--set)');
@@ -49,16 +52,19 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   const U = USAGE();
   const messages: Record<string, string[]> = {};
   device.pushErrorScope('validation');
-  const layout = device.createBindGroupLayout({
-    entries: [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-      { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_STRIDE } },
-    ],
-  });
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
   const pipelines: GPUComputePipeline[] = [];
+  const layouts: GPUBindGroupLayout[] = [];
   for (const k of plan.kernels) {
+    const weightOps = k.operands.filter((o) => o.space === 'weights').length;
+    const layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_STRIDE } },
+        ...Array.from({ length: weightOps }, (_, j): GPUBindGroupLayoutEntry => ({ binding: WEIGHT_BINDING + j, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } })),
+      ],
+    });
+    layouts.push(layout);
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
     const module = device.createShaderModule({ code: k.shader.code, label: k.name });
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === 'error');
@@ -67,26 +73,38 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     pipelines.push(device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: k.shader.entry }, label: k.name }));
   }
   const arena = device.createBuffer({ size: plan.arenaBytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'arena' });
-  const weights = device.createBuffer({ size: Math.max(4, weightBlob.byteLength), usage: U.STORAGE | U.COPY_DST, label: 'weights' });
-  device.queue.writeBuffer(weights, 0, weightBlob as Uint8Array<ArrayBuffer>);
+  const weights = plan.weightChunks.map((c, i) => {
+    const b = device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `weights ${i}` });
+    device.queue.writeBuffer(b, 0, weightBlob as Uint8Array<ArrayBuffer>, c.offset, c.bytes);
+    return b;
+  });
   const staging = device.createBuffer({ size: plan.stagingBytes, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
   const outBytes = plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, { T: plan.maxTokens })) * 4, 0);
   const readBytes = outBytes + (opts.guard ? plan.arenaBytes : 0);
   const readback = device.createBuffer({ size: Math.max(4, readBytes), usage: U.MAP_READ | U.COPY_DST, label: 'readback' });
   let params: GPUBuffer | undefined;
-  let bindGroup: GPUBindGroup | undefined;
+  /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
+  let bindGroups = new WeakMap<Command, GPUBindGroup>();
   const setup = (records: number): void => {
     if (params && params.size >= records * PARAM_STRIDE) return;
     params?.destroy();
     params = device.createBuffer({ size: Math.max(1, records) * PARAM_STRIDE, usage: U.UNIFORM | U.COPY_DST, label: 'params' });
-    bindGroup = device.createBindGroup({
-      layout,
-      entries: [
-        { binding: 0, resource: { buffer: arena } },
-        { binding: 1, resource: { buffer: weights } },
-        { binding: 2, resource: { buffer: params, size: PARAM_STRIDE } },
-      ],
-    });
+    bindGroups = new WeakMap();
+  };
+  const bindGroupFor = (c: Extract<Command, { kind: 'dispatch' }>): GPUBindGroup => {
+    let g = bindGroups.get(c);
+    if (!g) {
+      g = device.createBindGroup({
+        layout: layouts[c.kernel],
+        entries: [
+          { binding: 0, resource: { buffer: arena } },
+          { binding: 1, resource: { buffer: params!, size: PARAM_STRIDE } },
+          ...c.weights.map((w, j): GPUBindGroupEntry => ({ binding: WEIGHT_BINDING + j, resource: { buffer: weights[w.chunk], offset: w.offset, size: w.bytes } })),
+        ],
+      });
+      bindGroups.set(c, g);
+    }
+    return g;
   };
   const err = await device.popErrorScope();
   if (err) throw new Error(`wgsl: creating the pipelines failed: ${err.message}`);
@@ -115,7 +133,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
         if (c.kind === 'dispatch') {
           pass ??= enc.beginComputePass();
           pass.setPipeline(pipelines[c.kernel]);
-          pass.setBindGroup(0, bindGroup!, [i++ * PARAM_STRIDE]);
+          pass.setBindGroup(0, bindGroupFor(c), [i++ * PARAM_STRIDE]);
           pass.dispatchWorkgroups(c.grid[0], c.grid[1], c.grid[2]);
         } else {
           pass?.end();
@@ -168,7 +186,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const b of [arena, weights, staging, readback, params]) b?.destroy();
+      for (const b of [arena, ...weights, staging, readback, params]) b?.destroy();
       device.destroy();
     },
   };

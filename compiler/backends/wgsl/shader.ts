@@ -15,11 +15,15 @@
  *   byte offset, then the model inputs, then this backend's scratch (combine rows, the raw
  *   choices of a capacity-limited router). One u32 array because WebGPU forbids two
  *   writable bindings of one buffer in a dispatch; floats and ints are bitcast on access.
- * - binding 1: the packed weights, `array<f32>`, read-only.
- * - binding 2: the dispatch's parameter record, a uniform with a dynamic offset: slot 0 is
+ * - binding 1: the dispatch's parameter record, a uniform with a dynamic offset: slot 0 is
  *   the token count T, then one element offset per operand (a loop iteration moves a slice's
  *   offset, so offsets are parameters, not constants), then kernel-specific sizes at T.
- * Two storage buffers per stage: far inside WebGPU's default 8.
+ * - bindings 2, 3, ...: each weight operand, `array<f32>`, read-only, bound at its tensor
+ *   (rounded down to the 256-byte offset alignment; the rest is its offset parameter). Per
+ *   tensor, not one binding for all weights: a model's weights pass WebGPU's 128 MiB binding
+ *   and 256 MiB buffer limits long before one tensor does.
+ * At most 5 storage buffers per stage (the router: arena, w, bias, select bias, shared
+ * gate), inside WebGPU's default 8.
  */
 
 /** Bytes between parameter records (WebGPU's minUniformBufferOffsetAlignment default). */
@@ -28,6 +32,9 @@ export const PARAM_STRIDE = 256;
 export const PARAM_SLOTS = PARAM_STRIDE / 4;
 
 export type Space = 'arena' | 'weights';
+
+/** The binding of a kernel's first weight operand (the next ones follow in operand order). */
+export const WEIGHT_BINDING = 2;
 
 /** An operand of a kernel: the role name its accessors use, where it lives, its element type. */
 export interface Operand {
@@ -49,8 +56,7 @@ export interface ShaderEntry {
 }
 
 export const PRELUDE = `@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, ${PARAM_SLOTS / 4}>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, ${PARAM_SLOTS / 4}>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 `;
@@ -62,12 +68,14 @@ fn tokens() -> u32 { return P(0u); }
  */
 export function accessors(ops: readonly Operand[], extra: readonly string[] = []): string {
   const lines: string[] = [];
+  let binding = WEIGHT_BINDING;
   ops.forEach((o, i) => {
     const slot = `P(${i + 1}u)`;
     const ty = o.int ? 'i32' : 'f32';
     if (o.space === 'weights') {
       if (o.int) throw new Error(`wgsl: integer weight ${o.buffer} (weights are f32)`);
-      lines.push(`fn ld_${o.role}(i: u32) -> f32 { return wts[${slot} + i]; }`);
+      lines.push(`@group(0) @binding(${binding++}) var<storage, read> w_${o.role}: array<f32>;`);
+      lines.push(`fn ld_${o.role}(i: u32) -> f32 { return w_${o.role}[${slot} + i]; }`);
     } else {
       lines.push(`fn ld_${o.role}(i: u32) -> ${ty} { return bitcast<${ty}>(arena[${slot} + i]); }`);
       if (o.write) lines.push(`fn st_${o.role}(i: u32, v: ${ty}) { arena[${slot} + i] = bitcast<u32>(v); }`);

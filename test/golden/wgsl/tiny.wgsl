@@ -1,11 +1,11 @@
 // ==== 00-top.indices.router.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_x(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
-fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+@group(0) @binding(2) var<storage, read> w_w: array<f32>;
+fn ld_w(i: u32) -> f32 { return w_w[P(2u) + i]; }
 fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
 fn st_idx(i: u32, v: i32) { arena[P(3u) + i] = bitcast<u32>(v); }
 fn ld_wout(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
@@ -97,8 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // ==== 01-y.sorted.align.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
@@ -158,15 +157,17 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 
 // ==== 02-y.hidden.decode.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
-fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+@group(0) @binding(2) var<storage, read> w_w: array<f32>;
+fn ld_w(i: u32) -> f32 { return w_w[P(2u) + i]; }
 fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
 fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
 fn st_out(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(5u); }
+fn e_hi() -> u32 { return P(6u); }
 fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
 fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
@@ -191,32 +192,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let s = wid.x;
   let o = wid.y * 64u + lid;
   let ei = ld_idx(s);
-  if (ei < 0 || o >= 16u) { return; }
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 16u) { return; }
   let e = u32(ei);
   let ar = s / 2u;
   var g = 0.0;
   var u = 0.0;
   for (var kk = 0u; kk < 8u; kk++) {
     let a = ld_a(ar * 8u + kk);
-    g += a * ld_w(e * 256u + o * 8u + kk);
-    u += a * ld_w(e * 256u + (16u + o) * 8u + kk);
+    g += a * ld_w((e - e_lo()) * 256u + o * 8u + kk);
+    u += a * ld_w((e - e_lo()) * 256u + (16u + o) * 8u + kk);
   }
   st_out(s * 16u + o, epi(e, o, g, u));
 }
 
 // ==== 03-y.hidden.sorted.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
-fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+@group(0) @binding(2) var<storage, read> w_w: array<f32>;
+fn ld_w(i: u32) -> f32 { return w_w[P(2u) + i]; }
 fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
 fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
 fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
 fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(6u) + i]); }
 fn st_out(i: u32, v: f32) { arena[P(6u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(7u); }
+fn e_hi() -> u32 { return P(8u); }
 fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
 fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
@@ -251,7 +254,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col0 = wid.y * 16u;
   if (lid == 0u) {
     let be = ld_bexp(tile);
-    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= 0);
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
   }
   let code = u32(workgroupUniformLoad(&As[0]));
   if (code == 0u) { return; }
@@ -284,7 +287,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let o = col0 + c % 16u;
       let col = select(o, (16u + o), half == 1u);
       var v = 0.0;
-      if (o < 16u && kk < 8u) { v = ld_w(e * 256u + col * 8u + kk); }
+      if (o < 16u && kk < 8u) { v = ld_w((e - e_lo()) * 256u + col * 8u + kk); }
       Ws[(kk - k0) * 32u + c] = v;
     }
     workgroupBarrier();
@@ -350,15 +353,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // ==== 04-y.decode.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
-fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+@group(0) @binding(2) var<storage, read> w_w: array<f32>;
+fn ld_w(i: u32) -> f32 { return w_w[P(2u) + i]; }
 fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
 fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
 fn st_scr(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(5u); }
+fn e_hi() -> u32 { return P(6u); }
 fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
 fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
@@ -383,31 +388,33 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let s = wid.x;
   let o = wid.y * 64u + lid;
   let ei = ld_idx(s);
-  if (ei < 0 || o >= 8u) { return; }
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 8u) { return; }
   let e = u32(ei);
   let ar = s;
   var g = 0.0;
   var u = 0.0;
   for (var kk = 0u; kk < 16u; kk++) {
     let a = ld_a(ar * 16u + kk);
-    g += a * ld_w(e * 128u + o * 16u + kk);
+    g += a * ld_w((e - e_lo()) * 128u + o * 16u + kk);
   }
   st_scr(s * 8u + o, epi(e, o, g, u));
 }
 
 // ==== 05-y.sorted.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
-fn ld_w(i: u32) -> f32 { return wts[P(2u) + i]; }
+@group(0) @binding(2) var<storage, read> w_w: array<f32>;
+fn ld_w(i: u32) -> f32 { return w_w[P(2u) + i]; }
 fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
 fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
 fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
 fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(6u) + i]); }
 fn st_scr(i: u32, v: f32) { arena[P(6u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(7u); }
+fn e_hi() -> u32 { return P(8u); }
 fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
 fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
@@ -442,7 +449,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col0 = wid.y * 8u;
   if (lid == 0u) {
     let be = ld_bexp(tile);
-    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= 0);
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
   }
   let code = u32(workgroupUniformLoad(&As[0]));
   if (code == 0u) { return; }
@@ -484,7 +491,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let o = col0 + c;
       let col = o;
       var v = 0.0;
-      if (o < 8u && kk < 16u) { v = ld_w(e * 128u + col * 16u + kk); }
+      if (o < 8u && kk < 16u) { v = ld_w((e - e_lo()) * 128u + col * 16u + kk); }
       Ws[(kk - k0) * 8u + c] = v;
     }
     workgroupBarrier();
@@ -576,8 +583,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // ==== 06-y.combine.wgsl ====
 @group(0) @binding(0) var<storage, read_write> arena: array<u32>;
-@group(0) @binding(1) var<storage, read> wts: array<f32>;
-@group(0) @binding(2) var<uniform> prm: array<vec4<u32>, 16>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
 fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
 fn tokens() -> u32 { return P(0u); }
 fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
