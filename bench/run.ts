@@ -25,6 +25,7 @@ import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecC, moecC512 } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
+import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
 import { openblasRunner } from './runners/openblas.ts';
@@ -38,7 +39,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm];
+const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm];
 const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm'];
 
 /** The token count of the NumPy correctness check. */
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
       for (const runner of RUNNERS_RUN) {
         progress.update(++step, `${w.name} T=${tokens} ${runner.id}`);
         const failed = initErrors.get(runner.id);
-        results.push(failed ? { runner: runner.id, skipped: `set-up failed: ${failed}` } : measureCase(runner, c, plan));
+        results.push(failed ? { runner: runner.id, skipped: `set-up failed: ${failed}` } : await measureCase(runner, c, plan));
       }
       cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
     }
@@ -186,11 +187,11 @@ async function main(): Promise<void> {
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */
-function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): CaseResult {
+async function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): Promise<CaseResult> {
   const skipped = runner.skip(c);
   if (skipped) return { runner: runner.id, skipped };
   try {
-    return { runner: runner.id, timing: runner.measure(c, plan) };
+    return { runner: runner.id, timing: await runner.measure(c, plan) };
   } catch (e) {
     if (!PEERS.includes(runner.id)) process.exitCode = 1;
     return { runner: runner.id, error: describeError(e) };

@@ -46,5 +46,6 @@ export interface Runner {
   /** Set-up that must be awaited once before any case (loading a Wasm runtime, probing limits). */
   init?(): Promise<void>;
   /** Warmup, then timed samples following `plan`. */
-  measure(c: BenchCase, plan: SamplePlan): Timing;
+  /** (A GPU runner's runs are asynchronous.) */
+  measure(c: BenchCase, plan: SamplePlan): Timing | Promise<Timing>;
 }

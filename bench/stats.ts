@@ -30,22 +30,55 @@ export interface Timing {
 
 /** Runs `fn` once to warm up, then samples it by `plan`, timing with performance.now(). */
 export function sample(fn: () => void, plan: SamplePlan): Timing {
+  const s = new Sampler(plan);
   let t0 = performance.now();
   fn();
-  const warmupMs = performance.now() - t0;
-  const samples: number[] = [];
-  let total = 0;
-  while (samples.length < plan.maxSamples) {
-    if (samples.length >= plan.minSamples && total >= plan.minTimeMs) break;
-    const last = samples.length ? samples[samples.length - 1] : warmupMs;
-    if (samples.length && total + last > plan.maxTimeMs) break;
+  s.warmup(performance.now() - t0);
+  while (s.more()) {
     t0 = performance.now();
     fn();
-    const dt = performance.now() - t0;
-    samples.push(dt);
-    total += dt;
+    s.add(performance.now() - t0);
   }
-  return summarize(samples, warmupMs);
+  return s.timing();
+}
+
+/** `sample` for an asynchronous run (a GPU forward that ends when its results are mapped). */
+export async function sampleAsync(fn: () => Promise<unknown>, plan: SamplePlan): Promise<Timing> {
+  const s = new Sampler(plan);
+  let t0 = performance.now();
+  await fn();
+  s.warmup(performance.now() - t0);
+  while (s.more()) {
+    t0 = performance.now();
+    await fn();
+    s.add(performance.now() - t0);
+  }
+  return s.timing();
+}
+
+/** The sampling plan's bookkeeping, shared by `sample` and `sampleAsync`. */
+class Sampler {
+  private readonly samples: number[] = [];
+  private total = 0;
+  private warmupMs = 0;
+  constructor(private readonly plan: SamplePlan) {}
+  warmup(ms: number): void {
+    this.warmupMs = ms;
+  }
+  more(): boolean {
+    const { samples, plan } = this;
+    if (samples.length >= plan.maxSamples) return false;
+    if (samples.length >= plan.minSamples && this.total >= plan.minTimeMs) return false;
+    const last = samples.length ? samples[samples.length - 1] : this.warmupMs;
+    return !(samples.length && this.total + last > plan.maxTimeMs);
+  }
+  add(ms: number): void {
+    this.samples.push(ms);
+    this.total += ms;
+  }
+  timing(): Timing {
+    return summarize(this.samples, this.warmupMs);
+  }
 }
 
 /** Median, extremes and quartiles of the samples. */

@@ -47,3 +47,6 @@ export type { Backend as CompilerBackend, LoadedModel, EmittedFiles, WeightManif
 export { packWeights, weightLayout, weightBlob } from './backends/weights.ts';
 export { agreement, formatAgreement } from './compare.ts';
 export type { Agreement } from './compare.ts';
+export { planWgsl } from './backends/wgsl/plan.ts';
+export { loadWgsl } from './backends/wgsl/runtime.ts';
+export type { WgslModel, WgslLoadOptions } from './backends/wgsl/runtime.ts';

@@ -70,6 +70,7 @@ export const DEFAULT_TARGET: Record<BackendName, string> = {
 const REGISTRY: Partial<Record<BackendName, () => Promise<Backend>>> = {
   c: () => import('./c/index.ts').then((m) => m.cBackend),
   wasm: () => import('./wasm/index.ts').then((m) => m.wasmBackend),
+  wgsl: () => import('./wgsl/index.ts').then((m) => m.wgslBackend),
 };
 
 /** Names of the backends this build has. */

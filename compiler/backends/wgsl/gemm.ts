@@ -1,0 +1,290 @@
+/**
+ * @fileoverview WGSL for the GEMM kernels: the dense GEMM, the grouped GEMM's sorted path
+ * (one workgroup per aligned block and column tile, exiting early past the used rows, which
+ * the GPU-side count says) and decode path (one workgroup per (token, choice) slot), and the
+ * combine pass.
+ *
+ * The tiled kernels stage an A tile (tile.m rows × tile.k) and a W tile (tile.k × tile.n
+ * W columns) in workgroup memory, each thread accumulating a register micro-tile of
+ * tile.mr rows × tile.nr columns (strided, so any tile shape is covered); the tile comes
+ * from the tiler (sized for the target's workgroup memory), never from here. With a glu
+ * epilogue a tile's W columns are the gate and up columns of tile.n/2 output columns, so
+ * each thread holds both halves of its outputs.
+ *
+ * Combine: WGSL has no float atomics and the combine sum runs in choice order, so the
+ * combining GEMM stores each slot's row into scratch (row = slot) and a combine pass sums
+ * per token: out[t] = init[t] + Σ_k weights[t, k] * row(t*K + k) over slots routed (≠ -1).
+ */
+import type { Epilogue, Tiling } from '../../../ir/kernel.ts';
+import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
+
+/** The static description of a (grouped) GEMM that the shaders are rendered from. */
+export interface GemmSpec {
+  /** Reduction depth (A's columns). */
+  kd: number;
+  /** W columns (before a glu halves them). */
+  n: number;
+  /** Output columns (n, or n/2 after a glu). */
+  outN: number;
+  transB: boolean;
+  gather: boolean;
+  /** Columns of `indices` (routed + shared); 1 for a dense GEMM. */
+  k: number;
+  /** Per-expert bias (grouped) or one bias (dense). */
+  grouped: boolean;
+  /** Epilogue chain without the combine. */
+  chain: Epilogue[];
+  /** Rows go to combine scratch (by slot) instead of `out`. */
+  combine: boolean;
+  tile: Tiling;
+}
+
+export const DECODE_WG = 64;
+/**
+ * Extra parameters of the grouped GEMMs: the experts this dispatch binds. Stacked expert
+ * weights over the storage binding size run as one dispatch per group of experts that fits,
+ * each skipping the blocks (or slots) of other experts.
+ */
+export const EXPERT_RANGE = ['e_lo', 'e_hi'];
+export const COMBINE_WG = 64;
+
+/** The operand list of a GEMM variant: a, w, then the index buffers, biases, the destination. */
+export function gemmOperands(
+  mode: 'dense' | 'sorted' | 'decode',
+  bufs: { a: Operand; w: Operand; dest: Operand; idx?: Operand; sorted?: Operand; bexp?: Operand; cnt?: Operand; biases: Operand[] },
+): Operand[] {
+  const ops = [bufs.a, bufs.w];
+  if (mode === 'sorted') ops.push(bufs.sorted!, bufs.bexp!, bufs.cnt!);
+  if (mode === 'decode') ops.push(bufs.idx!);
+  return [...ops, ...bufs.biases, bufs.dest];
+}
+
+function glu(spec: GemmSpec): Extract<Epilogue, { kind: 'glu' }> | undefined {
+  return spec.chain.find((e): e is Extract<Epilogue, { kind: 'glu' }> => e.kind === 'glu');
+}
+
+/** W column of output column `o` (WGSL expression), half 0 = gate, 1 = up. */
+function wcol(spec: GemmSpec, o: string, half: 0 | 1): string {
+  const g = glu(spec);
+  if (!g) return o;
+  if (g.layout === 'concat') return half === 0 ? o : `(${spec.outN}u + ${o})`;
+  return `(2u * ${o} + ${half}u)`;
+}
+
+/** `fn epi(e, o, g, u) -> f32`: the epilogue chain on output column o's accumulator(s). */
+function epilogueFn(spec: GemmSpec): string {
+  const g = glu(spec);
+  const lines = ['fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {', '  var g = g0;', '  var u = u0;', '  var v = g0;'];
+  let afterGlu = false;
+  let bias = 0;
+  for (const ep of spec.chain) {
+    if (ep.kind === 'bias') {
+      const b = `bias${bias++}`;
+      if (afterGlu) lines.push(`  v = v + ld_${b}(${spec.grouped ? `e * ${spec.outN}u + ` : ''}o);`);
+      else {
+        const base = spec.grouped ? `e * ${spec.n}u + ` : '';
+        lines.push(`  g = g + ld_${b}(${base}${wcol(spec, 'o', 0)});`);
+        if (g) lines.push(`  u = u + ld_${b}(${base}${wcol(spec, 'o', 1)});`);
+      }
+    } else if (ep.kind === 'act') {
+      if (afterGlu) lines.push(`  v = act_${ep.fn}(v);`);
+      else lines.push(`  g = act_${ep.fn}(g);`, `  u = act_${ep.fn}(u);`);
+    } else if (ep.kind === 'glu') {
+      if (ep.fn === 'swiglu') lines.push('  v = act_silu(g) * u;');
+      else {
+        const lim = f32Lit(ep.limit!);
+        lines.push(`  let gc = min(g, ${lim});`, `  let uc = clamp(u, -${lim}, ${lim});`, `  v = (uc + 1.0) * gc * act_sigmoid(gc * ${f32Lit(ep.alpha!)});`);
+      }
+      afterGlu = true;
+    } else throw new Error('wgsl: a combine epilogue is rendered as its own pass');
+  }
+  if (!afterGlu) lines.push('  v = g;');
+  lines.push('  return v;', '}');
+  return lines.join('\n') + '\n';
+}
+
+/** W element (expert e, depth kk, W column col) as a WGSL expression. */
+function wElem(spec: GemmSpec, e: string, kk: string, col: string): string {
+  const per = spec.n * spec.kd;
+  // Grouped: the binding starts at expert e_lo (a dispatch binds the experts [e_lo, e_hi)).
+  const base = spec.grouped ? `(${e} - e_lo()) * ${per}u + ` : '';
+  return spec.transB ? `ld_w(${base}${col} * ${spec.kd}u + ${kk})` : `ld_w(${base}${kk} * ${spec.n}u + ${col})`;
+}
+
+/** The tiled kernel: `dense` (rows 0..rows()) or `sorted` (aligned blocks of tile.m rows). */
+export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand[]): ShaderEntry {
+  const t = spec.tile;
+  const hasGlu = glu(spec) !== undefined;
+  const TM = t.m;
+  const TN = hasGlu ? Math.max(1, Math.floor(t.n / 2)) : t.n;
+  const TK = t.k;
+  const MR = Math.min(t.mr, TM);
+  const NR = Math.min(hasGlu ? Math.max(1, Math.floor(t.nr / 2)) : t.nr, TN);
+  const TX = Math.ceil(TN / NR);
+  const TY = Math.ceil(TM / MR);
+  const WG = TX * TY;
+  const TNW = hasGlu ? 2 * TN : TN;
+  const dest = spec.combine ? 'scr' : 'out';
+  // Row i of the tile: the A row it reads and the destination row, -1 for none. Computed
+  // where used (not staged): the tiler sizes the A and W tiles to fill workgroup memory.
+  const rows =
+    mode === 'sorted'
+      ? `fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * ${TM}u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(${spec.gather ? `s / ${spec.k}` : 'i32(r)'}, ${spec.combine ? 's' : 'i32(r)'});
+}
+`
+      : `fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * ${TM}u + i;
+  if (r >= rows()) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(i32(r), i32(r));
+}
+`;
+  // The sorted path's early exit: invocation 0 reads the GPU-side count and the block's
+  // expert and passes them through As[0] (as expert + 1, 0 for an unused block; exact in
+  // f32) so the exit is uniform; no extra workgroup variable beyond the tiles.
+  const head =
+    mode === 'sorted'
+      ? `  if (lid == 0u) {
+    let be = ld_bexp(tile);
+    As[0] = select(0.0, f32(be + 1), i32(tile * ${TM}u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
+  }
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;`
+      : `  let e = 0u;`;
+  const wload = hasGlu
+    ? `let half = c / ${TN}u;
+      let o = col0 + c % ${TN}u;
+      let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`
+    : `let o = col0 + c;
+      let col = o;`;
+  // Consecutive invocations load consecutive W elements: along Kd when W is [N, Kd] (transB).
+  const wIndex = spec.transB
+    ? `let kk = k0 + i % ${TK}u;
+      let c = i / ${TK}u;`
+    : `let kk = k0 + i / ${TNW}u;
+      let c = i % ${TNW}u;`;
+  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest });
+  const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
+var<workgroup> As: array<f32, ${TM * TK}>;
+var<workgroup> Ws: array<f32, ${TK * TNW}>;
+${rows}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * ${TN}u;
+${head}
+  workgroupBarrier();
+  let tr = lid / ${TX}u;
+  let tc = lid % ${TX}u;
+${micro.decl}
+  for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${TK}u) {
+    for (var i = lid; i < ${TM * TK}u; i += ${WG}u) {
+      let ar = tileRows(tile, i / ${TK}u).x;
+      let kk = k0 + i % ${TK}u;
+      var v = 0.0;
+      if (ar >= 0 && kk < ${spec.kd}u) { v = ld_a(u32(ar) * ${spec.kd}u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
+      ${wIndex}
+      ${wload}
+      var v = 0.0;
+      if (o < ${spec.outN}u && kk < ${spec.kd}u) { v = ${wElem(spec, 'e', 'kk', 'col')}; }
+      Ws[(kk - k0) * ${TNW}u + c] = v;
+    }
+    workgroupBarrier();
+${micro.inner}
+    workgroupBarrier();
+  }
+${micro.store}
+}
+`;
+  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW) };
+}
+
+/** Output columns per workgroup of the tiled kernel (grid y = ceil(outN / this)). */
+export function tileCols(spec: GemmSpec): number {
+  return glu(spec) ? Math.max(1, Math.floor(spec.tile.n / 2)) : spec.tile.n;
+}
+
+/** The decode path: one workgroup per slot s = t*K + k and DECODE_WG output columns. */
+export function decodeGemm(spec: GemmSpec, ops: Operand[]): ShaderEntry {
+  const hasGlu = glu(spec) !== undefined;
+  const dest = spec.combine ? 'scr' : 'out';
+  const code = `${PRELUDE}${accessors(ops, EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
+@compute @workgroup_size(${DECODE_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * ${DECODE_WG}u + lid;
+  let ei = ld_idx(s);
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= ${spec.outN}u) { return; }
+  let e = u32(ei);
+  let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
+  var g = 0.0;
+  var u = 0.0;
+  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
+    let a = ld_a(ar * ${spec.kd}u + kk);
+    g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 1))};` : ''}
+  }
+  st_${dest}(s * ${spec.outN}u + o, epi(e, o, g, u));
+}
+`;
+  return { entry: 'main', code, workgroup: [DECODE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/** The combine pass: one workgroup per token and COMBINE_WG columns; operands idx, cw, scr, [init], out. */
+export function combinePass(outN: number, k: number, ops: Operand[], hasInit: boolean): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops)}
+@compute @workgroup_size(${COMBINE_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let o = wid.y * ${COMBINE_WG}u + lid;
+  if (o >= ${outN}u) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < ${k}u; c++) {
+    let s = t * ${k}u + c;
+    if (ld_idx(s) >= 0) { acc += ld_cw(s) * ld_scr(s * ${outN}u + o); }
+  }
+  st_out(t * ${outN}u + o, ${hasInit ? `ld_init(t * ${outN}u + o) + acc` : 'acc'});
+}
+`;
+  return { entry: 'main', code, workgroup: [COMBINE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/**
+ * The register micro-tile, unrolled into named scalars (acc_i_j, and accu_i_j for a glu's up
+ * half): a private array indexed in loops may live in memory (llvmpipe keeps it there; GPUs
+ * spill it when they do not unroll), scalars stay in registers. Thread (tr, tc) owns rows
+ * tr + i*TY and columns tc + j*TX of the tile.
+ */
+function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: number; TN: number; TK: number; TNW: number; glu: boolean; outN: number; dest: string }): { decl: string; inner: string; store: string } {
+  const ij: Array<[number, number]> = [];
+  for (let i = 0; i < t.MR; i++) for (let j = 0; j < t.NR; j++) ij.push([i, j]);
+  const decl = [
+    ...ij.map(([i, j]) => `  var acc_${i}_${j} = 0.0;${t.glu ? ` var accu_${i}_${j} = 0.0;` : ''}`),
+    ...Array.from({ length: t.NR }, (_, j) => `  let c_${j} = min(tc + ${j * t.TX}u, ${t.TN - 1}u);`),
+  ].join('\n');
+  const inner = [
+    `    for (var kk = 0u; kk < ${t.TK}u; kk++) {`,
+    ...Array.from({ length: t.MR }, (_, i) => `      let a_${i} = As[min(tr + ${i * t.TY}u, ${t.TM - 1}u) * ${t.TK}u + kk];`),
+    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = Ws[kk * ${t.TNW}u + c_${j}];${t.glu ? ` let bu_${j} = Ws[kk * ${t.TNW}u + ${t.TN}u + c_${j}];` : ''}`),
+    ...ij.map(([i, j]) => `      acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});${t.glu ? ` accu_${i}_${j} = fma(a_${i}, bu_${j}, accu_${i}_${j});` : ''}`),
+    '    }',
+  ].join('\n');
+  const store: string[] = [];
+  for (let i = 0; i < t.MR; i++) {
+    store.push(`  {`, `    let rr = tr + ${i * t.TY}u;`, `    let d = select(-1, tileRows(tile, rr).y, rr < ${t.TM}u);`, `    if (d >= 0) {`);
+    for (let j = 0; j < t.NR; j++) {
+      store.push(
+        `      let o_${j} = col0 + tc + ${j * t.TX}u;`,
+        `      if (tc + ${j * t.TX}u < ${t.TN}u && o_${j} < ${t.outN}u) { st_${t.dest}(u32(d) * ${t.outN}u + o_${j}, epi(e, o_${j}, acc_${i}_${j}, ${t.glu ? `accu_${i}_${j}` : '0.0'})); }`,
+      );
+    }
+    store.push('    }', '  }');
+  }
+  return { decl, inner, store: store.join('\n') };
+}

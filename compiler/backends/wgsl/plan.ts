@@ -1,0 +1,449 @@
+/**
+ * @fileoverview Renders a planned kernel program into WGSL kernels and the schedule of one
+ * forward: which pipeline runs with which parameter record and grid, and which copies run
+ * between them, as a function of the token count.
+ *
+ * Memory: one GPU buffer holds the program's arena (temps and outputs at the memory plan's
+ * offsets, 256-byte aligned), then the model inputs (each sized for the token bound), then
+ * this backend's scratch (combine rows by slot; a capacity-limited router's raw choices);
+ * the packed weights are a second buffer (`weightLayout`, 256-byte aligned). Offsets reach
+ * the kernels as parameters, so a loop iteration binds its slices by moving them.
+ *
+ * Nothing here reads GPU memory: the grouped GEMM's sorted path runs a grid sized for the
+ * most blocks T tokens can need, and each workgroup exits past the used rows that
+ * moe_align counted on the GPU; which path (decode or sorted) runs follows from T alone.
+ */
+import { type Dim, dimMul, dimToString, evalShape } from '../../../ir/dims.ts';
+import { expertCapacity } from '../../../ir/interp-kernels.ts';
+import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
+import { loopSlices } from '../../../ir/kparse.ts';
+import { isIntDType, numel } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
+import type { TargetCaps } from '../../target.ts';
+import { type WeightLayout, weightLayout } from '../weights.ts';
+import { alignShader } from './align.ts';
+import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
+import { ADD_WG, addShader, checkOp, rmsnormShader } from './ops.ts';
+import { capacityShader, routerShader } from './router.ts';
+import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space } from './shader.ts';
+
+/** One pipeline: a kernel step's entry point (a step may have several: decode, sorted, combine). */
+export interface WgslKernel {
+  /** Unique name: the step's output buffer and the variant. */
+  name: string;
+  shader: ShaderEntry;
+  operands: Operand[];
+  /** Names of the parameters after T and the operand offsets. */
+  extras: string[];
+  /** Grid in workgroups as text in the program's sizes (`T`), for the manifest. */
+  grid: string[];
+  /** Token counts this variant runs at (the decode/sorted split), for the manifest. */
+  runsWhen?: string;
+}
+
+/** A weight operand's binding: a byte range of one weight chunk (a GPU buffer). */
+export interface WeightRange {
+  chunk: number;
+  offset: number;
+  bytes: number;
+}
+
+export type Command =
+  | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number]; weights: WeightRange[] }
+  /** Arena byte ranges copied through the staging buffer: all sources read before any write. */
+  | { kind: 'copy'; pairs: Array<{ from: number; to: number; bytes: number }> };
+
+export interface Region {
+  name: string;
+  buffer: string;
+  /** Byte offset in the arena buffer. */
+  offset: number;
+  shape: Dim[];
+  int: boolean;
+}
+
+export interface WgslPlan {
+  program: KProgram;
+  kernels: WgslKernel[];
+  maxTokens: number;
+  /** Bytes of the arena buffer: planned arena, inputs, scratch. */
+  arenaBytes: number;
+  plannedBytes: number;
+  inputs: Region[];
+  outputs: Region[];
+  scratch: { offset: number; bytes: number };
+  /** Bytes of scratch the kernels use at these sizes (the guard test checks nothing writes past them). */
+  scratchUsed(bindings: Record<string, number>): number;
+  weights: WeightLayout;
+  /**
+   * The weights blob cut into GPU buffers at tensor boundaries, each at most the target's
+   * storage binding size (so every range of one is bindable): blob byte ranges.
+   */
+  weightChunks: Array<{ offset: number; bytes: number }>;
+  /** Bytes of the staging buffer the loop copies go through. */
+  stagingBytes: number;
+  /** The kernels (indices into `kernels`) each kernel step renders to. */
+  stepKernels: Map<Step, number[]>;
+  /** The commands of one forward at these sizes. */
+  schedule(bindings: Record<string, number>): Command[];
+}
+
+const ALIGN = 256;
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** `ceil(d / by)` as text. */
+function ceilText(d: Dim, by: number): string {
+  const s = dimToString(d);
+  return by === 1 ? s : typeof d === 'number' ? String(ceilDiv(d, by)) : `ceil((${s})/${by})`;
+}
+
+/** Where a buffer is at run time: its space and byte offset (in the arena buffer or the weights). */
+interface Loc {
+  space: Space;
+  offset: number;
+}
+
+type Emit = (bindings: Record<string, number>, loc: (name: string) => Loc, out: Command[]) => void;
+
+export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
+  if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
+  const maxB = { T: p.maxTokens };
+  const byName = new Map(p.buffers.map((b) => [b.name, b]));
+  const slices = loopSlices(p.steps);
+  for (const b of p.buffers)
+    if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E309', `the WGSL backend stores f32 and i32 buffers, not ${b.name}: ${b.dtype}`, undefined, 'WebGPU has no f16 without the shader-f16 feature');
+  const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
+  const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * 4;
+  const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
+  const weightChunks: Array<{ offset: number; bytes: number }> = [];
+  for (const e of weights.entries) {
+    const last = weightChunks[weightChunks.length - 1];
+    if (last && e.offset + e.bytes - last.offset <= maxBinding) last.bytes = e.offset + e.bytes - last.offset;
+    else if (e.bytes <= maxBinding || e.shape.length === 0) weightChunks.push({ offset: e.offset, bytes: e.bytes });
+    else {
+      // Over the binding size: chunks of whole rows of the leading axis (experts, or layers
+      // of a stack), so an expert group or a loop slice lies in one chunk. A row over the
+      // size still gets its own chunk, and loading says it cannot bind.
+      const rowBytes = e.bytes / e.shape[0];
+      const rows = Math.max(1, Math.floor(maxBinding / rowBytes));
+      for (let r = 0; r < e.shape[0]; r += rows) weightChunks.push({ offset: e.offset + r * rowBytes, bytes: Math.min(rows, e.shape[0] - r) * rowBytes });
+    }
+  }
+  const chunkOf = (offset: number): number => weightChunks.findIndex((c) => offset >= c.offset && offset < c.offset + c.bytes);
+
+  // Static layout: inputs after the planned arena, scratch after them.
+  let at = alignUp(p.arenaBytes, ALIGN);
+  const staticLoc = new Map<string, Loc>();
+  const inputs: Region[] = [];
+  for (const i of p.inputs) {
+    const b = byName.get(i.buffer)!;
+    inputs.push({ name: i.name, buffer: b.name, offset: at, shape: b.shape, int: isIntDType(b.dtype) });
+    staticLoc.set(b.name, { space: 'arena', offset: at });
+    at = alignUp(at + bytesAt(b, maxB), ALIGN);
+  }
+  for (const b of p.buffers) {
+    if (b.kind === 'weight' && !slices.has(b.name)) staticLoc.set(b.name, { space: 'weights', offset: weights.entries.find((e) => e.name === b.name)!.offset });
+    else if ((b.kind === 'temp' || b.kind === 'output') && !slices.has(b.name)) {
+      if (b.offset === undefined) throw new Error(`wgsl: ${b.name} has no planned offset`);
+      staticLoc.set(b.name, { space: 'arena', offset: b.offset });
+    }
+  }
+  const scratchOffset = at;
+  let scratchBytes = 4;
+  let stagingBytes = 4;
+  const scratchUses: Array<(b: Record<string, number>) => number> = [];
+  const outputs: Region[] = p.outputs.map((o) => {
+    const b = byName.get(o.buffer)!;
+    return { name: o.name, buffer: b.name, offset: staticLoc.get(b.name)!.offset, shape: b.shape, int: isIntDType(b.dtype) };
+  });
+
+  // Static spaces (slices take their stacked buffer's space) for the shaders.
+  const space = new Map<string, Space>();
+  for (const [n, l] of staticLoc) space.set(n, l.space);
+  const sliceOf = new Map<string, string>();
+  const walkSlices = (steps: readonly Step[]): void => {
+    for (const s of steps)
+      if (s.kind === 'loop') {
+        for (const sl of s.slices) sliceOf.set(sl.slice, sl.stacked);
+        walkSlices(s.body);
+      }
+  };
+  walkSlices(p.steps);
+  const spaceOf = (n: string): Space => {
+    const st = sliceOf.get(n);
+    return st !== undefined ? spaceOf(st) : space.get(n) ?? 'arena';
+  };
+  const operand = (role: string, buffer: string, write = false): Operand => {
+    const b = byName.get(buffer);
+    if (!b) throw new Error(`wgsl: no buffer ${buffer}`);
+    const sp = spaceOf(buffer);
+    if (write && sp !== 'arena') throw new Error(`wgsl: kernel writes the weight ${buffer}`);
+    return { role, buffer, space: sp, int: isIntDType(b.dtype), write };
+  };
+  const scratchOp = (role: string, int: boolean): Operand => ({ role, buffer: '<scratch>', space: 'arena', int, write: true });
+  const shapeOf = (n: string): Dim[] => byName.get(n)!.shape;
+  const staticDim = (d: Dim): number => evalShape([d], maxB)[0];
+  const lastDim = (n: string): number => staticDim(shapeOf(n)[shapeOf(n).length - 1]);
+
+  const kernels: WgslKernel[] = [];
+  const stepKernels = new Map<Step, number[]>();
+  let current: number[] = [];
+  const addKernel = (k: WgslKernel): number => {
+    current.push(kernels.length);
+    if (k.extras.length + k.operands.length + 1 > PARAM_SLOTS) throw new Error(`wgsl: ${k.name} needs more than ${PARAM_SLOTS} parameters`);
+    kernels.push(k);
+    return kernels.length - 1;
+  };
+  // Arena operands: their element offset. Weight operands: bound at their offset rounded
+  // down to the binding alignment, the rest as the element offset.
+  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, part?: { role: string; offset: number; bytes: number }): { params: number[]; weights: WeightRange[] } => {
+    const weightsOut: WeightRange[] = [];
+    const params = ops.map((o) => {
+      if (o.buffer === '<scratch>') return scratchOffset / 4;
+      const l = loc(o.buffer);
+      if (l.space === 'arena') return l.offset / 4;
+      const start = l.offset + (part?.role === o.role ? part.offset : 0);
+      const bytes = part?.role === o.role ? part.bytes : bytesAt(byName.get(o.buffer)!, b);
+      const chunk = chunkOf(start);
+      if (chunkOf(start + bytes - 1) !== chunk) throw new Error(`wgsl: ${o.buffer} (${bytes} bytes) straddles two weight buffers`);
+      const within = start - weightChunks[chunk].offset;
+      const bound = Math.floor(within / ALIGN) * ALIGN;
+      weightsOut.push({ chunk, offset: bound, bytes: within - bound + bytes });
+      return (within - bound) / 4;
+    });
+    return { params, weights: weightsOut };
+  };
+  const dispatch = (
+    out: Command[],
+    kernel: number,
+    b: Record<string, number>,
+    ops: Operand[],
+    loc: (n: string) => Loc,
+    extras: number[],
+    grid: [number, number, number],
+    part?: { role: string; offset: number; bytes: number },
+  ): void => {
+    const T = b.T;
+    for (const g of grid)
+      if (g > 65535) fail('E505', `the WGSL kernel ${kernels[kernel].name} needs a grid of ${grid.join(' x ')} workgroups at T = ${T}, over WebGPU's 65535 per dimension`);
+    if (grid.some((g) => g === 0)) return;
+    const placed = operandPlaces(ops, loc, b, part);
+    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], grid, weights: placed.weights });
+  };
+  const aligns = new Map<string, MoeAlignKernel>();
+  const collect = (steps: readonly Step[]): void => {
+    for (const s of steps) if (s.kind === 'loop') collect(s.body);
+      else if (s.kind === 'moe_align') aligns.set(s.sorted, s);
+  };
+  collect(p.steps);
+
+  const router = (k: RouterKernel): Emit => {
+    const cap = k.capacityFactor !== undefined;
+    const ops = [operand('x', k.x), operand('w', k.w)];
+    if (k.bias) ops.push(operand('bias', k.bias));
+    if (k.selectBias) ops.push(operand('sel', k.selectBias));
+    if (k.sharedGate) ops.push(operand('gate', k.sharedGate));
+    ops.push(operand('idx', k.indices, true));
+    if (cap) ops.push(scratchOp('raw', true));
+    ops.push(operand('wout', k.weights, true));
+    const T = shapeOf(k.x)[0];
+    const r = addKernel({ name: `${k.indices}.router`, shader: routerShader(k, lastDim(k.x), ops), operands: ops, extras: [], grid: [dimToString(T), '1', '1'] });
+    let c = -1;
+    const cops = [scratchOp('raw', true), operand('idx', k.indices, true)];
+    if (cap) {
+      scratchBytes = Math.max(scratchBytes, staticDim(T) * k.k * 4);
+      scratchUses.push((b) => evalShape([T], b)[0] * k.k * 4);
+      c = addKernel({ name: `${k.indices}.capacity`, shader: capacityShader(k, cops), operands: cops, extras: ['capacity'], grid: [ceilText(dimMul(T, k.k), 64), '1', '1'] });
+    }
+    return (b, loc, out) => {
+      const t = evalShape([T], b)[0];
+      dispatch(out, r, b, ops, loc, [], [t, 1, 1]);
+      if (cap) dispatch(out, c, b, cops, loc, [expertCapacity(k.capacityFactor!, t, k.k, k.experts)], [ceilDiv(t * k.k, 64), 1, 1]);
+    };
+  };
+
+  const align = (k: MoeAlignKernel): Emit => {
+    const ops = [operand('idx', k.indices), operand('sorted', k.sorted, true), operand('bexp', k.blockExpert, true), operand('cnt', k.count, true)];
+    const i = addKernel({ name: `${k.sorted}.align`, shader: alignShader(k, ops), operands: ops, extras: ['nslots', 'sortedLen', 'blocksLen'], grid: ['1', '1', '1'] });
+    return (b, loc, out) => {
+      const n = (x: string): number => numel(evalShape(shapeOf(x), b));
+      dispatch(out, i, b, ops, loc, [n(k.indices), n(k.sorted), n(k.blockExpert)], [1, 1, 1]);
+    };
+  };
+
+  const gemmSpec = (k: GroupedGemmKernel | GemmKernel, grouped: boolean, kChoices: number): GemmSpec => {
+    const ws = shapeOf(k.w).map(staticDim);
+    const [rowsAx, colsAx] = grouped ? [1, 2] : [0, 1];
+    const n = k.transB ? ws[rowsAx] : ws[colsAx];
+    const chain = k.epilogue.filter((e) => e.kind !== 'combine');
+    const outN = chain.some((e) => e.kind === 'glu') ? n / 2 : n;
+    if (!k.tile) throw new Error(`wgsl: ${k.out} has no tile (run the tiler)`);
+    return { kd: lastDim(k.a), n, outN, transB: k.transB, gather: 'gather' in k ? k.gather : false, k: kChoices, grouped, chain, combine: chain.length !== k.epilogue.length, tile: k.tile };
+  };
+  const biasOps = (k: GroupedGemmKernel | GemmKernel): Operand[] =>
+    k.epilogue.flatMap((e) => (e.kind === 'bias' ? [e.bias] : [])).map((bn, i) => operand(`bias${i}`, bn));
+
+  const grouped = (k: GroupedGemmKernel): Emit => {
+    const spec = gemmSpec(k, true, k.k);
+    const al = aligns.get(k.sorted);
+    if (!al) throw new Error(`wgsl: no moe_align writes ${k.sorted}`);
+    if (al.block !== spec.tile.m) throw new Error(`wgsl: ${k.out}: tile.m ${spec.tile.m} is not the align block ${al.block}`);
+    const dest = spec.combine ? scratchOp('scr', false) : operand('out', k.out, true);
+    const bufs = {
+      a: operand('a', k.a),
+      w: operand('w', k.w),
+      dest,
+      idx: operand('idx', k.indices),
+      sorted: operand('sorted', k.sorted),
+      bexp: operand('bexp', k.blockExpert),
+      cnt: operand('cnt', k.count),
+      biases: biasOps(k),
+    };
+    const T = shapeOf(k.indices)[0];
+    const slotsDim = dimMul(T, k.k);
+    const tn = tileCols(spec);
+    const dOps = gemmOperands('decode', bufs);
+    const sOps = gemmOperands('sorted', bufs);
+    const when = `T < ${k.sortedFromTokens}`;
+    const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps), operands: dOps, extras: EXPERT_RANGE, grid: [dimToString(slotsDim), ceilText(spec.outN, DECODE_WG), '1'], runsWhen: when });
+    const bexp = shapeOf(k.blockExpert)[0];
+    const sk = addKernel({ name: `${k.out}.sorted`, shader: tiledGemm(spec, 'sorted', sOps), operands: sOps, extras: EXPERT_RANGE, grid: [dimToString(bexp), ceilText(spec.outN, tn), '1'], runsWhen: `T >= ${k.sortedFromTokens}` });
+    let ck = -1;
+    const last = k.epilogue.at(-1);
+    const cOps: Operand[] = [];
+    if (last?.kind === 'combine') {
+      cOps.push(operand('idx', k.indices), operand('cw', last.weights), scratchOp('scr', false));
+      if (k.init) cOps.push(operand('init', k.init));
+      cOps.push(operand('out', k.out, true));
+      scratchBytes = Math.max(scratchBytes, staticDim(slotsDim) * spec.outN * 4);
+      scratchUses.push((b) => evalShape([slotsDim], b)[0] * spec.outN * 4);
+      ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, COMBINE_WG), '1'] });
+    }
+    // Expert groups whose weights fit one storage binding (one group unless they do not all fit).
+    const experts = staticDim(shapeOf(k.w)[0]);
+    const expertBytes = (spec.n * spec.kd * 4);
+    const perGroup = Math.max(1, Math.min(experts, Math.floor(maxBinding / expertBytes)));
+    return (b, loc, out) => {
+      const t = evalShape([T], b)[0];
+      for (let lo = 0; lo < experts; lo += perGroup) {
+        const hi = Math.min(experts, lo + perGroup);
+        const part = { role: 'w', offset: lo * expertBytes, bytes: (hi - lo) * expertBytes };
+        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1], part);
+        else dispatch(out, sk, b, sOps, loc, [lo, hi], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1], part);
+      }
+      if (spec.combine) dispatch(out, ck, b, cOps, loc, [], [t, ceilDiv(spec.outN, COMBINE_WG), 1]);
+    };
+  };
+
+  const dense = (k: GemmKernel): Emit => {
+    const spec = gemmSpec(k, false, 1);
+    if (spec.combine) throw new Error('wgsl: a dense GEMM has no combine');
+    const ops = gemmOperands('dense', { a: operand('a', k.a), w: operand('w', k.w), dest: operand('out', k.out, true), biases: biasOps(k) });
+    const rowsDim = shapeOf(k.a).slice(0, -1).reduce<Dim>((x, d) => dimMul(x, d), 1);
+    const tn = tileCols(spec);
+    const i = addKernel({ name: `${k.out}.gemm`, shader: tiledGemm(spec, 'dense', ops), operands: ops, extras: ['rows'], grid: [ceilText(rowsDim, spec.tile.m), ceilText(spec.outN, tn), '1'] });
+    return (b, loc, out) => {
+      const rows = numel(evalShape(shapeOf(k.a), b)) / spec.kd;
+      dispatch(out, i, b, ops, loc, [rows], [ceilDiv(rows, spec.tile.m), ceilDiv(spec.outN, tn), 1]);
+    };
+  };
+
+  const op = (k: OpKernel): Emit => {
+    checkOp(k);
+    if (k.op === 'rmsnorm') {
+      const ops = [operand('x', k.inputs[0]), operand('w', k.inputs[1]), operand('out', k.outputs[0], true)];
+      const d = lastDim(k.inputs[0]);
+      const rowsDim = shapeOf(k.inputs[0]).slice(0, -1).reduce<Dim>((x, dd) => dimMul(x, dd), 1);
+      const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
+      return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
+    }
+    const [a, bb] = k.inputs.map(shapeOf);
+    const trailing = a.slice(a.length - bb.length);
+    if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
+      fail('E202', `the WGSL backend adds equal shapes or a trailing broadcast, not [${a.map(dimToString)}] + [${bb.map(dimToString)}] (${k.outputs[0]})`);
+    const bn = numel(evalShape(bb, maxB));
+    const ops = [operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)];
+    const countDim = a.reduce<Dim>((x, d) => dimMul(x, d), 1);
+    const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops), operands: ops, extras: ['count'], grid: [ceilText(countDim, ADD_WG), '1', '1'] });
+    return (b, loc, out) => {
+      const n = numel(evalShape(a, b));
+      const groups = ceilDiv(n, ADD_WG);
+      const x = Math.min(groups, 65535);
+      dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
+    };
+  };
+
+  const steps = (list: readonly Step[]): Emit[] =>
+    list.map((s): Emit => {
+      if (s.kind !== 'loop') stepKernels.set(s, (current = []));
+      switch (s.kind) {
+        case 'router':
+          return router(s);
+        case 'moe_align':
+          return align(s);
+        case 'grouped_gemm':
+          return grouped(s);
+        case 'gemm':
+          return dense(s);
+        case 'op':
+          return op(s);
+        case 'loop': {
+          const body = steps(s.body);
+          const copyBytes = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>): number => pairs.reduce((n, c) => n + bytesAt(byName.get(c.from)!, b), 0);
+          stagingBytes = Math.max(stagingBytes, copyBytes(s.init ?? [], maxB), copyBytes(s.carried, maxB));
+          const copies = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>, loc: (n: string) => Loc, out: Command[]): void => {
+            if (pairs.length === 0) return;
+            out.push({
+              kind: 'copy',
+              pairs: pairs.map((c) => {
+                const [f, t] = [loc(c.from), loc(c.to)];
+                if (f.space !== 'arena' || t.space !== 'arena') throw new Error(`wgsl: loop copy ${c.from} -> ${c.to} outside the arena`);
+                return { from: f.offset, to: t.offset, bytes: bytesAt(byName.get(c.from)!, b) };
+              }),
+            });
+          };
+          return (b, loc, out) => {
+            copies(s.init ?? [], b, loc, out);
+            for (let it = 0; it < s.count; it++) {
+              const inner = (n: string): Loc => {
+                const sl = s.slices.find((x) => x.slice === n);
+                if (!sl) return loc(n);
+                const st = loc(sl.stacked);
+                const stacked = byName.get(sl.stacked)!;
+                return { space: st.space, offset: st.offset + (it * bytesAt(stacked, b)) / evalShape([stacked.shape[0]], b)[0] };
+              };
+              for (const e of body) e(b, inner, out);
+              copies(s.carried, b, inner, out);
+            }
+          };
+        }
+      }
+    });
+  const top = steps(p.steps);
+  const rootLoc = (n: string): Loc => {
+    const l = staticLoc.get(n);
+    if (!l) throw new Error(`wgsl: ${n} has no place in memory`);
+    return l;
+  };
+  return {
+    program: p,
+    kernels,
+    stepKernels,
+    maxTokens: p.maxTokens,
+    arenaBytes: alignUp(scratchOffset + scratchBytes, ALIGN),
+    plannedBytes: p.arenaBytes,
+    inputs,
+    outputs,
+    scratch: { offset: scratchOffset, bytes: scratchBytes },
+    weights,
+    weightChunks,
+    stagingBytes,
+    scratchUsed: (b) => Math.max(0, ...scratchUses.map((f) => f(b))),
+    schedule(bindings) {
+      const out: Command[] = [];
+      for (const e of top) e(bindings, rootLoc, out);
+      return out;
+    },
+  };
+}

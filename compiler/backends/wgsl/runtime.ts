@@ -1,0 +1,225 @@
+/**
+ * @fileoverview The WGSL runtime: a planned program loaded onto a WebGPU device.
+ *
+ * `load` creates the pipelines once (checking every shader's compilation messages) and
+ * uploads the packed weights once. `forward(inputs, T)` writes the inputs and the parameter
+ * records, encodes every dispatch and loop copy of the schedule into one command buffer,
+ * copies the outputs into a mappable buffer, submits once and maps it. Nothing is read back
+ * before the end: the expert counts stay on the GPU.
+ *
+ * Guard mode (tests): the whole arena buffer is filled with a canary before the forward and
+ * read back after it, so a test can check that no kernel wrote outside its buffers.
+ */
+/// <reference types="@webgpu/types" />
+import { evalShape } from '../../../ir/dims.ts';
+import { type Tensor, numel } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
+import type { LoadedModel } from '../backend.ts';
+import { getDevice } from './gpu.ts';
+import type { Command, WgslPlan } from './plan.ts';
+import { PARAM_SLOTS, PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
+
+export const CANARY = 0x7fc0ffee;
+
+export interface WgslLoadOptions {
+  guard?: boolean;
+}
+
+export interface WgslModel extends LoadedModel {
+  /** The adapter, in words. */
+  readonly adapter: string;
+  /** Compilation messages (warnings) of every shader, by kernel name. */
+  readonly messages: Record<string, string[]>;
+  /** Guard mode: the arena buffer after the last forward. */
+  lastArena?: Uint32Array;
+  /** Runs the schedule `repeats` times in one submit and waits (benchmarks); no read-back. */
+  timeForward(bindings: Record<string, number>, repeats: number): Promise<number>;
+}
+
+const USAGE = () => globalThis.GPUBufferUsage;
+
+export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions = {}): Promise<WgslModel> {
+  const { device, description } = await getDevice();
+  const maxBinding = device.limits.maxStorageBufferBindingSize;
+  const tooBig: Array<[string, number]> = [['arena (planned buffers, inputs, scratch)', plan.arenaBytes]];
+  // Chunks are at most the binding size unless one row of a weight (one expert, one layer) is larger.
+  for (const c of plan.weightChunks) tooBig.push([`weight ${[...plan.weights.entries].reverse().find((e) => e.offset <= c.offset)?.name} (one row of its leading axis)`, c.bytes]);
+  for (const [what, bytes] of tooBig)
+    if (bytes > maxBinding) {
+      device.destroy();
+      fail('E505', `the WGSL model's ${what} take ${bytes} bytes, over this device's ${maxBinding}-byte storage binding limit`, undefined, 'lower --max-tokens, or run a smaller configuration (--set)');
+    }
+  const U = USAGE();
+  const messages: Record<string, string[]> = {};
+  device.pushErrorScope('validation');
+  const pipelines: GPUComputePipeline[] = [];
+  const layouts: GPUBindGroupLayout[] = [];
+  for (const k of plan.kernels) {
+    const weightOps = k.operands.filter((o) => o.space === 'weights').length;
+    const layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_STRIDE } },
+        ...Array.from({ length: weightOps }, (_, j): GPUBindGroupLayoutEntry => ({ binding: WEIGHT_BINDING + j, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } })),
+      ],
+    });
+    layouts.push(layout);
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const module = device.createShaderModule({ code: k.shader.code, label: k.name });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length > 0) throw new Error(`wgsl: kernel ${k.name} does not compile:\n${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n')}`);
+    messages[k.name] = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`);
+    pipelines.push(device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: k.shader.entry }, label: k.name }));
+  }
+  const arena = device.createBuffer({ size: plan.arenaBytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'arena' });
+  const weights = plan.weightChunks.map((c, i) => {
+    const b = device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `weights ${i}` });
+    device.queue.writeBuffer(b, 0, weightBlob as Uint8Array<ArrayBuffer>, c.offset, c.bytes);
+    return b;
+  });
+  const staging = device.createBuffer({ size: plan.stagingBytes, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
+  const outBytes = plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, { T: plan.maxTokens })) * 4, 0);
+  const readBytes = outBytes + (opts.guard ? plan.arenaBytes : 0);
+  const readback = device.createBuffer({ size: Math.max(4, readBytes), usage: U.MAP_READ | U.COPY_DST, label: 'readback' });
+  let params: GPUBuffer | undefined;
+  /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
+  let bindGroups = new WeakMap<Command, GPUBindGroup>();
+  const setup = (records: number): void => {
+    if (params && params.size >= records * PARAM_STRIDE) return;
+    params?.destroy();
+    params = device.createBuffer({ size: Math.max(1, records) * PARAM_STRIDE, usage: U.UNIFORM | U.COPY_DST, label: 'params' });
+    bindGroups = new WeakMap();
+  };
+  const bindGroupFor = (c: Extract<Command, { kind: 'dispatch' }>): GPUBindGroup => {
+    let g = bindGroups.get(c);
+    if (!g) {
+      g = device.createBindGroup({
+        layout: layouts[c.kernel],
+        entries: [
+          { binding: 0, resource: { buffer: arena } },
+          { binding: 1, resource: { buffer: params!, size: PARAM_STRIDE } },
+          ...c.weights.map((w, j): GPUBindGroupEntry => ({ binding: WEIGHT_BINDING + j, resource: { buffer: weights[w.chunk], offset: w.offset, size: w.bytes } })),
+        ],
+      });
+      bindGroups.set(c, g);
+    }
+    return g;
+  };
+  const err = await device.popErrorScope();
+  if (err) throw new Error(`wgsl: creating the pipelines failed: ${err.message}`);
+
+  const schedules = new Map<number, Command[]>();
+  const scheduleFor = (bindings: Record<string, number>): Command[] => {
+    const T = bindings.T;
+    if (T === undefined || !Number.isInteger(T) || T < 1) fail('E505', `the WGSL model needs a token count T >= 1, got ${T}`);
+    if (T > plan.maxTokens) fail('E505', `T = ${T} is over the compiled bound of ${plan.maxTokens} tokens`, undefined, 'compile with a larger --max-tokens');
+    let s = schedules.get(T);
+    if (!s) schedules.set(T, (s = plan.schedule(bindings)));
+    return s;
+  };
+
+  /** Writes the parameter records and encodes the schedule (repeated) into `enc`. */
+  const encode = (cmds: Command[], enc: GPUCommandEncoder, repeats: number): void => {
+    const dispatches = cmds.filter((c) => c.kind === 'dispatch');
+    setup(dispatches.length);
+    const rec = new Uint32Array(dispatches.length * PARAM_SLOTS);
+    dispatches.forEach((d, i) => rec.set(d.params, i * PARAM_SLOTS));
+    device.queue.writeBuffer(params!, 0, rec);
+    for (let r = 0; r < repeats; r++) {
+      let pass: GPUComputePassEncoder | null = null;
+      let i = 0;
+      for (const c of cmds) {
+        if (c.kind === 'dispatch') {
+          pass ??= enc.beginComputePass();
+          pass.setPipeline(pipelines[c.kernel]);
+          pass.setBindGroup(0, bindGroupFor(c), [i++ * PARAM_STRIDE]);
+          pass.dispatchWorkgroups(c.grid[0], c.grid[1], c.grid[2]);
+        } else {
+          pass?.end();
+          pass = null;
+          let at = 0;
+          const placed = c.pairs.map((p) => {
+            enc.copyBufferToBuffer(arena, p.from, staging, at, p.bytes);
+            at += p.bytes;
+            return at - p.bytes;
+          });
+          c.pairs.forEach((p, j) => enc.copyBufferToBuffer(staging, placed[j], arena, p.to, p.bytes));
+        }
+      }
+      pass?.end();
+    }
+  };
+
+  const writeInputs = (inputs: Record<string, Tensor>, bindings: Record<string, number>): void => {
+    for (const i of plan.inputs) {
+      const t = Object.hasOwn(inputs, i.name) ? inputs[i.name] : undefined;
+      const shape = evalShape(i.shape, bindings);
+      if (!t) fail('E503', `missing input '${i.name}': expected [${shape.join(', ')}]`);
+      if (t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) fail('E504', `input '${i.name}' is [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+      const data = i.int ? Int32Array.from(t.data) : Float32Array.from(t.data);
+      device.queue.writeBuffer(arena, i.offset, data);
+    }
+  };
+
+  let disposed = false;
+  // Forwards share the arena, the parameter records and the read-back buffer: one at a time.
+  let previous: Promise<unknown> = Promise.resolve();
+  const model: WgslModel = {
+    adapter: description,
+    messages,
+    forward(inputs, bindings) {
+      const run = previous.then(() => forward(inputs, bindings));
+      previous = run.catch(() => undefined);
+      return run;
+    },
+    async timeForward(bindings, repeats) {
+      await previous;
+      const cmds = scheduleFor(bindings);
+      const enc = device.createCommandEncoder();
+      encode(cmds, enc, repeats);
+      const t0 = performance.now();
+      device.queue.submit([enc.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      return performance.now() - t0;
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      for (const b of [arena, ...weights, staging, readback, params]) b?.destroy();
+      device.destroy();
+    },
+  };
+  async function forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+    if (disposed) throw new Error('wgsl: forward after dispose');
+    const cmds = scheduleFor(bindings);
+    if (opts.guard) device.queue.writeBuffer(arena, 0, new Uint32Array(plan.arenaBytes / 4).fill(CANARY));
+    writeInputs(inputs, bindings);
+    device.pushErrorScope('validation');
+    const enc = device.createCommandEncoder();
+    encode(cmds, enc, 1);
+    let at = 0;
+    const placed = plan.outputs.map((o) => {
+      const bytes = numel(evalShape(o.shape, bindings)) * 4;
+      enc.copyBufferToBuffer(arena, o.offset, readback, at, bytes);
+      at += bytes;
+      return { o, from: at - bytes, bytes };
+    });
+    if (opts.guard) enc.copyBufferToBuffer(arena, 0, readback, outBytes, plan.arenaBytes);
+    device.queue.submit([enc.finish()]);
+    const err = await device.popErrorScope();
+    if (err) throw new Error(`wgsl: forward failed validation: ${err.message}`);
+    await readback.mapAsync(GPUMapMode.READ);
+    const bytes = readback.getMappedRange().slice(0);
+    readback.unmap();
+    if (opts.guard) model.lastArena = new Uint32Array(bytes, outBytes, plan.arenaBytes / 4);
+    const out: Record<string, Tensor> = {};
+    for (const { o, from, bytes: n } of placed) {
+      const shape = evalShape(o.shape, bindings);
+      const data = o.int ? Float32Array.from(new Int32Array(bytes, from, n / 4)) : new Float32Array(bytes.slice(from, from + n));
+      out[o.name] = { dtype: 'f32', shape, data };
+    }
+    return out;
+  }
+  return model;
+}

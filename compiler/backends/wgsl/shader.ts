@@ -1,0 +1,107 @@
+/**
+ * @fileoverview What every moec WGSL kernel shares: its bindings, its parameter record and
+ * the accessor functions of its operands.
+ *
+ * Why a small WGSL builder (TypeScript functions returning text) rather than Handlebars
+ * templates: every kernel is assembled from conditional pieces that depend on the kernel's
+ * data (an epilogue chain, a gather or not, a weight or an arena operand, glu pairs) and
+ * most lines carry numbers computed here (tile sizes, strides, parameter slots); as
+ * templates those become helpers and precomputed view models that say the same thing less
+ * directly. Each kernel kind is one function in its own file, and this file is the only
+ * place that knows the binding layout.
+ *
+ * The binding layout (one for every pipeline, so one bind group serves all dispatches):
+ * - binding 0: the arena, `array<u32>`, read_write: every temp and output at its planned
+ *   byte offset, then the model inputs, then this backend's scratch (combine rows, the raw
+ *   choices of a capacity-limited router). One u32 array because WebGPU forbids two
+ *   writable bindings of one buffer in a dispatch; floats and ints are bitcast on access.
+ * - binding 1: the dispatch's parameter record, a uniform with a dynamic offset: slot 0 is
+ *   the token count T, then one element offset per operand (a loop iteration moves a slice's
+ *   offset, so offsets are parameters, not constants), then kernel-specific sizes at T.
+ * - bindings 2, 3, ...: each weight operand, `array<f32>`, read-only, bound at its tensor
+ *   (rounded down to the 256-byte offset alignment; the rest is its offset parameter). Per
+ *   tensor, not one binding for all weights: a model's weights pass WebGPU's 128 MiB binding
+ *   and 256 MiB buffer limits long before one tensor does.
+ * At most 5 storage buffers per stage (the router: arena, w, bias, select bias, shared
+ * gate), inside WebGPU's default 8.
+ */
+
+/** Bytes between parameter records (WebGPU's minUniformBufferOffsetAlignment default). */
+export const PARAM_STRIDE = 256;
+/** u32 slots in one parameter record. */
+export const PARAM_SLOTS = PARAM_STRIDE / 4;
+
+export type Space = 'arena' | 'weights';
+
+/** The binding of a kernel's first weight operand (the next ones follow in operand order). */
+export const WEIGHT_BINDING = 2;
+
+/** An operand of a kernel: the role name its accessors use, where it lives, its element type. */
+export interface Operand {
+  role: string;
+  buffer: string;
+  space: Space;
+  int: boolean;
+  /** Written by the kernel (only arena operands can be). */
+  write?: boolean;
+}
+
+/** A compute entry point of a kernel, with what the manifest says about it. */
+export interface ShaderEntry {
+  entry: string;
+  code: string;
+  workgroup: [number, number, number];
+  /** Bytes of `var<workgroup>` storage it declares. */
+  workgroupBytes: number;
+}
+
+export const PRELUDE = `@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, ${PARAM_SLOTS / 4}>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+`;
+
+/**
+ * Accessor functions `ld_ROLE(i)` (and `st_ROLE(i, v)` for written operands), element `i`
+ * from the operand's offset (parameter slot 1 + its index); then `extra` parameter getters
+ * named by the following slots. Returns the WGSL text.
+ */
+export function accessors(ops: readonly Operand[], extra: readonly string[] = []): string {
+  const lines: string[] = [];
+  let binding = WEIGHT_BINDING;
+  ops.forEach((o, i) => {
+    const slot = `P(${i + 1}u)`;
+    const ty = o.int ? 'i32' : 'f32';
+    if (o.space === 'weights') {
+      if (o.int) throw new Error(`wgsl: integer weight ${o.buffer} (weights are f32)`);
+      lines.push(`@group(0) @binding(${binding++}) var<storage, read> w_${o.role}: array<f32>;`);
+      lines.push(`fn ld_${o.role}(i: u32) -> f32 { return w_${o.role}[${slot} + i]; }`);
+    } else {
+      lines.push(`fn ld_${o.role}(i: u32) -> ${ty} { return bitcast<${ty}>(arena[${slot} + i]); }`);
+      if (o.write) lines.push(`fn st_${o.role}(i: u32, v: ${ty}) { arena[${slot} + i] = bitcast<u32>(v); }`);
+    }
+  });
+  extra.forEach((name, j) => lines.push(`fn ${name}() -> u32 { return P(${ops.length + 1 + j}u); }`));
+  return lines.join('\n') + '\n';
+}
+
+/** A WGSL float literal that reads back as exactly `x` in f32 (no `inf`/`nan` literals exist). */
+export function f32Lit(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`wgsl: ${x} has no WGSL literal`);
+  const s = String(Math.fround(x));
+  return /[.eE]/.test(s) ? s.replace(/e\+?/, 'e') : `${s}.0`;
+}
+
+/** WGSL activation functions (erf has no builtin: Abramowitz-Stegun 7.1.26, |error| < 1.5e-7). */
+export const ACTIVATIONS = `fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+`;

@@ -1,0 +1,223 @@
+/**
+ * The WGSL backend, run for real on a WebGPU adapter (here: Dawn's OpenGL ES backend over
+ * Mesa's software rasteriser). Every example at T = 1, 7 and 300 (tiny: 1, 7, 64) against
+ * the kernel-IR reference interpreter on the same seeded weights and inputs:
+ * max |Δ| <= 2e-6 of the output's scale (max |want|, at least 1) and relL2 <= 2e-6 (f32
+ * accumulation against the reference's float64; measured: <= 3e-7), no NaN mismatch.
+ * With the arena filled with a canary before the forward, no kernel writes outside the
+ * buffers live at that token count (T = 1 and T = the bound). Every shader compiles
+ * without messages. Without an adapter these tests skip, saying why, unless CI is set:
+ * then they fail, since CI must run them.
+ *
+ * Adapter-free: every kernel fits WebGPU's default limits; an unsupported op is a clear
+ * compile error; the tiny model's WGSL and manifest match their golden files.
+ */
+import { describe, expect, it } from 'vitest';
+import { agreement } from '../../compiler/compare.ts';
+import { MoecError } from '../../compiler/diagnostics.ts';
+import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
+import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
+import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
+import { CANARY, loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
+import { loadTarget } from '../../compiler/target-load.ts';
+import { evalShape } from '../../ir/dims.ts';
+import type { KProgram, Step } from '../../ir/kernel.ts';
+import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { numel } from '../../ir/tensor.ts';
+import { SMALL } from '../small-sizes.ts';
+
+const target = loadTarget('webgpu');
+
+/** Whether this machine has a WebGPU adapter, and why not. */
+async function probe(): Promise<string | null> {
+  try {
+    const { device } = await getDevice();
+    device.destroy();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const missing = await probe();
+if (missing && process.env.CI) throw new Error(`CI is set but there is no WebGPU adapter, so the WGSL tests cannot run: ${missing}`);
+if (missing) console.warn(`skipping the WGSL execution tests: ${missing}`);
+
+const tokensFor = (file: string): number[] => (file === 'tiny.moe' ? [1, 7, 64] : [1, 7, 300]);
+
+function compileFor(file: string, maxTokens: number): { program: KProgram; m: ReturnType<typeof compileFile> } {
+  const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
+  return { program: compileModel(m, { target, maxTokens }).program, m };
+}
+
+/** Arena bytes that may differ from the canary at T: every planned buffer, input and the scratch in use. */
+function writable(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number): Array<[number, number]> {
+  const at = (shape: Parameters<typeof evalShape>[0]): number => numel(evalShape(shape, { T })) * 4;
+  const ranges: Array<[number, number]> = p.buffers.filter((b) => b.offset !== undefined).map((b) => [b.offset!, b.offset! + at(b.shape)]);
+  for (const i of plan.inputs) ranges.push([i.offset, i.offset + at(i.shape)]);
+  ranges.push([plan.scratch.offset, plan.scratch.offset + plan.scratchUsed({ T })]);
+  return ranges;
+}
+
+describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
+  for (const file of Object.keys(SMALL)) {
+    it(`${file}: matches the kernel interpreter at T = ${tokensFor(file).join(', ')}, writes only its buffers, compiles cleanly`, async () => {
+      const tokens = tokensFor(file);
+      const bound = Math.max(...tokens);
+      const { program, m } = compileFor(file, bound);
+      const weights = randomWeights(m, 11);
+      const plan = planWgsl(program, target);
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights, { T: bound })), { guard: true });
+      try {
+        for (const [name, msgs] of Object.entries(model.messages)) expect(msgs, name).toEqual([]);
+        for (const T of tokens) {
+          const inputs = randomInputs(m, { T }, 11);
+          const got = (await model.forward(inputs, { T })).y;
+          const want = interpretKernelIR(program, { bindings: { T }, inputs, weights }).y;
+          const a = agreement(got, want);
+          expect(a.nanMismatch, `T=${T}`).toBe(0);
+          expect(a.maxAbs, `T=${T}`).toBeLessThanOrEqual(2e-6 * Math.max(1, a.maxAbs / Math.max(a.maxRel, 1e-30)));
+          expect(a.relL2, `T=${T}`).toBeLessThanOrEqual(2e-6);
+          if (T === 1 || T === bound) {
+            const arena = model.lastArena!;
+            const ok = new Uint8Array(arena.length);
+            for (const [lo, hi] of writable(program, plan, T)) ok.fill(1, lo / 4, Math.ceil(hi / 4));
+            const stray: number[] = [];
+            for (let i = 0; i < arena.length; i++) if (!ok[i] && arena[i] !== CANARY) stray.push(i * 4);
+            expect(stray.slice(0, 8), `bytes written outside every buffer at T=${T}`).toEqual([]);
+          }
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  it('every kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits', async () => {
+    const { device } = await getDevice();
+    try {
+      for (const file of Object.keys(SMALL)) {
+        const plan = planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256 }).program, target);
+        device.pushErrorScope('validation');
+        for (const k of plan.kernels) {
+          const module = device.createShaderModule({ code: k.shader.code });
+          expect((await module.getCompilationInfo()).messages.map((m) => m.message), `${file} ${k.name}`).toEqual([]);
+          device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.shader.entry } });
+        }
+        expect((await device.popErrorScope())?.message, file).toBeUndefined();
+      }
+    } finally {
+      device.destroy();
+    }
+  });
+
+  it('an arena over the storage binding limit is a clear error, not a device loss', async () => {
+    const { program } = compileFor('tiny.moe', 64);
+    const plan = planWgsl(program, target);
+    await expect(loadWgsl({ ...plan, arenaBytes: 2 ** 30 }, new Uint8Array(plan.weights.bytes))).rejects.toThrow(/over this device's \d+-byte storage binding limit/);
+  });
+
+  it('weights over the binding size: split into buffers by rows and dispatched by expert groups, same numbers', async () => {
+    // A 2 KiB storage binding makes every example's expert weights span several buffers
+    // and several dispatches per grouped GEMM (one expert per group where one is bigger).
+    const small = { ...target, limits: { ...target.limits, maxStorageBufferBindingBytes: 2048 } };
+    for (const file of Object.keys(SMALL)) {
+      const { program, m } = compileFor(file, 64);
+      const plan = planWgsl(program, small);
+      expect(plan.weightChunks.length, file).toBeGreaterThan(planWgsl(program, target).weightChunks.length);
+      const weights = randomWeights(m, 5);
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+      try {
+        for (const T of [1, 64]) {
+          const inputs = randomInputs(m, { T }, 5);
+          const a = agreement((await model.forward(inputs, { T })).y, interpretKernelIR(program, { bindings: { T }, inputs, weights }).y);
+          expect(a.maxRel, `${file} T=${T}`).toBeLessThanOrEqual(2e-6);
+        }
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
+  it('a NaN in one token routes and propagates as in the reference: that row NaN, every other row unchanged', async () => {
+    for (const file of Object.keys(SMALL)) {
+      const { program, m } = compileFor(file, 64);
+      const weights = randomWeights(m, 1);
+      const inputs = randomInputs(m, { T: 20 }, 1);
+      inputs.x.data[3 * inputs.x.shape[1] + 2] = NaN;
+      const model = await wgslBackend.load(program, target, weights);
+      try {
+        const got = (await model.forward(inputs, { T: 20 })).y;
+        const want = interpretKernelIR(program, { bindings: { T: 20 }, inputs, weights }).y;
+        expect([...want.data].filter(Number.isNaN).length, file).toBe(want.shape[1]);
+        const a = agreement(got, want);
+        expect(a.nanMismatch, file).toBe(0);
+        expect(a.maxRel, file).toBeLessThanOrEqual(2e-6);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+
+  it('backend.load (moec run --backend wgsl): concurrent forwards, and T over the bound is an error', async () => {
+    const { program, m } = compileFor('tiny.moe', 64);
+    const weights = randomWeights(m, 3);
+    const inputs = randomInputs(m, { T: 65 }, 3);
+    const model = await wgslBackend.load(program, target, weights);
+    try {
+      // Forwards started together run one after another (they share the arena): each gets its own numbers.
+      const tokens = [5, 64, 1];
+      const all = tokens.map((T) => randomInputs(m, { T }, T));
+      const outs = await Promise.all(tokens.map((T, i) => model.forward(all[i], { T })));
+      tokens.forEach((T, i) => expect(agreement(outs[i].y, interpretKernelIR(program, { bindings: { T }, inputs: all[i], weights }).y).maxRel, `T=${T}`).toBeLessThan(2e-6));
+      await expect(model.forward(inputs, { T: 65 })).rejects.toThrow(/over the compiled bound of 64/);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('wgsl backend without an adapter', () => {
+  for (const file of Object.keys(SMALL))
+    it(`${file}: every kernel fits WebGPU's default limits, at test and at real sizes`, () => {
+      const real = compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256 }).program;
+      for (const plan of [planWgsl(compileFor(file, 300).program, target), planWgsl(real, target)])
+        for (const k of plan.kernels) {
+          const [x, y, z] = k.shader.workgroup;
+          expect(x * y * z, k.name).toBeLessThanOrEqual(256);
+          expect(x, k.name).toBeLessThanOrEqual(256);
+          expect(k.shader.workgroupBytes, k.name).toBeLessThanOrEqual(16384);
+          // The arena and one binding per weight operand, of the 8 storage buffers allowed.
+          expect(k.shader.code.match(/var<storage/g)!.length, k.name).toBeLessThanOrEqual(8);
+          expect(k.shader.code, k.name).not.toMatch(/\bf16\b/);
+        }
+    });
+
+  it('an op kernel it has no shader for is a compile error naming the op', () => {
+    const { program } = compileFor('deepseek-v3.moe', 16);
+    const rename = (steps: Step[]): Step[] => steps.map((s) => (s.kind === 'loop' ? { ...s, body: rename(s.body) } : s.kind === 'op' && s.op === 'add' ? { ...s, op: 'softmax' } : s));
+    const bad = { ...program, steps: rename(program.steps) };
+    expect(() => planWgsl(bad, target)).toThrow(MoecError);
+    expect(() => planWgsl(bad, target)).toThrow(/no kernel for the op 'softmax'/);
+  });
+
+  it('emits one module per kernel and a manifest; tiny.moe matches its golden files', async () => {
+    const { program } = compileFor('tiny.moe', 64);
+    const files = wgslBackend.emit(program, target);
+    const plan = planWgsl(program, target);
+    expect(Object.keys(files).sort()).toEqual([...plan.kernels.map((_, i) => kernelFile(plan, i)), 'manifest.json'].sort());
+    expect(JSON.parse(files['manifest.json'] as string)).toEqual(JSON.parse(JSON.stringify(manifest(plan, target))));
+    // `moec pack --target webgpu`: the weights buffer, at the offsets the manifest gives.
+    const packed = wgslBackend.packWeights!(program, target, randomWeights(compileFile('examples/tiny.moe'), 0));
+    expect(packed.blob.byteLength).toBe(plan.weights.bytes);
+    expect(packed.manifest.tensors.map((t) => [t.name, t.offset])).toEqual(plan.weights.entries.map((e) => [e.name, e.offset]));
+    // Every kernel belongs to exactly one step of the manifest.
+    const listed = (steps: Array<{ kernels?: string[]; body?: unknown[] }>): string[] =>
+      steps.flatMap((st) => [...(st.kernels ?? []), ...listed((st.body ?? []) as typeof steps)]);
+    expect(listed(JSON.parse(files['manifest.json'] as string).steps).sort()).toEqual(plan.kernels.map((_, i) => kernelFile(plan, i)).sort());
+    const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
+    await expect(wgsl).toMatchFileSnapshot('../golden/wgsl/tiny.wgsl');
+    await expect(files['manifest.json']).toMatchFileSnapshot('../golden/wgsl/tiny.manifest.json');
+  });
+});
