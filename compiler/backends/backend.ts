@@ -28,6 +28,11 @@ export interface LoadedModel {
    * Returns the outputs by graph name as float32 tensors.
    */
   forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>>;
+  /**
+   * The last forward's own time in ms, where the backend measures it apart from its host
+   * overhead (the C runner's process start and file I/O); undefined otherwise.
+   */
+  lastForwardMs?: number;
   /** Frees what `load` took (library handles, GPU buffers). */
   dispose(): void;
 }

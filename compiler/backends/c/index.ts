@@ -37,8 +37,12 @@ export class CModel implements LoadedModel {
     writeFileSync(this.weightsPath, blob);
   }
 
+  lastForwardMs?: number;
+
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
-    return this.run(inputs, bindings.T, 1).outputs;
+    const { outputs, times } = this.run(inputs, bindings.T, 1);
+    this.lastForwardMs = times[0];
+    return outputs;
   }
 
   /** Runs forward `repeat` times in one process; the outputs of the last run and each run's time (ms). */
