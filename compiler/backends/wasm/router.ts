@@ -65,7 +65,8 @@ function addSelectTopK(m: binaryen.Module): void {
     f.set(count, m.i32.const(0)),
     f.forRange(i, m.i32.const(0), g(n), [
       f.labelled((next) => [
-        m.if(m.i32.and(m.i32.ne(g(kept), m.i32.const(0)), m.i32.eqz(i32load(m, m.i32.add(g(kept), m.i32.shl(m.i32.div_u(g(i), g(per)), m.i32.const(2)))))), m.br(next)),
+        // Nested ifs: i32.and would evaluate (load) both sides even without a kept table.
+        m.if(m.i32.ne(g(kept), m.i32.const(0)), m.if(m.i32.eqz(i32load(m, m.i32.add(g(kept), m.i32.shl(m.i32.div_u(g(i), g(per)), m.i32.const(2))))), m.br(next))),
         f.set(v, f64load(m, m.i32.add(g(x), m.i32.shl(g(i), m.i32.const(3))))),
         m.if(m.i32.and(m.i32.eq(g(count), g(k)), m.i32.eqz(better(f.get(v), () => valAt(m.i32.sub(g(k), m.i32.const(1)))))), m.br(next)),
         m.if(

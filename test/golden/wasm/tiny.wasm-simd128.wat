@@ -21,14 +21,6 @@
      (i32.const 4)
     )
     (then
-     (drop
-      (i32.load
-       (i32.shl
-        (local.get $3)
-        (i32.const 2)
-       )
-      )
-     )
      (if
       (i32.eqz
        (i32.and
