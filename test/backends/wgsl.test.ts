@@ -6,8 +6,10 @@
  * accumulation against the reference's float64; measured: <= 3e-7), no NaN mismatch.
  * With the arena filled with a canary before the forward, no kernel writes outside the
  * buffers live at that token count (T = 1 and T = the bound). Every shader compiles
- * without messages. Without an adapter these tests skip, saying why, unless CI is set:
- * then they fail, since CI must run them.
+ * without messages, also at real sizes on a device with default limits. Also: a NaN token,
+ * concurrent forwards, weights split over many buffers and expert-group dispatches (a
+ * 2 KiB binding limit), the binding-limit error. Without an adapter these tests skip,
+ * saying why, unless CI is set: then they fail, since CI must run them.
  *
  * Adapter-free: every kernel fits WebGPU's default limits; an unsupported op is a clear
  * compile error; the tiny model's WGSL and manifest match their golden files.
