@@ -25,6 +25,7 @@ import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecC, moecC512 } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
+import { plainTs } from './runners/plain-ts.ts';
 import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
@@ -39,8 +40,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm];
-const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm'];
+const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
+const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm', 'plain-ts'];
 
 /** The token count of the NumPy correctness check. */
 const CHECK_TOKENS = 32;
