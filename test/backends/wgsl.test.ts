@@ -12,7 +12,7 @@
  * saying why, unless CI is set: then they fail, since CI must run them.
  *
  * Adapter-free: every kernel fits WebGPU's default limits; an unsupported op is a clear
- * compile error; the tiny model's WGSL and manifest match their golden files.
+ * compile error; every example's WGSL and manifest (at the test sizes) match their golden files.
  */
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../../compiler/compare.ts';
@@ -221,5 +221,17 @@ describe('wgsl backend without an adapter', () => {
     const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
     await expect(wgsl).toMatchFileSnapshot('../golden/wgsl/tiny.wgsl');
     await expect(files['manifest.json']).toMatchFileSnapshot('../golden/wgsl/tiny.manifest.json');
+  });
+
+  it('the other examples (at the test sizes) match their golden WGSL and manifests', async () => {
+    for (const file of Object.keys(SMALL).filter((f) => f !== 'tiny.moe')) {
+      const { program } = compileFor(file, 64);
+      const files = wgslBackend.emit(program, target);
+      const plan = planWgsl(program, target);
+      const stem = file.replace(/\.moe$/, '');
+      const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
+      await expect(wgsl).toMatchFileSnapshot(`../golden/wgsl/${stem}.wgsl`);
+      await expect(files['manifest.json']).toMatchFileSnapshot(`../golden/wgsl/${stem}.manifest.json`);
+    }
   });
 });
