@@ -126,6 +126,20 @@ describe('fuzzer finds (regressions)', () => {
     );
   });
 
+  it('a weight whose size depends on T is refused when lowering (E303) and by the IR verifier (E402) (was: an internal error when seeding weights)', () => {
+    expect(formatted(() => compile('dim T <= 8\nconst D = T\nmodel m {\n  input x: f32[T, 4]\n  weight w: f32[4, D]\n  output y = relu(x)\n}\n', { path: 'sym.moe' }))).toBe(
+      [
+        'sym.moe:5:13: error E303: weight `w` has the size `T`, which varies at run time; a weight\'s sizes must be constants',
+        ' 5 |   weight w: f32[4, D]',
+        '   |             ^^^^^^^^^',
+        '  hint: use a `const` (sizes that vary with the input belong to inputs)',
+      ].join('\n'),
+    );
+    expect(formatted(() => parseIR('moec.ir 1\nmodel m\ndim T <= 8\nweight w: f32[T]\n\nfunc main(%x: f32[T]) {\n  %y = relu(%x) : f32[T]\n  return y = %y\n}\n', 'sym.ir')).split('\n')[0]).toBe(
+      "sym.ir:4:1: error E402: weight w has type f32[T], but a weight's sizes must be constants",
+    );
+  });
+
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
     const dir = tmp();
     const sheet = join(dir, 'big-mac.yaml');
