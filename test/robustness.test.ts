@@ -16,6 +16,7 @@ import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
 import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
 import { printKernelIR } from '../ir/kprint.ts';
+import { printIR } from '../ir/print.ts';
 import { writeOutputDir } from '../compiler/output.ts';
 import { parseTarget } from '../compiler/target-load.ts';
 import { parseIR } from '../ir/parse.ts';
@@ -138,6 +139,15 @@ describe('fuzzer finds (regressions)', () => {
     expect(formatted(() => parseIR('moec.ir 1\nmodel m\ndim T <= 8\nweight w: f32[T]\n\nfunc main(%x: f32[T]) {\n  %y = relu(%x) : f32[T]\n  return y = %y\n}\n', 'sym.ir')).split('\n')[0]).toBe(
       "sym.ir:4:1: error E402: weight w has type f32[T], but a weight's sizes must be constants",
     );
+  });
+
+  it('IR text giving moe_router a router bias of the wrong rank is E402 (was: a TypeError in the op catalogue)', () => {
+    const m = compile(readFileSync('examples/gpt-oss.moe', 'utf8'), { path: 'gpt-oss.moe', consts: { D: 32, F: 24, E: 8, K: 4 } });
+    const fused = printIR(compileModel(m, { target: 'x86-avx2', maxTokens: 16 }).graph);
+    expect(fused).toContain('moe_router(%x, %router, %router_bias)');
+    const bad = fused.replaceAll(/(router_bias.*): f32\[8\]/g, '$1: f32[]');
+    const err = formatted(() => parseIR(bad, 'fused.ir')).split('\n')[0];
+    expect(err).toMatch(/^fused\.ir:\d+:3: error E402: in func main: %top\.indices, %weights = moe_router\(.*: moe_router: the router bias must have rank 1, got f32\[\]$/);
   });
 
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {
