@@ -673,9 +673,10 @@ def({
     const k = positiveInt(ctx, 'k');
     if (k > e) throw new OpError('E304', `moe_router: k = ${k} is more than the ${e} experts`, undefined, undefined, 'k');
     let i = 2;
-    if (ctx.attrs.has_bias) requireDim(ctx, t(ctx, i++).shape[0], e, 'the router bias size', i - 1);
-    if (ctx.attrs.has_select_bias) requireDim(ctx, t(ctx, i++).shape[0], e, 'the selection bias size', i - 1);
-    if (ctx.attrs.has_shared_gate) requireDim(ctx, t(ctx, i++).shape[1], x.shape[1], 'the shared gate width', i - 1);
+    // Ranks first: IR text can give any operand, and a missing axis is no size to compare.
+    if (ctx.attrs.has_bias) requireDim(ctx, requireRank(ctx, i, 1, 'the router bias').shape[0], e, 'the router bias size', i++);
+    if (ctx.attrs.has_select_bias) requireDim(ctx, requireRank(ctx, i, 1, 'the selection bias').shape[0], e, 'the selection bias size', i++);
+    if (ctx.attrs.has_shared_gate) requireDim(ctx, requireRank(ctx, i, 2, 'the shared gate').shape[1], x.shape[1], 'the shared gate width', i++);
     const shared = num(ctx, 'shared');
     if (!Number.isInteger(shared) || shared < 0) throw new OpError('E304', `moe_router: shared must be a whole number, got ${shared}`);
     const cols = k + shared;

@@ -22,7 +22,8 @@
  *     and shapes.
  *  5. A `weight` node names a weight of the module; a `repeat` body is a function of the
  *     module other than `main`, and repeat bodies never form a cycle.
- *  6. Every symbolic size in any type (weights, parameters, node outputs) is a declared dim.
+ *  6. Every symbolic size in any type (weights, parameters, node outputs) is a declared dim;
+ *     weights have none (their sizes are constants).
  *  7. A weight's source has no more placeholder axes than the weight has dimensions, with
  *     distinct names and whole, non-negative starts; each axis appears in the pattern as
  *     `{name}`, and every `{name}` in the pattern has an axis.
@@ -35,7 +36,7 @@
  */
 import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
 import type { Span } from '../compiler/source.ts';
-import { DimError, dimSymbols, shapeEq } from './dims.ts';
+import { DimError, dimSymbols, isSym, shapeEq } from './dims.ts';
 import { type Func, type Module, type Node, Value } from './graph.ts';
 import { OpError, checkArity, getOp, opNames, resolveAttrs } from './ops.ts';
 import { BARE_NAME, printAttrValue, printNode, printType } from './print.ts';
@@ -288,7 +289,11 @@ function checkDims(m: Module, report: Report): void {
           report(`${where} has type ${printType(type!)}, which uses the size ${s}, but no dim ${s} is declared`, span, `declare it (dim ${s} <= max) or use a declared size`);
         }
   };
-  for (const w of m.weights) check(w.type, `weight ${w.name}`, w.span);
+  for (const w of m.weights) {
+    check(w.type, `weight ${w.name}`, w.span);
+    // Weights are packed and loaded before any input is seen: no size of theirs can vary.
+    if (w.type.shape.some(isSym)) report(`weight ${w.name} has type ${printType(w.type)}, but a weight's sizes must be constants`, w.span);
+  }
   for (const f of m.funcs) {
     f.params.forEach((p) => check(p?.type, `in func ${f.name}: parameter %${p?.name}`, p?.span));
     f.body.forEach((n) => n.outputs.forEach((v) => check(v?.type, `${at(f, n)}: %${v?.name}`, n.span)));

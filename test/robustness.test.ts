@@ -16,6 +16,7 @@ import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
 import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
 import { printKernelIR } from '../ir/kprint.ts';
+import { printIR } from '../ir/print.ts';
 import { writeOutputDir } from '../compiler/output.ts';
 import { parseTarget } from '../compiler/target-load.ts';
 import { parseIR } from '../ir/parse.ts';
@@ -124,6 +125,29 @@ describe('fuzzer finds (regressions)', () => {
     expect(() => interpretKernelIR(skewed, { bindings: { T: 2 }, inputs: { x }, weights: randomWeights(program.module, 1), arena: true })).toThrow(
       'E402: buffer top.indices: @offset 1 is not a multiple of 4 bytes, the size of its i32 elements',
     );
+  });
+
+  it('a weight whose size depends on T is refused when lowering (E303) and by the IR verifier (E402) (was: an internal error when seeding weights)', () => {
+    expect(formatted(() => compile('dim T <= 8\nconst D = T\nmodel m {\n  input x: f32[T, 4]\n  weight w: f32[4, D]\n  output y = relu(x)\n}\n', { path: 'sym.moe' }))).toBe(
+      [
+        'sym.moe:5:13: error E303: weight `w` has the size `T`, which varies at run time; a weight\'s sizes must be constants',
+        ' 5 |   weight w: f32[4, D]',
+        '   |             ^^^^^^^^^',
+        '  hint: use a `const` (sizes that vary with the input belong to inputs)',
+      ].join('\n'),
+    );
+    expect(formatted(() => parseIR('moec.ir 1\nmodel m\ndim T <= 8\nweight w: f32[T]\n\nfunc main(%x: f32[T]) {\n  %y = relu(%x) : f32[T]\n  return y = %y\n}\n', 'sym.ir')).split('\n')[0]).toBe(
+      "sym.ir:4:1: error E402: weight w has type f32[T], but a weight's sizes must be constants",
+    );
+  });
+
+  it('IR text giving moe_router a router bias of the wrong rank is E402 (was: a TypeError in the op catalogue)', () => {
+    const m = compile(readFileSync('examples/gpt-oss.moe', 'utf8'), { path: 'gpt-oss.moe', consts: { D: 32, F: 24, E: 8, K: 4 } });
+    const fused = printIR(compileModel(m, { target: 'x86-avx2', maxTokens: 16 }).graph);
+    expect(fused).toContain('moe_router(%x, %router, %router_bias)');
+    const bad = fused.replaceAll(/(router_bias.*): f32\[8\]/g, '$1: f32[]');
+    const err = formatted(() => parseIR(bad, 'fused.ir')).split('\n')[0];
+    expect(err).toMatch(/^fused\.ir:\d+:3: error E402: in func main: %top\.indices, %weights = moe_router\(.*: moe_router: the router bias must have rank 1, got f32\[\]$/);
   });
 
   it('a target whose smallest tile does not fit its own memory is an input error (was: an internal error)', async () => {

@@ -310,6 +310,10 @@ class Lowering {
       type: { dtype: type.dtype, shape: [...stack.map((s) => s.count), ...type.shape] },
       span: st.span,
     };
+    // Weights are loaded before any input is seen, so their sizes cannot depend on `T`.
+    const varying = type.shape.find(isSym);
+    if (varying !== undefined)
+      fail('E303', `weight \`${name}\` has the size \`${dimToString(varying)}\`, which varies at run time; a weight's sizes must be constants`, st.type.span, 'use a `const` (sizes that vary with the input belong to inputs)');
     if (st.from) decl.source = this.weightSource(st.from, inst.patternPrefix, stack, type);
     this.checkSize(decl.type, st.type.span);
     this.module.weights.push(decl);
