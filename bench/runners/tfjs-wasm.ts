@@ -93,7 +93,6 @@ const swiglu = (x: TfTensor, g: TfTensor, u: TfTensor, d: TfTensor): TfTensor =>
   const a = linear(x, g);
   return linear(tf!.mul(tf!.mul(a, tf!.sigmoid(a)), linear(x, u)), d);
 };
-const rmsnorm = (x: TfTensor, w: TfTensor, eps: number): TfTensor => tf!.mul(tf!.mul(x, tf!.rsqrt(tf!.add(tf!.mean(tf!.square(x), -1, true), eps))), w);
 
 /** Σ over experts of w · expert(x rows routed to it), scattered back to [T, D]. */
 function experts(x: TfTensor, r: Routing, expert: (e: number, xe: TfTensor) => TfTensor, E: number): TfTensor {
@@ -128,39 +127,26 @@ function mixtral(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
   return experts(x, r, (e, xe) => swiglu(xe, W.lin('w1', e), W.lin('w3', e), W.lin('w2', e)), E);
 }
 
-function deepseek(c: BenchCase, W: Weights, x0: TfTensor): TfTensor {
-  const { E, K, GROUPS, TOPK_GROUPS, SCALE, DENSE_LAYERS, LAYERS, EPS } = c.consts;
-  let x = x0;
-  for (let i = 0; i < DENSE_LAYERS; i++) x = tf!.add(x, swiglu(rmsnorm(x, W.get('dense.norm', i), EPS), W.lin('dense.mlp.gate', i), W.lin('dense.mlp.up', i), W.lin('dense.mlp.down', i)));
-  const per = E / GROUPS;
-  for (let i = 0; i < LAYERS - DENSE_LAYERS; i++) {
-    const h = rmsnorm(x, W.get('moe.norm', i), EPS);
-    const scores = tf!.sigmoid(linear(h, W.lin('moe.router', i))).arraySync() as number[][];
-    const bias = W.get('moe.bias', i).dataSync();
-    const r: Routing = { experts: [], weights: [] };
-    for (const s of scores) {
-      const sel = s.map((v, e) => v + bias[e]);
-      const groupScore = Array.from({ length: GROUPS }, (_, g) => {
-        const [a, b] = topk(sel.slice(g * per, (g + 1) * per), 2);
-        return sel[g * per + a] + sel[g * per + b];
-      });
-      const kept = new Set(topk(groupScore, TOPK_GROUPS));
-      const top = topk(sel, K, (e) => kept.has(Math.floor(e / per)));
-      const w = top.map((e) => s[e]);
-      const sum = w.reduce((a, b) => a + b, 0);
-      r.experts.push(top);
-      r.weights.push(w.map((v) => (v / sum) * SCALE));
-    }
-    const routed = experts(h, r, (e, xe) => swiglu(xe, W.lin('moe.w_gate', i, e), W.lin('moe.w_up', i, e), W.lin('moe.w_down', i, e)), E);
-    const shared = swiglu(h, W.lin('moe.shared.gate', i), W.lin('moe.shared.up', i), W.lin('moe.shared.down', i));
-    x = tf!.add(tf!.add(x, routed), shared);
+/** bench/models/deepseek-mini.moe: softmax top-K without renormalisation, SwiGLU experts, plus a shared SwiGLU MLP. */
+function deepseekMini(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
+  const { E, K } = c.consts;
+  const logits = linear(x, W.lin('router')).arraySync() as number[][];
+  const r: Routing = { experts: [], weights: [] };
+  for (const l of logits) {
+    const m = Math.max(...l);
+    const p = l.map((v) => Math.exp(v - m));
+    const s = p.reduce((a, b) => a + b, 0);
+    const top = topk(p.map((v) => v / s), K);
+    r.experts.push(top);
+    r.weights.push(top.map((e) => p[e] / s));
   }
-  return x;
+  const routed = experts(x, r, (e, xe) => swiglu(xe, W.lin('w_gate', e), W.lin('w_up', e), W.lin('w_down', e)), E);
+  return tf!.add(routed, swiglu(x, W.lin('shared.gate'), W.lin('shared.up'), W.lin('shared.down')));
 }
 
 const LAYERS: Record<string, (c: BenchCase, W: Weights, x: TfTensor) => TfTensor> = {
   'examples/mixtral.moe': mixtral,
-  'examples/deepseek-v3.moe': deepseek,
+  'bench/models/deepseek-mini.moe': deepseekMini,
 };
 
 let weights: { workload: string; w: Weights } | undefined;
