@@ -68,7 +68,8 @@ Options:
   --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
   --check               compare a backend's outputs with the reference interpreter's
   --f64                 compute in float64 instead of float32
-  --target NAME|FILE    target capability sheet (x86-avx2, wasm-simd128, webgpu, npu-scratchpad)
+  --target NAME|FILE    target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,
+                        webgpu, npu-scratchpad) or a .yaml file
   --max-tokens N        largest token count the compiled program handles (default: T's bound)
   --after STEP          print the IR after a pipeline step (moec ir)
   --print-after-all     print the IR after every step (moec ir)
