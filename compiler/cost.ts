@@ -76,6 +76,16 @@ export function computeStyle(t: TargetCaps): ComputeStyle {
  *   ≥ 16 per invocation (ILP) and ≥ 64 invocations per workgroup (two 32-wide waves).
  */
 export const SIMD_REGISTERS = 16;
+
+/**
+ * Issue slots of one A broadcast, in loads. A 512-bit broadcast from memory also needs a
+ * shuffle port on x86 (measured on the dev VM's Xeon, one core: a 6x32 AVX-512 micro-kernel,
+ * 6 broadcasts per 12 FMAs, runs at ~118 GFLOP/s; 8x16, 8 per 8, at ~80), so wide-vector
+ * targets count it as one and a half; narrower ones as a plain load.
+ */
+export function broadcastCost(t: TargetCaps): number {
+  return t.vectorBytes >= 64 ? 1.5 : 1;
+}
 export const SIMD_ACCUMULATORS_FOR_PEAK = 8;
 export const SIMT_MAX_ACCUMULATORS = 64;
 export const SIMT_ACCUMULATORS_FOR_PEAK = 16;
@@ -429,7 +439,7 @@ export function computeEfficiency(p: GemmProblem, tile: Tiling, t: TargetCaps, s
   if (style === 'simd') {
     const bv = Math.ceil(tile.nr / v);
     const accs = tile.mr * bv;
-    issue = Math.min(1, accs / SIMD_ACCUMULATORS_FOR_PEAK) * Math.min(1, accs / (tile.mr + bv));
+    issue = Math.min(1, accs / SIMD_ACCUMULATORS_FOR_PEAK) * Math.min(1, accs / (broadcastCost(t) * tile.mr + bv));
   } else if (style === 'simt') {
     const inv = (tile.m / tile.mr) * (tile.n / tile.nr);
     issue = Math.min(1, (tile.mr * tile.nr) / SIMT_ACCUMULATORS_FOR_PEAK) * Math.min(1, inv / SIMT_INVOCATIONS_FOR_PEAK);
