@@ -11,6 +11,7 @@
  * (`bestOf`), reporting both, because a shared or throttled machine drifts during a run.
  */
 import { type NativeLimits, measureNativeLimits } from './native.ts';
+import type { Roof } from './runner.ts';
 import { callNumpy, numpyUnavailable } from './peers/numpy.ts';
 
 /** Threads of the native runners (the C backend and the native peers): the x86-avx2 target's 2 cores. */
@@ -176,4 +177,14 @@ function bestOfOthers(a: Limits, b: Limits): Limits {
     copyGBps: Math.max(a.numpy.copyGBps, b.numpy.copyGBps),
   };
   return { js, numpy };
+}
+
+/** The roof of a runner that is plain JS (the interpreter, the TypeScript floor): the JS limits. */
+export function jsRoof(limits: Limits): Roof {
+  return {
+    gflops: limits.js.scalarGflops,
+    gbps: limits.js.streamGBps,
+    computeFrom: 'JS scalar multiply-add loop',
+    bandwidthFrom: `JS streaming sum over ${limits.js.arrayMiB} MiB Float32Array`,
+  };
 }

@@ -27,13 +27,17 @@ export interface NativeLimits {
 
 const SOURCE = fileURLToPath(new URL('./native/limits.c', import.meta.url));
 
+/** This CPU has the feature `flag` (as /proc/cpuinfo names it: avx2, avx512f). */
+export function cpuHas(flag: string): boolean {
+  return spawnSync('grep', ['-qw', flag, '/proc/cpuinfo']).status === 0;
+}
+
 /** The C compiler and the flags the benchmark builds native code with. */
 export function nativeCompiler(): { cc: string; version: string; flags: string[] } | null {
   const cc = process.env.CC ?? 'cc';
   const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return null;
-  const has = (flag: string): boolean => spawnSync('grep', ['-qw', flag, '/proc/cpuinfo']).status === 0;
-  const isa = has('avx512f') ? ['-mavx512f', '-mavx2', '-mfma'] : has('avx2') ? ['-mavx2', '-mfma'] : [];
+  const isa = cpuHas('avx512f') ? ['-mavx512f', '-mavx2', '-mfma'] : cpuHas('avx2') ? ['-mavx2', '-mfma'] : [];
   return { cc, version: r.stdout.split('\n')[0], flags: ['-O3', '-std=c11', ...isa, '-pthread'] };
 }
 

@@ -9,15 +9,16 @@
  *   onnxruntime_moe.ts DIR T D F E K RENORM FS MIN_SAMPLES MIN_MS MAX_MS MAX_SAMPLES [OUT]
  *
  * prints `warmup_ms W` and `samples_ms S1 S2 ...`, and with OUT writes the output [T, D].
- * Before every run, outside the timed region, it reads a MOEC_BENCH_FLUSH_MIB buffer
- * (default 1024 MiB; 0 disables) to evict the caches; the flush counts towards the plan's
- * time budgets, not towards the samples.
+ * Sampling and the cache flush before every run are the harness's (`stats.ts`
+ * `sampleAsync`): MOEC_BENCH_FLUSH_MIB (default 1024 MiB; 0 disables), counted towards the
+ * plan's time budgets, not towards the samples.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PEER_THREADS } from './layer.ts';
 import { moeModel } from './onnx-moe.ts';
+import { sampleAsync } from '../stats.ts';
 
 function readF32(path: string, count: number): Float32Array {
   const b = readFileSync(path);
@@ -50,36 +51,14 @@ async function main(argv: string[]): Promise<void> {
   });
   const feeds = { x: new ort.Tensor('float32', readF32(join(dir, `x-${T}.f32`), T * D), [T, D]) };
 
-  const flushMiB = Number(process.env.MOEC_BENCH_FLUSH_MIB ?? 1024);
-  const flushBuf = flushMiB > 0 ? Buffer.allocUnsafe(flushMiB * 2 ** 20).fill(1) : undefined;
-  // indexOf of a byte that is not there streams over the whole buffer at memchr speed, reading only.
-  const flush = (): void => {
-    if (flushBuf && flushBuf.indexOf(2) !== -1) throw new Error('flush buffer changed');
-  };
-
-  let t0 = performance.now();
-  flush();
-  let t1 = performance.now();
-  let result = await session.run(feeds);
-  const warmup = performance.now() - t1;
-  let lastCost = performance.now() - t0;
-  const samples: number[] = [];
-  let budget = 0;
-  while (samples.length < maxSamples) {
-    if (samples.length >= minSamples && budget >= minMs) break;
-    if (samples.length > 0 && budget + lastCost > maxMs) break;
-    t0 = performance.now();
-    flush();
-    t1 = performance.now();
+  let result: ort.InferenceSession.OnnxValueMapType | undefined;
+  // The harness's sampler: the plan, and the cache flush before every run (budgeted, untimed).
+  const timing = await sampleAsync(async () => {
     result = await session.run(feeds);
-    const t2 = performance.now();
-    samples.push(t2 - t1);
-    lastCost = t2 - t0;
-    budget += lastCost;
-  }
-  process.stdout.write(`warmup_ms ${warmup}\nsamples_ms ${samples.join(' ')}\n`);
+  }, { minSamples, minTimeMs: minMs, maxTimeMs: maxMs, maxSamples });
+  process.stdout.write(`warmup_ms ${timing.warmupMs}\nsamples_ms ${timing.samplesMs.join(' ')}\n`);
   if (out) {
-    const y = result.y.data as Float32Array;
+    const y = result!.y.data as Float32Array;
     writeFileSync(out, new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
   }
   await session.release();

@@ -13,7 +13,7 @@ import { type CModel, loadC } from '../../compiler/backends/c/index.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 import { NATIVE_THREADS } from '../limits.ts';
-import { nativeRoof } from '../native.ts';
+import { cpuHas, nativeRoof } from '../native.ts';
 import type { BenchCase, Runner } from '../runner.ts';
 import { type SamplePlan, type Timing, flushMs, summarize } from '../stats.ts';
 
@@ -45,8 +45,6 @@ function samplesFor(plan: SamplePlan, ms: number): number {
   const cap = Math.max(1, Math.floor(plan.maxTimeMs / Math.max(ms, 1e-3)));
   return Math.min(plan.maxSamples, Math.max(plan.minSamples, Math.min(byTime, cap)));
 }
-
-const cpuHas = (flag: string): boolean => spawnSync('grep', ['-qw', flag, '/proc/cpuinfo']).status === 0;
 
 /** The C backend compiled for one target: `x86-avx2` (the issue's), or `x86-avx512` where the CPU has it. */
 function cRunner(id: string, targetName: string, cpuFlag: string): Runner {

@@ -3,6 +3,7 @@
  * compiled module with fixed weights and inputs (float32 storage, float64 accumulation, one
  * thread). Bounded by what scalar JS can do, so it is judged against the JS limits.
  */
+import { jsRoof } from '../limits.ts';
 import { interpret } from '../../ir/interp.ts';
 import { forwardCost } from '../cost.ts';
 import type { Runner } from '../runner.ts';
@@ -11,12 +12,7 @@ import { sample } from '../stats.ts';
 export const moecRef: Runner = {
   id: 'moec-ref',
   about: () => `moec reference interpreter (ir/interp.ts): float32 storage, float64 accumulation, 1 thread, Node ${process.version}`,
-  roof: (limits) => ({
-    gflops: limits.js.scalarGflops,
-    gbps: limits.js.streamGBps,
-    computeFrom: 'JS scalar multiply-add loop',
-    bandwidthFrom: `JS streaming sum over ${limits.js.arrayMiB} MiB Float32Array`,
-  }),
+  roof: jsRoof,
   // A correctness reference, not a contender: past a few GFLOP one run takes many seconds.
   skip: (c) => {
     const gflop = forwardCost(c.module, c.bindings).flops / 1e9;

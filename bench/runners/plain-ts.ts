@@ -3,6 +3,7 @@
  * and inputs, one thread, timed in process by the shared plan; checked once per workload
  * against the reference interpreter. Judged against the JS limits.
  */
+import { jsRoof } from '../limits.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { type LayerSpec, layerSpec } from '../peers/layer.ts';
 import { type LayerWeights, plainLayer } from '../peers/plain-ts.ts';
@@ -21,12 +22,7 @@ function weightsOf(c: BenchCase, spec: LayerSpec): LayerWeights {
 export const plainTs: Runner = {
   id: 'plain-ts',
   about: () => `plain TypeScript over Float32Arrays (bench/peers/plain-ts.ts): token by token, one thread, Node ${process.version}${checked.size ? `; check vs moec-ref: ${[...checked.values()].join(', ')}` : ''}`,
-  roof: (limits) => ({
-    gflops: limits.js.scalarGflops,
-    gbps: limits.js.streamGBps,
-    computeFrom: 'JS scalar multiply-add loop',
-    bandwidthFrom: `JS streaming sum over ${limits.js.arrayMiB} MiB Float32Array`,
-  }),
+  roof: jsRoof,
   skip: (c) => {
     const spec = layerSpec(c);
     return typeof spec === 'string' ? spec : null;

@@ -110,9 +110,9 @@ function experts(x: TfTensor, r: Routing, expert: (e: number, xe: TfTensor) => T
   return out;
 }
 
-function mixtral(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
-  const { E, K } = c.consts;
-  const logits = linear(x, W.lin('router')).arraySync() as number[][];
+/** Softmax over each token's router logits, top-K, the chosen probabilities (divided by their sum when `renorm`). */
+function softmaxTopk(x: TfTensor, router: TfTensor, K: number, renorm: boolean): Routing {
+  const logits = linear(x, router).arraySync() as number[][];
   const r: Routing = { experts: [], weights: [] };
   for (const l of logits) {
     const m = Math.max(...l);
@@ -120,27 +120,23 @@ function mixtral(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
     const s = p.reduce((a, b) => a + b, 0);
     const top = topk(p.map((v) => v / s), K);
     const w = top.map((e) => p[e] / s);
-    const sum = w.reduce((a, b) => a + b, 0);
+    const sum = renorm ? w.reduce((a, b) => a + b, 0) : 1;
     r.experts.push(top);
     r.weights.push(w.map((v) => v / sum));
   }
-  return experts(x, r, (e, xe) => swiglu(xe, W.lin('w1', e), W.lin('w3', e), W.lin('w2', e)), E);
+  return r;
+}
+
+/** examples/mixtral.moe: softmax top-K, renormalised, SwiGLU experts. */
+function mixtral(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
+  const r = softmaxTopk(x, W.lin('router'), c.consts.K, true);
+  return experts(x, r, (e, xe) => swiglu(xe, W.lin('w1', e), W.lin('w3', e), W.lin('w2', e)), c.consts.E);
 }
 
 /** bench/models/deepseek-mini.moe: softmax top-K without renormalisation, SwiGLU experts, plus a shared SwiGLU MLP. */
 function deepseekMini(c: BenchCase, W: Weights, x: TfTensor): TfTensor {
-  const { E, K } = c.consts;
-  const logits = linear(x, W.lin('router')).arraySync() as number[][];
-  const r: Routing = { experts: [], weights: [] };
-  for (const l of logits) {
-    const m = Math.max(...l);
-    const p = l.map((v) => Math.exp(v - m));
-    const s = p.reduce((a, b) => a + b, 0);
-    const top = topk(p.map((v) => v / s), K);
-    r.experts.push(top);
-    r.weights.push(top.map((e) => p[e] / s));
-  }
-  const routed = experts(x, r, (e, xe) => swiglu(xe, W.lin('w_gate', e), W.lin('w_up', e), W.lin('w_down', e)), E);
+  const r = softmaxTopk(x, W.lin('router'), c.consts.K, false);
+  const routed = experts(x, r, (e, xe) => swiglu(xe, W.lin('w_gate', e), W.lin('w_up', e), W.lin('w_down', e)), c.consts.E);
   return tf!.add(routed, swiglu(x, W.lin('shared.gate'), W.lin('shared.up'), W.lin('shared.down')));
 }
 

@@ -24,6 +24,7 @@ import type { Module } from '../../ir/graph.ts';
 import { interpret } from '../../ir/interp.ts';
 import type { KProgram } from '../../ir/kernel.ts';
 import { SMALL } from '../small-sizes.ts';
+import { cpuHas } from '../../bench/native.ts';
 
 const TOL = 1e-5;
 
@@ -34,7 +35,7 @@ function compileFor(file: string, target: string, consts: Record<string, number>
 
 const hasCompiler = (cc: string): boolean => spawnSync(cc, ['--version']).status === 0;
 /** AVX-512 code runs only on a CPU that has it (the CI machines do; others skip it). */
-const hasAvx512 = spawnSync('grep', ['-qw', 'avx512f', '/proc/cpuinfo']).status === 0;
+const hasAvx512 = cpuHas('avx512f');
 
 describe('C backend', () => {
   for (const file of Object.keys(SMALL)) {

@@ -429,18 +429,39 @@ class CRenderer {
     return { steps, biases, outW: width, text: text.join(' -> ') || 'none' };
   }
 
-  private grouped(k: GroupedGemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+  /** What grouped and dense GEMM views share: panels, micro-tile, epilogue, output width. */
+  private gemmCommon(k: GemmKernel | GroupedGemmKernel, rows: (mr: number, w: number) => number): { ep: ReturnType<CRenderer['epilogue']>; fields: Record<string, unknown> } {
     const spec = this.spec(k.w);
     const w = microWidth(k);
     const mr = k.tile?.mr ?? 4;
-    const align = this.aligns.get(k.sorted);
-    if (!align) throw new Error(`C backend: no moe_align writes ${k.sorted}`);
-    const combine = k.epilogue.find((e) => e.kind === 'combine');
     const ep = this.epilogue(k.epilogue, w);
     const outShape = this.shape(k.out);
     const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
     this.micro(mr, w);
-    this.micro(1, w);
+    const fields = {
+      ...blocking(k.tile, spec.kd, w, rows(mr, w)),
+      epilogueSummary: ep.text,
+      kd: spec.kd,
+      n: spec.n,
+      out,
+      w,
+      outW: ep.outW,
+      panels: panelCount(spec),
+      panelFloats: spec.kd * w,
+      mr,
+      biases: ep.biases.map((b) => b.field),
+      epilogue: ep.steps,
+    };
+    return { ep, fields };
+  }
+
+  private grouped(k: GroupedGemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const align = this.aligns.get(k.sorted);
+    if (!align) throw new Error(`C backend: no moe_align writes ${k.sorted}`);
+    const combine = k.epilogue.find((e) => e.kind === 'combine');
+    const blockRows = (mr: number): number => Math.ceil(align.block / mr) * mr;
+    const { ep, fields } = this.gemmCommon(k, blockRows);
+    this.micro(1, fields.w as number);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
@@ -454,62 +475,34 @@ class CRenderer {
       { field: 'out', expr: this.v(k.out) },
       { field: 'T', expr: 'T' },
     ];
-    const blockRows = Math.ceil(align.block / mr) * mr;
     const view = {
+      ...fields,
       grouped: true,
-      blockRows,
-      ...blocking(k.tile, spec.kd, w, blockRows),
-      summaryLine: `grouped GEMM ${spec.kd} -> ${spec.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      blockRows: blockRows(fields.mr as number),
+      summaryLine: `grouped GEMM ${fields.kd} -> ${fields.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
-      epilogueSummary: ep.text,
-      kd: spec.kd,
-      n: spec.n,
-      out,
-      w,
-      outW: ep.outW,
-      panels: panelCount(spec),
-      panelFloats: spec.kd * w,
-      mr,
       block: align.block,
       sortedFrom: k.sortedFromTokens,
       k: k.k,
       gather: k.gather,
       combine: !!combine,
       init: combine !== undefined && k.init !== undefined,
-      biases: ep.biases.map((b) => b.field),
-      epilogue: ep.steps,
     };
     return [view, args];
   }
 
   private dense(k: GemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
-    const spec = this.spec(k.w);
-    const w = microWidth(k);
-    const mr = k.tile?.mr ?? 4;
-    const ep = this.epilogue(k.epilogue, w);
+    // Rows per pass: the tile's m in whole micro-tiles, within the accumulator block.
+    const rowsPer = (mr: number, w: number): number => Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
+    const { ep, fields } = this.gemmCommon(k, rowsPer);
     const aShape = this.shape(k.a);
-    const outShape = this.shape(k.out);
-    const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
-    this.micro(mr, w);
-    const rowsPer = Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
+      ...fields,
       dense: true,
-      rowsPer,
-      ...blocking(k.tile, spec.kd, w, rowsPer),
-      summaryLine: `GEMM ${spec.kd} -> ${spec.n}, epilogue ${ep.text}, tile ${mr}x${w}`,
+      rowsPer: rowsPer(fields.mr as number, fields.w as number),
+      summaryLine: `GEMM ${fields.kd} -> ${fields.n}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.a} x ${k.w})`,
-      epilogueSummary: ep.text,
-      kd: spec.kd,
-      n: spec.n,
-      out,
-      w,
-      outW: ep.outW,
-      panels: panelCount(spec),
-      panelFloats: spec.kd * w,
-      mr,
-      biases: ep.biases.map((b) => b.field),
-      epilogue: ep.steps,
     };
     return [view, args];
   }

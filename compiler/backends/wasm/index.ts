@@ -27,9 +27,7 @@ export interface WasmLoaded extends LoadedModel {
 /** Builds, instantiates and fills the module with the program's packed weights. */
 export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<WasmLoaded> {
   const built = buildModule(program, target);
-  // pack reads no symbolic size, but the graph interpreter wants every dim bound.
-  const dims = Object.fromEntries(program.module.dims.map((d) => [d.name, built.manifest.maxTokens]));
-  const blob = weightBlob(built.layout.weights, packWeights(program, weights, dims));
+  const blob = weightBlob(built.layout.weights, packWeights(program, weights));
   const model = await loadWasmModel(built.binary, built.manifest, blob);
   const outputShape = (buffer: string, T: number): number[] => evalShape(program.buffers.find((b) => b.name === buffer)!.shape, { T });
   return {
