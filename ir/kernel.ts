@@ -29,6 +29,12 @@ export interface KBuffer {
   offset?: number;
   /** Size in bytes at `maxTokens` (set by the memory planner). */
   bytes?: number;
+  /**
+   * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
+   * weight buffer holding its scales, the reduction axis (non-negative) and the group size
+   * along it. Kernels dequantize in registers; no dequantized copy exists in memory.
+   */
+  quant?: { scales: string; axis: number; group: number };
 }
 
 /** Tile sizes of a GEMM-like kernel, chosen by the tiler from the target's caps. */

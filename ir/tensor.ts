@@ -13,6 +13,11 @@ export interface Tensor {
   /** Concrete sizes, row-major (C order). */
   shape: number[];
   data: TensorData;
+  /**
+   * A quantized tensor (dtype i8, i4 or fp8e4m3): `data` (Int32Array) holds one code per
+   * element, unpacked, and these are its scales (see `quant.ts` for the exact values).
+   */
+  quant?: { axis: number; group: number; scales: Float32Array };
 }
 
 /** Number of elements of a concrete shape. */
@@ -34,7 +39,7 @@ export function strides(shape: readonly number[]): number[] {
 }
 
 export function isIntDType(dtype: DType): boolean {
-  return dtype === 'i32' || dtype === 'i64' || dtype === 'i8' || dtype === 'u8' || dtype === 'bool';
+  return dtype === 'i32' || dtype === 'i64' || dtype === 'i8' || dtype === 'u8' || dtype === 'bool' || dtype === 'i4';
 }
 
 /** A zero-filled tensor; float tensors use Float64Array when `f64` is set. */

@@ -5,8 +5,11 @@
  */
 import type { Dim } from './dims.ts';
 
-/** Element types. `fp8e4m3` is reserved for quantized weights (a later issue). */
-export const DTYPES = ['f32', 'f16', 'bf16', 'f64', 'i32', 'i64', 'i8', 'u8', 'bool', 'fp8e4m3'] as const;
+/**
+ * Element types. `i8`, `i4` and `fp8e4m3` weights are quantized (codes plus f32 scales:
+ * see `quant.ts`); `i4` packs two elements per byte.
+ */
+export const DTYPES = ['f32', 'f16', 'bf16', 'f64', 'i32', 'i64', 'i8', 'u8', 'bool', 'fp8e4m3', 'i4'] as const;
 export type DType = (typeof DTYPES)[number];
 
 export function isDType(s: string): s is DType {
@@ -17,7 +20,7 @@ export function isFloatDType(d: DType): boolean {
   return d === 'f32' || d === 'f16' || d === 'bf16' || d === 'f64' || d === 'fp8e4m3';
 }
 
-/** Bytes per element (fp8 is one byte; bool is stored as one byte in checkpoints). */
+/** Bytes per element (fp8 is one byte, i4 half a byte; bool is stored as one byte in checkpoints). */
 export function dtypeBytes(d: DType): number {
   switch (d) {
     case 'f64':
@@ -29,6 +32,8 @@ export function dtypeBytes(d: DType): number {
     case 'f16':
     case 'bf16':
       return 2;
+    case 'i4':
+      return 0.5;
     default:
       return 1;
   }

@@ -62,7 +62,7 @@ export const Int = keyword('int');
 export const Float = keyword('float');
 
 /** The dtype names, in the order of `DTypeName` in ast.ts. */
-export const DTYPE_NAMES = ['f32', 'f16', 'bf16', 'f64', 'i32', 'i64', 'i8', 'u8', 'bool', 'fp8e4m3'] as const;
+export const DTYPE_NAMES = ['f32', 'f16', 'bf16', 'f64', 'i32', 'i64', 'i8', 'u8', 'bool', 'fp8e4m3', 'i4'] as const;
 export const DTypeTokens: TokenType[] = DTYPE_NAMES.map((d) => keyword(d, DType));
 
 /** Keywords that begin a statement inside a model or block body (for "did you mean" hints). */

@@ -1,0 +1,243 @@
+/**
+ * @fileoverview Quantized weights: the one definition of what an `i8`, `i4` or `fp8e4m3`
+ * weight means, shared by the interpreters, the loaders and every backend.
+ *
+ * A quantized weight is a tensor of integer *codes* plus f32 *scales*. Scales run along the
+ * weight's reduction axis (the GEMM's K: the last axis of a `linear` weight [.., N, K], the
+ * second-last of a `matmul` weight [.., K, N]) in groups of `group` elements: the scales
+ * tensor has the weight's shape with that axis replaced by ceil(R / group). Element value:
+ *
+ *     value = fround(decode(code) * scale[.., r / group, ..])      (r: reduction index)
+ *
+ * - `i8`: codes -127..127 (-128 decodes as -128), decode = the integer. The usual scheme is
+ *   one scale per output channel: group = R.
+ * - `i4`: codes -8..7, decode = the integer; group 32 or 128. In memory (blobs, checkpoints)
+ *   two codes share a byte along the LAST axis: even index in the low nibble, two's
+ *   complement. The last axis must be even.
+ * - `fp8e4m3`: codes are the bytes of OCP float8 e4m3fn (bias 7, no infinities, 0x7f/0xff
+ *   NaN, largest 448); group 128. DeepSeek-V3's checkpoints hold one `weight_scale_inv` per
+ *   128×128 block; moec expands it to one scale per (output row, 128-group), which is the
+ *   same numbers repeated (`blockScalesToGroups`), so kernels see a single scale layout for
+ *   every scheme and gate/up interleaving never splits a block.
+ *
+ * Dequantizing is one f32 multiply, so a backend that dequantizes in registers gets values
+ * bit-identical to the interpreter's; only the f32 accumulation order differs.
+ *
+ * The quantizer (symmetric, round to nearest even): scale = fround(amax(group) / qmax)
+ * (qmax 127, 7, 448; scale 1 for an all-zero group), code = round(w / scale) clamped to
+ * ±qmax (fp8: encoded with round-to-nearest-even, saturating).
+ */
+export const QUANT_DTYPES = ['i8', 'i4', 'fp8e4m3'] as const;
+export type QuantDType = (typeof QUANT_DTYPES)[number];
+
+export function isQuantDType(d: string): d is QuantDType {
+  return (QUANT_DTYPES as readonly string[]).includes(d);
+}
+
+/** How a quantized weight is scaled: group size along the reduction axis. */
+export interface QuantScheme {
+  dtype: QuantDType;
+  /** Elements of the reduction axis per scale; `0` means the whole axis (per channel). */
+  group: number;
+}
+
+/** Largest code magnitude the quantizer uses. */
+export const QMAX: Record<QuantDType, number> = { i8: 127, i4: 7, fp8e4m3: 448 };
+
+/** fp8 checkpoints (DeepSeek-V3) scale 128×128 blocks. */
+export const FP8_BLOCK = 128;
+
+/**
+ * The schemes `--quantize` accepts: i8 (per output channel), i4 (groups of 32), i4g32,
+ * i4g128, fp8 (fp8e4m3, groups of 128 as in DeepSeek-V3's 128×128 blocks).
+ */
+export const QUANT_SCHEMES: Record<string, QuantScheme> = {
+  i8: { dtype: 'i8', group: 0 },
+  i4: { dtype: 'i4', group: 32 },
+  i4g32: { dtype: 'i4', group: 32 },
+  i4g128: { dtype: 'i4', group: 128 },
+  fp8: { dtype: 'fp8e4m3', group: FP8_BLOCK },
+  fp8e4m3: { dtype: 'fp8e4m3', group: FP8_BLOCK },
+};
+
+/** The group actually used for a reduction length `r` (0 = per channel = r). */
+export function effectiveGroup(s: QuantScheme, r: number): number {
+  return s.group > 0 ? s.group : r;
+}
+
+/** Shape of the scales of a weight of `shape` with reduction axis `axis`. */
+export function scaleShape(shape: readonly number[], axis: number, group: number): number[] {
+  const out = [...shape];
+  out[axis] = Math.ceil(shape[axis] / group);
+  return out;
+}
+
+/** Bytes the codes take in memory (i4: two per byte along the last axis). */
+export function codeBytes(dtype: QuantDType, shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return dtype === 'i4' ? n / 2 : n;
+}
+
+// ---------------------------------------------------------------------------------------
+// fp8 e4m3fn
+// ---------------------------------------------------------------------------------------
+
+const FP8_TABLE = (() => {
+  const t = new Float32Array(256);
+  for (let c = 0; c < 256; c++) {
+    const sign = c & 0x80 ? -1 : 1;
+    const e = (c >> 3) & 0xf;
+    const m = c & 7;
+    if (e === 15 && m === 7) t[c] = NaN;
+    else if (e === 0) t[c] = sign * m * 2 ** -9;
+    else t[c] = sign * (1 + m / 8) * 2 ** (e - 7);
+  }
+  return t;
+})();
+
+/** The value of an fp8 e4m3fn byte (exact in f32). */
+export function fp8e4m3Decode(code: number): number {
+  return FP8_TABLE[code & 0xff];
+}
+
+/** The table of all 256 fp8 e4m3fn values, for kernels that decode by lookup. */
+export function fp8e4m3Table(): Float32Array {
+  return FP8_TABLE.slice();
+}
+
+/** Round half to even. */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Encodes `x` as fp8 e4m3fn, round to nearest even, saturating at ±448; NaN → 0x7f. */
+export function fp8e4m3Encode(x: number): number {
+  if (Number.isNaN(x)) return 0x7f;
+  const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
+  const a = Math.abs(x);
+  let code: number;
+  if (a < 2 ** -6) {
+    // Subnormals: quantum 2^-9; a result of 8 is the smallest normal, whose code is 8 too.
+    code = roundHalfEven(a * 2 ** 9);
+  } else {
+    let e = Math.floor(Math.log2(a));
+    if (2 ** e > a) e--;
+    else if (2 ** (e + 1) <= a) e++;
+    // n in [8, 16]: 16 carries into the next exponent, which the code arithmetic does too.
+    const n = roundHalfEven(a * 2 ** (3 - e));
+    code = e + 7 > 15 ? 0x7e : ((e + 7) << 3) + (n - 8);
+  }
+  return sign | Math.min(code, 0x7e);
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantize / dequantize
+// ---------------------------------------------------------------------------------------
+
+/** A quantized tensor in memory: one code per element (unpacked), scales as f32. */
+export interface QuantData {
+  dtype: QuantDType;
+  shape: number[];
+  /** Reduction axis (non-negative). */
+  axis: number;
+  group: number;
+  /** One code per element, row-major: integers for i8/i4, the byte for fp8. */
+  codes: Int32Array;
+  /** f32 scales, shape `scaleShape(shape, axis, group)`, row-major. */
+  scales: Float32Array;
+}
+
+function decodeFn(dtype: QuantDType): (c: number) => number {
+  return dtype === 'fp8e4m3' ? fp8e4m3Decode : (c) => c;
+}
+
+/** Walks every (outer, group, inner) run of one scale: calls f(scale index, element indices). */
+function forEachGroup(shape: readonly number[], axis: number, group: number, f: (si: number, idx: number[]) => void): void {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const r = shape[axis];
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const groups = Math.ceil(r / group);
+  const idx: number[] = [];
+  for (let o = 0; o < outer; o++) {
+    for (let g = 0; g < groups; g++) {
+      for (let i = 0; i < inner; i++) {
+        idx.length = 0;
+        for (let k = g * group; k < Math.min(r, (g + 1) * group); k++) idx.push((o * r + k) * inner + i);
+        f((o * groups + g) * inner + i, idx);
+      }
+    }
+  }
+}
+
+/** Quantizes f32 (or f64) values of `shape` along `axis` with the scheme's group. */
+export function quantize(values: ArrayLike<number>, shape: readonly number[], axis: number, scheme: QuantScheme): QuantData {
+  const group = effectiveGroup(scheme, shape[axis]);
+  const codes = new Int32Array(values.length);
+  const scales = new Float32Array(scaleShape(shape, axis, group).reduce((a, b) => a * b, 1));
+  const qmax = QMAX[scheme.dtype];
+  forEachGroup(shape, axis, group, (si, idx) => {
+    let amax = 0;
+    for (const i of idx) amax = Math.max(amax, Math.abs(values[i]));
+    const s = amax > 0 && Number.isFinite(amax) ? Math.fround(amax / qmax) : 1;
+    scales[si] = s;
+    for (const i of idx) {
+      const v = values[i] / s;
+      codes[i] = scheme.dtype === 'fp8e4m3' ? fp8e4m3Encode(v) : Math.max(-qmax, Math.min(qmax, roundHalfEven(v)));
+    }
+  });
+  return { dtype: scheme.dtype, shape: [...shape], axis, group, codes, scales };
+}
+
+/** The exact f32 values of a quantized tensor (the reference semantics). */
+export function dequantize(q: QuantData): Float32Array {
+  const out = new Float32Array(q.codes.length);
+  const decode = decodeFn(q.dtype);
+  forEachGroup(q.shape, q.axis, q.group, (si, idx) => {
+    const s = q.scales[si];
+    for (const i of idx) out[i] = Math.fround(decode(q.codes[i]) * s);
+  });
+  return out;
+}
+
+/** Codes as bytes in memory order: i8/fp8 one per byte, i4 two per byte along the last axis. */
+export function packCodes(dtype: QuantDType, codes: Int32Array): Uint8Array {
+  if (dtype !== 'i4') return Uint8Array.from(codes, (c) => c & 0xff);
+  const out = new Uint8Array(codes.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = (codes[2 * i] & 0xf) | ((codes[2 * i + 1] & 0xf) << 4);
+  return out;
+}
+
+/** The inverse of `packCodes`. */
+export function unpackCodes(dtype: QuantDType, bytes: Uint8Array, count: number): Int32Array {
+  const out = new Int32Array(count);
+  if (dtype === 'i4') {
+    for (let i = 0; i < count; i++) {
+      const nib = (bytes[i >> 1] >> ((i & 1) * 4)) & 0xf;
+      out[i] = nib >= 8 ? nib - 16 : nib;
+    }
+  } else if (dtype === 'i8') {
+    for (let i = 0; i < count; i++) out[i] = (bytes[i] << 24) >> 24;
+  } else {
+    for (let i = 0; i < count; i++) out[i] = bytes[i];
+  }
+  return out;
+}
+
+/**
+ * DeepSeek-V3 fp8 block scales ([.., ceil(N/128), ceil(K/128)], one per 128×128 block of a
+ * [.., N, K] weight) as moec's per-row group scales [.., N, ceil(K/128)].
+ */
+export function blockScalesToGroups(blocks: Float32Array, shape: readonly number[], block = FP8_BLOCK): Float32Array {
+  const nd = shape.length;
+  const n = shape[nd - 2];
+  const kg = Math.ceil(shape[nd - 1] / block);
+  const nb = Math.ceil(n / block);
+  const outer = shape.slice(0, nd - 2).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(outer * n * kg);
+  for (let o = 0; o < outer; o++)
+    for (let r = 0; r < n; r++)
+      for (let g = 0; g < kg; g++) out[(o * n + r) * kg + g] = blocks[(o * nb + Math.floor(r / block)) * kg + g];
+  return out;
+}
