@@ -149,6 +149,36 @@ describe('the quantize pass', () => {
   });
 });
 
+describe('fusion with quantized weights', () => {
+  const agree = (m: ReturnType<typeof compileFile>, scheme: string | undefined): { gemms: number; grouped: number } => {
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, verifyEach: true, ...(scheme ? { quantize: QUANT_SCHEMES[scheme] } : {}) }).program!;
+    const q = scheme ? quantizeModule(m, scheme) : m;
+    const weights = randomWeights(m, 8);
+    const inputs = randomInputs(m, { T: 6 }, 8);
+    const want = run(q, { tokens: 6, weights, inputs }).outputs.y.data;
+    const got = interpretKernelIR(p, { bindings: { T: 6 }, inputs, weights }).y.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-5);
+    const ks = JSON.stringify(p.steps);
+    return { gemms: ks.split('"kind":"gemm"').length - 1, grouped: ks.split('"kind":"grouped_gemm"').length - 1 };
+  };
+
+  it('keeps a shared expert whose split into experts would cut i4 groups as its own MLP (qwen, F = 24 of 72)', () => {
+    const m = compileFile('examples/qwen-moe.moe', { consts: { D: 32, F: 24, FS: 72, E: 12, K: 4 } });
+    expect(agree(m, undefined)).toEqual({ gemms: 0, grouped: 2 }); // f32: folded into the experts
+    expect(agree(m, 'i4')).toEqual({ gemms: 3, grouped: 2 }); // i4 groups of 32 across chunks of 24: not folded (gate|up, down, gate)
+    expect(agree(m, 'i8')).toEqual({ gemms: 0, grouped: 2 }); // per-channel scales split anywhere
+  });
+
+  it('packs gate and up only when they are quantized alike, and says so when that leaves a GEMM unfused (E311)', () => {
+    expect(agree(compile(tiny('i4(group=32)[E, F, D]')), undefined)).toEqual({ gemms: 0, grouped: 2 });
+    const mixed = compile(tiny('i8(group=channel)[E, F, D]'), { path: 'q.moe' }); // i8 gate, i4 up: no packed gate|up
+    expect(run(mixed, { tokens: 2 }).outputs.y.data.every(Number.isFinite)).toBe(true); // the graph itself is fine
+    const d = diagnostic(() => runPipeline(mixed, { target: loadTarget('x86-avx2'), maxTokens: 64 }));
+    expect(d.code).toBe('E311');
+    expect(d.message).toContain('grouped_matmul reads the quantized weight %w_gate');
+  });
+});
+
 describe('interpreters', () => {
   const m = compileFile('examples/mixtral.moe', { consts: SMALL['mixtral.moe'] });
   const q = quantizeModule(m, 'i4g128');
