@@ -4,6 +4,9 @@
 // packing ops); the `quantize` pass's choice of weights and axes; the interpreters' loading
 // of given codes and scales (and their errors) and f64 mode; the kernel IR's quantized
 // buffers in text and in its verifier.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../compiler/diagnostics.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
@@ -15,6 +18,7 @@ import { printKernelIR } from '../ir/kprint.ts';
 import { parseIR } from '../ir/parse.ts';
 import { printIR } from '../ir/print.ts';
 import { QUANT_SCHEMES, dequantize, quantize } from '../ir/quant.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
 
@@ -196,6 +200,22 @@ describe('interpreters', () => {
       }
     }
     expect(Array.from(run(q, { tokens: 5, weights: given, inputs }).outputs.y.data)).toEqual(Array.from(run(q, { tokens: 5, weights, inputs }).outputs.y.data));
+  });
+
+  it('quantize f32 checkpoint tensors assembled per expert through `from` patterns', () => {
+    const t = compileFile('examples/tiny.moe');
+    const w = randomWeights(t, 3);
+    const file: Record<string, Tensor> = { 'mlp.gate.weight': w.router };
+    for (const [name, ck] of [['w_gate', 'gate_proj'], ['w_up', 'up_proj'], ['w_down', 'down_proj']] as const) {
+      const per = w[name].shape.slice(1);
+      const size = per[0] * per[1];
+      for (let e = 0; e < 4; e++) file[`mlp.experts.${e}.${ck}.weight`] = { dtype: 'f32', shape: per, data: w[name].data.slice(e * size, (e + 1) * size) };
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'moec-quant-'));
+    writeSafetensors(join(dir, 'w.safetensors'), file);
+    const qt = quantizeModule(t, 'fp8');
+    const x = randomInputs(t, { T: 4 }, 3);
+    expect(Array.from(run(qt, { tokens: 4, weights: join(dir, 'w.safetensors'), inputs: x }).outputs.y.data)).toEqual(Array.from(run(qt, { tokens: 4, weights: w, inputs: x }).outputs.y.data));
   });
 
   it('refuse codes out of range, scales of the wrong count or axis, and codes without scales (E504)', () => {
