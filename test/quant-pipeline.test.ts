@@ -231,6 +231,16 @@ describe('moec --quantize', () => {
     expect((await bytesAtT1('--quantize', 'i4')) / f32).toBeCloseTo(0.625 / 4, 1);
   });
 
+  it('compile reports which kernels read quantized weights, and the codes and scales they take', async () => {
+    const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('grouped GEMM over expert rows → weighted combine [i4 weights, groups of 32]');
+    // codes: (4·8 + 4·32·8 + 4·8·16) / 2 bytes; scales: one f32 per row (every row is shorter than 32)
+    expect(r.out).toContain('quantized weights: 784 B of codes + 656 B of scales (f32: 6.1 KiB)');
+    const f = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2');
+    expect(f.out).not.toContain('quantized');
+  });
+
   it('names the schemes when given an unknown one (usage error, exit 2)', async () => {
     const r = await cli('run', 'examples/tiny.moe', '--tokens', '3', '--quantize', 'int3');
     expect(r.code).toBe(2);
