@@ -267,6 +267,19 @@ describe('kernel IR', () => {
     expect(printKernelIR(parseKernelIR(text))).toBe(text);
   });
 
+  it('lowers a dense matmul weight [in, out] quantized along axis -2 (scales per column group) and computes it as the graph does', () => {
+    const m = compile('dim T <= 16\nmodel mm {\n  input x: f32[T, 64]\n  weight w: i4(group=32, axis=-2)[64, 48]\n  weight b: f32[48]\n  output y = relu(matmul(x, w, b))\n}\n');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 16, verifyEach: true }).program!;
+    const w = p.buffers.find((b) => b.name === 'w')!;
+    expect(w.quant).toEqual({ scales: 'w.scales', axis: 0, group: 32 });
+    expect(p.buffers.find((b) => b.name === 'w.scales')!.shape).toEqual([2, 48]);
+    const weights = randomWeights(m, 1);
+    const inputs = randomInputs(m, { T: 5 }, 1);
+    const want = run(m, { tokens: 5, weights, inputs }).outputs.y.data;
+    const got = interpretKernelIR(p, { bindings: { T: 5 }, inputs, weights }).y.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want[i])));
+  });
+
   it('verifies quantized buffers: dtype, kind, scales buffer and shape, and who may read them', () => {
     const cases: Array<[(p: ReturnType<typeof program>) => void, string]> = [
       [(p) => delete p.buffers.find((b) => b.name === 'w_down')!.quant, 'w_down is i4[4, 8, 16] but has no quant'],
