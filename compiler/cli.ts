@@ -12,7 +12,8 @@ import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -56,6 +57,9 @@ Usage:
             [--max-tokens N] [--set ...]
       Write the weights in the layout the target backend's code reads (one aligned blob,
       GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
+  moec import CONFIG.json [-o MODEL.moe]
+      Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
+      DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
   moec --help | --version
 
 Options:
@@ -207,7 +211,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import')
+    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\` and \`moec import\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
@@ -310,8 +315,22 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'import': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
+      if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      const r = importHfConfig(readText(rest[0]), rest[0]);
+      if (values.out === undefined) {
+        io.out(r.text.trimEnd());
+        return 0;
+      }
+      writeOutputFile(values.out, r.text);
+      const p = summarizeParams(r.module);
+      const extra = [r.mtp ? `${r.mtp.layers} MTP layer(s) left out (${formatCount(r.mtp.params)} parameters)` : '', r.quantization ? `checkpoint stored as ${r.quantization}` : ''].filter(Boolean);
+      io.out(`wrote ${values.out}: ${r.architecture}, ${r.spec.layers} layers, ${formatCount(p.total)} parameters (${formatCount(p.activePerToken)} active per token)${extra.length ? `; ${extra.join('; ')}` : ''}`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import (see moec --help)');
   }
 }
 
