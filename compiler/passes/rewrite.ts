@@ -110,7 +110,7 @@ export function callerOf(m: Module, body: Func): { func: Func; node: Node } | un
 
 /**
  * Whether `v` holds weights: the result of a `weight` node, a weight transform of weights,
- * or (in a `repeat` body) a parameter fed with stacked weights.
+ * or (in a `repeat` body) a parameter fed with stacked weights (not a stacked input).
  */
 export function isWeight(m: Module, f: Func, v: Value, uses = new UseMap(f)): boolean {
   const d = uses.defOf(v);
@@ -120,7 +120,8 @@ export function isWeight(m: Module, f: Func, v: Value, uses = new UseMap(f)): bo
   const caller = callerOf(m, f);
   if (!caller) return false;
   const fixed = (caller.node.attrs.carried as number) + (caller.node.attrs.invariant as number);
-  return pi >= fixed;
+  // Stacked operands are weights, or per-layer model inputs (a block's `input`, e.g. a KV cache).
+  return pi >= fixed && isWeight(m, caller.func, caller.node.inputs[pi]);
 }
 
 /**

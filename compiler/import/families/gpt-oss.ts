@@ -55,12 +55,15 @@ export const gptOss: Family = {
           ],
           body: [
             'top = topk(linear(h, router, router_bias), k=K)',
+            // The weights are computed before the permutation, as in examples/gpt-oss.moe:
+            // fuse-router puts the fused router where the softmax was (see the report).
+            'w = softmax(top.values)',
             'slots, offsets = moe_permute(top.indices, experts=E)',
             'gu = grouped_matmul(moe_dispatch(h, slots, offsets, k=K), gate_up, offsets, bias=gate_up_bias)',
             'gate = clamp(slice(gu, axis=-1, start=0, step=2), max=LIMIT)',
             'up = clamp(slice(gu, axis=-1, start=1, step=2), min=-LIMIT, max=LIMIT)',
             'ys = grouped_matmul((up + 1) * gate * sigmoid(gate * ALPHA), down, offsets, bias=down_bias)',
-            'ffn = moe_combine(ys, slots, offsets, softmax(top.values))',
+            'ffn = moe_combine(ys, slots, offsets, w)',
           ],
           doc: ['MoE (GptOssMLP): top-k on the biased logits, softmax over the k; interleaved gate/up; clamped SwiGLU.'],
         },
