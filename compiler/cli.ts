@@ -46,7 +46,7 @@ Usage:
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
       backend is missing).
-  moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
+  moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
       Run the model and print the shape and statistics of each output. Weights and
@@ -65,6 +65,7 @@ Usage:
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
   --tokens N            the token count T
+  --context L           positions already in the KV cache (decoder models from moec import)
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
   --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
   --inputs FILE         inputs by name
@@ -176,6 +177,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       debug: { type: 'boolean' },
       set: { type: 'string', multiple: true },
       tokens: { type: 'string', short: 'T' },
+      context: { type: 'string' },
       seed: { type: 'string' },
       weights: { type: 'string' },
       inputs: { type: 'string' },
@@ -203,7 +205,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   }
   const consts = parseConsts(values.set);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'inputs', 'backend', 'f64', 'check'],
+    run: ['tokens', 'context', 'inputs', 'backend', 'f64', 'check'],
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
@@ -267,7 +269,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
         const m = compileFile(path, { consts });
         const t0 = performance.now();
-        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
         const ms = performance.now() - t0;
         io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
@@ -283,7 +285,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
+      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
@@ -335,6 +337,17 @@ async function command(argv: string[], io: CliIO): Promise<number> {
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
+function contextBinding(m: Module, context: string | undefined): Record<string, number> {
+  const hasL = m.dims.some((d) => d.name === 'L');
+  if (context === undefined) {
+    if (hasL) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
+    return {};
+  }
+  if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
+  return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
+}
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {

@@ -303,4 +303,21 @@ describe('moec import on the command line', () => {
     expect(err.join('\n')).toMatch(/examples\/tiny\.moe:1:1: error E801: examples\/tiny\.moe is not valid JSON/);
     expect(await main(['import'], io)).toBe(2);
   });
+
+  it('moec run binds the cache length with --context; backends refuse the decoder ops with E701', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-import-'));
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+    const file = join(dir, 'ds.moe');
+    expect(await main(['import', 'test/fixtures/hf-tiny/deepseek_v3.json', '-o', file], io)).toBe(0);
+    expect(out[0]).toContain('1 MTP layer(s) left out');
+    expect(await main(['run', file, '--tokens', '3', '--context', '4'], io)).toBe(0);
+    expect(out.join('\n')).toMatch(/output logits: f32\[3, 32\]/);
+    expect(await main(['run', file, '--tokens', '3'], io)).toBe(2);
+    expect(err.join('\n')).toContain('needs --context L');
+    expect(await main(['run', file, '--tokens', '3', '--context', '4', '--backend', 'c'], io)).toBe(1);
+    expect(err.join('\n')).toContain('E701: the c backend cannot run embedding, rope, mla_attention yet');
+    expect(await main(['run', 'examples/tiny.moe', '--tokens', '3', '--context', '4'], io)).toBe(2);
+  });
 });
