@@ -30,6 +30,10 @@ import { SourceFile } from '../compiler/source.ts';
 import { loadTarget } from '../compiler/target-load.ts';
 import { interpret } from '../ir/interp.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
+import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { printKernelIR } from '../ir/kprint.ts';
+import { parseIR } from '../ir/parse.ts';
+import { printIR } from '../ir/print.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 
 type Cfg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -203,6 +207,18 @@ describe('moec import: tiny models against the numpy fixtures', () => {
     expect(runTiny('deepseek_v3', 3, (c) => (c.rope_scaling = null)).rel).toBeGreaterThan(1e-3);
     expect(runTiny('llama', 3, (c) => (c.rope_scaling = null)).rel).toBeGreaterThan(1e-3);
     expect(runTiny('olmoe', 3, (c) => (c.clip_qkv = null)).rel).toBeGreaterThan(1e-3);
+  });
+
+  it('imported models print and parse back identically, as graph IR and as kernel IR', () => {
+    for (const name of ['deepseek_v3', 'gpt_oss']) {
+      const r = importFile(`test/fixtures/hf-tiny/${name}.json`);
+      const text = printIR(r.module);
+      expect(printIR(parseIR(text)), name).toBe(text);
+      const k = printKernelIR(runPipeline(r.module, { target: loadTarget('x86-avx2'), maxTokens: 8 }).program!);
+      const back = parseKernelIR(k);
+      expect(verifyKernelIR(back)).toEqual([]);
+      expect(printKernelIR(back), name).toBe(k);
+    }
   });
 
   for (const target of ['x86-avx2', 'webgpu', 'npu-scratchpad'])
