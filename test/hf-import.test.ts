@@ -7,7 +7,8 @@
  *   the graph interpreter, with weights loaded by their checkpoint names, and match the logits
  *   of an independent float64 numpy implementation (gen_hf_fixtures.py) within max |Δ| <=
  *   1e-5 and 1e-5 relative to the logits' scale (float32 runs measure ~1e-7). Changing a
- *   field the fixture depends on (sliding window, rope scaling, clip_qkv) moves the logits
+ *   field the fixture depends on (sliding window, rope scaling, clip_qkv, group-limited
+ *   routing) moves the logits
  *   by far more than that, so the comparison is sensitive to each.
  * - The imported tiny models compile for three targets with every MoE layer fused (router,
  *   moe_align, grouped GEMMs) and the kernel program matches the fixtures too; the KV cache
@@ -164,7 +165,7 @@ describe('moec import: the shipped configs', () => {
 // ---------------------------------------------------------------------------------------
 
 const FIXTURES: Array<[string, number]> = [
-  ['mixtral', 3], ['qwen2_moe', 3], ['qwen3_moe', 3], ['deepseek_v2', 3], ['deepseek_v3', 3], ['olmoe', 3], ['gpt_oss', 3], ['gpt_oss', 1], ['llama', 3],
+  ['mixtral', 3], ['qwen2_moe', 3], ['qwen3_moe', 3], ['deepseek_v2', 3], ['deepseek_v2_grouped', 3], ['deepseek_v3', 3], ['olmoe', 3], ['gpt_oss', 3], ['gpt_oss', 1], ['llama', 3],
 ];
 
 function fixture(name: string, T: number) {
@@ -202,11 +203,12 @@ describe('moec import: tiny models against the numpy fixtures', () => {
       expect(e.rel).toBeLessThan(1e-5);
     });
 
-  it('the fixtures depend on the sliding window, rope scaling and clip_qkv (changing one moves the logits)', () => {
+  it('the fixtures depend on the sliding window, rope scaling, clip_qkv and group-limited routing (changing one moves the logits)', () => {
     expect(runTiny('gpt_oss', 3, (c) => (c.sliding_window = 64)).rel).toBeGreaterThan(1e-3);
     expect(runTiny('deepseek_v3', 3, (c) => (c.rope_scaling = null)).rel).toBeGreaterThan(1e-3);
     expect(runTiny('llama', 3, (c) => (c.rope_scaling = null)).rel).toBeGreaterThan(1e-3);
     expect(runTiny('olmoe', 3, (c) => (c.clip_qkv = null)).rel).toBeGreaterThan(1e-3);
+    expect(runTiny('deepseek_v2_grouped', 3, (c) => (c.topk_method = 'greedy')).rel).toBeGreaterThan(1e-3);
   });
 
   it('imported models print and parse back identically, as graph IR and as kernel IR', () => {
