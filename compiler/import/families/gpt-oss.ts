@@ -55,8 +55,6 @@ export const gptOss: Family = {
           ],
           body: [
             'top = topk(linear(h, router, router_bias), k=K)',
-            // The weights are computed before the permutation, as in examples/gpt-oss.moe:
-            // fuse-router puts the fused router where the softmax was (see the report).
             'w = softmax(top.values)',
             'slots, offsets = moe_permute(top.indices, experts=E)',
             'gu = grouped_matmul(moe_dispatch(h, slots, offsets, k=K), gate_up, offsets, bias=gate_up_bias)',
