@@ -211,6 +211,11 @@ describe('moec import: tiny models against the numpy fixtures', () => {
     expect(runTiny('deepseek_v2_grouped', 3, (c) => (c.topk_method = 'greedy')).rel).toBeGreaterThan(1e-3);
   });
 
+  for (const name of ['deepseek_v3', 'gpt_oss'])
+    it(`${name}: the imported .moe text matches its golden file (test/golden/import; update on purpose with npm run test:update)`, async () => {
+      await expect(importFile(`test/fixtures/hf-tiny/${name}.json`).text).toMatchFileSnapshot(`golden/import/${name}.moe`);
+    });
+
   it('imported models print and parse back identically, as graph IR and as kernel IR', () => {
     for (const name of ['deepseek_v3', 'gpt_oss']) {
       const r = importFile(`test/fixtures/hf-tiny/${name}.json`);
