@@ -14,7 +14,8 @@ import { dtypeText } from '../ir/quant-type.ts';
 import type { TensorType } from '../ir/types.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, quantScheme, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, quantScheme, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -47,7 +48,7 @@ Usage:
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
       backend is missing).
-  moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
+  moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
       Run the model and print the shape and statistics of each output. Weights and
@@ -58,11 +59,15 @@ Usage:
             [--max-tokens N] [--set ...]
       Write the weights in the layout the target backend's code reads (one aligned blob,
       GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
+  moec import CONFIG.json [-o MODEL.moe]
+      Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
+      DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
   moec --help | --version
 
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
   --tokens N            the token count T
+  --context L           positions already in the KV cache (decoder models from moec import)
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
   --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
   --inputs FILE         inputs by name
@@ -177,6 +182,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       debug: { type: 'boolean' },
       set: { type: 'string', multiple: true },
       tokens: { type: 'string', short: 'T' },
+      context: { type: 'string' },
       seed: { type: 'string' },
       weights: { type: 'string' },
       inputs: { type: 'string' },
@@ -206,7 +212,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   const consts = parseConsts(values.set);
   const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'inputs', 'backend', 'f64', 'check'],
+    run: ['tokens', 'context', 'inputs', 'backend', 'f64', 'check'],
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
@@ -214,7 +220,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import')
+    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\` and \`moec import\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
@@ -269,7 +276,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
         const m = compileFile(path, { consts, quantize });
         const t0 = performance.now();
-        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
         const ms = performance.now() - t0;
         io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
@@ -285,7 +292,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize });
+      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
@@ -318,12 +325,37 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'import': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
+      if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      const r = importHfConfig(readText(rest[0]), rest[0]);
+      if (values.out === undefined) {
+        io.out(r.text.trimEnd());
+        return 0;
+      }
+      writeOutputFile(values.out, r.text);
+      const p = summarizeParams(r.module);
+      const extra = [r.mtp ? `${r.mtp.layers} MTP layer(s) left out (${formatCount(r.mtp.params)} parameters)` : '', r.quantization ? `checkpoint stored as ${r.quantization}` : ''].filter(Boolean);
+      io.out(`wrote ${values.out}: ${r.architecture}, ${r.spec.layers} layers, ${formatCount(p.total)} parameters (${formatCount(p.activePerToken)} active per token)${extra.length ? `; ${extra.join('; ')}` : ''}`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import (see moec --help)');
   }
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
+function contextBinding(m: Module, context: string | undefined): Record<string, number> {
+  const hasL = m.dims.some((d) => d.name === 'L');
+  if (context === undefined) {
+    if (hasL) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
+    return {};
+  }
+  if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
+  return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
+}
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {

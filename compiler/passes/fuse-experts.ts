@@ -40,6 +40,8 @@ interface Activation {
   /** The first-layer GEMMs: one, or gate then up when they are to be packed. */
   gmms: Gmm[];
   nodes: Node[];
+  /** Scalar constants the chain reads; CSE may share them with other chains, so they go only if nothing else reads them. */
+  consts?: Node[];
 }
 
 function scalarConst(u: UseMap, v: Value): number | undefined {
@@ -97,7 +99,8 @@ function matchClamped(m: Module, f: Func, u: UseMap, h: Node, xs: Value, off: Va
     limit,
     alpha,
     gmms: [gu],
-    nodes: [h, left, sig, plus, scaled, gClamp, uClamp, gSlice!, uSlice!, gu.node, ...consts],
+    nodes: [h, left, sig, plus, scaled, gClamp, uClamp, gSlice!, uSlice!, gu.node],
+    consts,
   };
 }
 
@@ -156,7 +159,8 @@ function fuseOne(m: Module, f: Func, combine: Node): boolean {
   }
   const out = combine.outputs[0];
   const node = insertNode(m, f, 'moe_experts', operands, attrs, [out.name], combine);
-  removeNodes(f, nodes);
+  const unshared = (act.consts ?? []).filter((c) => c.outputs.every((v) => u.onlyUsedBy(v, nodes)));
+  removeNodes(f, [...nodes, ...unshared]);
   node.outputs[0].name = out.name;
   replaceUses(f, out, node.outputs[0]);
   return true;

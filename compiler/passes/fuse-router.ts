@@ -21,7 +21,7 @@
 import type { Func, Module, Node, Value } from '../../ir/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
+import { UseMap, defineBeforeUse, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
 
 interface RouterMatch {
   nodes: Node[];
@@ -160,6 +160,9 @@ function fuseIn(m: Module, f: Func): number {
     node.outputs[1].name = match.weights.name;
     replaceUses(f, match.indices, node.outputs[0]);
     replaceUses(f, match.weights, node.outputs[1]);
+    // The router sits where the chain ended, but a user of the indices may come before the
+    // weights were finished (moe_permute before the softmax of GPT-OSS's top-k values).
+    defineBeforeUse(f);
     fused++;
   }
   return fused;

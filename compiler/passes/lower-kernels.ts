@@ -207,7 +207,8 @@ class Lowerer {
     body.params.forEach((p, i) => {
       const outer = this.name(n.inputs[i]);
       if (i >= fixed) {
-        const slice = this.buffer(p, 'weight', inner);
+        // A slice is what its stack is: a layer's weights, or its part of a stacked input (a KV cache).
+        const slice = this.buffer(p, this.buffers.get(outer)!.kind === 'input' ? 'input' : 'weight', inner);
         slices.push({ stacked: outer, slice });
         // A quantized weight's scales are stacked alike, and sliced with it.
         const q = this.buffers.get(slice)!.quant;
