@@ -8,17 +8,24 @@
  * string to string; then the data section, where each tensor is its row-major,
  * little-endian elements at bytes begin..end, counted from the start of the data section.
  *
+ * Reading parses only the header up front; each tensor is read from its own position in the
+ * file when asked for, so files over 2 GiB work and a loader reads only what it needs.
+ * Quantized codes: F8_E4M3 tensors are read and written as their bytes (dtype fp8e4m3), and
+ * i4 codes as U8 [.., K/2], two per byte along the last axis, even index in the low nibble
+ * (`packedI4`; see ir/quant.ts). Their scales are ordinary F32 tensors beside them.
+ *
  * Reading checks everything a corrupt or hostile file could get wrong and reports it as
  * a MoecError E502 that says what is wrong, so a bad checkpoint never surfaces as a
  * RangeError deep inside a typed-array constructor. Writing is deterministic (same tensors,
  * same bytes) and atomic (a temp file renamed into place).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { didYouMean, fail } from '../compiler/diagnostics.ts';
 import type { DType } from './types.ts';
 import { numel, type Tensor } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
+import { packCodes, unpackCodes } from './quant.ts';
 
 /** A parsed safetensors file; tensors are decoded only when asked for. */
 export interface SafetensorsFile {
@@ -30,8 +37,20 @@ export interface SafetensorsFile {
   names(): string[];
   /** A tensor's safetensors dtype (e.g. 'BF16') and shape, without decoding it. */
   info(name: string): { dtype: string; shape: number[] };
-  /** Decodes a tensor; floats go to Float64Array when `f64` is set (F64 always does). */
-  get(name: string, opts?: { f64?: boolean }): Tensor;
+  /** Whether the file holds a tensor of that name. */
+  has(name: string): boolean;
+  /** Reads and decodes a tensor (see `GetOptions`). */
+  get(name: string, opts?: GetOptions): Tensor;
+}
+
+export interface GetOptions {
+  /** Floats go to Float64Array (F64 always does). */
+  f64?: boolean;
+  /**
+   * The tensor is U8 [.., K/2] holding packed i4 codes (two per byte along the last axis,
+   * even index in the low nibble, two's complement): decode it as i4 [.., K], one code each.
+   */
+  packedI4?: boolean;
 }
 
 /** The largest header we accept; real headers are kilobytes, even for thousands of tensors. */
@@ -45,15 +64,26 @@ const ST_DTYPE_BYTES: Record<string, number> = {
   I64: 8, U64: 8, F64: 8, C64: 8,
 };
 
-/** The safetensors dtypes moec reads, and the moec dtype each becomes. */
+/**
+ * The safetensors dtypes moec reads, and the moec dtype each becomes. F8_E4M3 is read as
+ * its codes (one byte each, `fp8e4m3` in ir/quant.ts); its scales are separate tensors.
+ */
 const READABLE: Record<string, DType> = {
   F64: 'f64', F32: 'f32', F16: 'f16', BF16: 'bf16', I64: 'i64', I32: 'i32', I8: 'i8', U8: 'u8', BOOL: 'bool',
+  F8_E4M3: 'fp8e4m3',
 };
 
-/** The safetensors dtype each writable moec dtype is stored as. */
+/**
+ * The safetensors dtype each writable moec dtype is stored as. Quantized tensors are written
+ * as their codes: fp8e4m3 one byte each (F8_E4M3), i4 packed two per byte (U8 [.., K/2]).
+ */
 const WRITTEN_AS: Partial<Record<DType, string>> = {
   f64: 'F64', f32: 'F32', f16: 'F16', bf16: 'BF16', i64: 'I64', i32: 'I32', i8: 'I8', u8: 'U8', bool: 'BOOL',
+  fp8e4m3: 'F8_E4M3', i4: 'U8',
 };
+
+/** Bytes per read call: readSync takes at most 2 GiB at once. */
+const READ_CHUNK = 1 << 30;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -69,26 +99,78 @@ interface Entry {
 // Reading
 // ---------------------------------------------------------------------------------------
 
-/** Reads and parses a safetensors file; E501 if it cannot be read, E502 if it is malformed. */
+/**
+ * Opens a safetensors file and parses its header; tensors are read later, each from its own
+ * offset, so a file of any size works (over 2 GiB too) and only the tensors asked for are
+ * read. E501 if it cannot be read, E502 if it is malformed.
+ */
 export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
+  let size: number;
+  let head: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    const fd = openSync(path, 'r');
+    try {
+      size = fstatSync(fd).size;
+      head = readAt(fd, 0, Math.min(size, 8));
+      if (size >= 8) {
+        const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+        // Only a plausible header is read; parseHeader reports the rest.
+        if (n <= BigInt(MAX_HEADER_BYTES) && 8 + Number(n) <= size) head = readAt(fd, 0, 8 + Number(n));
+      }
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'check the path and that the file is readable');
   }
-  return parseSafetensors(bytes, path);
+  const read = (begin: number, length: number): Uint8Array => {
+    try {
+      const fd = openSync(path, 'r');
+      try {
+        const bytes = readAt(fd, begin, length);
+        if (bytes.length < length) throw Object.assign(new Error(`the file ended at byte ${begin + bytes.length}`), { code: 'SHORT' });
+        return bytes;
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      return fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'the file changed or vanished since moec opened it; check it');
+    }
+  };
+  return parseHeader(head, size, read, path);
 }
 
-/** Parses safetensors bytes (`path` is only for messages); E502 if they are malformed. */
+/** Reads `length` bytes at `position` (fewer at end of file), in chunks each read call can take. */
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, Math.min(length - done, READ_CHUNK), position + done);
+    if (n === 0) return out.subarray(0, done);
+    done += n;
+  }
+  return out;
+}
+
+/** Parses safetensors bytes held in memory (`path` is only for messages); E502 if they are malformed. */
 export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
+  // A fresh copy, so the typed arrays made from it are aligned whatever the offset.
+  return parseHeader(bytes, bytes.length, (begin, length) => new Uint8Array(bytes.subarray(begin, begin + length)), path);
+}
+
+/**
+ * Parses the header at the start of `head` (which holds at least the first 8 + N bytes of a
+ * well-formed file of `size` bytes) and checks every entry against the data section; `read`
+ * fetches the bytes of a tensor (file positions) when it is asked for.
+ */
+function parseHeader(head: Uint8Array, size: number, read: (begin: number, length: number) => Uint8Array, path: string): SafetensorsFile {
   const bad: Bad = (message, hint) => fail('E502', `${path}: ${message}`, undefined, hint);
   const REEXPORT = 'the file may be truncated or corrupt; re-export it with safetensors (e.g. safetensors.torch.save_file)';
 
-  if (bytes.length < 8) {
-    bad(`file is ${bytes.length} bytes, too short to hold the 8-byte header length`, REEXPORT);
+  if (size < 8) {
+    bad(`file is ${size} bytes, too short to hold the 8-byte header length`, REEXPORT);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const headerLen = view.getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
     bad(
@@ -97,13 +179,13 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     );
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
-    bad(`header claims ${n} bytes but the file has only ${bytes.length - 8} after the 8-byte length`, REEXPORT);
+  if (8 + n > size) {
+    bad(`header claims ${n} bytes but the file has only ${size - 8} after the 8-byte length`, REEXPORT);
   }
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + n));
   } catch {
     return bad('header is not valid UTF-8', REEXPORT);
   }
@@ -118,7 +200,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   }
 
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = size - dataStart;
   let metadata: Record<string, string> = {};
   const entries = new Map<string, Entry>();
   for (const [name, raw] of Object.entries(header)) {
@@ -147,11 +229,16 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     path,
     metadata,
     names: () => [...sortedNames],
+    has: (name) => entries.has(name),
     info: (name) => {
       const e = lookup(name);
       return { dtype: e.dtype, shape: [...e.shape] };
     },
-    get: (name, opts) => decodeTensor(lookup(name), bytes.subarray(dataStart), opts?.f64 ?? false, bad),
+    get: (name, opts) => {
+      const e = lookup(name);
+      checkReadable(e, opts?.packedI4 ?? false, bad);
+      return decodeTensor(e, read(dataStart + e.begin, e.end - e.begin), opts ?? {}, bad);
+    },
   };
 }
 
@@ -225,18 +312,32 @@ function checkNoOverlap(entries: Entry[], bad: Bad): void {
   }
 }
 
-function decodeTensor(e: Entry, data: Uint8Array, f64: boolean, bad: Bad): Tensor {
-  const dtype = lookupOwn(READABLE, e.dtype);
-  if (dtype === undefined) {
+/** Refuses, before any bytes are read, a tensor whose dtype moec cannot decode. */
+function checkReadable(e: Entry, packedI4: boolean, bad: Bad): void {
+  if (lookupOwn(READABLE, e.dtype) === undefined) {
     bad(
       `tensor '${e.name}' has dtype ${e.dtype}, which moec cannot read`,
       `moec reads ${Object.keys(READABLE).join(', ')}; convert the tensor (e.g. to F32 or BF16) before compiling`,
     );
   }
+  if (packedI4 && (e.dtype !== 'U8' || e.shape.length === 0)) {
+    bad(
+      `tensor '${e.name}' should hold packed i4 codes (U8 [.., K/2]) but it is ${e.dtype} [${e.shape.join(', ')}]`,
+      'i4 weights are stored as U8 with two codes per byte along the last axis (moec quantize --to i4 writes them)',
+    );
+  }
+}
+
+/** Decodes a tensor's bytes (`raw`: a fresh, aligned copy, which may be changed in place). */
+function decodeTensor(e: Entry, raw: Uint8Array, opts: GetOptions, bad: Bad): Tensor {
+  const dtype = READABLE[e.dtype];
+  const f64 = opts.f64 ?? false;
+  if (opts.packedI4) {
+    const shape = [...e.shape];
+    shape[shape.length - 1] *= 2;
+    return { dtype: 'i4', shape, data: unpackCodes('i4', raw, numel(shape)) };
+  }
   const shape = [...e.shape];
-  // A fresh copy is aligned for any typed array, whatever the tensor's offset in the file.
-  // (new Uint8Array(view) rather than .slice(): Buffer.slice does not copy.)
-  const raw = new Uint8Array(data.subarray(e.begin, e.end));
   if (!LITTLE_ENDIAN) byteSwap(raw, ST_DTYPE_BYTES[e.dtype]);
   const buf = raw.buffer;
   const n = numel(shape);
@@ -276,6 +377,7 @@ function decodeTensor(e: Entry, data: Uint8Array, f64: boolean, bad: Bad): Tenso
     case 'I8':
       return { dtype, shape, data: Int32Array.from(new Int8Array(buf)) };
     case 'U8':
+    case 'F8_E4M3':
       return { dtype, shape, data: Int32Array.from(raw) };
     default: {
       // BOOL: any non-zero byte is true.
@@ -325,8 +427,14 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
       fail('E504', `tensor '${name}' has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} values`,
         undefined, 'the data must hold one value per element, row-major');
     }
+    if (t.dtype === 'i4' && (t.shape.length === 0 || t.shape[t.shape.length - 1] % 2 !== 0)) {
+      fail('E504', `i4 tensor '${name}' has shape [${t.shape.join(', ')}]; packing two codes per byte needs an even last axis`,
+        undefined, 'use i8, or a group and shape with an even reduction length');
+    }
     const blob = encodeData(name, t, stDtype, n);
-    const entry = { dtype: stDtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
+    // i4: stored as its bytes, U8 [.., K/2].
+    const shape = t.dtype === 'i4' ? [...t.shape.slice(0, -1), t.shape[t.shape.length - 1] / 2] : t.shape;
+    const entry = { dtype: stDtype, shape, data_offsets: [offset, offset + blob.length] };
     fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
     blobs.push(blob);
     offset += blob.length;
@@ -379,6 +487,10 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
 
 function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8Array {
   const d = t.data;
+  if (t.dtype === 'i4') {
+    for (let i = 0; i < n; i++) intValue(name, d[i], i, -8, 7);
+    return packCodes('i4', Int32Array.from(d));
+  }
   switch (stDtype) {
     case 'F64':
       return bytesOf(d instanceof Float64Array ? d.slice() : Float64Array.from(d));
@@ -410,7 +522,9 @@ function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8A
       for (let i = 0; i < n; i++) out[i] = intValue(name, d[i], i, -128, 127);
       return bytesOf(out);
     }
-    case 'U8': {
+    case 'U8':
+    case 'F8_E4M3': {
+      // fp8e4m3 tensors hold their codes, the bytes themselves.
       const out = new Uint8Array(n);
       for (let i = 0; i < n; i++) out[i] = intValue(name, d[i], i, 0, 255);
       return out;
