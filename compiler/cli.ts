@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
 import { mainFunc, type Module } from '../ir/graph.ts';
 import { printIR } from '../ir/print.ts';
-import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
+import { openCheckpoint } from '../ir/checkpoint.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
@@ -262,7 +263,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
         const m = compileFile(path, { consts });
         const t0 = performance.now();
-        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) });
         const ms = performance.now() - t0;
         io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
@@ -278,7 +279,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
+      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, note: noteTo(io) });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
@@ -302,7 +303,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
       if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
-      const weights = values.weights !== undefined ? weightsFromSafetensors(m, readSafetensors(values.weights), values.weights) : randomWeights(m, seed);
+      const weights = values.weights !== undefined ? weightsFromSafetensors(m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
       const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
       writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
@@ -316,6 +317,9 @@ async function command(argv: string[], io: CliIO): Promise<number> {
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
+const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {
