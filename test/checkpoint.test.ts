@@ -1,0 +1,341 @@
+/**
+ * @fileoverview Loading real checkpoints: a DeepSeek-style checkpoint in the Hugging Face
+ * layout (per-expert tensors, fp8 e4m3 with 128×128 `_scale_inv` block scales, bf16 norms),
+ * written by an independent writer here (bytes laid out by hand, values decoded by this
+ * file's own fp8/f16/bf16 decoders), loaded through the `.moe` file's `from` names as one file,
+ * as shards with an index, and as a directory, and run; bf16, f16, i8 and packed i4 tensors;
+ * and every error a bad checkpoint or index can cause.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MoecError } from '../compiler/diagnostics.ts';
+import { compile, compileFile, randomInputs, run, runOnBackend, weightsFromSafetensors } from '../compiler/driver.ts';
+import { agreement } from '../compiler/compare.ts';
+import { openCheckpoint } from '../ir/checkpoint.ts';
+import { type Module, checkpointName } from '../ir/graph.ts';
+import { seededValue } from '../ir/random.ts';
+import type { Tensor } from '../ir/tensor.ts';
+import { evalShape } from '../ir/dims.ts';
+
+// ---------------------------------------------------------------------------------------
+// An independent safetensors writer and decoders (not moec's).
+
+interface Raw {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** Writes tensors in the given order (not sorted), header unpadded, as a Python script would. */
+function writeRaw(path: string, tensors: Raw[]): void {
+  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.bytes.length] };
+    offset += t.bytes.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(path, Buffer.concat([len, json, ...tensors.map((t) => Buffer.from(t.bytes))]));
+}
+
+/** OCP fp8 e4m3fn, by the definition (bias 7, subnormals at exponent 0). */
+function fp8Value(c: number): number {
+  const s = c & 0x80 ? -1 : 1;
+  const e = (c >> 3) & 15;
+  const m = c & 7;
+  return e === 0 ? s * m * 2 ** -9 : s * (1 + m / 8) * 2 ** (e - 7);
+}
+
+/** IEEE binary16, by the definition. */
+function f16Value(b: number): number {
+  const s = b & 0x8000 ? -1 : 1;
+  const e = (b >> 10) & 31;
+  const m = b & 1023;
+  return e === 0 ? s * m * 2 ** -24 : s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** bfloat16: the high half of a float32. */
+function bf16Value(b: number): number {
+  return new Float32Array(new Uint32Array([b << 16]).buffer)[0];
+}
+
+const u16Bytes = (bits: number[]): Uint8Array => new Uint8Array(new Uint16Array(bits).buffer);
+const f32Bytes = (v: number[]): Uint8Array => new Uint8Array(new Float32Array(v).buffer);
+const count = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+/** Seeded integers in lo..hi. */
+const ints = (key: string, n: number, lo: number, hi: number): number[] =>
+  Array.from({ length: n }, (_, i) => lo + Math.floor(((seededValue(key, 7, i) + 1) / 2) * (hi - lo + 1 - 1e-9)));
+
+/** An fp8 weight: codes with magnitudes up to ~3.75 (no NaN codes) and block scales ~0.01. */
+function fp8Tensor(name: string, shape: number[]): { raws: Raw[]; values: Float32Array } {
+  const [n, k] = shape;
+  // Sign, a 3-bit exponent field (so |value| <= 1.875) and the mantissa: never a NaN code.
+  const codes = ints(name, n * k, 0, 0xff).map((c) => (c & 0x80) | (((c >> 3) & 7) << 3) | (c & 7));
+  const nb = Math.ceil(n / 128);
+  const kb = Math.ceil(k / 128);
+  const scales = ints(name + 's', nb * kb, 1, 30).map((v) => Math.fround(v / 1000));
+  const values = new Float32Array(n * k);
+  for (let r = 0; r < n; r++)
+    for (let c = 0; c < k; c++) values[r * k + c] = Math.fround(fp8Value(codes[r * k + c]) * scales[Math.floor(r / 128) * kb + Math.floor(c / 128)]);
+  return {
+    raws: [
+      { name, dtype: 'F8_E4M3', shape, bytes: Uint8Array.from(codes) },
+      { name: `${name}_scale_inv`, dtype: 'F32', shape: [nb, kb], bytes: f32Bytes(scales) },
+    ],
+    values,
+  };
+}
+
+/** The bf16 bits of a float32 (truncated: this writer need not round). */
+const bf16Bits = (v: number): number => new Uint32Array(new Float32Array([v]).buffer)[0] >>> 16;
+
+/** A bf16 tensor of values center ± up to 1/16. */
+function bf16Tensor(name: string, shape: number[], center = 0): { raws: Raw[]; values: Float32Array } {
+  const bits = ints(name, count(shape), -64, 64).map((v) => bf16Bits(center + v / 1024));
+  return { raws: [{ name, dtype: 'BF16', shape, bytes: u16Bytes(bits) }], values: Float32Array.from(bits, bf16Value) };
+}
+
+// ---------------------------------------------------------------------------------------
+// A small DeepSeek-V3 (examples/deepseek-v3.moe at sizes where 128×128 blocks matter: 256
+// and 192 span two blocks, 160 one and a part).
+
+const DS_SIZES = { D: 256, F_DENSE: 160, F: 192, E: 4, K: 2, GROUPS: 2, TOPK_GROUPS: 1, DENSE_LAYERS: 1, LAYERS: 2 };
+
+/** Every checkpoint tensor of a module (HF names through its `from` patterns) and the reference weights. */
+function deepseekCheckpoint(m: Module): { raws: Raw[]; weights: Record<string, Tensor> } {
+  const raws: Raw[] = [];
+  const weights: Record<string, Tensor> = {};
+  for (const w of m.weights) {
+    const shape = evalShape(w.type.shape, {});
+    const lead = shape.slice(0, w.source!.axes.length);
+    const inner = shape.slice(lead.length);
+    const data = new Float32Array(count(shape));
+    for (let s = 0; s < count(lead); s++) {
+      const index: number[] = [];
+      let r = s;
+      for (let j = lead.length - 1; j >= 0; j--) {
+        index.unshift(r % lead[j]);
+        r = Math.floor(r / lead[j]);
+      }
+      const name = checkpointName(w.source!, index);
+      const t = name.endsWith('proj.weight')
+        ? fp8Tensor(name, inner)
+        : name.endsWith('layernorm.weight')
+          ? bf16Tensor(name, inner, 1)
+          : name.endsWith('gate.weight')
+            ? bf16Tensor(name, inner)
+            : { raws: [{ name, dtype: 'F32', shape: inner, bytes: f32Bytes(ints(name, count(inner), -50, 50).map((v) => v / 1000)) }], values: Float32Array.from(ints(name, count(inner), -50, 50), (v) => Math.fround(v / 1000)) };
+      raws.push(...t.raws);
+      data.set(t.values, s * count(inner));
+    }
+    weights[w.name] = { dtype: 'f32', shape, data };
+  }
+  return { raws, weights };
+}
+
+function expectError(f: () => unknown, code: string, ...texts: string[]): MoecError {
+  try {
+    f();
+  } catch (err) {
+    if (!(err instanceof MoecError)) throw err;
+    const d = err.diagnostics[0];
+    expect(d.code, d.message).toBe(code);
+    for (const t of texts) expect(d.message + ' | ' + (d.hint ?? '')).toContain(t);
+    expect(d.hint).toBeTruthy();
+    return err;
+  }
+  throw new Error(`expected ${code}, but nothing was thrown`);
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'moec-ckpt-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('a DeepSeek-style checkpoint in the Hugging Face layout', () => {
+  const m = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES });
+  const { raws, weights: reference } = deepseekCheckpoint(m);
+
+  it('has the Hugging Face names: per-expert fp8 tensors with block scales, bf16 norms and router', () => {
+    const names = new Map(raws.map((r) => [r.name, r]));
+    expect(names.get('model.layers.1.mlp.experts.3.down_proj.weight')).toMatchObject({ dtype: 'F8_E4M3', shape: [256, 192] });
+    expect(names.get('model.layers.1.mlp.experts.3.down_proj.weight_scale_inv')).toMatchObject({ dtype: 'F32', shape: [2, 2] });
+    expect(names.get('model.layers.0.mlp.gate_proj.weight_scale_inv')).toMatchObject({ shape: [2, 2] });
+    expect(names.get('model.layers.1.mlp.shared_experts.up_proj.weight')).toMatchObject({ dtype: 'F8_E4M3', shape: [192, 256] });
+    expect(names.get('model.layers.1.post_attention_layernorm.weight')).toMatchObject({ dtype: 'BF16', shape: [256] });
+    expect(names.get('model.layers.1.mlp.gate.weight')).toMatchObject({ dtype: 'BF16', shape: [4, 256] });
+    expect(names.get('model.layers.1.mlp.gate.e_score_correction_bias')).toMatchObject({ dtype: 'F32', shape: [4] });
+  });
+
+  it('loads as one file, as shards with an index, and as a directory: the exact dequantized weights, with one note per fp8 weight', () => {
+    const single = join(dir, 'single.safetensors');
+    writeRaw(single, raws);
+    const sharded = join(dir, 'sharded');
+    rmSync(sharded, { recursive: true, force: true });
+    mkdirSync(sharded);
+    // Two shards, tensors dealt alternately, so a weight's slices and scales span both.
+    const shards = [raws.filter((_, i) => i % 2 === 0), raws.filter((_, i) => i % 2 === 1)];
+    const files = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    shards.forEach((s, i) => writeRaw(join(sharded, files[i]), s));
+    const weightMap = Object.fromEntries(shards.flatMap((s, i) => s.map((r) => [r.name, files[i]])));
+    writeFileSync(join(sharded, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
+
+    for (const path of [single, join(sharded, 'model.safetensors.index.json'), sharded]) {
+      const notes: string[] = [];
+      const loaded = weightsFromSafetensors(m, openCheckpoint(path), path, { note: (s) => notes.push(s) });
+      for (const [name, t] of Object.entries(reference)) {
+        expect(loaded[name].shape, name).toEqual(t.shape);
+        expect(loaded[name].data).toBeInstanceOf(Float32Array);
+        // Bit for bit (toEqual on half a million elements takes seconds).
+        expect(Buffer.from(loaded[name].data.buffer).equals(Buffer.from(t.data.buffer)), `${path}: ${name}`).toBe(true);
+      }
+      const fp8Weights = m.weights.filter((w) => w.source!.pattern.endsWith('proj.weight')).map((w) => w.name);
+      expect(fp8Weights.length).toBe(9);
+      expect(notes).toHaveLength(fp8Weights.length);
+      for (const [i, w] of fp8Weights.entries()) expect(notes[i]).toContain(`\`${w}\`: the checkpoint holds fp8e4m3 (128×128 block scales)`);
+      expect(notes[0]).toContain('dequantized to f32');
+    }
+  });
+
+  it('runs like its dequantized weights: the interpreter exactly, the C backend within 1e-4 of the output scale', async () => {
+    const path = join(dir, 'single.safetensors');
+    const inputs = randomInputs(m, { T: 5 }, 3);
+    const want = run(m, { tokens: 5, weights: reference, inputs }).outputs.y;
+    const got = run(m, { tokens: 5, weights: path, inputs, note: () => {} }).outputs.y;
+    expect(got.data).toEqual(want.data);
+    expect(Array.from(want.data).every(Number.isFinite)).toBe(true);
+    const c = await runOnBackend(m, { backend: 'c', tokens: 5, weights: path, inputs, note: () => {} });
+    const a = agreement(c.outputs.y, want);
+    expect(a.nanMismatch).toBe(0);
+    expect(a.maxRel).toBeLessThan(1e-4);
+    expect(a.relL2).toBeLessThan(1e-5);
+  }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------
+// Float and integer checkpoints on the tiny model.
+
+const TINY = `
+dim T <= 8
+model t {
+  input x: f32[T, 4]
+  weight w: f32[3, 4] from "layer.{o}.weight"
+  weight n: f32[4] from "norm.weight"
+  output y = linear(rmsnorm(x, n), w)
+}`;
+
+describe('float and integer checkpoint dtypes', () => {
+  const m = compile(TINY);
+  const norm = bf16Tensor('norm.weight', [4], 1);
+
+  it('reads bf16 and f16 tensors exactly into f32 weights', () => {
+    const path = join(dir, 'half.safetensors');
+    const bits = [0x3c00, 0xbc01, 0x0001, 0x7bff, 0x3555, 0x8400, 0x2e66, 0x4248, 0x0400, 0xc000, 0x1234, 0x3ffe];
+    writeRaw(path, [
+      ...norm.raws,
+      ...[0, 1, 2].map((o) => ({ name: `layer.${o}.weight`, dtype: 'F16', shape: [4], bytes: u16Bytes(bits.slice(4 * o, 4 * o + 4)) })),
+    ]);
+    const w = weightsFromSafetensors(m, openCheckpoint(path), path);
+    expect(w.w).toEqual({ dtype: 'f32', shape: [3, 4], data: Float32Array.from(bits, f16Value) });
+    expect(w.n.data).toEqual(norm.values);
+    expect(w.n.data[0]).not.toBe(1);
+  });
+
+  it('dequantizes i8 (per-channel _scale [N, 1]) and packed i4 (_scale [N, K/group]) checkpoints', () => {
+    const path = join(dir, 'int.safetensors');
+    // The weight under its own name, a whole [N, K] tensor with its scales beside it.
+    const m2 = compile(TINY.replace('from "layer.{o}.weight"', ''));
+    const codes = [1, -2, 3, -127, 0, 5, 6, 7, -8, 9, 100, -1];
+    const scale = [0.5, 0.25, 0.125];
+    writeRaw(path, [
+      ...norm.raws,
+      { name: 'w', dtype: 'I8', shape: [3, 4], bytes: Uint8Array.from(codes, (c) => c & 0xff) },
+      { name: 'w_scale', dtype: 'F32', shape: [3, 1], bytes: f32Bytes(scale) },
+    ]);
+    expect(weightsFromSafetensors(m2, openCheckpoint(path), path, { note: () => {} }).w.data).toEqual(Float32Array.from(codes, (c, i) => c * scale[Math.floor(i / 4)]));
+    // i4: [3, 4] in groups of 2 -> scales [3, 2]; bytes by hand, low nibble first.
+    const q = [1, -1, 7, -8, 0, 3, -2, 5, 4, 4, -3, 2];
+    const bytes = Uint8Array.from([0, 1, 2, 3, 4, 5], (i) => (q[2 * i] & 15) | ((q[2 * i + 1] & 15) << 4));
+    const gs = [1, 2, 3, 4, 5, 6].map((v) => v / 8);
+    writeRaw(path, [...norm.raws, { name: 'w', dtype: 'U8', shape: [3, 2], bytes }, { name: 'w_scale', dtype: 'F32', shape: [3, 2], bytes: f32Bytes(gs) }]);
+    const notes: string[] = [];
+    expect(weightsFromSafetensors(m2, openCheckpoint(path), path, { note: (s) => notes.push(s) }).w.data).toEqual(
+      Float32Array.from(q, (c, i) => c * gs[Math.floor(i / 2)]),
+    );
+    expect(notes).toEqual([expect.stringContaining('i4 (groups of 2)')]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Errors.
+
+describe('bad checkpoints are clear errors', () => {
+  const m = compile(TINY.replace('from "layer.{o}.weight"', ''));
+  const norm = bf16Tensor('norm.weight', [4], 1).raws;
+  const w32 = (shape = [3, 4], dtype = 'F32'): Raw => ({ name: 'w', dtype, shape, bytes: new Uint8Array(count(shape) * (dtype === 'F32' || dtype === 'I32' ? 4 : 1)) });
+  const load = (raws: Raw[]) => {
+    const path = join(dir, 'bad.safetensors');
+    writeRaw(path, raws);
+    return () => weightsFromSafetensors(m, openCheckpoint(path), path);
+  };
+
+  it('a shape or dtype mismatch names the tensor, both shapes or dtypes, and hints', () => {
+    expectError(load([...norm, w32([4, 3])]), 'E504', 'checkpoint tensor `w` is F32 [4, 3], but `w` is f32[3, 4]', 'sizes');
+    expectError(load([...norm, w32([3, 4], 'I32')]), 'E504', '`w` is I32', 'takes F32, F16, BF16');
+  });
+
+  it('quantized tensors without their scales, or with scales of the wrong shape or dtype', () => {
+    expectError(load([...norm, w32([3, 4], 'I8')]), 'E503', 'no scales `w_scale` for the I8 checkpoint tensor `w`');
+    expectError(load([...norm, w32([3, 4], 'F8_E4M3')]), 'E503', 'no scales `w_scale_inv` (needed by `w`)', '128×128 block');
+    expectError(load([...norm, w32([3, 4], 'F8_E4M3'), { name: 'w_scale_inv', dtype: 'F32', shape: [1, 2], bytes: new Uint8Array(8) }]), 'E504', 'scales `w_scale_inv` are F32 [1, 2], but `w` needs F32 [1, 1]');
+    expectError(load([...norm, w32([3, 4], 'I8'), { name: 'w_scale', dtype: 'F32', shape: [3, 3], bytes: new Uint8Array(36) }]), 'E504', 'scales `w_scale` are F32 [3, 3], but `w` needs F32 [3, G]');
+    expectError(load([...norm, w32([3, 4], 'I8'), { name: 'w_scale', dtype: 'F16', shape: [3, 1], bytes: new Uint8Array(6) }]), 'E504', 'are F16 [3, 1]');
+    expectError(load([...norm, w32([3, 1], 'U8'), { name: 'w_scale', dtype: 'F32', shape: [3, 1], bytes: new Uint8Array(12) }]), 'E504', 'packed i4 (U8 [3, 1], 2 codes per row)');
+  });
+
+  it('a missing tensor', () => {
+    expectError(load([...norm]), 'E503', 'has no tensor `w`');
+    const mm = compile(TINY);
+    const path = join(dir, 'bad.safetensors');
+    writeRaw(path, [...norm, { name: 'layer.0.weight', dtype: 'F32', shape: [4], bytes: new Uint8Array(16) }]);
+    expectError(() => weightsFromSafetensors(mm, openCheckpoint(path), path), 'E503', 'neither `w` nor the checkpoint tensor `layer.1.weight`', '`from` pattern');
+  });
+
+  describe('indexes and directories', () => {
+    const idx = (name: string, content: string): string => {
+      const d = mkdtempSync(join(dir, 'idx-'));
+      writeFileSync(join(d, name), content);
+      return d;
+    };
+    it('a malformed index is E508', () => {
+      expectError(() => openCheckpoint(join(idx('model.safetensors.index.json', '{"weight_map": '), 'model.safetensors.index.json')), 'E508', 'not valid JSON');
+      expectError(() => openCheckpoint(idx('model.safetensors.index.json', '{"metadata": {}}')), 'E508', 'no "weight_map" object');
+      expectError(() => openCheckpoint(idx('model.safetensors.index.json', '{"weight_map": {"w": 3}}')), 'E508', `entry 'w' must name a shard file`);
+      expectError(() => openCheckpoint(idx('model.safetensors.index.json', '[1]')), 'E508', 'no "weight_map"');
+    });
+    it('a missing shard, and a tensor the index names but its shard lacks', () => {
+      const d = idx('model.safetensors.index.json', JSON.stringify({ weight_map: { w: 'a.safetensors', 'norm.weight': 'b.safetensors' } }));
+      writeRaw(join(d, 'b.safetensors'), [w32()]);
+      const ck = openCheckpoint(d);
+      expect(ck.names()).toEqual(['norm.weight', 'w']);
+      expectError(() => ck.get('w'), 'E501', 'a.safetensors: no such file', "puts 'w' there", 'download every shard');
+      expectError(() => ck.get('norm.weight'), 'E503', "b.safetensors has no tensor 'norm.weight', though", 'disagree');
+      expectError(() => ck.get('nope'), 'E503', "names no tensor 'nope'");
+      expectError(() => weightsFromSafetensors(m, ck, d), 'E501', 'a.safetensors: no such file');
+    });
+    it('a directory without one clear checkpoint, and a missing path', () => {
+      const d = idx('a.safetensors', '');
+      writeFileSync(join(d, 'b.safetensors'), '');
+      expectError(() => openCheckpoint(d), 'E501', 'it holds a.safetensors, b.safetensors');
+      expectError(() => openCheckpoint(mkdtempSync(join(dir, 'empty-'))), 'E501', 'holds no .safetensors file or index');
+      expectError(() => openCheckpoint(join(dir, 'nope.safetensors')), 'E501', 'no such file');
+      expectError(() => openCheckpoint(join(dir, 'nope.index.json')), 'E501', 'no such file');
+    });
+  });
+});
