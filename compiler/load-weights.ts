@@ -102,7 +102,7 @@ export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: s
 }
 
 /** One checkpoint tensor as read: floats, or quantized codes with per-row group scales. */
-type Slice = { kind: 'float'; values: ArrayLike<number> } | { kind: 'quant'; q: QuantData };
+export type Slice = { kind: 'float'; values: ArrayLike<number> } | { kind: 'quant'; q: QuantData };
 
 function loadWeight(w: WeightDecl, file: SafetensorsFile, path: string, opts: LoadOptions): Tensor {
   const shape = concreteShape(w.type.shape, {}, w);
@@ -131,53 +131,89 @@ function loadWeight(w: WeightDecl, file: SafetensorsFile, path: string, opts: Lo
 
 /** Reads one checkpoint tensor (and its scales), checking its dtype and shape against `inner`. */
 function readSlice(w: WeightDecl, format: WeightFormat, file: SafetensorsFile, name: string, inner: number[], path: string, f64: boolean): Slice {
-  const { dtype: st, shape: stShape } = file.info(name);
+  const st = file.info(name).dtype;
   const mismatch = (what: string, hint: string): never =>
     fail('E504', `checkpoint tensor \`${name}\` is ${what}, but \`${w.name}\` is ${format.dtype}[${inner.join(', ')}]${inner.length < w.type.shape.length ? ' per slice' : ''}`, w.span, hint);
-  const checkShape = (got: readonly number[], as: string): void => {
-    if (got.length !== inner.length || got.some((d, i) => d !== inner[i])) mismatch(`${as} [${got.join(', ')}]`, 'the checkpoint was saved for other sizes: check the model\'s constants (--set) against its config');
+  const checkShape = (got: readonly number[], what: string): void => {
+    if (got.length !== inner.length || got.some((d, i) => d !== inner[i])) mismatch(what, 'the checkpoint was saved for other sizes: check the model\'s constants (--set) against its config');
   };
   if (isIntDType(format.dtype) && !format.quant) {
     if (FLOAT_ST.has(st) || st === 'F8_E4M3') mismatch(st, 'an integer weight needs an integer tensor');
-    checkShape(stShape, st);
+    checkShape(file.info(name).shape, `${st} [${file.info(name).shape.join(', ')}]`);
     return { kind: 'float', values: file.get(name).data };
   }
+  const stored = readStored(file, name, path, w, f64, checkShape);
+  if (!stored) {
+    return mismatch(st, `\`${w.name}\` takes F32, F16, BF16, F64, F8_E4M3 (with ${FP8_SCALE_SUFFIX}) or I8/packed-i4 U8 (with ${QUANT_SCALE_SUFFIX})`);
+  }
+  return stored.slice;
+}
+
+/** A checkpoint tensor decoded: floats, or codes with per-row group scales; its scales' names. */
+export interface StoredTensor {
+  /** Element shape (i4: codes, twice the stored last axis). */
+  shape: number[];
+  slice: Slice;
+  /** The scales tensors read with it. */
+  scaleNames: string[];
+}
+
+/**
+ * Reads a checkpoint tensor as stored (see the file comment for the forms): undefined if it
+ * is not a float or quantized form. `check(shape, what)` sees its element shape before any
+ * data is read; scales are checked against that shape (E503 missing, E504 wrong), naming
+ * `who` (the weight, or the tensor itself) in messages.
+ */
+export function readStored(
+  file: SafetensorsFile,
+  name: string,
+  path: string,
+  who: { name: string; span?: Span },
+  f64: boolean,
+  check: (shape: number[], what: string) => void = () => {},
+): StoredTensor | undefined {
+  const { dtype: st, shape: stShape } = file.info(name);
+  const what = `${st} [${stShape.join(', ')}]`;
   if (FLOAT_ST.has(st)) {
-    checkShape(stShape, st);
-    return { kind: 'float', values: file.get(name, { f64 }).data };
+    check(stShape, what);
+    return { shape: stShape, slice: { kind: 'float', values: file.get(name, { f64 }).data }, scaleNames: [] };
   }
-  const k = inner[inner.length - 1];
-  if (st === 'F8_E4M3') {
-    checkShape(stShape, st);
-    const blocks = scaleTensor(file, name + FP8_SCALE_SUFFIX, [...inner.slice(0, -2), Math.ceil(inner[inner.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], w, path, 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do');
+  const k = stShape[stShape.length - 1];
+  if (st === 'F8_E4M3' && stShape.length >= 2) {
+    check(stShape, what);
+    const scaleName = name + FP8_SCALE_SUFFIX;
+    const blocks = scaleTensor(file, scaleName, [...stShape.slice(0, -2), Math.ceil(stShape[stShape.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], who, path, 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do');
     const codes = file.get(name).data as Int32Array;
-    return { kind: 'quant', q: { dtype: 'fp8e4m3', shape: inner, axis: inner.length - 1, group: FP8_BLOCK, codes, scales: blockScalesToGroups(blocks, inner) } };
+    const q: QuantData = { dtype: 'fp8e4m3', shape: stShape, axis: stShape.length - 1, group: FP8_BLOCK, codes, scales: blockScalesToGroups(blocks, stShape) };
+    return { shape: stShape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
   }
-  if ((st === 'I8' || st === 'U8') && inner.length >= 1 && file.has(name + QUANT_SCALE_SUFFIX)) {
+  const scaleName = name + QUANT_SCALE_SUFFIX;
+  if ((st === 'I8' || st === 'U8') && stShape.length >= 1 && file.has(scaleName)) {
     const i4 = st === 'U8';
-    const codesShape = i4 ? [...stShape.slice(0, -1), (stShape[stShape.length - 1] ?? 0) * 2] : stShape;
-    checkShape(codesShape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${codesShape[codesShape.length - 1]} codes per row)` : st);
-    const scaleName = name + QUANT_SCALE_SUFFIX;
+    const shape = i4 ? [...stShape.slice(0, -1), k * 2] : stShape;
+    check(shape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${shape[shape.length - 1]} codes per row)` : what);
+    const kk = shape[shape.length - 1];
     const sInfo = file.info(scaleName);
     const g = sInfo.shape[sInfo.shape.length - 1];
-    const groups = g !== undefined && g > 0 && k % g === 0 ? g : -1;
-    const scales = scaleTensor(file, scaleName, [...inner.slice(0, -1), groups], w, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
+    const groups = g !== undefined && g > 0 && kk % g === 0 ? g : -1;
+    const scales = scaleTensor(file, scaleName, [...shape.slice(0, -1), groups], who, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
     const codes = file.get(name, { packedI4: i4 }).data as Int32Array;
-    return { kind: 'quant', q: { dtype: i4 ? 'i4' : 'i8', shape: inner, axis: inner.length - 1, group: k / groups, codes, scales } };
+    const q: QuantData = { dtype: i4 ? 'i4' : 'i8', shape, axis: shape.length - 1, group: kk / groups, codes, scales };
+    return { shape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
   }
   if (st === 'I8' || st === 'U8') {
-    return fail('E503', `${path} has no scales \`${name}${QUANT_SCALE_SUFFIX}\` for the ${st} checkpoint tensor \`${name}\``, w.span,
-      `quantized weights need their scales beside them (${name}${QUANT_SCALE_SUFFIX}: F32 [.., N, G]); moec quantize writes both`);
+    return fail('E503', `${path} has no scales \`${scaleName}\` for the ${st} checkpoint tensor \`${name}\``, who.span,
+      `quantized weights need their scales beside them (${scaleName}: F32 [.., N, G]); moec quantize writes both`);
   }
-  return mismatch(st, `\`${w.name}\` takes F32, F16, BF16, F64, F8_E4M3 (with ${FP8_SCALE_SUFFIX}) or I8/packed-i4 U8 (with ${QUANT_SCALE_SUFFIX})`);
+  return undefined;
 }
 
 /** Reads an F32 scales tensor of exactly `want` (a -1 entry never matches). */
-function scaleTensor(file: SafetensorsFile, name: string, want: number[], w: WeightDecl, path: string, hint: string): Float32Array {
-  if (!file.has(name)) fail('E503', `${path} has no scales \`${name}\` (needed by \`${w.name}\`)`, w.span, hint);
+function scaleTensor(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): Float32Array {
+  if (!file.has(name)) fail('E503', `${path} has no scales \`${name}\` (needed by \`${who.name}\`)`, who.span, hint);
   const { dtype, shape } = file.info(name);
   if (dtype !== 'F32' || shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
-    fail('E504', `scales \`${name}\` are ${dtype} [${shape.join(', ')}], but \`${w.name}\` needs F32 [${want.map((d) => (d < 0 ? 'G' : d)).join(', ')}]`, w.span, hint);
+    fail('E504', `scales \`${name}\` are ${dtype} [${shape.join(', ')}], but \`${who.name}\` needs F32 [${want.map((d) => (d < 0 ? 'G' : d)).join(', ')}]`, who.span, hint);
   }
   return file.get(name).data as Float32Array;
 }

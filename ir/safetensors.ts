@@ -19,9 +19,9 @@
  * RangeError deep inside a typed-array constructor. Writing is deterministic (same tensors,
  * same bytes) and atomic (a temp file renamed into place).
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { didYouMean, fail } from '../compiler/diagnostics.ts';
+import { MoecError, didYouMean, fail } from '../compiler/diagnostics.ts';
 import type { DType } from './types.ts';
 import { numel, type Tensor } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
@@ -392,13 +392,26 @@ function decodeTensor(e: Entry, raw: Uint8Array, opts: GetOptions, bad: Bad): Te
 // Writing
 // ---------------------------------------------------------------------------------------
 
+/** What a file will hold for one tensor, known before its values: dtype and shape. */
+export interface TensorSpec {
+  dtype: DType;
+  shape: number[];
+}
+
+interface PlannedEntry {
+  name: string;
+  spec: TensorSpec;
+  stDtype: string;
+  begin: number;
+  end: number;
+}
+
 /**
- * Encodes tensors as safetensors bytes: tensors in sorted name order, packed back to back;
- * the header padded with spaces to a multiple of 8 bytes; metadata keys sorted. Floats are
- * rounded to the stored dtype with round-to-nearest-even.
+ * Lays a file out: tensors in sorted name order, packed back to back; the header padded
+ * with spaces to a multiple of 8 bytes; metadata keys sorted.
  */
-export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
-  const names = Object.keys(tensors).sort();
+function planFile(specs: Record<string, TensorSpec>, metadata?: Record<string, string>): { header: Uint8Array; entries: PlannedEntry[]; size: number } {
+  const names = Object.keys(specs).sort();
   // The header is assembled as text, not JSON.stringify'd from an object, because objects
   // put integer-like keys ("0", "10") first; this way the order is exactly the sorted one.
   const fields: string[] = [];
@@ -411,45 +424,59 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
       });
     fields.push(`"__metadata__":{${pairs.join(',')}}`);
   }
-  const blobs: Uint8Array[] = [];
+  const entries: PlannedEntry[] = [];
   let offset = 0;
   for (const name of names) {
     if (name === '__metadata__') {
       fail('E506', `cannot write a tensor named '__metadata__'`, undefined, 'the name is reserved by safetensors; rename the tensor');
     }
-    const t = tensors[name];
-    const stDtype = WRITTEN_AS[t.dtype];
+    const spec = specs[name];
+    const stDtype = WRITTEN_AS[spec.dtype];
     if (stDtype === undefined) {
-      fail('E309', `cannot write tensor '${name}' of dtype ${t.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
+      fail('E309', `cannot write tensor '${name}' of dtype ${spec.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
     }
-    const n = numel(t.shape);
-    if (t.data.length !== n) {
-      fail('E504', `tensor '${name}' has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} values`,
-        undefined, 'the data must hold one value per element, row-major');
-    }
-    if (t.dtype === 'i4' && (t.shape.length === 0 || t.shape[t.shape.length - 1] % 2 !== 0)) {
-      fail('E504', `i4 tensor '${name}' has shape [${t.shape.join(', ')}]; packing two codes per byte needs an even last axis`,
+    const last = spec.shape[spec.shape.length - 1];
+    if (spec.dtype === 'i4' && (last === undefined || last % 2 !== 0)) {
+      fail('E504', `i4 tensor '${name}' has shape [${spec.shape.join(', ')}]; packing two codes per byte needs an even last axis`,
         undefined, 'use i8, or a group and shape with an even reduction length');
     }
-    const blob = encodeData(name, t, stDtype, n);
     // i4: stored as its bytes, U8 [.., K/2].
-    const shape = t.dtype === 'i4' ? [...t.shape.slice(0, -1), t.shape[t.shape.length - 1] / 2] : t.shape;
-    const entry = { dtype: stDtype, shape, data_offsets: [offset, offset + blob.length] };
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-    blobs.push(blob);
-    offset += blob.length;
+    const shape = spec.dtype === 'i4' ? [...spec.shape.slice(0, -1), last / 2] : spec.shape;
+    const bytes = numel(shape) * ST_DTYPE_BYTES[stDtype];
+    entries.push({ name, spec, stDtype, begin: offset, end: offset + bytes });
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: stDtype, shape, data_offsets: [offset, offset + bytes] })}`);
+    offset += bytes;
   }
   const json = utf8Encode(`{${fields.join(',')}}`);
   const headerLen = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLen + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLen);
-  let pos = 8 + headerLen;
-  for (const b of blobs) {
-    out.set(b, pos);
-    pos += b.length;
+  const header = new Uint8Array(8 + headerLen).fill(0x20);
+  new DataView(header.buffer).setBigUint64(0, BigInt(headerLen), true);
+  header.set(json, 8);
+  return { header, entries, size: header.length + offset };
+}
+
+/** The bytes of one planned tensor, checked against its plan. */
+function encodeEntry(e: PlannedEntry, t: Tensor): Uint8Array {
+  const n = numel(t.shape);
+  if (t.dtype !== e.spec.dtype || t.shape.length !== e.spec.shape.length || t.shape.some((d, i) => d !== e.spec.shape[i])) {
+    throw new Error(`tensor '${e.name}' is ${t.dtype}[${t.shape.join(', ')}], not the ${e.spec.dtype}[${e.spec.shape.join(', ')}] planned`);
   }
+  if (t.data.length !== n) {
+    fail('E504', `tensor '${e.name}' has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} values`,
+      undefined, 'the data must hold one value per element, row-major');
+  }
+  return encodeData(e.name, t, e.stDtype, n);
+}
+
+/**
+ * Encodes tensors as safetensors bytes (layout: `planFile`). Floats are rounded to the
+ * stored dtype with round-to-nearest-even; fp8e4m3 and i4 tensors hold codes.
+ */
+export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const { header, entries, size } = planFile(tensors, metadata);
+  const out = new Uint8Array(size);
+  out.set(header, 0);
+  for (const e of entries) out.set(encodeEntry(e, tensors[e.name]), header.length + e.begin);
   return out;
 }
 
@@ -459,7 +486,23 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
  * failure the temp file is removed and E506 reports why.
  */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  const bytes = serializeSafetensors(tensors, metadata);
+  writeSafetensorsStreaming(path, tensors, (name) => tensors[name], metadata);
+}
+
+/**
+ * Writes a safetensors file atomically, one tensor at a time: the layout comes from the specs,
+ * and `produce(name)` is called for each tensor in file order, so only one tensor's values
+ * need be in memory at once (a checkpoint larger than memory can be rewritten). An error
+ * while producing or writing removes the temp file and is rethrown (an OS error as E506); a
+ * kill leaves at most the hidden temp file, never a half-written `path`.
+ */
+export function writeSafetensorsStreaming(
+  path: string,
+  specs: Record<string, TensorSpec>,
+  produce: (name: string) => Tensor,
+  metadata?: Record<string, string>,
+): void {
+  const { header, entries } = planFile(specs, metadata);
   // Same directory, so the rename cannot cross file systems and stays atomic.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   let created = false;
@@ -467,7 +510,8 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
     const fd = openSync(tmp, 'wx');
     created = true;
     try {
-      writeFileSync(fd, bytes);
+      writeAll(fd, header, 0);
+      for (const e of entries) writeAll(fd, encodeEntry(e, produce(e.name)), header.length + e.begin);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -481,8 +525,13 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
         // Already gone or never renamed away: nothing more we can do.
       }
     }
+    if (err instanceof MoecError) throw err;
     fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
   }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, READ_CHUNK), position + done);
 }
 
 function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8Array {
