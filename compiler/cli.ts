@@ -23,6 +23,8 @@ import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
+import { QUANT_SCHEMES } from '../ir/quant.ts';
+import { formatQuantizeReport, quantizeCheckpoint } from './quantize-checkpoint.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -57,13 +59,24 @@ Usage:
             [--max-tokens N] [--set ...]
       Write the weights in the layout the target backend's code reads (one aligned blob,
       GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
+  moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8
+      Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions
+      except embeddings and norms (names with embed, norm, wte, wpe); the last axis is
+      the reduction axis. IN is a .safetensors file, a model.safetensors.index.json or a
+      directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),
+      i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with
+      DeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error
+      against the input per tensor and overall (max abs, relL2).
   moec --help | --version
 
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
   --tokens N            the token count T
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
-  --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
+  --weights FILE|DIR    weights by moec name, or by checkpoint name through \`from\` patterns:
+                        a .safetensors file, a model.safetensors.index.json (shards), or a
+                        directory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4
+                        with _scale (converted to the model's dtypes)
   --inputs FILE         inputs by name
   --out FILE            write the outputs to a safetensors file
   --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
@@ -187,6 +200,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       disable: { type: 'string', multiple: true },
       emit: { type: 'string' },
       check: { type: 'boolean' },
+      to: { type: 'string' },
     },
   });
   if (values.version) {
@@ -204,11 +218,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
+    quantize: ['to'],
   };
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'quantize') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
@@ -311,8 +326,24 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'quantize': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec quantize` needs a checkpoint: a .safetensors file, an index.json or a directory' : `unexpected argument '${rest[1]}'`, 'moec quantize model.safetensors --to i8 -o model-i8.safetensors');
+      const input = rest[0];
+      if (values.to === undefined) throw new UsageError('`moec quantize` needs --to SCHEME', `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
+      // Progress only on a terminal: piped output stays the table alone.
+      const tty = process.stderr.isTTY === true;
+      const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
+      try {
+        io.out(formatQuantizeReport(quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+      } finally {
+        if (tty) process.stderr.write('\r\x1b[K');
+      }
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, quantize (see moec --help)');
   }
 }
 

@@ -116,6 +116,7 @@ function openIndex(path: string): Checkpoint {
     has: (name) => map.has(name),
     info: (name) => shardFor(name).info(name),
     get: (name, opts) => shardFor(name).get(name, opts),
+    raw: (name) => shardFor(name).raw(name),
     fileOf: (name) => shardFor(name).path,
   };
 }

@@ -41,6 +41,8 @@ export interface SafetensorsFile {
   has(name: string): boolean;
   /** Reads and decodes a tensor (see `GetOptions`). */
   get(name: string, opts?: GetOptions): Tensor;
+  /** A tensor's bytes exactly as stored (any dtype, even one moec cannot decode), to copy it. */
+  raw(name: string): Uint8Array;
 }
 
 export interface GetOptions {
@@ -234,6 +236,10 @@ function parseHeader(head: Uint8Array, size: number, read: (begin: number, lengt
       const e = lookup(name);
       return { dtype: e.dtype, shape: [...e.shape] };
     },
+    raw: (name) => {
+      const e = lookup(name);
+      return read(dataStart + e.begin, e.end - e.begin);
+    },
     get: (name, opts) => {
       const e = lookup(name);
       checkReadable(e, opts?.packedI4 ?? false, bad);
@@ -392,11 +398,11 @@ function decodeTensor(e: Entry, raw: Uint8Array, opts: GetOptions, bad: Bad): Te
 // Writing
 // ---------------------------------------------------------------------------------------
 
-/** What a file will hold for one tensor, known before its values: dtype and shape. */
-export interface TensorSpec {
-  dtype: DType;
-  shape: number[];
-}
+/**
+ * What a file will hold for one tensor, known before its values: a moec dtype and shape, or
+ * (`stored`) a safetensors dtype whose bytes are copied as they are.
+ */
+export type TensorSpec = { dtype: DType; shape: number[] } | { stored: string; shape: number[] };
 
 interface PlannedEntry {
   name: string;
@@ -431,17 +437,17 @@ function planFile(specs: Record<string, TensorSpec>, metadata?: Record<string, s
       fail('E506', `cannot write a tensor named '__metadata__'`, undefined, 'the name is reserved by safetensors; rename the tensor');
     }
     const spec = specs[name];
-    const stDtype = WRITTEN_AS[spec.dtype];
-    if (stDtype === undefined) {
-      fail('E309', `cannot write tensor '${name}' of dtype ${spec.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
+    const stDtype = 'stored' in spec ? spec.stored : WRITTEN_AS[spec.dtype];
+    if (stDtype === undefined || lookupOwn(ST_DTYPE_BYTES, stDtype) === undefined) {
+      fail('E309', `cannot write tensor '${name}' of dtype ${'stored' in spec ? spec.stored : spec.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
     }
     const last = spec.shape[spec.shape.length - 1];
-    if (spec.dtype === 'i4' && (last === undefined || last % 2 !== 0)) {
+    if ('dtype' in spec && spec.dtype === 'i4' && (last === undefined || last % 2 !== 0)) {
       fail('E504', `i4 tensor '${name}' has shape [${spec.shape.join(', ')}]; packing two codes per byte needs an even last axis`,
         undefined, 'use i8, or a group and shape with an even reduction length');
     }
     // i4: stored as its bytes, U8 [.., K/2].
-    const shape = spec.dtype === 'i4' ? [...spec.shape.slice(0, -1), last / 2] : spec.shape;
+    const shape = 'dtype' in spec && spec.dtype === 'i4' ? [...spec.shape.slice(0, -1), last / 2] : spec.shape;
     const bytes = numel(shape) * ST_DTYPE_BYTES[stDtype];
     entries.push({ name, spec, stDtype, begin: offset, end: offset + bytes });
     fields.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: stDtype, shape, data_offsets: [offset, offset + bytes] })}`);
@@ -455,8 +461,14 @@ function planFile(specs: Record<string, TensorSpec>, metadata?: Record<string, s
   return { header, entries, size: header.length + offset };
 }
 
-/** The bytes of one planned tensor, checked against its plan. */
-function encodeEntry(e: PlannedEntry, t: Tensor): Uint8Array {
+/** The bytes of one planned tensor (a Tensor, or bytes to copy), checked against its plan. */
+function encodeEntry(e: PlannedEntry, t: Tensor | Uint8Array): Uint8Array {
+  if ('stored' in e.spec || t instanceof Uint8Array) {
+    if (!('stored' in e.spec) || !(t instanceof Uint8Array) || t.length !== e.end - e.begin) {
+      throw new Error(`tensor '${e.name}': raw bytes and a planned dtype must go together, at the planned size`);
+    }
+    return t;
+  }
   const n = numel(t.shape);
   if (t.dtype !== e.spec.dtype || t.shape.length !== e.spec.shape.length || t.shape.some((d, i) => d !== e.spec.shape[i])) {
     throw new Error(`tensor '${e.name}' is ${t.dtype}[${t.shape.join(', ')}], not the ${e.spec.dtype}[${e.spec.shape.join(', ')}] planned`);
@@ -494,15 +506,15 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
  * and `produce(name)` is called for each tensor in file order, so only one tensor's values
  * need be in memory at once (a checkpoint larger than memory can be rewritten). An error
  * while producing or writing removes the temp file and is rethrown (an OS error as E506); a
- * kill leaves at most the hidden temp file, never a half-written `path`.
+ * kill leaves at most the hidden temp file, never a half-written `path`. Returns the file's size.
  */
 export function writeSafetensorsStreaming(
   path: string,
   specs: Record<string, TensorSpec>,
-  produce: (name: string) => Tensor,
+  produce: (name: string) => Tensor | Uint8Array,
   metadata?: Record<string, string>,
-): void {
-  const { header, entries } = planFile(specs, metadata);
+): number {
+  const { header, entries, size } = planFile(specs, metadata);
   // Same directory, so the rename cannot cross file systems and stays atomic.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   let created = false;
@@ -517,6 +529,7 @@ export function writeSafetensorsStreaming(
       closeSync(fd);
     }
     renameSync(tmp, path);
+    return size;
   } catch (err) {
     if (created) {
       try {
@@ -526,7 +539,7 @@ export function writeSafetensorsStreaming(
       }
     }
     if (err instanceof MoecError) throw err;
-    fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
+    return fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
   }
 }
 
