@@ -39,6 +39,7 @@ import {
 import type { SafetensorsFile } from '../ir/safetensors.ts';
 import { type Tensor, isIntDType, numel } from '../ir/tensor.ts';
 import type { TensorType } from '../ir/types.ts';
+import { resolveQuant } from '../ir/quant-type.ts';
 import { fail } from './diagnostics.ts';
 import type { Span } from './source.ts';
 
@@ -75,17 +76,11 @@ export interface WeightFormat {
   quant?: { dtype: QuantDType; group: number; axis: number };
 }
 
-/**
- * The declared format of a weight. The group comes from the type (`group` on a quantized
- * TensorType; fp8 is always 128; i8 without one is per channel); the reduction axis is the
- * last, as for every `linear` weight and every Hugging Face checkpoint tensor.
- */
+/** The declared format of a weight: its dtype and, when quantized, its scheme and concrete axis (ir/quant-type.ts). */
 export function weightFormat(w: WeightDecl, shape: readonly number[]): WeightFormat {
   const dtype = w.type.dtype;
-  if (!isQuantDType(dtype)) return { dtype };
-  const declared = (w.type as TensorType & { group?: number }).group;
-  const group = dtype === 'fp8e4m3' ? FP8_BLOCK : (declared ?? (dtype === 'i4' ? 32 : 0));
-  return { dtype, quant: { dtype, group, axis: shape.length - 1 } };
+  if (!isQuantDType(dtype) || !w.type.quant) return { dtype };
+  return { dtype, quant: { dtype, group: w.type.quant.group, axis: resolveQuant(w.type.quant, shape).axis } };
 }
 
 /** Takes the model's weights from a checkpoint (see the file comment). */
