@@ -11,9 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoecError } from '../compiler/diagnostics.ts';
-import { compile, compileFile, randomInputs, run, runOnBackend, weightsFromSafetensors } from '../compiler/driver.ts';
+import { compile, compileFile, compileModel, randomInputs, run, runOnBackend, weightsFromSafetensors } from '../compiler/driver.ts';
+import { interpretKernelIR } from '../ir/kinterp.ts';
 import { agreement } from '../compiler/compare.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
+import { dequantize } from '../ir/quant.ts';
 import { DS_SIZES, type Raw, bf16Tensor, count, deepseekCheckpoint, f16Value, f32Bytes, u16Bytes, writeRaw } from './hf-checkpoint.ts';
 
 function expectError(f: () => unknown, code: string, ...texts: string[]): MoecError {
@@ -94,6 +96,73 @@ describe('a DeepSeek-style checkpoint in the Hugging Face layout', () => {
     expect(a.maxRel).toBeLessThan(1e-4);
     expect(a.relL2).toBeLessThan(1e-5);
   }, 60_000);
+});
+
+describe('the same checkpoint into a model declared with fp8 weights', () => {
+  // examples/deepseek-v3.moe with every GEMM weight fp8e4m3 in 128-groups (the quantize
+  // pass; the router too, which the checkpoint holds in bf16 as DeepSeek ships it).
+  const m8 = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES, quantize: 'fp8' });
+  const m = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES });
+  const { raws, weights: reference } = deepseekCheckpoint(m);
+
+  it('takes the codes and block scales as they are, with no note, and runs like the dequantized f32 model', () => {
+    expect(m8.weights.filter((w) => w.type.dtype === 'fp8e4m3').map((w) => w.name)).toEqual(m.weights.filter((w) => /proj|router/.test(w.source!.pattern) || w.name.endsWith('router')).map((w) => w.name));
+    const path = join(dir, 'fp8-model.safetensors');
+    writeRaw(path, raws);
+    const notes: string[] = [];
+    const loaded = weightsFromSafetensors(m8, openCheckpoint(path), path, { note: (s) => notes.push(s) });
+    expect(notes).toEqual([]);
+    const wg = loaded['moe.w_gate'];
+    expect(wg.dtype).toBe('fp8e4m3');
+    expect(wg.shape).toEqual([1, 4, 192, 256]);
+    expect(wg.quant).toMatchObject({ axis: 3, group: 128 });
+    // Codes are the stored bytes; scales one per (row, 128-group), the block's scale.
+    const first = raws.find((r) => r.name === 'model.layers.1.mlp.experts.0.gate_proj.weight')!;
+    expect(Array.from(wg.data.subarray(0, 192 * 256))).toEqual(Array.from(first.bytes));
+    const blocks = new Float32Array(raws.find((r) => r.name === `${first.name}_scale_inv`)!.bytes.slice().buffer);
+    expect(wg.quant!.scales[129 * 2 + 1]).toBe(blocks[1 * 2 + 1]);
+    expect(wg.quant!.scales[5 * 2 + 0]).toBe(blocks[0]);
+
+    // The f32 model on the same values: the checkpoint's, with the router as quantized on loading.
+    const r = loaded['moe.router'];
+    const router = dequantize({ dtype: 'fp8e4m3', shape: r.shape, axis: r.quant!.axis, group: r.quant!.group, codes: r.data as Int32Array, scales: r.quant!.scales });
+    const inputs = randomInputs(m, { T: 5 }, 3);
+    const want = run(m, { tokens: 5, weights: { ...reference, 'moe.router': { dtype: 'f32', shape: r.shape, data: router } }, inputs }).outputs.y;
+    const got = run(m8, { tokens: 5, weights: path, inputs }).outputs.y;
+    const a = agreement(got, want);
+    expect(a.nanMismatch).toBe(0);
+    expect(a.maxRel).toBeLessThan(1e-6);
+    // The kernel program (fused, tiled, with the fp8 codes and scales buffers) agrees too.
+    const { program } = compileModel(m8, { target: 'x86-avx2', maxTokens: 8 });
+    const k = interpretKernelIR(program, { bindings: { T: 5 }, inputs, weights: loaded }).y;
+    expect(agreement(k, want).maxRel).toBeLessThan(1e-5);
+  });
+
+  it('a float checkpoint into the fp8 model is quantized on loading; i8 into it is requantized with a note', () => {
+    const path = join(dir, 'f32-for-fp8.safetensors');
+    const values = deepseekCheckpoint(m).values;
+    writeRaw(path, raws.filter((r) => !r.name.endsWith('_scale_inv')).map((r) => (r.dtype === 'F8_E4M3' ? { name: r.name, dtype: 'F32', shape: r.shape, bytes: f32Bytes(Array.from(values.get(r.name)!)) } : r)));
+    const notes: string[] = [];
+    const loaded = weightsFromSafetensors(m8, openCheckpoint(path), path, { note: (s) => notes.push(s) });
+    expect(notes).toEqual([]);
+    expect(loaded['dense.mlp.down'].dtype).toBe('fp8e4m3');
+    // Quantized per (row, 128-group) by moec's quantizer: within half an fp8 step of the f32 values.
+    const deq = dequantize({ dtype: 'fp8e4m3', shape: loaded['dense.mlp.down'].shape, axis: 2, group: 128, codes: loaded['dense.mlp.down'].data as Int32Array, scales: loaded['dense.mlp.down'].quant!.scales });
+    const a = agreement({ dtype: 'f32', shape: [deq.length], data: deq }, { dtype: 'f32', shape: [deq.length], data: reference['dense.mlp.down'].data });
+    expect(a.relL2).toBeGreaterThan(0);
+    expect(a.relL2).toBeLessThan(0.04);
+    const i8 = join(dir, 'i8-for-fp8.safetensors');
+    writeRaw(i8, [
+      ...raws.filter((r) => r.name !== 'model.layers.0.mlp.down_proj.weight' && r.name !== 'model.layers.0.mlp.down_proj.weight_scale_inv'),
+      { name: 'model.layers.0.mlp.down_proj.weight', dtype: 'I8', shape: [256, 160], bytes: new Uint8Array(256 * 160).fill(3) },
+      { name: 'model.layers.0.mlp.down_proj.weight_scale', dtype: 'F32', shape: [256, 1], bytes: f32Bytes(new Array(256).fill(0.5)) },
+    ]);
+    notes.length = 0;
+    const re = weightsFromSafetensors(m8, openCheckpoint(i8), i8, { note: (s) => notes.push(s) })['dense.mlp.down'];
+    expect(notes).toEqual(['`dense.mlp.down`: the checkpoint holds i8 (per-channel scales) (model.layers.0.mlp.down_proj.weight); requantized to fp8e4m3 (128×128 block scales), which adds error']);
+    // 1.5 everywhere: fp8 holds it exactly (scale 1.5 / 448, code 448).
+    expect(new Set(dequantize({ dtype: 'fp8e4m3', shape: re.shape, axis: 2, group: 128, codes: re.data as Int32Array, scales: re.quant!.scales }))).toEqual(new Set([1.5]));
+  });
 });
 
 // ---------------------------------------------------------------------------------------
