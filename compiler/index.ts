@@ -4,6 +4,10 @@
  */
 export { compile, compileFile, parse, run, randomInputs, randomWeights, weightsFromSafetensors, inputsFromSafetensors, bindDims, tensorStats } from './driver.ts';
 export { compileModel } from './driver.ts';
+export { openCheckpoint } from '../ir/checkpoint.ts';
+export type { Checkpoint } from '../ir/checkpoint.ts';
+export { quantizeCheckpoint } from './quantize-checkpoint.ts';
+export type { QuantizeResult } from './quantize-checkpoint.ts';
 export type { CompileOptions, RunOptions, RunResult, TargetCompileOptions } from './driver.ts';
 export { runPipeline, pipelineSteps } from './pipeline.ts';
 export type { PipelineOptions, PipelineResult } from './pipeline.ts';

@@ -154,6 +154,13 @@ describe('moec quantize', () => {
     expect(r.out.split('\n').find((l) => l.startsWith(EXPERT + ' '))).toContain('F8_E4M3');
   });
 
+  it('--help describes the command and the rule', async () => {
+    const h = await cli('--help');
+    expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8');
+    expect(h.out).toContain('except embeddings and norms');
+    expect(h.out).toContain('model.safetensors.index.json');
+  });
+
   it('bad requests: usage errors (exit 2), and an error half way leaves no output or temp file', async () => {
     expect((await cli('quantize', input, '-o', join(dir, 'x.safetensors'))).code).toBe(2);
     const bad = await cli('quantize', input, '--to', 'i3', '-o', join(dir, 'x.safetensors'));
@@ -161,6 +168,7 @@ describe('moec quantize', () => {
     expect(bad.err).toContain('i4g128');
     expect((await cli('quantize', input, '--to', 'i8')).code).toBe(2);
     expect((await cli('quantize', '--to', 'i8', '-o', 'x')).code).toBe(2);
+    expect((await cli('quantize', input, '--quantize', 'i8', '-o', 'x')).code).toBe(2);
     // A name where a scale must go, and a tensor that fails to decode only once it is read.
     const clash = join(dir, 'clash');
     mkdirSync(clash);
