@@ -154,6 +154,18 @@ describe('moec quantize', () => {
     expect(r.out.split('\n').find((l) => l.startsWith(EXPERT + ' '))).toContain('F8_E4M3');
   });
 
+  it('moec run on an fp8 checkpoint into the f32 model: notes on stderr, the outputs on stdout', async () => {
+    const path = join(dir, 'ds-fp8.safetensors');
+    writeRaw(path, fp8Raws);
+    const sets = Object.entries(DS_SIZES).map(([k, v]) => `${k}=${v}`).join(',');
+    const r = await cli('run', 'examples/deepseek-v3.moe', '--set', sets, '--tokens', '2', '--weights', path);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err.split('\n').filter((l) => l.startsWith('note: '))).toHaveLength(9);
+    expect(r.err).toContain('note: `moe.w_down`: the checkpoint holds fp8e4m3 (128×128 block scales) (model.layers.1.mlp.experts.0.down_proj.weight, ...); dequantized to f32');
+    expect(r.out).toContain('output y: f32[2, 256]');
+    expect(r.out).not.toContain('note:');
+  });
+
   it('--help describes the command and the rule', async () => {
     const h = await cli('--help');
     expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8');

@@ -471,6 +471,11 @@ describe('quantized codes', () => {
     expectError(() => serializeSafetensors({ w: { dtype: 'i4', shape: [2], data: new Int32Array([8, 0]) } }), 'E504', 'holds 8');
   });
 
+  it('F8_E4M3 offsets are checked at one byte per element', () => {
+    const bytes = file({ q: { dtype: 'F8_E4M3', shape: [2, 2], data_offsets: [0, 8] } }, new Uint8Array(8));
+    expectError(() => parseAll(bytes), 'E502', "tensor 'q' is F8_E4M3 [2, 2] (4 bytes) but its data_offsets 0..8 span 8 bytes");
+  });
+
   it('packedI4 on a tensor that is not U8 is E502, naming it', () => {
     const f = parseSafetensors(serializeSafetensors({ w: { dtype: 'f32', shape: [2], data: new Float32Array(2) } }), 'x.safetensors');
     expectError(() => f.get('w', { packedI4: true }), 'E502', "tensor 'w' should hold packed i4 codes (U8 [.., K/2]) but it is F32 [2]");
