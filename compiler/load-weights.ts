@@ -219,7 +219,8 @@ function assemble(w: WeightDecl, format: WeightFormat, shape: number[], slices: 
   const per = slices.length > 0 ? n / slices.length : 0;
   const target = format.quant;
   const want = target ? { dtype: target.dtype, group: effectiveGroup(target, shape[target.axis]) } : undefined;
-  const same = (q: QuantData): boolean => want !== undefined && q.dtype === want.dtype && q.group === want.group;
+  // Checkpoints scale along their last axis; a weight reduced along another is requantized.
+  const same = (q: QuantData): boolean => want !== undefined && q.dtype === want.dtype && q.group === want.group && target!.axis === shape.length - 1;
   // Every slice already in the declared scheme: stack codes and scales as they are.
   if (target && slices.length > 0 && slices.every((s) => s.kind === 'quant' && same(s.q))) {
     const codes = new Int32Array(n);

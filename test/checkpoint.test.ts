@@ -218,6 +218,42 @@ describe('float and integer checkpoint dtypes', () => {
   });
 });
 
+describe('a quantized weight reduced along its second-last axis (a matmul weight)', () => {
+  const m = compile(`
+dim T <= 8
+model t {
+  input x: f32[T, 4]
+  weight w: i8(group=channel, axis=-2)[4, 3]
+  output y = matmul(x, w)
+}`);
+  const w = [0.5, -1, 0.25, 2, 0.75, -0.5, -4, 1, 0.125, 1, -2, 0.5]; // [K = 4, N = 3]
+
+  it('a float checkpoint is quantized along that axis: one scale per column', () => {
+    const path = join(dir, 'kn.safetensors');
+    writeRaw(path, [{ name: 'w', dtype: 'F32', shape: [4, 3], bytes: f32Bytes(w) }]);
+    const t = weightsFromSafetensors(m, openCheckpoint(path), path).w;
+    expect(t.quant).toMatchObject({ axis: 0, group: 4 });
+    // Column amax: 4, 2, 0.5 -> scales amax / 127.
+    expect(Array.from(t.quant!.scales)).toEqual([4, 2, 0.5].map((a) => Math.fround(a / 127)));
+    expect(t.data[6]).toBe(-127);
+  });
+
+  it('an i8 checkpoint scaled along its last axis is requantized for it, with a note (square, so the groups agree)', () => {
+    const sq = compile('dim T <= 8\nmodel t {\n  input x: f32[T, 4]\n  weight w: i8(group=channel, axis=-2)[4, 4]\n  output y = matmul(x, w)\n}');
+    const path = join(dir, 'kn-i8.safetensors');
+    writeRaw(path, [
+      { name: 'w', dtype: 'I8', shape: [4, 4], bytes: Uint8Array.from([1, -2, 3, 4, 5, -6, -7, 8, 9, 10, -11, 12, 1, 1, 1, 1], (c) => c & 0xff) },
+      { name: 'w_scale', dtype: 'F32', shape: [4, 1], bytes: f32Bytes([1, 2, 3, 4]) },
+    ]);
+    const notes: string[] = [];
+    const t = weightsFromSafetensors(sq, openCheckpoint(path), path, { note: (s) => notes.push(s) }).w;
+    expect(t.quant).toMatchObject({ axis: 0, group: 4 });
+    // Column 0 holds 1, 10, 27, 4 (codes times row scales): its scale is 27 / 127.
+    expect(t.quant!.scales[0]).toBe(Math.fround(27 / 127));
+    expect(notes).toEqual([expect.stringContaining('requantized to i8 (per-channel scales)')]);
+  });
+});
+
 // ---------------------------------------------------------------------------------------
 // Errors.
 
