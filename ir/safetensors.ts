@@ -660,8 +660,6 @@ function osReason(err: unknown, missing: 'file' | 'directory'): string {
       return 'no space left on device';
     case 'EROFS':
       return 'read-only file system';
-    case 'ERR_FS_FILE_TOO_LARGE':
-      return 'file is too large to read into memory (over 2 GiB)';
     default:
       return err instanceof Error ? err.message : String(err);
   }
