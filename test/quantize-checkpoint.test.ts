@@ -15,6 +15,7 @@ import { main } from '../compiler/cli.ts';
 import { compileFile, randomInputs, run, weightsFromSafetensors } from '../compiler/driver.ts';
 import { agreement } from '../compiler/compare.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
+import { quantizeCheckpoint } from '../compiler/quantize-checkpoint.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 import { DS_SIZES, type Raw, deepseekCheckpoint, f32Bytes, fp8Value, writeRaw } from './hf-checkpoint.ts';
 
@@ -128,7 +129,8 @@ describe('moec quantize', () => {
     const want = run(m, { tokens: 4, weights, inputs }).outputs.y;
     const bound = { fp8: 0.05, i8: 0.01, i4: 0.2 } as Record<string, number>;
     for (const scheme of ['fp8', 'i8', 'i4']) {
-      const path = join(dir, `${scheme}.safetensors`);
+      const path = join(dir, `close-${scheme}.safetensors`);
+      quantizeCheckpoint(input, scheme, path);
       const notes: string[] = [];
       const loaded = weightsFromSafetensors(m, openCheckpoint(path), path, { note: (s) => notes.push(s) });
       expect(notes.length).toBeGreaterThan(0);
@@ -136,6 +138,23 @@ describe('moec quantize', () => {
       const a = agreement(got, want);
       expect(a.relL2, scheme).toBeLessThan(bound[scheme]);
       expect(a.relL2, scheme).toBeGreaterThan(0);
+    }
+  });
+
+  it('into a model quantized the same way (--quantize), codes and scales load as they are and run like their dequantized values', () => {
+    const inputs = randomInputs(m, { T: 3 }, 9);
+    for (const scheme of ['fp8', 'i8', 'i4']) {
+      const path = join(dir, `same-${scheme}.safetensors`);
+      quantizeCheckpoint(input, scheme, path);
+      const mq = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES, quantize: scheme });
+      const notes: string[] = [];
+      const q = weightsFromSafetensors(mq, openCheckpoint(path), path, { note: (s) => notes.push(s) });
+      expect(notes, scheme).toEqual([]);
+      expect(q['moe.w_up'].dtype).toBe(scheme === 'fp8' ? 'fp8e4m3' : scheme);
+      // The f32 model on the same checkpoint gets the dequantized values (with notes).
+      const f = weightsFromSafetensors(m, openCheckpoint(path), path, { note: () => {} });
+      const a = agreement(run(mq, { tokens: 3, weights: q, inputs }).outputs.y, run(m, { tokens: 3, weights: f, inputs }).outputs.y);
+      expect(a.maxRel, scheme).toBeLessThan(1e-6);
     }
   });
 
