@@ -219,8 +219,6 @@ export function quantOf(buf: KBuffer, reductionAxis: number, width: number): { d
 /** The weights blob of the C backend: panel-packed GEMM weights, the rest row-major, aligned. */
 export interface CWeightLayout extends WeightLayout {
   specs: Map<string, PanelSpec>;
-  /** Scales buffer -> the quantized weight it scales. */
-  scalesOf: Map<string, string>;
 }
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
@@ -246,26 +244,22 @@ export function cWeightLayout(p: KProgram, align: number, lanes = 1): CWeightLay
     at = alignUp(at + bytes, align);
     return entry;
   });
-  const scalesOf = new Map(p.buffers.filter((b) => b.quant).map((b) => [b.quant!.scales, b.name]));
-  return { entries, bytes: at, align, specs, scalesOf };
+  return { entries, bytes: at, align, specs };
 }
 
 /**
  * The weights blob in the C layout, little-endian. A quantized weight's codes come from its
- * packed tensor (one code per element); its scales buffer from the packed tensor of that
- * name, or else from the quantized tensor's own scales.
+ * packed tensor (one code per element, `packWeights`); its scales are a packed f32 buffer.
  */
 export function cWeightBlob(layout: CWeightLayout, packed: Record<string, Tensor>): Uint8Array {
   const blob = new Uint8Array(layout.bytes);
   const f32 = new Float32Array(blob.buffer);
   const i32 = new Int32Array(blob.buffer);
   for (const e of layout.entries) {
-    const of = layout.scalesOf.get(e.name);
-    const ownScales = of ? packed[of]?.quant?.scales : undefined;
-    const t = packed[e.name] ?? (ownScales ? { dtype: 'f32' as const, shape: e.shape, data: ownScales } : undefined);
+    const t = packed[e.name];
     if (!t) throw new Error(`C backend: pack produced no ${e.name}`);
     const spec = layout.specs.get(e.name);
-    if (isQuantDType(e.dtype) && !t.quant && t.dtype !== e.dtype) throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but pack produced ${t.dtype}`);
+    if (isQuantDType(e.dtype) !== isQuantDType(t.dtype)) throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but pack produced ${t.dtype}`);
     if (spec?.codes) blob.set(packCodePanels(t.data, spec), e.offset);
     else if (spec) f32.set(packPanels(t.data, spec), e.offset / 4);
     else if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, Int32Array.from(t.data)), e.offset);

@@ -386,6 +386,7 @@ class CRenderer {
     const q = this.quantOf(k.w, 1);
     const sq = k.sharedGate ? this.quantOf(k.sharedGate, 1) : undefined;
     for (const x of [q, sq]) if (x) this.quantRouter.add(x.dtype);
+    if (!q || (k.sharedGate && !sq)) this.math.logits = true;
     const logits = (ptr: string, scales: string, qq: typeof q): string => (qq ? `moec_logits_${codeName(qq.dtype)}(x, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(x, ${ptr}, `);
     const args = [
       { field: 'x', expr: this.v(k.x) },
