@@ -188,7 +188,7 @@ export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[], lan
     const width = microWidth(k);
     const gluLayout = glu?.kind === 'glu' ? glu.layout : undefined;
     const buf = buffers.get(w);
-    const q = buf && isQuantDType(buf.dtype) ? quantOf(buf, shape.length - (k.transB ? 1 : 2), width) : undefined;
+    const q = buf && isQuantDType(buf.dtype) ? checkQuant(buf, shape.length - (k.transB ? 1 : 2), width) : undefined;
     add(w, { matrices, n, kd, transB: k.transB, width, glu: gluLayout, ...(q ? { codes: { dtype: q.dtype, span: lanes > 1 && width % lanes === 0 ? lanes : 2 } } : {}) });
     if (q) add(q.scales, { matrices, n, kd: Math.ceil(kd / q.group), transB: k.transB, width, glu: gluLayout });
     for (const b of biases(k.epilogue)) {
@@ -203,12 +203,12 @@ export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[], lan
 }
 
 /**
- * The quantization of a GEMM weight buffer, checked against what the C kernels read:
- * scales along the reduction axis, an f32 scales buffer, i4 in an even panel width.
+ * The quantization of a GEMM or router weight buffer (`q`: its own, or a loop slice's),
+ * checked against what the C kernels read: scales along the reduction axis, a positive
+ * group, i4 in an even panel width.
  */
-export function quantOf(buf: KBuffer, reductionAxis: number, width: number): { dtype: QuantDType; scales: string; group: number } {
+export function checkQuant(buf: KBuffer, reductionAxis: number, width: number, q = buf.quant): { dtype: QuantDType; scales: string; group: number } {
   const dtype = buf.dtype as QuantDType;
-  const q = buf.quant;
   if (!q) fail('E701', `the quantized weight ${buf.name} (${dtype}) names no scales buffer`, undefined, 'quantize the program with --quantize, which gives every quantized weight its scales');
   if (q.axis !== reductionAxis) fail('E701', `the C backend reads the scales of ${buf.name} along its reduction axis ${reductionAxis}, but they run along axis ${q.axis}`, undefined, 'quantize GEMM weights along K (ir/quant.ts), as --quantize does');
   if (!Number.isInteger(q.group) || q.group < 1) fail('E701', `the quantized weight ${buf.name} has scale groups of ${q.group}`, undefined, 'groups are a positive number of reduction elements (32 or 128 for i4, 128 for fp8, the whole axis for i8)');

@@ -161,7 +161,7 @@ export function quantHelpers(dtypes: ReadonlySet<QuantDType>, routers: ReadonlyS
   const parts = [MAYBE_UNUSED, ...list.map((d) => PORTABLE[d]), ...[...routers].sort().map(logitsFn)];
   const simd = isa ? SIMD[isa.name] : undefined;
   if (simd) parts.push(`#if MOEC_SIMD\n${list.map((d) => simd[d]).join('\n')}\n#endif`);
-  return `/* ---- quantized weights: codes to floats (exact; the scale multiply is the kernels') ---- */\n\n${parts.join('\n')}\n`;
+  return `/* ---- quantized weights: codes to floats (exact; the scale multiply is the kernels') ---- */\n\n${parts.join('\n')}`;
 }
 
 /** Bytes of one vector of `lanes` codes (the step between a panel row's vectors). */

@@ -17,7 +17,7 @@ import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
-import { type CWeightLayout, type PanelSpec, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
+import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 
 export interface CSources {
@@ -193,12 +193,9 @@ class CRenderer {
     const b = this.bufs.get(name)!.buf;
     if (!isQuantDType(b.dtype)) return undefined;
     const stacked = this.stackedOf.get(name);
-    const q = b.quant ?? (stacked ? this.sliceQuant(stacked) : undefined);
-    if (!q) fail('E701', `the quantized weight ${name} (${b.dtype}) names no scales buffer`, undefined, 'quantize the program with --quantize, which gives every quantized weight its scales');
-    const axis = b.shape.length - axisFromEnd;
-    if (q.axis !== axis) fail('E701', `the C backend reads the scales of ${name} along its reduction axis ${axis}, but they run along axis ${q.axis}`, undefined, 'quantize GEMM weights along K (ir/quant.ts), as --quantize does');
+    const q = checkQuant(b, b.shape.length - axisFromEnd, 2, b.quant ?? (stacked ? this.sliceQuant(stacked) : undefined));
     if (!this.bufs.has(q.scales)) fail('E701', `the scales buffer ${q.scales} of ${name} is not in the program`);
-    return { dtype: b.dtype as QuantDType, scales: q.scales, group: q.group };
+    return q;
   }
 
   /** A slice of a stacked quantized weight: its scales are the slice of the stacked scales in the same loop. */
