@@ -266,14 +266,15 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
   const seed = opts.seed ?? 0;
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { note: opts.note }) : (opts.weights ?? randomWeights(m, seed));
+  const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
+  // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note }) : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const tokens = bindings.T;
   const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
   if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
-  const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   const { program } = compileModel(qm, { target, maxTokens });
   const loaded = await backend.load(program, target, weights);
   try {
@@ -285,7 +286,9 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     const agree: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
     if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
-    const f32 = interpret(m, { bindings, inputs, weights });
+    // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
+    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights) : weights;
+    const f32 = interpret(m, { bindings, inputs, weights: f32Weights });
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
     return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError };

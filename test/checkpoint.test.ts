@@ -84,7 +84,8 @@ describe('a DeepSeek-style checkpoint in the Hugging Face layout', () => {
   });
 
   it('runs like its dequantized weights: the interpreter exactly, the C backend within 1e-4 of the output scale', async () => {
-    const path = join(dir, 'single.safetensors');
+    const path = join(dir, 'run.safetensors');
+    writeRaw(path, raws);
     const inputs = randomInputs(m, { T: 5 }, 3);
     const want = run(m, { tokens: 5, weights: reference, inputs }).outputs.y;
     const got = run(m, { tokens: 5, weights: path, inputs, note: () => {} }).outputs.y;
@@ -136,6 +137,25 @@ describe('the same checkpoint into a model declared with fp8 weights', () => {
     const k = interpretKernelIR(program, { bindings: { T: 5 }, inputs, weights: loaded }).y;
     expect(agreement(k, want).maxRel).toBeLessThan(1e-5);
   });
+
+  it('runs on the C backend with its fp8 kernels, within 1e-5 of the interpreter; --quantize fp8 on the f32 model takes the codes as they are', async () => {
+    const path = join(dir, 'fp8-c.safetensors');
+    writeRaw(path, raws);
+    const inputs = randomInputs(m, { T: 5 }, 4);
+    const notes: string[] = [];
+    const c = await runOnBackend(m8, { backend: 'c', tokens: 5, weights: path, inputs, check: true, note: (s) => notes.push(s) });
+    expect(notes).toEqual([]);
+    expect(c.agreement!.y.nanMismatch).toBe(0);
+    expect(c.agreement!.y.maxRel).toBeLessThan(1e-5);
+    expect(c.agreement!.y.relL2).toBeLessThan(1e-5);
+    // The f32 model compiled with --quantize fp8 (the router too, from the bf16 tensor):
+    // the experts' fp8 codes are used as they are, so the error against f32 is the router's alone.
+    const q = await runOnBackend(m, { backend: 'c', tokens: 5, weights: path, inputs, check: true, quantize: 'fp8', note: (s) => notes.push(s) });
+    expect(notes).toEqual([]);
+    expect(q.agreement!.y.maxRel).toBeLessThan(1e-5);
+    expect(q.quantError!.y.relL2).toBeGreaterThan(0);
+    expect(q.quantError!.y.relL2).toBeLessThan(0.05);
+  }, 120_000);
 
   it('a float checkpoint into the fp8 model is quantized on loading; i8 into it is requantized with a note', () => {
     const path = join(dir, 'f32-for-fp8.safetensors');
