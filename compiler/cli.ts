@@ -15,7 +15,7 @@ import { dtypeText } from '../ir/quant-type.ts';
 import type { TensorType } from '../ir/types.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, quantScheme, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, quantScheme, quantizeModule, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -326,7 +326,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
       if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
-      const weights = values.weights !== undefined ? weightsFromSafetensors(m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
+      // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+      const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
       const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
       writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');

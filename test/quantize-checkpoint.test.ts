@@ -185,6 +185,29 @@ describe('moec quantize', () => {
     expect(r.out).not.toContain('note:');
   });
 
+  it('moec pack --quantize i8 on an i8 checkpoint packs its codes as they are (no notes); the f32 model dequantizes them (notes)', async () => {
+    const tiny = compileFile('examples/tiny.moe');
+    const raws: Raw[] = [];
+    for (const w of tiny.weights) {
+      const shape = w.type.shape as number[];
+      for (let e = 0; e < (w.source!.axes.length ? shape[0] : 1); e++) {
+        const inner = w.source!.axes.length ? shape.slice(1) : shape;
+        const n = inner.reduce((a, b) => a * b, 1);
+        raws.push({ name: w.source!.pattern.replace('{e}', String(e)), dtype: 'F32', shape: inner, bytes: f32Bytes(Array.from({ length: n }, (_, i) => Math.sin(i + 7 * e) / 4)) });
+      }
+    }
+    const f32 = join(dir, 'tiny.safetensors');
+    writeRaw(f32, raws);
+    const i8 = join(dir, 'tiny-i8.safetensors');
+    expect((await cli('quantize', f32, '--to', 'i8', '-o', i8)).code).toBe(0);
+    const q = await cli('pack', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i8', '--weights', i8, '-o', join(dir, 'tiny-i8.bin'));
+    expect(q.code, q.err).toBe(0);
+    expect(q.err).toBe('');
+    const f = await cli('pack', 'examples/tiny.moe', '--target', 'x86-avx2', '--weights', i8, '-o', join(dir, 'tiny-f32.bin'));
+    expect(f.code, f.err).toBe(0);
+    expect(f.err).toContain('note: `w_gate`: the checkpoint holds i8 (per-channel scales)');
+  });
+
   it('--help describes the command and the rule', async () => {
     const h = await cli('--help');
     expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8');
