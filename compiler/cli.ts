@@ -8,13 +8,14 @@ import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
 import { mainFunc, type Module } from '../ir/graph.ts';
 import { printIR } from '../ir/print.ts';
-import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
+import { openCheckpoint } from '../ir/checkpoint.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { dtypeText } from '../ir/quant-type.ts';
 import type { TensorType } from '../ir/types.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, quantScheme, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
@@ -25,6 +26,8 @@ import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
+import { QUANT_SCHEMES } from '../ir/quant.ts';
+import { formatQuantizeReport, quantizeCheckpoint } from './quantize-checkpoint.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -62,6 +65,14 @@ Usage:
   moec import CONFIG.json [-o MODEL.moe]
       Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
       DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
+  moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8
+      Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions
+      except embeddings and norms (names with embed, norm, wte, wpe); the last axis is
+      the reduction axis. IN is a .safetensors file, a model.safetensors.index.json or a
+      directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),
+      i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with
+      DeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error
+      against the input per tensor and overall (max abs, relL2).
   moec --help | --version
 
 Options:
@@ -69,7 +80,10 @@ Options:
   --tokens N            the token count T
   --context L           positions already in the KV cache (decoder models from moec import)
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
-  --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
+  --weights FILE|DIR    weights by moec name, or by checkpoint name through \`from\` patterns:
+                        a .safetensors file, a model.safetensors.index.json (shards), or a
+                        directory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4
+                        with _scale (converted to the model's dtypes)
   --inputs FILE         inputs by name
   --out FILE            write the outputs to a safetensors file
   --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
@@ -198,6 +212,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       emit: { type: 'string' },
       check: { type: 'boolean' },
       quantize: { type: 'string' },
+      to: { type: 'string' },
     },
   });
   if (values.version) {
@@ -216,12 +231,13 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
+    quantize: ['to'],
   };
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import')
-    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\` and \`moec import\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import' && cmd !== 'quantize')
+    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\`, \`moec import\` and \`moec quantize\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
@@ -276,7 +292,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
         const m = compileFile(path, { consts, quantize });
         const t0 = performance.now();
-        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) });
         const ms = performance.now() - t0;
         io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
@@ -292,7 +308,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize });
+      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
@@ -317,7 +333,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
       if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
-      const weights = values.weights !== undefined ? weightsFromSafetensors(m, readSafetensors(values.weights), values.weights) : randomWeights(m, seed);
+      // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+      const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
       const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
       writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
@@ -339,8 +356,25 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out}: ${r.architecture}, ${r.spec.layers} layers, ${formatCount(p.total)} parameters (${formatCount(p.activePerToken)} active per token)${extra.length ? `; ${extra.join('; ')}` : ''}`);
       return 0;
     }
+    case 'quantize': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec quantize` needs a checkpoint: a .safetensors file, an index.json or a directory' : `unexpected argument '${rest[1]}'`, 'moec quantize model.safetensors --to i8 -o model-i8.safetensors');
+      const input = rest[0];
+      if (values.quantize !== undefined) throw new UsageError('`moec quantize` takes the scheme as --to SCHEME', '--quantize quantizes a model as it compiles or runs');
+      if (values.to === undefined) throw new UsageError('`moec quantize` needs --to SCHEME', `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
+      // Progress only on a terminal: piped output stays the table alone.
+      const tty = process.stderr.isTTY === true;
+      const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
+      try {
+        io.out(formatQuantizeReport(quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+      } finally {
+        if (tty) process.stderr.write('\r\x1b[K');
+      }
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize (see moec --help)');
   }
 }
 
@@ -356,6 +390,8 @@ function contextBinding(m: Module, context: string | undefined): Record<string, 
   if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
   return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
 }
+/** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
+const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {

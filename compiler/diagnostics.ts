@@ -53,6 +53,7 @@ export const DIAGNOSTICS = {
   E505: { title: 'bad run-time size' },
   E506: { title: 'cannot write file' },
   E507: { title: 'missing tool' },
+  E508: { title: 'malformed checkpoint index' },
   // 6xx: target capability sheets (`targets/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },

@@ -4,12 +4,15 @@
  * safetensors), and running the reference interpreter.
  */
 import { readFileSync } from 'node:fs';
-import { evalShape } from '../ir/dims.ts';
-import { type Module, type WeightDecl, checkpointName, mainFunc } from '../ir/graph.ts';
-import { MAX_INTERP_ELEMENTS, interpret } from '../ir/interp.ts';
+import { type Module, mainFunc } from '../ir/graph.ts';
+import { interpret } from '../ir/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
-import { type Tensor, numel } from '../ir/tensor.ts';
+import { openCheckpoint } from '../ir/checkpoint.ts';
+import { concreteShape, weightsFromSafetensors } from './load-weights.ts';
+
+export { weightsFromSafetensors } from './load-weights.ts';
+import type { Tensor } from '../ir/tensor.ts';
 import { verifyOrThrow } from '../ir/verify.ts';
 import { MoecError, UsageError, didYouMean, fail } from './diagnostics.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
@@ -18,7 +21,7 @@ import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
-import { SourceFile, type Span } from './source.ts';
+import { SourceFile } from './source.ts';
 import type { KProgram } from '../ir/kernel.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { runPipeline } from './pipeline.ts';
@@ -97,19 +100,6 @@ export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {
 // Weights and inputs.
 
 /**
- * Concrete shape of a declared type under the run-time bindings, refused (E307) before
- * anything is allocated when it holds more elements than the reference interpreter would
- * accept: `--set F=2147483647` must be an error, not a 256 GiB allocation.
- */
-function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }): number[] {
-  const dims = evalShape(shape, bindings);
-  const n = numel(dims);
-  if (n > MAX_INTERP_ELEMENTS)
-    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, 'bind smaller sizes (e.g. --set D=64)');
-  return dims;
-}
-
-/**
  * Seeded random weights: each weight is `randomUniform(name, seed, shape, initScale)`, so
  * the same seed gives the same numbers in every tool and backend (see ir/random.ts).
  */
@@ -139,47 +129,6 @@ export function randomInputs(m: Module, bindings: Record<string, number>, seed: 
   return out;
 }
 
-/**
- * Takes the model's weights from a safetensors file: by moec weight name (`moe.w_gate`),
- * or else assembled from checkpoint tensors through each weight's `from` pattern
- * (`model.layers.{i}.mlp.experts.{e}.gate_proj.weight`, one tensor per index).
- */
-export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64 = false): Record<string, Tensor> {
-  const names = new Set(file.names());
-  const out: Record<string, Tensor> = {};
-  for (const w of m.weights) {
-    if (names.has(w.name)) out[w.name] = file.get(w.name, { f64 });
-    else if (w.source) out[w.name] = assembleWeight(w, file, names, path, f64);
-    else fail('E503', `${path} has no tensor \`${w.name}\``, w.span, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name');
-  }
-  return out;
-}
-
-function assembleWeight(w: WeightDecl, file: SafetensorsFile, names: Set<string>, path: string, f64: boolean): Tensor {
-  const src = w.source!;
-  const shape = concreteShape(w.type.shape, {}, w);
-  const lead = shape.slice(0, src.axes.length);
-  const inner = shape.slice(src.axes.length);
-  const innerSize = numel(inner);
-  const data = f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape));
-  const index = lead.map(() => 0);
-  for (let slice = 0; slice < numel(lead); slice++) {
-    let r = slice;
-    for (let j = lead.length - 1; j >= 0; j--) {
-      index[j] = r % lead[j];
-      r = Math.floor(r / lead[j]);
-    }
-    const name = checkpointName(src, index);
-    if (!names.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span);
-    const t = file.get(name, { f64 });
-    if (t.shape.length !== inner.length || t.shape.some((d, i) => d !== inner[i]))
-      fail('E504', `checkpoint tensor \`${name}\` is [${t.shape.join(', ')}], but \`${w.name}\` needs [${inner.join(', ')}] per slice`, w.span);
-    data.set(t.data as Float32Array, slice * innerSize);
-  }
-  // A quantized declaration takes float values from an f32 checkpoint: they are quantized on loading.
-  return { dtype: w.type.quant ? 'f32' : w.type.dtype, shape, data };
-}
-
 /** Takes the model's inputs from a safetensors file, by input name. */
 export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64 = false): Record<string, Tensor> {
   const names = new Set(file.names());
@@ -200,8 +149,10 @@ export interface RunOptions {
   bindings?: Record<string, number>;
   /** Seed for random weights and inputs (default 0). */
   seed?: number;
-  /** Weights by name, or a safetensors path to read them from. */
+  /** Weights by name, or a checkpoint to read them from (.safetensors, index.json, or a directory). */
   weights?: Record<string, Tensor> | string;
+  /** Told about notable conversions while loading a checkpoint (e.g. fp8 dequantized to f32). */
+  note?: (message: string) => void;
   /** Inputs by name, or a safetensors path to read them from. */
   inputs?: Record<string, Tensor> | string;
   /** Compute in float64 instead of float32. */
@@ -234,7 +185,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const seed = opts.seed ?? 0;
   const f64 = opts.f64 ?? false;
   const weights =
-    typeof opts.weights === 'string' ? weightsFromSafetensors(m, readSafetensors(opts.weights), opts.weights, f64) : (opts.weights ?? randomWeights(m, seed, f64));
+    typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
     typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs, f64) : (opts.inputs ?? randomInputs(m, bindings, seed, f64));
   const outputs = interpret(m, { bindings, inputs, weights, f64 });
@@ -322,14 +273,15 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
   const seed = opts.seed ?? 0;
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, readSafetensors(opts.weights), opts.weights) : (opts.weights ?? randomWeights(m, seed));
+  const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
+  // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note }) : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const tokens = bindings.T;
   const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
   if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
-  const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   const { program } = compileModel(qm, { target, maxTokens });
   const loaded = await backend.load(program, target, weights);
   try {
@@ -341,7 +293,9 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     const agree: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
     if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
-    const f32 = interpret(m, { bindings, inputs, weights });
+    // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
+    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights) : weights;
+    const f32 = interpret(m, { bindings, inputs, weights: f32Weights });
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
     return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError };

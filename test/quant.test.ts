@@ -32,6 +32,35 @@ describe('fp8 e4m3fn', () => {
       expect(fp8e4m3Encode(lo + (hi - lo) * 0.74)).toBe(c + 1);
     }
   });
+  it('agrees with the encoder by exponent arithmetic (the first definition) on every tie, near-tie and random value', () => {
+    // Round a * 2^(3 - e) to nearest even within the binade of a: the reference.
+    const half = (v: number): number => (Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
+    const reference = (x: number): number => {
+      if (Number.isNaN(x)) return 0x7f;
+      const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
+      const a = Math.abs(x);
+      let code: number;
+      if (a < 2 ** -6) code = half(a * 2 ** 9);
+      else {
+        let e = Math.floor(Math.log2(a));
+        if (2 ** e > a) e--;
+        else if (2 ** (e + 1) <= a) e++;
+        const n = half(a * 2 ** (3 - e));
+        code = e + 7 > 15 ? 0x7e : ((e + 7) << 3) + (n - 8);
+      }
+      return sign | Math.min(code, 0x7e);
+    };
+    const xs: number[] = [0, -0, Infinity, -Infinity, 448, 449, 463.99, 464, 465, 480, 1e300, 5e-324];
+    for (let c = 0; c < 0x7e; c++) {
+      const mid = (fp8e4m3Decode(c) + fp8e4m3Decode(c + 1)) / 2;
+      xs.push(mid, mid * (1 + 2 ** -52), mid * (1 - 2 ** -52), fp8e4m3Decode(c), Math.fround(mid), Math.fround(mid) * (1 + 2 ** -23));
+    }
+    for (let i = 0; i < 100_000; i++) xs.push(Math.sin(i * 12.9898) * 2 ** ((i % 40) - 16));
+    let bad = 0;
+    for (const x of xs) for (const v of [x, -x]) if (fp8e4m3Encode(v) !== reference(v)) bad++;
+    expect(bad).toBe(0);
+  });
+
   it('saturates at ±448 and keeps NaN', () => {
     expect(fp8e4m3Encode(1e9)).toBe(0x7e);
     expect(fp8e4m3Encode(-500)).toBe(0xfe);

@@ -4,7 +4,7 @@
  * independent references, every malformed-file error, atomic writes, and a fixture written
  * by Python rather than by us.
  */
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits, roundToBf16, roundToF
 import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { seededValue } from '../ir/random.ts';
+import { fp8e4m3Decode } from '../ir/quant.ts';
 
 const FIXTURE = new URL('./fixtures/python-written.safetensors', import.meta.url);
 
@@ -315,7 +316,7 @@ describe('malformed files', () => {
   it('unsupported dtypes fail only when the tensor is read, naming it and its dtype', () => {
     const bytes = file(
       {
-        q: { dtype: 'F8_E4M3', shape: [2], data_offsets: [0, 2] },
+        q: { dtype: 'F8_E5M2', shape: [2], data_offsets: [0, 2] },
         s: { dtype: 'I16', shape: [1], data_offsets: [2, 4] },
         w: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
         p: { dtype: 'toString', shape: [1], data_offsets: [8, 8] },
@@ -324,8 +325,8 @@ describe('malformed files', () => {
     );
     const f = parseSafetensors(bytes, 'mixed.safetensors');
     expect(f.get('w').data[0]).toBe(0);
-    expect(f.info('q')).toEqual({ dtype: 'F8_E4M3', shape: [2] });
-    expectError(() => f.get('q'), 'E502', "tensor 'q' has dtype F8_E4M3, which moec cannot read");
+    expect(f.info('q')).toEqual({ dtype: 'F8_E5M2', shape: [2] });
+    expectError(() => f.get('q'), 'E502', "tensor 'q' has dtype F8_E5M2, which moec cannot read");
     expectError(() => f.get('s'), 'E502', "tensor 's' has dtype I16");
     expectError(() => f.get('p'), 'E502', "tensor 'p' has dtype toString");
   });
@@ -440,5 +441,96 @@ describe('files on disk', () => {
   it('an unreadable file is E501 with the reason', () => {
     expectError(() => readSafetensors(join(dir, 'missing.safetensors')), 'E501', 'no such file');
     expectError(() => readSafetensors(dir), 'E501', 'is a directory');
+  });
+});
+
+describe('quantized codes', () => {
+  it('F8_E4M3 reads and writes the code bytes, one per element', () => {
+    // Independent encoding: 1.0 is exponent 7 (0x38), -448 is 0xfe, the smallest subnormal 0x01.
+    const bytes = file({ q: { dtype: 'F8_E4M3', shape: [2, 2], data_offsets: [0, 4] } }, [0x38, 0xfe, 0x01, 0x7f]);
+    const q = parseSafetensors(bytes, 'fp8.safetensors').get('q');
+    expect(q).toEqual({ dtype: 'fp8e4m3', shape: [2, 2], data: new Int32Array([0x38, 0xfe, 0x01, 0x7f]) });
+    expect(Array.from(q.data, fp8e4m3Decode).slice(0, 3)).toEqual([1, -448, 2 ** -9]);
+    const back = serializeSafetensors({ q });
+    expect(Buffer.from(back).equals(Buffer.from(serializeSafetensors({ q: { ...q } })))).toBe(true);
+    const again = parseSafetensors(back, 'mem');
+    expect(again.info('q')).toEqual({ dtype: 'F8_E4M3', shape: [2, 2] });
+    expect(again.get('q')).toEqual(q);
+    expectError(() => serializeSafetensors({ q: { dtype: 'fp8e4m3', shape: [1], data: new Int32Array([256]) } }), 'E504', '256');
+  });
+
+  it('i4 is written as U8 [.., K/2], even index in the low nibble, and read back with packedI4', () => {
+    const codes = new Int32Array([1, -1, 7, -8, 0, 3, -2, 5]);
+    const bytes = serializeSafetensors({ w: { dtype: 'i4', shape: [2, 4], data: codes } });
+    const f = parseSafetensors(bytes, 'i4.safetensors');
+    expect(f.info('w')).toEqual({ dtype: 'U8', shape: [2, 2] });
+    // Hand-packed: (1, -1) -> 0xf1, (7, -8) -> 0x87, (0, 3) -> 0x30, (-2, 5) -> 0x5e.
+    expect(Array.from(f.get('w').data)).toEqual([0xf1, 0x87, 0x30, 0x5e]);
+    expect(f.get('w', { packedI4: true })).toEqual({ dtype: 'i4', shape: [2, 4], data: codes });
+    expectError(() => serializeSafetensors({ w: { dtype: 'i4', shape: [3], data: new Int32Array(3) } }), 'E504', 'even last axis');
+    expectError(() => serializeSafetensors({ w: { dtype: 'i4', shape: [2], data: new Int32Array([8, 0]) } }), 'E504', 'holds 8');
+  });
+
+  it('F8_E4M3 offsets are checked at one byte per element', () => {
+    const bytes = file({ q: { dtype: 'F8_E4M3', shape: [2, 2], data_offsets: [0, 8] } }, new Uint8Array(8));
+    expectError(() => parseAll(bytes), 'E502', "tensor 'q' is F8_E4M3 [2, 2] (4 bytes) but its data_offsets 0..8 span 8 bytes");
+  });
+
+  it('packedI4 on a tensor that is not U8 is E502, naming it', () => {
+    const f = parseSafetensors(serializeSafetensors({ w: { dtype: 'f32', shape: [2], data: new Float32Array(2) } }), 'x.safetensors');
+    expectError(() => f.get('w', { packedI4: true }), 'E502', "tensor 'w' should hold packed i4 codes (U8 [.., K/2]) but it is F32 [2]");
+  });
+});
+
+describe('reading from disk by offset', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'moec-st-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads a tensor past 2 GiB of a sparse 3 GB file without reading the rest', () => {
+    // The padding tensor is never written: the file is sparse, so this costs no disk.
+    const pad = 3_000_000_000;
+    const header = JSON.stringify({
+      pad: { dtype: 'U8', shape: [pad], data_offsets: [0, pad] },
+      w: { dtype: 'F32', shape: [2], data_offsets: [pad, pad + 8] },
+    });
+    const json = new TextEncoder().encode(header);
+    const path = join(dir, 'big.safetensors');
+    const head = new Uint8Array(8 + json.length);
+    new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+    head.set(json, 8);
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, head, 0, head.length, 0);
+      writeSync(fd, new Uint8Array(new Float32Array([1.5, -2]).buffer), 0, 8, head.length + pad);
+    } finally {
+      closeSync(fd);
+    }
+    expect(statSync(path).size).toBe(head.length + pad + 8);
+    const f = readSafetensors(path);
+    expect(f.info('pad')).toEqual({ dtype: 'U8', shape: [pad] });
+    expect(f.get('w')).toEqual({ dtype: 'f32', shape: [2], data: new Float32Array([1.5, -2]) });
+  });
+
+  it('checks the header against the file size, not against what was read', () => {
+    const path = join(dir, 'short.safetensors');
+    writeFileSync(path, file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(8), 1000n));
+    expectError(() => readSafetensors(path), 'E502', 'header claims 1000 bytes but the file has only');
+    writeFileSync(path, file({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)));
+    expectError(() => readSafetensors(path), 'E502', "tensor 'a' claims bytes 0..16 but the data section has 8 bytes");
+    writeFileSync(path, new Uint8Array(5));
+    expectError(() => readSafetensors(path), 'E502', 'file is 5 bytes, too short');
+    writeFileSync(path, file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)));
+    expectError(() => readSafetensors(path), 'E502', 'overlap');
+  });
+
+  it('a file truncated after its header was read is E501 when a tensor is read, not a short tensor', () => {
+    const path = join(dir, 'm.safetensors');
+    writeSafetensors(path, { w: { dtype: 'f32', shape: [4], data: new Float32Array([1, 2, 3, 4]) } });
+    const f = readSafetensors(path);
+    truncateSync(path, statSync(path).size - 4);
+    expectError(() => f.get('w'), 'E501', 'the file ended at byte');
   });
 });
