@@ -106,10 +106,10 @@ export function fp8e4m3Table(): Float32Array {
   return FP8_TABLE.slice();
 }
 
-/** Round half to even. */
+/** Round half to even. (Math.round rounds halves up, so a half that went up to odd comes back.) */
 export function roundHalfEven(v: number): number {
   const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
@@ -165,20 +165,21 @@ function decodeFn(dtype: QuantDType): (c: number) => number {
   return dtype === 'fp8e4m3' ? fp8e4m3Decode : (c) => c;
 }
 
-/** Walks every (outer, group, inner) run of one scale: calls f(scale index, element indices). */
-function forEachGroup(shape: readonly number[], axis: number, group: number, f: (si: number, idx: number[]) => void): void {
+/**
+ * Walks every run of elements that share one scale: calls f(scale index, first element,
+ * count, stride), the run being first + j * stride for j < count. No per-run allocation:
+ * `moec quantize` walks billions of elements through here.
+ */
+function forEachGroup(shape: readonly number[], axis: number, group: number, f: (si: number, first: number, count: number, stride: number) => void): void {
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const r = shape[axis];
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
   const groups = Math.ceil(r / group);
-  const idx: number[] = [];
   for (let o = 0; o < outer; o++) {
     for (let g = 0; g < groups; g++) {
-      for (let i = 0; i < inner; i++) {
-        idx.length = 0;
-        for (let k = g * group; k < Math.min(r, (g + 1) * group); k++) idx.push((o * r + k) * inner + i);
-        f((o * groups + g) * inner + i, idx);
-      }
+      const k0 = g * group;
+      const count = Math.min(r, k0 + group) - k0;
+      for (let i = 0; i < inner; i++) f((o * groups + g) * inner + i, (o * r + k0) * inner + i, count, inner);
     }
   }
 }
@@ -189,14 +190,16 @@ export function quantize(values: ArrayLike<number>, shape: readonly number[], ax
   const codes = new Int32Array(values.length);
   const scales = new Float32Array(scaleShape(shape, axis, group).reduce((a, b) => a * b, 1));
   const qmax = QMAX[scheme.dtype];
-  forEachGroup(shape, axis, group, (si, idx) => {
+  const fp8 = scheme.dtype === 'fp8e4m3';
+  forEachGroup(shape, axis, group, (si, first, count, stride) => {
+    const end = first + count * stride;
     let amax = 0;
-    for (const i of idx) amax = Math.max(amax, Math.abs(values[i]));
+    for (let i = first; i < end; i += stride) amax = Math.max(amax, Math.abs(values[i]));
     const s = amax > 0 && Number.isFinite(amax) ? Math.fround(amax / qmax) : 1;
     scales[si] = s;
-    for (const i of idx) {
+    for (let i = first; i < end; i += stride) {
       const v = values[i] / s;
-      codes[i] = scheme.dtype === 'fp8e4m3' ? fp8e4m3Encode(v) : Math.max(-qmax, Math.min(qmax, roundHalfEven(v)));
+      codes[i] = fp8 ? fp8e4m3Encode(v) : Math.max(-qmax, Math.min(qmax, roundHalfEven(v)));
     }
   });
   return { dtype: scheme.dtype, shape: [...shape], axis, group, codes, scales };
@@ -206,9 +209,10 @@ export function quantize(values: ArrayLike<number>, shape: readonly number[], ax
 export function dequantize(q: QuantData): Float32Array {
   const out = new Float32Array(q.codes.length);
   const decode = decodeFn(q.dtype);
-  forEachGroup(q.shape, q.axis, q.group, (si, idx) => {
+  forEachGroup(q.shape, q.axis, q.group, (si, first, count, stride) => {
     const s = q.scales[si];
-    for (const i of idx) out[i] = Math.fround(decode(q.codes[i]) * s);
+    const end = first + count * stride;
+    for (let i = first; i < end; i += stride) out[i] = Math.fround(decode(q.codes[i]) * s);
   });
   return out;
 }
