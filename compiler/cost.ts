@@ -233,7 +233,8 @@ function flopsDType(d: DType): FlopsDType {
   return (FLOPS_DTYPES as readonly string[]).includes(d) ? (d as FlopsDType) : 'f32';
 }
 
-const ACT_FLOPS: Record<string, number> = { relu: 1, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8 };
+/** FLOPs per element of an activation (epilogues and the analysis' graph count share them). */
+export const ACT_FLOPS: Record<string, number> = { relu: 1, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8 };
 
 function epilogueFlops(ep: GroupedGemmKernel['epilogue']): number {
   let f = 0;
@@ -546,10 +547,14 @@ export function alignCost(tokens: number, k: number, experts: number, block: num
   return streamCost(4 * tokens * k + 2 * experts, footprint, t);
 }
 
-const OP_FLOPS: Record<string, number> = {
+/** FLOPs per output element of an elementwise op (per input element of a reduction). */
+export const OP_FLOPS: Record<string, number> = {
   add: 1, sub: 1, mul: 1, div: 1, maximum: 1, minimum: 1, neg: 1, abs: 1, relu: 1, exp: 1, log: 1, sqrt: 1, rsqrt: 1,
   tanh: 1, clamp: 2, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8, softmax: 5, rmsnorm: 4, layernorm: 7, sum: 1, mean: 1, amax: 1,
 };
+
+/** Ops whose FLOPs count per input element. */
+export const REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'amax']);
 
 function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
   const size = (n: string): { elems: number; bytes: number } => {
@@ -560,7 +565,7 @@ function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bin
   const ins = k.inputs.map(size);
   const outs = k.outputs.map(size);
   const perElem = OP_FLOPS[k.op] ?? 0;
-  const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && ['sum', 'mean', 'amax'].includes(k.op) ? ins.map((i) => i.elems) : []));
+  const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && REDUCTIONS.has(k.op) ? ins.map((i) => i.elems) : []));
   const footprint = [...ins, ...outs].reduce((s, x) => s + x.bytes, 0);
   return streamCost(perElem * elems, footprint, t);
 }
@@ -641,6 +646,8 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
 
 export interface ProgramCostEntry {
   kind: Kernel['kind'];
+  /** The kernel itself (for reports that describe it). */
+  kernel: Kernel;
   /** `kind:first-output`, e.g. `grouped_gemm:h`. */
   label: string;
   /** Runs per forward pass (loop counts multiplied). */
@@ -688,7 +695,7 @@ export function programCost(p: KProgram, target: TargetCaps, tokens: number, bin
     const c = kernelCost(k, p, target, tokens, bindings);
     c.bytes.forEach((b, i) => (bytesPerLevel[i] += b * times));
     perKernel.push({
-      kind: k.kind, label: labelOf(k), times, flops: c.flops * times, bytes: c.bytes[c.bytes.length - 1] * times,
+      kind: k.kind, kernel: k, label: labelOf(k), times, flops: c.flops * times, bytes: c.bytes[c.bytes.length - 1] * times,
       seconds: c.seconds * times, bound: c.bound,
       ...(k.kind === 'grouped_gemm' ? { path: tokens < k.sortedFromTokens ? ('direct' as const) : ('sorted' as const) } : {}),
     });
