@@ -11,7 +11,7 @@ import { printIR } from '../ir/print.ts';
 import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
-import { MoecError, UsageError } from './diagnostics.ts';
+import { MoecError, UsageError, didYouMean } from './diagnostics.ts';
 import { compileFile, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
@@ -22,6 +22,10 @@ import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
+import { type AnalyzeOptions, DEFAULT_CONTEXT, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from './analysis/analyze.ts';
+import { STORAGE_DTYPES, type StorageDType } from './analysis/memory.ts';
+import { renderAnalysis } from './analysis/render.ts';
+import { rooflineSvg } from './analysis/svg.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -56,11 +60,22 @@ Usage:
             [--max-tokens N] [--set ...]
       Write the weights in the layout the target backend's code reads (one aligned blob,
       GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
+  moec analyze FILE [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
+               [--json] [--svg FILE] [--set ...]
+      What the model costs: total and active parameters by component, FLOPs per token
+      (decode, prefill, dense equivalent), weight bytes per token for a batch of N and the
+      KV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with
+      --target each kernel's FLOPs, bytes, intensity, bound and predicted time.
   moec --help | --version
 
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
-  --tokens N            the token count T
+  --tokens N            the token count T (moec analyze: the batch N, default 1)
+  --context L           moec analyze: context length L (default 4096)
+  --dtype D             moec analyze: weight storage dtype for bytes per token: f32, bf16,
+                        fp8, i8, i4 (default: the model's)
+  --json                moec analyze: print the analysis as JSON (fields: docs/analyze.md)
+  --svg FILE            moec analyze: write the roofline chart (needs --target)
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
   --weights FILE        weights by moec name, or by checkpoint name through \`from\` patterns
   --inputs FILE         inputs by name
@@ -186,6 +201,10 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       disable: { type: 'string', multiple: true },
       emit: { type: 'string' },
       check: { type: 'boolean' },
+      context: { type: 'string' },
+      dtype: { type: 'string' },
+      json: { type: 'boolean' },
+      svg: { type: 'string' },
     },
   });
   if (values.version) {
@@ -199,7 +218,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   }
   const consts = parseConsts(values.set);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'inputs', 'backend', 'f64', 'check'],
+    run: ['inputs', 'backend', 'f64', 'check'],
+    analyze: ['context', 'dtype', 'json', 'svg'],
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
@@ -207,6 +227,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
+  if (values.tokens !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--tokens is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
   if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
@@ -310,12 +331,47 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'analyze': {
+      const opts = analyzeOptions(values);
+      const path = fileArg(rest, cmd);
+      const m = analyzeInput(path, consts);
+      const bound = m.dims.find((d) => d.name === 'T')?.max;
+      if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
+      const a = analyzeModel(m, opts);
+      if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
+      io.out(values.json ? JSON.stringify(a, null, 1) : renderAnalysis(a));
+      if (values.svg !== undefined && !values.json) io.out(`wrote ${values.svg}`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, analyze (see moec --help)');
   }
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--dtype` spellings: the table's names, and the quantized dtypes' full names. */
+const DTYPE_ALIASES: Record<string, StorageDType> = { fp8e4m3: 'fp8' };
+
+/** The options of `moec analyze`, checked before any work. */
+function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
+  const tokens = parseInt32('tokens', values.tokens as string | undefined, 1, 2 ** 31 - 1) ?? DEFAULT_TOKENS;
+  const context = parseInt32('context', values.context as string | undefined, 1, MAX_CONTEXT) ?? DEFAULT_CONTEXT;
+  const d = values.dtype as string | undefined;
+  const dtype = d === undefined ? undefined : ((STORAGE_DTYPES as readonly string[]).includes(d) ? (d as StorageDType) : DTYPE_ALIASES[d]);
+  if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
+  if (values.svg !== undefined && values.target === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+  if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
+  const target = values.target !== undefined ? loadTarget(values.target as string) : undefined;
+  return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
+}
+
+/** A .moe file, or (once the importer is merged) a Hugging Face config.json. */
+function analyzeInput(path: string, consts: Record<string, number>): Module {
+  if (path.endsWith('.json'))
+    throw new UsageError(`${path}: reading Hugging Face config.json files needs \`moec import\`, which this build does not have yet`, 'analyze a .moe file, e.g. moec analyze examples/deepseek-v3.moe');
+  return compileFile(path, { consts });
+}
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {
