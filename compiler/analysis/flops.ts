@@ -113,6 +113,9 @@ function nodeFlops(n: Node, o: CountOptions): { kind: keyof Omit<FlopsCount, 'to
     }
     case 'rope':
       return { kind: 'other', flops: numel(out) * ROPE_PER_ELEMENT };
+    case 'moe_combine':
+      // a multiply-add per element of each routed row
+      return { kind: 'other', flops: 2 * numel(shape(n.inputs[0].type.shape)) };
     case 'glu':
       return { kind: 'other', flops: numel(out) * (GLU_FLOPS[String(n.attrs.fn)] ?? 6) };
     default: {
