@@ -12,7 +12,8 @@ import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError, didYouMean } from './diagnostics.ts';
-import { compileFile, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -22,7 +23,7 @@ import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
-import { type AnalyzeOptions, DEFAULT_CONTEXT, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from './analysis/analyze.ts';
+import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from './analysis/analyze.ts';
 import { STORAGE_DTYPES, type StorageDType } from './analysis/memory.ts';
 import { renderAnalysis } from './analysis/render.ts';
 import { rooflineSvg } from './analysis/svg.ts';
@@ -60,7 +61,10 @@ Usage:
             [--max-tokens N] [--set ...]
       Write the weights in the layout the target backend's code reads (one aligned blob,
       GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
-  moec analyze FILE [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
+  moec import CONFIG.json [-o MODEL.moe]
+      Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
+      DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
+  moec analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
                [--json] [--svg FILE] [--set ...]
       What the model costs: total and active parameters by component, FLOPs per token
       (decode, prefill, dense equivalent), weight bytes per token for a batch of N and the
@@ -228,7 +232,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
   if (values.tokens !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--tokens is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack') throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import')
+    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\` and \`moec import\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
@@ -331,20 +336,35 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'import': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
+      if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      const r = importHfConfig(readText(rest[0]), rest[0]);
+      if (values.out === undefined) {
+        io.out(r.text.trimEnd());
+        return 0;
+      }
+      writeOutputFile(values.out, r.text);
+      const p = summarizeParams(r.module);
+      const extra = [r.mtp ? `${r.mtp.layers} MTP layer(s) left out (${formatCount(r.mtp.params)} parameters)` : '', r.quantization ? `checkpoint stored as ${r.quantization}` : ''].filter(Boolean);
+      io.out(`wrote ${values.out}: ${r.architecture}, ${r.spec.layers} layers, ${formatCount(p.total)} parameters (${formatCount(p.activePerToken)} active per token)${extra.length ? `; ${extra.join('; ')}` : ''}`);
+      return 0;
+    }
+
     case 'analyze': {
       const opts = analyzeOptions(values);
       const path = fileArg(rest, cmd);
-      const m = analyzeInput(path, consts);
+      const { module: m, imported } = analyzeInput(path, consts);
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
-      const a = analyzeModel(m, opts);
+      const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
       if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
       io.out(values.json ? JSON.stringify(a, null, 1) : renderAnalysis(a));
       if (values.svg !== undefined && !values.json) io.out(`wrote ${values.svg}`);
       return 0;
     }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, analyze (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, analyze (see moec --help)');
   }
 }
 
@@ -366,11 +386,12 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
 }
 
-/** A .moe file, or (once the importer is merged) a Hugging Face config.json. */
-function analyzeInput(path: string, consts: Record<string, number>): Module {
-  if (path.endsWith('.json'))
-    throw new UsageError(`${path}: reading Hugging Face config.json files needs \`moec import\`, which this build does not have yet`, 'analyze a .moe file, e.g. moec analyze examples/deepseek-v3.moe');
-  return compileFile(path, { consts });
+/** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
+function analyzeInput(path: string, consts: Record<string, number>): { module: Module; imported?: ImportedFrom } {
+  if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
+  if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
+  const r = importHfConfig(readText(path), path);
+  return { module: r.module, imported: importedFrom(r) };
 }
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */

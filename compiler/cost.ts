@@ -44,6 +44,7 @@ import { evalShape } from '../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../ir/kernel.ts';
 import { type DType, dtypeBytes } from '../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from './passes/kernel-pass.ts';
+import { decoderOpCost } from './cost-attention.ts';
 import type { TargetCaps } from './target.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
@@ -628,6 +629,15 @@ function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bin
   };
   const ins = k.inputs.map(size);
   const outs = k.outputs.map(size);
+  const shapeOf = (n: string): number[] => evalShape(buf(n).shape, bindings);
+  const decoder = decoderOpCost(k.op, {
+    inputs: k.inputs.map(shapeOf),
+    outputs: k.outputs.map(shapeOf),
+    inputBytes: k.inputs.map((n) => dtypeBytes(buf(n).dtype)),
+    outputBytes: k.outputs.map((n) => dtypeBytes(buf(n).dtype)),
+    attrs: k.attrs,
+  });
+  if (decoder) return streamCost(decoder.flops, decoder.bytes, t);
   const perElem = OP_FLOPS[k.op] ?? 0;
   const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && REDUCTIONS.has(k.op) ? ins.map((i) => i.elems) : []));
   const footprint = [...ins, ...outs].reduce((s, x) => s + x.bytes, 0);

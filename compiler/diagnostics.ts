@@ -67,6 +67,11 @@ export const DIAGNOSTICS = {
   // 7xx: code generation (backends)
   E701: { title: 'not supported by this backend' },
   E702: { title: 'model too large for the target' },
+  // 8xx: importing model configs (`moec import config.json`)
+  E801: { title: 'malformed config file' },
+  E802: { title: 'unsupported architecture' },
+  E803: { title: 'unsupported config value' },
+  E804: { title: 'missing or invalid config field' },
 } as const satisfies Record<string, { title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;

@@ -97,14 +97,33 @@ export function findWeight(m: Module, name: string): WeightDecl | undefined {
   return m.weights.find((w) => w.name === name);
 }
 
+/** A placeholder's text: `i`, or affine in the index, `2*i`, `i+1`, `2*i+1` (layer 2i and 2i+1 of a pair). */
+export interface Placeholder {
+  name: string;
+  scale: number;
+  offset: number;
+}
+
+/** Parses the text between `{` and `}`; undefined if it is not a placeholder. */
+export function parsePlaceholder(text: string): Placeholder | undefined {
+  const m = /^(?:(\d+)\*)?([A-Za-z_][A-Za-z0-9_]*)(?:\+(\d+))?$/.exec(text);
+  return m ? { name: m[2], scale: m[1] === undefined ? 1 : Number(m[1]), offset: m[3] === undefined ? 0 : Number(m[3]) } : undefined;
+}
+
+/** The placeholders of a pattern, in order of appearance (unparsable ones as undefined). */
+export function placeholdersOf(pattern: string): Array<{ text: string; placeholder: Placeholder | undefined }> {
+  return [...pattern.matchAll(/\{([^{}]*)\}/g)].map((m) => ({ text: m[1], placeholder: parsePlaceholder(m[1]) }));
+}
+
 /**
  * The checkpoint tensor name of one slice of a weight: `index` gives a value for each
- * placeholder axis (0-based along the axis; the axis start is added).
+ * placeholder axis (0-based along the axis; the axis start is added, then the placeholder's
+ * scale and offset apply: `{2*i+1}` at i = 3 is 7).
  */
 export function checkpointName(src: WeightSource, index: readonly number[]): string {
-  let out = src.pattern;
-  src.axes.forEach((a, j) => {
-    out = out.split(`{${a.name}}`).join(String(a.start + index[j]));
+  return src.pattern.replace(/\{([^{}]*)\}/g, (whole, text: string) => {
+    const p = parsePlaceholder(text);
+    const j = p ? src.axes.findIndex((a) => a.name === p.name) : -1;
+    return p && j >= 0 ? String(p.scale * (src.axes[j].start + index[j]) + p.offset) : whole;
   });
-  return out;
 }

@@ -9,6 +9,7 @@
  * Kernels never mutate their operands; data-movement ops (`reshape`, `weight`, `repeat`'s
  * stacked slices) may return views that share an operand's buffer.
  */
+import { ATTENTION_KERNELS } from './interp-attention.ts';
 import { fail } from '../compiler/diagnostics.ts';
 import { type Dim, evalShape } from './dims.ts';
 import type { Attrs, Node } from './graph.ts';
@@ -955,4 +956,5 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   grouped_matmul: groupedMatmulKernel,
   moe_combine: moeCombineKernel,
   repeat: repeatKernel,
+  ...ATTENTION_KERNELS,
 };

@@ -843,7 +843,10 @@ function checkBoundaries(p: KProgram, scope: Map<string, BufInfo>, report: (m: s
       if (other !== undefined) report(`${kind}s ${other} and ${e.name} both use buffer ${e.buffer}`);
       buffers.set(e.buffer, e.name);
     }
-    for (const b of scope.values()) if (b.kind === kind && !buffers.has(b.name)) report(`buffer ${b.name} is an ${kind} buffer but no ${kind} line names it`);
+    // A loop slice of a stacked input (a layer's KV cache) is a view, named by its stack's line.
+    const slices = loopSlices(p.steps);
+    for (const b of scope.values())
+      if (b.kind === kind && !buffers.has(b.name) && !slices.has(b.name)) report(`buffer ${b.name} is an ${kind} buffer but no ${kind} line names it`);
   }
 }
 

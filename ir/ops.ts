@@ -761,6 +761,165 @@ function dimDiv2(ctx: InferContext, n: Dim): Dim {
 }
 
 // ---------------------------------------------------------------------------------------
+// Embeddings and attention (whole decoder models, `moec import`). Token t of a forward pass
+// sits at position L + t, where L is the number of positions already in the KV cache: the
+// cache operands' leading size, and rope's `offset`. Keys and values in a cache are stored
+// as the layer computed them (after rope); the new tokens' keys are appended after the L
+// cached ones. Results are exact functions of the operands; costs are in compiler/cost.ts.
+
+def({
+  name: 'embedding',
+  doc: 'Table lookup: out[..., :] = table[ids[...], :] for i32 ids; an id outside 0..V-1 is a run-time error (E505).',
+  operands: [{ name: 'ids' }, { name: 'table' }],
+  attrs: {},
+  results: ['out'],
+  infer: (ctx) => {
+    const ids = requireInt(ctx, 0);
+    const table = requireFloat(ctx, 1);
+    requireRank(ctx, 1, 2, 'the embedding table');
+    return [{ dtype: table.dtype, shape: [...ids.shape, table.shape[1]] }];
+  },
+});
+
+/** rope_scaling variants: none, YaRN (DeepSeek-V3, GPT-OSS) and Llama 3's frequency bands. */
+export const ROPE_SCALINGS = ['none', 'yarn', 'llama3'] as const;
+
+def({
+  name: 'rope',
+  doc:
+    'Rotary position embedding of x[T, H, Dh]: token t is at position p = offset + t. The first rotary_dim (0: all Dh) ' +
+    'features rotate in pairs, `half` (HF rotate_half: i with i + rd/2) or `interleaved` (2i with 2i+1, DeepSeek); the ' +
+    'rest pass through. Pair i turns by p * f_i with f_i = theta^(-2i/rd), adjusted by `scaling` (yarn: HF ' +
+    '_compute_yarn_parameters with factor, original_max_position, beta_fast, beta_slow, truncate; llama3: factor, ' +
+    'low_freq_factor, high_freq_factor, original_max_position); cos and sin are multiplied by attention_factor ' +
+    '(YaRN mscale). out = (x1 cos - x2 sin, x2 cos + x1 sin) per pair (x1, x2).',
+  operands: [{ name: 'x' }],
+  attrs: {
+    offset: { kind: 'dims', default: [0], doc: 'position of token 0: one size, usually the cache length L' },
+    theta: { kind: 'float', default: 10000 },
+    rotary_dim: { kind: 'int', default: 0 },
+    layout: { kind: 'string', default: 'half', oneOf: ['half', 'interleaved'] },
+    scaling: { kind: 'string', default: 'none', oneOf: ROPE_SCALINGS },
+    factor: { kind: 'float', default: 1 },
+    original_max_position: { kind: 'int', default: 0 },
+    beta_fast: { kind: 'float', default: 32 },
+    beta_slow: { kind: 'float', default: 1 },
+    truncate: { kind: 'bool', default: true },
+    low_freq_factor: { kind: 'float', default: 1 },
+    high_freq_factor: { kind: 'float', default: 4 },
+    attention_factor: { kind: 'float', default: 1 },
+  },
+  results: ['out'],
+  infer: (ctx) => {
+    const x = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 3, 'x ([tokens, heads, head_dim])');
+    const dh = concrete(ctx, x.shape[2], 'the head dim', 0);
+    const rd = num(ctx, 'rotary_dim') || dh;
+    if (!Number.isInteger(rd) || rd < 2 || rd > dh || rd % 2 !== 0)
+      throw new OpError('E304', `rope: rotary_dim ${rd} must be even and within the head dim ${dh}`, undefined, undefined, 'rotary_dim');
+    const off = ctx.attrs.offset as Dim[];
+    if (!Array.isArray(off) || off.length !== 1) throw new OpError('E304', 'rope: offset must be one size, e.g. [L]', undefined, undefined, 'offset');
+    if (ctx.attrs.scaling !== 'none' && !(num(ctx, 'original_max_position') > 0))
+      throw new OpError('E304', `rope: scaling "${String(ctx.attrs.scaling)}" needs original_max_position`, undefined, undefined, 'original_max_position');
+    return [x];
+  },
+});
+
+/** `requireDim` for each [got, want, what, operand]. */
+function requireDims(ctx: InferContext, checks: Array<[Dim, Dim, string, number]>): void {
+  for (const [got, want, what, operand] of checks) requireDim(ctx, got, want, what, operand);
+}
+
+/** The cache length (positions already cached) of an attention op: its cache operand's leading size. */
+function cacheLength(ctx: InferContext, i: number, rank: number, what: string): Dim {
+  return requireRank(ctx, i, rank, what).shape[0];
+}
+
+def({
+  name: 'attention',
+  doc:
+    'Causal grouped-query attention with a KV cache. q[T, H, Dk], new k[T, G, Dk], v[T, G, Dv], k_cache[L, G, Dk], ' +
+    'v_cache[L, G, Dv] (G divides H; head h reads kv head h / (H/G)); keys j = 0..L+T-1 are the cache rows then the ' +
+    'new rows. Query t (position L + t) sees key j when j <= L + t and, with window W > 0, L + t - j < W. ' +
+    's_j = scale * q·k_j; with sinks[H], the softmax denominator also has exp(sinks[h]) (GPT-OSS). out[T, H, Dv] = ' +
+    'Σ_j softmax(s)_j v_j.',
+  operands: [{ name: 'q' }, { name: 'k' }, { name: 'v' }, { name: 'k_cache' }, { name: 'v_cache' }, { name: 'sinks', optional: true }],
+  attrs: { scale: { kind: 'float' }, window: { kind: 'int', default: 0 } },
+  results: ['out'],
+  infer: (ctx) => {
+    const q = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 3, 'q ([tokens, heads, head_dim])');
+    const k = requireRank(ctx, 1, 3, 'k ([tokens, kv_heads, head_dim])');
+    const v = requireRank(ctx, 2, 3, 'v ([tokens, kv_heads, v_dim])');
+    for (let i = 1; i < ctx.inputs.length; i++) sameDType(ctx, 0, i);
+    const l = cacheLength(ctx, 3, 3, 'k_cache ([cache, kv_heads, head_dim])');
+    const kc = t(ctx, 3);
+    const vc = requireRank(ctx, 4, 3, 'v_cache ([cache, kv_heads, v_dim])');
+    requireDims(ctx, [
+      [k.shape[0], q.shape[0], 'the token count of k', 1],
+      [v.shape[0], q.shape[0], 'the token count of v', 2],
+      [k.shape[2], q.shape[2], 'the key head dim', 1],
+      [v.shape[1], k.shape[1], 'the kv head count of v', 2],
+      [kc.shape[1], k.shape[1], 'the kv head count of k_cache', 3],
+      [kc.shape[2], k.shape[2], 'the head dim of k_cache', 3],
+      [vc.shape[0], l, 'the length of v_cache', 4],
+      [vc.shape[1], v.shape[1], 'the kv head count of v_cache', 4],
+      [vc.shape[2], v.shape[2], 'the value dim of v_cache', 4],
+    ]);
+    const h = concrete(ctx, q.shape[1], 'the head count', 0);
+    const g = concrete(ctx, k.shape[1], 'the kv head count', 1);
+    if (h % g !== 0) throw new OpError('E301', `attention: ${h} query heads do not split over ${g} kv heads`, 'num_attention_heads must be a multiple of num_key_value_heads', 1);
+    if (ctx.inputs[5]) requireDim(ctx, requireRank(ctx, 5, 1, 'sinks ([heads])').shape[0], h, 'the sink count', 5);
+    const w = num(ctx, 'window');
+    if (!Number.isInteger(w) || w < 0) throw new OpError('E304', `attention: window must be 0 (none) or a positive integer, got ${w}`, undefined, undefined, 'window');
+    return [{ dtype: q.dtype, shape: [q.shape[0], q.shape[1], v.shape[2]] }];
+  },
+});
+
+def({
+  name: 'mla_attention',
+  doc:
+    'DeepSeek multi-head latent attention with a compressed cache. q_nope[T, H, Dn], q_pe[T, H, Dr] (after rope), ' +
+    'latent kv[T, C] (after its norm), k_pe[T, Dr] (after rope, shared by all heads), kv_cache[L, C], pe_cache[L, Dr], ' +
+    'wkv_b[H*(Dn+Dv), C] (kv_b_proj: per head Dn key rows then Dv value rows). Keys j = 0..L+T-1 are the cache rows ' +
+    'then the new rows, with latent c_j and rope key r_j: k_j,h = wkv_b[h, :Dn] c_j, v_j,h = wkv_b[h, Dn:] c_j; ' +
+    's = scale * (q_nope·k_j,h + q_pe·r_j), causal (j <= L + t); out[T, H, Dv] = Σ_j softmax(s)_j v_j,h. ' +
+    'A token\'s cache entry is its latent and rope key: C + Dr values per layer.',
+  operands: [{ name: 'q_nope' }, { name: 'q_pe' }, { name: 'kv' }, { name: 'k_pe' }, { name: 'kv_cache' }, { name: 'pe_cache' }, { name: 'wkv_b' }],
+  attrs: { scale: { kind: 'float' } },
+  results: ['out'],
+  infer: (ctx) => {
+    const qn = requireFloat(ctx, 0);
+    requireRank(ctx, 0, 3, 'q_nope ([tokens, heads, nope_dim])');
+    const qp = requireRank(ctx, 1, 3, 'q_pe ([tokens, heads, rope_dim])');
+    const kv = requireRank(ctx, 2, 2, 'kv ([tokens, kv_lora_rank])');
+    const kpe = requireRank(ctx, 3, 2, 'k_pe ([tokens, rope_dim])');
+    for (let i = 1; i < 7; i++) sameDType(ctx, 0, i);
+    const l = cacheLength(ctx, 4, 2, 'kv_cache ([cache, kv_lora_rank])');
+    const kvc = t(ctx, 4);
+    const pec = requireRank(ctx, 5, 2, 'pe_cache ([cache, rope_dim])');
+    const w = requireRank(ctx, 6, 2, 'wkv_b ([heads * (nope_dim + v_dim), kv_lora_rank])');
+    requireDims(ctx, [
+      [qp.shape[0], qn.shape[0], 'the token count of q_pe', 1],
+      [kv.shape[0], qn.shape[0], 'the token count of kv', 2],
+      [kpe.shape[0], qn.shape[0], 'the token count of k_pe', 3],
+      [qp.shape[1], qn.shape[1], 'the head count of q_pe', 1],
+      [kpe.shape[1], qp.shape[2], 'the rope dim of k_pe', 3],
+      [kvc.shape[1], kv.shape[1], 'the latent width of kv_cache', 4],
+      [pec.shape[0], l, 'the length of pe_cache', 5],
+      [pec.shape[1], qp.shape[2], 'the rope dim of pe_cache', 5],
+      [w.shape[1], kv.shape[1], 'the input width of wkv_b', 6],
+    ]);
+    const h = concrete(ctx, qn.shape[1], 'the head count', 0);
+    const dn = concrete(ctx, qn.shape[2], 'the nope head dim', 0);
+    const rows = concrete(ctx, w.shape[0], 'the rows of wkv_b', 6);
+    if (rows % h !== 0 || rows / h <= dn)
+      throw new OpError('E301', `mla_attention: wkv_b has ${rows} rows, expected heads * (nope_dim + v_dim) = ${h} * (${dn} + v_dim)`, undefined, 6);
+    return [{ dtype: qn.dtype, shape: [qn.shape[0], h, rows / h - dn] }];
+  },
+});
+
+// ---------------------------------------------------------------------------------------
 // Structure.
 
 def({

@@ -37,7 +37,7 @@
 import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
 import type { Span } from '../compiler/source.ts';
 import { DimError, dimSymbols, isSym, shapeEq } from './dims.ts';
-import { type Func, type Module, type Node, Value } from './graph.ts';
+import { type Func, type Module, type Node, Value, placeholdersOf } from './graph.ts';
 import { OpError, checkArity, getOp, opNames, resolveAttrs } from './ops.ts';
 import { BARE_NAME, printAttrValue, printNode, printType } from './print.ts';
 import type { TensorType } from './types.ts';
@@ -315,12 +315,12 @@ function checkWeightSources(m: Module, report: Report): void {
     for (const a of src.axes) {
       if (names.has(a.name)) report(`${where}: the axis {${a.name}} is given twice`, w.span, 'each placeholder indexes one axis');
       names.add(a.name);
-      if (!src.pattern.includes(`{${a.name}}`))
+      if (!placeholdersOf(src.pattern).some((x) => x.placeholder?.name === a.name))
         report(`${where}: the axis ${a.name} does not appear in the pattern as {${a.name}}`, w.span, `put {${a.name}} where the index goes in the checkpoint name`);
       if (!(Number.isInteger(a.start) && a.start >= 0))
         report(`${where}: the axis ${a.name} starts at ${a.start}`, w.span, 'an axis start is a whole number >= 0');
     }
-    const placeholders = new Set([...src.pattern.matchAll(/\{([^{}]*)\}/g)].map((x) => x[1]));
+    const placeholders = new Set(placeholdersOf(src.pattern).map((x) => x.placeholder?.name ?? x.text));
     for (const name of placeholders)
       if (!names.has(name)) report(`${where}: the placeholder {${name}} has no axis`, w.span, `add an axis ${name}=start, or remove {${name}} from the pattern`);
   }

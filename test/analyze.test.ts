@@ -12,7 +12,6 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { weightTraffic } from '../compiler/analysis/bytes.ts';
-import { visibleKeys } from '../compiler/analysis/flops.ts';
 import { memoryTable } from '../compiler/analysis/memory.ts';
 import { summarizeParams } from '../compiler/analysis/params.ts';
 import { rooflinePoints, rooflineSvg } from '../compiler/analysis/svg.ts';
@@ -120,13 +119,6 @@ describe('FLOPs and bytes of the tiny model, by hand', () => {
     const f32 = memoryTable(ds.weights, t, cap)[0];
     expect(f32.chipsWithKv).toBe(Math.ceil((f32.bytes + cap) / cap));
   });
-
-  it('visible keys of causal and sliding-window attention', () => {
-    expect(visibleKeys(1, 9)).toBe(10);
-    expect(visibleKeys(4, 0)).toBe(1 + 2 + 3 + 4);
-    expect(visibleKeys(4, 0, 2)).toBe(1 + 2 + 2 + 2);
-    expect(visibleKeys(1, 100, 8)).toBe(8);
-  });
 });
 
 describe('per-kernel roofline on a target', () => {
@@ -165,7 +157,8 @@ describe('JSON and SVG', () => {
 
   it('the JSON field names (documented in docs/analyze.md) are stable', () => {
     const j = JSON.parse(JSON.stringify(a));
-    expect(Object.keys(j)).toEqual(['schema', 'model', 'options', 'params', 'flops', 'bytes', 'memory', 'kernels']);
+    expect(Object.keys(j)).toEqual(['schema', 'model', 'options', 'imported', 'params', 'flops', 'bytes', 'memory', 'kernels']);
+    expect(j.imported).toBeNull(); // a .moe file
     expect(j.schema).toBe('moec-analyze/1');
     expect(Object.keys(j.options)).toEqual(['target', 'tokens', 'context', 'dtype']);
     expect(Object.keys(j.params)).toEqual(['total', 'activePerToken', 'activeFraction', 'components', 'weights']);
@@ -247,9 +240,12 @@ describe('moec analyze (command line)', () => {
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.err).toMatch(msg);
     }
-    const json = await cli('analyze', 'config.json');
+    const json = await cli('analyze', 'examples/hf/Mixtral-8x7B-v0.1/config.json', '--set', 'D=8');
     expect(json.code).toBe(2);
-    expect(json.err).toContain('hint:');
+    expect(json.err).toMatch(/--set changes constants of a \.moe file[\s\S]*hint: import first/);
+    const missing = await cli('analyze', 'no/such/config.json');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('no/such/config.json');
     expect((await cli('check', 'examples/tiny.moe', '--context', '5')).code).toBe(2);
     expect((await cli('analyze', 'examples/tiny.moe', '--target', 'no-such-chip')).code).not.toBe(0);
   });

@@ -14,6 +14,7 @@
  */
 import { shapeToString } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph.ts';
+import type { ImportResult } from '../import/index.ts';
 import type { TargetCaps } from '../target.ts';
 import { type KvCache, type WeightTraffic, kvCache, weightTraffic } from './bytes.ts';
 import { type FlopsPerToken, contextBindings, flopsPerToken } from './flops.ts';
@@ -40,12 +41,30 @@ export interface AnalyzeOptions {
   dtype?: StorageDType;
   /** Values of symbolic sizes other than T and the cache length. */
   bindings?: Record<string, number>;
+  /** What the importer reported when the model came from a config.json. */
+  imported?: ImportedFrom;
+}
+
+/** A config.json's architecture, and what the main graph leaves out (DeepSeek-V3's multi-token-prediction layers). */
+export interface ImportedFrom {
+  architecture: string;
+  modelType: string;
+  /** MTP layers and their own parameters (not in `params`: the main model is counted as papers count it). */
+  mtp: { layers: number; params: number } | null;
+  /** The checkpoint's storage quantization (reported by the config; `memory` shows every dtype). */
+  quantization: string | null;
+}
+
+export function importedFrom(r: ImportResult): ImportedFrom {
+  return { architecture: r.architecture, modelType: r.modelType, mtp: r.mtp ?? null, quantization: r.quantization ?? null };
 }
 
 export interface Analysis {
   schema: typeof ANALYSIS_SCHEMA;
   model: string;
   options: { target: string | null; tokens: number; context: number; dtype: StorageDType };
+  /** Set when the model was imported from a config.json. */
+  imported: ImportedFrom | null;
   params: {
     total: number;
     activePerToken: number;
@@ -81,6 +100,7 @@ export function analyzeModel(m: Module, opts: AnalyzeOptions = {}): Analysis {
     schema: ANALYSIS_SCHEMA,
     model: m.name,
     options: { target: opts.target?.name ?? null, tokens, context, dtype },
+    imported: opts.imported ?? null,
     params: {
       total: p.total,
       activePerToken: p.activePerToken,

@@ -8,12 +8,12 @@
  * total / N as the batch grows and every expert gets used.
  *
  * KV cache: what attention stores per token of context (keys and values, or MLA's latent)
- * over all layers, from the attention ops' cache inputs; an FFN stack stores none.
+ * over all layers, from the attention ops' cache operands (`kv-cache.ts`); an FFN stack
+ * stores none.
  */
-import { type Dim, evalShape } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph.ts';
 import { expectedActiveExperts } from '../cost.ts';
-import { forEachNode } from './walk.ts';
+import { kvCachePerToken } from './kv-cache.ts';
 import { type StorageDType, totalWeightBytes, weightBytes } from './memory.ts';
 import type { WeightSummary } from './params.ts';
 
@@ -52,30 +52,12 @@ export interface KvCache {
 }
 
 /**
- * The KV cache of one sequence: per attention op (times its layer count) the values a token
- * leaves in the cache, at `elementBytes` each. `attention`: G·(Dk + Dv) (k_cache, v_cache);
- * `mla_attention`: C + Dr (kv_cache, pe_cache). Sizes come from the cache operands' widths.
+ * The KV cache of one sequence at `elementBytes` per value: what each attention layer keeps
+ * per position (`kvCachePerToken`), over a context of L positions, of which a sliding-window
+ * layer keeps the last W.
  */
 export function kvCache(m: Module, context: number, elementBytes: number): KvCache {
-  let layers = 0;
-  let elementsPerToken = 0;
-  let elementsForContext = 0;
-  forEachNode(m, (n, times) => {
-    let entry = 0;
-    let window = 0;
-    if (n.op === 'attention') {
-      entry = width(n.inputs[3].type.shape) + width(n.inputs[4].type.shape);
-      window = Number(n.attrs.window ?? 0);
-    } else if (n.op === 'mla_attention') entry = width(n.inputs[4].type.shape) + width(n.inputs[5].type.shape);
-    else return;
-    layers += times;
-    elementsPerToken += entry * times;
-    elementsForContext += entry * times * (window > 0 ? Math.min(window, context) : context);
-  });
-  return { layers, elementsPerToken, bytesPerToken: elementsPerToken * elementBytes, bytesForContext: elementsForContext * elementBytes, elementBytes };
-}
-
-/** Elements per cache row: the product of a cache operand's sizes after the leading (length) axis. */
-function width(shape: readonly Dim[]): number {
-  return evalShape(shape.slice(1), {}).reduce((a, b) => a * b, 1);
+  const s = kvCachePerToken(m);
+  const forContext = s.nodes.reduce((a, n) => a + n.valuesPerLayer * n.times * (n.window > 0 ? Math.min(n.window, context) : context), 0);
+  return { layers: s.layers, elementsPerToken: s.values, bytesPerToken: s.values * elementBytes, bytesForContext: forContext * elementBytes, elementBytes };
 }

@@ -18,6 +18,8 @@
 import { type Dim, evalShape, isSym } from '../../ir/dims.ts';
 import type { Module, Node } from '../../ir/graph.ts';
 import { ACT_FLOPS, OP_FLOPS, REDUCTIONS, TOKENS } from '../cost.ts';
+import { decoderOpCost } from '../cost-attention.ts';
+import { dtypeBytes } from '../../ir/types.ts';
 import { forEachNode } from './walk.ts';
 
 export interface FlopsCount {
@@ -44,21 +46,6 @@ function numel(shape: readonly number[]): number {
 }
 
 const GLU_FLOPS: Record<string, number> = { swiglu: 6, swiglu_clamped: 10 };
-/** Softmax FLOPs per score (max, subtract, exp, sum, divide), as `OP_FLOPS.softmax`. */
-const SOFTMAX_PER_SCORE = OP_FLOPS.softmax;
-/** Rope: a multiply-add pair per rotated element plus the cos/sin product (≈3 per element). */
-const ROPE_PER_ELEMENT = 3;
-
-/**
- * Keys each query sees, summed over the T new tokens: query t (position L + t) sees the
- * L + t + 1 positions up to itself, or the last W with a sliding window.
- */
-export function visibleKeys(tokens: number, cached: number, window = 0): number {
-  let sum = 0;
-  for (let t = 0; t < tokens; t++) sum += window > 0 ? Math.min(cached + t + 1, window) : cached + t + 1;
-  return sum;
-}
-
 /** FLOPs of one node (not a repeat), by kind. */
 function nodeFlops(n: Node, o: CountOptions): { kind: keyof Omit<FlopsCount, 'total'>; flops: number } {
   const shape = (d: readonly Dim[]): number[] => evalShape(d, o.bindings);
@@ -89,36 +76,21 @@ function nodeFlops(n: Node, o: CountOptions): { kind: keyof Omit<FlopsCount, 'to
       const w = shape(n.inputs[1].type.shape);
       return { kind: 'gemm', flops: 2 * x[0] * w[0] * w[1] + x[0] * w[0] * 8 };
     }
-    case 'attention': {
-      // q[T, H, Dk], v[T, G, Dv], k_cache[L, G, Dk]: QK and AV per visible key, per head
-      const [tokens, heads, dk] = shape(n.inputs[0].type.shape);
-      const dv = shape(n.inputs[2].type.shape)[2];
-      const cached = shape(n.inputs[3].type.shape)[0];
-      const keys = visibleKeys(tokens, cached, Number(n.attrs.window ?? 0));
-      return { kind: 'attention', flops: heads * keys * (2 * dk + 2 * dv + SOFTMAX_PER_SCORE) };
-    }
-    case 'mla_attention': {
-      // Counted in the absorbed form DeepSeek's inference uses: q_nope is projected into the
-      // latent space (H·Dn·C per token), scores against the cached latents and rope keys
-      // (C + Dr per key and head), values summed in the latent space (C) and projected out
-      // (H·C·Dv per token); the cache is never decompressed.
-      const [tokens, heads, dn] = shape(n.inputs[0].type.shape);
-      const dr = shape(n.inputs[1].type.shape)[2];
-      const c = shape(n.inputs[2].type.shape)[1];
-      const cached = shape(n.inputs[4].type.shape)[0];
-      const dv = out[2];
-      const keys = visibleKeys(tokens, cached);
-      const projections = 2 * tokens * heads * c * (dn + dv);
-      return { kind: 'attention', flops: projections + heads * keys * (2 * (c + dr) + 2 * c + SOFTMAX_PER_SCORE) };
-    }
-    case 'rope':
-      return { kind: 'other', flops: numel(out) * ROPE_PER_ELEMENT };
     case 'moe_combine':
       // a multiply-add per element of each routed row
       return { kind: 'other', flops: 2 * numel(shape(n.inputs[0].type.shape)) };
     case 'glu':
       return { kind: 'other', flops: numel(out) * (GLU_FLOPS[String(n.attrs.fn)] ?? 6) };
     default: {
+      // embedding, rope, attention, mla_attention: the cost model's exact counts
+      const decoder = decoderOpCost(n.op, {
+        inputs: n.inputs.map((v) => shape(v.type.shape)),
+        outputs: n.outputs.map((v) => shape(v.type.shape)),
+        inputBytes: n.inputs.map((v) => dtypeBytes(v.type.dtype)),
+        outputBytes: n.outputs.map((v) => dtypeBytes(v.type.dtype)),
+        attrs: n.attrs,
+      });
+      if (decoder) return { kind: n.op.endsWith('attention') ? 'attention' : 'other', flops: decoder.flops };
       const per = OP_FLOPS[n.op] ?? 0;
       const elems = REDUCTIONS.has(n.op) ? numel(shape(n.inputs[0].type.shape)) : numel(out);
       return { kind: 'other', flops: per * elems };

@@ -14,6 +14,9 @@ export function fmtSI(v: number, unit: string): string {
   return `${Number(v.toPrecision(3))} ${unit}`;
 }
 
+/** Kernels below this share of the time are summed into one row of the table. */
+const MINOR_SHARE = 0.001;
+
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
@@ -79,14 +82,23 @@ export function renderAnalysis(a: Analysis): string {
     out.push(`kernels on ${k.target} at T = ${k.tokens} (cost model: roofline per memory level; peak ${fmtSI(k.roofs.peakFlops, 'FLOP/s')}, ` +
       `${k.roofs.bandwidths.map((b) => `${b.level} ${fmtSI(b.bytesPerSecond, 'B/s')}`).join(', ')}; ridge ${k.roofs.ridge.toFixed(1)} FLOP/B)`);
     const total = k.total.seconds;
+    // kernels under 0.1% of the time (reshapes, slices, norms at decode) are one summed row
+    // here; --json lists every kernel
+    const shown = k.kernels.filter((r) => total === 0 || r.seconds >= MINOR_SHARE * total);
+    const minor = k.kernels.filter((r) => !shown.includes(r));
+    const sum = (rs: typeof minor, f: (r: (typeof minor)[number]) => number): number => rs.reduce((a, r) => a + f(r), 0);
+    const intensity = (flops: number, bytes: number): string => (bytes > 0 ? (flops / bytes).toFixed(1) : '-');
     out.push(
       ...grid([
         ['kernel', 'runs', 'FLOPs', 'bytes', 'FLOP/B', 'bound', 'time', 'share'],
-        ...k.kernels.map((r) => [
-          r.label + (r.path ? ` (${r.path})` : ''), String(r.times), fmtSI(r.flops, ''), fmtBytes(r.bytes), r.intensity === null ? '-' : r.intensity.toFixed(1),
+        ...shown.map((r) => [
+          r.label + (r.path ? ` (${r.path})` : ''), String(r.times), fmtSI(r.flops, ''), fmtBytes(r.bytes), intensity(r.flops, r.bytes),
           r.bound === 'compute' ? 'compute' : `memory (${r.boundBy})`, fmtSeconds(r.seconds), total > 0 ? pct(r.seconds / total) : '-',
         ]),
-        ['total', '', fmtSI(k.total.flops, ''), fmtBytes(k.total.bytes), k.total.bytes > 0 ? (k.total.flops / k.total.bytes).toFixed(1) : '-', '', fmtSeconds(total), ''],
+        ...(minor.length > 0
+          ? [[`${minor.length} more under ${pct(MINOR_SHARE)} each`, '', fmtSI(sum(minor, (r) => r.flops), ''), fmtBytes(sum(minor, (r) => r.bytes)), '', '', fmtSeconds(sum(minor, (r) => r.seconds)), pct(sum(minor, (r) => r.seconds) / total)]]
+          : []),
+        ['total', '', fmtSI(k.total.flops, ''), fmtBytes(k.total.bytes), intensity(k.total.flops, k.total.bytes), '', fmtSeconds(total), ''],
       ]),
     );
     out.push(`  per token: ${fmtSI(k.perToken.flops, 'FLOP')}, ${fmtBytes(k.perToken.bytes)} from ${k.roofs.bandwidths[k.roofs.bandwidths.length - 1]?.level ?? 'memory'}, ${fmtSeconds(k.perToken.seconds)} predicted`);

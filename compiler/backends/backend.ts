@@ -13,7 +13,8 @@
  */
 import type { KProgram } from '../../ir/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
-import { UsageError } from '../diagnostics.ts';
+import { UsageError, fail } from '../diagnostics.ts';
+import { forEachKernel } from '../passes/kernel-pass.ts';
 import type { Backend as BackendName, TargetCaps } from '../target.ts';
 
 export type { BackendName };
@@ -50,6 +51,8 @@ export interface Backend {
    * The weights as the emitted code reads them, in one blob (`moec pack`), with a manifest
    * of where each tensor lies and how it is laid out.
    */
+  /** The decoder ops (`DECODER_OPS`) this backend renders; the others get E701 before emit or load. */
+  decoderOps?: readonly string[];
   packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest };
 }
 
@@ -90,5 +93,29 @@ export async function getBackend(name: string): Promise<Backend> {
     const known = ['ref', ...availableBackends()].join(', ');
     throw new UsageError(`unknown backend '${name}'`, `available: ${known}`);
   }
-  return load();
+  return withDecoderOpsRefused(await load());
+}
+
+/** The decoder ops (embedding, rope, attention, MLA) that only the reference interpreters run so far. */
+export const DECODER_OPS = ['embedding', 'rope', 'attention', 'mla_attention'] as const;
+
+/**
+ * A program with decoder ops (an imported whole model) gets E701 from every backend before
+ * it renders anything, instead of whatever its renderer trips over first (an unbound cache
+ * length, a missing kernel). A backend that renders them lists them in `decoderOps`.
+ */
+function withDecoderOpsRefused(b: Backend): Backend {
+  const check = (p: KProgram): void => {
+    const ops = new Set<string>();
+    forEachKernel(p.steps, (k) => {
+      if (k.kind === 'op' && (DECODER_OPS as readonly string[]).includes(k.op) && !b.decoderOps?.includes(k.op)) ops.add(k.op);
+    });
+    if (ops.size > 0)
+      fail('E701', `the ${b.name} backend cannot run ${[...ops].join(', ')} yet (an imported whole model)`, undefined, 'run it with --backend ref (the reference interpreter), or analyze it');
+  };
+  return {
+    ...b,
+    emit: (p, t) => (check(p), b.emit(p, t)),
+    load: async (p, t, w) => (check(p), b.load(p, t, w)),
+  };
 }

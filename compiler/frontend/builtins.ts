@@ -98,6 +98,31 @@ export const BUILTINS: Record<string, Builtin> = {
     op: 'moe_combine',
     params: [{ name: 'ys', kind: 'tensor' }, { name: 'slots', kind: 'tensor' }, { name: 'offsets', kind: 'tensor' }, { name: 'weights', kind: 'tensor' }],
   },
+  embedding: { op: 'embedding', params: [{ name: 'ids', kind: 'tensor' }, { name: 'table', kind: 'tensor' }] },
+  rope: {
+    op: 'rope',
+    params: [
+      x,
+      ...(['offset:dims', 'theta:float', 'rotary_dim:int', 'layout:string', 'scaling:string', 'factor:float', 'original_max_position:int', 'beta_fast:float',
+        'beta_slow:float', 'truncate:bool', 'low_freq_factor:float', 'high_freq_factor:float', 'attention_factor:float'] as const).map((p) => {
+        const [name, kind] = p.split(':') as [string, BuiltinParam['kind']];
+        return { name, kind, optional: true };
+      }),
+    ],
+  },
+  attention: {
+    op: 'attention',
+    params: [
+      ...['q', 'k', 'v', 'k_cache', 'v_cache'].map((name): BuiltinParam => ({ name, kind: 'tensor' })),
+      { name: 'sinks', kind: 'tensor', optional: true },
+      { name: 'scale', kind: 'float' },
+      { name: 'window', kind: 'int', optional: true },
+    ],
+  },
+  mla_attention: {
+    op: 'mla_attention',
+    params: [...['q_nope', 'q_pe', 'kv', 'k_pe', 'kv_cache', 'pe_cache', 'wkv_b'].map((name): BuiltinParam => ({ name, kind: 'tensor' })), { name: 'scale', kind: 'float' }],
+  },
 };
 
 /**

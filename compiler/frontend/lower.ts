@@ -13,7 +13,7 @@
  */
 import { FuncBuilder, sanitizeName } from '../../ir/builder.ts';
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
-import type { AttrValue, Attrs, DimDecl, Module, Value, WeightDecl } from '../../ir/graph.ts';
+import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/ops.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
 import { type Diagnostic, MoecError, didYouMean, fail } from '../diagnostics.ts';
@@ -111,10 +111,10 @@ interface StackLevel {
  */
 class FuncContext {
   readonly builder: FuncBuilder;
-  /** Weight name → the value that holds it (a `weight` node or a body parameter). */
+  /** Weight or block-input name → the value that holds it (a `weight` node, a main input or a body parameter). */
   private readonly weightValues = new Map<string, Value>();
-  /** In a body: the weights it takes, in parameter order. */
-  readonly weightParams: WeightDecl[] = [];
+  /** In a body: the stacked values it takes (weights and block inputs), in parameter order. */
+  readonly weightParams: Stacked[] = [];
 
   constructor(
     name: string,
@@ -128,20 +128,29 @@ class FuncContext {
   }
 
   weightValue(w: WeightDecl, span?: Span): Value {
+    return this.stackedValue({ kind: 'weight', decl: w }, span);
+  }
+
+  /** The value of a weight or block input here: read in main, received sliced in a body. */
+  stackedValue(s: Stacked, span?: Span): Value {
+    const w = s.decl;
     const have = this.weightValues.get(w.name);
     if (have) return have;
     let v: Value;
     if (!this.parent) {
-      v = this.builder.add1('weight', [], { name: w.name }, span, w.name);
+      v = s.kind === 'weight' ? this.builder.add1('weight', [], { name: w.name }, span, w.name) : this.builder.param(w.name, w.type, span);
     } else {
       const shape = w.type.shape.slice(this.stack.length);
       v = this.builder.param(w.name, { dtype: w.type.dtype, shape }, span);
-      this.weightParams.push(w);
+      this.weightParams.push(s);
     }
     this.weightValues.set(w.name, v);
     return v;
   }
 }
+
+/** A value a repeat body receives stacked: a module weight, or an input a block declares. */
+type Stacked = { kind: 'weight'; decl: WeightDecl } | { kind: 'input'; decl: { name: string; type: TensorType; span?: Span } };
 
 /** State shared across the lowering of one file. */
 class Lowering {
@@ -152,6 +161,8 @@ class Lowering {
   private readonly blockStack: string[] = [];
   /** Errors collected so far (lowering goes on after an error; see `recover`). */
   private readonly errors: Diagnostic[] = [];
+  /** Names of the model inputs that blocks declared (`input` in a block). */
+  private readonly blockInputs = new Set<string>();
 
   constructor(private readonly file: A.FileAst, private readonly opts: LowerOptions) {
     this.module = { name: 'model', dims: [], weights: [], funcs: [] };
@@ -230,8 +241,11 @@ class Lowering {
         this.declare(st, scope, overrides);
         return;
       case 'input': {
-        if (ctx.parent || inst.prefix !== '') fail('E207', '`input` belongs in the model; a block takes parameters', st.span);
         const type = this.type(st.type, scope);
+        if (ctx.parent || inst.prefix !== '') {
+          this.bindNew(scope, st.name, { kind: 'tensor', value: this.blockInput(st, type, ctx, inst) });
+          return;
+        }
         this.bindNew(scope, st.name, { kind: 'tensor', value: ctx.builder.param(st.name.name, type, st.span) });
         return;
       }
@@ -298,6 +312,22 @@ class Lowering {
     scope.set(name.name, v, name.span);
   }
 
+  /**
+   * `input NAME: TYPE` in a block: per-instance state the caller supplies, such as a layer's
+   * KV cache. It becomes the model input `INSTANCE.NAME`, stacked along the enclosing repeats
+   * like a weight (layer i reads slice i), so 61 layers' caches stay one symbolic input.
+   */
+  private blockInput(st: A.InputDecl, type: TensorType, ctx: FuncContext, inst: Instance): Value {
+    const name = inst.prefix + st.name.name;
+    let main = ctx;
+    while (main.parent) main = main.parent;
+    if (main.builder.func.params.some((p) => p.name === name) || this.blockInputs.has(name))
+      fail('E203', `input \`${name}\` is declared twice`, st.name.span, 'give each instance of a block its own name with `as NAME`');
+    const decl = { name, type: { dtype: type.dtype, shape: [...ctx.stack.map((s) => s.count), ...type.shape] }, span: st.span };
+    this.blockInputs.add(name);
+    return ctx.stackedValue({ kind: 'input', decl }, st.span);
+  }
+
   /** Declares a module weight for `weight NAME: TYPE from "..."` in the current instance. */
   private weight(st: A.WeightDecl, scope: Scope, ctx: FuncContext, inst: Instance): Value {
     const type = this.type(st.type, scope);
@@ -322,10 +352,11 @@ class Lowering {
 
   private weightSource(from: A.StringLit, prefix: string | undefined, stack: StackLevel[], type: TensorType): WeightDecl['source'] {
     const pattern = prefix ? `${prefix}.${from.value}` : from.value;
-    const holes = [...pattern.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]);
-    const stray = pattern.replace(/\{[A-Za-z_][A-Za-z0-9_]*\}/g, '');
-    if (/[{}]/.test(stray) || holes.some((h) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(h)))
-      fail('E310', `checkpoint pattern "${pattern}" has a malformed placeholder`, from.span, 'placeholders look like {i} or {e}');
+    const found = placeholdersOf(pattern);
+    const stray = pattern.replace(/\{[^{}]*\}/g, '');
+    if (/[{}]/.test(stray) || found.some((h) => h.placeholder === undefined))
+      fail('E310', `checkpoint pattern "${pattern}" has a malformed placeholder`, from.span, 'placeholders look like {i} or {e}, or {2*i+1} for an affine layer index');
+    const holes = found.map((h) => h.placeholder!.name);
     const axes = stack.map((s) => ({ name: s.index, start: s.start }));
     const own: string[] = [];
     for (const h of holes) if (!axes.some((a) => a.name === h) && !own.includes(h)) own.push(h);
@@ -615,6 +646,8 @@ class Lowering {
         return (v as { value: string }).value;
       case 'ints':
       case 'dims': {
+        // A single size stands for a one-element list (`rope(q, offset=L)`).
+        if (p.kind === 'dims' && v.kind === 'int') return [v.value];
         if (v.kind !== 'list') bad('a list such as [1, 0]');
         return (v as { items: LVal[] }).items.map((i) => {
           if (i.kind !== 'int' || (p.kind === 'ints' && isSym(i.value))) bad(p.kind === 'ints' ? 'a list of integers' : 'a list of sizes');
@@ -766,7 +799,7 @@ class Lowering {
     results.forEach((r, i) => this.checkType(r.type, args[i].type, e.call.args[i]?.span ?? e.span, `the carried value \`${args[i].param.name.name}\` (result ${i + 1} of \`${block.name.name}\`)`));
     results.forEach((r, i) => body.builder.result(`r${i}`, r));
     this.module.funcs.push(body.builder.func);
-    const stacked = body.weightParams.map((w) => ctx.weightValue(w, w.span));
+    const stacked = body.weightParams.map((w) => ctx.stackedValue(w, w.decl.span));
     const outs = this.addNode(
       ctx,
       'repeat',

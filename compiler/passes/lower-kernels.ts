@@ -179,7 +179,8 @@ class Lowerer {
     const init: Array<{ from: string; to: string }> = [];
     body.params.forEach((p, i) => {
       const outer = this.name(n.inputs[i]);
-      if (i >= fixed) slices.push({ stacked: outer, slice: this.buffer(p, 'weight', inner) });
+      // A slice is what its stack is: a layer's weights, or its part of a stacked input (a KV cache).
+      if (i >= fixed) slices.push({ stacked: outer, slice: this.buffer(p, this.buffers.get(outer)!.kind === 'input' ? 'input' : 'weight', inner) });
       // A carried value gets its own buffer, filled from the caller's value before the loop.
       else if (i < carried) init.push({ from: outer, to: this.buffer(p, 'temp', inner) });
       else this.alias(p, outer);
