@@ -5,7 +5,7 @@
  * quantization scales, the per-kernel roofline's invariants, the JSON field names, the SVG
  * (well-formed XML, one point per kernel) and the command line's errors.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -13,11 +13,13 @@ import { describe, expect, it } from 'vitest';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { weightTraffic } from '../compiler/analysis/bytes.ts';
 import { memoryTable } from '../compiler/analysis/memory.ts';
-import { summarizeParams } from '../compiler/analysis/params.ts';
+import { formatCount, summarizeParams } from '../compiler/analysis/params.ts';
 import { rooflinePoints, rooflineSvg } from '../compiler/analysis/svg.ts';
 import { main } from '../compiler/cli.ts';
 import { compileFile } from '../compiler/driver.ts';
 import { loadTarget } from '../compiler/target-load.ts';
+import { importHfConfig } from '../compiler/import/index.ts';
+import type { Module } from '../ir/graph.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -62,6 +64,105 @@ describe('parameters by component', () => {
     // gate_up is [E, in, out]: its reduction axis is the second-last
     expect(oss.weights.find((w) => w.name === 'gate_up')?.reduceAxisFromEnd).toBe(2);
     expect(summarizeParams(compileFile('examples/qwen-moe.moe')).components.map((c) => c.component)).toEqual(['router', 'shared_experts', 'routed_experts']);
+  });
+});
+
+/** A shipped config and the model moec imports from it. */
+function hf(name: string): { cfg: Record<string, number>; m: Module } {
+  const path = `examples/hf/${name}/config.json`;
+  const text = readFileSync(path, 'utf8');
+  return { cfg: JSON.parse(text) as Record<string, number>, m: importHfConfig(text, path).module };
+}
+
+describe('whole models from their configs: counts as the papers give them', () => {
+  it('Mixtral-8x7B: 46.7B total, 12.9B active', () => {
+    const { cfg, m } = hf('Mixtral-8x7B-v0.1');
+    const [V, D, F, L, H, G, E, K] = [cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.num_local_experts, cfg.num_experts_per_tok];
+    const hd = D / H;
+    const attn = D * H * hd + 2 * D * G * hd + H * hd * D; // q, k, v, o
+    const expected = { embedding: V * D, lm_head: V * D, attention: L * attn, norm: L * 2 * D + D, router: L * E * D, routed_experts: L * 3 * E * D * F };
+    const p = summarizeParams(m);
+    expect(Object.fromEntries(p.components.map((c) => [c.component, c.params]))).toEqual(expected);
+    const total = Object.values(expected).reduce((a, b) => a + b, 0);
+    const active = total - L * 3 * (E - K) * D * F;
+    expect(p.total).toBe(total);
+    expect(p.activePerToken).toBe(active);
+    expect(total / 1e9).toBeCloseTo(46.7, 1);
+    expect(active / 1e9).toBeCloseTo(12.9, 1);
+    // KV cache: keys and values of G heads per layer
+    const a = analyzeModel(m, { context: 1000, dtype: 'bf16' });
+    expect(a.bytes.kvCache).toMatchObject({ layers: L, elementsPerToken: L * 2 * G * hd, bytesPerToken: L * 2 * G * hd * 2, bytesForContext: 1000 * L * 2 * G * hd * 2 });
+  });
+
+  it('DeepSeek-V3: 671B in the main model (MTP reported apart), about 37B active', () => {
+    const { cfg, m } = hf('DeepSeek-V3');
+    const [V, D, L, dense, H] = [cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers, cfg.first_k_dense_replace, cfg.num_attention_heads];
+    const [qr, kvr, nope, rope, vd] = [cfg.q_lora_rank, cfg.kv_lora_rank, cfg.qk_nope_head_dim, cfg.qk_rope_head_dim, cfg.v_head_dim];
+    const [Fd, F, E, K, S] = [cfg.intermediate_size, cfg.moe_intermediate_size, cfg.n_routed_experts, cfg.num_experts_per_tok, cfg.n_shared_experts];
+    const moe = L - dense;
+    // MLA: q down (+ its norm), q up to every head's nope+rope dims, kv down to the latent and
+    // the shared rope key (+ the latent's norm), kv up to every head's key and value, output
+    const attnProj = D * qr + qr * H * (nope + rope) + D * (kvr + rope) + kvr * H * (nope + vd) + H * vd * D;
+    const expected = {
+      embedding: V * D,
+      attention: L * attnProj,
+      norm: L * (2 * D + qr + kvr) + D,
+      router: moe * (E * D + E),
+      dense_mlp: dense * 3 * D * Fd,
+      shared_experts: moe * 3 * S * D * F,
+      routed_experts: moe * 3 * E * D * F,
+      lm_head: V * D,
+    };
+    const p = summarizeParams(m);
+    expect(Object.fromEntries(p.components.map((c) => [c.component, c.params]))).toEqual(expected);
+    const total = Object.values(expected).reduce((a, b) => a + b, 0);
+    expect(p.total).toBe(total);
+    expect(p.activePerToken).toBe(total - moe * 3 * (E - K) * D * F);
+    expect(Math.round(total / 1e9)).toBe(671);
+    expect(p.activePerToken / 1e9).toBeGreaterThan(36.5);
+    expect(p.activePerToken / 1e9).toBeLessThan(38);
+    // MLA caches the latent and the rope key per layer
+    expect(analyzeModel(m).bytes.kvCache.elementsPerToken).toBe(L * (kvr + rope));
+  });
+
+  it('a dense Llama: every parameter is active; decode FLOPs ≈ 2 per weight used plus attention', () => {
+    const { cfg, m } = hf('Llama-3.1-8B');
+    const [V, D, F, L, H, G] = [cfg.vocab_size, cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads];
+    const hd = D / H;
+    const total = 2 * V * D + D + L * (2 * D + D * H * hd + 2 * D * G * hd + H * hd * D + 3 * D * F);
+    const p = summarizeParams(m);
+    expect(p.total).toBe(total);
+    expect(p.activePerToken).toBe(total);
+    expect(p.components.map((c) => c.component)).toEqual(['embedding', 'attention', 'norm', 'dense_mlp', 'lm_head']);
+    const ctx = 2048;
+    const a = analyzeModel(m, { context: ctx });
+    expect(a.flops.saving).toBe(0);
+    // every weight but the embedding table is one multiply-add per token; each head scores
+    // and sums the ctx visible keys (2·hd each way, 5 for the softmax)
+    const gemm = 2 * (total - V * D - (L * 2 * D + D));
+    const attention = L * H * ctx * (4 * hd + 5);
+    expect(a.flops.decodeByKind.gemm).toBe(gemm);
+    expect(a.flops.decodeByKind.attention).toBe(attention);
+    expect(a.flops.decode / (gemm + attention)).toBeCloseTo(1, 3); // norms, rope, SwiGLU: under 0.1%
+    // prefill: query t sees t + 1 keys, on average (ctx + 1) / 2
+    expect(a.flops.prefill - a.flops.decode).toBeCloseTo(L * H * (4 * hd + 5) * ((ctx + 1) / 2 - ctx), 0);
+  });
+
+  it('GPT-OSS: a sliding-window layer caches at most its window', () => {
+    const { cfg, m } = hf('gpt-oss-20b');
+    const [L, G, hd, W] = [cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.head_dim, cfg.sliding_window];
+    const perLayer = 2 * G * hd;
+    const kv = analyzeModel(m, { context: 4096, dtype: 'bf16' }).bytes.kvCache;
+    expect(kv.elementsPerToken).toBe(L * perLayer);
+    expect(kv.bytesForContext).toBe(2 * perLayer * ((L / 2) * 4096 + (L / 2) * W)); // alternating sliding / full
+  });
+
+  it('every shipped config analyzes; the README table lists what moec reports', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    for (const dir of readdirSync('examples/hf').sort()) {
+      const p = summarizeParams(hf(dir).m);
+      expect(readme, dir).toContain(`| ${dir} | ${formatCount(p.total)} | ${formatCount(p.activePerToken)} |`);
+    }
   });
 });
 
@@ -173,7 +274,7 @@ describe('JSON and SVG', () => {
     expect(Object.keys(j.memory)).toEqual(['capacityBytes', 'rows']);
     expect(j.memory.rows.map((r: { dtype: string }) => r.dtype)).toEqual(['f32', 'bf16', 'fp8', 'i8', 'i4']);
     expect(Object.keys(j.memory.rows[0])).toEqual(['dtype', 'bytes', 'scaleBytes', 'chips', 'chipsWithKv']);
-    expect(Object.keys(j.kernels)).toEqual(['target', 'tokens', 'kernels', 'total', 'perToken', 'roofs']);
+    expect(Object.keys(j.kernels)).toEqual(['target', 'tokens', 'dtype', 'kernels', 'total', 'perToken', 'roofs']);
     expect(Object.keys(j.kernels.kernels[0])).toEqual(['label', 'kind', 'what', 'times', 'flops', 'bytes', 'intensity', 'bound', 'boundBy', 'seconds', 'flopsPerSecond']);
     expect(Object.keys(j.kernels.roofs)).toEqual(['peakFlops', 'bandwidths', 'ridge']);
   });
@@ -205,7 +306,7 @@ describe('moec analyze (command line)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/routed experts\s+1\.41B\s+352\.3M/);
     expect(r.out).toContain('saved by routing');
-    expect(r.out).toContain('kernels on x86-avx2 at T = 8');
+    expect(r.out).toContain('kernels on x86-avx2 at T = 8, weights in f32 as compiled');
     const j = await cli('analyze', 'examples/mixtral.moe', '--target', 'x86-avx2', '--tokens', '8', '--json', '--dtype', 'bf16');
     expect(j.code).toBe(0);
     const parsed = JSON.parse(j.out);

@@ -50,6 +50,8 @@ export interface Roofs {
 export interface KernelAnalysis {
   target: string;
   tokens: number;
+  /** The compiled program's weight dtype (the kernels move weights as the IR declares them, whatever `--dtype` says). */
+  dtype: string;
   kernels: KernelRow[];
   /** Whole forward pass at N tokens, and per token. */
   total: { flops: number; bytes: number; seconds: number };
@@ -70,12 +72,13 @@ export function analyzeKernels(m: Module, target: TargetCaps, tokens: number, bi
     ...(e.path ? { path: e.path } : {}),
   }));
   const levels = costLevels(target);
-  const dtype = p.buffers.find((b) => b.kind === 'input')?.dtype === 'bf16' ? 'bf16' : 'f32';
-  const peak = peakFlops(target, dtype);
+  const weightDType = p.buffers.find((b) => b.kind === 'weight')?.dtype ?? 'f32';
+  const peak = peakFlops(target, weightDType === 'bf16' ? 'bf16' : 'f32');
   const main = levels[levels.length - 1].bandwidth;
   return {
     target: target.name,
     tokens,
+    dtype: weightDType,
     kernels: rows,
     total: { flops: cost.flops, bytes: cost.bytes, seconds: cost.seconds },
     perToken: { flops: cost.flops / tokens, bytes: cost.bytes / tokens, seconds: cost.seconds / tokens },

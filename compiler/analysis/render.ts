@@ -79,7 +79,7 @@ export function renderAnalysis(a: Analysis): string {
   const k = a.kernels;
   if (k) {
     out.push('');
-    out.push(`kernels on ${k.target} at T = ${k.tokens} (cost model: roofline per memory level; peak ${fmtSI(k.roofs.peakFlops, 'FLOP/s')}, ` +
+    out.push(`kernels on ${k.target} at T = ${k.tokens}, weights in ${k.dtype} as compiled (cost model: roofline per memory level; peak ${fmtSI(k.roofs.peakFlops, 'FLOP/s')}, ` +
       `${k.roofs.bandwidths.map((b) => `${b.level} ${fmtSI(b.bytesPerSecond, 'B/s')}`).join(', ')}; ridge ${k.roofs.ridge.toFixed(1)} FLOP/B)`);
     const total = k.total.seconds;
     // kernels under 0.1% of the time (reshapes, slices, norms at decode) are one summed row

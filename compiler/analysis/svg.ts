@@ -4,7 +4,8 @@
  * FLOP/s (the cost model's FLOPs / predicted time) up. The target's compute roof is the
  * flat line; each memory level's bandwidth is a sloped roof (main memory solid, inner
  * levels dashed and lighter). Each kernel is a point labelled with its name, coloured by
- * what bounds it; kernels that read nothing from main memory sit at the right edge.
+ * what bounds it and sized by its share of the predicted time; kernels that read nothing
+ * from main memory sit at the right edge.
  */
 import type { KernelAnalysis } from './kernels.ts';
 import { fmtSI } from './render.ts';
@@ -14,6 +15,8 @@ const H = 600;
 const M = { left: 90, right: 40, top: 64, bottom: 64 };
 const PW = W - M.left - M.right;
 const PH = H - M.top - M.bottom;
+/** Labels drawn at most (the groups of points with the largest share of the time). */
+const MAX_LABELS = 12;
 const BOUND_COLOUR = { compute: '#d1495b', memory: '#2e86ab' };
 
 export interface RooflinePoint {
@@ -23,6 +26,8 @@ export interface RooflinePoint {
   bound: 'compute' | 'memory';
   /** No bytes from main memory: drawn at the right edge. */
   offscale: boolean;
+  /** Share of the forward pass's predicted time (sets the point's size). */
+  share: number;
 }
 
 /** The points the chart draws, one per kernel that does any arithmetic. */
@@ -32,6 +37,7 @@ export function rooflinePoints(k: KernelAnalysis): RooflinePoint[] {
   const right = Math.max(k.roofs.ridge * 10, ...finite.map((x) => x * 2));
   return withFlops.map((r) => ({
     label: r.label, x: r.intensity ?? right, y: r.flopsPerSecond, bound: r.bound, offscale: r.intensity === null,
+    share: k.total.seconds > 0 ? r.seconds / k.total.seconds : 0,
   }));
 }
 
@@ -71,7 +77,7 @@ export function rooflineSvg(k: KernelAnalysis, title: string): string {
   s.push(`<defs><clipPath id="plot"><rect x="${M.left}" y="${M.top}" width="${PW}" height="${PH}"/></clipPath></defs>`);
   s.push(`<text x="${M.left}" y="28" font-size="18" font-weight="bold">${esc(title)}</text>`);
   s.push(
-    `<text x="${M.left}" y="48" font-size="12" fill="#444">${esc(`Roofs: the target sheet. Points: each kernel's FLOPs / predicted time (cost model); red compute-bound, blue memory-bound.`)}</text>`,
+    `<text x="${M.left}" y="48" font-size="12" fill="#444">${esc(`Roofs: the target sheet. Points: kernels at FLOPs / predicted time, area ~ share of time; red compute-, blue memory-bound.`)}</text>`,
   );
   for (let e = xLo; e <= xHi; e++) {
     s.push(`<line x1="${n(sx(10 ** e))}" y1="${M.top}" x2="${n(sx(10 ** e))}" y2="${M.top + PH}" stroke="#ddd"/>`);
@@ -99,20 +105,35 @@ export function rooflineSvg(k: KernelAnalysis, title: string): string {
   });
   s.push(`<path class="roof compute" d="M${n(sx(peak / mainBw))},${n(sy(peak))} L${n(sx(xMax))},${n(sy(peak))}" fill="none" stroke="#333" stroke-width="2" clip-path="url(#plot)"/>`);
   s.push(`<text x="${M.left + PW - 6}" y="${n(sy(peak) - 6)}" font-size="11" text-anchor="end">${esc(`peak ${fmtSI(peak, 'FLOP/s')}`)}</text>`);
-  // kernels, labels nudged down when two would overlap
-  const placed: Array<{ x: number; y: number }> = [];
+  // kernels: every point drawn; points that coincide share one label (the largest kernel's
+  // name and how many more), and only the MAX_LABELS groups with the most time are labelled
+  const groups = new Map<string, RooflinePoint[]>();
   for (const p of pts) {
+    const key = `${Math.round(sx(p.x) / 4)},${Math.round(sy(p.y) / 4)}`;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
+  const labelled = [...groups.values()]
+    .map((g) => g.sort((a, b) => b.share - a.share))
+    .sort((a, b) => b.reduce((x, p) => x + p.share, 0) - a.reduce((x, p) => x + p.share, 0))
+    .slice(0, MAX_LABELS);
+  for (const p of pts) {
+    const r = 4 + 12 * Math.sqrt(p.share);
+    s.push(`<circle class="kernel" data-label="${esc(p.label)}" cx="${n(sx(p.x))}" cy="${n(sy(p.y))}" r="${n(r)}" fill="${BOUND_COLOUR[p.bound]}" fill-opacity="0.85" stroke="white"/>`);
+  }
+  const placed: Array<{ x: number; y: number }> = [];
+  for (const g of labelled) {
+    const p = g[0];
     const cx = sx(p.x);
     const cy = sy(p.y);
+    const r = 4 + 12 * Math.sqrt(p.share);
     let ly = cy + 4;
     while (placed.some((q) => Math.abs(q.x - cx) < 140 && Math.abs(q.y - ly) < 13)) ly += 13;
+    if (ly > M.top + PH - 4) continue;
     placed.push({ x: cx, y: ly });
-    const colour = BOUND_COLOUR[p.bound];
-    const text = p.label + (p.offscale ? ' (no main-memory bytes)' : '');
+    const text = p.label + (g.length > 1 ? ` +${g.length - 1} more` : '') + (p.offscale ? ' (no main-memory bytes)' : '');
     // labels of points near the right edge go to their left
-    const left = cx + 8 + text.length * 6 > M.left + PW;
-    s.push(`<circle class="kernel" data-label="${esc(p.label)}" cx="${n(cx)}" cy="${n(cy)}" r="5" fill="${colour}" fill-opacity="0.85" stroke="white"/>`);
-    s.push(`<text x="${n(left ? cx - 8 : cx + 8)}" y="${n(ly)}" font-size="11" fill="${colour}"${left ? ' text-anchor="end"' : ''}>${esc(text)}</text>`);
+    const left = cx + r + 4 + text.length * 6 > M.left + PW;
+    s.push(`<text x="${n(left ? cx - r - 4 : cx + r + 4)}" y="${n(ly)}" font-size="11" fill="${BOUND_COLOUR[p.bound]}"${left ? ' text-anchor="end"' : ''}>${esc(text)}</text>`);
   }
   s.push('</svg>');
   return s.join('\n') + '\n';
