@@ -157,11 +157,19 @@ describe('whole models from their configs: counts as the papers give them', () =
     expect(kv.bytesForContext).toBe(2 * perLayer * ((L / 2) * 4096 + (L / 2) * W)); // alternating sliding / full
   });
 
-  it('every shipped config analyzes; the README table lists what moec reports', () => {
+  it('every shipped config analyzes on a target (graph and kernel FLOPs agree); the README table lists what moec reports', () => {
     const readme = readFileSync('README.md', 'utf8');
+    const gpu = loadTarget('webgpu');
     for (const dir of readdirSync('examples/hf').sort()) {
-      const p = summarizeParams(hf(dir).m);
+      const { m } = hf(dir);
+      const p = summarizeParams(m);
       expect(readme, dir).toContain(`| ${dir} | ${formatCount(p.total)} | ${formatCount(p.activePerToken)} |`);
+      // two independent counts agree: the graph walk and the compiled kernels' cost model
+      // (one decoded token on a GPU: no padded rows, unlike a 16-row MAC array; the fused
+      // kernels count their epilogues slightly differently)
+      const a = analyzeModel(m, { target: gpu, context: 512 });
+      expect(a.kernels!.perToken.flops / a.flops.decode, dir).toBeGreaterThan(0.98);
+      expect(a.kernels!.perToken.flops / a.flops.decode, dir).toBeLessThan(1.02);
     }
   });
 });

@@ -90,7 +90,10 @@ function matchClamped(m: Module, f: Func, u: UseMap, h: Node, xs: Value, off: Va
   if (!interleaved(gSlice, 0) || !interleaved(uSlice, 1) || gSlice!.inputs[0] !== uSlice!.inputs[0]) return undefined;
   const gu = gmmOf(m, f, u, gSlice!.inputs[0], xs, off, tb);
   if (!gu) return undefined;
-  const consts = [plus.inputs[1], scaled.inputs[1]].map((v) => u.defOf(v)!);
+  // the scalars go with the chain only when nothing else reads them: canonicalize merges equal
+  // constants, so two clamped-SwiGLU blocks in one body (GPT-OSS's sliding and full layers as
+  // imported) share theirs
+  const consts = [...new Set([plus.inputs[1], scaled.inputs[1]].map((v) => u.defOf(v)!))].filter((c) => u.onlyUsedBy(c.outputs[0], [plus, scaled]));
   return {
     act: 'swiglu_clamped',
     layout: 'interleaved',
