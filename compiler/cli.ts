@@ -50,7 +50,7 @@ Usage:
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
       backend is missing).
-  moec run FILE --tokens N [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
+  moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
       Run the model and print the shape and statistics of each output. Weights and
@@ -75,7 +75,8 @@ Usage:
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
   --tokens N            the token count T (moec analyze: the batch N, default 1)
-  --context L           moec analyze: context length L (default 4096)
+  --context L           moec run: positions already in the KV cache (decoder models from
+                        moec import); moec analyze: the context length L (default 4096)
   --dtype D             moec analyze: weight storage dtype for bytes per token: f32, bf16,
                         fp8, i8, i4 (default: the model's)
   --json                moec analyze: print the analysis as JSON (fields: docs/analyze.md)
@@ -191,6 +192,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       debug: { type: 'boolean' },
       set: { type: 'string', multiple: true },
       tokens: { type: 'string', short: 'T' },
+      context: { type: 'string' },
       seed: { type: 'string' },
       weights: { type: 'string' },
       inputs: { type: 'string' },
@@ -205,7 +207,6 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       disable: { type: 'string', multiple: true },
       emit: { type: 'string' },
       check: { type: 'boolean' },
-      context: { type: 'string' },
       dtype: { type: 'string' },
       json: { type: 'boolean' },
       svg: { type: 'string' },
@@ -223,7 +224,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   const consts = parseConsts(values.set);
   const only: Record<string, string[]> = {
     run: ['inputs', 'backend', 'f64', 'check'],
-    analyze: ['context', 'dtype', 'json', 'svg'],
+    analyze: ['dtype', 'json', 'svg'],
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
@@ -231,7 +232,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  if (values.tokens !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--tokens is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
+  for (const k of ['tokens', 'context'] as const)
+    if (values[k] !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--${k} is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
   if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import')
     throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\` and \`moec import\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
@@ -288,7 +290,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
         const m = compileFile(path, { consts });
         const t0 = performance.now();
-        const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
+        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
         const ms = performance.now() - t0;
         io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
@@ -304,7 +306,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
+      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
@@ -392,6 +394,17 @@ function analyzeInput(path: string, consts: Record<string, number>): { module: M
   if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
   const r = importHfConfig(readText(path), path);
   return { module: r.module, imported: importedFrom(r) };
+}
+
+/** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
+function contextBinding(m: Module, context: string | undefined): Record<string, number> {
+  const hasL = m.dims.some((d) => d.name === 'L');
+  if (context === undefined) {
+    if (hasL) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
+    return {};
+  }
+  if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
+  return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
 }
 
 /** Target, token bound and pass options shared by `moec ir` and `moec compile`. */

@@ -105,9 +105,16 @@ export function randomWeights(m: Module, seed: number, f64 = false): Record<stri
 /** Seeded random inputs for the main function's parameters at the given sizes. */
 export function randomInputs(m: Module, bindings: Record<string, number>, seed: number, f64 = false): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
-  for (const p of mainFunc(m).params) {
+  const main = mainFunc(m);
+  for (const p of main.params) {
     const shape = concreteShape(p.type.shape, bindings, p);
     out[p.name] = randomUniform(p.name, seed, shape, initScale('input', shape), f64);
+    if (p.type.dtype === 'i32') {
+      // Integer inputs are token ids: uniform over the rows of the embedding table they index.
+      const table = main.body.find((n) => n.op === 'embedding' && n.inputs[0] === p)?.inputs[1].type.shape[0];
+      const rows = typeof table === 'number' ? table : 1;
+      out[p.name] = { dtype: 'i32', shape, data: Int32Array.from(out[p.name].data, (u) => Math.min(rows - 1, Math.floor(((u / initScale('input', shape) + 1) / 2) * rows))) };
+    }
   }
   return out;
 }

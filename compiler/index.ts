@@ -18,6 +18,10 @@ export type { KProgram, Kernel, Step, KBuffer, Tiling, Epilogue } from '../ir/ke
 export { main as cli } from './cli.ts';
 export { checkSummary } from './cli.ts';
 export { summarizeParams, formatCount } from './analysis/params.ts';
+export { importHfConfig, IMPORTABLE } from './import/index.ts';
+export type { ImportResult } from './import/index.ts';
+export { kvCachePerToken } from './analysis/kv-cache.ts';
+export type { KvCacheSummary } from './analysis/kv-cache.ts';
 export type { ParamSummary, WeightSummary } from './analysis/params.ts';
 export { MoecError, UsageError, formatDiagnostic, DIAGNOSTICS } from './diagnostics.ts';
 export type { Diagnostic, DiagnosticCode } from './diagnostics.ts';

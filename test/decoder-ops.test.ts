@@ -15,9 +15,10 @@ import { decoderOpCost, visibleKeys } from '../compiler/cost-attention.ts';
 import { MoecError } from '../compiler/diagnostics.ts';
 import { compile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { listTargets, loadTarget } from '../compiler/target-load.ts';
 import { dimToString } from '../ir/dims.ts';
-import { checkpointName, mainFunc } from '../ir/graph.ts';
+import { FuncBuilder } from '../ir/builder.ts';
+import { type Module, checkpointName, mainFunc } from '../ir/graph.ts';
 import { interpret } from '../ir/interp.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
 import { parseIR } from '../ir/parse.ts';
@@ -31,6 +32,69 @@ const ids = { dtype: 'i32' as const, shape: [3], data: new Int32Array([1, 9, 0])
 function inputs(bindings = B) {
   return { ...randomInputs(M, bindings, 1), ids: { ...ids, shape: [bindings.T], data: new Int32Array(bindings.T).map((_, i) => (i * 7) % 10) } };
 }
+
+/** Runs one op on concrete tensors through the graph interpreter (a one-node main). */
+function runOp(op: string, inputs: Array<{ shape: number[]; data: number[]; dtype?: 'f32' | 'i32' }>, attrs: Record<string, unknown>, bindings: Record<string, number> = {}): number[] {
+  const m: Module = { name: 't', dims: Object.keys(bindings).map((name) => ({ name })), weights: [], funcs: [] };
+  const b = new FuncBuilder('main', m);
+  const params = inputs.map((t, i) => b.param(`x${i}`, { dtype: t.dtype ?? 'f32', shape: t.shape }));
+  b.result('y', b.add1(op, params, attrs as never));
+  m.funcs.push(b.func);
+  const tensors = Object.fromEntries(inputs.map((t, i) => [`x${i}`, { dtype: t.dtype ?? 'f32', shape: t.shape, data: t.dtype === 'i32' ? Int32Array.from(t.data) : Float64Array.from(t.data) }]));
+  return Array.from(interpret(m, { bindings, inputs: tensors as never, weights: {}, f64: true }).y.data);
+}
+
+describe('decoder op semantics on hand-computed cases', () => {
+  it('rope: position offset + t, half and interleaved pairs, a partial rotary dim, cos/sin scaled by attention_factor', () => {
+    const x = [1, 2, 3, 4];
+    const f1 = 1 / 100 ** 0.5; // theta^(-2/4) with theta = 100
+    for (const [t, p] of [[0, 5], [1, 6]]) {
+      const got = runOp('rope', [{ shape: [2, 1, 4], data: [...x, ...x] }], { theta: 100, offset: [5] }).slice(4 * t, 4 * t + 4);
+      // half: pairs (0, 2) and (1, 3), frequencies 1 and f1
+      const [c0, s0, c1, s1] = [Math.cos(p), Math.sin(p), Math.cos(p * f1), Math.sin(p * f1)];
+      expect(got.map((v) => +v.toFixed(12))).toEqual([1 * c0 - 3 * s0, 2 * c1 - 4 * s1, 3 * c0 + 1 * s0, 4 * c1 + 2 * s1].map((v) => +v.toFixed(12)));
+    }
+    const inter = runOp('rope', [{ shape: [1, 1, 4], data: x }], { theta: 100, offset: [2], layout: 'interleaved', attention_factor: 2 });
+    const [c0, s0, c1, s1] = [2 * Math.cos(2), 2 * Math.sin(2), 2 * Math.cos(2 * f1), 2 * Math.sin(2 * f1)];
+    expect(inter.map((v) => +v.toFixed(12))).toEqual([1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1].map((v) => +v.toFixed(12)));
+    const partial = runOp('rope', [{ shape: [1, 1, 4], data: x }], { theta: 100, offset: [3], rotary_dim: 2 });
+    expect(partial.map((v) => +v.toFixed(12))).toEqual([Math.cos(3) - 2 * Math.sin(3), 2 * Math.cos(3) + Math.sin(3), 3, 4].map((v) => +v.toFixed(12)));
+  });
+
+  it('rope scaling: llama3 bands and YaRN frequencies follow their formulas', () => {
+    // One pair, rd = 2: f = 1 (wavelength 2π). llama3 with original 64, low 1, high 4: 2π < 16 keeps f.
+    const one = runOp('rope', [{ shape: [1, 1, 2], data: [1, 0] }], { theta: 10, offset: [1], scaling: 'llama3', factor: 8, original_max_position: 64 });
+    expect(one[0]).toBeCloseTo(Math.cos(1), 12);
+    // original 2: low wavelength 2 < 2π, so f is divided by the factor.
+    const low = runOp('rope', [{ shape: [1, 1, 2], data: [1, 0] }], { theta: 10, offset: [1], scaling: 'llama3', factor: 8, original_max_position: 2 });
+    expect(low[0]).toBeCloseTo(Math.cos(1 / 8), 12);
+    // YaRN, rd = 2: correction dims clamp to [0, 1]; the ramp at pair 0 is 0, so f stays extrapolated (f = 1).
+    const yarn = runOp('rope', [{ shape: [1, 1, 2], data: [1, 0] }], { theta: 10000, offset: [3], scaling: 'yarn', factor: 40, original_max_position: 4096 });
+    expect(yarn[0]).toBeCloseTo(Math.cos(3), 12);
+  });
+
+  it('attention: causal over cache + new keys, GQA head mapping, the sliding window and sinks', () => {
+    // H = 2 query heads over G = 1 kv head, dk = dv = 1, scale 1; cache of 1, T = 2.
+    const q = { shape: [2, 2, 1], data: [1, 2, 1, 2] };
+    const k = { shape: [2, 1, 1], data: [0, 1] };
+    const v = { shape: [2, 1, 1], data: [10, 20] };
+    const kc = { shape: [1, 1, 1], data: [1] };
+    const vc = { shape: [1, 1, 1], data: [5] };
+    const soft = (s: number[], vs: number[], sink?: number): number => {
+      const m = Math.max(...s, sink ?? -Infinity);
+      const e = s.map((x) => Math.exp(x - m));
+      const d = e.reduce((a, b) => a + b, 0) + (sink === undefined ? 0 : Math.exp(sink - m));
+      return e.reduce((a, x, j) => a + x * vs[j], 0) / d;
+    };
+    const full = runOp('attention', [q, k, v, kc, vc], { scale: 1, window: 0 });
+    // token 0 (position 1) sees keys [1 (cache), 0]; token 1 (position 2) sees [1, 0, 1]
+    expect(full.map((x) => +x.toFixed(12))).toEqual([soft([1, 0], [5, 10]), soft([2, 0], [5, 10]), soft([1, 0, 1], [5, 10, 20]), soft([2, 0, 2], [5, 10, 20])].map((x) => +x.toFixed(12)));
+    const win = runOp('attention', [q, k, v, kc, vc], { scale: 1, window: 2 });
+    expect(win.map((x) => +x.toFixed(12))).toEqual([soft([1, 0], [5, 10]), soft([2, 0], [5, 10]), soft([0, 1], [10, 20]), soft([0, 2], [10, 20])].map((x) => +x.toFixed(12)));
+    const sinks = runOp('attention', [q, k, v, kc, vc, { shape: [2], data: [0.5, -1] }], { scale: 1, window: 0 });
+    expect(sinks[3]).toBeCloseTo(soft([2, 0, 2], [5, 10, 20], -1), 12);
+  });
+});
 
 describe('decoder ops in the language and the IR', () => {
   it('block inputs become model inputs stacked along the repeat; the body reads slice i', () => {
@@ -59,12 +123,12 @@ describe('decoder ops in the language and the IR', () => {
     expect(printIR(parseIR(text))).toBe(text);
   });
 
-  it('compiles for every kind of target; the kernel program computes what the graph computes', () => {
+  it('compiles for every target; the kernel program computes what the graph computes', () => {
     const weights = randomWeights(M, 2);
     for (const bindings of [B, { T: 1, L: 9 }]) {
       const inp = inputs(bindings);
       const want = interpret(M, { bindings, inputs: inp, weights }).y.data;
-      for (const target of ['x86-avx2', 'webgpu', 'npu-scratchpad']) {
+      for (const target of listTargets()) {
         const p = runPipeline(M, { target: loadTarget(target), maxTokens: 16, verifyEach: true }).program!;
         expect(Array.from(interpretKernelIR(p, { bindings, inputs: inp, weights, arena: true }).y.data), target).toEqual(Array.from(want));
       }

@@ -205,16 +205,18 @@ export function renderDecoder(s: DecoderSpec): string {
   lines.push('');
   const rope = ropeArgs(s.rope);
   lines.push(...(a.kind === 'gqa' ? gqaBlock(a, rope) : mlaBlock(a, rope)), '');
-  lines.push(
-    '// A dense SwiGLU MLP: down(silu(gate x) * up x).',
-    'block swiglu_mlp(x: f32[T, D], hidden: int) {',
-    '  weight gate: f32[hidden, D] from "gate_proj.weight"',
-    '  weight up: f32[hidden, D] from "up_proj.weight"',
-    '  weight down: f32[D, hidden] from "down_proj.weight"',
-    '  return linear(silu(linear(x, gate)) * linear(x, up), down)',
-    '}',
-    '',
-  );
+  // The dense MLP block, for the dense layers and shared experts (GPT-OSS has neither).
+  if (s.denseLayers > 0 || s.moe?.body.some((l) => l.includes('swiglu_mlp(')))
+    lines.push(
+      '// A dense SwiGLU MLP: down(silu(gate x) * up x).',
+      'block swiglu_mlp(x: f32[T, D], hidden: int) {',
+      '  weight gate: f32[hidden, D] from "gate_proj.weight"',
+      '  weight up: f32[hidden, D] from "up_proj.weight"',
+      '  weight down: f32[D, hidden] from "down_proj.weight"',
+      '  return linear(silu(linear(x, gate)) * linear(x, up), down)',
+      '}',
+      '',
+    );
   const layer = (name: string, ffn: string): void => {
     lines.push(
       `block ${name}(x: f32[T, D], window: int) {`,

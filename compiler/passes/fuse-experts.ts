@@ -40,6 +40,8 @@ interface Activation {
   /** The first-layer GEMMs: one, or gate then up when they are to be packed. */
   gmms: Gmm[];
   nodes: Node[];
+  /** Scalar constants the chain reads; CSE may share them with other chains, so they go only if nothing else reads them. */
+  consts?: Node[];
 }
 
 function scalarConst(u: UseMap, v: Value): number | undefined {
@@ -90,17 +92,15 @@ function matchClamped(m: Module, f: Func, u: UseMap, h: Node, xs: Value, off: Va
   if (!interleaved(gSlice, 0) || !interleaved(uSlice, 1) || gSlice!.inputs[0] !== uSlice!.inputs[0]) return undefined;
   const gu = gmmOf(m, f, u, gSlice!.inputs[0], xs, off, tb);
   if (!gu) return undefined;
-  // the scalars go with the chain only when nothing else reads them: canonicalize merges equal
-  // constants, so two clamped-SwiGLU blocks in one body (GPT-OSS's sliding and full layers as
-  // imported) share theirs
-  const consts = [...new Set([plus.inputs[1], scaled.inputs[1]].map((v) => u.defOf(v)!))].filter((c) => u.onlyUsedBy(c.outputs[0], [plus, scaled]));
+  const consts = [plus.inputs[1], scaled.inputs[1]].map((v) => u.defOf(v)!);
   return {
     act: 'swiglu_clamped',
     layout: 'interleaved',
     limit,
     alpha,
     gmms: [gu],
-    nodes: [h, left, sig, plus, scaled, gClamp, uClamp, gSlice!, uSlice!, gu.node, ...consts],
+    nodes: [h, left, sig, plus, scaled, gClamp, uClamp, gSlice!, uSlice!, gu.node],
+    consts,
   };
 }
 
@@ -159,7 +159,8 @@ function fuseOne(m: Module, f: Func, combine: Node): boolean {
   }
   const out = combine.outputs[0];
   const node = insertNode(m, f, 'moe_experts', operands, attrs, [out.name], combine);
-  removeNodes(f, nodes);
+  const unshared = (act.consts ?? []).filter((c) => c.outputs.every((v) => u.onlyUsedBy(v, nodes)));
+  removeNodes(f, [...nodes, ...unshared]);
   node.outputs[0].name = out.name;
   replaceUses(f, out, node.outputs[0]);
   return true;

@@ -21,7 +21,7 @@
 import type { Func, Module, Node, Value } from '../../ir/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
+import { UseMap, defineBeforeUse, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
 
 interface RouterMatch {
   nodes: Node[];
@@ -151,14 +151,8 @@ function fuseIn(m: Module, f: Func): number {
     const u = new UseMap(f);
     const match = matchRouter(m, f, u, sel);
     if (!match) continue;
-    // After the chain, unless something outside it uses the indices before the chain ends
-    // (GPT-OSS as imported: the softmax over the chosen logits sits in the combine, after the
-    // expert GEMMs that the indices feed): then before that first use. Either place follows
-    // every operand's definition, since the chain's own nodes do.
     const last = f.body.reduce((acc, n, i) => (match.nodes.includes(n) ? i : acc), -1);
-    const results = [match.indices, match.weights];
-    const firstUse = f.body.findIndex((n) => !match.nodes.includes(n) && n.inputs.some((v) => results.includes(v)));
-    const at = f.body[firstUse >= 0 ? Math.min(last + 1, firstUse) : last + 1];
+    const at = f.body[last + 1];
     const node = insertNode(m, f, 'moe_router', match.operands, match.attrs, [match.indices.name, match.weights.name], at);
     removeNodes(f, match.nodes);
     // Take over the chain's result names, now that the chain is gone.
@@ -166,6 +160,9 @@ function fuseIn(m: Module, f: Func): number {
     node.outputs[1].name = match.weights.name;
     replaceUses(f, match.indices, node.outputs[0]);
     replaceUses(f, match.weights, node.outputs[1]);
+    // The router sits where the chain ended, but a user of the indices may come before the
+    // weights were finished (moe_permute before the softmax of GPT-OSS's top-k values).
+    defineBeforeUse(f);
     fused++;
   }
   return fused;

@@ -101,6 +101,29 @@ export function insertNode(m: Module, f: Func, op: string, inputs: Value[], attr
   return node;
 }
 
+/**
+ * Reorders `f.body` so every value is defined before its uses, moving as little as possible:
+ * nodes keep their order, except that a node's not-yet-placed definitions are placed just
+ * before it. For rewrites that insert a node after some of its future users.
+ */
+export function defineBeforeUse(f: Func): void {
+  const defOf = new Map<Value, Node>();
+  for (const n of f.body) for (const o of n.outputs) defOf.set(o, n);
+  const placed = new Set<Node>();
+  const order: Node[] = [];
+  const place = (n: Node): void => {
+    if (placed.has(n)) return;
+    placed.add(n);
+    for (const v of n.inputs) {
+      const d = defOf.get(v);
+      if (d) place(d);
+    }
+    order.push(n);
+  };
+  for (const n of f.body) place(n);
+  f.body = order;
+}
+
 /** The `repeat` node that calls `body`, and the function it is in (one caller per body). */
 export function callerOf(m: Module, body: Func): { func: Func; node: Node } | undefined {
   for (const f of m.funcs)
@@ -110,7 +133,7 @@ export function callerOf(m: Module, body: Func): { func: Func; node: Node } | un
 
 /**
  * Whether `v` holds weights: the result of a `weight` node, a weight transform of weights,
- * or (in a `repeat` body) a parameter fed with stacked weights.
+ * or (in a `repeat` body) a parameter fed with stacked weights (not a stacked input).
  */
 export function isWeight(m: Module, f: Func, v: Value, uses = new UseMap(f)): boolean {
   const d = uses.defOf(v);
@@ -120,7 +143,8 @@ export function isWeight(m: Module, f: Func, v: Value, uses = new UseMap(f)): bo
   const caller = callerOf(m, f);
   if (!caller) return false;
   const fixed = (caller.node.attrs.carried as number) + (caller.node.attrs.invariant as number);
-  return pi >= fixed;
+  // Stacked operands are weights, or per-layer model inputs (a block's `input`, e.g. a KV cache).
+  return pi >= fixed && isWeight(m, caller.func, caller.node.inputs[pi]);
 }
 
 /**

@@ -48,7 +48,7 @@ import {
   vectorElems,
 } from '../cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel.ts';
 import type { TargetCaps } from '../target.ts';
 import { fail } from '../diagnostics.ts';
 import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
@@ -293,14 +293,19 @@ export function blocksBound(rows: Dim, block: number): Dim {
  * `blockExpert` becomes ⌈·/block⌉ of the new length per term (an upper bound on the block
  * count). Returns new buffers; unchanged when the block is unchanged.
  */
-export function resizeForBlock(buffers: readonly KBuffer[], align: MoeAlignKernel, block: number): KBuffer[] {
+export function resizeForBlock(buffers: readonly KBuffer[], align: MoeAlignKernel, block: number, steps?: readonly Step[]): KBuffer[] {
   if (align.block === block) return [...buffers];
   const sorted = buffers.find((b) => b.name === align.sorted);
   if (!sorted || sorted.shape.length === 0) return [...buffers];
   const oldRows = sorted.shape[0];
   const newRows = dimAdd(oldRows, align.experts * (block - align.block));
+  // With the program's steps, only this align's buffers: two MoE layers in one function have
+  // sorted buffers of the same length, and matching by length alone resized each twice.
+  const own = steps && new Set([align.sorted]);
+  if (own) forEachKernel(steps, (k) => k.kind === 'grouped_gemm' && k.sorted === align.sorted && !k.epilogue.some((e) => e.kind === 'combine') && own.add(k.out));
   return buffers.map((b) => {
     if (b.name === align.blockExpert) return { ...b, shape: [blocksBound(newRows, block), ...b.shape.slice(1)] };
+    if (own && !own.has(b.name)) return b;
     if (b.shape.length > 0 && dimEq(b.shape[0], oldRows) && (b.kind === 'temp' || b.kind === 'output'))
       return { ...b, shape: [newRows, ...b.shape.slice(1)] };
     return b;
@@ -386,7 +391,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
   let buffers = p.buffers.map((b) => ({ ...b, shape: [...b.shape] }));
   for (const [sorted, block] of blocks) {
     const align = aligns.get(sorted);
-    if (align) buffers = resizeForBlock(buffers, align, block);
+    if (align) buffers = resizeForBlock(buffers, align, block, steps);
   }
   return { ...p, buffers, steps, inputs: [...p.inputs], outputs: [...p.outputs] };
 }

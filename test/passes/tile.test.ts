@@ -13,6 +13,10 @@ import { type Dim, dimToString, sym } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
 import type { DType } from '../../ir/types.ts';
+import { compile } from '../../compiler/driver.ts';
+import { forEachKernel } from '../../compiler/passes/kernel-pass.ts';
+import { runPipeline } from '../../compiler/pipeline.ts';
+import { loadTarget } from '../../compiler/target-load.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -271,5 +275,34 @@ describe('moe_align block resizing', () => {
     expect(shape('h')).toBe('2*T+504,14336');
     expect(shape('bexp')).toBe('T+8');
     expect(shape('y')).toBe('T,4096');
+  });
+
+  it('two MoE layers in one function: each align resizes only its own buffers (they have equal lengths)', () => {
+    const src = `dim T <= 64
+const D = 8
+block moe(x: f32[T, D]) {
+  weight router: f32[4, D]
+  weight up: f32[4, 16, D]
+  weight gate: f32[4, 16, D]
+  weight down: f32[4, D, 16]
+  top = topk(softmax(linear(x, router)), k=2)
+  return x + experts(x, top.indices, top.values, gate=gate, up=up, down=down)
+}
+block pair(x: f32[T, D]) {
+  y = moe(x) as a
+  return moe(y) as b
+}
+model m {
+  input x: f32[T, D]
+  output y = repeat(2) pair(x)
+}`;
+    const p = runPipeline(compile(src), { target: loadTarget('x86-avx2'), maxTokens: 64 }).program!;
+    const aligns: MoeAlignKernel[] = [];
+    forEachKernel(p.steps, (k) => k.kind === 'moe_align' && aligns.push(k));
+    expect(aligns).toHaveLength(2);
+    for (const a of aligns) {
+      const rows = p.buffers.find((b) => b.name === a.sorted)!.shape[0];
+      expect(dimToString(rows), a.sorted).toBe(`2*T+${4 * (a.block - 1)}`);
+    }
   });
 });
