@@ -140,14 +140,14 @@ function classify(m: Module, name: string, uses: Use[], routed: boolean, value: 
   if (routed) return 'routed_experts';
   if (uses.some((u) => u.node.op === 'moe_router')) return 'router';
   if (uses.some((u) => (u.node.op === 'rmsnorm' || u.node.op === 'layernorm') && u.index > 0)) return 'norm';
-  const decl = m.weights.find((w) => w.name === name);
-  const names = [name, decl?.source?.pattern ?? ''].map((s) => s.toLowerCase());
   if (uses.some((u) => u.node.op === 'embedding' && u.index === 1)) return 'embedding';
   if (uses.some((u) => ATTENTION_OPS.test(u.node.op))) return 'attention';
   // router: the weight's GEMM output (or the weight itself, a bias) feeds a selection
   if (value && f && (feedsSelection(m, f, value) || uses.some((u) => u.node.op === 'matmul' && feedsSelection(m, u.func, u.node.outputs[0])))) return 'router';
+  const decl = m.weights.find((w) => w.name === name);
+  const names = [name, decl?.source?.pattern ?? ''].map((s) => s.toLowerCase());
   for (const [c, re] of NAMES) if (names.some((n) => re.test(n))) return c;
-  if (uses.some((u) => (u.node.op === 'gather' && u.index === 0) || (u.node.op === 'embedding' && u.index === 1))) return 'embedding';
+  if (uses.some((u) => u.node.op === 'gather' && u.index === 0)) return 'embedding'; // a table written with gather
   if (uses.some((u) => gemmAxis(u) !== undefined)) return 'dense_mlp';
   return 'other';
 }
