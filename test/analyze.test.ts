@@ -314,6 +314,10 @@ describe('moec analyze (command line)', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/routed experts\s+1\.41B\s+352\.3M/);
     expect(r.out).toContain('saved by routing');
+    const ds = await cli('analyze', 'examples/hf/DeepSeek-V3/config.json');
+    expect(ds.code).toBe(0);
+    expect(ds.out).toMatch(/all\s+671\.0B\s+37\.55B/);
+    expect(ds.out).toMatch(/\(DeepseekV3ForCausalLM; 1 multi-token-prediction layer left out of the main model: [\d.]+B parameters of their own; checkpoint stored as fp8\)/);
     expect(r.out).toContain('kernels on x86-avx2 at T = 8, weights in f32 as compiled');
     const j = await cli('analyze', 'examples/mixtral.moe', '--target', 'x86-avx2', '--tokens', '8', '--json', '--dtype', 'bf16');
     expect(j.code).toBe(0);

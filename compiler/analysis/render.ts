@@ -40,6 +40,12 @@ export function renderAnalysis(a: Analysis): string {
       ['all', formatCount(a.params.total), `${formatCount(a.params.activePerToken)} (${pct(a.params.activeFraction)})`],
     ]),
   );
+  const imp = a.imported;
+  if (imp)
+    out.push(
+      `  (${imp.architecture}${imp.mtp ? `; ${imp.mtp.layers} multi-token-prediction layer${imp.mtp.layers === 1 ? '' : 's'} left out of the main model: ${formatCount(imp.mtp.params)} parameters of their own` : ''}` +
+        `${imp.quantization ? `; checkpoint stored as ${imp.quantization}` : ''})`,
+    );
   out.push('');
   const f = a.flops;
   out.push('FLOPs per token');
