@@ -139,13 +139,20 @@ export interface ScoredTiling {
  */
 const TIE = 0.01;
 
-function better(a: Omit<ScoredTiling, 'cost'>, b: Omit<ScoredTiling, 'cost'>): boolean {
+type Ranking = Pick<ScoredTiling, 'objective' | 'traffic' | 'blockBytes'>;
+
+function better(a: Ranking, b: Ranking): boolean {
+  return ranksBefore(a.objective, a.traffic, a.blockBytes, b);
+}
+
+/** `better` on a candidate's numbers, so the search builds an object only for a new best. */
+function ranksBefore(objective: number, traffic: number, blockBytes: number, b: Ranking): boolean {
   const rel = (x: number, y: number): number => (x - y) / Math.max(Math.abs(x), Math.abs(y), 1e-30);
-  const d = rel(a.objective, b.objective);
+  const d = rel(objective, b.objective);
   if (Math.abs(d) > TIE) return d < 0;
-  const e = rel(a.traffic, b.traffic);
+  const e = rel(traffic, b.traffic);
   if (Math.abs(e) > TIE) return e < 0;
-  return a.blockBytes < b.blockBytes;
+  return blockBytes < b.blockBytes;
 }
 
 /**
@@ -213,9 +220,10 @@ function searchTilings(problems: GemmProblem[], t: TargetCaps, maxM: number): Re
   type Ranked = Omit<ScoredTiling, 'cost'> & { place: TilePlacement };
   const best = new Map<number, Ranked>();
   fitting.forEach(({ tile, place }, j) => {
-    const s: Ranked = { tile, place, blockBytes: place.blockBytes, objective: relative(seconds, j), traffic: relative(levelSeconds, j) };
+    const objective = relative(seconds, j);
+    const traffic = relative(levelSeconds, j);
     const cur = best.get(tile.m);
-    if (!cur || better(s, cur)) best.set(tile.m, s);
+    if (!cur || ranksBefore(objective, traffic, place.blockBytes, cur)) best.set(tile.m, { tile, place, blockBytes: place.blockBytes, objective, traffic });
   });
   // only the winners get their full cost (the note and the grouped search read it)
   const out = new Map<number, ScoredTiling>();
