@@ -726,8 +726,9 @@ export interface ProgramCostEntry {
   label: string;
   /** Runs per forward pass (loop counts multiplied). */
   times: number;
-  /** Totals over all runs. */
+  /** Totals over all runs: FLOPs executed (padding rows included), and the useful part. */
   flops: number;
+  usefulFlops: number;
   /** Bytes from main memory. */
   bytes: number;
   seconds: number;
@@ -769,7 +770,7 @@ export function programCost(p: KProgram, target: TargetCaps, tokens: number, bin
     const c = kernelCost(k, p, target, tokens, bindings);
     c.bytes.forEach((b, i) => (bytesPerLevel[i] += b * times));
     perKernel.push({
-      kind: k.kind, kernel: k, label: labelOf(k), times, flops: c.flops * times, bytes: c.bytes[c.bytes.length - 1] * times,
+      kind: k.kind, kernel: k, label: labelOf(k), times, flops: c.flops * times, usefulFlops: c.usefulFlops * times, bytes: c.bytes[c.bytes.length - 1] * times,
       seconds: c.seconds * times, bound: c.bound,
       ...(k.kind === 'grouped_gemm' ? { path: tokens < k.sortedFromTokens ? ('direct' as const) : ('sorted' as const) } : {}),
     });

@@ -243,6 +243,7 @@ describe('per-kernel roofline on a target', () => {
         expect(r.seconds).toBeGreaterThanOrEqual((r.bytes / main) * (1 - 1e-12));
         expect(r.bound === 'compute').toBe(r.boundBy === 'compute');
         if (r.intensity !== null) expect(r.intensity).toBeCloseTo(r.flops / r.bytes, 9);
+        expect(r.usefulFlops).toBeLessThanOrEqual(r.flops * (1 + 1e-12));
       }
       const sum = (f: (r: (typeof k.kernels)[number]) => number): number => k.kernels.reduce((s, r) => s + f(r), 0);
       expect(k.total.seconds).toBeCloseTo(sum((r) => r.seconds), 12);
@@ -283,7 +284,7 @@ describe('JSON and SVG', () => {
     expect(j.memory.rows.map((r: { dtype: string }) => r.dtype)).toEqual(['f32', 'bf16', 'fp8', 'i8', 'i4']);
     expect(Object.keys(j.memory.rows[0])).toEqual(['dtype', 'bytes', 'scaleBytes', 'chips', 'chipsWithKv']);
     expect(Object.keys(j.kernels)).toEqual(['target', 'tokens', 'dtype', 'kernels', 'total', 'perToken', 'roofs']);
-    expect(Object.keys(j.kernels.kernels[0])).toEqual(['label', 'kind', 'what', 'times', 'flops', 'bytes', 'intensity', 'bound', 'boundBy', 'seconds', 'flopsPerSecond']);
+    expect(Object.keys(j.kernels.kernels[0])).toEqual(['label', 'kind', 'what', 'times', 'flops', 'usefulFlops', 'bytes', 'intensity', 'bound', 'boundBy', 'seconds', 'flopsPerSecond']);
     expect(Object.keys(j.kernels.roofs)).toEqual(['peakFlops', 'bandwidths', 'ridge']);
   });
 

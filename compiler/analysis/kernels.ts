@@ -22,8 +22,10 @@ export interface KernelRow {
   what: string;
   /** Runs per forward pass (loop counts multiplied). */
   times: number;
-  /** Totals over all runs at N tokens. */
+  /** Totals over all runs at N tokens: FLOPs executed (padded rows included: blocks of the sorted path, a MAC array's whole tiles). */
   flops: number;
+  /** Of which useful (the real rows). */
+  usefulFlops: number;
   /** Bytes from main memory. */
   bytes: number;
   /** FLOPs per byte from main memory (null when it reads nothing from there). */
@@ -65,7 +67,7 @@ export function analyzeKernels(m: Module, target: TargetCaps, tokens: number, bi
   const p = program!;
   const cost = programCost(p, target, tokens, bindings);
   const rows: KernelRow[] = cost.perKernel.map((e) => ({
-    label: e.label, kind: e.kind, what: describeKernel(e.kernel), times: e.times, flops: e.flops, bytes: e.bytes,
+    label: e.label, kind: e.kind, what: describeKernel(e.kernel), times: e.times, flops: e.flops, usefulFlops: e.usefulFlops, bytes: e.bytes,
     intensity: e.bytes > 0 ? e.flops / e.bytes : null,
     bound: e.bound === 'compute' ? 'compute' : 'memory', boundBy: e.bound, seconds: e.seconds,
     flopsPerSecond: e.seconds > 0 ? e.flops / e.seconds : 0,
