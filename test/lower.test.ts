@@ -126,6 +126,10 @@ describe('lowering', () => {
     it('E209 unknown tuple field', () => {
       expect(err(model('  output y = topk(x, k=2).value'))).toBe('E209 6:27 the tuple has no field `value` | did you mean `values`?');
     });
+    it('a block call as the argument of a call to the same block is not recursion', () => {
+      const m = compile(`${HEAD}block b(h: f32[T, D]) {\n  weight w: f32[D, D]\n  return linear(h, w)\n}\nmodel m {\n  input x: f32[T, D]\n  output y = b(b(x) as p) as q\n}\n`);
+      expect(m.weights.map((w) => w.name)).toEqual(['p.w', 'q.w']);
+    });
     it('E210 recursive block', () => {
       expect(err(`${HEAD}block b(h: f32[T, D]) {\n  return b(h)\n}\nmodel m {\n  input x: f32[T, D]\n  output y = b(x)\n}\n`)).toMatch(/^E210 5:10 block `b` calls itself \(b → b\)/);
     });

@@ -763,9 +763,11 @@ class Lowering {
   }
 
   private inlineBlock(block: A.BlockDecl, e: A.CallExpr, scope: Scope, ctx: FuncContext, inst: Instance): Value[] {
-    this.enterBlock(block, e.callee.span);
     const bodyScope = new Scope(this.fileScope);
-    this.blockArgs(block, e, scope, ctx, inst, bodyScope).forEach((a) => bodyScope.set(a.param.name.name, { kind: 'tensor', value: a.value }, a.param.name.span));
+    // Arguments first: `b(b(x) as p)` calls b twice in sequence, which is not recursion.
+    const args = this.blockArgs(block, e, scope, ctx, inst, bodyScope);
+    this.enterBlock(block, e.callee.span);
+    args.forEach((a) => bodyScope.set(a.param.name.name, { kind: 'tensor', value: a.value }, a.param.name.span));
     const results = this.blockBody(block, bodyScope, ctx, this.childInstance(e, block, inst));
     this.blockStack.pop();
     return results;
