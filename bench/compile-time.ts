@@ -3,13 +3,18 @@
  * example at real hidden sizes with E = 8 … 256 experts and 4 … 61 layers, through the whole
  * pipeline (parse, lower, verify, fuse, kernel IR, tile, plan) for x86-avx2. The design
  * says scale is symbolic: compile time should not grow with experts, and a 61-layer graph
- * should compile in well under a second. Run with `npm run bench:compile` (`--quick` for
- * fewer cases). Medians of repeated compiles; progress on a terminal only.
+ * should compile in well under a second. Then `moec analyze` of the whole DeepSeek-V3
+ * config (imported, analysed and compiled for the target) on the three targets the issue
+ * names. Run with `npm run bench:compile` (`--quick` for fewer cases). Medians of repeated
+ * runs, each with a freshly loaded target sheet (the tiler memoizes its search per sheet, and
+ * a CLI run starts with none); progress on a terminal only.
  */
 import { readFileSync } from 'node:fs';
 import { compile } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target-load.ts';
+import { analyzeModel } from '../compiler/analysis/analyze.ts';
+import { importHfConfig } from '../compiler/import/index.ts';
 import type { Step } from '../ir/kernel.ts';
 import { Progress } from './progress.ts';
 import { sample } from './stats.ts';
@@ -20,7 +25,6 @@ function countKernels(steps: Step[]): number {
   return steps.reduce((n, s) => n + (s.kind === 'loop' ? countKernels(s.body) : 1), 0);
 }
 const text = readFileSync('examples/deepseek-v3.moe', 'utf8');
-const target = loadTarget('x86-avx2');
 const experts = quick ? [8, 256] : [8, 32, 64, 256];
 const layers = quick ? [4, 61] : [4, 16, 61];
 const cases = experts.flatMap((e) => layers.map((l) => ({ e, l })));
@@ -36,7 +40,7 @@ cases.forEach(({ e, l }, i) => {
   const t = sample(
     () => {
       const m = compile(text, { path: 'examples/deepseek-v3.moe', consts });
-      const { program } = runPipeline(m, { target, maxTokens: 256 });
+      const { program } = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 256 });
       kernels = countKernels(program!.steps);
       lines = m.funcs.reduce((n, f) => n + f.body.length, 0);
     },
@@ -50,3 +54,21 @@ const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
 console.log('compile time of examples/deepseek-v3.moe (D = 7168) through the whole pipeline for x86-avx2, max tokens 256');
 for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c])).join('  '));
 console.log(`slowest case: ${worst.toFixed(1)} ms (the graph keeps one body per repeated block: experts and layers are sizes, not code)`);
+
+const config = 'examples/hf/DeepSeek-V3/config.json';
+const json = readFileSync(config, 'utf8');
+const analyzeRows: string[][] = [['target', 'median ms', 'min ms', 'samples', 'kernels']];
+for (const name of ['webgpu', 'x86-avx2', 'npu-scratchpad']) {
+  let kernels = 0;
+  const t = sample(
+    () => {
+      const a = analyzeModel(importHfConfig(json, config).module, { target: loadTarget(name) });
+      kernels = a.kernels!.kernels.length;
+    },
+    { minSamples: 5, minTimeMs: 500, maxTimeMs: quick ? 2000 : 5000, maxSamples: 50 },
+  );
+  analyzeRows.push([name, t.medianMs.toFixed(1), t.minMs.toFixed(1), String(t.samplesMs.length), String(kernels)]);
+}
+const aw = analyzeRows[0].map((_, c) => Math.max(...analyzeRows.map((r) => r[c].length)));
+console.log(`\nmoec analyze ${config} (import, parameters, FLOPs, bytes, memory, compile and cost every kernel at T = 1), in process`);
+for (const r of analyzeRows) console.log(r.map((v, c) => v.padStart(aw[c])).join('  '));

@@ -14,7 +14,7 @@ import type { Tensor } from '../ir/tensor.ts';
 import { dtypeText } from '../ir/quant-type.ts';
 import type { TensorType } from '../ir/types.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
-import { MoecError, UsageError } from './diagnostics.ts';
+import { MoecError, UsageError, didYouMean } from './diagnostics.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
@@ -28,6 +28,10 @@ import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
 import { QUANT_SCHEMES } from '../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from './quantize-checkpoint.ts';
+import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from './analysis/analyze.ts';
+import { STORAGE_DTYPES, type StorageDType } from './analysis/memory.ts';
+import { renderAnalysis } from './analysis/render.ts';
+import { rooflineSvg } from './analysis/svg.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -73,12 +77,23 @@ Usage:
       i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with
       DeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error
       against the input per tensor and overall (max abs, relL2).
+  moec analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
+               [--json] [--svg FILE] [--set ...]
+      What the model costs: total and active parameters by component, FLOPs per token
+      (decode, prefill, dense equivalent), weight bytes per token for a batch of N and the
+      KV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with
+      --target each kernel's FLOPs, bytes, intensity, bound and predicted time.
   moec --help | --version
 
 Options:
   --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
-  --tokens N            the token count T
-  --context L           positions already in the KV cache (decoder models from moec import)
+  --tokens N            the token count T (moec analyze: the batch N, default 1)
+  --context L           moec run: positions already in the KV cache (decoder models from
+                        moec import); moec analyze: the context length L (default 4096)
+  --dtype D             moec analyze: weight storage dtype for bytes per token: f32, bf16,
+                        fp8, i8, i4 (default: the model's)
+  --json                moec analyze: print the analysis as JSON (fields: docs/analyze.md)
+  --svg FILE            moec analyze: write the roofline chart (needs --target)
   --seed S              seed for random weights and inputs (0..4294967295, default 0)
   --weights FILE|DIR    weights by moec name, or by checkpoint name through \`from\` patterns:
                         a .safetensors file, a model.safetensors.index.json (shards), or a
@@ -213,6 +228,9 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       check: { type: 'boolean' },
       quantize: { type: 'string' },
       to: { type: 'string' },
+      dtype: { type: 'string' },
+      json: { type: 'boolean' },
+      svg: { type: 'string' },
     },
   });
   if (values.version) {
@@ -227,7 +245,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   const consts = parseConsts(values.set);
   const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
   const only: Record<string, string[]> = {
-    run: ['tokens', 'context', 'inputs', 'backend', 'f64', 'check'],
+    run: ['inputs', 'backend', 'f64', 'check'],
+    analyze: ['dtype', 'json', 'svg'],
     compile: ['emit'],
     pack: [],
     ir: ['after', 'print-after-all'],
@@ -236,6 +255,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   for (const [owner, flags] of Object.entries(only))
     for (const k of flags)
       if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
+  for (const k of ['tokens', 'context'] as const)
+    if (values[k] !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--${k} is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
   if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import' && cmd !== 'quantize')
     throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\`, \`moec import\` and \`moec quantize\`, not \`moec ${cmd}\``);
   if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
@@ -373,12 +394,48 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       }
       return 0;
     }
+    case 'analyze': {
+      const opts = analyzeOptions(values);
+      const path = fileArg(rest, cmd);
+      const { module: m, imported } = analyzeInput(path, consts);
+      const bound = m.dims.find((d) => d.name === 'T')?.max;
+      if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
+      const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
+      if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
+      io.out(values.json ? JSON.stringify(a, null, 1) : renderAnalysis(a));
+      if (values.svg !== undefined && !values.json) io.out(`wrote ${values.svg}`);
+      return 0;
+    }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize, analyze (see moec --help)');
   }
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--dtype` spellings: the table's names, and the quantized dtypes' full names. */
+const DTYPE_ALIASES: Record<string, StorageDType> = { fp8e4m3: 'fp8' };
+
+/** The options of `moec analyze`, checked before any work. */
+function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
+  const tokens = parseInt32('tokens', values.tokens as string | undefined, 1, 2 ** 31 - 1) ?? DEFAULT_TOKENS;
+  const context = parseInt32('context', values.context as string | undefined, 1, MAX_CONTEXT) ?? DEFAULT_CONTEXT;
+  const d = values.dtype as string | undefined;
+  const dtype = d === undefined ? undefined : ((STORAGE_DTYPES as readonly string[]).includes(d) ? (d as StorageDType) : DTYPE_ALIASES[d]);
+  if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
+  if (values.svg !== undefined && values.target === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+  if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
+  const target = values.target !== undefined ? loadTarget(values.target as string) : undefined;
+  return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
+}
+
+/** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
+function analyzeInput(path: string, consts: Record<string, number>): { module: Module; imported?: ImportedFrom } {
+  if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
+  if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
+  const r = importHfConfig(readText(path), path);
+  return { module: r.module, imported: importedFrom(r) };
+}
 
 /** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
 function contextBinding(m: Module, context: string | undefined): Record<string, number> {

@@ -235,7 +235,8 @@ function flopsDType(d: DType): FlopsDType {
   return (FLOPS_DTYPES as readonly string[]).includes(d) ? (d as FlopsDType) : 'f32';
 }
 
-const ACT_FLOPS: Record<string, number> = { relu: 1, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8 };
+/** FLOPs per element of an activation (epilogues and the analysis' graph count share them). */
+export const ACT_FLOPS: Record<string, number> = { relu: 1, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8 };
 
 function epilogueFlops(ep: GroupedGemmKernel['epilogue']): number {
   let f = 0;
@@ -374,10 +375,10 @@ const ACC_BYTES = 4;
 
 export function placeTile(sizes: ElemSizes, tile: Tiling, t: TargetCaps): TilePlacement {
   const levels = costLevels(t);
+  const { pad, caches } = homes(t);
   const a = tile.m * tile.k * sizes.aBytes;
   const b = tile.k * tile.n * sizes.wBytes;
   const c = tile.m * tile.n * ACC_BYTES;
-  const pad = levels.findIndex((l) => l.kind === 'scratchpad');
   if (pad >= 0) {
     const style = computeStyle(t);
     const blockBytes = style === 'simt' ? a + b : t.dma ? 2 * (a + b) + c : a + b + c;
@@ -391,14 +392,10 @@ export function placeTile(sizes: ElemSizes, tile: Tiling, t: TargetCaps): TilePl
     };
   }
   const blockBytes = a + b + c;
-  // blocks live in a core's private caches (L2 on CPUs; L1 for small problems); a shared
-  // level (L3) only when there is no private one
-  const all = levels.map((l, i) => ({ l, i })).filter(({ l }) => l.kind !== 'dram');
-  const caches = all.some(({ l }) => !l.shared) ? all.filter(({ l }) => !l.shared) : all;
   if (caches.length === 0) return { home: -1, homeName: 'none', blockBytes, capacity: 0, fits: false };
-  const fit = caches.find(({ l }) => blockBytes <= l.tileCapacity);
-  const home = fit ? fit.i : caches[caches.length - 1].i;
-  const placement: TilePlacement = { home, homeName: levels[home].name, blockBytes, capacity: levels[home].tileCapacity, fits: !!fit };
+  const fit = caches.find((i) => blockBytes <= levels[i].tileCapacity);
+  const home = fit ?? caches[caches.length - 1];
+  const placement: TilePlacement = { home, homeName: levels[home].name, blockBytes, capacity: levels[home].tileCapacity, fits: fit !== undefined };
   if (home > 0) {
     const pbytes = tile.mr * tile.k * sizes.aBytes + tile.k * tile.nr * sizes.wBytes + tile.mr * tile.nr * ACC_BYTES;
     placement.panel = { level: 0, name: levels[0].name, bytes: pbytes, capacity: levels[0].tileCapacity };
@@ -406,6 +403,25 @@ export function placeTile(sizes: ElemSizes, tile: Tiling, t: TargetCaps): TilePl
   }
   return placement;
 }
+
+/**
+ * Where blocks may live (indices into `costLevels`), derived once per capability sheet (the
+ * tiler places thousands of candidate tiles): the scratchpad if there is one; else a core's
+ * private caches (L2 on CPUs; L1 for small problems), or the shared ones (L3) only when there
+ * is no private one.
+ */
+function homes(t: TargetCaps): { pad: number; caches: number[] } {
+  let h = homeCache.get(t);
+  if (!h) {
+    const levels = costLevels(t);
+    const all = levels.map((l, i) => ({ l, i })).filter(({ l }) => l.kind !== 'dram');
+    const caches = (all.some(({ l }) => !l.shared) ? all.filter(({ l }) => !l.shared) : all).map(({ i }) => i);
+    homeCache.set(t, (h = { pad: levels.findIndex((l) => l.kind === 'scratchpad'), caches }));
+  }
+  return h;
+}
+
+const homeCache = new WeakMap<TargetCaps, { pad: number; caches: number[] }>();
 
 /** How the rows split into independent sub-GEMMs: `groups` experts of `padded` rows each. */
 interface Split {
@@ -483,31 +499,80 @@ function roofline(levels: CostLevel[], bytes: number[], flops: number, useful: n
   };
 }
 
-function splitCost(p: GemmProblem, s: Split, tile: Tiling, t: TargetCaps): KernelCost {
+/**
+ * Bytes each memory level serves for one sub-GEMM tiling, into `out[j]` (level j): the
+ * tiler calls this for every candidate of every problem, so it allocates nothing.
+ */
+function splitBytes(p: GemmProblem, s: Split, tile: Tiling, t: TargetCaps, place: TilePlacement, out: number[] | Float64Array): void {
   const levels = costLevels(t);
-  const place = placeTile(p, tile, t);
   const footprint = p.aBytes * s.padded * p.depth + p.wBytes * p.depth * p.n + p.outBytes * s.real * p.outCols;
   const aPanel = p.aBytes * tile.m * p.depth;
   const bBlock = p.wBytes * tile.k * tile.n;
-  // the tile resident in level i decides what level i+1 serves; the registers are fed by level 0
-  const resident = (i: number): [number, number] => {
-    if (place.home < 0) return [tile.mr, tile.nr];
-    if (i < place.home) return [tile.m, tile.nr];
-    if (i === place.home) return [tile.m, tile.n];
-    if (footprint <= levels[i].tileCapacity) return [Infinity, Infinity];
+  // the registers are fed by level 0; the tile resident in level i decides what level i+1 serves
+  out[0] = traffic(p, s, tile.mr, tile.nr, computeStyle(t) === 'simd' ? tile.k : undefined);
+  for (let j = 1; j < levels.length; j++) {
+    const i = j - 1;
+    // rows × columns resident in level i (no tuples: this runs per candidate tile)
+    let tm = tile.m;
+    let tn = tile.n;
+    if (place.home < 0) {
+      tm = tile.mr;
+      tn = tile.nr;
+    } else if (i < place.home) tn = tile.nr;
+    else if (i === place.home) tn = tile.n;
+    else if (footprint <= levels[i].tileCapacity) tm = tn = Infinity;
     // the A row panel (m × all of K) stays while B streams past it: A once, B once per row block
-    return aPanel + bBlock <= levels[i].tileCapacity ? [tile.m, Infinity] : [tile.m, tile.n];
-  };
-  const spillEvery = computeStyle(t) === 'simd' ? tile.k : undefined;
-  const bytes = levels.map((_, j) => (j === 0 ? traffic(p, s, tile.mr, tile.nr, spillEvery) : traffic(p, s, ...resident(j - 1))));
-  const flops = s.groups * (2 * s.padded * p.n * p.depth) + s.groups * s.real * p.outCols * p.epilogueFlops + p.extraFlops;
-  const useful = 2 * p.rows * p.n * p.depth + p.rows * p.outCols * p.epilogueFlops + p.extraFlops;
-  return roofline(levels, bytes, flops, useful, peakFlops(t, p.dtype), computeEfficiency(p, tile, t, s));
+    else if (aPanel + bBlock <= levels[i].tileCapacity) tn = Infinity;
+    out[j] = traffic(p, s, tm, tn);
+  }
 }
 
-/** The cost of a GEMM-like problem with a tiling (for a grouped GEMM: its sorted path, padding to `tile.m`). */
-export function gemmCost(p: GemmProblem, tile: Tiling, t: TargetCaps): KernelCost {
-  return splitCost(p, splitOf(p, tile.m), tile, t);
+function splitFlops(p: GemmProblem, s: Split): number {
+  return s.groups * (2 * s.padded * p.n * p.depth) + s.groups * s.real * p.outCols * p.epilogueFlops + p.extraFlops;
+}
+
+function splitCost(p: GemmProblem, s: Split, tile: Tiling, t: TargetCaps, place = placeTile(p, tile, t)): KernelCost {
+  const levels = costLevels(t);
+  const bytes = levels.map(() => 0);
+  splitBytes(p, s, tile, t, place, bytes);
+  const useful = 2 * p.rows * p.n * p.depth + p.rows * p.outCols * p.epilogueFlops + p.extraFlops;
+  return roofline(levels, bytes, splitFlops(p, s), useful, peakFlops(t, p.dtype), computeEfficiency(p, tile, t, s));
+}
+
+/** What the tiler ranks a tiling by: `gemmCost`'s `seconds` and the sum of its `levelSeconds`. */
+export interface GemmTimes {
+  seconds: number;
+  levelSeconds: number;
+}
+
+/**
+ * `gemmCost(p, tile, t, place)`'s seconds and summed level seconds, computed the same way
+ * (the same operations in the same order, so the same numbers) without building the
+ * KernelCost: `scratch` holds one number per memory level and `out` receives the result.
+ * The tiler evaluates tens of thousands of candidates per compile with it.
+ */
+export function gemmTimes(p: GemmProblem, tile: Tiling, t: TargetCaps, place: TilePlacement, scratch: Float64Array, out: GemmTimes): GemmTimes {
+  const levels = costLevels(t);
+  const s = splitOf(p, tile.m);
+  splitBytes(p, s, tile, t, place, scratch);
+  let seconds = splitFlops(p, s) / (peakFlops(t, p.dtype) * Math.max(computeEfficiency(p, tile, t, s), 1e-9));
+  let sum = 0;
+  for (let i = 0; i < levels.length; i++) {
+    const ls = scratch[i] === 0 ? 0 : scratch[i] / levels[i].bandwidth;
+    if (ls > seconds) seconds = ls;
+    sum += ls;
+  }
+  out.seconds = seconds;
+  out.levelSeconds = sum;
+  return out;
+}
+
+/**
+ * The cost of a GEMM-like problem with a tiling (for a grouped GEMM: its sorted path, padding
+ * to `tile.m`). `place` is `placeTile(p, tile, t)` when the caller has it already (the tiler).
+ */
+export function gemmCost(p: GemmProblem, tile: Tiling, t: TargetCaps, place?: TilePlacement): KernelCost {
+  return splitCost(p, splitOf(p, tile.m), tile, t, place);
 }
 
 /**
@@ -559,10 +624,14 @@ export function alignCost(tokens: number, k: number, experts: number, block: num
   return streamCost(4 * tokens * k + 2 * experts, footprint, t);
 }
 
-const OP_FLOPS: Record<string, number> = {
+/** FLOPs per output element of an elementwise op (per input element of a reduction). */
+export const OP_FLOPS: Record<string, number> = {
   add: 1, sub: 1, mul: 1, div: 1, maximum: 1, minimum: 1, neg: 1, abs: 1, relu: 1, exp: 1, log: 1, sqrt: 1, rsqrt: 1,
   tanh: 1, clamp: 2, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8, softmax: 5, rmsnorm: 4, layernorm: 7, sum: 1, mean: 1, amax: 1,
 };
+
+/** Ops whose FLOPs count per input element. */
+export const REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'amax']);
 
 function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
   const size = (n: string): { elems: number; bytes: number } => {
@@ -582,7 +651,7 @@ function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bin
   });
   if (decoder) return streamCost(decoder.flops, decoder.bytes, t);
   const perElem = OP_FLOPS[k.op] ?? 0;
-  const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && ['sum', 'mean', 'amax'].includes(k.op) ? ins.map((i) => i.elems) : []));
+  const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && REDUCTIONS.has(k.op) ? ins.map((i) => i.elems) : []));
   const footprint = [...ins, ...outs].reduce((s, x) => s + x.bytes, 0);
   return streamCost(perElem * elems, footprint, t);
 }
@@ -663,12 +732,15 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
 
 export interface ProgramCostEntry {
   kind: Kernel['kind'];
+  /** The kernel itself (for reports that describe it). */
+  kernel: Kernel;
   /** `kind:first-output`, e.g. `grouped_gemm:h`. */
   label: string;
   /** Runs per forward pass (loop counts multiplied). */
   times: number;
-  /** Totals over all runs. */
+  /** Totals over all runs: FLOPs executed (padding rows included), and the useful part. */
   flops: number;
+  usefulFlops: number;
   /** Bytes from main memory. */
   bytes: number;
   seconds: number;
@@ -710,7 +782,7 @@ export function programCost(p: KProgram, target: TargetCaps, tokens: number, bin
     const c = kernelCost(k, p, target, tokens, bindings);
     c.bytes.forEach((b, i) => (bytesPerLevel[i] += b * times));
     perKernel.push({
-      kind: k.kind, label: labelOf(k), times, flops: c.flops * times, bytes: c.bytes[c.bytes.length - 1] * times,
+      kind: k.kind, kernel: k, label: labelOf(k), times, flops: c.flops * times, usefulFlops: c.usefulFlops * times, bytes: c.bytes[c.bytes.length - 1] * times,
       seconds: c.seconds * times, bound: c.bound,
       ...(k.kind === 'grouped_gemm' ? { path: tokens < k.sortedFromTokens ? ('direct' as const) : ('sorted' as const) } : {}),
     });

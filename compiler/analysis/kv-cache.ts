@@ -20,7 +20,7 @@ export interface KvCacheSummary {
   /** Attention layers (nodes times their repeat counts). */
   layers: number;
   /** Per attention node: its op, values per token per run, and how many times it runs. */
-  nodes: Array<{ op: string; func: string; valuesPerLayer: number; bytesPerLayer: number; times: number }>;
+  nodes: Array<{ op: string; func: string; valuesPerLayer: number; bytesPerLayer: number; times: number; window: number }>;
 }
 
 /** Sums the KV cache per token of every attention node of `m`. */
@@ -43,7 +43,8 @@ export function kvCachePerToken(m: Module): KvCacheSummary {
         values += elems;
         bytes += elems * dtypeBytes(n.inputs[i].type.dtype);
       }
-      out.nodes.push({ op: n.op, func: f.name, valuesPerLayer: values, bytesPerLayer: bytes, times });
+      // a sliding-window layer keeps at most `window` positions (0: all of them)
+      out.nodes.push({ op: n.op, func: f.name, valuesPerLayer: values, bytesPerLayer: bytes, times, window: Number(n.attrs.window ?? 0) });
       out.values += values * times;
       out.bytes += bytes * times;
       out.layers += times;

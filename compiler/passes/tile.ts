@@ -32,7 +32,9 @@
 import {
   type Bindings,
   type GemmProblem,
+  type GemmTimes,
   type KernelCost,
+  type TilePlacement,
   TOKENS,
   alignCost,
   computeStyle,
@@ -40,6 +42,7 @@ import {
   decodeThreshold,
   gemmCost,
   gemmProblem,
+  gemmTimes,
   placeTile,
   registerUse,
   vectorElems,
@@ -136,13 +139,20 @@ export interface ScoredTiling {
  */
 const TIE = 0.01;
 
-function better(a: ScoredTiling, b: ScoredTiling): boolean {
+type Ranking = Pick<ScoredTiling, 'objective' | 'traffic' | 'blockBytes'>;
+
+function better(a: Ranking, b: Ranking): boolean {
+  return ranksBefore(a.objective, a.traffic, a.blockBytes, b);
+}
+
+/** `better` on a candidate's numbers, so the search builds an object only for a new best. */
+function ranksBefore(objective: number, traffic: number, blockBytes: number, b: Ranking): boolean {
   const rel = (x: number, y: number): number => (x - y) / Math.max(Math.abs(x), Math.abs(y), 1e-30);
-  const d = rel(a.objective, b.objective);
+  const d = rel(objective, b.objective);
   if (Math.abs(d) > TIE) return d < 0;
-  const e = rel(a.traffic, b.traffic);
+  const e = rel(traffic, b.traffic);
   if (Math.abs(e) > TIE) return e < 0;
-  return a.blockBytes < b.blockBytes;
+  return blockBytes < b.blockBytes;
 }
 
 /**
@@ -163,25 +173,63 @@ export function tokenSamples(maxTokens: number): number[] {
  * weighs the same (plain seconds would let the largest batch decide alone, and seconds per
  * token the smallest). The grouped search then picks m jointly.
  */
-export function bestTilingsByM(problems: GemmProblem[], t: TargetCaps, maxM: number): Map<number, ScoredTiling> {
-  const evaluated: Array<{ tile: Tiling; costs: KernelCost[]; blockBytes: number }> = [];
+export function bestTilingsByM(problems: GemmProblem[], t: TargetCaps, maxM: number): ReadonlyMap<number, ScoredTiling> {
+  // The search depends only on the problems, the target and maxM: a model repeats shapes
+  // (the same attention projections in its dense and MoE layers, every layer of a loop),
+  // and `moec analyze` tiles one model for several targets and batch sizes.
+  let memo = searchMemo.get(t);
+  if (!memo) searchMemo.set(t, (memo = new Map()));
+  const key = `${maxM};${JSON.stringify(problems)}`;
+  let found = memo.get(key);
+  if (!found) memo.set(key, (found = searchTilings(problems, t, maxM)));
+  return found;
+}
+
+/** Results of `bestTilingsByM` per capability sheet (dropped with the sheet). Read-only once stored. */
+const searchMemo = new WeakMap<TargetCaps, Map<string, ReadonlyMap<number, ScoredTiling>>>();
+
+function searchTilings(problems: GemmProblem[], t: TargetCaps, maxM: number): ReadonlyMap<number, ScoredTiling> {
+  const fitting: Array<{ tile: Tiling; place: TilePlacement }> = [];
   for (const tile of tileCandidates(problems[0], t, maxM)) {
     const place = placeTile(problems[0], tile, t);
-    if (place.fits) evaluated.push({ tile, costs: problems.map((q) => gemmCost(q, tile, t)), blockBytes: place.blockBytes });
+    if (place.fits) fitting.push({ tile, place });
   }
-  const bestAt = problems.map((_, i) => Math.min(...evaluated.map((e) => e.costs[i].seconds)));
-  const best = new Map<number, ScoredTiling>();
-  for (const { tile, costs, blockBytes } of evaluated) {
-    const relative = (f: (c: KernelCost) => number): number => costs.reduce((acc, c, i) => acc + f(c) / Math.max(bestAt[i], 1e-30), 0);
-    const s: ScoredTiling = {
-      tile, cost: costs[0], blockBytes,
-      objective: relative((c) => c.seconds),
-      traffic: relative((c) => c.levelSeconds.reduce((a, b) => a + b, 0)),
-    };
+  // seconds and summed level seconds of candidate j at token count i, at [j * P + i]
+  const P = problems.length;
+  const seconds = new Float64Array(fitting.length * P);
+  const levelSeconds = new Float64Array(fitting.length * P);
+  const scratch = new Float64Array(costLevels(t).length);
+  const times: GemmTimes = { seconds: 0, levelSeconds: 0 };
+  fitting.forEach(({ tile, place }, j) => {
+    for (let i = 0; i < P; i++) {
+      gemmTimes(problems[i], tile, t, place, scratch, times);
+      seconds[j * P + i] = times.seconds;
+      levelSeconds[j * P + i] = times.levelSeconds;
+    }
+  });
+  const bestAt = problems.map((_, i) => {
+    let min = Infinity;
+    for (let j = 0; j < fitting.length; j++) min = Math.min(min, seconds[j * P + i]);
+    return min;
+  });
+  const relative = (of: Float64Array, j: number): number => {
+    let acc = 0;
+    for (let i = 0; i < P; i++) acc += of[j * P + i] / Math.max(bestAt[i], 1e-30);
+    return acc;
+  };
+  type Ranked = Omit<ScoredTiling, 'cost'> & { place: TilePlacement };
+  const best = new Map<number, Ranked>();
+  fitting.forEach(({ tile, place }, j) => {
+    const objective = relative(seconds, j);
+    const traffic = relative(levelSeconds, j);
     const cur = best.get(tile.m);
-    if (!cur || better(s, cur)) best.set(tile.m, s);
-  }
-  return best;
+    if (!cur || ranksBefore(objective, traffic, place.blockBytes, cur)) best.set(tile.m, { tile, place, blockBytes: place.blockBytes, objective, traffic });
+  });
+  // only the winners get their full cost (the note and the grouped search read it)
+  const out = new Map<number, ScoredTiling>();
+  for (const [m, { tile, place, objective, traffic, blockBytes }] of best)
+    out.set(m, { tile, cost: gemmCost(problems[0], tile, t, place), objective, traffic, blockBytes });
+  return out;
 }
 
 /**

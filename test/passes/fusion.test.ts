@@ -10,6 +10,7 @@ import { foldSharedExperts } from '../../compiler/passes/fold-shared-experts.ts'
 import { fuseDenseMlp } from '../../compiler/passes/fuse-dense-mlp.ts';
 import { fuseExperts } from '../../compiler/passes/fuse-experts.ts';
 import { fuseRouter } from '../../compiler/passes/fuse-router.ts';
+import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import type { Module } from '../../ir/graph.ts';
 import { printIR } from '../../ir/print.ts';
 import { verify } from '../../ir/verify.ts';
@@ -152,6 +153,21 @@ describe('fuse-experts', () => {
     const text = printIR(fuseExperts.run(compile(experts('')), {}));
     expect(text).toContain('%packed.gate_up = concat(%g, %u) {axis=-2} : f32[4, 32, 8]');
     expect(text).toContain('%y = moe_experts(%x, %idx, %w, %packed.gate_up, %d) {act="swiglu"');
+  });
+
+  it('fuses two clamped-SwiGLU blocks whose scalars canonicalize merged (GPT-OSS as imported)', () => {
+    const block =
+      'block moe(x: f32[T, D]) {\n  weight router: f32[E, D]\n  weight gate_up: f32[E, D, 2 * D]\n  weight down: f32[E, D, D]\n' +
+      '  top = topk(linear(x, router), k=2)\n  slots, offsets = moe_permute(top.indices, experts=E)\n' +
+      '  gu = grouped_matmul(moe_dispatch(x, slots, offsets, k=2), gate_up, offsets)\n' +
+      '  gate = clamp(slice(gu, axis=-1, start=0, step=2), max=7.0)\n  up = clamp(slice(gu, axis=-1, start=1, step=2), min=-7.0, max=7.0)\n' +
+      '  ys = grouped_matmul((up + 1) * gate * sigmoid(gate * 1.702), down, offsets)\n' +
+      '  return moe_combine(ys, slots, offsets, softmax(top.values))\n}\n';
+    const m = compile(`${HEAD}${block}model m {\n  input x: f32[T, D]\n  y = moe(x) as a\n  output z = moe(y) as b\n}\n`);
+    const fused = fuseExperts.run(fuseRouter.run(canonicalize.run(m, {}), {}), {});
+    expect(count(fused, 'moe_experts')).toBe(2);
+    expect(verify(fused)).toEqual([]);
+    expect(maxDiff(run(fused, { tokens: 5 }).outputs.z.data, run(m, { tokens: 5 }).outputs.z.data)).toBeLessThan(1e-5);
   });
 
   it('leaves it alone when the hidden activations are also an output', () => {

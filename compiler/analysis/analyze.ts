@@ -1,0 +1,120 @@
+/**
+ * @fileoverview `moec analyze`: what a model costs, from the same graph the compiler
+ * compiles. One function, `analyzeModel`, returns an `Analysis`, a plain JSON-ready object
+ * whose field names are stable (documented in docs/analyze.md; `schema` changes when a
+ * field's meaning does):
+ *
+ *   params   total and active-per-token parameters, by component and by weight
+ *   flops    per token: decode at context L, prefill of L, dense-equivalent, saving
+ *   bytes    weight bytes a batch of N touches (per token), KV cache per token and for L
+ *   memory   weight bytes at f32, bf16, fp8, i8, i4 (scales counted), chips of the target
+ *   kernels  per kernel on the target at T = N: FLOPs, bytes, intensity, bound, time
+ *
+ * Units: counts and FLOPs are plain numbers, bytes are bytes, times are seconds.
+ */
+import { shapeToString } from '../../ir/dims.ts';
+import type { Module } from '../../ir/graph.ts';
+import type { ImportResult } from '../import/index.ts';
+import type { TargetCaps } from '../target.ts';
+import { type KvCache, type WeightTraffic, kvCache, weightTraffic } from './bytes.ts';
+import { type FlopsPerToken, contextBindings, flopsPerToken } from './flops.ts';
+import { type KernelAnalysis, analyzeKernels } from './kernels.ts';
+import { type MemoryRow, STORAGE_DTYPES, type StorageDType, deviceCapacity, memoryTable } from './memory.ts';
+import { type ComponentSummary, summarizeParams } from './params.ts';
+
+export const ANALYSIS_SCHEMA = 'moec-analyze/1';
+
+/** Defaults: one decoded token, a 4096-token context. */
+export const DEFAULT_TOKENS = 1;
+export const DEFAULT_CONTEXT = 4096;
+/** Largest context `--context` takes (2^24 positions: beyond any shipped model's window). */
+export const MAX_CONTEXT = 2 ** 24;
+
+export interface AnalyzeOptions {
+  /** Costs per kernel and chips need a target; without one those parts are null. */
+  target?: TargetCaps;
+  /** Batch size N: tokens per forward pass (default 1). */
+  tokens?: number;
+  /** Context length L (default 4096). */
+  context?: number;
+  /** Storage dtype for bytes per token and KV cache (default: the model's weight dtype, f32 or bf16). */
+  dtype?: StorageDType;
+  /** Values of symbolic sizes other than T and the cache length. */
+  bindings?: Record<string, number>;
+  /** What the importer reported when the model came from a config.json. */
+  imported?: ImportedFrom;
+}
+
+/** A config.json's architecture, and what the main graph leaves out (DeepSeek-V3's multi-token-prediction layers). */
+export interface ImportedFrom {
+  architecture: string;
+  modelType: string;
+  /** MTP layers and their own parameters (not in `params`: the main model is counted as papers count it). */
+  mtp: { layers: number; params: number } | null;
+  /** The checkpoint's storage quantization (reported by the config; `memory` shows every dtype). */
+  quantization: string | null;
+}
+
+export function importedFrom(r: ImportResult): ImportedFrom {
+  return { architecture: r.architecture, modelType: r.modelType, mtp: r.mtp ?? null, quantization: r.quantization ?? null };
+}
+
+export interface Analysis {
+  schema: typeof ANALYSIS_SCHEMA;
+  model: string;
+  options: { target: string | null; tokens: number; context: number; dtype: StorageDType };
+  /** Set when the model was imported from a config.json. */
+  imported: ImportedFrom | null;
+  params: {
+    total: number;
+    activePerToken: number;
+    /** activePerToken / total. */
+    activeFraction: number;
+    components: ComponentSummary[];
+    weights: Array<{ name: string; component: string; dtype: string; shape: string; params: number; activePerToken: number; experts?: number; k?: number }>;
+  };
+  flops: FlopsPerToken;
+  bytes: { dtype: StorageDType; weights: WeightTraffic; kvCache: KvCache };
+  memory: { capacityBytes: number | null; rows: MemoryRow[] };
+  kernels: KernelAnalysis | null;
+}
+
+/** The model's own storage dtype when it is one of the table's, else f32. */
+function modelDType(m: Module): StorageDType {
+  const ds = new Set(m.weights.map((w) => w.type.dtype as string));
+  return ds.size === 1 && (STORAGE_DTYPES as readonly string[]).includes([...ds][0]) ? ([...ds][0] as StorageDType) : 'f32';
+}
+
+/** KV-cache values are activations: f32 when the weights are, bf16 otherwise (quantized weights keep a bf16 cache). */
+function kvElementBytes(d: StorageDType): number {
+  return d === 'f32' ? 4 : 2;
+}
+
+export function analyzeModel(m: Module, opts: AnalyzeOptions = {}): Analysis {
+  const tokens = opts.tokens ?? DEFAULT_TOKENS;
+  const context = opts.context ?? DEFAULT_CONTEXT;
+  const dtype = opts.dtype ?? modelDType(m);
+  const p = summarizeParams(m);
+  const kv = kvCache(m, context, kvElementBytes(dtype));
+  return {
+    schema: ANALYSIS_SCHEMA,
+    model: m.name,
+    options: { target: opts.target?.name ?? null, tokens, context, dtype },
+    imported: opts.imported ?? null,
+    params: {
+      total: p.total,
+      activePerToken: p.activePerToken,
+      activeFraction: p.total > 0 ? p.activePerToken / p.total : 0,
+      components: p.components,
+      weights: p.weights.map((w) => ({
+        name: w.name, component: w.component, dtype: w.type.dtype, shape: shapeToString(w.type.shape), params: w.params, activePerToken: w.activePerToken,
+        ...(w.experts !== undefined ? { experts: w.experts, k: w.k } : {}),
+      })),
+    },
+    flops: flopsPerToken(m, context, opts.bindings),
+    bytes: { dtype, weights: weightTraffic(p.weights, tokens, dtype), kvCache: kv },
+    memory: { capacityBytes: opts.target ? deviceCapacity(opts.target) : null, rows: memoryTable(p.weights, opts.target, kv.bytesForContext) },
+    // the compiled forward pass: N new tokens after L − 1 cached positions
+    kernels: opts.target ? analyzeKernels(m, opts.target, tokens, contextBindings(m, tokens, context - 1, opts.bindings)) : null,
+  };
+}
