@@ -37,6 +37,8 @@ export interface GemmSpec {
   /** Rows go to combine scratch (by slot) instead of `out`. */
   combine: boolean;
   tile: Tiling;
+  /** W is quantized: codes with one scale per `group` along Kd (`quant.ts`). */
+  quant?: { group: number };
 }
 
 export const DECODE_WG = 64;
@@ -103,12 +105,24 @@ function epilogueFn(spec: GemmSpec): string {
   return lines.join('\n') + '\n';
 }
 
-/** W element (expert e, depth kk, W column col) as a WGSL expression. */
+/**
+ * W element (expert e, depth kk, W column col) as a WGSL expression. A quantized W is
+ * dequantized here, in registers: its scale index follows from the same indices (scales
+ * [E, n, groups] along Kd for a [E, n, Kd] W, [E, groups, n] for a [E, Kd, n] one).
+ */
 function wElem(spec: GemmSpec, e: string, kk: string, col: string): string {
   const per = spec.n * spec.kd;
-  // Grouped: the binding starts at expert e_lo (a dispatch binds the experts [e_lo, e_hi)).
-  const base = spec.grouped ? `(${e} - e_lo()) * ${per}u + ` : '';
-  return spec.transB ? `ld_w(${base}${col} * ${spec.kd}u + ${kk})` : `ld_w(${base}${kk} * ${spec.n}u + ${col})`;
+  // Grouped: the bindings start at expert e_lo (a dispatch binds the experts [e_lo, e_hi)).
+  const rel = `(${e} - e_lo())`;
+  const base = spec.grouped ? `${rel} * ${per}u + ` : '';
+  const i = spec.transB ? `${base}${col} * ${spec.kd}u + ${kk}` : `${base}${kk} * ${spec.n}u + ${col}`;
+  const q = spec.quant;
+  if (!q) return `ld_w(${i})`;
+  const groups = Math.ceil(spec.kd / q.group);
+  const g = `${kk} / ${q.group}u`;
+  const sBase = spec.grouped ? `${rel} * ${spec.n * groups}u + ` : '';
+  const si = spec.transB ? `${sBase}${col} * ${groups}u + ${g}` : `${sBase}${g} * ${spec.n}u + ${col}`;
+  return `dq_w(${i}, ${si})`;
 }
 
 /** The tiled kernel: `dense` (rows 0..rows()) or `sorted` (aligned blocks of tile.m rows). */
