@@ -1,0 +1,134 @@
+/**
+ * Quantized weights in the WGSL backend, on a real WebGPU adapter (skipped without one,
+ * failing under CI=true, as test/backends/wgsl.test.ts).
+ *
+ * - The WGSL decoders, run on the GPU, give every i8 and fp8 e4m3fn byte and every i4 nibble
+ *   in every position of a word exactly the value ir/quant.ts defines (bit for bit: -0,
+ *   the fp8 subnormals; NaN for 0x7f and 0xff).
+ *
+ * Adapter-free: weights over the binding size are cut into whole-word chunks even where a
+ * quantized row ends inside a word, and every expert group binds codes within one chunk.
+ */
+import { describe, expect, it } from 'vitest';
+import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
+import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { decoders } from '../../compiler/backends/wgsl/quant.ts';
+import { type QuantDType, fp8e4m3Decode, packCodes } from '../../ir/quant.ts';
+
+async function probe(): Promise<string | null> {
+  try {
+    const { device } = await getDevice();
+    device.destroy();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const missing = await probe();
+if (missing && process.env.CI) throw new Error(`CI is set but there is no WebGPU adapter, so the WGSL tests cannot run: ${missing}`);
+if (missing) console.warn(`skipping the WGSL quantized tests: ${missing}`);
+
+/** Runs `code_<dtype>` on every code of `words` on the GPU: the f32 bits of each value. */
+async function decodeOnGpu(dtype: QuantDType, words: Uint32Array, count: number): Promise<Uint32Array> {
+  const { device } = await getDevice();
+  try {
+    const per = dtype === 'i4' ? 8 : 4;
+    const code = `@group(0) @binding(0) var<storage, read> codes: array<u32>;
+@group(0) @binding(1) var<storage, read_write> vals: array<u32>;
+${decoders([{ dtype, scales: '', scalesBuffer: '', shape: [], axis: 0, group: 1 }])}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  let i = g.x;
+  if (i >= ${count}u) { return; }
+  vals[i] = bitcast<u32>(code_${dtype}(codes[i / ${per}u], i % ${per}u));
+}
+`;
+    const module = device.createShaderModule({ code });
+    expect((await module.getCompilationInfo()).messages.map((m) => m.message)).toEqual([]);
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const U = GPUBufferUsage;
+    const inBuf = device.createBuffer({ size: words.byteLength, usage: U.STORAGE | U.COPY_DST });
+    device.queue.writeBuffer(inBuf, 0, words);
+    const outBuf = device.createBuffer({ size: count * 4, usage: U.STORAGE | U.COPY_SRC });
+    const read = device.createBuffer({ size: count * 4, usage: U.MAP_READ | U.COPY_DST });
+    const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: inBuf } }, { binding: 1, resource: { buffer: outBuf } }] });
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(Math.ceil(count / 64));
+    pass.end();
+    enc.copyBufferToBuffer(outBuf, 0, read, 0, count * 4);
+    device.queue.submit([enc.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    return new Uint32Array(read.getMappedRange().slice(0));
+  } finally {
+    device.destroy();
+  }
+}
+
+/** The f32 bits of `v`, or null for a NaN (any NaN). */
+const bits = (v: number): number | null => (Number.isNaN(v) ? null : new Uint32Array(Float32Array.of(v).buffer)[0]);
+const gpuBits = (b: number): number | null => (Number.isNaN(new Float32Array(Uint32Array.of(b).buffer)[0]) ? null : b);
+
+describe.skipIf(missing !== null)('WGSL decoders of quantized codes on a WebGPU adapter', () => {
+  it('i8, i4 and fp8 e4m3fn: every code in every position of a word decodes exactly as ir/quant.ts says', async () => {
+    // i8 and fp8: the 256 bytes, each in all four positions of a word (256 words x 4 rotations).
+    const bytes = new Uint8Array(1024);
+    for (let r = 0; r < 4; r++) for (let c = 0; c < 256; c++) bytes[r * 256 + ((c + r) % 256)] = c;
+    const words = new Uint32Array(bytes.buffer);
+    for (const dtype of ['i8', 'fp8e4m3'] as const) {
+      const got = [...(await decodeOnGpu(dtype, words, bytes.length))].map(gpuBits);
+      const want = [...bytes].map((c) => bits(dtype === 'i8' ? (c << 24) >> 24 : fp8e4m3Decode(c)));
+      expect(got, dtype).toEqual(want);
+    }
+    // i4: the 16 codes, each in all eight positions of a word.
+    const codes = Int32Array.from({ length: 16 * 8 }, (_, i) => ((i + Math.floor(i / 16)) % 16) - 8);
+    const packed = packCodes('i4', codes);
+    const got = [...(await decodeOnGpu('i4', new Uint32Array(packed.buffer), codes.length))].map(gpuBits);
+    expect(got).toEqual([...codes].map(bits));
+    // The fp8 values cover the cases of the format: subnormals, -0, the largest, NaN.
+    expect([0x01, 0x80, 0x7e, 0xfe].map(fp8e4m3Decode)).toEqual([2 ** -9, -0, 448, -448]);
+    expect(Number.isNaN(fp8e4m3Decode(0x7f)) && Number.isNaN(fp8e4m3Decode(0xff))).toBe(true);
+  });
+});
+
+describe('WGSL weight chunks of quantized rows', () => {
+  it('cut at whole words, each row range bindable from one chunk, expert groups within the binding size', () => {
+    // Stacked expert codes of 6, 7 (i4: 14 codes), 9 and 16 bytes a row after a 100-byte tensor.
+    for (const [dtype, rowBytes] of [['i8', 6], ['i4', 7], ['fp8e4m3', 9], ['i8', 16]] as const)
+      for (const maxBinding of [8, 20, 64, 4096]) {
+        const rows = 10;
+        const layout = {
+          align: 256,
+          bytes: 512,
+          entries: [
+            { name: 'norm', dtype: 'f32' as const, shape: [25], offset: 0, bytes: 100 },
+            { name: 'w', dtype, shape: [rows, 1, rowBytes * 2], offset: 256, bytes: rows * rowBytes },
+          ],
+        };
+        const chunks = weightChunks(layout, maxBinding);
+        const what = `${dtype} rows of ${rowBytes} bytes, binding ${maxBinding}`;
+        for (const c of chunks) {
+          expect(c.offset % 4, what).toBe(0);
+          expect(c.bytes % 4, what).toBe(0);
+          expect(c.bytes <= maxBinding || c.bytes <= Math.ceil(rowBytes / 4) * 4 + 4, what).toBe(true);
+        }
+        const groups = expertGroups(chunks, rows, [{ start: 256, rowBytes }], maxBinding);
+        expect(groups[0][0], what).toBe(0);
+        expect(groups.at(-1)![1], what).toBe(rows);
+        groups.forEach(([lo, hi], i) => {
+          if (i > 0) expect(lo, what).toBe(groups[i - 1][1]);
+          const b = bindingOf(chunks, 256 + lo * rowBytes, (hi - lo) * rowBytes);
+          expect(b, `${what}: experts ${lo}..${hi}`).toBeDefined();
+          expect(b!.offset % BINDING_ALIGN).toBe(0);
+          expect(b!.bytes % 4).toBe(0);
+          if (hi - lo > 1) expect(b!.bytes, what).toBeLessThanOrEqual(maxBinding);
+          // The bound range holds the rows: it starts at or before them and ends at or after them.
+          const start = 256 + lo * rowBytes - chunks[b!.chunk].offset;
+          expect(b!.offset <= start && start + (hi - lo) * rowBytes <= b!.offset + b!.bytes, what).toBe(true);
+        });
+        if (maxBinding >= 4096) expect(groups, what).toEqual([[0, rows]]);
+      }
+  });
+});
