@@ -14,19 +14,9 @@ import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../comp
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { decoders } from '../../compiler/backends/wgsl/quant.ts';
 import { type QuantDType, fp8e4m3Decode, packCodes } from '../../ir/quant.ts';
+import { missingAdapter } from './wgsl-adapter.ts';
 
-async function probe(): Promise<string | null> {
-  try {
-    const { device } = await getDevice();
-    device.destroy();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await probe();
-if (missing && process.env.CI) throw new Error(`CI is set but there is no WebGPU adapter, so the WGSL tests cannot run: ${missing}`);
-if (missing) console.warn(`skipping the WGSL quantized tests: ${missing}`);
+const missing = await missingAdapter('the WGSL quantized tests');
 
 /** Runs `code_<dtype>` on every code of `words` on the GPU: the f32 bits of each value. */
 async function decodeOnGpu(dtype: QuantDType, words: Uint32Array, count: number): Promise<Uint32Array> {

@@ -29,22 +29,11 @@ import type { KProgram, Step } from '../../ir/kernel.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
 import { numel } from '../../ir/tensor.ts';
 import { SMALL } from '../small-sizes.ts';
+import { missingAdapter } from './wgsl-adapter.ts';
 
 const target = loadTarget('webgpu');
 
-/** Whether this machine has a WebGPU adapter, and why not. */
-async function probe(): Promise<string | null> {
-  try {
-    const { device } = await getDevice();
-    device.destroy();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await probe();
-if (missing && process.env.CI) throw new Error(`CI is set but there is no WebGPU adapter, so the WGSL tests cannot run: ${missing}`);
-if (missing) console.warn(`skipping the WGSL execution tests: ${missing}`);
+const missing = await missingAdapter('the WGSL execution tests');
 
 const tokensFor = (file: string): number[] => (file === 'tiny.moe' ? [1, 7, 64] : [1, 7, 300]);
 
