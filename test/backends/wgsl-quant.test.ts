@@ -14,7 +14,7 @@ import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../comp
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { decoders } from '../../compiler/backends/wgsl/quant.ts';
 import { type QuantDType, fp8e4m3Decode, packCodes } from '../../ir/quant.ts';
-import { missingAdapter } from './wgsl-adapter.ts';
+import { missingAdapter } from './wgsl-harness.ts';
 
 const missing = await missingAdapter('the WGSL quantized tests');
 

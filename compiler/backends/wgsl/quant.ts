@@ -41,6 +41,11 @@ export function elementBytes(dtype: string): number {
   return !isQuantDType(dtype) ? 4 : dtype === 'i4' ? 0.5 : 1;
 }
 
+/** What the manifest says about a quantized weight binding (its offset parameter counts codes). */
+export function quantBinding(q: OperandQuant): Record<string, unknown> {
+  return { wgsl: 'array<u32>', codes: `${q.dtype}, ${codesPerWord(q.dtype)} per word, little-endian`, scales: q.scales, scaleAxis: q.axis, group: q.group };
+}
+
 /** The decoder `code_<dtype>(word, j) -> f32` of the j-th code of a word. */
 const DECODERS: Record<QuantDType, string> = {
   i8: `fn code_i8(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (24u - 8u * j)) >> 24u); }`,
