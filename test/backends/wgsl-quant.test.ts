@@ -10,10 +10,15 @@
  * quantized row ends inside a word, and every expert group binds codes within one chunk.
  */
 import { describe, expect, it } from 'vitest';
+import { MoecError } from '../../compiler/diagnostics.ts';
+import { compileFile, compileModel } from '../../compiler/driver.ts';
+import { loadTarget } from '../../compiler/target-load.ts';
+import type { KProgram } from '../../ir/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { decoders } from '../../compiler/backends/wgsl/quant.ts';
-import { type QuantDType, fp8e4m3Decode, packCodes } from '../../ir/quant.ts';
+import { type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
 import { missingAdapter } from './wgsl-harness.ts';
 
 const missing = await missingAdapter('the WGSL quantized tests');
@@ -120,5 +125,40 @@ describe('WGSL weight chunks of quantized rows', () => {
         });
         if (maxBinding >= 4096) expect(groups, what).toEqual([[0, rows]]);
       }
+  });
+});
+
+describe('WGSL quantized buffers it cannot read', () => {
+  const target = loadTarget('webgpu');
+  const tiny = (): KProgram => compileModel(compileFile('examples/tiny.moe'), { target, maxTokens: 16 }).program;
+  /** tiny's program with w_down ([4, 8, 16], reduction axis 2) made i8 with scales along `axis`. */
+  const withQuant = (p: KProgram, name: string, axis: number): KProgram => {
+    const w = p.buffers.find((b) => b.name === name)!;
+    const scales = { name: `${name}.scales`, dtype: 'f32' as const, shape: scaleShape(w.shape as number[], axis, w.shape[axis] as number), kind: 'weight' as const };
+    return { ...p, buffers: [...p.buffers.map((b) => (b === w ? { ...b, dtype: 'i8' as const, quant: { scales: scales.name, axis, group: w.shape[axis] as number } } : b)), scales] };
+  };
+  const e701 = (p: KProgram, why: RegExp): void => {
+    let err: unknown;
+    try {
+      planWgsl(p, target);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MoecError);
+    const [d] = (err as MoecError).diagnostics;
+    expect(d.code).toBe('E701');
+    expect(d.message).toMatch(why);
+    expect(d.hint).toBeTruthy();
+  };
+
+  it('E701 with a hint, not a crash: scales off the reduction axis, no scales, a quantized temp, scales of the wrong shape', () => {
+    const p = tiny();
+    expect(() => planWgsl(withQuant(p, 'w_down', 2), target)).not.toThrow();
+    e701(withQuant(p, 'w_down', 1), /reduction axis \(2\); w_down's run along axis 1/);
+    e701({ ...p, buffers: p.buffers.map((b) => (b.name === 'w_down' ? { ...b, dtype: 'i4' as const } : b)) }, /w_down \(i4\): it has no scales/);
+    const temp = p.buffers.find((b) => b.kind === 'temp')!;
+    e701({ ...p, buffers: p.buffers.map((b) => (b === temp ? { ...b, dtype: 'fp8e4m3' as const } : b)) }, /only weights are quantized, this is a temp buffer/);
+    const q = withQuant(p, 'w_down', 2);
+    e701({ ...q, buffers: q.buffers.map((b) => (b.name === 'w_down.scales' ? { ...b, shape: [4, 8, 2] } : b)) }, /scales w_down.scales are \[4, 8, 2\], not \[4, 8, 1\]/);
   });
 });

@@ -113,9 +113,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
   const slices = loopSlices(p.steps);
-  for (const b of p.buffers)
+  for (const b of p.buffers) {
+    checkQuantized(b, byName);
     if (b.dtype !== 'f32' && !isIntDType(b.dtype) && !b.quant) fail('E309', `the WGSL backend stores f32 and i32 buffers, not ${b.name}: ${b.dtype}`, undefined, 'WebGPU has no f16 without the shader-f16 feature');
-  for (const b of p.buffers) checkQuantized(b, byName);
+  }
   const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
   const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * elementBytes(b.dtype);
   const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
