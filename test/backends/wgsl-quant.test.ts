@@ -2,26 +2,77 @@
  * Quantized weights in the WGSL backend, on a real WebGPU adapter (skipped without one,
  * failing under CI=true, as test/backends/wgsl.test.ts).
  *
+ * - Every example (test sizes) x --quantize i8, i4 (groups of 32) and fp8, at T = 1
+ *   (the decode path) and T = the bound, 80 (tiny: 64) (the sorted path, asserted), against the kernel-IR
+ *   reference interpreter on the same seeded weights (quantized by the pipeline) and inputs:
+ *   max |Δ| <= 2e-6 of the output's scale (max |want|, at least 1) and relL2 <= 2e-6, no
+ *   NaN mismatch (dequantized values are bit-identical, so this is the f32 tolerance: only
+ *   the f32 accumulation order differs from the reference's float64; measured <= 5e-7).
+ *   Every router and GEMM weight operand is bound as quantized codes, every shader compiles
+ *   without messages, and with the arena canary-filled no kernel writes outside its buffers.
+ *   Groups of 128 (i4g128, fp8) also over a reduction of 256 (mixtral at D = 256): at the
+ *   test sizes every reduction is under 128, so those are one group per row there (F = 16 keeps it quick).
+ * - The same with a 2 KiB binding limit (weights split into whole-word chunks and expert
+ *   groups that keep codes and scales each in one binding), i8 and i4, T = 1 and 64.
  * - The WGSL decoders, run on the GPU, give every i8 and fp8 e4m3fn byte and every i4 nibble
  *   in every position of a word exactly the value ir/quant.ts defines (bit for bit: -0,
  *   the fp8 subnormals; NaN for 0x7f and 0xff).
  *
- * Adapter-free: weights over the binding size are cut into whole-word chunks even where a
+ * - Every quantized kernel of every example at real sizes (bound 256) compiles without
+ *   messages and makes a pipeline on a device with WebGPU's default limits (one scheme per
+ *   example, each scheme twice: llvmpipe takes about a second a plan).
+ *
+ * Adapter-free: every quantized kernel at real sizes fits the default limits (256
+ * invocations, 16 KiB of workgroup memory with the W tile staged as codes, 8 storage
+ * buffers with the scales bindings); weights over the binding size are cut into whole-word chunks even where a
  * quantized row ends inside a word, and every expert group binds codes within one chunk.
  */
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../../compiler/diagnostics.ts';
-import { compileFile, compileModel } from '../../compiler/driver.ts';
+import { agreement } from '../../compiler/compare.ts';
+import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
+import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
+import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { SMALL } from '../small-sizes.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import type { KProgram } from '../../ir/kernel.ts';
+import type { KProgram, Step } from '../../ir/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { decoders } from '../../compiler/backends/wgsl/quant.ts';
-import { type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
-import { missingAdapter } from './wgsl-harness.ts';
+import { QUANT_SCHEMES, type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
+import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 
 const missing = await missingAdapter('the WGSL quantized tests');
+
+const target = loadTarget('webgpu');
+const SCHEMES = ['i8', 'i4', 'fp8'] as const;
+/** The token bound, and the sorted-path T: every quantized example's sorted path starts at or below it (asserted; tiny declares T <= 64). */
+const boundFor = (file: string): number => (file === 'tiny.moe' ? 64 : 80);
+
+function compileQuant(file: string, scheme: string, maxTokens: number, consts = SMALL[file]): { program: KProgram; m: ReturnType<typeof compileFile> } {
+  const m = compileFile(`examples/${file}`, { consts });
+  return { program: compileModel(m, { target, maxTokens, quantize: scheme }).program, m };
+}
+
+/** The plan of an example at its real sizes (bound 256 tokens), quantized. */
+function realPlan(file: string, scheme: string): ReturnType<typeof planWgsl> {
+  return planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256, quantize: scheme }).program, target);
+}
+
+/** The grouped GEMMs' decode/sorted threshold, over every loop body. */
+function sortedFrom(steps: readonly Step[]): number[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? sortedFrom(s.body) : s.kind === 'grouped_gemm' ? [s.sortedFromTokens] : []));
+}
+
+/** The backend against the kernel interpreter at T: max |Δ| relative to the output's scale, relL2, NaN mismatches. */
+async function parity(model: Awaited<ReturnType<typeof loadWgsl>>, program: KProgram, m: ReturnType<typeof compileFile>, weights: ReturnType<typeof randomWeights>, T: number, seed: number) {
+  const inputs = randomInputs(m, { T }, seed);
+  const a = agreement((await model.forward(inputs, { T })).y, interpretKernelIR(program, { bindings: { T }, inputs, weights }).y);
+  const scale = Math.max(1, a.maxAbs / Math.max(a.maxRel, 1e-30));
+  return { ...a, absOfScale: a.maxAbs / scale };
+}
 
 /** Runs `code_<dtype>` on every code of `words` on the GPU: the f32 bits of each value. */
 async function decodeOnGpu(dtype: QuantDType, words: Uint32Array, count: number): Promise<Uint32Array> {
@@ -66,8 +117,82 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 const bits = (v: number): number | null => (Number.isNaN(v) ? null : new Uint32Array(Float32Array.of(v).buffer)[0]);
 const gpuBits = (b: number): number | null => (Number.isNaN(new Float32Array(Uint32Array.of(b).buffer)[0]) ? null : b);
 
-describe.skipIf(missing !== null)('WGSL decoders of quantized codes on a WebGPU adapter', () => {
-  it('i8, i4 and fp8 e4m3fn: every code in every position of a word decodes exactly as ir/quant.ts says', async () => {
+describe.skipIf(missing !== null)('quantized WGSL on a WebGPU adapter', () => {
+  /** One example under one scheme at T = 1 and the bound, in guard mode. */
+  async function check(file: string, scheme: string, consts = SMALL[file]): Promise<void> {
+    const what = `${file} --quantize ${scheme}`;
+    const bound = boundFor(file);
+    const { program, m } = compileQuant(file, scheme, bound, consts);
+    const plan = planWgsl(program, target);
+    // Every router and GEMM reads its weight as codes of the scheme's dtype.
+    const wOps = plan.kernels.filter((k) => /\.(router|decode|sorted|gemm)$/.test(k.name)).map((k) => k.operands.find((o) => o.role === 'w')!);
+    expect(wOps.length, what).toBeGreaterThanOrEqual(3);
+    for (const o of wOps) expect(o.quant?.dtype, `${what} ${o.buffer}`).toBe(QUANT_SCHEMES[scheme].dtype);
+    const thresholds = sortedFrom(program.steps);
+    expect(Math.min(...thresholds), what).toBeGreaterThan(1);
+    expect(Math.max(...thresholds), what).toBeLessThanOrEqual(bound);
+    const weights = randomWeights(m, 11);
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { guard: true });
+    try {
+      for (const [name, msgs] of Object.entries(model.messages)) expect(msgs, `${what} ${name}`).toEqual([]);
+      for (const T of [1, bound]) {
+        const a = await parity(model, program, m, weights, T, 11);
+        expect(a.nanMismatch, `${what} T=${T}`).toBe(0);
+        expect(a.absOfScale, `${what} T=${T}`).toBeLessThanOrEqual(2e-6);
+        expect(a.relL2, `${what} T=${T}`).toBeLessThanOrEqual(2e-6);
+        expect(strayWrites(program, plan, T, model.lastArena!), `${what}: bytes written outside every buffer at T=${T}`).toEqual([]);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+
+  for (const file of Object.keys(SMALL))
+    it(`${file} x ${SCHEMES.join(', ')}: matches the kernel interpreter on the decode and sorted paths, writes only its buffers, compiles cleanly`, async () => {
+      for (const scheme of SCHEMES) await check(file, scheme);
+    });
+
+  it('groups of 128 over a longer reduction (mixtral at D = 256, F = 16: two groups per row of the gate/up and router weights) x i4g128, fp8', async () => {
+    for (const scheme of ['i4g128', 'fp8']) await check('mixtral.moe', scheme, { ...SMALL['mixtral.moe'], D: 256, F: 16 });
+  });
+
+  it('every quantized kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits (one scheme per example, each scheme twice)', async () => {
+    const { device } = await getDevice();
+    try {
+      for (const [i, file] of Object.keys(SMALL).entries()) {
+        const scheme = SCHEMES[i % SCHEMES.length];
+        device.pushErrorScope('validation');
+        for (const k of realPlan(file, scheme).kernels) {
+          const module = device.createShaderModule({ code: k.shader.code });
+          expect((await module.getCompilationInfo()).messages.map((m) => m.message), `${file} ${scheme} ${k.name}`).toEqual([]);
+          device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.shader.entry } });
+        }
+        expect((await device.popErrorScope())?.message, `${file} ${scheme}`).toBeUndefined();
+      }
+    } finally {
+      device.destroy();
+    }
+  });
+
+  it('weights over a 2 KiB binding limit: quantized codes and scales split into whole-word chunks and expert groups, same numbers', async () => {
+    const small = { ...target, limits: { ...target.limits, maxStorageBufferBindingBytes: 2048 } };
+    for (const file of Object.keys(SMALL))
+      for (const scheme of ['i8', 'i4']) {
+        const what = `${file} --quantize ${scheme}`;
+        const { program, m } = compileQuant(file, scheme, 64);
+        const plan = planWgsl(program, small);
+        if (plan.weights.bytes > 2 * 2048) expect(plan.weightChunks.length, what).toBeGreaterThan(planWgsl(program, target).weightChunks.length);
+        const weights = randomWeights(m, 5);
+        const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+        try {
+          for (const T of [1, 64]) expect((await parity(model, program, m, weights, T, 5)).maxRel, `${what} T=${T}`).toBeLessThanOrEqual(2e-6);
+        } finally {
+          model.dispose();
+        }
+      }
+  });
+
+  it('the decoders: i8, i4 and fp8 e4m3fn: every code in every position of a word decodes exactly as ir/quant.ts says', async () => {
     // i8 and fp8: the 256 bytes, each in all four positions of a word (256 words x 4 rotations).
     const bytes = new Uint8Array(1024);
     for (let r = 0; r < 4; r++) for (let c = 0; c < 256; c++) bytes[r * 256 + ((c + r) % 256)] = c;
@@ -128,8 +253,21 @@ describe('WGSL weight chunks of quantized rows', () => {
   });
 });
 
+describe('quantized WGSL kernels without an adapter', () => {
+  for (const file of Object.keys(SMALL))
+    it(`${file} x ${SCHEMES.join(', ')}: every kernel fits WebGPU's default limits at real sizes, scales bindings included`, () => {
+      for (const scheme of SCHEMES)
+        for (const k of realPlan(file, scheme).kernels) {
+          const what = `${file} ${scheme} ${k.name}`;
+          expect(k.shader.workgroup[0] * k.shader.workgroup[1] * k.shader.workgroup[2], what).toBeLessThanOrEqual(256);
+          expect(k.shader.workgroupBytes, what).toBeLessThanOrEqual(16384);
+          expect(k.shader.code.match(/var<storage/g)!.length, what).toBeLessThanOrEqual(8);
+          expect(k.shader.code, what).not.toMatch(/\bf16\b/);
+        }
+    });
+});
+
 describe('WGSL quantized buffers it cannot read', () => {
-  const target = loadTarget('webgpu');
   const tiny = (): KProgram => compileModel(compileFile('examples/tiny.moe'), { target, maxTokens: 16 }).program;
   /** tiny's program with w_down ([4, 8, 16], reduction axis 2) made i8 with scales along `axis`. */
   const withQuant = (p: KProgram, name: string, axis: number): KProgram => {

@@ -280,7 +280,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     // The GEMM computes scale indices along Kd; scales along another axis are not a GEMM's.
     const kAxis = (grouped ? 1 : 0) + (k.transB ? 1 : 0);
     if (q && q.axis !== kAxis) fail('E701', `the WGSL backend reads GEMM weight scales along the reduction axis (${kAxis}); ${k.w}'s run along axis ${q.axis}`, undefined, 'quantize with --quantize (scales along the reduction axis, as ir/quant.ts defines)');
-    return { kd: lastDim(k.a), n, outN, transB: k.transB, gather: 'gather' in k ? k.gather : false, k: kChoices, grouped, chain, combine: chain.length !== k.epilogue.length, tile: k.tile, ...(q ? { quant: { group: q.group } } : {}) };
+    return { kd: lastDim(k.a), n, outN, transB: k.transB, gather: 'gather' in k ? k.gather : false, k: kChoices, grouped, chain, combine: chain.length !== k.epilogue.length, tile: k.tile, ...(q ? { quant: { dtype: byName.get(k.w)!.dtype as QuantDType, group: q.group } } : {}) };
   };
   const biasOps = (k: GroupedGemmKernel | GemmKernel): Operand[] =>
     k.epilogue.flatMap((e) => (e.kind === 'bias' ? [e.bias] : [])).map((bn, i) => operand(`bias${i}`, bn));
