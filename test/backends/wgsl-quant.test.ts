@@ -22,7 +22,8 @@
  *   messages and makes a pipeline on a device with WebGPU's default limits (one scheme per
  *   example, each scheme twice: llvmpipe takes about a second a plan).
  *
- * Adapter-free: every quantized kernel at real sizes fits the default limits (256
+ * Adapter-free: tiny.moe --quantize i4 matches its golden WGSL and manifest
+ * (test/golden/wgsl/tiny-i4.*); every quantized kernel at real sizes fits the default limits (256
  * invocations, 16 KiB of workgroup memory with the W tile staged as codes, 8 storage
  * buffers with the scales bindings); weights over the binding size are cut into whole-word chunks even where a
  * quantized row ends inside a word, and every expert group binds codes within one chunk.
@@ -39,6 +40,7 @@ import { loadTarget } from '../../compiler/target-load.ts';
 import type { KProgram, Step } from '../../ir/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { kernelFile, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { decoders } from '../../compiler/backends/wgsl/quant.ts';
 import { QUANT_SCHEMES, type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
@@ -254,6 +256,16 @@ describe('WGSL weight chunks of quantized rows', () => {
 });
 
 describe('quantized WGSL kernels without an adapter', () => {
+  it('tiny.moe --quantize i4 matches its golden WGSL and manifest', async () => {
+    const { program } = compileQuant('tiny.moe', 'i4', 64);
+    const plan = planWgsl(program, target);
+    const files = wgslBackend.emit(program, target);
+    const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
+    expect(wgsl).toContain('fn code_i4(');
+    await expect(wgsl).toMatchFileSnapshot('../golden/wgsl/tiny-i4.wgsl');
+    await expect(files['manifest.json']).toMatchFileSnapshot('../golden/wgsl/tiny-i4.manifest.json');
+  });
+
   for (const file of Object.keys(SMALL))
     it(`${file} x ${SCHEMES.join(', ')}: every kernel fits WebGPU's default limits at real sizes, scales bindings included`, () => {
       for (const scheme of SCHEMES)

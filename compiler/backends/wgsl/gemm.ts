@@ -131,15 +131,16 @@ function wScaleIndex(spec: GemmSpec, e: string, kk: string, col: string): string
   return spec.transB ? `${base}${col} * ${groups}u + ${g}` : `${base}${g} * ${spec.n}u + ${col}`;
 }
 
-/** WGSL lines that set `o` (output column) and `col` (W column) of tile column `c`; clamped: both in range. */
-function tileColumn(spec: GemmSpec, TN: number, clamped: boolean): string {
+/**
+ * WGSL lines that set `o` (output column) and `col` (W column) of tile column `c`, joined
+ * with `indent`; clamped: both in range.
+ */
+function tileColumn(spec: GemmSpec, TN: number, clamped: boolean, indent: string): string {
   const o = clamped ? (x: string): string => `min(${x}, ${spec.outN - 1}u)` : (x: string): string => x;
-  return glu(spec)
-    ? `let half = c / ${TN}u;
-      let o = ${o(`col0 + c % ${TN}u`)};
-      let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`
-    : `let o = ${o('col0 + c')};
-      let col = o;`;
+  const lines = glu(spec)
+    ? [`let half = c / ${TN}u;`, `let o = ${o(`col0 + c % ${TN}u`)};`, `let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`]
+    : [`let o = ${o('col0 + c')};`, 'let col = o;'];
+  return lines.join(`\n${indent}`);
 }
 
 /**
@@ -161,14 +162,14 @@ function quantTile(spec: GemmSpec, d: { TK: number; TN: number; TNW: number; WG:
         let te = i * ${per}u + j;
         ${fromTe}
         let kk = k0 + kr;
-        ${tileColumn(spec, d.TN, false)}
+        ${tileColumn(spec, d.TN, false, '        ')}
         if (te < ${d.TK * d.TNW}u && o < ${spec.outN}u && kk < ${spec.kd}u) { word |= rc_w(${wIndex(spec, 'e', 'kk', 'col')}) << (j * ${width}u); }
       }
       Wq[i] = word;
     }`;
   const helper = `fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
   let te = ${te};
-  ${tileColumn(spec, d.TN, true)}
+  ${tileColumn(spec, d.TN, true, '  ')}
   let kk = min(k0 + kr, ${spec.kd - 1}u);
   return code_${q.dtype}(Wq[te / ${per}u], te % ${per}u) * ld_w_scale(${wScaleIndex(spec, 'e', 'kk', 'col')});
 }
@@ -220,7 +221,7 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
   if (code == 0u) { return; }
   let e = code - 1u;`
       : `  let e = 0u;`;
-  const wload = tileColumn(spec, TN, false);
+  const wload = tileColumn(spec, TN, false, '      ');
   // Consecutive invocations load consecutive W elements: along Kd when W is [N, Kd] (transB).
   const wAt = spec.transB
     ? `let kk = k0 + i % ${TK}u;

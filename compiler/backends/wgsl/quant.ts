@@ -43,7 +43,7 @@ export function elementBytes(dtype: string): number {
 
 /** What the manifest says about a quantized weight binding (its offset parameter counts codes). */
 export function quantBinding(q: OperandQuant): Record<string, unknown> {
-  return { wgsl: 'array<u32>', codes: `${q.dtype}, ${codesPerWord(q.dtype)} per word, little-endian`, scales: q.scales, scaleAxis: q.axis, group: q.group };
+  return { wgsl: 'array<u32>', codes: `${q.dtype}, ${codesPerWord(q.dtype)} per word, little-endian; its offset parameter counts codes`, scales: q.scales, scaleAxis: q.axis, group: q.group };
 }
 
 /** The decoder `code_<dtype>(word, j) -> f32` of the j-th code of a word. */
