@@ -42,7 +42,7 @@ import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../comp
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { kernelFile, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
-import { decoders } from '../../compiler/backends/wgsl/quant.ts';
+import { codeLayout, decoders } from '../../compiler/backends/wgsl/quant.ts';
 import { QUANT_SCHEMES, type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 
@@ -262,6 +262,11 @@ describe('quantized WGSL kernels without an adapter', () => {
     const files = wgslBackend.emit(program, target);
     const wgsl = plan.kernels.map((k, i) => `// ==== ${kernelFile(plan, i)} ====\n${k.shader.code}`).join('\n');
     expect(wgsl).toContain('fn code_i4(');
+    // `moec pack --target webgpu --quantize i4`: codes two per byte at the offsets the manifest gives.
+    const packed = wgslBackend.packWeights!(program, target, randomWeights(compileFile('examples/tiny.moe'), 0));
+    expect(packed.blob.byteLength).toBe(plan.weights.bytes);
+    const codes = packed.manifest.tensors.filter((t) => t.dtype === 'i4');
+    expect(codes.map((t) => [t.name, t.bytes, t.layout])).toEqual(plan.weights.entries.filter((e) => e.dtype === 'i4').map((e) => [e.name, e.shape.reduce((a, b) => a * b, 1) / 2, codeLayout('i4')]));
     await expect(wgsl).toMatchFileSnapshot('../golden/wgsl/tiny-i4.wgsl');
     await expect(files['manifest.json']).toMatchFileSnapshot('../golden/wgsl/tiny-i4.manifest.json');
   });
