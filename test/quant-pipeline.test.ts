@@ -5,9 +5,11 @@
 // scale), also with every buffer in the planned arena; IR text round trips; the weight blob
 // (codes packed, scales as f32 buffers) decoded here independently; dequantize semantics
 // checked against a quantizer written in this file; and the quantization error of each
-// scheme within the bounds expected for random weights.
+// scheme within the bounds expected for random weights (per token, median: a quantized
+// router may flip a near-tie).
 import { describe, expect, it } from 'vitest';
 import { packWeights, weightBlob, weightLayout } from '../compiler/backends/weights.ts';
+import { main } from '../compiler/cli.ts';
 import { agreement } from '../compiler/compare.ts';
 import { compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
@@ -166,19 +168,91 @@ describe('quantized weight blob', () => {
 });
 
 describe('quantization error of the model (quantized reference vs f32 reference, random weights)', () => {
-  // Bounds: about twice what these sizes measure, so a wrong scale or axis fails them.
-  const BOUND: Record<string, number> = { i8: 1e-2, fp8: 0.1, i4: 0.3, i4g128: 0.3 };
-  for (const file of ['tiny.moe', 'mixtral.moe', 'gpt-oss.moe'])
+  // Per token: ||y_q - y|| / ||y||, and its median over 16 tokens. The median, because a
+  // quantized router may legitimately pick another expert for a near-tie, which changes
+  // that token's output entirely (maxima up to ~1 at these sizes); the typical token
+  // measures the weights' quantization. Bounds ~1.5-2x the medians measured over seeds
+  // 1..6 (i8 <= 7.4e-3, fp8 <= 5.3e-2, i4 <= 1.5e-1), so a wrong scale, group or axis fails.
+  const BOUND: Record<string, number> = { i8: 1e-2, fp8: 0.08, i4: 0.25, i4g128: 0.25 };
+  for (const file of ['tiny.moe', 'mixtral.moe', 'qwen-moe.moe', 'gpt-oss.moe'])
     for (const scheme of SCHEMES)
-      it(`${file} ${scheme}: relL2 < ${BOUND[scheme]}`, () => {
+      it(`${file} ${scheme}: median per-token relL2 < ${BOUND[scheme]}`, () => {
         const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
         const weights = randomWeights(m, 4);
         const inputs = randomInputs(m, { T: 16 }, 4);
         const f32 = run(m, { tokens: 16, weights, inputs }).outputs.y;
         const qy = run(quantizeModule(m, scheme), { tokens: 16, weights, inputs }).outputs.y;
-        const a = agreement(qy, f32);
-        expect(a.nanMismatch).toBe(0);
-        expect(a.relL2).toBeGreaterThan(0);
-        expect(a.relL2).toBeLessThan(BOUND[scheme]);
+        expect(agreement(qy, f32).nanMismatch).toBe(0);
+        const d = f32.shape[1];
+        const perToken = Array.from({ length: 16 }, (_, t) => {
+          let num = 0;
+          let den = 0;
+          for (let j = t * d; j < (t + 1) * d; j++) {
+            num += (qy.data[j] - f32.data[j]) ** 2;
+            den += f32.data[j] ** 2;
+          }
+          return Math.sqrt(num / den);
+        }).sort((a, b) => a - b);
+        const median = perToken[8];
+        expect(median).toBeGreaterThan(0);
+        expect(median).toBeLessThan(BOUND[scheme]);
       });
+});
+
+describe('moec --quantize', () => {
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('runs the quantized model on the reference interpreter, and dumps it after the quantize step', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '3', '--quantize', 'i4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/output y: f32\[3, 8\]/);
+    const ir = await cli('ir', 'examples/tiny.moe', '--quantize', 'fp8', '--after', 'quantize');
+    expect(ir.code, ir.err).toBe(0);
+    expect(ir.out).toContain('weight w_down: fp8e4m3(group=128)[4, 8, 16]');
+    const check = await cli('check', 'examples/mixtral.moe', '--quantize', 'i8');
+    expect(check.out).toMatch(/w1\s+i8\(group=channel\)\[8, 14336, 4096\]/);
+  });
+
+  it('estimates quantized decoding from the smaller weight bytes (codes plus scales)', async () => {
+    const bytesAtT1 = async (...q: string[]): Promise<number> => {
+      const r = await cli('compile', 'examples/mixtral.moe', '--target', 'x86-avx2', ...q);
+      expect(r.code, r.err).toBe(0);
+      const m = /T=1: [^(]*\([^,]*, ([\d.]+) (MiB|GiB) from memory\)/.exec(r.out)!;
+      return Number(m[1]) * (m[2] === 'GiB' ? 1024 : 1);
+    };
+    const f32 = await bytesAtT1();
+    // i8 per channel: 1 byte + 4/4096 of a scale per weight, about a quarter of f32; i4 in groups of 32: 0.625 bytes.
+    expect((await bytesAtT1('--quantize', 'i8')) / f32).toBeCloseTo(0.25, 1);
+    expect((await bytesAtT1('--quantize', 'i4')) / f32).toBeCloseTo(0.625 / 4, 1);
+  });
+
+  it('compile reports which kernels read quantized weights, and the codes and scales they take', async () => {
+    const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('grouped GEMM over expert rows → weighted combine [i4 weights, groups of 32]');
+    // codes: (4·8 + 4·32·8 + 4·8·16) / 2 bytes; scales: one f32 per row (every row is shorter than 32)
+    expect(r.out).toContain('quantized weights: 784 B of codes + 656 B of scales (f32: 6.1 KiB)');
+    const f = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2');
+    expect(f.out).not.toContain('quantized');
+  });
+
+  it('names the schemes when given an unknown one (usage error, exit 2)', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '3', '--quantize', 'int3');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--quantize int3: no such scheme');
+    expect(r.err).toContain('i8, i4, i4g32, i4g128, fp8');
+  });
+});
+
+describe('quantized kernel IR golden', () => {
+  it('tiny --quantize i4 on x86-avx2 matches its golden file (what backends render)', async () => {
+    const m = compileFile('examples/tiny.moe');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, quantize: QUANT_SCHEMES.i4 }).program!;
+    await expect(printKernelIR(p)).toMatchFileSnapshot('golden/kernel/tiny.i4.x86-avx2.kir');
+  });
 });
