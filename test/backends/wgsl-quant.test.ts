@@ -12,6 +12,8 @@
  *   without messages, and with the arena canary-filled no kernel writes outside its buffers.
  *   Groups of 128 (i4g128, fp8) also over a reduction of 256 (mixtral at D = 256): at the
  *   test sizes every reduction is under 128, so those are one group per row there (F = 16 keeps it quick).
+ *   Dense GEMMs over a quantized [in, out] matmul weight (scales per column group) and
+ *   [out, in] linear weight, at T = 1 and 40.
  * - The same with a 2 KiB binding limit (weights split into whole-word chunks and expert
  *   groups that keep codes and scales each in one binding), i8 and i4, T = 1 and 64.
  * - The WGSL decoders, run on the GPU, give every i8 and fp8 e4m3fn byte and every i4 nibble
@@ -31,7 +33,7 @@
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../../compiler/diagnostics.ts';
 import { agreement } from '../../compiler/compare.ts';
-import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
@@ -156,6 +158,35 @@ describe.skipIf(missing !== null)('quantized WGSL on a WebGPU adapter', () => {
 
   it('groups of 128 over a longer reduction (mixtral at D = 256, F = 16: two groups per row of the gate/up and router weights) x i4g128, fp8', async () => {
     for (const scheme of ['i4g128', 'fp8']) await check('mixtral.moe', scheme, { ...SMALL['mixtral.moe'], D: 256, F: 16 });
+  });
+
+  it('dense GEMMs: a matmul weight [in, out] quantized along axis -2 (i4, two groups of 32) and a linear weight [out, in] (i8 per channel), decode-sized and tiled', async () => {
+    const src = `dim T <= 40
+model dense {
+  input x: f32[T, 64]
+  weight w: i4(group=32, axis=-2)[64, 48]
+  weight b: f32[48]
+  weight v: i8(group=channel)[40, 48]
+  output y = linear(relu(matmul(x, w, b)), v)
+}
+`;
+    const m = compile(src);
+    const { program } = compileModel(m, { target, maxTokens: 40 });
+    const plan = planWgsl(program, target);
+    const gemms = plan.kernels.filter((k) => k.name.endsWith('.gemm'));
+    expect(gemms.map((k) => k.operands.find((o) => o.role === 'w')!.quant?.dtype)).toEqual(['i4', 'i8']);
+    const weights = randomWeights(m, 2);
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { guard: true });
+    try {
+      for (const T of [1, 40]) {
+        const a = await parity(model, program, m, weights, T, 2);
+        expect(a.absOfScale, `T=${T}`).toBeLessThanOrEqual(2e-6);
+        expect(a.relL2, `T=${T}`).toBeLessThanOrEqual(2e-6);
+        expect(strayWrites(program, plan, T, model.lastArena!), `T=${T}`).toEqual([]);
+      }
+    } finally {
+      model.dispose();
+    }
   });
 
   it('every quantized kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits (one scheme per example, each scheme twice)', async () => {
