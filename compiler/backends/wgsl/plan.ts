@@ -46,7 +46,6 @@ export interface WgslKernel {
   runsWhen?: string;
 }
 
-
 export type Command =
   | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number]; weights: WeightRange[] }
   /** Arena byte ranges copied through the staging buffer: all sources read before any write. */
