@@ -292,14 +292,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
   var g = 0.0;
   var u = 0.0;
-  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
+${spec.quant ? quantDecodeLoop(spec) : `  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
     let a = ld_a(ar * ${spec.kd}u + kk);
     g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 1))};` : ''}
-  }
+  }`}
   st_${dest}(s * ${spec.outN}u + o, epi(e, o, g, u));
 }
 `;
   return { entry: 'main', code, workgroup: [DECODE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/**
+ * The decode path's reduction over a quantized W: group by group, the scale (one per column
+ * and group) loaded once, then each code decoded and scaled (the same f32 product as
+ * `dq_w`) and accumulated.
+ */
+function quantDecodeLoop(spec: GemmSpec): string {
+  const q = spec.quant!;
+  const hasGlu = glu(spec) !== undefined;
+  const halves: Array<[string, 0 | 1]> = hasGlu ? [['g', 0], ['u', 1]] : [['g', 0]];
+  return `  for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${q.group}u) {
+${halves.map(([v, h]) => `    let s${v} = ld_w_scale(${wScaleIndex(spec, 'e', 'k0', wcol(spec, 'o', h))});`).join('\n')}
+    for (var kk = k0; kk < min(k0 + ${q.group}u, ${spec.kd}u); kk++) {
+      let a = ld_a(ar * ${spec.kd}u + kk);
+${halves.map(([v, h]) => `      ${v} += a * (cd_w(${wIndex(spec, 'e', 'kk', wcol(spec, 'o', h))}) * s${v});`).join('\n')}
+    }
+  }`;
 }
 
 /** The combine pass: one workgroup per token and COMBINE_WG columns; operands idx, cw, scr, [init], out. */

@@ -73,8 +73,8 @@ export function decoders(quants: readonly OperandQuant[]): string {
 }
 
 /**
- * A quantized weight operand's WGSL: its u32 binding, `dq_ROLE(i, si)` (code i with scale
- * si: the GEMMs compute si from their own indices), `ld_ROLE(i)` (scale index from the
+ * A quantized weight operand's WGSL: its u32 binding, `cd_ROLE(i)` (code i decoded),
+ * `dq_ROLE(i, si)` (code i with scale si: the GEMMs compute si from their own indices), `ld_ROLE(i)` (scale index from the
  * element index and the shape, for every other reader) and `rc_ROLE(i)` (code i's bits,
  * for a tile staged still quantized). `slot` is its offset parameter.
  */
@@ -91,7 +91,8 @@ export function quantAccessor(role: string, q: OperandQuant, binding: number, sl
   const si = `(${outer}) * ${groups}u + ${red}`;
   return [
     `@group(0) @binding(${binding}) var<storage, read> w_${role}: array<u32>;`,
-    `fn dq_${role}(i: u32, si: u32) -> f32 { let c = ${slot} + i; return code_${q.dtype}(w_${role}[c >> ${shift}u], c & ${per - 1}u) * ld_${q.scales}(si); }`,
+    `fn cd_${role}(i: u32) -> f32 { let c = ${slot} + i; return code_${q.dtype}(w_${role}[c >> ${shift}u], c & ${per - 1}u); }`,
+    `fn dq_${role}(i: u32, si: u32) -> f32 { return cd_${role}(i) * ld_${q.scales}(si); }`,
     `fn ld_${role}(i: u32) -> f32 { return dq_${role}(i, ${inner === 1 ? si : `(${si}) * ${inner}u + i % ${inner}u`}); }`,
     `fn rc_${role}(i: u32) -> u32 { let c = ${slot} + i; return (w_${role}[c >> ${shift}u] >> ((c & ${per - 1}u) * ${32 / per}u)) & ${(1 << (32 / per)) - 1}u; }`,
   ];

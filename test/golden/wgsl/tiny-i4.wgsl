@@ -6,7 +6,8 @@ fn tokens() -> u32 { return P(0u); }
 fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
 fn ld_x(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
 @group(0) @binding(2) var<storage, read> w_w: array<u32>;
-fn dq_w(i: u32, si: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u) * ld_w_scale(si); }
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
 fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
 fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
 @group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
@@ -168,7 +169,8 @@ fn tokens() -> u32 { return P(0u); }
 fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
 @group(0) @binding(2) var<storage, read> w_w: array<u32>;
-fn dq_w(i: u32, si: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u) * ld_w_scale(si); }
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
 fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
 fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
 @group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
@@ -207,10 +209,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ar = s / 2u;
   var g = 0.0;
   var u = 0.0;
-  for (var kk = 0u; kk < 8u; kk++) {
-    let a = ld_a(ar * 8u + kk);
-    g += a * dq_w((e - e_lo()) * 256u + o * 8u + kk, (e - e_lo()) * 32u + o * 1u + kk / 32u);
-    u += a * dq_w((e - e_lo()) * 256u + (16u + o) * 8u + kk, (e - e_lo()) * 32u + (16u + o) * 1u + kk / 32u);
+  for (var k0 = 0u; k0 < 8u; k0 += 32u) {
+    let sg = ld_w_scale((e - e_lo()) * 32u + o * 1u + k0 / 32u);
+    let su = ld_w_scale((e - e_lo()) * 32u + (16u + o) * 1u + k0 / 32u);
+    for (var kk = k0; kk < min(k0 + 32u, 8u); kk++) {
+      let a = ld_a(ar * 8u + kk);
+      g += a * (cd_w((e - e_lo()) * 256u + o * 8u + kk) * sg);
+      u += a * (cd_w((e - e_lo()) * 256u + (16u + o) * 8u + kk) * su);
+    }
   }
   st_out(s * 16u + o, epi(e, o, g, u));
 }
@@ -223,7 +229,8 @@ fn tokens() -> u32 { return P(0u); }
 fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
 @group(0) @binding(2) var<storage, read> w_w: array<u32>;
-fn dq_w(i: u32, si: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u) * ld_w_scale(si); }
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
 fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
 fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
 @group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
@@ -376,7 +383,8 @@ fn tokens() -> u32 { return P(0u); }
 fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
 @group(0) @binding(2) var<storage, read> w_w: array<u32>;
-fn dq_w(i: u32, si: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u) * ld_w_scale(si); }
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
 fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 16u) * 1u + (i % 16u) / 32u); }
 fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
 @group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
@@ -415,9 +423,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ar = s;
   var g = 0.0;
   var u = 0.0;
-  for (var kk = 0u; kk < 16u; kk++) {
-    let a = ld_a(ar * 16u + kk);
-    g += a * dq_w((e - e_lo()) * 128u + o * 16u + kk, (e - e_lo()) * 8u + o * 1u + kk / 32u);
+  for (var k0 = 0u; k0 < 16u; k0 += 32u) {
+    let sg = ld_w_scale((e - e_lo()) * 8u + o * 1u + k0 / 32u);
+    for (var kk = k0; kk < min(k0 + 32u, 16u); kk++) {
+      let a = ld_a(ar * 16u + kk);
+      g += a * (cd_w((e - e_lo()) * 128u + o * 16u + kk) * sg);
+    }
   }
   st_scr(s * 8u + o, epi(e, o, g, u));
 }
@@ -430,7 +441,8 @@ fn tokens() -> u32 { return P(0u); }
 fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
 fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
 @group(0) @binding(2) var<storage, read> w_w: array<u32>;
-fn dq_w(i: u32, si: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u) * ld_w_scale(si); }
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
 fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 16u) * 1u + (i % 16u) / 32u); }
 fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
 @group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
