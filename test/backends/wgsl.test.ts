@@ -22,44 +22,22 @@ import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
-import { CANARY, loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
+import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import { evalShape } from '../../ir/dims.ts';
 import type { KProgram, Step } from '../../ir/kernel.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
-import { numel } from '../../ir/tensor.ts';
 import { SMALL } from '../small-sizes.ts';
+import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 
 const target = loadTarget('webgpu');
 
-/** Whether this machine has a WebGPU adapter, and why not. */
-async function probe(): Promise<string | null> {
-  try {
-    const { device } = await getDevice();
-    device.destroy();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
-const missing = await probe();
-if (missing && process.env.CI) throw new Error(`CI is set but there is no WebGPU adapter, so the WGSL tests cannot run: ${missing}`);
-if (missing) console.warn(`skipping the WGSL execution tests: ${missing}`);
+const missing = await missingAdapter('the WGSL execution tests');
 
 const tokensFor = (file: string): number[] => (file === 'tiny.moe' ? [1, 7, 64] : [1, 7, 300]);
 
 function compileFor(file: string, maxTokens: number): { program: KProgram; m: ReturnType<typeof compileFile> } {
   const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
   return { program: compileModel(m, { target, maxTokens }).program, m };
-}
-
-/** Arena bytes that may differ from the canary at T: every planned buffer, input and the scratch in use. */
-function writable(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number): Array<[number, number]> {
-  const at = (shape: Parameters<typeof evalShape>[0]): number => numel(evalShape(shape, { T })) * 4;
-  const ranges: Array<[number, number]> = p.buffers.filter((b) => b.offset !== undefined).map((b) => [b.offset!, b.offset! + at(b.shape)]);
-  for (const i of plan.inputs) ranges.push([i.offset, i.offset + at(i.shape)]);
-  ranges.push([plan.scratch.offset, plan.scratch.offset + plan.scratchUsed({ T })]);
-  return ranges;
 }
 
 describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
@@ -82,12 +60,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
           expect(a.maxAbs, `T=${T}`).toBeLessThanOrEqual(2e-6 * Math.max(1, a.maxAbs / Math.max(a.maxRel, 1e-30)));
           expect(a.relL2, `T=${T}`).toBeLessThanOrEqual(2e-6);
           if (T === 1 || T === bound) {
-            const arena = model.lastArena!;
-            const ok = new Uint8Array(arena.length);
-            for (const [lo, hi] of writable(program, plan, T)) ok.fill(1, lo / 4, Math.ceil(hi / 4));
-            const stray: number[] = [];
-            for (let i = 0; i < arena.length; i++) if (!ok[i] && arena[i] !== CANARY) stray.push(i * 4);
-            expect(stray.slice(0, 8), `bytes written outside every buffer at T=${T}`).toEqual([]);
+            expect(strayWrites(program, plan, T, model.lastArena!), `bytes written outside every buffer at T=${T}`).toEqual([]);
           }
         }
       } finally {

@@ -16,6 +16,8 @@
  * per token: out[t] = init[t] + Σ_k weights[t, k] * row(t*K + k) over slots routed (≠ -1).
  */
 import type { Epilogue, Tiling } from '../../../ir/kernel.ts';
+import type { QuantDType } from '../../../ir/quant.ts';
+import { codesPerWord } from './quant.ts';
 import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
 /** The static description of a (grouped) GEMM that the shaders are rendered from. */
@@ -37,6 +39,8 @@ export interface GemmSpec {
   /** Rows go to combine scratch (by slot) instead of `out`. */
   combine: boolean;
   tile: Tiling;
+  /** W is quantized: codes with one scale per `group` along Kd (`quant.ts`). */
+  quant?: { dtype: QuantDType; group: number };
 }
 
 export const DECODE_WG = 64;
@@ -103,12 +107,74 @@ function epilogueFn(spec: GemmSpec): string {
   return lines.join('\n') + '\n';
 }
 
-/** W element (expert e, depth kk, W column col) as a WGSL expression. */
+/**
+ * W element (expert e, depth kk, W column col) as a WGSL expression. A quantized W is
+ * dequantized here, in registers: its scale index follows from the same indices (scales
+ * [E, n, groups] along Kd for a [E, n, Kd] W, [E, groups, n] for a [E, Kd, n] one).
+ */
 function wElem(spec: GemmSpec, e: string, kk: string, col: string): string {
-  const per = spec.n * spec.kd;
-  // Grouped: the binding starts at expert e_lo (a dispatch binds the experts [e_lo, e_hi)).
-  const base = spec.grouped ? `(${e} - e_lo()) * ${per}u + ` : '';
-  return spec.transB ? `ld_w(${base}${col} * ${spec.kd}u + ${kk})` : `ld_w(${base}${kk} * ${spec.n}u + ${col})`;
+  return spec.quant ? `dq_w(${wIndex(spec, e, kk, col)}, ${wScaleIndex(spec, e, kk, col)})` : `ld_w(${wIndex(spec, e, kk, col)})`;
+}
+
+/** Index of W element (e, kk, col) from the binding's start (expert e_lo for a grouped GEMM). */
+function wIndex(spec: GemmSpec, e: string, kk: string, col: string): string {
+  const base = spec.grouped ? `(${e} - e_lo()) * ${spec.n * spec.kd}u + ` : '';
+  return spec.transB ? `${base}${col} * ${spec.kd}u + ${kk}` : `${base}${kk} * ${spec.n}u + ${col}`;
+}
+
+/** Index of the scale of quantized W element (e, kk, col). */
+function wScaleIndex(spec: GemmSpec, e: string, kk: string, col: string): string {
+  const q = spec.quant!;
+  const groups = Math.ceil(spec.kd / q.group);
+  const g = `${kk} / ${q.group}u`;
+  const base = spec.grouped ? `(${e} - e_lo()) * ${spec.n * groups}u + ` : '';
+  return spec.transB ? `${base}${col} * ${groups}u + ${g}` : `${base}${g} * ${spec.n}u + ${col}`;
+}
+
+/**
+ * WGSL lines that set `o` (output column) and `col` (W column) of tile column `c`, joined
+ * with `indent`; clamped: both in range.
+ */
+function tileColumn(spec: GemmSpec, TN: number, clamped: boolean, indent: string): string {
+  const o = clamped ? (x: string): string => `min(${x}, ${spec.outN - 1}u)` : (x: string): string => x;
+  const lines = glu(spec)
+    ? [`let half = c / ${TN}u;`, `let o = ${o(`col0 + c % ${TN}u`)};`, `let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`]
+    : [`let o = ${o('col0 + c')};`, 'let col = o;'];
+  return lines.join(`\n${indent}`);
+}
+
+/**
+ * A quantized W tile stays quantized in workgroup memory, as the tiler counts it: codes
+ * packed in words in tile order (Kd fastest for a [n, Kd] W, so a word's codes are
+ * neighbours in memory too), codes past W's edges 0. `wq` decodes the code the micro-tile
+ * reads and scales it (from the scales binding), in registers.
+ */
+function quantTile(spec: GemmSpec, d: { TK: number; TN: number; TNW: number; WG: number }): { decl: string; load: string; helper: string; words: number } {
+  const q = spec.quant!;
+  const per = codesPerWord(q.dtype);
+  const width = 32 / per;
+  const words = Math.ceil((d.TK * d.TNW) / per);
+  const te = spec.transB ? `c * ${d.TK}u + kr` : `kr * ${d.TNW}u + c`;
+  const fromTe = spec.transB ? `let c = te / ${d.TK}u;\n        let kr = te % ${d.TK}u;` : `let kr = te / ${d.TNW}u;\n        let c = te % ${d.TNW}u;`;
+  const load = `    for (var i = lid; i < ${words}u; i += ${d.WG}u) {
+      var word = 0u;
+      for (var j = 0u; j < ${per}u; j++) {
+        let te = i * ${per}u + j;
+        ${fromTe}
+        let kk = k0 + kr;
+        ${tileColumn(spec, d.TN, false, '        ')}
+        if (te < ${d.TK * d.TNW}u && o < ${spec.outN}u && kk < ${spec.kd}u) { word |= rc_w(${wIndex(spec, 'e', 'kk', 'col')}) << (j * ${width}u); }
+      }
+      Wq[i] = word;
+    }`;
+  const helper = `fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+  let te = ${te};
+  ${tileColumn(spec, d.TN, true, '  ')}
+  let kk = min(k0 + kr, ${spec.kd - 1}u);
+  return code_${q.dtype}(Wq[te / ${per}u], te % ${per}u) * ld_w_scale(${wScaleIndex(spec, 'e', 'kk', 'col')});
+}
+`;
+  return { decl: `var<workgroup> Wq: array<u32, ${words}>;`, load, helper, words };
 }
 
 /** The tiled kernel: `dense` (rows 0..rows()) or `sorted` (aligned blocks of tile.m rows). */
@@ -155,23 +221,29 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
   if (code == 0u) { return; }
   let e = code - 1u;`
       : `  let e = 0u;`;
-  const wload = hasGlu
-    ? `let half = c / ${TN}u;
-      let o = col0 + c % ${TN}u;
-      let col = select(${wcol(spec, 'o', 0)}, ${wcol(spec, 'o', 1)}, half == 1u);`
-    : `let o = col0 + c;
-      let col = o;`;
+  const wload = tileColumn(spec, TN, false, '      ');
   // Consecutive invocations load consecutive W elements: along Kd when W is [N, Kd] (transB).
-  const wIndex = spec.transB
+  const wAt = spec.transB
     ? `let kk = k0 + i % ${TK}u;
       let c = i / ${TK}u;`
     : `let kk = k0 + i / ${TNW}u;
       let c = i % ${TNW}u;`;
-  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest });
+  const qt = spec.quant ? quantTile(spec, { TK, TN, TNW, WG }) : undefined;
+  const wRead = qt ? (kk: string, c: string): string => `wq(e, k0, col0, ${kk}, ${c})` : (kk: string, c: string): string => `Ws[${kk} * ${TNW}u + ${c}]`;
+  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest, wRead });
+  const wLoad = qt
+    ? qt.load
+    : `    for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
+      ${wAt}
+      ${wload}
+      var v = 0.0;
+      if (o < ${spec.outN}u && kk < ${spec.kd}u) { v = ${wElem(spec, 'e', 'kk', 'col')}; }
+      Ws[(kk - k0) * ${TNW}u + c] = v;
+    }`;
   const code = `${PRELUDE}${accessors(ops, mode === 'dense' ? ['rows'] : EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
 var<workgroup> As: array<f32, ${TM * TK}>;
-var<workgroup> Ws: array<f32, ${TK * TNW}>;
-${rows}
+${qt ? qt.decl : `var<workgroup> Ws: array<f32, ${TK * TNW}>;`}
+${rows}${qt ? qt.helper : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tile = wid.x;
@@ -189,13 +261,7 @@ ${micro.decl}
       if (ar >= 0 && kk < ${spec.kd}u) { v = ld_a(u32(ar) * ${spec.kd}u + kk); }
       As[i] = v;
     }
-    for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
-      ${wIndex}
-      ${wload}
-      var v = 0.0;
-      if (o < ${spec.outN}u && kk < ${spec.kd}u) { v = ${wElem(spec, 'e', 'kk', 'col')}; }
-      Ws[(kk - k0) * ${TNW}u + c] = v;
-    }
+${wLoad}
     workgroupBarrier();
 ${micro.inner}
     workgroupBarrier();
@@ -203,7 +269,7 @@ ${micro.inner}
 ${micro.store}
 }
 `;
-  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + TK * TNW) };
+  return { entry: 'main', code, workgroup: [WG, 1, 1], workgroupBytes: 4 * (TM * TK + (qt ? qt.words : TK * TNW)) };
 }
 
 /** Output columns per workgroup of the tiled kernel (grid y = ceil(outN / this)). */
@@ -226,14 +292,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
   var g = 0.0;
   var u = 0.0;
-  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
+${spec.quant ? quantDecodeLoop(spec) : `  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
     let a = ld_a(ar * ${spec.kd}u + kk);
     g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 1))};` : ''}
-  }
+  }`}
   st_${dest}(s * ${spec.outN}u + o, epi(e, o, g, u));
 }
 `;
   return { entry: 'main', code, workgroup: [DECODE_WG, 1, 1], workgroupBytes: 0 };
+}
+
+/**
+ * The decode path's reduction over a quantized W: group by group, the scale (one per column
+ * and group) loaded once, then each code decoded and scaled (the same f32 product as
+ * `dq_w`) and accumulated.
+ */
+function quantDecodeLoop(spec: GemmSpec): string {
+  const q = spec.quant!;
+  const hasGlu = glu(spec) !== undefined;
+  const halves: Array<[string, 0 | 1]> = hasGlu ? [['g', 0], ['u', 1]] : [['g', 0]];
+  return `  for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${q.group}u) {
+${halves.map(([v, h]) => `    let s${v} = ld_w_scale(${wScaleIndex(spec, 'e', 'k0', wcol(spec, 'o', h))});`).join('\n')}
+    for (var kk = k0; kk < min(k0 + ${q.group}u, ${spec.kd}u); kk++) {
+      let a = ld_a(ar * ${spec.kd}u + kk);
+${halves.map(([v, h]) => `      ${v} += a * (cd_w(${wIndex(spec, 'e', 'kk', wcol(spec, 'o', h))}) * s${v});`).join('\n')}
+    }
+  }`;
 }
 
 /** The combine pass: one workgroup per token and COMBINE_WG columns; operands idx, cw, scr, [init], out. */
@@ -261,7 +345,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * spill it when they do not unroll), scalars stay in registers. Thread (tr, tc) owns rows
  * tr + i*TY and columns tc + j*TX of the tile.
  */
-function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: number; TN: number; TK: number; TNW: number; glu: boolean; outN: number; dest: string }): { decl: string; inner: string; store: string } {
+function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: number; TN: number; TK: number; TNW: number; glu: boolean; outN: number; dest: string; wRead: (kk: string, c: string) => string }): { decl: string; inner: string; store: string } {
   const ij: Array<[number, number]> = [];
   for (let i = 0; i < t.MR; i++) for (let j = 0; j < t.NR; j++) ij.push([i, j]);
   const decl = [
@@ -271,7 +355,7 @@ function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: numb
   const inner = [
     `    for (var kk = 0u; kk < ${t.TK}u; kk++) {`,
     ...Array.from({ length: t.MR }, (_, i) => `      let a_${i} = As[min(tr + ${i * t.TY}u, ${t.TM - 1}u) * ${t.TK}u + kk];`),
-    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = Ws[kk * ${t.TNW}u + c_${j}];${t.glu ? ` let bu_${j} = Ws[kk * ${t.TNW}u + ${t.TN}u + c_${j}];` : ''}`),
+    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = ${t.wRead('kk', `c_${j}`)};${t.glu ? ` let bu_${j} = ${t.wRead('kk', `${t.TN}u + c_${j}`)};` : ''}`),
     ...ij.map(([i, j]) => `      acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});${t.glu ? ` accu_${i}_${j} = fma(a_${i}, bu_${j}, accu_${i}_${j});` : ''}`),
     '    }',
   ].join('\n');

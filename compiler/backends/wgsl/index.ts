@@ -14,6 +14,7 @@ import type { Backend, EmittedFiles } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
+import { codeLayout, quantBinding } from './quant.ts';
 import { PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
 
 /** File name of kernel `i` (names come from buffer names, which may hold any character). */
@@ -69,7 +70,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
       workgroupSize: k.shader.workgroup,
       workgroupBytes: k.shader.workgroupBytes,
       params: ['T', ...k.operands.map((o) => `offset(${o.role}: ${o.buffer} in ${o.space})`), ...k.extras],
-      weightBindings: k.operands.filter((o) => o.space === 'weights').map((o, j) => ({ binding: WEIGHT_BINDING + j, operand: o.role, buffer: o.buffer })),
+      weightBindings: k.operands.filter((o) => o.space === 'weights').map((o, j) => ({ binding: WEIGHT_BINDING + j, operand: o.role, buffer: o.buffer, ...(o.quant ? quantBinding(o.quant) : {}) })),
       dispatch: k.grid,
       ...(k.runsWhen ? { runsWhen: k.runsWhen } : {}),
     })),
@@ -103,7 +104,7 @@ export const wgslBackend: Backend = {
         target: target.name,
         bytes: w.bytes,
         align: w.align,
-        tensors: w.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: 'row-major' })),
+        tensors: w.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: e.quant ? codeLayout(e.dtype) : 'row-major', ...(e.quant ? { quant: e.quant } : {}) })),
       },
     };
   },

@@ -17,6 +17,7 @@ import { type Dim, dimMul, dimToString, evalShape } from '../../../ir/dims.ts';
 import { expertCapacity } from '../../../ir/interp-kernels.ts';
 import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
 import { loopSlices } from '../../../ir/kparse.ts';
+import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
@@ -25,7 +26,11 @@ import { alignShader } from './align.ts';
 import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
 import { ADD_WG, addShader, checkOp, rmsnormShader } from './ops.ts';
 import { capacityShader, routerShader } from './router.ts';
+import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
+import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space } from './shader.ts';
+
+export type { WeightRange } from './chunks.ts';
 
 /** One pipeline: a kernel step's entry point (a step may have several: decode, sorted, combine). */
 export interface WgslKernel {
@@ -39,13 +44,6 @@ export interface WgslKernel {
   grid: string[];
   /** Token counts this variant runs at (the decode/sorted split), for the manifest. */
   runsWhen?: string;
-}
-
-/** A weight operand's binding: a byte range of one weight chunk (a GPU buffer). */
-export interface WeightRange {
-  chunk: number;
-  offset: number;
-  bytes: number;
 }
 
 export type Command =
@@ -79,7 +77,7 @@ export interface WgslPlan {
    * The weights blob cut into GPU buffers at tensor boundaries, each at most the target's
    * storage binding size (so every range of one is bindable): blob byte ranges.
    */
-  weightChunks: Array<{ offset: number; bytes: number }>;
+  weightChunks: Chunk[];
   /** Bytes of the staging buffer the loop copies go through. */
   stagingBytes: number;
   /** The kernels (indices into `kernels`) each kernel step renders to. */
@@ -106,31 +104,22 @@ interface Loc {
 
 type Emit = (bindings: Record<string, number>, loc: (name: string) => Loc, out: Command[]) => void;
 
+/** Byte ranges (from the tensor's start) that weight operands bind instead of all of it, by role. */
+type Parts = Record<string, { offset: number; bytes: number }>;
+
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
   const slices = loopSlices(p.steps);
-  for (const b of p.buffers)
-    if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E309', `the WGSL backend stores f32 and i32 buffers, not ${b.name}: ${b.dtype}`, undefined, 'WebGPU has no f16 without the shader-f16 feature');
-  const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
-  const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * 4;
-  const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
-  const weightChunks: Array<{ offset: number; bytes: number }> = [];
-  for (const e of weights.entries) {
-    const last = weightChunks[weightChunks.length - 1];
-    if (last && e.offset + e.bytes - last.offset <= maxBinding) last.bytes = e.offset + e.bytes - last.offset;
-    else if (e.bytes <= maxBinding || e.shape.length === 0) weightChunks.push({ offset: e.offset, bytes: e.bytes });
-    else {
-      // Over the binding size: chunks of whole rows of the leading axis (experts, or layers
-      // of a stack), so an expert group or a loop slice lies in one chunk. A row over the
-      // size still gets its own chunk, and loading says it cannot bind.
-      const rowBytes = e.bytes / e.shape[0];
-      const rows = Math.max(1, Math.floor(maxBinding / rowBytes));
-      for (let r = 0; r < e.shape[0]; r += rows) weightChunks.push({ offset: e.offset + r * rowBytes, bytes: Math.min(rows, e.shape[0] - r) * rowBytes });
-    }
+  for (const b of p.buffers) {
+    checkQuantized(b, byName);
+    if (b.dtype !== 'f32' && !isIntDType(b.dtype) && !b.quant) fail('E309', `the WGSL backend stores f32 and i32 buffers, not ${b.name}: ${b.dtype}`, undefined, 'WebGPU has no f16 without the shader-f16 feature');
   }
-  const chunkOf = (offset: number): number => weightChunks.findIndex((c) => offset >= c.offset && offset < c.offset + c.bytes);
+  const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
+  const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * elementBytes(b.dtype);
+  const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
+  const weightChunks = chunksOf(weights, maxBinding);
 
   // Static layout: inputs after the planned arena, scratch after them.
   let at = alignUp(p.arenaBytes, ALIGN);
@@ -179,8 +168,12 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     if (!b) throw new Error(`wgsl: no buffer ${buffer}`);
     const sp = spaceOf(buffer);
     if (write && sp !== 'arena') throw new Error(`wgsl: kernel writes the weight ${buffer}`);
-    return { role, buffer, space: sp, int: isIntDType(b.dtype), write };
+    if (!b.quant) return { role, buffer, space: sp, int: isIntDType(b.dtype), write };
+    const { scales, axis, group } = b.quant;
+    return { role, buffer, space: sp, int: false, quant: { dtype: b.dtype as QuantDType, scales: `${role}_scale`, scalesBuffer: scales, shape: b.shape.map(staticDim), axis, group } };
   };
+  /** The operand list with each quantized weight's scales right after it (its own binding and offset). */
+  const withScales = (ops: Operand[]): Operand[] => ops.flatMap((o) => (o.quant ? [o, operand(o.quant.scales, o.quant.scalesBuffer)] : [o]));
   const scratchOp = (role: string, int: boolean): Operand => ({ role, buffer: '<scratch>', space: 'arena', int, write: true });
   const shapeOf = (n: string): Dim[] => byName.get(n)!.shape;
   const staticDim = (d: Dim): number => evalShape([d], maxB)[0];
@@ -197,20 +190,22 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   };
   // Arena operands: their element offset. Weight operands: bound at their offset rounded
   // down to the binding alignment, the rest as the element offset.
-  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, part?: { role: string; offset: number; bytes: number }): { params: number[]; weights: WeightRange[] } => {
+  // (A quantized weight's offset counts codes: it may start inside a word.) `parts` bind a
+  // byte range of some weight operands (by role) instead of the whole tensor.
+  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[] } => {
     const weightsOut: WeightRange[] = [];
     const params = ops.map((o) => {
       if (o.buffer === '<scratch>') return scratchOffset / 4;
       const l = loc(o.buffer);
       if (l.space === 'arena') return l.offset / 4;
-      const start = l.offset + (part?.role === o.role ? part.offset : 0);
-      const bytes = part?.role === o.role ? part.bytes : bytesAt(byName.get(o.buffer)!, b);
-      const chunk = chunkOf(start);
-      if (chunkOf(start + bytes - 1) !== chunk) throw new Error(`wgsl: ${o.buffer} (${bytes} bytes) straddles two weight buffers`);
-      const within = start - weightChunks[chunk].offset;
-      const bound = Math.floor(within / ALIGN) * ALIGN;
-      weightsOut.push({ chunk, offset: bound, bytes: within - bound + bytes });
-      return (within - bound) / 4;
+      const part = Object.hasOwn(parts, o.role) ? parts[o.role] : undefined;
+      const buf = byName.get(o.buffer)!;
+      const start = l.offset + (part?.offset ?? 0);
+      const bytes = part?.bytes ?? bytesAt(buf, b);
+      const range = bindingOf(weightChunks, start, bytes);
+      if (!range) throw new Error(`wgsl: ${o.buffer} (${bytes} bytes) straddles two weight buffers`);
+      weightsOut.push(range);
+      return (start - weightChunks[range.chunk].offset - range.offset) / elementBytes(buf.dtype);
     });
     return { params, weights: weightsOut };
   };
@@ -222,13 +217,13 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     loc: (n: string) => Loc,
     extras: number[],
     grid: [number, number, number],
-    part?: { role: string; offset: number; bytes: number },
+    parts?: Parts,
   ): void => {
     const T = b.T;
     for (const g of grid)
       if (g > 65535) fail('E505', `the WGSL kernel ${kernels[kernel].name} needs a grid of ${grid.join(' x ')} workgroups at T = ${T}, over WebGPU's 65535 per dimension`);
     if (grid.some((g) => g === 0)) return;
-    const placed = operandPlaces(ops, loc, b, part);
+    const placed = operandPlaces(ops, loc, b, parts);
     out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], grid, weights: placed.weights });
   };
   const aligns = new Map<string, MoeAlignKernel>();
@@ -240,13 +235,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
 
   const router = (k: RouterKernel): Emit => {
     const cap = k.capacityFactor !== undefined;
-    const ops = [operand('x', k.x), operand('w', k.w)];
-    if (k.bias) ops.push(operand('bias', k.bias));
-    if (k.selectBias) ops.push(operand('sel', k.selectBias));
-    if (k.sharedGate) ops.push(operand('gate', k.sharedGate));
-    ops.push(operand('idx', k.indices, true));
-    if (cap) ops.push(scratchOp('raw', true));
-    ops.push(operand('wout', k.weights, true));
+    const list = [operand('x', k.x), operand('w', k.w)];
+    if (k.bias) list.push(operand('bias', k.bias));
+    if (k.selectBias) list.push(operand('sel', k.selectBias));
+    if (k.sharedGate) list.push(operand('gate', k.sharedGate));
+    list.push(operand('idx', k.indices, true));
+    if (cap) list.push(scratchOp('raw', true));
+    list.push(operand('wout', k.weights, true));
+    const ops = withScales(list);
     const T = shapeOf(k.x)[0];
     const r = addKernel({ name: `${k.indices}.router`, shader: routerShader(k, lastDim(k.x), ops), operands: ops, extras: [], grid: [dimToString(T), '1', '1'] });
     let c = -1;
@@ -279,7 +275,11 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const chain = k.epilogue.filter((e) => e.kind !== 'combine');
     const outN = chain.some((e) => e.kind === 'glu') ? n / 2 : n;
     if (!k.tile) throw new Error(`wgsl: ${k.out} has no tile (run the tiler)`);
-    return { kd: lastDim(k.a), n, outN, transB: k.transB, gather: 'gather' in k ? k.gather : false, k: kChoices, grouped, chain, combine: chain.length !== k.epilogue.length, tile: k.tile };
+    const q = byName.get(k.w)!.quant;
+    // The GEMM computes scale indices along Kd; scales along another axis are not a GEMM's.
+    const kAxis = (grouped ? 1 : 0) + (k.transB ? 1 : 0);
+    if (q && q.axis !== kAxis) fail('E701', `the WGSL backend reads GEMM weight scales along the reduction axis (${kAxis}); ${k.w}'s run along axis ${q.axis}`, undefined, 'quantize with --quantize (scales along the reduction axis, as ir/quant.ts defines)');
+    return { kd: lastDim(k.a), n, outN, transB: k.transB, gather: 'gather' in k ? k.gather : false, k: kChoices, grouped, chain, combine: chain.length !== k.epilogue.length, tile: k.tile, ...(q ? { quant: { dtype: byName.get(k.w)!.dtype as QuantDType, group: q.group } } : {}) };
   };
   const biasOps = (k: GroupedGemmKernel | GemmKernel): Operand[] =>
     k.epilogue.flatMap((e) => (e.kind === 'bias' ? [e.bias] : [])).map((bn, i) => operand(`bias${i}`, bn));
@@ -303,8 +303,8 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const T = shapeOf(k.indices)[0];
     const slotsDim = dimMul(T, k.k);
     const tn = tileCols(spec);
-    const dOps = gemmOperands('decode', bufs);
-    const sOps = gemmOperands('sorted', bufs);
+    const dOps = withScales(gemmOperands('decode', bufs));
+    const sOps = withScales(gemmOperands('sorted', bufs));
     const when = `T < ${k.sortedFromTokens}`;
     const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps), operands: dOps, extras: EXPERT_RANGE, grid: [dimToString(slotsDim), ceilText(spec.outN, DECODE_WG), '1'], runsWhen: when });
     const bexp = shapeOf(k.blockExpert)[0];
@@ -320,17 +320,17 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       scratchUses.push((b) => evalShape([slotsDim], b)[0] * spec.outN * 4);
       ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, COMBINE_WG), '1'] });
     }
-    // Expert groups whose weights fit one storage binding (one group unless they do not all fit).
+    // Expert groups whose weights (codes and scales) each fit one storage binding (one
+    // group unless they do not all fit).
     const experts = staticDim(shapeOf(k.w)[0]);
-    const expertBytes = (spec.n * spec.kd * 4);
-    const perGroup = Math.max(1, Math.min(experts, Math.floor(maxBinding / expertBytes)));
+    const stacked = sOps.filter((o) => o.role === 'w' || o.role === bufs.w.quant?.scales);
+    const rowBytes = (o: Operand): number => bytesAt(byName.get(o.buffer)!, maxB) / experts;
     return (b, loc, out) => {
       const t = evalShape([T], b)[0];
-      for (let lo = 0; lo < experts; lo += perGroup) {
-        const hi = Math.min(experts, lo + perGroup);
-        const part = { role: 'w', offset: lo * expertBytes, bytes: (hi - lo) * expertBytes };
-        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1], part);
-        else dispatch(out, sk, b, sOps, loc, [lo, hi], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1], part);
+      for (const [lo, hi] of expertGroups(weightChunks, experts, stacked.map((o) => ({ start: loc(o.buffer).offset, rowBytes: rowBytes(o) })), maxBinding)) {
+        const parts = Object.fromEntries(stacked.map((o) => [o.role, { offset: lo * rowBytes(o), bytes: (hi - lo) * rowBytes(o) }]));
+        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1], parts);
+        else dispatch(out, sk, b, sOps, loc, [lo, hi], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1], parts);
       }
       if (spec.combine) dispatch(out, ck, b, cOps, loc, [], [t, ceilDiv(spec.outN, COMBINE_WG), 1]);
     };
@@ -339,7 +339,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const dense = (k: GemmKernel): Emit => {
     const spec = gemmSpec(k, false, 1);
     if (spec.combine) throw new Error('wgsl: a dense GEMM has no combine');
-    const ops = gemmOperands('dense', { a: operand('a', k.a), w: operand('w', k.w), dest: operand('out', k.out, true), biases: biasOps(k) });
+    const ops = withScales(gemmOperands('dense', { a: operand('a', k.a), w: operand('w', k.w), dest: operand('out', k.out, true), biases: biasOps(k) }));
     const rowsDim = shapeOf(k.a).slice(0, -1).reduce<Dim>((x, d) => dimMul(x, d), 1);
     const tn = tileCols(spec);
     const i = addKernel({ name: `${k.out}.gemm`, shader: tiledGemm(spec, 'dense', ops), operands: ops, extras: ['rows'], grid: [ceilText(rowsDim, spec.tile.m), ceilText(spec.outN, tn), '1'] });
@@ -352,7 +352,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const op = (k: OpKernel): Emit => {
     checkOp(k);
     if (k.op === 'rmsnorm') {
-      const ops = [operand('x', k.inputs[0]), operand('w', k.inputs[1]), operand('out', k.outputs[0], true)];
+      const ops = withScales([operand('x', k.inputs[0]), operand('w', k.inputs[1]), operand('out', k.outputs[0], true)]);
       const d = lastDim(k.inputs[0]);
       const rowsDim = shapeOf(k.inputs[0]).slice(0, -1).reduce<Dim>((x, dd) => dimMul(x, dd), 1);
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
@@ -363,7 +363,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
       fail('E202', `the WGSL backend adds equal shapes or a trailing broadcast, not [${a.map(dimToString)}] + [${bb.map(dimToString)}] (${k.outputs[0]})`);
     const bn = numel(evalShape(bb, maxB));
-    const ops = [operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)];
+    const ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
     const countDim = a.reduce<Dim>((x, d) => dimMul(x, d), 1);
     const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops), operands: ops, extras: ['count'], grid: [ceilText(countDim, ADD_WG), '1', '1'] });
     return (b, loc, out) => {

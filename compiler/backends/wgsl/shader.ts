@@ -19,12 +19,16 @@
  *   the token count T, then one element offset per operand (a loop iteration moves a slice's
  *   offset, so offsets are parameters, not constants), then kernel-specific sizes at T.
  * - bindings 2, 3, ...: each weight operand, `array<f32>`, read-only, bound at its tensor
- *   (rounded down to the 256-byte offset alignment; the rest is its offset parameter). Per
+ *   (rounded down to the 256-byte offset alignment; the rest is its offset parameter). A
+ *   quantized weight is `array<u32>` codes (offset parameter in codes) followed by its f32
+ *   scales as one more weight operand (`quant.ts`). Per
  *   tensor, not one binding for all weights: a model's weights pass WebGPU's 128 MiB binding
  *   and 256 MiB buffer limits long before one tensor does.
  * At most 5 storage buffers per stage (the router: arena, w, bias, select bias, shared
- * gate), inside WebGPU's default 8.
+ * gate), 7 with quantized w and gate (their scales), inside WebGPU's default 8.
  */
+
+import { type OperandQuant, decoders, quantAccessor } from './quant.ts';
 
 /** Bytes between parameter records (WebGPU's minUniformBufferOffsetAlignment default). */
 export const PARAM_STRIDE = 256;
@@ -44,6 +48,8 @@ export interface Operand {
   int: boolean;
   /** Written by the kernel (only arena operands can be). */
   write?: boolean;
+  /** A quantized weight: u32 codes, dequantized with its scales operand (`quant.ts`). */
+  quant?: OperandQuant;
 }
 
 /** A compute entry point of a kernel, with what the manifest says about it. */
@@ -72,7 +78,8 @@ export function accessors(ops: readonly Operand[], extra: readonly string[] = []
   ops.forEach((o, i) => {
     const slot = `P(${i + 1}u)`;
     const ty = o.int ? 'i32' : 'f32';
-    if (o.space === 'weights') {
+    if (o.quant) lines.push(...quantAccessor(o.role, o.quant, binding++, slot));
+    else if (o.space === 'weights') {
       if (o.int) throw new Error(`wgsl: integer weight ${o.buffer} (weights are f32)`);
       lines.push(`@group(0) @binding(${binding++}) var<storage, read> w_${o.role}: array<f32>;`);
       lines.push(`fn ld_${o.role}(i: u32) -> f32 { return w_${o.role}[${slot} + i]; }`);
@@ -82,7 +89,7 @@ export function accessors(ops: readonly Operand[], extra: readonly string[] = []
     }
   });
   extra.forEach((name, j) => lines.push(`fn ${name}() -> u32 { return P(${ops.length + 1 + j}u); }`));
-  return lines.join('\n') + '\n';
+  return decoders(ops.flatMap((o) => (o.quant ? [o.quant] : []))) + lines.join('\n') + '\n';
 }
 
 /** A WGSL float literal that reads back as exactly `x` in f32 (no `inf`/`nan` literals exist). */

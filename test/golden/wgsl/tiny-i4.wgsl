@@ -1,0 +1,651 @@
+// ==== 00-top.indices.router.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
+fn ld_x(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+@group(0) @binding(2) var<storage, read> w_w: array<u32>;
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
+fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
+fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
+@group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
+fn ld_w_scale(i: u32) -> f32 { return w_w_scale[P(3u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn st_idx(i: u32, v: i32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn ld_wout(i: u32) -> f32 { return bitcast<f32>(arena[P(5u) + i]); }
+fn st_wout(i: u32, v: f32) { arena[P(5u) + i] = bitcast<u32>(v); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+
+var<workgroup> logit: array<f32, 4>;
+var<workgroup> sc: array<f32, 4>;
+var<workgroup> sv: array<f32, 4>;
+var<workgroup> keep: array<u32, 1>;
+var<workgroup> gs: array<f32, 1>;
+var<workgroup> chosen: array<i32, 2>;
+var<workgroup> red: array<f32, 64>;
+var<workgroup> wgMax: f32;
+var<workgroup> wgSum: f32;
+
+// The reference's order: a NaN beats any number (read from the bits: WGSL lets a compiler
+// assume floats are never NaN, so `x != x` is no test).
+fn nan_(x: f32) -> bool { let b = bitcast<u32>(x); return (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu) != 0u; }
+fn better(v: f32, w: f32) -> bool { return (!nan_(v) && !nan_(w) && v > w) || (nan_(v) && !nan_(w)); }
+// Candidate j ranks ahead of i: better, or not worse and at a lower index.
+fn ahead(vj: f32, j: u32, vi: f32, i: u32) -> bool { return better(vj, vi) || (!better(vi, vj) && j < i); }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  for (var e = lid; e < 4u; e += 64u) {
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) { s += ld_x(t * 8u + i) * ld_w(e * 8u + i); }
+    logit[e] = s;
+  }
+  workgroupBarrier();
+  // Softmax max and sum: strided partials, then a tree over the invocations.
+  var pm = logit[0];
+  for (var e = lid; e < 4u; e += 64u) { pm = max(pm, logit[e]); }
+  red[lid] = pm;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] = max(red[lid], red[lid + h]); }
+    workgroupBarrier();
+  }
+  let m = red[0];
+  workgroupBarrier();
+  var ps = 0.0;
+  for (var e = lid; e < 4u; e += 64u) { ps += exp(logit[e] - m); }
+  red[lid] = ps;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h = h / 2u) {
+    if (lid < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { wgMax = m; wgSum = red[0]; }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 64u) {
+    sc[e] = exp(logit[e] - wgMax) / wgSum;
+    sv[e] = sc[e];
+  }
+  workgroupBarrier();
+  if (lid == 0u) { keep[0] = 1u; }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 64u) {
+    if (keep[e / 4u] == 0u) { continue; }
+    var rank = 0u;
+    for (var j = 0u; j < 4u; j++) { if (keep[j / 4u] != 0u && ahead(sv[j], j, sv[e], e)) { rank++; } }
+    if (rank < 2u) { chosen[rank] = i32(e); }
+  }
+  workgroupBarrier();
+  if (lid != 0u) { return; }
+  var wv: array<f32, 2>;
+  for (var j = 0u; j < 2u; j++) { wv[j] = sc[chosen[j]]; }
+  var ns = 0.0;
+  for (var j = 0u; j < 2u; j++) { ns += wv[j]; }
+  for (var j = 0u; j < 2u; j++) { wv[j] = wv[j] / ns; }
+  for (var j = 0u; j < 2u; j++) {
+    st_idx(t * 2u + j, chosen[j]);
+    st_wout(t * 2u + j, wv[j] * 1.0);
+  }
+}
+
+// ==== 01-y.sorted.align.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(2u) + i]); }
+fn st_sorted(i: u32, v: i32) { arena[P(2u) + i] = bitcast<u32>(v); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(3u) + i]); }
+fn st_bexp(i: u32, v: i32) { arena[P(3u) + i] = bitcast<u32>(v); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn st_cnt(i: u32, v: i32) { arena[P(4u) + i] = bitcast<u32>(v); }
+fn nslots() -> u32 { return P(5u); }
+fn sortedLen() -> u32 { return P(6u); }
+fn blocksLen() -> u32 { return P(7u); }
+
+var<workgroup> cnt: array<u32, 4>;
+var<workgroup> rowStart: array<u32, 4>;
+var<workgroup> blockStart: array<u32, 4>;
+var<workgroup> used: vec2<u32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let n = nslots();
+  for (var e = lid; e < 4u; e += 256u) {
+    var c = 0u;
+    for (var s = 0u; s < n; s++) { if (ld_idx(s) == i32(e)) { c++; } }
+    cnt[e] = c;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var rows = 0u;
+    var blocks = 0u;
+    for (var e = 0u; e < 4u; e++) {
+      rowStart[e] = rows;
+      blockStart[e] = blocks;
+      let nb = (cnt[e] + 31u) / 32u;
+      rows += nb * 32u;
+      blocks += nb;
+    }
+    used = vec2<u32>(rows, blocks);
+    st_cnt(0u, i32(rows));
+  }
+  workgroupBarrier();
+  for (var e = lid; e < 4u; e += 256u) {
+    var r = rowStart[e];
+    for (var s = 0u; s < n; s++) {
+      if (ld_idx(s) == i32(e)) {
+        if (r < sortedLen()) { st_sorted(r, i32(s)); }
+        r++;
+      }
+    }
+    let nb = (cnt[e] + 31u) / 32u;
+    for (; r < rowStart[e] + nb * 32u; r++) { if (r < sortedLen()) { st_sorted(r, -1); } }
+    for (var b = blockStart[e]; b < blockStart[e] + nb; b++) { if (b < blocksLen()) { st_bexp(b, i32(e)); } }
+  }
+  for (var r = used.x + lid; r < sortedLen(); r += 256u) { st_sorted(r, -1); }
+  for (var b = used.y + lid; b < blocksLen(); b += 256u) { st_bexp(b, -1); }
+}
+
+// ==== 02-y.hidden.decode.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+@group(0) @binding(2) var<storage, read> w_w: array<u32>;
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
+fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
+fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
+@group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
+fn ld_w_scale(i: u32) -> f32 { return w_w_scale[P(3u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(5u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(5u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(6u); }
+fn e_hi() -> u32 { return P(7u); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = act_silu(g) * u;
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * 64u + lid;
+  let ei = ld_idx(s);
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 16u) { return; }
+  let e = u32(ei);
+  let ar = s / 2u;
+  var g = 0.0;
+  var u = 0.0;
+  for (var k0 = 0u; k0 < 8u; k0 += 32u) {
+    let sg = ld_w_scale((e - e_lo()) * 32u + o * 1u + k0 / 32u);
+    let su = ld_w_scale((e - e_lo()) * 32u + (16u + o) * 1u + k0 / 32u);
+    for (var kk = k0; kk < min(k0 + 32u, 8u); kk++) {
+      let a = ld_a(ar * 8u + kk);
+      g += a * (cd_w((e - e_lo()) * 256u + o * 8u + kk) * sg);
+      u += a * (cd_w((e - e_lo()) * 256u + (16u + o) * 8u + kk) * su);
+    }
+  }
+  st_out(s * 16u + o, epi(e, o, g, u));
+}
+
+// ==== 03-y.hidden.sorted.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+@group(0) @binding(2) var<storage, read> w_w: array<u32>;
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
+fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 8u) * 1u + (i % 8u) / 32u); }
+fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
+@group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
+fn ld_w_scale(i: u32) -> f32 { return w_w_scale[P(3u) + i]; }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(6u) + i]); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(7u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(7u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(8u); }
+fn e_hi() -> u32 { return P(9u); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = act_silu(g) * u;
+  return v;
+}
+
+var<workgroup> As: array<f32, 256>;
+var<workgroup> Wq: array<u32, 32>;
+fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * 32u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(s / 2, i32(r));
+}
+fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+  let te = c * 8u + kr;
+  let half = c / 16u;
+  let o = min(col0 + c % 16u, 15u);
+  let col = select(o, (16u + o), half == 1u);
+  let kk = min(k0 + kr, 7u);
+  return code_i4(Wq[te / 8u], te % 8u) * ld_w_scale((e - e_lo()) * 32u + col * 1u + kk / 32u);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * 16u;
+  if (lid == 0u) {
+    let be = ld_bexp(tile);
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
+  }
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;
+  workgroupBarrier();
+  let tr = lid / 4u;
+  let tc = lid % 4u;
+  var acc_0_0 = 0.0; var accu_0_0 = 0.0;
+  var acc_0_1 = 0.0; var accu_0_1 = 0.0;
+  var acc_0_2 = 0.0; var accu_0_2 = 0.0;
+  var acc_0_3 = 0.0; var accu_0_3 = 0.0;
+  var acc_1_0 = 0.0; var accu_1_0 = 0.0;
+  var acc_1_1 = 0.0; var accu_1_1 = 0.0;
+  var acc_1_2 = 0.0; var accu_1_2 = 0.0;
+  var acc_1_3 = 0.0; var accu_1_3 = 0.0;
+  let c_0 = min(tc + 0u, 15u);
+  let c_1 = min(tc + 4u, 15u);
+  let c_2 = min(tc + 8u, 15u);
+  let c_3 = min(tc + 12u, 15u);
+  for (var k0 = 0u; k0 < 8u; k0 += 8u) {
+    for (var i = lid; i < 256u; i += 64u) {
+      let ar = tileRows(tile, i / 8u).x;
+      let kk = k0 + i % 8u;
+      var v = 0.0;
+      if (ar >= 0 && kk < 8u) { v = ld_a(u32(ar) * 8u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < 32u; i += 64u) {
+      var word = 0u;
+      for (var j = 0u; j < 8u; j++) {
+        let te = i * 8u + j;
+        let c = te / 8u;
+        let kr = te % 8u;
+        let kk = k0 + kr;
+        let half = c / 16u;
+        let o = col0 + c % 16u;
+        let col = select(o, (16u + o), half == 1u);
+        if (te < 256u && o < 16u && kk < 8u) { word |= rc_w((e - e_lo()) * 256u + col * 8u + kk) << (j * 4u); }
+      }
+      Wq[i] = word;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 8u; kk++) {
+      let a_0 = As[min(tr + 0u, 31u) * 8u + kk];
+      let a_1 = As[min(tr + 16u, 31u) * 8u + kk];
+      let b_0 = wq(e, k0, col0, kk, c_0); let bu_0 = wq(e, k0, col0, kk, 16u + c_0);
+      let b_1 = wq(e, k0, col0, kk, c_1); let bu_1 = wq(e, k0, col0, kk, 16u + c_1);
+      let b_2 = wq(e, k0, col0, kk, c_2); let bu_2 = wq(e, k0, col0, kk, 16u + c_2);
+      let b_3 = wq(e, k0, col0, kk, c_3); let bu_3 = wq(e, k0, col0, kk, 16u + c_3);
+      acc_0_0 = fma(a_0, b_0, acc_0_0); accu_0_0 = fma(a_0, bu_0, accu_0_0);
+      acc_0_1 = fma(a_0, b_1, acc_0_1); accu_0_1 = fma(a_0, bu_1, accu_0_1);
+      acc_0_2 = fma(a_0, b_2, acc_0_2); accu_0_2 = fma(a_0, bu_2, accu_0_2);
+      acc_0_3 = fma(a_0, b_3, acc_0_3); accu_0_3 = fma(a_0, bu_3, accu_0_3);
+      acc_1_0 = fma(a_1, b_0, acc_1_0); accu_1_0 = fma(a_1, bu_0, accu_1_0);
+      acc_1_1 = fma(a_1, b_1, acc_1_1); accu_1_1 = fma(a_1, bu_1, accu_1_1);
+      acc_1_2 = fma(a_1, b_2, acc_1_2); accu_1_2 = fma(a_1, bu_2, accu_1_2);
+      acc_1_3 = fma(a_1, b_3, acc_1_3); accu_1_3 = fma(a_1, bu_3, accu_1_3);
+    }
+    workgroupBarrier();
+  }
+  {
+    let rr = tr + 0u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_0_0, accu_0_0)); }
+      let o_1 = col0 + tc + 4u;
+      if (tc + 4u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_0_1, accu_0_1)); }
+      let o_2 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_2 < 16u) { st_out(u32(d) * 16u + o_2, epi(e, o_2, acc_0_2, accu_0_2)); }
+      let o_3 = col0 + tc + 12u;
+      if (tc + 12u < 16u && o_3 < 16u) { st_out(u32(d) * 16u + o_3, epi(e, o_3, acc_0_3, accu_0_3)); }
+    }
+  }
+  {
+    let rr = tr + 16u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 16u && o_0 < 16u) { st_out(u32(d) * 16u + o_0, epi(e, o_0, acc_1_0, accu_1_0)); }
+      let o_1 = col0 + tc + 4u;
+      if (tc + 4u < 16u && o_1 < 16u) { st_out(u32(d) * 16u + o_1, epi(e, o_1, acc_1_1, accu_1_1)); }
+      let o_2 = col0 + tc + 8u;
+      if (tc + 8u < 16u && o_2 < 16u) { st_out(u32(d) * 16u + o_2, epi(e, o_2, acc_1_2, accu_1_2)); }
+      let o_3 = col0 + tc + 12u;
+      if (tc + 12u < 16u && o_3 < 16u) { st_out(u32(d) * 16u + o_3, epi(e, o_3, acc_1_3, accu_1_3)); }
+    }
+  }
+}
+
+// ==== 04-y.decode.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+@group(0) @binding(2) var<storage, read> w_w: array<u32>;
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
+fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 16u) * 1u + (i % 16u) / 32u); }
+fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
+@group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
+fn ld_w_scale(i: u32) -> f32 { return w_w_scale[P(3u) + i]; }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(5u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(5u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(6u); }
+fn e_hi() -> u32 { return P(7u); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = g;
+  return v;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  let o = wid.y * 64u + lid;
+  let ei = ld_idx(s);
+  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 8u) { return; }
+  let e = u32(ei);
+  let ar = s;
+  var g = 0.0;
+  var u = 0.0;
+  for (var k0 = 0u; k0 < 16u; k0 += 32u) {
+    let sg = ld_w_scale((e - e_lo()) * 8u + o * 1u + k0 / 32u);
+    for (var kk = k0; kk < min(k0 + 32u, 16u); kk++) {
+      let a = ld_a(ar * 16u + kk);
+      g += a * (cd_w((e - e_lo()) * 128u + o * 16u + kk) * sg);
+    }
+  }
+  st_scr(s * 8u + o, epi(e, o, g, u));
+}
+
+// ==== 05-y.sorted.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn code_i4(w: u32, j: u32) -> f32 { return f32((bitcast<i32>(w) << (28u - 4u * j)) >> 28u); }
+fn ld_a(i: u32) -> f32 { return bitcast<f32>(arena[P(1u) + i]); }
+@group(0) @binding(2) var<storage, read> w_w: array<u32>;
+fn cd_w(i: u32) -> f32 { let c = P(2u) + i; return code_i4(w_w[c >> 3u], c & 7u); }
+fn dq_w(i: u32, si: u32) -> f32 { return cd_w(i) * ld_w_scale(si); }
+fn ld_w(i: u32) -> f32 { return dq_w(i, (i / 16u) * 1u + (i % 16u) / 32u); }
+fn rc_w(i: u32) -> u32 { let c = P(2u) + i; return (w_w[c >> 3u] >> ((c & 7u) * 4u)) & 15u; }
+@group(0) @binding(3) var<storage, read> w_w_scale: array<f32>;
+fn ld_w_scale(i: u32) -> f32 { return w_w_scale[P(3u) + i]; }
+fn ld_sorted(i: u32) -> i32 { return bitcast<i32>(arena[P(4u) + i]); }
+fn ld_bexp(i: u32) -> i32 { return bitcast<i32>(arena[P(5u) + i]); }
+fn ld_cnt(i: u32) -> i32 { return bitcast<i32>(arena[P(6u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(7u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(7u) + i] = bitcast<u32>(v); }
+fn e_lo() -> u32 { return P(8u); }
+fn e_hi() -> u32 { return P(9u); }
+fn act_relu(x: f32) -> f32 { return max(x, 0.0); }
+fn act_sigmoid(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
+fn act_silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn erf_(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-a * a);
+  return select(-y, y, x >= 0.0);
+}
+fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
+fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
+fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
+  var g = g0;
+  var u = u0;
+  var v = g0;
+  v = g;
+  return v;
+}
+
+var<workgroup> As: array<f32, 512>;
+var<workgroup> Wq: array<u32, 16>;
+fn tileRows(tile: u32, i: u32) -> vec2<i32> {
+  let r = tile * 32u + i;
+  let s = ld_sorted(r);
+  if (s < 0) { return vec2<i32>(-1, -1); }
+  return vec2<i32>(i32(r), s);
+}
+fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+  let te = c * 16u + kr;
+  let o = min(col0 + c, 7u);
+  let col = o;
+  let kk = min(k0 + kr, 15u);
+  return code_i4(Wq[te / 8u], te % 8u) * ld_w_scale((e - e_lo()) * 8u + col * 1u + kk / 32u);
+}
+
+@compute @workgroup_size(16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tile = wid.x;
+  let col0 = wid.y * 8u;
+  if (lid == 0u) {
+    let be = ld_bexp(tile);
+    As[0] = select(0.0, f32(be + 1), i32(tile * 32u) < ld_cnt(0u) && be >= i32(e_lo()) && be < i32(e_hi()));
+  }
+  let code = u32(workgroupUniformLoad(&As[0]));
+  if (code == 0u) { return; }
+  let e = code - 1u;
+  workgroupBarrier();
+  let tr = lid / 1u;
+  let tc = lid % 1u;
+  var acc_0_0 = 0.0;
+  var acc_0_1 = 0.0;
+  var acc_0_2 = 0.0;
+  var acc_0_3 = 0.0;
+  var acc_0_4 = 0.0;
+  var acc_0_5 = 0.0;
+  var acc_0_6 = 0.0;
+  var acc_0_7 = 0.0;
+  var acc_1_0 = 0.0;
+  var acc_1_1 = 0.0;
+  var acc_1_2 = 0.0;
+  var acc_1_3 = 0.0;
+  var acc_1_4 = 0.0;
+  var acc_1_5 = 0.0;
+  var acc_1_6 = 0.0;
+  var acc_1_7 = 0.0;
+  let c_0 = min(tc + 0u, 7u);
+  let c_1 = min(tc + 1u, 7u);
+  let c_2 = min(tc + 2u, 7u);
+  let c_3 = min(tc + 3u, 7u);
+  let c_4 = min(tc + 4u, 7u);
+  let c_5 = min(tc + 5u, 7u);
+  let c_6 = min(tc + 6u, 7u);
+  let c_7 = min(tc + 7u, 7u);
+  for (var k0 = 0u; k0 < 16u; k0 += 16u) {
+    for (var i = lid; i < 512u; i += 16u) {
+      let ar = tileRows(tile, i / 16u).x;
+      let kk = k0 + i % 16u;
+      var v = 0.0;
+      if (ar >= 0 && kk < 16u) { v = ld_a(u32(ar) * 16u + kk); }
+      As[i] = v;
+    }
+    for (var i = lid; i < 16u; i += 16u) {
+      var word = 0u;
+      for (var j = 0u; j < 8u; j++) {
+        let te = i * 8u + j;
+        let c = te / 16u;
+        let kr = te % 16u;
+        let kk = k0 + kr;
+        let o = col0 + c;
+        let col = o;
+        if (te < 128u && o < 8u && kk < 16u) { word |= rc_w((e - e_lo()) * 128u + col * 16u + kk) << (j * 4u); }
+      }
+      Wq[i] = word;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      let a_0 = As[min(tr + 0u, 31u) * 16u + kk];
+      let a_1 = As[min(tr + 16u, 31u) * 16u + kk];
+      let b_0 = wq(e, k0, col0, kk, c_0);
+      let b_1 = wq(e, k0, col0, kk, c_1);
+      let b_2 = wq(e, k0, col0, kk, c_2);
+      let b_3 = wq(e, k0, col0, kk, c_3);
+      let b_4 = wq(e, k0, col0, kk, c_4);
+      let b_5 = wq(e, k0, col0, kk, c_5);
+      let b_6 = wq(e, k0, col0, kk, c_6);
+      let b_7 = wq(e, k0, col0, kk, c_7);
+      acc_0_0 = fma(a_0, b_0, acc_0_0);
+      acc_0_1 = fma(a_0, b_1, acc_0_1);
+      acc_0_2 = fma(a_0, b_2, acc_0_2);
+      acc_0_3 = fma(a_0, b_3, acc_0_3);
+      acc_0_4 = fma(a_0, b_4, acc_0_4);
+      acc_0_5 = fma(a_0, b_5, acc_0_5);
+      acc_0_6 = fma(a_0, b_6, acc_0_6);
+      acc_0_7 = fma(a_0, b_7, acc_0_7);
+      acc_1_0 = fma(a_1, b_0, acc_1_0);
+      acc_1_1 = fma(a_1, b_1, acc_1_1);
+      acc_1_2 = fma(a_1, b_2, acc_1_2);
+      acc_1_3 = fma(a_1, b_3, acc_1_3);
+      acc_1_4 = fma(a_1, b_4, acc_1_4);
+      acc_1_5 = fma(a_1, b_5, acc_1_5);
+      acc_1_6 = fma(a_1, b_6, acc_1_6);
+      acc_1_7 = fma(a_1, b_7, acc_1_7);
+    }
+    workgroupBarrier();
+  }
+  {
+    let rr = tr + 0u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_0_0, 0.0)); }
+      let o_1 = col0 + tc + 1u;
+      if (tc + 1u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_0_1, 0.0)); }
+      let o_2 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_0_2, 0.0)); }
+      let o_3 = col0 + tc + 3u;
+      if (tc + 3u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_0_3, 0.0)); }
+      let o_4 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_4 < 8u) { st_scr(u32(d) * 8u + o_4, epi(e, o_4, acc_0_4, 0.0)); }
+      let o_5 = col0 + tc + 5u;
+      if (tc + 5u < 8u && o_5 < 8u) { st_scr(u32(d) * 8u + o_5, epi(e, o_5, acc_0_5, 0.0)); }
+      let o_6 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_6 < 8u) { st_scr(u32(d) * 8u + o_6, epi(e, o_6, acc_0_6, 0.0)); }
+      let o_7 = col0 + tc + 7u;
+      if (tc + 7u < 8u && o_7 < 8u) { st_scr(u32(d) * 8u + o_7, epi(e, o_7, acc_0_7, 0.0)); }
+    }
+  }
+  {
+    let rr = tr + 16u;
+    let d = select(-1, tileRows(tile, rr).y, rr < 32u);
+    if (d >= 0) {
+      let o_0 = col0 + tc + 0u;
+      if (tc + 0u < 8u && o_0 < 8u) { st_scr(u32(d) * 8u + o_0, epi(e, o_0, acc_1_0, 0.0)); }
+      let o_1 = col0 + tc + 1u;
+      if (tc + 1u < 8u && o_1 < 8u) { st_scr(u32(d) * 8u + o_1, epi(e, o_1, acc_1_1, 0.0)); }
+      let o_2 = col0 + tc + 2u;
+      if (tc + 2u < 8u && o_2 < 8u) { st_scr(u32(d) * 8u + o_2, epi(e, o_2, acc_1_2, 0.0)); }
+      let o_3 = col0 + tc + 3u;
+      if (tc + 3u < 8u && o_3 < 8u) { st_scr(u32(d) * 8u + o_3, epi(e, o_3, acc_1_3, 0.0)); }
+      let o_4 = col0 + tc + 4u;
+      if (tc + 4u < 8u && o_4 < 8u) { st_scr(u32(d) * 8u + o_4, epi(e, o_4, acc_1_4, 0.0)); }
+      let o_5 = col0 + tc + 5u;
+      if (tc + 5u < 8u && o_5 < 8u) { st_scr(u32(d) * 8u + o_5, epi(e, o_5, acc_1_5, 0.0)); }
+      let o_6 = col0 + tc + 6u;
+      if (tc + 6u < 8u && o_6 < 8u) { st_scr(u32(d) * 8u + o_6, epi(e, o_6, acc_1_6, 0.0)); }
+      let o_7 = col0 + tc + 7u;
+      if (tc + 7u < 8u && o_7 < 8u) { st_scr(u32(d) * 8u + o_7, epi(e, o_7, acc_1_7, 0.0)); }
+    }
+  }
+}
+
+// ==== 06-y.combine.wgsl ====
+@group(0) @binding(0) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(1) var<uniform> prm: array<vec4<u32>, 16>;
+fn P(i: u32) -> u32 { return prm[i / 4u][i % 4u]; }
+fn tokens() -> u32 { return P(0u); }
+fn ld_idx(i: u32) -> i32 { return bitcast<i32>(arena[P(1u) + i]); }
+fn ld_cw(i: u32) -> f32 { return bitcast<f32>(arena[P(2u) + i]); }
+fn ld_scr(i: u32) -> f32 { return bitcast<f32>(arena[P(3u) + i]); }
+fn st_scr(i: u32, v: f32) { arena[P(3u) + i] = bitcast<u32>(v); }
+fn ld_out(i: u32) -> f32 { return bitcast<f32>(arena[P(4u) + i]); }
+fn st_out(i: u32, v: f32) { arena[P(4u) + i] = bitcast<u32>(v); }
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = wid.x;
+  let o = wid.y * 64u + lid;
+  if (o >= 8u) { return; }
+  var acc = 0.0;
+  for (var c = 0u; c < 2u; c++) {
+    let s = t * 2u + c;
+    if (ld_idx(s) >= 0) { acc += ld_cw(s) * ld_scr(s * 8u + o); }
+  }
+  st_out(t * 8u + o, acc);
+}
