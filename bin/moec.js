@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The `moec` command: runs the compiled CLI in dist/ (built by `npm install` / `npm ci`).
+// The `moec` command: runs the bundled CLI in dist/bin/ (built by `npm install` / `npm ci`:
+// one file loads ~5x faster than the ~600 modules it is made of), or the unbundled
+// dist/compiler/cli.js when only `tsc` has run.
 import { existsSync } from 'node:fs';
 
-const cli = new URL('../dist/compiler/cli.js', import.meta.url);
+const bundled = new URL('../dist/bin/moec.js', import.meta.url);
+const cli = existsSync(bundled) ? bundled : new URL('../dist/compiler/cli.js', import.meta.url);
 if (!existsSync(cli)) {
   console.error('moec: dist/ is missing; run `npm ci` (or `npm run build`) in the moec directory first');
   process.exit(2);

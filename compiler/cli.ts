@@ -26,6 +26,7 @@ import { listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
+import { packageVersion } from './package-root.ts';
 import { QUANT_SCHEMES } from '../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from './quantize-checkpoint.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from './analysis/analyze.ts';
@@ -119,17 +120,6 @@ Options:
 
 Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
 Language reference: docs/language.md`;
-
-function packageVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      return (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name: string; version: string }).version;
-    } catch {
-      // try the next location: source and dist/ sit at different depths
-    }
-  }
-  return 'unknown';
-}
 
 function parseConsts(values: string[] | undefined): Record<string, number> {
   const out: Record<string, number> = {};

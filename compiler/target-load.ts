@@ -10,7 +10,6 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type Document,
   isAlias,
@@ -24,6 +23,7 @@ import {
   type YAMLError,
 } from 'yaml';
 import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from './diagnostics.ts';
+import { packageRoot } from './package-root.ts';
 import { SourceFile, type Span } from './source.ts';
 import type { Backend, MemoryLevel, TargetCaps } from './target.ts';
 
@@ -710,11 +710,8 @@ export function parseTarget(text: string, path: string): TargetCaps {
  * counts if it holds sheets.
  */
 function shippedDir(): string | undefined {
-  for (const rel of ['../targets/', '../../targets/']) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).some((f) => f.endsWith('.yaml'))) return dir;
-  }
-  return undefined;
+  const dir = join(packageRoot(), 'targets');
+  return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).some((f) => f.endsWith('.yaml')) ? dir : undefined;
 }
 
 /** Names of the shipped targets (`targets/*.yaml`), sorted. */

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { formatDiagnostic, MoecError, type Diagnostic } from '../compiler/diagnostics.ts';
 import type { BindStmt, CallExpr, Expr, FileAst, RepeatExpr } from '../compiler/frontend/ast.ts';
 import { MAX_NESTING, parseSource, parseText } from '../compiler/frontend/parse.ts';
+import { MoeParser } from '../compiler/frontend/parser.ts';
+import { makeLexer } from '../compiler/frontend/tokens.ts';
 import { SourceFile, type Span } from '../compiler/source.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
@@ -51,6 +53,15 @@ function bind(ast: FileAst, target: string): BindStmt {
   }
   throw new Error(`no binding of ${target}`);
 }
+
+describe('grammar', () => {
+  // The CLI's lexer and parser skip chevrotain's definition checks to start fast; these
+  // run them, so an ambiguous rule or a bad token definition fails here.
+  it('passes chevrotain\'s token and grammar validations', () => {
+    expect(() => makeLexer(true)).not.toThrow();
+    expect(() => new MoeParser(true)).not.toThrow();
+  });
+});
 
 describe('examples', () => {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.moe'));

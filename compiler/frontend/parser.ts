@@ -103,8 +103,14 @@ const messages = new MoeErrorMessages();
 
 /** The `.moe` grammar. Rule names are those of docs/language.md where they exist. */
 export class MoeParser extends CstParser {
-  constructor() {
+  /**
+   * `validate`: run chevrotain's grammar checks (ambiguities, left recursion, ...). They cost
+   * ~130 ms at every start of the CLI, so the parser in use skips them and
+   * test/parser.test.ts builds one with them on: a grammar mistake still fails the suite.
+   */
+  constructor(validate = false) {
     super(T.allTokens, {
+      skipValidations: !validate,
       // Off on purpose. Token-level recovery re-syncs on the next identifier, which in a
       // language without statement separators is usually mid-statement, so one mistake
       // echoes as several errors (`ouput y = x` gave five), and re-syncing inside deep

@@ -9,13 +9,14 @@
  * from `layout.ts`.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
+import { packageRoot, packageVersion } from '../../package-root.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
@@ -37,10 +38,8 @@ export interface CSources {
 // Templates.
 
 function templatesDir(): string {
-  for (const rel of ['../../../targets/c/', '../../../../targets/c/']) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
-  }
+  const dir = join(packageRoot(), 'targets', 'c');
+  if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
   throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
 }
 
@@ -50,7 +49,7 @@ function templates(): NonNullable<typeof compiled> {
   if (compiled) return compiled;
   const dir = templatesDir();
   const hb = Handlebars.create();
-  const read = (f: string): string => readFileSync(dir + f, 'utf8');
+  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
   for (const f of readdirSync(dir)) {
     if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs') continue;
     hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
@@ -286,7 +285,7 @@ class CRenderer {
       prefix: this.prefix,
       PREFIX: this.PREFIX,
       model: p.name,
-      version: moecVersion(),
+      version: packageVersion(),
       target: `${this.target.name} (${this.target.description})`,
       targetName: this.target.name,
       isa: this.isa,
@@ -681,20 +680,6 @@ function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>
     if (s.kind === 'loop') collectAligns(s.body, into);
     else if (s.kind === 'moe_align') into.set(s.sorted, s);
   }
-}
-
-let version: string | undefined;
-function moecVersion(): string {
-  if (version) return version;
-  for (const rel of ['../../../package.json', '../../../../package.json']) {
-    try {
-      version = (JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { version: string }).version;
-      return version;
-    } catch {
-      // source and dist/ sit at different depths
-    }
-  }
-  return 'unknown';
 }
 
 /** Renders the program (tiled and planned) as C. */
