@@ -59,7 +59,8 @@ function scratchBytes(shapes: ProgramShapes, steps: readonly Step[]): number {
 
 /**
  * Everything the backend cannot render is reported before any code is built. Quantized
- * weights are read (and dequantized in registers) only as the `w` of routers and GEMMs;
+ * weights are read (and dequantized in registers) only as the `w` of routers and GEMMs and
+ * the router's shared-expert gate;
  * their layout is checked where those kernels are built (`quantView`).
  */
 function checkSupported(p: KProgram, steps: readonly Step[]): void {
@@ -81,7 +82,7 @@ function checkSupported(p: KProgram, steps: readonly Step[]): void {
   walk(steps);
 }
 
-/** The operands of a step other than a router's or GEMM's weight (those must not be quantized). */
+/** The operands of a step other than a router's or GEMM's weights (those must not be quantized). */
 function plainOperands(s: Step): string[] {
   const bias = (chain: readonly Epilogue[]): string[] => chain.flatMap((e) => (e.kind === 'bias' ? [e.bias] : e.kind === 'combine' ? [e.weights] : []));
   switch (s.kind) {
@@ -90,7 +91,7 @@ function plainOperands(s: Step): string[] {
     case 'op':
       return [...s.inputs, ...s.outputs];
     case 'router':
-      return [s.x, s.bias, s.selectBias, s.sharedGate].filter((x): x is string => x !== undefined);
+      return [s.x, s.bias, s.selectBias].filter((x): x is string => x !== undefined);
     case 'gemm':
       return [s.a, s.out, ...bias(s.epilogue)];
     case 'grouped_gemm':
