@@ -10,13 +10,13 @@
  * f32 sums. Decoding, per dtype:
  * - i8: `v128.load8x8_s` (8 codes as i16x8), `i32x4.extend_{low,high}_i16x8_s`,
  *   `f32x4.convert_i32x4_s`.
- * - i4: 4 bytes (8 codes); the low nibbles are `(b << 4) >> 4` and the high ones `b >> 4`
- *   (arithmetic shifts in i8 lanes sign-extend the two's complement nibble), interleaved
- *   back into element order by one `i8x16.shuffle`, then widened as i8.
+ * - i4: 4 bytes (8 codes) spread to i16 lanes, each nibble moved to the top by a multiply
+ *   and sign-extended by an arithmetic shift (`i4Codes`), then widened as i8.
  * - fp8 e4m3fn: exact bit-level decode, no table: the byte's exponent and mantissa bits
  *   moved to f32's (`(c & 0x7f) << 20`) read as an f32 and multiplied by 2^120 (the bias
  *   difference, 127 - 7) give the value for normals and subnormals alike (f32 subnormals are
- *   exact in Wasm); the sign goes to bit 31; 0x7f / 0xff become NaN (all ones).
+ *   exact in Wasm); the sign goes to bit 31; 0x7f / 0xff become NaN (all ones). The bit
+ *   work runs on 8 codes at once in i16 lanes (the upper half of each f32).
  * The scalar build (and tails) decodes one code at a time with the same arithmetic in i32.
  *
  * Scales run along the reduction axis in groups of `group`: a kernel loops over groups,
@@ -61,11 +61,17 @@ export function quantCodeBytes(dtype: QuantDType, elements: number): number {
   return dtype === 'i4' ? elements / 2 : elements;
 }
 
-const I4_INTERLEAVE = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
+/** Byte i of 4 to i16 lanes 2i and 2i+1 (index 16: zero). */
+const I4_SPREAD = [0, 16, 0, 16, 1, 16, 1, 16, 2, 16, 2, 16, 3, 16, 3, 16];
+/** i16 lanes × 2^12 (low nibble to the top) or × 2^8 (high nibble to the top), little-endian bytes. */
+const I4_SHIFT = [0, 0x10, 0, 0x01, 0, 0x10, 0, 0x01, 0, 0x10, 0, 0x01, 0, 0x10, 0, 0x01];
+/** i16 lanes 0-3 (4-7) of the second operand into the upper halves of four i32 lanes; the first operand is zero. */
+const FP8_TO_F32_LOW = [0, 0, 16, 17, 0, 0, 18, 19, 0, 0, 20, 21, 0, 0, 22, 23];
+const FP8_TO_F32_HIGH = [0, 0, 24, 25, 0, 0, 26, 27, 0, 0, 28, 29, 0, 0, 30, 31];
 const FP8_BIAS_SCALE = 2 ** 120;
 
-function i32x4c(m: binaryen.Module, v: number): Expr {
-  return m.v128.const(Array.from(new Uint8Array(Int32Array.of(v, v, v, v).buffer)));
+function i16x8c(m: binaryen.Module, v: number): Expr {
+  return m.v128.const(Array.from(new Uint8Array(new Int16Array(8).fill(v).buffer)));
 }
 
 function f32x4c(m: binaryen.Module, v: number): Expr {
@@ -131,16 +137,37 @@ export class Decoder {
     ];
   }
 
-  /** fp8 codes as u32 lanes in `c` → f32x4 values in `out`. */
-  private fp8Lanes(c: Local, out: Local): Expr[] {
+  /**
+   * The i4 codes of the bytes in `tv` (the first 4) as i16x8 lanes in element order. Each
+   * byte goes to two i16 lanes (a byte swizzle, out-of-range indices give 0); multiplying
+   * by 2^12 (even lanes) or 2^8 (odd lanes) puts the wanted nibble in the top 4 bits, and
+   * an arithmetic shift by 12 sign-extends it. (SIMD128's i8x16 shifts have no x86
+   * instruction and cost several each; this is a pshufb, a pmullw and a psraw.)
+   */
+  private i4Codes(): Expr {
+    const { m, f } = this;
+    const spread = m.i8x16.swizzle(f.get(this.tv), m.v128.const(I4_SPREAD));
+    return m.i16x8.shr_s(m.i16x8.mul(spread, m.v128.const(I4_SHIFT)), m.i32.const(12));
+  }
+
+  /**
+   * fp8 codes as u16 lanes in `tv` → the upper halves of their f32 bit patterns, still in
+   * i16x8 lanes: exponent and mantissa `(c & 0x7f) << 4`, sign `(c & 0x80) << 8`, and all
+   * ones for the NaN codes (0x7f, 0xff), which stays a NaN through the multiply.
+   */
+  private fp8High(): Expr {
     const { m, f } = this;
     const low = this.tv2;
-    const bits = m.v128.or(m.i32x4.shl(f.get(low), m.i32.const(20)), m.i32x4.shl(m.v128.and(f.get(c), i32x4c(m, 0x80)), m.i32.const(24)));
-    return [
-      f.set(low, m.v128.and(f.get(c), i32x4c(m, 0x7f))),
-      // NaN codes: all ones (a NaN) or'ed over whatever the arithmetic gave.
-      f.set(out, m.v128.or(m.f32x4.mul(bits, f32x4c(m, FP8_BIAS_SCALE)), m.i32x4.eq(f.get(low), i32x4c(m, 0x7f)))),
-    ];
+    return m.block(null, [
+      f.set(low, m.v128.and(f.get(this.tv), i16x8c(m, 0x7f))),
+      m.v128.or(m.v128.or(m.i16x8.shl(f.get(low), m.i32.const(4)), m.i16x8.shl(m.v128.and(f.get(this.tv), i16x8c(m, 0x80)), m.i32.const(8))), m.i16x8.eq(f.get(low), i16x8c(m, 0x7f))),
+    ], binaryen.v128);
+  }
+
+  /** f32x4 values of the fp8 upper halves (lanes 0-3 or 4-7 of `h`): moved to the top of each f32, times 2^120. */
+  private fp8Values(h: Expr, high: boolean): Expr {
+    const m = this.m;
+    return m.f32x4.mul(m.i8x16.shuffle(m.v128.const(new Array(16).fill(0)), h, high ? FP8_TO_F32_HIGH : FP8_TO_F32_LOW), f32x4c(m, FP8_BIAS_SCALE));
   }
 
   /** `out` (f32x4) = the 4 codes at byte address `addr` (i4: starting at an even code). */
@@ -148,33 +175,15 @@ export class Decoder {
     const { m, f } = this;
     if (this.dtype === 'i8') return [f.set(out, m.f32x4.convert_i32x4_s(m.i32x4.extend_low_i16x8_s(m.i16x8.extend_low_i8x16_s(m.v128.load32_zero(0, 1, addr)))))];
     if (this.dtype === 'i4') return [f.set(this.tv, m.v128.load16_splat(0, 1, addr)), f.set(out, m.f32x4.convert_i32x4_s(m.i32x4.extend_low_i16x8_s(this.i4Codes())))];
-    return [f.set(this.tv, m.i32x4.extend_low_i16x8_u(m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, addr)))), ...this.fp8Lanes(this.tv, out)];
-  }
-
-  /** The nibbles of the bytes in `tv` as i16x8 codes in element order (the first 8). */
-  private i4Codes(): Expr {
-    const { m, f } = this;
-    const four = m.i32.const(4);
-    const lo = m.i8x16.shr_s(m.i8x16.shl(f.get(this.tv), four), m.i32.const(4));
-    const hi = m.i8x16.shr_s(f.get(this.tv), m.i32.const(4));
-    return m.i16x8.extend_low_i8x16_s(m.i8x16.shuffle(lo, hi, I4_INTERLEAVE));
+    return [f.set(this.tv, m.i16x8.extend_low_i8x16_u(m.v128.load32_zero(0, 1, addr))), f.set(out, this.fp8Values(this.fp8High(), false))];
   }
 
   /** `lo`, `hi` (f32x4) = the 8 codes at byte address `addr` (i4: starting at an even code). */
   vec8(addr: Expr, lo: Local, hi: Local): Expr[] {
     const { m, f } = this;
     const h = this.tv;
-    if (this.dtype === 'fp8e4m3') {
-      const c = this.tv;
-      return [
-        f.set(h, m.v128.load8x8_u(0, 1, addr)),
-        f.set(hi, m.i32x4.extend_high_i16x8_u(f.get(h))),
-        f.set(c, m.i32x4.extend_low_i16x8_u(f.get(h))),
-        ...this.fp8Lanes(c, lo),
-        f.set(c, f.get(hi)),
-        ...this.fp8Lanes(c, hi),
-      ];
-    }
+    if (this.dtype === 'fp8e4m3')
+      return [f.set(h, m.v128.load8x8_u(0, 1, addr)), f.set(h, this.fp8High()), f.set(lo, this.fp8Values(f.get(h), false)), f.set(hi, this.fp8Values(f.get(h), true))];
     const widen = [f.set(lo, m.f32x4.convert_i32x4_s(m.i32x4.extend_low_i16x8_s(f.get(h)))), f.set(hi, m.f32x4.convert_i32x4_s(m.i32x4.extend_high_i16x8_s(f.get(h))))];
     if (this.dtype === 'i8') return [f.set(h, m.v128.load8x8_s(0, 1, addr)), ...widen];
     return [f.set(h, m.v128.load32_zero(0, 1, addr)), f.set(h, this.i4Codes()), ...widen];
