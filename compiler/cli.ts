@@ -12,7 +12,7 @@ import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
-import { compileFile, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
+import { compileFile, quantScheme, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
@@ -67,6 +67,9 @@ Options:
   --out FILE            write the outputs to a safetensors file
   --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
   --check               compare a backend's outputs with the reference interpreter's
+                        (with --quantize, also the quantized model's error against f32)
+  --quantize SCHEME     store GEMM weights quantized: i8 (per channel), i4 (groups of 32),
+                        i4g32, i4g128, fp8 (e4m3, groups of 128); run, compile, pack, ir, check
   --f64                 compute in float64 instead of float32
   --target NAME|FILE    target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,
                         webgpu, npu-scratchpad) or a .yaml file
@@ -186,6 +189,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       disable: { type: 'string', multiple: true },
       emit: { type: 'string' },
       check: { type: 'boolean' },
+      quantize: { type: 'string' },
     },
   });
   if (values.version) {
@@ -198,6 +202,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     return cmd === undefined && !values.help ? 2 : 0;
   }
   const consts = parseConsts(values.set);
+  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
   const only: Record<string, string[]> = {
     run: ['tokens', 'inputs', 'backend', 'f64', 'check'],
     compile: ['emit'],
@@ -212,12 +217,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
-      io.out(checkSummary(compileFile(path, { consts }), path));
+      io.out(checkSummary(compileFile(path, { consts, quantize }), path));
       return 0;
     }
     case 'ir': {
       const path = fileArg(rest, cmd);
-      const m = compileFile(path, { consts });
+      const m = compileFile(path, { consts, quantize });
       if (values.after === undefined && !values['print-after-all'] && !values['verify-each']) {
         io.out(printIR(m).trimEnd());
         return 0;
@@ -260,7 +265,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
-        const m = compileFile(path, { consts });
+        const m = compileFile(path, { consts, quantize });
         const t0 = performance.now();
         const res = run(m, { tokens, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref' });
         const ms = performance.now() - t0;
@@ -278,12 +283,13 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts });
       const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check });
+      const res = await runOnBackend(m, { tokens, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize });
       const ms = performance.now() - t0;
       io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
       for (const [name, t] of Object.entries(res.outputs)) {
         io.out(outputLine(name, t).join('\n'));
         if (res.agreement) io.out(`  vs reference interpreter: ${formatAgreement(res.agreement[name])}`);
+        if (res.quantError) io.out(`  quantization error (${values.quantize} reference vs f32 reference): ${formatAgreement(res.quantError[name])}`);
       }
       if (values.out) {
         writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
@@ -326,7 +332,8 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   if (bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   for (const d of disabled) checkStepName(d, '--disable');
-  return { target, maxTokens, verifyEach: values['verify-each'] === true, disabled };
+  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize as string);
+  return { target, maxTokens, verifyEach: values['verify-each'] === true, disabled, quantize };
 }
 
 /**

@@ -40,6 +40,8 @@ export const DIAGNOSTICS = {
   E308: { title: 'wrong number of values' },
   E309: { title: 'unsupported dtype' },
   E310: { title: 'checkpoint pattern error' },
+  E311: { title: 'quantized value used where only floats go' },
+  E312: { title: 'invalid quantized type' },
   // 4xx: IR text and verifier
   E401: { title: 'malformed IR text' },
   E402: { title: 'invalid IR' },

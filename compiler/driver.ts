@@ -11,7 +11,10 @@ import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { type Tensor, numel } from '../ir/tensor.ts';
 import { verifyOrThrow } from '../ir/verify.ts';
-import { MoecError, fail } from './diagnostics.ts';
+import { MoecError, UsageError, didYouMean, fail } from './diagnostics.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
+import { runPasses } from './passes/manager.ts';
+import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
@@ -29,6 +32,23 @@ export interface CompileOptions {
   path?: string;
   /** Overrides for file-level constants, e.g. `{ D: 64, E: 16 }`. */
   consts?: Record<string, number>;
+  /** Store GEMM weights quantized: a scheme name of `QUANT_SCHEMES` (`i8`, `i4`, `i4g128`, `fp8`) or a scheme. */
+  quantize?: string | QuantScheme;
+}
+
+/** A `--quantize` scheme by name (`QUANT_SCHEMES`); a UsageError for an unknown one. */
+export function quantScheme(s: string | QuantScheme): QuantScheme {
+  if (typeof s !== 'string') return s;
+  if (Object.hasOwn(QUANT_SCHEMES, s)) return QUANT_SCHEMES[s];
+  throw new UsageError(`--quantize ${s}: no such scheme`, didYouMean(s, Object.keys(QUANT_SCHEMES)) ?? `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+}
+
+/**
+ * The module with its GEMM weights quantized (the `quantize` pass): declarations and values
+ * retyped; weights given as floats are quantized when they are loaded.
+ */
+export function quantizeModule(m: Module, scheme: string | QuantScheme): Module {
+  return runPasses(m, [quantizeWeights], { quantize: quantScheme(scheme) }, { verifyEach: true });
 }
 
 /** Runs `fn`, attaching `src` to any MoecError so it can print source lines. */
@@ -53,7 +73,7 @@ export function compile(text: string, opts: CompileOptions = {}): Module {
   return withSource(src, () => {
     const m = lowerFile(parseSource(src), { consts: opts.consts });
     verifyOrThrow(m, 'after lowering');
-    return m;
+    return opts.quantize ? quantizeModule(m, opts.quantize) : m;
   });
 }
 
@@ -247,13 +267,16 @@ export interface TargetCompileOptions {
   verifyEach?: boolean;
   /** Graph passes to skip. */
   disabled?: string[];
+  /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
+  quantize?: string | QuantScheme;
 }
 
 /** Runs the whole pipeline: fused graph IR and the tiled, planned kernel program. */
 export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const target = typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target;
   const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? DEFAULT_MAX_TOKENS;
-  const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled });
+  const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
+  const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
   return { graph, program: program!, target, maxTokens };
 }
 
@@ -269,6 +292,11 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   maxTokens?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
+  /**
+   * Store GEMM weights quantized (a scheme name or a scheme); with `check`, the reference
+   * runs the quantized model too, and `quantError` says how far it is from the f32 one.
+   */
+  quantize?: string | QuantScheme;
 }
 
 export interface BackendRunResult extends RunResult {
@@ -277,6 +305,8 @@ export interface BackendRunResult extends RunResult {
   /** With `check`: the reference outputs and each output's agreement with them. */
   reference?: Record<string, Tensor>;
   agreement?: Record<string, Agreement>;
+  /** With `check` and `quantize`: the quantized reference against the f32 reference, per output. */
+  quantError?: Record<string, Agreement>;
 }
 
 /** Compiles the module for a backend's target, loads it here and runs it once. */
@@ -291,17 +321,22 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const tokens = bindings.T;
   const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
   if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
-  const { program } = compileModel(m, { target, maxTokens });
+  const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
+  const { program } = compileModel(qm, { target, maxTokens });
   const loaded = await backend.load(program, target, weights);
   try {
     const t0 = performance.now();
     const outputs = await loaded.forward(inputs, bindings);
     const forwardMs = loaded.lastForwardMs ?? performance.now() - t0;
     if (!opts.check) return { outputs, inputs, bindings, forwardMs };
-    const reference = interpret(m, { bindings, inputs, weights });
+    const reference = interpret(qm, { bindings, inputs, weights });
     const agree: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
-    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
+    if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
+    const f32 = interpret(m, { bindings, inputs, weights });
+    const quantError: Record<string, Agreement> = {};
+    for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
+    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError };
   } finally {
     loaded.dispose();
   }

@@ -1,7 +1,7 @@
 /**
  * @fileoverview The compilation pipeline as one readable list of named phases:
  *
- *   graph   canonicalize → fuse-router → fuse-experts → fold-shared-experts → cleanup
+ *   graph   quantize → canonicalize → fuse-router → fuse-experts → fold-shared-experts → cleanup
  *   kernel  lower-kernels → tile → plan-memory
  *
  * Every step has a name, so `moec ir FILE --after NAME` dumps the IR (graph or kernel)
@@ -10,6 +10,7 @@
  * capability sheet, never its name.
  */
 import type { Module } from '../ir/graph.ts';
+import type { QuantScheme } from '../ir/quant.ts';
 import type { KProgram } from '../ir/kernel.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { UsageError, didYouMean } from './diagnostics.ts';
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   maxTokens: number;
   /** Values of other symbolic sizes, if the model has any. */
   bindings?: Record<string, number>;
+  /** `--quantize`: store GEMM weights in this scheme (the `quantize` pass). */
+  quantize?: QuantScheme;
   verifyEach?: boolean;
   /** Graph passes to skip. */
   disabled?: string[];
@@ -68,7 +71,7 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   const graphNames = GRAPH_PASSES.map((p) => p.name);
   const stopAt = opts.stopAfter && graphNames.includes(opts.stopAfter) ? graphNames.indexOf(opts.stopAfter) + 1 : GRAPH_PASSES.length;
   const graphPrint = opts.printAfter === 'all' ? 'all' : (opts.printAfter ?? []).filter((s) => graphNames.includes(s));
-  const graph = runPasses(m, GRAPH_PASSES.slice(0, stopAt), { target: opts.target, maxTokens: opts.maxTokens }, {
+  const graph = runPasses(m, GRAPH_PASSES.slice(0, stopAt), { target: opts.target, maxTokens: opts.maxTokens, quantize: opts.quantize }, {
     verifyEach: opts.verifyEach,
     disabled: opts.disabled,
     printAfter: graphPrint,

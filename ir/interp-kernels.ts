@@ -13,6 +13,7 @@ import { fail } from '../compiler/diagnostics.ts';
 import { type Dim, evalShape } from './dims.ts';
 import type { Attrs, Node } from './graph.ts';
 import { type Tensor, type TensorData, numel, strides } from './tensor.ts';
+import { dequantizing, quantLeadingSlice, quantMoving } from './interp-quant.ts';
 import { type DType, isFloatDType } from './types.ts';
 
 /** The storage of a float tensor (see `interp.ts` for which one a tensor gets). */
@@ -906,6 +907,7 @@ const moeCombineKernel: Kernel = (ctx, [ys, slots, offsets, weights], _attrs, no
 
 /** Slice `i` along the leading axis, as a view (no copy). */
 function leadingSlice(x: Tensor, i: number): Tensor {
+  if (x.quant) return quantLeadingSlice(x, i);
   const shape = x.shape.slice(1);
   const size = numel(shape);
   return { dtype: x.dtype, shape, data: x.data.subarray(i * size, (i + 1) * size) as TensorData };
@@ -935,7 +937,7 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   gelu: geluKernel,
   clamp: clampKernel,
   ...Object.fromEntries(Object.keys(BINARY_CODES).map((op) => [op, binaryKernel(op)])),
-  matmul: matmulKernel,
+  matmul: dequantizing(matmulKernel),
   softmax: softmaxKernel,
   rmsnorm: rmsnormKernel,
   sum: reduceKernel('sum'),
@@ -944,15 +946,15 @@ export const KERNELS: Readonly<Record<string, Kernel>> = {
   topk: topkKernel,
   group_topk: groupTopkKernel,
   gather: gatherKernel,
-  concat: concatKernel,
-  slice: sliceKernel,
-  reshape: reshapeKernel,
-  transpose: transposeKernel,
+  concat: quantMoving(concatKernel),
+  slice: quantMoving(sliceKernel),
+  reshape: quantMoving(reshapeKernel),
+  transpose: quantMoving(transposeKernel),
   cast: castKernel,
   route_capacity: routeCapacityKernel,
   moe_permute: moePermuteKernel,
   moe_dispatch: moeDispatchKernel,
-  grouped_matmul: groupedMatmulKernel,
+  grouped_matmul: dequantizing(groupedMatmulKernel),
   moe_combine: moeCombineKernel,
   repeat: repeatKernel,
 };

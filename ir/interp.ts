@@ -48,6 +48,10 @@
  *   as it is held in an Int32Array), NaN becomes 0; to bool is `x != 0`; int to a narrower
  *   int wraps (two's complement). fp8e4m3 is not supported yet (E309).
  * - repeat passes stacked operands' slice i as views of the stacked buffer (no copies).
+ * - Quantized weights (`interp-quant.ts`): codes plus f32 scales; a declared quantized
+ *   weight given as floats is quantized on loading; GEMMs (matmul, grouped_matmul and the
+ *   fused ops built on them) read the exact dequantized values (`quant.ts` `dequantize`),
+ *   widened unchanged in f64 runs; packing ops move codes and scales together.
  *
  * Run-time checks (MoecError): every declared dim bound to a positive integer within its
  * `max` (E505); each input and each weight a `weight` node reads present (E503), with the
@@ -63,6 +67,7 @@ import { type Dim, DimError, evalShape, shapeToString } from './dims.ts';
 import { type Func, type Module, type Node, type Value, type WeightDecl, findFunc, findWeight, mainFunc } from './graph.ts';
 import { roundToBf16, roundToF16 } from './float16.ts';
 import { KERNELS, type KernelContext } from './interp-kernels.ts';
+import { loadQuantized } from './interp-quant.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
 import { type Tensor, isIntDType, numel } from './tensor.ts';
 import { type DType, isFloatDType } from './types.ts';
@@ -189,7 +194,8 @@ class Interpreter implements KernelContext {
         const shape = this.concrete(decl.type.shape, what);
         this.checkSize(numel(shape), `${what} (${typeString(decl.type.dtype, shape)})`);
         const given = typeof source === 'function' ? source(decl, shape) : own(source, name);
-        this.weights.set(name, this.checkTensor(what, decl.type.dtype, decl.type.shape, given));
+        if (decl.type.quant) this.weights.set(name, loadQuantized(what, decl.type, shape, given));
+        else this.weights.set(name, this.checkTensor(what, decl.type.dtype, decl.type.shape, given));
       }
   }
 
@@ -268,7 +274,7 @@ class Interpreter implements KernelContext {
    * rounded; data from outside (`fromOutside`) is always rounded.
    */
   private store(t: Tensor, fromOutside = false): Tensor {
-    if (isIntDType(t.dtype)) return t;
+    if (isIntDType(t.dtype) || t.quant) return t;
     if (t.dtype === 'fp8e4m3') fail('E309', 'fp8e4m3 tensors are not supported by the reference interpreter yet');
     if (!isFloatDType(t.dtype)) throw new Error(`interpreter: unexpected dtype ${t.dtype}`);
     if (this.f64 || t.dtype === 'f64') return t.data instanceof Float64Array ? t : { ...t, data: Float64Array.from(t.data) };

@@ -52,6 +52,10 @@
  *   never storage of its own), runs the body, and copies every carried `from` into its
  *   `to` (all read before any is written). The copy also follows the last iteration, so
  *   after the loop the final values are in `to` (and `from`).
+ * - Quantized weights (`KBuffer.quant`): `pack` returns codes with scales, which become the
+ *   codes buffer and its f32 scales buffer; a GEMM or router reads the weight as its exact
+ *   dequantized values (`quant.ts` `dequantize`: code × scale of its group, in f32;
+ *   widened unchanged in f64 runs), then computes as above.
  * Data errors (an expert index outside -1..E-1, a slot routed twice) are E505, as in the
  * graph interpreter; a program that cannot run although it verified is a bug: a plain Error.
  */
@@ -64,7 +68,9 @@ import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from './inter
 import { FUSED_KERNELS } from './interp-fused.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
 import { loopSlices, verifyKernelIR } from './kparse.ts';
+import { packedBuffers } from './kweights.ts';
 import { getOp, resolveAttrs } from './ops.ts';
+import { type QuantDType, dequantize, isQuantDType } from './quant.ts';
 import { type Tensor, type TensorData, isIntDType, numel } from './tensor.ts';
 import type { DType } from './types.ts';
 
@@ -122,6 +128,8 @@ class KernelRun {
   private readonly f64: boolean;
   /** The shared arena in arena mode. */
   private arena: ArrayBuffer | undefined;
+  /** Every declared buffer by name (for quantized weights' scales). */
+  private readonly buffers: Map<string, KBuffer>;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
   private readonly aligns = new Map<string, MoeAlignKernel>();
   /** Graph kernels run on this inside fused kernels: every float is float64 scratch. */
@@ -159,6 +167,7 @@ class KernelRun {
       call: noCalls,
     };
     collectAligns(p.steps, this.aligns);
+    this.buffers = new Map(p.buffers.map((b) => [b.name, b]));
   }
 
   run(): Record<string, Tensor> {
@@ -167,7 +176,7 @@ class KernelRun {
       if (this.p.arenaBytes === undefined) throw new Error('kernel interpreter: arena mode needs a planned program (run plan-memory)');
       this.arena = new ArrayBuffer(this.p.arenaBytes);
     }
-    const packed = interpretFunc(this.p.module, this.p.pack, { bindings: this.opts.bindings, weights: this.opts.weights, f64: this.f64 });
+    const packed = packedBuffers(this.p, interpretFunc(this.p.module, this.p.pack, { bindings: this.opts.bindings, weights: this.opts.weights, f64: this.f64 }));
     const scope: Scope = new Map();
     const slices = loopSlices(this.p.steps);
     for (const b of this.p.buffers) {
@@ -215,8 +224,7 @@ class KernelRun {
   }
 
   private storage(dtype: DType, n: number): TensorData {
-    if (dtype === 'fp8e4m3') fail('E309', 'fp8e4m3 buffers are not supported by the kernel interpreter yet');
-    if (isIntDType(dtype)) return new Int32Array(n);
+    if (intStored(dtype)) return new Int32Array(n);
     return this.f64 || dtype === 'f64' ? new Float64Array(n) : new Float32Array(n);
   }
 
@@ -236,7 +244,7 @@ class KernelRun {
     if (t.dtype !== b.dtype || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
     if (t.data.length !== numel(shape)) fail('E504', `${what} holds ${t.data.length} values, expected ${numel(shape)}`);
-    if (t.data instanceof Int32Array !== isIntDType(b.dtype)) fail('E504', `${what} is ${want} but its data is a ${t.data.constructor.name}`);
+    if (t.data instanceof Int32Array !== intStored(b.dtype)) fail('E504', `${what} is ${want} but its data is a ${t.data.constructor.name}`);
     const buf: Buf = { t: { dtype: b.dtype, shape, data: this.storage(b.dtype, numel(shape)) }, round: this.rounding(b.dtype) };
     if (share && t.data.constructor === buf.t.data.constructor) return { ...buf, t: { ...buf.t, data: t.data } };
     for (let i = 0; i < t.data.length; i++) put(buf, i, t.data[i]);
@@ -295,7 +303,7 @@ class KernelRun {
     const node = nodeFor('router');
     const run = (op: string, inputs: Tensor[], attrs: Record<string, number | string | boolean>): Tensor[] => KERNELS[op](this.scratch, inputs, attrs, node);
     const x = get(k.x).t;
-    const w = get(k.w).t;
+    const w = this.weight(k.w, get);
     const logits = run('matmul', k.bias ? [x, w, get(k.bias).t] : [x, w], { transpose_b: true })[0];
     const scores = k.score === 'softmax' ? run('softmax', [logits], { axis: -1 })[0] : k.score === 'sigmoid' ? run('sigmoid', [logits], {})[0] : logits;
     const selectOn = k.selectBias ? run('add', [scores, get(k.selectBias).t], {})[0] : scores;
@@ -308,7 +316,7 @@ class KernelRun {
     if (k.postSoftmax) weights = run('softmax', [weights], { axis: -1 })[0];
     if (k.normalize) weights = run('div', [weights, run('sum', [weights], { axis: -1, keepdim: true })[0]], {})[0];
     const kept = k.capacityFactor !== undefined ? run('route_capacity', [chosen], { experts: k.experts, capacity_factor: k.capacityFactor })[0] : chosen;
-    const gate = k.sharedGate ? run('sigmoid', [run('matmul', [x, get(k.sharedGate).t], { transpose_b: true })[0]], {})[0] : null;
+    const gate = k.sharedGate ? run('sigmoid', [run('matmul', [x, this.weight(k.sharedGate, get)], { transpose_b: true })[0]], {})[0] : null;
     const idx = get(k.indices);
     const wts = get(k.weights);
     const tokens = x.shape[0];
@@ -356,7 +364,7 @@ class KernelRun {
 
   private groupedGemm(k: GroupedGemmKernel, get: (name: string) => Buf): void {
     const a = get(k.a).t;
-    const w = get(k.w).t;
+    const w = this.weight(k.w, get);
     const idx = get(k.indices).t.data as Int32Array;
     const out = get(k.out);
     const slots = idx.length;
@@ -422,7 +430,7 @@ class KernelRun {
 
   private gemm(k: GemmKernel, get: (name: string) => Buf): void {
     const a = get(k.a).t;
-    const w = get(k.w).t;
+    const w = this.weight(k.w, get);
     const out = get(k.out);
     const kd = a.shape[a.shape.length - 1];
     const rowOp = new RowGemm(a.data as FloatArray, kd, w.data as FloatArray, k.transB, [1, ...w.shape], k.epilogue, false, get);
@@ -432,6 +440,20 @@ class KernelRun {
       const y = rowOp.row(r, 0);
       for (let j = 0; j < n; j++) put(out, r * n + j, y[j]);
     }
+  }
+
+  /**
+   * A GEMM's weight: the buffer itself, or for a quantized buffer its exact dequantized
+   * values (`quant.ts`), computed from the codes and the scales buffer in scope (so a loop
+   * slice reads its layer's scales). f32 values, widened unchanged in f64 runs.
+   */
+  private weight(name: string, get: (name: string) => Buf): Tensor {
+    const t = get(name).t;
+    const q = this.buffers.get(name)?.quant;
+    if (!q) return t;
+    const scales = get(q.scales).t.data as Float32Array;
+    const values = dequantize({ dtype: t.dtype as QuantDType, shape: t.shape, axis: q.axis, group: q.group, codes: t.data as Int32Array, scales: Float32Array.from(scales) });
+    return { dtype: 'f32', shape: t.shape, data: this.f64 ? Float64Array.from(values) : values };
   }
 
   private op(k: OpKernel, get: (name: string) => Buf): void {
@@ -450,6 +472,11 @@ class KernelRun {
       for (let j = 0; j < t.data.length; j++) put(b, j, t.data[j]);
     });
   }
+}
+
+/** Integers, and quantized codes (one per element, fp8 bytes included), live in Int32Array. */
+function intStored(dtype: DType): boolean {
+  return isIntDType(dtype) || isQuantDType(dtype);
 }
 
 function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {

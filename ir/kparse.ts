@@ -48,6 +48,9 @@ import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
 import { OpError, getOp, inferOp, resolveAttrs } from './ops.ts';
 import { parseIR } from './parse.ts';
+import { printType } from './print.ts';
+import { isQuantDType } from './quant.ts';
+import { resolveQuant } from './quant-type.ts';
 import { DTYPES, type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from './types.ts';
 import { verify } from './verify.ts';
 
@@ -238,6 +241,13 @@ class KernelParser {
     return fail('E401', message, { file: this.path, start: tok.start, end: Math.max(tok.end, tok.start + 1) }, hint);
   }
 
+  /** `key=` */
+  private expectKey(key: string): void {
+    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${describe(this.tok)}`, 'write quant(scales=NAME, axis=N, group=N)');
+    this.next();
+    this.expect('=', `after ${key}`);
+  }
+
   /** A name: a dotted identifier or a quoted string. */
   private name(what: string): string {
     if (this.tok.kind !== 'name' && this.tok.kind !== 'string') this.error(`expected ${what}, found ${describe(this.tok)}`);
@@ -311,6 +321,20 @@ class KernelParser {
     this.expect(':', 'and a type after the buffer name', 'write buffer NAME: f32[T, 8] temp');
     const type = this.type();
     const b: KBuffer = { name, dtype: type.dtype, shape: type.shape, kind: this.word(KINDS, 'a buffer kind') };
+    if (this.tok.kind === 'name' && this.tok.text === 'quant') {
+      this.next();
+      this.expect('(', 'after quant', 'write quant(scales=NAME, axis=N, group=N)');
+      this.expectKey('scales');
+      const scales = this.name('the scales buffer');
+      this.expect(',', 'after the scales buffer');
+      this.expectKey('axis');
+      const axis = this.integer('the reduction axis');
+      this.expect(',', 'after the axis');
+      this.expectKey('group');
+      const group = this.integer('the group size');
+      this.expect(')', 'to close quant(...)');
+      b.quant = { scales, axis, group };
+    }
     if (this.accept('@')) b.offset = this.integer('the arena offset in bytes');
     if (this.accept('+')) b.bytes = this.integer('the size in bytes');
     return b;
@@ -763,6 +787,7 @@ interface BufInfo {
   dtype: DType;
   shape: Dim[];
   kind: BufferKind;
+  quant?: KBuffer['quant'];
   /** The stacked buffer, for a loop slice. */
   sliceOf?: string;
 }
@@ -801,7 +826,8 @@ function checkBuffers(p: KProgram, report: (m: string) => void): Map<string, Buf
   for (const b of p.buffers) {
     const where = `buffer ${b.name}`;
     if (scope.has(b.name)) report(`${where} is declared twice`);
-    else scope.set(b.name, { name: b.name, dtype: b.dtype, shape: b.shape, kind: b.kind });
+    else scope.set(b.name, { name: b.name, dtype: b.dtype, shape: b.shape, kind: b.kind, ...(b.quant ? { quant: b.quant } : {}) });
+    checkQuantBuffer(p, b, report);
     if (!KINDS.includes(b.kind)) report(`${where} has the unknown kind '${b.kind}' (kinds are ${KINDS.join(', ')})`);
     if (!isDType(b.dtype)) report(`${where} has the unknown dtype '${b.dtype}'`);
     for (const d of b.shape) {
@@ -860,8 +886,48 @@ function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>
     else if (b.kind !== 'weight') report(`pack: func ${f.name} returns ${r.name}, which is a ${b.kind} buffer, not a weight`);
     else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, b.shape)))
       report(`pack: func ${f.name} returns ${r.name} as ${typeStr(r.value.type)}, but the buffer is ${typeStr(b)}`);
+    else if (r.value && !packedQuantMatches(r.value.type, b))
+      report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}` : 'not quantized'}`);
   }
-  for (const b of scope.values()) if (b.kind === 'weight' && !results.has(b.name) && !slices.has(b.name)) report(`buffer ${b.name} is a weight but func ${f.name} (pack) does not return it`);
+  // A quantized weight's scales come with its codes (`packedBuffers`): pack returns the pair as one value.
+  const scales = new Set([...scope.values()].flatMap((b) => (b.quant ? [b.quant.scales] : [])));
+  for (const b of scope.values()) if (b.kind === 'weight' && !results.has(b.name) && !slices.has(b.name) && !scales.has(b.name)) report(`buffer ${b.name} is a weight but func ${f.name} (pack) does not return it`);
+}
+
+/** A pack result's graph type agrees with its buffer on quantization (axis and group, resolved). */
+function packedQuantMatches(t: TensorType, b: BufInfo): boolean {
+  if (!t.quant || !b.quant) return !t.quant && !b.quant;
+  if (t.shape.some(isSym)) return true; // reported elsewhere: weights have constant sizes
+  const r = resolveQuant(t.quant, t.shape as number[]);
+  return r.axis === b.quant.axis && r.group === b.quant.group;
+}
+
+/**
+ * 1, for quantized weights: `quant` only on weight buffers of a quantized dtype (and every
+ * such buffer has one), an axis within the rank, a positive group, an even last axis for
+ * i4, and a scales buffer that is an f32 weight of the scales' shape.
+ */
+function checkQuantBuffer(p: KProgram, b: KBuffer, report: (m: string) => void): void {
+  const where = `buffer ${b.name}`;
+  if (!b.quant) {
+    if (isQuantDType(b.dtype)) report(`${where} is ${typeStr(b)} but has no quant(scales=..., axis=..., group=...)`);
+    return;
+  }
+  const q = b.quant;
+  if (!isQuantDType(b.dtype)) return report(`${where} is ${typeStr(b)}; only i8, i4 and fp8e4m3 weights are quantized`);
+  if (b.kind !== 'weight') report(`${where} is a quantized ${b.kind} buffer; only weights are quantized`);
+  if (!(Number.isInteger(q.axis) && q.axis >= 0 && q.axis < b.shape.length)) return report(`${where}: quant axis ${q.axis} is not an axis of ${typeStr(b)}`);
+  if (!(Number.isInteger(q.group) && q.group >= 1)) return report(`${where}: quant group ${q.group} is not a positive whole number`);
+  const last = b.shape[b.shape.length - 1];
+  if (b.dtype === 'i4' && typeof last === 'number' && last % 2 !== 0) report(`${where}: i4 codes pack two per byte along the last axis, which is ${last} (odd)`);
+  const s = p.buffers.find((x) => x.name === q.scales);
+  if (!s) return report(`${where}: its scales buffer ${q.scales} is not declared`);
+  if (s.dtype !== 'f32' || s.kind !== 'weight') report(`${where}: its scales ${s.name} are ${typeStr(s)} ${s.kind}, expected an f32 weight`);
+  const r = b.shape[q.axis];
+  if (typeof r === 'number') {
+    const want = b.shape.map((d, i) => (i === q.axis ? Math.ceil(r / q.group) : d));
+    if (!shapeEq(s.shape, want)) report(`${where}: its scales ${s.name} are ${typeStr(s)}, expected f32${shapeToString(want)} (one per ${q.group} along axis ${q.axis})`);
+  }
 }
 
 /** The slice names of every loop (declared as buffers or not). */
@@ -934,6 +1000,14 @@ class StepChecker {
         this.report(`${where}: ${s.stacked} is ${typeStr(st)}, but slicing it needs a leading size equal to the loop count ${l.count}`);
       const view: BufInfo = { name: s.slice, dtype: st.dtype, shape: st.shape.slice(1), kind: st.kind, sliceOf: s.stacked };
       const declared = outer.get(s.slice);
+      if (st.quant) {
+        // A quantized slice is declared, with the stacked scales sliced alongside it.
+        const sq = declared?.quant;
+        const pair = l.slices.find((x) => x.stacked === st.quant!.scales);
+        if (!sq || sq.axis !== st.quant.axis - 1 || sq.group !== st.quant.group || !pair || pair.slice !== sq.scales)
+          this.report(`${where}: ${s.slice} slices the quantized ${s.stacked}, so it must be declared quantized along axis ${st.quant.axis - 1} in groups of ${st.quant.group}, with ${st.quant.scales} sliced to its scales`);
+        else view.quant = sq;
+      }
       if (names.has(s.slice)) this.report(`${where}: the slice name ${s.slice} is given twice`);
       else if (declared?.sliceOf !== undefined) this.report(`${where}: the slice name ${s.slice} is already a slice of an enclosing loop`);
       else if (declared && (declared.dtype !== view.dtype || !shapeEq(declared.shape, view.shape) || declared.kind !== view.kind))
@@ -1020,7 +1094,10 @@ class KernelCheck {
     return b;
   }
 
+  /** A float buffer; for a GEMM weight role (w, shared_gate) also a quantized one. */
   private float(role: string, b: BufInfo | undefined): void {
+    if (b?.quant && (role === 'w' || role === 'shared_gate')) return;
+    if (b?.quant) return this.bad(`${role} ${b.name} is a quantized weight; only GEMM weights (w, shared_gate) are read dequantized`);
     if (b && !isFloatDType(b.dtype)) this.bad(`${role} ${b.name} is ${typeStr(b)}, expected a float tensor`);
   }
 
@@ -1256,6 +1333,8 @@ class KernelCheck {
       return;
     }
     if (ins.some((b) => !b) || outs.some((b) => !b)) return;
+    const q = ins.find((b) => b!.quant);
+    if (q) return this.bad(`op ${k.op} reads the quantized weight ${q.name}; only GEMM and router kernels dequantize`);
     let types: TensorType[];
     try {
       types = inferOp(k.op, ins.map((b) => ({ dtype: b!.dtype, shape: b!.shape })), k.attrs, this.c.graph).types;

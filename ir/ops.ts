@@ -8,12 +8,13 @@
  */
 import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from './dims.ts';
 import type { Attrs, AttrValue, Module } from './graph.ts';
+import { dtypeText, quantTypeProblem, sameQuant, withQuant } from './quant-type.ts';
 import { type DType, type TensorType, isDType, isFloatDType } from './types.ts';
 
 /** A type or shape error from inference; `operand` says which input it is about, if any. */
 export class OpError extends Error {
   constructor(
-    readonly code: 'E301' | 'E302' | 'E303' | 'E304' | 'E305' | 'E307' | 'E308',
+    readonly code: 'E301' | 'E302' | 'E303' | 'E304' | 'E305' | 'E307' | 'E308' | 'E311' | 'E312',
     message: string,
     readonly hint?: string,
     readonly operand?: number,
@@ -62,7 +63,61 @@ export interface OpSpec {
 const OPS = new Map<string, OpSpec>();
 
 function def(spec: OpSpec): void {
-  OPS.set(spec.name, spec);
+  const infer = spec.infer;
+  OPS.set(spec.name, { ...spec, infer: (ctx) => (checkQuantOperands(ctx), infer(ctx)) });
+}
+
+/**
+ * Operands that may be quantized weights, per op: GEMM weights (dequantized inside the
+ * GEMM) and the ops that move weights while packing them. Anywhere else a quantized value
+ * would be read as its integer codes, so it is refused (E311).
+ */
+const QUANT_OPERANDS: Record<string, (i: number, ctx: InferContext) => boolean> = {
+  matmul: (i) => i === 1,
+  grouped_matmul: (i) => i === 1,
+  moe_router: (i, ctx) => i === 1 || (ctx.attrs.has_shared_gate === true && i === ctx.inputs.length - 1),
+  moe_experts: (i) => i === 3 || i === 4,
+  concat: () => true,
+  reshape: () => true,
+  transpose: () => true,
+  slice: () => true,
+  repeat: () => true,
+};
+
+function checkQuantOperands(ctx: InferContext): void {
+  ctx.inputs.forEach((ty, i) => {
+    if (!ty?.quant) return;
+    if (QUANT_OPERANDS[ctx.op]?.(i, ctx)) return;
+    throw new OpError(
+      'E311',
+      `${ctx.op} cannot read the quantized weight ${fmt(ty)} (operand ${i + 1}): only GEMMs dequantize`,
+      'a quantized weight is a GEMM weight (linear, matmul, grouped_linear, grouped_matmul), or moved by concat, reshape, transpose, slice or repeat; keep other weights f32',
+      i,
+    );
+  });
+}
+
+/**
+ * A GEMM's weight operand: a float of `a`'s dtype, or a weight quantized along this GEMM's
+ * reduction axis (-1 for [.., N, K] weights, -2 for [.., K, N]).
+ */
+function gemmWeight(ctx: InferContext, i: number, a: number, reduction: number): TensorType {
+  const w = t(ctx, i);
+  if (!w.quant) {
+    requireFloat(ctx, i);
+    sameDType(ctx, a, i);
+    return w;
+  }
+  if (w.quant.axis !== reduction)
+    throw new OpError(
+      'E311',
+      `${ctx.op}: the weight ${fmt(w)} is quantized along axis ${w.quant.axis}, but this ${ctx.op} reduces along axis ${reduction}`,
+      reduction === -1 ? 'a weight [out, in] (linear, transpose_b) is quantized along axis=-1' : 'a weight [in, out] (matmul) is quantized along axis=-2',
+      i,
+    );
+  const bad = quantTypeProblem(w);
+  if (bad) throw new OpError('E312', `${ctx.op}: ${bad.message}`, bad.hint, i);
+  return w;
 }
 
 export function getOp(name: string): OpSpec | undefined {
@@ -83,7 +138,7 @@ function t(ctx: InferContext, i: number): TensorType {
 }
 
 function fmt(ty: TensorType): string {
-  return `${ty.dtype}${shapeToString(ty.shape)}`;
+  return `${dtypeText(ty)}${shapeToString(ty.shape)}`;
 }
 
 function requireFloat(ctx: InferContext, i: number): TensorType {
@@ -261,11 +316,10 @@ def({
   results: ['out'],
   infer: (ctx) => {
     const a = requireFloat(ctx, 0);
-    const b = requireFloat(ctx, 1);
-    sameDType(ctx, 0, 1);
+    const tb = ctx.attrs.transpose_b as boolean;
+    const b = gemmWeight(ctx, 1, 0, tb ? -1 : -2);
     if (a.shape.length < 1) throw new OpError('E301', `matmul: a must have rank >= 1, got ${fmt(a)}`, undefined, 0);
     requireRank(ctx, 1, 2, 'the weight');
-    const tb = ctx.attrs.transpose_b as boolean;
     const k = a.shape[a.shape.length - 1];
     const [bk, n] = tb ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
     if (!dimEq(k, bk))
@@ -422,14 +476,16 @@ def({
     let total: Dim = 0;
     ctx.inputs.forEach((ty, i) => {
       if (!ty) throw new OpError('E308', 'concat: missing operand', undefined, i);
-      if (ty.dtype !== first.dtype) throw new OpError('E302', `concat: dtypes differ, ${fmt(first)} and ${fmt(ty)}`, undefined, i);
+      if (ty.dtype !== first.dtype || !sameQuant(ty.quant, first.quant)) throw new OpError('E302', `concat: dtypes differ, ${fmt(first)} and ${fmt(ty)}`, undefined, i);
       if (ty.shape.length !== first.shape.length) throw new OpError('E301', `concat: ranks differ, ${fmt(first)} and ${fmt(ty)}`, undefined, i);
       ty.shape.forEach((d, j) => {
         if (j !== ax) requireDim(ctx, d, first.shape[j], `size on axis ${j}`, i);
       });
       total = dimAdd(total, ty.shape[ax]);
     });
-    return [{ dtype: first.dtype, shape: first.shape.map((d, j) => (j === ax ? total : d)) }];
+    if (first.quant && ax === first.shape.length + first.quant.axis)
+      throw new OpError('E311', `concat: joining quantized weights along their reduction axis ${first.quant.axis} would split scale groups`, 'concatenate quantized weights along an output or expert axis', 0, 'axis');
+    return [withQuant(first, first.dtype, first.shape.map((d, j) => (j === ax ? total : d)))];
   },
 });
 
@@ -460,7 +516,9 @@ def({
     if (!Number.isInteger(start) || start < 0 || start > n || e < start || e > n)
       throw new OpError('E304', `slice: range ${start}..${e} is outside the axis size ${n}`, undefined, undefined, 'start');
     const len = Math.ceil((e - start) / step);
-    return [{ dtype: x.dtype, shape: x.shape.map((d, j) => (j === ax ? len : d)) }];
+    if (x.quant && ax === x.shape.length + x.quant.axis)
+      throw new OpError('E311', `slice: slicing a quantized weight along its reduction axis ${x.quant.axis} would split scale groups`, 'slice quantized weights along an output or expert axis', 0, 'axis');
+    return [withQuant(x, x.dtype, x.shape.map((d, j) => (j === ax ? len : d)))];
   },
 });
 
@@ -484,9 +542,36 @@ def({
     }
     if (!dimEq(a, b))
       throw new OpError('E301', `reshape: ${fmt(x)} has ${dimToString(a)} elements, the new shape ${shapeToString(shape)} has ${dimToString(b)}`, undefined, 0, 'shape');
-    return [{ dtype: x.dtype, shape }];
+    return [x.quant ? reshapedQuant(ctx, x, shape) : { dtype: x.dtype, shape }];
   },
 });
+
+/**
+ * The type of a quantized weight after a reshape: its reduction axis is the new axis with
+ * the same elements after it. It may be split into chunks (a shared expert's [D, S*F] down
+ * projection as S experts [D, F] each) when chunks and scale groups nest: a chunk a whole
+ * number of groups, or a group a whole number of chunks (every chunk row then has one
+ * scale). Anything else would mix scales within a group.
+ */
+function reshapedQuant(ctx: InferContext, x: TensorType, shape: Dim[]): TensorType {
+  const q = x.quant!;
+  const refuse = (why: string): never => {
+    throw new OpError('E311', `reshape: ${fmt(x)} to ${shapeToString(shape)} ${why}`, 'reshape quantized weights only around their reduction axis', 0, 'shape');
+  };
+  const sizes = (s: Dim[]): number[] => s.map((d) => (typeof d === 'number' ? d : refuse('has symbolic sizes')));
+  const from = sizes(x.shape);
+  const to = sizes(shape);
+  const ax = from.length + q.axis;
+  const inner = from.slice(ax + 1).reduce((p, d) => p * d, 1);
+  let at = -1;
+  for (let j = to.length - 1; j >= 0 && at < 0; j--) if (to[j] > 1 && to.slice(j + 1).reduce((p, d) => p * d, 1) === inner) at = j;
+  if (at < 0) return refuse(`moves the reduction axis (${from[ax]} elements)`);
+  const len = to[at];
+  const split = len !== from[ax];
+  if (split && (from[ax] % len !== 0 || (q.group !== 0 && len % q.group !== 0 && q.group % len !== 0)))
+    refuse(`splits the reduction axis of ${from[ax]} into chunks of ${len}, which cut its groups of ${q.group}`);
+  return { dtype: x.dtype, shape, quant: { group: q.group, axis: at - to.length } };
+}
 
 def({
   name: 'transpose',
@@ -500,7 +585,11 @@ def({
     const sorted = [...perm].sort((p, q) => p - q);
     if (perm.length !== x.shape.length || sorted.some((p, i) => p !== i))
       throw new OpError('E304', `transpose: [${perm.join(', ')}] is not a permutation of the ${x.shape.length} axes of ${fmt(x)}`, undefined, undefined, 'perm');
-    return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
+    const shape = perm.map((p) => x.shape[p]);
+    if (!x.quant) return [{ dtype: x.dtype, shape }];
+    // The reduction axis goes where the permutation puts it.
+    const at = perm.indexOf(x.shape.length + x.quant.axis);
+    return [{ dtype: x.dtype, shape, quant: { group: x.quant.group, axis: at - perm.length } }];
   },
 });
 
@@ -582,13 +671,13 @@ def({
   infer: (ctx) => {
     const xs = requireFloat(ctx, 0);
     requireRank(ctx, 0, 2, 'the token rows');
+    const tb = ctx.attrs.transpose_b as boolean;
     const w = requireRank(ctx, 1, 3, 'the stacked expert weight');
-    sameDType(ctx, 0, 1);
+    gemmWeight(ctx, 1, 0, tb ? -1 : -2);
     const off = requireInt(ctx, 2);
     requireRank(ctx, 2, 1, 'offsets');
     const e = w.shape[0];
     requireDim(ctx, off.shape[0], dimAdd(e, 1), 'the offsets length (experts + 1)', 2);
-    const tb = ctx.attrs.transpose_b as boolean;
     const [wk, n] = tb ? [w.shape[2], w.shape[1]] : [w.shape[1], w.shape[2]];
     if (!dimEq(xs.shape[1], wk))
       throw new OpError(
@@ -664,7 +753,7 @@ def({
     const x = requireFloat(ctx, 0);
     requireRank(ctx, 0, 2, 'x');
     const w = requireRank(ctx, 1, 2, 'the router weight');
-    sameDType(ctx, 0, 1);
+    gemmWeight(ctx, 1, 0, -1);
     requireDim(ctx, w.shape[1], x.shape[1], 'the router weight width', 1);
     const flags = ['has_bias', 'has_select_bias', 'has_shared_gate'].filter((f) => ctx.attrs[f]);
     if (ctx.inputs.length !== 2 + flags.length)
@@ -676,7 +765,11 @@ def({
     // Ranks first: IR text can give any operand, and a missing axis is no size to compare.
     if (ctx.attrs.has_bias) requireDim(ctx, requireRank(ctx, i, 1, 'the router bias').shape[0], e, 'the router bias size', i++);
     if (ctx.attrs.has_select_bias) requireDim(ctx, requireRank(ctx, i, 1, 'the selection bias').shape[0], e, 'the selection bias size', i++);
-    if (ctx.attrs.has_shared_gate) requireDim(ctx, requireRank(ctx, i, 2, 'the shared gate').shape[1], x.shape[1], 'the shared gate width', i++);
+    if (ctx.attrs.has_shared_gate) {
+      requireDim(ctx, requireRank(ctx, i, 2, 'the shared gate').shape[1], x.shape[1], 'the shared gate width', i);
+      if (ctx.inputs[i]?.quant) gemmWeight(ctx, i, 0, -1);
+      i++;
+    }
     const shared = num(ctx, 'shared');
     if (!Number.isInteger(shared) || shared < 0) throw new OpError('E304', `moe_router: shared must be a whole number, got ${shared}`);
     const cols = k + shared;
@@ -717,6 +810,8 @@ def({
     const win = requireRank(ctx, 3, 3, 'w_in');
     const wout = requireRank(ctx, 4, 3, 'w_out');
     const tb = ctx.attrs.transpose_b as boolean;
+    if (win.quant) gemmWeight(ctx, 3, 0, tb ? -1 : -2);
+    if (wout.quant) gemmWeight(ctx, 4, 0, tb ? -1 : -2);
     const [inK, inN] = tb ? [win.shape[2], win.shape[1]] : [win.shape[1], win.shape[2]];
     const [outK, outN] = tb ? [wout.shape[2], wout.shape[1]] : [wout.shape[1], wout.shape[2]];
     requireDim(ctx, inK, x.shape[1], 'the w_in input width', 3);
@@ -785,12 +880,12 @@ def({
       const p = body.params[i].type;
       if (!ty) throw new OpError('E308', 'repeat: missing operand', undefined, i);
       const want = i < carried + invariant ? p.shape : [count, ...p.shape];
-      if (ty.dtype !== p.dtype || !shapeEq(ty.shape, want))
-        throw new OpError('E301', `repeat: operand ${i + 1} is ${fmt(ty)}, ${body.name} expects ${p.dtype}${shapeToString(want)}`, undefined, i);
+      if (ty.dtype !== p.dtype || !sameQuant(ty.quant, p.quant) || !shapeEq(ty.shape, want))
+        throw new OpError('E301', `repeat: operand ${i + 1} is ${fmt(ty)}, ${body.name} expects ${dtypeText(p)}${shapeToString(want)}`, undefined, i);
     });
     body.results.forEach((r, i) => {
       const p = body.params[i].type;
-      if (r.value.type.dtype !== p.dtype || !shapeEq(r.value.type.shape, p.shape))
+      if (r.value.type.dtype !== p.dtype || !sameQuant(r.value.type.quant, p.quant) || !shapeEq(r.value.type.shape, p.shape))
         throw new OpError('E301', `repeat: ${body.name} returns ${fmt(r.value.type)} for carried value ${i + 1}, which is ${fmt(p)}`);
     });
     return body.results.map((r) => r.value.type);

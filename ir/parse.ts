@@ -22,7 +22,8 @@ import type { AttrValue, Attrs, DimDecl, Func, FuncResult, Module, Node, WeightD
 import { Value } from './graph.ts';
 import { OpError, getOp, resolveAttrs } from './ops.ts';
 import { IR_VERSION } from './print.ts';
-import { DTYPES, type TensorType, isDType } from './types.ts';
+import { quantFromPairs } from './quant-type.ts';
+import { DTYPES, type TensorType, type TypeQuant, isDType } from './types.ts';
 import { verify } from './verify.ts';
 
 /**
@@ -401,13 +402,29 @@ class IrParser {
     if (t.kind !== 'name') this.error(`expected a type such as f32[T, 8], found ${describe(t)}`);
     if (!isDType(t.text)) this.error(`unknown dtype '${t.text}'`, didYouMean(t.text, DTYPES) ?? `dtypes are ${DTYPES.join(', ')}`);
     this.next();
+    const quant = this.isPunct('(') ? this.quant() : undefined;
     this.expect('[', `after the dtype ${t.text}`, 'a scalar is written f32[]');
     const shape: Dim[] = [];
     if (!this.isPunct(']'))
       do shape.push(this.dim(true));
       while (this.accept(','));
     this.expect(']', 'to close the shape');
-    return { dtype: t.text, shape };
+    return quant ? { dtype: t.text, shape, quant } : { dtype: t.text, shape };
+  }
+
+  /** `(group=32)`, `(group=channel, axis=-2)` after a quantized dtype (see quant-type.ts). */
+  private quant(): TypeQuant {
+    const open = this.expect('(', 'before the quantization');
+    const pairs: Array<{ key: string; value: string | number }> = [];
+    do {
+      const key = this.name('group= or axis=').text;
+      this.expect('=', `after ${key}`);
+      pairs.push({ key, value: this.tok.kind === 'name' ? this.next().text : this.integer(`the ${key}`) });
+    } while (this.accept(','));
+    this.expect(')', 'to close the quantization', 'a quantized type is written i4(group=32)[...]');
+    const q = quantFromPairs(pairs);
+    if (typeof q === 'string') this.error(q, undefined, open);
+    return q;
   }
 
   /**

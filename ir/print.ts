@@ -30,7 +30,8 @@
  *   `Infinity`, `-Infinity`, `NaN`), strings JSON-escaped, `true`/`false`/`null`, lists
  *   `[1, 0]`, symbolic sizes as dim expressions (`[T, 8, 2*T+1]`).
  * - Types: `dtype[d0, d1, ...]` with dims in the canonical form of `dimToString`; a
- *   scalar is `f32[]`.
+ *   scalar is `f32[]`; a quantized weight has its group (and its reduction axis unless
+ *   it is -1) after the dtype: `i4(group=32)[4, 16, 8]`, `i8(group=channel, axis=-2)[..]`.
  * - Names: a value is `%` plus its name when that is made of letters, digits, `_` and
  *   `.` (`%0`, `%top.values`); model, dim, weight, function and result names are bare
  *   when they are dotted identifiers (`moe.w_gate`). Any other name is written as a JSON
@@ -38,6 +39,7 @@
  */
 import { dimToString, isSym } from './dims.ts';
 import type { AttrValue, Attrs, DimDecl, Func, Module, Node, Value, WeightDecl } from './graph.ts';
+import { dtypeText } from './quant-type.ts';
 import type { TensorType } from './types.ts';
 
 /** The format version written on the first line; the parser refuses any other. */
@@ -122,9 +124,9 @@ export function printNumber(x: number): string {
   return Object.is(x, -0) ? '-0' : String(x);
 }
 
-/** `f32[T, 8]`; a scalar is `f32[]`. */
+/** `f32[T, 8]`; a scalar is `f32[]`; a quantized weight `i4(group=32)[4, 16, 8]` (see quant-type.ts). */
 export function printType(t: TensorType): string {
-  return `${t.dtype}[${t.shape.map((d) => (isSym(d) ? dimToString(d) : printNumber(d))).join(', ')}]`;
+  return `${dtypeText(t)}[${t.shape.map((d) => (isSym(d) ? dimToString(d) : printNumber(d))).join(', ')}]`;
 }
 
 /** `%name`, quoted when the name has characters the lexer would not take as part of it. */

@@ -42,4 +42,20 @@ export function dtypeBytes(d: DType): number {
 export interface TensorType {
   dtype: DType;
   shape: Dim[];
+  /**
+   * Present exactly when the value is a quantized weight (dtype i8, i4 or fp8e4m3; see
+   * `quant-type.ts`): its scale group and reduction axis.
+   */
+  quant?: TypeQuant;
+}
+
+/**
+ * How a quantized value is scaled: `group` elements of the reduction axis per f32 scale
+ * (0: one scale per output channel, the whole axis), and that axis counted from the end
+ * (-1: the last, as in a linear weight [N, K]; -2: a matmul weight [K, N]), so it does not
+ * move when weights are stacked along a new leading axis.
+ */
+export interface TypeQuant {
+  group: number;
+  axis: number;
 }

@@ -28,6 +28,10 @@
  *     distinct names and whole, non-negative starts; each axis appears in the pattern as
  *     `{name}`, and every `{name}` in the pattern has an axis.
  *  8. A node has as many output values as its op gives results.
+ *  9. Quantized types (`quant-type.ts`) are well formed: a quantized dtype with an allowed
+ *     group, the reduction axis within the rank, an even last axis for i4; `main` takes no
+ *     quantized inputs. Where quantized values may flow (GEMM weights, weight packing) is
+ *     checked by inference (invariant 4), whose errors are E311.
  *
  * All findings are E402 diagnostics that name the function, show the offending node as
  * printed, carry its span (into `.moe` or IR text) when it has one, and say what was
@@ -40,6 +44,7 @@ import { DimError, dimSymbols, isSym, shapeEq } from './dims.ts';
 import { type Func, type Module, type Node, Value } from './graph.ts';
 import { OpError, checkArity, getOp, opNames, resolveAttrs } from './ops.ts';
 import { BARE_NAME, printAttrValue, printNode, printType } from './print.ts';
+import { quantTypeProblem, sameQuant } from './quant-type.ts';
 import type { TensorType } from './types.ts';
 
 /** Every violated invariant of the module, as E402 diagnostics; empty when it is valid. */
@@ -59,6 +64,7 @@ export function verify(m: Module): Diagnostic[] {
   checkCallGraph(m, report);
   checkDims(m, report);
   checkWeightSources(m, report);
+  checkQuantTypes(m, report);
   return out;
 }
 
@@ -227,7 +233,7 @@ function checkNode(m: Module, f: Func, n: Node, inferred: Map<Value, TensorType>
   types.forEach((want, k) => {
     if (n.outputs[k] instanceof Value) inferred.set(n.outputs[k], want);
     const got = n.outputs[k]?.type;
-    if (got && (got.dtype !== want.dtype || !shapeEq(got.shape, want.shape)))
+    if (got && (got.dtype !== want.dtype || !sameQuant(got.quant, want.quant) || !shapeEq(got.shape, want.shape)))
       report(`${where}: %${n.outputs[k].name} is recorded as ${printType(got)} but ${n.op} gives ${printType(want)}`, n.span, `the recorded type must be ${printType(want)}`);
   });
 }
@@ -323,5 +329,24 @@ function checkWeightSources(m: Module, report: Report): void {
     const placeholders = new Set([...src.pattern.matchAll(/\{([^{}]*)\}/g)].map((x) => x[1]));
     for (const name of placeholders)
       if (!names.has(name)) report(`${where}: the placeholder {${name}} has no axis`, w.span, `add an axis ${name}=start, or remove {${name}} from the pattern`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Quantized types.
+
+function checkQuantTypes(m: Module, report: Report): void {
+  const check = (type: TensorType | undefined, where: string, span?: Span): void => {
+    const bad = type && quantTypeProblem(type);
+    if (bad) report(`${where} has type ${printType(type!)}: ${bad.message}`, span, bad.hint);
+  };
+  for (const w of m.weights) check(w.type, `weight ${w.name}`, w.span);
+  for (const f of m.funcs) {
+    f.params.forEach((p) => {
+      check(p?.type, `in func ${f.name}: parameter %${p?.name}`, p?.span);
+      if (f.name === 'main' && p?.type.quant)
+        report(`in func main: the input %${p.name} is quantized (${printType(p.type)})`, p.span, 'model inputs are activations; only weights are quantized');
+    });
+    f.body.forEach((n) => n.outputs.forEach((v) => check(v?.type, `${at(f, n)}: %${v?.name}`, n.span)));
   }
 }

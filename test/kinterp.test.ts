@@ -216,7 +216,7 @@ function routerCase(c: RouterCase): { m: Module; p: KProgram } {
     pack: 'pack',
     buffers: [
       { name: 'x', dtype: 'f32', shape: [T, D], kind: 'input' },
-      ...Object.entries(weights).map(([name, t]) => ({ name, ...t, kind: 'weight' as const })),
+      ...Object.entries(weights).map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, kind: 'weight' as const })),
       { name: 'idx', dtype: 'i32', shape: [T, c.k + S], kind: 'output' },
       { name: 'rw', dtype: 'f32', shape: [T, c.k + S], kind: 'output' },
     ],

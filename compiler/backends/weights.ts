@@ -10,12 +10,18 @@
  * weight buffers in declaration order, row-major, each at an offset aligned to `align`
  * bytes (a cache line for CPUs, `minStorageBufferOffsetAlignment` for WebGPU bindings).
  * A backend that wants another layout (pre-transposed panels) builds it from `packWeights`.
+ *
+ * Quantized weights (`KBuffer.quant`, ir/quant.ts) are two buffers: the codes, packed as
+ * they are in memory (i8 and fp8e4m3 one byte each, i4 two per byte along the last axis,
+ * even index in the low nibble), and their f32 scales, a weight buffer of its own.
  */
 import { evalShape } from '../../ir/dims.ts';
 import { interpretFunc } from '../../ir/interp.ts';
 import type { KProgram } from '../../ir/kernel.ts';
 import { loopSlices } from '../../ir/kparse.ts';
-import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
+import { packedBuffers } from '../../ir/kweights.ts';
+import { isQuantDType, packCodes } from '../../ir/quant.ts';
+import { type Tensor, numel } from '../../ir/tensor.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 
 export interface WeightEntry {
@@ -26,6 +32,8 @@ export interface WeightEntry {
   /** Byte offset in the blob (a multiple of the layout's alignment). */
   offset: number;
   bytes: number;
+  /** A quantized weight: its scales buffer (another entry), reduction axis and group. */
+  quant?: { scales: string; axis: number; group: number };
 }
 
 export interface WeightLayout {
@@ -46,7 +54,7 @@ export function weightLayout(p: KProgram, align: number, bindings: Record<string
     if (b.kind !== 'weight' || slices.has(b.name)) continue;
     const shape = evalShape(b.shape, bindings);
     const bytes = numel(shape) * dtypeBytes(b.dtype);
-    entries.push({ name: b.name, dtype: b.dtype, shape, offset: at, bytes });
+    entries.push({ name: b.name, dtype: b.dtype, shape, offset: at, bytes, ...(b.quant ? { quant: { ...b.quant } } : {}) });
     at = alignUp(at + bytes, align);
   }
   return { entries, bytes: at, align };
@@ -54,15 +62,16 @@ export function weightLayout(p: KProgram, align: number, bindings: Record<string
 
 /**
  * Runs the program's `pack` function on the module weights: the weight buffers by name,
- * float32. Weights never depend on the token count, so symbolic sizes are bound to 1
- * unless given.
+ * float32; a quantized weight's codes (Int32Array, one per element, with `quant`) and its
+ * scales buffer. Weights given as floats for a quantized declaration are quantized here.
+ * Weights never depend on the token count, so symbolic sizes are bound to 1 unless given.
  */
 export function packWeights(p: KProgram, weights: Record<string, Tensor>, bindings?: Record<string, number>): Record<string, Tensor> {
   const b = bindings ?? Object.fromEntries(p.module.dims.map((d) => [d.name, 1]));
-  return interpretFunc(p.module, p.pack, { bindings: b, weights });
+  return packedBuffers(p, interpretFunc(p.module, p.pack, { bindings: b, weights }));
 }
 
-/** The packed weights as one little-endian blob in `layout` (f32 and i32 buffers). */
+/** The packed weights as one little-endian blob in `layout` (f32, i32 and quantized codes). */
 export function weightBlob(layout: WeightLayout, packed: Record<string, Tensor>): Uint8Array {
   const blob = new Uint8Array(layout.bytes);
   const view = new DataView(blob.buffer);
@@ -70,7 +79,8 @@ export function weightBlob(layout: WeightLayout, packed: Record<string, Tensor>)
     const t = packed[e.name];
     if (!t) throw new Error(`weight blob: pack produced no ${e.name}`);
     if (t.data.length * dtypeBytes(e.dtype) !== e.bytes) throw new Error(`weight blob: ${e.name} holds ${t.data.length} values, its layout ${e.bytes} bytes`);
-    if (isIntDType(e.dtype) && e.dtype === 'i32') for (let i = 0; i < t.data.length; i++) view.setInt32(e.offset + 4 * i, t.data[i], true);
+    if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, t.data as Int32Array), e.offset);
+    else if (e.dtype === 'i32') for (let i = 0; i < t.data.length; i++) view.setInt32(e.offset + 4 * i, t.data[i], true);
     else if (e.dtype === 'f32') for (let i = 0; i < t.data.length; i++) view.setFloat32(e.offset + 4 * i, t.data[i], true);
     else throw new Error(`weight blob: ${e.name} is ${e.dtype}; only f32 and i32 weights are laid out so far`);
   }

@@ -39,6 +39,7 @@ import { shapeEq } from '../../ir/dims.ts';
 import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
 import { roundToBf16, roundToF16 } from '../../ir/float16.ts';
 import { inferOp } from '../../ir/ops.ts';
+import { sameQuant } from '../../ir/quant-type.ts';
 import { printAttrs, printNode, printType } from '../../ir/print.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
@@ -182,7 +183,7 @@ function assertSameType(node: Node, got: TensorType, want: TensorType): void {
 }
 
 function sameType(a: TensorType, b: TensorType): boolean {
-  return a.dtype === b.dtype && shapeEq(a.shape, b.shape);
+  return a.dtype === b.dtype && sameQuant(a.quant, b.quant) && shapeEq(a.shape, b.shape);
 }
 
 /** The rules for each op, tried in order. */

@@ -78,7 +78,9 @@ function cloneAttrValue(v: AttrValue): AttrValue {
 export function cloneType(t: TensorType): TensorType {
   // A corrupted value may lack a type; the copy keeps it missing rather than crashing here.
   if (!t) return t;
-  return { dtype: t.dtype, shape: [...t.shape] as Dim[] };
+  const copy: TensorType = { dtype: t.dtype, shape: [...t.shape] as Dim[] };
+  if (t.quant) copy.quant = { ...t.quant };
+  return copy;
 }
 
 function cloneDimDecl(d: DimDecl): DimDecl {

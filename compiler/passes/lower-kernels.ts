@@ -9,6 +9,10 @@
  *   gated unit) as epilogue + a grouped GEMM whose epilogue is the weighted combine.
  * - `matmul` → a dense `gemm` (bias as epilogue); every other op → an `op` kernel.
  * - `repeat` → a `loop` over the body's kernels with stacked weights sliced per layer.
+ * - A quantized weight (`TensorType.quant`) becomes a buffer of its codes whose `quant`
+ *   names an f32 weight buffer of its scales, with the concrete axis and group; a stacked
+ *   one's scales are sliced per layer alongside it. `pack` returns the quantized values
+ *   and `packedBuffers` (ir/kweights.ts) splits them into the two buffers.
  *
  * Precondition: verified graph IR (normally after the fusion passes). Postcondition: a
  * kernel program whose interpretation equals the graph's (`kinterp.ts`), untiled and
@@ -18,6 +22,8 @@
 import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
 import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
 import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel.ts';
+import { scaleShape } from '../../ir/quant.ts';
+import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
 import { fail } from '../diagnostics.ts';
@@ -41,12 +47,23 @@ class Lowerer {
     return name;
   }
 
-  /** Declares a buffer for a value (once) and returns its name. */
+  /**
+   * Declares a buffer for a value (once) and returns its name. A quantized weight gets a
+   * second, f32 weight buffer for its scales (`<name>.scales`), which its `quant` names.
+   */
   buffer(v: Value, kind: KBuffer['kind'], prefix = ''): string {
     const have = this.bufferOf.get(v);
     if (have) return have;
     const name = this.unique(prefix + v.name);
-    this.buffers.set(name, { name, dtype: v.type.dtype, shape: v.type.shape, kind });
+    const b: KBuffer = { name, dtype: v.type.dtype, shape: v.type.shape, kind };
+    this.buffers.set(name, b);
+    if (v.type.quant) {
+      const shape = v.type.shape as number[];
+      const { axis, group } = resolveQuant(v.type.quant, shape);
+      const scales = this.unique(`${name}.scales`);
+      this.buffers.set(scales, { name: scales, dtype: 'f32', shape: scaleShape(shape, axis, group), kind: 'weight' });
+      b.quant = { scales, axis, group };
+    }
     this.bufferOf.set(v, name);
     return name;
   }
@@ -179,7 +196,13 @@ class Lowerer {
     const init: Array<{ from: string; to: string }> = [];
     body.params.forEach((p, i) => {
       const outer = this.name(n.inputs[i]);
-      if (i >= fixed) slices.push({ stacked: outer, slice: this.buffer(p, 'weight', inner) });
+      if (i >= fixed) {
+        const slice = this.buffer(p, 'weight', inner);
+        slices.push({ stacked: outer, slice });
+        // A quantized weight's scales are stacked alike, and sliced with it.
+        const q = this.buffers.get(slice)!.quant;
+        if (q) slices.push({ stacked: this.buffers.get(outer)!.quant!.scales, slice: q.scales });
+      }
       // A carried value gets its own buffer, filled from the caller's value before the loop.
       else if (i < carried) init.push({ from: outer, to: this.buffer(p, 'temp', inner) });
       else this.alias(p, outer);

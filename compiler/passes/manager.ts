@@ -24,6 +24,7 @@ import { fuseDenseMlp } from './fuse-dense-mlp.ts';
 import { fuseExperts } from './fuse-experts.ts';
 import { fuseRouter } from './fuse-router.ts';
 import type { GraphPass, PassContext } from './pass.ts';
+import { quantizeWeights } from './quantize.ts';
 
 /** `canonicalize` again after fusion, under its own name so `--after cleanup` can dump it. */
 export const cleanup: GraphPass = {
@@ -34,11 +35,11 @@ export const cleanup: GraphPass = {
 };
 
 /**
- * The graph pipeline, in order. Phases: canonicalize → fuse (router, experts, shared
+ * The graph pipeline, in order. Phases: quantize (only with a scheme) → canonicalize → fuse (router, experts, shared
  * experts, dense MLPs) → cleanup. The kernel phases (lower-kernels → tile → plan-memory) follow in
  * `compiler/pipeline.ts`.
  */
-export const GRAPH_PASSES: GraphPass[] = [canonicalize, fuseRouter, fuseExperts, foldSharedExperts, fuseDenseMlp, cleanup];
+export const GRAPH_PASSES: GraphPass[] = [quantizeWeights, canonicalize, fuseRouter, fuseExperts, foldSharedExperts, fuseDenseMlp, cleanup];
 
 /** The registered graph pass called `name`, if any. */
 export function findPass(name: string): GraphPass | undefined {

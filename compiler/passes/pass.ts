@@ -4,6 +4,7 @@
  * run before it, and a doc comment stating its pre- and postconditions.
  */
 import type { Module } from '../../ir/graph.ts';
+import type { QuantScheme } from '../../ir/quant.ts';
 import type { TargetCaps } from '../target.ts';
 
 export interface PassContext {
@@ -11,6 +12,8 @@ export interface PassContext {
   target?: TargetCaps;
   /** Largest token count the compiled program must handle (`--max-tokens`). */
   maxTokens?: number;
+  /** `--quantize`: the scheme the `quantize` pass stores GEMM weights in (absent: f32 stays). */
+  quantize?: QuantScheme;
 }
 
 export interface GraphPass {

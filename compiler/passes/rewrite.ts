@@ -9,6 +9,7 @@ import { sanitizeName } from '../../ir/builder.ts';
 import { type Dim } from '../../ir/dims.ts';
 import { type Attrs, type Func, type Module, type Node, Value, findFunc } from '../../ir/graph.ts';
 import { inferOp } from '../../ir/ops.ts';
+import { withQuant } from '../../ir/quant-type.ts';
 
 /** Uses of each value in a function: nodes that read it, and whether a result returns it. */
 export class UseMap {
@@ -158,7 +159,7 @@ export function weightTransform(
     (emit, ins, lead) => build(emit, ins, [...lead, count]),
     caller.node,
   );
-  const param = new Value(freshName(f, hint), { dtype: outer.type.dtype, shape: outer.type.shape.slice(1) });
+  const param = new Value(freshName(f, hint), withQuant(outer.type, outer.type.dtype, outer.type.shape.slice(1)));
   f.params.push(param);
   caller.node.inputs.push(outer);
   return param;

@@ -1,0 +1,111 @@
+/**
+ * @fileoverview Pass `quantize`: stores every GEMM weight of the model (router, experts,
+ * dense and shared MLPs, shared-expert gates) as quantized codes with f32 scales, in the
+ * scheme `--quantize` names (`QUANT_SCHEMES` of ir/quant.ts). Norms, biases, embeddings and
+ * anything else that is not read as a GEMM weight stay as they are.
+ *
+ * A weight is quantized when every use of it, followed through repeat bodies (stacked or
+ * loop-invariant operands), is the weight operand of a GEMM — matmul, grouped_matmul, or
+ * the fused router and expert ops — and all uses reduce along the same axis (-1 for
+ * [out, in] weights, -2 for [in, out]); the type it gets must be valid (i4 needs an even
+ * last axis). Its declaration and every value that carries it are retyped; the numbers
+ * follow at load time: float weights given for a quantized declaration are quantized by the
+ * interpreters and `packWeights` (seeded weights: the f32 values of the same seed).
+ *
+ * Precondition: verified graph IR, before fusion (it runs first). Without a scheme in the
+ * context it returns its input unchanged, so f32 programs are exactly what they were.
+ */
+import { type Func, type Module, type Value, findFunc } from '../../ir/graph.ts';
+import { inferOp } from '../../ir/ops.ts';
+import { quantTypeProblem, sameQuant, schemeQuant } from '../../ir/quant-type.ts';
+import { isFloatDType, type TensorType } from '../../ir/types.ts';
+import { shapeEq } from '../../ir/dims.ts';
+import { cloneModule } from './clone.ts';
+import type { GraphPass } from './pass.ts';
+
+/** The reduction axes a value is read along as a GEMM weight, or 'other' when anything else reads it. */
+type Uses = Set<number> | 'other';
+
+function merge(a: Uses, b: Uses): Uses {
+  return a === 'other' || b === 'other' ? 'other' : new Set([...a, ...b]);
+}
+
+/** How `v` of `f` is used, followed into repeat bodies. */
+function usesOf(m: Module, f: Func, v: Value, seen: Set<Value>): Uses {
+  if (seen.has(v)) return new Set();
+  seen.add(v);
+  if (f.results.some((r) => r.value === v)) return 'other';
+  let out: Uses = new Set();
+  for (const n of f.body)
+    n.inputs.forEach((x, i) => {
+      if (x !== v || out === 'other') return;
+      const tb = n.attrs.transpose_b === true;
+      if ((n.op === 'matmul' || n.op === 'grouped_matmul') && i === 1) out.add(tb ? -1 : -2);
+      else if (n.op === 'moe_router' && (i === 1 || (n.attrs.has_shared_gate === true && i === n.inputs.length - 1))) out.add(-1);
+      else if (n.op === 'moe_experts' && (i === 3 || i === 4)) out.add(tb ? -1 : -2);
+      else if (n.op === 'repeat' && i >= (n.attrs.carried as number)) {
+        const body = findFunc(m, n.attrs.body as string)!;
+        out = merge(out, usesOf(m, body, body.params[i], seen));
+      } else out = 'other';
+    });
+  return out;
+}
+
+/** The GEMM reduction axis of each weight that can be quantized. */
+function gemmWeights(m: Module): Map<string, number> {
+  const uses = new Map<string, Uses>();
+  for (const f of m.funcs)
+    for (const n of f.body)
+      if (n.op === 'weight') {
+        const name = n.attrs.name as string;
+        uses.set(name, merge(uses.get(name) ?? new Set(), usesOf(m, f, n.outputs[0], new Set())));
+      }
+  const out = new Map<string, number>();
+  for (const [name, u] of uses) if (u !== 'other' && u.size === 1) out.set(name, [...u][0]);
+  return out;
+}
+
+/** Re-infers every node's result types (and repeat bodies' parameter types) after weights were retyped. */
+function retype(m: Module): void {
+  for (let changed = true, rounds = 0; changed && rounds <= m.funcs.length + 1; rounds++) {
+    changed = false;
+    const set = (v: Value, t: TensorType): void => {
+      if (v.type.dtype === t.dtype && sameQuant(v.type.quant, t.quant) && shapeEq(v.type.shape, t.shape)) return;
+      v.type = t;
+      changed = true;
+    };
+    for (const f of m.funcs)
+      for (const n of f.body) {
+        if (n.op === 'repeat') {
+          const body = findFunc(m, n.attrs.body as string)!;
+          const fixed = (n.attrs.carried as number) + (n.attrs.invariant as number);
+          n.inputs.forEach((x, i) => {
+            const t = x.type;
+            if (i >= (n.attrs.carried as number)) set(body.params[i], i >= fixed ? { ...t, shape: t.shape.slice(1) } : t);
+          });
+        }
+        const { types } = inferOp(n.op, n.inputs.map((x) => x.type), n.attrs, m);
+        n.outputs.forEach((o, i) => set(o, types[i]));
+      }
+  }
+}
+
+export const quantizeWeights: GraphPass = {
+  name: 'quantize',
+  summary: 'store GEMM weights as i8, i4 or fp8e4m3 codes with f32 scales (--quantize)',
+  requires: [],
+  run(input, ctx) {
+    const scheme = ctx.quantize;
+    if (!scheme) return input;
+    const m = cloneModule(input);
+    const axes = gemmWeights(m);
+    for (const w of m.weights) {
+      const axis = axes.get(w.name);
+      if (axis === undefined || w.type.quant || !isFloatDType(w.type.dtype) || w.type.dtype === 'fp8e4m3') continue;
+      const type: TensorType = { ...schemeQuant(scheme, axis), shape: w.type.shape };
+      if (!quantTypeProblem(type)) w.type = type;
+    }
+    retype(m);
+    return m;
+  },
+};
