@@ -10,6 +10,8 @@ import { mainFunc, type Module } from '../ir/graph.ts';
 import { printIR } from '../ir/print.ts';
 import { readSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
+import { dtypeText } from '../ir/quant-type.ts';
+import type { TensorType } from '../ir/types.ts';
 import { formatCount, summarizeParams } from './analysis/params.ts';
 import { MoecError, UsageError } from './diagnostics.ts';
 import { compileFile, quantScheme, randomWeights, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
@@ -37,8 +39,8 @@ Usage:
       parameters) and outputs.
   moec ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]
       Print the graph IR, or the IR (graph or kernel) after a pipeline step:
-      canonicalize, fuse-router, fuse-experts, fold-shared-experts, fuse-dense-mlp, cleanup,
-      lower-kernels, tile, plan-memory.
+      (quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,
+      fold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.
   moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
                [--verify-each] [--disable PASS,...] [--set ...]
       Fuse, tile and plan the model for a target; print the kernels, their tiles, the
@@ -125,8 +127,8 @@ function table(rows: string[][]): string[] {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
 }
 
-function typeText(t: { dtype: string; shape: Parameters<typeof shapeToString>[0] }): string {
-  return `${t.dtype}${shapeToString(t.shape)}`;
+function typeText(t: TensorType): string {
+  return `${dtypeText(t)}${shapeToString(t.shape)}`;
 }
 
 /** The one-screen summary of `moec check`. */

@@ -9,7 +9,8 @@
  * standard blocked-GEMM traffic model. A GEMM M×N×K computed in tiles tm×tn that stay
  * resident in a level moves, from the level outside it:
  *   A: M·K·⌈N/tn⌉   B: K·N·⌈M/tm⌉   C: M·N once (read and written for a combine)
- * (elements × their sizes). SIMD registers also store and reload their accumulators once
+ * (elements × their sizes; a quantized weight element is its code plus its share of its
+ * group's f32 scale, `weightElementBytes`). SIMD registers also store and reload their accumulators once
  * per extra k-block of depth tk: 2·M·N·(⌈K/tk⌉ − 1) more from level 0. GPU invocations and
  * an NPU's scratchpad C tile keep partial sums across the whole reduction.
  * Which tile sits in which level:
@@ -252,6 +253,16 @@ function numel(shape: readonly number[]): number {
 
 type Resolver = (name: string) => KBuffer;
 
+/**
+ * Bytes a weight element costs to move: its own size (a quantized code: 1 byte, or half a
+ * byte for i4) plus, for a quantized weight, its share of the f32 scale of its group. The
+ * dequantization itself (one multiply per element, in registers) is not counted: weight
+ * traffic is what bounds the kernels where quantization matters (decoding).
+ */
+export function weightElementBytes(b: KBuffer): number {
+  return dtypeBytes(b.dtype) + (b.quant ? 4 / b.quant.group : 0);
+}
+
 /** The router kernel that writes `indices` (for a grouped GEMM's shared-expert count). */
 function routerOf(p: KProgram, indices: string): RouterKernel | undefined {
   let found: RouterKernel | undefined;
@@ -269,6 +280,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
   const buf = bufferResolver(p);
   const shape = (name: string): number[] => evalShape(buf(name).shape, bindings);
   const bytesOf = (name: string): number => dtypeBytes(buf(name).dtype);
+  const wBytesOf = (name: string): number => weightElementBytes(buf(name));
   const tokensOf = (name: string): number => shape(name)[0] ?? 1;
   switch (k.kind) {
     case 'gemm': {
@@ -279,7 +291,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
       const glu = k.epilogue.some((e) => e.kind === 'glu');
       return {
         kind: 'gemm', tokens: bindings[TOKENS] ?? a[0], rows: numel(a.slice(0, -1)), n, depth, outCols: glu ? n / 2 : n,
-        experts: 1, shared: 0, slots: 1, aBytes: bytesOf(k.a), wBytes: bytesOf(k.w), outBytes: bytesOf(k.out),
+        experts: 1, shared: 0, slots: 1, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w), outBytes: bytesOf(k.out),
         dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue), accumulate: false, extraFlops: 0,
       };
     }
@@ -292,7 +304,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
       const extra = rows * experts * 8 + rows * (k.k + k.shared) * 4;
       return {
         kind: 'router', tokens: rows, rows, n: experts, depth: x[x.length - 1], outCols: k.k + k.shared, experts: 1, shared: 0,
-        slots: 1, aBytes: bytesOf(k.x), wBytes: bytesOf(k.w), outBytes: 4, dtype: flopsDType(buf(k.x).dtype),
+        slots: 1, aBytes: bytesOf(k.x), wBytes: wBytesOf(k.w), outBytes: 4, dtype: flopsDType(buf(k.x).dtype),
         epilogueFlops: 2, accumulate: false, extraFlops: extra,
       };
     }
@@ -306,7 +318,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
       const glu = k.epilogue.some((e) => e.kind === 'glu');
       return {
         kind: 'grouped_gemm', tokens, rows: tokens * k.k, n, depth, outCols: glu ? n / 2 : n, experts,
-        shared: Math.min(router?.shared ?? 0, Math.max(0, k.k - 1)), slots: k.k, aBytes: bytesOf(k.a), wBytes: bytesOf(k.w),
+        shared: Math.min(router?.shared ?? 0, Math.max(0, k.k - 1)), slots: k.k, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w),
         outBytes: bytesOf(k.out), dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue),
         accumulate: k.epilogue.some((e) => e.kind === 'combine'), extraFlops: 0,
       };

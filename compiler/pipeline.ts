@@ -21,6 +21,9 @@ import { planMemoryPass } from './passes/plan-memory.ts';
 import { tilePass } from './passes/tile.ts';
 import type { TargetCaps } from './target.ts';
 
+/** The `quantize` pass's step name: in the pipeline only with a scheme (`--quantize`). */
+export const QUANTIZE = 'quantize';
+
 /** `lower-kernels` as a step of the pipeline (graph → kernel IR). */
 export const LOWER_KERNELS = 'lower-kernels';
 
@@ -68,16 +71,18 @@ export function checkStepName(name: string, flag: string): void {
 export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   const want = (step: string): boolean => opts.printAfter === 'all' || (Array.isArray(opts.printAfter) && opts.printAfter.includes(step));
   const dump = opts.onDump ?? ((step, text) => process.stderr.write(`// after ${step}\n${text}`));
-  const graphNames = GRAPH_PASSES.map((p) => p.name);
-  const stopAt = opts.stopAfter && graphNames.includes(opts.stopAfter) ? graphNames.indexOf(opts.stopAfter) + 1 : GRAPH_PASSES.length;
+  // `quantize` is a step only when there is a scheme: f32 pipelines list and dump what they always did.
+  const passes = opts.quantize ? GRAPH_PASSES : GRAPH_PASSES.filter((p) => p.name !== QUANTIZE);
+  const graphNames = passes.map((p) => p.name);
+  const stopAt = opts.stopAfter && graphNames.includes(opts.stopAfter) ? graphNames.indexOf(opts.stopAfter) + 1 : passes.length;
   const graphPrint = opts.printAfter === 'all' ? 'all' : (opts.printAfter ?? []).filter((s) => graphNames.includes(s));
-  const graph = runPasses(m, GRAPH_PASSES.slice(0, stopAt), { target: opts.target, maxTokens: opts.maxTokens, quantize: opts.quantize }, {
+  const graph = runPasses(m, passes.slice(0, stopAt), { target: opts.target, maxTokens: opts.maxTokens, quantize: opts.quantize }, {
     verifyEach: opts.verifyEach,
     disabled: opts.disabled,
     printAfter: graphPrint,
     onDump: dump,
   });
-  if (stopAt < GRAPH_PASSES.length || opts.stopAfter === graphNames[graphNames.length - 1]) return { graph };
+  if (stopAt < passes.length || opts.stopAfter === graphNames[graphNames.length - 1]) return { graph };
   let program = lowerToKernels(graph);
   if (want(LOWER_KERNELS)) dump(LOWER_KERNELS, printKernelIR(program));
   if (opts.stopAfter === LOWER_KERNELS) return { graph, program };

@@ -8,7 +8,7 @@
  */
 import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from './dims.ts';
 import type { Attrs, AttrValue, Module } from './graph.ts';
-import { dtypeText, quantTypeProblem, sameQuant, withQuant } from './quant-type.ts';
+import { dtypeText, quantTypeProblem, sameQuant, splitKeepsGroups, withQuant } from './quant-type.ts';
 import { type DType, type TensorType, isDType, isFloatDType } from './types.ts';
 
 /** A type or shape error from inference; `operand` says which input it is about, if any. */
@@ -568,7 +568,7 @@ function reshapedQuant(ctx: InferContext, x: TensorType, shape: Dim[]): TensorTy
   if (at < 0) return refuse(`moves the reduction axis (${from[ax]} elements)`);
   const len = to[at];
   const split = len !== from[ax];
-  if (split && (from[ax] % len !== 0 || (q.group !== 0 && len % q.group !== 0 && q.group % len !== 0)))
+  if (split && (from[ax] % len !== 0 || !splitKeepsGroups(q, len)))
     refuse(`splits the reduction axis of ${from[ax]} into chunks of ${len}, which cut its groups of ${q.group}`);
   return { dtype: x.dtype, shape, quant: { group: q.group, axis: at - to.length } };
 }

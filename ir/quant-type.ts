@@ -62,6 +62,16 @@ export function quantTypeProblem(t: TensorType): { message: string; hint: string
   return undefined;
 }
 
+/**
+ * Whether the reduction axis of a weight scaled `q` may be split into chunks of `chunk`
+ * elements (a shared expert's down projection cut into experts): every chunk a whole
+ * number of groups, or every group a whole number of chunks (each chunk row then has one
+ * scale). Per-channel scales repeat for each chunk; f32 weights split anywhere.
+ */
+export function splitKeepsGroups(q: TypeQuant | undefined, chunk: number): boolean {
+  return !q || q.group === 0 || chunk % q.group === 0 || q.group % chunk === 0;
+}
+
 /** The concrete axis (non-negative) and group (elements per scale) of a quantized type at a concrete shape. */
 export function resolveQuant(q: TypeQuant, shape: readonly number[]): { axis: number; group: number } {
   const axis = shape.length + q.axis;

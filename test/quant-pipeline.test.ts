@@ -8,6 +8,7 @@
 // scheme within the bounds expected for random weights.
 import { describe, expect, it } from 'vitest';
 import { packWeights, weightBlob, weightLayout } from '../compiler/backends/weights.ts';
+import { main } from '../compiler/cli.ts';
 import { agreement } from '../compiler/compare.ts';
 import { compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
@@ -181,4 +182,52 @@ describe('quantization error of the model (quantized reference vs f32 reference,
         expect(a.relL2).toBeGreaterThan(0);
         expect(a.relL2).toBeLessThan(BOUND[scheme]);
       });
+});
+
+describe('moec --quantize', () => {
+  async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  }
+
+  it('runs the quantized model on the reference interpreter, and dumps it after the quantize step', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '3', '--quantize', 'i4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/output y: f32\[3, 8\]/);
+    const ir = await cli('ir', 'examples/tiny.moe', '--quantize', 'fp8', '--after', 'quantize');
+    expect(ir.code, ir.err).toBe(0);
+    expect(ir.out).toContain('weight w_down: fp8e4m3(group=128)[4, 8, 16]');
+    const check = await cli('check', 'examples/mixtral.moe', '--quantize', 'i8');
+    expect(check.out).toMatch(/w1\s+i8\(group=channel\)\[8, 14336, 4096\]/);
+  });
+
+  it('estimates quantized decoding from the smaller weight bytes (codes plus scales)', async () => {
+    const bytesAtT1 = async (...q: string[]): Promise<number> => {
+      const r = await cli('compile', 'examples/mixtral.moe', '--target', 'x86-avx2', ...q);
+      expect(r.code, r.err).toBe(0);
+      const m = /T=1: [^(]*\([^,]*, ([\d.]+) (MiB|GiB) from memory\)/.exec(r.out)!;
+      return Number(m[1]) * (m[2] === 'GiB' ? 1024 : 1);
+    };
+    const f32 = await bytesAtT1();
+    // i8 per channel: 1 byte + 4/4096 of a scale per weight, about a quarter of f32; i4 in groups of 32: 0.625 bytes.
+    expect((await bytesAtT1('--quantize', 'i8')) / f32).toBeCloseTo(0.25, 1);
+    expect((await bytesAtT1('--quantize', 'i4')) / f32).toBeCloseTo(0.625 / 4, 1);
+  });
+
+  it('names the schemes when given an unknown one (usage error, exit 2)', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--tokens', '3', '--quantize', 'int3');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--quantize int3: no such scheme');
+    expect(r.err).toContain('i8, i4, i4g32, i4g128, fp8');
+  });
+});
+
+describe('quantized kernel IR golden', () => {
+  it('tiny --quantize i4 on x86-avx2 matches its golden file (what backends render)', async () => {
+    const m = compileFile('examples/tiny.moe');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, quantize: QUANT_SCHEMES.i4 }).program!;
+    await expect(printKernelIR(p)).toMatchFileSnapshot('golden/kernel/tiny.i4.x86-avx2.kir');
+  });
 });

@@ -118,11 +118,16 @@ export interface BindStmt {
   span: Span;
 }
 
-/** `f32[T, D]`: an element type and a shape of integer expressions. */
+/**
+ * `f32[T, D]`: an element type and a shape of integer expressions; a quantized weight has
+ * its scale group (and axis) after the dtype: `i4(group=32)[E, F, D]`.
+ */
 export interface TypeExpr {
   kind: 'type';
   dtype: DTypeName;
   dtypeSpan: Span;
+  /** `(group=32, axis=-2)`: the arguments and the span of the parenthesised list. */
+  quant?: { args: Arg[]; span: Span };
   shape: Expr[];
   span: Span;
 }
@@ -134,7 +139,7 @@ export interface ScalarTypeExpr {
   span: Span;
 }
 
-export type DTypeName = 'f32' | 'f16' | 'bf16' | 'f64' | 'i32' | 'i64' | 'i8' | 'u8' | 'bool' | 'fp8e4m3';
+export type DTypeName = 'f32' | 'f16' | 'bf16' | 'f64' | 'i32' | 'i64' | 'i8' | 'u8' | 'bool' | 'fp8e4m3' | 'i4';
 
 export type Expr =
   | NumberLit

@@ -195,10 +195,13 @@ class AstBuilder extends BaseVisitor {
 
   type(ctx: Ctx): A.TypeExpr {
     const dtype = token(ctx, 'DType');
+    const args = nodesOf(ctx, 'arg').map((a) => this.sub<A.Arg>(a));
+    const open = tokensOf(ctx, 'LParen')[0];
     return {
       kind: 'type',
       dtype: dtype.image as A.DTypeName,
       dtypeSpan: this.tokenSpan(dtype),
+      ...(open ? { quant: { args, span: this.join(this.tokenSpan(open), this.tokenSpan(token(ctx, 'RParen')).end) } } : {}),
       shape: nodesOf(ctx, 'expr').map((e) => this.sub<A.Expr>(e)),
       span: this.spanOfCtx(ctx, 'DType', 'RBracket'),
     };

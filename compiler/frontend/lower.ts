@@ -15,7 +15,9 @@ import { FuncBuilder, sanitizeName } from '../../ir/builder.ts';
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
 import type { AttrValue, Attrs, DimDecl, Module, Value, WeightDecl } from '../../ir/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/ops.ts';
-import type { DType, TensorType } from '../../ir/types.ts';
+import { isQuantDType } from '../../ir/quant.ts';
+import { quantTypeProblem, sameQuant, withQuant } from '../../ir/quant-type.ts';
+import type { DType, TensorType, TypeQuant } from '../../ir/types.ts';
 import { type Diagnostic, MoecError, didYouMean, fail } from '../diagnostics.ts';
 import type { Span } from '../source.ts';
 import type * as A from './ast.ts';
@@ -135,7 +137,7 @@ class FuncContext {
       v = this.builder.add1('weight', [], { name: w.name }, span, w.name);
     } else {
       const shape = w.type.shape.slice(this.stack.length);
-      v = this.builder.param(w.name, { dtype: w.type.dtype, shape }, span);
+      v = this.builder.param(w.name, withQuant(w.type, w.type.dtype, shape), span);
       this.weightParams.push(w);
     }
     this.weightValues.set(w.name, v);
@@ -232,6 +234,7 @@ class Lowering {
       case 'input': {
         if (ctx.parent || inst.prefix !== '') fail('E207', '`input` belongs in the model; a block takes parameters', st.span);
         const type = this.type(st.type, scope);
+        if (type.quant) fail('E312', `input \`${st.name.name}\` is quantized`, st.type.quant!.span, 'inputs are activations; only weights are quantized (`weight w: i8(group=channel)[N, K]`)');
         this.bindNew(scope, st.name, { kind: 'tensor', value: ctx.builder.param(st.name.name, type, st.span) });
         return;
       }
@@ -307,7 +310,7 @@ class Lowering {
     const stack = ctx.stack;
     const decl: WeightDecl = {
       name,
-      type: { dtype: type.dtype, shape: [...stack.map((s) => s.count), ...type.shape] },
+      type: withQuant(type, type.dtype, [...stack.map((s) => s.count), ...type.shape]),
       span: st.span,
     };
     // Weights are loaded before any input is seen, so their sizes cannot depend on `T`.
@@ -353,8 +356,38 @@ class Lowering {
       return v.value;
     });
     const type: TensorType = { dtype: t.dtype, shape };
+    if (t.quant) type.quant = this.quant(t, scope);
+    const bad = quantTypeProblem(type);
+    if (bad) fail('E312', bad.message, t.quant?.span ?? t.span, bad.hint);
     this.checkSize(type, t.span);
     return type;
+  }
+
+  /** `(group=32, axis=-2)` of a quantized weight type; `group=channel` is one scale per output channel. */
+  private quant(t: A.TypeExpr, scope: Scope): TypeQuant {
+    const q = t.quant!;
+    const hint = 'a quantized weight is written i8(group=channel)[..], i4(group=32)[..] or fp8e4m3(group=128)[..], with axis=-2 for [in, out] weights';
+    if (!isQuantDType(t.dtype)) fail('E312', `${t.dtype} cannot be quantized`, t.dtypeSpan, 'quantized weights are i8, i4 or fp8e4m3');
+    let group: number | undefined;
+    let axis = -1;
+    const seen = new Set<string>();
+    for (const a of q.args) {
+      if (!a.name) fail('E204', 'the quantization of a type takes named arguments (group=, axis=)', a.span, hint);
+      const key = a.name.name;
+      if (seen.has(key)) fail('E206', `\`${key}\` is given twice`, a.span);
+      seen.add(key);
+      if (key === 'group' && a.value.kind === 'name' && a.value.name === 'channel') group = 0;
+      else if (key === 'group' || key === 'axis') {
+        const v = this.compileTime(a.value, scope);
+        if (v.kind !== 'int' || isSym(v.value)) fail('E306', `${key} must be a whole number${key === 'group' ? ' or channel' : ''}, got ${describe(v)}`, a.value.span, hint);
+        if (key === 'group') {
+          if (v.value < 1) fail('E312', `group=${v.value}: a group is a positive number of elements, or channel`, a.value.span, hint);
+          group = v.value;
+        } else axis = v.value;
+      } else fail('E204', `a quantized type has no argument \`${key}\``, a.name.span, 'its arguments are group= and axis=');
+    }
+    if (group === undefined) fail('E205', `the quantized ${t.dtype} needs its group`, q.span, hint);
+    return { group, axis };
   }
 
   private checkSize(type: TensorType, span: Span): void {
@@ -700,7 +733,7 @@ class Lowering {
   }
 
   private checkType(got: TensorType, want: TensorType, span: Span, what: string): void {
-    if (got.dtype !== want.dtype) fail('E302', `${what} is ${formatType(got)}, declared ${formatType(want)}`, span);
+    if (got.dtype !== want.dtype || !sameQuant(got.quant, want.quant)) fail('E302', `${what} is ${formatType(got)}, declared ${formatType(want)}`, span);
     if (!shapeEq(got.shape, want.shape)) fail('E301', `${what} is ${formatType(got)}, declared ${formatType(want)}`, span);
   }
 

@@ -251,6 +251,12 @@ export class MoeParser extends CstParser {
   /** type := DTYPE '[' (expr (',' expr)*)? ']' */
   type = this.RULE('type', () => {
     this.CONSUME(T.DType);
+    // A quantized weight's scale group and axis: `i4(group=32)[...]` (see ir/quant-type.ts).
+    this.OPTION(() => {
+      this.CONSUME(T.LParen);
+      this.AT_LEAST_ONE_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.arg) });
+      this.CONSUME(T.RParen);
+    });
     this.CONSUME(T.LBracket);
     this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expr) });
     this.CONSUME(T.RBracket);

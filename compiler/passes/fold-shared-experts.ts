@@ -22,7 +22,8 @@ import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
 import { isSym } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { splitKeepsGroups } from '../../ir/quant-type.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
 
 interface SharedMlp {
   x: Value;
@@ -96,6 +97,8 @@ function foldOne(m: Module, f: Func, add: Node): boolean {
     if (isSym(width) || isSym(fs) || fs % (width / 2) !== 0) continue;
     const F = width / 2;
     const S = fs / F;
+    // Quantized weights pack only with their like, and the down projection's scale groups must survive the split into experts.
+    if (!packable(wIn, shared.gate, shared.up) || !packable(wOut, shared.down) || !splitKeepsGroups(shared.down.type.quant, F)) continue;
     const D = shared.x.type.shape[1];
     return rewrite(m, f, { add, p, inner, experts, router, shared, S, F, D });
   }

@@ -13,7 +13,7 @@
 import type { Func, Module, Node } from '../../ir/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
 
 function linear(u: UseMap, m: Module, f: Func, n: Node | undefined): n is Node {
   return !!n && n.op === 'matmul' && n.attrs.transpose_b === true && n.inputs.length === 2 && isWeight(m, f, n.inputs[1], u);
@@ -27,7 +27,7 @@ function fuseOne(m: Module, f: Func, mul: Node): boolean {
     const up = u.defOf(b);
     if (!silu || !linear(u, m, f, gate) || !linear(u, m, f, up) || gate.inputs[0] !== up.inputs[0]) continue;
     const [g, w] = [gate.inputs[1], up.inputs[1]];
-    if (g.type.shape.length !== 2 || JSON.stringify(g.type.shape) !== JSON.stringify(w.type.shape)) continue;
+    if (g.type.shape.length !== 2 || JSON.stringify(g.type.shape) !== JSON.stringify(w.type.shape) || !packable(g, w)) continue;
     const nodes = [mul, silu, gate, up];
     if (![silu.outputs[0], gate.outputs[0], up.outputs[0]].every((v) => u.onlyUsedBy(v, nodes))) continue;
     const out = mul.outputs[0];

@@ -24,7 +24,7 @@
 import type { Func, Module, Node, Value } from '../../ir/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
 
 interface Gmm {
   node: Node;
@@ -62,7 +62,7 @@ function matchSwiglu(m: Module, f: Func, u: UseMap, h: Node, xs: Value, off: Val
     if (!silu) continue;
     const gate = gmmOf(m, f, u, silu.inputs[0], xs, off, tb);
     const up = gmmOf(m, f, u, b, xs, off, tb);
-    if (!gate || !up || !!gate.bias !== !!up.bias) continue;
+    if (!gate || !up || !!gate.bias !== !!up.bias || !packable(gate.w, up.w)) continue;
     return { act: 'swiglu', layout: 'concat', gmms: [gate, up], nodes: [h, silu, gate.node, up.node] };
   }
   return undefined;

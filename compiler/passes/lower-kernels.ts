@@ -113,8 +113,18 @@ class Lowerer {
       }
       case 'repeat':
         return [this.loop(n)];
-      default:
+      default: {
+        // Only the GEMM and router kernels dequantize; an op kernel would read codes.
+        const q = n.inputs.find((v) => v.type.quant);
+        if (q)
+          fail(
+            'E311',
+            `${n.op} reads the quantized weight %${q.name}, but only the fused GEMM and router kernels dequantize, and this ${n.op} was not fused`,
+            n.span,
+            'quantize the weights of one expert MLP alike (gate and up with the same dtype and group), or keep this weight f32',
+          );
         return [{ kind: 'op', op: n.op, attrs: n.attrs, inputs: n.inputs.map(b), outputs: n.outputs.map(b) }];
+      }
     }
   }
 

@@ -9,7 +9,7 @@ import { sanitizeName } from '../../ir/builder.ts';
 import { type Dim } from '../../ir/dims.ts';
 import { type Attrs, type Func, type Module, type Node, Value, findFunc } from '../../ir/graph.ts';
 import { inferOp } from '../../ir/ops.ts';
-import { withQuant } from '../../ir/quant-type.ts';
+import { sameQuant, withQuant } from '../../ir/quant-type.ts';
 
 /** Uses of each value in a function: nodes that read it, and whether a result returns it. */
 export class UseMap {
@@ -113,6 +113,11 @@ export function callerOf(m: Module, body: Func): { func: Func; node: Node } | un
  * Whether `v` holds weights: the result of a `weight` node, a weight transform of weights,
  * or (in a `repeat` body) a parameter fed with stacked weights.
  */
+/** Weights that can be packed into one (concatenated): the same dtype and quantization. */
+export function packable(...ws: Value[]): boolean {
+  return ws.every((w) => w.type.dtype === ws[0].type.dtype && sameQuant(w.type.quant, ws[0].type.quant));
+}
+
 export function isWeight(m: Module, f: Func, v: Value, uses = new UseMap(f)): boolean {
   const d = uses.defOf(v);
   if (d) return d.op === 'weight' || (['concat', 'reshape', 'transpose', 'slice'].includes(d.op) && d.inputs.every((i) => isWeight(m, f, i, uses)));
