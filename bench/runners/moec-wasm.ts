@@ -1,6 +1,9 @@
 /**
  * @fileoverview moec's WebAssembly backend as benchmark runners: the SIMD128 build
- * (`moec-wasm`, target wasm-simd128) and the scalar build (`moec-wasm-scalar`). Each
+ * (`moec-wasm`, target wasm-simd128), the scalar build (`moec-wasm-scalar`), and the
+ * SIMD128 build with quantized weights (`moec-wasm-i8`, `-i4`, `-fp8`: `--quantize` i8 per
+ * channel, i4 in groups of 32, fp8 e4m3fn in groups of 128; codes and scales in linear
+ * memory, dequantized in registers) at T = 1, where streaming the weights dominates. Each
  * workload is compiled once for T <= 256, instantiated synchronously in this Node and
  * `forward(x, T)` is timed (writing the input and copying the output out included, as a
  * caller sees it). Judged against the Wasm limits measured in the same run
@@ -27,12 +30,12 @@ export async function initWasmLimits(): Promise<void> {
   limits ??= measureWasmLimits(5);
 }
 
-function wasmRunner(id: string, target: string, simd: boolean): Runner {
+function wasmRunner(id: string, target: string, simd: boolean, quantize?: string): Runner {
   const models = new Map<string, MoecWasmModel>();
   const model = (c: Parameters<Runner['measure']>[0]): MoecWasmModel => {
     let m = models.get(c.workload.name);
     if (!m) {
-      const { program, target: caps } = compileModel(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS) });
+      const { program, target: caps } = compileModel(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS), quantize });
       const built = buildModule(program, caps);
       const dims = Object.fromEntries(c.module.dims.map((d) => [d.name, built.manifest.maxTokens]));
       const blob = weightBlob(built.layout.weights, packWeights(program, c.weights, dims));
@@ -45,7 +48,8 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
   return {
     id,
     init: initWasmLimits,
-    about: () => `moec wasm backend, ${target} (${simd ? 'SIMD128 f32x4 kernels' : 'scalar f32 kernels'}), 1 thread, Node ${process.version} (V8 ${process.versions.v8})`,
+    about: () =>
+      `moec wasm backend, ${target} (${simd ? 'SIMD128 f32x4 kernels' : 'scalar f32 kernels'}${quantize ? `, ${quantize} weights dequantized in registers` : ''}), 1 thread, Node ${process.version} (V8 ${process.versions.v8})`,
     roof: () =>
       limits
         ? {
@@ -55,7 +59,7 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
             bandwidthFrom: `Wasm v128.load streaming sum over ${limits.streamMiB} MiB`,
           }
         : null,
-    skip: () => null,
+    skip: (c) => (quantize && c.tokens !== 1 ? 'quantized weights are benchmarked at T = 1 (decode), where streaming the weights dominates' : null),
     measure: (c, plan) => {
       const m = model(c);
       const x = c.inputs[mainFunc(c.module).params[0].name].data as Float32Array;
@@ -66,3 +70,6 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
 
 export const moecWasm = wasmRunner('moec-wasm', 'wasm-simd128', true);
 export const moecWasmScalar = wasmRunner('moec-wasm-scalar', 'wasm-scalar', false);
+export const moecWasmI8 = wasmRunner('moec-wasm-i8', 'wasm-simd128', true, 'i8');
+export const moecWasmI4 = wasmRunner('moec-wasm-i4', 'wasm-simd128', true, 'i4');
+export const moecWasmFp8 = wasmRunner('moec-wasm-fp8', 'wasm-simd128', true, 'fp8');
