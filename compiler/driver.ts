@@ -169,7 +169,8 @@ function assembleWeight(w: WeightDecl, file: SafetensorsFile, names: Set<string>
       fail('E504', `checkpoint tensor \`${name}\` is [${t.shape.join(', ')}], but \`${w.name}\` needs [${inner.join(', ')}] per slice`, w.span);
     data.set(t.data as Float32Array, slice * innerSize);
   }
-  return { dtype: w.type.dtype, shape, data };
+  // A quantized declaration takes float values from an f32 checkpoint: they are quantized on loading.
+  return { dtype: w.type.quant ? 'f32' : w.type.dtype, shape, data };
 }
 
 /** Takes the model's inputs from a safetensors file, by input name. */

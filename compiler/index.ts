@@ -4,6 +4,9 @@
  */
 export { compile, compileFile, parse, run, randomInputs, randomWeights, weightsFromSafetensors, inputsFromSafetensors, bindDims, tensorStats } from './driver.ts';
 export { compileModel } from './driver.ts';
+export { quantizeModule, quantScheme } from './driver.ts';
+export { QUANT_SCHEMES, quantize, dequantize, packCodes, unpackCodes } from '../ir/quant.ts';
+export type { QuantScheme, QuantDType, QuantData } from '../ir/quant.ts';
 export type { CompileOptions, RunOptions, RunResult, TargetCompileOptions } from './driver.ts';
 export { runPipeline, pipelineSteps } from './pipeline.ts';
 export type { PipelineOptions, PipelineResult } from './pipeline.ts';
@@ -32,7 +35,7 @@ export { interpret } from '../ir/interp.ts';
 export type { InterpretOptions } from '../ir/interp.ts';
 export type { Module, Func, Node, Value, WeightDecl, DimDecl, Attrs, AttrValue } from '../ir/graph.ts';
 export type { Tensor } from '../ir/tensor.ts';
-export type { DType, TensorType } from '../ir/types.ts';
+export type { DType, TensorType, TypeQuant } from '../ir/types.ts';
 export type { Dim } from '../ir/dims.ts';
 export { getOp, opNames } from '../ir/ops.ts';
 export { randomUniform, initScale } from '../ir/random.ts';

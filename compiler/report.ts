@@ -5,6 +5,8 @@
  */
 import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
 import { formatBytes } from '../ir/kprint.ts';
+import { loopSlices } from '../ir/kparse.ts';
+import { dtypeBytes } from '../ir/types.ts';
 import { programCost } from './cost.ts';
 import { describeKernel } from './describe.ts';
 import type { TargetCaps } from './target.ts';
@@ -15,15 +17,43 @@ interface Row {
   tile?: string;
 }
 
-function rows(steps: Step[], depth: number, out: Row[]): void {
+function rows(p: KProgram, steps: Step[], depth: number, out: Row[]): void {
   for (const s of steps) {
     if (s.kind === 'loop') {
       out.push({ depth, text: `loop × ${s.count} (stacked weights sliced per iteration):` });
-      rows(s.body, depth + 1, out);
+      rows(p, s.body, depth + 1, out);
       continue;
     }
-    out.push({ depth, text: describeKernel(s as Kernel), tile: tileText(s as Kernel) });
+    out.push({ depth, text: describeKernel(s as Kernel) + quantText(p, s as Kernel), tile: tileText(s as Kernel) });
   }
+}
+
+/** ` [i4 weights, groups of 32]` for a kernel that reads a quantized weight, else ''. */
+function quantText(p: KProgram, k: Kernel): string {
+  if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return '';
+  const w = p.buffers.find((b) => b.name === k.w);
+  return w?.quant ? ` [${w.dtype} weights, groups of ${w.quant.group}]` : '';
+}
+
+/**
+ * `quantized weights: 1.3 GiB of codes + 168 MiB of scales (f32: 5.2 GiB)`, for a program
+ * with quantized weights (weight sizes are constants); undefined otherwise.
+ */
+function quantizedWeights(p: KProgram): string | undefined {
+  const scales = new Set(p.buffers.flatMap((b) => (b.quant ? [b.quant.scales] : [])));
+  const slices = loopSlices(p.steps);
+  let codes = 0;
+  let scaleBytes = 0;
+  let f32 = 0;
+  for (const b of p.buffers) {
+    if (b.kind !== 'weight' || slices.has(b.name) || !b.shape.every((d) => typeof d === 'number')) continue;
+    const n = (b.shape as number[]).reduce((a, d) => a * d, 1);
+    if (b.quant) {
+      codes += n * dtypeBytes(b.dtype);
+      f32 += n * 4;
+    } else if (scales.has(b.name)) scaleBytes += n * 4;
+  }
+  return codes > 0 ? `quantized weights: ${formatBytes(codes)} of codes + ${formatBytes(scaleBytes)} of scales (f32: ${formatBytes(f32)})` : undefined;
 }
 
 function tileText(k: Kernel): string | undefined {
@@ -47,7 +77,7 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   const took = compileMs === undefined ? '' : `, compiled in ${compileMs.toFixed(0)} ms`;
   const lines = [`${p.name} → ${target.name} (${target.backend}), up to ${maxTokens} tokens${took}`];
   const list: Row[] = [];
-  rows(p.steps, 0, list);
+  rows(p, p.steps, 0, list);
   lines.push(`kernels (${countKernels(p.steps)}):`);
   let n = 0;
   for (const r of list) {
@@ -61,6 +91,8 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
     const ratio = r >= 1.05 ? ` (${r.toFixed(1)}× smaller)` : ' (no reuse: every intermediate is live at one point)';
     lines.push(`arena: ${formatBytes(p.arenaBytes)} for T = ${maxTokens}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
   }
+  const quant = quantizedWeights(p);
+  if (quant) lines.push(quant);
   const est = [1, maxTokens].map((t) => {
     const c = programCost(p, target, t);
     return `T=${t}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`;

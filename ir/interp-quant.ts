@@ -58,7 +58,8 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
   if (!t.quant) {
     if (t.data instanceof Int32Array || isQuantDType(t.dtype))
       fail('E504', `${what} is ${t.dtype} without scales, expected ${want} with scales or float values`, undefined, 'give codes with their scales (Tensor.quant), or f32 values to quantize');
-    return { dtype, shape, data: quantize(t.data, shape, axis, { dtype, group: q.group }).codes, quant: quantizedScales(t, shape, axis, dtype, q.group) };
+    const qd = quantize(t.data, shape, axis, { dtype, group: q.group });
+    return { dtype, shape, data: qd.codes, quant: { axis, group: qd.group, scales: qd.scales } };
   }
   if (t.dtype !== dtype) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
   if (t.quant.axis !== axis || t.quant.group !== group)
@@ -70,11 +71,6 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
   for (let i = 0; i < t.data.length; i++)
     if (t.data[i] < lo || t.data[i] > hi) fail('E504', `${what}: code ${t.data[i]} at element ${i} is outside ${lo}..${hi} for ${dtype}`);
   return { dtype, shape, data: t.data, quant: { axis, group, scales: t.quant.scales } };
-}
-
-function quantizedScales(t: Tensor, shape: number[], axis: number, dtype: QuantDType, group: number): Tensor['quant'] {
-  const qd = quantize(t.data, shape, axis, { dtype, group });
-  return { axis, group: qd.group, scales: qd.scales };
 }
 
 /** The exact values of a quantized tensor as a float tensor of `ctx`'s storage (f32 values, widened in f64 runs). */

@@ -14,12 +14,17 @@
  *
  *  1. Buffers: unique names, a known kind, sizes that are declared dims of the module;
  *     `@offset` and `+bytes` whole and >= 0, an offset only on temps and outputs, a multiple
- *     of the element size, and `@offset + bytes` within the program's arena.
+ *     of the element size, and `@offset + bytes` within the program's arena. A quantized
+ *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
+ *     else does: the axis within its rank, a positive group, an even last axis for i4, and
+ *     a scales buffer declared as an f32 weight of the weight's shape with that axis
+ *     replaced by ceil(size / group). Only GEMM weight roles (w, shared_gate) read it.
  *  2. Inputs and outputs: each names a declared buffer of kind `input` (resp. `output`),
  *     and every input (output) buffer is named by exactly one of them.
  *  3. Pack: a function of the module without parameters whose results are named after the
  *     weight buffers with their exact types, one per weight buffer (loop slices declared as
- *     buffers are views, not packed).
+ *     buffers are views, not packed; a quantized result is codes and scales in one value,
+ *     so scales buffers are not results of their own).
  *  4. Steps: every buffer a step names is declared (or a slice of an enclosing loop);
  *     results go to temps or outputs, weights roles read weights; no step reads a temp or
  *     output before some earlier step wrote it; every output is written by the end.
@@ -32,7 +37,8 @@
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
  *     stacked buffer's kind (a view either way, named only inside its loop), and never the
- *     name of an enclosing loop's slice; `init` and `carried` pairs join buffers of one type and write temps or outputs;
+ *     name of an enclosing loop's slice (a quantized slice is declared, quantized like its
+ *     stacked buffer, and its scales are the slice of the stacked scales); `init` and `carried` pairs join buffers of one type and write temps or outputs;
  *     `init` reads what was written before the loop, `carried` what the body writes.
  * Plus the graph module's own verifier (`verify.ts`), its messages prefixed `graph: `.
  *

@@ -4,6 +4,9 @@
 // packing ops); the `quantize` pass's choice of weights and axes; the interpreters' loading
 // of given codes and scales (and their errors) and f64 mode; the kernel IR's quantized
 // buffers in text and in its verifier.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../compiler/diagnostics.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
@@ -15,6 +18,7 @@ import { printKernelIR } from '../ir/kprint.ts';
 import { parseIR } from '../ir/parse.ts';
 import { printIR } from '../ir/print.ts';
 import { QUANT_SCHEMES, dequantize, quantize } from '../ir/quant.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
 
@@ -198,6 +202,22 @@ describe('interpreters', () => {
     expect(Array.from(run(q, { tokens: 5, weights: given, inputs }).outputs.y.data)).toEqual(Array.from(run(q, { tokens: 5, weights, inputs }).outputs.y.data));
   });
 
+  it('quantize f32 checkpoint tensors assembled per expert through `from` patterns', () => {
+    const t = compileFile('examples/tiny.moe');
+    const w = randomWeights(t, 3);
+    const file: Record<string, Tensor> = { 'mlp.gate.weight': w.router };
+    for (const [name, ck] of [['w_gate', 'gate_proj'], ['w_up', 'up_proj'], ['w_down', 'down_proj']] as const) {
+      const per = w[name].shape.slice(1);
+      const size = per[0] * per[1];
+      for (let e = 0; e < 4; e++) file[`mlp.experts.${e}.${ck}.weight`] = { dtype: 'f32', shape: per, data: w[name].data.slice(e * size, (e + 1) * size) };
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'moec-quant-'));
+    writeSafetensors(join(dir, 'w.safetensors'), file);
+    const qt = quantizeModule(t, 'fp8');
+    const x = randomInputs(t, { T: 4 }, 3);
+    expect(Array.from(run(qt, { tokens: 4, weights: join(dir, 'w.safetensors'), inputs: x }).outputs.y.data)).toEqual(Array.from(run(qt, { tokens: 4, weights: w, inputs: x }).outputs.y.data));
+  });
+
   it('refuse codes out of range, scales of the wrong count or axis, and codes without scales (E504)', () => {
     const t = weights.w2;
     const qd = quantize(t.data, t.shape, 2, QUANT_SCHEMES.i4g128);
@@ -245,6 +265,19 @@ describe('kernel IR', () => {
     expect(text).toContain('\nbuffer w_down: i4[4, 8, 16] weight quant(scales=w_down.scales, axis=2, group=32) +256\n');
     expect(text).toContain('\nbuffer w_down.scales: f32[4, 8, 1] weight +128\n');
     expect(printKernelIR(parseKernelIR(text))).toBe(text);
+  });
+
+  it('lowers a dense matmul weight [in, out] quantized along axis -2 (scales per column group) and computes it as the graph does', () => {
+    const m = compile('dim T <= 16\nmodel mm {\n  input x: f32[T, 64]\n  weight w: i4(group=32, axis=-2)[64, 48]\n  weight b: f32[48]\n  output y = relu(matmul(x, w, b))\n}\n');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 16, verifyEach: true }).program!;
+    const w = p.buffers.find((b) => b.name === 'w')!;
+    expect(w.quant).toEqual({ scales: 'w.scales', axis: 0, group: 32 });
+    expect(p.buffers.find((b) => b.name === 'w.scales')!.shape).toEqual([2, 48]);
+    const weights = randomWeights(m, 1);
+    const inputs = randomInputs(m, { T: 5 }, 1);
+    const want = run(m, { tokens: 5, weights, inputs }).outputs.y.data;
+    const got = interpretKernelIR(p, { bindings: { T: 5 }, inputs, weights }).y.data;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want[i])));
   });
 
   it('verifies quantized buffers: dtype, kind, scales buffer and shape, and who may read them', () => {

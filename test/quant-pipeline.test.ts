@@ -5,7 +5,8 @@
 // scale), also with every buffer in the planned arena; IR text round trips; the weight blob
 // (codes packed, scales as f32 buffers) decoded here independently; dequantize semantics
 // checked against a quantizer written in this file; and the quantization error of each
-// scheme within the bounds expected for random weights.
+// scheme within the bounds expected for random weights (per token, median: a quantized
+// router may flip a near-tie).
 import { describe, expect, it } from 'vitest';
 import { packWeights, weightBlob, weightLayout } from '../compiler/backends/weights.ts';
 import { main } from '../compiler/cli.ts';
@@ -167,20 +168,34 @@ describe('quantized weight blob', () => {
 });
 
 describe('quantization error of the model (quantized reference vs f32 reference, random weights)', () => {
-  // Bounds: about twice what these sizes measure, so a wrong scale or axis fails them.
-  const BOUND: Record<string, number> = { i8: 1e-2, fp8: 0.1, i4: 0.3, i4g128: 0.3 };
-  for (const file of ['tiny.moe', 'mixtral.moe', 'gpt-oss.moe'])
+  // Per token: ||y_q - y|| / ||y||, and its median over 16 tokens. The median, because a
+  // quantized router may legitimately pick another expert for a near-tie, which changes
+  // that token's output entirely (maxima up to ~1 at these sizes); the typical token
+  // measures the weights' quantization. Bounds ~1.5-2x the medians measured over seeds
+  // 1..6 (i8 <= 7.4e-3, fp8 <= 5.3e-2, i4 <= 1.5e-1), so a wrong scale, group or axis fails.
+  const BOUND: Record<string, number> = { i8: 1e-2, fp8: 0.08, i4: 0.25, i4g128: 0.25 };
+  for (const file of ['tiny.moe', 'mixtral.moe', 'qwen-moe.moe', 'gpt-oss.moe'])
     for (const scheme of SCHEMES)
-      it(`${file} ${scheme}: relL2 < ${BOUND[scheme]}`, () => {
+      it(`${file} ${scheme}: median per-token relL2 < ${BOUND[scheme]}`, () => {
         const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
         const weights = randomWeights(m, 4);
         const inputs = randomInputs(m, { T: 16 }, 4);
         const f32 = run(m, { tokens: 16, weights, inputs }).outputs.y;
         const qy = run(quantizeModule(m, scheme), { tokens: 16, weights, inputs }).outputs.y;
-        const a = agreement(qy, f32);
-        expect(a.nanMismatch).toBe(0);
-        expect(a.relL2).toBeGreaterThan(0);
-        expect(a.relL2).toBeLessThan(BOUND[scheme]);
+        expect(agreement(qy, f32).nanMismatch).toBe(0);
+        const d = f32.shape[1];
+        const perToken = Array.from({ length: 16 }, (_, t) => {
+          let num = 0;
+          let den = 0;
+          for (let j = t * d; j < (t + 1) * d; j++) {
+            num += (qy.data[j] - f32.data[j]) ** 2;
+            den += f32.data[j] ** 2;
+          }
+          return Math.sqrt(num / den);
+        }).sort((a, b) => a - b);
+        const median = perToken[8];
+        expect(median).toBeGreaterThan(0);
+        expect(median).toBeLessThan(BOUND[scheme]);
       });
 });
 
@@ -214,6 +229,16 @@ describe('moec --quantize', () => {
     // i8 per channel: 1 byte + 4/4096 of a scale per weight, about a quarter of f32; i4 in groups of 32: 0.625 bytes.
     expect((await bytesAtT1('--quantize', 'i8')) / f32).toBeCloseTo(0.25, 1);
     expect((await bytesAtT1('--quantize', 'i4')) / f32).toBeCloseTo(0.625 / 4, 1);
+  });
+
+  it('compile reports which kernels read quantized weights, and the codes and scales they take', async () => {
+    const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i4');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('grouped GEMM over expert rows → weighted combine [i4 weights, groups of 32]');
+    // codes: (4·8 + 4·32·8 + 4·8·16) / 2 bytes; scales: one f32 per row (every row is shorter than 32)
+    expect(r.out).toContain('quantized weights: 784 B of codes + 656 B of scales (f32: 6.1 KiB)');
+    const f = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2');
+    expect(f.out).not.toContain('quantized');
   });
 
   it('names the schemes when given an unknown one (usage error, exit 2)', async () => {
