@@ -22,7 +22,7 @@ import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../compiler/diagnostics.ts';
-import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import type { KProgram, Step } from '../../ir/kernel.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../ir/quant.ts';
@@ -74,10 +74,38 @@ describe('wasm backend with quantized weights', () => {
       for (const scheme of ['i4', 'fp8']) await expectParity(file, SMALL[file], scheme, 'wasm-scalar');
     });
 
+  for (const target of ['wasm-simd128', 'wasm-scalar'])
+    it(`dense GEMMs over weights declared quantized in the model: [in, out] i4 scaled along axis -2, [out, in] i8 per channel, fp8 (${target})`, async () => {
+      const m = compile(DENSE);
+      const { program, target: caps } = compileModel(m, { target, maxTokens: 16 });
+      const gemms = walk(program.steps).filter((s) => s.kind === 'gemm');
+      expect(gemms.map((g) => program.buffers.find((b) => b.name === (g.kind === 'gemm' ? g.w : ''))!.dtype)).toEqual(['i4', 'i8', 'fp8e4m3']);
+      const weights = randomWeights(m, 2);
+      const loaded = await loadWasm(program, caps, weights);
+      for (const T of [1, 5, 16]) {
+        const inputs = randomInputs(m, { T }, 2);
+        const a = agreement((await loaded.forward(inputs, { T })).y, interpretKernelIR(program, { bindings: { T }, inputs, weights }).y);
+        expect(a.nanMismatch).toBe(0);
+        expect(a.maxRel, `T=${T}`).toBeLessThanOrEqual(MAX_REL);
+        expect(a.relL2, `T=${T}`).toBeLessThanOrEqual(REL_L2);
+      }
+    });
+
   it('mixtral.moe at D = 256, F = 160 (several groups of 128, a partial one) --quantize i4g128, fp8 on wasm-simd128', async () => {
     for (const scheme of ['i4g128', 'fp8']) await expectParity('mixtral.moe', { D: 256, F: 160 }, scheme, 'wasm-simd128');
   });
 });
+
+const DENSE = `dim T <= 16
+model dense {
+  input x: f32[T, 64]
+  weight w: i4(group=32, axis=-2)[64, 48]
+  weight b: f32[48]
+  weight w2: i8(group=channel)[40, 48]
+  weight w3: fp8e4m3(group=128)[24, 40]
+  output y = linear(relu(linear(relu(matmul(x, w, b)), w2)), w3)
+}
+`;
 
 function walk(steps: readonly Step[]): Step[] {
   return steps.flatMap((s) => (s.kind === 'loop' ? walk(s.body) : [s]));
