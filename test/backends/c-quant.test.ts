@@ -22,7 +22,7 @@ import { type PanelSpec, packCodePanels } from '../../compiler/backends/c/layout
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../compiler/diagnostics.ts';
-import { compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 import type { Module } from '../../ir/graph.ts';
@@ -98,6 +98,18 @@ describe('C backend, quantized weights', () => {
       // The test DMA engine copies only at DMA_WAIT, so a code tile used before its wait gives wrong numbers.
       await expectParity(m, p, target, [1, 16], dma ? { flags: ['-include', join(import.meta.dirname, 'fixtures', 'dma-deferred.h')], threads: 1 } : {});
     });
+
+  it('a dense matmul weight [in, out] quantized along axis -2 (scales per column and group, panels not transposed) on x86-avx2 and the NPU', async () => {
+    for (const [dtype, target] of [
+      ['i4(group=32, axis=-2)', 'x86-avx2'],
+      ['i8(group=channel, axis=-2)', 'npu-scratchpad'],
+    ] as const) {
+      const m = compile(`dim T <= 16\nmodel mm {\n  input x: f32[T, 80]\n  weight w: ${dtype}[80, 48]\n  weight b: f32[48]\n  output y = relu(matmul(x, w, b))\n}\n`);
+      const p = runPipeline(m, { target: loadTarget(target), maxTokens: 16 }).program!;
+      expect(p.buffers.find((b) => b.name === 'w')!.quant).toMatchObject({ axis: 0 });
+      await expectParity(m, p, target, [1, 5, 16]);
+    }
+  });
 
   it('decodes every fp8 e4m3fn code (subnormals, ±448, NaN), i8 -128 and i4 -8 as the reference does', async () => {
     for (const scheme of ['fp8', 'i8', 'i4']) {
