@@ -16,9 +16,23 @@
  *
  * Loop-stacked weights (a `repeat`'s [L, ...] buffers) pack each layer in turn, so a
  * layer's slice is one contiguous stride.
+ *
+ * Quantized weights (ir/quant.ts) keep the same panels with codes in place of floats, so a
+ * panel is still one stream, 1/4 (i8, fp8) or 1/8 (i4) of the f32 bytes: a panel row holds
+ * `width` bytes (i8: two's complement, fp8: the e4m3fn byte) or `width / 2` (i4). The i4
+ * nibble order is chosen for the SIMD unpack: the row is cut into runs of `span` columns
+ * (the ISA's lanes, 2 without one), and byte j of a run holds column j of the run in its
+ * low nibble and column j + span/2 in its high nibble. So one vector of `span` columns is
+ * span/2 bytes, broadcast, zero-extended to 32-bit lanes and shifted per lane (left by 28
+ * in the low half, 24 in the high half, then arithmetic right by 28): no shuffles. Scales
+ * are their own weight buffer packed as panels of the same columns (GLU-paired alike),
+ * `ceil(kd / group)` deep: row g of a scale panel is one vector of the `width` columns'
+ * scales for reduction group g.
  */
-import type { Epilogue, GemmKernel, GroupedGemmKernel, KProgram, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step } from '../../../ir/kernel.ts';
+import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../../ir/quant.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
+import { fail } from '../../diagnostics.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 
 /** How one weight buffer is packed into panels. */
@@ -34,6 +48,18 @@ export interface PanelSpec {
   width: number;
   /** Pair gate and up columns (see the file comment), or plain column order. */
   glu?: 'concat' | 'interleaved';
+  /** Quantized codes instead of f32 (see the file comment); `span`: the i4 nibble run. */
+  codes?: { dtype: QuantDType; span: number };
+}
+
+/** Elements (f32) or bytes (codes) of one panel row: what a step of k advances. */
+export function panelRowElems(s: PanelSpec): number {
+  return s.codes?.dtype === 'i4' ? s.width / 2 : s.width;
+}
+
+/** Bytes of one packed matrix. */
+export function packedMatrixBytes(s: PanelSpec): number {
+  return panelCount(s) * s.kd * panelRowElems(s) * (s.codes ? 1 : 4);
 }
 
 /** Panels of one matrix. */
@@ -46,7 +72,7 @@ export function packedMatrixFloats(s: PanelSpec): number {
   return panelCount(s) * s.kd * s.width;
 }
 
-/** Packs `data` (`matrices` matrices, row-major) into panels. */
+/** Packs `data` (`matrices` matrices, row-major) into panels, one value per element (codes too). */
 export function packPanels(data: ArrayLike<number>, s: PanelSpec): Float32Array {
   const panels = panelCount(s);
   const per = packedMatrixFloats(s);
@@ -85,6 +111,28 @@ function gemmKernels(steps: readonly Step[], stackedOf: Map<string, string>, int
   }
 }
 
+/**
+ * Panel-ordered codes (`packPanels` of the codes) as bytes: i8/fp8 one per byte, i4 two per
+ * byte in the nibble order of the file comment. Padding codes are 0 (the value 0 in every
+ * scheme).
+ */
+export function packCodePanels(codes: ArrayLike<number>, s: PanelSpec): Uint8Array {
+  const order = packPanels(codes, s);
+  if (!s.codes) throw new Error('C backend: packCodePanels of an f32 panel spec');
+  if (s.codes.dtype !== 'i4') return Uint8Array.from(order, (c) => c & 0xff);
+  const span = s.codes.span;
+  const half = span / 2;
+  const out = new Uint8Array(order.length / 2);
+  for (let i = 0; i < order.length; i++) {
+    const row = Math.floor(i / s.width);
+    const v = i % s.width;
+    const j = v % span;
+    const byte = row * (s.width / 2) + (v - j) / 2 + (j % half);
+    out[byte] |= (order[i] & 0xf) << (j >= half ? 4 : 0);
+  }
+  return out;
+}
+
 /** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (one vector when untiled). */
 export function microWidth(k: GemmKernel | GroupedGemmKernel): number {
   const glu = k.epilogue.some((e) => e.kind === 'glu');
@@ -106,9 +154,11 @@ function biases(chain: readonly Epilogue[]): Array<{ name: string; preGlu: boole
 
 /**
  * The panel spec of every weight buffer a GEMM reads (by buffer name: the stacked buffer
- * for a loop slice). Throws when two kernels would need one buffer packed two ways.
+ * for a loop slice), and of the scales of the quantized ones. `lanes`: the target ISA's
+ * vector lanes (1 without one), the i4 nibble run. Throws when two kernels would need one
+ * buffer packed two ways.
  */
-export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[]): Map<string, PanelSpec> {
+export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[], lanes = 1): Map<string, PanelSpec> {
   const uses: Array<{ k: GemmKernel | GroupedGemmKernel; w: string }> = [];
   gemmKernels(p.steps, new Map(), uses);
   const stacked = new Map<string, string>();
@@ -119,6 +169,7 @@ export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[]): Ma
         walk(s.body);
       }
   })(p.steps);
+  const buffers = new Map(p.buffers.map((b) => [b.name, b]));
   const specs = new Map<string, PanelSpec>();
   const add = (name: string, spec: PanelSpec): void => {
     const old = specs.get(name);
@@ -135,7 +186,11 @@ export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[]): Ma
     if (shape.length < mat) throw new Error(`C backend: weight ${w} of ${k.kind} has rank ${shape.length}`);
     const glu = k.epilogue.find((e) => e.kind === 'glu');
     const width = microWidth(k);
-    add(w, { matrices, n, kd, transB: k.transB, width, glu: glu?.kind === 'glu' ? glu.layout : undefined });
+    const gluLayout = glu?.kind === 'glu' ? glu.layout : undefined;
+    const buf = buffers.get(w);
+    const q = buf && isQuantDType(buf.dtype) ? checkQuant(buf, shape.length - (k.transB ? 1 : 2), width) : undefined;
+    add(w, { matrices, n, kd, transB: k.transB, width, glu: gluLayout, ...(q ? { codes: { dtype: q.dtype, span: lanes > 1 && width % lanes === 0 ? lanes : 2 } } : {}) });
+    if (q) add(q.scales, { matrices, n, kd: Math.ceil(kd / q.group), transB: k.transB, width, glu: gluLayout });
     for (const b of biases(k.epilogue)) {
       const name = stacked.get(b.name) ?? b.name;
       const bs = shapeOf(name);
@@ -147,6 +202,20 @@ export function panelSpecs(p: KProgram, shapeOf: (name: string) => number[]): Ma
   return specs;
 }
 
+/**
+ * The quantization of a GEMM or router weight buffer (`q`: its own, or a loop slice's),
+ * checked against what the C kernels read: scales along the reduction axis, a positive
+ * group, i4 in an even panel width.
+ */
+export function checkQuant(buf: KBuffer, reductionAxis: number, width: number, q = buf.quant): { dtype: QuantDType; scales: string; group: number } {
+  const dtype = buf.dtype as QuantDType;
+  if (!q) fail('E701', `the quantized weight ${buf.name} (${dtype}) names no scales buffer`, undefined, 'quantize the program with --quantize, which gives every quantized weight its scales');
+  if (q.axis !== reductionAxis) fail('E701', `the C backend reads the scales of ${buf.name} along its reduction axis ${reductionAxis}, but they run along axis ${q.axis}`, undefined, 'quantize GEMM weights along K (ir/quant.ts), as --quantize does');
+  if (!Number.isInteger(q.group) || q.group < 1) fail('E701', `the quantized weight ${buf.name} has scale groups of ${q.group}`, undefined, 'groups are a positive number of reduction elements (32 or 128 for i4, 128 for fp8, the whole axis for i8)');
+  if (dtype === 'i4' && width % 2 !== 0) fail('E701', `the C backend packs i4 codes two per byte, but ${buf.name}'s GEMM tile is ${width} columns wide`, undefined, 'use a target whose tiles have an even nr, or quantize to i8');
+  return { dtype, scales: q.scales, group: q.group };
+}
+
 /** The weights blob of the C backend: panel-packed GEMM weights, the rest row-major, aligned. */
 export interface CWeightLayout extends WeightLayout {
   specs: Map<string, PanelSpec>;
@@ -154,18 +223,23 @@ export interface CWeightLayout extends WeightLayout {
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
-export function cWeightLayout(p: KProgram, align: number): CWeightLayout {
+/** `lanes`: the target ISA's vector lanes (1 for portable C), which orders i4 nibbles. */
+export function cWeightLayout(p: KProgram, align: number, lanes = 1): CWeightLayout {
   const plain = weightLayout(p, align);
   const shapes = new Map(plain.entries.map((e) => [e.name, e.shape]));
-  const specs = panelSpecs(p, (name) => {
-    const s = shapes.get(name);
-    if (!s) throw new Error(`C backend: no weight buffer ${name}`);
-    return s;
-  });
+  const specs = panelSpecs(
+    p,
+    (name) => {
+      const s = shapes.get(name);
+      if (!s) throw new Error(`C backend: no weight buffer ${name}`);
+      return s;
+    },
+    lanes,
+  );
   let at = 0;
   const entries = plain.entries.map((e) => {
     const spec = specs.get(e.name);
-    const bytes = spec ? spec.matrices * packedMatrixFloats(spec) * 4 : e.bytes;
+    const bytes = spec ? spec.matrices * packedMatrixBytes(spec) : isQuantDType(e.dtype) ? codeBytes(e.dtype, e.shape) : e.bytes;
     const entry = { ...e, offset: at, bytes };
     at = alignUp(at + bytes, align);
     return entry;
@@ -173,7 +247,10 @@ export function cWeightLayout(p: KProgram, align: number): CWeightLayout {
   return { entries, bytes: at, align, specs };
 }
 
-/** The weights blob in the C layout, little-endian. */
+/**
+ * The weights blob in the C layout, little-endian. A quantized weight's codes come from its
+ * packed tensor (one code per element, `packWeights`); its scales are a packed f32 buffer.
+ */
 export function cWeightBlob(layout: CWeightLayout, packed: Record<string, Tensor>): Uint8Array {
   const blob = new Uint8Array(layout.bytes);
   const f32 = new Float32Array(blob.buffer);
@@ -182,10 +259,13 @@ export function cWeightBlob(layout: CWeightLayout, packed: Record<string, Tensor
     const t = packed[e.name];
     if (!t) throw new Error(`C backend: pack produced no ${e.name}`);
     const spec = layout.specs.get(e.name);
-    if (spec) f32.set(packPanels(t.data, spec), e.offset / 4);
+    if (isQuantDType(e.dtype) !== isQuantDType(t.dtype)) throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but pack produced ${t.dtype}`);
+    if (spec?.codes) blob.set(packCodePanels(t.data, spec), e.offset);
+    else if (spec) f32.set(packPanels(t.data, spec), e.offset / 4);
+    else if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, Int32Array.from(t.data)), e.offset);
     else if (e.dtype === 'f32') f32.set(t.data, e.offset / 4);
     else if (e.dtype === 'i32') i32.set(t.data, e.offset / 4);
-    else throw new Error(`C backend: weight ${e.name} is ${e.dtype}; f32 and i32 weights only so far`);
+    else throw new Error(`C backend: weight ${e.name} is ${e.dtype}; f32, i32 and quantized (i8, i4, fp8e4m3) weights only`);
   }
   return blob;
 }

@@ -13,10 +13,12 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
+import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
-import { type CWeightLayout, type PanelSpec, cWeightLayout, microWidth, packedMatrixFloats, panelCount } from './layout.ts';
+import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
+import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 
 export interface CSources {
   /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
@@ -113,8 +115,8 @@ function concrete(d: Dim, what: string): number {
 interface BufInfo {
   buf: KBuffer;
   cvar: string;
-  /** Element type in C. */
-  ctype: 'float' | 'int';
+  /** Element type in C (quantized weights: their code bytes). */
+  ctype: string;
   /** Floats per leading index, for loop slices of stacked buffers (packed size for panelled weights). */
   rowElems: string;
 }
@@ -128,6 +130,9 @@ class CRenderer {
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
   private readonly aligns = new Map<string, MoeAlignKernel>();
+  /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
+  private readonly quantGemm = new Set<QuantDType>();
+  private readonly quantRouter = new Set<QuantDType>();
   private readonly prefix: string;
   private readonly PREFIX: string;
   /** The vector ISA the micro-kernels are written in (none: portable C only). */
@@ -145,10 +150,19 @@ class CRenderer {
     this.isa = targetIsa(target);
     this.dma = target.memory.some((l) => l.kind === 'scratchpad');
     p.buffers.forEach((b, i) => {
-      if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E701', `the C backend handles f32 and i32 buffers so far, not ${b.name}: ${b.dtype}`);
+      const quant = isQuantDType(b.dtype);
+      if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
+      if (b.dtype !== 'f32' && !quant && !isIntDType(b.dtype)) fail('E701', `the C backend handles f32, i32 and quantized weight buffers, not ${b.name}: ${b.dtype}`);
       const spec = layout.specs.get(b.name);
-      const rowElems = spec && b.shape.length > 0 ? String((spec.matrices * packedMatrixFloats(spec)) / concrete(b.shape[0], b.name)) : cElems(b.shape.slice(1), 'T');
-      this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype: isIntDType(b.dtype) ? 'int' : 'float', rowElems });
+      const elemBytes = spec?.codes ? 1 : 4;
+      const rowElems =
+        spec && b.shape.length > 0
+          ? String((spec.matrices * packedMatrixBytes(spec)) / elemBytes / concrete(b.shape[0], b.name))
+          : quant
+            ? String(codeBytes(b.dtype as QuantDType, b.shape.slice(1).map((d) => concrete(d, b.name))))
+            : cElems(b.shape.slice(1), 'T');
+      const ctype = quant ? codeCType(b.dtype as QuantDType) : isIntDType(b.dtype) ? 'int' : 'float';
+      this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype, rowElems });
     });
     collectAligns(p.steps, this.aligns);
   }
@@ -171,23 +185,55 @@ class CRenderer {
     return s;
   }
 
-  private micro(mr: number, w: number): void {
-    const key = `${mr}x${w}`;
-    if (this.micros.has(key)) return;
+  /**
+   * The scales buffer of a quantized (possibly sliced) weight, checked for what the kernels
+   * read: scales along the reduction axis `axisFromEnd` from the end (1: last, 2: second-last).
+   */
+  private quantOf(name: string, axisFromEnd: number): { dtype: QuantDType; scales: string; group: number } | undefined {
+    const b = this.bufs.get(name)!.buf;
+    if (!isQuantDType(b.dtype)) return undefined;
+    const stacked = this.stackedOf.get(name);
+    const q = checkQuant(b, b.shape.length - axisFromEnd, 2, b.quant ?? (stacked ? this.sliceQuant(stacked) : undefined));
+    if (!this.bufs.has(q.scales)) fail('E701', `the scales buffer ${q.scales} of ${name} is not in the program`);
+    return q;
+  }
+
+  /** A slice of a stacked quantized weight: its scales are the slice of the stacked scales in the same loop. */
+  private sliceQuant(stacked: string): KBuffer['quant'] {
+    const sq = this.bufs.get(stacked)?.buf.quant;
+    if (!sq) return undefined;
+    const slice = [...this.stackedOf].find(([sl, st]) => st === sq.scales && this.bufs.has(sl))?.[0];
+    return slice ? { ...sq, scales: slice, axis: sq.axis - 1 } : undefined;
+  }
+
+  private micro(mr: number, w: number, q?: QuantDType, span = 2): string {
+    const name = `moec_micro_${q ? `${codeName(q)}_` : ''}${mr}x${w}`;
+    const key = `${q ?? 'f32'}:${mr}x${w}`;
+    if (this.micros.has(key)) return name;
     const isa = this.isa;
     const simd = isa && w % isa.lanes === 0 ? isa : undefined;
     const lanes = simd?.lanes ?? 1;
+    if (q) this.quantGemm.add(q);
     this.micros.set(key, {
       mr,
       w,
       simd,
+      ...(q
+        ? {
+            q: codeName(q),
+            ctype: codeCType(q),
+            rowStride: q === 'i4' ? w / 2 : w,
+            decode: portableDecode(q, 'b', 'v', span),
+          }
+        : {}),
       // A one-row micro-kernel (decode) also comes in a four-panel form (more memory streams).
       stream: mr === 1,
       quads: [0, 1, 2, 3].map((j) => ({ j })),
       accs: (mr * w) / lanes,
       rows: Array.from({ length: mr }, (_, r) => ({ r })),
-      vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes })),
+      vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes, boff: q ? v * vectorCodeBytes(q, lanes) : 0 })),
     });
+    return name;
   }
 
   render(): { header: string; source: string; main: string } {
@@ -257,6 +303,7 @@ class CRenderer {
       kernels: this.kernels,
       kernelList: this.kernelList,
       micros: [...this.micros.values()],
+      quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
     };
   }
@@ -332,12 +379,20 @@ class CRenderer {
     if (k.score === 'softmax' || k.postSoftmax) this.math.softmax = true;
     const d = concrete(this.shape(k.x)[this.shape(k.x).length - 1], `the router input ${k.x}`);
     const gt = k.select.kind === 'group_topk' ? k.select : undefined;
+    // Quantized router weights: logits over the codes, row-major, one rounding per weight as the reference.
+    const q = this.quantOf(k.w, 1);
+    const sq = k.sharedGate ? this.quantOf(k.sharedGate, 1) : undefined;
+    for (const x of [q, sq]) if (x) this.quantRouter.add(x.dtype);
+    if (!q || (k.sharedGate && !sq)) this.math.logits = true;
+    const logits = (ptr: string, scales: string, qq: typeof q): string => (qq ? `moec_logits_${codeName(qq.dtype)}(x, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(x, ${ptr}, `);
     const args = [
       { field: 'x', expr: this.v(k.x) },
       { field: 'w', expr: this.v(k.w) },
+      ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []),
       ...(k.bias ? [{ field: 'bias', expr: this.v(k.bias) }] : []),
       ...(k.selectBias ? [{ field: 'select_bias', expr: this.v(k.selectBias) }] : []),
       ...(k.sharedGate ? [{ field: 'shared_gate', expr: this.v(k.sharedGate) }] : []),
+      ...(sq ? [{ field: 'shared_gate_scales', expr: this.v(sq.scales) }] : []),
       { field: 'indices', expr: this.v(k.indices) },
       { field: 'weights', expr: this.v(k.weights) },
       { field: 'T', expr: 'T' },
@@ -348,6 +403,10 @@ class CRenderer {
       experts: k.experts,
       k: k.k,
       d,
+      wType: q ? codeCType(q.dtype) : undefined,
+      sharedType: sq ? codeCType(sq.dtype) : undefined,
+      logits: logits('g->w', 'g->ws', q),
+      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq),
       cols: k.k + k.shared,
       score: k.score,
       softmax: k.score === 'softmax',
@@ -437,7 +496,10 @@ class CRenderer {
     const ep = this.epilogue(k.epilogue, w);
     const outShape = this.shape(k.out);
     const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
-    this.micro(mr, w);
+    const q = this.quantOf(k.w, k.transB ? 1 : 2);
+    if (!!q !== !!spec.codes) throw new Error(`C backend: the weight layout and the kernel disagree on whether ${k.w} is quantized`);
+    const span = spec.codes?.span ?? 2;
+    this.micro(mr, w, q?.dtype, span);
     const fields = {
       ...blocking(k.tile, spec.kd, w, rows(mr, w)),
       epilogueSummary: ep.text,
@@ -447,7 +509,11 @@ class CRenderer {
       w,
       outW: ep.outW,
       panels: panelCount(spec),
-      panelFloats: spec.kd * w,
+      panelElems: spec.kd * panelRowElems(spec),
+      rowStride: panelRowElems(spec),
+      wType: q ? codeCType(q.dtype) : 'float',
+      quant: q ? { q: codeName(q.dtype), group: q.group, scaleStride: Math.ceil(spec.kd / q.group) * w, scales: q.scales, dtype: q.dtype } : undefined,
+      span,
       mr,
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
@@ -461,10 +527,12 @@ class CRenderer {
     const combine = k.epilogue.find((e) => e.kind === 'combine');
     const blockRows = (mr: number): number => Math.ceil(align.block / mr) * mr;
     const { ep, fields } = this.gemmCommon(k, blockRows);
-    this.micro(1, fields.w as number);
+    const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
+    this.micro(1, fields.w as number, q?.dtype, fields.span as number);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
+      ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []),
       ...ep.biases,
       ...(combine?.kind === 'combine' ? [{ field: 'weights', expr: this.v(combine.weights) }] : []),
       ...(combine && k.init !== undefined ? [{ field: 'init', expr: this.v(k.init) }] : []),
@@ -496,7 +564,8 @@ class CRenderer {
     const rowsPer = (mr: number, w: number): number => Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
     const { ep, fields } = this.gemmCommon(k, rowsPer);
     const aShape = this.shape(k.a);
-    const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
+    const q = fields.quant as { scales: string } | undefined;
+    const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []), ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
       ...fields,
       dense: true,
@@ -548,6 +617,7 @@ export interface Isa {
   /** A float broadcast to every lane. */
   splat: string;
   fma: string;
+  mul: string;
   /** Compiler flags that enable it (gcc and clang). */
   flags: string[];
 }
@@ -562,6 +632,7 @@ const AVX2: Isa = {
   zero: '_mm256_setzero_ps',
   splat: '_mm256_set1_ps',
   fma: '_mm256_fmadd_ps',
+  mul: '_mm256_mul_ps',
   flags: ['-mavx2', '-mfma'],
 };
 
@@ -575,6 +646,7 @@ const AVX512: Isa = {
   zero: '_mm512_setzero_ps',
   splat: '_mm512_set1_ps',
   fma: '_mm512_fmadd_ps',
+  mul: '_mm512_mul_ps',
   flags: ['-mavx512f', '-mavx2', '-mfma'],
 };
 
@@ -628,7 +700,7 @@ function moecVersion(): string {
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
-  const layout = cWeightLayout(p, target.alignment);
+  const layout = cWeightLayout(p, target.alignment, targetIsa(target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render();
   const file = ident(p.name).toLowerCase();

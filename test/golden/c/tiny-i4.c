@@ -1,0 +1,965 @@
+/*
+ * tiny.c: the tiny MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in tiny.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_router: router: 4 experts, top-2, softmax scores
+ *   k1_moe_align: moe_align: 4 experts, blocks of 5 rows
+ *   k2_grouped_gemm: grouped GEMM 8 -> 32, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
+ *   k3_grouped_gemm: grouped GEMM 16 -> 8, epilogue weighted combine, tile 5x8
+ * Arena: 13248 bytes at 64 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "tiny.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+/*
+ * The vector ISA the target was tiled for (AVX2 + FMA), used only when the compiler
+ * has it enabled; otherwise every micro-kernel takes its portable C path.
+ */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_SIMD 1
+#else
+#define MOEC_SIMD 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+static float moec_silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* ---- routing, in double: products of two floats are exact, sums in index order ------- */
+
+
+/* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
+static void moec_softmax(double *v, int n) {
+  double m = -HUGE_VAL, s = 0;
+  int i;
+  for (i = 0; i < n; i++) {
+    if (v[i] > m || v[i] != v[i]) m = v[i];
+    if (m != m) break;
+  }
+  for (i = 0; i < n; i++) {
+    v[i] = exp(v[i] - m);
+    s += v[i];
+  }
+  for (i = 0; i < n; i++) v[i] /= s;
+}
+
+/* v ranks above w: larger, and NaN above every number (so NaN is never hidden by top-k). */
+static int moec_better(double v, double w) { return v > w || (v != v && w == w); }
+
+/*
+ * The k best of x[0..n) into vals/idxs, best first; ties keep the lower index. With `kept`,
+ * element i is a candidate only if kept[i / per]. Returns how many were found.
+ */
+static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, const unsigned char *kept, int per) {
+  int count = 0, i, p;
+  for (i = 0; i < n; i++) {
+    double v;
+    if (kept && !kept[i / per]) continue;
+    v = x[i];
+    if (count == k && !moec_better(v, vals[k - 1])) continue;
+    p = count < k ? count++ : k - 1;
+    while (p > 0 && moec_better(v, vals[p - 1])) {
+      vals[p] = vals[p - 1];
+      idxs[p] = idxs[p - 1];
+      p--;
+    }
+    vals[p] = v;
+    idxs[p] = i;
+  }
+  return count;
+}
+
+/* ---- quantized weights: codes to floats (exact; the scale multiply is the kernels') ---- */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define MOEC_MAYBE_UNUSED __attribute__((unused))
+#else
+#define MOEC_MAYBE_UNUSED
+#endif
+/* i4 code v of a panel row: runs of `span` columns, byte j of a run = column j (low nibble) | column j + span/2 (high). */
+MOEC_MAYBE_UNUSED static float moec_i4(const unsigned char *row, int v, int span) {
+  const int j = v % span, half = span / 2;
+  const int byte = row[(v - j) / 2 + j % half];
+  const int nib = j >= half ? byte >> 4 : byte & 15;
+  return (float)((nib ^ 8) - 8);
+}
+/* i4 code k of a row-major weight (two per byte along the row: even k in the low nibble). */
+MOEC_MAYBE_UNUSED static float moec_i4_flat(const unsigned char *row, int k) {
+  const int nib = k & 1 ? row[k >> 1] >> 4 : row[k >> 1] & 15;
+  return (float)((nib ^ 8) - 8);
+}
+/* out[i] = sum_k x[k] * w[i][k], w [n][d] as i4 codes (row-major) with scales [n][ceil(d / group)]: in double, each weight the reference's f32. */
+MOEC_MAYBE_UNUSED static void moec_logits_i4(const float *x, const unsigned char *w, const float *scales, int group, int d, int n, double *out) {
+  const int groups = (d + group - 1) / group;
+  int i, k;
+  for (i = 0; i < n; i++) {
+    const unsigned char *wi = w + (size_t)i * (size_t)(d / 2);
+    const float *si = scales + (size_t)i * groups;
+    double s = 0;
+    for (k = 0; k < d; k++) {
+      const float wk = moec_i4_flat(wi, k) * si[k / group];
+      s += (double)x[k] * wk;
+    }
+    out[i] = s;
+  }
+}
+#if MOEC_SIMD
+MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
+  int v;
+  __m256i x;
+  memcpy(&v, p, 4);
+  x = _mm256_cvtepu8_epi32(_mm_set1_epi32(v)); /* bytes 0..3 in lanes 0..3 and again in 4..7 */
+  x = _mm256_srai_epi32(_mm256_sllv_epi32(x, _mm256_setr_epi32(28, 28, 28, 28, 24, 24, 24, 24)), 28);
+  return _mm256_cvtepi32_ps(x);
+}
+#endif
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 10 accumulator registers.
+ */
+static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  const float *a4 = a[4];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a4[k]);
+        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+        c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
+  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
+#else
+  float sum[5][16], wv[16];
+  int r, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 5; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 1 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 2 accumulator registers.
+ */
+static void moec_micro_i4_1x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+#else
+  float sum[1][16], wv[16];
+  int r, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 1; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
+ * at scales + j * sstride), k from 0. The codes are the memory traffic; decoding and scaling
+ * them is register work that hides under it.
+ */
+static void moec_micro_i4_1x16_x4(const float *const *a, const unsigned char *panel, size_t stride, const float *scales, size_t sstride, int group, int kd, float *c) {
+#if MOEC_SIMD
+  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
+  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
+  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
+  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
+  const float *a0 = a[0];
+  int k0 = 0, k;
+  while (k0 < kd) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < kd ? (gi + 1) * group : kd;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      const unsigned char *b = panel + (size_t)k * 8;
+      c0_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 0), _mm256_loadu_ps(s + 0 * sstride + 0)), c0_0);
+      c0_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 4), _mm256_loadu_ps(s + 0 * sstride + 8)), c0_1);
+      c1_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 0), _mm256_loadu_ps(s + 1 * sstride + 0)), c1_0);
+      c1_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 4), _mm256_loadu_ps(s + 1 * sstride + 8)), c1_1);
+      c2_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 0), _mm256_loadu_ps(s + 2 * sstride + 0)), c2_0);
+      c2_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 4), _mm256_loadu_ps(s + 2 * sstride + 8)), c2_1);
+      c3_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 0), _mm256_loadu_ps(s + 3 * sstride + 0)), c3_0);
+      c3_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 4), _mm256_loadu_ps(s + 3 * sstride + 8)), c3_1);
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+#else
+  int j;
+  for (j = 0; j < 4; j++) moec_micro_i4_1x16(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 16, 0);
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 5 accumulator registers.
+ */
+static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  const float *a4 = a[4];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a4[k]);
+        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+#else
+  float sum[5][8], wv[8];
+  int r, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 5; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 1 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 1 accumulator registers.
+ */
+static void moec_micro_i4_1x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+#else
+  float sum[1][8], wv[8];
+  int r, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 1; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
+ * at scales + j * sstride), k from 0. The codes are the memory traffic; decoding and scaling
+ * them is register work that hides under it.
+ */
+static void moec_micro_i4_1x8_x4(const float *const *a, const unsigned char *panel, size_t stride, const float *scales, size_t sstride, int group, int kd, float *c) {
+#if MOEC_SIMD
+  __m256 c0_0 = _mm256_setzero_ps();
+  __m256 c1_0 = _mm256_setzero_ps();
+  __m256 c2_0 = _mm256_setzero_ps();
+  __m256 c3_0 = _mm256_setzero_ps();
+  const float *a0 = a[0];
+  int k0 = 0, k;
+  while (k0 < kd) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < kd ? (gi + 1) * group : kd;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      const unsigned char *b = panel + (size_t)k * 4;
+      c0_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 0), _mm256_loadu_ps(s + 0 * sstride + 0)), c0_0);
+      c1_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 0), _mm256_loadu_ps(s + 1 * sstride + 0)), c1_0);
+      c2_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 0), _mm256_loadu_ps(s + 2 * sstride + 0)), c2_0);
+      c3_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 0), _mm256_loadu_ps(s + 3 * sstride + 0)), c3_0);
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+#else
+  int j;
+  for (j = 0; j < 4; j++) moec_micro_i4_1x8(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 8, 0);
+#endif
+}
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+/*
+ * k0_router: router. logits = x . w over 4 experts (8 features);
+ * scores = softmax; select top-2;
+ * weights = chosen scores, normalised.
+ * Everything in double, rounded once when stored: the reference interpreter's numbers.
+ */
+typedef struct {
+  const unsigned char *w;
+  const float *x, *ws;
+  int *indices;
+  float *weights;
+  int T;
+} k0_router_args;
+
+static void k0_router_work(const void *arg, int part, int parts) {
+  const k0_router_args *g = (const k0_router_args *)arg;
+  double score[4], vals[2];
+  int idx[2];
+  int t, t0, t1, e, j;
+  moec_split(g->T, part, parts, &t0, &t1);
+  for (t = t0; t < t1; t++) {
+    const float *x = g->x + (size_t)t * 8;
+    int *oi = g->indices + (size_t)t * 2;
+    float *ow = g->weights + (size_t)t * 2;
+    double sum = 0;
+    moec_logits_i4(x, g->w, g->ws, 32, 8, 4, score);
+    moec_softmax(score, 4);
+    moec_topk(score, 4, 2, vals, idx, NULL, 1);
+    for (j = 0; j < 2; j++) sum += vals[j];
+    for (j = 0; j < 2; j++) vals[j] /= sum;
+    for (j = 0; j < 2; j++) {
+      oi[j] = idx[j];
+      ow[j] = (float)(vals[j] * 1.0);
+    }
+    (void)sum;
+    (void)e;
+  }
+}
+
+static void k0_router(const k0_router_args *g, int threads) {
+  /* Tokens are the parallel unit: never more threads than tokens (at T = 1, none are started). */
+  moec_parallel(k0_router_work, g, g->T < threads ? g->T : threads);
+}
+
+
+
+
+
+
+
+/*
+ * k1_moe_align: moe_align. Token slots (t*2 + choice) grouped by expert, in slot order, each
+ * expert's rows padded with -1 to whole blocks of 5 (the GEMM tile height);
+ * block_expert[b] is the expert of block b; count[0] the rows used. Experts no token chose
+ * get no block. Serial: O(T*k), small against the GEMMs.
+ */
+typedef struct {
+  const int *indices;
+  int *sorted, *block_expert, *count;
+  int T;
+} k1_moe_align_args;
+
+static int k1_moe_align(const k1_moe_align_args *g) {
+  int count[4], next[4];
+  const int slots = g->T * 2;
+  const size_t rows_cap = ((size_t)2 * (size_t)(g->T) + (size_t)16), blocks_cap = ((size_t)(g->T) + (size_t)4);
+  int s, e, rows = 0, blocks = 0;
+  size_t i;
+  for (e = 0; e < 4; e++) count[e] = 0;
+  for (s = 0; s < slots; s++) {
+    e = g->indices[s];
+    if (e == -1) continue;
+    if (e < -1 || e >= 4) return TINY_ERR_ROUTING;
+    count[e]++;
+  }
+  for (i = 0; i < rows_cap; i++) g->sorted[i] = -1;
+  for (i = 0; i < blocks_cap; i++) g->block_expert[i] = -1;
+  for (e = 0; e < 4; e++) {
+    const int n = (count[e] + 5 - 1) / 5;
+    int b;
+    next[e] = rows;
+    if ((size_t)(blocks + n) > blocks_cap || (size_t)rows + (size_t)n * 5 > rows_cap) return TINY_ERR_ROUTING;
+    for (b = 0; b < n; b++) g->block_expert[blocks + b] = e;
+    blocks += n;
+    rows += n * 5;
+  }
+  for (s = 0; s < slots; s++)
+    if (g->indices[s] != -1) g->sorted[next[g->indices[s]]++] = s;
+  g->count[0] = rows;
+  return 0;
+}
+
+
+
+
+
+
+
+/*
+ * k2_grouped_gemm: grouped GEMM (token rows gathered through the sorted slots).
+ * Per expert e: [rows of its tokens] x [8 x 32] (panels of 16 columns, 2 per expert),
+ * 5-row register tiles, then the epilogue in registers' reach: swiglu (concat).
+ * Weights: i4 codes (8 bytes a panel row), dequantized in registers with one f32
+ * scale per (column, group of 32 along the depth): the scale panels of g->ws.
+ * Sorted path (T >= 4): the aligned blocks of 5 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 2 panel(s) at a time in depth chunks
+ * of 8, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 4): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const unsigned char *w;
+  const float *a, *ws;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k2_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k2_grouped_gemm_finish(const k2_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 16 - pp * 8 < 8 ? 16 - pp * 8 : 8;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 16;
+    if (slot[r] < 0) continue;
+        for (v = 0; v < 8; v++) c[v] = moec_silu(c[v]) * c[8 + v]; /* SwiGLU: gate | up */
+    {
+      float *o = g->out + (size_t)orow[r] * 16 + (size_t)pp * 8;
+      for (v = 0; v < valid; v++) o[v] = c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(2, part, parts, &p0, &p1);
+  if (g->T < 4) {
+    const int slots = g->T * 2;
+    float tile[4 * 16];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)(s / 2) * 8;
+      slot[0] = s;
+      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
+        int j;
+        moec_micro_i4_1x16_x4(a, g->w + ((size_t)e * 2 + p) * 64, 64, g->ws + ((size_t)e * 2 + p) * 16, 16, 32, 8, tile);
+        for (j = 0; j < 4; j++) k2_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
+      }
+      for (; p < p1; p++) {
+        moec_micro_i4_1x16(a, 0, g->w + ((size_t)e * 2 + p) * 64, g->ws + ((size_t)e * 2 + p) * 16, 32, 8, tile, 0);
+        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[2 * 5 * 16];
+    const float *a[5];
+    int slot[5], orow[5], live[5 / 5];
+    const int blocks = g->count[0] / 5;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 2) {
+          const int np = p1 - p < 2 ? p1 - p : 2;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 5; r++) {
+              const int row = bb * 5 + r;
+              slot[r] = r < 5 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)(slot[r] / 2) * 8;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 5 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 5; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (8 + 8 - 1) / 8 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 8, q = i % np;
+              const int kl = 8 - kc < 8 ? 8 - kc : 8;
+              const unsigned char *panel = g->w + ((size_t)e * 2 + p + q) * 64 + (size_t)kc * 8;
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) moec_micro_i4_5x16(a + t * 5, kc, panel, g->ws + ((size_t)e * 2 + p + q) * 16, 32, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+
+
+/*
+ * k3_grouped_gemm: grouped GEMM (rows in sorted order).
+ * Per expert e: [rows of its tokens] x [16 x 8] (panels of 8 columns, 1 per expert),
+ * 5-row register tiles, then the epilogue in registers' reach: weighted combine.
+ * Weights: i4 codes (4 bytes a panel row), dequantized in registers with one f32
+ * scale per (column, group of 32 along the depth): the scale panels of g->ws.
+ * Sorted path (T >= 4): the aligned blocks of 5 rows, an expert's blocks
+ * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
+ * of 16, so a chunk of the block's rows and of one panel stay in L1 while every
+ * 5-row tile of the block uses them. Decode path (T < 4): each routed slot
+ * directly, no sort. Threads split the panels (output columns), so no two write one element
+ * and the result does not depend on the thread count.
+ */
+typedef struct {
+  const unsigned char *w;
+  const float *a, *ws, *weights;
+  const int *indices, *sorted, *block_expert, *count;
+  float *out;
+  int T;
+} k3_grouped_gemm_args;
+
+/* The epilogue and the store of a tile of `rows` rows: slot[r] < 0 rows are padding. */
+static void k3_grouped_gemm_finish(const k3_grouped_gemm_args *g, float *tile, int rows, const int *slot, const int *orow, int e, int pp) {
+  const int valid = 8 - pp * 8 < 8 ? 8 - pp * 8 : 8;
+  int r, v;
+  for (r = 0; r < rows; r++) {
+    float *c = tile + r * 8;
+    if (slot[r] < 0) continue;
+    {
+      const float wv = g->weights[slot[r]];
+      float *o = g->out + (size_t)(slot[r] / 2) * 8 + (size_t)pp * 8;
+      for (v = 0; v < valid; v++) o[v] += wv * c[v];
+    }
+  }
+  (void)e;
+  (void)orow;
+  (void)v;
+}
+
+static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
+  const k3_grouped_gemm_args *g = (const k3_grouped_gemm_args *)arg;
+  int p0, p1, p, r;
+  moec_split(1, part, parts, &p0, &p1);
+  { /* this thread's columns of out start from zero */
+    const int j0 = p0 * 8, j1 = p1 * 8 < 8 ? p1 * 8 : 8;
+    int t, j;
+    for (t = 0; t < g->T; t++)
+      for (j = j0; j < j1; j++) g->out[(size_t)t * 8 + j] = 0.0f;
+  }
+  if (g->T < 4) {
+    const int slots = g->T * 2;
+    float tile[4 * 8];
+    const float *a[1];
+    int s, slot[1];
+    for (s = 0; s < slots; s++) {
+      const int e = g->indices[s];
+      if (e < 0) continue;
+      a[0] = g->a + (size_t)s * 16;
+      slot[0] = s;
+      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
+        int j;
+        moec_micro_i4_1x8_x4(a, g->w + ((size_t)e * 1 + p) * 64, 64, g->ws + ((size_t)e * 1 + p) * 8, 8, 32, 16, tile);
+        for (j = 0; j < 4; j++) k3_grouped_gemm_finish(g, tile + j * 8, 1, slot, slot, e, p + j);
+      }
+      for (; p < p1; p++) {
+        moec_micro_i4_1x8(a, 0, g->w + ((size_t)e * 1 + p) * 64, g->ws + ((size_t)e * 1 + p) * 8, 32, 16, tile, 0);
+        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      }
+    }
+  } else {
+    /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
+    float acc[1 * 5 * 8];
+    const float *a[5];
+    int slot[5], orow[5], live[5 / 5];
+    const int blocks = g->count[0] / 5;
+    int b = 0;
+    while (b < blocks) {
+      const int e = g->block_expert[b];
+      int b1 = b + 1, bb;
+      while (b1 < blocks && g->block_expert[b1] == e) b1++;
+      if (e >= 0)
+        for (p = p0; p < p1; p += 1) {
+          const int np = p1 - p < 1 ? p1 - p : 1;
+          for (bb = b; bb < b1; bb++) {
+            const float *first = NULL;
+            int chunks, i, q, t;
+            for (r = 0; r < 5; r++) {
+              const int row = bb * 5 + r;
+              slot[r] = r < 5 ? g->sorted[row] : -1;
+              orow[r] = row;
+              a[r] = slot[r] < 0 ? NULL : g->a + (size_t)row * 16;
+              if (a[r] && !first) first = a[r];
+            }
+            if (!first) continue;
+            for (t = 0; t < 5 / 5; t++) {
+              live[t] = 0;
+              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+            }
+            for (r = 0; r < 5; r++)
+              if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
+            /* chunk i: depth chunk i / np of panel p + i % np */
+            chunks = (16 + 16 - 1) / 16 * np;
+            for (i = 0; i < chunks; i++) {
+              const int kc = i / np * 16, q = i % np;
+              const int kl = 16 - kc < 16 ? 16 - kc : 16;
+              const unsigned char *panel = g->w + ((size_t)e * 1 + p + q) * 64 + (size_t)kc * 4;
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) moec_micro_i4_5x8(a + t * 5, kc, panel, g->ws + ((size_t)e * 1 + p + q) * 8, 32, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
+            }
+            for (q = 0; q < np; q++)
+              for (t = 0; t < 5 / 5; t++)
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, 5, slot + t * 5, orow + t * 5, e, p + q);
+          }
+        }
+      b = b1;
+    }
+  }
+}
+
+
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t tiny_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > TINY_MAX_TOKENS) return 0;
+  if ((size_t)11840 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)11840 + ((size_t)(T)) * (size_t)2 * 4;
+  if ((size_t)12352 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)12352 + ((size_t)(T)) * (size_t)2 * 4;
+  if ((size_t)11264 + ((size_t)2 * (size_t)(T) + (size_t)16) * 4 > end) end = (size_t)11264 + ((size_t)2 * (size_t)(T) + (size_t)16) * 4;
+  if ((size_t)12864 + ((size_t)(T) + (size_t)4) * 4 > end) end = (size_t)12864 + ((size_t)(T) + (size_t)4) * 4;
+  if ((size_t)13184 + (size_t)1 * 4 > end) end = (size_t)13184 + (size_t)1 * 4;
+  if ((size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)16) * (size_t)16 * 4 > end) end = (size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)16) * (size_t)16 * 4;
+  (void)T;
+  return (end + TINY_ALIGN - 1) / TINY_ALIGN * TINY_ALIGN;
+}
+
+int tiny_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  const float *b0_x = x;
+  const unsigned char *b1_router = (const unsigned char *)(W + 0);
+  const float *b2_router_scales = (const float *)(W + 64);
+  const unsigned char *b3_packed_gate_up = (const unsigned char *)(W + 128);
+  const float *b4_packed_gate_up_scales = (const float *)(W + 640);
+  const unsigned char *b5_w_down = (const unsigned char *)(W + 1152);
+  const float *b6_w_down_scales = (const float *)(W + 1408);
+  int *b7_top_indices = (int *)(A + 11840);
+  float *b8_weights = (float *)(A + 12352);
+  float *b9_y = y;
+  int *b10_y_sorted = (int *)(A + 11264);
+  int *b11_y_block_expert = (int *)(A + 12864);
+  int *b12_y_count = (int *)(A + 13184);
+  float *b13_y_hidden = (float *)(A + 0);
+  if (!weights || !arena || !x || !y) return TINY_ERR_NULL;
+  if (T < 1 || T > TINY_MAX_TOKENS) return TINY_ERR_TOKENS;
+  if ((uintptr_t)weights % TINY_ALIGN != 0 || (uintptr_t)arena % TINY_ALIGN != 0) return TINY_ERR_ALIGN;
+  if (threads < 1) return TINY_ERR_THREADS;
+  (void)W;
+  (void)A;
+  { /* router: 4 experts, top-2, softmax scores */
+    k0_router_args g;
+    g.x = b0_x;
+    g.w = b1_router;
+    g.ws = b2_router_scales;
+    g.indices = b7_top_indices;
+    g.weights = b8_weights;
+    g.T = T;
+    k0_router(&g, threads);
+  }
+  { /* moe_align: 4 experts, blocks of 5 rows */
+    k1_moe_align_args g;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.T = T;
+    { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+  }
+  { /* grouped GEMM 8 -> 32, rows gathered from tokens, epilogue swiglu (concat), tile 5x16 */
+    k2_grouped_gemm_args g;
+    g.a = b0_x;
+    g.w = b3_packed_gate_up;
+    g.ws = b4_packed_gate_up_scales;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.out = b13_y_hidden;
+    g.T = T;
+    moec_parallel(k2_grouped_gemm_work, &g, threads);
+  }
+  { /* grouped GEMM 16 -> 8, epilogue weighted combine, tile 5x8 */
+    k3_grouped_gemm_args g;
+    g.a = b13_y_hidden;
+    g.w = b5_w_down;
+    g.ws = b6_w_down_scales;
+    g.weights = b8_weights;
+    g.indices = b7_top_indices;
+    g.sorted = b10_y_sorted;
+    g.block_expert = b11_y_block_expert;
+    g.count = b12_y_count;
+    g.out = b9_y;
+    g.T = T;
+    moec_parallel(k3_grouped_gemm_work, &g, threads);
+  }
+  return TINY_OK;
+}
