@@ -184,7 +184,7 @@ describe('C backend, quantized weights', () => {
     expect(Array.from(packCodePanels([-128, 127, -1, 0], { matrices: 1, n: 2, kd: 2, transB: true, width: 2, codes: { dtype: 'i8', span: 2 } }))).toEqual([0x80, 0xff, 0x7f, 0x00]);
   });
 
-  it('a quantized weight the kernels cannot read is E701 with a hint: scales along the output axis', () => {
+  it('a quantized weight the kernels cannot read is E701 with a hint: scales along the output axis, a quantized rmsnorm weight', () => {
     const { p } = compileQ('mixtral.moe', 'i8', 'x86-avx2', SMALL['mixtral.moe'], 16);
     const w = p.buffers.find((b) => b.quant && b.shape.length === 3)!;
     const bad: KProgram = { ...p, buffers: p.buffers.map((b) => (b === w ? { ...b, quant: { ...b.quant!, axis: 1 } } : b)) };
@@ -197,6 +197,19 @@ describe('C backend, quantized weights', () => {
     expect(err).toBeInstanceOf(MoecError);
     expect(String(err)).toMatch(/E701.*reduction axis 2, but they run along axis 1/);
     expect((err as MoecError).diagnostics[0].hint).toMatch(/quantize GEMM weights along K/);
+    // A quantized weight read by an op kernel (an rmsnorm's): the C kernels dequantize only in GEMMs and the router.
+    const d = compileQ('deepseek-v3.moe', 'i8', 'x86-avx2', SMALL['deepseek-v3.moe'], 16).p;
+    const norm = (function find(steps: readonly Step[]): string | undefined {
+      for (const s of steps) {
+        const x = s.kind === 'loop' ? find(s.body) : s.kind === 'op' && s.op === 'rmsnorm' ? s.inputs[1] : undefined;
+        if (x) return x;
+      }
+      return undefined;
+    })(d.steps)!;
+    const nw = d.buffers.find((b) => b.name === norm)!;
+    nw.dtype = 'i8';
+    nw.quant = { scales: d.buffers.find((b) => b.quant)!.quant!.scales, axis: nw.shape.length - 1, group: 0 };
+    expect(() => renderC(d, loadTarget('x86-avx2'))).toThrow(/E701: the C backend dequantizes weights only inside GEMMs and the router, but `rmsnorm` reads the quantized/);
   });
 
   it('emitted C for tiny × i4 matches the golden file (x86-avx2)', async () => {

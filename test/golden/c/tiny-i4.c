@@ -642,10 +642,10 @@ static int k1_moe_align(const k1_moe_align_args *g) {
  * 5-row register tiles, then the epilogue in registers' reach: swiglu (concat).
  * Weights: i4 codes (8 bytes a panel row), dequantized in registers with one f32
  * scale per (column, group of 32 along the depth): the scale panels of g->ws.
- * Sorted path (T >= 4): the aligned blocks of 5 rows, an expert's blocks
+ * Sorted path (T >= 3): the aligned blocks of 5 rows, an expert's blocks
  * together so its panels stay in cache; per block, 2 panel(s) at a time in depth chunks
  * of 8, so a chunk of the block's rows and of one panel stay in L1 while every
- * 5-row tile of the block uses them. Decode path (T < 4): each routed slot
+ * 5-row tile of the block uses them. Decode path (T < 3): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -679,7 +679,7 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   const k2_grouped_gemm_args *g = (const k2_grouped_gemm_args *)arg;
   int p0, p1, p, r;
   moec_split(2, part, parts, &p0, &p1);
-  if (g->T < 4) {
+  if (g->T < 3) {
     const int slots = g->T * 2;
     float tile[4 * 16];
     const float *a[1];
@@ -760,10 +760,10 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
  * 5-row register tiles, then the epilogue in registers' reach: weighted combine.
  * Weights: i4 codes (4 bytes a panel row), dequantized in registers with one f32
  * scale per (column, group of 32 along the depth): the scale panels of g->ws.
- * Sorted path (T >= 4): the aligned blocks of 5 rows, an expert's blocks
+ * Sorted path (T >= 3): the aligned blocks of 5 rows, an expert's blocks
  * together so its panels stay in cache; per block, 1 panel(s) at a time in depth chunks
  * of 16, so a chunk of the block's rows and of one panel stay in L1 while every
- * 5-row tile of the block uses them. Decode path (T < 4): each routed slot
+ * 5-row tile of the block uses them. Decode path (T < 3): each routed slot
  * directly, no sort. Threads split the panels (output columns), so no two write one element
  * and the result does not depend on the thread count.
  */
@@ -803,7 +803,7 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
     for (t = 0; t < g->T; t++)
       for (j = j0; j < j1; j++) g->out[(size_t)t * 8 + j] = 0.0f;
   }
-  if (g->T < 4) {
+  if (g->T < 3) {
     const int slots = g->T * 2;
     float tile[4 * 8];
     const float *a[1];
