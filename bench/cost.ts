@@ -31,10 +31,14 @@
  *   E·(1 − (1 − K/E)^T). (Group-limited routing is not uniform, but close enough at these
  *   sizes; the exact count would need the run's routing.)
  * - views (weight, reshape) move nothing.
+ * - a quantized weight (`--quantize`) is its codes (i4: half a byte each) plus its f32
+ *   scales, so a quantized module's GB/s is the effective rate over the bytes it stores.
  */
 import { evalShape } from '../ir/dims.ts';
 import { type Func, type Module, type Value, findFunc, mainFunc } from '../ir/graph.ts';
 import { numel } from '../ir/tensor.ts';
+import { scaleShape } from '../ir/quant.ts';
+import { resolveQuant } from '../ir/quant-type.ts';
 import { dtypeBytes } from '../ir/types.ts';
 
 /** The counted work of one forward pass. */
@@ -79,8 +83,12 @@ function shapeOf(v: Value, bindings: Record<string, number>): number[] {
   return evalShape(v.type.shape, bindings);
 }
 
+/** Bytes of a value; a quantized weight is its codes plus its f32 scales (ir/quant.ts). */
 function bytesOf(v: Value, bindings: Record<string, number>): number {
-  return numel(shapeOf(v, bindings)) * dtypeBytes(v.type.dtype);
+  const shape = shapeOf(v, bindings);
+  if (!v.type.quant) return numel(shape) * dtypeBytes(v.type.dtype);
+  const { axis, group } = resolveQuant(v.type.quant, shape);
+  return numel(shape) * dtypeBytes(v.type.dtype) + numel(scaleShape(shape, axis, group)) * 4;
 }
 
 /**

@@ -26,6 +26,8 @@ export interface RunnerInfo {
   id: string;
   about: string;
   roof: Roof | null;
+  /** The runner this one is a variant of (a quantized runner's f32 one), for `speedup`. */
+  baseline?: string;
 }
 
 /** One runner's result on one case. */
@@ -44,6 +46,10 @@ export interface CaseResult {
   fracRoofline?: number;
   /** This runner's median over each peer's median on the same case (>1: slower than the peer). */
   ratios?: Record<string, number>;
+  /** The runner's own count of the work when it differs from the case's (`Runner.cost`: quantized weights). */
+  cost?: Cost;
+  /** The baseline runner's median over this one's on the same case (>1: faster than its baseline). */
+  speedup?: number;
 }
 
 export interface CaseRecord {

@@ -94,6 +94,12 @@ export function formatReport(r: BenchRecord, written: string[]): string {
   out.push('');
   out.push(`results: median of n timed runs after one warmup; IQR = first to third quartile; x${r.peers.join(', x')} = this median / the peer's median`);
   out.push(indent(resultsTable(r)));
+  const variants = variantRows(r);
+  if (variants.length) {
+    out.push('');
+    out.push('runners with their own weights (quantized: charged their codes + scales), against the runner each is a variant of, in this run:');
+    out.push(indent(table(['workload', 'T', 'impl', 'weights MB', 'median ms', 'GB/s', '% BW', '% roof', 'speed-up'], variants, [false, true, false, true, true, true, true, true, true])));
+  }
   const problems = r.cases.flatMap((c) => c.results.filter((x) => x.skipped || x.error).map((x) => `  ${c.workload} T=${c.tokens} ${x.runner}: ${x.skipped ? `skipped: ${x.skipped}` : `error: ${x.error}`}`));
   if (problems.length || r.errors.length) {
     out.push('');
@@ -130,6 +136,16 @@ function caseRows(c: CaseRecord, peers: string[]): string[][] {
       ...peers.map((p) => (p === x.runner || x.ratios?.[p] === undefined ? '' : num(x.ratios[p]))),
     ];
   });
+}
+
+/** One row per result with its own cost (a quantized runner): its weight bytes, rates and speed-up over its baseline. */
+function variantRows(r: BenchRecord): string[][] {
+  const baselines = new Map(r.runners.map((ru) => [ru.id, ru.baseline]));
+  return r.cases.flatMap((c) =>
+    c.results
+      .filter((x) => x.cost && x.timing)
+      .map((x) => [c.workload, String(c.tokens), x.runner, num(x.cost!.weightBytes / 1e6), num(x.timing!.medianMs), num(x.gbps), pct(x.fracBandwidth), pct(x.fracRoofline), x.speedup === undefined ? '' : `${num(x.speedup)}x ${baselines.get(x.runner)}`]),
+  );
 }
 
 function indent(s: string): string {

@@ -23,14 +23,14 @@ import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
-import { moecC, moecC512 } from './runners/moec-c.ts';
+import { moecC, moecC512, moecCQuant } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { plainTs } from './runners/plain-ts.ts';
 import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
 import { openblasRunner } from './runners/openblas.ts';
-import { moecWasm, moecWasmScalar, wasmLimits } from './runners/moec-wasm.ts';
+import { moecWasm, moecWasmQuant, moecWasmScalar, wasmLimits } from './runners/moec-wasm.ts';
 import { tfjsWasm } from './runners/tfjs-wasm.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
@@ -40,7 +40,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, moecC512, moecWasm, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
+const RUNNERS: Runner[] = [moecRef, moecC, ...moecCQuant, moecC512, moecWasm, ...moecWasmQuant, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
 const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm', 'plain-ts'];
 
 /** The token count of the NumPy correctness check. */
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     limitsStart,
     limitsEnd,
     wasmLimits: wasmLimits(),
-    runners: RUNNERS_RUN.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits) })),
+    runners: RUNNERS_RUN.map((r) => ({ id: r.id, about: r.about(limits), roof: r.roof(limits), ...(r.baseline ? { baseline: r.baseline } : {}) })),
     peers: PEERS.filter((p) => RUNNERS_RUN.some((r) => r.id === p)),
     checks,
     cases,
@@ -192,7 +192,7 @@ async function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): Prom
   const skipped = runner.skip(c);
   if (skipped) return { runner: runner.id, skipped };
   try {
-    return { runner: runner.id, timing: await runner.measure(c, plan) };
+    return { runner: runner.id, timing: await runner.measure(c, plan), ...(runner.cost ? { cost: runner.cost(c) } : {}) };
   } catch (e) {
     if (!PEERS.includes(runner.id)) process.exitCode = 1;
     return { runner: runner.id, error: describeError(e) };
@@ -202,23 +202,27 @@ async function measureCase(runner: Runner, c: BenchCase, plan: SamplePlan): Prom
 /** Fills in rates, fractions of each runner's roof, and ratios against the peers. */
 function derive(r: BenchRecord): void {
   const roofs = new Map(r.runners.map((ru) => [ru.id, ru.roof]));
+  const baselines = new Map(r.runners.map((ru) => [ru.id, ru.baseline]));
   for (const c of r.cases) {
     for (const x of c.results) {
       if (!x.timing) continue;
       const seconds = x.timing.medianMs / 1e3;
-      x.gflops = c.cost.flops / seconds / 1e9;
-      x.gbps = c.cost.bytes / seconds / 1e9;
+      const cost = x.cost ?? c.cost;
+      x.gflops = cost.flops / seconds / 1e9;
+      x.gbps = cost.bytes / seconds / 1e9;
       const roof = roofs.get(x.runner);
       if (roof) {
         x.fracCompute = x.gflops / roof.gflops;
         x.fracBandwidth = x.gbps / roof.gbps;
         // The roofline minimum: the case's FLOPs at the roof's peak, or the distinct weights it must read at its bandwidth.
-        const minSeconds = Math.max(c.cost.flops / (roof.gflops * 1e9), c.cost.weightBytes / (roof.gbps * 1e9));
+        const minSeconds = Math.max(cost.flops / (roof.gflops * 1e9), cost.weightBytes / (roof.gbps * 1e9));
         x.fracRoofline = minSeconds / seconds;
       }
     }
     for (const x of c.results) {
       if (!x.timing) continue;
+      const base = c.results.find((y) => y.runner === baselines.get(x.runner) && y.timing);
+      if (base) x.speedup = base.timing!.medianMs / x.timing.medianMs;
       for (const p of r.peers) {
         const peer = c.results.find((y) => y.runner === p && y.timing);
         if (peer && p !== x.runner) (x.ratios ??= {})[p] = x.timing.medianMs / peer.timing!.medianMs;

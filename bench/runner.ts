@@ -7,6 +7,7 @@
  */
 import type { Module } from '../ir/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
+import type { Cost } from './cost.ts';
 import type { Limits } from './limits.ts';
 import type { SamplePlan, Timing } from './stats.ts';
 import type { Workload } from './workloads.ts';
@@ -48,4 +49,11 @@ export interface Runner {
   /** Warmup, then timed samples following `plan`. */
   /** (A GPU runner's runs are asynchronous.) */
   measure(c: BenchCase, plan: SamplePlan): Timing | Promise<Timing>;
+  /**
+   * The work this runner is charged when it is not the workload's (a quantized runner reads
+   * codes and scales, not f32 weights): its GB/s and % roof use this count instead.
+   */
+  cost?(c: BenchCase): Cost;
+  /** The runner this one is a variant of (`moec-c` for `moec-c-i8`): the report gives the speed-up over it. */
+  baseline?: string;
 }

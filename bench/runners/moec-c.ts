@@ -7,9 +7,17 @@
  * level cache (MOEC_BENCH_FLUSH_MIB, default 1024; 0 disables), outside the timed region:
  * a decode step then reads its experts' weights from DRAM, as in real serving, instead of
  * from the cache the previous iteration warmed. Judged against the native limits.
+ *
+ * `moec-c-i8`, `moec-c-i4` and `moec-c-fp8` are `moec-c` with the workload's GEMM weights
+ * quantized (`--quantize i8|i4|fp8`: the same seeded f32 weights, quantized when packed):
+ * each is charged its own bytes (codes + scales, bench/cost.ts), so its GB/s is the
+ * effective rate over what it stores and % roof says how close it is to the bandwidth limit.
  */
 import { spawnSync } from 'node:child_process';
 import { type CModel, loadC } from '../../compiler/backends/c/index.ts';
+import { quantizeModule } from '../../compiler/driver.ts';
+import type { Module } from '../../ir/graph.ts';
+import { type Cost, forwardCost } from '../cost.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 import { NATIVE_THREADS } from '../limits.ts';
@@ -21,15 +29,25 @@ let flushCost: number | undefined;
 const flush = (): number => (flushCost ??= Number(process.env.MOEC_BENCH_FLUSH_MIB ?? 1024) > 0 ? flushMs() : 0);
 import { TOKEN_COUNTS } from '../workloads.ts';
 
-/** One built model per target and workload (the weights do not change between token counts). */
+/** One built model per target, workload and quantization (the weights do not change between token counts). */
 const models = new Map<string, CModel>();
+const quantized = new Map<string, Module>();
 
-function modelFor(c: BenchCase, targetName: string): CModel {
-  const key = `${targetName}/${c.workload.name}`;
+/** The workload's module with its GEMM weights in `scheme` (once per workload). */
+function moduleFor(c: BenchCase, scheme: string | undefined): Module {
+  if (!scheme) return c.module;
+  const key = `${c.workload.name}/${scheme}`;
+  let m = quantized.get(key);
+  if (!m) quantized.set(key, (m = quantizeModule(c.module, scheme)));
+  return m;
+}
+
+function modelFor(c: BenchCase, targetName: string, scheme?: string): CModel {
+  const key = `${targetName}/${c.workload.name}/${scheme ?? 'f32'}`;
   let m = models.get(key);
   if (!m) {
     const target = loadTarget(targetName);
-    const program = runPipeline(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS) }).program!;
+    const program = runPipeline(moduleFor(c, scheme), { target, maxTokens: Math.max(...TOKEN_COUNTS) }).program!;
     m = loadC(program, target, c.weights);
     m.threads = NATIVE_THREADS;
     m.env = { MOEC_FLUSH_MIB: process.env.MOEC_BENCH_FLUSH_MIB ?? '1024' };
@@ -46,27 +64,34 @@ function samplesFor(plan: SamplePlan, ms: number): number {
   return Math.min(plan.maxSamples, Math.max(plan.minSamples, Math.min(byTime, cap)));
 }
 
-/** The C backend compiled for one target: `x86-avx2` (the issue's), or `x86-avx512` where the CPU has it. */
-function cRunner(id: string, targetName: string, cpuFlag: string): Runner {
+/**
+ * The C backend compiled for one target: `x86-avx2` (the issue's), or `x86-avx512` where the
+ * CPU has it; with `scheme`, its GEMM weights quantized (`--quantize`).
+ */
+function cRunner(id: string, targetName: string, cpuFlag: string, scheme?: string): Runner {
   const isa = targetName === 'x86-avx512' ? 'AVX-512F' : 'AVX2 + FMA';
+  const weights = scheme ? `, ${scheme} weights dequantized in registers` : '';
   return {
     id,
     about: (limits) =>
-      `moec C backend for ${targetName}: ${isa} register-blocked grouped GEMMs, fused router and epilogues, ${NATIVE_THREADS} pthreads; ${limits.native?.compiler ?? 'cc'} -O3; caches flushed before each run`,
+      `moec C backend for ${targetName}: ${isa} register-blocked grouped GEMMs, fused router and epilogues${weights}, ${NATIVE_THREADS} pthreads; ${limits.native?.compiler ?? 'cc'} -O3; caches flushed before each run`,
     roof: nativeRoof,
     skip: () => {
       if (spawnSync(process.env.CC ?? 'cc', ['--version']).status !== 0) return 'no C compiler (install gcc or clang, or set CC)';
       return cpuHas(cpuFlag) ? null : `this CPU has no ${cpuFlag}`;
     },
     measure: (c: BenchCase, plan: SamplePlan): Timing => {
-      const m = modelFor(c, targetName);
+      const m = modelFor(c, targetName, scheme);
       const warm = m.run(c.inputs, c.tokens, 1).times[0];
       // Each run is preceded by the runner's cache flush, which the plan's time budget pays for.
       const n = samplesFor(plan, warm + flush());
       return summarize(m.run(c.inputs, c.tokens, n).times, warm);
     },
+    ...(scheme ? { cost: (c: BenchCase): Cost => forwardCost(moduleFor(c, scheme), c.bindings), baseline: 'moec-c' } : {}),
   };
 }
 
 export const moecC = cRunner('moec-c', 'x86-avx2', 'avx2');
 export const moecC512 = cRunner('moec-c512', 'x86-avx512', 'avx512f');
+/** `moec-c` with quantized weights: `moec-c-i8` (per channel), `moec-c-i4` (groups of 32), `moec-c-fp8` (groups of 128). */
+export const moecCQuant = ['i8', 'i4', 'fp8'].map((s) => cRunner(`moec-c-${s}`, 'x86-avx2', 'avx2', s));

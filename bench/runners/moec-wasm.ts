@@ -1,6 +1,11 @@
 /**
  * @fileoverview moec's WebAssembly backend as benchmark runners: the SIMD128 build
- * (`moec-wasm`, target wasm-simd128) and the scalar build (`moec-wasm-scalar`). Each
+ * (`moec-wasm`, target wasm-simd128), the scalar build (`moec-wasm-scalar`), and the
+ * SIMD128 build with quantized weights (`moec-wasm-i8`, `-i4`, `-fp8`: `--quantize` i8 per
+ * channel, i4 in groups of 32, fp8 e4m3fn in groups of 128; codes and scales in linear
+ * memory, dequantized in registers) at T = 1, where streaming the weights dominates: each is
+ * charged its own bytes (codes + scales, bench/cost.ts) and compared with `moec-wasm` (its
+ * `baseline`), as the quantized C runners are. Each
  * workload is compiled once for T <= 256, instantiated synchronously in this Node and
  * `forward(x, T)` is timed (writing the input and copying the output out included, as a
  * caller sees it). Judged against the Wasm limits measured in the same run
@@ -9,9 +14,10 @@
 import { instantiateWasmModel, type MoecWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { buildModule } from '../../compiler/backends/wasm/module.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
-import { compileModel } from '../../compiler/driver.ts';
-import { mainFunc } from '../../ir/graph.ts';
-import type { Runner } from '../runner.ts';
+import { compileModel, quantizeModule } from '../../compiler/driver.ts';
+import { type Module, mainFunc } from '../../ir/graph.ts';
+import { forwardCost } from '../cost.ts';
+import type { BenchCase, Runner } from '../runner.ts';
 import { sample } from '../stats.ts';
 import { measureWasmLimits, type WasmLimits } from '../wasm-limits.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';
@@ -27,12 +33,19 @@ export async function initWasmLimits(): Promise<void> {
   limits ??= measureWasmLimits(5);
 }
 
-function wasmRunner(id: string, target: string, simd: boolean): Runner {
+function wasmRunner(id: string, target: string, simd: boolean, quantize?: string): Runner {
   const models = new Map<string, MoecWasmModel>();
+  /** The workload's module with its GEMM weights quantized (once per workload), for the cost. */
+  const quantized = new Map<string, Module>();
+  const quantModule = (c: BenchCase): Module => {
+    let m = quantized.get(c.workload.name);
+    if (!m) quantized.set(c.workload.name, (m = quantizeModule(c.module, quantize!)));
+    return m;
+  };
   const model = (c: Parameters<Runner['measure']>[0]): MoecWasmModel => {
     let m = models.get(c.workload.name);
     if (!m) {
-      const { program, target: caps } = compileModel(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS) });
+      const { program, target: caps } = compileModel(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS), quantize });
       const built = buildModule(program, caps);
       const dims = Object.fromEntries(c.module.dims.map((d) => [d.name, built.manifest.maxTokens]));
       const blob = weightBlob(built.layout.weights, packWeights(program, c.weights, dims));
@@ -45,7 +58,8 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
   return {
     id,
     init: initWasmLimits,
-    about: () => `moec wasm backend, ${target} (${simd ? 'SIMD128 f32x4 kernels' : 'scalar f32 kernels'}), 1 thread, Node ${process.version} (V8 ${process.versions.v8})`,
+    about: () =>
+      `moec wasm backend, ${target} (${simd ? 'SIMD128 f32x4 kernels' : 'scalar f32 kernels'}${quantize ? `, ${quantize} weights dequantized in registers` : ''}), 1 thread, Node ${process.version} (V8 ${process.versions.v8})`,
     roof: () =>
       limits
         ? {
@@ -55,7 +69,8 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
             bandwidthFrom: `Wasm v128.load streaming sum over ${limits.streamMiB} MiB`,
           }
         : null,
-    skip: () => null,
+    skip: (c) => (quantize && c.tokens !== 1 ? 'quantized weights are benchmarked at T = 1 (decode), where streaming the weights dominates' : null),
+    ...(quantize ? { cost: (c: BenchCase) => forwardCost(quantModule(c), c.bindings), baseline: 'moec-wasm' } : {}),
     measure: (c, plan) => {
       const m = model(c);
       const x = c.inputs[mainFunc(c.module).params[0].name].data as Float32Array;
@@ -66,3 +81,5 @@ function wasmRunner(id: string, target: string, simd: boolean): Runner {
 
 export const moecWasm = wasmRunner('moec-wasm', 'wasm-simd128', true);
 export const moecWasmScalar = wasmRunner('moec-wasm-scalar', 'wasm-scalar', false);
+/** `moec-wasm` with quantized weights: `moec-wasm-i8` (per channel), `-i4` (groups of 32), `-fp8` (groups of 128). */
+export const moecWasmQuant = ['i8', 'i4', 'fp8'].map((s) => wasmRunner(`moec-wasm-${s}`, 'wasm-simd128', true, s));

@@ -22,7 +22,7 @@ import { type PanelSpec, packCodePanels } from '../../compiler/backends/c/layout
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../compiler/diagnostics.ts';
-import { compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 import type { Module } from '../../ir/graph.ts';
@@ -99,6 +99,18 @@ describe('C backend, quantized weights', () => {
       await expectParity(m, p, target, [1, 16], dma ? { flags: ['-include', join(import.meta.dirname, 'fixtures', 'dma-deferred.h')], threads: 1 } : {});
     });
 
+  it('a dense matmul weight [in, out] quantized along axis -2 (scales per column and group, panels not transposed) on x86-avx2 and the NPU', async () => {
+    for (const [dtype, target] of [
+      ['i4(group=32, axis=-2)', 'x86-avx2'],
+      ['i8(group=channel, axis=-2)', 'npu-scratchpad'],
+    ] as const) {
+      const m = compile(`dim T <= 16\nmodel mm {\n  input x: f32[T, 80]\n  weight w: ${dtype}[80, 48]\n  weight b: f32[48]\n  output y = relu(matmul(x, w, b))\n}\n`);
+      const p = runPipeline(m, { target: loadTarget(target), maxTokens: 16 }).program!;
+      expect(p.buffers.find((b) => b.name === 'w')!.quant).toMatchObject({ axis: 0 });
+      await expectParity(m, p, target, [1, 5, 16]);
+    }
+  });
+
   it('decodes every fp8 e4m3fn code (subnormals, ±448, NaN), i8 -128 and i4 -8 as the reference does', async () => {
     for (const scheme of ['fp8', 'i8', 'i4']) {
       const { m, p } = compileQ('tiny.moe', scheme, 'x86-avx2', {}, 16); // the parity test's build
@@ -172,7 +184,7 @@ describe('C backend, quantized weights', () => {
     expect(Array.from(packCodePanels([-128, 127, -1, 0], { matrices: 1, n: 2, kd: 2, transB: true, width: 2, codes: { dtype: 'i8', span: 2 } }))).toEqual([0x80, 0xff, 0x7f, 0x00]);
   });
 
-  it('a quantized weight the kernels cannot read is E701 with a hint: scales along the output axis', () => {
+  it('a quantized weight the kernels cannot read is E701 with a hint: scales along the output axis, a quantized rmsnorm weight', () => {
     const { p } = compileQ('mixtral.moe', 'i8', 'x86-avx2', SMALL['mixtral.moe'], 16);
     const w = p.buffers.find((b) => b.quant && b.shape.length === 3)!;
     const bad: KProgram = { ...p, buffers: p.buffers.map((b) => (b === w ? { ...b, quant: { ...b.quant!, axis: 1 } } : b)) };
@@ -185,6 +197,19 @@ describe('C backend, quantized weights', () => {
     expect(err).toBeInstanceOf(MoecError);
     expect(String(err)).toMatch(/E701.*reduction axis 2, but they run along axis 1/);
     expect((err as MoecError).diagnostics[0].hint).toMatch(/quantize GEMM weights along K/);
+    // A quantized weight read by an op kernel (an rmsnorm's): the C kernels dequantize only in GEMMs and the router.
+    const d = compileQ('deepseek-v3.moe', 'i8', 'x86-avx2', SMALL['deepseek-v3.moe'], 16).p;
+    const norm = (function find(steps: readonly Step[]): string | undefined {
+      for (const s of steps) {
+        const x = s.kind === 'loop' ? find(s.body) : s.kind === 'op' && s.op === 'rmsnorm' ? s.inputs[1] : undefined;
+        if (x) return x;
+      }
+      return undefined;
+    })(d.steps)!;
+    const nw = d.buffers.find((b) => b.name === norm)!;
+    nw.dtype = 'i8';
+    nw.quant = { scales: d.buffers.find((b) => b.quant)!.quant!.scales, axis: nw.shape.length - 1, group: 0 };
+    expect(() => renderC(d, loadTarget('x86-avx2'))).toThrow(/E701: the C backend dequantizes weights only inside GEMMs and the router, but `rmsnorm` reads the quantized/);
   });
 
   it('emitted C for tiny × i4 matches the golden file (x86-avx2)', async () => {

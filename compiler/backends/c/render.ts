@@ -576,6 +576,8 @@ class CRenderer {
   }
 
   private op(k: OpKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    const quantized = k.inputs.find((x) => isQuantDType(this.bufs.get(x)!.buf.dtype));
+    if (quantized) fail('E701', `the C backend dequantizes weights only inside GEMMs and the router, but \`${k.op}\` reads the quantized ${quantized}`, undefined, 'keep weights read by other ops in f32 (--quantize quantizes GEMM weights only)');
     const same = (a: readonly Dim[], b: readonly Dim[]) => a.length === b.length && a.every((d, i) => JSON.stringify(d) === JSON.stringify(b[i]));
     if (k.op === 'rmsnorm') {
       const xs = this.shape(k.inputs[0]);

@@ -15,7 +15,17 @@ export interface Local {
   readonly type: WasmType;
 }
 
-let labels = 0;
+/**
+ * Label numbers, counted per module: the emitted text is then the same however many
+ * modules this process built before (a golden `.wat` must not depend on test order).
+ */
+const labelCounts = new WeakMap<binaryen.Module, number>();
+
+function nextLabel(m: binaryen.Module): number {
+  const n = labelCounts.get(m) ?? 0;
+  labelCounts.set(m, n + 1);
+  return n;
+}
 
 /** One function under construction: params first (as Wasm numbers them), then its vars. */
 export class FnBuilder {
@@ -64,7 +74,7 @@ export class FnBuilder {
   /** `for (i = from; i < to; i += step) body` with signed i32 bounds (`to` is evaluated each iteration). */
   forRange(i: Local, from: Expr, to: Expr, body: Expr[], step = 1): Expr {
     const m = this.m;
-    const id = labels++;
+    const id = nextLabel(m);
     const brk = `brk${id}`;
     const cont = `cont${id}`;
     return m.block(brk, [
@@ -83,7 +93,7 @@ export class FnBuilder {
 
   /** A block that `body` can leave early with `m.br(label)` (a `continue` for a loop body). */
   labelled(body: (label: string) => Expr[]): Expr {
-    const label = `skip${labels++}`;
+    const label = `skip${nextLabel(this.m)}`;
     return this.m.block(label, body(label));
   }
 

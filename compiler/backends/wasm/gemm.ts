@@ -29,8 +29,10 @@
  */
 import binaryen from 'binaryen';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel.ts';
+import { fail } from '../../diagnostics.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
 import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
+import { type QuantView, quantCodeBytes, quantMicroKernel, quantView } from './quant.ts';
 
 const DEFAULT_TILE: Tiling = { m: 16, n: 64, k: 64, mr: 4, nr: 4, vector: 4 };
 
@@ -42,13 +44,29 @@ interface Shape {
   transB: boolean;
   /** Rows per set (the table's capacity). */
   M: number;
+  /** A quantized weight: its codes are read and dequantized in registers. */
+  q?: QuantView;
 }
 
 function shapeOf(buffers: ProgramShapes['buffers'], k: GroupedGemmKernel | GemmKernel, rowsPerSet: number): Shape {
   const w = buffers.get(k.w)!.shape.map(Number);
   const grouped = k.kind === 'grouped_gemm';
   const [a, b] = grouped ? [w[1], w[2]] : [w[0], w[1]];
-  return k.transB ? { N: a, Kd: b, transB: true, M: rowsPerSet } : { N: b, Kd: a, transB: false, M: rowsPerSet };
+  // The reduction axis: the last of W [.., N, Kd] (transB), else the second-last of [.., Kd, N].
+  const q = quantView(buffers.get(k.w)!, w.length - (k.transB ? 1 : 2), `${k.kind} ${k.out}`);
+  return k.transB ? { N: a, Kd: b, transB: true, M: rowsPerSet, q } : { N: b, Kd: a, transB: false, M: rowsPerSet, q };
+}
+
+/** Where one weight matrix (an expert's, or the dense GEMM's) starts: f32 values, or codes and scales. */
+export interface WeightAt {
+  w: Expr;
+  scales?: Expr;
+}
+
+/** The bytes from one expert's matrix to the next: f32 values, or codes and scales. */
+function expertStride(s: Shape): { w: number; scales: number } {
+  if (!s.q) return { w: 4 * s.N * s.Kd, scales: 0 };
+  return { w: quantCodeBytes(s.q.dtype, s.N * s.Kd), scales: 4 * s.N * Math.ceil(s.Kd / s.q.group) };
 }
 
 /** Scratch: the A-row table and slot table (i32[M] each), then C (f32[M, N]). */
@@ -78,6 +96,7 @@ class GemmCore {
   private readonly j: Local;
   private readonly r0: Local;
   private readonly wk: Local;
+  private readonly sk: Local;
   private readonly a: Local[];
 
   constructor(
@@ -91,11 +110,15 @@ class GemmCore {
     this.vl = f.env.lanes;
     const t = tile ?? DEFAULT_TILE;
     this.tile = { ...t, mr: Math.max(1, t.mr), nr: Math.max(1, t.nr), n: Math.max(1, t.n) };
+    // i4 on W [Kd, N] packs two columns per byte: vector tiles must start at even columns.
+    if (s.q?.dtype === 'i4' && !s.transB && this.vl > 1 && this.tile.n % 2 !== 0)
+      fail('E701', `an i4 GEMM over W [${s.Kd}, ${s.N}] with column panels of ${this.tile.n}: the wasm kernels decode i4 a byte (two columns) at a time`, undefined, 'quantize this weight to i8 or fp8, or use the wasm-scalar target');
     this.jp = f.i32();
     this.jend = f.i32();
     this.j = f.i32();
     this.r0 = f.i32();
     this.wk = f.i32();
+    this.sk = f.i32();
     this.a = Array.from({ length: this.tile.mr }, () => f.i32());
   }
 
@@ -110,7 +133,7 @@ class GemmCore {
   }
 
   /** Loops over column panels, row micro-tiles and column micro-tiles. `count`: rows in the table (a fresh expression per call). */
-  run(w: Expr, count: () => Expr, rows: { one?: boolean; multipleOf?: number } = {}): Expr[] {
+  run(w: WeightAt, count: () => Expr, rows: { one?: boolean; multipleOf?: number } = {}): Expr[] {
     const { f, m, s, tile } = this;
     const g = (l: Local): Expr => f.get(l);
     const R = rows.one ? 1 : tile.mr;
@@ -126,7 +149,8 @@ class GemmCore {
       ...(colTail ? [f.forRange(this.j, g(this.j), g(this.jend), this.micro(n, 1, tailVl))] : []),
     ];
     return [
-      f.set(this.wk, w),
+      f.set(this.wk, w.w),
+      ...(s.q ? [f.set(this.sk, w.scales!)] : []),
       f.forRange(this.jp, m.i32.const(0), i32c(m, s.N), [
         f.set(this.jend, m.i32.add(g(this.jp), i32c(m, tile.n))),
         m.if(m.i32.gt_s(g(this.jend), i32c(m, s.N)), f.set(this.jend, i32c(m, s.N))),
@@ -140,10 +164,14 @@ class GemmCore {
   private micro(rows: number, cols: number, vl: number): Expr[] {
     const { f, m, s } = this;
     const g = (l: Local): Expr => f.get(l);
+    const c = m.i32.add(m.i32.add(f.scratch(this.cOff), m.i32.mul(g(this.r0), i32c(m, 4 * s.N))), m.i32.shl(g(this.j), m.i32.const(2)));
+    if (s.q) {
+      const q = quantMicroKernel(m, { q: s.q, N: s.N, K: s.Kd, transB: s.transB }, rows, cols, vl);
+      return [m.call(q, [...this.a.slice(0, rows).map((x) => g(x)), g(this.wk), g(this.sk), c, g(this.j)], binaryen.none)];
+    }
     const name = microKernel(m, rows, cols, vl, s.transB);
     // transB: column j starts j·Kd floats into W; otherwise at float j of each K row.
     const w = m.i32.add(g(this.wk), s.transB ? m.i32.mul(g(this.j), i32c(m, 4 * s.Kd)) : m.i32.shl(g(this.j), m.i32.const(2)));
-    const c = m.i32.add(m.i32.add(f.scratch(this.cOff), m.i32.mul(g(this.r0), i32c(m, 4 * s.N))), m.i32.shl(g(this.j), m.i32.const(2)));
     const args = [...this.a.slice(0, rows).map((x) => g(x)), w, c, i32c(m, 4 * s.Kd), i32c(m, s.transB ? 4 * s.Kd : 4 * s.N), i32c(m, 4 * s.N)];
     return [m.call(name, args, binaryen.none)];
   }
@@ -309,6 +337,7 @@ export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: st
   const slotsN = f.i32();
   const e = f.i32();
   const w = f.i32();
+  const ws = f.i32();
   const i = f.i32();
   const slot = f.i32();
   const row = f.i32();
@@ -327,7 +356,11 @@ export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: st
       ? addScaled(f, m.i32.add(f.addr(k.out), m.i32.mul(m.i32.div_u(g(slot), i32c(m, K)), i32c(m, 4 * width))), row, f32load(m, sAt(combine.weights, g(slot))), width)
       : [m.memory.copy(m.i32.add(f.addr(k.out), m.i32.mul(outRow, i32c(m, 4 * width))), g(row), i32c(m, 4 * width))]),
   ];
-  const expertW = (): Expr => m.i32.add(f.addr(k.w), m.i32.mul(g(e), i32c(m, 4 * s.N * s.Kd)));
+  const stride = expertStride(s);
+  const expertW = (): WeightAt => ({
+    w: m.i32.add(f.addr(k.w), m.i32.mul(g(e), i32c(m, stride.w))),
+    scales: s.q ? m.i32.add(f.addr(s.q.scales), m.i32.mul(g(e), i32c(m, stride.scales))) : undefined,
+  });
   const body: Expr[] = [f.set(slotsN, f.elements(k.indices))];
   if (combine) {
     const bytes = m.i32.mul(m.i32.div_u(g(slotsN), i32c(m, K)), i32c(m, 4 * width));
@@ -367,8 +400,9 @@ export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: st
           i32store(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))), g(slot)),
           i32store(m, m.i32.add(f.scratch(off.table), m.i32.shl(g(i), m.i32.const(2))), m.select(m.i32.eq(g(slot), m.i32.const(-1)), f.addr(k.a), aRow(g(slot), g(r)))),
         ]),
-        f.set(w, expertW()),
-        ...core.run(g(w), () => i32c(m, M), { multipleOf: M }),
+        f.set(w, expertW().w),
+        ...(s.q ? [f.set(ws, expertW().scales!)] : []),
+        ...core.run({ w: g(w), scales: s.q ? g(ws) : undefined }, () => i32c(m, M), { multipleOf: M }),
         f.forRange(i, m.i32.const(0), i32c(m, M), [
           f.set(slot, i32load(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))))),
           m.if(m.i32.ne(g(slot), m.i32.const(-1)), m.block(null, store(m.i32.add(m.i32.mul(g(b), i32c(m, M)), g(i))))),
@@ -401,7 +435,7 @@ export function buildGemm(env: ProgramEnv, k: GemmKernel, name: string, depth: n
       f.set(n, m.i32.sub(g(rows), g(rp))),
       m.if(m.i32.gt_s(g(n), i32c(m, M)), f.set(n, i32c(m, M))),
       f.forRange(i, m.i32.const(0), g(n), [i32store(m, m.i32.add(f.scratch(off.table), m.i32.shl(g(i), m.i32.const(2))), m.i32.add(f.addr(k.a), m.i32.mul(m.i32.add(g(rp), g(i)), i32c(m, 4 * s.Kd))))]),
-      ...core.run(f.addr(k.w), () => g(n)),
+      ...core.run({ w: f.addr(k.w), scales: s.q ? f.addr(s.q.scales) : undefined }, () => g(n)),
       f.forRange(i, m.i32.const(0), g(n), [
         f.set(row, m.i32.add(f.scratch(off.c), m.i32.mul(g(i), i32c(m, 4 * s.N)))),
         ...epi.code,

@@ -17,14 +17,26 @@
  * The weights are the program's packed weights in the manifest's layout (one blob, each
  * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
  */
-import type { ManifestTensor, TokenLinear, WasmManifest } from './manifest.ts';
+import type { ManifestTensor, ManifestWeight, TokenLinear, WasmManifest } from './manifest.ts';
 
 export type { WasmManifest } from './manifest.ts';
 
 const PAGE = 65536;
 
-/** The packed weights: one blob in the manifest's layout, or each packed tensor by name. */
-export type WasmWeights = Uint8Array | Record<string, Float32Array | Int32Array>;
+/**
+ * The packed weights: one blob in the manifest's layout, or each packed tensor by name
+ * (f32 as Float32Array, i32 as Int32Array, a quantized weight as its code bytes in a
+ * Uint8Array, laid out as the manifest entry says).
+ */
+export type WasmWeights = Uint8Array | Record<string, Float32Array | Int32Array | Uint8Array>;
+
+const ARRAY_OF: Record<ManifestWeight['dtype'], { name: string; is: (t: ArrayBufferView) => boolean }> = {
+  f32: { name: 'Float32Array', is: (t) => t instanceof Float32Array },
+  i32: { name: 'Int32Array', is: (t) => t instanceof Int32Array },
+  i8: { name: 'Uint8Array', is: (t) => t instanceof Uint8Array },
+  i4: { name: 'Uint8Array', is: (t) => t instanceof Uint8Array },
+  fp8e4m3: { name: 'Uint8Array', is: (t) => t instanceof Uint8Array },
+};
 
 const count = (l: TokenLinear, T: number): number => l.c + l.t * T;
 
@@ -123,7 +135,8 @@ function placeWeights(memory: WebAssembly.Memory, manifest: WasmManifest, weight
   for (const e of entries) {
     const t = weights[e.name];
     if (!t) throw new TypeError(`missing packed weight '${e.name}' (${e.dtype}[${e.shape.join(', ')}])`);
-    if (t.byteLength !== e.bytes || (e.dtype === 'i32') !== t instanceof Int32Array) throw new RangeError(`packed weight '${e.name}' must be ${e.dtype}[${e.shape.join(', ')}] (${e.bytes} bytes)`);
+    if (t.byteLength !== e.bytes || !ARRAY_OF[e.dtype].is(t))
+      throw new RangeError(`packed weight '${e.name}' must be ${e.dtype}[${e.shape.join(', ')}] (${e.bytes} bytes as a ${ARRAY_OF[e.dtype].name}${e.quant ? ' of codes' : ''})`);
     mem.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), base + e.offset);
   }
 }

@@ -24,8 +24,19 @@ export interface ManifestTensor {
 export interface ManifestWeight {
   /** The packed weight buffer's name (`packWeights` gives it by this name). */
   name: string;
-  dtype: 'f32' | 'i32';
+  /**
+   * `i8`, `i4` and `fp8e4m3` are quantized weights: their codes as bytes (i4: two per
+   * byte along the last axis, even index in the low nibble), with f32 scales in the weight
+   * named by `quant.scales`. The kernels dequantize them as they read them.
+   */
+  dtype: 'f32' | 'i32' | 'i8' | 'i4' | 'fp8e4m3';
   shape: number[];
+  /**
+   * A quantized weight's scales: element value = f32(decode(code) · scales[.., r / group, ..])
+   * with r the index along `axis` (the reduction axis); `scales` has the weight's shape with
+   * that axis replaced by ceil(R / group).
+   */
+  quant?: { scales: string; axis: number; group: number };
   /** Byte offset inside the weights blob (the blob goes at `weights.base`). */
   offset: number;
   bytes: number;

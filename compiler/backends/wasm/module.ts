@@ -9,14 +9,15 @@
  * scalar build (the same kernels with float32 locals).
  */
 import binaryen from 'binaryen';
-import type { KProgram, LoopStep, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel.ts';
+import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';
 import { type MemoryLayout, planLayout } from './layout.ts';
-import type { WasmManifest } from './manifest.ts';
+import type { ManifestWeight, WasmManifest } from './manifest.ts';
 import { MathLib } from './math.ts';
 import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
@@ -56,13 +57,47 @@ function scratchBytes(shapes: ProgramShapes, steps: readonly Step[]): number {
   return need;
 }
 
-/** Everything the backend cannot render is reported before any code is built. */
+/**
+ * Everything the backend cannot render is reported before any code is built. Quantized
+ * weights are read (and dequantized in registers) only as the `w` of routers and GEMMs and
+ * the router's shared-expert gate;
+ * their layout is checked where those kernels are built (`quantView`).
+ */
 function checkSupported(p: KProgram, steps: readonly Step[]): void {
+  const buffers = new Map(p.buffers.map((b) => [b.name, b]));
   for (const b of p.buffers)
-    if (b.dtype !== 'f32' && b.dtype !== 'i32') fail('E701', `buffer ${b.name} is ${b.dtype}; the wasm backend handles f32 and i32 buffers`, undefined, 'compile the model with f32 weights');
-  for (const s of steps) {
-    if (s.kind === 'loop') checkSupported(p, s.body);
-    else if (s.kind === 'op') checkOp(s);
+    if (b.dtype !== 'f32' && b.dtype !== 'i32' && !(isQuantDType(b.dtype) && b.kind === 'weight'))
+      fail('E701', `buffer ${b.name} is ${b.dtype}; the wasm backend handles f32 and i32 buffers and quantized (${QUANT_DTYPES.join(', ')}) weights`, undefined, 'compile the model with f32 or quantized weights');
+  const walk = (list: readonly Step[]): void => {
+    for (const s of list) {
+      if (s.kind === 'loop') walk(s.body);
+      else if (s.kind === 'op') checkOp(s);
+      for (const name of plainOperands(s)) {
+        const b = buffers.get(name);
+        if (b && isQuantDType(b.dtype))
+          fail('E701', `${s.kind === 'op' ? `op kernel ${s.op}` : s.kind} reads the ${b.dtype} weight ${name} as plain values; the wasm backend dequantizes only router and GEMM weights`, undefined, `leave ${name} in f32 (quantize only the GEMM weights)`);
+      }
+    }
+  };
+  walk(steps);
+}
+
+/** The operands of a step other than a router's or GEMM's weights (those must not be quantized). */
+function plainOperands(s: Step): string[] {
+  const bias = (chain: readonly Epilogue[]): string[] => chain.flatMap((e) => (e.kind === 'bias' ? [e.bias] : e.kind === 'combine' ? [e.weights] : []));
+  switch (s.kind) {
+    case 'loop':
+      return [];
+    case 'op':
+      return [...s.inputs, ...s.outputs];
+    case 'router':
+      return [s.x, s.bias, s.selectBias].filter((x): x is string => x !== undefined);
+    case 'gemm':
+      return [s.a, s.out, ...bias(s.epilogue)];
+    case 'grouped_gemm':
+      return [s.a, s.out, ...(s.init ? [s.init] : []), ...bias(s.epilogue)];
+    case 'moe_align':
+      return [];
   }
 }
 
@@ -151,7 +186,10 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
       base: layout.weightsBase,
       bytes: layout.weights.bytes,
       align: layout.weights.align,
-      entries: layout.weights.entries.map((e) => ({ name: e.name, dtype: e.dtype as 'f32' | 'i32', shape: e.shape, offset: e.offset, bytes: e.bytes })),
+      entries: layout.weights.entries.map((e) => {
+        const quant = p.buffers.find((b) => b.name === e.name)?.quant;
+        return { name: e.name, dtype: e.dtype as ManifestWeight['dtype'], shape: e.shape, offset: e.offset, bytes: e.bytes, ...(quant ? { quant: { ...quant } } : {}) };
+      }),
     },
     inputs: layout.inputs.map(io),
     outputs: layout.outputs.map(io),

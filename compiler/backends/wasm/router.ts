@@ -16,7 +16,8 @@ import binaryen from 'binaryen';
 import type { RouterKernel } from '../../../ir/kernel.ts';
 import type { ProgramEnv } from './env.ts';
 import { KernelFn } from './env.ts';
-import { type Expr, FnBuilder, f32to64, f64load, f64store, i32c, i32load, i32store } from './fn.ts';
+import { type Expr, FnBuilder, f32load, f32to64, f64load, f64store, i32c, i32load, i32store } from './fn.ts';
+import { Decoder, quantView } from './quant.ts';
 
 /** Scratch offsets of the router's float64 rows (bytes from the scratch base). */
 function scratchPlan(k: RouterKernel): Record<'logits' | 'scores' | 'sel' | 'gscore' | 'kept' | 'vals' | 'idxs' | 'wts' | 'best' | 'bestIdx' | 'gvals' | 'gidx' | 'counts' | 'end', number> {
@@ -126,6 +127,26 @@ export function buildRouter(env: ProgramEnv, k: RouterKernel, name: string, dept
       f.set(acc, m.f64.add(f.get(acc), m.f64.mul(f32to64(m, m.i32.add(f.get(xrow), m.i32.shl(f.get(d), m.i32.const(2)))), f32to64(m, m.i32.add(w, m.i32.shl(f.get(d), m.i32.const(2))))))),
     ]),
   ];
+  const wq = f.f32();
+  /**
+   * dot(x row, row `e` of weight `w`), in d order; a quantized weight's values are each
+   * fround(decode(code) · scale), then the same float64 dot.
+   */
+  const dotRow = (w: string, e: () => Expr): Expr[] => {
+    const q = quantView(f.buffer(w), f.buffer(w).shape.length - 1, `router ${k.indices}`);
+    if (!q) return dot(m.i32.add(f.addr(w), m.i32.mul(e(), i32c(m, 4 * D))));
+    const dec = new Decoder(f, q.dtype);
+    const groups = Math.ceil(D / q.group);
+    const codes = m.i32.add(f.addr(w), dec.byteOf(m.i32.mul(e(), i32c(m, D))));
+    const scale = f32load(m, m.i32.add(f.addr(q.scales), m.i32.shl(m.i32.add(m.i32.mul(e(), i32c(m, groups)), m.i32.div_u(f.get(d), i32c(m, q.group))), m.i32.const(2))));
+    return [
+      f.set(acc, c64(0)),
+      f.forRange(d, m.i32.const(0), i32c(m, D), [
+        ...dec.scalar(codes, () => f.get(d), wq),
+        f.set(acc, m.f64.add(f.get(acc), m.f64.mul(f32to64(m, m.i32.add(f.get(xrow), m.i32.shl(f.get(d), m.i32.const(2)))), m.f64.promote(m.f32.mul(f.get(wq), scale))))),
+      ]),
+    ];
+  };
   /** Softmax in place over n float64 values at scratch `base` (max subtracted; NaN propagates). */
   const softmax = (base: number, n: number, from: number): Expr[] => [
     f.set(mx, c64(-Infinity)),
@@ -148,7 +169,7 @@ export function buildRouter(env: ProgramEnv, k: RouterKernel, name: string, dept
   // 1. logits = x · wᵀ (+ bias)
   perToken.push(
     f.forRange(e, m.i32.const(0), i32c(m, E), [
-      ...dot(m.i32.add(f.addr(k.w), m.i32.mul(f.get(e), i32c(m, 4 * D)))),
+      ...dotRow(k.w, () => f.get(e)),
       ...(k.bias ? [f.set(acc, m.f64.add(f.get(acc), f32to64(m, m.i32.add(f.addr(k.bias), m.i32.shl(f.get(e), m.i32.const(2))))))] : []),
       f64store(m, at8(plan.logits, f.get(e)), f.get(acc)),
     ]),
@@ -211,7 +232,7 @@ export function buildRouter(env: ProgramEnv, k: RouterKernel, name: string, dept
   if (k.shared > 0) {
     let gate: Expr = m.f32.const(1);
     if (k.sharedGate) {
-      perToken.push(...dot(f.addr(k.sharedGate)));
+      perToken.push(...dotRow(k.sharedGate, () => m.i32.const(0)));
       gate = m.f32.demote(m.f64.div(c64(1), m.f64.add(c64(1), env.math.exp(m.f64.neg(f.get(acc))))));
     }
     const gv = f.f32();

@@ -14,7 +14,7 @@
   (local $3 i32)
   (local $4 i32)
   (local $5 i32)
-  (loop $cont934
+  (loop $cont1
    (if
     (i32.lt_s
      (local.get $3)
@@ -189,7 +189,7 @@
        (i32.const 1)
       )
      )
-     (br $cont934)
+     (br $cont1)
     )
    )
   )
@@ -379,9 +379,9 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 f64)
-  (block $brk944
-   (loop $cont944
-    (br_if $brk944
+  (block $brk11
+   (loop $cont11
+    (br_if $brk11
      (i32.le_s
       (local.get $0)
       (local.get $5)
@@ -399,9 +399,9 @@
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont936
-     (block $brk936
-      (br_if $brk936
+    (loop $cont3
+     (block $brk3
+      (br_if $brk3
        (i32.ge_s
         (local.get $1)
         (i32.const 4)
@@ -413,9 +413,9 @@
       (local.set $2
        (i32.const 0)
       )
-      (loop $cont935
-       (block $brk935
-        (br_if $brk935
+      (loop $cont2
+       (block $brk2
+        (br_if $brk2
          (i32.ge_s
           (local.get $2)
           (i32.const 8)
@@ -461,7 +461,7 @@
           (i32.const 1)
          )
         )
-        (br $cont935)
+        (br $cont2)
        )
       )
       (f64.store
@@ -480,7 +480,7 @@
         (i32.const 1)
        )
       )
-      (br $cont936)
+      (br $cont3)
      )
     )
     (local.set $4
@@ -489,9 +489,9 @@
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont937
-     (block $brk937
-      (br_if $brk937
+    (loop $cont4
+     (block $brk4
+      (br_if $brk4
        (i32.ge_s
         (local.get $1)
         (i32.const 4)
@@ -530,7 +530,7 @@
         (i32.const 1)
        )
       )
-      (br $cont937)
+      (br $cont4)
      )
     )
     (local.set $3
@@ -539,9 +539,9 @@
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont938
-     (block $brk938
-      (br_if $brk938
+    (loop $cont5
+     (block $brk5
+      (br_if $brk5
        (i32.ge_s
         (local.get $1)
         (i32.const 4)
@@ -583,15 +583,15 @@
         (i32.const 1)
        )
       )
-      (br $cont938)
+      (br $cont5)
      )
     )
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont939
-     (block $brk939
-      (br_if $brk939
+    (loop $cont6
+     (block $brk6
+      (br_if $brk6
        (i32.ge_s
         (local.get $1)
         (i32.const 4)
@@ -620,16 +620,16 @@
         (i32.const 1)
        )
       )
-      (br $cont939)
+      (br $cont6)
      )
     )
     (call $select_topk)
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont940
-     (block $brk940
-      (br_if $brk940
+    (loop $cont7
+     (block $brk7
+      (br_if $brk7
        (i32.ge_s
         (local.get $1)
         (i32.const 2)
@@ -658,7 +658,7 @@
         (i32.const 1)
        )
       )
-      (br $cont940)
+      (br $cont7)
      )
     )
     (local.set $3
@@ -667,9 +667,9 @@
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont941
-     (block $brk941
-      (br_if $brk941
+    (loop $cont8
+     (block $brk8
+      (br_if $brk8
        (i32.ge_s
         (local.get $1)
         (i32.const 2)
@@ -695,15 +695,15 @@
         (i32.const 1)
        )
       )
-      (br $cont941)
+      (br $cont8)
      )
     )
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont942
-     (block $brk942
-      (br_if $brk942
+    (loop $cont9
+     (block $brk9
+      (br_if $brk9
        (i32.ge_s
         (local.get $1)
         (i32.const 2)
@@ -732,15 +732,15 @@
         (i32.const 1)
        )
       )
-      (br $cont942)
+      (br $cont9)
      )
     )
     (local.set $1
      (i32.const 0)
     )
-    (loop $cont943
-     (block $brk943
-      (br_if $brk943
+    (loop $cont10
+     (block $brk10
+      (br_if $brk10
        (i32.ge_s
         (local.get $1)
         (i32.const 2)
@@ -798,7 +798,7 @@
         (i32.const 1)
        )
       )
-      (br $cont943)
+      (br $cont10)
      )
     )
     (local.set $5
@@ -807,7 +807,7 @@
       (i32.const 1)
      )
     )
-    (br $cont944)
+    (br $cont11)
    )
   )
  )
@@ -827,9 +827,9 @@
    (i32.const 15360)
    (v128.const i32x4 0x00000000 0x00000000 0x00000000 0x00000000)
   )
-  (loop $cont945
-   (block $brk945
-    (br_if $brk945
+  (loop $cont12
+   (block $brk12
+    (br_if $brk12
      (i32.ge_s
       (local.get $1)
       (local.get $5)
@@ -885,7 +885,7 @@
       (i32.const 1)
      )
     )
-    (br $cont945)
+    (br $cont12)
    )
   )
   (memory.fill
@@ -919,9 +919,9 @@
   (local.set $2
    (i32.const 0)
   )
-  (loop $cont947
-   (block $brk947
-    (br_if $brk947
+  (loop $cont14
+   (block $brk14
+    (br_if $brk14
      (i32.ge_s
       (local.get $2)
       (i32.const 4)
@@ -956,9 +956,9 @@
     (local.set $1
      (local.get $0)
     )
-    (loop $cont946
-     (block $brk946
-      (br_if $brk946
+    (loop $cont13
+     (block $brk13
+      (br_if $brk13
        (i32.ge_s
         (local.get $1)
         (i32.add
@@ -983,7 +983,7 @@
         (i32.const 1)
        )
       )
-      (br $cont946)
+      (br $cont13)
      )
     )
     (local.set $0
@@ -1007,15 +1007,15 @@
       (i32.const 1)
      )
     )
-    (br $cont947)
+    (br $cont14)
    )
   )
   (local.set $1
    (i32.const 0)
   )
-  (loop $cont948
-   (block $brk948
-    (br_if $brk948
+  (loop $cont15
+   (block $brk15
+    (br_if $brk15
      (i32.ge_s
       (local.get $1)
       (local.get $5)
@@ -1080,7 +1080,7 @@
       (i32.const 1)
      )
     )
-    (br $cont948)
+    (br $cont15)
    )
   )
   (i32.store
@@ -1114,7 +1114,7 @@
   (local.set $1
    (i32.const 0)
   )
-  (loop $cont951
+  (loop $cont18
    (if
     (i32.lt_s
      (local.get $1)
@@ -1162,7 +1162,7 @@
        (i32.const 16)
       )
      )
-     (br $cont951)
+     (br $cont18)
     )
    )
   )
@@ -1209,7 +1209,7 @@
   (local.set $1
    (local.get $4)
   )
-  (loop $cont952
+  (loop $cont19
    (if
     (i32.lt_s
      (local.get $1)
@@ -1257,7 +1257,7 @@
        (i32.const 4)
       )
      )
-     (br $cont952)
+     (br $cont19)
     )
    )
   )
@@ -1319,9 +1319,9 @@
   (local.set $5
    (i32.const 0)
   )
-  (loop $cont960
-   (block $brk960
-    (br_if $brk960
+  (loop $cont27
+   (block $brk27
+    (br_if $brk27
      (i32.ge_s
       (local.get $5)
       (local.get $8)
@@ -1472,7 +1472,7 @@
       (i32.const 16)
      )
     )
-    (br $cont960)
+    (br $cont27)
    )
   )
   (local.set $24
@@ -1678,9 +1678,9 @@
   (local.set $5
    (local.get $8)
   )
-  (loop $cont961
-   (block $brk961
-    (br_if $brk961
+  (loop $cont28
+   (block $brk28
+    (br_if $brk28
      (i32.ge_s
       (local.get $5)
       (local.get $7)
@@ -1831,7 +1831,7 @@
       (i32.const 4)
      )
     )
-    (br $cont961)
+    (br $cont28)
    )
   )
   (f32.store
@@ -1932,9 +1932,9 @@
     (i32.const 4)
    )
    (then
-    (loop $cont957
-     (block $brk957
-      (br_if $brk957
+    (loop $cont24
+     (block $brk24
+      (br_if $brk24
        (i32.ge_s
         (local.get $3)
         (local.get $5)
@@ -1990,9 +1990,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont955
-         (block $brk955
-          (br_if $brk955
+        (loop $cont22
+         (block $brk22
+          (br_if $brk22
            (i32.ge_s
             (local.get $0)
             (i32.const 32)
@@ -2017,9 +2017,9 @@
           (local.set $2
            (i32.const 0)
           )
-          (loop $cont954
-           (block $brk954
-            (br_if $brk954
+          (loop $cont21
+           (block $brk21
+            (br_if $brk21
              (i32.gt_s
               (local.get $2)
               (i32.const 0)
@@ -2039,9 +2039,9 @@
             (local.set $1
              (local.get $0)
             )
-            (loop $cont953
-             (block $brk953
-              (br_if $brk953
+            (loop $cont20
+             (block $brk20
+              (br_if $brk20
                (i32.ge_s
                 (local.get $1)
                 (i32.sub
@@ -2081,7 +2081,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont953)
+              (br $cont20)
              )
             )
             (local.set $2
@@ -2090,7 +2090,7 @@
               (i32.const 1)
              )
             )
-            (br $cont954)
+            (br $cont21)
            )
           )
           (local.set $0
@@ -2099,15 +2099,15 @@
             (i32.const 32)
            )
           )
-          (br $cont955)
+          (br $cont22)
          )
         )
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont956
-         (block $brk956
-          (br_if $brk956
+        (loop $cont23
+         (block $brk23
+          (br_if $brk23
            (i32.ge_s
             (local.get $0)
             (i32.const 16)
@@ -2165,7 +2165,7 @@
             (i32.const 1)
            )
           )
-          (br $cont956)
+          (br $cont23)
          )
         )
         (memory.copy
@@ -2187,7 +2187,7 @@
         (i32.const 1)
        )
       )
-      (br $cont957)
+      (br $cont24)
      )
     )
     (return)
@@ -2201,9 +2201,9 @@
     (i32.const 5)
    )
   )
-  (loop $cont967
-   (block $brk967
-    (br_if $brk967
+  (loop $cont34
+   (block $brk34
+    (br_if $brk34
      (i32.ge_s
       (local.get $3)
       (local.get $5)
@@ -2237,9 +2237,9 @@
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont959
-       (block $brk959
-        (br_if $brk959
+      (loop $cont26
+       (block $brk26
+        (br_if $brk26
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -2302,7 +2302,7 @@
           (i32.const 1)
          )
         )
-        (br $cont959)
+        (br $cont26)
        )
       )
       (local.set $6
@@ -2317,9 +2317,9 @@
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont964
-       (block $brk964
-        (br_if $brk964
+      (loop $cont31
+       (block $brk31
+        (br_if $brk31
          (i32.ge_s
           (local.get $0)
           (i32.const 32)
@@ -2344,9 +2344,9 @@
         (local.set $2
          (i32.const 0)
         )
-        (loop $cont963
-         (block $brk963
-          (br_if $brk963
+        (loop $cont30
+         (block $brk30
+          (br_if $brk30
            (i32.gt_s
             (local.get $2)
             (i32.const 0)
@@ -2400,9 +2400,9 @@
           (local.set $1
            (local.get $0)
           )
-          (loop $cont962
-           (block $brk962
-            (br_if $brk962
+          (loop $cont29
+           (block $brk29
+            (br_if $brk29
              (i32.ge_s
               (local.get $1)
               (i32.sub
@@ -2447,7 +2447,7 @@
               (i32.const 2)
              )
             )
-            (br $cont962)
+            (br $cont29)
            )
           )
           (local.set $2
@@ -2456,7 +2456,7 @@
             (i32.const 5)
            )
           )
-          (br $cont963)
+          (br $cont30)
          )
         )
         (local.set $0
@@ -2465,15 +2465,15 @@
           (i32.const 32)
          )
         )
-        (br $cont964)
+        (br $cont31)
        )
       )
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont966
-       (block $brk966
-        (br_if $brk966
+      (loop $cont33
+       (block $brk33
+        (br_if $brk33
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -2505,9 +2505,9 @@
           (local.set $1
            (i32.const 0)
           )
-          (loop $cont965
-           (block $brk965
-            (br_if $brk965
+          (loop $cont32
+           (block $brk32
+            (br_if $brk32
              (i32.ge_s
               (local.get $1)
               (i32.const 16)
@@ -2568,7 +2568,7 @@
               (i32.const 1)
              )
             )
-            (br $cont965)
+            (br $cont32)
            )
           )
           (memory.copy
@@ -2596,7 +2596,7 @@
           (i32.const 1)
          )
         )
-        (br $cont966)
+        (br $cont33)
        )
       )
      )
@@ -2607,7 +2607,7 @@
       (i32.const 1)
      )
     )
-    (br $cont967)
+    (br $cont34)
    )
   )
  )
@@ -2649,9 +2649,9 @@
     (i32.const 4)
    )
    (then
-    (loop $cont974
-     (block $brk974
-      (br_if $brk974
+    (loop $cont41
+     (block $brk41
+      (br_if $brk41
        (i32.ge_s
         (local.get $3)
         (local.get $6)
@@ -2704,9 +2704,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont972
-         (block $brk972
-          (br_if $brk972
+        (loop $cont39
+         (block $brk39
+          (br_if $brk39
            (i32.ge_s
             (local.get $0)
             (i32.const 8)
@@ -2731,9 +2731,9 @@
           (local.set $2
            (i32.const 0)
           )
-          (loop $cont971
-           (block $brk971
-            (br_if $brk971
+          (loop $cont38
+           (block $brk38
+            (br_if $brk38
              (i32.gt_s
               (local.get $2)
               (i32.const 0)
@@ -2753,9 +2753,9 @@
             (local.set $1
              (local.get $0)
             )
-            (loop $cont970
-             (block $brk970
-              (br_if $brk970
+            (loop $cont37
+             (block $brk37
+              (br_if $brk37
                (i32.ge_s
                 (local.get $1)
                 (i32.sub
@@ -2795,7 +2795,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont970)
+              (br $cont37)
              )
             )
             (local.set $2
@@ -2804,7 +2804,7 @@
               (i32.const 1)
              )
             )
-            (br $cont971)
+            (br $cont38)
            )
           )
           (local.set $0
@@ -2813,7 +2813,7 @@
             (i32.const 8)
            )
           )
-          (br $cont972)
+          (br $cont39)
          )
         )
         (local.set $1
@@ -2844,9 +2844,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont973
-         (block $brk973
-          (br_if $brk973
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
             (local.get $0)
             (i32.const 32)
@@ -2880,7 +2880,7 @@
             (i32.const 16)
            )
           )
-          (br $cont973)
+          (br $cont40)
          )
         )
        )
@@ -2891,7 +2891,7 @@
         (i32.const 1)
        )
       )
-      (br $cont974)
+      (br $cont41)
      )
     )
     (return)
@@ -2905,9 +2905,9 @@
     (i32.const 5)
    )
   )
-  (loop $cont982
-   (block $brk982
-    (br_if $brk982
+  (loop $cont49
+   (block $brk49
+    (br_if $brk49
      (i32.ge_s
       (local.get $3)
       (local.get $6)
@@ -2941,9 +2941,9 @@
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont976
-       (block $brk976
-        (br_if $brk976
+      (loop $cont43
+       (block $brk43
+        (br_if $brk43
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -3005,7 +3005,7 @@
           (i32.const 1)
          )
         )
-        (br $cont976)
+        (br $cont43)
        )
       )
       (local.set $5
@@ -3020,9 +3020,9 @@
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont979
-       (block $brk979
-        (br_if $brk979
+      (loop $cont46
+       (block $brk46
+        (br_if $brk46
          (i32.ge_s
           (local.get $0)
           (i32.const 8)
@@ -3047,9 +3047,9 @@
         (local.set $2
          (i32.const 0)
         )
-        (loop $cont978
-         (block $brk978
-          (br_if $brk978
+        (loop $cont45
+         (block $brk45
+          (br_if $brk45
            (i32.gt_s
             (local.get $2)
             (i32.const 0)
@@ -3103,9 +3103,9 @@
           (local.set $1
            (local.get $0)
           )
-          (loop $cont977
-           (block $brk977
-            (br_if $brk977
+          (loop $cont44
+           (block $brk44
+            (br_if $brk44
              (i32.ge_s
               (local.get $1)
               (i32.sub
@@ -3150,7 +3150,7 @@
               (i32.const 2)
              )
             )
-            (br $cont977)
+            (br $cont44)
            )
           )
           (local.set $2
@@ -3159,7 +3159,7 @@
             (i32.const 5)
            )
           )
-          (br $cont978)
+          (br $cont45)
          )
         )
         (local.set $0
@@ -3168,15 +3168,15 @@
           (i32.const 8)
          )
         )
-        (br $cont979)
+        (br $cont46)
        )
       )
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont981
-       (block $brk981
-        (br_if $brk981
+      (loop $cont48
+       (block $brk48
+        (br_if $brk48
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -3235,9 +3235,9 @@
           (local.set $1
            (i32.const 0)
           )
-          (loop $cont980
-           (block $brk980
-            (br_if $brk980
+          (loop $cont47
+           (block $brk47
+            (br_if $brk47
              (i32.ge_s
               (local.get $1)
               (i32.const 32)
@@ -3271,7 +3271,7 @@
               (i32.const 16)
              )
             )
-            (br $cont980)
+            (br $cont47)
            )
           )
          )
@@ -3282,7 +3282,7 @@
           (i32.const 1)
          )
         )
-        (br $cont981)
+        (br $cont48)
        )
       )
      )
@@ -3293,7 +3293,7 @@
       (i32.const 1)
      )
     )
-    (br $cont982)
+    (br $cont49)
    )
   )
  )
