@@ -23,7 +23,7 @@ import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
 import type { BenchCase, Runner } from './runner.ts';
-import { moecC, moecC512, moecCQuant } from './runners/moec-c.ts';
+import { moecC, moecC512, moecC512I8, moecCQuant } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
 import { plainTs } from './runners/plain-ts.ts';
 import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
@@ -40,7 +40,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, ...moecCQuant, moecC512, moecWasm, ...moecWasmQuant, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
+const RUNNERS: Runner[] = [moecRef, moecC, ...moecCQuant, moecC512, moecC512I8, moecWasm, ...moecWasmQuant, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
 const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm', 'plain-ts'];
 
 /** The token count of the NumPy correctness check. */

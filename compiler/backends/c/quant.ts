@@ -137,14 +137,17 @@ function logitsFn(dtype: QuantDType): string {
   return `/* out[i] = sum_k x[k] * w[i][k], w [n][d] as ${dtype} codes (row-major) with scales [n][ceil(d / group)]: in double, each weight the reference's f32. */
 MOEC_MAYBE_UNUSED static void moec_logits_${codeName(dtype)}(const float *x, const ${ct} *w, const float *scales, int group, int d, int n, double *out) {
   const int groups = (d + group - 1) / group;
-  int i, k;
+  int i, j, k;
   for (i = 0; i < n; i++) {
     const ${ct} *wi = w + (size_t)i * ${rowBytes};
-    const float *si = scales + (size_t)i * groups;
     double s = 0;
-    for (k = 0; k < d; k++) {
-      const float wk = ${flatDecode(dtype, 'wi', 'k')} * si[k / group];
-      s += (double)x[k] * wk;
+    for (j = 0; j < groups; j++) { /* k in order, one scale per group */
+      const float sc = scales[(size_t)i * groups + j];
+      const int end = (j + 1) * group < d ? (j + 1) * group : d;
+      for (k = j * group; k < end; k++) {
+        const float wk = ${flatDecode(dtype, 'wi', 'k')} * sc;
+        s += (double)x[k] * wk;
+      }
     }
     out[i] = s;
   }
