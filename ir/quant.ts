@@ -21,7 +21,9 @@
  *   every scheme and gate/up interleaving never splits a block.
  *
  * Dequantizing is one f32 multiply, so a backend that dequantizes in registers gets values
- * bit-identical to the interpreter's; only the f32 accumulation order differs.
+ * bit-identical to the interpreter's; only the f32 accumulation order differs. A backend may
+ * also apply a group's scale once to the partial sum of x * decode(code) over the group
+ * (the C decode path does): the same sum, rounded differently, held to the same tolerance.
  *
  * The quantizer (symmetric, round to nearest even): scale = fround(amax(group) / qmax)
  * (qmax 127, 7, 448; scale 1 for an all-zero group), code = round(w / scale) clamped to

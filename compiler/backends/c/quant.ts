@@ -1,11 +1,14 @@
 /**
  * @fileoverview The C backend's quantized weights: how codes are decoded in C.
  *
- * ir/quant.ts defines a weight element as fround(decode(code) * scale). The kernels keep
- * exactly that: decode a code to an exact float (every i8, i4 and fp8 e4m3fn value is one),
- * multiply by its group's f32 scale (one rounding, the interpreter's), then the usual f32
- * FMA. So the dequantized weights are bit-identical to the interpreter's and only the
- * accumulation order differs, as for f32 weights. Nothing is dequantized into memory.
+ * ir/quant.ts defines a weight element as fround(decode(code) * scale). The GEMM and router
+ * micro-kernels keep exactly that: decode a code to an exact float (every i8, i4 and fp8
+ * e4m3fn value is one), multiply by its group's f32 scale (one rounding, the interpreter's),
+ * then the usual f32 FMA, so the dequantized weights are bit-identical to the interpreter's
+ * and only the accumulation order differs, as for f32 weights. The decode path's four-panel
+ * kernel (T = 1, instruction-bound once weights are 4x smaller) instead sums
+ * a[k] * decode(code) over each scale group and scales the partial sum once: the same sum,
+ * rounded differently, within the parity tolerance. Nothing is dequantized into memory.
  *
  * Decoders here, per dtype:
  * - portable C, one element: `moec_i8(row, v)`, `moec_i4(row, v, span)` (the panel nibble

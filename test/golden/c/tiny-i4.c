@@ -330,43 +330,70 @@ static void moec_micro_i4_1x16(const float *const *a, int koff, const unsigned c
 }
 
 /*
+ * Software prefetch, bytes ahead in each of the four panel streams. Quantized panel rows are
+ * short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
+ * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
+ * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ */
+#ifndef MOEC_QPREFETCH
+#define MOEC_QPREFETCH 4096
+#endif
+
+/*
  * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
- * at scales + j * sstride), k from 0. The codes are the memory traffic; decoding and scaling
- * them is register work that hides under it.
+ * at scales + j * sstride), k from 0. The codes are the memory traffic. Per scale group the
+ * kernel sums a[k] * decode(code) in registers and applies the group's scale once, to that
+ * partial sum: the same sum as a[k] * fround(decode * scale) summed, rounded differently (within
+ * the parity tolerance, like any change of summation order), and one decode, one convert and
+ * one FMA per vector instead of also a scale multiply: decoding T = 1 is instruction-bound on
+ * narrow cores once the weights are 4x smaller, so this is what makes i8 pay.
  */
 static void moec_micro_i4_1x16_x4(const float *const *a, const unsigned char *panel, size_t stride, const float *scales, size_t sstride, int group, int kd, float *c) {
 #if MOEC_SIMD
-  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps();
   const float *a0 = a[0];
   int k0 = 0, k;
+  _mm256_storeu_ps(c + 0 * 16 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 0 * 16 + 8, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 1 * 16 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 1 * 16 + 8, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 2 * 16 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 2 * 16 + 8, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 3 * 16 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 3 * 16 + 8, _mm256_setzero_ps());
   while (k0 < kd) {
     const int gi = k0 / group, k1 = (gi + 1) * group < kd ? (gi + 1) * group : kd;
     const float *s = scales + (size_t)gi * 16;
+    __m256 p0_0 = _mm256_setzero_ps(), p0_1 = _mm256_setzero_ps();
+    __m256 p1_0 = _mm256_setzero_ps(), p1_1 = _mm256_setzero_ps();
+    __m256 p2_0 = _mm256_setzero_ps(), p2_1 = _mm256_setzero_ps();
+    __m256 p3_0 = _mm256_setzero_ps(), p3_1 = _mm256_setzero_ps();
     for (k = k0; k < k1; k++) {
       const __m256 x = _mm256_set1_ps(a0[k]);
       const unsigned char *b = panel + (size_t)k * 8;
-      c0_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 0), _mm256_loadu_ps(s + 0 * sstride + 0)), c0_0);
-      c0_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 4), _mm256_loadu_ps(s + 0 * sstride + 8)), c0_1);
-      c1_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 0), _mm256_loadu_ps(s + 1 * sstride + 0)), c1_0);
-      c1_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 4), _mm256_loadu_ps(s + 1 * sstride + 8)), c1_1);
-      c2_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 0), _mm256_loadu_ps(s + 2 * sstride + 0)), c2_0);
-      c2_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 4), _mm256_loadu_ps(s + 2 * sstride + 8)), c2_1);
-      c3_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 0), _mm256_loadu_ps(s + 3 * sstride + 0)), c3_0);
-      c3_1 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 4), _mm256_loadu_ps(s + 3 * sstride + 8)), c3_1);
+      _mm_prefetch((const char *)(b + 0 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 1 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 2 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 3 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      p0_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 0 * stride + 0), p0_0);
+      p0_1 = _mm256_fmadd_ps(x, moec_ld_i4(b + 0 * stride + 4), p0_1);
+      p1_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 1 * stride + 0), p1_0);
+      p1_1 = _mm256_fmadd_ps(x, moec_ld_i4(b + 1 * stride + 4), p1_1);
+      p2_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 2 * stride + 0), p2_0);
+      p2_1 = _mm256_fmadd_ps(x, moec_ld_i4(b + 2 * stride + 4), p2_1);
+      p3_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 3 * stride + 0), p3_0);
+      p3_1 = _mm256_fmadd_ps(x, moec_ld_i4(b + 3 * stride + 4), p3_1);
     }
+    _mm256_storeu_ps(c + 0 * 16 + 0, _mm256_fmadd_ps(p0_0, _mm256_loadu_ps(s + 0 * sstride + 0), _mm256_loadu_ps(c + 0 * 16 + 0)));
+    _mm256_storeu_ps(c + 0 * 16 + 8, _mm256_fmadd_ps(p0_1, _mm256_loadu_ps(s + 0 * sstride + 8), _mm256_loadu_ps(c + 0 * 16 + 8)));
+    _mm256_storeu_ps(c + 1 * 16 + 0, _mm256_fmadd_ps(p1_0, _mm256_loadu_ps(s + 1 * sstride + 0), _mm256_loadu_ps(c + 1 * 16 + 0)));
+    _mm256_storeu_ps(c + 1 * 16 + 8, _mm256_fmadd_ps(p1_1, _mm256_loadu_ps(s + 1 * sstride + 8), _mm256_loadu_ps(c + 1 * 16 + 8)));
+    _mm256_storeu_ps(c + 2 * 16 + 0, _mm256_fmadd_ps(p2_0, _mm256_loadu_ps(s + 2 * sstride + 0), _mm256_loadu_ps(c + 2 * 16 + 0)));
+    _mm256_storeu_ps(c + 2 * 16 + 8, _mm256_fmadd_ps(p2_1, _mm256_loadu_ps(s + 2 * sstride + 8), _mm256_loadu_ps(c + 2 * 16 + 8)));
+    _mm256_storeu_ps(c + 3 * 16 + 0, _mm256_fmadd_ps(p3_0, _mm256_loadu_ps(s + 3 * sstride + 0), _mm256_loadu_ps(c + 3 * 16 + 0)));
+    _mm256_storeu_ps(c + 3 * 16 + 8, _mm256_fmadd_ps(p3_1, _mm256_loadu_ps(s + 3 * sstride + 8), _mm256_loadu_ps(c + 3 * 16 + 8)));
     k0 = k1;
   }
-  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
-  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
-  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
-  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
-  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
-  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
-  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
-  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
 #else
   int j;
   for (j = 0; j < 4; j++) moec_micro_i4_1x16(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 16, 0);
@@ -504,35 +531,58 @@ static void moec_micro_i4_1x8(const float *const *a, int koff, const unsigned ch
 }
 
 /*
+ * Software prefetch, bytes ahead in each of the four panel streams. Quantized panel rows are
+ * short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
+ * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
+ * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ */
+#ifndef MOEC_QPREFETCH
+#define MOEC_QPREFETCH 4096
+#endif
+
+/*
  * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
- * at scales + j * sstride), k from 0. The codes are the memory traffic; decoding and scaling
- * them is register work that hides under it.
+ * at scales + j * sstride), k from 0. The codes are the memory traffic. Per scale group the
+ * kernel sums a[k] * decode(code) in registers and applies the group's scale once, to that
+ * partial sum: the same sum as a[k] * fround(decode * scale) summed, rounded differently (within
+ * the parity tolerance, like any change of summation order), and one decode, one convert and
+ * one FMA per vector instead of also a scale multiply: decoding T = 1 is instruction-bound on
+ * narrow cores once the weights are 4x smaller, so this is what makes i8 pay.
  */
 static void moec_micro_i4_1x8_x4(const float *const *a, const unsigned char *panel, size_t stride, const float *scales, size_t sstride, int group, int kd, float *c) {
 #if MOEC_SIMD
-  __m256 c0_0 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps();
   const float *a0 = a[0];
   int k0 = 0, k;
+  _mm256_storeu_ps(c + 0 * 8 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 1 * 8 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 2 * 8 + 0, _mm256_setzero_ps());
+  _mm256_storeu_ps(c + 3 * 8 + 0, _mm256_setzero_ps());
   while (k0 < kd) {
     const int gi = k0 / group, k1 = (gi + 1) * group < kd ? (gi + 1) * group : kd;
     const float *s = scales + (size_t)gi * 8;
+    __m256 p0_0 = _mm256_setzero_ps();
+    __m256 p1_0 = _mm256_setzero_ps();
+    __m256 p2_0 = _mm256_setzero_ps();
+    __m256 p3_0 = _mm256_setzero_ps();
     for (k = k0; k < k1; k++) {
       const __m256 x = _mm256_set1_ps(a0[k]);
       const unsigned char *b = panel + (size_t)k * 4;
-      c0_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 0 * stride + 0), _mm256_loadu_ps(s + 0 * sstride + 0)), c0_0);
-      c1_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 1 * stride + 0), _mm256_loadu_ps(s + 1 * sstride + 0)), c1_0);
-      c2_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 2 * stride + 0), _mm256_loadu_ps(s + 2 * sstride + 0)), c2_0);
-      c3_0 = _mm256_fmadd_ps(x, _mm256_mul_ps(moec_ld_i4(b + 3 * stride + 0), _mm256_loadu_ps(s + 3 * sstride + 0)), c3_0);
+      _mm_prefetch((const char *)(b + 0 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 1 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 2 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 3 * stride + MOEC_QPREFETCH), _MM_HINT_T0);
+      p0_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 0 * stride + 0), p0_0);
+      p1_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 1 * stride + 0), p1_0);
+      p2_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 2 * stride + 0), p2_0);
+      p3_0 = _mm256_fmadd_ps(x, moec_ld_i4(b + 3 * stride + 0), p3_0);
     }
+    _mm256_storeu_ps(c + 0 * 8 + 0, _mm256_fmadd_ps(p0_0, _mm256_loadu_ps(s + 0 * sstride + 0), _mm256_loadu_ps(c + 0 * 8 + 0)));
+    _mm256_storeu_ps(c + 1 * 8 + 0, _mm256_fmadd_ps(p1_0, _mm256_loadu_ps(s + 1 * sstride + 0), _mm256_loadu_ps(c + 1 * 8 + 0)));
+    _mm256_storeu_ps(c + 2 * 8 + 0, _mm256_fmadd_ps(p2_0, _mm256_loadu_ps(s + 2 * sstride + 0), _mm256_loadu_ps(c + 2 * 8 + 0)));
+    _mm256_storeu_ps(c + 3 * 8 + 0, _mm256_fmadd_ps(p3_0, _mm256_loadu_ps(s + 3 * sstride + 0), _mm256_loadu_ps(c + 3 * 8 + 0)));
     k0 = k1;
   }
-  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
-  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
-  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
-  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
 #else
   int j;
   for (j = 0; j < 4; j++) moec_micro_i4_1x8(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 8, 0);
