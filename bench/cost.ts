@@ -37,7 +37,7 @@
 import { evalShape } from '../ir/dims.ts';
 import { type Func, type Module, type Value, findFunc, mainFunc } from '../ir/graph.ts';
 import { numel } from '../ir/tensor.ts';
-import { scaleShape } from '../ir/quant.ts';
+import { type QuantDType, quantizedBytes } from '../ir/quant.ts';
 import { resolveQuant } from '../ir/quant-type.ts';
 import { dtypeBytes } from '../ir/types.ts';
 
@@ -88,7 +88,8 @@ function bytesOf(v: Value, bindings: Record<string, number>): number {
   const shape = shapeOf(v, bindings);
   if (!v.type.quant) return numel(shape) * dtypeBytes(v.type.dtype);
   const { axis, group } = resolveQuant(v.type.quant, shape);
-  return numel(shape) * dtypeBytes(v.type.dtype) + numel(scaleShape(shape, axis, group)) * 4;
+  const { codes, scales } = quantizedBytes(v.type.dtype as QuantDType, shape, axis, group);
+  return codes + scales;
 }
 
 /**

@@ -81,6 +81,14 @@ export function codeBytes(dtype: QuantDType, shape: readonly number[]): number {
   return dtype === 'i4' ? n / 2 : n;
 }
 
+/**
+ * Bytes a quantized tensor takes: its codes and its f32 scales (the one count the cost
+ * model's callers, the benchmark and `moec analyze` share).
+ */
+export function quantizedBytes(dtype: QuantDType, shape: readonly number[], axis: number, group: number): { codes: number; scales: number } {
+  return { codes: codeBytes(dtype, shape), scales: 4 * scaleShape(shape, axis, group).reduce((a, b) => a * b, 1) };
+}
+
 // ---------------------------------------------------------------------------------------
 // fp8 e4m3fn
 // ---------------------------------------------------------------------------------------

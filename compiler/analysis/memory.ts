@@ -12,7 +12,7 @@
  * Chips: the weights must fit in the target's main memory (its last memory level), so
  * chips = ⌈bytes / capacity⌉; the KV cache of a context is added when the caller gives it.
  */
-import { QUANT_SCHEMES, type QuantScheme, codeBytes, effectiveGroup, scaleShape } from '../../ir/quant.ts';
+import { QUANT_SCHEMES, type QuantScheme, effectiveGroup, quantizedBytes } from '../../ir/quant.ts';
 import { evalShape } from '../../ir/dims.ts';
 import type { TargetCaps } from '../target.ts';
 import type { WeightSummary } from './params.ts';
@@ -43,9 +43,8 @@ export function weightBytes(w: WeightSummary, d: StorageDType): WeightBytes {
   if (w.reduceAxisFromEnd === undefined) return { data: w.params * KEPT_FLOAT_BYTES, scales: 0 };
   const shape = evalShape(w.type.shape, {});
   const axis = shape.length - w.reduceAxisFromEnd;
-  const group = effectiveGroup(q, shape[axis]);
-  const scales = scaleShape(shape, axis, group).reduce((a, b) => a * b, 1);
-  return { data: codeBytes(q.dtype, shape), scales: 4 * scales };
+  const { codes, scales } = quantizedBytes(q.dtype, shape, axis, effectiveGroup(q, shape[axis]));
+  return { data: codes, scales };
 }
 
 /** Total bytes of `weights` at `d`, codes and scales together. */

@@ -15,6 +15,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { loadC } from '../../compiler/backends/c/index.ts';
 import { buildExecutable, runExecutable } from '../../compiler/backends/c/build.ts';
@@ -58,10 +59,7 @@ async function expectParity(m: Module, p: KProgram, target: string, tokens: numb
       const got = await model.forward(inputs, { T });
       const want = interpret(m, { bindings: { T }, inputs, weights });
       for (const [name, t] of Object.entries(want)) {
-        const a = agreement(got[name], t);
-        expect(a.nanMismatch, `${name} at T = ${T}`).toBe(0);
-        expect(a.maxRel, `${name} at T = ${T}`).toBeLessThanOrEqual(TOL);
-        expect(a.relL2, `${name} at T = ${T}`).toBeLessThanOrEqual(TOL);
+        expectAgreement(got[name], t, { maxRel: TOL, relL2: TOL }, `${name} at T = ${T}`);
       }
     }
   } finally {

@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { loadC } from '../../compiler/backends/c/index.ts';
 import { STRICT_FLAGS, buildExecutable, runExecutable, targetFlags } from '../../compiler/backends/c/build.ts';
@@ -52,10 +53,7 @@ describe('C backend', () => {
             const want = interpret(m, { bindings: { T }, inputs, weights });
             for (const [name, t] of Object.entries(want)) {
               expect(got[name].shape).toEqual(t.shape);
-              const a = agreement(got[name], t);
-              expect(a.nanMismatch, `${name} at T = ${T}`).toBe(0);
-              expect(a.maxRel, `${name} at T = ${T}`).toBeLessThanOrEqual(TOL);
-              expect(a.relL2, `${name} at T = ${T}`).toBeLessThanOrEqual(TOL);
+              expectAgreement(got[name], t, { maxRel: TOL, relL2: TOL }, `${name} at T = ${T}`);
             }
           }
         } finally {

@@ -16,11 +16,11 @@
  * codes by name, what the kernels cannot decode is E701 with a hint, and the tiny model's
  * i8 `.wat` is a golden file.
  */
+import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { emitWasm, loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
-import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../compiler/diagnostics.ts';
 import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import type { KProgram, Step } from '../../ir/kernel.ts';
@@ -54,10 +54,7 @@ async function expectParity(file: string, consts: Record<string, number>, scheme
     const want = interpretKernelIR(program, { bindings: { T }, inputs, weights });
     const got = await loaded.forward(inputs, { T });
     for (const o of program.outputs) {
-      const a = agreement(got[o.name], want[o.name]);
-      expect(a.nanMismatch, `${o.name} at T=${T}`).toBe(0);
-      expect(a.maxRel, `${o.name} at T=${T}`).toBeLessThanOrEqual(MAX_REL);
-      expect(a.relL2, `${o.name} at T=${T}`).toBeLessThanOrEqual(REL_L2);
+      expectAgreement(got[o.name], want[o.name], { maxRel: MAX_REL, relL2: REL_L2 }, `${o.name} at T=${T}`);
     }
   }
   expect(loaded.model.memory.buffer.byteLength, 'memory never grows while running').toBe(pages);
@@ -84,10 +81,7 @@ describe('wasm backend with quantized weights', () => {
       const loaded = await loadWasm(program, caps, weights);
       for (const T of [1, 5, 16]) {
         const inputs = randomInputs(m, { T }, 2);
-        const a = agreement((await loaded.forward(inputs, { T })).y, interpretKernelIR(program, { bindings: { T }, inputs, weights }).y);
-        expect(a.nanMismatch).toBe(0);
-        expect(a.maxRel, `T=${T}`).toBeLessThanOrEqual(MAX_REL);
-        expect(a.relL2, `T=${T}`).toBeLessThanOrEqual(REL_L2);
+        expectAgreement((await loaded.forward(inputs, { T })).y, interpretKernelIR(program, { bindings: { T }, inputs, weights }).y, { maxRel: MAX_REL, relL2: REL_L2 }, `T=${T}`);
       }
     });
 

@@ -7,10 +7,10 @@
  * bound, writes nothing outside its buffers (canaries), and the tiny model's `.wat` is a
  * golden file.
  */
+import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
-import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../compiler/diagnostics.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
@@ -40,9 +40,7 @@ describe('wasm backend parity', () => {
           const got = await loaded.forward(inputs, { T });
           for (const o of program.outputs) {
             expect(got[o.name].shape).toEqual(want[o.name].shape);
-            const a = agreement(got[o.name], want[o.name]);
-            expect(a.nanMismatch, `${o.name} at T=${T}`).toBe(0);
-            expect(a.maxRel, `${o.name} at T=${T}`).toBeLessThanOrEqual(TOLERANCE);
+            expectAgreement(got[o.name], want[o.name], { maxRel: TOLERANCE }, `${o.name} at T=${T}`);
           }
         }
       });
