@@ -34,10 +34,11 @@ export { analyzeModel, ANALYSIS_SCHEMA } from './analysis/analyze.ts';
 export type { Analysis, AnalyzeOptions } from './analysis/analyze.ts';
 export { renderAnalysis } from './analysis/render.ts';
 export { rooflineSvg } from './analysis/svg.ts';
-export { MoecError, UsageError, formatDiagnostic, DIAGNOSTICS } from './diagnostics.ts';
-export type { Diagnostic, DiagnosticCode } from './diagnostics.ts';
-export { SourceFile } from './source.ts';
-export type { Span } from './source.ts';
+export { MoecError, formatDiagnostic, DIAGNOSTICS } from '../ir/diagnostics.ts';
+export { UsageError } from './usage-error.ts';
+export type { Diagnostic, DiagnosticCode } from '../ir/diagnostics.ts';
+export { SourceFile } from '../ir/source.ts';
+export type { Span } from '../ir/source.ts';
 export type * as ast from './frontend/ast.ts';
 
 export { printIR } from '../ir/print.ts';

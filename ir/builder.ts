@@ -3,7 +3,7 @@
  * names and infers every node's result types through the op catalogue, so anything a
  * builder produces is well typed by construction (the verifier re-checks it).
  */
-import type { Span } from '../compiler/source.ts';
+import type { Span } from './source.ts';
 import type { Attrs, Func, Module, Node } from './graph.ts';
 import { Value } from './graph.ts';
 import { getOp, inferOp } from './ops.ts';

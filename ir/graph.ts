@@ -10,7 +10,7 @@
  * - Nodes and values carry the source `Span` they came from, so passes and the verifier
  *   can point back at the `.moe` text.
  */
-import type { Span } from '../compiler/source.ts';
+import type { Span } from './source.ts';
 import type { Dim } from './dims.ts';
 import type { TensorType } from './types.ts';
 

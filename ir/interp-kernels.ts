@@ -10,7 +10,7 @@
  * stacked slices) may return views that share an operand's buffer.
  */
 import { ATTENTION_KERNELS } from './interp-attention.ts';
-import { fail } from '../compiler/diagnostics.ts';
+import { fail } from './diagnostics.ts';
 import { type Dim, evalShape } from './dims.ts';
 import type { Attrs, Node } from './graph.ts';
 import { type Tensor, type TensorData, numel, strides } from './tensor.ts';

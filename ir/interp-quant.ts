@@ -13,7 +13,7 @@
  * - reading, in GEMMs only (`dequantizing`): the codes become their exact f32 values
  *   (`dequantize`), widened unchanged in f64 runs, and the GEMM runs as on floats.
  */
-import { fail } from '../compiler/diagnostics.ts';
+import { fail } from './diagnostics.ts';
 import type { Node } from './graph.ts';
 import type { Kernel, KernelContext } from './interp-kernels.ts';
 import { QMAX, type QuantDType, dequantize, isQuantDType, quantize, scaleShape } from './quant.ts';

@@ -62,7 +62,7 @@
  * Result tensors may share buffers with inputs, weights or each other (reshape and weight
  * return views); treat every tensor as immutable.
  */
-import { MoecError, fail } from '../compiler/diagnostics.ts';
+import { MoecError, fail } from './diagnostics.ts';
 import { type Dim, DimError, evalShape, shapeToString } from './dims.ts';
 import { type Func, type Module, type Node, type Value, type WeightDecl, findFunc, findWeight, mainFunc } from './graph.ts';
 import { roundToBf16, roundToF16 } from './float16.ts';

@@ -59,7 +59,7 @@
  * Data errors (an expert index outside -1..E-1, a slot routed twice) are E505, as in the
  * graph interpreter; a program that cannot run although it verified is a bug: a plain Error.
  */
-import { MoecError, fail } from '../compiler/diagnostics.ts';
+import { MoecError, fail } from './diagnostics.ts';
 import { DimError, evalShape } from './dims.ts';
 import { roundToBf16, roundToF16 } from './float16.ts';
 import type { Node } from './graph.ts';

@@ -44,8 +44,8 @@
  *
  * Memory overlap of buffers live at the same time is the memory planner's to check.
  */
-import { MoecError, didYouMean, fail } from '../compiler/diagnostics.ts';
-import { SourceFile, type Span } from '../compiler/source.ts';
+import { MoecError, didYouMean, fail } from './diagnostics.ts';
+import { SourceFile, type Span } from './source.ts';
 import { type Dim, DimError, dimAdd, dimEq, dimMul, dimNeg, dimSub, dimSymbols, isSym, shapeEq, shapeToString, sym } from './dims.ts';
 import { type AttrValue, type Attrs, type Module, findFunc } from './graph.ts';
 import { KERNELS } from './interp-kernels.ts';

@@ -15,8 +15,8 @@
  * Leniency for hand-written text: `//` comments, free line breaks, and attributes left at
  * their defaults may be omitted (they are filled in, as the builder does).
  */
-import { MoecError, didYouMean, fail } from '../compiler/diagnostics.ts';
-import { SourceFile, type Span } from '../compiler/source.ts';
+import { MoecError, didYouMean, fail } from './diagnostics.ts';
+import { SourceFile, type Span } from './source.ts';
 import { type Dim, dimAdd, dimMul, dimNeg, sym } from './dims.ts';
 import type { AttrValue, Attrs, DimDecl, Func, FuncResult, Module, Node, WeightDecl, WeightSource } from './graph.ts';
 import { Value } from './graph.ts';

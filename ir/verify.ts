@@ -38,8 +38,8 @@
  * expected. Problems are reported, not thrown: a value that is missing, misplaced or from
  * another function, an unknown op or attribute, or a wrong type each become a diagnostic.
  */
-import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
-import type { Span } from '../compiler/source.ts';
+import { type Diagnostic, MoecError, didYouMean } from './diagnostics.ts';
+import type { Span } from './source.ts';
 import { DimError, dimSymbols, isSym, shapeEq } from './dims.ts';
 import { type Func, type Module, type Node, Value, placeholdersOf } from './graph.ts';
 import { OpError, checkArity, getOp, opNames, resolveAttrs } from './ops.ts';

@@ -12,7 +12,7 @@ import { kvCachePerToken } from '../compiler/analysis/kv-cache.ts';
 import { getBackend } from '../compiler/backends/backend.ts';
 import { programCost } from '../compiler/cost.ts';
 import { decoderOpCost, visibleKeys } from '../compiler/cost-attention.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { compile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { listTargets, loadTarget } from '../compiler/target-load.ts';

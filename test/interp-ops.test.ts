@@ -3,7 +3,7 @@
  * hand-computed numbers; plus the run-time checks (bindings, inputs, weights, size guard).
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { type Dim, sym } from '../ir/dims.ts';
 import { type Attrs, type Module, Value, type WeightDecl } from '../ir/graph.ts';

@@ -5,8 +5,8 @@
  * E401/E402 at the right `line:col`, and never escapes as a raw exception.
  */
 import { describe, expect, it } from 'vitest';
-import { type Diagnostic, MoecError, formatDiagnostic } from '../compiler/diagnostics.ts';
-import { SourceFile } from '../compiler/source.ts';
+import { type Diagnostic, MoecError, formatDiagnostic } from '../ir/diagnostics.ts';
+import { SourceFile } from '../ir/source.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
 import type { Module } from '../ir/graph.ts';

@@ -5,7 +5,7 @@
  * `verifyKernelIR` names each kind of problem.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
 import type { Module } from '../ir/graph.ts';

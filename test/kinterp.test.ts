@@ -8,7 +8,7 @@
  * an output; dropped slots (-1) must add nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { type Dim, sym } from '../ir/dims.ts';
 import type { Module, Value } from '../ir/graph.ts';

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/driver.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { SourceFile } from '../compiler/source.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { SourceFile } from '../ir/source.ts';
 import { findWeight, mainFunc } from '../ir/graph.ts';
 import { dimToString } from '../ir/dims.ts';
 

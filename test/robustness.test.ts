@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../compiler/cli.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
 import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';

@@ -5,7 +5,7 @@
  * specific message is asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { sym } from '../ir/dims.ts';
 import { type Module, Value } from '../ir/graph.ts';

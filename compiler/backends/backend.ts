@@ -13,7 +13,8 @@
  */
 import type { KProgram } from '../../ir/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
-import { UsageError, fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
 import { forEachKernel } from '../passes/kernel-pass.ts';
 import type { Backend as BackendName, TargetCaps } from '../target.ts';
 

@@ -18,8 +18,8 @@ import { OpError, formatType, getOp } from '../../ir/ops.ts';
 import { isQuantDType } from '../../ir/quant.ts';
 import { quantTypeProblem, sameQuant, withQuant } from '../../ir/quant-type.ts';
 import type { DType, TensorType, TypeQuant } from '../../ir/types.ts';
-import { type Diagnostic, MoecError, didYouMean, fail } from '../diagnostics.ts';
-import type { Span } from '../source.ts';
+import { type Diagnostic, MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
+import type { Span } from '../../ir/source.ts';
 import type * as A from './ast.ts';
 import { BUILTINS, type BuiltinParam, EXPERTS_PARAMS, EXPERT_ACTIVATIONS, builtinSignature } from './builtins.ts';
 

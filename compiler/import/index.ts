@@ -6,7 +6,7 @@
  * it, so an imported model is checked exactly like a hand-written one.
  */
 import type { Module } from '../../ir/graph.ts';
-import { fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import { compile } from '../driver.ts';
 import { HfConfig } from './config.ts';
 import { type DecoderSpec, renderDecoder } from './decoder.ts';

@@ -26,7 +26,7 @@ import { scaleShape } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
-import { fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;

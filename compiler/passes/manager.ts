@@ -14,7 +14,8 @@
  *
  * Also the registry of graph passes, by name, in their default order.
  */
-import { UsageError, didYouMean } from '../diagnostics.ts';
+import { didYouMean } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
 import type { Module } from '../../ir/graph.ts';
 import { printIR } from '../../ir/print.ts';
 import { verifyOrThrow } from '../../ir/verify.ts';

@@ -32,7 +32,7 @@ import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS } from '../cost.ts';
 import { type KernelPass, kernelBuffers } from './kernel-pass.ts';
 import { formatBytes } from '../../ir/kprint.ts';
-import { fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import type { TargetCaps } from '../target.ts';
 
 export interface PlanMemoryOptions {

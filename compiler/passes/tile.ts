@@ -50,7 +50,7 @@ import {
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel.ts';
 import type { TargetCaps } from '../target.ts';
-import { fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
 
 /** Token count the tiler optimises for when neither the options nor the program give one. */

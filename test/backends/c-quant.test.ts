@@ -22,7 +22,7 @@ import { buildExecutable, runExecutable } from '../../compiler/backends/c/build.
 import { type PanelSpec, packCodePanels } from '../../compiler/backends/c/layout.ts';
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';

@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { emitWasm, loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import type { KProgram, Step } from '../../ir/kernel.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';

@@ -11,7 +11,7 @@ import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
 import { loopSlices } from '../../ir/kparse.ts';

@@ -31,7 +31,7 @@
  * quantized row ends inside a word, and every expert group binds codes within one chunk.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';

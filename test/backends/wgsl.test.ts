@@ -16,7 +16,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';

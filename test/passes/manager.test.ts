@@ -5,7 +5,8 @@
  * `printAfter` dumps reloadable IR text. Also `cloneModule` and the registry.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MoecError, UsageError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
+import { UsageError } from '../../compiler/usage-error.ts';
 import { compileFile } from '../../compiler/driver.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import { cloneModule } from '../../compiler/passes/clone.ts';

@@ -32,7 +32,7 @@
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step } from '../../../ir/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../../ir/quant.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 
 /** How one weight buffer is packed into panels. */

@@ -18,7 +18,7 @@ import { type Dim, dimProduct, dimToString, evalShape, isSym } from '../../../ir
 import type { KBuffer, KProgram } from '../../../ir/kernel.ts';
 import { numel } from '../../../ir/tensor.ts';
 import { dtypeBytes } from '../../../ir/types.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import type { TokenLinear } from './manifest.ts';
 

@@ -6,7 +6,7 @@
  */
 import { shapeEq } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
 

@@ -5,7 +5,7 @@
  * naming it.
  */
 import type { OpKernel } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
 export const NORM_WG = 64;

@@ -19,7 +19,7 @@ import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, 
 import { loopSlices } from '../../../ir/kparse.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';

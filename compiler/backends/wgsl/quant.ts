@@ -17,7 +17,7 @@
  */
 import type { KBuffer } from '../../../ir/kernel.ts';
 import { QUANT_DTYPES, type QuantDType, isQuantDType, scaleShape } from '../../../ir/quant.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 
 /** How a quantized weight operand is read: its codes, and where its scales operand is. */
 export interface OperandQuant {
