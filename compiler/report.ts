@@ -5,7 +5,7 @@
  */
 import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
 import { formatBytes } from '../ir/kprint.ts';
-import { loopSlices } from '../ir/kparse.ts';
+import { loopSlices } from '../ir/kernel-walk.ts';
 import { dtypeBytes } from '../ir/types.ts';
 import { programCost } from './cost.ts';
 import { describeKernel } from './describe.ts';

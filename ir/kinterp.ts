@@ -67,7 +67,8 @@ import { interpretFunc } from './interp.ts';
 import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from './interp-kernels.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
-import { loopSlices, verifyKernelIR } from './kparse.ts';
+import { verifyKernelIR } from './kparse.ts';
+import { alignsBySorted, loopSlices } from './kernel-walk.ts';
 import { packedBuffers } from './kweights.ts';
 import { getOp, resolveAttrs } from './ops.ts';
 import { type QuantDType, dequantize, isQuantDType } from './quant.ts';
@@ -131,7 +132,7 @@ class KernelRun {
   /** Every declared buffer by name (for quantized weights' scales). */
   private readonly buffers: Map<string, KBuffer>;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
-  private readonly aligns = new Map<string, MoeAlignKernel>();
+  private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Graph kernels run on this inside fused kernels: every float is float64 scratch. */
   private readonly scratch: KernelContext;
   /** Graph kernels of `op` steps run on this: the graph interpreter's storage. */
@@ -166,7 +167,7 @@ class KernelRun {
       weight: noWeights,
       call: noCalls,
     };
-    collectAligns(p.steps, this.aligns);
+    this.aligns = alignsBySorted(p.steps);
     this.buffers = new Map(p.buffers.map((b) => [b.name, b]));
   }
 
@@ -477,13 +478,6 @@ class KernelRun {
 /** Integers, and quantized codes (one per element, fp8 bytes included), live in Int32Array. */
 function intStored(dtype: DType): boolean {
   return isIntDType(dtype) || isQuantDType(dtype);
-}
-
-function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {
-  for (const s of steps) {
-    if (s.kind === 'loop') collectAligns(s.body, into);
-    else if (s.kind === 'moe_align') into.set(s.sorted, s);
-  }
 }
 
 /**

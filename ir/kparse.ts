@@ -59,6 +59,7 @@ import { isQuantDType } from './quant.ts';
 import { resolveQuant } from './quant-type.ts';
 import { DTYPES, type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from './types.ts';
 import { verify } from './verify.ts';
+import { loopSlices } from './kernel-walk.ts';
 
 /**
  * Parses kernel IR text (graph section included) into a `KProgram`. Throws `MoecError`
@@ -937,16 +938,6 @@ function checkQuantBuffer(p: KProgram, b: KBuffer, report: (m: string) => void):
     const want = b.shape.map((d, i) => (i === q.axis ? Math.ceil(r / q.group) : d));
     if (!shapeEq(s.shape, want)) report(`${where}: its scales ${s.name} are ${typeStr(s)}, expected f32${shapeToString(want)} (one per ${q.group} along axis ${q.axis})`);
   }
-}
-
-/** The slice names of every loop (declared as buffers or not). */
-export function loopSlices(steps: readonly Step[], into = new Set<string>()): Set<string> {
-  for (const s of steps)
-    if (s.kind === 'loop') {
-      for (const sl of s.slices) into.add(sl.slice);
-      loopSlices(s.body, into);
-    }
-  return into;
 }
 
 function hintName(name: string, scope: Map<string, BufInfo>): string {

@@ -6,7 +6,7 @@
  * split them here, the one place that knows both forms.
  */
 import type { KProgram } from './kernel.ts';
-import { loopSlices } from './kparse.ts';
+import { loopSlices } from './kernel-walk.ts';
 import { scaleShape } from './quant.ts';
 import type { Tensor } from './tensor.ts';
 

@@ -25,7 +25,7 @@ import { main } from '../compiler/cli.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { inputsFromSafetensors, weightsFromSafetensors } from '../compiler/driver.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import { forEachKernel } from '../compiler/passes/kernel-pass.ts';
+import { forEachKernel } from '../ir/kernel-walk.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { SourceFile } from '../ir/source.ts';
 import { loadTarget } from '../compiler/target-load.ts';

@@ -15,7 +15,7 @@ import type { KProgram } from '../../ir/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
-import { forEachKernel } from '../passes/kernel-pass.ts';
+import { forEachKernel } from '../../ir/kernel-walk.ts';
 import type { Backend as BackendName, TargetCaps } from '../target.ts';
 
 export type { BackendName };

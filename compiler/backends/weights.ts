@@ -18,7 +18,7 @@
 import { evalShape } from '../../ir/dims.ts';
 import { interpretFunc } from '../../ir/interp.ts';
 import type { KProgram } from '../../ir/kernel.ts';
-import { loopSlices } from '../../ir/kparse.ts';
+import { loopSlices } from '../../ir/kernel-walk.ts';
 import { packedBuffers } from '../../ir/kweights.ts';
 import { isQuantDType, packCodes } from '../../ir/quant.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';

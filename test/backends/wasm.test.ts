@@ -14,7 +14,7 @@ import { compileFile, compileModel, randomInputs, randomWeights } from '../../co
 import { MoecError } from '../../ir/diagnostics.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { interpretKernelIR } from '../../ir/kinterp.ts';
-import { loopSlices } from '../../ir/kparse.ts';
+import { loopSlices } from '../../ir/kernel-walk.ts';
 import { SMALL } from '../small-sizes.ts';
 import { emitWasm } from '../../compiler/backends/wasm/index.ts';
 import { getBackend } from '../../compiler/backends/backend.ts';

@@ -14,7 +14,7 @@ import type { Module } from '../../ir/graph.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
 import type { DType } from '../../ir/types.ts';
 import { compile } from '../../compiler/driver.ts';
-import { forEachKernel } from '../../compiler/passes/kernel-pass.ts';
+import { forEachKernel } from '../../ir/kernel-walk.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 
