@@ -67,7 +67,7 @@ import { interpretFunc } from './interp.ts';
 import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from './interp-kernels.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
-import { verifyKernelIR } from './kparse.ts';
+import { verifyKernelIR } from './kverify.ts';
 import { alignsBySorted, loopSlices } from './kernel-walk.ts';
 import { packedBuffers } from './kweights.ts';
 import { getOp, resolveAttrs } from './ops.ts';

@@ -10,7 +10,8 @@ import { FuncBuilder } from '../ir/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
 import type { Module } from '../ir/graph.ts';
 import type { KBuffer, KProgram, Kernel, LoopStep } from '../ir/kernel.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { parseKernelIR } from '../ir/kparse.ts';
+import { verifyKernelIR } from '../ir/kverify.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import type { DType, TensorType } from '../ir/types.ts';
 

@@ -12,7 +12,8 @@ import { runPipeline } from '../compiler/pipeline.ts';
 import { listTargets, loadTarget } from '../compiler/target-load.ts';
 import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { parseKernelIR } from '../ir/kparse.ts';
+import { verifyKernelIR } from '../ir/kverify.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { SMALL } from './small-sizes.ts';
 

@@ -13,7 +13,8 @@ import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run 
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target-load.ts';
 import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
+import { parseKernelIR } from '../ir/kparse.ts';
+import { verifyKernelIR } from '../ir/kverify.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { parseIR } from '../ir/parse.ts';
 import { printIR } from '../ir/print.ts';
