@@ -8,18 +8,19 @@
  * is the verifier's question, so invalid programs can be read, printed and diagnosed. The
  * graph module after `-- graph --` is read by `parseIR` (and verified by it: E401/E402),
  * with positions counted in the whole text. Leniency for hand-written text: `//` comments,
- * free line breaks and spacing, operands and attributes in any order.
+ * free line breaks and spacing, operands and attributes in any order. Names, values, types
+ * and sizes are spelled as in the graph IR: both parsers read them with one lexer and one
+ * set of rules (`text-reader.ts`).
  */
 import { MoecError, didYouMean, fail } from './diagnostics.ts';
-import { SourceFile, type Span } from './source.ts';
-import { type Dim, dimAdd, dimMul, dimNeg, sym } from './dims.ts';
+import { SourceFile } from './source.ts';
 import type { AttrValue, Attrs } from './graph.ts';
 import { KERNELS } from './interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
 import { OpError, getOp, resolveAttrs } from './ops.ts';
 import { parseIR } from './parse.ts';
-import { DTYPES, type TensorType, isDType } from './types.ts';
+import { TextReader, type Tok } from './text-reader.ts';
 
 /**
  * Parses kernel IR text (graph section included) into a `KProgram`. Throws `MoecError`
@@ -56,94 +57,10 @@ function findGraphSection(text: string): { start: number; end: number } | undefi
 }
 
 // ---------------------------------------------------------------------------------------
-// Lexer.
-
-type TokKind = 'name' | 'number' | 'string' | 'punct' | 'eof';
-
-interface Tok {
-  kind: TokKind;
-  /** Source text for names, numbers and punctuation; the decoded string for strings. */
-  text: string;
-  start: number;
-  end: number;
-}
-
-const HEADER_WORD = 'moec.kernel-ir';
-const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*/y;
-const NUMBER_RE = /[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
-
-/** Tokens of `text` up to `end` (the graph section). */
-function lex(text: string, end: number, path: string): Tok[] {
-  const toks: Tok[] = [];
-  const span = (s: number, e: number): Span => ({ file: path, start: s, end: e });
-  const match = (re: RegExp, at: number): string | undefined => {
-    re.lastIndex = at;
-    const m = re.exec(text);
-    return m && at + m[0].length <= end ? m[0] : undefined;
-  };
-  let i = 0;
-  while (i < end) {
-    const c = text[i];
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
-      i++;
-    } else if (text.startsWith('//', i)) {
-      while (i < end && text[i] !== '\n') i++;
-    } else if (text.startsWith(HEADER_WORD, i)) {
-      toks.push({ kind: 'name', text: HEADER_WORD, start: i, end: i + HEADER_WORD.length });
-      i += HEADER_WORD.length;
-    } else if (c === '"') {
-      let j = i + 1;
-      while (j < end && text[j] !== '"' && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1;
-      if (j >= end || text[j] !== '"') fail('E401', 'unterminated string', span(i, j), 'close it with `"` on the same line');
-      const literal = text.slice(i, j + 1);
-      let value: string;
-      try {
-        value = JSON.parse(literal) as string;
-      } catch {
-        fail('E401', `invalid escape in string ${literal}`, span(i, j + 1), 'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX');
-      }
-      toks.push({ kind: 'string', text: value, start: i, end: j + 1 });
-      i = j + 1;
-    } else if (/[0-9]/.test(c)) {
-      const num = match(NUMBER_RE, i)!;
-      const after = match(NAME_RE, i + num.length);
-      if (after !== undefined)
-        fail('E401', `a number cannot run into a name: '${num}${after}'`, span(i, i + num.length + after.length), `write ${num}*${after} for a multiple of a size`);
-      toks.push({ kind: 'number', text: num, start: i, end: i + num.length });
-      i += num.length;
-    } else if (/[A-Za-z_]/.test(c)) {
-      const name = match(NAME_RE, i)!;
-      toks.push({ kind: 'name', text: name, start: i, end: i + name.length });
-      i += name.length;
-    } else {
-      const p = PUNCT.find((q) => text.startsWith(q, i));
-      if (p === undefined) fail('E401', `unexpected character '${c}'`, span(i, i + 1));
-      toks.push({ kind: 'punct', text: p, start: i, end: i + p.length });
-      i += p.length;
-    }
-  }
-  toks.push({ kind: 'eof', text: '', start: end, end });
-  return toks;
-}
-
-function describe(t: Tok): string {
-  if (t.kind === 'eof') return `the '${GRAPH_SECTION}' section`;
-  if (t.kind === 'string') return JSON.stringify(t.text);
-  return `'${t.text}'`;
-}
-
-// ---------------------------------------------------------------------------------------
 // Parser.
 
-const VALUE_WORDS = new Map<string, AttrValue>([
-  ['true', true],
-  ['false', false],
-  ['null', null],
-  ['Infinity', Infinity],
-  ['NaN', NaN],
-]);
-
+const HEADER_WORD = 'moec.kernel-ir';
+const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
 const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'op', 'loop'];
 
 /** A `key=value` entry with the token of its key, for errors. */
@@ -152,86 +69,16 @@ interface Entry<T> {
   key: Tok;
 }
 
-class KernelParser {
-  private readonly toks: Tok[];
-  private pos = 0;
-
-  constructor(
-    text: string,
-    end: number,
-    private readonly path: string,
-  ) {
-    this.toks = lex(text, end, path);
-  }
-
-  // --- token helpers --------------------------------------------------------------------
-
-  private get tok(): Tok {
-    return this.toks[this.pos];
-  }
-
-  private next(): Tok {
-    const t = this.toks[this.pos];
-    if (t.kind !== 'eof') this.pos++;
-    return t;
-  }
-
-  private isPunct(p: string): boolean {
-    return this.tok.kind === 'punct' && this.tok.text === p;
-  }
-
-  private isWord(w: string): boolean {
-    return this.tok.kind === 'name' && this.tok.text === w;
-  }
-
-  private accept(p: string): boolean {
-    if (!this.isPunct(p)) return false;
-    this.pos++;
-    return true;
-  }
-
-  private expect(p: string, context: string, hint?: string): Tok {
-    if (!this.isPunct(p)) this.error(`expected '${p}' ${context}, found ${describe(this.tok)}`, hint);
-    return this.next();
-  }
-
-  private expectWord(w: string, context: string, hint?: string): Tok {
-    if (!this.isWord(w)) this.error(`expected '${w}' ${context}, found ${describe(this.tok)}`, hint);
-    return this.next();
-  }
-
-  private error(message: string, hint?: string, tok = this.tok): never {
-    return fail('E401', message, { file: this.path, start: tok.start, end: Math.max(tok.end, tok.start + 1) }, hint);
+class KernelParser extends TextReader {
+  constructor(text: string, end: number, path: string) {
+    super(text, path, { lex: { punct: PUNCT, words: [HEADER_WORD], end }, quantTypes: false, eof: `the '${GRAPH_SECTION}' section` });
   }
 
   /** `key=` */
   private expectKey(key: string): void {
-    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${describe(this.tok)}`, 'write quant(scales=NAME, axis=N, group=N)');
+    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${this.describe(this.tok)}`, 'write quant(scales=NAME, axis=N, group=N)');
     this.next();
     this.expect('=', `after ${key}`);
-  }
-
-  /** A name: a dotted identifier or a quoted string. */
-  private name(what: string): string {
-    if (this.tok.kind !== 'name' && this.tok.kind !== 'string') this.error(`expected ${what}, found ${describe(this.tok)}`);
-    return this.next().text;
-  }
-
-  /** One of `words`, bare. */
-  private word<W extends string>(words: readonly W[], what: string): W {
-    const t = this.tok;
-    if (t.kind !== 'name' || !(words as readonly string[]).includes(t.text))
-      this.error(`expected ${what} (${words.join(', ')}), found ${describe(t)}`, t.kind === 'name' ? didYouMean(t.text, words) : undefined);
-    return this.next().text as W;
-  }
-
-  private integer(what: string): number {
-    const neg = this.accept('-');
-    if (this.tok.kind !== 'number') this.error(`expected ${what}, found ${describe(this.tok)}`);
-    const t = this.next();
-    const v = Number(t.text) * (neg ? -1 : 1);
-    if (!Number.isInteger(v)) this.error(`${what} must be a whole number, got ${t.text}`, undefined, t);
-    return v;
   }
 
   // --- program --------------------------------------------------------------------------
@@ -239,7 +86,7 @@ class KernelParser {
   program(): KProgram {
     const hint = `kernel IR text starts with '${HEADER_WORD} ${KERNEL_IR_VERSION}' and then 'program NAME'`;
     this.expectWord(HEADER_WORD, 'at the start of kernel IR text', hint);
-    if (this.tok.kind !== 'number') this.error(`expected the format version after '${HEADER_WORD}', found ${describe(this.tok)}`, hint);
+    if (this.tok.kind !== 'number') this.error(`expected the format version after '${HEADER_WORD}', found ${this.describe(this.tok)}`, hint);
     const v = this.next();
     if (Number(v.text) !== KERNEL_IR_VERSION) this.error(`unsupported kernel IR format version ${v.text}`, `this moec reads version ${KERNEL_IR_VERSION}`, v);
     this.expectWord('program', `after '${HEADER_WORD} ${KERNEL_IR_VERSION}'`, hint);
@@ -308,7 +155,7 @@ class KernelParser {
     const out: Step[] = [];
     for (;;) {
       if (top ? this.tok.kind === 'eof' : this.isPunct('}')) return out;
-      if (!top && this.tok.kind === 'eof') this.error(`expected '}' to close the loop, found ${describe(this.tok)}`);
+      if (!top && this.tok.kind === 'eof') this.error(`expected '}' to close the loop, found ${this.describe(this.tok)}`);
       out.push(this.step());
     }
   }
@@ -318,7 +165,7 @@ class KernelParser {
     if (t.kind !== 'name' || !KERNEL_KINDS.includes(t.text)) {
       const late = t.kind === 'name' && ['buffer', 'input', 'output', 'pack', 'program'].includes(t.text);
       this.error(
-        `expected a step (${KERNEL_KINDS.join(', ')}), found ${describe(t)}`,
+        `expected a step (${KERNEL_KINDS.join(', ')}), found ${this.describe(t)}`,
         late ? 'declarations (input, output, buffer) come before the steps' : t.kind === 'name' ? didYouMean(t.text, KERNEL_KINDS) : undefined,
       );
     }
@@ -494,80 +341,6 @@ class KernelParser {
       } while (this.accept(','));
     this.expect(']', 'to close the epilogue list');
     return out;
-  }
-
-  attrValue(): AttrValue {
-    const t = this.tok;
-    if (t.kind === 'string') return this.next().text;
-    if (t.kind === 'name' && VALUE_WORDS.has(t.text)) {
-      this.next();
-      return VALUE_WORDS.get(t.text)!;
-    }
-    if (this.isPunct('-') && this.toks[this.pos + 1].kind === 'name' && this.toks[this.pos + 1].text === 'Infinity') {
-      this.pos += 2;
-      return -Infinity;
-    }
-    if (this.accept('[')) {
-      const list: AttrValue[] = [];
-      if (!this.isPunct(']'))
-        do list.push(this.attrValue());
-        while (this.accept(','));
-      this.expect(']', 'to close the list');
-      return list;
-    }
-    if (t.kind === 'number' || t.kind === 'name' || this.isPunct('-')) return this.dim(false);
-    return this.error(`expected a value, found ${describe(t)}`, 'values are numbers, "strings", true, false, null, sizes like 2*T+1, or [lists]');
-  }
-
-  /** `f32[T, 8]` */
-  private type(): TensorType {
-    const t = this.tok;
-    if (t.kind !== 'name') this.error(`expected a type such as f32[T, 8], found ${describe(t)}`);
-    if (!isDType(t.text)) this.error(`unknown dtype '${t.text}'`, didYouMean(t.text, DTYPES) ?? `dtypes are ${DTYPES.join(', ')}`);
-    this.next();
-    this.expect('[', `after the dtype ${t.text}`, 'a scalar is written f32[]');
-    const shape: Dim[] = [];
-    if (!this.isPunct(']'))
-      do shape.push(this.dim(true));
-      while (this.accept(','));
-    this.expect(']', 'to close the shape');
-    return { dtype: t.text, shape };
-  }
-
-  /** A linear size expression (`8`, `T`, `2*T+1`, `-T+4`); outside shapes, also plain numbers. */
-  private dim(wholeOnly: boolean): Dim {
-    const neg = this.accept('-');
-    let acc = this.dimTerm(wholeOnly);
-    if (neg) acc = dimNeg(acc);
-    while (this.isPunct('+') || this.isPunct('-')) {
-      const minus = this.next().text === '-';
-      const term = this.dimTerm(wholeOnly);
-      acc = dimAdd(acc, minus ? dimNeg(term) : term);
-    }
-    return acc;
-  }
-
-  private dimTerm(wholeOnly: boolean): Dim {
-    const t = this.tok;
-    if (t.kind === 'number') {
-      this.next();
-      const k = Number(t.text);
-      if (this.accept('*')) {
-        const name = this.symbol();
-        if (!Number.isInteger(k)) this.error(`the coefficient ${t.text} of ${name} must be a whole number`, undefined, t);
-        return dimMul(k, sym(name));
-      }
-      if (wholeOnly && !Number.isInteger(k)) this.error(`a size must be a whole number, got ${t.text}`, undefined, t);
-      return k;
-    }
-    const name = this.symbol();
-    if (!this.accept('*')) return sym(name);
-    return dimMul(sym(name), this.integer(`the coefficient of ${name}`));
-  }
-
-  private symbol(): string {
-    if (this.tok.kind !== 'name' || VALUE_WORDS.has(this.tok.text)) this.error(`expected a size (a number or a dim name), found ${describe(this.tok)}`);
-    return this.next().text;
   }
 
   /** Reports at a token (for `Reader`). */

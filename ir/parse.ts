@@ -1,8 +1,9 @@
 /**
  * @fileoverview Reads the canonical IR text of `print.ts` (the format is documented there)
  * back into a `Module`, so pass tests can be written as before/expected text and dumps can
- * be reloaded. A hand-written lexer and recursive-descent parser: the format is small and
- * line-shaped, and exact positions matter more than grammar tooling.
+ * be reloaded. A hand-written recursive-descent parser on the lexer and reading rules it
+ * shares with the kernel IR (`text-reader.ts`): the format is small and line-shaped, and
+ * exact positions matter more than grammar tooling.
  *
  * Two kinds of error, both `MoecError`s with a span into the IR text:
  * - E401 (malformed IR text): the text does not describe a module at all — a lexical or
@@ -15,15 +16,14 @@
  * Leniency for hand-written text: `//` comments, free line breaks, and attributes left at
  * their defaults may be omitted (they are filled in, as the builder does).
  */
-import { MoecError, didYouMean, fail } from './diagnostics.ts';
-import { SourceFile, type Span } from './source.ts';
-import { type Dim, dimAdd, dimMul, dimNeg, sym } from './dims.ts';
-import type { AttrValue, Attrs, DimDecl, Func, FuncResult, Module, Node, WeightDecl, WeightSource } from './graph.ts';
+import { MoecError, didYouMean } from './diagnostics.ts';
+import { SourceFile } from './source.ts';
+import type { Attrs, DimDecl, Func, FuncResult, Module, Node, WeightDecl, WeightSource } from './graph.ts';
 import { Value } from './graph.ts';
 import { OpError, getOp, resolveAttrs } from './ops.ts';
 import { IR_VERSION } from './print.ts';
-import { quantFromPairs } from './quant-type.ts';
-import { DTYPES, type TensorType, type TypeQuant, isDType } from './types.ts';
+import type { TensorType } from './types.ts';
+import { TextReader, type Tok } from './text-reader.ts';
 import { verify } from './verify.ts';
 
 /**
@@ -43,158 +43,13 @@ export function parseIR(text: string, path = '<ir>'): Module {
 }
 
 // ---------------------------------------------------------------------------------------
-// Lexer.
-
-type TokKind = 'name' | 'value' | 'number' | 'string' | 'punct' | 'eof';
-
-interface Tok {
-  kind: TokKind;
-  /** Source text for names, numbers and punctuation; the decoded name or string otherwise. */
-  text: string;
-  start: number;
-  end: number;
-}
-
-const NAME_RE = /[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*/y;
-const VALUE_NAME_RE = /[A-Za-z0-9_.]+/y;
-const NUMBER_RE = /[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const PUNCT = ['<=', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-'];
-
-function lex(text: string, path: string): Tok[] {
-  const toks: Tok[] = [];
-  const span = (start: number, end: number): Span => ({ file: path, start, end });
-  let i = 0;
-  const match = (re: RegExp, at: number): string | undefined => {
-    re.lastIndex = at;
-    return re.exec(text)?.[0];
-  };
-  while (i < text.length) {
-    const c = text[i];
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') {
-      i++;
-    } else if (text.startsWith('//', i)) {
-      while (i < text.length && text[i] !== '\n') i++;
-    } else if (c === '"') {
-      const s = lexString(text, i, span);
-      toks.push({ kind: 'string', text: s.value, start: i, end: s.end });
-      i = s.end;
-    } else if (c === '%') {
-      const bare = match(VALUE_NAME_RE, i + 1);
-      if (bare !== undefined) {
-        toks.push({ kind: 'value', text: bare, start: i, end: i + 1 + bare.length });
-        i += 1 + bare.length;
-      } else if (text[i + 1] === '"') {
-        const s = lexString(text, i + 1, span);
-        toks.push({ kind: 'value', text: s.value, start: i, end: s.end });
-        i = s.end;
-      } else {
-        fail('E401', "expected a value name after '%'", span(i, i + 1), 'value names are letters, digits, `_` and `.`, or a quoted string');
-      }
-    } else if (/[0-9]/.test(c)) {
-      const num = match(NUMBER_RE, i)!;
-      const after = match(NAME_RE, i + num.length);
-      if (after !== undefined)
-        fail('E401', `a number cannot run into a name: '${num}${after}'`, span(i, i + num.length + after.length), `write ${num}*${after} for a multiple of a size`);
-      toks.push({ kind: 'number', text: num, start: i, end: i + num.length });
-      i += num.length;
-    } else if (/[A-Za-z_]/.test(c)) {
-      const name = match(NAME_RE, i)!;
-      toks.push({ kind: 'name', text: name, start: i, end: i + name.length });
-      i += name.length;
-    } else {
-      const p = PUNCT.find((q) => text.startsWith(q, i));
-      if (p === undefined) fail('E401', `unexpected character '${c}'`, span(i, i + 1));
-      toks.push({ kind: 'punct', text: p, start: i, end: i + p.length });
-      i += p.length;
-    }
-  }
-  toks.push({ kind: 'eof', text: '', start: text.length, end: text.length });
-  return toks;
-}
-
-/** A JSON string literal starting at `start` (the opening quote); it may not span lines. */
-function lexString(text: string, start: number, span: (s: number, e: number) => Span): { value: string; end: number } {
-  let i = start + 1;
-  while (i < text.length && text[i] !== '"' && text[i] !== '\n') i += text[i] === '\\' ? 2 : 1;
-  if (i >= text.length || text[i] !== '"') {
-    const lineEnd = text.indexOf('\n', start);
-    fail('E401', 'unterminated string', span(start, lineEnd < 0 ? text.length : lineEnd), 'close it with `"` on the same line');
-  }
-  const literal = text.slice(start, i + 1);
-  try {
-    return { value: JSON.parse(literal) as string, end: i + 1 };
-  } catch {
-    return fail('E401', `invalid escape in string ${literal}`, span(start, i + 1), 'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX');
-  }
-}
-
-// ---------------------------------------------------------------------------------------
 // Parser.
 
-/** Identifiers that are attribute values, not symbolic sizes. */
-const VALUE_WORDS = new Map<string, AttrValue>([
-  ['true', true],
-  ['false', false],
-  ['null', null],
-  ['Infinity', Infinity],
-  ['NaN', NaN],
-]);
+const PUNCT = ['<=', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-'];
 
-class IrParser {
-  private readonly toks: Tok[];
-  private readonly source: SourceFile;
-  private pos = 0;
-
-  constructor(
-    text: string,
-    private readonly path: string,
-  ) {
-    this.source = new SourceFile(path, text);
-    this.toks = lex(text, path);
-  }
-
-  // --- token helpers --------------------------------------------------------------------
-
-  private get tok(): Tok {
-    return this.toks[this.pos];
-  }
-
-  private next(): Tok {
-    const t = this.toks[this.pos];
-    if (t.kind !== 'eof') this.pos++;
-    return t;
-  }
-
-  private span(start: number, end = this.toks[this.pos - 1]?.end ?? start): Span {
-    return this.source.span(start, end);
-  }
-
-  private isPunct(p: string): boolean {
-    return this.tok.kind === 'punct' && this.tok.text === p;
-  }
-
-  private isWord(w: string): boolean {
-    return this.tok.kind === 'name' && this.tok.text === w;
-  }
-
-  private accept(p: string): boolean {
-    if (!this.isPunct(p)) return false;
-    this.pos++;
-    return true;
-  }
-
-  private expect(p: string, context: string, hint?: string): Tok {
-    if (!this.isPunct(p)) this.error(`expected '${p}' ${context}, found ${describe(this.tok)}`, hint);
-    return this.next();
-  }
-
-  private expectWord(w: string, context: string, hint?: string): Tok {
-    if (!this.isWord(w)) this.error(`expected '${w}' ${context}, found ${describe(this.tok)}`, hint);
-    return this.next();
-  }
-
-  private error(message: string, hint?: string, tok = this.tok): never {
-    return fail('E401', message, this.span(tok.start, Math.max(tok.end, tok.start + 1)), hint);
+class IrParser extends TextReader {
+  constructor(text: string, path: string) {
+    super(text, path, { lex: { punct: PUNCT, values: true }, quantTypes: true, eof: 'the end of the text' });
   }
 
   /** `line:col` of an offset, for hints that point at a second place. */
@@ -203,31 +58,16 @@ class IrParser {
     return `${line}:${col}`;
   }
 
-  /** A declaration name: a dotted identifier or a quoted string. */
-  private name(what: string): Tok {
-    if (this.tok.kind !== 'name' && this.tok.kind !== 'string') this.error(`expected ${what}, found ${describe(this.tok)}`);
-    return this.next();
-  }
-
-  private integer(what: string): number {
-    const neg = this.accept('-');
-    if (this.tok.kind !== 'number') this.error(`expected ${what}, found ${describe(this.tok)}`);
-    const t = this.next();
-    const v = Number(t.text) * (neg ? -1 : 1);
-    if (!Number.isInteger(v)) this.error(`${what} must be a whole number, got ${t.text}`, undefined, t);
-    return v;
-  }
-
   // --- module ---------------------------------------------------------------------------
 
   module(): Module {
     this.header();
-    const m: Module = { name: this.name('the model name after `model`').text, dims: [], weights: [], funcs: [] };
+    const m: Module = { name: this.name('the model name after `model`'), dims: [], weights: [], funcs: [] };
     while (this.tok.kind !== 'eof') {
       if (this.isWord('dim')) m.dims.push(this.dimDecl());
       else if (this.isWord('weight')) m.weights.push(this.weightDecl());
       else if (this.isWord('func')) m.funcs.push(this.func());
-      else this.error(`expected 'dim', 'weight' or 'func', found ${describe(this.tok)}`);
+      else this.error(`expected 'dim', 'weight' or 'func', found ${this.describe(this.tok)}`);
     }
     return m;
   }
@@ -235,7 +75,7 @@ class IrParser {
   private header(): void {
     const hint = `IR text starts with 'moec.ir ${IR_VERSION}' and then 'model NAME'`;
     this.expectWord('moec.ir', 'at the start of IR text', hint);
-    if (this.tok.kind !== 'number') this.error(`expected the format version after 'moec.ir', found ${describe(this.tok)}`, hint);
+    if (this.tok.kind !== 'number') this.error(`expected the format version after 'moec.ir', found ${this.describe(this.tok)}`, hint);
     const v = this.next();
     if (Number(v.text) !== IR_VERSION) this.error(`unsupported IR format version ${v.text}`, `this moec reads version ${IR_VERSION}`, v);
     this.expectWord('model', "after 'moec.ir'", hint);
@@ -244,7 +84,7 @@ class IrParser {
   /** `dim T <= 64` */
   private dimDecl(): DimDecl {
     const start = this.next().start;
-    const d: DimDecl = { name: this.name('a dim name').text };
+    const d: DimDecl = { name: this.name('a dim name') };
     if (this.accept('<=')) d.max = this.integer('the largest value of the dim');
     d.span = this.span(start);
     return d;
@@ -253,18 +93,18 @@ class IrParser {
   /** `weight name: type [from "pattern" [axes(i=3, e=0)]]` */
   private weightDecl(): WeightDecl {
     const start = this.next().start;
-    const name = this.name('a weight name').text;
+    const name = this.name('a weight name');
     this.expect(':', 'and a type after the weight name');
     const w: WeightDecl = { name, type: this.type() };
     if (this.isWord('from')) {
       this.next();
-      if (this.tok.kind !== 'string') this.error(`expected the checkpoint name pattern (a string) after 'from', found ${describe(this.tok)}`);
+      if (this.tok.kind !== 'string') this.error(`expected the checkpoint name pattern (a string) after 'from', found ${this.describe(this.tok)}`);
       const source: WeightSource = { pattern: this.next().text, axes: [] };
       if (this.isWord('axes')) {
         this.next();
         this.expect('(', "after 'axes'");
         do {
-          const axis = this.name('a placeholder name').text;
+          const axis = this.name('a placeholder name');
           this.expect('=', 'after the placeholder name', 'axes are written name=start, e.g. axes(i=3, e=0)');
           source.axes.push({ name: axis, start: this.integer('the index of the first slice') });
         } while (this.accept(','));
@@ -281,7 +121,7 @@ class IrParser {
   /** `func name(%p: type, ...) { nodes... return r = %v, ... }` */
   private func(): Func {
     this.next();
-    const nameTok = this.name('a function name');
+    const nameTok = this.nameTok('a function name');
     const f: Func = { name: nameTok.text, params: [], body: [], results: [], span: this.span(nameTok.start, nameTok.end) };
     const scope = new Map<string, Value>();
     this.expect('(', 'after the function name');
@@ -307,7 +147,7 @@ class IrParser {
     const out: FuncResult[] = [];
     if (this.isPunct('}')) return out;
     do {
-      const name = this.name('a result name').text;
+      const name = this.name('a result name');
       this.expect('=', 'after the result name', 'results are written `return name = %value`');
       out.push({ name, value: this.use(scope, func) });
     } while (this.accept(','));
@@ -323,7 +163,7 @@ class IrParser {
       while (this.accept(','));
       this.expect('=', 'after the result values', 'a node is written `%out = op(%in, ...) {attrs} : type`');
     }
-    if (this.tok.kind !== 'name') this.error(`expected an op name, found ${describe(this.tok)}`);
+    if (this.tok.kind !== 'name') this.error(`expected an op name, found ${this.describe(this.tok)}`);
     const op = this.next().text;
     const inputs = this.operands(scope, func);
     const attrs = this.isPunct('{') ? this.attrs() : {};
@@ -361,7 +201,7 @@ class IrParser {
     const attrs: Attrs = {};
     if (!this.isPunct('}'))
       do {
-        const key = this.name('an attribute name');
+        const key = this.nameTok('an attribute name');
         if (Object.hasOwn(attrs, key.text)) this.error(`attribute '${key.text}' is given twice`, undefined, key);
         this.expect('=', 'after the attribute name', 'attributes are written {name=value, ...}');
         // defineProperty, so even a key like `__proto__` is stored as a plain attribute.
@@ -371,106 +211,10 @@ class IrParser {
     return attrs;
   }
 
-  private attrValue(): AttrValue {
-    const t = this.tok;
-    if (t.kind === 'string') return this.next().text;
-    if (t.kind === 'name' && VALUE_WORDS.has(t.text)) {
-      this.next();
-      return VALUE_WORDS.get(t.text)!;
-    }
-    if (this.isPunct('-') && this.toks[this.pos + 1].kind === 'name' && this.toks[this.pos + 1].text === 'Infinity') {
-      this.pos += 2;
-      return -Infinity;
-    }
-    if (this.accept('[')) {
-      const list: AttrValue[] = [];
-      if (!this.isPunct(']'))
-        do list.push(this.attrValue());
-        while (this.accept(','));
-      this.expect(']', 'to close the list');
-      return list;
-    }
-    if (t.kind === 'number' || t.kind === 'name' || this.isPunct('-')) return this.dim(false);
-    return this.error(`expected an attribute value, found ${describe(t)}`, 'values are numbers, "strings", true, false, null, sizes like 2*T+1, or [lists]');
-  }
-
-  // --- types and sizes ------------------------------------------------------------------
-
-  /** `f32[T, 8]` */
-  private type(): TensorType {
-    const t = this.tok;
-    if (t.kind !== 'name') this.error(`expected a type such as f32[T, 8], found ${describe(t)}`);
-    if (!isDType(t.text)) this.error(`unknown dtype '${t.text}'`, didYouMean(t.text, DTYPES) ?? `dtypes are ${DTYPES.join(', ')}`);
-    this.next();
-    const quant = this.isPunct('(') ? this.quant() : undefined;
-    this.expect('[', `after the dtype ${t.text}`, 'a scalar is written f32[]');
-    const shape: Dim[] = [];
-    if (!this.isPunct(']'))
-      do shape.push(this.dim(true));
-      while (this.accept(','));
-    this.expect(']', 'to close the shape');
-    return quant ? { dtype: t.text, shape, quant } : { dtype: t.text, shape };
-  }
-
-  /** `(group=32)`, `(group=channel, axis=-2)` after a quantized dtype (see quant-type.ts). */
-  private quant(): TypeQuant {
-    const open = this.expect('(', 'before the quantization');
-    const pairs: Array<{ key: string; value: string | number }> = [];
-    do {
-      const key = this.name('group= or axis=').text;
-      this.expect('=', `after ${key}`);
-      pairs.push({ key, value: this.tok.kind === 'name' ? this.next().text : this.integer(`the ${key}`) });
-    } while (this.accept(','));
-    this.expect(')', 'to close the quantization', 'a quantized type is written i4(group=32)[...]');
-    const q = quantFromPairs(pairs);
-    if (typeof q === 'string') this.error(q, undefined, open);
-    return q;
-  }
-
-  /**
-   * A linear size expression: `8`, `T`, `2*T+1`, `-T+4`, `T*2`. Outside shapes the same
-   * rule reads plain numbers (`-7.5`, `1e-7`), which must then be returned unchanged.
-   */
-  private dim(wholeOnly: boolean): Dim {
-    const neg = this.accept('-');
-    let acc = this.dimTerm(wholeOnly);
-    if (neg) acc = dimNeg(acc);
-    while (this.isPunct('+') || this.isPunct('-')) {
-      const minus = this.next().text === '-';
-      const term = this.dimTerm(wholeOnly);
-      acc = dimAdd(acc, minus ? dimNeg(term) : term);
-    }
-    return acc;
-  }
-
-  /** `8`, `T`, `2*T` or `T*2`. */
-  private dimTerm(wholeOnly: boolean): Dim {
-    const t = this.tok;
-    if (t.kind === 'number') {
-      this.next();
-      const k = Number(t.text);
-      if (this.accept('*')) {
-        const name = this.symbol();
-        if (!Number.isInteger(k)) this.error(`the coefficient ${t.text} of ${name} must be a whole number`, undefined, t);
-        return dimMul(k, sym(name));
-      }
-      if (wholeOnly && !Number.isInteger(k)) this.error(`a size must be a whole number, got ${t.text}`, undefined, t);
-      return k;
-    }
-    const name = this.symbol();
-    if (!this.accept('*')) return sym(name);
-    return dimMul(sym(name), this.integer(`the coefficient of ${name}`));
-  }
-
-  private symbol(): string {
-    if (this.tok.kind !== 'name' || VALUE_WORDS.has(this.tok.text)) this.error(`expected a size (a number or a dim name), found ${describe(this.tok)}`);
-    return this.next().text;
-  }
-
   // --- values ---------------------------------------------------------------------------
 
   private valueName(what: string): Tok {
-    if (this.tok.kind !== 'value') this.error(`expected ${what} (%name), found ${describe(this.tok)}`);
+    if (this.tok.kind !== 'value') this.error(`expected ${what} (%name), found ${this.describe(this.tok)}`);
     return this.next();
   }
 
@@ -508,18 +252,5 @@ function withDefaults(op: string, attrs: Attrs): Attrs {
   } catch (e) {
     if (e instanceof OpError) return attrs;
     throw e;
-  }
-}
-
-function describe(t: Tok): string {
-  switch (t.kind) {
-    case 'eof':
-      return 'the end of the text';
-    case 'value':
-      return `%${t.text}`;
-    case 'string':
-      return JSON.stringify(t.text);
-    default:
-      return `'${t.text}'`;
   }
 }
