@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
-import { mainFunc, type Module } from '../ir/graph.ts';
-import { printIR } from '../ir/print.ts';
+import { mainFunc, type Module } from '../ir/graph/graph.ts';
+import { printIR } from '../ir/graph/print.ts';
 import { writeSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import type { Tensor } from '../ir/tensor.ts';
@@ -20,7 +20,7 @@ import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run,
 import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
-import { printKernelIR } from '../ir/kprint.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
 import { listTargets, loadTarget } from './target-load.ts';

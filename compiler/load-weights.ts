@@ -24,8 +24,8 @@
  * naming the tensor, what was expected and what was found: never a silent zero.
  */
 import { evalShape } from '../ir/dims.ts';
-import { type WeightDecl, type Module, checkpointName } from '../ir/graph.ts';
-import { MAX_INTERP_ELEMENTS } from '../ir/interp.ts';
+import { type WeightDecl, type Module, checkpointName } from '../ir/graph/graph.ts';
+import { MAX_INTERP_ELEMENTS } from '../ir/graph/interp.ts';
 import {
   FP8_BLOCK,
   type QuantData,

@@ -17,12 +17,12 @@ import { compile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { listTargets, loadTarget } from '../compiler/target-load.ts';
 import { dimToString } from '../ir/dims.ts';
-import { FuncBuilder } from '../ir/builder.ts';
-import { type Module, checkpointName, mainFunc } from '../ir/graph.ts';
-import { interpret } from '../ir/interp.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseIR } from '../ir/parse.ts';
-import { printIR } from '../ir/print.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
+import { type Module, checkpointName, mainFunc } from '../ir/graph/graph.ts';
+import { interpret } from '../ir/graph/interp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
 
 const SRC = readFileSync('test/fixtures/decoder-pair.moe', 'utf8');
 const M = compile(SRC, { path: 'test/fixtures/decoder-pair.moe' });

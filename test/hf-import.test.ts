@@ -25,17 +25,17 @@ import { main } from '../compiler/cli.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { inputsFromSafetensors, weightsFromSafetensors } from '../compiler/driver.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import { forEachKernel } from '../ir/kernel-walk.ts';
+import { forEachKernel } from '../ir/kernel/walk.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { SourceFile } from '../ir/source.ts';
 import { loadTarget } from '../compiler/target-load.ts';
-import { interpret } from '../ir/interp.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR } from '../ir/kparse.ts';
-import { verifyKernelIR } from '../ir/kverify.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { parseIR } from '../ir/parse.ts';
-import { printIR } from '../ir/print.ts';
+import { interpret } from '../ir/graph/interp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 
 type Cfg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -3,9 +3,9 @@
  * counterpart of `GraphPass` (`pass.ts`) one level down: a pure function from a program to
  * a program (it never mutates its input), declared with a name, what must have run before
  * it and a doc comment stating its pre- and postconditions. The walkers kernel passes use
- * (`mapKernels`, `forEachKernel`, `kernelBuffers`) are the IR's: `ir/kernel-walk.ts`.
+ * (`mapKernels`, `forEachKernel`, `kernelBuffers`) are the IR's: `ir/kernel/walk.ts`.
  */
-import type { KProgram } from '../../ir/kernel.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target.ts';
 
 export interface KernelPassContext {

@@ -16,9 +16,9 @@
  */
 import { didYouMean } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
-import type { Module } from '../../ir/graph.ts';
-import { printIR } from '../../ir/print.ts';
-import { verifyOrThrow } from '../../ir/verify.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { printIR } from '../../ir/graph/print.ts';
+import { verifyOrThrow } from '../../ir/graph/verify.ts';
 import { canonicalize } from './canonicalize.ts';
 import { foldSharedExperts } from './fold-shared-experts.ts';
 import { fuseDenseMlp } from './fuse-dense-mlp.ts';

@@ -5,7 +5,7 @@
  * a web page uses too).
  */
 import { evalShape } from '../../../ir/dims.ts';
-import type { KProgram } from '../../../ir/kernel.ts';
+import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';

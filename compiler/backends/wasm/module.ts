@@ -9,7 +9,7 @@
  * scalar build (the same kernels with float32 locals).
  */
 import binaryen from 'binaryen';
-import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';

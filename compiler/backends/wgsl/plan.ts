@@ -14,9 +14,9 @@
  * moe_align counted on the GPU; which path (decode or sorted) runs follows from T alone.
  */
 import { type Dim, dimMul, dimToString, evalShape } from '../../../ir/dims.ts';
-import { expertCapacity } from '../../../ir/interp-kernels.ts';
-import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
-import { alignsBySorted, loopSlices } from '../../../ir/kernel-walk.ts';
+import { expertCapacity } from '../../../ir/graph/interp-kernels.ts';
+import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
+import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';

@@ -14,9 +14,9 @@
  * weights the kernels read (e.g. gate and up projections concatenated into one matrix, a
  * shared expert appended as extra experts), run once at load time.
  */
-import type { Dim } from './dims.ts';
-import type { Attrs, Module } from './graph.ts';
-import type { DType } from './types.ts';
+import type { Dim } from '../dims.ts';
+import type { Attrs, Module } from '../graph/graph.ts';
+import type { DType } from '../types.ts';
 
 export type BufferKind = 'input' | 'output' | 'weight' | 'temp';
 /** Every buffer kind (for the text parser and the verifier). */

@@ -16,13 +16,13 @@
  * Leniency for hand-written text: `//` comments, free line breaks, and attributes left at
  * their defaults may be omitted (they are filled in, as the builder does).
  */
-import { MoecError, didYouMean } from './diagnostics.ts';
-import { SourceFile } from './source.ts';
+import { MoecError, didYouMean } from '../diagnostics.ts';
+import { SourceFile } from '../source.ts';
 import type { Attrs, DimDecl, Func, FuncResult, Module, Node, WeightDecl, WeightSource } from './graph.ts';
 import { Value } from './graph.ts';
 import { OpError, getOp, resolveAttrs } from './ops.ts';
 import { IR_VERSION } from './print.ts';
-import type { TensorType } from './types.ts';
+import type { TensorType } from '../types.ts';
 import { TextReader, type Tok } from './text-reader.ts';
 import { verify } from './verify.ts';
 

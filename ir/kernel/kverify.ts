@@ -38,19 +38,19 @@
  *
  * Memory overlap of buffers live at the same time is the memory planner's to check.
  */
-import { didYouMean } from './diagnostics.ts';
-import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, shapeEq, shapeToString } from './dims.ts';
-import { type Module, findFunc } from './graph.ts';
-import { KERNELS } from './interp-kernels.ts';
-import { FUSED_KERNELS } from './interp-fused.ts';
+import { didYouMean } from '../diagnostics.ts';
+import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, shapeEq, shapeToString } from '../dims.ts';
+import { type Module, findFunc } from '../graph/graph.ts';
+import { KERNELS } from '../graph/interp-kernels.ts';
+import { FUSED_KERNELS } from '../graph/interp-fused.ts';
 import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
-import { OpError, getOp, inferOp } from './ops.ts';
-import { printType } from './print.ts';
-import { isQuantDType } from './quant.ts';
-import { resolveQuant } from './quant-type.ts';
-import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from './types.ts';
-import { verify } from './verify.ts';
-import { loopSlices } from './kernel-walk.ts';
+import { OpError, getOp, inferOp } from '../graph/ops.ts';
+import { printType } from '../graph/print.ts';
+import { isQuantDType } from '../quant.ts';
+import { resolveQuant } from '../quant-type.ts';
+import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '../types.ts';
+import { verify } from '../graph/verify.ts';
+import { loopSlices } from './walk.ts';
 
 /** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
 interface BufInfo {

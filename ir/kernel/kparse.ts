@@ -12,15 +12,15 @@
  * and sizes are spelled as in the graph IR: both parsers read them with one lexer and one
  * set of rules (`text-reader.ts`).
  */
-import { MoecError, didYouMean, fail } from './diagnostics.ts';
-import { SourceFile } from './source.ts';
-import type { AttrValue, Attrs } from './graph.ts';
-import { KERNELS } from './interp-kernels.ts';
+import { MoecError, didYouMean, fail } from '../diagnostics.ts';
+import { SourceFile } from '../source.ts';
+import type { AttrValue, Attrs } from '../graph/graph.ts';
+import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
-import { OpError, getOp, resolveAttrs } from './ops.ts';
-import { parseIR } from './parse.ts';
-import { TextReader, type Tok } from './text-reader.ts';
+import { OpError, getOp, resolveAttrs } from '../graph/ops.ts';
+import { parseIR } from '../graph/parse.ts';
+import { TextReader, type Tok } from '../graph/text-reader.ts';
 
 /**
  * Parses kernel IR text (graph section included) into a `KProgram`. Throws `MoecError`

@@ -59,21 +59,21 @@
  * Data errors (an expert index outside -1..E-1, a slot routed twice) are E505, as in the
  * graph interpreter; a program that cannot run although it verified is a bug: a plain Error.
  */
-import { MoecError, fail } from './diagnostics.ts';
-import { DimError, evalShape } from './dims.ts';
-import { roundToBf16, roundToF16 } from './float16.ts';
-import type { Node } from './graph.ts';
-import { interpretFunc } from './interp.ts';
-import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from './interp-kernels.ts';
-import { FUSED_KERNELS } from './interp-fused.ts';
+import { MoecError, fail } from '../diagnostics.ts';
+import { DimError, evalShape } from '../dims.ts';
+import { roundToBf16, roundToF16 } from '../float16.ts';
+import type { Node } from '../graph/graph.ts';
+import { interpretFunc } from '../graph/interp.ts';
+import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from '../graph/interp-kernels.ts';
+import { FUSED_KERNELS } from '../graph/interp-fused.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
 import { verifyKernelIR } from './kverify.ts';
-import { alignsBySorted, loopSlices } from './kernel-walk.ts';
+import { alignsBySorted, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
-import { getOp, resolveAttrs } from './ops.ts';
-import { type QuantDType, dequantize, isQuantDType } from './quant.ts';
-import { type Tensor, type TensorData, isIntDType, numel } from './tensor.ts';
-import type { DType } from './types.ts';
+import { getOp, resolveAttrs } from '../graph/ops.ts';
+import { type QuantDType, dequantize, isQuantDType } from '../quant.ts';
+import { type Tensor, type TensorData, isIntDType, numel } from '../tensor.ts';
+import type { DType } from '../types.ts';
 
 export interface KernelInterpretOptions {
   /** Values of the module's symbolic sizes, e.g. `{ T: 7 }`. */

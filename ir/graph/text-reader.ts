@@ -10,12 +10,12 @@
  * section), whether a type may carry a quantization (`i4(group=32)[...]`, graph IR only),
  * and how the end of its text is named in messages.
  */
-import { didYouMean, fail } from './diagnostics.ts';
-import { type Dim, dimAdd, dimMul, dimNeg, sym } from './dims.ts';
+import { didYouMean, fail } from '../diagnostics.ts';
+import { type Dim, dimAdd, dimMul, dimNeg, sym } from '../dims.ts';
 import type { AttrValue } from './graph.ts';
-import { quantFromPairs } from './quant-type.ts';
-import { SourceFile, type Span } from './source.ts';
-import { DTYPES, type TensorType, type TypeQuant, isDType } from './types.ts';
+import { quantFromPairs } from '../quant-type.ts';
+import { SourceFile, type Span } from '../source.ts';
+import { DTYPES, type TensorType, type TypeQuant, isDType } from '../types.ts';
 
 // ---------------------------------------------------------------------------------------
 // Lexer.
