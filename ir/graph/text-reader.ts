@@ -2,8 +2,9 @@
  * @fileoverview What the two IR text parsers share: one lexer and one base class with the
  * token helpers and the reading rules both formats have in common (names, whole numbers,
  * attribute values, types and linear size expressions), so the graph IR (`parse.ts`) and
- * the kernel IR (`kparse.ts`) spell a value, a type or a size the same way and report the
- * same mistake with the same words.
+ * the kernel IR (`../kernel/kparse.ts`) spell a value, a type or a size the same way and
+ * report the same mistake with the same words. It lives with the graph IR because the
+ * kernel IR builds on the graph IR (its text ends with a graph module), never the reverse.
  *
  * Each format says what is its own: its punctuation, the `%value` references of the graph
  * IR, the kernel IR's header word `moec.kernel-ir` and where its text ends (its graph
