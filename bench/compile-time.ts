@@ -15,7 +15,7 @@ import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target-load.ts';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import type { Step } from '../ir/kernel.ts';
+import type { Step } from '../ir/kernel/kernel.ts';
 import { Progress } from './progress.ts';
 import { sample } from './stats.ts';
 

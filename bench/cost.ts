@@ -35,7 +35,7 @@
  *   scales, so a quantized module's GB/s is the effective rate over the bytes it stores.
  */
 import { evalShape } from '../ir/dims.ts';
-import { type Func, type Module, type Value, findFunc, mainFunc } from '../ir/graph.ts';
+import { type Func, type Module, type Value, findFunc, mainFunc } from '../ir/graph/graph.ts';
 import { numel } from '../ir/tensor.ts';
 import { type QuantDType, quantizedBytes } from '../ir/quant.ts';
 import { resolveQuant } from '../ir/quant-type.ts';

@@ -42,9 +42,9 @@
  * cost is finite and non-negative, and `seconds` ≥ each roofline term.
  */
 import { evalShape } from '../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../ir/kernel.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../ir/kernel/kernel.ts';
 import { type DType, dtypeBytes } from '../ir/types.ts';
-import { bufferResolver, forEachKernel, kernelBuffers } from './passes/kernel-pass.ts';
+import { bufferResolver, forEachKernel, kernelBuffers } from '../ir/kernel/walk.ts';
 import { decoderOpCost } from './cost-attention.ts';
 import type { TargetCaps } from './target.ts';
 

@@ -4,8 +4,8 @@
  * safetensors), and running the reference interpreter.
  */
 import { readFileSync } from 'node:fs';
-import { type Module, mainFunc } from '../ir/graph.ts';
-import { interpret } from '../ir/interp.ts';
+import { type Module, mainFunc } from '../ir/graph/graph.ts';
+import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
@@ -13,16 +13,17 @@ import { concreteShape, weightsFromSafetensors } from './load-weights.ts';
 
 export { weightsFromSafetensors } from './load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { verifyOrThrow } from '../ir/verify.ts';
-import { MoecError, UsageError, didYouMean, fail } from './diagnostics.ts';
+import { verifyOrThrow } from '../ir/graph/verify.ts';
+import { MoecError, didYouMean, fail } from '../ir/diagnostics.ts';
+import { UsageError } from './usage-error.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
 import { runPasses } from './passes/manager.ts';
 import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
-import { SourceFile } from './source.ts';
-import type { KProgram } from '../ir/kernel.ts';
+import { SourceFile } from '../ir/source.ts';
+import type { KProgram } from '../ir/kernel/kernel.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { runPipeline } from './pipeline.ts';
 import type { TargetCaps } from './target.ts';

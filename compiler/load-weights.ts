@@ -24,8 +24,8 @@
  * naming the tensor, what was expected and what was found: never a silent zero.
  */
 import { evalShape } from '../ir/dims.ts';
-import { type WeightDecl, type Module, checkpointName } from '../ir/graph.ts';
-import { MAX_INTERP_ELEMENTS } from '../ir/interp.ts';
+import { type WeightDecl, type Module, checkpointName } from '../ir/graph/graph.ts';
+import { MAX_INTERP_ELEMENTS } from '../ir/graph/interp.ts';
 import {
   FP8_BLOCK,
   type QuantData,
@@ -40,8 +40,8 @@ import type { SafetensorsFile } from '../ir/safetensors.ts';
 import { type Tensor, isIntDType, numel } from '../ir/tensor.ts';
 import type { TensorType } from '../ir/types.ts';
 import { resolveQuant } from '../ir/quant-type.ts';
-import { fail } from './diagnostics.ts';
-import type { Span } from './source.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { Span } from '../ir/source.ts';
 
 /** Checkpoint float dtypes a float weight takes directly. */
 const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);

@@ -9,11 +9,12 @@
  * graph passes. The same pipeline serves every target: passes read the target's
  * capability sheet, never its name.
  */
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
 import type { QuantScheme } from '../ir/quant.ts';
-import type { KProgram } from '../ir/kernel.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { UsageError, didYouMean } from './diagnostics.ts';
+import type { KProgram } from '../ir/kernel/kernel.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { didYouMean } from '../ir/diagnostics.ts';
+import { UsageError } from './usage-error.ts';
 import type { KernelPass, KernelPassContext } from './passes/kernel-pass.ts';
 import { lowerToKernels } from './passes/lower-kernels.ts';
 import { GRAPH_PASSES, runPasses } from './passes/manager.ts';

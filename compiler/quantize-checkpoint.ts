@@ -34,7 +34,7 @@ import {
 } from '../ir/quant.ts';
 import { type TensorSpec, writeSafetensorsStreaming } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { fail } from './diagnostics.ts';
+import { fail } from '../ir/diagnostics.ts';
 import { FP8_SCALE_SUFFIX, QUANT_SCALE_SUFFIX, readStored } from './load-weights.ts';
 
 /** Names of tensors that are never quantized even when 2-D: embeddings and norms. */

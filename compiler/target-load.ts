@@ -22,9 +22,9 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
-import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from './diagnostics.ts';
+import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from '../ir/diagnostics.ts';
 import { packageRoot } from './package-root.ts';
-import { SourceFile, type Span } from './source.ts';
+import { SourceFile, type Span } from '../ir/source.ts';
 import type { Backend, MemoryLevel, TargetCaps } from './target.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import { main } from '../compiler/cli.ts';
 import { compileFile } from '../compiler/driver.ts';
 import { loadTarget } from '../compiler/target-load.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/driver.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { SourceFile } from '../compiler/source.ts';
-import { findWeight, mainFunc } from '../ir/graph.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { SourceFile } from '../ir/source.ts';
+import { findWeight, mainFunc } from '../ir/graph/graph.ts';
 import { dimToString } from '../ir/dims.ts';
 
 const HEAD = 'dim T <= 128\nconst D = 8\nconst E = 4\n';

@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../compiler/backends/backend.ts';
 import { main } from '../compiler/cli.ts';
 import { compileFile, runOnBackend } from '../compiler/driver.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { SMALL } from './small-sizes.ts';
 
 vi.mock('../compiler/backends/backend.ts', async (importOriginal) => {

@@ -13,7 +13,7 @@
  * Units: counts and FLOPs are plain numbers, bytes are bytes, times are seconds.
  */
 import { shapeToString } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import type { ImportResult } from '../import/index.ts';
 import type { TargetCaps } from '../target.ts';
 import { type KvCache, type WeightTraffic, kvCache, weightTraffic } from './bytes.ts';

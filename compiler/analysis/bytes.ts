@@ -11,7 +11,7 @@
  * over all layers, from the attention ops' cache operands (`kv-cache.ts`); an FFN stack
  * stores none.
  */
-import type { Module } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import { expectedActiveExperts } from '../cost.ts';
 import { kvCachePerToken } from './kv-cache.ts';
 import { type StorageDType, totalWeightBytes, weightBytes } from './memory.ts';

@@ -16,7 +16,7 @@
  * new token is the L-th), none for a prefill.
  */
 import { type Dim, evalShape, isSym } from '../../ir/dims.ts';
-import type { Module, Node } from '../../ir/graph.ts';
+import type { Module, Node } from '../../ir/graph/graph.ts';
 import { ACT_FLOPS, OP_FLOPS, REDUCTIONS, TOKENS } from '../cost.ts';
 import { decoderOpCost } from '../cost-attention.ts';
 import { dtypeBytes } from '../../ir/types.ts';

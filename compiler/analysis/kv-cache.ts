@@ -6,7 +6,7 @@
  * so the figure is exact for 61 stacked layers without unrolling them.
  */
 import { isSym } from '../../ir/dims.ts';
-import { type Func, type Module, findFunc, mainFunc } from '../../ir/graph.ts';
+import { type Func, type Module, findFunc, mainFunc } from '../../ir/graph/graph.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 
 /** Which operands of each attention op are its cache (one row per cached position). */

@@ -16,7 +16,7 @@
  * and an MLP projection) from its moec or checkpoint name.
  */
 import { type Dim, isSym } from '../../ir/dims.ts';
-import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
+import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph/graph.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
 
 export const COMPONENTS = ['embedding', 'attention', 'norm', 'router', 'dense_mlp', 'shared_experts', 'routed_experts', 'lm_head', 'other'] as const;

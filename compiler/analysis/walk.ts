@@ -3,7 +3,7 @@
  * visited once, with their run count (nested counts multiplied), not unrolled, so a
  * 61-layer model costs one body's visit.
  */
-import { type Func, type Module, type Node, findFunc, mainFunc } from '../../ir/graph.ts';
+import { type Func, type Module, type Node, findFunc, mainFunc } from '../../ir/graph/graph.ts';
 
 export function forEachNode(m: Module, visit: (n: Node, times: number) => void, f: Func = mainFunc(m), times = 1): void {
   for (const n of f.body) {

@@ -11,10 +11,11 @@
  * Backends are loaded lazily (`getBackend`), so `moec check` never pays for binaryen or
  * a WebGPU adapter.
  */
-import type { KProgram } from '../../ir/kernel.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
-import { UsageError, fail } from '../diagnostics.ts';
-import { forEachKernel } from '../passes/kernel-pass.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
+import { forEachKernel } from '../../ir/kernel/walk.ts';
 import type { Backend as BackendName, TargetCaps } from '../target.ts';
 
 export type { BackendName };

@@ -5,8 +5,8 @@
  * value moec does not implement is always a MoecError with file:line:col and a hint —
  * never a silent default or a guess.
  */
-import { fail } from '../diagnostics.ts';
-import type { Span } from '../source.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import type { Span } from '../../ir/source.ts';
 import type { JsonDocument, JsonValue } from './json-source.ts';
 
 type JsonObject = { [key: string]: JsonValue };

@@ -5,8 +5,8 @@
  * shared builder (`decoder.ts`) writes the `.moe` text, and the ordinary frontend compiles
  * it, so an imported model is checked exactly like a hand-written one.
  */
-import type { Module } from '../../ir/graph.ts';
-import { fail } from '../diagnostics.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import { compile } from '../driver.ts';
 import { HfConfig } from './config.ts';
 import { type DecoderSpec, renderDecoder } from './decoder.ts';

@@ -18,7 +18,7 @@
  * summed in a different order (routed and shared outputs are accumulated together), so
  * results agree to float rounding, not bit for bit.
  */
-import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Attrs, Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { isSym } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';

@@ -21,7 +21,7 @@
  * (`moe_experts` is defined as this chain; a packed GEMM computes the same dot products).
  * A chain whose intermediates are used elsewhere is left alone.
  */
-import type { Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';

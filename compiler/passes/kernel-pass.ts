@@ -2,11 +2,10 @@
  * @fileoverview The one signature of passes over the kernel IR (`KProgram`), the
  * counterpart of `GraphPass` (`pass.ts`) one level down: a pure function from a program to
  * a program (it never mutates its input), declared with a name, what must have run before
- * it and a doc comment stating its pre- and postconditions. Also the two walkers every
- * kernel pass needs: a pure map over all kernels (loop bodies included) and the buffers a
- * kernel reads and writes.
+ * it and a doc comment stating its pre- and postconditions. The walkers kernel passes use
+ * (`mapKernels`, `forEachKernel`, `kernelBuffers`) are the IR's: `ir/kernel/walk.ts`.
  */
-import type { KBuffer, KProgram, Kernel, LoopStep, Step } from '../../ir/kernel.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target.ts';
 
 export interface KernelPassContext {
@@ -26,68 +25,4 @@ export interface KernelPass {
   /** Passes (graph or kernel) that must have run before this one. */
   requires: string[];
   run(p: KProgram, ctx: KernelPassContext): KProgram;
-}
-
-/** A copy of `steps` with `fn` applied to every kernel, loop bodies included (loops are copied). */
-export function mapKernels(steps: readonly Step[], fn: (k: Kernel) => Kernel): Step[] {
-  return steps.map((s) => (s.kind === 'loop' ? { ...s, body: mapKernels(s.body, fn) } : fn(s)));
-}
-
-/** Calls `fn` on every kernel in execution order with how many times it runs (loop counts multiplied). */
-export function forEachKernel(steps: readonly Step[], fn: (k: Kernel, times: number, loops: LoopStep[]) => void, times = 1, loops: LoopStep[] = []): void {
-  for (const s of steps) {
-    if (s.kind === 'loop') forEachKernel(s.body, fn, times * s.count, [...loops, s]);
-    else fn(s, times, loops);
-  }
-}
-
-/** Names of the buffers a kernel reads and writes (optional operands only when present). */
-export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } {
-  const present = (xs: Array<string | undefined>): string[] => xs.filter((x): x is string => x !== undefined);
-  const epilogueReads = (k.kind === 'gemm' || k.kind === 'grouped_gemm' ? k.epilogue : []).flatMap((e) =>
-    e.kind === 'bias' ? [e.bias] : e.kind === 'combine' ? [e.weights] : [],
-  );
-  switch (k.kind) {
-    case 'router':
-      return { reads: present([k.x, k.w, k.bias, k.selectBias, k.sharedGate]), writes: [k.indices, k.weights] };
-    case 'moe_align':
-      return { reads: [k.indices], writes: [k.sorted, k.blockExpert, k.count] };
-    case 'grouped_gemm':
-      return {
-        reads: present([k.a, k.w, k.sorted, k.blockExpert, k.count, k.indices, k.init, ...epilogueReads]),
-        writes: [k.out],
-      };
-    case 'gemm':
-      return { reads: [k.a, k.w, ...epilogueReads], writes: [k.out] };
-    case 'op':
-      return { reads: [...k.inputs], writes: [...k.outputs] };
-  }
-}
-
-/**
- * Looks buffers up by name, including a loop's per-iteration slice views (which are not
- * buffers of their own): a slice resolves to its stacked buffer without the leading axis.
- */
-export function bufferResolver(p: KProgram): (name: string) => KBuffer {
-  const byName = new Map(p.buffers.map((b) => [b.name, b]));
-  const slices = new Map<string, string>();
-  const collect = (steps: readonly Step[]): void => {
-    for (const s of steps) {
-      if (s.kind !== 'loop') continue;
-      for (const sl of s.slices) slices.set(sl.slice, sl.stacked);
-      collect(s.body);
-    }
-  };
-  collect(p.steps);
-  const resolve = (name: string, depth = 0): KBuffer => {
-    const b = byName.get(name);
-    if (b) return b;
-    const stacked = slices.get(name);
-    if (stacked !== undefined && depth < 16) {
-      const s = resolve(stacked, depth + 1);
-      return { ...s, name, shape: s.shape.slice(1) };
-    }
-    throw new Error(`kernel program '${p.name}' has no buffer '${name}'`);
-  };
-  return (name) => resolve(name);
 }

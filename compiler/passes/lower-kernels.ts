@@ -12,7 +12,7 @@
  * - A quantized weight (`TensorType.quant`) becomes a buffer of its codes whose `quant`
  *   names an f32 weight buffer of its scales, with the concrete axis and group; a stacked
  *   one's scales are sliced per layer alongside it. `pack` returns the quantized values
- *   and `packedBuffers` (ir/kweights.ts) splits them into the two buffers.
+ *   and `packedBuffers` (ir/kernel/kweights.ts) splits them into the two buffers.
  *
  * Precondition: verified graph IR (normally after the fusion passes). Postcondition: a
  * kernel program whose interpretation equals the graph's (`kinterp.ts`), untiled and
@@ -20,13 +20,13 @@
  * the tiler resizes them with `resizeAlignBuffers`.
  */
 import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
-import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
-import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel.ts';
+import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph/graph.ts';
+import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { scaleShape } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
-import { fail } from '../diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;

@@ -14,10 +14,11 @@
  *
  * Also the registry of graph passes, by name, in their default order.
  */
-import { UsageError, didYouMean } from '../diagnostics.ts';
-import type { Module } from '../../ir/graph.ts';
-import { printIR } from '../../ir/print.ts';
-import { verifyOrThrow } from '../../ir/verify.ts';
+import { didYouMean } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { printIR } from '../../ir/graph/print.ts';
+import { verifyOrThrow } from '../../ir/graph/verify.ts';
 import { canonicalize } from './canonicalize.ts';
 import { foldSharedExperts } from './fold-shared-experts.ts';
 import { fuseDenseMlp } from './fuse-dense-mlp.ts';

@@ -3,7 +3,7 @@
  * to a module (it never mutates its input), declared with a name, what it requires to have
  * run before it, and a doc comment stating its pre- and postconditions.
  */
-import type { Module } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import type { QuantScheme } from '../../ir/quant.ts';
 import type { TargetCaps } from '../target.ts';
 

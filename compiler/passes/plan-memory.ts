@@ -27,12 +27,13 @@
  * have `bytes` where their shapes evaluate, and `arenaBytes` ≤ `naiveBytes`.
  */
 import { evalShape } from '../../ir/dims.ts';
-import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel.ts';
+import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel/kernel.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS } from '../cost.ts';
-import { type KernelPass, kernelBuffers } from './kernel-pass.ts';
-import { formatBytes } from '../../ir/kprint.ts';
-import { fail } from '../diagnostics.ts';
+import type { KernelPass } from './kernel-pass.ts';
+import { kernelBuffers } from '../../ir/kernel/walk.ts';
+import { formatBytes } from '../../ir/kernel/kprint.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import type { TargetCaps } from '../target.ts';
 
 export interface PlanMemoryOptions {

@@ -15,8 +15,8 @@
  * Precondition: verified graph IR, before fusion (it runs first). Without a scheme in the
  * context it returns its input unchanged, so f32 programs are exactly what they were.
  */
-import { type Func, type Module, type Value, findFunc } from '../../ir/graph.ts';
-import { inferOp } from '../../ir/ops.ts';
+import { type Func, type Module, type Value, findFunc } from '../../ir/graph/graph.ts';
+import { inferOp } from '../../ir/graph/ops.ts';
 import { quantTypeProblem, sameQuant, schemeQuant } from '../../ir/quant-type.ts';
 import { isFloatDType, type TensorType } from '../../ir/types.ts';
 import { shapeEq } from '../../ir/dims.ts';

@@ -48,10 +48,11 @@ import {
   vectorElems,
 } from '../cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target.ts';
-import { fail } from '../diagnostics.ts';
-import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import type { KernelPass } from './kernel-pass.ts';
+import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
 
 /** Token count the tiler optimises for when neither the options nor the program give one. */
 export const DEFAULT_MAX_TOKENS = 512;

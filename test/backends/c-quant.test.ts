@@ -22,13 +22,13 @@ import { buildExecutable, runExecutable } from '../../compiler/backends/c/build.
 import { type PanelSpec, packCodePanels } from '../../compiler/backends/c/layout.ts';
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import type { Module } from '../../ir/graph.ts';
-import { interpret } from '../../ir/interp.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { QUANT_SCHEMES, quantize } from '../../ir/quant.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas } from '../../bench/native.ts';

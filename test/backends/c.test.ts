@@ -21,9 +21,9 @@ import { agreement } from '../../compiler/compare.ts';
 import { compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import type { Module } from '../../ir/graph.ts';
-import { interpret } from '../../ir/interp.ts';
-import type { KProgram } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { SMALL } from '../small-sizes.ts';
 import { cpuHas } from '../../bench/native.ts';
 

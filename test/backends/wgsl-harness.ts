@@ -3,7 +3,7 @@ import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import type { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { CANARY } from '../../compiler/backends/wgsl/runtime.ts';
 import { evalShape } from '../../ir/dims.ts';
-import type { KProgram } from '../../ir/kernel.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { numel } from '../../ir/tensor.ts';
 
 /**

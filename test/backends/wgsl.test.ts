@@ -16,7 +16,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
@@ -24,8 +24,8 @@ import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
-import { interpretKernelIR } from '../../ir/kinterp.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 

@@ -5,15 +5,16 @@
  * `printAfter` dumps reloadable IR text. Also `cloneModule` and the registry.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MoecError, UsageError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
+import { UsageError } from '../../compiler/usage-error.ts';
 import { compileFile } from '../../compiler/driver.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import { cloneModule } from '../../compiler/passes/clone.ts';
 import { GRAPH_PASSES, findPass, runPasses } from '../../compiler/passes/manager.ts';
 import type { GraphPass } from '../../compiler/passes/pass.ts';
-import { type Module, Value, mainFunc } from '../../ir/graph.ts';
-import { parseIR } from '../../ir/parse.ts';
-import { printIR } from '../../ir/print.ts';
+import { type Module, Value, mainFunc } from '../../ir/graph/graph.ts';
+import { parseIR } from '../../ir/graph/parse.ts';
+import { printIR } from '../../ir/graph/print.ts';
 
 const TEXT = `moec.ir 1
 model t

@@ -11,8 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { liveIntervals, planMemory, planMemoryPass } from '../../compiler/passes/plan-memory.ts';
 import type { TargetCaps } from '../../compiler/target.ts';
 import { type Dim, sym } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
-import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel/kernel.ts';
 import type { DType } from '../../ir/types.ts';
 
 const MODULE: Module = { name: 'm', dims: [], weights: [], funcs: [] };

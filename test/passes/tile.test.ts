@@ -10,11 +10,11 @@ import { costLevels, gemmProblem, registerUse } from '../../compiler/cost.ts';
 import { blocksBound, resizeForBlock, tilePass, tileProgram } from '../../compiler/passes/tile.ts';
 import type { TargetCaps } from '../../compiler/target.ts';
 import { type Dim, dimToString, sym } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import type { DType } from '../../ir/types.ts';
 import { compile } from '../../compiler/driver.ts';
-import { forEachKernel } from '../../compiler/passes/kernel-pass.ts';
+import { forEachKernel } from '../../ir/kernel/walk.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target-load.ts';
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type CSources, targetIsa } from './render.ts';
 

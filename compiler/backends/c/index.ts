@@ -7,9 +7,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KProgram } from '../../../ir/kernel.ts';
+import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';

@@ -28,8 +28,8 @@
  * different in float32 rounding only).
  */
 import binaryen from 'binaryen';
-import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel/kernel.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
 import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
 import { type QuantView, quantCodeBytes, quantMicroKernel, quantView } from './quant.ts';

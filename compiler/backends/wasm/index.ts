@@ -5,9 +5,9 @@
  * a web page uses too).
  */
 import { evalShape } from '../../../ir/dims.ts';
-import type { KProgram } from '../../../ir/kernel.ts';
+import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';

@@ -13,7 +13,7 @@
 /// <reference types="@webgpu/types" />
 import { evalShape } from '../../../ir/dims.ts';
 import { type Tensor, numel } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import type { LoadedModel } from '../backend.ts';
 import { getDevice } from './gpu.ts';
 import type { Command, WgslPlan } from './plan.ts';

@@ -14,11 +14,13 @@
  * weights the kernels read (e.g. gate and up projections concatenated into one matrix, a
  * shared expert appended as extra experts), run once at load time.
  */
-import type { Dim } from './dims.ts';
-import type { Attrs, Module } from './graph.ts';
-import type { DType } from './types.ts';
+import type { Dim } from '../dims.ts';
+import type { Attrs, Module } from '../graph/graph.ts';
+import type { DType } from '../types.ts';
 
 export type BufferKind = 'input' | 'output' | 'weight' | 'temp';
+/** Every buffer kind (for the text parser and the verifier). */
+export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp'];
 
 export interface KBuffer {
   name: string;
@@ -77,6 +79,11 @@ export type Epilogue =
    * `init` (or 0) added. Padding rows and dropped slots (-1) add nothing.
    */
   | { kind: 'combine'; weights: string };
+
+/** The names an epilogue step may take (for the text parser and the verifier). */
+export const ACT_FNS = ['relu', 'silu', 'gelu', 'gelu_tanh', 'sigmoid'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'act' }>['fn']>;
+export const GLU_FNS = ['swiglu', 'swiglu_clamped'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'glu' }>['fn']>;
+export const GLU_LAYOUTS = ['concat', 'interleaved'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'glu' }>['layout']>;
 
 /**
  * The router: one kernel for the whole routing chain.

@@ -6,10 +6,10 @@
  * Semantics are documented per op; the reference interpreter (`interp.ts`) implements them
  * and every backend is held to the interpreter.
  */
-import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from './dims.ts';
+import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from '../dims.ts';
 import type { Attrs, AttrValue, Module } from './graph.ts';
-import { dtypeText, quantTypeProblem, sameQuant, splitKeepsGroups, withQuant } from './quant-type.ts';
-import { type DType, type TensorType, isDType, isFloatDType } from './types.ts';
+import { dtypeText, quantTypeProblem, sameQuant, splitKeepsGroups, withQuant } from '../quant-type.ts';
+import { type DType, type TensorType, isDType, isFloatDType } from '../types.ts';
 
 /** A type or shape error from inference; `operand` says which input it is about, if any. */
 export class OpError extends Error {

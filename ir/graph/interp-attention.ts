@@ -9,8 +9,8 @@
  * expands each key's latent through wkv_b (what the math says), not DeepSeek's absorbed
  * decode form, which computes the same numbers in a different order.
  */
-import { fail } from '../compiler/diagnostics.ts';
-import { evalShape, type Dim } from './dims.ts';
+import { fail } from '../diagnostics.ts';
+import { evalShape, type Dim } from '../dims.ts';
 import type { Attrs } from './graph.ts';
 import type { Kernel } from './interp-kernels.ts';
 

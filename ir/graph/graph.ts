@@ -10,9 +10,9 @@
  * - Nodes and values carry the source `Span` they came from, so passes and the verifier
  *   can point back at the `.moe` text.
  */
-import type { Span } from '../compiler/source.ts';
-import type { Dim } from './dims.ts';
-import type { TensorType } from './types.ts';
+import type { Span } from '../source.ts';
+import type { Dim } from '../dims.ts';
+import type { TensorType } from '../types.ts';
 
 /** An attribute value. `Dim` appears in `reshape` shapes, which may be symbolic. */
 export type AttrValue = number | string | boolean | null | Dim | AttrValue[];

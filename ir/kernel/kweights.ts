@@ -6,9 +6,9 @@
  * split them here, the one place that knows both forms.
  */
 import type { KProgram } from './kernel.ts';
-import { loopSlices } from './kparse.ts';
-import { scaleShape } from './quant.ts';
-import type { Tensor } from './tensor.ts';
+import { loopSlices } from './walk.ts';
+import { scaleShape } from '../quant.ts';
+import type { Tensor } from '../tensor.ts';
 
 /**
  * The weight buffers of `p` (not loop slices) by name, from `pack`'s results: quantized

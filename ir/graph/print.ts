@@ -37,10 +37,10 @@
  *   when they are dotted identifiers (`moe.w_gate`). Any other name is written as a JSON
  *   string (`%"a b"`, `func "my-func"`), so every name survives the round trip.
  */
-import { dimToString, isSym } from './dims.ts';
+import { dimToString, isSym } from '../dims.ts';
 import type { AttrValue, Attrs, DimDecl, Func, Module, Node, Value, WeightDecl } from './graph.ts';
-import { dtypeText } from './quant-type.ts';
-import type { TensorType } from './types.ts';
+import { dtypeText } from '../quant-type.ts';
+import type { TensorType } from '../types.ts';
 
 /** The format version written on the first line; the parser refuses any other. */
 export const IR_VERSION = 1;

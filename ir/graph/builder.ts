@@ -3,11 +3,11 @@
  * names and infers every node's result types through the op catalogue, so anything a
  * builder produces is well typed by construction (the verifier re-checks it).
  */
-import type { Span } from '../compiler/source.ts';
+import type { Span } from '../source.ts';
 import type { Attrs, Func, Module, Node } from './graph.ts';
 import { Value } from './graph.ts';
 import { getOp, inferOp } from './ops.ts';
-import type { TensorType } from './types.ts';
+import type { TensorType } from '../types.ts';
 
 /** Value names are identifiers with optional dotted parts (`top.values`), or numbers. */
 export function sanitizeName(hint: string): string {

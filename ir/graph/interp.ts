@@ -62,15 +62,15 @@
  * Result tensors may share buffers with inputs, weights or each other (reshape and weight
  * return views); treat every tensor as immutable.
  */
-import { MoecError, fail } from '../compiler/diagnostics.ts';
-import { type Dim, DimError, evalShape, shapeToString } from './dims.ts';
+import { MoecError, fail } from '../diagnostics.ts';
+import { type Dim, DimError, evalShape, shapeToString } from '../dims.ts';
 import { type Func, type Module, type Node, type Value, type WeightDecl, findFunc, findWeight, mainFunc } from './graph.ts';
-import { roundToBf16, roundToF16 } from './float16.ts';
+import { roundToBf16, roundToF16 } from '../float16.ts';
 import { KERNELS, type KernelContext } from './interp-kernels.ts';
 import { loadQuantized } from './interp-quant.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
-import { type Tensor, isIntDType, numel } from './tensor.ts';
-import { type DType, isFloatDType } from './types.ts';
+import { type Tensor, isIntDType, numel } from '../tensor.ts';
+import { type DType, isFloatDType } from '../types.ts';
 
 export { erf, erfc, expertCapacity } from './interp-kernels.ts';
 

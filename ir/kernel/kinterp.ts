@@ -59,20 +59,21 @@
  * Data errors (an expert index outside -1..E-1, a slot routed twice) are E505, as in the
  * graph interpreter; a program that cannot run although it verified is a bug: a plain Error.
  */
-import { MoecError, fail } from '../compiler/diagnostics.ts';
-import { DimError, evalShape } from './dims.ts';
-import { roundToBf16, roundToF16 } from './float16.ts';
-import type { Node } from './graph.ts';
-import { interpretFunc } from './interp.ts';
-import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from './interp-kernels.ts';
-import { FUSED_KERNELS } from './interp-fused.ts';
+import { MoecError, fail } from '../diagnostics.ts';
+import { DimError, evalShape } from '../dims.ts';
+import { roundToBf16, roundToF16 } from '../float16.ts';
+import type { Node } from '../graph/graph.ts';
+import { interpretFunc } from '../graph/interp.ts';
+import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from '../graph/interp-kernels.ts';
+import { FUSED_KERNELS } from '../graph/interp-fused.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
-import { loopSlices, verifyKernelIR } from './kparse.ts';
+import { verifyKernelIR } from './kverify.ts';
+import { alignsBySorted, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
-import { getOp, resolveAttrs } from './ops.ts';
-import { type QuantDType, dequantize, isQuantDType } from './quant.ts';
-import { type Tensor, type TensorData, isIntDType, numel } from './tensor.ts';
-import type { DType } from './types.ts';
+import { getOp, resolveAttrs } from '../graph/ops.ts';
+import { type QuantDType, dequantize, isQuantDType } from '../quant.ts';
+import { type Tensor, type TensorData, isIntDType, numel } from '../tensor.ts';
+import type { DType } from '../types.ts';
 
 export interface KernelInterpretOptions {
   /** Values of the module's symbolic sizes, e.g. `{ T: 7 }`. */
@@ -131,7 +132,7 @@ class KernelRun {
   /** Every declared buffer by name (for quantized weights' scales). */
   private readonly buffers: Map<string, KBuffer>;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
-  private readonly aligns = new Map<string, MoeAlignKernel>();
+  private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Graph kernels run on this inside fused kernels: every float is float64 scratch. */
   private readonly scratch: KernelContext;
   /** Graph kernels of `op` steps run on this: the graph interpreter's storage. */
@@ -166,7 +167,7 @@ class KernelRun {
       weight: noWeights,
       call: noCalls,
     };
-    collectAligns(p.steps, this.aligns);
+    this.aligns = alignsBySorted(p.steps);
     this.buffers = new Map(p.buffers.map((b) => [b.name, b]));
   }
 
@@ -477,13 +478,6 @@ class KernelRun {
 /** Integers, and quantized codes (one per element, fp8 bytes included), live in Int32Array. */
 function intStored(dtype: DType): boolean {
   return isIntDType(dtype) || isQuantDType(dtype);
-}
-
-function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {
-  for (const s of steps) {
-    if (s.kind === 'loop') collectAligns(s.body, into);
-    else if (s.kind === 'moe_align') into.set(s.sorted, s);
-  }
 }
 
 /**

@@ -3,7 +3,8 @@
  * that carries one or more of them, and the formatter that prints `file:line:col`, the
  * source line and a caret under the offending text.
  *
- * A user's mistake is always a `MoecError` (exit code 1) or a `UsageError` (exit code 2);
+ * A user's mistake is always a `MoecError` (exit code 1) or a `UsageError` (exit code 2,
+ * `compiler/usage-error.ts`: the command line is the compiler's business, not the IR's);
  * anything else that escapes is a bug in moec and is reported as one by the CLI.
  */
 import type { SourceFile, Span } from './source.ts';
@@ -109,17 +110,6 @@ export class MoecError extends Error {
   /** All diagnostics rendered for a terminal, with source lines and carets where known. */
   format(): string {
     return this.diagnostics.map((d) => formatDiagnostic(d, (p) => this.sources.get(p))).join('\n\n');
-  }
-}
-
-/** A bad command line (unknown flag, missing file argument). The CLI exits with code 2. */
-export class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'UsageError';
   }
 }
 

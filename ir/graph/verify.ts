@@ -38,14 +38,14 @@
  * expected. Problems are reported, not thrown: a value that is missing, misplaced or from
  * another function, an unknown op or attribute, or a wrong type each become a diagnostic.
  */
-import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
-import type { Span } from '../compiler/source.ts';
-import { DimError, dimSymbols, isSym, shapeEq } from './dims.ts';
+import { type Diagnostic, MoecError, didYouMean } from '../diagnostics.ts';
+import type { Span } from '../source.ts';
+import { DimError, dimSymbols, isSym, shapeEq } from '../dims.ts';
 import { type Func, type Module, type Node, Value, placeholdersOf } from './graph.ts';
 import { OpError, checkArity, getOp, opNames, resolveAttrs } from './ops.ts';
 import { BARE_NAME, printAttrValue, printNode, printType } from './print.ts';
-import { quantTypeProblem, sameQuant } from './quant-type.ts';
-import type { TensorType } from './types.ts';
+import { quantTypeProblem, sameQuant } from '../quant-type.ts';
+import type { TensorType } from '../types.ts';
 
 /** Every violated invariant of the module, as E402 diagnostics; empty when it is valid. */
 export function verify(m: Module): Diagnostic[] {
@@ -207,7 +207,7 @@ function reportUndefined(f: Func, v: Value, owners: Map<Value, string>, where: s
 function checkNode(m: Module, f: Func, n: Node, inferred: Map<Value, TensorType>, report: Report): void {
   const where = at(f, n);
   const spec = getOp(n.op);
-  if (!spec) return report(`${where}: unknown op '${n.op}'`, n.span, didYouMean(n.op, opNames()) ?? 'see the op catalogue in ir/ops.ts');
+  if (!spec) return report(`${where}: unknown op '${n.op}'`, n.span, didYouMean(n.op, opNames()) ?? 'see the op catalogue in ir/graph/ops.ts');
   let attrs;
   try {
     checkArity(spec, n.inputs.length);

@@ -6,7 +6,7 @@
  */
 import type { Attrs, Node } from './graph.ts';
 import { type Kernel, type KernelContext, KERNELS } from './interp-kernels.ts';
-import type { Tensor } from './tensor.ts';
+import type { Tensor } from '../tensor.ts';
 
 function k1(op: string, ctx: KernelContext, inputs: Tensor[], attrs: Attrs, node: Node): Tensor {
   return KERNELS[op](ctx, inputs, attrs, node)[0];

@@ -10,12 +10,12 @@
  * stacked slices) may return views that share an operand's buffer.
  */
 import { ATTENTION_KERNELS } from './interp-attention.ts';
-import { fail } from '../compiler/diagnostics.ts';
-import { type Dim, evalShape } from './dims.ts';
+import { fail } from '../diagnostics.ts';
+import { type Dim, evalShape } from '../dims.ts';
 import type { Attrs, Node } from './graph.ts';
-import { type Tensor, type TensorData, numel, strides } from './tensor.ts';
+import { type Tensor, type TensorData, numel, strides } from '../tensor.ts';
 import { dequantizing, quantLeadingSlice, quantMoving } from './interp-quant.ts';
-import { type DType, isFloatDType } from './types.ts';
+import { type DType, isFloatDType } from '../types.ts';
 
 /** The storage of a float tensor (see `interp.ts` for which one a tensor gets). */
 export type FloatArray = Float32Array | Float64Array;

@@ -58,9 +58,9 @@
  * - Names (program, buffers, roles' buffers, inputs, outputs, pack) are bare when dotted
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
-import type { Attrs } from './graph.ts';
+import type { Attrs } from '../graph/graph.ts';
 import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling } from './kernel.ts';
-import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from './print.ts';
+import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
 /** The format version on the first line; the parser refuses any other. */
 export const KERNEL_IR_VERSION = 1;
