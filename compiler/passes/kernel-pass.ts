@@ -1,32 +1,9 @@
 /**
- * @fileoverview The one signature of passes over the kernel IR (`KProgram`), the
- * counterpart of `GraphPass` (`pass.ts`) one level down: a pure function from a program to
- * a program (it never mutates its input), declared with a name, what must have run before
- * it and a doc comment stating its pre- and postconditions. Also the two walkers every
- * kernel pass needs: a pure map over all kernels (loop bodies included) and the buffers a
- * kernel reads and writes.
+ * @fileoverview The walkers every kernel pass needs: a pure map over all kernels (loop
+ * bodies included), a walk in execution order, the buffers a kernel reads and writes, and
+ * buffer lookup through loop slices. (A kernel pass itself is a `Pass<'kernel'>`, `pass.ts`.)
  */
 import type { KBuffer, KProgram, Kernel, LoopStep, Step } from '../../ir/kernel.ts';
-import type { TargetCaps } from '../target.ts';
-
-export interface KernelPassContext {
-  /** The chip being compiled for: the tiler and the planner read only its caps. */
-  target: TargetCaps;
-  /** Largest token count the program must handle (`--max-tokens`): `T`'s bound. */
-  maxTokens: number;
-  /** Values for symbolic sizes other than `T` (the planner needs every dim bound). */
-  bindings?: Readonly<Record<string, number>>;
-}
-
-export interface KernelPass {
-  /** kebab-case, the file name: `plan-memory`. */
-  name: string;
-  /** One line: what it does. */
-  summary: string;
-  /** Passes (graph or kernel) that must have run before this one. */
-  requires: string[];
-  run(p: KProgram, ctx: KernelPassContext): KProgram;
-}
 
 /** A copy of `steps` with `fn` applied to every kernel, loop bodies included (loops are copied). */
 export function mapKernels(steps: readonly Step[], fn: (k: Kernel) => Kernel): Step[] {
