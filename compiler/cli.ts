@@ -112,8 +112,8 @@ Options:
   --max-tokens N        largest token count the compiled program handles (default: T's bound)
   --after STEP          print the IR after a pipeline step (moec ir)
   --print-after-all     print the IR after every step (moec ir)
-  --verify-each         verify the IR between passes
-  --disable PASS,...    skip graph passes
+  --verify-each         verify the IR (graph or kernel) around every pass
+  --disable PASS,...    skip passes (all but lower-kernels, tile and plan-memory)
   --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
   --debug               print the stack trace of an internal error
 

@@ -221,7 +221,7 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
 export interface TargetCompileOptions {
   /** A target name (`x86-avx2`), a `.yaml` path, or a loaded capability sheet. */
   target: string | TargetCaps;
-  /** Largest token count to plan for (default: the model's bound on `T`, else 512; see `resolveMaxTokens`). */
+  /** Largest token count to plan for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS`; see `resolveMaxTokens`). */
   maxTokens?: number;
   /** The token count of the run the program is compiled for, if any: the default bound covers it. */
   runTokens?: number;
@@ -248,7 +248,7 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   backend: string;
   /** A target of that backend (default: the backend's usual one, e.g. x86-avx2 for c). */
   target?: string | TargetCaps;
-  /** Token bound to compile for (default: the model's bound on `T`, else the run's token count). */
+  /** Token bound to compile for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS` or the run's token count if larger). */
   maxTokens?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
