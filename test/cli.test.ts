@@ -200,6 +200,12 @@ describe('moec CLI', () => {
       expect(r.out, pass.name).toBe('');
     }
     expect(PASSES.filter((p) => p.essential).map((p) => p.name)).toEqual(['lower-kernels', 'tile', 'plan-memory']);
+    const stop = await cli('ir', 'examples/tiny.moe', '--after', 'cleanup', '--disable', 'cleanup');
+    expect([stop.code, stop.err]).toEqual([2, expect.stringContaining('--after cleanup: that pass is disabled')]);
+    // Without --quantize there is no quantize pass: disabling it changes nothing, dumping after it is refused.
+    expect((await cli('ir', 'examples/tiny.moe', '--after', 'cleanup', '--disable', 'quantize')).out).toBe((await cli('ir', 'examples/tiny.moe', '--after', 'cleanup')).out);
+    const q = await cli('ir', 'examples/tiny.moe', '--after', 'quantize');
+    expect([q.code, q.err]).toEqual([2, expect.stringContaining('--after quantize: the quantize pass runs only with --quantize')]);
     const needed = await cli('ir', 'examples/tiny.moe', '--print-after-all', '--disable', 'fuse-router');
     expect(needed.code).toBe(2);
     expect(needed.err).toContain('cannot disable fuse-router: pass fold-shared-experts requires it');

@@ -186,6 +186,8 @@ function checkUserNames(passes: readonly AnyPass[], disabled: Set<string>, print
   for (const name of disabled) check(name, '--disable');
   if (Array.isArray(printAfter)) for (const name of printAfter) check(name, '--after');
   if (stopAfter !== undefined) check(stopAfter, '--after');
+  // Stopping after a pass that never runs would quietly run the whole list instead.
+  if (stopAfter !== undefined && disabled.has(stopAfter)) throw new UsageError(`--after ${stopAfter}: that pass is disabled`, `drop ${stopAfter} from --disable`);
 }
 
 /**
