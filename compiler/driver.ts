@@ -226,7 +226,7 @@ export interface TargetCompileOptions {
   /** The token count of the run the program is compiled for, if any: the default bound covers it. */
   runTokens?: number;
   verifyEach?: boolean;
-  /** Graph passes to skip. */
+  /** Passes to skip (`--disable`; not the essential ones). */
   disabled?: string[];
   /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
   quantize?: string | QuantScheme;

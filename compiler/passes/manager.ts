@@ -16,6 +16,9 @@
  * - `disabled` skips passes by name; `printAfter` dumps the IR text after the named passes
  *   (or `'all'`) through `onDump`, for `moec ir --after` and for debugging; `stopAfter`
  *   stops after the named pass.
+ *
+ * Verification, the mutation check and the dumps are `PassInstrument`s (called before and
+ * after every pass); a caller can add its own (timing, say).
  */
 import type { Module } from '../../ir/graph.ts';
 import type { KProgram } from '../../ir/kernel.ts';
@@ -27,17 +30,20 @@ import { MoecError, UsageError, didYouMean } from '../diagnostics.ts';
 import { type AnyPass, type GraphPass, type Level, type LevelIR, type PassContext, outputLevel } from './pass.ts';
 
 /** How the instruments see a level of IR: its printer (a complete fingerprint: both text forms round-trip) and its verifier. */
-interface LevelInstruments<L extends Level> {
+interface LevelView<L extends Level> {
   what: string;
+  /** How a pass of this level avoids mutating its input, for the mutation check's message. */
+  copyHint: string;
   print(ir: LevelIR[L]): string;
   /** Throws E402 naming `stage` when the IR is invalid. */
   verify(ir: LevelIR[L], stage: string): void;
 }
 
-const INSTRUMENTS: { [L in Level]: LevelInstruments<L> } = {
-  graph: { what: 'module', print: printIR, verify: verifyOrThrow },
+const LEVELS: { [L in Level]: LevelView<L> } = {
+  graph: { what: 'module', copyHint: 'see cloneModule', print: printIR, verify: verifyOrThrow },
   kernel: {
     what: 'kernel program',
+    copyHint: 'map over a copy, as mapKernels does',
     print: printKernelIR,
     verify: (p, stage) => {
       const problems = verifyKernelIR(p);
@@ -48,6 +54,55 @@ const INSTRUMENTS: { [L in Level]: LevelInstruments<L> } = {
 
 /** IR tagged with its level, as it flows from pass to pass. */
 export type StagedIR = { [L in Level]: { level: L; ir: LevelIR[L] } }[Level];
+
+/** The text form of staged IR (graph or kernel IR text). */
+export function printStaged(x: StagedIR): string {
+  return (LEVELS[x.level] as LevelView<Level>).print(x.ir);
+}
+
+function verifyStaged(x: StagedIR, stage: string): void {
+  (LEVELS[x.level] as LevelView<Level>).verify(x.ir, stage);
+}
+
+/**
+ * Code the runner calls around every pass, the same at both levels: checks, dumps, timing.
+ * An instrument throws to stop the run. One is made per run, so it may keep state between
+ * its calls (the mutation check keeps the input's text from `before` to `after`).
+ */
+export interface PassInstrument {
+  /** Once, with the input, before the first pass that runs. */
+  beforeAll?(input: StagedIR, first: AnyPass): void;
+  /** Before `pass` runs on `input`. */
+  before?(pass: AnyPass, input: StagedIR): void;
+  /** After `pass` turned `input` into `output`. */
+  after?(pass: AnyPass, input: StagedIR, output: StagedIR): void;
+}
+
+/** Verifies the IR before the first pass (`before <pass>`) and after every pass (`after <pass>`) with its level's verifier (E402). */
+export function wellFormedInstrument(): PassInstrument {
+  return {
+    beforeAll: (input, first) => verifyStaged(input, `before ${first.name}`),
+    after: (pass, _input, output) => verifyStaged(output, `after ${pass.name}`),
+  };
+}
+
+/** Checks that a pass leaves its input as it found it (its text before and after the pass is the same): a plain Error, a bug in the pass. */
+export function noMutationInstrument(): PassInstrument {
+  let before = '';
+  return {
+    before: (_pass, input) => void (before = printStaged(input)),
+    after: (pass, input) => {
+      const after = printOrError(input);
+      if (after !== before)
+        throw new Error(`pass ${pass.name} mutated its input ${LEVELS[input.level].what} (${firstDifference(before, after)}); a pass must edit a copy (${LEVELS[input.level].copyHint})`);
+    },
+  };
+}
+
+/** Dumps the IR text after the named passes (or all) to `onDump`, by default stderr under a `// after <pass>` line. */
+export function dumpInstrument(printAfter: string[] | 'all', onDump: (passName: string, irText: string) => void = dumpToStderr): PassInstrument {
+  return { after: (pass, _input, output) => void (wantsDump(printAfter, pass.name) && onDump(pass.name, printStaged(output))) };
+}
 
 export interface RunPassesOptions {
   /** Verify the IR before the first pass and after each, and check no pass mutates its input (default: on under vitest). */
@@ -60,6 +115,8 @@ export interface RunPassesOptions {
   onDump?: (passName: string, irText: string) => void;
   /** Stop after this pass (it must be in the list). */
   stopAfter?: string;
+  /** More instruments, called after the built-in ones. */
+  instruments?: PassInstrument[];
 }
 
 /** The last IR of each level the run saw (the input counts): the graph a lowering read, the final program. */
@@ -68,7 +125,7 @@ export interface PassesResult {
   kernel?: KProgram;
 }
 
-/** Whether the instruments are on when the caller does not say: in tests, yes. */
+/** Whether verification is on when the caller does not say: in tests, yes. */
 export function verifyEachByDefault(): boolean {
   return typeof process !== 'undefined' && process.env.VITEST !== undefined;
 }
@@ -82,18 +139,26 @@ export function verifyEachByDefault(): boolean {
  */
 export function runPassList(input: StagedIR, passes: readonly AnyPass[], ctx: PassContext, opts: RunPassesOptions = {}): PassesResult {
   const disabled = new Set(opts.disabled ?? []);
-  const verifyEach = opts.verifyEach ?? verifyEachByDefault();
   checkOrder(passes, input.level);
   checkUserNames(passes, disabled, opts.printAfter, opts.stopAfter);
   checkDisableable(passes, disabled);
   const enabled = passes.filter((p) => !disabled.has(p.name));
-  if (verifyEach && enabled.length > 0) verify(input, `before ${enabled[0].name}`);
+  const verifyEach = opts.verifyEach ?? verifyEachByDefault();
+  // Mutation first (the pass itself is wrong), then the dump (so invalid IR can be seen), then the verifier.
+  const instruments: PassInstrument[] = [
+    ...(verifyEach ? [noMutationInstrument()] : []),
+    ...(opts.printAfter ? [dumpInstrument(opts.printAfter, opts.onDump)] : []),
+    ...(verifyEach ? [wellFormedInstrument()] : []),
+    ...(opts.instruments ?? []),
+  ];
+  if (enabled.length > 0) for (const i of instruments) i.beforeAll?.(input, enabled[0]);
   let current = input;
   const result: PassesResult = { [input.level]: input.ir };
   for (const pass of enabled) {
-    current = runOne(pass, current, ctx, verifyEach);
-    if (wantsDump(opts.printAfter, pass.name)) (opts.onDump ?? dumpToStderr)(pass.name, print(current));
-    if (verifyEach) verify(current, `after ${pass.name}`);
+    for (const i of instruments) i.before?.(pass, current);
+    const output = { level: outputLevel(pass), ir: (pass.run as (ir: LevelIR[Level], ctx: PassContext) => LevelIR[Level])(current.ir, ctx) } as StagedIR;
+    for (const i of instruments) i.after?.(pass, current, output);
+    current = output;
     Object.assign(result, { [current.level]: current.ir });
     if (pass.name === opts.stopAfter) break;
   }
@@ -105,31 +170,9 @@ export function runPasses(m: Module, passes: readonly GraphPass[], ctx: PassCont
   return runPassList({ level: 'graph', ir: m }, passes, ctx, opts).graph!;
 }
 
-function print(x: StagedIR): string {
-  return (INSTRUMENTS[x.level] as LevelInstruments<Level>).print(x.ir);
-}
-
-function verify(x: StagedIR, stage: string): void {
-  (INSTRUMENTS[x.level] as LevelInstruments<Level>).verify(x.ir, stage);
-}
-
-/** Runs one pass, checking (under `verifyEach`) that it left its input as it found it. */
-function runOne(pass: AnyPass, input: StagedIR, ctx: PassContext, verifyEach: boolean): StagedIR {
-  const run = (): StagedIR => ({ level: outputLevel(pass), ir: (pass.run as (ir: LevelIR[Level], ctx: PassContext) => LevelIR[Level])(input.ir, ctx) }) as StagedIR;
-  if (!verifyEach) return run();
-  const before = print(input);
-  const output = run();
-  const after = printOrError(input);
-  if (after !== before) {
-    const copy = input.level === 'graph' ? 'see cloneModule' : 'map over a copy, as mapKernels does';
-    throw new Error(`pass ${pass.name} mutated its input ${INSTRUMENTS[input.level].what} (${firstDifference(before, after)}); a pass must edit a copy (${copy})`);
-  }
-  return output;
-}
-
 function printOrError(x: StagedIR): string {
   try {
-    return print(x);
+    return printStaged(x);
   } catch (e) {
     return `<unprintable: ${(e as Error).message}>`;
   }

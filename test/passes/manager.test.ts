@@ -10,7 +10,7 @@ import { compileFile } from '../../compiler/driver.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import { cloneModule } from '../../compiler/passes/clone.ts';
 import { lowerKernelsPass } from '../../compiler/passes/lower-kernels.ts';
-import { runPassList, runPasses } from '../../compiler/passes/manager.ts';
+import { type PassInstrument, runPassList, runPasses } from '../../compiler/passes/manager.ts';
 import type { GraphPass, KernelPass } from '../../compiler/passes/pass.ts';
 import { planMemoryPass } from '../../compiler/passes/plan-memory.ts';
 import { tilePass } from '../../compiler/passes/tile.ts';
@@ -289,6 +289,27 @@ describe('runPassList: kernel passes, under the same instruments', () => {
     expect(dumps[1][1]).toBe(printKernelIR(r.kernel!));
     expect(r.graph).toBeDefined();
     expect(r.kernel!.maxTokens).toBe(16);
+  });
+
+  it('calls extra instruments around every pass of both levels, with the IR each reads and returns', () => {
+    const log: string[] = [];
+    const instrument: PassInstrument = {
+      beforeAll: (input, first) => log.push(`start ${input.level} ${first.name}`),
+      before: (pass, input) => log.push(`${pass.name} reads ${input.level}`),
+      after: (pass, input, output) => log.push(`${pass.name} ${input.level} -> ${output.level}`),
+    };
+    runPassList({ level: 'graph', ir: sample() }, [canonicalize, lowerKernelsPass, tilePass, planMemoryPass], { target, maxTokens: 16 }, { instruments: [instrument] });
+    expect(log).toEqual([
+      'start graph canonicalize',
+      'canonicalize reads graph',
+      'canonicalize graph -> graph',
+      'lower-kernels reads graph',
+      'lower-kernels graph -> kernel',
+      'tile reads kernel',
+      'tile kernel -> kernel',
+      'plan-memory reads kernel',
+      'plan-memory kernel -> kernel',
+    ]);
   });
 
   it('treats a pass that reads the wrong level as a bug in the pipeline (plain Error), before running anything', () => {
