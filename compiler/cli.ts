@@ -21,10 +21,9 @@ import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
 import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
-import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
+import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
 import { listTargets, loadTarget } from './target-load.ts';
-import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from '../ir/source.ts';
 import { packageVersion } from './package-root.ts';
@@ -114,8 +113,8 @@ Options:
   --max-tokens N        largest token count the compiled program handles (default: T's bound)
   --after STEP          print the IR after a pipeline step (moec ir)
   --print-after-all     print the IR after every step (moec ir)
-  --verify-each         verify the IR between passes
-  --disable PASS,...    skip graph passes
+  --verify-each         verify the IR (graph or kernel) around every pass
+  --disable PASS,...    skip passes (all but lower-kernels, tile and plan-memory)
   --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
   --debug               print the stack trace of an internal error
 
@@ -283,7 +282,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const t0 = performance.now();
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
-      io.out(compileReport(program!, pipe.target, pipe.maxTokens, ms));
+      io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
@@ -318,7 +317,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
       await getBackend(backend); // a usage error for an unknown name, before any work
       const m = compileFile(path, { consts });
-      const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
+      const maxTokens = maxTokensOption(m, values);
       const t0 = performance.now();
       const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
       const ms = performance.now() - t0;
@@ -441,17 +440,25 @@ function contextBinding(m: Module, context: string | undefined): Record<string, 
 /** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
 const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
 
-/** Target, token bound and pass options shared by `moec ir` and `moec compile`. */
+/** `--max-tokens N` as given, at most the model's bound on `T` (absent: the pipeline's default, see `resolveMaxTokens`). */
+function maxTokensOption(m: Module, values: Values): number | undefined {
+  const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
+  const bound = m.dims.find((d) => d.name === 'T')?.max;
+  if (maxTokens !== undefined && bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
+  return maxTokens;
+}
+
+/**
+ * Target, token bound and pass options shared by `moec ir`, `moec compile` and `moec pack`.
+ * The pipeline checks each `--disable` name again, with the passes' own reasons, before
+ * any pass runs.
+ */
 function pipelineOptions(m: Module, values: Values): PipelineOptions {
   const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
-  const declared = m.dims.find((d) => d.name === 'T')?.max;
-  const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1) ?? declared ?? DEFAULT_MAX_TOKENS;
-  const bound = m.dims.find((d) => d.name === 'T')?.max;
-  if (bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
-  for (const d of disabled) checkStepName(d, '--disable');
+  checkDisabled(disabled);
   const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize as string);
-  return { target, maxTokens, verifyEach: values['verify-each'] === true, disabled, quantize };
+  return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
 }
 
 /**

@@ -24,8 +24,8 @@ import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
 import { SourceFile } from '../ir/source.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
-import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
 import { runPipeline } from './pipeline.ts';
+import { checkTokenCount } from './token-bound.ts';
 import type { TargetCaps } from './target.ts';
 import { loadTarget } from './target-load.ts';
 import { DEFAULT_TARGET, getBackend } from './backends/backend.ts';
@@ -222,10 +222,12 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
 export interface TargetCompileOptions {
   /** A target name (`x86-avx2`), a `.yaml` path, or a loaded capability sheet. */
   target: string | TargetCaps;
-  /** Largest token count to plan for (default: the model's bound on `T`, else 512). */
+  /** Largest token count to plan for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS`; see `resolveMaxTokens`). */
   maxTokens?: number;
+  /** The token count of the run the program is compiled for, if any: the default bound covers it. */
+  runTokens?: number;
   verifyEach?: boolean;
-  /** Graph passes to skip. */
+  /** Passes to skip (`--disable`; not the essential ones). */
   disabled?: string[];
   /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
   quantize?: string | QuantScheme;
@@ -234,10 +236,9 @@ export interface TargetCompileOptions {
 /** Runs the whole pipeline: fused graph IR and the tiled, planned kernel program. */
 export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const target = typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target;
-  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? DEFAULT_MAX_TOKENS;
   const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
-  return { graph, program: program!, target, maxTokens };
+  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
+  return { graph, program: program!, target, maxTokens: program!.maxTokens! };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -248,7 +249,7 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   backend: string;
   /** A target of that backend (default: the backend's usual one, e.g. x86-avx2 for c). */
   target?: string | TargetCaps;
-  /** Token bound to compile for (default: the model's bound on `T`, else the run's token count). */
+  /** Token bound to compile for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS` or the run's token count if larger). */
   maxTokens?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
@@ -281,9 +282,9 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const tokens = bindings.T;
-  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
-  if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
-  const { program } = compileModel(qm, { target, maxTokens });
+  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: tokens });
+  // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
+  if (tokens !== undefined) checkTokenCount(tokens, maxTokens);
   const loaded = await backend.load(program, target, weights);
   try {
     const t0 = performance.now();

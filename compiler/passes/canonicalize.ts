@@ -47,6 +47,7 @@ import type { GraphPass } from './pass.ts';
 
 export const canonicalize: GraphPass = {
   name: 'canonicalize',
+  level: 'graph',
   summary: 'Folds constants, applies exact algebraic identities, merges common subexpressions and removes dead nodes.',
   requires: [],
   run: (m) => canonicalizeModule(m),

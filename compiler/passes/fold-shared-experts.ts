@@ -164,6 +164,7 @@ function rewrite(
 
 export const foldSharedExperts: GraphPass = {
   name: 'fold-shared-experts',
+  level: 'graph',
   summary: 'shared experts (dense SwiGLU MLPs, optionally sigmoid-gated) become extra experts every token selects',
   requires: ['fuse-router', 'fuse-experts'],
   run(input: Module): Module {

@@ -44,6 +44,7 @@ function fuseOne(m: Module, f: Func, mul: Node): boolean {
 
 export const fuseDenseMlp: GraphPass = {
   name: 'fuse-dense-mlp',
+  level: 'graph',
   summary: "a dense SwiGLU MLP's gate and up projections become one packed GEMM followed by glu",
   requires: ['fold-shared-experts'],
   run(input: Module): Module {

@@ -168,6 +168,7 @@ function fuseOne(m: Module, f: Func, combine: Node): boolean {
 
 export const fuseExperts: GraphPass = {
   name: 'fuse-experts',
+  level: 'graph',
   summary: 'permute, dispatch, the grouped GEMMs with their activation, and combine become one moe_experts (gate|up packed)',
   requires: [],
   run(input: Module): Module {

@@ -170,6 +170,7 @@ function fuseIn(m: Module, f: Func): number {
 
 export const fuseRouter: GraphPass = {
   name: 'fuse-router',
+  level: 'graph',
   summary: 'the routing chain (linear, scores, bias, top-k, weights, normalisation, scale, capacity) becomes one moe_router',
   requires: [],
   run(input: Module): Module {

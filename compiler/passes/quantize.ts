@@ -92,6 +92,7 @@ function retype(m: Module): void {
 
 export const quantizeWeights: GraphPass = {
   name: 'quantize',
+  level: 'graph',
   summary: 'store GEMM weights as i8, i4 or fp8e4m3 codes with f32 scales (--quantize)',
   requires: [],
   run(input, ctx) {

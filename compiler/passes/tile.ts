@@ -51,17 +51,15 @@ import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target.ts';
 import { fail } from '../../ir/diagnostics.ts';
-import type { KernelPass } from './kernel-pass.ts';
 import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
-
-/** Token count the tiler optimises for when neither the options nor the program give one. */
-export const DEFAULT_MAX_TOKENS = 512;
+import { type KernelPass, passTarget } from './pass.ts';
 /** Largest padding block considered for a grouped GEMM. */
 const MAX_GROUPED_M = 256;
 /** Largest m considered for a dense GEMM (more buys no reuse the cost model can see). */
 const MAX_DENSE_M = 512;
 
 export interface TileOptions {
+  /** The token count to optimise for; by default the program's token bound (`maxTokens`, recorded by lowering). */
   maxTokens?: number;
   bindings?: Bindings;
 }
@@ -69,8 +67,10 @@ export interface TileOptions {
 export const tilePass: KernelPass = {
   name: 'tile',
   summary: 'choose tile sizes for every GEMM-like kernel by minimising the cost model on the target',
+  level: 'kernel',
   requires: ['lower-kernels'],
-  run: (p, ctx) => tileProgram(p, ctx.target, { maxTokens: ctx.maxTokens, bindings: ctx.bindings }),
+  essential: 'the memory planner and every backend need each GEMM-like kernel\'s tiling',
+  run: (p, ctx) => tileProgram(p, passTarget(ctx, 'tile'), { bindings: ctx.bindings }),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -330,7 +330,9 @@ export function resizeForBlock(buffers: readonly KBuffer[], align: MoeAlignKerne
  * copy. Throws when a kernel has no tiling that fits the target.
  */
 export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions = {}): KProgram {
-  const maxTokens = Math.max(1, opts.maxTokens ?? p.maxTokens ?? DEFAULT_MAX_TOKENS);
+  const bound = opts.maxTokens ?? p.maxTokens;
+  if (bound === undefined) throw new Error(`tile: program ${p.name} has no token bound (lower it with one, or pass maxTokens)`);
+  const maxTokens = Math.max(1, bound);
   const bindings: Bindings = { ...opts.bindings, [TOKENS]: maxTokens };
   const tiles = new Map<Kernel, Tiling>();
   const blocks = new Map<string, number>();

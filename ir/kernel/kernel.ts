@@ -229,6 +229,7 @@ export interface KProgram {
   /** Model inputs and outputs, by graph name → buffer name. */
   inputs: Array<{ name: string; buffer: string }>;
   outputs: Array<{ name: string; buffer: string }>;
+  /** The token bound: every call takes T in 1..maxTokens (recorded by lowering; the tiler, the planner and the backends read it). */
   maxTokens?: number;
   /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
   arenaBytes?: number;

@@ -53,9 +53,11 @@ describe('wasm backend contract', () => {
     const { m, program, target } = compileExample('tiny.moe', 'wasm-simd128', 16);
     const loaded = await backend.load(program, target, randomWeights(m, 1));
     await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(MoecError);
-    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(/over the compiled bound of 16/);
+    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow('E505: T = 17 is outside 1..16, the token counts the program was compiled for');
     const direct = await loadWasm(program, target, randomWeights(m, 1));
-    expect(() => direct.model.forward(new Float32Array(17 * 8), 17)).toThrow(/outside 0..16/);
+    // The loader (what a web page runs) says it in the same words, through the same check.
+    expect(() => direct.model.forward(new Float32Array(17 * 8), 17)).toThrow('E505: T = 17 is outside 1..16, the token counts the program was compiled for');
+    expect(() => direct.model.forward(new Float32Array(0), 0)).toThrow('T = 0 is outside 1..16');
     expect(() => direct.model.forward(new Float32Array(5), 1)).toThrow(/takes 8/);
   });
 

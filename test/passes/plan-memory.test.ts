@@ -279,7 +279,8 @@ describe('planMemory cases', () => {
 
   it('runs as a kernel pass aligned for the target', () => {
     const target = { alignment: 64, limits: { minStorageBufferOffsetAlignment: 256 } } as TargetCaps;
-    const q = planMemoryPass.run(chain(3), { target, maxTokens: 3 });
+    const q = planMemoryPass.run({ ...chain(3), maxTokens: 3 }, { target });
+    expect(q.maxTokens).toBe(3);
     expect(q.buffers.every((b) => b.offset === undefined || b.offset % 256 === 0)).toBe(true);
     expect(planMemoryPass.requires).toEqual(['lower-kernels', 'tile']);
   });

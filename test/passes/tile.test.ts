@@ -240,10 +240,11 @@ describe('tileProgram', () => {
     expect(costLevels(X86).map((l) => l.name)).toEqual(['L1d', 'L2', 'L3', 'DRAM']);
   });
 
-  it('runs as a kernel pass', () => {
+  it('runs as a kernel pass, at the token bound lowering recorded in the program', () => {
     expect(tilePass.name).toBe('tile');
+    expect(tilePass.level).toBe('kernel');
     expect(tilePass.requires).toContain('lower-kernels');
-    const q = tilePass.run(moeProgram(SHAPES.tiny), { target: X86, maxTokens: 64 });
+    const q = tilePass.run({ ...moeProgram(SHAPES.tiny), maxTokens: 64 }, { target: X86 });
     expect(kernelsOf(q).every((k) => k.kind === 'moe_align' || k.kind === 'op' || k.tile !== undefined)).toBe(true);
   });
 
