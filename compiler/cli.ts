@@ -18,7 +18,7 @@ import { MoecError, UsageError, didYouMean } from './diagnostics.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
-import { formatAgreement } from './compare.ts';
+import { failOnNonFiniteMismatch, formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
@@ -332,6 +332,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         io.out(`wrote ${values.out}`);
       }
       io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
+      if (res.agreement) failOnNonFiniteMismatch(backend, res.agreement);
       return 0;
     }
     case 'pack': {
