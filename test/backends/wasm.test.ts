@@ -18,6 +18,11 @@ import { loopSlices } from '../../ir/kparse.ts';
 import { SMALL } from '../small-sizes.ts';
 import { emitWasm } from '../../compiler/backends/wasm/index.ts';
 import { getBackend } from '../../compiler/backends/backend.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../compiler/cli.ts';
+import { writeSafetensors } from '../../ir/safetensors.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { interpret } from '../../ir/interp.ts';
 
@@ -126,5 +131,18 @@ describe('wasm backend numerics', () => {
     const a = agreement(got, want);
     expect({ nan: a.nanMismatch, inf: a.infMismatch }).toEqual({ nan: 0, inf: 0 });
     expect(a.maxRel).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('moec run --check on that input: the NaNs agree, no mismatch is printed, exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-wasm-nan-'));
+    const x = new Float32Array(4 * 16).map((_, i) => Math.sin(i));
+    x.fill(1e38, 0, 16);
+    writeSafetensors(join(dir, 'x.safetensors'), { x: { dtype: 'f32', shape: [4, 16], data: x } });
+    const out: string[] = [];
+    const code = await main(['run', 'examples/gpt-oss.moe', '--tokens', '4', '--set', 'D=16,F=16', '--inputs', join(dir, 'x.safetensors'), '--backend', 'wasm', '--check'], { out: (s) => out.push(s), err: (s) => out.push(s) });
+    expect(code, out.join('\n')).toBe(0);
+    expect(out.join('\n')).toMatch(/NaN 16/);
+    expect(out.join('\n')).toMatch(/vs reference interpreter: max\|Δ\| \S+ \(rel \S+\), relL2 \S+$/m);
+    expect(out.join('\n')).not.toContain('mismatch');
   });
 });
