@@ -19,7 +19,7 @@ import { UsageError } from './usage-error.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from './driver.ts';
 import { importHfConfig } from './import/index.ts';
 import { availableBackends, getBackend } from './backends/backend.ts';
-import { formatAgreement } from './compare.ts';
+import { failOnNonFiniteMismatch, formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
@@ -332,6 +332,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         io.out(`wrote ${values.out}`);
       }
       io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
+      if (res.agreement) failOnNonFiniteMismatch(backend, res.agreement);
       return 0;
     }
     case 'pack': {
@@ -357,6 +358,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
       const r = importHfConfig(readText(rest[0]), rest[0]);
+      for (const n of r.notes) noteTo(io)(n.message);
       if (values.out === undefined) {
         io.out(r.text.trimEnd());
         return 0;
@@ -387,7 +389,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     case 'analyze': {
       const opts = analyzeOptions(values);
       const path = fileArg(rest, cmd);
-      const { module: m, imported } = analyzeInput(path, consts);
+      const { module: m, imported } = analyzeInput(path, consts, noteTo(io));
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
       const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
@@ -420,10 +422,11 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
 }
 
 /** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
-function analyzeInput(path: string, consts: Record<string, number>): { module: Module; imported?: ImportedFrom } {
+function analyzeInput(path: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
   if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
   if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
   const r = importHfConfig(readText(path), path);
+  for (const n of r.notes) note(n.message);
   return { module: r.module, imported: importedFrom(r) };
 }
 

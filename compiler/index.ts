@@ -28,6 +28,7 @@ export { checkSummary } from './cli.ts';
 export { summarizeParams, formatCount } from './analysis/params.ts';
 export { importHfConfig, IMPORTABLE } from './import/index.ts';
 export type { ImportResult } from './import/index.ts';
+export type { ImportNote } from './import/config.ts';
 export { kvCachePerToken } from './analysis/kv-cache.ts';
 export type { KvCacheSummary } from './analysis/kv-cache.ts';
 export type { ParamSummary, WeightSummary } from './analysis/params.ts';

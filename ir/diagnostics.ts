@@ -71,6 +71,7 @@ export const DIAGNOSTICS = {
   // 7xx: code generation (backends)
   E701: { title: 'not supported by this backend' },
   E702: { title: 'model too large for the target' },
+  E703: { title: 'backend output disagrees with the reference' },
   // 8xx: importing model configs (`moec import config.json`)
   E801: { title: 'malformed config file' },
   E802: { title: 'unsupported architecture' },

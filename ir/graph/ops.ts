@@ -191,6 +191,14 @@ function positiveInt(ctx: InferContext, name: string): number {
   return v;
 }
 
+/** A float attribute that must be above `gt` (or at least `min`): outside, the op's numbers are NaN or infinite. */
+function boundedNum(ctx: InferContext, name: string, range: { gt?: number; min?: number }): number {
+  const v = num(ctx, name);
+  if (range.gt !== undefined && !(v > range.gt)) throw new OpError('E304', `${ctx.op}: ${name} must be above ${range.gt}, got ${v}`, undefined, undefined, name);
+  if (range.min !== undefined && !(v >= range.min)) throw new OpError('E304', `${ctx.op}: ${name} must be at least ${range.min}, got ${v}`, undefined, undefined, name);
+  return v;
+}
+
 function concrete(ctx: InferContext, d: Dim, what: string, operand?: number): number {
   if (isSym(d)) throw new OpError('E301', `${ctx.op}: ${what} must be a concrete size, got ${dimToString(d)}`, undefined, operand);
   return d;
@@ -364,6 +372,7 @@ def({
     const w = requireRank(ctx, 1, 1, 'the norm weight');
     if (x.shape.length < 1) throw new OpError('E301', 'rmsnorm: x must have rank >= 1', undefined, 0);
     requireDim(ctx, w.shape[0], x.shape[x.shape.length - 1], 'the norm weight size', 1);
+    boundedNum(ctx, 'eps', { min: 0 }); // a negative eps can make mean(x²) + eps negative: sqrt of it is NaN
     return [x];
   },
 });
@@ -916,6 +925,12 @@ def({
     if (!Array.isArray(off) || off.length !== 1) throw new OpError('E304', 'rope: offset must be one size, e.g. [L]', undefined, undefined, 'offset');
     if (ctx.attrs.scaling !== 'none' && !(num(ctx, 'original_max_position') > 0))
       throw new OpError('E304', `rope: scaling "${String(ctx.attrs.scaling)}" needs original_max_position`, undefined, undefined, 'original_max_position');
+    // Values that make the frequencies (theta^(-2i/rd), the YaRN ramp's logs, llama3's bands) or the scale NaN or infinite.
+    boundedNum(ctx, 'theta', { gt: 0 });
+    boundedNum(ctx, 'attention_factor', { gt: 0 });
+    if (ctx.attrs.scaling !== 'none') boundedNum(ctx, 'factor', { gt: 0 });
+    if (ctx.attrs.scaling === 'yarn') for (const b of ['beta_fast', 'beta_slow']) boundedNum(ctx, b, { gt: 0 });
+    if (ctx.attrs.scaling === 'llama3') boundedNum(ctx, 'high_freq_factor', { gt: boundedNum(ctx, 'low_freq_factor', { gt: 0 }) });
     return [x];
   },
 });
