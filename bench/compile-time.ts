@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { compile } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
 import type { Step } from '../ir/kernel/kernel.ts';

@@ -9,9 +9,9 @@ import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { concreteShape, weightsFromSafetensors } from './load-weights.ts';
+import { concreteShape, weightsFromSafetensors } from './checkpoint/load-weights.ts';
 
-export { weightsFromSafetensors } from './load-weights.ts';
+export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { verifyOrThrow } from '../ir/graph/verify.ts';
 import { MoecError, didYouMean, fail } from '../ir/diagnostics.ts';
@@ -25,10 +25,10 @@ import { parseSource } from './frontend/parse.ts';
 import { SourceFile } from '../ir/source.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
 import { runPipeline } from './pipeline.ts';
-import { checkTokenCount } from './token-bound.ts';
-import type { TargetCaps } from './target.ts';
-import { loadTarget } from './target-load.ts';
-import { DEFAULT_TARGET, getBackend } from './backends/backend.ts';
+import { checkTokenCount } from '../ir/kernel/token-bound.ts';
+import type { TargetCaps } from './target/caps.ts';
+import { loadTarget } from './target/load.ts';
+import { DEFAULT_TARGET, getBackend } from './backends/registry.ts';
 import { type Agreement, agreement } from './compare.ts';
 
 export interface CompileOptions {

@@ -27,8 +27,8 @@ import type { AnyPass, GraphPass } from './passes/pass.ts';
 import { planMemoryPass } from './passes/plan-memory.ts';
 import { quantizeWeights } from './passes/quantize.ts';
 import { tilePass } from './passes/tile.ts';
-import type { TargetCaps } from './target.ts';
-import { resolveMaxTokens } from './token-bound.ts';
+import type { TargetCaps } from './target/caps.ts';
+import { resolveMaxTokens } from '../ir/kernel/token-bound.ts';
 
 /** `canonicalize` again after fusion, under its own name so `--after cleanup` can dump it. */
 export const cleanup: GraphPass = {

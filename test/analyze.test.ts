@@ -15,9 +15,9 @@ import { weightTraffic } from '../compiler/analysis/bytes.ts';
 import { memoryTable } from '../compiler/analysis/memory.ts';
 import { formatCount, summarizeParams } from '../compiler/analysis/params.ts';
 import { rooflinePoints, rooflineSvg } from '../compiler/analysis/svg.ts';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { compileFile } from '../compiler/driver.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
 import type { Module } from '../ir/graph/graph.ts';
 

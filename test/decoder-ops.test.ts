@@ -9,13 +9,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { kvCachePerToken } from '../compiler/analysis/kv-cache.ts';
-import { getBackend } from '../compiler/backends/backend.ts';
-import { programCost } from '../compiler/cost.ts';
-import { decoderOpCost, visibleKeys } from '../compiler/cost-attention.ts';
+import { getBackend } from '../compiler/backends/registry.ts';
+import { programCost } from '../compiler/cost/cost.ts';
+import { decoderOpCost, visibleKeys } from '../compiler/cost/attention.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { compile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { listTargets, loadTarget } from '../compiler/target-load.ts';
+import { listTargets, loadTarget } from '../compiler/target/load.ts';
 import { dimToString } from '../ir/dims.ts';
 import { FuncBuilder } from '../ir/graph/builder.ts';
 import { type Module, checkpointName, mainFunc } from '../ir/graph/graph.ts';

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { compile } from '../compiler/driver.ts';
 import { pointIntoConfig } from '../compiler/import/config-spans.ts';

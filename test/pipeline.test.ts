@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFile, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { listTargets, loadTarget } from '../compiler/target-load.ts';
+import { listTargets, loadTarget } from '../compiler/target/load.ts';
 import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';

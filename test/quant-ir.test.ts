@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { MoecError } from '../ir/diagnostics.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';

@@ -9,11 +9,11 @@
 // router may flip a near-tie).
 import { describe, expect, it } from 'vitest';
 import { packWeights, weightBlob, weightLayout } from '../compiler/backends/weights.ts';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { agreement } from '../compiler/compare.ts';
 import { compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
@@ -18,8 +18,8 @@ import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { printIR } from '../ir/graph/print.ts';
-import { writeOutputDir } from '../compiler/output.ts';
-import { parseTarget } from '../compiler/target-load.ts';
+import { writeOutputDir } from '../compiler/io/output.ts';
+import { parseTarget } from '../compiler/target/load.ts';
 import { parseIR } from '../ir/graph/parse.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Diagnostic, MoecError } from '../ir/diagnostics.ts';
-import { listTargets, loadTarget, MAX_ALIAS_COUNT, parseTarget } from '../compiler/target-load.ts';
+import { listTargets, loadTarget, MAX_ALIAS_COUNT, parseTarget } from '../compiler/target/load.ts';
 import { SourceFile } from '../ir/source.ts';
 
 const KiB = 1024;

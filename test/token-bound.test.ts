@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { MoecError } from '../ir/diagnostics.ts';
 import { compileFile, compileModel, runOnBackend } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
-import { DEFAULT_MAX_TOKENS, checkTokenCount, resolveMaxTokens } from '../compiler/token-bound.ts';
+import { loadTarget } from '../compiler/target/load.ts';
+import { DEFAULT_MAX_TOKENS, checkTokenCount, resolveMaxTokens } from '../ir/kernel/token-bound.ts';
 import type { Module } from '../ir/graph/graph.ts';
 
 /** tiny.moe without its `T <= 64`, so the default applies. */

@@ -12,7 +12,7 @@
  * stores none.
  */
 import type { Module } from '../../ir/graph/graph.ts';
-import { expectedActiveExperts } from '../cost.ts';
+import { expectedActiveExperts } from '../cost/cost.ts';
 import { kvCachePerToken } from './kv-cache.ts';
 import { type StorageDType, totalWeightBytes, weightBytes } from './memory.ts';
 import type { WeightSummary } from './params.ts';

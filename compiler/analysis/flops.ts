@@ -17,8 +17,8 @@
  */
 import { type Dim, evalShape, isSym } from '../../ir/dims.ts';
 import type { Module, Node } from '../../ir/graph/graph.ts';
-import { ACT_FLOPS, OP_FLOPS, REDUCTIONS, TOKENS } from '../cost.ts';
-import { decoderOpCost } from '../cost-attention.ts';
+import { ACT_FLOPS, OP_FLOPS, REDUCTIONS, TOKENS } from '../cost/cost.ts';
+import { decoderOpCost } from '../cost/attention.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { forEachNode } from './walk.ts';
 

@@ -9,7 +9,7 @@
 import type { Module } from '../../ir/graph/graph.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { QuantScheme } from '../../ir/quant.ts';
-import type { TargetCaps } from '../target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 
 /** The two IR levels: graph IR (`ir/graph.ts`) and kernel IR (`ir/kernel.ts`). */
 export type Level = 'graph' | 'kernel';

@@ -29,12 +29,12 @@
 import { evalShape } from '../../ir/dims.ts';
 import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel/kernel.ts';
 import { dtypeBytes } from '../../ir/types.ts';
-import { TOKENS } from '../cost.ts';
+import { TOKENS } from '../cost/cost.ts';
 import { kernelBuffers } from '../../ir/kernel/walk.ts';
 import { type KernelPass, passTarget } from './pass.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { fail } from '../../ir/diagnostics.ts';
-import type { TargetCaps } from '../target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 
 export interface PlanMemoryOptions {
   /** The token count to plan for; by default the program's token bound (`maxTokens`, recorded by lowering). */

@@ -46,10 +46,10 @@ import {
   placeTile,
   registerUse,
   vectorElems,
-} from '../cost.ts';
+} from '../cost/cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
-import type { TargetCaps } from '../target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
 import { type KernelPass, passTarget } from './pass.ts';

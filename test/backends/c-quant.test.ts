@@ -25,7 +25,7 @@ import { agreement } from '../../compiler/compare.ts';
 import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import { interpret } from '../../ir/graph/interp.ts';
 import type { KProgram, Step } from '../../ir/kernel/kernel.ts';

@@ -21,7 +21,7 @@ import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import { interpret } from '../../ir/graph/interp.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';

@@ -38,7 +38,7 @@ import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';

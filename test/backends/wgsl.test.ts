@@ -23,7 +23,7 @@ import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';

@@ -10,9 +10,9 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { main } from '../../compiler/cli.ts';
+import { main } from '../../compiler/cli/cli.ts';
 import { compile, compileModel, inputsFromSafetensors, randomInputs, randomWeights, run, weightsFromSafetensors } from '../../compiler/driver.ts';
-import { parseTarget } from '../../compiler/target-load.ts';
+import { parseTarget } from '../../compiler/target/load.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { type Module, mainFunc } from '../../ir/graph/graph.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';

@@ -16,7 +16,7 @@ import type { GraphPass, KernelPass } from '../../compiler/passes/pass.ts';
 import { planMemoryPass } from '../../compiler/passes/plan-memory.ts';
 import { tilePass } from '../../compiler/passes/tile.ts';
 import { GRAPH_PASSES, PASSES, findPass, runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type Module, Value, mainFunc } from '../../ir/graph/graph.ts';

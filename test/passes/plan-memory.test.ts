@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { liveIntervals, planMemory, planMemoryPass } from '../../compiler/passes/plan-memory.ts';
-import type { TargetCaps } from '../../compiler/target.ts';
+import type { TargetCaps } from '../../compiler/target/caps.ts';
 import { type Dim, sym } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel/kernel.ts';

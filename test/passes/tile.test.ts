@@ -6,9 +6,9 @@
  * tile explains itself in a note.
  */
 import { describe, expect, it } from 'vitest';
-import { costLevels, gemmProblem, registerUse } from '../../compiler/cost.ts';
+import { costLevels, gemmProblem, registerUse } from '../../compiler/cost/cost.ts';
 import { blocksBound, resizeForBlock, tilePass, tileProgram } from '../../compiler/passes/tile.ts';
-import type { TargetCaps } from '../../compiler/target.ts';
+import type { TargetCaps } from '../../compiler/target/caps.ts';
 import { type Dim, dimToString, sym } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel/kernel.ts';
@@ -16,7 +16,7 @@ import type { DType } from '../../ir/types.ts';
 import { compile } from '../../compiler/driver.ts';
 import { forEachKernel } from '../../ir/kernel/walk.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

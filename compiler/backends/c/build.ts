@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type CSources, targetIsa } from './render.ts';
 
 export interface BuildOptions {

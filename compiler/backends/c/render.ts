@@ -17,8 +17,8 @@ import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
-import { packageRoot, packageVersion } from '../../package-root.ts';
-import type { TargetCaps } from '../../target.ts';
+import { packageRoot, packageVersion } from '../../io/package-root.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 

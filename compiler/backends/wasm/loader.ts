@@ -18,7 +18,7 @@
  * The weights are the program's packed weights in the manifest's layout (one blob, each
  * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
  */
-import { checkTokenCount } from '../../token-bound.ts';
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { ManifestTensor, ManifestWeight, TokenLinear, WasmManifest } from './manifest.ts';
 
 export type { WasmManifest } from './manifest.ts';

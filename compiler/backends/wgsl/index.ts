@@ -9,7 +9,7 @@
  */
 import { shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
-import type { TargetCaps } from '../../target.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';

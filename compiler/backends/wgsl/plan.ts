@@ -20,7 +20,7 @@ import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';
 import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';

@@ -14,7 +14,7 @@
 import { evalShape } from '../../../ir/dims.ts';
 import { type Tensor, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { checkTokenCount } from '../../token-bound.ts';
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { LoadedModel } from '../backend.ts';
 import { getDevice } from './gpu.ts';
 import type { Command, WgslPlan } from './plan.ts';

@@ -3,13 +3,13 @@
  * fused, the tile each GEMM got and why, the arena against the naive sum of buffers, and
  * the cost model's estimated time on the target for a decode step and a full batch.
  */
-import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
-import { formatBytes } from '../ir/kernel/kprint.ts';
-import { loopSlices } from '../ir/kernel/walk.ts';
-import { dtypeBytes } from '../ir/types.ts';
-import { programCost } from './cost.ts';
+import type { KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
+import { formatBytes } from '../../ir/kernel/kprint.ts';
+import { loopSlices } from '../../ir/kernel/walk.ts';
+import { dtypeBytes } from '../../ir/types.ts';
+import { programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
-import type { TargetCaps } from './target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 
 interface Row {
   depth: number;

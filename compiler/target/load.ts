@@ -22,10 +22,10 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
-import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from '../ir/diagnostics.ts';
-import { packageRoot } from './package-root.ts';
-import { SourceFile, type Span } from '../ir/source.ts';
-import type { Backend, MemoryLevel, TargetCaps } from './target.ts';
+import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from '../../ir/diagnostics.ts';
+import { packageRoot } from '../io/package-root.ts';
+import { SourceFile, type Span } from '../../ir/source.ts';
+import type { Backend, MemoryLevel, TargetCaps } from './caps.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Units

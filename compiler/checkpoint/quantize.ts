@@ -20,7 +20,7 @@
  * written by the streaming atomic writer: one tensor in memory at a time, and no half-written
  * file on an error or a kill.
  */
-import { openCheckpoint } from '../ir/checkpoint.ts';
+import { openCheckpoint } from '../../ir/checkpoint.ts';
 import {
   FP8_BLOCK,
   QMAX,
@@ -31,10 +31,10 @@ import {
   dequantize,
   fp8e4m3Encode,
   quantize,
-} from '../ir/quant.ts';
-import { type TensorSpec, writeSafetensorsStreaming } from '../ir/safetensors.ts';
-import type { Tensor } from '../ir/tensor.ts';
-import { fail } from '../ir/diagnostics.ts';
+} from '../../ir/quant.ts';
+import { type TensorSpec, writeSafetensorsStreaming } from '../../ir/safetensors.ts';
+import type { Tensor } from '../../ir/tensor.ts';
+import { fail } from '../../ir/diagnostics.ts';
 import { FP8_SCALE_SUFFIX, QUANT_SCALE_SUFFIX, readStored } from './load-weights.ts';
 
 /** Names of tensors that are never quantized even when 2-D: embeddings and norms. */

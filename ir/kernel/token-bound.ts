@@ -9,7 +9,7 @@
  * It imports nothing but the diagnostics (no Node modules), so the Wasm loader, which a
  * web page uses as it is, can use it too.
  */
-import { fail } from '../ir/diagnostics.ts';
+import { fail } from '../diagnostics.ts';
 
 /** The bound when neither `--max-tokens` nor the model's `dim T <= N` gives one. */
 export const DEFAULT_MAX_TOKENS = 512;

@@ -2,7 +2,7 @@
  * @fileoverview One-line descriptions of kernels for people: what a kernel computes and
  * what it fused, for `moec compile`'s report.
  */
-import type { Epilogue, Kernel } from '../ir/kernel/kernel.ts';
+import type { Epilogue, Kernel } from '../../ir/kernel/kernel.ts';
 
 function epilogueText(e: Epilogue): string {
   switch (e.kind) {

@@ -11,7 +11,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fail } from '../ir/diagnostics.ts';
+import { fail } from '../../ir/diagnostics.ts';
 
 /** Writes `files` (name → text or bytes) as the directory `dir`, replacing it atomically; returns the paths written. */
 export function writeOutputDir(dir: string, files: Record<string, string | Uint8Array>): string {

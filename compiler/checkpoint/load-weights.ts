@@ -23,9 +23,9 @@
  * mismatch (a missing tensor or scale, a shape or dtype that does not fit) is E503 or E504
  * naming the tensor, what was expected and what was found: never a silent zero.
  */
-import { evalShape } from '../ir/dims.ts';
-import { type WeightDecl, type Module, checkpointName } from '../ir/graph/graph.ts';
-import { MAX_INTERP_ELEMENTS } from '../ir/graph/interp.ts';
+import { evalShape } from '../../ir/dims.ts';
+import { type WeightDecl, type Module, checkpointName } from '../../ir/graph/graph.ts';
+import { MAX_INTERP_ELEMENTS } from '../../ir/graph/interp.ts';
 import {
   FP8_BLOCK,
   type QuantData,
@@ -35,13 +35,13 @@ import {
   effectiveGroup,
   isQuantDType,
   quantize,
-} from '../ir/quant.ts';
-import type { SafetensorsFile } from '../ir/safetensors.ts';
-import { type Tensor, isIntDType, numel } from '../ir/tensor.ts';
-import type { TensorType } from '../ir/types.ts';
-import { resolveQuant } from '../ir/quant-type.ts';
-import { fail } from '../ir/diagnostics.ts';
-import type { Span } from '../ir/source.ts';
+} from '../../ir/quant.ts';
+import type { SafetensorsFile } from '../../ir/safetensors.ts';
+import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
+import type { TensorType } from '../../ir/types.ts';
+import { resolveQuant } from '../../ir/quant-type.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import type { Span } from '../../ir/source.ts';
 
 /** Checkpoint float dtypes a float weight takes directly. */
 const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);

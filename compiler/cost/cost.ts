@@ -41,12 +41,12 @@
  * sizes); the target has at least one memory level. Postconditions: pure functions; every
  * cost is finite and non-negative, and `seconds` ≥ each roofline term.
  */
-import { evalShape } from '../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../ir/kernel/kernel.ts';
-import { type DType, dtypeBytes } from '../ir/types.ts';
-import { bufferResolver, forEachKernel, kernelBuffers } from '../ir/kernel/walk.ts';
-import { decoderOpCost } from './cost-attention.ts';
-import type { TargetCaps } from './target.ts';
+import { evalShape } from '../../ir/dims.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../../ir/kernel/kernel.ts';
+import { type DType, dtypeBytes } from '../../ir/types.ts';
+import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
+import { decoderOpCost } from './attention.ts';
+import type { TargetCaps } from '../target/caps.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
 export type FlopsDType = keyof TargetCaps['peakFlops'];
