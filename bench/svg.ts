@@ -5,7 +5,7 @@
  * per case per runner at the case's intensity and the runner's median rate.
  */
 import type { BenchRecord } from './record.ts';
-import { num } from './report.ts';
+import { fmtNumber } from '../compiler/format.ts';
 
 const WIDTH = 960;
 const HEIGHT = 620;
@@ -95,7 +95,7 @@ export function rooflineSvg(r: BenchRecord): string {
     ];
     const d = pts.map(([x, y], j) => `${j ? 'L' : 'M'}${f(sx(x))},${f(sy(y))}`).join(' ');
     s.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} clip-path="url(#plot)"/>`);
-    const flat = `${num(roof.gflops)} GFLOP/s`;
+    const flat = `${fmtNumber(roof.gflops)} GFLOP/s`;
     const cx = M.left + PLOT_W - 6;
     const cy = sy(roof.gflops) - 6;
     s.push(text(cx, cy, flat, `font-size="11" text-anchor="end" fill="${colour}"`));
@@ -104,7 +104,7 @@ export function rooflineSvg(r: BenchRecord): string {
     const xa = Math.max(xMin, yMin / roof.gbps);
     const xb = Math.min(ridge, xMax);
     if (xb <= xa) return;
-    const label = `${num(roof.gbps)} GB/s`;
+    const label = `${fmtNumber(roof.gbps)} GB/s`;
     const angle = Math.atan2(sy(roof.gbps * 10) - sy(roof.gbps), sx(10) - sx(1));
     const len = label.length * 6.1;
     const spots = [0.06, 0.3, 0.55, 0.8, 0.06].map((t) => {

@@ -8,7 +8,7 @@
  * from main memory sit at the right edge.
  */
 import type { KernelAnalysis } from './kernels.ts';
-import { fmtSI } from './render.ts';
+import { fmtSI } from '../format.ts';
 
 const W = 900;
 const H = 600;
