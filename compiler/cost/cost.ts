@@ -47,7 +47,7 @@ import { type DType, dtypeBytes } from '../../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
 import { type OpSizes, decoderOpCost } from './attention.ts';
 import type { TargetCaps } from '../target/caps.ts';
-import { ACT_FLOPS, GLU_FLOPS, opFlops } from './op-flops.ts';
+import { ACT_FLOPS, GLU_FLOPS, ROUTER_PER_LOGIT, opFlops } from './op-flops.ts';
 import { numel } from '../../ir/tensor.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
@@ -297,8 +297,8 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
       const w = shape(k.w);
       const rows = numel(x.slice(0, -1));
       const experts = w[0];
-      // scoring (≈5 per logit), selection (≈3 per candidate), normalisation of the chosen
-      const extra = rows * experts * 8 + rows * (k.k + k.shared) * 4;
+      // scoring and selection per logit (the graph op's count), normalisation of the chosen
+      const extra = rows * experts * ROUTER_PER_LOGIT + rows * (k.k + k.shared) * 4;
       return {
         kind: 'router', tokens: rows, rows, n: experts, depth: x[x.length - 1], outCols: k.k + k.shared, experts: 1, shared: 0,
         slots: 1, aBytes: bytesOf(k.x), wBytes: wBytesOf(k.w), outBytes: 4, dtype: flopsDType(buf(k.x).dtype),

@@ -50,7 +50,7 @@ export const ACT_FLOPS: Readonly<Record<string, number>> = { relu: 1, sigmoid: 4
 export const GLU_FLOPS: Readonly<Record<string, number>> = { swiglu: 6, swiglu_clamped: 10 };
 
 /** Per element of the fused router's logits: scoring (softmax-like, 5) and selection (3). */
-const ROUTER_PER_LOGIT = 8;
+export const ROUTER_PER_LOGIT = 8;
 
 export interface FlopOptions {
   /** moe_experts: every token uses every expert (the dense equivalent). */
