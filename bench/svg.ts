@@ -6,7 +6,7 @@
  */
 import type { BenchRecord } from './record.ts';
 import { fmtNumber } from '../compiler/format.ts';
-import { FONT, type PlotFrame, coord as f, decades, escapeXml, logPlot, svgAxisTitles, svgGrid, svgHeader, svgText as text } from '../compiler/roofline-plot.ts';
+import { FONT, type PlotFrame, coord as f, decades, escapeXml, logPlot, svgAxisTitles, svgGrid, svgHeader, svgText as text } from '../compiler/analysis/roofline-plot.ts';
 
 const FRAME: PlotFrame = { width: 960, height: 620, margin: { left: 80, right: 30, top: 70, bottom: 70 } };
 const M = FRAME.margin;

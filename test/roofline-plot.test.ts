@@ -1,6 +1,6 @@
 /** The roofline chart frame shared by `moec analyze --svg` and the benchmark's picture. */
 import { describe, expect, it } from 'vitest';
-import { decades, escapeXml, logPlot, svgGrid } from '../compiler/roofline-plot.ts';
+import { decades, escapeXml, logPlot, svgGrid } from '../compiler/analysis/roofline-plot.ts';
 
 const FRAME = { width: 900, height: 600, margin: { left: 90, right: 40, top: 64, bottom: 64 } };
 

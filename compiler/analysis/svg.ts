@@ -9,7 +9,7 @@
  */
 import type { KernelAnalysis } from './kernels.ts';
 import { fmtSI } from '../format.ts';
-import { type PlotFrame, coord as n, decades, escapeXml as esc, logPlot, svgAxisTitles, svgGrid, svgHeader } from '../roofline-plot.ts';
+import { type PlotFrame, coord as n, decades, escapeXml as esc, logPlot, svgAxisTitles, svgGrid, svgHeader } from './roofline-plot.ts';
 
 const FRAME: PlotFrame = { width: 900, height: 600, margin: { left: 90, right: 40, top: 64, bottom: 64 } };
 const M = FRAME.margin;

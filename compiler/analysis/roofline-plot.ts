@@ -1,7 +1,7 @@
 /**
  * @fileoverview The frame of a log-log roofline chart as hand-written SVG (no dependencies):
  * decade axes, the header, the grid with its tick labels, the plot box and the axis titles.
- * `moec analyze --svg` (`analysis/svg.ts`: a target's roofs and a model's kernels) and the
+ * `moec analyze --svg` (`svg.ts`: a target's roofs and a model's kernels) and the
  * benchmark (`bench/svg.ts`: each runner's measured roofs and its cases) draw their roofs and
  * points into it; what they draw differs, the chart around it is this one.
  */
