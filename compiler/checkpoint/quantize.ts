@@ -35,6 +35,7 @@ import {
 import { type TensorSpec, writeSafetensorsStreaming } from '../../ir/safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { fail } from '../../ir/diagnostics.ts';
+import { formatTable } from '../format.ts';
 import { FP8_SCALE_SUFFIX, QUANT_SCALE_SUFFIX, readStored } from './load-weights.ts';
 
 /** Names of tensors that are never quantized even when 2-D: embeddings and norms. */
@@ -209,9 +210,7 @@ export function formatQuantizeReport(r: QuantizeResult, output: string): string 
   const e = (v: number): string => (v === 0 ? '0' : v.toExponential(2));
   const head = ['tensor', 'shape', 'from', 'max abs err', 'relL2'];
   const body = r.rows.map((row) => [row.name, `[${row.shape.join(', ')}]`, row.from, e(row.maxAbs), e(row.relL2)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-  const lines = [`quantized ${r.rows.length} tensors to ${r.scheme}:`, line(head), ...body.map(line)];
+  const lines = [`quantized ${r.rows.length} tensors to ${r.scheme}:`, ...formatTable([head, ...body], { right: (i) => i >= 3 })];
   lines.push(`overall (${r.rows.length} tensors): max abs err ${e(r.overall.maxAbs)}, relL2 ${e(r.overall.relL2)}`);
   const why = new Map<string, number>();
   for (const k of r.kept) why.set(k.why, (why.get(k.why) ?? 0) + 1);

@@ -13,7 +13,7 @@ import { openCheckpoint } from '../../ir/checkpoint.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
-import { formatCount, summarizeParams } from '../analysis/params.ts';
+import { summarizeParams } from '../analysis/params.ts';
 import { MoecError, didYouMean } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from '../driver.ts';
@@ -22,6 +22,7 @@ import { availableBackends, getBackend } from '../backends/registry.ts';
 import { failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
+import { formatCount, formatTable } from '../format.ts';
 import { compileReport } from './report.ts';
 import { listTargets, loadTarget } from '../target/load.ts';
 import { writeOutputDir, writeOutputFile } from '../io/output.ts';
@@ -146,11 +147,6 @@ function fileArg(positionals: string[], command: string): string {
   return positionals[0];
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd());
-}
-
 function typeText(t: TensorType): string {
   return `${dtypeText(t)}${shapeToString(t.shape)}`;
 }
@@ -162,17 +158,17 @@ export function checkSummary(m: Module, path: string): string {
   const lines = [`model ${m.name}  (${path})`];
   lines.push(`sizes:    ${m.dims.map((d) => `${d.name}${d.max !== undefined ? ` <= ${d.max}` : ''}`).join(', ') || 'none'}`);
   lines.push('inputs:');
-  lines.push(...table(main.params.map((v) => ['  ' + v.name, typeText(v.type)])));
+  lines.push(...formatTable(main.params.map((v) => ['  ' + v.name, typeText(v.type)])));
   lines.push(`weights:  ${m.weights.length} tensors`);
   if (m.weights.length > 0)
     lines.push(
-      ...table([
+      ...formatTable([
         ['  name', 'type', 'params', 'active/token'],
         ...p.weights.map((w) => ['  ' + w.name, typeText(w.type), formatCount(w.params), w.kind === 'routed' ? `${formatCount(w.activePerToken)} (routed)` : formatCount(w.activePerToken)]),
       ]),
     );
   lines.push('outputs:');
-  lines.push(...table(main.results.map((r) => ['  ' + r.name, typeText(r.value.type)])));
+  lines.push(...formatTable(main.results.map((r) => ['  ' + r.name, typeText(r.value.type)])));
   const pct = p.total > 0 ? ` (${((100 * p.activePerToken) / p.total).toFixed(1)}%)` : '';
   lines.push(`parameters: ${formatCount(p.total)} total, ${formatCount(p.activePerToken)} active per token${pct}`);
   return lines.join('\n');

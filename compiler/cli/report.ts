@@ -7,7 +7,7 @@ import type { KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
-import { programCost } from '../cost/cost.ts';
+import { TOKENS, programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
 import type { TargetCaps } from '../target/caps.ts';
 
@@ -93,10 +93,15 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   }
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
+  // every other symbolic size (a decoder's cached length L) at its bound: the estimate of a
+  // full cache; unbound, the cost model cannot size the attention kernels at all
+  const others = p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const);
+  const bindings = Object.fromEntries(others);
   const est = [1, maxTokens].map((t) => {
-    const c = programCost(p, target, t);
+    const c = programCost(p, target, t, bindings);
     return `T=${t}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`;
   });
-  lines.push(`estimated on ${target.name}: ${est.join('; ')}`);
+  const at = others.length > 0 ? ` with ${others.map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
+  lines.push(`estimated on ${target.name}${at}: ${est.join('; ')}`);
   return lines.join('\n');
 }

@@ -15,6 +15,7 @@
  *   cached latents and rope keys (2·(C + Dr) per key), values are summed in the latent
  *   space (2·C per key) and mapped out (2·C·Dv per head); its cache is read whole.
  */
+import { numel } from '../../ir/tensor.ts';
 
 /** Keys visible to each of `tokens` queries after `cached` positions, summed: Σ_t min(L + t + 1, W). */
 export function visibleKeys(tokens: number, cached: number, window: number): number {
@@ -31,10 +32,6 @@ export interface OpSizes {
   inputBytes: number[];
   outputBytes: number[];
   attrs: Readonly<Record<string, unknown>>;
-}
-
-function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** FLOPs and bytes moved of one decoder op, or undefined for any other op. */

@@ -45,8 +45,10 @@ import { evalShape } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
-import { decoderOpCost } from './attention.ts';
+import { type OpSizes, decoderOpCost } from './attention.ts';
 import type { TargetCaps } from '../target/caps.ts';
+import { ACT_FLOPS, GLU_FLOPS, ROUTER_PER_LOGIT, opFlops } from './op-flops.ts';
+import { numel } from '../../ir/tensor.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
 export type FlopsDType = keyof TargetCaps['peakFlops'];
@@ -235,22 +237,15 @@ function flopsDType(d: DType): FlopsDType {
   return (FLOPS_DTYPES as readonly string[]).includes(d) ? (d as FlopsDType) : 'f32';
 }
 
-/** FLOPs per element of an activation (epilogues and the analysis' graph count share them). */
-export const ACT_FLOPS: Record<string, number> = { relu: 1, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8 };
-
 function epilogueFlops(ep: GroupedGemmKernel['epilogue']): number {
   let f = 0;
   for (const e of ep) {
     if (e.kind === 'bias') f += 1;
     else if (e.kind === 'act') f += ACT_FLOPS[e.fn] ?? 1;
-    else if (e.kind === 'glu') f += e.fn === 'swiglu' ? 6 : 10;
+    else if (e.kind === 'glu') f += GLU_FLOPS[e.fn];
     else f += 2;
   }
   return f;
-}
-
-function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 type Resolver = (name: string) => KBuffer;
@@ -302,8 +297,8 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmPro
       const w = shape(k.w);
       const rows = numel(x.slice(0, -1));
       const experts = w[0];
-      // scoring (≈5 per logit), selection (≈3 per candidate), normalisation of the chosen
-      const extra = rows * experts * 8 + rows * (k.k + k.shared) * 4;
+      // scoring and selection per logit (the graph op's count), normalisation of the chosen
+      const extra = rows * experts * ROUTER_PER_LOGIT + rows * (k.k + k.shared) * 4;
       return {
         kind: 'router', tokens: rows, rows, n: experts, depth: x[x.length - 1], outCols: k.k + k.shared, experts: 1, shared: 0,
         slots: 1, aBytes: bytesOf(k.x), wBytes: wBytesOf(k.w), outBytes: 4, dtype: flopsDType(buf(k.x).dtype),
@@ -624,36 +619,20 @@ export function alignCost(tokens: number, k: number, experts: number, block: num
   return streamCost(4 * tokens * k + 2 * experts, footprint, t);
 }
 
-/** FLOPs per output element of an elementwise op (per input element of a reduction). */
-export const OP_FLOPS: Record<string, number> = {
-  add: 1, sub: 1, mul: 1, div: 1, maximum: 1, minimum: 1, neg: 1, abs: 1, relu: 1, exp: 1, log: 1, sqrt: 1, rsqrt: 1,
-  tanh: 1, clamp: 2, sigmoid: 4, silu: 5, gelu: 8, gelu_tanh: 8, softmax: 5, rmsnorm: 4, layernorm: 7, sum: 1, mean: 1, amax: 1,
-};
-
-/** Ops whose FLOPs count per input element. */
-export const REDUCTIONS: ReadonlySet<string> = new Set(['sum', 'mean', 'amax']);
-
+/** An op kernel streams its operands once: the shared per-op FLOP count (`op-flops.ts`) over that footprint. */
 function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
-  const size = (n: string): { elems: number; bytes: number } => {
-    const b = buf(n);
-    const elems = numel(evalShape(b.shape, bindings));
-    return { elems, bytes: elems * dtypeBytes(b.dtype) };
-  };
-  const ins = k.inputs.map(size);
-  const outs = k.outputs.map(size);
   const shapeOf = (n: string): number[] => evalShape(buf(n).shape, bindings);
-  const decoder = decoderOpCost(k.op, {
+  const sizes: OpSizes = {
     inputs: k.inputs.map(shapeOf),
     outputs: k.outputs.map(shapeOf),
     inputBytes: k.inputs.map((n) => dtypeBytes(buf(n).dtype)),
     outputBytes: k.outputs.map((n) => dtypeBytes(buf(n).dtype)),
     attrs: k.attrs,
-  });
+  };
+  const decoder = decoderOpCost(k.op, sizes);
   if (decoder) return streamCost(decoder.flops, decoder.bytes, t);
-  const perElem = OP_FLOPS[k.op] ?? 0;
-  const elems = Math.max(0, ...outs.map((o) => o.elems), ...(perElem > 0 && REDUCTIONS.has(k.op) ? ins.map((i) => i.elems) : []));
-  const footprint = [...ins, ...outs].reduce((s, x) => s + x.bytes, 0);
-  return streamCost(perElem * elems, footprint, t);
+  const bytes = (shapes: number[][], elementBytes: number[]): number => shapes.reduce((s, x, i) => s + numel(x) * elementBytes[i], 0);
+  return streamCost(opFlops(k.op, sizes), bytes(sizes.inputs, sizes.inputBytes) + bytes(sizes.outputs, sizes.outputBytes), t);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ import type { TargetCaps } from '../target/caps.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
 import { type KernelPass, passTarget } from './pass.ts';
+import { fmtBytes, fmtSeconds } from '../format.ts';
+
 /** Largest padding block considered for a grouped GEMM. */
 const MAX_GROUPED_M = 256;
 /** Largest m considered for a dense GEMM (more buys no reuse the cost model can see). */
@@ -252,23 +254,6 @@ export function chooseTiling(p: GemmProblem, t: TargetCaps, maxM = MAX_DENSE_M):
 // ---------------------------------------------------------------------------------------
 // Notes
 // ---------------------------------------------------------------------------------------
-
-export function fmtBytes(b: number): string {
-  if (!Number.isFinite(b)) return String(b);
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  while (b >= 1024 && u < units.length - 1) {
-    b /= 1024;
-    u++;
-  }
-  return `${u === 0 ? b.toFixed(0) : b.toFixed(b < 10 ? 2 : 1)} ${units[u]}`;
-}
-
-export function fmtSeconds(s: number): string {
-  if (s >= 1) return `${s.toFixed(2)} s`;
-  if (s >= 1e-3) return `${(s * 1e3).toFixed(2)} ms`;
-  return `${(s * 1e6).toFixed(2)} us`;
-}
 
 /** One line: level sized for, working set vs capacity, bytes per level, intensity, time. */
 export function tileNote(p: GemmProblem, tile: Tiling, cost: KernelCost, t: TargetCaps, extra = ''): string {
