@@ -8,8 +8,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { interpret } from '../ir/interp.ts';
-import { mainFunc } from '../ir/graph.ts';
+import { interpret } from '../ir/graph/interp.ts';
+import { mainFunc } from '../ir/graph/graph.ts';
 import { writeSafetensors } from '../ir/safetensors.ts';
 import { callNumpy, numpyUnavailable } from './peers/numpy.ts';
 import type { BenchCase } from './runner.ts';

@@ -12,10 +12,11 @@
 import { readFileSync } from 'node:fs';
 import { compile } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import type { Step } from '../ir/kernel.ts';
+import type { Step } from '../ir/kernel/kernel.ts';
+import { formatTable } from '../compiler/format.ts';
 import { Progress } from './progress.ts';
 import { sample } from './stats.ts';
 
@@ -50,9 +51,8 @@ cases.forEach(({ e, l }, i) => {
   rows.push([String(e), String(l), t.medianMs.toFixed(1), t.minMs.toFixed(1), String(t.samplesMs.length), String(kernels), String(lines)]);
 });
 progress.done();
-const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
 console.log('compile time of examples/deepseek-v3.moe (D = 7168) through the whole pipeline for x86-avx2, max tokens 256');
-for (const r of rows) console.log(r.map((v, c) => v.padStart(widths[c])).join('  '));
+console.log(formatTable(rows, { right: () => true }).join('\n'));
 console.log(`slowest case: ${worst.toFixed(1)} ms (the graph keeps one body per repeated block: experts and layers are sizes, not code)`);
 
 const config = 'examples/hf/DeepSeek-V3/config.json';
@@ -69,6 +69,5 @@ for (const name of ['webgpu', 'x86-avx2', 'npu-scratchpad']) {
   );
   analyzeRows.push([name, t.medianMs.toFixed(1), t.minMs.toFixed(1), String(t.samplesMs.length), String(kernels)]);
 }
-const aw = analyzeRows[0].map((_, c) => Math.max(...analyzeRows.map((r) => r[c].length)));
 console.log(`\nmoec analyze ${config} (import, parameters, FLOPs, bytes, memory, compile and cost every kernel at T = 1), in process`);
-for (const r of analyzeRows) console.log(r.map((v, c) => v.padStart(aw[c])).join('  '));
+console.log(formatTable(analyzeRows, { right: () => true }).join('\n'));

@@ -4,19 +4,8 @@
  * and ratios against the peers), in plain aligned columns that read well in a terminal, a
  * log or a commit message.
  */
+import { fmtNumber, formatTable } from '../compiler/format.ts';
 import type { BenchRecord, CaseRecord } from './record.ts';
-
-/** A number with about three significant digits, no exponent for everyday sizes. */
-export function num(x: number | undefined): string {
-  if (x === undefined || !Number.isFinite(x)) return x === undefined ? '' : String(x);
-  const a = Math.abs(x);
-  if (a === 0) return '0';
-  if (a >= 100) return x.toFixed(0);
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 1) return x.toFixed(2);
-  if (a >= 0.01) return x.toFixed(3);
-  return x.toExponential(1);
-}
 
 function pct(x: number | undefined): string {
   if (x === undefined) return '';
@@ -24,15 +13,9 @@ function pct(x: number | undefined): string {
   return p >= 10 ? `${p.toFixed(0)}%` : p >= 1 ? `${p.toFixed(1)}%` : `${p.toFixed(2)}%`;
 }
 
-/** Aligned columns: numbers right-aligned, text left-aligned; two spaces between columns. */
-export function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string =>
-    cells
-      .map((c, i) => (rightAligned[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+/** Aligned columns under a header and a rule: numbers right-aligned, text left-aligned. */
+function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  return formatTable([header, ...rows], { right: (i) => rightAligned[i], rule: true }).join('\n');
 }
 
 /** The whole report, ending with a newline. */
@@ -45,7 +28,7 @@ export function formatReport(r: BenchRecord, written: string[]): string {
   out.push('limits of this machine, measured at the start and the end of this run (each the best of a few repetitions; the better one counts):');
   const rows: string[][] = [];
   const row = (what: string, pick: (l: BenchRecord['limits']) => number | undefined): void => {
-    rows.push([what, num(pick(r.limits)), num(pick(r.limitsStart)), num(pick(r.limitsEnd))]);
+    rows.push([what, fmtNumber(pick(r.limits)), fmtNumber(pick(r.limitsStart)), fmtNumber(pick(r.limitsEnd))]);
   };
   const js = r.limits.js;
   row('JS scalar multiply-add loop, GFLOP/s', (l) => l.js.scalarGflops);
@@ -70,13 +53,13 @@ export function formatReport(r: BenchRecord, written: string[]): string {
   out.push('runners (% FLOP and % BW below are fractions of the runner\'s own roof; % roof = the roofline minimum, max(FLOPs / peak, weight bytes / bandwidth), over the median):');
   for (const ru of r.runners) {
     out.push(`  ${ru.id.padEnd(9)} ${ru.about}`);
-    if (ru.roof) out.push(`  ${''.padEnd(9)} roof: ${num(ru.roof.gflops)} GFLOP/s (${ru.roof.computeFrom}), ${num(ru.roof.gbps)} GB/s (${ru.roof.bandwidthFrom})`);
+    if (ru.roof) out.push(`  ${''.padEnd(9)} roof: ${fmtNumber(ru.roof.gflops)} GFLOP/s (${ru.roof.computeFrom}), ${fmtNumber(ru.roof.gbps)} GB/s (${ru.roof.bandwidthFrom})`);
   }
   out.push('');
   if (r.checks.length) {
     out.push(`peer check: NumPy vs moec-ref on the same weights and input, |difference| <= ${r.checks[0].tolerance} everywhere:`);
     for (const c of r.checks) {
-      const detail = c.maxAbsErr !== undefined ? `max |diff| ${c.maxAbsErr.toExponential(1)} (max |y| ${num(c.maxAbs)})` : '';
+      const detail = c.maxAbsErr !== undefined ? `max |diff| ${c.maxAbsErr.toExponential(1)} (max |y| ${fmtNumber(c.maxAbs)})` : '';
       out.push(`  ${c.workload.padEnd(14)} T=${String(c.tokens).padEnd(4)} ${c.status}  ${[detail, c.note].filter(Boolean).join('; ')}`);
     }
     out.push('');
@@ -86,7 +69,7 @@ export function formatReport(r: BenchRecord, written: string[]): string {
     indent(
       table(
         ['workload', 'T', 'GFLOP', 'MB', 'weights MB', 'activations MB', 'FLOP/B'],
-        r.cases.map((c) => [c.workload, String(c.tokens), num(c.cost.flops / 1e9), num(c.cost.bytes / 1e6), num(c.cost.weightBytes / 1e6), num(c.cost.activationBytes / 1e6), num(c.intensity)]),
+        r.cases.map((c) => [c.workload, String(c.tokens), fmtNumber(c.cost.flops / 1e9), fmtNumber(c.cost.bytes / 1e6), fmtNumber(c.cost.weightBytes / 1e6), fmtNumber(c.cost.activationBytes / 1e6), fmtNumber(c.intensity)]),
         [false, true, true, true, true, true, true],
       ),
     ),
@@ -125,15 +108,15 @@ function caseRows(c: CaseRecord, peers: string[]): string[][] {
     return [
       ...head,
       String(t.samplesMs.length),
-      num(t.medianMs),
-      `${num(t.q1Ms)}-${num(t.q3Ms)}`,
-      `${num(t.minMs)}-${num(t.maxMs)}`,
-      num(x.gflops),
-      num(x.gbps),
+      fmtNumber(t.medianMs),
+      `${fmtNumber(t.q1Ms)}-${fmtNumber(t.q3Ms)}`,
+      `${fmtNumber(t.minMs)}-${fmtNumber(t.maxMs)}`,
+      fmtNumber(x.gflops),
+      fmtNumber(x.gbps),
       pct(x.fracCompute),
       pct(x.fracBandwidth),
       pct(x.fracRoofline),
-      ...peers.map((p) => (p === x.runner || x.ratios?.[p] === undefined ? '' : num(x.ratios[p]))),
+      ...peers.map((p) => (p === x.runner || x.ratios?.[p] === undefined ? '' : fmtNumber(x.ratios[p]))),
     ];
   });
 }
@@ -144,7 +127,7 @@ function variantRows(r: BenchRecord): string[][] {
   return r.cases.flatMap((c) =>
     c.results
       .filter((x) => x.cost && x.timing)
-      .map((x) => [c.workload, String(c.tokens), x.runner, num(x.cost!.weightBytes / 1e6), num(x.timing!.medianMs), num(x.gbps), pct(x.fracBandwidth), pct(x.fracRoofline), x.speedup === undefined ? '' : `${num(x.speedup)}x ${baselines.get(x.runner)}`]),
+      .map((x) => [c.workload, String(c.tokens), x.runner, fmtNumber(x.cost!.weightBytes / 1e6), fmtNumber(x.timing!.medianMs), fmtNumber(x.gbps), pct(x.fracBandwidth), pct(x.fracRoofline), x.speedup === undefined ? '' : `${fmtNumber(x.speedup)}x ${baselines.get(x.runner)}`]),
   );
 }
 

@@ -15,7 +15,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bindDims, compileFile, parse, randomInputs, randomWeights } from '../compiler/driver.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
 import { type CheckResult, checkNumpy } from './check.ts';
 import { forwardCost, intensity } from './cost.ts';
 import { bestOf, measureLimits } from './limits.ts';

@@ -5,7 +5,7 @@
  * cases it can run, and times a case by the shared sampling plan. The harness does the rest
  * (costs, rates, fractions, ratios, tables, pictures), the same for every runner.
  */
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import type { Cost } from './cost.ts';
 import type { Limits } from './limits.ts';

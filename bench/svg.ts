@@ -5,18 +5,17 @@
  * per case per runner at the case's intensity and the runner's median rate.
  */
 import type { BenchRecord } from './record.ts';
-import { num } from './report.ts';
+import { fmtNumber } from '../compiler/format.ts';
+import { FONT, type PlotFrame, coord as f, decades, escapeXml, logPlot, svgAxisTitles, svgGrid, svgHeader, svgText as text } from '../compiler/analysis/roofline-plot.ts';
 
-const WIDTH = 960;
-const HEIGHT = 620;
-const M = { left: 80, right: 30, top: 70, bottom: 70 };
-const PLOT_W = WIDTH - M.left - M.right;
-const PLOT_H = HEIGHT - M.top - M.bottom;
+const FRAME: PlotFrame = { width: 960, height: 620, margin: { left: 80, right: 30, top: 70, bottom: 70 } };
+const M = FRAME.margin;
+const PLOT_W = FRAME.width - M.left - M.right;
+const PLOT_H = FRAME.height - M.top - M.bottom;
 
 /** Colours and dashes by runner order (moec's runners first, peers after). */
 const COLOURS = ['#d1495b', '#2e86ab', '#3b9c3b', '#8e5ec4', '#e08e0b', '#555555'];
 const DASHES = ['', '8 5', '3 4', '12 4 3 4'];
-const FONT = 'font-family="Helvetica, Arial, sans-serif"';
 
 interface Point {
   runner: number;
@@ -45,41 +44,17 @@ export function rooflineSvg(r: BenchRecord): string {
   // Axis ranges: whole decades around the points and the roofs' ridge points.
   const xs = [...points.map((p) => p.x), ...runners.map((ru) => ru.roof!.gflops / ru.roof!.gbps)];
   const ys = [...points.map((p) => p.y), ...runners.map((ru) => ru.roof!.gflops)];
-  const xLo = Math.floor(Math.log10(Math.min(...xs) / 1.5));
-  const xHi = Math.ceil(Math.log10(Math.max(...xs) * 1.5));
-  const yLo = Math.floor(Math.log10(Math.min(...ys) / 1.5));
-  const yHi = Math.ceil(Math.log10(Math.max(...ys) * 1.5));
-  const sx = (x: number): number => M.left + ((Math.log10(x) - xLo) / (xHi - xLo)) * PLOT_W;
-  const sy = (y: number): number => M.top + PLOT_H - ((Math.log10(y) - yLo) / (yHi - yLo)) * PLOT_H;
-  const xMin = 10 ** xLo;
-  const xMax = 10 ** xHi;
-  const yMin = 10 ** yLo;
+  const plot = logPlot(FRAME, decades(Math.min(...xs), Math.max(...xs), 1.5), decades(Math.min(...ys), Math.max(...ys), 1.5));
+  const { sx, sy } = plot;
+  const xMin = 10 ** plot.xLo;
+  const xMax = 10 ** plot.xHi;
+  const yMin = 10 ** plot.yLo;
 
   const s: string[] = [];
-  s.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" ${FONT}>`);
-  s.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`);
-  s.push(`<defs><clipPath id="plot"><rect x="${M.left}" y="${M.top}" width="${PLOT_W}" height="${PLOT_H}"/></clipPath></defs>`);
-  s.push(text(M.left, 28, `moec benchmark roofline${r.quick ? ' (--quick)' : ''}`, 'font-size="18" font-weight="bold"'));
-  s.push(text(M.left, 48, `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.date.slice(0, 10)}. Lines: roofs measured in the same run; points: median of each case.`, 'font-size="12" fill="#444"'));
-
-  // Grid and ticks.
-  for (let e = xLo; e <= xHi; e++) {
-    for (let k = 1; k < 10 && (k === 1 || e < xHi); k++) {
-      const x = sx(k * 10 ** e);
-      s.push(line(x, M.top, x, M.top + PLOT_H, k === 1 ? '#ccc' : '#eee'));
-    }
-    s.push(text(sx(10 ** e), M.top + PLOT_H + 18, tick(e), 'font-size="12" text-anchor="middle"'));
-  }
-  for (let e = yLo; e <= yHi; e++) {
-    for (let k = 1; k < 10 && (k === 1 || e < yHi); k++) {
-      const y = sy(k * 10 ** e);
-      s.push(line(M.left, y, M.left + PLOT_W, y, k === 1 ? '#ccc' : '#eee'));
-    }
-    s.push(text(M.left - 8, sy(10 ** e) + 4, tick(e), 'font-size="12" text-anchor="end"'));
-  }
-  s.push(`<rect x="${M.left}" y="${M.top}" width="${PLOT_W}" height="${PLOT_H}" fill="none" stroke="#888"/>`);
-  s.push(text(M.left + PLOT_W / 2, HEIGHT - 22, 'arithmetic intensity (FLOP / byte, counted from the IR)', 'font-size="13" text-anchor="middle"'));
-  s.push(text(22, M.top + PLOT_H / 2, 'GFLOP/s', `font-size="13" text-anchor="middle" transform="rotate(-90 22 ${M.top + PLOT_H / 2})"`));
+  const title = `moec benchmark roofline${r.quick ? ' (--quick)' : ''}`;
+  s.push(...svgHeader(plot, title, `${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, ${r.machine.date.slice(0, 10)}. Lines: roofs measured in the same run; points: median of each case.`));
+  s.push(...svgGrid(plot, { minor: true, major: 'stroke="#ccc" stroke-width="1"', minorStroke: 'stroke="#eee" stroke-width="1"', tick }));
+  s.push(...svgAxisTitles(plot, 'arithmetic intensity (FLOP / byte, counted from the IR)', 'GFLOP/s', 22));
 
   // Roofs: bandwidth slope up to the ridge, then the compute ceiling, each with its number.
   const taken: Box[] = points.map((p) => ({ x0: sx(p.x) - 6, y0: sy(p.y) - 6, x1: sx(p.x) + 6, y1: sy(p.y) + 6 }));
@@ -95,7 +70,7 @@ export function rooflineSvg(r: BenchRecord): string {
     ];
     const d = pts.map(([x, y], j) => `${j ? 'L' : 'M'}${f(sx(x))},${f(sy(y))}`).join(' ');
     s.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} clip-path="url(#plot)"/>`);
-    const flat = `${num(roof.gflops)} GFLOP/s`;
+    const flat = `${fmtNumber(roof.gflops)} GFLOP/s`;
     const cx = M.left + PLOT_W - 6;
     const cy = sy(roof.gflops) - 6;
     s.push(text(cx, cy, flat, `font-size="11" text-anchor="end" fill="${colour}"`));
@@ -104,7 +79,7 @@ export function rooflineSvg(r: BenchRecord): string {
     const xa = Math.max(xMin, yMin / roof.gbps);
     const xb = Math.min(ridge, xMax);
     if (xb <= xa) return;
-    const label = `${num(roof.gbps)} GB/s`;
+    const label = `${fmtNumber(roof.gbps)} GB/s`;
     const angle = Math.atan2(sy(roof.gbps * 10) - sy(roof.gbps), sx(10) - sx(1));
     const len = label.length * 6.1;
     const spots = [0.06, 0.3, 0.55, 0.8, 0.06].map((t) => {
@@ -181,22 +156,6 @@ function marker(runner: number, x: number, y: number): string {
 
 function tick(e: number): string {
   return e >= 0 ? String(10 ** e) : (10 ** e).toFixed(-e);
-}
-
-function line(x1: number, y1: number, x2: number, y2: number, colour: string): string {
-  return `<line x1="${f(x1)}" y1="${f(y1)}" x2="${f(x2)}" y2="${f(y2)}" stroke="${colour}" stroke-width="1"/>`;
-}
-
-function text(x: number, y: number, s: string, attrs: string): string {
-  return `<text x="${f(x)}" y="${f(y)}" ${attrs}>${escapeXml(s)}</text>`;
-}
-
-function f(x: number): string {
-  return (Math.round(x * 10) / 10).toString();
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 function emptySvg(message: string): string {

@@ -4,30 +4,31 @@
  * safetensors), and running the reference interpreter.
  */
 import { readFileSync } from 'node:fs';
-import { type Module, mainFunc } from '../ir/graph.ts';
-import { interpret } from '../ir/interp.ts';
+import { type Module, mainFunc } from '../ir/graph/graph.ts';
+import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { concreteShape, weightsFromSafetensors } from './load-weights.ts';
+import { concreteShape, weightsFromSafetensors } from './checkpoint/load-weights.ts';
 
-export { weightsFromSafetensors } from './load-weights.ts';
+export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { verifyOrThrow } from '../ir/verify.ts';
-import { MoecError, UsageError, didYouMean, fail } from './diagnostics.ts';
+import { verifyOrThrow } from '../ir/graph/verify.ts';
+import { MoecError, didYouMean, fail } from '../ir/diagnostics.ts';
+import { UsageError } from './usage-error.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
 import { runPasses } from './passes/manager.ts';
 import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { lowerFile } from './frontend/lower.ts';
 import { parseSource } from './frontend/parse.ts';
-import { SourceFile } from './source.ts';
-import type { KProgram } from '../ir/kernel.ts';
-import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
+import { SourceFile } from '../ir/source.ts';
+import type { KProgram } from '../ir/kernel/kernel.ts';
 import { runPipeline } from './pipeline.ts';
-import type { TargetCaps } from './target.ts';
-import { loadTarget } from './target-load.ts';
-import { DEFAULT_TARGET, getBackend } from './backends/backend.ts';
+import { checkTokenCount } from '../ir/kernel/token-bound.ts';
+import type { TargetCaps } from './target/caps.ts';
+import { loadTarget } from './target/load.ts';
+import { DEFAULT_TARGET, getBackend } from './backends/registry.ts';
 import { type Agreement, agreement } from './compare.ts';
 
 export interface CompileOptions {
@@ -221,10 +222,12 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
 export interface TargetCompileOptions {
   /** A target name (`x86-avx2`), a `.yaml` path, or a loaded capability sheet. */
   target: string | TargetCaps;
-  /** Largest token count to plan for (default: the model's bound on `T`, else 512). */
+  /** Largest token count to plan for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS`; see `resolveMaxTokens`). */
   maxTokens?: number;
+  /** The token count of the run the program is compiled for, if any: the default bound covers it. */
+  runTokens?: number;
   verifyEach?: boolean;
-  /** Graph passes to skip. */
+  /** Passes to skip (`--disable`; not the essential ones). */
   disabled?: string[];
   /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
   quantize?: string | QuantScheme;
@@ -233,10 +236,9 @@ export interface TargetCompileOptions {
 /** Runs the whole pipeline: fused graph IR and the tiled, planned kernel program. */
 export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const target = typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target;
-  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? DEFAULT_MAX_TOKENS;
   const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
-  return { graph, program: program!, target, maxTokens };
+  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
+  return { graph, program: program!, target, maxTokens: program!.maxTokens! };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   backend: string;
   /** A target of that backend (default: the backend's usual one, e.g. x86-avx2 for c). */
   target?: string | TargetCaps;
-  /** Token bound to compile for (default: the model's bound on `T`, else the run's token count). */
+  /** Token bound to compile for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS` or the run's token count if larger). */
   maxTokens?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
@@ -280,9 +282,9 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const tokens = bindings.T;
-  const maxTokens = opts.maxTokens ?? m.dims.find((d) => d.name === 'T')?.max ?? Math.max(tokens ?? 1, DEFAULT_MAX_TOKENS);
-  if (tokens !== undefined && tokens > maxTokens) fail('E505', `T = ${tokens} is over the compiled bound of ${maxTokens} tokens`, undefined, 'raise --max-tokens');
-  const { program } = compileModel(qm, { target, maxTokens });
+  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: tokens });
+  // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
+  if (tokens !== undefined) checkTokenCount(tokens, maxTokens);
   const loaded = await backend.load(program, target, weights);
   try {
     const t0 = performance.now();

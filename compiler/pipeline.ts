@@ -1,96 +1,134 @@
 /**
- * @fileoverview The compilation pipeline as one readable list of named phases:
+ * @fileoverview The compilation pipeline as one readable list of named passes, run by the
+ * one pass manager (`passes/manager.ts`) with the same instruments around every pass:
  *
- *   graph   quantize → canonicalize → fuse-router → fuse-experts → fold-shared-experts → cleanup
- *   kernel  lower-kernels → tile → plan-memory
+ *   graph   quantize → canonicalize → fuse-router → fuse-experts → fold-shared-experts → fuse-dense-mlp → cleanup
+ *   lower   lower-kernels (graph → kernel IR; records the token bound in the program)
+ *   kernel  tile → plan-memory
  *
- * Every step has a name, so `moec ir FILE --after NAME` dumps the IR (graph or kernel)
- * after it, `--print-after-all` dumps every step, and `--verify-each` verifies between
- * graph passes. The same pipeline serves every target: passes read the target's
- * capability sheet, never its name.
+ * Every pass has a name, so `moec ir FILE --after NAME` dumps the IR (graph or kernel)
+ * after it, `--print-after-all` dumps every pass, `--verify-each` verifies between all of
+ * them and `--disable` skips the optional ones. The same pipeline serves every target:
+ * passes read the target's capability sheet, never its name.
  */
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
+import type { KProgram } from '../ir/kernel/kernel.ts';
 import type { QuantScheme } from '../ir/quant.ts';
-import type { KProgram } from '../ir/kernel.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { UsageError, didYouMean } from './diagnostics.ts';
-import type { KernelPass, KernelPassContext } from './passes/kernel-pass.ts';
-import { lowerToKernels } from './passes/lower-kernels.ts';
-import { GRAPH_PASSES, runPasses } from './passes/manager.ts';
+import { didYouMean } from '../ir/diagnostics.ts';
+import { UsageError } from './usage-error.ts';
+import { canonicalize } from './passes/canonicalize.ts';
+import { foldSharedExperts } from './passes/fold-shared-experts.ts';
+import { fuseDenseMlp } from './passes/fuse-dense-mlp.ts';
+import { fuseExperts } from './passes/fuse-experts.ts';
+import { fuseRouter } from './passes/fuse-router.ts';
+import { lowerKernelsPass } from './passes/lower-kernels.ts';
+import { checkDisableable, runPassList } from './passes/manager.ts';
+import type { AnyPass, GraphPass } from './passes/pass.ts';
 import { planMemoryPass } from './passes/plan-memory.ts';
+import { quantizeWeights } from './passes/quantize.ts';
 import { tilePass } from './passes/tile.ts';
-import type { TargetCaps } from './target.ts';
+import type { TargetCaps } from './target/caps.ts';
+import { resolveMaxTokens } from '../ir/kernel/token-bound.ts';
 
-/** The `quantize` pass's step name: in the pipeline only with a scheme (`--quantize`). */
-export const QUANTIZE = 'quantize';
+/** `canonicalize` again after fusion, under its own name so `--after cleanup` can dump it. */
+export const cleanup: GraphPass = {
+  ...canonicalize,
+  name: 'cleanup',
+  summary: 'canonicalize again: remove what fusion left unused',
+  requires: ['fuse-router', 'fuse-experts'],
+};
 
-/** `lower-kernels` as a step of the pipeline (graph → kernel IR). */
-export const LOWER_KERNELS = 'lower-kernels';
+/** Every pass of the pipeline, in order. */
+export const PASSES: readonly AnyPass[] = [quantizeWeights, canonicalize, fuseRouter, fuseExperts, foldSharedExperts, fuseDenseMlp, cleanup, lowerKernelsPass, tilePass, planMemoryPass];
 
-/** The kernel phase, after lowering. */
-export const KERNEL_PASSES: KernelPass[] = [tilePass, planMemoryPass];
+/** The graph passes (before lowering), in order. */
+export const GRAPH_PASSES: readonly GraphPass[] = PASSES.filter((p): p is GraphPass => p.level === 'graph' && p.lowersTo === undefined);
 
-/** Every step name, in order (for `--after` and `--disable`). */
+/** The registered pass called `name`, if any. */
+export function findPass(name: string): AnyPass | undefined {
+  return PASSES.find((p) => p.name === name);
+}
+
+/** The `quantize` pass's name: in the pipeline only with a scheme (`--quantize`). */
+export const QUANTIZE = quantizeWeights.name;
+
+/** `lower-kernels`, the pass from graph IR to kernel IR. */
+export const LOWER_KERNELS = lowerKernelsPass.name;
+
+/** Every pass name, in order (for `--after` and `--disable`). */
 export function pipelineSteps(): string[] {
-  return [...GRAPH_PASSES.map((p) => p.name), LOWER_KERNELS, ...KERNEL_PASSES.map((p) => p.name)];
+  return PASSES.map((p) => p.name);
 }
 
 export interface PipelineOptions {
   target: TargetCaps;
-  /** Largest token count the program handles; buffers are planned for it. */
-  maxTokens: number;
+  /** The token bound asked for (`--max-tokens`); by default the model's bound on `T` (see `resolveMaxTokens`). */
+  maxTokens?: number;
+  /** The token count of the run the program is compiled for, if any: the default bound covers it. */
+  runTokens?: number;
   /** Values of other symbolic sizes, if the model has any. */
   bindings?: Record<string, number>;
   /** `--quantize`: store GEMM weights in this scheme (the `quantize` pass). */
   quantize?: QuantScheme;
+  /** Verify between passes (default: on under vitest). */
   verifyEach?: boolean;
-  /** Graph passes to skip. */
+  /** Passes to skip. */
   disabled?: string[];
-  /** Steps after which to dump the IR, or 'all'. */
+  /** Passes after which to dump the IR, or 'all'. */
   printAfter?: string[] | 'all';
   /** Receives dumps (graph IR text or kernel IR text). */
   onDump?: (step: string, text: string) => void;
-  /** Stop after this step (for `moec ir --after`). */
+  /** Stop after this pass (for `moec ir --after`). */
   stopAfter?: string;
 }
 
 export interface PipelineResult {
   /** The graph module after the graph passes. */
   graph: Module;
-  /** The kernel program, if the pipeline got that far. */
+  /** The kernel program, if the pipeline got that far; its `maxTokens` is the token bound. */
   program?: KProgram;
 }
 
-/** Checks step names given by the user (`--after`, `--disable`). */
+/** Checks a pass name given by the user (`--after`, `--disable`): there is such a pass. */
 export function checkStepName(name: string, flag: string): void {
   const steps = pipelineSteps();
   if (!steps.includes(name)) throw new UsageError(`${flag} ${name}: there is no step of that name`, didYouMean(name, steps) ?? `the steps are: ${steps.join(', ')}`);
 }
 
+/**
+ * Checks `--disable` before any work (the CLI loads weights before it runs the pipeline):
+ * each name is a pass, none is essential, and no pass left on requires one turned off.
+ * (`runPipeline` checks the same again, for callers of the API.)
+ */
+export function checkDisabled(names: string[]): void {
+  for (const name of names) checkStepName(name, '--disable');
+  checkDisableable(PASSES, new Set(names));
+}
+
 /** Runs the pipeline on a verified graph module. */
 export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
-  const want = (step: string): boolean => opts.printAfter === 'all' || (Array.isArray(opts.printAfter) && opts.printAfter.includes(step));
-  const dump = opts.onDump ?? ((step, text) => process.stderr.write(`// after ${step}\n${text}`));
-  // `quantize` is a step only when there is a scheme: f32 pipelines list and dump what they always did.
-  const passes = opts.quantize ? GRAPH_PASSES : GRAPH_PASSES.filter((p) => p.name !== QUANTIZE);
-  const graphNames = passes.map((p) => p.name);
-  const stopAt = opts.stopAfter && graphNames.includes(opts.stopAfter) ? graphNames.indexOf(opts.stopAfter) + 1 : passes.length;
-  const graphPrint = opts.printAfter === 'all' ? 'all' : (opts.printAfter ?? []).filter((s) => graphNames.includes(s));
-  const graph = runPasses(m, passes.slice(0, stopAt), { target: opts.target, maxTokens: opts.maxTokens, quantize: opts.quantize }, {
-    verifyEach: opts.verifyEach,
-    disabled: opts.disabled,
-    printAfter: graphPrint,
-    onDump: dump,
-  });
-  if (stopAt < passes.length || opts.stopAfter === graphNames[graphNames.length - 1]) return { graph };
-  let program = lowerToKernels(graph);
-  if (want(LOWER_KERNELS)) dump(LOWER_KERNELS, printKernelIR(program));
-  if (opts.stopAfter === LOWER_KERNELS) return { graph, program };
-  const ctx: KernelPassContext = { target: opts.target, maxTokens: opts.maxTokens, bindings: opts.bindings };
-  for (const pass of KERNEL_PASSES) {
-    program = pass.run(program, ctx);
-    if (want(pass.name)) dump(pass.name, printKernelIR(program));
-    if (opts.stopAfter === pass.name) break;
-  }
-  return { graph, program };
+  // The one place the token bound is worked out; lowering records it in the program.
+  const maxTokens = resolveMaxTokens(m.dims.find((d) => d.name === 'T')?.max, opts.maxTokens, opts.runTokens);
+  // `quantize` is a pass only when there is a scheme: f32 pipelines list and dump what they always did.
+  const passes = opts.quantize ? PASSES : PASSES.filter((p) => p.name !== QUANTIZE);
+  const named = (names: string[] | undefined): string[] | undefined => {
+    if (opts.quantize || !names?.includes(QUANTIZE)) return names;
+    return names.filter((n) => n !== QUANTIZE);
+  };
+  if (!opts.quantize && (opts.stopAfter === QUANTIZE || (Array.isArray(opts.printAfter) && opts.printAfter.includes(QUANTIZE))))
+    throw new UsageError(`--after ${QUANTIZE}: the ${QUANTIZE} pass runs only with --quantize`, '--quantize i8, i4, fp8, ...');
+  const { graph, kernel } = runPassList(
+    { level: 'graph', ir: m },
+    passes,
+    { target: opts.target, maxTokens, bindings: opts.bindings, quantize: opts.quantize },
+    {
+      verifyEach: opts.verifyEach,
+      // Without a scheme there is no quantize pass to skip: disabling it asks for what happens anyway.
+      disabled: named(opts.disabled),
+      printAfter: opts.printAfter === 'all' ? 'all' : named(opts.printAfter),
+      onDump: opts.onDump,
+      stopAfter: opts.stopAfter,
+    },
+  );
+  return { graph: graph!, program: kernel };
 }

@@ -11,7 +11,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { didYouMean, fail } from '../compiler/diagnostics.ts';
+import { didYouMean, fail } from './diagnostics.ts';
 import { type SafetensorsFile, readSafetensors } from './safetensors.ts';
 
 /** The index file name Hugging Face's `save_pretrained` writes beside the shards. */

@@ -21,7 +21,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { MoecError, didYouMean, fail } from '../compiler/diagnostics.ts';
+import { MoecError, didYouMean, fail } from './diagnostics.ts';
 import type { DType } from './types.ts';
 import { numel, type Tensor } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';

@@ -13,13 +13,14 @@ import { describe, expect, it } from 'vitest';
 import { analyzeModel } from '../compiler/analysis/analyze.ts';
 import { weightTraffic } from '../compiler/analysis/bytes.ts';
 import { memoryTable } from '../compiler/analysis/memory.ts';
-import { formatCount, summarizeParams } from '../compiler/analysis/params.ts';
+import { summarizeParams } from '../compiler/analysis/params.ts';
+import { formatCount } from '../compiler/format.ts';
 import { rooflinePoints, rooflineSvg } from '../compiler/analysis/svg.ts';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { compileFile } from '../compiler/driver.ts';
-import { loadTarget } from '../compiler/target-load.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
-import type { Module } from '../ir/graph.ts';
+import type { Module } from '../ir/graph/graph.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -181,10 +182,11 @@ describe('FLOPs and bytes of the tiny model, by hand', () => {
 
   it('FLOPs per token: every op of the graph', () => {
     const router = 2 * E * D + 5 * E; // logits GEMM, softmax (5 per element)
+    const select = E; // top-K of the E scores: a comparison per candidate (compiler/cost/op-flops.ts)
     const norm = K + K; // sum of the K values (per input element), then the divide
     const gemms = 3 * 2 * K * F * D; // gate, up, down over the K routed rows
     const glue = 5 * K * F + K * F + 2 * K * D; // silu, gate*up, the weighted combine
-    const decode = router + norm + gemms + glue;
+    const decode = router + select + norm + gemms + glue;
     const a = analyzeModel(m, { context: 16 });
     expect(a.flops.decode).toBe(decode);
     expect(a.flops.prefill).toBe(decode); // no attention: the context changes nothing

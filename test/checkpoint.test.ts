@@ -10,9 +10,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { compile, compileFile, compileModel, randomInputs, run, runOnBackend, weightsFromSafetensors } from '../compiler/driver.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { agreement } from '../compiler/compare.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { dequantize } from '../ir/quant.ts';

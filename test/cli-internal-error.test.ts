@@ -4,9 +4,9 @@
  * stack trace only with --debug. Its own file because it replaces a module with vi.mock.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 
-vi.mock('../compiler/report.ts', () => ({
+vi.mock('../compiler/cli/report.ts', () => ({
   compileReport: () => {
     throw new TypeError("Cannot read properties of undefined (reading 'bytes')");
   },

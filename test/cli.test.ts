@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
+import { PASSES } from '../compiler/pipeline.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -144,7 +145,7 @@ describe('moec CLI', () => {
     expect(rel).toBeLessThan(1e-5);
     expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--backend', 'cuda')).err).toContain("unknown backend 'cuda'");
     expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--check')).code).toBe(2);
-    expect((await cli('run', 'examples/tiny.moe', '--tokens', '9', '--backend', 'c', '--max-tokens', '8')).err).toContain('over the compiled bound of 8 tokens');
+    expect((await cli('run', 'examples/tiny.moe', '--tokens', '9', '--backend', 'c', '--max-tokens', '8')).err).toContain('E505: T = 9 is outside 1..8, the token counts the program was compiled for');
     expect((await cli('run', 'examples/tiny.moe', '--tokens', '2', '--backend', 'c', '--target', 'webgpu')).err).toContain('is for the wgsl backend, not c');
   });
 
@@ -167,6 +168,47 @@ describe('moec CLI', () => {
     expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--emit', 'wgsl')).code).toBe(2);
     expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--max-tokens', '65')).err).toContain("over the model's bound T <= 64");
     expect((await cli('compile', 'examples/tiny.moe', '--target', 'webgpu', '--disable', 'fuse-routr')).err).toContain('did you mean `fuse-router`?');
+  });
+
+  it('--disable skips each optional pass (and the passes that require it), and nothing else', async () => {
+    const optional = PASSES.filter((p) => !p.essential);
+    expect(optional.map((p) => p.name)).toEqual(['quantize', 'canonicalize', 'fuse-router', 'fuse-experts', 'fold-shared-experts', 'fuse-dense-mlp', 'cleanup']);
+    for (const pass of optional) {
+      // The pass and, transitively, every pass that requires it.
+      const off = new Set([pass.name]);
+      for (const p of PASSES) if (p.requires.some((r) => off.has(r))) off.add(p.name);
+      // Quantized weights only where quantize is the pass under test: unfused GEMMs take f32 weights only (E311).
+      const quantize = pass.name === 'quantize' ? ['--quantize', 'i8'] : [];
+      const r = await cli('ir', 'examples/tiny.moe', ...quantize, '--print-after-all', '--disable', [...off].join(','));
+      expect(r.code, pass.name).toBe(0);
+      const ran = [...r.out.matchAll(/^\/\/ after (\S+)$/gm)].map((m) => m[1]);
+      const listed = PASSES.map((p) => p.name).filter((n) => quantize.length > 0 || n !== 'quantize');
+      expect(ran, pass.name).toEqual(listed.filter((n) => !off.has(n)));
+    }
+    // What disabling does shows in the code: without the router fusion there is no router kernel.
+    const fused = await cli('ir', 'examples/tiny.moe', '--after', 'lower-kernels');
+    const unfused = await cli('ir', 'examples/tiny.moe', '--after', 'lower-kernels', '--disable', 'fuse-router,fuse-experts,fold-shared-experts,fuse-dense-mlp,cleanup');
+    expect(fused.out).toMatch(/^router\(/m);
+    expect(unfused.out).not.toMatch(/^router\(/m);
+  });
+
+  it('--disable of a pass the code needs is refused up front, saying why (exit 2)', async () => {
+    for (const pass of PASSES.filter((p) => p.essential)) {
+      const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--disable', pass.name);
+      expect(r.code, pass.name).toBe(2);
+      expect(r.err, pass.name).toContain(`cannot disable ${pass.name}: ${pass.essential}`);
+      expect(r.out, pass.name).toBe('');
+    }
+    expect(PASSES.filter((p) => p.essential).map((p) => p.name)).toEqual(['lower-kernels', 'tile', 'plan-memory']);
+    const stop = await cli('ir', 'examples/tiny.moe', '--after', 'cleanup', '--disable', 'cleanup');
+    expect([stop.code, stop.err]).toEqual([2, expect.stringContaining('--after cleanup: that pass is disabled')]);
+    // Without --quantize there is no quantize pass: disabling it changes nothing, dumping after it is refused.
+    expect((await cli('ir', 'examples/tiny.moe', '--after', 'cleanup', '--disable', 'quantize')).out).toBe((await cli('ir', 'examples/tiny.moe', '--after', 'cleanup')).out);
+    const q = await cli('ir', 'examples/tiny.moe', '--after', 'quantize');
+    expect([q.code, q.err]).toEqual([2, expect.stringContaining('--after quantize: the quantize pass runs only with --quantize')]);
+    const needed = await cli('ir', 'examples/tiny.moe', '--print-after-all', '--disable', 'fuse-router');
+    expect(needed.code).toBe(2);
+    expect(needed.err).toContain('cannot disable fuse-router: pass fold-shared-experts requires it');
   });
 
   it('ir --after STEP dumps the graph or kernel IR after a pipeline step', async () => {

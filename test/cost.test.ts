@@ -14,12 +14,12 @@ import {
   gemmCost,
   gemmProblem,
   programCost,
-} from '../compiler/cost.ts';
+} from '../compiler/cost/cost.ts';
 import { tileProgram } from '../compiler/passes/tile.ts';
-import type { TargetCaps } from '../compiler/target.ts';
+import type { TargetCaps } from '../compiler/target/caps.ts';
 import { type Dim, sym } from '../ir/dims.ts';
-import type { Module } from '../ir/graph.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, Tiling } from '../ir/kernel.ts';
+import type { Module } from '../ir/graph/graph.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, Tiling } from '../ir/kernel/kernel.ts';
 import type { DType } from '../ir/types.ts';
 
 const KiB = 1024;

@@ -7,9 +7,9 @@ import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileFile, run } from '../compiler/driver.ts';
 import { summarizeParams } from '../compiler/analysis/params.ts';
-import { printIR } from '../ir/print.ts';
-import { parseIR } from '../ir/parse.ts';
-import { verify } from '../ir/verify.ts';
+import { printIR } from '../ir/graph/print.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { verify } from '../ir/graph/verify.ts';
 import { SMALL } from './small-sizes.ts';
 
 const examples = readdirSync('examples').filter((f) => f.endsWith('.moe')).sort();

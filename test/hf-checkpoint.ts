@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { evalShape } from '../ir/dims.ts';
-import { type Module, checkpointName } from '../ir/graph.ts';
+import { type Module, checkpointName } from '../ir/graph/graph.ts';
 import { seededValue } from '../ir/random.ts';
 import type { Tensor } from '../ir/tensor.ts';
 

@@ -3,14 +3,14 @@
  * hand-computed numbers; plus the run-time checks (bindings, inputs, weights, size guard).
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { FuncBuilder } from '../ir/builder.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
 import { type Dim, sym } from '../ir/dims.ts';
-import { type Attrs, type Module, Value, type WeightDecl } from '../ir/graph.ts';
-import { erf, erfc, expertCapacity, interpret, type InterpretOptions } from '../ir/interp.ts';
-import { KERNELS } from '../ir/interp-kernels.ts';
-import { getOp, opNames } from '../ir/ops.ts';
-import { FUSED_KERNELS } from '../ir/interp-fused.ts';
+import { type Attrs, type Module, Value, type WeightDecl } from '../ir/graph/graph.ts';
+import { erf, erfc, expertCapacity, interpret, type InterpretOptions } from '../ir/graph/interp.ts';
+import { KERNELS } from '../ir/graph/interp-kernels.ts';
+import { getOp, opNames } from '../ir/graph/ops.ts';
+import { FUSED_KERNELS } from '../ir/graph/interp-fused.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import type { DType } from '../ir/types.ts';
 

@@ -5,15 +5,15 @@
  * E401/E402 at the right `line:col`, and never escapes as a raw exception.
  */
 import { describe, expect, it } from 'vitest';
-import { type Diagnostic, MoecError, formatDiagnostic } from '../compiler/diagnostics.ts';
-import { SourceFile } from '../compiler/source.ts';
-import { FuncBuilder } from '../ir/builder.ts';
+import { type Diagnostic, MoecError, formatDiagnostic } from '../ir/diagnostics.ts';
+import { SourceFile } from '../ir/source.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
-import type { Module } from '../ir/graph.ts';
-import { parseIR } from '../ir/parse.ts';
-import { printIR } from '../ir/print.ts';
+import type { Module } from '../ir/graph/graph.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
 import type { TensorType } from '../ir/types.ts';
-import { verify } from '../ir/verify.ts';
+import { verify } from '../ir/graph/verify.ts';
 
 const T = sym('T');
 const f32 = (...shape: TensorType['shape']): TensorType => ({ dtype: 'f32', shape });

@@ -5,13 +5,14 @@
  * `verifyKernelIR` names each kind of problem.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { FuncBuilder } from '../ir/builder.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
-import type { Module } from '../ir/graph.ts';
-import type { KBuffer, KProgram, Kernel, LoopStep } from '../ir/kernel.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
-import { printKernelIR } from '../ir/kprint.ts';
+import type { Module } from '../ir/graph/graph.ts';
+import type { KBuffer, KProgram, Kernel, LoopStep } from '../ir/kernel/kernel.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
 import type { DType, TensorType } from '../ir/types.ts';
 
 const T = sym('T');

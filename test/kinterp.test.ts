@@ -8,16 +8,16 @@
  * an output; dropped slots (-1) must add nothing.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { FuncBuilder } from '../ir/builder.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
 import { type Dim, sym } from '../ir/dims.ts';
-import type { Module, Value } from '../ir/graph.ts';
-import { interpret } from '../ir/interp.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import type { KProgram, Kernel, RouterKernel } from '../ir/kernel.ts';
-import { parseKernelIR } from '../ir/kparse.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { printIR } from '../ir/print.ts';
+import type { Module, Value } from '../ir/graph/graph.ts';
+import { interpret } from '../ir/graph/interp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import type { KProgram, Kernel, RouterKernel } from '../ir/kernel/kernel.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { printIR } from '../ir/graph/print.ts';
 import { randomUniform } from '../ir/random.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import type { DType, TensorType } from '../ir/types.ts';

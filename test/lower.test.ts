@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/driver.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { SourceFile } from '../compiler/source.ts';
-import { findWeight, mainFunc } from '../ir/graph.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { SourceFile } from '../ir/source.ts';
+import { findWeight, mainFunc } from '../ir/graph/graph.ts';
 import { dimToString } from '../ir/dims.ts';
 
 const HEAD = 'dim T <= 128\nconst D = 8\nconst E = 4\n';
@@ -157,6 +157,18 @@ describe('lowering', () => {
     it('E304 invalid attribute value', () => {
       expect(err(model('  output y = topk(x, k=9).values'))).toMatch(/^E304 6:24 topk: k = 9 is larger than the axis size 8/);
       expect(err(model('  output y = gelu(x, approximate="fast")'))).toMatch(/^E304 6:34 gelu: 'approximate' must be one of "none", "tanh"/);
+    });
+    // These were accepted and gave all-NaN outputs.
+    it('E304 values that make rmsnorm or rope NaN', () => {
+      expect(err(model('  weight w: f32[D]\n  output y = rmsnorm(x, w, eps=-0.001)'))).toMatch(/^E304 7:32 rmsnorm: eps must be at least 0, got -0\.001/);
+      const rope = (attrs: string): string => err(model(`  output y = reshape(rope(reshape(x, [T, 2, 4]), offset=[0]${attrs}), [T, D])`));
+      expect(rope(', theta=0')).toMatch(/^E304 6:\d+ rope: theta must be above 0, got 0/);
+      expect(rope(', theta=-10000.0')).toMatch(/rope: theta must be above 0, got -10000/);
+      expect(rope(', scaling="yarn", factor=0.0, original_max_position=16')).toMatch(/rope: factor must be above 0, got 0/);
+      expect(rope(', scaling="yarn", factor=4.0, original_max_position=16, beta_slow=0.0')).toMatch(/rope: beta_slow must be above 0/);
+      expect(rope(', scaling="llama3", factor=8.0, original_max_position=16, low_freq_factor=4.0, high_freq_factor=4.0')).toMatch(/rope: high_freq_factor must be above 4, got 4/);
+      expect(rope(', attention_factor=0.0')).toMatch(/rope: attention_factor must be above 0/);
+      expect(() => compile(model('  output y = reshape(rope(reshape(x, [T, 2, 4]), offset=[0], scaling="yarn", factor=4.0, original_max_position=16), [T, D])'), { path: 't.moe' })).not.toThrow();
     });
     it('E305 axis out of range', () => {
       expect(err(model('  output y = softmax(x, axis=2)'))).toMatch(/^E305 6:30 softmax: axis 2 is out of range for rank 2/);

@@ -6,15 +6,15 @@
  * the other tokens exactly as they were; tied scores pick the lower expert index.
  *
  * What NaN does in top-k (the rule every backend must follow, see `better` in
- * ir/interp-kernels.ts): NaN ranks above every number, and NaNs among themselves keep index
+ * ir/graph/interp-kernels.ts): NaN ranks above every number, and NaNs among themselves keep index
  * order, so a token whose router scores are all NaN deterministically selects experts
  * 0..K-1 with NaN weights, and its output is NaN.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile, compileModel, randomInputs, randomWeights } from '../compiler/driver.ts';
-import { interpret } from '../ir/interp.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
+import { interpret } from '../ir/graph/interp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
 

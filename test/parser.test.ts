@@ -6,12 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatDiagnostic, MoecError, type Diagnostic } from '../compiler/diagnostics.ts';
+import { formatDiagnostic, MoecError, type Diagnostic } from '../ir/diagnostics.ts';
 import type { BindStmt, CallExpr, Expr, FileAst, RepeatExpr } from '../compiler/frontend/ast.ts';
 import { MAX_NESTING, parseSource, parseText } from '../compiler/frontend/parse.ts';
 import { MoeParser } from '../compiler/frontend/parser.ts';
 import { makeLexer } from '../compiler/frontend/tokens.ts';
-import { SourceFile, type Span } from '../compiler/source.ts';
+import { SourceFile, type Span } from '../ir/source.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 

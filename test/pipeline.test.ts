@@ -9,11 +9,12 @@
 import { describe, expect, it } from 'vitest';
 import { compileFile, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { listTargets, loadTarget } from '../compiler/target-load.ts';
-import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
-import { printKernelIR } from '../ir/kprint.ts';
+import { listTargets, loadTarget } from '../compiler/target/load.ts';
+import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { SMALL } from './small-sizes.ts';
 
 

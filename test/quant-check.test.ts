@@ -5,13 +5,13 @@
 // generator's support for quantized kernels (each backend's own tests do that).
 import { describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../compiler/backends/backend.ts';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { compileFile, runOnBackend } from '../compiler/driver.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { SMALL } from './small-sizes.ts';
 
-vi.mock('../compiler/backends/backend.ts', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../compiler/backends/backend.ts')>();
+vi.mock('../compiler/backends/registry.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../compiler/backends/registry.ts')>();
   const kernelInterpreter: Backend = {
     name: 'c',
     emit: () => ({}),

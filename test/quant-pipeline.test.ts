@@ -9,17 +9,18 @@
 // router may flip a near-tie).
 import { describe, expect, it } from 'vitest';
 import { packWeights, weightBlob, weightLayout } from '../compiler/backends/weights.ts';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { agreement } from '../compiler/compare.ts';
 import { compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target-load.ts';
-import type { KProgram, Kernel, Step } from '../ir/kernel.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { parseIR } from '../ir/parse.ts';
-import { printIR } from '../ir/print.ts';
+import { loadTarget } from '../compiler/target/load.ts';
+import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
 import { QUANT_SCHEMES, fp8e4m3Decode } from '../ir/quant.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';

@@ -11,11 +11,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
+import { main } from '../compiler/cli/cli.ts';
 import { compileFile, randomInputs, run, weightsFromSafetensors } from '../compiler/driver.ts';
 import { agreement } from '../compiler/compare.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { quantizeCheckpoint } from '../compiler/quantize-checkpoint.ts';
+import { quantizeCheckpoint } from '../compiler/checkpoint/quantize.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 import { DS_SIZES, type Raw, deepseekCheckpoint, f32Bytes, fp8Value, writeRaw } from './hf-checkpoint.ts';
 

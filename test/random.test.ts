@@ -4,6 +4,7 @@
  * implementations in ir/random.ts's header run against the TypeScript one.
  */
 import { spawnSync } from 'node:child_process';
+import { skipWithout } from './optional-packages.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,11 +163,9 @@ const CASES: [string, number, number[], number][] = [
   ['é✓', 12345, [50], 0.1],
 ];
 
-const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const hasCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
 
 describe('reference implementations in the file header agree', () => {
-  it.skipIf(!hasNumpy)('numpy', () => {
+  it.skipIf(skipWithout('python3 numpy', 'the numpy transcription of the generator'))('numpy', () => {
     const lines = SOURCE.split('\n');
     const start = lines.findIndex((l) => l.trim() === '* ```python');
     const end = lines.findIndex((l, i) => i > start && l.trim() === '* ```');
@@ -185,7 +184,7 @@ describe('reference implementations in the file header agree', () => {
     expect(got).toEqual(CASES.map(([n, s, shape, scale]) => Array.from(randomUniform(n, s, shape, scale).data)));
   });
 
-  it.skipIf(!hasCc)('C', () => {
+  it.skipIf(skipWithout('cc', 'the C transcription of the generator'))('C', () => {
     const body = docBlock('Reference implementation in C', 'Reference implementation in numpy', '    ');
     const calls = CASES.map(
       ([n, s, shape, scale]) =>

@@ -10,16 +10,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { main } from '../compiler/cli/cli.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { compile, compileModel, randomWeights } from '../compiler/driver.ts';
-import { interpretKernelIR } from '../ir/kinterp.ts';
-import { parseKernelIR, verifyKernelIR } from '../ir/kparse.ts';
-import { printKernelIR } from '../ir/kprint.ts';
-import { printIR } from '../ir/print.ts';
-import { writeOutputDir } from '../compiler/output.ts';
-import { parseTarget } from '../compiler/target-load.ts';
-import { parseIR } from '../ir/parse.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { printIR } from '../ir/graph/print.ts';
+import { writeOutputDir } from '../compiler/io/output.ts';
+import { parseTarget } from '../compiler/target/load.ts';
+import { parseIR } from '../ir/graph/parse.ts';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];

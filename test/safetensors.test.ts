@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { MoecError } from '../ir/diagnostics.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits, roundToBf16, roundToF16 } from '../ir/float16.ts';
 import { parseSafetensors, readSafetensors, serializeSafetensors, writeSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Diagnostic, MoecError } from '../compiler/diagnostics.ts';
-import { listTargets, loadTarget, MAX_ALIAS_COUNT, parseTarget } from '../compiler/target-load.ts';
-import { SourceFile } from '../compiler/source.ts';
+import { type Diagnostic, MoecError } from '../ir/diagnostics.ts';
+import { listTargets, loadTarget, MAX_ALIAS_COUNT, parseTarget } from '../compiler/target/load.ts';
+import { SourceFile } from '../ir/source.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -1,16 +1,16 @@
 /**
  * @fileoverview Tests for the graph-IR verifier: a valid module verifies clean, and for each
- * numbered invariant of ir/verify.ts a good module is corrupted the way a buggy pass might
+ * numbered invariant of ir/graph/verify.ts a good module is corrupted the way a buggy pass might
  * (reordered, dropped or retyped nodes, values from another function, bad names) and the
  * specific message is asserted.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
-import { FuncBuilder } from '../ir/builder.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+import { FuncBuilder } from '../ir/graph/builder.ts';
 import { sym } from '../ir/dims.ts';
-import { type Module, Value } from '../ir/graph.ts';
+import { type Module, Value } from '../ir/graph/graph.ts';
 import type { TensorType } from '../ir/types.ts';
-import { verify, verifyOrThrow } from '../ir/verify.ts';
+import { verify, verifyOrThrow } from '../ir/graph/verify.ts';
 
 const T = sym('T');
 const f32 = (...shape: TensorType['shape']): TensorType => ({ dtype: 'f32', shape });

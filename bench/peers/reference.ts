@@ -7,8 +7,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Agreement, agreement, formatAgreement } from '../../compiler/compare.ts';
-import { mainFunc } from '../../ir/graph.ts';
-import { interpret } from '../../ir/interp.ts';
+import { mainFunc } from '../../ir/graph/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { BenchCase } from '../runner.ts';
 

@@ -16,10 +16,10 @@
 import { spawnSync } from 'node:child_process';
 import { type CModel, loadC } from '../../compiler/backends/c/index.ts';
 import { quantizeModule } from '../../compiler/driver.ts';
-import type { Module } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import { type Cost, forwardCost } from '../cost.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import { NATIVE_THREADS } from '../limits.ts';
 import { cpuHas, nativeRoof } from '../native.ts';
 import type { BenchCase, Runner } from '../runner.ts';

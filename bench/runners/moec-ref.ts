@@ -4,14 +4,14 @@
  * thread). Bounded by what scalar JS can do, so it is judged against the JS limits.
  */
 import { jsRoof } from '../limits.ts';
-import { interpret } from '../../ir/interp.ts';
+import { interpret } from '../../ir/graph/interp.ts';
 import { forwardCost } from '../cost.ts';
 import type { Runner } from '../runner.ts';
 import { sample } from '../stats.ts';
 
 export const moecRef: Runner = {
   id: 'moec-ref',
-  about: () => `moec reference interpreter (ir/interp.ts): float32 storage, float64 accumulation, 1 thread, Node ${process.version}`,
+  about: () => `moec reference interpreter (ir/graph/interp.ts): float32 storage, float64 accumulation, 1 thread, Node ${process.version}`,
   roof: jsRoof,
   // A correctness reference, not a contender: past a few GFLOP one run takes many seconds.
   skip: (c) => {

@@ -15,7 +15,7 @@ import { instantiateWasmModel, type MoecWasmModel } from '../../compiler/backend
 import { buildModule } from '../../compiler/backends/wasm/module.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { compileModel, quantizeModule } from '../../compiler/driver.ts';
-import { type Module, mainFunc } from '../../ir/graph.ts';
+import { type Module, mainFunc } from '../../ir/graph/graph.ts';
 import { forwardCost } from '../cost.ts';
 import type { BenchCase, Runner } from '../runner.ts';
 import { sample } from '../stats.ts';

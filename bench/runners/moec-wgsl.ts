@@ -13,7 +13,7 @@ import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { compileModel } from '../../compiler/driver.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { BenchCase, Runner } from '../runner.ts';
 import { sampleAsync } from '../stats.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';

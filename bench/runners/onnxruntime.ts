@@ -47,11 +47,12 @@ export const onnxruntimeRunner: Runner = {
     return `onnxruntime-node ${o.version}, CPU execution provider, com.microsoft MoE operator (SwiGLU interleaved, swiglu_fusion=1) + MatMul router and shared MLP, ${PEER_THREADS} intra-op threads, caches flushed (${flushMiB()} MiB) before each run; ${describeChecks(checks)}`;
   },
   roof: nativeRoof,
+  // What the layer needs first: it does not depend on this machine, onnxruntime loading does.
   skip: (c) => {
-    const o = onnxruntime();
-    if (typeof o === 'string') return o;
     const spec = layerSpec(c);
-    return typeof spec === 'string' ? spec : null;
+    if (typeof spec === 'string') return spec;
+    const o = onnxruntime();
+    return typeof o === 'string' ? o : null;
   },
   measure: (c, plan) => {
     const spec = layerSpec(c);

@@ -30,11 +30,12 @@ export const openblasRunner: Runner = {
     return `C + ${p.config.split(' ').slice(0, 2).join(' ')} cblas_sgemm per active expert on gathered tokens (bench/peers/openblas_moe.c, ${p.cc}, -O3 -march=native), core ${p.core} (${p.coreNote}), ${PEER_THREADS} threads, caches flushed (${flushMiB()} MiB) before each run; ${describeChecks(checks)}`;
   },
   roof: nativeRoof,
+  // What the layer needs first: it does not depend on this machine, OpenBLAS being here does.
   skip: (c) => {
-    const p = openblasPeer();
-    if (typeof p === 'string') return p;
     const spec = layerSpec(c);
-    return typeof spec === 'string' ? spec : null;
+    if (typeof spec === 'string') return spec;
+    const p = openblasPeer();
+    return typeof p === 'string' ? p : null;
   },
   measure: (c, plan) => {
     const p = openblasCommand();

@@ -11,8 +11,8 @@
 import { fileURLToPath } from 'node:url';
 import { agreement } from '../../compiler/compare.ts';
 import type { Tensor } from '../../ir/tensor.ts';
-import { interpret } from '../../ir/interp.ts';
-import { mainFunc } from '../../ir/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
+import { mainFunc } from '../../ir/graph/graph.ts';
 import type { BenchCase, Runner } from '../runner.ts';
 import { sample } from '../stats.ts';
 import { initWasmLimits, wasmLimits } from './moec-wasm.ts';

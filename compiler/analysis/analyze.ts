@@ -13,9 +13,9 @@
  * Units: counts and FLOPs are plain numbers, bytes are bytes, times are seconds.
  */
 import { shapeToString } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import type { ImportResult } from '../import/index.ts';
-import type { TargetCaps } from '../target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 import { type KvCache, type WeightTraffic, kvCache, weightTraffic } from './bytes.ts';
 import { type FlopsPerToken, contextBindings, flopsPerToken } from './flops.ts';
 import { type KernelAnalysis, analyzeKernels } from './kernels.ts';

@@ -11,8 +11,8 @@
  * over all layers, from the attention ops' cache operands (`kv-cache.ts`); an FFN stack
  * stores none.
  */
-import type { Module } from '../../ir/graph.ts';
-import { expectedActiveExperts } from '../cost.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { expectedActiveExperts } from '../cost/cost.ts';
 import { kvCachePerToken } from './kv-cache.ts';
 import { type StorageDType, totalWeightBytes, weightBytes } from './memory.ts';
 import type { WeightSummary } from './params.ts';

@@ -1,8 +1,8 @@
 /**
  * @fileoverview FLOPs of a model, counted from its graph IR (before fusion, so each op is
  * counted as written): GEMMs 2·M·N·K (+ M·N for a bias), grouped (expert) GEMMs 2·rows·N·K
- * over the K·T routed token slots, elementwise ops and reductions by the cost model's
- * per-element table (`OP_FLOPS`), `repeat` bodies times their count.
+ * over the K·T routed token slots, every other op by the one per-op count (`op-flops.ts`,
+ * shared with the cost model and the benchmark), `repeat` bodies times their count.
  *
  * Per token: the count at T tokens divided by T. *Decode* is one new token (T = 1);
  * *prefill* is the L tokens of a context of length L processed at once (T = L). The two
@@ -15,11 +15,10 @@
  * lead with it) unless the caller binds it: L − 1 cached positions for a decode step (the
  * new token is the L-th), none for a prefill.
  */
-import { type Dim, evalShape, isSym } from '../../ir/dims.ts';
-import type { Module, Node } from '../../ir/graph.ts';
-import { ACT_FLOPS, OP_FLOPS, REDUCTIONS, TOKENS } from '../cost.ts';
-import { decoderOpCost } from '../cost-attention.ts';
-import { dtypeBytes } from '../../ir/types.ts';
+import { type Dim, isSym } from '../../ir/dims.ts';
+import type { Module, Node } from '../../ir/graph/graph.ts';
+import { TOKENS } from '../cost/cost.ts';
+import { nodeSizes, opFlops } from '../cost/op-flops.ts';
 import { forEachNode } from './walk.ts';
 
 export interface FlopsCount {
@@ -41,61 +40,18 @@ export interface CountOptions {
   bindings: Record<string, number>;
 }
 
-function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
+/** Where a node's FLOPs are reported. */
+function kindOf(op: string): keyof Omit<FlopsCount, 'total'> {
+  if (op === 'matmul' || op === 'moe_router') return 'gemm';
+  if (op === 'grouped_matmul' || op === 'moe_experts') return 'routed';
+  if (op === 'attention' || op === 'mla_attention') return 'attention';
+  return 'other';
 }
 
-const GLU_FLOPS: Record<string, number> = { swiglu: 6, swiglu_clamped: 10 };
-/** FLOPs of one node (not a repeat), by kind. */
-function nodeFlops(n: Node, o: CountOptions): { kind: keyof Omit<FlopsCount, 'total'>; flops: number } {
-  const shape = (d: readonly Dim[]): number[] => evalShape(d, o.bindings);
-  const out = n.outputs[0] ? shape(n.outputs[0].type.shape) : [];
-  switch (n.op) {
-    case 'matmul': {
-      const a = shape(n.inputs[0].type.shape);
-      const depth = a[a.length - 1];
-      return { kind: 'gemm', flops: 2 * numel(out) * depth + (n.inputs[2] ? numel(out) : 0) };
-    }
-    case 'grouped_matmul': {
-      const xs = shape(n.inputs[0].type.shape);
-      const flops = 2 * numel(out) * xs[1] + (n.inputs[3] ? numel(out) : 0);
-      return { kind: 'routed', flops: flops * routedScale(n.inputs[0].type.shape[0], n.inputs[1].type.shape[0], o) };
-    }
-    case 'moe_experts': {
-      const [tokens, k] = shape(n.inputs[1].type.shape);
-      const win = shape(n.inputs[3].type.shape);
-      const wout = shape(n.inputs[4].type.shape);
-      const act = String(n.attrs.act);
-      const hidden = wout[1] * wout[2] / out[1];
-      const perSlot = 2 * (win[1] * win[2] + wout[1] * wout[2]) + hidden * (GLU_FLOPS[act] ?? ACT_FLOPS[act] ?? 0) + 2 * out[1];
-      const slots = tokens * (o.allExperts ? win[0] : k);
-      return { kind: 'routed', flops: slots * perSlot };
-    }
-    case 'moe_router': {
-      const x = shape(n.inputs[0].type.shape);
-      const w = shape(n.inputs[1].type.shape);
-      return { kind: 'gemm', flops: 2 * x[0] * w[0] * w[1] + x[0] * w[0] * 8 };
-    }
-    case 'moe_combine':
-      // a multiply-add per element of each routed row
-      return { kind: 'other', flops: 2 * numel(shape(n.inputs[0].type.shape)) };
-    case 'glu':
-      return { kind: 'other', flops: numel(out) * (GLU_FLOPS[String(n.attrs.fn)] ?? 6) };
-    default: {
-      // embedding, rope, attention, mla_attention: the cost model's exact counts
-      const decoder = decoderOpCost(n.op, {
-        inputs: n.inputs.map((v) => shape(v.type.shape)),
-        outputs: n.outputs.map((v) => shape(v.type.shape)),
-        inputBytes: n.inputs.map((v) => dtypeBytes(v.type.dtype)),
-        outputBytes: n.outputs.map((v) => dtypeBytes(v.type.dtype)),
-        attrs: n.attrs,
-      });
-      if (decoder) return { kind: n.op.endsWith('attention') ? 'attention' : 'other', flops: decoder.flops };
-      const per = OP_FLOPS[n.op] ?? 0;
-      const elems = REDUCTIONS.has(n.op) ? numel(shape(n.inputs[0].type.shape)) : numel(out);
-      return { kind: 'other', flops: per * elems };
-    }
-  }
+/** FLOPs of one node (not a repeat): the shared per-op count (`op-flops.ts`), scaled to every expert for the dense equivalent. */
+function nodeFlops(n: Node, o: CountOptions): number {
+  const flops = opFlops(n.op, nodeSizes(n, o.bindings), { allExperts: o.allExperts });
+  return n.op === 'grouped_matmul' ? flops * routedScale(n.inputs[0].type.shape[0], n.inputs[1].type.shape[0], o) : flops;
 }
 
 /** Rows of a grouped GEMM are K·T slots; all experts active makes them E·T (scale E/K). */
@@ -110,8 +66,7 @@ export function countFlops(m: Module, o: CountOptions): FlopsCount {
   const acc: FlopsCount = { gemm: 0, routed: 0, attention: 0, other: 0, total: 0 };
   forEachNode(m, (n, times) => {
     if (n.op === 'weight' || n.op === 'const') return;
-    const { kind, flops } = nodeFlops(n, o);
-    acc[kind] += flops * times;
+    acc[kindOf(n.op)] += nodeFlops(n, o) * times;
   });
   acc.total = acc.gemm + acc.routed + acc.attention + acc.other;
   return acc;

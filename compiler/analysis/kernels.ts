@@ -6,13 +6,13 @@
  * predicted time. Memory planning is not needed for costs and is skipped, so a batch whose
  * arena would not fit the chip can still be analysed.
  */
-import type { Module } from '../../ir/graph.ts';
-import { costLevels, peakFlops, programCost } from '../cost.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { costLevels, peakFlops, programCost } from '../cost/cost.ts';
 import { runPipeline } from '../pipeline.ts';
 import { tilePass } from '../passes/tile.ts';
-import type { TargetCaps } from '../target.ts';
-import { describeKernel } from '../describe.ts';
-import type { Kernel } from '../../ir/kernel.ts';
+import type { TargetCaps } from '../target/caps.ts';
+import { describeKernel } from '../cli/describe.ts';
+import type { Kernel } from '../../ir/kernel/kernel.ts';
 
 export interface KernelRow {
   /** `kind:first-output`, e.g. `grouped_gemm:h`. */

@@ -6,8 +6,9 @@
  * so the figure is exact for 61 stacked layers without unrolling them.
  */
 import { isSym } from '../../ir/dims.ts';
-import { type Func, type Module, findFunc, mainFunc } from '../../ir/graph.ts';
+import type { Module } from '../../ir/graph/graph.ts';
 import { dtypeBytes } from '../../ir/types.ts';
+import { forEachNode } from './walk.ts';
 
 /** Which operands of each attention op are its cache (one row per cached position). */
 export const CACHE_OPERANDS: Readonly<Record<string, readonly number[]>> = { attention: [3, 4], mla_attention: [4, 5] };
@@ -26,30 +27,22 @@ export interface KvCacheSummary {
 /** Sums the KV cache per token of every attention node of `m`. */
 export function kvCachePerToken(m: Module): KvCacheSummary {
   const out: KvCacheSummary = { values: 0, bytes: 0, layers: 0, nodes: [] };
-  const walk = (f: Func, times: number): void => {
-    for (const n of f.body) {
-      if (n.op === 'repeat') {
-        const body = findFunc(m, n.attrs.body as string);
-        if (body) walk(body, times * (n.attrs.count as number));
-        continue;
-      }
-      const cache = CACHE_OPERANDS[n.op];
-      if (!cache) continue;
-      let values = 0;
-      let bytes = 0;
-      for (const i of cache) {
-        const row = n.inputs[i].type.shape.slice(1);
-        const elems = row.reduce<number>((a, d) => a * (isSym(d) ? NaN : d), 1);
-        values += elems;
-        bytes += elems * dtypeBytes(n.inputs[i].type.dtype);
-      }
-      // a sliding-window layer keeps at most `window` positions (0: all of them)
-      out.nodes.push({ op: n.op, func: f.name, valuesPerLayer: values, bytesPerLayer: bytes, times, window: Number(n.attrs.window ?? 0) });
-      out.values += values * times;
-      out.bytes += bytes * times;
-      out.layers += times;
+  forEachNode(m, (n, times, f) => {
+    const cache = CACHE_OPERANDS[n.op];
+    if (!cache) return;
+    let values = 0;
+    let bytes = 0;
+    for (const i of cache) {
+      const row = n.inputs[i].type.shape.slice(1);
+      const elems = row.reduce<number>((a, d) => a * (isSym(d) ? NaN : d), 1);
+      values += elems;
+      bytes += elems * dtypeBytes(n.inputs[i].type.dtype);
     }
-  };
-  walk(mainFunc(m), 1);
+    // a sliding-window layer keeps at most `window` positions (0: all of them)
+    out.nodes.push({ op: n.op, func: f.name, valuesPerLayer: values, bytesPerLayer: bytes, times, window: Number(n.attrs.window ?? 0) });
+    out.values += values * times;
+    out.bytes += bytes * times;
+    out.layers += times;
+  });
   return out;
 }

@@ -14,7 +14,7 @@
  */
 import { QUANT_SCHEMES, type QuantScheme, effectiveGroup, quantizedBytes } from '../../ir/quant.ts';
 import { evalShape } from '../../ir/dims.ts';
-import type { TargetCaps } from '../target.ts';
+import type { TargetCaps } from '../target/caps.ts';
 import type { WeightSummary } from './params.ts';
 
 /** The storage dtypes `--dtype` and the memory table know, in table order. */

@@ -16,7 +16,7 @@
  * and an MLP projection) from its moec or checkpoint name.
  */
 import { type Dim, isSym } from '../../ir/dims.ts';
-import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
+import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph/graph.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
 
 export const COMPONENTS = ['embedding', 'attention', 'norm', 'router', 'dense_mlp', 'shared_experts', 'routed_experts', 'lm_head', 'other'] as const;
@@ -187,16 +187,4 @@ export function summarizeParams(m: Module): ParamSummary {
   const total = weights.reduce((a, w) => a + w.params, 0);
   const activePerToken = weights.reduce((a, w) => a + w.activePerToken, 0);
   return { weights, components, total, activePerToken, dtypes: [...new Set(m.weights.map((w) => w.type.dtype))] };
-}
-
-/** `1.23B`, `45.6M`, `7.2K`, `12`: parameter counts the way model cards write them. */
-export function formatCount(n: number): string {
-  const units: Array<[number, string]> = [
-    [1e12, 'T'],
-    [1e9, 'B'],
-    [1e6, 'M'],
-    [1e3, 'K'],
-  ];
-  for (const [v, u] of units) if (n >= v) return `${(n / v).toFixed(n / v >= 100 ? 1 : 2)}${u}`;
-  return String(Math.round(n));
 }

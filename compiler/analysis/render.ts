@@ -3,16 +3,8 @@
  * reader asks (how big, how much work per token, how many bytes, does it fit, what bounds
  * each kernel).
  */
-import { fmtBytes, fmtSeconds } from '../passes/tile.ts';
+import { fmtBytes, fmtSI, fmtSeconds, formatCount, formatTable } from '../format.ts';
 import type { Analysis } from './analyze.ts';
-import { formatCount } from './params.ts';
-
-/** `74.2 GFLOP`-style numbers: SI prefixes, three significant digits. */
-export function fmtSI(v: number, unit: string): string {
-  const prefixes: Array<[number, string]> = [[1e15, 'P'], [1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']];
-  for (const [x, p] of prefixes) if (Math.abs(v) >= x) return `${(v / x).toPrecision(3)} ${p}${unit}`;
-  return `${Number(v.toPrecision(3))} ${unit}`;
-}
 
 /** Kernels below this share of the time are summed into one row of the table. */
 const MINOR_SHARE = 0.001;
@@ -22,9 +14,8 @@ function pct(x: number): string {
 }
 
 /** Left-aligned first column, right-aligned numbers. */
-function grid(rows: string[][], indent = '  '): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => indent + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd());
+function grid(rows: string[][]): string[] {
+  return formatTable(rows, { right: (i) => i > 0, indent: '  ' });
 }
 
 export function renderAnalysis(a: Analysis): string {

@@ -8,13 +8,13 @@
  * from main memory sit at the right edge.
  */
 import type { KernelAnalysis } from './kernels.ts';
-import { fmtSI } from './render.ts';
+import { fmtSI } from '../format.ts';
+import { type PlotFrame, coord as n, decades, escapeXml as esc, logPlot, svgAxisTitles, svgGrid, svgHeader } from './roofline-plot.ts';
 
-const W = 900;
-const H = 600;
-const M = { left: 90, right: 40, top: 64, bottom: 64 };
-const PW = W - M.left - M.right;
-const PH = H - M.top - M.bottom;
+const FRAME: PlotFrame = { width: 900, height: 600, margin: { left: 90, right: 40, top: 64, bottom: 64 } };
+const M = FRAME.margin;
+const PW = FRAME.width - M.left - M.right;
+const PH = FRAME.height - M.top - M.bottom;
 /** Labels drawn at most (the groups of points with the largest share of the time). */
 const MAX_LABELS = 12;
 const BOUND_COLOUR = { compute: '#d1495b', memory: '#2e86ab' };
@@ -41,18 +41,10 @@ export function rooflinePoints(k: KernelAnalysis): RooflinePoint[] {
   }));
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /** Axis ticks at powers of ten: 0.01, 1, 100, 10K, 1G. */
 function tick(v: number): string {
   if (v < 1) return String(Number(v.toPrecision(1)));
   return fmtSI(v, '').replace(/\.0+ | /g, '');
-}
-
-function n(x: number): string {
-  return (Math.round(x * 10) / 10).toString();
 }
 
 export function rooflineSvg(k: KernelAnalysis, title: string): string {
@@ -63,36 +55,15 @@ export function rooflineSvg(k: KernelAnalysis, title: string): string {
   // whole decades around the points, the ridge and the compute roof
   const xs = [...pts.map((p) => p.x), k.roofs.ridge];
   const ys = [...pts.map((p) => p.y), peak, mainBw * Math.min(...xs)];
-  const xLo = Math.floor(Math.log10(Math.min(...xs) / 2));
-  const xHi = Math.ceil(Math.log10(Math.max(...xs) * 2));
-  const yLo = Math.floor(Math.log10(Math.min(...ys) / 2));
-  const yHi = Math.ceil(Math.log10(peak * 3));
-  const sx = (x: number): number => M.left + ((Math.log10(x) - xLo) / (xHi - xLo)) * PW;
-  const sy = (y: number): number => M.top + PH - ((Math.log10(y) - yLo) / (yHi - yLo)) * PH;
+  const plot = logPlot(FRAME, decades(Math.min(...xs), Math.max(...xs), 2), decades(Math.min(...ys), peak, 2, 3));
+  const { sx, sy } = plot;
   const s: string[] = [];
-  s.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  s.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif">`);
-  s.push(`<title>${esc(title)}</title>`);
-  s.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  s.push(`<defs><clipPath id="plot"><rect x="${M.left}" y="${M.top}" width="${PW}" height="${PH}"/></clipPath></defs>`);
-  s.push(`<text x="${M.left}" y="28" font-size="18" font-weight="bold">${esc(title)}</text>`);
-  s.push(
-    `<text x="${M.left}" y="48" font-size="12" fill="#444">${esc(`Roofs: the target sheet. Points: kernels at FLOPs / predicted time, area ~ share of time; red compute-, blue memory-bound.`)}</text>`,
-  );
-  for (let e = xLo; e <= xHi; e++) {
-    s.push(`<line x1="${n(sx(10 ** e))}" y1="${M.top}" x2="${n(sx(10 ** e))}" y2="${M.top + PH}" stroke="#ddd"/>`);
-    s.push(`<text x="${n(sx(10 ** e))}" y="${M.top + PH + 18}" font-size="12" text-anchor="middle">${tick(10 ** e)}</text>`);
-  }
-  for (let e = yLo; e <= yHi; e++) {
-    s.push(`<line x1="${M.left}" y1="${n(sy(10 ** e))}" x2="${M.left + PW}" y2="${n(sy(10 ** e))}" stroke="#ddd"/>`);
-    s.push(`<text x="${M.left - 8}" y="${n(sy(10 ** e) + 4)}" font-size="12" text-anchor="end">${tick(10 ** e)}</text>`);
-  }
-  s.push(`<rect x="${M.left}" y="${M.top}" width="${PW}" height="${PH}" fill="none" stroke="#888"/>`);
-  s.push(`<text x="${M.left + PW / 2}" y="${H - 20}" font-size="13" text-anchor="middle">arithmetic intensity (FLOP / byte from main memory)</text>`);
-  s.push(`<text x="20" y="${M.top + PH / 2}" font-size="13" text-anchor="middle" transform="rotate(-90 20 ${M.top + PH / 2})">FLOP/s</text>`);
+  s.push(...svgHeader(plot, title, 'Roofs: the target sheet. Points: kernels at FLOPs / predicted time, area ~ share of time; red compute-, blue memory-bound.', true));
+  s.push(...svgGrid(plot, { minor: false, major: 'stroke="#ddd"', tick: (e) => tick(10 ** e) }));
+  s.push(...svgAxisTitles(plot, 'arithmetic intensity (FLOP / byte from main memory)', 'FLOP/s', 20));
   // roofs: each bandwidth slope up to where it meets the compute roof, then the compute roof
-  const xMin = 10 ** xLo;
-  const xMax = 10 ** xHi;
+  const xMin = 10 ** plot.xLo;
+  const xMax = 10 ** plot.xHi;
   bws.forEach((b, i) => {
     const isMain = i === bws.length - 1;
     const ridge = peak / b.bytesPerSecond;

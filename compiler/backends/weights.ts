@@ -16,10 +16,10 @@
  * even index in the low nibble), and their f32 scales, a weight buffer of its own.
  */
 import { evalShape } from '../../ir/dims.ts';
-import { interpretFunc } from '../../ir/interp.ts';
-import type { KProgram } from '../../ir/kernel.ts';
-import { loopSlices } from '../../ir/kparse.ts';
-import { packedBuffers } from '../../ir/kweights.ts';
+import { interpretFunc } from '../../ir/graph/interp.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { loopSlices } from '../../ir/kernel/walk.ts';
+import { packedBuffers } from '../../ir/kernel/kweights.ts';
 import { isQuantDType, packCodes } from '../../ir/quant.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';

@@ -5,7 +5,7 @@
  * `lower.ts` turns them into graph IR. Every node carries a `Span` so that type and shape
  * errors found during lowering point back at the source text.
  */
-import type { Span } from '../source.ts';
+import type { Span } from '../../ir/source.ts';
 
 /** A whole `.moe` file: file-level constants and dims, reusable blocks, and one model. */
 export interface FileAst {

@@ -4,7 +4,7 @@
  * positional order. Kept as data so the lowering has one generic path for all of them and
  * so error messages can list a call's parameters.
  */
-import type { AttrKind } from '../../ir/ops.ts';
+import type { AttrKind } from '../../ir/graph/ops.ts';
 
 export interface BuiltinParam {
   name: string;

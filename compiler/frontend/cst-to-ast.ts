@@ -6,7 +6,7 @@
  * a node patched up by error recovery is an internal error, never a half-built AST.
  */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
-import type { SourceFile, Span } from '../source.ts';
+import type { SourceFile, Span } from '../../ir/source.ts';
 import type * as A from './ast.ts';
 import { moeParser } from './parser.ts';
 

@@ -11,15 +11,15 @@
  * - `experts(...)` expands into the MoE primitives (permute, dispatch, grouped GEMMs,
  *   combine), the same pattern a user could write by hand.
  */
-import { FuncBuilder, sanitizeName } from '../../ir/builder.ts';
+import { FuncBuilder, sanitizeName } from '../../ir/graph/builder.ts';
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
-import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph.ts';
-import { OpError, formatType, getOp } from '../../ir/ops.ts';
+import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph/graph.ts';
+import { OpError, formatType, getOp } from '../../ir/graph/ops.ts';
 import { isQuantDType } from '../../ir/quant.ts';
 import { quantTypeProblem, sameQuant, withQuant } from '../../ir/quant-type.ts';
 import type { DType, TensorType, TypeQuant } from '../../ir/types.ts';
-import { type Diagnostic, MoecError, didYouMean, fail } from '../diagnostics.ts';
-import type { Span } from '../source.ts';
+import { type Diagnostic, MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
+import type { Span } from '../../ir/source.ts';
 import type * as A from './ast.ts';
 import { BUILTINS, type BuiltinParam, EXPERTS_PARAMS, EXPERT_ACTIVATIONS, builtinSignature } from './builtins.ts';
 

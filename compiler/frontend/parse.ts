@@ -8,8 +8,8 @@
  * in step with the text. No input makes this throw anything but a `MoecError`.
  */
 import { EOF, tokenMatcher, type CstNode, type IToken, type TokenType } from 'chevrotain';
-import { didYouMean, MoecError, type Diagnostic } from '../diagnostics.ts';
-import { SourceFile, type Span } from '../source.ts';
+import { didYouMean, MoecError, type Diagnostic } from '../../ir/diagnostics.ts';
+import { SourceFile, type Span } from '../../ir/source.ts';
 import type { FileAst } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
 import { parseTokens, type SyntaxErrorInfo } from './parser.ts';

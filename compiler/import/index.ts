@@ -5,10 +5,12 @@
  * shared builder (`decoder.ts`) writes the `.moe` text, and the ordinary frontend compiles
  * it, so an imported model is checked exactly like a hand-written one.
  */
-import type { Module } from '../../ir/graph.ts';
-import { fail } from '../diagnostics.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { MoecError, fail } from '../../ir/diagnostics.ts';
+import { SourceFile } from '../../ir/source.ts';
+import { pointIntoConfig } from './config-spans.ts';
 import { compile } from '../driver.ts';
-import { HfConfig } from './config.ts';
+import { HfConfig, type ImportNote } from './config.ts';
 import { type DecoderSpec, renderDecoder } from './decoder.ts';
 import { deepseek } from './families/deepseek.ts';
 import type { Family } from './families/family.ts';
@@ -40,6 +42,8 @@ export interface ImportResult {
   mtp?: { layers: number; params: number };
   /** The checkpoint's storage quantization (quantization_config.quant_method): reported, not applied. */
   quantization?: string;
+  /** Each field the config leaves out and the import gave the reference's default (`moec import` prints them). */
+  notes: ImportNote[];
 }
 
 /** Imports a config.json's text; `path` is what diagnostics print. Throws MoecError (E8xx) naming the field at fault. */
@@ -51,6 +55,8 @@ export function importHfConfig(json: string, path: string): ImportResult {
   if (!family)
     fail('E802', `model_type "${modelType}" is not an architecture moec imports`, doc.values.get('model_type'), `moec imports: ${Object.keys(IMPORTABLE).join(', ')}`);
   const architecture = family.modelTypes[modelType];
+  // transformers' configuration class of each architecture: FooForCausalLM's is FooConfig.
+  cfg.setReference(architecture.replace(/ForCausalLM$/, 'Config'));
   if (cfg.has('architectures')) {
     const archs = cfg.strings('architectures');
     if (archs.length !== 1 || archs[0] !== architecture)
@@ -58,8 +64,14 @@ export function importHfConfig(json: string, path: string): ImportResult {
   }
   const r = family.read(cfg, modelType);
   const text = renderDecoder(r.spec);
-  const module = compile(text, { path: path.replace(/\.json$/, '') + '.moe' });
-  const result: ImportResult = { text, module, modelType, architecture, spec: r.spec, ...(r.quantization ? { quantization: r.quantization } : {}) };
+  const moePath = path.replace(/\.json$/, '') + '.moe';
+  let module: Module;
+  try {
+    module = compile(text, { path: moePath });
+  } catch (e) {
+    throw e instanceof MoecError ? pointIntoConfig(e, new SourceFile(moePath, text), doc) : e;
+  }
+  const result: ImportResult = { text, module, modelType, architecture, spec: r.spec, ...(r.quantization ? { quantization: r.quantization } : {}), notes: [...cfg.notes] };
   if (r.mtpLayers) {
     const d = r.spec.hidden;
     // One MoE layer of the graph: every weight stacked under `layers.`, per slice.

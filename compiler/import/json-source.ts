@@ -6,8 +6,8 @@
  * Accepts strict JSON (RFC 8259) plus `NaN`/`Infinity`, which Python's json module writes
  * into some published configs. Malformed text is a MoecError E801 at the offending character.
  */
-import { fail } from '../diagnostics.ts';
-import { type Span, SourceFile } from '../source.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import { type Span, SourceFile } from '../../ir/source.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

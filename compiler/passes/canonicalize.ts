@@ -36,17 +36,18 @@
  * (reshape of reshape) see canonical operands, and one walk reaches the fixed point.
  */
 import { shapeEq } from '../../ir/dims.ts';
-import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Attrs, Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { roundToBf16, roundToF16 } from '../../ir/float16.ts';
-import { inferOp } from '../../ir/ops.ts';
+import { inferOp } from '../../ir/graph/ops.ts';
 import { sameQuant } from '../../ir/quant-type.ts';
-import { printAttrs, printNode, printType } from '../../ir/print.ts';
+import { printAttrs, printNode, printType } from '../../ir/graph/print.ts';
 import type { DType, TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 
 export const canonicalize: GraphPass = {
   name: 'canonicalize',
+  level: 'graph',
   summary: 'Folds constants, applies exact algebraic identities, merges common subexpressions and removes dead nodes.',
   requires: [],
   run: (m) => canonicalizeModule(m),
@@ -204,7 +205,7 @@ const RULES: Record<string, Rule[]> = {
 // --- constant folding ---------------------------------------------------------------------
 
 /**
- * Each binary op as the interpreter computes it (`binaryRow` in `ir/interp-kernels.ts`):
+ * Each binary op as the interpreter computes it (`binaryRow` in `ir/graph/interp-kernels.ts`):
  * in float64 on the stored operands, rounded once when stored. `Math.max`/`Math.min`
  * propagate NaN and order -0 below +0, exactly as the kernel does.
  */

@@ -8,7 +8,7 @@
  * verifier will then report on the copy just as it would on the original.
  */
 import type { Dim } from '../../ir/dims.ts';
-import { type AttrValue, type Attrs, type DimDecl, type Func, type Module, type Node, Value, type WeightDecl } from '../../ir/graph.ts';
+import { type AttrValue, type Attrs, type DimDecl, type Func, type Module, type Node, Value, type WeightDecl } from '../../ir/graph/graph.ts';
 import type { TensorType } from '../../ir/types.ts';
 
 /**

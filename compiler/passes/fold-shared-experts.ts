@@ -18,7 +18,7 @@
  * summed in a different order (routed and shared outputs are accumulated together), so
  * results agree to float rounding, not bit for bit.
  */
-import type { Attrs, Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Attrs, Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { isSym } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
@@ -164,6 +164,7 @@ function rewrite(
 
 export const foldSharedExperts: GraphPass = {
   name: 'fold-shared-experts',
+  level: 'graph',
   summary: 'shared experts (dense SwiGLU MLPs, optionally sigmoid-gated) become extra experts every token selects',
   requires: ['fuse-router', 'fuse-experts'],
   run(input: Module): Module {

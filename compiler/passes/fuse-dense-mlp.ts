@@ -10,7 +10,7 @@
  * Postcondition: verified; semantics unchanged bit for bit (the packed GEMM computes the
  * same dot products, and `glu` is defined as silu(gate) * up).
  */
-import type { Func, Module, Node } from '../../ir/graph.ts';
+import type { Func, Module, Node } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
@@ -44,6 +44,7 @@ function fuseOne(m: Module, f: Func, mul: Node): boolean {
 
 export const fuseDenseMlp: GraphPass = {
   name: 'fuse-dense-mlp',
+  level: 'graph',
   summary: "a dense SwiGLU MLP's gate and up projections become one packed GEMM followed by glu",
   requires: ['fold-shared-experts'],
   run(input: Module): Module {

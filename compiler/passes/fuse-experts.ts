@@ -21,7 +21,7 @@
  * (`moe_experts` is defined as this chain; a packed GEMM computes the same dot products).
  * A chain whose intermediates are used elsewhere is left alone.
  */
-import type { Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
@@ -168,6 +168,7 @@ function fuseOne(m: Module, f: Func, combine: Node): boolean {
 
 export const fuseExperts: GraphPass = {
   name: 'fuse-experts',
+  level: 'graph',
   summary: 'permute, dispatch, the grouped GEMMs with their activation, and combine become one moe_experts (gate|up packed)',
   requires: [],
   run(input: Module): Module {

@@ -18,7 +18,7 @@
  * else), since the fused op does not expose intermediates. Semantics are unchanged bit for
  * bit (`moe_router` is defined as this chain).
  */
-import type { Func, Module, Node, Value } from '../../ir/graph.ts';
+import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { UseMap, defineBeforeUse, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
@@ -170,6 +170,7 @@ function fuseIn(m: Module, f: Func): number {
 
 export const fuseRouter: GraphPass = {
   name: 'fuse-router',
+  level: 'graph',
   summary: 'the routing chain (linear, scores, bias, top-k, weights, normalisation, scale, capacity) becomes one moe_router',
   requires: [],
   run(input: Module): Module {

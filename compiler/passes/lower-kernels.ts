@@ -20,13 +20,14 @@
  * the tiler resizes them with `resizeAlignBuffers`.
  */
 import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
-import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph.ts';
-import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel.ts';
+import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph/graph.ts';
+import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { scaleShape } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
-import { fail } from '../diagnostics.ts';
+import type { Pass } from './pass.ts';
+import { fail } from '../../ir/diagnostics.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;
@@ -370,8 +371,23 @@ function checkComputedOutput(main: Func, i: number, buffer: string | undefined, 
   if (what) fail('E207', `output \`${r.name}\` is ${what}: a compiled model's outputs must each be computed`, r.value.span, 'compute it (or copy it outside the model); the reference interpreter (moec run) accepts such models');
 }
 
-/** Lowers a (fused) graph module into a kernel program. */
-export function lowerToKernels(input: Module): KProgram {
+/** The pass from graph IR to kernel IR (`lowerToKernels`), recording the pipeline's token bound in the program. */
+export const lowerKernelsPass: Pass<'graph', 'kernel'> = {
+  name: 'lower-kernels',
+  summary: 'lower the fused graph to a kernel program over named buffers, one kernel per fused region',
+  level: 'graph',
+  lowersTo: 'kernel',
+  requires: [],
+  essential: 'the tiler, the memory planner and every backend work on the kernel program it produces',
+  run: (m, ctx) => lowerToKernels(m, ctx.maxTokens),
+};
+
+/**
+ * Lowers a (fused) graph module into a kernel program; `maxTokens`, the token bound (worked
+ * out once, by `resolveMaxTokens`), becomes the program's `maxTokens`, which the tiler, the
+ * planner and the backends read.
+ */
+export function lowerToKernels(input: Module, maxTokens?: number): KProgram {
   const m = cloneModule(input);
   // Inner bodies first, so a nested body's pruned operands are not counted as uses above.
   for (let i = 0; i < m.funcs.length; i++) pruneUnusedWeightParams(m);
@@ -401,7 +417,7 @@ export function lowerToKernels(input: Module): KProgram {
   // Main is no longer needed by the kernel program, but the module keeps a trivial one so it
   // stays a valid graph module (weights, bodies and pack are what matter).
   m.funcs.push({ name: 'main', params: [], body: [], results: [] });
-  const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs };
+  const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs, ...(maxTokens !== undefined && { maxTokens }) };
   fuseTails(program);
   return program;
 }

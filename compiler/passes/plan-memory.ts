@@ -27,16 +27,18 @@
  * have `bytes` where their shapes evaluate, and `arenaBytes` ≤ `naiveBytes`.
  */
 import { evalShape } from '../../ir/dims.ts';
-import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel.ts';
+import type { KBuffer, KProgram, LoopStep, Step } from '../../ir/kernel/kernel.ts';
 import { dtypeBytes } from '../../ir/types.ts';
-import { TOKENS } from '../cost.ts';
-import { type KernelPass, kernelBuffers } from './kernel-pass.ts';
-import { formatBytes } from '../../ir/kprint.ts';
-import { fail } from '../diagnostics.ts';
-import type { TargetCaps } from '../target.ts';
+import { TOKENS } from '../cost/cost.ts';
+import { kernelBuffers } from '../../ir/kernel/walk.ts';
+import { type KernelPass, passTarget } from './pass.ts';
+import { formatBytes } from '../../ir/kernel/kprint.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import type { TargetCaps } from '../target/caps.ts';
 
 export interface PlanMemoryOptions {
-  maxTokens: number;
+  /** The token count to plan for; by default the program's token bound (`maxTokens`, recorded by lowering). */
+  maxTokens?: number;
   /** Offset alignment in bytes (≥ 1). */
   alignment: number;
   /** Values of symbolic sizes; `T` defaults to maxTokens. */
@@ -46,16 +48,14 @@ export interface PlanMemoryOptions {
 export const planMemoryPass: KernelPass = {
   name: 'plan-memory',
   summary: 'liveness-based static offsets for temps and outputs in one arena',
+  level: 'kernel',
   requires: ['lower-kernels', 'tile'],
-  run: (p, ctx) =>
-    checkFitsMemory(
-      planMemory(p, {
-        maxTokens: ctx.maxTokens,
-        alignment: Math.max(1, ctx.target.alignment, ctx.target.limits.minStorageBufferOffsetAlignment ?? 1),
-        bindings: ctx.bindings,
-      }),
-      ctx.target,
-    ),
+  essential: 'every backend places each buffer at its planned offset in the arena',
+  run: (p, ctx) => {
+    const target = passTarget(ctx, 'plan-memory');
+    const alignment = Math.max(1, target.alignment, target.limits.minStorageBufferOffsetAlignment ?? 1);
+    return checkFitsMemory(planMemory(p, { alignment, bindings: ctx.bindings }), target);
+  },
 };
 
 /**
@@ -158,7 +158,9 @@ export function bufferBytes(b: KBuffer, bindings: Readonly<Record<string, number
 /** Plans the arena of `p` (see the file header). Pure: returns a copy. */
 export function planMemory(p: KProgram, opts: PlanMemoryOptions): KProgram {
   const alignment = Math.max(1, Math.floor(opts.alignment));
-  const bindings = { [TOKENS]: opts.maxTokens, ...opts.bindings };
+  const maxTokens = opts.maxTokens ?? p.maxTokens;
+  if (maxTokens === undefined) throw new Error(`plan-memory: program ${p.name} has no token bound (lower it with one, or pass maxTokens)`);
+  const bindings = { [TOKENS]: maxTokens, ...opts.bindings };
   const { intervals, slices } = liveIntervals(p);
   const inArena = (b: KBuffer): boolean => (b.kind === 'temp' || b.kind === 'output') && !slices.has(b.name);
 
@@ -197,5 +199,5 @@ export function planMemory(p: KProgram, opts: PlanMemoryOptions): KProgram {
   });
   const arenaBytes = alignUp(items.reduce((m, it) => Math.max(m, it.offset + it.bytes), 0), alignment);
   const naiveBytes = items.reduce((s, it) => s + alignUp(it.bytes, alignment), 0);
-  return { ...p, buffers, maxTokens: opts.maxTokens, arenaBytes, naiveBytes };
+  return { ...p, buffers, maxTokens, arenaBytes, naiveBytes };
 }

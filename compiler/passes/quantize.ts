@@ -15,8 +15,8 @@
  * Precondition: verified graph IR, before fusion (it runs first). Without a scheme in the
  * context it returns its input unchanged, so f32 programs are exactly what they were.
  */
-import { type Func, type Module, type Value, findFunc } from '../../ir/graph.ts';
-import { inferOp } from '../../ir/ops.ts';
+import { type Func, type Module, type Value, findFunc } from '../../ir/graph/graph.ts';
+import { inferOp } from '../../ir/graph/ops.ts';
 import { quantTypeProblem, sameQuant, schemeQuant } from '../../ir/quant-type.ts';
 import { isFloatDType, type TensorType } from '../../ir/types.ts';
 import { shapeEq } from '../../ir/dims.ts';
@@ -92,6 +92,7 @@ function retype(m: Module): void {
 
 export const quantizeWeights: GraphPass = {
   name: 'quantize',
+  level: 'graph',
   summary: 'store GEMM weights as i8, i4 or fp8e4m3 codes with f32 scales (--quantize)',
   requires: [],
   run(input, ctx) {

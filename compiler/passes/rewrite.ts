@@ -5,10 +5,10 @@
  * `main` for plain weights, or hoisted into the caller for the stacked weights a `repeat`
  * body receives, so packing happens once for all layers, not per iteration.
  */
-import { sanitizeName } from '../../ir/builder.ts';
+import { sanitizeName } from '../../ir/graph/builder.ts';
 import { type Dim } from '../../ir/dims.ts';
-import { type Attrs, type Func, type Module, type Node, Value, findFunc } from '../../ir/graph.ts';
-import { inferOp } from '../../ir/ops.ts';
+import { type Attrs, type Func, type Module, type Node, Value, findFunc } from '../../ir/graph/graph.ts';
+import { inferOp } from '../../ir/graph/ops.ts';
 import { sameQuant, withQuant } from '../../ir/quant-type.ts';
 
 /** Uses of each value in a function: nodes that read it, and whether a result returns it. */

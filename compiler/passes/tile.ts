@@ -46,21 +46,22 @@ import {
   placeTile,
   registerUse,
   vectorElems,
-} from '../cost.ts';
+} from '../cost/cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel.ts';
-import type { TargetCaps } from '../target.ts';
-import { fail } from '../diagnostics.ts';
-import { type KernelPass, forEachKernel, mapKernels } from './kernel-pass.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
+import type { TargetCaps } from '../target/caps.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
+import { type KernelPass, passTarget } from './pass.ts';
+import { fmtBytes, fmtSeconds } from '../format.ts';
 
-/** Token count the tiler optimises for when neither the options nor the program give one. */
-export const DEFAULT_MAX_TOKENS = 512;
 /** Largest padding block considered for a grouped GEMM. */
 const MAX_GROUPED_M = 256;
 /** Largest m considered for a dense GEMM (more buys no reuse the cost model can see). */
 const MAX_DENSE_M = 512;
 
 export interface TileOptions {
+  /** The token count to optimise for; by default the program's token bound (`maxTokens`, recorded by lowering). */
   maxTokens?: number;
   bindings?: Bindings;
 }
@@ -68,8 +69,10 @@ export interface TileOptions {
 export const tilePass: KernelPass = {
   name: 'tile',
   summary: 'choose tile sizes for every GEMM-like kernel by minimising the cost model on the target',
+  level: 'kernel',
   requires: ['lower-kernels'],
-  run: (p, ctx) => tileProgram(p, ctx.target, { maxTokens: ctx.maxTokens, bindings: ctx.bindings }),
+  essential: 'the memory planner and every backend need each GEMM-like kernel\'s tiling',
+  run: (p, ctx) => tileProgram(p, passTarget(ctx, 'tile'), { bindings: ctx.bindings }),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -252,23 +255,6 @@ export function chooseTiling(p: GemmProblem, t: TargetCaps, maxM = MAX_DENSE_M):
 // Notes
 // ---------------------------------------------------------------------------------------
 
-export function fmtBytes(b: number): string {
-  if (!Number.isFinite(b)) return String(b);
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let u = 0;
-  while (b >= 1024 && u < units.length - 1) {
-    b /= 1024;
-    u++;
-  }
-  return `${u === 0 ? b.toFixed(0) : b.toFixed(b < 10 ? 2 : 1)} ${units[u]}`;
-}
-
-export function fmtSeconds(s: number): string {
-  if (s >= 1) return `${s.toFixed(2)} s`;
-  if (s >= 1e-3) return `${(s * 1e3).toFixed(2)} ms`;
-  return `${(s * 1e6).toFixed(2)} us`;
-}
-
 /** One line: level sized for, working set vs capacity, bytes per level, intensity, time. */
 export function tileNote(p: GemmProblem, tile: Tiling, cost: KernelCost, t: TargetCaps, extra = ''): string {
   const place = placeTile(p, tile, t);
@@ -329,7 +315,9 @@ export function resizeForBlock(buffers: readonly KBuffer[], align: MoeAlignKerne
  * copy. Throws when a kernel has no tiling that fits the target.
  */
 export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions = {}): KProgram {
-  const maxTokens = Math.max(1, opts.maxTokens ?? p.maxTokens ?? DEFAULT_MAX_TOKENS);
+  const bound = opts.maxTokens ?? p.maxTokens;
+  if (bound === undefined) throw new Error(`tile: program ${p.name} has no token bound (lower it with one, or pass maxTokens)`);
+  const maxTokens = Math.max(1, bound);
   const bindings: Bindings = { ...opts.bindings, [TOKENS]: maxTokens };
   const tiles = new Map<Kernel, Tiling>();
   const blocks = new Map<string, number>();

@@ -13,7 +13,7 @@
  * order is pinned; a quantized weight the kernels cannot read is E701; one quantized emitted
  * file (tiny, i4) is a golden snapshot.
  */
-import { spawnSync } from 'node:child_process';
+import { skipWithout } from '../optional-packages.ts';
 import { join } from 'node:path';
 import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
@@ -22,13 +22,13 @@ import { buildExecutable, runExecutable } from '../../compiler/backends/c/build.
 import { type PanelSpec, packCodePanels } from '../../compiler/backends/c/layout.ts';
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
-import type { Module } from '../../ir/graph.ts';
-import { interpret } from '../../ir/interp.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { QUANT_SCHEMES, quantize } from '../../ir/quant.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas } from '../../bench/native.ts';
@@ -36,7 +36,6 @@ import { SMALL } from '../small-sizes.ts';
 
 const TOL = 1e-5;
 const hasAvx512 = cpuHas('avx512f');
-const hasClang = spawnSync('clang', ['--version']).status === 0;
 
 function compileQ(file: string, scheme: string, target: string, consts: Record<string, number>, maxTokens: number): { m: Module; p: KProgram } {
   const m = compileFile(`examples/${file}`, { consts, quantize: scheme });
@@ -155,7 +154,7 @@ describe('C backend, quantized weights', () => {
     }
   });
 
-  it.skipIf(!hasClang && !process.env.CI)('quantized builds are clean under clang -Werror (AVX2, AVX-512F and portable code)', () => {
+  it.skipIf(skipWithout('clang', 'the clang -Werror build of quantized kernels'))('quantized builds are clean under clang -Werror (AVX2, AVX-512F and portable code)', () => {
     for (const [file, scheme, target] of [
       ['qwen-moe.moe', 'i8', 'x86-avx512'],
       ['deepseek-v3.moe', 'i4', 'x86-avx512'],

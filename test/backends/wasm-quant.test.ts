@@ -21,10 +21,10 @@ import { describe, expect, it } from 'vitest';
 import { emitWasm, loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
-import { interpretKernelIR } from '../../ir/kinterp.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../ir/quant.ts';
 import { SMALL } from '../small-sizes.ts';
 

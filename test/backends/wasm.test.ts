@@ -11,13 +11,20 @@ import { expectAgreement } from '../expect-agreement.ts';
 import { describe, expect, it } from 'vitest';
 import { loadWasm } from '../../compiler/backends/wasm/index.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { evalShape } from '../../ir/dims.ts';
-import { interpretKernelIR } from '../../ir/kinterp.ts';
-import { loopSlices } from '../../ir/kparse.ts';
+import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
+import { loopSlices } from '../../ir/kernel/walk.ts';
 import { SMALL } from '../small-sizes.ts';
 import { emitWasm } from '../../compiler/backends/wasm/index.ts';
-import { getBackend } from '../../compiler/backends/backend.ts';
+import { getBackend } from '../../compiler/backends/registry.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../compiler/cli/cli.ts';
+import { writeSafetensors } from '../../ir/safetensors.ts';
+import { agreement } from '../../compiler/compare.ts';
+import { interpret } from '../../ir/graph/interp.ts';
 
 const TOLERANCE = 2e-6;
 
@@ -53,9 +60,11 @@ describe('wasm backend contract', () => {
     const { m, program, target } = compileExample('tiny.moe', 'wasm-simd128', 16);
     const loaded = await backend.load(program, target, randomWeights(m, 1));
     await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(MoecError);
-    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow(/over the compiled bound of 16/);
+    await expect(loaded.forward(randomInputs(m, { T: 17 }, 1), { T: 17 })).rejects.toThrow('E505: T = 17 is outside 1..16, the token counts the program was compiled for');
     const direct = await loadWasm(program, target, randomWeights(m, 1));
-    expect(() => direct.model.forward(new Float32Array(17 * 8), 17)).toThrow(/outside 0..16/);
+    // The loader (what a web page runs) says it in the same words, through the same check.
+    expect(() => direct.model.forward(new Float32Array(17 * 8), 17)).toThrow('E505: T = 17 is outside 1..16, the token counts the program was compiled for');
+    expect(() => direct.model.forward(new Float32Array(0), 0)).toThrow('T = 0 is outside 1..16');
     expect(() => direct.model.forward(new Float32Array(5), 1)).toThrow(/takes 8/);
   });
 
@@ -106,5 +115,36 @@ describe('wasm backend contract', () => {
     const manifest = JSON.parse(files['model.json'] as string);
     expect(manifest).toMatchObject({ format: 'moec-wasm', version: 1, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
     await expect(files['model.wat']).toMatchFileSnapshot('../golden/wasm/tiny.wasm-simd128.wat');
+  });
+});
+
+describe('wasm backend numerics', () => {
+  // The epilogue ran in float64, so (up + 1) · gate past float32's range stayed finite and
+  // times sigmoid's 0 gave 0, where the reference, C and WGSL (float32) give Inf · 0 = NaN.
+  it('epilogue overflow is float32 overflow: gpt-oss with a row of 1e38 gives the reference NaNs', async () => {
+    const m = compileFile('examples/gpt-oss.moe', { consts: { D: 16, F: 16 } });
+    const { program, target } = compileModel(m, { target: 'wasm-simd128', maxTokens: 4 });
+    const weights = randomWeights(m, 0);
+    const inputs = randomInputs(m, { T: 4 }, 0);
+    (inputs.x.data as Float32Array).fill(1e38, 0, 16);
+    const want = interpret(m, { bindings: { T: 4 }, inputs, weights }).y;
+    const got = (await (await loadWasm(program, target, weights)).forward(inputs, { T: 4 })).y;
+    expect(Array.from(want.data).filter(Number.isNaN).length, 'the reference overflows to NaN on the big row').toBeGreaterThan(0);
+    const a = agreement(got, want);
+    expect({ nan: a.nanMismatch, inf: a.infMismatch }).toEqual({ nan: 0, inf: 0 });
+    expect(a.maxRel).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('moec run --check on that input: the NaNs agree, no mismatch is printed, exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-wasm-nan-'));
+    const x = new Float32Array(4 * 16).map((_, i) => Math.sin(i));
+    x.fill(1e38, 0, 16);
+    writeSafetensors(join(dir, 'x.safetensors'), { x: { dtype: 'f32', shape: [4, 16], data: x } });
+    const out: string[] = [];
+    const code = await main(['run', 'examples/gpt-oss.moe', '--tokens', '4', '--set', 'D=16,F=16', '--inputs', join(dir, 'x.safetensors'), '--backend', 'wasm', '--check'], { out: (s) => out.push(s), err: (s) => out.push(s) });
+    expect(code, out.join('\n')).toBe(0);
+    expect(out.join('\n')).toMatch(/NaN 16/);
+    expect(out.join('\n')).toMatch(/vs reference interpreter: max\|Δ\| \S+ \(rel \S+\), relL2 \S+$/m);
+    expect(out.join('\n')).not.toContain('mismatch');
   });
 });

@@ -31,15 +31,15 @@
  * quantized row ends inside a word, and every expert group binds codes within one chunk.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { compile, compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
-import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { kernelFile, wgslBackend } from '../../compiler/backends/wgsl/index.ts';

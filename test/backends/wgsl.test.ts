@@ -16,16 +16,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../../compiler/compare.ts';
-import { MoecError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
-import type { KProgram, Step } from '../../ir/kernel.ts';
-import { interpretKernelIR } from '../../ir/kinterp.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
+import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 
@@ -146,7 +146,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
       const all = tokens.map((T) => randomInputs(m, { T }, T));
       const outs = await Promise.all(tokens.map((T, i) => model.forward(all[i], { T })));
       tokens.forEach((T, i) => expect(agreement(outs[i].y, interpretKernelIR(program, { bindings: { T }, inputs: all[i], weights }).y).maxRel, `T=${T}`).toBeLessThan(2e-6));
-      await expect(model.forward(inputs, { T: 65 })).rejects.toThrow(/over the compiled bound of 64/);
+      await expect(model.forward(inputs, { T: 65 })).rejects.toThrow('E505: T = 65 is outside 1..64, the token counts the program was compiled for');
     } finally {
       model.dispose();
     }

@@ -5,7 +5,8 @@
  * finishes within a time bound. Anything else (a TypeError, a RangeError from a typed
  * array, a stack overflow) is a bug in moec, and the property fails with its stack.
  */
-import { MoecError, UsageError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
+import { UsageError } from '../../compiler/usage-error.ts';
 
 /** What one case did: accepted, or refused with these diagnostic codes (or `usage`). */
 export type Outcome = { ok: true } | { ok: false; codes: string[] };

@@ -10,14 +10,14 @@ import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import { runPasses } from '../../compiler/passes/manager.ts';
 import { cloneModule } from '../../compiler/passes/clone.ts';
 import { dimProduct } from '../../ir/dims.ts';
-import { type Attrs, type Module, type Node, Value } from '../../ir/graph.ts';
-import { interpret } from '../../ir/interp.ts';
-import { inferOp } from '../../ir/ops.ts';
-import { parseIR } from '../../ir/parse.ts';
-import { printIR } from '../../ir/print.ts';
+import { type Attrs, type Module, type Node, Value } from '../../ir/graph/graph.ts';
+import { interpret } from '../../ir/graph/interp.ts';
+import { inferOp } from '../../ir/graph/ops.ts';
+import { parseIR } from '../../ir/graph/parse.ts';
+import { printIR } from '../../ir/graph/print.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { isFloatDType } from '../../ir/types.ts';
-import { verify } from '../../ir/verify.ts';
+import { verify } from '../../ir/graph/verify.ts';
 import { SMALL } from '../small-sizes.ts';
 
 /** Runs canonicalize under the manager's instrumentation (verifier and no-mutation check). */

@@ -11,9 +11,9 @@ import { fuseDenseMlp } from '../../compiler/passes/fuse-dense-mlp.ts';
 import { fuseExperts } from '../../compiler/passes/fuse-experts.ts';
 import { fuseRouter } from '../../compiler/passes/fuse-router.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
-import type { Module } from '../../ir/graph.ts';
-import { printIR } from '../../ir/print.ts';
-import { verify } from '../../ir/verify.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import { printIR } from '../../ir/graph/print.ts';
+import { verify } from '../../ir/graph/verify.ts';
 import { SMALL } from '../small-sizes.ts';
 
 

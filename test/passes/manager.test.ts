@@ -5,15 +5,23 @@
  * `printAfter` dumps reloadable IR text. Also `cloneModule` and the registry.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MoecError, UsageError } from '../../compiler/diagnostics.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
+import { UsageError } from '../../compiler/usage-error.ts';
 import { compileFile } from '../../compiler/driver.ts';
 import { canonicalize } from '../../compiler/passes/canonicalize.ts';
 import { cloneModule } from '../../compiler/passes/clone.ts';
-import { GRAPH_PASSES, findPass, runPasses } from '../../compiler/passes/manager.ts';
-import type { GraphPass } from '../../compiler/passes/pass.ts';
-import { type Module, Value, mainFunc } from '../../ir/graph.ts';
-import { parseIR } from '../../ir/parse.ts';
-import { printIR } from '../../ir/print.ts';
+import { lowerKernelsPass } from '../../compiler/passes/lower-kernels.ts';
+import { type PassInstrument, runPassList, runPasses } from '../../compiler/passes/manager.ts';
+import type { GraphPass, KernelPass } from '../../compiler/passes/pass.ts';
+import { planMemoryPass } from '../../compiler/passes/plan-memory.ts';
+import { tilePass } from '../../compiler/passes/tile.ts';
+import { GRAPH_PASSES, PASSES, findPass, runPipeline } from '../../compiler/pipeline.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { printKernelIR } from '../../ir/kernel/kprint.ts';
+import { type Module, Value, mainFunc } from '../../ir/graph/graph.ts';
+import { parseIR } from '../../ir/graph/parse.ts';
+import { printIR } from '../../ir/graph/print.ts';
 
 const TEXT = `moec.ir 1
 model t
@@ -38,6 +46,7 @@ function logPass(name: string, log: string[], requires: string[] = []): GraphPas
   return {
     name,
     summary: 'test pass',
+    level: 'graph',
     requires,
     run: (m) => {
       log.push(name);
@@ -50,6 +59,7 @@ function logPass(name: string, log: string[], requires: string[] = []): GraphPas
 const breakIr: GraphPass = {
   name: 'break-ir',
   summary: 'drops a node that is still used',
+  level: 'graph',
   requires: [],
   run: (m) => {
     const out = cloneModule(m);
@@ -63,6 +73,7 @@ const breakIr: GraphPass = {
 const mutateInput: GraphPass = {
   name: 'mutate-input',
   summary: 'renames a value of its input',
+  level: 'graph',
   requires: [],
   run: (m) => {
     mainFunc(m).body[1].outputs[0].name = 'renamed';
@@ -98,9 +109,14 @@ describe('runPasses: verifyEach', () => {
     expect((e as MoecError).diagnostics[0].message).toMatch(/^before canonicalize: .*ghost/);
   });
 
-  it('does not verify without verifyEach (the broken module comes back)', () => {
-    const out = runPasses(sample(), [breakIr], {});
+  it('does not verify with verifyEach off (the broken module comes back)', () => {
+    const out = runPasses(sample(), [breakIr], {}, { verifyEach: false });
     expect(mainFunc(out).body.some((n) => n.outputs[0].name === 'a')).toBe(false);
+  });
+
+  it('verifies by default under vitest (the instrument is on in tests)', () => {
+    const e = thrown(() => runPasses(sample(), [breakIr], {}));
+    expect((e as MoecError).diagnostics[0].message).toMatch(/^after break-ir: /);
   });
 
   it('catches a pass that mutates its input, naming the pass and the change', () => {
@@ -217,6 +233,104 @@ describe('runPasses: printAfter', () => {
   });
 });
 
+describe('runPassList: kernel passes, under the same instruments', () => {
+  const target = loadTarget('x86-avx2');
+  const lowered = (): KProgram => runPipeline(sample(), { target, stopAfter: 'lower-kernels' }).program!;
+
+  /** Drops the first buffer (the input's) from a copy: every kernel that reads it names a missing buffer. */
+  const dropBuffer: KernelPass = {
+    name: 'drop-buffer',
+    summary: 'drops a buffer that is still read',
+    level: 'kernel',
+    requires: [],
+    run: (p) => ({ ...p, buffers: p.buffers.slice(1) }),
+  };
+
+  /** Edits its input program in place instead of a copy. */
+  const mutateProgram: KernelPass = {
+    name: 'mutate-program',
+    summary: 'renames a buffer of its input',
+    level: 'kernel',
+    requires: [],
+    run: (p) => {
+      p.buffers[p.buffers.length - 1].name = 'renamed';
+      return p;
+    },
+  };
+
+  it('reports an invalid kernel program after a kernel pass, naming the pass (E402)', () => {
+    const e = thrown(() => runPassList({ level: 'kernel', ir: lowered() }, [dropBuffer], { target }, { verifyEach: true }));
+    expect(e).toBeInstanceOf(MoecError);
+    const d = (e as MoecError).diagnostics;
+    expect(d[0].code).toBe('E402');
+    for (const x of d) expect(x.message).toMatch(/^after drop-buffer: /);
+  });
+
+  it('catches a kernel pass that mutates its input program, naming the pass and the change', () => {
+    const e = thrown(() => runPassList({ level: 'kernel', ir: lowered() }, [mutateProgram], { target }, { verifyEach: true }));
+    expect(e).not.toBeInstanceOf(MoecError);
+    expect((e as Error).message).toMatch(/^pass mutate-program mutated its input kernel program \(line \d+: /);
+    expect((e as Error).message).toContain('renamed');
+  });
+
+  it('verifies between the passes of a whole pipeline: a broken kernel pass is named before the next one runs', () => {
+    const log: string[] = [];
+    const spy: KernelPass = { ...planMemoryPass, run: (p, ctx) => (log.push('plan-memory'), planMemoryPass.run(p, ctx)) };
+    const passes = [...GRAPH_PASSES.filter((p) => p.name !== 'quantize'), lowerKernelsPass, tilePass, { ...dropBuffer, requires: ['tile'] }, spy];
+    const e = thrown(() => runPassList({ level: 'graph', ir: sample() }, passes, { target, maxTokens: 16 }));
+    expect((e as MoecError).diagnostics[0].message).toMatch(/^after drop-buffer: /);
+    expect(log).toEqual([]);
+  });
+
+  it('dumps kernel IR after kernel passes, and the lowering records the token bound it was given', () => {
+    const dumps: Array<[string, string]> = [];
+    const r = runPassList({ level: 'graph', ir: sample() }, [lowerKernelsPass, tilePass], { target, maxTokens: 16 }, { printAfter: 'all', onDump: (p, t) => dumps.push([p, t]) });
+    expect(dumps.map(([p]) => p)).toEqual(['lower-kernels', 'tile']);
+    expect(dumps[0][1]).toMatch(/^moec\.kernel-ir 1\nprogram t max_tokens 16\n/);
+    expect(dumps[1][1]).toBe(printKernelIR(r.kernel!));
+    expect(r.graph).toBeDefined();
+    expect(r.kernel!.maxTokens).toBe(16);
+  });
+
+  it('calls extra instruments around every pass of both levels, with the IR each reads and returns', () => {
+    const log: string[] = [];
+    const instrument: PassInstrument = {
+      beforeAll: (input, first) => log.push(`start ${input.level} ${first.name}`),
+      before: (pass, input) => log.push(`${pass.name} reads ${input.level}`),
+      after: (pass, input, output) => log.push(`${pass.name} ${input.level} -> ${output.level}`),
+    };
+    runPassList({ level: 'graph', ir: sample() }, [canonicalize, lowerKernelsPass, tilePass, planMemoryPass], { target, maxTokens: 16 }, { instruments: [instrument] });
+    expect(log).toEqual([
+      'start graph canonicalize',
+      'canonicalize reads graph',
+      'canonicalize graph -> graph',
+      'lower-kernels reads graph',
+      'lower-kernels graph -> kernel',
+      'tile reads kernel',
+      'tile kernel -> kernel',
+      'plan-memory reads kernel',
+      'plan-memory kernel -> kernel',
+    ]);
+  });
+
+  it('treats a pass that reads the wrong level as a bug in the pipeline (plain Error), before running anything', () => {
+    const e = thrown(() => runPassList({ level: 'graph', ir: sample() }, [tilePass], { target }));
+    expect(e).not.toBeInstanceOf(UsageError);
+    expect((e as Error).message).toBe('pass pipeline is misordered: tile requires lower-kernels to run before it, but it is not in the pipeline');
+    const e2 = thrown(() => runPassList({ level: 'graph', ir: sample() }, [{ ...tilePass, requires: [] }], { target }));
+    expect((e2 as Error).message).toBe('pass pipeline is misordered: tile reads kernel IR, but the IR is graph IR there');
+  });
+
+  it('refuses to disable an essential pass, saying what needs it (UsageError, nothing run)', () => {
+    for (const name of ['lower-kernels', 'tile', 'plan-memory']) {
+      const e = thrown(() => runPipeline(sample(), { target, disabled: [name] }));
+      expect(e, name).toBeInstanceOf(UsageError);
+      expect((e as UsageError).message, name).toBe(`cannot disable ${name}: ${findPass(name)!.essential}`);
+      expect((e as UsageError).hint, name).toContain('the passes --disable can skip: canonicalize, fuse-router');
+    }
+  });
+});
+
 describe('cloneModule', () => {
   it('copies deeply: same text, no shared values, nodes, attribute lists or types', () => {
     const m = compileFile('examples/deepseek-v3.moe');
@@ -244,6 +358,11 @@ describe('cloneModule', () => {
 });
 
 describe('registry', () => {
+  it('lists every pass of both levels, graph passes first, and only the lowering changes level', () => {
+    expect(PASSES.map((p) => p.name)).toEqual([...GRAPH_PASSES.map((p) => p.name), 'lower-kernels', 'tile', 'plan-memory']);
+    expect(PASSES.filter((p) => (p.lowersTo ?? p.level) !== p.level).map((p) => p.name)).toEqual(['lower-kernels']);
+  });
+
   it('lists canonicalize and finds passes by name', () => {
     expect(GRAPH_PASSES.map((p) => p.name)).toContain('canonicalize');
     expect(findPass('canonicalize')).toBe(canonicalize);

@@ -9,10 +9,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { liveIntervals, planMemory, planMemoryPass } from '../../compiler/passes/plan-memory.ts';
-import type { TargetCaps } from '../../compiler/target.ts';
+import type { TargetCaps } from '../../compiler/target/caps.ts';
 import { type Dim, sym } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
-import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel/kernel.ts';
 import type { DType } from '../../ir/types.ts';
 
 const MODULE: Module = { name: 'm', dims: [], weights: [], funcs: [] };
@@ -279,7 +279,8 @@ describe('planMemory cases', () => {
 
   it('runs as a kernel pass aligned for the target', () => {
     const target = { alignment: 64, limits: { minStorageBufferOffsetAlignment: 256 } } as TargetCaps;
-    const q = planMemoryPass.run(chain(3), { target, maxTokens: 3 });
+    const q = planMemoryPass.run({ ...chain(3), maxTokens: 3 }, { target });
+    expect(q.maxTokens).toBe(3);
     expect(q.buffers.every((b) => b.offset === undefined || b.offset % 256 === 0)).toBe(true);
     expect(planMemoryPass.requires).toEqual(['lower-kernels', 'tile']);
   });

@@ -6,17 +6,17 @@
  * tile explains itself in a note.
  */
 import { describe, expect, it } from 'vitest';
-import { costLevels, gemmProblem, registerUse } from '../../compiler/cost.ts';
+import { costLevels, gemmProblem, registerUse } from '../../compiler/cost/cost.ts';
 import { blocksBound, resizeForBlock, tilePass, tileProgram } from '../../compiler/passes/tile.ts';
-import type { TargetCaps } from '../../compiler/target.ts';
+import type { TargetCaps } from '../../compiler/target/caps.ts';
 import { type Dim, dimToString, sym } from '../../ir/dims.ts';
-import type { Module } from '../../ir/graph.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel.ts';
+import type { Module } from '../../ir/graph/graph.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import type { DType } from '../../ir/types.ts';
 import { compile } from '../../compiler/driver.ts';
-import { forEachKernel } from '../../compiler/passes/kernel-pass.ts';
+import { forEachKernel } from '../../ir/kernel/walk.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
-import { loadTarget } from '../../compiler/target-load.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -240,10 +240,11 @@ describe('tileProgram', () => {
     expect(costLevels(X86).map((l) => l.name)).toEqual(['L1d', 'L2', 'L3', 'DRAM']);
   });
 
-  it('runs as a kernel pass', () => {
+  it('runs as a kernel pass, at the token bound lowering recorded in the program', () => {
     expect(tilePass.name).toBe('tile');
+    expect(tilePass.level).toBe('kernel');
     expect(tilePass.requires).toContain('lower-kernels');
-    const q = tilePass.run(moeProgram(SHAPES.tiny), { target: X86, maxTokens: 64 });
+    const q = tilePass.run({ ...moeProgram(SHAPES.tiny), maxTokens: 64 }, { target: X86 });
     expect(kernelsOf(q).every((k) => k.kind === 'moe_align' || k.kind === 'op' || k.tile !== undefined)).toBe(true);
   });
 

@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type CSources, targetIsa } from './render.ts';
 
 export interface BuildOptions {

@@ -7,10 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KProgram } from '../../../ir/kernel.ts';
+import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
@@ -47,7 +48,7 @@ export class CModel implements LoadedModel {
 
   /** Runs forward `repeat` times in one process; the outputs of the last run and each run's time (ms). */
   run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[] } {
-    if (!Number.isInteger(T) || T < 1 || T > this.maxTokens) fail('E505', `T = ${T} is outside 1..${this.maxTokens}, the token bound the C code was compiled for`, undefined, 'compile with a larger --max-tokens');
+    checkTokenCount(T, this.maxTokens);
     const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
     for (const x of this.src.inputs) {
       const t = inputs[x.name];

@@ -29,10 +29,10 @@
  * `ceil(kd / group)` deep: row g of a scale panel is one vector of the `width` columns'
  * scales for reduction group g.
  */
-import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../../ir/quant.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 
 /** How one weight buffer is packed into panels. */

@@ -12,12 +12,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
-import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
-import { packageRoot, packageVersion } from '../../package-root.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import { alignsBySorted } from '../../../ir/kernel/walk.ts';
+import { packageRoot, packageVersion } from '../../io/package-root.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 
@@ -128,7 +129,7 @@ class CRenderer {
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
-  private readonly aligns = new Map<string, MoeAlignKernel>();
+  private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
   private readonly quantGemm = new Set<QuantDType>();
   private readonly quantRouter = new Set<QuantDType>();
@@ -163,7 +164,7 @@ class CRenderer {
       const ctype = quant ? codeCType(b.dtype as QuantDType) : isIntDType(b.dtype) ? 'int' : 'float';
       this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype, rowElems });
     });
-    collectAligns(p.steps, this.aligns);
+    this.aligns = alignsBySorted(p.steps);
   }
 
   private v(name: string): string {
@@ -675,13 +676,6 @@ function blocking(tile: GemmKernel['tile'], kd: number, w: number, rows: number)
   const kc = Math.max(1, Math.min(kd, tile?.k ?? kd));
   const group = Math.max(1, Math.min(Math.floor((tile?.n ?? w) / w), Math.floor(ACC_FLOATS / (rows * w))));
   return { kc, group };
-}
-
-function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {
-  for (const s of steps) {
-    if (s.kind === 'loop') collectAligns(s.body, into);
-    else if (s.kind === 'moe_align') into.set(s.sorted, s);
-  }
 }
 
 /** Renders the program (tiled and planned) as C. */

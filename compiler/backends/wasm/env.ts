@@ -9,8 +9,8 @@
  */
 import binaryen from 'binaryen';
 import type { Dim } from '../../../ir/dims.ts';
-import type { KBuffer, KProgram, MoeAlignKernel, Step } from '../../../ir/kernel.ts';
-import type { TargetCaps } from '../../target.ts';
+import type { KBuffer, KProgram, MoeAlignKernel, Step } from '../../../ir/kernel/kernel.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { type MemoryLayout, type TokenLinear, bufferElements, concreteBytes, tokenLinear } from './layout.ts';
 import type { MathLib } from './math.ts';

@@ -28,10 +28,11 @@
  * different in float32 rounding only).
  */
 import binaryen from 'binaryen';
-import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel/kernel.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
 import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
+import type { Activation } from './math.ts';
 import { type QuantView, quantCodeBytes, quantMicroKernel, quantView } from './quant.ts';
 
 const DEFAULT_TILE: Tiling = { m: 16, n: 64, k: 64, mr: 4, nr: 4, vector: 4 };
@@ -254,17 +255,22 @@ function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number,
 }
 
 /**
- * The epilogue chain (without combine) on one C row at `row`, in float64 per element like
- * the reference, each step stored back as float32. Returns the code and the row's width.
+ * The epilogue chain (without combine) on one C row at `row`, in float32 as the C backend
+ * and the reference's graph ops round: every product, sum and clamp is a float32 operation;
+ * only an activation (one graph op: sigmoid, silu, ...) is evaluated in float64 and rounded
+ * once. Float64 intermediates here would keep values finite that overflow float32 everywhere
+ * else (gpt-oss: (up + 1) · gate past 3.4e38 is Inf, times sigmoid 0 is NaN). Returns the
+ * code and the row's width.
  */
 function epilogueRow(f: KernelFn, chain: readonly Epilogue[], row: Local, n: number, expert: Local | null): { code: Expr[]; width: number } {
   const m = f.m;
   const j = f.i32();
-  const g = f.f64();
-  const u = f.f64();
-  const c = (v: number): Expr => m.f64.const(v);
+  const g = f.f32();
+  const u = f.f32();
+  const c = (v: number): Expr => m.f32.const(Math.fround(v));
   const at = (col: Expr): Expr => m.i32.add(f.get(row), m.i32.shl(col, m.i32.const(2)));
-  const load = (col: Expr): Expr => m.f64.promote(f32load(m, at(col)));
+  /** An activation of a float32 value, rounded to float32. */
+  const act = (fn: Activation, x: Expr): Expr => m.f32.demote(f.env.math.act(fn, m.f64.promote(x)));
   const code: Expr[] = [];
   let width = n;
   for (const e of chain) {
@@ -276,23 +282,24 @@ function epilogueRow(f: KernelFn, chain: readonly Epilogue[], row: Local, n: num
         f.forRange(j, m.i32.const(0), i32c(m, width), [f32store(m, at(f.get(j)), m.f32.add(f32load(m, at(f.get(j))), f32load(m, m.i32.add(f.get(b), m.i32.shl(f.get(j), m.i32.const(2))))))]),
       );
     } else if (e.kind === 'act') {
-      code.push(f.forRange(j, m.i32.const(0), i32c(m, width), [f32store(m, at(f.get(j)), m.f32.demote(f.env.math.act(e.fn, load(f.get(j)))))]));
+      code.push(f.forRange(j, m.i32.const(0), i32c(m, width), [f32store(m, at(f.get(j)), act(e.fn, f32load(m, at(f.get(j)))))]));
     } else if (e.kind === 'glu') {
       const half = width / 2;
       const inter = e.layout === 'interleaved';
       const gi = inter ? m.i32.shl(f.get(j), m.i32.const(1)) : f.get(j);
       const ui = inter ? m.i32.add(m.i32.shl(f.get(j), m.i32.const(1)), m.i32.const(1)) : m.i32.add(f.get(j), i32c(m, half));
       let value: Expr;
-      if (e.fn === 'swiglu') value = m.f64.mul(m.f64.div(f.get(g), m.f64.add(c(1), f.env.math.exp(m.f64.neg(f.get(g))))), f.get(u));
+      if (e.fn === 'swiglu') value = m.f32.mul(act('silu', f.get(g)), f.get(u));
       else {
-        // GPT-OSS: g = min(g, limit), u = clamp(u, -limit, limit), (u + 1) · g · sigmoid(alpha · g)
+        // GPT-OSS: g = min(g, limit), u = clamp(u, -limit, limit), (u + 1) · g · sigmoid(alpha · g).
+        // f32.min/max keep a NaN, as the reference's Math.min/max do.
         const limit = e.limit!;
-        const gc = (): Expr => m.f64.min(f.get(g), c(limit));
-        const uc = m.f64.min(m.f64.max(f.get(u), c(-limit)), c(limit));
-        value = m.f64.mul(m.f64.mul(m.f64.add(uc, c(1)), gc()), m.f64.div(c(1), m.f64.add(c(1), f.env.math.exp(m.f64.neg(m.f64.mul(gc(), c(e.alpha!)))))));
+        const gc = (): Expr => m.f32.min(f.get(g), c(limit));
+        const uc = m.f32.min(m.f32.max(f.get(u), c(-limit)), c(limit));
+        value = m.f32.mul(m.f32.mul(m.f32.add(uc, c(1)), gc()), act('sigmoid', m.f32.mul(c(e.alpha!), gc())));
       }
       // In place: output column j is written after every column it could overwrite was read.
-      code.push(f.forRange(j, m.i32.const(0), i32c(m, half), [f.set(g, load(gi)), f.set(u, load(ui)), f32store(m, at(f.get(j)), m.f32.demote(value))]));
+      code.push(f.forRange(j, m.i32.const(0), i32c(m, half), [f.set(g, f32load(m, at(gi))), f.set(u, f32load(m, at(ui))), f32store(m, at(f.get(j)), value)]));
       width = half;
     } else throw new Error('wasm backend: combine must be the last epilogue');
   }

@@ -5,10 +5,11 @@
  * a web page uses too).
  */
 import { evalShape } from '../../../ir/dims.ts';
-import type { KProgram } from '../../../ir/kernel.ts';
+import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import type { TargetCaps } from '../../target/caps.ts';
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
@@ -34,8 +35,8 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
     model,
     built,
     async forward(inputs, bindings) {
-      const T = bindings.T ?? 0;
-      if (T > built.manifest.maxTokens) fail('E505', `T = ${T} is over the compiled bound of ${built.manifest.maxTokens} tokens`, undefined, 'raise --max-tokens');
+      const T = bindings.T;
+      checkTokenCount(T, built.manifest.maxTokens);
       const given: Record<string, Float32Array> = {};
       for (const i of program.inputs) {
         const t = inputs[i.name];

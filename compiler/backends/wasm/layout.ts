@@ -15,10 +15,10 @@
  * memory64 is not used because browsers do not ship it by default yet.
  */
 import { type Dim, dimProduct, dimToString, evalShape, isSym } from '../../../ir/dims.ts';
-import type { KBuffer, KProgram } from '../../../ir/kernel.ts';
+import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
 import { numel } from '../../../ir/tensor.ts';
 import { dtypeBytes } from '../../../ir/types.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import type { TokenLinear } from './manifest.ts';
 

@@ -2,8 +2,9 @@
  * @fileoverview Runs a compiled `model.wasm` in Node or a browser: instantiates the
  * module, grows its memory by the weights' pages and copies the packed weights in, then
  * `forward(input, T)` writes the input, calls the module's `forward(T)` and copies the output
- * out. It reads only the manifest (`model.json`), never moec's IR, and imports nothing, so a
- * web page can use it as is:
+ * out. It reads only the manifest (`model.json`), never moec's IR, and imports only the token
+ * bound's check (`token-bound.ts`, which imports nothing that needs Node), so a web page can
+ * use it as is:
  *
  *     import { loadWasmModel } from 'moec/wasm';
  *     const [wasm, manifest, weights] = await Promise.all([
@@ -17,6 +18,7 @@
  * The weights are the program's packed weights in the manifest's layout (one blob, each
  * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
  */
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { ManifestTensor, ManifestWeight, TokenLinear, WasmManifest } from './manifest.ts';
 
 export type { WasmManifest } from './manifest.ts';
@@ -64,8 +66,7 @@ export class MoecWasmModel {
 
   /** Runs the model on inputs by name; returns the outputs by name (copies). */
   forwardAll(inputs: Record<string, Float32Array>, T: number): Record<string, Float32Array> {
-    const max = this.manifest.maxTokens;
-    if (!Number.isInteger(T) || T < 0 || T > max) throw new RangeError(`T = ${T} is outside 0..${max}, the token bound this module was compiled for`);
+    checkTokenCount(T, this.manifest.maxTokens);
     const mem = this.memory.buffer;
     for (const slot of this.manifest.inputs) {
       const x = inputs[slot.name];

@@ -7,7 +7,7 @@
  *   (truncation below 1e-17), then scaling by 2^k in two steps so subnormal results and
  *   k = 1024 stay in range. About 1 ulp of float64: far below the float32 the kernels store.
  * - erfc (for the exact GELU): the reference interpreter's own algorithm (`erf`/`erfc` in
- *   ir/interp-kernels.ts): erf's power series below |x| = 1.5, erfc's continued fraction
+ *   ir/graph/interp-kernels.ts): erf's power series below |x| = 1.5, erfc's continued fraction
  *   above, so both agree to float64 rounding.
  * - the activations as the reference writes them: sigmoid 1/(1+e^-x), silu x/(1+e^-x),
  *   gelu 0.5·x·erfc(-x/√2), gelu_tanh with tanh(y) = 1 - 2/(e^{2y}+1) (odd-symmetric).

@@ -9,10 +9,10 @@
  * scalar build (the same kernels with float32 locals).
  */
 import binaryen from 'binaryen';
-import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel.ts';
+import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
-import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';

@@ -4,7 +4,7 @@
  * padding -1, unused rows and blocks -1). An expert index outside -1..E-1 traps (the loader
  * reports it as a data error).
  */
-import type { MoeAlignKernel } from '../../../ir/kernel.ts';
+import type { MoeAlignKernel } from '../../../ir/kernel/kernel.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, i32c, i32load, i32store } from './fn.ts';
 

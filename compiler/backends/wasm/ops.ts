@@ -5,8 +5,8 @@
  * float32 values rounds to the float32 sum). Any other op is a compile error naming it.
  */
 import { shapeEq } from '../../../ir/dims.ts';
-import type { OpKernel } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import type { OpKernel } from '../../../ir/kernel/kernel.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
 

@@ -24,9 +24,9 @@
  * codes per step) and a scalar tail for what is left of a partial group.
  */
 import binaryen from 'binaryen';
-import type { KBuffer } from '../../../ir/kernel.ts';
+import type { KBuffer } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, isQuantDType } from '../../../ir/quant.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type Expr, FnBuilder, type Local, f32load, f32store, i32c } from './fn.ts';
 
 /** How a GEMM or router reads a quantized weight. */

@@ -13,7 +13,7 @@
  * optionally only from kept groups.
  */
 import binaryen from 'binaryen';
-import type { RouterKernel } from '../../../ir/kernel.ts';
+import type { RouterKernel } from '../../../ir/kernel/kernel.ts';
 import type { ProgramEnv } from './env.ts';
 import { KernelFn } from './env.ts';
 import { type Expr, FnBuilder, f32load, f32to64, f64load, f64store, i32c, i32load, i32store } from './fn.ts';

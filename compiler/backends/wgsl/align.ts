@@ -10,7 +10,7 @@
  * next to the GEMMs it feeds. Writes past the buffers (which the reference reports as a
  * bug) are skipped.
  */
-import type { MoeAlignKernel } from '../../../ir/kernel.ts';
+import type { MoeAlignKernel } from '../../../ir/kernel/kernel.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors } from './shader.ts';
 
 export const ALIGN_WG = 256;

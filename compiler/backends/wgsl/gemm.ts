@@ -15,7 +15,7 @@
  * combining GEMM stores each slot's row into scratch (row = slot) and a combine pass sums
  * per token: out[t] = init[t] + Σ_k weights[t, k] * row(t*K + k) over slots routed (≠ -1).
  */
-import type { Epilogue, Tiling } from '../../../ir/kernel.ts';
+import type { Epilogue, Tiling } from '../../../ir/kernel/kernel.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { codesPerWord } from './quant.ts';
 import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';

@@ -8,8 +8,8 @@
  * and grid as a function of T, and the steps in order.
  */
 import { shapeToString } from '../../../ir/dims.ts';
-import type { KProgram, Step } from '../../../ir/kernel.ts';
-import type { TargetCaps } from '../../target.ts';
+import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';

@@ -4,8 +4,8 @@
  * operand the same shape or broadcast over leading axes). Any other op is a compile error
  * naming it.
  */
-import type { OpKernel } from '../../../ir/kernel.ts';
-import { fail } from '../../diagnostics.ts';
+import type { OpKernel } from '../../../ir/kernel/kernel.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
 export const NORM_WG = 64;

@@ -14,13 +14,13 @@
  * moe_align counted on the GPU; which path (decode or sorted) runs follows from T alone.
  */
 import { type Dim, dimMul, dimToString, evalShape } from '../../../ir/dims.ts';
-import { expertCapacity } from '../../../ir/interp-kernels.ts';
-import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel.ts';
-import { loopSlices } from '../../../ir/kparse.ts';
+import { expertCapacity } from '../../../ir/graph/interp-kernels.ts';
+import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
+import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import type { TargetCaps } from '../../target/caps.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';
 import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
@@ -226,12 +226,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const placed = operandPlaces(ops, loc, b, parts);
     out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], grid, weights: placed.weights });
   };
-  const aligns = new Map<string, MoeAlignKernel>();
-  const collect = (steps: readonly Step[]): void => {
-    for (const s of steps) if (s.kind === 'loop') collect(s.body);
-      else if (s.kind === 'moe_align') aligns.set(s.sorted, s);
-  };
-  collect(p.steps);
+  const aligns = alignsBySorted(p.steps);
 
   const router = (k: RouterKernel): Emit => {
     const cap = k.capacityFactor !== undefined;

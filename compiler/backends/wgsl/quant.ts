@@ -15,9 +15,9 @@
  * value is `decode(code) * scale`, one correctly rounded f32 multiply, as the reference's
  * `fround(decode(code) * scale)`; the GEMMs then accumulate it in f32.
  */
-import type { KBuffer } from '../../../ir/kernel.ts';
+import type { KBuffer } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, type QuantDType, isQuantDType, scaleShape } from '../../../ir/quant.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 
 /** How a quantized weight operand is read: its codes, and where its scales operand is. */
 export interface OperandQuant {

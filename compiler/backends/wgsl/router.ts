@@ -14,7 +14,7 @@
  * earlier token) chose the same expert. Capacity is computed on the host per T
  * (`expertCapacity`, float64 like the reference).
  */
-import type { RouterKernel } from '../../../ir/kernel.ts';
+import type { RouterKernel } from '../../../ir/kernel/kernel.ts';
 import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
 export const ROUTER_WG = 64;

@@ -13,7 +13,8 @@
 /// <reference types="@webgpu/types" />
 import { evalShape } from '../../../ir/dims.ts';
 import { type Tensor, numel } from '../../../ir/tensor.ts';
-import { fail } from '../../diagnostics.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { LoadedModel } from '../backend.ts';
 import { getDevice } from './gpu.ts';
 import type { Command, WgslPlan } from './plan.ts';
@@ -112,8 +113,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   const schedules = new Map<number, Command[]>();
   const scheduleFor = (bindings: Record<string, number>): Command[] => {
     const T = bindings.T;
-    if (T === undefined || !Number.isInteger(T) || T < 1) fail('E505', `the WGSL model needs a token count T >= 1, got ${T}`);
-    if (T > plan.maxTokens) fail('E505', `T = ${T} is over the compiled bound of ${plan.maxTokens} tokens`, undefined, 'compile with a larger --max-tokens');
+    checkTokenCount(T, plan.maxTokens);
     let s = schedules.get(T);
     if (!s) schedules.set(T, (s = plan.schedule(bindings)));
     return s;

@@ -23,10 +23,12 @@ export const deepseek: Family = {
   modelTypes: { deepseek_v2: 'DeepseekV2ForCausalLM', deepseek_v3: 'DeepseekV3ForCausalLM' },
   read(cfg: HfConfig, modelType: string) {
     const v3 = modelType === 'deepseek_v3';
-    cfg.expect('attention_bias', [false], 'MLA projections without biases');
+    cfg.expect('attention_bias', [false], 'MLA projections without biases', true);
     cfg.expect('moe_layer_freq', [1], 'every layer after the dense ones a MoE layer');
-    const scoring = cfg.str('scoring_func', v3 ? 'sigmoid' : 'softmax');
-    const method = cfg.str('topk_method', v3 ? 'noaux_tc' : 'greedy');
+    // transformers hard-codes V3's sigmoid / noaux_tc and V2's softmax (these fields come
+    // from DeepSeek's own configuration_deepseek.py): absent, they are what the model does.
+    const scoring = cfg.has('scoring_func') ? cfg.str('scoring_func') : v3 ? 'sigmoid' : 'softmax';
+    const method = v3 ? (cfg.has('topk_method') ? cfg.str('topk_method') : 'noaux_tc') : cfg.str('topk_method', 'greedy');
     if (v3) {
       if (scoring !== 'sigmoid') cfg.unsupported('scoring_func', `"${scoring}" is not implemented for DeepSeek-V3`, 'DeepSeek-V3 scores experts with "sigmoid"');
       if (method !== 'noaux_tc') cfg.unsupported('topk_method', `"${method}" is not implemented for DeepSeek-V3`, 'DeepSeek-V3 selects with "noaux_tc"');
@@ -36,16 +38,18 @@ export const deepseek: Family = {
         cfg.unsupported('topk_method', `"${method}" is not implemented for DeepSeek-V2`, 'moec implements "greedy" and "group_limited_greedy"');
     }
     const layers = cfg.int('num_hidden_layers', undefined, 1);
-    const dense = cfg.int('first_k_dense_replace', 0);
+    const dense = cfg.int('first_k_dense_replace', v3 ? 3 : 0);
     if (dense > layers) cfg.invalid('first_k_dense_replace', `${dense} dense layers but only ${layers} layers`);
     const { rope, mscaleAllDim, factor } = ropeFromConfig(cfg, 'interleaved', ['yarn']);
     const nope = cfg.int('qk_nope_head_dim', undefined, 1);
     const ropeDim = cfg.int('qk_rope_head_dim', undefined, 2);
+    if (ropeDim % 2 !== 0) cfg.invalid('qk_rope_head_dim', `${ropeDim} is odd: rope rotates pairs of features`);
     const mscale = mscaleAllDim && factor ? yarnMscale(factor, mscaleAllDim) : 1;
     const attention: MlaSpec = {
       kind: 'mla',
       heads: cfg.int('num_attention_heads', undefined, 1),
-      qLoraRank: cfg.has('q_lora_rank') ? cfg.int('q_lora_rank', undefined, 1) : null,
+      // null: a plain q_proj (V2-Lite); absent: the class default, 1536.
+      qLoraRank: cfg.raw('q_lora_rank') === null ? null : cfg.int('q_lora_rank', 1536, 1),
       kvLoraRank: cfg.int('kv_lora_rank', undefined, 1),
       nopeDim: nope,
       ropeDim,
@@ -55,17 +59,28 @@ export const deepseek: Family = {
     };
     const base = baseSpec(cfg, modelType, [
       `${v3 ? 'DeepSeek-V3 (DeepseekV3ForCausalLM' : 'DeepSeek-V2 (DeepseekV2ForCausalLM'}, DeepSeek's inference/model.py), imported from ${cfg.doc.source.path} by moec import.`,
-    ]);
-    const mtp = cfg.int('num_nextn_predict_layers', 0);
+    ], { mlpBias: !v3 });
+    const mtp = v3 ? cfg.int('num_nextn_predict_layers', 0, 0, "transformers' DeepseekV3 builds no multi-token-prediction layers") : 0;
     if (mtp > 0) base.doc.push(`Left out of the graph: ${mtp} multi-token-prediction layer${mtp > 1 ? 's' : ''} (model.layers.${layers}${mtp > 1 ? '..' + (layers + mtp - 1) : ''} in the checkpoint).`);
     const e = cfg.int('n_routed_experts', undefined, 1);
     const k = cfg.int('num_experts_per_tok', undefined, 1);
-    const groups = cfg.int('n_group', 1, 1);
-    const topkGroups = cfg.int('topk_group', 1, 1);
-    const shared = cfg.int('n_shared_experts', 0);
-    const norm = cfg.bool('norm_topk_prob', false);
+    if (k > e) cfg.invalid('num_experts_per_tok', `${k} experts per token, but there are only ${e} experts (n_routed_experts)`);
+    // V3 always reads n_group / topk_group (8 and 4 by default); V2 only with group_limited_greedy, and has no default.
+    const readsGroups = v3 || method === 'group_limited_greedy';
+    const groups = readsGroups ? cfg.int('n_group', v3 ? 8 : undefined, 1) : 1;
+    const topkGroups = readsGroups ? cfg.int('topk_group', v3 ? 4 : undefined, 1) : 1;
+    const grouped = v3 ? groups > 1 : readsGroups;
+    if (readsGroups) {
+      // The checks group_topk makes, here so that they point at the config's fields.
+      if (e % groups !== 0) cfg.invalid('n_group', `${e} routed experts (n_routed_experts) do not split into ${groups} equal groups`);
+      if (topkGroups > groups) cfg.invalid('topk_group', `${topkGroups} groups kept, but there are only ${groups} (n_group)`);
+      const per = e / groups;
+      if (v3 && groups > 1 && per < 2) cfg.invalid('n_group', `${per} expert per group: DeepSeek-V3 scores a group by its two best experts`);
+      if (k > topkGroups * per) cfg.invalid('num_experts_per_tok', `${k} experts per token, but the ${topkGroups} kept groups (topk_group) hold ${topkGroups * per}`);
+    }
+    const shared = cfg.int('n_shared_experts', v3 ? 1 : 2);
+    const norm = cfg.bool('norm_topk_prob', v3);
     const f = cfg.int('moe_intermediate_size', undefined, 1);
-    const grouped = v3 ? groups > 1 : method === 'group_limited_greedy';
     const select = (scores: string): string =>
       grouped ? `group_topk(${scores}, k=K, groups=GROUPS, topk_groups=TOPK_GROUPS, group_score="${v3 ? 'sum_top2' : 'max'}")` : `topk(${scores}, k=K)`;
     const renorm = norm && k > 1;
@@ -80,7 +95,7 @@ export const deepseek: Family = {
       consts: [
         ...expertConsts(e, k, f, ['n_routed_experts', 'num_experts_per_tok', 'moe_intermediate_size']),
         ...(grouped ? ([['GROUPS', groups, 'n_group'], ['TOPK_GROUPS', topkGroups, 'topk_group']] as Array<[string, number, string]>) : []),
-        ['ROUTE_SCALE', floatLit(cfg.num('routed_scaling_factor', 1)), 'routed_scaling_factor'],
+        ['ROUTE_SCALE', floatLit(cfg.num('routed_scaling_factor', v3 ? 2.5 : 1)), 'routed_scaling_factor'],
         ...(shared > 0 ? ([['FS', f * shared, 'moe_intermediate_size * n_shared_experts']] as Array<[string, number, string]>) : []),
       ],
       weights: [

@@ -7,8 +7,11 @@
  */
 import type { HfConfig } from '../config.ts';
 import { floatLit } from '../decoder.ts';
-import { baseSpec, expertConsts, gqaFromConfig, ropeFromConfig } from './common.ts';
+import { type ScalingFields, baseSpec, gqaFromConfig, ropeFromConfig, routedExperts } from './common.ts';
 import { type Family, quantMethod } from './family.ts';
+
+/** GptOssConfig's rope_parameters when the config has none. */
+const DEFAULT_ROPE_SCALING: ScalingFields = { rope_type: 'yarn', factor: 32, beta_fast: 32, beta_slow: 1, truncate: false, original_max_position_embeddings: 4096 };
 
 export const gptOss: Family = {
   modelTypes: { gpt_oss: 'GptOssForCausalLM' },
@@ -26,24 +29,22 @@ export const gptOss: Family = {
     }
     if (layers % 2 !== 0) cfg.invalid('num_hidden_layers', `${layers} layers do not pair up into sliding + full`, 'GPT-OSS alternates sliding and full attention');
     const bias = cfg.bool('attention_bias', true);
-    const limit = cfg.num('swiglu_limit', 7);
+    const limit = cfg.num('swiglu_limit', 7, { gt: 0 });
+    // transformers' GptOssExperts fixes alpha at 1.702; a config that gives swiglu_alpha means it.
+    const alpha = cfg.has('swiglu_alpha') ? cfg.num('swiglu_alpha') : 1.702;
     return {
       spec: {
         ...base,
-        attention: gqaFromConfig(cfg, { qkvBias: bias, oBias: bias, sinks: true }),
-        rope: ropeFromConfig(cfg, 'half', ['yarn']).rope,
+        attention: gqaFromConfig(cfg, { qkvBias: bias, oBias: bias, sinks: true, kvHeads: 8, headDim: 64 }),
+        rope: ropeFromConfig(cfg, 'half', ['yarn'], DEFAULT_ROPE_SCALING).rope,
         window: { kind: 'alternate', size: cfg.int('sliding_window', undefined, 1) },
         denseLayers: 0,
         moe: {
           prefix: 'mlp',
           consts: [
-            ...expertConsts(cfg.int('num_local_experts', undefined, 1), cfg.int('num_experts_per_tok', undefined, 1), cfg.int('intermediate_size', undefined, 1), [
-              'num_local_experts',
-              'num_experts_per_tok',
-              'intermediate_size',
-            ]),
+            ...routedExperts(cfg, ['num_local_experts', 'num_experts_per_tok', 'intermediate_size']),
             ['LIMIT', floatLit(limit), 'swiglu_limit'],
-            ['ALPHA', '1.702', 'GptOssExperts.alpha'],
+            ['ALPHA', floatLit(alpha), cfg.has('swiglu_alpha') ? 'swiglu_alpha' : 'GptOssExperts.alpha'],
           ],
           weights: [
             ['router', 'E, D', 'router.weight'],

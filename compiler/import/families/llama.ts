@@ -14,7 +14,7 @@ export const llama: Family = {
     const base = baseSpec(cfg, 'llama', [
       `Llama (transformers LlamaForCausalLM), imported from ${cfg.doc.source.path} by moec import.`,
       'Dense: every layer is attention + a SwiGLU MLP; logits = lm_head(norm(h)).',
-    ]);
+    ], { mlpBias: true });
     return {
       spec: {
         ...base,

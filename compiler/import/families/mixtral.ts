@@ -5,7 +5,7 @@
  * to sum to 1, SwiGLU experts w2(silu(w1 x) * w3 x).
  */
 import type { HfConfig } from '../config.ts';
-import { softmaxTopkExperts, baseSpec, expertConsts, gqaFromConfig, ropeFromConfig, stackedExperts } from './common.ts';
+import { softmaxTopkExperts, baseSpec, gqaFromConfig, ropeFromConfig, routedExperts, stackedExperts } from './common.ts';
 import { type Family, quantMethod } from './family.ts';
 
 export const mixtral: Family = {
@@ -18,17 +18,13 @@ export const mixtral: Family = {
     return {
       spec: {
         ...base,
-        attention: gqaFromConfig(cfg, { qkvBias: false, oBias: false }),
+        attention: gqaFromConfig(cfg, { qkvBias: false, oBias: false, kvHeads: 8 }),
         rope: ropeFromConfig(cfg, 'half', []).rope,
         window: window > 0 ? { kind: 'all', size: window } : { kind: 'none' },
         denseLayers: 0,
         moe: {
           prefix: 'block_sparse_moe',
-          consts: expertConsts(cfg.int('num_local_experts', undefined, 1), cfg.int('num_experts_per_tok', undefined, 1), cfg.int('intermediate_size', undefined, 1), [
-            'num_local_experts',
-            'num_experts_per_tok',
-            'intermediate_size',
-          ]),
+          consts: routedExperts(cfg, ['num_local_experts', 'num_experts_per_tok', 'intermediate_size']),
           weights: [['router', 'E, D', 'gate.weight'], ...stackedExperts('experts.{e}.w1.weight', 'experts.{e}.w3.weight', 'experts.{e}.w2.weight')],
           body: softmaxTopkExperts(true, 'ffn'),
           doc: ['Sparse MoE (MixtralSparseMoeBlock): softmax, top-k, renormalised; SwiGLU experts w2(silu(w1 x) * w3 x).'],

@@ -5,7 +5,7 @@
  * OLMoE-1B-7B), SwiGLU experts.
  */
 import type { HfConfig } from '../config.ts';
-import { softmaxTopkExperts, baseSpec, expertConsts, gqaFromConfig, ropeFromConfig, stackedExperts } from './common.ts';
+import { softmaxTopkExperts, baseSpec, gqaFromConfig, ropeFromConfig, routedExperts, stackedExperts } from './common.ts';
 import { type Family, quantMethod } from './family.ts';
 
 export const olmoe: Family = {
@@ -13,7 +13,8 @@ export const olmoe: Family = {
   read(cfg: HfConfig) {
     const base = baseSpec(cfg, 'olmoe', [`OLMoE (transformers OlmoeForCausalLM), imported from ${cfg.doc.source.path} by moec import.`]);
     const norm = cfg.bool('norm_topk_prob', false);
-    const clip = cfg.has('clip_qkv') ? cfg.num('clip_qkv') : undefined;
+    // Clamping q, k, v to ±0 (or an inverted range) would zero or scramble the attention.
+    const clip = cfg.has('clip_qkv') ? cfg.num('clip_qkv', undefined, { gt: 0 }) : undefined;
     const bias = cfg.bool('attention_bias', false);
     return {
       spec: {
@@ -24,11 +25,7 @@ export const olmoe: Family = {
         denseLayers: 0,
         moe: {
           prefix: 'mlp',
-          consts: expertConsts(cfg.int('num_experts', undefined, 1), cfg.int('num_experts_per_tok', undefined, 1), cfg.int('intermediate_size', undefined, 1), [
-            'num_experts',
-            'num_experts_per_tok',
-            'intermediate_size',
-          ]),
+          consts: routedExperts(cfg, ['num_experts', 'num_experts_per_tok', 'intermediate_size']),
           weights: [['router', 'E, D', 'gate.weight'], ...stackedExperts('experts.{e}.gate_proj.weight', 'experts.{e}.up_proj.weight', 'experts.{e}.down_proj.weight')],
           body: softmaxTopkExperts(norm, 'ffn'),
           doc: [`Sparse MoE (OlmoeSparseMoeBlock): softmax, top-k${norm ? ', renormalised' : ', not renormalised (norm_topk_prob = false)'}; SwiGLU experts.`],

@@ -7,31 +7,30 @@
  */
 import type { HfConfig } from '../config.ts';
 import type { MoeSpec } from '../decoder.ts';
-import { softmaxTopkExperts, attentionBias, baseSpec, expertConsts, gqaFromConfig, ropeFromConfig, stackedExperts } from './common.ts';
+import { softmaxTopkExperts, attentionBias, baseSpec, gqaFromConfig, ropeFromConfig, routedExperts, stackedExperts } from './common.ts';
 import { type Family, quantMethod } from './family.ts';
 
 export const qwenMoe: Family = {
   modelTypes: { qwen2_moe: 'Qwen2MoeForCausalLM', qwen3_moe: 'Qwen3MoeForCausalLM' },
   read(cfg: HfConfig, modelType: string) {
     const v3 = modelType === 'qwen3_moe';
-    cfg.expect('decoder_sparse_step', [1], 'every layer sparse (a MoE block in each layer)');
-    if (cfg.has('mlp_only_layers') && (cfg.raw('mlp_only_layers') as unknown[]).length > 0)
-      cfg.unsupported('mlp_only_layers', 'dense layers among the MoE layers are not implemented', 'moec imports configs where every layer is a MoE layer');
-    cfg.expect('use_sliding_window', [false], 'full attention in every layer');
+    cfg.expect('decoder_sparse_step', [1], 'every layer sparse (a MoE block in each layer)', true);
+    if (cfg.has('mlp_only_layers')) {
+      const dense = cfg.raw('mlp_only_layers');
+      if (!Array.isArray(dense)) cfg.invalid('mlp_only_layers', `expected a list of layer indices, got ${JSON.stringify(dense)}`);
+      if (dense.length > 0) cfg.unsupported('mlp_only_layers', 'dense layers among the MoE layers are not implemented', 'moec imports configs where every layer is a MoE layer');
+    }
+    cfg.expect('use_sliding_window', [false], 'full attention in every layer', true);
     const base = baseSpec(cfg, modelType, [
       `${v3 ? 'Qwen3-MoE (transformers Qwen3MoeForCausalLM)' : 'Qwen2-MoE (transformers Qwen2MoeForCausalLM)'}, imported from ${cfg.doc.source.path} by moec import.`,
     ]);
     const norm = cfg.bool('norm_topk_prob', false);
-    const shared = v3 ? 0 : cfg.int('shared_expert_intermediate_size', 0);
+    const shared = v3 ? 0 : cfg.int('shared_expert_intermediate_size', 5632);
     const bias = v3 ? attentionBias(cfg) : cfg.bool('qkv_bias', true);
     const moe: MoeSpec = {
       prefix: 'mlp',
       consts: [
-        ...expertConsts(cfg.int('num_experts', undefined, 1), cfg.int('num_experts_per_tok', undefined, 1), cfg.int('moe_intermediate_size', undefined, 1), [
-          'num_experts',
-          'num_experts_per_tok',
-          'moe_intermediate_size',
-        ]),
+        ...routedExperts(cfg, ['num_experts', 'num_experts_per_tok', 'moe_intermediate_size']),
         ...(shared > 0 ? [['FS', shared, 'shared_expert_intermediate_size'] as [string, number, string]] : []),
       ],
       weights: [
@@ -51,7 +50,7 @@ export const qwenMoe: Family = {
     return {
       spec: {
         ...base,
-        attention: gqaFromConfig(cfg, { qkvBias: bias, oBias: v3 ? bias : false, qkNorm: v3 ? 'head' : 'none' }),
+        attention: gqaFromConfig(cfg, { qkvBias: bias, oBias: v3 ? bias : false, qkNorm: v3 ? 'head' : 'none', kvHeads: v3 ? 4 : 16 }),
         rope: ropeFromConfig(cfg, 'half', []).rope,
         window: { kind: 'none' },
         denseLayers: 0,

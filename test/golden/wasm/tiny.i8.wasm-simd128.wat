@@ -1,9 +1,9 @@
 (module
  (type $0 (func (param i32)))
- (type $1 (func (param i32 i32 i32 i32 i32)))
- (type $2 (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
- (type $3 (func))
- (type $4 (func (param f64) (result f64)))
+ (type $1 (func (param f64) (result f64)))
+ (type $2 (func (param i32 i32 i32 i32 i32)))
+ (type $3 (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+ (type $4 (func))
  (memory $0 1 65536)
  (export "memory" (memory $0))
  (export "forward" (func $forward))
@@ -1367,6 +1367,19 @@
    )
   )
  )
+ (func $act_silu (param $0 f64) (result f64)
+  (f64.div
+   (local.get $0)
+   (f64.add
+    (call $exp
+     (f64.neg
+      (local.get $0)
+     )
+    )
+    (f64.const 1)
+   )
+  )
+ )
  (func $qmicro_i8_t6x2v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32) (param $5 i32) (param $6 i32) (param $7 i32) (param $8 i32) (param $9 i32)
   (local $10 v128)
   (local $11 i32)
@@ -2151,13 +2164,12 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 f64)
-  (local $10 f64)
+  (local $9 f32)
+  (local $10 i32)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
-  (local $15 i32)
   (if
    (i32.lt_u
     (i32.shr_u
@@ -2357,15 +2369,13 @@
            )
           )
           (local.set $9
-           (f64.promote_f32
-            (f32.load
-             (i32.add
-              (i32.shl
-               (local.get $0)
-               (i32.const 2)
-              )
-              (i32.const 10480)
+           (f32.load
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 2)
              )
+             (i32.const 10480)
             )
            )
           )
@@ -2379,27 +2389,17 @@
              (i32.const 10416)
             )
            )
-           (f32.demote_f64
-            (f64.mul
-             (f64.div
-              (local.tee $10
-               (f64.promote_f32
-                (f32.load
-                 (local.get $4)
-                )
+           (f32.mul
+            (f32.demote_f64
+             (call $act_silu
+              (f64.promote_f32
+               (f32.load
+                (local.get $4)
                )
-              )
-              (f64.add
-               (call $exp
-                (f64.neg
-                 (local.get $10)
-                )
-               )
-               (f64.const 1)
               )
              )
-             (local.get $9)
             )
+            (local.get $9)
            )
           )
           (local.set $0
@@ -2617,7 +2617,7 @@
             )
            )
           )
-          (local.set $11
+          (local.set $10
            (i32.load
             (i32.add
              (local.get $1)
@@ -2625,7 +2625,7 @@
             )
            )
           )
-          (local.set $12
+          (local.set $11
            (i32.load
             (i32.add
              (local.get $1)
@@ -2633,7 +2633,7 @@
             )
            )
           )
-          (local.set $13
+          (local.set $12
            (i32.load
             (i32.add
              (local.get $1)
@@ -2641,7 +2641,7 @@
             )
            )
           )
-          (local.set $14
+          (local.set $13
            (i32.load
             (i32.add
              (local.get $1)
@@ -2649,7 +2649,7 @@
             )
            )
           )
-          (local.set $15
+          (local.set $14
            (i32.load
             (i32.add
              (local.get $1)
@@ -2673,11 +2673,11 @@
             )
             (call $qmicro_i8_t6x2v_n32k8g8
              (local.get $8)
+             (local.get $10)
              (local.get $11)
              (local.get $12)
              (local.get $13)
              (local.get $14)
-             (local.get $15)
              (local.get $6)
              (local.get $7)
              (i32.add
@@ -2768,17 +2768,15 @@
              )
             )
             (local.set $9
-             (f64.promote_f32
-              (f32.load
-               (i32.add
-                (local.get $2)
-                (i32.shl
-                 (i32.add
-                  (local.get $1)
-                  (i32.const 16)
-                 )
-                 (i32.const 2)
+             (f32.load
+              (i32.add
+               (local.get $2)
+               (i32.shl
+                (i32.add
+                 (local.get $1)
+                 (i32.const 16)
                 )
+                (i32.const 2)
                )
               )
              )
@@ -2793,27 +2791,17 @@
                )
               )
              )
-             (f32.demote_f64
-              (f64.mul
-               (f64.div
-                (local.tee $10
-                 (f64.promote_f32
-                  (f32.load
-                   (local.get $4)
-                  )
+             (f32.mul
+              (f32.demote_f64
+               (call $act_silu
+                (f64.promote_f32
+                 (f32.load
+                  (local.get $4)
                  )
-                )
-                (f64.add
-                 (call $exp
-                  (f64.neg
-                   (local.get $10)
-                  )
-                 )
-                 (f64.const 1)
                 )
                )
-               (local.get $9)
               )
+              (local.get $9)
              )
             )
             (local.set $1

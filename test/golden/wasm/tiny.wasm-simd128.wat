@@ -1,7 +1,7 @@
 (module
  (type $0 (func (param i32)))
- (type $1 (func))
- (type $2 (func (param f64) (result f64)))
+ (type $1 (func (param f64) (result f64)))
+ (type $2 (func))
  (type $3 (func (param i32 i32 i32 i32 i32)))
  (type $4 (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
  (memory $0 1 65536)
@@ -1270,6 +1270,19 @@
    (local.get $8)
   )
  )
+ (func $act_silu (param $0 f64) (result f64)
+  (f64.div
+   (local.get $0)
+   (f64.add
+    (call $exp
+     (f64.neg
+      (local.get $0)
+     )
+    )
+    (f64.const 1)
+   )
+  )
+ )
  (func $micro_t5x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32) (param $5 i32) (param $6 i32) (param $7 i32) (param $8 i32) (param $9 i32)
   (local $10 v128)
   (local $11 f32)
@@ -1912,12 +1925,11 @@
   (local $5 i32)
   (local $6 i32)
   (local $7 i32)
-  (local $8 f64)
-  (local $9 f64)
+  (local $8 f32)
+  (local $9 i32)
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
-  (local $13 i32)
   (if
    (i32.lt_u
     (i32.shr_u
@@ -2114,15 +2126,13 @@
            )
           )
           (local.set $8
-           (f64.promote_f32
-            (f32.load
-             (i32.add
-              (i32.shl
-               (local.get $0)
-               (i32.const 2)
-              )
-              (i32.const 15472)
+           (f32.load
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 2)
              )
+             (i32.const 15472)
             )
            )
           )
@@ -2136,27 +2146,17 @@
              (i32.const 15408)
             )
            )
-           (f32.demote_f64
-            (f64.mul
-             (f64.div
-              (local.tee $9
-               (f64.promote_f32
-                (f32.load
-                 (local.get $4)
-                )
+           (f32.mul
+            (f32.demote_f64
+             (call $act_silu
+              (f64.promote_f32
+               (f32.load
+                (local.get $4)
                )
-              )
-              (f64.add
-               (call $exp
-                (f64.neg
-                 (local.get $9)
-                )
-               )
-               (f64.const 1)
               )
              )
-             (local.get $8)
             )
+            (local.get $8)
            )
           )
           (local.set $0
@@ -2365,7 +2365,7 @@
             )
            )
           )
-          (local.set $10
+          (local.set $9
            (i32.load
             (i32.add
              (local.get $1)
@@ -2373,7 +2373,7 @@
             )
            )
           )
-          (local.set $11
+          (local.set $10
            (i32.load
             (i32.add
              (local.get $1)
@@ -2381,7 +2381,7 @@
             )
            )
           )
-          (local.set $12
+          (local.set $11
            (i32.load
             (i32.add
              (local.get $1)
@@ -2389,7 +2389,7 @@
             )
            )
           )
-          (local.set $13
+          (local.set $12
            (i32.load
             (i32.add
              (local.get $1)
@@ -2413,10 +2413,10 @@
             )
             (call $micro_t5x2v
              (local.get $7)
+             (local.get $9)
              (local.get $10)
              (local.get $11)
              (local.get $12)
-             (local.get $13)
              (i32.add
               (local.get $6)
               (i32.shl
@@ -2514,17 +2514,15 @@
              )
             )
             (local.set $8
-             (f64.promote_f32
-              (f32.load
-               (i32.add
-                (local.get $2)
-                (i32.shl
-                 (i32.add
-                  (local.get $1)
-                  (i32.const 16)
-                 )
-                 (i32.const 2)
+             (f32.load
+              (i32.add
+               (local.get $2)
+               (i32.shl
+                (i32.add
+                 (local.get $1)
+                 (i32.const 16)
                 )
+                (i32.const 2)
                )
               )
              )
@@ -2539,27 +2537,17 @@
                )
               )
              )
-             (f32.demote_f64
-              (f64.mul
-               (f64.div
-                (local.tee $9
-                 (f64.promote_f32
-                  (f32.load
-                   (local.get $4)
-                  )
+             (f32.mul
+              (f32.demote_f64
+               (call $act_silu
+                (f64.promote_f32
+                 (f32.load
+                  (local.get $4)
                  )
-                )
-                (f64.add
-                 (call $exp
-                  (f64.neg
-                   (local.get $9)
-                  )
-                 )
-                 (f64.const 1)
                 )
                )
-               (local.get $8)
               )
+              (local.get $8)
              )
             )
             (local.set $1

@@ -1,0 +1,507 @@
+/**
+ * @fileoverview The `moec` command line. Each command is a thin layer over the driver;
+ * this file owns argument parsing, printing and exit codes:
+ *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { shapeToString } from '../../ir/dims.ts';
+import { mainFunc, type Module } from '../../ir/graph/graph.ts';
+import { printIR } from '../../ir/graph/print.ts';
+import { writeSafetensors } from '../../ir/safetensors.ts';
+import { openCheckpoint } from '../../ir/checkpoint.ts';
+import type { Tensor } from '../../ir/tensor.ts';
+import { dtypeText } from '../../ir/quant-type.ts';
+import type { TensorType } from '../../ir/types.ts';
+import { summarizeParams } from '../analysis/params.ts';
+import { MoecError, didYouMean } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
+import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from '../driver.ts';
+import { importHfConfig } from '../import/index.ts';
+import { availableBackends, getBackend } from '../backends/registry.ts';
+import { failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
+import { printKernelIR } from '../../ir/kernel/kprint.ts';
+import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
+import { formatCount, formatTable } from '../format.ts';
+import { compileReport } from './report.ts';
+import { listTargets, loadTarget } from '../target/load.ts';
+import { writeOutputDir, writeOutputFile } from '../io/output.ts';
+import { SourceFile } from '../../ir/source.ts';
+import { packageVersion } from '../io/package-root.ts';
+import { QUANT_SCHEMES } from '../../ir/quant.ts';
+import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
+import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
+import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
+import { renderAnalysis } from '../analysis/render.ts';
+import { rooflineSvg } from '../analysis/svg.ts';
+
+/** Where the CLI writes; tests pass buffers. */
+export interface CliIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+const HELP = `moec — a compiler for Mixture-of-Experts models
+
+Usage:
+  moec check FILE [--set NAME=VALUE,...]
+      Parse, lower and verify; print inputs, weights (total and per-token active
+      parameters) and outputs.
+  moec ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]
+      Print the graph IR, or the IR (graph or kernel) after a pipeline step:
+      (quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,
+      fold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.
+  moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
+               [--verify-each] [--disable PASS,...] [--set ...]
+      Fuse, tile and plan the model for a target; print the kernels, their tiles, the
+      arena size and the estimated time. -o DIR writes the target backend's files
+      (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
+      backend is missing).
+  moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
+                [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
+                [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
+      Run the model and print the shape and statistics of each output. Weights and
+      inputs are seeded random numbers unless read from safetensors files. A backend
+      other than ref compiles the model for its target and runs the generated code;
+      --check also runs the reference interpreter and prints the difference.
+  moec pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]
+            [--max-tokens N] [--set ...]
+      Write the weights in the layout the target backend's code reads (one aligned blob,
+      GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
+  moec import CONFIG.json [-o MODEL.moe]
+      Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
+      DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
+  moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8
+      Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions
+      except embeddings and norms (names with embed, norm, wte, wpe); the last axis is
+      the reduction axis. IN is a .safetensors file, a model.safetensors.index.json or a
+      directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),
+      i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with
+      DeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error
+      against the input per tensor and overall (max abs, relL2).
+  moec analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
+               [--json] [--svg FILE] [--set ...]
+      What the model costs: total and active parameters by component, FLOPs per token
+      (decode, prefill, dense equivalent), weight bytes per token for a batch of N and the
+      KV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with
+      --target each kernel's FLOPs, bytes, intensity, bound and predicted time.
+  moec --help | --version
+
+Options:
+  --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
+  --tokens N            the token count T (moec analyze: the batch N, default 1)
+  --context L           moec run: positions already in the KV cache (decoder models from
+                        moec import); moec analyze: the context length L (default 4096)
+  --dtype D             moec analyze: weight storage dtype for bytes per token: f32, bf16,
+                        fp8, i8, i4 (default: the model's)
+  --json                moec analyze: print the analysis as JSON (fields: docs/analyze.md)
+  --svg FILE            moec analyze: write the roofline chart (needs --target)
+  --seed S              seed for random weights and inputs (0..4294967295, default 0)
+  --weights FILE|DIR    weights by moec name, or by checkpoint name through \`from\` patterns:
+                        a .safetensors file, a model.safetensors.index.json (shards), or a
+                        directory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4
+                        with _scale (converted to the model's dtypes)
+  --inputs FILE         inputs by name
+  --out FILE            write the outputs to a safetensors file
+  --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
+  --check               compare a backend's outputs with the reference interpreter's
+                        (with --quantize, also the quantized model's error against f32)
+  --quantize SCHEME     store GEMM weights quantized: i8 (per channel), i4 (groups of 32),
+                        i4g32, i4g128, fp8 (e4m3, groups of 128); run, compile, pack, ir, check
+  --f64                 compute in float64 instead of float32
+  --target NAME|FILE    target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,
+                        webgpu, npu-scratchpad) or a .yaml file
+  --max-tokens N        largest token count the compiled program handles (default: T's bound)
+  --after STEP          print the IR after a pipeline step (moec ir)
+  --print-after-all     print the IR after every step (moec ir)
+  --verify-each         verify the IR (graph or kernel) around every pass
+  --disable PASS,...    skip passes (all but lower-kernels, tile and plan-memory)
+  --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
+  --debug               print the stack trace of an internal error
+
+Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
+Language reference: docs/language.md`;
+
+function parseConsts(values: string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of (values ?? []).flatMap((v) => v.split(','))) {
+    if (item.trim() === '') continue;
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(-?[0-9.eE+-]+)\s*$/.exec(item);
+    const v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v)) throw new UsageError(`--set expects NAME=NUMBER, got '${item}'`, 'e.g. --set D=64,E=16');
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+function parseInt32(name: string, s: string | undefined, min: number, max: number): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${s}'`);
+  return v;
+}
+
+function fileArg(positionals: string[], command: string): string {
+  if (positionals.length === 0) throw new UsageError(`\`moec ${command}\` needs a .moe file`, `moec ${command} examples/tiny.moe`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
+  return positionals[0];
+}
+
+function typeText(t: TensorType): string {
+  return `${dtypeText(t)}${shapeToString(t.shape)}`;
+}
+
+/** The one-screen summary of `moec check`. */
+export function checkSummary(m: Module, path: string): string {
+  const main = mainFunc(m);
+  const p = summarizeParams(m);
+  const lines = [`model ${m.name}  (${path})`];
+  lines.push(`sizes:    ${m.dims.map((d) => `${d.name}${d.max !== undefined ? ` <= ${d.max}` : ''}`).join(', ') || 'none'}`);
+  lines.push('inputs:');
+  lines.push(...formatTable(main.params.map((v) => ['  ' + v.name, typeText(v.type)])));
+  lines.push(`weights:  ${m.weights.length} tensors`);
+  if (m.weights.length > 0)
+    lines.push(
+      ...formatTable([
+        ['  name', 'type', 'params', 'active/token'],
+        ...p.weights.map((w) => ['  ' + w.name, typeText(w.type), formatCount(w.params), w.kind === 'routed' ? `${formatCount(w.activePerToken)} (routed)` : formatCount(w.activePerToken)]),
+      ]),
+    );
+  lines.push('outputs:');
+  lines.push(...formatTable(main.results.map((r) => ['  ' + r.name, typeText(r.value.type)])));
+  const pct = p.total > 0 ? ` (${((100 * p.activePerToken) / p.total).toFixed(1)}%)` : '';
+  lines.push(`parameters: ${formatCount(p.total)} total, ${formatCount(p.activePerToken)} active per token${pct}`);
+  return lines.join('\n');
+}
+
+function fmtNum(v: number): string {
+  return Number.isFinite(v) ? (Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toFixed(4)) : String(v);
+}
+
+function outputLine(name: string, t: Tensor): string[] {
+  const s = tensorStats(t);
+  const first = Array.from(t.data.subarray(0, Math.min(6, t.data.length)), (v) => fmtNum(v));
+  return [
+    `output ${name}: ${t.dtype}[${t.shape.join(', ')}]  min ${fmtNum(s.min)}  max ${fmtNum(s.max)}  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}${s.nan ? `  NaN ${s.nan}` : ''}`,
+    `  first values: [${first.join(', ')}${t.data.length > first.length ? ', ...' : ''}]`,
+  ];
+}
+
+async function command(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      debug: { type: 'boolean' },
+      set: { type: 'string', multiple: true },
+      tokens: { type: 'string', short: 'T' },
+      context: { type: 'string' },
+      seed: { type: 'string' },
+      weights: { type: 'string' },
+      inputs: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      backend: { type: 'string' },
+      f64: { type: 'boolean' },
+      target: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      after: { type: 'string' },
+      'print-after-all': { type: 'boolean' },
+      'verify-each': { type: 'boolean' },
+      disable: { type: 'string', multiple: true },
+      emit: { type: 'string' },
+      check: { type: 'boolean' },
+      quantize: { type: 'string' },
+      to: { type: 'string' },
+      dtype: { type: 'string' },
+      json: { type: 'boolean' },
+      svg: { type: 'string' },
+    },
+  });
+  if (values.version) {
+    io.out(`moec ${packageVersion()}`);
+    return 0;
+  }
+  const [cmd, ...rest] = positionals;
+  if (values.help || cmd === undefined || cmd === 'help') {
+    io.out(HELP);
+    return cmd === undefined && !values.help ? 2 : 0;
+  }
+  const consts = parseConsts(values.set);
+  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
+  const only: Record<string, string[]> = {
+    run: ['inputs', 'backend', 'f64', 'check'],
+    analyze: ['dtype', 'json', 'svg'],
+    compile: ['emit'],
+    pack: [],
+    ir: ['after', 'print-after-all'],
+    quantize: ['to'],
+  };
+  for (const [owner, flags] of Object.entries(only))
+    for (const k of flags)
+      if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
+  for (const k of ['tokens', 'context'] as const)
+    if (values[k] !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--${k} is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
+  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import' && cmd !== 'quantize')
+    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\`, \`moec import\` and \`moec quantize\`, not \`moec ${cmd}\``);
+  if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
+  switch (cmd) {
+    case 'check': {
+      const path = fileArg(rest, cmd);
+      io.out(checkSummary(compileFile(path, { consts, quantize }), path));
+      return 0;
+    }
+    case 'ir': {
+      const path = fileArg(rest, cmd);
+      const m = compileFile(path, { consts, quantize });
+      if (values.after === undefined && !values['print-after-all'] && !values['verify-each']) {
+        io.out(printIR(m).trimEnd());
+        return 0;
+      }
+      if (values.after !== undefined) checkStepName(values.after, '--after');
+      const pipe = pipelineOptions(m, values);
+      runPipeline(m, {
+        ...pipe,
+        printAfter: values['print-after-all'] ? 'all' : values.after !== undefined ? [values.after] : [],
+        stopAfter: values['print-after-all'] ? undefined : values.after,
+        onDump: (step, text) => io.out(`// after ${step}\n${text.trimEnd()}`),
+      });
+      return 0;
+    }
+    case 'compile': {
+      const path = fileArg(rest, cmd);
+      if (values.target === undefined) throw new UsageError('`moec compile` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+      if (values.emit !== undefined && values.emit !== 'kernel-ir') throw new UsageError(`--emit ${values.emit}: the only other form is kernel-ir`, 'without --emit, -o writes the target backend\'s files');
+      const m = compileFile(path, { consts });
+      const pipe = pipelineOptions(m, values);
+      const t0 = performance.now();
+      const { program } = runPipeline(m, pipe);
+      const ms = performance.now() - t0;
+      io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
+      if (values.out !== undefined) {
+        const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
+        const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        io.out(`wrote ${writeOutputDir(values.out, files)}`);
+        if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
+      }
+      return 0;
+    }
+    case 'run': {
+      const path = fileArg(rest, cmd);
+      const tokens = parseInt32('tokens', values.tokens, 1, 2 ** 31 - 1);
+      if (tokens === undefined) throw new UsageError('`moec run` needs --tokens N', `moec run ${path} --tokens 8`);
+      const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      const backend = values.backend ?? 'ref';
+      const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
+      if (backend === 'ref') {
+        if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
+        if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
+        const m = compileFile(path, { consts, quantize });
+        const t0 = performance.now();
+        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) });
+        const ms = performance.now() - t0;
+        io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+        for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
+        if (values.out) {
+          writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend: 'ref' });
+          io.out(`wrote ${values.out}`);
+        }
+        io.out(`ran in ${ms.toFixed(1)} ms`);
+        return 0;
+      }
+      if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
+      await getBackend(backend); // a usage error for an unknown name, before any work
+      const m = compileFile(path, { consts });
+      const maxTokens = maxTokensOption(m, values);
+      const t0 = performance.now();
+      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
+      const ms = performance.now() - t0;
+      io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+      for (const [name, t] of Object.entries(res.outputs)) {
+        io.out(outputLine(name, t).join('\n'));
+        if (res.agreement) io.out(`  vs reference interpreter: ${formatAgreement(res.agreement[name])}`);
+        if (res.quantError) io.out(`  quantization error (${values.quantize} reference vs f32 reference): ${formatAgreement(res.quantError[name])}`);
+      }
+      if (values.out) {
+        writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
+        io.out(`wrote ${values.out}`);
+      }
+      io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
+      if (res.agreement) failOnNonFiniteMismatch(backend, res.agreement);
+      return 0;
+    }
+    case 'pack': {
+      const path = fileArg(rest, cmd);
+      if (values.target === undefined) throw new UsageError('`moec pack` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+      if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
+      if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
+      const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      const m = compileFile(path, { consts });
+      const pipe = pipelineOptions(m, values);
+      const backend = await getBackend(pipe.target.backend);
+      if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+      // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+      const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
+      const { program } = runPipeline(m, pipe);
+      const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
+      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
+      writeOutputFile(values.out, blob);
+      io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
+      return 0;
+    }
+    case 'import': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
+      if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      const r = importHfConfig(readText(rest[0]), rest[0]);
+      for (const n of r.notes) noteTo(io)(n.message);
+      if (values.out === undefined) {
+        io.out(r.text.trimEnd());
+        return 0;
+      }
+      writeOutputFile(values.out, r.text);
+      const p = summarizeParams(r.module);
+      const extra = [r.mtp ? `${r.mtp.layers} MTP layer(s) left out (${formatCount(r.mtp.params)} parameters)` : '', r.quantization ? `checkpoint stored as ${r.quantization}` : ''].filter(Boolean);
+      io.out(`wrote ${values.out}: ${r.architecture}, ${r.spec.layers} layers, ${formatCount(p.total)} parameters (${formatCount(p.activePerToken)} active per token)${extra.length ? `; ${extra.join('; ')}` : ''}`);
+      return 0;
+    }
+    case 'quantize': {
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec quantize` needs a checkpoint: a .safetensors file, an index.json or a directory' : `unexpected argument '${rest[1]}'`, 'moec quantize model.safetensors --to i8 -o model-i8.safetensors');
+      const input = rest[0];
+      if (values.quantize !== undefined) throw new UsageError('`moec quantize` takes the scheme as --to SCHEME', '--quantize quantizes a model as it compiles or runs');
+      if (values.to === undefined) throw new UsageError('`moec quantize` needs --to SCHEME', `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+      if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
+      // Progress only on a terminal: piped output stays the table alone.
+      const tty = process.stderr.isTTY === true;
+      const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
+      try {
+        io.out(formatQuantizeReport(quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+      } finally {
+        if (tty) process.stderr.write('\r\x1b[K');
+      }
+      return 0;
+    }
+    case 'analyze': {
+      const opts = analyzeOptions(values);
+      const path = fileArg(rest, cmd);
+      const { module: m, imported } = analyzeInput(path, consts, noteTo(io));
+      const bound = m.dims.find((d) => d.name === 'T')?.max;
+      if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
+      const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
+      if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
+      io.out(values.json ? JSON.stringify(a, null, 1) : renderAnalysis(a));
+      if (values.svg !== undefined && !values.json) io.out(`wrote ${values.svg}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize, analyze (see moec --help)');
+  }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+/** `--dtype` spellings: the table's names, and the quantized dtypes' full names. */
+const DTYPE_ALIASES: Record<string, StorageDType> = { fp8e4m3: 'fp8' };
+
+/** The options of `moec analyze`, checked before any work. */
+function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
+  const tokens = parseInt32('tokens', values.tokens as string | undefined, 1, 2 ** 31 - 1) ?? DEFAULT_TOKENS;
+  const context = parseInt32('context', values.context as string | undefined, 1, MAX_CONTEXT) ?? DEFAULT_CONTEXT;
+  const d = values.dtype as string | undefined;
+  const dtype = d === undefined ? undefined : ((STORAGE_DTYPES as readonly string[]).includes(d) ? (d as StorageDType) : DTYPE_ALIASES[d]);
+  if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
+  if (values.svg !== undefined && values.target === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+  if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
+  const target = values.target !== undefined ? loadTarget(values.target as string) : undefined;
+  return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
+}
+
+/** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
+function analyzeInput(path: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
+  if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
+  if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
+  const r = importHfConfig(readText(path), path);
+  for (const n of r.notes) note(n.message);
+  return { module: r.module, imported: importedFrom(r) };
+}
+
+/** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
+function contextBinding(m: Module, context: string | undefined): Record<string, number> {
+  const hasL = m.dims.some((d) => d.name === 'L');
+  if (context === undefined) {
+    if (hasL) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
+    return {};
+  }
+  if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
+  return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
+}
+/** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
+const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
+
+/** `--max-tokens N` as given, at most the model's bound on `T` (absent: the pipeline's default, see `resolveMaxTokens`). */
+function maxTokensOption(m: Module, values: Values): number | undefined {
+  const maxTokens = parseInt32('max-tokens', values['max-tokens'] as string | undefined, 1, 2 ** 31 - 1);
+  const bound = m.dims.find((d) => d.name === 'T')?.max;
+  if (maxTokens !== undefined && bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
+  return maxTokens;
+}
+
+/**
+ * Target, token bound and pass options shared by `moec ir`, `moec compile` and `moec pack`.
+ * The pipeline checks each `--disable` name again, with the passes' own reasons, before
+ * any pass runs.
+ */
+function pipelineOptions(m: Module, values: Values): PipelineOptions {
+  const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
+  const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
+  checkDisabled(disabled);
+  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize as string);
+  return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
+}
+
+/**
+ * Errors raised after compiling (a weight too large to run, a missing checkpoint tensor)
+ * point into the .moe file, but only the parser had its text: read it again, so they print
+ * `file:line:col` and the line too.
+ */
+function attachSources(e: MoecError): void {
+  for (const d of e.diagnostics) {
+    if (!d.span || e.sources.has(d.span.file)) continue;
+    try {
+      e.addSource(new SourceFile(d.span.file, readFileSync(d.span.file, 'utf8')));
+    } catch {
+      // not a file (e.g. `<input>`): printed as `file: error ...` without the line
+    }
+  }
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function main(argv: string[], io: CliIO = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  try {
+    return await command(argv, io);
+  } catch (e) {
+    if (e instanceof MoecError) {
+      attachSources(e);
+      io.err(e.format());
+      return 1;
+    }
+    if (e instanceof UsageError) {
+      io.err(`moec: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}\n  (moec --help lists the commands and options)`);
+      return 2;
+    }
+    // node:util parseArgs reports unknown or malformed options with these codes.
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      io.err(`moec: ${(e as Error).message}\n  (moec --help lists the commands and options)`);
+      return 2;
+    }
+    const debug = argv.includes('--debug');
+    io.err(
+      `moec: internal error: ${(e as Error)?.message ?? String(e)}\n` +
+        '  This is a bug in moec, not in your input. Please report it with the command and input files that caused it.' +
+        (debug ? `\n${(e as Error)?.stack ?? ''}` : '\n  (run with --debug for the stack trace)'),
+    );
+    return 3;
+  }
+}

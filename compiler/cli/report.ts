@@ -1,0 +1,107 @@
+/**
+ * @fileoverview The compact report `moec compile` prints: the kernels and what each
+ * fused, the tile each GEMM got and why, the arena against the naive sum of buffers, and
+ * the cost model's estimated time on the target for a decode step and a full batch.
+ */
+import type { KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
+import { formatBytes } from '../../ir/kernel/kprint.ts';
+import { loopSlices } from '../../ir/kernel/walk.ts';
+import { dtypeBytes } from '../../ir/types.ts';
+import { TOKENS, programCost } from '../cost/cost.ts';
+import { describeKernel } from './describe.ts';
+import type { TargetCaps } from '../target/caps.ts';
+
+interface Row {
+  depth: number;
+  text: string;
+  tile?: string;
+}
+
+function rows(p: KProgram, steps: Step[], depth: number, out: Row[]): void {
+  for (const s of steps) {
+    if (s.kind === 'loop') {
+      out.push({ depth, text: `loop × ${s.count} (stacked weights sliced per iteration):` });
+      rows(p, s.body, depth + 1, out);
+      continue;
+    }
+    out.push({ depth, text: describeKernel(s as Kernel) + quantText(p, s as Kernel), tile: tileText(s as Kernel) });
+  }
+}
+
+/** ` [i4 weights, groups of 32]` for a kernel that reads a quantized weight, else ''. */
+function quantText(p: KProgram, k: Kernel): string {
+  if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return '';
+  const w = p.buffers.find((b) => b.name === k.w);
+  return w?.quant ? ` [${w.dtype} weights, groups of ${w.quant.group}]` : '';
+}
+
+/**
+ * `quantized weights: 1.3 GiB of codes + 168 MiB of scales (f32: 5.2 GiB)`, for a program
+ * with quantized weights (weight sizes are constants); undefined otherwise.
+ */
+function quantizedWeights(p: KProgram): string | undefined {
+  const scales = new Set(p.buffers.flatMap((b) => (b.quant ? [b.quant.scales] : [])));
+  const slices = loopSlices(p.steps);
+  let codes = 0;
+  let scaleBytes = 0;
+  let f32 = 0;
+  for (const b of p.buffers) {
+    if (b.kind !== 'weight' || slices.has(b.name) || !b.shape.every((d) => typeof d === 'number')) continue;
+    const n = (b.shape as number[]).reduce((a, d) => a * d, 1);
+    if (b.quant) {
+      codes += n * dtypeBytes(b.dtype);
+      f32 += n * 4;
+    } else if (scales.has(b.name)) scaleBytes += n * 4;
+  }
+  return codes > 0 ? `quantized weights: ${formatBytes(codes)} of codes + ${formatBytes(scaleBytes)} of scales (f32: ${formatBytes(f32)})` : undefined;
+}
+
+function tileText(k: Kernel): string | undefined {
+  if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return undefined;
+  const t = k.tile;
+  if (!t) return undefined;
+  const path = k.kind === 'grouped_gemm' ? `, sorted path from T=${k.sortedFromTokens}` : '';
+  return `tile ${t.m}×${t.n}×${t.k}, micro ${t.mr}×${t.nr}, vector ${t.vector}${path}${t.note ? `\n      ${t.note}` : ''}`;
+}
+
+function seconds(s: number): string {
+  return s >= 1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1e3).toFixed(2)} ms` : `${(s * 1e6).toFixed(1)} µs`;
+}
+
+function countKernels(steps: Step[]): number {
+  return steps.reduce((n, s) => n + (s.kind === 'loop' ? countKernels(s.body) : 1), 0);
+}
+
+/** The report of a compiled program. */
+export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number, compileMs?: number): string {
+  const took = compileMs === undefined ? '' : `, compiled in ${compileMs.toFixed(0)} ms`;
+  const lines = [`${p.name} → ${target.name} (${target.backend}), up to ${maxTokens} tokens${took}`];
+  const list: Row[] = [];
+  rows(p, p.steps, 0, list);
+  lines.push(`kernels (${countKernels(p.steps)}):`);
+  let n = 0;
+  for (const r of list) {
+    const indent = '  '.repeat(r.depth + 1);
+    const num = r.text.startsWith('loop') ? '' : `${++n}. `;
+    lines.push(`${indent}${num}${r.text}`);
+    if (r.tile) lines.push(`${indent}   ${r.tile.replace(/\n/g, `\n${indent}`)}`);
+  }
+  if (p.arenaBytes !== undefined && p.naiveBytes !== undefined) {
+    const r = p.arenaBytes > 0 ? p.naiveBytes / p.arenaBytes : 1;
+    const ratio = r >= 1.05 ? ` (${r.toFixed(1)}× smaller)` : ' (no reuse: every intermediate is live at one point)';
+    lines.push(`arena: ${formatBytes(p.arenaBytes)} for T = ${maxTokens}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
+  }
+  const quant = quantizedWeights(p);
+  if (quant) lines.push(quant);
+  // every other symbolic size (a decoder's cached length L) at its bound: the estimate of a
+  // full cache; unbound, the cost model cannot size the attention kernels at all
+  const others = p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const);
+  const bindings = Object.fromEntries(others);
+  const est = [1, maxTokens].map((t) => {
+    const c = programCost(p, target, t, bindings);
+    return `T=${t}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`;
+  });
+  const at = others.length > 0 ? ` with ${others.map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
+  lines.push(`estimated on ${target.name}${at}: ${est.join('; ')}`);
+  return lines.join('\n');
+}

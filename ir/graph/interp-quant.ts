@@ -1,0 +1,140 @@
+/**
+ * @fileoverview Quantized weights in the reference interpreters. A quantized tensor is its
+ * codes (Int32Array, one per element) plus `Tensor.quant` (concrete axis and group, f32
+ * scales; see `quant.ts`). Three things happen to one:
+ *
+ * - loading (`loadQuantized`): a declared quantized weight accepts codes and scales that
+ *   match its type, or float values, which are quantized here (`quantize`), so seeded and
+ *   f32 checkpoint weights run through the same quantized program;
+ * - moving (`quantMoving`): concat, reshape, transpose and slice move codes and scales
+ *   together (each element's scale goes where the element goes, then one scale is kept
+ *   per group of the result, which must hold one value: a move that would mix scales
+ *   within a group is an error, E505);
+ * - reading, in GEMMs only (`dequantizing`): the codes become their exact f32 values
+ *   (`dequantize`), widened unchanged in f64 runs, and the GEMM runs as on floats.
+ */
+import { fail } from '../diagnostics.ts';
+import type { Node } from './graph.ts';
+import type { Kernel, KernelContext } from './interp-kernels.ts';
+import { QMAX, type QuantDType, dequantize, isQuantDType, quantize, scaleShape } from '../quant.ts';
+import { resolveQuant } from '../quant-type.ts';
+import { type Tensor, numel } from '../tensor.ts';
+import type { TensorType } from '../types.ts';
+
+/** Elements before, along and after `axis`. */
+function around(shape: readonly number[], axis: number): { outer: number; r: number; inner: number } {
+  return { outer: numel(shape.slice(0, axis)), r: shape[axis], inner: numel(shape.slice(axis + 1)) };
+}
+
+/** Calls f(element index, scale index) for every element of a quantized shape. */
+function forEachScaled(shape: readonly number[], axis: number, group: number, f: (i: number, s: number) => void): void {
+  const { outer, r, inner } = around(shape, axis);
+  const groups = Math.ceil(r / group);
+  for (let o = 0; o < outer; o++)
+    for (let k = 0; k < r; k++) {
+      const base = (o * r + k) * inner;
+      const sbase = (o * groups + Math.floor(k / group)) * inner;
+      for (let i = 0; i < inner; i++) f(base + i, sbase + i);
+    }
+}
+
+/** The codes of each dtype that a quantized tensor may hold. */
+function codeRange(dtype: QuantDType): [number, number] {
+  return dtype === 'fp8e4m3' ? [0, 255] : [-QMAX[dtype] - 1, QMAX[dtype]];
+}
+
+/**
+ * A declared quantized weight from what was given: matching codes and scales, or float
+ * values (quantized here along the declared axis with the declared group).
+ */
+export function loadQuantized(what: string, type: TensorType, shape: number[], t: Tensor | undefined): Tensor {
+  const q = type.quant!;
+  const dtype = type.dtype as QuantDType;
+  const { axis, group } = resolveQuant(q, shape);
+  const want = `${dtype}[${shape.join(', ')}]`;
+  if (t === undefined) fail('E503', `missing ${what}: expected ${want} (or its f32 values, to be quantized)`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
+  if (t.data.length !== numel(shape)) fail('E504', `${what} holds ${t.data.length} values, expected ${numel(shape)}`);
+  if (!t.quant) {
+    if (t.data instanceof Int32Array || isQuantDType(t.dtype))
+      fail('E504', `${what} is ${t.dtype} without scales, expected ${want} with scales or float values`, undefined, 'give codes with their scales (Tensor.quant), or f32 values to quantize');
+    const qd = quantize(t.data, shape, axis, { dtype, group: q.group });
+    return { dtype, shape, data: qd.codes, quant: { axis, group: qd.group, scales: qd.scales } };
+  }
+  if (t.dtype !== dtype) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
+  if (t.quant.axis !== axis || t.quant.group !== group)
+    fail('E504', `${what} is scaled along axis ${t.quant.axis} in groups of ${t.quant.group}, its type says axis ${axis} in groups of ${group}`);
+  const scales = numel(scaleShape(shape, axis, group));
+  if (t.quant.scales.length !== scales) fail('E504', `${what} has ${t.quant.scales.length} scales, expected ${scales} ([${scaleShape(shape, axis, group).join(', ')}])`);
+  if (!(t.data instanceof Int32Array)) fail('E504', `${what} holds its codes in a ${t.data.constructor.name}, not an Int32Array`);
+  const [lo, hi] = codeRange(dtype);
+  for (let i = 0; i < t.data.length; i++)
+    if (t.data[i] < lo || t.data[i] > hi) fail('E504', `${what}: code ${t.data[i]} at element ${i} is outside ${lo}..${hi} for ${dtype}`);
+  return { dtype, shape, data: t.data, quant: { axis, group, scales: t.quant.scales } };
+}
+
+/** The exact values of a quantized tensor as a float tensor of `ctx`'s storage (f32 values, widened in f64 runs). */
+export function dequantized(ctx: KernelContext, t: Tensor): Tensor {
+  const q = t.quant!;
+  const values = dequantize({ dtype: t.dtype as QuantDType, shape: t.shape, axis: q.axis, group: q.group, codes: t.data as Int32Array, scales: q.scales });
+  const out = ctx.alloc('f32', t.shape);
+  out.data.set(values);
+  return out;
+}
+
+/** A GEMM kernel that reads its quantized operands as their dequantized values. */
+export function dequantizing(kernel: Kernel): Kernel {
+  return (ctx, inputs, attrs, node) => kernel(ctx, inputs.map((t) => (t?.quant ? dequantized(ctx, t) : t)), attrs, node);
+}
+
+/** Each element's scale, as an f32 tensor of the codes' shape. */
+function perElementScales(t: Tensor): Tensor {
+  const q = t.quant!;
+  const out = new Float32Array(t.data.length);
+  forEachScaled(t.shape, q.axis, q.group, (i, s) => (out[i] = q.scales[s]));
+  return { dtype: 'f32', shape: t.shape, data: out };
+}
+
+/**
+ * A data-movement kernel (concat, reshape, transpose, slice) that moves quantized operands'
+ * codes and scales alike; the result is scaled as the node's declared type says.
+ */
+export function quantMoving(kernel: Kernel): Kernel {
+  return (ctx, inputs, attrs, node) => {
+    if (!inputs.some((t) => t.quant)) return kernel(ctx, inputs, attrs, node);
+    const codes = kernel(ctx, inputs.map((t) => ({ dtype: 'i32', shape: t.shape, data: t.data })), attrs, node)[0];
+    const scales = kernel(ctx, inputs.map(perElementScales), attrs, node)[0];
+    return [regroup(node, codes, scales)];
+  };
+}
+
+/** Codes and per-element scales back into a quantized tensor of the node's result type. */
+function regroup(node: Node, codes: Tensor, perElement: Tensor): Tensor {
+  const type = node.outputs[0].type;
+  const { axis, group } = resolveQuant(type.quant!, codes.shape);
+  const scales = new Float32Array(numel(scaleShape(codes.shape, axis, group)));
+  const seen = new Uint8Array(scales.length);
+  forEachScaled(codes.shape, axis, group, (i, s) => {
+    const v = perElement.data[i];
+    if (!seen[s]) {
+      scales[s] = v;
+      seen[s] = 1;
+    } else if (!Object.is(scales[s], v) && !(Number.isNaN(v) && Number.isNaN(scales[s])))
+      fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
+  });
+  return { dtype: type.dtype, shape: codes.shape, data: Int32Array.from(codes.data), quant: { axis, group, scales } };
+}
+
+/** Row `i` along the leading axis of a quantized tensor, as views of its codes and scales. */
+export function quantLeadingSlice(x: Tensor, i: number): Tensor {
+  const q = x.quant!;
+  const shape = x.shape.slice(1);
+  const size = numel(shape);
+  const ssize = numel(scaleShape(shape, q.axis - 1, q.group));
+  return {
+    dtype: x.dtype,
+    shape,
+    data: (x.data as Int32Array).subarray(i * size, (i + 1) * size),
+    quant: { axis: q.axis - 1, group: q.group, scales: q.scales.subarray(i * ssize, (i + 1) * ssize) },
+  };
+}

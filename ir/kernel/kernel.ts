@@ -1,0 +1,237 @@
+/**
+ * @fileoverview The kernel IR: the fused, tiled program that backends render.
+ *
+ * A `KProgram` is a list of buffers and a list of steps. Each step is a kernel (described
+ * once, target-neutrally: what it computes, its operands, its tiling and its epilogue
+ * chain) or a loop over a list of steps (a graph-IR `repeat`: the same kernels per layer,
+ * with stacked weights sliced per iteration). Backends make no scheduling decisions: tile
+ * sizes come from the tiler, buffer offsets from the memory planner, and the math of each
+ * kernel kind is defined once here and in the kernel interpreter (`kinterp.ts`).
+ *
+ * Buffers are named; shapes may use the symbolic token count `T` (and other dims), which
+ * the memory planner bounds by `maxTokens`. Weights are the graph module's weights after
+ * packing: `pack` is a graph-IR function of the module weights that returns the packed
+ * weights the kernels read (e.g. gate and up projections concatenated into one matrix, a
+ * shared expert appended as extra experts), run once at load time.
+ */
+import type { Dim } from '../dims.ts';
+import type { Attrs, Module } from '../graph/graph.ts';
+import type { DType } from '../types.ts';
+
+export type BufferKind = 'input' | 'output' | 'weight' | 'temp';
+/** Every buffer kind (for the text parser and the verifier). */
+export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp'];
+
+export interface KBuffer {
+  name: string;
+  dtype: DType;
+  shape: Dim[];
+  kind: BufferKind;
+  /** Arena offset in bytes (temps and outputs; set by the memory planner). */
+  offset?: number;
+  /** Size in bytes at `maxTokens` (set by the memory planner). */
+  bytes?: number;
+  /**
+   * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
+   * weight buffer holding its scales, the reduction axis (non-negative) and the group size
+   * along it. Kernels dequantize in registers; no dequantized copy exists in memory.
+   */
+  quant?: { scales: string; axis: number; group: number };
+}
+
+/** Tile sizes of a GEMM-like kernel, chosen by the tiler from the target's caps. */
+export interface Tiling {
+  /** Rows (tokens) per tile; also the padding block of `moe_align`. */
+  m: number;
+  /** Output columns per tile. */
+  n: number;
+  /** Reduction depth per tile. */
+  k: number;
+  /** Register micro-tile: rows × columns of accumulators. */
+  mr: number;
+  nr: number;
+  /** Elements per vector (1 when scalar). */
+  vector: number;
+  /** Why: bytes moved per level, arithmetic intensity, the level the tile is sized for. */
+  note?: string;
+}
+
+/**
+ * An epilogue step, applied to the GEMM accumulator tile before (or as) the store, in
+ * order. Kernels carry them as data; backends render one partial per kind.
+ */
+export type Epilogue =
+  /** acc += bias[e][n] (grouped) or bias[n] (dense). */
+  | { kind: 'bias'; bias: string }
+  /** acc = act(acc) elementwise: relu, silu, gelu (erf), gelu_tanh, sigmoid. */
+  | { kind: 'act'; fn: 'relu' | 'silu' | 'gelu' | 'gelu_tanh' | 'sigmoid' }
+  /**
+   * Gated linear unit over paired columns: the N columns hold gate and up halves, either
+   * `concat` ([gate 0..F | up 0..F]) or `interleaved` (g0 u0 g1 u1 ...); the output has N/2
+   * columns. `swiglu`: silu(g) * u. `swiglu_clamped` (GPT-OSS): g = min(g, limit),
+   * u = clamp(u, -limit, limit), (u + 1) * g * sigmoid(alpha * g).
+   */
+  | { kind: 'glu'; fn: 'swiglu' | 'swiglu_clamped'; layout: 'concat' | 'interleaved'; limit?: number; alpha?: number }
+  /**
+   * The MoE combine: row r of a grouped GEMM belongs to token slot s = sorted[r]
+   * (token s / K, choice s % K); out[t] = init[t] + Σ_{k=0..K-1} weights[t, k] * row(t*K + k),
+   * summed in choice order k (so every backend can be deterministic), then the residual
+   * `init` (or 0) added. Padding rows and dropped slots (-1) add nothing.
+   */
+  | { kind: 'combine'; weights: string };
+
+/** The names an epilogue step may take (for the text parser and the verifier). */
+export const ACT_FNS = ['relu', 'silu', 'gelu', 'gelu_tanh', 'sigmoid'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'act' }>['fn']>;
+export const GLU_FNS = ['swiglu', 'swiglu_clamped'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'glu' }>['fn']>;
+export const GLU_LAYOUTS = ['concat', 'interleaved'] as const satisfies ReadonlyArray<Extract<Epilogue, { kind: 'glu' }>['layout']>;
+
+/**
+ * The router: one kernel for the whole routing chain.
+ * logits = x @ wᵀ (+ bias); scores = score(logits); selection uses scores (+ select_bias);
+ * `topk` or DeepSeek `group_topk`; the chosen weights are the scores (or logits) at the
+ * chosen experts, optionally softmaxed over the chosen (GPT-OSS), normalised to sum 1,
+ * scaled; Switch's capacity drops slots past capacity (index -1). Shared experts appear as
+ * `shared` extra experts E..E+S-1 that every token selects, with weight 1 or
+ * sigmoid(x · shared_gate).
+ */
+export interface RouterKernel {
+  kind: 'router';
+  x: string;
+  w: string;
+  bias?: string;
+  selectBias?: string;
+  sharedGate?: string;
+  /** i32[T, K + shared]. */
+  indices: string;
+  /** f32[T, K + shared]. */
+  weights: string;
+  experts: number;
+  k: number;
+  score: 'softmax' | 'sigmoid' | 'none';
+  select: { kind: 'topk' } | { kind: 'group_topk'; groups: number; topkGroups: number; groupScore: 'sum_top2' | 'max' };
+  /**
+   * Softmax over the chosen weights (GPT-OSS). The chosen weights themselves are always the
+   * scores (after `score`) at the chosen experts, never including the select bias.
+   */
+  postSoftmax: boolean;
+  normalize: boolean;
+  scale: number;
+  capacityFactor?: number;
+  shared: number;
+  tile?: Tiling;
+}
+
+/**
+ * Groups token slots by expert into blocks of `block` rows (like vLLM's
+ * moe_align_block_size): `sorted[r]` is a slot id (t*K + k) or -1 for padding; each block
+ * belongs to one expert (`blockExpert[b]`, -1 for unused blocks); `count[0]` is the number
+ * of used rows (a multiple of `block`). Experts no token chose get no block.
+ */
+export interface MoeAlignKernel {
+  kind: 'moe_align';
+  indices: string;
+  experts: number;
+  k: number;
+  block: number;
+  /** i32[T*K + E*(block-1)] rounded up to a whole number of blocks. */
+  sorted: string;
+  /** i32[number of blocks]. */
+  blockExpert: string;
+  /** i32[1]. */
+  count: string;
+}
+
+/**
+ * `K` here and in `moe_align` is the number of columns of the router's `indices`: the
+ * routed `k` plus any `shared` experts.
+ *
+ * A grouped GEMM over the aligned blocks: for each used block b with expert e and each row
+ * r in it, A-row = `gather` ? x[sorted[r] / K] : a[r]; acc = A-row · w[e] (w is
+ * [E, N, Kd] with `transB`, else [E, Kd, N]); then the epilogues; the result row is stored
+ * at `out[r]` (or scattered by a `combine` epilogue into `out[token]`).
+ * `decode`: below `sortedFromTokens` tokens the kernel walks the (token, choice) pairs
+ * directly, with no sort; the cost model picks the threshold.
+ */
+export interface GroupedGemmKernel {
+  kind: 'grouped_gemm';
+  a: string;
+  /** A rows are gathered from the token matrix through the sorted slots. */
+  gather: boolean;
+  w: string;
+  transB: boolean;
+  sorted: string;
+  blockExpert: string;
+  count: string;
+  k: number;
+  out: string;
+  /** With a combine epilogue: the buffer `out` starts from (a residual), else zero. */
+  init?: string;
+  epilogue: Epilogue[];
+  /**
+   * Token count from which the sorted path is used (below it: the direct decode path).
+   * Rows of a non-combining output are laid out per sorted row on the sorted path and per
+   * slot (t*K + k) on the direct path, so every grouped GEMM sharing a `sorted` buffer has
+   * the same threshold (the kernel IR verifier checks it).
+   */
+  sortedFromTokens: number;
+  indices: string;
+  tile?: Tiling;
+}
+
+/** A dense GEMM: out = a @ w (w [Kd, N], or [N, Kd] with transB) then the epilogues. */
+export interface GemmKernel {
+  kind: 'gemm';
+  a: string;
+  w: string;
+  transB: boolean;
+  out: string;
+  epilogue: Epilogue[];
+  tile?: Tiling;
+}
+
+/** Any other graph op, one kernel each: rmsnorm, softmax, reductions, gather, elementwise. */
+export interface OpKernel {
+  kind: 'op';
+  op: string;
+  attrs: Attrs;
+  inputs: string[];
+  outputs: string[];
+}
+
+export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel;
+
+/**
+ * A loop: the graph IR's `repeat`. Iteration i runs `body` with each stacked buffer in
+ * `slices` viewed at index i along its leading axis (`slice` is the per-iteration view's
+ * name inside the body); `carried` pairs are copied (or aliased) from the body's result to
+ * its input before the next iteration.
+ */
+export interface LoopStep {
+  kind: 'loop';
+  count: number;
+  slices: Array<{ stacked: string; slice: string }>;
+  carried: Array<{ from: string; to: string }>;
+  /** Copies made once before the first iteration: the caller's values into the carried buffers. */
+  init?: Array<{ from: string; to: string }>;
+  body: Step[];
+}
+
+export type Step = Kernel | LoopStep;
+
+export interface KProgram {
+  name: string;
+  /** The graph module: its weights (with checkpoint names) and the `pack` function. */
+  module: Module;
+  /** Name of the graph function that computes packed weights from module weights. */
+  pack: string;
+  buffers: KBuffer[];
+  steps: Step[];
+  /** Model inputs and outputs, by graph name → buffer name. */
+  inputs: Array<{ name: string; buffer: string }>;
+  outputs: Array<{ name: string; buffer: string }>;
+  /** The token bound: every call takes T in 1..maxTokens (recorded by lowering; the tiler, the planner and the backends read it). */
+  maxTokens?: number;
+  /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
+  arenaBytes?: number;
+  naiveBytes?: number;
+}

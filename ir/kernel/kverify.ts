@@ -1,0 +1,615 @@
+/**
+ * @fileoverview Checks a kernel program's well-formedness (`verifyKernelIR`), so lowering
+ * output, every kernel pass's result, hand-written kernel tests and parsed dumps are held to
+ * one set of rules. It reports problems as messages and never throws: an invalid program can
+ * still be printed and diagnosed.
+ *
+ * Verifier invariants (`verifyKernelIR`, one message per problem, in this order):
+ *
+ *  1. Buffers: unique names, a known kind, sizes that are declared dims of the module;
+ *     `@offset` and `+bytes` whole and >= 0, an offset only on temps and outputs, a multiple
+ *     of the element size, and `@offset + bytes` within the program's arena. A quantized
+ *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
+ *     else does: the axis within its rank, a positive group, an even last axis for i4, and
+ *     a scales buffer declared as an f32 weight of the weight's shape with that axis
+ *     replaced by ceil(size / group). Only GEMM weight roles (w, shared_gate) read it.
+ *  2. Inputs and outputs: each names a declared buffer of kind `input` (resp. `output`),
+ *     and every input (output) buffer is named by exactly one of them.
+ *  3. Pack: a function of the module without parameters whose results are named after the
+ *     weight buffers with their exact types, one per weight buffer (loop slices declared as
+ *     buffers are views, not packed; a quantized result is codes and scales in one value,
+ *     so scales buffers are not results of their own).
+ *  4. Steps: every buffer a step names is declared (or a slice of an enclosing loop);
+ *     results go to temps or outputs, weights roles read weights; no step reads a temp or
+ *     output before some earlier step wrote it; every output is written by the end.
+ *  5. Kernel contracts, where sizes can be compared symbolically: dtypes (i32 indices,
+ *     float data), ranks and shapes (router indices/weights [T, k + shared], moe_align's
+ *     sorted rows >= T*K + E*(block-1), GEMM widths through the epilogue chain, combine
+ *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
+ *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
+ *     re-infer to their output buffers' types through the op catalogue.
+ *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
+ *     slice is either not declared, or declared with exactly the slice's type and the
+ *     stacked buffer's kind (a view either way, named only inside its loop), and never the
+ *     name of an enclosing loop's slice (a quantized slice is declared, quantized like its
+ *     stacked buffer, and its scales are the slice of the stacked scales); `init` and `carried` pairs join buffers of one type and write temps or outputs;
+ *     `init` reads what was written before the loop, `carried` what the body writes.
+ * Plus the graph module's own verifier (`verify.ts`), its messages prefixed `graph: `.
+ *
+ * Memory overlap of buffers live at the same time is the memory planner's to check.
+ */
+import { didYouMean } from '../diagnostics.ts';
+import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, shapeEq, shapeToString } from '../dims.ts';
+import { type Module, findFunc } from '../graph/graph.ts';
+import { KERNELS } from '../graph/interp-kernels.ts';
+import { FUSED_KERNELS } from '../graph/interp-fused.ts';
+import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
+import { OpError, getOp, inferOp } from '../graph/ops.ts';
+import { printType } from '../graph/print.ts';
+import { isQuantDType } from '../quant.ts';
+import { resolveQuant } from '../quant-type.ts';
+import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '../types.ts';
+import { verify } from '../graph/verify.ts';
+import { loopSlices } from './walk.ts';
+
+/** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
+interface BufInfo {
+  name: string;
+  dtype: DType;
+  shape: Dim[];
+  kind: BufferKind;
+  quant?: KBuffer['quant'];
+  /** The stacked buffer, for a loop slice. */
+  sliceOf?: string;
+}
+
+/** Static facts gathered before checking steps: which step writes each align and GEMM result. */
+interface Producers {
+  align: Map<string, MoeAlignKernel>;
+  gemm: Map<string, GroupedGemmKernel>;
+}
+
+/** Every problem of the program (invariants in the file header), as messages; empty when valid. */
+export function verifyKernelIR(p: KProgram): string[] {
+  const out: string[] = [];
+  const report = (m: string): void => void out.push(m);
+  const scope = checkBuffers(p, report);
+  checkBoundaries(p, scope, report);
+  checkPack(p, scope, loopSlices(p.steps), report);
+  const producers: Producers = { align: new Map(), gemm: new Map() };
+  collectProducers(p.steps, producers);
+  const written = new Set<string>();
+  for (const b of scope.values()) if (b.kind === 'input' || b.kind === 'weight') written.add(b.name);
+  new StepChecker(p.module, producers, loopSlices(p.steps), report).steps(p.steps, scope, written, '');
+  for (const o of p.outputs) if (scope.get(o.buffer)?.kind === 'output' && !written.has(o.buffer)) report(`output ${o.name}: no step writes its buffer ${o.buffer}`);
+  for (const d of verify(p.module)) report(`graph: ${d.message}`);
+  return out;
+}
+
+function typeStr(t: { dtype: DType; shape: readonly Dim[] }): string {
+  return `${t.dtype}${shapeToString(t.shape)}`;
+}
+
+/** 1. Buffer declarations; returns the buffers by name (first declaration wins). */
+function checkBuffers(p: KProgram, report: (m: string) => void): Map<string, BufInfo> {
+  const scope = new Map<string, BufInfo>();
+  const dims = new Set(p.module.dims.map((d) => d.name));
+  for (const b of p.buffers) {
+    const where = `buffer ${b.name}`;
+    if (scope.has(b.name)) report(`${where} is declared twice`);
+    else scope.set(b.name, { name: b.name, dtype: b.dtype, shape: b.shape, kind: b.kind, ...(b.quant ? { quant: b.quant } : {}) });
+    checkQuantBuffer(p, b, report);
+    if (!BUFFER_KINDS.includes(b.kind)) report(`${where} has the unknown kind '${b.kind}' (kinds are ${BUFFER_KINDS.join(', ')})`);
+    if (!isDType(b.dtype)) report(`${where} has the unknown dtype '${b.dtype}'`);
+    for (const d of b.shape) {
+      if (!isSym(d) && !(Number.isInteger(d) && d >= 0)) report(`${where}: the size ${d} is not a whole number >= 0`);
+      for (const s of dimSymbols(d)) if (!dims.has(s)) report(`${where}: ${typeStr(b)} uses the size ${s}, which the module does not declare`);
+    }
+    for (const [key, v] of [
+      ['@offset', b.offset],
+      ['+bytes', b.bytes],
+    ] as const) {
+      if (v === undefined) continue;
+      if (key === '@offset' && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
+      if (!(Number.isInteger(v) && v >= 0)) report(`${where}: ${key} ${v} is not a whole number >= 0`);
+    }
+    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
+    if (b.offset !== undefined && isDType(b.dtype) && b.offset % dtypeBytes(b.dtype) !== 0)
+      report(`${where}: @offset ${b.offset} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements`);
+    if (b.offset !== undefined && b.bytes !== undefined && p.arenaBytes !== undefined && b.offset + b.bytes > p.arenaBytes)
+      report(`${where}: bytes ${b.offset}..${b.offset + b.bytes} run past the end of the ${p.arenaBytes}-byte arena`);
+  }
+  return scope;
+}
+
+/** 2. Program inputs and outputs. */
+function checkBoundaries(p: KProgram, scope: Map<string, BufInfo>, report: (m: string) => void): void {
+  for (const [list, kind] of [
+    [p.inputs, 'input'],
+    [p.outputs, 'output'],
+  ] as const) {
+    const names = new Set<string>();
+    const buffers = new Map<string, string>();
+    for (const e of list) {
+      if (names.has(e.name)) report(`${kind} ${e.name} is listed twice`);
+      names.add(e.name);
+      const b = scope.get(e.buffer);
+      if (!b) report(`${kind} ${e.name}: no buffer named ${e.buffer}${hintName(e.buffer, scope)}`);
+      else if (b.kind !== kind) report(`${kind} ${e.name}: buffer ${e.buffer} is a ${b.kind} buffer, expected kind ${kind}`);
+      const other = buffers.get(e.buffer);
+      if (other !== undefined) report(`${kind}s ${other} and ${e.name} both use buffer ${e.buffer}`);
+      buffers.set(e.buffer, e.name);
+    }
+    // A loop slice of a stacked input (a layer's KV cache) is a view, named by its stack's line.
+    const slices = loopSlices(p.steps);
+    for (const b of scope.values())
+      if (b.kind === kind && !buffers.has(b.name) && !slices.has(b.name)) report(`buffer ${b.name} is an ${kind} buffer but no ${kind} line names it`);
+  }
+}
+
+/** 3. The pack function computes exactly the weight buffers. */
+function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>, report: (m: string) => void): void {
+  const f = findFunc(p.module, p.pack);
+  if (!f) return report(`pack: the module has no function named ${p.pack}${didYouMean(p.pack, p.module.funcs.map((g) => g.name)) ? ` (${didYouMean(p.pack, p.module.funcs.map((g) => g.name))})` : ''}`);
+  if (f.params.length > 0) report(`pack: func ${f.name} takes ${f.params.length} parameters; the pack function reads only module weights`);
+  const results = new Set<string>();
+  for (const r of f.results) {
+    results.add(r.name);
+    const b = scope.get(r.name);
+    if (!b) report(`pack: func ${f.name} returns ${r.name}, but no buffer has that name`);
+    else if (b.kind !== 'weight') report(`pack: func ${f.name} returns ${r.name}, which is a ${b.kind} buffer, not a weight`);
+    else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, b.shape)))
+      report(`pack: func ${f.name} returns ${r.name} as ${typeStr(r.value.type)}, but the buffer is ${typeStr(b)}`);
+    else if (r.value && !packedQuantMatches(r.value.type, b))
+      report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}` : 'not quantized'}`);
+  }
+  // A quantized weight's scales come with its codes (`packedBuffers`): pack returns the pair as one value.
+  const scales = new Set([...scope.values()].flatMap((b) => (b.quant ? [b.quant.scales] : [])));
+  for (const b of scope.values()) if (b.kind === 'weight' && !results.has(b.name) && !slices.has(b.name) && !scales.has(b.name)) report(`buffer ${b.name} is a weight but func ${f.name} (pack) does not return it`);
+}
+
+/** A pack result's graph type agrees with its buffer on quantization (axis and group, resolved). */
+function packedQuantMatches(t: TensorType, b: BufInfo): boolean {
+  if (!t.quant || !b.quant) return !t.quant && !b.quant;
+  if (t.shape.some(isSym)) return true; // reported elsewhere: weights have constant sizes
+  const r = resolveQuant(t.quant, t.shape as number[]);
+  return r.axis === b.quant.axis && r.group === b.quant.group;
+}
+
+/**
+ * 1, for quantized weights: `quant` only on weight buffers of a quantized dtype (and every
+ * such buffer has one), an axis within the rank, a positive group, an even last axis for
+ * i4, and a scales buffer that is an f32 weight of the scales' shape.
+ */
+function checkQuantBuffer(p: KProgram, b: KBuffer, report: (m: string) => void): void {
+  const where = `buffer ${b.name}`;
+  if (!b.quant) {
+    if (isQuantDType(b.dtype)) report(`${where} is ${typeStr(b)} but has no quant(scales=..., axis=..., group=...)`);
+    return;
+  }
+  const q = b.quant;
+  if (!isQuantDType(b.dtype)) return report(`${where} is ${typeStr(b)}; only i8, i4 and fp8e4m3 weights are quantized`);
+  if (b.kind !== 'weight') report(`${where} is a quantized ${b.kind} buffer; only weights are quantized`);
+  if (!(Number.isInteger(q.axis) && q.axis >= 0 && q.axis < b.shape.length)) return report(`${where}: quant axis ${q.axis} is not an axis of ${typeStr(b)}`);
+  if (!(Number.isInteger(q.group) && q.group >= 1)) return report(`${where}: quant group ${q.group} is not a positive whole number`);
+  const last = b.shape[b.shape.length - 1];
+  if (b.dtype === 'i4' && typeof last === 'number' && last % 2 !== 0) report(`${where}: i4 codes pack two per byte along the last axis, which is ${last} (odd)`);
+  const s = p.buffers.find((x) => x.name === q.scales);
+  if (!s) return report(`${where}: its scales buffer ${q.scales} is not declared`);
+  if (s.dtype !== 'f32' || s.kind !== 'weight') report(`${where}: its scales ${s.name} are ${typeStr(s)} ${s.kind}, expected an f32 weight`);
+  const r = b.shape[q.axis];
+  if (typeof r === 'number') {
+    const want = b.shape.map((d, i) => (i === q.axis ? Math.ceil(r / q.group) : d));
+    if (!shapeEq(s.shape, want)) report(`${where}: its scales ${s.name} are ${typeStr(s)}, expected f32${shapeToString(want)} (one per ${q.group} along axis ${q.axis})`);
+  }
+}
+
+function hintName(name: string, scope: Map<string, BufInfo>): string {
+  const guess = didYouMean(name, scope.keys());
+  return guess ? ` (${guess})` : '';
+}
+
+function collectProducers(steps: readonly Step[], into: Producers): void {
+  for (const s of steps) {
+    if (s.kind === 'loop') collectProducers(s.body, into);
+    else if (s.kind === 'moe_align') into.align.set(s.sorted, s);
+    else if (s.kind === 'grouped_gemm' && !s.epilogue.some((e) => e.kind === 'combine')) into.gemm.set(s.out, s);
+  }
+}
+
+/** A dim that is a whole number >= 0 for every value >= 1 of its sizes (a cheap, sufficient test). */
+function nonNegative(d: Dim): boolean | undefined {
+  if (!isSym(d)) return d >= 0;
+  if (d.terms.some(([, k]) => k < 0)) return undefined;
+  return d.terms.reduce((acc, [, k]) => acc + k, d.c) >= 0;
+}
+
+/** 4–6. Steps, with the buffers in scope and the set of buffers written so far. */
+class StepChecker {
+  constructor(
+    private readonly module: Module,
+    private readonly producers: Producers,
+    /** Every loop's slice names: a declared buffer among them is a view, bound only inside its loop. */
+    readonly slices: Set<string>,
+    private readonly report: (m: string) => void,
+  ) {}
+
+  steps(steps: readonly Step[], scope: Map<string, BufInfo>, written: Set<string>, prefix: string): void {
+    steps.forEach((s, i) => {
+      const where = `step ${prefix}${i + 1} (${s.kind === 'loop' ? 'loop' : s.kind === 'op' ? `op ${s.op}` : s.kind})`;
+      if (s.kind === 'loop') this.loop(s, scope, written, `${prefix}${i + 1}.`, where);
+      else new KernelCheck(this, s, scope, written, where).run();
+    });
+  }
+
+  private loop(l: LoopStep, outer: Map<string, BufInfo>, written: Set<string>, prefix: string, where: string): void {
+    if (!(Number.isInteger(l.count) && l.count >= 1)) this.report(`${where}: the count ${l.count} is not a positive whole number`);
+    for (const c of l.init ?? []) {
+      const from = outer.get(c.from);
+      const to = outer.get(c.to);
+      if (!from) this.report(`${where}: init from ${c.from}, which is not a buffer${hintName(c.from, outer)}`);
+      else if (!written.has(c.from)) this.report(`${where}: init reads ${c.from} before any step writes it`);
+      this.pair('init', c, from, to, where);
+    }
+    for (const c of l.init ?? []) written.add(c.to);
+    const scope = new Map(outer);
+    const names = new Set<string>();
+    for (const s of l.slices) {
+      const st = outer.get(s.stacked);
+      if (!st) {
+        this.report(`${where}: slices ${s.stacked}, which is not a buffer${hintName(s.stacked, outer)}`);
+        continue;
+      }
+      if (st.shape.length === 0 || !dimEq(st.shape[0], l.count))
+        this.report(`${where}: ${s.stacked} is ${typeStr(st)}, but slicing it needs a leading size equal to the loop count ${l.count}`);
+      const view: BufInfo = { name: s.slice, dtype: st.dtype, shape: st.shape.slice(1), kind: st.kind, sliceOf: s.stacked };
+      const declared = outer.get(s.slice);
+      if (st.quant) {
+        // A quantized slice is declared, with the stacked scales sliced alongside it.
+        const sq = declared?.quant;
+        const pair = l.slices.find((x) => x.stacked === st.quant!.scales);
+        if (!sq || sq.axis !== st.quant.axis - 1 || sq.group !== st.quant.group || !pair || pair.slice !== sq.scales)
+          this.report(`${where}: ${s.slice} slices the quantized ${s.stacked}, so it must be declared quantized along axis ${st.quant.axis - 1} in groups of ${st.quant.group}, with ${st.quant.scales} sliced to its scales`);
+        else view.quant = sq;
+      }
+      if (names.has(s.slice)) this.report(`${where}: the slice name ${s.slice} is given twice`);
+      else if (declared?.sliceOf !== undefined) this.report(`${where}: the slice name ${s.slice} is already a slice of an enclosing loop`);
+      else if (declared && (declared.dtype !== view.dtype || !shapeEq(declared.shape, view.shape) || declared.kind !== view.kind))
+        this.report(`${where}: buffer ${s.slice} is declared ${typeStr(declared)} ${declared.kind}, but as a slice of ${s.stacked} it is ${typeStr(view)} ${view.kind}`);
+      names.add(s.slice);
+      scope.set(s.slice, view);
+      if (written.has(s.stacked)) written.add(s.slice);
+    }
+    for (const c of l.carried) {
+      const from = scope.get(c.from);
+      if (!from) this.report(`${where}: carried from ${c.from}, which is not a buffer${hintName(c.from, scope)}`);
+      this.pair('carried', c, from, outer.get(c.to), where);
+    }
+    this.steps(l.body, scope, written, prefix);
+    for (const c of l.carried) {
+      if (scope.has(c.from) && !written.has(c.from)) this.report(`${where}: carried ${c.from} -> ${c.to}, but the body never writes ${c.from}`);
+      written.add(c.to);
+    }
+    for (const s of l.slices) written.delete(s.slice);
+  }
+
+  /** An `init` or `carried` copy: `to` exists, is a temp or output, and has `from`'s type. */
+  private pair(what: string, c: { from: string; to: string }, from: BufInfo | undefined, to: BufInfo | undefined, where: string): void {
+    if (!to) return this.report(`${where}: ${what} to ${c.to}, which is not a buffer of the enclosing scope`);
+    if (from && (from.dtype !== to.dtype || !shapeEq(from.shape, to.shape)))
+      this.report(`${where}: ${what} ${c.from} -> ${c.to} joins ${typeStr(from)} and ${typeStr(to)}; they must have the same type`);
+    if (to.kind !== 'temp' && to.kind !== 'output') this.report(`${where}: ${what} ${c.from} -> ${c.to} writes a${to.kind === 'input' ? 'n' : ''} ${to.kind} buffer`);
+  }
+
+  problem(m: string): void {
+    this.report(m);
+  }
+
+  align(sorted: string): MoeAlignKernel | undefined {
+    return this.producers.align.get(sorted);
+  }
+
+  producerGemm(buffer: string): GroupedGemmKernel | undefined {
+    return this.producers.gemm.get(buffer);
+  }
+
+  get graph(): Module {
+    return this.module;
+  }
+}
+
+type Role = 'read' | 'weight' | 'write';
+
+/** The checks of one kernel. */
+class KernelCheck {
+  private readonly writes: string[] = [];
+
+  constructor(
+    private readonly c: StepChecker,
+    private readonly k: Kernel,
+    private readonly scope: Map<string, BufInfo>,
+    private readonly written: Set<string>,
+    private readonly where: string,
+  ) {}
+
+  private bad(m: string): void {
+    this.c.problem(`${this.where}: ${m}`);
+  }
+
+  /** Looks a buffer up for a role; reports undeclared names, wrong kinds and reads before writes. */
+  private use(role: string, name: string | undefined, how: Role): BufInfo | undefined {
+    if (name === undefined) return undefined;
+    const b = this.scope.get(name);
+    if (!b) {
+      this.bad(`${role} ${name} is not a declared buffer${hintName(name, this.scope)}`);
+      return undefined;
+    }
+    if (b.sliceOf === undefined && this.c.slices.has(name)) {
+      this.bad(`${role} ${name} is a loop's slice, bound only inside that loop`);
+      return undefined;
+    }
+    if (how === 'write') {
+      if (b.kind === 'input' || b.kind === 'weight') this.bad(`${role} ${name} is a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer; results go to temps or outputs`);
+      this.writes.push(b.name);
+    } else {
+      if (how === 'weight' && b.kind !== 'weight') this.bad(`${role} ${name} is a ${b.kind} buffer, expected a weight`);
+      if (!this.written.has(b.name)) this.bad(`${role} ${name} is read before any step writes it`);
+    }
+    return b;
+  }
+
+  /** A float buffer; for a GEMM weight role (w, shared_gate) also a quantized one. */
+  private float(role: string, b: BufInfo | undefined): void {
+    if (b?.quant && (role === 'w' || role === 'shared_gate')) return;
+    if (b?.quant) return this.bad(`${role} ${b.name} is a quantized weight; only GEMM weights (w, shared_gate) are read dequantized`);
+    if (b && !isFloatDType(b.dtype)) this.bad(`${role} ${b.name} is ${typeStr(b)}, expected a float tensor`);
+  }
+
+  private i32(role: string, b: BufInfo | undefined): void {
+    if (b && b.dtype !== 'i32') this.bad(`${role} ${b.name} is ${typeStr(b)}, expected i32`);
+  }
+
+  /** Checks rank and the given dims (undefined: any). */
+  private shape(role: string, b: BufInfo | undefined, want: Array<Dim | undefined>): boolean {
+    if (!b) return false;
+    const ok = b.shape.length === want.length && want.every((d, i) => d === undefined || dimEq(d, b.shape[i]));
+    if (!ok) this.bad(`${role} ${b.name} is ${typeStr(b)}, expected ${b.dtype}[${want.map((d) => (d === undefined ? '_' : shapeToString([d]).slice(1, -1))).join(', ')}]`);
+    return ok;
+  }
+
+  private positive(what: string, v: number): void {
+    if (!(Number.isInteger(v) && v >= 1)) this.bad(`${what} = ${v} is not a positive whole number`);
+  }
+
+  run(): void {
+    switch (this.k.kind) {
+      case 'router':
+        this.router(this.k);
+        break;
+      case 'moe_align':
+        this.moeAlign(this.k);
+        break;
+      case 'grouped_gemm':
+        this.groupedGemm(this.k);
+        break;
+      case 'gemm':
+        this.gemm(this.k);
+        break;
+      case 'op':
+        this.op(this.k);
+        break;
+      default:
+        this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
+    }
+    if ('tile' in this.k && this.k.tile) this.tiling(this.k.tile);
+    for (const w of this.writes) this.written.add(w);
+  }
+
+  private tiling(t: Tiling): void {
+    for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector'] as const) this.positive(`tile ${key}`, t[key]);
+  }
+
+  private router(k: RouterKernel): void {
+    const x = this.use('x', k.x, 'read');
+    const w = this.use('w', k.w, 'weight');
+    const bias = this.use('bias', k.bias, 'weight');
+    const sb = this.use('select_bias', k.selectBias, 'weight');
+    const gate = this.use('shared_gate', k.sharedGate, 'weight');
+    const idx = this.use('indices', k.indices, 'write');
+    const wts = this.use('weights', k.weights, 'write');
+    this.positive('experts', k.experts);
+    this.positive('k', k.k);
+    if (k.k > k.experts) this.bad(`k = ${k.k} is more than the ${k.experts} experts`);
+    if (!(Number.isInteger(k.shared) && k.shared >= 0)) this.bad(`shared = ${k.shared} is not a whole number >= 0`);
+    if (k.sharedGate !== undefined && k.shared === 0) this.bad('a shared_gate without shared experts');
+    if (k.capacityFactor !== undefined && !(k.capacityFactor > 0)) this.bad(`capacity_factor = ${k.capacityFactor} is not positive`);
+    if (!Number.isFinite(k.scale)) this.bad(`scale = ${k.scale} is not a finite number`);
+    if (k.select.kind === 'group_topk') {
+      const { groups, topkGroups, groupScore } = k.select;
+      this.positive('groups', groups);
+      this.positive('topk_groups', topkGroups);
+      if (k.experts % groups !== 0) this.bad(`${k.experts} experts do not split into ${groups} equal groups`);
+      else {
+        const per = k.experts / groups;
+        if (topkGroups > groups) this.bad(`topk_groups = ${topkGroups} is more than groups = ${groups}`);
+        if (k.k > topkGroups * per) this.bad(`k = ${k.k} is more than the ${topkGroups * per} experts of ${topkGroups} kept groups`);
+        if (groupScore === 'sum_top2' && per < 2) this.bad(`group_score sum_top2 needs 2 experts per group, got ${per}`);
+      }
+    }
+    for (const [r, b] of [
+      ['x', x],
+      ['w', w],
+      ['bias', bias],
+      ['select_bias', sb],
+      ['shared_gate', gate],
+      ['weights', wts],
+    ] as const)
+      this.float(r, b);
+    this.i32('indices', idx);
+    const t = x && this.shape('x', x, [undefined, undefined]) ? x.shape[0] : undefined;
+    const d = x?.shape[1];
+    this.shape('w', w, [k.experts, d]);
+    this.shape('bias', bias, [k.experts]);
+    this.shape('select_bias', sb, [k.experts]);
+    this.shape('shared_gate', gate, [1, d]);
+    this.shape('indices', idx, [t, k.k + k.shared]);
+    this.shape('weights', wts, [t, k.k + k.shared]);
+  }
+
+  private moeAlign(k: MoeAlignKernel): void {
+    const idx = this.use('indices', k.indices, 'read');
+    const sorted = this.use('sorted', k.sorted, 'write');
+    const be = this.use('block_expert', k.blockExpert, 'write');
+    const count = this.use('count', k.count, 'write');
+    this.positive('experts', k.experts);
+    this.positive('k', k.k);
+    this.positive('block', k.block);
+    for (const [r, b] of [
+      ['indices', idx],
+      ['sorted', sorted],
+      ['block_expert', be],
+      ['count', count],
+    ] as const)
+      this.i32(r, b);
+    this.shape('count', count, [1]);
+    if (!this.shape('indices', idx, [undefined, k.k]) || !this.shape('sorted', sorted, [undefined]) || !this.shape('block_expert', be, [undefined])) return;
+    const need = dimAdd(dimMul(idx!.shape[0], k.k), k.experts * (k.block - 1));
+    if (nonNegative(dimSub(sorted!.shape[0], need)) === false)
+      this.bad(`sorted ${sorted!.name} has ${shapeToString(sorted!.shape)} rows, fewer than T*K + E*(block-1) = ${shapeToString([need])}`);
+    if (nonNegative(dimSub(dimMul(be!.shape[0], k.block), sorted!.shape[0])) === false)
+      this.bad(`block_expert ${be!.name} ${shapeToString(be!.shape)} has fewer entries than the ${shapeToString(sorted!.shape)} sorted rows have blocks of ${k.block}`);
+  }
+
+  private groupedGemm(k: GroupedGemmKernel): void {
+    const a = this.use('a', k.a, 'read');
+    const w = this.use('w', k.w, 'weight');
+    const idx = this.use('indices', k.indices, 'read');
+    const sorted = this.use('sorted', k.sorted, 'read');
+    const be = this.use('block_expert', k.blockExpert, 'read');
+    const count = this.use('count', k.count, 'read');
+    const init = this.use('init', k.init, 'read');
+    const combine = this.epilogueUses(k.epilogue, true);
+    const out = this.use('out', k.out, 'write');
+    this.positive('k', k.k);
+    if (!(Number.isInteger(k.sortedFromTokens) && k.sortedFromTokens >= 0)) this.bad(`sorted_from_tokens = ${k.sortedFromTokens} is not a whole number >= 0`);
+    this.float('a', a);
+    this.float('w', w);
+    this.float('out', out);
+    for (const [r, b] of [
+      ['indices', idx],
+      ['sorted', sorted],
+      ['block_expert', be],
+      ['count', count],
+    ] as const)
+      this.i32(r, b);
+    const align = this.c.align(k.sorted);
+    if (!align) this.bad(`sorted ${k.sorted} is not written by a moe_align step`);
+    else {
+      if (align.indices !== k.indices) this.bad(`indices ${k.indices} differ from the ${align.indices} that moe_align sorted into ${k.sorted}`);
+      if (align.blockExpert !== k.blockExpert || align.count !== k.count)
+        this.bad(`block_expert and count must be the ${align.blockExpert} and ${align.count} that moe_align wrote with ${k.sorted}`);
+      if (align.k !== k.k) this.bad(`k = ${k.k}, but moe_align sorted ${align.k} choices per token`);
+      if (k.tile && k.tile.m !== align.block) this.bad(`tile m = ${k.tile.m} differs from the moe_align block ${align.block}`);
+      if (w && w.shape.length === 3 && !dimEq(w.shape[0], align.experts)) this.bad(`w ${w.name} has ${shapeToString([w.shape[0]])} experts, moe_align has ${align.experts}`);
+    }
+    if (!k.gather) {
+      const prev = this.c.producerGemm(k.a);
+      if (prev && (prev.sorted !== k.sorted || prev.sortedFromTokens !== k.sortedFromTokens))
+        this.bad(`a ${k.a} holds rows laid out by another grouped_gemm (sorted ${prev.sorted}, sorted_from_tokens ${prev.sortedFromTokens}); this one must use the same`);
+    }
+    if (!w || !this.shape('w', w, [undefined, undefined, undefined])) return;
+    const [n0, kd] = k.transB ? [w.shape[1], w.shape[2]] : [w.shape[2], w.shape[1]];
+    const t = idx && this.shape('indices', idx, [undefined, k.k]) ? idx.shape[0] : undefined;
+    const rows = sorted && this.shape('sorted', sorted, [undefined]) ? sorted.shape[0] : undefined;
+    this.shape('a', a, [k.gather ? t : rows, kd]);
+    const n = this.epilogueWidths(k.epilogue, n0, w.shape[0], t, k.k);
+    if (combine) {
+      this.shape('out', out, [t, n]);
+      if (init && out && (init.dtype !== out.dtype || !shapeEq(init.shape, out.shape))) this.bad(`init ${init.name} is ${typeStr(init)}, out ${out.name} is ${typeStr(out)}; they must match`);
+    } else {
+      this.shape('out', out, [rows, n]);
+      if (k.init !== undefined) this.bad('init is only for a grouped_gemm with a combine epilogue');
+    }
+  }
+
+  private gemm(k: Extract<Kernel, { kind: 'gemm' }>): void {
+    const a = this.use('a', k.a, 'read');
+    const w = this.use('w', k.w, 'weight');
+    this.epilogueUses(k.epilogue, false);
+    const out = this.use('out', k.out, 'write');
+    this.float('a', a);
+    this.float('w', w);
+    this.float('out', out);
+    if (!a || !w || a.shape.length < 1 || !this.shape('w', w, [undefined, undefined])) {
+      if (a && a.shape.length < 1) this.bad(`a ${a.name} is a scalar`);
+      return;
+    }
+    const [n0, kd] = k.transB ? [w.shape[0], w.shape[1]] : [w.shape[1], w.shape[0]];
+    this.shape('a', a, [...a.shape.slice(0, -1), kd]);
+    const n = this.epilogueWidths(k.epilogue, n0, undefined, undefined, 0);
+    this.shape('out', out, [...a.shape.slice(0, -1), n]);
+  }
+
+  /** Reads of the epilogue buffers; whether there is a combine (it must be last, once). */
+  private epilogueUses(eps: readonly Epilogue[], grouped: boolean): boolean {
+    eps.forEach((e, i) => {
+      if (e.kind === 'bias') this.float('bias', this.use('bias', e.bias, 'weight'));
+      if (e.kind === 'combine') {
+        this.float('combine weights', this.use('combine weights', e.weights, 'read'));
+        if (i !== eps.length - 1) this.bad('combine must be the last epilogue');
+      }
+      if (e.kind === 'act' && !ACT_FNS.includes(e.fn)) this.bad(`unknown activation '${e.fn}'`);
+      if (e.kind === 'glu') {
+        if (!GLU_FNS.includes(e.fn) || !GLU_LAYOUTS.includes(e.layout)) this.bad(`unknown gated unit glu(${e.fn}, ${e.layout})`);
+        if (e.fn === 'swiglu_clamped' && (e.limit === undefined || e.alpha === undefined)) this.bad('glu(swiglu_clamped) needs limit and alpha');
+        if (e.fn === 'swiglu' && (e.limit !== undefined || e.alpha !== undefined)) this.bad('glu(swiglu) takes no limit or alpha');
+      }
+    });
+    const combines = eps.filter((e) => e.kind === 'combine').length;
+    if (combines > 1) this.bad('more than one combine epilogue');
+    if (combines > 0 && !grouped) this.bad('a dense gemm has no combine epilogue (it has no token slots)');
+    return combines > 0;
+  }
+
+  /** The output width after the epilogue chain; checks bias and combine weight shapes on the way. */
+  private epilogueWidths(eps: readonly Epilogue[], n0: Dim, experts: Dim | undefined, t: Dim | undefined, k: number): Dim {
+    let n = n0;
+    for (const e of eps) {
+      if (e.kind === 'bias') this.shape('bias', this.scope.get(e.bias), experts === undefined ? [n] : [experts, n]);
+      if (e.kind === 'combine') this.shape('combine weights', this.scope.get(e.weights), [t, k]);
+      if (e.kind === 'glu') {
+        if (isSym(n) || n % 2 !== 0) this.bad(`glu needs an even, concrete width, got ${shapeToString([n])}`);
+        else n = n / 2;
+      }
+    }
+    return n;
+  }
+
+  private op(k: Extract<Kernel, { kind: 'op' }>): void {
+    const ins = k.inputs.map((name, i) => this.use(`input ${i + 1}`, name, 'read'));
+    const outs = k.outputs.map((name, i) => this.use(`output ${i + 1}`, name, 'write'));
+    if (!(KERNELS[k.op] ?? FUSED_KERNELS[k.op]) || k.op === 'weight' || k.op === 'repeat' || !getOp(k.op)) {
+      this.bad(
+        k.op === 'weight' || k.op === 'repeat'
+          ? `${k.op} is not a kernel (weights are buffers, repeats are loops)`
+          : `unknown op '${k.op}'${didYouMean(k.op, Object.keys(KERNELS)) ? ` (${didYouMean(k.op, Object.keys(KERNELS))})` : ''}`,
+      );
+      return;
+    }
+    if (ins.some((b) => !b) || outs.some((b) => !b)) return;
+    const q = ins.find((b) => b!.quant);
+    if (q) return this.bad(`op ${k.op} reads the quantized weight ${q.name}; only GEMM and router kernels dequantize`);
+    let types: TensorType[];
+    try {
+      types = inferOp(k.op, ins.map((b) => ({ dtype: b!.dtype, shape: b!.shape })), k.attrs, this.c.graph).types;
+    } catch (e) {
+      if (e instanceof OpError || e instanceof DimError) return this.bad(e.message);
+      throw e;
+    }
+    if (types.length !== outs.length) return this.bad(`${k.op} gives ${types.length} results but ${outs.length} output buffers are named`);
+    types.forEach((t, i) => {
+      const b = outs[i]!;
+      if (t.dtype !== b.dtype || !shapeEq(t.shape, b.shape)) this.bad(`output ${b.name} is ${typeStr(b)} but ${k.op} gives ${typeStr(t)}`);
+    });
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * @fileoverview Walkers over a kernel program's steps, the one place that knows how loops
+ * nest kernels and slice buffers: passes, the verifier, the interpreter, the cost model and
+ * the backends all walk a program through these, so a new step kind or loop feature is
+ * taught to them once.
+ */
+import type { KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, Step } from './kernel.ts';
+
+/** A copy of `steps` with `fn` applied to every kernel, loop bodies included (loops are copied). */
+export function mapKernels(steps: readonly Step[], fn: (k: Kernel) => Kernel): Step[] {
+  return steps.map((s) => (s.kind === 'loop' ? { ...s, body: mapKernels(s.body, fn) } : fn(s)));
+}
+
+/** Calls `fn` on every kernel in execution order with how many times it runs (loop counts multiplied). */
+export function forEachKernel(steps: readonly Step[], fn: (k: Kernel, times: number, loops: LoopStep[]) => void, times = 1, loops: LoopStep[] = []): void {
+  for (const s of steps) {
+    if (s.kind === 'loop') forEachKernel(s.body, fn, times * s.count, [...loops, s]);
+    else fn(s, times, loops);
+  }
+}
+
+/** Names of the buffers a kernel reads and writes (optional operands only when present). */
+export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } {
+  const present = (xs: Array<string | undefined>): string[] => xs.filter((x): x is string => x !== undefined);
+  const epilogueReads = (k.kind === 'gemm' || k.kind === 'grouped_gemm' ? k.epilogue : []).flatMap((e) =>
+    e.kind === 'bias' ? [e.bias] : e.kind === 'combine' ? [e.weights] : [],
+  );
+  switch (k.kind) {
+    case 'router':
+      return { reads: present([k.x, k.w, k.bias, k.selectBias, k.sharedGate]), writes: [k.indices, k.weights] };
+    case 'moe_align':
+      return { reads: [k.indices], writes: [k.sorted, k.blockExpert, k.count] };
+    case 'grouped_gemm':
+      return {
+        reads: present([k.a, k.w, k.sorted, k.blockExpert, k.count, k.indices, k.init, ...epilogueReads]),
+        writes: [k.out],
+      };
+    case 'gemm':
+      return { reads: [k.a, k.w, ...epilogueReads], writes: [k.out] };
+    case 'op':
+      return { reads: [...k.inputs], writes: [...k.outputs] };
+  }
+}
+
+/**
+ * Looks buffers up by name, including a loop's per-iteration slice views (which are not
+ * buffers of their own): a slice resolves to its stacked buffer without the leading axis.
+ */
+export function bufferResolver(p: KProgram): (name: string) => KBuffer {
+  const byName = new Map(p.buffers.map((b) => [b.name, b]));
+  const slices = new Map<string, string>();
+  const collect = (steps: readonly Step[]): void => {
+    for (const s of steps) {
+      if (s.kind !== 'loop') continue;
+      for (const sl of s.slices) slices.set(sl.slice, sl.stacked);
+      collect(s.body);
+    }
+  };
+  collect(p.steps);
+  const resolve = (name: string, depth = 0): KBuffer => {
+    const b = byName.get(name);
+    if (b) return b;
+    const stacked = slices.get(name);
+    if (stacked !== undefined && depth < 16) {
+      const s = resolve(stacked, depth + 1);
+      return { ...s, name, shape: s.shape.slice(1) };
+    }
+    throw new Error(`kernel program '${p.name}' has no buffer '${name}'`);
+  };
+  return (name) => resolve(name);
+}
+
+/** The slice names of every loop (declared as buffers or not). */
+export function loopSlices(steps: readonly Step[], into = new Set<string>()): Set<string> {
+  for (const s of steps)
+    if (s.kind === 'loop') {
+      for (const sl of s.slices) into.add(sl.slice);
+      loopSlices(s.body, into);
+    }
+  return into;
+}
+
+/** Each `moe_align` by the `sorted` buffer it writes (grouped GEMMs find their block size through it). */
+export function alignsBySorted(steps: readonly Step[]): Map<string, MoeAlignKernel> {
+  const out = new Map<string, MoeAlignKernel>();
+  forEachKernel(steps, (k) => {
+    if (k.kind === 'moe_align') out.set(k.sorted, k);
+  });
+  return out;
+}

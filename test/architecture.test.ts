@@ -1,0 +1,123 @@
+/**
+ * @fileoverview The floor plan (DESIGN.md "Layout" and "Principles"), read from the import
+ * graph of the sources:
+ * - `ir/` is the ground floor: it imports nothing outside `ir/` but Node built-ins, and inside
+ *   it the layers are root (diagnostics, spans, types, tensors, quantization, files) <-
+ *   `graph/` <- `kernel/`;
+ * - a pass never imports a backend; a backend never imports a pass or another backend;
+ * - the frontend and the importers import no pass and no backend;
+ * - only the registry (`compiler/backends/registry.ts`) imports a backend (and the public API,
+ *   `compiler/index.ts`, re-exports their runtimes), and no backend imports the registry (the
+ *   interface, `backend.ts`, sits apart from it);
+ * - compiler/ and ir/ import nothing from bench/ or test/.
+ * The rules are a function over an import graph, so the last test feeds it the real graph
+ * with one deliberate violation of each rule added, and sees each caught.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The module specifiers a file imports or re-exports (static, side-effect and dynamic). */
+export function importsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) out.push(m[1] ?? m[2] ?? m[3]);
+  return out;
+}
+
+/** Every source file under the folders (path from the repository root) → what it imports: repository paths for relative specifiers, package names otherwise. */
+function importGraph(folders = ['ir', 'compiler', 'bench']): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const rel = join(dir, e.name);
+      if (e.isDirectory()) walk(rel);
+      else if (/\.m?ts$/.test(e.name) && !e.name.endsWith('.d.ts'))
+        graph.set(rel, importsOf(readFileSync(join(ROOT, rel), 'utf8')).map((s) => (s.startsWith('.') ? normalize(join(dir, s)) : s)));
+    }
+  };
+  for (const f of folders) walk(f);
+  return graph;
+}
+
+const under = (path: string, folder: string): boolean => path === folder || path.startsWith(`${folder}/`);
+const isPackage = (spec: string): boolean => !spec.includes('/') || !/^(ir|compiler|bench|test|targets|examples)\//.test(spec);
+/** 0 for ir/'s root, 1 for ir/graph/, 2 for ir/kernel/. */
+const irLayer = (path: string): number => (under(path, 'ir/kernel') ? 2 : under(path, 'ir/graph') ? 1 : 0);
+/** `compiler/backends/c/render.ts` → `c`; the shared files of compiler/backends/ → undefined. */
+const backendOf = (path: string): string | undefined => /^compiler\/backends\/([^/]+)\//.exec(path)?.[1];
+const REGISTRY = 'compiler/backends/registry.ts';
+/** The public API re-exports each backend's runtime for library users (`loadWgsl`, ...): a façade, not a user. */
+const PUBLIC_API = 'compiler/index.ts';
+
+interface Rule {
+  name: string;
+  breaks: (from: string, to: string) => boolean;
+}
+
+export const RULES: Rule[] = [
+  { name: 'ir/ imports nothing outside ir/ but Node built-ins', breaks: (from, to) => under(from, 'ir') && (isPackage(to) ? !to.startsWith('node:') : !under(to, 'ir')) },
+  { name: 'ir/: root <- graph/ <- kernel/', breaks: (from, to) => under(from, 'ir') && under(to, 'ir') && irLayer(to) > irLayer(from) },
+  { name: 'a pass does not import a backend', breaks: (from, to) => under(from, 'compiler/passes') && under(to, 'compiler/backends') },
+  { name: 'a backend does not import a pass', breaks: (from, to) => under(from, 'compiler/backends') && under(to, 'compiler/passes') },
+  { name: 'a backend does not import another backend', breaks: (from, to) => backendOf(from) !== undefined && backendOf(to) !== undefined && backendOf(from) !== backendOf(to) },
+  { name: 'a backend does not import the registry', breaks: (from, to) => backendOf(from) !== undefined && to === REGISTRY },
+  {
+    name: 'only the registry (and the public API) imports a backend from outside it',
+    breaks: (from, to) => under(from, 'compiler') && backendOf(to) !== undefined && backendOf(from) === undefined && from !== REGISTRY && from !== PUBLIC_API,
+  },
+  {
+    name: 'the frontend and the importers import no pass and no backend',
+    breaks: (from, to) => (under(from, 'compiler/frontend') || under(from, 'compiler/import')) && (under(to, 'compiler/passes') || under(to, 'compiler/backends')),
+  },
+  { name: 'compiler/ and ir/ import nothing from bench/ or test/', breaks: (from, to) => (under(from, 'compiler') || under(from, 'ir')) && (under(to, 'bench') || under(to, 'test')) },
+];
+
+/** Every import that breaks a rule, as `rule: from -> to`. */
+function violations(graph: Map<string, string[]>): string[] {
+  const out: string[] = [];
+  for (const [from, tos] of graph) for (const to of tos) for (const r of RULES) if (r.breaks(from, to)) out.push(`${r.name}: ${from} -> ${to}`);
+  return out;
+}
+
+describe('architecture', () => {
+  const graph = importGraph();
+
+  it('reads the sources and their imports', () => {
+    expect(graph.size).toBeGreaterThan(150);
+    expect(importsOf("import { a } from './x.ts';\nimport type { B } from '../y.ts';\nexport { c } from 'node:fs';\nimport './side.ts';\nconst m = await import('./z.ts');")).toEqual([
+      './x.ts',
+      '../y.ts',
+      'node:fs',
+      './side.ts',
+      './z.ts',
+    ]);
+    expect(graph.get('compiler/backends/registry.ts')).toContain('compiler/backends/c/index.ts');
+  });
+
+  it('the import graph keeps the floor plan', () => {
+    expect(violations(graph)).toEqual([]);
+  });
+
+  it('a deliberate violation of each rule is caught, and only by its rule', () => {
+    const bad: Array<[string, string, string]> = [
+      ['ir/graph/verify.ts', 'compiler/cli/cli.ts', RULES[0].name],
+      ['ir/tensor.ts', 'yaml', RULES[0].name],
+      ['ir/graph/graph.ts', 'ir/kernel/kernel.ts', RULES[1].name],
+      ['compiler/passes/tile.ts', 'compiler/backends/backend.ts', RULES[2].name],
+      ['compiler/backends/backend.ts', 'compiler/passes/tile.ts', RULES[3].name],
+      ['compiler/backends/wasm/gemm.ts', 'compiler/backends/c/layout.ts', RULES[4].name],
+      ['compiler/backends/wgsl/plan.ts', REGISTRY, RULES[5].name],
+      ['compiler/driver.ts', 'compiler/backends/wgsl/runtime.ts', RULES[6].name],
+      ['compiler/frontend/lower.ts', 'compiler/passes/canonicalize.ts', RULES[7].name],
+      ['compiler/cost/cost.ts', 'bench/cost.ts', RULES[8].name],
+    ];
+    for (const [from, to, rule] of bad) {
+      const g = new Map(graph);
+      g.set(from, [...(g.get(from) ?? []), to]);
+      expect(violations(g), `${from} -> ${to}`).toEqual([`${rule}: ${from} -> ${to}`]);
+    }
+  });
+});
