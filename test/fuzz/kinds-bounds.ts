@@ -16,7 +16,7 @@
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { main } from '../../compiler/cli.ts';
+import { main } from '../../compiler/cli/cli.ts';
 import { run } from '../../compiler/driver.ts';
 import { importHfConfig } from '../../compiler/import/index.ts';
 import { analyzeModel } from '../../compiler/analysis/analyze.ts';

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import fc from 'fast-check';
-import { main } from '../../compiler/cli.ts';
+import { main } from '../../compiler/cli/cli.ts';
 import { compile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { serializeSafetensors } from '../../ir/safetensors.ts';
 import { FuzzFailure, type Outcome, checkCaseAsync } from './outcome.ts';
