@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { interpret } from '../ir/interp.ts';
 import { mainFunc } from '../ir/graph.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../compiler/write-safetensors.ts';
 import { callNumpy, numpyUnavailable } from './peers/numpy.ts';
 import type { BenchCase } from './runner.ts';
 import { numpyModel } from './runners/numpy.ts';

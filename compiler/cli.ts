@@ -4,12 +4,13 @@
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
 import { mainFunc, type Module } from '../ir/graph.ts';
 import { printIR } from '../ir/print.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
-import { openCheckpoint } from '../ir/checkpoint.ts';
+import { writeSafetensors } from './write-safetensors.ts';
+import { checkpointFiles, openCheckpoint } from '../ir/checkpoint.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { dtypeText } from '../ir/quant-type.ts';
 import type { TensorType } from '../ir/types.ts';
@@ -22,9 +23,9 @@ import { formatAgreement } from './compare.ts';
 import { printKernelIR } from '../ir/kprint.ts';
 import { type PipelineOptions, checkStepName, runPipeline } from './pipeline.ts';
 import { compileReport } from './report.ts';
-import { listTargets, loadTarget } from './target-load.ts';
+import { isTargetPath, listTargets, loadTarget } from './target-load.ts';
 import { DEFAULT_MAX_TOKENS } from './passes/tile.ts';
-import { writeOutputDir, writeOutputFile } from './output.ts';
+import { refuseInputOverwrite, writeOutputDir, writeOutputFile } from './output.ts';
 import { SourceFile } from './source.ts';
 import { packageVersion } from './package-root.ts';
 import { QUANT_SCHEMES } from '../ir/quant.ts';
@@ -286,6 +287,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
         io.out(`wrote ${writeOutputDir(values.out, files)}`);
         if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
       }
@@ -298,6 +300,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
+      refuseInputOverwrite([values.out], inputPaths(values, path));
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
@@ -340,6 +343,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
       if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      refuseInputOverwrite([values.out, `${values.out}.json`], inputPaths(values, path));
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
@@ -348,14 +352,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
       const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
-      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
+      // The manifest last: one on disk never describes an older blob.
       writeOutputFile(values.out, blob);
+      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
     case 'import': {
       if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      refuseInputOverwrite([values.out], [rest[0]]);
       const r = importHfConfig(readText(rest[0]), rest[0]);
       if (values.out === undefined) {
         io.out(r.text.trimEnd());
@@ -374,11 +380,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.to === undefined) throw new UsageError('`moec quantize` needs --to SCHEME', `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
+      refuseInputOverwrite([values.out], checkpointFiles(input));
       // Progress only on a terminal: piped output stays the table alone.
       const tty = process.stderr.isTTY === true;
       const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
       try {
-        io.out(formatQuantizeReport(quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
       }
@@ -387,6 +394,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     case 'analyze': {
       const opts = analyzeOptions(values);
       const path = fileArg(rest, cmd);
+      refuseInputOverwrite([values.svg], inputPaths(values, path));
       const { module: m, imported } = analyzeInput(path, consts);
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
@@ -437,6 +445,13 @@ function contextBinding(m: Module, context: string | undefined): Record<string, 
   if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
   return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
 }
+/** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
+function inputPaths(values: Values, file: string): string[] {
+  const target = values.target as string | undefined;
+  const weights = values.weights as string | undefined;
+  return [file, ...(weights !== undefined ? checkpointFiles(weights) : []), ...[values.inputs as string | undefined, target !== undefined && isTargetPath(target) ? target : undefined].filter((f) => f !== undefined)];
+}
+
 /** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
 const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
 

@@ -18,7 +18,7 @@ import { printKernelIR } from '../ir/kprint.ts';
 import { parseIR } from '../ir/parse.ts';
 import { printIR } from '../ir/print.ts';
 import { QUANT_SCHEMES, dequantize, quantize } from '../ir/quant.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../compiler/write-safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
 

@@ -4,12 +4,12 @@
  * builds them with the system compiler and runs them here (`moec run --backend c`, the
  * parity tests, the benchmark).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
+import { letSignalsIn, makeTempDir, removeTemp } from '../../output.ts';
 import type { TargetCaps } from '../../target.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';
@@ -17,7 +17,11 @@ import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, renderC, targetIsa } from './render.ts';
 
-/** A model built as an executable, with its weights blob written once. */
+/**
+ * A model built as an executable, with its weights blob written once into a private
+ * temporary directory (`moec-c-PID-XXXXXX`, removed by `dispose`, by ^C or SIGTERM, or by
+ * the next run after a SIGKILL: compiler/output.ts).
+ */
 export class CModel implements LoadedModel {
   private readonly dir: string;
   private readonly weightsPath: string;
@@ -32,14 +36,21 @@ export class CModel implements LoadedModel {
     /** Threads forward uses (default: the target's cores). */
     public threads: number,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'moec-c-'));
+    this.dir = makeTempDir('moec-c');
     this.weightsPath = join(this.dir, 'weights.bin');
-    writeFileSync(this.weightsPath, blob);
+    try {
+      writeFileSync(this.weightsPath, blob);
+    } catch (e) {
+      removeTemp(this.dir);
+      throw e;
+    }
   }
 
   lastForwardMs?: number;
 
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+    // A ^C during the build or the weights' write ends moec here, before the runner starts.
+    await letSignalsIn();
     const { outputs, times } = this.run(inputs, bindings.T, 1);
     this.lastForwardMs = times[0];
     return outputs;
@@ -70,7 +81,7 @@ export class CModel implements LoadedModel {
   }
 
   dispose(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    removeTemp(this.dir);
   }
 }
 
