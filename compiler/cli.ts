@@ -56,7 +56,7 @@ Usage:
       Fuse, tile and plan the model for a target; print the kernels, their tiles, the
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
-      backend is missing).
+      backend is missing) into DIR, creating it if needed; other files in DIR are kept.
   moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
@@ -118,6 +118,9 @@ Options:
   --disable PASS,...    skip graph passes
   --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
   --debug               print the stack trace of an internal error
+
+Outputs are written atomically (a temporary file renamed into place), never over an input
+(refused: exit 2); -o /dev/null or a FIFO is written, not replaced.
 
 Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
 Language reference: docs/language.md`;

@@ -285,6 +285,26 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
   }
 }
 
+/**
+ * Makes the file `path` by a program that writes a path it is given (a C compiler's `-o`):
+ * `make(tmp)` writes a temporary beside `path` and returns undefined, or why it failed. On
+ * success the temporary is renamed into place; on failure, an exception or a signal it is
+ * removed. Returns why it failed, or undefined.
+ */
+export function makeFileVia(path: string, make: (tmp: string) => string | undefined): string | undefined {
+  sweepStale(dirname(path));
+  const tmp = tempBeside(path);
+  const release = trackTemp(tmp);
+  try {
+    const why = make(tmp);
+    if (why === undefined) renameSync(tmp, path);
+    return why;
+  } finally {
+    rmSync(tmp, { force: true });
+    release();
+  }
+}
+
 /** Writes one output file (see the file comment: atomic for a regular file, opened for a device or FIFO). */
 export function writeOutputFile(path: string, data: OutputData): void {
   const steps = writeSteps(path, data);

@@ -10,11 +10,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../diagnostics.ts';
-import { sweepStale, tempBeside, trackTemp, writeOutputFile } from '../../output.ts';
+import { makeFileVia, sweepStale, writeOutputFile } from '../../output.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type CSources, targetIsa } from './render.ts';
 
@@ -75,21 +75,13 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
   writeOutputFile(join(dir, `${src.file}.h`), src.header);
   writeOutputFile(join(dir, `${src.file}.c`), src.source);
   writeOutputFile(join(dir, `${src.file}_main.c`), src.main);
-  const tmp = tempBeside(exe);
-  const release = trackTemp(tmp);
-  try {
-    const args = [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'];
-    const r = spawnSync(cc, args, { encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-      // The generated code must compile: a failure is a bug in moec, with the compiler's words.
-      throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${(r.stderr || String(r.error)).slice(0, 4000)}`);
-    }
-    renameSync(tmp, exe);
-    return exe;
-  } finally {
-    rmSync(tmp, { force: true });
-    release();
-  }
+  const failed = makeFileVia(exe, (tmp) => {
+    const r = spawnSync(cc, [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'], { encoding: 'utf8' });
+    return r.error || r.status !== 0 ? r.stderr || String(r.error) : undefined;
+  });
+  // The generated code must compile: a failure is a bug in moec, with the compiler's words.
+  if (failed !== undefined) throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${failed.slice(0, 4000)}`);
+  return exe;
 }
 
 /** Temporaries of killed builds in a cache entry: today's `.NAME.moec-PID-X.tmp`, and the `NAME.tmp-PID` of earlier versions. */
