@@ -17,8 +17,9 @@
  *   else in DIR is touched: moec never removes a file it did not write.
  * - Temporary files and directories carry the PID of the process that made them. While they
  *   exist they are registered, and SIGINT, SIGTERM or SIGHUP removes them before the process
- *   dies of the signal; a SIGKILL cannot be caught, so the next write into the same place
- *   (`sweepStale`) removes the leftovers of processes that no longer run.
+ *   dies of the signal (long writes let the event loop run between chunks, so that happens
+ *   promptly: `letSignalsIn`); a SIGKILL cannot be caught, so the next write into the same
+ *   place (`sweepStale`) removes the leftovers of processes that no longer run.
  */
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,7 +87,7 @@ export function refuseInputOverwrite(outputs: Array<string | undefined>, inputs:
 
 const live = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-let installed = false;
+let exitHook = false;
 
 function removeLive(): void {
   for (const p of live) {
@@ -99,29 +100,64 @@ function removeLive(): void {
   live.clear();
 }
 
-function onSignal(signal: NodeJS.Signals): void {
+let listening = false;
+let idleCheck = false;
+
+function listen(on: boolean): void {
+  if (on === listening) return;
+  listening = on;
+  for (const s of SIGNALS) {
+    if (on) process.on(s, endBySignal);
+    else process.removeListener(s, endBySignal);
+  }
+}
+
+/**
+ * Removes moec's temporaries and ends the process of `signal`, as if moec had never listened
+ * (the shell then sees 130 for ^C, 143 for TERM) — unless an application using the API
+ * listens to it too: then it decides what the signal means.
+ */
+export function endBySignal(signal: NodeJS.Signals): void {
   removeLive();
-  // An application using the API that listens too decides what the signal means; otherwise
-  // die of it as if moec had never listened (the shell then sees 130 for ^C, 143 for TERM).
-  if (process.listenerCount(signal) > 1) return;
-  for (const s of SIGNALS) process.removeListener(s, onSignal);
+  listen(false);
+  if (process.listenerCount(signal) > 0) return;
   process.kill(process.pid, signal);
+}
+
+/**
+ * A child (the C compiler, the C runner) that died of ^C or SIGTERM got it with moec, or for
+ * moec: end moec of it too, rather than report the child's failure as a bug.
+ */
+export function passOnChildSignal(signal: NodeJS.Signals | null): void {
+  if (signal !== null && (SIGNALS as readonly string[]).includes(signal)) endBySignal(signal);
 }
 
 /**
  * Registers a temporary path (file or directory) for removal on SIGINT/SIGTERM/SIGHUP or
  * exit; returns the function that unregisters it (once renamed into place, or removed).
- * The handlers stay installed once installed: removing them could drop a signal that
- * arrived while synchronous work ran and is not yet delivered.
+ *
+ * moec listens to the signals only while it has temporaries (and one turn of the event loop
+ * after, so that a signal that came during synchronous work is still handled, not lost):
+ * Node runs a listener only from the event loop, and without one a signal ends moec at once,
+ * which is what a write blocked on a FIFO whose reader stalls needs.
  */
 export function trackTemp(path: string): () => void {
-  if (!installed) {
-    installed = true;
-    for (const s of SIGNALS) process.on(s, onSignal);
+  if (!exitHook) {
+    exitHook = true;
     process.on('exit', removeLive);
   }
+  listen(true);
   live.add(path);
-  return () => void live.delete(path);
+  return () => untrack(path);
+}
+
+function untrack(path: string): void {
+  if (!live.delete(path) || live.size > 0 || idleCheck) return;
+  idleCheck = true;
+  setImmediate(() => {
+    idleCheck = false;
+    if (live.size === 0) listen(false);
+  });
 }
 
 /** Whether process `pid` still runs (EPERM: it does, as another user). */
@@ -178,7 +214,7 @@ export function makeTempDir(prefix: string): string {
 /** Removes a temporary path made by `makeTempDir` (or tracked) and unregisters it. */
 export function removeTemp(path: string): void {
   rmSync(path, { recursive: true, force: true });
-  live.delete(path);
+  untrack(path);
 }
 
 /** A temporary name beside `path` for this process, which `sweepStale` recognises. */
@@ -236,6 +272,8 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
   const dest = destination(path);
   if (dest.stream) {
     let fd: number;
+    // Writing may block on a reader that stalls: let ^C end moec then (nothing to remove).
+    if (live.size === 0) listen(false);
     try {
       // Non-blocking, so a FIFO without a reader is ENXIO instead of a hang.
       fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../diagnostics.ts';
-import { makeFileVia, sweepStale, writeOutputFile } from '../../output.ts';
+import { makeFileVia, passOnChildSignal, sweepStale, writeOutputFile } from '../../output.ts';
 import type { TargetCaps } from '../../target.ts';
 import { type CSources, targetIsa } from './render.ts';
 
@@ -77,6 +77,7 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
   writeOutputFile(join(dir, `${src.file}_main.c`), src.main);
   const failed = makeFileVia(exe, (tmp) => {
     const r = spawnSync(cc, [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'], { encoding: 'utf8' });
+    passOnChildSignal(r.signal);
     return r.error || r.status !== 0 ? r.stderr || String(r.error) : undefined;
   });
   // The generated code must compile: a failure is a bug in moec, with the compiler's words.
@@ -106,6 +107,7 @@ export interface ExecResult {
 /** Runs a built executable: `args` after the executable; throws with its stderr on failure. */
 export function runExecutable(exe: string, args: string[], env: Record<string, string> = {}): ExecResult & { stdout: string } {
   const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  passOnChildSignal(r.signal);
   if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.signal ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
   const line = r.stdout.split('\n').find((l) => l.startsWith('time_ms'));
   const times = line ? line.split(' ').slice(1).map(Number) : [];
