@@ -217,6 +217,16 @@ export function removeTemp(path: string): void {
   untrack(path);
 }
 
+/**
+ * The temporaries earlier versions of moec left beside an output NAME when killed:
+ * `.NAME.PID.RANDOM.tmp` (safetensors, `moec quantize`) and `.NAME.tmp-PID` (other files).
+ * Their names are less distinctive than today's, so they are swept only beside NAME itself.
+ */
+function earlierTemps(name: string): RegExp {
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${n}\\.(?:(\\d+)\\.[a-z0-9]{1,8}\\.tmp|tmp-(\\d+))$`);
+}
+
 /** A temporary name beside `path` for this process, which `sweepStale` recognises. */
 export function tempBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.moec-${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`);
@@ -296,6 +306,7 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
   }
   const dir = dirname(dest.file);
   sweepStale(dir);
+  sweepStale(dir, earlierTemps(basename(dest.file)));
   const tmp = tempBeside(dest.file);
   const release = trackTemp(tmp);
   let created = false;

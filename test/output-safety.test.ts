@@ -363,9 +363,12 @@ describe('temporary files do not leak', () => {
 
     const out = join(dir, 'out');
     mkdirSync(out);
-    for (const f of [`.q.safetensors.moec-${dead}-abc123.tmp`, `.q.safetensors.moec-${process.pid}-abc123.tmp`, '.q.safetensors.tmp', 'q.moec-1-x.tmp']) writeFileSync(join(out, f), 'x');
+    // Today's names, the names earlier versions left (`.OUT.PID.RANDOM.tmp` of every interrupted quantize,
+    // `.OUT.tmp-PID`: swept beside OUT only), a live process's, and names that are not moec's.
+    const mine = [`.q.safetensors.moec-${process.pid}-abc123.tmp`, `.q.safetensors.${process.pid}.k3j4h5g6.tmp`, `.other.${dead}.k3j4h5g6.tmp`, '.q.safetensors.tmp', 'q.moec-1-x.tmp'];
+    for (const f of [`.q.safetensors.moec-${dead}-abc123.tmp`, `.x.bin.moec-${dead}-abc123.tmp`, `.q.safetensors.${dead}.k3j4h5g6.tmp`, `.q.safetensors.tmp-${dead}`, ...mine]) writeFileSync(join(out, f), 'x');
     writeOutputFile(join(out, 'q.safetensors'), 'new');
-    expect(readdirSync(out).sort()).toEqual([`.q.safetensors.moec-${process.pid}-abc123.tmp`, '.q.safetensors.tmp', 'q.moec-1-x.tmp', 'q.safetensors'].sort());
+    expect(readdirSync(out).sort()).toEqual([...mine, 'q.safetensors'].sort());
 
     const cache = join(dir, 'cache');
     mkdirSync(join(cache, 'tiny-0123'), { recursive: true });
