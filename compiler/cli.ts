@@ -449,10 +449,10 @@ function contextBinding(m: Module, context: string | undefined): Record<string, 
   return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
 }
 /** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
-function inputPaths(values: Values, file: string): string[] {
+function inputPaths(values: Values, file: string): Array<string | undefined> {
   const target = values.target as string | undefined;
   const weights = values.weights as string | undefined;
-  return [file, ...(weights !== undefined ? checkpointFiles(weights) : []), ...[values.inputs as string | undefined, target !== undefined && isTargetPath(target) ? target : undefined].filter((f) => f !== undefined)];
+  return [file, ...(weights !== undefined ? checkpointFiles(weights) : []), values.inputs as string | undefined, target !== undefined && isTargetPath(target) ? target : undefined];
 }
 
 /** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */

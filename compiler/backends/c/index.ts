@@ -7,6 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel.ts';
+import { osReason } from '../../../ir/safetensors.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
 import { letSignalsIn, makeTempDir, removeTemp } from '../../output.ts';
@@ -42,7 +43,7 @@ export class CModel implements LoadedModel {
       writeFileSync(this.weightsPath, blob);
     } catch (e) {
       removeTemp(this.dir);
-      throw e;
+      fail('E506', `cannot write the weights for the C runner to ${this.weightsPath}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
     }
   }
 
