@@ -293,6 +293,30 @@ describe('-o a device node or FIFO writes into it (it was renamed over: a regula
     expect(lstatSync(join(dir, 'pipe')).isFIFO()).toBe(true);
   });
 
+  it('a write blocked on a FIFO whose reader stalls still ends on ^C, also after a temporary file came and went', async () => {
+    const dir = tmp();
+    const wat = join(dir, 'model.wat');
+    execFileSync('mkfifo', [wat]);
+    // Opens the FIFO and never reads: the writer fills the pipe's buffer (64 KiB; model.wat is larger) and waits.
+    const holder = spawn('sh', ['-c', 'exec 3<"$0"; sleep 60', wat], { stdio: 'ignore' });
+    try {
+      await waitFor('the holder', () => waitsForWriter(holder.pid!), 20_000);
+      // model.wasm first, through a temporary file (moec listens for signals meanwhile), then model.wat into the FIFO.
+      const sizes = 'D=64,F=32,F_DENSE=64,E=16,K=4,GROUPS=4,TOPK_GROUPS=2';
+      const child = moec(['compile', join(ROOT, 'examples', 'deepseek-v3.moe'), '--set', sizes, '--target', 'wasm-simd128', '--max-tokens', '64', '-o', dir]);
+      const done = exited(child);
+      await waitFor('model.wasm', () => existsSync(join(dir, 'model.wasm')), 60_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      child.kill('SIGINT');
+      const r = await Promise.race([done, new Promise<null>((res) => setTimeout(() => res(null), 10_000))]);
+      if (r === null) child.kill('SIGKILL');
+      expect(r?.signal, 'moec ended of the SIGINT within 10 s').toBe('SIGINT');
+      expect(lstatSync(wat).isFIFO()).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
   it('a symlink to a regular file stays a link, its target gets the bytes; an existing file keeps its mode', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'real.txt'), 'old\n');
