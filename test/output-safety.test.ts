@@ -6,10 +6,10 @@
  * a SIGKILL. Each test is named after the defect it reproduces.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../compiler/cli.ts';
 import { compileFile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { makeTempDir, removeTemp, sweepStale, writeOutputDir, writeOutputFile } from '../compiler/output.ts';
@@ -29,8 +29,15 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
+const made: string[] = [];
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'moec-out-'));
+  const dir = mkdtempSync(join(tmpdir(), 'moec-out-'));
+  made.push(dir);
+  return dir;
 }
 
 /** moec as a process of its own (to send it signals), from the sources. */
