@@ -291,6 +291,17 @@ describe('-o a device node or FIFO writes into it (it was renamed over: a regula
     }
   });
 
+  it('a block device is refused (E506), never written or replaced', async (ctx) => {
+    const dir = project();
+    const node = join(dir, 'disk');
+    // A block device node needs CAP_MKNOD (root outside a restricted container); without it there is nothing to test.
+    if (spawnSync('mknod', [node, 'b', '7', '200']).status !== 0) return ctx.skip();
+    const r = await cli('import', join(dir, 'config.json'), '-o', node);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`cannot write ${node}: it is a block device`);
+    expect(lstatSync(node).isBlockDevice()).toBe(true);
+  });
+
   it('a FIFO nobody reads is an error, not a hang', async () => {
     const dir = project();
     execFileSync('mkfifo', [join(dir, 'pipe')]);
