@@ -316,7 +316,7 @@ describe('-o a device node or FIFO writes into it (it was renamed over: a regula
     const wat = join(dir, 'model.wat');
     execFileSync('mkfifo', [wat]);
     // Opens the FIFO and never reads: the writer fills the pipe's buffer (64 KiB; model.wat is larger) and waits.
-    const holder = spawn('sh', ['-c', 'exec 3<"$0"; sleep 60', wat], { stdio: 'ignore' });
+    const holder = spawn('sh', ['-c', 'exec 3<"$0"; exec sleep 60', wat], { stdio: 'ignore' });
     try {
       await waitFor('the holder', () => waitsForWriter(holder.pid!), 20_000);
       // model.wasm first, through a temporary file (moec listens for signals meanwhile), then model.wat into the FIFO.
