@@ -120,3 +120,12 @@ function openIndex(path: string): Checkpoint {
     fileOf: (name) => shardFor(name).path,
   };
 }
+
+/**
+ * The files and directories a checkpoint path reads: the path itself, and for an index every
+ * shard it names, so that no output of moec can be one of them (compiler/output.ts).
+ */
+export function checkpointFiles(path: string): string[] {
+  if (!path.endsWith('.json')) return [path];
+  return [path, ...[...new Set(readWeightMap(path).values())].map((shard) => join(dirname(path), shard))];
+}

@@ -17,7 +17,8 @@
  * Reading checks everything a corrupt or hostile file could get wrong and reports it as
  * a MoecError E502 that says what is wrong, so a bad checkpoint never surfaces as a
  * RangeError deep inside a typed-array constructor. Writing is deterministic (same tensors,
- * same bytes) and atomic (a temp file renamed into place).
+ * same bytes); the bytes go to disk through compiler/write-safetensors.ts (atomic, and never
+ * over an input), so this module does no writing of its own.
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -493,58 +494,23 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
 }
 
 /**
- * Writes a safetensors file atomically: the bytes go to a temp file in the same directory,
- * which is renamed over `path` only once complete, so readers never see half a file; on
- * failure the temp file is removed and E506 reports why.
+ * Encodes a safetensors file one tensor at a time, for a writer (compiler/write-safetensors.ts)
+ * to stream to disk: the layout comes from the specs, and `produce(name)` is called for each
+ * tensor in file order as `chunks` is consumed, so only one tensor's values need be in
+ * memory at once (a checkpoint larger than memory can be rewritten). The chunks are the
+ * file's bytes in order; `size` is its length.
  */
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  writeSafetensorsStreaming(path, tensors, (name) => tensors[name], metadata);
-}
-
-/**
- * Writes a safetensors file atomically, one tensor at a time: the layout comes from the specs,
- * and `produce(name)` is called for each tensor in file order, so only one tensor's values
- * need be in memory at once (a checkpoint larger than memory can be rewritten). An error
- * while producing or writing removes the temp file and is rethrown (an OS error as E506); a
- * kill leaves at most the hidden temp file, never a half-written `path`. Returns the file's size.
- */
-export function writeSafetensorsStreaming(
-  path: string,
+export function safetensorsChunks(
   specs: Record<string, TensorSpec>,
   produce: (name: string) => Tensor | Uint8Array,
   metadata?: Record<string, string>,
-): number {
+): { size: number; chunks: Iterable<Uint8Array> } {
   const { header, entries, size } = planFile(specs, metadata);
-  // Same directory, so the rename cannot cross file systems and stays atomic.
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let created = false;
-  try {
-    const fd = openSync(tmp, 'wx');
-    created = true;
-    try {
-      writeAll(fd, header, 0);
-      for (const e of entries) writeAll(fd, encodeEntry(e, produce(e.name)), header.length + e.begin);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    return size;
-  } catch (err) {
-    if (created) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Already gone or never renamed away: nothing more we can do.
-      }
-    }
-    if (err instanceof MoecError) throw err;
-    return fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
+  function* chunks(): Generator<Uint8Array> {
+    yield header;
+    for (const e of entries) yield encodeEntry(e, produce(e.name));
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, READ_CHUNK), position + done);
+  return { size, chunks: chunks() };
 }
 
 function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8Array {
@@ -643,8 +609,8 @@ function utf8Encode(s: string): Uint8Array {
   return new TextEncoder().encode(s);
 }
 
-/** A short OS reason for a failed file operation ("no such file", "permission denied"). */
-function osReason(err: unknown, missing: 'file' | 'directory'): string {
+/** A short OS reason for a failed file operation ("no such file", "permission denied"), for reading and writing alike. */
+export function osReason(err: unknown, missing: 'file' | 'directory'): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case 'ENOENT':
@@ -660,6 +626,8 @@ function osReason(err: unknown, missing: 'file' | 'directory'): string {
       return 'no space left on device';
     case 'EROFS':
       return 'read-only file system';
+    case 'EPIPE':
+      return 'the reading process closed the pipe';
     default:
       return err instanceof Error ? err.message : String(err);
   }

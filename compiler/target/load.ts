@@ -724,13 +724,18 @@ export function listTargets(): string[] {
     .sort();
 }
 
+/** Whether `--target` names a file (a .yaml, or anything with a slash) rather than a shipped target. */
+export function isTargetPath(nameOrPath: string): boolean {
+  return /\.ya?ml$/i.test(nameOrPath) || /[/\\]/.test(nameOrPath);
+}
+
 /**
  * Loads a target: a bare name (`x86-avx2`) is a shipped sheet; anything ending in `.yaml` or
  * `.yml`, or containing a path separator, is read as a file. Throws `MoecError` E604 for an
  * unknown name, E501 for an unreadable file, and the `parseTarget` errors for a bad sheet.
  */
 export function loadTarget(nameOrPath: string): TargetCaps {
-  const isPath = /\.ya?ml$/i.test(nameOrPath) || /[/\\]/.test(nameOrPath);
+  const isPath = isTargetPath(nameOrPath);
   let file: string;
   if (isPath) {
     file = nameOrPath;
