@@ -5,7 +5,8 @@
  * once, target-neutrally: what it computes, its operands, its tiling and its epilogue
  * chain) or a loop over a list of steps (a graph-IR `repeat`: the same kernels per layer,
  * with stacked weights sliced per iteration). Backends make no scheduling decisions: tile
- * sizes come from the tiler, buffer offsets from the memory planner, and the math of each
+ * sizes, the vector ISA, cache blocking, thread splits, the decode-vs-sorted threshold and
+ * the quantized decode form come from the tiler, buffer offsets from the memory planner, and the math of each
  * kernel kind is defined once here and in the kernel interpreter (`kinterp.ts`).
  *
  * Buffers are named; shapes may use the symbolic token count `T` (and other dims), which
@@ -37,7 +38,41 @@ export interface KBuffer {
   quant?: { scales: string; axis: number; group: number };
 }
 
-/** Tile sizes of a GEMM-like kernel, chosen by the tiler from the target's caps. */
+/**
+ * The vector instruction set a program's kernels are written in, chosen by the tiler from
+ * the target's capabilities (one per program: one object file or module has one feature set):
+ * - `avx2`, `avx512`: x86 AVX2 + FMA (8 f32 lanes), AVX-512F (16) — C micro-kernels in intrinsics;
+ * - `simd128`: WebAssembly SIMD128 (4 lanes);
+ * - `vec4`: WGSL vec4<f32> (4 lanes per invocation);
+ * - `scalar`: no vectors (the Wasm scalar build);
+ * - `portable`: no vector ISA named; portable C that the target's own compiler vectorises.
+ */
+export type VectorKind = 'avx2' | 'avx512' | 'simd128' | 'vec4' | 'scalar' | 'portable';
+
+/** f32 lanes of each vector kind (`portable`: whatever the target's compiler picks). */
+export const VECTOR_LANES: Readonly<Record<VectorKind, number | undefined>> = {
+  avx2: 8,
+  avx512: 16,
+  simd128: 4,
+  vec4: 4,
+  scalar: 1,
+  portable: undefined,
+};
+
+export const VECTOR_KINDS = Object.keys(VECTOR_LANES) as VectorKind[];
+
+/**
+ * How a quantized GEMM's decode path (T below `sorted_from_tokens`, one row against several
+ * panels) applies the scales: `group_sum` sums a[k] · decode(code) over a scale group and
+ * scales the partial sum once (one multiply per vector less; the same sum rounded
+ * differently); `scale_each` forms every weight as decode(code) · scale first, as the
+ * interpreter does.
+ */
+export type QuantDecodeForm = 'group_sum' | 'scale_each';
+
+export const QUANT_DECODE_FORMS: readonly QuantDecodeForm[] = ['group_sum', 'scale_each'];
+
+/** Tile sizes and schedule of a GEMM-like kernel, chosen by the tiler from the target's caps. */
 export interface Tiling {
   /** Rows (tokens) per tile; also the padding block of `moe_align`. */
   m: number;
@@ -50,6 +85,20 @@ export interface Tiling {
   nr: number;
   /** Elements per vector (1 when scalar). */
   vector: number;
+  /**
+   * Cache blocking of the CPU kernels (the C backend's; absent elsewhere): rows of A per pass
+   * (a whole number of mr; for a grouped GEMM, the padding block in micro-tiles), depth
+   * chunk `kc` (a chunk of the rows and of one panel stay in L1 while every micro-tile uses
+   * them) and weight panels of nr columns per pass, so that rows × panels × nr accumulators
+   * fit the kernel's accumulator block.
+   */
+  rows?: number;
+  kc?: number;
+  panels?: number;
+  /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */
+  qdecode?: QuantDecodeForm;
+  /** Bytes ahead each decode-path panel stream is software-prefetched (absent: none). */
+  prefetch?: number;
   /** Why: bytes moved per level, arithmetic intensity, the level the tile is sized for. */
   note?: string;
 }
@@ -189,6 +238,11 @@ export interface OpKernel {
   attrs: Attrs;
   inputs: string[];
   outputs: string[];
+  /**
+   * Thread split of a multi-threaded CPU backend: each thread gets at least this many output
+   * elements (starting a thread costs more than a smaller share saves). Absent: one thread.
+   */
+  minPerThread?: number;
 }
 
 export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel;
@@ -223,6 +277,8 @@ export interface KProgram {
   inputs: Array<{ name: string; buffer: string }>;
   outputs: Array<{ name: string; buffer: string }>;
   maxTokens?: number;
+  /** The vector instruction set the kernels are written in (set by the tiler). */
+  isa?: VectorKind;
   /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
   arenaBytes?: number;
   naiveBytes?: number;

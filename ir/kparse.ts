@@ -34,6 +34,11 @@
  *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
  *     re-infer to their output buffers' types through the op catalogue.
+ *     Schedules: tile sizes and `rows`, `kc`, `panels`, `prefetch`, an op's `threads`
+ *     positive; the micro-tile divides the tile (m % mr, n % nr), nr even under a glu, the
+ *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
+ *     (a grouped GEMM's = m), `qdecode` only on a GEMM with a quantized weight and
+ *     `prefetch` only with `qdecode="group_sum"`.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
  *     stacked buffer's kind (a view either way, named only inside its loop), and never the
@@ -50,8 +55,9 @@ import { type Dim, DimError, dimAdd, dimEq, dimMul, dimNeg, dimSub, dimSymbols, 
 import { type AttrValue, type Attrs, type Module, findFunc } from './graph.ts';
 import { KERNELS } from './interp-kernels.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
-import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, RouterKernel, Step, Tiling } from './kernel.ts';
-import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
+import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling } from './kernel.ts';
+import { QUANT_DECODE_FORMS, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
+import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp, resolveAttrs } from './ops.ts';
 import { parseIR } from './parse.ts';
 import { printType } from './print.ts';
@@ -297,12 +303,14 @@ class KernelParser {
     };
     for (const [word, field] of [
       ['max_tokens', 'maxTokens'],
+      ['isa', 'isa'],
       ['arena', 'arenaBytes'],
       ['naive', 'naiveBytes'],
     ] as const)
       if (this.isWord(word)) {
         this.next();
-        p[field] = this.integer(`a whole number after '${word}'`);
+        if (field === 'isa') p.isa = this.word(VECTOR_KINDS, 'a vector kind after \'isa\'');
+        else p[field] = this.integer(`a whole number after '${word}'`);
       }
     this.expectWord('pack', 'after the program line', 'name the function that packs the weights: pack FUNC');
     p.pack = this.name('the pack function name');
@@ -436,7 +444,13 @@ class KernelParser {
         if (!(e instanceof OpError)) throw e; // bad attributes stay for the verifier
       }
     } else this.error(`unknown op '${op}'`, didYouMean(op, Object.keys(KERNELS)), opTok);
-    return { kind: 'op', op, attrs, inputs, outputs };
+    const k: OpKernel = { kind: 'op', op, attrs, inputs, outputs };
+    if (this.isWord('threads')) {
+      const t = this.next();
+      this.expect('(', "after 'threads'", 'write threads(min_elems=N)');
+      k.minPerThread = new Reader(this, 'threads', t, new Map(), new Map(), this.entries(')')).threads();
+    }
+    return k;
   }
 
   /** `KIND(role=buf, ...) -> (role=buf, ...) {attrs} [epilogue[...]] [tile(...)]` */
@@ -772,9 +786,18 @@ class Reader {
     return k;
   }
 
+  /** `threads(min_elems=N)` of an op kernel. */
+  threads(): number {
+    this.done([], [], ['min_elems']);
+    return this.int('min_elems');
+  }
+
   tiling(): Tiling {
-    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', 'note']);
+    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS, 'qdecode', 'prefetch', 'note']);
     const t: Tiling = { m: this.int('m'), n: this.int('n'), k: this.int('k'), mr: this.int('mr'), nr: this.int('nr'), vector: this.int('vector') };
+    for (const key of TILE_SCHEDULE_KEYS) if (this.attrs.has(key)) t[key] = this.int(key);
+    if (this.attrs.has('qdecode')) t.qdecode = this.str('qdecode', QUANT_DECODE_FORMS);
+    if (this.attrs.has('prefetch')) t.prefetch = this.int('prefetch');
     const note = this.attrs.get('note');
     if (note) {
       if (typeof note.value !== 'string') this.p.fail("tile: 'note' must be a string", note.key);
@@ -815,7 +838,8 @@ export function verifyKernelIR(p: KProgram): string[] {
   collectProducers(p.steps, producers);
   const written = new Set<string>();
   for (const b of scope.values()) if (b.kind === 'input' || b.kind === 'weight') written.add(b.name);
-  new StepChecker(p.module, producers, loopSlices(p.steps), report).steps(p.steps, scope, written, '');
+  if (p.isa !== undefined && !VECTOR_KINDS.includes(p.isa)) report(`program: unknown vector kind isa ${p.isa} (${VECTOR_KINDS.join(', ')})`);
+  new StepChecker(p.module, producers, loopSlices(p.steps), report, p.isa).steps(p.steps, scope, written, '');
   for (const o of p.outputs) if (scope.get(o.buffer)?.kind === 'output' && !written.has(o.buffer)) report(`output ${o.name}: no step writes its buffer ${o.buffer}`);
   for (const d of verify(p.module)) report(`graph: ${d.message}`);
   return out;
@@ -977,6 +1001,8 @@ class StepChecker {
     /** Every loop's slice names: a declared buffer among them is a view, bound only inside its loop. */
     readonly slices: Set<string>,
     private readonly report: (m: string) => void,
+    /** The program's vector instruction set, which every tile's vector must be made of. */
+    readonly isa?: KProgram['isa'],
   ) {}
 
   steps(steps: readonly Step[], scope: Map<string, BufInfo>, written: Set<string>, prefix: string): void {
@@ -1146,12 +1172,27 @@ class KernelCheck {
       default:
         this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
     }
-    if ('tile' in this.k && this.k.tile) this.tiling(this.k.tile);
+    if ('tile' in this.k && this.k.tile) this.tiling(this.k, this.k.tile);
+    if (this.k.kind === 'op' && this.k.minPerThread !== undefined) this.positive('threads min_elems', this.k.minPerThread);
     for (const w of this.writes) this.written.add(w);
   }
 
-  private tiling(t: Tiling): void {
-    for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector'] as const) this.positive(`tile ${key}`, t[key]);
+  /** Sizes positive; the schedule consistent with the kernel and the program's vector kind. */
+  private tiling(k: Kernel, t: Tiling): void {
+    for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS] as const) if (t[key] !== undefined) this.positive(`tile ${key}`, t[key]);
+    if (t.m % t.mr !== 0 || t.n % t.nr !== 0) this.bad(`the micro-tile ${t.mr}x${t.nr} does not divide the tile ${t.m}x${t.n}`);
+    const glu = 'epilogue' in k && k.epilogue.some((e) => e.kind === 'glu');
+    if (glu && t.nr % 2 !== 0) this.bad(`tile nr = ${t.nr} is odd, but a glu micro-tile holds gate and up columns in pairs`);
+    const lanes = this.c.isa && VECTOR_LANES[this.c.isa];
+    if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
+    if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
+    if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
+    const quantW = (k.kind === 'gemm' || k.kind === 'grouped_gemm') && this.scope.get(k.w)?.quant !== undefined;
+    if (t.qdecode !== undefined && !quantW) this.bad(`tile qdecode = ${t.qdecode}, but the kernel's weight is not quantized`);
+    if (t.prefetch !== undefined) {
+      this.positive('tile prefetch', t.prefetch);
+      if (t.qdecode !== 'group_sum') this.bad('tile prefetch is for the group_sum decode path only');
+    }
   }
 
   private router(k: RouterKernel): void {

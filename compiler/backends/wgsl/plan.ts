@@ -20,7 +20,7 @@ import { loopSlices } from '../../../ir/kparse.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../diagnostics.ts';
-import type { TargetCaps } from '../../target.ts';
+import { type TargetCaps, programVectorKind } from '../../target.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';
 import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
@@ -109,6 +109,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
+  programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
   const slices = loopSlices(p.steps);
@@ -289,6 +290,8 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const al = aligns.get(k.sorted);
     if (!al) throw new Error(`wgsl: no moe_align writes ${k.sorted}`);
     if (al.block !== spec.tile.m) throw new Error(`wgsl: ${k.out}: tile.m ${spec.tile.m} is not the align block ${al.block}`);
+    if (spec.tile.qdecode === 'group_sum')
+      fail('E701', `the grouped GEMM writing ${k.out} asks for group-sum decoding, which the WGSL kernels do not do (they scale each weight)`, undefined, 'tile the program for this target: its quantized decode form is scale_each');
     const dest = spec.combine ? scratchOp('scr', false) : operand('out', k.out, true);
     const bufs = {
       a: operand('a', k.a),
