@@ -62,6 +62,12 @@ export const VECTOR_LANES: Readonly<Record<VectorKind, number | undefined>> = {
 export const VECTOR_KINDS = Object.keys(VECTOR_LANES) as VectorKind[];
 
 /**
+ * The vector kinds of the C backend, whose glu micro-tile holds gate and up columns side by
+ * side in one weight panel: a glu tile's nr is even there.
+ */
+export const GLU_PAIRED_KINDS: ReadonlySet<VectorKind> = new Set<VectorKind>(['avx2', 'avx512', 'portable']);
+
+/**
  * How a quantized GEMM's decode path (T below `sorted_from_tokens`, one row against several
  * panels) applies the scales: `group_sum` sums a[k] · decode(code) over a scale group and
  * scales the partial sum once (one multiply per vector less; the same sum rounded
@@ -71,6 +77,21 @@ export const VECTOR_KINDS = Object.keys(VECTOR_LANES) as VectorKind[];
 export type QuantDecodeForm = 'group_sum' | 'scale_each';
 
 export const QUANT_DECODE_FORMS: readonly QuantDecodeForm[] = ['group_sum', 'scale_each'];
+
+/**
+ * How a kernel's work is spread over threads where the backend does not derive it from the
+ * tile (set by the tiler, per backend):
+ * - `minElems` (C, elementwise and row-wise ops): each thread gets at least this many output
+ *   elements, since starting a thread costs more than a smaller share saves; absent: one thread;
+ * - `workgroup` (WGSL): invocations per workgroup of the kernel's row-, slot- or token-wise
+ *   shaders (an op's, the router's and its capacity pass, moe_align's, a grouped GEMM's
+ *   decode path and combine pass; the tiled GEMM's follows from its tile), a power of two
+ *   (the shaders reduce in trees).
+ */
+export interface KernelThreads {
+  minElems?: number;
+  workgroup?: number;
+}
 
 /** Tile sizes and schedule of a GEMM-like kernel, chosen by the tiler from the target's caps. */
 export interface Tiling {
@@ -161,6 +182,7 @@ export interface RouterKernel {
   capacityFactor?: number;
   shared: number;
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /**
@@ -181,6 +203,7 @@ export interface MoeAlignKernel {
   blockExpert: string;
   /** i32[1]. */
   count: string;
+  threads?: KernelThreads;
 }
 
 /**
@@ -218,6 +241,7 @@ export interface GroupedGemmKernel {
   sortedFromTokens: number;
   indices: string;
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /** A dense GEMM: out = a @ w (w [Kd, N], or [N, Kd] with transB) then the epilogues. */
@@ -229,6 +253,7 @@ export interface GemmKernel {
   out: string;
   epilogue: Epilogue[];
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /** Any other graph op, one kernel each: rmsnorm, softmax, reductions, gather, elementwise. */
@@ -238,11 +263,7 @@ export interface OpKernel {
   attrs: Attrs;
   inputs: string[];
   outputs: string[];
-  /**
-   * Thread split of a multi-threaded CPU backend: each thread gets at least this many output
-   * elements (starting a thread costs more than a smaller share saves). Absent: one thread.
-   */
-  minPerThread?: number;
+  threads?: KernelThreads;
 }
 
 export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel;

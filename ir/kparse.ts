@@ -35,10 +35,11 @@
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
  *     re-infer to their output buffers' types through the op catalogue.
  *     Schedules: tile sizes and `rows`, `kc`, `panels`, `prefetch`, an op's `threads`
- *     positive; the micro-tile divides the tile (m % mr, n % nr), nr even under a glu, the
+ *     positive; the micro-tile divides the tile (m % mr, n % nr), nr even under a glu on
+ *     the C backend's kinds, the
  *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
  *     (a grouped GEMM's = m), `qdecode` only on a GEMM with a quantized weight and
- *     `prefetch` only with `qdecode="group_sum"`.
+ *     `prefetch` only with `qdecode="group_sum"`, a `threads` workgroup a power of two.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
  *     stacked buffer's kind (a view either way, named only inside its loop), and never the
@@ -55,8 +56,8 @@ import { type Dim, DimError, dimAdd, dimEq, dimMul, dimNeg, dimSub, dimSymbols, 
 import { type AttrValue, type Attrs, type Module, findFunc } from './graph.ts';
 import { KERNELS } from './interp-kernels.ts';
 import { FUSED_KERNELS } from './interp-fused.ts';
-import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling } from './kernel.ts';
-import { QUANT_DECODE_FORMS, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
+import type { BufferKind, Epilogue, GroupedGemmKernel, KBuffer, KProgram, Kernel, KernelThreads, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling } from './kernel.ts';
+import { GLU_PAIRED_KINDS, QUANT_DECODE_FORMS, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp, resolveAttrs } from './ops.ts';
 import { parseIR } from './parse.ts';
@@ -445,12 +446,17 @@ class KernelParser {
       }
     } else this.error(`unknown op '${op}'`, didYouMean(op, Object.keys(KERNELS)), opTok);
     const k: OpKernel = { kind: 'op', op, attrs, inputs, outputs };
-    if (this.isWord('threads')) {
-      const t = this.next();
-      this.expect('(', "after 'threads'", 'write threads(min_elems=N)');
-      k.minPerThread = new Reader(this, 'threads', t, new Map(), new Map(), this.entries(')')).threads();
-    }
+    const threads = this.threads();
+    if (threads) k.threads = threads;
     return k;
+  }
+
+  /** `[threads(min_elems=N, workgroup=W)]` after a kernel. */
+  private threads(): KernelThreads | undefined {
+    if (!this.isWord('threads')) return undefined;
+    const t = this.next();
+    this.expect('(', "after 'threads'", 'write threads(min_elems=N) or threads(workgroup=W)');
+    return new Reader(this, 'threads', t, new Map(), new Map(), this.entries(')')).threads();
   }
 
   /** `KIND(role=buf, ...) -> (role=buf, ...) {attrs} [epilogue[...]] [tile(...)]` */
@@ -503,6 +509,8 @@ class KernelParser {
     }
     if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align')) this.error(`${kind} has no epilogue`, undefined, kindTok);
     if (tile && kind === 'moe_align') this.error('moe_align is not tiled', undefined, kindTok);
+    const threads = this.threads();
+    if (threads) k.threads = threads;
     return k;
   }
 
@@ -786,10 +794,12 @@ class Reader {
     return k;
   }
 
-  /** `threads(min_elems=N)` of an op kernel. */
-  threads(): number {
-    this.done([], [], ['min_elems']);
-    return this.int('min_elems');
+  threads(): KernelThreads {
+    this.done([], [], ['min_elems', 'workgroup']);
+    const t: KernelThreads = {};
+    if (this.attrs.has('min_elems')) t.minElems = this.int('min_elems');
+    if (this.attrs.has('workgroup')) t.workgroup = this.int('workgroup');
+    return t;
   }
 
   tiling(): Tiling {
@@ -1173,7 +1183,10 @@ class KernelCheck {
         this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
     }
     if ('tile' in this.k && this.k.tile) this.tiling(this.k, this.k.tile);
-    if (this.k.kind === 'op' && this.k.minPerThread !== undefined) this.positive('threads min_elems', this.k.minPerThread);
+    const th = this.k.threads;
+    if (th?.minElems !== undefined) this.positive('threads min_elems', th.minElems);
+    if (th?.workgroup !== undefined && !(Number.isInteger(th.workgroup) && th.workgroup >= 1 && (th.workgroup & (th.workgroup - 1)) === 0))
+      this.bad(`threads workgroup = ${th.workgroup} is not a power of two`);
     for (const w of this.writes) this.written.add(w);
   }
 
@@ -1182,7 +1195,7 @@ class KernelCheck {
     for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS] as const) if (t[key] !== undefined) this.positive(`tile ${key}`, t[key]);
     if (t.m % t.mr !== 0 || t.n % t.nr !== 0) this.bad(`the micro-tile ${t.mr}x${t.nr} does not divide the tile ${t.m}x${t.n}`);
     const glu = 'epilogue' in k && k.epilogue.some((e) => e.kind === 'glu');
-    if (glu && t.nr % 2 !== 0) this.bad(`tile nr = ${t.nr} is odd, but a glu micro-tile holds gate and up columns in pairs`);
+    if (glu && t.nr % 2 !== 0 && this.c.isa && GLU_PAIRED_KINDS.has(this.c.isa)) this.bad(`tile nr = ${t.nr} is odd, but an ${this.c.isa} glu micro-tile holds gate and up columns in pairs`);
     const lanes = this.c.isa && VECTOR_LANES[this.c.isa];
     if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
     if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);

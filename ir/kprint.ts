@@ -52,8 +52,9 @@
  *   `rows=, kc=, panels=` (CPU cache blocking), `qdecode="group_sum"|"scale_each"` and
  *   `prefetch=BYTES` (a quantized weight's decode path), then `note="..."`.
  * - Any other op: `op NAME(in, ...) -> (out, ...) {attrs}` with the graph op's attributes as
- *   `printAttrs` prints them (all of them, sorted; left out when there are none), then
- *   `threads(min_elems=N)` when it has a thread split.
+ *   `printAttrs` prints them (all of them, sorted; left out when there are none).
+ * - Any kernel ends with `threads(min_elems=N, workgroup=W)` (the fields set) when it has a
+ *   thread split (`KernelThreads`).
  * - A loop: `loop COUNT init(FROM -> TO, ...) slices(STACKED -> SLICE, ...)
  *   carried(FROM -> TO, ...) {`, its body indented by two spaces, then `}`; each of the
  *   three lists is left out when empty (or, for `init`, absent).
@@ -62,7 +63,7 @@
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
 import type { Attrs } from './graph.ts';
-import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling } from './kernel.ts';
+import type { Epilogue, KBuffer, KProgram, Kernel, KernelThreads, LoopStep, Step, Tiling } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from './print.ts';
 
 /** The format version on the first line; the parser refuses any other. */
@@ -166,7 +167,7 @@ export function printKernel(k: Kernel): string {
         ['select_bias', k.selectBias],
         ['shared_gate', k.sharedGate],
       ];
-      return call('router', ins, [['indices', k.indices], ['weights', k.weights]], attrs, [], k.tile);
+      return call('router', ins, [['indices', k.indices], ['weights', k.weights]], attrs, [], k.tile) + printThreads(k.threads);
     }
     case 'moe_align':
       return call(
@@ -175,7 +176,7 @@ export function printKernel(k: Kernel): string {
         [['sorted', k.sorted], ['block_expert', k.blockExpert], ['count', k.count]],
         [['experts', k.experts], ['k', k.k], ['block', k.block]],
         [],
-      );
+      ) + printThreads(k.threads);
     case 'grouped_gemm': {
       const ins: Roles = [
         ['a', k.a],
@@ -192,14 +193,12 @@ export function printKernel(k: Kernel): string {
         ['k', k.k],
         ['sorted_from_tokens', k.sortedFromTokens],
       ];
-      return call('grouped_gemm', ins, [['out', k.out]], attrs, k.epilogue, k.tile);
+      return call('grouped_gemm', ins, [['out', k.out]], attrs, k.epilogue, k.tile) + printThreads(k.threads);
     }
     case 'gemm':
-      return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile);
-    case 'op': {
-      const s = `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}`;
-      return k.minPerThread === undefined ? s : `${s} threads(min_elems=${printNumber(k.minPerThread)})`;
-    }
+      return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
+    case 'op':
+      return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
   }
 }
 
@@ -217,6 +216,14 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
   if (epilogue.length > 0) s += ` epilogue[${epilogue.map(printEpilogue).join(', ')}]`;
   if (tile) s += ` ${printTiling(tile)}`;
   return s;
+}
+
+/** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */
+function printThreads(t: KernelThreads | undefined): string {
+  const parts = [];
+  if (t?.minElems !== undefined) parts.push(`min_elems=${printNumber(t.minElems)}`);
+  if (t?.workgroup !== undefined) parts.push(`workgroup=${printNumber(t.workgroup)}`);
+  return parts.length > 0 ? ` threads(${parts.join(', ')})` : '';
 }
 
 /** `glu(swiglu_clamped, interleaved, limit=7, alpha=1.702)` */

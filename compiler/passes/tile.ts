@@ -26,7 +26,8 @@
  *
  * The rest of the schedule is decided here too and recorded in the kernel IR, so renderers
  * only print it: the program's vector ISA (`isa`, from `vectorKindOf`), the C kernels' cache
- * blocking (`rows`, `kc`, `panels`) and ops' thread split (`minPerThread`), and the decode
+ * blocking (`rows`, `kc`, `panels`), thread splits (`threads`: C ops' share per thread,
+ * WGSL workgroup sizes), and the decode
  * form of quantized grouped GEMMs (`qdecode`, `prefetch`); see the last section.
  *
  * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
@@ -54,7 +55,7 @@ import {
   vectorElems,
 } from '../cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
-import type { GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling, VectorKind } from '../../ir/kernel.ts';
+import type { GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, KernelThreads, MoeAlignKernel, Step, Tiling, VectorKind } from '../../ir/kernel.ts';
 import { type TargetCaps, vectorKindOf } from '../target.ts';
 import { fail } from '../diagnostics.ts';
 import { isQuantDType } from '../../ir/quant.ts';
@@ -112,8 +113,9 @@ export function microTiles(t: TargetCaps, v: number): Array<{ mr: number; nr: nu
 export function tileCandidates(p: GemmProblem, t: TargetCaps, maxM: number): Tiling[] {
   const v = vectorElems(t, p.dtype);
   const out: Tiling[] = [];
-  // A glu micro-tile holds gate and up columns in pairs (outCols is n/2 under a glu): nr even.
-  const glu = p.outCols !== p.n;
+  // The C kernels' glu micro-tile holds gate and up columns side by side in one panel
+  // (outCols is n/2 under a glu): nr even there (the other backends cover any nr).
+  const glu = p.outCols !== p.n && t.backend === 'c';
   for (const { mr, nr } of microTiles(t, v)) {
     if (glu && nr % 2 !== 0) continue;
     const mHi = Math.max(mr, roundUp(maxM, mr));
@@ -399,15 +401,16 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
   const isa = vectorKindOf(target);
   const steps = mapKernels(p.steps, (k) => {
     const tile = tiles.get(k);
+    const threads = kernelThreads(k, target);
+    const split = threads ? { threads } : {};
     if (k.kind === 'moe_align') {
       const block = blocks.get(k.sorted);
-      return block === undefined ? { ...k } : { ...k, block };
+      return block === undefined ? { ...k, ...split } : { ...k, block, ...split };
     }
-    if (k.kind === 'op') return target.backend === 'c' ? { ...k, minPerThread: MIN_ELEMS_PER_THREAD } : { ...k };
-    if (k.kind === 'router' || !tile) return tile ? { ...k, tile } : { ...k };
+    if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
     const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...quantDecode(k, p, target, isa) };
-    if (k.kind === 'grouped_gemm') return { ...k, tile: scheduled, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens };
-    return { ...k, tile: scheduled };
+    if (k.kind === 'grouped_gemm') return { ...k, tile: scheduled, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens, ...split };
+    return { ...k, tile: scheduled, ...split };
   });
 
   let buffers = p.buffers.map((b) => ({ ...b, shape: [...b.shape] }));
@@ -433,6 +436,22 @@ const ACC_BLOCK_FLOATS = 16384;
  * elementwise or row-wise op: starting one costs more than a share of 16K elements saves.
  */
 const MIN_ELEMS_PER_THREAD = 16384;
+
+/**
+ * Invocations per workgroup of the WGSL shaders that are not tiled GEMMs: one workgroup per
+ * row (rmsnorm), token (router), slot (the decode path) or 64 elements; two 32-wide waves,
+ * the smallest size that keeps a compute unit's SIMD lanes full on every vendor. moe_align
+ * runs as one workgroup, of WebGPU's default limit of 256 invocations, striding over experts.
+ */
+const WGSL_WORKGROUP = 64;
+const WGSL_ALIGN_WORKGROUP = 256;
+
+/** How a kernel's work is split over threads where the tile does not say (see `KernelThreads`). */
+function kernelThreads(k: Kernel, target: TargetCaps): KernelThreads | undefined {
+  if (target.backend === 'c') return k.kind === 'op' ? { minElems: MIN_ELEMS_PER_THREAD } : undefined;
+  if (target.backend !== 'wgsl' || k.kind === 'gemm') return undefined;
+  return { workgroup: k.kind === 'moe_align' ? WGSL_ALIGN_WORKGROUP : WGSL_WORKGROUP };
+}
 
 /**
  * Bytes ahead each panel stream of the C decode path (T = 1, four panels at once) is

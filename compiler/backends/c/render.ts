@@ -7,7 +7,7 @@
  * `forward`. Nothing here decides a schedule: the vector ISA comes from the program's `isa`,
  * micro-tile shapes, cache blocking (rows, depth chunk, panels per pass) and the quantized
  * decode form (group sums, prefetch distance) from each kernel's `Tiling`, ops' thread split
- * from the kernel, the token block and the decode-vs-sorted threshold from `moe_align` and
+ * from the kernel's `threads`, the token block and the decode-vs-sorted threshold from `moe_align` and
  * the grouped GEMM, offsets from the memory plan, weight panels from `layout.ts`. This file
  * only knows how to spell each ISA in C.
  */
@@ -218,8 +218,8 @@ class CRenderer {
     const key = `${q ?? 'f32'}:${mr}x${w}`;
     const old = this.micros.get(key);
     if (old) {
-      if (decode && old.decode === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
-      else if (decode && JSON.stringify(old.decode) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
+      if (decode && old.decodeForm === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
+      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
       return name;
     }
     const isa = this.isa;
@@ -377,7 +377,7 @@ class CRenderer {
         [view, args] = this.op(k);
         mode = 'parallel';
         const elems = cElems(this.shape(k.outputs[0]), 'T');
-        const per = k.minPerThread;
+        const per = k.threads?.minElems;
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
         break;
       }
@@ -694,8 +694,8 @@ function cTiling(k: GemmKernel | GroupedGemmKernel): CTiling {
 }
 
 /** The template fields of a quantized decode form: group sums (and the prefetch) need vector code. */
-function decodeView(d: Pick<Tiling, 'qdecode' | 'prefetch'>, simd: boolean): { decode: Pick<Tiling, 'qdecode' | 'prefetch'>; stream: true; groupSum: boolean; prefetch?: number } {
-  return { decode: d, stream: true, groupSum: simd && d.qdecode === 'group_sum', prefetch: d.prefetch };
+function decodeView(d: Pick<Tiling, 'qdecode' | 'prefetch'>, simd: boolean): { decodeForm: Pick<Tiling, 'qdecode' | 'prefetch'>; stream: true; groupSum: boolean; prefetch?: number } {
+  return { decodeForm: d, stream: true, groupSum: simd && d.qdecode === 'group_sum', prefetch: d.prefetch };
 }
 
 function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {

@@ -11,15 +11,13 @@
  * bug) are skipped.
  */
 import type { MoeAlignKernel } from '../../../ir/kernel.ts';
-import { type Operand, PRELUDE, type ShaderEntry, accessors } from './shader.ts';
-
-export const ALIGN_WG = 256;
+import { type Operand, PRELUDE, type ShaderEntry, accessors, workgroupOf } from './shader.ts';
 
 /** Operands idx, sorted, bexp, cnt; extras nslots, sortedLen, blocksLen. */
 export function alignShader(k: MoeAlignKernel, ops: Operand[]): ShaderEntry {
   const E = k.experts;
   const B = k.block;
-  const W = ALIGN_WG;
+  const W = workgroupOf(k);
   const code = `${PRELUDE}${accessors(ops, ['nslots', 'sortedLen', 'blocksLen'])}
 var<workgroup> cnt: array<u32, ${E}>;
 var<workgroup> rowStart: array<u32, ${E}>;
