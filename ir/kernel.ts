@@ -116,6 +116,12 @@ export interface Tiling {
   rows?: number;
   kc?: number;
   panels?: number;
+  /**
+   * `dma`: the weight tiles (kc-deep chunks of a panel) are double-buffered into a
+   * software-managed scratchpad by DMA, the next chunk loading while the kernel computes on
+   * this one (the NPU's 2(A+B)+C placement). Absent: read in place through the caches.
+   */
+  stage?: 'dma';
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */
   qdecode?: QuantDecodeForm;
   /** Bytes ahead each decode-path panel stream is software-prefetched (absent: none). */

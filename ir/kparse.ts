@@ -38,7 +38,7 @@
  *     positive; the micro-tile divides the tile (m % mr, n % nr), nr even under a glu on
  *     the C backend's kinds, the
  *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
- *     (a grouped GEMM's = m), `qdecode` only on a GEMM with a quantized weight and
+ *     (a grouped GEMM's = m), `stage` only with `kc`, `qdecode` only on a GEMM with a quantized weight and
  *     `prefetch` only with `qdecode="group_sum"`, a `threads` workgroup a power of two.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
@@ -803,9 +803,10 @@ class Reader {
   }
 
   tiling(): Tiling {
-    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS, 'qdecode', 'prefetch', 'note']);
+    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS, 'stage', 'qdecode', 'prefetch', 'note']);
     const t: Tiling = { m: this.int('m'), n: this.int('n'), k: this.int('k'), mr: this.int('mr'), nr: this.int('nr'), vector: this.int('vector') };
     for (const key of TILE_SCHEDULE_KEYS) if (this.attrs.has(key)) t[key] = this.int(key);
+    if (this.attrs.has('stage')) t.stage = this.str('stage', ['dma'] as const);
     if (this.attrs.has('qdecode')) t.qdecode = this.str('qdecode', QUANT_DECODE_FORMS);
     if (this.attrs.has('prefetch')) t.prefetch = this.int('prefetch');
     const note = this.attrs.get('note');
@@ -1200,6 +1201,7 @@ class KernelCheck {
     if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
     if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
     if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
+    if (t.stage !== undefined && t.kc === undefined) this.bad(`tile stage = ${t.stage} stages kc-deep chunks, but the tile has no kc`);
     const quantW = (k.kind === 'gemm' || k.kind === 'grouped_gemm') && this.scope.get(k.w)?.quant !== undefined;
     if (t.qdecode !== undefined && !quantW) this.bad(`tile qdecode = ${t.qdecode}, but the kernel's weight is not quantized`);
     if (t.prefetch !== undefined) {

@@ -49,7 +49,8 @@
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
- *   `rows=, kc=, panels=` (CPU cache blocking), `qdecode="group_sum"|"scale_each"` and
+ *   `rows=, kc=, panels=` (CPU cache blocking), `stage="dma"` (scratchpad staging),
+ *   `qdecode="group_sum"|"scale_each"` and
  *   `prefetch=BYTES` (a quantized weight's decode path), then `note="..."`.
  * - Any other op: `op NAME(in, ...) -> (out, ...) {attrs}` with the graph op's attributes as
  *   `printAttrs` prints them (all of them, sorted; left out when there are none).
@@ -248,6 +249,7 @@ export function printEpilogue(e: Epilogue): string {
 export function printTiling(t: Tiling): string {
   const parts = [`m=${printNumber(t.m)}`, `n=${printNumber(t.n)}`, `k=${printNumber(t.k)}`, `mr=${printNumber(t.mr)}`, `nr=${printNumber(t.nr)}`, `vector=${printNumber(t.vector)}`];
   for (const key of TILE_SCHEDULE_KEYS) if (t[key] !== undefined) parts.push(`${key}=${printNumber(t[key])}`);
+  if (t.stage !== undefined) parts.push(`stage=${JSON.stringify(t.stage)}`);
   if (t.qdecode !== undefined) parts.push(`qdecode=${JSON.stringify(t.qdecode)}`);
   if (t.prefetch !== undefined) parts.push(`prefetch=${printNumber(t.prefetch)}`);
   if (t.note !== undefined) parts.push(`note=${JSON.stringify(t.note)}`);

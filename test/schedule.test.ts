@@ -64,7 +64,7 @@ describe('schedules in the kernel IR', () => {
     const parts: string[] = [
       '// The program line and the steps of deepseek-v3 (test sizes, max_tokens 64) as printed',
       '// after tiling and memory planning, f32 and --quantize i8, per target: the schedule',
-      '// the tiler recorded (isa; tile rows, kc, panels; qdecode, prefetch; threads). Tile notes left out.',
+      '// the tiler recorded (isa; tile rows, kc, panels, stage; qdecode, prefetch; threads). Tile notes left out.',
     ];
     for (const quant of [undefined, 'i8'] as const)
       for (const target of TARGETS) {
@@ -225,6 +225,19 @@ describe('renderers print the recorded schedule', () => {
     expect(each).toContain('Each weight is\n * decoded and scaled once');
     const none = withTiles(p, () => ({ qdecode: undefined, prefetch: undefined }));
     expect(errorOf(() => renderC(none, loadTarget('x86-avx2'))).message).toMatch(/names no decode form/);
+  });
+
+  it('C: weight tiles go through the scratchpad by DMA where the tile says stage="dma" (the NPU), not where the target merely has one', () => {
+    const p = compileFor('tiny.moe', 'npu-scratchpad');
+    const gemms = kernels(p.steps).filter((k): k is GroupedGemmKernel => k.kind === 'grouped_gemm');
+    for (const k of gemms) expect(k.tile!.stage).toBe('dma');
+    for (const k of kernels(compileFor('tiny.moe', 'x86-avx2').steps)) if (k.kind === 'grouped_gemm') expect(k.tile!.stage).toBeUndefined();
+    const npu = loadTarget('npu-scratchpad');
+    expect(renderC(p, npu).source).toContain('DMA_LOAD(stage[(i + 1) & 1]');
+    const inPlace = renderC(withTiles(p, () => ({ stage: undefined })), npu).source;
+    expect(inPlace).not.toContain('DMA_LOAD');
+    expect(inPlace).not.toContain('MOEC_SCRATCHPAD');
+    expect(verifyKernelIR(withTiles(p, () => ({ kc: undefined }))).join('\n')).toMatch(/tile stage = dma stages kc-deep chunks, but the tile has no kc/);
   });
 
   it('Wasm: SIMD128 or the scalar build follows the program\'s isa; a program tiled for another target, or asking for group sums, is refused', () => {

@@ -26,7 +26,7 @@
  *
  * The rest of the schedule is decided here too and recorded in the kernel IR, so renderers
  * only print it: the program's vector ISA (`isa`, from `vectorKindOf`), the C kernels' cache
- * blocking (`rows`, `kc`, `panels`), thread splits (`threads`: C ops' share per thread,
+ * blocking (`rows`, `kc`, `panels`, scratchpad `stage`), thread splits (`threads`: C ops' share per thread,
  * WGSL workgroup sizes), and the decode
  * form of quantized grouped GEMMs (`qdecode`, `prefetch`); see the last section.
  *
@@ -467,16 +467,18 @@ const QUANT_PREFETCH_BYTES = 4096;
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
  * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
- * while every micro-tile uses them) and tile.n / nr panels per pass within the block.
+ * while every micro-tile uses them) and tile.n / nr panels per pass within the block; on a
+ * chip with a scratchpad, the chunks are staged into it by DMA.
  */
-function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels'> {
+function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'stage'> {
   if (target.backend !== 'c') return {};
   const { mr, nr: w } = tile;
   const kd = gemmProblem(k, p, bindings).depth;
   const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
   const kc = Math.max(1, Math.min(kd, tile.k));
   const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
-  return { rows, kc, panels };
+  // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
+  return { rows, kc, panels, ...(target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {}) };
 }
 
 /**

@@ -5,7 +5,7 @@
  * steps) and hands the views to the Handlebars templates in `targets/c/`: one template per
  * kernel kind, shared partials for the runtime, the epilogue chain and the steps of
  * `forward`. Nothing here decides a schedule: the vector ISA comes from the program's `isa`,
- * micro-tile shapes, cache blocking (rows, depth chunk, panels per pass) and the quantized
+ * micro-tile shapes, cache blocking (rows, depth chunk, panels per pass), DMA staging and the quantized
  * decode form (group sums, prefetch distance) from each kernel's `Tiling`, ops' thread split
  * from the kernel's `threads`, the token block and the decode-vs-sorted threshold from `moe_align` and
  * the grouped GEMM, offsets from the memory plan, weight panels from `layout.ts`. This file
@@ -139,7 +139,7 @@ class CRenderer {
   private readonly PREFIX: string;
   /** The vector ISA the micro-kernels are written in (none: portable C only). */
   private readonly isa: Isa | undefined;
-  /** The target has a software-managed scratchpad: GEMM tiles are staged through it by DMA. */
+  /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
 
   constructor(
@@ -150,7 +150,8 @@ class CRenderer {
     this.prefix = ident(p.name).toLowerCase();
     this.PREFIX = this.prefix.toUpperCase();
     this.isa = programIsa(p, target);
-    this.dma = target.memory.some((l) => l.kind === 'scratchpad');
+    const kernels = kernelsOf(p.steps);
+    this.dma = kernels.some(staged);
     p.buffers.forEach((b, i) => {
       const quant = isQuantDType(b.dtype);
       if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
@@ -166,7 +167,7 @@ class CRenderer {
       const ctype = quant ? codeCType(b.dtype as QuantDType) : isIntDType(b.dtype) ? 'int' : 'float';
       this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype, rowElems });
     });
-    collectAligns(p.steps, this.aligns);
+    for (const k of kernels) if (k.kind === 'moe_align') this.aligns.set(k.sorted, k);
   }
 
   private v(name: string): string {
@@ -383,7 +384,7 @@ class CRenderer {
       }
     }
     const comment = String(view.summaryLine);
-    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: this.dma });
+    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
     return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
   }
@@ -698,11 +699,13 @@ function decodeView(d: Pick<Tiling, 'qdecode' | 'prefetch'>, simd: boolean): { d
   return { decodeForm: d, stream: true, groupSum: simd && d.qdecode === 'group_sum', prefetch: d.prefetch };
 }
 
-function collectAligns(steps: readonly Step[], into: Map<string, MoeAlignKernel>): void {
-  for (const s of steps) {
-    if (s.kind === 'loop') collectAligns(s.body, into);
-    else if (s.kind === 'moe_align') into.set(s.sorted, s);
-  }
+function kernelsOf(steps: readonly Step[]): Kernel[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? kernelsOf(s.body) : [s]));
+}
+
+/** A GEMM whose tile says its weight tiles go through the scratchpad by DMA. */
+function staged(k: Kernel): boolean {
+  return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && k.tile?.stage === 'dma';
 }
 
 /** Renders the program (tiled and planned) as C. */
