@@ -122,6 +122,11 @@ export interface Tiling {
    * this one (the NPU's 2(A+B)+C placement). Absent: read in place through the caches.
    */
   stage?: 'dma';
+  /**
+   * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
+   * time) reads at once, one memory stream each (the C backend's; absent elsewhere).
+   */
+  streams?: number;
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */
   qdecode?: QuantDecodeForm;
   /** Bytes ahead each decode-path panel stream is software-prefetched (absent: none). */

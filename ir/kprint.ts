@@ -49,7 +49,8 @@
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
- *   `rows=, kc=, panels=` (CPU cache blocking), `stage="dma"` (scratchpad staging),
+ *   `rows=, kc=, panels=` (CPU cache blocking), `streams=` (decode-path panel streams),
+ *   `stage="dma"` (scratchpad staging),
  *   `qdecode="group_sum"|"scale_each"` and
  *   `prefetch=BYTES` (a quantized weight's decode path), then `note="..."`.
  * - Any other op: `op NAME(in, ...) -> (out, ...) {attrs}` with the graph op's attributes as
@@ -71,7 +72,7 @@ import { printAttrValue, printAttrs, printIR, printName, printNumber, printType 
 export const KERNEL_IR_VERSION = 1;
 
 /** The optional whole-number schedule fields of a tiling after `vector`, in print order (`kparse.ts` reads the same list). */
-export const TILE_SCHEDULE_KEYS = ['rows', 'kc', 'panels'] as const;
+export const TILE_SCHEDULE_KEYS = ['rows', 'kc', 'panels', 'streams'] as const;
 
 /** The line between the kernel program and its graph module. */
 export const GRAPH_SECTION = '-- graph --';
@@ -245,7 +246,7 @@ export function printEpilogue(e: Epilogue): string {
   }
 }
 
-/** `tile(m=16, n=64, k=64, mr=4, nr=8, vector=8, rows=16, kc=64, panels=4, qdecode="group_sum", prefetch=4096, note="...")` */
+/** `tile(m=16, n=64, k=64, mr=4, nr=8, vector=8, rows=16, kc=64, panels=4, streams=4, qdecode="group_sum", prefetch=4096, note="...")` */
 export function printTiling(t: Tiling): string {
   const parts = [`m=${printNumber(t.m)}`, `n=${printNumber(t.n)}`, `k=${printNumber(t.k)}`, `mr=${printNumber(t.mr)}`, `nr=${printNumber(t.nr)}`, `vector=${printNumber(t.vector)}`];
   for (const key of TILE_SCHEDULE_KEYS) if (t[key] !== undefined) parts.push(`${key}=${printNumber(t[key])}`);

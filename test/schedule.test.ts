@@ -1,6 +1,7 @@
 /**
  * Schedule decisions live in the kernel IR: the tiler records the vector ISA (`isa`), the
- * C cache blocking (tile `rows`, `kc`, `panels`), thread splits (`threads(min_elems)` of C
+ * C cache blocking (tile `rows`, `kc`, `panels`), the decode path's panel `streams`, DMA
+ * `stage`, thread splits (`threads(min_elems)` of C
  * ops, `threads(workgroup)` of the WGSL shaders that are not tiled GEMMs) and a quantized
  * grouped GEMM's decode form (`qdecode`, `prefetch`); the text round-trips,
  * the verifier checks the fields, and the renderers print what the IR says (and refuse a
@@ -64,7 +65,7 @@ describe('schedules in the kernel IR', () => {
     const parts: string[] = [
       '// The program line and the steps of deepseek-v3 (test sizes, max_tokens 64) as printed',
       '// after tiling and memory planning, f32 and --quantize i8, per target: the schedule',
-      '// the tiler recorded (isa; tile rows, kc, panels, stage; qdecode, prefetch; threads). Tile notes left out.',
+      '// the tiler recorded (isa; tile rows, kc, panels, streams, stage; qdecode, prefetch; threads). Tile notes left out.',
     ];
     for (const quant of [undefined, 'i8'] as const)
       for (const target of TARGETS) {
@@ -160,6 +161,7 @@ describe('schedules in the kernel IR', () => {
       [withTiles(p, (k) => ({ rows: k.tile!.mr + 1 })), /tile rows = \d+ is not a whole number of mr/],
       [withTiles(p, (k) => ({ rows: 2 * k.tile!.m })), /a grouped GEMM passes over one padding block/],
       [withTiles(p, () => ({ kc: 0 })), /tile kc = 0 is not a positive whole number/],
+      [withTiles(p, () => ({ streams: 4 }), 'gemm'), /tile streams is for a grouped GEMM's decode path only/],
       [withTiles(f32, () => ({ qdecode: 'group_sum' })), /qdecode = group_sum, but the kernel's weight is not quantized/],
       [withTiles(p, () => ({ qdecode: 'scale_each' })), /tile prefetch is for the group_sum decode path only/],
       [withTiles(p, () => ({ prefetch: -64 })), /tile prefetch = -64 is not a positive whole number/],
@@ -224,7 +226,21 @@ describe('renderers print the recorded schedule', () => {
     expect(each).not.toContain('_mm_prefetch(');
     expect(each).toContain('Each weight is\n * decoded and scaled once');
     const none = withTiles(p, () => ({ qdecode: undefined, prefetch: undefined }));
-    expect(errorOf(() => renderC(none, loadTarget('x86-avx2'))).message).toMatch(/names no decode form/);
+    expect(errorOf(() => renderC(none, loadTarget('x86-avx2'))).message).toMatch(/has no decode path in its tile \(qdecode\)/);
+  });
+
+  it('C: the decode path reads as many panels at once as the tile\'s streams', () => {
+    for (const quant of [undefined, 'i8'] as const) {
+      const p = compileFor('tiny.moe', 'x86-avx2', quant);
+      const src = renderC(p, loadTarget('x86-avx2')).source;
+      expect(src).toContain('p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */');
+      expect(src).toMatch(/_1x\d+_x4\(/);
+      const two = renderC(withTiles(p, () => ({ streams: 2 })), loadTarget('x86-avx2')).source;
+      expect(two).toContain('p + 2 <= p1; p += 2) { /* two panels at a time: two memory streams */');
+      expect(two).toMatch(/_1x\d+_x2\(/);
+      expect(two).not.toMatch(/_1x\d+_x4\(/);
+      expect(errorOf(() => renderC(withTiles(p, () => ({ streams: undefined })), loadTarget('x86-avx2'))).message).toMatch(/has no decode path in its tile \(streams\)/);
+    }
   });
 
   it('C: weight tiles go through the scratchpad by DMA where the tile says stage="dma" (the NPU), not where the target merely has one', () => {

@@ -26,7 +26,7 @@
  *
  * The rest of the schedule is decided here too and recorded in the kernel IR, so renderers
  * only print it: the program's vector ISA (`isa`, from `vectorKindOf`), the C kernels' cache
- * blocking (`rows`, `kc`, `panels`, scratchpad `stage`), thread splits (`threads`: C ops' share per thread,
+ * blocking (`rows`, `kc`, `panels`, decode-path `streams`, scratchpad `stage`), thread splits (`threads`: C ops' share per thread,
  * WGSL workgroup sizes), and the decode
  * form of quantized grouped GEMMs (`qdecode`, `prefetch`); see the last section.
  *
@@ -454,6 +454,13 @@ function kernelThreads(k: Kernel, target: TargetCaps): KernelThreads | undefined
 }
 
 /**
+ * Panels the C decode path (one row at a time) reads at once: one row does little arithmetic
+ * per weight, so the weights' bandwidth is the limit, and four streams keep more of memory's
+ * requests in flight than one.
+ */
+const DECODE_STREAMS = 4;
+
+/**
  * Bytes ahead each panel stream of the C decode path (T = 1, four panels at once) is
  * prefetched with quantized weights. Their panel rows are short (16 bytes of i8 for 16
  * columns), so a stream crosses pages fast and the hardware prefetcher, which stops at
@@ -467,10 +474,11 @@ const QUANT_PREFETCH_BYTES = 4096;
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
  * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
- * while every micro-tile uses them) and tile.n / nr panels per pass within the block; on a
- * chip with a scratchpad, the chunks are staged into it by DMA.
+ * while every micro-tile uses them) and tile.n / nr panels per pass within the block; a
+ * grouped GEMM's decode path reads `DECODE_STREAMS` panels at once; on a chip with a
+ * scratchpad, the chunks are staged into it by DMA.
  */
-function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'stage'> {
+function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'streams' | 'stage'> {
   if (target.backend !== 'c') return {};
   const { mr, nr: w } = tile;
   const kd = gemmProblem(k, p, bindings).depth;
@@ -478,7 +486,8 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   const kc = Math.max(1, Math.min(kd, tile.k));
   const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
-  return { rows, kc, panels, ...(target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {}) };
+  const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
+  return { rows, kc, panels, ...streams, ...(target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {}) };
 }
 
 /**

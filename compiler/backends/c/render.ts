@@ -210,17 +210,18 @@ class CRenderer {
   }
 
   /**
-   * Registers the micro-kernel of `mr` rows × `w` columns (for `q` codes). A quantized one-row
-   * kernel's four-panel decode form comes from the grouped GEMM that runs it (`decode`): the
-   * first to ask sets it, and another asking for a different form is refused (one function).
+   * Registers the micro-kernel of `mr` rows × `w` columns (for `q` codes). A one-row kernel's
+   * several-panel decode form comes from the grouped GEMM that runs it (`decode`: its panel
+   * streams and, quantized, its scale form and prefetch): the first to ask sets it, and
+   * another asking for a different form is refused (one function).
    */
-  private micro(mr: number, w: number, q?: QuantDType, span = 2, decode?: Pick<Tiling, 'qdecode' | 'prefetch'>): string {
+  private micro(mr: number, w: number, q?: QuantDType, span = 2, decode?: DecodePath): string {
     const name = `moec_micro_${q ? `${codeName(q)}_` : ''}${mr}x${w}`;
     const key = `${q ?? 'f32'}:${mr}x${w}`;
     const old = this.micros.get(key);
     if (old) {
       if (decode && old.decodeForm === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
-      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
+      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
       return name;
     }
     const isa = this.isa;
@@ -239,11 +240,10 @@ class CRenderer {
             decode: portableDecode(q, 'b', 'v', span),
           }
         : {}),
-      // A one-row micro-kernel (decode) also comes in a four-panel form (more memory streams);
-      // a quantized one in the decode form its grouped GEMM's tile names.
-      stream: mr === 1 && !q,
-      ...(q && decode ? decodeView(decode, simd !== undefined) : {}),
-      quads: [0, 1, 2, 3].map((j) => ({ j })),
+      // A one-row micro-kernel (decode) also comes in a several-panel form (more memory
+      // streams), in the form its grouped GEMM's tile names.
+      stream: false,
+      ...(decode ? decodeView(decode, simd !== undefined) : {}),
       accs: (mr * w) / lanes,
       rows: Array.from({ length: mr }, (_, r) => ({ r })),
       vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes, boff: q ? v * vectorCodeBytes(q, lanes) : 0 })),
@@ -545,8 +545,10 @@ class CRenderer {
     const { ep, fields } = this.gemmCommon(k);
     const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
     const tile = cTiling(k);
-    if (q && tile.qdecode === undefined) fail('E701', `the grouped GEMM writing ${k.out} reads quantized weights but its tile names no decode form`, undefined, 'run the tile pass for this target: it records qdecode');
-    this.micro(1, fields.w as number, q?.dtype, fields.span as number, q ? { qdecode: tile.qdecode, prefetch: tile.prefetch } : undefined);
+    if (tile.streams === undefined || (q && tile.qdecode === undefined))
+      fail('E701', `the grouped GEMM writing ${k.out} has no decode path in its tile (${tile.streams === undefined ? 'streams' : 'qdecode'})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
+    const decode: DecodePath = q ? { streams: tile.streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams: tile.streams };
+    this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
@@ -565,6 +567,8 @@ class CRenderer {
       ...fields,
       grouped: true,
       blockRows: tile.rows,
+      streams: tile.streams,
+      streamsWord: countWord(tile.streams),
       summaryLine: `grouped GEMM ${fields.kd} -> ${fields.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       block: align.block,
@@ -694,9 +698,26 @@ function cTiling(k: GemmKernel | GroupedGemmKernel): CTiling {
   return t as CTiling;
 }
 
-/** The template fields of a quantized decode form: group sums (and the prefetch) need vector code. */
-function decodeView(d: Pick<Tiling, 'qdecode' | 'prefetch'>, simd: boolean): { decodeForm: Pick<Tiling, 'qdecode' | 'prefetch'>; stream: true; groupSum: boolean; prefetch?: number } {
-  return { decodeForm: d, stream: true, groupSum: simd && d.qdecode === 'group_sum', prefetch: d.prefetch };
+/** What a grouped GEMM's decode path asks of its one-row micro-kernel (from its tile). */
+type DecodePath = Pick<Tiling, 'streams' | 'qdecode' | 'prefetch'>;
+
+/** The template fields of a decode path: quantized group sums (and the prefetch) need vector code. */
+function decodeView(d: DecodePath, simd: boolean): Record<string, unknown> {
+  const streams = d.streams!;
+  return {
+    decodeForm: d,
+    stream: true,
+    streams,
+    streamsWord: countWord(streams),
+    quads: Array.from({ length: streams }, (_, j) => ({ j })),
+    groupSum: simd && d.qdecode === 'group_sum',
+    prefetch: d.prefetch,
+  };
+}
+
+/** A small count as a word, for the comments (`four panels at a time`). */
+function countWord(n: number): string {
+  return ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight'][n] ?? String(n);
 }
 
 function kernelsOf(steps: readonly Step[]): Kernel[] {
