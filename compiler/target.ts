@@ -89,7 +89,7 @@ export function vectorKindOf(t: TargetCaps): VectorKind {
  * this one's registers. Every renderer asks this before printing.
  */
 export function programVectorKind(p: Pick<KProgram, 'isa'>, t: TargetCaps): VectorKind {
-  if (p.isa === undefined) throw new Error(`${t.backend} backend: the program has no vector ISA (run tile)`);
+  if (p.isa === undefined) fail('E701', `the kernel program has no vector ISA: it was not tiled, and the ${t.backend} backend prints the tiler's schedule`, undefined, 'keep the tile pass when emitting code');
   const offered = vectorKindOf(t);
   if (p.isa !== offered) fail('E701', `the kernel program was tiled for ${p.isa} vectors, but target '${t.name}' offers ${offered}`, undefined, 'tile the program for the target it is rendered for');
   return p.isa;

@@ -293,10 +293,13 @@ describe('renderers print the recorded schedule', () => {
     expect(verifyKernelIR({ ...p, steps: map(p.steps, 48) }).join('\n')).toMatch(/threads workgroup = 48 is not a power of two/);
   });
 
-  it('tileProgram records the isa on the program it returns (and leaves its input alone)', () => {
+  it('tileProgram records the isa on the program it returns (and leaves its input alone); renderers refuse an untiled program', () => {
     const m = compileFile('examples/tiny.moe');
     const lowered = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 32, stopAfter: 'lower-kernels' }).program!;
     expect(lowered.isa).toBeUndefined();
+    // an untiled program is refused with a user error (E701), not an internal one
+    for (const render of [() => renderC({ ...lowered, arenaBytes: 0, maxTokens: 32 }, loadTarget('x86-avx2')), () => buildModule({ ...lowered, arenaBytes: 0, maxTokens: 32 }, loadTarget('wasm-simd128'))])
+      expect(errorOf(render).message).toMatch(/E701: the kernel program has no vector ISA: it was not tiled/);
     const tiled = tileProgram(lowered, loadTarget('x86-avx512'), { maxTokens: 32 });
     expect(tiled.isa).toBe('avx512');
     expect(lowered.isa).toBeUndefined();

@@ -104,12 +104,12 @@ function plainOperands(s: Step): string[] {
 }
 
 export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions = {}): BuiltModule {
+  const isa = programVectorKind(p, target);
   checkSupported(p, p.steps);
   const shapes = programShapes(p);
   const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
   const m = new binaryen.Module();
   try {
-    const isa = programVectorKind(p, target);
     const simd = isa === 'simd128';
     m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
     m.setMemory(layout.initialPages, 65536, 'memory');
