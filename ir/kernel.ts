@@ -5,9 +5,10 @@
  * once, target-neutrally: what it computes, its operands, its tiling and its epilogue
  * chain) or a loop over a list of steps (a graph-IR `repeat`: the same kernels per layer,
  * with stacked weights sliced per iteration). Backends make no scheduling decisions: tile
- * sizes, the vector ISA, cache blocking, thread splits, the decode-vs-sorted threshold and
- * the quantized decode form come from the tiler, buffer offsets from the memory planner, and the math of each
- * kernel kind is defined once here and in the kernel interpreter (`kinterp.ts`).
+ * sizes, the vector ISA, cache blocking, DMA staging, thread splits and workgroup sizes, the
+ * decode-vs-sorted threshold, the decode path's panel streams and the quantized decode form
+ * come from the tiler, buffer offsets from the memory planner, and the math of each kernel
+ * kind is defined once here and in the kernel interpreter (`kinterp.ts`).
  *
  * Buffers are named; shapes may use the symbolic token count `T` (and other dims), which
  * the memory planner bounds by `maxTokens`. Weights are the graph module's weights after

@@ -34,12 +34,13 @@
  *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
  *     re-infer to their output buffers' types through the op catalogue.
- *     Schedules: tile sizes and `rows`, `kc`, `panels`, `prefetch`, an op's `threads`
- *     positive; the micro-tile divides the tile (m % mr, n % nr), nr even under a glu on
- *     the C backend's kinds, the
+ *     Schedules: tile sizes, `rows`, `kc`, `panels`, `streams`, `prefetch` and `threads`
+ *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
+ *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
  *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
- *     (a grouped GEMM's = m), `streams` only on a grouped GEMM, `stage` only with `kc`, `qdecode` only on a GEMM with a quantized weight and
- *     `prefetch` only with `qdecode="group_sum"`, a `threads` workgroup a power of two.
+ *     (a grouped GEMM's = m), `streams` only on a grouped GEMM, `stage` only with `kc`,
+ *     `qdecode` only on a GEMM with a quantized weight, `prefetch` only with
+ *     `qdecode="group_sum"`.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
  *     stacked buffer's kind (a view either way, named only inside its loop), and never the

@@ -25,10 +25,10 @@
  * `sortedFromTokens` comes from `decodeThreshold` with the chosen tile.
  *
  * The rest of the schedule is decided here too and recorded in the kernel IR, so renderers
- * only print it: the program's vector ISA (`isa`, from `vectorKindOf`), the C kernels' cache
- * blocking (`rows`, `kc`, `panels`, decode-path `streams`, scratchpad `stage`), thread splits (`threads`: C ops' share per thread,
- * WGSL workgroup sizes), and the decode
- * form of quantized grouped GEMMs (`qdecode`, `prefetch`); see the last section.
+ * only print it (see the last section): the program's vector ISA (`isa`, `vectorKindOf`);
+ * the C kernels' cache blocking (tile `rows`, `kc`, `panels`), decode-path panel `streams`
+ * and scratchpad `stage`; thread splits (`threads`: a C op's share per thread, WGSL
+ * workgroup sizes); the decode form of quantized grouped GEMMs (`qdecode`, `prefetch`).
  *
  * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
  * (plus `bindings`). Postcondition: a new program (the input is not mutated) with an `isa`,
@@ -422,7 +422,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
 }
 
 // ---------------------------------------------------------------------------------------
-// The schedule the C kernels follow (recorded in the tile; the renderer only prints it)
+// The rest of the schedule (recorded in the kernel IR; the renderers only print it)
 // ---------------------------------------------------------------------------------------
 
 /**
@@ -485,9 +485,10 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
   const kc = Math.max(1, Math.min(kd, tile.k));
   const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
-  // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
-  return { rows, kc, panels, ...streams, ...(target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {}) };
+  // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
+  const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
+  return { rows, kc, panels, ...streams, ...stage };
 }
 
 /**
