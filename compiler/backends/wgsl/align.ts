@@ -6,8 +6,8 @@
  * order (the stable order the reference defines, with no atomics and no sort); one
  * invocation turns the counts into row and block starts (E additions); then every
  * invocation pads its expert's last block and the rows and blocks past the used ones with
- * -1. Each invocation scans all T*K slots per expert it owns: O(E*T*K / 256) work, small
- * next to the GEMMs it feeds. Writes past the buffers (which the reference reports as a
+ * -1. Each invocation scans all T*K slots per expert it owns: O(E*T*K / W) work for a
+ * workgroup of W invocations (the kernel's threads(workgroup=W)), small next to the GEMMs it feeds. Writes past the buffers (which the reference reports as a
  * bug) are skipped.
  */
 import type { MoeAlignKernel } from '../../../ir/kernel.ts';
