@@ -17,7 +17,7 @@ import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../back
 import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
-import { type CSources, renderC, targetIsa } from './render.ts';
+import { type CSources, programIsa, renderC } from './render.ts';
 
 /**
  * A model built as an executable, with its weights blob written once into a private
@@ -123,7 +123,7 @@ export const cBackend: Backend = {
     };
   },
   packWeights(program, target, weights) {
-    const layout = cWeightLayout(program, target.alignment, targetIsa(target)?.lanes ?? 1);
+    const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
     return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {
