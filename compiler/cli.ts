@@ -3,7 +3,6 @@
  * this file owns argument parsing, printing and exit codes:
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../ir/dims.ts';
 import { mainFunc, type Module } from '../ir/graph.ts';
@@ -462,9 +461,9 @@ function attachSources(e: MoecError): void {
   for (const d of e.diagnostics) {
     if (!d.span || e.sources.has(d.span.file)) continue;
     try {
-      e.addSource(new SourceFile(d.span.file, readFileSync(d.span.file, 'utf8')));
+      e.addSource(new SourceFile(d.span.file, readText(d.span.file)));
     } catch {
-      // not a file (e.g. `<input>`): printed as `file: error ...` without the line
+      // not a readable file (e.g. `<input>`, or a FIFO since): printed as `file: error ...` without the line
     }
   }
 }

@@ -8,7 +8,7 @@
  * Quantities are written with units as strings (`32 KiB`, `20 GB/s`, `1.2 TFLOP/s`) so a sheet
  * reads like a data sheet and a bare `32` can never be silently taken as bytes instead of KiB.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import {
   type Document,
@@ -25,6 +25,7 @@ import {
 import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from './diagnostics.ts';
 import { packageRoot } from './package-root.ts';
 import { SourceFile, type Span } from './source.ts';
+import { readUserText } from '../ir/user-file.ts';
 import type { Backend, MemoryLevel, TargetCaps } from './target.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -749,14 +750,7 @@ export function loadTarget(nameOrPath: string): TargetCaps {
     }
     file = join(dir, `${nameOrPath}.yaml`);
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-    throw new MoecError({ code: 'E501', message: `cannot read target file \`${file}\`: ${why}` });
-  }
-  return parseTarget(text, displayPath(file));
+  return parseTarget(readUserText(file, { label: `target file \`${file}\`` }), displayPath(file));
 }
 
 /** A shipped sheet's path relative to the working directory when it is inside it (`targets/x86-avx2.yaml`). */
