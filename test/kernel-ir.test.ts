@@ -5,7 +5,7 @@
  * `verifyKernelIR` names each kind of problem.
  */
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../compiler/diagnostics.ts';
+import { errorOf } from './capture.ts';
 import { FuncBuilder } from '../ir/builder.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
 import type { Module } from '../ir/graph.ts';
@@ -204,16 +204,6 @@ function strip(v: unknown): unknown {
       .filter(([k, x]) => k !== 'span' && x !== undefined)
       .map(([k, x]) => [k, strip(x)]),
   );
-}
-
-function errorOf(fn: () => unknown): MoecError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MoecError) return e;
-    throw e;
-  }
-  throw new Error('expected a MoecError, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------------------
