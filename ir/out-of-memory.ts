@@ -18,9 +18,11 @@ export function withMemoryFor<T>(what: string, fn: () => T): T {
     return fn();
   } catch (err) {
     if (!isAllocationFailure(err)) throw err;
+    // "Invalid ... length": over what one array may hold here (4 GiB in Node 20), whatever the machine has.
+    const why = /^Invalid/.test((err as Error).message) ? `more than one array can hold in this Node.js (${(err as Error).message})` : (err as Error).message;
     return fail(
       'E509',
-      `not enough memory for ${what} (${(err as Error).message})`,
+      `not enough memory for ${what}: ${why}`,
       undefined,
       'moec holds a tensor in memory while it works on it: free memory, raise the process\'s limit (ulimit -v), or use a machine with more',
     );

@@ -22,6 +22,7 @@ import { cli, errorOf } from './capture.ts';
 import { compileFile, randomWeights } from '../compiler/driver.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
+import { jsonStructureProblem } from '../ir/json-structure.ts';
 import { readSafetensors, writeSafetensors, writeSafetensorsStreaming } from '../ir/safetensors.ts';
 
 const TINY = 'examples/tiny.moe';
@@ -223,6 +224,22 @@ describe('checkpoint indexes', () => {
   });
 });
 
+describe('what JSON.parse lets through (ir/json-structure.ts)', () => {
+  it.each([
+    ['{"a":"b","b":"a"}', undefined],
+    ['{"x":["a","a"],"y":{"x":1}}', undefined],
+    ['{"a\\"":1,"a\\"":2}', { kind: 'duplicate', key: 'a"', path: [] }],
+    ['{"k":"\\\\","k":0}', { kind: 'duplicate', key: 'k', path: [] }],
+    ['{"t":{"u":[{"v":1,"v":2}]}}', { kind: 'duplicate', key: 'v', path: ['t', 'u', ''] }],
+    ['{"a":1, "b" : {"c":2} , "a":3}', { kind: 'duplicate', key: 'a', path: [] }],
+    [`${'['.repeat(64)}${']'.repeat(64)}`, undefined],
+    [`${'['.repeat(65)}${']'.repeat(65)}`, { kind: 'too-deep' }],
+  ])('%s', (text, problem) => {
+    JSON.parse(text); // the precondition: valid JSON
+    expect(jsonStructureProblem(text)).toEqual(problem);
+  });
+});
+
 describe('safetensors headers', () => {
   const F32 = (begin: number) => `{"dtype":"F32","shape":[1],"data_offsets":[${begin},${begin + 4}]}`;
 
@@ -289,7 +306,7 @@ describe('running out of memory', () => {
       throw new RangeError('Array buffer allocation failed');
     };
     const e = errorOf(() => writeSafetensorsStreaming(out, { w: { dtype: 'f32', shape: [4] } }, produce));
-    expect(e.diagnostics[0]).toMatchObject({ code: 'E509', message: "not enough memory for tensor 'w' (F32 [4]) (Array buffer allocation failed)" });
+    expect(e.diagnostics[0]).toMatchObject({ code: 'E509', message: "not enough memory for tensor 'w' (F32 [4]): Array buffer allocation failed" });
     expect(e.diagnostics[0].hint).not.toContain('directory');
   });
 
@@ -306,7 +323,7 @@ describe('running out of memory', () => {
     ftruncateSync(fd, 8 + header.length + rows * 4); // sparse: no disk, no memory
     closeSync(fd);
     const r = await cli('quantize', path, '--to', 'i8', '-o', join(dir, 'q-huge.safetensors'));
-    expect(r.err).toContain(`E509: not enough memory for tensor 'w' (F32 [${rows}, 1], ${rows * 4} bytes)`);
+    expect(r.err).toContain(`E509: not enough memory for tensor 'w' (F32 [${rows}, 1], ${rows * 4} bytes): more than one array can hold in this Node.js`);
     expect(r.code).toBe(1);
   });
 });
