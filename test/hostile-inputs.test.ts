@@ -25,6 +25,8 @@ import { openCheckpoint } from '../ir/checkpoint.ts';
 import { jsonStructureProblem } from '../ir/json-structure.ts';
 import { readSafetensors, writeSafetensors, writeSafetensorsStreaming } from '../ir/safetensors.ts';
 
+// FIFOs, /dev/zero, Unix sockets and symlinks as the tests make them are POSIX things.
+const POSIX_ONLY = process.platform === 'win32';
 const TINY = 'examples/tiny.moe';
 let dir: string;
 let weights: string;
@@ -46,7 +48,7 @@ function rawSafetensors(name: string, json: string, data = 0): string {
   return path;
 }
 
-describe('a FIFO (or a symlink to one) is refused, never waited on', () => {
+describe.skipIf(POSIX_ONLY)('a FIFO (or a symlink to one) is refused, never waited on', () => {
   const feeders: ChildProcess[] = [];
   afterEach(() => {
     for (const f of feeders.splice(0)) f.kill('SIGKILL');
@@ -121,7 +123,7 @@ describe('a FIFO (or a symlink to one) is refused, never waited on', () => {
   });
 });
 
-describe('other files that are not regular files', () => {
+describe.skipIf(POSIX_ONLY)('other files that are not regular files', () => {
   let server: Server | undefined;
   afterAll(() => server?.close());
 
@@ -152,7 +154,7 @@ describe('other files that are not regular files', () => {
   });
 });
 
-describe('symlinks that lead nowhere', () => {
+describe.skipIf(POSIX_ONLY)('symlinks that lead nowhere', () => {
   it('a symlink loop reads "no such file": say it is a symlink loop (.moe, --weights, a shard, a target)', async () => {
     const a = join(dir, 'loop-a.moe');
     const b = join(dir, 'loop-b.moe');
