@@ -12,7 +12,7 @@
  * opens it, and the feeder, still waiting for a reader, is killed afterwards.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, openSync, closeSync, ftruncateSync, readFileSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { constants } from 'node:buffer';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ beforeAll(() => {
   weights = join(dir, 'w.safetensors');
   writeSafetensors(weights, randomWeights(compileFile(TINY), 1));
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A safetensors file whose header is `json` as written (duplicate keys survive), with `data` bytes after it. */
 function rawSafetensors(name: string, json: string, data = 0): string {
