@@ -487,9 +487,9 @@ function attachSources(e: MoecError): void {
   for (const d of e.diagnostics) {
     if (!d.span || e.sources.has(d.span.file)) continue;
     try {
-      e.addSource(new SourceFile(d.span.file, readFileSync(d.span.file, 'utf8')));
+      e.addSource(new SourceFile(d.span.file, readText(d.span.file)));
     } catch {
-      // not a file (e.g. `<input>`): printed as `file: error ...` without the line
+      // not a readable file (e.g. `<input>`, or a FIFO since): printed as `file: error ...` without the line
     }
   }
 }

@@ -24,7 +24,7 @@
 import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
-import { osReason } from '../../ir/safetensors.ts';
+import { osReason } from '../../ir/user-file.ts';
 import { MoecError, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
 

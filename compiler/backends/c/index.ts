@@ -11,7 +11,7 @@ import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { TargetCaps } from '../../target/caps.ts';
-import { osReason } from '../../../ir/safetensors.ts';
+import { osReason } from '../../../ir/user-file.ts';
 import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';
