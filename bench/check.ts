@@ -5,12 +5,12 @@
  * TOLERANCE (absolute, elementwise). Not a test of moec: the tests hold the interpreter to
  * its own contract; this only keeps the peer honest.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { interpret } from '../ir/graph/interp.ts';
 import { mainFunc } from '../ir/graph/graph.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
+import { makeTempDir, removeTemp } from '../compiler/io/output.ts';
 import { callNumpy, numpyUnavailable } from './peers/numpy.ts';
 import type { BenchCase } from './runner.ts';
 import { numpyModel } from './runners/numpy.ts';
@@ -36,7 +36,7 @@ export function checkNumpy(c: BenchCase): CheckResult {
   if (why) return { ...base, status: 'SKIP', note: why };
   const main = mainFunc(c.module);
   if (main.results.length !== 1) return { ...base, status: 'SKIP', note: 'the check compares a single output' };
-  const dir = mkdtempSync(join(tmpdir(), 'moec-bench-'));
+  const dir = makeTempDir('moec-bench');
   try {
     const want = interpret(c.module, { bindings: c.bindings, inputs: c.inputs, weights: c.weights })[main.results[0].name];
     const tensors = join(dir, 'tensors.safetensors');
@@ -59,6 +59,6 @@ export function checkNumpy(c: BenchCase): CheckResult {
   } catch (e) {
     return { ...base, status: 'FAIL', note: (e as Error).message };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTemp(dir);
   }
 }

@@ -5,10 +5,11 @@
  * peers (OpenBLAS, onnxruntime): FMA peak, STREAM triad and read bandwidth.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../compiler/backends/c/build.ts';
+import { makeFileVia } from '../compiler/io/output.ts';
 import type { Roof } from './runner.ts';
 
 export interface NativeLimits {
@@ -49,10 +50,11 @@ export function measureNativeLimits(threads: number, reps: number, mib = 256): N
   mkdirSync(dir, { recursive: true });
   const exe = join(dir, `limits-${c.flags.includes('-mavx512f') ? 'avx512' : c.flags.includes('-mavx2') ? 'avx2' : 'portable'}`);
   if (!existsSync(exe)) {
-    const tmp = `${exe}.tmp-${process.pid}`;
-    const b = spawnSync(c.cc, [...c.flags, '-o', tmp, SOURCE], { encoding: 'utf8' });
-    if (b.status !== 0) return `native/limits.c does not build: ${b.stderr.split('\n')[0]}`;
-    renameSync(tmp, exe);
+    const failed = makeFileVia(exe, (tmp) => {
+      const b = spawnSync(c.cc, [...c.flags, '-o', tmp, SOURCE], { encoding: 'utf8' });
+      return b.status !== 0 ? b.stderr.split('\n')[0] : undefined;
+    });
+    if (failed !== undefined) return `native/limits.c does not build: ${failed}`;
   }
   const r = spawnSync(exe, [String(threads), String(mib), String(reps)], { encoding: 'utf8' });
   if (r.status !== 0) return `native/limits failed (exit ${r.status})`;

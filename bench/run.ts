@@ -9,13 +9,14 @@
  *
  * A new backend adds one Runner (see runner.ts) to RUNNERS; nothing else changes.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bindDims, compileFile, parse, randomInputs, randomWeights } from '../compiler/driver.ts';
 import type { Module } from '../ir/graph/graph.ts';
+import { writeOutputFile } from '../compiler/io/output.ts';
 import { type CheckResult, checkNumpy } from './check.ts';
 import { forwardCost, intensity } from './cost.ts';
 import { bestOf, measureLimits } from './limits.ts';
@@ -178,8 +179,8 @@ async function main(): Promise<void> {
     mkdirSync(RESULTS, { recursive: true });
     const json = join(RESULTS, 'latest.json');
     const svg = join(RESULTS, 'latest.svg');
-    writeFileSync(json, JSON.stringify(record, null, 1) + '\n');
-    writeFileSync(svg, rooflineSvg(record));
+    writeOutputFile(json, JSON.stringify(record, null, 1) + '\n');
+    writeOutputFile(svg, rooflineSvg(record));
     written.push(relative(process.cwd(), json), relative(process.cwd(), svg));
   } catch (e) {
     errors.push(`could not write results: ${(e as Error).message}`);

@@ -9,7 +9,8 @@ import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { concreteShape, weightsFromSafetensors } from './checkpoint/load-weights.ts';
+import { concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
+import { readUserText } from '../ir/user-file.ts';
 
 export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
@@ -81,20 +82,12 @@ export function compile(text: string, opts: CompileOptions = {}): Module {
   });
 }
 
-/** Reads a file as UTF-8 text, with a user-facing error when it cannot be read. */
-export function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String((e as Error).message);
-    fail('E501', `cannot read ${path}: ${why}`);
-  }
-}
+/** Reads a user's text file (`.moe`, config.json): regular files only, E501 saying why otherwise. */
+export { readUserText as readText } from '../ir/user-file.ts';
 
 /** Reads and compiles a `.moe` file. */
 export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {}): Module {
-  return compile(readText(path), { ...opts, path });
+  return compile(readUserText(path), { ...opts, path });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -135,7 +128,7 @@ export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: st
   const names = new Set(file.names());
   const out: Record<string, Tensor> = {};
   for (const p of mainFunc(m).params) {
-    if (!names.has(p.name)) fail('E503', `${path} has no input tensor \`${p.name}\``, p.span);
+    if (!names.has(p.name)) fail('E503', `${path} has no input tensor \`${p.name}\``, p.span, missingTensorHint(file, p.name, 'name the tensors of an --inputs file after the model\'s inputs'));
     out[p.name] = file.get(p.name, { f64 });
   }
   return out;

@@ -55,7 +55,8 @@ export type { DType, TensorType, TypeQuant } from '../ir/types.ts';
 export type { Dim } from '../ir/dims.ts';
 export { getOp, opNames } from '../ir/graph/ops.ts';
 export { randomUniform, initScale } from '../ir/random.ts';
-export { readSafetensors, writeSafetensors, parseSafetensors, serializeSafetensors } from '../ir/safetensors.ts';
+export { readSafetensors, parseSafetensors, serializeSafetensors } from '../ir/safetensors.ts';
+export { writeSafetensors } from './io/write-safetensors.ts';
 export type { SafetensorsFile } from '../ir/safetensors.ts';
 
 // Backends: emit code for a target, load and run it here, pack weights for it.

@@ -9,10 +9,12 @@
  * that cannot be read (naming the index and a tensor that needs it), E508 for a malformed
  * index, E503 for a tensor the index names but its shard lacks.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { didYouMean, fail } from './diagnostics.ts';
+import { MAX_JSON_DEPTH, jsonStructureProblem } from './json-structure.ts';
 import { type SafetensorsFile, readSafetensors } from './safetensors.ts';
+import { readUserText } from './user-file.ts';
 
 /** The index file name Hugging Face's `save_pretrained` writes beside the shards. */
 export const INDEX_NAME = 'model.safetensors.index.json';
@@ -32,16 +34,19 @@ export function openCheckpoint(path: string): Checkpoint {
   } catch {
     // readSafetensors reports the missing path with the OS reason.
   }
-  if (isDir) return openCheckpoint(findInDirectory(path));
-  if (path.endsWith('.json')) return openIndex(path);
-  const file = readSafetensors(path);
-  return { ...file, fileOf: () => path };
+  // The file found in a directory is read as it is (one level: a directory there is an error).
+  const file = isDir ? findInDirectory(path) : path;
+  if (file.endsWith('.json')) return openIndex(file);
+  const st = readSafetensors(file);
+  return { ...st, fileOf: () => file };
 }
 
 /** The checkpoint file in a directory: the index, else model.safetensors, else the only candidate. */
 function findInDirectory(dir: string): string {
-  for (const name of [INDEX_NAME, SINGLE_NAME]) if (existsSync(join(dir, name))) return join(dir, name);
+  // By name, whatever the entry is: one that cannot be read (a FIFO, a broken link) is
+  // reported as such, never passed over for another file.
   const entries = readdirSync(dir);
+  for (const name of [INDEX_NAME, SINGLE_NAME]) if (entries.includes(name)) return join(dir, name);
   const indexes = entries.filter((f) => f.endsWith('.safetensors.index.json'));
   if (indexes.length === 1) return join(dir, indexes[0]);
   const files = entries.filter((f) => f.endsWith('.safetensors'));
@@ -57,13 +62,7 @@ function findInDirectory(dir: string): string {
 
 /** Reads and checks an index; E508 if it is malformed. */
 function readWeightMap(path: string): Map<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return fail('E501', `cannot read ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`, undefined, 'check the path');
-  }
+  const text = readUserText(path);
   const HINT = `an index is {"metadata": {...}, "weight_map": {"tensor name": "shard.safetensors", ...}}, as save_pretrained writes it`;
   let json: unknown;
   try {
@@ -71,18 +70,30 @@ function readWeightMap(path: string): Map<string, string> {
   } catch (err) {
     return fail('E508', `${path} is not valid JSON (${(err as Error).message})`, undefined, HINT);
   }
+  const problem = jsonStructureProblem(text);
+  if (problem?.kind === 'too-deep') fail('E508', `${path} nests deeper than ${MAX_JSON_DEPTH} levels`, undefined, HINT);
+  if (problem?.kind === 'duplicate') {
+    const where = problem.path.length === 0 ? 'at the top level' : `in "${problem.path.join('.')}"`;
+    fail('E508', `${path} gives "${problem.key}" twice ${where}`, undefined, 'each tensor is named once, beside the one shard that holds it; regenerate the index');
+  }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof json !== 'object' || json === null || Array.isArray(json) || typeof map !== 'object' || map === null || Array.isArray(map)) {
     fail('E508', `${path} has no "weight_map" object`, undefined, HINT);
   }
   const out = new Map<string, string>();
   for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || shard === '' || isAbsolute(shard)) {
-      fail('E508', `${path}: "weight_map" entry '${name}' must name a shard file beside the index, but it is ${JSON.stringify(shard)}`, undefined, HINT);
+    if (!isShardName(shard)) {
+      fail('E508', `${path}: "weight_map" entry '${name}' must name a shard file beside the index, but it is ${typeof shard === 'string' ? JSON.stringify(shard.slice(0, 200)) : shard === null || typeof shard !== 'object' ? String(shard) : Array.isArray(shard) ? 'an array' : 'an object'}`, undefined,
+        `${HINT}; a shard is a plain file name, never a path (so an index cannot make moec read files elsewhere)`);
     }
     out.set(name, shard);
   }
   return out;
+}
+
+/** A file name beside the index: no directory part, no `..`, nothing absolute. */
+function isShardName(shard: unknown): shard is string {
+  return typeof shard === 'string' && shard !== '' && shard !== '.' && shard !== '..' && !/[/\\\0]/.test(shard) && !isAbsolute(shard);
 }
 
 function openIndex(path: string): Checkpoint {
@@ -98,10 +109,7 @@ function openIndex(path: string): Checkpoint {
     let file = shards.get(shard);
     if (!file) {
       const shardPath = join(dir, shard);
-      if (!existsSync(shardPath)) {
-        fail('E501', `cannot read shard ${shardPath}: no such file (${path} puts '${name}' there)`, undefined, 'download every shard the index names into the same directory');
-      }
-      file = readSafetensors(shardPath);
+      file = readSafetensors(shardPath, { label: `shard ${shardPath}`, detail: `${path} puts '${name}' there`, missingHint: 'download every shard the index names into the same directory' });
       shards.set(shard, file);
     }
     if (!file.has(name)) {
@@ -119,4 +127,13 @@ function openIndex(path: string): Checkpoint {
     raw: (name) => shardFor(name).raw(name),
     fileOf: (name) => shardFor(name).path,
   };
+}
+
+/**
+ * The files and directories a checkpoint path reads: the path itself, and for an index every
+ * shard it names, so that no output of moec can be one of them (compiler/output.ts).
+ */
+export function checkpointFiles(path: string): string[] {
+  if (!path.endsWith('.json')) return [path];
+  return [path, ...[...new Set(readWeightMap(path).values())].map((shard) => join(dirname(path), shard))];
 }

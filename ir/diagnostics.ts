@@ -55,6 +55,7 @@ export const DIAGNOSTICS = {
   E506: { title: 'cannot write file' },
   E507: { title: 'missing tool' },
   E508: { title: 'malformed checkpoint index' },
+  E509: { title: 'not enough memory' },
   // 6xx: target capability sheets (`targets/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },
@@ -166,6 +167,26 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return prev[b.length];
+}
+
+/**
+ * The `count` candidates closest to `name` by edit distance (ties in candidate order), for a
+ * hint that lists what there is when nothing is close enough for `didYouMean`. Linear in the
+ * candidates: one whose length alone puts it further than the current worst is skipped.
+ */
+export function nearestNames(name: string, candidates: Iterable<string>, count = 3): string[] {
+  const best: Array<{ c: string; d: number }> = [];
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    const worst = best.length < count ? Infinity : best[best.length - 1].d;
+    if (Math.abs(c.length - name.length) >= worst) continue;
+    const d = editDistance(lower, c.toLowerCase());
+    if (d >= worst) continue;
+    const at = best.findIndex((b) => b.d > d);
+    best.splice(at === -1 ? best.length : at, 0, { c, d });
+    if (best.length > count) best.pop();
+  }
+  return best.map((b) => b.c);
 }
 
 /** `did you mean 'x'?` for the closest candidate within a small edit distance, else undefined. */

@@ -17,15 +17,19 @@
  * Reading checks everything a corrupt or hostile file could get wrong and reports it as
  * a MoecError E502 that says what is wrong, so a bad checkpoint never surfaces as a
  * RangeError deep inside a typed-array constructor. Writing is deterministic (same tensors,
- * same bytes) and atomic (a temp file renamed into place).
+ * same bytes); the bytes go to disk through compiler/write-safetensors.ts (atomic, and never
+ * over an input), so this module does no writing of its own.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MoecError, didYouMean, fail } from './diagnostics.ts';
 import type { DType } from './types.ts';
 import { numel, type Tensor } from './tensor.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16Bits, f32ToF16Bits } from './float16.ts';
 import { packCodes, unpackCodes } from './quant.ts';
+import { MAX_JSON_DEPTH, jsonStructureProblem } from './json-structure.ts';
+import { withMemoryFor } from './out-of-memory.ts';
+import { type FileRole, isOsError, openUserFile, osReason, readOrFail } from './user-file.ts';
 
 /** A parsed safetensors file; tensors are decoded only when asked for. */
 export interface SafetensorsFile {
@@ -106,37 +110,35 @@ interface Entry {
  * offset, so a file of any size works (over 2 GiB too) and only the tensors asked for are
  * read. E501 if it cannot be read, E502 if it is malformed.
  */
-export function readSafetensors(path: string): SafetensorsFile {
+export function readSafetensors(path: string, role: FileRole = {}): SafetensorsFile {
   let size: number;
   let head: Uint8Array;
+  const opened = openUserFile(path, role);
   try {
-    const fd = openSync(path, 'r');
-    try {
-      size = fstatSync(fd).size;
-      head = readAt(fd, 0, Math.min(size, 8));
+    size = opened.size;
+    head = readOrFail(path, role, () => {
+      let bytes = readAt(opened.fd, 0, Math.min(size, 8));
       if (size >= 8) {
-        const n = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
+        const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
         // Only a plausible header is read; parseHeader reports the rest.
-        if (n <= BigInt(MAX_HEADER_BYTES) && 8 + Number(n) <= size) head = readAt(fd, 0, 8 + Number(n));
+        if (n <= BigInt(MAX_HEADER_BYTES) && 8 + Number(n) <= size) bytes = readAt(opened.fd, 0, 8 + Number(n));
       }
+      return bytes;
+    });
+  } finally {
+    closeSync(opened.fd);
+  }
+  const changed: FileRole = { ...role, missingHint: 'the file changed or vanished since moec opened it; check it' };
+  const read = (begin: number, length: number): Uint8Array => {
+    const { fd } = openUserFile(path, changed);
+    try {
+      const bytes = readOrFail(path, changed, () => readAt(fd, begin, length));
+      if (bytes.length < length) {
+        fail('E501', `cannot read ${role.label ?? path}: the file ended at byte ${begin + bytes.length}`, undefined, 'the file changed since moec opened it; check it');
+      }
+      return bytes;
     } finally {
       closeSync(fd);
-    }
-  } catch (err) {
-    fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'check the path and that the file is readable');
-  }
-  const read = (begin: number, length: number): Uint8Array => {
-    try {
-      const fd = openSync(path, 'r');
-      try {
-        const bytes = readAt(fd, begin, length);
-        if (bytes.length < length) throw Object.assign(new Error(`the file ended at byte ${begin + bytes.length}`), { code: 'SHORT' });
-        return bytes;
-      } finally {
-        closeSync(fd);
-      }
-    } catch (err) {
-      return fail('E501', `cannot read ${path}: ${osReason(err, 'file')}`, undefined, 'the file changed or vanished since moec opened it; check it');
     }
   };
   return parseHeader(head, size, read, path);
@@ -200,6 +202,14 @@ function parseHeader(head: Uint8Array, size: number, read: (begin: number, lengt
   if (!isPlainObject(header)) {
     bad(`header must be a JSON object, but it is ${describeJson(header)}`, REEXPORT);
   }
+  const problem = jsonStructureProblem(text);
+  if (problem?.kind === 'duplicate') {
+    bad(
+      problem.path.length === 0 ? `tensor '${problem.key}' is listed twice in the header` : `tensor '${problem.path[0]}' gives "${problem.key}" twice in the header`,
+      'a header gives each tensor, and each field of its entry, once (JSON readers disagree on which of two counts); re-export the file',
+    );
+  }
+  if (problem?.kind === 'too-deep') bad(`header nests deeper than ${MAX_JSON_DEPTH} levels`, REEXPORT);
 
   const dataStart = 8 + n;
   const dataLen = size - dataStart;
@@ -238,17 +248,22 @@ function parseHeader(head: Uint8Array, size: number, read: (begin: number, lengt
     },
     raw: (name) => {
       const e = lookup(name);
-      return read(dataStart + e.begin, e.end - e.begin);
+      return withMemoryFor(describeEntry(e), () => read(dataStart + e.begin, e.end - e.begin));
     },
     get: (name, opts) => {
       const e = lookup(name);
       checkReadable(e, opts?.packedI4 ?? false, bad);
-      return decodeTensor(e, read(dataStart + e.begin, e.end - e.begin), opts ?? {}, bad);
+      return withMemoryFor(describeEntry(e), () => decodeTensor(e, read(dataStart + e.begin, e.end - e.begin), opts ?? {}, bad));
     },
   };
 }
 
 type Bad = (message: string, hint: string) => never;
+
+/** "tensor 'w' (F32 [4096, 4096], 67108864 bytes)", for messages about its size. */
+function describeEntry(e: Entry): string {
+  return `tensor '${e.name}' (${e.dtype} [${e.shape.join(', ')}], ${e.end - e.begin} bytes)`;
+}
 
 function parseMetadata(raw: unknown, bad: Bad): Record<string, string> {
   const hint = 'safetensors metadata must map strings to strings; re-export the file with string metadata';
@@ -271,7 +286,7 @@ function parseEntry(name: string, raw: unknown, bad: Bad): Entry {
   }
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      bad(`tensor '${name}' has shape ${JSON.stringify(shape)}; dimensions must be non-negative integers`, hint);
+      bad(`tensor '${name}' has shape ${showList(shape)}; dimensions must be non-negative integers`, hint);
     }
   }
   if (
@@ -279,19 +294,19 @@ function parseEntry(name: string, raw: unknown, bad: Bad): Entry {
     !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) ||
     offsets[0] > offsets[1]
   ) {
-    bad(`tensor '${name}' has data_offsets ${JSON.stringify(offsets)}; expected [begin, end] with 0 <= begin <= end`, hint);
+    bad(`tensor '${name}' has data_offsets ${showList(offsets)}; expected [begin, end] with 0 <= begin <= end`, hint);
   }
   const [begin, end] = offsets as number[];
   let count = 1;
   for (const d of shape as number[]) {
     count *= d;
-    if (!Number.isSafeInteger(count)) bad(`tensor '${name}' has shape ${JSON.stringify(shape)}, too many elements to address`, hint);
+    if (!Number.isSafeInteger(count)) bad(`tensor '${name}' has shape ${showList(shape)}, too many elements to address`, hint);
   }
   const size = lookupOwn(ST_DTYPE_BYTES, dtype);
   // Sub-byte and unknown dtypes cannot be size-checked here; get() rejects them.
   if (size !== undefined) {
     const want = count * size;
-    if (!Number.isSafeInteger(want)) bad(`tensor '${name}' has shape ${JSON.stringify(shape)}, too many bytes to address`, hint);
+    if (!Number.isSafeInteger(want)) bad(`tensor '${name}' has shape ${showList(shape)}, too many bytes to address`, hint);
     if (end - begin !== want) {
       bad(
         `tensor '${name}' is ${dtype} [${shape.join(', ')}] (${want} bytes) but its data_offsets ` +
@@ -493,58 +508,23 @@ export function serializeSafetensors(tensors: Record<string, Tensor>, metadata?:
 }
 
 /**
- * Writes a safetensors file atomically: the bytes go to a temp file in the same directory,
- * which is renamed over `path` only once complete, so readers never see half a file; on
- * failure the temp file is removed and E506 reports why.
+ * Encodes a safetensors file one tensor at a time, for a writer (compiler/write-safetensors.ts)
+ * to stream to disk: the layout comes from the specs, and `produce(name)` is called for each
+ * tensor in file order as `chunks` is consumed, so only one tensor's values need be in
+ * memory at once (a checkpoint larger than memory can be rewritten). The chunks are the
+ * file's bytes in order; `size` is its length.
  */
-export function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): void {
-  writeSafetensorsStreaming(path, tensors, (name) => tensors[name], metadata);
-}
-
-/**
- * Writes a safetensors file atomically, one tensor at a time: the layout comes from the specs,
- * and `produce(name)` is called for each tensor in file order, so only one tensor's values
- * need be in memory at once (a checkpoint larger than memory can be rewritten). An error
- * while producing or writing removes the temp file and is rethrown (an OS error as E506); a
- * kill leaves at most the hidden temp file, never a half-written `path`. Returns the file's size.
- */
-export function writeSafetensorsStreaming(
-  path: string,
+export function safetensorsChunks(
   specs: Record<string, TensorSpec>,
   produce: (name: string) => Tensor | Uint8Array,
   metadata?: Record<string, string>,
-): number {
+): { size: number; chunks: Iterable<Uint8Array> } {
   const { header, entries, size } = planFile(specs, metadata);
-  // Same directory, so the rename cannot cross file systems and stays atomic.
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
-  let created = false;
-  try {
-    const fd = openSync(tmp, 'wx');
-    created = true;
-    try {
-      writeAll(fd, header, 0);
-      for (const e of entries) writeAll(fd, encodeEntry(e, produce(e.name)), header.length + e.begin);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    return size;
-  } catch (err) {
-    if (created) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // Already gone or never renamed away: nothing more we can do.
-      }
-    }
-    if (err instanceof MoecError) throw err;
-    return fail('E506', `cannot write ${path}: ${osReason(err, 'directory')}`, undefined, 'check that the directory exists and is writable');
+  function* chunks(): Generator<Uint8Array> {
+    yield header;
+    for (const e of entries) yield withMemoryFor(`tensor '${e.name}' (${e.stDtype} [${e.spec.shape.join(', ')}])`, () => encodeEntry(e, produce(e.name)));
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, READ_CHUNK), position + done);
+  return { size, chunks: chunks() };
 }
 
 function encodeData(name: string, t: Tensor, stDtype: string, n: number): Uint8Array {
@@ -632,6 +612,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * A header list for a message, as JSON shows it but bounded: its first entries, each a
+ * number, a short string or the kind of value it is (JSON.stringify of a list nested
+ * thousands deep would overflow the stack, and of a long one flood the terminal).
+ */
+function showList(list: unknown[]): string {
+  const shown = list.slice(0, 8).map((v) => (typeof v === 'number' ? String(v) : typeof v === 'string' ? JSON.stringify(v.slice(0, 20)) : describeJson(v)));
+  return `[${shown.join(',')}${list.length > 8 ? `,... (${list.length} entries)` : ''}]`;
+}
+
 function describeJson(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'missing';
@@ -641,26 +631,4 @@ function describeJson(v: unknown): string {
 
 function utf8Encode(s: string): Uint8Array {
   return new TextEncoder().encode(s);
-}
-
-/** A short OS reason for a failed file operation ("no such file", "permission denied"). */
-function osReason(err: unknown, missing: 'file' | 'directory'): string {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case 'ENOENT':
-      return `no such ${missing}`;
-    case 'EACCES':
-    case 'EPERM':
-      return 'permission denied';
-    case 'EISDIR':
-      return 'is a directory';
-    case 'ENOTDIR':
-      return 'a parent of the path is not a directory';
-    case 'ENOSPC':
-      return 'no space left on device';
-    case 'EROFS':
-      return 'read-only file system';
-    default:
-      return err instanceof Error ? err.message : String(err);
-  }
 }

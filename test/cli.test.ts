@@ -113,7 +113,7 @@ describe('moec CLI', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('compile prints kernels, tiles, arena and estimated time, and writes -o DIR atomically', async () => {
+  it('compile prints kernels, tiles, arena and estimated time, and writes -o DIR (each file atomically)', async () => {
     const dir = tmp();
     const out = join(dir, 'build');
     const r = await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx2', '--max-tokens', '64', '-o', out);
@@ -131,9 +131,9 @@ describe('moec CLI', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('did you mean `x86-avx2`?');
     expect(readdirSync(out)).toEqual(['deepseek_v3.c', 'deepseek_v3.h', 'deepseek_v3.weights.json']);
-    // --emit kernel-ir writes the kernel IR instead.
+    // --emit kernel-ir writes the kernel IR instead, beside the files already there (moec removes no file).
     expect((await cli('compile', 'examples/deepseek-v3.moe', '--target', 'x86-avx2', '--max-tokens', '64', '--emit', 'kernel-ir', '-o', out)).code).toBe(0);
-    expect(readdirSync(out)).toEqual(['deepseek_v3.kir']);
+    expect(readdirSync(out)).toEqual(['deepseek_v3.c', 'deepseek_v3.h', 'deepseek_v3.kir', 'deepseek_v3.weights.json']);
   });
 
   it('run --backend c compiles, builds and runs the C code; --check compares it with the interpreter', async () => {

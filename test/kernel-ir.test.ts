@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../ir/diagnostics.ts';
 import { FuncBuilder } from '../ir/graph/builder.ts';
+import { errorOf } from './capture.ts';
 import { dimAdd, dimMul, sym } from '../ir/dims.ts';
 import type { Module } from '../ir/graph/graph.ts';
 import type { KBuffer, KProgram, Kernel, LoopStep } from '../ir/kernel/kernel.ts';
@@ -205,16 +206,6 @@ function strip(v: unknown): unknown {
       .filter(([k, x]) => k !== 'span' && x !== undefined)
       .map(([k, x]) => [k, strip(x)]),
   );
-}
-
-function errorOf(fn: () => unknown): MoecError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof MoecError) return e;
-    throw e;
-  }
-  throw new Error('expected a MoecError, nothing was thrown');
 }
 
 // ---------------------------------------------------------------------------------------

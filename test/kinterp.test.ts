@@ -437,7 +437,7 @@ function expertCase(c: ExpertCase, sortedFromTokens: number, hOutput = false): {
     buffer h: f32[${rows}, ${F}] ${hOutput ? 'output' : 'temp'}
 
     moe_align(indices=idx) -> (sorted=sorted, block_expert=be, count=cnt) {experts=${E}, k=${K}, block=4}
-    grouped_gemm(a=x, w=w_in, ${align}) -> (out=h) ${attrs(true)} epilogue[${list(first)}] tile(m=4, n=${n}, k=${D}, mr=4, nr=4, vector=4)
+    grouped_gemm(a=x, w=w_in, ${align}) -> (out=h) ${attrs(true)} epilogue[${list(first)}] tile(m=4, n=${Math.ceil(n / 4) * 4}, k=${D}, mr=4, nr=4, vector=4)
     grouped_gemm(a=h, w=w_out, ${align}${c.residual ? ', init=x' : ''}) -> (out=y) ${attrs(false)} epilogue[${list(second)}]
     `,
     m,

@@ -19,7 +19,7 @@ import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { parseIR } from '../ir/graph/parse.ts';
 import { printIR } from '../ir/graph/print.ts';
 import { QUANT_SCHEMES, dequantize, quantize } from '../ir/quant.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
 

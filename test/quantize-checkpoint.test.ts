@@ -130,7 +130,7 @@ describe('moec quantize', () => {
     const bound = { fp8: 0.05, i8: 0.01, i4: 0.2 } as Record<string, number>;
     for (const scheme of ['fp8', 'i8', 'i4']) {
       const path = join(dir, `close-${scheme}.safetensors`);
-      quantizeCheckpoint(input, scheme, path);
+      await quantizeCheckpoint(input, scheme, path);
       const notes: string[] = [];
       const loaded = weightsFromSafetensors(m, openCheckpoint(path), path, { note: (s) => notes.push(s) });
       expect(notes.length).toBeGreaterThan(0);
@@ -141,11 +141,11 @@ describe('moec quantize', () => {
     }
   });
 
-  it('into a model quantized the same way (--quantize), codes and scales load as they are and run like their dequantized values', () => {
+  it('into a model quantized the same way (--quantize), codes and scales load as they are and run like their dequantized values', async () => {
     const inputs = randomInputs(m, { T: 3 }, 9);
     for (const scheme of ['fp8', 'i8', 'i4']) {
       const path = join(dir, `same-${scheme}.safetensors`);
-      quantizeCheckpoint(input, scheme, path);
+      await quantizeCheckpoint(input, scheme, path);
       const mq = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES, quantize: scheme });
       const notes: string[] = [];
       const q = weightsFromSafetensors(mq, openCheckpoint(path), path, { note: (s) => notes.push(s) });

@@ -3,10 +3,9 @@
  * the limits that keep hostile inputs from exhausting memory or stack (each with its
  * message; others live beside their component: dims and element counts in lower.test.ts,
  * expression nesting in parser.test.ts, YAML aliases in targets.test.ts, safetensors
- * headers in safetensors.test.ts), and atomic output under errors and kills.
+ * headers in safetensors.test.ts). Output under errors and kills: output-safety.test.ts.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -203,57 +202,5 @@ describe('the arena must fit the target memory', () => {
     const mix = await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu');
     expect(mix.err.split('\n')[0]).toBe("error E307: the arena for T = 32768 needs 4.0 GiB, more than webgpu's device memory (2.0 GiB)");
     expect((await cli('compile', 'examples/mixtral.moe', '--target', 'webgpu', '--max-tokens', '8192')).code).toBe(0);
-  });
-});
-
-describe('atomic output (-o DIR)', () => {
-  it('a failure in the middle of writing leaves the previous DIR as it was and no temporary directory', () => {
-    const parent = tmp();
-    const out = join(parent, 'build');
-    writeOutputDir(out, { 'model.kir': 'old\n' });
-    // The second file cannot be written (its directory does not exist) after the first was.
-    expect(() => writeOutputDir(out, { 'a.kir': 'new\n', 'missing/b.kir': 'new\n' })).toThrow(/^E506: cannot write .*build: ENOENT: no such file or directory, open '.*missing\/b\.kir'$/);
-    expect(readdirSync(parent)).toEqual(['build']);
-    expect(readdirSync(out)).toEqual(['model.kir']);
-    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
-  });
-
-  it('a write killed half way leaves the previous DIR intact; the next write cleans up after it', async () => {
-    const parent = tmp();
-    const out = join(parent, 'build');
-    writeOutputDir(out, { 'model.kir': 'old\n' });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/write-output-slowly.ts', out, '20000'], { stdio: 'ignore' });
-    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-    // Kill it once its temporary directory holds some but not all of the files.
-    const partial = (): boolean => {
-      const t = readdirSync(parent).find((f) => f.startsWith('.build.tmp-'));
-      return t !== undefined && readdirSync(join(parent, t)).length >= 50;
-    };
-    const t0 = Date.now();
-    while (!partial() && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 2));
-    child.kill('SIGKILL');
-    await exited;
-    expect(partial(), 'the child was killed while writing').toBe(true);
-    expect(readdirSync(out)).toEqual(['model.kir']);
-    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
-    // The kill left its temporary directory; the next write removes it.
-    writeOutputDir(out, { 'model.kir': 'new\n' });
-    expect(readdirSync(parent)).toEqual(['build']);
-    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('new\n');
-  });
-
-  it('a kill between the two renames (DIR moved aside, the new one not yet in place) is repaired by the next write', () => {
-    const parent = tmp();
-    const out = join(parent, 'build');
-    // The state such a kill leaves: no DIR, the previous contents in `.build.tmp-X.old`, the new ones in `.build.tmp-X`.
-    mkdirSync(join(parent, '.build.tmp-abc123.old'));
-    writeFileSync(join(parent, '.build.tmp-abc123.old', 'model.kir'), 'old\n');
-    mkdirSync(join(parent, '.build.tmp-abc123'));
-    writeFileSync(join(parent, '.build.tmp-abc123', 'model.kir'), 'new\n');
-    expect(existsSync(out)).toBe(false);
-    // A failing write first restores the previous contents, and leaves them.
-    expect(() => writeOutputDir(out, { 'missing/b.kir': 'x' })).toThrow(/^E506/);
-    expect(readdirSync(parent)).toEqual(['build']);
-    expect(readFileSync(join(out, 'model.kir'), 'utf8')).toBe('old\n');
   });
 });

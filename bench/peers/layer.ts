@@ -5,9 +5,9 @@
  * their thread count. The peers run in child processes (measure.ts), time themselves and
  * never see moec's module: only these files.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { makeTempDir, removeTemp } from '../../compiler/io/output.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { BenchCase } from '../runner.ts';
 
@@ -76,7 +76,7 @@ let written = new WeakMap<Record<string, Tensor>, string>();
  */
 export function rawCaseDir(c: BenchCase, spec: LayerSpec): string {
   if (!root) {
-    root = mkdtempSync(join(tmpdir(), 'moec-bench-peers-'));
+    root = makeTempDir('moec-bench-peers');
     process.once('exit', removeRawCases);
   }
   let dir = written.get(c.weights);
@@ -93,7 +93,7 @@ export function rawCaseDir(c: BenchCase, spec: LayerSpec): string {
 
 /** Removes every directory `rawCaseDir` made (at exit, or sooner: tests' workers may not see `exit`). */
 export function removeRawCases(): void {
-  if (root) rmSync(root, { recursive: true, force: true });
+  if (root) removeTemp(root);
   root = undefined;
   written = new WeakMap();
 }

@@ -10,10 +10,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeFileVia } from '../../compiler/io/output.ts';
 import { PEER_THREADS } from './layer.ts';
 import { lastLine } from './measure.ts';
 
@@ -50,14 +51,14 @@ function probe(): OpenblasPeer | string {
   const exe = join(dir, 'openblas_moe');
   if (!existsSync(exe)) {
     mkdirSync(dir, { recursive: true });
-    const tmp = `${exe}.tmp-${process.pid}`;
-    const r = spawnSync(cc, [...FLAGS, '-o', tmp, SOURCE, '-lopenblas', '-lm'], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) {
-      rmSync(tmp, { force: true });
-      const why = lastLine(r.stderr || String(r.error));
-      return /cblas\.h|lopenblas/.test(r.stderr ?? '') ? `OpenBLAS not found: install Debian's libopenblas-dev (${why})` : `${cc} failed on openblas_moe.c: ${why}`;
+    const failed = makeFileVia(exe, (tmp) => {
+      const r = spawnSync(cc, [...FLAGS, '-o', tmp, SOURCE, '-lopenblas', '-lm'], { encoding: 'utf8' });
+      return r.error || r.status !== 0 ? r.stderr || String(r.error) : undefined;
+    });
+    if (failed !== undefined) {
+      const why = lastLine(failed);
+      return /cblas\.h|lopenblas/.test(failed) ? `OpenBLAS not found: install Debian's libopenblas-dev (${why})` : `${cc} failed on openblas_moe.c: ${why}`;
     }
-    renameSync(tmp, exe);
   }
   const env: Record<string, string> = { OPENBLAS_NUM_THREADS: String(PEER_THREADS) };
   let info = runInfo(exe, env);

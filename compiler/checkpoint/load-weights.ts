@@ -40,7 +40,7 @@ import type { SafetensorsFile } from '../../ir/safetensors.ts';
 import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
-import { fail } from '../../ir/diagnostics.ts';
+import { fail, nearestNames } from '../../ir/diagnostics.ts';
 import type { Span } from '../../ir/source.ts';
 
 /** Checkpoint float dtypes a float weight takes directly. */
@@ -89,11 +89,17 @@ export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: s
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
     if (!file.has(w.name) && !w.source) {
-      fail('E503', `${path} has no tensor \`${w.name}\``, w.span, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name');
+      fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
     }
     out[w.name] = loadWeight(w, file, path, opts);
   }
   return out;
+}
+
+/** The hint for a tensor the checkpoint lacks: the checkpoint's names nearest to it, then `advice`. */
+export function missingTensorHint(file: SafetensorsFile, name: string, advice: string): string {
+  const near = nearestNames(name, file.names());
+  return `${near.length === 0 ? 'the checkpoint holds no tensors' : `nearest in the checkpoint: ${near.map((n) => `\`${n}\``).join(', ')}`}; ${advice}`;
 }
 
 /** One checkpoint tensor as read: floats, or quantized codes with per-row group scales. */
@@ -117,7 +123,7 @@ function loadWeight(w: WeightDecl, file: SafetensorsFile, path: string, opts: Lo
       r = Math.floor(r / lead[j]);
     }
     const name = direct ? w.name : checkpointName(w.source!, index);
-    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, 'check the `from` pattern against the checkpoint\'s tensor names');
+    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
     names.push(name);
     slices.push(readSlice(w, format, file, name, inner, path, opts.f64 ?? false));
   }

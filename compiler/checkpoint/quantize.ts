@@ -17,8 +17,9 @@
  *
  * The error of each quantized tensor is measured against its values as read (f64): max abs
  * and relL2 = ‖q - w‖₂ / ‖w‖₂, and overall over all quantized elements. The output is
- * written by the streaming atomic writer: one tensor in memory at a time, and no half-written
- * file on an error or a kill.
+ * written by the streaming atomic writer: one tensor in memory at a time, no half-written
+ * file on an error or a kill, and no temporary file left by ^C or SIGTERM (the event loop
+ * runs between tensors, so the signal is handled within one tensor).
  */
 import { openCheckpoint } from '../../ir/checkpoint.ts';
 import {
@@ -32,11 +33,12 @@ import {
   fp8e4m3Encode,
   quantize,
 } from '../../ir/quant.ts';
-import { type TensorSpec, writeSafetensorsStreaming } from '../../ir/safetensors.ts';
+import type { TensorSpec } from '../../ir/safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { formatTable } from '../format.ts';
 import { FP8_SCALE_SUFFIX, QUANT_SCALE_SUFFIX, readStored } from './load-weights.ts';
+import { writeSafetensorsStreaming } from '../io/write-safetensors.ts';
 
 /** Names of tensors that are never quantized even when 2-D: embeddings and norms. */
 export const KEEP_PATTERN = /embed|norm|wte|wpe/i;
@@ -65,7 +67,7 @@ export interface QuantizeOptions {
 }
 
 /** Quantizes a checkpoint (`input`: file, index.json or directory) into one safetensors file. */
-export function quantizeCheckpoint(input: string, schemeName: string, output: string, opts: QuantizeOptions = {}): QuantizeResult {
+export async function quantizeCheckpoint(input: string, schemeName: string, output: string, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
   const scheme = Object.hasOwn(QUANT_SCHEMES, schemeName) ? QUANT_SCHEMES[schemeName] : undefined;
   if (!scheme) fail('E309', `unknown quantization scheme '${schemeName}'`, undefined, `use one of ${Object.keys(QUANT_SCHEMES).join(', ')}`);
   const file = openCheckpoint(input);
@@ -111,7 +113,7 @@ export function quantizeCheckpoint(input: string, schemeName: string, output: st
   let sumDiff = 0;
   let maxAbs = 0;
   const isChosen = new Set(chosen);
-  const bytesOut = writeSafetensorsStreaming(
+  const bytesOut = await writeSafetensorsStreaming(
     output,
     specs,
     (n) => {

@@ -4,12 +4,12 @@
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../../ir/dims.ts';
 import { mainFunc, type Module } from '../../ir/graph/graph.ts';
 import { printIR } from '../../ir/graph/print.ts';
-import { writeSafetensors } from '../../ir/safetensors.ts';
-import { openCheckpoint } from '../../ir/checkpoint.ts';
+import { writeSafetensors } from '../io/write-safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
@@ -24,8 +24,6 @@ import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { formatCount, formatTable } from '../format.ts';
 import { compileReport } from './report.ts';
-import { listTargets, loadTarget } from '../target/load.ts';
-import { writeOutputDir, writeOutputFile } from '../io/output.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
 import { QUANT_SCHEMES } from '../../ir/quant.ts';
@@ -34,6 +32,9 @@ import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, 
 import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
 import { renderAnalysis } from '../analysis/render.ts';
 import { rooflineSvg } from '../analysis/svg.ts';
+import { checkpointFiles, openCheckpoint } from '../../ir/checkpoint.ts';
+import { isTargetPath, listTargets, loadTarget } from '../target/load.ts';
+import { refuseInputOverwrite, writeOutputDir, writeOutputFile } from '../io/output.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -56,7 +57,7 @@ Usage:
       Fuse, tile and plan the model for a target; print the kernels, their tiles, the
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
-      backend is missing).
+      backend is missing) into DIR, creating it if needed; other files in DIR are kept.
   moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
@@ -118,6 +119,9 @@ Options:
   --disable PASS,...    skip passes (all but lower-kernels, tile and plan-memory)
   --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
   --debug               print the stack trace of an internal error
+
+Outputs are written atomically (a temporary file renamed into place), never over an input
+(refused: exit 2); -o /dev/null or a FIFO is written, not replaced.
 
 Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
 Language reference: docs/language.md`;
@@ -282,6 +286,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
         io.out(`wrote ${writeOutputDir(values.out, files)}`);
         if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
       }
@@ -294,6 +299,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
+      refuseInputOverwrite([values.out], inputPaths(values, path));
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
@@ -337,6 +343,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
       if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
+      refuseInputOverwrite([values.out, `${values.out}.json`], inputPaths(values, path));
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
@@ -345,14 +352,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
       const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
-      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
+      // The manifest last: one on disk never describes an older blob.
       writeOutputFile(values.out, blob);
+      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
     case 'import': {
       if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
+      refuseInputOverwrite([values.out], [rest[0]]);
       const r = importHfConfig(readText(rest[0]), rest[0]);
       for (const n of r.notes) noteTo(io)(n.message);
       if (values.out === undefined) {
@@ -372,11 +381,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.to === undefined) throw new UsageError('`moec quantize` needs --to SCHEME', `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
+      refuseInputOverwrite([values.out], checkpointFiles(input));
       // Progress only on a terminal: piped output stays the table alone.
       const tty = process.stderr.isTTY === true;
       const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
       try {
-        io.out(formatQuantizeReport(quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
       }
@@ -385,6 +395,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     case 'analyze': {
       const opts = analyzeOptions(values);
       const path = fileArg(rest, cmd);
+      refuseInputOverwrite([values.svg], inputPaths(values, path));
       const { module: m, imported } = analyzeInput(path, consts, noteTo(io));
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
@@ -436,6 +447,13 @@ function contextBinding(m: Module, context: string | undefined): Record<string, 
   if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
   return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
 }
+/** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
+function inputPaths(values: Values, file: string): Array<string | undefined> {
+  const target = values.target as string | undefined;
+  const weights = values.weights as string | undefined;
+  return [file, ...(weights !== undefined ? checkpointFiles(weights) : []), values.inputs as string | undefined, target !== undefined && isTargetPath(target) ? target : undefined];
+}
+
 /** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */
 const noteTo = (io: CliIO) => (message: string): void => io.err(`note: ${message}`);
 
@@ -469,9 +487,9 @@ function attachSources(e: MoecError): void {
   for (const d of e.diagnostics) {
     if (!d.span || e.sources.has(d.span.file)) continue;
     try {
-      e.addSource(new SourceFile(d.span.file, readFileSync(d.span.file, 'utf8')));
+      e.addSource(new SourceFile(d.span.file, readText(d.span.file)));
     } catch {
-      // not a file (e.g. `<input>`): printed as `file: error ...` without the line
+      // not a readable file (e.g. `<input>`, or a FIFO since): printed as `file: error ...` without the line
     }
   }
 }

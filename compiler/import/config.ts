@@ -117,9 +117,16 @@ export class HfConfig {
     return this.obj[key];
   }
 
+  /** E804 for NaN or ±Infinity (which JSON.stringify would show as null): they are not JSON numbers. */
+  private finite(key: string, v: JsonValue, expected: string): void {
+    if (typeof v === 'number' && !Number.isFinite(v))
+      this.invalid(key, `expected ${expected}, got ${v}, which is not a JSON number`, 'NaN and Infinity are not JSON (Python\'s json module writes them for float("nan") and float("inf")): give a finite value');
+  }
+
   int(key: string, fallback?: number, min = 0, how?: string): number {
     const v = this.get(key, 'an integer', fallback, how);
-    if (typeof v !== 'number' || !Number.isInteger(v)) this.invalid(key, `expected an integer, got ${JSON.stringify(v)}`);
+    this.finite(key, v, 'an integer');
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.invalid(key, `expected an integer, got ${shown(v)}`);
     if ((v as number) < min) this.invalid(key, `expected at least ${min}, got ${v}`);
     return v as number;
   }
@@ -130,7 +137,8 @@ export class HfConfig {
    */
   num(key: string, fallback?: number, range: { gt?: number; min?: number; how?: string } = {}): number {
     const v = this.get(key, 'a number', fallback, range.how);
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.invalid(key, `expected a number, got ${JSON.stringify(v)}`);
+    this.finite(key, v, 'a number');
+    if (typeof v !== 'number') this.invalid(key, `expected a number, got ${shown(v)}`);
     if (range.gt !== undefined && !((v as number) > range.gt)) this.invalid(key, `expected a number above ${range.gt}, got ${v}`);
     if (range.min !== undefined && !((v as number) >= range.min)) this.invalid(key, `expected at least ${range.min}, got ${v}`);
     return v as number;
@@ -138,13 +146,13 @@ export class HfConfig {
 
   bool(key: string, fallback?: boolean, how?: string): boolean {
     const v = this.get(key, 'true or false', fallback, how);
-    if (typeof v !== 'boolean') this.invalid(key, `expected true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean') this.invalid(key, `expected true or false, got ${shown(v)}`);
     return v as boolean;
   }
 
   str(key: string, fallback?: string): string {
     const v = this.get(key, 'a string', fallback);
-    if (typeof v !== 'string') this.invalid(key, `expected a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') this.invalid(key, `expected a string, got ${shown(v)}`);
     return v as string;
   }
 
@@ -172,6 +180,13 @@ export class HfConfig {
     }
     const v = this.obj[key];
     if (!allowed.some((a) => JSON.stringify(a) === JSON.stringify(v)))
-      this.unsupported(key, `${JSON.stringify(v)} is not supported: ${what}`, `moec implements ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`);
+      this.unsupported(key, `${shown(v)} is not supported: ${what}`, `moec implements ${allowed.map((a) => JSON.stringify(a)).join(' or ')}`);
   }
+}
+
+/** A config value in a message: NaN and Infinity by name (JSON.stringify would say null), a long value cut short. */
+function shown(v: JsonValue): string {
+  if (typeof v === 'number') return String(v);
+  const text = JSON.stringify(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

@@ -4,10 +4,12 @@
  * instead of naming a field somewhere in a 60-line file. `JSON.parse` gives values only.
  *
  * Accepts strict JSON (RFC 8259) plus `NaN`/`Infinity`, which Python's json module writes
- * into some published configs. Malformed text is a MoecError E801 at the offending character.
+ * into some published configs. Malformed text is a MoecError E801 at the offending character,
+ * and so is nesting deeper than `MAX_JSON_DEPTH` (the reader recurses once per level).
  */
 import { fail } from '../../ir/diagnostics.ts';
 import { type Span, SourceFile } from '../../ir/source.ts';
+import { MAX_JSON_DEPTH } from '../../ir/json-structure.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -56,12 +58,18 @@ export function parseJsonDocument(text: string, path: string): JsonDocument {
       } else out += c;
     }
   };
+  // Objects and arrays open around the current value; capped, since value() recurses per level.
+  let depth = 0;
+  const enter = (): void => {
+    if (++depth > MAX_JSON_DEPTH) bad(`objects and arrays nest deeper than ${MAX_JSON_DEPTH} levels`);
+  };
   const value = (path: string): JsonValue => {
     ws();
     const start = at;
     let v: JsonValue;
     const c = text[at];
     if (c === '{') {
+      enter();
       at++;
       const obj: { [key: string]: JsonValue } = {};
       ws();
@@ -89,7 +97,9 @@ export function parseJsonDocument(text: string, path: string): JsonDocument {
           break;
         }
       v = obj;
+      depth--;
     } else if (c === '[') {
+      enter();
       at++;
       const arr: JsonValue[] = [];
       ws();
@@ -106,6 +116,7 @@ export function parseJsonDocument(text: string, path: string): JsonDocument {
           break;
         }
       v = arr;
+      depth--;
     } else if (c === '"') v = string();
     else {
       const m = /^(?:true|false|null|NaN|-?Infinity|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(text.slice(at, at + 64));

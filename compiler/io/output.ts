@@ -1,71 +1,398 @@
 /**
- * @fileoverview Atomic output directories: `-o DIR` is written into a fresh temporary
- * directory beside DIR and renamed into place, so an error or a kill half way leaves the
- * previous DIR intact and never a half-written one.
+ * @fileoverview How moec writes: the one place that decides what happens to a path it is
+ * asked to write, so that nothing of the user's is lost and nothing of moec's is left behind.
  *
- * A kill (SIGKILL, power loss) cannot clean up: it leaves the hidden temporary directory,
- * and a kill in the instant between the two renames leaves DIR's previous contents in
- * `.DIR.tmp-XXXXXX.old` and no DIR. The next write to DIR puts such contents back and removes
- * the leftovers before it starts (two moec runs writing one DIR at once are not supported:
- * one of them fails with E506, neither leaves a mixed DIR).
+ * - An output that is an input is refused before any work (`refuseInputOverwrite`, exit 2):
+ *   the same file through any symlink or hard link, a file inside an input directory, a
+ *   shard an input index names.
+ * - A regular file is written atomically (`writeOutputFile`): a temporary file beside it,
+ *   renamed over it when complete, keeping the permissions the old file had. A symlink is
+ *   followed, so the link stays and its target gets the new bytes.
+ * - A character device or a FIFO (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is opened
+ *   and written, never renamed over: that would put a regular file in place of a system
+ *   node. A FIFO nobody reads is an error, not a hang. A block device or socket is refused.
+ * - `-o DIR` (`writeOutputDir`) writes moec's files into DIR, creating it (with the mode the
+ *   umask gives) if needed, each file atomically, in the order given: a backend puts its
+ *   manifest last, so a manifest on disk never describes files older than itself. Nothing
+ *   else in DIR is touched: moec never removes a file it did not write.
+ * - Temporary files and directories carry the PID of the process that made them. While they
+ *   exist they are registered, and SIGINT, SIGTERM or SIGHUP removes them before the process
+ *   dies of the signal (long writes let the event loop run between chunks, so that happens
+ *   promptly: `letSignalsIn`); a SIGKILL cannot be caught, so the next write into the same
+ *   place (`sweepStale`) removes the leftovers of processes that no longer run.
  */
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fail } from '../../ir/diagnostics.ts';
+import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { osReason } from '../../ir/user-file.ts';
+import { MoecError, fail } from '../../ir/diagnostics.ts';
+import { UsageError } from '../usage-error.ts';
 
-/** Writes `files` (name → text or bytes) as the directory `dir`, replacing it atomically; returns the paths written. */
-export function writeOutputDir(dir: string, files: Record<string, string | Uint8Array>): string {
-  const target = resolve(dir);
-  const parent = dirname(target);
-  if (!existsSync(parent)) fail('E506', `cannot write ${dir}: the directory ${parent} does not exist`, undefined, 'create it first');
-  if (existsSync(target) && !statSync(target).isDirectory()) fail('E506', `cannot write ${dir}: it exists and is not a directory`);
-  let tmp: string | undefined;
-  let old: string | undefined;
-  try {
-    recoverKilledRun(parent, basename(target));
-    tmp = mkdtempSync(join(parent, `.${basename(target)}.tmp-`));
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(tmp, name), text);
-    if (existsSync(target)) {
-      old = `${tmp}.old`;
-      renameSync(target, old);
+/** What an output file holds: text, bytes, or bytes in chunks (written as they come). */
+export type OutputData = string | Uint8Array | Iterable<Uint8Array>;
+
+// ---------------------------------------------------------------------------------------
+// Outputs are never inputs.
+
+/** Where a path leads: its real path (through symlinks, dangling ones included) and, if it exists, its file. */
+function locate(path: string): { real: string; stat?: Stats } {
+  let p = resolve(path);
+  // Follow a chain of links by hand: realpath fails on a dangling one, whose target a write would create.
+  for (let hops = 0; hops < 40; hops++) {
+    let l: Stats;
+    try {
+      l = lstatSync(p);
+    } catch {
+      break;
     }
-    renameSync(tmp, target);
-    tmp = undefined;
-    if (old) rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
-    if (old && !existsSync(target)) renameSync(old, target);
-    fail('E506', `cannot write ${dir}: ${(e as Error).message}`);
+    if (!l.isSymbolicLink()) break;
+    p = resolve(dirname(p), readlinkSync(p));
   }
+  let stat: Stats | undefined;
+  try {
+    stat = statSync(p);
+    return { real: realpathSync(p), stat };
+  } catch {
+    // Missing: the real path of its directory (which may itself be a link), and its name.
+    try {
+      return { real: join(realpathSync(dirname(p)), basename(p)), stat };
+    } catch {
+      return { real: p, stat };
+    }
+  }
+}
+
+/**
+ * Refuses (a usage error, exit 2) any output that would write over an input: the same file
+ * (by real path, or by device and inode for a hard link), or a path inside an input
+ * directory. Character devices and FIFOs may be both (`import /dev/stdin -o /dev/stdout`):
+ * writing to them destroys nothing. Inputs that do not exist are skipped (reading them fails).
+ */
+export function refuseInputOverwrite(outputs: Array<string | undefined>, inputs: Array<string | undefined>): void {
+  const ins = inputs.filter((i): i is string => i !== undefined).map((path) => ({ path, ...locate(path) })).filter((i) => i.stat && (i.stat.isFile() || i.stat.isDirectory()));
+  for (const out of outputs) {
+    if (out === undefined) continue;
+    const o = locate(out);
+    for (const i of ins) {
+      const same = o.real === i.real || (o.stat !== undefined && o.stat.dev === i.stat!.dev && o.stat.ino === i.stat!.ino);
+      if (same) throw new UsageError(`the output ${out} is the input ${i.path}${o.real !== resolve(i.path) ? ` (${o.real})` : ''}: writing it would destroy the input`, 'write the output to another path');
+      if (i.stat!.isDirectory() && o.real.startsWith(i.real.endsWith(sep) ? i.real : i.real + sep)) {
+        throw new UsageError(`the output ${out} lies inside the input directory ${i.path}: writing it would change the input`, 'write the output outside that directory');
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Temporary files: registered while they exist, removed on a signal, swept after a kill.
+
+const live = new Set<string>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+let exitHook = false;
+
+function removeLive(): void {
+  for (const p of live) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+    } catch {
+      // Nothing more to do while dying; the next run's sweep tries again.
+    }
+  }
+  live.clear();
+}
+
+let listening = false;
+let idleCheck = false;
+
+function listen(on: boolean): void {
+  if (on === listening) return;
+  listening = on;
+  for (const s of SIGNALS) {
+    if (on) process.on(s, endBySignal);
+    else process.removeListener(s, endBySignal);
+  }
+}
+
+/**
+ * Removes moec's temporaries and ends the process of `signal`, as if moec had never listened
+ * (the shell then sees 130 for ^C, 143 for TERM) — unless an application using the API
+ * listens to it too: then it decides what the signal means.
+ */
+export function endBySignal(signal: NodeJS.Signals): void {
+  removeLive();
+  listen(false);
+  if (process.listenerCount(signal) > 0) return;
+  process.kill(process.pid, signal);
+}
+
+/**
+ * A child (the C compiler, the C runner) that died of ^C or SIGTERM got it with moec, or for
+ * moec: end moec of it too, rather than report the child's failure as a bug.
+ */
+export function passOnChildSignal(signal: NodeJS.Signals | null): void {
+  if (signal !== null && (SIGNALS as readonly string[]).includes(signal)) endBySignal(signal);
+}
+
+/**
+ * Registers a temporary path (file or directory) for removal on SIGINT/SIGTERM/SIGHUP or
+ * exit; returns the function that unregisters it (once renamed into place, or removed).
+ *
+ * moec listens to the signals only while it has temporaries (and one turn of the event loop
+ * after, so that a signal that came during synchronous work is still handled, not lost):
+ * Node runs a listener only from the event loop, and without one a signal ends moec at once,
+ * which is what a write blocked on a FIFO whose reader stalls needs.
+ */
+export function trackTemp(path: string): () => void {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', removeLive);
+  }
+  listen(true);
+  live.add(path);
+  return () => untrack(path);
+}
+
+function untrack(path: string): void {
+  if (!live.delete(path) || live.size > 0 || idleCheck) return;
+  idleCheck = true;
+  setImmediate(() => {
+    idleCheck = false;
+    if (live.size === 0) listen(false);
+  });
+}
+
+/** Whether process `pid` still runs (EPERM: it does, as another user). */
+function running(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temporary files beside an output: `.NAME.moec-PID-RANDOM.tmp`. */
+const TEMP_FILE = /^\..*\.moec-(\d+)-[a-z0-9]+\.tmp$/;
+
+/**
+ * Removes from `dir` the temporary files (or directories) named by `pattern` (the PID in
+ * its first group that matched) whose process no longer runs: the leftovers of a killed moec. A live
+ * process's temporaries are left alone, so two moec runs never remove each other's.
+ */
+export function sweepStale(dir: string, pattern: RegExp = TEMP_FILE): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = pattern.exec(name);
+    const pid = Number(m?.slice(1).find((g) => g !== undefined));
+    if (!Number.isSafeInteger(pid) || pid <= 0 || running(pid)) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    } catch {
+      // Not ours to fight over (permissions): leave it.
+    }
+  }
+}
+
+/**
+ * A fresh private directory in the system's temporary directory, `PREFIX-PID-XXXXXX`,
+ * registered for removal on a signal; the leftovers of killed processes with the same
+ * prefix are swept first. Remove it with `removeTemp`.
+ */
+export function makeTempDir(prefix: string): string {
+  if (!/^[a-z][a-z0-9-]*$/.test(prefix)) throw new Error(`makeTempDir: prefix '${prefix}' must be lower-case letters, digits and dashes`);
+  sweepStale(tmpdir(), new RegExp(`^${prefix}-(\\d+)-[A-Za-z0-9]{6}$`));
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-${process.pid}-`));
+  trackTemp(dir);
+  return dir;
+}
+
+/** Removes a temporary path made by `makeTempDir` (or tracked) and unregisters it. */
+export function removeTemp(path: string): void {
+  rmSync(path, { recursive: true, force: true });
+  untrack(path);
+}
+
+/**
+ * The temporaries earlier versions of moec left beside an output NAME when killed:
+ * `.NAME.PID.RANDOM.tmp` (safetensors, `moec quantize`) and `.NAME.tmp-PID` (other files).
+ * Their names are less distinctive than today's, so they are swept only beside NAME itself.
+ */
+function earlierTemps(name: string): RegExp {
+  const n = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${n}\\.(?:(\\d+)\\.[a-z0-9]{1,8}\\.tmp|tmp-(\\d+))$`);
+}
+
+/** A temporary name beside `path` for this process, which `sweepStale` recognises. */
+export function tempBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.moec-${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`);
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing.
+
+function* chunksOf(data: OutputData): Iterable<Uint8Array> {
+  if (typeof data === 'string') yield new TextEncoder().encode(data);
+  else if (data instanceof Uint8Array) yield data;
+  else yield* data;
+}
+
+/** Writes all of `bytes` at the file position; a non-blocking FIFO that is full is waited for. */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  const CHUNK = 1 << 24;
+  for (let done = 0; done < bytes.length; ) {
+    try {
+      done += writeSync(fd, bytes, done, Math.min(bytes.length - done, CHUNK));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+    }
+  }
+}
+
+/** Where the bytes for `path` go: a stream to open (character device, FIFO), or a regular file (its real path). */
+function destination(path: string): { stream: true } | { stream: false; file: string; mode?: number } {
+  const { real, stat } = locate(path);
+  if (stat) {
+    if (stat.isCharacterDevice() || stat.isFIFO()) return { stream: true };
+    if (stat.isDirectory()) fail('E506', `cannot write ${path}: it is a directory`, undefined, 'name a file');
+    if (!stat.isFile()) fail('E506', `cannot write ${path}: it is a ${stat.isBlockDevice() ? 'block device' : 'socket'}`, undefined, 'moec writes regular files, character devices (/dev/null) and FIFOs');
+    return { stream: false, file: real, mode: stat.mode & 0o7777 };
+  }
+  const parent = dirname(real);
+  let p: Stats | undefined;
+  try {
+    p = statSync(parent);
+  } catch {
+    // reported below
+  }
+  if (!p?.isDirectory()) fail('E506', `cannot write ${path}: no such directory ${dirname(resolve(path))}`, undefined, 'create it first');
+  return { stream: false, file: real };
+}
+
+/**
+ * The steps of writing one output; `yield` marks a point between chunks where the async
+ * writer lets the event loop run (and with it a signal's handler). One body for both writers.
+ */
+function* writeSteps(path: string, data: OutputData): Generator<void, void, void> {
+  const dest = destination(path);
+  if (dest.stream) {
+    let fd: number;
+    // Writing may block on a reader that stalls: let ^C end moec then (nothing to remove).
+    if (live.size === 0) listen(false);
+    try {
+      // Non-blocking, so a FIFO without a reader is ENXIO instead of a hang.
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return fail('E506', `cannot write ${path}: ${code === 'ENXIO' ? 'no process is reading the FIFO' : osReason(e, 'directory')}`, undefined, code === 'ENXIO' ? 'start the reader first' : undefined);
+    }
+    try {
+      for (const c of chunksOf(data)) {
+        writeAll(fd, c);
+        yield;
+      }
+    } catch (e) {
+      if (e instanceof MoecError) throw e;
+      fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  const dir = dirname(dest.file);
+  sweepStale(dir);
+  sweepStale(dir, earlierTemps(basename(dest.file)));
+  const tmp = tempBeside(dest.file);
+  const release = trackTemp(tmp);
+  let created = false;
+  try {
+    const fd = openSync(tmp, 'wx');
+    created = true;
+    try {
+      if (dest.mode !== undefined) fchmodSync(fd, dest.mode);
+      for (const c of chunksOf(data)) {
+        writeAll(fd, c);
+        yield;
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, dest.file);
+    created = false;
+  } catch (e) {
+    if (e instanceof MoecError) throw e;
+    fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`, undefined, 'check that the directory exists and is writable');
+  } finally {
+    if (created) rmSync(tmp, { force: true });
+    release();
+  }
+}
+
+/**
+ * Makes the file `path` by a program that writes a path it is given (a C compiler's `-o`):
+ * `make(tmp)` writes a temporary beside `path` and returns undefined, or why it failed. On
+ * success the temporary is renamed into place; on failure, an exception or a signal it is
+ * removed. Returns why it failed, or undefined.
+ */
+export function makeFileVia(path: string, make: (tmp: string) => string | undefined): string | undefined {
+  sweepStale(dirname(path));
+  const tmp = tempBeside(path);
+  const release = trackTemp(tmp);
+  try {
+    const why = make(tmp);
+    if (why === undefined) renameSync(tmp, path);
+    return why;
+  } finally {
+    rmSync(tmp, { force: true });
+    release();
+  }
+}
+
+/** Writes one output file (see the file comment: atomic for a regular file, opened for a device or FIFO). */
+export function writeOutputFile(path: string, data: OutputData): void {
+  const steps = writeSteps(path, data);
+  while (!steps.next().done);
+}
+
+/**
+ * Lets the event loop run once. Node runs a signal's listener only from the event loop, so
+ * long synchronous work calls this between its steps for ^C or SIGTERM to be handled then
+ * (temporaries removed, the process ended) rather than after all of it.
+ */
+export function letSignalsIn(): Promise<void> {
+  return new Promise<void>((r) => setImmediate(r));
+}
+
+/** `writeOutputFile` for long writes: a signal is handled within one chunk, not at the end. */
+export async function writeOutputFileAsync(path: string, data: OutputData): Promise<void> {
+  const steps = writeSteps(path, data);
+  while (!steps.next().done) await letSignalsIn();
+}
+
+/**
+ * Writes `files` (name → text or bytes, in order) into the directory `dir`, creating it if
+ * needed; other files in it are left as they are. Returns the paths written, for messages.
+ */
+export function writeOutputDir(dir: string, files: Record<string, OutputData>): string {
+  const { stat } = locate(dir);
+  if (stat && !stat.isDirectory()) fail('E506', `cannot write ${dir}: it exists and is not a directory`, undefined, 'name a directory');
+  if (!stat) {
+    try {
+      mkdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      fail('E506', `cannot write ${dir}: ${code === 'ENOENT' ? `no such directory ${dirname(resolve(dir))}` : osReason(e, 'directory')}`, undefined, code === 'ENOENT' ? 'create it first' : undefined);
+    }
+  }
+  for (const [name, data] of Object.entries(files)) writeOutputFile(join(dir, name), data);
   return Object.keys(files)
     .map((f) => join(dir, f))
     .join(', ');
-}
-
-/** Writes one file atomically: a temporary file beside it, renamed into place. */
-export function writeOutputFile(path: string, data: string | Uint8Array): void {
-  const target = resolve(path);
-  const parent = dirname(target);
-  if (!existsSync(parent)) fail('E506', `cannot write ${path}: the directory ${parent} does not exist`, undefined, 'create it first');
-  if (existsSync(target) && statSync(target).isDirectory()) fail('E506', `cannot write ${path}: it is a directory`);
-  const tmp = join(parent, `.${basename(target)}.tmp-${process.pid}`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, target);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    fail('E506', `cannot write ${path}: ${(e as Error).message}`);
-  }
-}
-
-/** Restores DIR from a killed run's `.DIR.tmp-*.old` if DIR is missing, and removes its other leftovers. */
-function recoverKilledRun(parent: string, name: string): void {
-  const prefix = `.${name}.tmp-`;
-  const left = readdirSync(parent).filter((f) => f.startsWith(prefix));
-  const target = join(parent, name);
-  for (const f of left) {
-    const path = join(parent, f);
-    if (f.endsWith('.old') && !existsSync(target)) renameSync(path, target);
-    else rmSync(path, { recursive: true, force: true });
-  }
 }

@@ -24,10 +24,17 @@
  * becomes m and the buffers sized by it are resized (see `resizeForBlock`).
  * `sortedFromTokens` comes from `decodeThreshold` with the chosen tile.
  *
+ * The rest of the schedule is decided here too and recorded in the kernel IR, so renderers
+ * only print it (see the last section): the program's vector ISA (`isa`, `vectorKindOf`);
+ * the C kernels' cache blocking (tile `rows`, `kc`, `panels`), decode-path panel `streams`
+ * and scratchpad `stage`; thread splits (`threads`: a C op's share per thread, WGSL
+ * workgroup sizes); the decode form of quantized grouped GEMMs (`qdecode`, `prefetch`).
+ *
  * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
- * (plus `bindings`). Postcondition: a new program (the input is not mutated) where every
- * gemm, grouped_gemm and router has a `tile` with a one-line `note`, every grouped GEMM a
- * `sortedFromTokens` ≥ 1, and each moe_align feeding grouped GEMMs a `block` equal to their m.
+ * (plus `bindings`). Postcondition: a new program (the input is not mutated) with an `isa`,
+ * where every gemm, grouped_gemm and router has a `tile` with a one-line `note`, every
+ * grouped GEMM a `sortedFromTokens` ≥ 1, and each moe_align feeding grouped GEMMs a `block`
+ * equal to their m.
  */
 import {
   type Bindings,
@@ -48,12 +55,13 @@ import {
   vectorElems,
 } from '../cost/cost.ts';
 import { type Dim, dimAdd, dimEq, isSym } from '../../ir/dims.ts';
-import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
-import type { TargetCaps } from '../target/caps.ts';
+import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, Step, Tiling, GemmKernel, KernelThreads, VectorKind } from '../../ir/kernel/kernel.ts';
+import { type TargetCaps, vectorKindOf } from '../target/caps.ts';
 import { fail } from '../../ir/diagnostics.ts';
-import { forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
+import { bufferResolver, forEachKernel, mapKernels } from '../../ir/kernel/walk.ts';
 import { type KernelPass, passTarget } from './pass.ts';
 import { fmtBytes, fmtSeconds } from '../format.ts';
+import { isQuantDType } from '../../ir/quant.ts';
 
 /** Largest padding block considered for a grouped GEMM. */
 const MAX_GROUPED_M = 256;
@@ -108,7 +116,11 @@ export function microTiles(t: TargetCaps, v: number): Array<{ mr: number; nr: nu
 export function tileCandidates(p: GemmProblem, t: TargetCaps, maxM: number): Tiling[] {
   const v = vectorElems(t, p.dtype);
   const out: Tiling[] = [];
+  // The C kernels' glu micro-tile holds gate and up columns side by side in one panel
+  // (outCols is n/2 under a glu): nr even there (the other backends cover any nr).
+  const glu = p.outCols !== p.n && t.backend === 'c';
   for (const { mr, nr } of microTiles(t, v)) {
+    if (glu && nr % 2 !== 0) continue;
     const mHi = Math.max(mr, roundUp(maxM, mr));
     const ms = new Set<number>();
     for (let m = mr; m <= mHi; m *= 2) ms.add(m);
@@ -374,14 +386,19 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
     });
   }
 
+  const isa = vectorKindOf(target);
   const steps = mapKernels(p.steps, (k) => {
     const tile = tiles.get(k);
+    const threads = kernelThreads(k, target);
+    const split = threads ? { threads } : {};
     if (k.kind === 'moe_align') {
       const block = blocks.get(k.sorted);
-      return block === undefined ? { ...k } : { ...k, block };
+      return block === undefined ? { ...k, ...split } : { ...k, block, ...split };
     }
-    if (k.kind === 'grouped_gemm' && tile) return { ...k, tile, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens };
-    return tile ? { ...k, tile } : { ...k };
+    if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
+    const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...quantDecode(k, p, target, isa) };
+    if (k.kind === 'grouped_gemm') return { ...k, tile: scheduled, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens, ...split };
+    return { ...k, tile: scheduled, ...split };
   });
 
   let buffers = p.buffers.map((b) => ({ ...b, shape: [...b.shape] }));
@@ -389,5 +406,88 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
     const align = aligns.get(sorted);
     if (align) buffers = resizeForBlock(buffers, align, block, steps);
   }
-  return { ...p, buffers, steps, inputs: [...p.inputs], outputs: [...p.outputs] };
+  return { ...p, isa, buffers, steps, inputs: [...p.inputs], outputs: [...p.outputs] };
+}
+
+// ---------------------------------------------------------------------------------------
+// The rest of the schedule (recorded in the kernel IR; the renderers only print it)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Floats of the C GEMM kernels' accumulator block: 64 KiB, on the stack of every thread
+ * (any C stack holds it), so rows × panels × nr accumulators stay within it.
+ */
+const ACC_BLOCK_FLOATS = 16384;
+
+/**
+ * Output elements per thread below which the C backend starts no further thread for an
+ * elementwise or row-wise op: starting one costs more than a share of 16K elements saves.
+ */
+const MIN_ELEMS_PER_THREAD = 16384;
+
+/**
+ * Invocations per workgroup of the WGSL shaders that are not tiled GEMMs: one workgroup per
+ * row (rmsnorm), token (router), slot (the decode path) or 64 elements; two 32-wide waves,
+ * the smallest size that keeps a compute unit's SIMD lanes full on every vendor. moe_align
+ * runs as one workgroup, of WebGPU's default limit of 256 invocations, striding over experts.
+ */
+const WGSL_WORKGROUP = 64;
+const WGSL_ALIGN_WORKGROUP = 256;
+
+/** How a kernel's work is split over threads where the tile does not say (see `KernelThreads`). */
+function kernelThreads(k: Kernel, target: TargetCaps): KernelThreads | undefined {
+  if (target.backend === 'c') return k.kind === 'op' ? { minElems: MIN_ELEMS_PER_THREAD } : undefined;
+  if (target.backend !== 'wgsl' || k.kind === 'gemm') return undefined;
+  return { workgroup: k.kind === 'moe_align' ? WGSL_ALIGN_WORKGROUP : WGSL_WORKGROUP };
+}
+
+/**
+ * Panels the C decode path (one row at a time) reads at once: one row does little arithmetic
+ * per weight, so the weights' bandwidth is the limit, and four streams keep more of memory's
+ * requests in flight than one.
+ */
+const DECODE_STREAMS = 4;
+
+/**
+ * Bytes ahead each panel stream of the C decode path (T = 1, four panels at once) is
+ * prefetched with quantized weights. Their panel rows are short (16 bytes of i8 for 16
+ * columns), so a stream crosses pages fast and the hardware prefetcher, which stops at
+ * each 4 KiB page, leaves a core waiting on DRAM: measured on mixtral-mini i8 at T = 1 on
+ * one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and 1.73 to 1.32 ms (AVX-512);
+ * 1024 did little, 8192 no better.
+ */
+const QUANT_PREFETCH_BYTES = 4096;
+
+/**
+ * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
+ * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
+ * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
+ * while every micro-tile uses them) and tile.n / nr panels per pass within the block; a
+ * grouped GEMM's decode path reads `DECODE_STREAMS` panels at once; on a chip with a
+ * scratchpad, the chunks are staged into it by DMA.
+ */
+function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'streams' | 'stage'> {
+  if (target.backend !== 'c') return {};
+  const { mr, nr: w } = tile;
+  const kd = gemmProblem(k, p, bindings).depth;
+  const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
+  const kc = Math.max(1, Math.min(kd, tile.k));
+  const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
+  const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
+  // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
+  const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
+  return { rows, kc, panels, ...streams, ...stage };
+}
+
+/**
+ * The decode-path form of a grouped GEMM over quantized weights: with an x86 vector ISA the
+ * C kernels sum each scale group's products and scale the partial sum once (decoding T = 1
+ * is instruction-bound on narrow cores once the weights are 4x smaller, and this saves one
+ * multiply per vector) and prefetch each panel stream; portable C, Wasm and WGSL scale each
+ * weight as the interpreter does.
+ */
+function quantDecode(k: GemmKernel | GroupedGemmKernel, p: KProgram, target: TargetCaps, isa: VectorKind): Pick<Tiling, 'qdecode' | 'prefetch'> {
+  if (k.kind !== 'grouped_gemm' || !isQuantDType(bufferResolver(p)(k.w).dtype)) return {};
+  if (target.backend === 'c' && (isa === 'avx2' || isa === 'avx512')) return { qdecode: 'group_sum', prefetch: QUANT_PREFETCH_BYTES };
+  return { qdecode: 'scale_each' };
 }

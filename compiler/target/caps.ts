@@ -3,6 +3,8 @@
  * the memory planner and the cost model read only this, never a target's name.
  * (The loader and schema validation live in `target-load.ts`.)
  */
+import type { KProgram, VectorKind } from '../../ir/kernel/kernel.ts';
+import { fail } from '../../ir/diagnostics.ts';
 
 export type Backend = 'c' | 'wasm' | 'wgsl';
 
@@ -62,4 +64,33 @@ export interface TargetCaps {
   };
   /** Alignment of buffers in the arena, bytes. */
   alignment: number;
+}
+
+/**
+ * The vector instruction set a target's kernels can be written in, from its capabilities:
+ * a C target that is a cache-based CPU (no scratchpad, no MAC array) with FMA and 32- or
+ * 64-byte vectors has AVX2 or AVX-512 (the x86 vector extensions of those widths), any
+ * other C target (the NPU's control core, a scalar profile) gets portable C, which its own
+ * compiler vectorises; Wasm has SIMD128 from 16-byte vectors (else the scalar build); WGSL
+ * has vec4. The tiler records it in the kernel program (`KProgram.isa`); a renderer checks
+ * that the program it is given was tiled for what its target offers.
+ */
+export function vectorKindOf(t: TargetCaps): VectorKind {
+  if (t.backend === 'wgsl') return 'vec4';
+  if (t.backend === 'wasm') return t.vectorBytes >= 16 ? 'simd128' : 'scalar';
+  const cpu = !t.macArray && !t.memory.some((l) => l.kind === 'scratchpad');
+  if (!cpu || !t.fma) return 'portable';
+  return t.vectorBytes === 32 ? 'avx2' : t.vectorBytes === 64 ? 'avx512' : 'portable';
+}
+
+/**
+ * The vector ISA a kernel program was tiled for, refused (E701) when it is not what the
+ * target offers: a program tiled for another target's vectors, whose tiles would not fit
+ * this one's registers. Every renderer asks this before printing.
+ */
+export function programVectorKind(p: Pick<KProgram, 'isa'>, t: TargetCaps): VectorKind {
+  if (p.isa === undefined) fail('E701', `the kernel program has no vector ISA: it was not tiled, and the ${t.backend} backend prints the tiler's schedule`, undefined, 'keep the tile pass when emitting code');
+  const offered = vectorKindOf(t);
+  if (p.isa !== offered) fail('E701', `the kernel program was tiled for ${p.isa} vectors, but target '${t.name}' offers ${offered}`, undefined, 'tile the program for the target it is rendered for');
+  return p.isa;
 }

@@ -8,7 +8,7 @@
  * Quantities are written with units as strings (`32 KiB`, `20 GB/s`, `1.2 TFLOP/s`) so a sheet
  * reads like a data sheet and a bare `32` can never be silently taken as bytes instead of KiB.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import {
   type Document,
@@ -26,6 +26,7 @@ import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from '../
 import { packageRoot } from '../io/package-root.ts';
 import { SourceFile, type Span } from '../../ir/source.ts';
 import type { Backend, MemoryLevel, TargetCaps } from './caps.ts';
+import { readUserText } from '../../ir/user-file.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Units
@@ -724,13 +725,18 @@ export function listTargets(): string[] {
     .sort();
 }
 
+/** Whether `--target` names a file (a .yaml, or anything with a slash) rather than a shipped target. */
+export function isTargetPath(nameOrPath: string): boolean {
+  return /\.ya?ml$/i.test(nameOrPath) || /[/\\]/.test(nameOrPath);
+}
+
 /**
  * Loads a target: a bare name (`x86-avx2`) is a shipped sheet; anything ending in `.yaml` or
  * `.yml`, or containing a path separator, is read as a file. Throws `MoecError` E604 for an
  * unknown name, E501 for an unreadable file, and the `parseTarget` errors for a bad sheet.
  */
 export function loadTarget(nameOrPath: string): TargetCaps {
-  const isPath = /\.ya?ml$/i.test(nameOrPath) || /[/\\]/.test(nameOrPath);
+  const isPath = isTargetPath(nameOrPath);
   let file: string;
   if (isPath) {
     file = nameOrPath;
@@ -749,14 +755,7 @@ export function loadTarget(nameOrPath: string): TargetCaps {
     }
     file = join(dir, `${nameOrPath}.yaml`);
   }
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
-    throw new MoecError({ code: 'E501', message: `cannot read target file \`${file}\`: ${why}` });
-  }
-  return parseTarget(text, displayPath(file));
+  return parseTarget(readUserText(file, { label: `target file \`${file}\`` }), displayPath(file));
 }
 
 /** A shipped sheet's path relative to the working directory when it is inside it (`targets/x86-avx2.yaml`). */

@@ -5,8 +5,10 @@
  * once, target-neutrally: what it computes, its operands, its tiling and its epilogue
  * chain) or a loop over a list of steps (a graph-IR `repeat`: the same kernels per layer,
  * with stacked weights sliced per iteration). Backends make no scheduling decisions: tile
- * sizes come from the tiler, buffer offsets from the memory planner, and the math of each
- * kernel kind is defined once here and in the kernel interpreter (`kinterp.ts`).
+ * sizes, the vector ISA, cache blocking, DMA staging, thread splits and workgroup sizes, the
+ * decode-vs-sorted threshold, the decode path's panel streams and the quantized decode form
+ * come from the tiler, buffer offsets from the memory planner, and the math of each kernel
+ * kind is defined once here and in the kernel interpreter (`kinterp.ts`).
  *
  * Buffers are named; shapes may use the symbolic token count `T` (and other dims), which
  * the memory planner bounds by `maxTokens`. Weights are the graph module's weights after
@@ -39,7 +41,62 @@ export interface KBuffer {
   quant?: { scales: string; axis: number; group: number };
 }
 
-/** Tile sizes of a GEMM-like kernel, chosen by the tiler from the target's caps. */
+/**
+ * The vector instruction set a program's kernels are written in, chosen by the tiler from
+ * the target's capabilities (one per program: one object file or module has one feature set):
+ * - `avx2`, `avx512`: x86 AVX2 + FMA (8 f32 lanes), AVX-512F (16) — C micro-kernels in intrinsics;
+ * - `simd128`: WebAssembly SIMD128 (4 lanes);
+ * - `vec4`: WGSL vec4<f32> (4 lanes per invocation);
+ * - `scalar`: no vectors (the Wasm scalar build);
+ * - `portable`: no vector ISA named; portable C that the target's own compiler vectorises.
+ */
+export type VectorKind = 'avx2' | 'avx512' | 'simd128' | 'vec4' | 'scalar' | 'portable';
+
+/** f32 lanes of each vector kind (`portable`: whatever the target's compiler picks). */
+export const VECTOR_LANES: Readonly<Record<VectorKind, number | undefined>> = {
+  avx2: 8,
+  avx512: 16,
+  simd128: 4,
+  vec4: 4,
+  scalar: 1,
+  portable: undefined,
+};
+
+export const VECTOR_KINDS = Object.keys(VECTOR_LANES) as VectorKind[];
+
+/**
+ * The vector kinds of the C backend, whose glu micro-tile holds gate and up columns side by
+ * side in one weight panel: a glu tile's nr is even there.
+ */
+export const GLU_PAIRED_KINDS: ReadonlySet<VectorKind> = new Set<VectorKind>(['avx2', 'avx512', 'portable']);
+
+/**
+ * How a quantized GEMM's decode path (T below `sorted_from_tokens`, one row against several
+ * panels) applies the scales: `group_sum` sums a[k] · decode(code) over a scale group and
+ * scales the partial sum once (one multiply per vector less; the same sum rounded
+ * differently); `scale_each` forms every weight as decode(code) · scale first, as the
+ * interpreter does.
+ */
+export type QuantDecodeForm = 'group_sum' | 'scale_each';
+
+export const QUANT_DECODE_FORMS: readonly QuantDecodeForm[] = ['group_sum', 'scale_each'];
+
+/**
+ * How a kernel's work is spread over threads where the backend does not derive it from the
+ * tile (set by the tiler, per backend):
+ * - `minElems` (C, elementwise and row-wise ops): each thread gets at least this many output
+ *   elements, since starting a thread costs more than a smaller share saves; absent: one thread;
+ * - `workgroup` (WGSL): invocations per workgroup of the kernel's row-, slot- or token-wise
+ *   shaders (an op's, the router's and its capacity pass, moe_align's, a grouped GEMM's
+ *   decode path and combine pass; the tiled GEMM's follows from its tile), a power of two
+ *   (the shaders reduce in trees).
+ */
+export interface KernelThreads {
+  minElems?: number;
+  workgroup?: number;
+}
+
+/** Tile sizes and schedule of a GEMM-like kernel, chosen by the tiler from the target's caps. */
 export interface Tiling {
   /** Rows (tokens) per tile; also the padding block of `moe_align`. */
   m: number;
@@ -52,6 +109,31 @@ export interface Tiling {
   nr: number;
   /** Elements per vector (1 when scalar). */
   vector: number;
+  /**
+   * Cache blocking of the CPU kernels (the C backend's; absent elsewhere): rows of A per pass
+   * (a whole number of mr; for a grouped GEMM, the padding block in micro-tiles), depth
+   * chunk `kc` (a chunk of the rows and of one panel stay in L1 while every micro-tile uses
+   * them) and weight panels of nr columns per pass, so that rows × panels × nr accumulators
+   * fit the kernel's accumulator block.
+   */
+  rows?: number;
+  kc?: number;
+  panels?: number;
+  /**
+   * `dma`: the weight tiles (kc-deep chunks of a panel) are double-buffered into a
+   * software-managed scratchpad by DMA, the next chunk loading while the kernel computes on
+   * this one (the NPU's 2(A+B)+C placement). Absent: read in place through the caches.
+   */
+  stage?: 'dma';
+  /**
+   * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
+   * time) reads at once, one memory stream each (the C backend's; absent elsewhere).
+   */
+  streams?: number;
+  /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */
+  qdecode?: QuantDecodeForm;
+  /** Bytes ahead each decode-path panel stream is software-prefetched (absent: none). */
+  prefetch?: number;
   /** Why: bytes moved per level, arithmetic intensity, the level the tile is sized for. */
   note?: string;
 }
@@ -119,6 +201,7 @@ export interface RouterKernel {
   capacityFactor?: number;
   shared: number;
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /**
@@ -139,6 +222,7 @@ export interface MoeAlignKernel {
   blockExpert: string;
   /** i32[1]. */
   count: string;
+  threads?: KernelThreads;
 }
 
 /**
@@ -176,6 +260,7 @@ export interface GroupedGemmKernel {
   sortedFromTokens: number;
   indices: string;
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /** A dense GEMM: out = a @ w (w [Kd, N], or [N, Kd] with transB) then the epilogues. */
@@ -187,6 +272,7 @@ export interface GemmKernel {
   out: string;
   epilogue: Epilogue[];
   tile?: Tiling;
+  threads?: KernelThreads;
 }
 
 /** Any other graph op, one kernel each: rmsnorm, softmax, reductions, gather, elementwise. */
@@ -196,6 +282,7 @@ export interface OpKernel {
   attrs: Attrs;
   inputs: string[];
   outputs: string[];
+  threads?: KernelThreads;
 }
 
 export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel;
@@ -231,6 +318,8 @@ export interface KProgram {
   outputs: Array<{ name: string; buffer: string }>;
   /** The token bound: every call takes T in 1..maxTokens (recorded by lowering; the tiler, the planner and the backends read it). */
   maxTokens?: number;
+  /** The vector instruction set the kernels are written in (set by the tiler). */
+  isa?: VectorKind;
   /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
   arenaBytes?: number;
   naiveBytes?: number;

@@ -16,8 +16,8 @@ import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
-import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
-import { GRAPH_SECTION, KERNEL_IR_VERSION } from './kprint.ts';
+import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
+import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, resolveAttrs } from '../graph/ops.ts';
 import { parseIR } from '../graph/parse.ts';
 import { TextReader, type Tok } from '../graph/text-reader.ts';
@@ -101,12 +101,14 @@ class KernelParser extends TextReader {
     };
     for (const [word, field] of [
       ['max_tokens', 'maxTokens'],
+      ['isa', 'isa'],
       ['arena', 'arenaBytes'],
       ['naive', 'naiveBytes'],
     ] as const)
       if (this.isWord(word)) {
         this.next();
-        p[field] = this.integer(`a whole number after '${word}'`);
+        if (field === 'isa') p.isa = this.word(VECTOR_KINDS, "a vector kind after 'isa'");
+        else p[field] = this.integer(`a whole number after '${word}'`);
       }
     this.expectWord('pack', 'after the program line', 'name the function that packs the weights: pack FUNC');
     p.pack = this.name('the pack function name');
@@ -240,7 +242,18 @@ class KernelParser extends TextReader {
         if (!(e instanceof OpError)) throw e; // bad attributes stay for the verifier
       }
     } else this.error(`unknown op '${op}'`, didYouMean(op, Object.keys(KERNELS)), opTok);
-    return { kind: 'op', op, attrs, inputs, outputs };
+    const k: OpKernel = { kind: 'op', op, attrs, inputs, outputs };
+    const threads = this.threads();
+    if (threads) k.threads = threads;
+    return k;
+  }
+
+  /** `[threads(min_elems=N, workgroup=W)]` after a kernel. */
+  private threads(): KernelThreads | undefined {
+    if (!this.isWord('threads')) return undefined;
+    const t = this.next();
+    this.expect('(', "after 'threads'", 'write threads(min_elems=N) or threads(workgroup=W)');
+    return new Reader(this, 'threads', t, new Map(), new Map(), this.entries(')')).threads();
   }
 
   /** `KIND(role=buf, ...) -> (role=buf, ...) {attrs} [epilogue[...]] [tile(...)]` */
@@ -293,6 +306,8 @@ class KernelParser extends TextReader {
     }
     if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align')) this.error(`${kind} has no epilogue`, undefined, kindTok);
     if (tile && kind === 'moe_align') this.error('moe_align is not tiled', undefined, kindTok);
+    const threads = this.threads();
+    if (threads) k.threads = threads;
     return k;
   }
 
@@ -502,9 +517,21 @@ class Reader {
     return k;
   }
 
+  threads(): KernelThreads {
+    this.done([], [], ['min_elems', 'workgroup']);
+    const t: KernelThreads = {};
+    if (this.attrs.has('min_elems')) t.minElems = this.int('min_elems');
+    if (this.attrs.has('workgroup')) t.workgroup = this.int('workgroup');
+    return t;
+  }
+
   tiling(): Tiling {
-    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', 'note']);
+    this.done([], [], ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS, 'stage', 'qdecode', 'prefetch', 'note']);
     const t: Tiling = { m: this.int('m'), n: this.int('n'), k: this.int('k'), mr: this.int('mr'), nr: this.int('nr'), vector: this.int('vector') };
+    for (const key of TILE_SCHEDULE_KEYS) if (this.attrs.has(key)) t[key] = this.int(key);
+    if (this.attrs.has('stage')) t.stage = this.str('stage', ['dma'] as const);
+    if (this.attrs.has('qdecode')) t.qdecode = this.str('qdecode', QUANT_DECODE_FORMS);
+    if (this.attrs.has('prefetch')) t.prefetch = this.int('prefetch');
     const note = this.attrs.get('note');
     if (note) {
       if (typeof note.value !== 'string') this.p.fail("tile: 'note' must be a string", note.key);

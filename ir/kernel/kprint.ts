@@ -6,7 +6,7 @@
  * Format (one declaration or step per line, a trailing newline):
  *
  *     moec.kernel-ir 1
- *     program mixtral max_tokens 256 arena 1258496 naive 3565568  // arena 1.2 MiB, naive 3.4 MiB
+ *     program mixtral max_tokens 256 isa avx2 arena 1258496 naive 3565568  // arena 1.2 MiB, naive 3.4 MiB
  *     pack pack
  *     input x -> x
  *     output y -> y
@@ -29,8 +29,8 @@
  *     moec.ir 1
  *     ...the graph module (weights and the `pack` function), as printed by `printIR`
  *
- * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `arena BYTES` and
- *   `naive BYTES` when set (the `//` comment after them is derived, for people, and ignored
+ * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `isa KIND` (the
+ *   vector instruction set, `VectorKind`), `arena BYTES` and `naive BYTES` when set (the `//` comment after them is derived, for people, and ignored
  *   by the parser), then `pack FUNC`, then one `input GRAPH_NAME -> BUFFER` per model input
  *   and one `output GRAPH_NAME -> BUFFER` per model output, in program order.
  * - Buffers, in program order: `buffer NAME: TYPE KIND`, KIND one of input, output, weight,
@@ -48,9 +48,15 @@
  *   - gemm: trans_b
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
- * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)` plus `, note="..."` when it has a note.
+ * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
+ *   `rows=, kc=, panels=` (CPU cache blocking), `streams=` (decode-path panel streams),
+ *   `stage="dma"` (scratchpad staging),
+ *   `qdecode="group_sum"|"scale_each"` and
+ *   `prefetch=BYTES` (a quantized weight's decode path), then `note="..."`.
  * - Any other op: `op NAME(in, ...) -> (out, ...) {attrs}` with the graph op's attributes as
  *   `printAttrs` prints them (all of them, sorted; left out when there are none).
+ * - Any kernel ends with `threads(min_elems=N, workgroup=W)` (the fields set) when it has a
+ *   thread split (`KernelThreads`).
  * - A loop: `loop COUNT init(FROM -> TO, ...) slices(STACKED -> SLICE, ...)
  *   carried(FROM -> TO, ...) {`, its body indented by two spaces, then `}`; each of the
  *   three lists is left out when empty (or, for `init`, absent).
@@ -59,11 +65,14 @@
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
 import type { Attrs } from '../graph/graph.ts';
-import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling } from './kernel.ts';
+import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
 /** The format version on the first line; the parser refuses any other. */
 export const KERNEL_IR_VERSION = 1;
+
+/** The optional whole-number schedule fields of a tiling after `vector`, in print order (`kparse.ts` reads the same list). */
+export const TILE_SCHEDULE_KEYS = ['rows', 'kc', 'panels', 'streams'] as const;
 
 /** The line between the kernel program and its graph module. */
 export const GRAPH_SECTION = '-- graph --';
@@ -84,6 +93,7 @@ export function printKernelIR(p: KProgram): string {
 function printProgramLine(p: KProgram): string {
   let s = `program ${printName(p.name)}`;
   if (p.maxTokens !== undefined) s += ` max_tokens ${printNumber(p.maxTokens)}`;
+  if (p.isa !== undefined) s += ` isa ${p.isa}`;
   if (p.arenaBytes !== undefined) s += ` arena ${printNumber(p.arenaBytes)}`;
   if (p.naiveBytes !== undefined) s += ` naive ${printNumber(p.naiveBytes)}`;
   const notes: string[] = [];
@@ -159,7 +169,7 @@ export function printKernel(k: Kernel): string {
         ['select_bias', k.selectBias],
         ['shared_gate', k.sharedGate],
       ];
-      return call('router', ins, [['indices', k.indices], ['weights', k.weights]], attrs, [], k.tile);
+      return call('router', ins, [['indices', k.indices], ['weights', k.weights]], attrs, [], k.tile) + printThreads(k.threads);
     }
     case 'moe_align':
       return call(
@@ -168,7 +178,7 @@ export function printKernel(k: Kernel): string {
         [['sorted', k.sorted], ['block_expert', k.blockExpert], ['count', k.count]],
         [['experts', k.experts], ['k', k.k], ['block', k.block]],
         [],
-      );
+      ) + printThreads(k.threads);
     case 'grouped_gemm': {
       const ins: Roles = [
         ['a', k.a],
@@ -185,12 +195,12 @@ export function printKernel(k: Kernel): string {
         ['k', k.k],
         ['sorted_from_tokens', k.sortedFromTokens],
       ];
-      return call('grouped_gemm', ins, [['out', k.out]], attrs, k.epilogue, k.tile);
+      return call('grouped_gemm', ins, [['out', k.out]], attrs, k.epilogue, k.tile) + printThreads(k.threads);
     }
     case 'gemm':
-      return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile);
+      return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
     case 'op':
-      return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}`;
+      return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
   }
 }
 
@@ -208,6 +218,14 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
   if (epilogue.length > 0) s += ` epilogue[${epilogue.map(printEpilogue).join(', ')}]`;
   if (tile) s += ` ${printTiling(tile)}`;
   return s;
+}
+
+/** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */
+function printThreads(t: KernelThreads | undefined): string {
+  const parts = [];
+  if (t?.minElems !== undefined) parts.push(`min_elems=${printNumber(t.minElems)}`);
+  if (t?.workgroup !== undefined) parts.push(`workgroup=${printNumber(t.workgroup)}`);
+  return parts.length > 0 ? ` threads(${parts.join(', ')})` : '';
 }
 
 /** `glu(swiglu_clamped, interleaved, limit=7, alpha=1.702)` */
@@ -228,9 +246,13 @@ export function printEpilogue(e: Epilogue): string {
   }
 }
 
-/** `tile(m=16, n=64, k=64, mr=4, nr=8, vector=8, note="...")` */
+/** `tile(m=16, n=64, k=64, mr=4, nr=8, vector=8, rows=16, kc=64, panels=4, streams=4, qdecode="group_sum", prefetch=4096, note="...")` */
 export function printTiling(t: Tiling): string {
   const parts = [`m=${printNumber(t.m)}`, `n=${printNumber(t.n)}`, `k=${printNumber(t.k)}`, `mr=${printNumber(t.mr)}`, `nr=${printNumber(t.nr)}`, `vector=${printNumber(t.vector)}`];
+  for (const key of TILE_SCHEDULE_KEYS) if (t[key] !== undefined) parts.push(`${key}=${printNumber(t[key])}`);
+  if (t.stage !== undefined) parts.push(`stage=${JSON.stringify(t.stage)}`);
+  if (t.qdecode !== undefined) parts.push(`qdecode=${JSON.stringify(t.qdecode)}`);
+  if (t.prefetch !== undefined) parts.push(`prefetch=${printNumber(t.prefetch)}`);
   if (t.note !== undefined) parts.push(`note=${JSON.stringify(t.note)}`);
   return `tile(${parts.join(', ')})`;
 }

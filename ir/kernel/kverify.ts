@@ -28,6 +28,13 @@
  *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
  *     re-infer to their output buffers' types through the op catalogue.
+ *     Schedules: tile sizes, `rows`, `kc`, `panels`, `streams`, `prefetch` and `threads`
+ *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
+ *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
+ *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
+ *     (a grouped GEMM's = m), `streams` only on a grouped GEMM, `stage` only with `kc`,
+ *     `qdecode` only on a GEMM with a quantized weight, `prefetch` only with
+ *     `qdecode="group_sum"`.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
  *     slice is either not declared, or declared with exactly the slice's type and the
  *     stacked buffer's kind (a view either way, named only inside its loop), and never the
@@ -43,7 +50,8 @@ import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, s
 import { type Module, findFunc } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
-import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type LoopStep, type MoeAlignKernel, type RouterKernel, type Step, type Tiling } from './kernel.ts';
+import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, GLU_PAIRED_KINDS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
+import { TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp } from '../graph/ops.ts';
 import { printType } from '../graph/print.ts';
 import { isQuantDType } from '../quant.ts';
@@ -80,7 +88,8 @@ export function verifyKernelIR(p: KProgram): string[] {
   collectProducers(p.steps, producers);
   const written = new Set<string>();
   for (const b of scope.values()) if (b.kind === 'input' || b.kind === 'weight') written.add(b.name);
-  new StepChecker(p.module, producers, loopSlices(p.steps), report).steps(p.steps, scope, written, '');
+  if (p.isa !== undefined && !VECTOR_KINDS.includes(p.isa)) report(`program: unknown vector kind isa ${p.isa} (${VECTOR_KINDS.join(', ')})`);
+  new StepChecker(p.module, producers, loopSlices(p.steps), report, p.isa).steps(p.steps, scope, written, '');
   for (const o of p.outputs) if (scope.get(o.buffer)?.kind === 'output' && !written.has(o.buffer)) report(`output ${o.name}: no step writes its buffer ${o.buffer}`);
   for (const d of verify(p.module)) report(`graph: ${d.message}`);
   return out;
@@ -232,6 +241,8 @@ class StepChecker {
     /** Every loop's slice names: a declared buffer among them is a view, bound only inside its loop. */
     readonly slices: Set<string>,
     private readonly report: (m: string) => void,
+    /** The program's vector instruction set, which every tile's vector must be made of. */
+    readonly isa?: KProgram['isa'],
   ) {}
 
   steps(steps: readonly Step[], scope: Map<string, BufInfo>, written: Set<string>, prefix: string): void {
@@ -401,12 +412,32 @@ class KernelCheck {
       default:
         this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
     }
-    if ('tile' in this.k && this.k.tile) this.tiling(this.k.tile);
+    if ('tile' in this.k && this.k.tile) this.tiling(this.k, this.k.tile);
+    const th = this.k.threads;
+    if (th?.minElems !== undefined) this.positive('threads min_elems', th.minElems);
+    if (th?.workgroup !== undefined && !(Number.isInteger(th.workgroup) && th.workgroup >= 1 && (th.workgroup & (th.workgroup - 1)) === 0))
+      this.bad(`threads workgroup = ${th.workgroup} is not a power of two`);
     for (const w of this.writes) this.written.add(w);
   }
 
-  private tiling(t: Tiling): void {
-    for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector'] as const) this.positive(`tile ${key}`, t[key]);
+  /** Sizes positive; the schedule consistent with the kernel and the program's vector kind. */
+  private tiling(k: Kernel, t: Tiling): void {
+    for (const key of ['m', 'n', 'k', 'mr', 'nr', 'vector', ...TILE_SCHEDULE_KEYS] as const) if (t[key] !== undefined) this.positive(`tile ${key}`, t[key]);
+    if (t.m % t.mr !== 0 || t.n % t.nr !== 0) this.bad(`the micro-tile ${t.mr}x${t.nr} does not divide the tile ${t.m}x${t.n}`);
+    const glu = 'epilogue' in k && k.epilogue.some((e) => e.kind === 'glu');
+    if (glu && t.nr % 2 !== 0 && this.c.isa && GLU_PAIRED_KINDS.has(this.c.isa)) this.bad(`tile nr = ${t.nr} is odd, but an ${this.c.isa} glu micro-tile holds gate and up columns in pairs`);
+    const lanes = this.c.isa && VECTOR_LANES[this.c.isa];
+    if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
+    if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
+    if (t.streams !== undefined && k.kind !== 'grouped_gemm') this.bad('tile streams is for a grouped GEMM\'s decode path only');
+    if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
+    if (t.stage !== undefined && t.kc === undefined) this.bad(`tile stage = ${t.stage} stages kc-deep chunks, but the tile has no kc`);
+    const quantW = (k.kind === 'gemm' || k.kind === 'grouped_gemm') && this.scope.get(k.w)?.quant !== undefined;
+    if (t.qdecode !== undefined && !quantW) this.bad(`tile qdecode = ${t.qdecode}, but the kernel's weight is not quantized`);
+    if (t.prefetch !== undefined) {
+      this.positive('tile prefetch', t.prefetch);
+      if (t.qdecode !== 'group_sum') this.bad('tile prefetch is for the group_sum decode path only');
+    }
   }
 
   private router(k: RouterKernel): void {

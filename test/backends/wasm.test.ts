@@ -22,7 +22,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../compiler/cli/cli.ts';
-import { writeSafetensors } from '../../ir/safetensors.ts';
+import { writeSafetensors } from '../../compiler/io/write-safetensors.ts';
 import { agreement } from '../../compiler/compare.ts';
 import { interpret } from '../../ir/graph/interp.ts';
 

@@ -6,11 +6,11 @@
  * back), safetensors bytes (parsed, every tensor decoded, the tiny model's weights taken
  * from them) and CLI command lines. The property each must keep is in `outcome.ts`.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { main } from '../../compiler/cli/cli.ts';
+import { makeTempDir, removeTemp } from '../../compiler/io/output.ts';
 import { compile, compileModel, inputsFromSafetensors, randomInputs, randomWeights, run, weightsFromSafetensors } from '../../compiler/driver.ts';
 import { parseTarget } from '../../compiler/target/load.ts';
 import { evalShape } from '../../ir/dims.ts';
@@ -260,13 +260,13 @@ export function cliKind(scratch: string): FuzzKind<string[]> {
 
 /** A scratch directory for the CLI kind (removed by `cleanupScratch`). */
 export function makeScratch(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'moec-fuzz-'));
+  const dir = makeTempDir('moec-fuzz');
   writeFileSync(join(dir, 'README'), 'scratch directory of the moec fuzzer\n');
   return dir;
 }
 
 export function cleanupScratch(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
+  removeTemp(dir);
 }
 
 export const KIND_NAMES = ['moe', 'target', 'graph-ir', 'kernel-ir', 'safetensors', 'cli', 'hf-config', 'bounds', 'outputs', 'special-inputs'] as const;

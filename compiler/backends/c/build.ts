@@ -3,17 +3,19 @@
  * a content-addressed cache of executables, and running them.
  *
  * The cache key is a hash of the sources, the flags and the compiler's version, so a model
- * compiles once per change (`$MOEC_CACHE_DIR`, else `~/.cache/moec/c`). Executables are
- * built under a temporary name and renamed into place, so a killed build never leaves a
- * half-written one behind for the next run to trust.
+ * compiles once per change (`$MOEC_CACHE_DIR`, else `~/.cache/moec/c`). Sources and
+ * executables are written under temporary names (compiler/output.ts: with the PID, removed
+ * on ^C or SIGTERM) and renamed into place, so a killed build never leaves a half-written
+ * one behind for the next run to trust; a build sweeps the cache of killed builds' leftovers.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target/caps.ts';
+import { makeFileVia, passOnChildSignal, sweepStale, writeOutputFile } from '../../io/output.ts';
 import { type CSources, targetIsa } from './render.ts';
 
 export interface BuildOptions {
@@ -67,20 +69,34 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
   const dir = join(cacheDir(), `${src.file}-${key}`);
   const exe = join(dir, `${src.file}_main`);
   if (existsSync(exe)) return exe;
+  sweepCache();
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${src.file}.h`), src.header);
-  writeFileSync(join(dir, `${src.file}.c`), src.source);
-  writeFileSync(join(dir, `${src.file}_main.c`), src.main);
-  const tmp = `${exe}.tmp-${process.pid}`;
-  const args = [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'];
-  const r = spawnSync(cc, args, { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    rmSync(tmp, { force: true });
-    // The generated code must compile: a failure is a bug in moec, with the compiler's words.
-    throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${(r.stderr || String(r.error)).slice(0, 4000)}`);
-  }
-  renameSync(tmp, exe);
+  // Atomic, so two runs building the same model at once never compile a half-written source.
+  writeOutputFile(join(dir, `${src.file}.h`), src.header);
+  writeOutputFile(join(dir, `${src.file}.c`), src.source);
+  writeOutputFile(join(dir, `${src.file}_main.c`), src.main);
+  const failed = makeFileVia(exe, (tmp) => {
+    const r = spawnSync(cc, [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'], { encoding: 'utf8' });
+    passOnChildSignal(r.signal);
+    return r.error || r.status !== 0 ? r.stderr || String(r.error) : undefined;
+  });
+  // The generated code must compile: a failure is a bug in moec, with the compiler's words.
+  if (failed !== undefined) throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${failed.slice(0, 4000)}`);
   return exe;
+}
+
+/** Temporaries of killed builds in a cache entry: today's `.NAME.moec-PID-X.tmp`, and the `NAME.tmp-PID` of earlier versions. */
+const STALE_BUILD = /^(?:\..*\.moec-(\d+)-[a-z0-9]+\.tmp|.*_main\.tmp-(\d+))$/;
+
+/** Removes killed builds' leftovers from every entry of the cache (only when building: a cache hit costs nothing). */
+function sweepCache(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(cacheDir());
+  } catch {
+    return;
+  }
+  for (const e of entries) sweepStale(join(cacheDir(), e), STALE_BUILD);
 }
 
 export interface ExecResult {
@@ -91,6 +107,7 @@ export interface ExecResult {
 /** Runs a built executable: `args` after the executable; throws with its stderr on failure. */
 export function runExecutable(exe: string, args: string[], env: Record<string, string> = {}): ExecResult & { stdout: string } {
   const r = spawnSync(exe, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
+  passOnChildSignal(r.signal);
   if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.signal ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
   const line = r.stdout.split('\n').find((l) => l.startsWith('time_ms'));
   const times = line ? line.split(' ').slice(1).map(Number) : [];

@@ -4,21 +4,26 @@
  * builds them with the system compiler and runs them here (`moec run --backend c`, the
  * parity tests, the benchmark).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { TargetCaps } from '../../target/caps.ts';
+import { osReason } from '../../../ir/user-file.ts';
+import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
-import { type CSources, renderC, targetIsa } from './render.ts';
+import { type CSources, programIsa, renderC } from './render.ts';
 
-/** A model built as an executable, with its weights blob written once. */
+/**
+ * A model built as an executable, with its weights blob written once into a private
+ * temporary directory (`moec-c-PID-XXXXXX`, removed by `dispose`, by ^C or SIGTERM, or by
+ * the next run after a SIGKILL: compiler/output.ts).
+ */
 export class CModel implements LoadedModel {
   private readonly dir: string;
   private readonly weightsPath: string;
@@ -33,14 +38,21 @@ export class CModel implements LoadedModel {
     /** Threads forward uses (default: the target's cores). */
     public threads: number,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'moec-c-'));
+    this.dir = makeTempDir('moec-c');
     this.weightsPath = join(this.dir, 'weights.bin');
-    writeFileSync(this.weightsPath, blob);
+    try {
+      writeFileSync(this.weightsPath, blob);
+    } catch (e) {
+      removeTemp(this.dir);
+      fail('E506', `cannot write the weights for the C runner to ${this.weightsPath}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
+    }
   }
 
   lastForwardMs?: number;
 
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+    // A ^C during the build or the weights' write ends moec here, before the runner starts.
+    await letSignalsIn();
     const { outputs, times } = this.run(inputs, bindings.T, 1);
     this.lastForwardMs = times[0];
     return outputs;
@@ -71,7 +83,7 @@ export class CModel implements LoadedModel {
   }
 
   dispose(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    removeTemp(this.dir);
   }
 }
 
@@ -111,7 +123,7 @@ export const cBackend: Backend = {
     };
   },
   packWeights(program, target, weights) {
-    const layout = cWeightLayout(program, target.alignment, targetIsa(target)?.lanes ?? 1);
+    const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
     return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {

@@ -133,12 +133,10 @@ export function packCodePanels(codes: ArrayLike<number>, s: PanelSpec): Uint8Arr
   return out;
 }
 
-/** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (one vector when untiled). */
+/** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (even under a GLU: the tiler and the verifier see to it). */
 export function microWidth(k: GemmKernel | GroupedGemmKernel): number {
-  const glu = k.epilogue.some((e) => e.kind === 'glu');
-  const nr = k.tile?.nr ?? Math.max(1, k.tile?.vector ?? 8);
-  // A GLU tile holds nr/2 gate and nr/2 up columns: nr must be even.
-  return glu && nr % 2 === 1 ? nr + 1 : nr;
+  if (!k.tile) fail('E701', `the ${k.kind} writing ${k.out} is not tiled`, undefined, 'run the tile pass for this target before rendering C');
+  return k.tile.nr;
 }
 
 /** The bias epilogues of a kernel with whether each is read before a GLU. */

@@ -4,21 +4,24 @@
  * This file turns each kernel into a *view* (its constants, operand expressions, epilogue
  * steps) and hands the views to the Handlebars templates in `targets/c/`: one template per
  * kernel kind, shared partials for the runtime, the epilogue chain and the steps of
- * `forward`. Nothing here decides a schedule: micro-tile shapes come from each kernel's
- * `Tiling`, the token block from `moe_align`, offsets from the memory plan, weight panels
- * from `layout.ts`.
+ * `forward`. Nothing here decides a schedule: the vector ISA comes from the program's `isa`,
+ * micro-tile shapes, cache blocking (rows, depth chunk, panels per pass), DMA staging and the quantized
+ * decode form (group sums, prefetch distance) from each kernel's `Tiling`, ops' thread split
+ * from the kernel's `threads`, the token block and the decode-vs-sorted threshold from `moe_align` and
+ * the grouped GEMM, offsets from the memory plan, weight panels from `layout.ts`. This file
+ * only knows how to spell each ISA in C.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
-import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
+import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling, VectorKind } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
-import type { TargetCaps } from '../../target/caps.ts';
+import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 
@@ -137,7 +140,7 @@ class CRenderer {
   private readonly PREFIX: string;
   /** The vector ISA the micro-kernels are written in (none: portable C only). */
   private readonly isa: Isa | undefined;
-  /** The target has a software-managed scratchpad: GEMM tiles are staged through it by DMA. */
+  /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
 
   constructor(
@@ -147,8 +150,9 @@ class CRenderer {
   ) {
     this.prefix = ident(p.name).toLowerCase();
     this.PREFIX = this.prefix.toUpperCase();
-    this.isa = targetIsa(target);
-    this.dma = target.memory.some((l) => l.kind === 'scratchpad');
+    this.isa = programIsa(p, target);
+    const kernels = kernelsOf(p.steps);
+    this.dma = kernels.some(staged);
     p.buffers.forEach((b, i) => {
       const quant = isQuantDType(b.dtype);
       if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
@@ -206,10 +210,21 @@ class CRenderer {
     return slice ? { ...sq, scales: slice, axis: sq.axis - 1 } : undefined;
   }
 
-  private micro(mr: number, w: number, q?: QuantDType, span = 2): string {
+  /**
+   * Registers the micro-kernel of `mr` rows × `w` columns (for `q` codes). A one-row kernel's
+   * several-panel decode form comes from the grouped GEMM that runs it (`decode`: its panel
+   * streams and, quantized, its scale form and prefetch): the first to ask sets it, and
+   * another asking for a different form is refused (one function).
+   */
+  private micro(mr: number, w: number, q?: QuantDType, span = 2, decode?: DecodePath): string {
     const name = `moec_micro_${q ? `${codeName(q)}_` : ''}${mr}x${w}`;
     const key = `${q ?? 'f32'}:${mr}x${w}`;
-    if (this.micros.has(key)) return name;
+    const old = this.micros.get(key);
+    if (old) {
+      if (decode && old.decodeForm === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
+      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
+      return name;
+    }
     const isa = this.isa;
     const simd = isa && w % isa.lanes === 0 ? isa : undefined;
     const lanes = simd?.lanes ?? 1;
@@ -226,9 +241,10 @@ class CRenderer {
             decode: portableDecode(q, 'b', 'v', span),
           }
         : {}),
-      // A one-row micro-kernel (decode) also comes in a four-panel form (more memory streams).
-      stream: mr === 1,
-      quads: [0, 1, 2, 3].map((j) => ({ j })),
+      // A one-row micro-kernel (decode) also comes in a several-panel form (more memory
+      // streams), in the form its grouped GEMM's tile names.
+      stream: false,
+      ...(decode ? decodeView(decode, simd !== undefined) : {}),
       accs: (mr * w) / lanes,
       rows: Array.from({ length: mr }, (_, r) => ({ r })),
       vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes, boff: q ? v * vectorCodeBytes(q, lanes) : 0 })),
@@ -340,7 +356,7 @@ class CRenderer {
     let view: Record<string, unknown>;
     let args: Array<{ field: string; expr: string }>;
     let mode: 'parallel' | 'serial' | 'checked';
-    // Threads a parallel kernel starts: its parallel unit bounds it (row-wise ops split rows).
+    // Threads a parallel kernel starts: GEMMs split their panels among all; an op follows its thread split.
     let threads = 'threads';
     switch (k.kind) {
       case 'router':
@@ -362,14 +378,14 @@ class CRenderer {
       case 'op': {
         [view, args] = this.op(k);
         mode = 'parallel';
-        // Elementwise and row-wise work: a thread per 16K elements at most (starting one costs more below that).
         const elems = cElems(this.shape(k.outputs[0]), 'T');
-        threads = `(int)((${elems} + 16383) / 16384 < (size_t)threads ? (${elems} + 16383) / 16384 : (size_t)threads)`;
+        const per = k.threads?.minElems;
+        threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
         break;
       }
     }
     const comment = String(view.summaryLine);
-    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: this.dma });
+    this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
     return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
   }
@@ -489,10 +505,11 @@ class CRenderer {
   }
 
   /** What grouped and dense GEMM views share: panels, micro-tile, epilogue, output width. */
-  private gemmCommon(k: GemmKernel | GroupedGemmKernel, rows: (mr: number, w: number) => number): { ep: ReturnType<CRenderer['epilogue']>; fields: Record<string, unknown> } {
+  private gemmCommon(k: GemmKernel | GroupedGemmKernel): { ep: ReturnType<CRenderer['epilogue']>; fields: Record<string, unknown> } {
     const spec = this.spec(k.w);
     const w = microWidth(k);
-    const mr = k.tile?.mr ?? 4;
+    const tile = cTiling(k);
+    const mr = tile.mr;
     const ep = this.epilogue(k.epilogue, w);
     const outShape = this.shape(k.out);
     const out = concrete(outShape[outShape.length - 1], `the columns of ${k.out}`);
@@ -501,7 +518,8 @@ class CRenderer {
     const span = spec.codes?.span ?? 2;
     this.micro(mr, w, q?.dtype, span);
     const fields = {
-      ...blocking(k.tile, spec.kd, w, rows(mr, w)),
+      kc: tile.kc,
+      group: tile.panels,
       epilogueSummary: ep.text,
       kd: spec.kd,
       n: spec.n,
@@ -525,10 +543,13 @@ class CRenderer {
     const align = this.aligns.get(k.sorted);
     if (!align) throw new Error(`C backend: no moe_align writes ${k.sorted}`);
     const combine = k.epilogue.find((e) => e.kind === 'combine');
-    const blockRows = (mr: number): number => Math.ceil(align.block / mr) * mr;
-    const { ep, fields } = this.gemmCommon(k, blockRows);
+    const { ep, fields } = this.gemmCommon(k);
     const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
-    this.micro(1, fields.w as number, q?.dtype, fields.span as number);
+    const tile = cTiling(k);
+    if (tile.streams === undefined || (q && tile.qdecode === undefined))
+      fail('E701', `the grouped GEMM writing ${k.out} has no decode path in its tile (${tile.streams === undefined ? 'streams' : 'qdecode'})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
+    const decode: DecodePath = q ? { streams: tile.streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams: tile.streams };
+    this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
@@ -546,7 +567,9 @@ class CRenderer {
     const view = {
       ...fields,
       grouped: true,
-      blockRows: blockRows(fields.mr as number),
+      blockRows: tile.rows,
+      streams: tile.streams,
+      streamsWord: countWord(tile.streams),
       summaryLine: `grouped GEMM ${fields.kd} -> ${fields.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       block: align.block,
@@ -560,16 +583,14 @@ class CRenderer {
   }
 
   private dense(k: GemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
-    // Rows per pass: the tile's m in whole micro-tiles, within the accumulator block.
-    const rowsPer = (mr: number, w: number): number => Math.max(mr, Math.min(Math.ceil((k.tile?.m ?? 64) / mr) * mr, Math.floor(ACC_FLOATS / w / mr) * mr));
-    const { ep, fields } = this.gemmCommon(k, rowsPer);
+    const { ep, fields } = this.gemmCommon(k);
     const aShape = this.shape(k.a);
     const q = fields.quant as { scales: string } | undefined;
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []), ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
       ...fields,
       dense: true,
-      rowsPer: rowsPer(fields.mr as number, fields.w as number),
+      rowsPer: cTiling(k).rows,
       summaryLine: `GEMM ${fields.kd} -> ${fields.n}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.a} x ${k.w})`,
     };
@@ -652,36 +673,67 @@ const AVX512: Isa = {
   flags: ['-mavx512f', '-mavx2', '-mfma'],
 };
 
-/**
- * The ISA of a target, from its capabilities: a cache-based CPU (no scratchpad, no MAC array)
- * with FMA and 32- or 64-byte vectors is AVX2 or AVX-512 (the x86 vector extensions of those
- * widths); anything else (the NPU's control core, a scalar profile) gets portable C, which its
- * own compiler vectorises.
- */
+/** How each vector kind is spelled in C (the others: portable C only). */
+const C_ISAS: Partial<Record<VectorKind, Isa>> = { avx2: AVX2, avx512: AVX512 };
+
+/** The C spelling of the vector ISA a target offers (`vectorKindOf`), for its compiler flags. */
 export function targetIsa(t: TargetCaps): Isa | undefined {
-  const cpu = !t.macArray && !t.memory.some((l) => l.kind === 'scratchpad');
-  if (!cpu || !t.fma) return undefined;
-  return t.vectorBytes === 32 ? AVX2 : t.vectorBytes === 64 ? AVX512 : undefined;
+  return C_ISAS[vectorKindOf(t)];
 }
 
-/** Floats of a GEMM kernel's on-stack accumulator block (64 KiB): per thread, on any C stack. */
-const ACC_FLOATS = 16384;
-
 /**
- * Cache blocking from the tile: depth chunks of `tile.k` (so a chunk of the rows and of one
- * panel stay in L1 while every micro-tile uses them) and `tile.n / w` panels per group,
- * within the accumulator block's size.
+ * The C spelling of the ISA the program was tiled for; refused when the program was tiled
+ * for another target's vectors (its tiles would not fit this one's registers).
  */
-function blocking(tile: GemmKernel['tile'], kd: number, w: number, rows: number): { kc: number; group: number } {
-  const kc = Math.max(1, Math.min(kd, tile?.k ?? kd));
-  const group = Math.max(1, Math.min(Math.floor((tile?.n ?? w) / w), Math.floor(ACC_FLOATS / (rows * w))));
-  return { kc, group };
+export function programIsa(p: KProgram, target: TargetCaps): Isa | undefined {
+  return C_ISAS[programVectorKind(p, target)];
+}
+
+/** A GEMM's tiling with the C blocking the tiler adds for C targets. */
+type CTiling = Tiling & Required<Pick<Tiling, 'rows' | 'kc' | 'panels'>>;
+
+function cTiling(k: GemmKernel | GroupedGemmKernel): CTiling {
+  const t = k.tile;
+  if (!t || t.rows === undefined || t.kc === undefined || t.panels === undefined)
+    fail('E701', `the ${k.kind} writing ${k.out} has no C cache blocking (tile rows, kc, panels)`, undefined, 'run the tile pass for a C target: it records the blocking');
+  return t as CTiling;
+}
+
+/** What a grouped GEMM's decode path asks of its one-row micro-kernel (from its tile). */
+type DecodePath = Pick<Tiling, 'streams' | 'qdecode' | 'prefetch'>;
+
+/** The template fields of a decode path: quantized group sums (and the prefetch) need vector code. */
+function decodeView(d: DecodePath, simd: boolean): Record<string, unknown> {
+  const streams = d.streams!;
+  return {
+    decodeForm: d,
+    stream: true,
+    streams,
+    streamsWord: countWord(streams),
+    quads: Array.from({ length: streams }, (_, j) => ({ j })),
+    groupSum: simd && d.qdecode === 'group_sum',
+    prefetch: d.prefetch,
+  };
+}
+
+/** A small count as a word, for the comments (`four panels at a time`). */
+function countWord(n: number): string {
+  return ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight'][n] ?? String(n);
+}
+
+function kernelsOf(steps: readonly Step[]): Kernel[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? kernelsOf(s.body) : [s]));
+}
+
+/** A GEMM whose tile says its weight tiles go through the scratchpad by DMA. */
+function staged(k: Kernel): boolean {
+  return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && k.tile?.stage === 'dma';
 }
 
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
-  const layout = cWeightLayout(p, target.alignment, targetIsa(target)?.lanes ?? 1);
+  const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render();
   const file = ident(p.name).toLowerCase();

@@ -35,7 +35,11 @@ import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32
 import type { Activation } from './math.ts';
 import { type QuantView, quantCodeBytes, quantMicroKernel, quantView } from './quant.ts';
 
-const DEFAULT_TILE: Tiling = { m: 16, n: 64, k: 64, mr: 4, nr: 4, vector: 4 };
+/** A GEMM's tile: the tiler's, never one made up here. */
+function tileOf(k: GroupedGemmKernel | GemmKernel): Tiling {
+  if (!k.tile) fail('E701', `the ${k.kind} writing ${k.out} is not tiled`, undefined, 'run the tile pass for this target before building Wasm');
+  return k.tile;
+}
 
 interface Shape {
   /** Columns of the GEMM (before a glu halves them). */
@@ -77,7 +81,7 @@ function scratchOffsets(s: Shape): { table: number; slots: number; c: number; en
 }
 
 function rowsPerSet(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
-  if (k.kind === 'gemm') return (k.tile ?? DEFAULT_TILE).m;
+  if (k.kind === 'gemm') return tileOf(k).m;
   const align = env.aligns.get(k.sorted);
   if (!align) throw new Error(`wasm backend: no moe_align writes ${k.sorted}`);
   return align.block;
@@ -103,13 +107,12 @@ class GemmCore {
   constructor(
     private readonly f: KernelFn,
     private readonly s: Shape,
-    tile: Tiling | undefined,
+    t: Tiling,
     private readonly cOff: number,
     private readonly tableOff: number,
   ) {
     this.m = f.m;
     this.vl = f.env.lanes;
-    const t = tile ?? DEFAULT_TILE;
     this.tile = { ...t, mr: Math.max(1, t.mr), nr: Math.max(1, t.nr), n: Math.max(1, t.n) };
     // i4 on W [Kd, N] packs two columns per byte: vector tiles must start at even columns.
     if (s.q?.dtype === 'i4' && !s.transB && this.vl > 1 && this.tile.n % 2 !== 0)
@@ -337,7 +340,7 @@ export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: st
   const last = k.epilogue[k.epilogue.length - 1];
   const combine = last?.kind === 'combine' ? last : undefined;
   const chain = combine ? k.epilogue.slice(0, -1) : k.epilogue;
-  const core = new GemmCore(f, s, k.tile, off.c, off.table);
+  const core = new GemmCore(f, s, tileOf(k), off.c, off.table);
   const g = (l: Local): Expr => f.get(l);
   const K = k.k;
   const aRowBytes = 4 * s.Kd;
@@ -427,7 +430,7 @@ export function buildGemm(env: ProgramEnv, k: GemmKernel, name: string, depth: n
   const s = shapeOf(env.buffers, k, M);
   const off = scratchOffsets(s);
   if (k.epilogue.some((e) => e.kind === 'combine')) throw new Error('wasm backend: a dense gemm has no combine epilogue');
-  const core = new GemmCore(f, s, k.tile, off.c, off.table);
+  const core = new GemmCore(f, s, tileOf(k), off.c, off.table);
   const g = (l: Local): Expr => f.get(l);
   const rows = f.i32();
   const rp = f.i32();

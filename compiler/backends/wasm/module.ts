@@ -5,14 +5,14 @@
  * and `forward(T)`, which runs the steps in order. Memory follows `layout.ts`; the module
  * exports `memory` and `forward`, imports nothing, validates, and is optimised by binaryen.
  *
- * The build is selected by the target: `vectorBytes >= 16` gives SIMD128 kernels, 0 the
- * scalar build (the same kernels with float32 locals).
+ * The build follows the program's vector ISA, which the tiler chose for the target: `simd128`
+ * gives SIMD128 kernels, `scalar` the scalar build (the same kernels with float32 locals).
  */
 import binaryen from 'binaryen';
-import type { Epilogue, KProgram, LoopStep, Step } from '../../../ir/kernel/kernel.ts';
+import { type Epilogue, type KProgram, type LoopStep, type Step, VECTOR_LANES } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { TargetCaps } from '../../target/caps.ts';
+import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';
@@ -72,6 +72,8 @@ function checkSupported(p: KProgram, steps: readonly Step[]): void {
     for (const s of list) {
       if (s.kind === 'loop') walk(s.body);
       else if (s.kind === 'op') checkOp(s);
+      else if (s.kind === 'grouped_gemm' && s.tile?.qdecode === 'group_sum')
+        fail('E701', `the grouped GEMM writing ${s.out} asks for group-sum decoding, which the wasm kernels do not do (they scale each weight)`, undefined, 'tile the program for this target: its quantized decode form is scale_each');
       for (const name of plainOperands(s)) {
         const b = buffers.get(name);
         if (b && isQuantDType(b.dtype))
@@ -102,15 +104,16 @@ function plainOperands(s: Step): string[] {
 }
 
 export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions = {}): BuiltModule {
+  const isa = programVectorKind(p, target);
   checkSupported(p, p.steps);
   const shapes = programShapes(p);
   const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
   const m = new binaryen.Module();
   try {
-    const simd = target.vectorBytes >= 16;
+    const simd = isa === 'simd128';
     m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
     m.setMemory(layout.initialPages, 65536, 'memory');
-    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: simd ? 4 : 1 };
+    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: VECTOR_LANES[isa]! };
     const top = renderSteps(env, p.steps, 0, { n: 0 }, opts.exportKernels ?? false);
     const f = new FnBuilder(m, 'forward', [binaryen.i32]);
     const T = f.params[0];

@@ -6,20 +6,18 @@
  * order (the stable order the reference defines, with no atomics and no sort); one
  * invocation turns the counts into row and block starts (E additions); then every
  * invocation pads its expert's last block and the rows and blocks past the used ones with
- * -1. Each invocation scans all T*K slots per expert it owns: O(E*T*K / 256) work, small
- * next to the GEMMs it feeds. Writes past the buffers (which the reference reports as a
+ * -1. Each invocation scans all T*K slots per expert it owns: O(E*T*K / W) work for a
+ * workgroup of W invocations (the kernel's threads(workgroup=W)), small next to the GEMMs it feeds. Writes past the buffers (which the reference reports as a
  * bug) are skipped.
  */
 import type { MoeAlignKernel } from '../../../ir/kernel/kernel.ts';
-import { type Operand, PRELUDE, type ShaderEntry, accessors } from './shader.ts';
-
-export const ALIGN_WG = 256;
+import { type Operand, PRELUDE, type ShaderEntry, accessors, workgroupOf } from './shader.ts';
 
 /** Operands idx, sorted, bexp, cnt; extras nslots, sortedLen, blocksLen. */
 export function alignShader(k: MoeAlignKernel, ops: Operand[]): ShaderEntry {
   const E = k.experts;
   const B = k.block;
-  const W = ALIGN_WG;
+  const W = workgroupOf(k);
   const code = `${PRELUDE}${accessors(ops, ['nslots', 'sortedLen', 'blocksLen'])}
 var<workgroup> cnt: array<u32, ${E}>;
 var<workgroup> rowStart: array<u32, ${E}>;

@@ -43,14 +43,12 @@ export interface GemmSpec {
   quant?: { dtype: QuantDType; group: number };
 }
 
-export const DECODE_WG = 64;
 /**
  * Extra parameters of the grouped GEMMs: the experts this dispatch binds. Stacked expert
  * weights over the storage binding size run as one dispatch per group of experts that fits,
  * each skipping the blocks (or slots) of other experts.
  */
 export const EXPERT_RANGE = ['e_lo', 'e_hi'];
-export const COMBINE_WG = 64;
 
 /** The operand list of a GEMM variant: a, w, then the index buffers, biases, the destination. */
 export function gemmOperands(
@@ -277,15 +275,15 @@ export function tileCols(spec: GemmSpec): number {
   return glu(spec) ? Math.max(1, Math.floor(spec.tile.n / 2)) : spec.tile.n;
 }
 
-/** The decode path: one workgroup per slot s = t*K + k and DECODE_WG output columns. */
-export function decodeGemm(spec: GemmSpec, ops: Operand[]): ShaderEntry {
+/** The decode path: one workgroup per slot s = t*K + k and W output columns. */
+export function decodeGemm(spec: GemmSpec, ops: Operand[], W: number): ShaderEntry {
   const hasGlu = glu(spec) !== undefined;
   const dest = spec.combine ? 'scr' : 'out';
   const code = `${PRELUDE}${accessors(ops, EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
-@compute @workgroup_size(${DECODE_WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
-  let o = wid.y * ${DECODE_WG}u + lid;
+  let o = wid.y * ${W}u + lid;
   let ei = ld_idx(s);
   if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= ${spec.outN}u) { return; }
   let e = u32(ei);
@@ -299,7 +297,7 @@ ${spec.quant ? quantDecodeLoop(spec) : `  for (var kk = 0u; kk < ${spec.kd}u; kk
   st_${dest}(s * ${spec.outN}u + o, epi(e, o, g, u));
 }
 `;
-  return { entry: 'main', code, workgroup: [DECODE_WG, 1, 1], workgroupBytes: 0 };
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
 
 /**
@@ -320,13 +318,13 @@ ${halves.map(([v, h]) => `      ${v} += a * (cd_w(${wIndex(spec, 'e', 'kk', wcol
   }`;
 }
 
-/** The combine pass: one workgroup per token and COMBINE_WG columns; operands idx, cw, scr, [init], out. */
-export function combinePass(outN: number, k: number, ops: Operand[], hasInit: boolean): ShaderEntry {
+/** The combine pass: one workgroup per token and W columns; operands idx, cw, scr, [init], out. */
+export function combinePass(outN: number, k: number, ops: Operand[], hasInit: boolean, W: number): ShaderEntry {
   const code = `${PRELUDE}${accessors(ops)}
-@compute @workgroup_size(${COMBINE_WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = wid.x;
-  let o = wid.y * ${COMBINE_WG}u + lid;
+  let o = wid.y * ${W}u + lid;
   if (o >= ${outN}u) { return; }
   var acc = 0.0;
   for (var c = 0u; c < ${k}u; c++) {
@@ -336,7 +334,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   st_out(t * ${outN}u + o, ${hasInit ? `ld_init(t * ${outN}u + o) + acc` : 'acc'});
 }
 `;
-  return { entry: 'main', code, workgroup: [COMBINE_WG, 1, 1], workgroupBytes: 0 };
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
 
 /**

@@ -8,8 +8,6 @@ import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
-export const NORM_WG = 64;
-export const ADD_WG = 64;
 export const SUPPORTED_OPS = ['rmsnorm', 'add'];
 
 /** The op kernels this backend renders; a MoecError for any other. */
@@ -19,8 +17,7 @@ export function checkOp(k: OpKernel): void {
 }
 
 /** Operands x, w, out; one workgroup per row of `d` elements. */
-export function rmsnormShader(d: number, eps: number, ops: Operand[]): ShaderEntry {
-  const W = NORM_WG;
+export function rmsnormShader(d: number, eps: number, ops: Operand[], W: number): ShaderEntry {
   const code = `${PRELUDE}${accessors(ops)}
 var<workgroup> part: array<f32, ${W}>;
 
@@ -43,14 +40,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 /** Operands a, b, out; extra `count` (elements of out); b repeats every `bn` elements. */
-export function addShader(bn: number, ops: Operand[]): ShaderEntry {
+export function addShader(bn: number, ops: Operand[], W: number): ShaderEntry {
   const code = `${PRELUDE}${accessors(ops, ['count'])}
-@compute @workgroup_size(${ADD_WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * ${ADD_WG}u;
+  let i = gid.x + gid.y * nwg.x * ${W}u;
   if (i >= count()) { return; }
   st_out(i, ld_a(i) + ld_b(i % ${bn}u));
 }
 `;
-  return { entry: 'main', code, workgroup: [ADD_WG, 1, 1], workgroupBytes: 0 };
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }

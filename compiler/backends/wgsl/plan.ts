@@ -20,15 +20,15 @@ import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
 import type { QuantDType } from '../../../ir/quant.ts';
 import { isIntDType, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { TargetCaps } from '../../target/caps.ts';
+import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { type WeightLayout, weightLayout } from '../weights.ts';
 import { alignShader } from './align.ts';
-import { COMBINE_WG, DECODE_WG, EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
-import { ADD_WG, addShader, checkOp, rmsnormShader } from './ops.ts';
+import { EXPERT_RANGE, type GemmSpec, combinePass, decodeGemm, gemmOperands, tileCols, tiledGemm } from './gemm.ts';
+import { addShader, checkOp, rmsnormShader } from './ops.ts';
 import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
-import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space } from './shader.ts';
+import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
 
 export type { WeightRange } from './chunks.ts';
 
@@ -109,6 +109,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
+  programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
   const slices = loopSlices(p.steps);
@@ -245,12 +246,12 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     if (cap) {
       scratchBytes = Math.max(scratchBytes, staticDim(T) * k.k * 4);
       scratchUses.push((b) => evalShape([T], b)[0] * k.k * 4);
-      c = addKernel({ name: `${k.indices}.capacity`, shader: capacityShader(k, cops), operands: cops, extras: ['capacity'], grid: [ceilText(dimMul(T, k.k), 64), '1', '1'] });
+      c = addKernel({ name: `${k.indices}.capacity`, shader: capacityShader(k, cops), operands: cops, extras: ['capacity'], grid: [ceilText(dimMul(T, k.k), workgroupOf(k)), '1', '1'] });
     }
     return (b, loc, out) => {
       const t = evalShape([T], b)[0];
       dispatch(out, r, b, ops, loc, [], [t, 1, 1]);
-      if (cap) dispatch(out, c, b, cops, loc, [expertCapacity(k.capacityFactor!, t, k.k, k.experts)], [ceilDiv(t * k.k, 64), 1, 1]);
+      if (cap) dispatch(out, c, b, cops, loc, [expertCapacity(k.capacityFactor!, t, k.k, k.experts)], [ceilDiv(t * k.k, workgroupOf(k)), 1, 1]);
     };
   };
 
@@ -284,6 +285,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const al = aligns.get(k.sorted);
     if (!al) throw new Error(`wgsl: no moe_align writes ${k.sorted}`);
     if (al.block !== spec.tile.m) throw new Error(`wgsl: ${k.out}: tile.m ${spec.tile.m} is not the align block ${al.block}`);
+    if (spec.tile.qdecode === 'group_sum')
+      fail('E701', `the grouped GEMM writing ${k.out} asks for group-sum decoding, which the WGSL kernels do not do (they scale each weight)`, undefined, 'tile the program for this target: its quantized decode form is scale_each');
+    const wg = workgroupOf(k);
     const dest = spec.combine ? scratchOp('scr', false) : operand('out', k.out, true);
     const bufs = {
       a: operand('a', k.a),
@@ -301,7 +305,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const dOps = withScales(gemmOperands('decode', bufs));
     const sOps = withScales(gemmOperands('sorted', bufs));
     const when = `T < ${k.sortedFromTokens}`;
-    const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps), operands: dOps, extras: EXPERT_RANGE, grid: [dimToString(slotsDim), ceilText(spec.outN, DECODE_WG), '1'], runsWhen: when });
+    const dk = addKernel({ name: `${k.out}.decode`, shader: decodeGemm(spec, dOps, wg), operands: dOps, extras: EXPERT_RANGE, grid: [dimToString(slotsDim), ceilText(spec.outN, wg), '1'], runsWhen: when });
     const bexp = shapeOf(k.blockExpert)[0];
     const sk = addKernel({ name: `${k.out}.sorted`, shader: tiledGemm(spec, 'sorted', sOps), operands: sOps, extras: EXPERT_RANGE, grid: [dimToString(bexp), ceilText(spec.outN, tn), '1'], runsWhen: `T >= ${k.sortedFromTokens}` });
     let ck = -1;
@@ -313,7 +317,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       cOps.push(operand('out', k.out, true));
       scratchBytes = Math.max(scratchBytes, staticDim(slotsDim) * spec.outN * 4);
       scratchUses.push((b) => evalShape([slotsDim], b)[0] * spec.outN * 4);
-      ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, COMBINE_WG), '1'] });
+      ck = addKernel({ name: `${k.out}.combine`, shader: combinePass(spec.outN, k.k, cOps, k.init !== undefined, wg), operands: cOps, extras: [], grid: [dimToString(T), ceilText(spec.outN, wg), '1'] });
     }
     // Expert groups whose weights (codes and scales) each fit one storage binding (one
     // group unless they do not all fit).
@@ -324,10 +328,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const t = evalShape([T], b)[0];
       for (const [lo, hi] of expertGroups(weightChunks, experts, stacked.map((o) => ({ start: loc(o.buffer).offset, rowBytes: rowBytes(o) })), maxBinding)) {
         const parts = Object.fromEntries(stacked.map((o) => [o.role, { offset: lo * rowBytes(o), bytes: (hi - lo) * rowBytes(o) }]));
-        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, DECODE_WG), 1], parts);
+        if (t < k.sortedFromTokens) dispatch(out, dk, b, dOps, loc, [lo, hi], [t * k.k, ceilDiv(spec.outN, wg), 1], parts);
         else dispatch(out, sk, b, sOps, loc, [lo, hi], [evalShape([bexp], b)[0], ceilDiv(spec.outN, tn), 1], parts);
       }
-      if (spec.combine) dispatch(out, ck, b, cOps, loc, [], [t, ceilDiv(spec.outN, COMBINE_WG), 1]);
+      if (spec.combine) dispatch(out, ck, b, cOps, loc, [], [t, ceilDiv(spec.outN, wg), 1]);
     };
   };
 
@@ -350,7 +354,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const ops = withScales([operand('x', k.inputs[0]), operand('w', k.inputs[1]), operand('out', k.outputs[0], true)]);
       const d = lastDim(k.inputs[0]);
       const rowsDim = shapeOf(k.inputs[0]).slice(0, -1).reduce<Dim>((x, dd) => dimMul(x, dd), 1);
-      const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
+      const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
     const [a, bb] = k.inputs.map(shapeOf);
@@ -360,10 +364,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const bn = numel(evalShape(bb, maxB));
     const ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
     const countDim = a.reduce<Dim>((x, d) => dimMul(x, d), 1);
-    const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops), operands: ops, extras: ['count'], grid: [ceilText(countDim, ADD_WG), '1', '1'] });
+    const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops, workgroupOf(k)), operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
     return (b, loc, out) => {
       const n = numel(evalShape(a, b));
-      const groups = ceilDiv(n, ADD_WG);
+      const groups = ceilDiv(n, workgroupOf(k));
       const x = Math.min(groups, 65535);
       dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
     };

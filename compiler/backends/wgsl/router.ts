@@ -15,17 +15,15 @@
  * (`expertCapacity`, float64 like the reference).
  */
 import type { RouterKernel } from '../../../ir/kernel/kernel.ts';
-import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
+import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit, workgroupOf } from './shader.ts';
 
-export const ROUTER_WG = 64;
-export const CAPACITY_WG = 64;
 
 /** Operands: x, w, [bias], [sel], [gate], idx (or raw scratch with capacity), wout. */
 export function routerShader(k: RouterKernel, d: number, ops: Operand[]): ShaderEntry {
   const E = k.experts;
   const K = k.k;
   const cols = K + k.shared;
-  const W = ROUTER_WG;
+  const W = workgroupOf(k);
   const sel = k.select;
   const grouped = sel.kind === 'group_topk';
   const G = grouped ? sel.groups : 1;
@@ -167,8 +165,9 @@ ${
 export function capacityShader(k: RouterKernel, ops: Operand[]): ShaderEntry {
   const K = k.k;
   const cols = K + k.shared;
+  const W = workgroupOf(k);
   const code = `${PRELUDE}${accessors(ops, ['capacity'])}
-@compute @workgroup_size(${CAPACITY_WG})
+@compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let n = tokens() * ${K}u;
   let s = gid.x;
@@ -184,5 +183,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   st_idx(t * ${cols}u + c, select(-1, e, before < capacity()));
 }
 `;
-  return { entry: 'main', code, workgroup: [CAPACITY_WG, 1, 1], workgroupBytes: 0 };
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }

@@ -28,9 +28,21 @@
  * gate), 7 with quantized w and gate (their scales), inside WebGPU's default 8.
  */
 
+import type { Kernel } from '../../../ir/kernel/kernel.ts';
+import { fail } from '../../../ir/diagnostics.ts';
 import { type OperandQuant, decoders, quantAccessor } from './quant.ts';
 
 /** Bytes between parameter records (WebGPU's minUniformBufferOffsetAlignment default). */
+/**
+ * Invocations per workgroup of a kernel's row-, slot- or token-wise shaders: the tiler's
+ * choice, recorded in the kernel IR (`threads(workgroup=W)`), never made here.
+ */
+export function workgroupOf(k: Kernel): number {
+  const w = k.threads?.workgroup;
+  if (w === undefined) fail('E701', `the ${k.kind === 'op' ? `op ${k.op}` : k.kind} kernel has no workgroup size`, undefined, 'tile the program for a WGSL target: the tiler records threads(workgroup=W)');
+  return w;
+}
+
 export const PARAM_STRIDE = 256;
 /** u32 slots in one parameter record. */
 export const PARAM_SLOTS = PARAM_STRIDE / 4;

@@ -1,0 +1,25 @@
+/**
+ * Capturing what a test checks: the CLI run in this process (its exit code and what it
+ * printed to stdout and stderr), and the MoecError a call throws. (Several older test files
+ * still carry their own copies of these.)
+ */
+import { main } from '../compiler/cli/cli.ts';
+import { MoecError } from '../ir/diagnostics.ts';
+
+export async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The MoecError `fn` throws; anything else it throws goes on, and throwing nothing fails. */
+export function errorOf(fn: () => unknown): MoecError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof MoecError) return e;
+    throw e;
+  }
+  throw new Error('expected a MoecError, nothing was thrown');
+}
