@@ -11,7 +11,7 @@
  * - `experts(...)` expands into the MoE primitives (permute, dispatch, grouped GEMMs,
  *   combine), the same pattern a user could write by hand.
  */
-import { FuncBuilder, sanitizeName } from '../../ir/graph/builder.ts';
+import { FuncBuilder, sanitizeName, UniqueNames } from '../../ir/graph/builder.ts';
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
 import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/graph/ops.ts';
@@ -159,7 +159,7 @@ class Lowering {
   readonly module: Module;
   readonly blocks = new Map<string, A.BlockDecl>();
   readonly fileScope = new Scope();
-  private readonly funcNames = new Set<string>();
+  private readonly funcNames = new UniqueNames();
   private readonly blockStack: string[] = [];
   /** Errors collected so far (lowering goes on after an error; see `recover`). */
   private readonly errors: Diagnostic[] = [];
@@ -204,11 +204,7 @@ class Lowering {
   }
 
   private funcName(hint: string): string {
-    const base = sanitizeName(hint).replace(/\./g, '_');
-    let name = base;
-    for (let i = 1; this.funcNames.has(name); i++) name = `${base}_${i}`;
-    this.funcNames.add(name);
-    return name;
+    return this.funcNames.take(sanitizeName(hint).replace(/\./g, '_'));
   }
 
   // -------------------------------------------------------------------------------------
