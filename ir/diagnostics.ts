@@ -93,6 +93,9 @@ export interface Diagnostic {
   hint?: string;
 }
 
+/** Diagnostics reported per file at most (a binary or hostile file would otherwise give thousands). */
+export const MAX_DIAGNOSTICS = 50;
+
 /** One or more user errors. The CLI prints them all and exits with code 1. */
 export class MoecError extends Error {
   readonly diagnostics: Diagnostic[];

@@ -9,7 +9,9 @@ import { main } from '../compiler/cli.ts';
 import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
 import { compile } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
+import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
 import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
+import { readFileSync } from 'node:fs';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -148,3 +150,62 @@ describe('unique value names', () => {
 });
 
 
+
+describe('target sheets', () => {
+  const sheet = readFileSync('targets/x86-avx2.yaml', 'utf8');
+  /** The shipped sheet with the line starting `key:` replaced. */
+  const edit = (key: string, line: string): string => sheet.replace(new RegExp(`^( *)${key}:.*$`, 'm'), `$1${line}`);
+  const errors = (text: string): string[] =>
+    moecError(() => parseTarget(text, 't.yaml')).diagnostics.map((d) => {
+      const { line, col } = (() => {
+        const before = text.slice(0, d.span?.start ?? 0).split('\n');
+        return { line: before.length, col: before[before.length - 1].length + 1 };
+      })();
+      return `${d.code} ${line}:${col} ${d.message}`;
+    });
+
+  it('`cores: 2147483648` is out of range (E610; was: accepted, then the C runner failed with an internal error)', () => {
+    expect(errors(edit('cores', 'cores: 2147483648'))).toEqual(['E610 17:8 `cores` must be at most 4096, got `2147483648`']);
+    expect(parseTarget(edit('cores', 'cores: 4096'), 't.yaml').cores).toBe(4096);
+  });
+
+  it('absurd magnitudes of FLOP/s, bandwidth and size are E610 (was: `5e-324 FLOP/s` estimated "Infinity s")', () => {
+    expect(errors(edit('f32', 'f32: 5e-324 FLOP/s'))).toEqual(['E610 23:8 `peakFlops.f32` must be at least 1 MFLOP/s, got `5e-324 FLOP/s`']);
+    expect(errors(edit('f32', 'f32: 1e30 PFLOP/s'))).toEqual(['E610 23:8 `peakFlops.f32` must be at most 1000 PFLOP/s, got `1e30 PFLOP/s`']);
+    const bw = sheet.replace('bandwidth: 192 GB/s', 'bandwidth: 0.001 B/s');
+    expect(errors(bw)).toEqual(['E610 31:16 `memory[0].bandwidth` must be at least 1 MB/s, got `0.001 B/s`']);
+    const big = sheet.replace('size: 24 GiB', 'size: 4096 TiB');
+    expect(errors(big)).toEqual(['E610 45:11 `memory[3].size` must be at most 1024 TiB, got `4096 TiB`']);
+    expect(errors(edit('vectorWidth', 'vectorWidth: 1 MiB'))).toEqual(['E610 15:14 `vectorWidth` must be at most 4 KiB, got `1 MiB`']);
+    expect(errors(edit('alignment', 'alignment: 1 GiB'))).toEqual(['E610 18:12 `alignment` must be at most 64 KiB, got `1 GiB`']);
+  });
+
+  it('a sheet of 200,000 unknown keys is refused by size at once (E601; was: over a minute in the duplicate-key check)', () => {
+    const text = `name: x\n${Array.from({ length: 200_000 }, (_, i) => `k${i}: 1`).join('\n')}\n`;
+    const { value, ms } = timed(() => errors(text));
+    expect(value).toHaveLength(1);
+    expect(value[0]).toMatch(new RegExp(`^E601 \\d+:\\d+ the target file is ${text.length} characters long; a sheet holds at most ${MAX_TARGET_CHARS}$`));
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('keys up to the size cap are checked in linear time, with at most 50 diagnostics; a key given twice is still E602', () => {
+    const keys = Array.from({ length: 7000 }, (_, i) => `k${i}: 1`);
+    const text = `${sheet}\n${keys.join('\n')}\nk3: 2\n`;
+    expect(text.length).toBeLessThan(MAX_TARGET_CHARS);
+    const { value, ms } = timed(() => moecError(() => parseTarget(text, 't.yaml')).diagnostics);
+    expect(value).toHaveLength(1);
+    expect(value[0]).toMatchObject({ code: 'E602', message: 'key `k3` is given twice' });
+    expect(value[0].hint).toMatch(/^first given on line \d+; remove one$/);
+    const unknown = moecError(() => parseTarget(`${sheet}\n${keys.join('\n')}\n`, 't.yaml')).diagnostics;
+    expect(unknown).toHaveLength(50);
+    expect(unknown[0]).toMatchObject({ code: 'E605', message: 'unknown key `k0`' });
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('YAML nested 10,000 deep is "nested too deeply" with a position (E601; was: "Maximum call stack size exceeded")', () => {
+    const text = `name: x\nfoo: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`;
+    const e = moecError(() => parseTarget(text, 'deep.yaml'));
+    expect(e.diagnostics.map((d) => [d.code, d.message, d.hint])).toEqual([['E601', 'the YAML is nested too deeply', 'a target sheet nests a few levels at most']]);
+    expect(e.format()).toMatch(/^deep\.yaml:2:\d+: error E601: the YAML is nested too deeply\n/);
+  });
+});

@@ -8,7 +8,7 @@
  * in step with the text. No input makes this throw anything but a `MoecError`.
  */
 import { EOF, tokenMatcher, type CstNode, type IToken, type TokenType } from 'chevrotain';
-import { didYouMean, MoecError, type Diagnostic } from '../../ir/diagnostics.ts';
+import { didYouMean, MAX_DIAGNOSTICS, MoecError, type Diagnostic } from '../../ir/diagnostics.ts';
 import { SourceFile, type Span } from '../../ir/source.ts';
 import type { FileAst } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
@@ -36,8 +36,6 @@ export const MAX_TOKENS = 200_000;
 
 /** Syntax errors reported per file before giving up. */
 const MAX_SYNTAX_ERRORS = 20;
-/** Diagnostics reported per file at most (a binary file would otherwise give thousands). */
-const MAX_DIAGNOSTICS = 50;
 
 /** Parses a `.moe` source file into its AST, or throws one `MoecError` with every error found. */
 export function parseSource(src: SourceFile): FileAst {
