@@ -9,7 +9,7 @@ import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
+import { checkRunBytes, concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
 
 export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
@@ -98,6 +98,7 @@ export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {
  * the same seed gives the same numbers in every tool and backend (see ir/random.ts).
  */
 export function randomWeights(m: Module, seed: number, f64 = false): Record<string, Tensor> {
+  checkRunBytes(m, undefined, f64);
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
     const shape = concreteShape(w.type.shape, {}, w);
@@ -178,6 +179,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const bindings = bindDims(m, opts);
   const seed = opts.seed ?? 0;
   const f64 = opts.f64 ?? false;
+  checkRunBytes(m, bindings, f64);
   const weights =
     typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
@@ -267,6 +269,7 @@ export interface BackendRunResult extends RunResult {
 export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
+  checkRunBytes(m, bindings);
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.

@@ -10,8 +10,11 @@ import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.
 import { compile } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
 import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
+import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
 import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -207,5 +210,28 @@ describe('target sheets', () => {
     const e = moecError(() => parseTarget(text, 'deep.yaml'));
     expect(e.diagnostics.map((d) => [d.code, d.message, d.hint])).toEqual([['E601', 'the YAML is nested too deeply', 'a target sheet nests a few levels at most']]);
     expect(e.format()).toMatch(/^deep\.yaml:2:\d+: error E601: the YAML is nested too deeply\n/);
+  });
+});
+
+describe('memory a run allocates', () => {
+  it('ten f32[16384, 16384] seeded weights are refused before allocating, naming the sizes (E307; was: 6.3 GB allocated, then exit 3)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-bounds-'));
+    const file = join(dir, 'ten.moe');
+    const weights = Array.from({ length: 10 }, (_, i) => `  weight w${i}: f32[N, N]\n`).join('');
+    writeFileSync(file, model('const N = 16384', weights));
+    const run = await cli('run', file, '--tokens', '1');
+    expect(run.code).toBe(1);
+    expect(run.err).toBe(
+      [
+        `${file}:5:3: error E307: this run needs 10.0 GiB of weights and inputs (weights 10.0 GiB, inputs 16 B), more than the 4.0 GiB a run may hold; the largest weight is \`w0\` [16384, 16384], 1.0 GiB`,
+        ' 5 |   weight w0: f32[N, N]',
+        '   |   ^^^^^^^^^^^^^^^^^^^^',
+        '  hint: bind smaller sizes (e.g. --set D=64)',
+      ].join('\n'),
+    );
+    const pack = await cli('pack', file, '--target', 'x86-avx2', '-o', join(dir, 'w.bin'));
+    expect(pack.code).toBe(1);
+    expect(pack.err).toContain('error E307: this run needs 10.0 GiB of weights, more than the 4.0 GiB a run may hold');
+    expect(MAX_RUN_BYTES).toBe(4 * 2 ** 30);
   });
 });
