@@ -11,8 +11,10 @@ import { compile } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
 import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
 import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
+import { cacheDir } from '../compiler/backends/c/build.ts';
+import { homedir } from 'node:os';
 import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -233,5 +235,58 @@ describe('memory a run allocates', () => {
     expect(pack.code).toBe(1);
     expect(pack.err).toContain('error E307: this run needs 10.0 GiB of weights, more than the 4.0 GiB a run may hold');
     expect(MAX_RUN_BYTES).toBe(4 * 2 ** 30);
+  });
+});
+
+/** Runs `f` with environment variables set (undefined: unset), restoring them after. */
+async function withEnv<T>(vars: Record<string, string | undefined>, f: () => Promise<T> | T): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+    }
+  };
+  set(vars);
+  try {
+    return await f();
+  } finally {
+    set(saved);
+  }
+}
+
+describe('the C build cache and temporary files', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'moec-bounds-cache-'));
+  const aFile = join(scratch, 'a-file');
+  writeFileSync(aFile, '');
+
+  it('one function decides the cache directory: MOEC_CACHE_DIR, else XDG_CACHE_HOME/moec, else ~/.cache/moec; empty or relative values do not count (was: MOEC_CACHE_DIR="" cached in the working directory)', async () => {
+    await withEnv({ MOEC_CACHE_DIR: '/var/cache/m', XDG_CACHE_HOME: '/x' }, () => expect(cacheDir('c')).toBe('/var/cache/m/c'));
+    await withEnv({ MOEC_CACHE_DIR: '', XDG_CACHE_HOME: '/x' }, () => expect(cacheDir('c')).toBe('/x/moec/c'));
+    await withEnv({ MOEC_CACHE_DIR: 'rel', XDG_CACHE_HOME: 'rel' }, () => expect(cacheDir('bench')).toBe(join(homedir(), '.cache', 'moec', 'bench')));
+    await withEnv({ MOEC_CACHE_DIR: undefined, XDG_CACHE_HOME: undefined }, () => expect(cacheDir('c')).toBe(join(homedir(), '.cache', 'moec', 'c')));
+  });
+
+  it('MOEC_CACHE_DIR at a file is E506 with a hint (was: ENOTDIR, an internal error)', async () => {
+    const r = await withEnv({ MOEC_CACHE_DIR: aFile }, () => cli('run', 'examples/tiny.moe', '--tokens', '3', '--backend', 'c'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`^error E506: cannot create the C build cache ${aFile}/c/tiny-[0-9a-f]{20}: a part of the path is a file, not a directory\n  hint: set MOEC_CACHE_DIR \\(or XDG_CACHE_HOME\\) to a writable directory$`));
+  });
+
+  it('TMPDIR at a file is E506 with a hint (was: ENOTDIR, an internal error)', async () => {
+    const r = await withEnv({ MOEC_CACHE_DIR: join(scratch, 'cache'), TMPDIR: aFile }, () => cli('run', 'examples/tiny.moe', '--tokens', '3', '--backend', 'c'));
+    expect(r.err).toBe(`error E506: cannot create a temporary directory in ${aFile}: a part of the path is a file, not a directory\n  hint: set TMPDIR to a writable directory`);
+    expect(r.code).toBe(1);
+  });
+
+  it('a 240-character model name builds and runs on the C backend (was: ENAMETOOLONG creating the cache directory)', async () => {
+    const name = 'm'.repeat(240);
+    const file = join(scratch, 'long.moe');
+    writeFileSync(file, readFileSync('examples/tiny.moe', 'utf8').replace('model tiny {', `model ${name} {`));
+    const r = await withEnv({ MOEC_CACHE_DIR: join(scratch, 'cache') }, () => cli('run', file, '--tokens', '3', '--backend', 'c'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const [dir] = readdirSync(join(scratch, 'cache', 'c')).filter((d) => d.startsWith('mmm'));
+    expect(dir).toMatch(/^m{39}_[0-9a-f]{8}-[0-9a-f]{20}$/);
   });
 });
