@@ -14,7 +14,8 @@ import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
 import { cacheDir } from '../compiler/backends/c/build.ts';
 import { homedir } from 'node:os';
 import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -288,5 +289,19 @@ describe('the C build cache and temporary files', () => {
     expect(r.code).toBe(0);
     const [dir] = readdirSync(join(scratch, 'cache', 'c')).filter((d) => d.startsWith('mmm'));
     expect(dir).toMatch(/^m{39}_[0-9a-f]{8}-[0-9a-f]{20}$/);
+  });
+});
+
+describe('WebAssembly memory the environment refuses', () => {
+  it('under `ulimit -v` the wasm backend is E509 with a hint, for binaryen and for the model alike (was: an internal error)', () => {
+    // A limit is per process: the built CLI runs in a shell that sets one (tsx itself needs Wasm memory).
+    if (!existsSync('dist/compiler/cli.js')) execFileSync('npm', ['run', 'build'], { stdio: 'ignore' });
+    const hint = '  hint: V8 reserves about 10 GiB of address space for each WebAssembly memory: raise or lift the virtual-memory limit (`ulimit -v`), or run with --backend c or ref';
+    // 12 GB: binaryen gets its memory, the model's module does not; 3 GB: binaryen does not either.
+    for (const [kib, what] of [['12000000', 'WebAssembly.Instance()'], ['3000000', 'RangeError: WebAssembly.instantiate()']]) {
+      const r = spawnSync('bash', ['-c', `ulimit -v ${kib} && exec "${process.execPath}" bin/moec.js run examples/tiny.moe --tokens 3 --backend wasm`], { encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`error E509: this environment cannot give WebAssembly the memory it needs (${what}: Out of memory: Cannot allocate Wasm memory for new instance)\n${hint}`);
+    }
   });
 });
