@@ -188,17 +188,23 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   return { outputs, inputs, bindings };
 }
 
-/** Summary statistics of a tensor, for printing results. */
-export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number } {
+/**
+ * Summary statistics of a tensor: `min`, `max`, `mean` and `std` of its finite values (NaN
+ * when it has none: an all-NaN output printed `min Infinity max -Infinity`), and how many
+ * values are NaN and how many infinite.
+ */
+export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number; inf: number } {
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
   let sq = 0;
   let nan = 0;
+  let inf = 0;
   let n = 0;
   for (const v of t.data) {
-    if (Number.isNaN(v)) {
-      nan++;
+    if (!Number.isFinite(v)) {
+      if (Number.isNaN(v)) nan++;
+      else inf++;
       continue;
     }
     min = Math.min(min, v);
@@ -208,7 +214,7 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
     n++;
   }
   const mean = n ? sum / n : NaN;
-  return { min, max, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan };
+  return { min: n ? min : NaN, max: n ? max : NaN, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan, inf };
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
 import { cacheDir } from '../compiler/backends/c/build.ts';
 import { homedir } from 'node:os';
 import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
+import { writeSafetensors } from '../ir/safetensors.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -303,5 +304,41 @@ describe('WebAssembly memory the environment refuses', () => {
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`error E509: this environment cannot give WebAssembly the memory it needs (${what}: Out of memory: Cannot allocate Wasm memory for new instance)\n${hint}`);
     }
+  });
+});
+
+describe('command line', () => {
+  it('`--set __proto__=5` is E211 with the file\'s constants (was: ignored, exit 0)', async () => {
+    const r = await cli('check', 'examples/tiny.moe', '--set', '__proto__=5');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('error E211: --set __proto__: the file has no file-level constant `__proto__`\n  hint: its constants are: D, F, E, K');
+    const typo = await cli('check', 'examples/tiny.moe', '--set', 'constructor=5,DD=3');
+    expect(typo.code).toBe(1);
+    expect(typo.err).toContain('--set constructor: the file has no file-level constant `constructor`');
+  });
+
+  it('an unknown option is `moec: unknown option \'--foo\'` with a did-you-mean hint (was: Node\'s text, ending on an unbalanced quote)', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--tokns', '3');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("moec: unknown option '--tokns'\n  hint: did you mean `--tokens`?\n  (moec --help lists the commands and options)");
+    const far = await cli('check', 'examples/tiny.moe', '--frobnicate');
+    expect(far.err).toBe("moec: unknown option '--frobnicate'\n  (moec --help lists the commands and options)");
+    const missing = await cli('run', 'examples/tiny.moe', '--tokens');
+    expect(missing.code).toBe(2);
+    expect(missing.err).toBe("moec: option '-T, --tokens <value>' argument missing\n  (moec --help lists the commands and options)");
+  });
+
+  it('an all-NaN output prints its NaN count and n/a statistics (was: `min Infinity max -Infinity`); infinities are counted apart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-bounds-nan-'));
+    const file = join(dir, 'm.moe');
+    writeFileSync(file, 'dim T <= 4\nmodel m {\n  input x: f32[T, 2]\n  output y = x * 1\n}\n');
+    const inputs = join(dir, 'x.safetensors');
+    writeSafetensors(inputs, { x: { dtype: 'f32', shape: [2, 2], data: new Float32Array([NaN, NaN, NaN, NaN]) } });
+    const nan = await cli('run', file, '--tokens', '2', '--inputs', inputs);
+    expect(nan.code).toBe(0);
+    expect(nan.out).toContain('output y: f32[2, 2]  min n/a  max n/a  mean n/a  std n/a  NaN 4\n  first values: [NaN, NaN, NaN, NaN]');
+    writeSafetensors(inputs, { x: { dtype: 'f32', shape: [2, 2], data: new Float32Array([1, Infinity, NaN, 3]) } });
+    const mixed = await cli('run', file, '--tokens', '2', '--inputs', inputs);
+    expect(mixed.out).toContain('output y: f32[2, 2]  min 1.0000  max 3.0000  mean 2.0000  std 1.0000  NaN 1  Inf 1');
   });
 });
