@@ -9,6 +9,7 @@ import { main } from '../compiler/cli.ts';
 import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
 import { compile } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
+import { MAX_NODES, MAX_REPEAT } from '../compiler/frontend/lower.ts';
 import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
 import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
 import { cacheDir } from '../compiler/backends/c/build.ts';
@@ -123,6 +124,28 @@ describe('.moe source size and depth', () => {
     expect(value).toBeUndefined();
     expect(ms).toBeLessThan(500);
     expect(didYouMean('sofmax', ['softmax', 'relu'])).toBe('did you mean `softmax`?');
+  });
+});
+
+describe('lowering', () => {
+  it('blocks that each call the one before twice are refused at MAX_NODES operations (E307; was: 2^40 inlined operations, a hang)', () => {
+    const blocks = ['block b0(x: f32[T, 4]) {\n  return relu(x)\n}'];
+    for (let i = 1; i < 40; i++) blocks.push(`block b${i}(x: f32[T, 4]) {\n  return b${i - 1}(b${i - 1}(x))\n}`);
+    const text = `dim T <= 4\n${blocks.join('\n')}\nmodel m {\n  input x: f32[T, 4]\n  output y = b39(x)\n}\n`;
+    const { value: d, ms } = timed(() => first(() => compile(text)));
+    expect(d.code).toBe('E307');
+    expect(d.message).toBe(`the model lowers to more than ${MAX_NODES} operations`);
+    expect(d.hint).toBe('a block is copied at every call: write repeated layers as `repeat(N) block(...)`, which is not copied');
+    expect(ms).toBeLessThan(15_000);
+  });
+
+  it('a repeat count over MAX_REPEAT, alone or multiplied by the repeats around it, is E307 (was: compiled, then ran for hours)', () => {
+    const text = (outer: string, inner: string) =>
+      `dim T <= 4\nblock b0(x: f32[T, 4]) {\n  return relu(x)\n}\nblock b1(x: f32[T, 4]) {\n  return repeat(j = 0..${inner}) b0(x)\n}\nmodel m {\n  input x: f32[T, 4]\n  output y = repeat(${outer}) b1(x)\n}\n`;
+    expect(first(() => compile(text('2147483647', '1'))).message).toBe(`repeat count 2147483647 is over ${MAX_REPEAT}`);
+    const nested = first(() => compile(text('1000', '1000')));
+    expect(nested.message).toBe(`repeat count 1000 (1000000 with the repeats around it) is over ${MAX_REPEAT}`);
+    expect(compile(text('256', '256')).funcs).toHaveLength(3);
   });
 });
 
