@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../compiler/cli.ts';
 import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
-import { compile } from '../compiler/driver.ts';
+import { compile, compileModel } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
 import { MAX_NODES, MAX_REPEAT } from '../compiler/frontend/lower.ts';
 import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
@@ -146,6 +146,16 @@ describe('lowering', () => {
     const nested = first(() => compile(text('1000', '1000')));
     expect(nested.message).toBe(`repeat count 1000 (1000000 with the repeats around it) is over ${MAX_REPEAT}`);
     expect(compile(text('256', '256')).funcs).toHaveLength(3);
+  });
+});
+
+describe('compiling long programs', () => {
+  it('a chain of 7,000 `h = h * h + h` compiles for a target in seconds (was: a use map rebuilt per add and per mul, a buffer lookup per kernel cost, every placed buffer scanned per buffer: minutes)', () => {
+    const text = model('', `  h = x\n${'  h = h * h + h\n'.repeat(7000)}  z = relu(h)\n`).replace('output y = relu(x)', 'output y = relu(z)');
+    const m = compile(text);
+    const { value, ms } = timed(() => compileModel(m, { target: 'x86-avx2' }));
+    expect(value.program.arenaBytes).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(15_000);
   });
 });
 

@@ -11,6 +11,29 @@ import { type Attrs, type Func, type Module, type Node, Value, findFunc } from '
 import { inferOp } from '../../ir/graph/ops.ts';
 import { sameQuant, withQuant } from '../../ir/quant-type.ts';
 
+/**
+ * Offers each node of `f` whose op is one of `ops` to `rewrite`, in order, skipping nodes an
+ * earlier rewrite removed; returns how many it rewrote. The use map is built once, and
+ * again only after a rewrite changed the body: a pass that built it (and searched the body)
+ * for every candidate was quadratic, minutes for a model of 20,000 additions.
+ */
+export function rewriteEach(f: Func, ops: readonly string[], rewrite: (n: Node, uses: UseMap) => boolean): number {
+  let uses: UseMap | undefined;
+  let live: Set<Node> | undefined;
+  let count = 0;
+  for (const n of [...f.body]) {
+    if (!ops.includes(n.op)) continue;
+    live ??= new Set(f.body);
+    if (!live.has(n)) continue;
+    uses ??= new UseMap(f);
+    if (!rewrite(n, uses)) continue;
+    count++;
+    uses = undefined;
+    live = undefined;
+  }
+  return count;
+}
+
 /** Uses of each value in a function: nodes that read it, and whether a result returns it. */
 export class UseMap {
   private readonly uses = new Map<Value, Node[]>();
