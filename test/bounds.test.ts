@@ -5,17 +5,17 @@
  * the quadratic or unbounded behaviour, which took minutes or gigabytes.
  */
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli.ts';
-import { type Diagnostic, MoecError, didYouMean } from '../compiler/diagnostics.ts';
+import { main } from '../compiler/cli/cli.ts';
+import { type Diagnostic, MoecError, didYouMean } from '../ir/diagnostics.ts';
 import { compile, compileModel } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
 import { MAX_NODES, MAX_REPEAT } from '../compiler/frontend/lower.ts';
-import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target-load.ts';
-import { MAX_RUN_BYTES } from '../compiler/load-weights.ts';
+import { MAX_TARGET_CHARS, parseTarget } from '../compiler/target/load.ts';
+import { MAX_RUN_BYTES } from '../compiler/checkpoint/load-weights.ts';
 import { cacheDir } from '../compiler/backends/c/build.ts';
 import { homedir } from 'node:os';
-import { FuncBuilder, UniqueNames } from '../ir/builder.ts';
-import { writeSafetensors } from '../ir/safetensors.ts';
+import { FuncBuilder, UniqueNames } from '../ir/graph/builder.ts';
+import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -260,7 +260,7 @@ describe('memory a run allocates', () => {
     expect(run.code).toBe(1);
     expect(run.err).toBe(
       [
-        `${file}:5:3: error E307: this run needs 10.0 GiB of weights and inputs (weights 10.0 GiB, inputs 16 B), more than the 4.0 GiB a run may hold; the largest weight is \`w0\` [16384, 16384], 1.0 GiB`,
+        `${file}:5:3: error E307: this run needs 10.0 GiB of weights and inputs (weights 10.0 GiB, inputs 16 B), more than the 4.00 GiB a run may hold; the largest weight is \`w0\` [16384, 16384], 1.00 GiB`,
         ' 5 |   weight w0: f32[N, N]',
         '   |   ^^^^^^^^^^^^^^^^^^^^',
         '  hint: bind smaller sizes (e.g. --set D=64)',
@@ -268,7 +268,7 @@ describe('memory a run allocates', () => {
     );
     const pack = await cli('pack', file, '--target', 'x86-avx2', '-o', join(dir, 'w.bin'));
     expect(pack.code).toBe(1);
-    expect(pack.err).toContain('error E307: this run needs 10.0 GiB of weights, more than the 4.0 GiB a run may hold');
+    expect(pack.err).toContain('error E307: this run needs 10.0 GiB of weights, more than the 4.00 GiB a run may hold');
     expect(MAX_RUN_BYTES).toBe(4 * 2 ** 30);
   });
 });
@@ -305,12 +305,12 @@ describe('the C build cache and temporary files', () => {
   it('MOEC_CACHE_DIR at a file is E506 with a hint (was: ENOTDIR, an internal error)', async () => {
     const r = await withEnv({ MOEC_CACHE_DIR: aFile }, () => cli('run', 'examples/tiny.moe', '--tokens', '3', '--backend', 'c'));
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(new RegExp(`^error E506: cannot create the C build cache ${aFile}/c/tiny-[0-9a-f]{20}: a part of the path is a file, not a directory\n  hint: set MOEC_CACHE_DIR \\(or XDG_CACHE_HOME\\) to a writable directory$`));
+    expect(r.err).toMatch(new RegExp(`^error E506: cannot create the cache directory ${aFile}/c/tiny-[0-9a-f]{20}: a parent of the path is not a directory\n  hint: set MOEC_CACHE_DIR \\(or XDG_CACHE_HOME\\) to a writable directory$`));
   });
 
   it('TMPDIR at a file is E506 with a hint (was: ENOTDIR, an internal error)', async () => {
     const r = await withEnv({ MOEC_CACHE_DIR: join(scratch, 'cache'), TMPDIR: aFile }, () => cli('run', 'examples/tiny.moe', '--tokens', '3', '--backend', 'c'));
-    expect(r.err).toBe(`error E506: cannot create a temporary directory in ${aFile}: a part of the path is a file, not a directory\n  hint: set TMPDIR to a writable directory`);
+    expect(r.err).toBe(`error E506: cannot create a temporary directory in ${aFile}: a parent of the path is not a directory\n  hint: set TMPDIR to a writable directory`);
     expect(r.code).toBe(1);
   });
 
