@@ -46,7 +46,7 @@ export function nativeCompiler(): { cc: string; version: string; flags: string[]
 export function measureNativeLimits(threads: number, reps: number, mib = 256): NativeLimits | string {
   const c = nativeCompiler();
   if (!c) return 'no C compiler (install gcc or clang, or set CC)';
-  const dir = join(cacheDir(), '..', 'bench');
+  const dir = cacheDir('bench');
   mkdirSync(dir, { recursive: true });
   const exe = join(dir, `limits-${c.flags.includes('-mavx512f') ? 'avx512' : c.flags.includes('-mavx2') ? 'avx2' : 'portable'}`);
   if (!existsSync(exe)) {

@@ -9,7 +9,7 @@ import { interpret } from '../ir/graph/interp.ts';
 import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
+import { checkRunBytes, concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
 
 export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
@@ -98,6 +98,7 @@ export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {
  * the same seed gives the same numbers in every tool and backend (see ir/random.ts).
  */
 export function randomWeights(m: Module, seed: number, f64 = false): Record<string, Tensor> {
+  checkRunBytes(m, undefined, f64);
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
     const shape = concreteShape(w.type.shape, {}, w);
@@ -178,6 +179,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const bindings = bindDims(m, opts);
   const seed = opts.seed ?? 0;
   const f64 = opts.f64 ?? false;
+  checkRunBytes(m, bindings, f64);
   const weights =
     typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
@@ -186,17 +188,23 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   return { outputs, inputs, bindings };
 }
 
-/** Summary statistics of a tensor, for printing results. */
-export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number } {
+/**
+ * Summary statistics of a tensor: `min`, `max`, `mean` and `std` of its finite values (NaN
+ * when it has none: an all-NaN output printed `min Infinity max -Infinity`), and how many
+ * values are NaN and how many infinite.
+ */
+export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number; inf: number } {
   let min = Infinity;
   let max = -Infinity;
   let sum = 0;
   let sq = 0;
   let nan = 0;
+  let inf = 0;
   let n = 0;
   for (const v of t.data) {
-    if (Number.isNaN(v)) {
-      nan++;
+    if (!Number.isFinite(v)) {
+      if (Number.isNaN(v)) nan++;
+      else inf++;
       continue;
     }
     min = Math.min(min, v);
@@ -206,7 +214,7 @@ export function tensorStats(t: Tensor): { min: number; max: number; mean: number
     n++;
   }
   const mean = n ? sum / n : NaN;
-  return { min, max, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan };
+  return { min: n ? min : NaN, max: n ? max : NaN, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan, inf };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -267,6 +275,7 @@ export interface BackendRunResult extends RunResult {
 export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
+  checkRunBytes(m, bindings);
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.

@@ -18,6 +18,7 @@ export const DIAGNOSTICS = {
   E101: { title: 'unexpected character' },
   E102: { title: 'syntax error' },
   E103: { title: 'unterminated string or comment' },
+  E104: { title: 'source file too large' },
   // 2xx: names and declarations
   E201: { title: 'unknown name' },
   E202: { title: 'unknown operation or block' },
@@ -92,6 +93,9 @@ export interface Diagnostic {
   hint?: string;
 }
 
+/** Diagnostics reported per file at most (a binary or hostile file would otherwise give thousands). */
+export const MAX_DIAGNOSTICS = 50;
+
 /** One or more user errors. The CLI prints them all and exits with code 1. */
 export class MoecError extends Error {
   readonly diagnostics: Diagnostic[];
@@ -138,12 +142,12 @@ export function formatDiagnostic(d: Diagnostic, lookup: SourceLookup): string {
   if (d.span && src) {
     const { line, col } = src.position(d.span.start);
     lines.push(`${d.span.file}:${line}:${col}: ${head}`);
-    const text = src.line(line);
+    const full = src.line(line);
     const gutter = String(line).length + 1;
-    const endOnLine = Math.min(d.span.end, d.span.start + Math.max(1, text.length - col + 1));
-    const width = Math.max(1, endOnLine - d.span.start);
+    const endOnLine = Math.min(d.span.end, d.span.start + Math.max(1, full.length - col + 1));
+    const { text, caretCol, caretWidth } = lineWindow(full, col, Math.max(1, endOnLine - d.span.start));
     lines.push(`${String(line).padStart(gutter)} | ${text}`);
-    lines.push(`${' '.repeat(gutter)} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`);
+    lines.push(`${' '.repeat(gutter)} | ${' '.repeat(caretCol - 1)}${'^'.repeat(caretWidth)}`);
   } else if (d.span) {
     lines.push(`${d.span.file}: ${head}`);
   } else {
@@ -151,6 +155,26 @@ export function formatDiagnostic(d: Diagnostic, lookup: SourceLookup): string {
   }
   if (d.hint) lines.push(`  hint: ${d.hint}`);
   return lines.join('\n');
+}
+
+/** Source lines longer than this are shown as a window around the error. */
+const MAX_SHOWN_LINE = 160;
+/** How much of the line before the error such a window shows. */
+const SHOWN_BEFORE = 60;
+
+/**
+ * The part of a source line to print, with the caret's column and width in it. A long line
+ * (a 1 MB one-line file) is cut to a window around the error, marked `...` where cut, so
+ * that each of 50 diagnostics does not print the whole megabyte.
+ */
+function lineWindow(line: string, col: number, width: number): { text: string; caretCol: number; caretWidth: number } {
+  if (line.length <= MAX_SHOWN_LINE) return { text: line, caretCol: col, caretWidth: width };
+  const from = Math.max(0, col - 1 - SHOWN_BEFORE);
+  const to = Math.min(line.length, from + MAX_SHOWN_LINE);
+  const head = from > 0 ? '...' : '';
+  const text = `${head}${line.slice(from, to)}${to < line.length ? '...' : ''}`;
+  const caretCol = col - from + head.length;
+  return { text, caretCol, caretWidth: Math.max(1, Math.min(width, to - (col - 1))) };
 }
 
 /** Levenshtein distance, for "did you mean" hints. */
@@ -193,13 +217,16 @@ export function nearestNames(name: string, candidates: Iterable<string>, count =
 export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
+  const limit = Math.max(1, Math.floor(name.length / 3));
   for (const c of candidates) {
+    // The distance is at least the difference in length: skipping those keeps a
+    // megabyte-long name from costing a megabyte times every candidate.
+    if (Math.abs(c.length - name.length) > limit) continue;
     const d = editDistance(name.toLowerCase(), c.toLowerCase());
     if (d < bestDist) {
       best = c;
       bestDist = d;
     }
   }
-  const limit = Math.max(1, Math.floor(name.length / 3));
   return best !== undefined && bestDist <= limit ? `did you mean \`${best}\`?` : undefined;
 }

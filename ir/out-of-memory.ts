@@ -12,6 +12,23 @@ export function isAllocationFailure(err: unknown): boolean {
   return err instanceof RangeError && /Array buffer allocation failed|Invalid typed array length|Invalid array buffer length|Invalid array length/.test(err.message);
 }
 
+/**
+ * V8 reserves address space for every WebAssembly memory (about 10 GiB with its guard
+ * region), for binaryen's own module as for a model's. Under a virtual-memory limit
+ * (`ulimit -v`) that reservation fails, which is the environment's limit and not a moec
+ * bug: this turns such an error into E509 with what to do, and leaves any other alone.
+ */
+export function refuseWasmOutOfMemory(e: unknown): void {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/Cannot allocate Wasm memory|Out of memory|cannot grow the model's memory/i.test(message)) return;
+  fail(
+    'E509',
+    `this environment cannot give WebAssembly the memory it needs (${message.replace(/^Aborted\((.*)\).*$/s, '$1')})`,
+    undefined,
+    'V8 reserves about 10 GiB of address space for each WebAssembly memory: raise or lift the virtual-memory limit (`ulimit -v`), or run with --backend c or ref',
+  );
+}
+
 /** Runs `fn`; if an allocation fails, E509 says that `what` (e.g. "tensor 'w' (F32 [4096, 4096])") needed more memory. */
 export function withMemoryFor<T>(what: string, fn: () => T): T {
   try {

@@ -413,8 +413,9 @@ describe('temporary files do not leak', () => {
     expect(readdirSync(out).sort()).toEqual([...mine, 'q.safetensors'].sort());
 
     const cache = join(dir, 'cache');
-    mkdirSync(join(cache, 'tiny-0123'), { recursive: true });
-    for (const f of [`tiny_main.tmp-${dead}`, `.tiny_main.moec-${dead}-abc.tmp`, `tiny_main.tmp-${process.pid}`]) writeFileSync(join(cache, 'tiny-0123', f), 'x');
+    // The C build cache is MOEC_CACHE_DIR/c (cacheDir('c')).
+    mkdirSync(join(cache, 'c', 'tiny-0123'), { recursive: true });
+    for (const f of [`tiny_main.tmp-${dead}`, `.tiny_main.moec-${dead}-abc.tmp`, `tiny_main.tmp-${process.pid}`]) writeFileSync(join(cache, 'c', 'tiny-0123', f), 'x');
     const oldCache = process.env.MOEC_CACHE_DIR;
     process.env.MOEC_CACHE_DIR = cache;
     try {
@@ -424,7 +425,7 @@ describe('temporary files do not leak', () => {
       if (oldCache === undefined) delete process.env.MOEC_CACHE_DIR;
       else process.env.MOEC_CACHE_DIR = oldCache;
     }
-    expect(readdirSync(join(cache, 'tiny-0123'))).toEqual([`tiny_main.tmp-${process.pid}`]);
+    expect(readdirSync(join(cache, 'c', 'tiny-0123'))).toEqual([`tiny_main.tmp-${process.pid}`]);
   });
 
   it('sweepStale leaves names that are not its pattern and PIDs that run', () => {

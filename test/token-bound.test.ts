@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MoecError } from '../ir/diagnostics.ts';
-import { compileFile, compileModel, runOnBackend } from '../compiler/driver.ts';
+import { compileFile, compileModel, randomInputs, randomWeights, runOnBackend } from '../compiler/driver.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { DEFAULT_MAX_TOKENS, checkTokenCount, resolveMaxTokens } from '../ir/kernel/token-bound.ts';
@@ -40,7 +41,8 @@ describe('the bound in the kernel program', () => {
     const dumps: Array<[string, string]> = [];
     const { program } = runPipeline(compileFile('examples/tiny.moe'), { target: loadTarget('x86-avx2'), printAfter: ['lower-kernels', 'tile'], onDump: (s, t) => dumps.push([s, t]) });
     expect(program!.maxTokens).toBe(64);
-    for (const [step, text] of dumps) expect(text.split('\n')[1], step).toBe('program tiny max_tokens 64');
+    // (the tiler adds the ISA it chose after the bound: `program tiny max_tokens 64 isa avx2`)
+    for (const [step, text] of dumps) expect(text.split('\n')[1], step).toMatch(/^program tiny max_tokens 64( isa avx2)?$/);
   });
 
   it('is the same default for compileModel and for a backend run, and covers the run', async () => {
@@ -68,5 +70,16 @@ describe('checkTokenCount', () => {
       expect(d.message).toBe(`T = ${T} is outside 1..8, the token counts the program was compiled for`);
       expect(d.hint).toBe('compile with a larger --max-tokens');
     }
+  });
+});
+
+describe('the kernel interpreter in arena mode', () => {
+  it('refuses T over the bound with the same message, before touching the arena planned for it', () => {
+    const m = compileFile('examples/tiny.moe');
+    const { program } = compileModel(m, { target: 'x86-avx2', maxTokens: 8 });
+    const inputs = randomInputs(m, { T: 9 }, 1);
+    expect(() => interpretKernelIR(program, { bindings: { T: 9 }, inputs, weights: randomWeights(m, 1), arena: true })).toThrow('E505: T = 9 is outside 1..8, the token counts the program was compiled for');
+    const ok = randomInputs(m, { T: 8 }, 1);
+    expect(() => interpretKernelIR(program, { bindings: { T: 8 }, inputs: ok, weights: randomWeights(m, 1), arena: true })).not.toThrow();
   });
 });

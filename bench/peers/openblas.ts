@@ -1,7 +1,7 @@
 /**
  * @fileoverview Builds and drives the OpenBLAS peer (`openblas_moe.c`): compiled with the
  * system C compiler against Debian's libopenblas-dev into a content-addressed cache
- * (`$MOEC_CACHE_DIR/bench`, else `~/.cache/moec/bench`), run with 2 BLAS threads.
+ * (`cacheDir('bench')`: `$MOEC_CACHE_DIR/bench`, else `~/.cache/moec/bench`), run with 2 BLAS threads.
  *
  * Debian's OpenBLAS 0.3.21 does not know recent Xeons (family 6, model 207 here) and falls
  * back to its Prescott (SSE3) kernels, several times slower than the machine allows. A
@@ -11,9 +11,9 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir } from '../../compiler/backends/c/build.ts';
 import { makeFileVia } from '../../compiler/io/output.ts';
 import { PEER_THREADS } from './layer.ts';
 import { lastLine } from './measure.ts';
@@ -46,7 +46,7 @@ function probe(): OpenblasPeer | string {
   if (version.error || version.status !== 0) return `no C compiler (\`${cc}\`): install gcc, or set CC`;
   const source = readFileSync(SOURCE, 'utf8');
   const key = createHash('sha256').update([version.stdout.split('\n')[0], FLAGS.join(' '), source].join('\0')).digest('hex').slice(0, 20);
-  const base = process.env.MOEC_CACHE_DIR ? join(process.env.MOEC_CACHE_DIR, 'bench') : join(homedir(), '.cache', 'moec', 'bench');
+  const base = cacheDir('bench');
   const dir = join(base, `openblas_moe-${key}`);
   const exe = join(dir, 'openblas_moe');
   if (!existsSync(exe)) {

@@ -6,6 +6,7 @@
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { forEachKernel } from '../../ir/kernel/walk.ts';
+import { refuseWasmOutOfMemory } from '../../ir/out-of-memory.ts';
 import { UsageError } from '../usage-error.ts';
 import type { Backend, BackendName } from './backend.ts';
 
@@ -37,7 +38,15 @@ export async function getBackend(name: string): Promise<Backend> {
     const known = ['ref', ...availableBackends()].join(', ');
     throw new UsageError(`unknown backend '${name}'`, `available: ${known}`);
   }
-  return withDecoderOpsRefused(await load());
+  let backend: Backend;
+  try {
+    backend = await load();
+  } catch (e) {
+    // Loading the wasm backend instantiates binaryen, itself a WebAssembly module.
+    refuseWasmOutOfMemory(e);
+    throw e;
+  }
+  return withDecoderOpsRefused(backend);
 }
 
 /** The decoder ops (embedding, rope, attention, MLA) that only the reference interpreters run so far. */

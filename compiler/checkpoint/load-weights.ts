@@ -24,8 +24,9 @@
  * naming the tensor, what was expected and what was found: never a silent zero.
  */
 import { evalShape } from '../../ir/dims.ts';
-import { type WeightDecl, type Module, checkpointName } from '../../ir/graph/graph.ts';
+import { type WeightDecl, type Module, checkpointName, mainFunc } from '../../ir/graph/graph.ts';
 import { MAX_INTERP_ELEMENTS } from '../../ir/graph/interp.ts';
+import { fmtBytes as formatBytes } from '../format.ts';
 import {
   FP8_BLOCK,
   type QuantData,
@@ -70,6 +71,41 @@ export function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: 
   return dims;
 }
 
+/**
+ * The most bytes of weights and inputs one run holds. Each tensor is capped by
+ * `concreteShape`, but ten f32[16384, 16384] weights are 10 GiB between them: that
+ * allocated 6.3 GB and then died. The interpreter's intermediates come on top.
+ */
+export const MAX_RUN_BYTES = 4 * 2 ** 30;
+
+/**
+ * Refuses (E307), before anything is allocated, a run whose weights, and inputs when
+ * `bindings` are given, pass `MAX_RUN_BYTES` in memory (4 bytes an element, 8 with `f64`:
+ * seeded and loaded tensors are held as floats).
+ */
+export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 = false): void {
+  const per = f64 ? 8 : 4;
+  let weights = 0;
+  let largest: { w: WeightDecl; shape: number[]; bytes: number } | undefined;
+  for (const w of m.weights) {
+    const shape = concreteShape(w.type.shape, {}, w);
+    const bytes = numel(shape) * per;
+    weights += bytes;
+    if (!largest || bytes > largest.bytes) largest = { w, shape, bytes };
+  }
+  let inputs = 0;
+  if (bindings) for (const p of mainFunc(m).params) inputs += numel(concreteShape(p.type.shape, bindings, p)) * per;
+  if (weights + inputs <= MAX_RUN_BYTES) return;
+  const parts = bindings ? ` (weights ${formatBytes(weights)}, inputs ${formatBytes(inputs)})` : '';
+  const biggest = largest ? `; the largest weight is \`${largest.w.name}\` [${largest.shape.join(', ')}], ${formatBytes(largest.bytes)}` : '';
+  fail(
+    'E307',
+    `this run needs ${formatBytes(weights + inputs)} of weights${bindings ? ' and inputs' : ''}${parts}, more than the ${formatBytes(MAX_RUN_BYTES)} a run may hold${biggest}`,
+    largest?.w.span,
+    'bind smaller sizes (e.g. --set D=64)',
+  );
+}
+
 /** What a weight is declared as: its dtype and, when quantized, the scheme and reduction axis. */
 export interface WeightFormat {
   dtype: TensorType['dtype'];
@@ -86,6 +122,7 @@ export function weightFormat(w: WeightDecl, shape: readonly number[]): WeightFor
 /** Takes the model's weights from a checkpoint (see the file comment). */
 export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64OrOpts: boolean | LoadOptions = false): Record<string, Tensor> {
   const opts: LoadOptions = typeof f64OrOpts === 'boolean' ? { f64: f64OrOpts } : f64OrOpts;
+  checkRunBytes(m, undefined, opts.f64);
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
     if (!file.has(w.name) && !w.source) {

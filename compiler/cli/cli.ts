@@ -127,7 +127,9 @@ Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a 
 Language reference: docs/language.md`;
 
 function parseConsts(values: string[] | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
+  // No prototype: `--set __proto__=5` must be a key like any other (and be refused by
+  // lowering as no constant of the file), not a prototype assignment that drops it.
+  const out: Record<string, number> = Object.create(null);
   for (const item of (values ?? []).flatMap((v) => v.split(','))) {
     if (item.trim() === '') continue;
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(-?[0-9.eE+-]+)\s*$/.exec(item);
@@ -185,8 +187,10 @@ function fmtNum(v: number): string {
 function outputLine(name: string, t: Tensor): string[] {
   const s = tensorStats(t);
   const first = Array.from(t.data.subarray(0, Math.min(6, t.data.length)), (v) => fmtNum(v));
+  // Statistics are of the finite values; with none there are none to print.
+  const stat = (v: number) => (Number.isNaN(v) ? 'n/a' : fmtNum(v));
   return [
-    `output ${name}: ${t.dtype}[${t.shape.join(', ')}]  min ${fmtNum(s.min)}  max ${fmtNum(s.max)}  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}${s.nan ? `  NaN ${s.nan}` : ''}`,
+    `output ${name}: ${t.dtype}[${t.shape.join(', ')}]  min ${stat(s.min)}  max ${stat(s.max)}  mean ${stat(s.mean)}  std ${stat(s.std)}${s.nan ? `  NaN ${s.nan}` : ''}${s.inf ? `  Inf ${s.inf}` : ''}`,
     `  first values: [${first.join(', ')}${t.data.length > first.length ? ', ...' : ''}]`,
   ];
 }
@@ -494,6 +498,20 @@ function attachSources(e: MoecError): void {
   }
 }
 
+/**
+ * A parseArgs error in moec's words. Node's own text for an unknown option is long and
+ * ends on an unbalanced quote (`... as in '-- "--foo"`); this names the option and the
+ * nearest real one.
+ */
+function parseArgsMessage(e: Error): string {
+  const unknown = /^Unknown option '([^']*)'/.exec(e.message)?.[1];
+  if (unknown === undefined) return e.message.replace(/^Option/, 'option');
+  // The options as the help lists them: every option is there, so that is the list to match.
+  const names = new Set(HELP.match(/--[a-z][a-z0-9-]*/g));
+  const hint = didYouMean(unknown.replace(/=.*$/, ''), names);
+  return `unknown option '${unknown}'${hint ? `\n  hint: ${hint}` : ''}`;
+}
+
 /** Runs the CLI and returns the exit code; never throws. */
 export async function main(argv: string[], io: CliIO = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
   try {
@@ -511,7 +529,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => console.log
     // node:util parseArgs reports unknown or malformed options with these codes.
     const code = (e as { code?: string }).code;
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      io.err(`moec: ${(e as Error).message}\n  (moec --help lists the commands and options)`);
+      io.err(`moec: ${parseArgsMessage(e as Error)}\n  (moec --help lists the commands and options)`);
       return 2;
     }
     const debug = argv.includes('--debug');

@@ -273,8 +273,7 @@ function routerOf(p: KProgram, indices: string): RouterKernel | undefined {
  * The problem a GEMM-like kernel solves at the given bindings (`T` and other sizes).
  * Throws for a kernel that is not a gemm, grouped_gemm or router, or an unbound size.
  */
-export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings): GemmProblem {
-  const buf = bufferResolver(p);
+export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bufferResolver(p)): GemmProblem {
   const shape = (name: string): number[] => evalShape(buf(name).shape, bindings);
   const bytesOf = (name: string): number => dtypeBytes(buf(name).dtype);
   const wBytesOf = (name: string): number => weightElementBytes(buf(name));
@@ -687,18 +686,21 @@ export function decodePathCosts(p: GemmProblem, tile: Tiling, target: TargetCaps
   return { sorted, direct: directDecodeCost(p, tile, target).seconds };
 }
 
-/** The cost of one kernel (one run) at a token count, with its current tiling. */
-export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: number, bindings: Bindings = {}): KernelCost {
+/**
+ * The cost of one kernel (one run) at a token count, with its current tiling. `buf` is the
+ * program's buffer lookup: a caller costing every kernel builds it once and passes it (built
+ * per kernel, it made costing a 20,000-kernel program quadratic: minutes).
+ */
+export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: number, bindings: Bindings = {}, buf = bufferResolver(p)): KernelCost {
   const b = { ...bindings, [TOKENS]: tokens };
-  const buf = bufferResolver(p);
   switch (k.kind) {
     case 'gemm':
     case 'router': {
-      const prob = gemmProblem(k, p, b);
+      const prob = gemmProblem(k, p, b, buf);
       return gemmCost(prob, k.tile ?? defaultTiling(target, buf(k.kind === 'gemm' ? k.a : k.x).dtype), target);
     }
     case 'grouped_gemm': {
-      const prob = gemmProblem(k, p, b);
+      const prob = gemmProblem(k, p, b, buf);
       const tile = k.tile ?? defaultTiling(target, buf(k.a).dtype);
       return tokens < k.sortedFromTokens ? directDecodeCost(prob, tile, target) : gemmCost(prob, tile, target);
     }
@@ -756,9 +758,10 @@ export function programCost(p: KProgram, target: TargetCaps, tokens: number, bin
     if (k.kind === 'grouped_gemm') sortedUse.set(k.sorted, (sortedUse.get(k.sorted) ?? false) || tokens >= k.sortedFromTokens);
   });
   const perKernel: ProgramCostEntry[] = [];
+  const buf = bufferResolver(p);
   forEachKernel(p.steps, (k, times) => {
     if (k.kind === 'moe_align' && sortedUse.get(k.sorted) === false) return;
-    const c = kernelCost(k, p, target, tokens, bindings);
+    const c = kernelCost(k, p, target, tokens, bindings, buf);
     c.bytes.forEach((b, i) => (bytesPerLevel[i] += b * times));
     perKernel.push({
       kind: k.kind, kernel: k, label: labelOf(k), times, flops: c.flops * times, usefulFlops: c.usefulFlops * times, bytes: c.bytes[c.bytes.length - 1] * times,

@@ -11,7 +11,7 @@
  * - `experts(...)` expands into the MoE primitives (permute, dispatch, grouped GEMMs,
  *   combine), the same pattern a user could write by hand.
  */
-import { FuncBuilder, sanitizeName } from '../../ir/graph/builder.ts';
+import { FuncBuilder, sanitizeName, UniqueNames } from '../../ir/graph/builder.ts';
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
 import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/graph/ops.ts';
@@ -35,6 +35,18 @@ const MAX_DIM = 2 ** 31 - 1;
 const MAX_ELEMENTS = 2 ** 48;
 /** Deepest nesting of block calls (guards against runaway recursion through blocks). */
 const MAX_BLOCK_DEPTH = 64;
+/**
+ * The most operations a module lowers to. Blocks are inlined at each call, so 40 blocks
+ * that each call the one before twice are 2^40 operations (a hang, then the heap);
+ * `repeat` does not unroll, and real models lower to a few thousand.
+ */
+export const MAX_NODES = 200_000;
+/**
+ * The most iterations of a `repeat`, nested ones multiplied: the interpreters and backends
+ * run every one (`repeat(2147483647)` compiled, then ran for hours). Models have at most a
+ * few hundred layers.
+ */
+export const MAX_REPEAT = 65_536;
 
 // ---------------------------------------------------------------------------------------
 // Values of the language during lowering.
@@ -159,12 +171,14 @@ class Lowering {
   readonly module: Module;
   readonly blocks = new Map<string, A.BlockDecl>();
   readonly fileScope = new Scope();
-  private readonly funcNames = new Set<string>();
+  private readonly funcNames = new UniqueNames();
   private readonly blockStack: string[] = [];
   /** Errors collected so far (lowering goes on after an error; see `recover`). */
   private readonly errors: Diagnostic[] = [];
   /** Names of the model inputs that blocks declared (`input` in a block). */
   private readonly blockInputs = new Set<string>();
+  /** Operations added so far, across all functions (see `MAX_NODES`). */
+  private nodes = 0;
 
   constructor(private readonly file: A.FileAst, private readonly opts: LowerOptions) {
     this.module = { name: 'model', dims: [], weights: [], funcs: [] };
@@ -204,11 +218,7 @@ class Lowering {
   }
 
   private funcName(hint: string): string {
-    const base = sanitizeName(hint).replace(/\./g, '_');
-    let name = base;
-    for (let i = 1; this.funcNames.has(name); i++) name = `${base}_${i}`;
-    this.funcNames.add(name);
-    return name;
+    return this.funcNames.take(sanitizeName(hint).replace(/\./g, '_'));
   }
 
   // -------------------------------------------------------------------------------------
@@ -556,6 +566,8 @@ class Lowering {
 
   /** Adds a node, turning inference errors into diagnostics at the argument at fault. */
   private addNode(ctx: FuncContext, op: string, inputs: Value[], attrs: Attrs, span: Span, argSpans: Array<Span | undefined>, hint?: string, attrSpans?: Record<string, Span>): Value[] {
+    if (++this.nodes > MAX_NODES)
+      fail('E307', `the model lowers to more than ${MAX_NODES} operations`, span, 'a block is copied at every call: write repeated layers as `repeat(N) block(...)`, which is not copied');
     try {
       return ctx.builder.add(op, inputs, attrs, span, hint);
     } catch (err) {
@@ -816,6 +828,11 @@ class Lowering {
     const end = this.concreteInt(e.end, scope, e.start ? 'the end of the repeat range' : 'the repeat count', e.start ? 0 : 1);
     const count = end - start;
     if (count < 1) fail('E307', `repeat range ${start}..${end} is empty`, e.end.span, 'the end is exclusive: `repeat(i = 3..61)` runs 58 times');
+    const total = ctx.stack.reduce((n, s) => n * s.count, count);
+    if (total > MAX_REPEAT) {
+      const nested = total === count ? '' : ` (${total} with the repeats around it)`;
+      fail('E307', `repeat count ${count}${nested} is over ${MAX_REPEAT}`, e.end.span, 'a model has at most a few hundred layers; check the count');
+    }
     const index = e.index?.name ?? 'i';
     if (ctx.stack.some((s) => s.index === index))
       fail('E203', `repeat index \`${index}\` is already used by an enclosing repeat`, e.index?.span ?? e.span, 'name this one differently, e.g. `repeat(j = 0..N)`');

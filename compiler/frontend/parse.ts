@@ -8,7 +8,7 @@
  * in step with the text. No input makes this throw anything but a `MoecError`.
  */
 import { EOF, tokenMatcher, type CstNode, type IToken, type TokenType } from 'chevrotain';
-import { didYouMean, MoecError, type Diagnostic } from '../../ir/diagnostics.ts';
+import { didYouMean, MAX_DIAGNOSTICS, MoecError, type Diagnostic } from '../../ir/diagnostics.ts';
 import { SourceFile, type Span } from '../../ir/source.ts';
 import type { FileAst } from './ast.ts';
 import { cstToAst } from './cst-to-ast.ts';
@@ -24,14 +24,39 @@ import * as T from './tokens.ts';
  */
 export const MAX_NESTING = 100;
 
+/**
+ * The most text a `.moe` file may hold, in characters. Real models are a few KB (an
+ * imported 61-layer decoder is under 10 KB: layers are a `repeat`, not copies); parsing
+ * takes about 1 KB of memory per token, so an unbounded file (10 MB of `1+1+...`) ran the
+ * heap out. This and `MAX_TOKENS` keep the worst case near a second and 200 MB.
+ */
+export const MAX_SOURCE_CHARS = 1 << 20;
+/** The most tokens a `.moe` file may hold (see `MAX_SOURCE_CHARS`). */
+export const MAX_TOKENS = 200_000;
+
 /** Syntax errors reported per file before giving up. */
 const MAX_SYNTAX_ERRORS = 20;
-/** Diagnostics reported per file at most (a binary file would otherwise give thousands). */
-const MAX_DIAGNOSTICS = 50;
 
 /** Parses a `.moe` source file into its AST, or throws one `MoecError` with every error found. */
 export function parseSource(src: SourceFile): FileAst {
+  if (src.text.length > MAX_SOURCE_CHARS) {
+    throw new MoecError({
+      code: 'E104',
+      message: `the file is ${src.text.length} characters long; a .moe file holds at most ${MAX_SOURCE_CHARS}`,
+      span: src.span(MAX_SOURCE_CHARS, MAX_SOURCE_CHARS + 1),
+      hint: 'write repeated layers once, as a `block` called by `repeat(N)`',
+    });
+  }
   const lexed = T.moeLexer.tokenize(src.text);
+  const over = lexed.tokens[MAX_TOKENS];
+  if (over) {
+    throw new MoecError({
+      code: 'E104',
+      message: `more than ${MAX_TOKENS} tokens in one .moe file`,
+      span: tokenSpan(src, over),
+      hint: 'write repeated layers once, as a `block` called by `repeat(N)`',
+    });
+  }
   const unterminated = lexed.groups[T.ERROR_GROUP] ?? [];
   const diagnostics = lexicalDiagnostics(src, lexed.tokens, lexed.errors, unterminated);
   const echoes = { dropped: lexed.errors.map((e) => e.offset), unterminatedComment: unterminated.length > 0 };
@@ -67,9 +92,12 @@ function lexicalDiagnostics(src: SourceFile, tokens: IToken[], errors: LexError[
   const out: Diagnostic[] = [];
   for (const e of errors) {
     const chars = src.text.slice(e.offset, e.offset + e.length);
+    // A run of a million bad characters is named by its start, not copied into the message.
+    const shown = [...chars.slice(0, 2 * MAX_SHOWN_CHARS)];
+    const named = shown.length > MAX_SHOWN_CHARS ? `${describeChars(shown.slice(0, MAX_SHOWN_CHARS).join(''))}...` : describeChars(chars);
     out.push({
       code: 'E101',
-      message: `unexpected character${[...chars].length > 1 ? 's' : ''} ${describeChars(chars)}`,
+      message: `unexpected character${shown.length > 1 ? 's' : ''} ${named}`,
       span: src.span(e.offset, e.offset + e.length),
       hint: charHint(chars),
     });
@@ -115,6 +143,9 @@ function lexicalDiagnostics(src: SourceFile, tokens: IToken[], errors: LexError[
   }
   return out;
 }
+
+/** How many of a run of unexpected characters a message shows. */
+const MAX_SHOWN_CHARS = 16;
 
 /** `'@'`, `'é' (U+00E9)`, `U+0000`. */
 function describeChars(chars: string): string {
@@ -425,18 +456,24 @@ class ErrorContext {
 
 /**
  * The first token nested deeper than `MAX_NESTING` levels, if any. A level is a `(` or `[`,
- * or a unary `-` in a run of them (the parser loops over those, but the AST nests, and so
- * does any pass that recurses over it). Braces do not nest in the grammar.
+ * a unary `-` in a run of them, or a `.field` in a chain of them (the parser loops over
+ * those, but the AST nests, and so does any pass that recurses over it: `x.a.a...` 10,000
+ * long overflowed the stack in lowering). Braces do not nest in the grammar.
  */
 function findTooDeep(tokens: IToken[]): IToken | undefined {
   let depth = 0;
   let minusRun = 0;
+  let memberRun = 0;
+  let prev: IToken | undefined;
   for (const t of tokens) {
     minusRun = isA(t, [T.Minus]) ? minusRun + 1 : 0;
+    if (isA(t, [T.Dot])) memberRun++;
+    else if (!(isA(t, [T.Identifier]) && isA(prev, [T.Dot]))) memberRun = 0;
+    prev = t;
     if (isA(t, [T.LCurly, T.RCurly])) depth = 0;
     else if (isA(t, [T.LParen, T.LBracket])) depth++;
     else if (isA(t, [T.RParen, T.RBracket])) depth = Math.max(0, depth - 1);
-    if (depth + minusRun > MAX_NESTING) return t;
+    if (depth + minusRun + memberRun > MAX_NESTING) return t;
   }
   return undefined;
 }
@@ -459,6 +496,6 @@ function tooDeep(src: SourceFile, tokens: IToken[], at?: IToken): Diagnostic {
     code: 'E102',
     message: 'expression nested too deeply',
     ...(where ? { span: tokenSpan(src, where) } : {}),
-    hint: `at most ${MAX_NESTING} levels of parentheses, brackets and unary minus are allowed; name the parts with bindings`,
+    hint: `at most ${MAX_NESTING} levels of parentheses, brackets, unary minus and \`.field\` are allowed; name the parts with bindings`,
   };
 }

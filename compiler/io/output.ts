@@ -207,7 +207,13 @@ export function sweepStale(dir: string, pattern: RegExp = TEMP_FILE): void {
 export function makeTempDir(prefix: string): string {
   if (!/^[a-z][a-z0-9-]*$/.test(prefix)) throw new Error(`makeTempDir: prefix '${prefix}' must be lower-case letters, digits and dashes`);
   sweepStale(tmpdir(), new RegExp(`^${prefix}-(\\d+)-[A-Za-z0-9]{6}$`));
-  const dir = mkdtempSync(join(tmpdir(), `${prefix}-${process.pid}-`));
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), `${prefix}-${process.pid}-`));
+  } catch (e) {
+    // TMPDIR at a file (ENOTDIR), unwritable or full: the environment's doing, not a bug.
+    fail('E506', `cannot create a temporary directory in ${tmpdir()}: ${osReason(e, 'directory')}`, undefined, 'set TMPDIR to a writable directory');
+  }
   trackTemp(dir);
   return dir;
 }

@@ -23,7 +23,7 @@ import { isSym } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { splitKeepsGroups } from '../../ir/quant-type.ts';
-import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, rewriteEach, weightTransform } from './rewrite.ts';
 
 interface SharedMlp {
   x: Value;
@@ -69,8 +69,7 @@ function matchShared(m: Module, f: Func, u: UseMap, q: Value): SharedMlp | undef
   return undefined;
 }
 
-function foldOne(m: Module, f: Func, add: Node): boolean {
-  const u = new UseMap(f);
+function foldOne(m: Module, f: Func, add: Node, u: UseMap): boolean {
   for (const [p, q] of [add.inputs, [...add.inputs].reverse()]) {
     const shared = matchShared(m, f, u, q);
     if (!shared) continue;
@@ -169,7 +168,7 @@ export const foldSharedExperts: GraphPass = {
   requires: ['fuse-router', 'fuse-experts'],
   run(input: Module): Module {
     const m = cloneModule(input);
-    for (const f of m.funcs) for (const n of [...f.body]) if (n.op === 'add' && f.body.includes(n)) foldOne(m, f, n);
+    for (const f of m.funcs) rewriteEach(f, ['add'], (n, u) => foldOne(m, f, n, u));
     return m;
   },
 };

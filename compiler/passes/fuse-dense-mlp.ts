@@ -13,14 +13,13 @@
 import type { Func, Module, Node } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, rewriteEach, weightTransform } from './rewrite.ts';
 
 function linear(u: UseMap, m: Module, f: Func, n: Node | undefined): n is Node {
   return !!n && n.op === 'matmul' && n.attrs.transpose_b === true && n.inputs.length === 2 && isWeight(m, f, n.inputs[1], u);
 }
 
-function fuseOne(m: Module, f: Func, mul: Node): boolean {
-  const u = new UseMap(f);
+function fuseOne(m: Module, f: Func, mul: Node, u: UseMap): boolean {
   for (const [a, b] of [mul.inputs, [...mul.inputs].reverse()]) {
     const silu = u.defOp(a, 'silu');
     const gate = silu && u.defOf(silu.inputs[0]);
@@ -49,7 +48,7 @@ export const fuseDenseMlp: GraphPass = {
   requires: ['fold-shared-experts'],
   run(input: Module): Module {
     const m = cloneModule(input);
-    for (const f of m.funcs) for (const n of [...f.body]) if (n.op === 'mul' && f.body.includes(n)) fuseOne(m, f, n);
+    for (const f of m.funcs) rewriteEach(f, ['mul'], (n, u) => fuseOne(m, f, n, u));
     return m;
   },
 };

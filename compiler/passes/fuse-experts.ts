@@ -24,7 +24,7 @@
 import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, weightTransform } from './rewrite.ts';
+import { UseMap, insertNode, isWeight, packable, removeNodes, replaceUses, rewriteEach, weightTransform } from './rewrite.ts';
 
 interface Gmm {
   node: Node;
@@ -118,8 +118,7 @@ function matchActivation(m: Module, f: Func, u: UseMap, h: Value, xs: Value, off
   return matchSwiglu(m, f, u, n, xs, off, tb) ?? matchClamped(m, f, u, n, xs, off, tb);
 }
 
-function fuseOne(m: Module, f: Func, combine: Node): boolean {
-  const u = new UseMap(f);
+function fuseOne(m: Module, f: Func, combine: Node, u: UseMap): boolean {
   const [ys, slots, offsets, weights] = combine.inputs;
   const perm = u.defOp(slots, 'moe_permute');
   const down = u.defOp(ys, 'grouped_matmul');
@@ -173,7 +172,7 @@ export const fuseExperts: GraphPass = {
   requires: [],
   run(input: Module): Module {
     const m = cloneModule(input);
-    for (const f of m.funcs) for (const n of [...f.body]) if (n.op === 'moe_combine' && f.body.includes(n)) fuseOne(m, f, n);
+    for (const f of m.funcs) rewriteEach(f, ['moe_combine'], (n, u) => fuseOne(m, f, n, u));
     return m;
   },
 };

@@ -21,7 +21,7 @@
 import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
-import { UseMap, defineBeforeUse, insertNode, isWeight, removeNodes, replaceUses } from './rewrite.ts';
+import { UseMap, defineBeforeUse, insertNode, isWeight, removeNodes, replaceUses, rewriteEach } from './rewrite.ts';
 
 interface RouterMatch {
   nodes: Node[];
@@ -145,12 +145,9 @@ function matchRouter(m: Module, f: Func, u: UseMap, sel: Node): RouterMatch | un
 }
 
 function fuseIn(m: Module, f: Func): number {
-  let fused = 0;
-  for (const sel of [...f.body]) {
-    if (sel.op !== 'topk' && sel.op !== 'group_topk') continue;
-    const u = new UseMap(f);
+  return rewriteEach(f, ['topk', 'group_topk'], (sel, u) => {
     const match = matchRouter(m, f, u, sel);
-    if (!match) continue;
+    if (!match) return false;
     const last = f.body.reduce((acc, n, i) => (match.nodes.includes(n) ? i : acc), -1);
     const at = f.body[last + 1];
     const node = insertNode(m, f, 'moe_router', match.operands, match.attrs, [match.indices.name, match.weights.name], at);
@@ -163,9 +160,8 @@ function fuseIn(m: Module, f: Func): number {
     // The router sits where the chain ended, but a user of the indices may come before the
     // weights were finished (moe_permute before the softmax of GPT-OSS's top-k values).
     defineBeforeUse(f);
-    fused++;
-  }
-  return fused;
+    return true;
+  });
 }
 
 export const fuseRouter: GraphPass = {

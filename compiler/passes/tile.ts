@@ -334,6 +334,8 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
   const tiles = new Map<Kernel, Tiling>();
   const blocks = new Map<string, number>();
   const thresholds = new Map<Kernel, number>();
+  // One buffer lookup for every kernel's problem (one per call made this quadratic).
+  const buf = bufferResolver(p);
 
   // grouped GEMMs, grouped by the sorted buffer they share with their moe_align
   const groups = new Map<string, GroupedGemmKernel[]>();
@@ -341,13 +343,13 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
   forEachKernel(p.steps, (k) => {
     if (k.kind === 'grouped_gemm') groups.set(k.sorted, [...(groups.get(k.sorted) ?? []), k]);
     else if (k.kind === 'moe_align') aligns.set(k.sorted, k);
-    else if (k.kind === 'gemm' || k.kind === 'router') tiles.set(k, chooseTiling(gemmProblem(k, p, bindings), target).tile);
+    else if (k.kind === 'gemm' || k.kind === 'router') tiles.set(k, chooseTiling(gemmProblem(k, p, bindings, buf), target).tile);
   });
 
   for (const [sorted, members] of groups) {
     const samples = tokenSamples(maxTokens);
-    const problems = members.map((k) => gemmProblem(k, p, bindings));
-    const byM = members.map((k) => bestTilingsByM(samples.map((n) => gemmProblem(k, p, { ...bindings, [TOKENS]: n })), target, MAX_GROUPED_M));
+    const problems = members.map((k) => gemmProblem(k, p, bindings, buf));
+    const byM = members.map((k) => bestTilingsByM(samples.map((n) => gemmProblem(k, p, { ...bindings, [TOKENS]: n }, buf)), target, MAX_GROUPED_M));
     const align = aligns.get(sorted);
     // one m for the whole group: least summed objective, then least traffic, then smallest m;
     // the sort counts relative to the first GEMM's best time at maxTokens

@@ -22,7 +22,7 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
-import { type Diagnostic, type DiagnosticCode, didYouMean, MoecError } from '../../ir/diagnostics.ts';
+import { type Diagnostic, type DiagnosticCode, didYouMean, MAX_DIAGNOSTICS, MoecError } from '../../ir/diagnostics.ts';
 import { packageRoot } from '../io/package-root.ts';
 import { SourceFile, type Span } from '../../ir/source.ts';
 import type { Backend, MemoryLevel, TargetCaps } from './caps.ts';
@@ -42,6 +42,12 @@ interface QuantityInfo {
   units: Readonly<Record<string, number>>;
   /** Units people write that we refuse on purpose, with why and what to write instead. */
   refused?: Readonly<Record<string, string>>;
+  /**
+   * The physically sensible range, with a unit to print it in. A value outside it is a typo
+   * or a hostile sheet, and would turn into nonsense downstream (`5e-324 FLOP/s` made every
+   * estimate "Infinity s"; sizes past 2^53 lose their last bytes).
+   */
+  range: { min: number; max: number; minText: string; maxText: string };
 }
 
 const KI = 1024;
@@ -60,6 +66,8 @@ const QUANTITIES: Readonly<Record<Quantity, QuantityInfo>> = {
       GB: 'write `GiB`: sizes use binary units (1 GiB = 1024 MiB)',
       TB: 'write `TiB`: sizes use binary units (1 TiB = 1024 GiB)',
     },
+    // Up to 1 PiB: a whole cluster's memory, far below where byte counts stop being exact.
+    range: { min: 1, max: KI ** 5, minText: '1 B', maxText: '1024 TiB' },
   },
   bandwidth: {
     what: 'a bandwidth',
@@ -76,11 +84,15 @@ const QUANTITIES: Readonly<Record<Quantity, QuantityInfo>> = {
       'GiB/s': KI ** 3,
       'TiB/s': KI ** 4,
     },
+    // 1 MB/s (a slow flash part) to 1 PB/s (beyond any chip's on-die SRAM today).
+    range: { min: 1e6, max: 1e15, minText: '1 MB/s', maxText: '1000 TB/s' },
   },
   flops: {
     what: 'a FLOP/s rate',
     example: '150 GFLOP/s',
     units: { 'FLOP/s': 1, 'MFLOP/s': 1e6, 'GFLOP/s': 1e9, 'TFLOP/s': 1e12, 'PFLOP/s': 1e15 },
+    // 1 MFLOP/s (a microcontroller) to 1 EFLOP/s (a thousand of today's largest accelerators).
+    range: { min: 1e6, max: 1e18, minText: '1 MFLOP/s', maxText: '1000 PFLOP/s' },
   },
 };
 
@@ -106,8 +118,8 @@ type FieldType =
   | { kind: 'string'; pattern?: RegExp; patternDoc?: string }
   | { kind: 'enum'; values: readonly string[]; hints?: Readonly<Record<string, string>> }
   | { kind: 'bool' }
-  | { kind: 'count'; min: number }
-  | { kind: 'quantity'; quantity: Quantity; allowZero?: boolean }
+  | { kind: 'count'; min: number; max: number }
+  | { kind: 'quantity'; quantity: Quantity; allowZero?: boolean; max?: number }
   | { kind: 'map'; fields: readonly FieldSpec<Record<string, unknown>>[] }
   | { kind: 'list'; item: FieldType; minItems: number };
 
@@ -132,10 +144,18 @@ interface FieldSpec<T> {
 }
 
 const keyOf = (f: { field: string; key?: string }): string => f.key ?? f.field;
-const size = (allowZero = false): FieldType => ({ kind: 'quantity', quantity: 'size', allowZero });
+/** A size; `max` narrows the quantity's range (`QUANTITIES.size.range`) for fields with a small physical bound. */
+const size = (allowZero = false, max?: number): FieldType => ({ kind: 'quantity', quantity: 'size', allowZero, ...(max ? { max } : {}) });
 const bandwidth: FieldType = { kind: 'quantity', quantity: 'bandwidth' };
 const flops: FieldType = { kind: 'quantity', quantity: 'flops' };
-const count = (min = 1): FieldType => ({ kind: 'count', min });
+/**
+ * A whole number; the default bound is what a 32-bit signed integer holds, since the
+ * generated C and Wasm read these as `int` (`cores: 2147483648` reached the C runner as a
+ * negative thread count).
+ */
+const count = (min = 1, max = 2 ** 31 - 1): FieldType => ({ kind: 'count', min, max });
+/** Cores, MAC-array rows and columns, DMA channels: each becomes threads or loops of the generated code. */
+const MAX_UNITS = 4096;
 const mapOf = <T>(fields: readonly FieldSpec<T>[]): Extract<FieldType, { kind: 'map' }> => ({
   kind: 'map',
   fields: fields as readonly FieldSpec<Record<string, unknown>>[],
@@ -210,13 +230,13 @@ const TARGET: readonly FieldSpec<TargetCaps>[] = [
   {
     field: 'vectorBytes',
     key: 'vectorWidth',
-    type: size(true),
+    type: size(true, 4 * KI),
     required: true,
     doc: 'SIMD width, such as `32 B` for AVX2 (`0 B` for scalar)',
   },
   { field: 'fma', type: { kind: 'bool' }, required: true, doc: '`true` if fused multiply-add is available' },
-  { field: 'cores', type: count(), required: true, doc: 'cores (CPU) or compute units (GPU) that run in parallel' },
-  { field: 'alignment', type: size(), required: true, doc: 'buffer alignment in the arena, such as `64 B`' },
+  { field: 'cores', type: count(1, MAX_UNITS), required: true, doc: 'cores (CPU) or compute units (GPU) that run in parallel' },
+  { field: 'alignment', type: size(false, 64 * KI), required: true, doc: 'buffer alignment in the arena, such as `64 B`' },
   { field: 'peakFlops', type: mapOf(PEAK_FLOPS), required: true, doc: 'peak FLOP/s per dtype, at least `f32`' },
   {
     field: 'memory',
@@ -227,8 +247,8 @@ const TARGET: readonly FieldSpec<TargetCaps>[] = [
   {
     field: 'macArray',
     type: mapOf<NonNullable<TargetCaps['macArray']>>([
-      { field: 'rows', type: count(), required: true, doc: 'rows of the MAC array' },
-      { field: 'cols', type: count(), required: true, doc: 'columns of the MAC array' },
+      { field: 'rows', type: count(1, MAX_UNITS), required: true, doc: 'rows of the MAC array' },
+      { field: 'cols', type: count(1, MAX_UNITS), required: true, doc: 'columns of the MAC array' },
     ]),
     required: false,
     doc: 'a matrix unit (MAC array) of this shape',
@@ -237,7 +257,7 @@ const TARGET: readonly FieldSpec<TargetCaps>[] = [
     field: 'dma',
     type: mapOf<NonNullable<TargetCaps['dma']>>([
       { field: 'bandwidth', type: bandwidth, required: true, doc: 'all channels together, such as `25.6 GB/s`' },
-      { field: 'channels', type: count(), required: true, doc: 'transfers that can run at once' },
+      { field: 'channels', type: count(1, MAX_UNITS), required: true, doc: 'transfers that can run at once' },
     ]),
     required: false,
     doc: 'the DMA engine that fills a scratchpad',
@@ -261,6 +281,13 @@ const TARGET: readonly FieldSpec<TargetCaps>[] = [
  * exponentially) before they eat memory.
  */
 export const MAX_ALIAS_COUNT = 100;
+
+/**
+ * The most text a sheet may hold, in characters. Shipped sheets are under 3 KiB; the cap
+ * bounds the work of parsing and checking a hostile one (200k unknown keys took over a
+ * minute) and the number of diagnostics it can cause.
+ */
+export const MAX_TARGET_CHARS = 64 * KI;
 
 /** The typed value of a mapping, with where each of its values was written. */
 type Checked = Record<string, unknown>;
@@ -464,14 +491,15 @@ class SheetChecker {
         }
         if (!Number.isSafeInteger(v)) return this.report('E610', `\`${path}\` must be a whole number, got ${got}`, at);
         if (v < type.min) return this.report('E610', `\`${path}\` must be at least ${type.min}, got ${got}`, at);
+        if (v > type.max) return this.report('E610', `\`${path}\` must be at most ${type.max}, got ${got}`, at);
         return v;
       case 'quantity':
-        return this.quantity(node, type.quantity, type.allowZero ?? false, at, path);
+        return this.quantity(node, type.quantity, type.allowZero ?? false, at, path, type.max);
     }
   }
 
   /** `32 KiB` → 32768. Points at the number or the unit alone when the value is written plain. */
-  quantity(node: Scalar, quantity: Quantity, allowZero: boolean, at: Span, path: string): number | undefined {
+  quantity(node: Scalar, quantity: Quantity, allowZero: boolean, at: Span, path: string, max?: number): number | undefined {
     const q = QUANTITIES[quantity];
     const wanted = `${q.what} such as \`${q.example}\``;
     const expected = `expected ${wanted}`;
@@ -527,6 +555,14 @@ class SheetChecker {
       const bytes = factor === 1 ? '' : ` (= ${value} B)`;
       return this.report('E610', `\`${path}\` must be a whole number of bytes, got \`${text}\`${bytes}`, at);
     }
+    const { range } = q;
+    if (value > Math.min(range.max, max ?? Infinity)) {
+      const bound = max !== undefined && max < range.max ? formatBytes(max) : range.maxText;
+      return this.report('E610', `\`${path}\` must be at most ${bound}, got \`${text}\``, at, 'check the unit and the number against the data sheet');
+    }
+    if (value < range.min && value !== 0) {
+      return this.report('E610', `\`${path}\` must be at least ${range.minText}, got \`${text}\``, at, 'check the unit and the number against the data sheet');
+    }
     return value;
   }
 }
@@ -536,11 +572,9 @@ function yamlDiagnostics(doc: Document, src: SourceFile): Diagnostic[] {
   const toDiagnostic = (e: YAMLError): Diagnostic => {
     const [start, end] = e.pos;
     const span = src.span(start, Math.max(end, start + 1));
-    if (e.code === 'DUPLICATE_KEY') {
-      const dup = findDuplicate(doc, src, start);
-      const key = dup ? `key \`${dup.key}\`` : 'a key';
-      const hint = dup ? `first given on line ${src.position(dup.first).line}; remove one` : 'remove one of them';
-      return { code: 'E602', message: `${key} is given twice`, span: dup?.span ?? span, hint };
+    if (e.code === 'RESOURCE_EXHAUSTION') {
+      // The yaml package's parser recurses per level and reports its stack overflow here.
+      return { code: 'E601', message: 'the YAML is nested too deeply', span, hint: 'a target sheet nests a few levels at most' };
     }
     if (e.code === 'MULTIPLE_DOCS') {
       return { code: 'E601', message: 'a target file holds one YAML document, but this one has a second (`---`)', span };
@@ -548,23 +582,37 @@ function yamlDiagnostics(doc: Document, src: SourceFile): Diagnostic[] {
     return { code: 'E601', message: `invalid YAML: ${e.message}`, span };
   };
   // Warnings (an unknown `!tag`, say) are errors here: a sheet should mean exactly what it says.
-  return [...doc.errors, ...doc.warnings].map(toDiagnostic);
+  const errors = [...doc.errors, ...doc.warnings];
+  const tooDeep = errors.some((e) => e.code === 'RESOURCE_EXHAUSTION');
+  return [...errors.map(toDiagnostic), ...(tooDeep ? [] : duplicateKeys(doc, src))];
 }
 
-/** The repeated key that starts at `offset`: its text, span, and where it was first given. */
-function findDuplicate(doc: Document, src: SourceFile, offset: number): { key: string; span: Span; first: number } | undefined {
-  let found: { key: string; span: Span; first: number } | undefined;
+/**
+ * Keys given twice in a mapping (E602), found with one set per mapping: the yaml package's
+ * own check (`uniqueKeys`) compares every key with every other, minutes for 200k keys.
+ */
+function duplicateKeys(doc: Document, src: SourceFile): Diagnostic[] {
+  const out: Diagnostic[] = [];
   visit(doc, {
     Map(_, map) {
-      const later = map.items.find((p) => isScalar(p.key) && p.key.range?.[0] === offset)?.key;
-      if (!isScalar(later) || !later.range) return undefined;
-      const first = map.items.find((p) => isScalar(p.key) && p.key.value === later.value)?.key;
-      if (!isScalar(first) || !first.range) return undefined;
-      found = { key: String(later.value), span: src.span(later.range[0], later.range[1]), first: first.range[0] };
-      return visit.BREAK;
+      const first = new Map<unknown, number>();
+      for (const { key } of map.items) {
+        if (!isScalar(key) || !key.range) continue;
+        const at = first.get(key.value);
+        if (at === undefined) {
+          first.set(key.value, key.range[0]);
+          continue;
+        }
+        out.push({
+          code: 'E602',
+          message: `key \`${String(key.value)}\` is given twice`,
+          span: src.span(key.range[0], key.range[1]),
+          hint: `first given on line ${src.position(at).line}; remove one`,
+        });
+      }
     },
   });
-  return found;
+  return out;
 }
 
 /**
@@ -686,9 +734,17 @@ function checkConsistency(caps: TargetCaps, c: SheetChecker): void {
  */
 export function parseTarget(text: string, path: string): TargetCaps {
   const src = new SourceFile(path, text);
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (text.length > MAX_TARGET_CHARS) {
+    throw new MoecError({
+      code: 'E601',
+      message: `the target file is ${text.length} characters long; a sheet holds at most ${MAX_TARGET_CHARS}`,
+      span: src.span(MAX_TARGET_CHARS, MAX_TARGET_CHARS + 1),
+      hint: 'a target sheet describes one chip in a few dozen lines',
+    }).addSource(src);
+  }
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
   const yamlErrors = yamlDiagnostics(doc, src);
-  if (yamlErrors.length > 0) throw new MoecError(yamlErrors).addSource(src);
+  if (yamlErrors.length > 0) throw new MoecError(yamlErrors.slice(0, MAX_DIAGNOSTICS)).addSource(src);
   if (doc.contents === null) {
     throw new MoecError({ code: 'E601', message: 'the target file is empty', span: src.span(0, 0) }).addSource(src);
   }
@@ -699,7 +755,7 @@ export function parseTarget(text: string, path: string): TargetCaps {
   const caps = checker.map(root, mapOf(TARGET).fields, checker.spanOf(root), '');
   // Cross-field checks only make sense once every field has its type; otherwise they cascade.
   if (caps && checker.diagnostics.length === 0) checkConsistency(caps as unknown as TargetCaps, checker);
-  if (checker.diagnostics.length > 0) throw new MoecError(checker.diagnostics).addSource(src);
+  if (checker.diagnostics.length > 0) throw new MoecError(checker.diagnostics.slice(0, MAX_DIAGNOSTICS)).addSource(src);
   // The schema table is typed against TargetCaps field by field, and every required field was present.
   return caps as unknown as TargetCaps;
 }

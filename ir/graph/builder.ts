@@ -15,9 +15,53 @@ export function sanitizeName(hint: string): string {
   return s === '' ? 'v' : s;
 }
 
+/**
+ * A set of names that hands out unused ones: a hint's base itself if free, else the first
+ * free `base_1`, `base_2`, ... Per base it remembers where the last search ended, since
+ * every suffix below it is taken: rebinding one name n times costs O(n), not O(n^2) (50k
+ * rebinds of `h` probed `h_1 ... h_49999` each time: minutes). The names are those the
+ * plain search from `_1` would give.
+ */
+export class UniqueNames {
+  private readonly used: Set<string>;
+  /** Per base: every `base_i` with 0 < i < this is taken. */
+  private readonly nextSuffix = new Map<string, number>();
+
+  constructor(used: Iterable<string> = []) {
+    this.used = new Set(used);
+  }
+
+  has(name: string): boolean {
+    return this.used.has(name);
+  }
+
+  /** Takes `base` or the first free `base_i`. `base` is used as given (sanitize it first). */
+  take(base: string): string {
+    let name = base;
+    if (this.used.has(name)) {
+      let i = this.nextSuffix.get(base) ?? 1;
+      while (this.used.has((name = `${base}_${i}`))) i++;
+      this.nextSuffix.set(base, i + 1);
+    }
+    this.used.add(name);
+    return name;
+  }
+
+  add(name: string): void {
+    this.used.add(name);
+  }
+
+  /** Frees a name; a freed `base_i` lowers its base's search start so that it is found again. */
+  delete(name: string): void {
+    this.used.delete(name);
+    const m = /^(.*)_(\d+)$/.exec(name);
+    if (m && (this.nextSuffix.get(m[1]) ?? 1) > Number(m[2])) this.nextSuffix.set(m[1], Number(m[2]));
+  }
+}
+
 export class FuncBuilder {
   readonly func: Func;
-  private readonly used = new Set<string>();
+  private readonly used = new UniqueNames();
   private counter = 0;
 
   constructor(
@@ -37,11 +81,7 @@ export class FuncBuilder {
       this.used.add(n);
       return n;
     }
-    const base = sanitizeName(hint);
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
-    this.used.add(name);
-    return name;
+    return this.used.take(sanitizeName(hint));
   }
 
   /** Gives an unnamed (numbered) value a readable name; named values keep theirs. */

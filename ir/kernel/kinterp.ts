@@ -70,6 +70,7 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopSt
 import { verifyKernelIR } from './kverify.ts';
 import { alignsBySorted, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
+import { checkTokenCount } from './token-bound.ts';
 import { getOp, resolveAttrs } from '../graph/ops.ts';
 import { type QuantDType, dequantize, isQuantDType } from '../quant.ts';
 import { type Tensor, type TensorData, isIntDType, numel } from '../tensor.ts';
@@ -175,6 +176,8 @@ class KernelRun {
     if (this.opts.arena) {
       if (this.f64) throw new Error('kernel interpreter: arena mode is float32 only (offsets are planned for 4-byte floats)');
       if (this.p.arenaBytes === undefined) throw new Error('kernel interpreter: arena mode needs a planned program (run plan-memory)');
+      // The arena is planned for the token bound: a larger T would overrun it, as in a backend.
+      if (this.p.maxTokens !== undefined) checkTokenCount(this.opts.bindings?.T, this.p.maxTokens);
       this.arena = new ArrayBuffer(this.p.arenaBytes);
     }
     const packed = packedBuffers(this.p, interpretFunc(this.p.module, this.p.pack, { bindings: this.opts.bindings, weights: this.opts.weights, f64: this.f64 }));

@@ -3,7 +3,7 @@
  * a content-addressed cache of executables, and running them.
  *
  * The cache key is a hash of the sources, the flags and the compiler's version, so a model
- * compiles once per change (`$MOEC_CACHE_DIR`, else `~/.cache/moec/c`). Sources and
+ * compiles once per change (under `cacheDir('c')`, see there). Sources and
  * executables are written under temporary names (compiler/output.ts: with the PID, removed
  * on ^C or SIGTERM) and renamed into place, so a killed build never leaves a half-written
  * one behind for the next run to trust; a build sweeps the cache of killed builds' leftovers.
@@ -12,8 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fail } from '../../../ir/diagnostics.ts';
+import { osReason } from '../../../ir/user-file.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { makeFileVia, passOnChildSignal, sweepStale, writeOutputFile } from '../../io/output.ts';
 import { type CSources, targetIsa } from './render.ts';
@@ -35,8 +36,25 @@ export function targetFlags(target: TargetCaps): string[] {
   return targetIsa(target)?.flags ?? [];
 }
 
-export function cacheDir(): string {
-  return process.env.MOEC_CACHE_DIR ?? join(homedir(), '.cache', 'moec', 'c');
+/**
+ * The one place that decides where moec caches things: `kind` (`c` for built executables,
+ * `bench` for the benchmark's) under `$MOEC_CACHE_DIR`, else `$XDG_CACHE_HOME/moec`, else
+ * `~/.cache/moec`. An empty or relative value does not count (as the XDG spec says): an
+ * empty `MOEC_CACHE_DIR` used to put the cache in the working directory.
+ */
+export function cacheDir(kind: 'c' | 'bench'): string {
+  const absolute = (v: string | undefined): string | undefined => (v && isAbsolute(v) ? v : undefined);
+  const root = absolute(process.env.MOEC_CACHE_DIR) ?? join(absolute(process.env.XDG_CACHE_HOME) ?? join(homedir(), '.cache'), 'moec');
+  return join(root, kind);
+}
+
+/** `mkdir -p` of a cache directory, with a user-facing error (E506) when the place is not a writable directory. */
+export function makeCacheDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    fail('E506', `cannot create the cache directory ${dir}: ${osReason(e, 'directory')}`, undefined, 'set MOEC_CACHE_DIR (or XDG_CACHE_HOME) to a writable directory');
+  }
 }
 
 const versions = new Map<string, string>();
@@ -66,11 +84,11 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
     .update([compilerVersion(cc), flags.join(' '), src.header, src.source, src.main, ...included].join('\0'))
     .digest('hex')
     .slice(0, 20);
-  const dir = join(cacheDir(), `${src.file}-${key}`);
+  const dir = join(cacheDir('c'), `${src.file}-${key}`);
   const exe = join(dir, `${src.file}_main`);
   if (existsSync(exe)) return exe;
   sweepCache();
-  mkdirSync(dir, { recursive: true });
+  makeCacheDir(dir);
   // Atomic, so two runs building the same model at once never compile a half-written source.
   writeOutputFile(join(dir, `${src.file}.h`), src.header);
   writeOutputFile(join(dir, `${src.file}.c`), src.source);
@@ -92,11 +110,11 @@ const STALE_BUILD = /^(?:\..*\.moec-(\d+)-[a-z0-9]+\.tmp|.*_main\.tmp-(\d+))$/;
 function sweepCache(): void {
   let entries: string[];
   try {
-    entries = readdirSync(cacheDir());
+    entries = readdirSync(cacheDir('c'));
   } catch {
     return;
   }
-  for (const e of entries) sweepStale(join(cacheDir(), e), STALE_BUILD);
+  for (const e of entries) sweepStale(join(cacheDir('c'), e), STALE_BUILD);
 }
 
 export interface ExecResult {

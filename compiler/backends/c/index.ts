@@ -62,15 +62,16 @@ export class CModel implements LoadedModel {
   run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[] } {
     checkTokenCount(T, this.maxTokens);
     const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
-    for (const x of this.src.inputs) {
+    for (const [i, x] of this.src.inputs.entries()) {
       const t = inputs[x.name];
       if (!t) fail('E503', `missing input '${x.name}'`);
       if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
-      const path = join(this.dir, `in.${x.name}.f32`);
+      // Files by position, not name: a long input name would pass the file system's limit.
+      const path = join(this.dir, `in.${i}.f32`);
       writeFileSync(path, new Uint8Array(Float32Array.from(t.data).buffer));
       args.push(path);
     }
-    const outPaths = this.src.outputs.map((o) => join(this.dir, `out.${o.name}.f32`));
+    const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
     args.push(...outPaths);
     const { times } = runExecutable(this.exe, args, this.env);
     const outputs: Record<string, Tensor> = {};

@@ -11,6 +11,7 @@
  * the grouped GEMM, offsets from the memory plan, weight panels from `layout.ts`. This file
  * only knows how to spell each ISA in C.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
@@ -70,6 +71,20 @@ function templates(): NonNullable<typeof compiled> {
 function ident(name: string): string {
   const s = name.replace(/[^A-Za-z0-9_]/g, '_');
   return /^[0-9]/.test(s) ? `_${s}` : s;
+}
+
+/**
+ * The longest model prefix. It names the files (`PREFIX.c`, `PREFIX_main.c`, a cache
+ * directory `PREFIX-KEY`) and starts every C symbol; a 240-character model name passed the
+ * file system's 255-byte limit on a name (ENAMETOOLONG in the build cache). A longer name
+ * keeps its start and a hash of the whole, so two long names still differ.
+ */
+const MAX_PREFIX = 48;
+
+function modelPrefix(name: string): string {
+  const s = ident(name).toLowerCase();
+  if (s.length <= MAX_PREFIX) return s;
+  return `${s.slice(0, MAX_PREFIX - 9)}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
 /** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
@@ -148,7 +163,7 @@ class CRenderer {
     private readonly target: TargetCaps,
     private readonly layout: CWeightLayout,
   ) {
-    this.prefix = ident(p.name).toLowerCase();
+    this.prefix = modelPrefix(p.name);
     this.PREFIX = this.prefix.toUpperCase();
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
@@ -736,7 +751,7 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render();
-  const file = ident(p.name).toLowerCase();
+  const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
       const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;

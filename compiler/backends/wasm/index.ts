@@ -11,6 +11,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
+import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
 import { packWeights, weightBlob } from '../weights.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
 import { type BuiltModule, buildModule } from './module.ts';
@@ -29,7 +30,13 @@ export interface WasmLoaded extends LoadedModel {
 export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<WasmLoaded> {
   const built = buildModule(program, target);
   const blob = weightBlob(built.layout.weights, packWeights(program, weights));
-  const model = await loadWasmModel(built.binary, built.manifest, blob);
+  let model: MoecWasmModel;
+  try {
+    model = await loadWasmModel(built.binary, built.manifest, blob);
+  } catch (e) {
+    refuseWasmOutOfMemory(e);
+    throw e;
+  }
   const outputShape = (buffer: string, T: number): number[] => evalShape(program.buffers.find((b) => b.name === buffer)!.shape, { T });
   return {
     model,
