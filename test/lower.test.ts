@@ -168,6 +168,7 @@ describe('lowering', () => {
       expect(rope(', scaling="yarn", factor=4.0, original_max_position=16, beta_slow=0.0')).toMatch(/rope: beta_slow must be above 0/);
       expect(rope(', scaling="llama3", factor=8.0, original_max_position=16, low_freq_factor=4.0, high_freq_factor=4.0')).toMatch(/rope: high_freq_factor must be above 4, got 4/);
       expect(rope(', attention_factor=0.0')).toMatch(/rope: attention_factor must be above 0/);
+      expect(rope(', theta=1.0, scaling="yarn", factor=4.0, original_max_position=16')).toMatch(/rope: theta must be above 1, got 1/);
       expect(() => compile(model('  output y = reshape(rope(reshape(x, [T, 2, 4]), offset=[0], scaling="yarn", factor=4.0, original_max_position=16), [T, D])'), { path: 't.moe' })).not.toThrow();
     });
     it('E305 axis out of range', () => {

@@ -926,7 +926,8 @@ def({
     if (ctx.attrs.scaling !== 'none' && !(num(ctx, 'original_max_position') > 0))
       throw new OpError('E304', `rope: scaling "${String(ctx.attrs.scaling)}" needs original_max_position`, undefined, undefined, 'original_max_position');
     // Values that make the frequencies (theta^(-2i/rd), the YaRN ramp's logs, llama3's bands) or the scale NaN or infinite.
-    boundedNum(ctx, 'theta', { gt: 0 });
+    // (YaRN's correction range divides by log(theta), so it needs theta above 1.)
+    boundedNum(ctx, 'theta', { gt: ctx.attrs.scaling === 'yarn' ? 1 : 0 });
     boundedNum(ctx, 'attention_factor', { gt: 0 });
     if (ctx.attrs.scaling !== 'none') boundedNum(ctx, 'factor', { gt: 0 });
     if (ctx.attrs.scaling === 'yarn') for (const b of ['beta_fast', 'beta_slow']) boundedNum(ctx, b, { gt: 0 });

@@ -53,6 +53,7 @@ export function ropeFromConfig(
   if (!rs) {
     if (!defaultScaling) return { rope: { theta, layout, scaling: 'none' } };
     cfg.noteDefault('rope_scaling', { ...defaultScaling });
+    if (defaultScaling.rope_type === 'yarn') yarnTheta(cfg, theta);
     return scalingFrom(theta, layout, defaultScaling);
   }
   const typeKey = rs.has('rope_type') ? 'rope_type' : 'type';
@@ -71,6 +72,7 @@ export function ropeFromConfig(
     return scalingFrom(theta, layout, { rope_type: 'llama3', factor, original_max_position_embeddings: originalMax, low_freq_factor: lowFreq, high_freq_factor: highFreq });
   }
   // YaRN (transformers _compute_yarn_parameters: beta_fast or 32, beta_slow or 1, truncate default true).
+  yarnTheta(cfg, theta);
   const fields: ScalingFields = {
     rope_type: 'yarn', factor, original_max_position_embeddings: originalMax,
     beta_fast: rs.num('beta_fast', 32, { gt: 0, how: YARN }), beta_slow: rs.num('beta_slow', 1, { gt: 0, how: YARN }), truncate: rs.bool('truncate', true, YARN),
@@ -87,6 +89,11 @@ export function ropeFromConfig(
 }
 
 const YARN = "as transformers' _compute_yarn_parameters does";
+
+/** YaRN's correction range divides by ln(rope_theta): a theta of 1 or below makes every frequency NaN. */
+function yarnTheta(cfg: HfConfig, theta: number): void {
+  if (!(theta > 1)) cfg.invalid('rope_theta', `expected a number above 1 with YaRN rope scaling, got ${theta}`, 'YaRN finds its correction range with log(rope_theta); published configs use 10000 or more');
+}
 
 /** A rope_scaling's fields by their config names (read and checked, or a reference default). */
 export interface ScalingFields {
