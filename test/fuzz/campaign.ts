@@ -23,12 +23,17 @@ async function worker(name: KindName, seed: number, runs: number): Promise<void>
   const kind = kindByName(name, scratch);
   let ran = 0;
   let ok = 0;
+  let lastReport = Date.now();
   const t0 = performance.now();
   const details = await fc.check(
     fc.asyncProperty(kind.arbitrary, async (input) => {
       const o = await kind.check(input);
       if (o.ok) ok++;
-      if (++ran % PROGRESS_EVERY === 0) process.stdout.write(`progress ${ran}\n`);
+      // Every PROGRESS_EVERY cases, and at least once a second for kinds whose cases are slow (so the watchdog sees them alive).
+      if (++ran % PROGRESS_EVERY === 0 || Date.now() - lastReport > 1000) {
+        lastReport = Date.now();
+        process.stdout.write(`progress ${ran}\n`);
+      }
     }),
     { seed, numRuns: runs },
   );

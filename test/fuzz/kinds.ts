@@ -28,6 +28,8 @@ import { SMALL } from '../small-sizes.ts';
 import { FuzzFailure, type Outcome, checkCase, checkCaseAsync } from './outcome.ts';
 import { mutatedText, randomTokens } from './mutate.ts';
 import { safetensorsBytes } from './safetensors-gen.ts';
+import { boundsKind, hfConfigKind } from './kinds-bounds.ts';
+import { outputsKind, specialInputsKind } from './kinds-files.ts';
 
 export interface FuzzKind<T> {
   name: string;
@@ -267,7 +269,9 @@ export function cleanupScratch(dir: string): void {
   removeTemp(dir);
 }
 
-export const KIND_NAMES = ['moe', 'target', 'graph-ir', 'kernel-ir', 'safetensors', 'cli'] as const;
+export const KIND_NAMES = ['moe', 'target', 'graph-ir', 'kernel-ir', 'safetensors', 'cli', 'hf-config', 'bounds', 'outputs', 'special-inputs'] as const;
+/** Kinds that touch the file system with FIFOs: a regression would block the process, so tests run them in a child under the watchdog. */
+export const CHILD_KINDS: readonly KindName[] = ['outputs', 'special-inputs'];
 export type KindName = (typeof KIND_NAMES)[number];
 
 /** Builds a kind by name (the IR seeds are compiled on first use). */
@@ -285,5 +289,13 @@ export function kindByName(name: KindName, scratch: string): FuzzKind<any> {
       return safetensorsKind();
     case 'cli':
       return cliKind(scratch);
+    case 'hf-config':
+      return hfConfigKind;
+    case 'bounds':
+      return boundsKind(scratch);
+    case 'outputs':
+      return outputsKind(scratch);
+    case 'special-inputs':
+      return specialInputsKind(scratch);
   }
 }

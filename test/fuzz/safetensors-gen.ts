@@ -1,7 +1,8 @@
 /**
  * @fileoverview Safetensors inputs for fuzzing: headers built from awkward parts (wrong
  * dtypes, shapes with huge or negative dims, offsets out of range, overlapping or reversed,
- * a header length past the end of the file or absurdly large, non-JSON, non-objects) and
+ * a header length past the end of the file or absurdly large, non-JSON, non-objects, a
+ * tensor named twice) and
  * byte-level mutations of a valid file (flips, truncation, extension, a rewritten length).
  */
 import fc from 'fast-check';
@@ -34,13 +35,18 @@ function builtFile(names: readonly string[]): fc.Arbitrary<Uint8Array> {
       metadata: fc.option(fc.oneof(fc.dictionary(fc.string({ maxLength: 3 }), fc.string({ maxLength: 3 }), { maxKeys: 2 }), jsonish)),
       raw: fc.option(fc.oneof(fc.constantFrom('', '[]', 'null', '{', '"x"', '{"a":1}', '\u00ff'), fc.string({ maxLength: 12 }))),
       dataLen: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constantFrom(256, 1024)),
+      duplicate: fc.boolean(),
       lengthField: fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }) }, { weight: 1, arbitrary: fc.integer({ min: -8, max: 8 }) }),
     })
-    .map(({ tensors, metadata, raw, dataLen, lengthField }) => {
+    .map(({ tensors, metadata, raw, duplicate, dataLen, lengthField }) => {
       const header: Record<string, unknown> = {};
       if (metadata !== null) header.__metadata__ = metadata;
       for (const [n, e] of tensors) Object.defineProperty(header, n, { value: e, enumerable: true, writable: true, configurable: true });
-      const text = new TextEncoder().encode(raw ?? JSON.stringify(header));
+      // A tensor named twice: JSON.parse keeps the last silently, a reader must refuse it.
+      const json = JSON.stringify(header);
+      const first = tensors[0];
+      const twice = duplicate && first && json.length > 2 ? `{${JSON.stringify(first[0])}:${JSON.stringify(first[1])},${json.slice(1)}` : json;
+      const text = new TextEncoder().encode(raw ?? twice);
       const data = new Uint8Array(dataLen).map((_, i) => (i * 37) & 255);
       const out = new Uint8Array(8 + text.length + data.length);
       const claimed = lengthField === undefined ? BigInt(text.length) : typeof lengthField === 'bigint' ? lengthField : BigInt(Math.max(0, text.length + lengthField));
