@@ -21,6 +21,7 @@ describe('fuzzing (bounded, fixed seed)', () => {
   for (const name of KIND_NAMES.filter((k) => !CHILD_KINDS.includes(k))) {
     it(`${name}: accepted or a located diagnostic, never an internal error or a hang`, async () => {
       const kind = kindByName(name, scratch);
+      await kind.prepare?.();
       const seen = { ok: 0, refused: 0 };
       await fc.assert(
         fc.asyncProperty(kind.arbitrary, async (input) => {

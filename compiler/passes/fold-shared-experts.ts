@@ -19,7 +19,7 @@
  * results agree to float rounding, not bit for bit.
  */
 import type { Attrs, Func, Module, Node, Value } from '../../ir/graph/graph.ts';
-import { isSym } from '../../ir/dims.ts';
+import { type Dim, isSym, shapeEq } from '../../ir/dims.ts';
 import { cloneModule } from './clone.ts';
 import type { GraphPass } from './pass.ts';
 import { splitKeepsGroups } from '../../ir/quant-type.ts';
@@ -99,9 +99,18 @@ function foldOne(m: Module, f: Func, add: Node, u: UseMap): boolean {
     // Quantized weights pack only with their like, and the down projection's scale groups must survive the split into experts.
     if (!packable(wIn, shared.gate, shared.up) || !packable(wOut, shared.down) || !splitKeepsGroups(shared.down.type.quant, F)) continue;
     const D = shared.x.type.shape[1];
+    // The fold splits gate/up into [S, F, D] rows and down into [D, S, F] columns: only an MLP
+    // of exactly those shapes, whose output adds to the experts' without broadcasting, folds.
+    if (!shapesFold(shared, fs, D) || !shapeEq(q.type.shape, p.type.shape)) continue;
     return rewrite(m, f, { add, p, inner, experts, router, shared, S, F, D });
   }
   return false;
+}
+
+/** gate and up are [Fs, D] and down is [D, Fs] (their last two dims; stacked weights lead). */
+function shapesFold(shared: SharedMlp, fs: number, D: Dim): boolean {
+  const last2 = (v: Value): readonly Dim[] => v.type.shape.slice(-2);
+  return [shared.gate, shared.up].every((w) => shapeEq(last2(w), [fs, D])) && shapeEq(last2(shared.down), [D, fs]);
 }
 
 function rewrite(

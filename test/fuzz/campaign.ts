@@ -21,6 +21,7 @@ const PROGRESS_EVERY = 100;
 async function worker(name: KindName, seed: number, runs: number): Promise<void> {
   const scratch = makeScratch();
   const kind = kindByName(name, scratch);
+  await kind.prepare?.();
   let ran = 0;
   let ok = 0;
   let lastReport = Date.now();

@@ -10,6 +10,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { main } from '../../compiler/cli/cli.ts';
+import { availableBackends, getBackend } from '../../compiler/backends/registry.ts';
 import { makeTempDir, removeTemp } from '../../compiler/io/output.ts';
 import { compile, compileModel, inputsFromSafetensors, randomInputs, randomWeights, run, weightsFromSafetensors } from '../../compiler/driver.ts';
 import { parseTarget } from '../../compiler/target/load.ts';
@@ -36,6 +37,11 @@ export interface FuzzKind<T> {
   arbitrary: fc.Arbitrary<T>;
   /** Runs one input through moec and checks the property; throws `FuzzFailure` if it breaks. */
   check: (input: T) => Outcome | Promise<Outcome>;
+  /**
+   * Loads what the cases use once, before the first case: the CPU bound is per case, and the
+   * first case that compiles for Wasm would otherwise also pay for loading binaryen (~5 s).
+   */
+  prepare?: () => Promise<void>;
 }
 
 /** Cases that got through to the deep check of their kind (pipeline, interpreters), so a test can see it is reached. */
@@ -245,6 +251,9 @@ export function cliKind(scratch: string): FuzzKind<string[]> {
   });
   return {
     name: 'cli',
+    prepare: async () => {
+      for (const b of availableBackends()) await getBackend(b);
+    },
     arbitrary: argv,
     check: async (argv) => {
       let code = -1;

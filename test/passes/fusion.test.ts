@@ -4,6 +4,7 @@
  * and expert fusion, whose fused ops are defined as the chains they replace; to float
  * rounding for shared-expert folding, which sums in a different order).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile, compileFile, run } from '../../compiler/driver.ts';
 import { foldSharedExperts } from '../../compiler/passes/fold-shared-experts.ts';
@@ -64,6 +65,18 @@ describe('fusion on every example', () => {
     expect(qwRouter.attrs.shared).toBe(3);
     expect(qwRouter.attrs.has_shared_gate).toBe(true);
     expect(count(qw, 'matmul')).toBe(0);
+  });
+
+  it('leaves a shared MLP alone when its output only broadcasts onto the experts\' (found by the moe fuzz kind: the fold crashed)', () => {
+    // The shared expert's down projection gives [T, 1], which `+` broadcasts over D: not a
+    // slice of the experts' [T, D] output, so it must not fold (it was reshaped to [.., D, S, F]).
+    const text = readFileSync('examples/deepseek-v3.moe', 'utf8').replace('weight down: f32[D, hidden]', 'weight down: f32[1, hidden]');
+    expect(text).toContain('f32[1, hidden]');
+    const m = compile(text, { path: 'broadcast-shared.moe', consts: SMALL['deepseek-v3.moe'] });
+    const s = fuseAll(m);
+    expect(verify(s)).toEqual([]);
+    expect(s.funcs.flatMap((f) => f.body).find((n) => n.op === 'moe_router')!.attrs.shared).toBe(0);
+    expect(maxDiff(run(s, { tokens: 3, seed: 5 }).outputs.y.data, run(m, { tokens: 3, seed: 5 }).outputs.y.data)).toBeLessThan(1e-5);
   });
 
   it('packs stacked weights once in main, not per layer', () => {
