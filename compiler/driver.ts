@@ -14,16 +14,13 @@ import { readUserText } from '../ir/user-file.ts';
 
 export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { verifyOrThrow } from '../ir/graph/verify.ts';
-import { MoecError, didYouMean, fail } from '../ir/diagnostics.ts';
+import { didYouMean, fail } from '../ir/diagnostics.ts';
 import { UsageError } from './usage-error.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
 import { runPasses } from './passes/manager.ts';
 import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
-import { lowerFile } from './frontend/lower.ts';
-import { parseSource } from './frontend/parse.ts';
-import { SourceFile } from '../ir/source.ts';
+import { compileMoeText, parseMoeText } from './frontend/index.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
 import { runPipeline } from './pipeline.ts';
 import { checkTokenCount } from '../ir/kernel/token-bound.ts';
@@ -56,30 +53,15 @@ export function quantizeModule(m: Module, scheme: string | QuantScheme): Module 
   return runPasses(m, [quantizeWeights], { quantize: quantScheme(scheme) }, { verifyEach: true });
 }
 
-/** Runs `fn`, attaching `src` to any MoecError so it can print source lines. */
-function withSource<T>(src: SourceFile, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof MoecError) e.addSource(src);
-    throw e;
-  }
-}
-
 /** Parses `.moe` text into its AST (syntax errors only). */
 export function parse(text: string, path = '<input>'): FileAst {
-  const src = new SourceFile(path, text);
-  return withSource(src, () => parseSource(src));
+  return parseMoeText(text, path);
 }
 
-/** Parses, lowers and verifies `.moe` text into a graph IR module. */
+/** Parses, lowers and verifies `.moe` text into a graph IR module (and quantizes it with `quantize`). */
 export function compile(text: string, opts: CompileOptions = {}): Module {
-  const src = new SourceFile(opts.path ?? '<input>', text);
-  return withSource(src, () => {
-    const m = lowerFile(parseSource(src), { consts: opts.consts });
-    verifyOrThrow(m, 'after lowering');
-    return opts.quantize ? quantizeModule(m, opts.quantize) : m;
-  });
+  const m = compileMoeText(text, { path: opts.path, consts: opts.consts });
+  return opts.quantize ? quantizeModule(m, opts.quantize) : m;
 }
 
 /** Reads a user's text file (`.moe`, config.json): regular files only, E501 saying why otherwise. */

@@ -9,6 +9,8 @@
  * - only the registry (`compiler/backends/registry.ts`) imports a backend (and the public API,
  *   `compiler/index.ts`, re-exports their runtimes), and no backend imports the registry (the
  *   interface, `backend.ts`, sits apart from it);
+ * - only the CLI and the public API import the driver (it sits on top: the importer compiles
+ *   through the frontend, not the driver);
  * - compiler/ and ir/ import nothing from bench/ or test/.
  * The rules are a function over an import graph, so the last test feeds it the real graph
  * with one deliberate violation of each rule added, and sees each caught.
@@ -72,6 +74,10 @@ export const RULES: Rule[] = [
     name: 'the frontend and the importers import no pass and no backend',
     breaks: (from, to) => (under(from, 'compiler/frontend') || under(from, 'compiler/import')) && (under(to, 'compiler/passes') || under(to, 'compiler/backends')),
   },
+  {
+    name: 'only the CLI and the public API import the driver (the importer compiles through the frontend)',
+    breaks: (from, to) => to === 'compiler/driver.ts' && under(from, 'compiler') && !under(from, 'compiler/cli') && from !== PUBLIC_API,
+  },
   { name: 'compiler/ and ir/ import nothing from bench/ or test/', breaks: (from, to) => (under(from, 'compiler') || under(from, 'ir')) && (under(to, 'bench') || under(to, 'test')) },
 ];
 
@@ -112,7 +118,8 @@ describe('architecture', () => {
       ['compiler/backends/wgsl/plan.ts', REGISTRY, RULES[5].name],
       ['compiler/driver.ts', 'compiler/backends/wgsl/runtime.ts', RULES[6].name],
       ['compiler/frontend/lower.ts', 'compiler/passes/canonicalize.ts', RULES[7].name],
-      ['compiler/cost/cost.ts', 'bench/cost.ts', RULES[8].name],
+      ['compiler/import/index.ts', 'compiler/driver.ts', RULES[8].name],
+      ['compiler/cost/cost.ts', 'bench/cost.ts', RULES[9].name],
     ];
     for (const [from, to, rule] of bad) {
       const g = new Map(graph);

@@ -9,7 +9,7 @@ import type { Module } from '../../ir/graph/graph.ts';
 import { MoecError, fail } from '../../ir/diagnostics.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { pointIntoConfig } from './config-spans.ts';
-import { compile } from '../driver.ts';
+import { compileMoeText } from '../frontend/index.ts';
 import { HfConfig, type ImportNote } from './config.ts';
 import { type DecoderSpec, renderDecoder } from './decoder.ts';
 import { deepseek } from './families/deepseek.ts';
@@ -67,7 +67,7 @@ export function importHfConfig(json: string, path: string): ImportResult {
   const moePath = path.replace(/\.json$/, '') + '.moe';
   let module: Module;
   try {
-    module = compile(text, { path: moePath });
+    module = compileMoeText(text, { path: moePath });
   } catch (e) {
     throw e instanceof MoecError ? pointIntoConfig(e, new SourceFile(moePath, text), doc) : e;
   }
