@@ -185,6 +185,7 @@ describe('moec import: values that would give NaN logits are E804 at their field
     ['rope_theta 0', 'Mixtral-8x7B-v0.1', (c) => (c.rope_theta = 0), 'rope_theta', /rope_theta: expected a number above 0, got 0/],
     ['rope_theta negative', 'Llama-3.1-8B', (c) => (c.rope_theta = -10000), 'rope_theta', /rope_theta: expected a number above 0/],
     ['rope_theta 1 under YaRN (found by the hf-config fuzzer: log(theta) = 0 made gpt-oss all NaN)', 'gpt-oss-20b', (c) => (c.rope_theta = 1), 'rope_theta', /rope_theta: expected a number above 1 with YaRN rope scaling, got 1/],
+    ['num_hidden_layers 2^31 (found by the hf-config fuzzer: GPT-OSS built a 2^31-entry layer list and ran out of heap)', 'gpt-oss-20b', (c) => (c.num_hidden_layers = 2 ** 31), 'num_hidden_layers', /num_hidden_layers: expected at most 65536 layers, got 2147483648/],
     ['rms_norm_eps negative', 'Qwen3-30B-A3B', (c) => (c.rms_norm_eps = -1e-6), 'rms_norm_eps', /rms_norm_eps: expected at least 0, got -0\.000001/],
     ['rope_scaling.factor 0', 'DeepSeek-V3', (c) => (c.rope_scaling.factor = 0), 'factor', /rope_scaling\.factor: expected a number above 0, got 0/],
     ['rope_scaling.factor negative (llama3)', 'Llama-3.1-8B', (c) => (c.rope_scaling.factor = -8), 'factor', /rope_scaling\.factor: expected a number above 0/],

@@ -4,6 +4,7 @@
  * would change semantics (activation, biases, partial rotary). Formulas follow
  * transformers' modeling code (`modeling_rope_utils.py` for rope_scaling).
  */
+import { MAX_REPEAT } from '../../frontend/lower.ts';
 import type { HfConfig } from '../config.ts';
 import type { DecoderSpec, GqaSpec, RopeSpec } from '../decoder.ts';
 
@@ -21,12 +22,22 @@ export function baseSpec(cfg: HfConfig, name: string, doc: string[], opts: { mlp
     doc,
     vocab: cfg.int('vocab_size', undefined, 1),
     hidden: cfg.int('hidden_size', undefined, 1),
-    layers: cfg.int('num_hidden_layers', undefined, 1),
+    layers: layerCount(cfg),
     // 0 is allowed (the reference's x / sqrt(mean(x²) + eps)); below 0 the root can be NaN.
     eps: cfg.num('rms_norm_eps', undefined, { min: 0 }),
     maxPositions: cfg.int('max_position_embeddings', undefined, 1),
     tied: cfg.bool('tie_word_embeddings', false),
   };
+}
+
+/**
+ * num_hidden_layers, at most the `.moe` language's repeat bound: a larger count is refused at
+ * the field before anything is built per layer (the fuzzer found 2^31 layers exhausting the heap).
+ */
+export function layerCount(cfg: HfConfig): number {
+  const layers = cfg.int('num_hidden_layers', undefined, 1);
+  if (layers > MAX_REPEAT) cfg.invalid('num_hidden_layers', `expected at most ${MAX_REPEAT} layers, got ${layers}`, 'published models have at most a few hundred layers');
+  return layers;
 }
 
 /** HF `get_mscale` (YaRN): 0.1 · m · ln(s) + 1 for s > 1. */

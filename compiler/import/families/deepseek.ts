@@ -16,7 +16,7 @@
 import type { HfConfig } from '../config.ts';
 import type { MlaSpec, MoeSpec } from '../decoder.ts';
 import { floatLit } from '../decoder.ts';
-import { baseSpec, expertConsts, ropeFromConfig, stackedExperts, yarnMscale } from './common.ts';
+import { baseSpec, expertConsts, layerCount, ropeFromConfig, stackedExperts, yarnMscale } from './common.ts';
 import { type Family, quantMethod } from './family.ts';
 
 export const deepseek: Family = {
@@ -37,7 +37,7 @@ export const deepseek: Family = {
       if (method !== 'greedy' && method !== 'group_limited_greedy')
         cfg.unsupported('topk_method', `"${method}" is not implemented for DeepSeek-V2`, 'moec implements "greedy" and "group_limited_greedy"');
     }
-    const layers = cfg.int('num_hidden_layers', undefined, 1);
+    const layers = layerCount(cfg);
     const dense = cfg.int('first_k_dense_replace', v3 ? 3 : 0);
     if (dense > layers) cfg.invalid('first_k_dense_replace', `${dense} dense layers but only ${layers} layers`);
     const { rope, mscaleAllDim, factor } = ropeFromConfig(cfg, 'interleaved', ['yarn']);

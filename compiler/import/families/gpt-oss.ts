@@ -23,8 +23,7 @@ export const gptOss: Family = {
     const layers = base.layers;
     if (cfg.has('layer_types')) {
       const types = cfg.strings('layer_types');
-      const want = Array.from({ length: layers }, (_, i) => (i % 2 === 0 ? 'sliding_attention' : 'full_attention'));
-      if (types.length !== layers || types.some((t, i) => t !== want[i]))
+      if (types.length !== layers || types.some((t, i) => t !== (i % 2 === 0 ? 'sliding_attention' : 'full_attention')))
         cfg.unsupported('layer_types', 'moec imports GPT-OSS with sliding and full attention alternating, starting with sliding', `expected ${layers} entries "sliding_attention", "full_attention", ...`);
     }
     if (layers % 2 !== 0) cfg.invalid('num_hidden_layers', `${layers} layers do not pair up into sliding + full`, 'GPT-OSS alternates sliding and full attention');
