@@ -21,13 +21,7 @@ import { compileFile } from '../compiler/driver.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
 import type { Module } from '../ir/graph/graph.ts';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { cli } from './capture.ts';
 
 /** Expected experts hit by N tokens picking K of E uniformly: E·(1 − (1 − K/E)^N). */
 function eAct(e: number, k: number, n: number): number {

@@ -5,7 +5,6 @@
  * the quadratic or unbounded behaviour, which took minutes or gigabytes.
  */
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli/cli.ts';
 import { type Diagnostic, MoecError, didYouMean } from '../ir/diagnostics.ts';
 import { compile, compileModel } from '../compiler/driver.ts';
 import { MAX_SOURCE_CHARS, MAX_TOKENS } from '../compiler/frontend/parse.ts';
@@ -20,27 +19,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cli, errorOf } from './capture.ts';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
-
-/** The MoecError `f` throws (it must throw one). */
-function moecError(f: () => unknown): MoecError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoecError) return e;
-    throw e;
-  }
-  throw new Error('expected a MoecError');
-}
 
 function first(f: () => unknown): Diagnostic {
-  return moecError(f).diagnostics[0];
+  return errorOf(f).diagnostics[0];
 }
 
 /** A model around file-level `consts` and model `body` lines. */
@@ -94,7 +77,7 @@ describe('.moe source size and depth', () => {
 
   it('a diagnostic on a megabyte-long line prints a window around the error, not the whole line (was: 40 MB of output)', async () => {
     const text = `${'@ '.repeat(400_000)}\n`;
-    const e = moecError(() => compile(text, { path: 'at.moe' }));
+    const e = errorOf(() => compile(text, { path: 'at.moe' }));
     expect(e.diagnostics).toHaveLength(50);
     const out = e.format();
     expect(out.length).toBeLessThan(50 * 500);
@@ -108,7 +91,7 @@ describe('.moe source size and depth', () => {
       ].join('\n'),
     );
     // Far into the line: cut on both sides, the caret under the same character.
-    const far = moecError(() => compile(`model m {\n  z = ${'x+'.repeat(1000)}@${'+x'.repeat(1000)}\n}`, { path: 'far.moe' })).format();
+    const far = errorOf(() => compile(`model m {\n  z = ${'x+'.repeat(1000)}@${'+x'.repeat(1000)}\n}`, { path: 'far.moe' })).format();
     const [, shown, caret] = far.split('\n');
     expect(shown).toBe(` 2 | ...${'x+'.repeat(30)}@${'+x'.repeat(49)}+...`);
     expect(caret.indexOf('^')).toBe(shown.indexOf('@'));
@@ -196,7 +179,7 @@ describe('target sheets', () => {
   /** The shipped sheet with the line starting `key:` replaced. */
   const edit = (key: string, line: string): string => sheet.replace(new RegExp(`^( *)${key}:.*$`, 'm'), `$1${line}`);
   const errors = (text: string): string[] =>
-    moecError(() => parseTarget(text, 't.yaml')).diagnostics.map((d) => {
+    errorOf(() => parseTarget(text, 't.yaml')).diagnostics.map((d) => {
       const { line, col } = (() => {
         const before = text.slice(0, d.span?.start ?? 0).split('\n');
         return { line: before.length, col: before[before.length - 1].length + 1 };
@@ -232,11 +215,11 @@ describe('target sheets', () => {
     const keys = Array.from({ length: 7000 }, (_, i) => `k${i}: 1`);
     const text = `${sheet}\n${keys.join('\n')}\nk3: 2\n`;
     expect(text.length).toBeLessThan(MAX_TARGET_CHARS);
-    const { value, ms } = timed(() => moecError(() => parseTarget(text, 't.yaml')).diagnostics);
+    const { value, ms } = timed(() => errorOf(() => parseTarget(text, 't.yaml')).diagnostics);
     expect(value).toHaveLength(1);
     expect(value[0]).toMatchObject({ code: 'E602', message: 'key `k3` is given twice' });
     expect(value[0].hint).toMatch(/^first given on line \d+; remove one$/);
-    const unknown = moecError(() => parseTarget(`${sheet}\n${keys.join('\n')}\n`, 't.yaml')).diagnostics;
+    const unknown = errorOf(() => parseTarget(`${sheet}\n${keys.join('\n')}\n`, 't.yaml')).diagnostics;
     expect(unknown).toHaveLength(50);
     expect(unknown[0]).toMatchObject({ code: 'E605', message: 'unknown key `k0`' });
     expect(ms).toBeLessThan(3000);
@@ -244,7 +227,7 @@ describe('target sheets', () => {
 
   it('YAML nested 10,000 deep is "nested too deeply" with a position (E601; was: "Maximum call stack size exceeded")', () => {
     const text = `name: x\nfoo: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`;
-    const e = moecError(() => parseTarget(text, 'deep.yaml'));
+    const e = errorOf(() => parseTarget(text, 'deep.yaml'));
     expect(e.diagnostics.map((d) => [d.code, d.message, d.hint])).toEqual([['E601', 'the YAML is nested too deeply', 'a target sheet nests a few levels at most']]);
     expect(e.format()).toMatch(/^deep\.yaml:2:\d+: error E601: the YAML is nested too deeply\n/);
   });

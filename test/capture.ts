@@ -1,7 +1,6 @@
 /**
  * Capturing what a test checks: the CLI run in this process (its exit code and what it
- * printed to stdout and stderr), and the MoecError a call throws. (Several older test files
- * still carry their own copies of these.)
+ * printed to stdout and stderr), and the MoecError a call throws; one copy for every test.
  */
 import { main } from '../compiler/cli/cli.ts';
 import { MoecError } from '../ir/diagnostics.ts';

@@ -4,20 +4,13 @@
  * stack trace only with --debug. Its own file because it replaces a module with vi.mock.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { main } from '../compiler/cli/cli.ts';
+import { cli } from './capture.ts';
 
 vi.mock('../compiler/cli/report.ts', () => ({
   compileReport: () => {
     throw new TypeError("Cannot read properties of undefined (reading 'bytes')");
   },
 }));
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 describe('internal errors', () => {
   it('exit 3 with a bug-report message and no stack trace', async () => {

@@ -7,16 +7,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli/cli.ts';
 import { PASSES } from '../compiler/pipeline.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { cli } from './capture.ts';
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'moec-cli-'));

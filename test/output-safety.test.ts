@@ -10,24 +10,17 @@ import { chmodSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mk
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli/cli.ts';
 import { compileFile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { makeTempDir, removeTemp, sweepStale, writeOutputDir, writeOutputFile } from '../compiler/io/output.ts';
 import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
+import { cli } from './capture.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const MOEC = join(ROOT, 'test', 'fixtures', 'moec.ts');
 const TINY = join(ROOT, 'examples', 'tiny.moe');
 const MIXTRAL_CONFIG = join(ROOT, 'examples', 'hf', 'Mixtral-8x7B-v0.1', 'config.json');
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 const made: string[] = [];
 afterAll(() => {

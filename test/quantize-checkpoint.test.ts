@@ -11,20 +11,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../compiler/cli/cli.ts';
 import { compileFile, randomInputs, run, weightsFromSafetensors } from '../compiler/driver.ts';
 import { agreement } from '../compiler/compare.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { quantizeCheckpoint } from '../compiler/checkpoint/quantize.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
 import { DS_SIZES, type Raw, deepseekCheckpoint, f32Bytes, fp8Value, writeRaw } from './hf-checkpoint.ts';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { cli } from './capture.ts';
 
 const m = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES });
 // The fp8 checkpoint's values, stored as F32 (its GEMM weights) and BF16 (norms, router).

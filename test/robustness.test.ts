@@ -20,13 +20,7 @@ import { printIR } from '../ir/graph/print.ts';
 import { writeOutputDir } from '../compiler/io/output.ts';
 import { parseTarget } from '../compiler/target/load.ts';
 import { parseIR } from '../ir/graph/parse.ts';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { cli } from './capture.ts';
 
 /** The formatted diagnostics `f` throws (it must throw a MoecError). */
 function formatted(f: () => unknown): string {

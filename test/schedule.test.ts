@@ -23,6 +23,7 @@ import { verifyKernelIR } from '../ir/kernel/kverify.ts';
 import { GRAPH_SECTION, printKernelIR } from '../ir/kernel/kprint.ts';
 import { QUANT_SCHEMES } from '../ir/quant.ts';
 import { SMALL } from './small-sizes.ts';
+import { errorOf } from './capture.ts';
 
 const TARGETS = ['x86-avx2', 'x86-avx512', 'wasm-simd128', 'webgpu'];
 
@@ -44,15 +45,6 @@ function scheduleLines(text: string): string {
   return [lines[1], ...lines.filter((l) => /^\s*([a-z_]+\(|op |loop |\})/.test(l))].map((l) => l.replace(/, note="(?:[^"\\]|\\.)*"/, '')).join('\n');
 }
 
-function errorOf(f: () => unknown): MoecError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof MoecError) return e;
-    throw e;
-  }
-  throw new Error('expected a MoecError');
-}
 
 /** The program with every grouped GEMM's (or, with `kind`, every such kernel's) tile changed. */
 function withTiles(p: KProgram, change: (k: GemmKernel | GroupedGemmKernel) => Partial<NonNullable<GemmKernel['tile']>>, kind: Kernel['kind'] = 'grouped_gemm'): KProgram {
