@@ -361,6 +361,16 @@ describe('config.json', () => {
     expect(r.code).toBe(1);
   });
 
+  it('a 10 MB config.json (a 5M-element array) took 9 s of CPU before any field was read (found by the bounds fuzz kind)', async () => {
+    const path = join(dir, 'huge-config.json');
+    writeFileSync(path, `{"model_type": "mixtral", "x": [${Array(5_000_000).fill('0').join(',')}]}`);
+    const t0 = performance.now();
+    const r = await cli('analyze', path);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(r.err).toContain(`${path}:1:1: error E801: ${path} is 10000033 characters, over the 1048576 a config.json may have`);
+    expect(r.code).toBe(1);
+  });
+
   it.each([['NaN'], ['Infinity'], ['-Infinity']])('%s in config.json reads "expected a number, got null": say it is not a JSON number, at the field', async (bad) => {
     const path = join(dir, `config-${bad}.json`);
     writeFileSync(path, mixtral.replace('"rms_norm_eps": 1e-05', `"rms_norm_eps": ${bad}`));

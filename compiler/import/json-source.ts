@@ -23,8 +23,16 @@ export interface JsonDocument {
   values: Map<string, Span>;
 }
 
+/**
+ * Largest config.json read: published ones are 1-5 KiB. The reader records a span per value,
+ * so a 10 MB array would cost seconds and hundreds of MB before any field is checked.
+ */
+export const MAX_CONFIG_CHARS = 1 << 20;
+
 export function parseJsonDocument(text: string, path: string): JsonDocument {
   const source = new SourceFile(path, text);
+  if (text.length > MAX_CONFIG_CHARS)
+    fail('E801', `${path} is ${text.length} characters, over the ${MAX_CONFIG_CHARS} a config.json may have`, source.span(0, 1), 'a Hugging Face config.json holds a few KiB of hyperparameters; check that this is the model\'s config.json');
   const keys = new Map<string, Span>();
   const values = new Map<string, Span>();
   let at = 0;
