@@ -8,6 +8,8 @@
  * - WebGPU: relL2 <= 1e-6 and max |diff| <= 1e-6 · max |want| against the reference
  *   interpreter (float32 sums in another order; measured on SwiftShader: relL2 2e-7 for
  *   tiny.moe, 2e-8 for switch.moe).
+ * It also checks what a page user sees when things go wrong: a model's error from the worker
+ * with file:line:col, and, in a Chromium without WebGPU, an error about the browser.
  * The screenshot of the finished page is kept in test/artifacts/browser-demo.png (git-ignored).
  * Without chromium it skips outside CI (test/optional-packages.ts); under CI it must run.
  */
@@ -60,8 +62,8 @@ describe.skipIf(skip)('the demo page in Chromium', () => {
   });
 
   /** Opens the demo with a preset form, lets it run, and returns its results (and the page, for a screenshot). */
-  async function demo(query: string): Promise<{ state: DemoState; page: Awaited<ReturnType<Browser['newPage']>> }> {
-    const page = await browser.newPage();
+  async function demo(query: string, on = browser): Promise<{ state: DemoState; page: Awaited<ReturnType<Browser['newPage']>> }> {
+    const page = await on.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${server.url}?${query}&run=1`);
@@ -113,4 +115,35 @@ describe.skipIf(skip)('the demo page in Chromium', () => {
     await expectNodeAgreement(state, 'examples/switch.moe', { D: 32, F: 48, E: 8 }, 5, 1);
     await page.close();
   }, 60_000);
+
+  it("a model's error from the worker keeps file:line:col and the source line, as in the page", async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    // a string, so that vitest's transform leaves the page's dynamic import alone
+    const formatted = await page.evaluate(`(async () => {
+      const { InferenceSession } = await import('/dist/browser/moec.js');
+      try {
+        await InferenceSession.create({ moe: 'model bad {\\n  @\\n}', path: 'bad.moe' }, { worker: '/dist/browser/moec-worker.js' });
+        return 'created';
+      } catch (e) {
+        return e.format ? e.format() : 'not a MoecError: ' + e;
+      }
+    })()`);
+    expect(formatted).toMatch(/^bad\.moe:2:3: error E101: unexpected character '@'\n 2 \|   @\n/);
+    await page.close();
+  }, 30_000);
+
+  it('without WebGPU (no --enable-unsafe-webgpu: no adapter) the page says how to get it in the browser or use Wasm, and Wasm still runs', async () => {
+    const puppeteer = (await import('puppeteer-core')).default;
+    const plain = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    try {
+      const { state } = await demo('model=tiny.moe&T=2', plain);
+      expect(state.results.wasm.ok).toBe(true);
+      expect(state.results.webgpu.ok).toBe(false);
+      expect(state.results.webgpu.error).toMatch(/WebGPU is enabled in this browser but it offers no adapter.*chrome:\/\/flags\/#enable-unsafe-webgpu.*Wasm backend/);
+      expect(state.results.webgpu.error).not.toMatch(/\bapt(-get)?\b|libegl|webgpu package|Node/);
+    } finally {
+      await plain.close();
+    }
+  }, 40_000);
 });

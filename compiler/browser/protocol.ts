@@ -1,15 +1,16 @@
 /**
  * @fileoverview The messages between a page's `InferenceSession` and the session worker
  * (`worker.ts`). Every request carries an id that its one reply repeats; replies carry
- * plain data only (errors as name, message and the E-code when there is one), and the
+ * plain data only (errors as name and message, a MoecError with its diagnostics), and the
  * page transfers input buffers, the worker output buffers, so nothing large is copied twice.
  *
  *   page → worker   { id, op: 'create', source, provider }
  *                   { id, op: 'run', feeds, T }
  *                   { id, op: 'release' }
  *   worker → page   { id, ok: true, result }     result: EngineInfo | RunResult | null
- *                   { id, ok: false, error: { name, message, code? } }
+ *                   { id, ok: false, error: { name, message, diagnostics? } }
  */
+import type { Diagnostic } from '../../ir/diagnostics.ts';
 import type { Engine, ExecutionProvider, SessionSource } from './engine.ts';
 
 export type Request =
@@ -32,8 +33,8 @@ export interface RunResult {
 export interface WireError {
   name: string;
   message: string;
-  /** The E-code of a MoecError. */
-  code?: string;
+  /** A MoecError's diagnostics (plain data: codes, messages, spans, hints). */
+  diagnostics?: Diagnostic[];
 }
 
 export type Reply = { id: number; ok: true; result: EngineInfo | RunResult | null } | { id: number; ok: false; error: WireError };

@@ -12,7 +12,8 @@
  * loader (`loadWasmModel`) stays for code that wants no promises per forward.
  */
 import { MoecError } from '../../ir/diagnostics.ts';
-import { type Engine, type ExecutionProvider, type IoInfo, type SessionSource, createEngine, dimsAt } from './engine.ts';
+import { SourceFile } from '../../ir/source.ts';
+import { type Engine, type ExecutionProvider, type IoInfo, type SessionSource, createEngine, dimsAt, isMoeSource } from './engine.ts';
 import { type EngineInfo, type Reply, type RequestBody, type RunResult, type WireError } from './protocol.ts';
 
 export interface SessionOptions {
@@ -141,9 +142,16 @@ function localRunner(engine: Engine): Runner {
   };
 }
 
-/** An error from the worker, as the error it was (a MoecError keeps its code). */
-function fromWire(e: WireError): Error {
-  if (e.code) return new MoecError({ code: e.code as never, message: e.message.replace(/^E\d+: /, '') });
+/**
+ * An error from the worker, as the error it was: a MoecError keeps its diagnostics, and gets
+ * the model's text back so that `format()` shows the lines and carets as it would here.
+ */
+function fromWire(e: WireError, source: SessionSource): Error {
+  if (e.diagnostics) {
+    const err = new MoecError(e.diagnostics);
+    if (isMoeSource(source)) err.addSource(new SourceFile(source.path ?? '<input>', source.moe));
+    return err;
+  }
   const err = new Error(e.message);
   err.name = e.name;
   return err;
@@ -163,7 +171,7 @@ async function workerRunner(w: Worker | string | URL, source: SessionSource, pro
     if (!p) return;
     pending.delete(ev.data.id);
     if (ev.data.ok) p.resolve(ev.data);
-    else p.reject(fromWire(ev.data.error));
+    else p.reject(fromWire(ev.data.error, source));
   });
   worker.addEventListener('error', (ev: ErrorEvent) => fail(new Error(`the session worker failed: ${ev.message ?? 'it could not be loaded'}`)));
   const call = (req: RequestBody, transfer: Transferable[] = []): Promise<Reply & { ok: true }> =>

@@ -16,7 +16,7 @@ const engines = () => import('./engine.ts');
 let engine: Engine | undefined;
 
 function toWire(e: unknown): WireError {
-  if (e instanceof MoecError) return { name: e.name, message: e.message, code: e.diagnostics[0]?.code };
+  if (e instanceof MoecError) return { name: e.name, message: e.message, diagnostics: e.diagnostics };
   return e instanceof Error ? { name: e.name, message: e.message } : { name: 'Error', message: String(e) };
 }
 
