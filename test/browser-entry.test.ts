@@ -20,6 +20,8 @@ import { MoecError } from '../ir/diagnostics.ts';
 import { sheetsModule } from '../scripts/gen-target-sheets.mjs';
 // @ts-expect-error: a plain ES module script, no declarations
 import { bundleBrowser, formatSizeReport } from '../scripts/bundle-browser.mjs';
+// @ts-expect-error: a plain ES module script, no declarations
+import { serveDemo } from '../scripts/serve-demo.mjs';
 
 const TINY = readFileSync('examples/tiny.moe', 'utf8');
 
@@ -117,5 +119,28 @@ describe('InferenceSession (Wasm, here in Node)', () => {
     );
     expect(err?.message).toMatch(/this browser has no WebGPU.*enable it.*Wasm backend/);
     expect(err?.message).not.toMatch(/\bapt(-get)?\b|libegl|webgpu package|Node/);
+  });
+});
+
+describe('the demo server (npm run demo)', () => {
+  it('serves the page, the examples and the bundle on 127.0.0.1, and nothing else of the package', async () => {
+    const { url, close } = (await serveDemo(0)) as { url: string; close: () => Promise<void> };
+    try {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/examples\/web\/$/);
+      const origin = new URL(url).origin;
+      const get = (path: string, init?: RequestInit) => fetch(`${origin}${path}`, { redirect: 'manual', ...init });
+      expect((await get('/')).headers.get('location')).toBe('/examples/web/');
+      const page = await get('/examples/web/');
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(page.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+      expect(await (await get('/examples/list.json')).json()).toEqual(readdirSync('examples').filter((f) => f.endsWith('.moe')).sort());
+      expect(await (await get('/examples/tiny.moe')).text()).toBe(TINY);
+      for (const outside of ['/package.json', '/examples/%2e%2e/package.json', '/examples/..%2fpackage.json', '/dist/compiler/index.js', '/test/browser.test.ts', '/examples/nope.moe'])
+        expect((await get(outside)).status, outside).toBe(404);
+      expect((await get('/examples/tiny.moe', { method: 'POST' })).status).toBe(405);
+    } finally {
+      await close();
+    }
   });
 });
