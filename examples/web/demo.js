@@ -65,8 +65,8 @@ async function runOn(provider, { text, path, consts, T, seed, worker }, section)
     section.append(
       el('p', { className: 'ok', textContent: `${session.description}: ${fmt(ms, 3)} ms per forward at T = ${T} (mean of ${runs}, feeds and read-back included; the forward alone ${fmt(forward / runs, 3)} ms)` }),
       table(
-        ['output', 'dims', 'min', 'max', 'mean', 'std', 'NaN'],
-        Object.entries(stats).map(([name, s]) => [name, `[${outputs[name].dims.join(', ')}]`, fmt(s.min), fmt(s.max), fmt(s.mean), fmt(s.std), String(s.nan)]),
+        ['output', 'dims', 'min', 'max', 'mean', 'std', 'NaN', '±Inf'],
+        Object.entries(stats).map(([name, s]) => [name, `[${outputs[name].dims.join(', ')}]`, fmt(s.min), fmt(s.max), fmt(s.mean), fmt(s.std), String(s.nan), String(s.inf)]),
       ),
     );
     const target = browserTarget(DEFAULT_BROWSER_TARGET[provider]);
