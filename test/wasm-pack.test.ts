@@ -11,15 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { loadWasmModel } from '../compiler/backends/wasm/loader.ts';
 import type { WasmManifest } from '../compiler/backends/wasm/manifest.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
-import { main } from '../compiler/cli/cli.ts';
 import { compileFile, compileModel, randomInputs, randomWeights, runOnBackend } from '../compiler/driver.ts';
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+import { cli } from './capture.ts';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'moec-wasm-pack-'));
 
