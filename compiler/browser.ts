@@ -4,7 +4,9 @@
  * a browser target (`wasm-simd128`, `wasm-scalar`, `webgpu`: the shipped sheets are bundled
  * as data, or give a sheet's YAML text), emit the Wasm module or the WGSL kernels, pack
  * seeded weights, load and run, analyze (per-kernel roofline and its SVG), and the
- * ORT-web-style `InferenceSession`, in the page or in a Web Worker.
+ * ORT-web-style `InferenceSession`, in the page or in a Web Worker. The backends load on first
+ * use (`await browserBackend('wasm' | 'webgpu')`: `emit`, `load`, `packWeights`), so binaryen
+ * (most of the bundle's bytes) stays out of a page until it builds a Wasm module.
  *
  * What needs Node stays behind `moec` (compiler/index.ts): the C backend and its builds,
  * files, checkpoints, the build cache, target sheets on disk, the `webgpu` package.
@@ -26,12 +28,8 @@ export { agreement } from './compare.ts';
 export type { Agreement } from './compare.ts';
 
 export { packWeights, weightBlob, weightLayout } from './backends/weights.ts';
-export { emitWasm } from './backends/wasm/index.ts';
-export { buildModule } from './backends/wasm/module.ts';
 export { MoecWasmModel, instantiateWasmModel, loadWasmModel } from './backends/wasm/loader.ts';
 export type { WasmManifest, WasmWeights } from './backends/wasm/loader.ts';
-export { planWgsl } from './backends/wgsl/plan.ts';
-export { loadWgsl } from './backends/wgsl/runtime.ts';
 export type { WgslModel } from './backends/wgsl/runtime.ts';
 export { BROWSER_GPU, NoAdapterError, getDevice } from './backends/wgsl/gpu.ts';
 export type { GpuHost } from './backends/wgsl/gpu.ts';

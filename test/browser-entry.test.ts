@@ -9,9 +9,8 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InferenceSession, browserTarget, compile, emitWasm, interpret, randomInputs, randomWeights, agreement } from '../compiler/browser.ts';
+import { InferenceSession, browserBackend, browserTarget, compile, interpret, randomInputs, randomWeights, agreement } from '../compiler/browser.ts';
 import { compileFile, compileModel, runOnBackend } from '../compiler/driver.ts';
-import { getBackend } from '../compiler/backends/registry.ts';
 import type { WasmManifest } from '../compiler/backends/wasm/manifest.ts';
 import { SHIPPED_SHEETS } from '../compiler/target/sheets.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -35,6 +34,9 @@ describe('the browser bundle', () => {
     // binaryen dominates; moec's own code stays small
     expect(Object.keys(report.byPackage)[0]).toBe('binaryen');
     expect(report.byPackage.moec).toBeLessThan(1e6);
+    // binaryen loads with the first Wasm build, not with the page (nor with a worker's first message)
+    expect(report.entryBytes['moec.js']).toBeLessThan(1e6);
+    expect(report.entryBytes['moec-worker.js']).toBeLessThan(0.1e6);
   }, 60_000);
 
   it('carries every shipped sheet as data, as targets/*.yaml has it (scripts/gen-target-sheets.mjs)', () => {
@@ -84,8 +86,9 @@ describe('InferenceSession (Wasm, here in Node)', () => {
   it('runs the files moec compile wrote (model.wasm, model.json, packed weights) the same', async () => {
     const fm = compileFile('examples/tiny.moe');
     const { program, target } = compileModel(fm, { target: 'wasm-simd128' });
-    const files = emitWasm(program, target);
-    const { blob } = (await getBackend('wasm')).packWeights!(program, target, randomWeights(fm, seed));
+    const wasm = await browserBackend('wasm');
+    const files = wasm.emit(program, target);
+    const { blob } = wasm.packWeights!(program, target, randomWeights(fm, seed));
     const s = await InferenceSession.create({ wasm: files['model.wasm'] as Uint8Array<ArrayBuffer>, manifest: JSON.parse(files['model.json'] as string) as WasmManifest, weights: blob });
     const fromText = await InferenceSession.create({ moe: TINY, seed });
     expect((await s.run({ x: { data: x.data as Float32Array, dims: [T, 8] } })).y.data).toEqual((await fromText.run({ x: x.data as Float32Array })).y.data);

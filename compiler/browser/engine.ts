@@ -13,8 +13,6 @@ import { numel } from '../../ir/tensor.ts';
 import type { Backend, LoadedModel } from '../backends/backend.ts';
 import { withDecoderOpsRefused } from '../backends/decoder-ops.ts';
 import { BROWSER_GPU } from '../backends/wgsl/gpu.ts';
-import { wgslBackendOn } from '../backends/wgsl/index.ts';
-import { wasmBackend } from '../backends/wasm/index.ts';
 import { type MoecWasmModel, type WasmManifest, type WasmWeights, loadWasmModel } from '../backends/wasm/loader.ts';
 import type { TokenLinear } from '../backends/wasm/manifest.ts';
 import { compile, compileForCaps, randomWeights } from '../driver-core.ts';
@@ -90,9 +88,14 @@ export function browserTarget(target: string | TargetCaps): TargetCaps {
   return parseTarget(target, '<target>');
 }
 
-/** The backend of each provider, as the browser has it (WebGPU from `navigator.gpu`). */
-export function browserBackend(provider: ExecutionProvider): Backend {
-  return withDecoderOpsRefused(provider === 'wasm' ? wasmBackend : wgslBackendOn(BROWSER_GPU));
+/**
+ * The backend of each provider, as the browser has it (WebGPU from `navigator.gpu`), loaded on
+ * first use: the Wasm backend brings binaryen (15 MB of script), which a page that runs
+ * WebGPU only, or runs its session in a worker, never loads on its main thread.
+ */
+export async function browserBackend(provider: ExecutionProvider): Promise<Backend> {
+  const backend = provider === 'wasm' ? (await import('../backends/wasm/index.ts')).wasmBackend : (await import('../backends/wgsl/index.ts')).wgslBackendOn(BROWSER_GPU);
+  return withDecoderOpsRefused(backend);
 }
 
 /** A dim's value as c + t·T (the programs a page runs bind only T at run time). */
@@ -124,7 +127,7 @@ async function moeEngine(source: MoeSource, provider: ExecutionProvider): Promis
     throw new MoecError({ code: 'E505', message: `target ${target.name} is for the ${target.backend} backend, not ${provider}`, hint: `use the target ${DEFAULT_BROWSER_TARGET[provider]}` });
   const m = compile(source.moe, { path: source.path, consts: source.consts });
   const { program, maxTokens } = compileForCaps(m, { target, maxTokens: source.maxTokens, quantize: source.quantize });
-  const loaded: LoadedModel & { adapter?: string } = await browserBackend(provider).load(program, target, source.weights ?? randomWeights(m, source.seed ?? 0));
+  const loaded: LoadedModel & { adapter?: string } = await (await browserBackend(provider)).load(program, target, source.weights ?? randomWeights(m, source.seed ?? 0));
   const inputs = programIo(program, program.inputs);
   const outputs = programIo(program, program.outputs);
   return {
