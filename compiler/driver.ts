@@ -1,68 +1,30 @@
 /**
  * @fileoverview The driver: what the CLI and the API do, as plain functions. Reading a
  * `.moe` file, lowering and verifying it, choosing weights and inputs (seeded random or
- * safetensors), and running the reference interpreter.
+ * safetensors), and running the reference interpreter or a backend. What of it needs no
+ * Node (compiling text, seeded weights and inputs) is `driver-core.ts`, re-exported here.
  */
-import { readFileSync } from 'node:fs';
 import { type Module, mainFunc } from '../ir/graph/graph.ts';
 import { interpret } from '../ir/graph/interp.ts';
-import { initScale, randomUniform } from '../ir/random.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
-import { checkRunBytes, concreteShape, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
+import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
-
-export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
 import type { Tensor } from '../ir/tensor.ts';
-import { didYouMean, fail } from '../ir/diagnostics.ts';
-import { UsageError } from './usage-error.ts';
-import { QUANT_SCHEMES, type QuantScheme } from '../ir/quant.ts';
-import { runPasses } from './passes/manager.ts';
-import { quantizeWeights } from './passes/quantize.ts';
-import type { FileAst } from './frontend/ast.ts';
-import { compileMoeText, parseMoeText } from './frontend/index.ts';
+import { fail } from '../ir/diagnostics.ts';
+import type { QuantScheme } from '../ir/quant.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
-import { runPipeline } from './pipeline.ts';
 import { checkTokenCount } from '../ir/kernel/token-bound.ts';
 import type { TargetCaps } from './target/caps.ts';
 import { loadTarget } from './target/load.ts';
 import { DEFAULT_TARGET, getBackend } from './backends/registry.ts';
 import { type Agreement, agreement } from './compare.ts';
+import { type CapsCompileOptions, type CompileOptions, bindDims, compile, compileForCaps, quantizeModule, randomInputs, randomWeights } from './driver-core.ts';
 
-export interface CompileOptions {
-  /** Path printed in diagnostics (default `<input>`). */
-  path?: string;
-  /** Overrides for file-level constants, e.g. `{ D: 64, E: 16 }`. */
-  consts?: Record<string, number>;
-  /** Store GEMM weights quantized: a scheme name of `QUANT_SCHEMES` (`i8`, `i4`, `i4g128`, `fp8`) or a scheme. */
-  quantize?: string | QuantScheme;
-}
-
-/** A `--quantize` scheme by name (`QUANT_SCHEMES`); a UsageError for an unknown one. */
-export function quantScheme(s: string | QuantScheme): QuantScheme {
-  if (typeof s !== 'string') return s;
-  if (Object.hasOwn(QUANT_SCHEMES, s)) return QUANT_SCHEMES[s];
-  throw new UsageError(`--quantize ${s}: no such scheme`, didYouMean(s, Object.keys(QUANT_SCHEMES)) ?? `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
-}
-
-/**
- * The module with its GEMM weights quantized (the `quantize` pass): declarations and values
- * retyped; weights given as floats are quantized when they are loaded.
- */
-export function quantizeModule(m: Module, scheme: string | QuantScheme): Module {
-  return runPasses(m, [quantizeWeights], { quantize: quantScheme(scheme) }, { verifyEach: true });
-}
-
-/** Parses `.moe` text into its AST (syntax errors only). */
-export function parse(text: string, path = '<input>'): FileAst {
-  return parseMoeText(text, path);
-}
-
-/** Parses, lowers and verifies `.moe` text into a graph IR module (and quantizes it with `quantize`). */
-export function compile(text: string, opts: CompileOptions = {}): Module {
-  const m = compileMoeText(text, { path: opts.path, consts: opts.consts });
-  return opts.quantize ? quantizeModule(m, opts.quantize) : m;
-}
+// The half that needs no Node lives in driver-core.ts (the browser entry uses it); the API takes both from here.
+export { weightsFromSafetensors } from './checkpoint/load-weights.ts';
+export { bindDims, compile, compileForCaps, parse, quantizeModule, quantScheme, randomInputs, randomWeights, tensorStats } from './driver-core.ts';
+export type { CapsCompileOptions, CompileOptions } from './driver-core.ts';
 
 /** Reads a user's text file (`.moe`, config.json): regular files only, E501 saying why otherwise. */
 export { readUserText as readText } from '../ir/user-file.ts';
@@ -70,40 +32,6 @@ export { readUserText as readText } from '../ir/user-file.ts';
 /** Reads and compiles a `.moe` file. */
 export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {}): Module {
   return compile(readUserText(path), { ...opts, path });
-}
-
-// ---------------------------------------------------------------------------------------
-// Weights and inputs.
-
-/**
- * Seeded random weights: each weight is `randomUniform(name, seed, shape, initScale)`, so
- * the same seed gives the same numbers in every tool and backend (see ir/random.ts).
- */
-export function randomWeights(m: Module, seed: number, f64 = false): Record<string, Tensor> {
-  checkRunBytes(m, undefined, f64);
-  const out: Record<string, Tensor> = {};
-  for (const w of m.weights) {
-    const shape = concreteShape(w.type.shape, {}, w);
-    out[w.name] = randomUniform(w.name, seed, shape, initScale('weight', shape), f64);
-  }
-  return out;
-}
-
-/** Seeded random inputs for the main function's parameters at the given sizes. */
-export function randomInputs(m: Module, bindings: Record<string, number>, seed: number, f64 = false): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  const main = mainFunc(m);
-  for (const p of main.params) {
-    const shape = concreteShape(p.type.shape, bindings, p);
-    out[p.name] = randomUniform(p.name, seed, shape, initScale('input', shape), f64);
-    if (p.type.dtype === 'i32') {
-      // Integer inputs are token ids: uniform over the rows of the embedding table they index.
-      const table = main.body.find((n) => n.op === 'embedding' && n.inputs[0] === p)?.inputs[1].type.shape[0];
-      const rows = typeof table === 'number' ? table : 1;
-      out[p.name] = { dtype: 'i32', shape, data: Int32Array.from(out[p.name].data, (u) => Math.min(rows - 1, Math.floor(((u / initScale('input', shape) + 1) / 2) * rows))) };
-    }
-  }
-  return out;
 }
 
 /** Takes the model's inputs from a safetensors file, by input name. */
@@ -144,18 +72,6 @@ export interface RunResult {
   bindings: Record<string, number>;
 }
 
-/** Binds the module's symbolic sizes: `tokens` binds `T` (or the only dim). */
-export function bindDims(m: Module, opts: Pick<RunOptions, 'tokens' | 'bindings'>): Record<string, number> {
-  const bindings: Record<string, number> = { ...(opts.bindings ?? {}) };
-  if (opts.tokens !== undefined) {
-    const name = m.dims.some((d) => d.name === 'T') ? 'T' : m.dims.length === 1 ? m.dims[0].name : undefined;
-    if (!name) fail('E505', '--tokens needs a dim named `T` in the model', undefined, 'declare `dim T` or bind sizes explicitly');
-    bindings[name] = opts.tokens;
-  }
-  for (const d of m.dims) if (bindings[d.name] === undefined) fail('E505', `no value for the size \`${d.name}\``, d.span, d.name === 'T' ? 'pass --tokens N' : `bind ${d.name}`);
-  return bindings;
-}
-
 /** Runs a module on the reference interpreter with seeded or given weights and inputs. */
 export function run(m: Module, opts: RunOptions = {}): RunResult {
   const bindings = bindDims(m, opts);
@@ -170,58 +86,17 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   return { outputs, inputs, bindings };
 }
 
-/**
- * Summary statistics of a tensor: `min`, `max`, `mean` and `std` of its finite values (NaN
- * when it has none: an all-NaN output printed `min Infinity max -Infinity`), and how many
- * values are NaN and how many infinite.
- */
-export function tensorStats(t: Tensor): { min: number; max: number; mean: number; std: number; nan: number; inf: number } {
-  let min = Infinity;
-  let max = -Infinity;
-  let sum = 0;
-  let sq = 0;
-  let nan = 0;
-  let inf = 0;
-  let n = 0;
-  for (const v of t.data) {
-    if (!Number.isFinite(v)) {
-      if (Number.isNaN(v)) nan++;
-      else inf++;
-      continue;
-    }
-    min = Math.min(min, v);
-    max = Math.max(max, v);
-    sum += v;
-    sq += v * v;
-    n++;
-  }
-  const mean = n ? sum / n : NaN;
-  return { min: n ? min : NaN, max: n ? max : NaN, mean, std: n ? Math.sqrt(Math.max(0, sq / n - mean * mean)) : NaN, nan, inf };
-}
-
 // ---------------------------------------------------------------------------------------
 // Compiling for a target.
 
-export interface TargetCompileOptions {
+export interface TargetCompileOptions extends Omit<CapsCompileOptions, 'target'> {
   /** A target name (`x86-avx2`), a `.yaml` path, or a loaded capability sheet. */
   target: string | TargetCaps;
-  /** Largest token count to plan for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS`; see `resolveMaxTokens`). */
-  maxTokens?: number;
-  /** The token count of the run the program is compiled for, if any: the default bound covers it. */
-  runTokens?: number;
-  verifyEach?: boolean;
-  /** Passes to skip (`--disable`; not the essential ones). */
-  disabled?: string[];
-  /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
-  quantize?: string | QuantScheme;
 }
 
 /** Runs the whole pipeline: fused graph IR and the tiled, planned kernel program. */
 export function compileModel(m: Module, opts: TargetCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
-  const target = typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target;
-  const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
-  return { graph, program: program!, target, maxTokens: program!.maxTokens! };
+  return compileForCaps(m, { ...opts, target: typeof opts.target === 'string' ? loadTarget(opts.target) : opts.target });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -69,4 +69,7 @@ export { agreement, formatAgreement } from './compare.ts';
 export type { Agreement } from './compare.ts';
 export { planWgsl } from './backends/wgsl/plan.ts';
 export { loadWgsl } from './backends/wgsl/runtime.ts';
+export { BROWSER_GPU, NoAdapterError } from './backends/wgsl/gpu.ts';
+export type { GpuHost } from './backends/wgsl/gpu.ts';
+export { NODE_GPU } from './backends/wgsl/node-gpu.ts';
 export type { WgslModel, WgslLoadOptions } from './backends/wgsl/runtime.ts';

@@ -7,11 +7,14 @@
  * - a pass never imports a backend; a backend never imports a pass or another backend;
  * - the frontend and the importers import no pass and no backend;
  * - only the registry (`compiler/backends/registry.ts`) imports a backend (and the public API,
- *   `compiler/index.ts`, re-exports their runtimes), and no backend imports the registry (the
- *   interface, `backend.ts`, sits apart from it);
+ *   `compiler/index.ts`, re-exports their runtimes; the browser entry, `compiler/browser.ts`,
+ *   and its engine, which picks the browser's backends, do the same for a page), and no
+ *   backend imports the registry (the interface, `backend.ts`, sits apart from it);
  * - only the CLI and the public API import the driver (it sits on top: the importer compiles
- *   through the frontend, not the driver);
- * - compiler/ and ir/ import nothing from bench/ or test/.
+ *   through the frontend, not the driver; the browser entry through driver-core.ts);
+ * - compiler/ and ir/ import nothing from bench/ or test/;
+ * - nothing the browser entry (`compiler/browser.ts`, and the session worker) reaches imports
+ *   a Node built-in or a Node-only package (scripts/bundle-browser.mjs checks the bundle too).
  * The rules are a function over an import graph, so the last test feeds it the real graph
  * with one deliberate violation of each rule added, and sees each caught.
  */
@@ -29,15 +32,20 @@ export function importsOf(text: string): string[] {
   return out;
 }
 
+/** The text without its `import type` / `export type ... from` statements (erased when compiled) when `drop`. */
+function withoutTypeImports(text: string, drop: boolean): string {
+  return drop ? text.replace(/^\s*(?:import|export)\s+type\b[^;]*;/gm, '') : text;
+}
+
 /** Every source file under the folders (path from the repository root) → what it imports: repository paths for relative specifiers, package names otherwise. */
-function importGraph(folders = ['ir', 'compiler', 'bench']): Map<string, string[]> {
+function importGraph(folders = ['ir', 'compiler', 'bench'], valuesOnly = false): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   const walk = (dir: string): void => {
     for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
       const rel = join(dir, e.name);
       if (e.isDirectory()) walk(rel);
       else if (/\.m?ts$/.test(e.name) && !e.name.endsWith('.d.ts'))
-        graph.set(rel, importsOf(readFileSync(join(ROOT, rel), 'utf8')).map((s) => (s.startsWith('.') ? normalize(join(dir, s)) : s)));
+        graph.set(rel, importsOf(withoutTypeImports(readFileSync(join(ROOT, rel), 'utf8'), valuesOnly)).map((s) => (s.startsWith('.') ? normalize(join(dir, s)) : s)));
     }
   };
   for (const f of folders) walk(f);
@@ -53,6 +61,8 @@ const backendOf = (path: string): string | undefined => /^compiler\/backends\/([
 const REGISTRY = 'compiler/backends/registry.ts';
 /** The public API re-exports each backend's runtime for library users (`loadWgsl`, ...): a façade, not a user. */
 const PUBLIC_API = 'compiler/index.ts';
+/** The browser's API and its registry of the two backends a page has (Wasm, WGSL on navigator.gpu). */
+const BROWSER_API = ['compiler/browser.ts', 'compiler/browser/engine.ts'];
 
 interface Rule {
   name: string;
@@ -68,7 +78,7 @@ export const RULES: Rule[] = [
   { name: 'a backend does not import the registry', breaks: (from, to) => backendOf(from) !== undefined && to === REGISTRY },
   {
     name: 'only the registry (and the public API) imports a backend from outside it',
-    breaks: (from, to) => under(from, 'compiler') && backendOf(to) !== undefined && backendOf(from) === undefined && from !== REGISTRY && from !== PUBLIC_API,
+    breaks: (from, to) => under(from, 'compiler') && backendOf(to) !== undefined && backendOf(from) === undefined && from !== REGISTRY && from !== PUBLIC_API && !BROWSER_API.includes(from),
   },
   {
     name: 'the frontend and the importers import no pass and no backend',
@@ -85,6 +95,27 @@ export const RULES: Rule[] = [
 function violations(graph: Map<string, string[]>): string[] {
   const out: string[] = [];
   for (const [from, tos] of graph) for (const to of tos) for (const r of RULES) if (r.breaks(from, to)) out.push(`${r.name}: ${from} -> ${to}`);
+  return out;
+}
+
+/** Packages that run only in Node: the browser entry must not reach them. */
+const NODE_ONLY = ['webgpu', 'handlebars'];
+const BROWSER_ENTRIES = ['compiler/browser.ts', 'compiler/browser/worker.ts'];
+
+/** Imports of Node built-ins or Node-only packages by modules the browser entries reach, as `from -> to`. */
+function nodeReachedFromBrowser(graph: Map<string, string[]>): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const queue = [...BROWSER_ENTRIES];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const to of graph.get(file) ?? []) {
+      if (to.startsWith('node:') || NODE_ONLY.includes(to)) out.push(`${file} -> ${to}`);
+      else if (graph.has(to)) queue.push(to);
+    }
+  }
   return out;
 }
 
@@ -105,6 +136,25 @@ describe('architecture', () => {
 
   it('the import graph keeps the floor plan', () => {
     expect(violations(graph)).toEqual([]);
+  });
+
+  // What a bundle loads: value imports (type-only ones are erased).
+  const values = importGraph(['ir', 'compiler'], true);
+
+  it('the browser entry reaches no Node built-in and no Node-only package', () => {
+    expect(values.get('compiler/browser.ts')).toContain('compiler/browser/session.ts');
+    expect(values.get('compiler/checkpoint/load-weights.ts')).not.toContain('ir/safetensors.ts');
+    expect(nodeReachedFromBrowser(values)).toEqual([]);
+  });
+
+  it('a Node import where the browser entry reaches is caught, and one where it does not reach is not', () => {
+    const g = new Map(values);
+    g.set('ir/dims.ts', [...g.get('ir/dims.ts')!, 'node:fs']);
+    g.set('compiler/backends/wgsl/gpu.ts', [...g.get('compiler/backends/wgsl/gpu.ts')!, 'webgpu']);
+    expect(nodeReachedFromBrowser(g)).toEqual(expect.arrayContaining(['ir/dims.ts -> node:fs', 'compiler/backends/wgsl/gpu.ts -> webgpu']));
+    expect(nodeReachedFromBrowser(g)).toHaveLength(2);
+    // node-gpu.ts imports webgpu, the C backend node:child_process: neither is reachable from a page
+    expect(g.get('compiler/backends/wgsl/node-gpu.ts')).toContain('webgpu');
   });
 
   it('a deliberate violation of each rule is caught, and only by its rule', () => {

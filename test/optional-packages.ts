@@ -1,9 +1,9 @@
 /**
  * Tests that need a system package moec itself does not (clang, gcc by that name, Debian's
- * libopenblas-dev, Mesa's EGL/Vulkan drivers for a WebGPU adapter, python3 with numpy):
- * `npm ci && npm test` must pass on a machine with only Node and `cc`. Outside CI such a
- * test skips, and says why in one line; under CI (`CI` set, e.g. `CI=true`) it must run, so
- * a missing package fails the test file instead of quietly dropping its tests.
+ * libopenblas-dev, Mesa's EGL/Vulkan drivers for a WebGPU adapter, python3 with numpy,
+ * Debian's chromium for the browser test): `npm ci && npm test` must pass on a machine with
+ * only Node and `cc`. Outside CI such a test skips, and says why in one line; under CI (`CI`
+ * set, e.g. `CI=true`) it must run, so a missing package fails the test file instead of quietly dropping its tests.
  */
 import { spawnSync } from 'node:child_process';
 
@@ -23,6 +23,8 @@ const PROBES = {
   gcc: () => runs('gcc', ['--version']),
   cc: () => runs('cc', ['--version']),
   'python3 numpy': () => runs('python3', ['-c', 'import numpy']),
+  // Debian's chromium, for the browser test (test/browser.test.ts drives it with puppeteer-core)
+  chromium: () => runs('/usr/bin/chromium', ['--version']),
 } satisfies Record<string, () => string | null>;
 
 const probed = new Map<string, string | null>();

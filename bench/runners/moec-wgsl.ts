@@ -11,6 +11,7 @@ import type { WgslModel } from '../../compiler/backends/wgsl/runtime.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { compileModel } from '../../compiler/driver.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
@@ -19,7 +20,7 @@ import { sampleAsync } from '../stats.ts';
 import { TOKEN_COUNTS } from '../workloads.ts';
 
 /** The adapter, or why there is none (probed once, when the harness loads this runner). */
-const adapter = await getDevice().then(
+const adapter = await getDevice(NODE_GPU).then(
   ({ device, description }) => {
     device.destroy();
     return { description, missing: null as string | null };
@@ -37,7 +38,7 @@ function modelFor(c: BenchCase): Promise<WgslModel> {
     const maxTokens = Math.max(...TOKEN_COUNTS);
     const { program } = compileModel(c.module, { target, maxTokens });
     const plan = planWgsl(program, target);
-    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights)));
+    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights)), { gpu: NODE_GPU });
     models.set(c.workload.name, model);
   }
   return model;

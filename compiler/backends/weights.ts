@@ -23,6 +23,8 @@ import { packedBuffers } from '../../ir/kernel/kweights.ts';
 import { isQuantDType, packCodes } from '../../ir/quant.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
+import type { TargetCaps } from '../target/caps.ts';
+import type { WeightManifest } from './backend.ts';
 
 export interface WeightEntry {
   /** The weight buffer's name in the program. */
@@ -85,4 +87,26 @@ export function weightBlob(layout: WeightLayout, packed: Record<string, Tensor>)
     else throw new Error(`weight blob: ${e.name} is ${e.dtype}; only f32 and i32 weights are laid out so far`);
   }
   return blob;
+}
+
+/** How a quantized weight's codes lie in a blob (`moec pack`'s manifest). */
+export function codeLayout(dtype: string): string {
+  return dtype === 'i4' ? 'row-major codes, two per byte along the last axis, even index in the low nibble' : 'row-major codes, one byte each';
+}
+
+/**
+ * `Backend.packWeights` for a backend that reads the blob as `layout` lays it out, row-major
+ * (Wasm and WebGPU): the blob and its manifest.
+ */
+export function rowMajorPack(p: KProgram, target: TargetCaps, layout: WeightLayout, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest } {
+  return {
+    blob: weightBlob(layout, packWeights(p, weights)),
+    manifest: {
+      model: p.name,
+      target: target.name,
+      bytes: layout.bytes,
+      align: layout.align,
+      tensors: layout.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: e.quant ? codeLayout(e.dtype) : 'row-major', ...(e.quant ? { quant: e.quant } : {}) })),
+    },
+  };
 }

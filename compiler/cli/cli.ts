@@ -19,6 +19,8 @@ import { UsageError } from '../usage-error.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from '../driver.ts';
 import { importHfConfig } from '../import/index.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
+import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
@@ -53,11 +55,13 @@ Usage:
       (quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,
       fold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.
   moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
-               [--verify-each] [--disable PASS,...] [--set ...]
+               [--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--set ...]
       Fuse, tile and plan the model for a target; print the kernels, their tiles, the
       arena size and the estimated time. -o DIR writes the target backend's files
       (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
       backend is missing) into DIR, creating it if needed; other files in DIR are kept.
+      With --weights or --seed also DIR/weights.bin, the packed weights its loader
+      reads (as moec pack writes them), and weights.bin.json.
   moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
                 [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
                 [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
@@ -253,7 +257,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     if (values[k] !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--${k} is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
   if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import' && cmd !== 'quantize')
     throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\`, \`moec import\` and \`moec quantize\`, not \`moec ${cmd}\``);
-  if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack') throw new UsageError(`--weights and --seed are options of \`moec run\` and \`moec pack\`, not \`moec ${cmd}\``);
+  if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack' && cmd !== 'compile')
+    throw new UsageError(`--weights and --seed are options of \`moec run\`, \`moec pack\` and \`moec compile\`, not \`moec ${cmd}\``);
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
@@ -281,6 +286,9 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const path = fileArg(rest, cmd);
       if (values.target === undefined) throw new UsageError('`moec compile` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
       if (values.emit !== undefined && values.emit !== 'kernel-ir') throw new UsageError(`--emit ${values.emit}: the only other form is kernel-ir`, 'without --emit, -o writes the target backend\'s files');
+      const withWeights = values.weights !== undefined || values.seed !== undefined;
+      if (withWeights && (values.out === undefined || values.emit !== undefined))
+        throw new UsageError('--weights and --seed with `moec compile` write DIR/weights.bin beside the backend\'s files: give -o DIR (and no --emit)');
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
       const t0 = performance.now();
@@ -289,7 +297,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
-        const files = backendFiles ? (await getBackend(pipe.target.backend)).emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
+        const files = backend ? backend.emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        if (withWeights) {
+          if (!backend) throw new UsageError(`the ${pipe.target.backend} backend is not built yet: it has no weights layout to write`);
+          // The blob before its manifest (writeOutputDir writes in this order), as moec pack does.
+          const { blob, json } = packedWeights(m, pipe, program!, backend, values, io);
+          files['weights.bin'] = blob;
+          files['weights.bin.json'] = json;
+        }
         refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
         io.out(`wrote ${writeOutputDir(values.out, files)}`);
         if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
@@ -345,20 +361,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const path = fileArg(rest, cmd);
       if (values.target === undefined) throw new UsageError('`moec pack` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
       if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
-      if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
-      const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       refuseInputOverwrite([values.out, `${values.out}.json`], inputPaths(values, path));
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
-      if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
-      // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-      const weights = values.weights !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(values.weights), values.weights, { note: noteTo(io) }) : randomWeights(m, seed);
       const { program } = runPipeline(m, pipe);
-      const { blob, manifest } = backend.packWeights(program!, pipe.target, weights);
+      const { blob, manifest, json } = packedWeights(m, pipe, program!, backend, values, io);
       // The manifest last: one on disk never describes an older blob.
       writeOutputFile(values.out, blob);
-      writeOutputFile(`${values.out}.json`, JSON.stringify({ ...manifest, weights: values.weights ?? `seeded (seed ${seed})` }, null, 1) + '\n');
+      writeOutputFile(`${values.out}.json`, json);
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
@@ -467,6 +478,22 @@ function maxTokensOption(m: Module, values: Values): number | undefined {
   const bound = m.dims.find((d) => d.name === 'T')?.max;
   if (maxTokens !== undefined && bound !== undefined && maxTokens > bound) throw new UsageError(`--max-tokens ${maxTokens} is over the model's bound T <= ${bound}`);
   return maxTokens;
+}
+
+/**
+ * The packed weights `moec pack` writes, and `moec compile -o DIR` with `--weights` or
+ * `--seed` (DIR/weights.bin): the target backend's blob, and its manifest (where each tensor
+ * lies) with where the weights came from, as JSON.
+ */
+function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, backend: CompilerBackend, values: Values, io: CliIO): { blob: Uint8Array; manifest: WeightManifest; json: string } {
+  if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+  if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
+  const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
+  const path = values.weights as string | undefined;
+  // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
+  const weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io) }) : randomWeights(m, seed);
+  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
+  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: path ?? `seeded (seed ${seed})` }, null, 1) + '\n' };
 }
 
 /**

@@ -1,5 +1,6 @@
 /** What the WGSL test files share: the adapter probe and the guard-mode check. */
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
+import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
 import type { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { CANARY } from '../../compiler/backends/wgsl/runtime.ts';
 import { evalShape } from '../../ir/dims.ts';
@@ -15,7 +16,7 @@ import { skipUnless } from '../optional-packages.ts';
 export async function missingAdapter(what: string): Promise<string | null> {
   let missing: string | null = null;
   try {
-    const { device } = await getDevice();
+    const { device } = await getDevice(NODE_GPU);
     device.destroy();
   } catch (e) {
     missing = (e as Error).message;

@@ -42,9 +42,13 @@ import { loadTarget } from '../../compiler/target/load.ts';
 import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { BINDING_ALIGN, bindingOf, expertGroups, weightChunks } from '../../compiler/backends/wgsl/chunks.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
-import { kernelFile, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
+import { kernelFile, wgslBackendOn } from '../../compiler/backends/wgsl/index.ts';
+import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
+
+const wgslBackend = wgslBackendOn(NODE_GPU);
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
-import { codeLayout, decoders } from '../../compiler/backends/wgsl/quant.ts';
+import { decoders } from '../../compiler/backends/wgsl/quant.ts';
+import { codeLayout } from '../../compiler/backends/weights.ts';
 import { QUANT_SCHEMES, type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
 
@@ -80,7 +84,7 @@ async function parity(model: Awaited<ReturnType<typeof loadWgsl>>, program: KPro
 
 /** Runs `code_<dtype>` on every code of `words` on the GPU: the f32 bits of each value. */
 async function decodeOnGpu(dtype: QuantDType, words: Uint32Array, count: number): Promise<Uint32Array> {
-  const { device } = await getDevice();
+  const { device } = await getDevice(NODE_GPU);
   try {
     const per = dtype === 'i4' ? 8 : 4;
     const code = `@group(0) @binding(0) var<storage, read> codes: array<u32>;
@@ -136,7 +140,7 @@ describe.skipIf(missing !== null)('quantized WGSL on a WebGPU adapter', () => {
     expect(Math.min(...thresholds), what).toBeGreaterThan(1);
     expect(Math.max(...thresholds), what).toBeLessThanOrEqual(bound);
     const weights = randomWeights(m, 11);
-    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { guard: true });
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu: NODE_GPU, guard: true });
     try {
       for (const [name, msgs] of Object.entries(model.messages)) expect(msgs, `${what} ${name}`).toEqual([]);
       for (const T of [1, bound]) {
@@ -176,7 +180,7 @@ model dense {
     const gemms = plan.kernels.filter((k) => k.name.endsWith('.gemm'));
     expect(gemms.map((k) => k.operands.find((o) => o.role === 'w')!.quant?.dtype)).toEqual(['i4', 'i8']);
     const weights = randomWeights(m, 2);
-    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { guard: true });
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu: NODE_GPU, guard: true });
     try {
       for (const T of [1, 40]) {
         const a = await parity(model, program, m, weights, T, 2);
@@ -190,7 +194,7 @@ model dense {
   });
 
   it('every quantized kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits (one scheme per example, each scheme twice)', async () => {
-    const { device } = await getDevice();
+    const { device } = await getDevice(NODE_GPU);
     try {
       for (const [i, file] of Object.keys(SMALL).entries()) {
         const scheme = SCHEMES[i % SCHEMES.length];
@@ -216,7 +220,7 @@ model dense {
         const plan = planWgsl(program, small);
         if (plan.weights.bytes > 2 * 2048) expect(plan.weightChunks.length, what).toBeGreaterThan(planWgsl(program, target).weightChunks.length);
         const weights = randomWeights(m, 5);
-        const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+        const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu: NODE_GPU });
         try {
           for (const T of [1, 64]) expect((await parity(model, program, m, weights, T, 5)).maxRel, `${what} T=${T}`).toBeLessThanOrEqual(2e-6);
         } finally {

@@ -20,7 +20,10 @@ import { MoecError } from '../../ir/diagnostics.ts';
 import { compileFile, compileModel, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
-import { kernelFile, manifest, wgslBackend } from '../../compiler/backends/wgsl/index.ts';
+import { kernelFile, manifest, wgslBackendOn } from '../../compiler/backends/wgsl/index.ts';
+import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
+
+const wgslBackend = wgslBackendOn(NODE_GPU);
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
@@ -48,7 +51,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
       const { program, m } = compileFor(file, bound);
       const weights = randomWeights(m, 11);
       const plan = planWgsl(program, target);
-      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights, { T: bound })), { guard: true });
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights, { T: bound })), { gpu: NODE_GPU, guard: true });
       try {
         for (const [name, msgs] of Object.entries(model.messages)) expect(msgs, name).toEqual([]);
         for (const T of tokens) {
@@ -70,7 +73,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
   }
 
   it('every kernel of every example at real sizes compiles cleanly and makes a pipeline on a device with default limits', async () => {
-    const { device } = await getDevice();
+    const { device } = await getDevice(NODE_GPU);
     try {
       for (const file of Object.keys(SMALL)) {
         const plan = planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256 }).program, target);
@@ -90,7 +93,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
   it('an arena over the storage binding limit is a clear error, not a device loss', async () => {
     const { program } = compileFor('tiny.moe', 64);
     const plan = planWgsl(program, target);
-    await expect(loadWgsl({ ...plan, arenaBytes: 2 ** 30 }, new Uint8Array(plan.weights.bytes))).rejects.toThrow(/over this device's \d+-byte storage binding limit/);
+    await expect(loadWgsl({ ...plan, arenaBytes: 2 ** 30 }, new Uint8Array(plan.weights.bytes), { gpu: NODE_GPU })).rejects.toThrow(/over this device's \d+-byte storage binding limit/);
   });
 
   it('weights over the binding size: split into buffers by rows and dispatched by expert groups, same numbers', async () => {
@@ -102,7 +105,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
       const plan = planWgsl(program, small);
       expect(plan.weightChunks.length, file).toBeGreaterThan(planWgsl(program, target).weightChunks.length);
       const weights = randomWeights(m, 5);
-      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu: NODE_GPU });
       try {
         for (const T of [1, 64]) {
           const inputs = randomInputs(m, { T }, 5);

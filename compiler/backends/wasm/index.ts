@@ -2,7 +2,7 @@
  * @fileoverview The WebAssembly backend: `emit` writes `model.wasm`, its text `model.wat`
  * and the loader's manifest `model.json`; `load` builds the same module, packs the weights
  * into the manifest's blob layout and runs it here through the loader (`loader.ts`, the one
- * a web page uses too).
+ * a web page uses too). `packWeights` writes the blob that loader reads (`moec pack`).
  */
 import { evalShape } from '../../../ir/dims.ts';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
@@ -12,7 +12,8 @@ import type { TargetCaps } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
-import { packWeights, weightBlob } from '../weights.ts';
+import { packWeights, rowMajorPack, weightBlob } from '../weights.ts';
+import { wasmWeightLayout } from './layout.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
@@ -72,4 +73,6 @@ export const wasmBackend: Backend = {
   name: 'wasm',
   emit: emitWasm,
   load: loadWasm,
+  /** The blob the loader places at `manifest.weights.base` (`moec pack --target wasm-simd128`): row-major, at the manifest's offsets. */
+  packWeights: (program, target, weights) => rowMajorPack(program, target, wasmWeightLayout(program, target.alignment), weights),
 };

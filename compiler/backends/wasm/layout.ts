@@ -70,10 +70,18 @@ export function bufferElements(b: KBuffer): TokenLinear {
   return tokenLinear(dimProduct(b.shape), `buffer ${b.name} (${b.shape.map(dimToString).join(', ')})`);
 }
 
+/** The alignment of everything in linear memory: the target's, and at least a v128. */
+const wasmAlign = (alignment: number): number => Math.max(16, alignment);
+
+/** Where the packed weights lie in their blob (placed at `weightsBase`): what `moec pack --target wasm-*` writes. */
+export function wasmWeightLayout(p: KProgram, alignment: number): WeightLayout {
+  return weightLayout(p, wasmAlign(alignment));
+}
+
 export function planLayout(p: KProgram, alignment: number, scratchBytes: number): MemoryLayout {
   const maxTokens = p.maxTokens;
   if (maxTokens === undefined || p.arenaBytes === undefined) throw new Error('wasm backend: the program has no memory plan (run the tile and plan-memory passes)');
-  const align = Math.max(16, alignment);
+  const align = wasmAlign(alignment);
   let at = NULL_GUARD;
   const slot = (name: string, buffer: string): Omit<IoSlot, 'address'> => {
     const b = p.buffers.find((x) => x.name === buffer)!;
@@ -96,7 +104,7 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   const scratchBase = at;
   at = alignUp(at + scratchBytes, PAGE);
   const weightsBase = at;
-  const weights = weightLayout(p, align);
+  const weights = wasmWeightLayout(p, alignment);
   const end = weightsBase + weights.bytes;
   const totalPages = Math.ceil(end / PAGE);
   if (totalPages > MAX_PAGES) {

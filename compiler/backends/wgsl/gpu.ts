@@ -1,12 +1,9 @@
 /**
- * @fileoverview Finding a WebGPU device: `navigator.gpu` in a browser, the `webgpu` package
- * (Dawn) in Node.
- *
- * In Node the defaults are the ones that work everywhere, a GPU-less Linux box included:
- * Dawn's OpenGL ES backend (over Mesa's software rasteriser when there is no GPU; EGL
- * without a display, hence `EGL_PLATFORM=surfaceless` unless the environment says
- * otherwise) and a compatibility-level adapter. `MOEC_DAWN_FLAGS` (comma-separated Dawn
- * toggles such as `backend=vulkan`) and `MOEC_WEBGPU_FEATURE_LEVEL=core` choose others.
+ * @fileoverview Finding a WebGPU device on a host: `navigator.gpu` in a browser
+ * (`BROWSER_GPU`, here), the `webgpu` package (Dawn) in Node (`NODE_GPU`, `node-gpu.ts`, which
+ * the browser entry never imports). A host says where its `GPU` comes from and what to tell
+ * the user when there is none, in that host's terms: a page user enables WebGPU or takes the
+ * Wasm backend, a Node user installs drivers.
  *
  * The device asks for WebGPU's core default limits and nothing more, so a kernel that
  * passes here runs on every adapter (a compatibility adapter's own defaults are lower:
@@ -24,29 +21,36 @@ export const DEFAULT_LIMITS = {
   maxBufferSize: 268435456,
 } as const;
 
-let nodeGpu: GPU | undefined;
-
-/** The GPU entry point of this environment (kept alive for the process: Dawn needs it). */
-export async function getGpu(): Promise<GPU> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu;
-  if (nav) return nav;
-  if (nodeGpu) return nodeGpu;
-  process.env.EGL_PLATFORM ??= 'surfaceless';
-  const { create, globals } = await import('webgpu');
-  Object.assign(globalThis, globals);
-  const flags = process.env.MOEC_DAWN_FLAGS?.split(',').filter((f) => f !== '') ?? ['backend=opengl'];
-  nodeGpu = create(flags);
-  return nodeGpu;
+/** Where a WebGPU device comes from, and what to say when it does not. */
+export interface GpuHost {
+  /** The `GPU` entry point, or undefined when this host has none. */
+  gpu(): Promise<GPU | undefined>;
+  /** The adapter feature level to ask for. */
+  featureLevel(): string;
+  /** Said when `gpu()` gives nothing. */
+  noGpu: string;
+  /** Said when the GPU gives no adapter. */
+  noAdapter: string;
 }
+
+/** A page (or a worker): `navigator.gpu`, core feature level. */
+export const BROWSER_GPU: GpuHost = {
+  gpu: async () => (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu,
+  featureLevel: () => 'core',
+  noGpu:
+    'this browser has no WebGPU (navigator.gpu is undefined): use a browser that ships it (Chrome or Edge 113+, Safari 26+), enable it (chrome://flags/#enable-unsafe-webgpu, Firefox: dom.webgpu.enabled), and serve the page over https or from localhost (WebGPU needs a secure context); or run the model on the Wasm backend',
+  noAdapter:
+    'WebGPU is enabled in this browser but it offers no adapter (the GPU may be blocklisted or hardware acceleration turned off; chrome://gpu says why): allow it (chrome://flags/#enable-unsafe-webgpu) or run the model on the Wasm backend',
+};
 
 export class NoAdapterError extends Error {}
 
 /** An adapter and a device with WebGPU's default limits; NoAdapterError when there is none. */
-export async function getDevice(): Promise<{ device: GPUDevice; adapter: GPUAdapter; description: string }> {
-  const gpu = await getGpu();
-  const env = typeof process !== 'undefined' ? process.env.MOEC_WEBGPU_FEATURE_LEVEL : undefined;
-  const adapter = await gpu.requestAdapter({ featureLevel: env ?? 'compatibility' });
-  if (!adapter) throw new NoAdapterError('no WebGPU adapter (Node: the webgpu package found no usable Dawn backend; on Linux without a GPU install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri)');
+export async function getDevice(host: GpuHost): Promise<{ device: GPUDevice; adapter: GPUAdapter; description: string }> {
+  const gpu = await host.gpu();
+  if (!gpu) throw new NoAdapterError(host.noGpu);
+  const adapter = await gpu.requestAdapter({ featureLevel: host.featureLevel() });
+  if (!adapter) throw new NoAdapterError(host.noAdapter);
   const requiredLimits: Record<string, number> = {};
   for (const [name, v] of Object.entries(DEFAULT_LIMITS)) {
     const has = (adapter.limits as unknown as Record<string, number>)[name];

@@ -11,10 +11,11 @@ import { shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
-import { packWeights, weightBlob } from '../weights.ts';
+import { packWeights, rowMajorPack, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
-import { codeLayout, quantBinding } from './quant.ts';
+import type { GpuHost } from './gpu.ts';
+import { quantBinding } from './quant.ts';
 import { PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
 
 /** File name of kernel `i` (names come from buffer names, which may hold any character). */
@@ -78,7 +79,8 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
   };
 }
 
-export const wgslBackend: Backend = {
+/** The WGSL backend, loading onto `gpu`'s devices (the registry gives it Node's, the browser entry the page's). */
+export const wgslBackendOn = (gpu: GpuHost): Backend => ({
   name: 'wgsl',
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const plan = planWgsl(program, target);
@@ -91,21 +93,8 @@ export const wgslBackend: Backend = {
   },
   async load(program, target, weights) {
     const plan = planWgsl(program, target);
-    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)));
+    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu });
   },
   /** The weights buffer's contents (`moec pack --target webgpu`): row-major, at the manifest's offsets. */
-  packWeights(program, target, weights) {
-    const plan = planWgsl(program, target);
-    const w = plan.weights;
-    return {
-      blob: weightBlob(w, packWeights(program, weights)),
-      manifest: {
-        model: program.name,
-        target: target.name,
-        bytes: w.bytes,
-        align: w.align,
-        tensors: w.entries.map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, offset: e.offset, bytes: e.bytes, layout: e.quant ? codeLayout(e.dtype) : 'row-major', ...(e.quant ? { quant: e.quant } : {}) })),
-      },
-    };
-  },
-};
+  packWeights: (program, target, weights) => rowMajorPack(program, target, planWgsl(program, target).weights, weights),
+});

@@ -41,11 +41,6 @@ export function elementBytes(dtype: string): number {
   return !isQuantDType(dtype) ? 4 : dtype === 'i4' ? 0.5 : 1;
 }
 
-/** How a quantized weight's codes lie in the weights buffer (`moec pack`'s manifest). */
-export function codeLayout(dtype: string): string {
-  return dtype === 'i4' ? 'row-major codes, two per byte along the last axis, even index in the low nibble' : 'row-major codes, one byte each';
-}
-
 /** What the manifest says about a quantized weight binding (its offset parameter counts codes). */
 export function quantBinding(q: OperandQuant): Record<string, unknown> {
   return { wgsl: 'array<u32>', codes: `${q.dtype}, ${codesPerWord(q.dtype)} per word, little-endian; its offset parameter counts codes`, scales: q.scales, scaleAxis: q.axis, group: q.group };

@@ -16,13 +16,15 @@ import { type Tensor, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { LoadedModel } from '../backend.ts';
-import { getDevice } from './gpu.ts';
+import { type GpuHost, getDevice } from './gpu.ts';
 import type { Command, WgslPlan } from './plan.ts';
 import { PARAM_SLOTS, PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
 
 export const CANARY = 0x7fc0ffee;
 
 export interface WgslLoadOptions {
+  /** Where the device comes from: `BROWSER_GPU` (gpu.ts) in a page, `NODE_GPU` (node-gpu.ts) in Node. */
+  gpu: GpuHost;
   guard?: boolean;
 }
 
@@ -39,8 +41,8 @@ export interface WgslModel extends LoadedModel {
 
 const USAGE = () => globalThis.GPUBufferUsage;
 
-export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions = {}): Promise<WgslModel> {
-  const { device, description } = await getDevice();
+export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions): Promise<WgslModel> {
+  const { device, description } = await getDevice(opts.gpu);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
   const tooBig: Array<[string, number]> = [['arena (planned buffers, inputs, scratch)', plan.arenaBytes]];
   // Chunks are at most the binding size unless one row of a weight (one expert, one layer) is larger.
