@@ -159,6 +159,14 @@ export interface BackendRunResult extends RunResult {
   agreement?: Record<string, Agreement>;
   /** With `check` and `quantize`: the quantized reference against the f32 reference, per output. */
   quantError?: Record<string, Agreement>;
+  /**
+   * What the f32 reference of `quantError` ran on: `f32` weights, or a checkpoint that was
+   * already quantized, `dequantized` (its weights named in `dequantizedWeights`): then
+   * `quantError` is what requantizing adds (0 for the same scheme), not the error of
+   * quantizing, which needs the original f32 checkpoint.
+   */
+  quantErrorBase?: 'f32' | 'dequantized';
+  dequantizedWeights?: string[];
 }
 
 /** Compiles the module for a backend's target, loads it here and runs it once. */
@@ -188,11 +196,15 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
     if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
     // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
-    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights) : weights;
+    // Loading notes name each weight the checkpoint held as codes (dequantized for the f32 model).
+    const dequantized: string[] = [];
+    const noteDequantized = (message: string): void => void dequantized.push(/^`([^`]+)`/.exec(message)?.[1] ?? message);
+    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { note: noteDequantized }) : weights;
     const f32 = interpret(m, { bindings, inputs, weights: f32Weights });
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
-    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError };
+    const base = dequantized.length > 0 ? { quantErrorBase: 'dequantized' as const, dequantizedWeights: dequantized } : { quantErrorBase: 'f32' as const };
+    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError, ...base };
   } finally {
     loaded.dispose();
   }

@@ -132,8 +132,8 @@ describe('graph IR', () => {
 });
 
 describe('the quantize pass', () => {
-  it('quantizes GEMM weights along the axis their GEMM reduces, and nothing else', () => {
-    const gpt = quantizeModule(compileFile('examples/gpt-oss.moe', { consts: SMALL['gpt-oss.moe'] }), 'i8');
+  it('quantizes GEMM weights along the axis their GEMM reduces, and nothing else (the router too, asked with router: true)', () => {
+    const gpt = quantizeModule(compileFile('examples/gpt-oss.moe', { consts: SMALL['gpt-oss.moe'] }), { ...QUANT_SCHEMES.i8, router: true });
     const types = Object.fromEntries(gpt.weights.map((w) => [w.name, w.type.quant]));
     expect(types).toEqual({
       router: { group: 0, axis: -1 },
@@ -143,7 +143,7 @@ describe('the quantize pass', () => {
       down: { group: 0, axis: -2 },
       down_bias: undefined,
     });
-    const ds = quantizeModule(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }), 'fp8');
+    const ds = quantizeModule(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }), { ...QUANT_SCHEMES.fp8, router: true });
     for (const w of ds.weights) expect(w.type.quant !== undefined, w.name).toBe(w.type.shape.length >= 3 && !w.name.endsWith('bias'));
   });
 

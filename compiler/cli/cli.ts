@@ -22,7 +22,7 @@ import { importHfConfig } from '../import/index.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
 import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
-import { failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
+import { type Agreement, failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { formatCount, formatTable } from '../format.ts';
@@ -31,7 +31,7 @@ import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
-import { QUANT_SCHEMES } from '../../ir/quant.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
 import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
@@ -166,7 +166,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
     return cmd === undefined && !values.help ? 2 : 0;
   }
   const consts = parseConsts(values.set);
-  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
+  const quantize = quantizeOption(values);
   const only: Record<string, string[]> = {
     run: ['inputs', 'backend', 'f64', 'check'],
     analyze: ['dtype', 'svg'],
@@ -271,14 +271,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const quantError = 'quantError' in res ? res.quantError : undefined;
       if (values.json) {
         const facts = { model: m.name, tokens, bindings: res.bindings, backend, precision: values.f64 ? 'float64' : 'float32', weights: src(values.weights), inputs: src(values.inputs) } as const;
-        io.out(JSON.stringify(runJson({ ...facts, outputs: res.outputs, agreement, quantError, quantize: values.quantize, forwardMs: res.forwardMs ?? ms, totalMs: ms, wrote: values.out }), null, 1));
+        const compares = 'quantErrorBase' in res && res.quantErrorBase === 'dequantized' ? 'dequantized checkpoint' : 'f32 weights';
+        io.out(JSON.stringify(runJson({ ...facts, outputs: res.outputs, agreement, quantError, quantize: values.quantize, compares, forwardMs: res.forwardMs ?? ms, totalMs: ms, wrote: values.out }), null, 1));
       } else {
         const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : backend;
         io.out(`${m.name}  T=${tokens}  backend=${mode}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) {
           io.out(outputLine(name, t).join('\n'));
           if (agreement) io.out(`  vs reference interpreter: ${formatAgreement(agreement[name])}`);
-          if (quantError) io.out(`  quantization error (${values.quantize} reference vs f32 reference): ${formatAgreement(quantError[name])}`);
+          if (quantError) io.out(`  ${quantErrorText(values.quantize as string, quantError[name], 'quantErrorBase' in res ? res.dequantizedWeights : undefined)}`);
         }
         if (values.out) io.out(`wrote ${values.out}`);
         io.out(res.forwardMs === undefined ? `ran in ${ms.toFixed(1)} ms` : `forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
@@ -330,7 +331,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const tty = process.stderr.isTTY === true;
       const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
       try {
-        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress, quantizeRouter: values['quantize-router'] }), values.out));
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
       }
@@ -355,6 +356,25 @@ async function command(argv: string[], io: CliIO): Promise<number> {
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * The quantization error line of `moec run --check --quantize`. Against f32 weights it is the
+ * error of quantizing; a checkpoint already quantized gives the f32 model only its dequantized
+ * values, so the line says that it measures requantizing (0 for the same scheme), not
+ * quantizing: printed bare, a 0 would read as lossless.
+ */
+function quantErrorText(scheme: string, a: Agreement, dequantized: string[] | undefined): string {
+  if (dequantized === undefined || dequantized.length === 0) return `quantization error (${scheme} reference vs f32 reference): ${formatAgreement(a)}`;
+  const which = `${dequantized.slice(0, 3).map((w) => `\`${w}\``).join(', ')}${dequantized.length > 3 ? `, ... (${dequantized.length} weights)` : ''}`;
+  return `requantization error (${scheme} reference vs the checkpoint's own values): ${formatAgreement(a)}; the checkpoint is already quantized (${which}), so this is not the error of quantizing, which needs the original f32 checkpoint`;
+}
+
+/** `--quantize SCHEME`, with the router too under `--quantize-router` (by default it stays f32). */
+function quantizeOption(values: Values): QuantScheme | undefined {
+  if (values.quantize === undefined) return undefined;
+  const scheme = quantScheme(values.quantize as string);
+  return values['quantize-router'] ? { ...scheme, router: true } : scheme;
+}
 
 /** `--dtype` spellings: the table's names, and the quantized dtypes' full names. */
 const DTYPE_ALIASES: Record<string, StorageDType> = { fp8e4m3: 'fp8' };
@@ -457,7 +477,7 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   checkDisabled(disabled);
-  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize as string);
+  const quantize = quantizeOption(values);
   return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
 }
 

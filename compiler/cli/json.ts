@@ -58,6 +58,8 @@ export interface RunJsonFacts {
   agreement?: Record<string, Agreement>;
   quantError?: Record<string, Agreement>;
   quantize?: string;
+  /** What the f32 side of `quantError` ran on. */
+  compares?: 'f32 weights' | 'dequantized checkpoint';
   forwardMs: number;
   totalMs: number;
   wrote?: string;
@@ -81,7 +83,7 @@ export function runJson(f: RunJsonFacts) {
         {
           ...outputJson(t),
           vsReference: f.agreement ? agreement(f.agreement[name]) : null,
-          quantizationError: f.quantError ? { scheme: f.quantize ?? null, ...agreement(f.quantError[name]) } : null,
+          quantizationError: f.quantError ? { scheme: f.quantize ?? null, compares: f.compares ?? 'f32 weights', ...agreement(f.quantError[name]) } : null,
         },
       ]),
     ),
