@@ -6,6 +6,7 @@
  * as shards with an index, and as a directory, and run; bf16, f16, i8 and packed i4 tensors;
  * and every error a bad checkpoint or index can cause.
  */
+import { QUANT_SCHEMES } from '../ir/quant.ts';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,9 +149,9 @@ describe('the same checkpoint into a model declared with fp8 weights', () => {
     expect(c.agreement!.y.nanMismatch).toBe(0);
     expect(c.agreement!.y.maxRel).toBeLessThan(1e-5);
     expect(c.agreement!.y.relL2).toBeLessThan(1e-5);
-    // The f32 model compiled with --quantize fp8 (the router too, from the bf16 tensor):
+    // The f32 model compiled with --quantize fp8 --quantize-router (the router from the bf16 tensor):
     // the experts' fp8 codes are used as they are, so the error against f32 is the router's alone.
-    const q = await runOnBackend(m, { backend: 'c', tokens: 5, weights: path, inputs, check: true, quantize: 'fp8', note: (s) => notes.push(s) });
+    const q = await runOnBackend(m, { backend: 'c', tokens: 5, weights: path, inputs, check: true, quantize: { ...QUANT_SCHEMES.fp8, router: true }, note: (s) => notes.push(s) });
     expect(notes).toEqual([]);
     expect(q.agreement!.y.maxRel).toBeLessThan(1e-5);
     expect(q.quantError!.y.relL2).toBeGreaterThan(0);
