@@ -24,13 +24,11 @@ import { printIR } from '../ir/graph/print.ts';
 import { QUANT_SCHEMES, fp8e4m3Decode } from '../ir/quant.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
+import { withRouter } from './quant-router-too.ts';
 
 const SCHEMES = ['i8', 'i4', 'i4g128', 'fp8'] as const;
-/**
- * Every GEMM weight, the router's too (`--quantize-router`; by default it stays f32): these
- * tests hold the quantized router kernels to the interpreter as much as the experts'.
- */
-const ALL = (scheme: (typeof SCHEMES)[number]) => ({ ...QUANT_SCHEMES[scheme], router: true });
+/** Every GEMM weight, the router's too: these tests hold the quantized router kernels to the interpreter as much as the experts'. */
+const ALL = withRouter;
 
 function kernels(steps: Step[]): Kernel[] {
   return steps.flatMap((s) => (s.kind === 'loop' ? kernels(s.body) : [s]));

@@ -29,21 +29,21 @@ export const COMMANDS: Record<string, CommandHelp> = {
   check: {
     usage: 'check FILE [--json] [--quantize SCHEME] [--set NAME=VALUE,...]',
     about: 'Parse, lower and verify; print inputs, weights (total and per-token active\nparameters) and outputs.',
-    options: ['json', 'quantize', 'set'],
+    options: ['json', 'quantize', 'quantize-router', 'set'],
     example: 'moec check examples/mixtral.moe --set D=512,F=1024',
   },
   ir: {
     usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
     about:
       'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.',
-    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'set'],
+    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set'],
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
     usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
       "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
-    options: ['target', 'max-tokens', 'out', 'emit', 'verify-each', 'disable', 'quantize', 'json', 'set'],
+    options: ['target', 'max-tokens', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
