@@ -6,8 +6,9 @@
  * already quantized: F8_E4M3 with `_scale_inv`, I8 or packed-i4 U8 with `_scale`) whose name
  * does not say it is an embedding or a norm (`embed`, `norm`, `wte`, `wpe`), nor, unless asked
  * (`quantizeRouter`), a router (`ROUTER_PATTERN`): the router's scores choose the experts, and
- * quantizing its small matrix saves little while it changes which experts run (i4 on a
- * Mixtral-shaped layer: output relL2 0.48 against f32, 0.12 with an f32 router). The last axis is
+ * quantizing its small matrix saves little while it changes which experts run (i4 on
+ * examples/mixtral.moe at D=512, F=1024, seeded: output relL2 against f32 0.25 with an i4
+ * router, 0.12 with an f32 one). The last axis is
  * the reduction axis, as in `nn.Linear`'s [out, in]. Everything else is copied byte for byte.
  *
  * Written forms (`<name>` holds the codes, the scales sit beside it):
