@@ -32,6 +32,23 @@ describe('moec COMMAND --help', () => {
     expect((await cli('analyze', '--help')).out).toMatch(/--tokens N +the batch N/);
   });
 
+  it('a command takes exactly the options its help lists (was: --target on check, --set on quantize silently ignored)', async () => {
+    const r = await cli('check', 'examples/tiny.moe', '--target', 'x86-avx2');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('moec: --target is an option of `moec ir`, `moec compile`, `moec run`, `moec pack` and `moec analyze`, not `moec check`');
+    expect(r.err).toContain('hint: moec check --help lists its options');
+    const q = await cli('quantize', 'w.safetensors', '--to', 'i8', '-o', 'q.safetensors', '--set', 'D=4');
+    expect(q.code).toBe(2);
+    expect(q.err).toContain('--set is an option of');
+    // and every option a command's help lists gets past this check
+    for (const [name, c] of Object.entries(COMMANDS))
+      for (const o of c.options) {
+        const argv = [name, 'no/such/file', `--${o}`, ...(o === 'quantize-router' && name !== 'quantize' ? ['--quantize', 'i8'] : [])];
+        if (!['json', 'f64', 'check', 'print-after-all', 'verify-each', 'quantize-router'].includes(o)) argv.splice(3, 0, 'x');
+        expect((await cli(...argv)).err, argv.join(' ')).not.toContain('is an option of');
+      }
+  });
+
   it('help for an unknown command is a usage error', async () => {
     const r = await cli('help', 'frobnicate');
     expect(r.code).toBe(2);

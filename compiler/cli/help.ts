@@ -57,7 +57,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   pack: {
     usage: 'pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]\n[--max-tokens N] [--set ...]',
     about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
-    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'quantize', 'quantize-router', 'set'],
+    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
   import: {
