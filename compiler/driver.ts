@@ -40,7 +40,40 @@ export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: st
   const out: Record<string, Tensor> = {};
   for (const p of mainFunc(m).params) {
     if (!names.has(p.name)) fail('E503', `${path} has no input tensor \`${p.name}\``, p.span, missingTensorHint(file, p.name, 'name the tensors of an --inputs file after the model\'s inputs'));
-    out[p.name] = file.get(p.name, { f64 });
+    const t = file.get(p.name, { f64 });
+    // Token ids as torch saves them (int64): the reader has checked each fits in int32, the
+    // dtype moec computes ids in, so an i64 tensor serves an i32 input as it is.
+    out[p.name] = t.dtype === 'i64' && p.type.dtype === 'i32' ? { ...t, dtype: 'i32' } : t;
+  }
+  return out;
+}
+
+/** A size read off an inputs file: its value, and the tensor and axis it came from. */
+export interface SizeFromInput {
+  value: number;
+  tensor: string;
+  axis: number;
+}
+
+/**
+ * The symbolic sizes an inputs file fixes: for every input declared with a plain size
+ * (`T`, `L`) along an axis, that axis's length in the file. Two inputs that disagree on a
+ * size are E504, naming both. Reads headers only.
+ */
+export function sizesFromInputs(m: Module, file: SafetensorsFile, path: string): Record<string, SizeFromInput> {
+  const out: Record<string, SizeFromInput> = {};
+  for (const p of mainFunc(m).params) {
+    if (!file.has(p.name)) continue; // missing: E503 when the inputs are read
+    const { shape } = file.info(p.name);
+    if (shape.length !== p.type.shape.length) continue; // E504 when read, with both shapes
+    p.type.shape.forEach((d, axis) => {
+      if (typeof d === 'number' || d.c !== 0 || d.terms.length !== 1 || d.terms[0][1] !== 1) return;
+      const name = d.terms[0][0];
+      const seen = out[name];
+      if (seen && seen.value !== shape[axis])
+        fail('E504', `${path}: \`${seen.tensor}\` has ${seen.value} along axis ${seen.axis} and \`${p.name}\` ${shape[axis]} along axis ${axis}, but both are the size ${name}`, p.span, `the model declares both with ${name}: write them with the same ${name}`);
+      out[name] ??= { value: shape[axis], tensor: p.name, axis };
+    });
   }
   return out;
 }
@@ -126,6 +159,14 @@ export interface BackendRunResult extends RunResult {
   agreement?: Record<string, Agreement>;
   /** With `check` and `quantize`: the quantized reference against the f32 reference, per output. */
   quantError?: Record<string, Agreement>;
+  /**
+   * What the f32 reference of `quantError` ran on: `f32` weights, or a checkpoint that was
+   * already quantized, `dequantized` (its weights named in `dequantizedWeights`): then
+   * `quantError` is what requantizing adds (0 for the same scheme), not the error of
+   * quantizing, which needs the original f32 checkpoint.
+   */
+  quantErrorBase?: 'f32' | 'dequantized';
+  dequantizedWeights?: string[];
 }
 
 /** Compiles the module for a backend's target, loads it here and runs it once. */
@@ -155,11 +196,15 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
     if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
     // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
-    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights) : weights;
+    // Loading notes name each weight the checkpoint held as codes (dequantized for the f32 model).
+    const dequantized: string[] = [];
+    const noteDequantized = (message: string): void => void dequantized.push(/^`([^`]+)`/.exec(message)?.[1] ?? message);
+    const f32Weights = typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { note: noteDequantized }) : weights;
     const f32 = interpret(m, { bindings, inputs, weights: f32Weights });
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
-    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError };
+    const base = dequantized.length > 0 ? { quantErrorBase: 'dequantized' as const, dequantizedWeights: dequantized } : { quantErrorBase: 'f32' as const };
+    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError, ...base };
   } finally {
     loaded.dispose();
   }

@@ -41,6 +41,12 @@ export interface QuantScheme {
   dtype: QuantDType;
   /** Elements of the reduction axis per scale; `0` means the whole axis (per channel). */
   group: number;
+  /**
+   * Quantize the router's matrix too (`--quantize-router`). By default it stays f32: its
+   * scores choose the experts, so its error moves whole expert outputs, for a matrix a
+   * fraction of a percent of the weights.
+   */
+  router?: boolean;
 }
 
 /** Largest code magnitude the quantizer uses. */

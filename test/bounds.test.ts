@@ -333,12 +333,14 @@ describe('command line', () => {
     expect(typo.err).toContain('--set constructor: the file has no file-level constant `constructor`');
   });
 
-  it('an unknown option is `moec: unknown option \'--foo\'` with a did-you-mean hint (was: Node\'s text, ending on an unbalanced quote)', async () => {
+  it('an unknown option is `moec: unknown option --foo (see moec CMD --help)` with a did-you-mean hint (was: Node\'s text, ending on an unbalanced quote)', async () => {
     const r = await cli('run', 'examples/tiny.moe', '--tokns', '3');
     expect(r.code).toBe(2);
-    expect(r.err).toBe("moec: unknown option '--tokns'\n  hint: did you mean `--tokens`?\n  (moec --help lists the commands and options)");
+    expect(r.err).toBe('moec: unknown option --tokns (see moec run --help)\n  hint: did you mean `--tokens`?');
     const far = await cli('check', 'examples/tiny.moe', '--frobnicate');
-    expect(far.err).toBe("moec: unknown option '--frobnicate'\n  (moec --help lists the commands and options)");
+    expect(far.err).toBe('moec: unknown option --frobnicate (see moec check --help)');
+    // Before the command, or with none: the overview's help.
+    expect((await cli('--frobnicate')).err).toBe('moec: unknown option --frobnicate (see moec --help)');
     const missing = await cli('run', 'examples/tiny.moe', '--tokens');
     expect(missing.code).toBe(2);
     expect(missing.err).toBe("moec: option '-T, --tokens <value>' argument missing\n  (moec --help lists the commands and options)");

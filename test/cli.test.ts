@@ -19,7 +19,7 @@ describe('moec CLI', () => {
   it('--help and --version', async () => {
     const h = await cli('--help');
     expect(h.code).toBe(0);
-    expect(h.out).toContain('moec run FILE --tokens N');
+    expect(h.out).toContain('moec run FILE [--tokens N]');
     const v = await cli('--version');
     expect(v.code).toBe(0);
     expect(v.out).toMatch(/^moec \d+\.\d+\.\d+$/);

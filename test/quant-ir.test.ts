@@ -22,6 +22,7 @@ import { QUANT_SCHEMES, dequantize, quantize } from '../ir/quant.ts';
 import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
+import { withRouter } from './quant-router-too.ts';
 
 /** The tiny layer with its expert weights declared as given. */
 function tiny(wGate: string, extra = ''): string {
@@ -132,8 +133,8 @@ describe('graph IR', () => {
 });
 
 describe('the quantize pass', () => {
-  it('quantizes GEMM weights along the axis their GEMM reduces, and nothing else', () => {
-    const gpt = quantizeModule(compileFile('examples/gpt-oss.moe', { consts: SMALL['gpt-oss.moe'] }), 'i8');
+  it('quantizes GEMM weights along the axis their GEMM reduces, and nothing else (the router too, asked with router: true)', () => {
+    const gpt = quantizeModule(compileFile('examples/gpt-oss.moe', { consts: SMALL['gpt-oss.moe'] }), withRouter('i8'));
     const types = Object.fromEntries(gpt.weights.map((w) => [w.name, w.type.quant]));
     expect(types).toEqual({
       router: { group: 0, axis: -1 },
@@ -143,7 +144,7 @@ describe('the quantize pass', () => {
       down: { group: 0, axis: -2 },
       down_bias: undefined,
     });
-    const ds = quantizeModule(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }), 'fp8');
+    const ds = quantizeModule(compileFile('examples/deepseek-v3.moe', { consts: SMALL['deepseek-v3.moe'] }), withRouter('fp8'));
     for (const w of ds.weights) expect(w.type.quant !== undefined, w.name).toBe(w.type.shape.length >= 3 && !w.name.endsWith('bias'));
   });
 

@@ -24,8 +24,11 @@ import { printIR } from '../ir/graph/print.ts';
 import { QUANT_SCHEMES, fp8e4m3Decode } from '../ir/quant.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { SMALL } from './small-sizes.ts';
+import { withRouter } from './quant-router-too.ts';
 
 const SCHEMES = ['i8', 'i4', 'i4g128', 'fp8'] as const;
+/** Every GEMM weight, the router's too: these tests hold the quantized router kernels to the interpreter as much as the experts'. */
+const ALL = withRouter;
 
 function kernels(steps: Step[]): Kernel[] {
   return steps.flatMap((s) => (s.kind === 'loop' ? kernels(s.body) : [s]));
@@ -46,7 +49,7 @@ describe('quantized examples through the pipeline', () => {
     for (const scheme of SCHEMES)
       it(`${file} --quantize ${scheme}: kernel IR matches the quantized graph at T = 1, 7; IR text round-trips`, () => {
         const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
-        const q = quantizeModule(m, scheme);
+        const q = quantizeModule(m, ALL(scheme));
         const text = printIR(q);
         expect(printIR(parseIR(text))).toBe(text);
         const quantized = q.weights.filter((w) => w.type.quant);
@@ -55,7 +58,7 @@ describe('quantized examples through the pipeline', () => {
         // Norms and biases stay f32.
         for (const w of q.weights) if (w.type.shape.length < 2) expect(w.type.quant, w.name).toBeUndefined();
 
-        const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, verifyEach: true, quantize: QUANT_SCHEMES[scheme] }).program!;
+        const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, verifyEach: true, quantize: ALL(scheme) }).program!;
         expect(verifyKernelIR(p)).toEqual([]);
         const ktext = printKernelIR(p);
         expect(printKernelIR(parseKernelIR(ktext))).toBe(ktext);
@@ -132,7 +135,7 @@ describe('dequantize semantics', () => {
   ] as const)
     it(`tiny --quantize ${scheme} computes exactly what f32 computes on weights quantized and dequantized independently`, () => {
       const m = compileFile('examples/tiny.moe');
-      const q = quantizeModule(m, scheme);
+      const q = quantizeModule(m, ALL(scheme));
       const weights = randomWeights(m, 9);
       const inputs = randomInputs(m, { T: 5 }, 9);
       const group = QUANT_SCHEMES[scheme].group;
@@ -182,7 +185,7 @@ describe('quantization error of the model (quantized reference vs f32 reference,
         const weights = randomWeights(m, 4);
         const inputs = randomInputs(m, { T: 16 }, 4);
         const f32 = run(m, { tokens: 16, weights, inputs }).outputs.y;
-        const qy = run(quantizeModule(m, scheme), { tokens: 16, weights, inputs }).outputs.y;
+        const qy = run(quantizeModule(m, ALL(scheme)), { tokens: 16, weights, inputs }).outputs.y;
         expect(agreement(qy, f32).nanMismatch).toBe(0);
         const d = f32.shape[1];
         const perToken = Array.from({ length: 16 }, (_, t) => {
@@ -233,7 +236,7 @@ describe('moec --quantize', () => {
   });
 
   it('compile reports which kernels read quantized weights, and the codes and scales they take', async () => {
-    const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i4');
+    const r = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--quantize', 'i4', '--quantize-router');
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain('grouped GEMM over expert rows → weighted combine [i4 weights, groups of 32]');
     // codes: (4·8 + 4·32·8 + 4·8·16) / 2 bytes; scales: one f32 per row (every row is shorter than 32)
@@ -251,9 +254,9 @@ describe('moec --quantize', () => {
 });
 
 describe('quantized kernel IR golden', () => {
-  it('tiny --quantize i4 on x86-avx2 matches its golden file (what backends render)', async () => {
+  it('tiny --quantize i4 --quantize-router on x86-avx2 matches its golden file (what backends render)', async () => {
     const m = compileFile('examples/tiny.moe');
-    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, quantize: QUANT_SCHEMES.i4 }).program!;
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 64, quantize: ALL('i4') }).program!;
     await expect(printKernelIR(p)).toMatchFileSnapshot('golden/kernel/tiny.i4.x86-avx2.kir');
   });
 });

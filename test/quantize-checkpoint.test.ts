@@ -48,7 +48,8 @@ describe('moec quantize', () => {
     expect(f.info(EXPERT)).toEqual({ dtype: 'F8_E4M3', shape: [192, 256] });
     expect(f.info(`${EXPERT}_scale_inv`)).toEqual({ dtype: 'F32', shape: [2, 2] });
     expect(f.info(`${DENSE_DOWN}_scale_inv`)).toEqual({ dtype: 'F32', shape: [2, 2] });
-    expect(f.info('model.layers.1.mlp.gate.weight')).toEqual({ dtype: 'F8_E4M3', shape: [4, 256] });
+    // The router is copied as it was unless --quantize-router.
+    expect(f.info('model.layers.1.mlp.gate.weight')).toEqual({ dtype: 'BF16', shape: [4, 256] });
     // Norms and 1-D tensors are copied byte for byte.
     const norm = fp8Raws.find((x) => x.name === 'model.layers.1.post_attention_layernorm.weight')!;
     expect(f.info(norm.name)).toEqual({ dtype: 'BF16', shape: [256] });
@@ -81,9 +82,9 @@ describe('moec quantize', () => {
     expect(row).toContain('[192, 256]  F32');
     expect(row).toContain(maxAbs.toExponential(2));
     expect(row).toContain(Math.sqrt(diff / sq).toExponential(2));
-    expect(r.out).toMatch(/quantized 19 tensors to fp8:/);
-    expect(r.out).toMatch(/overall \(19 tensors\): max abs err \S+, relL2 \S+/);
-    expect(r.out).toContain('kept 3 tensors as they are: 3 1-D');
+    expect(r.out).toMatch(/quantized 18 tensors to fp8:/);
+    expect(r.out).toMatch(/overall \(18 tensors\): max abs err \S+, relL2 \S+/);
+    expect(r.out).toContain('kept 4 tensors as they are: 3 1-D, 1 router (--quantize-router quantizes it)');
     // Piped: no progress line, no escape codes.
     expect(r.out + r.err).not.toContain('\x1b');
   });
@@ -112,7 +113,7 @@ describe('moec quantize', () => {
       // K = 160 is not a multiple of 128: that tensor is kept (and said so); 32 divides it.
       if (scheme === 'i4g128') {
         expect(f.info(DENSE_DOWN).dtype).toBe('F32');
-        expect(r.out).toContain('kept 9 tensors as they are: 3 1-D, 6 with K not a multiple of the i4 group 128');
+        expect(r.out).toContain('kept 10 tensors as they are: 3 1-D, 1 router (--quantize-router quantizes it), 6 with K not a multiple of the i4 group 128');
       } else expect(f.info(DENSE_DOWN).dtype).toBe(i4 ? 'U8' : 'I8');
     }
   });
@@ -204,7 +205,7 @@ describe('moec quantize', () => {
   it('--help describes the command and the rule', async () => {
     const h = await cli('--help');
     expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8');
-    expect(h.out).toContain('except embeddings and norms');
+    expect(h.out).toContain('except embeddings, norms (names with embed, norm, wte, wpe) and, unless\n      --quantize-router, the router');
     expect(h.out).toContain('model.safetensors.index.json');
   });
 

@@ -14,21 +14,24 @@ import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { summarizeParams } from '../analysis/params.ts';
-import { MoecError, didYouMean } from '../../ir/diagnostics.ts';
+import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
-import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, tensorStats, weightsFromSafetensors } from '../driver.ts';
+import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats, weightsFromSafetensors } from '../driver.ts';
+import { readSafetensors } from '../../ir/safetensors.ts';
 import { importHfConfig } from '../import/index.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
 import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
-import { failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
+import { type Agreement, failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { formatCount, formatTable } from '../format.ts';
-import { compileReport } from './report.ts';
+import { compileJson, compileReport } from './report.ts';
+import { checkJson, runJson } from './json.ts';
+import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
-import { QUANT_SCHEMES } from '../../ir/quant.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
 import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
@@ -44,91 +47,6 @@ export interface CliIO {
   err: (s: string) => void;
 }
 
-const HELP = `moec — a compiler for Mixture-of-Experts models
-
-Usage:
-  moec check FILE [--set NAME=VALUE,...]
-      Parse, lower and verify; print inputs, weights (total and per-token active
-      parameters) and outputs.
-  moec ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]
-      Print the graph IR, or the IR (graph or kernel) after a pipeline step:
-      (quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,
-      fold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.
-  moec compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]
-               [--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--set ...]
-      Fuse, tile and plan the model for a target; print the kernels, their tiles, the
-      arena size and the estimated time. -o DIR writes the target backend's files
-      (or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's
-      backend is missing) into DIR, creating it if needed; other files in DIR are kept.
-      With --weights or --seed also DIR/weights.bin, the packed weights its loader
-      reads (as moec pack writes them), and weights.bin.json.
-  moec run FILE --tokens N [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]
-                [--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]
-                [--max-tokens N] [--check] [--f64] [--set NAME=VALUE,...]
-      Run the model and print the shape and statistics of each output. Weights and
-      inputs are seeded random numbers unless read from safetensors files. A backend
-      other than ref compiles the model for its target and runs the generated code;
-      --check also runs the reference interpreter and prints the difference.
-  moec pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]
-            [--max-tokens N] [--set ...]
-      Write the weights in the layout the target backend's code reads (one aligned blob,
-      GEMM weights pre-packed) and OUT.bin.json, where each tensor lies.
-  moec import CONFIG.json [-o MODEL.moe]
-      Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,
-      DeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).
-  moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8
-      Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions
-      except embeddings and norms (names with embed, norm, wte, wpe); the last axis is
-      the reduction axis. IN is a .safetensors file, a model.safetensors.index.json or a
-      directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),
-      i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with
-      DeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error
-      against the input per tensor and overall (max abs, relL2).
-  moec analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]
-               [--json] [--svg FILE] [--set ...]
-      What the model costs: total and active parameters by component, FLOPs per token
-      (decode, prefill, dense equivalent), weight bytes per token for a batch of N and the
-      KV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with
-      --target each kernel's FLOPs, bytes, intensity, bound and predicted time.
-  moec --help | --version
-
-Options:
-  --set NAME=VALUE,...  override file-level constants (e.g. --set D=64,E=16)
-  --tokens N            the token count T (moec analyze: the batch N, default 1)
-  --context L           moec run: positions already in the KV cache (decoder models from
-                        moec import); moec analyze: the context length L (default 4096)
-  --dtype D             moec analyze: weight storage dtype for bytes per token: f32, bf16,
-                        fp8, i8, i4 (default: the model's)
-  --json                moec analyze: print the analysis as JSON (fields: docs/analyze.md)
-  --svg FILE            moec analyze: write the roofline chart (needs --target)
-  --seed S              seed for random weights and inputs (0..4294967295, default 0)
-  --weights FILE|DIR    weights by moec name, or by checkpoint name through \`from\` patterns:
-                        a .safetensors file, a model.safetensors.index.json (shards), or a
-                        directory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4
-                        with _scale (converted to the model's dtypes)
-  --inputs FILE         inputs by name
-  --out FILE            write the outputs to a safetensors file
-  --backend NAME        ref (the reference interpreter, default), c, wasm or wgsl
-  --check               compare a backend's outputs with the reference interpreter's
-                        (with --quantize, also the quantized model's error against f32)
-  --quantize SCHEME     store GEMM weights quantized: i8 (per channel), i4 (groups of 32),
-                        i4g32, i4g128, fp8 (e4m3, groups of 128); run, compile, pack, ir, check
-  --f64                 compute in float64 instead of float32
-  --target NAME|FILE    target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,
-                        webgpu, npu-scratchpad) or a .yaml file
-  --max-tokens N        largest token count the compiled program handles (default: T's bound)
-  --after STEP          print the IR after a pipeline step (moec ir)
-  --print-after-all     print the IR after every step (moec ir)
-  --verify-each         verify the IR (graph or kernel) around every pass
-  --disable PASS,...    skip passes (all but lower-kernels, tile and plan-memory)
-  --emit kernel-ir      moec compile -o writes the kernel IR instead of the backend's code
-  --debug               print the stack trace of an internal error
-
-Outputs are written atomically (a temporary file renamed into place), never over an input
-(refused: exit 2); -o /dev/null or a FIFO is written, not replaced.
-
-Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).
-Language reference: docs/language.md`;
 
 function parseConsts(values: string[] | undefined): Record<string, number> {
   // No prototype: `--set __proto__=5` must be a key like any other (and be refused by
@@ -199,70 +117,70 @@ function outputLine(name: string, t: Tensor): string[] {
   ];
 }
 
+/** Every option of every command, as node:util's parseArgs reads them. */
+const PARSE_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  debug: { type: 'boolean' },
+  set: { type: 'string', multiple: true },
+  tokens: { type: 'string', short: 'T' },
+  context: { type: 'string' },
+  seed: { type: 'string' },
+  weights: { type: 'string' },
+  inputs: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  backend: { type: 'string' },
+  f64: { type: 'boolean' },
+  target: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  after: { type: 'string' },
+  'print-after-all': { type: 'boolean' },
+  'verify-each': { type: 'boolean' },
+  disable: { type: 'string', multiple: true },
+  emit: { type: 'string' },
+  check: { type: 'boolean' },
+  quantize: { type: 'string' },
+  to: { type: 'string' },
+  dtype: { type: 'string' },
+  json: { type: 'boolean' },
+  svg: { type: 'string' },
+  'quantize-router': { type: 'boolean' },
+} as const;
+
 async function command(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-      debug: { type: 'boolean' },
-      set: { type: 'string', multiple: true },
-      tokens: { type: 'string', short: 'T' },
-      context: { type: 'string' },
-      seed: { type: 'string' },
-      weights: { type: 'string' },
-      inputs: { type: 'string' },
-      out: { type: 'string', short: 'o' },
-      backend: { type: 'string' },
-      f64: { type: 'boolean' },
-      target: { type: 'string' },
-      'max-tokens': { type: 'string' },
-      after: { type: 'string' },
-      'print-after-all': { type: 'boolean' },
-      'verify-each': { type: 'boolean' },
-      disable: { type: 'string', multiple: true },
-      emit: { type: 'string' },
-      check: { type: 'boolean' },
-      quantize: { type: 'string' },
-      to: { type: 'string' },
-      dtype: { type: 'string' },
-      json: { type: 'boolean' },
-      svg: { type: 'string' },
-    },
+    options: PARSE_OPTIONS,
   });
   if (values.version) {
     io.out(`moec ${packageVersion()}`);
     return 0;
   }
   const [cmd, ...rest] = positionals;
+  // `moec run --help` and `moec help run`: that command's help; otherwise the overview.
+  const helpFor = cmd === 'help' ? rest[0] : cmd;
   if (values.help || cmd === undefined || cmd === 'help') {
-    io.out(HELP);
+    if (helpFor !== undefined && !Object.hasOwn(COMMANDS, helpFor)) throw new UsageError(`unknown command '${helpFor}'`, `commands: ${Object.keys(COMMANDS).join(', ')}`);
+    io.out(helpFor !== undefined ? commandHelp(helpFor) : overviewHelp());
     return cmd === undefined && !values.help ? 2 : 0;
   }
   const consts = parseConsts(values.set);
-  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize);
-  const only: Record<string, string[]> = {
-    run: ['inputs', 'backend', 'f64', 'check'],
-    analyze: ['dtype', 'json', 'svg'],
-    compile: ['emit'],
-    pack: [],
-    ir: ['after', 'print-after-all'],
-    quantize: ['to'],
-  };
-  for (const [owner, flags] of Object.entries(only))
-    for (const k of flags)
-      if (cmd !== owner && values[k as keyof typeof values] !== undefined) throw new UsageError(`--${k} is an option of \`moec ${owner}\`, not \`moec ${cmd}\``);
-  for (const k of ['tokens', 'context'] as const)
-    if (values[k] !== undefined && cmd !== 'run' && cmd !== 'analyze') throw new UsageError(`--${k} is an option of \`moec run\` and \`moec analyze\`, not \`moec ${cmd}\``);
-  if (values.out !== undefined && cmd !== 'run' && cmd !== 'compile' && cmd !== 'pack' && cmd !== 'import' && cmd !== 'quantize')
-    throw new UsageError(`--out is an option of \`moec run\`, \`moec compile\`, \`moec pack\`, \`moec import\` and \`moec quantize\`, not \`moec ${cmd}\``);
-  if ((values.weights !== undefined || values.seed !== undefined) && cmd !== 'run' && cmd !== 'pack' && cmd !== 'compile')
-    throw new UsageError(`--weights and --seed are options of \`moec run\`, \`moec pack\` and \`moec compile\`, not \`moec ${cmd}\``);
+  const quantize = quantizeOption(values);
+  // Each command takes the options its help lists (help.ts): one table says both.
+  if (Object.hasOwn(COMMANDS, cmd))
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined || k === 'debug' || COMMANDS[cmd].options.includes(k)) continue;
+      const owners = Object.keys(COMMANDS).filter((c) => COMMANDS[c].options.includes(k)).map((c) => `\`moec ${c}\``);
+      const list = owners.length > 1 ? `${owners.slice(0, -1).join(', ')} and ${owners[owners.length - 1]}` : owners[0];
+      throw new UsageError(`--${k} is an option of ${list}, not \`moec ${cmd}\``, `moec ${cmd} --help lists its options`);
+    }
+  if (values['quantize-router'] && values.quantize === undefined && cmd !== 'quantize') throw new UsageError('--quantize-router quantizes the router along with the other GEMM weights: it needs --quantize SCHEME', 'e.g. --quantize i8 --quantize-router');
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
-      io.out(checkSummary(compileFile(path, { consts, quantize }), path));
+      const m = compileFile(path, { consts, quantize });
+      io.out(values.json ? JSON.stringify(checkJson(m, path), null, 1) : checkSummary(m, path));
       return 0;
     }
     case 'ir': {
@@ -294,7 +212,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const t0 = performance.now();
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
-      io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
+      if (!values.json) io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
+      let wrote: string | undefined;
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
@@ -307,15 +226,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
           files['weights.bin.json'] = json;
         }
         refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
-        io.out(`wrote ${writeOutputDir(values.out, files)}`);
-        if (!backendFiles && values.emit === undefined) io.out(`(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)`);
+        wrote = writeOutputDir(values.out, files);
+        const missing = !backendFiles && values.emit === undefined ? `(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)` : undefined;
+        if (!values.json) io.out(`wrote ${wrote}`);
+        if (missing) (values.json ? io.err : io.out)(missing);
       }
+      if (values.json) io.out(JSON.stringify(compileJson(program!, pipe.target, program!.maxTokens!, ms, wrote), null, 1));
       return 0;
     }
     case 'run': {
       const path = fileArg(rest, cmd);
-      const tokens = parseInt32('tokens', values.tokens, 1, 2 ** 31 - 1);
-      if (tokens === undefined) throw new UsageError('`moec run` needs --tokens N', `moec run ${path} --tokens 8`);
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
@@ -323,38 +243,38 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
-        const m = compileFile(path, { consts, quantize });
-        const t0 = performance.now();
-        const res = run(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) });
-        const ms = performance.now() - t0;
-        io.out(`${m.name}  T=${tokens}  backend=ref (${values.f64 ? 'float64' : 'float32'})  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
-        for (const [name, t] of Object.entries(res.outputs)) io.out(outputLine(name, t).join('\n'));
-        if (values.out) {
-          writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend: 'ref' });
-          io.out(`wrote ${values.out}`);
-        }
-        io.out(`ran in ${ms.toFixed(1)} ms`);
-        return 0;
+      } else {
+        if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
+        await getBackend(backend); // a usage error for an unknown name, before any work
       }
-      if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
-      await getBackend(backend); // a usage error for an unknown name, before any work
-      const m = compileFile(path, { consts });
-      const maxTokens = maxTokensOption(m, values);
+      const m = compileFile(path, { consts, quantize: backend === 'ref' ? quantize : undefined });
+      const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
+      const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
       const t0 = performance.now();
-      const res = await runOnBackend(m, { tokens, bindings: contextBinding(m, values.context), seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
+      const res =
+        backend === 'ref'
+          ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) }), forwardMs: undefined }
+          : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
       const ms = performance.now() - t0;
-      io.out(`${m.name}  T=${tokens}  backend=${backend}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
-      for (const [name, t] of Object.entries(res.outputs)) {
-        io.out(outputLine(name, t).join('\n'));
-        if (res.agreement) io.out(`  vs reference interpreter: ${formatAgreement(res.agreement[name])}`);
-        if (res.quantError) io.out(`  quantization error (${values.quantize} reference vs f32 reference): ${formatAgreement(res.quantError[name])}`);
+      if (values.out) writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
+      const agreement = 'agreement' in res ? res.agreement : undefined;
+      const quantError = 'quantError' in res ? res.quantError : undefined;
+      if (values.json) {
+        const facts = { model: m.name, tokens, bindings: res.bindings, backend, precision: values.f64 ? 'float64' : 'float32', weights: src(values.weights), inputs: src(values.inputs) } as const;
+        const compares = 'quantErrorBase' in res && res.quantErrorBase === 'dequantized' ? 'dequantized checkpoint' : 'f32 weights';
+        io.out(JSON.stringify(runJson({ ...facts, outputs: res.outputs, agreement, quantError, quantize: values.quantize, compares, forwardMs: res.forwardMs ?? ms, totalMs: ms, wrote: values.out }), null, 1));
+      } else {
+        const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : backend;
+        io.out(`${m.name}  T=${tokens}  backend=${mode}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
+        for (const [name, t] of Object.entries(res.outputs)) {
+          io.out(outputLine(name, t).join('\n'));
+          if (agreement) io.out(`  vs reference interpreter: ${formatAgreement(agreement[name])}`);
+          if (quantError) io.out(`  ${quantErrorText(values.quantize as string, quantError[name], 'quantErrorBase' in res ? res.dequantizedWeights : undefined)}`);
+        }
+        if (values.out) io.out(`wrote ${values.out}`);
+        io.out(res.forwardMs === undefined ? `ran in ${ms.toFixed(1)} ms` : `forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
       }
-      if (values.out) {
-        writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
-        io.out(`wrote ${values.out}`);
-      }
-      io.out(`forward ${res.forwardMs.toFixed(2)} ms (compile, build and load included: ${ms.toFixed(1)} ms)`);
-      if (res.agreement) failOnNonFiniteMismatch(backend, res.agreement);
+      if (agreement) failOnNonFiniteMismatch(backend, agreement);
       return 0;
     }
     case 'pack': {
@@ -401,7 +321,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const tty = process.stderr.isTTY === true;
       const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
       try {
-        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress }), values.out));
+        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress, quantizeRouter: values['quantize-router'] }), values.out));
       } finally {
         if (tty) process.stderr.write('\r\x1b[K');
       }
@@ -426,6 +346,25 @@ async function command(argv: string[], io: CliIO): Promise<number> {
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+/**
+ * The quantization error line of `moec run --check --quantize`. Against f32 weights it is the
+ * error of quantizing; a checkpoint already quantized gives the f32 model only its dequantized
+ * values, so the line says that it measures requantizing (0 for the same scheme), not
+ * quantizing: printed bare, a 0 would read as lossless.
+ */
+function quantErrorText(scheme: string, a: Agreement, dequantized: string[] | undefined): string {
+  if (dequantized === undefined || dequantized.length === 0) return `quantization error (${scheme} reference vs f32 reference): ${formatAgreement(a)}`;
+  const which = `${dequantized.slice(0, 3).map((w) => `\`${w}\``).join(', ')}${dequantized.length > 3 ? `, ... (${dequantized.length} weights)` : ''}`;
+  return `requantization error (${scheme} reference vs the checkpoint's own values): ${formatAgreement(a)}; the checkpoint is already quantized (${which}), so this is not the error of quantizing, which needs the original f32 checkpoint`;
+}
+
+/** `--quantize SCHEME`, with the router too under `--quantize-router` (by default it stays f32). */
+function quantizeOption(values: Values): QuantScheme | undefined {
+  if (values.quantize === undefined) return undefined;
+  const scheme = quantScheme(values.quantize as string);
+  return values['quantize-router'] ? { ...scheme, router: true } : scheme;
+}
 
 /** `--dtype` spellings: the table's names, and the quantized dtypes' full names. */
 const DTYPE_ALIASES: Record<string, StorageDType> = { fp8e4m3: 'fp8' };
@@ -452,16 +391,39 @@ function analyzeInput(path: string, consts: Record<string, number>, note: (messa
   return { module: r.module, imported: importedFrom(r) };
 }
 
-/** `--context N`: the KV cache length `L` of a decoder model (`moec import`). */
-function contextBinding(m: Module, context: string | undefined): Record<string, number> {
+/** The flag that sets each size of a run (the others are `--set` constants or have none). */
+const SIZE_FLAGS: Record<string, string> = { T: '--tokens', L: '--context' };
+
+/**
+ * `T` and the cache length `L` of a decoder model (`moec import`) for `moec run`: from
+ * --tokens and --context, else read off the --inputs file (the shapes of the inputs declared
+ * with them). A flag that disagrees with the file is E504 naming the flag, the tensor and the
+ * axis. Warns (a note) when T + L passes the positions the model was made for.
+ */
+function runSizes(m: Module, values: Values, path: string, note: (message: string) => void): { tokens: number; bindings: Record<string, number> } {
+  const inputs = values.inputs as string | undefined;
+  const fromFile = inputs !== undefined ? sizesFromInputs(m, readSafetensors(inputs), inputs) : {};
+  const given: Record<string, number | undefined> = {
+    T: parseInt32('tokens', values.tokens as string | undefined, 1, 2 ** 31 - 1),
+    L: parseInt32('context', values.context as string | undefined, 1, 2 ** 31 - 1),
+  };
   const hasL = m.dims.some((d) => d.name === 'L');
-  if (context === undefined) {
-    if (hasL) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
-    return {};
+  if (given.L !== undefined && !hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
+  for (const [dim, flag] of Object.entries(SIZE_FLAGS)) {
+    const f = fromFile[dim];
+    if (f === undefined || given[dim] === undefined || given[dim] === f.value) continue;
+    fail('E504', `${flag} ${given[dim]} sets ${dim} = ${given[dim]}, but ${inputs}: \`${f.tensor}\` has ${f.value} along axis ${f.axis}, its size ${dim}`, undefined, `pass ${flag} ${f.value}, or leave ${flag} out to take ${dim} from the inputs file`);
   }
-  if (!hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');
-  return { L: parseInt32('context', context, 1, 2 ** 31 - 1)! };
+  const tokens = given.T ?? fromFile.T?.value;
+  if (tokens === undefined) throw new UsageError('`moec run` needs --tokens N (or --inputs FILE, whose inputs give T)', `moec run ${path} --tokens 8`);
+  const context = given.L ?? fromFile.L?.value;
+  if (hasL && context === undefined) throw new UsageError('this model has a KV cache: `moec run` needs --context L (positions already cached)', 'e.g. --context 16');
+  const positions = m.dims.find((d) => d.name === 'L')?.max;
+  if (context !== undefined && positions !== undefined && tokens + context > positions)
+    note(`T + L = ${tokens} + ${context} = ${tokens + context} positions, past the ${positions} the model was made for (dim L <= ${positions}: max_position_embeddings for a model from moec import); positions beyond it are extrapolated`);
+  return { tokens, bindings: context !== undefined ? { L: context } : {} };
 }
+
 /** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
 function inputPaths(values: Values, file: string): Array<string | undefined> {
   const target = values.target as string | undefined;
@@ -505,7 +467,7 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   checkDisabled(disabled);
-  const quantize = values.quantize === undefined ? undefined : quantScheme(values.quantize as string);
+  const quantize = quantizeOption(values);
   return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
 }
 
@@ -525,18 +487,27 @@ function attachSources(e: MoecError): void {
   }
 }
 
+/** The command an argv names (its first positional), whatever options it also holds. */
+function commandOf(argv: string[]): string | undefined {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: false, options: PARSE_OPTIONS }).positionals[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A parseArgs error in moec's words. Node's own text for an unknown option is long and
- * ends on an unbalanced quote (`... as in '-- "--foo"`); this names the option and the
- * nearest real one.
+ * ends on an unbalanced quote (`... as in '-- "--foo"`); this names the option, the help
+ * that lists the real ones (the command's, when the command is known) and the nearest.
  */
-function parseArgsMessage(e: Error): string {
+function parseArgsMessage(e: Error, argv: string[]): string {
   const unknown = /^Unknown option '([^']*)'/.exec(e.message)?.[1];
-  if (unknown === undefined) return e.message.replace(/^Option/, 'option');
-  // The options as the help lists them: every option is there, so that is the list to match.
-  const names = new Set(HELP.match(/--[a-z][a-z0-9-]*/g));
-  const hint = didYouMean(unknown.replace(/=.*$/, ''), names);
-  return `unknown option '${unknown}'${hint ? `\n  hint: ${hint}` : ''}`;
+  if (unknown === undefined) return `${e.message.replace(/^Option/, 'option')}\n  (moec --help lists the commands and options)`;
+  const cmd = commandOf(argv);
+  const known = cmd !== undefined && Object.hasOwn(COMMANDS, cmd);
+  const hint = didYouMean(unknown.replace(/=.*$/, ''), commandOptions(known ? cmd : undefined));
+  return `unknown option ${unknown} (see moec ${known ? `${cmd} ` : ''}--help)${hint ? `\n  hint: ${hint}` : ''}`;
 }
 
 /** Runs the CLI and returns the exit code; never throws. */
@@ -556,7 +527,7 @@ export async function main(argv: string[], io: CliIO = { out: (s) => console.log
     // node:util parseArgs reports unknown or malformed options with these codes.
     const code = (e as { code?: string }).code;
     if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      io.err(`moec: ${parseArgsMessage(e as Error)}\n  (moec --help lists the commands and options)`);
+      io.err(`moec: ${parseArgsMessage(e as Error, argv)}`);
       return 2;
     }
     const debug = argv.includes('--debug');

@@ -3,7 +3,7 @@
  * fused, the tile each GEMM got and why, the arena against the naive sum of buffers, and
  * the cost model's estimated time on the target for a decode step and a full batch.
  */
-import type { KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
+import type { KProgram, Kernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
@@ -93,15 +93,57 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   }
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
-  // every other symbolic size (a decoder's cached length L) at its bound: the estimate of a
-  // full cache; unbound, the cost model cannot size the attention kernels at all
-  const others = p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const);
-  const bindings = Object.fromEntries(others);
-  const est = [1, maxTokens].map((t) => {
-    const c = programCost(p, target, t, bindings);
-    return `T=${t}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`;
-  });
-  const at = others.length > 0 ? ` with ${others.map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
-  lines.push(`estimated on ${target.name}${at}: ${est.join('; ')}`);
+  const { at, points } = estimates(p, target, maxTokens);
+  const est = points.map((c) => `T=${c.tokens}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`);
+  const atText = Object.keys(at).length > 0 ? ` with ${Object.entries(at).map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
+  lines.push(`estimated on ${target.name}${atText}: ${est.join('; ')}`);
   return lines.join('\n');
+}
+
+/**
+ * The cost model's estimate for a decode step (T = 1) and a full batch (T = maxTokens),
+ * with every other symbolic size (a decoder's cached length L) at its bound: the estimate
+ * of a full cache; unbound, the cost model cannot size the attention kernels at all.
+ */
+function estimates(p: KProgram, target: TargetCaps, maxTokens: number): { at: Record<string, number>; points: Array<{ tokens: number; seconds: number; flops: number; bytes: number }> } {
+  const at = Object.fromEntries(p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const));
+  const points = [1, maxTokens].map((tokens) => {
+    const c = programCost(p, target, tokens, at);
+    return { tokens, seconds: c.seconds, flops: c.flops, bytes: c.bytes };
+  });
+  return { at, points };
+}
+
+export const COMPILE_SCHEMA = 'moec-compile/1';
+
+type JsonStep =
+  | { loop: number; body: JsonStep[] }
+  | { index: number; kind: Kernel['kind']; description: string; weights?: { dtype: string; group: number }; tile?: Tiling & { sortedFromTokens?: number } };
+
+/** `moec compile --json`: the report's facts as data (fields: docs/json.md). */
+export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, compileMs: number, wrote?: string) {
+  let n = 0;
+  const steps = (list: Step[]): JsonStep[] =>
+    list.map((s): JsonStep => {
+      if (s.kind === 'loop') return { loop: s.count, body: steps(s.body) };
+      const k = s as Kernel;
+      const w = k.kind === 'gemm' || k.kind === 'grouped_gemm' || k.kind === 'router' ? p.buffers.find((b) => b.name === k.w) : undefined;
+      const tile = 'tile' in k && k.tile ? { ...k.tile, ...(k.kind === 'grouped_gemm' ? { sortedFromTokens: k.sortedFromTokens } : {}) } : undefined;
+      return { index: ++n, kind: k.kind, description: describeKernel(k), ...(w?.quant ? { weights: { dtype: w.dtype, group: w.quant.group } } : {}), ...(tile ? { tile } : {}) };
+    });
+  const kernels = steps(p.steps);
+  const { at, points } = estimates(p, target, maxTokens);
+  return {
+    schema: COMPILE_SCHEMA,
+    model: p.name,
+    target: target.name,
+    backend: target.backend,
+    maxTokens,
+    compileMs,
+    kernelCount: n,
+    kernels,
+    arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: p.arenaBytes, naiveBytes: p.naiveBytes } : null,
+    estimate: { sizes: at, points },
+    wrote: wrote ?? null,
+  };
 }

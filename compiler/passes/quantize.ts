@@ -12,6 +12,9 @@
  * follow at load time: float weights given for a quantized declaration are quantized by the
  * interpreters and `packWeights` (seeded weights: the f32 values of the same seed).
  *
+ * The router's matrix (a GEMM whose result reaches an expert selection) stays f32 unless
+ * the scheme says `router: true` (`--quantize-router`).
+ *
  * Precondition: verified graph IR, before fusion (it runs first). Without a scheme in the
  * context it returns its input unchanged, so f32 programs are exactly what they were.
  */
@@ -65,6 +68,46 @@ function gemmWeights(m: Module): Map<string, number> {
   return out;
 }
 
+/** Ops that choose experts: a GEMM whose result reaches one of these is a router. */
+const SELECTION_OPS = new Set(['topk', 'group_topk', 'route_capacity', 'moe_router']);
+/** Ops a router's scores do not pass through on their way to the selection. */
+const GEMM_OPS = new Set(['matmul', 'grouped_matmul', 'moe_experts', 'repeat']);
+
+/** Whether `v` of `f` reaches an expert selection through ops other than GEMMs (a few steps: bias, softmax or sigmoid, correction bias). */
+function reachesSelection(f: Func, v: Value): boolean {
+  let frontier = [v];
+  for (let depth = 0; depth < 8 && frontier.length > 0; depth++) {
+    const next: Value[] = [];
+    for (const n of f.body) {
+      if (!n.inputs.some((x) => frontier.includes(x))) continue;
+      if (SELECTION_OPS.has(n.op)) return true;
+      if (!GEMM_OPS.has(n.op)) next.push(...n.outputs);
+    }
+    frontier = next;
+  }
+  return false;
+}
+
+/** The weights `v` of `f` carries: its weight node's name, or through a repeat body's parameter, the weights every caller passes there. */
+function weightNames(m: Module, f: Func, v: Value, out: Set<string>): void {
+  const node = f.body.find((n) => n.outputs.includes(v));
+  if (node?.op === 'weight') out.add(node.attrs.name as string);
+  const i = f.params.indexOf(v);
+  if (i < 0) return;
+  for (const g of m.funcs) for (const r of g.body) if (r.op === 'repeat' && r.attrs.body === f.name && r.inputs[i]) weightNames(m, g, r.inputs[i], out);
+}
+
+/** The router weights: a GEMM's weight operand whose result reaches an expert selection, or a fused router's matrix. */
+function routerWeights(m: Module): Set<string> {
+  const out = new Set<string>();
+  for (const f of m.funcs)
+    for (const n of f.body) {
+      if (n.op === 'moe_router') weightNames(m, f, n.inputs[1], out);
+      else if (n.op === 'matmul' && reachesSelection(f, n.outputs[0])) weightNames(m, f, n.inputs[1], out);
+    }
+  return out;
+}
+
 /** Re-infers every node's result types (and repeat bodies' parameter types) after weights were retyped. */
 function retype(m: Module): void {
   for (let changed = true, rounds = 0; changed && rounds <= m.funcs.length + 1; rounds++) {
@@ -100,8 +143,9 @@ export const quantizeWeights: GraphPass = {
     if (!scheme) return input;
     const m = cloneModule(input);
     const axes = gemmWeights(m);
+    const routers = scheme.router ? new Set<string>() : routerWeights(m);
     for (const w of m.weights) {
-      const axis = axes.get(w.name);
+      const axis = routers.has(w.name) ? undefined : axes.get(w.name);
       if (axis === undefined || w.type.quant || !isFloatDType(w.type.dtype) || w.type.dtype === 'fp8e4m3') continue;
       const type: TensorType = { ...schemeQuant(scheme, axis), shape: w.type.shape };
       if (!quantTypeProblem(type)) w.type = type;

@@ -33,12 +33,13 @@ import { QUANT_SCHEMES, quantize } from '../../ir/quant.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas } from '../../bench/native.ts';
 import { SMALL } from '../small-sizes.ts';
+import { withRouter } from '../quant-router-too.ts';
 
 const TOL = 1e-5;
 const hasAvx512 = cpuHas('avx512f');
 
 function compileQ(file: string, scheme: string, target: string, consts: Record<string, number>, maxTokens: number): { m: Module; p: KProgram } {
-  const m = compileFile(`examples/${file}`, { consts, quantize: scheme });
+  const m = compileFile(`examples/${file}`, { consts, quantize: withRouter(scheme) });
   return { m, p: runPipeline(m, { target: loadTarget(target), maxTokens }).program! };
 }
 

@@ -27,6 +27,7 @@ import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../ir/quant.ts';
 import { SMALL } from '../small-sizes.ts';
+import { withRouter } from '../quant-router-too.ts';
 
 const MAX_REL = 2e-6;
 const REL_L2 = 1e-6;
@@ -34,7 +35,7 @@ const BOUND = 40;
 
 function compileQuant(file: string, consts: Record<string, number>, scheme: string, target: string) {
   const m = compileFile(`examples/${file}`, { consts });
-  return { m, ...compileModel(m, { target, maxTokens: BOUND, quantize: scheme }) };
+  return { m, ...compileModel(m, { target, maxTokens: BOUND, quantize: withRouter(scheme) }) };
 }
 
 /** T = 1 (the direct path) and a T a few tokens into the sorted path of every grouped GEMM. */

@@ -51,6 +51,7 @@ import { decoders } from '../../compiler/backends/wgsl/quant.ts';
 import { codeLayout } from '../../compiler/backends/weights.ts';
 import { QUANT_SCHEMES, type QuantDType, fp8e4m3Decode, packCodes, scaleShape } from '../../ir/quant.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
+import { withRouter } from '../quant-router-too.ts';
 
 const missing = await missingAdapter('the WGSL quantized tests');
 
@@ -61,12 +62,12 @@ const boundFor = (file: string): number => (file === 'tiny.moe' ? 64 : 80);
 
 function compileQuant(file: string, scheme: string, maxTokens: number, consts = SMALL[file]): { program: KProgram; m: ReturnType<typeof compileFile> } {
   const m = compileFile(`examples/${file}`, { consts });
-  return { program: compileModel(m, { target, maxTokens, quantize: scheme }).program, m };
+  return { program: compileModel(m, { target, maxTokens, quantize: withRouter(scheme) }).program, m };
 }
 
 /** The plan of an example at its real sizes (bound 256 tokens), quantized. */
 function realPlan(file: string, scheme: string): ReturnType<typeof planWgsl> {
-  return planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256, quantize: scheme }).program, target);
+  return planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256, quantize: withRouter(scheme) }).program, target);
 }
 
 /** The grouped GEMMs' decode/sorted threshold, over every loop body. */

@@ -10,6 +10,7 @@
  */
 /// <reference types="@webgpu/types" />
 import type { GpuHost } from './gpu.ts';
+import { importDawn } from './dawn.ts';
 
 let dawn: GPU | undefined;
 
@@ -19,7 +20,7 @@ export const NODE_GPU: GpuHost = {
     if (nav) return nav;
     if (dawn) return dawn;
     process.env.EGL_PLATFORM ??= 'surfaceless';
-    const { create, globals } = await import('webgpu');
+    const { create, globals } = await importDawn();
     Object.assign(globalThis, globals);
     const flags = process.env.MOEC_DAWN_FLAGS?.split(',').filter((f) => f !== '') ?? ['backend=opengl'];
     dawn = create(flags);

@@ -1,0 +1,220 @@
+/**
+ * @fileoverview What `moec --help` and `moec COMMAND --help` print, from one table of
+ * commands and one of options: the overview lists every command and option, a command's
+ * help only its own options (in its own words where an option means something else there)
+ * and an example. Unknown options are matched against the same table.
+ */
+
+interface CommandHelp {
+  /** The usage line(s) after `moec `. */
+  usage: string;
+  /** What it does, a few lines. */
+  about: string;
+  /** Its options, in the order shown; names of OPTIONS. */
+  options: string[];
+  /** A command line that works from the package's root. */
+  example: string;
+}
+
+interface OptionHelp {
+  /** The option as written in usage, e.g. `--tokens N`. */
+  form: string;
+  /** What it does, for the overview (may name the commands it belongs to). */
+  text: string;
+  /** What it does in a given command's help, where that differs from `text`. */
+  per?: Record<string, string>;
+}
+
+export const COMMANDS: Record<string, CommandHelp> = {
+  check: {
+    usage: 'check FILE [--json] [--quantize SCHEME] [--set NAME=VALUE,...]',
+    about: 'Parse, lower and verify; print inputs, weights (total and per-token active\nparameters) and outputs.',
+    options: ['json', 'quantize', 'quantize-router', 'set'],
+    example: 'moec check examples/mixtral.moe --set D=512,F=1024',
+  },
+  ir: {
+    usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
+    about:
+      'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.',
+    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set'],
+    example: 'moec ir examples/tiny.moe --after fuse-experts',
+  },
+  compile: {
+    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
+    about:
+      "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
+    options: ['target', 'max-tokens', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set'],
+    example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
+  },
+  run: {
+    usage:
+      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
+    about:
+      'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set'],
+    example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
+  },
+  pack: {
+    usage: 'pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]\n[--max-tokens N] [--set ...]',
+    about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
+    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set'],
+    example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
+  },
+  import: {
+    usage: 'import CONFIG.json [-o MODEL.moe]',
+    about:
+      'Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,\nDeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).',
+    options: ['out'],
+    example: 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe',
+  },
+  quantize: {
+    usage: 'quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8 [--quantize-router]',
+    about:
+      "Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions\nexcept embeddings, norms (names with embed, norm, wte, wpe) and, unless\n--quantize-router, the router (mlp.gate, block_sparse_moe.gate, router); the last\naxis is the reduction axis. IN is a .safetensors file, a model.safetensors.index.json\nor a directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),\ni4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with\nDeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error\nagainst the input per tensor and overall (max abs, relL2).",
+    options: ['to', 'out', 'quantize-router'],
+    example: 'moec quantize model.safetensors --to i8 -o model-i8.safetensors',
+  },
+  analyze: {
+    usage: 'analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--json] [--svg FILE] [--set ...]',
+    about:
+      'What the model costs: total and active parameters by component, FLOPs per token\n(decode, prefill, dense equivalent), weight bytes per token for a batch of N and the\nKV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with\n--target each kernel\'s FLOPs, bytes, intensity, bound and predicted time.',
+    options: ['target', 'tokens', 'context', 'dtype', 'json', 'svg', 'set'],
+    example: 'moec analyze examples/hf/Mixtral-8x7B-v0.1/config.json --target x86-avx2 --dtype bf16',
+  },
+};
+
+export const OPTIONS: Record<string, OptionHelp> = {
+  set: { form: '--set NAME=VALUE,...', text: 'override file-level constants (e.g. --set D=64,E=16)' },
+  tokens: {
+    form: '--tokens N',
+    text: 'the token count T (moec analyze: the batch N, default 1)',
+    per: {
+      run: 'the token count T (default: from --inputs, when given)',
+      analyze: 'the batch N: tokens per forward pass (default 1: decode)',
+    },
+  },
+  context: {
+    form: '--context L',
+    text: 'moec run: positions already in the KV cache (decoder models from\nmoec import); moec analyze: the context length L (default 4096)',
+    per: {
+      run: 'positions already in the KV cache, the size L of a decoder model from\nmoec import (default: from --inputs, when given)',
+      analyze: 'the context length L (default 4096)',
+    },
+  },
+  dtype: { form: '--dtype D', text: "moec analyze: weight storage dtype for bytes per token: f32, bf16,\nfp8, i8, i4 (default: the model's)" },
+  json: {
+    form: '--json',
+    text: 'print the result as JSON (check, compile, run, analyze; fields: docs/json.md)',
+    per: { analyze: 'print the analysis as JSON (fields: docs/analyze.md)' },
+  },
+  svg: { form: '--svg FILE', text: 'moec analyze: write the roofline chart (needs --target)' },
+  seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },
+  weights: {
+    form: '--weights FILE|DIR',
+    text: 'weights by moec name, or by checkpoint name through `from` patterns:\na .safetensors file, a model.safetensors.index.json (shards), or a\ndirectory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4\nwith _scale (converted to the model\'s dtypes)',
+  },
+  inputs: { form: '--inputs FILE', text: 'inputs by name from a safetensors file (token ids I32 or I64)' },
+  out: {
+    form: '-o, --out FILE',
+    text: 'where to write: run the outputs (safetensors), compile a directory,\npack the blob, import the .moe, quantize the checkpoint',
+    per: {
+      run: 'write the outputs to a safetensors file',
+      compile: "write the target backend's files (or the kernel IR) into this directory",
+      pack: 'the packed weights blob (and OUT.bin.json beside it)',
+      import: 'write the .moe file here instead of to stdout',
+      quantize: 'the quantized checkpoint (.safetensors)',
+    },
+  },
+  backend: { form: '--backend NAME', text: 'ref (the reference interpreter, default), c, wasm or wgsl' },
+  check: {
+    form: '--check',
+    text: "compare a backend's outputs with the reference interpreter's\n(with --quantize, also the quantized model's error against f32)",
+  },
+  quantize: {
+    form: '--quantize SCHEME',
+    text: 'store GEMM weights quantized: i8 (per channel), i4 (groups of 32),\ni4g32, i4g128, fp8 (e4m3, groups of 128); run, compile, pack, ir, check.\nThe router stays f32 unless --quantize-router',
+  },
+  'quantize-router': {
+    form: '--quantize-router',
+    text: 'quantize the router weights too (with --quantize, or moec quantize):\nexpert choices then follow the quantized scores',
+  },
+  to: { form: '--to SCHEME', text: 'moec quantize: the scheme: i8, i4, i4g32, i4g128, fp8', per: { quantize: 'the scheme: i8, i4, i4g32, i4g128, fp8' } },
+  f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter)' },
+  target: {
+    form: '--target NAME|FILE',
+    text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
+  },
+  'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
+  after: { form: '--after STEP', text: 'print the IR after a pipeline step (moec ir)' },
+  'print-after-all': { form: '--print-after-all', text: 'print the IR after every step (moec ir)' },
+  'verify-each': { form: '--verify-each', text: 'verify the IR (graph or kernel) around every pass' },
+  disable: { form: '--disable PASS,...', text: 'skip passes (all but lower-kernels, tile and plan-memory)' },
+  emit: { form: '--emit kernel-ir', text: "moec compile -o writes the kernel IR instead of the backend's code" },
+  debug: { form: '--debug', text: 'print the stack trace of an internal error' },
+};
+
+const COLUMN = 24;
+
+function optionLines(name: string, command?: string): string[] {
+  const o = OPTIONS[name];
+  const text = (command !== undefined ? o.per?.[command] : undefined) ?? o.text;
+  const [first, ...rest] = text.split('\n');
+  const head = `  ${o.form}`;
+  const pad = head.length + 2 <= COLUMN ? head.padEnd(COLUMN) : `${head}\n${' '.repeat(COLUMN)}`;
+  return [`${pad}${first}`, ...rest.map((l) => `${' '.repeat(COLUMN)}${l}`)];
+}
+
+const indent = (text: string, by: string): string => text.replace(/^/gm, by);
+
+/** `moec CMD ...usage`, continuation lines under the first argument; `lead` is what precedes it on the first line. */
+function usageText(command: string, lead: string): string {
+  const [first, ...rest] = COMMANDS[command].usage.split('\n');
+  const under = ' '.repeat(lead.length + `moec ${command} `.length);
+  return [`${lead}moec ${first}`, ...rest.map((l) => under + l)].join('\n');
+}
+
+/** `moec --help`: every command and every option. */
+export function overviewHelp(): string {
+  const commands = Object.entries(COMMANDS).map(([name, c]) => `${usageText(name, '  ')}\n${indent(c.about, '      ')}`);
+  return [
+    'moec — a compiler for Mixture-of-Experts models',
+    '',
+    'Usage:',
+    ...commands,
+    '  moec COMMAND --help   the options of one command, with an example',
+    '  moec --help | --version',
+    '',
+    'Options:',
+    ...Object.keys(OPTIONS).flatMap((n) => optionLines(n)),
+    '',
+    'Outputs are written atomically (a temporary file renamed into place), never over an input',
+    '(refused: exit 2); -o /dev/null or a FIFO is written, not replaced.',
+    '',
+    'Exit codes: 0 ok, 1 error in the input, 2 bad command line, 3 internal error (a bug).',
+    'Language reference: docs/language.md',
+  ].join('\n');
+}
+
+/** `moec COMMAND --help`: its usage, what it does, its options and an example. */
+export function commandHelp(command: string): string {
+  const c = COMMANDS[command];
+  return [
+    usageText(command, 'Usage: '),
+    '',
+    c.about,
+    '',
+    'Options:',
+    ...[...c.options, 'debug'].flatMap((n) => optionLines(n, command)),
+    '',
+    'Example:',
+    `  ${c.example}`,
+    '',
+    'moec --help lists every command.',
+  ].join('\n');
+}
+
+/** The options a command's help lists (what an unknown option is matched against). */
+export function commandOptions(command: string | undefined): string[] {
+  const names = command !== undefined && Object.hasOwn(COMMANDS, command) ? [...COMMANDS[command].options, 'debug'] : Object.keys(OPTIONS);
+  return names.map((n) => `--${n}`);
+}

@@ -1,0 +1,71 @@
+/**
+ * The README's sample outputs are what the commands print (they once showed 11 kernels and a
+ * 68.0 MiB arena where `moec compile` printed 9 and 64.1 MiB). Each block after an
+ * `<!-- sample: ... -->` comment starts with `$ npx moec ARGS`; the test runs those arguments
+ * and finds the block's lines in the output in order. A line `...` stands for lines left out,
+ * a line ending in `...` (or `(...)`) for the rest of that line; times (`compiled in 433 ms`) are ignored.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { cli } from './capture.ts';
+
+interface Sample {
+  args: string[];
+  lines: string[];
+}
+
+function samples(readme: string): Sample[] {
+  const out: Sample[] = [];
+  for (const m of readme.matchAll(/<!-- sample:[^>]*-->\n```[a-z]*\n([\s\S]*?)\n```/g)) {
+    const [command, ...lines] = m[1].split('\n');
+    const args = /^\$ npx moec (.*)$/.exec(command)?.[1].split(/\s+/);
+    if (!args) throw new Error(`a README sample must start with "$ npx moec ...", not: ${command}`);
+    out.push({ args, lines });
+  }
+  return out;
+}
+
+/** Times vary run to run: `in 433 ms` compares as `in N ms`. */
+const stable = (line: string): string => line.replace(/\bin \d+(\.\d+)? ms\b/g, 'in N ms');
+
+/** The sample lines missing from the output (in order), as `line` for a report. */
+function missing(sample: string[], output: string[]): string[] {
+  const got = output.map(stable);
+  const lost: string[] = [];
+  let at = 0;
+  for (const raw of sample) {
+    if (raw.trim() === '...') continue;
+    const line = stable(raw);
+    const prefix = /\.\.\.\)?$/.test(line) ? line.replace(/\s*\(?\.\.\.\)?$/, '') : undefined;
+    const i = got.findIndex((g, j) => j >= at && (prefix !== undefined ? g.startsWith(prefix) : g === line));
+    if (i < 0) lost.push(raw);
+    else at = i + 1;
+  }
+  return lost;
+}
+
+describe('README samples', () => {
+  const list = samples(readFileSync('README.md', 'utf8'));
+
+  it('the README has samples to check', () => {
+    expect(list.map((s) => s.args[0])).toEqual(['check', 'analyze', 'compile']);
+  });
+
+  it.each(list.map((s) => [s.args.join(' '), s] as const))('moec %s prints what the README shows', async (_name, s) => {
+    const r = await cli(...s.args);
+    expect(r.code, r.err).toBe(0);
+    expect(missing(s.lines, r.out.split('\n'))).toEqual([]);
+  });
+
+  it('the comparison finds a wrong number (the old 11 kernels, 68.0 MiB)', () => {
+    const output = ['kernels (9):', 'arena: 64.1 MiB for T = 256; naive sum of buffers 103.1 MiB (1.6× smaller)'];
+    expect(missing(['kernels (11):', '...', 'arena: 68.0 MiB for T = 256; naive ...'], output)).toEqual(['kernels (11):', 'arena: 68.0 MiB for T = 256; naive ...']);
+    expect(missing(['kernels (9):', '...', 'arena: 64.1 MiB for T = 256; naive ...'], output)).toEqual([]);
+  });
+
+  it('links only to files inside the package (was: ../shared/DESIGN.md)', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    expect(readme).not.toContain('../shared');
+    for (const [, target] of readme.matchAll(/\]\(([^)#]+)\)/g)) if (!/^https?:/.test(target)) expect(() => readFileSync(target), target).not.toThrow();
+  });
+});
