@@ -139,7 +139,8 @@ function hostile(bytes: Uint8Array): MoecError {
 }
 
 /** A GGUF header by hand: the fields in order (u32/u64/strings as given), then `pad` zero bytes. */
-function header(parts: Array<['u32' | 'u64', number | bigint] | ['str', string]>, pad = 0): Uint8Array {
+type Part = ['u32' | 'u64' | 'f32', number | bigint] | ['str', string];
+function header(parts: Part[], pad = 0): Uint8Array {
   const chunks: Buffer[] = [Buffer.from('GGUF', 'latin1')];
   for (const [kind, v] of parts) {
     if (kind === 'str') {
@@ -148,8 +149,9 @@ function header(parts: Array<['u32' | 'u64', number | bigint] | ['str', string]>
       n.writeBigUInt64LE(BigInt(s.length));
       chunks.push(n, s);
     } else {
-      const b = Buffer.alloc(kind === 'u32' ? 4 : 8);
+      const b = Buffer.alloc(kind === 'u64' ? 8 : 4);
       if (kind === 'u32') b.writeUInt32LE(Number(v));
+      else if (kind === 'f32') b.writeFloatLE(Number(v));
       else b.writeBigUInt64LE(BigInt(v));
       chunks.push(b);
     }
@@ -182,12 +184,42 @@ describe('hostile GGUF files', () => {
   });
 
   it('a tensor of a type moec does not read is E504 naming it; a tensor past the end or overlapping another is E510', () => {
-    const base: Array<['u32' | 'u64', number | bigint] | ['str', string]> = [['u32', 3], ['u64', 1], ['u64', 1], ['str', 'general.architecture'], ['u32', 8], ['str', 'llama']];
-    const tensor = (type: number, offset: number, ne = 32): Array<['u32' | 'u64', number | bigint] | ['str', string]> => [['str', 'output_norm.weight'], ['u32', 1], ['u64', ne], ['u32', type], ['u64', offset]];
+    const base: Part[] = [['u32', 3], ['u64', 1], ['u64', 1], ['str', 'general.architecture'], ['u32', 8], ['str', 'llama']];
+    const tensor = (type: number, offset: number, ne = 32): Part[] => [['str', 'output_norm.weight'], ['u32', 1], ['u64', ne], ['u32', type], ['u64', offset]];
     const pad = (h: Uint8Array, data: number): Uint8Array => Buffer.concat([h, Buffer.alloc((32 - (h.length % 32)) % 32 + data)]);
     expect(hostile(pad(header([...base, ...tensor(12, 0)]), 256)).message).toMatch(/E504: .*"output_norm.weight" is ggml type 12, which moec does not read/);
     expect(hostile(pad(header([...base, ...tensor(0, 0)]), 64)).message).toMatch(/E510: .*"output_norm.weight" needs bytes \d+\.\.\d+, past the end of the file/);
     expect(hostile(pad(header([...base, ...tensor(0, 2 ** 50)]), 64)).message).toMatch(/E510: .*past the end of the file/);
     expect(hostile(pad(header([...base, ...tensor(0, 3)]), 256)).message).toMatch(/E510: .*not a multiple of the alignment 32/);
+  });
+
+  it('metadata that is missing a key is E804 naming it; one whose config fails shows that config line, not the binary file', async () => {
+    const kv = (key: string, type: number, v: Part): Part[] => [['str', key], ['u32', type], v];
+    const meta = (heads: number): Part[] => [
+      ...kv('general.architecture', 8, ['str', 'qwen3moe']),
+      ...kv('qwen3moe.block_count', 4, ['u32', 1]),
+      ...kv('qwen3moe.embedding_length', 4, ['u32', 16]),
+      ...kv('qwen3moe.context_length', 4, ['u32', 64]),
+      ...kv('qwen3moe.attention.layer_norm_rms_epsilon', 6, ['f32', 1e-6]),
+      ...kv('qwen3moe.expert_count', 4, ['u32', 4]),
+      ...kv('qwen3moe.expert_used_count', 4, ['u32', 2]),
+      ...kv('qwen3moe.expert_feed_forward_length', 4, ['u32', 8]),
+      ...kv('qwen3moe.vocab_size', 4, ['u32', 32]),
+      ...(heads > 0 ? kv('qwen3moe.attention.head_count', 4, ['u32', heads]) : []),
+    ];
+    const dir = mkdtempSync(join(tmpdir(), 'moec-gguf-'));
+    // Each kv above is a key string plus one value; the architecture's value is a string too.
+    const count = (heads: number): number => meta(heads).length / 3;
+    const file = (name: string, heads: number): string => {
+      writeFileSync(join(dir, name), header([['u32', 3], ['u64', 0], ['u64', count(heads)], ...meta(heads)]));
+      return join(dir, name);
+    };
+    expect(() => importGguf(file('noheads.gguf', 0))).toThrow(/E804: .*the GGUF metadata has no `qwen3moe.attention.head_count`/);
+    const err: string[] = [];
+    expect(await main(['import', file('heads3.gguf', 3)], { out: () => {}, err: (s) => err.push(s) })).toBe(1);
+    expect(err.join('\n')).toContain('error E804: num_attention_heads: hidden_size 16 does not split into 3 heads');
+    expect(err.join('\n')).toContain('"num_attention_heads": 3,');
+    expect(err.join('\n')).toContain("GGUF metadata as the config.json moec imports");
+    expect(err.join('\n')).not.toContain('GGUF\u0003');
   });
 });

@@ -120,7 +120,10 @@ export function importGguf(path: string): ImportResult & { config: Record<string
     return { ...importHfConfig(text, path), config };
   } catch (e) {
     // A field error points into the config the metadata stands for: show that text, never the binary file.
-    if (e instanceof MoecError) e.addSource(new SourceFile(path, text));
+    if (e instanceof MoecError) {
+      e.addSource(new SourceFile(path, text));
+      for (const d of e.diagnostics) if (d.span?.file === path) d.hint = `${d.hint ? `${d.hint}; ` : ''}the lines shown are ${path}'s GGUF metadata as the config.json moec imports`;
+    }
     throw e;
   }
 }
