@@ -8,9 +8,11 @@
  *
  * Strings are a u64 byte length and UTF-8 bytes; an array is a u32 item type, a u64 count and
  * the items. Dims are listed fastest-first (ne[0] is the row length), the reverse of numpy's
- * shape. Why our own reader and not `@huggingface/gguf`: that package reads through `fetch`
- * and range requests (a local file needs its Node-only entry and reads the header into one
- * buffer), and moec needs every length checked against the file size with its own E-codes.
+ * shape. Why our own reader and not `@huggingface/gguf`: that package reads a local file in
+ * Node (`allowLocalFile`) but only through an async API, while moec's import and checkpoint
+ * loading are synchronous throughout (as the safetensors path is), and it parses the header
+ * only; the tensor data, its conversion and the E-codes for a malformed file are moec's to
+ * write either way, and the format is small enough that one bounded reader is simpler.
  *
  * Only the header is read up front, through a window that grows as it goes; each tensor's
  * bytes are read from their own offset when asked for. Every count is checked against the
