@@ -220,7 +220,7 @@ function parseHeader(fd: number, size: number, path: string, role: FileRole): Gg
     // Sizes are checked against the file even for types moec does not decode (where each
     // element takes at least one byte... or a few bits: checked when the tensor is read).
     const elements = t.ne.reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(elements)) bad(`tensor "${t.name}" has ${elements} elements`);
+    if (!Number.isSafeInteger(elements)) bad(`tensor "${t.name}" has dims [${t.ne.join(', ')}], ${elements.toExponential(2)} elements, more than any file holds`);
     let bytes = 0;
     if (g) {
       if (t.ne[0] % g.block !== 0) bad(`tensor "${t.name}" is ${g.name} with rows of ${t.ne[0]} elements, not a multiple of its block of ${g.block}`);

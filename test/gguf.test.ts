@@ -23,6 +23,7 @@ import { importHfConfig } from '../compiler/import/index.ts';
 import { renderDecoder } from '../compiler/import/decoder.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { MoecError } from '../ir/diagnostics.ts';
+import { roundToBf16, roundToF16 } from '../ir/float16.ts';
 import { readGguf } from '../ir/gguf.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
@@ -72,6 +73,22 @@ describe('--weights model.gguf', () => {
       const fromSt = interpret(m, { bindings, inputs, weights: weightsFromSafetensors(m, file, fx) }).logits.data;
       expect(Array.from(fromGguf)).toEqual(Array.from(fromSt));
       expect(maxAbs(fromGguf, file.get('logits').data)).toBeLessThan(1e-5);
+    });
+
+  for (const [gguf, name, round] of [['mixtral-f16-split', 'mixtral', roundToF16], ['qwen3_moe-bf16', 'qwen3_moe', roundToBf16]] as const)
+    it(`${gguf}.gguf: every weight is the safetensors fixture's rounded to ${gguf.split('-')[1].toUpperCase()} (matrices) or as it is`, () => {
+      const fx = `${TINY}/${name}-t3.safetensors`;
+      const file = readSafetensors(fx);
+      const m = importGguf(`${G}/${gguf}.gguf`).module;
+      const got = weightsFromSafetensors(m, openCheckpoint(`${G}/${gguf}.gguf`), 'x.gguf');
+      const want = weightsFromSafetensors(m, file, fx);
+      for (const [k, t] of Object.entries(want)) {
+        const matrix = !/(ln\d|norm)$/.test(k);
+        expect(Array.from(got[k].data), k).toEqual(Array.from(t.data, (v) => (matrix ? round(v) : v)));
+      }
+      const bindings = { T: 3, L: Number(file.metadata.cache) };
+      const logits = interpret(m, { bindings, inputs: inputsFromSafetensors(m, file, fx), weights: got }).logits.data;
+      expect(maxAbs(logits, file.get('logits').data)).toBeLessThan(0.05);
     });
 
   for (const q of ['q8_0', 'q4_0'])
@@ -191,6 +208,10 @@ describe('hostile GGUF files', () => {
     expect(hostile(pad(header([...base, ...tensor(0, 0)]), 64)).message).toMatch(/E510: .*"output_norm.weight" needs bytes \d+\.\.\d+, past the end of the file/);
     expect(hostile(pad(header([...base, ...tensor(0, 2 ** 50)]), 64)).message).toMatch(/E510: .*past the end of the file/);
     expect(hostile(pad(header([...base, ...tensor(0, 3)]), 256)).message).toMatch(/E510: .*not a multiple of the alignment 32/);
+    const dims = (ne: Array<number | bigint>): Part[] => [['str', 'output_norm.weight'], ['u32', ne.length], ...ne.map((d): Part => ['u64', d]), ['u32', 0], ['u64', 0]];
+    expect(hostile(pad(header([...base, ...dims([2n ** 40n, 2n ** 40n])]), 64)).message).toMatch(/E510: .*"output_norm.weight" has dims \[1099511627776, 1099511627776\], 1.21e\+24 elements, more than any file holds/);
+    expect(hostile(pad(header([...base, ...dims([1, 1, 1, 1, 1])]), 64)).message).toMatch(/E510: .*"output_norm.weight" has 5 dimensions; ggml tensors have 1 to 4/);
+    expect(hostile(pad(header([...base, ...tensor(8, 0, 33)]), 256)).message).toMatch(/E510: .*is Q8_0 with rows of 33 elements, not a multiple of its block of 32/);
   });
 
   it('metadata that is missing a key is E804 naming it; one whose config fails shows that config line, not the binary file', async () => {
