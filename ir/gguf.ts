@@ -137,9 +137,15 @@ function parseHeader(fd: number, size: number, path: string, role: FileRole): Gg
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) bad(`${what} is ${v}, larger than any file`);
     return Number(v);
   };
-  const str = (what: string): string => {
+  /** A string; `skip`: only checked and passed over (the tokenizer's 150 000 are never used). */
+  const str = (what: string, skip = false): string => {
     const n = u64(`the length of ${what}`);
     if (n > MAX_STRING) bad(`${what} at byte ${pos - 8} is ${n} bytes long, more than the ${MAX_STRING} bytes moec accepts in a header string`);
+    if (skip) {
+      if (pos + n > size) bad(`${what} at byte ${pos} needs ${n} bytes, but the file ends at byte ${size}`);
+      pos += n;
+      return '';
+    }
     const v = need(n, what);
     pos += n;
     return Buffer.from(v.buffer, v.byteOffset, n).toString('utf8');
@@ -191,7 +197,7 @@ function parseHeader(fd: number, size: number, path: string, role: FileRole): Gg
       const min = item === KV.STRING ? 8 : KV_BYTES[item];
       if (min === undefined) bad(`"${key}" is an array of value type ${item}, which is not a GGUF type`, `GGUF value types are 0..12; ${HINT}`);
       const n = count(`the length of "${key}"`, min);
-      if (item === KV.STRING) for (let j = 0; j < n; j++) str(`item ${j} of "${key}"`);
+      if (item === KV.STRING) for (let j = 0; j < n; j++) str(`item ${j} of "${key}"`, true);
       else pos += n * min;
       metadata.set(key, { array: item, count: n });
     } else metadata.set(key, scalar(type, `"${key}"`));

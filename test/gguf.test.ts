@@ -214,6 +214,20 @@ describe('hostile GGUF files', () => {
     expect(hostile(pad(header([...base, ...tensor(8, 0, 33)]), 256)).message).toMatch(/E510: .*is Q8_0 with rows of 33 elements, not a multiple of its block of 32/);
   });
 
+  it('a tokenizer of 300 000 strings is walked, not kept, in bounded time; one string cut short is E510', () => {
+    const n = 300_000;
+    const item = Buffer.alloc(8 + 6);
+    item.writeBigUInt64LE(6n);
+    item.write('<tok_>', 8);
+    const tokens = Buffer.concat([header([['u32', 3], ['u64', 0], ['u64', 1], ['str', 'tokenizer.ggml.tokens'], ['u32', 9], ['u32', 8], ['u64', n]]), Buffer.alloc(item.length * n, item)]);
+    const path = join(mkdtempSync(join(tmpdir(), 'moec-gguf-')), 'tok.gguf');
+    writeFileSync(path, tokens);
+    const t0 = Date.now();
+    expect(readGguf(path).metadata.get('tokenizer.ggml.tokens')).toEqual({ array: 8, count: n });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(hostile(tokens.subarray(0, tokens.length - 3)).message).toMatch(/E510: .*item 299999 of "tokenizer.ggml.tokens" at byte \d+ needs 6 bytes, but the file ends/);
+  });
+
   it('metadata that is missing a key is E804 naming it; one whose config fails shows that config line, not the binary file', async () => {
     const kv = (key: string, type: number, v: Part): Part[] => [['str', key], ['u32', type], v];
     const meta = (heads: number): Part[] => [
