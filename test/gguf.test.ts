@@ -228,7 +228,7 @@ describe('hostile GGUF files', () => {
     expect(hostile(tokens.subarray(0, tokens.length - 3)).message).toMatch(/E510: .*item 299999 of "tokenizer.ggml.tokens" at byte \d+ needs 6 bytes, but the file ends/);
   });
 
-  it('metadata that is missing a key is E804 naming it; one whose config fails shows that config line, not the binary file', async () => {
+  it('metadata that is missing a key is E804 naming it; a rope_freqs tensor (Llama 3 rope scaling) is E803, not ignored; one whose config fails shows that config line, not the binary file', async () => {
     const kv = (key: string, type: number, v: Part): Part[] => [['str', key], ['u32', type], v];
     const meta = (heads: number): Part[] => [
       ...kv('general.architecture', 8, ['str', 'qwen3moe']),
@@ -249,6 +249,9 @@ describe('hostile GGUF files', () => {
       writeFileSync(join(dir, name), header([['u32', 3], ['u64', 0], ['u64', count(heads)], ...meta(heads)]));
       return join(dir, name);
     };
+    const ropeFreqs = join(dir, 'rope_freqs.gguf');
+    writeFileSync(ropeFreqs, Buffer.concat([header([['u32', 3], ['u64', 1], ['u64', 1], ['str', 'general.architecture'], ['u32', 8], ['str', 'llama'], ['str', 'rope_freqs.weight'], ['u32', 1], ['u64', 8], ['u32', 0], ['u64', 0]]), Buffer.alloc(96)]));
+    expect(() => importGguf(ropeFreqs)).toThrow(/E803: .*scales rope by a rope_freqs tensor \(Llama 3 style\)/);
     expect(() => importGguf(file('noheads.gguf', 0))).toThrow(/E804: .*the GGUF metadata has no `qwen3moe.attention.head_count`/);
     const err: string[] = [];
     expect(await main(['import', file('heads3.gguf', 3)], { out: () => {}, err: (s) => err.push(s) })).toBe(1);

@@ -54,6 +54,10 @@ export function ggufConfig(f: GgufFile): Record<string, unknown> {
   const arch = ggufMeta(f, 'general.architecture');
   if (typeof arch !== 'string' || !Object.hasOwn(MODEL_TYPES, arch))
     fail('E802', `${f.path}: GGUF architecture ${JSON.stringify(arch ?? null)} is not an architecture moec imports`, undefined, `moec imports GGUF files of: ${Object.keys(MODEL_TYPES).join(', ')} (llama with experts is Mixtral)`);
+  // Llama 3.x files carry their rope scaling as per-frequency factors (a `rope_freqs` tensor),
+  // not as metadata: imported without it, every position would be rotated wrongly.
+  if (f.tensors.has('rope_freqs.weight'))
+    fail('E803', `${f.path}: the GGUF file scales rope by a rope_freqs tensor (Llama 3 style), which moec does not read from GGUF`, undefined, 'import the model\'s config.json instead (moec import config.json), which states rope_scaling in full');
   const modelType = MODEL_TYPES[arch](f);
   const k = (key: string, fallback?: number): number => num(f, `${arch}.${key}`, fallback) as number;
   const heads = k('attention.head_count');
