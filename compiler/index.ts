@@ -28,6 +28,7 @@ export { checkSummary } from './cli/cli.ts';
 export { summarizeParams } from './analysis/params.ts';
 export { formatCount } from './format.ts';
 export { importHfConfig, IMPORTABLE } from './import/index.ts';
+export { importGguf } from './import/gguf.ts';
 export type { ImportResult } from './import/index.ts';
 export type { ImportNote } from './import/config.ts';
 export { kvCachePerToken } from './analysis/kv-cache.ts';

@@ -13,6 +13,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { didYouMean, fail } from './diagnostics.ts';
 import { MAX_JSON_DEPTH, jsonStructureProblem } from './json-structure.ts';
+import { openGgufCheckpoint } from './gguf-checkpoint.ts';
+import { looksLikeGguf } from './gguf.ts';
 import { type SafetensorsFile, readSafetensors } from './safetensors.ts';
 import { readUserText } from './user-file.ts';
 
@@ -37,6 +39,7 @@ export function openCheckpoint(path: string): Checkpoint {
   // The file found in a directory is read as it is (one level: a directory there is an error).
   const file = isDir ? findInDirectory(path) : path;
   if (file.endsWith('.json')) return openIndex(file);
+  if (file.endsWith('.gguf') || looksLikeGguf(file)) return openGgufCheckpoint(file);
   const st = readSafetensors(file);
   return { ...st, fileOf: () => file };
 }

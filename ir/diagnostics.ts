@@ -57,6 +57,7 @@ export const DIAGNOSTICS = {
   E507: { title: 'missing tool' },
   E508: { title: 'malformed checkpoint index' },
   E509: { title: 'not enough memory' },
+  E510: { title: 'malformed GGUF file' },
   // 6xx: target capability sheets (`targets/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },

@@ -18,7 +18,8 @@ import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
 import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats, weightsFromSafetensors } from '../driver.ts';
 import { readSafetensors } from '../../ir/safetensors.ts';
-import { importHfConfig } from '../import/index.ts';
+import { type ImportResult, importHfConfig } from '../import/index.ts';
+import { importGguf } from '../import/gguf.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
 import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
@@ -294,10 +295,10 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     case 'import': {
-      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
+      if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json or a .gguf file' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
       refuseInputOverwrite([values.out], [rest[0]]);
-      const r = importHfConfig(readText(rest[0]), rest[0]);
+      const r = importModel(rest[0]);
       for (const n of r.notes) noteTo(io)(n.message);
       if (values.out === undefined) {
         io.out(r.text.trimEnd());
@@ -382,11 +383,16 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
 }
 
+/** A Hugging Face config.json, or a llama.cpp .gguf file through its metadata. */
+function importModel(path: string): ImportResult {
+  return path.endsWith('.gguf') ? importGguf(path) : importHfConfig(readText(path), path);
+}
+
 /** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
 function analyzeInput(path: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
-  if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
+  if (!path.endsWith('.json') && !path.endsWith('.gguf')) return { module: compileFile(path, { consts }) };
   if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
-  const r = importHfConfig(readText(path), path);
+  const r = importModel(path);
   for (const n of r.notes) note(n.message);
   return { module: r.module, imported: importedFrom(r) };
 }

@@ -61,9 +61,9 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
   import: {
-    usage: 'import CONFIG.json [-o MODEL.moe]',
+    usage: 'import CONFIG.json|MODEL.gguf [-o MODEL.moe]',
     about:
-      'Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,\nDeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o).',
+      'Write the whole decoder of a Hugging Face config.json (Mixtral, Qwen2-MoE, Qwen3-MoE,\nDeepSeek-V2/V3, OLMoE, GPT-OSS, Llama) as a .moe file (to stdout without -o);\nor of a llama.cpp .gguf file, from its metadata (llama/Mixtral, qwen2moe, qwen3moe;\nrun it with --weights MODEL.gguf).',
     options: ['out'],
     example: 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe',
   },
