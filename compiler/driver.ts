@@ -11,6 +11,8 @@ import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
+import { type DType, isFloatDType } from '../ir/types.ts';
+import type { Span } from '../ir/source.ts';
 import { fail } from '../ir/diagnostics.ts';
 import type { QuantScheme } from '../ir/quant.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
@@ -43,9 +45,22 @@ export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: st
     const t = file.get(p.name, { f64 });
     // Token ids as torch saves them (int64): the reader has checked each fits in int32, the
     // dtype moec computes ids in, so an i64 tensor serves an i32 input as it is.
-    out[p.name] = t.dtype === 'i64' && p.type.dtype === 'i32' ? { ...t, dtype: 'i32' } : t;
+    out[p.name] = t.dtype === 'i64' && p.type.dtype === 'i32' ? { ...t, dtype: 'i32' } : floatInput(t, p, f64, path);
   }
   return out;
+}
+
+/**
+ * A float input as the run computes it: under `--f64` an F64 tensor (inputs, KV caches) serves
+ * any float input, its values kept in float64 as the run keeps everything; in f32 an F64
+ * tensor is refused (E504), with the flag that takes it, rather than rounded behind the
+ * user's back.
+ */
+function floatInput(t: Tensor, p: { name: string; type: { dtype: DType }; span?: Span }, f64: boolean, path: string): Tensor {
+  const declared = p.type.dtype;
+  if (t.dtype !== 'f64' || declared === 'f64' || !isFloatDType(declared)) return t;
+  if (f64) return { ...t, dtype: declared };
+  fail('E504', `${path}: input \`${p.name}\` is f64[${t.shape.join(', ')}], but the model declares it ${declared}`, p.span, 'pass --f64 to run the reference interpreter in float64 on float64 inputs, or store the tensor as F32');
 }
 
 /** A size read off an inputs file: its value, and the tensor and axis it came from. */

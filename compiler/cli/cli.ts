@@ -12,7 +12,7 @@ import { printIR } from '../../ir/graph/print.ts';
 import { writeSafetensors } from '../io/write-safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
-import type { TensorType } from '../../ir/types.ts';
+import { type TensorType, isFloatDType } from '../../ir/types.ts';
 import { summarizeParams } from '../analysis/params.ts';
 import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
@@ -256,7 +256,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
           ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) }), forwardMs: undefined }
           : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
       const ms = performance.now() - t0;
-      if (values.out) writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
+      if (values.out) writeSafetensors(values.out, values.f64 ? asF64(res.outputs) : res.outputs, { model: m.name, tokens: String(tokens), backend });
       const agreement = 'agreement' in res ? res.agreement : undefined;
       const quantError = 'quantError' in res ? res.quantError : undefined;
       if (values.json) {
@@ -357,6 +357,14 @@ function quantErrorText(scheme: string, a: Agreement, dequantized: string[] | un
   if (dequantized === undefined || dequantized.length === 0) return `quantization error (${scheme} reference vs f32 reference): ${formatAgreement(a)}`;
   const which = `${dequantized.slice(0, 3).map((w) => `\`${w}\``).join(', ')}${dequantized.length > 3 ? `, ... (${dequantized.length} weights)` : ''}`;
   return `requantization error (${scheme} reference vs the checkpoint's own values): ${formatAgreement(a)}; the checkpoint is already quantized (${which}), so this is not the error of quantizing, which needs the original f32 checkpoint`;
+}
+
+/**
+ * Float outputs of an `--f64` run as F64 tensors: the interpreter computed them in float64,
+ * and writing them as F32 would throw away what the flag was for.
+ */
+function asF64(outputs: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, isFloatDType(t.dtype) ? { ...t, dtype: 'f64', data: t.data instanceof Float64Array ? t.data : Float64Array.from(t.data) } : t]));
 }
 
 /** `--quantize SCHEME`, with the router too under `--quantize-router` (by default it stays f32). */
