@@ -3,7 +3,7 @@
  * this file owns argument parsing, printing and exit codes:
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../../ir/dims.ts';
@@ -390,13 +390,28 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
 }
 
-/** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
-function analyzeInput(path: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
+/**
+ * A .moe file, or a Hugging Face config.json through the importer (with what it reports beside
+ * the graph), or a model directory as Hugging Face lays one out (its config.json).
+ */
+function analyzeInput(given: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
+  const path = isDirectory(given) ? modelDirConfig(given) : given;
   if (!path.endsWith('.json')) return { module: compileFile(path, { consts }) };
   if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
   const r = importHfConfig(readText(path), path);
   for (const n of r.notes) note(n.message);
   return { module: r.module, imported: importedFrom(r) };
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** A Hugging Face model directory's config.json (E501 when it has none). */
+function modelDirConfig(dir: string): string {
+  const config = join(dir, 'config.json');
+  if (!existsSync(config)) fail('E501', `${dir} is a directory without a config.json`, undefined, 'moec analyze takes a .moe file, a Hugging Face config.json, or a model directory holding one');
+  return config;
 }
 
 /** The flag that sets each size of a run (the others are `--set` constants or have none). */
