@@ -106,6 +106,8 @@ export interface RunOptions {
   weights?: Record<string, Tensor> | string;
   /** Told about notable conversions while loading a checkpoint (e.g. fp8 dequantized to f32). */
   note?: (message: string) => void;
+  /** Told as a checkpoint (`weights` as a path) loads: bytes read so far and in all, and the tensor. */
+  onLoadProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
   /** Inputs by name, or a safetensors path to read them from. */
   inputs?: Record<string, Tensor> | string;
   /** Compute in float64 instead of float32. */
@@ -127,7 +129,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const f64 = opts.f64 ?? false;
   checkRunBytes(m, bindings, f64);
   const weights =
-    typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note }) : (opts.weights ?? randomWeights(m, seed, f64));
+    typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
     typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs, f64) : (opts.inputs ?? randomInputs(m, bindings, seed, f64));
   const outputs = interpret(m, { bindings, inputs, weights, f64 });
@@ -192,7 +194,7 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note }) : (opts.weights ?? randomWeights(m, seed));
+  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);

@@ -25,12 +25,13 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { type Agreement, failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
-import { formatCount, formatTable } from '../format.ts';
+import { fmtBytes, formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
 import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
+import { StepProgress, progressCallback } from '../io/progress.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
@@ -251,10 +252,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
       const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
       const t0 = performance.now();
-      const res =
-        backend === 'ref'
-          ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) }), forwardMs: undefined }
-          : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
+      const loading = progressCallback('loading weights');
+      const res = await (async () => {
+        try {
+          return backend === 'ref'
+            ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress });
+        } finally {
+          loading.end();
+        }
+      })();
       const ms = performance.now() - t0;
       if (values.out) writeSafetensors(values.out, values.f64 ? asF64(res.outputs) : res.outputs, { model: m.name, tokens: String(tokens), backend });
       const agreement = 'agreement' in res ? res.agreement : undefined;
@@ -317,14 +324,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
       refuseInputOverwrite([values.out], checkpointFiles(input));
-      // Progress only on a terminal: piped output stays the table alone.
-      const tty = process.stderr.isTTY === true;
-      const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
+      // Progress only on a terminal (ByteProgress): piped output stays the table alone.
+      const bar = progressCallback(`quantizing to ${values.to}`);
+      let result: Awaited<ReturnType<typeof quantizeCheckpoint>>;
       try {
-        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress, quantizeRouter: values['quantize-router'] }), values.out));
+        result = await quantizeCheckpoint(input, values.to, values.out, { onProgress: bar.onProgress, quantizeRouter: values['quantize-router'] });
       } finally {
-        if (tty) process.stderr.write('\r\x1b[K');
+        bar.end();
       }
+      io.out(formatQuantizeReport(result, values.out));
       return 0;
     }
     case 'analyze': {
@@ -476,8 +484,17 @@ function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, back
   const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
   const path = values.weights as string | undefined;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io) }) : randomWeights(m, seed);
+  const loading = progressCallback('loading weights');
+  let weights: Record<string, Tensor>;
+  try {
+    weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io), onProgress: loading.onProgress }) : randomWeights(m, seed);
+  } finally {
+    loading.end();
+  }
+  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
+  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
   const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
+  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
   return { blob, manifest, json: JSON.stringify({ ...manifest, weights: path ?? `seeded (seed ${seed})` }, null, 1) + '\n' };
 }
 
