@@ -109,7 +109,8 @@ function regroup(node: Node, codes: Tensor, perElement: Tensor): Tensor {
       if (!Object.is(data[i], s) && !(Number.isNaN(data[i]) && Number.isNaN(s)))
         fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
   });
-  return { dtype: type.dtype, shape: codes.shape, data: Int32Array.from(codes.data), quant: { axis, group, scales } };
+  // The kernel's i32 result is already the codes' own array: no copy of every code.
+  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales } };
 }
 
 /** Row `i` along the leading axis of a quantized tensor, as views of its codes and scales. */
