@@ -91,9 +91,29 @@ export function quantMoving(kernel: Kernel): Kernel {
   return (ctx, inputs, attrs, node) => {
     if (!inputs.some((t) => t.quant)) return kernel(ctx, inputs, attrs, node);
     const codes = kernel(ctx, inputs.map((t) => ({ dtype: 'i32', shape: t.shape, data: t.data })), attrs, node)[0];
+    const direct = node.op === 'concat' ? concatScales(kernel, ctx, inputs, attrs, node, codes.shape) : undefined;
+    if (direct) return [direct(codes)];
     const scales = kernel(ctx, inputs.map(perElementScales), attrs, node)[0];
     return [regroup(node, codes, scales)];
   };
+}
+
+/**
+ * A concat of operands quantized alike (one axis and group) along another axis, into the same
+ * scheme: the scale tensors concatenate as the codes do, so neither a scale per element nor a
+ * regrouping is needed (`moec pack --quantize` concatenates GLU gate and up weights so).
+ * Undefined when the operands or the result differ: the general path then checks the groups.
+ */
+function concatScales(kernel: Kernel, ctx: KernelContext, inputs: Tensor[], attrs: Parameters<Kernel>[2], node: Node, shape: number[]): ((codes: Tensor) => Tensor) | undefined {
+  const q = inputs[0].quant;
+  if (!q || inputs.some((t) => !t.quant || t.quant.axis !== q.axis || t.quant.group !== q.group)) return undefined;
+  const rank = shape.length;
+  const ax = (((attrs.axis as number) % rank) + rank) % rank;
+  const type = node.outputs[0].type;
+  const { axis, group } = resolveQuant(type.quant!, shape);
+  if (ax === q.axis || axis !== q.axis || group !== q.group) return undefined;
+  const scales = kernel(ctx, inputs.map((t) => ({ dtype: 'f32', shape: scaleShape(t.shape, q.axis, q.group), data: t.quant!.scales })), attrs, node)[0].data;
+  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales) } });
 }
 
 /** Codes and per-element scales back into a quantized tensor of the node's result type. */
