@@ -139,7 +139,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'quantize the router weights too (with --quantize, or moec quantize):\nexpert choices then follow the quantized scores',
   },
   to: { form: '--to SCHEME', text: 'moec quantize: the scheme: i8, i4, i4g32, i4g128, fp8', per: { quantize: 'the scheme: i8, i4, i4g32, i4g128, fp8' } },
-  f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter)' },
+  f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter):\nF64 inputs and caches are taken as they are, --out writes F64' },
   target: {
     form: '--target NAME|FILE',
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
