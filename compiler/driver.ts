@@ -11,6 +11,8 @@ import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
+import { type DType, isFloatDType } from '../ir/types.ts';
+import type { Span } from '../ir/source.ts';
 import { fail } from '../ir/diagnostics.ts';
 import type { QuantScheme } from '../ir/quant.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
@@ -43,9 +45,22 @@ export function inputsFromSafetensors(m: Module, file: SafetensorsFile, path: st
     const t = file.get(p.name, { f64 });
     // Token ids as torch saves them (int64): the reader has checked each fits in int32, the
     // dtype moec computes ids in, so an i64 tensor serves an i32 input as it is.
-    out[p.name] = t.dtype === 'i64' && p.type.dtype === 'i32' ? { ...t, dtype: 'i32' } : t;
+    out[p.name] = t.dtype === 'i64' && p.type.dtype === 'i32' ? { ...t, dtype: 'i32' } : floatInput(t, p, f64, path);
   }
   return out;
+}
+
+/**
+ * A float input as the run computes it: under `--f64` an F64 tensor (inputs, KV caches) serves
+ * any float input, its values kept in float64 as the run keeps everything; in f32 an F64
+ * tensor is refused (E504), with the flag that takes it, rather than rounded behind the
+ * user's back.
+ */
+function floatInput(t: Tensor, p: { name: string; type: { dtype: DType }; span?: Span }, f64: boolean, path: string): Tensor {
+  const declared = p.type.dtype;
+  if (t.dtype !== 'f64' || declared === 'f64' || !isFloatDType(declared)) return t;
+  if (f64) return { ...t, dtype: declared };
+  fail('E504', `${path}: input \`${p.name}\` is f64[${t.shape.join(', ')}], but the model declares it ${declared}`, p.span, 'pass --f64 to run the reference interpreter in float64 on float64 inputs, or store the tensor as F32');
 }
 
 /** A size read off an inputs file: its value, and the tensor and axis it came from. */
@@ -91,6 +106,8 @@ export interface RunOptions {
   weights?: Record<string, Tensor> | string;
   /** Told about notable conversions while loading a checkpoint (e.g. fp8 dequantized to f32). */
   note?: (message: string) => void;
+  /** Told as a checkpoint (`weights` as a path) loads: bytes read so far and in all, and the tensor. */
+  onLoadProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
   /** Inputs by name, or a safetensors path to read them from. */
   inputs?: Record<string, Tensor> | string;
   /** Compute in float64 instead of float32. */
@@ -112,7 +129,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const f64 = opts.f64 ?? false;
   checkRunBytes(m, bindings, f64);
   const weights =
-    typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note }) : (opts.weights ?? randomWeights(m, seed, f64));
+    typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
     typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs, f64) : (opts.inputs ?? randomInputs(m, bindings, seed, f64));
   const outputs = interpret(m, { bindings, inputs, weights, f64 });
@@ -177,7 +194,7 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note }) : (opts.weights ?? randomWeights(m, seed));
+  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);

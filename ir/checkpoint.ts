@@ -126,6 +126,7 @@ function openIndex(path: string): Checkpoint {
     names: () => [...names],
     has: (name) => map.has(name),
     info: (name) => shardFor(name).info(name),
+    storedBytes: (name) => shardFor(name).storedBytes(name),
     get: (name, opts) => shardFor(name).get(name, opts),
     raw: (name) => shardFor(name).raw(name),
     fileOf: (name) => shardFor(name).path,

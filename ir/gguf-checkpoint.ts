@@ -170,5 +170,13 @@ export function openGgufCheckpoint(path: string): SafetensorsFile & { fileOf(nam
     if (s.scale || GGML_TYPES[s.t.type].block === 1) return new Uint8Array(Float32Array.from(t.data).buffer);
     return t.dtype === 'i4' ? packCodes('i4', t.data as Int32Array) : packCodes('i8', t.data as Int32Array);
   };
-  return { path, metadata: {}, names: () => [...names], has: (n) => map.has(n), info, get, raw, fileOf: () => path };
+  /** The bytes the tensor's rows take in the file (a quantized weight's scales share its blocks), for progress lines. */
+  const storedBytes = (name: string): number => {
+    const s = source(name);
+    const g = GGML_TYPES[s.t.type];
+    if (!g || s.scale) return 0;
+    const k = s.shape[s.shape.length - 1];
+    return (s.shape.slice(0, -1).reduce((a, b) => a * b, 1) * k * g.bytes) / g.block;
+  };
+  return { path, metadata: {}, names: () => [...names], has: (n) => map.has(n), info, storedBytes, get, raw, fileOf: () => path };
 }

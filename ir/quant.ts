@@ -186,7 +186,7 @@ function decodeFn(dtype: QuantDType): (c: number) => number {
  * count, stride), the run being first + j * stride for j < count. No per-run allocation:
  * `moec quantize` walks billions of elements through here.
  */
-function forEachGroup(shape: readonly number[], axis: number, group: number, f: (si: number, first: number, count: number, stride: number) => void): void {
+export function forEachGroup(shape: readonly number[], axis: number, group: number, f: (si: number, first: number, count: number, stride: number) => void): void {
   const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const r = shape[axis];
   const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
@@ -235,7 +235,8 @@ export function dequantize(q: QuantData): Float32Array {
 
 /** Codes as bytes in memory order: i8/fp8 one per byte, i4 two per byte along the last axis. */
 export function packCodes(dtype: QuantDType, codes: Int32Array): Uint8Array {
-  if (dtype !== 'i4') return Uint8Array.from(codes, (c) => c & 0xff);
+  // The Uint8Array constructor keeps each code's low 8 bits (ToUint8), with no per-element callback.
+  if (dtype !== 'i4') return new Uint8Array(codes);
   const out = new Uint8Array(codes.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = (codes[2 * i] & 0xf) | ((codes[2 * i + 1] & 0xf) << 4);
   return out;

@@ -41,6 +41,8 @@ export interface SafetensorsFile {
   names(): string[];
   /** A tensor's safetensors dtype (e.g. 'BF16') and shape, without decoding it. */
   info(name: string): { dtype: string; shape: number[] };
+  /** A tensor's size as stored, in bytes (for progress lines). */
+  storedBytes(name: string): number;
   /** Whether the file holds a tensor of that name. */
   has(name: string): boolean;
   /** Reads and decodes a tensor (see `GetOptions`). */
@@ -245,6 +247,10 @@ function parseHeader(head: Uint8Array, size: number, read: (begin: number, lengt
     info: (name) => {
       const e = lookup(name);
       return { dtype: e.dtype, shape: [...e.shape] };
+    },
+    storedBytes: (name) => {
+      const e = lookup(name);
+      return e.end - e.begin;
     },
     raw: (name) => {
       const e = lookup(name);

@@ -5,7 +5,7 @@
  * quantization scales, the per-kernel roofline's invariants, the JSON field names, the SVG
  * (well-formed XML, one point per kernel) and the command line's errors.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -358,5 +358,41 @@ describe('moec analyze (command line)', () => {
     expect(missing.err).toContain('no/such/config.json');
     expect((await cli('check', 'examples/tiny.moe', '--context', '5')).code).toBe(2);
     expect((await cli('analyze', 'examples/tiny.moe', '--target', 'no-such-chip')).code).not.toBe(0);
+  });
+});
+
+describe('moec analyze of a Hugging Face model directory', () => {
+  it('reads DIR/config.json, and its torch_dtype (bfloat16) is the default --dtype (was: E501 "it is a directory", then f32)', async () => {
+    const dir = await cli('analyze', 'examples/hf/Mixtral-8x7B-v0.1', '--json');
+    expect(dir.code).toBe(0);
+    const a = JSON.parse(dir.out);
+    expect(a.options.dtype).toBe('bf16');
+    expect(a.imported.torchDtype).toBe('bfloat16');
+    // The same analysis as of the config.json with the dtype given
+    const file = await cli('analyze', 'examples/hf/Mixtral-8x7B-v0.1/config.json', '--json', '--dtype', 'bf16');
+    expect(JSON.parse(file.out)).toEqual(a);
+    // --dtype still decides
+    expect(JSON.parse((await cli('analyze', 'examples/hf/Mixtral-8x7B-v0.1', '--json', '--dtype', 'f32')).out).options.dtype).toBe('f32');
+  });
+
+  it('torch_dtype float32 (or `dtype`, as newer configs name it) gives f32; none leaves the graph\'s dtype', async () => {
+    const base = JSON.parse(readFileSync('examples/hf/Mixtral-8x7B-v0.1/config.json', 'utf8'));
+    const dtypeOf = async (cfg: Record<string, unknown>): Promise<string> => {
+      const d = mkdtempSync(join(tmpdir(), 'moec-hfdir-'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
+      const r = await cli('analyze', d, '--json');
+      expect(r.code).toBe(0);
+      return JSON.parse(r.out).options.dtype;
+    };
+    const { torch_dtype: _, ...none } = base;
+    expect(await dtypeOf({ ...base, torch_dtype: 'float32' })).toBe('f32');
+    expect(await dtypeOf({ ...none, dtype: 'bfloat16' })).toBe('bf16');
+    expect(await dtypeOf(none)).toBe('f32');
+  });
+
+  it('a directory without a config.json is E501 with a hint', async () => {
+    const r = await cli('analyze', mkdtempSync(join(tmpdir(), 'moec-hfdir-')));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/error E501: .* is a directory without a config\.json\n\s*hint: moec analyze takes a \.moe file, a Hugging Face config\.json, or a model directory holding one/);
   });
 });

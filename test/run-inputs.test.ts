@@ -88,3 +88,53 @@ describe('moec run --inputs', () => {
     expect((await cli('run', moe, '--tokens', '2', '--set', 'L=3')).code).not.toBe(0);
   });
 });
+
+describe('moec run --f64', () => {
+  /** The fixture's inputs with the KV caches stored as F64 (the same values, widened exactly). */
+  async function f64Caches(): Promise<{ dir: string; moe: string; inputs: string }> {
+    const { dir, moe } = await decoder();
+    const f = readSafetensors(FIXTURE);
+    const wide = (n: string) => ({ ...f.get(n), dtype: 'f64' as const, data: Float64Array.from(f.get(n).data) });
+    const inputs = join(dir, 'caches-f64.safetensors');
+    writeSafetensors(inputs, { ids: f.get('ids'), 'dense.self_attn.k_cache': wide('dense.self_attn.k_cache'), 'dense.self_attn.v_cache': wide('dense.self_attn.v_cache') });
+    expect(readSafetensors(inputs).info('dense.self_attn.k_cache').dtype).toBe('F64');
+    return { dir, moe, inputs };
+  }
+
+  it('takes float64 inputs and caches and writes F64 outputs with --out (was: E504 on an f64 cache, and F32 written)', async () => {
+    const { dir, moe, inputs } = await f64Caches();
+    const out64 = join(dir, 'y64.safetensors');
+    const r = await cli('run', moe, '--inputs', inputs, '--f64', '-o', out64);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    // The same run on the F32 file (the same values) gives the same float64 outputs.
+    const outRef = join(dir, 'yref.safetensors');
+    expect((await cli('run', moe, '--inputs', FIXTURE, '--f64', '-o', outRef)).code).toBe(0);
+    const got = readSafetensors(out64);
+    const ref = readSafetensors(outRef);
+    expect(got.names()).toEqual(ref.names());
+    for (const n of got.names()) {
+      expect(got.info(n).dtype).toBe('F64');
+      const data = got.get(n, { f64: true }).data;
+      expect(data).toEqual(ref.get(n, { f64: true }).data);
+      // float64 values, not f32 ones widened
+      expect(Array.from(data).some((v) => v !== Math.fround(v))).toBe(true);
+    }
+  });
+
+  it('without --f64, an F64 input is E504 at its declaration, with the flag that takes it', async () => {
+    const { moe, inputs } = await f64Caches();
+    const r = await cli('run', moe, '--inputs', inputs);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/llama\.moe:\d+:\d+: error E504: .*caches-f64\.safetensors: input `dense\.self_attn\.k_cache` is f64\[2, 5, 1, 8\], but the model declares it f32/);
+    expect(r.err).toContain('hint: pass --f64');
+  });
+
+  it('an f32 run writes F32 outputs, as before', async () => {
+    const { dir, moe } = await decoder();
+    const out = join(dir, 'y32.safetensors');
+    expect((await cli('run', moe, '--inputs', FIXTURE, '-o', out)).code).toBe(0);
+    const f = readSafetensors(out);
+    for (const n of f.names()) expect(f.info(n).dtype).toBe('F32');
+  });
+});

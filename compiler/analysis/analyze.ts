@@ -53,11 +53,19 @@ export interface ImportedFrom {
   mtp: { layers: number; params: number } | null;
   /** The checkpoint's storage quantization (reported by the config; `memory` shows every dtype). */
   quantization: string | null;
+  /** The config's `torch_dtype`: the default storage dtype of the analysis (see `TORCH_DTYPES`). */
+  torchDtype: string | null;
 }
 
 export function importedFrom(r: ImportResult): ImportedFrom {
-  return { architecture: r.architecture, modelType: r.modelType, mtp: r.mtp ?? null, quantization: r.quantization ?? null };
+  return { architecture: r.architecture, modelType: r.modelType, mtp: r.mtp ?? null, quantization: r.quantization ?? null, torchDtype: r.torchDtype ?? null };
 }
+
+/**
+ * A config's torch_dtype as a storage dtype of the tables. float16 is sized as bf16: the
+ * figures are bytes, and both are 2 bytes a weight.
+ */
+const TORCH_DTYPES: Record<string, StorageDType> = { float32: 'f32', float: 'f32', bfloat16: 'bf16', float16: 'bf16', half: 'bf16' };
 
 export interface Analysis {
   schema: typeof ANALYSIS_SCHEMA;
@@ -93,7 +101,10 @@ function kvElementBytes(d: StorageDType): number {
 export function analyzeModel(m: Module, opts: AnalyzeOptions = {}): Analysis {
   const tokens = opts.tokens ?? DEFAULT_TOKENS;
   const context = opts.context ?? DEFAULT_CONTEXT;
-  const dtype = opts.dtype ?? modelDType(m);
+  // An imported config's checkpoint is stored as its torch_dtype says (bf16 for most), not
+  // as the f32 graph the importer writes.
+  const torch = opts.imported?.torchDtype;
+  const dtype = opts.dtype ?? (torch ? TORCH_DTYPES[torch.replace(/^torch\./, '')] : undefined) ?? modelDType(m);
   const p = summarizeParams(m);
   const kv = kvCache(m, context, kvElementBytes(dtype));
   return {

@@ -56,6 +56,8 @@ export interface LoadOptions {
   f64?: boolean;
   /** Told once per weight about a lossy or notable conversion (fp8 dequantized, requantized). */
   note?: (message: string) => void;
+  /** Called before each checkpoint tensor is read (for a progress line): stored bytes read so far and in all, and its name. */
+  onProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
 }
 
 /**
@@ -124,12 +126,22 @@ export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: s
   const opts: LoadOptions = typeof f64OrOpts === 'boolean' ? { f64: f64OrOpts } : f64OrOpts;
   checkRunBytes(m, undefined, opts.f64);
   const out: Record<string, Tensor> = {};
-  for (const w of m.weights) {
+  // Every weight's checkpoint tensors first (headers only), so that a missing one fails
+  // before any data is read and the progress line knows the bytes to come.
+  const plans = m.weights.map((w) => {
     if (!file.has(w.name) && !w.source) {
       fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
     }
-    out[w.name] = loadWeight(w, file, path, opts);
-  }
+    return { w, ...checkpointSlices(w, file, path) };
+  });
+  const bytesOf = (name: string): number => file.storedBytes(name);
+  const total = plans.reduce((a, p) => a + p.names.reduce((b, n) => b + bytesOf(n), 0), 0);
+  let done = 0;
+  const progress = opts.onProgress ? (name: string): void => {
+    opts.onProgress!(done, total, name);
+    done += bytesOf(name);
+  } : undefined;
+  for (const p of plans) out[p.w.name] = loadWeight(p.w, p, file, path, opts, progress);
   return out;
 }
 
@@ -142,15 +154,15 @@ export function missingTensorHint(file: SafetensorsFile, name: string, advice: s
 /** One checkpoint tensor as read: floats, or quantized codes with per-row group scales. */
 export type Slice = { kind: 'float'; values: ArrayLike<number> } | { kind: 'quant'; q: QuantData };
 
-function loadWeight(w: WeightDecl, file: SafetensorsFile, path: string, opts: LoadOptions): Tensor {
+/**
+ * The checkpoint tensors a weight is read from, in order: the whole weight under its own
+ * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks).
+ */
+function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string): { shape: number[]; inner: number[]; names: string[] } {
   const shape = concreteShape(w.type.shape, {}, w);
-  const format = weightFormat(w, shape);
-  // The whole weight under its own name, or one slice per index of the `from` axes.
   const direct = file.has(w.name);
   const leadDims = direct ? 0 : w.source!.axes.length;
   const lead = shape.slice(0, leadDims);
-  const inner = shape.slice(leadDims);
-  const slices: Slice[] = [];
   const names: string[] = [];
   const index = lead.map(() => 0);
   for (let s = 0; s < numel(lead); s++) {
@@ -162,8 +174,16 @@ function loadWeight(w: WeightDecl, file: SafetensorsFile, path: string, opts: Lo
     const name = direct ? w.name : checkpointName(w.source!, index);
     if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
     names.push(name);
-    slices.push(readSlice(w, format, file, name, inner, path, opts.f64 ?? false));
   }
+  return { shape, inner: shape.slice(leadDims), names };
+}
+
+function loadWeight(w: WeightDecl, { shape, inner, names }: { shape: number[]; inner: number[]; names: string[] }, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {
+  const format = weightFormat(w, shape);
+  const slices = names.map((name) => {
+    progress?.(name);
+    return readSlice(w, format, file, name, inner, path, opts.f64 ?? false);
+  });
   return assemble(w, format, shape, slices, names, opts);
 }
 

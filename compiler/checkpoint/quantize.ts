@@ -73,8 +73,11 @@ export interface QuantizeResult {
 }
 
 export interface QuantizeOptions {
-  /** Called before each tensor is quantized (for a progress line). */
-  onProgress?: (done: number, total: number, name: string) => void;
+  /**
+   * Called before each tensor is quantized (for a progress line): the stored bytes of the
+   * tensors to quantize done so far and in all, and the tensor's name.
+   */
+  onProgress?: (doneBytes: number, totalBytes: number, name: string) => void;
   /** Quantize router weights too (`--quantize-router`); by default they are copied. */
   quantizeRouter?: boolean;
 }
@@ -98,6 +101,7 @@ export async function quantizeCheckpoint(input: string, schemeName: string, outp
   const specs: Record<string, TensorSpec> = {};
   const kept: QuantizeResult['kept'] = [];
   const chosen: string[] = [];
+  const storedBytes = new Map<string, number>();
   const scaleName = scheme.dtype === 'fp8e4m3' ? FP8_SCALE_SUFFIX : QUANT_SCALE_SUFFIX;
   for (const n of names) {
     if (consumed.has(n)) continue;
@@ -112,6 +116,7 @@ export async function quantizeCheckpoint(input: string, schemeName: string, outp
     // i4 codes: the element shape is twice the stored last axis.
     const elems = st === 'U8' ? [...shape.slice(0, -1), shape[shape.length - 1] * 2] : shape;
     chosen.push(n);
+    storedBytes.set(n, file.storedBytes(n));
     specs[n] = { dtype: scheme.dtype, shape: elems };
     const scales = n + scaleName;
     if (present.has(scales) && !consumed.has(scales)) {
@@ -126,6 +131,8 @@ export async function quantizeCheckpoint(input: string, schemeName: string, outp
   let sumDiff = 0;
   let maxAbs = 0;
   const isChosen = new Set(chosen);
+  const totalBytes = [...storedBytes.values()].reduce((a, b) => a + b, 0);
+  let doneBytes = 0;
   const bytesOut = await writeSafetensorsStreaming(
     output,
     specs,
@@ -136,7 +143,8 @@ export async function quantizeCheckpoint(input: string, schemeName: string, outp
         return scales;
       }
       if (!isChosen.has(n)) return file.raw(n);
-      opts.onProgress?.(rows.length, chosen.length, n);
+      opts.onProgress?.(doneBytes, totalBytes, n);
+      doneBytes += storedBytes.get(n)!;
       const stored = readStored(file, n, input, { name: n }, true)!;
       const w = stored.slice.kind === 'float' ? stored.slice.values : dequantize(stored.slice.q);
       const { codes, written, values } = quantizeTensor(w, stored.shape, scheme);

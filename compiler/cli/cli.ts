@@ -3,7 +3,7 @@
  * this file owns argument parsing, printing and exit codes:
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../../ir/dims.ts';
@@ -12,7 +12,7 @@ import { printIR } from '../../ir/graph/print.ts';
 import { writeSafetensors } from '../io/write-safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
-import type { TensorType } from '../../ir/types.ts';
+import { type TensorType, isFloatDType } from '../../ir/types.ts';
 import { summarizeParams } from '../analysis/params.ts';
 import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
@@ -26,12 +26,13 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { type Agreement, failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
-import { formatCount, formatTable } from '../format.ts';
+import { fmtBytes, formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
 import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
+import { StepProgress, progressCallback } from '../io/progress.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
@@ -252,12 +253,18 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
       const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
       const t0 = performance.now();
-      const res =
-        backend === 'ref'
-          ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io) }), forwardMs: undefined }
-          : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io) });
+      const loading = progressCallback('loading weights');
+      const res = await (async () => {
+        try {
+          return backend === 'ref'
+            ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress });
+        } finally {
+          loading.end();
+        }
+      })();
       const ms = performance.now() - t0;
-      if (values.out) writeSafetensors(values.out, res.outputs, { model: m.name, tokens: String(tokens), backend });
+      if (values.out) writeSafetensors(values.out, values.f64 ? asF64(res.outputs) : res.outputs, { model: m.name, tokens: String(tokens), backend });
       const agreement = 'agreement' in res ? res.agreement : undefined;
       const quantError = 'quantError' in res ? res.quantError : undefined;
       if (values.json) {
@@ -318,14 +325,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (!Object.hasOwn(QUANT_SCHEMES, values.to)) throw new UsageError(`--to ${values.to}: unknown scheme`, `schemes: ${Object.keys(QUANT_SCHEMES).join(', ')}`);
       if (values.out === undefined) throw new UsageError('`moec quantize` needs -o OUT.safetensors');
       refuseInputOverwrite([values.out], checkpointFiles(input));
-      // Progress only on a terminal: piped output stays the table alone.
-      const tty = process.stderr.isTTY === true;
-      const progress = tty ? (done: number, total: number, name: string) => process.stderr.write(`\r\x1b[K[${done + 1}/${total}] ${name}`) : undefined;
+      // Progress only on a terminal (ByteProgress): piped output stays the table alone.
+      const bar = progressCallback(`quantizing to ${values.to}`);
+      let result: Awaited<ReturnType<typeof quantizeCheckpoint>>;
       try {
-        io.out(formatQuantizeReport(await quantizeCheckpoint(input, values.to, values.out, { onProgress: progress, quantizeRouter: values['quantize-router'] }), values.out));
+        result = await quantizeCheckpoint(input, values.to, values.out, { onProgress: bar.onProgress, quantizeRouter: values['quantize-router'] });
       } finally {
-        if (tty) process.stderr.write('\r\x1b[K');
+        bar.end();
       }
+      io.out(formatQuantizeReport(result, values.out));
       return 0;
     }
     case 'analyze': {
@@ -360,6 +368,14 @@ function quantErrorText(scheme: string, a: Agreement, dequantized: string[] | un
   return `requantization error (${scheme} reference vs the checkpoint's own values): ${formatAgreement(a)}; the checkpoint is already quantized (${which}), so this is not the error of quantizing, which needs the original f32 checkpoint`;
 }
 
+/**
+ * Float outputs of an `--f64` run as F64 tensors: the interpreter computed them in float64,
+ * and writing them as F32 would throw away what the flag was for.
+ */
+function asF64(outputs: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(outputs).map(([name, t]) => [name, isFloatDType(t.dtype) ? { ...t, dtype: 'f64', data: t.data instanceof Float64Array ? t.data : Float64Array.from(t.data) } : t]));
+}
+
 /** `--quantize SCHEME`, with the router too under `--quantize-router` (by default it stays f32). */
 function quantizeOption(values: Values): QuantScheme | undefined {
   if (values.quantize === undefined) return undefined;
@@ -388,13 +404,29 @@ function importModel(path: string): ImportResult {
   return path.endsWith('.gguf') ? importGguf(path) : importHfConfig(readText(path), path);
 }
 
-/** A .moe file, or a Hugging Face config.json through the importer (with what it reports beside the graph). */
-function analyzeInput(path: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
+/**
+ * A .moe file, or a Hugging Face config.json or llama.cpp .gguf through the importer (with
+ * what it reports beside the graph), or a model directory as Hugging Face lays one out (its
+ * config.json).
+ */
+function analyzeInput(given: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
+  const path = isDirectory(given) ? modelDirConfig(given) : given;
   if (!path.endsWith('.json') && !path.endsWith('.gguf')) return { module: compileFile(path, { consts }) };
   if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
   const r = importModel(path);
   for (const n of r.notes) note(n.message);
   return { module: r.module, imported: importedFrom(r) };
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** A Hugging Face model directory's config.json (E501 when it has none). */
+function modelDirConfig(dir: string): string {
+  const config = join(dir, 'config.json');
+  if (!existsSync(config)) fail('E501', `${dir} is a directory without a config.json`, undefined, 'moec analyze takes a .moe file, a Hugging Face config.json, or a model directory holding one');
+  return config;
 }
 
 /** The flag that sets each size of a run (the others are `--set` constants or have none). */
@@ -459,8 +491,17 @@ function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, back
   const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
   const path = values.weights as string | undefined;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io) }) : randomWeights(m, seed);
+  const loading = progressCallback('loading weights');
+  let weights: Record<string, Tensor>;
+  try {
+    weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io), onProgress: loading.onProgress }) : randomWeights(m, seed);
+  } finally {
+    loading.end();
+  }
+  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
+  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
   const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
+  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
   return { blob, manifest, json: JSON.stringify({ ...manifest, weights: path ?? `seeded (seed ${seed})` }, null, 1) + '\n' };
 }
 

@@ -75,7 +75,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec quantize model.safetensors --to i8 -o model-i8.safetensors',
   },
   analyze: {
-    usage: 'analyze FILE|CONFIG.json [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--json] [--svg FILE] [--set ...]',
+    usage: 'analyze FILE|CONFIG.json|DIR [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--json] [--svg FILE] [--set ...]',
     about:
       'What the model costs: total and active parameters by component, FLOPs per token\n(decode, prefill, dense equivalent), weight bytes per token for a batch of N and the\nKV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with\n--target each kernel\'s FLOPs, bytes, intensity, bound and predicted time.',
     options: ['target', 'tokens', 'context', 'dtype', 'json', 'svg', 'set'],
@@ -101,7 +101,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
       analyze: 'the context length L (default 4096)',
     },
   },
-  dtype: { form: '--dtype D', text: "moec analyze: weight storage dtype for bytes per token: f32, bf16,\nfp8, i8, i4 (default: the model's)" },
+  dtype: { form: '--dtype D', text: "moec analyze: weight storage dtype for bytes per token: f32, bf16,\nfp8, i8, i4 (default: the model's; a config's torch_dtype)" },
   json: {
     form: '--json',
     text: 'print the result as JSON (check, compile, run, analyze; fields: docs/json.md)',
@@ -139,7 +139,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'quantize the router weights too (with --quantize, or moec quantize):\nexpert choices then follow the quantized scores',
   },
   to: { form: '--to SCHEME', text: 'moec quantize: the scheme: i8, i4, i4g32, i4g128, fp8', per: { quantize: 'the scheme: i8, i4, i4g32, i4g128, fp8' } },
-  f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter)' },
+  f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter):\nF64 inputs and caches are taken as they are, --out writes F64' },
   target: {
     form: '--target NAME|FILE',
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',

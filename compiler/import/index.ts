@@ -42,8 +42,16 @@ export interface ImportResult {
   mtp?: { layers: number; params: number };
   /** The checkpoint's storage quantization (quantization_config.quant_method): reported, not applied. */
   quantization?: string;
+  /** The dtype the checkpoint's weights are stored in (`torch_dtype`, or `dtype` in newer configs), as the config spells it. */
+  torchDtype?: string;
   /** Each field the config leaves out and the import gave the reference's default (`moec import` prints them). */
   notes: ImportNote[];
+}
+
+/** `torch_dtype` (`dtype` since transformers 4.56), when the config names one. */
+function torchDtype(cfg: HfConfig): { torchDtype?: string } {
+  const key = ['torch_dtype', 'dtype'].find((k) => cfg.has(k) && typeof cfg.raw(k) === 'string');
+  return key ? { torchDtype: cfg.str(key) } : {};
 }
 
 /** Imports a config.json's text; `path` is what diagnostics print. Throws MoecError (E8xx) naming the field at fault. */
@@ -71,7 +79,7 @@ export function importHfConfig(json: string, path: string): ImportResult {
   } catch (e) {
     throw e instanceof MoecError ? pointIntoConfig(e, new SourceFile(moePath, text), doc) : e;
   }
-  const result: ImportResult = { text, module, modelType, architecture, spec: r.spec, ...(r.quantization ? { quantization: r.quantization } : {}), notes: [...cfg.notes] };
+  const result: ImportResult = { text, module, modelType, architecture, spec: r.spec, ...(r.quantization ? { quantization: r.quantization } : {}), ...torchDtype(cfg), notes: [...cfg.notes] };
   if (r.mtpLayers) {
     const d = r.spec.hidden;
     // One MoE layer of the graph: every weight stacked under `layers.`, per slice.

@@ -16,27 +16,10 @@
 import { fail } from '../diagnostics.ts';
 import type { Node } from './graph.ts';
 import type { Kernel, KernelContext } from './interp-kernels.ts';
-import { QMAX, type QuantDType, dequantize, isQuantDType, quantize, scaleShape } from '../quant.ts';
+import { QMAX, type QuantDType, dequantize, forEachGroup, isQuantDType, quantize, scaleShape } from '../quant.ts';
 import { resolveQuant } from '../quant-type.ts';
 import { type Tensor, numel } from '../tensor.ts';
 import type { TensorType } from '../types.ts';
-
-/** Elements before, along and after `axis`. */
-function around(shape: readonly number[], axis: number): { outer: number; r: number; inner: number } {
-  return { outer: numel(shape.slice(0, axis)), r: shape[axis], inner: numel(shape.slice(axis + 1)) };
-}
-
-/** Calls f(element index, scale index) for every element of a quantized shape. */
-function forEachScaled(shape: readonly number[], axis: number, group: number, f: (i: number, s: number) => void): void {
-  const { outer, r, inner } = around(shape, axis);
-  const groups = Math.ceil(r / group);
-  for (let o = 0; o < outer; o++)
-    for (let k = 0; k < r; k++) {
-      const base = (o * r + k) * inner;
-      const sbase = (o * groups + Math.floor(k / group)) * inner;
-      for (let i = 0; i < inner; i++) f(base + i, sbase + i);
-    }
-}
 
 /** The codes of each dtype that a quantized tensor may hold. */
 function codeRange(dtype: QuantDType): [number, number] {
@@ -91,7 +74,12 @@ export function dequantizing(kernel: Kernel): Kernel {
 function perElementScales(t: Tensor): Tensor {
   const q = t.quant!;
   const out = new Float32Array(t.data.length);
-  forEachScaled(t.shape, q.axis, q.group, (i, s) => (out[i] = q.scales[s]));
+  // A run of one scale at a time, not a callback per element: `moec pack --quantize` moves
+  // whole expert weights through here.
+  forEachGroup(t.shape, q.axis, q.group, (si, first, count, stride) => {
+    const s = q.scales[si];
+    for (let i = first, end = first + count * stride; i < end; i += stride) out[i] = s;
+  });
   return { dtype: 'f32', shape: t.shape, data: out };
 }
 
@@ -103,9 +91,29 @@ export function quantMoving(kernel: Kernel): Kernel {
   return (ctx, inputs, attrs, node) => {
     if (!inputs.some((t) => t.quant)) return kernel(ctx, inputs, attrs, node);
     const codes = kernel(ctx, inputs.map((t) => ({ dtype: 'i32', shape: t.shape, data: t.data })), attrs, node)[0];
+    const direct = node.op === 'concat' ? concatScales(kernel, ctx, inputs, attrs, node, codes.shape) : undefined;
+    if (direct) return [direct(codes)];
     const scales = kernel(ctx, inputs.map(perElementScales), attrs, node)[0];
     return [regroup(node, codes, scales)];
   };
+}
+
+/**
+ * A concat of operands quantized alike (one axis and group) along another axis, into the same
+ * scheme: the scale tensors concatenate as the codes do, so neither a scale per element nor a
+ * regrouping is needed (`moec pack --quantize` concatenates GLU gate and up weights so).
+ * Undefined when the operands or the result differ: the general path then checks the groups.
+ */
+function concatScales(kernel: Kernel, ctx: KernelContext, inputs: Tensor[], attrs: Parameters<Kernel>[2], node: Node, shape: number[]): ((codes: Tensor) => Tensor) | undefined {
+  const q = inputs[0].quant;
+  if (!q || inputs.some((t) => !t.quant || t.quant.axis !== q.axis || t.quant.group !== q.group)) return undefined;
+  const rank = shape.length;
+  const ax = (((attrs.axis as number) % rank) + rank) % rank;
+  const type = node.outputs[0].type;
+  const { axis, group } = resolveQuant(type.quant!, shape);
+  if (ax === q.axis || axis !== q.axis || group !== q.group) return undefined;
+  const scales = kernel(ctx, inputs.map((t) => ({ dtype: 'f32', shape: scaleShape(t.shape, q.axis, q.group), data: t.quant!.scales })), attrs, node)[0].data;
+  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales) } });
 }
 
 /** Codes and per-element scales back into a quantized tensor of the node's result type. */
@@ -113,16 +121,16 @@ function regroup(node: Node, codes: Tensor, perElement: Tensor): Tensor {
   const type = node.outputs[0].type;
   const { axis, group } = resolveQuant(type.quant!, codes.shape);
   const scales = new Float32Array(numel(scaleShape(codes.shape, axis, group)));
-  const seen = new Uint8Array(scales.length);
-  forEachScaled(codes.shape, axis, group, (i, s) => {
-    const v = perElement.data[i];
-    if (!seen[s]) {
-      scales[s] = v;
-      seen[s] = 1;
-    } else if (!Object.is(scales[s], v) && !(Number.isNaN(v) && Number.isNaN(scales[s])))
-      fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
+  const data = perElement.data;
+  forEachGroup(codes.shape, axis, group, (si, first, count, stride) => {
+    const s = data[first];
+    scales[si] = s;
+    for (let i = first + stride, end = first + count * stride; i < end; i += stride)
+      if (!Object.is(data[i], s) && !(Number.isNaN(data[i]) && Number.isNaN(s)))
+        fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
   });
-  return { dtype: type.dtype, shape: codes.shape, data: Int32Array.from(codes.data), quant: { axis, group, scales } };
+  // The kernel's i32 result is already the codes' own array: no copy of every code.
+  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales } };
 }
 
 /** Row `i` along the leading axis of a quantized tensor, as views of its codes and scales. */

@@ -17,6 +17,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import { osReason } from '../../../ir/user-file.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { makeFileVia, passOnChildSignal, sweepStale, writeOutputFile } from '../../io/output.ts';
+import { StepProgress } from '../../io/progress.ts';
 import { type CSources, targetIsa } from './render.ts';
 
 export interface BuildOptions {
@@ -93,12 +94,15 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
   writeOutputFile(join(dir, `${src.file}.h`), src.header);
   writeOutputFile(join(dir, `${src.file}.c`), src.source);
   writeOutputFile(join(dir, `${src.file}_main.c`), src.main);
+  // Seconds for a large model: say so on a terminal, and how long it took (cached after).
+  const step = new StepProgress(`compiling ${src.file}.c with ${cc} (first build of this model; cached after)`);
   const failed = makeFileVia(exe, (tmp) => {
     const r = spawnSync(cc, [...flags, '-o', tmp, join(dir, `${src.file}.c`), join(dir, `${src.file}_main.c`), '-pthread', '-lm'], { encoding: 'utf8' });
     passOnChildSignal(r.signal);
     return r.error || r.status !== 0 ? r.stderr || String(r.error) : undefined;
   });
   // The generated code must compile: a failure is a bug in moec, with the compiler's words.
+  step.end(failed === undefined ? `compiled ${src.file}.c with ${cc}` : `${cc} failed on ${src.file}.c`);
   if (failed !== undefined) throw new Error(`C backend: ${cc} failed on the generated code (${dir}):\n${failed.slice(0, 4000)}`);
   return exe;
 }
