@@ -51,8 +51,9 @@ function modelFor(c: BenchCase, targetName: string, scheme?: string): CModel {
     m = loadC(program, target, c.weights);
     m.threads = NATIVE_THREADS;
     m.env = { MOEC_FLUSH_MIB: process.env.MOEC_BENCH_FLUSH_MIB ?? '1024' };
+    // One exit hook frees every model (one listener per model passed Node's limit of 10).
+    if (models.size === 0) process.once('exit', () => models.forEach((x) => x.dispose()));
     models.set(key, m);
-    process.once('exit', () => m!.dispose());
   }
   return m;
 }
