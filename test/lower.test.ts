@@ -3,12 +3,14 @@
  * body function with stacked weights, `experts(...)` becomes primitives) and every class
  * of type, shape and name error with its exact code, message and location.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../compiler/driver.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { SourceFile } from '../ir/source.ts';
 import { findWeight, mainFunc } from '../ir/graph/graph.ts';
 import { dimToString } from '../ir/dims.ts';
+import { errorOf } from './capture.ts';
 
 const HEAD = 'dim T <= 128\nconst D = 8\nconst E = 4\n';
 
@@ -23,6 +25,12 @@ function err(text: string, consts?: Record<string, number>): string {
     return `${d.code} ${pos ? `${pos.line}:${pos.col}` : '-'} ${d.message}${d.hint ? ` | ${d.hint}` : ''}`;
   }
   throw new Error('expected an error');
+}
+
+/** `CODE message` of the first diagnostic of a file that must fail. */
+function errOf(text: string): string {
+  const d = errorOf(() => compile(text, { path: 'decoder-pair.moe' })).diagnostics[0];
+  return `${d.code} ${d.message}`;
 }
 
 function model(body: string, extra = ''): string {
@@ -170,6 +178,14 @@ describe('lowering', () => {
       expect(rope(', attention_factor=0.0')).toMatch(/rope: attention_factor must be above 0/);
       expect(rope(', theta=1.0, scaling="yarn", factor=4.0, original_max_position=16')).toMatch(/rope: theta must be above 1, got 1/);
       expect(() => compile(model('  output y = reshape(rope(reshape(x, [T, 2, 4]), offset=[0], scaling="yarn", factor=4.0, original_max_position=16), [T, D])'), { path: 't.moe' })).not.toThrow();
+    });
+    it('E301 attention operands whose named dims disagree (kv heads of the cache, cache lengths)', () => {
+      const pair = readFileSync('test/fixtures/decoder-pair.moe', 'utf8');
+      const heads = pair.replace('input v_cache: f32[L, G, HD]', 'input v_cache: f32[L, H, HD]');
+      expect(errOf(heads)).toMatch(/^E301 attention: the kv_heads of v_cache \(as in k\) is 4, expected 2/);
+      const length = pair.replace('input v_cache: f32[L, G, HD]', 'input v_cache: f32[T, G, HD]');
+      expect(errOf(length)).toMatch(/^E301 attention: the cache of v_cache \(as in k_cache\) is T, expected L/);
+      expect(() => compile(pair, { path: 'decoder-pair.moe' })).not.toThrow();
     });
     it('E305 axis out of range', () => {
       expect(err(model('  output y = softmax(x, axis=2)'))).toMatch(/^E305 6:30 softmax: axis 2 is out of range for rank 2/);

@@ -936,14 +936,27 @@ def({
   },
 });
 
-/** `requireDim` for each [got, want, what, operand]. */
-function requireDims(ctx: InferContext, checks: Array<[Dim, Dim, string, number]>): void {
-  for (const [got, want, what, operand] of checks) requireDim(ctx, got, want, what, operand);
-}
-
-/** The cache length (positions already cached) of an attention op: its cache operand's leading size. */
-function cacheLength(ctx: InferContext, i: number, rank: number, what: string): Dim {
-  return requireRank(ctx, i, rank, what).shape[0];
+/**
+ * The first operands' types, checked against the shapes their descriptions spell out:
+ * `'k ([tokens, kv_heads, head_dim])'` must be rank 3, and a dim named alike in two operands
+ * (`tokens`, `kv_heads`, `cache`) must be the same size. One source for the ranks, the
+ * agreements between operands and the messages; a dim written as an expression is the op's
+ * to check.
+ */
+function shaped(ctx: InferContext, whats: readonly string[]): TensorType[] {
+  const seen = new Map<string, { dim: Dim; operand: string }>();
+  return whats.map((what, i) => {
+    const [, operand, dims] = /^(\w+) \(\[(.*)\]\)$/.exec(what)!;
+    const names = dims.split(',').map((d) => d.trim());
+    const ty = requireRank(ctx, i, names.length, what);
+    names.forEach((name, axis) => {
+      if (!/^\w+$/.test(name)) return;
+      const first = seen.get(name);
+      if (!first) seen.set(name, { dim: ty.shape[axis], operand });
+      else requireDim(ctx, ty.shape[axis], first.dim, `the ${name} of ${operand} (as in ${first.operand})`, i);
+    });
+    return ty;
+  });
 }
 
 def({
@@ -958,25 +971,9 @@ def({
   attrs: { scale: { kind: 'float' }, window: { kind: 'int', default: 0 } },
   results: ['out'],
   infer: (ctx) => {
-    const q = requireFloat(ctx, 0);
-    requireRank(ctx, 0, 3, 'q ([tokens, heads, head_dim])');
-    const k = requireRank(ctx, 1, 3, 'k ([tokens, kv_heads, head_dim])');
-    const v = requireRank(ctx, 2, 3, 'v ([tokens, kv_heads, v_dim])');
+    requireFloat(ctx, 0);
+    const [q, k, v] = shaped(ctx, ['q ([tokens, heads, head_dim])', 'k ([tokens, kv_heads, head_dim])', 'v ([tokens, kv_heads, v_dim])', 'k_cache ([cache, kv_heads, head_dim])', 'v_cache ([cache, kv_heads, v_dim])']);
     for (let i = 1; i < ctx.inputs.length; i++) sameDType(ctx, 0, i);
-    const l = cacheLength(ctx, 3, 3, 'k_cache ([cache, kv_heads, head_dim])');
-    const kc = t(ctx, 3);
-    const vc = requireRank(ctx, 4, 3, 'v_cache ([cache, kv_heads, v_dim])');
-    requireDims(ctx, [
-      [k.shape[0], q.shape[0], 'the token count of k', 1],
-      [v.shape[0], q.shape[0], 'the token count of v', 2],
-      [k.shape[2], q.shape[2], 'the key head dim', 1],
-      [v.shape[1], k.shape[1], 'the kv head count of v', 2],
-      [kc.shape[1], k.shape[1], 'the kv head count of k_cache', 3],
-      [kc.shape[2], k.shape[2], 'the head dim of k_cache', 3],
-      [vc.shape[0], l, 'the length of v_cache', 4],
-      [vc.shape[1], v.shape[1], 'the kv head count of v_cache', 4],
-      [vc.shape[2], v.shape[2], 'the value dim of v_cache', 4],
-    ]);
     const h = concrete(ctx, q.shape[1], 'the head count', 0);
     const g = concrete(ctx, k.shape[1], 'the kv head count', 1);
     if (h % g !== 0) throw new OpError('E301', `attention: ${h} query heads do not split over ${g} kv heads`, 'num_attention_heads must be a multiple of num_key_value_heads', 1);
@@ -1000,27 +997,13 @@ def({
   attrs: { scale: { kind: 'float' } },
   results: ['out'],
   infer: (ctx) => {
-    const qn = requireFloat(ctx, 0);
-    requireRank(ctx, 0, 3, 'q_nope ([tokens, heads, nope_dim])');
-    const qp = requireRank(ctx, 1, 3, 'q_pe ([tokens, heads, rope_dim])');
-    const kv = requireRank(ctx, 2, 2, 'kv ([tokens, kv_lora_rank])');
-    const kpe = requireRank(ctx, 3, 2, 'k_pe ([tokens, rope_dim])');
-    for (let i = 1; i < 7; i++) sameDType(ctx, 0, i);
-    const l = cacheLength(ctx, 4, 2, 'kv_cache ([cache, kv_lora_rank])');
-    const kvc = t(ctx, 4);
-    const pec = requireRank(ctx, 5, 2, 'pe_cache ([cache, rope_dim])');
-    const w = requireRank(ctx, 6, 2, 'wkv_b ([heads * (nope_dim + v_dim), kv_lora_rank])');
-    requireDims(ctx, [
-      [qp.shape[0], qn.shape[0], 'the token count of q_pe', 1],
-      [kv.shape[0], qn.shape[0], 'the token count of kv', 2],
-      [kpe.shape[0], qn.shape[0], 'the token count of k_pe', 3],
-      [qp.shape[1], qn.shape[1], 'the head count of q_pe', 1],
-      [kpe.shape[1], qp.shape[2], 'the rope dim of k_pe', 3],
-      [kvc.shape[1], kv.shape[1], 'the latent width of kv_cache', 4],
-      [pec.shape[0], l, 'the length of pe_cache', 5],
-      [pec.shape[1], qp.shape[2], 'the rope dim of pe_cache', 5],
-      [w.shape[1], kv.shape[1], 'the input width of wkv_b', 6],
+    requireFloat(ctx, 0);
+    // wkv_b's rows are an expression, checked below; the names alike in two operands must agree.
+    const [qn, , , , , , w] = shaped(ctx, [
+      'q_nope ([tokens, heads, nope_dim])', 'q_pe ([tokens, heads, rope_dim])', 'kv ([tokens, kv_lora_rank])', 'k_pe ([tokens, rope_dim])',
+      'kv_cache ([cache, kv_lora_rank])', 'pe_cache ([cache, rope_dim])', 'wkv_b ([heads * (nope_dim + v_dim), kv_lora_rank])',
     ]);
+    for (let i = 1; i < 7; i++) sameDType(ctx, 0, i);
     const h = concrete(ctx, qn.shape[1], 'the head count', 0);
     const dn = concrete(ctx, qn.shape[2], 'the nope head dim', 0);
     const rows = concrete(ctx, w.shape[0], 'the rows of wkv_b', 6);
