@@ -77,12 +77,33 @@ function pack(load: readonly number[], count: readonly number[], R: number, slot
   const held: Array<Set<number>> = Array.from({ length: R }, () => new Set());
   const tokens = new Array<number>(R).fill(0);
   const weight = (e: number): number => load[e]! / count[e]!;
+  // Ranks with a free slot, least loaded first (lower rank on a tie): O(log R) per copy, so
+  // a 2,048-chip plan takes milliseconds, not the minutes of a scan over every rank per copy.
+  const open = new RankHeap(tokens);
+  for (let r = 0; r < R; r++) open.push(r);
+  const skipped: number[] = [];
   for (const { e, w } of items) {
     let to = -1;
-    for (let r = 0; r < R; r++) if (held[r]!.size < slots && !held[r]!.has(e) && (to < 0 || tokens[r]! < tokens[to]!)) to = r;
-    if (to < 0) to = makeRoom(held, tokens, e, slots, weight);
+    while (open.size > 0) {
+      const r = open.pop();
+      if (!held[r]!.has(e)) {
+        to = r;
+        break;
+      }
+      skipped.push(r);
+    }
+    for (const r of skipped) open.push(r);
+    skipped.length = 0;
+    if (to < 0) {
+      // Only ranks that already hold `e` have room: move another expert into one of them.
+      const [from, freed] = makeRoom(held, tokens, e, slots, weight);
+      open.remove(from);
+      if (held[from]!.size < slots) open.push(from);
+      to = freed;
+    }
     held[to]!.add(e);
     tokens[to]! += w;
+    if (held[to]!.size < slots) open.push(to);
   }
   const copies = count.map(() => [] as number[]);
   const slotLists = held.map((s, r) => {
@@ -93,8 +114,11 @@ function pack(load: readonly number[], count: readonly number[], R: number, slot
   return { ranks: R, slotsPerRank: slots, slots: slotLists, copies };
 }
 
-/** Moves some expert f from a rank q without `e` to a rank r with a free slot and without f; returns q, now free for e. */
-function makeRoom(held: Array<Set<number>>, tokens: number[], e: number, slots: number, weight: (e: number) => number): number {
+/**
+ * Moves some expert f from a rank q without `e` to a rank r with a free slot and without f;
+ * returns [r, q]: r took f (its load changed), q now has a slot free for e.
+ */
+function makeRoom(held: Array<Set<number>>, tokens: number[], e: number, slots: number, weight: (e: number) => number): [number, number] {
   for (let r = 0; r < held.length; r++) {
     if (held[r]!.size >= slots) continue;
     for (let q = 0; q < held.length; q++) {
@@ -105,11 +129,71 @@ function makeRoom(held: Array<Set<number>>, tokens: number[], e: number, slots: 
         held[r]!.add(f);
         tokens[q]! -= weight(f);
         tokens[r]! += weight(f);
-        return q;
+        return [r, q];
       }
     }
   }
   throw new Error(`internal: no rank can take a copy of expert ${e}`);
+}
+
+/** A binary min-heap of ranks ordered by their current tokens, then rank number. */
+class RankHeap {
+  private readonly a: number[] = [];
+  constructor(private readonly tokens: readonly number[]) {}
+  get size(): number {
+    return this.a.length;
+  }
+  private less(x: number, y: number): boolean {
+    const tx = this.tokens[x]!;
+    const ty = this.tokens[y]!;
+    return tx < ty || (tx === ty && x < y);
+  }
+  push(r: number): void {
+    const a = this.a;
+    a.push(r);
+    for (let i = a.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!this.less(a[i]!, a[p]!)) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): number {
+    const a = this.a;
+    const top = a[0]!;
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      this.sift(0);
+    }
+    return top;
+  }
+  /** Takes `r` out wherever it is (rare: only when a move changed its load). */
+  remove(r: number): void {
+    const i = this.a.indexOf(r);
+    if (i < 0) return;
+    const last = this.a.pop()!;
+    if (i < this.a.length) {
+      this.a[i] = last;
+      this.rebuild();
+    }
+  }
+  private rebuild(): void {
+    for (let i = (this.a.length >> 1) - 1; i >= 0; i--) this.sift(i);
+  }
+  private sift(i: number): void {
+    const a = this.a;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.less(a[l]!, a[m]!)) m = l;
+      if (r < a.length && this.less(a[r]!, a[m]!)) m = r;
+      if (m === i) return;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+  }
 }
 
 /** The busiest rank's load over the mean, for a placement and the expected tokens per expert. */
