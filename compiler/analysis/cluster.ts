@@ -169,7 +169,7 @@ const ratio = (x: number): string => x.toFixed(2);
 export function renderCluster(a: ClusterAnalysis): string[] {
   const out: string[] = [];
   const grid = (rows: string[][]): string[] => formatTable(rows, { right: (i) => i > 0, indent: '  ' });
-  const what = a.phase === 'decode' ? `${a.tokens} sequences decoding token ${a.context}` : `prefill of ${a.tokens} tokens`;
+  const what = a.phase === 'decode' ? `${a.tokens} sequence${a.tokens === 1 ? '' : 's'} decoding token ${a.context}` : `prefill of ${a.tokens} tokens`;
   out.push(`expert parallelism on ${a.cluster}: ${a.chips} × ${a.chip} (${a.nodes} node${a.nodes === 1 ? '' : 's'} of up to ${a.chipsPerNode}; ${a.links.link.name} ${fmtSI(a.links.link.bandwidth, 'B/s')}, ${a.links.network.name} ${fmtSI(a.links.network.bandwidth, 'B/s')} per chip)`);
   out.push(`  micro-batch per chip: ${what}, at ${a.dtype}; ${a.moeLayers} MoE layer${a.moeLayers === 1 ? '' : 's'}`);
   const l = a.layer;
