@@ -20,6 +20,7 @@ import { contextBindings } from '../compiler/analysis/flops.ts';
 import { mfuFor, trainingCost } from '../compiler/analysis/train.ts';
 import { countFlops } from '../compiler/analysis/flops.ts';
 import { importHfConfig } from '../compiler/import/index.ts';
+import { readmeClusterRow } from './cluster-readme.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'moec-cluster-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -222,6 +223,32 @@ describe('the cost model by hand on the tiny model', () => {
     expect(slow.commSeconds).toBeGreaterThan(c.commSeconds);
     expect(slow.overlapSeconds).toBeGreaterThanOrEqual(c.overlapSeconds);
   });
+});
+
+describe('the README\'s DeepSeek-V3 deployment table', () => {
+  const readme = readFileSync('README.md', 'utf8');
+  const rows = [...readme.matchAll(/^\| ((?:prefill|decode), EP\d+) \| `([^`]+)` \|.*$/gm)];
+
+  it('has the prefill and decode rows', () => {
+    expect(rows.map((r) => r[1])).toEqual(['prefill, EP32', 'decode, EP320']);
+  });
+
+  it.each(rows.map((r) => [r[1]!, r[2]!, r[0]] as const))('%s: the numbers are what `moec analyze %s --json` reports', async (name, args, row) => {
+    const r = await cli('analyze', 'examples/hf/DeepSeek-V3/config.json', ...args.split(' '), '--json');
+    expect(r.code, r.err).toBe(0);
+    expect(row).toBe(readmeClusterRow(name, args, JSON.parse(r.out).cluster));
+  }, 60_000);
+
+  it('the training paragraph: 4.80e24 FLOPs, 2.788M GPU-hours at MFU 0.484', async () => {
+    expect(readme).toContain('come to 4.80e24 FLOPs (324 GFLOP a token');
+    expect(readme).toContain('is an MFU of 0.484 of 989 TFLOP/s');
+    const r = await cli('analyze', 'examples/hf/DeepSeek-V3/config.json', '--cluster', 'h800', '--train-tokens', '14.8e12', '--mfu', '0.484', '--json');
+    expect(r.code, r.err).toBe(0);
+    const t = JSON.parse(r.out).training;
+    expect(t.flops.toExponential(2)).toBe('4.80e+24');
+    expect(Math.round(t.flopsPerToken / 1e9)).toBe(324);
+    expect((t.chipHours / 1e6).toFixed(2)).toBe('2.79');
+  }, 60_000);
 });
 
 describe('training cost', () => {

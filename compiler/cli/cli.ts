@@ -403,8 +403,10 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
   const chips = parseInt32('chips', values.chips as string | undefined, 1, 2 ** 20);
   if (chips === undefined) {
-    for (const flag of ['cluster', 'redundant'] as const) if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --chips N`, 'e.g. --chips 32 --cluster h800');
+    if (values.redundant !== undefined) throw new UsageError('--redundant needs --chips N', 'e.g. --chips 32 --redundant 32');
+    if (values.cluster !== undefined && values['train-tokens'] === undefined) throw new UsageError('--cluster needs --chips N (or --train-tokens, for its chip-hours)', 'e.g. --chips 32 --cluster h800');
   }
+  if (values.target !== undefined && values.cluster !== undefined) throw new UsageError('--cluster names its own chip: leave out --target');
   if (chips !== undefined && values.target !== undefined) throw new UsageError('--chips costs the cluster\'s own chip: leave out --target', 'the cluster file names its chip (`chip:`)');
   if (values.svg !== undefined && values.target === undefined && chips === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target (or --chips N for time against chips)', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
   if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
