@@ -110,7 +110,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
   svg: { form: '--svg FILE', text: 'moec analyze: write the roofline chart (needs --target), or with\n--chips the time per token against the number of chips' },
   chips: { form: '--chips N', text: 'moec analyze: spread the experts over N chips of the cluster\n(--tokens is then the micro-batch per chip)' },
   cluster: { form: '--cluster C', text: 'moec analyze: a shipped cluster (targets/clusters/) or a cluster\n.yaml file (default h800)' },
-  redundant: { form: '--redundant R', text: 'moec analyze --chips: redundant expert copies allowed (default:\nthe free expert slots)' },
+  redundant: { form: '--redundant R', text: 'moec analyze --chips: redundant expert copies allowed (default:\nthe free expert slots, at most one per expert)' },
   'train-tokens': { form: '--train-tokens N', text: 'moec analyze: training tokens; reports training FLOPs (3x the\nforward pass at the context L) and chip-hours (needs --mfu)' },
   mfu: { form: '--mfu F', text: 'moec analyze --train-tokens: model FLOPs utilisation, 0 < F <= 1,\nof the chip\'s bf16 peak' },
   seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },

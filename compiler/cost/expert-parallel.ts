@@ -62,7 +62,7 @@ export interface EpRequest {
    * cost for one token at these bindings (one token's cache length).
    */
   decodeOne?: Bindings;
-  /** Redundant expert copies allowed (default: the free slots, ranks·⌈E/ranks⌉ − E). */
+  /** Redundant expert copies allowed (default: the free slots, ranks·⌈E/ranks⌉ − E, at most E). */
   redundant?: number;
   /**
    * Expected tokens per expert, one list per MoE layer in execution order (a routing-statistics
@@ -341,7 +341,9 @@ export function expertParallelCost(req: EpRequest): EpCost {
     const hidden = evalShape(buf(m.router.x).shape, bindings).at(-1)!;
     const actBytes = dtypeBytes(buf(m.router.x).dtype);
     const slots = Math.ceil((E + (req.redundant ?? 0)) / R);
-    const redundant = req.redundant ?? slots * R - E;
+    // default: the free slots, at most one extra copy per expert (each try repacks every
+    // rank: thousands of free slots on a large cluster took minutes to plan)
+    const redundant = req.redundant ?? Math.min(slots * R - E, E);
     for (let t = 0; t < m.times; t++, index++) {
       const given = req.expertLoad?.[index];
       const load = given ?? uniformCache.get(E) ?? (uniformCache.set(E, new Array<number>(E).fill(1)), uniformCache.get(E)!);
