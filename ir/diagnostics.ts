@@ -58,7 +58,7 @@ export const DIAGNOSTICS = {
   E508: { title: 'malformed checkpoint index' },
   E509: { title: 'not enough memory' },
   E510: { title: 'malformed GGUF file' },
-  // 6xx: target capability sheets (`targets/*.yaml`)
+  // 6xx: target capability sheets (`targets/*.yaml`) and cluster files (`targets/clusters/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },
   E603: { title: 'too many YAML aliases' },
@@ -71,6 +71,7 @@ export const DIAGNOSTICS = {
   E610: { title: 'target value out of range' },
   E611: { title: 'invalid choice' },
   E612: { title: 'inconsistent target' },
+  E613: { title: 'unknown cluster' },
   // 7xx: code generation (backends)
   E701: { title: 'not supported by this backend' },
   E702: { title: 'model too large for the target' },

@@ -263,7 +263,8 @@ describe('JSON and SVG', () => {
 
   it('the JSON field names (documented in docs/analyze.md) are stable', () => {
     const j = JSON.parse(JSON.stringify(a));
-    expect(Object.keys(j)).toEqual(['schema', 'model', 'options', 'imported', 'params', 'flops', 'bytes', 'memory', 'kernels']);
+    expect(Object.keys(j)).toEqual(['schema', 'model', 'options', 'imported', 'params', 'flops', 'bytes', 'memory', 'kernels', 'cluster', 'training']);
+    expect([j.cluster, j.training]).toEqual([null, null]); // no --chips, no --train-tokens
     expect(j.imported).toBeNull(); // a .moe file
     expect(j.schema).toBe('moec-analyze/1');
     expect(Object.keys(j.options)).toEqual(['target', 'tokens', 'context', 'dtype']);

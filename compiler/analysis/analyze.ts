@@ -17,10 +17,13 @@ import type { Module } from '../../ir/graph/graph.ts';
 import type { ImportResult } from '../import/index.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { type KvCache, type WeightTraffic, kvCache, weightTraffic } from './bytes.ts';
-import { type FlopsPerToken, contextBindings, flopsPerToken } from './flops.ts';
+import { type FlopsPerToken, contextBindings, countFlops, flopsPerToken } from './flops.ts';
 import { type KernelAnalysis, analyzeKernels } from './kernels.ts';
 import { type MemoryRow, STORAGE_DTYPES, type StorageDType, deviceCapacity, memoryTable } from './memory.ts';
 import { type ComponentSummary, summarizeParams } from './params.ts';
+import { type ClusterAnalysis, analyzeCluster } from './cluster.ts';
+import { type TrainingCost, trainingCost } from './train.ts';
+import type { Cluster } from '../target/cluster.ts';
 
 export const ANALYSIS_SCHEMA = 'moec-analyze/1';
 
@@ -43,6 +46,16 @@ export interface AnalyzeOptions {
   bindings?: Record<string, number>;
   /** What the importer reported when the model came from a config.json. */
   imported?: ImportedFrom;
+  /** Expert parallelism over `chips` chips of `cluster` (its chip is `target`). */
+  cluster?: Cluster;
+  chips?: number;
+  /** Redundant expert copies (default: the free slots), expected tokens per expert per MoE layer (uniform when absent). */
+  redundant?: number;
+  expertLoad?: readonly (readonly number[])[];
+  /** Cost N = 1, 2, 4, … chips too (the `--svg` chart). */
+  scaling?: boolean;
+  /** Training cost of `tokens` tokens at model FLOPs utilisation `mfu` on `target`'s chips. */
+  train?: { tokens: number; mfu: number };
 }
 
 /** A config.json's architecture, and what the main graph leaves out (DeepSeek-V3's multi-token-prediction layers). */
@@ -85,6 +98,10 @@ export interface Analysis {
   bytes: { dtype: StorageDType; weights: WeightTraffic; kvCache: KvCache };
   memory: { capacityBytes: number | null; rows: MemoryRow[] };
   kernels: KernelAnalysis | null;
+  /** With `--chips N`: the model over N chips of a cluster (`cluster.ts`). */
+  cluster: ClusterAnalysis | null;
+  /** With `--train-tokens`: training FLOPs and chip-hours (`train.ts`). */
+  training: TrainingCost | null;
 }
 
 /** The model's own storage dtype when it is one of the table's, else f32. */
@@ -107,6 +124,7 @@ export function analyzeModel(m: Module, opts: AnalyzeOptions = {}): Analysis {
   const dtype = opts.dtype ?? (torch ? TORCH_DTYPES[torch.replace(/^torch\./, '')] : undefined) ?? modelDType(m);
   const p = summarizeParams(m);
   const kv = kvCache(m, context, kvElementBytes(dtype));
+  const flops = flopsPerToken(m, context, opts.bindings);
   return {
     schema: ANALYSIS_SCHEMA,
     model: m.name,
@@ -122,10 +140,17 @@ export function analyzeModel(m: Module, opts: AnalyzeOptions = {}): Analysis {
         ...(w.experts !== undefined ? { experts: w.experts, k: w.k } : {}),
       })),
     },
-    flops: flopsPerToken(m, context, opts.bindings),
+    flops,
     bytes: { dtype, weights: weightTraffic(p.weights, tokens, dtype), kvCache: kv },
     memory: { capacityBytes: opts.target ? deviceCapacity(opts.target) : null, rows: memoryTable(p.weights, opts.target, kv.bytesForContext) },
     // the compiled forward pass: N new tokens after L − 1 cached positions
     kernels: opts.target ? analyzeKernels(m, opts.target, tokens, contextBindings(m, tokens, context - 1, opts.bindings)) : null,
+    cluster: opts.cluster && opts.chips !== undefined
+      ? analyzeCluster(m, {
+        cluster: opts.cluster, chips: opts.chips, tokens, context, dtype, ...(opts.bindings ? { bindings: opts.bindings } : {}),
+        ...(opts.redundant !== undefined ? { redundant: opts.redundant } : {}), ...(opts.expertLoad ? { expertLoad: opts.expertLoad } : {}), scaling: opts.scaling ?? false,
+      })
+      : null,
+    training: opts.train && opts.target ? trainingCost({ ...opts.train, context, prefill: countFlops(m, { bindings: contextBindings(m, context, 0, opts.bindings) }), chip: opts.target }) : null,
   };
 }

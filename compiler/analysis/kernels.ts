@@ -12,7 +12,7 @@ import { runPipeline } from '../pipeline.ts';
 import { tilePass } from '../passes/tile.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { describeKernel } from '../cli/describe.ts';
-import type { Kernel } from '../../ir/kernel/kernel.ts';
+import type { KProgram, Kernel } from '../../ir/kernel/kernel.ts';
 
 export interface KernelRow {
   /** `kind:first-output`, e.g. `grouped_gemm:h`. */
@@ -61,10 +61,14 @@ export interface KernelAnalysis {
   roofs: Roofs;
 }
 
+/** `m` through the pipeline for `target` up to tiling at N = `tokens`: what the cost model costs. */
+export function compileForCost(m: Module, target: TargetCaps, tokens: number, bindings: Record<string, number> = {}): KProgram {
+  return runPipeline(m, { target, maxTokens: tokens, bindings, stopAfter: tilePass.name }).program!;
+}
+
 /** Compiles `m` for `target` at N = `tokens` and costs every kernel. */
 export function analyzeKernels(m: Module, target: TargetCaps, tokens: number, bindings: Record<string, number> = {}): KernelAnalysis {
-  const { program } = runPipeline(m, { target, maxTokens: tokens, bindings, stopAfter: tilePass.name });
-  const p = program!;
+  const p = compileForCost(m, target, tokens, bindings);
   const cost = programCost(p, target, tokens, bindings);
   const rows: KernelRow[] = cost.perKernel.map((e) => ({
     label: e.label, kind: e.kind, what: describeKernel(e.kernel), times: e.times, flops: e.flops, usefulFlops: e.usefulFlops, bytes: e.bytes,

@@ -5,6 +5,8 @@
  */
 import { fmtBytes, fmtSI, fmtSeconds, formatCount, formatTable } from '../format.ts';
 import type { Analysis } from './analyze.ts';
+import { renderCluster } from './cluster.ts';
+import type { TrainingCost } from './train.ts';
 
 /** Kernels below this share of the time are summed into one row of the table. */
 const MINOR_SHARE = 0.001;
@@ -100,5 +102,20 @@ export function renderAnalysis(a: Analysis): string {
     );
     out.push(`  per token: ${fmtSI(k.perToken.flops, 'FLOP')}, ${fmtBytes(k.perToken.bytes)} from ${k.roofs.bandwidths[k.roofs.bandwidths.length - 1]?.level ?? 'memory'}, ${fmtSeconds(k.perToken.seconds)} predicted`);
   }
+  if (a.cluster) out.push('', ...renderCluster(a.cluster));
+  if (a.training) out.push('', ...renderTraining(a.training));
   return out.join('\n');
+}
+
+function renderTraining(t: TrainingCost): string[] {
+  const f = t.forwardPerToken;
+  return [
+    `training on ${formatCount(t.tokens)} tokens at context ${t.context} on ${t.chip} (MFU ${t.mfu} of the ${t.peakDType} peak ${fmtSI(t.peakFlops, 'FLOP/s')})`,
+    ...grid([
+      ['forward per token', `${fmtSI(f.total, 'FLOP')}  (GEMMs ${fmtSI(f.gemm, 'FLOP')}, attention ${fmtSI(f.attention, 'FLOP')}, rest ${fmtSI(f.other, 'FLOP')})`],
+      ['forward + backward per token (3x)', fmtSI(t.flopsPerToken, 'FLOP')],
+      ['training FLOPs', t.flops.toExponential(3)],
+      ['chip-hours', `${formatCount(t.chipHours)}`],
+    ]),
+  ];
 }

@@ -40,7 +40,9 @@ import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
 import { renderAnalysis } from '../analysis/render.ts';
 import { rooflineSvg } from '../analysis/svg.ts';
 import { checkpointFiles, openCheckpoint } from '../../ir/checkpoint.ts';
-import { isTargetPath, listTargets, loadTarget } from '../target/load.ts';
+import { isTargetPath, listTargets, loadCluster, loadTarget } from '../target/load.ts';
+import { clusterChips } from '../target/cluster.ts';
+import { scalingSvg } from '../analysis/cluster.ts';
 import { refuseInputOverwrite, writeOutputDir, writeOutputFile } from '../io/output.ts';
 
 /** Where the CLI writes; tests pass buffers. */
@@ -146,6 +148,11 @@ const PARSE_OPTIONS = {
   dtype: { type: 'string' },
   json: { type: 'boolean' },
   svg: { type: 'string' },
+  chips: { type: 'string' },
+  cluster: { type: 'string' },
+  redundant: { type: 'string' },
+  'train-tokens': { type: 'string' },
+  mfu: { type: 'string' },
   'quantize-router': { type: 'boolean' },
 } as const;
 
@@ -344,7 +351,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
       const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
-      if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
+      if (values.svg !== undefined && a.cluster) writeOutputFile(values.svg, scalingSvg(a.cluster, `${m.name} on ${a.cluster.cluster}: time per token against chips`));
+      else if (values.svg !== undefined) writeOutputFile(values.svg, rooflineSvg(a.kernels!, `${m.name} on ${a.kernels!.target}: roofline at T = ${opts.tokens}`));
       io.out(values.json ? JSON.stringify(a, null, 1) : renderAnalysis(a));
       if (values.svg !== undefined && !values.json) io.out(`wrote ${values.svg}`);
       return 0;
@@ -393,10 +401,50 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   const d = values.dtype as string | undefined;
   const dtype = d === undefined ? undefined : ((STORAGE_DTYPES as readonly string[]).includes(d) ? (d as StorageDType) : DTYPE_ALIASES[d]);
   if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
-  if (values.svg !== undefined && values.target === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
+  const chips = parseInt32('chips', values.chips as string | undefined, 1, 2 ** 20);
+  if (chips === undefined) {
+    if (values.redundant !== undefined) throw new UsageError('--redundant needs --chips N', 'e.g. --chips 32 --redundant 32');
+    if (values.cluster !== undefined && values['train-tokens'] === undefined) throw new UsageError('--cluster needs --chips N (or --train-tokens, for its chip-hours)', 'e.g. --chips 32 --cluster h800');
+  }
+  if (values.target !== undefined && values.cluster !== undefined) throw new UsageError('--cluster names its own chip: leave out --target');
+  if (chips !== undefined && values.target !== undefined) throw new UsageError('--chips costs the cluster\'s own chip: leave out --target', 'the cluster file names its chip (`chip:`)');
+  if (values.svg !== undefined && values.target === undefined && chips === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target (or --chips N for time against chips)', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
   if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
-  const target = values.target !== undefined ? loadTarget(values.target as string) : undefined;
-  return { tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}) };
+  const redundant = parseInt32('redundant', values.redundant as string | undefined, 0, 2 ** 20);
+  const trainTokens = trainTokensOption(values['train-tokens'] as string | undefined);
+  const mfu = mfuOption(values.mfu as string | undefined);
+  if ((trainTokens === undefined) !== (mfu === undefined)) throw new UsageError(trainTokens === undefined ? '--mfu needs --train-tokens N' : '--train-tokens needs --mfu F (the share of the chip\'s peak training reaches)', 'e.g. --train-tokens 14.8e12 --mfu 0.4');
+  if (trainTokens !== undefined && values.target === undefined && values.cluster === undefined && chips === undefined) throw new UsageError('--train-tokens counts chip-hours: give --cluster C (with --chips) or --target', 'e.g. --train-tokens 14.8e12 --mfu 0.4 --target x86-avx2');
+  // `--expert-load stats.json` joins here once the routing-statistics reader
+  // (compiler/cluster/routing-stats.ts, readRoutingStats) is merged: its per-layer counts go
+  // to AnalyzeOptions.expertLoad, which the cost model already takes.
+  const cluster = chips !== undefined || (trainTokens !== undefined && values.target === undefined) ? loadCluster((values.cluster as string | undefined) ?? DEFAULT_CLUSTER) : undefined;
+  if (cluster && chips !== undefined && chips > clusterChips(cluster)) throw new UsageError(`--chips ${chips} is more than cluster \`${cluster.name}\` has (${cluster.nodes} nodes of ${cluster.chipsPerNode}: ${clusterChips(cluster)} chips)`);
+  const target = values.target !== undefined ? loadTarget(values.target as string) : cluster?.chip;
+  return {
+    tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}), ...(cluster && chips !== undefined ? { cluster, chips } : {}),
+    ...(redundant !== undefined ? { redundant } : {}), ...(trainTokens !== undefined ? { train: { tokens: trainTokens, mfu: mfu! } } : {}),
+    ...(values.svg !== undefined && chips !== undefined ? { scaling: true } : {}),
+  };
+}
+
+/** The cluster `--chips` costs on without `--cluster`: the one the issue plans DeepSeek-V3 for. */
+const DEFAULT_CLUSTER = 'h800';
+
+/** `--train-tokens N`: a whole number, written plainly or as `14.8e12`. */
+function trainTokensOption(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!/^\s*[0-9.]+(e[0-9]+)?\s*$/i.test(s) || !Number.isFinite(v) || v < 1 || v > 1e18) throw new UsageError(`--train-tokens must be a token count from 1 to 1e18, got '${s}'`, 'e.g. --train-tokens 14.8e12');
+  return v;
+}
+
+/** `--mfu F`: a share of the peak, 0 < F <= 1. */
+function mfuOption(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!/^\s*[0-9.]+(e-?[0-9]+)?\s*$/i.test(s) || !(v > 0 && v <= 1)) throw new UsageError(`--mfu must be a share of the peak, 0 < F <= 1, got '${s}'`, 'e.g. --mfu 0.4');
+  return v;
 }
 
 /** A Hugging Face config.json, or a llama.cpp .gguf file through its metadata. */
@@ -465,8 +513,12 @@ function runSizes(m: Module, values: Values, path: string, note: (message: strin
 /** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
 function inputPaths(values: Values, file: string): Array<string | undefined> {
   const target = values.target as string | undefined;
+  const cluster = values.cluster as string | undefined;
   const weights = values.weights as string | undefined;
-  return [file, ...(weights !== undefined ? checkpointFiles(weights) : []), values.inputs as string | undefined, target !== undefined && isTargetPath(target) ? target : undefined];
+  return [
+    file, ...(weights !== undefined ? checkpointFiles(weights) : []), values.inputs as string | undefined,
+    target !== undefined && isTargetPath(target) ? target : undefined, cluster !== undefined && isTargetPath(cluster) ? cluster : undefined,
+  ];
 }
 
 /** Loading notes (an fp8 checkpoint dequantized, ...) go to stderr, so piped outputs stay clean. */

@@ -75,10 +75,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec quantize model.safetensors --to i8 -o model-i8.safetensors',
   },
   analyze: {
-    usage: 'analyze FILE|CONFIG.json|DIR [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--json] [--svg FILE] [--set ...]',
+    usage: 'analyze FILE|CONFIG.json|DIR [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--chips N [--cluster NAME|FILE.yaml] [--redundant R]] [--train-tokens N --mfu F]\n[--json] [--svg FILE] [--set ...]',
     about:
-      'What the model costs: total and active parameters by component, FLOPs per token\n(decode, prefill, dense equivalent), weight bytes per token for a batch of N and the\nKV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with\n--target each kernel\'s FLOPs, bytes, intensity, bound and predicted time.',
-    options: ['target', 'tokens', 'context', 'dtype', 'json', 'svg', 'set'],
+      'What the model costs: total and active parameters by component, FLOPs per token\n(decode, prefill, dense equivalent), weight bytes per token for a batch of N and the\nKV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with\n--target each kernel\'s FLOPs, bytes, intensity, bound and predicted time. With\n--chips N, the model over N chips of a cluster with expert parallelism: all-to-all\nbytes and time per MoE layer, compute, what two-micro-batch overlap hides, load\nimbalance, tokens/s per chip. With --train-tokens, training FLOPs and chip-hours.',
+    options: ['target', 'tokens', 'context', 'dtype', 'chips', 'cluster', 'redundant', 'train-tokens', 'mfu', 'json', 'svg', 'set'],
     example: 'moec analyze examples/hf/Mixtral-8x7B-v0.1/config.json --target x86-avx2 --dtype bf16',
   },
 };
@@ -107,7 +107,12 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'print the result as JSON (check, compile, run, analyze; fields: docs/json.md)',
     per: { analyze: 'print the analysis as JSON (fields: docs/analyze.md)' },
   },
-  svg: { form: '--svg FILE', text: 'moec analyze: write the roofline chart (needs --target)' },
+  svg: { form: '--svg FILE', text: 'moec analyze: write the roofline chart (needs --target), or with\n--chips the time per token against the number of chips' },
+  chips: { form: '--chips N', text: 'moec analyze: spread the experts over N chips of the cluster\n(--tokens is then the micro-batch per chip)' },
+  cluster: { form: '--cluster C', text: 'moec analyze: a shipped cluster (targets/clusters/) or a cluster\n.yaml file (default h800)' },
+  redundant: { form: '--redundant R', text: 'moec analyze --chips: redundant expert copies allowed (default:\nthe free expert slots, at most one per expert)' },
+  'train-tokens': { form: '--train-tokens N', text: 'moec analyze: training tokens; reports training FLOPs (3x the\nforward pass at the context L) and chip-hours (needs --mfu)' },
+  mfu: { form: '--mfu F', text: 'moec analyze --train-tokens: model FLOPs utilisation, 0 < F <= 1,\nof the chip\'s bf16 peak' },
   seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },
   weights: {
     form: '--weights FILE|DIR',

@@ -629,7 +629,8 @@ function opCost(k: Extract<Kernel, { kind: 'op' }>, buf: Resolver, bindings: Bin
     attrs: k.attrs,
   };
   const decoder = decoderOpCost(k.op, sizes);
-  if (decoder) return streamCost(decoder.flops, decoder.bytes, t);
+  // attention multiplies at its operands' rate (a bf16 program's on a chip's bf16 units)
+  if (decoder) return streamCost(decoder.flops, decoder.bytes, t, k.inputs.length > 0 ? flopsDType(buf(k.inputs[0]!).dtype) : 'f32');
   const bytes = (shapes: number[][], elementBytes: number[]): number => shapes.reduce((s, x, i) => s + numel(x) * elementBytes[i], 0);
   return streamCost(opFlops(k.op, sizes), bytes(sizes.inputs, sizes.inputBytes) + bytes(sizes.outputs, sizes.outputBytes), t);
 }

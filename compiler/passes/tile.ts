@@ -64,7 +64,7 @@ import { fmtBytes, fmtSeconds } from '../format.ts';
 import { isQuantDType } from '../../ir/quant.ts';
 
 /** Largest padding block considered for a grouped GEMM. */
-const MAX_GROUPED_M = 256;
+export const MAX_GROUPED_M = 256;
 /** Largest m considered for a dense GEMM (more buys no reuse the cost model can see). */
 const MAX_DENSE_M = 512;
 

@@ -4,11 +4,12 @@
  * `parse.ts`, which needs no Node and serves the browser entry too.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { didYouMean, MoecError } from '../../ir/diagnostics.ts';
 import { readUserText } from '../../ir/user-file.ts';
 import { packageRoot } from '../io/package-root.ts';
 import type { TargetCaps } from './caps.ts';
+import { type Cluster, parseCluster } from './cluster.ts';
 import { parseTarget } from './parse.ts';
 
 export { MAX_ALIAS_COUNT, MAX_TARGET_CHARS, parseTarget } from './parse.ts';
@@ -19,19 +20,54 @@ export { MAX_ALIAS_COUNT, MAX_TARGET_CHARS, parseTarget } from './parse.ts';
  * or `../../targets`. `dist/targets/` may exist too (compiled backend code), so a folder only
  * counts if it holds sheets.
  */
-function shippedDir(): string | undefined {
-  const dir = join(packageRoot(), 'targets');
+function shippedDir(sub = 'targets'): string | undefined {
+  const dir = join(packageRoot(), sub);
   return existsSync(dir) && statSync(dir).isDirectory() && readdirSync(dir).some((f) => f.endsWith('.yaml')) ? dir : undefined;
 }
 
-/** Names of the shipped targets (`targets/*.yaml`), sorted. */
-export function listTargets(): string[] {
-  const dir = shippedDir();
+/** The `.yaml` files of a shipped folder, by name, sorted. */
+function yamlNames(dir: string | undefined): string[] {
   if (!dir) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.slice(0, -'.yaml'.length))
     .sort();
+}
+
+/** Names of the shipped targets (`targets/*.yaml`), sorted. */
+export function listTargets(): string[] {
+  return yamlNames(shippedDir());
+}
+
+const CLUSTERS = join('targets', 'clusters');
+
+/** Names of the shipped clusters (`targets/clusters/*.yaml`), sorted. */
+export function listClusters(): string[] {
+  return yamlNames(shippedDir(CLUSTERS));
+}
+
+/**
+ * Loads a cluster file: a bare name is a shipped cluster (`targets/clusters/NAME.yaml`), a
+ * `.yaml` or a path a file. Its `chip:` is a shipped target, or a sheet's path relative to the
+ * cluster file. Throws E613 for an unknown name, E501 for an unreadable file, and the schema
+ * errors of the cluster and of its chip's sheet.
+ */
+export function loadCluster(nameOrPath: string): Cluster {
+  let file = nameOrPath;
+  if (!isTargetPath(nameOrPath)) {
+    const names = listClusters();
+    const dir = shippedDir(CLUSTERS);
+    if (!dir || !names.includes(nameOrPath)) {
+      throw new MoecError({
+        code: 'E613',
+        message: `unknown cluster \`${nameOrPath}\``,
+        hint: didYouMean(nameOrPath, names) ?? `shipped clusters: ${names.map((n) => `\`${n}\``).join(', ')}; or give the path of a cluster .yaml file`,
+      });
+    }
+    file = join(dir, `${nameOrPath}.yaml`);
+  }
+  const text = readUserText(file, { label: `cluster file \`${file}\`` });
+  return parseCluster(text, displayPath(file), (chip) => loadTarget(isTargetPath(chip) && !isAbsolute(chip) ? join(dirname(file), chip) : chip));
 }
 
 /** Whether `--target` names a file (a .yaml, or anything with a slash) rather than a shipped target. */

@@ -31,7 +31,7 @@ import type { Backend, MemoryLevel, TargetCaps } from './caps.ts';
 // Units
 
 /** The kinds of quantity a sheet writes with a unit. */
-type Quantity = 'size' | 'bandwidth' | 'flops';
+type Quantity = 'size' | 'bandwidth' | 'flops' | 'time';
 
 interface QuantityInfo {
   /** For messages: "expected a size such as `32 KiB`". */
@@ -93,6 +93,15 @@ const QUANTITIES: Readonly<Record<Quantity, QuantityInfo>> = {
     // 1 MFLOP/s (a microcontroller) to 1 EFLOP/s (a thousand of today's largest accelerators).
     range: { min: 1e6, max: 1e18, minText: '1 MFLOP/s', maxText: '1000 PFLOP/s' },
   },
+  time: {
+    what: 'a time',
+    example: '5 us',
+    // `us` and `µs` both: the micro sign is hard to type, and link data sheets write either.
+    units: { s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, ns: 1e-9 },
+    refused: { sec: 'write `s`', msec: 'write `ms`', usec: 'write `us`', nsec: 'write `ns`' },
+    // A link's latency: 1 ns (on-die) to 1 s (nothing a cluster's interconnect should take).
+    range: { min: 1e-9, max: 1, minText: '1 ns', maxText: '1 s' },
+  },
 };
 
 /** A decimal number at the start of a quantity (`25.6`, `1e3`, `-4`). */
@@ -113,7 +122,7 @@ function formatBytes(n: number): string {
 // Schema
 
 /** What a field's value must be. `map` and `list` nest. */
-type FieldType =
+export type FieldType =
   | { kind: 'string'; pattern?: RegExp; patternDoc?: string }
   | { kind: 'enum'; values: readonly string[]; hints?: Readonly<Record<string, string>> }
   | { kind: 'bool' }
@@ -126,7 +135,7 @@ type FieldType =
  * One key of a mapping in the sheet. `field` is the property of the typed object it fills
  * (checked against `T` at compile time); `key` is its YAML spelling when that differs.
  */
-interface FieldSpec<T> {
+export interface FieldSpec<T> {
   field: keyof T & string;
   key?: string;
   type: FieldType;
@@ -145,17 +154,19 @@ interface FieldSpec<T> {
 const keyOf = (f: { field: string; key?: string }): string => f.key ?? f.field;
 /** A size; `max` narrows the quantity's range (`QUANTITIES.size.range`) for fields with a small physical bound. */
 const size = (allowZero = false, max?: number): FieldType => ({ kind: 'quantity', quantity: 'size', allowZero, ...(max ? { max } : {}) });
-const bandwidth: FieldType = { kind: 'quantity', quantity: 'bandwidth' };
+export const bandwidth: FieldType = { kind: 'quantity', quantity: 'bandwidth' };
 const flops: FieldType = { kind: 'quantity', quantity: 'flops' };
+/** A time, such as a link's latency (`5 us`); zero allowed (an ideal link). */
+export const time: FieldType = { kind: 'quantity', quantity: 'time', allowZero: true };
 /**
  * A whole number; the default bound is what a 32-bit signed integer holds, since the
  * generated C and Wasm read these as `int` (`cores: 2147483648` reached the C runner as a
  * negative thread count).
  */
-const count = (min = 1, max = 2 ** 31 - 1): FieldType => ({ kind: 'count', min, max });
+export const count = (min = 1, max = 2 ** 31 - 1): FieldType => ({ kind: 'count', min, max });
 /** Cores, MAC-array rows and columns, DMA channels: each becomes threads or loops of the generated code. */
 const MAX_UNITS = 4096;
-const mapOf = <T>(fields: readonly FieldSpec<T>[]): Extract<FieldType, { kind: 'map' }> => ({
+export const mapOf = <T>(fields: readonly FieldSpec<T>[]): Extract<FieldType, { kind: 'map' }> => ({
   kind: 'map',
   fields: fields as readonly FieldSpec<Record<string, unknown>>[],
 });
@@ -289,10 +300,25 @@ export const MAX_ALIAS_COUNT = 100;
 export const MAX_TARGET_CHARS = 64 * KI;
 
 /** The typed value of a mapping, with where each of its values was written. */
-type Checked = Record<string, unknown>;
+export type Checked = Record<string, unknown>;
+
+/**
+ * What kind of file a schema checks, for messages: target sheets and cluster files are read by
+ * the same checker (`parseSheet`), so both report mistakes alike.
+ */
+export interface SheetKind {
+  /** `target file`, `cluster file`. */
+  file: string;
+  /** `target sheet`: what the whole document is. */
+  sheet: string;
+  /** `describes one chip in a few dozen lines`: the hint for a file past the size cap. */
+  scope: string;
+}
+
+const TARGET_KIND: SheetKind = { file: 'target file', sheet: 'target sheet', scope: 'describes one chip in a few dozen lines' };
 
 /** Walks the YAML tree against the schema, collecting every diagnostic rather than stopping at one. */
-class SheetChecker {
+export class SheetChecker {
   readonly diagnostics: Diagnostic[] = [];
   /** Where each value of each checked mapping came from, for the cross-field checks. */
   readonly spans = new WeakMap<Checked, Record<string, Span>>();
@@ -302,6 +328,7 @@ class SheetChecker {
   constructor(
     private readonly doc: Document,
     private readonly src: SourceFile,
+    private readonly kind: SheetKind = TARGET_KIND,
   ) {}
 
   report(code: DiagnosticCode, message: string, span: Span, hint?: string): undefined {
@@ -395,7 +422,7 @@ class SheetChecker {
   map(node: YamlNode, fields: readonly FieldSpec<Record<string, unknown>>[], at: Span, path: string): Checked | undefined {
     if (!isMap(node)) {
       const expected = this.expected({ kind: 'map', fields });
-      const what = path === '' ? 'a target sheet' : `\`${path}\``;
+      const what = path === '' ? `a ${this.kind.sheet}` : `\`${path}\``;
       return this.report('E607', `${what} must be ${expected}, got ${this.textOf(node)}`, this.spanOf(node));
     }
     const where = path === '' ? '' : ` in \`${path}\``;
@@ -567,16 +594,16 @@ class SheetChecker {
 }
 
 /** YAML-level problems (syntax, duplicate keys, unknown tags, several documents) as diagnostics. */
-function yamlDiagnostics(doc: Document, src: SourceFile): Diagnostic[] {
+function yamlDiagnostics(doc: Document, src: SourceFile, kind: SheetKind): Diagnostic[] {
   const toDiagnostic = (e: YAMLError): Diagnostic => {
     const [start, end] = e.pos;
     const span = src.span(start, Math.max(end, start + 1));
     if (e.code === 'RESOURCE_EXHAUSTION') {
       // The yaml package's parser recurses per level and reports its stack overflow here.
-      return { code: 'E601', message: 'the YAML is nested too deeply', span, hint: 'a target sheet nests a few levels at most' };
+      return { code: 'E601', message: 'the YAML is nested too deeply', span, hint: `a ${kind.sheet} nests a few levels at most` };
     }
     if (e.code === 'MULTIPLE_DOCS') {
-      return { code: 'E601', message: 'a target file holds one YAML document, but this one has a second (`---`)', span };
+      return { code: 'E601', message: `a ${kind.file} holds one YAML document, but this one has a second (\`---\`)`, span };
     }
     return { code: 'E601', message: `invalid YAML: ${e.message}`, span };
   };
@@ -618,7 +645,7 @@ function duplicateKeys(doc: Document, src: SourceFile): Diagnostic[] {
  * Refuses alias bombs before anything walks the tree: too many aliases, an alias to no anchor,
  * or aliases that expand past `MAX_ALIAS_COUNT` nodes (checked by the yaml package itself).
  */
-function checkAliases(doc: Document, src: SourceFile): void {
+function checkAliases(doc: Document, src: SourceFile, kind: SheetKind): void {
   const aliases: { source: string; range: [number, number] }[] = [];
   visit(doc, {
     Alias(_, a) {
@@ -633,7 +660,7 @@ function checkAliases(doc: Document, src: SourceFile): void {
       code: 'E603',
       message: `too many YAML aliases: expanding them would exceed ${MAX_ALIAS_COUNT} (a "billion laughs" document?)`,
       span: src.span(at.range[0], at.range[1]),
-      hint: 'a target sheet needs few aliases; write the values out',
+      hint: `a ${kind.sheet} needs few aliases; write the values out`,
     }).addSource(src);
   };
   if (aliases.length > MAX_ALIAS_COUNT) bomb(aliases[0]);
@@ -727,34 +754,48 @@ function checkConsistency(caps: TargetCaps, c: SheetChecker): void {
 // Entry points
 
 /**
- * Parses and validates the text of a target sheet. `path` is used in diagnostics only.
- * Throws a `MoecError` (with the source attached, so `format()` shows lines and carets)
- * listing every problem found.
+ * Reads YAML text against a schema: size cap, YAML errors, alias bombs, then every field
+ * (`fields`), then `consistency` (cross-field checks, run only when every field has its type,
+ * since otherwise they cascade). Throws a `MoecError` (with the source attached, so `format()`
+ * shows lines and carets) listing every problem found; returns the typed value.
  */
-export function parseTarget(text: string, path: string): TargetCaps {
+export function parseSheet<T>(
+  text: string,
+  path: string,
+  kind: SheetKind,
+  fields: readonly FieldSpec<T>[],
+  consistency?: (value: T, checker: SheetChecker) => void,
+): T {
   const src = new SourceFile(path, text);
   if (text.length > MAX_TARGET_CHARS) {
     throw new MoecError({
       code: 'E601',
-      message: `the target file is ${text.length} characters long; a sheet holds at most ${MAX_TARGET_CHARS}`,
+      message: `the ${kind.file} is ${text.length} characters long; a sheet holds at most ${MAX_TARGET_CHARS}`,
       span: src.span(MAX_TARGET_CHARS, MAX_TARGET_CHARS + 1),
-      hint: 'a target sheet describes one chip in a few dozen lines',
+      hint: `a ${kind.sheet} ${kind.scope}`,
     }).addSource(src);
   }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
-  const yamlErrors = yamlDiagnostics(doc, src);
+  const yamlErrors = yamlDiagnostics(doc, src, kind);
   if (yamlErrors.length > 0) throw new MoecError(yamlErrors.slice(0, MAX_DIAGNOSTICS)).addSource(src);
   if (doc.contents === null) {
-    throw new MoecError({ code: 'E601', message: 'the target file is empty', span: src.span(0, 0) }).addSource(src);
+    throw new MoecError({ code: 'E601', message: `the ${kind.file} is empty`, span: src.span(0, 0) }).addSource(src);
   }
-  checkAliases(doc, src);
+  checkAliases(doc, src, kind);
 
-  const checker = new SheetChecker(doc, src);
+  const checker = new SheetChecker(doc, src, kind);
   const root = doc.contents as YamlNode;
-  const caps = checker.map(root, mapOf(TARGET).fields, checker.spanOf(root), '');
-  // Cross-field checks only make sense once every field has its type; otherwise they cascade.
-  if (caps && checker.diagnostics.length === 0) checkConsistency(caps as unknown as TargetCaps, checker);
+  const value = checker.map(root, mapOf(fields).fields, checker.spanOf(root), '');
+  if (value && checker.diagnostics.length === 0) consistency?.(value as unknown as T, checker);
   if (checker.diagnostics.length > 0) throw new MoecError(checker.diagnostics.slice(0, MAX_DIAGNOSTICS)).addSource(src);
-  // The schema table is typed against TargetCaps field by field, and every required field was present.
-  return caps as unknown as TargetCaps;
+  // The schema table is typed against T field by field, and every required field was present.
+  return value as unknown as T;
+}
+
+/**
+ * Parses and validates the text of a target sheet. `path` is used in diagnostics only.
+ * Throws a `MoecError` listing every problem found.
+ */
+export function parseTarget(text: string, path: string): TargetCaps {
+  return parseSheet(text, path, TARGET_KIND, TARGET, checkConsistency);
 }
