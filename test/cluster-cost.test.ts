@@ -218,6 +218,19 @@ describe('the cost model by hand on the tiny model', () => {
     expect(c.weightBytesPerRank).toBeCloseTo(router + (total - router) / 4, 6);
   });
 
+  it('a repeated layer\'s per-iteration slices are views, not storage: one rank of a looped model holds each stacked weight once', () => {
+    const looped = compileFile('examples/deepseek-v3.moe', { consts: { D: 64, F_DENSE: 96, F: 32, E: 8, K: 2, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 4 } });
+    const lb = contextBindings(looped, T, 0);
+    const lp = compileForCost(looped, cluster.chip, T, lb);
+    const one = expertParallelCost({ program: lp, chip: cluster.chip, links: cluster, ranks: 1, tokens: T, bindings: lb });
+    const stored = looped.weights.reduce((a, w) => a + w.type.shape.reduce<number>((x, d) => x * (d as number), 1) * 4, 0);
+    const packed = lp.buffers.filter((b) => b.kind === 'weight');
+    expect(packed.length).toBeGreaterThan(0);
+    // packing may add bytes (a shared expert appended to the routed ones), never a layer's worth of each weight
+    expect(one.weightBytesPerRank).toBeGreaterThanOrEqual(stored * 0.99);
+    expect(one.weightBytesPerRank).toBeLessThan(stored * 1.2);
+  });
+
   it('a slower network costs more time per token, never less', () => {
     const slow = expertParallelCost({ program, chip: cluster.chip, links: { ...cluster, network: { ...cluster.network, bandwidth: 1e8 } }, ranks: 4, tokens: T, bindings });
     expect(slow.commSeconds).toBeGreaterThan(c.commSeconds);

@@ -30,7 +30,7 @@
 import { evalShape } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, LoopStep, RouterKernel } from '../../ir/kernel/kernel.ts';
 import { type ExpertPlacement, rankLoads } from '../../ir/kernel/placement.ts';
-import { bufferResolver, forEachKernel } from '../../ir/kernel/walk.ts';
+import { bufferResolver, forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { planPlacement } from '../passes/place-experts.ts';
 import { MAX_GROUPED_M, chooseTiling } from '../passes/tile.ts';
@@ -424,10 +424,15 @@ export function expertParallelCost(req: EpRequest): EpCost {
   };
 }
 
-/** Weight bytes on one rank: every weight in full but the stacked experts, of which its share. */
+/**
+ * Weight bytes on one rank: every weight in full but the stacked experts, of which its share.
+ * A loop's per-iteration slices are views of a stacked weight, not storage: counting them
+ * added a layer's worth of every stacked weight (22.5 GiB for DeepSeek-V3 at bf16).
+ */
 function weightBytesPerRank(p: KProgram, expertShare: ReadonlyMap<string, number>): number {
   const bytes = (b: KBuffer): number => evalShape(b.shape, {}).reduce((a, d) => a * d, 1) * dtypeBytes(b.dtype);
-  return p.buffers.filter((b) => b.kind === 'weight').reduce((a, b) => a + bytes(b) * (expertShare.get(b.name) ?? 1), 0);
+  const views = loopSlices(p.steps);
+  return p.buffers.filter((b) => b.kind === 'weight' && !views.has(b.name)).reduce((a, b) => a + bytes(b) * (expertShare.get(b.name) ?? 1), 0);
 }
 
 /** The stacked buffer a loop slices `name` from (itself when it is no slice). */
