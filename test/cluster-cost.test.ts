@@ -252,14 +252,14 @@ describe('the README\'s DeepSeek-V3 deployment table', () => {
     expect(row).toBe(readmeClusterRow(name, args, JSON.parse(r.out).cluster));
   }, 60_000);
 
-  it('the training paragraph: 4.80e24 FLOPs, 2.788M GPU-hours at MFU 0.484', async () => {
-    expect(readme).toContain('come to 4.80e24 FLOPs (324 GFLOP a token');
-    expect(readme).toContain('is an MFU of 0.484 of 989 TFLOP/s');
-    const r = await cli('analyze', 'examples/hf/DeepSeek-V3/config.json', '--cluster', 'h800', '--train-tokens', '14.8e12', '--mfu', '0.484', '--json');
+  it('the training paragraph: 3.71e24 FLOPs, 2.788M GPU-hours at MFU 0.374', async () => {
+    expect(readme).toContain('come to 3.71e24 FLOPs (251 GFLOP a token');
+    expect(readme).toContain('is an MFU of 0.374 of\n989 TFLOP/s');
+    const r = await cli('analyze', 'examples/hf/DeepSeek-V3/config.json', '--cluster', 'h800', '--train-tokens', '14.8e12', '--mfu', '0.374', '--json');
     expect(r.code, r.err).toBe(0);
     const t = JSON.parse(r.out).training;
-    expect(t.flops.toExponential(2)).toBe('4.80e+24');
-    expect(Math.round(t.flopsPerToken / 1e9)).toBe(324);
+    expect(t.flops.toExponential(2)).toBe('3.71e+24');
+    expect(Math.round(t.flopsPerToken / 1e9)).toBe(251);
     expect((t.chipHours / 1e6).toFixed(2)).toBe('2.79');
   }, 60_000);
 });
@@ -277,7 +277,7 @@ describe('training cost', () => {
     expect(t.forwardPerToken.gemm / 2 / 1e9).toBeCloseTo(35.6, 0);
     const mfu = mfuFor(t.flops, 2.788e6, 989e12);
     expect(trainingCost({ tokens: 14.8e12, mfu, context: 4096, prefill, chip }).chipHours).toBeCloseTo(2.788e6, -2);
-    expect(mfu).toBeCloseTo(0.484, 3);
+    expect(mfu).toBeCloseTo(0.374, 3);
   });
 });
 

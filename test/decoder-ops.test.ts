@@ -168,6 +168,20 @@ describe('decoder ops in the language and the IR', () => {
     }
   });
 
+  it("MLA costs the cheaper of DeepSeek's two forms: absorbed for a decode step, naive (latents expanded once) for a long prompt", () => {
+    const [H, Dn, Dr, C, Dv] = [128, 128, 64, 512, 128];
+    const mla = (T: number, L: number) => decoderOpCost('mla_attention', {
+      inputs: [[T, H, Dn], [T, H, Dr], [T, C], [T, Dr], [L, C], [L, Dr], [H * (Dn + Dv), C]],
+      outputs: [[T, H, Dv]], inputBytes: [2, 2, 2, 2, 2, 2, 2], outputBytes: [2], attrs: { scale: 1 },
+    })!.flops;
+    const absorbed = (T: number, L: number) => T * H * (2 * Dn * C + 2 * C * Dv) + H * visibleKeys(T, L, 0) * (2 * (C + Dr) + 5 + 2 * C);
+    const naive = (T: number, L: number) => (L + T) * H * 2 * C * (Dn + Dv) + H * visibleKeys(T, L, 0) * (2 * (Dn + Dr) + 5 + 2 * Dv);
+    expect(mla(1, 4095)).toBe(absorbed(1, 4095));
+    expect(absorbed(1, 4095)).toBeLessThan(naive(1, 4095) / 10);
+    expect(mla(4096, 0)).toBe(naive(4096, 0));
+    expect(naive(4096, 0)).toBeLessThan(absorbed(4096, 0) / 2.5);
+  });
+
   it('reports the KV cache per token from the graph: 4 layers × 2 kv heads × (4 + 4) values', () => {
     const kv = kvCachePerToken(M);
     expect(kv).toMatchObject({ values: 4 * 2 * 8, bytes: 4 * 2 * 8 * 4, layers: 4 });

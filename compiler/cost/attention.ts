@@ -10,10 +10,14 @@
  *   cos/sin of each position are a per-token table, not counted);
  * - attention reads its q/k/v operands, the cache rows some query sees and writes its
  *   result; with a sliding window of W only the last W - 1 cached rows are read;
- * - MLA counts DeepSeek's absorbed decode form (inference/model.py, attn_impl="absorb"):
- *   q_nope is mapped into the latent space (2·Dn·C per head), scores are taken against the
- *   cached latents and rope keys (2·(C + Dr) per key), values are summed in the latent
- *   space (2·C per key) and mapped out (2·C·Dv per head); its cache is read whole.
+ * - MLA counts the cheaper of DeepSeek's two forms (inference/model.py's attn_impl), as
+ *   serving stacks pick by phase: the absorbed form, decode's, maps q_nope into the latent
+ *   space (2·Dn·C per head), takes scores against the cached latents and rope keys
+ *   (2·(C + Dr) per key), sums values in the latent space (2·C per key) and maps them out
+ *   (2·C·Dv per head); the naive form, prefill's and training's, expands every latent (cached
+ *   and new) into keys and values once (2·C·(Dn + Dv) per head and position) and attends
+ *   at the head dims (2·(Dn + Dr) + 2·Dv per key). A long prompt is ~3x cheaper naive, a
+ *   decode step ~L/… cheaper absorbed. Its cache is read whole either way.
  */
 import { numel } from '../../ir/tensor.ts';
 
@@ -65,8 +69,9 @@ export function decoderOpCost(op: string, s: OpSizes): { flops: number; bytes: n
       const l = s.inputs[4][0];
       const dv = s.outputs[0][2];
       const keys = visibleKeys(t, l, 0);
-      const flops = t * h * (2 * dn * c + 2 * c * dv) + h * keys * (2 * (c + dr) + 5 + 2 * c);
-      return { flops, bytes: s.inputs.reduce((a, _, i) => a + bytesOf(i), 0) + outBytes };
+      const absorbed = t * h * (2 * dn * c + 2 * c * dv) + h * keys * (2 * (c + dr) + 5 + 2 * c);
+      const naive = (l + t) * h * 2 * c * (dn + dv) + h * keys * (2 * (dn + dr) + 5 + 2 * dv);
+      return { flops: Math.min(absorbed, naive), bytes: s.inputs.reduce((a, _, i) => a + bytesOf(i), 0) + outBytes };
     }
     default:
       return undefined;
