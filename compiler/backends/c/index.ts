@@ -18,6 +18,7 @@ import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
+import { loadCMpi } from './mpi.ts';
 
 /**
  * A model built as an executable, with its weights blob written once into a private
@@ -88,7 +89,7 @@ export class CModel implements LoadedModel {
   }
 }
 
-/** Renders, builds and loads a planned program with the given module weights. */
+/** Renders, builds and loads a planned program with the given module weights (one chip; `mpi.ts` loads an expert-parallel one). */
 export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions = {}): CModel {
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
@@ -128,6 +129,7 @@ export const cBackend: Backend = {
     return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {
-    return loadC(program, target, weights);
+    // An expert-parallel program runs as an MPI job of its ranks.
+    return program.ep && program.ep.ranks > 1 ? loadCMpi(program, target, weights) : loadC(program, target, weights);
   },
 };
