@@ -28,6 +28,8 @@ import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { fmtBytes, formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
+import { chipsOptions, packRanks, placementReport, recordRoutingRun } from './chips.ts';
+import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
@@ -147,6 +149,10 @@ const PARSE_OPTIONS = {
   json: { type: 'boolean' },
   svg: { type: 'string' },
   'quantize-router': { type: 'boolean' },
+  chips: { type: 'string' },
+  'redundant-experts': { type: 'string' },
+  'expert-load': { type: 'string' },
+  'record-routing': { type: 'string' },
 } as const;
 
 async function command(argv: string[], io: CliIO): Promise<number> {
@@ -215,6 +221,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
       if (!values.json) io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
+      if (!values.json && program!.ep) io.out(placementReport(program!, pipe.expertLoad));
       let wrote: string | undefined;
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
@@ -241,7 +248,9 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
-      refuseInputOverwrite([values.out], inputPaths(values, path));
+      refuseInputOverwrite([values.out, values['record-routing']], [...inputPaths(values, path), values['expert-load']]);
+      const chips = chipsOptions(values);
+      if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
@@ -258,13 +267,18 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         try {
           return backend === 'ref'
             ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
-            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress });
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
         } finally {
           loading.end();
         }
       })();
       const ms = performance.now() - t0;
       if (values.out) writeSafetensors(values.out, values.f64 ? asF64(res.outputs) : res.outputs, { model: m.name, tokens: String(tokens), backend });
+      if (values['record-routing'] !== undefined) {
+        const stats = recordRoutingRun(m, values, res.inputs, res.bindings, seed, noteTo(io));
+        writeRoutingStats(values['record-routing'], stats);
+        if (!values.json) io.out(`wrote ${values['record-routing']} (${stats.layers.length} router run${stats.layers.length === 1 ? '' : 's'} over ${stats.tokens} tokens)`);
+      }
       const agreement = 'agreement' in res ? res.agreement : undefined;
       const quantError = 'quantError' in res ? res.quantError : undefined;
       if (values.json) {
@@ -294,6 +308,17 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
       const { program } = runPipeline(m, pipe);
+      if (program!.ep) {
+        // One blob per rank (each holds only its experts), then the manifest they share.
+        if (backend.name !== 'c') throw new UsageError(`--chips runs the C backend over MPI; ${pipe.target.name} is a ${backend.name} target`, 'use --target x86-avx2 (or another C target)');
+        const { weights, source } = packInputWeights(m, pipe, values, io);
+        const { blobs, json, paths } = packRanks(program!, pipe.target, weights, source, values.out);
+        refuseInputOverwrite(paths, inputPaths(values, path));
+        blobs.forEach((b, r) => writeOutputFile(paths[r]!, b));
+        writeOutputFile(`${values.out}.json`, json);
+        io.out(`wrote ${paths.join(', ')} (${blobs[0]!.byteLength} bytes each, one per rank: its experts only) and ${values.out}.json`);
+        return 0;
+      }
       const { blob, manifest, json } = packedWeights(m, pipe, program!, backend, values, io);
       // The manifest last: one on disk never describes an older blob.
       writeOutputFile(values.out, blob);
@@ -487,6 +512,17 @@ function maxTokensOption(m: Module, values: Values): number | undefined {
  */
 function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, backend: CompilerBackend, values: Values, io: CliIO): { blob: Uint8Array; manifest: WeightManifest; json: string } {
   if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+  if (program.ep) throw new UsageError(`a program over ${program.ep.ranks} chips has one weight blob per rank`, `write them with moec pack --chips ${program.ep.ranks}`);
+  const { weights, source } = packInputWeights(m, pipe, values, io);
+  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
+  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
+  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
+  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
+  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: source }, null, 1) + '\n' };
+}
+
+/** The module weights `moec pack` (and `compile -o --seed`) packs: a checkpoint's, or seeded; and where they came from. */
+function packInputWeights(m: Module, pipe: PipelineOptions, values: Values, io: CliIO): { weights: Record<string, Tensor>; source: string } {
   if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
   const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
   const path = values.weights as string | undefined;
@@ -498,11 +534,7 @@ function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, back
   } finally {
     loading.end();
   }
-  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
-  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
-  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
-  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
-  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: path ?? `seeded (seed ${seed})` }, null, 1) + '\n' };
+  return { weights, source: path ?? `seeded (seed ${seed})` };
 }
 
 /**
@@ -515,7 +547,7 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   checkDisabled(disabled);
   const quantize = quantizeOption(values);
-  return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
+  return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
 }
 
 /**

@@ -36,14 +36,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
     usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
     about:
       'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.',
-    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set'],
+    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
     usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
       "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
-    options: ['target', 'max-tokens', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set'],
+    options: ['target', 'max-tokens', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
@@ -51,13 +51,13 @@ export const COMMANDS: Record<string, CommandHelp> = {
       'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
     about:
       'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
-    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set'],
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
     example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
   },
   pack: {
     usage: 'pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]\n[--max-tokens N] [--set ...]',
     about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
-    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set'],
+    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
   import: {
@@ -151,6 +151,14 @@ export const OPTIONS: Record<string, OptionHelp> = {
   disable: { form: '--disable PASS,...', text: 'skip passes (all but lower-kernels, tile and plan-memory)' },
   emit: { form: '--emit kernel-ir', text: "moec compile -o writes the kernel IR instead of the backend's code" },
   debug: { form: '--debug', text: 'print the stack trace of an internal error' },
+  // Expert parallelism (compiler/cli/chips.ts).
+  chips: {
+    form: '--chips N',
+    text: "spread each MoE layer's routed experts over N chips (expert parallelism; C\nbackend over MPI: moec run launches mpirun -np N, --tokens split evenly;\nmoec pack writes OUT.0.bin .. OUT.N-1.bin, each rank's experts only)",
+  },
+  'redundant-experts': { form: '--redundant-experts R', text: 'with --chips: up to R extra copies of the hottest experts per layer,\nkept where they lower the busiest chip\'s load' },
+  'expert-load': { form: '--expert-load FILE', text: 'with --chips: balance the chips by the token counts per expert in FILE\n(what --record-routing writes; docs/routing-stats.md)' },
+  'record-routing': { form: '--record-routing FILE', text: 'moec run: also write how many tokens each expert of each layer got\n(the kernel interpreter\'s router outputs), for --expert-load' },
 };
 
 const COLUMN = 24;

@@ -35,8 +35,8 @@ export interface PassContext {
   quantize?: QuantScheme;
   /** `--chips N`: ranks the `place-experts` pass spreads the routed experts over (absent or 1: one chip). */
   chips?: number;
-  /** `--expert-load`: expected tokens per routed expert of the n-th placed MoE group (absent: uniform). */
-  expertLoad?: (group: number, experts: number) => readonly number[] | undefined;
+  /** `--expert-load`: expected tokens per routed expert of the MoE group whose router writes `router` (its indices buffer); absent: uniform. */
+  expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
   /** `--redundant-experts R`: replicas of hot experts allowed per layer. */
   redundantExperts?: number;
 }

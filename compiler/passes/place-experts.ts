@@ -132,8 +132,8 @@ export function placementImbalance(p: ExpertPlacement, load: readonly number[]):
 /** What the pass needs beyond the program: the ranks and how to balance them. */
 export interface DistributeOptions {
   chips: number;
-  /** Expected tokens per routed expert, per placed MoE group in program order (a routing-statistics file's counts); absent: uniform. */
-  load?: (group: number, experts: number) => readonly number[] | undefined;
+  /** Expected tokens per routed expert of the MoE group whose router writes `router` (a routing-statistics file's counts); absent: uniform. */
+  load?: (router: string, experts: number) => readonly number[] | undefined;
   /** Redundant copies of hot experts allowed per layer (`--redundant-experts`). */
   redundant?: number;
   /** Refuse a plan whose per-rank weights exceed this many bytes (the chip's main memory), with the numbers (E702). */
@@ -217,7 +217,7 @@ export function distributeExperts(p0: KProgram, opts: DistributeOptions): KProgr
     const Kr = router.k;
     const K = align.k;
     const name = `ep${group}`;
-    const load = opts.load?.(group, E);
+    const load = opts.load?.(router.indices, E);
     group++;
     const placement = planPlacement({ experts: E, ranks: R, load, redundant: opts.redundant ?? 0 });
     const q: EpPlacement = { name, experts: E, shared: S, placement, weights: [] };

@@ -92,6 +92,8 @@ export interface KernelInterpretOptions {
    * (float32 storage only; needs a planned program).
    */
   arena?: boolean;
+  /** Called after each router step runs, with its indices (routing statistics: `moec run --record-routing`). */
+  onRouter?: (k: RouterKernel, indices: Tensor) => void;
 }
 
 /** Runs the program and returns its outputs by graph name. Throws `MoecError` for invalid programs (E402) and bad inputs. */
@@ -322,6 +324,7 @@ class KernelRun {
           break;
         case 'router':
           this.router(s, get);
+          this.opts.onRouter?.(s, get(s.indices).t);
           break;
         case 'moe_align':
           this.moeAlign(s, get);
