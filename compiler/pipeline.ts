@@ -75,6 +75,7 @@ export interface PipelineOptions {
   chips?: number;
   expertLoad?: PassContext['expertLoad'];
   redundantExperts?: number;
+  microBatches?: number;
   /** Verify between passes (default: on under vitest). */
   verifyEach?: boolean;
   /** Passes to skip. */
@@ -127,7 +128,7 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   const { graph, kernel } = runPassList(
     { level: 'graph', ir: m },
     passes,
-    { target: opts.target, maxTokens, bindings: opts.bindings, quantize: opts.quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts },
+    { target: opts.target, maxTokens, bindings: opts.bindings, quantize: opts.quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches },
     {
       verifyEach: opts.verifyEach,
       // Without a scheme there is no quantize pass to skip: disabling it asks for what happens anyway.

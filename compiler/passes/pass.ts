@@ -39,6 +39,8 @@ export interface PassContext {
   expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
   /** `--redundant-experts R`: replicas of hot experts allowed per layer. */
   redundantExperts?: number;
+  /** Micro-batches per MoE layer under expert parallelism (default 2: communication overlaps compute; 1: none). */
+  microBatches?: number;
 }
 
 export interface Pass<From extends Level = Level, To extends Level = From> {

@@ -12,7 +12,7 @@ import { fail } from '../../ir/diagnostics.ts';
 import { type ExpertPlacement, imbalance, placementProblem, rankLoads } from '../../ir/kernel/placement.ts';
 import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
 import { epRowsPerToken } from '../../ir/kernel/ep.ts';
-import type { EpCombineKernel, EpPlacement, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, RouterKernel, Step } from '../../ir/kernel/kernel.ts';
+import type { DispatchKernel, EpCombineKernel, EpPlacement, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, RouterKernel, Step } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { forEachKernel } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
@@ -139,6 +139,12 @@ export interface DistributeOptions {
   /** Refuse a plan whose per-rank weights exceed this many bytes (the chip's main memory), with the numbers (E702). */
   memoryBytes?: number;
   memoryName?: string;
+  /**
+   * Micro-batches per MoE layer (default 2): their exchanges are split into start and finish,
+   * so while one micro-batch's rows are in flight the other's experts compute (two-batch
+   * overlap). 1: one exchange each way, nothing overlapped.
+   */
+  microBatches?: number;
 }
 
 /**
@@ -230,30 +236,56 @@ export function distributeExperts(p0: KProgram, opts: DistributeOptions): KProgr
     const x = buf(first.a);
     const [T, D] = x.shape as [Dim, Dim];
     const rowsDim = dimMul(T, epRowsPerToken(R, Kr, S));
-    const prefix = `${last.out}.${name}`;
-    const rows = declare({ name: `${prefix}.rows`, dtype: 'f32', shape: [rowsDim, D], kind: 'temp' });
-    const local = declare({ name: `${prefix}.local`, dtype: 'i32', shape: [rowsDim, 1], kind: 'temp' });
-    const rweights = declare({ name: `${prefix}.rweights`, dtype: 'f32', shape: [rowsDim, 1], kind: 'temp' });
-    const plan = declare({ name: `${prefix}.plan`, dtype: 'i32', shape: [dimAdd(dimMul(T, K), 2 * R)], kind: 'temp' });
-    const results = declare({ name: `${prefix}.results`, dtype: 'f32', shape: [rowsDim, buf(last.out).shape[1]!], kind: 'temp' });
     // The aligned rows and the hidden rows now count received rows, one choice each.
     const sortedRows = paddedRows(rowsDim, 1, localExperts, align.block);
-    buf(align.sorted).shape = [sortedRows];
-    buf(align.blockExpert).shape = [blockCount(rowsDim, 1, localExperts)];
-    for (const g of gemms.slice(0, -1)) buf(g.out).shape = [sortedRows, buf(g.out).shape[1]!];
-    const epilogue = last.epilogue.map((e) => (e.kind === 'combine' ? { kind: 'combine' as const, weights: rweights } : e));
-    const moved: GroupedGemmKernel[] = gemms.map((g, i) => {
-      const k: GroupedGemmKernel = { ...g, indices: local, k: 1, ...(i === 0 ? { a: rows } : {}) };
-      if (g !== last) return k;
-      const { init: _residual, ...rest } = k;
-      return { ...rest, out: results, epilogue };
-    });
-    const back: EpCombineKernel = { kind: 'ep_combine', results, plan, out: last.out, placement: name, k: K, ...(last.init !== undefined ? { init: last.init } : {}) };
+    const n = opts.microBatches ?? 2;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`internal: ${n} micro-batches`);
+    const copyOf = (orig: string, suffix: string, shape: Dim[]): string => {
+      const b = buf(orig);
+      if (suffix === '') {
+        b.shape = shape;
+        return orig;
+      }
+      return declare({ ...b, name: `${orig}${suffix}`, shape, kind: 'temp' });
+    };
+    const dispatches: DispatchKernel[] = [];
+    const computes: Step[][] = [];
+    const combines: EpCombineKernel[] = [];
+    for (let i = 0; i < n; i++) {
+      const mb = n > 1 ? `.mb${i}` : '';
+      const prefix = `${last.out}.${name}${mb}`;
+      const part = n > 1 ? { part: { index: i, of: n } } : {};
+      const rows = declare({ name: `${prefix}.rows`, dtype: 'f32', shape: [rowsDim, D], kind: 'temp' });
+      const local = declare({ name: `${prefix}.local`, dtype: 'i32', shape: [rowsDim, 1], kind: 'temp' });
+      const rweights = declare({ name: `${prefix}.rweights`, dtype: 'f32', shape: [rowsDim, 1], kind: 'temp' });
+      const plan = declare({ name: `${prefix}.plan`, dtype: 'i32', shape: [dimAdd(dimMul(T, K), 2 * R)], kind: 'temp' });
+      const results = declare({ name: `${prefix}.results`, dtype: 'f32', shape: [rowsDim, buf(last.out).shape[1]!], kind: 'temp' });
+      const sorted = copyOf(align.sorted, mb, [sortedRows]);
+      const blockExpert = copyOf(align.blockExpert, mb, [blockCount(rowsDim, 1, localExperts)]);
+      const count = copyOf(align.count, mb, [1]);
+      const outs = new Map(gemms.slice(0, -1).map((g) => [g.out, copyOf(g.out, mb, [sortedRows, buf(g.out).shape[1]!])]));
+      const epilogue = last.epilogue.map((e) => (e.kind === 'combine' ? { kind: 'combine' as const, weights: rweights } : e));
+      const moved: GroupedGemmKernel[] = gemms.map((g, j) => {
+        const k: GroupedGemmKernel = { ...g, indices: local, k: 1, sorted, blockExpert, count, a: j === 0 ? rows : (outs.get(g.a) ?? g.a), out: outs.get(g.out) ?? g.out };
+        if (g !== last) return k;
+        const { init: _residual, ...rest } = k;
+        return { ...rest, out: results, epilogue };
+      });
+      dispatches.push({ kind: 'dispatch', x: first.a, indices: align.indices, weights: combine.weights, rows, local, rweights, plan, placement: name, k: K, routed: Kr, ...part });
+      computes.push([{ ...align, indices: local, experts: localExperts, k: 1, sorted, blockExpert, count }, ...moved]);
+      combines.push({ kind: 'ep_combine', results, plan, out: last.out, placement: name, k: K, ...(last.init !== undefined ? { init: last.init } : {}), ...part });
+    }
+    if (n === 1) return [dispatches[0]!, ...computes[0]!, combines[0]!];
+    // Each micro-batch has its own aligned and hidden rows: the single-chip ones are gone.
+    const gone = new Set([align.sorted, align.blockExpert, align.count, ...gemms.slice(0, -1).map((g) => g.out)]);
+    p.buffers = p.buffers.filter((b) => !gone.has(b.name));
+    for (const g of gone) byName.delete(g);
+    // Every micro-batch's rows leave first; then each computes as soon as its rows are in,
+    // while the later ones are still in flight, and sends its results back while the next computes.
     return [
-      { kind: 'dispatch', x: first.a, indices: align.indices, weights: combine.weights, rows, local, rweights, plan, placement: name, k: K, routed: Kr },
-      { ...align, indices: local, experts: localExperts, k: 1 },
-      ...moved,
-      back,
+      ...dispatches.map((d) => ({ ...d, phase: 'start' as const })),
+      ...dispatches.flatMap((d, i) => [{ ...d, phase: 'finish' as const }, ...computes[i]!, { ...combines[i]!, phase: 'start' as const }]),
+      ...combines.map((c) => ({ ...c, phase: 'finish' as const })),
     ];
   };
 
@@ -308,6 +340,6 @@ export const placeExpertsPass: KernelPass = {
   run: (p, ctx) => {
     const target = passTarget(ctx, 'place-experts');
     const main = target.memory?.at(-1);
-    return distributeExperts(p, { chips: ctx.chips ?? 1, load: ctx.expertLoad, redundant: ctx.redundantExperts, memoryBytes: main?.bytes, memoryName: main ? `${target.name} ${main.name}` : undefined });
+    return distributeExperts(p, { chips: ctx.chips ?? 1, load: ctx.expertLoad, redundant: ctx.redundantExperts, microBatches: ctx.microBatches, memoryBytes: main?.bytes, memoryName: main ? `${target.name} ${main.name}` : undefined });
   },
 };

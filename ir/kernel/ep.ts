@@ -10,7 +10,7 @@
  */
 import { fail } from '../diagnostics.ts';
 import { type Tensor, type TensorData, numel } from '../tensor.ts';
-import type { DispatchKernel, EpCombineKernel, EpPlacement, KProgram } from './kernel.ts';
+import type { DispatchKernel, EpCombineKernel, EpPlacement, KProgram, MicroBatch } from './kernel.ts';
 import { copyFor, slotOf } from './placement.ts';
 
 /**
@@ -19,6 +19,12 @@ import { copyFor, slotOf } from './placement.ts';
  */
 export function epRowsPerToken(ranks: number, routed: number, shared: number): number {
   return ranks * routed + shared;
+}
+
+/** The tokens t0 .. t1-1 of a micro-batch of T (all of them without one). */
+export function partRange(part: MicroBatch | undefined, T: number): [number, number] {
+  if (!part) return [0, T];
+  return [Math.floor((part.index * T) / part.of), Math.floor(((part.index + 1) * T) / part.of)];
 }
 
 /** Refuses a distributed program in a backend that runs one chip. */
@@ -100,9 +106,10 @@ export function dispatchAll(k: DispatchKernel, q: EpPlacement, bufs: RankBuffers
   // Per source rank: the slots it sends to each destination, in slot order.
   const sends = bufs.map((b, src) => {
     const idx = b(k.indices).data;
+    const [t0, t1] = partRange(k.part, b(k.indices).shape[0]!);
     const to = Array.from({ length: R }, () => [] as number[]);
     const local: number[] = [];
-    for (let s = 0; s < idx.length; s++) {
+    for (let s = t0 * K; s < t1 * K; s++) {
       const r = slotRoute(q, src, idx[s]!, s);
       if (!r) continue;
       to[r.rank]!.push(s);
@@ -179,7 +186,8 @@ export function combineAll(k: EpCombineKernel, bufs: RankBuffers[], store: (rank
       while (firstPos[d]! > p) d--;
       return { d, row: start[d]! + p - firstPos[d]! };
     };
-    for (let t = 0; t < T; t++)
+    const [t0, t1] = partRange(k.part, T);
+    for (let t = t0; t < t1; t++)
       for (let c = 0; c < D; c++) {
         let acc = 0;
         for (let j = 0; j < K; j++) {

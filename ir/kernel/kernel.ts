@@ -316,8 +316,21 @@ export interface DispatchKernel {
   k: number;
   /** The routed choices among them (the first `routed` columns). */
   routed: number;
+  /** A micro-batch: only tokens floor(index*T/of) .. floor((index+1)*T/of)-1 (absent: all). */
+  part?: MicroBatch;
+  /** Half of the exchange (absent: both): `start` routes and posts the all-to-all, `finish` waits for it and stores; steps between them overlap it. */
+  phase?: ExchangePhase;
   threads?: KernelThreads;
 }
+
+/** One of `of` micro-batches of the tokens (see `DispatchKernel.part`). */
+export interface MicroBatch {
+  index: number;
+  of: number;
+}
+
+export type ExchangePhase = 'start' | 'finish';
+export const EXCHANGE_PHASES: readonly ExchangePhase[] = ['start', 'finish'];
 
 /**
  * Expert parallelism, the second all-to-all and the combine: the weighted result rows
@@ -333,6 +346,10 @@ export interface EpCombineKernel {
   init?: string;
   placement: string;
   k: number;
+  /** The micro-batch whose rows these are (as its dispatch's). */
+  part?: MicroBatch;
+  /** `start` posts the return all-to-all, `finish` waits and combines (absent: both). */
+  phase?: ExchangePhase;
   threads?: KernelThreads;
 }
 

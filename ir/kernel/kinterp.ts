@@ -320,7 +320,8 @@ class KernelRun {
           break;
         case 'dispatch':
         case 'ep_combine':
-          yield { kernel: s, get };
+          // The exchange is one event here: it happens at `finish` (nothing is read from a started one before).
+          if (s.phase !== 'start') yield { kernel: s, get };
           break;
         case 'router':
           this.router(s, get);

@@ -16,7 +16,7 @@ import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
-import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
+import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, resolveAttrs } from '../graph/ops.ts';
 import { parseIR } from '../graph/parse.ts';
@@ -569,9 +569,18 @@ class Reader {
     return e.value;
   }
 
+  /** `part=I, parts=N` (a micro-batch) and `phase="start"|"finish"`, each optional. */
+  private exchange(): { part?: MicroBatch; phase?: ExchangePhase } {
+    const out: { part?: MicroBatch; phase?: ExchangePhase } = {};
+    if (this.attrs.has('part') || this.attrs.has('parts')) out.part = { index: this.int('part'), of: this.int('parts') };
+    if (this.attrs.has('phase')) out.phase = this.str('phase', EXCHANGE_PHASES);
+    return out;
+  }
+
   dispatch(): DispatchKernel {
-    this.done(['x', 'indices', 'weights'], ['rows', 'local', 'rweights', 'plan'], ['placement', 'k', 'routed']);
+    this.done(['x', 'indices', 'weights'], ['rows', 'local', 'rweights', 'plan'], ['placement', 'k', 'routed', 'part', 'parts', 'phase']);
     return {
+      ...this.exchange(),
       kind: 'dispatch',
       x: this.in('x'),
       indices: this.in('indices'),
@@ -587,8 +596,8 @@ class Reader {
   }
 
   epCombine(): EpCombineKernel {
-    this.done(['results', 'plan', 'init'], ['out'], ['placement', 'k']);
-    const k: EpCombineKernel = { kind: 'ep_combine', results: this.in('results'), plan: this.in('plan'), out: this.out('out'), placement: this.text('placement'), k: this.int('k') };
+    this.done(['results', 'plan', 'init'], ['out'], ['placement', 'k', 'part', 'parts', 'phase']);
+    const k: EpCombineKernel = { ...this.exchange(), kind: 'ep_combine', results: this.in('results'), plan: this.in('plan'), out: this.out('out'), placement: this.text('placement'), k: this.int('k') };
     const init = this.optIn('init');
     if (init !== undefined) k.init = init;
     return k;

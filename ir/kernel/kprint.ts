@@ -222,11 +222,11 @@ export function printKernel(k: Kernel): string {
         'dispatch',
         [['x', k.x], ['indices', k.indices], ['weights', k.weights]],
         [['rows', k.rows], ['local', k.local], ['rweights', k.rweights], ['plan', k.plan]],
-        [['placement', k.placement], ['k', k.k], ['routed', k.routed]],
+        [['placement', k.placement], ['k', k.k], ['routed', k.routed], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]],
         [],
       ) + printThreads(k.threads);
     case 'ep_combine':
-      return call('ep_combine', [['results', k.results], ['plan', k.plan], ['init', k.init]], [['out', k.out]], [['placement', k.placement], ['k', k.k]], []) + printThreads(k.threads);
+      return call('ep_combine', [['results', k.results], ['plan', k.plan], ['init', k.init]], [['out', k.out]], [['placement', k.placement], ['k', k.k], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]], []) + printThreads(k.threads);
   }
 }
 

@@ -637,6 +637,14 @@ class KernelCheck {
       this.shape('rweights', rw, [rows!.shape[0], 1]);
     }
     this.shape('plan', plan, [undefined]);
+    this.exchange(k);
+  }
+
+  /** A micro-batch index below its count; a known phase. */
+  private exchange(k: DispatchKernel | EpCombineKernel): void {
+    if (k.part && !(Number.isInteger(k.part.of) && k.part.of >= 1 && Number.isInteger(k.part.index) && k.part.index >= 0 && k.part.index < k.part.of))
+      this.bad(`part ${k.part.index} of ${k.part.of} is not a micro-batch (0 <= part < parts)`);
+    if (k.phase !== undefined && k.phase !== 'start' && k.phase !== 'finish') this.bad(`phase "${k.phase}" is not start or finish`);
   }
 
   private epCombine(k: EpCombineKernel): void {
@@ -648,6 +656,7 @@ class KernelCheck {
     for (const [r, b] of [['results', res], ['init', init], ['out', out]] as const) if (b && b.dtype !== 'f32') this.bad(`${r} ${b.name} is ${typeStr(b)}, expected f32`);
     if (res && out && this.shape('out', out, [undefined, undefined])) this.shape('results', res, [undefined, out.shape[1]]);
     if (init && out && !shapeEq(init.shape, out.shape)) this.bad(`init ${init.name} is ${typeStr(init)}, out ${out.name} is ${typeStr(out)}; they must match`);
+    this.exchange(k);
   }
 
   private gemm(k: Extract<Kernel, { kind: 'gemm' }>): void {

@@ -20,6 +20,22 @@ export interface EpRenderContext {
 
 type View = [Record<string, unknown>, Array<{ field: string; expr: string }>];
 
+/**
+ * The fields both exchange kernels share: the micro-batch, which halves of the exchange this
+ * step runs (start posts it, finish waits; both without a phase) and the name of the static
+ * state that carries it from one to the other.
+ */
+function exchangeView(k: DispatchKernel | EpCombineKernel, what: 'd' | 'c'): Record<string, unknown> {
+  return {
+    state: `moec_${k.placement.replace(/[^A-Za-z0-9_]/g, '_')}_p${k.part?.index ?? 0}_${what}`,
+    parts: k.part?.of,
+    part: k.part?.index ?? 0,
+    start: k.phase !== 'finish',
+    finish: k.phase !== 'start',
+    phaseName: k.phase,
+  };
+}
+
 function width(ctx: EpRenderContext, name: string): number {
   const d = ctx.shape(name).at(-1);
   if (typeof d !== 'number') throw new Error(`C backend: ${name} has no fixed row width`);
@@ -43,6 +59,7 @@ export function dispatchView(ctx: EpRenderContext, k: DispatchKernel): View {
   const rowsPerToken = tokenCount(ctx, k.local).perT;
   if (rowsPerToken < 1) throw new Error(`C backend: ${k.rows} is not sized by T`);
   const view = {
+    ...exchangeView(k, 'd'),
     epDispatch: true,
     summaryLine: `dispatch: all-to-all of token rows to the experts' ranks (${k.placement})`,
     placement: k.placement,
@@ -75,6 +92,7 @@ export function dispatchView(ctx: EpRenderContext, k: DispatchKernel): View {
 export function epCombineView(ctx: EpRenderContext, k: EpCombineKernel): View {
   const q = placementNamed(ctx.p, k.placement);
   const view = {
+    ...exchangeView(k, 'c'),
     epCombine: true,
     summaryLine: `combine: all-to-all of the expert rows back, summed per token (${k.placement})`,
     placement: k.placement,
