@@ -12,9 +12,7 @@ import { type RoutingStats, loadFor, readRoutingStats, recordRouting } from '../
 import type { Module } from '../../ir/graph/graph.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { openCheckpoint } from '../../ir/checkpoint.ts';
-import { cBackend } from '../backends/c/index.ts';
-import { rankWeightBlobs } from '../backends/c/mpi.ts';
-import { renderC } from '../backends/c/render.ts';
+import type { Backend } from '../backends/backend.ts';
 import { weightsFromSafetensors } from '../checkpoint/load-weights.ts';
 import { compileForCaps, randomWeights } from '../driver-core.ts';
 import type { TargetCaps } from '../target/caps.ts';
@@ -74,12 +72,11 @@ export function placementReport(p: KProgram, load?: PassContext['expertLoad']): 
  * `moec pack --chips N -o OUT.bin`: OUT.0.bin .. OUT.{N-1}.bin (the runner's `OUT.%d.bin`),
  * each with only its rank's expert slots, and one manifest for their common layout.
  */
-export function packRanks(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, source: string, out: string): { blobs: Uint8Array[]; json: string; paths: string[] } {
-  const src = renderC(program, target);
-  const blobs = rankWeightBlobs(program, src, weights);
+export function packRanks(backend: Backend, program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, source: string, out: string): { blobs: Uint8Array[]; json: string; paths: string[] } {
+  if (!backend.packRankWeights) throw new UsageError(`--chips runs the C backend over MPI; ${target.name} is a ${backend.name} target`, 'use --target x86-avx2 (or another C target)');
+  const { blobs, manifest } = backend.packRankWeights(program, target, weights);
   const stem = out.endsWith('.bin') ? out.slice(0, -4) : out;
   const paths = blobs.map((_, r) => `${stem}.${r}.bin`);
-  const manifest = JSON.parse(cBackend.emit(program, target)[`${src.file}.weights.json`] as string) as Record<string, unknown>;
   const json = JSON.stringify({ ...manifest, weights: source, ranks: program.ep!.ranks, files: paths, placements: program.ep!.placements.map((q) => ({ name: q.name, slots: q.placement.slots, weights: q.weights })) }, null, 1) + '\n';
   return { blobs, json, paths };
 }

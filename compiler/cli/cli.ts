@@ -310,9 +310,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const { program } = runPipeline(m, pipe);
       if (program!.ep) {
         // One blob per rank (each holds only its experts), then the manifest they share.
-        if (backend.name !== 'c') throw new UsageError(`--chips runs the C backend over MPI; ${pipe.target.name} is a ${backend.name} target`, 'use --target x86-avx2 (or another C target)');
         const { weights, source } = packInputWeights(m, pipe, values, io);
-        const { blobs, json, paths } = packRanks(program!, pipe.target, weights, source, values.out);
+        const { blobs, json, paths } = packRanks(backend, program!, pipe.target, weights, source, values.out);
         refuseInputOverwrite(paths, inputPaths(values, path));
         blobs.forEach((b, r) => writeOutputFile(paths[r]!, b));
         writeOutputFile(`${values.out}.json`, json);

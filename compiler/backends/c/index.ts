@@ -18,7 +18,7 @@ import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
-import { loadCMpi } from './mpi.ts';
+import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 
 /**
  * A model built as an executable, with its weights blob written once into a private
@@ -123,6 +123,10 @@ export const cBackend: Backend = {
       [`${src.file}.c`]: src.source,
       [`${src.file}.weights.json`]: JSON.stringify(weightManifest(program, target, src.layout), null, 1) + '\n',
     };
+  },
+  packRankWeights(program, target, weights) {
+    const src = renderC(program, target);
+    return { blobs: rankWeightBlobs(program, src, weights), manifest: weightManifest(program, target, src.layout) };
   },
   packWeights(program, target, weights) {
     const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
