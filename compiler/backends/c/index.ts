@@ -122,6 +122,8 @@ export const cBackend: Backend = {
       [`${src.file}.h`]: src.header,
       [`${src.file}.c`]: src.source,
       [`${src.file}.weights.json`]: JSON.stringify(weightManifest(program, target, src.layout), null, 1) + '\n',
+      // Over several chips, the MPI runner too: what mpirun starts on a cluster (docs/multi-chip.md).
+      ...(program.ep ? { [`${src.file}_main.c`]: src.main } : {}),
     };
   },
   packRankWeights(program, target, weights) {
