@@ -51,11 +51,12 @@ interface Plan {
   redundant?: number;
   microBatches?: number;
   load?: (router: string, experts: number) => readonly number[] | undefined;
+  quantize?: string;
 }
 
 function programs(m: Module, plan: Plan, maxTokens = 512): { one: KProgram; ep: KProgram } {
-  const one = compileForCaps(m, { target: X86, maxTokens }).program;
-  const ep = compileForCaps(m, { target: X86, maxTokens, chips: plan.chips, redundantExperts: plan.redundant, microBatches: plan.microBatches, expertLoad: plan.load }).program;
+  const one = compileForCaps(m, { target: X86, maxTokens, quantize: plan.quantize }).program;
+  const ep = compileForCaps(m, { target: X86, maxTokens, chips: plan.chips, redundantExperts: plan.redundant, microBatches: plan.microBatches, expertLoad: plan.load, quantize: plan.quantize }).program;
   return { one, ep };
 }
 
@@ -134,6 +135,13 @@ describe('place-experts: the distributed kernel program', () => {
     expect(verifyKernelIR(broken).join('\n')).toMatch(/placement ep0: expert 3: copies say ranks 1, slots say |placement ep0: expert 3 is on no rank/);
     const unnamed: KProgram = { ...ep, steps: ep.steps.map((s) => (s.kind === 'dispatch' ? { ...s, placement: 'ep9' } : s)) };
     expect(verifyKernelIR(unnamed).join('\n')).toMatch(/dispatch names the placement ep9, which the program does not declare/);
+  });
+
+  it('a huge --redundant-experts sizes nothing by it: slots only for the copies kept', () => {
+    const { ep } = programs(model('mixtral.moe'), { chips: 2, redundant: 1_000_000 });
+    const q = ep.ep!.placements[0]!;
+    expect(q.placement.slotsPerRank).toBe(4); // uniform load: no copy lowers the busiest rank's load
+    expect(ep.buffers.find((b) => b.name === 'packed.gate_up')!.shape[0]).toBe(4);
   });
 
   it('refuses a plan whose experts do not fit a chip, with the numbers (E702)', () => {
@@ -289,6 +297,10 @@ describe.skipIf(skipWithout('openmpi', 'the MPI tests (C over MPI, --chips N)'))
     const { err, ep } = parity(m, { chips: 2, redundant: 2, load: () => stats.layers[0]!.counts }, 300, weights);
     expect(ep.ep!.placements[0]!.placement.copies[0]).toEqual([0, 1]);
     expect(err).toBeLessThan(1e-6);
+  });
+
+  it('quantized expert stacks (i4 codes and their group scales) are cut per rank alike', () => {
+    expect(parity(model('deepseek-v3.moe'), { chips: 3, redundant: 2, quantize: 'i4' }, 7).err).toBeLessThan(1e-6);
   });
 
   it('measures the bytes exchanged per token within 10% of the prediction', () => {

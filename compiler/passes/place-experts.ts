@@ -225,7 +225,12 @@ export function distributeExperts(p0: KProgram, opts: DistributeOptions): KProgr
     const name = `ep${group}`;
     const load = opts.load?.(router.indices, E);
     group++;
-    const placement = planPlacement({ experts: E, ranks: R, load, redundant: opts.redundant ?? 0 });
+    // At most one copy of an expert per rank: more redundancy than E × (R - 1) could never be
+    // placed, and would only size every rank's slots (and weights) by a number from the command line.
+    const planned = planPlacement({ experts: E, ranks: R, load, redundant: Math.min(opts.redundant ?? 0, E * (R - 1)) });
+    // Slots no rank uses (room for copies that did not lower the load) would only cost every rank weight memory.
+    const used = Math.max(...planned.slots.map((s) => s.filter((e) => e >= 0).length));
+    const placement = { ...planned, slotsPerRank: used, slots: planned.slots.map((s) => s.slice(0, used)) };
     const q: EpPlacement = { name, experts: E, shared: S, placement, weights: [] };
     p.ep!.placements.push(q);
     const localExperts = placement.slotsPerRank + S;
