@@ -128,6 +128,12 @@ describe('place-experts: the distributed kernel program', () => {
     }
   });
 
+  it('a placement line claiming a billion experts is refused at its line (E401), before anything is sized by it', () => {
+    const { ep } = programs(model('tiny.moe'), { chips: 2 });
+    const text = printKernelIR(ep).replace(/\{experts=4, shared=0\}/, '{experts=1000000000, shared=0}');
+    expect(() => parseKernelIR(text, 'huge.kir')).toThrow(/E401: placement ep0 has 1000000000 experts but only 4 slots in all/);
+  });
+
   it('the verifier names a placement whose expert is on no rank, and a dispatch naming no placement', () => {
     const { ep } = programs(model('tiny.moe'), { chips: 2, microBatches: 1 });
     const q = ep.ep!.placements[0]!;

@@ -162,6 +162,9 @@ class KernelParser extends TextReader {
         weights.push({ buffer, axis: this.integer('the expert axis') });
       } while (this.accept(','));
     this.expect(')', 'to close weights(...)', hint);
+    // Every expert needs a slot: a larger count is wrong, and would size the copies below by a number from the text.
+    const held = slots.reduce((n, s) => n + s.length, 0);
+    if (experts > held) this.error(`placement ${name} has ${experts} experts but only ${held} slots in all: every expert needs one`, hint, at);
     // The copies follow from the slots; the verifier checks what the slots say (placementProblem).
     const copies = Array.from({ length: experts }, () => [] as number[]);
     slots.forEach((list, rank) => list.forEach((e) => (e >= 0 && e < experts ? copies[e]!.push(rank) : undefined)));
