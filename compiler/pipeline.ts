@@ -58,7 +58,8 @@ export const LOWER_KERNELS = lowerKernelsPass.name;
 
 /** Every pass name, in order (for `--after` and `--disable`). */
 export function pipelineSteps(): string[] {
-  return PASSES.map((p) => p.name);
+  // place-experts is a step only with --chips N (N > 1), before plan-memory (see runPipeline).
+  return PASSES.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass.name, p.name] : [p.name]));
 }
 
 export interface PipelineOptions {
@@ -119,10 +120,11 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   const scheme = opts.quantize ? PASSES : PASSES.filter((p) => p.name !== QUANTIZE);
   // `place-experts` likewise only with --chips N > 1: after tiling (the ranks' GEMMs keep their tiles), before planning memory.
   const passes = (opts.chips ?? 1) > 1 ? scheme.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass, p] : [p])) : scheme;
-  const named = (names: string[] | undefined): string[] | undefined => {
-    if (opts.quantize || !names?.includes(QUANTIZE)) return names;
-    return names.filter((n) => n !== QUANTIZE);
-  };
+  const distributed = (opts.chips ?? 1) > 1;
+  const named = (names: string[] | undefined): string[] | undefined =>
+    names?.filter((n) => (n !== QUANTIZE || opts.quantize) && (n !== placeExpertsPass.name || distributed));
+  if (!distributed && (opts.stopAfter === placeExpertsPass.name || (Array.isArray(opts.printAfter) && opts.printAfter.includes(placeExpertsPass.name))))
+    throw new UsageError(`--after ${placeExpertsPass.name}: the ${placeExpertsPass.name} pass runs only with --chips N (N > 1)`, '--chips 2, 4, ...');
   if (!opts.quantize && (opts.stopAfter === QUANTIZE || (Array.isArray(opts.printAfter) && opts.printAfter.includes(QUANTIZE))))
     throw new UsageError(`--after ${QUANTIZE}: the ${QUANTIZE} pass runs only with --quantize`, '--quantize i8, i4, fp8, ...');
   const { graph, kernel } = runPassList(

@@ -424,6 +424,18 @@ describe('the command line', () => {
     expect(r.out).toMatch(/load imbalance \(max\/mean tokens per rank, uniform routing\): 1\.125/);
   });
 
+  it('moec ir --after place-experts shows the distributed program; without --chips it is a usage error, and so is disabling it', async () => {
+    const ir = await cli('ir', ...MIXTRAL, '--after', 'place-experts', '--chips', '2', '--target', 'x86-avx2');
+    expect(ir.code).toBe(0);
+    expect(ir.out).toMatch(/^\/\/ after place-experts\n[\s\S]*^ranks 2$/m);
+    const alone = await cli('ir', ...MIXTRAL, '--after', 'place-experts');
+    expect(alone.code).toBe(2);
+    expect(alone.err).toMatch(/the place-experts pass runs only with --chips N/);
+    const off = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--chips', '2', '--disable', 'place-experts');
+    expect(off.code).toBe(2);
+    expect(off.err).toMatch(/cannot disable place-experts/);
+  });
+
   it('usage errors: --chips 0, --redundant-experts without --chips, --chips on a backend other than C', async () => {
     expect((await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--chips', '0')).code).toBe(2);
     const alone = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--redundant-experts', '2');

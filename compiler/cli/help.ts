@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   ir: {
     usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
     about:
-      'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.',
+      'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, (place-experts,\nwith --chips N,) plan-memory.',
     options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },

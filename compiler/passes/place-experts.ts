@@ -342,6 +342,7 @@ export const placeExpertsPass: KernelPass = {
   summary: 'expert parallelism: routed experts placed over the ranks, dispatch and combine all-to-alls around each MoE layer',
   level: 'kernel',
   requires: ['lower-kernels', 'tile'],
+  essential: 'with --chips N it is what spreads the experts over the N ranks',
   run: (p, ctx) => {
     const target = passTarget(ctx, 'place-experts');
     const main = target.memory?.at(-1);
