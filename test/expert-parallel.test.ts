@@ -436,6 +436,14 @@ describe('the command line', () => {
     expect(off.err).toMatch(/cannot disable place-experts/);
   });
 
+  it('moec compile --json --chips N has the placement', async () => {
+    const r = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--max-tokens', '64', '--chips', '2', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).placement).toEqual({ ranks: 2, layers: [{ name: 'ep0', experts: 8, shared: 0, slotsPerRank: 4, slots: [[0, 2, 4, 6], [1, 3, 5, 7]], weights: ['packed.gate_up', 'w2'] }] });
+    const one = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--max-tokens', '64', '--json');
+    expect(JSON.parse(one.out).placement).toBeNull();
+  });
+
   it('usage errors: --chips 0, --redundant-experts without --chips, --chips on a backend other than C', async () => {
     expect((await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--chips', '0')).code).toBe(2);
     const alone = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--redundant-experts', '2');
