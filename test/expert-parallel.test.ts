@@ -143,6 +143,25 @@ describe('place-experts: the distributed kernel program', () => {
     expect(verifyKernelIR(unnamed).join('\n')).toMatch(/dispatch names the placement ep9, which the program does not declare/);
   });
 
+  it('the verifier pairs every started exchange with one finish (a start without it would leave MPI requests in flight)', () => {
+    const { ep } = programs(model('tiny.moe'), { chips: 2 });
+    const lastFinish = ep.steps.length - 1; // the last step: micro-batch 1's combine finishing
+    expect(ep.steps[lastFinish]).toMatchObject({ kind: 'ep_combine', phase: 'finish', part: { index: 1 } });
+    const unfinished: KProgram = { ...ep, steps: ep.steps.filter((_, i) => i !== lastFinish) };
+    expect(verifyKernelIR(unfinished)).toEqual(['ep_combine of ep0, part 1 of 2 starts an exchange that never finishes']);
+    const firstStart = ep.steps.findIndex((s) => s.kind === 'dispatch' && s.phase === 'start');
+    const unstarted: KProgram = { ...ep, steps: ep.steps.filter((_, i) => i !== firstStart) };
+    expect(verifyKernelIR(unstarted)).toContain('dispatch of ep0, part 0 of 2 finishes an exchange it never started');
+  });
+
+  it('the Wasm and WGSL backends refuse a program over several chips (E701)', async () => {
+    for (const target of ['wasm-simd128', 'webgpu']) {
+      const r = await cli('compile', 'examples/tiny.moe', '--target', target, '--chips', '2', '-o', join(tmp, `out-${target}`));
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toMatch(/E701: the (wasm|WGSL) backend runs one chip; this program is spread over 2 ranks/);
+    }
+  });
+
   it('a huge --redundant-experts sizes nothing by it: slots only for the copies kept', () => {
     const { ep } = programs(model('mixtral.moe'), { chips: 2, redundant: 1_000_000 });
     const q = ep.ep!.placements[0]!;

@@ -195,11 +195,20 @@ function checkExpertParallel(p: KProgram, scope: Map<string, BufInfo>, report: (
     }
   }
   const walk = (steps: readonly Step[]): void => {
+    // An exchange started must finish later in the same step list (loop body), and only one started may finish.
+    const open = new Set<string>();
     for (const s of steps) {
       if (s.kind === 'loop') walk(s.body);
-      else if ((s.kind === 'dispatch' || s.kind === 'ep_combine') && !names.has(s.placement))
-        report(`${s.kind} names the placement ${s.placement}, which the program does not declare${p.ep ? '' : ' (it has no ranks line)'}`);
+      else if (s.kind === 'dispatch' || s.kind === 'ep_combine') {
+        if (!names.has(s.placement)) report(`${s.kind} names the placement ${s.placement}, which the program does not declare${p.ep ? '' : ' (it has no ranks line)'}`);
+        const key = `${s.kind} of ${s.placement}${s.part ? `, part ${s.part.index} of ${s.part.of}` : ''}`;
+        if (s.phase === 'start' && open.has(key)) report(`${key} starts again before it finishes`);
+        if (s.phase === 'start') open.add(key);
+        if (s.phase === 'finish' && !open.delete(key)) report(`${key} finishes an exchange it never started`);
+        if (s.phase === undefined && open.has(key)) report(`${key} runs whole while its started exchange has not finished`);
+      }
     }
+    for (const key of open) report(`${key} starts an exchange that never finishes`);
   };
   walk(p.steps);
 }
