@@ -118,10 +118,13 @@ export class CMpiModel implements LoadedModel {
  * failed, from the ranks' messages or mpirun's ("process rank 1 ... exited on signal 9").
  */
 export function runMpiJob(exe: string, ranks: number, args: string[], env: Record<string, string> = {}, timeoutS = epTimeoutSeconds() * 4 + 30): string {
+  // OpenMPI refuses root without these (CI containers run as root); and in a container its
+  // shared-memory transport's single-copy mode (CMA) is often not permitted: plain copies
+  // work everywhere. Either can be overridden from the environment.
   const rootOk = process.getuid?.() === 0 ? { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : {};
   const r = spawnSync(MPIRUN(), ['-np', String(ranks), '--oversubscribe', exe, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, ...rootOk, ...env },
+    env: { OMPI_MCA_btl_vader_single_copy_mechanism: 'none', ...rootOk, ...process.env, ...env },
     maxBuffer: 1 << 26,
     timeout: timeoutS * 1000,
     killSignal: 'SIGKILL',
