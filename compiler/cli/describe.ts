@@ -49,5 +49,9 @@ export function describeKernel(k: Kernel): string {
       return `GEMM${k.epilogue.length ? ` → ${k.epilogue.map(epilogueText).join(' → ')}` : ''}`;
     case 'op':
       return k.op;
+    case 'dispatch':
+      return `all-to-all: send each routed choice's token row to its expert's rank (placement ${k.placement})`;
+    case 'ep_combine':
+      return `all-to-all back, then combine the weighted expert rows per token${k.init ? ' → +residual' : ''}`;
   }
 }

@@ -144,6 +144,8 @@ export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, 
     kernels,
     arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: p.arenaBytes, naiveBytes: p.naiveBytes } : null,
     estimate: { sizes: at, points },
+    // Expert parallelism (--chips N): where each layer's experts live.
+    placement: p.ep ? { ranks: p.ep.ranks, layers: p.ep.placements.map((q) => ({ name: q.name, experts: q.experts, shared: q.shared, slotsPerRank: q.placement.slotsPerRank, slots: q.placement.slots, weights: q.weights.map((w) => w.buffer) })) } : null,
     wrote: wrote ?? null,
   };
 }

@@ -65,7 +65,7 @@
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
 import type { Attrs } from '../graph/graph.ts';
-import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
+import type { Epilogue, ExpertParallel, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
 /** The format version on the first line; the parser refuses any other. */
@@ -82,12 +82,28 @@ export function printKernelIR(p: KProgram): string {
   const lines = [`moec.kernel-ir ${KERNEL_IR_VERSION}`, printProgramLine(p), `pack ${printName(p.pack)}`];
   for (const i of p.inputs) lines.push(`input ${printName(i.name)} -> ${printName(i.buffer)}`);
   for (const o of p.outputs) lines.push(`output ${printName(o.name)} -> ${printName(o.buffer)}`);
+  if (p.ep) lines.push(...printExpertParallel(p.ep));
   lines.push('');
   for (const b of p.buffers) lines.push(printBuffer(b));
   lines.push('');
   lines.push(...printSteps(p.steps, ''));
   lines.push('', GRAPH_SECTION);
   return lines.join('\n') + '\n' + printIR(p.module);
+}
+
+/**
+ * `ranks R` and one line per placement:
+ * `placement NAME {experts=E, shared=S} slots([0, 2], [1, 3]) weights(BUFFER@AXIS, ...)`
+ * (the copies of each expert follow from the slots).
+ */
+function printExpertParallel(ep: ExpertParallel): string[] {
+  return [
+    `ranks ${printNumber(ep.ranks)}`,
+    ...ep.placements.map(
+      (q) =>
+        `placement ${printName(q.name)} {experts=${q.experts}, shared=${q.shared}} slots(${q.placement.slots.map((s) => `[${s.join(', ')}]`).join(', ')}) weights(${q.weights.map((w) => `${printName(w.buffer)}@${w.axis}`).join(', ')})`,
+    ),
+  ];
 }
 
 function printProgramLine(p: KProgram): string {
@@ -201,6 +217,16 @@ export function printKernel(k: Kernel): string {
       return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
     case 'op':
       return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
+    case 'dispatch':
+      return call(
+        'dispatch',
+        [['x', k.x], ['indices', k.indices], ['weights', k.weights]],
+        [['rows', k.rows], ['local', k.local], ['rweights', k.rweights], ['plan', k.plan]],
+        [['placement', k.placement], ['k', k.k], ['routed', k.routed], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]],
+        [],
+      ) + printThreads(k.threads);
+    case 'ep_combine':
+      return call('ep_combine', [['results', k.results], ['plan', k.plan], ['init', k.init]], [['out', k.out]], [['placement', k.placement], ['k', k.k], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]], []) + printThreads(k.threads);
   }
 }
 

@@ -50,7 +50,7 @@ import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, s
 import { type Module, findFunc } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
-import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, GLU_PAIRED_KINDS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
+import { ACT_FNS, BUFFER_KINDS, type BufferKind, type DispatchKernel, type EpCombineKernel, type Epilogue, GLU_FNS, GLU_LAYOUTS, GLU_PAIRED_KINDS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
 import { TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp } from '../graph/ops.ts';
 import { printType } from '../graph/print.ts';
@@ -59,6 +59,7 @@ import { resolveQuant } from '../quant-type.ts';
 import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '../types.ts';
 import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
+import { placementProblem } from './placement.ts';
 
 /** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
 interface BufInfo {
@@ -84,6 +85,7 @@ export function verifyKernelIR(p: KProgram): string[] {
   const scope = checkBuffers(p, report);
   checkBoundaries(p, scope, report);
   checkPack(p, scope, loopSlices(p.steps), report);
+  checkExpertParallel(p, scope, report);
   const producers: Producers = { align: new Map(), gemm: new Map() };
   collectProducers(p.steps, producers);
   const written = new Set<string>();
@@ -156,6 +158,61 @@ function checkBoundaries(p: KProgram, scope: Map<string, BufInfo>, report: (m: s
   }
 }
 
+/** The shape `pack` returns for a weight buffer: a placed expert stack whole (every expert), the rest as declared. */
+function packedShape(p: KProgram, b: BufInfo): Dim[] {
+  for (const q of p.ep?.placements ?? []) {
+    const w = q.weights.find((x) => x.buffer === b.name);
+    if (w) return b.shape.map((d, i) => (i === w.axis ? q.experts + q.shared : d));
+  }
+  return b.shape;
+}
+
+/**
+ * 3b. Expert parallelism: every placement is consistent (`placementProblem`), its stacks are
+ * weights holding one rank's slots plus the shared experts along their axis, and every
+ * dispatch and combine step names a placement.
+ */
+function checkExpertParallel(p: KProgram, scope: Map<string, BufInfo>, report: (m: string) => void): void {
+  const names = new Set<string>();
+  if (p.ep) {
+    if (!(Number.isInteger(p.ep.ranks) && p.ep.ranks >= 1)) report(`ranks ${p.ep.ranks} is not a whole number >= 1`);
+    for (const q of p.ep.placements) {
+      const where = `placement ${q.name}`;
+      if (names.has(q.name)) report(`${where} is declared twice`);
+      names.add(q.name);
+      if (q.placement.ranks !== p.ep.ranks) report(`${where} is for ${q.placement.ranks} ranks, the program for ${p.ep.ranks}`);
+      const problem = placementProblem(q.placement, q.experts);
+      if (problem) report(`${where}: ${problem}`);
+      if (!(Number.isInteger(q.shared) && q.shared >= 0)) report(`${where}: shared = ${q.shared} is not a whole number >= 0`);
+      for (const w of q.weights) {
+        const b = scope.get(w.buffer);
+        if (!b) report(`${where}: no buffer named ${w.buffer}${hintName(w.buffer, scope)}`);
+        else if (b.kind !== 'weight') report(`${where}: ${w.buffer} is a ${b.kind} buffer, not a weight`);
+        else if (!(Number.isInteger(w.axis) && w.axis >= 0 && w.axis < b.shape.length)) report(`${where}: axis ${w.axis} is not an axis of ${w.buffer} ${typeStr(b)}`);
+        else if (!dimEq(b.shape[w.axis]!, q.placement.slotsPerRank + q.shared))
+          report(`${where}: ${w.buffer} ${typeStr(b)} holds ${shapeToString([b.shape[w.axis]!])} experts along axis ${w.axis}, expected ${q.placement.slotsPerRank} slots + ${q.shared} shared`);
+      }
+    }
+  }
+  const walk = (steps: readonly Step[]): void => {
+    // An exchange started must finish later in the same step list (loop body), and only one started may finish.
+    const open = new Set<string>();
+    for (const s of steps) {
+      if (s.kind === 'loop') walk(s.body);
+      else if (s.kind === 'dispatch' || s.kind === 'ep_combine') {
+        if (!names.has(s.placement)) report(`${s.kind} names the placement ${s.placement}, which the program does not declare${p.ep ? '' : ' (it has no ranks line)'}`);
+        const key = `${s.kind} of ${s.placement}${s.part ? `, part ${s.part.index} of ${s.part.of}` : ''}`;
+        if (s.phase === 'start' && open.has(key)) report(`${key} starts again before it finishes`);
+        if (s.phase === 'start') open.add(key);
+        if (s.phase === 'finish' && !open.delete(key)) report(`${key} finishes an exchange it never started`);
+        if (s.phase === undefined && open.has(key)) report(`${key} runs whole while its started exchange has not finished`);
+      }
+    }
+    for (const key of open) report(`${key} starts an exchange that never finishes`);
+  };
+  walk(p.steps);
+}
+
 /** 3. The pack function computes exactly the weight buffers. */
 function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>, report: (m: string) => void): void {
   const f = findFunc(p.module, p.pack);
@@ -167,7 +224,7 @@ function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>
     const b = scope.get(r.name);
     if (!b) report(`pack: func ${f.name} returns ${r.name}, but no buffer has that name`);
     else if (b.kind !== 'weight') report(`pack: func ${f.name} returns ${r.name}, which is a ${b.kind} buffer, not a weight`);
-    else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, b.shape)))
+    else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, packedShape(p, b))))
       report(`pack: func ${f.name} returns ${r.name} as ${typeStr(r.value.type)}, but the buffer is ${typeStr(b)}`);
     else if (r.value && !packedQuantMatches(r.value.type, b))
       report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}` : 'not quantized'}`);
@@ -409,6 +466,12 @@ class KernelCheck {
       case 'op':
         this.op(this.k);
         break;
+      case 'dispatch':
+        this.dispatch(this.k);
+        break;
+      case 'ep_combine':
+        this.epCombine(this.k);
+        break;
       default:
         this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
     }
@@ -561,6 +624,48 @@ class KernelCheck {
       this.shape('out', out, [rows, n]);
       if (k.init !== undefined) this.bad('init is only for a grouped_gemm with a combine epilogue');
     }
+  }
+
+  private dispatch(k: DispatchKernel): void {
+    const x = this.use('x', k.x, 'read');
+    const idx = this.use('indices', k.indices, 'read');
+    const wts = this.use('weights', k.weights, 'read');
+    const rows = this.use('rows', k.rows, 'write');
+    const local = this.use('local', k.local, 'write');
+    const rw = this.use('rweights', k.rweights, 'write');
+    const plan = this.use('plan', k.plan, 'write');
+    this.positive('k', k.k);
+    if (!(Number.isInteger(k.routed) && k.routed >= 0 && k.routed <= k.k)) this.bad(`routed = ${k.routed} is not a whole number in 0..k`);
+    for (const [r, b] of [['x', x], ['weights', wts], ['rows', rows], ['rweights', rw]] as const) if (b && b.dtype !== 'f32') this.bad(`${r} ${b.name} is ${typeStr(b)}, expected f32`);
+    for (const [r, b] of [['indices', idx], ['local', local], ['plan', plan]] as const) this.i32(r, b);
+    if (!x || !this.shape('x', x, [undefined, undefined])) return;
+    this.shape('indices', idx, [x.shape[0], k.k]);
+    this.shape('weights', wts, [x.shape[0], k.k]);
+    if (this.shape('rows', rows, [undefined, x.shape[1]])) {
+      this.shape('local', local, [rows!.shape[0], 1]);
+      this.shape('rweights', rw, [rows!.shape[0], 1]);
+    }
+    this.shape('plan', plan, [undefined]);
+    this.exchange(k);
+  }
+
+  /** A micro-batch index below its count; a known phase. */
+  private exchange(k: DispatchKernel | EpCombineKernel): void {
+    if (k.part && !(Number.isInteger(k.part.of) && k.part.of >= 1 && Number.isInteger(k.part.index) && k.part.index >= 0 && k.part.index < k.part.of))
+      this.bad(`part ${k.part.index} of ${k.part.of} is not a micro-batch (0 <= part < parts)`);
+    if (k.phase !== undefined && k.phase !== 'start' && k.phase !== 'finish') this.bad(`phase "${k.phase}" is not start or finish`);
+  }
+
+  private epCombine(k: EpCombineKernel): void {
+    const res = this.use('results', k.results, 'read');
+    this.i32('plan', this.use('plan', k.plan, 'read'));
+    const init = this.use('init', k.init, 'read');
+    const out = this.use('out', k.out, 'write');
+    this.positive('k', k.k);
+    for (const [r, b] of [['results', res], ['init', init], ['out', out]] as const) if (b && b.dtype !== 'f32') this.bad(`${r} ${b.name} is ${typeStr(b)}, expected f32`);
+    if (res && out && this.shape('out', out, [undefined, undefined])) this.shape('results', res, [undefined, out.shape[1]]);
+    if (init && out && !shapeEq(init.shape, out.shape)) this.bad(`init ${init.name} is ${typeStr(init)}, out ${out.name} is ${typeStr(out)}; they must match`);
+    this.exchange(k);
   }
 
   private gemm(k: Extract<Kernel, { kind: 'gemm' }>): void {

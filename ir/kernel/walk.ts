@@ -39,6 +39,10 @@ export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } 
       return { reads: [k.a, k.w, ...epilogueReads], writes: [k.out] };
     case 'op':
       return { reads: [...k.inputs], writes: [...k.outputs] };
+    case 'dispatch':
+      return { reads: [k.x, k.indices, k.weights], writes: [k.rows, k.local, k.rweights, k.plan] };
+    case 'ep_combine':
+      return { reads: present([k.results, k.plan, k.init]), writes: [k.out] };
   }
 }
 

@@ -25,6 +25,7 @@ import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
+import { type EpRenderContext, dispatchView, epCombineView, tokenCount } from './render-ep.ts';
 
 export interface CSources {
   /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
@@ -48,7 +49,7 @@ function templatesDir(): string {
   throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
 }
 
-let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate } | undefined;
+let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate; mpiMain: HandlebarsTemplateDelegate } | undefined;
 
 function templates(): NonNullable<typeof compiled> {
   if (compiled) return compiled;
@@ -56,11 +57,11 @@ function templates(): NonNullable<typeof compiled> {
   const hb = Handlebars.create();
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
   for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs') continue;
+    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs' || f === 'mpi_main.c.hbs') continue;
     hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
   }
   const opts = { noEscape: true, strict: false };
-  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts) };
+  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts), mpiMain: hb.compile(read('mpi_main.c.hbs'), opts) };
   return compiled;
 }
 
@@ -273,7 +274,8 @@ class CRenderer {
     const t = templates();
     const ins = view.inputs as Array<Record<string, unknown>>;
     const outs = view.outputs as Array<Record<string, unknown>>;
-    const main = t.main({
+    // An expert-parallel program runs as one MPI rank of a job: its runner starts MPI.
+    const main = (this.p.ep ? t.mpiMain : t.main)({
       ...view,
       guard: 64,
       inputCount: ins.length,
@@ -336,6 +338,7 @@ class CRenderer {
       micros: [...this.micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
+      ep: p.ep,
     };
   }
 
@@ -390,6 +393,14 @@ class CRenderer {
         [view, args] = this.dense(k);
         mode = 'parallel';
         break;
+      case 'dispatch':
+        [view, args] = dispatchView(this.epContext(), k);
+        mode = 'checked';
+        break;
+      case 'ep_combine':
+        [view, args] = epCombineView(this.epContext(), k);
+        mode = 'checked';
+        break;
       case 'op': {
         [view, args] = this.op(k);
         mode = 'parallel';
@@ -403,6 +414,10 @@ class CRenderer {
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
     return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
+  }
+
+  private epContext(): EpRenderContext {
+    return { p: this.p, v: (n) => this.v(n), shape: (n) => this.shape(n), dim: cDim };
   }
 
   private router(k: RouterKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
@@ -463,12 +478,14 @@ class CRenderer {
   }
 
   private align(k: MoeAlignKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    // After a dispatch the rows are the M*T received ones (sizes in T read T back as g->T / M).
+    const tokens = tokenCount(this.epContext(), k.indices);
     const args = [
       { field: 'indices', expr: this.v(k.indices) },
       { field: 'sorted', expr: this.v(k.sorted) },
       { field: 'block_expert', expr: this.v(k.blockExpert) },
       { field: 'count', expr: this.v(k.count) },
-      { field: 'T', expr: 'T' },
+      { field: 'T', expr: tokens.expr },
     ];
     const view = {
       align: true,
@@ -476,8 +493,8 @@ class CRenderer {
       experts: k.experts,
       k: k.k,
       block: k.block,
-      sortedRows: cElems(this.shape(k.sorted), 'g->T'),
-      blocks: cElems(this.shape(k.blockExpert), 'g->T'),
+      sortedRows: cElems(this.shape(k.sorted), tokens.perT > 1 ? `(g->T / ${tokens.perT})` : 'g->T'),
+      blocks: cElems(this.shape(k.blockExpert), tokens.perT > 1 ? `(g->T / ${tokens.perT})` : 'g->T'),
     };
     return [view, args];
   }
@@ -577,7 +594,7 @@ class CRenderer {
       { field: 'block_expert', expr: this.v(k.blockExpert) },
       { field: 'count', expr: this.v(k.count) },
       { field: 'out', expr: this.v(k.out) },
-      { field: 'T', expr: 'T' },
+      { field: 'T', expr: tokenCount(this.epContext(), k.indices).expr },
     ];
     const view = {
       ...fields,

@@ -22,6 +22,7 @@ import { MathLib } from './math.ts';
 import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
+import { singleChipOnly } from '../../../ir/kernel/ep.ts';
 
 export interface BuiltModule {
   binary: Uint8Array;
@@ -99,12 +100,15 @@ function plainOperands(s: Step): string[] {
     case 'grouped_gemm':
       return [s.a, s.out, ...(s.init ? [s.init] : []), ...bias(s.epilogue)];
     case 'moe_align':
+    case 'dispatch':
+    case 'ep_combine':
       return [];
   }
 }
 
 export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions = {}): BuiltModule {
   const isa = programVectorKind(p, target);
+  singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
   const shapes = programShapes(p);
   const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
@@ -151,7 +155,8 @@ function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, cou
     else if (s.kind === 'moe_align') buildMoeAlign(env, s, name, depth);
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
-    else buildOp(env, s, name, depth);
+    else if (s.kind === 'op') buildOp(env, s, name, depth);
+    else throw new Error(`wasm: no ${s.kind} kernel (singleChipOnly refused the program)`);
     if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
   });

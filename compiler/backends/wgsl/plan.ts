@@ -29,6 +29,7 @@ import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
+import { singleChipOnly } from '../../../ir/kernel/ep.ts';
 
 export type { WeightRange } from './chunks.ts';
 
@@ -109,6 +110,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
+  singleChipOnly(p, 'WGSL');
   programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
@@ -387,6 +389,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
           return dense(s);
         case 'op':
           return op(s);
+        case 'dispatch':
+        case 'ep_combine':
+          throw new Error(`wgsl: no ${s.kind} kernel (singleChipOnly refused the program)`);
         case 'loop': {
           const body = steps(s.body);
           const copyBytes = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>): number => pairs.reduce((n, c) => n + bytesAt(byName.get(c.from)!, b), 0);
