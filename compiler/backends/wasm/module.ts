@@ -184,7 +184,7 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
     target: target.name,
     simd,
     maxTokens: layout.maxTokens,
-    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages },
+    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages, callBytes: layout.callBytes },
     weights: {
       base: layout.weightsBase,
       bytes: layout.weights.bytes,
