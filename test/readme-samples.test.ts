@@ -81,6 +81,11 @@ describe('README samples', () => {
       expect(r.code, r.err).toBe(0);
       expect(r.out).toMatch(/vs reference interpreter: max\|Δ\| /);
     });
+  it('the quick start runs with --backend ref (the reference interpreter: nothing to --check against)', async () => {
+    const r = await cli(...quick![1].replace('--backend c --check', '--backend ref').split(/\s+/));
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^output y: f32\[8, 512\]/m);
+  });
 
   it('links only to files inside the package (was: ../shared/DESIGN.md)', () => {
     const readme = readFileSync('README.md', 'utf8');

@@ -94,8 +94,9 @@ export interface WgslPlan {
    * storage binding size (so every range of one is bindable): blob byte ranges.
    */
   weightChunks: Chunk[];
-  /** Bytes of the staging buffer the loop copies go through. */
+  /** Bytes of the staging buffer the loop copies go through: at the bound, and at these sizes. */
   stagingBytes: number;
+  stagingAt(bindings: Record<string, number>): number;
   /** The kernels (indices into `kernels`) each kernel step renders to. */
   stepKernels: Map<Step, number[]>;
   /** The commands of one forward at these sizes. */
@@ -179,6 +180,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const scratchOffset = at;
   let scratchBytes = 4;
   let stagingBytes = 4;
+  const stagingUses: Array<(b: Record<string, number>) => number> = [];
   const scratchUses: Array<(b: Record<string, number>) => number> = [];
   const outputs: Region[] = p.outputs.map((o) => {
     const b = byName.get(o.buffer)!;
@@ -436,6 +438,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
           const body = steps(s.body);
           const copyBytes = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>): number => pairs.reduce((n, c) => n + bytesAt(byName.get(c.from)!, b), 0);
           stagingBytes = Math.max(stagingBytes, copyBytes(s.init ?? [], maxB), copyBytes(s.carried, maxB));
+          stagingUses.push((b) => Math.max(copyBytes(s.init ?? [], b), copyBytes(s.carried, b)));
           const copies = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>, loc: (n: string) => Loc, out: Command[]): void => {
             if (pairs.length === 0) return;
             out.push({
@@ -490,6 +493,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     weights,
     weightChunks,
     stagingBytes,
+    stagingAt: (b) => words(Math.max(0, ...stagingUses.map((f) => f(b)))),
     scratchUsed,
     schedule(bindings) {
       const out: Command[] = [];

@@ -7,8 +7,8 @@
  * copies the outputs into a mappable buffer, submits once and maps it. Nothing is read back
  * before the end: the expert counts stay on the GPU.
  *
- * Memory follows the tokens run: the arena buffers (`plan.arenaBytes(T)`) and the read-back
- * buffer are sized for the largest T run so far, and made anew (with the bind groups) when a
+ * Memory follows the tokens run: the arena buffers (`plan.arenaBytes(T)`), the staging and
+ * the read-back buffers are sized for the largest T run so far, and made anew (with the bind groups) when a
  * larger T comes. An arena buffer over the device's storage binding size at some T is an
  * error (E505) for that T only.
  *
@@ -85,12 +85,12 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   let arena: GPUBuffer[] = [];
   let arenaSizes: number[] = [];
   let readback: GPUBuffer | undefined;
+  let staging: GPUBuffer | undefined;
   const weights = plan.weightChunks.map((c, i) => {
     const b = device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `weights ${i}` });
     device.queue.writeBuffer(b, 0, weightBlob as Uint8Array<ArrayBuffer>, c.offset, c.bytes);
     return b;
   });
-  const staging = device.createBuffer({ size: plan.stagingBytes, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
   const outBytesAt = (bindings: Record<string, number>): number => plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, bindings)) * 4, 0);
   let params: GPUBuffer | undefined;
   /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
@@ -134,6 +134,11 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       arena = arenaSizes.map((size, k) => device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: `arena ${k}` }));
       bindGroups = new WeakMap();
     }
+    const stage = plan.stagingAt(bindings);
+    if (!staging || staging.size < stage) {
+      staging?.destroy();
+      staging = device.createBuffer({ size: stage, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
+    }
     if (!readback || readback.size < read) {
       readback?.destroy();
       readback = device.createBuffer({ size: Math.max(4, read), usage: U.MAP_READ | U.COPY_DST, label: 'readback' });
@@ -170,11 +175,11 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
           pass = null;
           let at = 0;
           const placed = c.pairs.map((p) => {
-            enc.copyBufferToBuffer(arena[p.from.part], p.from.offset, staging, at, p.bytes);
+            enc.copyBufferToBuffer(arena[p.from.part], p.from.offset, staging!, at, p.bytes);
             at += p.bytes;
             return at - p.bytes;
           });
-          c.pairs.forEach((p, j) => enc.copyBufferToBuffer(staging, placed[j], arena[p.to.part], p.to.offset, p.bytes));
+          c.pairs.forEach((p, j) => enc.copyBufferToBuffer(staging!, placed[j], arena[p.to.part], p.to.offset, p.bytes));
         }
       }
       pass?.end();
