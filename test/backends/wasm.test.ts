@@ -17,6 +17,7 @@ import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
 import { linearAt } from '../../compiler/backends/wasm/layout.ts';
+import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { SMALL } from '../small-sizes.ts';
 import { emitWasm } from '../../compiler/backends/wasm/index.ts';
 import { getBackend } from '../../compiler/backends/registry.ts';
@@ -140,8 +141,12 @@ describe('wasm backend contract', () => {
     expect(Object.keys(files).sort()).toEqual(['model.json', 'model.wasm', 'model.wat']);
     expect(WebAssembly.validate(files['model.wasm'] as Uint8Array<ArrayBuffer>)).toBe(true);
     const manifest = JSON.parse(files['model.json'] as string);
-    expect(manifest).toMatchObject({ format: 'moec-wasm', version: 1, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
+    expect(manifest).toMatchObject({ format: 'moec-wasm', version: 2, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
     await expect(files['model.wat']).toMatchFileSnapshot('../golden/wasm/tiny.wasm-simd128.wat');
+    // A version 1 manifest (fixed addresses, memory reserved for the bound) is refused with what to do.
+    await expect(loadWasmModel(files['model.wasm'] as Uint8Array<ArrayBuffer>, { ...manifest, version: 1 }, new Uint8Array(manifest.weights.bytes))).rejects.toThrow(
+      'not a moec-wasm version 2 manifest (format moec-wasm, version 1); compile the model again with this moec',
+    );
   });
 });
 

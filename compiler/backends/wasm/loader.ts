@@ -96,7 +96,10 @@ function shapeText(slot: ManifestTensor, T: number): string {
 
 /** Instantiates the module and places the weights; the module may be bytes or compiled. */
 export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): Promise<MoecWasmModel> {
-  if (manifest.format !== 'moec-wasm' || manifest.version !== 1) throw new Error(`not a moec-wasm version 1 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})`);
+  if (manifest.format !== 'moec-wasm' || manifest.version !== 2)
+    throw new Error(
+      `not a moec-wasm version 2 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})${manifest.format === 'moec-wasm' ? '; compile the model again with this moec (version 2 places inputs and the arena by the tokens of each call)' : ''}`,
+    );
   let module: WebAssembly.Module;
   try {
     module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);

@@ -44,7 +44,8 @@ export interface ManifestWeight {
 
 export interface WasmManifest {
   format: 'moec-wasm';
-  version: 1;
+  /** 2 since addresses, the arena and `memory.callBytes` are affine in T (memory grown per call); a version 1 loader would misread them. */
+  version: 2;
   model: string;
   target: string;
   /** Whether the module uses SIMD128 (the loader reports a clear error when the engine lacks it). */

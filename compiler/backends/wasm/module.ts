@@ -179,7 +179,7 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
   const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
   return {
     format: 'moec-wasm',
-    version: 1,
+    version: 2,
     model: p.name,
     target: target.name,
     simd,
