@@ -30,10 +30,15 @@ export interface KBuffer {
   dtype: DType;
   shape: Dim[];
   kind: BufferKind;
-  /** Arena offset in bytes (temps and outputs; set by the memory planner). */
-  offset?: number;
-  /** Size in bytes at `maxTokens` (set by the memory planner). */
-  bytes?: number;
+  /**
+   * Arena offset in bytes (temps and outputs; set by the memory planner), affine in the token
+   * count: a·T + b, valid for every T up to `maxTokens` (see `memory.ts`).
+   */
+  offset?: Dim;
+  /** Bytes reserved, affine in T and at least the shape's size at every T (set by the memory planner). */
+  bytes?: Dim;
+  /** The arena part (binding) the buffer lives in, when the planner split the arena (`KProgram.arenaParts`). */
+  part?: number;
   /**
    * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
    * weight buffer holding its scales, the reduction axis (non-negative) and the group size
@@ -411,7 +416,17 @@ export interface KProgram {
   isa?: VectorKind;
   /** Expert parallelism over several ranks (the `distribute-experts` pass); absent: one chip. */
   ep?: ExpertParallel;
-  /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
-  arenaBytes?: number;
+  /**
+   * Arena size in bytes after planning, affine in T (an upper bound of `arenaBytesAt` at
+   * every T; the sum of the parts when split), and the naive sum of all temp buffers at
+   * `maxTokens`.
+   */
+  arenaBytes?: Dim;
   naiveBytes?: number;
+  /**
+   * The arena split into parts, each its own buffer of at most the target's storage binding
+   * size at `maxTokens` where one buffer allows it (WebGPU): each part's bytes, affine in T.
+   * Absent: one part.
+   */
+  arenaParts?: Dim[];
 }

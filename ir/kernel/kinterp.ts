@@ -72,6 +72,7 @@ import { alignsBySorted, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
 import { combineAll, dispatchAll, placementNamed, rankWeights } from './ep.ts';
 import { checkTokenCount } from './token-bound.ts';
+import { arenaBytesAt, arenaPartCount, atTokens } from './memory.ts';
 import { getOp, resolveAttrs } from '../graph/ops.ts';
 import { type QuantDType, dequantize, isQuantDType } from '../quant.ts';
 import { type Tensor, type TensorData, isIntDType, numel } from '../tensor.ts';
@@ -165,8 +166,8 @@ function nodeFor(op: string): Node {
 
 class KernelRun {
   private readonly f64: boolean;
-  /** The shared arena in arena mode. */
-  private arena: ArrayBuffer | undefined;
+  /** The shared arena in arena mode, one buffer per part. */
+  private arena: ArrayBuffer[] | undefined;
   /** Every declared buffer by name (for quantized weights' scales). */
   private readonly buffers: Map<string, KBuffer>;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
@@ -235,7 +236,10 @@ class KernelRun {
       if (this.p.arenaBytes === undefined) throw new Error('kernel interpreter: arena mode needs a planned program (run plan-memory)');
       // The arena is planned for the token bound: a larger T would overrun it, as in a backend.
       if (this.p.maxTokens !== undefined) checkTokenCount(this.opts.bindings?.T, this.p.maxTokens);
-      this.arena = new ArrayBuffer(this.p.arenaBytes);
+      // Each part holds exactly what this T touches (`arenaBytesAt`), as backends allocate it:
+      // a plan whose offsets at this T reach past that would fail here.
+      const T = this.opts.bindings?.T ?? 1;
+      this.arena = Array.from({ length: arenaPartCount(this.p) }, (_, k) => new ArrayBuffer(arenaBytesAt(this.p, T, this.opts.bindings, k)));
     }
     const packed = this.packed;
     const scope: Scope = new Map();
@@ -272,9 +276,13 @@ class KernelRun {
   private arenaView(b: KBuffer, n: number): TensorData {
     // A program read from text can say anything: these are errors in it (E402), not in moec.
     if (b.offset === undefined || b.bytes === undefined) fail('E402', `arena mode needs a planned program; ${b.name} has no offset`);
-    if (n * 4 > b.bytes) fail('E402', `${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${b.bytes}`);
+    const T = this.opts.bindings?.T ?? 1;
+    const [offset, bytes] = [atTokens(b.offset, T), atTokens(b.bytes, T)];
+    if (n * 4 > bytes) fail('E402', `${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${bytes}`);
     if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E402', `arena mode stores f32 and i32 buffers only, not ${b.name}: ${b.dtype}`);
-    return isIntDType(b.dtype) ? new Int32Array(this.arena!, b.offset, n) : new Float32Array(this.arena!, b.offset, n);
+    const part = this.arena![b.part ?? 0];
+    if (!part) fail('E402', `${b.name} is in arena part ${b.part}, which the program does not have`);
+    return isIntDType(b.dtype) ? new Int32Array(part, offset, n) : new Float32Array(part, offset, n);
   }
 
   private storage(dtype: DType, n: number): TensorData {

@@ -14,6 +14,7 @@
  */
 import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
+import type { Dim } from '../dims.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
@@ -108,7 +109,18 @@ class KernelParser extends TextReader {
       if (this.isWord(word)) {
         this.next();
         if (field === 'isa') p.isa = this.word(VECTOR_KINDS, "a vector kind after 'isa'");
-        else p[field] = this.integer(`a whole number after '${word}'`);
+        else if (field === 'arenaBytes') {
+          p.arenaBytes = this.dim(true);
+          if (this.isWord('parts')) {
+            this.next();
+            this.expect('(', "after 'parts'", 'write parts(BYTES, BYTES)');
+            const parts: Dim[] = [];
+            do parts.push(this.dim(true));
+            while (this.accept(','));
+            this.expect(')', 'to close parts(...)');
+            p.arenaParts = parts;
+          }
+        } else p[field] = this.integer(`a whole number after '${word}'`);
       }
     this.expectWord('pack', 'after the program line', 'name the function that packs the weights: pack FUNC');
     p.pack = this.name('the pack function name');
@@ -192,9 +204,21 @@ class KernelParser extends TextReader {
       this.expect(')', 'to close quant(...)');
       b.quant = { scales, axis, group };
     }
-    if (this.accept('@')) b.offset = this.integer('the arena offset in bytes');
-    if (this.accept('+')) b.bytes = this.integer('the size in bytes');
+    if (this.isWord('part')) {
+      this.next();
+      b.part = this.integer('the arena part');
+    }
+    if (this.accept('@')) b.offset = this.planned('the arena offset in bytes');
+    if (this.accept('+')) b.bytes = this.planned('the size in bytes');
     return b;
+  }
+
+  /** A planned offset or size: a whole number, or `(a*T+b)`. */
+  private planned(what: string): Dim {
+    if (!this.accept('(')) return this.integer(what);
+    const d = this.dim(true);
+    this.expect(')', `to close ${what}`, 'write (a*T+b)');
+    return d;
   }
 
   /** Steps until the end of the kernel text (`top`) or a closing `}`. */

@@ -7,8 +7,7 @@
  * Verifier invariants (`verifyKernelIR`, one message per problem, in this order):
  *
  *  1. Buffers: unique names, a known kind, sizes that are declared dims of the module;
- *     `@offset` and `+bytes` whole and >= 0, an offset only on temps and outputs, a multiple
- *     of the element size, and `@offset + bytes` within the program's arena. A quantized
+ *     an offset only on temps and outputs (the plan itself: 1b). A quantized
  *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
  *     else does: the axis within its rank, a positive group, an even last axis for i4, and
  *     a scales buffer declared as an f32 weight of the weight's shape with that axis
@@ -43,10 +42,11 @@
  *     `init` reads what was written before the loop, `carried` what the body writes.
  * Plus the graph module's own verifier (`verify.ts`), its messages prefixed `graph: `.
  *
- * Memory overlap of buffers live at the same time is the memory planner's to check.
+ *  1b. The memory plan (`checkMemoryPlan`): affine offsets and sizes within their arena
+ *     part, no two live buffers overlapping at any T in 1..maxTokens.
  */
 import { didYouMean } from '../diagnostics.ts';
-import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, shapeEq, shapeToString } from '../dims.ts';
+import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, dimToString, isSym, shapeEq, shapeToString } from '../dims.ts';
 import { type Module, findFunc } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
@@ -60,6 +60,7 @@ import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '
 import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
 import { placementProblem } from './placement.ts';
+import { type LiveInterval, affineParts, atTokens, bufferBytes, liveIntervals } from './memory.ts';
 
 /** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
 interface BufInfo {
@@ -116,21 +117,102 @@ function checkBuffers(p: KProgram, report: (m: string) => void): Map<string, Buf
       if (!isSym(d) && !(Number.isInteger(d) && d >= 0)) report(`${where}: the size ${d} is not a whole number >= 0`);
       for (const s of dimSymbols(d)) if (!dims.has(s)) report(`${where}: ${typeStr(b)} uses the size ${s}, which the module does not declare`);
     }
-    for (const [key, v] of [
-      ['@offset', b.offset],
-      ['+bytes', b.bytes],
-    ] as const) {
-      if (v === undefined) continue;
-      if (key === '@offset' && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
-      if (!(Number.isInteger(v) && v >= 0)) report(`${where}: ${key} ${v} is not a whole number >= 0`);
-    }
-    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
-    if (b.offset !== undefined && isDType(b.dtype) && b.offset % dtypeBytes(b.dtype) !== 0)
-      report(`${where}: @offset ${b.offset} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements`);
-    if (b.offset !== undefined && b.bytes !== undefined && p.arenaBytes !== undefined && b.offset + b.bytes > p.arenaBytes)
-      report(`${where}: bytes ${b.offset}..${b.offset + b.bytes} run past the end of the ${p.arenaBytes}-byte arena`);
+    if (b.offset !== undefined && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
   }
+  checkMemoryPlan(p, report);
   return scope;
+}
+
+/**
+ * 1b. The memory plan: offsets and sizes affine in T (`memory.ts`), whole and >= 0 at every
+ * T in 1..maxTokens, an offset a multiple of the element size at every T, each buffer
+ * within its arena part, sizes at least the shape's bytes at the bucket edges (1, 2, 4, ...,
+ * maxTokens), the parts adding up to the arena, and no two buffers of one part that are
+ * live together overlapping at any T (affine ranges ordered at both ends of 1..maxTokens
+ * are ordered at every T between).
+ */
+function checkMemoryPlan(p: KProgram, report: (m: string) => void): void {
+  const maxT = Math.max(1, p.maxTokens ?? 1);
+  const ends = maxT === 1 ? [1] : [1, maxT];
+  const edges: number[] = [];
+  for (let t = 1; t < maxT; t *= 2) edges.push(t);
+  edges.push(maxT);
+  const parts = p.arenaParts;
+  const partSize = (k: number): Dim | undefined => (parts ? parts[k] : p.arenaBytes);
+  const lin = (d: Dim, what: string): [number, number] | undefined => {
+    if (typeof d === 'number' && Number.isInteger(d) && d >= 0) return [0, d];
+    try {
+      const ab = affineParts(d);
+      if (ab.every(Number.isInteger) && ends.every((T) => atTokens(d, T) >= 0)) return ab;
+    } catch {
+      // reported below
+    }
+    report(`${what} ${dimToString(d)} is not a whole number >= 0 of the form a*T+b at every T in 1..${maxT}`);
+    return undefined;
+  };
+  if (p.arenaBytes !== undefined) lin(p.arenaBytes, 'program: arena');
+  if (parts) {
+    if (parts.length < 2) report(`program: an arena split into ${parts.length} part${parts.length === 1 ? '' : 's'} (a split arena has two or more)`);
+    parts.forEach((d, k) => lin(d, `program: arena part ${k}`));
+    if (p.arenaBytes !== undefined && ends.some((T) => parts.reduce<number>((s, d) => s + atTokens(d, T), 0) !== atTokens(p.arenaBytes!, T)))
+      report(`program: the arena parts (${parts.map(dimToString).join(', ')}) do not add up to the arena ${dimToString(p.arenaBytes)}`);
+  }
+  const placed: Array<{ b: KBuffer; o: [number, number]; s: [number, number]; part: number }> = [];
+  for (const b of p.buffers) {
+    const where = `buffer ${b.name}`;
+    const o = b.offset === undefined ? undefined : lin(b.offset, `${where}: @offset`);
+    const s = b.bytes === undefined ? undefined : lin(b.bytes, `${where}: +bytes`);
+    if (b.part !== undefined && (!parts || !Number.isInteger(b.part) || b.part < 0 || b.part >= parts.length))
+      report(`${where}: part ${b.part} is not one of the arena's ${parts ? parts.length : 'unsplit (one)'} parts`);
+    if (parts && b.offset !== undefined && b.part === undefined) report(`${where}: the arena is split into parts; its offset names none (part N)`);
+    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
+    if (o && isDType(b.dtype) && o.some((c) => c % dtypeBytes(b.dtype) !== 0))
+      report(`${where}: @offset ${dimToString(b.offset!)} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements, at every T`);
+    if (!o || !s) continue;
+    const part = b.part ?? 0;
+    const size = partSize(part);
+    if (size !== undefined)
+      for (const T of ends) {
+        const [from, to, cap] = [o[0] * T + o[1], o[0] * T + o[1] + s[0] * T + s[1], atTokens(size, T)];
+        if (to > cap) {
+          report(`${where}: bytes ${from}..${to} run past the end of the ${cap}-byte arena${parts ? ` part ${part}` : ''} at T = ${T}`);
+          break;
+        }
+      }
+    // A shape with one dim in T has bytes affine in T: checking the two ends covers every T.
+    const inT = b.shape.filter((d) => dimSymbols(d).includes('T')).length;
+    if (isDType(b.dtype))
+      for (const T of inT <= 1 ? ends : edges) {
+        let need: number;
+        try {
+          need = Math.ceil(bufferBytes(b, { T }));
+        } catch {
+          break; // sizes other than T: the planner's bindings, not known here
+        }
+        if (need > s[0] * T + s[1]) {
+          report(`${where}: +bytes ${dimToString(b.bytes!)} is ${s[0] * T + s[1]} at T = ${T}, less than its ${typeStr(b)} takes (${need})`);
+          break;
+        }
+      }
+    placed.push({ b, o, s, part });
+  }
+  if (placed.length < 2) return;
+  const { intervals } = liveIntervals(p);
+  const live = placed
+    .map((x) => ({ ...x, iv: intervals.get(x.b.name) }))
+    .filter((x): x is typeof x & { iv: LiveInterval } => x.iv !== undefined && x.iv.start <= x.iv.end && ends.some((T) => x.s[0] * T + x.s[1] > 0))
+    .sort((x, y) => x.iv.start - y.iv.start);
+  const at = (l: [number, number], T: number): number => l[0] * T + l[1];
+  const before = (x: (typeof live)[number], y: (typeof live)[number]): boolean => ends.every((T) => at(x.o, T) + at(x.s, T) <= at(y.o, T));
+  // A sweep over start times: `active` holds the buffers whose interval is still open.
+  let active: typeof live = [];
+  for (const x of live) {
+    if (active.some((y) => y.iv.end < x.iv.start)) active = active.filter((y) => y.iv.end >= x.iv.start);
+    for (const y of active)
+      if (y.part === x.part && !before(x, y) && !before(y, x))
+        report(`buffer ${x.b.name}: its bytes (@${dimToString(x.b.offset!)} +${dimToString(x.b.bytes!)}) overlap ${y.b.name}'s (@${dimToString(y.b.offset!)} +${dimToString(y.b.bytes!)}) at some T in 1..${maxT}, and both are live at kernel ${Math.max(x.iv.start, y.iv.start)}`);
+    active.push(x);
+  }
 }
 
 /** 2. Program inputs and outputs. */

@@ -21,6 +21,7 @@ import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
+import { atTokens } from '../../../ir/kernel/memory.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
@@ -302,7 +303,7 @@ class CRenderer {
       const isIn = p.inputs.some((x) => x.buffer === name);
       if (b.buf.kind === 'temp' && !ioNames.has(name)) {
         if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
-        arenaEnds.push(`(size_t)${b.buf.offset} + ${cElems(b.buf.shape, 'T')} * 4`);
+        arenaEnds.push(`${cDim(b.buf.offset, 'T')} + ${cElems(b.buf.shape, 'T')} * 4`);
       }
       if (!this.used.has(name)) continue;
       let decl: string;
@@ -310,7 +311,11 @@ class CRenderer {
       else if (b.buf.kind === 'weight') {
         const e = this.layout.entries.find((x) => x.name === name)!;
         decl = `const ${b.ctype} *${b.cvar} = (const ${b.ctype} *)(W + ${e.offset});`;
-      } else decl = `${b.ctype} *${b.cvar} = (${b.ctype} *)(A + ${b.buf.offset});`;
+      } else {
+        if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
+        // The plan's offset is affine in T: buffers move with the tokens run, so a call touches arena_bytes(T).
+        decl = `${b.ctype} *${b.cvar} = (${b.ctype} *)(A + ${cDim(b.buf.offset, 'T')});`;
+      }
       buffers.push({ decl });
     }
     const math = this.math;
@@ -327,7 +332,7 @@ class CRenderer {
       maxTokens: p.maxTokens,
       align: this.layout.align,
       weightsBytes: this.layout.bytes,
-      arenaBytes: p.arenaBytes,
+      arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
       inputs,
       outputs,
       buffers,

@@ -184,12 +184,12 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
   const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
   return {
     format: 'moec-wasm',
-    version: 1,
+    version: 2,
     model: p.name,
     target: target.name,
     simd,
     maxTokens: layout.maxTokens,
-    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages },
+    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages, callBytes: layout.callBytes },
     weights: {
       base: layout.weightsBase,
       bytes: layout.weights.bytes,
