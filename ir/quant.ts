@@ -138,31 +138,26 @@ const FP8_MIDPOINTS = (() => {
   return m;
 })();
 
-/** The bits of an f64, read through one shared scratch (no allocation per call). */
-const F64 = new Float64Array(1);
-const F64_HI = new Uint32Array(F64.buffer, 4, 1);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const HI_WORD = LITTLE_ENDIAN ? F64_HI : new Uint32Array(F64.buffer, 0, 1);
-
 /**
  * Encodes `x` as fp8 e4m3fn, round to nearest even, saturating at ±448; NaN → 0x7f.
- * The code just below |x| comes from its f64 exponent and top three mantissa bits (normal
- * codes are (exponent + 7) · 8 + mantissa; below 2^-6 the spacing is 2^-9), then one exact
- * comparison with the midpoint to the next code rounds it, a tie going to the even code
- * (whose mantissa is even). A few operations per value: `moec pack --quantize fp8` and
- * `moec quantize --to fp8` encode every weight through here.
+ * The code just below |x| is computed, then one exact comparison with the midpoint to the
+ * next code rounds it, a tie going to the even code (whose mantissa is even). Below 2^-6 the
+ * codes are 2^-9 apart; above, with n = floor(|x| · 2^9) (exact scaling: |x| · 2^9 < 2^18)
+ * and e its top bit, the binade's code is (e - 2) · 8 and the mantissa n's three bits below
+ * e. Integer operations only: `moec pack --quantize fp8` and `moec quantize --to fp8`
+ * encode every weight through here.
  */
 export function fp8e4m3Encode(x: number): number {
   if (x !== x) return 0x7f;
   const sign = x < 0 || (x === 0 && 1 / x < 0) ? 0x80 : 0;
   const a = x < 0 ? -x : x;
   let c: number;
-  if (a < 0.015625) c = Math.floor(a * 512); // subnormal codes 0..7 (and 8 at 2^-6 itself)
+  if (a < 0.015625) c = Math.floor(a * 512); // subnormal codes 0..7
   else if (a >= 448) return sign | 126;
   else {
-    F64[0] = a;
-    const hi = HI_WORD[0];
-    c = (((hi >>> 20) - 1023 + 7) << 3) + ((hi >>> 17) & 7);
+    const n = Math.floor(a * 512);
+    const e = 31 - Math.clz32(n);
+    c = ((e - 2) << 3) + ((n >> (e - 3)) & 7);
   }
   // c is the largest code whose value is <= a, and c < 126: round up past the midpoint, or to even on it.
   const mid = FP8_MIDPOINTS[c];
@@ -273,12 +268,14 @@ function encodeOne(v: number, qmax: number, fp8: boolean): number {
  */
 export function quantizeRun(values: ArrayLike<number>, first: number, end: number, qmax: number, fp8: boolean, codes: Int32Array, at: number): number {
   let m = 0;
+  let nan = false;
   for (let i = first; i < end; i++) {
     const v = values[i];
     const av = v < 0 ? -v : v;
-    if (av > m || av !== av) m = av !== av || m !== m ? NaN : av;
+    if (av > m) m = av;
+    else if (av !== av) nan = true;
   }
-  const s = m > 0 && m < Infinity ? Math.fround(m / qmax) : 1;
+  const s = !nan && m > 0 && m < Infinity ? Math.fround(m / qmax) : 1;
   const shift = at - first;
   if (fp8) for (let i = first; i < end; i++) codes[i + shift] = fp8e4m3Encode(values[i] / s);
   else {
