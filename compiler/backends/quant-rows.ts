@@ -5,12 +5,14 @@
  * quantizes each float weight on loading (one Int32Array code per element), then moves the
  * codes (GLU gate and up concatenated), and the backend lays them out. For a 50 MB i8 blob
  * that is 200 MB of codes made, copied and re-read. Most quantized packed weights are
- * simpler than that: a weight as it is, or weights concatenated along an axis other than
- * the reduction axis, which is the last one. Each row of such a buffer is a row of one float
- * weight, and its scale groups are runs of that row, so quantizing the row where it lands
- * gives the same codes and scales as quantizing the weight and then concatenating. Those
- * buffers are described here as `QuantRows` (where each row comes from) and every other
- * result still comes from the interpreter, run on a `pack` pruned to them.
+ * simpler than that: weights quantized along their last axis, moved only in whole rows (or
+ * rows cut into whole scale groups): concatenated along another axis (GLU gate and up,
+ * shared experts appended), reshaped, transposed with the last axis kept last. Each row of
+ * such a buffer is (part of) a row of one float weight, and its scale groups are runs of
+ * that row, so quantizing the row where it lands gives the same codes and scales as
+ * quantizing the weight and then moving it. Those buffers are described here as `QuantRows`
+ * (where each row comes from) and every other result still comes from the interpreter, run
+ * on a `pack` pruned to them.
  */
 import { evalShape } from '../../ir/dims.ts';
 import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
