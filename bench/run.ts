@@ -6,6 +6,7 @@
  *
  *   npx tsx bench/run.ts            all token counts (a minute or two on 2 cores)
  *   npx tsx bench/run.ts --quick    T = 1 and 32 only, fewer samples: a smoke run
+ *   npx tsx bench/run.ts --no-cache prepare the weights afresh (see weight-cache.ts)
  *
  * A new backend adds one Runner (see runner.ts) to RUNNERS; nothing else changes.
  */
@@ -14,7 +15,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bindDims, compileFile, parse, randomInputs, randomWeights } from '../compiler/driver.ts';
+import { bindDims, compileFile, parse, randomInputs } from '../compiler/driver.ts';
 import type { Module } from '../ir/graph/graph.ts';
 import { writeOutputFile } from '../compiler/io/output.ts';
 import { type CheckResult, checkNumpy } from './check.ts';
@@ -36,6 +37,7 @@ import { tfjsWasm } from './runners/tfjs-wasm.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
+import { cacheStats, seededWeights, setWeightCache } from './weight-cache.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -57,11 +59,13 @@ const PLANS: Record<'full' | 'quick', SamplePlan> = {
   quick: { minSamples: 3, minTimeMs: 300, maxTimeMs: 2000, maxSamples: 100 },
 };
 
-const USAGE = `usage: npx tsx bench/run.ts [--quick] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
+const USAGE = `usage: npx tsx bench/run.ts [--quick] [--no-cache] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
 
 Benchmarks moec's implementations (reference interpreter, C and Wasm backends) against the
 peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of bench/workloads.ts.
   --quick      T = 1 and 32 only, fewer samples (a smoke run)
+  --no-cache   seed, quantize and pack the weights afresh instead of reading them from
+               the cache of prepared weights (\$MOEC_CACHE_DIR/bench/weights, keyed by content)
   --runners    only these runners (${RUNNERS.map((r) => r.id).join(', ')})
   --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
   --tokens     only these token counts
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
+      'no-cache': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       runners: { type: 'string' },
       workloads: { type: 'string' },
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
     return;
   }
   const quick = values.quick === true;
+  setWeightCache(values['no-cache'] !== true);
   const plan = PLANS[quick ? 'quick' : 'full'];
   const pick = <T>(all: T[], key: (x: T) => string, list: string | undefined, what: string): T[] => {
     if (list === undefined) return all;
@@ -120,10 +126,10 @@ async function main(): Promise<void> {
       continue;
     }
     const consts = fileConsts(join(ROOT, w.file), w.consts);
-    const weights = randomWeights(module, 0);
+    const { weights, key: weightsKey } = seededWeights(module, 0);
     const makeCase = (tokens: number): BenchCase => {
       const bindings = bindDims(module, { tokens });
-      return { workload: w, module, tokens, bindings, consts, weights, inputs: randomInputs(module, bindings, 0) };
+      return { workload: w, module, tokens, bindings, consts, weights, weightsKey, inputs: randomInputs(module, bindings, 0) };
     };
 
     progress.update(++step, `${w.name} T=${CHECK_TOKENS}: checking NumPy against moec-ref`);
@@ -186,6 +192,8 @@ async function main(): Promise<void> {
     errors.push(`could not write results: ${(e as Error).message}`);
   }
   process.stdout.write(formatReport(record, written));
+  if (cacheStats.hits + cacheStats.misses > 0)
+    process.stderr.write(`prepared weights: ${cacheStats.hits} read back from the cache (${(cacheStats.bytesRead / 1e6).toFixed(1)} MB), ${cacheStats.misses} made and stored (--no-cache to make them all afresh)\n`);
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */

@@ -20,8 +20,10 @@ export interface BenchCase {
   bindings: Record<string, number>;
   /** Every constant of the model file, with the workload's overrides applied. */
   consts: Record<string, number>;
-  /** Seeded random weights (seed 0), built once per workload. */
+  /** Seeded random weights (seed 0), built once per workload (or read from the cache, weight-cache.ts). */
   weights: Record<string, Tensor>;
+  /** What names those weights' content in the cache ('' with --no-cache): blobs made from them are cached under it. */
+  weightsKey: string;
   /** Seeded random inputs at this token count (seed 0). */
   inputs: Record<string, Tensor>;
 }

@@ -10,7 +10,9 @@
 //
 // Size budget: BUDGET_BYTES for all the JavaScript together (moec.js, the worker and their
 // chunks). binaryen (the Wasm module builder: its C++ compiled to Wasm, embedded in its
-// JavaScript) is most of it; test/browser-bundle.test.ts checks the budget and prints the split.
+// JavaScript) is most of it. The one source of the budget: `npm run build` (so `npm ci`, in CI
+// too) runs this script, which prints the size against it and fails over it, and
+// test/browser-entry.test.ts checks the same constant (and that the README states it).
 //
 //   node scripts/bundle-browser.mjs [OUTDIR]     (default dist/browser)
 import { build } from 'esbuild';

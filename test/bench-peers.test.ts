@@ -32,7 +32,7 @@ const SMALL: Workload[] = [
 function benchCase(w: Workload, tokens: number): BenchCase {
   const module = compileFile(w.file, { consts: w.consts });
   const bindings = bindDims(module, { tokens });
-  return { workload: w, module, tokens, bindings, consts: { ...w.consts }, weights: randomWeights(module, 0), inputs: randomInputs(module, bindings, 0) };
+  return { workload: w, module, tokens, bindings, consts: { ...w.consts }, weights: randomWeights(module, 0), weightsKey: '', inputs: randomInputs(module, bindings, 0) };
 }
 
 const ONE_RUN = { minSamples: 1, minTimeMs: 0, maxTimeMs: 10_000, maxSamples: 2 };

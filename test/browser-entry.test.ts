@@ -18,7 +18,7 @@ import { MoecError } from '../ir/diagnostics.ts';
 // @ts-expect-error: a plain ES module script, no declarations
 import { sheetsModule } from '../scripts/gen-target-sheets.mjs';
 // @ts-expect-error: a plain ES module script, no declarations
-import { bundleBrowser, formatSizeReport } from '../scripts/bundle-browser.mjs';
+import { BUDGET_BYTES, bundleBrowser, formatSizeReport } from '../scripts/bundle-browser.mjs';
 // @ts-expect-error: a plain ES module script, no declarations
 import { serveDemo } from '../scripts/serve-demo.mjs';
 
@@ -38,6 +38,12 @@ describe('the browser bundle', () => {
     expect(report.entryBytes['moec.js']).toBeLessThan(1e6);
     expect(report.entryBytes['moec-worker.js']).toBeLessThan(0.1e6);
   }, 60_000);
+
+  it('is built by `npm run build` (so by `npm ci`, in CI too), from the one budget the README states (was: only by `npm run demo`)', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.build.split('&&').map((c) => c.trim())).toContain('node scripts/bundle-browser.mjs');
+    expect(readFileSync('README.md', 'utf8')).toContain(`its ${(BUDGET_BYTES / 1e6).toFixed(1)} MB budget (\`BUDGET_BYTES\``);
+  });
 
   it('carries every shipped sheet as data, as targets/*.yaml has it (scripts/gen-target-sheets.mjs)', () => {
     expect(readFileSync('compiler/target/sheets.ts', 'utf8')).toBe(sheetsModule());

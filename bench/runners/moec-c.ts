@@ -28,6 +28,7 @@ import { type SamplePlan, type Timing, flushMs, summarize } from '../stats.ts';
 let flushCost: number | undefined;
 const flush = (): number => (flushCost ??= Number(process.env.MOEC_BENCH_FLUSH_MIB ?? 1024) > 0 ? flushMs() : 0);
 import { TOKEN_COUNTS } from '../workloads.ts';
+import { cachedBlob } from '../weight-cache.ts';
 
 /** One built model per target, workload and quantization (the weights do not change between token counts). */
 const models = new Map<string, CModel>();
@@ -48,7 +49,7 @@ function modelFor(c: BenchCase, targetName: string, scheme?: string): CModel {
   if (!m) {
     const target = loadTarget(targetName);
     const program = runPipeline(moduleFor(c, scheme), { target, maxTokens: Math.max(...TOKEN_COUNTS) }).program!;
-    m = loadC(program, target, c.weights);
+    m = loadC(program, target, c.weights, { blob: (make) => cachedBlob(c.weightsKey, `c ${JSON.stringify(target)}`, program, make) });
     m.threads = NATIVE_THREADS;
     m.env = { MOEC_FLUSH_MIB: process.env.MOEC_BENCH_FLUSH_MIB ?? '1024' };
     // One exit hook frees every model (one listener per model passed Node's limit of 10).

@@ -13,7 +13,8 @@
  */
 import { instantiateWasmModel, type MoecWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { buildModule } from '../../compiler/backends/wasm/module.ts';
-import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
+import { blobSource, weightBlob } from '../../compiler/backends/weights.ts';
+import { cachedBlob } from '../weight-cache.ts';
 import { compileModel, quantizeModule } from '../../compiler/driver.ts';
 import { type Module, mainFunc } from '../../ir/graph/graph.ts';
 import { forwardCost } from '../cost.ts';
@@ -48,7 +49,7 @@ function wasmRunner(id: string, target: string, simd: boolean, quantize?: string
       const { program, target: caps } = compileModel(c.module, { target, maxTokens: Math.max(...TOKEN_COUNTS), quantize });
       const built = buildModule(program, caps);
       const dims = Object.fromEntries(c.module.dims.map((d) => [d.name, built.manifest.maxTokens]));
-      const blob = weightBlob(built.layout.weights, packWeights(program, c.weights, dims));
+      const blob = cachedBlob(c.weightsKey, `wasm ${JSON.stringify(caps)}`, program, () => weightBlob(built.layout.weights, blobSource(program, c.weights, dims)));
       m = instantiateWasmModel(new WebAssembly.Module(built.binary as Uint8Array<ArrayBuffer>), built.manifest, blob);
       models.clear(); // one workload's memory at a time
       models.set(c.workload.name, m);

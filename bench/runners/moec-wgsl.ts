@@ -12,7 +12,8 @@ import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
-import { packWeights, weightBlob } from '../../compiler/backends/weights.ts';
+import { blobSource, weightBlob } from '../../compiler/backends/weights.ts';
+import { cachedBlob } from '../weight-cache.ts';
 import { compileModel } from '../../compiler/driver.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import type { BenchCase, Runner } from '../runner.ts';
@@ -38,7 +39,7 @@ function modelFor(c: BenchCase): Promise<WgslModel> {
     const maxTokens = Math.max(...TOKEN_COUNTS);
     const { program } = compileModel(c.module, { target, maxTokens });
     const plan = planWgsl(program, target);
-    model = loadWgsl(plan, weightBlob(plan.weights, packWeights(program, c.weights)), { gpu: NODE_GPU });
+    model = loadWgsl(plan, cachedBlob(c.weightsKey, `wgsl ${JSON.stringify(target)}`, program, () => weightBlob(plan.weights, blobSource(program, c.weights))), { gpu: NODE_GPU });
     models.set(c.workload.name, model);
   }
   return model;

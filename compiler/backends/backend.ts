@@ -11,6 +11,7 @@
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { Backend as BackendName, TargetCaps } from '../target/caps.ts';
+import type { PackProgress } from './weights.ts';
 
 export type { BackendName };
 
@@ -44,11 +45,13 @@ export interface Backend {
   load(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<LoadedModel>;
   /**
    * The weights as the emitted code reads them, in one blob (`moec pack`), with a manifest
-   * of where each tensor lies and how it is laid out.
+   * of where each tensor lies and how it is laid out. `onProgress` is called as the blob
+   * fills (blob bytes done of its total, the tensor), synchronously, so a terminal's
+   * progress line can be redrawn during this one call.
    */
   /** The decoder ops (`DECODER_OPS`) this backend renders; the others get E701 before emit or load. */
   decoderOps?: readonly string[];
-  packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest };
+  packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts?: { onProgress?: PackProgress }): { blob: Uint8Array; manifest: WeightManifest };
   /** An expert-parallel program's weights: one blob per rank (its experts' slots only), one manifest for their common layout (`moec pack --chips N`). */
   packRankWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blobs: Uint8Array[]; manifest: WeightManifest };
 }

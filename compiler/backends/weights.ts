@@ -25,6 +25,7 @@ import { type Tensor, numel } from '../../ir/tensor.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import type { WeightManifest } from './backend.ts';
+import { type QuantRows, packWeightRows, quantizeIntoRows } from './quant-rows.ts';
 
 export interface WeightEntry {
   /** The weight buffer's name in the program. */
@@ -73,18 +74,69 @@ export function packWeights(p: KProgram, weights: Record<string, Tensor>, bindin
   return packedBuffers(p, interpretFunc(p.module, p.pack, { bindings: b, weights }));
 }
 
-/** The packed weights as one little-endian blob in `layout` (f32, i32 and quantized codes). */
-export function weightBlob(layout: WeightLayout, packed: Record<string, Tensor>): Uint8Array {
+/** Blob bytes laid out so far of `total`, and the tensor being laid out (`moec pack`'s progress line). */
+export type PackProgress = (done: number, total: number, name: string) => void;
+
+/**
+ * What a blob is laid out from: packed tensors by buffer name, and the quantized buffers
+ * that are still float rows, quantized as they are written (quant-rows.ts).
+ */
+export interface BlobSource {
+  packed: Record<string, Tensor>;
+  rows: Map<string, QuantRows>;
+}
+
+/**
+ * The packed weights of `p` for laying out a blob: the same values as `packWeights`, with
+ * quantized float weights left as rows to quantize straight into the blob.
+ */
+export function blobSource(p: KProgram, weights: Record<string, Tensor>, bindings?: Record<string, number>): BlobSource {
+  return packWeightRows(p, weights, bindings ?? Object.fromEntries(p.module.dims.map((d) => [d.name, 1])));
+}
+
+/** A blob writer's source, given as `packWeights`' tensors or as a `BlobSource`. */
+export function blobSourceOf(source: Record<string, Tensor> | BlobSource): BlobSource {
+  return source.rows instanceof Map && typeof source.packed === 'object' && !('dtype' in source.packed) ? (source as BlobSource) : { packed: source as Record<string, Tensor>, rows: new Map() };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The packed weights as one little-endian blob in `layout` (f32, i32 and quantized codes),
+ * each tensor written straight into it; `onProgress` gets the blob bytes done after each
+ * tensor, and row by row while quantizing one.
+ */
+export function weightBlob(layout: WeightLayout, source: Record<string, Tensor> | BlobSource, onProgress?: PackProgress): Uint8Array {
+  const { packed, rows } = blobSourceOf(source);
   const blob = new Uint8Array(layout.bytes);
   const view = new DataView(blob.buffer);
+  const byName = new Map(layout.entries.map((e) => [e.name, e]));
+  const fromRows = new Set([...rows.keys()].flatMap((n) => [n, byName.get(n)?.quant?.scales ?? n]));
+  let done = 0;
   for (const e of layout.entries) {
+    const q = rows.get(e.name);
+    if (q) {
+      const scales = e.quant && byName.get(e.quant.scales);
+      if (!scales) throw new Error(`weight blob: quantized ${e.name} has no scales entry`);
+      const total = e.bytes + scales.bytes;
+      const start = done;
+      quantizeIntoRows(blob, e.offset, scales.offset, q, (r) => onProgress?.(start + Math.round((total * (r + 1)) / q.rows), layout.bytes, e.name));
+      done += total;
+      continue;
+    }
+    if (fromRows.has(e.name)) continue; // the scales of a weight quantized from rows, written with it
     const t = packed[e.name];
     if (!t) throw new Error(`weight blob: pack produced no ${e.name}`);
     if (t.data.length * dtypeBytes(e.dtype) !== e.bytes) throw new Error(`weight blob: ${e.name} holds ${t.data.length} values, its layout ${e.bytes} bytes`);
-    if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, t.data as Int32Array), e.offset);
+    const aligned = LITTLE_ENDIAN && e.offset % 4 === 0;
+    if (isQuantDType(e.dtype)) packCodes(e.dtype, t.data as Int32Array, blob.subarray(e.offset, e.offset + e.bytes));
+    else if (e.dtype === 'i32' && aligned) new Int32Array(blob.buffer, e.offset, t.data.length).set(t.data);
+    else if (e.dtype === 'f32' && aligned) new Float32Array(blob.buffer, e.offset, t.data.length).set(t.data);
     else if (e.dtype === 'i32') for (let i = 0; i < t.data.length; i++) view.setInt32(e.offset + 4 * i, t.data[i], true);
     else if (e.dtype === 'f32') for (let i = 0; i < t.data.length; i++) view.setFloat32(e.offset + 4 * i, t.data[i], true);
     else throw new Error(`weight blob: ${e.name} is ${e.dtype}; only f32 and i32 weights are laid out so far`);
+    done += e.bytes;
+    onProgress?.(done, layout.bytes, e.name);
   }
   return blob;
 }
@@ -98,9 +150,9 @@ export function codeLayout(dtype: string): string {
  * `Backend.packWeights` for a backend that reads the blob as `layout` lays it out, row-major
  * (Wasm and WebGPU): the blob and its manifest.
  */
-export function rowMajorPack(p: KProgram, target: TargetCaps, layout: WeightLayout, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest } {
+export function rowMajorPack(p: KProgram, target: TargetCaps, layout: WeightLayout, weights: Record<string, Tensor>, onProgress?: PackProgress): { blob: Uint8Array; manifest: WeightManifest } {
   return {
-    blob: weightBlob(layout, packWeights(p, weights)),
+    blob: weightBlob(layout, blobSource(p, weights), onProgress),
     manifest: {
       model: p.name,
       target: target.name,

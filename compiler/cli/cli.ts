@@ -26,7 +26,7 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { type Agreement, failOnNonFiniteMismatch, formatAgreement } from '../compare.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
-import { fmtBytes, formatCount, formatTable } from '../format.ts';
+import { formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
 import { chipsOptions, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { loadFor, readRoutingStats, writeRoutingStats } from '../cluster/routing-stats.ts';
@@ -34,7 +34,7 @@ import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
-import { StepProgress, progressCallback } from '../io/progress.ts';
+import { progressCallback } from '../io/progress.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
@@ -563,10 +563,16 @@ function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, back
   if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
   if (program.ep) throw new UsageError(`a program over ${program.ep.ranks} chips has one weight blob per rank`, `write them with moec pack --chips ${program.ep.ranks}`);
   const { weights, source } = packInputWeights(m, pipe, values, io);
-  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
-  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
-  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
-  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
+  // One synchronous call that reports as the blob fills, tensor by tensor and row by row: the
+  // progress line is redrawn from inside it (a terminal's stderr is written synchronously).
+  const packing = progressCallback(`packing weights for ${pipe.target!.name}`);
+  let packed: { blob: Uint8Array; manifest: WeightManifest };
+  try {
+    packed = backend.packWeights(program, pipe.target!, weights, { onProgress: packing.onProgress });
+  } finally {
+    packing.end();
+  }
+  const { blob, manifest } = packed;
   return { blob, manifest, json: JSON.stringify({ ...manifest, weights: source }, null, 1) + '\n' };
 }
 

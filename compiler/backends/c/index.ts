@@ -14,7 +14,7 @@ import type { TargetCaps } from '../../target/caps.ts';
 import { osReason } from '../../../ir/user-file.ts';
 import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
-import { packWeights } from '../weights.ts';
+import { blobSource } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
@@ -89,11 +89,16 @@ export class CModel implements LoadedModel {
   }
 }
 
-/** Renders, builds and loads a planned program with the given module weights (one chip; `mpi.ts` loads an expert-parallel one). */
-export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions = {}): CModel {
+/**
+ * Renders, builds and loads a planned program with the given module weights (one chip; `mpi.ts`
+ * loads an expert-parallel one). `opts.blob`: how to get the packed blob given the function that
+ * makes it (the benchmark reads it from its cache instead when it can).
+ */
+export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions & { blob?: (make: () => Uint8Array) => Uint8Array } = {}): CModel {
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
-  const blob = cWeightBlob(src.layout, packWeights(program, weights));
+  const make = (): Uint8Array => cWeightBlob(src.layout, blobSource(program, weights));
+  const blob = opts.blob ? opts.blob(make) : make();
   return new CModel(src, exe, blob, program.maxTokens!, target.cores);
 }
 
@@ -130,9 +135,9 @@ export const cBackend: Backend = {
     const src = renderC(program, target);
     return { blobs: rankWeightBlobs(program, src, weights), manifest: weightManifest(program, target, src.layout) };
   },
-  packWeights(program, target, weights) {
+  packWeights(program, target, weights, opts) {
     const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
-    return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
+    return { blob: cWeightBlob(layout, blobSource(program, weights), opts?.onProgress), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {
     // An expert-parallel program runs as an MPI job of its ranks.

@@ -33,7 +33,8 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step }
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../../ir/quant.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { type WeightLayout, weightLayout } from '../weights.ts';
+import { type BlobSource, type PackProgress, type WeightLayout, blobSourceOf, weightLayout } from '../weights.ts';
+import { type QuantRows, quantizeIntoRows, quantizeRowOf } from '../quant-rows.ts';
 
 /** How one weight buffer is packed into panels. */
 export interface PanelSpec {
@@ -72,32 +73,35 @@ export function packedMatrixFloats(s: PanelSpec): number {
   return panelCount(s) * s.kd * s.width;
 }
 
+/** The column of a matrix that lane `v` of panel `p` holds, or -1 (padding, past the matrix). */
+export function panelColumn(s: PanelSpec, p: number, v: number): number {
+  if (!s.glu) return p * s.width + v < s.n ? p * s.width + v : -1;
+  const half = s.width / 2;
+  const cols = s.n / 2;
+  const j = p * half + (v < half ? v : v - half);
+  if (j >= cols) return -1;
+  const up = v >= half;
+  const col = s.glu === 'concat' ? (up ? cols + j : j) : 2 * j + (up ? 1 : 0);
+  return col < s.n ? col : -1;
+}
+
 /**
  * Packs `data` (`matrices` matrices, row-major) into panels, one value per element, into
- * `out` (f32 by default; codes go into bytes, see `packCodePanels`).
+ * `out` (f32 by default; codes go into bytes, see `packCodePanels`), which may be a view of
+ * the blob itself.
  */
 export function packPanels<T extends Float32Array | Int8Array = Float32Array>(data: ArrayLike<number>, s: PanelSpec, out: T = new Float32Array(s.matrices * packedMatrixFloats(s)) as T): T {
   const panels = panelCount(s);
   const per = packedMatrixFloats(s);
-  const half = s.width / 2;
-  const cols = s.glu ? s.n / 2 : s.n;
   for (let m = 0; m < s.matrices; m++) {
     const src = m * s.n * s.kd;
     for (let p = 0; p < panels; p++)
       for (let v = 0; v < s.width; v++) {
-        let col: number;
-        if (!s.glu) col = p * s.width + v;
-        else {
-          const j = p * half + (v < half ? v : v - half);
-          if (j >= cols) continue;
-          const up = v >= half;
-          col = s.glu === 'concat' ? (up ? cols + j : j) : 2 * j + (up ? 1 : 0);
-        }
-        if (col >= s.n) continue;
-        for (let k = 0; k < s.kd; k++) {
-          const from = s.transB ? src + col * s.kd + k : src + k * s.n + col;
-          out[m * per + (p * s.kd + k) * s.width + v] = data[from];
-        }
+        const col = panelColumn(s, p, v);
+        if (col < 0) continue;
+        const to = m * per + p * s.kd * s.width + v;
+        if (s.transB) for (let k = 0, from = src + col * s.kd; k < s.kd; k++) out[to + k * s.width] = data[from + k];
+        else for (let k = 0, from = src + col; k < s.kd; k++) out[to + k * s.width] = data[from + k * s.n];
       }
   }
   return out;
@@ -115,26 +119,73 @@ function gemmKernels(steps: readonly Step[], stackedOf: Map<string, string>, int
 
 /**
  * Panel-ordered codes (`packPanels` of the codes) as bytes: i8/fp8 one per byte, i4 two per
- * byte in the nibble order of the file comment. Padding codes are 0 (the value 0 in every
- * scheme).
+ * byte in the nibble order of the file comment, into `out` (zeroed; a view of the blob
+ * itself when laying one out). Padding codes are 0 (the value 0 in every scheme).
  */
-export function packCodePanels(codes: ArrayLike<number>, s: PanelSpec): Uint8Array {
+export function packCodePanels(codes: ArrayLike<number>, s: PanelSpec, out = new Uint8Array(s.matrices * packedMatrixBytes(s))): Uint8Array {
   if (!s.codes) throw new Error('C backend: packCodePanels of an f32 panel spec');
-  // Straight into bytes: an i8 code or an fp8 byte stored into an Int8Array keeps its low 8
-  // bits, which is the byte the kernel reads. (A Float32Array of the order plus a mapped
-  // Uint8Array.from boxed every element: 4 s of 10 in an i8 pack of 50 MB was GC.)
-  const order = packPanels(codes, s, new Int8Array(s.matrices * packedMatrixFloats(s)));
-  if (s.codes.dtype !== 'i4') return new Uint8Array(order.buffer, order.byteOffset, order.length);
-  const span = s.codes.span;
-  const half = span / 2;
-  const rowBytes = s.width / 2;
-  const out = new Uint8Array(order.length / 2);
-  for (let row = 0, i = 0; i < order.length; row++)
-    for (let v = 0; v < s.width; v++, i++) {
-      const j = v % span;
-      out[row * rowBytes + (v - j) / 2 + (j % half)] |= (order[i] & 0xf) << (j >= half ? 4 : 0);
-    }
+  // An i8 code or an fp8 byte stored into an Int8Array keeps its low 8 bits, the byte the kernel reads.
+  if (s.codes.dtype !== 'i4') packPanels(codes, s, new Int8Array(out.buffer, out.byteOffset, out.length));
+  else {
+    const panels = panelCount(s);
+    const per = packedMatrixBytes(s);
+    for (let m = 0; m < s.matrices; m++)
+      for (let p = 0; p < panels; p++)
+        for (let v = 0; v < s.width; v++) {
+          const col = panelColumn(s, p, v);
+          if (col < 0) continue;
+          const step = s.transB ? 1 : s.n;
+          writeI4Column(out, m * per + p * s.kd * panelRowElems(s), s, v, codes, m * s.n * s.kd + (s.transB ? col * s.kd : col), step);
+        }
+  }
   return out;
+}
+
+/**
+ * Lane `v`'s codes of one i4 panel, codes[from + k * step] for k < kd, into the panel at
+ * `out[at..]`: byte j % (span/2) of the lane's run of `span` columns, low nibble for the
+ * run's first half (see the file comment). The bytes start zeroed; two lanes share each.
+ */
+function writeI4Column(out: Uint8Array, at: number, s: PanelSpec, v: number, codes: ArrayLike<number>, from: number, step: number): void {
+  const span = s.codes!.span;
+  const half = span / 2;
+  const j = v % span;
+  const byte = at + (v - j) / 2 + (j % half);
+  const shift = j >= half ? 4 : 0;
+  const rowBytes = s.width / 2;
+  for (let k = 0; k < s.kd; k++) out[byte + k * rowBytes] |= (codes[from + k * step] & 0xf) << shift;
+}
+
+/**
+ * Quantizes `q`'s rows (the matrix columns, `spec.transB`) straight into their panels in
+ * `blob`: the codes at `codesAt` as `spec` packs them, the scales at `scalesAt` as f32 panels
+ * `ceil(kd / group)` deep (`scaleSpec`). `onRow(r)` after each row, for progress.
+ */
+export function quantizeIntoPanels(blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
+  if (!spec.codes || !spec.transB || spec.kd !== q.k || spec.matrices * spec.n !== q.rows) throw new Error('C backend: quantized rows that do not match their panel layout');
+  const groups = scaleSpec.kd;
+  const codes = new Int32Array(q.k);
+  const scales = new Float32Array(groups);
+  const bytes = new Int8Array(blob.buffer, blob.byteOffset, blob.length);
+  const f32 = new Float32Array(blob.buffer, blob.byteOffset + scalesAt, scaleSpec.matrices * packedMatrixFloats(scaleSpec));
+  const per = packedMatrixBytes(spec);
+  const perScales = packedMatrixFloats(scaleSpec);
+  const rowElems = panelRowElems(spec);
+  const panels = panelCount(spec);
+  const w = spec.width;
+  for (let m = 0, r = 0; m < spec.matrices; m++)
+    for (let p = 0; p < panels; p++)
+      for (let v = 0; v < w; v++) {
+        const col = panelColumn(spec, p, v);
+        if (col < 0) continue;
+        quantizeRowOf(q, m * spec.n + col, codes, scales);
+        const at = codesAt + m * per + p * spec.kd * rowElems;
+        if (spec.codes.dtype === 'i4') writeI4Column(blob, at, spec, v, codes, 0, 1);
+        else for (let k = 0; k < q.k; k++) bytes[at + k * w + v] = codes[k];
+        const sat = m * perScales + p * groups * w + v;
+        for (let g = 0; g < groups; g++) f32[sat + g * w] = scales[g];
+        onRow?.(r++);
+      }
 }
 
 /** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (even under a GLU: the tiler and the verifier see to it). */
@@ -251,23 +302,47 @@ export function cWeightLayout(p: KProgram, align: number, lanes = 1): CWeightLay
 
 /**
  * The weights blob in the C layout, little-endian. A quantized weight's codes come from its
- * packed tensor (one code per element, `packWeights`); its scales are a packed f32 buffer.
+ * packed tensor (one code per element, `packWeights`), or are quantized here from float rows
+ * (`blobSource`); its scales are a packed f32 buffer. Each tensor is written straight into
+ * the blob, reporting the blob bytes laid out so far to `onProgress`.
  */
-export function cWeightBlob(layout: CWeightLayout, packed: Record<string, Tensor>): Uint8Array {
+export function cWeightBlob(layout: CWeightLayout, source: Record<string, Tensor> | BlobSource, onProgress?: PackProgress): Uint8Array {
+  const { packed, rows } = blobSourceOf(source);
   const blob = new Uint8Array(layout.bytes);
   const f32 = new Float32Array(blob.buffer);
   const i32 = new Int32Array(blob.buffer);
+  const byName = new Map(layout.entries.map((e) => [e.name, e]));
+  const fromRows = new Set([...rows.keys()].flatMap((n) => [n, byName.get(n)?.quant?.scales ?? n]));
+  let done = 0;
   for (const e of layout.entries) {
+    const spec = layout.specs.get(e.name);
+    const q = rows.get(e.name);
+    if (q) {
+      const scales = e.quant && byName.get(e.quant.scales);
+      if (!scales) throw new Error(`C backend: quantized weight ${e.name} has no scales entry`);
+      const scaleSpec = layout.specs.get(scales.name);
+      const total = e.bytes + scales.bytes;
+      const start = done;
+      const onRow = (r: number): void => onProgress?.(start + Math.round((total * (r + 1)) / q.rows), layout.bytes, e.name);
+      // GEMM weights in panels; any other (read row by row) row-major, codes and scales alike
+      if (spec && scaleSpec) quantizeIntoPanels(blob, e.offset, scales.offset, spec, scaleSpec, q, onRow);
+      else if (!spec && !scaleSpec) quantizeIntoRows(blob, e.offset, scales.offset, q, onRow);
+      else throw new Error(`C backend: quantized weight ${e.name} has a panel layout for its codes or its scales, not both`);
+      done += total;
+      continue;
+    }
+    if (fromRows.has(e.name)) continue; // the scales of a weight quantized from rows, written with it
     const t = packed[e.name];
     if (!t) throw new Error(`C backend: pack produced no ${e.name}`);
-    const spec = layout.specs.get(e.name);
     if (isQuantDType(e.dtype) !== isQuantDType(t.dtype)) throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but pack produced ${t.dtype}`);
-    if (spec?.codes) blob.set(packCodePanels(t.data, spec), e.offset);
-    else if (spec) f32.set(packPanels(t.data, spec), e.offset / 4);
+    if (spec?.codes) packCodePanels(t.data, spec, blob.subarray(e.offset, e.offset + e.bytes));
+    else if (spec) packPanels(t.data, spec, f32.subarray(e.offset / 4, (e.offset + e.bytes) / 4));
     else if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, Int32Array.from(t.data)), e.offset);
     else if (e.dtype === 'f32') f32.set(t.data, e.offset / 4);
     else if (e.dtype === 'i32') i32.set(t.data, e.offset / 4);
     else throw new Error(`C backend: weight ${e.name} is ${e.dtype}; f32, i32 and quantized (i8, i4, fp8e4m3) weights only`);
+    done += e.bytes;
+    onProgress?.(done, layout.bytes, e.name);
   }
   return blob;
 }

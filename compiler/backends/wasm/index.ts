@@ -12,7 +12,7 @@ import type { TargetCaps } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
-import { packWeights, rowMajorPack, weightBlob } from '../weights.ts';
+import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
 import { type BuiltModule, buildModule } from './module.ts';
@@ -30,7 +30,7 @@ export interface WasmLoaded extends LoadedModel {
 /** Builds, instantiates and fills the module with the program's packed weights. */
 export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<WasmLoaded> {
   const built = buildModule(program, target);
-  const blob = weightBlob(built.layout.weights, packWeights(program, weights));
+  const blob = weightBlob(built.layout.weights, blobSource(program, weights));
   let model: MoecWasmModel;
   try {
     model = await loadWasmModel(built.binary, built.manifest, blob);
@@ -74,5 +74,5 @@ export const wasmBackend: Backend = {
   emit: emitWasm,
   load: loadWasm,
   /** The blob the loader places at `manifest.weights.base` (`moec pack --target wasm-simd128`): row-major, at the manifest's offsets. */
-  packWeights: (program, target, weights) => rowMajorPack(program, target, wasmWeightLayout(program, target.alignment), weights),
+  packWeights: (program, target, weights, opts) => rowMajorPack(program, target, wasmWeightLayout(program, target.alignment), weights, opts?.onProgress),
 };

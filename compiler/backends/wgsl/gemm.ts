@@ -165,11 +165,17 @@ function quantTile(spec: GemmSpec, d: { TK: number; TN: number; TNW: number; WG:
       }
       Wq[i] = word;
     }`;
-  const helper = `fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+  // The code from the tile and, apart, the scale of tile column c at depth kk (clamped: a
+  // code past W's edges is 0, so any scale gives 0), which the micro-tile loads once per
+  // scale group into a register rather than once per element.
+  const helper = `fn wq(kr: u32, c: u32) -> f32 {
   let te = ${te};
+  return code_${q.dtype}(Wq[te / ${per}u], te % ${per}u);
+}
+fn wsc(e: u32, col0: u32, kk0: u32, c: u32) -> f32 {
   ${tileColumn(spec, d.TN, true, '  ')}
-  let kk = min(k0 + kr, ${spec.kd - 1}u);
-  return code_${q.dtype}(Wq[te / ${per}u], te % ${per}u) * ld_w_scale(${wScaleIndex(spec, 'e', 'kk', 'col')});
+  let kk = min(kk0, ${spec.kd - 1}u);
+  return ld_w_scale(${wScaleIndex(spec, 'e', 'kk', 'col')});
 }
 `;
   return { decl: `var<workgroup> Wq: array<u32, ${words}>;`, load, helper, words };
@@ -227,8 +233,9 @@ export function tiledGemm(spec: GemmSpec, mode: 'dense' | 'sorted', ops: Operand
     : `let kk = k0 + i / ${TNW}u;
       let c = i % ${TNW}u;`;
   const qt = spec.quant ? quantTile(spec, { TK, TN, TNW, WG }) : undefined;
-  const wRead = qt ? (kk: string, c: string): string => `wq(e, k0, col0, ${kk}, ${c})` : (kk: string, c: string): string => `Ws[${kk} * ${TNW}u + ${c}]`;
-  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest, wRead });
+  const wRead = qt ? (kk: string, c: string, sc: string): string => `wq(${kk}, ${c}) * ${sc}` : (kk: string, c: string): string => `Ws[${kk} * ${TNW}u + ${c}]`;
+  const scales = spec.quant ? { group: spec.quant.group, load: (kk: string, c: string): string => `wsc(e, col0, ${kk}, ${c})` } : undefined;
+  const micro = microTile({ MR, NR, TX, TY, TM, TN, TK, TNW, glu: hasGlu, outN: spec.outN, dest, wRead, scales });
   const wLoad = qt
     ? qt.load
     : `    for (var i = lid; i < ${TK * TNW}u; i += ${WG}u) {
@@ -275,8 +282,14 @@ export function tileCols(spec: GemmSpec): number {
   return glu(spec) ? Math.max(1, Math.floor(spec.tile.n / 2)) : spec.tile.n;
 }
 
-/** The decode path: one workgroup per slot s = t*K + k and W output columns. */
+/**
+ * The decode path: one workgroup per slot s = t*K + k and W output columns. A W stored
+ * [N, Kd] (transB, as `linear` weights are) is read along Kd by `lanes` neighbouring
+ * invocations per column (`decodeByLanes`), so they read neighbouring addresses; a [Kd, N]
+ * W by one invocation per column, whose neighbours read the neighbouring columns.
+ */
 export function decodeGemm(spec: GemmSpec, ops: Operand[], W: number): ShaderEntry {
+  if (spec.transB) return decodeByLanes(spec, ops, W);
   const hasGlu = glu(spec) !== undefined;
   const dest = spec.combine ? 'scr' : 'out';
   const code = `${PRELUDE}${accessors(ops, EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
@@ -290,7 +303,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
   var g = 0.0;
   var u = 0.0;
-${spec.quant ? quantDecodeLoop(spec) : `  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
+${spec.quant ? quantDecodeLoop(spec, 'o', '0u', '1u') : `  for (var kk = 0u; kk < ${spec.kd}u; kk++) {
     let a = ld_a(ar * ${spec.kd}u + kk);
     g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'o', 1))};` : ''}
   }`}
@@ -300,20 +313,85 @@ ${spec.quant ? quantDecodeLoop(spec) : `  for (var kk = 0u; kk < ${spec.kd}u; kk
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
 
+/** Invocations that read one column of a [N, Kd] W together on the decode path: a power of two dividing W, at most 32. */
+export function decodeLanes(W: number): number {
+  let lanes = 1;
+  while (lanes < 32 && W % (lanes * 2) === 0) lanes *= 2;
+  return lanes;
+}
+
+/**
+ * The decode path for a W stored [N, Kd]: the workgroup's W columns in `lanes` passes of
+ * W / lanes columns, each column's dot product split over `lanes` neighbouring invocations
+ * (lane l takes kk = l, l + lanes, ...: together they read a contiguous run of the column),
+ * then summed in workgroup memory. The slot's expert is read once and shared through
+ * workgroup memory, so every invocation reaches the barriers (uniform control flow).
+ */
+function decodeByLanes(spec: GemmSpec, ops: Operand[], W: number): ShaderEntry {
+  const hasGlu = glu(spec) !== undefined;
+  const dest = spec.combine ? 'scr' : 'out';
+  const lanes = decodeLanes(W);
+  const cols = W / lanes;
+  const acc = hasGlu ? ['g', 'u'] : ['g'];
+  const f32Loop = `  for (var kk = lane; kk < ${spec.kd}u; kk += ${lanes}u) {
+    let a = ld_a(ar * ${spec.kd}u + kk);
+    g += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'oc', 0))};${hasGlu ? `\n    u += a * ${wElem(spec, 'e', 'kk', wcol(spec, 'oc', 1))};` : ''}
+  }`;
+  const indent = (text: string): string => text.split('\n').map((l) => `  ${l}`).join('\n');
+  const code = `${PRELUDE}${accessors(ops, EXPERT_RANGE)}${ACTIVATIONS}${epilogueFn(spec)}
+var<workgroup> slotExpert: i32;
+${acc.map((v) => `var<workgroup> red_${v}: array<f32, ${W}>;`).join('\n')}
+@compute @workgroup_size(${W})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let s = wid.x;
+  if (lid == 0u) {
+    let ei = ld_idx(s);
+    slotExpert = select(-1, ei, ei >= i32(e_lo()) && ei < i32(e_hi()));
+  }
+  let ei = workgroupUniformLoad(&slotExpert);
+  if (ei < 0) { return; }
+  let e = u32(ei);
+  let ar = ${spec.gather ? `s / ${spec.k}u` : 's'};
+  let lane = lid % ${lanes}u;
+  for (var pp = 0u; pp < ${lanes}u; pp++) {
+    if (wid.y * ${W}u + pp * ${cols}u >= ${spec.outN}u) { break; } // past the last column (uniform: the same for the workgroup)
+    let o = wid.y * ${W}u + pp * ${cols}u + lid / ${lanes}u;
+    let oc = min(o, ${spec.outN - 1}u);
+    var g = 0.0;
+    var u = 0.0;
+${indent(spec.quant ? quantDecodeLoop(spec, 'oc', 'lane', `${lanes}u`) : f32Loop)}
+${acc.map((v) => `    red_${v}[lid] = ${v};`).join('\n')}
+    for (var half = ${lanes / 2}u; half > 0u; half >>= 1u) {
+      workgroupBarrier();
+      if (lane < half) {
+${acc.map((v) => `        red_${v}[lid] += red_${v}[lid + half];`).join('\n')}
+      }
+    }
+    workgroupBarrier();
+    if (lane == 0u && o < ${spec.outN}u) { st_${dest}(s * ${spec.outN}u + o, epi(e, o, red_g[lid], ${hasGlu ? 'red_u[lid]' : '0.0'})); }
+    workgroupBarrier();
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 4 * (1 + acc.length * W) };
+}
+
 /**
  * The decode path's reduction over a quantized W: group by group, the scale (one per column
- * and group) loaded once, then each code decoded and scaled (the same f32 product as
- * `dq_w`) and accumulated.
+ * and group) loaded once into a register, then each code decoded and scaled (the same f32
+ * product as `dq_w`) and accumulated. Over column `o`; `first`/`step`: this invocation's
+ * depths within a group (0u and 1u for one invocation per column; its lane and the lanes
+ * for `decodeByLanes`).
  */
-function quantDecodeLoop(spec: GemmSpec): string {
+function quantDecodeLoop(spec: GemmSpec, o: string, first: string, step: string): string {
   const q = spec.quant!;
   const hasGlu = glu(spec) !== undefined;
   const halves: Array<[string, 0 | 1]> = hasGlu ? [['g', 0], ['u', 1]] : [['g', 0]];
   return `  for (var k0 = 0u; k0 < ${spec.kd}u; k0 += ${q.group}u) {
-${halves.map(([v, h]) => `    let s${v} = ld_w_scale(${wScaleIndex(spec, 'e', 'k0', wcol(spec, 'o', h))});`).join('\n')}
-    for (var kk = k0; kk < min(k0 + ${q.group}u, ${spec.kd}u); kk++) {
+${halves.map(([v, h]) => `    let s${v} = ld_w_scale(${wScaleIndex(spec, 'e', 'k0', wcol(spec, o, h))});`).join('\n')}
+    for (var kk = ${first === '0u' ? 'k0' : `k0 + ${first}`}; kk < min(k0 + ${q.group}u, ${spec.kd}u); ${step === '1u' ? 'kk++' : `kk += ${step}`}) {
       let a = ld_a(ar * ${spec.kd}u + kk);
-${halves.map(([v, h]) => `      ${v} += a * (cd_w(${wIndex(spec, 'e', 'kk', wcol(spec, 'o', h))}) * s${v});`).join('\n')}
+${halves.map(([v, h]) => `      ${v} += a * (cd_w(${wIndex(spec, 'e', 'kk', wcol(spec, o, h))}) * s${v});`).join('\n')}
     }
   }`;
 }
@@ -343,17 +421,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * spill it when they do not unroll), scalars stay in registers. Thread (tr, tc) owns rows
  * tr + i*TY and columns tc + j*TX of the tile.
  */
-function microTile(t: { MR: number; NR: number; TX: number; TY: number; TM: number; TN: number; TK: number; TNW: number; glu: boolean; outN: number; dest: string; wRead: (kk: string, c: string) => string }): { decl: string; inner: string; store: string } {
+function microTile(t: {
+  MR: number;
+  NR: number;
+  TX: number;
+  TY: number;
+  TM: number;
+  TN: number;
+  TK: number;
+  TNW: number;
+  glu: boolean;
+  outN: number;
+  dest: string;
+  /** W element (depth kk, tile column c) of the tile; `sc`: the register holding its scale (quantized W). */
+  wRead: (kk: string, c: string, sc: string) => string;
+  /** Quantized W: scale groups along Kd and the scale of (absolute depth, tile column), loaded at each group's first depth. */
+  scales?: { group: number; load: (kk: string, c: string) => string };
+}): { decl: string; inner: string; store: string } {
   const ij: Array<[number, number]> = [];
   for (let i = 0; i < t.MR; i++) for (let j = 0; j < t.NR; j++) ij.push([i, j]);
+  const sc = t.scales;
   const decl = [
     ...ij.map(([i, j]) => `  var acc_${i}_${j} = 0.0;${t.glu ? ` var accu_${i}_${j} = 0.0;` : ''}`),
     ...Array.from({ length: t.NR }, (_, j) => `  let c_${j} = min(tc + ${j * t.TX}u, ${t.TN - 1}u);`),
+    ...(sc ? Array.from({ length: t.NR }, (_, j) => `  var sc_${j} = 0.0;${t.glu ? ` var scu_${j} = 0.0;` : ''}`) : []),
   ].join('\n');
   const inner = [
     `    for (var kk = 0u; kk < ${t.TK}u; kk++) {`,
+    ...(sc
+      ? [
+          `      if (kk == 0u || (k0 + kk) % ${sc.group}u == 0u) {`,
+          ...Array.from({ length: t.NR }, (_, j) => `        sc_${j} = ${sc.load('k0 + kk', `c_${j}`)};${t.glu ? ` scu_${j} = ${sc.load('k0 + kk', `${t.TN}u + c_${j}`)};` : ''}`),
+          '      }',
+        ]
+      : []),
     ...Array.from({ length: t.MR }, (_, i) => `      let a_${i} = As[min(tr + ${i * t.TY}u, ${t.TM - 1}u) * ${t.TK}u + kk];`),
-    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = ${t.wRead('kk', `c_${j}`)};${t.glu ? ` let bu_${j} = ${t.wRead('kk', `${t.TN}u + c_${j}`)};` : ''}`),
+    ...Array.from({ length: t.NR }, (_, j) => `      let b_${j} = ${t.wRead('kk', `c_${j}`, `sc_${j}`)};${t.glu ? ` let bu_${j} = ${t.wRead('kk', `${t.TN}u + c_${j}`, `scu_${j}`)};` : ''}`),
     ...ij.map(([i, j]) => `      acc_${i}_${j} = fma(a_${i}, b_${j}, acc_${i}_${j});${t.glu ? ` accu_${i}_${j} = fma(a_${i}, bu_${j}, accu_${i}_${j});` : ''}`),
     '    }',
   ].join('\n');

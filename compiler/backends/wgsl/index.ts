@@ -11,7 +11,7 @@ import { dimToString, shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
-import { packWeights, rowMajorPack, weightBlob } from '../weights.ts';
+import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
 import type { GpuHost } from './gpu.ts';
@@ -94,8 +94,8 @@ export const wgslBackendOn = (gpu: GpuHost): Backend => ({
   },
   async load(program, target, weights) {
     const plan = planWgsl(program, target);
-    return loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu });
+    return loadWgsl(plan, weightBlob(plan.weights, blobSource(program, weights)), { gpu });
   },
   /** The weights buffer's contents (`moec pack --target webgpu`): row-major, at the manifest's offsets. */
-  packWeights: (program, target, weights) => rowMajorPack(program, target, planWgsl(program, target).weights, weights),
+  packWeights: (program, target, weights, opts) => rowMajorPack(program, target, planWgsl(program, target).weights, weights, opts?.onProgress),
 });

@@ -199,26 +199,49 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
   return v;
 }
 
+var<workgroup> slotExpert: i32;
+var<workgroup> red_g: array<f32, 64>;
+var<workgroup> red_u: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
-  let o = wid.y * 64u + lid;
-  let ei = ld_idx(s);
-  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 16u) { return; }
+  if (lid == 0u) {
+    let ei = ld_idx(s);
+    slotExpert = select(-1, ei, ei >= i32(e_lo()) && ei < i32(e_hi()));
+  }
+  let ei = workgroupUniformLoad(&slotExpert);
+  if (ei < 0) { return; }
   let e = u32(ei);
   let ar = s / 2u;
-  var g = 0.0;
-  var u = 0.0;
-  for (var k0 = 0u; k0 < 8u; k0 += 32u) {
-    let sg = ld_w_scale((e - e_lo()) * 32u + o * 1u + k0 / 32u);
-    let su = ld_w_scale((e - e_lo()) * 32u + (16u + o) * 1u + k0 / 32u);
-    for (var kk = k0; kk < min(k0 + 32u, 8u); kk++) {
-      let a = ld_a(ar * 8u + kk);
-      g += a * (cd_w((e - e_lo()) * 256u + o * 8u + kk) * sg);
-      u += a * (cd_w((e - e_lo()) * 256u + (16u + o) * 8u + kk) * su);
+  let lane = lid % 32u;
+  for (var pp = 0u; pp < 32u; pp++) {
+    if (wid.y * 64u + pp * 2u >= 16u) { break; } // past the last column (uniform: the same for the workgroup)
+    let o = wid.y * 64u + pp * 2u + lid / 32u;
+    let oc = min(o, 15u);
+    var g = 0.0;
+    var u = 0.0;
+    for (var k0 = 0u; k0 < 8u; k0 += 32u) {
+      let sg = ld_w_scale((e - e_lo()) * 32u + oc * 1u + k0 / 32u);
+      let su = ld_w_scale((e - e_lo()) * 32u + (16u + oc) * 1u + k0 / 32u);
+      for (var kk = k0 + lane; kk < min(k0 + 32u, 8u); kk += 32u) {
+        let a = ld_a(ar * 8u + kk);
+        g += a * (cd_w((e - e_lo()) * 256u + oc * 8u + kk) * sg);
+        u += a * (cd_w((e - e_lo()) * 256u + (16u + oc) * 8u + kk) * su);
+      }
     }
+    red_g[lid] = g;
+    red_u[lid] = u;
+    for (var half = 16u; half > 0u; half >>= 1u) {
+      workgroupBarrier();
+      if (lane < half) {
+        red_g[lid] += red_g[lid + half];
+        red_u[lid] += red_u[lid + half];
+      }
+    }
+    workgroupBarrier();
+    if (lane == 0u && o < 16u) { st_out(s * 16u + o, epi(e, o, red_g[lid], red_u[lid])); }
+    workgroupBarrier();
   }
-  st_out(s * 16u + o, epi(e, o, g, u));
 }
 
 // ==== 03-y.hidden.sorted.wgsl ====
@@ -269,13 +292,16 @@ fn tileRows(tile: u32, i: u32) -> vec2<i32> {
   if (s < 0) { return vec2<i32>(-1, -1); }
   return vec2<i32>(s / 2, i32(r));
 }
-fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+fn wq(kr: u32, c: u32) -> f32 {
   let te = c * 8u + kr;
+  return code_i4(Wq[te / 8u], te % 8u);
+}
+fn wsc(e: u32, col0: u32, kk0: u32, c: u32) -> f32 {
   let half = c / 16u;
   let o = min(col0 + c % 16u, 15u);
   let col = select(o, (16u + o), half == 1u);
-  let kk = min(k0 + kr, 7u);
-  return code_i4(Wq[te / 8u], te % 8u) * ld_w_scale((e - e_lo()) * 32u + col * 1u + kk / 32u);
+  let kk = min(kk0, 7u);
+  return ld_w_scale((e - e_lo()) * 32u + col * 1u + kk / 32u);
 }
 
 @compute @workgroup_size(64)
@@ -304,6 +330,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c_1 = min(tc + 4u, 15u);
   let c_2 = min(tc + 8u, 15u);
   let c_3 = min(tc + 12u, 15u);
+  var sc_0 = 0.0; var scu_0 = 0.0;
+  var sc_1 = 0.0; var scu_1 = 0.0;
+  var sc_2 = 0.0; var scu_2 = 0.0;
+  var sc_3 = 0.0; var scu_3 = 0.0;
   for (var k0 = 0u; k0 < 8u; k0 += 8u) {
     for (var i = lid; i < 256u; i += 64u) {
       let ar = tileRows(tile, i / 8u).x;
@@ -328,12 +358,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 8u; kk++) {
+      if (kk == 0u || (k0 + kk) % 32u == 0u) {
+        sc_0 = wsc(e, col0, k0 + kk, c_0); scu_0 = wsc(e, col0, k0 + kk, 16u + c_0);
+        sc_1 = wsc(e, col0, k0 + kk, c_1); scu_1 = wsc(e, col0, k0 + kk, 16u + c_1);
+        sc_2 = wsc(e, col0, k0 + kk, c_2); scu_2 = wsc(e, col0, k0 + kk, 16u + c_2);
+        sc_3 = wsc(e, col0, k0 + kk, c_3); scu_3 = wsc(e, col0, k0 + kk, 16u + c_3);
+      }
       let a_0 = As[min(tr + 0u, 31u) * 8u + kk];
       let a_1 = As[min(tr + 16u, 31u) * 8u + kk];
-      let b_0 = wq(e, k0, col0, kk, c_0); let bu_0 = wq(e, k0, col0, kk, 16u + c_0);
-      let b_1 = wq(e, k0, col0, kk, c_1); let bu_1 = wq(e, k0, col0, kk, 16u + c_1);
-      let b_2 = wq(e, k0, col0, kk, c_2); let bu_2 = wq(e, k0, col0, kk, 16u + c_2);
-      let b_3 = wq(e, k0, col0, kk, c_3); let bu_3 = wq(e, k0, col0, kk, 16u + c_3);
+      let b_0 = wq(kk, c_0) * sc_0; let bu_0 = wq(kk, 16u + c_0) * scu_0;
+      let b_1 = wq(kk, c_1) * sc_1; let bu_1 = wq(kk, 16u + c_1) * scu_1;
+      let b_2 = wq(kk, c_2) * sc_2; let bu_2 = wq(kk, 16u + c_2) * scu_2;
+      let b_3 = wq(kk, c_3) * sc_3; let bu_3 = wq(kk, 16u + c_3) * scu_3;
       acc_0_0 = fma(a_0, b_0, acc_0_0); accu_0_0 = fma(a_0, bu_0, accu_0_0);
       acc_0_1 = fma(a_0, b_1, acc_0_1); accu_0_1 = fma(a_0, bu_1, accu_0_1);
       acc_0_2 = fma(a_0, b_2, acc_0_2); accu_0_2 = fma(a_0, bu_2, accu_0_2);
@@ -413,24 +449,44 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
   return v;
 }
 
+var<workgroup> slotExpert: i32;
+var<workgroup> red_g: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
-  let o = wid.y * 64u + lid;
-  let ei = ld_idx(s);
-  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 8u) { return; }
+  if (lid == 0u) {
+    let ei = ld_idx(s);
+    slotExpert = select(-1, ei, ei >= i32(e_lo()) && ei < i32(e_hi()));
+  }
+  let ei = workgroupUniformLoad(&slotExpert);
+  if (ei < 0) { return; }
   let e = u32(ei);
   let ar = s;
-  var g = 0.0;
-  var u = 0.0;
-  for (var k0 = 0u; k0 < 16u; k0 += 32u) {
-    let sg = ld_w_scale((e - e_lo()) * 8u + o * 1u + k0 / 32u);
-    for (var kk = k0; kk < min(k0 + 32u, 16u); kk++) {
-      let a = ld_a(ar * 16u + kk);
-      g += a * (cd_w((e - e_lo()) * 128u + o * 16u + kk) * sg);
+  let lane = lid % 32u;
+  for (var pp = 0u; pp < 32u; pp++) {
+    if (wid.y * 64u + pp * 2u >= 8u) { break; } // past the last column (uniform: the same for the workgroup)
+    let o = wid.y * 64u + pp * 2u + lid / 32u;
+    let oc = min(o, 7u);
+    var g = 0.0;
+    var u = 0.0;
+    for (var k0 = 0u; k0 < 16u; k0 += 32u) {
+      let sg = ld_w_scale((e - e_lo()) * 8u + oc * 1u + k0 / 32u);
+      for (var kk = k0 + lane; kk < min(k0 + 32u, 16u); kk += 32u) {
+        let a = ld_a(ar * 16u + kk);
+        g += a * (cd_w((e - e_lo()) * 128u + oc * 16u + kk) * sg);
+      }
     }
+    red_g[lid] = g;
+    for (var half = 16u; half > 0u; half >>= 1u) {
+      workgroupBarrier();
+      if (lane < half) {
+        red_g[lid] += red_g[lid + half];
+      }
+    }
+    workgroupBarrier();
+    if (lane == 0u && o < 8u) { st_scr(s * 8u + o, epi(e, o, red_g[lid], 0.0)); }
+    workgroupBarrier();
   }
-  st_scr(s * 8u + o, epi(e, o, g, u));
 }
 
 // ==== 05-y.sorted.wgsl ====
@@ -481,12 +537,15 @@ fn tileRows(tile: u32, i: u32) -> vec2<i32> {
   if (s < 0) { return vec2<i32>(-1, -1); }
   return vec2<i32>(i32(r), s);
 }
-fn wq(e: u32, k0: u32, col0: u32, kr: u32, c: u32) -> f32 {
+fn wq(kr: u32, c: u32) -> f32 {
   let te = c * 16u + kr;
+  return code_i4(Wq[te / 8u], te % 8u);
+}
+fn wsc(e: u32, col0: u32, kk0: u32, c: u32) -> f32 {
   let o = min(col0 + c, 7u);
   let col = o;
-  let kk = min(k0 + kr, 15u);
-  return code_i4(Wq[te / 8u], te % 8u) * ld_w_scale((e - e_lo()) * 8u + col * 1u + kk / 32u);
+  let kk = min(kk0, 15u);
+  return ld_w_scale((e - e_lo()) * 8u + col * 1u + kk / 32u);
 }
 
 @compute @workgroup_size(16)
@@ -527,6 +586,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c_5 = min(tc + 5u, 7u);
   let c_6 = min(tc + 6u, 7u);
   let c_7 = min(tc + 7u, 7u);
+  var sc_0 = 0.0;
+  var sc_1 = 0.0;
+  var sc_2 = 0.0;
+  var sc_3 = 0.0;
+  var sc_4 = 0.0;
+  var sc_5 = 0.0;
+  var sc_6 = 0.0;
+  var sc_7 = 0.0;
   for (var k0 = 0u; k0 < 16u; k0 += 16u) {
     for (var i = lid; i < 512u; i += 16u) {
       let ar = tileRows(tile, i / 16u).x;
@@ -550,16 +617,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
+      if (kk == 0u || (k0 + kk) % 32u == 0u) {
+        sc_0 = wsc(e, col0, k0 + kk, c_0);
+        sc_1 = wsc(e, col0, k0 + kk, c_1);
+        sc_2 = wsc(e, col0, k0 + kk, c_2);
+        sc_3 = wsc(e, col0, k0 + kk, c_3);
+        sc_4 = wsc(e, col0, k0 + kk, c_4);
+        sc_5 = wsc(e, col0, k0 + kk, c_5);
+        sc_6 = wsc(e, col0, k0 + kk, c_6);
+        sc_7 = wsc(e, col0, k0 + kk, c_7);
+      }
       let a_0 = As[min(tr + 0u, 31u) * 16u + kk];
       let a_1 = As[min(tr + 16u, 31u) * 16u + kk];
-      let b_0 = wq(e, k0, col0, kk, c_0);
-      let b_1 = wq(e, k0, col0, kk, c_1);
-      let b_2 = wq(e, k0, col0, kk, c_2);
-      let b_3 = wq(e, k0, col0, kk, c_3);
-      let b_4 = wq(e, k0, col0, kk, c_4);
-      let b_5 = wq(e, k0, col0, kk, c_5);
-      let b_6 = wq(e, k0, col0, kk, c_6);
-      let b_7 = wq(e, k0, col0, kk, c_7);
+      let b_0 = wq(kk, c_0) * sc_0;
+      let b_1 = wq(kk, c_1) * sc_1;
+      let b_2 = wq(kk, c_2) * sc_2;
+      let b_3 = wq(kk, c_3) * sc_3;
+      let b_4 = wq(kk, c_4) * sc_4;
+      let b_5 = wq(kk, c_5) * sc_5;
+      let b_6 = wq(kk, c_6) * sc_6;
+      let b_7 = wq(kk, c_7) * sc_7;
       acc_0_0 = fma(a_0, b_0, acc_0_0);
       acc_0_1 = fma(a_0, b_1, acc_0_1);
       acc_0_2 = fma(a_0, b_2, acc_0_2);

@@ -187,22 +187,45 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
   return v;
 }
 
+var<workgroup> slotExpert: i32;
+var<workgroup> red_g: array<f32, 64>;
+var<workgroup> red_u: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
-  let o = wid.y * 64u + lid;
-  let ei = ld_idx(s);
-  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 16u) { return; }
+  if (lid == 0u) {
+    let ei = ld_idx(s);
+    slotExpert = select(-1, ei, ei >= i32(e_lo()) && ei < i32(e_hi()));
+  }
+  let ei = workgroupUniformLoad(&slotExpert);
+  if (ei < 0) { return; }
   let e = u32(ei);
   let ar = s / 2u;
-  var g = 0.0;
-  var u = 0.0;
-  for (var kk = 0u; kk < 8u; kk++) {
-    let a = ld_a(ar * 8u + kk);
-    g += a * ld_w((e - e_lo()) * 256u + o * 8u + kk);
-    u += a * ld_w((e - e_lo()) * 256u + (16u + o) * 8u + kk);
+  let lane = lid % 32u;
+  for (var pp = 0u; pp < 32u; pp++) {
+    if (wid.y * 64u + pp * 2u >= 16u) { break; } // past the last column (uniform: the same for the workgroup)
+    let o = wid.y * 64u + pp * 2u + lid / 32u;
+    let oc = min(o, 15u);
+    var g = 0.0;
+    var u = 0.0;
+    for (var kk = lane; kk < 8u; kk += 32u) {
+      let a = ld_a(ar * 8u + kk);
+      g += a * ld_w((e - e_lo()) * 256u + oc * 8u + kk);
+      u += a * ld_w((e - e_lo()) * 256u + (16u + oc) * 8u + kk);
+    }
+    red_g[lid] = g;
+    red_u[lid] = u;
+    for (var half = 16u; half > 0u; half >>= 1u) {
+      workgroupBarrier();
+      if (lane < half) {
+        red_g[lid] += red_g[lid + half];
+        red_u[lid] += red_u[lid + half];
+      }
+    }
+    workgroupBarrier();
+    if (lane == 0u && o < 16u) { st_out(s * 16u + o, epi(e, o, red_g[lid], red_u[lid])); }
+    workgroupBarrier();
   }
-  st_out(s * 16u + o, epi(e, o, g, u));
 }
 
 // ==== 03-y.hidden.sorted.wgsl ====
@@ -383,21 +406,41 @@ fn epi(e: u32, o: u32, g0: f32, u0: f32) -> f32 {
   return v;
 }
 
+var<workgroup> slotExpert: i32;
+var<workgroup> red_g: array<f32, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let s = wid.x;
-  let o = wid.y * 64u + lid;
-  let ei = ld_idx(s);
-  if (ei < i32(e_lo()) || ei >= i32(e_hi()) || o >= 8u) { return; }
+  if (lid == 0u) {
+    let ei = ld_idx(s);
+    slotExpert = select(-1, ei, ei >= i32(e_lo()) && ei < i32(e_hi()));
+  }
+  let ei = workgroupUniformLoad(&slotExpert);
+  if (ei < 0) { return; }
   let e = u32(ei);
   let ar = s;
-  var g = 0.0;
-  var u = 0.0;
-  for (var kk = 0u; kk < 16u; kk++) {
-    let a = ld_a(ar * 16u + kk);
-    g += a * ld_w((e - e_lo()) * 128u + o * 16u + kk);
+  let lane = lid % 32u;
+  for (var pp = 0u; pp < 32u; pp++) {
+    if (wid.y * 64u + pp * 2u >= 8u) { break; } // past the last column (uniform: the same for the workgroup)
+    let o = wid.y * 64u + pp * 2u + lid / 32u;
+    let oc = min(o, 7u);
+    var g = 0.0;
+    var u = 0.0;
+    for (var kk = lane; kk < 16u; kk += 32u) {
+      let a = ld_a(ar * 16u + kk);
+      g += a * ld_w((e - e_lo()) * 128u + oc * 16u + kk);
+    }
+    red_g[lid] = g;
+    for (var half = 16u; half > 0u; half >>= 1u) {
+      workgroupBarrier();
+      if (lane < half) {
+        red_g[lid] += red_g[lid + half];
+      }
+    }
+    workgroupBarrier();
+    if (lane == 0u && o < 8u) { st_scr(s * 8u + o, epi(e, o, red_g[lid], 0.0)); }
+    workgroupBarrier();
   }
-  st_scr(s * 8u + o, epi(e, o, g, u));
 }
 
 // ==== 05-y.sorted.wgsl ====

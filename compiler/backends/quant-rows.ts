@@ -1,0 +1,219 @@
+/**
+ * @fileoverview Quantizing float weights straight into a blob, row by row.
+ *
+ * `packWeights` defines packed weights by interpreting the program's `pack` function, which
+ * quantizes each float weight on loading (one Int32Array code per element), then moves the
+ * codes (GLU gate and up concatenated), and the backend lays them out. For a 50 MB i8 blob
+ * that is 200 MB of codes made, copied and re-read. Most quantized packed weights are
+ * simpler than that: weights quantized along their last axis, moved only in whole rows (or
+ * rows cut into whole scale groups): concatenated along another axis (GLU gate and up,
+ * shared experts appended), reshaped, transposed with the last axis kept last. Each row of
+ * such a buffer is (part of) a row of one float weight, and its scale groups are runs of
+ * that row, so quantizing the row where it lands gives the same codes and scales as
+ * quantizing the weight and then moving it. Those buffers are described here as `QuantRows`
+ * (where each row comes from) and every other result still comes from the interpreter, run
+ * on a `pack` pruned to them.
+ */
+import { evalShape } from '../../ir/dims.ts';
+import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
+import { interpretFunc } from '../../ir/graph/interp.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { packedBuffers } from '../../ir/kernel/kweights.ts';
+import { type QuantDType, isQuantDType, packCodes, quantizeRow } from '../../ir/quant.ts';
+import { resolveQuant } from '../../ir/quant-type.ts';
+import type { Tensor } from '../../ir/tensor.ts';
+
+/** A quantized packed buffer whose rows (all axes but the last, row-major) are rows of float weights. */
+export interface QuantRows {
+  dtype: QuantDType;
+  /** The packed shape; the last axis, `k` long, is the reduction axis. */
+  shape: number[];
+  rows: number;
+  k: number;
+  group: number;
+  /** The float weight holding row `r`, and where in it the row starts. */
+  source(r: number): { data: Float32Array; at: number };
+}
+
+/**
+ * Quantizes row `r` of `q` into scratch `codes` (k long) and `scales` (ceil(k / group)):
+ * the codes and scales the interpreter's quantize-then-move would give it.
+ */
+export function quantizeRowOf(q: QuantRows, r: number, codes: Int32Array, scales: Float32Array): void {
+  const { data, at } = q.source(r);
+  quantizeRow(data, at, q.k, q.group, q.dtype, codes, scales);
+}
+
+/**
+ * Quantizes `q`'s rows into `blob` row-major: codes at `codesAt` (i4 two per byte, even index
+ * in the low nibble), f32 scales [rows, groups] at `scalesAt` (little-endian).
+ */
+export function quantizeIntoRows(blob: Uint8Array, codesAt: number, scalesAt: number, q: QuantRows, onRow: (r: number) => void): void {
+  const groups = Math.ceil(q.k / q.group);
+  const codes = new Int32Array(q.k);
+  const scales = new Float32Array(groups);
+  const rowBytes = q.dtype === 'i4' ? q.k / 2 : q.k;
+  const view = new DataView(blob.buffer, blob.byteOffset);
+  for (let r = 0; r < q.rows; r++) {
+    quantizeRowOf(q, r, codes, scales);
+    packCodes(q.dtype, codes, blob.subarray(codesAt + r * rowBytes, codesAt + (r + 1) * rowBytes));
+    for (let g = 0; g < groups; g++) view.setFloat32(scalesAt + 4 * (r * groups + g), scales[g], true);
+    onRow(r);
+  }
+}
+
+/** Values of a `pack` function that are rows of float weights: their shape and where row r lies. */
+interface Rows {
+  shape: number[];
+  source(r: number): { data: Float32Array; at: number };
+}
+
+const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+/** Row `r` of `shape` (all axes but the last) as its index along each of those axes. */
+function rowIndex(shape: readonly number[], r: number, into: number[]): void {
+  for (let i = shape.length - 2; i >= 0; i--) {
+    into[i] = r % shape[i];
+    r = (r - into[i]) / shape[i];
+  }
+}
+
+/**
+ * `concat` of row sources along `axis` (not the last): row r comes from the piece holding
+ * its index along the axis.
+ */
+function concatOf(shape: number[], axis: number, pieces: Rows[]): Rows {
+  const outer = product(shape.slice(0, axis));
+  const rowsAfter = product(shape.slice(axis + 1, -1));
+  const along = shape[axis];
+  const pieceAt = new Int32Array(along);
+  const startOf = new Int32Array(pieces.length);
+  for (let j = 0, a = 0; j < pieces.length; j++) {
+    startOf[j] = a;
+    for (let i = 0; i < pieces[j].shape[axis]; i++) pieceAt[a++] = j;
+  }
+  return {
+    shape,
+    source(r) {
+      const inner = r % rowsAfter;
+      const rest = (r - inner) / rowsAfter;
+      const a = rest % along;
+      const j = pieceAt[a];
+      return pieces[j].source((((rest - a) / along) * pieces[j].shape[axis] + (a - startOf[j])) * rowsAfter + inner);
+    },
+  };
+}
+
+/** `transpose` of a row source by `perm`, which keeps the last axis last. */
+function transposeOf(shape: number[], perm: readonly number[], x: Rows): Rows {
+  const lead = shape.length - 1;
+  const strides = new Array<number>(lead);
+  for (let i = lead - 1, s = 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= x.shape[i];
+  }
+  const idx = new Array<number>(lead).fill(0);
+  return {
+    shape,
+    source(r) {
+      rowIndex(shape, r, idx);
+      let from = 0;
+      for (let i = 0; i < lead; i++) from += idx[i] * strides[perm[i]];
+      return x.source(from);
+    },
+  };
+}
+
+/** The node that makes each value of `f`. */
+function producers(f: Func): Map<Value, Node> {
+  const out = new Map<Value, Node>();
+  for (const n of f.body) for (const v of n.outputs) out.set(v, n);
+  return out;
+}
+
+/**
+ * The packed weights of `p`, with the quantized buffers that are rows of float weights as
+ * `QuantRows` and the rest as `packWeights` makes them (the interpreter on `pack`, pruned to
+ * those). Rows of float weights: a weight quantized along its last axis, and what `reshape`
+ * (keeping the last axis, or cutting it into whole groups), `transpose` (keeping it last) and `concat` (along another axis)
+ * make of such values: moves of whole rows, which take each scale group along. Anything
+ * else (weights given as codes, another dtype or group, shapes that differ from the
+ * declaration, which the interpreter then reports) goes through the interpreter.
+ */
+export function packWeightRows(p: KProgram, weights: Record<string, Tensor>, bindings: Record<string, number>): { rows: Map<string, QuantRows>; packed: Record<string, Tensor> } {
+  const pack = p.module.funcs.find((f) => f.name === p.pack);
+  if (!pack) throw new Error(`packed weights: no function named '${p.pack}'`);
+  const made = producers(pack);
+  const buffers = new Map(p.buffers.map((b) => [b.name, b]));
+  const rowsOf = (v: Value, dtype: QuantDType, group: number): Rows | undefined => {
+    const n = made.get(v);
+    const t = v.type;
+    if (!n || t.dtype !== dtype || !t.quant) return undefined;
+    const shape = evalShape(t.shape, bindings);
+    const rank = shape.length;
+    const q = resolveQuant(t.quant, shape);
+    if (q.axis !== rank - 1 || q.group !== group) return undefined;
+    if (n.op === 'weight') {
+      const name = n.attrs.name as string;
+      const w = Object.hasOwn(weights, name) ? weights[name] : undefined;
+      if (!w || w.quant || !(w.data instanceof Float32Array) || w.shape.length !== rank || w.shape.some((d, i) => d !== shape[i]) || w.data.length !== product(shape)) return undefined;
+      const data = w.data;
+      const k = shape[rank - 1];
+      return { shape, source: (r) => ({ data, at: r * k }) };
+    }
+    const xs = n.inputs.map((x) => rowsOf(x, dtype, group));
+    if (xs.length === 0 || xs.some((x) => x === undefined)) return undefined;
+    const x0 = xs[0]!;
+    const k = shape[rank - 1];
+    const k0 = x0.shape[x0.shape.length - 1];
+    if (n.op === 'reshape' && product(x0.shape) === product(shape) && k0 % k === 0 && k % group === 0) {
+      // the same rows, or each cut into k0 / k rows of whole groups
+      if (k0 === k) return { shape, source: x0.source };
+      const cut = k0 / k;
+      return {
+        shape,
+        source(r) {
+          const part = r % cut;
+          const { data, at } = x0.source((r - part) / cut);
+          return { data, at: at + part * k };
+        },
+      };
+    }
+    const perm = n.attrs.perm as number[] | undefined;
+    if (n.op === 'transpose' && perm?.length === rank && perm[rank - 1] === rank - 1) return transposeOf(shape, perm, x0);
+    if (n.op === 'concat') {
+      const axis = (((n.attrs.axis as number) % rank) + rank) % rank;
+      const ok = axis !== rank - 1 && xs.every((x) => x!.shape.length === rank && x!.shape.every((d, i) => i === axis || d === shape[i])) && xs.reduce((a, x) => a + x!.shape[axis], 0) === shape[axis];
+      return ok ? concatOf(shape, axis, xs as Rows[]) : undefined;
+    }
+    return undefined;
+  };
+  const rows = new Map<string, QuantRows>();
+  for (const r of pack.results) {
+    const buf = buffers.get(r.name);
+    if (!buf?.quant || !isQuantDType(buf.dtype)) continue;
+    const shape = evalShape(buf.shape, bindings);
+    if (buf.quant.axis !== shape.length - 1) continue;
+    const found = rowsOf(r.value, buf.dtype, buf.quant.group);
+    if (!found || found.shape.some((d, i) => d !== shape[i])) continue;
+    const k = shape[shape.length - 1];
+    rows.set(r.name, { dtype: buf.dtype, shape, rows: product(shape) / k, k, group: buf.quant.group, source: found.source });
+  }
+  const rest = pack.results.filter((r) => !rows.has(r.name));
+  if (rest.length === 0) return { rows, packed: {} };
+  const pruned: Module = { ...p.module, funcs: [prune(pack, rest, made)] };
+  return { rows, packed: packedBuffers(p, interpretFunc(pruned, pack.name, { bindings, weights })) };
+}
+
+/** `f` returning only `results`, without the nodes they do not need (so their weights are not loaded). */
+function prune(f: Func, results: Func['results'], made: Map<Value, Node>): Func {
+  const keep = new Set<Node>();
+  const visit = (v: Value): void => {
+    const n = made.get(v);
+    if (!n || keep.has(n)) return;
+    keep.add(n);
+    n.inputs.forEach(visit);
+  };
+  results.forEach((r) => visit(r.value));
+  return { ...f, body: f.body.filter((n) => keep.has(n)), results };
+}
