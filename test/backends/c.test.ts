@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { skipWithout } from '../optional-packages.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectAgreement } from '../expect-agreement.ts';
@@ -99,6 +99,55 @@ describe('C backend', () => {
       } finally {
         model.dispose();
       }
+    }
+  });
+
+  it('thread per kernel call: the worker threads start once and are kept across kernels and calls', () => {
+    // Starting threads for every parallel kernel cost ~30 us each; the runtime keeps a pool.
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
+    const model = loadC(p, loadTarget('x86-avx2'), randomWeights(m, 3), { flags: ['-include', join(import.meta.dirname, 'fixtures', 'count-threads.h')] });
+    const dir = mkdtempSync(join(tmpdir(), 'moec-threads-'));
+    try {
+      const inputs = randomInputs(m, { T: 16 }, 4);
+      const single = model.run(inputs, 16, 1).outputs.y;
+      for (const threads of [2, 3]) {
+        const file = join(dir, `started-${threads}`);
+        model.threads = threads;
+        model.env = { MOEC_TEST_THREADS_FILE: file };
+        // several calls of a program with several parallel kernels (two grouped GEMMs at least)
+        const { outputs } = model.run(inputs, 16, 5);
+        expect(readFileSync(file, 'utf8').trim(), `threads started for ${threads} threads`).toBe(String(threads - 1));
+        expect(outputs.y.data).toEqual(single.data);
+      }
+    } finally {
+      model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a timing build (-DMOEC_PROFILE) reports each kernel\'s time per run, in call order, with the same outputs', () => {
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
+    const target = loadTarget('x86-avx2');
+    const weights = randomWeights(m, 5);
+    const plain = loadC(p, target, weights);
+    const timed = loadC(p, target, weights, { flags: ['-DMOEC_PROFILE'] });
+    try {
+      const inputs = randomInputs(m, { T: 16 }, 6);
+      const a = plain.run(inputs, 16, 1);
+      const b = timed.run(inputs, 16, 4);
+      expect(a.kernels).toBeUndefined();
+      expect(b.outputs.y.data).toEqual(a.outputs.y.data);
+      const fns = [...renderC(p, target).source.matchAll(/^ \*   (k\d+_\w+):/gm)].map((x) => x[1]);
+      expect(fns).toEqual(['k0_router', 'k1_moe_align', 'k2_grouped_gemm', 'k3_grouped_gemm']);
+      expect(Object.keys(b.kernels!)).toEqual(fns);
+      const sum = Object.values(b.kernels!).reduce((x, y) => x + y, 0);
+      for (const ms of Object.values(b.kernels!)) expect(ms).toBeGreaterThanOrEqual(0);
+      // the mean per run: the kernels together take no longer than the median whole call (and something)
+      expect(sum).toBeGreaterThan(0);
+      expect(sum).toBeLessThanOrEqual(Math.max(...b.times) * 1.01);
+    } finally {
+      plain.dispose();
+      timed.dispose();
     }
   });
 

@@ -333,6 +333,8 @@ class CRenderer {
       steps,
       kernels: this.kernels,
       kernelList: this.kernelList,
+      kernelCount: this.kernels.length,
+      kernelFns: this.kernels.map((k) => k.fn),
       micros: [...this.micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
@@ -402,7 +404,7 @@ class CRenderer {
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
-    return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
+    return { call: true, close: '}', indent, fn, index: this.kernels.length - 1, args, comment, threads, [mode]: true };
   }
 
   private router(k: RouterKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
