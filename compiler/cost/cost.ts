@@ -70,10 +70,11 @@ export function computeStyle(t: TargetCaps): ComputeStyle {
 }
 
 /**
- * Register-file assumptions (not in the capability sheets; stated here once):
- * - SIMD: 16 vector registers (AVX2's ymm0–15; WebAssembly SIMD128 engines map v128 to the
- *   16 xmm registers on x86-64 and we take the smaller file of x86 and arm64). A micro-tile
- *   needs mr·⌈nr/v⌉ accumulators + ⌈nr/v⌉ B vectors + 1 A broadcast.
+ * Register-file assumptions (stated here once):
+ * - SIMD: the sheet's `vectorRegisters` (AVX-512's 32 zmm), else 16 (AVX2's ymm0–15;
+ *   WebAssembly SIMD128 engines map v128 to the 16 xmm registers on x86-64 and we take the
+ *   smaller file of x86 and arm64). A micro-tile needs mr·⌈nr/v⌉ accumulators + ⌈nr/v⌉ B
+ *   vectors + 1 A broadcast.
  * - SIMD peak needs ≥ 8 independent accumulators (2 FMA pipes × 4-cycle latency) and no
  *   more loads than FMAs per k step (2 load and 2 FMA ports).
  * - SIMT: ≤ 64 f32 accumulators per invocation (more spills or cuts occupancy); peak needs
@@ -110,12 +111,17 @@ export function vectorElems(t: TargetCaps, dtype: DType = 'f32'): number {
   return t.vectorBytes > 0 ? Math.max(1, Math.floor(t.vectorBytes / dtypeBytes(dtype))) : 1;
 }
 
+/** Vector registers a SIMD micro-kernel may use on `t`. */
+export function simdRegisters(t: TargetCaps): number {
+  return t.vectorRegisters ?? SIMD_REGISTERS;
+}
+
 /** Registers (SIMD) or accumulators (SIMT) a micro-tile needs, against the limit. */
 export function registerUse(t: TargetCaps, mr: number, nr: number, vector: number): { used: number; limit: number } {
   switch (computeStyle(t)) {
     case 'simd': {
       const bv = Math.ceil(nr / vector);
-      return { used: mr * bv + bv + 1, limit: SIMD_REGISTERS };
+      return { used: mr * bv + bv + 1, limit: simdRegisters(t) };
     }
     case 'simt':
       return { used: mr * nr, limit: SIMT_MAX_ACCUMULATORS };
@@ -580,7 +586,7 @@ export function directDecodeCost(p: GemmProblem, tile: Tiling, t: TargetCaps): K
   // its own GEMV kernel: one row; SIMD: as many accumulator vectors as the registers hold;
   // SIMT: a full-occupancy workgroup over the columns (split over k when N is small)
   const v = Math.max(1, tile.vector);
-  const nr = style === 'simd' ? v * Math.floor((SIMD_REGISTERS - 1) / 2) : tile.nr;
+  const nr = style === 'simd' ? v * Math.floor((simdRegisters(t) - 1) / 2) : tile.nr;
   const n = style === 'simt' ? nr * SIMT_INVOCATIONS_FOR_PEAK : Math.max(nr, Math.floor(tile.n / nr) * nr);
   const gemv: Tiling = { ...tile, m: mr, mr, nr, n, k: Math.max(tile.k, 256) };
   const s: Split = { groups: p.rows, real: 1, padded: 1 };
