@@ -49,6 +49,7 @@ import { type OpSizes, decoderOpCost } from './attention.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { ACT_FLOPS, GLU_FLOPS, ROUTER_PER_LOGIT, opFlops } from './op-flops.ts';
 import { numel } from '../../ir/tensor.ts';
+import { isQuantDType } from '../../ir/quant.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
 export type FlopsDType = keyof TargetCaps['peakFlops'];
@@ -116,12 +117,18 @@ export function simdRegisters(t: TargetCaps): number {
   return t.vectorRegisters ?? SIMD_REGISTERS;
 }
 
-/** Registers (SIMD) or accumulators (SIMT) a micro-tile needs, against the limit. */
-export function registerUse(t: TargetCaps, mr: number, nr: number, vector: number): { used: number; limit: number } {
+/**
+ * Registers (SIMD) or accumulators (SIMT) a micro-tile needs, against the limit. With
+ * `dequant` (quantized weights on the C backend) each B vector has a scale vector beside it:
+ * a tile that ignored them spilled (deepseek-mini i8 on x86-avx512 took 6x64: 24 + 4 + 4 + 1
+ * = 33 zmm, a scale reloaded from the stack every k step).
+ */
+export function registerUse(t: TargetCaps, mr: number, nr: number, vector: number, dequant = false): { used: number; limit: number } {
   switch (computeStyle(t)) {
     case 'simd': {
       const bv = Math.ceil(nr / vector);
-      return { used: mr * bv + bv + 1, limit: simdRegisters(t) };
+      const scales = dequant && t.backend === 'c' ? bv : 0;
+      return { used: mr * bv + bv + scales + 1, limit: simdRegisters(t) };
     }
     case 'simt':
       return { used: mr * nr, limit: SIMT_MAX_ACCUMULATORS };
@@ -217,6 +224,11 @@ export interface GemmProblem {
   accumulate: boolean;
   /** FLOPs outside the GEMM (the router's scoring and selection). */
   extraFlops: number;
+  /**
+   * The weights are quantized codes that the C micro-kernels decode in registers, holding a
+   * scale vector beside each B vector (absent: f32 weights, or a backend that does not).
+   */
+  dequant?: boolean;
 }
 
 /**
@@ -283,6 +295,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
   const shape = (name: string): number[] => evalShape(buf(name).shape, bindings);
   const bytesOf = (name: string): number => dtypeBytes(buf(name).dtype);
   const wBytesOf = (name: string): number => weightElementBytes(buf(name));
+  const dequant = (name: string): { dequant?: true } => (isQuantDType(buf(name).dtype) ? { dequant: true } : {});
   const tokensOf = (name: string): number => shape(name)[0] ?? 1;
   switch (k.kind) {
     case 'gemm': {
@@ -294,7 +307,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
       return {
         kind: 'gemm', tokens: bindings[TOKENS] ?? a[0], rows: numel(a.slice(0, -1)), n, depth, outCols: glu ? n / 2 : n,
         experts: 1, shared: 0, slots: 1, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w), outBytes: bytesOf(k.out),
-        dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue), accumulate: false, extraFlops: 0,
+        dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue), accumulate: false, extraFlops: 0, ...dequant(k.w),
       };
     }
     case 'router': {
@@ -322,7 +335,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
         kind: 'grouped_gemm', tokens, rows: tokens * k.k, n, depth, outCols: glu ? n / 2 : n, experts,
         shared: Math.min(router?.shared ?? 0, Math.max(0, k.k - 1)), slots: k.k, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w),
         outBytes: bytesOf(k.out), dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue),
-        accumulate: k.epilogue.some((e) => e.kind === 'combine'), extraFlops: 0,
+        accumulate: k.epilogue.some((e) => e.kind === 'combine'), extraFlops: 0, ...dequant(k.w),
       };
     }
     default:

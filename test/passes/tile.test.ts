@@ -251,6 +251,15 @@ describe('tileProgram', () => {
     }
   });
 
+  it('register model: a quantized C micro-tile counts a scale vector per B vector (6x64 on AVX-512 needed 33 zmm)', () => {
+    const AVX512: TargetCaps = { ...X86, name: 'x86-avx512', vectorBytes: 64, vectorRegisters: 32 };
+    expect(registerUse(AVX512, 6, 64, 16)).toEqual({ used: 29, limit: 32 });
+    expect(registerUse(AVX512, 6, 64, 16, true)).toEqual({ used: 33, limit: 32 });
+    expect(microTiles(AVX512, 16, true).map(({ mr, nr }) => `${mr}x${nr}`)).not.toContain('6x64');
+    // other backends' quantized kernels decode differently: unchanged there
+    expect(registerUse({ ...WASM }, 2, 16, 4, true).used).toBe(registerUse(WASM, 2, 16, 4).used);
+  });
+
   it('sizes CPU blocks for L2 with the micro-panel in L1, and names the level in the note', () => {
     const k = kernelsOf(tileProgram(denseProgram(4096, 4096), X86, { maxTokens: 1024 }))[0];
     expect(k.kind === 'gemm' && k.tile!.note).toMatch(/^sized for L2: A\+B\+C .* \(L1d panel /);
