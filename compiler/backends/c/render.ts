@@ -533,7 +533,8 @@ class CRenderer {
     const q = this.quantOf(k.w, k.transB ? 1 : 2);
     if (!!q !== !!spec.codes) throw new Error(`C backend: the weight layout and the kernel disagree on whether ${k.w} is quantized`);
     const span = spec.codes?.span ?? 2;
-    this.micro(mr, w, q?.dtype, span);
+    // every row count up to mr: a tile with fewer rows (padding, the last rows) runs its own
+    const microRows = Array.from({ length: mr }, (_, i) => this.micro(i + 1, w, q?.dtype, span));
     const fields = {
       kc: tile.kc,
       group: tile.panels,
@@ -550,6 +551,8 @@ class CRenderer {
       quant: q ? { q: codeName(q.dtype), group: q.group, scaleStride: Math.ceil(spec.kd / q.group) * w, scales: q.scales, dtype: q.dtype } : undefined,
       span,
       mr,
+      microRows,
+      microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : 'const float *const *, int, const float *, int, float *, int',
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
     };

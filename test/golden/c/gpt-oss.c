@@ -264,6 +264,435 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 1 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_1x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+#else
+  float sum[1][8];
+  int r, k, v;
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 1; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 1; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * Decode: one row against four panels at once, c[j][v] = sum_k a[0][k] * panel_j[k][v] with
+ * panel_j = panel + j * stride. One row does little arithmetic per weight, so the weights'
+ * bandwidth is the limit, and four streams keep more of memory's requests in flight than one.
+ */
+static void moec_micro_1x8_x4(const float *const *a, const float *panel, size_t stride, int kd, float *c) {
+#if MOEC_SIMD
+  __m256 c0_0 = _mm256_setzero_ps();
+  __m256 c1_0 = _mm256_setzero_ps();
+  __m256 c2_0 = _mm256_setzero_ps();
+  __m256 c3_0 = _mm256_setzero_ps();
+  const float *a0 = a[0];
+  int k;
+  for (k = 0; k < kd; k++) {
+    const __m256 x = _mm256_set1_ps(a0[k]);
+    c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 8 + 0), c0_0);
+    c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 8 + 0), c1_0);
+    c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 8 + 0), c2_0);
+    c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 8 + 0), c3_0);
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+#else
+  int j;
+  for (j = 0; j < 4; j++) moec_micro_1x8(a, 0, panel + j * stride, kd, c + j * 8, 0);
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 2 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 2 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_2x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+#else
+  float sum[2][8];
+  int r, k, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 2; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 3 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 3 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_3x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+#else
+  float sum[3][8];
+  int r, k, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 3; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 4 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_4x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+#else
+  float sum[4][8];
+  int r, k, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 4; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 5 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_5x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a4[k]);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+#else
+  float sum[5][8];
+  int r, k, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 5; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 6 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 6 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_6x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c5_0 = acc ? _mm256_loadu_ps(c + 5 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  const float *a5 = a[5] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a4[k]);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a5[k]);
+      c5_0 = _mm256_fmadd_ps(x, b0, c5_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+  _mm256_storeu_ps(c + 5 * 8 + 0, c5_0);
+#else
+  float sum[6][8];
+  int r, k, v;
+  for (r = 0; r < 6; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 6; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 6; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 7 rows x 8 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 7 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_7x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c5_0 = acc ? _mm256_loadu_ps(c + 5 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c6_0 = acc ? _mm256_loadu_ps(c + 6 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  const float *a5 = a[5] + koff;
+  const float *a6 = a[6] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a4[k]);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a5[k]);
+      c5_0 = _mm256_fmadd_ps(x, b0, c5_0);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a6[k]);
+      c6_0 = _mm256_fmadd_ps(x, b0, c6_0);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+  _mm256_storeu_ps(c + 5 * 8 + 0, c5_0);
+  _mm256_storeu_ps(c + 6 * 8 + 0, c6_0);
+#else
+  float sum[7][8];
+  int r, k, v;
+  for (r = 0; r < 7; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 8;
+    for (r = 0; r < 7; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 7; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
  * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 8 rows x 8 columns, k in
  * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 8 accumulator registers, the panel row loaded once per k.
@@ -345,72 +774,6 @@ static void moec_micro_8x8(const float *const *a, int koff, const float *panel, 
   }
   for (r = 0; r < 8; r++)
     for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
-#endif
-}
-
-/*
- * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 8 columns, k in
- * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
- * AVX2 + FMA: 1 accumulator registers, the panel row loaded once per k.
- */
-static void moec_micro_1x8(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
-#if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
-  const float *a0 = a[0] + koff;
-  int k;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 8;
-    const __m256 b0 = _mm256_loadu_ps(b + 0);
-    {
-      const __m256 x = _mm256_set1_ps(a0[k]);
-      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
-    }
-  }
-  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
-#else
-  float sum[1][8];
-  int r, k, v;
-  for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 8;
-    for (r = 0; r < 1; r++) {
-      const float x = a[r][koff + k];
-      for (v = 0; v < 8; v++) sum[r][v] += x * b[v];
-    }
-  }
-  for (r = 0; r < 1; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
-#endif
-}
-
-/*
- * Decode: one row against four panels at once, c[j][v] = sum_k a[0][k] * panel_j[k][v] with
- * panel_j = panel + j * stride. One row does little arithmetic per weight, so the weights'
- * bandwidth is the limit, and four streams keep more of memory's requests in flight than one.
- */
-static void moec_micro_1x8_x4(const float *const *a, const float *panel, size_t stride, int kd, float *c) {
-#if MOEC_SIMD
-  __m256 c0_0 = _mm256_setzero_ps();
-  __m256 c1_0 = _mm256_setzero_ps();
-  __m256 c2_0 = _mm256_setzero_ps();
-  __m256 c3_0 = _mm256_setzero_ps();
-  const float *a0 = a[0];
-  int k;
-  for (k = 0; k < kd; k++) {
-    const __m256 x = _mm256_set1_ps(a0[k]);
-    c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 8 + 0), c0_0);
-    c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 8 + 0), c1_0);
-    c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 8 + 0), c2_0);
-    c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 8 + 0), c3_0);
-  }
-  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
-  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
-  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
-  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
-#else
-  int j;
-  for (j = 0; j < 4; j++) moec_micro_1x8(a, 0, panel + j * stride, kd, c + j * 8, 0);
 #endif
 }
 
@@ -598,6 +961,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[8 * 16 * 8];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 8.
+     */
+    static void (*const micro[8 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x8, moec_micro_2x8, moec_micro_3x8, moec_micro_4x8, moec_micro_5x8, moec_micro_6x8, moec_micro_7x8, moec_micro_8x8 };
     const float *a[16];
     int slot[16], orow[16], live[16 / 8];
     const int blocks = g->count[0] / 16;
@@ -621,8 +989,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 16 / 8; t++) {
-              live[t] = 0;
-              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 8; r < (t + 1) * 8; r++)
+                if (slot[r] >= 0) live[t] = r - t * 8 + 1;
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -633,11 +1002,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
               const float *panel = g->w + ((size_t)e * 720 + p + q) * 23040 + (size_t)kc * 8;
               for (t = 0; t < 16 / 8; t++)
-                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 8; t++)
-                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, live[t], slot + t * 8, orow + t * 8, e, p + q);
           }
         }
       b = b1;
@@ -723,6 +1092,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[8 * 16 * 8];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 8.
+     */
+    static void (*const micro[8 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x8, moec_micro_2x8, moec_micro_3x8, moec_micro_4x8, moec_micro_5x8, moec_micro_6x8, moec_micro_7x8, moec_micro_8x8 };
     const float *a[16];
     int slot[16], orow[16], live[16 / 8];
     const int blocks = g->count[0] / 16;
@@ -746,8 +1120,9 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 16 / 8; t++) {
-              live[t] = 0;
-              for (r = t * 8; r < (t + 1) * 8; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 8; r < (t + 1) * 8; r++)
+                if (slot[r] >= 0) live[t] = r - t * 8 + 1;
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -758,11 +1133,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 2880 - kc < 64 ? 2880 - kc : 64;
               const float *panel = g->w + ((size_t)e * 360 + p + q) * 23040 + (size_t)kc * 8;
               for (t = 0; t < 16 / 8; t++)
-                if (live[t]) moec_micro_8x8(a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 8, kc, panel, kl, acc + ((size_t)q * 16 + t * 8) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 8; t++)
-                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, 8, slot + t * 8, orow + t * 8, e, p + q);
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 8) * 8, live[t], slot + t * 8, orow + t * 8, e, p + q);
           }
         }
       b = b1;

@@ -262,81 +262,6 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
 }
 
 /*
- * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 24 columns, k in
- * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
- * AVX2 + FMA: 12 accumulator registers, the panel row loaded once per k.
- */
-static void moec_micro_4x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
-#if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 24 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 24 + 8) : _mm256_setzero_ps(), c3_2 = acc ? _mm256_loadu_ps(c + 3 * 24 + 16) : _mm256_setzero_ps();
-  const float *a0 = a[0] + koff;
-  const float *a1 = a[1] + koff;
-  const float *a2 = a[2] + koff;
-  const float *a3 = a[3] + koff;
-  int k;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 24;
-    const __m256 b0 = _mm256_loadu_ps(b + 0);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
-    const __m256 b2 = _mm256_loadu_ps(b + 16);
-    {
-      const __m256 x = _mm256_set1_ps(a0[k]);
-      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
-      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
-      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a1[k]);
-      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
-      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
-      c1_2 = _mm256_fmadd_ps(x, b2, c1_2);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a2[k]);
-      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
-      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
-      c2_2 = _mm256_fmadd_ps(x, b2, c2_2);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a3[k]);
-      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
-      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
-      c3_2 = _mm256_fmadd_ps(x, b2, c3_2);
-    }
-  }
-  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
-  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
-  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
-  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
-  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
-  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
-  _mm256_storeu_ps(c + 2 * 24 + 0, c2_0);
-  _mm256_storeu_ps(c + 2 * 24 + 8, c2_1);
-  _mm256_storeu_ps(c + 2 * 24 + 16, c2_2);
-  _mm256_storeu_ps(c + 3 * 24 + 0, c3_0);
-  _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
-  _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
-#else
-  float sum[4][24];
-  int r, k, v;
-  for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 24;
-    for (r = 0; r < 4; r++) {
-      const float x = a[r][koff + k];
-      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
-    }
-  }
-  for (r = 0; r < 4; r++)
-    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
-#endif
-}
-
-/*
  * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 1 rows x 24 columns, k in
  * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 3 accumulator registers, the panel row loaded once per k.
@@ -421,6 +346,198 @@ static void moec_micro_1x24_x4(const float *const *a, const float *panel, size_t
 #else
   int j;
   for (j = 0; j < 4; j++) moec_micro_1x24(a, 0, panel + j * stride, kd, c + j * 24, 0);
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 2 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 6 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_2x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const __m256 b2 = _mm256_loadu_ps(b + 16);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      c1_2 = _mm256_fmadd_ps(x, b2, c1_2);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
+  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
+#else
+  float sum[2][24];
+  int r, k, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    for (r = 0; r < 2; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 3 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 9 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_3x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const __m256 b2 = _mm256_loadu_ps(b + 16);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      c1_2 = _mm256_fmadd_ps(x, b2, c1_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      c2_2 = _mm256_fmadd_ps(x, b2, c2_2);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
+  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
+  _mm256_storeu_ps(c + 2 * 24 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 24 + 8, c2_1);
+  _mm256_storeu_ps(c + 2 * 24 + 16, c2_2);
+#else
+  float sum[3][24];
+  int r, k, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    for (r = 0; r < 3; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 24 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 12 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_4x24(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 24 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 24 + 8) : _mm256_setzero_ps(), c0_2 = acc ? _mm256_loadu_ps(c + 0 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 24 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 24 + 8) : _mm256_setzero_ps(), c1_2 = acc ? _mm256_loadu_ps(c + 1 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 24 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 24 + 8) : _mm256_setzero_ps(), c2_2 = acc ? _mm256_loadu_ps(c + 2 * 24 + 16) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 24 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 24 + 8) : _mm256_setzero_ps(), c3_2 = acc ? _mm256_loadu_ps(c + 3 * 24 + 16) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    const __m256 b2 = _mm256_loadu_ps(b + 16);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      c0_2 = _mm256_fmadd_ps(x, b2, c0_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      c1_2 = _mm256_fmadd_ps(x, b2, c1_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      c2_2 = _mm256_fmadd_ps(x, b2, c2_2);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+      c3_2 = _mm256_fmadd_ps(x, b2, c3_2);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
+  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
+  _mm256_storeu_ps(c + 2 * 24 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 24 + 8, c2_1);
+  _mm256_storeu_ps(c + 2 * 24 + 16, c2_2);
+  _mm256_storeu_ps(c + 3 * 24 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
+  _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
+#else
+  float sum[4][24];
+  int r, k, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 24; v++) sum[r][v] = acc ? c[r * 24 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 24;
+    for (r = 0; r < 4; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 24; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 24; v++) c[r * 24 + v] = sum[r][v];
 #endif
 }
 
@@ -612,6 +729,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[1 * 16 * 24];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 4.
+     */
+    static void (*const micro[4 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x24, moec_micro_2x24, moec_micro_3x24, moec_micro_4x24 };
     const float *a[16];
     int slot[16], orow[16], live[16 / 4];
     const int blocks = g->count[0] / 16;
@@ -635,8 +757,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 16 / 4; t++) {
-              live[t] = 0;
-              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 4; r < (t + 1) * 4; r++)
+                if (slot[r] >= 0) live[t] = r - t * 4 + 1;
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -647,11 +770,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 768 - kc < 128 ? 768 - kc : 128;
               const float *panel = g->w + ((size_t)e * 128 + p + q) * 18432 + (size_t)kc * 24;
               for (t = 0; t < 16 / 4; t++)
-                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 4; t++)
-                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, live[t], slot + t * 4, orow + t * 4, e, p + q);
           }
         }
       b = b1;
@@ -733,6 +856,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[1 * 16 * 24];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 4.
+     */
+    static void (*const micro[4 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x24, moec_micro_2x24, moec_micro_3x24, moec_micro_4x24 };
     const float *a[16];
     int slot[16], orow[16], live[16 / 4];
     const int blocks = g->count[0] / 16;
@@ -756,8 +884,9 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 16 / 4; t++) {
-              live[t] = 0;
-              for (r = t * 4; r < (t + 1) * 4; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 4; r < (t + 1) * 4; r++)
+                if (slot[r] >= 0) live[t] = r - t * 4 + 1;
             }
             for (r = 0; r < 16; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -768,11 +897,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 3072 - kc < 128 ? 3072 - kc : 128;
               const float *panel = g->w + ((size_t)e * 32 + p + q) * 73728 + (size_t)kc * 24;
               for (t = 0; t < 16 / 4; t++)
-                if (live[t]) moec_micro_4x24(a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 4, kc, panel, kl, acc + ((size_t)q * 16 + t * 4) * 24, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 16 / 4; t++)
-                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, 4, slot + t * 4, orow + t * 4, e, p + q);
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 16 + t * 4) * 24, live[t], slot + t * 4, orow + t * 4, e, p + q);
           }
         }
       b = b1;

@@ -285,97 +285,6 @@ MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
 
 /*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
- * scale of (k / group, v): 5 rows x 16 columns, k in order; `panel` points at depth koff
- * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
- * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
- * loaded once. AVX2 + FMA: 10 accumulator registers.
- */
-static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
-  const int end = koff + kd;
-  int k0 = koff, k;
-#if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
-  while (k0 < end) {
-    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 16;
-    const __m256 s0 = _mm256_loadu_ps(s + 0);
-    const __m256 s1 = _mm256_loadu_ps(s + 8);
-    for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 8;
-      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
-      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
-      {
-        const __m256 x = _mm256_set1_ps(a0[k]);
-        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
-        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a1[k]);
-        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
-        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a2[k]);
-        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
-        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a3[k]);
-        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
-        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a4[k]);
-        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
-        c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
-      }
-    }
-    k0 = k1;
-  }
-  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
-  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
-  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
-  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
-  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
-  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
-  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
-  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
-  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
-  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
-#else
-  float sum[5][16], wv[16];
-  int r, v;
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
-  while (k0 < end) {
-    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 16;
-    for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 8;
-      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
-      for (r = 0; r < 5; r++) {
-        const float x = a[r][k];
-        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
-      }
-    }
-    k0 = k1;
-  }
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
-#endif
-}
-
-/*
- * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
  * scale of (k / group, v): 1 rows x 16 columns, k in order; `panel` points at depth koff
  * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
  * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
@@ -502,20 +411,239 @@ static void moec_micro_i4_1x16_x4(const float *const *a, const unsigned char *pa
 
 /*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
- * scale of (k / group, v): 5 rows x 8 columns, k in order; `panel` points at depth koff
- * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * scale of (k / group, v): 2 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
  * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
- * loaded once. AVX2 + FMA: 5 accumulator registers.
+ * loaded once. AVX2 + FMA: 4 accumulator registers.
  */
-static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+static void moec_micro_i4_2x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
   const int end = koff + kd;
   int k0 = koff, k;
 #if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+#else
+  float sum[2][16], wv[16];
+  int r, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 2; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 3 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 6 accumulator registers.
+ */
+static void moec_micro_i4_3x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+#else
+  float sum[3][16], wv[16];
+  int r, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 3; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 4 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 8 accumulator registers.
+ */
+static void moec_micro_i4_4x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+#else
+  float sum[4][16], wv[16];
+  int r, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 4; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 10 accumulator registers.
+ */
+static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
   const float *a0 = a[0];
   const float *a1 = a[1];
   const float *a2 = a[2];
@@ -523,59 +651,71 @@ static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned ch
   const float *a4 = a[4];
   while (k0 < end) {
     const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 8;
+    const float *s = scales + (size_t)gi * 16;
     const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
     for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
       const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
       {
         const __m256 x = _mm256_set1_ps(a0[k]);
         c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a1[k]);
         c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a2[k]);
         c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a3[k]);
         c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a4[k]);
         c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+        c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
       }
     }
     k0 = k1;
   }
-  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
-  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
-  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
-  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
-  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
+  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
 #else
-  float sum[5][8], wv[8];
+  float sum[5][16], wv[16];
   int r, v;
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   while (k0 < end) {
     const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 8;
+    const float *s = scales + (size_t)gi * 16;
     for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 4;
-      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
       for (r = 0; r < 5; r++) {
         const float x = a[r][k];
-        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
       }
     }
     k0 = k1;
   }
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
@@ -686,6 +826,280 @@ static void moec_micro_i4_1x8_x4(const float *const *a, const unsigned char *pan
 #else
   int j;
   for (j = 0; j < 4; j++) moec_micro_i4_1x8(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 8, 0);
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 2 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 2 accumulator registers.
+ */
+static void moec_micro_i4_2x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+#else
+  float sum[2][8], wv[8];
+  int r, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 2; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 3 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 3 accumulator registers.
+ */
+static void moec_micro_i4_3x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+#else
+  float sum[3][8], wv[8];
+  int r, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 3; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 4 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 4 accumulator registers.
+ */
+static void moec_micro_i4_4x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+#else
+  float sum[4][8], wv[8];
+  int r, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 4; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 5 accumulator registers.
+ */
+static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  const float *a4 = a[4];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a4[k]);
+        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+#else
+  float sum[5][8], wv[8];
+  int r, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 5; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
 
@@ -870,6 +1284,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[2 * 5 * 16];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const unsigned char *, const float *, int, int, float *, int) = { NULL, moec_micro_i4_1x16, moec_micro_i4_2x16, moec_micro_i4_3x16, moec_micro_i4_4x16, moec_micro_i4_5x16 };
     const float *a[5];
     int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
@@ -893,8 +1312,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 5 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -905,11 +1325,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 8 - kc < 8 ? 8 - kc : 8;
               const unsigned char *panel = g->w + ((size_t)e * 2 + p + q) * 64 + (size_t)kc * 8;
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) moec_micro_i4_5x16(a + t * 5, kc, panel, g->ws + ((size_t)e * 2 + p + q) * 16, 32, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, g->ws + ((size_t)e * 2 + p + q) * 16, 32, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
@@ -994,6 +1414,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[1 * 5 * 8];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const unsigned char *, const float *, int, int, float *, int) = { NULL, moec_micro_i4_1x8, moec_micro_i4_2x8, moec_micro_i4_3x8, moec_micro_i4_4x8, moec_micro_i4_5x8 };
     const float *a[5];
     int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
@@ -1017,8 +1442,9 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 5 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -1029,11 +1455,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 16 - kc < 16 ? 16 - kc : 16;
               const unsigned char *panel = g->w + ((size_t)e * 1 + p + q) * 64 + (size_t)kc * 4;
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) moec_micro_i4_5x8(a + t * 5, kc, panel, g->ws + ((size_t)e * 1 + p + q) * 8, 32, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, g->ws + ((size_t)e * 1 + p + q) * 8, 32, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
