@@ -179,6 +179,29 @@ describe('C backend', () => {
     }
   });
 
+  it('router logits a block of tokens at a time (one vector lane per token): the same choices and weights as token by token', () => {
+    // Per token, the router read all its weights again for each token (deepseek-mini T = 256:
+    // 4% of the layer on one core); a block of 4 (AVX2) or 8 (AVX-512) tokens shares the reads.
+    for (const name of hasAvx512 ? ['x86-avx2', 'x86-avx512'] : ['x86-avx2']) {
+      const { m, p } = compileFor('deepseek-v3.moe', name, SMALL['deepseek-v3.moe'], 40);
+      const target = loadTarget(name);
+      expect(renderC(p, target).source).toMatch(/if \(\(t - t0\) % MOEC_LOGIT_TOKENS == 0\) moec_logits_tokens\(x, /);
+      const weights = randomWeights(m, 13);
+      const blocked = loadC(p, target, weights);
+      // the same program computing the logits token by token (moec_logits per token)
+      const plain = loadC(p, target, weights, { flags: ['-DMOEC_LOGIT_TOKENS=1'] });
+      try {
+        for (const T of [1, 5, 13, 40]) {
+          const inputs = randomInputs(m, { T }, 14);
+          expect(blocked.run(inputs, T, 1).outputs.y.data, `${name} T = ${T}`).toEqual(plain.run(inputs, T, 1).outputs.y.data);
+        }
+      } finally {
+        blocked.dispose();
+        plain.dispose();
+      }
+    }
+  });
+
   it('numerics as the reference: logits of 1e4 stay finite, a NaN token stays NaN and alone, router ties pick the lower expert', async () => {
     const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
     const weights = randomWeights(m, 10);

@@ -87,6 +87,12 @@ function modelPrefix(name: string): string {
   return `${s.slice(0, MAX_PREFIX - 9)}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
+/**
+ * Experts up to which a router computes its f32 logits a block of tokens at a time: the block
+ * (8 tokens x experts doubles) sits on the stack, 32 KiB at this bound.
+ */
+const MAX_BLOCK_LOGIT_EXPERTS = 512;
+
 /** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
 const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
 
@@ -439,6 +445,8 @@ class CRenderer {
       wType: q ? codeCType(q.dtype) : undefined,
       sharedType: sq ? codeCType(sq.dtype) : undefined,
       logits: logits('g->w', 'g->ws', q),
+      // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
+      blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
       sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq),
       cols: k.k + k.shared,
       score: k.score,

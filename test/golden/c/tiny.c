@@ -219,6 +219,99 @@ static void moec_logits(const float *x, const float *w, int d, int n, double *ou
   }
 }
 
+/*
+ * The logits of nt <= MOEC_LOGIT_TOKENS consecutive rows x_j = x + j * d at once, into
+ * out[j * n + i]: each token in a vector lane of doubles, k in order, so every sum is the one
+ * moec_logits makes (a product of two floats is exact in double: FMA or not, one rounding per
+ * step). A router reads its weights once per block of tokens instead of once per token, and
+ * multiplies MOEC_LOGIT_TOKENS at a time. x is transposed MOEC_LOGIT_DEPTH columns at a time
+ * (a small stack buffer at any d); the sums continue in `out` from chunk to chunk.
+ * -DMOEC_LOGIT_TOKENS=1 computes token by token (the same numbers; the tests compare the two).
+ */
+#ifndef MOEC_LOGIT_TOKENS
+#if MOEC_SIMD && defined(__AVX512F__)
+#define MOEC_LOGIT_TOKENS 8
+#elif MOEC_SIMD
+#define MOEC_LOGIT_TOKENS 4
+#else
+#define MOEC_LOGIT_TOKENS 1
+#endif
+#endif
+#define MOEC_LOGIT_DEPTH 256
+static void moec_logits_tokens(const float *x, int nt, const float *w, int d, int n, double *out) {
+#if MOEC_SIMD && MOEC_LOGIT_TOKENS > 1
+#if MOEC_LOGIT_TOKENS == 8 && defined(__AVX512F__)
+#define MOEC_LT_VEC __m512d
+#define MOEC_LT_X(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define MOEC_LT_SPLAT(v) _mm512_set1_pd(v)
+#define MOEC_LT_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define MOEC_LT_LOAD(p) _mm512_loadu_pd(p)
+#define MOEC_LT_STORE(p, v) _mm512_storeu_pd(p, v)
+#define MOEC_LT_ZERO() _mm512_setzero_pd()
+#elif MOEC_LOGIT_TOKENS == 4
+#define MOEC_LT_VEC __m256d
+#define MOEC_LT_X(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define MOEC_LT_SPLAT(v) _mm256_set1_pd(v)
+#define MOEC_LT_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define MOEC_LT_LOAD(p) _mm256_loadu_pd(p)
+#define MOEC_LT_STORE(p, v) _mm256_storeu_pd(p, v)
+#define MOEC_LT_ZERO() _mm256_setzero_pd()
+#else
+#error "MOEC_LOGIT_TOKENS is 1, or the vector's doubles (4 with AVX2, 8 with AVX-512)"
+#endif
+  enum { L = MOEC_LOGIT_TOKENS };
+  float xt[MOEC_LOGIT_DEPTH * L];
+  double acc[4 * L];
+  int k0, i, k, j, q;
+  for (k0 = 0; k0 < d; k0 += MOEC_LOGIT_DEPTH) {
+    const int kn = d - k0 < MOEC_LOGIT_DEPTH ? d - k0 : MOEC_LOGIT_DEPTH;
+    for (k = 0; k < kn; k++)
+      for (j = 0; j < L; j++) xt[k * L + j] = j < nt ? x[(size_t)j * d + k0 + k] : 0.0f;
+    for (i = 0; i < n; i += 4) {
+      const int m = n - i < 4 ? n - i : 4; /* experts in this step */
+      MOEC_LT_VEC s0, s1, s2, s3;
+      if (k0 == 0) {
+        s0 = s1 = s2 = s3 = MOEC_LT_ZERO();
+      } else { /* continue the sums of the earlier chunks, lane j = token j */
+        for (q = 0; q < m; q++)
+          for (j = 0; j < L; j++) acc[q * L + j] = j < nt ? out[(size_t)j * n + i + q] : 0.0;
+        s0 = MOEC_LT_LOAD(acc);
+        s1 = m > 1 ? MOEC_LT_LOAD(acc + L) : MOEC_LT_ZERO();
+        s2 = m > 2 ? MOEC_LT_LOAD(acc + 2 * L) : MOEC_LT_ZERO();
+        s3 = m > 3 ? MOEC_LT_LOAD(acc + 3 * L) : MOEC_LT_ZERO();
+      }
+      {
+        const float *w0 = w + (size_t)i * d + k0, *w1 = m > 1 ? w0 + d : w0, *w2 = m > 2 ? w0 + 2 * (size_t)d : w0, *w3 = m > 3 ? w0 + 3 * (size_t)d : w0;
+        for (k = 0; k < kn; k++) {
+          const MOEC_LT_VEC xv = MOEC_LT_X(xt + k * L);
+          s0 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w0[k]), s0);
+          s1 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w1[k]), s1);
+          s2 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w2[k]), s2);
+          s3 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w3[k]), s3);
+        }
+      }
+      MOEC_LT_STORE(acc, s0);
+      MOEC_LT_STORE(acc + L, s1);
+      MOEC_LT_STORE(acc + 2 * L, s2);
+      MOEC_LT_STORE(acc + 3 * L, s3);
+      for (q = 0; q < m; q++)
+        for (j = 0; j < nt; j++) out[(size_t)j * n + i + q] = acc[q * L + j];
+    }
+  }
+#undef MOEC_LT_VEC
+#undef MOEC_LT_X
+#undef MOEC_LT_SPLAT
+#undef MOEC_LT_FMA
+#undef MOEC_LT_LOAD
+#undef MOEC_LT_STORE
+#undef MOEC_LT_ZERO
+  (void)moec_logits; /* a shared gate may still call it; here it is not needed */
+#else
+  int j;
+  for (j = 0; j < nt; j++) moec_logits(x + (size_t)j * d, w, d, n, out + (size_t)j * n);
+#endif
+}
+
 /* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
 static void moec_softmax(double *v, int n) {
   double m = -HUGE_VAL, s = 0;
@@ -898,13 +991,15 @@ static void k0_router_work(const void *arg, int part, int parts) {
   double score[4], vals[2];
   int idx[2];
   int t, t0, t1, e, j;
+  double block[MOEC_LOGIT_TOKENS * 4]; /* the logits of a block of tokens */
   moec_split(g->T, part, parts, &t0, &t1);
   for (t = t0; t < t1; t++) {
     const float *x = g->x + (size_t)t * 8;
     int *oi = g->indices + (size_t)t * 2;
     float *ow = g->weights + (size_t)t * 2;
     double sum = 0;
-    moec_logits(x, g->w, 8, 4, score);
+    if ((t - t0) % MOEC_LOGIT_TOKENS == 0) moec_logits_tokens(x, t1 - t < MOEC_LOGIT_TOKENS ? t1 - t : MOEC_LOGIT_TOKENS, g->w, 8, 4, block);
+    memcpy(score, block + (size_t)((t - t0) % MOEC_LOGIT_TOKENS) * 4, sizeof score);
     moec_softmax(score, 4);
     moec_topk(score, 4, 2, vals, idx, NULL, 1);
     for (j = 0; j < 2; j++) sum += vals[j];
