@@ -83,6 +83,12 @@ export function formatReport(r: BenchRecord, written: string[]): string {
     out.push('runners with their own weights (quantized: charged their codes + scales), against the runner each is a variant of, in this run:');
     out.push(indent(table(['workload', 'T', 'impl', 'weights MB', 'median ms', 'GB/s', '% BW', '% roof', 'speed-up'], variants, [false, true, false, true, true, true, true, true, true])));
   }
+  const splits = splitRows(r);
+  if (splits.length) {
+    out.push('');
+    out.push('C per-kernel split: each kernel\'s mean ms per run in a timing build (the same code with a clock read around each kernel; caches flushed before each run), and its share of their sum:');
+    out.push(...splits.map((l) => `  ${l}`));
+  }
   const problems = r.cases.flatMap((c) => c.results.filter((x) => x.skipped || x.error).map((x) => `  ${c.workload} T=${c.tokens} ${x.runner}: ${x.skipped ? `skipped: ${x.skipped}` : `error: ${x.error}`}`));
   if (problems.length || r.errors.length) {
     out.push('');
@@ -128,6 +134,20 @@ function variantRows(r: BenchRecord): string[][] {
     c.results
       .filter((x) => x.cost && x.timing)
       .map((x) => [c.workload, String(c.tokens), x.runner, fmtNumber(x.cost!.weightBytes / 1e6), fmtNumber(x.timing!.medianMs), fmtNumber(x.gbps), pct(x.fracBandwidth), pct(x.fracRoofline), x.speedup === undefined ? '' : `${fmtNumber(x.speedup)}x ${baselines.get(x.runner)}`]),
+  );
+}
+
+/** One line per case and runner with a per-kernel split (`Timing.kernelsMs`). */
+function splitRows(r: BenchRecord): string[] {
+  return r.cases.flatMap((c) =>
+    c.results
+      .filter((x) => x.timing?.kernelsMs)
+      .map((x) => {
+        const ks = Object.entries(x.timing!.kernelsMs!);
+        const sum = ks.reduce((a, [, ms]) => a + ms, 0);
+        const parts = ks.map(([k, ms]) => `${k} ${fmtNumber(ms)} (${sum > 0 ? ((100 * ms) / sum).toFixed(0) : '0'}%)`);
+        return `${c.workload.padEnd(14)} T=${String(c.tokens).padEnd(4)} ${x.runner.padEnd(10)} ${parts.join(', ')}`;
+      }),
   );
 }
 

@@ -26,6 +26,8 @@ export interface Timing {
   /** First and third quartiles (linear interpolation). */
   q1Ms: number;
   q3Ms: number;
+  /** Each kernel's mean ms per run, from a timing build, by kernel (the C runners: `moec-c`'s split). */
+  kernelsMs?: Record<string, number>;
 }
 
 let flushBuffer: Buffer | null | undefined;

@@ -173,6 +173,13 @@ describe('loading', () => {
     });
   });
 
+  it('reads vectorRegisters (x86-avx512: 32), absent when a sheet does not say, and refuses a count out of range', () => {
+    expect(loadTarget('x86-avx512').vectorRegisters).toBe(32);
+    expect(loadTarget('x86-avx2').vectorRegisters).toBeUndefined();
+    expect(parseTarget(GOOD.replace('fma: true\n', 'fma: true\nvectorRegisters: 32\n'), 't.yaml').vectorRegisters).toBe(32);
+    expect(summary(GOOD.replace('fma: true\n', 'fma: true\nvectorRegisters: 2\n'))).toEqual(['E610 6:18 `vectorRegisters` must be at least 4, got `2`']);
+  });
+
   it('accepts units without a space, decimals and exponents', () => {
     const t = parseTarget(edit(13, '    size: 0.5KiB').replace('10 GFLOP/s', '1.5e1 GFLOP/s'), 't.yaml');
     expect(t.memory[0].bytes).toBe(512);
@@ -332,7 +339,7 @@ describe('schema errors', () => {
 
   it('the whole file must be a mapping with plain keys', () => {
     expect(summary('- name: x\n')).toEqual([
-      'E607 1:1 a target sheet must be a mapping of `name`, `description`, `backend`, `vectorWidth`, `fma`, `cores`, `alignment`, `peakFlops`, `memory`, `macArray`, `dma`, `limits`, got a list',
+      'E607 1:1 a target sheet must be a mapping of `name`, `description`, `backend`, `vectorWidth`, `fma`, `vectorRegisters`, `cores`, `alignment`, `peakFlops`, `memory`, `macArray`, `dma`, `limits`, got a list',
     ]);
     expect(summary(`${GOOD}[a, b]: 1\n`)[0]).toBe('E607 21:1 keys must be plain names');
   });

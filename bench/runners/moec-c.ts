@@ -30,7 +30,7 @@ const flush = (): number => (flushCost ??= Number(process.env.MOEC_BENCH_FLUSH_M
 import { TOKEN_COUNTS } from '../workloads.ts';
 import { cachedBlob } from '../weight-cache.ts';
 
-/** One built model per target, workload and quantization (the weights do not change between token counts). */
+/** One built model per target, workload and quantization (the weights do not change between token counts); `+profile`: its timing build. */
 const models = new Map<string, CModel>();
 const quantized = new Map<string, Module>();
 
@@ -43,13 +43,13 @@ function moduleFor(c: BenchCase, scheme: string | undefined): Module {
   return m;
 }
 
-function modelFor(c: BenchCase, targetName: string, scheme?: string): CModel {
-  const key = `${targetName}/${c.workload.name}/${scheme ?? 'f32'}`;
+function modelFor(c: BenchCase, targetName: string, scheme?: string, profile = false): CModel {
+  const key = `${targetName}/${c.workload.name}/${scheme ?? 'f32'}${profile ? '+profile' : ''}`;
   let m = models.get(key);
   if (!m) {
     const target = loadTarget(targetName);
     const program = runPipeline(moduleFor(c, scheme), { target, maxTokens: Math.max(...TOKEN_COUNTS) }).program!;
-    m = loadC(program, target, c.weights, { blob: (make) => cachedBlob(c.weightsKey, `c ${JSON.stringify(target)}`, program, make) });
+    m = loadC(program, target, c.weights, { ...(profile ? { flags: ['-DMOEC_PROFILE'] } : {}), blob: (make) => cachedBlob(c.weightsKey, `c ${JSON.stringify(target)}`, program, make) });
     m.threads = NATIVE_THREADS;
     m.env = { MOEC_FLUSH_MIB: process.env.MOEC_BENCH_FLUSH_MIB ?? '1024' };
     // One exit hook frees every model (one listener per model passed Node's limit of 10).
@@ -64,6 +64,29 @@ function samplesFor(plan: SamplePlan, ms: number): number {
   const byTime = Math.ceil(plan.minTimeMs / Math.max(ms, 1e-3));
   const cap = Math.max(1, Math.floor(plan.maxTimeMs / Math.max(ms, 1e-3)));
   return Math.min(plan.maxSamples, Math.max(plan.minSamples, Math.min(byTime, cap)));
+}
+
+/** Runs of the timing build that give a case's per-kernel split (each after the cache flush, as the timed runs). */
+const SPLIT_RUNS = 3;
+
+/**
+ * Each kernel's mean ms per run, from the timing build (-DMOEC_PROFILE: the same code with a
+ * clock read around every kernel), named by its role: `router`, `moe_align`, and each grouped
+ * or dense GEMM by its shape (`gemm 1024->7168`), so a regression points at its kernel.
+ */
+function kernelSplit(c: BenchCase, targetName: string, scheme: string | undefined): Record<string, number> {
+  const m = modelFor(c, targetName, scheme, true);
+  const { kernels } = m.run(c.inputs, c.tokens, SPLIT_RUNS);
+  if (!kernels) throw new Error('the timing build printed no kernel_ms line');
+  const summaries = new Map([...m.src.source.matchAll(/^ \*   (k\d+_\w+): (.*)$/gm)].map((x) => [x[1], x[2]]));
+  return Object.fromEntries(Object.entries(kernels).map(([fn, ms]) => [kernelRole(fn, summaries.get(fn) ?? ''), ms]));
+}
+
+/** A kernel's short name for the split: its kind, and a GEMM's depth -> columns (k2_grouped_gemm: `gemm 1024->7168`). */
+export function kernelRole(fn: string, summary: string): string {
+  const gemm = /GEMM (\d+) -> (\d+)/.exec(summary);
+  const kind = fn.replace(/^k\d+_/, '');
+  return gemm ? `${fn.match(/^k\d+/)![0]} gemm ${gemm[1]}->${gemm[2]}` : `${fn.match(/^k\d+/)![0]} ${kind}`;
 }
 
 /**
@@ -87,7 +110,8 @@ function cRunner(id: string, targetName: string, cpuFlag: string, scheme?: strin
       const warm = m.run(c.inputs, c.tokens, 1).times[0];
       // Each run is preceded by the runner's cache flush, which the plan's time budget pays for.
       const n = samplesFor(plan, warm + flush());
-      return summarize(m.run(c.inputs, c.tokens, n).times, warm);
+      const timing = summarize(m.run(c.inputs, c.tokens, n).times, warm);
+      return scheme ? timing : { ...timing, kernelsMs: kernelSplit(c, targetName, scheme) };
     },
     ...(scheme ? { cost: (c: BenchCase): Cost => forwardCost(moduleFor(c, scheme), c.bindings), baseline: targetName === 'x86-avx512' ? 'moec-c512' : 'moec-c' } : {}),
   };

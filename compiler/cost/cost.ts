@@ -49,6 +49,7 @@ import { type OpSizes, decoderOpCost } from './attention.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { ACT_FLOPS, GLU_FLOPS, ROUTER_PER_LOGIT, opFlops } from './op-flops.ts';
 import { numel } from '../../ir/tensor.ts';
+import { isQuantDType } from '../../ir/quant.ts';
 
 export type Bindings = Readonly<Record<string, number>>;
 export type FlopsDType = keyof TargetCaps['peakFlops'];
@@ -70,10 +71,11 @@ export function computeStyle(t: TargetCaps): ComputeStyle {
 }
 
 /**
- * Register-file assumptions (not in the capability sheets; stated here once):
- * - SIMD: 16 vector registers (AVX2's ymm0–15; WebAssembly SIMD128 engines map v128 to the
- *   16 xmm registers on x86-64 and we take the smaller file of x86 and arm64). A micro-tile
- *   needs mr·⌈nr/v⌉ accumulators + ⌈nr/v⌉ B vectors + 1 A broadcast.
+ * Register-file assumptions (stated here once):
+ * - SIMD: the sheet's `vectorRegisters` (AVX-512's 32 zmm), else 16 (AVX2's ymm0–15;
+ *   WebAssembly SIMD128 engines map v128 to the 16 xmm registers on x86-64 and we take the
+ *   smaller file of x86 and arm64). A micro-tile needs mr·⌈nr/v⌉ accumulators + ⌈nr/v⌉ B
+ *   vectors + 1 A broadcast.
  * - SIMD peak needs ≥ 8 independent accumulators (2 FMA pipes × 4-cycle latency) and no
  *   more loads than FMAs per k step (2 load and 2 FMA ports).
  * - SIMT: ≤ 64 f32 accumulators per invocation (more spills or cuts occupancy); peak needs
@@ -110,12 +112,23 @@ export function vectorElems(t: TargetCaps, dtype: DType = 'f32'): number {
   return t.vectorBytes > 0 ? Math.max(1, Math.floor(t.vectorBytes / dtypeBytes(dtype))) : 1;
 }
 
-/** Registers (SIMD) or accumulators (SIMT) a micro-tile needs, against the limit. */
-export function registerUse(t: TargetCaps, mr: number, nr: number, vector: number): { used: number; limit: number } {
+/** Vector registers a SIMD micro-kernel may use on `t`. */
+export function simdRegisters(t: TargetCaps): number {
+  return t.vectorRegisters ?? SIMD_REGISTERS;
+}
+
+/**
+ * Registers (SIMD) or accumulators (SIMT) a micro-tile needs, against the limit. With
+ * `dequant` (quantized weights on the C backend) each B vector has a scale vector beside it:
+ * a tile that ignored them spilled (deepseek-mini i8 on x86-avx512 took 6x64: 24 + 4 + 4 + 1
+ * = 33 zmm, a scale reloaded from the stack every k step).
+ */
+export function registerUse(t: TargetCaps, mr: number, nr: number, vector: number, dequant = false): { used: number; limit: number } {
   switch (computeStyle(t)) {
     case 'simd': {
       const bv = Math.ceil(nr / vector);
-      return { used: mr * bv + bv + 1, limit: SIMD_REGISTERS };
+      const scales = dequant && t.backend === 'c' ? bv : 0;
+      return { used: mr * bv + bv + scales + 1, limit: simdRegisters(t) };
     }
     case 'simt':
       return { used: mr * nr, limit: SIMT_MAX_ACCUMULATORS };
@@ -211,6 +224,11 @@ export interface GemmProblem {
   accumulate: boolean;
   /** FLOPs outside the GEMM (the router's scoring and selection). */
   extraFlops: number;
+  /**
+   * The weights are quantized codes that the C micro-kernels decode in registers, holding a
+   * scale vector beside each B vector (absent: f32 weights, or a backend that does not).
+   */
+  dequant?: boolean;
 }
 
 /**
@@ -277,6 +295,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
   const shape = (name: string): number[] => evalShape(buf(name).shape, bindings);
   const bytesOf = (name: string): number => dtypeBytes(buf(name).dtype);
   const wBytesOf = (name: string): number => weightElementBytes(buf(name));
+  const dequant = (name: string): { dequant?: true } => (isQuantDType(buf(name).dtype) ? { dequant: true } : {});
   const tokensOf = (name: string): number => shape(name)[0] ?? 1;
   switch (k.kind) {
     case 'gemm': {
@@ -288,7 +307,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
       return {
         kind: 'gemm', tokens: bindings[TOKENS] ?? a[0], rows: numel(a.slice(0, -1)), n, depth, outCols: glu ? n / 2 : n,
         experts: 1, shared: 0, slots: 1, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w), outBytes: bytesOf(k.out),
-        dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue), accumulate: false, extraFlops: 0,
+        dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue), accumulate: false, extraFlops: 0, ...dequant(k.w),
       };
     }
     case 'router': {
@@ -316,7 +335,7 @@ export function gemmProblem(k: Kernel, p: KProgram, bindings: Bindings, buf = bu
         kind: 'grouped_gemm', tokens, rows: tokens * k.k, n, depth, outCols: glu ? n / 2 : n, experts,
         shared: Math.min(router?.shared ?? 0, Math.max(0, k.k - 1)), slots: k.k, aBytes: bytesOf(k.a), wBytes: wBytesOf(k.w),
         outBytes: bytesOf(k.out), dtype: flopsDType(buf(k.a).dtype), epilogueFlops: epilogueFlops(k.epilogue),
-        accumulate: k.epilogue.some((e) => e.kind === 'combine'), extraFlops: 0,
+        accumulate: k.epilogue.some((e) => e.kind === 'combine'), extraFlops: 0, ...dequant(k.w),
       };
     }
     default:
@@ -580,7 +599,7 @@ export function directDecodeCost(p: GemmProblem, tile: Tiling, t: TargetCaps): K
   // its own GEMV kernel: one row; SIMD: as many accumulator vectors as the registers hold;
   // SIMT: a full-occupancy workgroup over the columns (split over k when N is small)
   const v = Math.max(1, tile.vector);
-  const nr = style === 'simd' ? v * Math.floor((SIMD_REGISTERS - 1) / 2) : tile.nr;
+  const nr = style === 'simd' ? v * Math.floor((simdRegisters(t) - 1) / 2) : tile.nr;
   const n = style === 'simt' ? nr * SIMT_INVOCATIONS_FOR_PEAK : Math.max(nr, Math.floor(tile.n / nr) * nr);
   const gemv: Tiling = { ...tile, m: mr, mr, nr, n, k: Math.max(tile.k, 256) };
   const s: Split = { groups: p.rows, real: 1, padded: 1 };

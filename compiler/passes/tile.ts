@@ -7,8 +7,9 @@
  * target's capability sheet, never its name.
  *
  * Candidates (not a fixed table):
- * - micro-tile mr×nr: SIMD: nr a multiple of the vector (1–4 vectors), mr 1–8, within 16
- *   vector registers (accumulators + B vectors + one A broadcast); SIMT: vec4 columns,
+ * - micro-tile mr×nr: SIMD: nr a multiple of the vector (1–4 vectors), mr 1–8, within the
+ *   sheet's vector registers (16 unless it says; AVX-512: 32): accumulators + B vectors (+ their
+ *   scale vectors for quantized weights on C) + one A broadcast; SIMT: vec4 columns,
  *   ≤ 64 accumulators per invocation; MAC array: exactly the array (16×16);
  * - block m×n×k: m a multiple of mr (mr·2^i or a power of two), n = nr·2^i or all of N
  *   (rounded to nr), k a power of two or all of K (rounded to the vector), none larger than
@@ -97,8 +98,8 @@ function pow2Upto(lo: number, hi: number): number[] {
   return out;
 }
 
-/** Register micro-tiles the target can hold, for vectors of `v` elements. */
-export function microTiles(t: TargetCaps, v: number): Array<{ mr: number; nr: number }> {
+/** Register micro-tiles the target can hold, for vectors of `v` elements (`dequant`: and a scale vector per B vector). */
+export function microTiles(t: TargetCaps, v: number, dequant = false): Array<{ mr: number; nr: number }> {
   const style = computeStyle(t);
   if (style === 'mac') return [{ mr: t.macArray!.rows, nr: t.macArray!.cols }];
   const out: Array<{ mr: number; nr: number }> = [];
@@ -106,7 +107,7 @@ export function microTiles(t: TargetCaps, v: number): Array<{ mr: number; nr: nu
   const nrs = style === 'simt' ? [4, 8] : [1, 2, 3, 4].map((j) => j * v);
   for (const mr of mrs)
     for (const nr of nrs) {
-      const r = registerUse(t, mr, nr, v);
+      const r = registerUse(t, mr, nr, v, dequant);
       if (r.used <= r.limit) out.push({ mr, nr });
     }
   return out;
@@ -119,7 +120,7 @@ export function tileCandidates(p: GemmProblem, t: TargetCaps, maxM: number): Til
   // The C kernels' glu micro-tile holds gate and up columns side by side in one panel
   // (outCols is n/2 under a glu): nr even there (the other backends cover any nr).
   const glu = p.outCols !== p.n && t.backend === 'c';
-  for (const { mr, nr } of microTiles(t, v)) {
+  for (const { mr, nr } of microTiles(t, v, p.dequant)) {
     if (glu && nr % 2 !== 0) continue;
     const mHi = Math.max(mr, roundUp(maxM, mr));
     const ms = new Set<number>();

@@ -32,6 +32,11 @@ export interface TargetCaps {
   vectorBytes: number;
   /** Fused multiply-add available. */
   fma: boolean;
+  /**
+   * Architectural vector registers a micro-kernel's accumulators, B vectors and broadcast may
+   * occupy (absent: 16, the smaller file of x86 AVX2 and what Wasm engines map v128 to).
+   */
+  vectorRegisters?: number;
   /** Cores (CPU) or compute units (GPU) that run in parallel. */
   cores: number;
   /** Innermost first; the last level is main memory. */

@@ -245,6 +245,12 @@ const TARGET: readonly FieldSpec<TargetCaps>[] = [
     doc: 'SIMD width, such as `32 B` for AVX2 (`0 B` for scalar)',
   },
   { field: 'fma', type: { kind: 'bool' }, required: true, doc: '`true` if fused multiply-add is available' },
+  {
+    field: 'vectorRegisters',
+    type: count(4, 256),
+    required: false,
+    doc: 'architectural vector registers the micro-kernels may hold (default 16: AVX2\'s ymm0-15; AVX-512 has 32)',
+  },
   { field: 'cores', type: count(1, MAX_UNITS), required: true, doc: 'cores (CPU) or compute units (GPU) that run in parallel' },
   { field: 'alignment', type: size(false, 64 * KI), required: true, doc: 'buffer alignment in the arena, such as `64 B`' },
   { field: 'peakFlops', type: mapOf(PEAK_FLOPS), required: true, doc: 'peak FLOP/s per dtype, at least `f32`' },

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { skipWithout } from '../optional-packages.ts';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expectAgreement } from '../expect-agreement.ts';
@@ -24,8 +24,9 @@ import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import { interpret } from '../../ir/graph/interp.ts';
-import type { KProgram } from '../../ir/kernel/kernel.ts';
+import type { KProgram, Tiling } from '../../ir/kernel/kernel.ts';
 import { arenaBytesAt } from '../../ir/kernel/memory.ts';
+import { forEachKernel } from '../../ir/kernel/walk.ts';
 import { SMALL } from '../small-sizes.ts';
 import { cpuHas } from '../../bench/native.ts';
 
@@ -99,6 +100,105 @@ describe('C backend', () => {
         }
       } finally {
         model.dispose();
+      }
+    }
+  });
+
+  it('thread per kernel call: the worker threads start once and are kept across kernels and calls', () => {
+    // Starting threads for every parallel kernel cost ~30 us each; the runtime keeps a pool.
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
+    const model = loadC(p, loadTarget('x86-avx2'), randomWeights(m, 3), { flags: ['-include', join(import.meta.dirname, 'fixtures', 'count-threads.h')] });
+    const dir = mkdtempSync(join(tmpdir(), 'moec-threads-'));
+    try {
+      const inputs = randomInputs(m, { T: 16 }, 4);
+      const single = model.run(inputs, 16, 1).outputs.y;
+      for (const threads of [2, 3]) {
+        const file = join(dir, `started-${threads}`);
+        model.threads = threads;
+        model.env = { MOEC_TEST_THREADS_FILE: file };
+        // several calls of a program with several parallel kernels (two grouped GEMMs at least)
+        const { outputs } = model.run(inputs, 16, 5);
+        expect(readFileSync(file, 'utf8').trim(), `threads started for ${threads} threads`).toBe(String(threads - 1));
+        expect(outputs.y.data).toEqual(single.data);
+      }
+    } finally {
+      model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a timing build (-DMOEC_PROFILE) reports each kernel\'s time per run, in call order, with the same outputs', () => {
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx2', SMALL['mixtral.moe'], 16);
+    const target = loadTarget('x86-avx2');
+    const weights = randomWeights(m, 5);
+    const plain = loadC(p, target, weights);
+    const timed = loadC(p, target, weights, { flags: ['-DMOEC_PROFILE'] });
+    try {
+      const inputs = randomInputs(m, { T: 16 }, 6);
+      const a = plain.run(inputs, 16, 1);
+      const b = timed.run(inputs, 16, 4);
+      expect(a.kernels).toBeUndefined();
+      expect(b.outputs.y.data).toEqual(a.outputs.y.data);
+      const fns = [...renderC(p, target).source.matchAll(/^ \*   (k\d+_\w+):/gm)].map((x) => x[1]);
+      expect(fns).toEqual(['k0_router', 'k1_moe_align', 'k2_grouped_gemm', 'k3_grouped_gemm']);
+      expect(Object.keys(b.kernels!)).toEqual(fns);
+      const sum = Object.values(b.kernels!).reduce((x, y) => x + y, 0);
+      for (const ms of Object.values(b.kernels!)) expect(ms).toBeGreaterThanOrEqual(0);
+      // the mean per run: the kernels together take no longer than the median whole call (and something)
+      expect(sum).toBeGreaterThan(0);
+      expect(sum).toBeLessThanOrEqual(Math.max(...b.times) * 1.01);
+    } finally {
+      plain.dispose();
+      timed.dispose();
+    }
+  });
+
+  it('padding rows: a grouped GEMM tile runs the micro-kernel of its live rows, not all mr (and the parity holds at T = 3)', async () => {
+    // An expert's last block ends in padding rows: the tile computed all mr rows on copies of a
+    // real row (deepseek-mini i8 at T = 32: 23.4 -> 16.4 ms on one core once it did not).
+    const { m, p } = compileFor('mixtral.moe', 'x86-avx512', SMALL['mixtral.moe'], 16);
+    const target = loadTarget('x86-avx512');
+    const src = renderC(p, target).source;
+    const grouped: Tiling[] = [];
+    forEachKernel(p.steps, (k) => k.kind === 'grouped_gemm' && grouped.push(k.tile!));
+    const { mr, nr } = grouped[0];
+    expect(mr).toBeGreaterThan(1);
+    const w = nr;
+    expect(src).toContain(`= { NULL, ${Array.from({ length: mr }, (_, i) => `moec_micro_${i + 1}x${w}`).join(', ')} };`);
+    expect(src).toContain('if (live[t]) micro[live[t]](a + t *');
+    if (!hasAvx512) return;
+    const weights = randomWeights(m, 11);
+    const model = loadC(p, target, weights);
+    try {
+      for (const T of [3, 16]) {
+        const inputs = randomInputs(m, { T }, 12);
+        const a = agreement((await model.forward(inputs, { T })).y, interpret(m, { bindings: { T }, inputs, weights }).y);
+        expect(a.maxRel, `T = ${T}`).toBeLessThanOrEqual(TOL);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('router logits a block of tokens at a time (one vector lane per token): the same choices and weights as token by token', () => {
+    // Per token, the router read all its weights again for each token (deepseek-mini T = 256:
+    // 4% of the layer on one core); a block of 4 (AVX2) or 8 (AVX-512) tokens shares the reads.
+    for (const name of hasAvx512 ? ['x86-avx2', 'x86-avx512'] : ['x86-avx2']) {
+      const { m, p } = compileFor('deepseek-v3.moe', name, SMALL['deepseek-v3.moe'], 40);
+      const target = loadTarget(name);
+      expect(renderC(p, target).source).toMatch(/if \(\(t - t0\) % MOEC_LOGIT_TOKENS == 0\) moec_logits_tokens\(x, /);
+      const weights = randomWeights(m, 13);
+      const blocked = loadC(p, target, weights);
+      // the same program computing the logits token by token (moec_logits per token)
+      const plain = loadC(p, target, weights, { flags: ['-DMOEC_LOGIT_TOKENS=1'] });
+      try {
+        for (const T of [1, 5, 13, 40]) {
+          const inputs = randomInputs(m, { T }, 14);
+          expect(blocked.run(inputs, T, 1).outputs.y.data, `${name} T = ${T}`).toEqual(plain.run(inputs, T, 1).outputs.y.data);
+        }
+      } finally {
+        blocked.dispose();
+        plain.dispose();
       }
     }
   });

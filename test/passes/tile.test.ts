@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { costLevels, gemmProblem, registerUse } from '../../compiler/cost/cost.ts';
-import { blocksBound, resizeForBlock, tilePass, tileProgram } from '../../compiler/passes/tile.ts';
+import { blocksBound, microTiles, resizeForBlock, tilePass, tileProgram } from '../../compiler/passes/tile.ts';
 import type { TargetCaps } from '../../compiler/target/caps.ts';
 import { type Dim, dimToString, sym } from '../../ir/dims.ts';
 import type { Module } from '../../ir/graph/graph.ts';
@@ -165,8 +165,8 @@ function expectFits(target: TargetCaps, p: KProgram, k: Kernel, tile: Tiling): v
     const v = target.vectorBytes / 4;
     expect(tile.vector).toBe(v);
     expect(tile.nr % v).toBe(0);
-    // 16 vector registers: accumulators + B vectors + one A broadcast
-    expect(tile.mr * (tile.nr / v) + tile.nr / v + 1).toBeLessThanOrEqual(16);
+    // the sheet's vector registers (16 unless it says): accumulators + B vectors + one A broadcast
+    expect(tile.mr * (tile.nr / v) + tile.nr / v + 1).toBeLessThanOrEqual(target.vectorRegisters ?? 16);
     const l1 = target.memory[0].bytes;
     const l2 = target.memory[1].bytes;
     expect(A + B + C).toBeLessThanOrEqual(l2);
@@ -232,6 +232,32 @@ describe('tileProgram', () => {
       return JSON.stringify({ m, n, kk, mr, nr });
     });
     expect(new Set(tiles).size).toBe(TARGETS.length);
+  });
+
+  it('register model: AVX-512 micro-tiles use its 32 zmm registers (more accumulators than 16 registers hold)', () => {
+    // The tiler assumed 16 registers for every SIMD target: AVX-512 got at most 12 accumulators.
+    const AVX512: TargetCaps = { ...X86, name: 'x86-avx512', vectorBytes: 64, vectorRegisters: 32 };
+    const fits = microTiles(AVX512, 16).map(({ mr, nr }) => `${mr}x${nr}`);
+    expect(fits).toContain('8x48'); // 24 accumulators + 3 B vectors + 1 broadcast = 28
+    expect(fits).not.toContain('8x64'); // 32 + 4 + 1 = 37
+    expect(microTiles({ ...AVX512, vectorRegisters: undefined }, 16).map(({ mr, nr }) => `${mr}x${nr}`)).not.toContain('8x48');
+    for (const shape of [SHAPES.mixtral, SHAPES.deepseek]) {
+      const k = kernelsOf(tileProgram(moeProgram(shape), AVX512, { maxTokens: 512 }))[2];
+      const t = k.kind === 'grouped_gemm' ? k.tile! : ({} as Tiling);
+      const r = registerUse(AVX512, t.mr, t.nr, t.vector);
+      expect(r.limit).toBe(32);
+      expect(t.mr * (t.nr / t.vector), `accumulators of ${t.mr}x${t.nr}`).toBeGreaterThan(12);
+      expect(r.used).toBeLessThanOrEqual(32);
+    }
+  });
+
+  it('register model: a quantized C micro-tile counts a scale vector per B vector (6x64 on AVX-512 needed 33 zmm)', () => {
+    const AVX512: TargetCaps = { ...X86, name: 'x86-avx512', vectorBytes: 64, vectorRegisters: 32 };
+    expect(registerUse(AVX512, 6, 64, 16)).toEqual({ used: 29, limit: 32 });
+    expect(registerUse(AVX512, 6, 64, 16, true)).toEqual({ used: 33, limit: 32 });
+    expect(microTiles(AVX512, 16, true).map(({ mr, nr }) => `${mr}x${nr}`)).not.toContain('6x64');
+    // other backends' quantized kernels decode differently: unchanged there
+    expect(registerUse({ ...WASM }, 2, 16, 4, true).used).toBe(registerUse(WASM, 2, 16, 4).used);
   });
 
   it('sizes CPU blocks for L2 with the micro-panel in L1, and names the level in the note', () => {

@@ -124,6 +124,8 @@ function sweepCache(): void {
 export interface ExecResult {
   /** Milliseconds of each forward call, as the runner timed them. */
   times: number[];
+  /** A timing build's (-DMOEC_PROFILE) mean milliseconds per call of each kernel, by its C function name, in call order. */
+  kernels?: Record<string, number>;
 }
 
 /** Runs a built executable: `args` after the executable; throws with its stderr on failure. */
@@ -133,5 +135,7 @@ export function runExecutable(exe: string, args: string[], env: Record<string, s
   if (r.error || r.status !== 0) throw new Error(`C backend: ${exe} ${args.slice(1, 4).join(' ')} exited with ${r.status ?? r.signal ?? r.error}:\n${r.stderr.slice(0, 4000)}`);
   const line = r.stdout.split('\n').find((l) => l.startsWith('time_ms'));
   const times = line ? line.split(' ').slice(1).map(Number) : [];
-  return { times, stdout: r.stdout };
+  const split = r.stdout.split('\n').find((l) => l.startsWith('kernel_ms'));
+  const kernels = split ? Object.fromEntries(split.split(' ').slice(1).map((kv) => [kv.slice(0, kv.lastIndexOf('=')), Number(kv.slice(kv.lastIndexOf('=') + 1))])) : undefined;
+  return { times, ...(kernels ? { kernels } : {}), stdout: r.stdout };
 }

@@ -59,8 +59,11 @@ export class CModel implements LoadedModel {
     return outputs;
   }
 
-  /** Runs forward `repeat` times in one process; the outputs of the last run and each run's time (ms). */
-  run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[] } {
+  /**
+   * Runs forward `repeat` times in one process; the outputs of the last run, each run's time
+   * (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean time per run.
+   */
+  run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[]; kernels?: Record<string, number> } {
     checkTokenCount(T, this.maxTokens);
     const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
     for (const [i, x] of this.src.inputs.entries()) {
@@ -74,14 +77,14 @@ export class CModel implements LoadedModel {
     }
     const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
     args.push(...outPaths);
-    const { times } = runExecutable(this.exe, args, this.env);
+    const { times, kernels } = runExecutable(this.exe, args, this.env);
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
       const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
       outputs[o.name] = { dtype: 'f32', shape: o.shape(T), data };
     });
-    return { outputs, times };
+    return { outputs, times, ...(kernels ? { kernels } : {}) };
   }
 
   dispose(): void {

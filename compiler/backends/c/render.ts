@@ -89,6 +89,12 @@ function modelPrefix(name: string): string {
   return `${s.slice(0, MAX_PREFIX - 9)}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
+/**
+ * Experts up to which a router computes its f32 logits a block of tokens at a time: the block
+ * (8 tokens x experts doubles) sits on the stack, 32 KiB at this bound.
+ */
+const MAX_BLOCK_LOGIT_EXPERTS = 512;
+
 /** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
 const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
 
@@ -340,6 +346,8 @@ class CRenderer {
       steps,
       kernels: this.kernels,
       kernelList: this.kernelList,
+      kernelCount: this.kernels.length,
+      kernelFns: this.kernels.map((k) => k.fn),
       micros: [...this.micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
@@ -418,7 +426,7 @@ class CRenderer {
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
-    return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
+    return { call: true, close: '}', indent, fn, index: this.kernels.length - 1, args, comment, threads, [mode]: true };
   }
 
   private epContext(): EpRenderContext {
@@ -457,6 +465,8 @@ class CRenderer {
       wType: q ? codeCType(q.dtype) : undefined,
       sharedType: sq ? codeCType(sq.dtype) : undefined,
       logits: logits('g->w', 'g->ws', q),
+      // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
+      blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
       sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq),
       cols: k.k + k.shared,
       score: k.score,
@@ -553,7 +563,8 @@ class CRenderer {
     const q = this.quantOf(k.w, k.transB ? 1 : 2);
     if (!!q !== !!spec.codes) throw new Error(`C backend: the weight layout and the kernel disagree on whether ${k.w} is quantized`);
     const span = spec.codes?.span ?? 2;
-    this.micro(mr, w, q?.dtype, span);
+    // every row count up to mr: a tile with fewer rows (padding, the last rows) runs its own
+    const microRows = Array.from({ length: mr }, (_, i) => this.micro(i + 1, w, q?.dtype, span));
     const fields = {
       kc: tile.kc,
       group: tile.panels,
@@ -570,6 +581,8 @@ class CRenderer {
       quant: q ? { q: codeName(q.dtype), group: q.group, scaleStride: Math.ceil(spec.kd / q.group) * w, scales: q.scales, dtype: q.dtype } : undefined,
       span,
       mr,
+      microRows,
+      microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : 'const float *const *, int, const float *, int, float *, int',
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
     };

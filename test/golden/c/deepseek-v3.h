@@ -2,15 +2,18 @@
  * deepseek_v3.h: the deepseek_v3 MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
  * Generated code: edit the .moe file and recompile instead.
  *
- * How to call it (every region is the caller's; forward allocates nothing, keeps no state):
+ * How to call it (every region is the caller's; forward allocates nothing and keeps no state
+ * but its worker threads, parked between calls):
  *   - weights: DEEPSEEK_V3_WEIGHTS_BYTES bytes, DEEPSEEK_V3_ALIGN-aligned, in the packed layout
  *     `moec pack` writes (GEMM weights pre-transposed into panels; see the blob's manifest);
  *   - arena: scratch of deepseek_v3_arena_bytes(T) bytes for calls with up to T tokens
  *     (DEEPSEEK_V3_ARENA_BYTES at the bound), DEEPSEEK_V3_ALIGN-aligned; never read between calls;
  *   - input x: f32[T-dependent, 7168] floats, row-major (_X_FLOATS(T));
  *   - output y: f32[T-dependent, 7168] floats, written (_Y_FLOATS(T));
- *   - T: 1 ..= DEEPSEEK_V3_MAX_TOKENS tokens; threads: 1 or more (POSIX threads, joined
- *     before forward returns; build with -DMOEC_NO_THREADS for a single-threaded build).
+ *   - T: 1 ..= DEEPSEEK_V3_MAX_TOKENS tokens; threads: 1 or more (a pool of POSIX threads,
+ *     started on the first call that needs them and kept for later calls; every kernel's
+ *     work is done before forward returns; build with -DMOEC_NO_THREADS for a
+ *     single-threaded build).
  * Returns DEEPSEEK_V3_OK, or an error code for bad arguments (nothing is written then).
  */
 #ifndef DEEPSEEK_V3_H
@@ -42,6 +45,17 @@ enum {
 size_t deepseek_v3_arena_bytes(int max_tokens);
 
 int deepseek_v3_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads);
+
+#ifdef MOEC_PROFILE
+/*
+ * A timing build (-DMOEC_PROFILE): forward adds each kernel's wall time, in ms, to
+ * deepseek_v3_kernel_ms[i] for kernel i of DEEPSEEK_V3_KERNEL_NAMES (a kernel inside a loop adds every
+ * iteration's), so a regression points at its kernel. Not thread-safe across concurrent calls.
+ */
+#define DEEPSEEK_V3_KERNELS 9
+#define DEEPSEEK_V3_KERNEL_NAMES { "k0_rmsnorm", "k1_gemm", "k2_gemm", "k3_add", "k4_rmsnorm", "k5_router", "k6_moe_align", "k7_grouped_gemm", "k8_grouped_gemm" }
+extern double deepseek_v3_kernel_ms[DEEPSEEK_V3_KERNELS];
+#endif
 
 #ifdef __cplusplus
 }

@@ -2,15 +2,18 @@
  * gpt_oss_moe.h: the gpt_oss_moe MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
  * Generated code: edit the .moe file and recompile instead.
  *
- * How to call it (every region is the caller's; forward allocates nothing, keeps no state):
+ * How to call it (every region is the caller's; forward allocates nothing and keeps no state
+ * but its worker threads, parked between calls):
  *   - weights: GPT_OSS_MOE_WEIGHTS_BYTES bytes, GPT_OSS_MOE_ALIGN-aligned, in the packed layout
  *     `moec pack` writes (GEMM weights pre-transposed into panels; see the blob's manifest);
  *   - arena: scratch of gpt_oss_moe_arena_bytes(T) bytes for calls with up to T tokens
  *     (GPT_OSS_MOE_ARENA_BYTES at the bound), GPT_OSS_MOE_ALIGN-aligned; never read between calls;
  *   - input x: f32[T-dependent, 2880] floats, row-major (_X_FLOATS(T));
  *   - output y: f32[T-dependent, 2880] floats, written (_Y_FLOATS(T));
- *   - T: 1 ..= GPT_OSS_MOE_MAX_TOKENS tokens; threads: 1 or more (POSIX threads, joined
- *     before forward returns; build with -DMOEC_NO_THREADS for a single-threaded build).
+ *   - T: 1 ..= GPT_OSS_MOE_MAX_TOKENS tokens; threads: 1 or more (a pool of POSIX threads,
+ *     started on the first call that needs them and kept for later calls; every kernel's
+ *     work is done before forward returns; build with -DMOEC_NO_THREADS for a
+ *     single-threaded build).
  * Returns GPT_OSS_MOE_OK, or an error code for bad arguments (nothing is written then).
  */
 #ifndef GPT_OSS_MOE_H
@@ -42,6 +45,17 @@ enum {
 size_t gpt_oss_moe_arena_bytes(int max_tokens);
 
 int gpt_oss_moe_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads);
+
+#ifdef MOEC_PROFILE
+/*
+ * A timing build (-DMOEC_PROFILE): forward adds each kernel's wall time, in ms, to
+ * gpt_oss_moe_kernel_ms[i] for kernel i of GPT_OSS_MOE_KERNEL_NAMES (a kernel inside a loop adds every
+ * iteration's), so a regression points at its kernel. Not thread-safe across concurrent calls.
+ */
+#define GPT_OSS_MOE_KERNELS 4
+#define GPT_OSS_MOE_KERNEL_NAMES { "k0_router", "k1_moe_align", "k2_grouped_gemm", "k3_grouped_gemm" }
+extern double gpt_oss_moe_kernel_ms[GPT_OSS_MOE_KERNELS];
+#endif
 
 #ifdef __cplusplus
 }

@@ -36,14 +36,22 @@
  * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
  * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
  * vendor toolchain without OpenMP still builds this file (or drops threads with
- * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
- * small against a layer, and no pool means no global state. If a thread cannot be
- * created, its share runs on the caller.
+ * -DMOEC_NO_THREADS).
+ *
+ * The threads are a persistent pool: started on the first parallel kernel that needs them and
+ * parked on a condition variable between kernels, so a kernel call costs a wake-up instead of
+ * a thread creation (~30 us each, paid per kernel per call before; a decode step runs four
+ * kernels). Each kernel ends on a barrier: the caller waits until every worker has finished
+ * its part, so forward still returns with all its work done. One caller at a time holds the
+ * pool; another thread calling forward meanwhile, or a child process after fork (the pool's
+ * threads are not copied into it), starts threads per kernel as before. If a thread cannot be
+ * started, its part runs on the caller.
  */
 typedef void (*moec_work)(const void *arg, int part, int parts);
 
 #ifndef MOEC_NO_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #define MOEC_MAX_THREADS 64
 typedef struct {
   moec_work work;
@@ -56,14 +64,12 @@ static void *moec_thread(void *p) {
   t->work(t->arg, t->part, t->parts);
   return NULL;
 }
-#endif
 
-static void moec_parallel(moec_work work, const void *arg, int threads) {
-#ifndef MOEC_NO_THREADS
+/* Threads started for this call alone: the fallback when the pool is busy or not ours. */
+static void moec_fork_join(moec_work work, const void *arg, int n) {
   pthread_t tid[MOEC_MAX_THREADS];
   moec_task task[MOEC_MAX_THREADS];
   int started[MOEC_MAX_THREADS];
-  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
   int i;
   for (i = 1; i < n; i++) {
     task[i].work = work;
@@ -77,6 +83,100 @@ static void moec_parallel(moec_work work, const void *arg, int threads) {
     if (started[i]) pthread_join(tid[i], NULL);
     else work(arg, i, n);
   }
+}
+
+/*
+ * The pool: `workers` parked threads, worker w running part w of each job. A job is
+ * published under `m` with a new generation number; the workers whose part exists run it and
+ * count `pending` down; the last one wakes the caller.
+ */
+static struct {
+  pthread_mutex_t owner; /* held by the caller whose kernels use the pool */
+  pthread_mutex_t m;
+  pthread_cond_t go, done;
+  pid_t pid;             /* the process the workers belong to */
+  int workers, pending, parts;
+  unsigned long generation;
+  moec_work work;
+  const void *arg;
+  unsigned long born[MOEC_MAX_THREADS]; /* the generation when worker w was started: it runs the jobs after it */
+} moec_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, {0}};
+
+static void *moec_worker(void *p) {
+  const int w = (int)(size_t)p;
+  unsigned long seen;
+  pthread_mutex_lock(&moec_pool.m);
+  seen = moec_pool.born[w];
+  for (;;) {
+    while (moec_pool.generation == seen) pthread_cond_wait(&moec_pool.go, &moec_pool.m);
+    seen = moec_pool.generation;
+    if (w < moec_pool.parts) {
+      const moec_work work = moec_pool.work;
+      const void *arg = moec_pool.arg;
+      const int parts = moec_pool.parts;
+      pthread_mutex_unlock(&moec_pool.m);
+      work(arg, w, parts);
+      pthread_mutex_lock(&moec_pool.m);
+      if (--moec_pool.pending == 0) pthread_cond_signal(&moec_pool.done);
+    }
+  }
+  return NULL;
+}
+
+/* Starts workers up to `want` (worker ids 1..want); returns how many there are. Caller holds `owner`. */
+static int moec_pool_grow(int want) {
+  pthread_attr_t attr;
+  if (moec_pool.pid != getpid()) { /* first use, or a child after fork: no workers here */
+    moec_pool.pid = getpid();
+    moec_pool.workers = 0;
+  }
+  if (moec_pool.workers >= want || pthread_attr_init(&attr) != 0) return moec_pool.workers;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (moec_pool.workers < want) {
+    pthread_t tid;
+    /* a new worker runs the jobs published after now, however late it first gets the lock */
+    pthread_mutex_lock(&moec_pool.m);
+    moec_pool.born[moec_pool.workers + 1] = moec_pool.generation;
+    if (pthread_create(&tid, &attr, moec_worker, (void *)(size_t)(moec_pool.workers + 1)) != 0) {
+      pthread_mutex_unlock(&moec_pool.m);
+      break;
+    }
+    moec_pool.workers++;
+    pthread_mutex_unlock(&moec_pool.m);
+  }
+  pthread_attr_destroy(&attr);
+  return moec_pool.workers;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  const int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int have, i;
+  if (n <= 1) {
+    work(arg, 0, 1);
+    return;
+  }
+  if (pthread_mutex_trylock(&moec_pool.owner) != 0) {
+    moec_fork_join(work, arg, n);
+    return;
+  }
+  have = moec_pool_grow(n - 1);
+  if (have > n - 1) have = n - 1;
+  pthread_mutex_lock(&moec_pool.m);
+  moec_pool.work = work;
+  moec_pool.arg = arg;
+  moec_pool.parts = n;
+  moec_pool.pending = have;
+  moec_pool.generation++;
+  pthread_cond_broadcast(&moec_pool.go);
+  pthread_mutex_unlock(&moec_pool.m);
+  work(arg, 0, n);
+  for (i = have + 1; i < n; i++) work(arg, i, n); /* parts no worker could be started for */
+  pthread_mutex_lock(&moec_pool.m);
+  while (moec_pool.pending > 0) pthread_cond_wait(&moec_pool.done, &moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.owner);
 #else
   (void)threads;
   work(arg, 0, 1);
@@ -119,6 +219,99 @@ static void moec_logits(const float *x, const float *w, int d, int n, double *ou
   }
 }
 
+/*
+ * The logits of nt <= MOEC_LOGIT_TOKENS consecutive rows x_j = x + j * d at once, into
+ * out[j * n + i]: each token in a vector lane of doubles, k in order, so every sum is the one
+ * moec_logits makes (a product of two floats is exact in double: FMA or not, one rounding per
+ * step). A router reads its weights once per block of tokens instead of once per token, and
+ * multiplies MOEC_LOGIT_TOKENS at a time. x is transposed MOEC_LOGIT_DEPTH columns at a time
+ * (a small stack buffer at any d); the sums continue in `out` from chunk to chunk.
+ * -DMOEC_LOGIT_TOKENS=1 computes token by token (the same numbers; the tests compare the two).
+ */
+#ifndef MOEC_LOGIT_TOKENS
+#if MOEC_SIMD && defined(__AVX512F__)
+#define MOEC_LOGIT_TOKENS 8
+#elif MOEC_SIMD
+#define MOEC_LOGIT_TOKENS 4
+#else
+#define MOEC_LOGIT_TOKENS 1
+#endif
+#endif
+#define MOEC_LOGIT_DEPTH 256
+static void moec_logits_tokens(const float *x, int nt, const float *w, int d, int n, double *out) {
+#if MOEC_SIMD && MOEC_LOGIT_TOKENS > 1
+#if MOEC_LOGIT_TOKENS == 8 && defined(__AVX512F__)
+#define MOEC_LT_VEC __m512d
+#define MOEC_LT_X(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define MOEC_LT_SPLAT(v) _mm512_set1_pd(v)
+#define MOEC_LT_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define MOEC_LT_LOAD(p) _mm512_loadu_pd(p)
+#define MOEC_LT_STORE(p, v) _mm512_storeu_pd(p, v)
+#define MOEC_LT_ZERO() _mm512_setzero_pd()
+#elif MOEC_LOGIT_TOKENS == 4
+#define MOEC_LT_VEC __m256d
+#define MOEC_LT_X(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define MOEC_LT_SPLAT(v) _mm256_set1_pd(v)
+#define MOEC_LT_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define MOEC_LT_LOAD(p) _mm256_loadu_pd(p)
+#define MOEC_LT_STORE(p, v) _mm256_storeu_pd(p, v)
+#define MOEC_LT_ZERO() _mm256_setzero_pd()
+#else
+#error "MOEC_LOGIT_TOKENS is 1, or the vector's doubles (4 with AVX2, 8 with AVX-512)"
+#endif
+  enum { L = MOEC_LOGIT_TOKENS };
+  float xt[MOEC_LOGIT_DEPTH * L];
+  double acc[4 * L];
+  int k0, i, k, j, q;
+  for (k0 = 0; k0 < d; k0 += MOEC_LOGIT_DEPTH) {
+    const int kn = d - k0 < MOEC_LOGIT_DEPTH ? d - k0 : MOEC_LOGIT_DEPTH;
+    for (k = 0; k < kn; k++)
+      for (j = 0; j < L; j++) xt[k * L + j] = j < nt ? x[(size_t)j * d + k0 + k] : 0.0f;
+    for (i = 0; i < n; i += 4) {
+      const int m = n - i < 4 ? n - i : 4; /* experts in this step */
+      MOEC_LT_VEC s0, s1, s2, s3;
+      if (k0 == 0) {
+        s0 = s1 = s2 = s3 = MOEC_LT_ZERO();
+      } else { /* continue the sums of the earlier chunks, lane j = token j */
+        for (q = 0; q < m; q++)
+          for (j = 0; j < L; j++) acc[q * L + j] = j < nt ? out[(size_t)j * n + i + q] : 0.0;
+        s0 = MOEC_LT_LOAD(acc);
+        s1 = m > 1 ? MOEC_LT_LOAD(acc + L) : MOEC_LT_ZERO();
+        s2 = m > 2 ? MOEC_LT_LOAD(acc + 2 * L) : MOEC_LT_ZERO();
+        s3 = m > 3 ? MOEC_LT_LOAD(acc + 3 * L) : MOEC_LT_ZERO();
+      }
+      {
+        const float *w0 = w + (size_t)i * d + k0, *w1 = m > 1 ? w0 + d : w0, *w2 = m > 2 ? w0 + 2 * (size_t)d : w0, *w3 = m > 3 ? w0 + 3 * (size_t)d : w0;
+        for (k = 0; k < kn; k++) {
+          const MOEC_LT_VEC xv = MOEC_LT_X(xt + k * L);
+          s0 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w0[k]), s0);
+          s1 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w1[k]), s1);
+          s2 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w2[k]), s2);
+          s3 = MOEC_LT_FMA(xv, MOEC_LT_SPLAT((double)w3[k]), s3);
+        }
+      }
+      MOEC_LT_STORE(acc, s0);
+      MOEC_LT_STORE(acc + L, s1);
+      MOEC_LT_STORE(acc + 2 * L, s2);
+      MOEC_LT_STORE(acc + 3 * L, s3);
+      for (q = 0; q < m; q++)
+        for (j = 0; j < nt; j++) out[(size_t)j * n + i + q] = acc[q * L + j];
+    }
+  }
+#undef MOEC_LT_VEC
+#undef MOEC_LT_X
+#undef MOEC_LT_SPLAT
+#undef MOEC_LT_FMA
+#undef MOEC_LT_LOAD
+#undef MOEC_LT_STORE
+#undef MOEC_LT_ZERO
+  (void)moec_logits; /* a shared gate may still call it; here it is not needed */
+#else
+  int j;
+  for (j = 0; j < nt; j++) moec_logits(x + (size_t)j * d, w, d, n, out + (size_t)j * n);
+#endif
+}
+
 /* Stable softmax in place; a NaN anywhere makes the row NaN, as in torch. */
 static void moec_softmax(double *v, int n) {
   double m = -HUGE_VAL, s = 0;
@@ -158,81 +351,6 @@ static int moec_topk(const double *x, int n, int k, double *vals, int *idxs, con
     idxs[p] = i;
   }
   return count;
-}
-
-/*
- * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 16 columns, k in
- * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
- * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
- */
-static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
-#if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
-  const float *a0 = a[0] + koff;
-  const float *a1 = a[1] + koff;
-  const float *a2 = a[2] + koff;
-  const float *a3 = a[3] + koff;
-  const float *a4 = a[4] + koff;
-  int k;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 16;
-    const __m256 b0 = _mm256_loadu_ps(b + 0);
-    const __m256 b1 = _mm256_loadu_ps(b + 8);
-    {
-      const __m256 x = _mm256_set1_ps(a0[k]);
-      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
-      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a1[k]);
-      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
-      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a2[k]);
-      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
-      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a3[k]);
-      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
-      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
-    }
-    {
-      const __m256 x = _mm256_set1_ps(a4[k]);
-      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
-      c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
-    }
-  }
-  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
-  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
-  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
-  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
-  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
-  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
-  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
-  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
-  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
-  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
-#else
-  float sum[5][16];
-  int r, k, v;
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
-  for (k = 0; k < kd; k++) {
-    const float *b = panel + (size_t)k * 16;
-    for (r = 0; r < 5; r++) {
-      const float x = a[r][koff + k];
-      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
-    }
-  }
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
-#endif
 }
 
 /*
@@ -312,6 +430,267 @@ static void moec_micro_1x16_x4(const float *const *a, const float *panel, size_t
 #endif
 }
 
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 2 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 4 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_2x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+#else
+  float sum[2][16];
+  int r, k, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 2; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 3 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 6 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_3x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+#else
+  float sum[3][16];
+  int r, k, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 3; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 4 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 8 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_4x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+#else
+  float sum[4][16];
+  int r, k, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 4; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 5 rows x 16 columns, k in
+ * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
+ * AVX2 + FMA: 10 accumulator registers, the panel row loaded once per k.
+ */
+static void moec_micro_5x16(const float *const *a, int koff, const float *panel, int kd, float *c, int acc) {
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0] + koff;
+  const float *a1 = a[1] + koff;
+  const float *a2 = a[2] + koff;
+  const float *a3 = a[3] + koff;
+  const float *a4 = a[4] + koff;
+  int k;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    const __m256 b0 = _mm256_loadu_ps(b + 0);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    {
+      const __m256 x = _mm256_set1_ps(a0[k]);
+      c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a1[k]);
+      c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a2[k]);
+      c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a3[k]);
+      c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+    }
+    {
+      const __m256 x = _mm256_set1_ps(a4[k]);
+      c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+      c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
+    }
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
+  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
+#else
+  float sum[5][16];
+  int r, k, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  for (k = 0; k < kd; k++) {
+    const float *b = panel + (size_t)k * 16;
+    for (r = 0; r < 5; r++) {
+      const float x = a[r][koff + k];
+      for (v = 0; v < 16; v++) sum[r][v] += x * b[v];
+    }
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+#ifdef MOEC_PROFILE
+#include <time.h>
+double mixtral_moe_kernel_ms[MIXTRAL_MOE_KERNELS];
+static double moec_profile_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+#define MOEC_PROFILE_START const double moec_t0 = moec_profile_now();
+#define MOEC_PROFILE_STOP(i) mixtral_moe_kernel_ms[i] += moec_profile_now() - moec_t0;
+#else
+#define MOEC_PROFILE_START
+#define MOEC_PROFILE_STOP(i)
+#endif
+
 /* ---- kernels -------------------------------------------------------------------------- */
 
 /*
@@ -332,13 +711,15 @@ static void k0_router_work(const void *arg, int part, int parts) {
   double score[8], vals[2];
   int idx[2];
   int t, t0, t1, e, j;
+  double block[MOEC_LOGIT_TOKENS * 8]; /* the logits of a block of tokens */
   moec_split(g->T, part, parts, &t0, &t1);
   for (t = t0; t < t1; t++) {
     const float *x = g->x + (size_t)t * 4096;
     int *oi = g->indices + (size_t)t * 2;
     float *ow = g->weights + (size_t)t * 2;
     double sum = 0;
-    moec_logits(x, g->w, 4096, 8, score);
+    if ((t - t0) % MOEC_LOGIT_TOKENS == 0) moec_logits_tokens(x, t1 - t < MOEC_LOGIT_TOKENS ? t1 - t : MOEC_LOGIT_TOKENS, g->w, 4096, 8, block);
+    memcpy(score, block + (size_t)((t - t0) % MOEC_LOGIT_TOKENS) * 8, sizeof score);
     moec_softmax(score, 8);
     moec_topk(score, 8, 2, vals, idx, NULL, 1);
     for (j = 0; j < 2; j++) sum += vals[j];
@@ -474,6 +855,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[16 * 20 * 16];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x16, moec_micro_2x16, moec_micro_3x16, moec_micro_4x16, moec_micro_5x16 };
     const float *a[20];
     int slot[20], orow[20], live[20 / 5];
     const int blocks = g->count[0] / 20;
@@ -497,8 +883,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 20 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -509,11 +896,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 4096 - kc < 256 ? 4096 - kc : 256;
               const float *panel = g->w + ((size_t)e * 1792 + p + q) * 65536 + (size_t)kc * 16;
               for (t = 0; t < 20 / 5; t++)
-                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)
-                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
@@ -595,6 +982,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[16 * 20 * 16];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x16, moec_micro_2x16, moec_micro_3x16, moec_micro_4x16, moec_micro_5x16 };
     const float *a[20];
     int slot[20], orow[20], live[20 / 5];
     const int blocks = g->count[0] / 20;
@@ -618,8 +1010,9 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 20 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 20; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -630,11 +1023,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 14336 - kc < 256 ? 14336 - kc : 256;
               const float *panel = g->w + ((size_t)e * 256 + p + q) * 229376 + (size_t)kc * 16;
               for (t = 0; t < 20 / 5; t++)
-                if (live[t]) moec_micro_5x16(a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, kl, acc + ((size_t)q * 20 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 20 / 5; t++)
-                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 20 + t * 5) * 16, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
@@ -688,7 +1081,9 @@ int mixtral_moe_forward(const void *weights, const float *x, int T, float *y, vo
     g.indices = b4_top_indices;
     g.weights = b5_weights;
     g.T = T;
+    MOEC_PROFILE_START
     k0_router(&g, threads);
+    MOEC_PROFILE_STOP(0)
   }
   { /* moe_align: 8 experts, blocks of 20 rows */
     k1_moe_align_args g;
@@ -697,7 +1092,9 @@ int mixtral_moe_forward(const void *weights, const float *x, int T, float *y, vo
     g.block_expert = b8_y_block_expert;
     g.count = b9_y_count;
     g.T = T;
+    MOEC_PROFILE_START
     { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+    MOEC_PROFILE_STOP(1)
   }
   { /* grouped GEMM 4096 -> 28672, rows gathered from tokens, epilogue swiglu (concat), tile 5x16 */
     k2_grouped_gemm_args g;
@@ -709,7 +1106,9 @@ int mixtral_moe_forward(const void *weights, const float *x, int T, float *y, vo
     g.count = b9_y_count;
     g.out = b10_y_hidden;
     g.T = T;
+    MOEC_PROFILE_START
     moec_parallel(k2_grouped_gemm_work, &g, threads);
+    MOEC_PROFILE_STOP(2)
   }
   { /* grouped GEMM 14336 -> 4096, epilogue weighted combine, tile 5x16 */
     k3_grouped_gemm_args g;
@@ -722,7 +1121,9 @@ int mixtral_moe_forward(const void *weights, const float *x, int T, float *y, vo
     g.count = b9_y_count;
     g.out = b6_y;
     g.T = T;
+    MOEC_PROFILE_START
     moec_parallel(k3_grouped_gemm_work, &g, threads);
+    MOEC_PROFILE_STOP(3)
   }
   return MIXTRAL_MOE_OK;
 }

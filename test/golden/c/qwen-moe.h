@@ -2,15 +2,18 @@
  * qwen_moe.h: the qwen_moe MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
  * Generated code: edit the .moe file and recompile instead.
  *
- * How to call it (every region is the caller's; forward allocates nothing, keeps no state):
+ * How to call it (every region is the caller's; forward allocates nothing and keeps no state
+ * but its worker threads, parked between calls):
  *   - weights: QWEN_MOE_WEIGHTS_BYTES bytes, QWEN_MOE_ALIGN-aligned, in the packed layout
  *     `moec pack` writes (GEMM weights pre-transposed into panels; see the blob's manifest);
  *   - arena: scratch of qwen_moe_arena_bytes(T) bytes for calls with up to T tokens
  *     (QWEN_MOE_ARENA_BYTES at the bound), QWEN_MOE_ALIGN-aligned; never read between calls;
  *   - input x: f32[T-dependent, 2048] floats, row-major (_X_FLOATS(T));
  *   - output y: f32[T-dependent, 2048] floats, written (_Y_FLOATS(T));
- *   - T: 1 ..= QWEN_MOE_MAX_TOKENS tokens; threads: 1 or more (POSIX threads, joined
- *     before forward returns; build with -DMOEC_NO_THREADS for a single-threaded build).
+ *   - T: 1 ..= QWEN_MOE_MAX_TOKENS tokens; threads: 1 or more (a pool of POSIX threads,
+ *     started on the first call that needs them and kept for later calls; every kernel's
+ *     work is done before forward returns; build with -DMOEC_NO_THREADS for a
+ *     single-threaded build).
  * Returns QWEN_MOE_OK, or an error code for bad arguments (nothing is written then).
  */
 #ifndef QWEN_MOE_H
@@ -42,6 +45,17 @@ enum {
 size_t qwen_moe_arena_bytes(int max_tokens);
 
 int qwen_moe_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads);
+
+#ifdef MOEC_PROFILE
+/*
+ * A timing build (-DMOEC_PROFILE): forward adds each kernel's wall time, in ms, to
+ * qwen_moe_kernel_ms[i] for kernel i of QWEN_MOE_KERNEL_NAMES (a kernel inside a loop adds every
+ * iteration's), so a regression points at its kernel. Not thread-safe across concurrent calls.
+ */
+#define QWEN_MOE_KERNELS 4
+#define QWEN_MOE_KERNEL_NAMES { "k0_router", "k1_moe_align", "k2_grouped_gemm", "k3_grouped_gemm" }
+extern double qwen_moe_kernel_ms[QWEN_MOE_KERNELS];
+#endif
 
 #ifdef __cplusplus
 }

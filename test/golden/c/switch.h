@@ -2,15 +2,18 @@
  * switch_ffn.h: the switch_ffn MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
  * Generated code: edit the .moe file and recompile instead.
  *
- * How to call it (every region is the caller's; forward allocates nothing, keeps no state):
+ * How to call it (every region is the caller's; forward allocates nothing and keeps no state
+ * but its worker threads, parked between calls):
  *   - weights: SWITCH_FFN_WEIGHTS_BYTES bytes, SWITCH_FFN_ALIGN-aligned, in the packed layout
  *     `moec pack` writes (GEMM weights pre-transposed into panels; see the blob's manifest);
  *   - arena: scratch of switch_ffn_arena_bytes(T) bytes for calls with up to T tokens
  *     (SWITCH_FFN_ARENA_BYTES at the bound), SWITCH_FFN_ALIGN-aligned; never read between calls;
  *   - input x: f32[T-dependent, 768] floats, row-major (_X_FLOATS(T));
  *   - output y: f32[T-dependent, 768] floats, written (_Y_FLOATS(T));
- *   - T: 1 ..= SWITCH_FFN_MAX_TOKENS tokens; threads: 1 or more (POSIX threads, joined
- *     before forward returns; build with -DMOEC_NO_THREADS for a single-threaded build).
+ *   - T: 1 ..= SWITCH_FFN_MAX_TOKENS tokens; threads: 1 or more (a pool of POSIX threads,
+ *     started on the first call that needs them and kept for later calls; every kernel's
+ *     work is done before forward returns; build with -DMOEC_NO_THREADS for a
+ *     single-threaded build).
  * Returns SWITCH_FFN_OK, or an error code for bad arguments (nothing is written then).
  */
 #ifndef SWITCH_FFN_H
@@ -42,6 +45,17 @@ enum {
 size_t switch_ffn_arena_bytes(int max_tokens);
 
 int switch_ffn_forward(const void *weights, const float *x, int T, float *y, void *arena, int threads);
+
+#ifdef MOEC_PROFILE
+/*
+ * A timing build (-DMOEC_PROFILE): forward adds each kernel's wall time, in ms, to
+ * switch_ffn_kernel_ms[i] for kernel i of SWITCH_FFN_KERNEL_NAMES (a kernel inside a loop adds every
+ * iteration's), so a regression points at its kernel. Not thread-safe across concurrent calls.
+ */
+#define SWITCH_FFN_KERNELS 4
+#define SWITCH_FFN_KERNEL_NAMES { "k0_router", "k1_moe_align", "k2_grouped_gemm", "k3_grouped_gemm" }
+extern double switch_ffn_kernel_ms[SWITCH_FFN_KERNELS];
+#endif
 
 #ifdef __cplusplus
 }

@@ -36,14 +36,22 @@
  * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
  * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
  * vendor toolchain without OpenMP still builds this file (or drops threads with
- * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
- * small against a layer, and no pool means no global state. If a thread cannot be
- * created, its share runs on the caller.
+ * -DMOEC_NO_THREADS).
+ *
+ * The threads are a persistent pool: started on the first parallel kernel that needs them and
+ * parked on a condition variable between kernels, so a kernel call costs a wake-up instead of
+ * a thread creation (~30 us each, paid per kernel per call before; a decode step runs four
+ * kernels). Each kernel ends on a barrier: the caller waits until every worker has finished
+ * its part, so forward still returns with all its work done. One caller at a time holds the
+ * pool; another thread calling forward meanwhile, or a child process after fork (the pool's
+ * threads are not copied into it), starts threads per kernel as before. If a thread cannot be
+ * started, its part runs on the caller.
  */
 typedef void (*moec_work)(const void *arg, int part, int parts);
 
 #ifndef MOEC_NO_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #define MOEC_MAX_THREADS 64
 typedef struct {
   moec_work work;
@@ -56,14 +64,12 @@ static void *moec_thread(void *p) {
   t->work(t->arg, t->part, t->parts);
   return NULL;
 }
-#endif
 
-static void moec_parallel(moec_work work, const void *arg, int threads) {
-#ifndef MOEC_NO_THREADS
+/* Threads started for this call alone: the fallback when the pool is busy or not ours. */
+static void moec_fork_join(moec_work work, const void *arg, int n) {
   pthread_t tid[MOEC_MAX_THREADS];
   moec_task task[MOEC_MAX_THREADS];
   int started[MOEC_MAX_THREADS];
-  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
   int i;
   for (i = 1; i < n; i++) {
     task[i].work = work;
@@ -77,6 +83,100 @@ static void moec_parallel(moec_work work, const void *arg, int threads) {
     if (started[i]) pthread_join(tid[i], NULL);
     else work(arg, i, n);
   }
+}
+
+/*
+ * The pool: `workers` parked threads, worker w running part w of each job. A job is
+ * published under `m` with a new generation number; the workers whose part exists run it and
+ * count `pending` down; the last one wakes the caller.
+ */
+static struct {
+  pthread_mutex_t owner; /* held by the caller whose kernels use the pool */
+  pthread_mutex_t m;
+  pthread_cond_t go, done;
+  pid_t pid;             /* the process the workers belong to */
+  int workers, pending, parts;
+  unsigned long generation;
+  moec_work work;
+  const void *arg;
+  unsigned long born[MOEC_MAX_THREADS]; /* the generation when worker w was started: it runs the jobs after it */
+} moec_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, {0}};
+
+static void *moec_worker(void *p) {
+  const int w = (int)(size_t)p;
+  unsigned long seen;
+  pthread_mutex_lock(&moec_pool.m);
+  seen = moec_pool.born[w];
+  for (;;) {
+    while (moec_pool.generation == seen) pthread_cond_wait(&moec_pool.go, &moec_pool.m);
+    seen = moec_pool.generation;
+    if (w < moec_pool.parts) {
+      const moec_work work = moec_pool.work;
+      const void *arg = moec_pool.arg;
+      const int parts = moec_pool.parts;
+      pthread_mutex_unlock(&moec_pool.m);
+      work(arg, w, parts);
+      pthread_mutex_lock(&moec_pool.m);
+      if (--moec_pool.pending == 0) pthread_cond_signal(&moec_pool.done);
+    }
+  }
+  return NULL;
+}
+
+/* Starts workers up to `want` (worker ids 1..want); returns how many there are. Caller holds `owner`. */
+static int moec_pool_grow(int want) {
+  pthread_attr_t attr;
+  if (moec_pool.pid != getpid()) { /* first use, or a child after fork: no workers here */
+    moec_pool.pid = getpid();
+    moec_pool.workers = 0;
+  }
+  if (moec_pool.workers >= want || pthread_attr_init(&attr) != 0) return moec_pool.workers;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (moec_pool.workers < want) {
+    pthread_t tid;
+    /* a new worker runs the jobs published after now, however late it first gets the lock */
+    pthread_mutex_lock(&moec_pool.m);
+    moec_pool.born[moec_pool.workers + 1] = moec_pool.generation;
+    if (pthread_create(&tid, &attr, moec_worker, (void *)(size_t)(moec_pool.workers + 1)) != 0) {
+      pthread_mutex_unlock(&moec_pool.m);
+      break;
+    }
+    moec_pool.workers++;
+    pthread_mutex_unlock(&moec_pool.m);
+  }
+  pthread_attr_destroy(&attr);
+  return moec_pool.workers;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  const int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int have, i;
+  if (n <= 1) {
+    work(arg, 0, 1);
+    return;
+  }
+  if (pthread_mutex_trylock(&moec_pool.owner) != 0) {
+    moec_fork_join(work, arg, n);
+    return;
+  }
+  have = moec_pool_grow(n - 1);
+  if (have > n - 1) have = n - 1;
+  pthread_mutex_lock(&moec_pool.m);
+  moec_pool.work = work;
+  moec_pool.arg = arg;
+  moec_pool.parts = n;
+  moec_pool.pending = have;
+  moec_pool.generation++;
+  pthread_cond_broadcast(&moec_pool.go);
+  pthread_mutex_unlock(&moec_pool.m);
+  work(arg, 0, n);
+  for (i = have + 1; i < n; i++) work(arg, i, n); /* parts no worker could be started for */
+  pthread_mutex_lock(&moec_pool.m);
+  while (moec_pool.pending > 0) pthread_cond_wait(&moec_pool.done, &moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.owner);
 #else
   (void)threads;
   work(arg, 0, 1);
@@ -182,97 +282,6 @@ MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
   return _mm256_cvtepi32_ps(x);
 }
 #endif
-
-/*
- * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
- * scale of (k / group, v): 5 rows x 16 columns, k in order; `panel` points at depth koff
- * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
- * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
- * loaded once. AVX2 + FMA: 10 accumulator registers.
- */
-static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
-  const int end = koff + kd;
-  int k0 = koff, k;
-#if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
-  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
-  const float *a0 = a[0];
-  const float *a1 = a[1];
-  const float *a2 = a[2];
-  const float *a3 = a[3];
-  const float *a4 = a[4];
-  while (k0 < end) {
-    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 16;
-    const __m256 s0 = _mm256_loadu_ps(s + 0);
-    const __m256 s1 = _mm256_loadu_ps(s + 8);
-    for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 8;
-      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
-      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
-      {
-        const __m256 x = _mm256_set1_ps(a0[k]);
-        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
-        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a1[k]);
-        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
-        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a2[k]);
-        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
-        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a3[k]);
-        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
-        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
-      }
-      {
-        const __m256 x = _mm256_set1_ps(a4[k]);
-        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
-        c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
-      }
-    }
-    k0 = k1;
-  }
-  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
-  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
-  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
-  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
-  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
-  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
-  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
-  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
-  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
-  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
-#else
-  float sum[5][16], wv[16];
-  int r, v;
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
-  while (k0 < end) {
-    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 16;
-    for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 8;
-      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
-      for (r = 0; r < 5; r++) {
-        const float x = a[r][k];
-        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
-      }
-    }
-    k0 = k1;
-  }
-  for (r = 0; r < 5; r++)
-    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
-#endif
-}
 
 /*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
@@ -402,20 +411,239 @@ static void moec_micro_i4_1x16_x4(const float *const *a, const unsigned char *pa
 
 /*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
- * scale of (k / group, v): 5 rows x 8 columns, k in order; `panel` points at depth koff
- * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * scale of (k / group, v): 2 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
  * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
- * loaded once. AVX2 + FMA: 5 accumulator registers.
+ * loaded once. AVX2 + FMA: 4 accumulator registers.
  */
-static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+static void moec_micro_i4_2x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
   const int end = koff + kd;
   int k0 = koff, k;
 #if MOEC_SIMD
-  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
-  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+#else
+  float sum[2][16], wv[16];
+  int r, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 2; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 3 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 6 accumulator registers.
+ */
+static void moec_micro_i4_3x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+#else
+  float sum[3][16], wv[16];
+  int r, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 3; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 4 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 8 accumulator registers.
+ */
+static void moec_micro_i4_4x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+#else
+  float sum[4][16], wv[16];
+  int r, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 16;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 4; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 16 columns, k in order; `panel` points at depth koff
+ * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 10 accumulator registers.
+ */
+static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 16 + 0) : _mm256_setzero_ps(), c0_1 = acc ? _mm256_loadu_ps(c + 0 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 16 + 0) : _mm256_setzero_ps(), c1_1 = acc ? _mm256_loadu_ps(c + 1 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 16 + 0) : _mm256_setzero_ps(), c2_1 = acc ? _mm256_loadu_ps(c + 2 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 16 + 0) : _mm256_setzero_ps(), c3_1 = acc ? _mm256_loadu_ps(c + 3 * 16 + 8) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 16 + 0) : _mm256_setzero_ps(), c4_1 = acc ? _mm256_loadu_ps(c + 4 * 16 + 8) : _mm256_setzero_ps();
   const float *a0 = a[0];
   const float *a1 = a[1];
   const float *a2 = a[2];
@@ -423,59 +651,71 @@ static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned ch
   const float *a4 = a[4];
   while (k0 < end) {
     const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 8;
+    const float *s = scales + (size_t)gi * 16;
     const __m256 s0 = _mm256_loadu_ps(s + 0);
+    const __m256 s1 = _mm256_loadu_ps(s + 8);
     for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
       const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
       {
         const __m256 x = _mm256_set1_ps(a0[k]);
         c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+        c0_1 = _mm256_fmadd_ps(x, b1, c0_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a1[k]);
         c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+        c1_1 = _mm256_fmadd_ps(x, b1, c1_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a2[k]);
         c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+        c2_1 = _mm256_fmadd_ps(x, b1, c2_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a3[k]);
         c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+        c3_1 = _mm256_fmadd_ps(x, b1, c3_1);
       }
       {
         const __m256 x = _mm256_set1_ps(a4[k]);
         c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+        c4_1 = _mm256_fmadd_ps(x, b1, c4_1);
       }
     }
     k0 = k1;
   }
-  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
-  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
-  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
-  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
-  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+  _mm256_storeu_ps(c + 0 * 16 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 16 + 8, c0_1);
+  _mm256_storeu_ps(c + 1 * 16 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 16 + 8, c1_1);
+  _mm256_storeu_ps(c + 2 * 16 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 16 + 8, c2_1);
+  _mm256_storeu_ps(c + 3 * 16 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 16 + 8, c3_1);
+  _mm256_storeu_ps(c + 4 * 16 + 0, c4_0);
+  _mm256_storeu_ps(c + 4 * 16 + 8, c4_1);
 #else
-  float sum[5][8], wv[8];
+  float sum[5][16], wv[16];
   int r, v;
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+    for (v = 0; v < 16; v++) sum[r][v] = acc ? c[r * 16 + v] : 0.0f;
   while (k0 < end) {
     const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
-    const float *s = scales + (size_t)gi * 8;
+    const float *s = scales + (size_t)gi * 16;
     for (k = k0; k < k1; k++) {
-      const unsigned char *b = panel + (size_t)(k - koff) * 4;
-      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      for (v = 0; v < 16; v++) wv[v] = moec_i4(b, v, 8) * s[v];
       for (r = 0; r < 5; r++) {
         const float x = a[r][k];
-        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+        for (v = 0; v < 16; v++) sum[r][v] += x * wv[v];
       }
     }
     k0 = k1;
   }
   for (r = 0; r < 5; r++)
-    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+    for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
 
@@ -588,6 +828,295 @@ static void moec_micro_i4_1x8_x4(const float *const *a, const unsigned char *pan
   for (j = 0; j < 4; j++) moec_micro_i4_1x8(a, 0, panel + j * stride, scales + j * sstride, group, kd, c + j * 8, 0);
 #endif
 }
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 2 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 2 accumulator registers.
+ */
+static void moec_micro_i4_2x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+#else
+  float sum[2][8], wv[8];
+  int r, v;
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 2; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 2; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 3 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 3 accumulator registers.
+ */
+static void moec_micro_i4_3x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+#else
+  float sum[3][8], wv[8];
+  int r, v;
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 3; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 3; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 4 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 4 accumulator registers.
+ */
+static void moec_micro_i4_4x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+#else
+  float sum[4][8], wv[8];
+  int r, v;
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 4; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 4; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+/*
+ * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
+ * scale of (k / group, v): 5 rows x 8 columns, k in order; `panel` points at depth koff
+ * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
+ * registers and scaled once (the reference's f32 weight), then FMA'd; a group's scales are
+ * loaded once. AVX2 + FMA: 5 accumulator registers.
+ */
+static void moec_micro_i4_5x8(const float *const *a, int koff, const unsigned char *panel, const float *scales, int group, int kd, float *c, int acc) {
+  const int end = koff + kd;
+  int k0 = koff, k;
+#if MOEC_SIMD
+  __m256 c0_0 = acc ? _mm256_loadu_ps(c + 0 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c1_0 = acc ? _mm256_loadu_ps(c + 1 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c2_0 = acc ? _mm256_loadu_ps(c + 2 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c3_0 = acc ? _mm256_loadu_ps(c + 3 * 8 + 0) : _mm256_setzero_ps();
+  __m256 c4_0 = acc ? _mm256_loadu_ps(c + 4 * 8 + 0) : _mm256_setzero_ps();
+  const float *a0 = a[0];
+  const float *a1 = a[1];
+  const float *a2 = a[2];
+  const float *a3 = a[3];
+  const float *a4 = a[4];
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    const __m256 s0 = _mm256_loadu_ps(s + 0);
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
+      {
+        const __m256 x = _mm256_set1_ps(a0[k]);
+        c0_0 = _mm256_fmadd_ps(x, b0, c0_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a1[k]);
+        c1_0 = _mm256_fmadd_ps(x, b0, c1_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a2[k]);
+        c2_0 = _mm256_fmadd_ps(x, b0, c2_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a3[k]);
+        c3_0 = _mm256_fmadd_ps(x, b0, c3_0);
+      }
+      {
+        const __m256 x = _mm256_set1_ps(a4[k]);
+        c4_0 = _mm256_fmadd_ps(x, b0, c4_0);
+      }
+    }
+    k0 = k1;
+  }
+  _mm256_storeu_ps(c + 0 * 8 + 0, c0_0);
+  _mm256_storeu_ps(c + 1 * 8 + 0, c1_0);
+  _mm256_storeu_ps(c + 2 * 8 + 0, c2_0);
+  _mm256_storeu_ps(c + 3 * 8 + 0, c3_0);
+  _mm256_storeu_ps(c + 4 * 8 + 0, c4_0);
+#else
+  float sum[5][8], wv[8];
+  int r, v;
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) sum[r][v] = acc ? c[r * 8 + v] : 0.0f;
+  while (k0 < end) {
+    const int gi = k0 / group, k1 = (gi + 1) * group < end ? (gi + 1) * group : end;
+    const float *s = scales + (size_t)gi * 8;
+    for (k = k0; k < k1; k++) {
+      const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      for (v = 0; v < 8; v++) wv[v] = moec_i4(b, v, 8) * s[v];
+      for (r = 0; r < 5; r++) {
+        const float x = a[r][k];
+        for (v = 0; v < 8; v++) sum[r][v] += x * wv[v];
+      }
+    }
+    k0 = k1;
+  }
+  for (r = 0; r < 5; r++)
+    for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
+#endif
+}
+
+#ifdef MOEC_PROFILE
+#include <time.h>
+double tiny_kernel_ms[TINY_KERNELS];
+static double moec_profile_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+#define MOEC_PROFILE_START const double moec_t0 = moec_profile_now();
+#define MOEC_PROFILE_STOP(i) tiny_kernel_ms[i] += moec_profile_now() - moec_t0;
+#else
+#define MOEC_PROFILE_START
+#define MOEC_PROFILE_STOP(i)
+#endif
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
@@ -755,6 +1284,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[2 * 5 * 16];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const unsigned char *, const float *, int, int, float *, int) = { NULL, moec_micro_i4_1x16, moec_micro_i4_2x16, moec_micro_i4_3x16, moec_micro_i4_4x16, moec_micro_i4_5x16 };
     const float *a[5];
     int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
@@ -778,8 +1312,9 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 5 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -790,11 +1325,11 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 8 - kc < 8 ? 8 - kc : 8;
               const unsigned char *panel = g->w + ((size_t)e * 2 + p + q) * 64 + (size_t)kc * 8;
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) moec_micro_i4_5x16(a + t * 5, kc, panel, g->ws + ((size_t)e * 2 + p + q) * 16, 32, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, g->ws + ((size_t)e * 2 + p + q) * 16, 32, kl, acc + ((size_t)q * 5 + t * 5) * 16, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k2_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 16, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
@@ -879,6 +1414,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
   } else {
     /* acc[q][row][v]: the block's sums for panel q of the group, across depth chunks. */
     float acc[1 * 5 * 8];
+    /*
+     * The micro-kernels by rows: a tile computes up to its last live row (an expert's last block
+     * ends in padding rows, and at small T most of a block is padding), not all 5.
+     */
+    static void (*const micro[5 + 1])(const float *const *, int, const unsigned char *, const float *, int, int, float *, int) = { NULL, moec_micro_i4_1x8, moec_micro_i4_2x8, moec_micro_i4_3x8, moec_micro_i4_4x8, moec_micro_i4_5x8 };
     const float *a[5];
     int slot[5], orow[5], live[5 / 5];
     const int blocks = g->count[0] / 5;
@@ -902,8 +1442,9 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
             }
             if (!first) continue;
             for (t = 0; t < 5 / 5; t++) {
-              live[t] = 0;
-              for (r = t * 5; r < (t + 1) * 5; r++) live[t] |= slot[r] >= 0;
+              live[t] = 0; /* rows of tile t up to its last live one (padding comes last, so: its live rows) */
+              for (r = t * 5; r < (t + 1) * 5; r++)
+                if (slot[r] >= 0) live[t] = r - t * 5 + 1;
             }
             for (r = 0; r < 5; r++)
               if (!a[r]) a[r] = first; /* padding rows compute on a real row; never stored */
@@ -914,11 +1455,11 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
               const int kl = 16 - kc < 16 ? 16 - kc : 16;
               const unsigned char *panel = g->w + ((size_t)e * 1 + p + q) * 64 + (size_t)kc * 4;
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) moec_micro_i4_5x8(a + t * 5, kc, panel, g->ws + ((size_t)e * 1 + p + q) * 8, 32, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
+                if (live[t]) micro[live[t]](a + t * 5, kc, panel, g->ws + ((size_t)e * 1 + p + q) * 8, 32, kl, acc + ((size_t)q * 5 + t * 5) * 8, kc > 0);
             }
             for (q = 0; q < np; q++)
               for (t = 0; t < 5 / 5; t++)
-                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, 5, slot + t * 5, orow + t * 5, e, p + q);
+                if (live[t]) k3_grouped_gemm_finish(g, acc + ((size_t)q * 5 + t * 5) * 8, live[t], slot + t * 5, orow + t * 5, e, p + q);
           }
         }
       b = b1;
@@ -976,7 +1517,9 @@ int tiny_forward(const void *weights, const float *x, int T, float *y, void *are
     g.indices = b7_top_indices;
     g.weights = b8_weights;
     g.T = T;
+    MOEC_PROFILE_START
     k0_router(&g, threads);
+    MOEC_PROFILE_STOP(0)
   }
   { /* moe_align: 4 experts, blocks of 5 rows */
     k1_moe_align_args g;
@@ -985,7 +1528,9 @@ int tiny_forward(const void *weights, const float *x, int T, float *y, void *are
     g.block_expert = b11_y_block_expert;
     g.count = b12_y_count;
     g.T = T;
+    MOEC_PROFILE_START
     { const int rc = k1_moe_align(&g); if (rc != 0) return rc; }
+    MOEC_PROFILE_STOP(1)
   }
   { /* grouped GEMM 8 -> 32, rows gathered from tokens, epilogue swiglu (concat), tile 5x16 */
     k2_grouped_gemm_args g;
@@ -998,7 +1543,9 @@ int tiny_forward(const void *weights, const float *x, int T, float *y, void *are
     g.count = b12_y_count;
     g.out = b13_y_hidden;
     g.T = T;
+    MOEC_PROFILE_START
     moec_parallel(k2_grouped_gemm_work, &g, threads);
+    MOEC_PROFILE_STOP(2)
   }
   { /* grouped GEMM 16 -> 8, epilogue weighted combine, tile 5x8 */
     k3_grouped_gemm_args g;
@@ -1012,7 +1559,9 @@ int tiny_forward(const void *weights, const float *x, int T, float *y, void *are
     g.count = b12_y_count;
     g.out = b9_y;
     g.T = T;
+    MOEC_PROFILE_START
     moec_parallel(k3_grouped_gemm_work, &g, threads);
+    MOEC_PROFILE_STOP(3)
   }
   return TINY_OK;
 }
