@@ -49,5 +49,7 @@ export function describeKernel(k: Kernel): string {
       return `GEMM${k.epilogue.length ? ` → ${k.epilogue.map(epilogueText).join(' → ')}` : ''}`;
     case 'op':
       return k.op;
+    case 'attention':
+      return `attention (online softmax${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks ? ', sinks' : ''})`;
   }
 }

@@ -41,7 +41,8 @@
  * sizes); the target has at least one memory level. Postconditions: pure functions; every
  * cost is finite and non-negative, and `seconds` ≥ each roofline term.
  */
-import { evalShape } from '../../ir/dims.ts';
+import { DimError, evalDim, evalShape } from '../../ir/dims.ts';
+import type { AttentionKernel } from '../../ir/kernel/attention.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
@@ -709,7 +710,34 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
       return alignCost(evalShape(buf(k.indices).shape, b)[0] ?? 1, k.k, k.experts, k.block, target);
     case 'op':
       return opCost(k, buf, b, target);
+    case 'attention':
+      return attentionCost(k, buf, b, target);
   }
+}
+
+/**
+ * An attention kernel costs what the graph op does at its cached positions `past` (a state
+ * cache's rows beyond them are not read); unbound (a program costed without L) it counts a
+ * prefill from an empty cache.
+ */
+function attentionCost(k: AttentionKernel, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
+  let past = 0;
+  try {
+    past = evalDim(k.past, bindings);
+  } catch (e) {
+    if (!(e instanceof DimError)) throw e;
+  }
+  const names = [k.q, k.k, k.v, k.kCache, k.vCache, ...(k.sinks !== undefined ? [k.sinks] : [])];
+  const inputs = names.map((n, i) => (i === 3 || i === 4 ? [past, ...evalShape(buf(n).shape.slice(1), bindings)] : evalShape(buf(n).shape, bindings)));
+  const sizes: OpSizes = {
+    inputs,
+    outputs: [evalShape(buf(k.out).shape, bindings)],
+    inputBytes: names.map((n) => dtypeBytes(buf(n).dtype)),
+    outputBytes: [dtypeBytes(buf(k.out).dtype)],
+    attrs: { window: k.window },
+  };
+  const c = decoderOpCost('attention', sizes)!;
+  return streamCost(c.flops, c.bytes, t);
 }
 
 export interface ProgramCostEntry {

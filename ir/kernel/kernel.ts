@@ -19,10 +19,15 @@
 import type { Dim } from '../dims.ts';
 import type { Attrs, Module } from '../graph/graph.ts';
 import type { DType } from '../types.ts';
+import type { AttentionKernel } from './attention.ts';
 
-export type BufferKind = 'input' | 'output' | 'weight' | 'temp';
+/**
+ * `state`: persistent state the compiled model owns between calls (a KV cache; sized by the
+ * context bound, see `attention.ts`): neither an input nor arena scratch, never poisoned.
+ */
+export type BufferKind = 'input' | 'output' | 'weight' | 'temp' | 'state';
 /** Every buffer kind (for the text parser and the verifier). */
-export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp'];
+export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp', 'state'];
 
 export interface KBuffer {
   name: string;
@@ -285,7 +290,7 @@ export interface OpKernel {
   threads?: KernelThreads;
 }
 
-export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel;
+export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | AttentionKernel;
 
 /**
  * A loop: the graph IR's `repeat`. Iteration i runs `body` with each stacked buffer in
@@ -318,6 +323,8 @@ export interface KProgram {
   outputs: Array<{ name: string; buffer: string }>;
   /** The token bound: every call takes T in 1..maxTokens (recorded by lowering; the tiler, the planner and the backends read it). */
   maxTokens?: number;
+  /** The context bound: positions a state cache holds (the largest L + T); set by lowering with caches as state. */
+  maxContext?: number;
   /** The vector instruction set the kernels are written in (set by the tiler). */
   isa?: VectorKind;
   /** Arena size in bytes after planning, and the naive sum of all temp buffers. */

@@ -15,6 +15,8 @@
 import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
+import type { Dim } from '../dims.ts';
+import type { AttentionKernel, AttentionSchedule } from './attention.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
@@ -61,7 +63,7 @@ function findGraphSection(text: string): { start: number; end: number } | undefi
 
 const HEADER_WORD = 'moec.kernel-ir';
 const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
-const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'op', 'loop'];
+const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'op', 'loop'];
 
 /** A `key=value` entry with the token of its key, for errors. */
 interface Entry<T> {
@@ -101,6 +103,7 @@ class KernelParser extends TextReader {
     };
     for (const [word, field] of [
       ['max_tokens', 'maxTokens'],
+      ['max_context', 'maxContext'],
       ['isa', 'isa'],
       ['arena', 'arenaBytes'],
       ['naive', 'naiveBytes'],
@@ -301,11 +304,19 @@ class KernelParser extends TextReader {
       case 'grouped_gemm':
         k = r.groupedGemm(epilogue, tile);
         break;
+      case 'attention':
+        k = r.attention();
+        if (this.isWord('schedule')) {
+          const t = this.next();
+          this.expect('(', "after 'schedule'", 'write schedule(key_tile=N, splits=N)');
+          k.schedule = new Reader(this, 'schedule', t, new Map(), new Map(), this.entries(')')).attentionSchedule();
+        }
+        break;
       default:
         k = r.gemm(epilogue, tile);
     }
-    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align')) this.error(`${kind} has no epilogue`, undefined, kindTok);
-    if (tile && kind === 'moe_align') this.error('moe_align is not tiled', undefined, kindTok);
+    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align' || kind === 'attention')) this.error(`${kind} has no epilogue`, undefined, kindTok);
+    if (tile && (kind === 'moe_align' || kind === 'attention')) this.error(`${kind} is not tiled${kind === 'attention' ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
     const threads = this.threads();
     if (threads) k.threads = threads;
     return k;
@@ -515,6 +526,33 @@ class Reader {
     const k: Kernel = { kind: 'gemm', a: this.in('a'), w: this.in('w'), transB: this.bool('trans_b'), out: this.out('out'), epilogue };
     if (tile) k.tile = tile;
     return k;
+  }
+
+  attention(): AttentionKernel {
+    this.done(['q', 'k', 'v', 'k_cache', 'v_cache', 'sinks'], ['out'], ['scale', 'window', 'past']);
+    const past = this.raw('past');
+    if (typeof past.value !== 'number' && (typeof past.value !== 'object' || past.value === null || Array.isArray(past.value)))
+      this.p.fail("attention: 'past' must be a size, such as L", past.key);
+    const k: AttentionKernel = {
+      kind: 'attention',
+      q: this.in('q'),
+      k: this.in('k'),
+      v: this.in('v'),
+      kCache: this.in('k_cache'),
+      vCache: this.in('v_cache'),
+      out: this.out('out'),
+      scale: this.num('scale'),
+      window: this.int('window'),
+      past: past.value as Dim,
+    };
+    const sinks = this.optIn('sinks');
+    if (sinks !== undefined) k.sinks = sinks;
+    return k;
+  }
+
+  attentionSchedule(): AttentionSchedule {
+    this.done([], [], ['key_tile', 'splits']);
+    return { keyTile: this.int('key_tile'), splits: this.int('splits') };
   }
 
   threads(): KernelThreads {

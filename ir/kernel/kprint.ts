@@ -29,12 +29,13 @@
  *     moec.ir 1
  *     ...the graph module (weights and the `pack` function), as printed by `printIR`
  *
- * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `isa KIND` (the
+ * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `max_context N` (the
+ *   context bound of state caches), `isa KIND` (the
  *   vector instruction set, `VectorKind`), `arena BYTES` and `naive BYTES` when set (the `//` comment after them is derived, for people, and ignored
  *   by the parser), then `pack FUNC`, then one `input GRAPH_NAME -> BUFFER` per model input
  *   and one `output GRAPH_NAME -> BUFFER` per model output, in program order.
  * - Buffers, in program order: `buffer NAME: TYPE KIND`, KIND one of input, output, weight,
- *   temp, then `@OFFSET` and `+BYTES` when the memory planner has set them.
+ *   temp, state, then `@OFFSET` and `+BYTES` when the memory planner has set them.
  * - Steps, in program order. A kernel is `KIND(role=buffer, ...) -> (role=buffer, ...)
  *   {attrs}`, then `epilogue[...]` when it has epilogues and `tile(...)` when it is tiled.
  *   Operands come in a fixed order per kind; optional operands (router `bias`,
@@ -46,6 +47,8 @@
  *   - moe_align: experts, k, block
  *   - grouped_gemm: gather, trans_b, k, sorted_from_tokens
  *   - gemm: trans_b
+ *   - attention (`attention.ts`): scale, window, past (a size: the cached positions), then
+ *     `schedule(key_tile=N, splits=N)` when the tiler has set it
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
@@ -64,7 +67,7 @@
  * - Names (program, buffers, roles' buffers, inputs, outputs, pack) are bare when dotted
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
-import type { Attrs } from '../graph/graph.ts';
+import type { AttrValue, Attrs } from '../graph/graph.ts';
 import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
@@ -93,6 +96,7 @@ export function printKernelIR(p: KProgram): string {
 function printProgramLine(p: KProgram): string {
   let s = `program ${printName(p.name)}`;
   if (p.maxTokens !== undefined) s += ` max_tokens ${printNumber(p.maxTokens)}`;
+  if (p.maxContext !== undefined) s += ` max_context ${printNumber(p.maxContext)}`;
   if (p.isa !== undefined) s += ` isa ${p.isa}`;
   if (p.arenaBytes !== undefined) s += ` arena ${printNumber(p.arenaBytes)}`;
   if (p.naiveBytes !== undefined) s += ` naive ${printNumber(p.naiveBytes)}`;
@@ -141,7 +145,7 @@ function printLoop(l: LoopStep, indent: string): string[] {
 }
 
 type Roles = Array<[string, string | undefined]>;
-type AttrList = Array<[string, string | number | boolean | undefined]>;
+type AttrList = Array<[string, AttrValue | undefined]>;
 
 /** One kernel as its one line (also used by the verifier's messages). */
 export function printKernel(k: Kernel): string {
@@ -199,6 +203,11 @@ export function printKernel(k: Kernel): string {
     }
     case 'gemm':
       return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
+    case 'attention': {
+      const ins: Roles = [['q', k.q], ['k', k.k], ['v', k.v], ['k_cache', k.kCache], ['v_cache', k.vCache], ['sinks', k.sinks]];
+      const schedule = k.schedule ? ` schedule(key_tile=${printNumber(k.schedule.keyTile)}, splits=${printNumber(k.schedule.splits)})` : '';
+      return call('attention', ins, [['out', k.out]], [['scale', k.scale], ['window', k.window], ['past', k.past]], []) + schedule + printThreads(k.threads);
+    }
     case 'op':
       return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
   }

@@ -398,6 +398,8 @@ class CRenderer {
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
         break;
       }
+      case 'attention':
+        fail('E701', 'the C backend cannot run attention yet');
     }
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });

@@ -100,6 +100,8 @@ function plainOperands(s: Step): string[] {
       return [s.a, s.out, ...(s.init ? [s.init] : []), ...bias(s.epilogue)];
     case 'moe_align':
       return [];
+    case 'attention':
+      return [s.q, s.k, s.v, s.kCache, s.vCache, s.out, ...(s.sinks ? [s.sinks] : [])];
   }
 }
 
@@ -151,7 +153,9 @@ function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, cou
     else if (s.kind === 'moe_align') buildMoeAlign(env, s, name, depth);
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
-    else buildOp(env, s, name, depth);
+    else if (s.kind === 'op') buildOp(env, s, name, depth);
+    // withDecoderOpsRefused stops such programs before they get here.
+    else throw new Error(`wasm: the ${s.kind} kernel has no Wasm rendering yet`);
     if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
   });

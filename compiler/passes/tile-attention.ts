@@ -1,0 +1,30 @@
+/**
+ * @fileoverview The attention kernel's schedule (`AttentionSchedule` in
+ * ir/kernel/attention.ts), chosen by the tiler from the target's caps:
+ * - the key tile: keys (and their values) one pass of the online softmax holds, as many as
+ *   fit half of the innermost cache beside the query row and the accumulators, a power of
+ *   two from 16 to 512, so a tile's keys are read from memory once per query row and reused
+ *   from the cache for the scores and the weighted sum;
+ * - the decode split: a single new token (T = 1) has one query row per head, too little to
+ *   spread over threads by rows, so its visible keys are split over up to every core, each
+ *   thread a partial softmax over its range (the renderer merges them).
+ */
+import { evalShape } from '../../ir/dims.ts';
+import type { AttentionKernel, AttentionSchedule } from '../../ir/kernel/attention.ts';
+import type { KBuffer } from '../../ir/kernel/kernel.ts';
+import type { TargetCaps } from '../target/caps.ts';
+
+const MIN_KEY_TILE = 16;
+const MAX_KEY_TILE = 512;
+
+/** The schedule of one attention kernel on `target` (`buf` resolves its buffers, loop slices included). */
+export function attentionSchedule(k: AttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer): AttentionSchedule {
+  const [dk] = evalShape(buf(k.q).shape.slice(2), {});
+  const [dv] = evalShape(buf(k.v).shape.slice(2), {});
+  const l1 = target.memory[0]?.bytes ?? 32768;
+  // A key row and a value row per key, f32, within half the cache (the rest: q, accumulators, the other operands).
+  const fit = Math.floor(l1 / 2 / ((dk + dv) * 4));
+  let keyTile = MIN_KEY_TILE;
+  while (keyTile * 2 <= Math.min(fit, MAX_KEY_TILE)) keyTile *= 2;
+  return { keyTile, splits: Math.max(1, target.cores) };
+}
