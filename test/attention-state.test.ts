@@ -13,7 +13,8 @@ import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import { type AttentionKernel, allocateState, resetState } from '../ir/kernel/attention.ts';
-import type { KProgram } from '../ir/kernel/kernel.ts';
+import type { KBuffer, KProgram } from '../ir/kernel/kernel.ts';
+import { PARTIALS_FLOATS, attentionSchedule } from '../compiler/passes/tile-attention.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
@@ -70,6 +71,18 @@ describe('the attention kernel and the KV cache as state', () => {
       [3, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores }],
       [0, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores }],
     ]);
+  });
+
+  it('the tiler sizes the key tile by the innermost cache and keeps the decode split within the cores and its stack block', () => {
+    const k = { kind: 'attention', q: 'q', k: 'k', v: 'v', kCache: 'kc', vCache: 'vc', out: 'o', scale: 1, window: 0, past: 0 } as AttentionKernel;
+    const shaped = (heads: number, dk: number, dv: number) => (name: string): KBuffer => ({ name, dtype: 'f32', kind: 'temp', shape: name === 'q' ? [1, heads, dk] : [1, 1, dv] });
+    const t = loadTarget('x86-avx2'); // 32 KiB L1, 2 cores
+    expect(attentionSchedule(k, t, shaped(4, 8, 8))).toEqual({ keyTile: 256, splits: 2 }); // 16 KiB / 64 B
+    expect(attentionSchedule(k, t, shaped(32, 128, 128))).toEqual({ keyTile: 16, splits: 2 }); // 16 KiB / 1 KiB
+    expect(attentionSchedule(k, t, shaped(4, 4, 4))).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
+    // 128 heads of 128 values: 16,640 floats of partials per part, over the 16,384 of the block: no split (rows suffice)
+    expect(attentionSchedule(k, t, shaped(128, 128, 128)).splits).toBe(1);
+    expect(128 * 130).toBeGreaterThan(PARTIALS_FLOATS);
   });
 
   it('prints and parses back identically, state buffers and schedules included', () => {

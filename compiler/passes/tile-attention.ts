@@ -6,8 +6,10 @@
  *   two from 16 to 512, so a tile's keys are read from memory once per query row and reused
  *   from the cache for the scores and the weighted sum;
  * - the decode split: a single new token (T = 1) has one query row per head, too little to
- *   spread over threads by rows, so its visible keys are split over up to every core, each
- *   thread a partial softmax over its range (the renderer merges them).
+ *   spread over threads by rows when heads are few, so its visible keys are split over up
+ *   to every core, each part a partial softmax (max, sum, accumulator) for every head, merged
+ *   afterwards. The partials live on the calling thread's stack, so the split is also kept
+ *   within `PARTIALS_FLOATS` (where heads are that many, splitting by rows suffices).
  */
 import { evalShape } from '../../ir/dims.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../ir/kernel/attention.ts';
@@ -17,14 +19,18 @@ import type { TargetCaps } from '../target/caps.ts';
 const MIN_KEY_TILE = 16;
 const MAX_KEY_TILE = 512;
 
+/** Floats of the decode split's partials (64 KiB: the stack block the C GEMMs also keep to). */
+export const PARTIALS_FLOATS = 16384;
+
 /** The schedule of one attention kernel on `target` (`buf` resolves its buffers, loop slices included). */
 export function attentionSchedule(k: AttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer): AttentionSchedule {
-  const [dk] = evalShape(buf(k.q).shape.slice(2), {});
+  const [heads, dk] = evalShape(buf(k.q).shape.slice(1), {});
   const [dv] = evalShape(buf(k.v).shape.slice(2), {});
   const l1 = target.memory[0]?.bytes ?? 32768;
   // A key row and a value row per key, f32, within half the cache (the rest: q, accumulators, the other operands).
   const fit = Math.floor(l1 / 2 / ((dk + dv) * 4));
   let keyTile = MIN_KEY_TILE;
   while (keyTile * 2 <= Math.min(fit, MAX_KEY_TILE)) keyTile *= 2;
-  return { keyTile, splits: Math.max(1, target.cores) };
+  const splits = Math.max(1, Math.min(target.cores, Math.floor(PARTIALS_FLOATS / (heads * (dv + 2)))));
+  return { keyTile, splits };
 }

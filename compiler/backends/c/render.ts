@@ -20,11 +20,13 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { alignsBySorted } from '../../../ir/kernel/walk.ts';
+import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
+import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
+import { C_PAST, attentionView, checkStateCaches } from './attention.ts';
 
 export interface CSources {
   /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
@@ -37,6 +39,8 @@ export interface CSources {
   /** C identifiers of the inputs and outputs, in the order of `forward`'s parameters. */
   inputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
   outputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
+  maxContext?: number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ function modelPrefix(name: string): string {
 }
 
 /** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
-const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
+const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv', C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size']);
 
 /** The C parameter name of a model input or output. */
 function ioName(name: string): string {
@@ -103,12 +107,13 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t`. */
+/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
 function cDim(d: Dim, t: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T') fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    return k === 1 ? `(size_t)(${t})` : `(size_t)${k} * (size_t)(${t})`;
+    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
   return `(${parts.join(' + ')})`;
@@ -148,6 +153,8 @@ class CRenderer {
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
+  /** Buffers by name, loop slices resolved (with their stacked buffer's kind). */
+  private readonly resolve: (name: string) => KBuffer;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
   private readonly quantGemm = new Set<QuantDType>();
   private readonly quantRouter = new Set<QuantDType>();
@@ -184,6 +191,7 @@ class CRenderer {
       this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype, rowElems });
     });
     this.aligns = alignsBySorted(p.steps);
+    this.resolve = bufferResolver(p);
   }
 
   private v(name: string): string {
@@ -278,8 +286,8 @@ class CRenderer {
       guard: 64,
       inputCount: ins.length,
       outputCount: outs.length,
-      inputs: ins.map((x, i) => ({ ...x, argIndex: 5 + i })),
-      outputs: outs.map((x, i) => ({ ...x, argIndex: 5 + ins.length + i })),
+      inputs: ins.map((x, i) => ({ ...x, argIndex: 5 + (view.cacheArgs as number) + i })),
+      outputs: outs.map((x, i) => ({ ...x, argIndex: 5 + (view.cacheArgs as number) + ins.length + i })),
     });
     return { header: t.header(view), source: t.source(view), main };
   }
@@ -295,8 +303,14 @@ class CRenderer {
     const buffers: Array<{ decl: string }> = [];
     const arenaEnds: string[] = [];
     const slices = new Set(this.stackedOf.keys());
+    // State (the KV caches) lives in the caller's cache region, one region after another.
+    const regions: Array<{ name: string; cvar: string; bytes: string }> = [];
     for (const [name, b] of this.bufs) {
       if (slices.has(name)) continue;
+      if (b.buf.kind === 'state') {
+        regions.push({ name, cvar: b.cvar, bytes: `${cElems(b.buf.shape, 'T')} * 4` });
+        continue;
+      }
       const isIn = p.inputs.some((x) => x.buffer === name);
       if (b.buf.kind === 'temp' && !ioNames.has(name)) {
         if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
@@ -326,6 +340,8 @@ class CRenderer {
       align: this.layout.align,
       weightsBytes: this.layout.bytes,
       arenaBytes: p.arenaBytes,
+      cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
+      cacheArgs: regions.length > 0 ? 3 : 0,
       inputs,
       outputs,
       buffers,
@@ -399,7 +415,9 @@ class CRenderer {
         break;
       }
       case 'attention':
-        fail('E701', 'the C backend cannot run attention yet');
+        [view, args] = attentionView(k, { v: (n) => this.v(n), buffer: (n) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum });
+        mode = 'serial';
+        break;
     }
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
@@ -750,6 +768,7 @@ function staged(k: Kernel): boolean {
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
+  checkStateCaches(p);
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render();
@@ -759,5 +778,6 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
       const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;
       return { name: x.name, floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
-  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs) };
+  const state = p.buffers.some((b) => b.kind === 'state');
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };
 }
