@@ -9,7 +9,9 @@
  * threads, so partial softmaxes are merged). The cache file persists between calls; one
  * prefill of 15 equals 7 + 8 steps; forward rejects a bad context; the emitted C is snapshotted.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadC } from '../../compiler/backends/c/index.ts';
 import { STRICT_FLAGS, buildExecutable, runExecutable } from '../../compiler/backends/c/build.ts';
@@ -26,6 +28,7 @@ import { mapKernels } from '../../ir/kernel/walk.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { expectAgreement } from '../expect-agreement.ts';
 import { skipWithout } from '../optional-packages.ts';
+import { cli } from '../capture.ts';
 
 const TOL = 1e-5;
 const M = compile(readFileSync('test/fixtures/attention-stack.moe', 'utf8'), { path: 'test/fixtures/attention-stack.moe' });
@@ -126,6 +129,29 @@ describe('C backend: attention with the KV cache as state', () => {
       const backend = await getBackend(name);
       expect(() => backend.emit(program(target), loadTarget(target)), name).toThrow(/E701: the \w+ backend cannot run attention yet/);
     }
+  });
+
+  it('moec ir and compile take --max-context: the caches become state and the C code takes L and the cache region', async () => {
+    const ir = await cli('ir', 'test/fixtures/attention-stack.moe', '--after', 'lower-kernels', '--max-context', '48');
+    expect(ir.code).toBe(0);
+    expect(ir.out).toContain('max_context 48');
+    expect(ir.out).toMatch(/buffer layers\.a\.k_cache: f32\[2, CTX, 2, 8\] state/);
+    const without = await cli('ir', 'test/fixtures/attention-stack.moe', '--after', 'lower-kernels');
+    expect(without.out).toMatch(/buffer layers\.a\.k_cache: f32\[2, L, 2, 8\] input/);
+    const dir = mkdtempSync(join(tmpdir(), 'moec-attn-'));
+    try {
+      const c = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '--max-context', '48', '-o', dir);
+      expect(c.code, c.err).toBe(0);
+      expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 48');
+      const refused = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(/E701: the C backend runs attention with the KV cache as state/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const bad = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '--max-context', '0');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--max-context must be a whole number from 1');
   });
 
   it('emits the attention kernel and the cache ABI as in the golden files (x86-avx2)', async () => {
