@@ -20,7 +20,7 @@ export function withDecoderOpsRefused(b: Backend): Backend {
     const ops = new Set<string>();
     forEachKernel(p.steps, (k) => {
       // Attention is a kernel of its own (ir/kernel/attention.ts); the others are op kernels.
-      const op = k.kind === 'attention' ? k.kind : k.kind === 'op' ? k.op : undefined;
+      const op = k.kind === 'attention' || k.kind === 'mla_attention' ? k.kind : k.kind === 'op' ? k.op : undefined;
       if (op !== undefined && (DECODER_OPS as readonly string[]).includes(op) && !b.decoderOps?.includes(op)) ops.add(op);
     });
     if (ops.size > 0)

@@ -51,5 +51,7 @@ export function describeKernel(k: Kernel): string {
       return k.op;
     case 'attention':
       return `attention (online softmax${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks ? ', sinks' : ''})`;
+    case 'mla_attention':
+      return 'latent attention (W_UK absorbed into the query, W_UV into the output; online softmax)';
   }
 }

@@ -43,6 +43,7 @@
  */
 import { DimError, evalDim, evalShape } from '../../ir/dims.ts';
 import type { AttentionKernel } from '../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
@@ -711,6 +712,7 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
     case 'op':
       return opCost(k, buf, b, target);
     case 'attention':
+    case 'mla_attention':
       return attentionCost(k, buf, b, target);
   }
 }
@@ -720,23 +722,25 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
  * cache's rows beyond them are not read); unbound (a program costed without L) it counts a
  * prefill from an empty cache.
  */
-function attentionCost(k: AttentionKernel, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
+function attentionCost(k: AttentionKernel | MlaAttentionKernel, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
   let past = 0;
   try {
     past = evalDim(k.past, bindings);
   } catch (e) {
     if (!(e instanceof DimError)) throw e;
   }
-  const names = [k.q, k.k, k.v, k.kCache, k.vCache, ...(k.sinks !== undefined ? [k.sinks] : [])];
-  const inputs = names.map((n, i) => (i === 3 || i === 4 ? [past, ...evalShape(buf(n).shape.slice(1), bindings)] : evalShape(buf(n).shape, bindings)));
+  // The graph op's operands in order, and which of them are caches.
+  const [names, caches] =
+    k.kind === 'attention' ? [[k.q, k.k, k.v, k.kCache, k.vCache, ...(k.sinks !== undefined ? [k.sinks] : [])], [3, 4]] : [[k.qNope, k.qPe, k.kv, k.kPe, k.kvCache, k.peCache, k.wkvB], [4, 5]];
+  const inputs = names.map((n, i) => (caches.includes(i) ? [past, ...evalShape(buf(n).shape.slice(1), bindings)] : evalShape(buf(n).shape, bindings)));
   const sizes: OpSizes = {
     inputs,
     outputs: [evalShape(buf(k.out).shape, bindings)],
     inputBytes: names.map((n) => dtypeBytes(buf(n).dtype)),
     outputBytes: [dtypeBytes(buf(k.out).dtype)],
-    attrs: { window: k.window },
+    attrs: { window: k.kind === 'attention' ? k.window : 0 },
   };
-  const c = decoderOpCost('attention', sizes)!;
+  const c = decoderOpCost(k.kind, sizes)!;
   return streamCost(c.flops, c.bytes, t);
 }
 

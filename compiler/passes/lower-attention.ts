@@ -1,6 +1,7 @@
 /**
- * @fileoverview Lowering of the graph's `attention` op to the kernel IR's `attention` kernel
- * (ir/kernel/attention.ts), and of its KV caches to state the compiled model owns.
+ * @fileoverview Lowering of the graph's `attention` and `mla_attention` ops to the kernel
+ * IR's kernels (ir/kernel/attention.ts, mla.ts), and of their KV caches to state the
+ * compiled model owns.
  *
  * A graph model takes its caches as inputs ([L, G, Dk] per layer, stacked [LAYERS, L, G, Dk]
  * into a repeat) and never writes them back. Given a context bound (`maxContext`), every
@@ -13,7 +14,8 @@ import { sym } from '../../ir/dims.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import type { Node, Value } from '../../ir/graph/graph.ts';
 import { type AttentionKernel, CONTEXT_DIM } from '../../ir/kernel/attention.ts';
-import type { KBuffer, KProgram, Step } from '../../ir/kernel/kernel.ts';
+import type { KBuffer, KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
+import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
 import { forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
 
 /** The attention kernel of a graph `attention` node (`name`: a value's buffer). */
@@ -36,6 +38,34 @@ export function lowerAttention(n: Node, name: (v: Value) => string): AttentionKe
 
 function inputsOf(p: KProgram): Set<string> {
   return new Set(p.inputs.map((i) => i.buffer));
+}
+
+/** The MLA kernel of a graph `mla_attention` node (`name`: a value's buffer). */
+export function lowerMla(n: Node, name: (v: Value) => string): MlaAttentionKernel {
+  const [qNope, qPe, kv, kPe, kvCache, peCache, wkvB] = n.inputs;
+  return {
+    kind: 'mla_attention',
+    qNope: name(qNope),
+    qPe: name(qPe),
+    kv: name(kv),
+    kPe: name(kPe),
+    kvCache: name(kvCache),
+    peCache: name(peCache),
+    wkvB: name(wkvB),
+    out: name(n.outputs[0]),
+    scale: n.attrs.scale as number,
+    past: kvCache.type.shape[0],
+  };
+}
+
+/**
+ * The caches a kernel reads (none for most), each with its positions axis counted from the
+ * end: attention's [.., positions, kv_heads, head_dim], MLA's [.., positions, width].
+ */
+function cachesOf(k: Kernel): Array<{ name: string; fromEnd: number }> {
+  if (k.kind === 'attention') return [k.kCache, k.vCache].map((name) => ({ name, fromEnd: 3 }));
+  if (k.kind === 'mla_attention') return [k.kvCache, k.peCache].map((name) => ({ name, fromEnd: 2 }));
+  return [];
 }
 
 /** Loop slice → the buffer it slices, for every loop. */
@@ -65,34 +95,32 @@ export function cachesToState(p: KProgram, maxContext: number): void {
     }
     return name;
   };
-  // Every buffer read as a cache, by root; and every root something else reads.
-  const caches = new Set<string>();
+  // Every buffer read as a cache, by root, with its positions axis; and every root something else reads.
+  const caches = new Map<string, number>();
   const otherReads = new Set<string>();
   forEachKernel(p.steps, (k) => {
-    const cacheRoles = k.kind === 'attention' ? [k.kCache, k.vCache] : [];
-    for (const c of cacheRoles) caches.add(root(c));
-    for (const r of kernelBuffers(k).reads) if (!cacheRoles.includes(r)) otherReads.add(root(r));
+    const cacheRoles = cachesOf(k);
+    for (const c of cacheRoles) caches.set(root(c.name), c.fromEnd);
+    for (const r of kernelBuffers(k).reads) if (!cacheRoles.some((c) => c.name === r)) otherReads.add(root(r));
   });
-  // The keys and values of one kernel are state together or not at all.
+  // The two caches of one kernel are state together or not at all.
   forEachKernel(p.steps, (k) => {
-    if (k.kind !== 'attention') return;
-    const pair = [root(k.kCache), root(k.vCache)];
+    const pair = cachesOf(k).map((c) => root(c.name));
     if (pair.some((c) => otherReads.has(c) || !inputsOf(p).has(c))) pair.forEach((c) => otherReads.add(c));
   });
-  const convert = [...caches].filter((c) => inputsOf(p).has(c) && !otherReads.has(c));
+  const convert = [...caches.keys()].filter((c) => inputsOf(p).has(c) && !otherReads.has(c));
   if (convert.length === 0) return;
   if (p.module.dims.some((d) => d.name === CONTEXT_DIM))
     fail('E203', `the model declares a size named ${CONTEXT_DIM}, the name compiled models give their context bound`, p.module.dims.find((d) => d.name === CONTEXT_DIM)!.span, `rename the size, or compile without a context bound`);
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
-  const toState = (b: KBuffer): void => {
-    // The positions axis is the third from the end ([.., positions, kv_heads, head_dim]).
-    const axis = b.shape.length - 3;
+  const toState = (b: KBuffer, fromEnd: number): void => {
+    const axis = b.shape.length - fromEnd;
     b.kind = 'state';
     b.shape = b.shape.map((d, i) => (i === axis ? sym(CONTEXT_DIM) : d));
   };
   const converted = new Set(convert);
-  for (const c of convert) toState(byName.get(c)!);
-  for (const [slice] of stacked) if (converted.has(root(slice)) && byName.has(slice)) toState(byName.get(slice)!);
+  for (const c of convert) toState(byName.get(c)!, caches.get(c)!);
+  for (const [slice] of stacked) if (converted.has(root(slice)) && byName.has(slice)) toState(byName.get(slice)!, caches.get(root(slice))!);
   p.inputs = p.inputs.filter((i) => !converted.has(i.buffer));
   p.module = { ...p.module, dims: [...p.module.dims, { name: CONTEXT_DIM, max: maxContext }] };
   p.maxContext = maxContext;

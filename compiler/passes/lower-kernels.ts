@@ -31,7 +31,7 @@ import { cloneModule } from './clone.ts';
 import type { Pass } from './pass.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { kernelBuffers } from '../../ir/kernel/walk.ts';
-import { cachesToState, lowerAttention } from './lower-attention.ts';
+import { cachesToState, lowerAttention, lowerMla } from './lower-attention.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;
@@ -119,19 +119,12 @@ class Lowerer {
       case 'repeat':
         return [this.loop(n)];
       case 'attention':
-        return [lowerAttention(n, b)];
-      default: {
-        // Only the GEMM and router kernels dequantize; an op kernel would read codes.
-        const q = n.inputs.find((v) => v.type.quant);
-        if (q)
-          fail(
-            'E311',
-            `${n.op} reads the quantized weight %${q.name}, but only the fused GEMM and router kernels dequantize, and this ${n.op} was not fused`,
-            n.span,
-            'quantize the weights of one expert MLP alike (gate and up with the same dtype and group), or keep this weight f32',
-          );
+        return [lowerAttention(refuseQuantized(n), b)];
+      case 'mla_attention':
+        return [lowerMla(refuseQuantized(n), b)];
+      default:
+        refuseQuantized(n);
         return [{ kind: 'op', op: n.op, attrs: n.attrs, inputs: n.inputs.map(b), outputs: n.outputs.map(b) }];
-      }
     }
   }
 
@@ -233,6 +226,19 @@ class Lowerer {
   }
 }
 
+/** Only the GEMM and router kernels dequantize: any other kernel would read codes as values (E311). */
+function refuseQuantized(n: Node): Node {
+  const q = n.inputs.find((v) => v.type.quant);
+  if (q)
+    fail(
+      'E311',
+      `${n.op} reads the quantized weight %${q.name}, but only the fused GEMM and router kernels dequantize, and this ${n.op} was not fused`,
+      n.span,
+      'quantize the weights of one expert MLP alike (gate and up with the same dtype and group), or keep this weight f32',
+    );
+  return n;
+}
+
 /** How many times each buffer is read, anywhere in the program (loops and outputs included). */
 function readCounts(p: { steps: Step[]; outputs: Array<{ buffer: string }> }): Map<string, number> {
   const counts = new Map<string, number>();
@@ -256,7 +262,7 @@ function readCounts(p: { steps: Step[]; outputs: Array<{ buffer: string }> }): M
         for (const e of s.epilogue) read(e.kind === 'bias' ? e.bias : e.kind === 'combine' ? e.weights : undefined);
       } else if (s.kind === 'router') [s.x, s.w, s.bias, s.selectBias, s.sharedGate].forEach(read);
       else if (s.kind === 'moe_align') read(s.indices);
-      else if (s.kind === 'attention') kernelBuffers(s).reads.forEach(read);
+      else if (s.kind === 'attention' || s.kind === 'mla_attention') kernelBuffers(s).reads.forEach(read);
     }
   };
   walk(p.steps);

@@ -13,6 +13,7 @@
  */
 import { evalShape } from '../../ir/dims.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
 import type { KBuffer } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target/caps.ts';
 
@@ -22,15 +23,20 @@ const MAX_KEY_TILE = 512;
 /** Floats of the decode split's partials (64 KiB: the stack block the C GEMMs also keep to). */
 export const PARTIALS_FLOATS = 16384;
 
-/** The schedule of one attention kernel on `target` (`buf` resolves its buffers, loop slices included). */
-export function attentionSchedule(k: AttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer): AttentionSchedule {
-  const [heads, dk] = evalShape(buf(k.q).shape.slice(1), {});
-  const [dv] = evalShape(buf(k.v).shape.slice(2), {});
+/**
+ * The schedule of one attention or MLA kernel on `target` (`buf` resolves its buffers, loop
+ * slices included). What one key costs in cache: attention reads a key and a value row
+ * (Dk + Dv floats); MLA a latent and a rope key (C + Dr), and accumulates in the latent space (C).
+ */
+export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer): AttentionSchedule {
+  const last = (name: string): number => evalShape(buf(name).shape.slice(-1), {})[0];
+  const heads = evalShape(buf(k.kind === 'attention' ? k.q : k.qNope).shape.slice(1, 2), {})[0];
+  const [keyFloats, accFloats] = k.kind === 'attention' ? [last(k.q) + last(k.v), last(k.v)] : [last(k.kv) + last(k.kPe), last(k.kv)];
   const l1 = target.memory[0]?.bytes ?? 32768;
-  // A key row and a value row per key, f32, within half the cache (the rest: q, accumulators, the other operands).
-  const fit = Math.floor(l1 / 2 / ((dk + dv) * 4));
+  // A tile's key rows, f32, within half the cache (the rest: the query, the accumulators, the other operands).
+  const fit = Math.floor(l1 / 2 / (keyFloats * 4));
   let keyTile = MIN_KEY_TILE;
   while (keyTile * 2 <= Math.min(fit, MAX_KEY_TILE)) keyTile *= 2;
-  const splits = Math.max(1, Math.min(target.cores, Math.floor(PARTIALS_FLOATS / (heads * (dv + 2)))));
+  const splits = Math.max(1, Math.min(target.cores, Math.floor(PARTIALS_FLOATS / (heads * (accFloats + 2)))));
   return { keyTile, splits };
 }

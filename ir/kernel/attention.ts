@@ -90,15 +90,8 @@ export function runAttention(
   const past = evalDim(k.past, bindings);
   const kc = ops.kCache.t.data;
   const vc = ops.vCache.t.data;
-  if (state) {
-    const rows = ops.kCache.t.shape[0];
-    if (!Number.isInteger(past) || past < 0 || past + tokens > rows)
-      fail('E505', `attention: ${shapeToString([k.past]).slice(1, -1)} = ${past} cached positions and T = ${tokens} new ones do not fit the cache of ${rows} positions`, undefined, 'give a larger context bound (--max-context), or start again with L = 0');
-    for (let i = 0; i < tokens * groups * dk; i++) ops.kCache.store(past * groups * dk + i, kn.data[i]);
-    for (let i = 0; i < tokens * groups * dv; i++) ops.vCache.store(past * groups * dv + i, v.data[i]);
-  } else if (past !== ops.kCache.t.shape[0]) throw new Error(`kernel interpreter: attention past = ${past}, but the cache ${k.kCache} has ${ops.kCache.t.shape[0]} rows`);
   // With a state cache every key is a cache row; else the new ones follow the cached rows.
-  const cachedRows = state ? past + tokens : past;
+  const cachedRows = appendToCaches(k, past, tokens, [[ops.kCache, kn], [ops.vCache, v]], state);
   const keyData = (j: number): [ArrayLike<number>, number] => (j < cachedRows ? [kc, j * groups] : [kn.data, (j - cachedRows) * groups]);
   const valueData = (j: number): [ArrayLike<number>, number] => (j < cachedRows ? [vc, j * groups] : [v.data, (j - cachedRows) * groups]);
   const out = new Float64Array(tokens * heads * dv);
@@ -123,6 +116,26 @@ export function runAttention(
     }
   }
   for (let i = 0; i < out.length; i++) ops.out.store(i, out[i]);
+}
+
+/**
+ * The cache rows that hold keys: with state, the call's rows first written at
+ * past..past+T-1 (E505 when they do not fit) and all past + T rows; an input cache must hold
+ * exactly `past` rows, the new keys following them.
+ */
+export function appendToCaches(k: { kind: string; past: Dim }, past: number, tokens: number, caches: ReadonlyArray<[AttentionOperand, Tensor]>, state: boolean): number {
+  const rows = caches[0][0].t.shape[0];
+  if (!state) {
+    if (past !== rows) throw new Error(`kernel interpreter: ${k.kind} past = ${past}, but its cache has ${rows} rows`);
+    return past;
+  }
+  if (!Number.isInteger(past) || past < 0 || past + tokens > rows)
+    fail('E505', `${k.kind}: ${shapeToString([k.past]).slice(1, -1)} = ${past} cached positions and T = ${tokens} new ones do not fit the cache of ${rows} positions`, undefined, 'give a larger context bound (--max-context), or start again with L = 0');
+  for (const [cache, rowsOf] of caches) {
+    const width = rowsOf.data.length / tokens;
+    for (let i = 0; i < rowsOf.data.length; i++) cache.store(past * width + i, rowsOf.data[i]);
+  }
+  return past + tokens;
 }
 
 /** What the verifier knows of a buffer an attention kernel names. */
@@ -157,22 +170,39 @@ export function checkAttention(k: AttentionKernel, b: Partial<Record<'q' | 'k' |
     ['v_cache', vc, ['rows', 'kv_heads', 'v_dim']],
     ['out', out, ['tokens', 'heads', 'v_dim']],
   ];
+  checkNamedDims(dims, bad);
+  const [h, g] = [q.shape[1], kn.shape[1]];
+  if (isSym(h) || isSym(g) || g < 1 || h % g !== 0) bad(`${size(h)} query heads do not split over ${size(g)} kv heads`);
+  if (b.sinks && !(b.sinks.shape.length === 1 && dimEq(b.sinks.shape[0], h))) bad(`sinks ${b.sinks.name} is ${show(b.sinks)}, expected one per query head`);
+  if (!Number.isInteger(k.window) || k.window < 0) bad(`window = ${k.window} is not 0 (none) or a positive whole number`);
+  checkCacheAndSchedule(k, kc, bad);
+}
+
+function size(d: Dim): string {
+  return shapeToString([d]).slice(1, -1);
+}
+
+/** Operands' dims by name (`[role, buffer, names]`): a name in two operands must be one size. */
+export function checkNamedDims(dims: ReadonlyArray<[string, AttentionBufferInfo, string[]]>, bad: (m: string) => void): void {
   const seen = new Map<string, { dim: Dim; role: string }>();
-  const size = (d: Dim): string => shapeToString([d]).slice(1, -1);
   for (const [role, x, names] of dims)
     names.forEach((name, axis) => {
       const first = seen.get(name);
       if (!first) seen.set(name, { dim: x.shape[axis], role });
       else if (!dimEq(first.dim, x.shape[axis])) bad(`the ${name} of ${role} ${x.name} is ${size(x.shape[axis])}, but ${size(first.dim)} in ${first.role}`);
     });
-  const [h, g] = [q.shape[1], kn.shape[1]];
-  if (isSym(h) || isSym(g) || g < 1 || h % g !== 0) bad(`${size(h)} query heads do not split over ${size(g)} kv heads`);
-  if (b.sinks && !(b.sinks.shape.length === 1 && dimEq(b.sinks.shape[0], h))) bad(`sinks ${b.sinks.name} is ${show(b.sinks)}, expected one per query head`);
-  if (kc.kind === 'state') {
-    if (!(isSym(kc.shape[0]) && kc.shape[0].c === 0 && kc.shape[0].terms.length === 1 && kc.shape[0].terms[0][0] === CONTEXT_DIM && kc.shape[0].terms[0][1] === 1))
-      bad(`the state cache ${kc.name} is ${show(kc)}; its rows are the context ${CONTEXT_DIM}`);
-  } else if (!dimEq(k.past, kc.shape[0])) bad(`past = ${size(k.past)}, but the input cache ${kc.name} has ${size(kc.shape[0])} rows`);
-  if (!Number.isInteger(k.window) || k.window < 0) bad(`window = ${k.window} is not 0 (none) or a positive whole number`);
+}
+
+/**
+ * What attention and MLA kernels share: a state cache has `CTX` rows, an input cache `past`;
+ * the scale is finite and the schedule's sizes positive.
+ */
+export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: AttentionSchedule }, cache: AttentionBufferInfo, bad: (m: string) => void): void {
+  if (cache.kind === 'state') {
+    const d = cache.shape[0];
+    if (!(isSym(d) && d.c === 0 && d.terms.length === 1 && d.terms[0][0] === CONTEXT_DIM && d.terms[0][1] === 1))
+      bad(`the state cache ${cache.name} is ${cache.dtype}${shapeToString(cache.shape)}; its rows are the context ${CONTEXT_DIM}`);
+  } else if (!dimEq(k.past, cache.shape[0])) bad(`past = ${size(k.past)}, but the input cache ${cache.name} has ${size(cache.shape[0])} rows`);
   if (!Number.isFinite(k.scale)) bad(`scale = ${k.scale} is not a finite number`);
   for (const key of ['keyTile', 'splits'] as const) {
     const x = k.schedule?.[key];

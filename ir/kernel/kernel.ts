@@ -20,6 +20,7 @@ import type { Dim } from '../dims.ts';
 import type { Attrs, Module } from '../graph/graph.ts';
 import type { DType } from '../types.ts';
 import type { AttentionKernel } from './attention.ts';
+import type { MlaAttentionKernel } from './mla.ts';
 
 /**
  * `state`: persistent state the compiled model owns between calls (a KV cache; sized by the
@@ -290,7 +291,7 @@ export interface OpKernel {
   threads?: KernelThreads;
 }
 
-export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | AttentionKernel;
+export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | AttentionKernel | MlaAttentionKernel;
 
 /**
  * A loop: the graph IR's `repeat`. Iteration i runs `body` with each stacked buffer in

@@ -62,6 +62,7 @@
 import { MoecError, fail } from '../diagnostics.ts';
 import { DimError, evalShape } from '../dims.ts';
 import { CONTEXT_DIM, runAttention } from './attention.ts';
+import { runMla } from './mla.ts';
 import { roundToBf16, roundToF16 } from '../float16.ts';
 import type { Node } from '../graph/graph.ts';
 import { interpretFunc } from '../graph/interp.ts';
@@ -311,6 +312,16 @@ class KernelRun {
           const state = this.resolve(s.kCache).kind === 'state';
           const ops = { q: get(s.q).t, k: get(s.k).t, v: get(s.v).t, kCache: operand(s.kCache), vCache: operand(s.vCache), out: operand(s.out), ...(s.sinks !== undefined ? { sinks: get(s.sinks).t } : {}) };
           runAttention(s, ops, state, this.opts.bindings);
+          break;
+        }
+        case 'mla_attention': {
+          const operand = (name: string) => {
+            const b = get(name);
+            return { t: b.t, store: (i: number, v: number) => put(b, i, v) };
+          };
+          const state = this.resolve(s.kvCache).kind === 'state';
+          const ops = { qNope: get(s.qNope).t, qPe: get(s.qPe).t, kv: get(s.kv).t, kPe: get(s.kPe).t, kvCache: operand(s.kvCache), peCache: operand(s.peCache), wkvB: get(s.wkvB).t, out: operand(s.out) };
+          runMla(s, ops, state, this.opts.bindings);
           break;
         }
       }

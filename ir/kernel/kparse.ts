@@ -17,6 +17,7 @@ import { SourceFile } from '../source.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
 import type { Dim } from '../dims.ts';
 import type { AttentionKernel, AttentionSchedule } from './attention.ts';
+import type { MlaAttentionKernel } from './mla.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
@@ -63,7 +64,7 @@ function findGraphSection(text: string): { start: number; end: number } | undefi
 
 const HEADER_WORD = 'moec.kernel-ir';
 const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
-const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'op', 'loop'];
+const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'mla_attention', 'op', 'loop'];
 
 /** A `key=value` entry with the token of its key, for errors. */
 interface Entry<T> {
@@ -305,7 +306,8 @@ class KernelParser extends TextReader {
         k = r.groupedGemm(epilogue, tile);
         break;
       case 'attention':
-        k = r.attention();
+      case 'mla_attention':
+        k = kind === 'attention' ? r.attention() : r.mla();
         if (this.isWord('schedule')) {
           const t = this.next();
           this.expect('(', "after 'schedule'", 'write schedule(key_tile=N, splits=N)');
@@ -315,8 +317,9 @@ class KernelParser extends TextReader {
       default:
         k = r.gemm(epilogue, tile);
     }
-    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align' || kind === 'attention')) this.error(`${kind} has no epilogue`, undefined, kindTok);
-    if (tile && (kind === 'moe_align' || kind === 'attention')) this.error(`${kind} is not tiled${kind === 'attention' ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
+    const attends = kind === 'attention' || kind === 'mla_attention';
+    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align' || attends)) this.error(`${kind} has no epilogue`, undefined, kindTok);
+    if (tile && (kind === 'moe_align' || attends)) this.error(`${kind} is not tiled${attends ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
     const threads = this.threads();
     if (threads) k.threads = threads;
     return k;
@@ -528,11 +531,33 @@ class Reader {
     return k;
   }
 
-  attention(): AttentionKernel {
-    this.done(['q', 'k', 'v', 'k_cache', 'v_cache', 'sinks'], ['out'], ['scale', 'window', 'past']);
+  /** `past=L`: a size. */
+  private past(): Dim {
     const past = this.raw('past');
     if (typeof past.value !== 'number' && (typeof past.value !== 'object' || past.value === null || Array.isArray(past.value)))
-      this.p.fail("attention: 'past' must be a size, such as L", past.key);
+      this.p.fail(`${this.kind}: 'past' must be a size, such as L`, past.key);
+    return past.value as Dim;
+  }
+
+  mla(): MlaAttentionKernel {
+    this.done(['q_nope', 'q_pe', 'kv', 'k_pe', 'kv_cache', 'pe_cache', 'wkv_b'], ['out'], ['scale', 'past']);
+    return {
+      kind: 'mla_attention',
+      qNope: this.in('q_nope'),
+      qPe: this.in('q_pe'),
+      kv: this.in('kv'),
+      kPe: this.in('k_pe'),
+      kvCache: this.in('kv_cache'),
+      peCache: this.in('pe_cache'),
+      wkvB: this.in('wkv_b'),
+      out: this.out('out'),
+      scale: this.num('scale'),
+      past: this.past(),
+    };
+  }
+
+  attention(): AttentionKernel {
+    this.done(['q', 'k', 'v', 'k_cache', 'v_cache', 'sinks'], ['out'], ['scale', 'window', 'past']);
     const k: AttentionKernel = {
       kind: 'attention',
       q: this.in('q'),
@@ -543,7 +568,7 @@ class Reader {
       out: this.out('out'),
       scale: this.num('scale'),
       window: this.int('window'),
-      past: past.value as Dim,
+      past: this.past(),
     };
     const sinks = this.optIn('sinks');
     if (sinks !== undefined) k.sinks = sinks;

@@ -49,6 +49,7 @@
  *   - gemm: trans_b
  *   - attention (`attention.ts`): scale, window, past (a size: the cached positions), then
  *     `schedule(key_tile=N, splits=N)` when the tiler has set it
+ *   - mla_attention (`mla.ts`): scale, past, then the schedule as for attention
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
@@ -68,6 +69,7 @@
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
 import type { AttrValue, Attrs } from '../graph/graph.ts';
+import type { AttentionSchedule } from './attention.ts';
 import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
@@ -205,8 +207,11 @@ export function printKernel(k: Kernel): string {
       return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
     case 'attention': {
       const ins: Roles = [['q', k.q], ['k', k.k], ['v', k.v], ['k_cache', k.kCache], ['v_cache', k.vCache], ['sinks', k.sinks]];
-      const schedule = k.schedule ? ` schedule(key_tile=${printNumber(k.schedule.keyTile)}, splits=${printNumber(k.schedule.splits)})` : '';
-      return call('attention', ins, [['out', k.out]], [['scale', k.scale], ['window', k.window], ['past', k.past]], []) + schedule + printThreads(k.threads);
+      return call('attention', ins, [['out', k.out]], [['scale', k.scale], ['window', k.window], ['past', k.past]], []) + printSchedule(k.schedule) + printThreads(k.threads);
+    }
+    case 'mla_attention': {
+      const ins: Roles = [['q_nope', k.qNope], ['q_pe', k.qPe], ['kv', k.kv], ['k_pe', k.kPe], ['kv_cache', k.kvCache], ['pe_cache', k.peCache], ['wkv_b', k.wkvB]];
+      return call('mla_attention', ins, [['out', k.out]], [['scale', k.scale], ['past', k.past]], []) + printSchedule(k.schedule) + printThreads(k.threads);
     }
     case 'op':
       return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
@@ -227,6 +232,11 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
   if (epilogue.length > 0) s += ` epilogue[${epilogue.map(printEpilogue).join(', ')}]`;
   if (tile) s += ` ${printTiling(tile)}`;
   return s;
+}
+
+/** ` schedule(key_tile=256, splits=2)` of an attention or MLA kernel, or nothing. */
+function printSchedule(s: AttentionSchedule | undefined): string {
+  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)})` : '';
 }
 
 /** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */

@@ -28,7 +28,7 @@
  *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
  *     re-infer to their output buffers' types through the op catalogue; `attention` as
- *     `checkAttention` (attention.ts) says.
+ *     `checkAttention` (attention.ts) says, `mla_attention` as `checkMla` (mla.ts).
  *     Schedules: tile sizes, `rows`, `kc`, `panels`, `streams`, `prefetch` and `threads`
  *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
  *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
@@ -61,6 +61,7 @@ import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '
 import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
 import { checkAttention } from './attention.ts';
+import { checkMla } from './mla.ts';
 
 /** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
 interface BufInfo {
@@ -417,6 +418,13 @@ class KernelCheck {
         const roles = { q: k.q, k: k.k, v: k.v, k_cache: k.kCache, v_cache: k.vCache, sinks: k.sinks };
         const infos = Object.fromEntries(Object.entries(roles).map(([role, name]) => [role, this.use(role, name, 'read')]));
         checkAttention(k, { ...infos, out: this.use('out', k.out, 'write') }, (m) => this.bad(m));
+        break;
+      }
+      case 'mla_attention': {
+        const k = this.k;
+        const roles = { q_nope: k.qNope, q_pe: k.qPe, kv: k.kv, k_pe: k.kPe, kv_cache: k.kvCache, pe_cache: k.peCache, wkv_b: k.wkvB };
+        const infos = Object.fromEntries(Object.entries(roles).map(([role, name]) => [role, this.use(role, name, role === 'wkv_b' ? 'weight' : 'read')]));
+        checkMla(k, { ...infos, out: this.use('out', k.out, 'write') }, (m) => this.bad(m));
         break;
       }
       default:

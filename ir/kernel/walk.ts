@@ -43,6 +43,8 @@ export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } 
       // A state cache is also written (appended to), but it is state, not arena memory: its
       // writes matter to no liveness.
       return { reads: present([k.q, k.k, k.v, k.kCache, k.vCache, k.sinks]), writes: [k.out] };
+    case 'mla_attention':
+      return { reads: [k.qNope, k.qPe, k.kv, k.kPe, k.kvCache, k.peCache, k.wkvB], writes: [k.out] };
   }
 }
 

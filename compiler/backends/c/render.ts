@@ -414,6 +414,8 @@ class CRenderer {
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
         break;
       }
+      case 'mla_attention':
+        return fail('E701', 'the C backend cannot run mla_attention yet');
       case 'attention':
         [view, args] = attentionView(k, { v: (n) => this.v(n), buffer: (n) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum });
         mode = 'serial';

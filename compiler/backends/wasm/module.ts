@@ -12,6 +12,7 @@ import binaryen from 'binaryen';
 import { type Epilogue, type KProgram, type LoopStep, type Step, VECTOR_LANES } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../../ir/diagnostics.ts';
+import { kernelBuffers } from '../../../ir/kernel/walk.ts';
 import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
@@ -101,7 +102,9 @@ function plainOperands(s: Step): string[] {
     case 'moe_align':
       return [];
     case 'attention':
-      return [s.q, s.k, s.v, s.kCache, s.vCache, s.out, ...(s.sinks ? [s.sinks] : [])];
+    case 'mla_attention':
+      // Not rendered (withDecoderOpsRefused); every operand would be a plain one.
+      return kernelBuffers(s).reads.concat(kernelBuffers(s).writes);
   }
 }
 

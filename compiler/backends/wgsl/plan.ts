@@ -388,8 +388,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
         case 'op':
           return op(s);
         case 'attention':
+        case 'mla_attention':
           // withDecoderOpsRefused stops such programs before they get here.
-          throw new Error('wgsl: the attention kernel has no WGSL rendering yet');
+          throw new Error(`wgsl: the ${s.kind} kernel has no WGSL rendering yet`);
         case 'loop': {
           const body = steps(s.body);
           const copyBytes = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>): number => pairs.reduce((n, c) => n + bytesAt(byName.get(c.from)!, b), 0);
