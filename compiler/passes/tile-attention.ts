@@ -37,6 +37,8 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   const fit = Math.floor(l1 / 2 / (keyFloats * 4));
   let keyTile = MIN_KEY_TILE;
   while (keyTile * 2 <= Math.min(fit, MAX_KEY_TILE)) keyTile *= 2;
-  const splits = Math.max(1, Math.min(target.cores, Math.floor(PARTIALS_FLOATS / (heads * (accFloats + 2)))));
+  // MLA's decode split also holds every head's latent query beside the partials.
+  const queries = k.kind === 'mla_attention' ? heads * accFloats : 0;
+  const splits = Math.max(1, Math.min(target.cores, Math.floor((PARTIALS_FLOATS - queries) / (heads * (accFloats + 2)))));
   return { keyTile, splits };
 }

@@ -6,7 +6,8 @@
  */
 import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { AttentionKernel } from '../../../ir/kernel/attention.ts';
+import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
 import { bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
 
@@ -30,26 +31,32 @@ export const C_PAST = 'L';
 export function checkStateCaches(p: KProgram): void {
   const buffer = bufferResolver(p);
   forEachKernel(p.steps, (k) => {
-    if (k.kind !== 'attention') return;
-    const cache = buffer(k.kCache);
+    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
+    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
+    const cache = buffer(name);
     if (cache.kind !== 'state')
-      fail('E701', `the C backend runs attention with the KV cache as state the model owns, but ${k.kCache} is an ${cache.kind}`, undefined, 'compile with a context bound (--max-context N): the caches become state and forward takes L');
+      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile with a context bound (--max-context N): the caches become state and forward takes L');
   });
 }
 
-export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+/** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
+function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {
   if (!isSym(k.past) || k.past.c !== 0 || k.past.terms.length !== 1 || k.past.terms[0][1] !== 1)
-    throw new Error(`C backend: attention's cached positions must be one size (L), not ${JSON.stringify(k.past)}`);
-  // The sizes after the tokens axis.
+    throw new Error(`C backend: ${k.kind}'s cached positions must be one size (L), not ${JSON.stringify(k.past)}`);
   const dims = (name: string): number[] =>
     c.buffer(name).shape.slice(1).map((d) => {
-      if (isSym(d)) throw new Error(`C backend: ${name} has a symbolic size where attention needs a fixed one`);
+      if (isSym(d)) throw new Error(`C backend: ${name} has a symbolic size where ${k.kind} needs a fixed one`);
       return d;
     });
+  const schedule = k.schedule;
+  if (!schedule) fail('E701', `the ${k.kind} writing ${k.out} has no schedule (key tile, decode split)`, undefined, 'run the tile pass for a C target: it records the schedule');
+  return { dims, schedule };
+}
+
+export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+  const { dims, schedule } = common(k, c);
   const [heads, dk] = dims(k.q);
   const [kvHeads, dv] = dims(k.v);
-  const schedule = k.schedule;
-  if (!schedule) fail('E701', `the attention writing ${k.out} has no schedule (key tile, decode split)`, undefined, 'run the tile pass for a C target: it records the schedule');
   const args = [
     { field: 'q', expr: c.v(k.q) },
     { field: 'k', expr: c.v(k.k) },
@@ -71,6 +78,42 @@ export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Rec
     dv,
     window: k.window > 0 ? k.window : undefined,
     sinks: k.sinks !== undefined,
+    scale: c.num(k.scale),
+    keyTile: schedule.keyTile,
+    splits: schedule.splits,
+    decodeSplit: schedule.splits > 1,
+    lanes: Math.max(1, c.lanes),
+  };
+  return [view, args];
+}
+
+export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+  const { dims, schedule } = common(k, c);
+  const [heads, dn] = dims(k.qNope);
+  const [, dr] = dims(k.qPe);
+  const [latent] = dims(k.kv);
+  const [, dv] = dims(k.out);
+  const args = [
+    { field: 'q_nope', expr: c.v(k.qNope) },
+    { field: 'q_pe', expr: c.v(k.qPe) },
+    { field: 'kv', expr: c.v(k.kv) },
+    { field: 'k_pe', expr: c.v(k.kPe) },
+    { field: 'w', expr: c.v(k.wkvB) },
+    { field: 'kvc', expr: c.v(k.kvCache) },
+    { field: 'pec', expr: c.v(k.peCache) },
+    { field: 'out', expr: c.v(k.out) },
+    { field: 'T', expr: 'T' },
+    { field: 'L', expr: C_PAST },
+  ];
+  const view = {
+    mla: true,
+    summaryLine: `latent attention (absorbed), ${heads} heads, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    heads,
+    dn,
+    dr,
+    dv,
+    c: latent,
+    rowsPerHead: dn + dv,
     scale: c.num(k.scale),
     keyTile: schedule.keyTile,
     splits: schedule.splits,

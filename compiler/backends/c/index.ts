@@ -132,7 +132,7 @@ function weightManifest(program: KProgram, target: TargetCaps, layout: CWeightLa
 
 export const cBackend: Backend = {
   name: 'c',
-  decoderOps: ['attention'],
+  decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const src = renderC(program, target);
     return {

@@ -26,7 +26,7 @@ import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/c
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
-import { C_PAST, attentionView, checkStateCaches } from './attention.ts';
+import { C_PAST, attentionView, checkStateCaches, mlaView } from './attention.ts';
 
 export interface CSources {
   /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
@@ -414,12 +414,13 @@ class CRenderer {
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
         break;
       }
-      case 'mla_attention':
-        return fail('E701', 'the C backend cannot run mla_attention yet');
       case 'attention':
-        [view, args] = attentionView(k, { v: (n) => this.v(n), buffer: (n) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum });
+      case 'mla_attention': {
+        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum };
+        [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
         mode = 'serial';
         break;
+      }
     }
     const comment = String(view.summaryLine);
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
