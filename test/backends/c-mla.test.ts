@@ -63,6 +63,24 @@ describe('C backend: DeepSeek MLA (absorbed) with the latent cache as state', ()
       }
     });
 
+  it('the results do not depend on the thread count (the decode split is fixed by the schedule, not the threads)', async () => {
+    const p = program('x86-avx2', [16, 4]);
+    const runs: number[][] = [];
+    for (const threads of [1, 3, 4]) {
+      const model = loadC(p, loadTarget('x86-avx2'), W);
+      model.threads = threads;
+      try {
+        const out: number[] = [];
+        for (const [L, T] of CALLS) out.push(...(await model.forward(inputsAt(L, T), { T, L })).y.data);
+        runs.push(out);
+      } finally {
+        model.dispose();
+      }
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
+  });
+
   for (const cc of ['gcc', 'clang'] as const)
     it.skipIf(skipWithout(cc, `the strict ${cc} build`))(`builds with ${cc} under ${STRICT_FLAGS.join(' ')}`, () => {
       const t = loadTarget('x86-avx2');

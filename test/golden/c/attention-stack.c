@@ -175,18 +175,24 @@ static void k0_attention_rows(const void *arg, int part, int parts) {
   }
 }
 
-/* Decode (T = 1): keys of range part of parts, for every head, into the partials. */
-static void k0_attention_split(const void *arg, int part, int parts) {
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k0_attention_split(const void *arg, int thread, int threads) {
   const k0_attention_args *g = (const k0_attention_args *)arg;
   const int first = k0_attention_first(g, 0);
-  int j0, j1, h, e;
-  moec_split(g->L + 1 - first, part, parts, &j0, &j1);
-  for (h = 0; h < 4; h++) {
-    float *p = g->partial + ((size_t)part * 4 + h) * (2 + 8);
-    p[0] = -INFINITY;
-    p[1] = 0;
-    for (e = 0; e < 8; e++) p[2 + e] = 0;
-    k0_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+  int k, j0, j1, h, e;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
+    for (h = 0; h < 4; h++) {
+      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 8);
+      p[0] = -INFINITY;
+      p[1] = 0;
+      for (e = 0; e < 8; e++) p[2 + e] = 0;
+      k0_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+    }
   }
 }
 
@@ -197,7 +203,7 @@ static void k0_attention(k0_attention_args *g, int threads) {
   int parts = (keys + 256 - 1) / 256, h, p, e;
   memcpy(g->kc + (size_t)g->L * 2 * 8, g->k, kn * sizeof(float));
   memcpy(g->vc + (size_t)g->L * 2 * 8, g->v, vn * sizeof(float));
-  if (parts > threads) parts = threads;
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
     const int rows = g->T * 4;
@@ -209,7 +215,7 @@ static void k0_attention(k0_attention_args *g, int threads) {
     float partial[2 * 4 * (2 + 8)];
     g->parts = parts;
     g->partial = partial;
-    moec_parallel(k0_attention_split, g, parts);
+    moec_parallel(k0_attention_split, g, parts < threads ? parts : threads);
     for (h = 0; h < 4; h++) {
       float top = g->sinks[h], l = 0;
       float *o = g->out + (size_t)h * 8;
@@ -328,18 +334,24 @@ static void k2_attention_rows(const void *arg, int part, int parts) {
   }
 }
 
-/* Decode (T = 1): keys of range part of parts, for every head, into the partials. */
-static void k2_attention_split(const void *arg, int part, int parts) {
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k2_attention_split(const void *arg, int thread, int threads) {
   const k2_attention_args *g = (const k2_attention_args *)arg;
   const int first = k2_attention_first(g, 0);
-  int j0, j1, h, e;
-  moec_split(g->L + 1 - first, part, parts, &j0, &j1);
-  for (h = 0; h < 4; h++) {
-    float *p = g->partial + ((size_t)part * 4 + h) * (2 + 8);
-    p[0] = -INFINITY;
-    p[1] = 0;
-    for (e = 0; e < 8; e++) p[2 + e] = 0;
-    k2_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+  int k, j0, j1, h, e;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
+    for (h = 0; h < 4; h++) {
+      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 8);
+      p[0] = -INFINITY;
+      p[1] = 0;
+      for (e = 0; e < 8; e++) p[2 + e] = 0;
+      k2_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+    }
   }
 }
 
@@ -350,7 +362,7 @@ static void k2_attention(k2_attention_args *g, int threads) {
   int parts = (keys + 256 - 1) / 256, h, p, e;
   memcpy(g->kc + (size_t)g->L * 2 * 8, g->k, kn * sizeof(float));
   memcpy(g->vc + (size_t)g->L * 2 * 8, g->v, vn * sizeof(float));
-  if (parts > threads) parts = threads;
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
     const int rows = g->T * 4;
@@ -362,7 +374,7 @@ static void k2_attention(k2_attention_args *g, int threads) {
     float partial[2 * 4 * (2 + 8)];
     g->parts = parts;
     g->partial = partial;
-    moec_parallel(k2_attention_split, g, parts);
+    moec_parallel(k2_attention_split, g, parts < threads ? parts : threads);
     for (h = 0; h < 4; h++) {
       float top = -INFINITY, l = 0;
       float *o = g->out + (size_t)h * 8;

@@ -187,17 +187,23 @@ static void k0_mla_attention_rows(const void *arg, int part, int parts) {
   }
 }
 
-/* Decode (T = 1): keys of range part of parts, for every head, into the partials. */
-static void k0_mla_attention_split(const void *arg, int part, int parts) {
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k0_mla_attention_split(const void *arg, int thread, int threads) {
   const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
-  int j0, j1, h, e;
-  moec_split(g->L + 1, part, parts, &j0, &j1);
-  for (h = 0; h < 4; h++) {
-    float *p = g->partial + ((size_t)part * 4 + h) * (2 + 16);
-    p[0] = -INFINITY;
-    p[1] = 0;
-    for (e = 0; e < 16; e++) p[2 + e] = 0;
-    k0_mla_attention_keys(g, g->q_abs + (size_t)h * 16, g->q_pe + (size_t)h * 4, j0, j1, &p[0], &p[1], p + 2);
+  int k, j0, j1, h, e;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1, k, g->parts, &j0, &j1);
+    for (h = 0; h < 4; h++) {
+      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 16);
+      p[0] = -INFINITY;
+      p[1] = 0;
+      for (e = 0; e < 16; e++) p[2 + e] = 0;
+      k0_mla_attention_keys(g, g->q_abs + (size_t)h * 16, g->q_pe + (size_t)h * 4, j0, j1, &p[0], &p[1], p + 2);
+    }
   }
 }
 
@@ -205,7 +211,7 @@ static void k0_mla_attention(k0_mla_attention_args *g, int threads) {
   int parts = (g->L + 1 + 128 - 1) / 128, h, p, e;
   memcpy(g->kvc + (size_t)g->L * 16, g->kv, (size_t)g->T * 16 * sizeof(float));
   memcpy(g->pec + (size_t)g->L * 4, g->k_pe, (size_t)g->T * 4 * sizeof(float));
-  if (parts > threads) parts = threads;
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
     const int rows = g->T * 4;
@@ -219,7 +225,7 @@ static void k0_mla_attention(k0_mla_attention_args *g, int threads) {
     g->parts = parts;
     g->q_abs = q_abs;
     g->partial = partial;
-    moec_parallel(k0_mla_attention_split, g, parts);
+    moec_parallel(k0_mla_attention_split, g, parts < threads ? parts : threads);
     for (h = 0; h < 4; h++) {
       float top = -INFINITY, l = 0;
       for (p = 0; p < parts; p++) {
