@@ -80,6 +80,8 @@ describe('the attention kernel and the KV cache as state', () => {
     expect(attentionSchedule(k, t, shaped(4, 8, 8))).toEqual({ keyTile: 256, splits: 2 }); // 16 KiB / 64 B
     expect(attentionSchedule(k, t, shaped(32, 128, 128))).toEqual({ keyTile: 16, splits: 2 }); // 16 KiB / 1 KiB
     expect(attentionSchedule(k, t, shaped(4, 4, 4))).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
+    // One kv head for 128 query heads: a tile's scores for all of them stay within 4096 floats
+    expect(attentionSchedule(k, t, shaped(128, 8, 8)).keyTile).toBe(32);
     // 128 heads of 128 values: 16,640 floats of partials per part, over the 16,384 of the block: no split (rows suffice)
     expect(attentionSchedule(k, t, shaped(128, 128, 128)).splits).toBe(1);
     expect(128 * 130).toBeGreaterThan(PARTIALS_FLOATS);

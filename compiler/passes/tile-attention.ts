@@ -2,9 +2,10 @@
  * @fileoverview The attention kernel's schedule (`AttentionSchedule` in
  * ir/kernel/attention.ts), chosen by the tiler from the target's caps:
  * - the key tile: keys (and their values) one pass of the online softmax holds, as many as
- *   fit half of the innermost cache beside the query row and the accumulators, a power of
- *   two from 16 to 512, so a tile's keys are read from memory once per query row and reused
- *   from the cache for the scores and the weighted sum;
+ *   fit half of the innermost cache beside the query rows and the accumulators (and whose
+ *   scores for every head of a kv head fit `SCORES_FLOATS`), a power of two from 16 to 512,
+ *   so a tile's keys are read from memory once and reused from the cache for the scores and
+ *   the weighted sum;
  * - the decode split: a single new token (T = 1) has one query row per head, too little to
  *   spread over threads by rows when heads are few, so its visible keys are split over up
  *   to every core, each part a partial softmax (max, sum, accumulator) for every head, merged
@@ -20,6 +21,9 @@ import type { TargetCaps } from '../target/caps.ts';
 const MIN_KEY_TILE = 16;
 const MAX_KEY_TILE = 512;
 
+/** Floats of one tile's scores (16 KiB on the stack of a thread). */
+const SCORES_FLOATS = 4096;
+
 /** Floats of the decode split's partials (64 KiB: the stack block the C GEMMs also keep to). */
 export const PARTIALS_FLOATS = 16384;
 
@@ -34,7 +38,9 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   const [keyFloats, accFloats] = k.kind === 'attention' ? [last(k.q) + last(k.v), last(k.v)] : [last(k.kv) + last(k.kPe), last(k.kv)];
   const l1 = target.memory[0]?.bytes ?? 32768;
   // A tile's key rows, f32, within half the cache (the rest: the query, the accumulators, the other operands).
-  const fit = Math.floor(l1 / 2 / (keyFloats * 4));
+  // Attention scores a tile for every head of a kv head at once: those scores stay within SCORES_FLOATS.
+  const perTile = k.kind === 'attention' ? heads / evalShape(buf(k.k).shape.slice(1, 2), {})[0] : 1;
+  const fit = Math.min(Math.floor(l1 / 2 / (keyFloats * 4)), Math.floor(SCORES_FLOATS / perTile));
   let keyTile = MIN_KEY_TILE;
   while (keyTile * 2 <= Math.min(fit, MAX_KEY_TILE)) keyTile *= 2;
   // MLA's decode split also holds every head's latent query beside the partials.

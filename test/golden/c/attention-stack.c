@@ -103,8 +103,10 @@ static void moec_split(int n, int part, int parts, int *lo, int *hi) {
  * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
  * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
  * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
- * O(L). Rows (t, h) are split over threads; a single token (T = 1) instead splits its keys
- * over up to 2 threads, each a partial softmax for every head, merged by maxima and sums.
+ * O(L). The 2 heads of a kv head go together, so each key and value row is read once
+ * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
+ * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
+ * by maxima and sums.
  */
 typedef struct {
   const float *q, *k, *v;
@@ -117,34 +119,57 @@ typedef struct {
   float *partial;
 } k0_attention_args;
 
-/* Folds keys j0 .. j1-1 of kv head kvh, scored against the query row q, into (m, l, acc). */
-static void k0_attention_keys(const k0_attention_args *g, const float *q, int kvh, int j0, int j1, float *m, float *l, float *acc) {
-  float s[256];
-  int jt, i, e, u;
+/*
+ * Folds keys j0 .. j1-1 of kv head kvh into the 2 query rows q0, q0 + 8, ... of the
+ * heads that read it, each with its block (m, l, acc[8]) in b at a stride of 2 + 8: a key
+ * and a value row are read once for every head of the group.
+ */
+static void k0_attention_keys(const k0_attention_args *g, const float *q0, int kvh, int j0, int j1, float *b) {
+  float s[2][256], mt[2];
+  int jt, i, e, u, r;
   for (jt = j0; jt < j1; jt += 256) {
     const int n = j1 - jt < 256 ? j1 - jt : 256;
-    float mt = *m, corr;
+    for (r = 0; r < 2; r++) mt[r] = b[r * (2 + 8)];
     for (i = 0; i < n; i++) {
       const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
-      /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
-      float d[8] = {0}, dot = 0;
-      for (e = 0; e + 8 <= 8; e += 8)
-        for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
-      for (; e < 8; e++) d[0] += q[e] * kr[e];
-      for (u = 0; u < 8; u++) dot += d[u];
-      s[i] = dot * 0.35f;
-      if (s[i] > mt) mt = s[i];
+      for (r = 0; r < 2; r++) {
+        const float *q = q0 + (size_t)r * 8;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 8; e += 8)
+          for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
+        for (; e < 8; e++) d[0] += q[e] * kr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.35f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
     }
-    corr = expf(*m - mt);
-    *l *= corr;
-    for (e = 0; e < 8; e++) acc[e] *= corr;
+    for (r = 0; r < 2; r++) {
+      float *br = b + r * (2 + 8);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 8; e++) br[2 + e] *= corr;
+    }
     for (i = 0; i < n; i++) {
       const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
-      const float p = expf(s[i] - mt);
-      *l += p;
-      for (e = 0; e < 8; e++) acc[e] += p * vr[e];
+      for (r = 0; r < 2; r++) {
+        float *br = b + r * (2 + 8);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
+      }
     }
-    *m = mt;
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k0_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 8) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 8; e++) b[2 + e] = 0;
   }
 }
 
@@ -154,24 +179,28 @@ static int k0_attention_first(const k0_attention_args *g, int t) {
   return first > 0 ? first : 0;
 }
 
-/* Rows (t, h) part of parts: each a whole softmax over its visible keys. */
+/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
 static void k0_attention_rows(const void *arg, int part, int parts) {
   const k0_attention_args *g = (const k0_attention_args *)arg;
-  float acc[8];
-  int r0, r1, r, e;
-  moec_split(g->T * 4, part, parts, &r0, &r1);
+  float b[2 * (2 + 8)];
+  int r0, r1, r, i, e;
+  moec_split(g->T * 2, part, parts, &r0, &r1);
   for (r = r0; r < r1; r++) {
-    const int t = r / 4, h = r % 4;
-    float m = -INFINITY, l = 0, scale = 1;
-    float *o = g->out + (size_t)r * 8;
-    for (e = 0; e < 8; e++) acc[e] = 0;
-    k0_attention_keys(g, g->q + (size_t)r * 8, h / 2, k0_attention_first(g, t), g->L + t + 1, &m, &l, acc);
-    { /* the sink joins the denominator only */
-      const float sink = g->sinks[h], top = sink > m ? sink : m;
-      scale = expf(m - top);
-      l = l * scale + expf(sink - top);
+    const int t = r / 2, kvh = r % 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2;
+    k0_attention_empty(b, 2);
+    k0_attention_keys(g, g->q + row * 8, kvh, k0_attention_first(g, t), g->L + t + 1, b);
+    for (i = 0; i < 2; i++) {
+      const float *bi = b + i * (2 + 8);
+      float *o = g->out + (row + i) * 8;
+      float l = bi[1], scale = 1;
+      { /* the sink joins the denominator only */
+        const float sink = g->sinks[kvh * 2 + i], top = sink > bi[0] ? sink : bi[0];
+        scale = expf(bi[0] - top);
+        l = l * scale + expf(sink - top);
+      }
+      for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
     }
-    for (e = 0; e < 8; e++) o[e] = acc[e] * scale / l;
   }
 }
 
@@ -183,15 +212,13 @@ static void k0_attention_rows(const void *arg, int part, int parts) {
 static void k0_attention_split(const void *arg, int thread, int threads) {
   const k0_attention_args *g = (const k0_attention_args *)arg;
   const int first = k0_attention_first(g, 0);
-  int k, j0, j1, h, e;
+  int k, j0, j1, kvh;
   for (k = thread; k < g->parts; k += threads) {
     moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
-    for (h = 0; h < 4; h++) {
-      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 8);
-      p[0] = -INFINITY;
-      p[1] = 0;
-      for (e = 0; e < 8; e++) p[2 + e] = 0;
-      k0_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+    for (kvh = 0; kvh < 2; kvh++) {
+      float *b = g->partial + ((size_t)k * 4 + (size_t)kvh * 2) * (2 + 8);
+      k0_attention_empty(b, 2);
+      k0_attention_keys(g, g->q + (size_t)kvh * 2 * 8, kvh, first + j0, first + j1, b);
     }
   }
 }
@@ -206,7 +233,7 @@ static void k0_attention(k0_attention_args *g, int threads) {
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
-    const int rows = g->T * 4;
+    const int rows = g->T * 2;
     moec_parallel(k0_attention_rows, g, rows < threads ? rows : threads);
     return;
   }
@@ -267,8 +294,10 @@ static void k1_add_work(const void *arg, int part, int parts) {
  * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
  * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
  * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
- * O(L). Rows (t, h) are split over threads; a single token (T = 1) instead splits its keys
- * over up to 2 threads, each a partial softmax for every head, merged by maxima and sums.
+ * O(L). The 2 heads of a kv head go together, so each key and value row is read once
+ * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
+ * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
+ * by maxima and sums.
  */
 typedef struct {
   const float *q, *k, *v;
@@ -280,34 +309,57 @@ typedef struct {
   float *partial;
 } k2_attention_args;
 
-/* Folds keys j0 .. j1-1 of kv head kvh, scored against the query row q, into (m, l, acc). */
-static void k2_attention_keys(const k2_attention_args *g, const float *q, int kvh, int j0, int j1, float *m, float *l, float *acc) {
-  float s[256];
-  int jt, i, e, u;
+/*
+ * Folds keys j0 .. j1-1 of kv head kvh into the 2 query rows q0, q0 + 8, ... of the
+ * heads that read it, each with its block (m, l, acc[8]) in b at a stride of 2 + 8: a key
+ * and a value row are read once for every head of the group.
+ */
+static void k2_attention_keys(const k2_attention_args *g, const float *q0, int kvh, int j0, int j1, float *b) {
+  float s[2][256], mt[2];
+  int jt, i, e, u, r;
   for (jt = j0; jt < j1; jt += 256) {
     const int n = j1 - jt < 256 ? j1 - jt : 256;
-    float mt = *m, corr;
+    for (r = 0; r < 2; r++) mt[r] = b[r * (2 + 8)];
     for (i = 0; i < n; i++) {
       const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
-      /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
-      float d[8] = {0}, dot = 0;
-      for (e = 0; e + 8 <= 8; e += 8)
-        for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
-      for (; e < 8; e++) d[0] += q[e] * kr[e];
-      for (u = 0; u < 8; u++) dot += d[u];
-      s[i] = dot * 0.35f;
-      if (s[i] > mt) mt = s[i];
+      for (r = 0; r < 2; r++) {
+        const float *q = q0 + (size_t)r * 8;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 8; e += 8)
+          for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
+        for (; e < 8; e++) d[0] += q[e] * kr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.35f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
     }
-    corr = expf(*m - mt);
-    *l *= corr;
-    for (e = 0; e < 8; e++) acc[e] *= corr;
+    for (r = 0; r < 2; r++) {
+      float *br = b + r * (2 + 8);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 8; e++) br[2 + e] *= corr;
+    }
     for (i = 0; i < n; i++) {
       const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
-      const float p = expf(s[i] - mt);
-      *l += p;
-      for (e = 0; e < 8; e++) acc[e] += p * vr[e];
+      for (r = 0; r < 2; r++) {
+        float *br = b + r * (2 + 8);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
+      }
     }
-    *m = mt;
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k2_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 8) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 8; e++) b[2 + e] = 0;
   }
 }
 
@@ -318,19 +370,23 @@ static int k2_attention_first(const k2_attention_args *g, int t) {
   return 0;
 }
 
-/* Rows (t, h) part of parts: each a whole softmax over its visible keys. */
+/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
 static void k2_attention_rows(const void *arg, int part, int parts) {
   const k2_attention_args *g = (const k2_attention_args *)arg;
-  float acc[8];
-  int r0, r1, r, e;
-  moec_split(g->T * 4, part, parts, &r0, &r1);
+  float b[2 * (2 + 8)];
+  int r0, r1, r, i, e;
+  moec_split(g->T * 2, part, parts, &r0, &r1);
   for (r = r0; r < r1; r++) {
-    const int t = r / 4, h = r % 4;
-    float m = -INFINITY, l = 0, scale = 1;
-    float *o = g->out + (size_t)r * 8;
-    for (e = 0; e < 8; e++) acc[e] = 0;
-    k2_attention_keys(g, g->q + (size_t)r * 8, h / 2, k2_attention_first(g, t), g->L + t + 1, &m, &l, acc);
-    for (e = 0; e < 8; e++) o[e] = acc[e] * scale / l;
+    const int t = r / 2, kvh = r % 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2;
+    k2_attention_empty(b, 2);
+    k2_attention_keys(g, g->q + row * 8, kvh, k2_attention_first(g, t), g->L + t + 1, b);
+    for (i = 0; i < 2; i++) {
+      const float *bi = b + i * (2 + 8);
+      float *o = g->out + (row + i) * 8;
+      float l = bi[1], scale = 1;
+      for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
+    }
   }
 }
 
@@ -342,15 +398,13 @@ static void k2_attention_rows(const void *arg, int part, int parts) {
 static void k2_attention_split(const void *arg, int thread, int threads) {
   const k2_attention_args *g = (const k2_attention_args *)arg;
   const int first = k2_attention_first(g, 0);
-  int k, j0, j1, h, e;
+  int k, j0, j1, kvh;
   for (k = thread; k < g->parts; k += threads) {
     moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
-    for (h = 0; h < 4; h++) {
-      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 8);
-      p[0] = -INFINITY;
-      p[1] = 0;
-      for (e = 0; e < 8; e++) p[2 + e] = 0;
-      k2_attention_keys(g, g->q + (size_t)h * 8, h / 2, first + j0, first + j1, &p[0], &p[1], p + 2);
+    for (kvh = 0; kvh < 2; kvh++) {
+      float *b = g->partial + ((size_t)k * 4 + (size_t)kvh * 2) * (2 + 8);
+      k2_attention_empty(b, 2);
+      k2_attention_keys(g, g->q + (size_t)kvh * 2 * 8, kvh, first + j0, first + j1, b);
     }
   }
 }
@@ -365,7 +419,7 @@ static void k2_attention(k2_attention_args *g, int threads) {
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
-    const int rows = g->T * 4;
+    const int rows = g->T * 2;
     moec_parallel(k2_attention_rows, g, rows < threads ? rows : threads);
     return;
   }
