@@ -13,6 +13,7 @@ import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import { type AttentionKernel, allocateState, resetState } from '../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../ir/kernel/kernel.ts';
 import { PARTIALS_FLOATS, attentionSchedule } from '../compiler/passes/tile-attention.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
@@ -82,6 +83,11 @@ describe('the attention kernel and the KV cache as state', () => {
     expect(attentionSchedule(k, t, shaped(4, 4, 4))).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
     // One kv head for 128 query heads: a tile's scores for all of them stay within 4096 floats
     expect(attentionSchedule(k, t, shaped(128, 8, 8)).keyTile).toBe(32);
+    // DeepSeek-V3's MLA: 128 heads reading latents of 512 and rope keys of 64: heads in blocks of 8 (a divisor of 128
+    // whose latent queries, accumulators and scores fit 64 KiB), no decode split (128 x 514 floats of partials do not)
+    const mla = { kind: 'mla_attention', qNope: 'qn', qPe: 'qp', kv: 'kv', kPe: 'kp', kvCache: 'kc', peCache: 'pc', wkvB: 'w', out: 'o', scale: 1, past: 0 } as MlaAttentionKernel;
+    const dims: Record<string, number[]> = { qn: [1, 128, 128], qp: [1, 128, 64], kv: [1, 512], kp: [1, 64] };
+    expect(attentionSchedule(mla, t, (name) => ({ name, dtype: 'f32', kind: 'temp', shape: dims[name] }))).toEqual({ keyTile: 16, splits: 1, headBlock: 8 });
     // 128 heads of 128 values: 16,640 floats of partials per part, over the 16,384 of the block: no split (rows suffice)
     expect(attentionSchedule(k, t, shaped(128, 128, 128)).splits).toBe(1);
     expect(128 * 130).toBeGreaterThan(PARTIALS_FLOATS);

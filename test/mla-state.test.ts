@@ -58,7 +58,7 @@ describe('the mla_attention kernel: the absorbed form, the latent cache as state
     const text = printKernelIR(p);
     expect(text).toContain('buffer layers.kv_cache: f32[2, CTX, 16] state');
     expect(text).toContain('buffer layers.pe_cache: f32[2, CTX, 4] state');
-    expect(text).toMatch(/mla_attention\(q_nope=layers\.x, .*wkv_b=layers\.layers\.wkv_b\) -> \(out=layers\.0\) \{scale=0\.3, past=L\} schedule\(key_tile=\d+, splits=\d+\)/);
+    expect(text).toMatch(/mla_attention\(q_nope=layers\.x, .*wkv_b=layers\.layers\.wkv_b\) -> \(out=layers\.0\) \{scale=0\.3, past=L\} schedule\(key_tile=\d+, splits=\d+, head_block=4\)/);
     expect(p.inputs.map((i) => i.name)).toEqual(['q_nope', 'q_pe', 'kv', 'k_pe']);
     for (const q of [p, program()]) {
       const t = printKernelIR(q);
@@ -99,6 +99,7 @@ describe('the mla_attention kernel: the absorbed form, the latent cache as state
     const bad = (from: string | RegExp, to: string): string => verifyKernelIR(parseKernelIR(text.replace(from, to))).join('\n');
     expect(bad(/(pe_cache: f32\[(2, )?CTX, )4\]/g, '$13]')).toMatch(/the rope_dim of pe_cache layers\.layers\.pe_cache is 3, but 4 in q_pe/);
     expect(bad('buffer layers.kv_cache: f32[2, CTX, 16] state', 'buffer layers.kv_cache: f32[2, CTX, 16] temp')).toMatch(/kv_cache .* is temp but pe_cache .* is state/);
+    expect(bad('head_block=4', 'head_block=3')).toMatch(/schedule headBlock = 3 does not divide the 4 heads/);
     const p = program(8);
     const state = allocateState(p);
     interpretKernelIR(p, { bindings: { T: 6, L: 0 }, inputs: inputsAt(0, 6), weights: W, state });

@@ -46,5 +46,11 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   // MLA's decode split also holds every head's latent query beside the partials.
   const queries = k.kind === 'mla_attention' ? heads * accFloats : 0;
   const splits = Math.max(1, Math.min(target.cores, Math.floor((PARTIALS_FLOATS - queries) / (heads * (accFloats + 2)))));
-  return { keyTile, splits };
+  if (k.kind === 'attention') return { keyTile, splits };
+  // MLA's heads all read the one latent cache: as many as fit the stack block go together
+  // (per head its latent query, its accumulator block and its tile of scores).
+  const perHead = accFloats + (accFloats + 2) + keyTile;
+  let headBlock = 1;
+  for (let b = 1; b <= heads; b++) if (heads % b === 0 && b * perHead <= PARTIALS_FLOATS) headBlock = b;
+  return { keyTile, splits, headBlock };
 }

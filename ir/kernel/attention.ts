@@ -37,6 +37,12 @@ export interface AttentionSchedule {
   keyTile: number;
   /** Threads at most over which a decode call (T = 1) splits the visible keys. */
   splits: number;
+  /**
+   * MLA: query heads scored together against each key, a divisor of the heads (every head
+   * reads the one latent cache, so a block reads each key once). Attention's heads go
+   * together by kv head, which the model fixes.
+   */
+  headBlock?: number;
 }
 
 /**
@@ -204,7 +210,7 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
       bad(`the state cache ${cache.name} is ${cache.dtype}${shapeToString(cache.shape)}; its rows are the context ${CONTEXT_DIM}`);
   } else if (!dimEq(k.past, cache.shape[0])) bad(`past = ${size(k.past)}, but the input cache ${cache.name} has ${size(cache.shape[0])} rows`);
   if (!Number.isFinite(k.scale)) bad(`scale = ${k.scale} is not a finite number`);
-  for (const key of ['keyTile', 'splits'] as const) {
+  for (const key of ['keyTile', 'splits', 'headBlock'] as const) {
     const x = k.schedule?.[key];
     if (x !== undefined && !(Number.isInteger(x) && x >= 1)) bad(`schedule ${key} = ${x} is not a positive whole number`);
   }

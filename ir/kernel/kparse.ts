@@ -576,8 +576,10 @@ class Reader {
   }
 
   attentionSchedule(): AttentionSchedule {
-    this.done([], [], ['key_tile', 'splits']);
-    return { keyTile: this.int('key_tile'), splits: this.int('splits') };
+    this.done([], [], ['key_tile', 'splits', 'head_block']);
+    const s: AttentionSchedule = { keyTile: this.int('key_tile'), splits: this.int('splits') };
+    if (this.attrs.has('head_block')) s.headBlock = this.int('head_block');
+    return s;
   }
 
   threads(): KernelThreads {

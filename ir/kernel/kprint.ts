@@ -236,7 +236,7 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
 
 /** ` schedule(key_tile=256, splits=2)` of an attention or MLA kernel, or nothing. */
 function printSchedule(s: AttentionSchedule | undefined): string {
-  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)})` : '';
+  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''})` : '';
 }
 
 /** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */

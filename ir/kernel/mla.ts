@@ -124,4 +124,6 @@ export function checkMla(
   if (![h, dn, dv, rows].some(isSym) && rows !== (h as number) * ((dn as number) + (dv as number)))
     bad(`wkv_b ${w.name} has ${rows} rows, expected heads * (nope_dim + v_dim) = ${h} * (${dn} + ${dv})`);
   checkCacheAndSchedule(k, kc, bad);
+  const hb = k.schedule?.headBlock;
+  if (hb !== undefined && !isSym(h) && (h as number) % hb !== 0) bad(`schedule headBlock = ${hb} does not divide the ${h} heads`);
 }

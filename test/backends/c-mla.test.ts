@@ -24,10 +24,11 @@ const TOL = 1e-5;
 const M = compile(readFileSync('test/fixtures/mla-stack.moe', 'utf8'), { path: 'test/fixtures/mla-stack.moe' });
 const W = randomWeights(M, 13);
 
-function program(target: string, schedule?: readonly [number, number]): KProgram {
+/** The program for `target`, as tiled or with a hand-set schedule [key tile, splits, head block]. */
+function program(target: string, schedule?: readonly [number, number, number]): KProgram {
   const p = runPipeline(M, { target: loadTarget(target), maxTokens: 16, maxContext: 64 }).program!;
   if (!schedule) return p;
-  return { ...p, steps: mapKernels(p.steps, (k) => (k.kind === 'mla_attention' ? { ...k, schedule: { keyTile: schedule[0], splits: schedule[1] } } : k)) };
+  return { ...p, steps: mapKernels(p.steps, (k) => (k.kind === 'mla_attention' ? { ...k, schedule: { keyTile: schedule[0], splits: schedule[1], headBlock: schedule[2] } } : k)) };
 }
 
 const CALLS: Array<[number, number]> = [[0, 7], ...Array.from({ length: 8 }, (_, i): [number, number] => [7 + i, 1]), [15, 16], ...Array.from({ length: 10 }, (_, i): [number, number] => [31 + i, 1])];
@@ -45,8 +46,8 @@ function inputsAt(L: number, T: number): Record<string, Tensor> {
 }
 
 describe('C backend: DeepSeek MLA (absorbed) with the latent cache as state', () => {
-  for (const [target, schedule] of [['x86-avx2', undefined], ['x86-avx2', [16, 4]], ['npu-scratchpad', [16, 4]]] as const)
-    it(`${target}${schedule ? ` with tiles of ${schedule[0]} keys and a decode split of ${schedule[1]}` : ' as tiled'}: every call of a sequence matches the kernel interpreter`, async () => {
+  for (const [target, schedule] of [['x86-avx2', undefined], ['x86-avx2', [16, 4, 2]], ['npu-scratchpad', [16, 4, 1]]] as const)
+    it(`${target}${schedule ? ` with tiles of ${schedule[0]} keys, a decode split of ${schedule[1]} and heads in blocks of ${schedule[2]}` : ' as tiled'}: every call of a sequence matches the kernel interpreter`, async () => {
       const p = program(target, schedule);
       const model = loadC(p, loadTarget(target), W);
       model.threads = 4;
@@ -64,7 +65,7 @@ describe('C backend: DeepSeek MLA (absorbed) with the latent cache as state', ()
     });
 
   it('the results do not depend on the thread count (the decode split is fixed by the schedule, not the threads)', async () => {
-    const p = program('x86-avx2', [16, 4]);
+    const p = program('x86-avx2', [16, 4, 2]);
     const runs: number[][] = [];
     for (const threads of [1, 3, 4]) {
       const model = loadC(p, loadTarget('x86-avx2'), W);
@@ -84,12 +85,12 @@ describe('C backend: DeepSeek MLA (absorbed) with the latent cache as state', ()
   for (const cc of ['gcc', 'clang'] as const)
     it.skipIf(skipWithout(cc, `the strict ${cc} build`))(`builds with ${cc} under ${STRICT_FLAGS.join(' ')}`, () => {
       const t = loadTarget('x86-avx2');
-      const exe = buildExecutable(renderC(program('x86-avx2', [16, 4]), t), t, { cc });
+      const exe = buildExecutable(renderC(program('x86-avx2', [16, 4, 2]), t), t, { cc });
       expect(runExecutable(exe, ['--check-args']).stdout).toContain('check-args: ok');
     });
 
   it('runs clean under AddressSanitizer and UndefinedBehaviorSanitizer, cache guard intact', async () => {
-    const model = loadC(program('x86-avx2', [16, 4]), loadTarget('x86-avx2'), W, { sanitize: true });
+    const model = loadC(program('x86-avx2', [16, 4, 2]), loadTarget('x86-avx2'), W, { sanitize: true });
     model.threads = 4;
     try {
       for (const [L, T] of [[0, 16], [16, 16], [32, 16], [48, 15], [63, 1]] as const) await model.forward(inputsAt(L, T), { T, L });

@@ -93,6 +93,8 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   const [, dr] = dims(k.qPe);
   const [latent] = dims(k.kv);
   const [, dv] = dims(k.out);
+  const headBlock = schedule.headBlock ?? 1;
+  if (heads % headBlock !== 0) throw new Error(`C backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
   const args = [
     { field: 'q_nope', expr: c.v(k.qNope) },
     { field: 'q_pe', expr: c.v(k.qPe) },
@@ -107,7 +109,9 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   ];
   const view = {
     mla: true,
-    summaryLine: `latent attention (absorbed), ${heads} heads, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    summaryLine: `latent attention (absorbed), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    headBlock,
+    blocks: heads / headBlock,
     heads,
     dn,
     dr,

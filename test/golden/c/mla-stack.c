@@ -3,7 +3,7 @@
  * Generated code: edit the .moe file and recompile instead. The API is in m.h.
  *
  * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
- *   k0_mla_attention: latent attention (absorbed), 4 heads, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2
+ *   k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2
  *   k1_add: elementwise add
  * Arena: 6144 bytes at 16 tokens (every intermediate at a planned offset).
  */
@@ -95,15 +95,16 @@ static void moec_split(int n, int part, int parts, int *lo, int *hi) {
 
 
 /*
- * k0_mla_attention: latent attention (absorbed), 4 heads, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2.
+ * k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2.
  * DeepSeek's absorbed form: with wkv_b as [4][8 + 8][16] (W_UK, then W_UV), each query row
  * is first mapped into the latent space, q_abs = q_nope W_UK (8 -> 16); key j scores
  * (q_abs . c_j + q_pe . r_j) * scale against its cached latent c_j and rope key r_j, the
  * softmax-weighted latents are summed (an online softmax over tiles of 128 keys: O(tile)
  * scratch, not O(L)) and mapped out through W_UV (16 -> 8). No key is ever expanded.
- * The new latents and rope keys are first appended to the cache at L ..= L + T - 1. Rows
- * (t, h) are split over threads; a single token (T = 1) instead splits its keys over up to
- * 2 threads, each a partial softmax for every head, merged by maxima and sums.
+ * The new latents and rope keys are first appended to the cache at L ..= L + T - 1. Heads go
+ * in blocks of 4, each key read once per block; rows (t, block) are split over
+ * threads; a single token (T = 1) instead splits its keys over up to 2 ranges, each
+ * a partial softmax for every head, merged by maxima and sums.
  */
 typedef struct {
   const float *q_nope, *q_pe, *kv, *k_pe, *w;
@@ -127,36 +128,59 @@ static void k0_mla_attention_absorb(const k0_mla_attention_args *g, const float 
   }
 }
 
-/* Folds keys j0 .. j1-1 into (m, l, acc[16]) for the latent query q_abs and rope query q_pe. */
-static void k0_mla_attention_keys(const k0_mla_attention_args *g, const float *q_abs, const float *q_pe, int j0, int j1, float *m, float *l, float *acc) {
-  float s[128];
-  int jt, i, e, u;
+/*
+ * Folds keys j0 .. j1-1 into the 4 heads whose latent queries are q_abs (at a stride of
+ * 16) and rope queries q_pe (at 4), each with its block (m, l, acc[16]) in b at a stride
+ * of 2 + 16: a latent and a rope key are read once for the whole block of heads.
+ */
+static void k0_mla_attention_keys(const k0_mla_attention_args *g, const float *q_abs, const float *q_pe, int j0, int j1, float *b) {
+  float s[4][128], mt[4];
+  int jt, i, e, u, r;
   for (jt = j0; jt < j1; jt += 128) {
     const int n = j1 - jt < 128 ? j1 - jt : 128;
-    float mt = *m, corr;
+    for (r = 0; r < 4; r++) mt[r] = b[r * (2 + 16)];
     for (i = 0; i < n; i++) {
       const float *cr = g->kvc + (size_t)(jt + i) * 16;
       const float *rr = g->pec + (size_t)(jt + i) * 4;
-      /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
-      float d[8] = {0}, dot = 0;
-      for (e = 0; e + 8 <= 16; e += 8)
-        for (u = 0; u < 8; u++) d[u] += q_abs[e + u] * cr[e + u];
-      for (; e < 16; e++) d[0] += q_abs[e] * cr[e];
-      for (e = 0; e < 4; e++) d[0] += q_pe[e] * rr[e];
-      for (u = 0; u < 8; u++) dot += d[u];
-      s[i] = dot * 0.3f;
-      if (s[i] > mt) mt = s[i];
+      for (r = 0; r < 4; r++) {
+        const float *qa = q_abs + (size_t)r * 16, *qp = q_pe + (size_t)r * 4;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 16; e += 8)
+          for (u = 0; u < 8; u++) d[u] += qa[e + u] * cr[e + u];
+        for (; e < 16; e++) d[0] += qa[e] * cr[e];
+        for (e = 0; e < 4; e++) d[0] += qp[e] * rr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.3f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
     }
-    corr = expf(*m - mt);
-    *l *= corr;
-    for (e = 0; e < 16; e++) acc[e] *= corr;
+    for (r = 0; r < 4; r++) {
+      float *br = b + r * (2 + 16);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 16; e++) br[2 + e] *= corr;
+    }
     for (i = 0; i < n; i++) {
       const float *cr = g->kvc + (size_t)(jt + i) * 16;
-      const float p = expf(s[i] - mt);
-      *l += p;
-      for (e = 0; e < 16; e++) acc[e] += p * cr[e];
+      for (r = 0; r < 4; r++) {
+        float *br = b + r * (2 + 16);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 16; e++) br[2 + e] += p * cr[e];
+      }
     }
-    *m = mt;
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k0_mla_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 16) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 16; e++) b[2 + e] = 0;
   }
 }
 
@@ -171,19 +195,19 @@ static void k0_mla_attention_expand(const k0_mla_attention_args *g, int h, const
   }
 }
 
-/* Rows (t, h) part of parts: each a whole softmax over keys 0 ..= L + t. */
+/* Rows (t, block of 4 heads) part of parts: each a whole softmax over keys 0 ..= L + t. */
 static void k0_mla_attention_rows(const void *arg, int part, int parts) {
   const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
-  float q_abs[16], acc[16];
-  int r0, r1, r, e;
-  moec_split(g->T * 4, part, parts, &r0, &r1);
+  float q_abs[4 * 16], b[4 * (2 + 16)];
+  int r0, r1, r, i;
+  moec_split(g->T * 1, part, parts, &r0, &r1);
   for (r = r0; r < r1; r++) {
-    const int t = r / 4, h = r % 4;
-    float m = -INFINITY, l = 0;
-    k0_mla_attention_absorb(g, g->q_nope + (size_t)r * 8, h, q_abs);
-    for (e = 0; e < 16; e++) acc[e] = 0;
-    k0_mla_attention_keys(g, q_abs, g->q_pe + (size_t)r * 4, 0, g->L + t + 1, &m, &l, acc);
-    k0_mla_attention_expand(g, h, acc, l, g->out + (size_t)r * 8);
+    const int t = r / 1, h0 = (r % 1) * 4;
+    const size_t row = (size_t)t * 4 + (size_t)h0;
+    for (i = 0; i < 4; i++) k0_mla_attention_absorb(g, g->q_nope + (row + i) * 8, h0 + i, q_abs + (size_t)i * 16);
+    k0_mla_attention_empty(b, 4);
+    k0_mla_attention_keys(g, q_abs, g->q_pe + row * 4, 0, g->L + t + 1, b);
+    for (i = 0; i < 4; i++) k0_mla_attention_expand(g, h0 + i, b + i * (2 + 16) + 2, b[i * (2 + 16) + 1], g->out + (row + i) * 8);
   }
 }
 
@@ -194,15 +218,13 @@ static void k0_mla_attention_rows(const void *arg, int part, int parts) {
  */
 static void k0_mla_attention_split(const void *arg, int thread, int threads) {
   const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
-  int k, j0, j1, h, e;
+  int k, j0, j1, h0;
   for (k = thread; k < g->parts; k += threads) {
     moec_split(g->L + 1, k, g->parts, &j0, &j1);
-    for (h = 0; h < 4; h++) {
-      float *p = g->partial + ((size_t)k * 4 + h) * (2 + 16);
-      p[0] = -INFINITY;
-      p[1] = 0;
-      for (e = 0; e < 16; e++) p[2 + e] = 0;
-      k0_mla_attention_keys(g, g->q_abs + (size_t)h * 16, g->q_pe + (size_t)h * 4, j0, j1, &p[0], &p[1], p + 2);
+    for (h0 = 0; h0 < 4; h0 += 4) {
+      float *b = g->partial + ((size_t)k * 4 + h0) * (2 + 16);
+      k0_mla_attention_empty(b, 4);
+      k0_mla_attention_keys(g, g->q_abs + (size_t)h0 * 16, g->q_pe + (size_t)h0 * 4, j0, j1, b);
     }
   }
 }
@@ -214,7 +236,7 @@ static void k0_mla_attention(k0_mla_attention_args *g, int threads) {
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
-    const int rows = g->T * 4;
+    const int rows = g->T * 1;
     moec_parallel(k0_mla_attention_rows, g, rows < threads ? rows : threads);
     return;
   }
@@ -317,7 +339,7 @@ int m_forward(const void *weights, const float *q_nope, const float *q_pe, const
     float *b8_layers_layers_kv_cache = b4_layers_kv_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)16;
     float *b9_layers_layers_pe_cache = b5_layers_pe_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)4;
     const float *b10_layers_layers_wkv_b = b6_layers_wkv_b + (size_t)i0 * (size_t)64 * (size_t)16;
-    { /* latent attention (absorbed), 4 heads, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2 */
+    { /* latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2 */
       k0_mla_attention_args g;
       g.q_nope = b7_layers_x;
       g.q_pe = b1_q_pe;
