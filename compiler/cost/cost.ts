@@ -741,7 +741,8 @@ function attentionCost(k: AttentionKernel | MlaAttentionKernel, buf: Resolver, b
     attrs: { window: k.kind === 'attention' ? k.window : 0 },
   };
   const c = decoderOpCost(k.kind, sizes)!;
-  return streamCost(c.flops, c.bytes, t);
+  // at its operands' rate, as the op's cost (opCost)
+  return streamCost(c.flops, c.bytes, t, flopsDType(buf(names[0]).dtype));
 }
 
 export interface ProgramCostEntry {
