@@ -160,6 +160,7 @@ describe('C backend: attention with the KV cache as state', () => {
     try {
       const c = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '--max-context', '48', '-o', dir);
       expect(c.code, c.err).toBe(0);
+      expect(c.out).toMatch(/attention \(online softmax, window 20, sinks\)\n\s+key tile \d+, decode split \d+\n/);
       expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 48');
       const refused = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
       expect(refused.code).toBe(1);
