@@ -151,6 +151,7 @@ describe('the attention kernel and the KV cache as state', () => {
     step(p, state, 0, 6);
     expect(() => step(p, state, 6, 9)).toThrow(/E505: attention: L = 6 cached positions and T = 3 new ones do not fit the cache of 8 positions/);
     expect(() => interpretKernelIR(p, { bindings: { T: 1, L: 0 }, inputs: { ids: ids(0, 1) }, weights: W })).toThrow(/E503: missing the state buffer layers\.a\.k_cache/);
+    expect(() => interpretKernelIR(p, { bindings: { T: 1 }, inputs: { ids: ids(0, 1) }, weights: W, state })).toThrow(/E505: (attention: no value for L|.*\bL\b)/);
     const small = { ...state, 'layers.a.k_cache': { dtype: 'f32' as const, shape: [2, 4, 2, 4], data: new Float32Array(64) } };
     expect(() => interpretKernelIR(p, { bindings: { T: 1, L: 0 }, inputs: { ids: ids(0, 1) }, weights: W, state: small })).toThrow(/E504: the state buffer layers\.a\.k_cache is f32\[2, 4, 2, 4\], expected f32\[2, 8, 2, 4\]/);
   });

@@ -21,7 +21,7 @@
  * a partial softmax, merged by their maxima and sums).
  */
 import { fail } from '../diagnostics.ts';
-import { type Dim, dimEq, evalDim, evalShape, isSym, shapeToString } from '../dims.ts';
+import { type Dim, DimError, dimEq, evalDim, evalShape, isSym, shapeToString } from '../dims.ts';
 import { attendRow } from '../graph/interp-attention.ts';
 import { type Tensor, numel } from '../tensor.ts';
 import type { DType } from '../types.ts';
@@ -93,7 +93,7 @@ export function runAttention(
   const groups = kn.shape[1];
   const dv = v.shape[2];
   const perGroup = heads / groups;
-  const past = evalDim(k.past, bindings);
+  const past = pastOf(k, bindings);
   const kc = ops.kCache.t.data;
   const vc = ops.vCache.t.data;
   // With a state cache every key is a cache row; else the new ones follow the cached rows.
@@ -122,6 +122,17 @@ export function runAttention(
     }
   }
   for (let i = 0; i < out.length; i++) ops.out.store(i, out[i]);
+}
+
+/** The cached positions of a call (E505 when the caller gave no value for them). */
+export function pastOf(k: { kind: string; past: Dim }, bindings: Readonly<Record<string, number>>): number {
+  try {
+    return evalDim(k.past, bindings);
+  } catch (e) {
+    if (!(e instanceof DimError)) throw e;
+    const name = shapeToString([k.past]).slice(1, -1);
+    return fail('E505', `${k.kind}: no value for ${name}, the positions already in the KV cache`, undefined, `bind ${name} (0 for a prefill into an empty cache)`);
+  }
 }
 
 /**

@@ -18,10 +18,10 @@
  * long latent cache cheap. The interpreter computes it in float64 with one rounding per
  * stored element, so it agrees with the graph interpreter's unabsorbed form to rounding.
  */
-import { type Dim, evalDim, isSym, shapeToString } from '../dims.ts';
+import { type Dim, isSym, shapeToString } from '../dims.ts';
 import { attendRow } from '../graph/interp-attention.ts';
 import type { Tensor } from '../tensor.ts';
-import { type AttentionBufferInfo, type AttentionOperand, type AttentionSchedule, appendToCaches, checkCacheAndSchedule, checkNamedDims } from './attention.ts';
+import { type AttentionBufferInfo, type AttentionOperand, type AttentionSchedule, appendToCaches, checkCacheAndSchedule, checkNamedDims, pastOf } from './attention.ts';
 import type { KernelThreads } from './kernel.ts';
 
 export interface MlaAttentionKernel {
@@ -57,7 +57,7 @@ export function runMla(
   const c = ops.kv.shape[1];
   const rowsPerHead = ops.wkvB.shape[0] / heads;
   const dv = rowsPerHead - dn;
-  const past = evalDim(k.past, bindings);
+  const past = pastOf(k, bindings);
   const kvc = ops.kvCache.t.data;
   const pec = ops.peCache.t.data;
   const cachedRows = appendToCaches(k, past, tokens, [[ops.kvCache, ops.kv], [ops.peCache, ops.kPe]], state);
