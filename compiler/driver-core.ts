@@ -16,7 +16,7 @@ import { quantizeWeights } from './passes/quantize.ts';
 import type { FileAst } from './frontend/ast.ts';
 import { compileMoeText, parseMoeText } from './frontend/index.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
-import { runPipeline } from './pipeline.ts';
+import { type PipelineOptions, runPipeline } from './pipeline.ts';
 import type { TargetCaps } from './target/caps.ts';
 
 export interface CompileOptions {
@@ -144,12 +144,17 @@ export interface CapsCompileOptions {
   disabled?: string[];
   /** Store GEMM weights quantized (the `quantize` pass): a scheme name or a scheme. */
   quantize?: string | QuantScheme;
+  /** Expert parallelism (`--chips`, `--expert-load`, `--redundant-experts`): see `PipelineOptions`. */
+  chips?: number;
+  expertLoad?: PipelineOptions['expertLoad'];
+  redundantExperts?: number;
+  microBatches?: number;
 }
 
 /** Runs the whole pipeline for a loaded target: fused graph IR and the tiled, planned kernel program. */
 export function compileForCaps(m: Module, opts: CapsCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const { target } = opts;
   const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize });
+  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches });
   return { graph, program: program!, target, maxTokens: program!.maxTokens! };
 }

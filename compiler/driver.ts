@@ -166,6 +166,10 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
    * runs the quantized model too, and `quantError` says how far it is from the f32 one.
    */
   quantize?: string | QuantScheme;
+  /** Expert parallelism: `chips` ranks (C over MPI), T split evenly over them; see `CapsCompileOptions`. */
+  chips?: number;
+  redundantExperts?: number;
+  expertLoad?: CapsCompileOptions['expertLoad'];
 }
 
 export interface BackendRunResult extends RunResult {
@@ -199,9 +203,11 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const tokens = bindings.T;
-  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: tokens });
+  // With --chips N each rank runs T / N of the tokens: the bound is per rank.
+  const perRank = tokens !== undefined && (opts.chips ?? 1) > 1 ? Math.ceil(tokens / opts.chips!) : tokens;
+  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
   // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
-  if (tokens !== undefined) checkTokenCount(tokens, maxTokens);
+  if (perRank !== undefined) checkTokenCount(perRank, maxTokens);
   const loaded = await backend.load(program, target, weights);
   try {
     const t0 = performance.now();

@@ -23,7 +23,8 @@ import { fuseExperts } from './passes/fuse-experts.ts';
 import { fuseRouter } from './passes/fuse-router.ts';
 import { lowerKernelsPass } from './passes/lower-kernels.ts';
 import { checkDisableable, runPassList } from './passes/manager.ts';
-import type { AnyPass, GraphPass } from './passes/pass.ts';
+import type { AnyPass, GraphPass, PassContext } from './passes/pass.ts';
+import { placeExpertsPass } from './passes/place-experts.ts';
 import { planMemoryPass } from './passes/plan-memory.ts';
 import { quantizeWeights } from './passes/quantize.ts';
 import { tilePass } from './passes/tile.ts';
@@ -57,7 +58,8 @@ export const LOWER_KERNELS = lowerKernelsPass.name;
 
 /** Every pass name, in order (for `--after` and `--disable`). */
 export function pipelineSteps(): string[] {
-  return PASSES.map((p) => p.name);
+  // place-experts is a step only with --chips N (N > 1), before plan-memory (see runPipeline).
+  return PASSES.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass.name, p.name] : [p.name]));
 }
 
 export interface PipelineOptions {
@@ -72,6 +74,11 @@ export interface PipelineOptions {
   bindings?: Record<string, number>;
   /** `--quantize`: store GEMM weights in this scheme (the `quantize` pass). */
   quantize?: QuantScheme;
+  /** `--chips N`, `--expert-load`, `--redundant-experts`: expert parallelism (the `place-experts` pass, only with N > 1). */
+  chips?: number;
+  expertLoad?: PassContext['expertLoad'];
+  redundantExperts?: number;
+  microBatches?: number;
   /** Verify between passes (default: on under vitest). */
   verifyEach?: boolean;
   /** Passes to skip. */
@@ -112,17 +119,20 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   // The one place the token bound is worked out; lowering records it in the program.
   const maxTokens = resolveMaxTokens(m.dims.find((d) => d.name === 'T')?.max, opts.maxTokens, opts.runTokens);
   // `quantize` is a pass only when there is a scheme: f32 pipelines list and dump what they always did.
-  const passes = opts.quantize ? PASSES : PASSES.filter((p) => p.name !== QUANTIZE);
-  const named = (names: string[] | undefined): string[] | undefined => {
-    if (opts.quantize || !names?.includes(QUANTIZE)) return names;
-    return names.filter((n) => n !== QUANTIZE);
-  };
+  const scheme = opts.quantize ? PASSES : PASSES.filter((p) => p.name !== QUANTIZE);
+  // `place-experts` likewise only with --chips N > 1: after tiling (the ranks' GEMMs keep their tiles), before planning memory.
+  const passes = (opts.chips ?? 1) > 1 ? scheme.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass, p] : [p])) : scheme;
+  const distributed = (opts.chips ?? 1) > 1;
+  const named = (names: string[] | undefined): string[] | undefined =>
+    names?.filter((n) => (n !== QUANTIZE || opts.quantize) && (n !== placeExpertsPass.name || distributed));
+  if (!distributed && (opts.stopAfter === placeExpertsPass.name || (Array.isArray(opts.printAfter) && opts.printAfter.includes(placeExpertsPass.name))))
+    throw new UsageError(`--after ${placeExpertsPass.name}: the ${placeExpertsPass.name} pass runs only with --chips N (N > 1)`, '--chips 2, 4, ...');
   if (!opts.quantize && (opts.stopAfter === QUANTIZE || (Array.isArray(opts.printAfter) && opts.printAfter.includes(QUANTIZE))))
     throw new UsageError(`--after ${QUANTIZE}: the ${QUANTIZE} pass runs only with --quantize`, '--quantize i8, i4, fp8, ...');
   const { graph, kernel } = runPassList(
     { level: 'graph', ir: m },
     passes,
-    { target: opts.target, maxTokens, maxContext: opts.maxContext, bindings: opts.bindings, quantize: opts.quantize },
+    { target: opts.target, maxTokens, maxContext: opts.maxContext, bindings: opts.bindings, quantize: opts.quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches },
     {
       verifyEach: opts.verifyEach,
       // Without a scheme there is no quantize pass to skip: disabling it asks for what happens anyway.

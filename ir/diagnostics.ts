@@ -58,6 +58,8 @@ export const DIAGNOSTICS = {
   E508: { title: 'malformed checkpoint index' },
   E509: { title: 'not enough memory' },
   E510: { title: 'malformed GGUF file' },
+  E511: { title: 'malformed routing statistics' },
+  E512: { title: 'a rank of a multi-chip job failed' },
   // 6xx: target capability sheets (`targets/*.yaml`) and cluster files (`targets/clusters/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },

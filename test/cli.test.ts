@@ -115,7 +115,7 @@ describe('moec CLI', () => {
     expect(r.out).toMatch(/router: linear → sigmoid → \+correction bias \(selection only\) → group-limited top-8 of 256/);
     expect(r.out).toContain('grouped GEMM over token rows gathered by expert → SwiGLU (concat)');
     expect(r.out).toContain('grouped GEMM over expert rows → weighted combine → +residual');
-    expect(r.out).toMatch(/arena: .* for T = 64; naive sum of buffers/);
+    expect(r.out).toMatch(/arena: .* for T = 64 \(\d+\*T\+\d+ bytes for T tokens\); naive sum of buffers/);
     expect(r.out).toMatch(/estimated on x86-avx2: T=1: /);
     expect(readdirSync(out)).toEqual(['deepseek_v3.c', 'deepseek_v3.h', 'deepseek_v3.weights.json']);
     expect(readdirSync(dir)).toEqual(['build']); // no temporary directory left behind

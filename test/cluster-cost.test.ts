@@ -316,6 +316,28 @@ describe('moec analyze --chips', () => {
     expect(text).toContain('N = 3:');
   });
 
+  it('--expert-load: the statistics `moec run --record-routing` writes set the expected load, and replicas follow the hot expert', async () => {
+    // a hand-written statistics file for tiny.moe's one router: 70% of the choices to expert 2
+    const rec = join(dir, 'rec.json');
+    const r0 = await cli('run', 'examples/tiny.moe', '--tokens', '8', '--record-routing', rec);
+    expect(r0.code, r0.err).toBe(0);
+    const stats = JSON.parse(readFileSync(rec, 'utf8'));
+    for (const l of stats.layers) l.counts = l.counts.map((_: number, e: number) => (e === 2 ? 70 : 10));
+    const hot = join(dir, 'hot.json');
+    writeFileSync(hot, JSON.stringify(stats));
+    const plain = JSON.parse((await cli('analyze', 'examples/tiny.moe', '--chips', '4', '--cluster', 'dev-vm', '--tokens', '64', '--json')).out).cluster;
+    const skewed = await cli('analyze', 'examples/tiny.moe', '--chips', '4', '--cluster', 'dev-vm', '--tokens', '64', '--redundant-experts', '3', '--expert-load', hot, '--json');
+    expect(skewed.code, skewed.err).toBe(0);
+    const a = JSON.parse(skewed.out).cluster;
+    expect(plain.layer.imbalance.withoutReplicas.expected).toBeCloseTo(1, 6);
+    expect(a.layer.imbalance.withoutReplicas.expected).toBeCloseTo(0.7 * 4, 6); // one chip holds expert 2 alone: 70% of the choices against a 25% mean
+    expect(a.layer.imbalance.withReplicas.expected).toBeLessThan(a.layer.imbalance.withoutReplicas.expected);
+    expect(a.layer.replicas).toBeGreaterThan(0);
+    const bad = await cli('analyze', 'examples/tiny.moe', '--expert-load', hot);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--expert-load place experts over several chips: give --chips N/);
+  });
+
   it('command-line mistakes are exit 2 with a hint; a bad cluster file is exit 1', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--cluster', 'dev-vm'], /--cluster needs --chips N/],

@@ -14,6 +14,7 @@ import type { KBuffer, KProgram, Kernel, LoopStep } from '../ir/kernel/kernel.ts
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { affine } from '../ir/kernel/memory.ts';
 import type { DType, TensorType } from '../ir/types.ts';
 
 const T = sym('T');
@@ -268,6 +269,24 @@ describe('text form', () => {
     expect(text.endsWith('}\n')).toBe(true);
   });
 
+  it('round-trips a memory plan affine in T, split into parts', () => {
+    const p = fullProgram();
+    p.arenaBytes = affine(2048, 1024);
+    p.arenaParts = [affine(1024, 512), affine(1024, 512)];
+    for (const b of p.buffers.filter((x) => x.offset !== undefined)) b.part = 1;
+    const y = p.buffers.find((b) => b.name === 'y')!;
+    y.part = 1;
+    y.offset = affine(256, 0);
+    y.bytes = affine(32, 0);
+    const text = printKernelIR(p);
+    expect(text.split('\n')[1]).toBe('program tiny max_tokens 64 arena 2048*T+1024 parts(1024*T+512, 1024*T+512) naive 3565568  // arena 129.0 KiB at T = 64, naive 3.4 MiB');
+    expect(text).toContain('buffer y: f32[T, 8] output part 1 @(256*T) +(32*T)');
+    const back = parseKernelIR(text);
+    expect(printKernelIR(back)).toBe(text);
+    expect(back.arenaParts).toEqual(p.arenaParts);
+    expect(back.buffers.find((b) => b.name === 'y')).toMatchObject({ part: 1, offset: affine(256, 0), bytes: affine(32, 0) });
+  });
+
   it('leaves out what is not set', () => {
     const p = fullProgram();
     delete p.maxTokens;
@@ -333,7 +352,7 @@ describe('parse errors are E401 at line:col', () => {
   it('an unknown step', () => {
     const bad = text.replace('moe_align(indices=idx)', 'moe_allign(indices=idx)');
     const out = formatted(bad);
-    expect(out).toContain(`k.kir:${lineOf('moe_align(')}:1: error E401: expected a step (router, moe_align, grouped_gemm, gemm, attention, mla_attention, op, loop), found 'moe_allign'`);
+    expect(out).toContain(`k.kir:${lineOf('moe_align(')}:1: error E401: expected a step (router, moe_align, grouped_gemm, gemm, attention, mla_attention, op, loop, dispatch, ep_combine), found 'moe_allign'`);
     expect(out).toContain('hint: did you mean `moe_align`?');
   });
 
@@ -351,6 +370,12 @@ describe('parse errors are E401 at line:col', () => {
     expect(formatted(text.replace('mr=4, nr=8, vector=4)', 'mr=4, nr=8)'))).toContain("tile needs the attribute 'vector'");
     const noClose = text.replace('epilogue[act(relu), glu(swiglu, concat)]\n}', 'epilogue[act(relu), glu(swiglu, concat)]\n');
     expect(formatted(noClose)).toContain("error E401: expected '}' to close the loop, found the '-- graph --' section");
+  });
+
+  it('a planned offset in parentheses left open', () => {
+    const line = printKernelIR(fullProgram()).split('\n').find((l) => / @\d+ \+\d+$/.test(l))!;
+    const open = line.replace(/ @(\d+) /, ' @(2*T+$1 ');
+    expect(formatted(text.replace(line, open))).toContain("error E401: expected ')' to close the arena offset in bytes");
   });
 
   it('a missing graph section, and the wrong header', () => {
@@ -398,6 +423,18 @@ describe('verifyKernelIR', () => {
     expect(out).toContain('buffer cnt is declared twice');
     expect(out).toContain('buffer d: f32[S, 8] uses the size S, which the module does not declare');
     expect(out).toContain('buffer norm: a weight buffer has no arena offset (only temps and outputs live in the arena)');
+  });
+
+  it('memory plans: affine in T only, within a part, no two live buffers overlapping at any T', () => {
+    const y = (p: KProgram): KBuffer => bufferOf(p, 'y');
+    expect(problems((p) => (y(p).offset = dimAdd(sym('L'), 0)))).toContain('buffer y: @offset L is not a whole number >= 0 of the form a*T+b at every T in 1..64');
+    expect(problems((p) => (y(p).part = 2))).toContain('buffer y: part 2 is not one of the arena\'s unsplit (one) parts');
+    expect(problems((p) => (y(p).offset = affine(2, 0)))).toContain('buffer y: @offset 2*T is not a multiple of 4 bytes, the size of its f32 elements, at every T');
+    expect(problems((p) => (bufferOf(p, 'xn').bytes = affine(16, 0)))).toContain('buffer xn: +bytes 16*T is 16 at T = 1, less than its f32[T, 8] takes (32)');
+    // xn (rmsnorm's result) and idx (the router's, which reads xn) are live together.
+    expect(problems((p) => (bufferOf(p, 'idx').offset = affine(16, 0)))).toContain(
+      "buffer idx: its bytes (@16*T +768) overlap xn's (@0 +2048) at some T in 1..64, and both are live at kernel 1",
+    );
   });
 
   it('inputs, outputs and pack', () => {

@@ -25,6 +25,8 @@ const PROBES = {
   'python3 numpy': () => runs('python3', ['-c', 'import numpy']),
   // Debian's chromium, for the browser test (test/browser.test.ts drives it with puppeteer-core)
   chromium: () => runs('/usr/bin/chromium', ['--version']),
+  // Debian's openmpi-bin and libopenmpi-dev, for the multi-chip (--chips N) tests
+  openmpi: () => runs('mpicc', ['--version']) ?? runs('mpirun', ['--version']),
 } satisfies Record<string, () => string | null>;
 
 const probed = new Map<string, string | null>();

@@ -51,7 +51,7 @@ export interface AnalyzeOptions {
   chips?: number;
   /** Redundant expert copies (default: the free slots), expected tokens per expert per MoE layer (uniform when absent). */
   redundant?: number;
-  expertLoad?: readonly (readonly number[])[];
+  expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
   /** Cost N = 1, 2, 4, … chips too (the `--svg` chart). */
   scaling?: boolean;
   /** Training cost of `tokens` tokens at model FLOPs utilisation `mfu` on `target`'s chips. */

@@ -37,7 +37,7 @@ export interface ClusterOptions {
   /** Redundant expert copies (default: the free slots). */
   redundant?: number;
   /** Expected tokens per expert per MoE layer (the `--expert-load` hook; uniform when absent). */
-  expertLoad?: readonly (readonly number[])[];
+  expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
   /** Also cost N = 1, 2, 4, … up to the cluster's chips (for the chart). */
   scaling?: boolean;
 }

@@ -49,6 +49,8 @@ export interface Backend {
   /** The decoder ops (`DECODER_OPS`) this backend renders; the others get E701 before emit or load. */
   decoderOps?: readonly string[];
   packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blob: Uint8Array; manifest: WeightManifest };
+  /** An expert-parallel program's weights: one blob per rank (its experts' slots only), one manifest for their common layout (`moec pack --chips N`). */
+  packRankWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blobs: Uint8Array[]; manifest: WeightManifest };
 }
 
 /** Where each packed weight lies in a backend's weights blob. */

@@ -28,6 +28,8 @@ import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { fmtBytes, formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
+import { chipsOptions, packRanks, placementReport, recordRoutingRun } from './chips.ts';
+import { loadFor, readRoutingStats, writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
@@ -149,12 +151,14 @@ const PARSE_OPTIONS = {
   dtype: { type: 'string' },
   json: { type: 'boolean' },
   svg: { type: 'string' },
-  chips: { type: 'string' },
   cluster: { type: 'string' },
-  redundant: { type: 'string' },
   'train-tokens': { type: 'string' },
   mfu: { type: 'string' },
   'quantize-router': { type: 'boolean' },
+  chips: { type: 'string' },
+  'redundant-experts': { type: 'string' },
+  'expert-load': { type: 'string' },
+  'record-routing': { type: 'string' },
 } as const;
 
 async function command(argv: string[], io: CliIO): Promise<number> {
@@ -223,6 +227,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
       if (!values.json) io.out(compileReport(program!, pipe.target, program!.maxTokens!, ms));
+      if (!values.json && program!.ep) io.out(placementReport(program!, pipe.expertLoad));
       let wrote: string | undefined;
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
@@ -249,7 +254,9 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
-      refuseInputOverwrite([values.out], inputPaths(values, path));
+      refuseInputOverwrite([values.out, values['record-routing']], [...inputPaths(values, path), values['expert-load']]);
+      const chips = chipsOptions(values);
+      if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
@@ -266,13 +273,18 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         try {
           return backend === 'ref'
             ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
-            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress });
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
         } finally {
           loading.end();
         }
       })();
       const ms = performance.now() - t0;
       if (values.out) writeSafetensors(values.out, values.f64 ? asF64(res.outputs) : res.outputs, { model: m.name, tokens: String(tokens), backend });
+      if (values['record-routing'] !== undefined) {
+        const stats = recordRoutingRun(m, values, res.inputs, res.bindings, seed, noteTo(io));
+        writeRoutingStats(values['record-routing'], stats);
+        if (!values.json) io.out(`wrote ${values['record-routing']} (${stats.layers.length} router run${stats.layers.length === 1 ? '' : 's'} over ${stats.tokens} tokens)`);
+      }
       const agreement = 'agreement' in res ? res.agreement : undefined;
       const quantError = 'quantError' in res ? res.quantError : undefined;
       if (values.json) {
@@ -302,6 +314,16 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const pipe = pipelineOptions(m, values);
       const backend = await getBackend(pipe.target.backend);
       const { program } = runPipeline(m, pipe);
+      if (program!.ep) {
+        // One blob per rank (each holds only its experts), then the manifest they share.
+        const { weights, source } = packInputWeights(m, pipe, values, io);
+        const { blobs, json, paths } = packRanks(backend, program!, pipe.target, weights, source, values.out);
+        refuseInputOverwrite(paths, inputPaths(values, path));
+        blobs.forEach((b, r) => writeOutputFile(paths[r]!, b));
+        writeOutputFile(`${values.out}.json`, json);
+        io.out(`wrote ${paths.join(', ')} (${blobs[0]!.byteLength} bytes each, one per rank: its experts only) and ${values.out}.json`);
+        return 0;
+      }
       const { blob, manifest, json } = packedWeights(m, pipe, program!, backend, values, io);
       // The manifest last: one on disk never describes an older blob.
       writeOutputFile(values.out, blob);
@@ -404,27 +426,27 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
   const chips = parseInt32('chips', values.chips as string | undefined, 1, 2 ** 20);
   if (chips === undefined) {
-    if (values.redundant !== undefined) throw new UsageError('--redundant needs --chips N', 'e.g. --chips 32 --redundant 32');
+    if (values['redundant-experts'] !== undefined || values['expert-load'] !== undefined) throw new UsageError('--redundant-experts and --expert-load place experts over several chips: give --chips N', 'e.g. --chips 32 --redundant-experts 32');
     if (values.cluster !== undefined && values['train-tokens'] === undefined) throw new UsageError('--cluster needs --chips N (or --train-tokens, for its chip-hours)', 'e.g. --chips 32 --cluster h800');
   }
   if (values.target !== undefined && values.cluster !== undefined) throw new UsageError('--cluster names its own chip: leave out --target');
   if (chips !== undefined && values.target !== undefined) throw new UsageError('--chips costs the cluster\'s own chip: leave out --target', 'the cluster file names its chip (`chip:`)');
   if (values.svg !== undefined && values.target === undefined && chips === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target (or --chips N for time against chips)', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
   if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
-  const redundant = parseInt32('redundant', values.redundant as string | undefined, 0, 2 ** 20);
+  const redundant = parseInt32('redundant-experts', values['redundant-experts'] as string | undefined, 0, 2 ** 20);
   const trainTokens = trainTokensOption(values['train-tokens'] as string | undefined);
   const mfu = mfuOption(values.mfu as string | undefined);
   if ((trainTokens === undefined) !== (mfu === undefined)) throw new UsageError(trainTokens === undefined ? '--mfu needs --train-tokens N' : '--train-tokens needs --mfu F (the share of the chip\'s peak training reaches)', 'e.g. --train-tokens 14.8e12 --mfu 0.4');
   if (trainTokens !== undefined && values.target === undefined && values.cluster === undefined && chips === undefined) throw new UsageError('--train-tokens counts chip-hours: give --cluster C (with --chips) or --target', 'e.g. --train-tokens 14.8e12 --mfu 0.4 --target x86-avx2');
-  // `--expert-load stats.json` joins here once the routing-statistics reader
-  // (compiler/cluster/routing-stats.ts, readRoutingStats) is merged: its per-layer counts go
-  // to AnalyzeOptions.expertLoad, which the cost model already takes.
+  const loadPath = values['expert-load'] as string | undefined;
+  const stats = loadPath !== undefined ? readRoutingStats(loadPath) : undefined;
   const cluster = chips !== undefined || (trainTokens !== undefined && values.target === undefined) ? loadCluster((values.cluster as string | undefined) ?? DEFAULT_CLUSTER) : undefined;
   if (cluster && chips !== undefined && chips > clusterChips(cluster)) throw new UsageError(`--chips ${chips} is more than cluster \`${cluster.name}\` has (${cluster.nodes} nodes of ${cluster.chipsPerNode}: ${clusterChips(cluster)} chips)`);
   const target = values.target !== undefined ? loadTarget(values.target as string) : cluster?.chip;
   return {
     tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}), ...(cluster && chips !== undefined ? { cluster, chips } : {}),
     ...(redundant !== undefined ? { redundant } : {}), ...(trainTokens !== undefined ? { train: { tokens: trainTokens, mfu: mfu! } } : {}),
+    ...(stats && loadPath !== undefined ? { expertLoad: (router: string, experts: number) => loadFor(stats, router, experts, loadPath) } : {}),
     ...(values.svg !== undefined && chips !== undefined ? { scaling: true } : {}),
   };
 }
@@ -540,6 +562,17 @@ function maxTokensOption(m: Module, values: Values): number | undefined {
  */
 function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, backend: CompilerBackend, values: Values, io: CliIO): { blob: Uint8Array; manifest: WeightManifest; json: string } {
   if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+  if (program.ep) throw new UsageError(`a program over ${program.ep.ranks} chips has one weight blob per rank`, `write them with moec pack --chips ${program.ep.ranks}`);
+  const { weights, source } = packInputWeights(m, pipe, values, io);
+  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
+  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
+  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
+  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
+  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: source }, null, 1) + '\n' };
+}
+
+/** The module weights `moec pack` (and `compile -o --seed`) packs: a checkpoint's, or seeded; and where they came from. */
+function packInputWeights(m: Module, pipe: PipelineOptions, values: Values, io: CliIO): { weights: Record<string, Tensor>; source: string } {
   if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
   const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
   const path = values.weights as string | undefined;
@@ -551,11 +584,7 @@ function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, back
   } finally {
     loading.end();
   }
-  // One synchronous call: the terminal shows what runs, then how long it took and its rate.
-  const step = new StepProgress(`packing weights for ${pipe.target!.name}`);
-  const { blob, manifest } = backend.packWeights(program, pipe.target!, weights);
-  step.end(`packed ${fmtBytes(blob.byteLength)} of weights for ${pipe.target!.name}`, blob.byteLength);
-  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: path ?? `seeded (seed ${seed})` }, null, 1) + '\n' };
+  return { weights, source: path ?? `seeded (seed ${seed})` };
 }
 
 /**
@@ -569,7 +598,7 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   checkDisabled(disabled);
   const quantize = quantizeOption(values);
   const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
-  return { target, maxTokens: maxTokensOption(m, values), ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize };
+  return { target, maxTokens: maxTokensOption(m, values), ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
 }
 
 /**

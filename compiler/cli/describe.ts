@@ -53,5 +53,9 @@ export function describeKernel(k: Kernel): string {
       return `attention (online softmax${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks ? ', sinks' : ''})`;
     case 'mla_attention':
       return 'latent attention (W_UK absorbed into the query, W_UV into the output; online softmax)';
+    case 'dispatch':
+      return `all-to-all: send each routed choice's token row to its expert's rank (placement ${k.placement})`;
+    case 'ep_combine':
+      return `all-to-all back, then combine the weighted expert rows per token${k.init ? ' → +residual' : ''}`;
   }
 }

@@ -35,15 +35,15 @@ export const COMMANDS: Record<string, CommandHelp> = {
   ir: {
     usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
     about:
-      'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, plan-memory.',
-    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'max-context', 'disable', 'quantize', 'quantize-router', 'set'],
+      'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, (place-experts,\nwith --chips N,) plan-memory.',
+    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'max-context', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
     usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
       "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
-    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set'],
+    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
@@ -51,13 +51,13 @@ export const COMMANDS: Record<string, CommandHelp> = {
       'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
     about:
       'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
-    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set'],
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
     example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
   },
   pack: {
     usage: 'pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]\n[--max-tokens N] [--set ...]',
     about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
-    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'max-context', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set'],
+    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'max-context', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
   import: {
@@ -75,10 +75,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec quantize model.safetensors --to i8 -o model-i8.safetensors',
   },
   analyze: {
-    usage: 'analyze FILE|CONFIG.json|DIR [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--chips N [--cluster NAME|FILE.yaml] [--redundant R]] [--train-tokens N --mfu F]\n[--json] [--svg FILE] [--set ...]',
+    usage: 'analyze FILE|CONFIG.json|DIR [--target NAME|FILE.yaml] [--tokens N] [--context L] [--dtype D]\n[--chips N [--cluster NAME|FILE.yaml] [--redundant-experts R] [--expert-load FILE]] [--train-tokens N --mfu F]\n[--json] [--svg FILE] [--set ...]',
     about:
       'What the model costs: total and active parameters by component, FLOPs per token\n(decode, prefill, dense equivalent), weight bytes per token for a batch of N and the\nKV cache, weight memory at f32/bf16/fp8/i8/i4 and chips of the target, and with\n--target each kernel\'s FLOPs, bytes, intensity, bound and predicted time. With\n--chips N, the model over N chips of a cluster with expert parallelism: all-to-all\nbytes and time per MoE layer, compute, what two-micro-batch overlap hides, load\nimbalance, tokens/s per chip. With --train-tokens, training FLOPs and chip-hours.',
-    options: ['target', 'tokens', 'context', 'dtype', 'chips', 'cluster', 'redundant', 'train-tokens', 'mfu', 'json', 'svg', 'set'],
+    options: ['target', 'tokens', 'context', 'dtype', 'chips', 'cluster', 'redundant-experts', 'expert-load', 'train-tokens', 'mfu', 'json', 'svg', 'set'],
     example: 'moec analyze examples/hf/Mixtral-8x7B-v0.1/config.json --target x86-avx2 --dtype bf16',
   },
 };
@@ -108,9 +108,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
     per: { analyze: 'print the analysis as JSON (fields: docs/analyze.md)' },
   },
   svg: { form: '--svg FILE', text: 'moec analyze: write the roofline chart (needs --target), or with\n--chips the time per token against the number of chips' },
-  chips: { form: '--chips N', text: 'moec analyze: spread the experts over N chips of the cluster\n(--tokens is then the micro-batch per chip)' },
   cluster: { form: '--cluster C', text: 'moec analyze: a shipped cluster (targets/clusters/) or a cluster\n.yaml file (default h800)' },
-  redundant: { form: '--redundant R', text: 'moec analyze --chips: redundant expert copies allowed (default:\nthe free expert slots, at most one per expert)' },
   'train-tokens': { form: '--train-tokens N', text: 'moec analyze: training tokens; reports training FLOPs (3x the\nforward pass at the context L) and chip-hours (needs --mfu)' },
   mfu: { form: '--mfu F', text: 'moec analyze --train-tokens: model FLOPs utilisation, 0 < F <= 1,\nof the chip\'s bf16 peak' },
   seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },
@@ -160,6 +158,19 @@ export const OPTIONS: Record<string, OptionHelp> = {
   disable: { form: '--disable PASS,...', text: 'skip passes (all but lower-kernels, tile and plan-memory)' },
   emit: { form: '--emit kernel-ir', text: "moec compile -o writes the kernel IR instead of the backend's code" },
   debug: { form: '--debug', text: 'print the stack trace of an internal error' },
+  // Expert parallelism (compiler/cli/chips.ts).
+  chips: {
+    form: '--chips N',
+    text: "spread each MoE layer's routed experts over N chips (expert parallelism; C\nbackend over MPI: moec run launches mpirun -np N, --tokens split evenly;\nmoec pack writes OUT.0.bin .. OUT.N-1.bin, each rank's experts only)",
+    per: { analyze: 'spread the experts over N chips of the cluster and cost it\n(--tokens is then the micro-batch per chip)' },
+  },
+  'redundant-experts': {
+    form: '--redundant-experts R',
+    text: 'with --chips: up to R extra copies of the hottest experts per layer,\nkept where they lower the busiest chip\'s load',
+    per: { analyze: 'with --chips: redundant expert copies allowed (default: the free\nexpert slots, at most one per expert)' },
+  },
+  'expert-load': { form: '--expert-load FILE', text: 'with --chips: balance the chips by the token counts per expert in FILE\n(what --record-routing writes; docs/routing-stats.md)' },
+  'record-routing': { form: '--record-routing FILE', text: 'moec run: also write how many tokens each expert of each layer got\n(the kernel interpreter\'s router outputs), for --expert-load' },
 };
 
 const COLUMN = 24;

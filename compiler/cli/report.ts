@@ -6,6 +6,8 @@
 import type { KProgram, Kernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
+import { atTokens } from '../../ir/kernel/memory.ts';
+import { dimToString, isSym } from '../../ir/dims.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS, programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
@@ -91,9 +93,11 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
     if (r.tile) lines.push(`${indent}   ${r.tile.replace(/\n/g, `\n${indent}`)}`);
   }
   if (p.arenaBytes !== undefined && p.naiveBytes !== undefined) {
-    const r = p.arenaBytes > 0 ? p.naiveBytes / p.arenaBytes : 1;
+    const bytes = atTokens(p.arenaBytes, maxTokens);
+    const r = bytes > 0 ? p.naiveBytes / bytes : 1;
     const ratio = r >= 1.05 ? ` (${r.toFixed(1)}× smaller)` : ' (no reuse: every intermediate is live at one point)';
-    lines.push(`arena: ${formatBytes(p.arenaBytes)} for T = ${maxTokens}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
+    const perToken = isSym(p.arenaBytes) ? ` (${dimToString(p.arenaBytes)} bytes for T tokens${p.arenaParts ? `, in ${p.arenaParts.length} parts` : ''})` : '';
+    lines.push(`arena: ${formatBytes(bytes)} for T = ${maxTokens}${perToken}; naive sum of buffers ${formatBytes(p.naiveBytes)}${ratio}`);
   }
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
@@ -146,8 +150,10 @@ export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, 
     compileMs,
     kernelCount: n,
     kernels,
-    arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: p.arenaBytes, naiveBytes: p.naiveBytes } : null,
+    arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: atTokens(p.arenaBytes, maxTokens), naiveBytes: p.naiveBytes } : null,
     estimate: { sizes: at, points },
+    // Expert parallelism (--chips N): where each layer's experts live.
+    placement: p.ep ? { ranks: p.ep.ranks, layers: p.ep.placements.map((q) => ({ name: q.name, experts: q.experts, shared: q.shared, slotsPerRank: q.placement.slotsPerRank, slots: q.placement.slots, weights: q.weights.map((w) => w.buffer) })) } : null,
     wrote: wrote ?? null,
   };
 }

@@ -714,6 +714,14 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
     case 'attention':
     case 'mla_attention':
       return attentionCost(k, buf, b, target);
+    case 'dispatch':
+    case 'ep_combine': {
+      // On this chip's memory only: the rows are copied into and out of the exchange buffers
+      // (the links' time is the multi-chip cost model's).
+      const rows = k.kind === 'dispatch' ? k.rows : k.results;
+      const bytes = 4 * evalShape(buf(rows).shape, b).reduce((x, y) => x * y, 1);
+      return streamCost(0, 2 * bytes, target);
+    }
   }
 }
 

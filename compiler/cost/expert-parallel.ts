@@ -65,10 +65,11 @@ export interface EpRequest {
   /** Redundant expert copies allowed (default: the free slots, ranks·⌈E/ranks⌉ − E, at most E). */
   redundant?: number;
   /**
-   * Expected tokens per expert, one list per MoE layer in execution order (a routing-statistics
-   * file's counts; uniform when absent). The hook for `--expert-load stats.json`.
+   * Expected tokens per expert of the MoE layers whose router writes `router` (a
+   * routing-statistics file's counts, `--expert-load stats.json`; a loop's layers share them,
+   * as they share one placement on the chips); uniform when absent or undefined.
    */
-  expertLoad?: readonly (readonly number[])[];
+  expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
 }
 
 /** Bytes one rank sends in one all-to-all, by where they go. */
@@ -335,7 +336,6 @@ export function expertParallelCost(req: EpRequest): EpCost {
   const layers: EpLayer[] = [];
   /** Stacked expert weight → the share of its experts the busiest rank holds. */
   const expertShare = new Map<string, number>();
-  let index = 0;
   for (const m of moe) {
     const E = m.router.experts;
     const k = m.router.k;
@@ -346,10 +346,10 @@ export function expertParallelCost(req: EpRequest): EpCost {
     // default: the free slots, at most one extra copy per expert (each try repacks every
     // rank: thousands of free slots on a large cluster took minutes to plan)
     const redundant = req.redundant ?? Math.min(slots * R - E, E);
-    for (let t = 0; t < m.times; t++, index++) {
-      const given = req.expertLoad?.[index];
+    for (let t = 0; t < m.times; t++) {
+      const given = req.expertLoad?.(m.router.indices, E);
       const load = given ?? uniformCache.get(E) ?? (uniformCache.set(E, new Array<number>(E).fill(1)), uniformCache.get(E)!);
-      const key = given ? `layer ${index}` : `uniform ${E}`;
+      const key = given ? `router ${m.router.indices}` : `uniform ${E}`;
       let pl = placements.get(key);
       if (!pl) {
         pl = {

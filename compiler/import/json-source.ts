@@ -7,7 +7,7 @@
  * into some published configs. Malformed text is a MoecError E801 at the offending character,
  * and so is nesting deeper than `MAX_JSON_DEPTH` (the reader recurses once per level).
  */
-import { fail } from '../../ir/diagnostics.ts';
+import { type DiagnosticCode, fail } from '../../ir/diagnostics.ts';
 import { type Span, SourceFile } from '../../ir/source.ts';
 import { MAX_JSON_DEPTH } from '../../ir/json-structure.ts';
 
@@ -29,14 +29,33 @@ export interface JsonDocument {
  */
 export const MAX_CONFIG_CHARS = 1 << 20;
 
-export function parseJsonDocument(text: string, path: string): JsonDocument {
+/** Which kind of JSON file is read, for its errors (default: a Hugging Face config.json, E801). */
+export interface JsonFileKind {
+  code: DiagnosticCode;
+  /** What the file is, e.g. `a config.json`. */
+  name: string;
+  /** The hint for malformed text. */
+  hint: string;
+  maxChars: number;
+  /** The hint for a file over `maxChars`. */
+  sizeHint: string;
+}
+
+const CONFIG_JSON: JsonFileKind = {
+  code: 'E801',
+  name: 'a config.json',
+  hint: 'a Hugging Face config.json is one JSON object',
+  maxChars: MAX_CONFIG_CHARS,
+  sizeHint: "a Hugging Face config.json holds a few KiB of hyperparameters; check that this is the model's config.json",
+};
+
+export function parseJsonDocument(text: string, path: string, kind: JsonFileKind = CONFIG_JSON): JsonDocument {
   const source = new SourceFile(path, text);
-  if (text.length > MAX_CONFIG_CHARS)
-    fail('E801', `${path} is ${text.length} characters, over the ${MAX_CONFIG_CHARS} a config.json may have`, source.span(0, 1), 'a Hugging Face config.json holds a few KiB of hyperparameters; check that this is the model\'s config.json');
+  if (text.length > kind.maxChars) fail(kind.code, `${path} is ${text.length} characters, over the ${kind.maxChars} ${kind.name} may have`, source.span(0, 1), kind.sizeHint);
   const keys = new Map<string, Span>();
   const values = new Map<string, Span>();
   let at = 0;
-  const bad = (what: string): never => fail('E801', `${path} is not valid JSON: ${what}`, source.span(at, at + 1), 'a Hugging Face config.json is one JSON object');
+  const bad = (what: string): never => fail(kind.code, `${path} is not valid JSON: ${what}`, source.span(at, at + 1), kind.hint);
   const ws = (): void => {
     while (at < text.length && ' \t\r\n'.includes(text[at])) at++;
   };

@@ -35,6 +35,14 @@ export interface PassContext {
   bindings?: Readonly<Record<string, number>>;
   /** `--quantize`: the scheme the `quantize` pass stores GEMM weights in (absent: f32 stays). */
   quantize?: QuantScheme;
+  /** `--chips N`: ranks the `place-experts` pass spreads the routed experts over (absent or 1: one chip). */
+  chips?: number;
+  /** `--expert-load`: expected tokens per routed expert of the MoE group whose router writes `router` (its indices buffer); absent: uniform. */
+  expertLoad?: (router: string, experts: number) => readonly number[] | undefined;
+  /** `--redundant-experts R`: replicas of hot experts allowed per layer. */
+  redundantExperts?: number;
+  /** Micro-batches per MoE layer under expert parallelism (default 2: communication overlaps compute; 1: none). */
+  microBatches?: number;
 }
 
 export interface Pass<From extends Level = Level, To extends Level = From> {

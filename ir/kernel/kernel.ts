@@ -21,6 +21,7 @@ import type { Attrs, Module } from '../graph/graph.ts';
 import type { DType } from '../types.ts';
 import type { AttentionKernel } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
+import type { ExpertPlacement } from './placement.ts';
 
 /**
  * `state`: persistent state the compiled model owns between calls (a KV cache; sized by the
@@ -35,10 +36,15 @@ export interface KBuffer {
   dtype: DType;
   shape: Dim[];
   kind: BufferKind;
-  /** Arena offset in bytes (temps and outputs; set by the memory planner). */
-  offset?: number;
-  /** Size in bytes at `maxTokens` (set by the memory planner). */
-  bytes?: number;
+  /**
+   * Arena offset in bytes (temps and outputs; set by the memory planner), affine in the token
+   * count: a·T + b, valid for every T up to `maxTokens` (see `memory.ts`).
+   */
+  offset?: Dim;
+  /** Bytes reserved, affine in T and at least the shape's size at every T (set by the memory planner). */
+  bytes?: Dim;
+  /** The arena part (binding) the buffer lives in, when the planner split the arena (`KProgram.arenaParts`). */
+  part?: number;
   /**
    * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
    * weight buffer holding its scales, the reduction axis (non-negative) and the group size
@@ -291,7 +297,74 @@ export interface OpKernel {
   threads?: KernelThreads;
 }
 
-export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | AttentionKernel | MlaAttentionKernel;
+/**
+ * Expert parallelism, the first all-to-all (the program runs once per rank, SPMD; every rank
+ * has the same T): each routed choice s = t*K + k of this rank's tokens goes to the rank that
+ * serves it (`copyFor` of the placement `placement`, the choice number being s), a shared
+ * expert's choice (column k >= `routed`) stays on this rank, a dropped one (-1) goes nowhere.
+ * Rows are sent grouped by destination rank, in slot order; each rank receives them grouped
+ * by source rank, in the order sent, into `rows` (f32[M*T, D], M = ranks * routed + shared,
+ * the most any rank can receive), with each row's LOCAL expert in `local` (i32[M*T, 1]: its
+ * slot on this rank, or slotsPerRank + j for shared expert j; -1 past the received rows) and
+ * its routing weight in `rweights` (f32[M*T, 1]). `plan` (i32[T*K + 2*ranks]) keeps where
+ * each slot's row went (its index in the send order, or -1) and the counts sent to and
+ * received from each rank, for the return trip. The expert kernels then run on the received
+ * rows as M*T "tokens" of one choice each, with the routing weights applied (combine with
+ * `rweights`), so a result row is weight × expert(row) exactly as one chip computes it.
+ */
+export interface DispatchKernel {
+  kind: 'dispatch';
+  x: string;
+  indices: string;
+  weights: string;
+  rows: string;
+  local: string;
+  rweights: string;
+  plan: string;
+  /** Name of the placement (`KProgram.ep.placements`) that says which rank serves which expert. */
+  placement: string;
+  /** Columns of `indices`: the routed k plus the shared experts. */
+  k: number;
+  /** The routed choices among them (the first `routed` columns). */
+  routed: number;
+  /** A micro-batch: only tokens floor(index*T/of) .. floor((index+1)*T/of)-1 (absent: all). */
+  part?: MicroBatch;
+  /** Half of the exchange (absent: both): `start` routes and posts the all-to-all, `finish` waits for it and stores; steps between them overlap it. */
+  phase?: ExchangePhase;
+  threads?: KernelThreads;
+}
+
+/** One of `of` micro-batches of the tokens (see `DispatchKernel.part`). */
+export interface MicroBatch {
+  index: number;
+  of: number;
+}
+
+export type ExchangePhase = 'start' | 'finish';
+export const EXCHANGE_PHASES: readonly ExchangePhase[] = ['start', 'finish'];
+
+/**
+ * Expert parallelism, the second all-to-all and the combine: the weighted result rows
+ * (`results`, f32[M*T, D], in the order `dispatch` received them) go back to the ranks that
+ * sent them, then out[t] = init[t] + Σ_{k = 0..K-1} result(t*K + k) over the slots that have
+ * a row, summed in choice order k as the single-chip combine does (0 without `init`).
+ */
+export interface EpCombineKernel {
+  kind: 'ep_combine';
+  results: string;
+  plan: string;
+  out: string;
+  init?: string;
+  placement: string;
+  k: number;
+  /** The micro-batch whose rows these are (as its dispatch's). */
+  part?: MicroBatch;
+  /** `start` posts the return all-to-all, `finish` waits and combines (absent: both). */
+  phase?: ExchangePhase;
+  threads?: KernelThreads;
+}
+
+export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | DispatchKernel | EpCombineKernel | AttentionKernel | MlaAttentionKernel;
 
 /**
  * A loop: the graph IR's `repeat`. Iteration i runs `body` with each stacked buffer in
@@ -311,6 +384,27 @@ export interface LoopStep {
 
 export type Step = Kernel | LoopStep;
 
+/** One placed group of experts (an MoE layer, or every iteration of a loop of them). */
+export interface EpPlacement {
+  name: string;
+  /** Routed experts of the layer (shared experts, E..E+shared-1 in the packed stacks, are on every rank). */
+  experts: number;
+  shared: number;
+  placement: ExpertPlacement;
+  /**
+   * The weight buffers stacked by expert and the axis of the expert: `pack` computes the whole
+   * stack (experts + shared along `axis`), the buffer holds one rank's part (slotsPerRank +
+   * shared along `axis`: its slots in order, an empty slot zeros, then the shared experts).
+   */
+  weights: Array<{ buffer: string; axis: number }>;
+}
+
+/** Expert parallelism: the program is one rank's of `ranks`, each holding its placed experts. */
+export interface ExpertParallel {
+  ranks: number;
+  placements: EpPlacement[];
+}
+
 export interface KProgram {
   name: string;
   /** The graph module: its weights (with checkpoint names) and the `pack` function. */
@@ -328,7 +422,19 @@ export interface KProgram {
   maxContext?: number;
   /** The vector instruction set the kernels are written in (set by the tiler). */
   isa?: VectorKind;
-  /** Arena size in bytes after planning, and the naive sum of all temp buffers. */
-  arenaBytes?: number;
+  /** Expert parallelism over several ranks (the `distribute-experts` pass); absent: one chip. */
+  ep?: ExpertParallel;
+  /**
+   * Arena size in bytes after planning, affine in T (an upper bound of `arenaBytesAt` at
+   * every T; the sum of the parts when split), and the naive sum of all temp buffers at
+   * `maxTokens`.
+   */
+  arenaBytes?: Dim;
   naiveBytes?: number;
+  /**
+   * The arena split into parts, each its own buffer of at most the target's storage binding
+   * size at `maxTokens` where one buffer allows it (WebGPU): each part's bytes, affine in T.
+   * Absent: one part.
+   */
+  arenaParts?: Dim[];
 }

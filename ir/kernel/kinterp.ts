@@ -68,11 +68,13 @@ import type { Node } from '../graph/graph.ts';
 import { interpretFunc } from '../graph/interp.ts';
 import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
-import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
+import type { DispatchKernel, EpCombineKernel, Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
 import { verifyKernelIR } from './kverify.ts';
 import { alignsBySorted, bufferResolver, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
+import { combineAll, dispatchAll, placementNamed, rankWeights } from './ep.ts';
 import { checkTokenCount } from './token-bound.ts';
+import { arenaBytesAt, arenaPartCount, atTokens } from './memory.ts';
 import { getOp, resolveAttrs } from '../graph/ops.ts';
 import { type QuantDType, dequantize, isQuantDType } from '../quant.ts';
 import { type Tensor, type TensorData, isIntDType, numel } from '../tensor.ts';
@@ -98,13 +100,49 @@ export interface KernelInterpretOptions {
    * written in place, so the next call sees what this one appended. Their `CTX` is their rows.
    */
   state?: Record<string, Tensor>;
+  /** Called after each router step runs, with its indices (routing statistics: `moec run --record-routing`). */
+  onRouter?: (k: RouterKernel, indices: Tensor) => void;
 }
 
 /** Runs the program and returns its outputs by graph name. Throws `MoecError` for invalid programs (E402) and bad inputs. */
 export function interpretKernelIR(p: KProgram, opts: KernelInterpretOptions): Record<string, Tensor> {
+  if (p.ep && p.ep.ranks > 1) throw new Error(`kernel interpreter: '${p.name}' runs on ${p.ep.ranks} ranks; use interpretKernelIRRanks`);
+  return interpretKernelIRRanks(p, { ...opts, inputs: [opts.inputs] })[0]!;
+}
+
+/**
+ * Runs a program on every rank of its expert-parallel plan in one process (one rank without
+ * one): `inputs[r]` are rank r's tokens (the same T on every rank). The ranks run in
+ * lockstep: each runs up to its next all-to-all, which then moves the rows between all of
+ * them at once (`ep.ts`), so every step of the distributed program has a reference.
+ */
+export function interpretKernelIRRanks(p: KProgram, opts: Omit<KernelInterpretOptions, 'inputs'> & { inputs: Array<Record<string, Tensor>> }): Array<Record<string, Tensor>> {
   const problems = verifyKernelIR(p);
   if (problems.length > 0) throw new MoecError(problems.map((message) => ({ code: 'E402' as const, message })));
-  return new KernelRun(p, opts).run();
+  const ranks = p.ep?.ranks ?? 1;
+  if (opts.inputs.length !== ranks) throw new Error(`kernel interpreter: ${opts.inputs.length} ranks' inputs for a program on ${ranks}`);
+  if (opts.arena && ranks > 1) throw new Error('kernel interpreter: arena mode runs one rank');
+  const packed = interpretFunc(p.module, p.pack, { bindings: packBindings(p, opts.bindings), weights: opts.weights, f64: opts.f64 });
+  const runs = opts.inputs.map((inputs, r) => new KernelRun(p, { ...opts, inputs }, packedBuffers(p, rankWeights(p, packed, r))));
+  const gens = runs.map((run) => run.steps());
+  for (;;) {
+    const at = gens.map((g) => g.next());
+    const done = at.filter((x) => x.done).length;
+    if (done === at.length) break;
+    if (done > 0) throw new Error('kernel interpreter: the ranks left the program at different steps');
+    const comm = at.map((x) => x.value as Exchange);
+    const k = comm[0]!.kernel;
+    const gets = comm.map((c) => (name: string) => c.get(name).t);
+    if (k.kind === 'dispatch') dispatchAll(k, placementNamed(p, k.placement), gets);
+    else combineAll(k, gets, (r, i, v) => put(comm[r]!.get(k.out), i, v));
+  }
+  return runs.map((run) => run.outputs());
+}
+
+/** Where a rank stops for an all-to-all: the step and its buffers. */
+interface Exchange {
+  kernel: DispatchKernel | EpCombineKernel;
+  get: (name: string) => Buf;
 }
 
 /** A buffer's storage and how a value is rounded when stored into it (null: by the array, or not at all). */
@@ -135,8 +173,8 @@ function nodeFor(op: string): Node {
 
 class KernelRun {
   private readonly f64: boolean;
-  /** The shared arena in arena mode. */
-  private arena: ArrayBuffer | undefined;
+  /** The shared arena in arena mode, one buffer per part. */
+  private arena: ArrayBuffer[] | undefined;
   /** Every declared buffer by name (for quantized weights' scales). */
   private readonly buffers: Map<string, KBuffer>;
   /** Buffers by name, loop slices resolved to their stacked buffer's kind. */
@@ -151,6 +189,8 @@ class KernelRun {
   constructor(
     private readonly p: KProgram,
     private readonly opts: KernelInterpretOptions,
+    /** This rank's weight buffers (pack's results, the placed stacks sliced for it). */
+    private readonly packed: Record<string, Tensor>,
   ) {
     this.f64 = opts.f64 ?? false;
     const noWeights = (): never => {
@@ -182,15 +222,36 @@ class KernelRun {
     this.resolve = bufferResolver(p);
   }
 
-  run(): Record<string, Tensor> {
+  private scope: Scope = new Map();
+
+  /** Runs the steps, pausing at each all-to-all (the caller moves the rows). */
+  *steps(): Generator<Exchange, void, void> {
+    this.scope = this.setUp();
+    yield* this.exec(this.p.steps, this.scope);
+  }
+
+  outputs(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    // Copies: in arena mode an output is a view of memory the next run would reuse.
+    for (const o of this.p.outputs) {
+      const t = this.scope.get(o.buffer)!.t;
+      out[o.name] = { ...t, data: t.data.slice() as TensorData };
+    }
+    return out;
+  }
+
+  private setUp(): Scope {
     if (this.opts.arena) {
       if (this.f64) throw new Error('kernel interpreter: arena mode is float32 only (offsets are planned for 4-byte floats)');
       if (this.p.arenaBytes === undefined) throw new Error('kernel interpreter: arena mode needs a planned program (run plan-memory)');
       // The arena is planned for the token bound: a larger T would overrun it, as in a backend.
       if (this.p.maxTokens !== undefined) checkTokenCount(this.opts.bindings?.T, this.p.maxTokens);
-      this.arena = new ArrayBuffer(this.p.arenaBytes);
+      // Each part holds exactly what this T touches (`arenaBytesAt`), as backends allocate it:
+      // a plan whose offsets at this T reach past that would fail here.
+      const T = this.opts.bindings?.T ?? 1;
+      this.arena = Array.from({ length: arenaPartCount(this.p) }, (_, k) => new ArrayBuffer(arenaBytesAt(this.p, T, this.opts.bindings, k)));
     }
-    const packed = packedBuffers(this.p, interpretFunc(this.p.module, this.p.pack, { bindings: packBindings(this.p, this.opts.bindings), weights: this.opts.weights, f64: this.f64 }));
+    const packed = this.packed;
     const scope: Scope = new Map();
     const slices = loopSlices(this.p.steps);
     for (const b of this.p.buffers) {
@@ -202,14 +263,7 @@ class KernelRun {
       } else if (b.kind === 'state') scope.set(b.name, this.stateBuffer(b));
       else scope.set(b.name, this.fresh(b));
     }
-    this.exec(this.p.steps, scope);
-    const out: Record<string, Tensor> = {};
-    // Copies: in arena mode an output is a view of memory the next run would reuse.
-    for (const o of this.p.outputs) {
-      const t = scope.get(o.buffer)!.t;
-      out[o.name] = { ...t, data: t.data.slice() as TensorData };
-    }
-    return out;
+    return scope;
   }
 
   // --- storage ---------------------------------------------------------------------------
@@ -233,9 +287,13 @@ class KernelRun {
   private arenaView(b: KBuffer, n: number): TensorData {
     // A program read from text can say anything: these are errors in it (E402), not in moec.
     if (b.offset === undefined || b.bytes === undefined) fail('E402', `arena mode needs a planned program; ${b.name} has no offset`);
-    if (n * 4 > b.bytes) fail('E402', `${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${b.bytes}`);
+    const T = this.opts.bindings?.T ?? 1;
+    const [offset, bytes] = [atTokens(b.offset, T), atTokens(b.bytes, T)];
+    if (n * 4 > bytes) fail('E402', `${b.name} needs ${n * 4} bytes at these sizes, its plan gives ${bytes}`);
     if (b.dtype !== 'f32' && !isIntDType(b.dtype)) fail('E402', `arena mode stores f32 and i32 buffers only, not ${b.name}: ${b.dtype}`);
-    return isIntDType(b.dtype) ? new Int32Array(this.arena!, b.offset, n) : new Float32Array(this.arena!, b.offset, n);
+    const part = this.arena![b.part ?? 0];
+    if (!part) fail('E402', `${b.name} is in arena part ${b.part}, which the program does not have`);
+    return isIntDType(b.dtype) ? new Int32Array(part, offset, n) : new Float32Array(part, offset, n);
   }
 
   private storage(dtype: DType, n: number): TensorData {
@@ -278,7 +336,7 @@ class KernelRun {
 
   // --- steps -----------------------------------------------------------------------------
 
-  private exec(steps: readonly Step[], scope: Scope): void {
+  private *exec(steps: readonly Step[], scope: Scope): Generator<Exchange, void, void> {
     const get = (name: string): Buf => {
       const b = scope.get(name);
       if (!b) throw new Error(`kernel interpreter: no buffer ${name}`);
@@ -287,10 +345,16 @@ class KernelRun {
     for (const s of steps)
       switch (s.kind) {
         case 'loop':
-          this.loop(s, scope);
+          yield* this.loop(s, scope);
+          break;
+        case 'dispatch':
+        case 'ep_combine':
+          // The exchange is one event here: it happens at `finish` (nothing is read from a started one before).
+          if (s.phase !== 'start') yield { kernel: s, get };
           break;
         case 'router':
           this.router(s, get);
+          this.opts.onRouter?.(s, get(s.indices).t);
           break;
         case 'moe_align':
           this.moeAlign(s, get);
@@ -327,7 +391,7 @@ class KernelRun {
       }
   }
 
-  private loop(l: LoopStep, scope: Scope): void {
+  private *loop(l: LoopStep, scope: Scope): Generator<Exchange, void, void> {
     const copy = (pairs: ReadonlyArray<{ from: string; to: string }>, from: Scope, to: Scope): void => {
       const values = pairs.map((c) => from.get(c.from)!.t.data.slice());
       pairs.forEach((c, j) => to.get(c.to)!.t.data.set(values[j]));
@@ -339,7 +403,7 @@ class KernelRun {
         const st = scope.get(s.stacked)!;
         inner.set(s.slice, { t: leadingSlice(st.t, i), round: st.round });
       }
-      this.exec(l.body, inner);
+      yield* this.exec(l.body, inner);
       copy(l.carried, inner, scope);
     }
   }

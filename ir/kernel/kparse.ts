@@ -14,12 +14,12 @@
  */
 import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
-import type { AttrValue, Attrs } from '../graph/graph.ts';
 import type { Dim } from '../dims.ts';
+import type { AttrValue, Attrs } from '../graph/graph.ts';
 import type { AttentionKernel, AttentionSchedule } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
-import { ACT_FNS, BUFFER_KINDS, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
+import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, resolveAttrs } from '../graph/ops.ts';
 import { parseIR } from '../graph/parse.ts';
@@ -64,7 +64,7 @@ function findGraphSection(text: string): { start: number; end: number } | undefi
 
 const HEADER_WORD = 'moec.kernel-ir';
 const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
-const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'mla_attention', 'op', 'loop'];
+const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'mla_attention', 'op', 'loop', 'dispatch', 'ep_combine'];
 
 /** A `key=value` entry with the token of its key, for errors. */
 interface Entry<T> {
@@ -112,7 +112,18 @@ class KernelParser extends TextReader {
       if (this.isWord(word)) {
         this.next();
         if (field === 'isa') p.isa = this.word(VECTOR_KINDS, "a vector kind after 'isa'");
-        else p[field] = this.integer(`a whole number after '${word}'`);
+        else if (field === 'arenaBytes') {
+          p.arenaBytes = this.dim(true);
+          if (this.isWord('parts')) {
+            this.next();
+            this.expect('(', "after 'parts'", 'write parts(BYTES, BYTES)');
+            const parts: Dim[] = [];
+            do parts.push(this.dim(true));
+            while (this.accept(','));
+            this.expect(')', 'to close parts(...)');
+            p.arenaParts = parts;
+          }
+        } else p[field] = this.integer(`a whole number after '${word}'`);
       }
     this.expectWord('pack', 'after the program line', 'name the function that packs the weights: pack FUNC');
     p.pack = this.name('the pack function name');
@@ -124,10 +135,55 @@ class KernelParser extends TextReader {
         list.push({ name, buffer: this.name('a buffer name') });
       } else if (this.isWord('buffer')) {
         p.buffers.push(this.buffer());
+      } else if (this.isWord('ranks') && !p.ep) {
+        this.next();
+        p.ep = { ranks: this.integer('the number of ranks after ranks'), placements: [] };
+      } else if (this.isWord('placement') && p.ep) {
+        p.ep.placements.push(this.placement(p.ep.ranks));
       } else break;
     }
     p.steps = this.steps(true);
     return p;
+  }
+
+  /** `placement NAME {experts=E, shared=S} slots([0, 2], [1, 3]) weights(BUFFER@AXIS, ...)` (after `ranks R`) */
+  private placement(ranks: number): EpPlacement {
+    const at = this.next();
+    const hint = 'write placement NAME {experts=E, shared=S} slots([0, 2], [1, 3]) weights(BUFFER@AXIS, ...)';
+    const name = this.name('a placement name');
+    this.expect('{', 'after the placement name', hint);
+    const r = new Reader(this, 'placement', at, new Map(), new Map(), this.entries('}'));
+    const { experts, shared } = r.placementAttrs();
+    this.expectWord('slots', 'after the placement attributes', hint);
+    this.expect('(', "after 'slots'", hint);
+    const slots: number[][] = [];
+    do {
+      this.expect('[', 'to open a rank\'s slots', hint);
+      const list: number[] = [];
+      if (!this.isPunct(']'))
+        do list.push(this.accept('-') ? -this.integer('an expert') : this.integer('an expert (or -1 for an empty slot)'));
+        while (this.accept(','));
+      this.expect(']', 'to close a rank\'s slots', hint);
+      slots.push(list);
+    } while (this.accept(','));
+    this.expect(')', 'to close slots(...)', hint);
+    this.expectWord('weights', 'after slots(...)', hint);
+    this.expect('(', "after 'weights'", hint);
+    const weights: EpPlacement['weights'] = [];
+    if (!this.isPunct(')'))
+      do {
+        const buffer = this.name('a weight buffer');
+        this.expect('@', 'between the weight buffer and its expert axis', hint);
+        weights.push({ buffer, axis: this.integer('the expert axis') });
+      } while (this.accept(','));
+    this.expect(')', 'to close weights(...)', hint);
+    // Every expert needs a slot: a larger count is wrong, and would size the copies below by a number from the text.
+    const held = slots.reduce((n, s) => n + s.length, 0);
+    if (experts > held) this.error(`placement ${name} has ${experts} experts but only ${held} slots in all: every expert needs one`, hint, at);
+    // The copies follow from the slots; the verifier checks what the slots say (placementProblem).
+    const copies = Array.from({ length: experts }, () => [] as number[]);
+    slots.forEach((list, rank) => list.forEach((e) => (e >= 0 && e < experts ? copies[e]!.push(rank) : undefined)));
+    return { name, experts, shared, placement: { ranks, slotsPerRank: slots[0]?.length ?? 0, slots, copies }, weights };
   }
 
   /** `buffer NAME: TYPE KIND [@OFFSET] [+BYTES]` */
@@ -151,9 +207,21 @@ class KernelParser extends TextReader {
       this.expect(')', 'to close quant(...)');
       b.quant = { scales, axis, group };
     }
-    if (this.accept('@')) b.offset = this.integer('the arena offset in bytes');
-    if (this.accept('+')) b.bytes = this.integer('the size in bytes');
+    if (this.isWord('part')) {
+      this.next();
+      b.part = this.integer('the arena part');
+    }
+    if (this.accept('@')) b.offset = this.planned('the arena offset in bytes');
+    if (this.accept('+')) b.bytes = this.planned('the size in bytes');
     return b;
+  }
+
+  /** A planned offset or size: a whole number, or `(a*T+b)`. */
+  private planned(what: string): Dim {
+    if (!this.accept('(')) return this.integer(what);
+    const d = this.dim(true);
+    this.expect(')', `to close ${what}`, 'write (a*T+b)');
+    return d;
   }
 
   /** Steps until the end of the kernel text (`top`) or a closing `}`. */
@@ -314,12 +382,19 @@ class KernelParser extends TextReader {
           k.schedule = new Reader(this, 'schedule', t, new Map(), new Map(), this.entries(')')).attentionSchedule();
         }
         break;
+      case 'dispatch':
+        k = r.dispatch();
+        break;
+      case 'ep_combine':
+        k = r.epCombine();
+        break;
       default:
         k = r.gemm(epilogue, tile);
     }
     const attends = kind === 'attention' || kind === 'mla_attention';
-    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align' || attends)) this.error(`${kind} has no epilogue`, undefined, kindTok);
-    if (tile && (kind === 'moe_align' || attends)) this.error(`${kind} is not tiled${attends ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
+    const untiled = kind === 'moe_align' || kind === 'dispatch' || kind === 'ep_combine' || attends;
+    if (epilogue.length > 0 && (kind === 'router' || untiled)) this.error(`${kind} has no epilogue`, undefined, kindTok);
+    if (tile && untiled) this.error(`${kind} is not tiled${attends ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
     const threads = this.threads();
     if (threads) k.threads = threads;
     return k;
@@ -521,6 +596,51 @@ class Reader {
     const init = this.optIn('init');
     if (init !== undefined) k.init = init;
     if (tile) k.tile = tile;
+    return k;
+  }
+
+  placementAttrs(): { experts: number; shared: number } {
+    this.done([], [], ['experts', 'shared']);
+    return { experts: this.int('experts'), shared: this.int('shared') };
+  }
+
+  private text(key: string): string {
+    const e = this.raw(key);
+    if (typeof e.value !== 'string') this.p.fail(`${this.kind}: '${key}' must be a name in quotes`, e.key);
+    return e.value;
+  }
+
+  /** `part=I, parts=N` (a micro-batch) and `phase="start"|"finish"`, each optional. */
+  private exchange(): { part?: MicroBatch; phase?: ExchangePhase } {
+    const out: { part?: MicroBatch; phase?: ExchangePhase } = {};
+    if (this.attrs.has('part') || this.attrs.has('parts')) out.part = { index: this.int('part'), of: this.int('parts') };
+    if (this.attrs.has('phase')) out.phase = this.str('phase', EXCHANGE_PHASES);
+    return out;
+  }
+
+  dispatch(): DispatchKernel {
+    this.done(['x', 'indices', 'weights'], ['rows', 'local', 'rweights', 'plan'], ['placement', 'k', 'routed', 'part', 'parts', 'phase']);
+    return {
+      ...this.exchange(),
+      kind: 'dispatch',
+      x: this.in('x'),
+      indices: this.in('indices'),
+      weights: this.in('weights'),
+      rows: this.out('rows'),
+      local: this.out('local'),
+      rweights: this.out('rweights'),
+      plan: this.out('plan'),
+      placement: this.text('placement'),
+      k: this.int('k'),
+      routed: this.int('routed'),
+    };
+  }
+
+  epCombine(): EpCombineKernel {
+    this.done(['results', 'plan', 'init'], ['out'], ['placement', 'k', 'part', 'parts', 'phase']);
+    const k: EpCombineKernel = { ...this.exchange(), kind: 'ep_combine', results: this.in('results'), plan: this.in('plan'), out: this.out('out'), placement: this.text('placement'), k: this.int('k') };
+    const init = this.optIn('init');
+    if (init !== undefined) k.init = init;
     return k;
   }
 

@@ -6,14 +6,14 @@
  * Format (one declaration or step per line, a trailing newline):
  *
  *     moec.kernel-ir 1
- *     program mixtral max_tokens 256 isa avx2 arena 1258496 naive 3565568  // arena 1.2 MiB, naive 3.4 MiB
+ *     program mixtral max_tokens 256 isa avx2 arena 4864*T+4096 naive 3565568  // arena 1.2 MiB at T = 256, naive 3.4 MiB
  *     pack pack
  *     input x -> x
  *     output y -> y
  *
  *     buffer x: f32[T, 64] input
  *     buffer w_in: f32[8, 256, 64] weight
- *     buffer idx: i32[T, 2] temp @0 +2048
+ *     buffer idx: i32[T, 2] temp @0 +(64*T)
  *     buffer w_q: i4[8, 256, 64] weight quant(scales=w_q.scales, axis=2, group=32)
  *
  *     router(x=x, w=router) -> (indices=idx, weights=rw) {experts=8, k=2, score="softmax", select="topk", post_softmax=false, normalize=true, scale=1, shared=0}
@@ -31,11 +31,13 @@
  *
  * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `max_context N` (the
  *   context bound of state caches), `isa KIND` (the
- *   vector instruction set, `VectorKind`), `arena BYTES` and `naive BYTES` when set (the `//` comment after them is derived, for people, and ignored
- *   by the parser), then `pack FUNC`, then one `input GRAPH_NAME -> BUFFER` per model input
+ *   vector instruction set, `VectorKind`), `arena BYTES` (affine in T: `a*T+b`), `parts(BYTES,
+ *   ...)` when the arena is split over bindings, and `naive BYTES` (at the bound) when set (the
+ *   `//` comment after them is derived, for people, and ignored by the parser), then `pack FUNC`, then one `input GRAPH_NAME -> BUFFER` per model input
  *   and one `output GRAPH_NAME -> BUFFER` per model output, in program order.
  * - Buffers, in program order: `buffer NAME: TYPE KIND`, KIND one of input, output, weight,
- *   temp, state, then `@OFFSET` and `+BYTES` when the memory planner has set them.
+ *   temp, state, then `part N` (a split arena's part), `@OFFSET` and `+BYTES` when the memory planner
+ *   has set them: numbers, or `(a*T+b)` when they depend on the token count.
  * - Steps, in program order. A kernel is `KIND(role=buffer, ...) -> (role=buffer, ...)
  *   {attrs}`, then `epilogue[...]` when it has epilogues and `tile(...)` when it is tiled.
  *   Operands come in a fixed order per kind; optional operands (router `bias`,
@@ -68,9 +70,10 @@
  * - Names (program, buffers, roles' buffers, inputs, outputs, pack) are bare when dotted
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
+import { type Dim, dimToString, evalDim, isSym } from '../dims.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
 import type { AttentionSchedule } from './attention.ts';
-import type { Epilogue, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
+import type { Epilogue, ExpertParallel, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
 /** The format version on the first line; the parser refuses any other. */
@@ -87,6 +90,7 @@ export function printKernelIR(p: KProgram): string {
   const lines = [`moec.kernel-ir ${KERNEL_IR_VERSION}`, printProgramLine(p), `pack ${printName(p.pack)}`];
   for (const i of p.inputs) lines.push(`input ${printName(i.name)} -> ${printName(i.buffer)}`);
   for (const o of p.outputs) lines.push(`output ${printName(o.name)} -> ${printName(o.buffer)}`);
+  if (p.ep) lines.push(...printExpertParallel(p.ep));
   lines.push('');
   for (const b of p.buffers) lines.push(printBuffer(b));
   lines.push('');
@@ -95,17 +99,43 @@ export function printKernelIR(p: KProgram): string {
   return lines.join('\n') + '\n' + printIR(p.module);
 }
 
+/**
+ * `ranks R` and one line per placement:
+ * `placement NAME {experts=E, shared=S} slots([0, 2], [1, 3]) weights(BUFFER@AXIS, ...)`
+ * (the copies of each expert follow from the slots).
+ */
+function printExpertParallel(ep: ExpertParallel): string[] {
+  return [
+    `ranks ${printNumber(ep.ranks)}`,
+    ...ep.placements.map(
+      (q) =>
+        `placement ${printName(q.name)} {experts=${q.experts}, shared=${q.shared}} slots(${q.placement.slots.map((s) => `[${s.join(', ')}]`).join(', ')}) weights(${q.weights.map((w) => `${printName(w.buffer)}@${w.axis}`).join(', ')})`,
+    ),
+  ];
+}
+
 function printProgramLine(p: KProgram): string {
   let s = `program ${printName(p.name)}`;
   if (p.maxTokens !== undefined) s += ` max_tokens ${printNumber(p.maxTokens)}`;
   if (p.maxContext !== undefined) s += ` max_context ${printNumber(p.maxContext)}`;
   if (p.isa !== undefined) s += ` isa ${p.isa}`;
-  if (p.arenaBytes !== undefined) s += ` arena ${printNumber(p.arenaBytes)}`;
+  if (p.arenaBytes !== undefined) s += ` arena ${printDim(p.arenaBytes)}`;
+  if (p.arenaParts !== undefined) s += ` parts(${p.arenaParts.map(printDim).join(', ')})`;
   if (p.naiveBytes !== undefined) s += ` naive ${printNumber(p.naiveBytes)}`;
   const notes: string[] = [];
-  if (p.arenaBytes !== undefined) notes.push(`arena ${formatBytes(p.arenaBytes)}`);
+  if (p.arenaBytes !== undefined) notes.push(`arena ${formatBytes(evalDim(p.arenaBytes, { T: p.maxTokens ?? 1 }))}${isSym(p.arenaBytes) ? ` at T = ${p.maxTokens ?? 1}` : ''}`);
   if (p.naiveBytes !== undefined) notes.push(`naive ${formatBytes(p.naiveBytes)}`);
   return notes.length > 0 ? `${s}  // ${notes.join(', ')}` : s;
+}
+
+/** A planned size: a number, or `a*T+b` (the parser reads it back with the dim rule). */
+function printDim(d: Dim): string {
+  return isSym(d) ? dimToString(d) : printNumber(d);
+}
+
+/** A buffer's planned offset or size: parenthesised when symbolic, as `+` would continue it. */
+function printPlanned(d: Dim): string {
+  return isSym(d) ? `(${dimToString(d)})` : printNumber(d);
 }
 
 /** `1.2 MiB`, for the header comment. */
@@ -124,8 +154,9 @@ export function formatBytes(n: number): string {
 export function printBuffer(b: KBuffer): string {
   let s = `buffer ${printName(b.name)}: ${printType({ dtype: b.dtype, shape: b.shape })} ${b.kind}`;
   if (b.quant) s += ` quant(scales=${printName(b.quant.scales)}, axis=${b.quant.axis}, group=${b.quant.group})`;
-  if (b.offset !== undefined) s += ` @${printNumber(b.offset)}`;
-  if (b.bytes !== undefined) s += ` +${printNumber(b.bytes)}`;
+  if (b.part !== undefined) s += ` part ${b.part}`;
+  if (b.offset !== undefined) s += ` @${printPlanned(b.offset)}`;
+  if (b.bytes !== undefined) s += ` +${printPlanned(b.bytes)}`;
   return s;
 }
 
@@ -215,6 +246,16 @@ export function printKernel(k: Kernel): string {
     }
     case 'op':
       return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
+    case 'dispatch':
+      return call(
+        'dispatch',
+        [['x', k.x], ['indices', k.indices], ['weights', k.weights]],
+        [['rows', k.rows], ['local', k.local], ['rweights', k.rweights], ['plan', k.plan]],
+        [['placement', k.placement], ['k', k.k], ['routed', k.routed], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]],
+        [],
+      ) + printThreads(k.threads);
+    case 'ep_combine':
+      return call('ep_combine', [['results', k.results], ['plan', k.plan], ['init', k.init]], [['out', k.out]], [['placement', k.placement], ['k', k.k], ['part', k.part?.index], ['parts', k.part?.of], ['phase', k.phase]], []) + printThreads(k.threads);
   }
 }
 

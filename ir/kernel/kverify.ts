@@ -7,8 +7,7 @@
  * Verifier invariants (`verifyKernelIR`, one message per problem, in this order):
  *
  *  1. Buffers: unique names, a known kind (a `state` buffer counts as written from the start), sizes that are declared dims of the module;
- *     `@offset` and `+bytes` whole and >= 0, an offset only on temps and outputs, a multiple
- *     of the element size, and `@offset + bytes` within the program's arena. A quantized
+ *     an offset only on temps and outputs (the plan itself: 1b). A quantized
  *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
  *     else does: the axis within its rank, a positive group, an even last axis for i4, and
  *     a scales buffer declared as an f32 weight of the weight's shape with that axis
@@ -44,14 +43,15 @@
  *     `init` reads what was written before the loop, `carried` what the body writes.
  * Plus the graph module's own verifier (`verify.ts`), its messages prefixed `graph: `.
  *
- * Memory overlap of buffers live at the same time is the memory planner's to check.
+ *  1b. The memory plan (`checkMemoryPlan`): affine offsets and sizes within their arena
+ *     part, no two live buffers overlapping at any T in 1..maxTokens.
  */
 import { didYouMean } from '../diagnostics.ts';
-import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, isSym, shapeEq, shapeToString } from '../dims.ts';
+import { type Dim, DimError, dimAdd, dimEq, dimMul, dimSub, dimSymbols, dimToString, isSym, shapeEq, shapeToString } from '../dims.ts';
 import { type Module, findFunc } from '../graph/graph.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
-import { ACT_FNS, BUFFER_KINDS, type BufferKind, type Epilogue, GLU_FNS, GLU_LAYOUTS, GLU_PAIRED_KINDS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
+import { ACT_FNS, BUFFER_KINDS, type BufferKind, type DispatchKernel, type EpCombineKernel, type Epilogue, GLU_FNS, GLU_LAYOUTS, GLU_PAIRED_KINDS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS, VECTOR_LANES } from './kernel.ts';
 import { TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp } from '../graph/ops.ts';
 import { printType } from '../graph/print.ts';
@@ -62,6 +62,8 @@ import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
 import { checkAttention } from './attention.ts';
 import { checkMla } from './mla.ts';
+import { placementProblem } from './placement.ts';
+import { type LiveInterval, affineParts, atTokens, bufferBytes, liveIntervals } from './memory.ts';
 
 /** What a step may name: a declared buffer, or a loop slice (a view with the stacked buffer's kind). */
 interface BufInfo {
@@ -87,6 +89,7 @@ export function verifyKernelIR(p: KProgram): string[] {
   const scope = checkBuffers(p, report);
   checkBoundaries(p, scope, report);
   checkPack(p, scope, loopSlices(p.steps), report);
+  checkExpertParallel(p, scope, report);
   const producers: Producers = { align: new Map(), gemm: new Map() };
   collectProducers(p.steps, producers);
   const written = new Set<string>();
@@ -118,21 +121,102 @@ function checkBuffers(p: KProgram, report: (m: string) => void): Map<string, Buf
       if (!isSym(d) && !(Number.isInteger(d) && d >= 0)) report(`${where}: the size ${d} is not a whole number >= 0`);
       for (const s of dimSymbols(d)) if (!dims.has(s)) report(`${where}: ${typeStr(b)} uses the size ${s}, which the module does not declare`);
     }
-    for (const [key, v] of [
-      ['@offset', b.offset],
-      ['+bytes', b.bytes],
-    ] as const) {
-      if (v === undefined) continue;
-      if (key === '@offset' && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
-      if (!(Number.isInteger(v) && v >= 0)) report(`${where}: ${key} ${v} is not a whole number >= 0`);
-    }
-    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
-    if (b.offset !== undefined && isDType(b.dtype) && b.offset % dtypeBytes(b.dtype) !== 0)
-      report(`${where}: @offset ${b.offset} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements`);
-    if (b.offset !== undefined && b.bytes !== undefined && p.arenaBytes !== undefined && b.offset + b.bytes > p.arenaBytes)
-      report(`${where}: bytes ${b.offset}..${b.offset + b.bytes} run past the end of the ${p.arenaBytes}-byte arena`);
+    if (b.offset !== undefined && b.kind !== 'temp' && b.kind !== 'output') report(`${where}: a${b.kind === 'input' ? 'n' : ''} ${b.kind} buffer has no arena offset (only temps and outputs live in the arena)`);
   }
+  checkMemoryPlan(p, report);
   return scope;
+}
+
+/**
+ * 1b. The memory plan: offsets and sizes affine in T (`memory.ts`), whole and >= 0 at every
+ * T in 1..maxTokens, an offset a multiple of the element size at every T, each buffer
+ * within its arena part, sizes at least the shape's bytes at the bucket edges (1, 2, 4, ...,
+ * maxTokens), the parts adding up to the arena, and no two buffers of one part that are
+ * live together overlapping at any T (affine ranges ordered at both ends of 1..maxTokens
+ * are ordered at every T between).
+ */
+function checkMemoryPlan(p: KProgram, report: (m: string) => void): void {
+  const maxT = Math.max(1, p.maxTokens ?? 1);
+  const ends = maxT === 1 ? [1] : [1, maxT];
+  const edges: number[] = [];
+  for (let t = 1; t < maxT; t *= 2) edges.push(t);
+  edges.push(maxT);
+  const parts = p.arenaParts;
+  const partSize = (k: number): Dim | undefined => (parts ? parts[k] : p.arenaBytes);
+  const lin = (d: Dim, what: string): [number, number] | undefined => {
+    if (typeof d === 'number' && Number.isInteger(d) && d >= 0) return [0, d];
+    try {
+      const ab = affineParts(d);
+      if (ab.every(Number.isInteger) && ends.every((T) => atTokens(d, T) >= 0)) return ab;
+    } catch {
+      // reported below
+    }
+    report(`${what} ${dimToString(d)} is not a whole number >= 0 of the form a*T+b at every T in 1..${maxT}`);
+    return undefined;
+  };
+  if (p.arenaBytes !== undefined) lin(p.arenaBytes, 'program: arena');
+  if (parts) {
+    if (parts.length < 2) report(`program: an arena split into ${parts.length} part${parts.length === 1 ? '' : 's'} (a split arena has two or more)`);
+    parts.forEach((d, k) => lin(d, `program: arena part ${k}`));
+    if (p.arenaBytes !== undefined && ends.some((T) => parts.reduce<number>((s, d) => s + atTokens(d, T), 0) !== atTokens(p.arenaBytes!, T)))
+      report(`program: the arena parts (${parts.map(dimToString).join(', ')}) do not add up to the arena ${dimToString(p.arenaBytes)}`);
+  }
+  const placed: Array<{ b: KBuffer; o: [number, number]; s: [number, number]; part: number }> = [];
+  for (const b of p.buffers) {
+    const where = `buffer ${b.name}`;
+    const o = b.offset === undefined ? undefined : lin(b.offset, `${where}: @offset`);
+    const s = b.bytes === undefined ? undefined : lin(b.bytes, `${where}: +bytes`);
+    if (b.part !== undefined && (!parts || !Number.isInteger(b.part) || b.part < 0 || b.part >= parts.length))
+      report(`${where}: part ${b.part} is not one of the arena's ${parts ? parts.length : 'unsplit (one)'} parts`);
+    if (parts && b.offset !== undefined && b.part === undefined) report(`${where}: the arena is split into parts; its offset names none (part N)`);
+    // Backends and the arena interpreter view the arena as typed arrays at these offsets.
+    if (o && isDType(b.dtype) && o.some((c) => c % dtypeBytes(b.dtype) !== 0))
+      report(`${where}: @offset ${dimToString(b.offset!)} is not a multiple of ${dtypeBytes(b.dtype)} bytes, the size of its ${b.dtype} elements, at every T`);
+    if (!o || !s) continue;
+    const part = b.part ?? 0;
+    const size = partSize(part);
+    if (size !== undefined)
+      for (const T of ends) {
+        const [from, to, cap] = [o[0] * T + o[1], o[0] * T + o[1] + s[0] * T + s[1], atTokens(size, T)];
+        if (to > cap) {
+          report(`${where}: bytes ${from}..${to} run past the end of the ${cap}-byte arena${parts ? ` part ${part}` : ''} at T = ${T}`);
+          break;
+        }
+      }
+    // A shape with one dim in T has bytes affine in T: checking the two ends covers every T.
+    const inT = b.shape.filter((d) => dimSymbols(d).includes('T')).length;
+    if (isDType(b.dtype))
+      for (const T of inT <= 1 ? ends : edges) {
+        let need: number;
+        try {
+          need = Math.ceil(bufferBytes(b, { T }));
+        } catch {
+          break; // sizes other than T: the planner's bindings, not known here
+        }
+        if (need > s[0] * T + s[1]) {
+          report(`${where}: +bytes ${dimToString(b.bytes!)} is ${s[0] * T + s[1]} at T = ${T}, less than its ${typeStr(b)} takes (${need})`);
+          break;
+        }
+      }
+    placed.push({ b, o, s, part });
+  }
+  if (placed.length < 2) return;
+  const { intervals } = liveIntervals(p);
+  const live = placed
+    .map((x) => ({ ...x, iv: intervals.get(x.b.name) }))
+    .filter((x): x is typeof x & { iv: LiveInterval } => x.iv !== undefined && x.iv.start <= x.iv.end && ends.some((T) => x.s[0] * T + x.s[1] > 0))
+    .sort((x, y) => x.iv.start - y.iv.start);
+  const at = (l: [number, number], T: number): number => l[0] * T + l[1];
+  const before = (x: (typeof live)[number], y: (typeof live)[number]): boolean => ends.every((T) => at(x.o, T) + at(x.s, T) <= at(y.o, T));
+  // A sweep over start times: `active` holds the buffers whose interval is still open.
+  let active: typeof live = [];
+  for (const x of live) {
+    if (active.some((y) => y.iv.end < x.iv.start)) active = active.filter((y) => y.iv.end >= x.iv.start);
+    for (const y of active)
+      if (y.part === x.part && !before(x, y) && !before(y, x))
+        report(`buffer ${x.b.name}: its bytes (@${dimToString(x.b.offset!)} +${dimToString(x.b.bytes!)}) overlap ${y.b.name}'s (@${dimToString(y.b.offset!)} +${dimToString(y.b.bytes!)}) at some T in 1..${maxT}, and both are live at kernel ${Math.max(x.iv.start, y.iv.start)}`);
+    active.push(x);
+  }
 }
 
 /** 2. Program inputs and outputs. */
@@ -160,6 +244,61 @@ function checkBoundaries(p: KProgram, scope: Map<string, BufInfo>, report: (m: s
   }
 }
 
+/** The shape `pack` returns for a weight buffer: a placed expert stack whole (every expert), the rest as declared. */
+function packedShape(p: KProgram, b: BufInfo): Dim[] {
+  for (const q of p.ep?.placements ?? []) {
+    const w = q.weights.find((x) => x.buffer === b.name);
+    if (w) return b.shape.map((d, i) => (i === w.axis ? q.experts + q.shared : d));
+  }
+  return b.shape;
+}
+
+/**
+ * 3b. Expert parallelism: every placement is consistent (`placementProblem`), its stacks are
+ * weights holding one rank's slots plus the shared experts along their axis, and every
+ * dispatch and combine step names a placement.
+ */
+function checkExpertParallel(p: KProgram, scope: Map<string, BufInfo>, report: (m: string) => void): void {
+  const names = new Set<string>();
+  if (p.ep) {
+    if (!(Number.isInteger(p.ep.ranks) && p.ep.ranks >= 1)) report(`ranks ${p.ep.ranks} is not a whole number >= 1`);
+    for (const q of p.ep.placements) {
+      const where = `placement ${q.name}`;
+      if (names.has(q.name)) report(`${where} is declared twice`);
+      names.add(q.name);
+      if (q.placement.ranks !== p.ep.ranks) report(`${where} is for ${q.placement.ranks} ranks, the program for ${p.ep.ranks}`);
+      const problem = placementProblem(q.placement, q.experts);
+      if (problem) report(`${where}: ${problem}`);
+      if (!(Number.isInteger(q.shared) && q.shared >= 0)) report(`${where}: shared = ${q.shared} is not a whole number >= 0`);
+      for (const w of q.weights) {
+        const b = scope.get(w.buffer);
+        if (!b) report(`${where}: no buffer named ${w.buffer}${hintName(w.buffer, scope)}`);
+        else if (b.kind !== 'weight') report(`${where}: ${w.buffer} is a ${b.kind} buffer, not a weight`);
+        else if (!(Number.isInteger(w.axis) && w.axis >= 0 && w.axis < b.shape.length)) report(`${where}: axis ${w.axis} is not an axis of ${w.buffer} ${typeStr(b)}`);
+        else if (!dimEq(b.shape[w.axis]!, q.placement.slotsPerRank + q.shared))
+          report(`${where}: ${w.buffer} ${typeStr(b)} holds ${shapeToString([b.shape[w.axis]!])} experts along axis ${w.axis}, expected ${q.placement.slotsPerRank} slots + ${q.shared} shared`);
+      }
+    }
+  }
+  const walk = (steps: readonly Step[]): void => {
+    // An exchange started must finish later in the same step list (loop body), and only one started may finish.
+    const open = new Set<string>();
+    for (const s of steps) {
+      if (s.kind === 'loop') walk(s.body);
+      else if (s.kind === 'dispatch' || s.kind === 'ep_combine') {
+        if (!names.has(s.placement)) report(`${s.kind} names the placement ${s.placement}, which the program does not declare${p.ep ? '' : ' (it has no ranks line)'}`);
+        const key = `${s.kind} of ${s.placement}${s.part ? `, part ${s.part.index} of ${s.part.of}` : ''}`;
+        if (s.phase === 'start' && open.has(key)) report(`${key} starts again before it finishes`);
+        if (s.phase === 'start') open.add(key);
+        if (s.phase === 'finish' && !open.delete(key)) report(`${key} finishes an exchange it never started`);
+        if (s.phase === undefined && open.has(key)) report(`${key} runs whole while its started exchange has not finished`);
+      }
+    }
+    for (const key of open) report(`${key} starts an exchange that never finishes`);
+  };
+  walk(p.steps);
+}
+
 /** 3. The pack function computes exactly the weight buffers. */
 function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>, report: (m: string) => void): void {
   const f = findFunc(p.module, p.pack);
@@ -171,7 +310,7 @@ function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>
     const b = scope.get(r.name);
     if (!b) report(`pack: func ${f.name} returns ${r.name}, but no buffer has that name`);
     else if (b.kind !== 'weight') report(`pack: func ${f.name} returns ${r.name}, which is a ${b.kind} buffer, not a weight`);
-    else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, b.shape)))
+    else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, packedShape(p, b))))
       report(`pack: func ${f.name} returns ${r.name} as ${typeStr(r.value.type)}, but the buffer is ${typeStr(b)}`);
     else if (r.value && !packedQuantMatches(r.value.type, b))
       report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}` : 'not quantized'}`);
@@ -427,6 +566,12 @@ class KernelCheck {
         checkMla(k, { ...infos, out: this.use('out', k.out, 'write') }, (m) => this.bad(m));
         break;
       }
+      case 'dispatch':
+        this.dispatch(this.k);
+        break;
+      case 'ep_combine':
+        this.epCombine(this.k);
+        break;
       default:
         this.bad(`unknown kernel kind '${(this.k as { kind: string }).kind}'`);
     }
@@ -579,6 +724,48 @@ class KernelCheck {
       this.shape('out', out, [rows, n]);
       if (k.init !== undefined) this.bad('init is only for a grouped_gemm with a combine epilogue');
     }
+  }
+
+  private dispatch(k: DispatchKernel): void {
+    const x = this.use('x', k.x, 'read');
+    const idx = this.use('indices', k.indices, 'read');
+    const wts = this.use('weights', k.weights, 'read');
+    const rows = this.use('rows', k.rows, 'write');
+    const local = this.use('local', k.local, 'write');
+    const rw = this.use('rweights', k.rweights, 'write');
+    const plan = this.use('plan', k.plan, 'write');
+    this.positive('k', k.k);
+    if (!(Number.isInteger(k.routed) && k.routed >= 0 && k.routed <= k.k)) this.bad(`routed = ${k.routed} is not a whole number in 0..k`);
+    for (const [r, b] of [['x', x], ['weights', wts], ['rows', rows], ['rweights', rw]] as const) if (b && b.dtype !== 'f32') this.bad(`${r} ${b.name} is ${typeStr(b)}, expected f32`);
+    for (const [r, b] of [['indices', idx], ['local', local], ['plan', plan]] as const) this.i32(r, b);
+    if (!x || !this.shape('x', x, [undefined, undefined])) return;
+    this.shape('indices', idx, [x.shape[0], k.k]);
+    this.shape('weights', wts, [x.shape[0], k.k]);
+    if (this.shape('rows', rows, [undefined, x.shape[1]])) {
+      this.shape('local', local, [rows!.shape[0], 1]);
+      this.shape('rweights', rw, [rows!.shape[0], 1]);
+    }
+    this.shape('plan', plan, [undefined]);
+    this.exchange(k);
+  }
+
+  /** A micro-batch index below its count; a known phase. */
+  private exchange(k: DispatchKernel | EpCombineKernel): void {
+    if (k.part && !(Number.isInteger(k.part.of) && k.part.of >= 1 && Number.isInteger(k.part.index) && k.part.index >= 0 && k.part.index < k.part.of))
+      this.bad(`part ${k.part.index} of ${k.part.of} is not a micro-batch (0 <= part < parts)`);
+    if (k.phase !== undefined && k.phase !== 'start' && k.phase !== 'finish') this.bad(`phase "${k.phase}" is not start or finish`);
+  }
+
+  private epCombine(k: EpCombineKernel): void {
+    const res = this.use('results', k.results, 'read');
+    this.i32('plan', this.use('plan', k.plan, 'read'));
+    const init = this.use('init', k.init, 'read');
+    const out = this.use('out', k.out, 'write');
+    this.positive('k', k.k);
+    for (const [r, b] of [['results', res], ['init', init], ['out', out]] as const) if (b && b.dtype !== 'f32') this.bad(`${r} ${b.name} is ${typeStr(b)}, expected f32`);
+    if (res && out && this.shape('out', out, [undefined, undefined])) this.shape('results', res, [undefined, out.shape[1]]);
+    if (init && out && !shapeEq(init.shape, out.shape)) this.bad(`init ${init.name} is ${typeStr(init)}, out ${out.name} is ${typeStr(out)}; they must match`);
+    this.exchange(k);
   }
 
   private gemm(k: Extract<Kernel, { kind: 'gemm' }>): void {

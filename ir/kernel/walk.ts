@@ -45,6 +45,10 @@ export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } 
       return { reads: present([k.q, k.k, k.v, k.kCache, k.vCache, k.sinks]), writes: [k.out] };
     case 'mla_attention':
       return { reads: [k.qNope, k.qPe, k.kv, k.kPe, k.kvCache, k.peCache, k.wkvB], writes: [k.out] };
+    case 'dispatch':
+      return { reads: [k.x, k.indices, k.weights], writes: [k.rows, k.local, k.rweights, k.plan] };
+    case 'ep_combine':
+      return { reads: present([k.results, k.plan, k.init]), writes: [k.out] };
   }
 }
 

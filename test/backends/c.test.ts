@@ -25,6 +25,7 @@ import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import { interpret } from '../../ir/graph/interp.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { arenaBytesAt } from '../../ir/kernel/memory.ts';
 import { SMALL } from '../small-sizes.ts';
 import { cpuHas } from '../../bench/native.ts';
 
@@ -176,6 +177,25 @@ describe('C backend', () => {
         model.dispose();
       }
     }
+  });
+
+  it('<model>_arena_bytes(T) is what a T-token call touches: far below the bound at T = 8, monotone, the planned bytes at T (was: 340,627,584 bytes at every T)', () => {
+    // The issue's case: mixtral.moe at D = 512, F = 1024 and its declared bound of 32,768 tokens.
+    const { p } = compileFor('mixtral.moe', 'x86-avx2', { D: 512, F: 1024 }, 32768);
+    const target = loadTarget('x86-avx2');
+    const src = renderC(p, target);
+    const Ts = [1, 2, 8, 100, 1000, 32768];
+    const main = `#include <stdio.h>\n#include "${src.file}.h"\nint main(void) {\n${Ts.map((T) => `  printf("%zu\\n", mixtral_moe_arena_bytes(${T}));`).join('\n')}\n  return 0;\n}\n`;
+    const r = spawnSync(buildExecutable({ ...src, main }, target), [], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const bytes = r.stdout.trim().split('\n').map(Number);
+    const align = (n: number): number => Math.ceil(n / target.alignment) * target.alignment;
+    // What the plan says a call with T tokens touches (the furthest end of a buffer at T).
+    expect(bytes).toEqual(Ts.map((T) => align(arenaBytesAt(p, T))));
+    const [, , at8, , , atBound] = bytes;
+    expect(at8 * 40, `${at8} bytes at T = 8 against ${atBound} at the bound`).toBeLessThan(atBound);
+    for (let i = 1; i < bytes.length; i++) expect(bytes[i]).toBeGreaterThanOrEqual(bytes[i - 1]);
+    // The harness allocates arena_bytes(T) for the T it runs (ASan and guard bytes catch any overrun).
   });
 
   it('a runner that writes past the arena is caught by the guard bytes', () => {

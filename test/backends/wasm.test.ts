@@ -15,6 +15,9 @@ import { MoecError } from '../../ir/diagnostics.ts';
 import { evalShape } from '../../ir/dims.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
+import { atTokens } from '../../ir/kernel/memory.ts';
+import { linearAt } from '../../compiler/backends/wasm/layout.ts';
+import { loadWasmModel } from '../../compiler/backends/wasm/loader.ts';
 import { SMALL } from '../small-sizes.ts';
 import { emitWasm } from '../../compiler/backends/wasm/index.ts';
 import { getBackend } from '../../compiler/backends/registry.ts';
@@ -87,25 +90,50 @@ describe('wasm backend contract', () => {
       const { manifest } = loaded.built;
       const slices = loopSlices(program.steps);
       for (const T of [1, bound]) {
+        const x = randomInputs(m, { T }, 5).x.data as Float32Array;
+        loaded.model.forward(x, T); // memory grows for T on the first call
         const mem = new Uint8Array(loaded.model.memory.buffer);
-        const weightsBefore = mem.slice(manifest.weights.base, manifest.weights.base + manifest.weights.bytes);
-        mem.fill(0xa5, 0, manifest.weights.base);
+        const [wBase, wEnd] = [manifest.weights.base, manifest.weights.base + manifest.weights.bytes];
+        const weightsBefore = mem.slice(wBase, wEnd);
+        mem.fill(0xa5, 0, wBase);
+        mem.fill(0xa5, wEnd);
         const allowed: Array<[number, number]> = [[manifest.scratch.base, manifest.scratch.base + manifest.scratch.bytes]];
         for (const b of program.buffers) {
           if (b.kind === 'weight' || slices.has(b.name)) continue;
           const bytes = 4 * evalShape(b.shape, { T }).reduce((p, d) => p * d, 1);
-          const at = b.kind === 'input' ? manifest.inputs.find((i) => program.inputs.some((pi) => pi.buffer === b.name && pi.name === i.name))!.address : manifest.arena.base + b.offset!;
+          const at = b.kind === 'input' ? linearAt(manifest.inputs.find((i) => program.inputs.some((pi) => pi.buffer === b.name && pi.name === i.name))!.address, T) : linearAt(manifest.arena.base, T) + atTokens(b.offset!, T);
           allowed.push([at, at + bytes]);
         }
-        const x = randomInputs(m, { T }, 5).x.data as Float32Array;
         loaded.model.forward(x, T);
         const after = new Uint8Array(loaded.model.memory.buffer);
         let stray = -1;
-        for (let i = 0; i < manifest.weights.base && stray < 0; i++) if (after[i] !== 0xa5 && !allowed.some(([lo, hi]) => i >= lo && i < hi)) stray = i;
+        for (let i = 0; i < after.length && stray < 0; i++) if ((i < wBase || i >= wEnd) && after[i] !== 0xa5 && !allowed.some(([lo, hi]) => i >= lo && i < hi)) stray = i;
         expect(stray, `first byte written outside a buffer at T=${T}`).toBe(-1);
-        expect(after.slice(manifest.weights.base, manifest.weights.base + manifest.weights.bytes)).toEqual(weightsBefore);
+        expect(after.slice(wBase, wEnd)).toEqual(weightsBefore);
       }
     });
+
+  it('memory grows on demand: a small T needs pages for its tokens only, a large T grows the memory before its call (was: initial memory reserved for the token bound)', async () => {
+    const bound = 4096;
+    const { m, program, target } = compileExample('mixtral.moe', 'wasm-simd128', bound);
+    const loaded = await loadWasm(program, target, randomWeights(m, 5));
+    const { manifest } = loaded.built;
+    const pages = (): number => loaded.model.memory.buffer.byteLength / 65536;
+    // The module declares the scratch only; the weights come in at load.
+    expect(manifest.memory.initialPages).toBeLessThan(8);
+    expect(pages()).toBe(manifest.memory.totalPages);
+    const small = randomInputs(m, { T: 2 }, 5).x.data as Float32Array;
+    const y2 = loaded.model.forward(small, 2);
+    const afterSmall = pages();
+    expect(afterSmall).toBe(Math.max(manifest.memory.totalPages, Math.ceil(linearAt(manifest.memory.callBytes, 2) / 65536)));
+    const atBound = Math.ceil(linearAt(manifest.memory.callBytes, bound) / 65536);
+    expect(atBound - afterSmall, 'the bound needs many more pages than T = 2').toBeGreaterThan(50);
+    loaded.model.forward(randomInputs(m, { T: bound }, 5).x.data as Float32Array, bound);
+    expect(pages()).toBe(atBound);
+    // Memory never shrinks; a small call after the large one gives the same numbers.
+    expect(loaded.model.forward(small, 2)).toEqual(y2);
+    expect(pages()).toBe(atBound);
+  });
 
   it('emits model.wasm, model.wat and the manifest; the tiny model .wat matches its golden file', async () => {
     const { program, target } = compileExample('tiny.moe', 'wasm-simd128', 64);
@@ -113,8 +141,12 @@ describe('wasm backend contract', () => {
     expect(Object.keys(files).sort()).toEqual(['model.json', 'model.wasm', 'model.wat']);
     expect(WebAssembly.validate(files['model.wasm'] as Uint8Array<ArrayBuffer>)).toBe(true);
     const manifest = JSON.parse(files['model.json'] as string);
-    expect(manifest).toMatchObject({ format: 'moec-wasm', version: 1, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
+    expect(manifest).toMatchObject({ format: 'moec-wasm', version: 2, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });
     await expect(files['model.wat']).toMatchFileSnapshot('../golden/wasm/tiny.wasm-simd128.wat');
+    // A version 1 manifest (fixed addresses, memory reserved for the bound) is refused with what to do.
+    await expect(loadWasmModel(files['model.wasm'] as Uint8Array<ArrayBuffer>, { ...manifest, version: 1 }, new Uint8Array(manifest.weights.bytes))).rejects.toThrow(
+      'not a moec-wasm version 2 manifest (format moec-wasm, version 1); compile the model again with this moec',
+    );
   });
 });
 

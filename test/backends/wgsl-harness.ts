@@ -6,6 +6,7 @@ import { CANARY } from '../../compiler/backends/wgsl/runtime.ts';
 import { evalShape } from '../../ir/dims.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { numel } from '../../ir/tensor.ts';
+import { atTokens } from '../../ir/kernel/memory.ts';
 import { skipUnless } from '../optional-packages.ts';
 
 /**
@@ -23,20 +24,22 @@ export async function missingAdapter(what: string): Promise<string | null> {
   }
   return skipUnless('a WebGPU adapter (Mesa EGL / Vulkan drivers)', missing, what) ? missing : null;
 }
-/** Arena bytes that may differ from the canary at T: every planned buffer, input and the scratch in use. */
-function writable(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number): Array<[number, number]> {
+/** Bytes of each arena buffer that may differ from the canary at T: every planned buffer, input and the scratch in use. */
+function writable(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number): Array<[number, number, number]> {
   const at = (shape: Parameters<typeof evalShape>[0]): number => numel(evalShape(shape, { T })) * 4;
-  const ranges: Array<[number, number]> = p.buffers.filter((b) => b.offset !== undefined).map((b) => [b.offset!, b.offset! + at(b.shape)]);
-  for (const i of plan.inputs) ranges.push([i.offset, i.offset + at(i.shape)]);
-  ranges.push([plan.scratch.offset, plan.scratch.offset + plan.scratchUsed({ T })]);
+  const ranges: Array<[number, number, number]> = p.buffers.filter((b) => b.offset !== undefined).map((b) => [b.part ?? 0, atTokens(b.offset!, T), atTokens(b.offset!, T) + at(b.shape)]);
+  for (const i of plan.inputs) ranges.push([i.part, atTokens(i.offset, T), atTokens(i.offset, T) + at(i.shape)]);
+  ranges.push([plan.scratch.part, atTokens(plan.scratch.offset, T), atTokens(plan.scratch.offset, T) + plan.scratchUsed({ T })]);
   return ranges;
 }
 
-/** Byte offsets (the first 8) of arena words a guarded forward at T changed outside every buffer live at T. */
-export function strayWrites(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number, arena: Uint32Array): number[] {
-  const ok = new Uint8Array(arena.length);
-  for (const [lo, hi] of writable(p, plan, T)) ok.fill(1, lo / 4, Math.ceil(hi / 4));
-  const stray: number[] = [];
-  for (let i = 0; i < arena.length && stray.length < 8; i++) if (!ok[i] && arena[i] !== CANARY) stray.push(i * 4);
+/** Byte offsets (the first 8, as `part:offset`) of arena words a guarded forward at T changed outside every buffer live at T. */
+export function strayWrites(p: KProgram, plan: ReturnType<typeof planWgsl>, T: number, arenas: Uint32Array[]): string[] {
+  const ok = arenas.map((a) => new Uint8Array(a.length));
+  for (const [part, lo, hi] of writable(p, plan, T)) ok[part].fill(1, lo / 4, Math.ceil(hi / 4));
+  const stray: string[] = [];
+  arenas.forEach((arena, k) => {
+    for (let i = 0; i < arena.length && stray.length < 8; i++) if (!ok[k][i] && arena[i] !== CANARY) stray.push(`${k}:${i * 4}`);
+  });
   return stray;
 }

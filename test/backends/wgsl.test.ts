@@ -31,6 +31,9 @@ import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
 import { missingAdapter, strayWrites } from './wgsl-harness.ts';
+import { arenaParts } from '../../compiler/backends/wgsl/shader.ts';
+import { atTokens } from '../../ir/kernel/memory.ts';
+import { verifyKernelIR } from '../../ir/kernel/kverify.ts';
 
 const target = loadTarget('webgpu');
 
@@ -93,7 +96,42 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
   it('an arena over the storage binding limit is a clear error, not a device loss', async () => {
     const { program } = compileFor('tiny.moe', 64);
     const plan = planWgsl(program, target);
-    await expect(loadWgsl({ ...plan, arenaBytes: 2 ** 30 }, new Uint8Array(plan.weights.bytes), { gpu: NODE_GPU })).rejects.toThrow(/over this device's \d+-byte storage binding limit/);
+    const model = await loadWgsl({ ...plan, arenaBytes: () => [2 ** 30, 4] }, new Uint8Array(plan.weights.bytes), { gpu: NODE_GPU });
+    try {
+      await expect(model.forward(randomInputs(compileFor('tiny.moe', 64).m, { T: 2 }, 1), { T: 2 })).rejects.toThrow(/arena part 0 takes 1073741824 bytes at T = 2, over this device's \d+-byte storage binding limit/);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('an arena over the storage binding size: planned in parts, each its own buffer and binding, same numbers (was: E505 for the whole arena)', async () => {
+    for (const file of ['mixtral.moe', 'deepseek-v3.moe']) {
+      const m = compileFile(`examples/${file}`, { consts: SMALL[file] });
+      const whole = compileModel(m, { target, maxTokens: 64 }).program;
+      const atBound = atTokens(whole.arenaBytes!, 64);
+      // A binding a third of the arena at the bound: the plan splits it (the device's own limit is larger).
+      const limit = Math.ceil(atBound / 3 / 256) * 256;
+      const small = { ...target, limits: { ...target.limits, maxStorageBufferBindingBytes: limit } };
+      const { program } = compileModel(m, { target: small, maxTokens: 64 });
+      expect(program.arenaParts?.length ?? 1, file).toBeGreaterThanOrEqual(2);
+      expect(verifyKernelIR(program), file).toEqual([]);
+      const plan = planWgsl(program, small);
+      expect(plan.kernels.some((k) => arenaParts(k.operands).length > 1), `${file}: some kernel binds two arena parts`).toBe(true);
+      const weights = randomWeights(m, 3);
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(program, weights)), { gpu: NODE_GPU, guard: true });
+      try {
+        for (const T of [1, 7, 64]) {
+          const inputs = randomInputs(m, { T }, 3);
+          const want = interpretKernelIR(program, { bindings: { T }, inputs, weights }).y;
+          expect(agreement((await model.forward(inputs, { T })).y, want).maxRel, `${file} T=${T}`).toBeLessThanOrEqual(2e-6);
+          expect(strayWrites(program, plan, T, model.lastArena!), `${file} T=${T}`).toEqual([]);
+          // The split plan also holds in the interpreter's arena mode (every part its own buffer, sized for T).
+          expect(agreement(interpretKernelIR(program, { bindings: { T }, inputs, weights, arena: true }).y, want).maxRel).toBeLessThanOrEqual(1e-6);
+        }
+      } finally {
+        model.dispose();
+      }
+    }
   });
 
   it('weights over the binding size: split into buffers by rows and dispatched by expert groups, same numbers', async () => {

@@ -21,6 +21,7 @@ import { randomUniform } from '../../ir/random.ts';
 import { parseKernelIR } from '../../ir/kernel/kparse.ts';
 import { verifyKernelIR } from '../../ir/kernel/kverify.ts';
 import { printKernelIR } from '../../ir/kernel/kprint.ts';
+import { atTokens } from '../../ir/kernel/memory.ts';
 import { parseIR } from '../../ir/graph/parse.ts';
 import { printIR } from '../../ir/graph/print.ts';
 import { parseSafetensors, serializeSafetensors } from '../../ir/safetensors.ts';
@@ -184,10 +185,11 @@ export function kernelIrKind(): FuzzKind<{ name: string; text: string; deep: boo
         const bindings = smallBindings(p.module);
         const buffers = new Map(p.buffers.map((b) => [b.name, b]));
         const elements = p.buffers.reduce((n, b) => n + numel(evalShape(b.shape, bindings)), 0) + p.module.weights.reduce((n, w) => n + numel(evalShape(w.type.shape, {})), 0);
-        if (elements > RUN_ELEMENTS || (p.arenaBytes ?? 0) > 4 * RUN_ELEMENTS) return;
+        const arenaAt = p.arenaBytes === undefined ? 0 : atTokens(p.arenaBytes, bindings.T ?? 1);
+        if (elements > RUN_ELEMENTS || arenaAt > 4 * RUN_ELEMENTS) return;
         // The program's inputs are its `input` buffers (its graph module holds only weights and `pack`).
         const inputs = Object.fromEntries(p.inputs.map((io) => [io.name, randomUniform(io.name, 1, evalShape(buffers.get(io.buffer)!.shape, bindings), 1)]));
-        interpretKernelIR(p, { bindings, inputs, weights: randomWeights(p.module, 1), arena: (p.arenaBytes ?? 0) > 0 });
+        interpretKernelIR(p, { bindings, inputs, weights: randomWeights(p.module, 1), arena: arenaAt > 0 });
         deepRuns['kernel-ir']++;
       }),
   };

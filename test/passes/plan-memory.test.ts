@@ -10,10 +10,16 @@
 import { describe, expect, it } from 'vitest';
 import { liveIntervals, planMemory, planMemoryPass } from '../../compiler/passes/plan-memory.ts';
 import type { TargetCaps } from '../../compiler/target/caps.ts';
-import { type Dim, sym } from '../../ir/dims.ts';
+import { type Dim, dimToString, sym } from '../../ir/dims.ts';
+import { readFileSync } from 'node:fs';
+import { importHfConfig } from '../../compiler/import/index.ts';
+import { compileModel } from '../../compiler/driver.ts';
+import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
 import type { KBuffer, KProgram, OpKernel, Step } from '../../ir/kernel/kernel.ts';
 import type { DType } from '../../ir/types.ts';
+import { affine, atTokens } from '../../ir/kernel/memory.ts';
+import { verifyKernelIR } from '../../ir/kernel/kverify.ts';
 
 const MODULE: Module = { name: 'm', dims: [], weights: [], funcs: [] };
 const T = sym('T');
@@ -153,25 +159,29 @@ function checkPlan(p: KProgram, alignment: number, maxTokens: number): void {
   const q = planMemory(p, { maxTokens, alignment });
   expect(JSON.stringify(p), 'planMemory must not mutate its input').toBe(before);
   const arena = q.buffers.filter((b) => b.kind === 'temp' || b.kind === 'output');
-  for (const b of arena) {
-    expect(b.offset! % alignment, `${b.name} aligned`).toBe(0);
-    expect(b.offset! + b.bytes!).toBeLessThanOrEqual(q.arenaBytes!);
-  }
   for (const b of q.buffers.filter((x) => x.kind === 'input' || x.kind === 'weight')) expect(b.offset).toBeUndefined();
-  expect(q.arenaBytes!).toBeLessThanOrEqual(q.naiveBytes!);
-  expect(q.arenaBytes! % alignment).toBe(0);
+  expect(verifyKernelIR(q).filter((m) => /overlap|arena|bytes|offset/.test(m)), 'the verifier accepts the plan').toEqual([]);
   const spans = valueLifetimes(p);
   const live = (n: string): Array<[number, number]> => spans.get(n) ?? [];
-  for (let i = 0; i < arena.length; i++)
-    for (let j = i + 1; j < arena.length; j++) {
-      const a = arena[i];
-      const b = arena[j];
-      if (a.bytes === 0 || b.bytes === 0) continue;
-      const together = live(a.name).some(([s0, e0]) => live(b.name).some(([s1, e1]) => s0 <= e1 && s1 <= e0));
-      if (!together) continue;
-      const disjoint = a.offset! + a.bytes! <= b.offset! || b.offset! + b.bytes! <= a.offset!;
-      expect(disjoint, `${p.name}: ${a.name} [${a.offset}, +${a.bytes}) and ${b.name} [${b.offset}, +${b.bytes}) are live together`).toBe(true);
+  // The plan holds at every T in 1..maxTokens: checked at both ends and between.
+  for (const T of new Set([1, Math.ceil(maxTokens / 2), maxTokens])) {
+    const at = (d: Dim | undefined): number => atTokens(d!, T);
+    for (const b of arena) {
+      expect(at(b.offset) % alignment, `${b.name} aligned at T = ${T}`).toBe(0);
+      expect(at(b.offset) + at(b.bytes)).toBeLessThanOrEqual(at(q.arenaBytes));
     }
+    expect(at(q.arenaBytes) % alignment).toBe(0);
+    for (let i = 0; i < arena.length; i++)
+      for (let j = i + 1; j < arena.length; j++) {
+        const a = arena[i];
+        const b = arena[j];
+        if (at(a.bytes) === 0 || at(b.bytes) === 0) continue;
+        const together = live(a.name).some(([s0, e0]) => live(b.name).some(([s1, e1]) => s0 <= e1 && s1 <= e0));
+        if (!together) continue;
+        const disjoint = at(a.offset) + at(a.bytes) <= at(b.offset) || at(b.offset) + at(b.bytes) <= at(a.offset);
+        expect(disjoint, `${p.name} at T = ${T}: ${a.name} [${at(a.offset)}, +${at(a.bytes)}) and ${b.name} [${at(b.offset)}, +${at(b.bytes)}) are live together`).toBe(true);
+      }
+  }
 }
 
 describe('planMemory properties', () => {
@@ -182,34 +192,35 @@ describe('planMemory properties', () => {
       const alignment = [1, 4, 16, 64, 256][seed % 5];
       checkPlan(p, alignment, 1 + (seed % 50));
       const q = planMemory(p, { maxTokens: 16, alignment });
-      if (q.arenaBytes! < q.naiveBytes!) shared++;
+      if (atTokens(q.arenaBytes!, 16) < q.naiveBytes!) shared++;
     }
     // the generator is not degenerate: most programs do reuse memory
     expect(shared).toBeGreaterThan(200);
   });
 });
 
-describe('planMemory cases', () => {
-  const chain = (n: number, dtype: DType = 'f32'): KProgram => {
-    const names = Array.from({ length: n }, (_, i) => `b${i}`);
-    return {
-      name: 'chain', module: MODULE, pack: 'pack',
-      buffers: [
-        { name: 'x', dtype, shape: [T, 64], kind: 'input' },
-        ...names.map((nm, i): KBuffer => ({ name: nm, dtype, shape: [T, 64], kind: i === n - 1 ? 'output' : 'temp' })),
-      ],
-      steps: names.map((nm, i) => op([i === 0 ? 'x' : names[i - 1]], [nm])),
-      inputs: [{ name: 'x', buffer: 'x' }], outputs: [{ name: names[n - 1], buffer: names[n - 1] }],
-    };
+const chain = (n: number, dtype: DType = 'f32'): KProgram => {
+  const names = Array.from({ length: n }, (_, i) => `b${i}`);
+  return {
+    name: 'chain', module: MODULE, pack: 'pack',
+    buffers: [
+      { name: 'x', dtype, shape: [T, 64], kind: 'input' },
+      ...names.map((nm, i): KBuffer => ({ name: nm, dtype, shape: [T, 64], kind: i === n - 1 ? 'output' : 'temp' })),
+    ],
+    steps: names.map((nm, i) => op([i === 0 ? 'x' : names[i - 1]], [nm])),
+    inputs: [{ name: 'x', buffer: 'x' }], outputs: [{ name: names[n - 1], buffer: names[n - 1] }],
   };
+};
+
+describe('planMemory cases', () => {
 
   it('fits a straight chain a→b→c→d in two buffers, not four', () => {
     const q = planMemory(chain(4), { maxTokens: 32, alignment: 256 });
     const one = 32 * 64 * 4;
     expect(q.naiveBytes).toBe(4 * one);
-    expect(q.arenaBytes).toBe(2 * one);
-    expect(q.buffers.map((b) => b.offset)).toEqual([undefined, 0, one, 0, one]);
-    expect(q.buffers.find((b) => b.name === 'x')!.bytes).toBe(one);
+    expect(atTokens(q.arenaBytes!, 32)).toBe(2 * one);
+    expect(q.buffers.map((b) => b.offset && atTokens(b.offset, 32))).toEqual([undefined, 0, one, 0, one]);
+    expect(atTokens(q.buffers.find((b) => b.name === 'x')!.bytes!, 32)).toBe(one);
     expect(q.maxTokens).toBe(32);
   });
 
@@ -240,7 +251,7 @@ describe('planMemory cases', () => {
     const body = chain(6).steps;
     const p: KProgram = { ...chain(6), steps: [{ kind: 'loop', count: 10, slices: [], carried: [], body }] };
     const q = planMemory(p, { maxTokens: 8, alignment: 64 });
-    expect(q.arenaBytes).toBe(2 * 8 * 64 * 4);
+    expect(atTokens(q.arenaBytes!, 8)).toBe(2 * 8 * 64 * 4);
   });
 
   it('keeps both sides of a carried pair for the whole loop', () => {
@@ -265,7 +276,7 @@ describe('planMemory cases', () => {
     expect(intervals.get('v')).toEqual({ start: 1, end: 3 });
     checkPlan(p, 16, 1);
     const q = planMemory(p, { maxTokens: 1, alignment: 16 });
-    const at = (n: string): number => q.buffers.find((b) => b.name === n)!.offset!;
+    const at = (n: string): number => atTokens(q.buffers.find((b) => b.name === n)!.offset!, 1);
     expect(at('h')).not.toBe(at('v'));
   });
 
@@ -273,7 +284,7 @@ describe('planMemory cases', () => {
     const p = chain(2);
     p.buffers[2] = { ...p.buffers[2], shape: [T, sym('D')] };
     const q = planMemory(p, { maxTokens: 10, alignment: 1, bindings: { D: 3 } });
-    expect(q.buffers.find((b) => b.name === 'b1')!.bytes).toBe(10 * 3 * 4);
+    expect(atTokens(q.buffers.find((b) => b.name === 'b1')!.bytes!, 10)).toBe(10 * 3 * 4);
     expect(() => planMemory(p, { maxTokens: 10, alignment: 1 })).toThrow(/D/);
   });
 
@@ -281,7 +292,7 @@ describe('planMemory cases', () => {
     const target = { alignment: 64, limits: { minStorageBufferOffsetAlignment: 256 } } as TargetCaps;
     const q = planMemoryPass.run({ ...chain(3), maxTokens: 3 }, { target });
     expect(q.maxTokens).toBe(3);
-    expect(q.buffers.every((b) => b.offset === undefined || b.offset % 256 === 0)).toBe(true);
+    expect(q.buffers.every((b) => b.offset === undefined || [1, 2, 3].every((t) => atTokens(b.offset!, t) % 256 === 0))).toBe(true);
     expect(planMemoryPass.requires).toEqual(['lower-kernels', 'tile']);
   });
 });
@@ -299,6 +310,40 @@ describe('loop init copies', () => {
     };
     const planned = planMemory(p, { maxTokens: 4, alignment: 64 });
     const [a, b] = ['a', 'b'].map((n) => planned.buffers.find((x) => x.name === n)!);
-    expect(a.offset! + a.bytes! <= b.offset! || b.offset! + b.bytes! <= a.offset!).toBe(true);
+    for (const t of [1, 4]) {
+      const at = (d: Dim | undefined): number => atTokens(d!, t);
+      expect(at(a.offset) + at(a.bytes) <= at(b.offset) || at(b.offset) + at(b.bytes) <= at(a.offset)).toBe(true);
+    }
+  });
+});
+
+describe('arena parts (WebGPU binding size)', () => {
+  it('DeepSeek-V3 (the whole decoder from its config) at bound 256 splits into parts below 128 MiB each (was: one 146 MiB arena over the binding)', () => {
+    const path = 'examples/hf/DeepSeek-V3/config.json';
+    const m = importHfConfig(readFileSync(path, 'utf8'), path).module;
+    const target = loadTarget('webgpu');
+    const limit = target.limits.maxStorageBufferBindingBytes!;
+    expect(limit).toBe(128 * 2 ** 20);
+    const { program } = compileModel(m, { target, maxTokens: 256 });
+    const parts = program.arenaParts!;
+    expect(parts.length).toBeGreaterThanOrEqual(2);
+    // Over the binding in one piece, within it in each part, at the bound.
+    expect(atTokens(program.arenaBytes!, 256)).toBeGreaterThan(limit);
+    for (const d of parts) expect(atTokens(d, 256)).toBeLessThanOrEqual(limit);
+    for (const b of program.buffers.filter((x) => x.offset !== undefined)) expect(b.part, b.name).toBeDefined();
+    expect(verifyKernelIR(program)).toEqual([]);
+    // The same plan for a CPU target stays in one part.
+    expect(compileModel(m, { target: 'x86-avx2', maxTokens: 256 }).program.arenaParts).toBeUndefined();
+  });
+
+  it('the verifier finds two live buffers of one part whose affine ranges cross between T = 1 and the bound', () => {
+    const p = planMemory(chain(2), { maxTokens: 64, alignment: 4 });
+    // (This file's programs are sketches, not whole modules: only the memory plan's messages matter here.)
+    const memory = (q: KProgram): string[] => verifyKernelIR(q).filter((msg) => /@offset|\+bytes|overlap|arena/.test(msg));
+    expect(memory(p)).toEqual([]);
+    // b0 grows with T from 0, b1 sits at a fixed offset: apart at T = 1, overlapping by the bound.
+    expect(p.buffers.map((b) => (b.offset === undefined ? undefined : dimToString(b.offset)))).toEqual([undefined, '0', '256*T']);
+    const crossed: KProgram = { ...p, arenaBytes: affine(256, 2048), buffers: p.buffers.map((b) => (b.name === 'b1' ? { ...b, offset: 2048 } : b)) };
+    expect(memory(crossed)).toEqual([`buffer b1: its bytes (@2048 +256*T) overlap b0's (@0 +256*T) at some T in 1..64, and both are live at kernel 1`]);
   });
 });

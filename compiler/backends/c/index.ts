@@ -18,6 +18,7 @@ import { packWeights } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
+import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 
 /**
  * A model built as an executable, with its weights blob written once into a private
@@ -105,7 +106,7 @@ export class CModel implements LoadedModel {
   }
 }
 
-/** Renders, builds and loads a planned program with the given module weights. */
+/** Renders, builds and loads a planned program with the given module weights (one chip; `mpi.ts` loads an expert-parallel one). */
 export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions = {}): CModel {
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
@@ -139,13 +140,20 @@ export const cBackend: Backend = {
       [`${src.file}.h`]: src.header,
       [`${src.file}.c`]: src.source,
       [`${src.file}.weights.json`]: JSON.stringify(weightManifest(program, target, src.layout), null, 1) + '\n',
+      // Over several chips, the MPI runner too: what mpirun starts on a cluster (docs/multi-chip.md).
+      ...(program.ep ? { [`${src.file}_main.c`]: src.main } : {}),
     };
+  },
+  packRankWeights(program, target, weights) {
+    const src = renderC(program, target);
+    return { blobs: rankWeightBlobs(program, src, weights), manifest: weightManifest(program, target, src.layout) };
   },
   packWeights(program, target, weights) {
     const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
     return { blob: cWeightBlob(layout, packWeights(program, weights)), manifest: weightManifest(program, target, layout) };
   },
   async load(program, target, weights) {
-    return loadC(program, target, weights);
+    // An expert-parallel program runs as an MPI job of its ranks.
+    return program.ep && program.ep.ranks > 1 ? loadCMpi(program, target, weights) : loadC(program, target, weights);
   },
 };

@@ -21,12 +21,14 @@ import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
+import { atTokens } from '../../../ir/kernel/memory.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
 import { C_PAST, attentionView, checkStateCaches, mlaView } from './attention.ts';
+import { type EpRenderContext, dispatchView, epCombineView, tokenCount } from './render-ep.ts';
 
 export interface CSources {
   /** File stem: `mixtral_moe` -> `mixtral_moe.h`, `mixtral_moe.c`. */
@@ -52,7 +54,7 @@ function templatesDir(): string {
   throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
 }
 
-let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate } | undefined;
+let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate; mpiMain: HandlebarsTemplateDelegate } | undefined;
 
 function templates(): NonNullable<typeof compiled> {
   if (compiled) return compiled;
@@ -60,11 +62,11 @@ function templates(): NonNullable<typeof compiled> {
   const hb = Handlebars.create();
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
   for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs') continue;
+    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs' || f === 'mpi_main.c.hbs') continue;
     hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
   }
   const opts = { noEscape: true, strict: false };
-  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts) };
+  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts), mpiMain: hb.compile(read('mpi_main.c.hbs'), opts) };
   return compiled;
 }
 
@@ -281,7 +283,8 @@ class CRenderer {
     const t = templates();
     const ins = view.inputs as Array<Record<string, unknown>>;
     const outs = view.outputs as Array<Record<string, unknown>>;
-    const main = t.main({
+    // An expert-parallel program runs as one MPI rank of a job: its runner starts MPI.
+    const main = (this.p.ep ? t.mpiMain : t.main)({
       ...view,
       guard: 64,
       inputCount: ins.length,
@@ -314,7 +317,7 @@ class CRenderer {
       const isIn = p.inputs.some((x) => x.buffer === name);
       if (b.buf.kind === 'temp' && !ioNames.has(name)) {
         if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
-        arenaEnds.push(`(size_t)${b.buf.offset} + ${cElems(b.buf.shape, 'T')} * 4`);
+        arenaEnds.push(`${cDim(b.buf.offset, 'T')} + ${cElems(b.buf.shape, 'T')} * 4`);
       }
       if (!this.used.has(name)) continue;
       let decl: string;
@@ -322,7 +325,11 @@ class CRenderer {
       else if (b.buf.kind === 'weight') {
         const e = this.layout.entries.find((x) => x.name === name)!;
         decl = `const ${b.ctype} *${b.cvar} = (const ${b.ctype} *)(W + ${e.offset});`;
-      } else decl = `${b.ctype} *${b.cvar} = (${b.ctype} *)(A + ${b.buf.offset});`;
+      } else {
+        if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
+        // The plan's offset is affine in T: buffers move with the tokens run, so a call touches arena_bytes(T).
+        decl = `${b.ctype} *${b.cvar} = (${b.ctype} *)(A + ${cDim(b.buf.offset, 'T')});`;
+      }
       buffers.push({ decl });
     }
     const math = this.math;
@@ -339,7 +346,7 @@ class CRenderer {
       maxTokens: p.maxTokens,
       align: this.layout.align,
       weightsBytes: this.layout.bytes,
-      arenaBytes: p.arenaBytes,
+      arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
       cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
       cacheArgs: regions.length > 0 ? 3 : 0,
       inputs,
@@ -352,6 +359,7 @@ class CRenderer {
       micros: [...this.micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
+      ep: p.ep,
     };
   }
 
@@ -406,6 +414,14 @@ class CRenderer {
         [view, args] = this.dense(k);
         mode = 'parallel';
         break;
+      case 'dispatch':
+        [view, args] = dispatchView(this.epContext(), k);
+        mode = 'checked';
+        break;
+      case 'ep_combine':
+        [view, args] = epCombineView(this.epContext(), k);
+        mode = 'checked';
+        break;
       case 'op': {
         [view, args] = this.op(k);
         mode = 'parallel';
@@ -426,6 +442,10 @@ class CRenderer {
     this.kernels.push({ ...view, fn, PREFIX: this.PREFIX, dma: staged(k) });
     this.kernelList.push(`${fn}: ${comment}`);
     return { call: true, close: '}', indent, fn, args, comment, threads, [mode]: true };
+  }
+
+  private epContext(): EpRenderContext {
+    return { p: this.p, v: (n) => this.v(n), shape: (n) => this.shape(n), dim: cDim };
   }
 
   private router(k: RouterKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
@@ -486,12 +506,14 @@ class CRenderer {
   }
 
   private align(k: MoeAlignKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+    // After a dispatch the rows are the M*T received ones (sizes in T read T back as g->T / M).
+    const tokens = tokenCount(this.epContext(), k.indices);
     const args = [
       { field: 'indices', expr: this.v(k.indices) },
       { field: 'sorted', expr: this.v(k.sorted) },
       { field: 'block_expert', expr: this.v(k.blockExpert) },
       { field: 'count', expr: this.v(k.count) },
-      { field: 'T', expr: 'T' },
+      { field: 'T', expr: tokens.expr },
     ];
     const view = {
       align: true,
@@ -499,8 +521,8 @@ class CRenderer {
       experts: k.experts,
       k: k.k,
       block: k.block,
-      sortedRows: cElems(this.shape(k.sorted), 'g->T'),
-      blocks: cElems(this.shape(k.blockExpert), 'g->T'),
+      sortedRows: cElems(this.shape(k.sorted), tokens.perT > 1 ? `(g->T / ${tokens.perT})` : 'g->T'),
+      blocks: cElems(this.shape(k.blockExpert), tokens.perT > 1 ? `(g->T / ${tokens.perT})` : 'g->T'),
     };
     return [view, args];
   }
@@ -600,7 +622,7 @@ class CRenderer {
       { field: 'block_expert', expr: this.v(k.blockExpert) },
       { field: 'count', expr: this.v(k.count) },
       { field: 'out', expr: this.v(k.out) },
-      { field: 'T', expr: 'T' },
+      { field: 'T', expr: tokenCount(this.epContext(), k.indices).expr },
     ];
     const view = {
       ...fields,

@@ -86,9 +86,11 @@ export class KernelFn extends FnBuilder {
       if (!e) throw new Error(`wasm backend: weight ${name} is not in the weight layout`);
       return i32c(m, layout.weightsBase + e.offset);
     }
-    if (b.kind === 'input') return i32c(m, layout.inputs.find((i) => i.buffer === name)!.address);
+    if (b.kind === 'input') return this.linear(layout.inputs.find((i) => i.buffer === name)!.address);
     if (b.offset === undefined) throw new Error(`wasm backend: ${name} has no arena offset`);
-    return i32c(m, layout.arenaBase + b.offset);
+    // Inputs and the arena follow the weights at addresses affine in T (`layout.ts`).
+    const off = tokenLinear(b.offset, `${name}'s arena offset`);
+    return this.linear({ c: layout.arenaBase.c + off.c, t: layout.arenaBase.t + off.t });
   }
 
   /** A size as an i32 expression in T. */

@@ -2,17 +2,21 @@
  * @fileoverview Where everything lives in the module's linear memory.
  *
  *   [0, 64)                     never used: a null pointer reads nothing a kernel wrote
- *   inputs                      each model input at its `maxTokens` size, aligned
- *   arena                       the memory plan's arena: buffer b at arenaBase + b.offset
  *   scratch                     per-kernel working rows (router scores, a GEMM's row tile),
  *                               one region reused by every kernel (kernels run one at a time)
  *   weights                     `weightLayout(program, alignment)` at weightsBase
+ *   inputs                      each model input at its size for the T of the call, aligned
+ *   arena                       the memory plan's arena: buffer b at arenaBase + b.offset
  *
- * Everything below `weightsBase` is the module's initial memory; the loader grows memory by
- * the weights' pages and copies the blob in, so the module carries no data segment and a
- * large model is not held twice while instantiating. wasm32 addresses 4 GiB at most
- * (65536 pages): a model whose weights and arena do not fit is a compile error (E702);
- * memory64 is not used because browsers do not ship it by default yet.
+ * Everything below `weightsBase` is the module's initial memory (a page or two); the loader
+ * grows memory by the weights' pages and copies the blob in, so the module carries no data
+ * segment and a large model is not held twice while instantiating. What a call needs past
+ * the weights grows with its T: the inputs and the arena come last, at addresses affine in T
+ * (`TokenLinear`, as the plan's offsets are), and the loader grows memory to
+ * `callBytes(T)` before a call that needs more (never shrinks: Wasm memory cannot). wasm32
+ * addresses 4 GiB at most (65536 pages): a model whose weights and arena at the token bound
+ * do not fit is a compile error (E702); memory64 is not used because browsers do not ship it
+ * by default yet.
  */
 import { type Dim, dimProduct, dimToString, evalShape, isSym } from '../../../ir/dims.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
@@ -32,7 +36,8 @@ export interface IoSlot {
   /** Graph name. */
   name: string;
   buffer: string;
-  address: number;
+  /** Byte address at token count T: c + t·T. */
+  address: TokenLinear;
   /** Element count as c + t·T. */
   elements: TokenLinear;
   /** Shape with `T` left symbolic (a number or a linear form). */
@@ -42,8 +47,9 @@ export interface IoSlot {
 export interface MemoryLayout {
   inputs: IoSlot[];
   outputs: IoSlot[];
-  arenaBase: number;
-  arenaBytes: number;
+  /** Where the arena starts and its bytes, at token count T. */
+  arenaBase: TokenLinear;
+  arenaBytes: TokenLinear;
   scratchBase: number;
   scratchBytes: number;
   weightsBase: number;
@@ -52,8 +58,14 @@ export interface MemoryLayout {
   initialPages: number;
   /** Pages once the weights are in. */
   totalPages: number;
+  /** Bytes of memory a call with T tokens needs: the end of its arena. */
+  callBytes: TokenLinear;
   maxTokens: number;
 }
+
+/** c + t·T at T. */
+export const linearAt = (l: TokenLinear, T: number): number => l.c + l.t * T;
+const linearAdd = (x: TokenLinear, y: TokenLinear): TokenLinear => ({ c: x.c + y.c, t: x.t + y.t });
 
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 
@@ -82,7 +94,13 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   const maxTokens = p.maxTokens;
   if (maxTokens === undefined || p.arenaBytes === undefined) throw new Error('wasm backend: the program has no memory plan (run the tile and plan-memory passes)');
   const align = wasmAlign(alignment);
-  let at = NULL_GUARD;
+  const scratchBase = NULL_GUARD;
+  const weightsBase = alignUp(scratchBase + scratchBytes, PAGE);
+  const weights = wasmWeightLayout(p, alignment);
+  // Past the weights, addresses are affine in T; aligning both coefficients keeps every
+  // address aligned at every T.
+  let at: TokenLinear = { c: alignUp(weightsBase + weights.bytes, align), t: 0 };
+  const step = (bytes: TokenLinear): TokenLinear => ({ c: alignUp(at.c + bytes.c, align), t: alignUp(at.t + bytes.t, align) });
   const slot = (name: string, buffer: string): Omit<IoSlot, 'address'> => {
     const b = p.buffers.find((x) => x.name === buffer)!;
     if (b.dtype !== 'f32') fail('E701', `model input/output ${name} is ${b.dtype}; the wasm backend takes and returns f32 tensors`);
@@ -91,27 +109,24 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   const inputs: IoSlot[] = p.inputs.map((i) => {
     const s = slot(i.name, i.buffer);
     const address = at;
-    at = alignUp(at + 4 * (s.elements.c + s.elements.t * maxTokens), align);
+    at = step({ c: 4 * s.elements.c, t: 4 * s.elements.t });
     return { ...s, address };
   });
   const arenaBase = at;
-  at = alignUp(at + p.arenaBytes, align);
+  const arenaBytes = tokenLinear(p.arenaBytes, 'the arena');
+  const callBytes = linearAdd(arenaBase, arenaBytes);
   const outputs: IoSlot[] = p.outputs.map((o) => {
     const b = p.buffers.find((x) => x.name === o.buffer)!;
     if (b.offset === undefined) throw new Error(`wasm backend: output ${o.name} has no arena offset`);
-    return { ...slot(o.name, o.buffer), address: arenaBase + b.offset };
+    return { ...slot(o.name, o.buffer), address: linearAdd(arenaBase, tokenLinear(b.offset, `output ${o.name}'s offset`)) };
   });
-  const scratchBase = at;
-  at = alignUp(at + scratchBytes, PAGE);
-  const weightsBase = at;
-  const weights = wasmWeightLayout(p, alignment);
-  const end = weightsBase + weights.bytes;
-  const totalPages = Math.ceil(end / PAGE);
-  if (totalPages > MAX_PAGES) {
+  const end = linearAt(callBytes, maxTokens);
+  if (Math.ceil(end / PAGE) > MAX_PAGES) {
     const gib = (n: number): string => `${(n / 2 ** 30).toFixed(2)} GiB`;
-    fail('E702', `${p.name} needs ${gib(end)} of linear memory (weights ${gib(weights.bytes)}, arena ${gib(p.arenaBytes)}); wasm32 addresses at most 4 GiB`, undefined, 'compile smaller sizes (--set), a lower --max-tokens, or use the c backend');
+    fail('E702', `${p.name} needs ${gib(end)} of linear memory at T = ${maxTokens} (weights ${gib(weights.bytes)}, arena ${gib(linearAt(arenaBytes, maxTokens))}); wasm32 addresses at most 4 GiB`, undefined, 'compile smaller sizes (--set), a lower --max-tokens, or use the c backend');
   }
-  return { inputs, outputs, arenaBase, arenaBytes: p.arenaBytes, scratchBase, scratchBytes, weightsBase, weights, initialPages: weightsBase / PAGE, totalPages, maxTokens };
+  const totalPages = Math.ceil((weightsBase + weights.bytes) / PAGE);
+  return { inputs, outputs, arenaBase, arenaBytes, scratchBase, scratchBytes, weightsBase, weights, initialPages: weightsBase / PAGE, totalPages, callBytes, maxTokens };
 }
 
 /** Bytes of a concrete (token-independent) buffer: loop slices of weights. */

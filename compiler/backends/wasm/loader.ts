@@ -67,17 +67,18 @@ export class MoecWasmModel {
   /** Runs the model on inputs by name; returns the outputs by name (copies). */
   forwardAll(inputs: Record<string, Float32Array>, T: number): Record<string, Float32Array> {
     checkTokenCount(T, this.manifest.maxTokens);
+    growTo(this.memory, Math.ceil(count(this.manifest.memory.callBytes, T) / PAGE), `a call with T = ${T} tokens (its inputs and arena)`);
     const mem = this.memory.buffer;
     for (const slot of this.manifest.inputs) {
       const x = inputs[slot.name];
       const n = count(slot.elements, T);
       if (!x) throw new TypeError(`missing input '${slot.name}' (${n} float32 values at T = ${T})`);
       if (x.length !== n) throw new RangeError(`input '${slot.name}' has ${x.length} values; at T = ${T} it takes ${n} (${shapeText(slot, T)})`);
-      new Float32Array(mem, slot.address, n).set(x);
+      new Float32Array(mem, count(slot.address, T), n).set(x);
     }
     this.run(T);
     const out: Record<string, Float32Array> = {};
-    for (const slot of this.manifest.outputs) out[slot.name] = new Float32Array(this.memory.buffer, slot.address, count(slot.elements, T)).slice();
+    for (const slot of this.manifest.outputs) out[slot.name] = new Float32Array(this.memory.buffer, count(slot.address, T), count(slot.elements, T)).slice();
     return out;
   }
 
@@ -95,7 +96,10 @@ function shapeText(slot: ManifestTensor, T: number): string {
 
 /** Instantiates the module and places the weights; the module may be bytes or compiled. */
 export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): Promise<MoecWasmModel> {
-  if (manifest.format !== 'moec-wasm' || manifest.version !== 1) throw new Error(`not a moec-wasm version 1 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})`);
+  if (manifest.format !== 'moec-wasm' || manifest.version !== 2)
+    throw new Error(
+      `not a moec-wasm version 2 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})${manifest.format === 'moec-wasm' ? '; compile the model again with this moec (version 2 places inputs and the arena by the tokens of each call)' : ''}`,
+    );
   let module: WebAssembly.Module;
   try {
     module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
@@ -112,17 +116,24 @@ export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, man
  */
 export function instantiateWasmModel(module: WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): MoecWasmModel {
   const model = new MoecWasmModel(manifest, new WebAssembly.Instance(module, {}));
-  const memory = model.memory;
-  const have = memory.buffer.byteLength / PAGE;
-  if (manifest.memory.totalPages > have) {
-    try {
-      memory.grow(manifest.memory.totalPages - have);
-    } catch {
-      throw new RangeError(`cannot grow the model's memory to ${manifest.memory.totalPages} pages (${((manifest.memory.totalPages * PAGE) / 2 ** 30).toFixed(2)} GiB) for its weights`);
-    }
-  }
-  placeWeights(memory, manifest, weights);
+  growTo(model.memory, manifest.memory.totalPages, 'its weights');
+  placeWeights(model.memory, manifest, weights);
   return model;
+}
+
+/**
+ * Grows `memory` to `pages` if it has fewer. Memory is grown on demand, as a call needs it,
+ * not reserved for the token bound; `memory.grow` also serves a shared memory (it grows up
+ * to its declared maximum, and `memory.buffer` is read again after it).
+ */
+function growTo(memory: WebAssembly.Memory, pages: number, what: string): void {
+  const have = memory.buffer.byteLength / PAGE;
+  if (pages <= have) return;
+  try {
+    memory.grow(pages - have);
+  } catch {
+    throw new RangeError(`cannot grow the model's memory to ${pages} pages (${((pages * PAGE) / 2 ** 30).toFixed(2)} GiB) for ${what}`);
+  }
 }
 
 function placeWeights(memory: WebAssembly.Memory, manifest: WasmManifest, weights: WasmWeights): void {

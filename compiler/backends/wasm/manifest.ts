@@ -13,8 +13,8 @@ export interface TokenLinear {
 export interface ManifestTensor {
   /** Graph name of the model input or output. */
   name: string;
-  /** Byte address in linear memory. */
-  address: number;
+  /** Byte address in linear memory at token count T: c + t·T (inputs and the arena follow the weights, sized by T). */
+  address: TokenLinear;
   /** Number of float32 elements at token count T: c + t·T. */
   elements: TokenLinear;
   /** Shape, each dim a number or c + t·T. */
@@ -44,7 +44,8 @@ export interface ManifestWeight {
 
 export interface WasmManifest {
   format: 'moec-wasm';
-  version: 1;
+  /** 2 since addresses, the arena and `memory.callBytes` are affine in T (memory grown per call); a version 1 loader would misread them. */
+  version: 2;
   model: string;
   target: string;
   /** Whether the module uses SIMD128 (the loader reports a clear error when the engine lacks it). */
@@ -52,14 +53,16 @@ export interface WasmManifest {
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {
-    /** Pages (64 KiB) the module declares; the loader grows memory to `totalPages`. */
+    /** Pages (64 KiB) the module declares; the loader grows memory to `totalPages` for the weights. */
     initialPages: number;
     totalPages: number;
+    /** Bytes of memory a call with T tokens needs (its inputs and arena after the weights): the loader grows to them before the call. */
+    callBytes: TokenLinear;
   };
   weights: { base: number; bytes: number; align: number; entries: ManifestWeight[] };
   inputs: ManifestTensor[];
   outputs: ManifestTensor[];
-  /** Where the arena and the scratch region lie (for tools that check memory use). */
-  arena: { base: number; bytes: number };
+  /** Where the arena and the scratch region lie at token count T (for tools that check memory use). */
+  arena: { base: TokenLinear; bytes: TokenLinear };
   scratch: { base: number; bytes: number };
 }

@@ -23,6 +23,7 @@ import { MathLib } from './math.ts';
 import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
+import { singleChipOnly } from '../../../ir/kernel/ep.ts';
 
 export interface BuiltModule {
   binary: Uint8Array;
@@ -100,6 +101,8 @@ function plainOperands(s: Step): string[] {
     case 'grouped_gemm':
       return [s.a, s.out, ...(s.init ? [s.init] : []), ...bias(s.epilogue)];
     case 'moe_align':
+    case 'dispatch':
+    case 'ep_combine':
       return [];
     case 'attention':
     case 'mla_attention':
@@ -110,6 +113,7 @@ function plainOperands(s: Step): string[] {
 
 export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions = {}): BuiltModule {
   const isa = programVectorKind(p, target);
+  singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
   const shapes = programShapes(p);
   const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
@@ -157,7 +161,7 @@ function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, cou
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
     else if (s.kind === 'op') buildOp(env, s, name, depth);
-    // withDecoderOpsRefused stops such programs before they get here.
+    // withDecoderOpsRefused and singleChipOnly stop such programs before they get here.
     else throw new Error(`wasm: the ${s.kind} kernel has no Wasm rendering yet`);
     if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
@@ -186,12 +190,12 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
   const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
   return {
     format: 'moec-wasm',
-    version: 1,
+    version: 2,
     model: p.name,
     target: target.name,
     simd,
     maxTokens: layout.maxTokens,
-    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages },
+    memory: { initialPages: layout.initialPages, totalPages: layout.totalPages, callBytes: layout.callBytes },
     weights: {
       base: layout.weightsBase,
       bytes: layout.weights.bytes,

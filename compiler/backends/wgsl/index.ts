@@ -7,7 +7,7 @@
  * bind group layout, each kernel's entry point, workgroup size, operands, parameter slots
  * and grid as a function of T, and the steps in order.
  */
-import { shapeToString } from '../../../ir/dims.ts';
+import { dimToString, shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
@@ -16,7 +16,7 @@ import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
 import type { GpuHost } from './gpu.ts';
 import { quantBinding } from './quant.ts';
-import { PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
+import { ARENA_BINDING, PARAM_STRIDE, WEIGHT_BINDING, arenaParts } from './shader.ts';
 
 /** File name of kernel `i` (names come from buffer names, which may hold any character). */
 export function kernelFile(plan: WgslPlan, i: number): string {
@@ -41,13 +41,13 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
     buffers: [
       {
         name: 'arena',
-        bytes: plan.arenaBytes,
+        note: 'one GPU buffer per part of the memory plan, sized by the T of each call (bytes and offsets affine in T); the inputs and the scratch follow one part, or take a buffer of their own (their part)',
+        parts: (p.arenaParts ?? [p.arenaBytes ?? 0]).map(dimToString),
         usage: ['STORAGE', 'COPY_SRC', 'COPY_DST'],
-        plannedBytes: plan.plannedBytes,
-        inputs: plan.inputs.map((r) => ({ name: r.name, offset: r.offset, shape: shapeToString(r.shape) })),
-        outputs: plan.outputs.map((r) => ({ name: r.name, offset: r.offset, shape: shapeToString(r.shape) })),
-        scratch: plan.scratch,
-        planned: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, shape: shapeToString(b.shape), offset: b.offset, bytesAtMax: b.bytes })),
+        inputs: plan.inputs.map((r) => ({ name: r.name, part: r.part, offset: dimToString(r.offset), shape: shapeToString(r.shape) })),
+        outputs: plan.outputs.map((r) => ({ name: r.name, part: r.part, offset: dimToString(r.offset), shape: shapeToString(r.shape) })),
+        scratch: { part: plan.scratch.part, offset: dimToString(plan.scratch.offset), bytesAtMax: plan.scratch.bytes },
+        planned: p.buffers.filter((b) => b.offset !== undefined).map((b) => ({ name: b.name, shape: shapeToString(b.shape), part: b.part ?? 0, offset: dimToString(b.offset!), bytes: b.bytes === undefined ? undefined : dimToString(b.bytes) })),
       },
       {
         name: 'weights',
@@ -61,7 +61,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
       { name: 'staging', bytes: plan.stagingBytes, usage: ['COPY_SRC', 'COPY_DST'], note: 'loop carried/init copies go arena -> staging -> arena' },
     ],
     bindGroupLayout: [
-      { binding: 0, buffer: 'arena', type: 'storage', wgsl: 'array<u32>' },
+      { binding: 0, buffer: 'arena', type: 'storage', wgsl: 'array<u32>', note: `the kernel's first arena part; its others at ${ARENA_BINDING}+1, +2, ... (arenaParts in each kernel)` },
       { binding: 1, buffer: 'params', type: 'uniform', hasDynamicOffset: true, size: PARAM_STRIDE },
       { binding: `${WEIGHT_BINDING}...`, buffer: 'weights', type: 'read-only-storage', wgsl: 'array<f32>', note: 'one per weight operand, in operand order' },
     ],
@@ -71,6 +71,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
       workgroupSize: k.shader.workgroup,
       workgroupBytes: k.shader.workgroupBytes,
       params: ['T', ...k.operands.map((o) => `offset(${o.role}: ${o.buffer} in ${o.space})`), ...k.extras],
+      arenaParts: arenaParts(k.operands),
       weightBindings: k.operands.filter((o) => o.space === 'weights').map((o, j) => ({ binding: WEIGHT_BINDING + j, operand: o.role, buffer: o.buffer, ...(o.quant ? quantBinding(o.quant) : {}) })),
       dispatch: k.grid,
       ...(k.runsWhen ? { runsWhen: k.runsWhen } : {}),

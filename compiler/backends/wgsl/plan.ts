@@ -3,17 +3,22 @@
  * forward: which pipeline runs with which parameter record and grid, and which copies run
  * between them, as a function of the token count.
  *
- * Memory: one GPU buffer holds the program's arena (temps and outputs at the memory plan's
- * offsets, 256-byte aligned), then the model inputs (each sized for the token bound), then
- * this backend's scratch (combine rows by slot; a capacity-limited router's raw choices);
- * the packed weights are a second buffer (`weightLayout`, 256-byte aligned). Offsets reach
- * the kernels as parameters, so a loop iteration binds its slices by moving them.
+ * Memory, all sized by the T of the call (the runtime grows the buffers when a larger T
+ * comes): one GPU buffer per arena part of the memory plan (temps and outputs at its
+ * offsets, affine in T; one part unless the arena passes the storage binding size at the
+ * bound), then one more for the model inputs and this backend's scratch (combine rows by
+ * slot; a capacity-limited router's raw choices), at offsets affine in T too; the packed
+ * weights are further buffers (`weightLayout`, 256-byte aligned, in chunks). A kernel binds
+ * the arena buffers its operands live in (`arenaParts`). Offsets reach the kernels as
+ * parameters, so a loop iteration binds its slices by moving them and a plan's offsets move
+ * with T.
  *
  * Nothing here reads GPU memory: the grouped GEMM's sorted path runs a grid sized for the
  * most blocks T tokens can need, and each workgroup exits past the used rows that
  * moe_align counted on the GPU; which path (decode or sorted) runs follows from T alone.
  */
-import { type Dim, dimMul, dimToString, evalShape } from '../../../ir/dims.ts';
+import { type Dim, dimAdd, dimMul, dimProduct, dimToString, evalShape } from '../../../ir/dims.ts';
+import { affine, affineParts, arenaBytesAt, arenaPartCount, atTokens } from '../../../ir/kernel/memory.ts';
 import { expertCapacity } from '../../../ir/graph/interp-kernels.ts';
 import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
 import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
@@ -28,7 +33,8 @@ import { addShader, checkOp, rmsnormShader } from './ops.ts';
 import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
-import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
+import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, arenaParts, workgroupOf } from './shader.ts';
+import { singleChipOnly } from '../../../ir/kernel/ep.ts';
 
 export type { WeightRange } from './chunks.ts';
 
@@ -48,14 +54,21 @@ export interface WgslKernel {
 
 export type Command =
   | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number]; weights: WeightRange[] }
-  /** Arena byte ranges copied through the staging buffer: all sources read before any write. */
-  | { kind: 'copy'; pairs: Array<{ from: number; to: number; bytes: number }> };
+  /** Arena byte ranges (in arena buffer `part`) copied through the staging buffer: all sources read before any write. */
+  | { kind: 'copy'; pairs: Array<{ from: ArenaPlace; to: ArenaPlace; bytes: number }> };
+
+/** A byte offset in one of the arena buffers. */
+export interface ArenaPlace {
+  part: number;
+  offset: number;
+}
 
 export interface Region {
   name: string;
   buffer: string;
-  /** Byte offset in the arena buffer. */
-  offset: number;
+  /** The arena buffer it lives in, and its byte offset there (affine in T). */
+  part: number;
+  offset: Dim;
   shape: Dim[];
   int: boolean;
 }
@@ -64,12 +77,16 @@ export interface WgslPlan {
   program: KProgram;
   kernels: WgslKernel[];
   maxTokens: number;
-  /** Bytes of the arena buffer: planned arena, inputs, scratch. */
-  arenaBytes: number;
-  plannedBytes: number;
+  /**
+   * Bytes of each arena buffer at these sizes: the memory plan's parts (the inputs and the
+   * scratch after one of them), then a buffer of their own if they have one. Each a whole
+   * number of words, at least one.
+   */
+  arenaBytes(bindings: Record<string, number>): number[];
   inputs: Region[];
   outputs: Region[];
-  scratch: { offset: number; bytes: number };
+  /** The scratch region: in the last arena buffer, at an offset affine in T; `bytes` at the bound. */
+  scratch: { part: number; offset: Dim; bytes: number };
   /** Bytes of scratch the kernels use at these sizes (the guard test checks nothing writes past them). */
   scratchUsed(bindings: Record<string, number>): number;
   weights: WeightLayout;
@@ -78,8 +95,9 @@ export interface WgslPlan {
    * storage binding size (so every range of one is bindable): blob byte ranges.
    */
   weightChunks: Chunk[];
-  /** Bytes of the staging buffer the loop copies go through. */
+  /** Bytes of the staging buffer the loop copies go through: at the bound, and at these sizes. */
   stagingBytes: number;
+  stagingAt(bindings: Record<string, number>): number;
   /** The kernels (indices into `kernels`) each kernel step renders to. */
   stepKernels: Map<Step, number[]>;
   /** The commands of one forward at these sizes. */
@@ -96,10 +114,18 @@ function ceilText(d: Dim, by: number): string {
   return by === 1 ? s : typeof d === 'number' ? String(ceilDiv(d, by)) : `ceil((${s})/${by})`;
 }
 
-/** Where a buffer is at run time: its space and byte offset (in the arena buffer or the weights). */
+/** Where a buffer is at run time: its space and byte offset (in arena buffer `part`, or in the weights blob). */
 interface Loc {
   space: Space;
   offset: number;
+  part: number;
+}
+
+/** Where a buffer is, for every T: its byte offset affine in T. */
+interface StaticLoc {
+  space: Space;
+  offset: Dim;
+  part: number;
 }
 
 type Emit = (bindings: Record<string, number>, loc: (name: string) => Loc, out: Command[]) => void;
@@ -109,6 +135,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
+  singleChipOnly(p, 'WGSL');
   programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
@@ -120,37 +147,56 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const weights = weightLayout(p, target.alignment > 0 ? Math.max(target.alignment, 4) : ALIGN);
   const bytesAt = (b: KBuffer, bindings: Record<string, number>): number => numel(evalShape(b.shape, bindings)) * elementBytes(b.dtype);
   const maxBinding = target.limits.maxStorageBufferBindingBytes ?? 2 ** 27;
+  const maxStorage = target.limits.maxStorageBuffersPerStage ?? 8;
   const weightChunks = chunksOf(weights, maxBinding);
 
-  // Static layout: inputs after the planned arena, scratch after them.
-  let at = alignUp(p.arenaBytes, ALIGN);
-  const staticLoc = new Map<string, Loc>();
+  // The inputs and the scratch (after the inputs) follow the smallest part of the plan, or
+  // take a buffer of their own when that would pass the binding size at the bound; all at
+  // offsets affine in T (both coefficients aligned, so aligned at every T).
+  const alignAffine = (d: Dim): Dim => {
+    const [a, c] = affineParts(d);
+    return affine(alignUp(a, ALIGN), alignUp(c, ALIGN));
+  };
+  const parts = arenaPartCount(p);
+  const partSizes: Dim[] = p.arenaParts ?? [p.arenaBytes];
+  const smallest = partSizes.reduce<number>((best, d, k) => (atTokens(d, p.maxTokens!) < atTokens(partSizes[best], p.maxTokens!) ? k : best), 0);
+  const ioBytesAtBound = p.inputs.reduce((n, i) => n + alignUp(bytesAt(byName.get(i.buffer)!, maxB), ALIGN), 0);
+  const own = parts > 1 && atTokens(partSizes[smallest], p.maxTokens) + ioBytesAtBound > maxBinding;
+  const io = own ? parts : smallest;
+  let at: Dim = own ? 0 : alignAffine(partSizes[smallest]);
+  const staticLoc = new Map<string, StaticLoc>();
   const inputs: Region[] = [];
   for (const i of p.inputs) {
     const b = byName.get(i.buffer)!;
-    inputs.push({ name: i.name, buffer: b.name, offset: at, shape: b.shape, int: isIntDType(b.dtype) });
-    staticLoc.set(b.name, { space: 'arena', offset: at });
-    at = alignUp(at + bytesAt(b, maxB), ALIGN);
+    inputs.push({ name: i.name, buffer: b.name, part: io, offset: at, shape: b.shape, int: isIntDType(b.dtype) });
+    staticLoc.set(b.name, { space: 'arena', part: io, offset: at });
+    at = alignAffine(dimAdd(at, dimMul(dimProduct(b.shape), elementBytes(b.dtype))));
   }
   for (const b of p.buffers) {
-    if (b.kind === 'weight' && !slices.has(b.name)) staticLoc.set(b.name, { space: 'weights', offset: weights.entries.find((e) => e.name === b.name)!.offset });
+    if (b.kind === 'weight' && !slices.has(b.name)) staticLoc.set(b.name, { space: 'weights', part: -1, offset: weights.entries.find((e) => e.name === b.name)!.offset });
     else if ((b.kind === 'temp' || b.kind === 'output') && !slices.has(b.name)) {
       if (b.offset === undefined) throw new Error(`wgsl: ${b.name} has no planned offset`);
-      staticLoc.set(b.name, { space: 'arena', offset: b.offset });
+      staticLoc.set(b.name, { space: 'arena', part: b.part ?? 0, offset: b.offset });
     }
   }
   const scratchOffset = at;
   let scratchBytes = 4;
   let stagingBytes = 4;
+  const stagingUses: Array<(b: Record<string, number>) => number> = [];
   const scratchUses: Array<(b: Record<string, number>) => number> = [];
   const outputs: Region[] = p.outputs.map((o) => {
     const b = byName.get(o.buffer)!;
-    return { name: o.name, buffer: b.name, offset: staticLoc.get(b.name)!.offset, shape: b.shape, int: isIntDType(b.dtype) };
+    const l = staticLoc.get(b.name)!;
+    return { name: o.name, buffer: b.name, part: l.part, offset: l.offset, shape: b.shape, int: isIntDType(b.dtype) };
   });
 
-  // Static spaces (slices take their stacked buffer's space) for the shaders.
+  // Static spaces and arena buffers (slices take their stacked buffer's) for the shaders.
   const space = new Map<string, Space>();
   for (const [n, l] of staticLoc) space.set(n, l.space);
+  const partOf = (n: string): number => {
+    const st = sliceOf.get(n);
+    return st !== undefined ? partOf(st) : staticLoc.get(n)?.part ?? 0;
+  };
   const sliceOf = new Map<string, string>();
   const walkSlices = (steps: readonly Step[]): void => {
     for (const s of steps)
@@ -169,13 +215,13 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     if (!b) throw new Error(`wgsl: no buffer ${buffer}`);
     const sp = spaceOf(buffer);
     if (write && sp !== 'arena') throw new Error(`wgsl: kernel writes the weight ${buffer}`);
-    if (!b.quant) return { role, buffer, space: sp, int: isIntDType(b.dtype), write };
+    if (!b.quant) return { role, buffer, space: sp, int: isIntDType(b.dtype), write, ...(sp === 'arena' ? { part: partOf(buffer) } : {}) };
     const { scales, axis, group } = b.quant;
     return { role, buffer, space: sp, int: false, quant: { dtype: b.dtype as QuantDType, scales: `${role}_scale`, scalesBuffer: scales, shape: b.shape.map(staticDim), axis, group } };
   };
   /** The operand list with each quantized weight's scales right after it (its own binding and offset). */
   const withScales = (ops: Operand[]): Operand[] => ops.flatMap((o) => (o.quant ? [o, operand(o.quant.scales, o.quant.scalesBuffer)] : [o]));
-  const scratchOp = (role: string, int: boolean): Operand => ({ role, buffer: '<scratch>', space: 'arena', int, write: true });
+  const scratchOp = (role: string, int: boolean): Operand => ({ role, buffer: '<scratch>', space: 'arena', part: io, int, write: true });
   const shapeOf = (n: string): Dim[] => byName.get(n)!.shape;
   const staticDim = (d: Dim): number => evalShape([d], maxB)[0];
   const lastDim = (n: string): number => staticDim(shapeOf(n)[shapeOf(n).length - 1]);
@@ -186,6 +232,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const addKernel = (k: WgslKernel): number => {
     current.push(kernels.length);
     if (k.extras.length + k.operands.length + 1 > PARAM_SLOTS) throw new Error(`wgsl: ${k.name} needs more than ${PARAM_SLOTS} parameters`);
+    const storage = arenaParts(k.operands).length + k.operands.filter((o) => o.space === 'weights').length;
+    if (storage > maxStorage)
+      fail('E505', `the WGSL kernel ${k.name} binds ${storage} storage buffers (${arenaParts(k.operands).length} arena parts and its weights), over ${target.name}'s ${maxStorage} per shader stage`, undefined, 'lower --max-tokens, so that the arena splits into fewer parts');
     kernels.push(k);
     return kernels.length - 1;
   };
@@ -196,7 +245,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[] } => {
     const weightsOut: WeightRange[] = [];
     const params = ops.map((o) => {
-      if (o.buffer === '<scratch>') return scratchOffset / 4;
+      if (o.buffer === '<scratch>') return atTokens(scratchOffset, b.T) / 4;
       const l = loc(o.buffer);
       if (l.space === 'arena') return l.offset / 4;
       const part = Object.hasOwn(parts, o.role) ? parts[o.role] : undefined;
@@ -391,10 +440,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
         case 'mla_attention':
           // withDecoderOpsRefused stops such programs before they get here.
           throw new Error(`wgsl: the ${s.kind} kernel has no WGSL rendering yet`);
+        case 'dispatch':
+        case 'ep_combine':
+          throw new Error(`wgsl: no ${s.kind} kernel (singleChipOnly refused the program)`);
         case 'loop': {
           const body = steps(s.body);
           const copyBytes = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>): number => pairs.reduce((n, c) => n + bytesAt(byName.get(c.from)!, b), 0);
           stagingBytes = Math.max(stagingBytes, copyBytes(s.init ?? [], maxB), copyBytes(s.carried, maxB));
+          stagingUses.push((b) => Math.max(copyBytes(s.init ?? [], b), copyBytes(s.carried, b)));
           const copies = (pairs: ReadonlyArray<{ from: string; to: string }>, b: Record<string, number>, loc: (n: string) => Loc, out: Command[]): void => {
             if (pairs.length === 0) return;
             out.push({
@@ -402,7 +455,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
               pairs: pairs.map((c) => {
                 const [f, t] = [loc(c.from), loc(c.to)];
                 if (f.space !== 'arena' || t.space !== 'arena') throw new Error(`wgsl: loop copy ${c.from} -> ${c.to} outside the arena`);
-                return { from: f.offset, to: t.offset, bytes: bytesAt(byName.get(c.from)!, b) };
+                return { from: { part: f.part, offset: f.offset }, to: { part: t.part, offset: t.offset }, bytes: bytesAt(byName.get(c.from)!, b) };
               }),
             });
           };
@@ -414,7 +467,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
                 if (!sl) return loc(n);
                 const st = loc(sl.stacked);
                 const stacked = byName.get(sl.stacked)!;
-                return { space: st.space, offset: st.offset + (it * bytesAt(stacked, b)) / evalShape([stacked.shape[0]], b)[0] };
+                return { space: st.space, part: st.part, offset: st.offset + (it * bytesAt(stacked, b)) / evalShape([stacked.shape[0]], b)[0] };
               };
               for (const e of body) e(b, inner, out);
               copies(s.carried, b, inner, out);
@@ -424,28 +477,37 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       }
     });
   const top = steps(p.steps);
-  const rootLoc = (n: string): Loc => {
-    const l = staticLoc.get(n);
-    if (!l) throw new Error(`wgsl: ${n} has no place in memory`);
-    return l;
-  };
+  const rootLoc =
+    (bindings: Record<string, number>) =>
+    (n: string): Loc => {
+      const l = staticLoc.get(n);
+      if (!l) throw new Error(`wgsl: ${n} has no place in memory`);
+      return { space: l.space, part: l.part, offset: atTokens(l.offset, bindings.T) };
+    };
+  const scratchUsed = (b: Record<string, number>): number => Math.max(0, ...scratchUses.map((f) => f(b)));
+  const words = (n: number): number => Math.max(4, alignUp(n, 4));
   return {
     program: p,
     kernels,
     stepKernels,
     maxTokens: p.maxTokens,
-    arenaBytes: alignUp(scratchOffset + scratchBytes, ALIGN),
-    plannedBytes: p.arenaBytes,
+    arenaBytes: (b) => {
+      const sizes = Array.from({ length: own ? parts + 1 : parts }, (_, k) => arenaBytesAt(p, b.T, b, k));
+      sizes[io] = Math.max(sizes[io], atTokens(scratchOffset, b.T) + scratchUsed(b));
+      return sizes.map(words);
+    },
     inputs,
     outputs,
-    scratch: { offset: scratchOffset, bytes: scratchBytes },
+    scratch: { part: io, offset: scratchOffset, bytes: scratchBytes },
     weights,
     weightChunks,
     stagingBytes,
-    scratchUsed: (b) => Math.max(0, ...scratchUses.map((f) => f(b))),
+    stagingAt: (b) => words(Math.max(0, ...stagingUses.map((f) => f(b)))),
+    scratchUsed,
     schedule(bindings) {
       const out: Command[] = [];
-      for (const e of top) e(bindings, rootLoc, out);
+      const loc = rootLoc(bindings);
+      for (const e of top) e(bindings, loc, out);
       return out;
     },
   };

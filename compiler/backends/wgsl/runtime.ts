@@ -7,7 +7,12 @@
  * copies the outputs into a mappable buffer, submits once and maps it. Nothing is read back
  * before the end: the expert counts stay on the GPU.
  *
- * Guard mode (tests): the whole arena buffer is filled with a canary before the forward and
+ * Memory follows the tokens run: the arena buffers (`plan.arenaBytes(T)`), the staging and
+ * the read-back buffers are sized for the largest T run so far, and made anew (with the bind groups) when a
+ * larger T comes. An arena buffer over the device's storage binding size at some T is an
+ * error (E505) for that T only.
+ *
+ * Guard mode (tests): every arena buffer is filled with a canary before the forward and
  * read back after it, so a test can check that no kernel wrote outside its buffers.
  */
 /// <reference types="@webgpu/types" />
@@ -17,8 +22,9 @@ import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { LoadedModel } from '../backend.ts';
 import { type GpuHost, getDevice } from './gpu.ts';
+import { atTokens } from '../../../ir/kernel/memory.ts';
 import type { Command, WgslPlan } from './plan.ts';
-import { PARAM_SLOTS, PARAM_STRIDE, WEIGHT_BINDING } from './shader.ts';
+import { PARAM_SLOTS, PARAM_STRIDE, WEIGHT_BINDING, arenaBinding, arenaParts } from './shader.ts';
 
 export const CANARY = 0x7fc0ffee;
 
@@ -33,8 +39,8 @@ export interface WgslModel extends LoadedModel {
   readonly adapter: string;
   /** Compilation messages (warnings) of every shader, by kernel name. */
   readonly messages: Record<string, string[]>;
-  /** Guard mode: the arena buffer after the last forward. */
-  lastArena?: Uint32Array;
+  /** Guard mode: each arena buffer after the last forward (its bytes at that T). */
+  lastArena?: Uint32Array[];
   /** Runs the schedule `repeats` times in one submit and waits (benchmarks); no read-back. */
   timeForward(bindings: Record<string, number>, repeats: number): Promise<number>;
 }
@@ -44,7 +50,7 @@ const USAGE = () => globalThis.GPUBufferUsage;
 export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: WgslLoadOptions): Promise<WgslModel> {
   const { device, description } = await getDevice(opts.gpu);
   const maxBinding = device.limits.maxStorageBufferBindingSize;
-  const tooBig: Array<[string, number]> = [['arena (planned buffers, inputs, scratch)', plan.arenaBytes]];
+  const tooBig: Array<[string, number]> = [];
   // Chunks are at most the binding size unless one row of a weight (one expert, one layer) is larger.
   for (const c of plan.weightChunks) tooBig.push([`weight ${[...plan.weights.entries].reverse().find((e) => e.offset <= c.offset)?.name} (one row of its leading axis)`, c.bytes]);
   for (const [what, bytes] of tooBig)
@@ -61,7 +67,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     const weightOps = k.operands.filter((o) => o.space === 'weights').length;
     const layout = device.createBindGroupLayout({
       entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
+        ...arenaParts(k.operands).map((_, j): GPUBindGroupLayoutEntry => ({ binding: arenaBinding(j), visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } })),
         { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_STRIDE } },
         ...Array.from({ length: weightOps }, (_, j): GPUBindGroupLayoutEntry => ({ binding: WEIGHT_BINDING + j, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } })),
       ],
@@ -75,16 +81,17 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     messages[k.name] = info.messages.map((m) => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`);
     pipelines.push(device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: k.shader.entry }, label: k.name }));
   }
-  const arena = device.createBuffer({ size: plan.arenaBytes, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: 'arena' });
+  /** The arena buffers and the read-back buffer, sized for the largest T so far (`ensure`). */
+  let arena: GPUBuffer[] = [];
+  let arenaSizes: number[] = [];
+  let readback: GPUBuffer | undefined;
+  let staging: GPUBuffer | undefined;
   const weights = plan.weightChunks.map((c, i) => {
     const b = device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `weights ${i}` });
     device.queue.writeBuffer(b, 0, weightBlob as Uint8Array<ArrayBuffer>, c.offset, c.bytes);
     return b;
   });
-  const staging = device.createBuffer({ size: plan.stagingBytes, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
-  const outBytes = plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, { T: plan.maxTokens })) * 4, 0);
-  const readBytes = outBytes + (opts.guard ? plan.arenaBytes : 0);
-  const readback = device.createBuffer({ size: Math.max(4, readBytes), usage: U.MAP_READ | U.COPY_DST, label: 'readback' });
+  const outBytesAt = (bindings: Record<string, number>): number => plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, bindings)) * 4, 0);
   let params: GPUBuffer | undefined;
   /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
   let bindGroups = new WeakMap<Command, GPUBindGroup>();
@@ -100,7 +107,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       g = device.createBindGroup({
         layout: layouts[c.kernel],
         entries: [
-          { binding: 0, resource: { buffer: arena } },
+          ...arenaParts(plan.kernels[c.kernel].operands).map((part, j): GPUBindGroupEntry => ({ binding: arenaBinding(j), resource: { buffer: arena[part] } })),
           { binding: 1, resource: { buffer: params!, size: PARAM_STRIDE } },
           ...c.weights.map((w, j): GPUBindGroupEntry => ({ binding: WEIGHT_BINDING + j, resource: { buffer: weights[w.chunk], offset: w.offset, size: w.bytes } })),
         ],
@@ -111,6 +118,32 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   };
   const err = await device.popErrorScope();
   if (err) throw new Error(`wgsl: creating the pipelines failed: ${err.message}`);
+
+  /** Makes the arena and read-back buffers big enough for a forward at these sizes. */
+  const ensure = (bindings: Record<string, number>): void => {
+    const sizes = plan.arenaBytes(bindings);
+    sizes.forEach((bytes, k) => {
+      if (bytes > maxBinding)
+        fail('E505', `the WGSL model's arena ${k < sizes.length - 1 ? `part ${k}` : 'buffer of inputs and scratch'} takes ${bytes} bytes at T = ${bindings.T}, over this device's ${maxBinding}-byte storage binding limit`, undefined, 'run fewer tokens per call, or plan for this device (its limits in the target)');
+    });
+    const read = outBytesAt(bindings) + (opts.guard ? sizes.reduce((a, b) => a + b, 0) : 0);
+    const grown = sizes.some((b, k) => b > (arenaSizes[k] ?? 0));
+    if (grown) {
+      for (const b of arena) b.destroy();
+      arenaSizes = sizes.map((b, k) => Math.max(b, arenaSizes[k] ?? 0));
+      arena = arenaSizes.map((size, k) => device.createBuffer({ size, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST, label: `arena ${k}` }));
+      bindGroups = new WeakMap();
+    }
+    const stage = plan.stagingAt(bindings);
+    if (!staging || staging.size < stage) {
+      staging?.destroy();
+      staging = device.createBuffer({ size: stage, usage: U.COPY_SRC | U.COPY_DST, label: 'staging' });
+    }
+    if (!readback || readback.size < read) {
+      readback?.destroy();
+      readback = device.createBuffer({ size: Math.max(4, read), usage: U.MAP_READ | U.COPY_DST, label: 'readback' });
+    }
+  };
 
   const schedules = new Map<number, Command[]>();
   const scheduleFor = (bindings: Record<string, number>): Command[] => {
@@ -142,11 +175,11 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
           pass = null;
           let at = 0;
           const placed = c.pairs.map((p) => {
-            enc.copyBufferToBuffer(arena, p.from, staging, at, p.bytes);
+            enc.copyBufferToBuffer(arena[p.from.part], p.from.offset, staging!, at, p.bytes);
             at += p.bytes;
             return at - p.bytes;
           });
-          c.pairs.forEach((p, j) => enc.copyBufferToBuffer(staging, placed[j], arena, p.to, p.bytes));
+          c.pairs.forEach((p, j) => enc.copyBufferToBuffer(staging!, placed[j], arena[p.to.part], p.to.offset, p.bytes));
         }
       }
       pass?.end();
@@ -160,7 +193,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       if (!t) fail('E503', `missing input '${i.name}': expected [${shape.join(', ')}]`);
       if (t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) fail('E504', `input '${i.name}' is [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
       const data = i.int ? Int32Array.from(t.data) : Float32Array.from(t.data);
-      device.queue.writeBuffer(arena, i.offset, data);
+      device.queue.writeBuffer(arena[i.part], atTokens(i.offset, bindings.T), data);
     }
   };
 
@@ -178,6 +211,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     async timeForward(bindings, repeats) {
       await previous;
       const cmds = scheduleFor(bindings);
+      ensure(bindings);
       const enc = device.createCommandEncoder();
       encode(cmds, enc, repeats);
       const t0 = performance.now();
@@ -188,33 +222,42 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const b of [arena, ...weights, staging, readback, params]) b?.destroy();
+      for (const b of [...arena, ...weights, staging, readback, params]) b?.destroy();
       device.destroy();
     },
   };
   async function forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
     if (disposed) throw new Error('wgsl: forward after dispose');
     const cmds = scheduleFor(bindings);
-    if (opts.guard) device.queue.writeBuffer(arena, 0, new Uint32Array(plan.arenaBytes / 4).fill(CANARY));
+    ensure(bindings);
+    const sizes = plan.arenaBytes(bindings);
+    if (opts.guard) sizes.forEach((bytes, k) => device.queue.writeBuffer(arena[k], 0, new Uint32Array(bytes / 4).fill(CANARY)));
     writeInputs(inputs, bindings);
+    const rb = readback!;
     device.pushErrorScope('validation');
     const enc = device.createCommandEncoder();
     encode(cmds, enc, 1);
     let at = 0;
     const placed = plan.outputs.map((o) => {
       const bytes = numel(evalShape(o.shape, bindings)) * 4;
-      enc.copyBufferToBuffer(arena, o.offset, readback, at, bytes);
+      enc.copyBufferToBuffer(arena[o.part], atTokens(o.offset, bindings.T), rb, at, bytes);
       at += bytes;
       return { o, from: at - bytes, bytes };
     });
-    if (opts.guard) enc.copyBufferToBuffer(arena, 0, readback, outBytes, plan.arenaBytes);
+    const guardAt: number[] = [];
+    if (opts.guard)
+      sizes.forEach((bytes, k) => {
+        guardAt.push(at);
+        enc.copyBufferToBuffer(arena[k], 0, rb, at, bytes);
+        at += bytes;
+      });
     device.queue.submit([enc.finish()]);
     const err = await device.popErrorScope();
     if (err) throw new Error(`wgsl: forward failed validation: ${err.message}`);
-    await readback.mapAsync(GPUMapMode.READ);
-    const bytes = readback.getMappedRange().slice(0);
-    readback.unmap();
-    if (opts.guard) model.lastArena = new Uint32Array(bytes, outBytes, plan.arenaBytes / 4);
+    await rb.mapAsync(GPUMapMode.READ);
+    const bytes = rb.getMappedRange(0, Math.max(4, at)).slice(0);
+    rb.unmap();
+    if (opts.guard) model.lastArena = sizes.map((n, k) => new Uint32Array(bytes, guardAt[k], n / 4));
     const out: Record<string, Tensor> = {};
     for (const { o, from, bytes: n } of placed) {
       const shape = evalShape(o.shape, bindings);

@@ -11,10 +11,12 @@
  * place that knows the binding layout.
  *
  * The binding layout (one for every pipeline, so one bind group serves all dispatches):
- * - binding 0: the arena, `array<u32>`, read_write: every temp and output at its planned
- *   byte offset, then the model inputs, then this backend's scratch (combine rows, the raw
- *   choices of a capacity-limited router). One u32 array because WebGPU forbids two
- *   writable bindings of one buffer in a dispatch; floats and ints are bitcast on access.
+ * - binding 0: the first arena buffer the kernel's operands live in, `array<u32>`,
+ *   read_write; bindings ARENA_BINDING + 1, + 2, ...: the others (`arenaParts`: a split
+ *   memory plan's parts, and the buffer of the model inputs and this backend's scratch:
+ *   combine rows, the raw choices of a capacity-limited router). One u32 array per buffer
+ *   because WebGPU forbids two writable bindings of one buffer in a dispatch; floats and
+ *   ints are bitcast on access.
  * - binding 1: the dispatch's parameter record, a uniform with a dynamic offset: slot 0 is
  *   the token count T, then one element offset per operand (a loop iteration moves a slice's
  *   offset, so offsets are parameters, not constants), then kernel-specific sizes at T.
@@ -25,7 +27,8 @@
  *   tensor, not one binding for all weights: a model's weights pass WebGPU's 128 MiB binding
  *   and 256 MiB buffer limits long before one tensor does.
  * At most 5 storage buffers per stage (the router: arena, w, bias, select bias, shared
- * gate), 7 with quantized w and gate (their scales), inside WebGPU's default 8.
+ * gate), 7 with quantized w and gate (their scales), inside WebGPU's default 8 with one
+ * arena buffer; a split arena adds its parts (the plan checks the target's limit).
  */
 
 import type { Kernel } from '../../../ir/kernel/kernel.ts';
@@ -52,6 +55,24 @@ export type Space = 'arena' | 'weights';
 /** The binding of a kernel's first weight operand (the next ones follow in operand order). */
 export const WEIGHT_BINDING = 2;
 
+/** Bindings of a kernel's second, third, ... arena buffer: ARENA_BINDING + 1, + 2, ... (after any weights). */
+export const ARENA_BINDING = 16;
+
+/** The arena buffers a kernel binds, in binding order: its operands' parts, first use first. */
+export function arenaParts(ops: readonly Operand[]): number[] {
+  const parts: number[] = [];
+  for (const o of ops) if (o.space === 'arena' && !parts.includes(o.part ?? 0)) parts.push(o.part ?? 0);
+  return parts.length > 0 ? parts : [0];
+}
+
+/** The binding of the j-th arena buffer of a kernel (`arenaParts`). */
+export function arenaBinding(j: number): number {
+  return j === 0 ? 0 : ARENA_BINDING + j;
+}
+
+/** The WGSL variable of the j-th arena buffer of a kernel. */
+const arenaVar = (j: number): string => (j === 0 ? 'arena' : `arena${j}`);
+
 /** An operand of a kernel: the role name its accessors use, where it lives, its element type. */
 export interface Operand {
   role: string;
@@ -60,6 +81,8 @@ export interface Operand {
   int: boolean;
   /** Written by the kernel (only arena operands can be). */
   write?: boolean;
+  /** The arena buffer an arena operand lives in (the plan's part, or the inputs-and-scratch buffer). */
+  part?: number;
   /** A quantized weight: u32 codes, dequantized with its scales operand (`quant.ts`). */
   quant?: OperandQuant;
 }
@@ -86,6 +109,8 @@ fn tokens() -> u32 { return P(0u); }
  */
 export function accessors(ops: readonly Operand[], extra: readonly string[] = []): string {
   const lines: string[] = [];
+  const parts = arenaParts(ops);
+  parts.forEach((_, j) => j > 0 && lines.push(`@group(0) @binding(${arenaBinding(j)}) var<storage, read_write> ${arenaVar(j)}: array<u32>;`));
   let binding = WEIGHT_BINDING;
   ops.forEach((o, i) => {
     const slot = `P(${i + 1}u)`;
@@ -96,8 +121,9 @@ export function accessors(ops: readonly Operand[], extra: readonly string[] = []
       lines.push(`@group(0) @binding(${binding++}) var<storage, read> w_${o.role}: array<f32>;`);
       lines.push(`fn ld_${o.role}(i: u32) -> f32 { return w_${o.role}[${slot} + i]; }`);
     } else {
-      lines.push(`fn ld_${o.role}(i: u32) -> ${ty} { return bitcast<${ty}>(arena[${slot} + i]); }`);
-      if (o.write) lines.push(`fn st_${o.role}(i: u32, v: ${ty}) { arena[${slot} + i] = bitcast<u32>(v); }`);
+      const arena = arenaVar(parts.indexOf(o.part ?? 0));
+      lines.push(`fn ld_${o.role}(i: u32) -> ${ty} { return bitcast<${ty}>(${arena}[${slot} + i]); }`);
+      if (o.write) lines.push(`fn st_${o.role}(i: u32, v: ${ty}) { ${arena}[${slot} + i] = bitcast<u32>(v); }`);
     }
   });
   extra.forEach((name, j) => lines.push(`fn ${name}() -> u32 { return P(${ops.length + 1 + j}u); }`));

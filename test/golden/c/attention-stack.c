@@ -474,9 +474,9 @@ size_t m_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > M_MAX_TOKENS) return 0;
-  if ((size_t)4096 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)4096 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if (((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
   if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
-  if ((size_t)6144 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)6144 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if (((size_t)384 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)384 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
   if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
   (void)T;
   return (end + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
@@ -513,10 +513,10 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
   const float *b1_k = k;
   const float *b2_v = v;
   const float *b7_layers_a_sinks = (const float *)(W + 0);
-  float *b8_layers_x = (float *)(A + 4096);
-  float *b14_layers_0 = (float *)(A + 0);
-  float *b15_layers_layers_a_r0 = (float *)(A + 6144);
-  float *b16_layers_1 = (float *)(A + 0);
+  float *b8_layers_x = (float *)(A + ((size_t)256 * (size_t)(T)));
+  float *b14_layers_0 = (float *)(A + (size_t)0);
+  float *b15_layers_layers_a_r0 = (float *)(A + ((size_t)384 * (size_t)(T)));
+  float *b16_layers_1 = (float *)(A + (size_t)0);
   float *b17_layers_layers_b_r0 = y;
   if (!weights || !arena || !cache || !x || !k || !v || !y) return M_ERR_NULL;
   if (T < 1 || T > M_MAX_TOKENS) return M_ERR_TOKENS;

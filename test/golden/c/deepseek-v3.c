@@ -12,7 +12,7 @@
  *   k6_moe_align: moe_align: 257 experts, blocks of 10 rows
  *   k7_grouped_gemm: grouped GEMM 7168 -> 4096, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
  *   k8_grouped_gemm: grouped GEMM 2048 -> 7168, epilogue weighted combine, tile 5x16
- * Arena: 67221568 bytes at 256 tokens (every intermediate at a planned offset).
+ * Arena: 67258432 bytes at 256 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -913,18 +913,18 @@ size_t deepseek_v3_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > DEEPSEEK_V3_MAX_TOKENS) return 0;
-  if ((size_t)26214400 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)26214400 + ((size_t)(T)) * (size_t)7168 * 4;
-  if ((size_t)18874368 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)18874368 + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)102400 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)102400 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)73728 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)73728 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4;
   if ((size_t)0 + ((size_t)(T)) * (size_t)18432 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)18432 * 4;
-  if ((size_t)18874368 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)18874368 + ((size_t)(T)) * (size_t)7168 * 4;
-  if ((size_t)37822464 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)37822464 + ((size_t)(T)) * (size_t)7168 * 4;
-  if ((size_t)59842560 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)59842560 + ((size_t)(T)) * (size_t)7168 * 4;
-  if ((size_t)52502528 + ((size_t)(T)) * (size_t)7168 * 4 > end) end = (size_t)52502528 + ((size_t)(T)) * (size_t)7168 * 4;
-  if ((size_t)67201088 + ((size_t)(T)) * (size_t)9 * 4 > end) end = (size_t)67201088 + ((size_t)(T)) * (size_t)9 * 4;
-  if ((size_t)67210304 + ((size_t)(T)) * (size_t)9 * 4 > end) end = (size_t)67210304 + ((size_t)(T)) * (size_t)9 * 4;
-  if ((size_t)67182592 + ((size_t)9 * (size_t)(T) + (size_t)2313) * 4 > end) end = (size_t)67182592 + ((size_t)9 * (size_t)(T) + (size_t)2313) * 4;
-  if ((size_t)67219520 + ((size_t)(T) + (size_t)232) * 4 > end) end = (size_t)67219520 + ((size_t)(T) + (size_t)232) * 4;
-  if ((size_t)67221504 + (size_t)1 * 4 > end) end = (size_t)67221504 + (size_t)1 * 4;
+  if (((size_t)73728 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)73728 * (size_t)(T)) + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)73728 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)73728 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)159744 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)159744 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)131072 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4 > end) end = ((size_t)131072 * (size_t)(T) + (size_t)18948096) + ((size_t)(T)) * (size_t)7168 * 4;
+  if (((size_t)188480 * (size_t)(T) + (size_t)18957376) + ((size_t)(T)) * (size_t)9 * 4 > end) end = ((size_t)188480 * (size_t)(T) + (size_t)18957376) + ((size_t)(T)) * (size_t)9 * 4;
+  if (((size_t)188544 * (size_t)(T) + (size_t)18957376) + ((size_t)(T)) * (size_t)9 * 4 > end) end = ((size_t)188544 * (size_t)(T) + (size_t)18957376) + ((size_t)(T)) * (size_t)9 * 4;
+  if (((size_t)188416 * (size_t)(T) + (size_t)18948096) + ((size_t)9 * (size_t)(T) + (size_t)2313) * 4 > end) end = ((size_t)188416 * (size_t)(T) + (size_t)18948096) + ((size_t)9 * (size_t)(T) + (size_t)2313) * 4;
+  if (((size_t)188608 * (size_t)(T) + (size_t)18957376) + ((size_t)(T) + (size_t)232) * 4 > end) end = ((size_t)188608 * (size_t)(T) + (size_t)18957376) + ((size_t)(T) + (size_t)232) * 4;
+  if (((size_t)188672 * (size_t)(T) + (size_t)18958336) + (size_t)1 * 4 > end) end = ((size_t)188672 * (size_t)(T) + (size_t)18958336) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)9 * (size_t)(T) + (size_t)2313) * (size_t)2048 * 4 > end) end = (size_t)0 + ((size_t)9 * (size_t)(T) + (size_t)2313) * (size_t)2048 * 4;
   (void)T;
   return (end + DEEPSEEK_V3_ALIGN - 1) / DEEPSEEK_V3_ALIGN * DEEPSEEK_V3_ALIGN;
@@ -942,19 +942,19 @@ int deepseek_v3_forward(const void *weights, const float *x, int T, float *y, vo
   const float *b6_moe_bias = (const float *)(W + 5185581056);
   const float *b7_packed_shared_gate_up_3 = (const float *)(W + 5185640448);
   const float *b8_packed_shared_down_2 = (const float *)(W + 1755753912320);
-  float *b9_dense_x = (float *)(A + 26214400);
-  float *b13_dense_0 = (float *)(A + 18874368);
-  float *b14_dense_4 = (float *)(A + 0);
-  float *b15_dense_dense_mlp_r0 = (float *)(A + 18874368);
-  float *b16_dense_dense_r0 = (float *)(A + 37822464);
-  float *b17_moe_x = (float *)(A + 59842560);
-  float *b23_moe_h = (float *)(A + 52502528);
-  int *b24_moe_sel_indices = (int *)(A + 67201088);
-  float *b25_moe_w_1 = (float *)(A + 67210304);
-  int *b26_moe_routed_sorted = (int *)(A + 67182592);
-  int *b27_moe_routed_block_expert = (int *)(A + 67219520);
-  int *b28_moe_routed_count = (int *)(A + 67221504);
-  float *b29_moe_routed_hidden = (float *)(A + 0);
+  float *b9_dense_x = (float *)(A + ((size_t)102400 * (size_t)(T)));
+  float *b13_dense_0 = (float *)(A + ((size_t)73728 * (size_t)(T)));
+  float *b14_dense_4 = (float *)(A + (size_t)0);
+  float *b15_dense_dense_mlp_r0 = (float *)(A + ((size_t)73728 * (size_t)(T)));
+  float *b16_dense_dense_r0 = (float *)(A + ((size_t)73728 * (size_t)(T) + (size_t)18948096));
+  float *b17_moe_x = (float *)(A + ((size_t)159744 * (size_t)(T) + (size_t)18948096));
+  float *b23_moe_h = (float *)(A + ((size_t)131072 * (size_t)(T) + (size_t)18948096));
+  int *b24_moe_sel_indices = (int *)(A + ((size_t)188480 * (size_t)(T) + (size_t)18957376));
+  float *b25_moe_w_1 = (float *)(A + ((size_t)188544 * (size_t)(T) + (size_t)18957376));
+  int *b26_moe_routed_sorted = (int *)(A + ((size_t)188416 * (size_t)(T) + (size_t)18948096));
+  int *b27_moe_routed_block_expert = (int *)(A + ((size_t)188608 * (size_t)(T) + (size_t)18957376));
+  int *b28_moe_routed_count = (int *)(A + ((size_t)188672 * (size_t)(T) + (size_t)18958336));
+  float *b29_moe_routed_hidden = (float *)(A + (size_t)0);
   float *b30_moe_13 = y;
   if (!weights || !arena || !x || !y) return DEEPSEEK_V3_ERR_NULL;
   if (T < 1 || T > DEEPSEEK_V3_MAX_TOKENS) return DEEPSEEK_V3_ERR_TOKENS;

@@ -7,7 +7,7 @@
  *   k1_moe_align: moe_align: 32 experts, blocks of 16 rows
  *   k2_grouped_gemm: grouped GEMM 2880 -> 5760, rows gathered from tokens, epilogue bias -> swiglu_clamped (interleaved), tile 8x8
  *   k3_grouped_gemm: grouped GEMM 2880 -> 2880, epilogue bias -> weighted combine, tile 8x8
- * Arena: 20293696 bytes at 256 tokens (every intermediate at a planned offset).
+ * Arena: 20342848 bytes at 256 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -664,11 +664,11 @@ size_t gpt_oss_moe_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > GPT_OSS_MOE_MAX_TOKENS) return 0;
-  if ((size_t)20285440 + ((size_t)(T)) * (size_t)4 * 4 > end) end = (size_t)20285440 + ((size_t)(T)) * (size_t)4 * 4;
-  if ((size_t)20289536 + ((size_t)(T)) * (size_t)4 * 4 > end) end = (size_t)20289536 + ((size_t)(T)) * (size_t)4 * 4;
-  if ((size_t)20275200 + ((size_t)4 * (size_t)(T) + (size_t)480) * 4 > end) end = (size_t)20275200 + ((size_t)4 * (size_t)(T) + (size_t)480) * 4;
-  if ((size_t)20281216 + ((size_t)4 * (size_t)(T) + (size_t)32) * 4 > end) end = (size_t)20281216 + ((size_t)4 * (size_t)(T) + (size_t)32) * 4;
-  if ((size_t)20293632 + (size_t)1 * 4 > end) end = (size_t)20293632 + (size_t)1 * 4;
+  if (((size_t)57728 * (size_t)(T) + (size_t)5531648) + ((size_t)(T)) * (size_t)4 * 4 > end) end = ((size_t)57728 * (size_t)(T) + (size_t)5531648) + ((size_t)(T)) * (size_t)4 * 4;
+  if (((size_t)57792 * (size_t)(T) + (size_t)5531648) + ((size_t)(T)) * (size_t)4 * 4 > end) end = ((size_t)57792 * (size_t)(T) + (size_t)5531648) + ((size_t)(T)) * (size_t)4 * 4;
+  if (((size_t)57600 * (size_t)(T) + (size_t)5529600) + ((size_t)4 * (size_t)(T) + (size_t)480) * 4 > end) end = ((size_t)57600 * (size_t)(T) + (size_t)5529600) + ((size_t)4 * (size_t)(T) + (size_t)480) * 4;
+  if (((size_t)57664 * (size_t)(T) + (size_t)5531520) + ((size_t)4 * (size_t)(T) + (size_t)32) * 4 > end) end = ((size_t)57664 * (size_t)(T) + (size_t)5531520) + ((size_t)4 * (size_t)(T) + (size_t)32) * 4;
+  if (((size_t)57856 * (size_t)(T) + (size_t)5531648) + (size_t)1 * 4 > end) end = ((size_t)57856 * (size_t)(T) + (size_t)5531648) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)4 * (size_t)(T) + (size_t)480) * (size_t)2880 * 4 > end) end = (size_t)0 + ((size_t)4 * (size_t)(T) + (size_t)480) * (size_t)2880 * 4;
   (void)T;
   return (end + GPT_OSS_MOE_ALIGN - 1) / GPT_OSS_MOE_ALIGN * GPT_OSS_MOE_ALIGN;
@@ -684,13 +684,13 @@ int gpt_oss_moe_forward(const void *weights, const float *x, int T, float *y, vo
   const float *b4_down = (const float *)(W + 2123735168);
   const float *b5_gate_up_bias = (const float *)(W + 3185418368);
   const float *b6_down_bias = (const float *)(W + 3186155648);
-  int *b7_top_indices = (int *)(A + 20285440);
-  float *b8_weights = (float *)(A + 20289536);
+  int *b7_top_indices = (int *)(A + ((size_t)57728 * (size_t)(T) + (size_t)5531648));
+  float *b8_weights = (float *)(A + ((size_t)57792 * (size_t)(T) + (size_t)5531648));
   float *b9_y = y;
-  int *b10_y_sorted = (int *)(A + 20275200);
-  int *b11_y_block_expert = (int *)(A + 20281216);
-  int *b12_y_count = (int *)(A + 20293632);
-  float *b13_y_hidden = (float *)(A + 0);
+  int *b10_y_sorted = (int *)(A + ((size_t)57600 * (size_t)(T) + (size_t)5529600));
+  int *b11_y_block_expert = (int *)(A + ((size_t)57664 * (size_t)(T) + (size_t)5531520));
+  int *b12_y_count = (int *)(A + ((size_t)57856 * (size_t)(T) + (size_t)5531648));
+  float *b13_y_hidden = (float *)(A + (size_t)0);
   if (!weights || !arena || !x || !y) return GPT_OSS_MOE_ERR_NULL;
   if (T < 1 || T > GPT_OSS_MOE_MAX_TOKENS) return GPT_OSS_MOE_ERR_TOKENS;
   if ((uintptr_t)weights % GPT_OSS_MOE_ALIGN != 0 || (uintptr_t)arena % GPT_OSS_MOE_ALIGN != 0) return GPT_OSS_MOE_ERR_ALIGN;

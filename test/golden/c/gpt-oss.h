@@ -25,7 +25,7 @@ extern "C" {
 #define GPT_OSS_MOE_MAX_TOKENS 256
 #define GPT_OSS_MOE_ALIGN 64
 #define GPT_OSS_MOE_WEIGHTS_BYTES 3186524288u
-#define GPT_OSS_MOE_ARENA_BYTES 20293696u
+#define GPT_OSS_MOE_ARENA_BYTES 20342848u
 #define GPT_OSS_MOE_X_FLOATS(T) (((size_t)(T)) * (size_t)2880)
 #define GPT_OSS_MOE_Y_FLOATS(T) (((size_t)(T)) * (size_t)2880)
 

@@ -7,7 +7,7 @@
  *   k1_moe_align: moe_align: 8 experts, blocks of 20 rows
  *   k2_grouped_gemm: grouped GEMM 4096 -> 28672, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
  *   k3_grouped_gemm: grouped GEMM 14336 -> 4096, epilogue weighted combine, tile 5x16
- * Arena: 42278656 bytes at 256 tokens (every intermediate at a planned offset).
+ * Arena: 42337024 bytes at 256 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -651,11 +651,11 @@ size_t mixtral_moe_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > MIXTRAL_MOE_MAX_TOKENS) return 0;
-  if ((size_t)42273408 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)42273408 + ((size_t)(T)) * (size_t)2 * 4;
-  if ((size_t)42275456 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)42275456 + ((size_t)(T)) * (size_t)2 * 4;
-  if ((size_t)42270720 + ((size_t)2 * (size_t)(T) + (size_t)152) * 4 > end) end = (size_t)42270720 + ((size_t)2 * (size_t)(T) + (size_t)152) * 4;
-  if ((size_t)42277504 + ((size_t)(T) + (size_t)8) * 4 > end) end = (size_t)42277504 + ((size_t)(T) + (size_t)8) * 4;
-  if ((size_t)42278592 + (size_t)1 * 4 > end) end = (size_t)42278592 + (size_t)1 * 4;
+  if (((size_t)131136 * (size_t)(T) + (size_t)8716928) + ((size_t)(T)) * (size_t)2 * 4 > end) end = ((size_t)131136 * (size_t)(T) + (size_t)8716928) + ((size_t)(T)) * (size_t)2 * 4;
+  if (((size_t)131200 * (size_t)(T) + (size_t)8716928) + ((size_t)(T)) * (size_t)2 * 4 > end) end = ((size_t)131200 * (size_t)(T) + (size_t)8716928) + ((size_t)(T)) * (size_t)2 * 4;
+  if (((size_t)131072 * (size_t)(T) + (size_t)8716288) + ((size_t)2 * (size_t)(T) + (size_t)152) * 4 > end) end = ((size_t)131072 * (size_t)(T) + (size_t)8716288) + ((size_t)2 * (size_t)(T) + (size_t)152) * 4;
+  if (((size_t)131264 * (size_t)(T) + (size_t)8716928) + ((size_t)(T) + (size_t)8) * 4 > end) end = ((size_t)131264 * (size_t)(T) + (size_t)8716928) + ((size_t)(T) + (size_t)8) * 4;
+  if (((size_t)131328 * (size_t)(T) + (size_t)8716992) + (size_t)1 * 4 > end) end = ((size_t)131328 * (size_t)(T) + (size_t)8716992) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)152) * (size_t)14336 * 4 > end) end = (size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)152) * (size_t)14336 * 4;
   (void)T;
   return (end + MIXTRAL_MOE_ALIGN - 1) / MIXTRAL_MOE_ALIGN * MIXTRAL_MOE_ALIGN;
@@ -668,13 +668,13 @@ int mixtral_moe_forward(const void *weights, const float *x, int T, float *y, vo
   const float *b1_router = (const float *)(W + 0);
   const float *b2_packed_gate_up = (const float *)(W + 131072);
   const float *b3_w2 = (const float *)(W + 3758227456);
-  int *b4_top_indices = (int *)(A + 42273408);
-  float *b5_weights = (float *)(A + 42275456);
+  int *b4_top_indices = (int *)(A + ((size_t)131136 * (size_t)(T) + (size_t)8716928));
+  float *b5_weights = (float *)(A + ((size_t)131200 * (size_t)(T) + (size_t)8716928));
   float *b6_y = y;
-  int *b7_y_sorted = (int *)(A + 42270720);
-  int *b8_y_block_expert = (int *)(A + 42277504);
-  int *b9_y_count = (int *)(A + 42278592);
-  float *b10_y_hidden = (float *)(A + 0);
+  int *b7_y_sorted = (int *)(A + ((size_t)131072 * (size_t)(T) + (size_t)8716288));
+  int *b8_y_block_expert = (int *)(A + ((size_t)131264 * (size_t)(T) + (size_t)8716928));
+  int *b9_y_count = (int *)(A + ((size_t)131328 * (size_t)(T) + (size_t)8716992));
+  float *b10_y_hidden = (float *)(A + (size_t)0);
   if (!weights || !arena || !x || !y) return MIXTRAL_MOE_ERR_NULL;
   if (T < 1 || T > MIXTRAL_MOE_MAX_TOKENS) return MIXTRAL_MOE_ERR_TOKENS;
   if ((uintptr_t)weights % MIXTRAL_MOE_ALIGN != 0 || (uintptr_t)arena % MIXTRAL_MOE_ALIGN != 0) return MIXTRAL_MOE_ERR_ALIGN;

@@ -25,7 +25,7 @@ extern "C" {
 #define MIXTRAL_MOE_MAX_TOKENS 256
 #define MIXTRAL_MOE_ALIGN 64
 #define MIXTRAL_MOE_WEIGHTS_BYTES 5637275648u
-#define MIXTRAL_MOE_ARENA_BYTES 42278656u
+#define MIXTRAL_MOE_ARENA_BYTES 42337024u
 #define MIXTRAL_MOE_X_FLOATS(T) (((size_t)(T)) * (size_t)4096)
 #define MIXTRAL_MOE_Y_FLOATS(T) (((size_t)(T)) * (size_t)4096)
 

@@ -292,7 +292,7 @@ size_t m_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > M_MAX_TOKENS) return 0;
-  if ((size_t)4096 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)4096 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if (((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
   if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
   (void)T;
   return (end + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
@@ -324,8 +324,8 @@ int m_forward(const void *weights, const float *q_nope, const float *q_pe, const
   const float *b2_kv = kv;
   const float *b3_k_pe = k_pe;
   const float *b6_layers_wkv_b = (const float *)(W + 0);
-  float *b7_layers_x = (float *)(A + 4096);
-  float *b11_layers_0 = (float *)(A + 0);
+  float *b7_layers_x = (float *)(A + ((size_t)256 * (size_t)(T)));
+  float *b11_layers_0 = (float *)(A + (size_t)0);
   float *b12_layers_layers_r0 = y;
   if (!weights || !arena || !cache || !q_nope || !q_pe || !kv || !k_pe || !y) return M_ERR_NULL;
   if (T < 1 || T > M_MAX_TOKENS) return M_ERR_TOKENS;

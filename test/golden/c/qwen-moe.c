@@ -7,7 +7,7 @@
  *   k1_moe_align: moe_align: 64 experts, blocks of 20 rows
  *   k2_grouped_gemm: grouped GEMM 2048 -> 2816, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
  *   k3_grouped_gemm: grouped GEMM 1408 -> 2048, epilogue weighted combine, tile 5x16
- * Arena: 20510784 bytes at 256 tokens (every intermediate at a planned offset).
+ * Arena: 20550720 bytes at 256 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -658,11 +658,11 @@ size_t qwen_moe_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > QWEN_MOE_MAX_TOKENS) return 0;
-  if ((size_t)20493056 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)20493056 + ((size_t)(T)) * (size_t)8 * 4;
-  if ((size_t)20501248 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)20501248 + ((size_t)(T)) * (size_t)8 * 4;
-  if ((size_t)20480000 + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4 > end) end = (size_t)20480000 + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4;
-  if ((size_t)20509440 + ((size_t)(T) + (size_t)61) * 4 > end) end = (size_t)20509440 + ((size_t)(T) + (size_t)61) * 4;
-  if ((size_t)20510720 + (size_t)1 * 4 > end) end = (size_t)20510720 + (size_t)1 * 4;
+  if (((size_t)53312 * (size_t)(T) + (size_t)6853376) + ((size_t)(T)) * (size_t)8 * 4 > end) end = ((size_t)53312 * (size_t)(T) + (size_t)6853376) + ((size_t)(T)) * (size_t)8 * 4;
+  if (((size_t)53376 * (size_t)(T) + (size_t)6853376) + ((size_t)(T)) * (size_t)8 * 4 > end) end = ((size_t)53376 * (size_t)(T) + (size_t)6853376) + ((size_t)(T)) * (size_t)8 * 4;
+  if (((size_t)53248 * (size_t)(T) + (size_t)6848512) + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4 > end) end = ((size_t)53248 * (size_t)(T) + (size_t)6848512) + ((size_t)8 * (size_t)(T) + (size_t)1216) * 4;
+  if (((size_t)53440 * (size_t)(T) + (size_t)6853376) + ((size_t)(T) + (size_t)61) * 4 > end) end = ((size_t)53440 * (size_t)(T) + (size_t)6853376) + ((size_t)(T) + (size_t)61) * 4;
+  if (((size_t)53504 * (size_t)(T) + (size_t)6853632) + (size_t)1 * 4 > end) end = ((size_t)53504 * (size_t)(T) + (size_t)6853632) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)8 * (size_t)(T) + (size_t)1216) * (size_t)1408 * 4 > end) end = (size_t)0 + ((size_t)8 * (size_t)(T) + (size_t)1216) * (size_t)1408 * 4;
   (void)T;
   return (end + QWEN_MOE_ALIGN - 1) / QWEN_MOE_ALIGN * QWEN_MOE_ALIGN;
@@ -676,13 +676,13 @@ int qwen_moe_forward(const void *weights, const float *x, int T, float *y, void 
   const float *b2_shared_gate = (const float *)(W + 491520);
   const float *b3_packed_shared_gate_up_3 = (const float *)(W + 499712);
   const float *b4_packed_shared_down_2 = (const float *)(W + 1476894720);
-  int *b5_top_indices = (int *)(A + 20493056);
-  float *b6_top_values = (float *)(A + 20501248);
+  int *b5_top_indices = (int *)(A + ((size_t)53312 * (size_t)(T) + (size_t)6853376));
+  float *b6_top_values = (float *)(A + ((size_t)53376 * (size_t)(T) + (size_t)6853376));
   float *b7_routed = y;
-  int *b8_routed_sorted = (int *)(A + 20480000);
-  int *b9_routed_block_expert = (int *)(A + 20509440);
-  int *b10_routed_count = (int *)(A + 20510720);
-  float *b11_routed_hidden = (float *)(A + 0);
+  int *b8_routed_sorted = (int *)(A + ((size_t)53248 * (size_t)(T) + (size_t)6848512));
+  int *b9_routed_block_expert = (int *)(A + ((size_t)53440 * (size_t)(T) + (size_t)6853376));
+  int *b10_routed_count = (int *)(A + ((size_t)53504 * (size_t)(T) + (size_t)6853632));
+  float *b11_routed_hidden = (float *)(A + (size_t)0);
   if (!weights || !arena || !x || !y) return QWEN_MOE_ERR_NULL;
   if (T < 1 || T > QWEN_MOE_MAX_TOKENS) return QWEN_MOE_ERR_TOKENS;
   if ((uintptr_t)weights % QWEN_MOE_ALIGN != 0 || (uintptr_t)arena % QWEN_MOE_ALIGN != 0) return QWEN_MOE_ERR_ALIGN;

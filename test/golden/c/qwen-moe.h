@@ -25,7 +25,7 @@ extern "C" {
 #define QWEN_MOE_MAX_TOKENS 256
 #define QWEN_MOE_ALIGN 64
 #define QWEN_MOE_WEIGHTS_BYTES 2215092224u
-#define QWEN_MOE_ARENA_BYTES 20510784u
+#define QWEN_MOE_ARENA_BYTES 20550720u
 #define QWEN_MOE_X_FLOATS(T) (((size_t)(T)) * (size_t)2048)
 #define QWEN_MOE_Y_FLOATS(T) (((size_t)(T)) * (size_t)2048)
 

@@ -7,7 +7,7 @@
  *   k1_moe_align: moe_align: 8 experts, blocks of 16 rows
  *   k2_grouped_gemm: grouped GEMM 768 -> 3072, rows gathered from tokens, epilogue relu, tile 4x24
  *   k3_grouped_gemm: grouped GEMM 3072 -> 768, epilogue weighted combine, tile 4x24
- * Arena: 5411456 bytes at 256 tokens (every intermediate at a planned offset).
+ * Arena: 5472896 bytes at 256 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -674,11 +674,11 @@ size_t switch_ffn_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > SWITCH_FFN_MAX_TOKENS) return 0;
-  if ((size_t)5409344 + ((size_t)(T)) * (size_t)1 * 4 > end) end = (size_t)5409344 + ((size_t)(T)) * (size_t)1 * 4;
-  if ((size_t)5410368 + ((size_t)(T)) * (size_t)1 * 4 > end) end = (size_t)5410368 + ((size_t)(T)) * (size_t)1 * 4;
-  if ((size_t)5406720 + ((size_t)(T) + (size_t)120) * 4 > end) end = (size_t)5406720 + ((size_t)(T) + (size_t)120) * 4;
-  if ((size_t)5408256 + ((size_t)(T) + (size_t)8) * 4 > end) end = (size_t)5408256 + ((size_t)(T) + (size_t)8) * 4;
-  if ((size_t)5411392 + (size_t)1 * 4 > end) end = (size_t)5411392 + (size_t)1 * 4;
+  if (((size_t)15488 * (size_t)(T) + (size_t)1475136) + ((size_t)(T)) * (size_t)1 * 4 > end) end = ((size_t)15488 * (size_t)(T) + (size_t)1475136) + ((size_t)(T)) * (size_t)1 * 4;
+  if (((size_t)15552 * (size_t)(T) + (size_t)1475136) + ((size_t)(T)) * (size_t)1 * 4 > end) end = ((size_t)15552 * (size_t)(T) + (size_t)1475136) + ((size_t)(T)) * (size_t)1 * 4;
+  if (((size_t)15360 * (size_t)(T) + (size_t)1474560) + ((size_t)(T) + (size_t)120) * 4 > end) end = ((size_t)15360 * (size_t)(T) + (size_t)1474560) + ((size_t)(T) + (size_t)120) * 4;
+  if (((size_t)15424 * (size_t)(T) + (size_t)1475072) + ((size_t)(T) + (size_t)8) * 4 > end) end = ((size_t)15424 * (size_t)(T) + (size_t)1475072) + ((size_t)(T) + (size_t)8) * 4;
+  if (((size_t)15616 * (size_t)(T) + (size_t)1475136) + (size_t)1 * 4 > end) end = ((size_t)15616 * (size_t)(T) + (size_t)1475136) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)(T) + (size_t)120) * (size_t)3072 * 4 > end) end = (size_t)0 + ((size_t)(T) + (size_t)120) * (size_t)3072 * 4;
   (void)T;
   return (end + SWITCH_FFN_ALIGN - 1) / SWITCH_FFN_ALIGN * SWITCH_FFN_ALIGN;
@@ -691,12 +691,12 @@ int switch_ffn_forward(const void *weights, const float *x, int T, float *y, voi
   const float *b1_router = (const float *)(W + 0);
   const float *b2_wi = (const float *)(W + 24576);
   const float *b3_wo = (const float *)(W + 75522048);
-  int *b4_kept = (int *)(A + 5409344);
-  float *b5_top_values = (float *)(A + 5410368);
-  int *b6__4_sorted = (int *)(A + 5406720);
-  int *b7__4_block_expert = (int *)(A + 5408256);
-  int *b8__4_count = (int *)(A + 5411392);
-  float *b9__4_hidden = (float *)(A + 0);
+  int *b4_kept = (int *)(A + ((size_t)15488 * (size_t)(T) + (size_t)1475136));
+  float *b5_top_values = (float *)(A + ((size_t)15552 * (size_t)(T) + (size_t)1475136));
+  int *b6__4_sorted = (int *)(A + ((size_t)15360 * (size_t)(T) + (size_t)1474560));
+  int *b7__4_block_expert = (int *)(A + ((size_t)15424 * (size_t)(T) + (size_t)1475072));
+  int *b8__4_count = (int *)(A + ((size_t)15616 * (size_t)(T) + (size_t)1475136));
+  float *b9__4_hidden = (float *)(A + (size_t)0);
   float *b10_y = y;
   if (!weights || !arena || !x || !y) return SWITCH_FFN_ERR_NULL;
   if (T < 1 || T > SWITCH_FFN_MAX_TOKENS) return SWITCH_FFN_ERR_TOKENS;

@@ -25,7 +25,7 @@ extern "C" {
 #define SWITCH_FFN_MAX_TOKENS 256
 #define SWITCH_FFN_ALIGN 64
 #define SWITCH_FFN_WEIGHTS_BYTES 151019520u
-#define SWITCH_FFN_ARENA_BYTES 5411456u
+#define SWITCH_FFN_ARENA_BYTES 5472896u
 #define SWITCH_FFN_X_FLOATS(T) (((size_t)(T)) * (size_t)768)
 #define SWITCH_FFN_Y_FLOATS(T) (((size_t)(T)) * (size_t)768)
 

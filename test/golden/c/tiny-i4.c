@@ -7,7 +7,7 @@
  *   k1_moe_align: moe_align: 4 experts, blocks of 5 rows
  *   k2_grouped_gemm: grouped GEMM 8 -> 32, rows gathered from tokens, epilogue swiglu (concat), tile 5x16
  *   k3_grouped_gemm: grouped GEMM 16 -> 8, epilogue weighted combine, tile 5x8
- * Arena: 13248 bytes at 64 tokens (every intermediate at a planned offset).
+ * Arena: 29888 bytes at 64 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -935,11 +935,11 @@ size_t tiny_arena_bytes(int max_tokens) {
   const size_t T = (size_t)max_tokens;
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > TINY_MAX_TOKENS) return 0;
-  if ((size_t)11840 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)11840 + ((size_t)(T)) * (size_t)2 * 4;
-  if ((size_t)12352 + ((size_t)(T)) * (size_t)2 * 4 > end) end = (size_t)12352 + ((size_t)(T)) * (size_t)2 * 4;
-  if ((size_t)11264 + ((size_t)2 * (size_t)(T) + (size_t)16) * 4 > end) end = (size_t)11264 + ((size_t)2 * (size_t)(T) + (size_t)16) * 4;
-  if ((size_t)12864 + ((size_t)(T) + (size_t)4) * 4 > end) end = (size_t)12864 + ((size_t)(T) + (size_t)4) * 4;
-  if ((size_t)13184 + (size_t)1 * 4 > end) end = (size_t)13184 + (size_t)1 * 4;
+  if (((size_t)256 * (size_t)(T) + (size_t)1088) + ((size_t)(T)) * (size_t)2 * 4 > end) end = ((size_t)256 * (size_t)(T) + (size_t)1088) + ((size_t)(T)) * (size_t)2 * 4;
+  if (((size_t)320 * (size_t)(T) + (size_t)1088) + ((size_t)(T)) * (size_t)2 * 4 > end) end = ((size_t)320 * (size_t)(T) + (size_t)1088) + ((size_t)(T)) * (size_t)2 * 4;
+  if (((size_t)192 * (size_t)(T) + (size_t)1024) + ((size_t)2 * (size_t)(T) + (size_t)16) * 4 > end) end = ((size_t)192 * (size_t)(T) + (size_t)1024) + ((size_t)2 * (size_t)(T) + (size_t)16) * 4;
+  if (((size_t)384 * (size_t)(T) + (size_t)1088) + ((size_t)(T) + (size_t)4) * 4 > end) end = ((size_t)384 * (size_t)(T) + (size_t)1088) + ((size_t)(T) + (size_t)4) * 4;
+  if (((size_t)448 * (size_t)(T) + (size_t)1152) + (size_t)1 * 4 > end) end = ((size_t)448 * (size_t)(T) + (size_t)1152) + (size_t)1 * 4;
   if ((size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)16) * (size_t)16 * 4 > end) end = (size_t)0 + ((size_t)2 * (size_t)(T) + (size_t)16) * (size_t)16 * 4;
   (void)T;
   return (end + TINY_ALIGN - 1) / TINY_ALIGN * TINY_ALIGN;
@@ -955,13 +955,13 @@ int tiny_forward(const void *weights, const float *x, int T, float *y, void *are
   const float *b4_packed_gate_up_scales = (const float *)(W + 640);
   const unsigned char *b5_w_down = (const unsigned char *)(W + 1152);
   const float *b6_w_down_scales = (const float *)(W + 1408);
-  int *b7_top_indices = (int *)(A + 11840);
-  float *b8_weights = (float *)(A + 12352);
+  int *b7_top_indices = (int *)(A + ((size_t)256 * (size_t)(T) + (size_t)1088));
+  float *b8_weights = (float *)(A + ((size_t)320 * (size_t)(T) + (size_t)1088));
   float *b9_y = y;
-  int *b10_y_sorted = (int *)(A + 11264);
-  int *b11_y_block_expert = (int *)(A + 12864);
-  int *b12_y_count = (int *)(A + 13184);
-  float *b13_y_hidden = (float *)(A + 0);
+  int *b10_y_sorted = (int *)(A + ((size_t)192 * (size_t)(T) + (size_t)1024));
+  int *b11_y_block_expert = (int *)(A + ((size_t)384 * (size_t)(T) + (size_t)1088));
+  int *b12_y_count = (int *)(A + ((size_t)448 * (size_t)(T) + (size_t)1152));
+  float *b13_y_hidden = (float *)(A + (size_t)0);
   if (!weights || !arena || !x || !y) return TINY_ERR_NULL;
   if (T < 1 || T > TINY_MAX_TOKENS) return TINY_ERR_TOKENS;
   if ((uintptr_t)weights % TINY_ALIGN != 0 || (uintptr_t)arena % TINY_ALIGN != 0) return TINY_ERR_ALIGN;

@@ -25,7 +25,7 @@ extern "C" {
 #define TINY_MAX_TOKENS 256
 #define TINY_ALIGN 64
 #define TINY_WEIGHTS_BYTES 6272u
-#define TINY_ARENA_BYTES 49344u
+#define TINY_ARENA_BYTES 115904u
 #define TINY_X_FLOATS(T) (((size_t)(T)) * (size_t)8)
 #define TINY_Y_FLOATS(T) (((size_t)(T)) * (size_t)8)
 

@@ -30,7 +30,7 @@
            (f64.eq
             (local.tee $1
              (f64.load
-              (i32.const 10488)
+              (i32.const 184)
              )
             )
             (local.get $1)
@@ -43,7 +43,7 @@
                 (local.get $3)
                 (i32.const 3)
                )
-               (i32.const 10400)
+               (i32.const 96)
               )
              )
             )
@@ -109,7 +109,7 @@
                   )
                   (i32.const 3)
                  )
-                 (i32.const 10480)
+                 (i32.const 176)
                 )
                )
               )
@@ -133,7 +133,7 @@
             (local.get $0)
             (i32.const 3)
            )
-           (i32.const 10480)
+           (i32.const 176)
           )
           (local.get $1)
          )
@@ -143,7 +143,7 @@
             (local.get $0)
             (i32.const 2)
            )
-           (i32.const 10496)
+           (i32.const 192)
           )
           (i32.load
            (i32.add
@@ -151,7 +151,7 @@
              (local.get $5)
              (i32.const 2)
             )
-            (i32.const 10496)
+            (i32.const 192)
            )
           )
          )
@@ -167,7 +167,7 @@
           (local.get $0)
           (i32.const 3)
          )
-         (i32.const 10480)
+         (i32.const 176)
         )
         (local.get $2)
        )
@@ -177,7 +177,7 @@
           (local.get $0)
           (i32.const 2)
          )
-         (i32.const 10496)
+         (i32.const 192)
         )
         (local.get $3)
        )
@@ -387,12 +387,12 @@
      )
     )
     (local.set $6
-     (i32.sub
+     (i32.add
       (i32.shl
        (local.get $5)
        (i32.const 5)
       )
-      (i32.const -64)
+      (i32.const 67840)
      )
     )
     (local.set $1
@@ -481,12 +481,12 @@
        )
       )
       (f64.store
-       (i32.add
+       (i32.sub
         (i32.shl
          (local.get $1)
          (i32.const 3)
         )
-        (i32.const 10368)
+        (i32.const -64)
        )
        (local.get $4)
       )
@@ -518,12 +518,12 @@
         (f64.ne
          (local.tee $3
           (f64.load
-           (i32.add
+           (i32.sub
             (i32.shl
              (local.get $1)
              (i32.const 3)
             )
-            (i32.const 10368)
+            (i32.const -64)
            )
           )
          )
@@ -571,15 +571,15 @@
           (i32.const 3)
          )
         )
-        (i32.const 10400)
+        (i32.const 96)
        )
        (local.tee $7
         (call $exp
          (f64.sub
           (f64.load
-           (i32.add
+           (i32.sub
             (local.get $2)
-            (i32.const 10368)
+            (i32.const -64)
            )
           )
           (local.get $4)
@@ -620,7 +620,7 @@
           (local.get $1)
           (i32.const 3)
          )
-         (i32.const 10400)
+         (i32.const 96)
         )
        )
        (f64.div
@@ -659,12 +659,12 @@
           (i32.const 3)
          )
         )
-        (i32.const 10504)
+        (i32.const 200)
        )
        (f64.load
         (i32.add
          (local.get $2)
-         (i32.const 10480)
+         (i32.const 176)
         )
        )
       )
@@ -700,7 +700,7 @@
            (local.get $1)
            (i32.const 3)
           )
-          (i32.const 10504)
+          (i32.const 200)
          )
         )
        )
@@ -732,7 +732,7 @@
           (local.get $1)
           (i32.const 3)
          )
-         (i32.const 10504)
+         (i32.const 200)
         )
        )
        (f64.div
@@ -776,7 +776,13 @@
           (i32.const 2)
          )
         )
-        (i32.const 9472)
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 320)
+         )
+         (i32.const 69248)
+        )
        )
        (i32.load
         (i32.add
@@ -784,14 +790,20 @@
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 10496)
+         (i32.const 192)
         )
        )
       )
       (f32.store
        (i32.add
         (local.get $2)
-        (i32.const 9792)
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 384)
+         )
+         (i32.const 69248)
+        )
        )
        (f32.demote_f64
         (f64.mul
@@ -801,7 +813,7 @@
             (local.get $1)
             (i32.const 3)
            )
-           (i32.const 10504)
+           (i32.const 200)
           )
          )
          (f64.const 1)
@@ -833,14 +845,15 @@
   (local $3 i32)
   (local $4 i32)
   (local $5 i32)
-  (local.set $5
+  (local $6 i32)
+  (local.set $6
    (i32.shl
     (local.get $0)
     (i32.const 1)
    )
   )
   (v128.store align=1
-   (i32.const 10368)
+   (i32.const 64)
    (v128.const i32x4 0x00000000 0x00000000 0x00000000 0x00000000)
   )
   (loop $cont12
@@ -848,7 +861,7 @@
     (br_if $brk12
      (i32.ge_s
       (local.get $1)
-      (local.get $5)
+      (local.get $6)
      )
     )
     (if
@@ -856,11 +869,17 @@
       (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 320)
+          )
+          (i32.const 69248)
+         )
          (i32.shl
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 9472)
         )
        )
       )
@@ -878,12 +897,12 @@
       )
       (i32.store
        (local.tee $2
-        (i32.add
+        (i32.sub
          (i32.shl
           (local.get $2)
           (i32.const 2)
          )
-         (i32.const 10368)
+         (i32.const -64)
         )
        )
        (i32.add
@@ -905,7 +924,13 @@
    )
   )
   (memory.fill
-   (i32.const 9024)
+   (i32.add
+    (i32.shl
+     (local.get $0)
+     (i32.const 8)
+    )
+    (i32.const 69120)
+   )
    (i32.const 255)
    (i32.shl
     (i32.add
@@ -919,7 +944,13 @@
    )
   )
   (memory.fill
-   (i32.const 10112)
+   (i32.add
+    (i32.mul
+     (local.get $0)
+     (i32.const 448)
+    )
+    (i32.const 69248)
+   )
    (i32.const 255)
    (i32.shl
     (i32.add
@@ -929,39 +960,36 @@
     (i32.const 2)
    )
   )
-  (local.set $0
-   (i32.const 0)
-  )
-  (local.set $2
+  (local.set $1
    (i32.const 0)
   )
   (loop $cont14
    (block $brk14
     (br_if $brk14
      (i32.ge_s
-      (local.get $2)
+      (local.get $3)
       (i32.const 4)
      )
     )
     (i32.store
      (i32.add
-      (local.tee $1
+      (local.tee $2
        (i32.shl
-        (local.get $2)
+        (local.get $3)
         (i32.const 2)
        )
       )
-      (i32.const 10384)
+      (i32.const 80)
      )
-     (local.get $3)
+     (local.get $5)
     )
     (local.set $4
      (i32.div_u
       (i32.add
        (i32.load
-        (i32.add
-         (local.get $1)
-         (i32.const 10368)
+        (i32.sub
+         (local.get $2)
+         (i32.const -64)
         )
        )
        (i32.const 5)
@@ -969,57 +997,63 @@
       (i32.const 6)
      )
     )
-    (local.set $1
-     (local.get $0)
+    (local.set $2
+     (local.get $1)
     )
     (loop $cont13
      (block $brk13
       (br_if $brk13
        (i32.ge_s
-        (local.get $1)
+        (local.get $2)
         (i32.add
-         (local.get $0)
+         (local.get $1)
          (local.get $4)
         )
        )
       )
       (i32.store
        (i32.add
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
+         )
+         (i32.const 69248)
+        )
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 2)
         )
-        (i32.const 10112)
        )
-       (local.get $2)
+       (local.get $3)
       )
-      (local.set $1
+      (local.set $2
        (i32.add
-        (local.get $1)
+        (local.get $2)
         (i32.const 1)
        )
       )
       (br $cont13)
      )
     )
-    (local.set $0
+    (local.set $1
      (i32.add
-      (local.get $0)
+      (local.get $1)
       (local.get $4)
      )
     )
-    (local.set $3
+    (local.set $5
      (i32.add
-      (local.get $3)
+      (local.get $5)
       (i32.mul
        (local.get $4)
        (i32.const 6)
       )
      )
     )
-    (local.set $2
+    (local.set $3
      (i32.add
-      (local.get $2)
+      (local.get $3)
       (i32.const 1)
      )
     )
@@ -1034,19 +1068,25 @@
     (br_if $brk15
      (i32.ge_s
       (local.get $1)
-      (local.get $5)
+      (local.get $6)
      )
     )
     (if
      (i32.ne
-      (local.tee $0
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 320)
+          )
+          (i32.const 69248)
+         )
          (i32.shl
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 9472)
         )
        )
       )
@@ -1055,34 +1095,40 @@
      (then
       (i32.store
        (i32.add
+        (i32.add
+         (i32.shl
+          (local.get $0)
+          (i32.const 8)
+         )
+         (i32.const 69120)
+        )
         (i32.shl
          (i32.load
-          (local.tee $2
+          (local.tee $4
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $2)
              (i32.const 2)
             )
-            (i32.const 10384)
+            (i32.const 80)
            )
           )
          )
          (i32.const 2)
         )
-        (i32.const 9024)
        )
        (local.get $1)
       )
       (i32.store
-       (local.get $2)
+       (local.get $4)
        (i32.add
         (i32.load
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $2)
            (i32.const 2)
           )
-          (i32.const 10384)
+          (i32.const 80)
          )
         )
         (i32.const 1)
@@ -1100,8 +1146,14 @@
    )
   )
   (i32.store
-   (i32.const 10304)
-   (local.get $3)
+   (i32.add
+    (i32.shl
+     (local.get $0)
+     (i32.const 9)
+    )
+    (i32.const 69312)
+   )
+   (local.get $5)
   )
  )
  (func $qmicro_i8_t1x2v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
@@ -2164,16 +2216,17 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 f32)
-  (local $10 i32)
+  (local $9 i32)
+  (local $10 f32)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
+  (local $15 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $5
+     (local.tee $6
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2188,20 +2241,26 @@
      (block $brk24
       (br_if $brk24
        (i32.ge_s
-        (local.get $3)
-        (local.get $5)
+        (local.get $4)
+        (local.get $6)
        )
       )
       (if
        (i32.ne
-        (local.tee $0
+        (local.tee $1
          (i32.load
           (i32.add
+           (i32.add
+            (i32.mul
+             (local.get $0)
+             (i32.const 320)
+            )
+            (i32.const 69248)
+           )
            (i32.shl
-            (local.get $3)
+            (local.get $4)
             (i32.const 2)
            )
-           (i32.const 9472)
           )
          )
         )
@@ -2210,7 +2269,7 @@
        (then
         (if
          (i32.ge_u
-          (local.get $0)
+          (local.get $1)
           (i32.const 4)
          )
          (then
@@ -2218,175 +2277,175 @@
          )
         )
         (i32.store
-         (i32.const 10368)
-         (i32.sub
+         (i32.const 64)
+         (i32.add
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $4)
             (i32.const 1)
            )
            (i32.const 5)
           )
-          (i32.const -64)
-         )
-        )
-        (local.set $6
-         (i32.add
-          (i32.shl
-           (local.get $0)
-           (i32.const 8)
-          )
-          (i32.const 65664)
+          (i32.const 67840)
          )
         )
         (local.set $7
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $1)
+           (i32.const 8)
+          )
+          (i32.const 65664)
+         )
+        )
+        (local.set $8
+         (i32.add
+          (i32.shl
+           (local.get $1)
            (i32.const 7)
           )
           (i32.const 66688)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont22
          (block $brk22
           (br_if $brk22
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $5
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 32)
              )
             )
             (i32.const 32)
            )
            (then
-            (local.set $4
+            (local.set $5
              (i32.const 32)
             )
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.const 0)
           )
           (loop $cont21
            (block $brk21
             (br_if $brk21
              (i32.gt_s
-              (local.get $2)
+              (local.get $3)
               (i32.const 0)
              )
             )
-            (local.set $8
+            (local.set $9
              (i32.load
-              (i32.add
+              (i32.sub
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 2)
                )
-               (i32.const 10368)
+               (i32.const -64)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $2
+             (local.get $1)
             )
             (loop $cont20
              (block $brk20
               (br_if $brk20
                (i32.ge_s
-                (local.get $1)
+                (local.get $2)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $5)
                  (i32.const 1)
                 )
                )
               )
               (call $qmicro_i8_t1x2v_n32k8g8
-               (local.get $8)
-               (local.get $6)
+               (local.get $9)
                (local.get $7)
+               (local.get $8)
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $3)
                   (i32.const 7)
                  )
-                 (i32.const 10416)
+                 (i32.const 112)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 2)
                 )
                )
-               (local.get $1)
+               (local.get $2)
               )
-              (local.set $1
+              (local.set $2
                (i32.add
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
               (br $cont20)
              )
             )
-            (local.set $2
+            (local.set $3
              (i32.add
-              (local.get $2)
+              (local.get $3)
               (i32.const 1)
              )
             )
             (br $cont21)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (br $cont22)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont23
          (block $brk23
           (br_if $brk23
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
-          (local.set $9
+          (local.set $10
            (f32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 10480)
+             (i32.const 176)
             )
            )
           )
           (f32.store
-           (local.tee $4
+           (local.tee $5
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 10416)
+             (i32.const 112)
             )
            )
            (f32.mul
@@ -2394,17 +2453,17 @@
              (call $act_silu
               (f64.promote_f32
                (f32.load
-                (local.get $4)
+                (local.get $5)
                )
               )
              )
             )
-            (local.get $9)
+            (local.get $10)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 1)
            )
           )
@@ -2413,20 +2472,26 @@
         )
         (memory.copy
          (i32.add
+          (i32.add
+           (i32.shl
+            (local.get $0)
+            (i32.const 6)
+           )
+           (i32.const 67840)
+          )
           (i32.shl
-           (local.get $3)
+           (local.get $4)
            (i32.const 6)
           )
-          (i32.const 1344)
          )
-         (i32.const 10416)
+         (i32.const 112)
          (i32.const 64)
         )
        )
       )
-      (local.set $3
+      (local.set $4
        (i32.add
-        (local.get $3)
+        (local.get $4)
         (i32.const 1)
        )
       )
@@ -2436,10 +2501,16 @@
     (return)
    )
   )
-  (local.set $5
+  (local.set $6
    (i32.div_u
     (i32.load
-     (i32.const 10304)
+     (i32.add
+      (i32.shl
+       (local.get $0)
+       (i32.const 9)
+      )
+      (i32.const 69312)
+     )
     )
     (i32.const 6)
    )
@@ -2448,20 +2519,26 @@
    (block $brk34
     (br_if $brk34
      (i32.ge_s
-      (local.get $3)
-      (local.get $5)
+      (local.get $4)
+      (local.get $6)
      )
     )
     (if
      (i32.ne
-      (local.tee $1
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 448)
+          )
+          (i32.const 69248)
+         )
          (i32.shl
-          (local.get $3)
+          (local.get $4)
           (i32.const 2)
          )
-         (i32.const 10112)
         )
        )
       )
@@ -2470,266 +2547,272 @@
      (then
       (if
        (i32.ge_u
-        (local.get $1)
+        (local.get $2)
         (i32.const 4)
        )
        (then
         (unreachable)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont26
        (block $brk26
         (br_if $brk26
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 6)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $4
+          (local.tee $5
            (i32.shl
-            (local.get $0)
+            (local.get $1)
             (i32.const 2)
            )
           )
-          (i32.const 10392)
+          (i32.const 88)
          )
-         (local.tee $2
+         (local.tee $3
           (i32.load
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 8)
+             )
+             (i32.const 69120)
+            )
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $4)
                (i32.const 6)
               )
-              (local.get $0)
+              (local.get $1)
              )
              (i32.const 2)
             )
-            (i32.const 9024)
            )
           )
          )
         )
         (i32.store
-         (i32.add
-          (local.get $4)
-          (i32.const 10368)
+         (i32.sub
+          (local.get $5)
+          (i32.const -64)
          )
          (select
-          (i32.const 64)
-          (i32.sub
+          (i32.const 67840)
+          (i32.add
            (i32.shl
             (i32.shr_u
-             (local.get $2)
+             (local.get $3)
              (i32.const 1)
             )
             (i32.const 5)
            )
-           (i32.const -64)
+           (i32.const 67840)
           )
           (i32.eq
-           (local.get $2)
+           (local.get $3)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
         (br $cont26)
        )
       )
-      (local.set $6
+      (local.set $7
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 8)
         )
         (i32.const 65664)
        )
       )
-      (local.set $7
+      (local.set $8
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 7)
         )
         (i32.const 66688)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont31
        (block $brk31
         (br_if $brk31
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 32)
          )
         )
         (if
          (i32.gt_s
-          (local.tee $4
+          (local.tee $5
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (i32.const 32)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.const 32)
           )
          )
         )
-        (local.set $2
+        (local.set $3
          (i32.const 0)
         )
         (loop $cont30
          (block $brk30
           (br_if $brk30
            (i32.gt_s
-            (local.get $2)
+            (local.get $3)
             (i32.const 0)
            )
           )
-          (local.set $8
+          (local.set $9
            (i32.load
-            (i32.add
-             (local.tee $1
+            (i32.sub
+             (local.tee $2
               (i32.shl
-               (local.get $2)
+               (local.get $3)
                (i32.const 2)
               )
              )
-             (i32.const 10368)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10372)
+             (i32.const -64)
             )
            )
           )
           (local.set $11
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10376)
+             (local.get $2)
+             (i32.const 68)
             )
            )
           )
           (local.set $12
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10380)
+             (local.get $2)
+             (i32.const 72)
             )
            )
           )
           (local.set $13
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10384)
+             (local.get $2)
+             (i32.const 76)
             )
            )
           )
           (local.set $14
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10388)
+             (local.get $2)
+             (i32.const 80)
             )
            )
           )
-          (local.set $1
-           (local.get $0)
+          (local.set $15
+           (i32.load
+            (i32.add
+             (local.get $2)
+             (i32.const 84)
+            )
+           )
+          )
+          (local.set $2
+           (local.get $1)
           )
           (loop $cont29
            (block $brk29
             (br_if $brk29
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.sub
-               (local.get $4)
+               (local.get $5)
                (i32.const 1)
               )
              )
             )
             (call $qmicro_i8_t6x2v_n32k8g8
-             (local.get $8)
-             (local.get $10)
+             (local.get $9)
              (local.get $11)
              (local.get $12)
              (local.get $13)
              (local.get $14)
-             (local.get $6)
+             (local.get $15)
              (local.get $7)
+             (local.get $8)
              (i32.add
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 7)
                )
-               (i32.const 10416)
+               (i32.const 112)
               )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
              )
-             (local.get $1)
+             (local.get $2)
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 2)
              )
             )
             (br $cont29)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
-            (local.get $2)
+            (local.get $3)
             (i32.const 6)
            )
           )
           (br $cont30)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 32)
          )
         )
         (br $cont31)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont33
        (block $brk33
         (br_if $brk33
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 6)
          )
         )
@@ -2738,42 +2821,42 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 2)
             )
-            (i32.const 10392)
+            (i32.const 88)
            )
           )
           (i32.const -1)
          )
          (then
-          (local.set $2
+          (local.set $3
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 7)
             )
-            (i32.const 10416)
+            (i32.const 112)
            )
           )
-          (local.set $1
+          (local.set $2
            (i32.const 0)
           )
           (loop $cont32
            (block $brk32
             (br_if $brk32
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.const 16)
              )
             )
-            (local.set $9
+            (local.set $10
              (f32.load
               (i32.add
-               (local.get $2)
+               (local.get $3)
                (i32.shl
                 (i32.add
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 16)
                 )
                 (i32.const 2)
@@ -2782,11 +2865,11 @@
              )
             )
             (f32.store
-             (local.tee $4
+             (local.tee $5
               (i32.add
-               (local.get $2)
+               (local.get $3)
                (i32.shl
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
@@ -2796,17 +2879,17 @@
                (call $act_silu
                 (f64.promote_f32
                  (f32.load
-                  (local.get $4)
+                  (local.get $5)
                  )
                 )
                )
               )
-              (local.get $9)
+              (local.get $10)
              )
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 1)
              )
             )
@@ -2815,26 +2898,32 @@
           )
           (memory.copy
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 6)
+             )
+             (i32.const 67840)
+            )
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $4)
                (i32.const 6)
               )
-              (local.get $0)
+              (local.get $1)
              )
              (i32.const 6)
             )
-            (i32.const 1344)
            )
-           (local.get $2)
+           (local.get $3)
            (i32.const 64)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
@@ -2843,9 +2932,9 @@
       )
      )
     )
-    (local.set $3
+    (local.set $4
      (i32.add
-      (local.get $3)
+      (local.get $4)
       (i32.const 1)
      )
     )
@@ -3900,18 +3989,25 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 v128)
-  (local $10 i32)
+  (local $9 i32)
+  (local $10 v128)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
+  (local $15 i32)
   (memory.fill
-   (i32.const 7744)
+   (i32.add
+    (i32.mul
+     (local.get $0)
+     (i32.const 192)
+    )
+    (i32.const 69120)
+   )
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $6
+     (local.tee $7
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -3925,7 +4021,7 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $6)
+     (local.get $7)
      (i32.const 1)
     )
     (i32.const 5)
@@ -3935,20 +4031,26 @@
      (block $brk43
       (br_if $brk43
        (i32.ge_s
-        (local.get $3)
-        (local.get $6)
+        (local.get $4)
+        (local.get $7)
        )
       )
       (if
        (i32.ne
-        (local.tee $0
+        (local.tee $1
          (i32.load
           (i32.add
+           (i32.add
+            (i32.mul
+             (local.get $0)
+             (i32.const 320)
+            )
+            (i32.const 69248)
+           )
            (i32.shl
-            (local.get $3)
+            (local.get $4)
             (i32.const 2)
            )
-           (i32.const 9472)
           )
          )
         )
@@ -3957,7 +4059,7 @@
        (then
         (if
          (i32.ge_u
-          (local.get $0)
+          (local.get $1)
           (i32.const 4)
          )
          (then
@@ -3965,203 +4067,221 @@
          )
         )
         (i32.store
-         (i32.const 10368)
+         (i32.const 64)
          (i32.add
+          (i32.add
+           (i32.shl
+            (local.get $0)
+            (i32.const 6)
+           )
+           (i32.const 67840)
+          )
           (i32.shl
-           (local.get $3)
+           (local.get $4)
            (i32.const 6)
           )
-          (i32.const 1344)
          )
         )
-        (local.set $5
+        (local.set $6
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $1)
            (i32.const 7)
           )
           (i32.const 67200)
          )
         )
-        (local.set $7
+        (local.set $8
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $1)
            (i32.const 5)
           )
           (i32.const 67712)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont41
          (block $brk41
           (br_if $brk41
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $5
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 8)
              )
             )
             (i32.const 8)
            )
            (then
-            (local.set $4
+            (local.set $5
              (i32.const 8)
             )
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.const 0)
           )
           (loop $cont40
            (block $brk40
             (br_if $brk40
              (i32.gt_s
-              (local.get $2)
+              (local.get $3)
               (i32.const 0)
              )
             )
-            (local.set $8
+            (local.set $9
              (i32.load
-              (i32.add
+              (i32.sub
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 2)
                )
-               (i32.const 10368)
+               (i32.const -64)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $2
+             (local.get $1)
             )
             (loop $cont39
              (block $brk39
               (br_if $brk39
                (i32.ge_s
-                (local.get $1)
+                (local.get $2)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $5)
                  (i32.const 1)
                 )
                )
               )
               (call $qmicro_i8_t1x2v_n8k16g16
+               (local.get $9)
+               (local.get $6)
                (local.get $8)
-               (local.get $5)
-               (local.get $7)
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $3)
                   (i32.const 5)
                  )
-                 (i32.const 10416)
+                 (i32.const 112)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 2)
                 )
                )
-               (local.get $1)
+               (local.get $2)
               )
-              (local.set $1
+              (local.set $2
                (i32.add
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
               (br $cont39)
              )
             )
-            (local.set $2
+            (local.set $3
              (i32.add
-              (local.get $2)
+              (local.get $3)
               (i32.const 1)
              )
             )
             (br $cont40)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (br $cont41)
          )
         )
-        (local.set $1
+        (local.set $2
          (i32.add
+          (i32.add
+           (i32.mul
+            (local.get $0)
+            (i32.const 192)
+           )
+           (i32.const 69120)
+          )
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $4)
             (i32.const 1)
            )
            (i32.const 5)
           )
-          (i32.const 7744)
          )
         )
-        (local.set $9
+        (local.set $10
          (f32x4.splat
           (f32.load
            (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 384)
+             )
+             (i32.const 69248)
+            )
             (i32.shl
-             (local.get $3)
+             (local.get $4)
              (i32.const 2)
             )
-            (i32.const 9792)
            )
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont42
          (block $brk42
           (br_if $brk42
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (v128.store align=4
-           (local.tee $4
+           (local.tee $5
             (i32.add
-             (local.get $0)
              (local.get $1)
+             (local.get $2)
             )
            )
            (f32x4.add
             (v128.load align=4
-             (local.get $4)
+             (local.get $5)
             )
             (f32x4.mul
-             (local.get $9)
+             (local.get $10)
              (v128.load align=4
               (i32.add
-               (local.get $0)
-               (i32.const 10416)
+               (local.get $1)
+               (i32.const 112)
               )
              )
             )
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
@@ -4170,9 +4290,9 @@
         )
        )
       )
-      (local.set $3
+      (local.set $4
        (i32.add
-        (local.get $3)
+        (local.get $4)
         (i32.const 1)
        )
       )
@@ -4182,10 +4302,16 @@
     (return)
    )
   )
-  (local.set $6
+  (local.set $7
    (i32.div_u
     (i32.load
-     (i32.const 10304)
+     (i32.add
+      (i32.shl
+       (local.get $0)
+       (i32.const 9)
+      )
+      (i32.const 69312)
+     )
     )
     (i32.const 6)
    )
@@ -4194,20 +4320,26 @@
    (block $brk53
     (br_if $brk53
      (i32.ge_s
-      (local.get $3)
-      (local.get $6)
+      (local.get $4)
+      (local.get $7)
      )
     )
     (if
      (i32.ne
-      (local.tee $1
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 448)
+          )
+          (i32.const 69248)
+         )
          (i32.shl
-          (local.get $3)
+          (local.get $4)
           (i32.const 2)
          )
-         (i32.const 10112)
         )
        )
       )
@@ -4216,354 +4348,380 @@
      (then
       (if
        (i32.ge_u
-        (local.get $1)
+        (local.get $2)
         (i32.const 4)
        )
        (then
         (unreachable)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont45
        (block $brk45
         (br_if $brk45
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 6)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $5
+          (local.tee $6
            (i32.shl
-            (local.get $0)
+            (local.get $1)
             (i32.const 2)
            )
           )
-          (i32.const 10392)
+          (i32.const 88)
          )
-         (local.tee $4
+         (local.tee $5
           (i32.load
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 8)
+             )
+             (i32.const 69120)
+            )
             (i32.shl
-             (local.tee $2
+             (local.tee $3
               (i32.add
                (i32.mul
-                (local.get $3)
+                (local.get $4)
                 (i32.const 6)
                )
-               (local.get $0)
+               (local.get $1)
               )
              )
              (i32.const 2)
             )
-            (i32.const 9024)
            )
           )
          )
         )
         (i32.store
-         (i32.add
-          (local.get $5)
-          (i32.const 10368)
+         (i32.sub
+          (local.get $6)
+          (i32.const -64)
          )
          (select
-          (i32.const 1344)
+          (local.tee $6
+           (i32.add
+            (i32.shl
+             (local.get $0)
+             (i32.const 6)
+            )
+            (i32.const 67840)
+           )
+          )
           (i32.add
            (i32.shl
-            (local.get $2)
+            (local.get $3)
             (i32.const 6)
            )
-           (i32.const 1344)
+           (local.get $6)
           )
           (i32.eq
-           (local.get $4)
+           (local.get $5)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
         (br $cont45)
        )
       )
-      (local.set $5
+      (local.set $6
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 7)
         )
         (i32.const 67200)
        )
       )
-      (local.set $7
+      (local.set $8
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 5)
         )
         (i32.const 67712)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont50
        (block $brk50
         (br_if $brk50
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 8)
          )
         )
         (if
          (i32.gt_s
-          (local.tee $4
+          (local.tee $5
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (i32.const 8)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.const 8)
           )
          )
         )
-        (local.set $2
+        (local.set $3
          (i32.const 0)
         )
         (loop $cont49
          (block $brk49
           (br_if $brk49
            (i32.gt_s
-            (local.get $2)
+            (local.get $3)
             (i32.const 0)
            )
           )
-          (local.set $8
+          (local.set $9
            (i32.load
-            (i32.add
-             (local.tee $1
+            (i32.sub
+             (local.tee $2
               (i32.shl
-               (local.get $2)
+               (local.get $3)
                (i32.const 2)
               )
              )
-             (i32.const 10368)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10372)
+             (i32.const -64)
             )
            )
           )
           (local.set $11
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10376)
+             (local.get $2)
+             (i32.const 68)
             )
            )
           )
           (local.set $12
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10380)
+             (local.get $2)
+             (i32.const 72)
             )
            )
           )
           (local.set $13
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10384)
+             (local.get $2)
+             (i32.const 76)
             )
            )
           )
           (local.set $14
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 10388)
+             (local.get $2)
+             (i32.const 80)
             )
            )
           )
-          (local.set $1
-           (local.get $0)
+          (local.set $15
+           (i32.load
+            (i32.add
+             (local.get $2)
+             (i32.const 84)
+            )
+           )
+          )
+          (local.set $2
+           (local.get $1)
           )
           (loop $cont48
            (block $brk48
             (br_if $brk48
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.sub
-               (local.get $4)
+               (local.get $5)
                (i32.const 1)
               )
              )
             )
             (call $qmicro_i8_t6x2v_n8k16g16
-             (local.get $8)
-             (local.get $10)
+             (local.get $9)
              (local.get $11)
              (local.get $12)
              (local.get $13)
              (local.get $14)
-             (local.get $5)
-             (local.get $7)
+             (local.get $15)
+             (local.get $6)
+             (local.get $8)
              (i32.add
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 5)
                )
-               (i32.const 10416)
+               (i32.const 112)
               )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
              )
-             (local.get $1)
+             (local.get $2)
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 2)
              )
             )
             (br $cont48)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
-            (local.get $2)
+            (local.get $3)
             (i32.const 6)
            )
           )
           (br $cont49)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 8)
          )
         )
         (br $cont50)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont52
        (block $brk52
         (br_if $brk52
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 6)
          )
         )
         (if
          (i32.ne
-          (local.tee $1
+          (local.tee $2
            (i32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 10392)
+             (i32.const 88)
             )
            )
           )
           (i32.const -1)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 5)
             )
-            (i32.const 10416)
+            (i32.const 112)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 192)
+             )
+             (i32.const 69120)
+            )
             (i32.shl
              (i32.shr_u
-              (local.get $1)
+              (local.get $2)
               (i32.const 1)
              )
              (i32.const 5)
             )
-            (i32.const 7744)
            )
           )
-          (local.set $9
+          (local.set $10
            (f32x4.splat
             (f32.load
              (i32.add
+              (i32.add
+               (i32.mul
+                (local.get $0)
+                (i32.const 384)
+               )
+               (i32.const 69248)
+              )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
-              (i32.const 9792)
              )
             )
            )
           )
-          (local.set $1
+          (local.set $2
            (i32.const 0)
           )
           (loop $cont51
            (block $brk51
             (br_if $brk51
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.const 32)
              )
             )
             (v128.store align=4
-             (local.tee $5
+             (local.tee $6
               (i32.add
-               (local.get $1)
                (local.get $2)
+               (local.get $3)
               )
              )
              (f32x4.add
               (v128.load align=4
-               (local.get $5)
+               (local.get $6)
               )
               (f32x4.mul
-               (local.get $9)
+               (local.get $10)
                (v128.load align=4
                 (i32.add
-                 (local.get $1)
-                 (local.get $4)
+                 (local.get $2)
+                 (local.get $5)
                 )
                )
               )
              )
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 16)
              )
             )
@@ -4572,9 +4730,9 @@
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
@@ -4583,9 +4741,9 @@
       )
      )
     )
-    (local.set $3
+    (local.set $4
      (i32.add
-      (local.get $3)
+      (local.get $4)
       (i32.const 1)
      )
     )

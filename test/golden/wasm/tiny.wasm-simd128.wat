@@ -30,7 +30,7 @@
            (f64.eq
             (local.tee $1
              (f64.load
-              (i32.const 15480)
+              (i32.const 184)
              )
             )
             (local.get $1)
@@ -43,7 +43,7 @@
                 (local.get $3)
                 (i32.const 3)
                )
-               (i32.const 15392)
+               (i32.const 96)
               )
              )
             )
@@ -109,7 +109,7 @@
                   )
                   (i32.const 3)
                  )
-                 (i32.const 15472)
+                 (i32.const 176)
                 )
                )
               )
@@ -133,7 +133,7 @@
             (local.get $0)
             (i32.const 3)
            )
-           (i32.const 15472)
+           (i32.const 176)
           )
           (local.get $1)
          )
@@ -143,7 +143,7 @@
             (local.get $0)
             (i32.const 2)
            )
-           (i32.const 15488)
+           (i32.const 192)
           )
           (i32.load
            (i32.add
@@ -151,7 +151,7 @@
              (local.get $5)
              (i32.const 2)
             )
-            (i32.const 15488)
+            (i32.const 192)
            )
           )
          )
@@ -167,7 +167,7 @@
           (local.get $0)
           (i32.const 3)
          )
-         (i32.const 15472)
+         (i32.const 176)
         )
         (local.get $2)
        )
@@ -177,7 +177,7 @@
           (local.get $0)
           (i32.const 2)
          )
-         (i32.const 15488)
+         (i32.const 192)
         )
         (local.get $3)
        )
@@ -388,12 +388,12 @@
      )
     )
     (local.set $6
-     (i32.sub
+     (i32.add
       (i32.shl
        (local.get $5)
        (i32.const 5)
       )
-      (i32.const -64)
+      (i32.const 71808)
      )
     )
     (local.set $1
@@ -465,12 +465,12 @@
        )
       )
       (f64.store
-       (i32.add
+       (i32.sub
         (i32.shl
          (local.get $1)
          (i32.const 3)
         )
-        (i32.const 15360)
+        (i32.const -64)
        )
        (local.get $4)
       )
@@ -502,12 +502,12 @@
         (f64.ne
          (local.tee $3
           (f64.load
-           (i32.add
+           (i32.sub
             (i32.shl
              (local.get $1)
              (i32.const 3)
             )
-            (i32.const 15360)
+            (i32.const -64)
            )
           )
          )
@@ -555,15 +555,15 @@
           (i32.const 3)
          )
         )
-        (i32.const 15392)
+        (i32.const 96)
        )
        (local.tee $8
         (call $exp
          (f64.sub
           (f64.load
-           (i32.add
+           (i32.sub
             (local.get $2)
-            (i32.const 15360)
+            (i32.const -64)
            )
           )
           (local.get $4)
@@ -604,7 +604,7 @@
           (local.get $1)
           (i32.const 3)
          )
-         (i32.const 15392)
+         (i32.const 96)
         )
        )
        (f64.div
@@ -643,12 +643,12 @@
           (i32.const 3)
          )
         )
-        (i32.const 15496)
+        (i32.const 200)
        )
        (f64.load
         (i32.add
          (local.get $2)
-         (i32.const 15472)
+         (i32.const 176)
         )
        )
       )
@@ -684,7 +684,7 @@
            (local.get $1)
            (i32.const 3)
           )
-          (i32.const 15496)
+          (i32.const 200)
          )
         )
        )
@@ -716,7 +716,7 @@
           (local.get $1)
           (i32.const 3)
          )
-         (i32.const 15496)
+         (i32.const 200)
         )
        )
        (f64.div
@@ -760,7 +760,13 @@
           (i32.const 2)
          )
         )
-        (i32.const 13952)
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 320)
+         )
+         (i32.const 72896)
+        )
        )
        (i32.load
         (i32.add
@@ -768,14 +774,20 @@
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 15488)
+         (i32.const 192)
         )
        )
       )
       (f32.store
        (i32.add
         (local.get $2)
-        (i32.const 14464)
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 384)
+         )
+         (i32.const 72896)
+        )
        )
        (f32.demote_f64
         (f64.mul
@@ -785,7 +797,7 @@
             (local.get $1)
             (i32.const 3)
            )
-           (i32.const 15496)
+           (i32.const 200)
           )
          )
          (f64.const 1)
@@ -817,14 +829,15 @@
   (local $3 i32)
   (local $4 i32)
   (local $5 i32)
-  (local.set $5
+  (local $6 i32)
+  (local.set $6
    (i32.shl
     (local.get $0)
     (i32.const 1)
    )
   )
   (v128.store align=1
-   (i32.const 15360)
+   (i32.const 64)
    (v128.const i32x4 0x00000000 0x00000000 0x00000000 0x00000000)
   )
   (loop $cont12
@@ -832,7 +845,7 @@
     (br_if $brk12
      (i32.ge_s
       (local.get $1)
-      (local.get $5)
+      (local.get $6)
      )
     )
     (if
@@ -840,11 +853,17 @@
       (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 320)
+          )
+          (i32.const 72896)
+         )
          (i32.shl
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 13952)
         )
        )
       )
@@ -862,12 +881,12 @@
       )
       (i32.store
        (local.tee $2
-        (i32.add
+        (i32.sub
          (i32.shl
           (local.get $2)
           (i32.const 2)
          )
-         (i32.const 15360)
+         (i32.const -64)
         )
        )
        (i32.add
@@ -889,7 +908,13 @@
    )
   )
   (memory.fill
-   (i32.const 13376)
+   (i32.add
+    (i32.shl
+     (local.get $0)
+     (i32.const 8)
+    )
+    (i32.const 72832)
+   )
    (i32.const 255)
    (i32.shl
     (i32.add
@@ -903,7 +928,13 @@
    )
   )
   (memory.fill
-   (i32.const 14976)
+   (i32.add
+    (i32.mul
+     (local.get $0)
+     (i32.const 448)
+    )
+    (i32.const 72896)
+   )
    (i32.const 255)
    (i32.shl
     (i32.add
@@ -913,39 +944,36 @@
     (i32.const 2)
    )
   )
-  (local.set $0
-   (i32.const 0)
-  )
-  (local.set $2
+  (local.set $1
    (i32.const 0)
   )
   (loop $cont14
    (block $brk14
     (br_if $brk14
      (i32.ge_s
-      (local.get $2)
+      (local.get $3)
       (i32.const 4)
      )
     )
     (i32.store
      (i32.add
-      (local.tee $1
+      (local.tee $2
        (i32.shl
-        (local.get $2)
+        (local.get $3)
         (i32.const 2)
        )
       )
-      (i32.const 15376)
+      (i32.const 80)
      )
-     (local.get $3)
+     (local.get $5)
     )
     (local.set $4
      (i32.div_u
       (i32.add
        (i32.load
-        (i32.add
-         (local.get $1)
-         (i32.const 15360)
+        (i32.sub
+         (local.get $2)
+         (i32.const -64)
         )
        )
        (i32.const 4)
@@ -953,57 +981,63 @@
       (i32.const 5)
      )
     )
-    (local.set $1
-     (local.get $0)
+    (local.set $2
+     (local.get $1)
     )
     (loop $cont13
      (block $brk13
       (br_if $brk13
        (i32.ge_s
-        (local.get $1)
+        (local.get $2)
         (i32.add
-         (local.get $0)
+         (local.get $1)
          (local.get $4)
         )
        )
       )
       (i32.store
        (i32.add
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
+         )
+         (i32.const 72896)
+        )
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 2)
         )
-        (i32.const 14976)
        )
-       (local.get $2)
+       (local.get $3)
       )
-      (local.set $1
+      (local.set $2
        (i32.add
-        (local.get $1)
+        (local.get $2)
         (i32.const 1)
        )
       )
       (br $cont13)
      )
     )
-    (local.set $0
+    (local.set $1
      (i32.add
-      (local.get $0)
+      (local.get $1)
       (local.get $4)
      )
     )
-    (local.set $3
+    (local.set $5
      (i32.add
-      (local.get $3)
+      (local.get $5)
       (i32.mul
        (local.get $4)
        (i32.const 5)
       )
      )
     )
-    (local.set $2
+    (local.set $3
      (i32.add
-      (local.get $2)
+      (local.get $3)
       (i32.const 1)
      )
     )
@@ -1018,19 +1052,25 @@
     (br_if $brk15
      (i32.ge_s
       (local.get $1)
-      (local.get $5)
+      (local.get $6)
      )
     )
     (if
      (i32.ne
-      (local.tee $0
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 320)
+          )
+          (i32.const 72896)
+         )
          (i32.shl
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const 13952)
         )
        )
       )
@@ -1039,34 +1079,40 @@
      (then
       (i32.store
        (i32.add
+        (i32.add
+         (i32.shl
+          (local.get $0)
+          (i32.const 8)
+         )
+         (i32.const 72832)
+        )
         (i32.shl
          (i32.load
-          (local.tee $2
+          (local.tee $4
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $2)
              (i32.const 2)
             )
-            (i32.const 15376)
+            (i32.const 80)
            )
           )
          )
          (i32.const 2)
         )
-        (i32.const 13376)
        )
        (local.get $1)
       )
       (i32.store
-       (local.get $2)
+       (local.get $4)
        (i32.add
         (i32.load
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $2)
            (i32.const 2)
           )
-          (i32.const 15376)
+          (i32.const 80)
          )
         )
         (i32.const 1)
@@ -1084,8 +1130,14 @@
    )
   )
   (i32.store
-   (i32.const 15296)
-   (local.get $3)
+   (i32.add
+    (i32.shl
+     (local.get $0)
+     (i32.const 9)
+    )
+    (i32.const 72960)
+   )
+   (local.get $5)
   )
  )
  (func $micro_t1x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
@@ -1925,15 +1977,16 @@
   (local $5 i32)
   (local $6 i32)
   (local $7 i32)
-  (local $8 f32)
-  (local $9 i32)
+  (local $8 i32)
+  (local $9 f32)
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
+  (local $13 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $5
+     (local.tee $6
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -1948,20 +2001,26 @@
      (block $brk24
       (br_if $brk24
        (i32.ge_s
-        (local.get $3)
-        (local.get $5)
+        (local.get $4)
+        (local.get $6)
        )
       )
       (if
        (i32.ne
-        (local.tee $0
+        (local.tee $1
          (i32.load
           (i32.add
+           (i32.add
+            (i32.mul
+             (local.get $0)
+             (i32.const 320)
+            )
+            (i32.const 72896)
+           )
            (i32.shl
-            (local.get $3)
+            (local.get $4)
             (i32.const 2)
            )
-           (i32.const 13952)
           )
          )
         )
@@ -1970,7 +2029,7 @@
        (then
         (if
          (i32.ge_u
-          (local.get $0)
+          (local.get $1)
           (i32.const 4)
          )
          (then
@@ -1978,172 +2037,172 @@
          )
         )
         (i32.store
-         (i32.const 15360)
-         (i32.sub
+         (i32.const 64)
+         (i32.add
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $4)
             (i32.const 1)
            )
            (i32.const 5)
           )
-          (i32.const -64)
+          (i32.const 71808)
          )
         )
-        (local.set $6
+        (local.set $7
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $1)
            (i32.const 10)
           )
           (i32.const 65664)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont22
          (block $brk22
           (br_if $brk22
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $5
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 32)
              )
             )
             (i32.const 32)
            )
            (then
-            (local.set $4
+            (local.set $5
              (i32.const 32)
             )
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.const 0)
           )
           (loop $cont21
            (block $brk21
             (br_if $brk21
              (i32.gt_s
-              (local.get $2)
+              (local.get $3)
               (i32.const 0)
              )
             )
-            (local.set $7
+            (local.set $8
              (i32.load
-              (i32.add
+              (i32.sub
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 2)
                )
-               (i32.const 15360)
+               (i32.const -64)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $2
+             (local.get $1)
             )
             (loop $cont20
              (block $brk20
               (br_if $brk20
                (i32.ge_s
-                (local.get $1)
+                (local.get $2)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $5)
                  (i32.const 1)
                 )
                )
               )
               (call $micro_t1x2v
-               (local.get $7)
+               (local.get $8)
                (i32.add
-                (local.get $6)
+                (local.get $7)
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 5)
                 )
                )
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $3)
                   (i32.const 7)
                  )
-                 (i32.const 15408)
+                 (i32.const 112)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 2)
                 )
                )
                (i32.const 32)
                (i32.const 32)
               )
-              (local.set $1
+              (local.set $2
                (i32.add
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
               (br $cont20)
              )
             )
-            (local.set $2
+            (local.set $3
              (i32.add
-              (local.get $2)
+              (local.get $3)
               (i32.const 1)
              )
             )
             (br $cont21)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (br $cont22)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont23
          (block $brk23
           (br_if $brk23
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
-          (local.set $8
+          (local.set $9
            (f32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 15472)
+             (i32.const 176)
             )
            )
           )
           (f32.store
-           (local.tee $4
+           (local.tee $5
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 15408)
+             (i32.const 112)
             )
            )
            (f32.mul
@@ -2151,17 +2210,17 @@
              (call $act_silu
               (f64.promote_f32
                (f32.load
-                (local.get $4)
+                (local.get $5)
                )
               )
              )
             )
-            (local.get $8)
+            (local.get $9)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 1)
            )
           )
@@ -2170,20 +2229,26 @@
         )
         (memory.copy
          (i32.add
+          (i32.add
+           (i32.shl
+            (local.get $0)
+            (i32.const 6)
+           )
+           (i32.const 71808)
+          )
           (i32.shl
-           (local.get $3)
+           (local.get $4)
            (i32.const 6)
           )
-          (i32.const 2112)
          )
-         (i32.const 15408)
+         (i32.const 112)
          (i32.const 64)
         )
        )
       )
-      (local.set $3
+      (local.set $4
        (i32.add
-        (local.get $3)
+        (local.get $4)
         (i32.const 1)
        )
       )
@@ -2193,10 +2258,16 @@
     (return)
    )
   )
-  (local.set $5
+  (local.set $6
    (i32.div_u
     (i32.load
-     (i32.const 15296)
+     (i32.add
+      (i32.shl
+       (local.get $0)
+       (i32.const 9)
+      )
+      (i32.const 72960)
+     )
     )
     (i32.const 5)
    )
@@ -2205,20 +2276,26 @@
    (block $brk34
     (br_if $brk34
      (i32.ge_s
-      (local.get $3)
-      (local.get $5)
+      (local.get $4)
+      (local.get $6)
      )
     )
     (if
      (i32.ne
-      (local.tee $1
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 448)
+          )
+          (i32.const 72896)
+         )
          (i32.shl
-          (local.get $3)
+          (local.get $4)
           (i32.const 2)
          )
-         (i32.const 14976)
         )
        )
       )
@@ -2227,213 +2304,219 @@
      (then
       (if
        (i32.ge_u
-        (local.get $1)
+        (local.get $2)
         (i32.const 4)
        )
        (then
         (unreachable)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont26
        (block $brk26
         (br_if $brk26
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 5)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $4
+          (local.tee $5
            (i32.shl
-            (local.get $0)
+            (local.get $1)
             (i32.const 2)
            )
           )
-          (i32.const 15380)
+          (i32.const 84)
          )
-         (local.tee $2
+         (local.tee $3
           (i32.load
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 8)
+             )
+             (i32.const 72832)
+            )
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $4)
                (i32.const 5)
               )
-              (local.get $0)
+              (local.get $1)
              )
              (i32.const 2)
             )
-            (i32.const 13376)
            )
           )
          )
         )
         (i32.store
-         (i32.add
-          (local.get $4)
-          (i32.const 15360)
+         (i32.sub
+          (local.get $5)
+          (i32.const -64)
          )
          (select
-          (i32.const 64)
-          (i32.sub
+          (i32.const 71808)
+          (i32.add
            (i32.shl
             (i32.shr_u
-             (local.get $2)
+             (local.get $3)
              (i32.const 1)
             )
             (i32.const 5)
            )
-           (i32.const -64)
+           (i32.const 71808)
           )
           (i32.eq
-           (local.get $2)
+           (local.get $3)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
         (br $cont26)
        )
       )
-      (local.set $6
+      (local.set $7
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 10)
         )
         (i32.const 65664)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont31
        (block $brk31
         (br_if $brk31
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 32)
          )
         )
         (if
          (i32.gt_s
-          (local.tee $4
+          (local.tee $5
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (i32.const 32)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.const 32)
           )
          )
         )
-        (local.set $2
+        (local.set $3
          (i32.const 0)
         )
         (loop $cont30
          (block $brk30
           (br_if $brk30
            (i32.gt_s
-            (local.get $2)
+            (local.get $3)
             (i32.const 0)
            )
           )
-          (local.set $7
+          (local.set $8
            (i32.load
-            (i32.add
-             (local.tee $1
+            (i32.sub
+             (local.tee $2
               (i32.shl
-               (local.get $2)
+               (local.get $3)
                (i32.const 2)
               )
              )
-             (i32.const 15360)
-            )
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15364)
+             (i32.const -64)
             )
            )
           )
           (local.set $10
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15368)
+             (local.get $2)
+             (i32.const 68)
             )
            )
           )
           (local.set $11
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15372)
+             (local.get $2)
+             (i32.const 72)
             )
            )
           )
           (local.set $12
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15376)
+             (local.get $2)
+             (i32.const 76)
             )
            )
           )
-          (local.set $1
-           (local.get $0)
+          (local.set $13
+           (i32.load
+            (i32.add
+             (local.get $2)
+             (i32.const 80)
+            )
+           )
+          )
+          (local.set $2
+           (local.get $1)
           )
           (loop $cont29
            (block $brk29
             (br_if $brk29
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.sub
-               (local.get $4)
+               (local.get $5)
                (i32.const 1)
               )
              )
             )
             (call $micro_t5x2v
-             (local.get $7)
-             (local.get $9)
+             (local.get $8)
              (local.get $10)
              (local.get $11)
              (local.get $12)
+             (local.get $13)
              (i32.add
-              (local.get $6)
+              (local.get $7)
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 5)
               )
              )
              (i32.add
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 7)
                )
-               (i32.const 15408)
+               (i32.const 112)
               )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
              )
@@ -2441,41 +2524,41 @@
              (i32.const 32)
              (i32.const 128)
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 2)
              )
             )
             (br $cont29)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
-            (local.get $2)
+            (local.get $3)
             (i32.const 5)
            )
           )
           (br $cont30)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 32)
          )
         )
         (br $cont31)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont33
        (block $brk33
         (br_if $brk33
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 5)
          )
         )
@@ -2484,42 +2567,42 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 2)
             )
-            (i32.const 15380)
+            (i32.const 84)
            )
           )
           (i32.const -1)
          )
          (then
-          (local.set $2
+          (local.set $3
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 7)
             )
-            (i32.const 15408)
+            (i32.const 112)
            )
           )
-          (local.set $1
+          (local.set $2
            (i32.const 0)
           )
           (loop $cont32
            (block $brk32
             (br_if $brk32
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.const 16)
              )
             )
-            (local.set $8
+            (local.set $9
              (f32.load
               (i32.add
-               (local.get $2)
+               (local.get $3)
                (i32.shl
                 (i32.add
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 16)
                 )
                 (i32.const 2)
@@ -2528,11 +2611,11 @@
              )
             )
             (f32.store
-             (local.tee $4
+             (local.tee $5
               (i32.add
-               (local.get $2)
+               (local.get $3)
                (i32.shl
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
@@ -2542,17 +2625,17 @@
                (call $act_silu
                 (f64.promote_f32
                  (f32.load
-                  (local.get $4)
+                  (local.get $5)
                  )
                 )
                )
               )
-              (local.get $8)
+              (local.get $9)
              )
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 1)
              )
             )
@@ -2561,26 +2644,32 @@
           )
           (memory.copy
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 6)
+             )
+             (i32.const 71808)
+            )
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $4)
                (i32.const 5)
               )
-              (local.get $0)
+              (local.get $1)
              )
              (i32.const 6)
             )
-            (i32.const 2112)
            )
-           (local.get $2)
+           (local.get $3)
            (i32.const 64)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
@@ -2589,9 +2678,9 @@
       )
      )
     )
-    (local.set $3
+    (local.set $4
      (i32.add
-      (local.get $3)
+      (local.get $4)
       (i32.const 1)
      )
     )
@@ -2607,17 +2696,24 @@
   (local $5 i32)
   (local $6 i32)
   (local $7 i32)
-  (local $8 v128)
-  (local $9 i32)
+  (local $8 i32)
+  (local $9 v128)
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
+  (local $13 i32)
   (memory.fill
-   (i32.const 11328)
+   (i32.add
+    (i32.mul
+     (local.get $0)
+     (i32.const 192)
+    )
+    (i32.const 72832)
+   )
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $6
+     (local.tee $7
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2631,7 +2727,7 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $6)
+     (local.get $7)
      (i32.const 1)
     )
     (i32.const 4)
@@ -2641,20 +2737,26 @@
      (block $brk41
       (br_if $brk41
        (i32.ge_s
-        (local.get $3)
-        (local.get $6)
+        (local.get $4)
+        (local.get $7)
        )
       )
       (if
        (i32.ne
-        (local.tee $0
+        (local.tee $1
          (i32.load
           (i32.add
+           (i32.add
+            (i32.mul
+             (local.get $0)
+             (i32.const 320)
+            )
+            (i32.const 72896)
+           )
            (i32.shl
-            (local.get $3)
+            (local.get $4)
             (i32.const 2)
            )
-           (i32.const 13952)
           )
          )
         )
@@ -2663,7 +2765,7 @@
        (then
         (if
          (i32.ge_u
-          (local.get $0)
+          (local.get $1)
           (i32.const 4)
          )
          (then
@@ -2671,200 +2773,218 @@
          )
         )
         (i32.store
-         (i32.const 15360)
+         (i32.const 64)
          (i32.add
+          (i32.add
+           (i32.shl
+            (local.get $0)
+            (i32.const 6)
+           )
+           (i32.const 71808)
+          )
           (i32.shl
-           (local.get $3)
+           (local.get $4)
            (i32.const 6)
           )
-          (i32.const 2112)
          )
         )
-        (local.set $5
+        (local.set $6
          (i32.add
           (i32.shl
-           (local.get $0)
+           (local.get $1)
            (i32.const 9)
           )
           (i32.const 69760)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont39
          (block $brk39
           (br_if $brk39
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $5
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 8)
              )
             )
             (i32.const 8)
            )
            (then
-            (local.set $4
+            (local.set $5
              (i32.const 8)
             )
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.const 0)
           )
           (loop $cont38
            (block $brk38
             (br_if $brk38
              (i32.gt_s
-              (local.get $2)
+              (local.get $3)
               (i32.const 0)
              )
             )
-            (local.set $7
+            (local.set $8
              (i32.load
-              (i32.add
+              (i32.sub
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 2)
                )
-               (i32.const 15360)
+               (i32.const -64)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $2
+             (local.get $1)
             )
             (loop $cont37
              (block $brk37
               (br_if $brk37
                (i32.ge_s
-                (local.get $1)
+                (local.get $2)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $5)
                  (i32.const 1)
                 )
                )
               )
               (call $micro_t1x2v
-               (local.get $7)
+               (local.get $8)
                (i32.add
-                (local.get $5)
+                (local.get $6)
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 6)
                 )
                )
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $3)
                   (i32.const 5)
                  )
-                 (i32.const 15408)
+                 (i32.const 112)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 2)
                 )
                )
                (i32.const 64)
                (i32.const 64)
               )
-              (local.set $1
+              (local.set $2
                (i32.add
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
               )
               (br $cont37)
              )
             )
-            (local.set $2
+            (local.set $3
              (i32.add
-              (local.get $2)
+              (local.get $3)
               (i32.const 1)
              )
             )
             (br $cont38)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (br $cont39)
          )
         )
-        (local.set $1
+        (local.set $2
          (i32.add
+          (i32.add
+           (i32.mul
+            (local.get $0)
+            (i32.const 192)
+           )
+           (i32.const 72832)
+          )
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $4)
             (i32.const 1)
            )
            (i32.const 5)
           )
-          (i32.const 11328)
          )
         )
-        (local.set $8
+        (local.set $9
          (f32x4.splat
           (f32.load
            (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 384)
+             )
+             (i32.const 72896)
+            )
             (i32.shl
-             (local.get $3)
+             (local.get $4)
              (i32.const 2)
             )
-            (i32.const 14464)
            )
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont40
          (block $brk40
           (br_if $brk40
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (v128.store align=4
-           (local.tee $4
+           (local.tee $5
             (i32.add
-             (local.get $0)
              (local.get $1)
+             (local.get $2)
             )
            )
            (f32x4.add
             (v128.load align=4
-             (local.get $4)
+             (local.get $5)
             )
             (f32x4.mul
-             (local.get $8)
+             (local.get $9)
              (v128.load align=4
               (i32.add
-               (local.get $0)
-               (i32.const 15408)
+               (local.get $1)
+               (i32.const 112)
               )
              )
             )
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
@@ -2873,9 +2993,9 @@
         )
        )
       )
-      (local.set $3
+      (local.set $4
        (i32.add
-        (local.get $3)
+        (local.get $4)
         (i32.const 1)
        )
       )
@@ -2885,10 +3005,16 @@
     (return)
    )
   )
-  (local.set $6
+  (local.set $7
    (i32.div_u
     (i32.load
-     (i32.const 15296)
+     (i32.add
+      (i32.shl
+       (local.get $0)
+       (i32.const 9)
+      )
+      (i32.const 72960)
+     )
     )
     (i32.const 5)
    )
@@ -2897,20 +3023,26 @@
    (block $brk49
     (br_if $brk49
      (i32.ge_s
-      (local.get $3)
-      (local.get $6)
+      (local.get $4)
+      (local.get $7)
      )
     )
     (if
      (i32.ne
-      (local.tee $1
+      (local.tee $2
        (i32.load
         (i32.add
+         (i32.add
+          (i32.mul
+           (local.get $0)
+           (i32.const 448)
+          )
+          (i32.const 72896)
+         )
          (i32.shl
-          (local.get $3)
+          (local.get $4)
           (i32.const 2)
          )
-         (i32.const 14976)
         )
        )
       )
@@ -2919,212 +3051,226 @@
      (then
       (if
        (i32.ge_u
-        (local.get $1)
+        (local.get $2)
         (i32.const 4)
        )
        (then
         (unreachable)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont43
        (block $brk43
         (br_if $brk43
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 5)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $5
+          (local.tee $6
            (i32.shl
-            (local.get $0)
+            (local.get $1)
             (i32.const 2)
            )
           )
-          (i32.const 15380)
+          (i32.const 84)
          )
-         (local.tee $4
+         (local.tee $5
           (i32.load
            (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 8)
+             )
+             (i32.const 72832)
+            )
             (i32.shl
-             (local.tee $2
+             (local.tee $3
               (i32.add
                (i32.mul
-                (local.get $3)
+                (local.get $4)
                 (i32.const 5)
                )
-               (local.get $0)
+               (local.get $1)
               )
              )
              (i32.const 2)
             )
-            (i32.const 13376)
            )
           )
          )
         )
         (i32.store
-         (i32.add
-          (local.get $5)
-          (i32.const 15360)
+         (i32.sub
+          (local.get $6)
+          (i32.const -64)
          )
          (select
-          (i32.const 2112)
+          (local.tee $6
+           (i32.add
+            (i32.shl
+             (local.get $0)
+             (i32.const 6)
+            )
+            (i32.const 71808)
+           )
+          )
           (i32.add
            (i32.shl
-            (local.get $2)
+            (local.get $3)
             (i32.const 6)
            )
-           (i32.const 2112)
+           (local.get $6)
           )
           (i32.eq
-           (local.get $4)
+           (local.get $5)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
         (br $cont43)
        )
       )
-      (local.set $5
+      (local.set $6
        (i32.add
         (i32.shl
-         (local.get $1)
+         (local.get $2)
          (i32.const 9)
         )
         (i32.const 69760)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont46
        (block $brk46
         (br_if $brk46
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 8)
          )
         )
         (if
          (i32.gt_s
-          (local.tee $4
+          (local.tee $5
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
           (i32.const 8)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.const 8)
           )
          )
         )
-        (local.set $2
+        (local.set $3
          (i32.const 0)
         )
         (loop $cont45
          (block $brk45
           (br_if $brk45
            (i32.gt_s
-            (local.get $2)
+            (local.get $3)
             (i32.const 0)
            )
           )
-          (local.set $7
+          (local.set $8
            (i32.load
-            (i32.add
-             (local.tee $1
+            (i32.sub
+             (local.tee $2
               (i32.shl
-               (local.get $2)
+               (local.get $3)
                (i32.const 2)
               )
              )
-             (i32.const 15360)
-            )
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15364)
+             (i32.const -64)
             )
            )
           )
           (local.set $10
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15368)
+             (local.get $2)
+             (i32.const 68)
             )
            )
           )
           (local.set $11
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15372)
+             (local.get $2)
+             (i32.const 72)
             )
            )
           )
           (local.set $12
            (i32.load
             (i32.add
-             (local.get $1)
-             (i32.const 15376)
+             (local.get $2)
+             (i32.const 76)
             )
            )
           )
-          (local.set $1
-           (local.get $0)
+          (local.set $13
+           (i32.load
+            (i32.add
+             (local.get $2)
+             (i32.const 80)
+            )
+           )
+          )
+          (local.set $2
+           (local.get $1)
           )
           (loop $cont44
            (block $brk44
             (br_if $brk44
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.sub
-               (local.get $4)
+               (local.get $5)
                (i32.const 1)
               )
              )
             )
             (call $micro_t5x2v
-             (local.get $7)
-             (local.get $9)
+             (local.get $8)
              (local.get $10)
              (local.get $11)
              (local.get $12)
+             (local.get $13)
              (i32.add
-              (local.get $5)
+              (local.get $6)
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 6)
               )
              )
              (i32.add
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $3)
                 (i32.const 5)
                )
-               (i32.const 15408)
+               (i32.const 112)
               )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
              )
@@ -3132,130 +3278,142 @@
              (i32.const 64)
              (i32.const 32)
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 2)
              )
             )
             (br $cont44)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
-            (local.get $2)
+            (local.get $3)
             (i32.const 5)
            )
           )
           (br $cont45)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 8)
          )
         )
         (br $cont46)
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont48
        (block $brk48
         (br_if $brk48
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 5)
          )
         )
         (if
          (i32.ne
-          (local.tee $1
+          (local.tee $2
            (i32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
-             (i32.const 15380)
+             (i32.const 84)
             )
            )
           )
           (i32.const -1)
          )
          (then
-          (local.set $4
+          (local.set $5
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $1)
              (i32.const 5)
             )
-            (i32.const 15408)
+            (i32.const 112)
            )
           )
-          (local.set $2
+          (local.set $3
            (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 192)
+             )
+             (i32.const 72832)
+            )
             (i32.shl
              (i32.shr_u
-              (local.get $1)
+              (local.get $2)
               (i32.const 1)
              )
              (i32.const 5)
             )
-            (i32.const 11328)
            )
           )
-          (local.set $8
+          (local.set $9
            (f32x4.splat
             (f32.load
              (i32.add
+              (i32.add
+               (i32.mul
+                (local.get $0)
+                (i32.const 384)
+               )
+               (i32.const 72896)
+              )
               (i32.shl
-               (local.get $1)
+               (local.get $2)
                (i32.const 2)
               )
-              (i32.const 14464)
              )
             )
            )
           )
-          (local.set $1
+          (local.set $2
            (i32.const 0)
           )
           (loop $cont47
            (block $brk47
             (br_if $brk47
              (i32.ge_s
-              (local.get $1)
+              (local.get $2)
               (i32.const 32)
              )
             )
             (v128.store align=4
-             (local.tee $5
+             (local.tee $6
               (i32.add
-               (local.get $1)
                (local.get $2)
+               (local.get $3)
               )
              )
              (f32x4.add
               (v128.load align=4
-               (local.get $5)
+               (local.get $6)
               )
               (f32x4.mul
-               (local.get $8)
+               (local.get $9)
                (v128.load align=4
                 (i32.add
-                 (local.get $1)
-                 (local.get $4)
+                 (local.get $2)
+                 (local.get $5)
                 )
                )
               )
              )
             )
-            (local.set $1
+            (local.set $2
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 16)
              )
             )
@@ -3264,9 +3422,9 @@
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
@@ -3275,9 +3433,9 @@
       )
      )
     )
-    (local.set $3
+    (local.set $4
      (i32.add
-      (local.get $3)
+      (local.get $4)
       (i32.const 1)
      )
     )
