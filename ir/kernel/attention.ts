@@ -16,9 +16,10 @@
  *   at L and beyond are never read before the call writes them.
  *
  * The schedule (set by the tiler; renderers print it) is the key tile (keys whose scores a
- * block of queries holds at once: the online softmax's scratch is T x tile, not T x L) and
- * the decode split (for T = 1, the visible keys are split over at most `splits` threads, each
- * a partial softmax, merged by their maxima and sums).
+ * row of queries holds at once: the online softmax's scratch is one tile, not L), the decode
+ * split (for T = 1, the visible keys are split into at most `splits` ranges, each a partial
+ * softmax, merged by their maxima and sums; threads take the ranges in turn, so the results do
+ * not depend on the thread count) and, for MLA, the head block.
  */
 import { fail } from '../diagnostics.ts';
 import { type Dim, DimError, dimEq, evalDim, evalShape, isSym, shapeToString } from '../dims.ts';
@@ -35,7 +36,7 @@ export const CONTEXT_DIM = 'CTX';
 export interface AttentionSchedule {
   /** Keys per tile of the online softmax. */
   keyTile: number;
-  /** Threads at most over which a decode call (T = 1) splits the visible keys. */
+  /** Ranges at most (each of at least a tile of keys) into which a decode call (T = 1) splits the visible keys. */
   splits: number;
   /**
    * MLA: query heads scored together against each key, a divisor of the heads (every head
