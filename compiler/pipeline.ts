@@ -66,6 +66,8 @@ export interface PipelineOptions {
   target: TargetCaps;
   /** The token bound asked for (`--max-tokens`); by default the model's bound on `T` (see `resolveMaxTokens`). */
   maxTokens?: number;
+  /** The context bound (`--max-context`): KV caches become state the program owns, of this many positions (absent: caches stay inputs). */
+  maxContext?: number;
   /** The token count of the run the program is compiled for, if any: the default bound covers it. */
   runTokens?: number;
   /** Values of other symbolic sizes, if the model has any. */
@@ -130,7 +132,7 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   const { graph, kernel } = runPassList(
     { level: 'graph', ir: m },
     passes,
-    { target: opts.target, maxTokens, bindings: opts.bindings, quantize: opts.quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches },
+    { target: opts.target, maxTokens, maxContext: opts.maxContext, bindings: opts.bindings, quantize: opts.quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches },
     {
       verifyEach: opts.verifyEach,
       // Without a scheme there is no quantize pass to skip: disabling it asks for what happens anyway.

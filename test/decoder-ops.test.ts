@@ -195,11 +195,12 @@ describe('decoder ops in the language and the IR', () => {
   });
 
   it('every backend refuses the decoder ops with E701 before rendering anything', async () => {
-    for (const [name, target] of [['c', 'x86-avx2'], ['wasm', 'wasm-simd128'], ['wgsl', 'webgpu']] as const) {
+    // The C backend renders attention (test/backends/c-attention.test.ts), not yet the others.
+    for (const [name, target, ops] of [['c', 'x86-avx2', 'embedding, rope'], ['wasm', 'wasm-simd128', 'embedding, rope, attention'], ['wgsl', 'webgpu', 'embedding, rope, attention']] as const) {
       const t = loadTarget(target);
       const p = runPipeline(M, { target: t, maxTokens: 16 }).program!;
       const backend = await getBackend(name);
-      expect(() => backend.emit(p, t), name).toThrow(/E701: the \w+ backend cannot run embedding, rope, attention/);
+      expect(() => backend.emit(p, t), name).toThrow(`E701: the ${name} backend cannot run ${ops} yet`);
     }
   });
 });

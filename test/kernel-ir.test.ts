@@ -352,7 +352,7 @@ describe('parse errors are E401 at line:col', () => {
   it('an unknown step', () => {
     const bad = text.replace('moe_align(indices=idx)', 'moe_allign(indices=idx)');
     const out = formatted(bad);
-    expect(out).toContain(`k.kir:${lineOf('moe_align(')}:1: error E401: expected a step (router, moe_align, grouped_gemm, gemm, op, loop, dispatch, ep_combine), found 'moe_allign'`);
+    expect(out).toContain(`k.kir:${lineOf('moe_align(')}:1: error E401: expected a step (router, moe_align, grouped_gemm, gemm, attention, mla_attention, op, loop, dispatch, ep_combine), found 'moe_allign'`);
     expect(out).toContain('hint: did you mean `moe_align`?');
   });
 

@@ -19,7 +19,9 @@ export function withDecoderOpsRefused(b: Backend): Backend {
   const check = (p: KProgram): void => {
     const ops = new Set<string>();
     forEachKernel(p.steps, (k) => {
-      if (k.kind === 'op' && (DECODER_OPS as readonly string[]).includes(k.op) && !b.decoderOps?.includes(k.op)) ops.add(k.op);
+      // Attention is a kernel of its own (ir/kernel/attention.ts); the others are op kernels.
+      const op = k.kind === 'attention' || k.kind === 'mla_attention' ? k.kind : k.kind === 'op' ? k.op : undefined;
+      if (op !== undefined && (DECODER_OPS as readonly string[]).includes(op) && !b.decoderOps?.includes(op)) ops.add(op);
     });
     if (ops.size > 0)
       fail('E701', `the ${b.name} backend cannot run ${[...ops].join(', ')} yet (an imported whole model)`, undefined, 'run it with --backend ref (the reference interpreter), or analyze it');

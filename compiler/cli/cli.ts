@@ -139,6 +139,7 @@ const PARSE_OPTIONS = {
   f64: { type: 'boolean' },
   target: { type: 'string' },
   'max-tokens': { type: 'string' },
+  'max-context': { type: 'string' },
   after: { type: 'string' },
   'print-after-all': { type: 'boolean' },
   'verify-each': { type: 'boolean' },
@@ -602,7 +603,8 @@ function pipelineOptions(m: Module, values: Values): PipelineOptions {
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   checkDisabled(disabled);
   const quantize = quantizeOption(values);
-  return { target, maxTokens: maxTokensOption(m, values), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
+  const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
+  return { target, maxTokens: maxTokensOption(m, values), ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
 }
 
 /**

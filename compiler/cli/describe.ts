@@ -49,6 +49,10 @@ export function describeKernel(k: Kernel): string {
       return `GEMM${k.epilogue.length ? ` → ${k.epilogue.map(epilogueText).join(' → ')}` : ''}`;
     case 'op':
       return k.op;
+    case 'attention':
+      return `attention (online softmax${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks ? ', sinks' : ''})`;
+    case 'mla_attention':
+      return 'latent attention (W_UK absorbed into the query, W_UV into the output; online softmax)';
     case 'dispatch':
       return `all-to-all: send each routed choice's token row to its expert's rank (placement ${k.placement})`;
     case 'ep_combine':

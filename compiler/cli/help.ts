@@ -36,14 +36,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
     usage: 'ir FILE [--after STEP | --print-after-all] [--verify-each] [--target T] [--set ...]',
     about:
       'Print the graph IR, or the IR (graph or kernel) after a pipeline step:\n(quantize, with --quantize,) canonicalize, fuse-router, fuse-experts,\nfold-shared-experts, fuse-dense-mlp, cleanup, lower-kernels, tile, (place-experts,\nwith --chips N,) plan-memory.',
-    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
+    options: ['after', 'print-after-all', 'verify-each', 'target', 'max-tokens', 'max-context', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
-    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
+    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
       "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
-    options: ['target', 'max-tokens', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
+    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
@@ -57,7 +57,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   pack: {
     usage: 'pack FILE --target NAME|FILE.yaml -o OUT.bin [--weights W.safetensors | --seed S]\n[--max-tokens N] [--set ...]',
     about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
-    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
+    options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'max-context', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
   import: {
@@ -148,6 +148,10 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
   },
   'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
+  'max-context': {
+    form: '--max-context N',
+    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (default: the caches are inputs of every call)',
+  },
   after: { form: '--after STEP', text: 'print the IR after a pipeline step (moec ir)' },
   'print-after-all': { form: '--print-after-all', text: 'print the IR after every step (moec ir)' },
   'verify-each': { form: '--verify-each', text: 'verify the IR (graph or kernel) around every pass' },

@@ -59,6 +59,10 @@ function quantizedWeights(p: KProgram): string | undefined {
 }
 
 function tileText(k: Kernel): string | undefined {
+  if ((k.kind === 'attention' || k.kind === 'mla_attention') && k.schedule) {
+    const s = k.schedule;
+    return `key tile ${s.keyTile}, decode split ${s.splits}${s.headBlock !== undefined ? `, heads in blocks of ${s.headBlock}` : ''}`;
+  }
   if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return undefined;
   const t = k.tile;
   if (!t) return undefined;

@@ -41,7 +41,9 @@
  * sizes); the target has at least one memory level. Postconditions: pure functions; every
  * cost is finite and non-negative, and `seconds` ≥ each roofline term.
  */
-import { evalShape } from '../../ir/dims.ts';
+import { DimError, evalDim, evalShape } from '../../ir/dims.ts';
+import type { AttentionKernel } from '../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, Kernel, RouterKernel, Tiling } from '../../ir/kernel/kernel.ts';
 import { type DType, dtypeBytes } from '../../ir/types.ts';
 import { bufferResolver, forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
@@ -728,6 +730,9 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
       return alignCost(evalShape(buf(k.indices).shape, b)[0] ?? 1, k.k, k.experts, k.block, target);
     case 'op':
       return opCost(k, buf, b, target);
+    case 'attention':
+    case 'mla_attention':
+      return attentionCost(k, buf, b, target);
     case 'dispatch':
     case 'ep_combine': {
       // On this chip's memory only: the rows are copied into and out of the exchange buffers
@@ -737,6 +742,34 @@ export function kernelCost(k: Kernel, p: KProgram, target: TargetCaps, tokens: n
       return streamCost(0, 2 * bytes, target);
     }
   }
+}
+
+/**
+ * An attention kernel costs what the graph op does at its cached positions `past` (a state
+ * cache's rows beyond them are not read); unbound (a program costed without L) it counts a
+ * prefill from an empty cache.
+ */
+function attentionCost(k: AttentionKernel | MlaAttentionKernel, buf: Resolver, bindings: Bindings, t: TargetCaps): KernelCost {
+  let past = 0;
+  try {
+    past = evalDim(k.past, bindings);
+  } catch (e) {
+    if (!(e instanceof DimError)) throw e;
+  }
+  // The graph op's operands in order, and which of them are caches.
+  const [names, caches] =
+    k.kind === 'attention' ? [[k.q, k.k, k.v, k.kCache, k.vCache, ...(k.sinks !== undefined ? [k.sinks] : [])], [3, 4]] : [[k.qNope, k.qPe, k.kv, k.kPe, k.kvCache, k.peCache, k.wkvB], [4, 5]];
+  const inputs = names.map((n, i) => (caches.includes(i) ? [past, ...evalShape(buf(n).shape.slice(1), bindings)] : evalShape(buf(n).shape, bindings)));
+  const sizes: OpSizes = {
+    inputs,
+    outputs: [evalShape(buf(k.out).shape, bindings)],
+    inputBytes: names.map((n) => dtypeBytes(buf(n).dtype)),
+    outputBytes: [dtypeBytes(buf(k.out).dtype)],
+    attrs: { window: k.kind === 'attention' ? k.window : 0 },
+  };
+  const c = decoderOpCost(k.kind, sizes)!;
+  // at its operands' rate, as the op's cost (opCost)
+  return streamCost(c.flops, c.bytes, t, flopsDType(buf(names[0]).dtype));
 }
 
 export interface ProgramCostEntry {

@@ -297,7 +297,7 @@ function allToAllSeconds(sent: LinkBytes, received: LinkBytes, links: EpLinks): 
   return t + latency;
 }
 
-/** Ops whose cost grows with the KV cache a token attends to. */
+/** Kernels (and ops) whose cost grows with the KV cache a token attends to. */
 const ATTENTION_OPS: ReadonlySet<string> = new Set(['attention', 'mla_attention']);
 
 /** Kernels of a MoE layer: in a loop whose body holds a router, or all top-level kernels when a router is at top level. */
@@ -323,7 +323,9 @@ export function expertParallelCost(req: EpRequest): EpCost {
     if (e?.kernel !== k) return; // a moe_align the direct path skips has no entry
     i++;
     if (k.kind === 'grouped_gemm' || k.kind === 'moe_align') return;
-    const seconds = req.decodeOne && k.kind === 'op' && ATTENTION_OPS.has(k.op) ? T * e.times * kernelCost(k, program, chip, 1, req.decodeOne, buf).seconds : e.seconds;
+    // attention and MLA are kernels of their own (ir/kernel/attention.ts, mla.ts); a hand-written program may still have them as ops
+    const attends = ATTENTION_OPS.has(k.kind) || (k.kind === 'op' && ATTENTION_OPS.has(k.op));
+    const seconds = req.decodeOne && attends ? T * e.times * kernelCost(k, program, chip, 1, req.decodeOne, buf).seconds : e.seconds;
     if (inMoeLayer(loops, topRouter)) moeOtherSeconds += seconds;
     else outsideSeconds += seconds;
   });

@@ -7,7 +7,9 @@
  * - `moe_router` → one `router` kernel. `moe_experts` → `moe_align` (group token slots by
  *   expert into blocks) + a grouped GEMM over gathered token rows with the activation (or
  *   gated unit) as epilogue + a grouped GEMM whose epilogue is the weighted combine.
- * - `matmul` → a dense `gemm` (bias as epilogue); every other op → an `op` kernel.
+ * - `matmul` → a dense `gemm` (bias as epilogue); `attention` → an `attention` kernel, its
+ *   cache inputs turned into state with a context bound (`lower-attention.ts`); every other
+ *   op → an `op` kernel.
  * - `repeat` → a `loop` over the body's kernels with stacked weights sliced per layer.
  * - A quantized weight (`TensorType.quant`) becomes a buffer of its codes whose `quant`
  *   names an f32 weight buffer of its scales, with the concrete axis and group; a stacked
@@ -28,6 +30,8 @@ import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
 import type { Pass } from './pass.ts';
 import { fail } from '../../ir/diagnostics.ts';
+import { kernelBuffers } from '../../ir/kernel/walk.ts';
+import { cachesToState, lowerAttention, lowerMla } from './lower-attention.ts';
 
 /** The padding block `moe_align` starts with, before the tiler picks the GEMM's tile height. */
 export const DEFAULT_BLOCK = 16;
@@ -114,18 +118,13 @@ class Lowerer {
       }
       case 'repeat':
         return [this.loop(n)];
-      default: {
-        // Only the GEMM and router kernels dequantize; an op kernel would read codes.
-        const q = n.inputs.find((v) => v.type.quant);
-        if (q)
-          fail(
-            'E311',
-            `${n.op} reads the quantized weight %${q.name}, but only the fused GEMM and router kernels dequantize, and this ${n.op} was not fused`,
-            n.span,
-            'quantize the weights of one expert MLP alike (gate and up with the same dtype and group), or keep this weight f32',
-          );
+      case 'attention':
+        return [lowerAttention(refuseQuantized(n), b)];
+      case 'mla_attention':
+        return [lowerMla(refuseQuantized(n), b)];
+      default:
+        refuseQuantized(n);
         return [{ kind: 'op', op: n.op, attrs: n.attrs, inputs: n.inputs.map(b), outputs: n.outputs.map(b) }];
-      }
     }
   }
 
@@ -227,6 +226,19 @@ class Lowerer {
   }
 }
 
+/** Only the GEMM and router kernels dequantize: any other kernel would read codes as values (E311). */
+function refuseQuantized(n: Node): Node {
+  const q = n.inputs.find((v) => v.type.quant);
+  if (q)
+    fail(
+      'E311',
+      `${n.op} reads the quantized weight %${q.name}, but only the fused GEMM and router kernels dequantize, and this ${n.op} was not fused`,
+      n.span,
+      'quantize the weights of one expert MLP alike (gate and up with the same dtype and group), or keep this weight f32',
+    );
+  return n;
+}
+
 /** How many times each buffer is read, anywhere in the program (loops and outputs included). */
 function readCounts(p: { steps: Step[]; outputs: Array<{ buffer: string }> }): Map<string, number> {
   const counts = new Map<string, number>();
@@ -250,6 +262,7 @@ function readCounts(p: { steps: Step[]; outputs: Array<{ buffer: string }> }): M
         for (const e of s.epilogue) read(e.kind === 'bias' ? e.bias : e.kind === 'combine' ? e.weights : undefined);
       } else if (s.kind === 'router') [s.x, s.w, s.bias, s.selectBias, s.sharedGate].forEach(read);
       else if (s.kind === 'moe_align') read(s.indices);
+      else if (s.kind === 'attention' || s.kind === 'mla_attention') kernelBuffers(s).reads.forEach(read);
     }
   };
   walk(p.steps);
@@ -379,7 +392,7 @@ export const lowerKernelsPass: Pass<'graph', 'kernel'> = {
   lowersTo: 'kernel',
   requires: [],
   essential: 'the tiler, the memory planner and every backend work on the kernel program it produces',
-  run: (m, ctx) => lowerToKernels(m, ctx.maxTokens),
+  run: (m, ctx) => lowerToKernels(m, ctx.maxTokens, ctx.maxContext),
 };
 
 /**
@@ -387,7 +400,7 @@ export const lowerKernelsPass: Pass<'graph', 'kernel'> = {
  * out once, by `resolveMaxTokens`), becomes the program's `maxTokens`, which the tiler, the
  * planner and the backends read.
  */
-export function lowerToKernels(input: Module, maxTokens?: number): KProgram {
+export function lowerToKernels(input: Module, maxTokens?: number, maxContext?: number): KProgram {
   const m = cloneModule(input);
   // Inner bodies first, so a nested body's pruned operands are not counted as uses above.
   for (let i = 0; i < m.funcs.length; i++) pruneUnusedWeightParams(m);
@@ -419,6 +432,7 @@ export function lowerToKernels(input: Module, maxTokens?: number): KProgram {
   m.funcs.push({ name: 'main', params: [], body: [], results: [] });
   const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs, ...(maxTokens !== undefined && { maxTokens }) };
   fuseTails(program);
+  if (maxContext !== undefined) cachesToState(program, maxContext);
   return program;
 }
 

@@ -29,6 +29,8 @@ export interface PassContext {
    * passes read it from there.
    */
   maxTokens?: number;
+  /** The context bound (`--max-context`): with it, `lower-kernels` makes the KV caches state of this many positions. */
+  maxContext?: number;
   /** Values for symbolic sizes other than `T` (the planner needs every dim bound). */
   bindings?: Readonly<Record<string, number>>;
   /** `--quantize`: the scheme the `quantize` pass stores GEMM weights in (absent: f32 stays). */

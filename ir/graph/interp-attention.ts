@@ -109,7 +109,7 @@ const ropeKernel: Kernel = (ctx, [x], attrs) => {
  * Softmax over the visible keys of one (token, head) and the weighted sum of values:
  * `score(j)` and `value(j, e)` read key j; `sink` joins the denominator only.
  */
-function attendRow(
+export function attendRow(
   keys: number,
   first: number,
   score: (j: number) => number,

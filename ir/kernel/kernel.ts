@@ -19,11 +19,17 @@
 import type { Dim } from '../dims.ts';
 import type { Attrs, Module } from '../graph/graph.ts';
 import type { DType } from '../types.ts';
+import type { AttentionKernel } from './attention.ts';
+import type { MlaAttentionKernel } from './mla.ts';
 import type { ExpertPlacement } from './placement.ts';
 
-export type BufferKind = 'input' | 'output' | 'weight' | 'temp';
+/**
+ * `state`: persistent state the compiled model owns between calls (a KV cache; sized by the
+ * context bound, see `attention.ts`): neither an input nor arena scratch, never poisoned.
+ */
+export type BufferKind = 'input' | 'output' | 'weight' | 'temp' | 'state';
 /** Every buffer kind (for the text parser and the verifier). */
-export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp'];
+export const BUFFER_KINDS: readonly BufferKind[] = ['input', 'output', 'weight', 'temp', 'state'];
 
 export interface KBuffer {
   name: string;
@@ -358,7 +364,7 @@ export interface EpCombineKernel {
   threads?: KernelThreads;
 }
 
-export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | DispatchKernel | EpCombineKernel;
+export type Kernel = RouterKernel | MoeAlignKernel | GroupedGemmKernel | GemmKernel | OpKernel | DispatchKernel | EpCombineKernel | AttentionKernel | MlaAttentionKernel;
 
 /**
  * A loop: the graph IR's `repeat`. Iteration i runs `body` with each stacked buffer in
@@ -412,6 +418,8 @@ export interface KProgram {
   outputs: Array<{ name: string; buffer: string }>;
   /** The token bound: every call takes T in 1..maxTokens (recorded by lowering; the tiler, the planner and the backends read it). */
   maxTokens?: number;
+  /** The context bound: positions a state cache holds (the largest L + T); set by lowering with caches as state. */
+  maxContext?: number;
   /** The vector instruction set the kernels are written in (set by the tiler). */
   isa?: VectorKind;
   /** Expert parallelism over several ranks (the `distribute-experts` pass); absent: one chip. */

@@ -61,6 +61,8 @@
  */
 import { MoecError, fail } from '../diagnostics.ts';
 import { DimError, evalShape } from '../dims.ts';
+import { CONTEXT_DIM, runAttention } from './attention.ts';
+import { runMla } from './mla.ts';
 import { roundToBf16, roundToF16 } from '../float16.ts';
 import type { Node } from '../graph/graph.ts';
 import { interpretFunc } from '../graph/interp.ts';
@@ -68,7 +70,7 @@ import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from '../grap
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
 import type { DispatchKernel, EpCombineKernel, Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
 import { verifyKernelIR } from './kverify.ts';
-import { alignsBySorted, loopSlices } from './walk.ts';
+import { alignsBySorted, bufferResolver, loopSlices } from './walk.ts';
 import { packedBuffers } from './kweights.ts';
 import { combineAll, dispatchAll, placementNamed, rankWeights } from './ep.ts';
 import { checkTokenCount } from './token-bound.ts';
@@ -93,6 +95,11 @@ export interface KernelInterpretOptions {
    * (float32 storage only; needs a planned program).
    */
   arena?: boolean;
+  /**
+   * The state buffers (KV caches) by buffer name, the caller's (`allocateState`): read and
+   * written in place, so the next call sees what this one appended. Their `CTX` is their rows.
+   */
+  state?: Record<string, Tensor>;
   /** Called after each router step runs, with its indices (routing statistics: `moec run --record-routing`). */
   onRouter?: (k: RouterKernel, indices: Tensor) => void;
 }
@@ -115,7 +122,7 @@ export function interpretKernelIRRanks(p: KProgram, opts: Omit<KernelInterpretOp
   const ranks = p.ep?.ranks ?? 1;
   if (opts.inputs.length !== ranks) throw new Error(`kernel interpreter: ${opts.inputs.length} ranks' inputs for a program on ${ranks}`);
   if (opts.arena && ranks > 1) throw new Error('kernel interpreter: arena mode runs one rank');
-  const packed = interpretFunc(p.module, p.pack, { bindings: opts.bindings, weights: opts.weights, f64: opts.f64 });
+  const packed = interpretFunc(p.module, p.pack, { bindings: packBindings(p, opts.bindings), weights: opts.weights, f64: opts.f64 });
   const runs = opts.inputs.map((inputs, r) => new KernelRun(p, { ...opts, inputs }, packedBuffers(p, rankWeights(p, packed, r))));
   const gens = runs.map((run) => run.steps());
   for (;;) {
@@ -170,6 +177,8 @@ class KernelRun {
   private arena: ArrayBuffer[] | undefined;
   /** Every declared buffer by name (for quantized weights' scales). */
   private readonly buffers: Map<string, KBuffer>;
+  /** Buffers by name, loop slices resolved to their stacked buffer's kind. */
+  private readonly resolve: (name: string) => KBuffer;
   /** `sorted` buffer → the moe_align that writes it (for its block size). */
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Graph kernels run on this inside fused kernels: every float is float64 scratch. */
@@ -210,6 +219,7 @@ class KernelRun {
     };
     this.aligns = alignsBySorted(p.steps);
     this.buffers = new Map(p.buffers.map((b) => [b.name, b]));
+    this.resolve = bufferResolver(p);
   }
 
   private scope: Scope = new Map();
@@ -250,7 +260,8 @@ class KernelRun {
       else if (b.kind === 'input') {
         const name = this.p.inputs.find((i) => i.buffer === b.name)!.name;
         scope.set(b.name, this.adopt(`input '${name}'`, b, Object.hasOwn(this.opts.inputs, name) ? this.opts.inputs[name] : undefined, false));
-      } else scope.set(b.name, this.fresh(b));
+      } else if (b.kind === 'state') scope.set(b.name, this.stateBuffer(b));
+      else scope.set(b.name, this.fresh(b));
     }
     return scope;
   }
@@ -296,6 +307,16 @@ class KernelRun {
     const data = this.arena ? this.arenaView(b, numel(shape)) : this.storage(b.dtype, numel(shape));
     data.fill(data instanceof Int32Array ? INT_POISON : NaN);
     return { t: { dtype: b.dtype, shape, data }, round: this.rounding(b.dtype) };
+  }
+
+  /** A state buffer: the caller's tensor itself (writes go through), of the buffer's type at the program's context bound. */
+  private stateBuffer(b: KBuffer): Buf {
+    const t = this.opts.state?.[b.name];
+    if (t === undefined) fail('E503', `missing the state buffer ${b.name} (a KV cache)`, undefined, 'allocate the state once with allocateState and pass it to every call');
+    const shape = evalShape(b.shape, { ...this.opts.bindings, [CONTEXT_DIM]: this.p.maxContext ?? 0 });
+    if (t.dtype !== b.dtype || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]) || t.data.length !== numel(shape) || !(t.data instanceof (this.f64 ? Float64Array : Float32Array)))
+      fail('E504', `the state buffer ${b.name} is ${t.dtype}[${t.shape.join(', ')}], expected ${b.dtype}[${shape.join(', ')}] in ${this.f64 ? 'f64' : 'f32'} storage`);
+    return { t, round: this.rounding(b.dtype) };
   }
 
   /** A given tensor checked against its buffer and put into this run's storage (weights from pack may be shared). */
@@ -347,6 +368,26 @@ class KernelRun {
         case 'op':
           this.op(s, get);
           break;
+        case 'attention': {
+          const operand = (name: string) => {
+            const b = get(name);
+            return { t: b.t, store: (i: number, v: number) => put(b, i, v) };
+          };
+          const state = this.resolve(s.kCache).kind === 'state';
+          const ops = { q: get(s.q).t, k: get(s.k).t, v: get(s.v).t, kCache: operand(s.kCache), vCache: operand(s.vCache), out: operand(s.out), ...(s.sinks !== undefined ? { sinks: get(s.sinks).t } : {}) };
+          runAttention(s, ops, state, this.opts.bindings);
+          break;
+        }
+        case 'mla_attention': {
+          const operand = (name: string) => {
+            const b = get(name);
+            return { t: b.t, store: (i: number, v: number) => put(b, i, v) };
+          };
+          const state = this.resolve(s.kvCache).kind === 'state';
+          const ops = { qNope: get(s.qNope).t, qPe: get(s.qPe).t, kv: get(s.kv).t, kPe: get(s.kPe).t, kvCache: operand(s.kvCache), peCache: operand(s.peCache), wkvB: get(s.wkvB).t, out: operand(s.out) };
+          runMla(s, ops, state, this.opts.bindings);
+          break;
+        }
       }
   }
 
@@ -540,6 +581,19 @@ class KernelRun {
       for (let j = 0; j < t.data.length; j++) put(b, j, t.data[j]);
     });
   }
+}
+
+/**
+ * The sizes `pack` runs under. It reads weights only, so no size changes what it computes,
+ * but the graph interpreter wants every declared size bound to a positive value: the context
+ * `CTX` gets the program's bound, and an L of 0 (a prefill into an empty state cache) is
+ * given as 1 there.
+ */
+function packBindings(p: KProgram, given: Record<string, number>): Record<string, number> {
+  const out = { ...given };
+  if (p.maxContext !== undefined) out[CONTEXT_DIM] = p.maxContext;
+  for (const [k, v] of Object.entries(out)) if (v === 0) out[k] = 1;
+  return out;
 }
 
 /** Integers, and quantized codes (one per element, fp8 bytes included), live in Int32Array. */

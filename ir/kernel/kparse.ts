@@ -16,6 +16,8 @@ import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
 import type { Dim } from '../dims.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
+import type { AttentionKernel, AttentionSchedule } from './attention.ts';
+import type { MlaAttentionKernel } from './mla.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
@@ -62,7 +64,7 @@ function findGraphSection(text: string): { start: number; end: number } | undefi
 
 const HEADER_WORD = 'moec.kernel-ir';
 const PUNCT = ['->', '(', ')', '[', ']', '{', '}', ',', ':', '=', '*', '+', '-', '@'];
-const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'op', 'loop', 'dispatch', 'ep_combine'];
+const KERNEL_KINDS = ['router', 'moe_align', 'grouped_gemm', 'gemm', 'attention', 'mla_attention', 'op', 'loop', 'dispatch', 'ep_combine'];
 
 /** A `key=value` entry with the token of its key, for errors. */
 interface Entry<T> {
@@ -102,6 +104,7 @@ class KernelParser extends TextReader {
     };
     for (const [word, field] of [
       ['max_tokens', 'maxTokens'],
+      ['max_context', 'maxContext'],
       ['isa', 'isa'],
       ['arena', 'arenaBytes'],
       ['naive', 'naiveBytes'],
@@ -370,6 +373,15 @@ class KernelParser extends TextReader {
       case 'grouped_gemm':
         k = r.groupedGemm(epilogue, tile);
         break;
+      case 'attention':
+      case 'mla_attention':
+        k = kind === 'attention' ? r.attention() : r.mla();
+        if (this.isWord('schedule')) {
+          const t = this.next();
+          this.expect('(', "after 'schedule'", 'write schedule(key_tile=N, splits=N)');
+          k.schedule = new Reader(this, 'schedule', t, new Map(), new Map(), this.entries(')')).attentionSchedule();
+        }
+        break;
       case 'dispatch':
         k = r.dispatch();
         break;
@@ -379,8 +391,10 @@ class KernelParser extends TextReader {
       default:
         k = r.gemm(epilogue, tile);
     }
-    if (epilogue.length > 0 && (kind === 'router' || kind === 'moe_align' || kind === 'dispatch' || kind === 'ep_combine')) this.error(`${kind} has no epilogue`, undefined, kindTok);
-    if (tile && (kind === 'moe_align' || kind === 'dispatch' || kind === 'ep_combine')) this.error(`${kind} is not tiled`, undefined, kindTok);
+    const attends = kind === 'attention' || kind === 'mla_attention';
+    const untiled = kind === 'moe_align' || kind === 'dispatch' || kind === 'ep_combine' || attends;
+    if (epilogue.length > 0 && (kind === 'router' || untiled)) this.error(`${kind} has no epilogue`, undefined, kindTok);
+    if (tile && untiled) this.error(`${kind} is not tiled${attends ? ' (its schedule is schedule(key_tile=N, splits=N))' : ''}`, undefined, kindTok);
     const threads = this.threads();
     if (threads) k.threads = threads;
     return k;
@@ -635,6 +649,57 @@ class Reader {
     const k: Kernel = { kind: 'gemm', a: this.in('a'), w: this.in('w'), transB: this.bool('trans_b'), out: this.out('out'), epilogue };
     if (tile) k.tile = tile;
     return k;
+  }
+
+  /** `past=L`: a size. */
+  private past(): Dim {
+    const past = this.raw('past');
+    if (typeof past.value !== 'number' && (typeof past.value !== 'object' || past.value === null || Array.isArray(past.value)))
+      this.p.fail(`${this.kind}: 'past' must be a size, such as L`, past.key);
+    return past.value as Dim;
+  }
+
+  mla(): MlaAttentionKernel {
+    this.done(['q_nope', 'q_pe', 'kv', 'k_pe', 'kv_cache', 'pe_cache', 'wkv_b'], ['out'], ['scale', 'past']);
+    return {
+      kind: 'mla_attention',
+      qNope: this.in('q_nope'),
+      qPe: this.in('q_pe'),
+      kv: this.in('kv'),
+      kPe: this.in('k_pe'),
+      kvCache: this.in('kv_cache'),
+      peCache: this.in('pe_cache'),
+      wkvB: this.in('wkv_b'),
+      out: this.out('out'),
+      scale: this.num('scale'),
+      past: this.past(),
+    };
+  }
+
+  attention(): AttentionKernel {
+    this.done(['q', 'k', 'v', 'k_cache', 'v_cache', 'sinks'], ['out'], ['scale', 'window', 'past']);
+    const k: AttentionKernel = {
+      kind: 'attention',
+      q: this.in('q'),
+      k: this.in('k'),
+      v: this.in('v'),
+      kCache: this.in('k_cache'),
+      vCache: this.in('v_cache'),
+      out: this.out('out'),
+      scale: this.num('scale'),
+      window: this.int('window'),
+      past: this.past(),
+    };
+    const sinks = this.optIn('sinks');
+    if (sinks !== undefined) k.sinks = sinks;
+    return k;
+  }
+
+  attentionSchedule(): AttentionSchedule {
+    this.done([], [], ['key_tile', 'splits', 'head_block']);
+    const s: AttentionSchedule = { keyTile: this.int('key_tile'), splits: this.int('splits') };
+    if (this.attrs.has('head_block')) s.headBlock = this.int('head_block');
+    return s;
   }
 
   threads(): KernelThreads {

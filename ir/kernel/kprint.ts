@@ -29,13 +29,14 @@
  *     moec.ir 1
  *     ...the graph module (weights and the `pack` function), as printed by `printIR`
  *
- * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `isa KIND` (the
+ * - Header: `moec.kernel-ir 1`, then `program NAME` with `max_tokens N`, `max_context N` (the
+ *   context bound of state caches), `isa KIND` (the
  *   vector instruction set, `VectorKind`), `arena BYTES` (affine in T: `a*T+b`), `parts(BYTES,
  *   ...)` when the arena is split over bindings, and `naive BYTES` (at the bound) when set (the
  *   `//` comment after them is derived, for people, and ignored by the parser), then `pack FUNC`, then one `input GRAPH_NAME -> BUFFER` per model input
  *   and one `output GRAPH_NAME -> BUFFER` per model output, in program order.
  * - Buffers, in program order: `buffer NAME: TYPE KIND`, KIND one of input, output, weight,
- *   temp, then `part N` (a split arena's part), `@OFFSET` and `+BYTES` when the memory planner
+ *   temp, state, then `part N` (a split arena's part), `@OFFSET` and `+BYTES` when the memory planner
  *   has set them: numbers, or `(a*T+b)` when they depend on the token count.
  * - Steps, in program order. A kernel is `KIND(role=buffer, ...) -> (role=buffer, ...)
  *   {attrs}`, then `epilogue[...]` when it has epilogues and `tile(...)` when it is tiled.
@@ -48,6 +49,9 @@
  *   - moe_align: experts, k, block
  *   - grouped_gemm: gather, trans_b, k, sorted_from_tokens
  *   - gemm: trans_b
+ *   - attention (`attention.ts`): scale, window, past (a size: the cached positions), then
+ *     `schedule(key_tile=N, splits=N)` when the tiler has set it
+ *   - mla_attention (`mla.ts`): scale, past, then the schedule as for attention
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
@@ -67,7 +71,8 @@
  *   identifiers, else JSON strings, as in the graph IR; numbers print as in the graph IR.
  */
 import { type Dim, dimToString, evalDim, isSym } from '../dims.ts';
-import type { Attrs } from '../graph/graph.ts';
+import type { AttrValue, Attrs } from '../graph/graph.ts';
+import type { AttentionSchedule } from './attention.ts';
 import type { Epilogue, ExpertParallel, KBuffer, KProgram, Kernel, LoopStep, Step, Tiling, KernelThreads } from './kernel.ts';
 import { printAttrValue, printAttrs, printIR, printName, printNumber, printType } from '../graph/print.ts';
 
@@ -112,6 +117,7 @@ function printExpertParallel(ep: ExpertParallel): string[] {
 function printProgramLine(p: KProgram): string {
   let s = `program ${printName(p.name)}`;
   if (p.maxTokens !== undefined) s += ` max_tokens ${printNumber(p.maxTokens)}`;
+  if (p.maxContext !== undefined) s += ` max_context ${printNumber(p.maxContext)}`;
   if (p.isa !== undefined) s += ` isa ${p.isa}`;
   if (p.arenaBytes !== undefined) s += ` arena ${printDim(p.arenaBytes)}`;
   if (p.arenaParts !== undefined) s += ` parts(${p.arenaParts.map(printDim).join(', ')})`;
@@ -172,7 +178,7 @@ function printLoop(l: LoopStep, indent: string): string[] {
 }
 
 type Roles = Array<[string, string | undefined]>;
-type AttrList = Array<[string, string | number | boolean | undefined]>;
+type AttrList = Array<[string, AttrValue | undefined]>;
 
 /** One kernel as its one line (also used by the verifier's messages). */
 export function printKernel(k: Kernel): string {
@@ -230,6 +236,14 @@ export function printKernel(k: Kernel): string {
     }
     case 'gemm':
       return call('gemm', [['a', k.a], ['w', k.w]], [['out', k.out]], [['trans_b', k.transB]], k.epilogue, k.tile) + printThreads(k.threads);
+    case 'attention': {
+      const ins: Roles = [['q', k.q], ['k', k.k], ['v', k.v], ['k_cache', k.kCache], ['v_cache', k.vCache], ['sinks', k.sinks]];
+      return call('attention', ins, [['out', k.out]], [['scale', k.scale], ['window', k.window], ['past', k.past]], []) + printSchedule(k.schedule) + printThreads(k.threads);
+    }
+    case 'mla_attention': {
+      const ins: Roles = [['q_nope', k.qNope], ['q_pe', k.qPe], ['kv', k.kv], ['k_pe', k.kPe], ['kv_cache', k.kvCache], ['pe_cache', k.peCache], ['wkv_b', k.wkvB]];
+      return call('mla_attention', ins, [['out', k.out]], [['scale', k.scale], ['past', k.past]], []) + printSchedule(k.schedule) + printThreads(k.threads);
+    }
     case 'op':
       return `op ${printName(k.op)}(${k.inputs.map(printName).join(', ')}) -> (${k.outputs.map(printName).join(', ')})${printAttrs(k.attrs as Attrs)}${printThreads(k.threads)}`;
     case 'dispatch':
@@ -259,6 +273,11 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
   if (epilogue.length > 0) s += ` epilogue[${epilogue.map(printEpilogue).join(', ')}]`;
   if (tile) s += ` ${printTiling(tile)}`;
   return s;
+}
+
+/** ` schedule(key_tile=256, splits=2)` of an attention or MLA kernel, or nothing. */
+function printSchedule(s: AttentionSchedule | undefined): string {
+  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''})` : '';
 }
 
 /** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */

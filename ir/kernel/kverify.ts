@@ -6,7 +6,7 @@
  *
  * Verifier invariants (`verifyKernelIR`, one message per problem, in this order):
  *
- *  1. Buffers: unique names, a known kind, sizes that are declared dims of the module;
+ *  1. Buffers: unique names, a known kind (a `state` buffer counts as written from the start), sizes that are declared dims of the module;
  *     an offset only on temps and outputs (the plan itself: 1b). A quantized
  *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
  *     else does: the axis within its rank, a positive group, an even last axis for i4, and
@@ -26,7 +26,8 @@
  *     sorted rows >= T*K + E*(block-1), GEMM widths through the epilogue chain, combine
  *     last, `init` only with combine, tile.m == the align block, a grouped GEMM reading
  *     another's rows uses the same sorted buffer and decode threshold), and `op` kernels
- *     re-infer to their output buffers' types through the op catalogue.
+ *     re-infer to their output buffers' types through the op catalogue; `attention` as
+ *     `checkAttention` (attention.ts) says, `mla_attention` as `checkMla` (mla.ts).
  *     Schedules: tile sizes, `rows`, `kc`, `panels`, `streams`, `prefetch` and `threads`
  *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
  *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
@@ -59,6 +60,8 @@ import { resolveQuant } from '../quant-type.ts';
 import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '../types.ts';
 import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
+import { checkAttention } from './attention.ts';
+import { checkMla } from './mla.ts';
 import { placementProblem } from './placement.ts';
 import { type LiveInterval, affineParts, atTokens, bufferBytes, liveIntervals } from './memory.ts';
 
@@ -90,7 +93,8 @@ export function verifyKernelIR(p: KProgram): string[] {
   const producers: Producers = { align: new Map(), gemm: new Map() };
   collectProducers(p.steps, producers);
   const written = new Set<string>();
-  for (const b of scope.values()) if (b.kind === 'input' || b.kind === 'weight') written.add(b.name);
+  // A state buffer holds what earlier calls wrote (a KV cache): readable from the start.
+  for (const b of scope.values()) if (b.kind === 'input' || b.kind === 'weight' || b.kind === 'state') written.add(b.name);
   if (p.isa !== undefined && !VECTOR_KINDS.includes(p.isa)) report(`program: unknown vector kind isa ${p.isa} (${VECTOR_KINDS.join(', ')})`);
   new StepChecker(p.module, producers, loopSlices(p.steps), report, p.isa).steps(p.steps, scope, written, '');
   for (const o of p.outputs) if (scope.get(o.buffer)?.kind === 'output' && !written.has(o.buffer)) report(`output ${o.name}: no step writes its buffer ${o.buffer}`);
@@ -548,6 +552,20 @@ class KernelCheck {
       case 'op':
         this.op(this.k);
         break;
+      case 'attention': {
+        const k = this.k;
+        const roles = { q: k.q, k: k.k, v: k.v, k_cache: k.kCache, v_cache: k.vCache, sinks: k.sinks };
+        const infos = Object.fromEntries(Object.entries(roles).map(([role, name]) => [role, this.use(role, name, 'read')]));
+        checkAttention(k, { ...infos, out: this.use('out', k.out, 'write') }, (m) => this.bad(m));
+        break;
+      }
+      case 'mla_attention': {
+        const k = this.k;
+        const roles = { q_nope: k.qNope, q_pe: k.qPe, kv: k.kv, k_pe: k.kPe, kv_cache: k.kvCache, pe_cache: k.peCache, wkv_b: k.wkvB };
+        const infos = Object.fromEntries(Object.entries(roles).map(([role, name]) => [role, this.use(role, name, role === 'wkv_b' ? 'weight' : 'read')]));
+        checkMla(k, { ...infos, out: this.use('out', k.out, 'write') }, (m) => this.bad(m));
+        break;
+      }
       case 'dispatch':
         this.dispatch(this.k);
         break;

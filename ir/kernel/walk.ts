@@ -39,6 +39,12 @@ export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } 
       return { reads: [k.a, k.w, ...epilogueReads], writes: [k.out] };
     case 'op':
       return { reads: [...k.inputs], writes: [...k.outputs] };
+    case 'attention':
+      // A state cache is also written (appended to), but it is state, not arena memory: its
+      // writes matter to no liveness.
+      return { reads: present([k.q, k.k, k.v, k.kCache, k.vCache, k.sinks]), writes: [k.out] };
+    case 'mla_attention':
+      return { reads: [k.qNope, k.qPe, k.kv, k.kPe, k.kvCache, k.peCache, k.wkvB], writes: [k.out] };
     case 'dispatch':
       return { reads: [k.x, k.indices, k.weights], writes: [k.rows, k.local, k.rweights, k.plan] };
     case 'ep_combine':

@@ -186,7 +186,7 @@ describe('tileProgram', () => {
           const ks = kernelsOf(q);
           const gg = ks.filter((k): k is GroupedGemmKernel => k.kind === 'grouped_gemm');
           for (const k of ks) {
-            if (k.kind === 'op' || k.kind === 'moe_align' || k.kind === 'dispatch' || k.kind === 'ep_combine') continue;
+            if (k.kind === 'op' || k.kind === 'moe_align' || k.kind === 'attention' || k.kind === 'mla_attention' || k.kind === 'dispatch' || k.kind === 'ep_combine') continue;
             expect(k.tile, `${k.kind} has a tile`).toBeDefined();
             expectFits(target, q, k, k.tile!);
           }
@@ -271,7 +271,7 @@ describe('tileProgram', () => {
     expect(tilePass.level).toBe('kernel');
     expect(tilePass.requires).toContain('lower-kernels');
     const q = tilePass.run({ ...moeProgram(SHAPES.tiny), maxTokens: 64 }, { target: X86 });
-    expect(kernelsOf(q).every((k) => k.kind === 'moe_align' || k.kind === 'op' || k.kind === 'dispatch' || k.kind === 'ep_combine' || k.tile !== undefined)).toBe(true);
+    expect(kernelsOf(q).every((k) => k.kind === 'moe_align' || k.kind === 'op' || k.kind === 'attention' || k.kind === 'mla_attention' || k.kind === 'dispatch' || k.kind === 'ep_combine' || k.tile !== undefined)).toBe(true);
   });
 
   it('tiles kernels inside loops', () => {

@@ -4,7 +4,7 @@
  * builds them with the system compiler and runs them here (`moec run --backend c`, the
  * parity tests, the benchmark).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
@@ -28,6 +28,8 @@ import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 export class CModel implements LoadedModel {
   private readonly dir: string;
   private readonly weightsPath: string;
+  /** The KV cache region between calls (a model with state): the runner reads and writes it back. */
+  private readonly cachePath: string;
   /** Environment of the runner program (e.g. MOEC_FLUSH_MIB for the benchmark). */
   env: Record<string, string> = {};
 
@@ -41,6 +43,7 @@ export class CModel implements LoadedModel {
   ) {
     this.dir = makeTempDir('moec-c');
     this.weightsPath = join(this.dir, 'weights.bin');
+    this.cachePath = join(this.dir, 'cache.bin');
     try {
       writeFileSync(this.weightsPath, blob);
     } catch (e) {
@@ -54,18 +57,25 @@ export class CModel implements LoadedModel {
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
     // A ^C during the build or the weights' write ends moec here, before the runner starts.
     await letSignalsIn();
-    const { outputs, times } = this.run(inputs, bindings.T, 1);
+    const { outputs, times } = this.run(inputs, bindings.T, 1, bindings.L);
     this.lastForwardMs = times[0];
     return outputs;
   }
 
   /**
    * Runs forward `repeat` times in one process; the outputs of the last run, each run's time
-   * (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean time per run.
+   * (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean time per run. With
+   * state, `L` is the positions already cached: the call appends T more.
    */
-  run(inputs: Record<string, Tensor>, T: number, repeat: number): { outputs: Record<string, Tensor>; times: number[]; kernels?: Record<string, number> } {
+  run(inputs: Record<string, Tensor>, T: number, repeat: number, L?: number): { outputs: Record<string, Tensor>; times: number[]; kernels?: Record<string, number> } {
     checkTokenCount(T, this.maxTokens);
     const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
+    const context = this.src.maxContext;
+    if (context !== undefined) {
+      if (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context)
+        fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
+      args.push(this.cachePath, String(L), String(context));
+    }
     for (const [i, x] of this.src.inputs.entries()) {
       const t = inputs[x.name];
       if (!t) fail('E503', `missing input '${x.name}'`);
@@ -85,6 +95,11 @@ export class CModel implements LoadedModel {
       outputs[o.name] = { dtype: 'f32', shape: o.shape(T), data };
     });
     return { outputs, times, ...(kernels ? { kernels } : {}) };
+  }
+
+  /** Empties the KV cache (the next call should then be a prefill, L = 0). */
+  reset(): void {
+    rmSync(this.cachePath, { force: true });
   }
 
   dispose(): void {
@@ -124,6 +139,7 @@ function weightManifest(program: KProgram, target: TargetCaps, layout: CWeightLa
 
 export const cBackend: Backend = {
   name: 'c',
+  decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const src = renderC(program, target);
     return {

@@ -20,12 +20,14 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { alignsBySorted } from '../../../ir/kernel/walk.ts';
+import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
+import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
+import { C_PAST, attentionView, checkStateCaches, mlaView } from './attention.ts';
 import { type EpRenderContext, dispatchView, epCombineView, tokenCount } from './render-ep.ts';
 
 export interface CSources {
@@ -39,6 +41,8 @@ export interface CSources {
   /** C identifiers of the inputs and outputs, in the order of `forward`'s parameters. */
   inputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
   outputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
+  maxContext?: number;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -96,7 +100,7 @@ function modelPrefix(name: string): string {
 const MAX_BLOCK_LOGIT_EXPERTS = 512;
 
 /** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
-const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
+const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv', C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size']);
 
 /** The C parameter name of a model input or output. */
 function ioName(name: string): string {
@@ -111,12 +115,13 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t`. */
+/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
 function cDim(d: Dim, t: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T') fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    return k === 1 ? `(size_t)(${t})` : `(size_t)${k} * (size_t)(${t})`;
+    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
   return `(${parts.join(' + ')})`;
@@ -156,6 +161,8 @@ class CRenderer {
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
+  /** Buffers by name, loop slices resolved (with their stacked buffer's kind). */
+  private readonly resolve: (name: string) => KBuffer;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
   private readonly quantGemm = new Set<QuantDType>();
   private readonly quantRouter = new Set<QuantDType>();
@@ -192,6 +199,7 @@ class CRenderer {
       this.bufs.set(b.name, { buf: b, cvar: `b${i}_${ident(b.name)}`, ctype, rowElems });
     });
     this.aligns = alignsBySorted(p.steps);
+    this.resolve = bufferResolver(p);
   }
 
   private v(name: string): string {
@@ -287,8 +295,8 @@ class CRenderer {
       guard: 64,
       inputCount: ins.length,
       outputCount: outs.length,
-      inputs: ins.map((x, i) => ({ ...x, argIndex: 5 + i })),
-      outputs: outs.map((x, i) => ({ ...x, argIndex: 5 + ins.length + i })),
+      inputs: ins.map((x, i) => ({ ...x, argIndex: 5 + (view.cacheArgs as number) + i })),
+      outputs: outs.map((x, i) => ({ ...x, argIndex: 5 + (view.cacheArgs as number) + ins.length + i })),
     });
     return { header: t.header(view), source: t.source(view), main };
   }
@@ -304,8 +312,14 @@ class CRenderer {
     const buffers: Array<{ decl: string }> = [];
     const arenaEnds: string[] = [];
     const slices = new Set(this.stackedOf.keys());
+    // State (the KV caches) lives in the caller's cache region, one region after another.
+    const regions: Array<{ name: string; cvar: string; bytes: string }> = [];
     for (const [name, b] of this.bufs) {
       if (slices.has(name)) continue;
+      if (b.buf.kind === 'state') {
+        regions.push({ name, cvar: b.cvar, bytes: `${cElems(b.buf.shape, 'T')} * 4` });
+        continue;
+      }
       const isIn = p.inputs.some((x) => x.buffer === name);
       if (b.buf.kind === 'temp' && !ioNames.has(name)) {
         if (b.buf.offset === undefined) throw new Error(`C backend: buffer ${name} has no planned offset (run plan-memory)`);
@@ -339,6 +353,8 @@ class CRenderer {
       align: this.layout.align,
       weightsBytes: this.layout.bytes,
       arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
+      cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
+      cacheArgs: regions.length > 0 ? 3 : 0,
       inputs,
       outputs,
       buffers,
@@ -420,6 +436,13 @@ class CRenderer {
         const elems = cElems(this.shape(k.outputs[0]), 'T');
         const per = k.threads?.minElems;
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
+        break;
+      }
+      case 'attention':
+      case 'mla_attention': {
+        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum };
+        [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
+        mode = 'serial';
         break;
       }
     }
@@ -783,6 +806,7 @@ function staged(k: Kernel): boolean {
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
+  checkStateCaches(p);
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render();
@@ -792,5 +816,6 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
       const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;
       return { name: x.name, floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
-  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs) };
+  const state = p.buffers.some((b) => b.kind === 'state');
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };
 }

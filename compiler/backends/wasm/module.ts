@@ -12,6 +12,7 @@ import binaryen from 'binaryen';
 import { type Epilogue, type KProgram, type LoopStep, type Step, VECTOR_LANES } from '../../../ir/kernel/kernel.ts';
 import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../../ir/diagnostics.ts';
+import { kernelBuffers } from '../../../ir/kernel/walk.ts';
 import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
@@ -103,6 +104,10 @@ function plainOperands(s: Step): string[] {
     case 'dispatch':
     case 'ep_combine':
       return [];
+    case 'attention':
+    case 'mla_attention':
+      // Not rendered (withDecoderOpsRefused); every operand would be a plain one.
+      return kernelBuffers(s).reads.concat(kernelBuffers(s).writes);
   }
 }
 
@@ -156,7 +161,8 @@ function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, cou
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
     else if (s.kind === 'op') buildOp(env, s, name, depth);
-    else throw new Error(`wasm: no ${s.kind} kernel (singleChipOnly refused the program)`);
+    // withDecoderOpsRefused and singleChipOnly stop such programs before they get here.
+    else throw new Error(`wasm: the ${s.kind} kernel has no Wasm rendering yet`);
     if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
   });

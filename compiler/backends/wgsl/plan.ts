@@ -436,6 +436,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
           return dense(s);
         case 'op':
           return op(s);
+        case 'attention':
+        case 'mla_attention':
+          // withDecoderOpsRefused stops such programs before they get here.
+          throw new Error(`wgsl: the ${s.kind} kernel has no WGSL rendering yet`);
         case 'dispatch':
         case 'ep_combine':
           throw new Error(`wgsl: no ${s.kind} kernel (singleChipOnly refused the program)`);

@@ -1,0 +1,128 @@
+/**
+ * @fileoverview The C view of an `attention` kernel (ir/kernel/attention.ts) for
+ * `targets/c/attention.c.hbs`: its sizes, schedule (key tile, decode split) and operands.
+ * The C backend runs attention against a state cache only (the model owns it; the caller
+ * passes its region and L to `forward`): an input cache would make every size depend on L.
+ */
+import { isSym } from '../../../ir/dims.ts';
+import { fail } from '../../../ir/diagnostics.ts';
+import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
+import { bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
+
+/** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
+export interface AttentionViewContext {
+  v: (name: string) => string;
+  buffer: (name: string) => KBuffer;
+  /** f32 lanes of the program's vector ISA (1: none). */
+  lanes: number;
+  /** A C float literal. */
+  num: (x: number) => string;
+}
+
+/** The C parameter of `forward` that holds the cached positions L. */
+export const C_PAST = 'L';
+
+/**
+ * Refuses a program whose attention reads its cache as an input (compiled without a context
+ * bound), before any size that depends on L trips the renderer elsewhere.
+ */
+export function checkStateCaches(p: KProgram): void {
+  const buffer = bufferResolver(p);
+  forEachKernel(p.steps, (k) => {
+    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
+    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
+    const cache = buffer(name);
+    if (cache.kind !== 'state')
+      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend c does not pass caches to such a model yet');
+  });
+}
+
+/** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
+function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {
+  if (!isSym(k.past) || k.past.c !== 0 || k.past.terms.length !== 1 || k.past.terms[0][1] !== 1)
+    throw new Error(`C backend: ${k.kind}'s cached positions must be one size (L), not ${JSON.stringify(k.past)}`);
+  const dims = (name: string): number[] =>
+    c.buffer(name).shape.slice(1).map((d) => {
+      if (isSym(d)) throw new Error(`C backend: ${name} has a symbolic size where ${k.kind} needs a fixed one`);
+      return d;
+    });
+  const schedule = k.schedule;
+  if (!schedule) fail('E701', `the ${k.kind} writing ${k.out} has no schedule (key tile, decode split)`, undefined, 'run the tile pass for a C target: it records the schedule');
+  return { dims, schedule };
+}
+
+export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+  const { dims, schedule } = common(k, c);
+  const [heads, dk] = dims(k.q);
+  const [kvHeads, dv] = dims(k.v);
+  const args = [
+    { field: 'q', expr: c.v(k.q) },
+    { field: 'k', expr: c.v(k.k) },
+    { field: 'v', expr: c.v(k.v) },
+    { field: 'kc', expr: c.v(k.kCache) },
+    { field: 'vc', expr: c.v(k.vCache) },
+    ...(k.sinks !== undefined ? [{ field: 'sinks', expr: c.v(k.sinks) }] : []),
+    { field: 'out', expr: c.v(k.out) },
+    { field: 'T', expr: 'T' },
+    { field: 'L', expr: C_PAST },
+  ];
+  const view = {
+    attention: true,
+    summaryLine: `attention, ${heads} heads over ${kvHeads} kv heads of ${dk}${dv !== dk ? ` (values ${dv})` : ''}${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks !== undefined ? ', sinks' : ''}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    heads,
+    kvHeads,
+    perGroup: heads / kvHeads,
+    dk,
+    dv,
+    window: k.window > 0 ? k.window : undefined,
+    sinks: k.sinks !== undefined,
+    scale: c.num(k.scale),
+    keyTile: schedule.keyTile,
+    splits: schedule.splits,
+    decodeSplit: schedule.splits > 1,
+    lanes: Math.max(1, c.lanes),
+  };
+  return [view, args];
+}
+
+export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
+  const { dims, schedule } = common(k, c);
+  const [heads, dn] = dims(k.qNope);
+  const [, dr] = dims(k.qPe);
+  const [latent] = dims(k.kv);
+  const [, dv] = dims(k.out);
+  const headBlock = schedule.headBlock ?? 1;
+  if (heads % headBlock !== 0) throw new Error(`C backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
+  const args = [
+    { field: 'q_nope', expr: c.v(k.qNope) },
+    { field: 'q_pe', expr: c.v(k.qPe) },
+    { field: 'kv', expr: c.v(k.kv) },
+    { field: 'k_pe', expr: c.v(k.kPe) },
+    { field: 'w', expr: c.v(k.wkvB) },
+    { field: 'kvc', expr: c.v(k.kvCache) },
+    { field: 'pec', expr: c.v(k.peCache) },
+    { field: 'out', expr: c.v(k.out) },
+    { field: 'T', expr: 'T' },
+    { field: 'L', expr: C_PAST },
+  ];
+  const view = {
+    mla: true,
+    summaryLine: `latent attention (absorbed), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    headBlock,
+    blocks: heads / headBlock,
+    heads,
+    dn,
+    dr,
+    dv,
+    c: latent,
+    rowsPerHead: dn + dv,
+    scale: c.num(k.scale),
+    keyTile: schedule.keyTile,
+    splits: schedule.splits,
+    decodeSplit: schedule.splits > 1,
+    lanes: Math.max(1, c.lanes),
+  };
+  return [view, args];
+}

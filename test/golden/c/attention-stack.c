@@ -1,0 +1,579 @@
+/*
+ * m.c: the m MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in m.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2
+ *   k1_add: elementwise add
+ *   k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2
+ *   k3_add: elementwise add
+ * Arena: 8192 bytes at 16 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "m.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+/*
+ * The vector ISA the target was tiled for (AVX2 + FMA), used only when the compiler
+ * has it enabled; otherwise every micro-kernel takes its portable C path.
+ */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_SIMD 1
+#else
+#define MOEC_SIMD 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+
+
+
+
+/*
+ * k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2.
+ * Query t (position L + t) of head h sees the keys j = max(0, L + t + 1 - 20) ..= L + t of kv head
+ * h / 2; the new keys and values are first appended to the cache at L ..= L + T - 1.
+ * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
+ * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
+ * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
+ * O(L). The 2 heads of a kv head go together, so each key and value row is read once
+ * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
+ * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
+ * by maxima and sums.
+ */
+typedef struct {
+  const float *q, *k, *v;
+  float *kc, *vc;
+  const float *sinks;
+  float *out;
+  int T, L;
+  /* The decode split: parts, and their partials (parts x 4 x (2 + 8): m, l, acc). */
+  int parts;
+  float *partial;
+} k0_attention_args;
+
+/*
+ * Folds keys j0 .. j1-1 of kv head kvh into the 2 query rows q0, q0 + 8, ... of the
+ * heads that read it, each with its block (m, l, acc[8]) in b at a stride of 2 + 8: a key
+ * and a value row are read once for every head of the group.
+ */
+static void k0_attention_keys(const k0_attention_args *g, const float *q0, int kvh, int j0, int j1, float *b) {
+  float s[2][256], mt[2];
+  int jt, i, e, u, r;
+  for (jt = j0; jt < j1; jt += 256) {
+    const int n = j1 - jt < 256 ? j1 - jt : 256;
+    for (r = 0; r < 2; r++) mt[r] = b[r * (2 + 8)];
+    for (i = 0; i < n; i++) {
+      const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (r = 0; r < 2; r++) {
+        const float *q = q0 + (size_t)r * 8;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 8; e += 8)
+          for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
+        for (; e < 8; e++) d[0] += q[e] * kr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.35f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
+    }
+    for (r = 0; r < 2; r++) {
+      float *br = b + r * (2 + 8);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 8; e++) br[2 + e] *= corr;
+    }
+    for (i = 0; i < n; i++) {
+      const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (r = 0; r < 2; r++) {
+        float *br = b + r * (2 + 8);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
+      }
+    }
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k0_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 8) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 8; e++) b[2 + e] = 0;
+  }
+}
+
+/* The first key query t sees. */
+static int k0_attention_first(const k0_attention_args *g, int t) {
+  const int first = g->L + t + 1 - 20;
+  return first > 0 ? first : 0;
+}
+
+/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
+static void k0_attention_rows(const void *arg, int part, int parts) {
+  const k0_attention_args *g = (const k0_attention_args *)arg;
+  float b[2 * (2 + 8)];
+  int r0, r1, r, i, e;
+  moec_split(g->T * 2, part, parts, &r0, &r1);
+  for (r = r0; r < r1; r++) {
+    const int t = r / 2, kvh = r % 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2;
+    k0_attention_empty(b, 2);
+    k0_attention_keys(g, g->q + row * 8, kvh, k0_attention_first(g, t), g->L + t + 1, b);
+    for (i = 0; i < 2; i++) {
+      const float *bi = b + i * (2 + 8);
+      float *o = g->out + (row + i) * 8;
+      float l = bi[1], scale = 1;
+      { /* the sink joins the denominator only */
+        const float sink = g->sinks[kvh * 2 + i], top = sink > bi[0] ? sink : bi[0];
+        scale = expf(bi[0] - top);
+        l = l * scale + expf(sink - top);
+      }
+      for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
+    }
+  }
+}
+
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k0_attention_split(const void *arg, int thread, int threads) {
+  const k0_attention_args *g = (const k0_attention_args *)arg;
+  const int first = k0_attention_first(g, 0);
+  int k, j0, j1, kvh;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
+    for (kvh = 0; kvh < 2; kvh++) {
+      float *b = g->partial + ((size_t)k * 4 + (size_t)kvh * 2) * (2 + 8);
+      k0_attention_empty(b, 2);
+      k0_attention_keys(g, g->q + (size_t)kvh * 2 * 8, kvh, first + j0, first + j1, b);
+    }
+  }
+}
+
+static void k0_attention(k0_attention_args *g, int threads) {
+  const size_t kn = (size_t)g->T * 2 * 8, vn = (size_t)g->T * 2 * 8;
+  /* the keys one decode part scores: at least a tile, so a part is worth a thread */
+  const int keys = g->L + 1 - k0_attention_first(g, 0);
+  int parts = (keys + 256 - 1) / 256, h, p, e;
+  memcpy(g->kc + (size_t)g->L * 2 * 8, g->k, kn * sizeof(float));
+  memcpy(g->vc + (size_t)g->L * 2 * 8, g->v, vn * sizeof(float));
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
+  if (parts > 2) parts = 2;
+  if (g->T > 1 || parts < 2) {
+    const int rows = g->T * 2;
+    moec_parallel(k0_attention_rows, g, rows < threads ? rows : threads);
+    return;
+  }
+  {
+    /* at most 2 x 4 x (2 + 8) floats: the tiler keeps this within the stack block */
+    float partial[2 * 4 * (2 + 8)];
+    g->parts = parts;
+    g->partial = partial;
+    moec_parallel(k0_attention_split, g, parts < threads ? parts : threads);
+    for (h = 0; h < 4; h++) {
+      float top = g->sinks[h], l = 0;
+      float *o = g->out + (size_t)h * 8;
+      for (p = 0; p < parts; p++) {
+        const float m = partial[((size_t)p * 4 + h) * (2 + 8)];
+        if (m > top) top = m;
+      }
+      l = expf(g->sinks[h] - top);
+      for (e = 0; e < 8; e++) o[e] = 0;
+      for (p = 0; p < parts; p++) {
+        const float *pp = partial + ((size_t)p * 4 + h) * (2 + 8);
+        const float c = expf(pp[0] - top);
+        l += pp[1] * c;
+        for (e = 0; e < 8; e++) o[e] += pp[2 + e] * c;
+      }
+      for (e = 0; e < 8; e++) o[e] /= l;
+    }
+  }
+}
+
+
+
+
+
+
+/* k1_add: elementwise add of two same-shaped buffers. */
+typedef struct {
+  const float *x, *y;
+  float *out;
+  size_t n;
+} k1_add_args;
+
+static void k1_add_work(const void *arg, int part, int parts) {
+  const k1_add_args *g = (const k1_add_args *)arg;
+  int lo, hi, i;
+  moec_split((int)g->n, part, parts, &lo, &hi);
+  for (i = lo; i < hi; i++) g->out[i] = g->x[i] + g->y[i];
+}
+
+
+
+
+
+
+/*
+ * k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2.
+ * Query t (position L + t) of head h sees the keys j = 0 ..= L + t of kv head
+ * h / 2; the new keys and values are first appended to the cache at L ..= L + T - 1.
+ * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
+ * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
+ * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
+ * O(L). The 2 heads of a kv head go together, so each key and value row is read once
+ * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
+ * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
+ * by maxima and sums.
+ */
+typedef struct {
+  const float *q, *k, *v;
+  float *kc, *vc;
+  float *out;
+  int T, L;
+  /* The decode split: parts, and their partials (parts x 4 x (2 + 8): m, l, acc). */
+  int parts;
+  float *partial;
+} k2_attention_args;
+
+/*
+ * Folds keys j0 .. j1-1 of kv head kvh into the 2 query rows q0, q0 + 8, ... of the
+ * heads that read it, each with its block (m, l, acc[8]) in b at a stride of 2 + 8: a key
+ * and a value row are read once for every head of the group.
+ */
+static void k2_attention_keys(const k2_attention_args *g, const float *q0, int kvh, int j0, int j1, float *b) {
+  float s[2][256], mt[2];
+  int jt, i, e, u, r;
+  for (jt = j0; jt < j1; jt += 256) {
+    const int n = j1 - jt < 256 ? j1 - jt : 256;
+    for (r = 0; r < 2; r++) mt[r] = b[r * (2 + 8)];
+    for (i = 0; i < n; i++) {
+      const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (r = 0; r < 2; r++) {
+        const float *q = q0 + (size_t)r * 8;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 8; e += 8)
+          for (u = 0; u < 8; u++) d[u] += q[e + u] * kr[e + u];
+        for (; e < 8; e++) d[0] += q[e] * kr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.35f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
+    }
+    for (r = 0; r < 2; r++) {
+      float *br = b + r * (2 + 8);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 8; e++) br[2 + e] *= corr;
+    }
+    for (i = 0; i < n; i++) {
+      const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (r = 0; r < 2; r++) {
+        float *br = b + r * (2 + 8);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
+      }
+    }
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k2_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 8) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 8; e++) b[2 + e] = 0;
+  }
+}
+
+/* The first key query t sees. */
+static int k2_attention_first(const k2_attention_args *g, int t) {
+  (void)g;
+  (void)t;
+  return 0;
+}
+
+/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
+static void k2_attention_rows(const void *arg, int part, int parts) {
+  const k2_attention_args *g = (const k2_attention_args *)arg;
+  float b[2 * (2 + 8)];
+  int r0, r1, r, i, e;
+  moec_split(g->T * 2, part, parts, &r0, &r1);
+  for (r = r0; r < r1; r++) {
+    const int t = r / 2, kvh = r % 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2;
+    k2_attention_empty(b, 2);
+    k2_attention_keys(g, g->q + row * 8, kvh, k2_attention_first(g, t), g->L + t + 1, b);
+    for (i = 0; i < 2; i++) {
+      const float *bi = b + i * (2 + 8);
+      float *o = g->out + (row + i) * 8;
+      float l = bi[1], scale = 1;
+      for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
+    }
+  }
+}
+
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k2_attention_split(const void *arg, int thread, int threads) {
+  const k2_attention_args *g = (const k2_attention_args *)arg;
+  const int first = k2_attention_first(g, 0);
+  int k, j0, j1, kvh;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1 - first, k, g->parts, &j0, &j1);
+    for (kvh = 0; kvh < 2; kvh++) {
+      float *b = g->partial + ((size_t)k * 4 + (size_t)kvh * 2) * (2 + 8);
+      k2_attention_empty(b, 2);
+      k2_attention_keys(g, g->q + (size_t)kvh * 2 * 8, kvh, first + j0, first + j1, b);
+    }
+  }
+}
+
+static void k2_attention(k2_attention_args *g, int threads) {
+  const size_t kn = (size_t)g->T * 2 * 8, vn = (size_t)g->T * 2 * 8;
+  /* the keys one decode part scores: at least a tile, so a part is worth a thread */
+  const int keys = g->L + 1 - k2_attention_first(g, 0);
+  int parts = (keys + 256 - 1) / 256, h, p, e;
+  memcpy(g->kc + (size_t)g->L * 2 * 8, g->k, kn * sizeof(float));
+  memcpy(g->vc + (size_t)g->L * 2 * 8, g->v, vn * sizeof(float));
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
+  if (parts > 2) parts = 2;
+  if (g->T > 1 || parts < 2) {
+    const int rows = g->T * 2;
+    moec_parallel(k2_attention_rows, g, rows < threads ? rows : threads);
+    return;
+  }
+  {
+    /* at most 2 x 4 x (2 + 8) floats: the tiler keeps this within the stack block */
+    float partial[2 * 4 * (2 + 8)];
+    g->parts = parts;
+    g->partial = partial;
+    moec_parallel(k2_attention_split, g, parts < threads ? parts : threads);
+    for (h = 0; h < 4; h++) {
+      float top = -INFINITY, l = 0;
+      float *o = g->out + (size_t)h * 8;
+      for (p = 0; p < parts; p++) {
+        const float m = partial[((size_t)p * 4 + h) * (2 + 8)];
+        if (m > top) top = m;
+      }
+      for (e = 0; e < 8; e++) o[e] = 0;
+      for (p = 0; p < parts; p++) {
+        const float *pp = partial + ((size_t)p * 4 + h) * (2 + 8);
+        const float c = expf(pp[0] - top);
+        l += pp[1] * c;
+        for (e = 0; e < 8; e++) o[e] += pp[2 + e] * c;
+      }
+      for (e = 0; e < 8; e++) o[e] /= l;
+    }
+  }
+}
+
+
+
+
+
+
+/* k3_add: elementwise add of two same-shaped buffers. */
+typedef struct {
+  const float *x, *y;
+  float *out;
+  size_t n;
+} k3_add_args;
+
+static void k3_add_work(const void *arg, int part, int parts) {
+  const k3_add_args *g = (const k3_add_args *)arg;
+  int lo, hi, i;
+  moec_split((int)g->n, part, parts, &lo, &hi);
+  for (i = lo; i < hi; i++) g->out[i] = g->x[i] + g->y[i];
+}
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t m_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > M_MAX_TOKENS) return 0;
+  if (((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if (((size_t)384 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)384 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  (void)T;
+  return (end + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+}
+
+size_t m_cache_bytes(int max_context) {
+  size_t at = 0;
+  if (max_context < 1 || max_context > M_MAX_CONTEXT) return 0;
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.a.k_cache */
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.a.v_cache */
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.b.k_cache */
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.b.v_cache */
+  return at;
+}
+
+void m_reset(void *cache, int max_context) {
+  if (cache) memset(cache, 0, m_cache_bytes(max_context));
+}
+
+int m_forward(const void *weights, const float *x, const float *k, const float *v, int T, int L, float *y, void *arena, void *cache, int max_context, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  unsigned char *C = (unsigned char *)cache;
+  size_t cache_at = 0;
+  float *b3_layers_a_k_cache = (float *)(C + cache_at); /* layers.a.k_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  float *b4_layers_a_v_cache = (float *)(C + cache_at); /* layers.a.v_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  float *b5_layers_b_k_cache = (float *)(C + cache_at); /* layers.b.k_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  float *b6_layers_b_v_cache = (float *)(C + cache_at); /* layers.b.v_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)2 * (size_t)8 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  const float *b0_x = x;
+  const float *b1_k = k;
+  const float *b2_v = v;
+  const float *b7_layers_a_sinks = (const float *)(W + 0);
+  float *b8_layers_x = (float *)(A + ((size_t)256 * (size_t)(T)));
+  float *b14_layers_0 = (float *)(A + (size_t)0);
+  float *b15_layers_layers_a_r0 = (float *)(A + ((size_t)384 * (size_t)(T)));
+  float *b16_layers_1 = (float *)(A + (size_t)0);
+  float *b17_layers_layers_b_r0 = y;
+  if (!weights || !arena || !cache || !x || !k || !v || !y) return M_ERR_NULL;
+  if (T < 1 || T > M_MAX_TOKENS) return M_ERR_TOKENS;
+  if ((uintptr_t)weights % M_ALIGN != 0 || (uintptr_t)arena % M_ALIGN != 0 || (uintptr_t)cache % M_ALIGN != 0) return M_ERR_ALIGN;
+  if (threads < 1) return M_ERR_THREADS;
+  if (max_context < 1 || max_context > M_MAX_CONTEXT || L < 0 || L > max_context - T) return M_ERR_CONTEXT;
+  (void)W;
+  (void)A;
+  memmove(b8_layers_x, b0_x, ((size_t)(T)) * (size_t)4 * (size_t)8 * 4);
+  for (int i0 = 0; i0 < 2; i0++) { /* 2 iterations (a repeat) */
+    float *b9_layers_layers_a_k_cache = b3_layers_a_k_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
+    float *b10_layers_layers_a_v_cache = b4_layers_a_v_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
+    const float *b11_layers_layers_a_sinks = b7_layers_a_sinks + (size_t)i0 * (size_t)4;
+    float *b12_layers_layers_b_k_cache = b5_layers_b_k_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
+    float *b13_layers_layers_b_v_cache = b6_layers_b_v_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
+    { /* attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2 */
+      k0_attention_args g;
+      g.q = b8_layers_x;
+      g.k = b1_k;
+      g.v = b2_v;
+      g.kc = b9_layers_layers_a_k_cache;
+      g.vc = b10_layers_layers_a_v_cache;
+      g.sinks = b11_layers_layers_a_sinks;
+      g.out = b14_layers_0;
+      g.T = T;
+      g.L = L;
+      k0_attention(&g, threads);
+    }
+    { /* elementwise add */
+      k1_add_args g;
+      g.x = b8_layers_x;
+      g.y = b14_layers_0;
+      g.out = b15_layers_layers_a_r0;
+      g.n = ((size_t)(T)) * (size_t)4 * (size_t)8;
+      moec_parallel(k1_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    }
+    { /* attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2 */
+      k2_attention_args g;
+      g.q = b15_layers_layers_a_r0;
+      g.k = b1_k;
+      g.v = b2_v;
+      g.kc = b12_layers_layers_b_k_cache;
+      g.vc = b13_layers_layers_b_v_cache;
+      g.out = b16_layers_1;
+      g.T = T;
+      g.L = L;
+      k2_attention(&g, threads);
+    }
+    { /* elementwise add */
+      k3_add_args g;
+      g.x = b15_layers_layers_a_r0;
+      g.y = b16_layers_1;
+      g.out = b17_layers_layers_b_r0;
+      g.n = ((size_t)(T)) * (size_t)4 * (size_t)8;
+      moec_parallel(k3_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    }
+    memmove(b8_layers_x, b17_layers_layers_b_r0, ((size_t)(T)) * (size_t)4 * (size_t)8 * 4);
+  }
+  return M_OK;
+}

@@ -1,0 +1,367 @@
+/*
+ * m.c: the m MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
+ * Generated code: edit the .moe file and recompile instead. The API is in m.h.
+ *
+ * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
+ *   k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2
+ *   k1_add: elementwise add
+ * Arena: 6144 bytes at 16 tokens (every intermediate at a planned offset).
+ */
+#if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
+#undef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "m.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- runtime: threads, math, micro-kernels ------------------------------------------- */
+
+/*
+ * The vector ISA the target was tiled for (AVX2 + FMA), used only when the compiler
+ * has it enabled; otherwise every micro-kernel takes its portable C path.
+ */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define MOEC_SIMD 1
+#else
+#define MOEC_SIMD 0
+#endif
+
+/*
+ * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
+ * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
+ * vendor toolchain without OpenMP still builds this file (or drops threads with
+ * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
+ * small against a layer, and no pool means no global state. If a thread cannot be
+ * created, its share runs on the caller.
+ */
+typedef void (*moec_work)(const void *arg, int part, int parts);
+
+#ifndef MOEC_NO_THREADS
+#include <pthread.h>
+#define MOEC_MAX_THREADS 64
+typedef struct {
+  moec_work work;
+  const void *arg;
+  int part, parts;
+} moec_task;
+
+static void *moec_thread(void *p) {
+  const moec_task *t = (const moec_task *)p;
+  t->work(t->arg, t->part, t->parts);
+  return NULL;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  pthread_t tid[MOEC_MAX_THREADS];
+  moec_task task[MOEC_MAX_THREADS];
+  int started[MOEC_MAX_THREADS];
+  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int i;
+  for (i = 1; i < n; i++) {
+    task[i].work = work;
+    task[i].arg = arg;
+    task[i].part = i;
+    task[i].parts = n;
+    started[i] = pthread_create(&tid[i], NULL, moec_thread, &task[i]) == 0;
+  }
+  work(arg, 0, n);
+  for (i = 1; i < n; i++) {
+    if (started[i]) pthread_join(tid[i], NULL);
+    else work(arg, i, n);
+  }
+#else
+  (void)threads;
+  work(arg, 0, 1);
+#endif
+}
+
+/* Part `part` of `parts` of the range [0, n): [*lo, *hi). */
+static void moec_split(int n, int part, int parts, int *lo, int *hi) {
+  *lo = (int)((long long)n * part / parts);
+  *hi = (int)((long long)n * (part + 1) / parts);
+}
+
+
+/* ---- kernels -------------------------------------------------------------------------- */
+
+
+
+
+
+/*
+ * k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2.
+ * DeepSeek's absorbed form: with wkv_b as [4][8 + 8][16] (W_UK, then W_UV), each query row
+ * is first mapped into the latent space, q_abs = q_nope W_UK (8 -> 16); key j scores
+ * (q_abs . c_j + q_pe . r_j) * scale against its cached latent c_j and rope key r_j, the
+ * softmax-weighted latents are summed (an online softmax over tiles of 128 keys: O(tile)
+ * scratch, not O(L)) and mapped out through W_UV (16 -> 8). No key is ever expanded.
+ * The new latents and rope keys are first appended to the cache at L ..= L + T - 1. Heads go
+ * in blocks of 4, each key read once per block; rows (t, block) are split over
+ * threads; a single token (T = 1) instead splits its keys over up to 2 ranges, each
+ * a partial softmax for every head, merged by maxima and sums.
+ */
+typedef struct {
+  const float *q_nope, *q_pe, *kv, *k_pe, *w;
+  float *kvc, *pec;
+  float *out;
+  int T, L;
+  /* The decode split: parts, the heads' latent queries and the partials (parts x 4 x (2 + 16)). */
+  int parts;
+  const float *q_abs;
+  float *partial;
+} k0_mla_attention_args;
+
+/* q_abs = q_nope W_UK of head h. */
+static void k0_mla_attention_absorb(const k0_mla_attention_args *g, const float *q_nope, int h, float *q_abs) {
+  int d, i;
+  for (i = 0; i < 16; i++) q_abs[i] = 0;
+  for (d = 0; d < 8; d++) {
+    const float *wr = g->w + ((size_t)h * 16 + d) * 16;
+    const float x = q_nope[d];
+    for (i = 0; i < 16; i++) q_abs[i] += x * wr[i];
+  }
+}
+
+/*
+ * Folds keys j0 .. j1-1 into the 4 heads whose latent queries are q_abs (at a stride of
+ * 16) and rope queries q_pe (at 4), each with its block (m, l, acc[16]) in b at a stride
+ * of 2 + 16: a latent and a rope key are read once for the whole block of heads.
+ */
+static void k0_mla_attention_keys(const k0_mla_attention_args *g, const float *q_abs, const float *q_pe, int j0, int j1, float *b) {
+  float s[4][128], mt[4];
+  int jt, i, e, u, r;
+  for (jt = j0; jt < j1; jt += 128) {
+    const int n = j1 - jt < 128 ? j1 - jt : 128;
+    for (r = 0; r < 4; r++) mt[r] = b[r * (2 + 16)];
+    for (i = 0; i < n; i++) {
+      const float *cr = g->kvc + (size_t)(jt + i) * 16;
+      const float *rr = g->pec + (size_t)(jt + i) * 4;
+      for (r = 0; r < 4; r++) {
+        const float *qa = q_abs + (size_t)r * 16, *qp = q_pe + (size_t)r * 4;
+        /* 8 partial sums, so the dot product vectorises without reassociating one sum. */
+        float d[8] = {0}, dot = 0;
+        for (e = 0; e + 8 <= 16; e += 8)
+          for (u = 0; u < 8; u++) d[u] += qa[e + u] * cr[e + u];
+        for (; e < 16; e++) d[0] += qa[e] * cr[e];
+        for (e = 0; e < 4; e++) d[0] += qp[e] * rr[e];
+        for (u = 0; u < 8; u++) dot += d[u];
+        s[r][i] = dot * 0.3f;
+        if (s[r][i] > mt[r]) mt[r] = s[r][i];
+      }
+    }
+    for (r = 0; r < 4; r++) {
+      float *br = b + r * (2 + 16);
+      const float corr = expf(br[0] - mt[r]);
+      br[0] = mt[r];
+      br[1] *= corr;
+      for (e = 0; e < 16; e++) br[2 + e] *= corr;
+    }
+    for (i = 0; i < n; i++) {
+      const float *cr = g->kvc + (size_t)(jt + i) * 16;
+      for (r = 0; r < 4; r++) {
+        float *br = b + r * (2 + 16);
+        const float p = expf(s[r][i] - br[0]);
+        br[1] += p;
+        for (e = 0; e < 16; e++) br[2 + e] += p * cr[e];
+      }
+    }
+  }
+}
+
+/* Empties the blocks (m, l, acc) of n heads. */
+static void k0_mla_attention_empty(float *b, int n) {
+  int r, e;
+  for (r = 0; r < n; r++, b += 2 + 16) {
+    b[0] = -INFINITY;
+    b[1] = 0;
+    for (e = 0; e < 16; e++) b[2 + e] = 0;
+  }
+}
+
+/* out[d] = (acc W_UV of head h)[d] / l. */
+static void k0_mla_attention_expand(const k0_mla_attention_args *g, int h, const float *acc, float l, float *o) {
+  int d, i;
+  for (d = 0; d < 8; d++) {
+    const float *wr = g->w + ((size_t)h * 16 + 8 + d) * 16;
+    float x = 0;
+    for (i = 0; i < 16; i++) x += acc[i] * wr[i];
+    o[d] = x / l;
+  }
+}
+
+/* Rows (t, block of 4 heads) part of parts: each a whole softmax over keys 0 ..= L + t. */
+static void k0_mla_attention_rows(const void *arg, int part, int parts) {
+  const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
+  float q_abs[4 * 16], b[4 * (2 + 16)];
+  int r0, r1, r, i;
+  moec_split(g->T * 1, part, parts, &r0, &r1);
+  for (r = r0; r < r1; r++) {
+    const int t = r / 1, h0 = (r % 1) * 4;
+    const size_t row = (size_t)t * 4 + (size_t)h0;
+    for (i = 0; i < 4; i++) k0_mla_attention_absorb(g, g->q_nope + (row + i) * 8, h0 + i, q_abs + (size_t)i * 16);
+    k0_mla_attention_empty(b, 4);
+    k0_mla_attention_keys(g, q_abs, g->q_pe + row * 4, 0, g->L + t + 1, b);
+    for (i = 0; i < 4; i++) k0_mla_attention_expand(g, h0 + i, b + i * (2 + 16) + 2, b[i * (2 + 16) + 1], g->out + (row + i) * 8);
+  }
+}
+
+/*
+ * Decode (T = 1): the key ranges k = thread, thread + threads, ... of the g->parts ranges,
+ * for every head, into their partials. The ranges do not depend on the thread count, so
+ * neither do the results.
+ */
+static void k0_mla_attention_split(const void *arg, int thread, int threads) {
+  const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
+  int k, j0, j1, h0;
+  for (k = thread; k < g->parts; k += threads) {
+    moec_split(g->L + 1, k, g->parts, &j0, &j1);
+    for (h0 = 0; h0 < 4; h0 += 4) {
+      float *b = g->partial + ((size_t)k * 4 + h0) * (2 + 16);
+      k0_mla_attention_empty(b, 4);
+      k0_mla_attention_keys(g, g->q_abs + (size_t)h0 * 16, g->q_pe + (size_t)h0 * 4, j0, j1, b);
+    }
+  }
+}
+
+static void k0_mla_attention(k0_mla_attention_args *g, int threads) {
+  int parts = (g->L + 1 + 128 - 1) / 128, h, p, e;
+  memcpy(g->kvc + (size_t)g->L * 16, g->kv, (size_t)g->T * 16 * sizeof(float));
+  memcpy(g->pec + (size_t)g->L * 4, g->k_pe, (size_t)g->T * 4 * sizeof(float));
+  /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
+  if (parts > 2) parts = 2;
+  if (g->T > 1 || parts < 2) {
+    const int rows = g->T * 1;
+    moec_parallel(k0_mla_attention_rows, g, rows < threads ? rows : threads);
+    return;
+  }
+  {
+    /* 4 x 16 latent queries and at most 2 x 4 x (2 + 16) partials: the tiler keeps these within the stack block */
+    float q_abs[4 * 16], partial[2 * 4 * (2 + 16)], acc[16];
+    for (h = 0; h < 4; h++) k0_mla_attention_absorb(g, g->q_nope + (size_t)h * 8, h, q_abs + (size_t)h * 16);
+    g->parts = parts;
+    g->q_abs = q_abs;
+    g->partial = partial;
+    moec_parallel(k0_mla_attention_split, g, parts < threads ? parts : threads);
+    for (h = 0; h < 4; h++) {
+      float top = -INFINITY, l = 0;
+      for (p = 0; p < parts; p++) {
+        const float m = partial[((size_t)p * 4 + h) * (2 + 16)];
+        if (m > top) top = m;
+      }
+      for (e = 0; e < 16; e++) acc[e] = 0;
+      for (p = 0; p < parts; p++) {
+        const float *pp = partial + ((size_t)p * 4 + h) * (2 + 16);
+        const float rescale = expf(pp[0] - top);
+        l += pp[1] * rescale;
+        for (e = 0; e < 16; e++) acc[e] += pp[2 + e] * rescale;
+      }
+      k0_mla_attention_expand(g, h, acc, l, g->out + (size_t)h * 8);
+    }
+  }
+}
+
+
+
+
+
+
+/* k1_add: elementwise add of two same-shaped buffers. */
+typedef struct {
+  const float *x, *y;
+  float *out;
+  size_t n;
+} k1_add_args;
+
+static void k1_add_work(const void *arg, int part, int parts) {
+  const k1_add_args *g = (const k1_add_args *)arg;
+  int lo, hi, i;
+  moec_split((int)g->n, part, parts, &lo, &hi);
+  for (i = lo; i < hi; i++) g->out[i] = g->x[i] + g->y[i];
+}
+
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+size_t m_arena_bytes(int max_tokens) {
+  const size_t T = (size_t)max_tokens;
+  size_t end = 0;
+  if (max_tokens < 1 || max_tokens > M_MAX_TOKENS) return 0;
+  if (((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = ((size_t)256 * (size_t)(T)) + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  if ((size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)4 * (size_t)8 * 4;
+  (void)T;
+  return (end + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+}
+
+size_t m_cache_bytes(int max_context) {
+  size_t at = 0;
+  if (max_context < 1 || max_context > M_MAX_CONTEXT) return 0;
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)16 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.kv_cache */
+  at += ((size_t)2 * ((size_t)(max_context)) * (size_t)4 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN; /* layers.pe_cache */
+  return at;
+}
+
+void m_reset(void *cache, int max_context) {
+  if (cache) memset(cache, 0, m_cache_bytes(max_context));
+}
+
+int m_forward(const void *weights, const float *q_nope, const float *q_pe, const float *kv, const float *k_pe, int T, int L, float *y, void *arena, void *cache, int max_context, int threads) {
+  const unsigned char *W = (const unsigned char *)weights;
+  unsigned char *A = (unsigned char *)arena;
+  unsigned char *C = (unsigned char *)cache;
+  size_t cache_at = 0;
+  float *b4_layers_kv_cache = (float *)(C + cache_at); /* layers.kv_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)16 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  float *b5_layers_pe_cache = (float *)(C + cache_at); /* layers.pe_cache */
+  cache_at += ((size_t)2 * ((size_t)(max_context)) * (size_t)4 * 4 + M_ALIGN - 1) / M_ALIGN * M_ALIGN;
+  const float *b0_q_nope = q_nope;
+  const float *b1_q_pe = q_pe;
+  const float *b2_kv = kv;
+  const float *b3_k_pe = k_pe;
+  const float *b6_layers_wkv_b = (const float *)(W + 0);
+  float *b7_layers_x = (float *)(A + ((size_t)256 * (size_t)(T)));
+  float *b11_layers_0 = (float *)(A + (size_t)0);
+  float *b12_layers_layers_r0 = y;
+  if (!weights || !arena || !cache || !q_nope || !q_pe || !kv || !k_pe || !y) return M_ERR_NULL;
+  if (T < 1 || T > M_MAX_TOKENS) return M_ERR_TOKENS;
+  if ((uintptr_t)weights % M_ALIGN != 0 || (uintptr_t)arena % M_ALIGN != 0 || (uintptr_t)cache % M_ALIGN != 0) return M_ERR_ALIGN;
+  if (threads < 1) return M_ERR_THREADS;
+  if (max_context < 1 || max_context > M_MAX_CONTEXT || L < 0 || L > max_context - T) return M_ERR_CONTEXT;
+  (void)W;
+  (void)A;
+  memmove(b7_layers_x, b0_q_nope, ((size_t)(T)) * (size_t)4 * (size_t)8 * 4);
+  for (int i0 = 0; i0 < 2; i0++) { /* 2 iterations (a repeat) */
+    float *b8_layers_layers_kv_cache = b4_layers_kv_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)16;
+    float *b9_layers_layers_pe_cache = b5_layers_pe_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)4;
+    const float *b10_layers_layers_wkv_b = b6_layers_wkv_b + (size_t)i0 * (size_t)64 * (size_t)16;
+    { /* latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2 */
+      k0_mla_attention_args g;
+      g.q_nope = b7_layers_x;
+      g.q_pe = b1_q_pe;
+      g.kv = b2_kv;
+      g.k_pe = b3_k_pe;
+      g.w = b10_layers_layers_wkv_b;
+      g.kvc = b8_layers_layers_kv_cache;
+      g.pec = b9_layers_layers_pe_cache;
+      g.out = b11_layers_0;
+      g.T = T;
+      g.L = L;
+      k0_mla_attention(&g, threads);
+    }
+    { /* elementwise add */
+      k1_add_args g;
+      g.x = b7_layers_x;
+      g.y = b11_layers_0;
+      g.out = b12_layers_layers_r0;
+      g.n = ((size_t)(T)) * (size_t)4 * (size_t)8;
+      moec_parallel(k1_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    }
+    memmove(b7_layers_x, b12_layers_layers_r0, ((size_t)(T)) * (size_t)4 * (size_t)8 * 4);
+  }
+  return M_OK;
+}
