@@ -36,14 +36,22 @@
  * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
  * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
  * vendor toolchain without OpenMP still builds this file (or drops threads with
- * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
- * small against a layer, and no pool means no global state. If a thread cannot be
- * created, its share runs on the caller.
+ * -DMOEC_NO_THREADS).
+ *
+ * The threads are a persistent pool: started on the first parallel kernel that needs them and
+ * parked on a condition variable between kernels, so a kernel call costs a wake-up instead of
+ * a thread creation (~30 us each, paid per kernel per call before; a decode step runs four
+ * kernels). Each kernel ends on a barrier: the caller waits until every worker has finished
+ * its part, so forward still returns with all its work done. One caller at a time holds the
+ * pool; another thread calling forward meanwhile, or a child process after fork (the pool's
+ * threads are not copied into it), starts threads per kernel as before. If a thread cannot be
+ * started, its part runs on the caller.
  */
 typedef void (*moec_work)(const void *arg, int part, int parts);
 
 #ifndef MOEC_NO_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #define MOEC_MAX_THREADS 64
 typedef struct {
   moec_work work;
@@ -56,14 +64,12 @@ static void *moec_thread(void *p) {
   t->work(t->arg, t->part, t->parts);
   return NULL;
 }
-#endif
 
-static void moec_parallel(moec_work work, const void *arg, int threads) {
-#ifndef MOEC_NO_THREADS
+/* Threads started for this call alone: the fallback when the pool is busy or not ours. */
+static void moec_fork_join(moec_work work, const void *arg, int n) {
   pthread_t tid[MOEC_MAX_THREADS];
   moec_task task[MOEC_MAX_THREADS];
   int started[MOEC_MAX_THREADS];
-  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
   int i;
   for (i = 1; i < n; i++) {
     task[i].work = work;
@@ -77,6 +83,100 @@ static void moec_parallel(moec_work work, const void *arg, int threads) {
     if (started[i]) pthread_join(tid[i], NULL);
     else work(arg, i, n);
   }
+}
+
+/*
+ * The pool: `workers` parked threads, worker w running part w of each job. A job is
+ * published under `m` with a new generation number; the workers whose part exists run it and
+ * count `pending` down; the last one wakes the caller.
+ */
+static struct {
+  pthread_mutex_t owner; /* held by the caller whose kernels use the pool */
+  pthread_mutex_t m;
+  pthread_cond_t go, done;
+  pid_t pid;             /* the process the workers belong to */
+  int workers, pending, parts;
+  unsigned long generation;
+  moec_work work;
+  const void *arg;
+  unsigned long born[MOEC_MAX_THREADS]; /* the generation when worker w was started: it runs the jobs after it */
+} moec_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, {0}};
+
+static void *moec_worker(void *p) {
+  const int w = (int)(size_t)p;
+  unsigned long seen;
+  pthread_mutex_lock(&moec_pool.m);
+  seen = moec_pool.born[w];
+  for (;;) {
+    while (moec_pool.generation == seen) pthread_cond_wait(&moec_pool.go, &moec_pool.m);
+    seen = moec_pool.generation;
+    if (w < moec_pool.parts) {
+      const moec_work work = moec_pool.work;
+      const void *arg = moec_pool.arg;
+      const int parts = moec_pool.parts;
+      pthread_mutex_unlock(&moec_pool.m);
+      work(arg, w, parts);
+      pthread_mutex_lock(&moec_pool.m);
+      if (--moec_pool.pending == 0) pthread_cond_signal(&moec_pool.done);
+    }
+  }
+  return NULL;
+}
+
+/* Starts workers up to `want` (worker ids 1..want); returns how many there are. Caller holds `owner`. */
+static int moec_pool_grow(int want) {
+  pthread_attr_t attr;
+  if (moec_pool.pid != getpid()) { /* first use, or a child after fork: no workers here */
+    moec_pool.pid = getpid();
+    moec_pool.workers = 0;
+  }
+  if (moec_pool.workers >= want || pthread_attr_init(&attr) != 0) return moec_pool.workers;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (moec_pool.workers < want) {
+    pthread_t tid;
+    /* a new worker runs the jobs published after now, however late it first gets the lock */
+    pthread_mutex_lock(&moec_pool.m);
+    moec_pool.born[moec_pool.workers + 1] = moec_pool.generation;
+    if (pthread_create(&tid, &attr, moec_worker, (void *)(size_t)(moec_pool.workers + 1)) != 0) {
+      pthread_mutex_unlock(&moec_pool.m);
+      break;
+    }
+    moec_pool.workers++;
+    pthread_mutex_unlock(&moec_pool.m);
+  }
+  pthread_attr_destroy(&attr);
+  return moec_pool.workers;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  const int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int have, i;
+  if (n <= 1) {
+    work(arg, 0, 1);
+    return;
+  }
+  if (pthread_mutex_trylock(&moec_pool.owner) != 0) {
+    moec_fork_join(work, arg, n);
+    return;
+  }
+  have = moec_pool_grow(n - 1);
+  if (have > n - 1) have = n - 1;
+  pthread_mutex_lock(&moec_pool.m);
+  moec_pool.work = work;
+  moec_pool.arg = arg;
+  moec_pool.parts = n;
+  moec_pool.pending = have;
+  moec_pool.generation++;
+  pthread_cond_broadcast(&moec_pool.go);
+  pthread_mutex_unlock(&moec_pool.m);
+  work(arg, 0, n);
+  for (i = have + 1; i < n; i++) work(arg, i, n); /* parts no worker could be started for */
+  pthread_mutex_lock(&moec_pool.m);
+  while (moec_pool.pending > 0) pthread_cond_wait(&moec_pool.done, &moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.owner);
 #else
   (void)threads;
   work(arg, 0, 1);
@@ -89,6 +189,21 @@ static void moec_split(int n, int part, int parts, int *lo, int *hi) {
   *hi = (int)((long long)n * (part + 1) / parts);
 }
 
+
+#ifdef MOEC_PROFILE
+#include <time.h>
+double m_kernel_ms[M_KERNELS];
+static double moec_profile_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+#define MOEC_PROFILE_START const double moec_t0 = moec_profile_now();
+#define MOEC_PROFILE_STOP(i) m_kernel_ms[i] += moec_profile_now() - moec_t0;
+#else
+#define MOEC_PROFILE_START
+#define MOEC_PROFILE_STOP(i)
+#endif
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
@@ -543,7 +658,9 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
       g.out = b14_layers_0;
       g.T = T;
       g.L = L;
+      MOEC_PROFILE_START
       k0_attention(&g, threads);
+      MOEC_PROFILE_STOP(0)
     }
     { /* elementwise add */
       k1_add_args g;
@@ -551,7 +668,9 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
       g.y = b14_layers_0;
       g.out = b15_layers_layers_a_r0;
       g.n = ((size_t)(T)) * (size_t)4 * (size_t)8;
+      MOEC_PROFILE_START
       moec_parallel(k1_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+      MOEC_PROFILE_STOP(1)
     }
     { /* attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2 */
       k2_attention_args g;
@@ -563,7 +682,9 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
       g.out = b16_layers_1;
       g.T = T;
       g.L = L;
+      MOEC_PROFILE_START
       k2_attention(&g, threads);
+      MOEC_PROFILE_STOP(2)
     }
     { /* elementwise add */
       k3_add_args g;
@@ -571,7 +692,9 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
       g.y = b16_layers_1;
       g.out = b17_layers_layers_b_r0;
       g.n = ((size_t)(T)) * (size_t)4 * (size_t)8;
+      MOEC_PROFILE_START
       moec_parallel(k3_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+      MOEC_PROFILE_STOP(3)
     }
     memmove(b8_layers_x, b17_layers_layers_b_r0, ((size_t)(T)) * (size_t)4 * (size_t)8 * 4);
   }

@@ -2,7 +2,8 @@
  * m.h: the m MoE layer, compiled by moec 0.1.0 for x86-avx2 (2-core x86-64 with AVX2 + FMA (256-bit vectors), 32 KiB L1d and 512 KiB L2 per core, shared L3).
  * Generated code: edit the .moe file and recompile instead.
  *
- * How to call it (every region is the caller's; forward allocates nothing, keeps no state):
+ * How to call it (every region is the caller's; forward allocates nothing and keeps no state
+ * but its worker threads, parked between calls):
  *   - weights: M_WEIGHTS_BYTES bytes, M_ALIGN-aligned, in the packed layout
  *     `moec pack` writes (GEMM weights pre-transposed into panels; see the blob's manifest);
  *   - arena: scratch of m_arena_bytes(T) bytes for calls with up to T tokens
@@ -17,8 +18,10 @@
  *     (prefill: L = 0; decode: T = 1); max_context (1 ..= M_MAX_CONTEXT) is the bound
  *     the region was sized for, the same in every call; m_reset zeroes it (optional:
  *     positions at L and beyond are written before they are read);
- *   - T: 1 ..= M_MAX_TOKENS tokens; threads: 1 or more (POSIX threads, joined
- *     before forward returns; build with -DMOEC_NO_THREADS for a single-threaded build).
+ *   - T: 1 ..= M_MAX_TOKENS tokens; threads: 1 or more (a pool of POSIX threads,
+ *     started on the first call that needs them and kept for later calls; every kernel's
+ *     work is done before forward returns; build with -DMOEC_NO_THREADS for a
+ *     single-threaded build).
  * Returns M_OK, or an error code for bad arguments (nothing is written then).
  */
 #ifndef M_H
@@ -60,6 +63,17 @@ size_t m_cache_bytes(int max_context);
 void m_reset(void *cache, int max_context);
 
 int m_forward(const void *weights, const float *x, const float *k, const float *v, int T, int L, float *y, void *arena, void *cache, int max_context, int threads);
+
+#ifdef MOEC_PROFILE
+/*
+ * A timing build (-DMOEC_PROFILE): forward adds each kernel's wall time, in ms, to
+ * m_kernel_ms[i] for kernel i of M_KERNEL_NAMES (a kernel inside a loop adds every
+ * iteration's), so a regression points at its kernel. Not thread-safe across concurrent calls.
+ */
+#define M_KERNELS 4
+#define M_KERNEL_NAMES { "k0_attention", "k1_add", "k2_attention", "k3_add" }
+extern double m_kernel_ms[M_KERNELS];
+#endif
 
 #ifdef __cplusplus
 }
