@@ -3,7 +3,7 @@
  * loads a program that has them (for the registry in Node and the browser entry alike).
  */
 import type { KProgram } from '../../ir/kernel/kernel.ts';
-import { fail } from '../../ir/diagnostics.ts';
+import { cannotRun } from './cannot-run.ts';
 import { forEachKernel } from '../../ir/kernel/walk.ts';
 import type { Backend } from './backend.ts';
 
@@ -21,8 +21,7 @@ export function withDecoderOpsRefused(b: Backend): Backend {
     forEachKernel(p.steps, (k) => {
       if (k.kind === 'op' && (DECODER_OPS as readonly string[]).includes(k.op) && !b.decoderOps?.includes(k.op)) ops.add(k.op);
     });
-    if (ops.size > 0)
-      fail('E701', `the ${b.name} backend cannot run ${[...ops].join(', ')} yet (an imported whole model)`, undefined, 'run it with --backend ref (the reference interpreter), or analyze it');
+    if (ops.size > 0) cannotRun(b.name, [...ops].join(', '), '(an imported whole model)');
   };
   return {
     ...b,

@@ -7,7 +7,9 @@
  * - `moe_router` → one `router` kernel. `moe_experts` → `moe_align` (group token slots by
  *   expert into blocks) + a grouped GEMM over gathered token rows with the activation (or
  *   gated unit) as epilogue + a grouped GEMM whose epilogue is the weighted combine.
- * - `matmul` → a dense `gemm` (bias as epilogue); every other op → an `op` kernel.
+ * - `matmul` → a dense `gemm` (bias as epilogue); every other op → an `op` kernel, and the
+ *   elementwise ones left after the tails fuse into GEMMs → `elementwise` chains
+ *   (`elementwise-chains.ts`).
  * - `repeat` → a `loop` over the body's kernels with stacked weights sliced per layer.
  * - A quantized weight (`TensorType.quant`) becomes a buffer of its codes whose `quant`
  *   names an f32 weight buffer of its scales, with the concrete axis and group; a stacked
@@ -26,6 +28,7 @@ import { scaleShape } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
+import { fuseElementwiseChains } from './elementwise-chains.ts';
 import type { Pass } from './pass.ts';
 import { fail } from '../../ir/diagnostics.ts';
 
@@ -419,6 +422,7 @@ export function lowerToKernels(input: Module, maxTokens?: number): KProgram {
   m.funcs.push({ name: 'main', params: [], body: [], results: [] });
   const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs, ...(maxTokens !== undefined && { maxTokens }) };
   fuseTails(program);
+  fuseElementwiseChains(program, readCounts(program));
   return program;
 }
 

@@ -68,7 +68,7 @@ export class CModel implements LoadedModel {
       if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
       // Files by position, not name: a long input name would pass the file system's limit.
       const path = join(this.dir, `in.${i}.f32`);
-      writeFileSync(path, new Uint8Array(Float32Array.from(t.data).buffer));
+      writeFileSync(path, new Uint8Array((x.int ? Int32Array : Float32Array).from(t.data).buffer));
       args.push(path);
     }
     const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
@@ -77,8 +77,8 @@ export class CModel implements LoadedModel {
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
-      const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      outputs[o.name] = { dtype: 'f32', shape: o.shape(T), data };
+      const raw = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      outputs[o.name] = o.int ? { dtype: 'i32', shape: o.shape(T), data: new Int32Array(raw) } : { dtype: 'f32', shape: o.shape(T), data: new Float32Array(raw) };
     });
     return { outputs, times };
   }

@@ -21,6 +21,8 @@ import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { cElementwise } from './elementwise.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
@@ -35,8 +37,9 @@ export interface CSources {
   main: string;
   layout: CWeightLayout;
   /** C identifiers of the inputs and outputs, in the order of `forward`'s parameters. */
-  inputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
-  outputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  /** `int`: an i32 tensor, passed as int32 (files of raw int32), else float32. */
+  inputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -87,8 +90,16 @@ function modelPrefix(name: string): string {
   return `${s.slice(0, MAX_PREFIX - 9)}_${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
-/** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
-const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv']);
+/**
+ * Names `forward` and the runner use themselves, and C's keywords (an output named `const`
+ * made the C unparsable), which a model's inputs and outputs must not take.
+ */
+const RESERVED = new Set([
+  ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
+  ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
+  ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
+  ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
+]);
 
 /** The C parameter name of a model input or output. */
 function ioName(name: string): string {
@@ -287,7 +298,11 @@ class CRenderer {
   private view(steps: Array<Record<string, unknown>>): Record<string, unknown> {
     const p = this.p;
     const io = (list: KProgram['inputs']) =>
-      list.map((x) => ({ name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), decl: `f32[${this.shape(x.buffer).map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(this.shape(x.buffer), 'T') }));
+      list.map((x) => {
+        const b = this.bufs.get(x.buffer)!;
+        // An i32 input or output (token ids, expert indices) is an int array in the ABI.
+        return { name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), ctype: b.ctype, decl: `${b.buf.dtype}[${this.shape(x.buffer).map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(this.shape(x.buffer), 'T') };
+      });
     const inputs = io(p.inputs);
     const outputs = io(p.outputs);
     // Inputs and outputs are the caller's pointers; weights at their blob offset; the rest in the arena.
@@ -638,7 +653,16 @@ class CRenderer {
       ];
       return [{ op: true, add: true, summaryLine: 'elementwise add' }, args];
     }
-    fail('E701', `the C backend has no kernel for \`${k.op}\`${k.op === 'add' ? ' with broadcasting' : ''} yet`, undefined, 'the kernels it renders: router, moe_align, grouped and dense GEMMs, rmsnorm, add');
+    if (k.op === 'elementwise') {
+      const ew = cElementwise(k, (b) => this.shape(b));
+      const args = [
+        ...k.inputs.map((x, i) => ({ field: `x${i}`, expr: this.v(x) })),
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      return [{ op: true, elementwise: true, summaryLine: `elementwise ${ew.expr}`, ...ew }, args];
+    }
+    cannotRun('c', k.op, k.op === 'add' ? 'with broadcasting' : undefined);
   }
 }
 
@@ -754,8 +778,8 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
   const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
-      const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;
-      return { name: x.name, floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
+      const { shape, dtype } = p.buffers.find((b) => b.name === x.buffer)!;
+      return { name: x.name, int: isIntDType(dtype), floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
   return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs) };
 }

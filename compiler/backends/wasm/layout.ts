@@ -14,6 +14,7 @@
  * (65536 pages): a model whose weights and arena do not fit is a compile error (E702);
  * memory64 is not used because browsers do not ship it by default yet.
  */
+import { cannotRun } from '../cannot-run.ts';
 import { type Dim, dimProduct, dimToString, evalShape, isSym } from '../../../ir/dims.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
 import { numel } from '../../../ir/tensor.ts';
@@ -85,7 +86,7 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   let at = NULL_GUARD;
   const slot = (name: string, buffer: string): Omit<IoSlot, 'address'> => {
     const b = p.buffers.find((x) => x.name === buffer)!;
-    if (b.dtype !== 'f32') fail('E701', `model input/output ${name} is ${b.dtype}; the wasm backend takes and returns f32 tensors`);
+    if (b.dtype !== 'f32') cannotRun('wasm', `the ${b.dtype} model input or output ${name}`, undefined, 'the wasm backend takes and returns f32 tensors; run it with --backend c or ref');
     return { name, buffer, elements: bufferElements(b), shape: b.shape.map((d) => (isSym(d) ? tokenLinear(d, `buffer ${b.name}`) : d)) };
   };
   const inputs: IoSlot[] = p.inputs.map((i) => {

@@ -39,6 +39,24 @@ export class MathLib {
     return this.m.call('exp', [x], binaryen.f64);
   }
 
+  /** The natural logarithm in float64 (NaN below 0, -inf at 0). */
+  log(x: Expr): Expr {
+    this.need('log', () => this.buildLog());
+    return this.m.call('log', [x], binaryen.f64);
+  }
+
+  /** tanh in float64: sign(y)·(1 - 2/(e^{2|y|}+1)), as gelu_tanh writes it. */
+  tanh(x: Expr): Expr {
+    this.need('tanh', () => {
+      const m = this.m;
+      const f = new FnBuilder(m, 'tanh', [binaryen.f64], binaryen.f64);
+      const y = (): Expr => f.get(f.params[0]);
+      const c = (v: number): Expr => m.f64.const(v);
+      f.finish([m.return(m.f64.copysign(m.f64.sub(c(1), m.f64.div(c(2), m.f64.add(this.exp(m.f64.mul(c(2), m.f64.abs(y()))), c(1)))), y()))]);
+    });
+    return this.m.call('tanh', [x], binaryen.f64);
+  }
+
   /** An activation of a float64 value, in float64. */
   act(fn: Activation, x: Expr): Expr {
     this.need(`act_${fn}`, () => this.buildAct(fn));
@@ -79,6 +97,39 @@ export class MathLib {
       f.set(ki, m.i32.trunc_s.f64(f.get(k))),
       f.set(k1, m.i32.shr_s(f.get(ki), m.i32.const(1))),
       m.return(m.f64.mul(m.f64.mul(f.get(p), pow2(f.get(k1))), pow2(m.i32.sub(f.get(ki), f.get(k1))))),
+    ]);
+  }
+
+  /**
+   * log x = e·ln2 + log m with x = m·2^e, m in [√½, √2) (subnormals scaled by 2^54 first),
+   * and log m = 2·atanh(s), s = (m-1)/(m+1), |s| <= 0.172: the odd series to s^27 (below 1e-20).
+   */
+  private buildLog(): void {
+    const m = this.m;
+    const f = new FnBuilder(m, 'log', [binaryen.f64], binaryen.f64);
+    const x = f.params[0];
+    const e = f.i32();
+    const bits = f.local(binaryen.i64);
+    const mant = f.f64();
+    const s = f.f64();
+    const s2 = f.f64();
+    const c = (v: number): Expr => m.f64.const(v);
+    let series: Expr = c(1 / 27);
+    for (let k = 12; k >= 0; k--) series = m.f64.add(c(1 / (2 * k + 1)), m.f64.mul(f.get(s2), series));
+    f.finish([
+      m.if(m.f64.ne(f.get(x), f.get(x)), m.return(f.get(x))),
+      m.if(m.f64.lt(f.get(x), c(0)), m.return(c(NaN))),
+      m.if(m.f64.eq(f.get(x), c(0)), m.return(c(-Infinity))),
+      m.if(m.f64.eq(f.get(x), c(Infinity)), m.return(f.get(x))),
+      f.set(e, m.i32.const(0)),
+      m.if(m.f64.lt(f.get(x), c(2 ** -1022)), m.block(null, [f.set(x, m.f64.mul(f.get(x), c(2 ** 54))), f.set(e, m.i32.const(-54))])),
+      f.set(bits, m.i64.reinterpret(f.get(x))),
+      f.set(e, m.i32.add(f.get(e), m.i32.sub(m.i32.wrap(m.i64.shr_u(f.get(bits), m.i64.const(52n))), m.i32.const(1023)))),
+      f.set(mant, m.f64.reinterpret(m.i64.or(m.i64.and(f.get(bits), m.i64.const(0xfffffffffffffn)), m.i64.const(0x3ff0000000000000n)))),
+      m.if(m.f64.gt(f.get(mant), c(Math.SQRT2)), m.block(null, [f.set(mant, m.f64.mul(f.get(mant), c(0.5))), f.set(e, m.i32.add(f.get(e), m.i32.const(1)))])),
+      f.set(s, m.f64.div(m.f64.sub(f.get(mant), c(1)), m.f64.add(f.get(mant), c(1)))),
+      f.set(s2, m.f64.mul(f.get(s), f.get(s))),
+      m.return(m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_HI)), m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_LO)), m.f64.mul(m.f64.mul(c(2), f.get(s)), series)))),
     ]);
   }
 

@@ -2,24 +2,27 @@
  * @fileoverview The graph ops that survive fusion as op kernels: `rmsnorm` and `add` (the
  * dense layers' norm and residual). Both reproduce the reference bit for bit: rmsnorm in
  * float64 as the graph interpreter writes it, add as float32 (the float64 sum of two
- * float32 values rounds to the float32 sum). Any other op is a compile error naming it.
+ * float32 values rounds to the float32 sum); fused elementwise chains (`elementwise.ts`). Any
+ * other op is E701 naming it.
  */
 import { shapeEq } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { buildElementwise } from './elementwise.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add'];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'elementwise'];
 
 export function checkOp(k: OpKernel): void {
-  if (!SUPPORTED_OPS.includes(k.op))
-    fail('E701', `op kernel \`${k.op}\` is not supported by the wasm backend (it renders ${SUPPORTED_OPS.join(' and ')} as op kernels)`, undefined, 'a fusion pass may absorb it; otherwise use the c backend or the reference interpreter');
+  if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wasm', k.op);
 }
 
 export function buildOp(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
   checkOp(k);
   if (k.op === 'rmsnorm') buildRmsnorm(env, k, name, depth);
+  else if (k.op === 'elementwise') buildElementwise(env, k, name, depth);
   else buildAdd(env, k, name, depth);
 }
 

@@ -29,6 +29,8 @@ import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
+import { elementwiseShader } from './elementwise.ts';
+import { cannotRun } from '../cannot-run.ts';
 
 export type { WeightRange } from './chunks.ts';
 
@@ -357,16 +359,25 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
-    const [a, bb] = k.inputs.map(shapeOf);
-    const trailing = a.slice(a.length - bb.length);
-    if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
-      fail('E202', `the WGSL backend adds equal shapes or a trailing broadcast, not [${a.map(dimToString)}] + [${bb.map(dimToString)}] (${k.outputs[0]})`);
-    const bn = numel(evalShape(bb, maxB));
-    const ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
-    const countDim = a.reduce<Dim>((x, d) => dimMul(x, d), 1);
-    const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops, workgroupOf(k)), operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
+    // One invocation per output element: an add, or a fused elementwise chain.
+    const o = shapeOf(k.outputs[0]);
+    let ops: Operand[];
+    let shader: ShaderEntry;
+    if (k.op === 'elementwise') {
+      ops = withScales([...k.inputs.map((x, j) => operand(`x${j}`, x)), operand('out', k.outputs[0], true)]);
+      shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
+    } else {
+      const [a, bb] = k.inputs.map(shapeOf);
+      const trailing = a.slice(a.length - bb.length);
+      if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
+        cannotRun('wgsl', 'add', `of [${a.map(dimToString)}] and [${bb.map(dimToString)}] (${k.outputs[0]})`, 'it adds equal shapes or a trailing broadcast; run this model with --backend ref');
+      ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
+      shader = addShader(numel(evalShape(bb, maxB)), ops, workgroupOf(k));
+    }
+    const countDim = o.reduce<Dim>((x, d) => dimMul(x, d), 1);
+    const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
     return (b, loc, out) => {
-      const n = numel(evalShape(a, b));
+      const n = numel(evalShape(o, b));
       const groups = ceilDiv(n, workgroupOf(k));
       const x = Math.min(groups, 65535);
       dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);

@@ -1,0 +1,80 @@
+/**
+ * @fileoverview The C text of a fused elementwise chain (`elementwise` op kernels,
+ * ir/graph/elementwise.ts): one statement per step in double, each result rounded to float
+ * as the op it stands for stores it (so + - * / and sqrt are the reference's bit for bit),
+ * and each operand read at its broadcast index of the output's flat index.
+ */
+import type { Dim } from '../../../ir/dims.ts';
+import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import type { OpKernel } from '../../../ir/kernel/kernel.ts';
+import { cannotRun } from '../cannot-run.ts';
+
+/** A double literal that reads back exactly (C has no inf/nan literals: math.h's macros). */
+function cLit(v: number): string {
+  if (Number.isNaN(v)) return '(double)NAN';
+  if (!Number.isFinite(v)) return v > 0 ? '(double)INFINITY' : '(-(double)INFINITY)';
+  const s = String(v);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+/** `i`'s broadcast index terms as a C expression (i is a size_t). */
+export function cIndex(terms: readonly IndexTerm[]): string {
+  if (terms.length === 0) return '0';
+  return terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}`}${t.mod !== undefined ? ` % ${t.mod}` : ''}${t.mul === 1 ? '' : ` * ${t.mul}`}`).join(' + ');
+}
+
+function cStep(s: EwStep, v: (i: number) => string, index: (input: number) => string): string {
+  switch (s.kind) {
+    case 'input':
+      return `(double)g->x${s.index}[${index(s.index)}]`;
+    case 'const':
+      return cLit(s.value);
+    case 'unary': {
+      const a = v(s.x);
+      const body: Record<typeof s.fn, string> = {
+        neg: `-${a}`,
+        exp: `exp(${a})`,
+        log: `log(${a})`,
+        sqrt: `sqrt(${a})`,
+        rsqrt: `1.0 / sqrt(${a})`,
+        abs: `fabs(${a})`,
+        sigmoid: `1.0 / (1.0 + exp(-${a}))`,
+        silu: `${a} / (1.0 + exp(-${a}))`,
+        relu: `${a} <= 0 ? 0.0 : ${a}`, // NaN stays NaN, as in the reference
+        tanh: `tanh(${a})`,
+        gelu: `0.5 * ${a} * erfc(-${a} * 0.70710678118654752440)`,
+        gelu_tanh: `0.5 * ${a} * (1.0 + tanh(0.79788456080286535588 * (${a} + 0.044715 * ${a} * ${a} * ${a})))`,
+      };
+      return body[s.fn];
+    }
+    case 'binary': {
+      const [a, b] = [v(s.a), v(s.b)];
+      // maximum and minimum propagate NaN (fmax/fmin would drop it).
+      const body: Record<typeof s.fn, string> = {
+        add: `${a} + ${b}`,
+        sub: `${a} - ${b}`,
+        mul: `${a} * ${b}`,
+        div: `${a} / ${b}`,
+        maximum: `${a} != ${a} || ${b} != ${b} ? ${a} + ${b} : fmax(${a}, ${b})`,
+        minimum: `${a} != ${a} || ${b} != ${b} ? ${a} + ${b} : fmin(${a}, ${b})`,
+      };
+      return body[s.fn];
+    }
+  }
+}
+
+/**
+ * The template view of an elementwise kernel: `fields` (the argument struct's operand
+ * pointers) and `body` (the statements computing `g->out[i]`).
+ */
+export function cElementwise(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[]): { expr: string; fields: string; body: string } {
+  const expr = k.attrs.expr as string;
+  const outShape = shapeOf(k.outputs[0]);
+  const terms = k.inputs.map((x) => broadcastIndex(outShape, shapeOf(x)) ?? cannotRun('c', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
+  const steps = ewSteps(parseEw(expr));
+  const v = (i: number): string => `v${i}`;
+  const lines = steps.map((s, i) => `    const float v${i} = (float)(${cStep(s, v, (input) => cIndex(terms[input]))});`);
+  lines.push(`    g->out[i] = v${steps.length - 1};`);
+  const fields = k.inputs.length ? `  const float ${k.inputs.map((_, i) => `*x${i}`).join(', ')};\n` : '';
+  return { expr, fields, body: lines.join('\n') };
+}

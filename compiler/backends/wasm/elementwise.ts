@@ -1,0 +1,73 @@
+/**
+ * @fileoverview The Wasm function of a fused elementwise chain (`elementwise` op kernels,
+ * ir/graph/elementwise.ts): per output element, one float64 step per op of the chain, each
+ * rounded to float32 as the op stores it (so + - * / and sqrt are the reference's bit for
+ * bit; exp, log and tanh are `math.ts`'s float64 functions), each operand read at its
+ * broadcast index of the output's flat index.
+ */
+import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import type { OpKernel } from '../../../ir/kernel/kernel.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { KernelFn, type ProgramEnv } from './env.ts';
+import { type Expr, f32load, f32store, i32c } from './fn.ts';
+
+export function buildElementwise(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [out] = k.outputs;
+  const outShape = f.buffer(out).shape;
+  const terms = k.inputs.map((x) => broadcastIndex(outShape, f.buffer(x).shape) ?? cannotRun('wasm', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
+  const steps = ewSteps(parseEw(k.attrs.expr as string));
+  const i = f.i32();
+  const vals = steps.map(() => f.f64());
+  const c = (v: number): Expr => m.f64.const(v);
+  const index = (ts: readonly IndexTerm[]): Expr =>
+    ts.reduce<Expr>((sum, t) => {
+      let e = t.div === 1 ? f.get(i) : m.i32.div_u(f.get(i), i32c(m, t.div));
+      if (t.mod !== undefined) e = m.i32.rem_u(e, i32c(m, t.mod));
+      if (t.mul !== 1) e = m.i32.mul(e, i32c(m, t.mul));
+      return m.i32.add(sum, e);
+    }, m.i32.const(0));
+  const v = (j: number): Expr => f.get(vals[j]);
+  const value = (s: EwStep): Expr => {
+    switch (s.kind) {
+      case 'input':
+        return m.f64.promote(f32load(m, m.i32.add(f.addr(k.inputs[s.index]), m.i32.shl(index(terms[s.index]), m.i32.const(2)))));
+      case 'const':
+        return c(s.value);
+      case 'unary': {
+        const a = (): Expr => v(s.x);
+        switch (s.fn) {
+          case 'neg':
+            return m.f64.neg(a());
+          case 'exp':
+            return env.math.exp(a());
+          case 'log':
+            return env.math.log(a());
+          case 'sqrt':
+            return m.f64.sqrt(a());
+          case 'rsqrt':
+            return m.f64.div(c(1), m.f64.sqrt(a()));
+          case 'abs':
+            return m.f64.abs(a());
+          case 'tanh':
+            return env.math.tanh(a());
+          default:
+            return env.math.act(s.fn, a());
+        }
+      }
+      case 'binary': {
+        const [a, b] = [v(s.a), v(s.b)];
+        // Wasm's min and max propagate NaN, as the reference's do.
+        const op = { add: m.f64.add, sub: m.f64.sub, mul: m.f64.mul, div: m.f64.div, maximum: m.f64.max, minimum: m.f64.min }[s.fn];
+        return op(a, b);
+      }
+    }
+  };
+  f.finish([
+    f.forRange(i, m.i32.const(0), f.elements(out), [
+      ...steps.map((s, j) => f.set(vals[j], m.f64.promote(m.f32.demote(value(s))))),
+      f32store(m, m.i32.add(f.addr(out), m.i32.shl(f.get(i), m.i32.const(2))), m.f32.demote(v(steps.length - 1))),
+    ]),
+  ]);
+}

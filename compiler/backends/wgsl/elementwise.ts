@@ -1,0 +1,87 @@
+/**
+ * @fileoverview The WGSL shader of a fused elementwise chain (`elementwise` op kernels,
+ * ir/graph/elementwise.ts): one invocation per output element, one f32 statement per op of
+ * the chain, each operand read at its broadcast index of the output's flat index. WGSL has
+ * no f64: exp, log and the activations are the GPU's f32 functions, within the tolerance
+ * the WGSL tests hold every kernel to.
+ */
+import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import type { Dim } from '../../../ir/dims.ts';
+import type { OpKernel } from '../../../ir/kernel/kernel.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
+
+/** A literal for any f32, infinities and NaN as bit patterns (WGSL has no literal for them). */
+function lit(v: number): string {
+  if (Number.isNaN(v)) return 'bitcast<f32>(0x7fc00000u)';
+  if (!Number.isFinite(v)) return `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'})`;
+  return f32Lit(v);
+}
+
+function index(terms: readonly IndexTerm[]): string {
+  if (terms.length === 0) return '0u';
+  return terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}u`}${t.mod !== undefined ? ` % ${t.mod}u` : ''}${t.mul === 1 ? '' : ` * ${t.mul}u`}`).join(' + ');
+}
+
+function step(s: EwStep, terms: ReadonlyArray<readonly IndexTerm[]>): string {
+  const v = (j: number): string => `v${j}`;
+  switch (s.kind) {
+    case 'input':
+      return `ld_x${s.index}(${index(terms[s.index])})`;
+    case 'const':
+      return lit(s.value);
+    case 'unary': {
+      const a = v(s.x);
+      const body: Record<typeof s.fn, string> = {
+        neg: `-${a}`,
+        exp: `exp(${a})`,
+        log: `log(${a})`,
+        sqrt: `sqrt(${a})`,
+        rsqrt: `1.0 / sqrt(${a})`,
+        abs: `abs(${a})`,
+        sigmoid: `act_sigmoid(${a})`,
+        silu: `act_silu(${a})`,
+        relu: `select(${a}, 0.0, ${a} <= 0.0)`, // NaN stays NaN, as in the reference
+        tanh: `ew_tanh(${a})`,
+        gelu: `act_gelu(${a})`,
+        gelu_tanh: `act_gelu_tanh(${a})`,
+      };
+      return body[s.fn];
+    }
+    case 'binary': {
+      const [a, b] = [v(s.a), v(s.b)];
+      const nan = `${a} != ${a} || ${b} != ${b}`;
+      const body: Record<typeof s.fn, string> = {
+        add: `${a} + ${b}`,
+        sub: `${a} - ${b}`,
+        mul: `${a} * ${b}`,
+        div: `${a} / ${b}`,
+        maximum: `select(max(${a}, ${b}), ${a} + ${b}, ${nan})`,
+        minimum: `select(min(${a}, ${b}), ${a} + ${b}, ${nan})`,
+      };
+      return body[s.fn];
+    }
+  }
+}
+
+/**
+ * The chain's shader over operands x0.. and out (in that order in `ops`); extra `count`
+ * (elements of out). The grid is as wide as the add shader's (x up to 65535 workgroups, then y).
+ */
+export function elementwiseShader(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[], ops: Operand[], W: number): ShaderEntry {
+  const outShape = shapeOf(k.outputs[0]);
+  const terms = k.inputs.map((x) => broadcastIndex(outShape, shapeOf(x)) ?? cannotRun('wgsl', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
+  const steps = ewSteps(parseEw(k.attrs.expr as string));
+  const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, terms)};`).join('\n');
+  const code = `${PRELUDE}${accessors(ops, ['count'])}${ACTIVATIONS}fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
+// ${k.attrs.expr as string}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+${body}
+  st_out(i, v${steps.length - 1});
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}
