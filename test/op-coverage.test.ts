@@ -26,18 +26,17 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * cache as state the compiled model owns; the others for their kernels: row-wise reductions
  * and selections (softmax, sum, mean, amax, topk, group_topk, glu), data movement (gather,
  * concat, slice, reshape, transpose, cast), the unfused MoE primitives (route_capacity,
- * moe_permute, moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them),
- * the decoder's embedding and rope; and moe_router and moe_experts on Wasm, whose int32
- * model inputs and outputs its ABI does not take yet.
+ * moe_permute, moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them).
+ * (embedding and rope run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'softmax', 'sum', 'mean', 'amax', 'topk', 'group_topk', 'glu',
   'gather', 'concat', 'slice', 'reshape', 'transpose', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
-  'embedding', 'rope', 'attention', 'mla_attention',
+  'attention', 'mla_attention',
 ];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
-const NOT_YET_ON: Record<string, readonly string[]> = { wasm: ['moe_router', 'moe_experts'] };
+const NOT_YET_ON: Record<string, readonly string[]> = {};
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {
@@ -137,10 +136,15 @@ const CASES: Record<string, Case> = {
   },
   glu: { body: ['%glu = glu(%y) {fn="swiglu", layout="concat"} : f32[T, 4]'], results: ['glu'] },
   embedding: { params: ['%ids: i32[T]'], body: ['%table = weight() {name="table"} : f32[10, 8]', '%embedding = embedding(%ids, %table) : f32[T, 8]'], results: ['embedding'] },
+  // Every variant the importer emits: half and interleaved pairs, a partial rotary dim, YaRN, llama3.
   rope: {
-    params: ['%q: f32[T, 2, 4]'],
-    body: ['%rope = rope(%q) {offset=[L], theta=100} : f32[T, 2, 4]'],
-    results: ['rope'],
+    params: ['%q: f32[T, 2, 8]'],
+    body: [
+      '%rope = rope(%q) {offset=[3], theta=100} : f32[T, 2, 8]',
+      '%rope_yarn = rope(%q) {attention_factor=1.3465735902799727, beta_fast=32, beta_slow=1, factor=40, layout="interleaved", offset=[7], original_max_position=64, rotary_dim=4, scaling="yarn", theta=10000, truncate=false} : f32[T, 2, 8]',
+      '%rope_llama3 = rope(%q) {factor=8, high_freq_factor=4, low_freq_factor=1, offset=[2], original_max_position=16, scaling="llama3", theta=500000} : f32[T, 2, 8]',
+    ],
+    results: ['rope', 'rope_yarn', 'rope_llama3'],
   },
   attention: {
     params: ['%aq: f32[T, 2, 4]', '%ak: f32[T, 1, 4]', '%av: f32[T, 1, 4]', '%akc: f32[L, 1, 4]', '%avc: f32[L, 1, 4]'],

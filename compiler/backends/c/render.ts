@@ -23,6 +23,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cElementwise } from './elementwise.ts';
+import { cEmbedding, cRope } from './decoder.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
@@ -158,6 +159,8 @@ class CRenderer {
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
+  /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
+  private tokenIds = false;
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
   private readonly quantGemm = new Set<QuantDType>();
@@ -351,6 +354,7 @@ class CRenderer {
       micros: [...this.micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
+      tokenIds: this.tokenIds,
     };
   }
 
@@ -407,7 +411,8 @@ class CRenderer {
         break;
       case 'op': {
         [view, args] = this.op(k);
-        mode = 'parallel';
+        // An op that can fail on its data (a token id outside the table) returns an error code.
+        mode = view.checked ? 'checked' : 'parallel';
         const elems = cElems(this.shape(k.outputs[0]), 'T');
         const per = k.threads?.minElems;
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
@@ -652,6 +657,26 @@ class CRenderer {
         { field: 'n', expr: cElems(s, 'T') },
       ];
       return [{ op: true, add: true, summaryLine: 'elementwise add' }, args];
+    }
+    if (k.op === 'embedding') {
+      const args = [
+        { field: 'ids', expr: this.v(k.inputs[0]) },
+        { field: 'table', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.inputs[0]), 'T') },
+      ];
+      this.tokenIds = true;
+      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b)) }, args];
+    }
+    if (k.op === 'rope') {
+      const xs = this.shape(k.inputs[0]);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+      ];
+      return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
     if (k.op === 'elementwise') {
       const ew = cElementwise(k, (b) => this.shape(b));

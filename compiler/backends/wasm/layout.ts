@@ -38,6 +38,8 @@ export interface IoSlot {
   elements: TokenLinear;
   /** Shape with `T` left symbolic (a number or a linear form). */
   shape: Array<number | TokenLinear>;
+  /** An i32 tensor (token ids, expert indices): int32 in memory; absent for f32. */
+  int?: true;
 }
 
 export interface MemoryLayout {
@@ -86,8 +88,8 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   let at = NULL_GUARD;
   const slot = (name: string, buffer: string): Omit<IoSlot, 'address'> => {
     const b = p.buffers.find((x) => x.name === buffer)!;
-    if (b.dtype !== 'f32') cannotRun('wasm', `the ${b.dtype} model input or output ${name}`, undefined, 'the wasm backend takes and returns f32 tensors; run it with --backend c or ref');
-    return { name, buffer, elements: bufferElements(b), shape: b.shape.map((d) => (isSym(d) ? tokenLinear(d, `buffer ${b.name}`) : d)) };
+    if (b.dtype !== 'f32' && b.dtype !== 'i32') cannotRun('wasm', `the ${b.dtype} model input or output ${name}`, undefined, 'the wasm backend takes and returns f32 and i32 tensors; run it with --backend c or ref');
+    return { name, buffer, elements: bufferElements(b), shape: b.shape.map((d) => (isSym(d) ? tokenLinear(d, `buffer ${b.name}`) : d)), ...(b.dtype === 'i32' ? { int: true as const } : {}) };
   };
   const inputs: IoSlot[] = p.inputs.map((i) => {
     const s = slot(i.name, i.buffer);

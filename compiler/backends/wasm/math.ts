@@ -57,6 +57,12 @@ export class MathLib {
     return this.m.call('tanh', [x], binaryen.f64);
   }
 
+  /** cos(x) (`which` 'cos') or sin(x) in float64 (rope's angles). */
+  trig(which: 'cos' | 'sin', x: Expr): Expr {
+    this.need('sincos', () => this.buildTrig());
+    return this.m.call(which, [x], binaryen.f64);
+  }
+
   /** An activation of a float64 value, in float64. */
   act(fn: Activation, x: Expr): Expr {
     this.need(`act_${fn}`, () => this.buildAct(fn));
@@ -131,6 +137,52 @@ export class MathLib {
       f.set(s2, m.f64.mul(f.get(s), f.get(s))),
       m.return(m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_HI)), m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_LO)), m.f64.mul(m.f64.mul(c(2), f.get(s)), series)))),
     ]);
+  }
+
+  /**
+   * sin and cos: x = k·π/2 + r with π/2 in three parts (fdlibm's, each with zero low bits, so
+   * k·part is exact for |k| < 2^20: angles up to about 1.6e6 reduce to ~1e-16), |r| <= π/4, the
+   * Taylor polynomials of sin r and cos r to degree 18 (below 1e-19), then the quadrant k mod 4.
+   */
+  private buildTrig(): void {
+    const m = this.m;
+    const c = (v: number): Expr => m.f64.const(v);
+    const PIO2_1 = 1.57079632673412561417e0;
+    const PIO2_2 = 6.07710050630396597660e-11;
+    const PIO2_3 = 2.02226624871116645580e-21;
+    for (const which of ['sin', 'cos'] as const) {
+      const f = new FnBuilder(m, which, [binaryen.f64], binaryen.f64);
+      const x = f.params[0];
+      const k = f.f64();
+      const r = f.f64();
+      const r2 = f.f64();
+      const q = f.i32();
+      const s = f.f64();
+      const co = f.f64();
+      // sin r = r Σ (-1)^n r^{2n}/(2n+1)!, cos r = Σ (-1)^n r^{2n}/(2n)!, Horner in r².
+      const poly = (odd: boolean): Expr => {
+        let acc: Expr = c(0);
+        for (let n = 9; n >= 0; n--) {
+          let fact = 1;
+          for (let j = 2; j <= 2 * n + (odd ? 1 : 0); j++) fact *= j;
+          acc = m.f64.add(c((n % 2 === 0 ? 1 : -1) / fact), m.f64.mul(f.get(r2), acc));
+        }
+        return odd ? m.f64.mul(f.get(r), acc) : acc;
+      };
+      // The quadrant: sin x = [s, c, -s, -c][q], cos x = [c, -s, -c, s][q].
+      const pick = (q0: Expr, q1: Expr, q2: Expr, q3: Expr): Expr =>
+        m.select(m.i32.lt_u(f.get(q), m.i32.const(2)), m.select(m.i32.eqz(f.get(q)), q0, q1), m.select(m.i32.eq(f.get(q), m.i32.const(2)), q2, q3));
+      f.finish([
+        m.if(m.i32.eqz(m.f64.lt(m.f64.abs(f.get(x)), c(Infinity))), m.return(c(NaN))),
+        f.set(k, m.f64.nearest(m.f64.mul(f.get(x), c(2 / Math.PI)))),
+        f.set(r, m.f64.sub(m.f64.sub(m.f64.sub(f.get(x), m.f64.mul(f.get(k), c(PIO2_1))), m.f64.mul(f.get(k), c(PIO2_2))), m.f64.mul(f.get(k), c(PIO2_3)))),
+        f.set(r2, m.f64.mul(f.get(r), f.get(r))),
+        f.set(q, m.i32.and(m.i32.wrap(m.i64.trunc_s_sat.f64(f.get(k))), m.i32.const(3))),
+        f.set(s, poly(true)),
+        f.set(co, poly(false)),
+        m.return(which === 'sin' ? pick(f.get(s), f.get(co), m.f64.neg(f.get(s)), m.f64.neg(f.get(co))) : pick(f.get(co), m.f64.neg(f.get(s)), m.f64.neg(f.get(co)), f.get(s))),
+      ]);
+    }
   }
 
   private buildAct(fn: Activation): void {

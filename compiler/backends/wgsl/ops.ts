@@ -8,9 +8,9 @@ import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add', 'elementwise'];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'elementwise', 'embedding', 'rope'];
 
-/** The op kernels this backend renders (fused elementwise chains in `elementwise.ts`); E701 for any other. */
+/** The op kernels this backend renders (fused elementwise chains in `elementwise.ts`, embedding and rope in `decoder.ts`); E701 for any other. */
 export function checkOp(k: OpKernel): void {
   if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wgsl', k.op);
 }

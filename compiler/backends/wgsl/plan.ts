@@ -30,6 +30,9 @@ import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as 
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
 import { elementwiseShader } from './elementwise.ts';
+import { embeddingShader, ropeShader } from './decoder.ts';
+import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
+import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
 
 export type { WeightRange } from './chunks.ts';
@@ -359,11 +362,29 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
-    // One invocation per output element: an add, or a fused elementwise chain.
+    if (k.op === 'rope') {
+      const g = ropeGeometry(k.attrs, shapeOf(k.inputs[0]));
+      const ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      const rowsDim = dimMul(shapeOf(k.inputs[0])[0], g.heads);
+      const offset = (k.attrs.offset as Dim[])[0];
+      const shader = ropeShader(g, ropeFrequencies(k.attrs, g.rd), k.attrs.attention_factor as number, ops, workgroupOf(k));
+      const i = addKernel({ name: `${k.outputs[0]}.rope`, shader, operands: ops, extras: ['rows', 'pos0'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const rows = evalShape([rowsDim], b)[0];
+        const groups = ceilDiv(rows, workgroupOf(k));
+        const x = Math.min(groups, 65535);
+        dispatch(out, i, b, ops, loc, [rows, evalShape([offset], b)[0]], [x, ceilDiv(groups, x), 1]);
+      };
+    }
+    // One invocation per output element: an add, a fused elementwise chain, an embedding row.
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
-    if (k.op === 'elementwise') {
+    if (k.op === 'embedding') {
+      const [vocab, d] = shapeOf(k.inputs[1]).map(staticDim);
+      ops = [operand('ids', k.inputs[0]), operand('table', k.inputs[1]), operand('out', k.outputs[0], true)];
+      shader = embeddingShader(vocab, d, ops, workgroupOf(k));
+    } else if (k.op === 'elementwise') {
       ops = withScales([...k.inputs.map((x, j) => operand(`x${j}`, x)), operand('out', k.outputs[0], true)]);
       shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
     } else {

@@ -1,0 +1,52 @@
+/**
+ * @fileoverview WGSL for the row-wise decoder ops: `embedding` (one invocation per output
+ * element, its row picked by the token id; an id outside the table writes nothing, and the
+ * host checks the ids before a forward) and `rope` (one invocation per token and head; the
+ * frequencies computed once by the interpreter's `ropeFrequencies`, as a constant array).
+ * WGSL has no f64: the angle (position times frequency) and its cos and sin are f32, so
+ * far positions lose digits (about 6e-8 of the angle).
+ */
+import type { RopeGeometry } from '../../../ir/graph/rope-geometry.ts';
+import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
+
+/** Operands ids, table, out; extra `count` (elements of out). */
+export function embeddingShader(vocab: number, d: number, ops: Operand[], W: number): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops, ['count'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+  let id = ld_ids(i / ${d}u);
+  if (id < 0 || id >= ${vocab}) { return; }
+  st_out(i, ld_table(u32(id) * ${d}u + i % ${d}u));
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}
+
+/** Operands x, out; extras `rows` (tokens × heads) and `pos0` (the position of token 0). */
+export function ropeShader(g: RopeGeometry, freq: Float64Array, scale: number, ops: Operand[], W: number): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops, ['rows', 'pos0'])}
+const FREQ = array<f32, ${g.half}>(${Array.from(freq, (f) => f32Lit(f)).join(', ')});
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = gid.x + gid.y * nwg.x * ${W}u;
+  if (r >= rows()) { return; }
+  let base = r * ${g.dh}u;
+  let p = f32(pos0() + r / ${g.heads}u);
+  for (var j = ${g.rd}u; j < ${g.dh}u; j++) { st_out(base + j, ld_x(base + j)); }
+  for (var i = 0u; i < ${g.half}u; i++) {
+    let angle = p * FREQ[i];
+    let c = cos(angle) * ${f32Lit(scale)};
+    let s = sin(angle) * ${f32Lit(scale)};
+    let a = base + i * ${g.aStride}u;
+    let b = a + ${g.bOffset}u;
+    let x1 = ld_x(a);
+    let x2 = ld_x(b);
+    st_out(a, x1 * c - x2 * s);
+    st_out(b, x2 * c + x1 * s);
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}
