@@ -25,13 +25,13 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: row-wise reductions
  * and selections (softmax, sum, mean, amax, topk, group_topk, glu), data movement (gather,
- * concat, slice, reshape, transpose, cast), the unfused MoE primitives (route_capacity,
+ * concat, cast), the unfused MoE primitives (route_capacity,
  * moe_permute, moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them).
- * (embedding and rope run everywhere.)
+ * (embedding, rope, and reshape, transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'softmax', 'sum', 'mean', 'amax', 'topk', 'group_topk', 'glu',
-  'gather', 'concat', 'slice', 'reshape', 'transpose', 'cast',
+  'gather', 'concat', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
@@ -104,7 +104,11 @@ const CASES: Record<string, Case> = {
   },
   gather: { params: ['%gi: i32[T, 3]'], body: ['%gather = gather(%x, %gi) {axis=-1} : f32[T, 3]'], results: ['gather'] },
   concat: { body: ['%concat = concat(%x, %c) {axis=-1} : f32[T, 9]'], results: ['concat'] },
-  slice: { body: ['%slice = slice(%x) {axis=-1, end=7, start=1, step=2} : f32[T, 3]'], results: ['slice'] },
+  slice: {
+    params: ['%x4: f32[T, 3, 4]'],
+    body: ['%slice = slice(%x) {axis=-1, end=7, start=1, step=2} : f32[T, 3]', '%slice_mid = slice(%x4) {axis=1, start=1} : f32[T, 2, 4]'],
+    results: ['slice', 'slice_mid'],
+  },
   reshape: { body: ['%reshape = reshape(%y) {shape=[T, 2, 4]} : f32[T, 2, 4]'], results: ['reshape'] },
   transpose: { params: ['%x3: f32[T, 2, 4]'], body: ['%transpose = transpose(%x3) {perm=[0, 2, 1]} : f32[T, 4, 2]'], results: ['transpose'] },
   cast: { body: ['%cast = cast(%x) {dtype="i32"} : i32[T, 8]'], results: ['cast'] },

@@ -133,8 +133,8 @@ export function opAsEw(op: string, attrs: Readonly<Record<string, unknown>>): Ew
 }
 
 /**
- * One term of a broadcast operand's index: `floor(i / div) % mod * mul` of the output's flat
- * index i (`mod` absent on the leading axis, whose size may be symbolic).
+ * One term of an operand's index: `floor(i / div) % mod * mul` of the output's flat index i
+ * (`mod` absent on the leading axis, whose size may be symbolic).
  */
 export interface IndexTerm {
   div: number;
@@ -142,35 +142,81 @@ export interface IndexTerm {
   mul: number;
 }
 
+/** An operand's flat index: `base` plus its terms of the output's flat index. */
+export interface IndexMap {
+  terms: IndexTerm[];
+  base: number;
+}
+
 /**
- * An operand's flat index as a sum of `IndexTerm`s of the output's flat index, for an operand
- * of shape `inShape` broadcast (right-aligned, sizes 1 repeat) to `outShape`; adjacent axes
- * that step together merge, so a same-shape operand is one term `i` and a trailing row one
- * `i % n`. Every axis of `outShape` after the first must be a fixed size (`undefined` if
- * not: the caller says what cannot run).
+ * The index map of an operand of shape `inShape` read at output axis d from its axis
+ * `source[d]` (-1: not at all, a broadcast) stepping `scale[d]` elements, from `base`: every
+ * strided view (broadcast, transpose, slice) is one. Adjacent axes that step together merge,
+ * so a same-shape operand is one term `i` and a trailing row one `i % n`. Every axis after
+ * the first, of both shapes, must be a fixed size (`undefined` if not).
  */
-export function broadcastIndex(outShape: readonly Dim[], inShape: readonly Dim[]): IndexTerm[] | undefined {
-  if (outShape.slice(1).some(isSym)) return undefined;
-  const lead = outShape.length - inShape.length;
+export function stridedIndex(outShape: readonly Dim[], inShape: readonly Dim[], source: readonly number[], scale: readonly number[] = [], base = 0): IndexMap | undefined {
+  if (outShape.slice(1).some(isSym) || inShape.slice(1).some(isSym)) return undefined;
+  const inStride = inShape.map((_, k) => (inShape.slice(k + 1) as number[]).reduce((a, b) => a * b, 1));
   const terms: IndexTerm[] = [];
   let outStride = 1;
-  let inStride = 1;
-  for (let j = outShape.length - 1; j >= 0; j--) {
-    const od = outShape[j];
-    const id = j >= lead ? inShape[j - lead] : 1;
-    const broadcast = id === 1 && od !== 1;
-    if (!broadcast && od !== 1) {
-      if (j > 0 && isSym(id)) return undefined;
+  for (let d = outShape.length - 1; d >= 0; d--) {
+    const od = outShape[d];
+    if (od !== 1 && source[d] >= 0) {
+      const mul = inStride[source[d]] * (scale[d] ?? 1);
       const prev = terms[terms.length - 1];
       // Merges with the axis after it when they step through the operand contiguously.
-      if (prev && prev.mod !== undefined && prev.div * prev.mod === outStride && prev.mul * prev.mod === inStride)
-        terms[terms.length - 1] = { div: prev.div, ...(j > 0 ? { mod: prev.mod * (od as number) } : {}), mul: prev.mul };
-      else terms.push({ div: outStride, ...(j > 0 ? { mod: od as number } : {}), mul: inStride });
+      if (prev && prev.mod !== undefined && prev.div * prev.mod === outStride && prev.mul * prev.mod === mul)
+        terms[terms.length - 1] = { div: prev.div, ...(d > 0 ? { mod: prev.mod * (od as number) } : {}), mul: prev.mul };
+      else terms.push({ div: outStride, ...(d > 0 ? { mod: od as number } : {}), mul });
     }
-    if (j > 0) outStride *= od as number;
-    if (j >= lead && !isSym(id)) inStride *= id;
+    if (d > 0) outStride *= od as number;
   }
-  return terms.reverse();
+  return { terms: terms.reverse(), base };
+}
+
+/**
+ * An operand broadcast (right-aligned, sizes 1 repeat) to `outShape`, NumPy-style; a size
+ * after the first axis that depends on the token count gives `undefined`.
+ */
+export function broadcastIndex(outShape: readonly Dim[], inShape: readonly Dim[]): IndexTerm[] | undefined {
+  const lead = outShape.length - inShape.length;
+  const source = outShape.map((od, d) => (d >= lead && !(inShape[d - lead] === 1 && od !== 1) ? d - lead : -1));
+  return stridedIndex(outShape, inShape, source)?.terms;
+}
+
+/** The ops every renderer draws as an elementwise chain over strided operands (data movement is a chain `x0`). */
+export const CHAIN_OPS: ReadonlySet<string> = new Set(['elementwise', 'reshape', 'transpose', 'slice']);
+
+/**
+ * A `CHAIN_OPS` kernel as its chain and each operand's index map: the fused chain over
+ * broadcast operands, or the identity `x0` read through a reshape (the same flat index), a
+ * transpose (permuted strides) or a slice (strided along its axis, from its start).
+ * `undefined`: a shape this form cannot index (a symbolic size after the first axis).
+ */
+export function chainView(op: string, attrs: Readonly<Record<string, unknown>>, inShapes: ReadonlyArray<readonly Dim[]>, outShape: readonly Dim[]): { expr: EwExpr; maps: IndexMap[] } | undefined {
+  const x0: EwExpr = { kind: 'input', index: 0 };
+  const one = (m: IndexMap | undefined): { expr: EwExpr; maps: IndexMap[] } | undefined => (m ? { expr: x0, maps: [m] } : undefined);
+  const [x] = inShapes;
+  switch (op) {
+    case 'elementwise': {
+      const maps = inShapes.map((s) => broadcastIndex(outShape, s));
+      return maps.every((m) => m !== undefined) ? { expr: parseEw(attrs.expr as string), maps: maps.map((terms) => ({ terms: terms!, base: 0 })) } : undefined;
+    }
+    case 'reshape':
+      return one({ terms: [{ div: 1, mul: 1 }], base: 0 });
+    case 'transpose':
+      return one(stridedIndex(outShape, x, attrs.perm as number[]));
+    case 'slice': {
+      const axis = (attrs.axis as number) < 0 ? (attrs.axis as number) + x.length : (attrs.axis as number);
+      const source = x.map((_, d) => d);
+      const scale = x.map((_, d) => (d === axis ? (attrs.step as number) : 1));
+      const stride = (x.slice(axis + 1) as number[]).reduce((a, b) => a * b, 1);
+      return one(stridedIndex(outShape, x, source, scale, (attrs.start as number) * stride));
+    }
+    default:
+      throw new Error(`chainView: ${op} is not drawn as a chain`);
+  }
 }
 
 /** One step of a chain flattened for a renderer; operands name earlier steps by position. */

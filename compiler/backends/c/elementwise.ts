@@ -1,11 +1,11 @@
 /**
- * @fileoverview The C text of a fused elementwise chain (`elementwise` op kernels,
- * ir/graph/elementwise.ts): one statement per step in double, each result rounded to float
- * as the op it stands for stores it (so + - * / and sqrt are the reference's bit for bit),
- * and each operand read at its broadcast index of the output's flat index.
+ * @fileoverview The C text of a fused elementwise chain (`elementwise` op kernels, and the
+ * strided copies reshape, transpose and slice: ir/graph/elementwise.ts): one statement per
+ * step in double, each result rounded to float as the op it stands for stores it (so + - * /
+ * and sqrt are the reference's bit for bit), each operand read at its index map.
  */
 import type { Dim } from '../../../ir/dims.ts';
-import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
 
@@ -17,10 +17,11 @@ function cLit(v: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** `i`'s broadcast index terms as a C expression (i is a size_t). */
-export function cIndex(terms: readonly IndexTerm[]): string {
-  if (terms.length === 0) return '0';
-  return terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}`}${t.mod !== undefined ? ` % ${t.mod}` : ''}${t.mul === 1 ? '' : ` * ${t.mul}`}`).join(' + ');
+/** An operand's index map as a C expression in the output's flat index i (a size_t). */
+export function cIndex(map: IndexMap): string {
+  const parts = map.terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}`}${t.mod !== undefined ? ` % ${t.mod}` : ''}${t.mul === 1 ? '' : ` * ${t.mul}`}`);
+  if (map.base !== 0 || parts.length === 0) parts.push(String(map.base));
+  return parts.join(' + ');
 }
 
 function cStep(s: EwStep, v: (i: number) => string, index: (input: number) => string): string {
@@ -68,12 +69,11 @@ function cStep(s: EwStep, v: (i: number) => string, index: (input: number) => st
  * pointers) and `body` (the statements computing `g->out[i]`).
  */
 export function cElementwise(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[]): { expr: string; fields: string; body: string } {
-  const expr = k.attrs.expr as string;
-  const outShape = shapeOf(k.outputs[0]);
-  const terms = k.inputs.map((x) => broadcastIndex(outShape, shapeOf(x)) ?? cannotRun('c', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
-  const steps = ewSteps(parseEw(expr));
+  const view = chainView(k.op, k.attrs, k.inputs.map(shapeOf), shapeOf(k.outputs[0])) ?? cannotRun('c', k.op, `of ${k.inputs.join(', ')}: a size after the first axis depends on the token count`);
+  const expr = k.op === 'elementwise' ? (k.attrs.expr as string) : `${k.op}: a strided copy`;
+  const steps = ewSteps(view.expr);
   const v = (i: number): string => `v${i}`;
-  const lines = steps.map((s, i) => `    const float v${i} = (float)(${cStep(s, v, (input) => cIndex(terms[input]))});`);
+  const lines = steps.map((s, i) => `    const float v${i} = (float)(${cStep(s, v, (input) => cIndex(view.maps[input]))});`);
   lines.push(`    g->out[i] = v${steps.length - 1};`);
   const fields = k.inputs.length ? `  const float ${k.inputs.map((_, i) => `*x${i}`).join(', ')};\n` : '';
   return { expr, fields, body: lines.join('\n') };

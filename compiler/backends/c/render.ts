@@ -23,6 +23,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cElementwise } from './elementwise.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { cEmbedding, cRope } from './decoder.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
@@ -678,14 +679,16 @@ class CRenderer {
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
-    if (k.op === 'elementwise') {
+    if (CHAIN_OPS.has(k.op)) {
+      const odd = [...k.inputs, ...k.outputs].find((b) => this.bufs.get(b)!.buf.dtype !== 'f32');
+      if (odd) cannotRun('c', k.op, `of the ${this.bufs.get(odd)!.buf.dtype} tensor ${odd}`);
       const ew = cElementwise(k, (b) => this.shape(b));
       const args = [
         ...k.inputs.map((x, i) => ({ field: `x${i}`, expr: this.v(x) })),
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
       ];
-      return [{ op: true, elementwise: true, summaryLine: `elementwise ${ew.expr}`, ...ew }, args];
+      return [{ op: true, elementwise: true, summaryLine: k.op === 'elementwise' ? `elementwise ${ew.expr}` : ew.expr, ...ew }, args];
     }
     cannotRun('c', k.op, k.op === 'add' ? 'with broadcasting' : undefined);
   }

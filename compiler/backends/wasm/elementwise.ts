@@ -1,11 +1,12 @@
 /**
- * @fileoverview The Wasm function of a fused elementwise chain (`elementwise` op kernels,
- * ir/graph/elementwise.ts): per output element, one float64 step per op of the chain, each
+ * @fileoverview The Wasm function of a fused elementwise chain (`elementwise` op kernels, and
+ * the strided copies reshape, transpose and slice: ir/graph/elementwise.ts): per output
+ * element, one float64 step per op of the chain, each
  * rounded to float32 as the op stores it (so + - * / and sqrt are the reference's bit for
  * bit; exp, log and tanh are `math.ts`'s float64 functions), each operand read at its
- * broadcast index of the output's flat index.
+ * index map.
  */
-import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
@@ -15,24 +16,24 @@ export function buildElementwise(env: ProgramEnv, k: OpKernel, name: string, dep
   const m = env.m;
   const f = new KernelFn(env, name, depth);
   const [out] = k.outputs;
-  const outShape = f.buffer(out).shape;
-  const terms = k.inputs.map((x) => broadcastIndex(outShape, f.buffer(x).shape) ?? cannotRun('wasm', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
-  const steps = ewSteps(parseEw(k.attrs.expr as string));
+  for (const b of [...k.inputs, out]) if (f.buffer(b).dtype !== 'f32') cannotRun('wasm', k.op, `of the ${f.buffer(b).dtype} tensor ${b}`);
+  const view = chainView(k.op, k.attrs, k.inputs.map((x) => f.buffer(x).shape), f.buffer(out).shape) ?? cannotRun('wasm', k.op, `of ${k.inputs.join(', ')}: a size after the first axis depends on the token count`);
+  const steps = ewSteps(view.expr);
   const i = f.i32();
   const vals = steps.map(() => f.f64());
   const c = (v: number): Expr => m.f64.const(v);
-  const index = (ts: readonly IndexTerm[]): Expr =>
-    ts.reduce<Expr>((sum, t) => {
+  const index = (map: IndexMap): Expr =>
+    map.terms.reduce<Expr>((sum, t) => {
       let e = t.div === 1 ? f.get(i) : m.i32.div_u(f.get(i), i32c(m, t.div));
       if (t.mod !== undefined) e = m.i32.rem_u(e, i32c(m, t.mod));
       if (t.mul !== 1) e = m.i32.mul(e, i32c(m, t.mul));
       return m.i32.add(sum, e);
-    }, m.i32.const(0));
+    }, i32c(m, map.base));
   const v = (j: number): Expr => f.get(vals[j]);
   const value = (s: EwStep): Expr => {
     switch (s.kind) {
       case 'input':
-        return m.f64.promote(f32load(m, m.i32.add(f.addr(k.inputs[s.index]), m.i32.shl(index(terms[s.index]), m.i32.const(2)))));
+        return m.f64.promote(f32load(m, m.i32.add(f.addr(k.inputs[s.index]), m.i32.shl(index(view.maps[s.index]), m.i32.const(2)))));
       case 'const':
         return c(s.value);
       case 'unary': {

@@ -12,9 +12,10 @@ import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { buildElementwise } from './elementwise.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { buildEmbedding, buildRope } from './decoder.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add', 'elementwise', 'embedding', 'rope'];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', ...CHAIN_OPS];
 
 export function checkOp(k: OpKernel): void {
   if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wasm', k.op);
@@ -23,7 +24,7 @@ export function checkOp(k: OpKernel): void {
 export function buildOp(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
   checkOp(k);
   if (k.op === 'rmsnorm') buildRmsnorm(env, k, name, depth);
-  else if (k.op === 'elementwise') buildElementwise(env, k, name, depth);
+  else if (CHAIN_OPS.has(k.op)) buildElementwise(env, k, name, depth);
   else if (k.op === 'embedding') buildEmbedding(env, k, name, depth);
   else if (k.op === 'rope') buildRope(env, k, name, depth);
   else buildAdd(env, k, name, depth);

@@ -5,7 +5,7 @@
  * no f64: exp, log and the activations are the GPU's f32 functions, within the tolerance
  * the WGSL tests hold every kernel to.
  */
-import { type EwStep, type IndexTerm, broadcastIndex, ewSteps, parseEw } from '../../../ir/graph/elementwise.ts';
+import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { Dim } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -18,12 +18,13 @@ function lit(v: number): string {
   return f32Lit(v);
 }
 
-function index(terms: readonly IndexTerm[]): string {
-  if (terms.length === 0) return '0u';
-  return terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}u`}${t.mod !== undefined ? ` % ${t.mod}u` : ''}${t.mul === 1 ? '' : ` * ${t.mul}u`}`).join(' + ');
+function index(map: IndexMap): string {
+  const parts = map.terms.map((t) => `${t.div === 1 ? 'i' : `i / ${t.div}u`}${t.mod !== undefined ? ` % ${t.mod}u` : ''}${t.mul === 1 ? '' : ` * ${t.mul}u`}`);
+  if (map.base !== 0 || parts.length === 0) parts.push(`${map.base}u`);
+  return parts.join(' + ');
 }
 
-function step(s: EwStep, terms: ReadonlyArray<readonly IndexTerm[]>): string {
+function step(s: EwStep, terms: readonly IndexMap[]): string {
   const v = (j: number): string => `v${j}`;
   switch (s.kind) {
     case 'input':
@@ -69,12 +70,11 @@ function step(s: EwStep, terms: ReadonlyArray<readonly IndexTerm[]>): string {
  * (elements of out). The grid is as wide as the add shader's (x up to 65535 workgroups, then y).
  */
 export function elementwiseShader(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[], ops: Operand[], W: number): ShaderEntry {
-  const outShape = shapeOf(k.outputs[0]);
-  const terms = k.inputs.map((x) => broadcastIndex(outShape, shapeOf(x)) ?? cannotRun('wgsl', 'elementwise', `over ${x}: a size after the first axis depends on the token count`));
-  const steps = ewSteps(parseEw(k.attrs.expr as string));
-  const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, terms)};`).join('\n');
+  const view = chainView(k.op, k.attrs, k.inputs.map(shapeOf), shapeOf(k.outputs[0])) ?? cannotRun('wgsl', k.op, `of ${k.inputs.join(', ')}: a size after the first axis depends on the token count`);
+  const steps = ewSteps(view.expr);
+  const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, view.maps)};`).join('\n');
   const code = `${PRELUDE}${accessors(ops, ['count'])}${ACTIVATIONS}fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
-// ${k.attrs.expr as string}
+// ${k.op === 'elementwise' ? (k.attrs.expr as string) : `${k.op}: a strided copy`}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * ${W}u;

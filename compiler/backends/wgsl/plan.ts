@@ -30,6 +30,7 @@ import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as 
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
 import { elementwiseShader } from './elementwise.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { embeddingShader, ropeShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
@@ -384,7 +385,9 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const [vocab, d] = shapeOf(k.inputs[1]).map(staticDim);
       ops = [operand('ids', k.inputs[0]), operand('table', k.inputs[1]), operand('out', k.outputs[0], true)];
       shader = embeddingShader(vocab, d, ops, workgroupOf(k));
-    } else if (k.op === 'elementwise') {
+    } else if (CHAIN_OPS.has(k.op)) {
+      const odd = [...k.inputs, ...k.outputs].find((b) => byName.get(b)!.dtype !== 'f32');
+      if (odd) cannotRun('wgsl', k.op, `of the ${byName.get(odd)!.dtype} tensor ${odd}`);
       ops = withScales([...k.inputs.map((x, j) => operand(`x${j}`, x)), operand('out', k.outputs[0], true)]);
       shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
     } else {
