@@ -24,13 +24,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: row-wise reductions
- * and selections (softmax, sum, mean, amax, topk, group_topk, glu), data movement (gather,
+ * and selections (topk, group_topk, glu), data movement (gather,
  * concat, cast), the unfused MoE primitives (route_capacity,
  * moe_permute, moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them).
- * (embedding, rope, and reshape, transpose and slice as strided copies, run everywhere.)
+ * (embedding, rope, softmax, sum, mean, amax, and reshape, transpose and slice as strided
+ * copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
-  'softmax', 'sum', 'mean', 'amax', 'topk', 'group_topk', 'glu',
+  'topk', 'group_topk', 'glu',
   'gather', 'concat', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
@@ -90,13 +91,13 @@ const CASES: Record<string, Case> = {
   div: binary('div', '%x', '%p'),
   maximum: binary('maximum', '%x', '%y'),
   minimum: binary('minimum', '%c', '%x'),
-  elementwise: { body: ['%elementwise = elementwise(%x, %c, %row) {expr="add(mul(silu(x0), add(x1, 1.5)), tanh(x2))"} : f32[T, 8]'], results: ['elementwise'] },
+  elementwise: { body: ['%elementwise = elementwise(%x, %c, %row) {expr="add(mul(silu(x0), add(x1, 1.5)), maximum(tanh(x2), -inf))"} : f32[T, 8]'], results: ['elementwise'] },
   matmul: { body: ['%wm = weight() {name="w"} : f32[8, 6]', '%matmul = matmul(%x, %wm) {transpose_b=false} : f32[T, 6]'], results: ['matmul'] },
-  softmax: { body: ['%softmax = softmax(%x) {axis=-1} : f32[T, 8]'], results: ['softmax'] },
+  softmax: { params: ['%x4s: f32[T, 3, 4]'], body: ['%softmax = softmax(%x) {axis=-1} : f32[T, 8]', '%softmax_mid = softmax(%x4s) {axis=1} : f32[T, 3, 4]'], results: ['softmax', 'softmax_mid'] },
   rmsnorm: { body: ['%nw = weight() {name="nw"} : f32[8]', '%rmsnorm = rmsnorm(%y, %nw) {eps=0.000001} : f32[T, 8]'], results: ['rmsnorm'] },
   sum: { body: ['%sum = sum(%x) {axis=-1, keepdim=false} : f32[T]'], results: ['sum'] },
   mean: { body: ['%mean = mean(%x) {axis=-1, keepdim=true} : f32[T, 1]'], results: ['mean'] },
-  amax: { body: ['%amax = amax(%y) {axis=-1, keepdim=false} : f32[T]'], results: ['amax'] },
+  amax: { params: ['%x4a: f32[T, 3, 4]'], body: ['%amax = amax(%y) {axis=-1, keepdim=false} : f32[T]', '%amax_mid = amax(%x4a) {axis=1, keepdim=true} : f32[T, 1, 4]'], results: ['amax', 'amax_mid'] },
   topk: { body: ['%topk.values, %topk.indices = topk(%x) {axis=-1, k=3} : f32[T, 3], i32[T, 3]'], results: ['topk.values', 'topk.indices'] },
   group_topk: {
     body: ['%gt.values, %gt.indices = group_topk(%y) {group_score="max", groups=4, k=2, topk_groups=2} : f32[T, 2], i32[T, 2]'],

@@ -24,6 +24,8 @@ import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cElementwise } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
+import { cAxisOp } from './axis-ops.ts';
 import { cEmbedding, cRope } from './decoder.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
@@ -678,6 +680,15 @@ class CRenderer {
         { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
+    }
+    if (AXIS_OPS.has(k.op)) {
+      const view = cAxisOp(k, (b) => this.shape(b));
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'lanes', expr: `${cElems(this.shape(k.inputs[0]), 'T')} / ${view.n}` },
+      ];
+      return [{ op: true, ...view }, args];
     }
     if (CHAIN_OPS.has(k.op)) {
       const odd = [...k.inputs, ...k.outputs].find((b) => this.bufs.get(b)!.buf.dtype !== 'f32');

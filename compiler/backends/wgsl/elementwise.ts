@@ -11,10 +11,13 @@ import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
-/** A literal for any f32, infinities and NaN as bit patterns (WGSL has no literal for them). */
+/**
+ * A literal for any f32: infinities and NaN from their bit patterns through `ew_bits`, at run
+ * time (WGSL has no literal for them, and a constant expression that makes one is an error).
+ */
 function lit(v: number): string {
-  if (Number.isNaN(v)) return 'bitcast<f32>(0x7fc00000u)';
-  if (!Number.isFinite(v)) return `bitcast<f32>(${v > 0 ? '0x7f800000u' : '0xff800000u'})`;
+  if (Number.isNaN(v)) return 'ew_bits(0x7fc00000u)';
+  if (!Number.isFinite(v)) return `ew_bits(${v > 0 ? '0x7f800000u' : '0xff800000u'})`;
   return f32Lit(v);
 }
 
@@ -74,6 +77,7 @@ export function elementwiseShader(k: OpKernel, shapeOf: (buffer: string) => read
   const steps = ewSteps(view.expr);
   const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, view.maps)};`).join('\n');
   const code = `${PRELUDE}${accessors(ops, ['count'])}${ACTIVATIONS}fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
+fn ew_bits(b: u32) -> f32 { var v = b; return bitcast<f32>(v); }
 // ${k.op === 'elementwise' ? (k.attrs.expr as string) : `${k.op}: a strided copy`}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -31,6 +31,8 @@ import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
 import { elementwiseShader } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
+import { axisOpShader } from './axis-ops.ts';
 import { embeddingShader, ropeShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
@@ -95,6 +97,13 @@ export interface WgslPlan {
 const ALIGN = 256;
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** The grid of a shader with one invocation per item (n items, W per workgroup): x up to 65535 workgroups, then y. */
+function flatGrid(n: number, W: number): [number, number, number] {
+  const groups = ceilDiv(n, W);
+  const x = Math.min(groups, 65535);
+  return [x, ceilDiv(groups, x), 1];
+}
 
 /** `ceil(d / by)` as text. */
 function ceilText(d: Dim, by: number): string {
@@ -363,6 +372,16 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
+    if (AXIS_OPS.has(k.op)) {
+      const loop = axisLoop(shapeOf(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('wgsl', k.op, 'along an axis whose size depends on the token count');
+      const ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      const lanesDim = dimMul(loop.outer, loop.inner);
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: axisOpShader(k.op, loop, ops, workgroupOf(k)), operands: ops, extras: ['lanes'], grid: [ceilText(lanesDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const lanes = evalShape([lanesDim], b)[0];
+        dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
+      };
+    }
     if (k.op === 'rope') {
       const g = ropeGeometry(k.attrs, shapeOf(k.inputs[0]));
       const ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
@@ -372,9 +391,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rope`, shader, operands: ops, extras: ['rows', 'pos0'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
       return (b, loc, out) => {
         const rows = evalShape([rowsDim], b)[0];
-        const groups = ceilDiv(rows, workgroupOf(k));
-        const x = Math.min(groups, 65535);
-        dispatch(out, i, b, ops, loc, [rows, evalShape([offset], b)[0]], [x, ceilDiv(groups, x), 1]);
+        dispatch(out, i, b, ops, loc, [rows, evalShape([offset], b)[0]], flatGrid(rows, workgroupOf(k)));
       };
     }
     // One invocation per output element: an add, a fused elementwise chain, an embedding row.
@@ -402,9 +419,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
     return (b, loc, out) => {
       const n = numel(evalShape(o, b));
-      const groups = ceilDiv(n, workgroupOf(k));
-      const x = Math.min(groups, 65535);
-      dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
+      dispatch(out, i, b, ops, loc, [n], flatGrid(n, workgroupOf(k)));
     };
   };
 

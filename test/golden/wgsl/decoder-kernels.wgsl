@@ -68,6 +68,7 @@ fn erf_(x: f32) -> f32 {
 fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
 fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
 fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
+fn ew_bits(b: u32) -> f32 { var v = b; return bitcast<f32>(v); }
 // sigmoid(x0)
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -100,6 +101,7 @@ fn erf_(x: f32) -> f32 {
 fn act_gelu(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.70710678118654752)); }
 fn act_gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))); }
 fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
+fn ew_bits(b: u32) -> f32 { var v = b; return bitcast<f32>(v); }
 // gelu_tanh(mul(x0, x1))
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
