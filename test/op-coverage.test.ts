@@ -23,15 +23,15 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
- * cache as state the compiled model owns; the others for their kernels: row-wise reductions
- * and selections (topk, group_topk, glu), data movement (gather,
- * concat, cast), the unfused MoE primitives (route_capacity,
- * moe_permute, moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them).
- * (embedding, rope, softmax, sum, mean, amax, and reshape, transpose and slice as strided
- * copies, run everywhere.)
+ * cache as state the compiled model owns; the others for their kernels: row-wise selections
+ * (topk, group_topk), data movement by index or by piece (gather, concat) and cast (its
+ * integer results), and the unfused MoE primitives (route_capacity, moe_permute,
+ * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
+ * rope, softmax, sum, mean, amax, glu, and reshape, transpose and slice as strided copies,
+ * run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
-  'topk', 'group_topk', 'glu',
+  'topk', 'group_topk',
   'gather', 'concat', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
@@ -139,7 +139,10 @@ const CASES: Record<string, Case> = {
     ],
     results: ['moe_experts'],
   },
-  glu: { body: ['%glu = glu(%y) {fn="swiglu", layout="concat"} : f32[T, 4]'], results: ['glu'] },
+  glu: {
+    body: ['%glu = glu(%y) {fn="swiglu", layout="concat"} : f32[T, 4]', '%glu_clamped = glu(%x) {alpha=1.702, fn="swiglu_clamped", layout="interleaved", limit=0.3} : f32[T, 4]'],
+    results: ['glu', 'glu_clamped'],
+  },
   embedding: { params: ['%ids: i32[T]'], body: ['%table = weight() {name="table"} : f32[10, 8]', '%embedding = embedding(%ids, %table) : f32[T, 8]'], results: ['embedding'] },
   // Every variant the importer emits: half and interleaved pairs, a partial rotary dim, YaRN, llama3.
   rope: {

@@ -186,22 +186,30 @@ export function broadcastIndex(outShape: readonly Dim[], inShape: readonly Dim[]
 }
 
 /** The ops every renderer draws as an elementwise chain over strided operands (data movement is a chain `x0`). */
-export const CHAIN_OPS: ReadonlySet<string> = new Set(['elementwise', 'reshape', 'transpose', 'slice']);
+export const CHAIN_OPS: ReadonlySet<string> = new Set(['elementwise', 'reshape', 'transpose', 'slice', 'glu']);
+
+/** What a renderer draws for a `CHAIN_OPS` kernel: the chain, and for each of its operands the kernel input and index map. */
+export interface ChainView {
+  expr: EwExpr;
+  operands: Array<{ input: number; map: IndexMap }>;
+}
 
 /**
- * A `CHAIN_OPS` kernel as its chain and each operand's index map: the fused chain over
- * broadcast operands, or the identity `x0` read through a reshape (the same flat index), a
- * transpose (permuted strides) or a slice (strided along its axis, from its start).
- * `undefined`: a shape this form cannot index (a symbolic size after the first axis).
+ * A `CHAIN_OPS` kernel as its chain: the fused chain over broadcast operands; the identity
+ * `x0` read through a reshape (the same flat index), a transpose (permuted strides) or a
+ * slice (strided along its axis, from its start); glu as its gate and up halves of the one
+ * input, read as two operands. `undefined`: a shape this form cannot index (a symbolic size
+ * after the first axis).
  */
-export function chainView(op: string, attrs: Readonly<Record<string, unknown>>, inShapes: ReadonlyArray<readonly Dim[]>, outShape: readonly Dim[]): { expr: EwExpr; maps: IndexMap[] } | undefined {
+export function chainView(op: string, attrs: Readonly<Record<string, unknown>>, inShapes: ReadonlyArray<readonly Dim[]>, outShape: readonly Dim[]): ChainView | undefined {
   const x0: EwExpr = { kind: 'input', index: 0 };
-  const one = (m: IndexMap | undefined): { expr: EwExpr; maps: IndexMap[] } | undefined => (m ? { expr: x0, maps: [m] } : undefined);
+  const one = (m: IndexMap | undefined): ChainView | undefined => (m ? { expr: x0, operands: [{ input: 0, map: m }] } : undefined);
   const [x] = inShapes;
   switch (op) {
     case 'elementwise': {
       const maps = inShapes.map((s) => broadcastIndex(outShape, s));
-      return maps.every((m) => m !== undefined) ? { expr: parseEw(attrs.expr as string), maps: maps.map((terms) => ({ terms: terms!, base: 0 })) } : undefined;
+      if (maps.some((m) => m === undefined)) return undefined;
+      return { expr: parseEw(attrs.expr as string), operands: maps.map((terms, input) => ({ input, map: { terms: terms!, base: 0 } })) };
     }
     case 'reshape':
       return one({ terms: [{ div: 1, mul: 1 }], base: 0 });
@@ -214,9 +222,29 @@ export function chainView(op: string, attrs: Readonly<Record<string, unknown>>, 
       const stride = (x.slice(axis + 1) as number[]).reduce((a, b) => a * b, 1);
       return one(stridedIndex(outShape, x, source, scale, (attrs.start as number) * stride));
     }
+    case 'glu': {
+      // Output [.., H] from x [.., 2H]: gate column j at j (concat) or 2j (interleaved), up at H + j or 2j + 1.
+      const h = outShape[outShape.length - 1] as number;
+      const last = outShape.length - 1;
+      const interleaved = attrs.layout === 'interleaved';
+      const scale = outShape.map((_, d) => (d === last && interleaved ? 2 : 1));
+      const source = outShape.map((_, d) => d);
+      const gate = stridedIndex(outShape, x, source, scale, 0);
+      const up = stridedIndex(outShape, x, source, scale, interleaved ? 1 : h);
+      if (!gate || !up) return undefined;
+      return { expr: gluExpr(attrs), operands: [{ input: 0, map: gate }, { input: 0, map: up }] };
+    }
     default:
       throw new Error(`chainView: ${op} is not drawn as a chain`);
   }
+}
+
+/** glu over gate x0 and up x1: swiglu silu(g) * u; swiglu_clamped (u' + 1) * g' * sigmoid(alpha * g'), g' = min(g, limit), u' = clamp(u, ±limit). */
+function gluExpr(attrs: Readonly<Record<string, unknown>>): EwExpr {
+  if (attrs.fn !== 'swiglu_clamped') return parseEw('mul(silu(x0), x1)');
+  const limit = attrs.limit as number;
+  const g = `minimum(x0, ${limit})`;
+  return parseEw(`mul(mul(add(maximum(minimum(x1, ${limit}), ${-limit}), 1), ${g}), sigmoid(mul(${attrs.alpha as number}, ${g})))`);
 }
 
 /** One step of a chain flattened for a renderer; operands name earlier steps by position. */

@@ -106,7 +106,6 @@ const gluKernel: Kernel = (ctx, [x], attrs, node) => {
   return [{ ...h, shape: [...x.shape.slice(0, -1), cols / 2] }];
 };
 
-/** Kernels of the fused ops, looked up after the primitive ones. */
 /**
  * A fused elementwise chain: each step runs as the op it stands for (broadcasting, and the
  * rounding of its stored result, included), so the chain equals the unfused graph exactly.
@@ -144,6 +143,7 @@ function broadcastTo(a: readonly number[], b: readonly number[]): number[] {
   });
 }
 
+/** Kernels of the fused ops, looked up after the primitive ones. */
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
   elementwise: elementwiseKernel,
   moe_router: moeRouterKernel,

@@ -24,10 +24,10 @@ export function cIndex(map: IndexMap): string {
   return parts.join(' + ');
 }
 
-function cStep(s: EwStep, v: (i: number) => string, index: (input: number) => string): string {
+function cStep(s: EwStep, v: (i: number) => string, load: (operand: number) => string): string {
   switch (s.kind) {
     case 'input':
-      return `(double)g->x${s.index}[${index(s.index)}]`;
+      return load(s.index);
     case 'const':
       return cLit(s.value);
     case 'unary': {
@@ -70,10 +70,11 @@ function cStep(s: EwStep, v: (i: number) => string, index: (input: number) => st
  */
 export function cElementwise(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[]): { expr: string; fields: string; body: string } {
   const view = chainView(k.op, k.attrs, k.inputs.map(shapeOf), shapeOf(k.outputs[0])) ?? cannotRun('c', k.op, `of ${k.inputs.join(', ')}: a size after the first axis depends on the token count`);
-  const expr = k.op === 'elementwise' ? (k.attrs.expr as string) : `${k.op}: a strided copy`;
+  const expr = k.op === 'elementwise' ? (k.attrs.expr as string) : k.op === 'glu' ? `glu ${String(k.attrs.fn)} (${String(k.attrs.layout)})` : `${k.op}: a strided copy`;
   const steps = ewSteps(view.expr);
   const v = (i: number): string => `v${i}`;
-  const lines = steps.map((s, i) => `    const float v${i} = (float)(${cStep(s, v, (input) => cIndex(view.maps[input]))});`);
+  const load = (j: number): string => `(double)g->x${view.operands[j].input}[${cIndex(view.operands[j].map)}]`;
+  const lines = steps.map((s, i) => `    const float v${i} = (float)(${cStep(s, v, load)});`);
   lines.push(`    g->out[i] = v${steps.length - 1};`);
   const fields = k.inputs.length ? `  const float ${k.inputs.map((_, i) => `*x${i}`).join(', ')};\n` : '';
   return { expr, fields, body: lines.join('\n') };

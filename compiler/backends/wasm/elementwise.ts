@@ -33,7 +33,7 @@ export function buildElementwise(env: ProgramEnv, k: OpKernel, name: string, dep
   const value = (s: EwStep): Expr => {
     switch (s.kind) {
       case 'input':
-        return m.f64.promote(f32load(m, m.i32.add(f.addr(k.inputs[s.index]), m.i32.shl(index(view.maps[s.index]), m.i32.const(2)))));
+        return m.f64.promote(f32load(m, m.i32.add(f.addr(k.inputs[view.operands[s.index].input]), m.i32.shl(index(view.operands[s.index].map), m.i32.const(2)))));
       case 'const':
         return c(s.value);
       case 'unary': {

@@ -5,7 +5,7 @@
  * no f64: exp, log and the activations are the GPU's f32 functions, within the tolerance
  * the WGSL tests hold every kernel to.
  */
-import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
+import { type ChainView, type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { Dim } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -27,11 +27,11 @@ function index(map: IndexMap): string {
   return parts.join(' + ');
 }
 
-function step(s: EwStep, terms: readonly IndexMap[]): string {
+function step(s: EwStep, operands: ChainView['operands']): string {
   const v = (j: number): string => `v${j}`;
   switch (s.kind) {
     case 'input':
-      return `ld_x${s.index}(${index(terms[s.index])})`;
+      return `ld_x${operands[s.index].input}(${index(operands[s.index].map)})`;
     case 'const':
       return lit(s.value);
     case 'unary': {
@@ -75,10 +75,10 @@ function step(s: EwStep, terms: readonly IndexMap[]): string {
 export function elementwiseShader(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[], ops: Operand[], W: number): ShaderEntry {
   const view = chainView(k.op, k.attrs, k.inputs.map(shapeOf), shapeOf(k.outputs[0])) ?? cannotRun('wgsl', k.op, `of ${k.inputs.join(', ')}: a size after the first axis depends on the token count`);
   const steps = ewSteps(view.expr);
-  const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, view.maps)};`).join('\n');
+  const body = steps.map((s, j) => `  let v${j}: f32 = ${step(s, view.operands)};`).join('\n');
   const code = `${PRELUDE}${accessors(ops, ['count'])}${ACTIVATIONS}fn ew_tanh(x: f32) -> f32 { return sign(x) * (1.0 - 2.0 / (exp(2.0 * abs(x)) + 1.0)); }
 fn ew_bits(b: u32) -> f32 { var v = b; return bitcast<f32>(v); }
-// ${k.op === 'elementwise' ? (k.attrs.expr as string) : `${k.op}: a strided copy`}
+// ${k.op === 'elementwise' ? (k.attrs.expr as string) : k.op}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * ${W}u;
