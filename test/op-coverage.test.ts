@@ -23,15 +23,15 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
- * cache as state the compiled model owns; the others for their kernels: row-wise selections
- * (topk, group_topk), data movement by index or by piece (gather, concat) and cast (its
+ * cache as state the compiled model owns; the others for their kernels: DeepSeek's
+ * group_topk, data movement by index or by piece (gather, concat) and cast (its
  * integer results), and the unfused MoE primitives (route_capacity, moe_permute,
  * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
- * rope, softmax, sum, mean, amax, glu, and reshape, transpose and slice as strided copies,
- * run everywhere.)
+ * rope, softmax, sum, mean, amax, topk, glu, and reshape, transpose and slice as strided
+ * copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
-  'topk', 'group_topk',
+  'group_topk',
   'gather', 'concat', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
@@ -98,7 +98,15 @@ const CASES: Record<string, Case> = {
   sum: { body: ['%sum = sum(%x) {axis=-1, keepdim=false} : f32[T]'], results: ['sum'] },
   mean: { body: ['%mean = mean(%x) {axis=-1, keepdim=true} : f32[T, 1]'], results: ['mean'] },
   amax: { params: ['%x4a: f32[T, 3, 4]'], body: ['%amax = amax(%y) {axis=-1, keepdim=false} : f32[T]', '%amax_mid = amax(%x4a) {axis=1, keepdim=true} : f32[T, 1, 4]'], results: ['amax', 'amax_mid'] },
-  topk: { body: ['%topk.values, %topk.indices = topk(%x) {axis=-1, k=3} : f32[T, 3], i32[T, 3]'], results: ['topk.values', 'topk.indices'] },
+  topk: {
+    params: ['%x4k: f32[T, 3, 4]', '%ties: f32[T, 6]'],
+    body: [
+      '%topk.values, %topk.indices = topk(%x) {axis=-1, k=3} : f32[T, 3], i32[T, 3]',
+      '%tk.values, %tk.indices = topk(%x4k) {axis=1, k=2} : f32[T, 2, 4], i32[T, 2, 4]',
+      '%tt.values, %tt.indices = topk(%ties) {axis=-1, k=3} : f32[T, 3], i32[T, 3]',
+    ],
+    results: ['topk.values', 'topk.indices', 'tk.values', 'tk.indices', 'tt.values', 'tt.indices'],
+  },
   group_topk: {
     body: ['%gt.values, %gt.indices = group_topk(%y) {group_score="max", groups=4, k=2, topk_groups=2} : f32[T, 2], i32[T, 2]'],
     results: ['gt.values', 'gt.indices'],
@@ -211,6 +219,8 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     coff: i32([5], (i) => offsets[i]),
     goff: i32([5], (i) => offsets[i]),
     ids: i32([T], (i) => (i * 3) % 10),
+    // Ties go to the lower index; NaN ranks above every number (row 1), -inf below (row 2).
+    ties: { dtype: 'f32', shape: [T, 6], data: Float32Array.from({ length: T * 6 }, (_, i) => [[1, 2, 2, 0, 2, 1], [0.5, NaN, 3, NaN, 3, 1], [-Infinity, -1, -Infinity, -2, -1, -3]][(i / 6 | 0) % 3][i % 6]) },
   };
   return Object.fromEntries(Object.entries(base).map(([k, v]) => [k, fixed[k] ?? v]));
 }

@@ -24,7 +24,7 @@ import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cElementwise } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
-import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
+import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { cAxisOp } from './axis-ops.ts';
 import { cEmbedding, cRope } from './decoder.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
@@ -680,6 +680,16 @@ class CRenderer {
         { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
+    }
+    if (k.op === 'topk') {
+      const { n, inner } = axisLoop(this.shape(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('c', 'topk', 'along an axis whose size depends on the token count');
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'values', expr: this.v(k.outputs[0]) },
+        { field: 'indices', expr: this.v(k.outputs[1]) },
+        { field: 'lanes', expr: `${cElems(this.shape(k.inputs[0]), 'T')} / ${n}` },
+      ];
+      return [{ op: true, topk: true, k: k.attrs.k, n, inner, summaryLine: `top-${String(k.attrs.k)} along an axis of ${n}` }, args];
     }
     if (AXIS_OPS.has(k.op)) {
       const view = cAxisOp(k, (b) => this.shape(b));

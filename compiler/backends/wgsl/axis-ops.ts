@@ -36,3 +36,36 @@ ${body[op]}
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * `topk` along an axis: operands x, values, indices; extra `lanes`. Per lane, an insertion
+ * into the k best so far, kept in the output rows themselves: values descending, ties to the
+ * lower index, NaN above every number (the interpreter's order).
+ */
+export function topkShader(k: number, { n, inner }: AxisLoop, ops: Operand[], W: number): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops, ['lanes'])}
+fn better(v: f32, w: f32) -> bool { return v > w || (v != v && w == w); }
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let l = gid.x + gid.y * nwg.x * ${W}u;
+  if (l >= lanes()) { return; }
+  let base = l / ${inner}u * ${n * inner}u + l % ${inner}u;
+  let obase = l / ${inner}u * ${k * inner}u + l % ${inner}u;
+  var count = 0u;
+  for (var i = 0u; i < ${n}u; i++) {
+    let v = ld_x(base + i * ${inner}u);
+    if (count == ${k}u && !better(v, ld_values(obase + ${(k - 1) * inner}u))) { continue; }
+    var p = ${k - 1}u;
+    if (count < ${k}u) { p = count; count++; }
+    while (p > 0u && better(v, ld_values(obase + (p - 1u) * ${inner}u))) {
+      st_values(obase + p * ${inner}u, ld_values(obase + (p - 1u) * ${inner}u));
+      st_indices(obase + p * ${inner}u, ld_indices(obase + (p - 1u) * ${inner}u));
+      p--;
+    }
+    st_values(obase + p * ${inner}u, v);
+    st_indices(obase + p * ${inner}u, i32(i));
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}

@@ -32,7 +32,7 @@ import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } 
 import { elementwiseShader } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
-import { axisOpShader } from './axis-ops.ts';
+import { axisOpShader, topkShader } from './axis-ops.ts';
 import { embeddingShader, ropeShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
@@ -372,11 +372,12 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
-    if (AXIS_OPS.has(k.op)) {
+    if (AXIS_OPS.has(k.op) || k.op === 'topk') {
       const loop = axisLoop(shapeOf(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('wgsl', k.op, 'along an axis whose size depends on the token count');
-      const ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      const ops = k.op === 'topk' ? [operand('x', k.inputs[0]), operand('values', k.outputs[0], true), operand('indices', k.outputs[1], true)] : [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
       const lanesDim = dimMul(loop.outer, loop.inner);
-      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: axisOpShader(k.op, loop, ops, workgroupOf(k)), operands: ops, extras: ['lanes'], grid: [ceilText(lanesDim, workgroupOf(k)), '1', '1'] });
+      const shader = k.op === 'topk' ? topkShader(k.attrs.k as number, loop, ops, workgroupOf(k)) : axisOpShader(k.op, loop, ops, workgroupOf(k));
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['lanes'], grid: [ceilText(lanesDim, workgroupOf(k)), '1', '1'] });
       return (b, loc, out) => {
         const lanes = evalShape([lanesDim], b)[0];
         dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
