@@ -24,15 +24,15 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, data movement by index or by piece (gather, concat) and cast (its
+ * group_topk, data movement by index (gather) and cast (its
  * integer results), and the unfused MoE primitives (route_capacity, moe_permute,
  * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
- * rope, softmax, sum, mean, amax, topk, glu, and reshape, transpose and slice as strided
- * copies, run everywhere.)
+ * rope, softmax, sum, mean, amax, topk, glu, concat, and reshape, transpose and slice as
+ * strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'gather', 'concat', 'cast',
+  'gather', 'cast',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
@@ -112,7 +112,11 @@ const CASES: Record<string, Case> = {
     results: ['gt.values', 'gt.indices'],
   },
   gather: { params: ['%gi: i32[T, 3]'], body: ['%gather = gather(%x, %gi) {axis=-1} : f32[T, 3]'], results: ['gather'] },
-  concat: { body: ['%concat = concat(%x, %c) {axis=-1} : f32[T, 9]'], results: ['concat'] },
+  concat: {
+    params: ['%x4c: f32[T, 3, 4]'],
+    body: ['%concat = concat(%x, %c) {axis=-1} : f32[T, 9]', '%concat_mid = concat(%x4c, %x4c, %x4c) {axis=1} : f32[T, 9, 4]'],
+    results: ['concat', 'concat_mid'],
+  },
   slice: {
     params: ['%x4: f32[T, 3, 4]'],
     body: ['%slice = slice(%x) {axis=-1, end=7, start=1, step=2} : f32[T, 3]', '%slice_mid = slice(%x4) {axis=1, start=1} : f32[T, 2, 4]'],

@@ -8,6 +8,7 @@ import type { Dim } from '../../../ir/dims.ts';
 import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
+import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 
 /** A double literal that reads back exactly (C has no inf/nan literals: math.h's macros). */
 function cLit(v: number): string {
@@ -78,4 +79,16 @@ export function cElementwise(k: OpKernel, shapeOf: (buffer: string) => readonly 
   lines.push(`    g->out[i] = v${steps.length - 1};`);
   const fields = k.inputs.length ? `  const float ${k.inputs.map((_, i) => `*x${i}`).join(', ')};\n` : '';
   return { expr, fields, body: lines.join('\n') };
+}
+
+/** The template view of a concat (drawn by the elementwise template): the input picked by the axis coordinate. */
+export function cConcat(k: OpKernel, shapeOf: (buffer: string) => readonly Dim[]): { expr: string; fields: string; body: string } {
+  const c = concatPieces(k.inputs.map(shapeOf), k.attrs.axis as number) ?? cannotRun('c', 'concat', 'along an axis whose size depends on the token count');
+  const lines = [`    const size_t o = i / ${c.total * c.inner}, c = i / ${c.inner} % ${c.total}, q = i % ${c.inner};`];
+  c.pieces.forEach((p, j) => {
+    const read = `g->out[i] = g->x${j}[o * ${p.size * c.inner} + (c - ${p.start}) * ${c.inner} + q];`;
+    lines.push(j === c.pieces.length - 1 ? `    else ${read}` : `    ${j === 0 ? 'if' : 'else if'} (c < ${p.start + p.size}) ${read}`);
+  });
+  if (c.pieces.length === 1) lines[1] = lines[1].replace('    else ', '    ');
+  return { expr: `concat of ${k.inputs.length} along an axis of ${c.total}`, fields: `  const float ${k.inputs.map((_, i) => `*x${i}`).join(', ')};\n`, body: lines.join('\n') };
 }

@@ -22,7 +22,7 @@ import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted } from '../../../ir/kernel/walk.ts';
 import { cannotRun } from '../cannot-run.ts';
-import { cElementwise } from './elementwise.ts';
+import { cConcat, cElementwise } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { cAxisOp } from './axis-ops.ts';
@@ -700,10 +700,10 @@ class CRenderer {
       ];
       return [{ op: true, ...view }, args];
     }
-    if (CHAIN_OPS.has(k.op)) {
+    if (CHAIN_OPS.has(k.op) || k.op === 'concat') {
       const odd = [...k.inputs, ...k.outputs].find((b) => this.bufs.get(b)!.buf.dtype !== 'f32');
       if (odd) cannotRun('c', k.op, `of the ${this.bufs.get(odd)!.buf.dtype} tensor ${odd}`);
-      const ew = cElementwise(k, (b) => this.shape(b));
+      const ew = (k.op === 'concat' ? cConcat : cElementwise)(k, (b) => this.shape(b));
       const args = [
         ...k.inputs.map((x, i) => ({ field: `x${i}`, expr: this.v(x) })),
         { field: 'out', expr: this.v(k.outputs[0]) },

@@ -9,6 +9,7 @@
 import { type EwStep, type IndexMap, chainView, ewSteps } from '../../../ir/graph/elementwise.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
+import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
 
@@ -69,6 +70,31 @@ export function buildElementwise(env: ProgramEnv, k: OpKernel, name: string, dep
     f.forRange(i, m.i32.const(0), f.elements(out), [
       ...steps.map((s, j) => f.set(vals[j], m.f64.promote(m.f32.demote(value(s))))),
       f32store(m, m.i32.add(f.addr(out), m.i32.shl(f.get(i), m.i32.const(2))), m.f32.demote(v(steps.length - 1))),
+    ]),
+  ]);
+}
+
+/** A concat: each output element copied from the input its axis coordinate falls in (ir/graph/concat-pieces.ts). */
+export function buildConcat(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [out] = k.outputs;
+  for (const b of [...k.inputs, out]) if (f.buffer(b).dtype !== 'f32') cannotRun('wasm', 'concat', `of the ${f.buffer(b).dtype} tensor ${b}`);
+  const c = concatPieces(k.inputs.map((x) => f.buffer(x).shape), k.attrs.axis as number) ?? cannotRun('wasm', 'concat', 'along an axis whose size depends on the token count');
+  const [i, o, a, q] = [f.i32(), f.i32(), f.i32(), f.i32()];
+  const copy = (j: number): Expr => {
+    const p = c.pieces[j];
+    const at = m.i32.add(m.i32.add(m.i32.mul(f.get(o), i32c(m, p.size * c.inner)), m.i32.mul(m.i32.sub(f.get(a), i32c(m, p.start)), i32c(m, c.inner))), f.get(q));
+    const value = f32load(m, m.i32.add(f.addr(k.inputs[j]), m.i32.shl(at, m.i32.const(2))));
+    const store = f32store(m, m.i32.add(f.addr(out), m.i32.shl(f.get(i), m.i32.const(2))), value);
+    return j === c.pieces.length - 1 ? store : m.if(m.i32.lt_u(f.get(a), i32c(m, p.start + p.size)), store, copy(j + 1));
+  };
+  f.finish([
+    f.forRange(i, m.i32.const(0), f.elements(out), [
+      f.set(o, m.i32.div_u(f.get(i), i32c(m, c.total * c.inner))),
+      f.set(a, m.i32.rem_u(m.i32.div_u(f.get(i), i32c(m, c.inner)), i32c(m, c.total))),
+      f.set(q, m.i32.rem_u(f.get(i), i32c(m, c.inner))),
+      copy(0),
     ]),
   ]);
 }

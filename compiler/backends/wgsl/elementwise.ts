@@ -9,6 +9,7 @@ import { type ChainView, type EwStep, type IndexMap, chainView, ewSteps } from '
 import type { Dim } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { cannotRun } from '../cannot-run.ts';
+import type { ConcatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { ACTIVATIONS, type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
 /**
@@ -85,6 +86,27 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= count()) { return; }
 ${body}
   st_out(i, v${steps.length - 1});
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}
+
+/** A concat over operands x0.. and out; extra `count`: each output element from the input its axis coordinate falls in. */
+export function concatShader(c: ConcatPieces, ops: Operand[], W: number): ShaderEntry {
+  const read = (j: number): string => {
+    const p = c.pieces[j];
+    return `st_out(i, ld_x${j}(o * ${p.size * c.inner}u + (a - ${p.start}u) * ${c.inner}u + q));`;
+  };
+  const pick = c.pieces.map((p, j) => (j === c.pieces.length - 1 ? `{ ${read(j)} }` : `if (a < ${p.start + p.size}u) { ${read(j)} }`)).join(' else ');
+  const code = `${PRELUDE}${accessors(ops, ['count'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+  let o = i / ${c.total * c.inner}u;
+  let a = i / ${c.inner}u % ${c.total}u;
+  let q = i % ${c.inner}u;
+  ${pick}
 }
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };

@@ -29,7 +29,8 @@ import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
-import { elementwiseShader } from './elementwise.ts';
+import { concatShader, elementwiseShader } from './elementwise.ts';
+import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
@@ -403,11 +404,15 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const [vocab, d] = shapeOf(k.inputs[1]).map(staticDim);
       ops = [operand('ids', k.inputs[0]), operand('table', k.inputs[1]), operand('out', k.outputs[0], true)];
       shader = embeddingShader(vocab, d, ops, workgroupOf(k));
-    } else if (CHAIN_OPS.has(k.op)) {
+    } else if (CHAIN_OPS.has(k.op) || k.op === 'concat') {
       const odd = [...k.inputs, ...k.outputs].find((b) => byName.get(b)!.dtype !== 'f32');
       if (odd) cannotRun('wgsl', k.op, `of the ${byName.get(odd)!.dtype} tensor ${odd}`);
       ops = withScales([...k.inputs.map((x, j) => operand(`x${j}`, x)), operand('out', k.outputs[0], true)]);
-      shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
+      if (k.op !== 'concat') shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
+      else {
+        const pieces = concatPieces(k.inputs.map(shapeOf), k.attrs.axis as number) ?? cannotRun('wgsl', 'concat', 'along an axis whose size depends on the token count');
+        shader = concatShader(pieces, ops, workgroupOf(k));
+      }
     } else {
       const [a, bb] = k.inputs.map(shapeOf);
       const trailing = a.slice(a.length - bb.length);
