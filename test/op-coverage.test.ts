@@ -24,15 +24,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, data movement by index (gather) and cast (its
- * integer results), and the unfused MoE primitives (route_capacity, moe_permute,
+ * group_topk, data movement by index (gather), and the unfused MoE primitives (route_capacity, moe_permute,
  * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
- * rope, softmax, sum, mean, amax, topk, glu, concat, and reshape, transpose and slice as
- * strided copies, run everywhere.)
+ * rope, softmax, sum, mean, amax, topk, glu, concat, cast between f32 and i32, and reshape,
+ * transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'gather', 'cast',
+  'gather',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
@@ -124,7 +123,11 @@ const CASES: Record<string, Case> = {
   },
   reshape: { body: ['%reshape = reshape(%y) {shape=[T, 2, 4]} : f32[T, 2, 4]'], results: ['reshape'] },
   transpose: { params: ['%x3: f32[T, 2, 4]'], body: ['%transpose = transpose(%x3) {perm=[0, 2, 1]} : f32[T, 4, 2]'], results: ['transpose'] },
-  cast: { body: ['%cast = cast(%x) {dtype="i32"} : i32[T, 8]'], results: ['cast'] },
+  cast: {
+    params: ['%big: f32[T, 4]', '%gi2: i32[T, 3]'],
+    body: ['%cast = cast(%x) {dtype="i32"} : i32[T, 8]', '%cast_sat = cast(%big) {dtype="i32"} : i32[T, 4]', '%cast_f = cast(%gi2) {dtype="f32"} : f32[T, 3]'],
+    results: ['cast', 'cast_sat', 'cast_f'],
+  },
   route_capacity: { params: ['%ri: i32[T, 2]'], body: ['%route_capacity = route_capacity(%ri) {capacity_factor=1, experts=4} : i32[T, 2]'], results: ['route_capacity'] },
   moe_permute: { params: ['%pi: i32[T, 2]'], body: ['%perm.slots, %perm.offsets = moe_permute(%pi) {experts=4} : i32[2*T], i32[5]'], results: ['perm.slots', 'perm.offsets'] },
   moe_dispatch: { params: ['%slots: i32[2*T]', '%offsets: i32[5]'], body: ['%moe_dispatch = moe_dispatch(%x, %slots, %offsets) {k=2} : f32[2*T, 8]'], results: ['moe_dispatch'] },
@@ -223,6 +226,9 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     coff: i32([5], (i) => offsets[i]),
     goff: i32([5], (i) => offsets[i]),
     ids: i32([T], (i) => (i * 3) % 10),
+    // Truncation toward zero, saturation at the int32 range, NaN to 0.
+    big: { dtype: 'f32', shape: [T, 4], data: Float32Array.from({ length: T * 4 }, (_, i) => [-2.7, 3e9, -3e9, NaN][i % 4] * (1 + (i >> 2))) },
+    gi2: i32([T, 3], (i) => (i - 7) * 123457),
     // Ties go to the lower index; NaN ranks above every number (row 1), -inf below (row 2).
     ties: { dtype: 'f32', shape: [T, 6], data: Float32Array.from({ length: T * 6 }, (_, i) => [[1, 2, 2, 0, 2, 1], [0.5, NaN, 3, NaN, 3, 1], [-Infinity, -1, -Infinity, -2, -1, -3]][(i / 6 | 0) % 3][i % 6]) },
   };

@@ -681,6 +681,17 @@ class CRenderer {
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
+    if (k.op === 'cast') {
+      const [from, to] = [this.bufs.get(k.inputs[0])!.buf.dtype, this.bufs.get(k.outputs[0])!.buf.dtype];
+      if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('c', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
+      const ctype = (d: string): string => (d === 'i32' ? 'int' : 'float');
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      return [{ op: true, cast: true, from, to, fromC: ctype(from), toC: ctype(to), toInt: to === 'i32' && from === 'f32', summaryLine: `cast ${from} to ${to}` }, args];
+    }
     if (k.op === 'topk') {
       const { n, inner } = axisLoop(this.shape(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('c', 'topk', 'along an axis whose size depends on the token count');
       const args = [

@@ -98,3 +98,18 @@ export function buildConcat(env: ProgramEnv, k: OpKernel, name: string, depth: n
     ]),
   ]);
 }
+
+/** A cast between f32 and i32: float to int truncates toward zero and saturates, NaN to 0 (Wasm's saturating conversion). */
+export function buildCast(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [x] = k.inputs;
+  const [out] = k.outputs;
+  const [from, to] = [f.buffer(x).dtype, f.buffer(out).dtype];
+  if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('wasm', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
+  const i = f.i32();
+  const at = (b: string): Expr => m.i32.add(f.addr(b), m.i32.shl(f.get(i), m.i32.const(2)));
+  const load = from === 'i32' ? m.i32.load(0, 4, at(x)) : f32load(m, at(x));
+  const value = from === to ? load : to === 'i32' ? m.i32.trunc_s_sat.f32(load) : m.f32.convert_s.i32(load);
+  f.finish([f.forRange(i, m.i32.const(0), f.elements(out), [to === 'i32' ? m.i32.store(0, 4, at(out), value) : f32store(m, at(out), value)])]);
+}

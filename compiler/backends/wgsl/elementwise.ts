@@ -111,3 +111,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * A cast between f32 and i32 over operands x, out; extra `count`. WGSL's float-to-int
+ * conversion truncates, but saturates at the largest f32 below 2^31 and leaves NaN
+ * indeterminate: 2^31 and up is 2147483647 and NaN 0 here, as in the interpreter.
+ */
+export function castShader(from: string, to: string, ops: Operand[], W: number): ShaderEntry {
+  const toInt = 'select(select(i32(ld_x(i)), 2147483647, ld_x(i) >= 2147483648.0), 0, ld_x(i) != ld_x(i))';
+  const value = from === to ? 'ld_x(i)' : to === 'i32' ? toInt : 'f32(ld_x(i))';
+  const code = `${PRELUDE}${accessors(ops, ['count'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+  st_out(i, ${value});
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}

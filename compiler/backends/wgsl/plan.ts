@@ -29,7 +29,7 @@ import { capacityShader, routerShader } from './router.ts';
 import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as chunksOf } from './chunks.ts';
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, workgroupOf } from './shader.ts';
-import { concatShader, elementwiseShader } from './elementwise.ts';
+import { castShader, concatShader, elementwiseShader } from './elementwise.ts';
 import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
@@ -400,7 +400,12 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
-    if (k.op === 'embedding') {
+    if (k.op === 'cast') {
+      const [from, to] = [byName.get(k.inputs[0])!.dtype, byName.get(k.outputs[0])!.dtype];
+      if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('wgsl', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
+      ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      shader = castShader(from, to, ops, workgroupOf(k));
+    } else if (k.op === 'embedding') {
       const [vocab, d] = shapeOf(k.inputs[1]).map(staticDim);
       ops = [operand('ids', k.inputs[0]), operand('table', k.inputs[1]), operand('out', k.outputs[0], true)];
       shader = embeddingShader(vocab, d, ops, workgroupOf(k));
