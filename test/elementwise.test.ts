@@ -10,6 +10,7 @@ import { MoecError } from '../ir/diagnostics.ts';
 import { broadcastIndex, ewSteps, parseEw, printEw } from '../ir/graph/elementwise.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import { inferOp } from '../ir/graph/ops.ts';
+import { opFlops } from '../compiler/cost/op-flops.ts';
 import { parseIR } from '../ir/graph/parse.ts';
 import type { OpKernel } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
@@ -121,6 +122,13 @@ describe('lowering folds elementwise chains', () => {
       ['add', ''],
       ['elementwise', 'tanh(x0)'],
     ]);
+  });
+
+  it('a folded chain costs the FLOPs of the ops it stands for', () => {
+    const sizes = { inputs: [[4, 8], [4, 1]], outputs: [[4, 8]], inputBytes: [4, 4], outputBytes: [4], attrs: { expr: 'add(maximum(mul(neg(x0), 0.5), -1), x1)' } };
+    // neg 1, mul 1, maximum (the clamp's lower bound) 1, add 1 per element.
+    expect(opFlops('elementwise', sizes)).toBe(4 * 32);
+    expect(opFlops('elementwise', { ...sizes, attrs: { expr: 'mul(silu(x0), gelu_tanh(x1))' } })).toBe((5 + 8 + 1) * 32);
   });
 
   it('the kernel interpreter runs a folded chain exactly as the graph interpreter runs the ops', () => {

@@ -48,6 +48,6 @@ export function describeKernel(k: Kernel): string {
     case 'gemm':
       return `GEMM${k.epilogue.length ? ` → ${k.epilogue.map(epilogueText).join(' → ')}` : ''}`;
     case 'op':
-      return k.op;
+      return k.op === 'elementwise' ? `elementwise ${String(k.attrs.expr)}` : k.op;
   }
 }
