@@ -24,14 +24,13 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, data movement by index (gather), and the unfused MoE primitives (route_capacity, moe_permute,
+ * group_topk, and the unfused MoE primitives (route_capacity, moe_permute,
  * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
- * rope, softmax, sum, mean, amax, topk, glu, concat, cast between f32 and i32, and reshape,
- * transpose and slice as strided copies, run everywhere.)
+ * rope, softmax, sum, mean, amax, topk, glu, concat, gather, cast between f32 and i32, and
+ * reshape, transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'gather',
   'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
@@ -110,7 +109,11 @@ const CASES: Record<string, Case> = {
     body: ['%gt.values, %gt.indices = group_topk(%y) {group_score="max", groups=4, k=2, topk_groups=2} : f32[T, 2], i32[T, 2]'],
     results: ['gt.values', 'gt.indices'],
   },
-  gather: { params: ['%gi: i32[T, 3]'], body: ['%gather = gather(%x, %gi) {axis=-1} : f32[T, 3]'], results: ['gather'] },
+  gather: {
+    params: ['%gi: i32[T, 3]', '%x4g: f32[T, 3, 4]', '%gi3: i32[T, 2, 4]'],
+    body: ['%gather = gather(%x, %gi) {axis=-1} : f32[T, 3]', '%gather_mid = gather(%x4g, %gi3) {axis=1} : f32[T, 2, 4]'],
+    results: ['gather', 'gather_mid'],
+  },
   concat: {
     params: ['%x4c: f32[T, 3, 4]'],
     body: ['%concat = concat(%x, %c) {axis=-1} : f32[T, 9]', '%concat_mid = concat(%x4c, %x4c, %x4c) {axis=1} : f32[T, 9, 4]'],
@@ -217,6 +220,7 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
   const fixed: Record<string, Tensor> = {
     p: { ...base.p, data: Float32Array.from(base.p.data, (v) => Math.abs(v) + 0.1) },
     gi: i32([T, 3], (i) => (i * 5) % 8),
+    gi3: i32([T, 2, 4], (i) => (i * 7) % 3),
     ri: i32([T, 2], (i) => choices[i]),
     pi: i32([T, 2], (i) => choices[i]),
     ei: i32([T, 2], (i) => choices[i]),
@@ -296,4 +300,23 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
     expect((err as MoecError).diagnostics[0].code).toBe('E701');
     expect((err as Error).message).toMatch(new RegExp(`E701: the \\w+ backend cannot run .*(${op}|i32)`));
   });
+});
+
+describe('bad indices computed or given at run time', () => {
+  it.each(['c', 'wasm'])('a gather index out of range stops the %s forward with E505, as the interpreter', async (name) => {
+    // (The exp gives C a parallel kernel: a C program with none fails -Werror on its unused thread helpers.)
+    const m = parseIR(model(['gather', 'exp']), 'gather.ir');
+    const backend = await getBackend(name);
+    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128' }[name]!, maxTokens: 16, runTokens: T });
+    const weights = randomWeights(m, 1);
+    const inputs = inputsFor(m);
+    const bad = { ...inputs, gi: { ...inputs.gi, data: Int32Array.from(inputs.gi.data, (v, i) => (i === 4 ? 8 : v)) } };
+    expect(() => interpret(m, { bindings: { T, L }, inputs: bad, weights })).toThrow(/E505: gather: index 8 is out of range/);
+    const loaded = await backend.load(program, target, weights);
+    try {
+      await expect(loaded.forward(bad, { T, L })).rejects.toThrow(/^E505: /);
+    } finally {
+      loaded.dispose();
+    }
+  }, 60_000);
 });

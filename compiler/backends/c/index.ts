@@ -73,7 +73,7 @@ export class CModel implements LoadedModel {
     }
     const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
     args.push(...outPaths);
-    const { times } = runExecutable(this.exe, args, this.env);
+    const { times } = withDataErrors(() => runExecutable(this.exe, args, this.env));
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
@@ -131,3 +131,22 @@ export const cBackend: Backend = {
     return loadC(program, target, weights);
   },
 };
+
+/**
+ * The error codes forward returns for bad data (an index the program computed, or was given,
+ * out of range) as E505 naming what was wrong; anything else stays the build's own error.
+ */
+function withDataErrors<R>(run: () => R): R {
+  try {
+    return run();
+  } catch (e) {
+    const rc = /forward returned (\d+)/.exec((e as Error).message)?.[1];
+    const what: Record<string, string> = {
+      '5': 'an expert index outside 0..E-1 (corrupted routing)',
+      '6': 'a token id outside the embedding table',
+      '7': 'an index outside its axis (gather) or a slot outside the tokens (moe_dispatch)',
+    };
+    if (rc !== undefined && what[rc]) fail('E505', `the C model's forward stopped on bad data: ${what[rc]}`, undefined, 'check the inputs (the reference interpreter, --backend ref, names the op and the value)');
+    throw e;
+  }
+}

@@ -164,6 +164,8 @@ class CRenderer {
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
+  /** The program indexes by computed indices (gather, moe_dispatch): forward has the error code for a bad one. */
+  private indexChecks = false;
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
   private readonly quantGemm = new Set<QuantDType>();
@@ -358,6 +360,7 @@ class CRenderer {
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
       tokenIds: this.tokenIds,
+      indexChecks: this.indexChecks,
     };
   }
 
@@ -680,6 +683,21 @@ class CRenderer {
         { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
+    }
+    if (k.op === 'gather') {
+      const xs = this.shape(k.inputs[0]);
+      const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
+      if (xs.slice(ax).some(isSym)) cannotRun('c', 'gather', 'along an axis whose size depends on the token count');
+      const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'indices', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      this.indexChecks = true;
+      const ni = this.shape(k.inputs[1])[ax] as number;
+      return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
     }
     if (k.op === 'cast') {
       const [from, to] = [this.bufs.get(k.inputs[0])!.buf.dtype, this.bufs.get(k.outputs[0])!.buf.dtype];

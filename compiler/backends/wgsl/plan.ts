@@ -34,7 +34,7 @@ import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
-import { embeddingShader, ropeShader } from './decoder.ts';
+import { embeddingShader, gatherShader, ropeShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -400,7 +400,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
-    if (k.op === 'cast') {
+    if (k.op === 'gather') {
+      const xs = shapeOf(k.inputs[0]);
+      const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
+      if (xs.slice(ax).some((d) => typeof d !== 'number') || byName.get(k.inputs[0])!.dtype !== 'f32') cannotRun('wgsl', 'gather', 'of an i32 tensor, or along an axis whose size depends on the token count');
+      const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
+      ops = [operand('x', k.inputs[0]), operand('indices', k.inputs[1]), operand('out', k.outputs[0], true)];
+      shader = gatherShader(xs[ax] as number, shapeOf(k.inputs[1])[ax] as number, inner, ops, workgroupOf(k));
+    } else if (k.op === 'cast') {
       const [from, to] = [byName.get(k.inputs[0])!.dtype, byName.get(k.outputs[0])!.dtype];
       if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('wgsl', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
       ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
