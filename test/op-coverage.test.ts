@@ -24,14 +24,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, and the unfused MoE primitives (route_capacity, moe_permute,
- * moe_dispatch, grouped_matmul, moe_combine; fusion normally absorbs them). (embedding,
+ * group_topk, and the unfused MoE primitives (route_capacity, moe_permute, grouped_matmul,
+ * moe_combine; fusion normally absorbs them). (embedding, moe_dispatch,
  * rope, softmax, sum, mean, amax, topk, glu, concat, gather, cast between f32 and i32, and
  * reshape, transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'route_capacity', 'moe_permute', 'moe_dispatch', 'grouped_matmul', 'moe_combine',
+  'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
@@ -133,7 +133,11 @@ const CASES: Record<string, Case> = {
   },
   route_capacity: { params: ['%ri: i32[T, 2]'], body: ['%route_capacity = route_capacity(%ri) {capacity_factor=1, experts=4} : i32[T, 2]'], results: ['route_capacity'] },
   moe_permute: { params: ['%pi: i32[T, 2]'], body: ['%perm.slots, %perm.offsets = moe_permute(%pi) {experts=4} : i32[2*T], i32[5]'], results: ['perm.slots', 'perm.offsets'] },
-  moe_dispatch: { params: ['%slots: i32[2*T]', '%offsets: i32[5]'], body: ['%moe_dispatch = moe_dispatch(%x, %slots, %offsets) {k=2} : f32[2*T, 8]'], results: ['moe_dispatch'] },
+  moe_dispatch: {
+    params: ['%slots: i32[2*T]', '%offsets: i32[5]', '%dropped: i32[5]'],
+    body: ['%moe_dispatch = moe_dispatch(%x, %slots, %offsets) {k=2} : f32[2*T, 8]', '%dispatch_dropped = moe_dispatch(%y, %slots, %dropped) {k=2} : f32[2*T, 8]'],
+    results: ['moe_dispatch', 'dispatch_dropped'],
+  },
   grouped_matmul: {
     params: ['%xs: f32[2*T, 8]', '%goff: i32[5]'],
     body: ['%wexp = weight() {name="wexp"} : f32[4, 8, 8]', '%grouped_matmul = grouped_matmul(%xs, %wexp, %goff) {transpose_b=true} : f32[2*T, 8]'],
@@ -226,6 +230,8 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     ei: i32([T, 2], (i) => choices[i]),
     slots: i32([2 * T], (i) => slots[i]),
     offsets: i32([5], (i) => offsets[i]),
+    // Rows past offsets[E] (slots a capacity limit dropped) are zero.
+    dropped: i32([5], (i) => Math.min(offsets[i], 6)),
     cslots: i32([2 * T], (i) => slots[i]),
     coff: i32([5], (i) => offsets[i]),
     goff: i32([5], (i) => offsets[i]),

@@ -699,6 +699,20 @@ class CRenderer {
       const ni = this.shape(k.inputs[1])[ax] as number;
       return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
     }
+    if (k.op === 'moe_dispatch') {
+      const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'slots', expr: this.v(k.inputs[1]) },
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'T', expr: 'T' },
+        { field: 'rows', expr: cElems(this.shape(k.inputs[1]), 'T') },
+      ];
+      this.indexChecks = true;
+      const experts = (this.shape(k.inputs[2])[0] as number) - 1;
+      return [{ op: true, dispatch: true, checked: true, k: k.attrs.k, d, experts, summaryLine: `moe_dispatch: token rows of ${d} in expert order` }, args];
+    }
     if (k.op === 'cast') {
       const [from, to] = [this.bufs.get(k.inputs[0])!.buf.dtype, this.bufs.get(k.outputs[0])!.buf.dtype];
       if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('c', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);

@@ -32,3 +32,28 @@ export function buildGather(env: ProgramEnv, k: OpKernel, name: string, depth: n
     ]),
   ]);
 }
+
+export function buildDispatch(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [x, slots, offsets] = k.inputs;
+  const [out] = k.outputs;
+  const d = f.buffer(x).shape[1];
+  if (isSym(d)) cannotRun('wasm', 'moe_dispatch', 'with a row width that depends on the token count');
+  const K = k.attrs.k as number;
+  const experts = (f.buffer(offsets).shape[0] as number) - 1;
+  const [r, s, routed, rows] = [f.i32(), f.i32(), f.i32(), f.i32()];
+  const word = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(at, m.i32.const(2)));
+  const row = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.mul(at, i32c(m, 4 * d)));
+  f.finish([
+    f.set(rows, f.elements(slots)),
+    f.set(routed, i32load(m, word(offsets, i32c(m, experts)))),
+    m.if(m.i32.gt_u(f.get(routed), f.get(rows)), m.unreachable()),
+    f.forRange(r, m.i32.const(0), f.get(routed), [
+      f.set(s, i32load(m, word(slots, f.get(r)))),
+      m.if(m.i32.ge_u(f.get(s), m.i32.mul(f.T(), i32c(m, K))), m.unreachable()),
+      m.memory.copy(row(out, f.get(r)), row(x, m.i32.div_u(f.get(s), i32c(m, K))), i32c(m, 4 * d)),
+    ]),
+    m.memory.fill(row(out, f.get(routed)), m.i32.const(0), m.i32.mul(m.i32.sub(f.get(rows), f.get(routed)), i32c(m, 4 * d))),
+  ]);
+}

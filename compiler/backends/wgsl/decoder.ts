@@ -69,3 +69,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * `moe_dispatch`: operands x, slots, offsets, out; extra `count` (elements of out). Row r
+ * below offsets[E] is token row slots[r] / k, later rows zero; a bad slot or offset writes
+ * nothing (a shader cannot stop a forward; C and Wasm report E505).
+ */
+export function dispatchShader(k: number, d: number, experts: number, ops: Operand[], W: number): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops, ['count'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+  let r = i / ${d}u;
+  let routed = ld_offsets(${experts}u);
+  if (routed < 0 || u32(routed) > count() / ${d}u) { return; }
+  if (r >= u32(routed)) { st_out(i, 0.0); return; }
+  let s = ld_slots(r);
+  if (s < 0 || u32(s) >= tokens() * ${k}u) { return; }
+  st_out(i, ld_x(u32(s) / ${k}u * ${d}u + i % ${d}u));
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}

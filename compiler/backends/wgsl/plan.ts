@@ -34,7 +34,7 @@ import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
-import { embeddingShader, gatherShader, ropeShader } from './decoder.ts';
+import { dispatchShader, embeddingShader, gatherShader, ropeShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -400,7 +400,11 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
-    if (k.op === 'gather') {
+    if (k.op === 'moe_dispatch') {
+      const d = staticDim(shapeOf(k.inputs[0])[1]);
+      ops = [operand('x', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('out', k.outputs[0], true)];
+      shader = dispatchShader(k.attrs.k as number, d, staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
+    } else if (k.op === 'gather') {
       const xs = shapeOf(k.inputs[0]);
       const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
       if (xs.slice(ax).some((d) => typeof d !== 'number') || byName.get(k.inputs[0])!.dtype !== 'f32') cannotRun('wgsl', 'gather', 'of an i32 tensor, or along an axis whose size depends on the token count');
