@@ -24,14 +24,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, and the unfused MoE primitives (route_capacity, moe_permute, grouped_matmul,
- * moe_combine; fusion normally absorbs them). (embedding, moe_dispatch,
+ * group_topk, and the unfused MoE primitives grouped_matmul and moe_combine (fusion normally
+ * absorbs them). (embedding, route_capacity, moe_permute, moe_dispatch,
  * rope, softmax, sum, mean, amax, topk, glu, concat, gather, cast between f32 and i32, and
  * reshape, transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine',
+  'grouped_matmul', 'moe_combine',
   'attention', 'mla_attention',
 ];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
@@ -131,7 +131,7 @@ const CASES: Record<string, Case> = {
     body: ['%cast = cast(%x) {dtype="i32"} : i32[T, 8]', '%cast_sat = cast(%big) {dtype="i32"} : i32[T, 4]', '%cast_f = cast(%gi2) {dtype="f32"} : f32[T, 3]'],
     results: ['cast', 'cast_sat', 'cast_f'],
   },
-  route_capacity: { params: ['%ri: i32[T, 2]'], body: ['%route_capacity = route_capacity(%ri) {capacity_factor=1, experts=4} : i32[T, 2]'], results: ['route_capacity'] },
+  route_capacity: { params: ['%ri: i32[T, 2]'], body: ['%route_capacity = route_capacity(%ri) {capacity_factor=0.8, experts=4} : i32[T, 2]'], results: ['route_capacity'] },
   moe_permute: { params: ['%pi: i32[T, 2]'], body: ['%perm.slots, %perm.offsets = moe_permute(%pi) {experts=4} : i32[2*T], i32[5]'], results: ['perm.slots', 'perm.offsets'] },
   moe_dispatch: {
     params: ['%slots: i32[2*T]', '%offsets: i32[5]', '%dropped: i32[5]'],
@@ -225,8 +225,8 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     p: { ...base.p, data: Float32Array.from(base.p.data, (v) => Math.abs(v) + 0.1) },
     gi: i32([T, 3], (i) => (i * 5) % 8),
     gi3: i32([T, 2, 4], (i) => (i * 7) % 3),
-    ri: i32([T, 2], (i) => choices[i]),
-    pi: i32([T, 2], (i) => choices[i]),
+    ri: i32([T, 2], (i) => choices[i]), // capacity 2 of 3 for experts 0 and 2: a slot of each dropped
+    pi: i32([T, 2], (i) => (i === 3 ? -1 : choices[i])), // a dropped slot sorts last
     ei: i32([T, 2], (i) => choices[i]),
     slots: i32([2 * T], (i) => slots[i]),
     offsets: i32([5], (i) => offsets[i]),

@@ -699,6 +699,14 @@ class CRenderer {
       const ni = this.shape(k.inputs[1])[ax] as number;
       return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
     }
+    if (k.op === 'route_capacity' || k.op === 'moe_permute') {
+      const capacity = k.op === 'route_capacity';
+      const args = capacity
+        ? [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'out', expr: this.v(k.outputs[0]) }, { field: 'T', expr: 'T' }]
+        : [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'slots', expr: this.v(k.outputs[0]) }, { field: 'offsets', expr: this.v(k.outputs[1]) }, { field: 'n', expr: `(int)(${cElems(this.shape(k.inputs[0]), 'T')})` }];
+      const view = { op: true, capacity, permute: !capacity, checked: true, experts: k.attrs.experts, k: this.shape(k.inputs[0])[1], cf: capacity ? cNum(k.attrs.capacity_factor as number) : undefined };
+      return [{ ...view, summaryLine: `${k.op} over ${String(k.attrs.experts)} experts` }, args];
+    }
     if (k.op === 'moe_dispatch') {
       const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);
       const args = [

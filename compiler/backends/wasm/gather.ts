@@ -57,3 +57,59 @@ export function buildDispatch(env: ProgramEnv, k: OpKernel, name: string, depth:
     m.memory.fill(row(out, f.get(routed)), m.i32.const(0), m.i32.mul(m.i32.sub(f.get(rows), f.get(routed)), i32c(m, 4 * d))),
   ]);
 }
+
+/**
+ * `route_capacity` and `moe_permute` without scratch memory: per expert, one pass over the
+ * slots in the op's order (O(E·T·K), like the interpreter's result exactly: route_capacity
+ * admits by choice rank then token order, moe_permute sorts stably, dropped slots last).
+ * An index outside -1..E-1 traps (E505).
+ */
+export function buildRouting(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [idx] = k.inputs;
+  const E = k.attrs.experts as number;
+  const K = f.buffer(idx).shape[1] as number;
+  const [e, s, c, t, n, pos, cap, v] = [f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32()];
+  const word = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(at, m.i32.const(2)));
+  const check = f.forRange(s, m.i32.const(0), f.get(n), [
+    f.set(v, i32load(m, word(idx, f.get(s)))),
+    m.if(m.i32.and(m.i32.ne(f.get(v), m.i32.const(-1)), m.i32.ge_u(f.get(v), i32c(m, E))), m.unreachable()),
+  ]);
+  if (k.op === 'route_capacity') {
+    const [out] = k.outputs;
+    const cf = k.attrs.capacity_factor as number;
+    const at = (): Expr => m.i32.add(m.i32.mul(f.get(t), i32c(m, K)), f.get(c));
+    f.finish([
+      f.set(n, f.elements(idx)),
+      check,
+      f.set(cap, m.i32.trunc_s_sat.f64(m.f64.ceil(m.f64.div(m.f64.mul(m.f64.mul(m.f64.const(cf), m.f64.convert_s.i32(f.T())), m.f64.const(K)), m.f64.const(E))))),
+      f.forRange(s, m.i32.const(0), f.get(n), [i32store(m, word(out, f.get(s)), m.i32.const(-1))]),
+      f.forRange(e, m.i32.const(0), i32c(m, E), [
+        f.set(pos, m.i32.const(0)),
+        f.forRange(c, m.i32.const(0), i32c(m, K), [
+          f.forRange(t, m.i32.const(0), f.T(), [
+            m.if(
+              m.i32.and(m.i32.eq(i32load(m, word(idx, at())), f.get(e)), m.i32.lt_s(f.get(pos), f.get(cap))),
+              m.block(null, [i32store(m, word(out, at()), f.get(e)), f.set(pos, m.i32.add(f.get(pos), m.i32.const(1)))]),
+            ),
+          ]),
+        ]),
+      ]),
+    ]);
+    return;
+  }
+  const [slots, offsets] = k.outputs;
+  const append = (when: (x: Expr) => Expr): Expr =>
+    f.forRange(s, m.i32.const(0), f.get(n), [
+      m.if(when(i32load(m, word(idx, f.get(s)))), m.block(null, [i32store(m, word(slots, f.get(pos)), f.get(s)), f.set(pos, m.i32.add(f.get(pos), m.i32.const(1)))])),
+    ]);
+  f.finish([
+    f.set(n, f.elements(idx)),
+    check,
+    f.set(pos, m.i32.const(0)),
+    f.forRange(e, m.i32.const(0), i32c(m, E), [i32store(m, word(offsets, f.get(e)), f.get(pos)), append((x) => m.i32.eq(x, f.get(e)))]),
+    i32store(m, word(offsets, i32c(m, E)), f.get(pos)),
+    append((x) => m.i32.eq(x, m.i32.const(-1))),
+  ]);
+}

@@ -92,3 +92,51 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * `route_capacity` (operands indices, out; extra `capacity`, worked out on the host in
+ * float64 as the interpreter does) and `moe_permute` (operands indices, slots, offsets): one
+ * invocation running the interpreter's serial loops (small: T·K slots, E counters). A bad
+ * index leaves the rest unwritten (a shader cannot stop a forward; C and Wasm report E505).
+ */
+export function routingShader(op: 'route_capacity' | 'moe_permute', experts: number, k: number, ops: Operand[]): ShaderEntry {
+  const body =
+    op === 'route_capacity'
+      ? `  var count: array<u32, ${experts}>;
+  for (var c = 0u; c < ${k}u; c++) {
+    for (var t = 0u; t < tokens(); t++) {
+      let e = ld_indices(t * ${k}u + c);
+      var r = -1;
+      if (e != -1) {
+        if (e < 0 || e >= ${experts}) { return; }
+        if (count[e] < capacity()) { count[e]++; r = e; }
+      }
+      st_out(t * ${k}u + c, r);
+    }
+  }`
+      : `  var next: array<i32, ${experts}>;
+  let n = tokens() * ${k}u;
+  for (var e = 0u; e <= ${experts}u; e++) { st_offsets(e, 0); }
+  for (var s = 0u; s < n; s++) {
+    let e = ld_indices(s);
+    if (e == -1) { continue; }
+    if (e < -1 || e >= ${experts}) { return; }
+    st_offsets(u32(e) + 1u, ld_offsets(u32(e) + 1u) + 1);
+  }
+  for (var e = 0u; e < ${experts}u; e++) {
+    st_offsets(e + 1u, ld_offsets(e + 1u) + ld_offsets(e));
+    next[e] = ld_offsets(e);
+  }
+  var dropped = ld_offsets(${experts}u);
+  for (var s = 0u; s < n; s++) {
+    let e = ld_indices(s);
+    if (e == -1) { st_slots(u32(dropped), i32(s)); dropped++; } else { st_slots(u32(next[e]), i32(s)); next[e]++; }
+  }`;
+  const code = `${PRELUDE}${accessors(ops, op === 'route_capacity' ? ['capacity'] : [])}
+@compute @workgroup_size(1)
+fn main() {
+${body}
+}
+`;
+  return { entry: 'main', code, workgroup: [1, 1, 1], workgroupBytes: 0 };
+}

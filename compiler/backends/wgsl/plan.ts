@@ -34,7 +34,7 @@ import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
-import { dispatchShader, embeddingShader, gatherShader, ropeShader } from './decoder.ts';
+import { dispatchShader, embeddingShader, gatherShader, ropeShader, routingShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -383,6 +383,13 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
         const lanes = evalShape([lanesDim], b)[0];
         dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
       };
+    }
+    if (k.op === 'route_capacity' || k.op === 'moe_permute') {
+      const experts = k.attrs.experts as number;
+      const kk = staticDim(shapeOf(k.inputs[0])[1]);
+      const ops = k.op === 'route_capacity' ? [operand('indices', k.inputs[0]), operand('out', k.outputs[0], true)] : [operand('indices', k.inputs[0]), operand('slots', k.outputs[0], true), operand('offsets', k.outputs[1], true)];
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: routingShader(k.op, experts, kk, ops), operands: ops, extras: k.op === 'route_capacity' ? ['capacity'] : [], grid: ['1', '1', '1'] });
+      return (b, loc, out) => dispatch(out, i, b, ops, loc, k.op === 'route_capacity' ? [expertCapacity(k.attrs.capacity_factor as number, b.T, kk, experts)] : [], [1, 1, 1]);
     }
     if (k.op === 'rope') {
       const g = ropeGeometry(k.attrs, shapeOf(k.inputs[0]));
