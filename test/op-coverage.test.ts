@@ -24,14 +24,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
  * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, and the unfused MoE primitives grouped_matmul and moe_combine (fusion normally
- * absorbs them). (embedding, route_capacity, moe_permute, moe_dispatch,
+ * group_topk, and the unfused moe_combine (fusion normally absorbs it). (embedding,
+ * route_capacity, moe_permute, moe_dispatch, grouped_matmul,
  * rope, softmax, sum, mean, amax, topk, glu, concat, gather, cast between f32 and i32, and
  * reshape, transpose and slice as strided copies, run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'grouped_matmul', 'moe_combine',
+  'moe_combine',
   'attention', 'mla_attention',
 ];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
@@ -58,6 +58,7 @@ const WEIGHTS = [
   'weight nw: f32[8]',
   'weight table: f32[10, 8]',
   'weight wexp: f32[4, 8, 8]',
+  'weight bexp: f32[4, 8]',
   'weight router: f32[4, 8]',
   'weight e_in: f32[4, 12, 8]',
   'weight e_out: f32[4, 8, 6]',
@@ -139,9 +140,14 @@ const CASES: Record<string, Case> = {
     results: ['moe_dispatch', 'dispatch_dropped'],
   },
   grouped_matmul: {
-    params: ['%xs: f32[2*T, 8]', '%goff: i32[5]'],
-    body: ['%wexp = weight() {name="wexp"} : f32[4, 8, 8]', '%grouped_matmul = grouped_matmul(%xs, %wexp, %goff) {transpose_b=true} : f32[2*T, 8]'],
-    results: ['grouped_matmul'],
+    params: ['%xs: f32[2*T, 8]', '%goff: i32[5]', '%gdrop: i32[5]'],
+    body: [
+      '%wexp = weight() {name="wexp"} : f32[4, 8, 8]',
+      '%bexp = weight() {name="bexp"} : f32[4, 8]',
+      '%grouped_matmul = grouped_matmul(%xs, %wexp, %goff) {transpose_b=true} : f32[2*T, 8]',
+      '%gmm_kn = grouped_matmul(%xs, %wexp, %gdrop, %bexp) {transpose_b=false} : f32[2*T, 8]',
+    ],
+    results: ['grouped_matmul', 'gmm_kn'],
   },
   moe_combine: {
     params: ['%ys: f32[2*T, 8]', '%cslots: i32[2*T]', '%coff: i32[5]', '%cw: f32[T, 2]'],
@@ -232,6 +238,7 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     offsets: i32([5], (i) => offsets[i]),
     // Rows past offsets[E] (slots a capacity limit dropped) are zero.
     dropped: i32([5], (i) => Math.min(offsets[i], 6)),
+    gdrop: i32([5], (i) => Math.min(offsets[i], 6)),
     cslots: i32([2 * T], (i) => slots[i]),
     coff: i32([5], (i) => offsets[i]),
     goff: i32([5], (i) => offsets[i]),

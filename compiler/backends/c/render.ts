@@ -164,7 +164,7 @@ class CRenderer {
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
-  /** The program indexes by computed indices (gather, moe_dispatch): forward has the error code for a bad one. */
+  /** The program indexes by computed indices (gather, moe_dispatch, grouped_matmul): forward has the error code for a bad one. */
   private indexChecks = false;
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
@@ -698,6 +698,22 @@ class CRenderer {
       this.indexChecks = true;
       const ni = this.shape(k.inputs[1])[ax] as number;
       return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
+    }
+    if (k.op === 'grouped_matmul') {
+      const transB = k.attrs.transpose_b as boolean;
+      const w = this.shape(k.inputs[1]) as number[];
+      const [experts, n, kd] = transB ? w : [w[0], w[2], w[1]];
+      const bias = k.inputs[3] !== undefined;
+      const args = [
+        { field: 'xs', expr: this.v(k.inputs[0]) },
+        { field: 'w', expr: this.v(k.inputs[1]) },
+        ...(bias ? [{ field: 'bias', expr: this.v(k.inputs[3]) }] : []),
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'rows', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      this.indexChecks = true;
+      return [{ op: true, groupedMatmul: true, checked: true, transB, bias, experts, n, kd, summaryLine: `grouped_matmul over ${experts} experts, ${kd} -> ${n}` }, args];
     }
     if (k.op === 'route_capacity' || k.op === 'moe_permute') {
       const capacity = k.op === 'route_capacity';

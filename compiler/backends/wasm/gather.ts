@@ -1,14 +1,15 @@
 /**
- * @fileoverview The Wasm functions of the ops that copy by computed indices: `gather` along
- * an axis (out[i] = x at indices[i] on that axis) and `moe_dispatch` (row r = token row
- * slots[r] / k for the routed rows, zero past offsets[E]). An index out of range traps,
- * which the loader reports as E505. Elements are copied as 32-bit words (f32 or i32 alike).
+ * @fileoverview The Wasm functions of the ops that work by computed indices: `gather` along
+ * an axis (out[i] = x at indices[i] on that axis), `moe_dispatch` (row r = token row
+ * slots[r] / k for the routed rows, zero past offsets[E]), the unfused routing primitives
+ * (`route_capacity`, `moe_permute`) and `grouped_matmul` by offsets. An index out of range
+ * traps, which the loader reports as E505. Copies move 32-bit words (f32 or i32 alike).
  */
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { isSym } from '../../../ir/dims.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
-import { type Expr, i32c, i32load, i32store } from './fn.ts';
+import { type Expr, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
 
 export function buildGather(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
   const m = env.m;
@@ -111,5 +112,53 @@ export function buildRouting(env: ProgramEnv, k: OpKernel, name: string, depth: 
     f.forRange(e, m.i32.const(0), i32c(m, E), [i32store(m, word(offsets, f.get(e)), f.get(pos)), append((x) => m.i32.eq(x, f.get(e)))]),
     i32store(m, word(offsets, i32c(m, E)), f.get(pos)),
     append((x) => m.i32.eq(x, m.i32.const(-1))),
+  ]);
+}
+
+/**
+ * `grouped_matmul`: rows offsets[e]..offsets[e+1] of xs times w[e] (+ bias[e]), summed in
+ * order in float64; rows outside offsets[0]..offsets[E] zero. Offsets that start below 0,
+ * decrease or end past the rows trap (E505).
+ */
+export function buildGroupedMatmul(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [xs, w, offsets, bias] = k.inputs;
+  const [out] = k.outputs;
+  const transB = k.attrs.transpose_b as boolean;
+  const ws = f.buffer(w).shape as number[];
+  const [E, N, KD] = transB ? ws : [ws[0], ws[2], ws[1]];
+  const [r, e, ex, j, q, rows, lo, hi] = [f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32(), f.i32()];
+  const acc = f.f64();
+  const word = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(at, m.i32.const(2)));
+  const off = (at: Expr): Expr => i32load(m, word(offsets, at));
+  const wAt = transB ? m.i32.add(m.i32.mul(f.get(j), i32c(m, KD)), f.get(q)) : m.i32.add(m.i32.mul(f.get(q), i32c(m, N)), f.get(j));
+  const product = m.f64.mul(
+    m.f64.promote(f32load(m, word(xs, m.i32.add(m.i32.mul(f.get(r), i32c(m, KD)), f.get(q))))),
+    m.f64.promote(f32load(m, word(w, m.i32.add(m.i32.mul(f.get(ex), i32c(m, N * KD)), wAt)))),
+  );
+  f.finish([
+    f.set(rows, m.i32.div_u(f.elements(xs), i32c(m, KD))),
+    m.if(m.i32.or(m.i32.lt_s(off(m.i32.const(0)), m.i32.const(0)), m.i32.gt_s(off(i32c(m, E)), f.get(rows))), m.unreachable()),
+    f.forRange(e, m.i32.const(0), i32c(m, E), [m.if(m.i32.lt_s(off(m.i32.add(f.get(e), m.i32.const(1))), off(f.get(e))), m.unreachable())]),
+    f.forRange(r, m.i32.const(0), f.get(rows), [
+      f.set(ex, m.i32.const(-1)),
+      f.forRange(e, m.i32.const(0), i32c(m, E), [
+        f.set(lo, off(f.get(e))),
+        f.set(hi, off(m.i32.add(f.get(e), m.i32.const(1)))),
+        m.if(m.i32.and(m.i32.ge_s(f.get(r), f.get(lo)), m.i32.lt_s(f.get(r), f.get(hi))), f.set(ex, f.get(e))),
+      ]),
+      f.forRange(j, m.i32.const(0), i32c(m, N), [
+        f.set(acc, m.f64.const(0)),
+        m.if(
+          m.i32.ge_s(f.get(ex), m.i32.const(0)),
+          m.block(null, [
+            f.forRange(q, m.i32.const(0), i32c(m, KD), [f.set(acc, m.f64.add(f.get(acc), product))]),
+            ...(bias ? [f.set(acc, m.f64.add(f.get(acc), m.f64.promote(f32load(m, word(bias, m.i32.add(m.i32.mul(f.get(ex), i32c(m, N)), f.get(j)))))))] : []),
+          ]),
+        ),
+        f32store(m, word(out, m.i32.add(m.i32.mul(f.get(r), i32c(m, N)), f.get(j))), m.f32.demote(f.get(acc))),
+      ]),
+    ]),
   ]);
 }

@@ -140,3 +140,34 @@ ${body}
 `;
   return { entry: 'main', code, workgroup: [1, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * `grouped_matmul`: operands xs, w, offsets (, bias), out; extra `count` (elements of out).
+ * One invocation per output element: its row's expert from the offsets, the dot product in
+ * f32; rows outside offsets[0]..offsets[E] zero; bad offsets write nothing.
+ */
+export function groupedMatmulShader(g: { experts: number; n: number; kd: number; transB: boolean; bias: boolean }, ops: Operand[], W: number): ShaderEntry {
+  const wAt = g.transB ? `j * ${g.kd}u + q` : `q * ${g.n}u + j`;
+  const code = `${PRELUDE}${accessors(ops, ['count'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${W}u;
+  if (i >= count()) { return; }
+  let r = i32(i / ${g.n}u);
+  let j = i % ${g.n}u;
+  if (ld_offsets(0u) < 0 || u32(ld_offsets(${g.experts}u)) > count() / ${g.n}u) { return; }
+  var ex = -1;
+  for (var e = 0u; e < ${g.experts}u; e++) {
+    if (ld_offsets(e + 1u) < ld_offsets(e)) { return; }
+    if (r >= ld_offsets(e) && r < ld_offsets(e + 1u)) { ex = i32(e); }
+  }
+  var acc = 0.0;
+  if (ex >= 0) {
+    let w0 = u32(ex) * ${g.n * g.kd}u;
+    for (var q = 0u; q < ${g.kd}u; q++) { acc += ld_xs(u32(r) * ${g.kd}u + q) * ld_w(w0 + ${wAt}); }${g.bias ? `\n    acc += ld_bias(u32(ex) * ${g.n}u + j);` : ''}
+  }
+  st_out(i, acc);
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}

@@ -34,7 +34,7 @@ import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
-import { dispatchShader, embeddingShader, gatherShader, ropeShader, routingShader } from './decoder.ts';
+import { dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -407,7 +407,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
-    if (k.op === 'moe_dispatch') {
+    if (k.op === 'grouped_matmul') {
+      const transB = k.attrs.transpose_b as boolean;
+      const w = shapeOf(k.inputs[1]).map(staticDim);
+      const [experts, n, kd] = transB ? w : [w[0], w[2], w[1]];
+      const bias = k.inputs[3] !== undefined;
+      ops = withScales([operand('xs', k.inputs[0]), operand('w', k.inputs[1]), operand('offsets', k.inputs[2]), ...(bias ? [operand('bias', k.inputs[3])] : []), operand('out', k.outputs[0], true)]);
+      shader = groupedMatmulShader({ experts, n, kd, transB, bias }, ops, workgroupOf(k));
+    } else if (k.op === 'moe_dispatch') {
       const d = staticDim(shapeOf(k.inputs[0])[1]);
       ops = [operand('x', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('out', k.outputs[0], true)];
       shader = dispatchShader(k.attrs.k as number, d, staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
