@@ -23,15 +23,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
- * cache as state the compiled model owns; the others for their kernels: DeepSeek's
- * group_topk, and the unfused moe_combine (fusion normally absorbs it). (embedding,
- * route_capacity, moe_permute, moe_dispatch, grouped_matmul,
- * rope, softmax, sum, mean, amax, topk, glu, concat, gather, cast between f32 and i32, and
- * reshape, transpose and slice as strided copies, run everywhere.)
+ * cache as state the compiled model owns; DeepSeek's group_topk waits for its kernel (the
+ * fused router does its selection). (embedding, rope, softmax, sum, mean, amax, topk, glu,
+ * concat, gather, cast between f32 and i32, reshape, transpose and slice as strided copies,
+ * and the unfused MoE primitives route_capacity, moe_permute, moe_dispatch, grouped_matmul
+ * and moe_combine run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [
   'group_topk',
-  'moe_combine',
   'attention', 'mla_attention',
 ];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
@@ -150,9 +149,9 @@ const CASES: Record<string, Case> = {
     results: ['grouped_matmul', 'gmm_kn'],
   },
   moe_combine: {
-    params: ['%ys: f32[2*T, 8]', '%cslots: i32[2*T]', '%coff: i32[5]', '%cw: f32[T, 2]'],
-    body: ['%moe_combine = moe_combine(%ys, %cslots, %coff, %cw) : f32[T, 8]'],
-    results: ['moe_combine'],
+    params: ['%ys: f32[2*T, 8]', '%cslots: i32[2*T]', '%coff: i32[5]', '%cw: f32[T, 2]', '%cdrop: i32[5]'],
+    body: ['%moe_combine = moe_combine(%ys, %cslots, %coff, %cw) : f32[T, 8]', '%combine_dropped = moe_combine(%ys, %cslots, %cdrop, %cw) : f32[T, 8]'],
+    results: ['moe_combine', 'combine_dropped'],
   },
   moe_router: {
     body: ['%router = weight() {name="router"} : f32[4, 8]', '%mr.indices, %mr.weights = moe_router(%x, %router) {k=2, normalize=true, score="softmax"} : i32[T, 2], f32[T, 2]'],
@@ -239,6 +238,7 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
     // Rows past offsets[E] (slots a capacity limit dropped) are zero.
     dropped: i32([5], (i) => Math.min(offsets[i], 6)),
     gdrop: i32([5], (i) => Math.min(offsets[i], 6)),
+    cdrop: i32([5], (i) => Math.min(offsets[i], 6)),
     cslots: i32([2 * T], (i) => slots[i]),
     coff: i32([5], (i) => offsets[i]),
     goff: i32([5], (i) => offsets[i]),

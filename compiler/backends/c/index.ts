@@ -144,7 +144,7 @@ function withDataErrors<R>(run: () => R): R {
     const what: Record<string, string> = {
       '5': 'an expert index outside 0..E-1 (corrupted routing)',
       '6': 'a token id outside the embedding table',
-      '7': 'an index out of range (a gather index, a moe_dispatch slot, grouped_matmul offsets)',
+      '7': 'an index out of range (a gather index, a slot or offsets of the unfused MoE ops)',
     };
     if (rc !== undefined && what[rc]) fail('E505', `the C model's forward stopped on bad data: ${what[rc]}`, undefined, 'check the inputs (the reference interpreter, --backend ref, names the op and the value)');
     throw e;

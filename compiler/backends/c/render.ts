@@ -164,7 +164,7 @@ class CRenderer {
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
-  /** The program indexes by computed indices (gather, moe_dispatch, grouped_matmul): forward has the error code for a bad one. */
+  /** The program indexes by computed indices (gather, moe_dispatch, grouped_matmul, moe_combine): forward has the error code for a bad one. */
   private indexChecks = false;
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Quantized dtypes the GEMM micro-kernels and the routers decode. */
@@ -698,6 +698,21 @@ class CRenderer {
       this.indexChecks = true;
       const ni = this.shape(k.inputs[1])[ax] as number;
       return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
+    }
+    if (k.op === 'moe_combine') {
+      const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);
+      const args = [
+        { field: 'ys', expr: this.v(k.inputs[0]) },
+        { field: 'weights', expr: this.v(k.inputs[3]) },
+        { field: 'slots', expr: this.v(k.inputs[1]) },
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'T', expr: 'T' },
+        { field: 'rows', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      this.indexChecks = true;
+      const experts = (this.shape(k.inputs[2])[0] as number) - 1;
+      return [{ op: true, combine: true, checked: true, d, k: this.shape(k.inputs[3])[1], experts, summaryLine: `moe_combine of ${d}-wide rows` }, args];
     }
     if (k.op === 'grouped_matmul') {
       const transB = k.attrs.transpose_b as boolean;

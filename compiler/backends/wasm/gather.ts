@@ -162,3 +162,46 @@ export function buildGroupedMatmul(env: ProgramEnv, k: OpKernel, name: string, d
     ]),
   ]);
 }
+
+/**
+ * `moe_combine`: out[t] = Σ_c weights[t, c] · the ys row holding slot t·K + c, over c in order,
+ * in float64. Each token finds its K rows (one local each) by a scan of the routed rows; no
+ * scratch. Offsets past the rows, a slot outside the tokens or one twice traps (E505).
+ */
+export function buildCombine(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
+  const m = env.m;
+  const f = new KernelFn(env, name, depth);
+  const [ys, slots, offsets, weights] = k.inputs;
+  const [out] = k.outputs;
+  const d = f.buffer(ys).shape[1];
+  if (isSym(d)) cannotRun('wasm', 'moe_combine', 'with a row width that depends on the token count');
+  const K = f.buffer(weights).shape[1] as number;
+  const E = (f.buffer(offsets).shape[0] as number) - 1;
+  const [t, r, j, routed, s] = [f.i32(), f.i32(), f.i32(), f.i32(), f.i32()];
+  const rows = Array.from({ length: K }, () => f.i32());
+  const acc = f.f64();
+  const word = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(at, m.i32.const(2)));
+  const slotOf = (c: number): Expr => m.i32.add(m.i32.mul(f.get(t), i32c(m, K)), i32c(m, c));
+  f.finish([
+    f.set(routed, i32load(m, word(offsets, i32c(m, E)))),
+    m.if(m.i32.gt_u(f.get(routed), m.i32.div_u(f.elements(ys), i32c(m, d))), m.unreachable()),
+    f.forRange(r, m.i32.const(0), f.get(routed), [m.if(m.i32.ge_u(i32load(m, word(slots, f.get(r))), m.i32.mul(f.T(), i32c(m, K))), m.unreachable())]),
+    f.forRange(t, m.i32.const(0), f.T(), [
+      ...rows.map((row) => f.set(row, m.i32.const(-1))),
+      f.forRange(r, m.i32.const(0), f.get(routed), [
+        f.set(s, i32load(m, word(slots, f.get(r)))),
+        ...rows.map((row, c) => m.if(m.i32.eq(f.get(s), slotOf(c)), m.block(null, [m.if(m.i32.ge_s(f.get(row), m.i32.const(0)), m.unreachable()), f.set(row, f.get(r))]))),
+      ]),
+      f.forRange(j, m.i32.const(0), i32c(m, d), [
+        f.set(acc, m.f64.const(0)),
+        ...rows.map((row, c) =>
+          m.if(
+            m.i32.ge_s(f.get(row), m.i32.const(0)),
+            f.set(acc, m.f64.add(f.get(acc), m.f64.mul(m.f64.promote(f32load(m, word(weights, slotOf(c)))), m.f64.promote(f32load(m, word(ys, m.i32.add(m.i32.mul(f.get(row), i32c(m, d)), f.get(j)))))))),
+          ),
+        ),
+        f32store(m, word(out, m.i32.add(m.i32.mul(f.get(t), i32c(m, d)), f.get(j))), m.f32.demote(f.get(acc))),
+      ]),
+    ]),
+  ]);
+}

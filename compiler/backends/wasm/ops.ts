@@ -16,10 +16,10 @@ import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
 import { buildAxisOp } from './axis-ops.ts';
 import { buildTopk } from './topk.ts';
-import { buildDispatch, buildGather, buildGroupedMatmul, buildRouting } from './gather.ts';
+import { buildCombine, buildDispatch, buildGather, buildGroupedMatmul, buildRouting } from './gather.ts';
 import { buildEmbedding, buildRope } from './decoder.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', ...CHAIN_OPS, ...AXIS_OPS];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', ...CHAIN_OPS, ...AXIS_OPS];
 
 export function checkOp(k: OpKernel): void {
   if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wasm', k.op);
@@ -37,6 +37,7 @@ export function buildOp(env: ProgramEnv, k: OpKernel, name: string, depth: numbe
   else if (k.op === 'moe_dispatch') buildDispatch(env, k, name, depth);
   else if (k.op === 'route_capacity' || k.op === 'moe_permute') buildRouting(env, k, name, depth);
   else if (k.op === 'grouped_matmul') buildGroupedMatmul(env, k, name, depth);
+  else if (k.op === 'moe_combine') buildCombine(env, k, name, depth);
   else if (k.op === 'embedding') buildEmbedding(env, k, name, depth);
   else if (k.op === 'rope') buildRope(env, k, name, depth);
   else buildAdd(env, k, name, depth);

@@ -171,3 +171,38 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
+
+/**
+ * `moe_combine`: operands ys, slots, offsets, weights, out; extra `rows` (of ys); one invocation per token: its K
+ * rows found by a scan of the routed rows, then Σ_c weights[t, c] · row_c in choice order
+ * (f32). Bad offsets, slots or a slot twice write nothing.
+ */
+export function combineShader(k: number, d: number, experts: number, ops: Operand[], W: number): ShaderEntry {
+  const code = `${PRELUDE}${accessors(ops, ['rows'])}
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * ${W}u;
+  if (t >= tokens()) { return; }
+  let routed = ld_offsets(${experts}u);
+  if (routed < 0 || u32(routed) > rows()) { return; }
+  var rows: array<i32, ${k}>;
+  for (var c = 0u; c < ${k}u; c++) { rows[c] = -1; }
+  for (var r = 0; r < routed; r++) {
+    let s = ld_slots(u32(r));
+    if (s < 0 || u32(s) >= tokens() * ${k}u) { return; }
+    if (u32(s) / ${k}u == t) {
+      if (rows[u32(s) % ${k}u] >= 0) { return; }
+      rows[u32(s) % ${k}u] = r;
+    }
+  }
+  for (var j = 0u; j < ${d}u; j++) {
+    var acc = 0.0;
+    for (var c = 0u; c < ${k}u; c++) {
+      if (rows[c] >= 0) { acc += ld_weights(t * ${k}u + c) * ld_ys(u32(rows[c]) * ${d}u + j); }
+    }
+    st_out(t * ${d}u + j, acc);
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}

@@ -34,7 +34,7 @@ import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { axisOpShader, topkShader } from './axis-ops.ts';
-import { dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
+import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
@@ -383,6 +383,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
         const lanes = evalShape([lanesDim], b)[0];
         dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
       };
+    }
+    if (k.op === 'moe_combine') {
+      const [rowsDim, dd] = shapeOf(k.inputs[0]);
+      const kk = staticDim(shapeOf(k.inputs[3])[1]);
+      const ops = [operand('ys', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('weights', k.inputs[3]), operand('out', k.outputs[0], true)];
+      const shader = combineShader(kk, staticDim(dd), staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
+      const i = addKernel({ name: `${k.outputs[0]}.moe_combine`, shader, operands: ops, extras: ['rows'], grid: [ceilText(shapeOf(k.inputs[3])[0], workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => dispatch(out, i, b, ops, loc, [evalShape([rowsDim], b)[0]], flatGrid(b.T, workgroupOf(k)));
     }
     if (k.op === 'route_capacity' || k.op === 'moe_permute') {
       const experts = k.attrs.experts as number;
