@@ -707,7 +707,7 @@ class CRenderer {
         { field: 'slots', expr: this.v(k.inputs[1]) },
         { field: 'offsets', expr: this.v(k.inputs[2]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
-        { field: 'T', expr: 'T' },
+        { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[3])[0], 'T')}` },
         { field: 'rows', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
       ];
       this.indexChecks = true;
@@ -733,7 +733,7 @@ class CRenderer {
     if (k.op === 'route_capacity' || k.op === 'moe_permute') {
       const capacity = k.op === 'route_capacity';
       const args = capacity
-        ? [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'out', expr: this.v(k.outputs[0]) }, { field: 'T', expr: 'T' }]
+        ? [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'out', expr: this.v(k.outputs[0]) }, { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[0])[0], 'T')}` }]
         : [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'slots', expr: this.v(k.outputs[0]) }, { field: 'offsets', expr: this.v(k.outputs[1]) }, { field: 'n', expr: `(int)(${cElems(this.shape(k.inputs[0]), 'T')})` }];
       const view = { op: true, capacity, permute: !capacity, checked: true, experts: k.attrs.experts, k: this.shape(k.inputs[0])[1], cf: capacity ? cNum(k.attrs.capacity_factor as number) : undefined };
       return [{ ...view, summaryLine: `${k.op} over ${String(k.attrs.experts)} experts` }, args];
@@ -745,7 +745,7 @@ class CRenderer {
         { field: 'slots', expr: this.v(k.inputs[1]) },
         { field: 'offsets', expr: this.v(k.inputs[2]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
-        { field: 'T', expr: 'T' },
+        { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[0])[0], 'T')}` },
         { field: 'rows', expr: cElems(this.shape(k.inputs[1]), 'T') },
       ];
       this.indexChecks = true;
@@ -762,6 +762,18 @@ class CRenderer {
         { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
       ];
       return [{ op: true, cast: true, from, to, fromC: ctype(from), toC: ctype(to), toInt: to === 'i32' && from === 'f32', summaryLine: `cast ${from} to ${to}` }, args];
+    }
+    if (k.op === 'group_topk') {
+      const experts = concrete(this.shape(k.inputs[0])[1], `the expert count of ${k.inputs[0]}`);
+      const groups = k.attrs.groups as number;
+      const args = [
+        { field: 's', expr: this.v(k.inputs[0]) },
+        { field: 'values', expr: this.v(k.outputs[0]) },
+        { field: 'indices', expr: this.v(k.outputs[1]) },
+        { field: 'tokens', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      const view = { op: true, groupTopk: true, experts, groups, per: experts / groups, keep: k.attrs.topk_groups, k: k.attrs.k, sumTop2: k.attrs.group_score === 'sum_top2' };
+      return [{ ...view, summaryLine: `group_topk: top-${String(k.attrs.k)} of ${experts} experts in the ${String(k.attrs.topk_groups)} best of ${groups} groups` }, args];
     }
     if (k.op === 'topk') {
       const { n, inner } = axisLoop(this.shape(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('c', 'topk', 'along an axis whose size depends on the token count');

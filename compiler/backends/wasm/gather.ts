@@ -52,7 +52,7 @@ export function buildDispatch(env: ProgramEnv, k: OpKernel, name: string, depth:
     m.if(m.i32.gt_u(f.get(routed), f.get(rows)), m.unreachable()),
     f.forRange(r, m.i32.const(0), f.get(routed), [
       f.set(s, i32load(m, word(slots, f.get(r)))),
-      m.if(m.i32.ge_u(f.get(s), m.i32.mul(f.T(), i32c(m, K))), m.unreachable()),
+      m.if(m.i32.ge_u(f.get(s), m.i32.mul(m.i32.div_u(f.elements(x), i32c(m, d)), i32c(m, K))), m.unreachable()),
       m.memory.copy(row(out, f.get(r)), row(x, m.i32.div_u(f.get(s), i32c(m, K))), i32c(m, 4 * d)),
     ]),
     m.memory.fill(row(out, f.get(routed)), m.i32.const(0), m.i32.mul(m.i32.sub(f.get(rows), f.get(routed)), i32c(m, 4 * d))),
@@ -84,12 +84,12 @@ export function buildRouting(env: ProgramEnv, k: OpKernel, name: string, depth: 
     f.finish([
       f.set(n, f.elements(idx)),
       check,
-      f.set(cap, m.i32.trunc_s_sat.f64(m.f64.ceil(m.f64.div(m.f64.mul(m.f64.mul(m.f64.const(cf), m.f64.convert_s.i32(f.T())), m.f64.const(K)), m.f64.const(E))))),
+      f.set(cap, m.i32.trunc_s_sat.f64(m.f64.ceil(m.f64.div(m.f64.mul(m.f64.mul(m.f64.const(cf), m.f64.convert_s.i32(m.i32.div_u(f.get(n), i32c(m, K)))), m.f64.const(K)), m.f64.const(E))))),
       f.forRange(s, m.i32.const(0), f.get(n), [i32store(m, word(out, f.get(s)), m.i32.const(-1))]),
       f.forRange(e, m.i32.const(0), i32c(m, E), [
         f.set(pos, m.i32.const(0)),
         f.forRange(c, m.i32.const(0), i32c(m, K), [
-          f.forRange(t, m.i32.const(0), f.T(), [
+          f.forRange(t, m.i32.const(0), m.i32.div_u(f.get(n), i32c(m, K)), [
             m.if(
               m.i32.and(m.i32.eq(i32load(m, word(idx, at())), f.get(e)), m.i32.lt_s(f.get(pos), f.get(cap))),
               m.block(null, [i32store(m, word(out, at()), f.get(e)), f.set(pos, m.i32.add(f.get(pos), m.i32.const(1)))]),
@@ -185,8 +185,8 @@ export function buildCombine(env: ProgramEnv, k: OpKernel, name: string, depth: 
   f.finish([
     f.set(routed, i32load(m, word(offsets, i32c(m, E)))),
     m.if(m.i32.gt_u(f.get(routed), m.i32.div_u(f.elements(ys), i32c(m, d))), m.unreachable()),
-    f.forRange(r, m.i32.const(0), f.get(routed), [m.if(m.i32.ge_u(i32load(m, word(slots, f.get(r))), m.i32.mul(f.T(), i32c(m, K))), m.unreachable())]),
-    f.forRange(t, m.i32.const(0), f.T(), [
+    f.forRange(r, m.i32.const(0), f.get(routed), [m.if(m.i32.ge_u(i32load(m, word(slots, f.get(r))), f.elements(weights)), m.unreachable())]),
+    f.forRange(t, m.i32.const(0), m.i32.div_u(f.elements(weights), i32c(m, K)), [
       ...rows.map((row) => f.set(row, m.i32.const(-1))),
       f.forRange(r, m.i32.const(0), f.get(routed), [
         f.set(s, i32load(m, word(slots, f.get(r)))),

@@ -39,8 +39,8 @@ ${body[op]}
 
 /**
  * `topk` along an axis: operands x, values, indices; extra `lanes`. Per lane, an insertion
- * into the k best so far, kept in the output rows themselves: values descending, ties to the
- * lower index, NaN above every number (the interpreter's order).
+ * into the k best so far: values descending, ties to the lower index, NaN above every
+ * number (the interpreter's order).
  */
 export function topkShader(k: number, { n, inner }: AxisLoop, ops: Operand[], W: number): ShaderEntry {
   const code = `${PRELUDE}${accessors(ops, ['lanes'])}
@@ -51,19 +51,68 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (l >= lanes()) { return; }
   let base = l / ${inner}u * ${n * inner}u + l % ${inner}u;
   let obase = l / ${inner}u * ${k * inner}u + l % ${inner}u;
-  var count = 0u;
-  for (var i = 0u; i < ${n}u; i++) {
-    let v = ld_x(base + i * ${inner}u);
-    if (count == ${k}u && !better(v, ld_values(obase + ${(k - 1) * inner}u))) { continue; }
-    var p = ${k - 1}u;
-    if (count < ${k}u) { p = count; count++; }
-    while (p > 0u && better(v, ld_values(obase + (p - 1u) * ${inner}u))) {
-      st_values(obase + p * ${inner}u, ld_values(obase + (p - 1u) * ${inner}u));
-      st_indices(obase + p * ${inner}u, ld_indices(obase + (p - 1u) * ${inner}u));
-      p--;
+  var vals: array<f32, ${k}>;
+  var idxs: array<u32, ${k}>;
+  ${selectText(`${n}u`, k, (i) => `ld_x(base + ${i} * ${inner}u)`, 'vals', 'idxs')}
+  for (var j = 0u; j < ${k}u; j++) {
+    st_values(obase + j * ${inner}u, vals[j]);
+    st_indices(obase + j * ${inner}u, i32(idxs[j]));
+  }
+}
+`;
+  return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
+}
+
+/** WGSL text selecting the k best of `n` values `at(i)` into arrays `vals`/`idxs` (declared by the caller), skipping `skip(i)`. */
+function selectText(n: string, k: number, at: (i: string) => string, vals: string, idxs: string, skip = 'false'): string {
+  return `{
+    var count = 0u;
+    for (var i = 0u; i < ${n}; i++) {
+      if (${skip}) { continue; }
+      let v = ${at('i')};
+      if (count == ${k}u && !better(v, ${vals}[${k - 1}])) { continue; }
+      var p = ${k - 1}u;
+      if (count < ${k}u) { p = count; count++; }
+      while (p > 0u && better(v, ${vals}[p - 1u])) { ${vals}[p] = ${vals}[p - 1u]; ${idxs}[p] = ${idxs}[p - 1u]; p--; }
+      ${vals}[p] = v;
+      ${idxs}[p] = i;
     }
-    st_values(obase + p * ${inner}u, v);
-    st_indices(obase + p * ${inner}u, i32(i));
+  }`;
+}
+
+/**
+ * `group_topk` over s [N, E] in G groups: operands s, values, indices; extra `rows` (N). One invocation per
+ * token: group scores (best, or best two summed), the kept groups, then the k best experts
+ * of the kept groups; ties to the lower index, NaN above every number (f32).
+ */
+export function groupTopkShader(g: { experts: number; groups: number; keep: number; k: number; sumTop2: boolean }, ops: Operand[], W: number): ShaderEntry {
+  const per = g.experts / g.groups;
+  const code = `${PRELUDE}${accessors(ops, ['rows'])}
+fn better(v: f32, w: f32) -> bool { return v > w || (v != v && w == w); }
+@compute @workgroup_size(${W})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * ${W}u;
+  if (t >= rows()) { return; }
+  let row = t * ${g.experts}u;
+  var score: array<f32, ${g.groups}>;
+  var kept: array<bool, ${g.groups}>;
+  for (var grp = 0u; grp < ${g.groups}u; grp++) {
+    var best: array<f32, 2>;
+    var bi: array<u32, 2>;
+    ${selectText(`${per}u`, g.sumTop2 ? 2 : 1, (i) => `ld_s(row + grp * ${per}u + ${i})`, 'best', 'bi')}
+    score[grp] = ${g.sumTop2 ? 'best[0] + best[1]' : 'best[0]'};
+    kept[grp] = false;
+  }
+  var kv: array<f32, ${g.keep}>;
+  var ki: array<u32, ${g.keep}>;
+  ${selectText(`${g.groups}u`, g.keep, (i) => `score[${i}]`, 'kv', 'ki')}
+  for (var j = 0u; j < ${g.keep}u; j++) { kept[ki[j]] = true; }
+  var vals: array<f32, ${g.k}>;
+  var idxs: array<u32, ${g.k}>;
+  ${selectText(`${g.experts}u`, g.k, (i) => `ld_s(row + ${i})`, 'vals', 'idxs', `!kept[i / ${per}u]`)}
+  for (var j = 0u; j < ${g.k}u; j++) {
+    st_values(t * ${g.k}u + j, vals[j]);
+    st_indices(t * ${g.k}u + j, i32(idxs[j]));
   }
 }
 `;

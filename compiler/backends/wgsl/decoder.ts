@@ -71,12 +71,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * `moe_dispatch`: operands x, slots, offsets, out; extra `count` (elements of out). Row r
+ * `moe_dispatch`: operands x, slots, offsets, out; extras `count` (elements of out) and `ntok` (rows of x). Row r
  * below offsets[E] is token row slots[r] / k, later rows zero; a bad slot or offset writes
  * nothing (a shader cannot stop a forward; C and Wasm report E505).
  */
 export function dispatchShader(k: number, d: number, experts: number, ops: Operand[], W: number): ShaderEntry {
-  const code = `${PRELUDE}${accessors(ops, ['count'])}
+  const code = `${PRELUDE}${accessors(ops, ['count', 'ntok'])}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * ${W}u;
@@ -86,7 +86,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (routed < 0 || u32(routed) > count() / ${d}u) { return; }
   if (r >= u32(routed)) { st_out(i, 0.0); return; }
   let s = ld_slots(r);
-  if (s < 0 || u32(s) >= tokens() * ${k}u) { return; }
+  if (s < 0 || u32(s) >= ntok() * ${k}u) { return; }
   st_out(i, ld_x(u32(s) / ${k}u * ${d}u + i % ${d}u));
 }
 `;
@@ -94,8 +94,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * `route_capacity` (operands indices, out; extra `capacity`, worked out on the host in
- * float64 as the interpreter does) and `moe_permute` (operands indices, slots, offsets): one
+ * `route_capacity` (operands indices, out; extras `ntok` (rows of indices) and `capacity`,
+ * worked out on the host in float64 as the interpreter does) and `moe_permute` (operands
+ * indices, slots, offsets; extra `ntok`): one
  * invocation running the interpreter's serial loops (small: T·K slots, E counters). A bad
  * index leaves the rest unwritten (a shader cannot stop a forward; C and Wasm report E505).
  */
@@ -104,7 +105,7 @@ export function routingShader(op: 'route_capacity' | 'moe_permute', experts: num
     op === 'route_capacity'
       ? `  var count: array<u32, ${experts}>;
   for (var c = 0u; c < ${k}u; c++) {
-    for (var t = 0u; t < tokens(); t++) {
+    for (var t = 0u; t < ntok(); t++) {
       let e = ld_indices(t * ${k}u + c);
       var r = -1;
       if (e != -1) {
@@ -115,7 +116,7 @@ export function routingShader(op: 'route_capacity' | 'moe_permute', experts: num
     }
   }`
       : `  var next: array<i32, ${experts}>;
-  let n = tokens() * ${k}u;
+  let n = ntok() * ${k}u;
   for (var e = 0u; e <= ${experts}u; e++) { st_offsets(e, 0); }
   for (var s = 0u; s < n; s++) {
     let e = ld_indices(s);
@@ -132,7 +133,7 @@ export function routingShader(op: 'route_capacity' | 'moe_permute', experts: num
     let e = ld_indices(s);
     if (e == -1) { st_slots(u32(dropped), i32(s)); dropped++; } else { st_slots(u32(next[e]), i32(s)); next[e]++; }
   }`;
-  const code = `${PRELUDE}${accessors(ops, op === 'route_capacity' ? ['capacity'] : [])}
+  const code = `${PRELUDE}${accessors(ops, op === 'route_capacity' ? ['ntok', 'capacity'] : ['ntok'])}
 @compute @workgroup_size(1)
 fn main() {
 ${body}
@@ -173,23 +174,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * `moe_combine`: operands ys, slots, offsets, weights, out; extra `rows` (of ys); one invocation per token: its K
+ * `moe_combine`: operands ys, slots, offsets, weights, out; extras `rows` (of ys) and `ntok` (tokens); one invocation per token: its K
  * rows found by a scan of the routed rows, then Σ_c weights[t, c] · row_c in choice order
  * (f32). Bad offsets, slots or a slot twice write nothing.
  */
 export function combineShader(k: number, d: number, experts: number, ops: Operand[], W: number): ShaderEntry {
-  const code = `${PRELUDE}${accessors(ops, ['rows'])}
+  const code = `${PRELUDE}${accessors(ops, ['rows', 'ntok'])}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * nwg.x * ${W}u;
-  if (t >= tokens()) { return; }
+  if (t >= ntok()) { return; }
   let routed = ld_offsets(${experts}u);
   if (routed < 0 || u32(routed) > rows()) { return; }
   var rows: array<i32, ${k}>;
   for (var c = 0u; c < ${k}u; c++) { rows[c] = -1; }
   for (var r = 0; r < routed; r++) {
     let s = ld_slots(u32(r));
-    if (s < 0 || u32(s) >= tokens() * ${k}u) { return; }
+    if (s < 0 || u32(s) >= ntok() * ${k}u) { return; }
     if (u32(s) / ${k}u == t) {
       if (rows[u32(s) % ${k}u] >= 0) { return; }
       rows[u32(s) % ${k}u] = r;

@@ -10,7 +10,7 @@ import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', ...CHAIN_OPS, ...AXIS_OPS];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', 'group_topk', ...CHAIN_OPS, ...AXIS_OPS];
 
 /** The op kernels this backend renders (fused elementwise chains in `elementwise.ts`, embedding and rope in `decoder.ts`); E701 for any other. */
 export function checkOp(k: OpKernel): void {

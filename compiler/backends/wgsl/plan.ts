@@ -33,7 +33,7 @@ import { castShader, concatShader, elementwiseShader } from './elementwise.ts';
 import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
-import { axisOpShader, topkShader } from './axis-ops.ts';
+import { axisOpShader, groupTopkShader, topkShader } from './axis-ops.ts';
 import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
@@ -384,20 +384,39 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
         dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
       };
     }
+    if (k.op === 'group_topk') {
+      const experts = staticDim(shapeOf(k.inputs[0])[1]);
+      const ops = [operand('s', k.inputs[0]), operand('values', k.outputs[0], true), operand('indices', k.outputs[1], true)];
+      const spec = { experts, groups: k.attrs.groups as number, keep: k.attrs.topk_groups as number, k: k.attrs.k as number, sumTop2: k.attrs.group_score === 'sum_top2' };
+      const rowsDim = shapeOf(k.inputs[0])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.group_topk`, shader: groupTopkShader(spec, ops, workgroupOf(k)), operands: ops, extras: ['rows'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const rows = evalShape([rowsDim], b)[0];
+        dispatch(out, i, b, ops, loc, [rows], flatGrid(rows, workgroupOf(k)));
+      };
+    }
     if (k.op === 'moe_combine') {
       const [rowsDim, dd] = shapeOf(k.inputs[0]);
       const kk = staticDim(shapeOf(k.inputs[3])[1]);
       const ops = [operand('ys', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('weights', k.inputs[3]), operand('out', k.outputs[0], true)];
       const shader = combineShader(kk, staticDim(dd), staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
-      const i = addKernel({ name: `${k.outputs[0]}.moe_combine`, shader, operands: ops, extras: ['rows'], grid: [ceilText(shapeOf(k.inputs[3])[0], workgroupOf(k)), '1', '1'] });
-      return (b, loc, out) => dispatch(out, i, b, ops, loc, [evalShape([rowsDim], b)[0]], flatGrid(b.T, workgroupOf(k)));
+      const tokensDim = shapeOf(k.inputs[3])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.moe_combine`, shader, operands: ops, extras: ['rows', 'ntok'], grid: [ceilText(tokensDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const ntok = evalShape([tokensDim], b)[0];
+        dispatch(out, i, b, ops, loc, [evalShape([rowsDim], b)[0], ntok], flatGrid(ntok, workgroupOf(k)));
+      };
     }
     if (k.op === 'route_capacity' || k.op === 'moe_permute') {
       const experts = k.attrs.experts as number;
       const kk = staticDim(shapeOf(k.inputs[0])[1]);
       const ops = k.op === 'route_capacity' ? [operand('indices', k.inputs[0]), operand('out', k.outputs[0], true)] : [operand('indices', k.inputs[0]), operand('slots', k.outputs[0], true), operand('offsets', k.outputs[1], true)];
-      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: routingShader(k.op, experts, kk, ops), operands: ops, extras: k.op === 'route_capacity' ? ['capacity'] : [], grid: ['1', '1', '1'] });
-      return (b, loc, out) => dispatch(out, i, b, ops, loc, k.op === 'route_capacity' ? [expertCapacity(k.attrs.capacity_factor as number, b.T, kk, experts)] : [], [1, 1, 1]);
+      const ntokDim = shapeOf(k.inputs[0])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: routingShader(k.op, experts, kk, ops), operands: ops, extras: k.op === 'route_capacity' ? ['ntok', 'capacity'] : ['ntok'], grid: ['1', '1', '1'] });
+      return (b, loc, out) => {
+        const ntok = evalShape([ntokDim], b)[0];
+        dispatch(out, i, b, ops, loc, k.op === 'route_capacity' ? [ntok, expertCapacity(k.attrs.capacity_factor as number, ntok, kk, experts)] : [ntok], [1, 1, 1]);
+      };
     }
     if (k.op === 'rope') {
       const g = ropeGeometry(k.attrs, shapeOf(k.inputs[0]));
@@ -415,6 +434,8 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     const o = shapeOf(k.outputs[0]);
     let ops: Operand[];
     let shader: ShaderEntry;
+    // Sizes a shader takes after `count`: moe_dispatch's token rows.
+    let more: Dim[] = [];
     if (k.op === 'grouped_matmul') {
       const transB = k.attrs.transpose_b as boolean;
       const w = shapeOf(k.inputs[1]).map(staticDim);
@@ -426,6 +447,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const d = staticDim(shapeOf(k.inputs[0])[1]);
       ops = [operand('x', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('out', k.outputs[0], true)];
       shader = dispatchShader(k.attrs.k as number, d, staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
+      more = [shapeOf(k.inputs[0])[0]];
     } else if (k.op === 'gather') {
       const xs = shapeOf(k.inputs[0]);
       const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
@@ -460,10 +482,10 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       shader = addShader(numel(evalShape(bb, maxB)), ops, workgroupOf(k));
     }
     const countDim = o.reduce<Dim>((x, d) => dimMul(x, d), 1);
-    const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
+    const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['count', ...more.map(() => 'ntok')], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
     return (b, loc, out) => {
       const n = numel(evalShape(o, b));
-      dispatch(out, i, b, ops, loc, [n], flatGrid(n, workgroupOf(k)));
+      dispatch(out, i, b, ops, loc, [n, ...evalShape(more, b)], flatGrid(n, workgroupOf(k)));
     };
   };
 
