@@ -23,15 +23,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
  * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
- * cache as state the compiled model owns; DeepSeek's group_topk waits for its Wasm kernel
- * (the fused router does its selection). (embedding, rope, softmax, sum, mean, amax, topk, glu,
+ * cache as state the compiled model owns. (embedding, group_topk, rope, softmax, sum, mean, amax, topk, glu,
  * concat, gather, cast between f32 and i32, reshape, transpose and slice as strided copies,
  * and the unfused MoE primitives route_capacity, moe_permute, moe_dispatch, grouped_matmul
  * and moe_combine run everywhere.)
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = ['attention', 'mla_attention'];
 /** Ops that run on some backends only (and are refused with E701 on the others). */
-const NOT_YET_ON: Record<string, readonly string[]> = { wasm: ['group_topk'] };
+const NOT_YET_ON: Record<string, readonly string[]> = {};
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {

@@ -15,11 +15,11 @@ import { buildCast, buildConcat, buildElementwise } from './elementwise.ts';
 import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
 import { buildAxisOp } from './axis-ops.ts';
-import { buildTopk } from './topk.ts';
+import { buildGroupTopk, buildTopk } from './topk.ts';
 import { buildCombine, buildDispatch, buildGather, buildGroupedMatmul, buildRouting } from './gather.ts';
 import { buildEmbedding, buildRope } from './decoder.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', ...CHAIN_OPS, ...AXIS_OPS];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', 'group_topk', ...CHAIN_OPS, ...AXIS_OPS];
 
 export function checkOp(k: OpKernel): void {
   if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wasm', k.op);
@@ -31,6 +31,7 @@ export function buildOp(env: ProgramEnv, k: OpKernel, name: string, depth: numbe
   else if (CHAIN_OPS.has(k.op)) buildElementwise(env, k, name, depth);
   else if (AXIS_OPS.has(k.op)) buildAxisOp(env, k, name, depth);
   else if (k.op === 'topk') buildTopk(env, k, name, depth);
+  else if (k.op === 'group_topk') buildGroupTopk(env, k, name, depth);
   else if (k.op === 'concat') buildConcat(env, k, name, depth);
   else if (k.op === 'cast') buildCast(env, k, name, depth);
   else if (k.op === 'gather') buildGather(env, k, name, depth);
