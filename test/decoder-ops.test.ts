@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { kvCachePerToken } from '../compiler/analysis/kv-cache.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
+import { loadC } from '../compiler/backends/c/index.ts';
 import { programCost } from '../compiler/cost/cost.ts';
 import { decoderOpCost, visibleKeys } from '../compiler/cost/attention.ts';
 import { MoecError } from '../ir/diagnostics.ts';
@@ -196,11 +197,45 @@ describe('decoder ops in the language and the IR', () => {
 
   it('every backend refuses the decoder ops with E701 before rendering anything', async () => {
     // The C backend renders attention (test/backends/c-attention.test.ts), not yet the others.
-    for (const [name, target, ops] of [['c', 'x86-avx2', 'embedding, rope'], ['wasm', 'wasm-simd128', 'embedding, rope, attention'], ['wgsl', 'webgpu', 'embedding, rope, attention']] as const) {
+    // Embedding and rope have kernels everywhere; C runs attention with the caches as state
+    // (compiled with --max-context: test/backends/c-attention.test.ts), Wasm and WGSL not yet.
+    const refusals = [
+      ['c', 'x86-avx2', /E701: the C backend runs attention with the KV cache as state the model owns, but \S+ is an input/],
+      ['wasm', 'wasm-simd128', /E701: the \w+ backend cannot run attention \(an imported whole model\) yet/],
+      ['wgsl', 'webgpu', /E701: the \w+ backend cannot run attention \(an imported whole model\) yet/],
+    ] as const;
+    for (const [name, target, refusal] of refusals) {
       const t = loadTarget(target);
       const p = runPipeline(M, { target: t, maxTokens: 16 }).program!;
       const backend = await getBackend(name);
-      expect(() => backend.emit(p, t), name).toThrow(`E701: the ${name} backend cannot run ${ops} yet`);
+      expect(() => backend.emit(p, t), name).toThrow(refusal);
     }
   });
+
+  it('a backend checks token ids before a forward (E505, as the interpreter), and the C kernel guards its memory itself', async () => {
+    // (The relu gives C a parallel kernel: a C program with none fails -Werror on its unused thread helpers.)
+    const m = compile('dim T <= 8\nmodel e {\n  input ids: i32[T]\n  weight table: f32[10, 4]\n  output y = relu(embedding(ids, table))\n}\n');
+    const weights = randomWeights(m, 1);
+    const bad = { ids: { dtype: 'i32' as const, shape: [3], data: Int32Array.of(1, 10, 0) } };
+    for (const [name, target] of [['c', 'x86-avx2'], ['wasm', 'wasm-simd128']] as const) {
+      const t = loadTarget(target);
+      const p = runPipeline(m, { target: t, maxTokens: 8 }).program!;
+      const loaded = await (await getBackend(name)).load(p, t, weights);
+      try {
+        await expect(loaded.forward(bad, { T: 3 }), name).rejects.toThrow(/E505: embedding: token id 10 \(at 1\) is outside the vocabulary 0\.\.9/);
+        const good = { ids: { ...bad.ids, data: Int32Array.of(9, 0, 3) } };
+        expect(Array.from((await loaded.forward(good, { T: 3 })).y.data), name).toEqual(Array.from(interpret(m, { bindings: { T: 3 }, inputs: good, weights }).y.data));
+      } finally {
+        loaded.dispose();
+      }
+    }
+    // Past the host's check (the generated library called directly), forward returns ERR_TOKEN_ID: E505.
+    const t = loadTarget('x86-avx2');
+    const raw = loadC(runPipeline(m, { target: t, maxTokens: 8 }).program!, t, weights);
+    try {
+      expect(() => raw.run(bad, 3, 1)).toThrow(/E505: the C model's forward stopped on bad data: a token id outside the embedding table/);
+    } finally {
+      raw.dispose();
+    }
+  }, 60_000);
 });

@@ -341,8 +341,7 @@ describe('moec import on the command line', () => {
     expect(await main(['run', file, '--tokens', '3'], io)).toBe(2);
     expect(err.join('\n')).toContain('needs --context L');
     expect(await main(['run', file, '--tokens', '3', '--context', '4', '--backend', 'c'], io)).toBe(1);
-    // The C backend renders MLA (test/backends/c-mla.test.ts), not yet embedding and rope.
-    expect(err.join('\n')).toContain('E701: the c backend cannot run embedding, rope yet');
+    expect(err.join('\n')).toContain('E701: the C backend runs mla_attention with the KV cache as state the model owns');
     expect(await main(['run', 'examples/tiny.moe', '--tokens', '3', '--context', '4'], io)).toBe(2);
   });
 });

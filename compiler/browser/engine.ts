@@ -156,7 +156,8 @@ async function wasmFilesEngine(source: WasmFilesSource): Promise<Engine> {
     maxTokens: source.manifest.maxTokens,
     inputs: io(source.manifest.inputs),
     outputs: io(source.manifest.outputs),
-    run: async (feeds, T) => model.forwardAll(feeds, T),
+    // The page's feeds and results are float32; an int32 tensor converts value by value.
+    run: async (feeds, T) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
     release() {},
   };
 }

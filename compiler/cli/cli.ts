@@ -514,7 +514,7 @@ function runSizes(m: Module, values: Values, path: string, note: (message: strin
   const fromFile = inputs !== undefined ? sizesFromInputs(m, readSafetensors(inputs), inputs) : {};
   const given: Record<string, number | undefined> = {
     T: parseInt32('tokens', values.tokens as string | undefined, 1, 2 ** 31 - 1),
-    L: parseInt32('context', values.context as string | undefined, 1, 2 ** 31 - 1),
+    L: parseInt32('context', values.context as string | undefined, 0, 2 ** 31 - 1), // 0: an empty cache, a prefill
   };
   const hasL = m.dims.some((d) => d.name === 'L');
   if (given.L !== undefined && !hasL) throw new UsageError('--context binds the cache length L, and this model has no `dim L`');

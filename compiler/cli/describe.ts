@@ -48,7 +48,7 @@ export function describeKernel(k: Kernel): string {
     case 'gemm':
       return `GEMM${k.epilogue.length ? ` → ${k.epilogue.map(epilogueText).join(' → ')}` : ''}`;
     case 'op':
-      return k.op;
+      return k.op === 'elementwise' ? `elementwise ${String(k.attrs.expr)}` : k.op;
     case 'attention':
       return `attention (online softmax${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks ? ', sinks' : ''})`;
     case 'mla_attention':

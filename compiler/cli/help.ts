@@ -97,7 +97,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
     form: '--context L',
     text: 'moec run: positions already in the KV cache (decoder models from\nmoec import); moec analyze: the context length L (default 4096)',
     per: {
-      run: 'positions already in the KV cache, the size L of a decoder model from\nmoec import (default: from --inputs, when given)',
+      run: 'positions already in the KV cache, the size L of a decoder model from\nmoec import; 0: an empty cache, a prefill (default: from --inputs, when given)',
       analyze: 'the context length L (default 4096)',
     },
   },

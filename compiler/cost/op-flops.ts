@@ -23,7 +23,8 @@
  *   moe_permute, moe_dispatch, route_capacity) it moves bytes and does no FLOPs.
  * - The decoder ops (embedding, rope, attention, mla_attention) count what
  *   `attention.ts` says.
- * - The fused ops count the chains they replace: moe_router its GEMM plus 8 per logit
+ * - The fused ops count the chains they replace: an elementwise chain the ops in it (per
+ *   element of its result, which every folded op shares); moe_router its GEMM plus 8 per logit
  *   (scoring 5, selection 3); moe_experts per routed slot its two GEMMs, the activation
  *   per hidden element and the weighted combine.
  */
@@ -32,6 +33,7 @@ import type { Node } from '../../ir/graph/graph.ts';
 import { numel } from '../../ir/tensor.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { type OpSizes, decoderOpCost } from './attention.ts';
+import { type EwExpr, parseEw } from '../../ir/graph/elementwise.ts';
 
 /** FLOPs per result element of the elementwise and normalising ops. */
 const PER_ELEMENT: Readonly<Record<string, number>> = {
@@ -75,6 +77,8 @@ export function opFlops(op: string, s: OpSizes, o: FlopOptions = {}): number {
       return 2 * inN;
     case 'glu':
       return out * (GLU_FLOPS[String(s.attrs.fn)] ?? GLU_FLOPS.swiglu);
+    case 'elementwise':
+      return out * chainFlops(parseEw(String(s.attrs.expr)));
     case 'moe_router': {
       const [rows] = s.inputs[0];
       const [experts, depth] = s.inputs[1];
@@ -94,6 +98,19 @@ export function opFlops(op: string, s: OpSizes, o: FlopOptions = {}): number {
   if (decoder) return decoder.flops;
   if (op in PER_INPUT) return PER_INPUT[op] * inN;
   return (PER_ELEMENT[op] ?? 0) * out;
+}
+
+/** FLOPs per element of a fused elementwise chain: those of the ops it stands for (constants and operands 0). */
+function chainFlops(e: EwExpr): number {
+  switch (e.kind) {
+    case 'input':
+    case 'const':
+      return 0;
+    case 'unary':
+      return PER_ELEMENT[e.fn] + chainFlops(e.x);
+    case 'binary':
+      return PER_ELEMENT[e.fn] + chainFlops(e.a) + chainFlops(e.b);
+  }
 }
 
 /** The concrete sizes of a graph node's operands and results under `bindings`. */

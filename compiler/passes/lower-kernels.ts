@@ -9,7 +9,8 @@
  *   gated unit) as epilogue + a grouped GEMM whose epilogue is the weighted combine.
  * - `matmul` → a dense `gemm` (bias as epilogue); `attention` → an `attention` kernel, its
  *   cache inputs turned into state with a context bound (`lower-attention.ts`); every other
- *   op → an `op` kernel.
+ *   op → an `op` kernel, and the elementwise ones left after the tails fuse into GEMMs →
+ *   `elementwise` chains (`elementwise-chains.ts`).
  * - `repeat` → a `loop` over the body's kernels with stacked weights sliced per layer.
  * - A quantized weight (`TensorType.quant`) becomes a buffer of its codes whose `quant`
  *   names an f32 weight buffer of its scales, with the concrete axis and group; a stacked
@@ -28,6 +29,7 @@ import { scaleShape } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
+import { fuseElementwiseChains } from './elementwise-chains.ts';
 import type { Pass } from './pass.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import { kernelBuffers } from '../../ir/kernel/walk.ts';
@@ -432,6 +434,7 @@ export function lowerToKernels(input: Module, maxTokens?: number, maxContext?: n
   m.funcs.push({ name: 'main', params: [], body: [], results: [] });
   const program: KProgram = { name: m.name, module: m, pack: packFunc.name, buffers: [...lw.buffers.values()], steps, inputs, outputs, ...(maxTokens !== undefined && { maxTokens }) };
   fuseTails(program);
+  fuseElementwiseChains(program, readCounts(program));
   if (maxContext !== undefined) cachesToState(program, maxContext);
   return program;
 }

@@ -7,6 +7,7 @@
 import type { Attrs, Node } from './graph.ts';
 import { type Kernel, type KernelContext, KERNELS } from './interp-kernels.ts';
 import type { Tensor } from '../tensor.ts';
+import { type EwExpr, parseEw } from './elementwise.ts';
 
 function k1(op: string, ctx: KernelContext, inputs: Tensor[], attrs: Attrs, node: Node): Tensor {
   return KERNELS[op](ctx, inputs, attrs, node)[0];
@@ -105,8 +106,46 @@ const gluKernel: Kernel = (ctx, [x], attrs, node) => {
   return [{ ...h, shape: [...x.shape.slice(0, -1), cols / 2] }];
 };
 
+/**
+ * A fused elementwise chain: each step runs as the op it stands for (broadcasting, and the
+ * rounding of its stored result, included), so the chain equals the unfused graph exactly.
+ */
+const elementwiseKernel: Kernel = (ctx, inputs, attrs, node) => {
+  const dtype = inputs[0]?.dtype ?? 'f32';
+  const run = (e: EwExpr): Tensor => {
+    switch (e.kind) {
+      case 'input':
+        return inputs[e.index];
+      case 'const':
+        return scalar(ctx, e.value, { dtype } as Tensor, node);
+      case 'unary':
+        return e.fn === 'gelu' || e.fn === 'gelu_tanh' ? k1('gelu', ctx, [run(e.x)], { approximate: e.fn === 'gelu' ? 'none' : 'tanh' }, node) : k1(e.fn, ctx, [run(e.x)], {}, node);
+      case 'binary':
+        return k1(e.fn, ctx, [run(e.a), run(e.b)], {}, node);
+    }
+  };
+  const out = run(parseEw(attrs.expr as string));
+  // A chain that only broadcasts or copies an operand still gets a tensor of its own.
+  const shape = inputs.reduce<number[]>((s, t) => broadcastTo(s, t.shape), []);
+  if (!inputs.includes(out) && out.shape.length === shape.length && out.shape.every((d, i) => d === shape[i])) return [out];
+  const ones = ctx.alloc(dtype, shape);
+  ones.data.fill(1);
+  return [k1('mul', ctx, [out, ones], {}, node)]; // x * 1 is x exactly (-0 and NaN included)
+};
+
+/** NumPy broadcasting of two concrete shapes (already checked by type inference). */
+function broadcastTo(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  return Array.from({ length: n }, (_, i) => {
+    const da = a[i - (n - a.length)] ?? 1;
+    const db = b[i - (n - b.length)] ?? 1;
+    return da === 1 ? db : da;
+  });
+}
+
 /** Kernels of the fused ops, looked up after the primitive ones. */
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
+  elementwise: elementwiseKernel,
   moe_router: moeRouterKernel,
   moe_experts: moeExpertsKernel,
   glu: gluKernel,

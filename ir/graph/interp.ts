@@ -128,14 +128,18 @@ function own<T>(record: Record<string, T>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
 
-/** Every declared dim bound to a positive integer within its `max`. Unknown names are ignored. */
+/**
+ * Every declared dim bound to a whole number within its `max`: the token count T at least 1,
+ * the others at least 0 (an empty KV cache, L = 0, is a prefill). Unknown names are ignored.
+ */
 function checkBindings(m: Module, given: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = { ...given };
   for (const d of m.dims) {
     const v = given[d.name];
     if (v === undefined)
       fail('E505', `no value for the size ${d.name}`, d.span, d.name === 'T' ? 'give the token count (moec run --tokens N)' : `bind ${d.name}`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('E505', `${d.name} = ${v} is not a positive integer`, d.span);
+    const least = d.name === 'T' ? 1 : 0;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < least) fail('E505', `${d.name} = ${v} is not ${least === 1 ? 'a positive integer' : 'a whole number (0 or more)'}`, d.span);
     if (d.max !== undefined && v > d.max) fail('E505', `${d.name} = ${v} is over its bound ${d.max} (dim ${d.name} <= ${d.max})`, d.span);
   }
   return out;

@@ -10,6 +10,7 @@ import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isS
 import type { Attrs, AttrValue, Module } from './graph.ts';
 import { dtypeText, quantTypeProblem, sameQuant, splitKeepsGroups, withQuant } from '../quant-type.ts';
 import { type DType, type TensorType, isDType, isFloatDType } from '../types.ts';
+import { type EwExpr, EwSyntaxError, maxInput, parseEw } from './elementwise.ts';
 
 /** A type or shape error from inference; `operand` says which input it is about, if any. */
 export class OpError extends Error {
@@ -312,6 +313,30 @@ for (const [name, doc] of BINARY)
       return [{ dtype: t(ctx, 0).dtype, shape: broadcastShapes(ctx, t(ctx, 0).shape, t(ctx, 1).shape) }];
     },
   });
+
+def({
+  name: 'elementwise',
+  doc:
+    'A fused chain of elementwise ops (`elementwise.ts`): `expr` over operands x0, x1, ... (e.g. "mul(silu(x0), x1)"), ' +
+    'each operand broadcast NumPy-style to the result; every step rounds as the op it stands for would store it.',
+  operands: [{ name: 'xs', variadic: true, optional: true }],
+  attrs: { expr: { kind: 'string' } },
+  results: ['out'],
+  infer: (ctx) => {
+    let e: EwExpr;
+    try {
+      e = parseEw(ctx.attrs.expr as string);
+    } catch (err) {
+      if (err instanceof EwSyntaxError) throw new OpError('E304', `elementwise: ${err.message}`, undefined, undefined, 'expr');
+      throw err;
+    }
+    const reads = maxInput(e) + 1;
+    if (reads !== ctx.inputs.length) throw new OpError('E308', `elementwise: the chain reads ${reads} operand${reads === 1 ? '' : 's'}, got ${ctx.inputs.length}`, undefined, undefined, 'expr');
+    ctx.inputs.forEach((_, i) => (requireFloat(ctx, i), sameDType(ctx, 0, i)));
+    const shape = ctx.inputs.reduce<Dim[]>((s, ty) => broadcastShapes(ctx, s, ty!.shape), []);
+    return [{ dtype: ctx.inputs[0]?.dtype ?? 'f32', shape }];
+  },
+});
 
 // ---------------------------------------------------------------------------------------
 // Linear algebra and normalisation.
@@ -1108,7 +1133,8 @@ export function inferOp(op: string, inputs: Array<TensorType | undefined>, attrs
 /** Checks the number of operands against the spec. */
 export function checkArity(spec: OpSpec, n: number): void {
   const variadic = spec.operands.some((o) => o.variadic);
-  const required = spec.operands.filter((o) => !o.optional && !o.variadic).length + (variadic ? 1 : 0);
+  // A variadic operand takes at least one value, unless it is also optional.
+  const required = spec.operands.filter((o) => !o.optional).length;
   const max = variadic ? Infinity : spec.operands.length;
   if (n < required || n > max)
     throw new OpError(

@@ -82,17 +82,17 @@ export class CModel implements LoadedModel {
       if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
       // Files by position, not name: a long input name would pass the file system's limit.
       const path = join(this.dir, `in.${i}.f32`);
-      writeFileSync(path, new Uint8Array(Float32Array.from(t.data).buffer));
+      writeFileSync(path, new Uint8Array((x.int ? Int32Array : Float32Array).from(t.data).buffer));
       args.push(path);
     }
     const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
     args.push(...outPaths);
-    const { times, kernels } = runExecutable(this.exe, args, this.env);
+    const { times, kernels } = withDataErrors(() => runExecutable(this.exe, args, this.env));
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
-      const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-      outputs[o.name] = { dtype: 'f32', shape: o.shape(T), data };
+      const raw = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+      outputs[o.name] = o.int ? { dtype: 'i32', shape: o.shape(T), data: new Int32Array(raw) } : { dtype: 'f32', shape: o.shape(T), data: new Float32Array(raw) };
     });
     return { outputs, times, ...(kernels ? { kernels } : {}) };
   }
@@ -163,3 +163,22 @@ export const cBackend: Backend = {
     return program.ep && program.ep.ranks > 1 ? loadCMpi(program, target, weights) : loadC(program, target, weights);
   },
 };
+
+/**
+ * The error codes forward returns for bad data (an index the program computed, or was given,
+ * out of range) as E505 naming what was wrong; anything else stays the build's own error.
+ */
+function withDataErrors<R>(run: () => R): R {
+  try {
+    return run();
+  } catch (e) {
+    const rc = /forward returned (\d+)/.exec((e as Error).message)?.[1];
+    const what: Record<string, string> = {
+      '5': 'an expert index outside 0..E-1 (corrupted routing)',
+      '6': 'a token id outside the embedding table',
+      '7': 'an index out of range (a gather index, a slot or offsets of the unfused MoE ops)',
+    };
+    if (rc !== undefined && what[rc]) fail('E505', `the C model's forward stopped on bad data: ${what[rc]}`, undefined, 'check the inputs (the reference interpreter, --backend ref, names the op and the value)');
+    throw e;
+  }
+}

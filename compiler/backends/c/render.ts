@@ -22,6 +22,12 @@ import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { cConcat, cElementwise } from './elementwise.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
+import { cAxisOp } from './axis-ops.ts';
+import { cEmbedding, cRope } from './decoder.ts';
 import { packageRoot, packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
@@ -39,8 +45,9 @@ export interface CSources {
   main: string;
   layout: CWeightLayout;
   /** C identifiers of the inputs and outputs, in the order of `forward`'s parameters. */
-  inputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
-  outputs: Array<{ name: string; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  /** `int`: an i32 tensor, passed as int32 (files of raw int32), else float32. */
+  inputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
+  outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
 }
@@ -99,8 +106,17 @@ function modelPrefix(name: string): string {
  */
 const MAX_BLOCK_LOGIT_EXPERTS = 512;
 
-/** Names `forward` and the runner use themselves, which a model's inputs and outputs must not take. */
-const RESERVED = new Set(['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv', C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size']);
+/**
+ * Names `forward` and the runner use themselves, and C's keywords (an output named `const`
+ * made the C unparsable), which a model's inputs and outputs must not take.
+ */
+const RESERVED = new Set([
+  ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
+  ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
+  ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
+  ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
+  ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
+]);
 
 /** The C parameter name of a model input or output. */
 function ioName(name: string): string {
@@ -160,6 +176,10 @@ class CRenderer {
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
   private readonly math: Record<string, boolean> = {};
+  /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
+  private tokenIds = false;
+  /** The program indexes by computed indices (gather, moe_dispatch, grouped_matmul, moe_combine): forward has the error code for a bad one. */
+  private indexChecks = false;
   private readonly aligns: ReadonlyMap<string, MoeAlignKernel>;
   /** Buffers by name, loop slices resolved (with their stacked buffer's kind). */
   private readonly resolve: (name: string) => KBuffer;
@@ -304,7 +324,11 @@ class CRenderer {
   private view(steps: Array<Record<string, unknown>>): Record<string, unknown> {
     const p = this.p;
     const io = (list: KProgram['inputs']) =>
-      list.map((x) => ({ name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), decl: `f32[${this.shape(x.buffer).map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(this.shape(x.buffer), 'T') }));
+      list.map((x) => {
+        const b = this.bufs.get(x.buffer)!;
+        // An i32 input or output (token ids, expert indices) is an int array in the ABI.
+        return { name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), ctype: b.ctype, decl: `${b.buf.dtype}[${this.shape(x.buffer).map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(this.shape(x.buffer), 'T') };
+      });
     const inputs = io(p.inputs);
     const outputs = io(p.outputs);
     // Inputs and outputs are the caller's pointers; weights at their blob offset; the rest in the arena.
@@ -368,6 +392,8 @@ class CRenderer {
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
       ep: p.ep,
+      tokenIds: this.tokenIds,
+      indexChecks: this.indexChecks,
     };
   }
 
@@ -432,7 +458,8 @@ class CRenderer {
         break;
       case 'op': {
         [view, args] = this.op(k);
-        mode = 'parallel';
+        // An op that can fail on its data (a token id outside the table) returns an error code.
+        mode = view.checked ? 'checked' : 'parallel';
         const elems = cElems(this.shape(k.outputs[0]), 'T');
         const per = k.threads?.minElems;
         threads = per === undefined ? '1' : `(int)((${elems} + ${per - 1}) / ${per} < (size_t)threads ? (${elems} + ${per - 1}) / ${per} : (size_t)threads)`;
@@ -696,7 +723,148 @@ class CRenderer {
       ];
       return [{ op: true, add: true, summaryLine: 'elementwise add' }, args];
     }
-    fail('E701', `the C backend has no kernel for \`${k.op}\`${k.op === 'add' ? ' with broadcasting' : ''} yet`, undefined, 'the kernels it renders: router, moe_align, grouped and dense GEMMs, rmsnorm, add');
+    if (k.op === 'embedding') {
+      const args = [
+        { field: 'ids', expr: this.v(k.inputs[0]) },
+        { field: 'table', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.inputs[0]), 'T') },
+      ];
+      this.tokenIds = true;
+      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b)) }, args];
+    }
+    if (k.op === 'rope') {
+      const xs = this.shape(k.inputs[0]);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+      ];
+      return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
+    }
+    if (k.op === 'gather') {
+      const xs = this.shape(k.inputs[0]);
+      const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
+      if (xs.slice(ax).some(isSym)) cannotRun('c', 'gather', 'along an axis whose size depends on the token count');
+      const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'indices', expr: this.v(k.inputs[1]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      this.indexChecks = true;
+      const ni = this.shape(k.inputs[1])[ax] as number;
+      return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
+    }
+    if (k.op === 'moe_combine') {
+      const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);
+      const args = [
+        { field: 'ys', expr: this.v(k.inputs[0]) },
+        { field: 'weights', expr: this.v(k.inputs[3]) },
+        { field: 'slots', expr: this.v(k.inputs[1]) },
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[3])[0], 'T')}` },
+        { field: 'rows', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      this.indexChecks = true;
+      const experts = (this.shape(k.inputs[2])[0] as number) - 1;
+      return [{ op: true, combine: true, checked: true, d, k: this.shape(k.inputs[3])[1], experts, summaryLine: `moe_combine of ${d}-wide rows` }, args];
+    }
+    if (k.op === 'grouped_matmul') {
+      const transB = k.attrs.transpose_b as boolean;
+      const w = this.shape(k.inputs[1]) as number[];
+      const [experts, n, kd] = transB ? w : [w[0], w[2], w[1]];
+      const bias = k.inputs[3] !== undefined;
+      const args = [
+        { field: 'xs', expr: this.v(k.inputs[0]) },
+        { field: 'w', expr: this.v(k.inputs[1]) },
+        ...(bias ? [{ field: 'bias', expr: this.v(k.inputs[3]) }] : []),
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'rows', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      this.indexChecks = true;
+      return [{ op: true, groupedMatmul: true, checked: true, transB, bias, experts, n, kd, summaryLine: `grouped_matmul over ${experts} experts, ${kd} -> ${n}` }, args];
+    }
+    if (k.op === 'route_capacity' || k.op === 'moe_permute') {
+      const capacity = k.op === 'route_capacity';
+      const args = capacity
+        ? [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'out', expr: this.v(k.outputs[0]) }, { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[0])[0], 'T')}` }]
+        : [{ field: 'indices', expr: this.v(k.inputs[0]) }, { field: 'slots', expr: this.v(k.outputs[0]) }, { field: 'offsets', expr: this.v(k.outputs[1]) }, { field: 'n', expr: `(int)(${cElems(this.shape(k.inputs[0]), 'T')})` }];
+      const view = { op: true, capacity, permute: !capacity, checked: true, experts: k.attrs.experts, k: this.shape(k.inputs[0])[1], cf: capacity ? cNum(k.attrs.capacity_factor as number) : undefined };
+      return [{ ...view, summaryLine: `${k.op} over ${String(k.attrs.experts)} experts` }, args];
+    }
+    if (k.op === 'moe_dispatch') {
+      const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'slots', expr: this.v(k.inputs[1]) },
+        { field: 'offsets', expr: this.v(k.inputs[2]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'T', expr: `(int)${cDim(this.shape(k.inputs[0])[0], 'T')}` },
+        { field: 'rows', expr: cElems(this.shape(k.inputs[1]), 'T') },
+      ];
+      this.indexChecks = true;
+      const experts = (this.shape(k.inputs[2])[0] as number) - 1;
+      return [{ op: true, dispatch: true, checked: true, k: k.attrs.k, d, experts, summaryLine: `moe_dispatch: token rows of ${d} in expert order` }, args];
+    }
+    if (k.op === 'cast') {
+      const [from, to] = [this.bufs.get(k.inputs[0])!.buf.dtype, this.bufs.get(k.outputs[0])!.buf.dtype];
+      if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('c', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
+      const ctype = (d: string): string => (d === 'i32' ? 'int' : 'float');
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      return [{ op: true, cast: true, from, to, fromC: ctype(from), toC: ctype(to), toInt: to === 'i32' && from === 'f32', summaryLine: `cast ${from} to ${to}` }, args];
+    }
+    if (k.op === 'group_topk') {
+      const experts = concrete(this.shape(k.inputs[0])[1], `the expert count of ${k.inputs[0]}`);
+      const groups = k.attrs.groups as number;
+      const args = [
+        { field: 's', expr: this.v(k.inputs[0]) },
+        { field: 'values', expr: this.v(k.outputs[0]) },
+        { field: 'indices', expr: this.v(k.outputs[1]) },
+        { field: 'tokens', expr: cElems([this.shape(k.inputs[0])[0]], 'T') },
+      ];
+      const view = { op: true, groupTopk: true, experts, groups, per: experts / groups, keep: k.attrs.topk_groups, k: k.attrs.k, sumTop2: k.attrs.group_score === 'sum_top2' };
+      return [{ ...view, summaryLine: `group_topk: top-${String(k.attrs.k)} of ${experts} experts in the ${String(k.attrs.topk_groups)} best of ${groups} groups` }, args];
+    }
+    if (k.op === 'topk') {
+      const { n, inner } = axisLoop(this.shape(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('c', 'topk', 'along an axis whose size depends on the token count');
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'values', expr: this.v(k.outputs[0]) },
+        { field: 'indices', expr: this.v(k.outputs[1]) },
+        { field: 'lanes', expr: `${cElems(this.shape(k.inputs[0]), 'T')} / ${n}` },
+      ];
+      return [{ op: true, topk: true, k: k.attrs.k, n, inner, summaryLine: `top-${String(k.attrs.k)} along an axis of ${n}` }, args];
+    }
+    if (AXIS_OPS.has(k.op)) {
+      const view = cAxisOp(k, (b) => this.shape(b));
+      const args = [
+        { field: 'x', expr: this.v(k.inputs[0]) },
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'lanes', expr: `${cElems(this.shape(k.inputs[0]), 'T')} / ${view.n}` },
+      ];
+      return [{ op: true, ...view }, args];
+    }
+    if (CHAIN_OPS.has(k.op) || k.op === 'concat') {
+      const odd = [...k.inputs, ...k.outputs].find((b) => this.bufs.get(b)!.buf.dtype !== 'f32');
+      if (odd) cannotRun('c', k.op, `of the ${this.bufs.get(odd)!.buf.dtype} tensor ${odd}`);
+      const ew = (k.op === 'concat' ? cConcat : cElementwise)(k, (b) => this.shape(b));
+      const args = [
+        ...k.inputs.map((x, i) => ({ field: `x${i}`, expr: this.v(x) })),
+        { field: 'out', expr: this.v(k.outputs[0]) },
+        { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+      ];
+      return [{ op: true, elementwise: true, summaryLine: k.op === 'elementwise' ? `elementwise ${ew.expr}` : ew.expr, ...ew }, args];
+    }
+    cannotRun('c', k.op, k.op === 'add' ? 'with broadcasting' : undefined);
   }
 }
 
@@ -813,8 +981,8 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
   const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
-      const shape = p.buffers.find((b) => b.name === x.buffer)!.shape;
-      return { name: x.name, floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
+      const { shape, dtype } = p.buffers.find((b) => b.name === x.buffer)!;
+      return { name: x.name, int: isIntDType(dtype), floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
   const state = p.buffers.some((b) => b.kind === 'state');
   return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };

@@ -45,24 +45,28 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
     async forward(inputs, bindings) {
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
-      const given: Record<string, Float32Array> = {};
+      const given: Record<string, Float32Array | Int32Array> = {};
       for (const i of program.inputs) {
         const t = inputs[i.name];
         if (!t) fail('E503', `missing input '${i.name}'`);
         const want = evalShape(program.buffers.find((b) => b.name === i.buffer)!.shape, { T });
         if (t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) fail('E504', `input '${i.name}' is [${t.shape.join(', ')}], expected [${want.join(', ')}] at T = ${T}`);
-        given[i.name] = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+        const int = program.buffers.find((b) => b.name === i.buffer)!.dtype === 'i32';
+        given[i.name] = int ? Int32Array.from(t.data) : t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
       }
-      let got: Record<string, Float32Array>;
+      let got: Record<string, Float32Array | Int32Array>;
       try {
         got = model.forwardAll(given, T);
       } catch (e) {
-        // The kernels trap only on bad routing data (an expert index out of range).
-        if (e instanceof WebAssembly.RuntimeError) fail('E505', `the wasm module trapped: ${e.message} (an expert index outside 0..E-1?)`);
+        // The kernels trap only on bad data: an expert index or a token id out of range.
+        if (e instanceof WebAssembly.RuntimeError) fail('E505', `the wasm module trapped: ${e.message} (an expert index outside 0..E-1, or a token id outside the vocabulary?)`);
         throw e;
       }
       const out: Record<string, Tensor> = {};
-      for (const o of program.outputs) out[o.name] = { dtype: 'f32', shape: outputShape(o.buffer, T), data: got[o.name] };
+      for (const o of program.outputs) {
+        const data = got[o.name];
+        out[o.name] = data instanceof Int32Array ? { dtype: 'i32', shape: outputShape(o.buffer, T), data } : { dtype: 'f32', shape: outputShape(o.buffer, T), data };
+      }
       return out;
     },
     dispose() {},

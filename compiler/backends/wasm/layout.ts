@@ -18,6 +18,7 @@
  * do not fit is a compile error (E702); memory64 is not used because browsers do not ship it
  * by default yet.
  */
+import { cannotRun } from '../cannot-run.ts';
 import { type Dim, dimProduct, dimToString, evalShape, isSym } from '../../../ir/dims.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
 import { numel } from '../../../ir/tensor.ts';
@@ -42,6 +43,8 @@ export interface IoSlot {
   elements: TokenLinear;
   /** Shape with `T` left symbolic (a number or a linear form). */
   shape: Array<number | TokenLinear>;
+  /** An i32 tensor (token ids, expert indices): int32 in memory; absent for f32. */
+  int?: true;
 }
 
 export interface MemoryLayout {
@@ -103,8 +106,8 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number)
   const step = (bytes: TokenLinear): TokenLinear => ({ c: alignUp(at.c + bytes.c, align), t: alignUp(at.t + bytes.t, align) });
   const slot = (name: string, buffer: string): Omit<IoSlot, 'address'> => {
     const b = p.buffers.find((x) => x.name === buffer)!;
-    if (b.dtype !== 'f32') fail('E701', `model input/output ${name} is ${b.dtype}; the wasm backend takes and returns f32 tensors`);
-    return { name, buffer, elements: bufferElements(b), shape: b.shape.map((d) => (isSym(d) ? tokenLinear(d, `buffer ${b.name}`) : d)) };
+    if (b.dtype !== 'f32' && b.dtype !== 'i32') cannotRun('wasm', `the ${b.dtype} model input or output ${name}`, undefined, 'the wasm backend takes and returns f32 and i32 tensors; run it with --backend c or ref');
+    return { name, buffer, elements: bufferElements(b), shape: b.shape.map((d) => (isSym(d) ? tokenLinear(d, `buffer ${b.name}`) : d)), ...(b.dtype === 'i32' ? { int: true as const } : {}) };
   };
   const inputs: IoSlot[] = p.inputs.map((i) => {
     const s = slot(i.name, i.buffer);

@@ -61,11 +61,11 @@ export class MoecWasmModel {
   forward(input: Float32Array, T: number): Float32Array {
     const { inputs, outputs } = this.manifest;
     if (inputs.length !== 1 || outputs.length !== 1) throw new Error(`model ${this.manifest.model} has ${inputs.length} inputs and ${outputs.length} outputs; use forwardAll`);
-    return this.forwardAll({ [inputs[0].name]: input }, T)[outputs[0].name];
+    return this.forwardAll({ [inputs[0].name]: input }, T)[outputs[0].name] as Float32Array;
   }
 
   /** Runs the model on inputs by name; returns the outputs by name (copies). */
-  forwardAll(inputs: Record<string, Float32Array>, T: number): Record<string, Float32Array> {
+  forwardAll(inputs: Record<string, Float32Array | Int32Array>, T: number): Record<string, Float32Array | Int32Array> {
     checkTokenCount(T, this.manifest.maxTokens);
     growTo(this.memory, Math.ceil(count(this.manifest.memory.callBytes, T) / PAGE), `a call with T = ${T} tokens (its inputs and arena)`);
     const mem = this.memory.buffer;
@@ -74,11 +74,11 @@ export class MoecWasmModel {
       const n = count(slot.elements, T);
       if (!x) throw new TypeError(`missing input '${slot.name}' (${n} float32 values at T = ${T})`);
       if (x.length !== n) throw new RangeError(`input '${slot.name}' has ${x.length} values; at T = ${T} it takes ${n} (${shapeText(slot, T)})`);
-      new Float32Array(mem, count(slot.address, T), n).set(x);
+      new (slot.int ? Int32Array : Float32Array)(mem, count(slot.address, T), n).set(x);
     }
     this.run(T);
-    const out: Record<string, Float32Array> = {};
-    for (const slot of this.manifest.outputs) out[slot.name] = new Float32Array(this.memory.buffer, count(slot.address, T), count(slot.elements, T)).slice();
+    const out: Record<string, Float32Array | Int32Array> = {};
+    for (const slot of this.manifest.outputs) out[slot.name] = new (slot.int ? Int32Array : Float32Array)(this.memory.buffer, count(slot.address, T), count(slot.elements, T)).slice();
     return out;
   }
 

@@ -19,6 +19,8 @@ export interface ManifestTensor {
   elements: TokenLinear;
   /** Shape, each dim a number or c + t·T. */
   shape: Array<number | TokenLinear>;
+  /** An int32 tensor (token ids, expert indices); absent: float32. */
+  int?: true;
 }
 
 export interface ManifestWeight {

@@ -39,6 +39,30 @@ export class MathLib {
     return this.m.call('exp', [x], binaryen.f64);
   }
 
+  /** The natural logarithm in float64 (NaN below 0, -inf at 0). */
+  log(x: Expr): Expr {
+    this.need('log', () => this.buildLog());
+    return this.m.call('log', [x], binaryen.f64);
+  }
+
+  /** tanh in float64: sign(y)·(1 - 2/(e^{2|y|}+1)), as gelu_tanh writes it. */
+  tanh(x: Expr): Expr {
+    this.need('tanh', () => {
+      const m = this.m;
+      const f = new FnBuilder(m, 'tanh', [binaryen.f64], binaryen.f64);
+      const y = (): Expr => f.get(f.params[0]);
+      const c = (v: number): Expr => m.f64.const(v);
+      f.finish([m.return(m.f64.copysign(m.f64.sub(c(1), m.f64.div(c(2), m.f64.add(this.exp(m.f64.mul(c(2), m.f64.abs(y()))), c(1)))), y()))]);
+    });
+    return this.m.call('tanh', [x], binaryen.f64);
+  }
+
+  /** cos(x) (`which` 'cos') or sin(x) in float64 (rope's angles). */
+  trig(which: 'cos' | 'sin', x: Expr): Expr {
+    this.need('sincos', () => this.buildTrig());
+    return this.m.call(which, [x], binaryen.f64);
+  }
+
   /** An activation of a float64 value, in float64. */
   act(fn: Activation, x: Expr): Expr {
     this.need(`act_${fn}`, () => this.buildAct(fn));
@@ -80,6 +104,85 @@ export class MathLib {
       f.set(k1, m.i32.shr_s(f.get(ki), m.i32.const(1))),
       m.return(m.f64.mul(m.f64.mul(f.get(p), pow2(f.get(k1))), pow2(m.i32.sub(f.get(ki), f.get(k1))))),
     ]);
+  }
+
+  /**
+   * log x = e·ln2 + log m with x = m·2^e, m in [√½, √2) (subnormals scaled by 2^54 first),
+   * and log m = 2·atanh(s), s = (m-1)/(m+1), |s| <= 0.172: the odd series to s^27 (below 1e-20).
+   */
+  private buildLog(): void {
+    const m = this.m;
+    const f = new FnBuilder(m, 'log', [binaryen.f64], binaryen.f64);
+    const x = f.params[0];
+    const e = f.i32();
+    const bits = f.local(binaryen.i64);
+    const mant = f.f64();
+    const s = f.f64();
+    const s2 = f.f64();
+    const c = (v: number): Expr => m.f64.const(v);
+    let series: Expr = c(1 / 27);
+    for (let k = 12; k >= 0; k--) series = m.f64.add(c(1 / (2 * k + 1)), m.f64.mul(f.get(s2), series));
+    f.finish([
+      m.if(m.f64.ne(f.get(x), f.get(x)), m.return(f.get(x))),
+      m.if(m.f64.lt(f.get(x), c(0)), m.return(c(NaN))),
+      m.if(m.f64.eq(f.get(x), c(0)), m.return(c(-Infinity))),
+      m.if(m.f64.eq(f.get(x), c(Infinity)), m.return(f.get(x))),
+      f.set(e, m.i32.const(0)),
+      m.if(m.f64.lt(f.get(x), c(2 ** -1022)), m.block(null, [f.set(x, m.f64.mul(f.get(x), c(2 ** 54))), f.set(e, m.i32.const(-54))])),
+      f.set(bits, m.i64.reinterpret(f.get(x))),
+      f.set(e, m.i32.add(f.get(e), m.i32.sub(m.i32.wrap(m.i64.shr_u(f.get(bits), m.i64.const(52n))), m.i32.const(1023)))),
+      f.set(mant, m.f64.reinterpret(m.i64.or(m.i64.and(f.get(bits), m.i64.const(0xfffffffffffffn)), m.i64.const(0x3ff0000000000000n)))),
+      m.if(m.f64.gt(f.get(mant), c(Math.SQRT2)), m.block(null, [f.set(mant, m.f64.mul(f.get(mant), c(0.5))), f.set(e, m.i32.add(f.get(e), m.i32.const(1)))])),
+      f.set(s, m.f64.div(m.f64.sub(f.get(mant), c(1)), m.f64.add(f.get(mant), c(1)))),
+      f.set(s2, m.f64.mul(f.get(s), f.get(s))),
+      m.return(m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_HI)), m.f64.add(m.f64.mul(m.f64.convert_s.i32(f.get(e)), c(LN2_LO)), m.f64.mul(m.f64.mul(c(2), f.get(s)), series)))),
+    ]);
+  }
+
+  /**
+   * sin and cos: x = k·π/2 + r with π/2 in three parts (fdlibm's, each with zero low bits, so
+   * k·part is exact for |k| < 2^20: angles up to about 1.6e6 reduce to ~1e-16), |r| <= π/4, the
+   * Taylor polynomials of sin r and cos r to degree 18 (below 1e-19), then the quadrant k mod 4.
+   */
+  private buildTrig(): void {
+    const m = this.m;
+    const c = (v: number): Expr => m.f64.const(v);
+    const PIO2_1 = 1.57079632673412561417e0;
+    const PIO2_2 = 6.07710050630396597660e-11;
+    const PIO2_3 = 2.02226624871116645580e-21;
+    for (const which of ['sin', 'cos'] as const) {
+      const f = new FnBuilder(m, which, [binaryen.f64], binaryen.f64);
+      const x = f.params[0];
+      const k = f.f64();
+      const r = f.f64();
+      const r2 = f.f64();
+      const q = f.i32();
+      const s = f.f64();
+      const co = f.f64();
+      // sin r = r Σ (-1)^n r^{2n}/(2n+1)!, cos r = Σ (-1)^n r^{2n}/(2n)!, Horner in r².
+      const poly = (odd: boolean): Expr => {
+        let acc: Expr = c(0);
+        for (let n = 9; n >= 0; n--) {
+          let fact = 1;
+          for (let j = 2; j <= 2 * n + (odd ? 1 : 0); j++) fact *= j;
+          acc = m.f64.add(c((n % 2 === 0 ? 1 : -1) / fact), m.f64.mul(f.get(r2), acc));
+        }
+        return odd ? m.f64.mul(f.get(r), acc) : acc;
+      };
+      // The quadrant: sin x = [s, c, -s, -c][q], cos x = [c, -s, -c, s][q].
+      const pick = (q0: Expr, q1: Expr, q2: Expr, q3: Expr): Expr =>
+        m.select(m.i32.lt_u(f.get(q), m.i32.const(2)), m.select(m.i32.eqz(f.get(q)), q0, q1), m.select(m.i32.eq(f.get(q), m.i32.const(2)), q2, q3));
+      f.finish([
+        m.if(m.i32.eqz(m.f64.lt(m.f64.abs(f.get(x)), c(Infinity))), m.return(c(NaN))),
+        f.set(k, m.f64.nearest(m.f64.mul(f.get(x), c(2 / Math.PI)))),
+        f.set(r, m.f64.sub(m.f64.sub(m.f64.sub(f.get(x), m.f64.mul(f.get(k), c(PIO2_1))), m.f64.mul(f.get(k), c(PIO2_2))), m.f64.mul(f.get(k), c(PIO2_3)))),
+        f.set(r2, m.f64.mul(f.get(r), f.get(r))),
+        f.set(q, m.i32.and(m.i32.wrap(m.i64.trunc_s_sat.f64(f.get(k))), m.i32.const(3))),
+        f.set(s, poly(true)),
+        f.set(co, poly(false)),
+        m.return(which === 'sin' ? pick(f.get(s), f.get(co), m.f64.neg(f.get(s)), m.f64.neg(f.get(co))) : pick(f.get(co), m.f64.neg(f.get(s)), m.f64.neg(f.get(co)), f.get(s))),
+      ]);
+    }
   }
 
   private buildAct(fn: Activation): void {

@@ -187,7 +187,7 @@ function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, c
 }
 
 function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean): WasmManifest {
-  const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
+  const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape, ...(x.int ? { int: true as const } : {}) });
   return {
     format: 'moec-wasm',
     version: 2,

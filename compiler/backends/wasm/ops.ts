@@ -2,24 +2,45 @@
  * @fileoverview The graph ops that survive fusion as op kernels: `rmsnorm` and `add` (the
  * dense layers' norm and residual). Both reproduce the reference bit for bit: rmsnorm in
  * float64 as the graph interpreter writes it, add as float32 (the float64 sum of two
- * float32 values rounds to the float32 sum). Any other op is a compile error naming it.
+ * float32 values rounds to the float32 sum); fused elementwise chains (`elementwise.ts`). Any
+ * other op is E701 naming it.
  */
 import { shapeEq } from '../../../ir/dims.ts';
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv } from './env.ts';
 import { type Expr, f32load, f32store, i32c } from './fn.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { buildCast, buildConcat, buildElementwise } from './elementwise.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
+import { buildAxisOp } from './axis-ops.ts';
+import { buildGroupTopk, buildTopk } from './topk.ts';
+import { buildCombine, buildDispatch, buildGather, buildGroupedMatmul, buildRouting } from './gather.ts';
+import { buildEmbedding, buildRope } from './decoder.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add'];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', 'group_topk', ...CHAIN_OPS, ...AXIS_OPS];
 
 export function checkOp(k: OpKernel): void {
-  if (!SUPPORTED_OPS.includes(k.op))
-    fail('E701', `op kernel \`${k.op}\` is not supported by the wasm backend (it renders ${SUPPORTED_OPS.join(' and ')} as op kernels)`, undefined, 'a fusion pass may absorb it; otherwise use the c backend or the reference interpreter');
+  if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wasm', k.op);
 }
 
 export function buildOp(env: ProgramEnv, k: OpKernel, name: string, depth: number): void {
   checkOp(k);
   if (k.op === 'rmsnorm') buildRmsnorm(env, k, name, depth);
+  else if (CHAIN_OPS.has(k.op)) buildElementwise(env, k, name, depth);
+  else if (AXIS_OPS.has(k.op)) buildAxisOp(env, k, name, depth);
+  else if (k.op === 'topk') buildTopk(env, k, name, depth);
+  else if (k.op === 'group_topk') buildGroupTopk(env, k, name, depth);
+  else if (k.op === 'concat') buildConcat(env, k, name, depth);
+  else if (k.op === 'cast') buildCast(env, k, name, depth);
+  else if (k.op === 'gather') buildGather(env, k, name, depth);
+  else if (k.op === 'moe_dispatch') buildDispatch(env, k, name, depth);
+  else if (k.op === 'route_capacity' || k.op === 'moe_permute') buildRouting(env, k, name, depth);
+  else if (k.op === 'grouped_matmul') buildGroupedMatmul(env, k, name, depth);
+  else if (k.op === 'moe_combine') buildCombine(env, k, name, depth);
+  else if (k.op === 'embedding') buildEmbedding(env, k, name, depth);
+  else if (k.op === 'rope') buildRope(env, k, name, depth);
   else buildAdd(env, k, name, depth);
 }
 

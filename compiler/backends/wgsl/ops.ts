@@ -5,15 +5,16 @@
  * naming it.
  */
 import type { OpKernel } from '../../../ir/kernel/kernel.ts';
-import { fail } from '../../../ir/diagnostics.ts';
+import { cannotRun } from '../cannot-run.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS } from '../../../ir/graph/axis-ops.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
 
-export const SUPPORTED_OPS = ['rmsnorm', 'add'];
+export const SUPPORTED_OPS = ['rmsnorm', 'add', 'embedding', 'rope', 'topk', 'concat', 'cast', 'gather', 'moe_dispatch', 'route_capacity', 'moe_permute', 'grouped_matmul', 'moe_combine', 'group_topk', ...CHAIN_OPS, ...AXIS_OPS];
 
-/** The op kernels this backend renders; a MoecError for any other. */
+/** The op kernels this backend renders (fused elementwise chains in `elementwise.ts`, embedding and rope in `decoder.ts`); E701 for any other. */
 export function checkOp(k: OpKernel): void {
-  if (!SUPPORTED_OPS.includes(k.op))
-    fail('E202', `the WGSL backend has no kernel for the op '${k.op}' (${k.outputs.join(', ')})`, undefined, `it renders ${SUPPORTED_OPS.join(' and ')} as op kernels; run this model with --backend ref`);
+  if (!SUPPORTED_OPS.includes(k.op)) cannotRun('wgsl', k.op);
 }
 
 /** Operands x, w, out; one workgroup per row of `d` elements. */

@@ -35,6 +35,15 @@ import { type Chunk, type WeightRange, bindingOf, expertGroups, weightChunks as 
 import { checkQuantized, elementBytes } from './quant.ts';
 import { type Operand, PARAM_SLOTS, type ShaderEntry, type Space, arenaParts, workgroupOf } from './shader.ts';
 import { singleChipOnly } from '../../../ir/kernel/ep.ts';
+import { castShader, concatShader, elementwiseShader } from './elementwise.ts';
+import { concatPieces } from '../../../ir/graph/concat-pieces.ts';
+import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
+import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
+import { axisOpShader, groupTopkShader, topkShader } from './axis-ops.ts';
+import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
+import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
+import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
+import { cannotRun } from '../cannot-run.ts';
 
 export type { WeightRange } from './chunks.ts';
 
@@ -107,6 +116,13 @@ export interface WgslPlan {
 const ALIGN = 256;
 const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
 const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
+
+/** The grid of a shader with one invocation per item (n items, W per workgroup): x up to 65535 workgroups, then y. */
+function flatGrid(n: number, W: number): [number, number, number] {
+  const groups = ceilDiv(n, W);
+  const x = Math.min(groups, 65535);
+  return [x, ceilDiv(groups, x), 1];
+}
 
 /** `ceil(d / by)` as text. */
 function ceilText(d: Dim, by: number): string {
@@ -406,19 +422,119 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rmsnorm`, shader: rmsnormShader(d, (k.attrs.eps as number | undefined) ?? 1e-6, ops, workgroupOf(k)), operands: ops, extras: [], grid: [dimToString(rowsDim), '1', '1'] });
       return (b, loc, out) => dispatch(out, i, b, ops, loc, [], [numel(evalShape(shapeOf(k.inputs[0]), b)) / d, 1, 1]);
     }
-    const [a, bb] = k.inputs.map(shapeOf);
-    const trailing = a.slice(a.length - bb.length);
-    if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
-      fail('E202', `the WGSL backend adds equal shapes or a trailing broadcast, not [${a.map(dimToString)}] + [${bb.map(dimToString)}] (${k.outputs[0]})`);
-    const bn = numel(evalShape(bb, maxB));
-    const ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
-    const countDim = a.reduce<Dim>((x, d) => dimMul(x, d), 1);
-    const i = addKernel({ name: `${k.outputs[0]}.add`, shader: addShader(bn, ops, workgroupOf(k)), operands: ops, extras: ['count'], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
+    if (AXIS_OPS.has(k.op) || k.op === 'topk') {
+      const loop = axisLoop(shapeOf(k.inputs[0]), k.attrs.axis as number) ?? cannotRun('wgsl', k.op, 'along an axis whose size depends on the token count');
+      const ops = k.op === 'topk' ? [operand('x', k.inputs[0]), operand('values', k.outputs[0], true), operand('indices', k.outputs[1], true)] : [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      const lanesDim = dimMul(loop.outer, loop.inner);
+      const shader = k.op === 'topk' ? topkShader(k.attrs.k as number, loop, ops, workgroupOf(k)) : axisOpShader(k.op, loop, ops, workgroupOf(k));
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['lanes'], grid: [ceilText(lanesDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const lanes = evalShape([lanesDim], b)[0];
+        dispatch(out, i, b, ops, loc, [lanes], flatGrid(lanes, workgroupOf(k)));
+      };
+    }
+    if (k.op === 'group_topk') {
+      const experts = staticDim(shapeOf(k.inputs[0])[1]);
+      const ops = [operand('s', k.inputs[0]), operand('values', k.outputs[0], true), operand('indices', k.outputs[1], true)];
+      const spec = { experts, groups: k.attrs.groups as number, keep: k.attrs.topk_groups as number, k: k.attrs.k as number, sumTop2: k.attrs.group_score === 'sum_top2' };
+      const rowsDim = shapeOf(k.inputs[0])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.group_topk`, shader: groupTopkShader(spec, ops, workgroupOf(k)), operands: ops, extras: ['rows'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const rows = evalShape([rowsDim], b)[0];
+        dispatch(out, i, b, ops, loc, [rows], flatGrid(rows, workgroupOf(k)));
+      };
+    }
+    if (k.op === 'moe_combine') {
+      const [rowsDim, dd] = shapeOf(k.inputs[0]);
+      const kk = staticDim(shapeOf(k.inputs[3])[1]);
+      const ops = [operand('ys', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('weights', k.inputs[3]), operand('out', k.outputs[0], true)];
+      const shader = combineShader(kk, staticDim(dd), staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
+      const tokensDim = shapeOf(k.inputs[3])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.moe_combine`, shader, operands: ops, extras: ['rows', 'ntok'], grid: [ceilText(tokensDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const ntok = evalShape([tokensDim], b)[0];
+        dispatch(out, i, b, ops, loc, [evalShape([rowsDim], b)[0], ntok], flatGrid(ntok, workgroupOf(k)));
+      };
+    }
+    if (k.op === 'route_capacity' || k.op === 'moe_permute') {
+      const experts = k.attrs.experts as number;
+      const kk = staticDim(shapeOf(k.inputs[0])[1]);
+      const ops = k.op === 'route_capacity' ? [operand('indices', k.inputs[0]), operand('out', k.outputs[0], true)] : [operand('indices', k.inputs[0]), operand('slots', k.outputs[0], true), operand('offsets', k.outputs[1], true)];
+      const ntokDim = shapeOf(k.inputs[0])[0];
+      const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader: routingShader(k.op, experts, kk, ops), operands: ops, extras: k.op === 'route_capacity' ? ['ntok', 'capacity'] : ['ntok'], grid: ['1', '1', '1'] });
+      return (b, loc, out) => {
+        const ntok = evalShape([ntokDim], b)[0];
+        dispatch(out, i, b, ops, loc, k.op === 'route_capacity' ? [ntok, expertCapacity(k.attrs.capacity_factor as number, ntok, kk, experts)] : [ntok], [1, 1, 1]);
+      };
+    }
+    if (k.op === 'rope') {
+      const g = ropeGeometry(k.attrs, shapeOf(k.inputs[0]));
+      const ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      const rowsDim = dimMul(shapeOf(k.inputs[0])[0], g.heads);
+      const offset = (k.attrs.offset as Dim[])[0];
+      const shader = ropeShader(g, ropeFrequencies(k.attrs, g.rd), k.attrs.attention_factor as number, ops, workgroupOf(k));
+      const i = addKernel({ name: `${k.outputs[0]}.rope`, shader, operands: ops, extras: ['rows', 'pos0'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
+      return (b, loc, out) => {
+        const rows = evalShape([rowsDim], b)[0];
+        dispatch(out, i, b, ops, loc, [rows, evalShape([offset], b)[0]], flatGrid(rows, workgroupOf(k)));
+      };
+    }
+    // One invocation per output element: an add, a fused elementwise chain, an embedding row.
+    const o = shapeOf(k.outputs[0]);
+    let ops: Operand[];
+    let shader: ShaderEntry;
+    // Sizes a shader takes after `count`: moe_dispatch's token rows.
+    let more: Dim[] = [];
+    if (k.op === 'grouped_matmul') {
+      const transB = k.attrs.transpose_b as boolean;
+      const w = shapeOf(k.inputs[1]).map(staticDim);
+      const [experts, n, kd] = transB ? w : [w[0], w[2], w[1]];
+      const bias = k.inputs[3] !== undefined;
+      ops = withScales([operand('xs', k.inputs[0]), operand('w', k.inputs[1]), operand('offsets', k.inputs[2]), ...(bias ? [operand('bias', k.inputs[3])] : []), operand('out', k.outputs[0], true)]);
+      shader = groupedMatmulShader({ experts, n, kd, transB, bias }, ops, workgroupOf(k));
+    } else if (k.op === 'moe_dispatch') {
+      const d = staticDim(shapeOf(k.inputs[0])[1]);
+      ops = [operand('x', k.inputs[0]), operand('slots', k.inputs[1]), operand('offsets', k.inputs[2]), operand('out', k.outputs[0], true)];
+      shader = dispatchShader(k.attrs.k as number, d, staticDim(shapeOf(k.inputs[2])[0]) - 1, ops, workgroupOf(k));
+      more = [shapeOf(k.inputs[0])[0]];
+    } else if (k.op === 'gather') {
+      const xs = shapeOf(k.inputs[0]);
+      const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
+      if (xs.slice(ax).some((d) => typeof d !== 'number') || byName.get(k.inputs[0])!.dtype !== 'f32') cannotRun('wgsl', 'gather', 'of an i32 tensor, or along an axis whose size depends on the token count');
+      const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
+      ops = [operand('x', k.inputs[0]), operand('indices', k.inputs[1]), operand('out', k.outputs[0], true)];
+      shader = gatherShader(xs[ax] as number, shapeOf(k.inputs[1])[ax] as number, inner, ops, workgroupOf(k));
+    } else if (k.op === 'cast') {
+      const [from, to] = [byName.get(k.inputs[0])!.dtype, byName.get(k.outputs[0])!.dtype];
+      if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('wgsl', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
+      ops = [operand('x', k.inputs[0]), operand('out', k.outputs[0], true)];
+      shader = castShader(from, to, ops, workgroupOf(k));
+    } else if (k.op === 'embedding') {
+      const [vocab, d] = shapeOf(k.inputs[1]).map(staticDim);
+      ops = [operand('ids', k.inputs[0]), operand('table', k.inputs[1]), operand('out', k.outputs[0], true)];
+      shader = embeddingShader(vocab, d, ops, workgroupOf(k));
+    } else if (CHAIN_OPS.has(k.op) || k.op === 'concat') {
+      const odd = [...k.inputs, ...k.outputs].find((b) => byName.get(b)!.dtype !== 'f32');
+      if (odd) cannotRun('wgsl', k.op, `of the ${byName.get(odd)!.dtype} tensor ${odd}`);
+      ops = withScales([...k.inputs.map((x, j) => operand(`x${j}`, x)), operand('out', k.outputs[0], true)]);
+      if (k.op !== 'concat') shader = elementwiseShader(k, shapeOf, ops, workgroupOf(k));
+      else {
+        const pieces = concatPieces(k.inputs.map(shapeOf), k.attrs.axis as number) ?? cannotRun('wgsl', 'concat', 'along an axis whose size depends on the token count');
+        shader = concatShader(pieces, ops, workgroupOf(k));
+      }
+    } else {
+      const [a, bb] = k.inputs.map(shapeOf);
+      const trailing = a.slice(a.length - bb.length);
+      if (bb.length > a.length || trailing.some((d, j) => dimToString(d) !== dimToString(bb[j])) || k.inputs.length !== 2)
+        cannotRun('wgsl', 'add', `of [${a.map(dimToString)}] and [${bb.map(dimToString)}] (${k.outputs[0]})`, 'it adds equal shapes or a trailing broadcast; run this model with --backend ref');
+      ops = withScales([operand('a', k.inputs[0]), operand('b', k.inputs[1]), operand('out', k.outputs[0], true)]);
+      shader = addShader(numel(evalShape(bb, maxB)), ops, workgroupOf(k));
+    }
+    const countDim = o.reduce<Dim>((x, d) => dimMul(x, d), 1);
+    const i = addKernel({ name: `${k.outputs[0]}.${k.op}`, shader, operands: ops, extras: ['count', ...more.map(() => 'ntok')], grid: [ceilText(countDim, workgroupOf(k)), '1', '1'] });
     return (b, loc, out) => {
-      const n = numel(evalShape(a, b));
-      const groups = ceilDiv(n, workgroupOf(k));
-      const x = Math.min(groups, 65535);
-      dispatch(out, i, b, ops, loc, [n], [x, ceilDiv(groups, x), 1]);
+      const n = numel(evalShape(o, b));
+      dispatch(out, i, b, ops, loc, [n, ...evalShape(more, b)], flatGrid(n, workgroupOf(k)));
     };
   };
 

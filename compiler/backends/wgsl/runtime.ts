@@ -261,8 +261,8 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     const out: Record<string, Tensor> = {};
     for (const { o, from, bytes: n } of placed) {
       const shape = evalShape(o.shape, bindings);
-      const data = o.int ? Float32Array.from(new Int32Array(bytes, from, n / 4)) : new Float32Array(bytes.slice(from, from + n));
-      out[o.name] = { dtype: 'f32', shape, data };
+      // An i32 output (expert indices) stays i32: through f32 an index past 2^24 would round.
+      out[o.name] = o.int ? { dtype: 'i32', shape, data: new Int32Array(bytes.slice(from, from + n)) } : { dtype: 'f32', shape, data: new Float32Array(bytes.slice(from, from + n)) };
     }
     return out;
   }
