@@ -50,7 +50,7 @@ enum {
   M_ERR_ALIGN = 3,   /* weights, arena or cache are not M_ALIGN-aligned */
   M_ERR_THREADS = 4, /* threads < 1 */
   M_ERR_ROUTING = 5,  /* an expert index out of range (corrupted routing) */
-  M_ERR_CONTEXT = 6  /* max_context outside 1 ..= M_MAX_CONTEXT, L < 0 or L + T > max_context */
+  M_ERR_CONTEXT = 8  /* max_context outside 1 ..= M_MAX_CONTEXT, L < 0 or L + T > max_context */
 };
 
 /* Bytes of arena that forward touches for any call with T <= max_tokens (0 if out of range). */

@@ -8,7 +8,7 @@
  *   k2_elementwise: elementwise sigmoid(x0)
  *   k3_elementwise: elementwise gelu_tanh(mul(x0, x1))
  *   k4_rope: rope: 4 of 8 features in interleaved pairs, yarn scaling
- * Arena: 3072 bytes at 32 tokens (every intermediate at a planned offset).
+ * Arena: 6144 bytes at 32 tokens (every intermediate at a planned offset).
  */
 #if !defined(_POSIX_C_SOURCE) || _POSIX_C_SOURCE < 200809L
 #undef _POSIX_C_SOURCE
@@ -37,14 +37,22 @@
  * Fork-join over POSIX threads: work(arg, i, n) for i < n, the caller running i = 0.
  * Why pthreads and not OpenMP: no runtime library or compiler flag beyond -pthread, and a
  * vendor toolchain without OpenMP still builds this file (or drops threads with
- * -DMOEC_NO_THREADS). Threads are created per parallel kernel: a few tens of microseconds,
- * small against a layer, and no pool means no global state. If a thread cannot be
- * created, its share runs on the caller.
+ * -DMOEC_NO_THREADS).
+ *
+ * The threads are a persistent pool: started on the first parallel kernel that needs them and
+ * parked on a condition variable between kernels, so a kernel call costs a wake-up instead of
+ * a thread creation (~30 us each, paid per kernel per call before; a decode step runs four
+ * kernels). Each kernel ends on a barrier: the caller waits until every worker has finished
+ * its part, so forward still returns with all its work done. One caller at a time holds the
+ * pool; another thread calling forward meanwhile, or a child process after fork (the pool's
+ * threads are not copied into it), starts threads per kernel as before. If a thread cannot be
+ * started, its part runs on the caller.
  */
 typedef void (*moec_work)(const void *arg, int part, int parts);
 
 #ifndef MOEC_NO_THREADS
 #include <pthread.h>
+#include <unistd.h>
 #define MOEC_MAX_THREADS 64
 typedef struct {
   moec_work work;
@@ -57,14 +65,12 @@ static void *moec_thread(void *p) {
   t->work(t->arg, t->part, t->parts);
   return NULL;
 }
-#endif
 
-static void moec_parallel(moec_work work, const void *arg, int threads) {
-#ifndef MOEC_NO_THREADS
+/* Threads started for this call alone: the fallback when the pool is busy or not ours. */
+static void moec_fork_join(moec_work work, const void *arg, int n) {
   pthread_t tid[MOEC_MAX_THREADS];
   moec_task task[MOEC_MAX_THREADS];
   int started[MOEC_MAX_THREADS];
-  int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
   int i;
   for (i = 1; i < n; i++) {
     task[i].work = work;
@@ -78,6 +84,100 @@ static void moec_parallel(moec_work work, const void *arg, int threads) {
     if (started[i]) pthread_join(tid[i], NULL);
     else work(arg, i, n);
   }
+}
+
+/*
+ * The pool: `workers` parked threads, worker w running part w of each job. A job is
+ * published under `m` with a new generation number; the workers whose part exists run it and
+ * count `pending` down; the last one wakes the caller.
+ */
+static struct {
+  pthread_mutex_t owner; /* held by the caller whose kernels use the pool */
+  pthread_mutex_t m;
+  pthread_cond_t go, done;
+  pid_t pid;             /* the process the workers belong to */
+  int workers, pending, parts;
+  unsigned long generation;
+  moec_work work;
+  const void *arg;
+  unsigned long born[MOEC_MAX_THREADS]; /* the generation when worker w was started: it runs the jobs after it */
+} moec_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, {0}};
+
+static void *moec_worker(void *p) {
+  const int w = (int)(size_t)p;
+  unsigned long seen;
+  pthread_mutex_lock(&moec_pool.m);
+  seen = moec_pool.born[w];
+  for (;;) {
+    while (moec_pool.generation == seen) pthread_cond_wait(&moec_pool.go, &moec_pool.m);
+    seen = moec_pool.generation;
+    if (w < moec_pool.parts) {
+      const moec_work work = moec_pool.work;
+      const void *arg = moec_pool.arg;
+      const int parts = moec_pool.parts;
+      pthread_mutex_unlock(&moec_pool.m);
+      work(arg, w, parts);
+      pthread_mutex_lock(&moec_pool.m);
+      if (--moec_pool.pending == 0) pthread_cond_signal(&moec_pool.done);
+    }
+  }
+  return NULL;
+}
+
+/* Starts workers up to `want` (worker ids 1..want); returns how many there are. Caller holds `owner`. */
+static int moec_pool_grow(int want) {
+  pthread_attr_t attr;
+  if (moec_pool.pid != getpid()) { /* first use, or a child after fork: no workers here */
+    moec_pool.pid = getpid();
+    moec_pool.workers = 0;
+  }
+  if (moec_pool.workers >= want || pthread_attr_init(&attr) != 0) return moec_pool.workers;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  while (moec_pool.workers < want) {
+    pthread_t tid;
+    /* a new worker runs the jobs published after now, however late it first gets the lock */
+    pthread_mutex_lock(&moec_pool.m);
+    moec_pool.born[moec_pool.workers + 1] = moec_pool.generation;
+    if (pthread_create(&tid, &attr, moec_worker, (void *)(size_t)(moec_pool.workers + 1)) != 0) {
+      pthread_mutex_unlock(&moec_pool.m);
+      break;
+    }
+    moec_pool.workers++;
+    pthread_mutex_unlock(&moec_pool.m);
+  }
+  pthread_attr_destroy(&attr);
+  return moec_pool.workers;
+}
+#endif
+
+static void moec_parallel(moec_work work, const void *arg, int threads) {
+#ifndef MOEC_NO_THREADS
+  const int n = threads < MOEC_MAX_THREADS ? threads : MOEC_MAX_THREADS;
+  int have, i;
+  if (n <= 1) {
+    work(arg, 0, 1);
+    return;
+  }
+  if (pthread_mutex_trylock(&moec_pool.owner) != 0) {
+    moec_fork_join(work, arg, n);
+    return;
+  }
+  have = moec_pool_grow(n - 1);
+  if (have > n - 1) have = n - 1;
+  pthread_mutex_lock(&moec_pool.m);
+  moec_pool.work = work;
+  moec_pool.arg = arg;
+  moec_pool.parts = n;
+  moec_pool.pending = have;
+  moec_pool.generation++;
+  pthread_cond_broadcast(&moec_pool.go);
+  pthread_mutex_unlock(&moec_pool.m);
+  work(arg, 0, n);
+  for (i = have + 1; i < n; i++) work(arg, i, n); /* parts no worker could be started for */
+  pthread_mutex_lock(&moec_pool.m);
+  while (moec_pool.pending > 0) pthread_cond_wait(&moec_pool.done, &moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.m);
+  pthread_mutex_unlock(&moec_pool.owner);
 #else
   (void)threads;
   work(arg, 0, 1);
@@ -90,6 +190,21 @@ static void moec_split(int n, int part, int parts, int *lo, int *hi) {
   *hi = (int)((long long)n * (part + 1) / parts);
 }
 
+
+#ifdef MOEC_PROFILE
+#include <time.h>
+double decoder_kernels_kernel_ms[DECODER_KERNELS_KERNELS];
+static double moec_profile_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+#define MOEC_PROFILE_START const double moec_t0 = moec_profile_now();
+#define MOEC_PROFILE_STOP(i) decoder_kernels_kernel_ms[i] += moec_profile_now() - moec_t0;
+#else
+#define MOEC_PROFILE_START
+#define MOEC_PROFILE_STOP(i)
+#endif
 
 /* ---- kernels -------------------------------------------------------------------------- */
 
@@ -237,7 +352,7 @@ size_t decoder_kernels_arena_bytes(int max_tokens) {
   size_t end = 0;
   if (max_tokens < 1 || max_tokens > DECODER_KERNELS_MAX_TOKENS) return 0;
   if ((size_t)0 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)8 * 4;
-  if ((size_t)1024 + ((size_t)(T)) * (size_t)8 * 4 > end) end = (size_t)1024 + ((size_t)(T)) * (size_t)8 * 4;
+  if (((size_t)64 * (size_t)(T)) + ((size_t)(T)) * (size_t)8 * 4 > end) end = ((size_t)64 * (size_t)(T)) + ((size_t)(T)) * (size_t)8 * 4;
   if ((size_t)0 + ((size_t)(T)) * (size_t)1 * 4 > end) end = (size_t)0 + ((size_t)(T)) * (size_t)1 * 4;
   (void)T;
   return (end + DECODER_KERNELS_ALIGN - 1) / DECODER_KERNELS_ALIGN * DECODER_KERNELS_ALIGN;
@@ -251,9 +366,9 @@ int decoder_kernels_forward(const void *weights, const int *ids, const float *q,
   const float *b2_gate = gate;
   const float *b3_table = (const float *)(W + 0);
   const float *b4_norm = (const float *)(W + 512);
-  float *b5_e = (float *)(A + 0);
-  float *b6_h = (float *)(A + 1024);
-  float *b7__0 = (float *)(A + 0);
+  float *b5_e = (float *)(A + (size_t)0);
+  float *b6_h = (float *)(A + ((size_t)64 * (size_t)(T)));
+  float *b7__0 = (float *)(A + (size_t)0);
   float *b8__2 = y;
   float *b9_q_rot = q_rot;
   if (!weights || !arena || !ids || !q || !gate || !y || !q_rot) return DECODER_KERNELS_ERR_NULL;
@@ -268,7 +383,9 @@ int decoder_kernels_forward(const void *weights, const int *ids, const float *q,
     g.table = b3_table;
     g.out = b5_e;
     g.n = ((size_t)(T));
+    MOEC_PROFILE_START
     { const int rc = k0_embedding(&g); if (rc != 0) return rc; }
+    MOEC_PROFILE_STOP(0)
   }
   { /* rmsnorm over 8 */
     k1_rmsnorm_args g;
@@ -276,14 +393,18 @@ int decoder_kernels_forward(const void *weights, const int *ids, const float *q,
     g.w = b4_norm;
     g.out = b6_h;
     g.rows = ((size_t)(T));
+    MOEC_PROFILE_START
     moec_parallel(k1_rmsnorm_work, &g, (int)((((size_t)(T)) * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    MOEC_PROFILE_STOP(1)
   }
   { /* elementwise sigmoid(x0) */
     k2_elementwise_args g;
     g.x0 = b2_gate;
     g.out = b7__0;
     g.n = ((size_t)(T)) * (size_t)1;
+    MOEC_PROFILE_START
     moec_parallel(k2_elementwise_work, &g, (int)((((size_t)(T)) * (size_t)1 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)1 + 16383) / 16384 : (size_t)threads));
+    MOEC_PROFILE_STOP(2)
   }
   { /* elementwise gelu_tanh(mul(x0, x1)) */
     k3_elementwise_args g;
@@ -291,7 +412,9 @@ int decoder_kernels_forward(const void *weights, const int *ids, const float *q,
     g.x1 = b7__0;
     g.out = b8__2;
     g.n = ((size_t)(T)) * (size_t)8;
+    MOEC_PROFILE_START
     moec_parallel(k3_elementwise_work, &g, (int)((((size_t)(T)) * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    MOEC_PROFILE_STOP(3)
   }
   { /* rope: 4 of 8 features in interleaved pairs, yarn scaling */
     k4_rope_args g;
@@ -299,7 +422,9 @@ int decoder_kernels_forward(const void *weights, const int *ids, const float *q,
     g.out = b9_q_rot;
     g.rows = ((size_t)(T)) * (size_t)2;
     g.pos0 = (size_t)5;
+    MOEC_PROFILE_START
     moec_parallel(k4_rope_work, &g, (int)((((size_t)(T)) * (size_t)2 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)2 * (size_t)8 + 16383) / 16384 : (size_t)threads));
+    MOEC_PROFILE_STOP(4)
   }
   return DECODER_KERNELS_OK;
 }

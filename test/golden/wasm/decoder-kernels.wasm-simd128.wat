@@ -19,12 +19,12 @@
      (i32.ge_u
       (local.tee $2
        (i32.load
-        (i32.sub
+        (i32.add
          (i32.shl
           (local.get $1)
           (i32.const 2)
          )
-         (i32.const -64)
+         (i32.const 66112)
         )
        )
       )
@@ -36,11 +36,17 @@
      (else
       (memory.copy
        (i32.add
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 192)
+         )
+         (i32.const 66112)
+        )
         (i32.shl
          (local.get $1)
          (i32.const 5)
         )
-        (i32.const 2368)
        )
        (i32.add
         (i32.shl
@@ -64,13 +70,14 @@
   )
  )
  (func $k1_rmsnorm (param $0 i32)
-  (local $1 f64)
-  (local $2 i32)
+  (local $1 i32)
+  (local $2 f64)
   (local $3 i32)
   (local $4 i32)
   (local $5 i32)
   (local $6 i32)
-  (local.set $5
+  (local $7 i32)
+  (local.set $6
    (i32.and
     (local.get $0)
     (i32.const 536870911)
@@ -80,99 +87,111 @@
    (block $brk3
     (br_if $brk3
      (i32.ge_s
-      (local.get $2)
-      (local.get $5)
+      (local.get $3)
+      (local.get $6)
      )
     )
-    (local.set $3
+    (local.set $4
      (i32.add
-      (local.tee $0
+      (local.tee $1
        (i32.shl
-        (local.get $2)
+        (local.get $3)
         (i32.const 5)
        )
       )
-      (i32.const 2368)
+      (i32.add
+       (i32.mul
+        (local.get $0)
+        (i32.const 192)
+       )
+       (i32.const 66112)
+      )
      )
     )
-    (local.set $6
+    (local.set $7
      (i32.add
-      (local.get $0)
-      (i32.const 3392)
+      (local.get $1)
+      (i32.add
+       (i32.shl
+        (local.get $0)
+        (i32.const 8)
+       )
+       (i32.const 66112)
+      )
      )
     )
-    (local.set $1
+    (local.set $2
      (f64.const 0)
     )
-    (local.set $0
+    (local.set $1
      (i32.const 0)
     )
     (loop $cont1
      (block $brk1
       (br_if $brk1
        (i32.ge_s
-        (local.get $0)
+        (local.get $1)
         (i32.const 8)
        )
       )
-      (local.set $1
+      (local.set $2
        (f64.add
-        (local.get $1)
+        (local.get $2)
         (f64.mul
-         (local.tee $1
+         (local.tee $2
           (f64.promote_f32
            (f32.load
             (i32.add
-             (local.get $3)
+             (local.get $4)
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
             )
            )
           )
          )
-         (local.get $1)
+         (local.get $2)
         )
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.add
-        (local.get $0)
+        (local.get $1)
         (i32.const 1)
        )
       )
       (br $cont1)
      )
     )
-    (local.set $1
+    (local.set $2
      (f64.sqrt
       (f64.add
        (f64.mul
-        (local.get $1)
+        (local.get $2)
         (f64.const 0.125)
        )
        (f64.const 1e-06)
       )
      )
     )
-    (local.set $0
+    (local.set $1
      (i32.const 0)
     )
     (loop $cont2
      (block $brk2
       (br_if $brk2
        (i32.ge_s
-        (local.get $0)
+        (local.get $1)
         (i32.const 8)
        )
       )
       (f32.store
        (i32.add
-        (local.get $6)
-        (local.tee $4
+        (local.get $7)
+        (local.tee $5
          (i32.shl
-          (local.get $0)
+          (local.get $1)
           (i32.const 2)
          )
         )
@@ -183,17 +202,17 @@
           (f64.promote_f32
            (f32.load
             (i32.add
-             (local.get $3)
              (local.get $4)
+             (local.get $5)
             )
            )
           )
-          (local.get $1)
+          (local.get $2)
          )
          (f64.promote_f32
           (f32.load
            (i32.add
-            (local.get $4)
+            (local.get $5)
             (i32.const 66048)
            )
           )
@@ -201,18 +220,18 @@
         )
        )
       )
-      (local.set $0
+      (local.set $1
        (i32.add
-        (local.get $0)
+        (local.get $1)
         (i32.const 1)
        )
       )
       (br $cont2)
      )
     )
-    (local.set $2
+    (local.set $3
      (i32.add
-      (local.get $2)
+      (local.get $3)
       (i32.const 1)
      )
     )
@@ -428,7 +447,13 @@
         (i32.const 2)
        )
       )
-      (i32.const 2368)
+      (i32.add
+       (i32.mul
+        (local.get $0)
+        (i32.const 192)
+       )
+       (i32.const 66112)
+      )
      )
      (f32.demote_f64
       (f64.promote_f32
@@ -440,7 +465,13 @@
             (f32.load
              (i32.add
               (local.get $2)
-              (i32.const 2240)
+              (i32.add
+               (i32.shl
+                (local.get $0)
+                (i32.const 7)
+               )
+               (i32.const 66112)
+              )
              )
             )
            )
@@ -534,7 +565,13 @@
         (i32.const 2)
        )
       )
-      (i32.const 4416)
+      (i32.add
+       (i32.mul
+        (local.get $0)
+        (i32.const 320)
+       )
+       (i32.const 66112)
+      )
      )
      (f32.demote_f64
       (f64.promote_f32
@@ -549,7 +586,13 @@
                (f32.load
                 (i32.add
                  (local.get $2)
-                 (i32.const 3392)
+                 (i32.add
+                  (i32.shl
+                   (local.get $0)
+                   (i32.const 8)
+                  )
+                  (i32.const 66112)
+                 )
                 )
                )
               )
@@ -560,6 +603,13 @@
               (f64.promote_f32
                (f32.load
                 (i32.add
+                 (i32.add
+                  (i32.mul
+                   (local.get $0)
+                   (i32.const 192)
+                  )
+                  (i32.const 66112)
+                 )
                  (i32.shl
                   (i32.shr_u
                    (local.get $1)
@@ -567,7 +617,6 @@
                   )
                   (i32.const 2)
                  )
-                 (i32.const 2368)
                 )
                )
               )
@@ -1046,13 +1095,25 @@
         (i32.const 5)
        )
       )
-      (i32.const 192)
+      (i32.add
+       (i32.shl
+        (local.get $0)
+        (i32.const 6)
+       )
+       (i32.const 66112)
+      )
      )
     )
     (local.set $1
      (i32.add
       (local.get $1)
-      (i32.const 2368)
+      (i32.add
+       (i32.mul
+        (local.get $0)
+        (i32.const 192)
+       )
+       (i32.const 66112)
+      )
      )
     )
     (local.set $6
