@@ -32,6 +32,8 @@ export interface ProgramEnv extends ProgramShapes {
   math: MathLib;
   /** Lanes of f32 per vector (4 for SIMD128, 1 for the scalar build). */
   lanes: number;
+  /** The GEMM micro-kernels multiply-add with relaxed SIMD's `f32x4.relaxed_madd` (the caps say fma). */
+  relaxed: boolean;
 }
 
 export function programShapes(program: KProgram): ProgramShapes {

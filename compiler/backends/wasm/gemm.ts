@@ -31,7 +31,7 @@ import binaryen from 'binaryen';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, Tiling } from '../../../ir/kernel/kernel.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
-import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store } from './fn.ts';
+import { type Expr, FnBuilder, type Local, f32load, f32store, i32c, i32load, i32store, relaxedMadd } from './fn.ts';
 import type { Activation } from './math.ts';
 import { type QuantView, quantCodeBytes, quantMicroKernel, quantView } from './quant.ts';
 
@@ -173,7 +173,7 @@ class GemmCore {
       const q = quantMicroKernel(m, { q: s.q, N: s.N, K: s.Kd, transB: s.transB }, rows, cols, vl);
       return [m.call(q, [...this.a.slice(0, rows).map((x) => g(x)), g(this.wk), g(this.sk), c, g(this.j)], binaryen.none)];
     }
-    const name = microKernel(m, rows, cols, vl, s.transB);
+    const name = microKernel(m, rows, cols, vl, s.transB, f.env.relaxed);
     // transB: column j starts j·Kd floats into W; otherwise at float j of each K row.
     const w = m.i32.add(g(this.wk), s.transB ? m.i32.mul(g(this.j), i32c(m, 4 * s.Kd)) : m.i32.shl(g(this.j), m.i32.const(2)));
     const args = [...this.a.slice(0, rows).map((x) => g(x)), w, c, i32c(m, 4 * s.Kd), i32c(m, s.transB ? 4 * s.Kd : 4 * s.N), i32c(m, 4 * s.N)];
@@ -187,9 +187,11 @@ class GemmCore {
  * the tile's first W element, of its first C element, the reduction depth in bytes, the
  * bytes between W columns (transB) or K rows (otherwise), and between C rows. A call per
  * micro-tile costs little next to its rows × cols × K multiply-adds, and one copy per shape
- * keeps the module (and its .wat) small.
+ * keeps the module (and its .wat) small. With `relaxed` (the caps say fma: the engine offers
+ * relaxed SIMD) each vector multiply-add is one `f32x4.relaxed_madd`, which the engine may
+ * fuse (one rounding instead of two: within the parity tolerance, not bit-equal to SIMD128).
  */
-function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number, transB: boolean): string {
+function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number, transB: boolean, relaxed: boolean): string {
   const name = `micro_${transB ? 't' : 'n'}${rows}x${cols}${vl > 1 ? 'v' : 's'}`;
   if (m.getFunction(name)) return name;
   const f = new FnBuilder(m, name, Array.from({ length: rows + 5 }, () => binaryen.i32));
@@ -200,7 +202,7 @@ function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number,
   const type = vec ? binaryen.v128 : binaryen.f32;
   const o = f.i32();
   const zero = (): Expr => (vec ? m.v128.const(new Array(16).fill(0)) : m.f32.const(0));
-  const madd = (x: Expr, p: Expr, q: Expr): Expr => (vec ? m.f32x4.add(x, m.f32x4.mul(p, q)) : m.f32.add(x, m.f32.mul(p, q)));
+  const madd = (x: Expr, p: Expr, q: Expr): Expr => (!vec ? m.f32.add(x, m.f32.mul(p, q)) : relaxed ? relaxedMadd(m, p, q, x) : m.f32x4.add(x, m.f32x4.mul(p, q)));
   const cAt = (i: number): Expr => (i === 0 ? g(c) : m.i32.add(g(c), m.i32.mul(g(cStride), i32c(m, i))));
   const body: Expr[] = [];
   if (transB) {

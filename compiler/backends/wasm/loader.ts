@@ -19,9 +19,20 @@
  * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
  */
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
+import { engineHasRelaxedSimd } from './features.ts';
 import type { ManifestTensor, ManifestWeight, TokenLinear, WasmManifest } from './manifest.ts';
 
 export type { WasmManifest } from './manifest.ts';
+export { engineHasRelaxedSimd, engineHasThreads } from './features.ts';
+
+/**
+ * The module file this engine should fetch: the relaxed SIMD build beside `model.wasm` where
+ * the manifest names one and the engine validates `f32x4.relaxed_madd`, else `model.wasm`
+ * (SIMD128, which every engine with SIMD runs).
+ */
+export function wasmModuleFile(manifest: WasmManifest, plain = 'model.wasm'): string {
+  return manifest.relaxedSimdModule && engineHasRelaxedSimd() ? manifest.relaxedSimdModule : plain;
+}
 
 const PAGE = 65536;
 
@@ -100,7 +111,11 @@ export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, man
   try {
     module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
   } catch (e) {
-    const hint = manifest.simd ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).' : '';
+    const hint = manifest.relaxedSimd
+      ? ' The module uses relaxed SIMD; for an engine without it, load the SIMD128 model.wasm beside it (wasmModuleFile(manifest) picks).'
+      : manifest.simd
+        ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).'
+        : '';
     throw new Error(`cannot compile the model's WebAssembly: ${(e as Error).message}.${hint}`);
   }
   return instantiateWasmModel(module, manifest, weights);

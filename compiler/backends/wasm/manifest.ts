@@ -49,6 +49,14 @@ export interface WasmManifest {
   target: string;
   /** Whether the module uses SIMD128 (the loader reports a clear error when the engine lacks it). */
   simd: boolean;
+  /** The module multiplies-adds with relaxed SIMD (`f32x4.relaxed_madd`): only engines that offer it compile it. */
+  relaxedSimd?: true;
+  /**
+   * The file beside this module (`moec compile` writes `model.relaxed.wasm` for a SIMD128
+   * target) with the same layout and relaxed SIMD micro-kernels: the loader's
+   * `wasmModuleFile(manifest)` names it where the engine offers relaxed SIMD.
+   */
+  relaxedSimdModule?: string;
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {

@@ -19,6 +19,7 @@ import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';
 import { type MemoryLayout, planLayout } from './layout.ts';
 import type { ManifestWeight, WasmManifest } from './manifest.ts';
 import { MathLib } from './math.ts';
+import { usesRelaxedSimd } from './features.ts';
 import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
@@ -111,9 +112,12 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
   const m = new binaryen.Module();
   try {
     const simd = isa === 'simd128';
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
+    const relaxed = simd && usesRelaxedSimd(target);
+    m.setFeatures(
+      binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0) | (relaxed ? binaryen.Features.RelaxedSIMD : 0),
+    );
     m.setMemory(layout.initialPages, 65536, 'memory');
-    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: VECTOR_LANES[isa]! };
+    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: VECTOR_LANES[isa]!, relaxed };
     const top = renderSteps(env, p.steps, 0, { n: 0 }, opts.exportKernels ?? false);
     const f = new FnBuilder(m, 'forward', [binaryen.i32]);
     const T = f.params[0];
@@ -132,7 +136,7 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
     }
     const binary = m.emitBinary();
     const text = m.emitText();
-    return { binary, text, manifest: manifestOf(p, target, layout, simd), layout };
+    return { binary, text, manifest: manifestOf(p, target, layout, simd, relaxed), layout };
   } finally {
     m.dispose();
   }
@@ -175,7 +179,7 @@ function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, c
   ]);
 }
 
-function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean): WasmManifest {
+function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean, relaxed: boolean): WasmManifest {
   const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape });
   return {
     format: 'moec-wasm',
@@ -183,6 +187,7 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
     model: p.name,
     target: target.name,
     simd,
+    ...(relaxed ? { relaxedSimd: true as const } : {}),
     maxTokens: layout.maxTokens,
     memory: { initialPages: layout.initialPages, totalPages: layout.totalPages },
     weights: {
