@@ -398,7 +398,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
       return block === undefined ? { ...k, ...split } : { ...k, block, ...split };
     }
     if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
-    const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...quantDecode(k, p, target, isa) };
+    const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...wasmPass(k, tile, maxTokens, target), ...quantDecode(k, p, target, isa) };
     if (k.kind === 'grouped_gemm') return { ...k, tile: scheduled, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens, ...split };
     return { ...k, tile: scheduled, ...split };
   });
@@ -460,6 +460,9 @@ const DECODE_STREAMS = 4;
  */
 const QUANT_PREFETCH_BYTES = 4096;
 
+/** Rows per pass of a Wasm grouped GEMM over one expert's weights (see `wasmPass`). */
+const WASM_PASS_ROWS = 64;
+
 /**
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
@@ -479,6 +482,20 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
   return { rows, kc, panels, ...streams, ...stage };
+}
+
+/**
+ * Rows of one expert the Wasm grouped GEMM computes per pass over its weights (`Tiling.pass`;
+ * nothing elsewhere). The padding block m is sized for L1, so small (5 for mixtral-mini), and
+ * a pass per block re-read each expert's weights once per block: at T = 256 an expert of
+ * mixtral-mini has ~13 blocks, and its 44 MB came from DRAM 13 times. A pass of
+ * WASM_PASS_ROWS rows (whole blocks, no more than T·K can fill) reads them once for up to
+ * that many rows, while each weight panel, reused by every row of the pass, stays in L2.
+ */
+function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: number, target: TargetCaps): Pick<Tiling, 'pass'> {
+  if (target.backend !== 'wasm' || k.kind !== 'grouped_gemm') return {};
+  const rows = Math.min(WASM_PASS_ROWS, maxTokens * k.k);
+  return { pass: Math.max(1, Math.floor(rows / tile.m)) * tile.m };
 }
 
 /**

@@ -80,11 +80,24 @@ function scratchOffsets(s: Shape): { table: number; slots: number; c: number; en
   return { table: 0, slots: 4 * s.M, c, end: c + 4 * s.M * s.N };
 }
 
-function rowsPerSet(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
-  if (k.kind === 'gemm') return tileOf(k).m;
+/** The padding block of a grouped GEMM's moe_align (its rows come in blocks of one expert). */
+function blockOf(env: ProgramShapes, k: GroupedGemmKernel): number {
   const align = env.aligns.get(k.sorted);
   if (!align) throw new Error(`wasm backend: no moe_align writes ${k.sorted}`);
   return align.block;
+}
+
+/**
+ * Rows in one row set (the table's capacity): a dense GEMM's tile m; a grouped GEMM's pass,
+ * the tiler's `tile.pass` rows of one expert (whole blocks) computed in one pass over its
+ * weights, else one block.
+ */
+function rowsPerSet(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
+  if (k.kind === 'gemm') return tileOf(k).m;
+  const block = blockOf(env, k);
+  const pass = k.tile?.pass ?? block;
+  if (pass % block !== 0) throw new Error(`wasm backend: the grouped GEMM writing ${k.out} passes over ${pass} rows, not whole blocks of ${block}`);
+  return pass;
 }
 
 export function gemmScratchBytes(env: ProgramShapes, k: GroupedGemmKernel | GemmKernel): number {
@@ -216,11 +229,14 @@ function microKernel(m: binaryen.Module, rows: number, cols: number, vl: number,
     const load = (p: Expr): Expr => (vec ? m.v128.load(0, 4, p) : f32load(m, p));
     for (let j = 0; j < cols; j++) body.push(f.set(wc[j], j === 0 ? g(w) : m.i32.add(g(w), m.i32.mul(g(wStride), i32c(m, j)))));
     for (const row of acc) for (const x of row) body.push(f.set(x, zero()));
+    // W vectors first, then one A row at a time: rows × cols accumulators, cols W vectors, one
+    // A vector and one product live at once (10 + 2 + 1 + 1 of x64's 16 vector registers for
+    // 5 x 2; loading every A row first needed 17, and the engine spilled).
     const step: Expr[] = [];
-    for (let i = 0; i < rows; i++) step.push(f.set(av[i], load(m.i32.add(g(a[i]), g(o)))));
-    for (let j = 0; j < cols; j++) {
-      step.push(f.set(wv[j], load(m.i32.add(g(wc[j]), g(o)))));
-      for (let i = 0; i < rows; i++) step.push(f.set(acc[i][j], madd(g(acc[i][j]), g(av[i]), g(wv[j]))));
+    for (let j = 0; j < cols; j++) step.push(f.set(wv[j], load(m.i32.add(g(wc[j]), g(o)))));
+    for (let i = 0; i < rows; i++) {
+      step.push(f.set(av[i], load(m.i32.add(g(a[i]), g(o)))));
+      for (let j = 0; j < cols; j++) step.push(f.set(acc[i][j], madd(g(acc[i][j]), g(av[i]), g(wv[j]))));
     }
     body.push(f.set(kv, vec ? m.i32.and(g(kBytes), m.i32.const(~15)) : g(kBytes)));
     body.push(f.forRange(o, m.i32.const(0), g(kv), step, 4 * vl));
@@ -396,31 +412,58 @@ export function buildGroupedGemm(env: ProgramEnv, k: GroupedGemmKernel, name: st
     m.return(),
   ]);
   body.push(decode);
-  // Sorted path: block by block (one expert each), rows of a block as one row set.
+  // Sorted path: consecutive blocks of one expert (moe_align sorts them by expert), up to
+  // `M` rows (the pass), as one row set: one pass over the expert's weights serves them all.
   const blocks = f.i32();
+  const B = blockOf(env, k);
+  const b0 = f.i32();
+  const n = f.i32();
   body.push(
-    f.set(blocks, m.i32.div_u(i32load(m, f.addr(k.count)), i32c(m, M))),
-    f.forRange(b, m.i32.const(0), g(blocks), [
-      f.labelled((next) => [
-        f.set(e, i32load(m, sAt(k.blockExpert, g(b)))),
-        m.br(next, m.i32.eq(g(e), m.i32.const(-1))),
-        m.if(m.i32.ge_u(g(e), i32c(m, experts)), m.unreachable()),
-        // The row table: padding rows read A's first row (computed, never stored).
-        f.forRange(i, m.i32.const(0), i32c(m, M), [
-          f.set(r, m.i32.add(m.i32.mul(g(b), i32c(m, M)), g(i))),
-          f.set(slot, i32load(m, sAt(k.sorted, g(r)))),
-          i32store(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))), g(slot)),
-          i32store(m, m.i32.add(f.scratch(off.table), m.i32.shl(g(i), m.i32.const(2))), m.select(m.i32.eq(g(slot), m.i32.const(-1)), f.addr(k.a), aRow(g(slot), g(r)))),
+    f.set(blocks, m.i32.div_u(i32load(m, f.addr(k.count)), i32c(m, B))),
+    f.set(b, m.i32.const(0)),
+    m.loop(
+      'passes',
+      m.if(
+        m.i32.lt_s(g(b), g(blocks)),
+        m.block(null, [
+          f.set(e, i32load(m, sAt(k.blockExpert, g(b)))),
+          m.if(m.i32.ge_u(g(e), i32c(m, experts)), m.if(m.i32.ne(g(e), m.i32.const(-1)), m.unreachable())),
+          f.set(b0, g(b)),
+          f.set(n, m.i32.const(0)),
+          // The row table, block by block while the expert stays and the pass has room:
+          // padding rows read A's first row (computed, never stored).
+          m.loop(
+            'gather',
+            m.block(null, [
+              f.forRange(i, m.i32.const(0), i32c(m, B), [
+                f.set(r, m.i32.add(m.i32.mul(g(b), i32c(m, B)), g(i))),
+                f.set(slot, i32load(m, sAt(k.sorted, g(r)))),
+                f.set(row, m.i32.shl(m.i32.add(g(n), g(i)), m.i32.const(2))),
+                i32store(m, m.i32.add(f.scratch(off.slots), g(row)), g(slot)),
+                i32store(m, m.i32.add(f.scratch(off.table), g(row)), m.select(m.i32.eq(g(slot), m.i32.const(-1)), f.addr(k.a), aRow(g(slot), g(r)))),
+              ]),
+              f.set(n, m.i32.add(g(n), i32c(m, B))),
+              f.set(b, m.i32.add(g(b), m.i32.const(1))),
+              m.br('gather', m.if(m.i32.and(m.i32.lt_s(g(b), g(blocks)), m.i32.lt_s(g(n), i32c(m, M))), m.i32.eq(i32load(m, sAt(k.blockExpert, g(b))), g(e)), m.i32.const(0))),
+            ]),
+          ),
+          // Blocks no expert owns (-1) hold no rows to store.
+          m.if(
+            m.i32.ne(g(e), m.i32.const(-1)),
+            m.block(null, [
+              f.set(w, expertW().w),
+              ...(s.q ? [f.set(ws, expertW().scales!)] : []),
+              ...core.run({ w: g(w), scales: s.q ? g(ws) : undefined }, () => g(n), { multipleOf: B }),
+              f.forRange(i, m.i32.const(0), g(n), [
+                f.set(slot, i32load(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))))),
+                m.if(m.i32.ne(g(slot), m.i32.const(-1)), m.block(null, store(m.i32.add(m.i32.mul(g(b0), i32c(m, B)), g(i))))),
+              ]),
+            ]),
+          ),
+          m.br('passes'),
         ]),
-        f.set(w, expertW().w),
-        ...(s.q ? [f.set(ws, expertW().scales!)] : []),
-        ...core.run({ w: g(w), scales: s.q ? g(ws) : undefined }, () => i32c(m, M), { multipleOf: M }),
-        f.forRange(i, m.i32.const(0), i32c(m, M), [
-          f.set(slot, i32load(m, m.i32.add(f.scratch(off.slots), m.i32.shl(g(i), m.i32.const(2))))),
-          m.if(m.i32.ne(g(slot), m.i32.const(-1)), m.block(null, store(m.i32.add(m.i32.mul(g(b), i32c(m, M)), g(i))))),
-        ]),
-      ]),
-    ]),
+      ),
+    ),
   );
   f.finish(body);
 }

@@ -1458,9 +1458,9 @@
   (local.set $9
    (i32.const 0)
   )
-  (loop $cont28
-   (block $brk28
-    (br_if $brk28
+  (loop $cont27
+   (block $brk27
+    (br_if $brk27
      (i32.gt_s
       (local.get $9)
       (i32.const 0)
@@ -1499,9 +1499,9 @@
       )
      )
     )
-    (loop $cont27
-     (block $brk27
-      (br_if $brk27
+    (loop $cont26
+     (block $brk26
+      (br_if $brk26
        (i32.ge_s
         (local.get $27)
         (i32.add
@@ -1829,7 +1829,7 @@
         (i32.const 8)
        )
       )
-      (br $cont27)
+      (br $cont26)
      )
     )
     (local.set $9
@@ -1838,7 +1838,7 @@
       (i32.const 1)
      )
     )
-    (br $cont28)
+    (br $cont27)
    )
   )
   (f32.store
@@ -2170,10 +2170,12 @@
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
+  (local $15 i32)
+  (local $16 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $5
+     (local.tee $7
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2189,7 +2191,7 @@
       (br_if $brk24
        (i32.ge_s
         (local.get $3)
-        (local.get $5)
+        (local.get $7)
        )
       )
       (if
@@ -2230,7 +2232,7 @@
           (i32.const -64)
          )
         )
-        (local.set $6
+        (local.set $5
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2239,7 +2241,7 @@
           (i32.const 65664)
          )
         )
-        (local.set $7
+        (local.set $6
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2313,15 +2315,15 @@
               )
               (call $qmicro_i8_t1x2v_n32k8g8
                (local.get $8)
+               (local.get $5)
                (local.get $6)
-               (local.get $7)
                (i32.add
                 (i32.add
                  (i32.shl
                   (local.get $2)
                   (i32.const 7)
                  )
-                 (i32.const 10416)
+                 (i32.const 10848)
                 )
                 (i32.shl
                  (local.get $1)
@@ -2375,7 +2377,7 @@
               (local.get $0)
               (i32.const 2)
              )
-             (i32.const 10480)
+             (i32.const 10912)
             )
            )
           )
@@ -2386,7 +2388,7 @@
               (local.get $0)
               (i32.const 2)
              )
-             (i32.const 10416)
+             (i32.const 10848)
             )
            )
            (f32.mul
@@ -2419,7 +2421,7 @@
           )
           (i32.const 1344)
          )
-         (i32.const 10416)
+         (i32.const 10848)
          (i32.const 64)
         )
        )
@@ -2436,7 +2438,7 @@
     (return)
    )
   )
-  (local.set $5
+  (local.set $6
    (i32.div_u
     (i32.load
      (i32.const 10304)
@@ -2444,45 +2446,51 @@
     (i32.const 6)
    )
   )
-  (loop $cont34
-   (block $brk34
-    (br_if $brk34
-     (i32.ge_s
-      (local.get $3)
-      (local.get $5)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $3)
+     (local.get $6)
     )
-    (if
-     (i32.ne
-      (local.tee $1
-       (i32.load
-        (i32.add
-         (i32.shl
-          (local.get $3)
-          (i32.const 2)
+    (then
+     (if
+      (i32.and
+       (i32.ne
+        (local.tee $1
+         (i32.load
+          (i32.add
+           (i32.shl
+            (local.get $3)
+            (i32.const 2)
+           )
+           (i32.const 10112)
+          )
          )
-         (i32.const 10112)
         )
+        (i32.const -1)
        )
-      )
-      (i32.const -1)
-     )
-     (then
-      (if
        (i32.ge_u
         (local.get $1)
         (i32.const 4)
        )
-       (then
-        (unreachable)
-       )
       )
+      (then
+       (unreachable)
+      )
+     )
+     (local.set $7
+      (local.get $3)
+     )
+     (local.set $5
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont26
-       (block $brk26
-        (br_if $brk26
+      (loop $cont25
+       (block $brk25
+        (br_if $brk25
          (i32.ge_s
           (local.get $0)
           (i32.const 6)
@@ -2492,11 +2500,14 @@
          (i32.add
           (local.tee $4
            (i32.shl
-            (local.get $0)
+            (i32.add
+             (local.get $0)
+             (local.get $5)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 10392)
+          (i32.const 10608)
          )
          (local.tee $2
           (i32.load
@@ -2545,311 +2556,357 @@
           (i32.const 1)
          )
         )
-        (br $cont26)
+        (br $cont25)
        )
       )
-      (local.set $6
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 8)
-        )
-        (i32.const 65664)
-       )
-      )
-      (local.set $7
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 7)
-        )
-        (i32.const 66688)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont31
-       (block $brk31
-        (br_if $brk31
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 32)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $4
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $5
            (i32.add
-            (local.get $0)
-            (i32.const 32)
-           )
-          )
-          (i32.const 32)
-         )
-         (then
-          (local.set $4
-           (i32.const 32)
-          )
-         )
-        )
-        (local.set $2
-         (i32.const 0)
-        )
-        (loop $cont30
-         (block $brk30
-          (br_if $brk30
-           (i32.gt_s
-            (local.get $2)
-            (i32.const 0)
-           )
-          )
-          (local.set $8
-           (i32.load
-            (i32.add
-             (local.tee $1
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 10368)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10372)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10376)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10380)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10384)
-            )
-           )
-          )
-          (local.set $14
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10388)
-            )
-           )
-          )
-          (local.set $1
-           (local.get $0)
-          )
-          (loop $cont29
-           (block $brk29
-            (br_if $brk29
-             (i32.ge_s
-              (local.get $1)
-              (i32.sub
-               (local.get $4)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $qmicro_i8_t6x2v_n32k8g8
-             (local.get $8)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (local.get $14)
-             (local.get $6)
-             (local.get $7)
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $2)
-                (i32.const 7)
-               )
-               (i32.const 10416)
-              )
-              (i32.shl
-               (local.get $1)
-               (i32.const 2)
-              )
-             )
-             (local.get $1)
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 2)
-             )
-            )
-            (br $cont29)
-           )
-          )
-          (local.set $2
-           (i32.add
-            (local.get $2)
+            (local.get $5)
             (i32.const 6)
            )
           )
-          (br $cont30)
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $6)
+          (local.tee $3
+           (i32.add
+            (local.get $3)
+            (i32.const 1)
+           )
+          )
          )
         )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 32)
-         )
-        )
-        (br $cont31)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont33
-       (block $brk33
-        (br_if $brk33
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 6)
-         )
-        )
-        (if
-         (i32.ne
+        (then
+         (i32.eq
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $3)
              (i32.const 2)
             )
-            (i32.const 10392)
+            (i32.const 10112)
            )
           )
-          (i32.const -1)
+          (local.get $1)
          )
-         (then
-          (local.set $2
-           (i32.add
-            (i32.shl
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $1)
+       (i32.const -1)
+      )
+      (then
+       (local.set $8
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 8)
+         )
+         (i32.const 65664)
+        )
+       )
+       (local.set $10
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 7)
+         )
+         (i32.const 66688)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont30
+        (block $brk30
+         (br_if $brk30
+          (i32.ge_s
+           (local.get $0)
+           (i32.const 32)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $4
+            (i32.add
              (local.get $0)
-             (i32.const 7)
+             (i32.const 32)
             )
-            (i32.const 10416)
+           )
+           (i32.const 32)
+          )
+          (then
+           (local.set $4
+            (i32.const 32)
            )
           )
-          (local.set $1
-           (i32.const 0)
-          )
-          (loop $cont32
-           (block $brk32
-            (br_if $brk32
-             (i32.ge_s
-              (local.get $1)
-              (i32.const 16)
+         )
+         (local.set $2
+          (i32.const 0)
+         )
+         (loop $cont29
+          (block $brk29
+           (br_if $brk29
+            (i32.ge_s
+             (local.get $2)
+             (i32.sub
+              (local.get $5)
+              (i32.const 5)
              )
             )
-            (local.set $9
-             (f32.load
-              (i32.add
-               (local.get $2)
+           )
+           (local.set $11
+            (i32.load
+             (i32.add
+              (local.tee $1
                (i32.shl
-                (i32.add
-                 (local.get $1)
-                 (i32.const 16)
-                )
+                (local.get $2)
                 (i32.const 2)
                )
               )
+              (i32.const 10368)
              )
             )
-            (f32.store
-             (local.tee $4
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10372)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10376)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10380)
+             )
+            )
+           )
+           (local.set $15
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10384)
+             )
+            )
+           )
+           (local.set $16
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10388)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $0)
+           )
+           (loop $cont28
+            (block $brk28
+             (br_if $brk28
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $qmicro_i8_t6x2v_n32k8g8
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (local.get $14)
+              (local.get $15)
+              (local.get $16)
+              (local.get $8)
+              (local.get $10)
               (i32.add
-               (local.get $2)
+               (i32.add
+                (i32.shl
+                 (local.get $2)
+                 (i32.const 7)
+                )
+                (i32.const 10848)
+               )
                (i32.shl
                 (local.get $1)
                 (i32.const 2)
                )
               )
+              (local.get $1)
              )
-             (f32.mul
-              (f32.demote_f64
-               (call $act_silu
-                (f64.promote_f32
-                 (f32.load
-                  (local.get $4)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 2)
+              )
+             )
+             (br $cont28)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (local.get $2)
+             (i32.const 6)
+            )
+           )
+           (br $cont29)
+          )
+         )
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 32)
+          )
+         )
+         (br $cont30)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont32
+        (block $brk32
+         (br_if $brk32
+          (i32.ge_s
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+         (if
+          (i32.ne
+           (i32.load
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 2)
+             )
+             (i32.const 10608)
+            )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $2
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 7)
+             )
+             (i32.const 10848)
+            )
+           )
+           (local.set $1
+            (i32.const 0)
+           )
+           (loop $cont31
+            (block $brk31
+             (br_if $brk31
+              (i32.ge_s
+               (local.get $1)
+               (i32.const 16)
+              )
+             )
+             (local.set $9
+              (f32.load
+               (i32.add
+                (local.get $2)
+                (i32.shl
+                 (i32.add
+                  (local.get $1)
+                  (i32.const 16)
                  )
+                 (i32.const 2)
                 )
                )
               )
-              (local.get $9)
              )
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 1)
-             )
-            )
-            (br $cont32)
-           )
-          )
-          (memory.copy
-           (i32.add
-            (i32.shl
-             (i32.add
-              (i32.mul
-               (local.get $3)
-               (i32.const 6)
+             (f32.store
+              (local.tee $4
+               (i32.add
+                (local.get $2)
+                (i32.shl
+                 (local.get $1)
+                 (i32.const 2)
+                )
+               )
               )
-              (local.get $0)
+              (f32.mul
+               (f32.demote_f64
+                (call $act_silu
+                 (f64.promote_f32
+                  (f32.load
+                   (local.get $4)
+                  )
+                 )
+                )
+               )
+               (local.get $9)
+              )
              )
-             (i32.const 6)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 1)
+              )
+             )
+             (br $cont31)
             )
-            (i32.const 1344)
            )
-           (local.get $2)
-           (i32.const 64)
+           (memory.copy
+            (i32.add
+             (i32.shl
+              (i32.add
+               (i32.mul
+                (local.get $7)
+                (i32.const 6)
+               )
+               (local.get $0)
+              )
+              (i32.const 6)
+             )
+             (i32.const 1344)
+            )
+            (local.get $2)
+            (i32.const 64)
+           )
           )
          )
-        )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 1)
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 1)
+          )
          )
+         (br $cont32)
         )
-        (br $cont33)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $3
-     (i32.add
-      (local.get $3)
-      (i32.const 1)
-     )
-    )
-    (br $cont34)
    )
   )
  )
@@ -2909,9 +2966,9 @@
   (local.set $2
    (i32.const 0)
   )
-  (loop $cont38
-   (block $brk38
-    (br_if $brk38
+  (loop $cont36
+   (block $brk36
+    (br_if $brk36
      (i32.gt_s
       (local.get $2)
       (i32.const 0)
@@ -2950,9 +3007,9 @@
       )
      )
     )
-    (loop $cont37
-     (block $brk37
-      (br_if $brk37
+    (loop $cont35
+     (block $brk35
+      (br_if $brk35
        (i32.ge_s
         (local.get $1)
         (i32.add
@@ -3055,7 +3112,7 @@
         (i32.const 8)
        )
       )
-      (br $cont37)
+      (br $cont35)
      )
     )
     (local.set $2
@@ -3064,7 +3121,7 @@
       (i32.const 1)
      )
     )
-    (br $cont38)
+    (br $cont36)
    )
   )
   (f32.store
@@ -3194,9 +3251,9 @@
   (local.set $9
    (i32.const 0)
   )
-  (loop $cont47
-   (block $brk47
-    (br_if $brk47
+  (loop $cont44
+   (block $brk44
+    (br_if $brk44
      (i32.gt_s
       (local.get $9)
       (i32.const 0)
@@ -3235,9 +3292,9 @@
       )
      )
     )
-    (loop $cont46
-     (block $brk46
-      (br_if $brk46
+    (loop $cont43
+     (block $brk43
+      (br_if $brk43
        (i32.ge_s
         (local.get $27)
         (i32.add
@@ -3565,7 +3622,7 @@
         (i32.const 8)
        )
       )
-      (br $cont46)
+      (br $cont43)
      )
     )
     (local.set $9
@@ -3574,7 +3631,7 @@
       (i32.const 1)
      )
     )
-    (br $cont47)
+    (br $cont44)
    )
   )
   (f32.store
@@ -3906,12 +3963,13 @@
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
+  (local $15 i32)
   (memory.fill
    (i32.const 7744)
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $6
+     (local.tee $5
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -3925,18 +3983,18 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $6)
+     (local.get $5)
      (i32.const 1)
     )
     (i32.const 5)
    )
    (then
-    (loop $cont43
-     (block $brk43
-      (br_if $brk43
+    (loop $cont41
+     (block $brk41
+      (br_if $brk41
        (i32.ge_s
         (local.get $3)
-        (local.get $6)
+        (local.get $5)
        )
       )
       (if
@@ -3974,7 +4032,7 @@
           (i32.const 1344)
          )
         )
-        (local.set $5
+        (local.set $7
          (i32.add
           (i32.shl
            (local.get $0)
@@ -3983,7 +4041,7 @@
           (i32.const 67200)
          )
         )
-        (local.set $7
+        (local.set $6
          (i32.add
           (i32.shl
            (local.get $0)
@@ -3995,9 +4053,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont41
-         (block $brk41
-          (br_if $brk41
+        (loop $cont39
+         (block $brk39
+          (br_if $brk39
            (i32.ge_s
             (local.get $0)
             (i32.const 8)
@@ -4022,9 +4080,9 @@
           (local.set $2
            (i32.const 0)
           )
-          (loop $cont40
-           (block $brk40
-            (br_if $brk40
+          (loop $cont38
+           (block $brk38
+            (br_if $brk38
              (i32.gt_s
               (local.get $2)
               (i32.const 0)
@@ -4044,9 +4102,9 @@
             (local.set $1
              (local.get $0)
             )
-            (loop $cont39
-             (block $brk39
-              (br_if $brk39
+            (loop $cont37
+             (block $brk37
+              (br_if $brk37
                (i32.ge_s
                 (local.get $1)
                 (i32.sub
@@ -4057,15 +4115,15 @@
               )
               (call $qmicro_i8_t1x2v_n8k16g16
                (local.get $8)
-               (local.get $5)
                (local.get $7)
+               (local.get $6)
                (i32.add
                 (i32.add
                  (i32.shl
                   (local.get $2)
                   (i32.const 5)
                  )
-                 (i32.const 10416)
+                 (i32.const 10848)
                 )
                 (i32.shl
                  (local.get $1)
@@ -4080,7 +4138,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont39)
+              (br $cont37)
              )
             )
             (local.set $2
@@ -4089,7 +4147,7 @@
               (i32.const 1)
              )
             )
-            (br $cont40)
+            (br $cont38)
            )
           )
           (local.set $0
@@ -4098,7 +4156,7 @@
             (i32.const 8)
            )
           )
-          (br $cont41)
+          (br $cont39)
          )
         )
         (local.set $1
@@ -4129,9 +4187,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont42
-         (block $brk42
-          (br_if $brk42
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
             (local.get $0)
             (i32.const 32)
@@ -4153,7 +4211,7 @@
              (v128.load align=4
               (i32.add
                (local.get $0)
-               (i32.const 10416)
+               (i32.const 10848)
               )
              )
             )
@@ -4165,7 +4223,7 @@
             (i32.const 16)
            )
           )
-          (br $cont42)
+          (br $cont40)
          )
         )
        )
@@ -4176,13 +4234,13 @@
         (i32.const 1)
        )
       )
-      (br $cont43)
+      (br $cont41)
      )
     )
     (return)
    )
   )
-  (local.set $6
+  (local.set $7
    (i32.div_u
     (i32.load
      (i32.const 10304)
@@ -4190,45 +4248,48 @@
     (i32.const 6)
    )
   )
-  (loop $cont53
-   (block $brk53
-    (br_if $brk53
-     (i32.ge_s
-      (local.get $3)
-      (local.get $6)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $3)
+     (local.get $7)
     )
-    (if
-     (i32.ne
-      (local.tee $1
-       (i32.load
-        (i32.add
-         (i32.shl
-          (local.get $3)
-          (i32.const 2)
+    (then
+     (if
+      (i32.and
+       (i32.ne
+        (local.tee $1
+         (i32.load
+          (i32.add
+           (i32.shl
+            (local.get $3)
+            (i32.const 2)
+           )
+           (i32.const 10112)
+          )
          )
-         (i32.const 10112)
         )
+        (i32.const -1)
        )
-      )
-      (i32.const -1)
-     )
-     (then
-      (if
        (i32.ge_u
         (local.get $1)
         (i32.const 4)
        )
-       (then
-        (unreachable)
-       )
       )
+      (then
+       (unreachable)
+      )
+     )
+     (local.set $5
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont45
-       (block $brk45
-        (br_if $brk45
+      (loop $cont42
+       (block $brk42
+        (br_if $brk42
          (i32.ge_s
           (local.get $0)
           (i32.const 6)
@@ -4236,19 +4297,22 @@
         )
         (i32.store
          (i32.add
-          (local.tee $5
+          (local.tee $2
            (i32.shl
-            (local.get $0)
+            (i32.add
+             (local.get $0)
+             (local.get $5)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 10392)
+          (i32.const 10608)
          )
-         (local.tee $4
+         (local.tee $6
           (i32.load
            (i32.add
             (i32.shl
-             (local.tee $2
+             (local.tee $4
               (i32.add
                (i32.mul
                 (local.get $3)
@@ -4266,20 +4330,20 @@
         )
         (i32.store
          (i32.add
-          (local.get $5)
+          (local.get $2)
           (i32.const 10368)
          )
          (select
           (i32.const 1344)
           (i32.add
            (i32.shl
-            (local.get $2)
+            (local.get $4)
             (i32.const 6)
            )
            (i32.const 1344)
           )
           (i32.eq
-           (local.get $4)
+           (local.get $6)
            (i32.const -1)
           )
          )
@@ -4290,306 +4354,352 @@
           (i32.const 1)
          )
         )
-        (br $cont45)
+        (br $cont42)
        )
       )
-      (local.set $5
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 7)
-        )
-        (i32.const 67200)
-       )
-      )
-      (local.set $7
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 5)
-        )
-        (i32.const 67712)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont50
-       (block $brk50
-        (br_if $brk50
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 8)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $4
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $5
            (i32.add
-            (local.get $0)
-            (i32.const 8)
-           )
-          )
-          (i32.const 8)
-         )
-         (then
-          (local.set $4
-           (i32.const 8)
-          )
-         )
-        )
-        (local.set $2
-         (i32.const 0)
-        )
-        (loop $cont49
-         (block $brk49
-          (br_if $brk49
-           (i32.gt_s
-            (local.get $2)
-            (i32.const 0)
-           )
-          )
-          (local.set $8
-           (i32.load
-            (i32.add
-             (local.tee $1
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 10368)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10372)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10376)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10380)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10384)
-            )
-           )
-          )
-          (local.set $14
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 10388)
-            )
-           )
-          )
-          (local.set $1
-           (local.get $0)
-          )
-          (loop $cont48
-           (block $brk48
-            (br_if $brk48
-             (i32.ge_s
-              (local.get $1)
-              (i32.sub
-               (local.get $4)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $qmicro_i8_t6x2v_n8k16g16
-             (local.get $8)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (local.get $14)
-             (local.get $5)
-             (local.get $7)
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $2)
-                (i32.const 5)
-               )
-               (i32.const 10416)
-              )
-              (i32.shl
-               (local.get $1)
-               (i32.const 2)
-              )
-             )
-             (local.get $1)
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 2)
-             )
-            )
-            (br $cont48)
-           )
-          )
-          (local.set $2
-           (i32.add
-            (local.get $2)
+            (local.get $5)
             (i32.const 6)
            )
           )
-          (br $cont49)
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $7)
+          (local.tee $3
+           (i32.add
+            (local.get $3)
+            (i32.const 1)
+           )
+          )
          )
         )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 8)
+        (then
+         (i32.eq
+          (i32.load
+           (i32.add
+            (i32.shl
+             (local.get $3)
+             (i32.const 2)
+            )
+            (i32.const 10112)
+           )
+          )
+          (local.get $1)
          )
         )
-        (br $cont50)
+        (else
+         (i32.const 0)
+        )
        )
       )
-      (local.set $0
-       (i32.const 0)
+     )
+     (if
+      (i32.ne
+       (local.get $1)
+       (i32.const -1)
       )
-      (loop $cont52
-       (block $brk52
-        (br_if $brk52
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 6)
+      (then
+       (local.set $6
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 7)
          )
+         (i32.const 67200)
         )
-        (if
-         (i32.ne
-          (local.tee $1
-           (i32.load
-            (i32.add
-             (i32.shl
-              (local.get $0)
-              (i32.const 2)
-             )
-             (i32.const 10392)
-            )
-           )
-          )
-          (i32.const -1)
+       )
+       (local.set $8
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 5)
          )
-         (then
-          (local.set $4
-           (i32.add
-            (i32.shl
+         (i32.const 67712)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont47
+        (block $brk47
+         (br_if $brk47
+          (i32.ge_s
+           (local.get $0)
+           (i32.const 8)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $4
+            (i32.add
              (local.get $0)
-             (i32.const 5)
+             (i32.const 8)
             )
-            (i32.const 10416)
+           )
+           (i32.const 8)
+          )
+          (then
+           (local.set $4
+            (i32.const 8)
            )
           )
-          (local.set $2
-           (i32.add
-            (i32.shl
-             (i32.shr_u
-              (local.get $1)
-              (i32.const 1)
+         )
+         (local.set $2
+          (i32.const 0)
+         )
+         (loop $cont46
+          (block $brk46
+           (br_if $brk46
+            (i32.ge_s
+             (local.get $2)
+             (i32.sub
+              (local.get $5)
+              (i32.const 5)
              )
-             (i32.const 5)
             )
-            (i32.const 7744)
            )
-          )
-          (local.set $9
-           (f32x4.splat
-            (f32.load
+           (local.set $10
+            (i32.load
              (i32.add
-              (i32.shl
+              (local.tee $1
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
+               )
+              )
+              (i32.const 10368)
+             )
+            )
+           )
+           (local.set $11
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10372)
+             )
+            )
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10376)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10380)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10384)
+             )
+            )
+           )
+           (local.set $15
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 10388)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $0)
+           )
+           (loop $cont45
+            (block $brk45
+             (br_if $brk45
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $qmicro_i8_t6x2v_n8k16g16
+              (local.get $10)
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (local.get $14)
+              (local.get $15)
+              (local.get $6)
+              (local.get $8)
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $2)
+                 (i32.const 5)
+                )
+                (i32.const 10848)
+               )
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
+              )
+              (local.get $1)
+             )
+             (local.set $1
+              (i32.add
                (local.get $1)
                (i32.const 2)
               )
-              (i32.const 9792)
+             )
+             (br $cont45)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (local.get $2)
+             (i32.const 6)
+            )
+           )
+           (br $cont46)
+          )
+         )
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 8)
+          )
+         )
+         (br $cont47)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont49
+        (block $brk49
+         (br_if $brk49
+          (i32.ge_s
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+         (if
+          (i32.ne
+           (local.tee $1
+            (i32.load
+             (i32.add
+              (i32.shl
+               (local.get $0)
+               (i32.const 2)
+              )
+              (i32.const 10608)
              )
             )
            )
+           (i32.const -1)
           )
-          (local.set $1
-           (i32.const 0)
-          )
-          (loop $cont51
-           (block $brk51
-            (br_if $brk51
-             (i32.ge_s
-              (local.get $1)
-              (i32.const 32)
+          (then
+           (local.set $4
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 5)
+             )
+             (i32.const 10848)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (i32.shl
+              (i32.shr_u
+               (local.get $1)
+               (i32.const 1)
+              )
+              (i32.const 5)
+             )
+             (i32.const 7744)
+            )
+           )
+           (local.set $9
+            (f32x4.splat
+             (f32.load
+              (i32.add
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
+               (i32.const 9792)
+              )
              )
             )
-            (v128.store align=4
-             (local.tee $5
-              (i32.add
+           )
+           (local.set $1
+            (i32.const 0)
+           )
+           (loop $cont48
+            (block $brk48
+             (br_if $brk48
+              (i32.ge_s
                (local.get $1)
-               (local.get $2)
+               (i32.const 32)
               )
              )
-             (f32x4.add
-              (v128.load align=4
-               (local.get $5)
+             (v128.store align=4
+              (local.tee $6
+               (i32.add
+                (local.get $1)
+                (local.get $2)
+               )
               )
-              (f32x4.mul
-               (local.get $9)
+              (f32x4.add
                (v128.load align=4
-                (i32.add
-                 (local.get $1)
-                 (local.get $4)
+                (local.get $6)
+               )
+               (f32x4.mul
+                (local.get $9)
+                (v128.load align=4
+                 (i32.add
+                  (local.get $1)
+                  (local.get $4)
+                 )
                 )
                )
               )
              )
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 16)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 16)
+              )
              )
+             (br $cont48)
             )
-            (br $cont51)
            )
           )
          )
-        )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 1)
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 1)
+          )
          )
+         (br $cont49)
         )
-        (br $cont52)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $3
-     (i32.add
-      (local.get $3)
-      (i32.const 1)
-     )
-    )
-    (br $cont53)
    )
   )
  )

@@ -1296,9 +1296,9 @@
   (local $19 v128)
   (local $20 v128)
   (local $21 v128)
-  (local $22 f32)
+  (local $22 v128)
   (local $23 f32)
-  (local $24 f32)
+  (local $24 v128)
   (local $25 f32)
   (local $26 f32)
   (local $27 f32)
@@ -1308,17 +1308,14 @@
   (local $31 f32)
   (local $32 f32)
   (local $33 f32)
-  (local $34 i32)
-  (local $35 i32)
-  (local $36 v128)
-  (local $37 v128)
-  (local $38 v128)
-  (local $39 v128)
-  (local $40 v128)
-  (local.set $35
+  (local $34 f32)
+  (local $35 f32)
+  (local $36 i32)
+  (local $37 i32)
+  (local.set $37
    (i32.add
     (local.get $8)
-    (local.tee $34
+    (local.tee $36
      (local.get $5)
     )
    )
@@ -1332,9 +1329,9 @@
   (local.set $5
    (i32.const 0)
   )
-  (loop $cont27
-   (block $brk27
-    (br_if $brk27
+  (loop $cont26
+   (block $brk26
+    (br_if $brk26
      (i32.ge_s
       (local.get $5)
       (local.get $8)
@@ -1344,7 +1341,7 @@
      (f32x4.add
       (local.get $12)
       (f32x4.mul
-       (local.tee $36
+       (local.tee $22
         (v128.load align=4
          (i32.add
           (local.get $0)
@@ -1352,11 +1349,27 @@
          )
         )
        )
-       (local.tee $10
+       (local.tee $24
         (v128.load align=4
          (i32.add
           (local.get $5)
-          (local.get $34)
+          (local.get $36)
+         )
+        )
+       )
+      )
+     )
+    )
+    (local.set $13
+     (f32x4.add
+      (local.get $13)
+      (f32x4.mul
+       (local.get $22)
+       (local.tee $22
+        (v128.load align=4
+         (i32.add
+          (local.get $5)
+          (local.get $37)
          )
         )
        )
@@ -1367,7 +1380,7 @@
      (f32x4.add
       (local.get $14)
       (f32x4.mul
-       (local.tee $37
+       (local.tee $10
         (v128.load align=4
          (i32.add
           (local.get $1)
@@ -1375,71 +1388,7 @@
          )
         )
        )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $16
-     (f32x4.add
-      (local.get $16)
-      (f32x4.mul
-       (local.tee $38
-        (v128.load align=4
-         (i32.add
-          (local.get $2)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $18
-     (f32x4.add
-      (local.get $18)
-      (f32x4.mul
-       (local.tee $39
-        (v128.load align=4
-         (i32.add
-          (local.get $3)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $20
-     (f32x4.add
-      (local.get $20)
-      (f32x4.mul
-       (local.tee $40
-        (v128.load align=4
-         (i32.add
-          (local.get $4)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $13
-     (f32x4.add
-      (local.get $13)
-      (f32x4.mul
-       (local.get $36)
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $5)
-          (local.get $35)
-         )
-        )
-       )
+       (local.get $24)
       )
      )
     )
@@ -1447,8 +1396,24 @@
      (f32x4.add
       (local.get $15)
       (f32x4.mul
-       (local.get $37)
        (local.get $10)
+       (local.get $22)
+      )
+     )
+    )
+    (local.set $16
+     (f32x4.add
+      (local.get $16)
+      (f32x4.mul
+       (local.tee $10
+        (v128.load align=4
+         (i32.add
+          (local.get $2)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $24)
       )
      )
     )
@@ -1456,8 +1421,24 @@
      (f32x4.add
       (local.get $17)
       (f32x4.mul
-       (local.get $38)
        (local.get $10)
+       (local.get $22)
+      )
+     )
+    )
+    (local.set $18
+     (f32x4.add
+      (local.get $18)
+      (f32x4.mul
+       (local.tee $10
+        (v128.load align=4
+         (i32.add
+          (local.get $3)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $24)
       )
      )
     )
@@ -1465,8 +1446,24 @@
      (f32x4.add
       (local.get $19)
       (f32x4.mul
-       (local.get $39)
        (local.get $10)
+       (local.get $22)
+      )
+     )
+    )
+    (local.set $20
+     (f32x4.add
+      (local.get $20)
+      (f32x4.mul
+       (local.tee $10
+        (v128.load align=4
+         (i32.add
+          (local.get $4)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $24)
       )
      )
     )
@@ -1474,8 +1471,8 @@
      (f32x4.add
       (local.get $21)
       (f32x4.mul
-       (local.get $40)
        (local.get $10)
+       (local.get $22)
       )
      )
     )
@@ -1485,65 +1482,25 @@
       (i32.const 16)
      )
     )
-    (br $cont27)
-   )
-  )
-  (local.set $24
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $12)
-     )
-     (f32x4.extract_lane 1
-      (local.get $12)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $12)
-     )
-     (f32x4.extract_lane 3
-      (local.get $12)
-     )
-    )
-   )
-  )
-  (local.set $25
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $13)
-     )
-     (f32x4.extract_lane 1
-      (local.get $13)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $13)
-     )
-     (f32x4.extract_lane 3
-      (local.get $13)
-     )
-    )
+    (br $cont26)
    )
   )
   (local.set $26
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $14)
+      (local.get $12)
      )
      (f32x4.extract_lane 1
-      (local.get $14)
+      (local.get $12)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $14)
+      (local.get $12)
      )
      (f32x4.extract_lane 3
-      (local.get $14)
+      (local.get $12)
      )
     )
    )
@@ -1552,18 +1509,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $15)
+      (local.get $13)
      )
      (f32x4.extract_lane 1
-      (local.get $15)
+      (local.get $13)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $15)
+      (local.get $13)
      )
      (f32x4.extract_lane 3
-      (local.get $15)
+      (local.get $13)
      )
     )
    )
@@ -1572,18 +1529,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $16)
+      (local.get $14)
      )
      (f32x4.extract_lane 1
-      (local.get $16)
+      (local.get $14)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $16)
+      (local.get $14)
      )
      (f32x4.extract_lane 3
-      (local.get $16)
+      (local.get $14)
      )
     )
    )
@@ -1592,18 +1549,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $17)
+      (local.get $15)
      )
      (f32x4.extract_lane 1
-      (local.get $17)
+      (local.get $15)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $17)
+      (local.get $15)
      )
      (f32x4.extract_lane 3
-      (local.get $17)
+      (local.get $15)
      )
     )
    )
@@ -1612,18 +1569,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $18)
+      (local.get $16)
      )
      (f32x4.extract_lane 1
-      (local.get $18)
+      (local.get $16)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $18)
+      (local.get $16)
      )
      (f32x4.extract_lane 3
-      (local.get $18)
+      (local.get $16)
      )
     )
    )
@@ -1632,6 +1589,46 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
+      (local.get $17)
+     )
+     (f32x4.extract_lane 1
+      (local.get $17)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $17)
+     )
+     (f32x4.extract_lane 3
+      (local.get $17)
+     )
+    )
+   )
+  )
+  (local.set $32
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $18)
+     )
+     (f32x4.extract_lane 1
+      (local.get $18)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $18)
+     )
+     (f32x4.extract_lane 3
+      (local.get $18)
+     )
+    )
+   )
+  )
+  (local.set $33
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
       (local.get $19)
      )
      (f32x4.extract_lane 1
@@ -1648,7 +1645,7 @@
     )
    )
   )
-  (local.set $32
+  (local.set $34
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
@@ -1668,7 +1665,7 @@
     )
    )
   )
-  (local.set $33
+  (local.set $35
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
@@ -1691,19 +1688,19 @@
   (local.set $5
    (local.get $8)
   )
-  (loop $cont28
-   (block $brk28
-    (br_if $brk28
+  (loop $cont27
+   (block $brk27
+    (br_if $brk27
      (i32.ge_s
       (local.get $5)
       (local.get $7)
      )
     )
-    (local.set $24
+    (local.set $26
      (f32.add
-      (local.get $24)
+      (local.get $26)
       (f32.mul
-       (local.tee $22
+       (local.tee $23
         (f32.load
          (i32.add
           (local.get $0)
@@ -1711,46 +1708,14 @@
          )
         )
        )
-       (local.tee $23
+       (local.tee $25
         (f32.load
          (i32.add
           (local.get $5)
-          (local.get $34)
+          (local.get $36)
          )
         )
        )
-      )
-     )
-    )
-    (local.set $25
-     (f32.add
-      (local.get $25)
-      (f32.mul
-       (local.get $22)
-       (local.tee $22
-        (f32.load
-         (i32.add
-          (local.get $5)
-          (local.get $35)
-         )
-        )
-       )
-      )
-     )
-    )
-    (local.set $26
-     (f32.add
-      (local.get $26)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $1)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $23)
       )
      )
     )
@@ -1758,8 +1723,15 @@
      (f32.add
       (local.get $27)
       (f32.mul
-       (local.get $11)
-       (local.get $22)
+       (local.get $23)
+       (local.tee $23
+        (f32.load
+         (i32.add
+          (local.get $5)
+          (local.get $37)
+         )
+        )
+       )
       )
      )
     )
@@ -1770,12 +1742,12 @@
        (local.tee $11
         (f32.load
          (i32.add
-          (local.get $2)
+          (local.get $1)
           (local.get $5)
          )
         )
        )
-       (local.get $23)
+       (local.get $25)
       )
      )
     )
@@ -1784,7 +1756,7 @@
       (local.get $29)
       (f32.mul
        (local.get $11)
-       (local.get $22)
+       (local.get $23)
       )
      )
     )
@@ -1795,12 +1767,12 @@
        (local.tee $11
         (f32.load
          (i32.add
-          (local.get $3)
+          (local.get $2)
           (local.get $5)
          )
         )
        )
-       (local.get $23)
+       (local.get $25)
       )
      )
     )
@@ -1809,7 +1781,7 @@
       (local.get $31)
       (f32.mul
        (local.get $11)
-       (local.get $22)
+       (local.get $23)
       )
      )
     )
@@ -1820,12 +1792,12 @@
        (local.tee $11
         (f32.load
          (i32.add
-          (local.get $4)
+          (local.get $3)
           (local.get $5)
          )
         )
        )
-       (local.get $23)
+       (local.get $25)
       )
      )
     )
@@ -1834,7 +1806,32 @@
       (local.get $33)
       (f32.mul
        (local.get $11)
-       (local.get $22)
+       (local.get $23)
+      )
+     )
+    )
+    (local.set $34
+     (f32.add
+      (local.get $34)
+      (f32.mul
+       (local.tee $11
+        (f32.load
+         (i32.add
+          (local.get $4)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $25)
+      )
+     )
+    )
+    (local.set $35
+     (f32.add
+      (local.get $35)
+      (f32.mul
+       (local.get $11)
+       (local.get $23)
       )
      )
     )
@@ -1844,38 +1841,22 @@
       (i32.const 4)
      )
     )
-    (br $cont28)
+    (br $cont27)
    )
   )
   (f32.store
    (local.get $6)
-   (local.get $24)
-  )
-  (f32.store offset=4
-   (local.get $6)
-   (local.get $25)
-  )
-  (f32.store
-   (local.tee $0
-    (i32.add
-     (local.get $6)
-     (local.get $9)
-    )
-   )
    (local.get $26)
   )
   (f32.store offset=4
-   (local.get $0)
+   (local.get $6)
    (local.get $27)
   )
   (f32.store
    (local.tee $0
     (i32.add
      (local.get $6)
-     (i32.shl
-      (local.get $9)
-      (i32.const 1)
-     )
+     (local.get $9)
     )
    )
    (local.get $28)
@@ -1888,9 +1869,9 @@
    (local.tee $0
     (i32.add
      (local.get $6)
-     (i32.mul
+     (i32.shl
       (local.get $9)
-      (i32.const 3)
+      (i32.const 1)
      )
     )
    )
@@ -1904,9 +1885,9 @@
    (local.tee $0
     (i32.add
      (local.get $6)
-     (i32.shl
+     (i32.mul
       (local.get $9)
-      (i32.const 2)
+      (i32.const 3)
      )
     )
    )
@@ -1915,6 +1896,22 @@
   (f32.store offset=4
    (local.get $0)
    (local.get $33)
+  )
+  (f32.store
+   (local.tee $0
+    (i32.add
+     (local.get $6)
+     (i32.shl
+      (local.get $9)
+      (i32.const 2)
+     )
+    )
+   )
+   (local.get $34)
+  )
+  (f32.store offset=4
+   (local.get $0)
+   (local.get $35)
   )
  )
  (func $k2_grouped_gemm (param $0 i32)
@@ -1930,10 +1927,12 @@
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
+  (local $13 i32)
+  (local $14 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $5
+     (local.tee $7
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -1949,7 +1948,7 @@
       (br_if $brk24
        (i32.ge_s
         (local.get $3)
-        (local.get $5)
+        (local.get $7)
        )
       )
       (if
@@ -1990,7 +1989,7 @@
           (i32.const -64)
          )
         )
-        (local.set $6
+        (local.set $5
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2037,7 +2036,7 @@
               (i32.const 0)
              )
             )
-            (local.set $7
+            (local.set $6
              (i32.load
               (i32.add
                (i32.shl
@@ -2063,9 +2062,9 @@
                )
               )
               (call $micro_t1x2v
-               (local.get $7)
+               (local.get $6)
                (i32.add
-                (local.get $6)
+                (local.get $5)
                 (i32.shl
                  (local.get $1)
                  (i32.const 5)
@@ -2077,7 +2076,7 @@
                   (local.get $2)
                   (i32.const 7)
                  )
-                 (i32.const 15408)
+                 (i32.const 15840)
                 )
                 (i32.shl
                  (local.get $1)
@@ -2132,7 +2131,7 @@
               (local.get $0)
               (i32.const 2)
              )
-             (i32.const 15472)
+             (i32.const 15904)
             )
            )
           )
@@ -2143,7 +2142,7 @@
               (local.get $0)
               (i32.const 2)
              )
-             (i32.const 15408)
+             (i32.const 15840)
             )
            )
            (f32.mul
@@ -2176,7 +2175,7 @@
           )
           (i32.const 2112)
          )
-         (i32.const 15408)
+         (i32.const 15840)
          (i32.const 64)
         )
        )
@@ -2193,7 +2192,7 @@
     (return)
    )
   )
-  (local.set $5
+  (local.set $6
    (i32.div_u
     (i32.load
      (i32.const 15296)
@@ -2201,45 +2200,51 @@
     (i32.const 5)
    )
   )
-  (loop $cont34
-   (block $brk34
-    (br_if $brk34
-     (i32.ge_s
-      (local.get $3)
-      (local.get $5)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $3)
+     (local.get $6)
     )
-    (if
-     (i32.ne
-      (local.tee $1
-       (i32.load
-        (i32.add
-         (i32.shl
-          (local.get $3)
-          (i32.const 2)
+    (then
+     (if
+      (i32.and
+       (i32.ne
+        (local.tee $1
+         (i32.load
+          (i32.add
+           (i32.shl
+            (local.get $3)
+            (i32.const 2)
+           )
+           (i32.const 14976)
+          )
          )
-         (i32.const 14976)
         )
+        (i32.const -1)
        )
-      )
-      (i32.const -1)
-     )
-     (then
-      (if
        (i32.ge_u
         (local.get $1)
         (i32.const 4)
        )
-       (then
-        (unreachable)
-       )
       )
+      (then
+       (unreachable)
+      )
+     )
+     (local.set $7
+      (local.get $3)
+     )
+     (local.set $5
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont26
-       (block $brk26
-        (br_if $brk26
+      (loop $cont25
+       (block $brk25
+        (br_if $brk25
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -2249,11 +2254,14 @@
          (i32.add
           (local.tee $4
            (i32.shl
-            (local.get $0)
+            (i32.add
+             (local.get $0)
+             (local.get $5)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 15380)
+          (i32.const 15600)
          )
          (local.tee $2
           (i32.load
@@ -2302,300 +2310,346 @@
           (i32.const 1)
          )
         )
-        (br $cont26)
+        (br $cont25)
        )
       )
-      (local.set $6
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 10)
-        )
-        (i32.const 65664)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont31
-       (block $brk31
-        (br_if $brk31
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 32)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $4
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $5
            (i32.add
-            (local.get $0)
-            (i32.const 32)
-           )
-          )
-          (i32.const 32)
-         )
-         (then
-          (local.set $4
-           (i32.const 32)
-          )
-         )
-        )
-        (local.set $2
-         (i32.const 0)
-        )
-        (loop $cont30
-         (block $brk30
-          (br_if $brk30
-           (i32.gt_s
-            (local.get $2)
-            (i32.const 0)
-           )
-          )
-          (local.set $7
-           (i32.load
-            (i32.add
-             (local.tee $1
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 15360)
-            )
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15364)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15368)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15372)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15376)
-            )
-           )
-          )
-          (local.set $1
-           (local.get $0)
-          )
-          (loop $cont29
-           (block $brk29
-            (br_if $brk29
-             (i32.ge_s
-              (local.get $1)
-              (i32.sub
-               (local.get $4)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $micro_t5x2v
-             (local.get $7)
-             (local.get $9)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (i32.add
-              (local.get $6)
-              (i32.shl
-               (local.get $1)
-               (i32.const 5)
-              )
-             )
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $2)
-                (i32.const 7)
-               )
-               (i32.const 15408)
-              )
-              (i32.shl
-               (local.get $1)
-               (i32.const 2)
-              )
-             )
-             (i32.const 32)
-             (i32.const 32)
-             (i32.const 128)
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 2)
-             )
-            )
-            (br $cont29)
-           )
-          )
-          (local.set $2
-           (i32.add
-            (local.get $2)
+            (local.get $5)
             (i32.const 5)
            )
           )
-          (br $cont30)
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $6)
+          (local.tee $3
+           (i32.add
+            (local.get $3)
+            (i32.const 1)
+           )
+          )
          )
         )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 32)
-         )
-        )
-        (br $cont31)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont33
-       (block $brk33
-        (br_if $brk33
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 5)
-         )
-        )
-        (if
-         (i32.ne
+        (then
+         (i32.eq
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $0)
+             (local.get $3)
              (i32.const 2)
             )
-            (i32.const 15380)
+            (i32.const 14976)
            )
           )
-          (i32.const -1)
+          (local.get $1)
          )
-         (then
-          (local.set $2
-           (i32.add
-            (i32.shl
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $1)
+       (i32.const -1)
+      )
+      (then
+       (local.set $9
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 10)
+         )
+         (i32.const 65664)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont30
+        (block $brk30
+         (br_if $brk30
+          (i32.ge_s
+           (local.get $0)
+           (i32.const 32)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $4
+            (i32.add
              (local.get $0)
-             (i32.const 7)
+             (i32.const 32)
             )
-            (i32.const 15408)
+           )
+           (i32.const 32)
+          )
+          (then
+           (local.set $4
+            (i32.const 32)
            )
           )
-          (local.set $1
-           (i32.const 0)
-          )
-          (loop $cont32
-           (block $brk32
-            (br_if $brk32
-             (i32.ge_s
-              (local.get $1)
-              (i32.const 16)
+         )
+         (local.set $2
+          (i32.const 0)
+         )
+         (loop $cont29
+          (block $brk29
+           (br_if $brk29
+            (i32.ge_s
+             (local.get $2)
+             (i32.sub
+              (local.get $5)
+              (i32.const 4)
              )
             )
-            (local.set $8
-             (f32.load
-              (i32.add
-               (local.get $2)
+           )
+           (local.set $10
+            (i32.load
+             (i32.add
+              (local.tee $1
                (i32.shl
-                (i32.add
-                 (local.get $1)
-                 (i32.const 16)
-                )
+                (local.get $2)
                 (i32.const 2)
                )
               )
+              (i32.const 15360)
              )
             )
-            (f32.store
-             (local.tee $4
+           )
+           (local.set $11
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15364)
+             )
+            )
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15368)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15372)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15376)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $0)
+           )
+           (loop $cont28
+            (block $brk28
+             (br_if $brk28
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $micro_t5x2v
+              (local.get $10)
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (local.get $14)
               (i32.add
-               (local.get $2)
+               (local.get $9)
+               (i32.shl
+                (local.get $1)
+                (i32.const 5)
+               )
+              )
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $2)
+                 (i32.const 7)
+                )
+                (i32.const 15840)
+               )
                (i32.shl
                 (local.get $1)
                 (i32.const 2)
                )
               )
+              (i32.const 32)
+              (i32.const 32)
+              (i32.const 128)
              )
-             (f32.mul
-              (f32.demote_f64
-               (call $act_silu
-                (f64.promote_f32
-                 (f32.load
-                  (local.get $4)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 2)
+              )
+             )
+             (br $cont28)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (local.get $2)
+             (i32.const 5)
+            )
+           )
+           (br $cont29)
+          )
+         )
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 32)
+          )
+         )
+         (br $cont30)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont32
+        (block $brk32
+         (br_if $brk32
+          (i32.ge_s
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+         (if
+          (i32.ne
+           (i32.load
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 2)
+             )
+             (i32.const 15600)
+            )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $2
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 7)
+             )
+             (i32.const 15840)
+            )
+           )
+           (local.set $1
+            (i32.const 0)
+           )
+           (loop $cont31
+            (block $brk31
+             (br_if $brk31
+              (i32.ge_s
+               (local.get $1)
+               (i32.const 16)
+              )
+             )
+             (local.set $8
+              (f32.load
+               (i32.add
+                (local.get $2)
+                (i32.shl
+                 (i32.add
+                  (local.get $1)
+                  (i32.const 16)
                  )
+                 (i32.const 2)
                 )
                )
               )
-              (local.get $8)
              )
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 1)
-             )
-            )
-            (br $cont32)
-           )
-          )
-          (memory.copy
-           (i32.add
-            (i32.shl
-             (i32.add
-              (i32.mul
-               (local.get $3)
-               (i32.const 5)
+             (f32.store
+              (local.tee $4
+               (i32.add
+                (local.get $2)
+                (i32.shl
+                 (local.get $1)
+                 (i32.const 2)
+                )
+               )
               )
-              (local.get $0)
+              (f32.mul
+               (f32.demote_f64
+                (call $act_silu
+                 (f64.promote_f32
+                  (f32.load
+                   (local.get $4)
+                  )
+                 )
+                )
+               )
+               (local.get $8)
+              )
              )
-             (i32.const 6)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 1)
+              )
+             )
+             (br $cont31)
             )
-            (i32.const 2112)
            )
-           (local.get $2)
-           (i32.const 64)
+           (memory.copy
+            (i32.add
+             (i32.shl
+              (i32.add
+               (i32.mul
+                (local.get $7)
+                (i32.const 5)
+               )
+               (local.get $0)
+              )
+              (i32.const 6)
+             )
+             (i32.const 2112)
+            )
+            (local.get $2)
+            (i32.const 64)
+           )
           )
          )
-        )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 1)
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 1)
+          )
          )
+         (br $cont32)
         )
-        (br $cont33)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $3
-     (i32.add
-      (local.get $3)
-      (i32.const 1)
-     )
-    )
-    (br $cont34)
    )
   )
  )
@@ -2612,12 +2666,13 @@
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
+  (local $13 i32)
   (memory.fill
    (i32.const 11328)
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $6
+     (local.tee $5
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2631,18 +2686,18 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $6)
+     (local.get $5)
      (i32.const 1)
     )
     (i32.const 4)
    )
    (then
-    (loop $cont41
-     (block $brk41
-      (br_if $brk41
+    (loop $cont39
+     (block $brk39
+      (br_if $brk39
        (i32.ge_s
         (local.get $3)
-        (local.get $6)
+        (local.get $5)
        )
       )
       (if
@@ -2680,7 +2735,7 @@
           (i32.const 2112)
          )
         )
-        (local.set $5
+        (local.set $7
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2692,9 +2747,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont39
-         (block $brk39
-          (br_if $brk39
+        (loop $cont37
+         (block $brk37
+          (br_if $brk37
            (i32.ge_s
             (local.get $0)
             (i32.const 8)
@@ -2719,15 +2774,15 @@
           (local.set $2
            (i32.const 0)
           )
-          (loop $cont38
-           (block $brk38
-            (br_if $brk38
+          (loop $cont36
+           (block $brk36
+            (br_if $brk36
              (i32.gt_s
               (local.get $2)
               (i32.const 0)
              )
             )
-            (local.set $7
+            (local.set $6
              (i32.load
               (i32.add
                (i32.shl
@@ -2741,9 +2796,9 @@
             (local.set $1
              (local.get $0)
             )
-            (loop $cont37
-             (block $brk37
-              (br_if $brk37
+            (loop $cont35
+             (block $brk35
+              (br_if $brk35
                (i32.ge_s
                 (local.get $1)
                 (i32.sub
@@ -2753,9 +2808,9 @@
                )
               )
               (call $micro_t1x2v
-               (local.get $7)
+               (local.get $6)
                (i32.add
-                (local.get $5)
+                (local.get $7)
                 (i32.shl
                  (local.get $1)
                  (i32.const 6)
@@ -2767,7 +2822,7 @@
                   (local.get $2)
                   (i32.const 5)
                  )
-                 (i32.const 15408)
+                 (i32.const 15840)
                 )
                 (i32.shl
                  (local.get $1)
@@ -2783,7 +2838,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont37)
+              (br $cont35)
              )
             )
             (local.set $2
@@ -2792,7 +2847,7 @@
               (i32.const 1)
              )
             )
-            (br $cont38)
+            (br $cont36)
            )
           )
           (local.set $0
@@ -2801,7 +2856,7 @@
             (i32.const 8)
            )
           )
-          (br $cont39)
+          (br $cont37)
          )
         )
         (local.set $1
@@ -2832,9 +2887,9 @@
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont40
-         (block $brk40
-          (br_if $brk40
+        (loop $cont38
+         (block $brk38
+          (br_if $brk38
            (i32.ge_s
             (local.get $0)
             (i32.const 32)
@@ -2856,7 +2911,7 @@
              (v128.load align=4
               (i32.add
                (local.get $0)
-               (i32.const 15408)
+               (i32.const 15840)
               )
              )
             )
@@ -2868,7 +2923,7 @@
             (i32.const 16)
            )
           )
-          (br $cont40)
+          (br $cont38)
          )
         )
        )
@@ -2879,13 +2934,13 @@
         (i32.const 1)
        )
       )
-      (br $cont41)
+      (br $cont39)
      )
     )
     (return)
    )
   )
-  (local.set $6
+  (local.set $7
    (i32.div_u
     (i32.load
      (i32.const 15296)
@@ -2893,45 +2948,48 @@
     (i32.const 5)
    )
   )
-  (loop $cont49
-   (block $brk49
-    (br_if $brk49
-     (i32.ge_s
-      (local.get $3)
-      (local.get $6)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $3)
+     (local.get $7)
     )
-    (if
-     (i32.ne
-      (local.tee $1
-       (i32.load
-        (i32.add
-         (i32.shl
-          (local.get $3)
-          (i32.const 2)
+    (then
+     (if
+      (i32.and
+       (i32.ne
+        (local.tee $1
+         (i32.load
+          (i32.add
+           (i32.shl
+            (local.get $3)
+            (i32.const 2)
+           )
+           (i32.const 14976)
+          )
          )
-         (i32.const 14976)
         )
+        (i32.const -1)
        )
-      )
-      (i32.const -1)
-     )
-     (then
-      (if
        (i32.ge_u
         (local.get $1)
         (i32.const 4)
        )
-       (then
-        (unreachable)
-       )
       )
+      (then
+       (unreachable)
+      )
+     )
+     (local.set $5
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $0
        (i32.const 0)
       )
-      (loop $cont43
-       (block $brk43
-        (br_if $brk43
+      (loop $cont40
+       (block $brk40
+        (br_if $brk40
          (i32.ge_s
           (local.get $0)
           (i32.const 5)
@@ -2939,19 +2997,22 @@
         )
         (i32.store
          (i32.add
-          (local.tee $5
+          (local.tee $2
            (i32.shl
-            (local.get $0)
+            (i32.add
+             (local.get $0)
+             (local.get $5)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 15380)
+          (i32.const 15600)
          )
-         (local.tee $4
+         (local.tee $6
           (i32.load
            (i32.add
             (i32.shl
-             (local.tee $2
+             (local.tee $4
               (i32.add
                (i32.mul
                 (local.get $3)
@@ -2969,20 +3030,20 @@
         )
         (i32.store
          (i32.add
-          (local.get $5)
+          (local.get $2)
           (i32.const 15360)
          )
          (select
           (i32.const 2112)
           (i32.add
            (i32.shl
-            (local.get $2)
+            (local.get $4)
             (i32.const 6)
            )
            (i32.const 2112)
           )
           (i32.eq
-           (local.get $4)
+           (local.get $6)
            (i32.const -1)
           )
          )
@@ -2993,295 +3054,341 @@
           (i32.const 1)
          )
         )
-        (br $cont43)
+        (br $cont40)
        )
       )
-      (local.set $5
-       (i32.add
-        (i32.shl
-         (local.get $1)
-         (i32.const 9)
-        )
-        (i32.const 69760)
-       )
-      )
-      (local.set $0
-       (i32.const 0)
-      )
-      (loop $cont46
-       (block $brk46
-        (br_if $brk46
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 8)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $4
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $5
            (i32.add
-            (local.get $0)
-            (i32.const 8)
-           )
-          )
-          (i32.const 8)
-         )
-         (then
-          (local.set $4
-           (i32.const 8)
-          )
-         )
-        )
-        (local.set $2
-         (i32.const 0)
-        )
-        (loop $cont45
-         (block $brk45
-          (br_if $brk45
-           (i32.gt_s
-            (local.get $2)
-            (i32.const 0)
-           )
-          )
-          (local.set $7
-           (i32.load
-            (i32.add
-             (local.tee $1
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 15360)
-            )
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15364)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15368)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15372)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $1)
-             (i32.const 15376)
-            )
-           )
-          )
-          (local.set $1
-           (local.get $0)
-          )
-          (loop $cont44
-           (block $brk44
-            (br_if $brk44
-             (i32.ge_s
-              (local.get $1)
-              (i32.sub
-               (local.get $4)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $micro_t5x2v
-             (local.get $7)
-             (local.get $9)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (i32.add
-              (local.get $5)
-              (i32.shl
-               (local.get $1)
-               (i32.const 6)
-              )
-             )
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $2)
-                (i32.const 5)
-               )
-               (i32.const 15408)
-              )
-              (i32.shl
-               (local.get $1)
-               (i32.const 2)
-              )
-             )
-             (i32.const 64)
-             (i32.const 64)
-             (i32.const 32)
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 2)
-             )
-            )
-            (br $cont44)
-           )
-          )
-          (local.set $2
-           (i32.add
-            (local.get $2)
+            (local.get $5)
             (i32.const 5)
            )
           )
-          (br $cont45)
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $7)
+          (local.tee $3
+           (i32.add
+            (local.get $3)
+            (i32.const 1)
+           )
+          )
          )
         )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 8)
+        (then
+         (i32.eq
+          (i32.load
+           (i32.add
+            (i32.shl
+             (local.get $3)
+             (i32.const 2)
+            )
+            (i32.const 14976)
+           )
+          )
+          (local.get $1)
          )
         )
-        (br $cont46)
+        (else
+         (i32.const 0)
+        )
        )
       )
-      (local.set $0
-       (i32.const 0)
+     )
+     (if
+      (i32.ne
+       (local.get $1)
+       (i32.const -1)
       )
-      (loop $cont48
-       (block $brk48
-        (br_if $brk48
-         (i32.ge_s
-          (local.get $0)
-          (i32.const 5)
+      (then
+       (local.set $6
+        (i32.add
+         (i32.shl
+          (local.get $1)
+          (i32.const 9)
          )
+         (i32.const 69760)
         )
-        (if
-         (i32.ne
-          (local.tee $1
-           (i32.load
-            (i32.add
-             (i32.shl
-              (local.get $0)
-              (i32.const 2)
-             )
-             (i32.const 15380)
-            )
-           )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont43
+        (block $brk43
+         (br_if $brk43
+          (i32.ge_s
+           (local.get $0)
+           (i32.const 8)
           )
-          (i32.const -1)
          )
-         (then
-          (local.set $4
-           (i32.add
-            (i32.shl
+         (if
+          (i32.gt_s
+           (local.tee $4
+            (i32.add
              (local.get $0)
-             (i32.const 5)
+             (i32.const 8)
             )
-            (i32.const 15408)
+           )
+           (i32.const 8)
+          )
+          (then
+           (local.set $4
+            (i32.const 8)
            )
           )
-          (local.set $2
-           (i32.add
-            (i32.shl
-             (i32.shr_u
-              (local.get $1)
-              (i32.const 1)
+         )
+         (local.set $2
+          (i32.const 0)
+         )
+         (loop $cont42
+          (block $brk42
+           (br_if $brk42
+            (i32.ge_s
+             (local.get $2)
+             (i32.sub
+              (local.get $5)
+              (i32.const 4)
              )
-             (i32.const 5)
             )
-            (i32.const 11328)
            )
-          )
-          (local.set $8
-           (f32x4.splat
-            (f32.load
+           (local.set $9
+            (i32.load
              (i32.add
-              (i32.shl
+              (local.tee $1
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
+               )
+              )
+              (i32.const 15360)
+             )
+            )
+           )
+           (local.set $10
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15364)
+             )
+            )
+           )
+           (local.set $11
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15368)
+             )
+            )
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15372)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 15376)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $0)
+           )
+           (loop $cont41
+            (block $brk41
+             (br_if $brk41
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $micro_t5x2v
+              (local.get $9)
+              (local.get $10)
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (i32.add
+               (local.get $6)
+               (i32.shl
+                (local.get $1)
+                (i32.const 6)
+               )
+              )
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $2)
+                 (i32.const 5)
+                )
+                (i32.const 15840)
+               )
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
+              )
+              (i32.const 64)
+              (i32.const 64)
+              (i32.const 32)
+             )
+             (local.set $1
+              (i32.add
                (local.get $1)
                (i32.const 2)
               )
-              (i32.const 14464)
+             )
+             (br $cont41)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (local.get $2)
+             (i32.const 5)
+            )
+           )
+           (br $cont42)
+          )
+         )
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 8)
+          )
+         )
+         (br $cont43)
+        )
+       )
+       (local.set $0
+        (i32.const 0)
+       )
+       (loop $cont45
+        (block $brk45
+         (br_if $brk45
+          (i32.ge_s
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+         (if
+          (i32.ne
+           (local.tee $1
+            (i32.load
+             (i32.add
+              (i32.shl
+               (local.get $0)
+               (i32.const 2)
+              )
+              (i32.const 15600)
              )
             )
            )
+           (i32.const -1)
           )
-          (local.set $1
-           (i32.const 0)
-          )
-          (loop $cont47
-           (block $brk47
-            (br_if $brk47
-             (i32.ge_s
-              (local.get $1)
-              (i32.const 32)
+          (then
+           (local.set $4
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 5)
+             )
+             (i32.const 15840)
+            )
+           )
+           (local.set $2
+            (i32.add
+             (i32.shl
+              (i32.shr_u
+               (local.get $1)
+               (i32.const 1)
+              )
+              (i32.const 5)
+             )
+             (i32.const 11328)
+            )
+           )
+           (local.set $8
+            (f32x4.splat
+             (f32.load
+              (i32.add
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
+               (i32.const 14464)
+              )
              )
             )
-            (v128.store align=4
-             (local.tee $5
-              (i32.add
+           )
+           (local.set $1
+            (i32.const 0)
+           )
+           (loop $cont44
+            (block $brk44
+             (br_if $brk44
+              (i32.ge_s
                (local.get $1)
-               (local.get $2)
+               (i32.const 32)
               )
              )
-             (f32x4.add
-              (v128.load align=4
-               (local.get $5)
+             (v128.store align=4
+              (local.tee $6
+               (i32.add
+                (local.get $1)
+                (local.get $2)
+               )
               )
-              (f32x4.mul
-               (local.get $8)
+              (f32x4.add
                (v128.load align=4
-                (i32.add
-                 (local.get $1)
-                 (local.get $4)
+                (local.get $6)
+               )
+               (f32x4.mul
+                (local.get $8)
+                (v128.load align=4
+                 (i32.add
+                  (local.get $1)
+                  (local.get $4)
+                 )
                 )
                )
               )
              )
-            )
-            (local.set $1
-             (i32.add
-              (local.get $1)
-              (i32.const 16)
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 16)
+              )
              )
+             (br $cont44)
             )
-            (br $cont47)
            )
           )
          )
-        )
-        (local.set $0
-         (i32.add
-          (local.get $0)
-          (i32.const 1)
+         (local.set $0
+          (i32.add
+           (local.get $0)
+           (i32.const 1)
+          )
          )
+         (br $cont45)
         )
-        (br $cont48)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $3
-     (i32.add
-      (local.get $3)
-      (i32.const 1)
-     )
-    )
-    (br $cont49)
    )
   )
  )
