@@ -4,8 +4,7 @@
  * - relaxed SIMD (`f32x4.relaxed_madd`: one fused or unfused multiply-add where SIMD128
  *   needs `f32x4.mul` then `f32x4.add`): Chrome 114+, Node 22+, Node 20 behind
  *   `--experimental-wasm-relaxed-simd`;
- * - threads (shared linear memory and atomics across workers): a `SharedArrayBuffer`, which
- *   a page has only when cross-origin isolated (COOP/COEP headers).
+ * (Threads are `threads.ts`'s `canRunThreads`.)
  *
  * The choice is recorded in the target's caps, which the module builder reads (`fma: true`
  * on a SIMD128 target: its GEMM micro-kernels use `relaxed_madd`), and in the manifest, so
@@ -24,16 +23,6 @@ const RELAXED_MADD_PROBE = new Uint8Array([
 /** Whether this engine validates `f32x4.relaxed_madd`. */
 export function engineHasRelaxedSimd(): boolean {
   return WebAssembly.validate(RELAXED_MADD_PROBE);
-}
-
-/**
- * Whether this context can share a linear memory with workers: SharedArrayBuffer exists and,
- * in a page, the page is cross-origin isolated (`crossOriginIsolated` is undefined in Node).
- */
-export function engineHasThreads(): boolean {
-  if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') return false;
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  return isolated !== false;
 }
 
 /**

@@ -16,6 +16,7 @@ import { packWeights, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { canRunThreads } from './threads.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
 /** The relaxed SIMD build beside `model.wasm` (same layout), for engines that offer it. */
@@ -45,6 +46,11 @@ export interface WasmLoadOptions {
    * validates them (probed here, at load), `off` for the SIMD128 build, `on` to require them.
    */
   relaxedSimd?: 'auto' | 'on' | 'off';
+  /**
+   * Threads (default 1): above 1, the threaded build (shared memory, workers; `threads.ts`)
+   * where this context can run it (`canRunThreads`), else one thread.
+   */
+  threads?: number;
 }
 
 /** The caps the module is built with on this engine: the target's, plus relaxed SIMD where chosen and offered. */
@@ -62,11 +68,12 @@ export interface WasmLoaded extends LoadedModel {
 
 /** Builds, instantiates and fills the module with the program's packed weights. */
 export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: WasmLoadOptions = {}): Promise<WasmLoaded> {
-  const built = buildModule(program, loadCaps(target, opts));
+  const threads = (opts.threads ?? 1) > 1 && canRunThreads() ? Math.floor(opts.threads!) : 1;
+  const built = buildModule(program, loadCaps(target, opts), { threads });
   const blob = weightBlob(built.layout.weights, packWeights(program, weights));
   let model: MoecWasmModel;
   try {
-    model = await loadWasmModel(built.binary, built.manifest, blob);
+    model = await loadWasmModel(built.binary, built.manifest, blob, { threads });
   } catch (e) {
     refuseWasmOutOfMemory(e);
     throw e;
@@ -98,7 +105,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       for (const o of program.outputs) out[o.name] = { dtype: 'f32', shape: outputShape(o.buffer, T), data: got[o.name] };
       return out;
     },
-    dispose() {},
+    dispose: () => model.dispose(),
   };
 }
 

@@ -57,6 +57,12 @@ export interface WasmManifest {
    * `wasmModuleFile(manifest)` names it where the engine offers relaxed SIMD.
    */
   relaxedSimdModule?: string;
+  /**
+   * The threaded build (`threads.ts`): up to `max` threads share the module's memory, which it
+   * imports as `env.memory` (shared, maximum 65536 pages); its control words (barrier, job,
+   * error) are at byte `control`.
+   */
+  threads?: { max: number; control: number };
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {

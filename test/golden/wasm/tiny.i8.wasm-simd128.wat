@@ -1458,9 +1458,9 @@
   (local.set $9
    (i32.const 0)
   )
-  (loop $cont27
-   (block $brk27
-    (br_if $brk27
+  (loop $cont28
+   (block $brk28
+    (br_if $brk28
      (i32.gt_s
       (local.get $9)
       (i32.const 0)
@@ -1499,9 +1499,9 @@
       )
      )
     )
-    (loop $cont26
-     (block $brk26
-      (br_if $brk26
+    (loop $cont27
+     (block $brk27
+      (br_if $brk27
        (i32.ge_s
         (local.get $27)
         (i32.add
@@ -1829,7 +1829,7 @@
         (i32.const 8)
        )
       )
-      (br $cont26)
+      (br $cont27)
      )
     )
     (local.set $9
@@ -1838,7 +1838,7 @@
       (i32.const 1)
      )
     )
-    (br $cont27)
+    (br $cont28)
    )
   )
   (f32.store
@@ -2164,8 +2164,8 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 f32)
-  (local $10 i32)
+  (local $9 i32)
+  (local $10 f32)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
@@ -2175,7 +2175,7 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $7
+     (local.tee $9
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2190,8 +2190,8 @@
      (block $brk24
       (br_if $brk24
        (i32.ge_s
-        (local.get $3)
         (local.get $7)
+        (local.get $9)
        )
       )
       (if
@@ -2200,7 +2200,7 @@
          (i32.load
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $7)
             (i32.const 2)
            )
            (i32.const 9472)
@@ -2224,7 +2224,7 @@
          (i32.sub
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $7)
             (i32.const 1)
            )
            (i32.const 5)
@@ -2232,7 +2232,7 @@
           (i32.const -64)
          )
         )
-        (local.set $5
+        (local.set $2
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2241,7 +2241,7 @@
           (i32.const 65664)
          )
         )
-        (local.set $6
+        (local.set $5
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2250,109 +2250,109 @@
           (i32.const 66688)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
         (loop $cont22
          (block $brk22
           (br_if $brk22
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $3
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 32)
              )
             )
             (i32.const 32)
            )
            (then
-            (local.set $4
+            (local.set $3
              (i32.const 32)
             )
            )
           )
-          (local.set $2
+          (local.set $4
            (i32.const 0)
           )
           (loop $cont21
            (block $brk21
             (br_if $brk21
              (i32.gt_s
-              (local.get $2)
+              (local.get $4)
               (i32.const 0)
              )
             )
-            (local.set $8
+            (local.set $6
              (i32.load
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $4)
                 (i32.const 2)
                )
                (i32.const 10368)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $0
+             (local.get $1)
             )
             (loop $cont20
              (block $brk20
               (br_if $brk20
                (i32.ge_s
-                (local.get $1)
+                (local.get $0)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $3)
                  (i32.const 1)
                 )
                )
               )
               (call $qmicro_i8_t1x2v_n32k8g8
-               (local.get $8)
-               (local.get $5)
                (local.get $6)
+               (local.get $2)
+               (local.get $5)
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $4)
                   (i32.const 7)
                  )
                  (i32.const 10848)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 2)
                 )
                )
-               (local.get $1)
+               (local.get $0)
               )
-              (local.set $1
+              (local.set $0
                (i32.add
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
               (br $cont20)
              )
             )
-            (local.set $2
+            (local.set $4
              (i32.add
-              (local.get $2)
+              (local.get $4)
               (i32.const 1)
              )
             )
             (br $cont21)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
@@ -2370,7 +2370,7 @@
             (i32.const 16)
            )
           )
-          (local.set $9
+          (local.set $10
            (f32.load
             (i32.add
              (i32.shl
@@ -2382,7 +2382,7 @@
            )
           )
           (f32.store
-           (local.tee $4
+           (local.tee $3
             (i32.add
              (i32.shl
               (local.get $0)
@@ -2396,12 +2396,12 @@
              (call $act_silu
               (f64.promote_f32
                (f32.load
-                (local.get $4)
+                (local.get $3)
                )
               )
              )
             )
-            (local.get $9)
+            (local.get $10)
            )
           )
           (local.set $0
@@ -2416,7 +2416,7 @@
         (memory.copy
          (i32.add
           (i32.shl
-           (local.get $3)
+           (local.get $7)
            (i32.const 6)
           )
           (i32.const 1344)
@@ -2426,9 +2426,9 @@
         )
        )
       )
-      (local.set $3
+      (local.set $7
        (i32.add
-        (local.get $3)
+        (local.get $7)
         (i32.const 1)
        )
       )
@@ -2438,7 +2438,7 @@
     (return)
    )
   )
-  (local.set $6
+  (local.set $11
    (i32.div_u
     (i32.load
      (i32.const 10304)
@@ -2449,76 +2449,62 @@
   (loop $passes
    (if
     (i32.lt_s
-     (local.get $3)
      (local.get $6)
+     (local.get $11)
     )
     (then
-     (if
-      (i32.and
-       (i32.ne
-        (local.tee $1
-         (i32.load
-          (i32.add
-           (i32.shl
-            (local.get $3)
-            (i32.const 2)
-           )
-           (i32.const 10112)
-          )
-         )
-        )
-        (i32.const -1)
-       )
-       (i32.ge_u
-        (local.get $1)
-        (i32.const 4)
-       )
-      )
-      (then
-       (unreachable)
-      )
-     )
-     (local.set $7
-      (local.get $3)
-     )
      (local.set $5
+      (i32.load
+       (i32.add
+        (i32.shl
+         (local.get $6)
+         (i32.const 2)
+        )
+        (i32.const 10112)
+       )
+      )
+     )
+     (local.set $9
+      (local.get $6)
+     )
+     (local.set $8
       (i32.const 0)
      )
      (loop $gather
-      (local.set $0
+      (local.set $2
        (i32.const 0)
       )
       (loop $cont25
        (block $brk25
         (br_if $brk25
          (i32.ge_s
-          (local.get $0)
+          (local.get $2)
           (i32.const 6)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $4
+          (local.tee $0
            (i32.shl
             (i32.add
-             (local.get $0)
-             (local.get $5)
+             (local.get $2)
+             (local.get $8)
             )
             (i32.const 2)
            )
           )
           (i32.const 10608)
          )
-         (local.tee $2
+         (local.tee $1
           (i32.load
            (i32.add
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $6)
                (i32.const 6)
               )
-              (local.get $0)
+              (local.get $2)
              )
              (i32.const 2)
             )
@@ -2529,7 +2515,7 @@
         )
         (i32.store
          (i32.add
-          (local.get $4)
+          (local.get $0)
           (i32.const 10368)
          )
          (select
@@ -2537,7 +2523,7 @@
           (i32.sub
            (i32.shl
             (i32.shr_u
-             (local.get $2)
+             (local.get $1)
              (i32.const 1)
             )
             (i32.const 5)
@@ -2545,14 +2531,14 @@
            (i32.const -64)
           )
           (i32.eq
-           (local.get $2)
+           (local.get $1)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $2
          (i32.add
-          (local.get $0)
+          (local.get $2)
           (i32.const 1)
          )
         )
@@ -2563,19 +2549,19 @@
        (if (result i32)
         (i32.and
          (i32.lt_s
-          (local.tee $5
+          (local.tee $8
            (i32.add
-            (local.get $5)
+            (local.get $8)
             (i32.const 6)
            )
           )
           (i32.const 60)
          )
          (i32.gt_s
-          (local.get $6)
-          (local.tee $3
+          (local.get $11)
+          (local.tee $6
            (i32.add
-            (local.get $3)
+            (local.get $6)
             (i32.const 1)
            )
           )
@@ -2586,13 +2572,13 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $6)
              (i32.const 2)
             )
             (i32.const 10112)
            )
           )
-          (local.get $1)
+          (local.get $5)
          )
         )
         (else
@@ -2603,75 +2589,84 @@
      )
      (if
       (i32.ne
-       (local.get $1)
+       (local.get $5)
        (i32.const -1)
       )
       (then
-       (local.set $8
+       (if
+        (i32.ge_u
+         (local.get $5)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $12
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $5)
           (i32.const 8)
          )
          (i32.const 65664)
         )
        )
-       (local.set $10
+       (local.set $13
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $5)
           (i32.const 7)
          )
          (i32.const 66688)
         )
        )
-       (local.set $0
+       (local.set $1
         (i32.const 0)
        )
-       (loop $cont30
-        (block $brk30
-         (br_if $brk30
+       (loop $cont31
+        (block $brk31
+         (br_if $brk31
           (i32.ge_s
-           (local.get $0)
+           (local.get $1)
            (i32.const 32)
           )
          )
          (if
           (i32.gt_s
-           (local.tee $4
+           (local.tee $3
             (i32.add
-             (local.get $0)
+             (local.get $1)
              (i32.const 32)
             )
            )
            (i32.const 32)
           )
           (then
-           (local.set $4
+           (local.set $3
             (i32.const 32)
            )
           )
          )
-         (local.set $2
+         (local.set $4
           (i32.const 0)
          )
-         (loop $cont29
-          (block $brk29
-           (br_if $brk29
+         (loop $cont30
+          (block $brk30
+           (br_if $brk30
             (i32.ge_s
-             (local.get $2)
+             (local.get $4)
              (i32.sub
-              (local.get $5)
+              (local.get $8)
               (i32.const 5)
              )
             )
            )
-           (local.set $11
+           (local.set $14
             (i32.load
              (i32.add
-              (local.tee $1
+              (local.tee $0
                (i32.shl
-                (local.get $2)
+                (local.get $4)
                 (i32.const 2)
                )
               )
@@ -2679,120 +2674,120 @@
              )
             )
            )
-           (local.set $12
-            (i32.load
-             (i32.add
-              (local.get $1)
-              (i32.const 10372)
-             )
-            )
-           )
-           (local.set $13
-            (i32.load
-             (i32.add
-              (local.get $1)
-              (i32.const 10376)
-             )
-            )
-           )
-           (local.set $14
-            (i32.load
-             (i32.add
-              (local.get $1)
-              (i32.const 10380)
-             )
-            )
-           )
            (local.set $15
             (i32.load
              (i32.add
-              (local.get $1)
-              (i32.const 10384)
+              (local.get $0)
+              (i32.const 10372)
              )
             )
            )
            (local.set $16
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
+              (i32.const 10376)
+             )
+            )
+           )
+           (local.set $7
+            (i32.load
+             (i32.add
+              (local.get $0)
+              (i32.const 10380)
+             )
+            )
+           )
+           (local.set $2
+            (i32.load
+             (i32.add
+              (local.get $0)
+              (i32.const 10384)
+             )
+            )
+           )
+           (local.set $5
+            (i32.load
+             (i32.add
+              (local.get $0)
               (i32.const 10388)
              )
             )
            )
-           (local.set $1
-            (local.get $0)
+           (local.set $0
+            (local.get $1)
            )
-           (loop $cont28
-            (block $brk28
-             (br_if $brk28
+           (loop $cont29
+            (block $brk29
+             (br_if $brk29
               (i32.ge_s
-               (local.get $1)
+               (local.get $0)
                (i32.sub
-                (local.get $4)
+                (local.get $3)
                 (i32.const 1)
                )
               )
              )
              (call $qmicro_i8_t6x2v_n32k8g8
-              (local.get $11)
-              (local.get $12)
-              (local.get $13)
               (local.get $14)
               (local.get $15)
               (local.get $16)
-              (local.get $8)
-              (local.get $10)
+              (local.get $7)
+              (local.get $2)
+              (local.get $5)
+              (local.get $12)
+              (local.get $13)
               (i32.add
                (i32.add
                 (i32.shl
-                 (local.get $2)
+                 (local.get $4)
                  (i32.const 7)
                 )
                 (i32.const 10848)
                )
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
-              (local.get $1)
+              (local.get $0)
              )
-             (local.set $1
+             (local.set $0
               (i32.add
-               (local.get $1)
+               (local.get $0)
                (i32.const 2)
               )
              )
-             (br $cont28)
+             (br $cont29)
             )
            )
-           (local.set $2
+           (local.set $4
             (i32.add
-             (local.get $2)
+             (local.get $4)
              (i32.const 6)
             )
            )
-           (br $cont29)
+           (br $cont30)
           )
          )
-         (local.set $0
+         (local.set $1
           (i32.add
-           (local.get $0)
+           (local.get $1)
            (i32.const 32)
           )
          )
-         (br $cont30)
+         (br $cont31)
         )
        )
-       (local.set $0
+       (local.set $2
         (i32.const 0)
        )
-       (loop $cont32
-        (block $brk32
-         (br_if $brk32
+       (loop $cont33
+        (block $brk33
+         (br_if $brk33
           (i32.ge_s
-           (local.get $0)
-           (local.get $5)
+           (local.get $2)
+           (local.get $8)
           )
          )
          (if
@@ -2800,7 +2795,7 @@
            (i32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $2)
               (i32.const 2)
              )
              (i32.const 10608)
@@ -2809,10 +2804,10 @@
            (i32.const -1)
           )
           (then
-           (local.set $2
+           (local.set $0
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $2)
               (i32.const 7)
              )
              (i32.const 10848)
@@ -2821,18 +2816,18 @@
            (local.set $1
             (i32.const 0)
            )
-           (loop $cont31
-            (block $brk31
-             (br_if $brk31
+           (loop $cont32
+            (block $brk32
+             (br_if $brk32
               (i32.ge_s
                (local.get $1)
                (i32.const 16)
               )
              )
-             (local.set $9
+             (local.set $10
               (f32.load
                (i32.add
-                (local.get $2)
+                (local.get $0)
                 (i32.shl
                  (i32.add
                   (local.get $1)
@@ -2844,9 +2839,9 @@
               )
              )
              (f32.store
-              (local.tee $4
+              (local.tee $3
                (i32.add
-                (local.get $2)
+                (local.get $0)
                 (i32.shl
                  (local.get $1)
                  (i32.const 2)
@@ -2858,12 +2853,12 @@
                 (call $act_silu
                  (f64.promote_f32
                   (f32.load
-                   (local.get $4)
+                   (local.get $3)
                   )
                  )
                 )
                )
-               (local.get $9)
+               (local.get $10)
               )
              )
              (local.set $1
@@ -2872,7 +2867,7 @@
                (i32.const 1)
               )
              )
-             (br $cont31)
+             (br $cont32)
             )
            )
            (memory.copy
@@ -2880,27 +2875,27 @@
              (i32.shl
               (i32.add
                (i32.mul
-                (local.get $7)
+                (local.get $9)
                 (i32.const 6)
                )
-               (local.get $0)
+               (local.get $2)
               )
               (i32.const 6)
              )
              (i32.const 1344)
             )
-            (local.get $2)
+            (local.get $0)
             (i32.const 64)
            )
           )
          )
-         (local.set $0
+         (local.set $2
           (i32.add
-           (local.get $0)
+           (local.get $2)
            (i32.const 1)
           )
          )
-         (br $cont32)
+         (br $cont33)
         )
        )
       )
@@ -2966,9 +2961,9 @@
   (local.set $2
    (i32.const 0)
   )
-  (loop $cont36
-   (block $brk36
-    (br_if $brk36
+  (loop $cont37
+   (block $brk37
+    (br_if $brk37
      (i32.gt_s
       (local.get $2)
       (i32.const 0)
@@ -3007,9 +3002,9 @@
       )
      )
     )
-    (loop $cont35
-     (block $brk35
-      (br_if $brk35
+    (loop $cont36
+     (block $brk36
+      (br_if $brk36
        (i32.ge_s
         (local.get $1)
         (i32.add
@@ -3112,7 +3107,7 @@
         (i32.const 8)
        )
       )
-      (br $cont35)
+      (br $cont36)
      )
     )
     (local.set $2
@@ -3121,7 +3116,7 @@
       (i32.const 1)
      )
     )
-    (br $cont36)
+    (br $cont37)
    )
   )
   (f32.store
@@ -3251,9 +3246,9 @@
   (local.set $9
    (i32.const 0)
   )
-  (loop $cont44
-   (block $brk44
-    (br_if $brk44
+  (loop $cont46
+   (block $brk46
+    (br_if $brk46
      (i32.gt_s
       (local.get $9)
       (i32.const 0)
@@ -3292,9 +3287,9 @@
       )
      )
     )
-    (loop $cont43
-     (block $brk43
-      (br_if $brk43
+    (loop $cont45
+     (block $brk45
+      (br_if $brk45
        (i32.ge_s
         (local.get $27)
         (i32.add
@@ -3622,7 +3617,7 @@
         (i32.const 8)
        )
       )
-      (br $cont43)
+      (br $cont45)
      )
     )
     (local.set $9
@@ -3631,7 +3626,7 @@
       (i32.const 1)
      )
     )
-    (br $cont44)
+    (br $cont46)
    )
   )
   (f32.store
@@ -3957,9 +3952,9 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 v128)
+  (local $9 i32)
   (local $10 i32)
-  (local $11 i32)
+  (local $11 v128)
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
@@ -3969,7 +3964,7 @@
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $5
+     (local.tee $2
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -3983,18 +3978,18 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $5)
+     (local.get $2)
      (i32.const 1)
     )
     (i32.const 5)
    )
    (then
-    (loop $cont41
-     (block $brk41
-      (br_if $brk41
-       (i32.ge_s
-        (local.get $3)
-        (local.get $5)
+    (loop $cont42
+     (block $brk42
+      (br_if $brk42
+       (i32.le_s
+        (local.get $2)
+        (local.get $6)
        )
       )
       (if
@@ -4003,7 +3998,7 @@
          (i32.load
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $6)
             (i32.const 2)
            )
            (i32.const 9472)
@@ -4026,13 +4021,13 @@
          (i32.const 10368)
          (i32.add
           (i32.shl
-           (local.get $3)
+           (local.get $6)
            (i32.const 6)
           )
           (i32.const 1344)
          )
         )
-        (local.set $7
+        (local.set $10
          (i32.add
           (i32.shl
            (local.get $0)
@@ -4041,7 +4036,7 @@
           (i32.const 67200)
          )
         )
-        (local.set $6
+        (local.set $3
          (i32.add
           (i32.shl
            (local.get $0)
@@ -4050,14 +4045,14 @@
           (i32.const 67712)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
-        (loop $cont39
-         (block $brk39
-          (br_if $brk39
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
@@ -4065,7 +4060,7 @@
            (i32.gt_s
             (local.tee $4
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 8)
              )
             )
@@ -4077,36 +4072,36 @@
             )
            )
           )
-          (local.set $2
+          (local.set $5
            (i32.const 0)
           )
-          (loop $cont38
-           (block $brk38
-            (br_if $brk38
+          (loop $cont39
+           (block $brk39
+            (br_if $brk39
              (i32.gt_s
-              (local.get $2)
+              (local.get $5)
               (i32.const 0)
              )
             )
-            (local.set $8
+            (local.set $7
              (i32.load
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $5)
                 (i32.const 2)
                )
                (i32.const 10368)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $0
+             (local.get $1)
             )
-            (loop $cont37
-             (block $brk37
-              (br_if $brk37
+            (loop $cont38
+             (block $brk38
+              (br_if $brk38
                (i32.ge_s
-                (local.get $1)
+                (local.get $0)
                 (i32.sub
                  (local.get $4)
                  (i32.const 1)
@@ -4114,56 +4109,56 @@
                )
               )
               (call $qmicro_i8_t1x2v_n8k16g16
-               (local.get $8)
                (local.get $7)
-               (local.get $6)
+               (local.get $10)
+               (local.get $3)
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $5)
                   (i32.const 5)
                  )
                  (i32.const 10848)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 2)
                 )
                )
-               (local.get $1)
+               (local.get $0)
               )
-              (local.set $1
+              (local.set $0
                (i32.add
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
-              (br $cont37)
+              (br $cont38)
              )
             )
-            (local.set $2
+            (local.set $5
              (i32.add
-              (local.get $2)
+              (local.get $5)
               (i32.const 1)
              )
             )
-            (br $cont38)
+            (br $cont39)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
-          (br $cont39)
+          (br $cont40)
          )
         )
-        (local.set $1
+        (local.set $0
          (i32.add
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $6)
             (i32.const 1)
            )
            (i32.const 5)
@@ -4171,12 +4166,12 @@
           (i32.const 7744)
          )
         )
-        (local.set $9
+        (local.set $11
          (f32x4.splat
           (f32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $6)
              (i32.const 2)
             )
             (i32.const 9792)
@@ -4184,14 +4179,14 @@
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
-        (loop $cont40
-         (block $brk40
-          (br_if $brk40
+        (loop $cont41
+         (block $brk41
+          (br_if $brk41
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
@@ -4207,40 +4202,40 @@
              (local.get $4)
             )
             (f32x4.mul
-             (local.get $9)
+             (local.get $11)
              (v128.load align=4
               (i32.add
-               (local.get $0)
+               (local.get $1)
                (i32.const 10848)
               )
              )
             )
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
-          (br $cont40)
+          (br $cont41)
          )
         )
        )
       )
-      (local.set $3
+      (local.set $6
        (i32.add
-        (local.get $3)
+        (local.get $6)
         (i32.const 1)
        )
       )
-      (br $cont41)
+      (br $cont42)
      )
     )
     (return)
    )
   )
-  (local.set $7
+  (local.set $12
    (i32.div_u
     (i32.load
      (i32.const 10304)
@@ -4251,47 +4246,33 @@
   (loop $passes
    (if
     (i32.lt_s
-     (local.get $3)
-     (local.get $7)
+     (local.get $8)
+     (local.get $12)
     )
     (then
-     (if
-      (i32.and
-       (i32.ne
-        (local.tee $1
-         (i32.load
-          (i32.add
-           (i32.shl
-            (local.get $3)
-            (i32.const 2)
-           )
-           (i32.const 10112)
-          )
-         )
+     (local.set $7
+      (i32.load
+       (i32.add
+        (i32.shl
+         (local.get $8)
+         (i32.const 2)
         )
-        (i32.const -1)
+        (i32.const 10112)
        )
-       (i32.ge_u
-        (local.get $1)
-        (i32.const 4)
-       )
-      )
-      (then
-       (unreachable)
       )
      )
-     (local.set $5
+     (local.set $9
       (i32.const 0)
      )
      (loop $gather
-      (local.set $0
+      (local.set $3
        (i32.const 0)
       )
-      (loop $cont42
-       (block $brk42
-        (br_if $brk42
+      (loop $cont43
+       (block $brk43
+        (br_if $brk43
          (i32.ge_s
-          (local.get $0)
+          (local.get $3)
           (i32.const 6)
          )
         )
@@ -4300,25 +4281,25 @@
           (local.tee $2
            (i32.shl
             (i32.add
-             (local.get $0)
-             (local.get $5)
+             (local.get $3)
+             (local.get $9)
             )
             (i32.const 2)
            )
           )
           (i32.const 10608)
          )
-         (local.tee $6
+         (local.tee $0
           (i32.load
            (i32.add
             (i32.shl
-             (local.tee $4
+             (local.tee $1
               (i32.add
                (i32.mul
-                (local.get $3)
+                (local.get $8)
                 (i32.const 6)
                )
-               (local.get $0)
+               (local.get $3)
               )
              )
              (i32.const 2)
@@ -4337,43 +4318,43 @@
           (i32.const 1344)
           (i32.add
            (i32.shl
-            (local.get $4)
+            (local.get $1)
             (i32.const 6)
            )
            (i32.const 1344)
           )
           (i32.eq
-           (local.get $6)
+           (local.get $0)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $3
          (i32.add
-          (local.get $0)
+          (local.get $3)
           (i32.const 1)
          )
         )
-        (br $cont42)
+        (br $cont43)
        )
       )
       (br_if $gather
        (if (result i32)
         (i32.and
          (i32.lt_s
-          (local.tee $5
+          (local.tee $9
            (i32.add
-            (local.get $5)
+            (local.get $9)
             (i32.const 6)
            )
           )
           (i32.const 60)
          )
          (i32.gt_s
-          (local.get $7)
-          (local.tee $3
+          (local.get $12)
+          (local.tee $8
            (i32.add
-            (local.get $3)
+            (local.get $8)
             (i32.const 1)
            )
           )
@@ -4384,13 +4365,13 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $8)
              (i32.const 2)
             )
             (i32.const 10112)
            )
           )
-          (local.get $1)
+          (local.get $7)
          )
         )
         (else
@@ -4401,36 +4382,45 @@
      )
      (if
       (i32.ne
-       (local.get $1)
+       (local.get $7)
        (i32.const -1)
       )
       (then
-       (local.set $6
+       (if
+        (i32.ge_u
+         (local.get $7)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $13
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $7)
           (i32.const 7)
          )
          (i32.const 67200)
         )
        )
-       (local.set $8
+       (local.set $14
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $7)
           (i32.const 5)
          )
          (i32.const 67712)
         )
        )
-       (local.set $0
+       (local.set $1
         (i32.const 0)
        )
-       (loop $cont47
-        (block $brk47
-         (br_if $brk47
+       (loop $cont49
+        (block $brk49
+         (br_if $brk49
           (i32.ge_s
-           (local.get $0)
+           (local.get $1)
            (i32.const 8)
           )
          )
@@ -4438,7 +4428,7 @@
           (i32.gt_s
            (local.tee $4
             (i32.add
-             (local.get $0)
+             (local.get $1)
              (i32.const 8)
             )
            )
@@ -4450,26 +4440,26 @@
            )
           )
          )
-         (local.set $2
+         (local.set $5
           (i32.const 0)
          )
-         (loop $cont46
-          (block $brk46
-           (br_if $brk46
+         (loop $cont48
+          (block $brk48
+           (br_if $brk48
             (i32.ge_s
-             (local.get $2)
+             (local.get $5)
              (i32.sub
-              (local.get $5)
+              (local.get $9)
               (i32.const 5)
              )
             )
            )
-           (local.set $10
+           (local.set $15
             (i32.load
              (i32.add
-              (local.tee $1
+              (local.tee $0
                (i32.shl
-                (local.get $2)
+                (local.get $5)
                 (i32.const 2)
                )
               )
@@ -4477,54 +4467,54 @@
              )
             )
            )
-           (local.set $11
+           (local.set $6
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 10372)
              )
             )
            )
-           (local.set $12
+           (local.set $10
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 10376)
              )
             )
            )
-           (local.set $13
+           (local.set $3
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 10380)
              )
             )
            )
-           (local.set $14
+           (local.set $7
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 10384)
              )
             )
            )
-           (local.set $15
+           (local.set $2
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 10388)
              )
             )
            )
-           (local.set $1
-            (local.get $0)
+           (local.set $0
+            (local.get $1)
            )
-           (loop $cont45
-            (block $brk45
-             (br_if $brk45
+           (loop $cont47
+            (block $brk47
+             (br_if $brk47
               (i32.ge_s
-               (local.get $1)
+               (local.get $0)
                (i32.sub
                 (local.get $4)
                 (i32.const 1)
@@ -4532,74 +4522,74 @@
               )
              )
              (call $qmicro_i8_t6x2v_n8k16g16
-              (local.get $10)
-              (local.get $11)
-              (local.get $12)
-              (local.get $13)
-              (local.get $14)
               (local.get $15)
               (local.get $6)
-              (local.get $8)
+              (local.get $10)
+              (local.get $3)
+              (local.get $7)
+              (local.get $2)
+              (local.get $13)
+              (local.get $14)
               (i32.add
                (i32.add
                 (i32.shl
-                 (local.get $2)
+                 (local.get $5)
                  (i32.const 5)
                 )
                 (i32.const 10848)
                )
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
-              (local.get $1)
+              (local.get $0)
              )
-             (local.set $1
+             (local.set $0
               (i32.add
-               (local.get $1)
+               (local.get $0)
                (i32.const 2)
               )
              )
-             (br $cont45)
+             (br $cont47)
             )
            )
-           (local.set $2
+           (local.set $5
             (i32.add
-             (local.get $2)
+             (local.get $5)
              (i32.const 6)
             )
            )
-           (br $cont46)
+           (br $cont48)
           )
          )
-         (local.set $0
+         (local.set $1
           (i32.add
-           (local.get $0)
+           (local.get $1)
            (i32.const 8)
           )
          )
-         (br $cont47)
+         (br $cont49)
         )
        )
-       (local.set $0
+       (local.set $3
         (i32.const 0)
        )
-       (loop $cont49
-        (block $brk49
-         (br_if $brk49
+       (loop $cont51
+        (block $brk51
+         (br_if $brk51
           (i32.ge_s
-           (local.get $0)
-           (local.get $5)
+           (local.get $3)
+           (local.get $9)
           )
          )
          (if
           (i32.ne
-           (local.tee $1
+           (local.tee $2
             (i32.load
              (i32.add
               (i32.shl
-               (local.get $0)
+               (local.get $3)
                (i32.const 2)
               )
               (i32.const 10608)
@@ -4609,20 +4599,20 @@
            (i32.const -1)
           )
           (then
-           (local.set $4
+           (local.set $0
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $3)
               (i32.const 5)
              )
              (i32.const 10848)
             )
            )
-           (local.set $2
+           (local.set $1
             (i32.add
              (i32.shl
               (i32.shr_u
-               (local.get $1)
+               (local.get $2)
                (i32.const 1)
               )
               (i32.const 5)
@@ -4630,12 +4620,12 @@
              (i32.const 7744)
             )
            )
-           (local.set $9
+           (local.set $11
             (f32x4.splat
              (f32.load
               (i32.add
                (i32.shl
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
                (i32.const 9792)
@@ -4643,19 +4633,19 @@
              )
             )
            )
-           (local.set $1
+           (local.set $2
             (i32.const 0)
            )
-           (loop $cont48
-            (block $brk48
-             (br_if $brk48
+           (loop $cont50
+            (block $brk50
+             (br_if $brk50
               (i32.ge_s
-               (local.get $1)
+               (local.get $2)
                (i32.const 32)
               )
              )
              (v128.store align=4
-              (local.tee $6
+              (local.tee $4
                (i32.add
                 (local.get $1)
                 (local.get $2)
@@ -4663,37 +4653,37 @@
               )
               (f32x4.add
                (v128.load align=4
-                (local.get $6)
+                (local.get $4)
                )
                (f32x4.mul
-                (local.get $9)
+                (local.get $11)
                 (v128.load align=4
                  (i32.add
-                  (local.get $1)
-                  (local.get $4)
+                  (local.get $0)
+                  (local.get $2)
                  )
                 )
                )
               )
              )
-             (local.set $1
+             (local.set $2
               (i32.add
-               (local.get $1)
+               (local.get $2)
                (i32.const 16)
               )
              )
-             (br $cont48)
+             (br $cont50)
             )
            )
           )
          )
-         (local.set $0
+         (local.set $3
           (i32.add
-           (local.get $0)
+           (local.get $3)
            (i32.const 1)
           )
          )
-         (br $cont49)
+         (br $cont51)
         )
        )
       )

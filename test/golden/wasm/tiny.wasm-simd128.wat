@@ -1329,9 +1329,9 @@
   (local.set $5
    (i32.const 0)
   )
-  (loop $cont26
-   (block $brk26
-    (br_if $brk26
+  (loop $cont27
+   (block $brk27
+    (br_if $brk27
      (i32.ge_s
       (local.get $5)
       (local.get $8)
@@ -1482,7 +1482,7 @@
       (i32.const 16)
      )
     )
-    (br $cont26)
+    (br $cont27)
    )
   )
   (local.set $26
@@ -1688,9 +1688,9 @@
   (local.set $5
    (local.get $8)
   )
-  (loop $cont27
-   (block $brk27
-    (br_if $brk27
+  (loop $cont28
+   (block $brk28
+    (br_if $brk28
      (i32.ge_s
       (local.get $5)
       (local.get $7)
@@ -1841,7 +1841,7 @@
       (i32.const 4)
      )
     )
-    (br $cont27)
+    (br $cont28)
    )
   )
   (f32.store
@@ -1922,8 +1922,8 @@
   (local $5 i32)
   (local $6 i32)
   (local $7 i32)
-  (local $8 f32)
-  (local $9 i32)
+  (local $8 i32)
+  (local $9 f32)
   (local $10 i32)
   (local $11 i32)
   (local $12 i32)
@@ -1932,7 +1932,7 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $7
+     (local.tee $8
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -1947,8 +1947,8 @@
      (block $brk24
       (br_if $brk24
        (i32.ge_s
-        (local.get $3)
-        (local.get $7)
+        (local.get $1)
+        (local.get $8)
        )
       )
       (if
@@ -1957,7 +1957,7 @@
          (i32.load
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $1)
             (i32.const 2)
            )
            (i32.const 13952)
@@ -1981,7 +1981,7 @@
          (i32.sub
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $1)
             (i32.const 1)
            )
            (i32.const 5)
@@ -1989,7 +1989,7 @@
           (i32.const -64)
          )
         )
-        (local.set $5
+        (local.set $6
          (i32.add
           (i32.shl
            (local.get $0)
@@ -1998,115 +1998,115 @@
           (i32.const 65664)
          )
         )
-        (local.set $0
+        (local.set $2
          (i32.const 0)
         )
         (loop $cont22
          (block $brk22
           (br_if $brk22
            (i32.ge_s
-            (local.get $0)
+            (local.get $2)
             (i32.const 32)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $4
+            (local.tee $3
              (i32.add
-              (local.get $0)
+              (local.get $2)
               (i32.const 32)
              )
             )
             (i32.const 32)
            )
            (then
-            (local.set $4
+            (local.set $3
              (i32.const 32)
             )
            )
           )
-          (local.set $2
+          (local.set $4
            (i32.const 0)
           )
           (loop $cont21
            (block $brk21
             (br_if $brk21
              (i32.gt_s
-              (local.get $2)
+              (local.get $4)
               (i32.const 0)
              )
             )
-            (local.set $6
+            (local.set $5
              (i32.load
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $4)
                 (i32.const 2)
                )
                (i32.const 15360)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $0
+             (local.get $2)
             )
             (loop $cont20
              (block $brk20
               (br_if $brk20
                (i32.ge_s
-                (local.get $1)
+                (local.get $0)
                 (i32.sub
-                 (local.get $4)
+                 (local.get $3)
                  (i32.const 1)
                 )
                )
               )
               (call $micro_t1x2v
-               (local.get $6)
+               (local.get $5)
                (i32.add
-                (local.get $5)
+                (local.get $6)
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 5)
                 )
                )
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $4)
                   (i32.const 7)
                  )
                  (i32.const 15840)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 2)
                 )
                )
                (i32.const 32)
                (i32.const 32)
               )
-              (local.set $1
+              (local.set $0
                (i32.add
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
               (br $cont20)
              )
             )
-            (local.set $2
+            (local.set $4
              (i32.add
-              (local.get $2)
+              (local.get $4)
               (i32.const 1)
              )
             )
             (br $cont21)
            )
           )
-          (local.set $0
+          (local.set $2
            (i32.add
-            (local.get $0)
+            (local.get $2)
             (i32.const 32)
            )
           )
@@ -2124,7 +2124,7 @@
             (i32.const 16)
            )
           )
-          (local.set $8
+          (local.set $9
            (f32.load
             (i32.add
              (i32.shl
@@ -2136,7 +2136,7 @@
            )
           )
           (f32.store
-           (local.tee $4
+           (local.tee $3
             (i32.add
              (i32.shl
               (local.get $0)
@@ -2150,12 +2150,12 @@
              (call $act_silu
               (f64.promote_f32
                (f32.load
-                (local.get $4)
+                (local.get $3)
                )
               )
              )
             )
-            (local.get $8)
+            (local.get $9)
            )
           )
           (local.set $0
@@ -2170,7 +2170,7 @@
         (memory.copy
          (i32.add
           (i32.shl
-           (local.get $3)
+           (local.get $1)
            (i32.const 6)
           )
           (i32.const 2112)
@@ -2180,9 +2180,9 @@
         )
        )
       )
-      (local.set $3
+      (local.set $1
        (i32.add
-        (local.get $3)
+        (local.get $1)
         (i32.const 1)
        )
       )
@@ -2192,7 +2192,7 @@
     (return)
    )
   )
-  (local.set $6
+  (local.set $10
    (i32.div_u
     (i32.load
      (i32.const 15296)
@@ -2203,60 +2203,46 @@
   (loop $passes
    (if
     (i32.lt_s
-     (local.get $3)
-     (local.get $6)
+     (local.get $5)
+     (local.get $10)
     )
     (then
-     (if
-      (i32.and
-       (i32.ne
-        (local.tee $1
-         (i32.load
-          (i32.add
-           (i32.shl
-            (local.get $3)
-            (i32.const 2)
-           )
-           (i32.const 14976)
-          )
-         )
+     (local.set $6
+      (i32.load
+       (i32.add
+        (i32.shl
+         (local.get $5)
+         (i32.const 2)
         )
-        (i32.const -1)
-       )
-       (i32.ge_u
-        (local.get $1)
-        (i32.const 4)
+        (i32.const 14976)
        )
       )
-      (then
-       (unreachable)
-      )
+     )
+     (local.set $8
+      (local.get $5)
      )
      (local.set $7
-      (local.get $3)
-     )
-     (local.set $5
       (i32.const 0)
      )
      (loop $gather
-      (local.set $0
+      (local.set $1
        (i32.const 0)
       )
       (loop $cont25
        (block $brk25
         (br_if $brk25
          (i32.ge_s
-          (local.get $0)
+          (local.get $1)
           (i32.const 5)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $4
+          (local.tee $0
            (i32.shl
             (i32.add
-             (local.get $0)
-             (local.get $5)
+             (local.get $1)
+             (local.get $7)
             )
             (i32.const 2)
            )
@@ -2269,10 +2255,10 @@
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $3)
+               (local.get $5)
                (i32.const 5)
               )
-              (local.get $0)
+              (local.get $1)
              )
              (i32.const 2)
             )
@@ -2283,7 +2269,7 @@
         )
         (i32.store
          (i32.add
-          (local.get $4)
+          (local.get $0)
           (i32.const 15360)
          )
          (select
@@ -2304,9 +2290,9 @@
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.add
-          (local.get $0)
+          (local.get $1)
           (i32.const 1)
          )
         )
@@ -2317,19 +2303,19 @@
        (if (result i32)
         (i32.and
          (i32.lt_s
-          (local.tee $5
+          (local.tee $7
            (i32.add
-            (local.get $5)
+            (local.get $7)
             (i32.const 5)
            )
           )
           (i32.const 60)
          )
          (i32.gt_s
-          (local.get $6)
-          (local.tee $3
+          (local.get $10)
+          (local.tee $5
            (i32.add
-            (local.get $3)
+            (local.get $5)
             (i32.const 1)
            )
           )
@@ -2340,13 +2326,13 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $5)
              (i32.const 2)
             )
             (i32.const 14976)
            )
           )
-          (local.get $1)
+          (local.get $6)
          )
         )
         (else
@@ -2357,66 +2343,75 @@
      )
      (if
       (i32.ne
-       (local.get $1)
+       (local.get $6)
        (i32.const -1)
       )
       (then
-       (local.set $9
+       (if
+        (i32.ge_u
+         (local.get $6)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $11
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $6)
           (i32.const 10)
          )
          (i32.const 65664)
         )
        )
-       (local.set $0
+       (local.set $2
         (i32.const 0)
        )
-       (loop $cont30
-        (block $brk30
-         (br_if $brk30
+       (loop $cont31
+        (block $brk31
+         (br_if $brk31
           (i32.ge_s
-           (local.get $0)
+           (local.get $2)
            (i32.const 32)
           )
          )
          (if
           (i32.gt_s
-           (local.tee $4
+           (local.tee $3
             (i32.add
-             (local.get $0)
+             (local.get $2)
              (i32.const 32)
             )
            )
            (i32.const 32)
           )
           (then
-           (local.set $4
+           (local.set $3
             (i32.const 32)
            )
           )
          )
-         (local.set $2
+         (local.set $4
           (i32.const 0)
          )
-         (loop $cont29
-          (block $brk29
-           (br_if $brk29
+         (loop $cont30
+          (block $brk30
+           (br_if $brk30
             (i32.ge_s
-             (local.get $2)
+             (local.get $4)
              (i32.sub
-              (local.get $5)
+              (local.get $7)
               (i32.const 4)
              )
             )
            )
-           (local.set $10
+           (local.set $12
             (i32.load
              (i32.add
-              (local.tee $1
+              (local.tee $0
                (i32.shl
-                (local.get $2)
+                (local.get $4)
                 (i32.const 2)
                )
               )
@@ -2424,75 +2419,75 @@
              )
             )
            )
-           (local.set $11
-            (i32.load
-             (i32.add
-              (local.get $1)
-              (i32.const 15364)
-             )
-            )
-           )
-           (local.set $12
-            (i32.load
-             (i32.add
-              (local.get $1)
-              (i32.const 15368)
-             )
-            )
-           )
            (local.set $13
             (i32.load
              (i32.add
-              (local.get $1)
-              (i32.const 15372)
+              (local.get $0)
+              (i32.const 15364)
              )
             )
            )
            (local.set $14
             (i32.load
              (i32.add
-              (local.get $1)
-              (i32.const 15376)
+              (local.get $0)
+              (i32.const 15368)
              )
             )
            )
            (local.set $1
-            (local.get $0)
+            (i32.load
+             (i32.add
+              (local.get $0)
+              (i32.const 15372)
+             )
+            )
            )
-           (loop $cont28
-            (block $brk28
-             (br_if $brk28
+           (local.set $6
+            (i32.load
+             (i32.add
+              (local.get $0)
+              (i32.const 15376)
+             )
+            )
+           )
+           (local.set $0
+            (local.get $2)
+           )
+           (loop $cont29
+            (block $brk29
+             (br_if $brk29
               (i32.ge_s
-               (local.get $1)
+               (local.get $0)
                (i32.sub
-                (local.get $4)
+                (local.get $3)
                 (i32.const 1)
                )
               )
              )
              (call $micro_t5x2v
-              (local.get $10)
-              (local.get $11)
               (local.get $12)
               (local.get $13)
               (local.get $14)
+              (local.get $1)
+              (local.get $6)
               (i32.add
-               (local.get $9)
+               (local.get $11)
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 5)
                )
               )
               (i32.add
                (i32.add
                 (i32.shl
-                 (local.get $2)
+                 (local.get $4)
                  (i32.const 7)
                 )
                 (i32.const 15840)
                )
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
@@ -2500,42 +2495,42 @@
               (i32.const 32)
               (i32.const 128)
              )
-             (local.set $1
+             (local.set $0
               (i32.add
-               (local.get $1)
+               (local.get $0)
                (i32.const 2)
               )
              )
-             (br $cont28)
+             (br $cont29)
             )
            )
-           (local.set $2
+           (local.set $4
             (i32.add
-             (local.get $2)
+             (local.get $4)
              (i32.const 5)
             )
            )
-           (br $cont29)
+           (br $cont30)
           )
          )
-         (local.set $0
+         (local.set $2
           (i32.add
-           (local.get $0)
+           (local.get $2)
            (i32.const 32)
           )
          )
-         (br $cont30)
+         (br $cont31)
         )
        )
-       (local.set $0
+       (local.set $1
         (i32.const 0)
        )
-       (loop $cont32
-        (block $brk32
-         (br_if $brk32
+       (loop $cont33
+        (block $brk33
+         (br_if $brk33
           (i32.ge_s
-           (local.get $0)
-           (local.get $5)
+           (local.get $1)
+           (local.get $7)
           )
          )
          (if
@@ -2543,7 +2538,7 @@
            (i32.load
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 2)
              )
              (i32.const 15600)
@@ -2552,33 +2547,33 @@
            (i32.const -1)
           )
           (then
-           (local.set $2
+           (local.set $0
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $1)
               (i32.const 7)
              )
              (i32.const 15840)
             )
            )
-           (local.set $1
+           (local.set $2
             (i32.const 0)
            )
-           (loop $cont31
-            (block $brk31
-             (br_if $brk31
+           (loop $cont32
+            (block $brk32
+             (br_if $brk32
               (i32.ge_s
-               (local.get $1)
+               (local.get $2)
                (i32.const 16)
               )
              )
-             (local.set $8
+             (local.set $9
               (f32.load
                (i32.add
-                (local.get $2)
+                (local.get $0)
                 (i32.shl
                  (i32.add
-                  (local.get $1)
+                  (local.get $2)
                   (i32.const 16)
                  )
                  (i32.const 2)
@@ -2587,11 +2582,11 @@
               )
              )
              (f32.store
-              (local.tee $4
+              (local.tee $3
                (i32.add
-                (local.get $2)
+                (local.get $0)
                 (i32.shl
-                 (local.get $1)
+                 (local.get $2)
                  (i32.const 2)
                 )
                )
@@ -2601,21 +2596,21 @@
                 (call $act_silu
                  (f64.promote_f32
                   (f32.load
-                   (local.get $4)
+                   (local.get $3)
                   )
                  )
                 )
                )
-               (local.get $8)
+               (local.get $9)
               )
              )
-             (local.set $1
+             (local.set $2
               (i32.add
-               (local.get $1)
+               (local.get $2)
                (i32.const 1)
               )
              )
-             (br $cont31)
+             (br $cont32)
             )
            )
            (memory.copy
@@ -2623,27 +2618,27 @@
              (i32.shl
               (i32.add
                (i32.mul
-                (local.get $7)
+                (local.get $8)
                 (i32.const 5)
                )
-               (local.get $0)
+               (local.get $1)
               )
               (i32.const 6)
              )
              (i32.const 2112)
             )
-            (local.get $2)
+            (local.get $0)
             (i32.const 64)
            )
           )
          )
-         (local.set $0
+         (local.set $1
           (i32.add
-           (local.get $0)
+           (local.get $1)
            (i32.const 1)
           )
          )
-         (br $cont32)
+         (br $cont33)
         )
        )
       )
@@ -2661,9 +2656,9 @@
   (local $5 i32)
   (local $6 i32)
   (local $7 i32)
-  (local $8 v128)
+  (local $8 i32)
   (local $9 i32)
-  (local $10 i32)
+  (local $10 v128)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
@@ -2672,7 +2667,7 @@
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $5
+     (local.tee $2
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2686,18 +2681,18 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $5)
+     (local.get $2)
      (i32.const 1)
     )
     (i32.const 4)
    )
    (then
-    (loop $cont39
-     (block $brk39
-      (br_if $brk39
-       (i32.ge_s
-        (local.get $3)
-        (local.get $5)
+    (loop $cont40
+     (block $brk40
+      (br_if $brk40
+       (i32.le_s
+        (local.get $2)
+        (local.get $6)
        )
       )
       (if
@@ -2706,7 +2701,7 @@
          (i32.load
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $6)
             (i32.const 2)
            )
            (i32.const 13952)
@@ -2729,13 +2724,13 @@
          (i32.const 15360)
          (i32.add
           (i32.shl
-           (local.get $3)
+           (local.get $6)
            (i32.const 6)
           )
           (i32.const 2112)
          )
         )
-        (local.set $7
+        (local.set $3
          (i32.add
           (i32.shl
            (local.get $0)
@@ -2744,14 +2739,14 @@
           (i32.const 69760)
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
-        (loop $cont37
-         (block $brk37
-          (br_if $brk37
+        (loop $cont38
+         (block $brk38
+          (br_if $brk38
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
@@ -2759,7 +2754,7 @@
            (i32.gt_s
             (local.tee $4
              (i32.add
-              (local.get $0)
+              (local.get $1)
               (i32.const 8)
              )
             )
@@ -2771,36 +2766,36 @@
             )
            )
           )
-          (local.set $2
+          (local.set $5
            (i32.const 0)
           )
-          (loop $cont36
-           (block $brk36
-            (br_if $brk36
+          (loop $cont37
+           (block $brk37
+            (br_if $brk37
              (i32.gt_s
-              (local.get $2)
+              (local.get $5)
               (i32.const 0)
              )
             )
-            (local.set $6
+            (local.set $7
              (i32.load
               (i32.add
                (i32.shl
-                (local.get $2)
+                (local.get $5)
                 (i32.const 2)
                )
                (i32.const 15360)
               )
              )
             )
-            (local.set $1
-             (local.get $0)
+            (local.set $0
+             (local.get $1)
             )
-            (loop $cont35
-             (block $brk35
-              (br_if $brk35
+            (loop $cont36
+             (block $brk36
+              (br_if $brk36
                (i32.ge_s
-                (local.get $1)
+                (local.get $0)
                 (i32.sub
                  (local.get $4)
                  (i32.const 1)
@@ -2808,62 +2803,62 @@
                )
               )
               (call $micro_t1x2v
-               (local.get $6)
+               (local.get $7)
                (i32.add
-                (local.get $7)
+                (local.get $3)
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 6)
                 )
                )
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $2)
+                  (local.get $5)
                   (i32.const 5)
                  )
                  (i32.const 15840)
                 )
                 (i32.shl
-                 (local.get $1)
+                 (local.get $0)
                  (i32.const 2)
                 )
                )
                (i32.const 64)
                (i32.const 64)
               )
-              (local.set $1
+              (local.set $0
                (i32.add
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
-              (br $cont35)
+              (br $cont36)
              )
             )
-            (local.set $2
+            (local.set $5
              (i32.add
-              (local.get $2)
+              (local.get $5)
               (i32.const 1)
              )
             )
-            (br $cont36)
+            (br $cont37)
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 8)
            )
           )
-          (br $cont37)
+          (br $cont38)
          )
         )
-        (local.set $1
+        (local.set $0
          (i32.add
           (i32.shl
            (i32.shr_u
-            (local.get $3)
+            (local.get $6)
             (i32.const 1)
            )
            (i32.const 5)
@@ -2871,12 +2866,12 @@
           (i32.const 11328)
          )
         )
-        (local.set $8
+        (local.set $10
          (f32x4.splat
           (f32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $6)
              (i32.const 2)
             )
             (i32.const 14464)
@@ -2884,14 +2879,14 @@
           )
          )
         )
-        (local.set $0
+        (local.set $1
          (i32.const 0)
         )
-        (loop $cont38
-         (block $brk38
-          (br_if $brk38
+        (loop $cont39
+         (block $brk39
+          (br_if $brk39
            (i32.ge_s
-            (local.get $0)
+            (local.get $1)
             (i32.const 32)
            )
           )
@@ -2907,40 +2902,40 @@
              (local.get $4)
             )
             (f32x4.mul
-             (local.get $8)
+             (local.get $10)
              (v128.load align=4
               (i32.add
-               (local.get $0)
+               (local.get $1)
                (i32.const 15840)
               )
              )
             )
            )
           )
-          (local.set $0
+          (local.set $1
            (i32.add
-            (local.get $0)
+            (local.get $1)
             (i32.const 16)
            )
           )
-          (br $cont38)
+          (br $cont39)
          )
         )
        )
       )
-      (local.set $3
+      (local.set $6
        (i32.add
-        (local.get $3)
+        (local.get $6)
         (i32.const 1)
        )
       )
-      (br $cont39)
+      (br $cont40)
      )
     )
     (return)
    )
   )
-  (local.set $7
+  (local.set $11
    (i32.div_u
     (i32.load
      (i32.const 15296)
@@ -2951,47 +2946,33 @@
   (loop $passes
    (if
     (i32.lt_s
-     (local.get $3)
-     (local.get $7)
+     (local.get $8)
+     (local.get $11)
     )
     (then
-     (if
-      (i32.and
-       (i32.ne
-        (local.tee $1
-         (i32.load
-          (i32.add
-           (i32.shl
-            (local.get $3)
-            (i32.const 2)
-           )
-           (i32.const 14976)
-          )
-         )
+     (local.set $7
+      (i32.load
+       (i32.add
+        (i32.shl
+         (local.get $8)
+         (i32.const 2)
         )
-        (i32.const -1)
+        (i32.const 14976)
        )
-       (i32.ge_u
-        (local.get $1)
-        (i32.const 4)
-       )
-      )
-      (then
-       (unreachable)
       )
      )
-     (local.set $5
+     (local.set $9
       (i32.const 0)
      )
      (loop $gather
-      (local.set $0
+      (local.set $3
        (i32.const 0)
       )
-      (loop $cont40
-       (block $brk40
-        (br_if $brk40
+      (loop $cont41
+       (block $brk41
+        (br_if $brk41
          (i32.ge_s
-          (local.get $0)
+          (local.get $3)
           (i32.const 5)
          )
         )
@@ -3000,25 +2981,25 @@
           (local.tee $2
            (i32.shl
             (i32.add
-             (local.get $0)
-             (local.get $5)
+             (local.get $3)
+             (local.get $9)
             )
             (i32.const 2)
            )
           )
           (i32.const 15600)
          )
-         (local.tee $6
+         (local.tee $0
           (i32.load
            (i32.add
             (i32.shl
-             (local.tee $4
+             (local.tee $1
               (i32.add
                (i32.mul
-                (local.get $3)
+                (local.get $8)
                 (i32.const 5)
                )
-               (local.get $0)
+               (local.get $3)
               )
              )
              (i32.const 2)
@@ -3037,43 +3018,43 @@
           (i32.const 2112)
           (i32.add
            (i32.shl
-            (local.get $4)
+            (local.get $1)
             (i32.const 6)
            )
            (i32.const 2112)
           )
           (i32.eq
-           (local.get $6)
+           (local.get $0)
            (i32.const -1)
           )
          )
         )
-        (local.set $0
+        (local.set $3
          (i32.add
-          (local.get $0)
+          (local.get $3)
           (i32.const 1)
          )
         )
-        (br $cont40)
+        (br $cont41)
        )
       )
       (br_if $gather
        (if (result i32)
         (i32.and
          (i32.lt_s
-          (local.tee $5
+          (local.tee $9
            (i32.add
-            (local.get $5)
+            (local.get $9)
             (i32.const 5)
            )
           )
           (i32.const 60)
          )
          (i32.gt_s
-          (local.get $7)
-          (local.tee $3
+          (local.get $11)
+          (local.tee $8
            (i32.add
-            (local.get $3)
+            (local.get $8)
             (i32.const 1)
            )
           )
@@ -3084,13 +3065,13 @@
           (i32.load
            (i32.add
             (i32.shl
-             (local.get $3)
+             (local.get $8)
              (i32.const 2)
             )
             (i32.const 14976)
            )
           )
-          (local.get $1)
+          (local.get $7)
          )
         )
         (else
@@ -3101,27 +3082,36 @@
      )
      (if
       (i32.ne
-       (local.get $1)
+       (local.get $7)
        (i32.const -1)
       )
       (then
-       (local.set $6
+       (if
+        (i32.ge_u
+         (local.get $7)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $12
         (i32.add
          (i32.shl
-          (local.get $1)
+          (local.get $7)
           (i32.const 9)
          )
          (i32.const 69760)
         )
        )
-       (local.set $0
+       (local.set $1
         (i32.const 0)
        )
-       (loop $cont43
-        (block $brk43
-         (br_if $brk43
+       (loop $cont45
+        (block $brk45
+         (br_if $brk45
           (i32.ge_s
-           (local.get $0)
+           (local.get $1)
            (i32.const 8)
           )
          )
@@ -3129,7 +3119,7 @@
           (i32.gt_s
            (local.tee $4
             (i32.add
-             (local.get $0)
+             (local.get $1)
              (i32.const 8)
             )
            )
@@ -3141,26 +3131,26 @@
            )
           )
          )
-         (local.set $2
+         (local.set $5
           (i32.const 0)
          )
-         (loop $cont42
-          (block $brk42
-           (br_if $brk42
+         (loop $cont44
+          (block $brk44
+           (br_if $brk44
             (i32.ge_s
-             (local.get $2)
+             (local.get $5)
              (i32.sub
-              (local.get $5)
+              (local.get $9)
               (i32.const 4)
              )
             )
            )
-           (local.set $9
+           (local.set $13
             (i32.load
              (i32.add
-              (local.tee $1
+              (local.tee $0
                (i32.shl
-                (local.get $2)
+                (local.get $5)
                 (i32.const 2)
                )
               )
@@ -3168,46 +3158,46 @@
              )
             )
            )
-           (local.set $10
+           (local.set $6
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 15364)
              )
             )
            )
-           (local.set $11
+           (local.set $3
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 15368)
              )
             )
            )
-           (local.set $12
+           (local.set $7
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 15372)
              )
             )
            )
-           (local.set $13
+           (local.set $2
             (i32.load
              (i32.add
-              (local.get $1)
+              (local.get $0)
               (i32.const 15376)
              )
             )
            )
-           (local.set $1
-            (local.get $0)
+           (local.set $0
+            (local.get $1)
            )
-           (loop $cont41
-            (block $brk41
-             (br_if $brk41
+           (loop $cont43
+            (block $brk43
+             (br_if $brk43
               (i32.ge_s
-               (local.get $1)
+               (local.get $0)
                (i32.sub
                 (local.get $4)
                 (i32.const 1)
@@ -3215,28 +3205,28 @@
               )
              )
              (call $micro_t5x2v
-              (local.get $9)
-              (local.get $10)
-              (local.get $11)
-              (local.get $12)
               (local.get $13)
+              (local.get $6)
+              (local.get $3)
+              (local.get $7)
+              (local.get $2)
               (i32.add
-               (local.get $6)
+               (local.get $12)
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 6)
                )
               )
               (i32.add
                (i32.add
                 (i32.shl
-                 (local.get $2)
+                 (local.get $5)
                  (i32.const 5)
                 )
                 (i32.const 15840)
                )
                (i32.shl
-                (local.get $1)
+                (local.get $0)
                 (i32.const 2)
                )
               )
@@ -3244,51 +3234,51 @@
               (i32.const 64)
               (i32.const 32)
              )
-             (local.set $1
+             (local.set $0
               (i32.add
-               (local.get $1)
+               (local.get $0)
                (i32.const 2)
               )
              )
-             (br $cont41)
+             (br $cont43)
             )
            )
-           (local.set $2
+           (local.set $5
             (i32.add
-             (local.get $2)
+             (local.get $5)
              (i32.const 5)
             )
            )
-           (br $cont42)
+           (br $cont44)
           )
          )
-         (local.set $0
+         (local.set $1
           (i32.add
-           (local.get $0)
+           (local.get $1)
            (i32.const 8)
           )
          )
-         (br $cont43)
+         (br $cont45)
         )
        )
-       (local.set $0
+       (local.set $3
         (i32.const 0)
        )
-       (loop $cont45
-        (block $brk45
-         (br_if $brk45
+       (loop $cont47
+        (block $brk47
+         (br_if $brk47
           (i32.ge_s
-           (local.get $0)
-           (local.get $5)
+           (local.get $3)
+           (local.get $9)
           )
          )
          (if
           (i32.ne
-           (local.tee $1
+           (local.tee $2
             (i32.load
              (i32.add
               (i32.shl
-               (local.get $0)
+               (local.get $3)
                (i32.const 2)
               )
               (i32.const 15600)
@@ -3298,20 +3288,20 @@
            (i32.const -1)
           )
           (then
-           (local.set $4
+           (local.set $0
             (i32.add
              (i32.shl
-              (local.get $0)
+              (local.get $3)
               (i32.const 5)
              )
              (i32.const 15840)
             )
            )
-           (local.set $2
+           (local.set $1
             (i32.add
              (i32.shl
               (i32.shr_u
-               (local.get $1)
+               (local.get $2)
                (i32.const 1)
               )
               (i32.const 5)
@@ -3319,12 +3309,12 @@
              (i32.const 11328)
             )
            )
-           (local.set $8
+           (local.set $10
             (f32x4.splat
              (f32.load
               (i32.add
                (i32.shl
-                (local.get $1)
+                (local.get $2)
                 (i32.const 2)
                )
                (i32.const 14464)
@@ -3332,19 +3322,19 @@
              )
             )
            )
-           (local.set $1
+           (local.set $2
             (i32.const 0)
            )
-           (loop $cont44
-            (block $brk44
-             (br_if $brk44
+           (loop $cont46
+            (block $brk46
+             (br_if $brk46
               (i32.ge_s
-               (local.get $1)
+               (local.get $2)
                (i32.const 32)
               )
              )
              (v128.store align=4
-              (local.tee $6
+              (local.tee $4
                (i32.add
                 (local.get $1)
                 (local.get $2)
@@ -3352,37 +3342,37 @@
               )
               (f32x4.add
                (v128.load align=4
-                (local.get $6)
+                (local.get $4)
                )
                (f32x4.mul
-                (local.get $8)
+                (local.get $10)
                 (v128.load align=4
                  (i32.add
-                  (local.get $1)
-                  (local.get $4)
+                  (local.get $0)
+                  (local.get $2)
                  )
                 )
                )
               )
              )
-             (local.set $1
+             (local.set $2
               (i32.add
-               (local.get $1)
+               (local.get $2)
                (i32.const 16)
               )
              )
-             (br $cont44)
+             (br $cont46)
             )
            )
           )
          )
-         (local.set $0
+         (local.set $3
           (i32.add
-           (local.get $0)
+           (local.get $3)
            (i32.const 1)
           )
          )
-         (br $cont45)
+         (br $cont47)
         )
        )
       )
