@@ -27,6 +27,6 @@ export function withDecoderOpsRefused(b: Backend): Backend {
   return {
     ...b,
     emit: (p, t) => (check(p), b.emit(p, t)),
-    load: async (p, t, w) => (check(p), b.load(p, t, w)),
+    load: async (p, t, w, o) => (check(p), b.load(p, t, w, o)),
   };
 }

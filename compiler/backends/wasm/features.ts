@@ -16,7 +16,7 @@ import type { TargetCaps } from '../../target/caps.ts';
  * The smallest module using `f32x4.relaxed_madd`: `(func (param v128 v128 v128) (result v128)
  * (f32x4.relaxed_madd (local.get 0) (local.get 1) (local.get 2)))`, as binaryen writes it.
  */
-const RELAXED_MADD_PROBE = new Uint8Array([
+export const RELAXED_MADD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11,
 ]);
 

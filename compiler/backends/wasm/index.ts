@@ -82,6 +82,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
   return {
     model,
     built,
+    threads: model.threads,
     async forward(inputs, bindings) {
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
