@@ -47,11 +47,16 @@ interface AnyWorker {
   unref?(): void;
 }
 
+/** The part of Node's `worker_threads` used here (typed here: the browser entry imports nothing of Node's, types included). */
+interface NodeWorkerThreads {
+  Worker: new (source: string, options: { eval: true }) => AnyWorker & { unref(): void; once(event: 'message' | 'error', f: (x: unknown) => void): void };
+}
+
 /** Starts a worker running `WORKER_SOURCE` and resolves once it says `ready`. */
 async function startWorker(data: Record<string, unknown>): Promise<AnyWorker> {
   const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
   if (typeof getBuiltin === 'function') {
-    const { Worker } = getBuiltin('node:worker_threads') as typeof import('node:worker_threads');
+    const { Worker } = getBuiltin('node:worker_threads') as NodeWorkerThreads;
     const w = new Worker(WORKER_SOURCE, { eval: true });
     // A model left loaded must not keep Node running.
     w.unref();
