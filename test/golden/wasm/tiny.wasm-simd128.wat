@@ -1091,16 +1091,19 @@
  (func $micro_t1x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
   (local $5 v128)
   (local $6 v128)
-  (local $7 f32)
-  (local $8 f32)
+  (local $7 i32)
+  (local $8 i32)
   (local $9 i32)
-  (local $10 i32)
-  (local $11 v128)
+  (local $10 v128)
+  (local $11 f32)
   (local $12 f32)
-  (local.set $10
+  (local $13 i32)
+  (local $14 v128)
+  (local $15 f32)
+  (local.set $8
    (i32.add
     (local.get $4)
-    (local.tee $9
+    (local.tee $7
      (local.get $1)
     )
    )
@@ -1116,6 +1119,87 @@
   )
   (loop $cont18
    (if
+    (i32.gt_s
+     (i32.sub
+      (local.get $4)
+      (i32.const 16)
+     )
+     (local.get $1)
+    )
+    (then
+     (local.set $5
+      (f32x4.add
+       (f32x4.add
+        (local.get $5)
+        (f32x4.mul
+         (local.tee $10
+          (v128.load align=4
+           (local.tee $9
+            (i32.add
+             (local.get $0)
+             (local.get $1)
+            )
+           )
+          )
+         )
+         (v128.load align=4
+          (local.tee $13
+           (i32.add
+            (local.get $1)
+            (local.get $7)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.tee $14
+         (v128.load offset=16 align=4
+          (local.get $9)
+         )
+        )
+        (v128.load offset=16 align=4
+         (local.get $13)
+        )
+       )
+      )
+     )
+     (local.set $6
+      (f32x4.add
+       (f32x4.add
+        (local.get $6)
+        (f32x4.mul
+         (local.get $10)
+         (v128.load align=4
+          (local.tee $9
+           (i32.add
+            (local.get $1)
+            (local.get $8)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $14)
+        (v128.load offset=16 align=4
+         (local.get $9)
+        )
+       )
+      )
+     )
+     (local.set $1
+      (i32.add
+       (local.get $1)
+       (i32.const 32)
+      )
+     )
+     (br $cont18)
+    )
+   )
+  )
+  (loop $cont19
+   (if
     (i32.lt_s
      (local.get $1)
      (local.get $4)
@@ -1125,7 +1209,7 @@
       (f32x4.add
        (local.get $5)
        (f32x4.mul
-        (local.tee $11
+        (local.tee $10
          (v128.load align=4
           (i32.add
            (local.get $0)
@@ -1136,7 +1220,7 @@
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $9)
+          (local.get $7)
          )
         )
        )
@@ -1146,11 +1230,11 @@
       (f32x4.add
        (local.get $6)
        (f32x4.mul
-        (local.get $11)
+        (local.get $10)
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $10)
+          (local.get $8)
          )
         )
        )
@@ -1162,11 +1246,11 @@
        (i32.const 16)
       )
      )
-     (br $cont18)
+     (br $cont19)
     )
    )
   )
-  (local.set $7
+  (local.set $11
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
@@ -1186,7 +1270,7 @@
     )
    )
   )
-  (local.set $8
+  (local.set $12
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
@@ -1209,18 +1293,18 @@
   (local.set $1
    (local.get $4)
   )
-  (loop $cont19
+  (loop $cont20
    (if
     (i32.lt_s
      (local.get $1)
      (local.get $3)
     )
     (then
-     (local.set $7
+     (local.set $11
       (f32.add
-       (local.get $7)
+       (local.get $11)
        (f32.mul
-        (local.tee $12
+        (local.tee $15
          (f32.load
           (i32.add
            (local.get $0)
@@ -1231,21 +1315,21 @@
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $9)
+          (local.get $7)
          )
         )
        )
       )
      )
-     (local.set $8
+     (local.set $12
       (f32.add
-       (local.get $8)
+       (local.get $12)
        (f32.mul
-        (local.get $12)
+        (local.get $15)
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $10)
+          (local.get $8)
          )
         )
        )
@@ -1257,17 +1341,17 @@
        (i32.const 4)
       )
      )
-     (br $cont19)
+     (br $cont20)
     )
    )
   )
   (f32.store
    (local.get $2)
-   (local.get $7)
+   (local.get $11)
   )
   (f32.store offset=4
    (local.get $2)
-   (local.get $8)
+   (local.get $12)
   )
  )
  (func $act_silu (param $0 f64) (result f64)
@@ -1285,7 +1369,7 @@
  )
  (func $micro_t5x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32) (param $5 i32) (param $6 i32) (param $7 i32) (param $8 i32) (param $9 i32)
   (local $10 v128)
-  (local $11 f32)
+  (local $11 i32)
   (local $12 v128)
   (local $13 v128)
   (local $14 v128)
@@ -1297,25 +1381,30 @@
   (local $20 v128)
   (local $21 v128)
   (local $22 v128)
-  (local $23 f32)
+  (local $23 v128)
   (local $24 v128)
   (local $25 f32)
-  (local $26 f32)
+  (local $26 v128)
   (local $27 f32)
-  (local $28 f32)
+  (local $28 v128)
   (local $29 f32)
-  (local $30 f32)
-  (local $31 f32)
+  (local $30 i32)
+  (local $31 i32)
   (local $32 f32)
   (local $33 f32)
   (local $34 f32)
   (local $35 f32)
-  (local $36 i32)
-  (local $37 i32)
-  (local.set $37
+  (local $36 f32)
+  (local $37 f32)
+  (local $38 f32)
+  (local $39 f32)
+  (local $40 f32)
+  (local $41 f32)
+  (local $42 i32)
+  (local.set $31
    (i32.add
     (local.get $8)
-    (local.tee $36
+    (local.tee $30
      (local.get $5)
     )
    )
@@ -1329,279 +1418,422 @@
   (local.set $5
    (i32.const 0)
   )
-  (loop $cont27
-   (block $brk27
-    (br_if $brk27
+  (loop $cont28
+   (block $brk28
+    (br_if $brk28
      (i32.ge_s
       (local.get $5)
-      (local.get $8)
-     )
-    )
-    (local.set $12
-     (f32x4.add
-      (local.get $12)
-      (f32x4.mul
-       (local.tee $22
-        (v128.load align=4
-         (i32.add
-          (local.get $0)
-          (local.get $5)
-         )
-        )
-       )
-       (local.tee $24
-        (v128.load align=4
-         (i32.add
-          (local.get $5)
-          (local.get $36)
-         )
-        )
-       )
-      )
-     )
-    )
-    (local.set $13
-     (f32x4.add
-      (local.get $13)
-      (f32x4.mul
-       (local.get $22)
-       (local.tee $22
-        (v128.load align=4
-         (i32.add
-          (local.get $5)
-          (local.get $37)
-         )
-        )
-       )
+      (i32.sub
+       (local.get $8)
+       (i32.const 16)
       )
      )
     )
     (local.set $14
      (f32x4.add
-      (local.get $14)
-      (f32x4.mul
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $1)
-          (local.get $5)
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $0)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.tee $12
+         (v128.load align=4
+          (local.tee $42
+           (i32.add
+            (local.get $5)
+            (local.get $30)
+           )
+          )
          )
         )
        )
-       (local.get $24)
+      )
+      (f32x4.mul
+       (local.tee $26
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.tee $13
+        (v128.load offset=16 align=4
+         (local.get $42)
+        )
+       )
       )
      )
     )
     (local.set $15
      (f32x4.add
-      (local.get $15)
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $10)
+        (local.tee $10
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $5)
+            (local.get $31)
+           )
+          )
+         )
+        )
+       )
+      )
       (f32x4.mul
-       (local.get $10)
-       (local.get $22)
+       (local.get $26)
+       (local.tee $26
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
       )
      )
     )
     (local.set $16
      (f32x4.add
-      (local.get $16)
-      (f32x4.mul
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $2)
-          (local.get $5)
+      (f32x4.add
+       (local.get $16)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $1)
+            (local.get $5)
+           )
+          )
          )
         )
+        (local.get $12)
        )
-       (local.get $24)
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $17
      (f32x4.add
-      (local.get $17)
+      (f32x4.add
+       (local.get $17)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $10)
-       (local.get $22)
+       (local.get $28)
+       (local.get $26)
       )
      )
     )
     (local.set $18
      (f32x4.add
-      (local.get $18)
-      (f32x4.mul
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $3)
-          (local.get $5)
+      (f32x4.add
+       (local.get $18)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $2)
+            (local.get $5)
+           )
+          )
          )
         )
+        (local.get $12)
        )
-       (local.get $24)
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $19
      (f32x4.add
-      (local.get $19)
+      (f32x4.add
+       (local.get $19)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $10)
-       (local.get $22)
+       (local.get $28)
+       (local.get $26)
       )
      )
     )
     (local.set $20
      (f32x4.add
-      (local.get $20)
-      (f32x4.mul
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $4)
-          (local.get $5)
+      (f32x4.add
+       (local.get $20)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $3)
+            (local.get $5)
+           )
+          )
          )
         )
+        (local.get $12)
        )
-       (local.get $24)
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $21
      (f32x4.add
-      (local.get $21)
+      (f32x4.add
+       (local.get $21)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $10)
+       (local.get $28)
+       (local.get $26)
+      )
+     )
+    )
+    (local.set $22
+     (f32x4.add
+      (f32x4.add
        (local.get $22)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $4)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
+      (f32x4.mul
+       (local.tee $12
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.add
+      (f32x4.add
+       (local.get $23)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
+      (f32x4.mul
+       (local.get $12)
+       (local.get $26)
       )
      )
     )
     (local.set $5
      (i32.add
       (local.get $5)
-      (i32.const 16)
+      (i32.const 32)
      )
     )
-    (br $cont27)
+    (br $cont28)
    )
   )
-  (local.set $26
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $12)
-     )
-     (f32x4.extract_lane 1
-      (local.get $12)
+  (loop $cont29
+   (if
+    (i32.eqz
+     (i32.ge_s
+      (local.get $5)
+      (local.get $8)
      )
     )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $12)
+    (then
+     (local.set $14
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.tee $13
+         (v128.load align=4
+          (i32.add
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+        )
+        (local.tee $12
+         (v128.load align=4
+          (i32.add
+           (local.get $5)
+           (local.get $30)
+          )
+         )
+        )
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $12)
+     (local.set $15
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $13)
+        (local.tee $13
+         (v128.load align=4
+          (i32.add
+           (local.get $5)
+           (local.get $31)
+          )
+         )
+        )
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $27
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $13)
+     (local.set $16
+      (f32x4.add
+       (local.get $16)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $1)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $13)
+     (local.set $17
+      (f32x4.add
+       (local.get $17)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $13)
+     (local.set $18
+      (f32x4.add
+       (local.get $18)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $2)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $13)
+     (local.set $19
+      (f32x4.add
+       (local.get $19)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $28
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $14)
+     (local.set $20
+      (f32x4.add
+       (local.get $20)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $3)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $14)
+     (local.set $21
+      (f32x4.add
+       (local.get $21)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $14)
+     (local.set $22
+      (f32x4.add
+       (local.get $22)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $4)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $14)
+     (local.set $23
+      (f32x4.add
+       (local.get $23)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $29
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $15)
+     (local.set $5
+      (i32.add
+       (local.get $5)
+       (i32.const 16)
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $15)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $15)
-     )
-     (f32x4.extract_lane 3
-      (local.get $15)
-     )
-    )
-   )
-  )
-  (local.set $30
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $16)
-     )
-     (f32x4.extract_lane 1
-      (local.get $16)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $16)
-     )
-     (f32x4.extract_lane 3
-      (local.get $16)
-     )
-    )
-   )
-  )
-  (local.set $31
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $17)
-     )
-     (f32x4.extract_lane 1
-      (local.get $17)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $17)
-     )
-     (f32x4.extract_lane 3
-      (local.get $17)
-     )
+     (br $cont29)
     )
    )
   )
@@ -1609,18 +1841,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $18)
+      (local.get $14)
      )
      (f32x4.extract_lane 1
-      (local.get $18)
+      (local.get $14)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $18)
+      (local.get $14)
      )
      (f32x4.extract_lane 3
-      (local.get $18)
+      (local.get $14)
      )
     )
    )
@@ -1629,18 +1861,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $19)
+      (local.get $15)
      )
      (f32x4.extract_lane 1
-      (local.get $19)
+      (local.get $15)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $19)
+      (local.get $15)
      )
      (f32x4.extract_lane 3
-      (local.get $19)
+      (local.get $15)
      )
     )
    )
@@ -1649,6 +1881,86 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
+      (local.get $16)
+     )
+     (f32x4.extract_lane 1
+      (local.get $16)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $16)
+     )
+     (f32x4.extract_lane 3
+      (local.get $16)
+     )
+    )
+   )
+  )
+  (local.set $35
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $17)
+     )
+     (f32x4.extract_lane 1
+      (local.get $17)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $17)
+     )
+     (f32x4.extract_lane 3
+      (local.get $17)
+     )
+    )
+   )
+  )
+  (local.set $36
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $18)
+     )
+     (f32x4.extract_lane 1
+      (local.get $18)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $18)
+     )
+     (f32x4.extract_lane 3
+      (local.get $18)
+     )
+    )
+   )
+  )
+  (local.set $37
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $19)
+     )
+     (f32x4.extract_lane 1
+      (local.get $19)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $19)
+     )
+     (f32x4.extract_lane 3
+      (local.get $19)
+     )
+    )
+   )
+  )
+  (local.set $38
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
       (local.get $20)
      )
      (f32x4.extract_lane 1
@@ -1665,7 +1977,7 @@
     )
    )
   )
-  (local.set $35
+  (local.set $39
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
@@ -1685,22 +1997,62 @@
     )
    )
   )
+  (local.set $40
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $22)
+     )
+     (f32x4.extract_lane 1
+      (local.get $22)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $22)
+     )
+     (f32x4.extract_lane 3
+      (local.get $22)
+     )
+    )
+   )
+  )
+  (local.set $41
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $23)
+     )
+     (f32x4.extract_lane 1
+      (local.get $23)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $23)
+     )
+     (f32x4.extract_lane 3
+      (local.get $23)
+     )
+    )
+   )
+  )
   (local.set $5
    (local.get $8)
   )
-  (loop $cont28
-   (block $brk28
-    (br_if $brk28
+  (loop $cont30
+   (block $brk30
+    (br_if $brk30
      (i32.ge_s
       (local.get $5)
       (local.get $7)
      )
     )
-    (local.set $26
+    (local.set $32
      (f32.add
-      (local.get $26)
+      (local.get $32)
       (f32.mul
-       (local.tee $23
+       (local.tee $27
         (f32.load
          (i32.add
           (local.get $0)
@@ -1708,96 +2060,14 @@
          )
         )
        )
-       (local.tee $25
+       (local.tee $29
         (f32.load
          (i32.add
           (local.get $5)
-          (local.get $36)
+          (local.get $30)
          )
         )
        )
-      )
-     )
-    )
-    (local.set $27
-     (f32.add
-      (local.get $27)
-      (f32.mul
-       (local.get $23)
-       (local.tee $23
-        (f32.load
-         (i32.add
-          (local.get $5)
-          (local.get $37)
-         )
-        )
-       )
-      )
-     )
-    )
-    (local.set $28
-     (f32.add
-      (local.get $28)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $1)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $25)
-      )
-     )
-    )
-    (local.set $29
-     (f32.add
-      (local.get $29)
-      (f32.mul
-       (local.get $11)
-       (local.get $23)
-      )
-     )
-    )
-    (local.set $30
-     (f32.add
-      (local.get $30)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $2)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $25)
-      )
-     )
-    )
-    (local.set $31
-     (f32.add
-      (local.get $31)
-      (f32.mul
-       (local.get $11)
-       (local.get $23)
-      )
-     )
-    )
-    (local.set $32
-     (f32.add
-      (local.get $32)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $3)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $25)
       )
      )
     )
@@ -1805,8 +2075,15 @@
      (f32.add
       (local.get $33)
       (f32.mul
-       (local.get $11)
-       (local.get $23)
+       (local.get $27)
+       (local.tee $27
+        (f32.load
+         (i32.add
+          (local.get $5)
+          (local.get $31)
+         )
+        )
+       )
       )
      )
     )
@@ -1814,15 +2091,15 @@
      (f32.add
       (local.get $34)
       (f32.mul
-       (local.tee $11
+       (local.tee $25
         (f32.load
          (i32.add
-          (local.get $4)
+          (local.get $1)
           (local.get $5)
          )
         )
        )
-       (local.get $25)
+       (local.get $29)
       )
      )
     )
@@ -1830,8 +2107,83 @@
      (f32.add
       (local.get $35)
       (f32.mul
-       (local.get $11)
-       (local.get $23)
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $36
+     (f32.add
+      (local.get $36)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $2)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $37
+     (f32.add
+      (local.get $37)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $38
+     (f32.add
+      (local.get $38)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $3)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $39
+     (f32.add
+      (local.get $39)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $40
+     (f32.add
+      (local.get $40)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $4)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $41
+     (f32.add
+      (local.get $41)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
       )
      )
     )
@@ -1841,16 +2193,16 @@
       (i32.const 4)
      )
     )
-    (br $cont28)
+    (br $cont30)
    )
   )
   (f32.store
    (local.get $6)
-   (local.get $26)
+   (local.get $32)
   )
   (f32.store offset=4
    (local.get $6)
-   (local.get $27)
+   (local.get $33)
   )
   (f32.store
    (local.tee $0
@@ -1859,11 +2211,11 @@
      (local.get $9)
     )
    )
-   (local.get $28)
+   (local.get $34)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $29)
+   (local.get $35)
   )
   (f32.store
    (local.tee $0
@@ -1875,11 +2227,11 @@
      )
     )
    )
-   (local.get $30)
+   (local.get $36)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $31)
+   (local.get $37)
   )
   (f32.store
    (local.tee $0
@@ -1891,11 +2243,11 @@
      )
     )
    )
-   (local.get $32)
+   (local.get $38)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $33)
+   (local.get $39)
   )
   (f32.store
    (local.tee $0
@@ -1907,11 +2259,11 @@
      )
     )
    )
-   (local.get $34)
+   (local.get $40)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $35)
+   (local.get $41)
   )
  )
  (func $k2_grouped_gemm (param $0 i32)
@@ -1943,9 +2295,9 @@
     (i32.const 4)
    )
    (then
-    (loop $cont24
-     (block $brk24
-      (br_if $brk24
+    (loop $cont25
+     (block $brk25
+      (br_if $brk25
        (i32.ge_s
         (local.get $1)
         (local.get $8)
@@ -2001,9 +2353,9 @@
         (local.set $2
          (i32.const 0)
         )
-        (loop $cont22
-         (block $brk22
-          (br_if $brk22
+        (loop $cont23
+         (block $brk23
+          (br_if $brk23
            (i32.ge_s
             (local.get $2)
             (i32.const 32)
@@ -2028,9 +2380,9 @@
           (local.set $4
            (i32.const 0)
           )
-          (loop $cont21
-           (block $brk21
-            (br_if $brk21
+          (loop $cont22
+           (block $brk22
+            (br_if $brk22
              (i32.gt_s
               (local.get $4)
               (i32.const 0)
@@ -2050,9 +2402,9 @@
             (local.set $0
              (local.get $2)
             )
-            (loop $cont20
-             (block $brk20
-              (br_if $brk20
+            (loop $cont21
+             (block $brk21
+              (br_if $brk21
                (i32.ge_s
                 (local.get $0)
                 (i32.sub
@@ -2092,7 +2444,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont20)
+              (br $cont21)
              )
             )
             (local.set $4
@@ -2101,7 +2453,7 @@
               (i32.const 1)
              )
             )
-            (br $cont21)
+            (br $cont22)
            )
           )
           (local.set $2
@@ -2110,15 +2462,15 @@
             (i32.const 32)
            )
           )
-          (br $cont22)
+          (br $cont23)
          )
         )
         (local.set $0
          (i32.const 0)
         )
-        (loop $cont23
-         (block $brk23
-          (br_if $brk23
+        (loop $cont24
+         (block $brk24
+          (br_if $brk24
            (i32.ge_s
             (local.get $0)
             (i32.const 16)
@@ -2164,7 +2516,7 @@
             (i32.const 1)
            )
           )
-          (br $cont23)
+          (br $cont24)
          )
         )
         (memory.copy
@@ -2186,7 +2538,7 @@
         (i32.const 1)
        )
       )
-      (br $cont24)
+      (br $cont25)
      )
     )
     (return)
@@ -2228,9 +2580,9 @@
       (local.set $1
        (i32.const 0)
       )
-      (loop $cont25
-       (block $brk25
-        (br_if $brk25
+      (loop $cont26
+       (block $brk26
+        (br_if $brk26
          (i32.ge_s
           (local.get $1)
           (i32.const 5)
@@ -2296,7 +2648,7 @@
           (i32.const 1)
          )
         )
-        (br $cont25)
+        (br $cont26)
        )
       )
       (br_if $gather
@@ -2368,9 +2720,9 @@
        (local.set $2
         (i32.const 0)
        )
-       (loop $cont31
-        (block $brk31
-         (br_if $brk31
+       (loop $cont33
+        (block $brk33
+         (br_if $brk33
           (i32.ge_s
            (local.get $2)
            (i32.const 32)
@@ -2395,9 +2747,9 @@
          (local.set $4
           (i32.const 0)
          )
-         (loop $cont30
-          (block $brk30
-           (br_if $brk30
+         (loop $cont32
+          (block $brk32
+           (br_if $brk32
             (i32.ge_s
              (local.get $4)
              (i32.sub
@@ -2454,9 +2806,9 @@
            (local.set $0
             (local.get $2)
            )
-           (loop $cont29
-            (block $brk29
-             (br_if $brk29
+           (loop $cont31
+            (block $brk31
+             (br_if $brk31
               (i32.ge_s
                (local.get $0)
                (i32.sub
@@ -2501,7 +2853,7 @@
                (i32.const 2)
               )
              )
-             (br $cont29)
+             (br $cont31)
             )
            )
            (local.set $4
@@ -2510,7 +2862,7 @@
              (i32.const 5)
             )
            )
-           (br $cont30)
+           (br $cont32)
           )
          )
          (local.set $2
@@ -2519,15 +2871,15 @@
            (i32.const 32)
           )
          )
-         (br $cont31)
+         (br $cont33)
         )
        )
        (local.set $1
         (i32.const 0)
        )
-       (loop $cont33
-        (block $brk33
-         (br_if $brk33
+       (loop $cont35
+        (block $brk35
+         (br_if $brk35
           (i32.ge_s
            (local.get $1)
            (local.get $7)
@@ -2559,9 +2911,9 @@
            (local.set $2
             (i32.const 0)
            )
-           (loop $cont32
-            (block $brk32
-             (br_if $brk32
+           (loop $cont34
+            (block $brk34
+             (br_if $brk34
               (i32.ge_s
                (local.get $2)
                (i32.const 16)
@@ -2610,7 +2962,7 @@
                (i32.const 1)
               )
              )
-             (br $cont32)
+             (br $cont34)
             )
            )
            (memory.copy
@@ -2638,7 +2990,7 @@
            (i32.const 1)
           )
          )
-         (br $cont33)
+         (br $cont35)
         )
        )
       )
@@ -2687,9 +3039,9 @@
     (i32.const 4)
    )
    (then
-    (loop $cont40
-     (block $brk40
-      (br_if $brk40
+    (loop $cont42
+     (block $brk42
+      (br_if $brk42
        (i32.le_s
         (local.get $2)
         (local.get $6)
@@ -2742,9 +3094,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont38
-         (block $brk38
-          (br_if $brk38
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
             (local.get $1)
             (i32.const 8)
@@ -2769,9 +3121,9 @@
           (local.set $5
            (i32.const 0)
           )
-          (loop $cont37
-           (block $brk37
-            (br_if $brk37
+          (loop $cont39
+           (block $brk39
+            (br_if $brk39
              (i32.gt_s
               (local.get $5)
               (i32.const 0)
@@ -2791,9 +3143,9 @@
             (local.set $0
              (local.get $1)
             )
-            (loop $cont36
-             (block $brk36
-              (br_if $brk36
+            (loop $cont38
+             (block $brk38
+              (br_if $brk38
                (i32.ge_s
                 (local.get $0)
                 (i32.sub
@@ -2833,7 +3185,7 @@
                 (i32.const 2)
                )
               )
-              (br $cont36)
+              (br $cont38)
              )
             )
             (local.set $5
@@ -2842,7 +3194,7 @@
               (i32.const 1)
              )
             )
-            (br $cont37)
+            (br $cont39)
            )
           )
           (local.set $1
@@ -2851,7 +3203,7 @@
             (i32.const 8)
            )
           )
-          (br $cont38)
+          (br $cont40)
          )
         )
         (local.set $0
@@ -2882,9 +3234,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont39
-         (block $brk39
-          (br_if $brk39
+        (loop $cont41
+         (block $brk41
+          (br_if $brk41
            (i32.ge_s
             (local.get $1)
             (i32.const 32)
@@ -2918,7 +3270,7 @@
             (i32.const 16)
            )
           )
-          (br $cont39)
+          (br $cont41)
          )
         )
        )
@@ -2929,7 +3281,7 @@
         (i32.const 1)
        )
       )
-      (br $cont40)
+      (br $cont42)
      )
     )
     (return)
@@ -2968,9 +3320,9 @@
       (local.set $3
        (i32.const 0)
       )
-      (loop $cont41
-       (block $brk41
-        (br_if $brk41
+      (loop $cont43
+       (block $brk43
+        (br_if $brk43
          (i32.ge_s
           (local.get $3)
           (i32.const 5)
@@ -3035,7 +3387,7 @@
           (i32.const 1)
          )
         )
-        (br $cont41)
+        (br $cont43)
        )
       )
       (br_if $gather
@@ -3107,9 +3459,9 @@
        (local.set $1
         (i32.const 0)
        )
-       (loop $cont45
-        (block $brk45
-         (br_if $brk45
+       (loop $cont47
+        (block $brk47
+         (br_if $brk47
           (i32.ge_s
            (local.get $1)
            (i32.const 8)
@@ -3134,9 +3486,9 @@
          (local.set $5
           (i32.const 0)
          )
-         (loop $cont44
-          (block $brk44
-           (br_if $brk44
+         (loop $cont46
+          (block $brk46
+           (br_if $brk46
             (i32.ge_s
              (local.get $5)
              (i32.sub
@@ -3193,9 +3545,9 @@
            (local.set $0
             (local.get $1)
            )
-           (loop $cont43
-            (block $brk43
-             (br_if $brk43
+           (loop $cont45
+            (block $brk45
+             (br_if $brk45
               (i32.ge_s
                (local.get $0)
                (i32.sub
@@ -3240,7 +3592,7 @@
                (i32.const 2)
               )
              )
-             (br $cont43)
+             (br $cont45)
             )
            )
            (local.set $5
@@ -3249,7 +3601,7 @@
              (i32.const 5)
             )
            )
-           (br $cont44)
+           (br $cont46)
           )
          )
          (local.set $1
@@ -3258,15 +3610,15 @@
            (i32.const 8)
           )
          )
-         (br $cont45)
+         (br $cont47)
         )
        )
        (local.set $3
         (i32.const 0)
        )
-       (loop $cont47
-        (block $brk47
-         (br_if $brk47
+       (loop $cont49
+        (block $brk49
+         (br_if $brk49
           (i32.ge_s
            (local.get $3)
            (local.get $9)
@@ -3325,9 +3677,9 @@
            (local.set $2
             (i32.const 0)
            )
-           (loop $cont46
-            (block $brk46
-             (br_if $brk46
+           (loop $cont48
+            (block $brk48
+             (br_if $brk48
               (i32.ge_s
                (local.get $2)
                (i32.const 32)
@@ -3361,7 +3713,7 @@
                (i32.const 16)
               )
              )
-             (br $cont46)
+             (br $cont48)
             )
            )
           )
@@ -3372,7 +3724,7 @@
            (i32.const 1)
           )
          )
-         (br $cont47)
+         (br $cont49)
         )
        )
       )
