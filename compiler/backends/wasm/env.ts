@@ -14,6 +14,9 @@ import type { TargetCaps } from '../../target/caps.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { type MemoryLayout, type TokenLinear, bufferElements, concreteBytes, tokenLinear } from './layout.ts';
 import type { MathLib } from './math.ts';
+import { CONTROL, CONTROL_BYTES } from './threads.ts';
+
+export { CONTROL, CONTROL_BYTES } from './threads.ts';
 
 /** The program's buffers and loop structure: what sizes the scratch region before the layout exists. */
 export interface ProgramShapes {
@@ -50,12 +53,6 @@ export interface ThreadLayout {
   /** Bytes from one thread's scratch area to the next. */
   stride: number;
 }
-
-/** Bytes of control words at the start of a threaded build's scratch region (see `threads.ts`). */
-export const CONTROL_BYTES = 64;
-
-/** Offsets of the control words (i32) from the scratch base. */
-export const CONTROL = { count: 0, generation: 4, job: 8, tokens: 12, error: 16 } as const;
 
 /** The globals of the threaded build. */
 export const TID = 'tid';

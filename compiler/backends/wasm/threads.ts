@@ -13,8 +13,19 @@
  */
 import type { WasmManifest } from './manifest.ts';
 
-/** Indices of the control words (Int32Array over the control block; offsets as env.ts CONTROL). */
-const WORD = { job: 2, tokens: 3, error: 4 } as const;
+/**
+ * The control words at the start of a threaded build's scratch region (`manifest.threads.control`),
+ * byte offsets of i32s: the barrier's arrival count and generation (the module's), the job
+ * counter and its T (thread 0 writes them to start a forward), and the error word (a kernel met
+ * an expert index outside 0..E-1).
+ */
+export const CONTROL = { count: 0, generation: 4, job: 8, tokens: 12, error: 16 } as const;
+
+/** Bytes reserved for the control words before the threads' scratch areas. */
+export const CONTROL_BYTES = 64;
+
+/** The control words as indices of an Int32Array over them. */
+const WORD = { job: CONTROL.job / 4, tokens: CONTROL.tokens / 4, error: CONTROL.error / 4 } as const;
 
 /** What each worker runs: instantiate over the shared memory, say ready, then one forward per job (T < 0: stop). */
 const WORKER_SOURCE = `
