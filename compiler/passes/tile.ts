@@ -464,6 +464,14 @@ const QUANT_PREFETCH_BYTES = 4096;
 const WASM_PASS_ROWS = 64;
 
 /**
+ * Weight columns (W [N, Kd]: one memory stream each) the Wasm decode path (one row at a time)
+ * reads at once. The register-blocked micro-tile reads 2 (mixtral-mini) or 3: too few
+ * requests in flight for DRAM. Measured at T = 1 (ms, this machine): mixtral-mini 7.0 at the
+ * micro-tile's 2, 5.9 at 4, 4.8 at 8, 5.6 at 12, 6.2 at 16; deepseek-mini 4.3, 4.0, 3.6, 4.1, 3.9.
+ */
+const WASM_DECODE_STREAMS = 8;
+
+/**
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
  * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
@@ -492,10 +500,10 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
  * WASM_PASS_ROWS rows (whole blocks, no more than T·K can fill) reads them once for up to
  * that many rows, while each weight panel, reused by every row of the pass, stays in L2.
  */
-function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: number, target: TargetCaps): Pick<Tiling, 'pass'> {
+function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: number, target: TargetCaps): Pick<Tiling, 'pass' | 'streams'> {
   if (target.backend !== 'wasm' || k.kind !== 'grouped_gemm') return {};
   const rows = Math.min(WASM_PASS_ROWS, maxTokens * k.k);
-  return { pass: Math.max(1, Math.floor(rows / tile.m)) * tile.m };
+  return { pass: Math.max(1, Math.floor(rows / tile.m)) * tile.m, ...(k.transB ? { streams: WASM_DECODE_STREAMS } : {}) };
 }
 
 /**

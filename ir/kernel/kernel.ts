@@ -134,7 +134,8 @@ export interface Tiling {
   stage?: 'dma';
   /**
    * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
-   * time) reads at once, one memory stream each (the C backend's; absent elsewhere).
+   * time) reads at once, one memory stream each (the C backend's; on Wasm, the weight columns
+   * of W [N, Kd] its one-row micro-tile covers; absent elsewhere).
    */
   streams?: number;
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */

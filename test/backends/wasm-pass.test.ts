@@ -19,13 +19,15 @@ function withPass(p: KProgram, pass: (k: GroupedGemmKernel) => number | undefine
   return { ...p, steps: map(p.steps) };
 }
 
-describe('wasm grouped GEMM: one pass over an expert per up to tile.pass rows', () => {
+describe('wasm grouped GEMM: one pass over an expert per up to tile.pass rows; tile.streams columns at once on the decode path', () => {
   it('the tiler records a pass of several whole blocks on wasm, bounded by T·K, and none on C', () => {
     const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
     const wasm = compileModel(m, { target: 'wasm-simd128', maxTokens: 256 }).program;
     for (const k of grouped(wasm.steps)) {
       expect(k.tile!.pass! % k.tile!.m).toBe(0);
       expect(k.tile!.pass!).toBeGreaterThanOrEqual(4 * k.tile!.m);
+      // The decode path reads 8 weight columns (memory streams) at once, not the micro-tile's 2.
+      if (k.transB) expect(k.tile!.streams).toBe(8);
     }
     const small = compileModel(m, { target: 'wasm-simd128', maxTokens: 4 }).program;
     for (const k of grouped(small.steps)) expect(k.tile!.pass!).toBeLessThanOrEqual(Math.max(k.tile!.m, 4 * k.k));

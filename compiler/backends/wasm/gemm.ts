@@ -188,7 +188,9 @@ class GemmCore {
     const { f, m, s, tile } = this;
     const g = (l: Local): Expr => f.get(l);
     const R = rows.one ? 1 : tile.mr;
-    const step = this.colStep(this.vl);
+    // One row (the decode path) on W [N, Kd]: the tile's `streams` columns at once, each its
+    // own stream of weights from memory (the tiler's; more streams in flight than a micro-tile's).
+    const step = rows.one && s.transB && tile.streams ? tile.streams : this.colStep(this.vl);
     const tailVl = s.transB ? this.vl : 1;
     // Tails only where the sizes leave one (known at compile time): smaller code, same loops.
     const colTail = tile.n % step !== 0 || s.N % step !== 0;

@@ -1104,19 +1104,43 @@
    (local.get $3)
   )
  )
- (func $qmicro_i8_t1x2v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+ (func $qmicro_i8_t1x8v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
   (local $5 v128)
   (local $6 v128)
   (local $7 v128)
   (local $8 v128)
-  (local $9 i32)
-  (local $10 i32)
-  (local $11 i32)
-  (local $12 i32)
-  (local $13 i32)
+  (local $9 v128)
+  (local $10 v128)
+  (local $11 v128)
+  (local $12 v128)
+  (local $13 v128)
   (local $14 v128)
-  (local $15 v128)
-  (local.set $9
+  (local $15 i32)
+  (local $16 i32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 v128)
+  (local $22 v128)
+  (local $23 v128)
+  (local $24 v128)
+  (local $25 v128)
+  (local $26 v128)
+  (local $27 v128)
+  (local $28 v128)
+  (local $29 i32)
+  (local $30 i32)
+  (local $31 i32)
+  (local $32 i32)
+  (local $33 i32)
+  (local $34 i32)
+  (local $35 i32)
+  (local $36 i32)
+  (local $37 i32)
+  (local $38 i32)
+  (local $39 i32)
+  (local.set $29
    (i32.add
     (local.get $1)
     (i32.shl
@@ -1125,7 +1149,7 @@
     )
    )
   )
-  (local.set $10
+  (local.set $30
    (i32.add
     (local.get $2)
     (i32.shl
@@ -1134,14 +1158,152 @@
     )
    )
   )
-  (local.set $11
+  (local.set $31
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $15
+      (i32.add
+       (local.get $4)
+       (i32.const 1)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $15
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $15)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $32
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $16
+      (i32.add
+       (local.get $4)
+       (i32.const 2)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $16
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $16)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $33
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $17
+      (i32.add
+       (local.get $4)
+       (i32.const 3)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $17
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $17)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $34
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $18
+      (i32.add
+       (local.get $4)
+       (i32.const 4)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $18
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $18)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $35
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $19
+      (i32.add
+       (local.get $4)
+       (i32.const 5)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $19)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $36
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $20
+      (i32.add
+       (local.get $4)
+       (i32.const 6)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $20)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $37
    (i32.add
     (local.get $1)
     (i32.shl
      (local.tee $4
       (i32.add
        (local.get $4)
-       (i32.const 1)
+       (i32.const 7)
       )
      )
      (i32.const 3)
@@ -1168,11 +1330,11 @@
       (i32.const 0)
      )
     )
-    (local.set $7
+    (local.set $21
      (f32x4.splat
       (f32.load
        (i32.add
-        (local.get $10)
+        (local.get $30)
         (local.tee $1
          (i32.shl
           (local.get $2)
@@ -1183,7 +1345,67 @@
       )
      )
     )
-    (local.set $8
+    (local.set $22
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $15)
+       )
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $16)
+       )
+      )
+     )
+    )
+    (local.set $24
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $17)
+       )
+      )
+     )
+    )
+    (local.set $25
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $18)
+       )
+      )
+     )
+    )
+    (local.set $26
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $19)
+       )
+      )
+     )
+    )
+    (local.set $27
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $20)
+       )
+      )
+     )
+    )
+    (local.set $28
      (f32x4.splat
       (f32.load
        (i32.add
@@ -1194,7 +1416,7 @@
      )
     )
     (local.set $1
-     (local.tee $12
+     (local.tee $38
       (i32.shl
        (local.get $2)
        (i32.const 3)
@@ -1207,19 +1429,19 @@
        (i32.ge_s
         (local.get $1)
         (i32.add
-         (local.get $12)
+         (local.get $38)
          (i32.const 8)
         )
        )
       )
-      (local.set $5
+      (local.set $6
        (f32x4.add
         (f32x4.add
-         (local.get $5)
+         (local.get $6)
          (f32x4.mul
-          (local.tee $14
+          (local.tee $5
            (v128.load align=4
-            (local.tee $13
+            (local.tee $39
              (i32.add
               (local.get $0)
               (i32.shl
@@ -1233,69 +1455,285 @@
           (f32x4.mul
            (f32x4.convert_i32x4_s
             (i32x4.extend_low_i16x8_s
-             (local.tee $5
-              (v128.load8x8_s align=1
-               (i32.add
-                (local.get $1)
-                (local.get $9)
-               )
-              )
-             )
-            )
-           )
-           (local.get $7)
-          )
-         )
-        )
-        (f32x4.mul
-         (local.tee $15
-          (v128.load offset=16 align=4
-           (local.get $13)
-          )
-         )
-         (f32x4.mul
-          (f32x4.convert_i32x4_s
-           (i32x4.extend_high_i16x8_s
-            (local.get $5)
-           )
-          )
-          (local.get $7)
-         )
-        )
-       )
-      )
-      (local.set $6
-       (f32x4.add
-        (f32x4.add
-         (local.get $6)
-         (f32x4.mul
-          (local.get $14)
-          (f32x4.mul
-           (f32x4.convert_i32x4_s
-            (i32x4.extend_low_i16x8_s
              (local.tee $6
               (v128.load8x8_s align=1
                (i32.add
                 (local.get $1)
-                (local.get $11)
+                (local.get $29)
                )
               )
              )
             )
            )
-           (local.get $8)
+           (local.get $21)
           )
          )
         )
         (f32x4.mul
-         (local.get $15)
+         (local.tee $13
+          (v128.load offset=16 align=4
+           (local.get $39)
+          )
+         )
          (f32x4.mul
           (f32x4.convert_i32x4_s
            (i32x4.extend_high_i16x8_s
             (local.get $6)
            )
           )
-          (local.get $8)
+          (local.get $21)
+         )
+        )
+       )
+      )
+      (local.set $7
+       (f32x4.add
+        (f32x4.add
+         (local.get $7)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $7
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $31)
+               )
+              )
+             )
+            )
+           )
+           (local.get $22)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $7)
+           )
+          )
+          (local.get $22)
+         )
+        )
+       )
+      )
+      (local.set $8
+       (f32x4.add
+        (f32x4.add
+         (local.get $8)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $8
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $32)
+               )
+              )
+             )
+            )
+           )
+           (local.get $23)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $8)
+           )
+          )
+          (local.get $23)
+         )
+        )
+       )
+      )
+      (local.set $9
+       (f32x4.add
+        (f32x4.add
+         (local.get $9)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $9
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $33)
+               )
+              )
+             )
+            )
+           )
+           (local.get $24)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $9)
+           )
+          )
+          (local.get $24)
+         )
+        )
+       )
+      )
+      (local.set $10
+       (f32x4.add
+        (f32x4.add
+         (local.get $10)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $10
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $34)
+               )
+              )
+             )
+            )
+           )
+           (local.get $25)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $10)
+           )
+          )
+          (local.get $25)
+         )
+        )
+       )
+      )
+      (local.set $11
+       (f32x4.add
+        (f32x4.add
+         (local.get $11)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $11
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $35)
+               )
+              )
+             )
+            )
+           )
+           (local.get $26)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $11)
+           )
+          )
+          (local.get $26)
+         )
+        )
+       )
+      )
+      (local.set $12
+       (f32x4.add
+        (f32x4.add
+         (local.get $12)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $12
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $36)
+               )
+              )
+             )
+            )
+           )
+           (local.get $27)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $12)
+           )
+          )
+          (local.get $27)
+         )
+        )
+       )
+      )
+      (local.set $14
+       (f32x4.add
+        (f32x4.add
+         (local.get $14)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $5
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $37)
+               )
+              )
+             )
+            )
+           )
+           (local.get $28)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $5)
+           )
+          )
+          (local.get $28)
          )
         )
        )
@@ -1324,18 +1762,18 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 1
-       (local.get $5)
+       (local.get $6)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 3
-       (local.get $5)
+       (local.get $6)
       )
      )
     )
@@ -1348,18 +1786,162 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 1
-       (local.get $6)
+       (local.get $7)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 3
-       (local.get $6)
+       (local.get $7)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=8
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $8)
+      )
+      (f32x4.extract_lane 1
+       (local.get $8)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $8)
+      )
+      (f32x4.extract_lane 3
+       (local.get $8)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=12
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $9)
+      )
+      (f32x4.extract_lane 1
+       (local.get $9)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $9)
+      )
+      (f32x4.extract_lane 3
+       (local.get $9)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=16
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $10)
+      )
+      (f32x4.extract_lane 1
+       (local.get $10)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $10)
+      )
+      (f32x4.extract_lane 3
+       (local.get $10)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=20
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $11)
+      )
+      (f32x4.extract_lane 1
+       (local.get $11)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $11)
+      )
+      (f32x4.extract_lane 3
+       (local.get $11)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=24
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $12)
+      )
+      (f32x4.extract_lane 1
+       (local.get $12)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $12)
+      )
+      (f32x4.extract_lane 3
+       (local.get $12)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=28
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $14)
+      )
+      (f32x4.extract_lane 1
+       (local.get $14)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $14)
+      )
+      (f32x4.extract_lane 3
+       (local.get $14)
       )
      )
     )
@@ -2309,11 +2891,11 @@
                 (local.get $0)
                 (i32.sub
                  (local.get $3)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $qmicro_i8_t1x2v_n32k8g8
+              (call $qmicro_i8_t1x8v_n32k8g8
                (local.get $6)
                (local.get $2)
                (local.get $5)
@@ -2335,7 +2917,7 @@
               (local.set $0
                (i32.add
                 (local.get $0)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
               (br $cont20)
@@ -2905,19 +3487,43 @@
    )
   )
  )
- (func $qmicro_i8_t1x2v_n8k16g16 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+ (func $qmicro_i8_t1x8v_n8k16g16 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
   (local $5 v128)
   (local $6 v128)
   (local $7 v128)
   (local $8 v128)
-  (local $9 i32)
-  (local $10 i32)
-  (local $11 i32)
-  (local $12 i32)
-  (local $13 i32)
+  (local $9 v128)
+  (local $10 v128)
+  (local $11 v128)
+  (local $12 v128)
+  (local $13 v128)
   (local $14 v128)
-  (local $15 v128)
-  (local.set $9
+  (local $15 i32)
+  (local $16 i32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 v128)
+  (local $22 v128)
+  (local $23 v128)
+  (local $24 v128)
+  (local $25 v128)
+  (local $26 v128)
+  (local $27 v128)
+  (local $28 v128)
+  (local $29 i32)
+  (local $30 i32)
+  (local $31 i32)
+  (local $32 i32)
+  (local $33 i32)
+  (local $34 i32)
+  (local $35 i32)
+  (local $36 i32)
+  (local $37 i32)
+  (local $38 i32)
+  (local $39 i32)
+  (local.set $29
    (i32.add
     (local.get $1)
     (i32.shl
@@ -2926,7 +3532,7 @@
     )
    )
   )
-  (local.set $10
+  (local.set $30
    (i32.add
     (local.get $2)
     (i32.shl
@@ -2935,14 +3541,152 @@
     )
    )
   )
-  (local.set $11
+  (local.set $31
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $15
+      (i32.add
+       (local.get $4)
+       (i32.const 1)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $15
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $15)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $32
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $16
+      (i32.add
+       (local.get $4)
+       (i32.const 2)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $16
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $16)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $33
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $17
+      (i32.add
+       (local.get $4)
+       (i32.const 3)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $17
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $17)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $34
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $18
+      (i32.add
+       (local.get $4)
+       (i32.const 4)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $18
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $18)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $35
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $19
+      (i32.add
+       (local.get $4)
+       (i32.const 5)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $19)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $36
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $20
+      (i32.add
+       (local.get $4)
+       (i32.const 6)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $20)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $37
    (i32.add
     (local.get $1)
     (i32.shl
      (local.tee $4
       (i32.add
        (local.get $4)
-       (i32.const 1)
+       (i32.const 7)
       )
      )
      (i32.const 4)
@@ -2969,11 +3713,11 @@
       (i32.const 0)
      )
     )
-    (local.set $7
+    (local.set $21
      (f32x4.splat
       (f32.load
        (i32.add
-        (local.get $10)
+        (local.get $30)
         (local.tee $1
          (i32.shl
           (local.get $2)
@@ -2984,7 +3728,67 @@
       )
      )
     )
-    (local.set $8
+    (local.set $22
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $15)
+       )
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $16)
+       )
+      )
+     )
+    )
+    (local.set $24
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $17)
+       )
+      )
+     )
+    )
+    (local.set $25
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $18)
+       )
+      )
+     )
+    )
+    (local.set $26
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $19)
+       )
+      )
+     )
+    )
+    (local.set $27
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $20)
+       )
+      )
+     )
+    )
+    (local.set $28
      (f32x4.splat
       (f32.load
        (i32.add
@@ -2995,7 +3799,7 @@
      )
     )
     (local.set $1
-     (local.tee $12
+     (local.tee $38
       (i32.shl
        (local.get $2)
        (i32.const 4)
@@ -3008,19 +3812,19 @@
        (i32.ge_s
         (local.get $1)
         (i32.add
-         (local.get $12)
+         (local.get $38)
          (i32.const 16)
         )
        )
       )
-      (local.set $5
+      (local.set $6
        (f32x4.add
         (f32x4.add
-         (local.get $5)
+         (local.get $6)
          (f32x4.mul
-          (local.tee $14
+          (local.tee $5
            (v128.load align=4
-            (local.tee $13
+            (local.tee $39
              (i32.add
               (local.get $0)
               (i32.shl
@@ -3034,69 +3838,285 @@
           (f32x4.mul
            (f32x4.convert_i32x4_s
             (i32x4.extend_low_i16x8_s
-             (local.tee $5
-              (v128.load8x8_s align=1
-               (i32.add
-                (local.get $1)
-                (local.get $9)
-               )
-              )
-             )
-            )
-           )
-           (local.get $7)
-          )
-         )
-        )
-        (f32x4.mul
-         (local.tee $15
-          (v128.load offset=16 align=4
-           (local.get $13)
-          )
-         )
-         (f32x4.mul
-          (f32x4.convert_i32x4_s
-           (i32x4.extend_high_i16x8_s
-            (local.get $5)
-           )
-          )
-          (local.get $7)
-         )
-        )
-       )
-      )
-      (local.set $6
-       (f32x4.add
-        (f32x4.add
-         (local.get $6)
-         (f32x4.mul
-          (local.get $14)
-          (f32x4.mul
-           (f32x4.convert_i32x4_s
-            (i32x4.extend_low_i16x8_s
              (local.tee $6
               (v128.load8x8_s align=1
                (i32.add
                 (local.get $1)
-                (local.get $11)
+                (local.get $29)
                )
               )
              )
             )
            )
-           (local.get $8)
+           (local.get $21)
           )
          )
         )
         (f32x4.mul
-         (local.get $15)
+         (local.tee $13
+          (v128.load offset=16 align=4
+           (local.get $39)
+          )
+         )
          (f32x4.mul
           (f32x4.convert_i32x4_s
            (i32x4.extend_high_i16x8_s
             (local.get $6)
            )
           )
-          (local.get $8)
+          (local.get $21)
+         )
+        )
+       )
+      )
+      (local.set $7
+       (f32x4.add
+        (f32x4.add
+         (local.get $7)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $7
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $31)
+               )
+              )
+             )
+            )
+           )
+           (local.get $22)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $7)
+           )
+          )
+          (local.get $22)
+         )
+        )
+       )
+      )
+      (local.set $8
+       (f32x4.add
+        (f32x4.add
+         (local.get $8)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $8
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $32)
+               )
+              )
+             )
+            )
+           )
+           (local.get $23)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $8)
+           )
+          )
+          (local.get $23)
+         )
+        )
+       )
+      )
+      (local.set $9
+       (f32x4.add
+        (f32x4.add
+         (local.get $9)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $9
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $33)
+               )
+              )
+             )
+            )
+           )
+           (local.get $24)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $9)
+           )
+          )
+          (local.get $24)
+         )
+        )
+       )
+      )
+      (local.set $10
+       (f32x4.add
+        (f32x4.add
+         (local.get $10)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $10
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $34)
+               )
+              )
+             )
+            )
+           )
+           (local.get $25)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $10)
+           )
+          )
+          (local.get $25)
+         )
+        )
+       )
+      )
+      (local.set $11
+       (f32x4.add
+        (f32x4.add
+         (local.get $11)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $11
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $35)
+               )
+              )
+             )
+            )
+           )
+           (local.get $26)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $11)
+           )
+          )
+          (local.get $26)
+         )
+        )
+       )
+      )
+      (local.set $12
+       (f32x4.add
+        (f32x4.add
+         (local.get $12)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $12
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $36)
+               )
+              )
+             )
+            )
+           )
+           (local.get $27)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $12)
+           )
+          )
+          (local.get $27)
+         )
+        )
+       )
+      )
+      (local.set $14
+       (f32x4.add
+        (f32x4.add
+         (local.get $14)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $5
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $37)
+               )
+              )
+             )
+            )
+           )
+           (local.get $28)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $5)
+           )
+          )
+          (local.get $28)
          )
         )
        )
@@ -3125,18 +4145,18 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 1
-       (local.get $5)
+       (local.get $6)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 3
-       (local.get $5)
+       (local.get $6)
       )
      )
     )
@@ -3149,18 +4169,162 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 1
-       (local.get $6)
+       (local.get $7)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 3
-       (local.get $6)
+       (local.get $7)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=8
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $8)
+      )
+      (f32x4.extract_lane 1
+       (local.get $8)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $8)
+      )
+      (f32x4.extract_lane 3
+       (local.get $8)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=12
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $9)
+      )
+      (f32x4.extract_lane 1
+       (local.get $9)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $9)
+      )
+      (f32x4.extract_lane 3
+       (local.get $9)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=16
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $10)
+      )
+      (f32x4.extract_lane 1
+       (local.get $10)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $10)
+      )
+      (f32x4.extract_lane 3
+       (local.get $10)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=20
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $11)
+      )
+      (f32x4.extract_lane 1
+       (local.get $11)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $11)
+      )
+      (f32x4.extract_lane 3
+       (local.get $11)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=24
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $12)
+      )
+      (f32x4.extract_lane 1
+       (local.get $12)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $12)
+      )
+      (f32x4.extract_lane 3
+       (local.get $12)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=28
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $14)
+      )
+      (f32x4.extract_lane 1
+       (local.get $14)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $14)
+      )
+      (f32x4.extract_lane 3
+       (local.get $14)
       )
      )
     )
@@ -4104,11 +5268,11 @@
                 (local.get $0)
                 (i32.sub
                  (local.get $4)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $qmicro_i8_t1x2v_n8k16g16
+              (call $qmicro_i8_t1x8v_n8k16g16
                (local.get $7)
                (local.get $10)
                (local.get $3)
@@ -4130,7 +5294,7 @@
               (local.set $0
                (i32.add
                 (local.get $0)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
               (br $cont38)

@@ -1088,23 +1088,95 @@
    (local.get $3)
   )
  )
- (func $micro_t1x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
-  (local $5 v128)
+ (func $micro_t1x8v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+  (local $5 i32)
   (local $6 v128)
-  (local $7 i32)
-  (local $8 i32)
-  (local $9 i32)
+  (local $7 v128)
+  (local $8 v128)
+  (local $9 v128)
   (local $10 v128)
-  (local $11 f32)
-  (local $12 f32)
-  (local $13 i32)
+  (local $11 v128)
+  (local $12 v128)
+  (local $13 v128)
   (local $14 v128)
-  (local $15 f32)
-  (local.set $8
+  (local $15 v128)
+  (local $16 f32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 i32)
+  (local $22 i32)
+  (local $23 i32)
+  (local $24 i32)
+  (local $25 f32)
+  (local $26 f32)
+  (local $27 f32)
+  (local $28 f32)
+  (local $29 f32)
+  (local $30 f32)
+  (local $31 f32)
+  (local $32 f32)
+  (local $33 i32)
+  (local.set $18
    (i32.add
     (local.get $4)
-    (local.tee $7
+    (local.tee $17
      (local.get $1)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.get $4)
+     (i32.const 1)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $21
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.get $4)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $22
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 5)
+    )
+   )
+  )
+  (local.set $23
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 6)
+    )
+   )
+  )
+  (local.set $24
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 7)
     )
    )
   )
@@ -1127,14 +1199,14 @@
      (local.get $1)
     )
     (then
-     (local.set $5
+     (local.set $7
       (f32x4.add
        (f32x4.add
-        (local.get $5)
+        (local.get $7)
         (f32x4.mul
-         (local.tee $10
+         (local.tee $6
           (v128.load align=4
-           (local.tee $9
+           (local.tee $5
             (i32.add
              (local.get $0)
              (local.get $1)
@@ -1143,47 +1215,191 @@
           )
          )
          (v128.load align=4
-          (local.tee $13
+          (local.tee $33
            (i32.add
             (local.get $1)
-            (local.get $7)
+            (local.get $17)
            )
           )
          )
         )
        )
        (f32x4.mul
-        (local.tee $14
+        (local.tee $8
          (v128.load offset=16 align=4
-          (local.get $9)
+          (local.get $5)
          )
         )
         (v128.load offset=16 align=4
-         (local.get $13)
+         (local.get $33)
         )
        )
       )
      )
-     (local.set $6
+     (local.set $9
       (f32x4.add
        (f32x4.add
-        (local.get $6)
+        (local.get $9)
         (f32x4.mul
-         (local.get $10)
+         (local.get $6)
          (v128.load align=4
-          (local.tee $9
+          (local.tee $5
            (i32.add
             (local.get $1)
-            (local.get $8)
+            (local.get $18)
            )
           )
          )
         )
        )
        (f32x4.mul
-        (local.get $14)
+        (local.get $8)
         (v128.load offset=16 align=4
-         (local.get $9)
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $10
+      (f32x4.add
+       (f32x4.add
+        (local.get $10)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $19)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $11
+      (f32x4.add
+       (f32x4.add
+        (local.get $11)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $20)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $12
+      (f32x4.add
+       (f32x4.add
+        (local.get $12)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $21)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $13
+      (f32x4.add
+       (f32x4.add
+        (local.get $13)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $22)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $14
+      (f32x4.add
+       (f32x4.add
+        (local.get $14)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $23)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $15
+      (f32x4.add
+       (f32x4.add
+        (local.get $15)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $24)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
         )
        )
       )
@@ -1205,11 +1421,11 @@
      (local.get $4)
     )
     (then
-     (local.set $5
+     (local.set $7
       (f32x4.add
-       (local.get $5)
+       (local.get $7)
        (f32x4.mul
-        (local.tee $10
+        (local.tee $6
          (v128.load align=4
           (i32.add
            (local.get $0)
@@ -1220,21 +1436,105 @@
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $7)
+          (local.get $17)
          )
         )
        )
       )
      )
-     (local.set $6
+     (local.set $9
       (f32x4.add
-       (local.get $6)
+       (local.get $9)
        (f32x4.mul
-        (local.get $10)
+        (local.get $6)
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $8)
+          (local.get $18)
+         )
+        )
+       )
+      )
+     )
+     (local.set $10
+      (f32x4.add
+       (local.get $10)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $19)
+         )
+        )
+       )
+      )
+     )
+     (local.set $11
+      (f32x4.add
+       (local.get $11)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $20)
+         )
+        )
+       )
+      )
+     )
+     (local.set $12
+      (f32x4.add
+       (local.get $12)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $21)
+         )
+        )
+       )
+      )
+     )
+     (local.set $13
+      (f32x4.add
+       (local.get $13)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $22)
+         )
+        )
+       )
+      )
+     )
+     (local.set $14
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $23)
+         )
+        )
+       )
+      )
+     )
+     (local.set $15
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $24)
          )
         )
        )
@@ -1250,42 +1550,162 @@
     )
    )
   )
-  (local.set $11
+  (local.set $25
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $5)
+      (local.get $7)
      )
      (f32x4.extract_lane 1
-      (local.get $5)
+      (local.get $7)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $5)
+      (local.get $7)
      )
      (f32x4.extract_lane 3
-      (local.get $5)
+      (local.get $7)
      )
     )
    )
   )
-  (local.set $12
+  (local.set $26
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $6)
+      (local.get $9)
      )
      (f32x4.extract_lane 1
-      (local.get $6)
+      (local.get $9)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $6)
+      (local.get $9)
      )
      (f32x4.extract_lane 3
-      (local.get $6)
+      (local.get $9)
+     )
+    )
+   )
+  )
+  (local.set $27
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $10)
+     )
+     (f32x4.extract_lane 1
+      (local.get $10)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $10)
+     )
+     (f32x4.extract_lane 3
+      (local.get $10)
+     )
+    )
+   )
+  )
+  (local.set $28
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $11)
+     )
+     (f32x4.extract_lane 1
+      (local.get $11)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $11)
+     )
+     (f32x4.extract_lane 3
+      (local.get $11)
+     )
+    )
+   )
+  )
+  (local.set $29
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $12)
+     )
+     (f32x4.extract_lane 1
+      (local.get $12)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $12)
+     )
+     (f32x4.extract_lane 3
+      (local.get $12)
+     )
+    )
+   )
+  )
+  (local.set $30
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $13)
+     )
+     (f32x4.extract_lane 1
+      (local.get $13)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $13)
+     )
+     (f32x4.extract_lane 3
+      (local.get $13)
+     )
+    )
+   )
+  )
+  (local.set $31
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $14)
+     )
+     (f32x4.extract_lane 1
+      (local.get $14)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $14)
+     )
+     (f32x4.extract_lane 3
+      (local.get $14)
+     )
+    )
+   )
+  )
+  (local.set $32
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $15)
+     )
+     (f32x4.extract_lane 1
+      (local.get $15)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $15)
+     )
+     (f32x4.extract_lane 3
+      (local.get $15)
      )
     )
    )
@@ -1300,11 +1720,11 @@
      (local.get $3)
     )
     (then
-     (local.set $11
+     (local.set $25
       (f32.add
-       (local.get $11)
+       (local.get $25)
        (f32.mul
-        (local.tee $15
+        (local.tee $16
          (f32.load
           (i32.add
            (local.get $0)
@@ -1315,21 +1735,105 @@
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $7)
+          (local.get $17)
          )
         )
        )
       )
      )
-     (local.set $12
+     (local.set $26
       (f32.add
-       (local.get $12)
+       (local.get $26)
        (f32.mul
-        (local.get $15)
+        (local.get $16)
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $8)
+          (local.get $18)
+         )
+        )
+       )
+      )
+     )
+     (local.set $27
+      (f32.add
+       (local.get $27)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $19)
+         )
+        )
+       )
+      )
+     )
+     (local.set $28
+      (f32.add
+       (local.get $28)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $20)
+         )
+        )
+       )
+      )
+     )
+     (local.set $29
+      (f32.add
+       (local.get $29)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $21)
+         )
+        )
+       )
+      )
+     )
+     (local.set $30
+      (f32.add
+       (local.get $30)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $22)
+         )
+        )
+       )
+      )
+     )
+     (local.set $31
+      (f32.add
+       (local.get $31)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $23)
+         )
+        )
+       )
+      )
+     )
+     (local.set $32
+      (f32.add
+       (local.get $32)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $24)
          )
         )
        )
@@ -1347,11 +1851,35 @@
   )
   (f32.store
    (local.get $2)
-   (local.get $11)
+   (local.get $25)
   )
   (f32.store offset=4
    (local.get $2)
-   (local.get $12)
+   (local.get $26)
+  )
+  (f32.store offset=8
+   (local.get $2)
+   (local.get $27)
+  )
+  (f32.store offset=12
+   (local.get $2)
+   (local.get $28)
+  )
+  (f32.store offset=16
+   (local.get $2)
+   (local.get $29)
+  )
+  (f32.store offset=20
+   (local.get $2)
+   (local.get $30)
+  )
+  (f32.store offset=24
+   (local.get $2)
+   (local.get $31)
+  )
+  (f32.store offset=28
+   (local.get $2)
+   (local.get $32)
   )
  )
  (func $act_silu (param $0 f64) (result f64)
@@ -2409,11 +2937,11 @@
                 (local.get $0)
                 (i32.sub
                  (local.get $3)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $micro_t1x2v
+              (call $micro_t1x8v
                (local.get $5)
                (i32.add
                 (local.get $6)
@@ -2441,7 +2969,7 @@
               (local.set $0
                (i32.add
                 (local.get $0)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
               (br $cont21)
@@ -3150,11 +3678,11 @@
                 (local.get $0)
                 (i32.sub
                  (local.get $4)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $micro_t1x2v
+              (call $micro_t1x8v
                (local.get $7)
                (i32.add
                 (local.get $3)
@@ -3182,7 +3710,7 @@
               (local.set $0
                (i32.add
                 (local.get $0)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
               (br $cont38)
