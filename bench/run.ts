@@ -32,7 +32,7 @@ import { moecWgsl, moecWgslGpu } from './runners/moec-wgsl.ts';
 import { numpyRunner } from './runners/numpy.ts';
 import { onnxruntimeRunner } from './runners/onnxruntime.ts';
 import { openblasRunner } from './runners/openblas.ts';
-import { moecWasm, moecWasmQuant, moecWasmScalar, wasmLimits } from './runners/moec-wasm.ts';
+import { moecWasm, moecWasmQuant, moecWasmRelaxed, moecWasmScalar, moecWasmThreads, wasmLimits } from './runners/moec-wasm.ts';
 import { tfjsWasm } from './runners/tfjs-wasm.ts';
 import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
@@ -43,7 +43,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
 
 /** Every implementation, moec's first; the peers are the ones others are compared against. */
-const RUNNERS: Runner[] = [moecRef, moecC, ...moecCQuant, moecC512, moecC512I8, moecWasm, ...moecWasmQuant, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
+const RUNNERS: Runner[] = [moecRef, moecC, ...moecCQuant, moecC512, moecC512I8, moecWasm, moecWasmRelaxed, moecWasmThreads, ...moecWasmQuant, moecWasmScalar, moecWgsl, moecWgslGpu, numpyRunner, openblasRunner, onnxruntimeRunner, tfjsWasm, plainTs];
 const PEERS = ['numpy', 'openblas', 'onnxruntime', 'tfjs-wasm', 'plain-ts'];
 
 /** The token count of the NumPy correctness check. */

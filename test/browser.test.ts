@@ -4,7 +4,10 @@
  * a machine without a GPU Chromium's SwiftShader adapter runs it on the CPU). The page
  * compiles the model itself, from the browser bundle, and runs it on Wasm and on WebGPU; its
  * outputs are held to the Node run of the same model, seed and inputs:
- * - Wasm: bit-identical to `moec run --backend wasm` (the same module, the same V8);
+ * - Wasm: bit-identical to `moec run --backend wasm` (the same module, the same V8: relaxed
+ *   SIMD on both sides when Chromium offers it, Node 20 behind its flag);
+ * - Wasm threads: a worker session with `threads: 2` on the cross-origin isolated demo server
+ *   runs Web Workers over shared memory, bit-identical to one thread;
  * - WebGPU: relL2 <= 1e-6 and max |diff| <= 1e-6 · max |want| against the reference
  *   interpreter (float32 sums in another order; measured on SwiftShader: relL2 2e-7 for
  *   tiny.moe, 2e-8 for switch.moe).
@@ -14,6 +17,8 @@
  * Without chromium it skips outside CI (test/optional-packages.ts); under CI it must run.
  */
 import { mkdirSync } from 'node:fs';
+import v8 from 'node:v8';
+import { RELAXED_MADD_PROBE, engineHasRelaxedSimd } from '../compiler/backends/wasm/features.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFile, interpret, randomInputs, randomWeights, runOnBackend } from '../compiler/index.ts';
 import { agreement } from '../compiler/compare.ts';
@@ -54,6 +59,14 @@ describe.skipIf(skip)('the demo page in Chromium', () => {
     const puppeteer = (await import('puppeteer-core')).default;
     // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--enable-unsafe-webgpu', '--no-sandbox'] });
+    // The page builds relaxed SIMD kernels where its V8 offers them (Chromium 114+); Node 20
+    // offers them behind a flag. The same module on both sides keeps the Wasm outputs comparable
+    // bit for bit.
+    const probe = await browser.newPage();
+    const pageRelaxed = (await probe.evaluate(`WebAssembly.validate(new Uint8Array(${JSON.stringify(Array.from(RELAXED_MADD_PROBE))}))`)) as boolean;
+    await probe.close();
+    if (pageRelaxed) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+    expect(engineHasRelaxedSimd(), 'this Node builds the module the page builds').toBe(pageRelaxed);
   }, 30_000);
 
   afterAll(async () => {
@@ -113,6 +126,30 @@ describe.skipIf(skip)('the demo page in Chromium', () => {
   it('runs a larger routed model (switch.moe at small sizes) inside a Web Worker, the same', async () => {
     const { state, page } = await demo('model=switch.moe&set=D%3D32%2CF%3D48%2CE%3D8&T=5&seed=1&worker=1');
     await expectNodeAgreement(state, 'examples/switch.moe', { D: 32, F: 48, E: 8 }, 5, 1);
+    await page.close();
+  }, 60_000);
+
+  it('Wasm threads: on the cross-origin isolated demo server a worker session runs 2 threads (Web Workers over shared memory) and gives the 1-thread output bit for bit; on the page\'s main thread it falls back to 1', async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    // a string, so that vitest's transform leaves the page's dynamic import alone
+    const r = (await page.evaluate(`(async () => {
+      const { InferenceSession } = await import('/dist/browser/moec.js');
+      const moe = await (await fetch('/examples/switch.moe')).text();
+      const source = { moe, path: 'switch.moe', consts: { D: 32, F: 48, E: 8 }, seed: 1 };
+      const worker = '/dist/browser/moec-worker.js';
+      const x = new Float32Array(40 * 32).map((_, i) => Math.sin(i));
+      const one = await InferenceSession.create(source, { worker });
+      const two = await InferenceSession.create(source, { worker, threads: 2 });
+      const main = await InferenceSession.create(source, { threads: 2 });
+      const a = (await one.run({ x: x.slice() })).y.data;
+      const b = (await two.run({ x: x.slice() })).y.data;
+      const same = a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+      const out = { isolated: self.crossOriginIsolated, threads: [one.threads, two.threads, main.threads], same, n: a.length };
+      for (const s of [one, two, main]) await s.release();
+      return out;
+    })()`)) as { isolated: boolean; threads: number[]; same: boolean; n: number };
+    expect(r).toEqual({ isolated: true, threads: [1, 2, 1], same: true, n: 40 * 32 });
     await page.close();
   }, 60_000);
 

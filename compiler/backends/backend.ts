@@ -30,8 +30,15 @@ export interface LoadedModel {
    * overhead (the C runner's process start and file I/O); undefined otherwise.
    */
   lastForwardMs?: number;
+  /** Threads each forward runs on, where the backend runs its own (Wasm's threaded build); absent: not reported. */
+  threads?: number;
   /** Frees what `load` took (library handles, GPU buffers). */
   dispose(): void;
+}
+
+/** How to load: `threads` for Wasm (its threaded build where this context can run it, else one thread). */
+export interface LoadOptions {
+  threads?: number;
 }
 
 export interface Backend {
@@ -42,7 +49,7 @@ export interface Backend {
    * Builds and loads the program for running here, with the module weights by name
    * (what the program's `pack` function reads; see `weights.ts`).
    */
-  load(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<LoadedModel>;
+  load(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts?: LoadOptions): Promise<LoadedModel>;
   /**
    * The weights as the emitted code reads them, in one blob (`moec pack`), with a manifest
    * of where each tensor lies and how it is laid out. `onProgress` is called as the blob

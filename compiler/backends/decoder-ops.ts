@@ -34,9 +34,9 @@ export function withDecoderOpsRefused(b: Backend): Backend {
   return {
     ...b,
     emit: (p, t) => (check(p), b.emit(p, t)),
-    load: async (p, t, w) => {
+    load: async (p, t, w, o) => {
       check(p);
-      const loaded = await b.load(p, t, w);
+      const loaded = await b.load(p, t, w, o);
       const checkIds = tokenIdCheck(p);
       const forward = loaded.forward.bind(loaded);
       return Object.assign(loaded, { forward: async (inputs: Record<string, Tensor>, bindings: Record<string, number>) => (checkIds(inputs), forward(inputs, bindings)) });

@@ -63,6 +63,8 @@ export interface Engine {
   provider: ExecutionProvider;
   /** The target and, for WebGPU, the adapter, in words. */
   description: string;
+  /** Threads each forward runs on (Wasm's threaded build: `threads` asked, and a cross-origin isolated worker); else 1. */
+  threads: number;
   maxTokens: number;
   inputs: IoInfo[];
   outputs: IoInfo[];
@@ -121,18 +123,19 @@ function programIo(p: KProgram, list: ReadonlyArray<{ name: string; buffer: stri
 }
 
 /** Compiles a `.moe` text for the provider's target and loads it with seeded (or given) weights. */
-async function moeEngine(source: MoeSource, provider: ExecutionProvider): Promise<Engine> {
+async function moeEngine(source: MoeSource, provider: ExecutionProvider, opts: EngineOptions): Promise<Engine> {
   const target = browserTarget(source.target ?? DEFAULT_BROWSER_TARGET[provider]);
   if (target.backend !== BACKEND_OF[provider])
     throw new MoecError({ code: 'E505', message: `target ${target.name} is for the ${target.backend} backend, not ${provider}`, hint: `use the target ${DEFAULT_BROWSER_TARGET[provider]}` });
   const m = compile(source.moe, { path: source.path, consts: source.consts });
   const { program, maxTokens } = compileForCaps(m, { target, maxTokens: source.maxTokens, quantize: source.quantize });
-  const loaded: LoadedModel & { adapter?: string } = await (await browserBackend(provider)).load(program, target, source.weights ?? randomWeights(m, source.seed ?? 0));
+  const loaded: LoadedModel & { adapter?: string } = await (await browserBackend(provider)).load(program, target, source.weights ?? randomWeights(m, source.seed ?? 0), { threads: opts.threads });
   const inputs = programIo(program, program.inputs);
   const outputs = programIo(program, program.outputs);
   return {
     provider,
     description: loaded.adapter ? `${target.name} on ${loaded.adapter}` : target.name,
+    threads: loaded.threads ?? 1,
     maxTokens,
     inputs,
     outputs,
@@ -147,18 +150,19 @@ async function moeEngine(source: MoeSource, provider: ExecutionProvider): Promis
 }
 
 /** Loads what `moec compile --target wasm-* -o DIR` wrote. */
-async function wasmFilesEngine(source: WasmFilesSource): Promise<Engine> {
-  const model: MoecWasmModel = await loadWasmModel(source.wasm, source.manifest, source.weights);
+async function wasmFilesEngine(source: WasmFilesSource, opts: EngineOptions): Promise<Engine> {
+  const model: MoecWasmModel = await loadWasmModel(source.wasm, source.manifest, source.weights, { threads: opts.threads });
   const io = (slots: WasmManifest['inputs']): IoInfo[] => slots.map((s) => ({ name: s.name, elements: s.elements, shape: s.shape }));
   return {
     provider: 'wasm',
     description: source.manifest.target,
+    threads: model.threads,
     maxTokens: source.manifest.maxTokens,
     inputs: io(source.manifest.inputs),
     outputs: io(source.manifest.outputs),
     // The page's feeds and results are float32; an int32 tensor converts value by value.
     run: async (feeds, T) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
-    release() {},
+    release: () => model.dispose(),
   };
 }
 
@@ -166,12 +170,17 @@ export function isMoeSource(s: SessionSource): s is MoeSource {
   return typeof (s as MoeSource).moe === 'string';
 }
 
+/** How an engine runs: `threads` for Wasm (above 1: its threaded build where this context can run it). */
+export interface EngineOptions {
+  threads?: number;
+}
+
 /** The engine for a source on a provider (files are Wasm's only). */
-export async function createEngine(source: SessionSource, provider: ExecutionProvider): Promise<Engine> {
+export async function createEngine(source: SessionSource, provider: ExecutionProvider, opts: EngineOptions = {}): Promise<Engine> {
   if (provider !== 'wasm' && provider !== 'webgpu') throw new TypeError(`executionProvider must be 'wasm' or 'webgpu', not ${JSON.stringify(provider)}`);
-  if (isMoeSource(source)) return moeEngine(source, provider);
+  if (isMoeSource(source)) return moeEngine(source, provider, opts);
   if (provider !== 'wasm') throw new TypeError("a model given as its compiled files runs on the 'wasm' provider; for 'webgpu', give its .moe text ({ moe })");
-  return wasmFilesEngine(source);
+  return wasmFilesEngine(source, opts);
 }
 
 /** An input's or output's shape at T. */

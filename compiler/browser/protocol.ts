@@ -4,7 +4,7 @@
  * plain data only (errors as name and message, a MoecError with its diagnostics), and the
  * page transfers input buffers, the worker output buffers, so nothing large is copied twice.
  *
- *   page → worker   { id, op: 'create', source, provider }
+ *   page → worker   { id, op: 'create', source, provider, threads }
  *                   { id, op: 'run', feeds, T }
  *                   { id, op: 'release' }
  *   worker → page   { id, ok: true, result }     result: EngineInfo | RunResult | null
@@ -14,7 +14,7 @@ import type { Diagnostic } from '../../ir/diagnostics.ts';
 import type { Engine, ExecutionProvider, SessionSource } from './engine.ts';
 
 export type Request =
-  | { id: number; op: 'create'; source: SessionSource; provider: ExecutionProvider }
+  | { id: number; op: 'create'; source: SessionSource; provider: ExecutionProvider; threads?: number }
   | { id: number; op: 'run'; feeds: Record<string, Float32Array>; T: number }
   | { id: number; op: 'release' };
 
@@ -22,7 +22,7 @@ export type Request =
 export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 /** An engine as data: everything but its functions. */
-export type EngineInfo = Pick<Engine, 'provider' | 'description' | 'maxTokens' | 'inputs' | 'outputs'>;
+export type EngineInfo = Pick<Engine, 'provider' | 'description' | 'threads' | 'maxTokens' | 'inputs' | 'outputs'>;
 
 export interface RunResult {
   outputs: Record<string, Float32Array>;

@@ -21,6 +21,13 @@ export interface SessionOptions {
   executionProvider?: ExecutionProvider;
   /** Run in this Web Worker, or in a module worker started from this URL (the bundle's `moec-worker.js`). */
   worker?: Worker | string | URL;
+  /**
+   * Wasm threads (default 1): above 1, the threaded build, on Web Workers sharing its memory,
+   * where the page is cross-origin isolated (COOP/COEP: `npm run demo` sends them) and the
+   * session runs in a `worker` (a page's main thread may not wait on a barrier); otherwise one
+   * thread (`session.threads` says which).
+   */
+  threads?: number;
 }
 
 /** A feed: the values (token-major, row-major), optionally with the dims they claim. */
@@ -50,7 +57,7 @@ export class InferenceSession {
   /** Compiles (a `.moe` source) or instantiates (Wasm files) the model and loads its weights. */
   static async create(source: SessionSource, options: SessionOptions = {}): Promise<InferenceSession> {
     const provider = options.executionProvider ?? 'wasm';
-    const runner = options.worker === undefined ? localRunner(await createEngine(source, provider)) : await workerRunner(options.worker, source, provider);
+    const runner = options.worker === undefined ? localRunner(await createEngine(source, provider, { threads: options.threads })) : await workerRunner(options.worker, source, provider, options.threads);
     return new InferenceSession(runner);
   }
 
@@ -60,6 +67,10 @@ export class InferenceSession {
   /** The target (and WebGPU adapter) in words. */
   get description(): string {
     return this.runner.info.description;
+  }
+  /** Threads each forward runs on (1 unless Wasm threads were asked for and can run here). */
+  get threads(): number {
+    return this.runner.info.threads;
   }
   get maxTokens(): number {
     return this.runner.info.maxTokens;
@@ -157,7 +168,7 @@ function fromWire(e: WireError, source: SessionSource): Error {
   return err;
 }
 
-async function workerRunner(w: Worker | string | URL, source: SessionSource, provider: ExecutionProvider): Promise<Runner> {
+async function workerRunner(w: Worker | string | URL, source: SessionSource, provider: ExecutionProvider, threads: number | undefined): Promise<Runner> {
   const own = !(typeof Worker !== 'undefined' && w instanceof Worker);
   const worker = own ? new Worker(w as string | URL, { type: 'module' }) : (w as Worker);
   const pending = new Map<number, { resolve: (r: Reply & { ok: true }) => void; reject: (e: Error) => void }>();
@@ -182,7 +193,7 @@ async function workerRunner(w: Worker | string | URL, source: SessionSource, pro
     });
   let info: EngineInfo;
   try {
-    info = (await call({ op: 'create', source, provider })).result as EngineInfo;
+    info = (await call({ op: 'create', source, provider, threads })).result as EngineInfo;
   } catch (e) {
     if (own) worker.terminate();
     throw e;

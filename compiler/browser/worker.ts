@@ -25,7 +25,7 @@ async function answer(req: Request): Promise<[Reply, Transferable[]]> {
   switch (req.op) {
     case 'create': {
       engine?.release();
-      engine = await (await engines()).createEngine(req.source, req.provider);
+      engine = await (await engines()).createEngine(req.source, req.provider, { threads: req.threads });
       const { run: _run, release: _release, ...info } = engine;
       return [{ id: req.id, ok: true, result: info }, []];
     }

@@ -402,7 +402,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
     if (k.kind === 'attention' || k.kind === 'mla_attention') return { ...k, schedule: attentionSchedule(k, target, buf), ...split };
     if (k.kind === 'dispatch' || k.kind === 'ep_combine') return k; // placed after tiling
     if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
-    const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...quantDecode(k, p, target, isa) };
+    const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...wasmPass(k, tile, maxTokens, target), ...quantDecode(k, p, target, isa) };
     if (k.kind === 'grouped_gemm') return { ...k, tile: scheduled, sortedFromTokens: thresholds.get(k) ?? k.sortedFromTokens, ...split };
     return { ...k, tile: scheduled, ...split };
   });
@@ -464,6 +464,17 @@ const DECODE_STREAMS = 4;
  */
 const QUANT_PREFETCH_BYTES = 4096;
 
+/** Rows per pass of a Wasm grouped GEMM over one expert's weights (see `wasmPass`). */
+const WASM_PASS_ROWS = 64;
+
+/**
+ * Weight columns (W [N, Kd]: one memory stream each) the Wasm decode path (one row at a time)
+ * reads at once. The register-blocked micro-tile reads 2 (mixtral-mini) or 3: too few
+ * requests in flight for DRAM. Measured at T = 1 (ms, this machine): mixtral-mini 7.0 at the
+ * micro-tile's 2, 5.9 at 4, 4.8 at 8, 5.6 at 12, 6.2 at 16; deepseek-mini 4.3, 4.0, 3.6, 4.1, 3.9.
+ */
+const WASM_DECODE_STREAMS = 8;
+
 /**
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
@@ -483,6 +494,20 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
   return { rows, kc, panels, ...streams, ...stage };
+}
+
+/**
+ * Rows of one expert the Wasm grouped GEMM computes per pass over its weights (`Tiling.pass`;
+ * nothing elsewhere). The padding block m is sized for L1, so small (5 for mixtral-mini), and
+ * a pass per block re-read each expert's weights once per block: at T = 256 an expert of
+ * mixtral-mini has ~13 blocks, and its 44 MB came from DRAM 13 times. A pass of
+ * WASM_PASS_ROWS rows (whole blocks, no more than T·K can fill) reads them once for up to
+ * that many rows, while each weight panel, reused by every row of the pass, stays in L2.
+ */
+function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: number, target: TargetCaps): Pick<Tiling, 'pass' | 'streams'> {
+  if (target.backend !== 'wasm' || k.kind !== 'grouped_gemm') return {};
+  const rows = Math.min(WASM_PASS_ROWS, maxTokens * k.k);
+  return { pass: Math.max(1, Math.floor(rows / tile.m)) * tile.m, ...(k.transB ? { streams: WASM_DECODE_STREAMS } : {}) };
 }
 
 /**

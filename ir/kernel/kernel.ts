@@ -132,6 +132,13 @@ export interface Tiling {
   kc?: number;
   panels?: number;
   /**
+   * Rows of one expert a grouped GEMM computes per pass over that expert's weights (the Wasm
+   * kernels'; absent elsewhere): a whole number of padding blocks m. moe_align lays an
+   * expert's blocks side by side, so up to `pass` rows of them share one read of the weights
+   * instead of one read per block.
+   */
+  pass?: number;
+  /**
    * `dma`: the weight tiles (kc-deep chunks of a panel) are double-buffered into a
    * software-managed scratchpad by DMA, the next chunk loading while the kernel computes on
    * this one (the NPU's 2(A+B)+C placement). Absent: read in place through the caches.
@@ -139,7 +146,8 @@ export interface Tiling {
   stage?: 'dma';
   /**
    * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
-   * time) reads at once, one memory stream each (the C backend's; absent elsewhere).
+   * time) reads at once, one memory stream each (the C backend's; on Wasm, the weight columns
+   * of W [N, Kd] its one-row micro-tile covers; absent elsewhere).
    */
   streams?: number;
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */

@@ -56,6 +56,7 @@
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
  *   `rows=, kc=, panels=` (CPU cache blocking), `streams=` (decode-path panel streams),
+ *   `pass=` (a Wasm grouped GEMM's rows of one expert per pass over its weights),
  *   `stage="dma"` (scratchpad staging),
  *   `qdecode="group_sum"|"scale_each"` and
  *   `prefetch=BYTES` (a quantized weight's decode path), then `note="..."`.
@@ -80,7 +81,7 @@ import { printAttrValue, printAttrs, printIR, printName, printNumber, printType 
 export const KERNEL_IR_VERSION = 1;
 
 /** The optional whole-number schedule fields of a tiling after `vector`, in print order (`kparse.ts` reads the same list). */
-export const TILE_SCHEDULE_KEYS = ['rows', 'kc', 'panels', 'streams'] as const;
+export const TILE_SCHEDULE_KEYS = ['rows', 'kc', 'panels', 'streams', 'pass'] as const;
 
 /** The line between the kernel program and its graph module. */
 export const GRAPH_SECTION = '-- graph --';

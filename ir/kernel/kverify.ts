@@ -593,6 +593,7 @@ class KernelCheck {
     if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
     if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
     if (t.streams !== undefined && k.kind !== 'grouped_gemm') this.bad('tile streams is for a grouped GEMM\'s decode path only');
+    if (t.pass !== undefined && (k.kind !== 'grouped_gemm' || t.pass % t.m !== 0)) this.bad(`tile pass = ${t.pass} is for a grouped GEMM, in whole padding blocks of m = ${t.m} rows`);
     if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
     if (t.stage !== undefined && t.kc === undefined) this.bad(`tile stage = ${t.stage} stages kc-deep chunks, but the tile has no kc`);
     const quantW = (k.kind === 'gemm' || k.kind === 'grouped_gemm') && this.scope.get(k.w)?.quant !== undefined;

@@ -135,10 +135,10 @@ describe('wasm backend contract', () => {
     expect(pages()).toBe(atBound);
   });
 
-  it('emits model.wasm, model.wat and the manifest; the tiny model .wat matches its golden file', async () => {
+  it('emits model.wasm, model.wat, the manifest and the relaxed SIMD build; the tiny model .wat matches its golden file', async () => {
     const { program, target } = compileExample('tiny.moe', 'wasm-simd128', 64);
     const files = emitWasm(program, target);
-    expect(Object.keys(files).sort()).toEqual(['model.json', 'model.wasm', 'model.wat']);
+    expect(Object.keys(files).sort()).toEqual(['model.json', 'model.relaxed.wasm', 'model.wasm', 'model.wat']);
     expect(WebAssembly.validate(files['model.wasm'] as Uint8Array<ArrayBuffer>)).toBe(true);
     const manifest = JSON.parse(files['model.json'] as string);
     expect(manifest).toMatchObject({ format: 'moec-wasm', version: 2, model: 'tiny', target: 'wasm-simd128', simd: true, maxTokens: 64 });

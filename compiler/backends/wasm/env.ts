@@ -14,6 +14,9 @@ import type { TargetCaps } from '../../target/caps.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { type MemoryLayout, type TokenLinear, bufferElements, concreteBytes, tokenLinear } from './layout.ts';
 import type { MathLib } from './math.ts';
+import { CONTROL, CONTROL_BYTES } from './threads.ts';
+
+export { CONTROL, CONTROL_BYTES } from './threads.ts';
 
 /** The program's buffers and loop structure: what sizes the scratch region before the layout exists. */
 export interface ProgramShapes {
@@ -32,7 +35,28 @@ export interface ProgramEnv extends ProgramShapes {
   math: MathLib;
   /** Lanes of f32 per vector (4 for SIMD128, 1 for the scalar build). */
   lanes: number;
+  /** The GEMM micro-kernels multiply-add with relaxed SIMD's `f32x4.relaxed_madd` (the caps say fma). */
+  relaxed: boolean;
+  /** The threaded build's shared-memory layout (absent: the one-thread build). */
+  threads?: ThreadLayout;
 }
+
+/**
+ * The threaded build (`threads.ts`): every thread runs `forward(T)` on its own instance of the
+ * module over one shared memory; its globals `tid` and `nthreads` say which share of each
+ * GEMM it computes. The scratch region starts with the control words (barrier, job, error),
+ * then one scratch area per thread, `stride` bytes apart.
+ */
+export interface ThreadLayout {
+  /** Most threads the scratch region has room for. */
+  max: number;
+  /** Bytes from one thread's scratch area to the next. */
+  stride: number;
+}
+
+/** The globals of the threaded build. */
+export const TID = 'tid';
+export const NTHREADS = 'nthreads';
 
 export function programShapes(program: KProgram): ProgramShapes {
   const slices = new Map<string, { stacked: string; depth: number }>();
@@ -111,8 +135,44 @@ export class KernelFn extends FnBuilder {
     return this.linear(bufferElements(this.buffer(name)));
   }
 
-  /** The scratch region's base address plus `offset` bytes. */
+  /** This thread's scratch area plus `offset` bytes (the region's base in the one-thread build). */
   scratch(offset = 0): Expr {
-    return i32c(this.m, this.env.layout.scratchBase + offset);
+    const { threads, layout } = this.env;
+    if (!threads) return i32c(this.m, layout.scratchBase + offset);
+    return this.m.i32.add(this.m.i32.mul(this.tid(), i32c(this.m, threads.stride)), i32c(this.m, layout.scratchBase + CONTROL_BYTES + offset));
+  }
+
+  /** This thread's index (0 in the one-thread build). */
+  tid(): Expr {
+    return this.env.threads ? this.m.global.get(TID, binaryen.i32) : this.m.i32.const(0);
+  }
+
+  /** Threads running this forward (1 in the one-thread build). */
+  nthreads(): Expr {
+    return this.env.threads ? this.m.global.get(NTHREADS, binaryen.i32) : this.m.i32.const(1);
+  }
+
+  /** Waits until every thread got here (nothing in the one-thread build). */
+  barrier(): Expr[] {
+    return this.env.threads ? [this.m.call(BARRIER, [], binaryen.none)] : [];
+  }
+
+  /** `code` on thread 0 only. */
+  onThread0(code: Expr[]): Expr {
+    return this.env.threads ? this.m.if(this.m.i32.eqz(this.tid()), this.m.block(null, code)) : this.m.block(null, code);
+  }
+
+  /**
+   * What a kernel does with an expert index outside 0..E-1 (bad routing data): the one-thread
+   * build traps (the loader reports it); a thread must not (the others would wait at the next
+   * barrier forever), so it records the error for the loader and skips the row (`skip`).
+   */
+  badExpert(skip: Expr): Expr {
+    const m = this.m;
+    if (!this.env.threads) return m.unreachable();
+    return m.block(null, [m.i32.atomic.store(0, i32c(m, this.env.layout.scratchBase + CONTROL.error), m.i32.const(1)), skip]);
   }
 }
+
+/** The threaded build's barrier function (see `threads.ts`). */
+export const BARRIER = 'barrier';

@@ -116,6 +116,15 @@ export function i32c(m: binaryen.Module, n: number): Expr {
   return m.i32.const(n | 0);
 }
 
+/**
+ * `a · b + c` in one `f32x4.relaxed_madd` (relaxed SIMD): fused or not as the engine's
+ * hardware does it, so it rounds once or twice; binaryen's JS API has no wrapper for it.
+ */
+export function relaxedMadd(m: binaryen.Module, a: Expr, b: Expr, c: Expr): Expr {
+  const api = binaryen as unknown as { _BinaryenSIMDTernary(m: number, op: number, a: Expr, b: Expr, c: Expr): Expr; RelaxedMaddVecF32x4: number };
+  return api._BinaryenSIMDTernary((m as unknown as { ptr: number }).ptr, api.RelaxedMaddVecF32x4, a, b, c);
+}
+
 /** `base + index * stride` in i32 (stride a compile-time constant, folded when 0 or 1). */
 export function indexAddr(m: binaryen.Module, base: Expr, index: Expr, stride: number): Expr {
   if (stride === 0) return base;

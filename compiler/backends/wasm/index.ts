@@ -8,18 +8,57 @@ import { evalShape } from '../../../ir/dims.ts';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { TargetCaps } from '../../target/caps.ts';
+import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
 import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
+import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { canRunThreads } from './threads.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
+/** The relaxed SIMD build beside `model.wasm` (same layout), for engines that offer it. */
+export const RELAXED_MODULE_FILE = 'model.relaxed.wasm';
+
+/**
+ * `model.wasm` for the target as its sheet says, its text and manifest; for a SIMD128 target
+ * without fma also `model.relaxed.wasm`, the same module with relaxed SIMD multiply-adds,
+ * which the manifest names so that a loader picks it where the engine offers relaxed SIMD.
+ */
 export function emitWasm(program: KProgram, target: TargetCaps): EmittedFiles {
   const built = buildModule(program, target);
-  return { 'model.wasm': built.binary, 'model.wat': built.text, 'model.json': `${JSON.stringify(built.manifest, null, 2)}\n` };
+  const relaxedCaps = withRelaxedSimd(target);
+  const relaxed = relaxedCaps !== target && programVectorKind(program, target) === 'simd128' ? buildModule(program, relaxedCaps) : undefined;
+  const manifest = relaxed ? { ...built.manifest, relaxedSimdModule: RELAXED_MODULE_FILE } : built.manifest;
+  return {
+    'model.wasm': built.binary,
+    'model.wat': built.text,
+    'model.json': `${JSON.stringify(manifest, null, 2)}\n`,
+    ...(relaxed ? { [RELAXED_MODULE_FILE]: relaxed.binary } : {}),
+  };
+}
+
+export interface WasmLoadOptions {
+  /**
+   * Relaxed SIMD multiply-adds in the GEMM micro-kernels: `auto` (default) where this engine
+   * validates them (probed here, at load), `off` for the SIMD128 build, `on` to require them.
+   */
+  relaxedSimd?: 'auto' | 'on' | 'off';
+  /**
+   * Threads (default 1): above 1, the threaded build (shared memory, workers; `threads.ts`)
+   * where this context can run it (`canRunThreads`), else one thread.
+   */
+  threads?: number;
+}
+
+/** The caps the module is built with on this engine: the target's, plus relaxed SIMD where chosen and offered. */
+export function loadCaps(target: TargetCaps, opts: WasmLoadOptions = {}): TargetCaps {
+  const mode = opts.relaxedSimd ?? 'auto';
+  if (mode === 'off' || usesRelaxedSimd(target)) return target;
+  if (mode === 'on' && !engineHasRelaxedSimd()) fail('E505', 'this WebAssembly engine does not offer relaxed SIMD (f32x4.relaxed_madd)', undefined, 'Node 20 needs --experimental-wasm-relaxed-simd; Node 22 and Chrome 114 have it');
+  return mode === 'on' || engineHasRelaxedSimd() ? withRelaxedSimd(target) : target;
 }
 
 export interface WasmLoaded extends LoadedModel {
@@ -28,12 +67,13 @@ export interface WasmLoaded extends LoadedModel {
 }
 
 /** Builds, instantiates and fills the module with the program's packed weights. */
-export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): Promise<WasmLoaded> {
-  const built = buildModule(program, target);
+export async function loadWasm(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: WasmLoadOptions = {}): Promise<WasmLoaded> {
+  const threads = (opts.threads ?? 1) > 1 && canRunThreads() ? Math.floor(opts.threads!) : 1;
+  const built = buildModule(program, loadCaps(target, opts), { threads });
   const blob = weightBlob(built.layout.weights, blobSource(program, weights));
   let model: MoecWasmModel;
   try {
-    model = await loadWasmModel(built.binary, built.manifest, blob);
+    model = await loadWasmModel(built.binary, built.manifest, blob, { threads });
   } catch (e) {
     refuseWasmOutOfMemory(e);
     throw e;
@@ -42,6 +82,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
   return {
     model,
     built,
+    threads: model.threads,
     async forward(inputs, bindings) {
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
@@ -69,7 +110,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       }
       return out;
     },
-    dispose() {},
+    dispose: () => model.dispose(),
   };
 }
 

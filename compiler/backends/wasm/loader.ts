@@ -19,11 +19,26 @@
  * entry at its offset; `moec` writes it with `weightBlob`), or the packed tensors by name.
  */
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
+import { engineHasRelaxedSimd } from './features.ts';
+import { WasmThreadPool, canRunThreads } from './threads.ts';
 import type { ManifestTensor, ManifestWeight, TokenLinear, WasmManifest } from './manifest.ts';
 
 export type { WasmManifest } from './manifest.ts';
+export { engineHasRelaxedSimd } from './features.ts';
+export { canRunThreads } from './threads.ts';
+
+/**
+ * The module file this engine should fetch: the relaxed SIMD build beside `model.wasm` where
+ * the manifest names one and the engine validates `f32x4.relaxed_madd`, else `model.wasm`
+ * (SIMD128, which every engine with SIMD runs).
+ */
+export function wasmModuleFile(manifest: WasmManifest, plain = 'model.wasm'): string {
+  return manifest.relaxedSimdModule && engineHasRelaxedSimd() ? manifest.relaxedSimdModule : plain;
+}
 
 const PAGE = 65536;
+/** wasm32's most pages: the declared maximum of a threaded build's shared memory. */
+const MAX_PAGES = 65536;
 
 /**
  * The packed weights: one blob in the manifest's layout, or each packed tensor by name
@@ -48,8 +63,20 @@ export class MoecWasmModel {
   constructor(
     readonly manifest: WasmManifest,
     readonly instance: WebAssembly.Instance,
+    /** The workers of a threaded build (thread 0 is this instance); absent: one thread. */
+    private readonly pool?: WasmThreadPool,
   ) {
     this.run = instance.exports.forward as (T: number) => void;
+  }
+
+  /** Threads each forward runs on. */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
+  }
+
+  /** Stops a threaded build's workers (a model left loaded does not keep Node running either way). */
+  dispose(): void {
+    this.pool?.stop();
   }
 
   /** The module's linear memory (weights, arena, inputs). */
@@ -76,7 +103,9 @@ export class MoecWasmModel {
       if (x.length !== n) throw new RangeError(`input '${slot.name}' has ${x.length} values; at T = ${T} it takes ${n} (${shapeText(slot, T)})`);
       new (slot.int ? Int32Array : Float32Array)(mem, count(slot.address, T), n).set(x);
     }
-    this.run(T);
+    if (this.pool) {
+      if (this.pool.run(T, this.run) !== 0) throw new WebAssembly.RuntimeError('a kernel read an expert index outside 0..E-1 (bad routing data)');
+    } else this.run(T);
     const out: Record<string, Float32Array | Int32Array> = {};
     for (const slot of this.manifest.outputs) out[slot.name] = new (slot.int ? Int32Array : Float32Array)(this.memory.buffer, count(slot.address, T), count(slot.elements, T)).slice();
     return out;
@@ -94,8 +123,16 @@ function shapeText(slot: ManifestTensor, T: number): string {
   return `[${slot.shape.map((d) => (typeof d === 'number' ? d : count(d, T))).join(', ')}]`;
 }
 
+export interface WasmLoadOptions {
+  /**
+   * Threads for a threaded build (`manifest.threads`; at most its `max`): this thread and
+   * workers sharing its memory. Default: all the build has room for. 1 runs it on this thread.
+   */
+  threads?: number;
+}
+
 /** Instantiates the module and places the weights; the module may be bytes or compiled. */
-export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights): Promise<MoecWasmModel> {
+export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights, opts: WasmLoadOptions = {}): Promise<MoecWasmModel> {
   if (manifest.format !== 'moec-wasm' || manifest.version !== 2)
     throw new Error(
       `not a moec-wasm version 2 manifest (format ${String(manifest.format)}, version ${String(manifest.version)})${manifest.format === 'moec-wasm' ? '; compile the model again with this moec (version 2 places inputs and the arena by the tokens of each call)' : ''}`,
@@ -104,10 +141,34 @@ export async function loadWasmModel(wasm: BufferSource | WebAssembly.Module, man
   try {
     module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
   } catch (e) {
-    const hint = manifest.simd ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).' : '';
+    const hint = manifest.relaxedSimd
+      ? ' The module uses relaxed SIMD; for an engine without it, load the SIMD128 model.wasm beside it (wasmModuleFile(manifest) picks).'
+      : manifest.simd
+        ? ' The module uses SIMD128; for an engine without it, compile for a scalar target (--target wasm-scalar).'
+        : '';
     throw new Error(`cannot compile the model's WebAssembly: ${(e as Error).message}.${hint}`);
   }
+  if (manifest.threads) return instantiateThreaded(module, manifest, weights, opts.threads ?? manifest.threads.max);
   return instantiateWasmModel(module, manifest, weights);
+}
+
+/**
+ * A threaded build: the shared memory it imports (its maximum wasm32's 65536 pages, so that
+ * it can still grow), this thread's instance as thread 0, and `threads - 1` workers.
+ */
+export async function instantiateThreaded(module: WebAssembly.Module, manifest: WasmManifest, weights: WasmWeights, threads: number): Promise<MoecWasmModel> {
+  if (!manifest.threads) throw new Error(`model ${manifest.model}'s module is not a threaded build`);
+  if (!canRunThreads()) throw new Error('this context cannot run a threaded Wasm build: it needs SharedArrayBuffer (a cross-origin isolated page) and a thread that may wait (a worker, or Node)');
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: manifest.memory.totalPages, maximum: MAX_PAGES, shared: true });
+  } catch {
+    throw new RangeError(`cannot allocate the model's shared memory of ${manifest.memory.totalPages} pages (${((manifest.memory.totalPages * PAGE) / 2 ** 30).toFixed(2)} GiB)`);
+  }
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
+  placeWeights(memory, manifest, weights);
+  const pool = await WasmThreadPool.start(module, memory, instance, manifest, threads);
+  return new MoecWasmModel(manifest, instance, pool);
 }
 
 /**

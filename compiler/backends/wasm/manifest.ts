@@ -52,6 +52,20 @@ export interface WasmManifest {
   target: string;
   /** Whether the module uses SIMD128 (the loader reports a clear error when the engine lacks it). */
   simd: boolean;
+  /** The module multiplies-adds with relaxed SIMD (`f32x4.relaxed_madd`): only engines that offer it compile it. */
+  relaxedSimd?: true;
+  /**
+   * The file beside this module (`moec compile` writes `model.relaxed.wasm` for a SIMD128
+   * target) with the same layout and relaxed SIMD micro-kernels: the loader's
+   * `wasmModuleFile(manifest)` names it where the engine offers relaxed SIMD.
+   */
+  relaxedSimdModule?: string;
+  /**
+   * The threaded build (`threads.ts`): up to `max` threads share the module's memory, which it
+   * imports as `env.memory` (shared, maximum 65536 pages); its control words (barrier, job,
+   * error) are at byte `control`.
+   */
+  threads?: { max: number; control: number };
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {

@@ -14,12 +14,13 @@ import { QUANT_DTYPES, isQuantDType } from '../../../ir/quant.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { kernelBuffers } from '../../../ir/kernel/walk.ts';
 import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
-import { KernelFn, type ProgramEnv, type ProgramShapes, programShapes } from './env.ts';
+import { BARRIER, CONTROL, CONTROL_BYTES, KernelFn, NTHREADS, type ProgramEnv, type ProgramShapes, TID, type ThreadLayout, programShapes } from './env.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
 import { buildGemm, buildGroupedGemm, gemmScratchBytes } from './gemm.ts';
-import { type MemoryLayout, planLayout } from './layout.ts';
+import { MAX_PAGES, type MemoryLayout, planLayout } from './layout.ts';
 import type { ManifestWeight, WasmManifest } from './manifest.ts';
 import { MathLib } from './math.ts';
+import { usesRelaxedSimd } from './features.ts';
 import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
@@ -38,6 +39,11 @@ export interface BuildOptions {
   optimize?: boolean;
   /** Also export every kernel and loop function by name (for timing kernels one by one). */
   exportKernels?: boolean;
+  /**
+   * Build for up to this many threads (above 1): shared memory imported as `env.memory`,
+   * GEMMs split over threads, a barrier between steps (`threads.ts` runs it). Default 1.
+   */
+  threads?: number;
 }
 
 /** Bytes of scratch the program's kernels need (the largest one: they run one at a time). */
@@ -116,18 +122,38 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
   singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
   const shapes = programShapes(p);
-  const layout = planLayout(p, target.alignment, scratchBytes(shapes, p.steps));
+  const maxThreads = Math.max(1, Math.floor(opts.threads ?? 1));
+  const perThread = scratchBytes(shapes, p.steps);
+  const threads: ThreadLayout | undefined = maxThreads > 1 ? { max: maxThreads, stride: Math.ceil(perThread / 64) * 64 } : undefined;
+  const layout = planLayout(p, target.alignment, threads ? CONTROL_BYTES + threads.max * threads.stride : perThread);
   const m = new binaryen.Module();
   try {
     const simd = isa === 'simd128';
-    m.setFeatures(binaryen.Features.MVP | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt | binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (simd ? binaryen.Features.SIMD128 : 0));
-    m.setMemory(layout.initialPages, 65536, 'memory');
-    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: VECTOR_LANES[isa]! };
+    const relaxed = simd && usesRelaxedSimd(target);
+    m.setFeatures(
+      binaryen.Features.MVP |
+        binaryen.Features.BulkMemory |
+        binaryen.Features.BulkMemoryOpt |
+        binaryen.Features.NontrappingFPToInt |
+        binaryen.Features.SignExt |
+        binaryen.Features.MutableGlobals |
+        (simd ? binaryen.Features.SIMD128 : 0) |
+        (relaxed ? binaryen.Features.RelaxedSIMD : 0) |
+        (threads ? binaryen.Features.Atomics : 0),
+    );
+    if (threads) {
+      // One memory shared by every thread's instance: imported, shared, and so with a declared
+      // maximum (all of wasm32's, so that memory.grow keeps working).
+      m.setMemory(layout.initialPages, MAX_PAGES, 'memory', [], true);
+      m.addMemoryImport('0', 'env', 'memory', true);
+      buildThreadSupport(m, layout.scratchBase);
+    } else m.setMemory(layout.initialPages, 65536, 'memory');
+    const env: ProgramEnv = { ...shapes, m, program: p, target, layout, math: new MathLib(m), lanes: VECTOR_LANES[isa]!, relaxed, threads };
     const top = renderSteps(env, p.steps, 0, { n: 0 }, opts.exportKernels ?? false);
-    const f = new FnBuilder(m, 'forward', [binaryen.i32]);
+    const f = new KernelFn(env, 'forward', 0);
     const T = f.params[0];
     // T outside 0..maxTokens traps (the loader checks first and says why).
-    f.finish([m.if(m.i32.gt_u(f.get(T), i32c(m, layout.maxTokens)), m.unreachable()), ...top.map((call) => call([f.get(T)]))]);
+    f.finish([m.if(m.i32.gt_u(f.get(T), i32c(m, layout.maxTokens)), m.unreachable()), ...sequence(f, p.steps, top, () => [f.get(T)], 'synced')]);
     m.addFunctionExport('forward', 'forward');
     if (!m.validate()) throw new Error(`wasm backend: binaryen rejected the module built for ${p.name}`);
     if (opts.optimize ?? true) {
@@ -141,7 +167,7 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
     }
     const binary = m.emitBinary();
     const text = m.emitText();
-    return { binary, text, manifest: manifestOf(p, target, layout, simd), layout };
+    return { binary, text, manifest: manifestOf(p, target, layout, simd, relaxed, threads), layout };
   } finally {
     m.dispose();
   }
@@ -149,6 +175,77 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
 
 /** A call of a rendered step, given the index arguments (T, then the enclosing loops' indices). */
 type StepCall = (args: Expr[]) => Expr;
+
+/**
+ * Steps every thread runs, each taking its share (GEMMs split over experts, rows or column
+ * panels; a loop, which syncs inside); the rest (router, moe_align, ops, copies) runs on
+ * thread 0 alone.
+ */
+const sharedStep = (s: Step): boolean => s.kind === 'grouped_gemm' || s.kind === 'gemm' || s.kind === 'loop';
+
+/**
+ * The calls of `steps` in order, with what the threaded build needs between them: a barrier
+ * after each shared step and before a shared step that follows thread-0 work, thread-0 steps
+ * guarded by the thread index. `start`: whether every thread's writes are visible on entry.
+ * Always ends synced (a loop ends synced too). The one-thread
+ * build gets the calls as they are.
+ */
+function sequence(f: KernelFn, steps: readonly Step[], calls: StepCall[], args: () => Expr[], start: 'synced' | 'serial'): Expr[] {
+  if (!f.env.threads) return calls.map((call) => call(args()));
+  const out: Expr[] = [];
+  let state = start;
+  steps.forEach((s, i) => {
+    if (sharedStep(s)) {
+      if (state === 'serial') out.push(...f.barrier());
+      out.push(calls[i](args()), ...(s.kind === 'loop' ? [] : f.barrier()));
+      state = 'synced';
+    } else {
+      out.push(f.onThread0([calls[i](args())]));
+      state = 'serial';
+    }
+  });
+  if (state === 'serial') out.push(...f.barrier());
+  return out;
+}
+
+/** Spins before a thread sleeps at the barrier: a GEMM share ends within microseconds of another's. */
+const BARRIER_SPINS = 4096;
+
+/**
+ * The threaded build's globals (`tid`, `nthreads`, set by `set_thread`) and barrier: a count
+ * and a generation in the control words at `scratchBase`. The last thread to arrive resets the
+ * count, bumps the generation and wakes the sleepers; the others spin on the generation a
+ * little, then sleep on it (`memory.atomic.wait32`, which a page's main thread may not do: the
+ * browser runs threads from a worker).
+ */
+function buildThreadSupport(m: binaryen.Module, ctl: number): void {
+  m.addGlobal(TID, binaryen.i32, true, m.i32.const(0));
+  m.addGlobal(NTHREADS, binaryen.i32, true, m.i32.const(1));
+  const set = new FnBuilder(m, 'set_thread', [binaryen.i32, binaryen.i32]);
+  set.finish([m.global.set(TID, set.get(set.params[0])), m.global.set(NTHREADS, set.get(set.params[1]))]);
+  m.addFunctionExport('set_thread', 'set_thread');
+  const f = new FnBuilder(m, BARRIER, []);
+  const gen = f.i32();
+  const spin = f.i32();
+  const n = m.global.get(NTHREADS, binaryen.i32);
+  const at = (word: number): Expr => i32c(m, ctl + word);
+  const generation = (): Expr => m.i32.atomic.load(0, at(CONTROL.generation));
+  f.finish([
+    m.if(m.i32.le_s(n, m.i32.const(1)), m.return()),
+    f.set(gen, generation()),
+    m.if(
+      m.i32.eq(m.i32.atomic.rmw.add(0, at(CONTROL.count), m.i32.const(1)), m.i32.sub(m.global.get(NTHREADS, binaryen.i32), m.i32.const(1))),
+      m.block(null, [
+        m.i32.atomic.store(0, at(CONTROL.count), m.i32.const(0)),
+        m.drop(m.i32.atomic.rmw.add(0, at(CONTROL.generation), m.i32.const(1))),
+        m.drop(m.memory.atomic.notify(at(CONTROL.generation), m.global.get(NTHREADS, binaryen.i32))),
+        m.return(),
+      ]),
+    ),
+    f.forRange(spin, m.i32.const(0), i32c(m, BARRIER_SPINS), [m.if(m.i32.ne(generation(), f.get(gen)), m.return())]),
+    m.loop('sleep', m.block(null, [m.drop(m.memory.atomic.wait32(at(CONTROL.generation), f.get(gen), (m.i64.const as unknown as (v: bigint) => Expr)(-1n))), m.br('sleep', m.i32.eq(generation(), f.get(gen)))])),
+  ]);
+}
 
 /** Renders each step as a function; returns how to call them in order. */
 function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, counter: { n: number }, exported: boolean): StepCall[] {
@@ -180,13 +277,19 @@ function renderLoop(env: ProgramEnv, l: LoopStep, name: string, depth: number, c
     return pairs.filter((c) => c.from !== c.to).map((c) => m.memory.copy(f.addr(c.to), f.addr(c.from), m.i32.shl(f.elements(c.to), m.i32.const(2))));
   };
   const i = f.i32();
+  const init = copies(l.init ?? [], 'init');
+  const carried = copies(l.carried, 'carried');
+  const args = (): Expr[] => [...f.params.map((q) => f.get(q)), f.get(i)];
+  // Threads: copies on thread 0; each iteration starts as after thread-0 work (conservative).
+  const body0 = sequence(f, l.body, body, args, init.length > 0 || carried.length > 0 ? 'serial' : 'synced');
   f.finish([
-    ...copies(l.init ?? [], 'init'),
-    f.forRange(i, m.i32.const(0), i32c(m, l.count), [...body.map((call) => call([...f.params.map((q) => f.get(q)), f.get(i)])), ...copies(l.carried, 'carried')]),
+    ...(init.length > 0 ? [f.onThread0(init)] : []),
+    f.forRange(i, m.i32.const(0), i32c(m, l.count), [...body0, ...(carried.length > 0 ? [f.onThread0(carried)] : [])]),
+    ...(env.threads && (init.length > 0 || carried.length > 0) ? f.barrier() : []),
   ]);
 }
 
-function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean): WasmManifest {
+function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd: boolean, relaxed: boolean, threads: ThreadLayout | undefined): WasmManifest {
   const io = (x: MemoryLayout['inputs'][number]): WasmManifest['inputs'][number] => ({ name: x.name, address: x.address, elements: x.elements, shape: x.shape, ...(x.int ? { int: true as const } : {}) });
   return {
     format: 'moec-wasm',
@@ -194,6 +297,8 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
     model: p.name,
     target: target.name,
     simd,
+    ...(relaxed ? { relaxedSimd: true as const } : {}),
+    ...(threads ? { threads: { max: threads.max, control: layout.scratchBase } } : {}),
     maxTokens: layout.maxTokens,
     memory: { initialPages: layout.initialPages, totalPages: layout.totalPages, callBytes: layout.callBytes },
     weights: {

@@ -1156,19 +1156,43 @@
    (local.get $5)
   )
  )
- (func $qmicro_i8_t1x2v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+ (func $qmicro_i8_t1x8v_n32k8g8 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
   (local $5 v128)
   (local $6 v128)
   (local $7 v128)
   (local $8 v128)
-  (local $9 i32)
-  (local $10 i32)
-  (local $11 i32)
-  (local $12 i32)
-  (local $13 i32)
+  (local $9 v128)
+  (local $10 v128)
+  (local $11 v128)
+  (local $12 v128)
+  (local $13 v128)
   (local $14 v128)
-  (local $15 v128)
-  (local.set $9
+  (local $15 i32)
+  (local $16 i32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 v128)
+  (local $22 v128)
+  (local $23 v128)
+  (local $24 v128)
+  (local $25 v128)
+  (local $26 v128)
+  (local $27 v128)
+  (local $28 v128)
+  (local $29 i32)
+  (local $30 i32)
+  (local $31 i32)
+  (local $32 i32)
+  (local $33 i32)
+  (local $34 i32)
+  (local $35 i32)
+  (local $36 i32)
+  (local $37 i32)
+  (local $38 i32)
+  (local $39 i32)
+  (local.set $29
    (i32.add
     (local.get $1)
     (i32.shl
@@ -1177,7 +1201,7 @@
     )
    )
   )
-  (local.set $10
+  (local.set $30
    (i32.add
     (local.get $2)
     (i32.shl
@@ -1186,14 +1210,152 @@
     )
    )
   )
-  (local.set $11
+  (local.set $31
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $15
+      (i32.add
+       (local.get $4)
+       (i32.const 1)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $15
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $15)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $32
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $16
+      (i32.add
+       (local.get $4)
+       (i32.const 2)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $16
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $16)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $33
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $17
+      (i32.add
+       (local.get $4)
+       (i32.const 3)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $17
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $17)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $34
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $18
+      (i32.add
+       (local.get $4)
+       (i32.const 4)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $18
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $18)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $35
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $19
+      (i32.add
+       (local.get $4)
+       (i32.const 5)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $19)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $36
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $20
+      (i32.add
+       (local.get $4)
+       (i32.const 6)
+      )
+     )
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $20)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $37
    (i32.add
     (local.get $1)
     (i32.shl
      (local.tee $4
       (i32.add
        (local.get $4)
-       (i32.const 1)
+       (i32.const 7)
       )
      )
      (i32.const 3)
@@ -1220,11 +1382,11 @@
       (i32.const 0)
      )
     )
-    (local.set $7
+    (local.set $21
      (f32x4.splat
       (f32.load
        (i32.add
-        (local.get $10)
+        (local.get $30)
         (local.tee $1
          (i32.shl
           (local.get $2)
@@ -1235,7 +1397,67 @@
       )
      )
     )
-    (local.set $8
+    (local.set $22
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $15)
+       )
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $16)
+       )
+      )
+     )
+    )
+    (local.set $24
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $17)
+       )
+      )
+     )
+    )
+    (local.set $25
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $18)
+       )
+      )
+     )
+    )
+    (local.set $26
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $19)
+       )
+      )
+     )
+    )
+    (local.set $27
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $20)
+       )
+      )
+     )
+    )
+    (local.set $28
      (f32x4.splat
       (f32.load
        (i32.add
@@ -1246,7 +1468,7 @@
      )
     )
     (local.set $1
-     (local.tee $12
+     (local.tee $38
       (i32.shl
        (local.get $2)
        (i32.const 3)
@@ -1259,19 +1481,19 @@
        (i32.ge_s
         (local.get $1)
         (i32.add
-         (local.get $12)
+         (local.get $38)
          (i32.const 8)
         )
        )
       )
-      (local.set $5
+      (local.set $6
        (f32x4.add
         (f32x4.add
-         (local.get $5)
+         (local.get $6)
          (f32x4.mul
-          (local.tee $14
+          (local.tee $5
            (v128.load align=4
-            (local.tee $13
+            (local.tee $39
              (i32.add
               (local.get $0)
               (i32.shl
@@ -1285,69 +1507,285 @@
           (f32x4.mul
            (f32x4.convert_i32x4_s
             (i32x4.extend_low_i16x8_s
-             (local.tee $5
-              (v128.load8x8_s align=1
-               (i32.add
-                (local.get $1)
-                (local.get $9)
-               )
-              )
-             )
-            )
-           )
-           (local.get $7)
-          )
-         )
-        )
-        (f32x4.mul
-         (local.tee $15
-          (v128.load offset=16 align=4
-           (local.get $13)
-          )
-         )
-         (f32x4.mul
-          (f32x4.convert_i32x4_s
-           (i32x4.extend_high_i16x8_s
-            (local.get $5)
-           )
-          )
-          (local.get $7)
-         )
-        )
-       )
-      )
-      (local.set $6
-       (f32x4.add
-        (f32x4.add
-         (local.get $6)
-         (f32x4.mul
-          (local.get $14)
-          (f32x4.mul
-           (f32x4.convert_i32x4_s
-            (i32x4.extend_low_i16x8_s
              (local.tee $6
               (v128.load8x8_s align=1
                (i32.add
                 (local.get $1)
-                (local.get $11)
+                (local.get $29)
                )
               )
              )
             )
            )
-           (local.get $8)
+           (local.get $21)
           )
          )
         )
         (f32x4.mul
-         (local.get $15)
+         (local.tee $13
+          (v128.load offset=16 align=4
+           (local.get $39)
+          )
+         )
          (f32x4.mul
           (f32x4.convert_i32x4_s
            (i32x4.extend_high_i16x8_s
             (local.get $6)
            )
           )
-          (local.get $8)
+          (local.get $21)
+         )
+        )
+       )
+      )
+      (local.set $7
+       (f32x4.add
+        (f32x4.add
+         (local.get $7)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $7
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $31)
+               )
+              )
+             )
+            )
+           )
+           (local.get $22)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $7)
+           )
+          )
+          (local.get $22)
+         )
+        )
+       )
+      )
+      (local.set $8
+       (f32x4.add
+        (f32x4.add
+         (local.get $8)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $8
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $32)
+               )
+              )
+             )
+            )
+           )
+           (local.get $23)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $8)
+           )
+          )
+          (local.get $23)
+         )
+        )
+       )
+      )
+      (local.set $9
+       (f32x4.add
+        (f32x4.add
+         (local.get $9)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $9
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $33)
+               )
+              )
+             )
+            )
+           )
+           (local.get $24)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $9)
+           )
+          )
+          (local.get $24)
+         )
+        )
+       )
+      )
+      (local.set $10
+       (f32x4.add
+        (f32x4.add
+         (local.get $10)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $10
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $34)
+               )
+              )
+             )
+            )
+           )
+           (local.get $25)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $10)
+           )
+          )
+          (local.get $25)
+         )
+        )
+       )
+      )
+      (local.set $11
+       (f32x4.add
+        (f32x4.add
+         (local.get $11)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $11
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $35)
+               )
+              )
+             )
+            )
+           )
+           (local.get $26)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $11)
+           )
+          )
+          (local.get $26)
+         )
+        )
+       )
+      )
+      (local.set $12
+       (f32x4.add
+        (f32x4.add
+         (local.get $12)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $12
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $36)
+               )
+              )
+             )
+            )
+           )
+           (local.get $27)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $12)
+           )
+          )
+          (local.get $27)
+         )
+        )
+       )
+      )
+      (local.set $14
+       (f32x4.add
+        (f32x4.add
+         (local.get $14)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $5
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $37)
+               )
+              )
+             )
+            )
+           )
+           (local.get $28)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $5)
+           )
+          )
+          (local.get $28)
          )
         )
        )
@@ -1376,18 +1814,18 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 1
-       (local.get $5)
+       (local.get $6)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 3
-       (local.get $5)
+       (local.get $6)
       )
      )
     )
@@ -1400,18 +1838,162 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 1
-       (local.get $6)
+       (local.get $7)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 3
-       (local.get $6)
+       (local.get $7)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=8
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $8)
+      )
+      (f32x4.extract_lane 1
+       (local.get $8)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $8)
+      )
+      (f32x4.extract_lane 3
+       (local.get $8)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=12
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $9)
+      )
+      (f32x4.extract_lane 1
+       (local.get $9)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $9)
+      )
+      (f32x4.extract_lane 3
+       (local.get $9)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=16
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $10)
+      )
+      (f32x4.extract_lane 1
+       (local.get $10)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $10)
+      )
+      (f32x4.extract_lane 3
+       (local.get $10)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=20
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $11)
+      )
+      (f32x4.extract_lane 1
+       (local.get $11)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $11)
+      )
+      (f32x4.extract_lane 3
+       (local.get $11)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=24
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $12)
+      )
+      (f32x4.extract_lane 1
+       (local.get $12)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $12)
+      )
+      (f32x4.extract_lane 3
+       (local.get $12)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=28
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $14)
+      )
+      (f32x4.extract_lane 1
+       (local.get $14)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $14)
+      )
+      (f32x4.extract_lane 3
+       (local.get $14)
       )
      )
     )
@@ -2217,16 +2799,18 @@
   (local $7 i32)
   (local $8 i32)
   (local $9 i32)
-  (local $10 f32)
-  (local $11 i32)
+  (local $10 i32)
+  (local $11 f32)
   (local $12 i32)
   (local $13 i32)
   (local $14 i32)
   (local $15 i32)
+  (local $16 i32)
+  (local $17 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $6
+     (local.tee $10
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -2241,8 +2825,8 @@
      (block $brk24
       (br_if $brk24
        (i32.ge_s
-        (local.get $4)
-        (local.get $6)
+        (local.get $8)
+        (local.get $10)
        )
       )
       (if
@@ -2258,7 +2842,7 @@
             (i32.const 69248)
            )
            (i32.shl
-            (local.get $4)
+            (local.get $8)
             (i32.const 2)
            )
           )
@@ -2281,7 +2865,7 @@
          (i32.add
           (i32.shl
            (i32.shr_u
-            (local.get $4)
+            (local.get $8)
             (i32.const 1)
            )
            (i32.const 5)
@@ -2289,7 +2873,7 @@
           (i32.const 67840)
          )
         )
-        (local.set $7
+        (local.set $3
          (i32.add
           (i32.shl
            (local.get $1)
@@ -2298,7 +2882,7 @@
           (i32.const 65664)
          )
         )
-        (local.set $8
+        (local.set $6
          (i32.add
           (i32.shl
            (local.get $1)
@@ -2307,109 +2891,109 @@
           (i32.const 66688)
          )
         )
-        (local.set $1
+        (local.set $2
          (i32.const 0)
         )
         (loop $cont22
          (block $brk22
           (br_if $brk22
            (i32.ge_s
-            (local.get $1)
+            (local.get $2)
             (i32.const 32)
            )
           )
           (if
            (i32.gt_s
-            (local.tee $5
+            (local.tee $4
              (i32.add
-              (local.get $1)
+              (local.get $2)
               (i32.const 32)
              )
             )
             (i32.const 32)
            )
            (then
-            (local.set $5
+            (local.set $4
              (i32.const 32)
             )
            )
           )
-          (local.set $3
+          (local.set $5
            (i32.const 0)
           )
           (loop $cont21
            (block $brk21
             (br_if $brk21
              (i32.gt_s
-              (local.get $3)
+              (local.get $5)
               (i32.const 0)
              )
             )
-            (local.set $9
+            (local.set $7
              (i32.load
               (i32.sub
                (i32.shl
-                (local.get $3)
+                (local.get $5)
                 (i32.const 2)
                )
                (i32.const -64)
               )
              )
             )
-            (local.set $2
-             (local.get $1)
+            (local.set $1
+             (local.get $2)
             )
             (loop $cont20
              (block $brk20
               (br_if $brk20
                (i32.ge_s
-                (local.get $2)
+                (local.get $1)
                 (i32.sub
-                 (local.get $5)
-                 (i32.const 1)
+                 (local.get $4)
+                 (i32.const 7)
                 )
                )
               )
-              (call $qmicro_i8_t1x2v_n32k8g8
-               (local.get $9)
+              (call $qmicro_i8_t1x8v_n32k8g8
                (local.get $7)
-               (local.get $8)
+               (local.get $3)
+               (local.get $6)
                (i32.add
                 (i32.add
                  (i32.shl
-                  (local.get $3)
+                  (local.get $5)
                   (i32.const 7)
                  )
-                 (i32.const 112)
+                 (i32.const 544)
                 )
                 (i32.shl
-                 (local.get $2)
+                 (local.get $1)
                  (i32.const 2)
                 )
                )
-               (local.get $2)
+               (local.get $1)
               )
-              (local.set $2
+              (local.set $1
                (i32.add
-                (local.get $2)
-                (i32.const 2)
+                (local.get $1)
+                (i32.const 8)
                )
               )
               (br $cont20)
              )
             )
-            (local.set $3
+            (local.set $5
              (i32.add
-              (local.get $3)
+              (local.get $5)
               (i32.const 1)
              )
             )
             (br $cont21)
            )
           )
-          (local.set $1
+          (local.set $2
            (i32.add
-            (local.get $1)
+            (local.get $2)
             (i32.const 32)
            )
           )
@@ -2427,25 +3011,25 @@
             (i32.const 16)
            )
           )
-          (local.set $10
+          (local.set $11
            (f32.load
             (i32.add
              (i32.shl
               (local.get $1)
               (i32.const 2)
              )
-             (i32.const 176)
+             (i32.const 608)
             )
            )
           )
           (f32.store
-           (local.tee $5
+           (local.tee $4
             (i32.add
              (i32.shl
               (local.get $1)
               (i32.const 2)
              )
-             (i32.const 112)
+             (i32.const 544)
             )
            )
            (f32.mul
@@ -2453,12 +3037,12 @@
              (call $act_silu
               (f64.promote_f32
                (f32.load
-                (local.get $5)
+                (local.get $4)
                )
               )
              )
             )
-            (local.get $10)
+            (local.get $11)
            )
           )
           (local.set $1
@@ -2480,18 +3064,18 @@
            (i32.const 67840)
           )
           (i32.shl
-           (local.get $4)
+           (local.get $8)
            (i32.const 6)
           )
          )
-         (i32.const 112)
+         (i32.const 544)
          (i32.const 64)
         )
        )
       )
-      (local.set $4
+      (local.set $8
        (i32.add
-        (local.get $4)
+        (local.get $8)
         (i32.const 1)
        )
       )
@@ -2501,7 +3085,7 @@
     (return)
    )
   )
-  (local.set $6
+  (local.set $12
    (i32.div_u
     (i32.load
      (i32.add
@@ -2515,67 +3099,62 @@
     (i32.const 6)
    )
   )
-  (loop $cont34
-   (block $brk34
-    (br_if $brk34
-     (i32.ge_s
-      (local.get $4)
-      (local.get $6)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $7)
+     (local.get $12)
     )
-    (if
-     (i32.ne
-      (local.tee $2
-       (i32.load
+    (then
+     (local.set $6
+      (i32.load
+       (i32.add
         (i32.add
-         (i32.add
-          (i32.mul
-           (local.get $0)
-           (i32.const 448)
-          )
-          (i32.const 69248)
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
          )
-         (i32.shl
-          (local.get $4)
-          (i32.const 2)
-         )
+         (i32.const 69248)
+        )
+        (i32.shl
+         (local.get $7)
+         (i32.const 2)
         )
        )
       )
-      (i32.const -1)
      )
-     (then
-      (if
-       (i32.ge_u
-        (local.get $2)
-        (i32.const 4)
-       )
-       (then
-        (unreachable)
-       )
-      )
-      (local.set $1
+     (local.set $10
+      (local.get $7)
+     )
+     (local.set $9
+      (i32.const 0)
+     )
+     (loop $gather
+      (local.set $3
        (i32.const 0)
       )
-      (loop $cont26
-       (block $brk26
-        (br_if $brk26
+      (loop $cont25
+       (block $brk25
+        (br_if $brk25
          (i32.ge_s
-          (local.get $1)
+          (local.get $3)
           (i32.const 6)
          )
         )
         (i32.store
          (i32.add
-          (local.tee $5
+          (local.tee $1
            (i32.shl
-            (local.get $1)
+            (i32.add
+             (local.get $3)
+             (local.get $9)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 88)
+          (i32.const 304)
          )
-         (local.tee $3
+         (local.tee $2
           (i32.load
            (i32.add
             (i32.add
@@ -2588,10 +3167,10 @@
             (i32.shl
              (i32.add
               (i32.mul
-               (local.get $4)
+               (local.get $7)
                (i32.const 6)
               )
-              (local.get $1)
+              (local.get $3)
              )
              (i32.const 2)
             )
@@ -2601,7 +3180,7 @@
         )
         (i32.store
          (i32.sub
-          (local.get $5)
+          (local.get $1)
           (i32.const -64)
          )
          (select
@@ -2609,7 +3188,7 @@
           (i32.add
            (i32.shl
             (i32.shr_u
-             (local.get $3)
+             (local.get $2)
              (i32.const 1)
             )
             (i32.const 5)
@@ -2617,344 +3196,429 @@
            (i32.const 67840)
           )
           (i32.eq
-           (local.get $3)
+           (local.get $2)
            (i32.const -1)
           )
          )
         )
-        (local.set $1
+        (local.set $3
          (i32.add
-          (local.get $1)
+          (local.get $3)
           (i32.const 1)
          )
         )
-        (br $cont26)
+        (br $cont25)
        )
       )
-      (local.set $7
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 8)
-        )
-        (i32.const 65664)
-       )
-      )
-      (local.set $8
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 7)
-        )
-        (i32.const 66688)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont31
-       (block $brk31
-        (br_if $brk31
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 32)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $5
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $9
            (i32.add
-            (local.get $1)
-            (i32.const 32)
-           )
-          )
-          (i32.const 32)
-         )
-         (then
-          (local.set $5
-           (i32.const 32)
-          )
-         )
-        )
-        (local.set $3
-         (i32.const 0)
-        )
-        (loop $cont30
-         (block $brk30
-          (br_if $brk30
-           (i32.gt_s
-            (local.get $3)
-            (i32.const 0)
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.sub
-             (local.tee $2
-              (i32.shl
-               (local.get $3)
-               (i32.const 2)
-              )
-             )
-             (i32.const -64)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 68)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 72)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 76)
-            )
-           )
-          )
-          (local.set $14
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 80)
-            )
-           )
-          )
-          (local.set $15
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 84)
-            )
-           )
-          )
-          (local.set $2
-           (local.get $1)
-          )
-          (loop $cont29
-           (block $brk29
-            (br_if $brk29
-             (i32.ge_s
-              (local.get $2)
-              (i32.sub
-               (local.get $5)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $qmicro_i8_t6x2v_n32k8g8
-             (local.get $9)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (local.get $14)
-             (local.get $15)
-             (local.get $7)
-             (local.get $8)
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $3)
-                (i32.const 7)
-               )
-               (i32.const 112)
-              )
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (local.get $2)
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 2)
-             )
-            )
-            (br $cont29)
-           )
-          )
-          (local.set $3
-           (i32.add
-            (local.get $3)
+            (local.get $9)
             (i32.const 6)
            )
           )
-          (br $cont30)
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $12)
+          (local.tee $7
+           (i32.add
+            (local.get $7)
+            (i32.const 1)
+           )
+          )
          )
         )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 32)
-         )
-        )
-        (br $cont31)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont33
-       (block $brk33
-        (br_if $brk33
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 6)
-         )
-        )
-        (if
-         (i32.ne
+        (then
+         (i32.eq
           (i32.load
            (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 448)
+             )
+             (i32.const 69248)
+            )
             (i32.shl
-             (local.get $1)
+             (local.get $7)
              (i32.const 2)
             )
-            (i32.const 88)
            )
           )
-          (i32.const -1)
+          (local.get $6)
          )
-         (then
-          (local.set $3
-           (i32.add
-            (i32.shl
-             (local.get $1)
-             (i32.const 7)
-            )
-            (i32.const 112)
-           )
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $6)
+       (i32.const -1)
+      )
+      (then
+       (if
+        (i32.ge_u
+         (local.get $6)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $13
+        (i32.add
+         (i32.shl
+          (local.get $6)
+          (i32.const 8)
+         )
+         (i32.const 65664)
+        )
+       )
+       (local.set $14
+        (i32.add
+         (i32.shl
+          (local.get $6)
+          (i32.const 7)
+         )
+         (i32.const 66688)
+        )
+       )
+       (local.set $2
+        (i32.const 0)
+       )
+       (loop $cont31
+        (block $brk31
+         (br_if $brk31
+          (i32.ge_s
+           (local.get $2)
+           (i32.const 32)
           )
-          (local.set $2
-           (i32.const 0)
-          )
-          (loop $cont32
-           (block $brk32
-            (br_if $brk32
-             (i32.ge_s
-              (local.get $2)
-              (i32.const 16)
-             )
-            )
-            (local.set $10
-             (f32.load
-              (i32.add
-               (local.get $3)
-               (i32.shl
-                (i32.add
-                 (local.get $2)
-                 (i32.const 16)
-                )
-                (i32.const 2)
-               )
-              )
-             )
-            )
-            (f32.store
-             (local.tee $5
-              (i32.add
-               (local.get $3)
-               (i32.shl
-                (local.get $2)
-                (i32.const 2)
-               )
-              )
-             )
-             (f32.mul
-              (f32.demote_f64
-               (call $act_silu
-                (f64.promote_f32
-                 (f32.load
-                  (local.get $5)
-                 )
-                )
-               )
-              )
-              (local.get $10)
-             )
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 1)
-             )
-            )
-            (br $cont32)
-           )
-          )
-          (memory.copy
-           (i32.add
+         )
+         (if
+          (i32.gt_s
+           (local.tee $4
             (i32.add
-             (i32.shl
-              (local.get $0)
-              (i32.const 6)
-             )
-             (i32.const 67840)
+             (local.get $2)
+             (i32.const 32)
             )
-            (i32.shl
+           )
+           (i32.const 32)
+          )
+          (then
+           (local.set $4
+            (i32.const 32)
+           )
+          )
+         )
+         (local.set $5
+          (i32.const 0)
+         )
+         (loop $cont30
+          (block $brk30
+           (br_if $brk30
+            (i32.ge_s
+             (local.get $5)
+             (i32.sub
+              (local.get $9)
+              (i32.const 5)
+             )
+            )
+           )
+           (local.set $15
+            (i32.load
+             (i32.sub
+              (local.tee $1
+               (i32.shl
+                (local.get $5)
+                (i32.const 2)
+               )
+              )
+              (i32.const -64)
+             )
+            )
+           )
+           (local.set $16
+            (i32.load
              (i32.add
-              (i32.mul
-               (local.get $4)
-               (i32.const 6)
+              (local.get $1)
+              (i32.const 68)
+             )
+            )
+           )
+           (local.set $17
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 72)
+             )
+            )
+           )
+           (local.set $8
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 76)
+             )
+            )
+           )
+           (local.set $3
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 80)
+             )
+            )
+           )
+           (local.set $6
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 84)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $2)
+           )
+           (loop $cont29
+            (block $brk29
+             (br_if $brk29
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $qmicro_i8_t6x2v_n32k8g8
+              (local.get $15)
+              (local.get $16)
+              (local.get $17)
+              (local.get $8)
+              (local.get $3)
+              (local.get $6)
+              (local.get $13)
+              (local.get $14)
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $5)
+                 (i32.const 7)
+                )
+                (i32.const 544)
+               )
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
               )
               (local.get $1)
              )
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 2)
+              )
+             )
+             (br $cont29)
+            )
+           )
+           (local.set $5
+            (i32.add
+             (local.get $5)
              (i32.const 6)
             )
            )
-           (local.get $3)
-           (i32.const 64)
+           (br $cont30)
           )
          )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 1)
+         (local.set $2
+          (i32.add
+           (local.get $2)
+           (i32.const 32)
+          )
          )
+         (br $cont31)
         )
-        (br $cont33)
+       )
+       (local.set $3
+        (i32.const 0)
+       )
+       (loop $cont33
+        (block $brk33
+         (br_if $brk33
+          (i32.ge_s
+           (local.get $3)
+           (local.get $9)
+          )
+         )
+         (if
+          (i32.ne
+           (i32.load
+            (i32.add
+             (i32.shl
+              (local.get $3)
+              (i32.const 2)
+             )
+             (i32.const 304)
+            )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $1
+            (i32.add
+             (i32.shl
+              (local.get $3)
+              (i32.const 7)
+             )
+             (i32.const 544)
+            )
+           )
+           (local.set $2
+            (i32.const 0)
+           )
+           (loop $cont32
+            (block $brk32
+             (br_if $brk32
+              (i32.ge_s
+               (local.get $2)
+               (i32.const 16)
+              )
+             )
+             (local.set $11
+              (f32.load
+               (i32.add
+                (local.get $1)
+                (i32.shl
+                 (i32.add
+                  (local.get $2)
+                  (i32.const 16)
+                 )
+                 (i32.const 2)
+                )
+               )
+              )
+             )
+             (f32.store
+              (local.tee $4
+               (i32.add
+                (local.get $1)
+                (i32.shl
+                 (local.get $2)
+                 (i32.const 2)
+                )
+               )
+              )
+              (f32.mul
+               (f32.demote_f64
+                (call $act_silu
+                 (f64.promote_f32
+                  (f32.load
+                   (local.get $4)
+                  )
+                 )
+                )
+               )
+               (local.get $11)
+              )
+             )
+             (local.set $2
+              (i32.add
+               (local.get $2)
+               (i32.const 1)
+              )
+             )
+             (br $cont32)
+            )
+           )
+           (memory.copy
+            (i32.add
+             (i32.add
+              (i32.shl
+               (local.get $0)
+               (i32.const 6)
+              )
+              (i32.const 67840)
+             )
+             (i32.shl
+              (i32.add
+               (i32.mul
+                (local.get $10)
+                (i32.const 6)
+               )
+               (local.get $3)
+              )
+              (i32.const 6)
+             )
+            )
+            (local.get $1)
+            (i32.const 64)
+           )
+          )
+         )
+         (local.set $3
+          (i32.add
+           (local.get $3)
+           (i32.const 1)
+          )
+         )
+         (br $cont33)
+        )
        )
       )
      )
+     (br $passes)
     )
-    (local.set $4
-     (i32.add
-      (local.get $4)
-      (i32.const 1)
-     )
-    )
-    (br $cont34)
    )
   )
  )
- (func $qmicro_i8_t1x2v_n8k16g16 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+ (func $qmicro_i8_t1x8v_n8k16g16 (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
   (local $5 v128)
   (local $6 v128)
   (local $7 v128)
   (local $8 v128)
-  (local $9 i32)
-  (local $10 i32)
-  (local $11 i32)
-  (local $12 i32)
-  (local $13 i32)
+  (local $9 v128)
+  (local $10 v128)
+  (local $11 v128)
+  (local $12 v128)
+  (local $13 v128)
   (local $14 v128)
-  (local $15 v128)
-  (local.set $9
+  (local $15 i32)
+  (local $16 i32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 v128)
+  (local $22 v128)
+  (local $23 v128)
+  (local $24 v128)
+  (local $25 v128)
+  (local $26 v128)
+  (local $27 v128)
+  (local $28 v128)
+  (local $29 i32)
+  (local $30 i32)
+  (local $31 i32)
+  (local $32 i32)
+  (local $33 i32)
+  (local $34 i32)
+  (local $35 i32)
+  (local $36 i32)
+  (local $37 i32)
+  (local $38 i32)
+  (local $39 i32)
+  (local.set $29
    (i32.add
     (local.get $1)
     (i32.shl
@@ -2963,7 +3627,7 @@
     )
    )
   )
-  (local.set $10
+  (local.set $30
    (i32.add
     (local.get $2)
     (i32.shl
@@ -2972,14 +3636,152 @@
     )
    )
   )
-  (local.set $11
+  (local.set $31
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $15
+      (i32.add
+       (local.get $4)
+       (i32.const 1)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $15
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $15)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $32
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $16
+      (i32.add
+       (local.get $4)
+       (i32.const 2)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $16
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $16)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $33
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $17
+      (i32.add
+       (local.get $4)
+       (i32.const 3)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $17
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $17)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $34
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $18
+      (i32.add
+       (local.get $4)
+       (i32.const 4)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $18
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $18)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $35
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $19
+      (i32.add
+       (local.get $4)
+       (i32.const 5)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $19)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $36
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.tee $20
+      (i32.add
+       (local.get $4)
+       (i32.const 6)
+      )
+     )
+     (i32.const 4)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $2)
+    (i32.shl
+     (local.get $20)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $37
    (i32.add
     (local.get $1)
     (i32.shl
      (local.tee $4
       (i32.add
        (local.get $4)
-       (i32.const 1)
+       (i32.const 7)
       )
      )
      (i32.const 4)
@@ -2998,19 +3800,19 @@
   (local.set $2
    (i32.const 0)
   )
-  (loop $cont38
-   (block $brk38
-    (br_if $brk38
+  (loop $cont37
+   (block $brk37
+    (br_if $brk37
      (i32.gt_s
       (local.get $2)
       (i32.const 0)
      )
     )
-    (local.set $7
+    (local.set $21
      (f32x4.splat
       (f32.load
        (i32.add
-        (local.get $10)
+        (local.get $30)
         (local.tee $1
          (i32.shl
           (local.get $2)
@@ -3021,7 +3823,67 @@
       )
      )
     )
-    (local.set $8
+    (local.set $22
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $15)
+       )
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $16)
+       )
+      )
+     )
+    )
+    (local.set $24
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $17)
+       )
+      )
+     )
+    )
+    (local.set $25
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $18)
+       )
+      )
+     )
+    )
+    (local.set $26
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $19)
+       )
+      )
+     )
+    )
+    (local.set $27
+     (f32x4.splat
+      (f32.load
+       (i32.add
+        (local.get $1)
+        (local.get $20)
+       )
+      )
+     )
+    )
+    (local.set $28
      (f32x4.splat
       (f32.load
        (i32.add
@@ -3032,32 +3894,32 @@
      )
     )
     (local.set $1
-     (local.tee $12
+     (local.tee $38
       (i32.shl
        (local.get $2)
        (i32.const 4)
       )
      )
     )
-    (loop $cont37
-     (block $brk37
-      (br_if $brk37
+    (loop $cont36
+     (block $brk36
+      (br_if $brk36
        (i32.ge_s
         (local.get $1)
         (i32.add
-         (local.get $12)
+         (local.get $38)
          (i32.const 16)
         )
        )
       )
-      (local.set $5
+      (local.set $6
        (f32x4.add
         (f32x4.add
-         (local.get $5)
+         (local.get $6)
          (f32x4.mul
-          (local.tee $14
+          (local.tee $5
            (v128.load align=4
-            (local.tee $13
+            (local.tee $39
              (i32.add
               (local.get $0)
               (i32.shl
@@ -3071,69 +3933,285 @@
           (f32x4.mul
            (f32x4.convert_i32x4_s
             (i32x4.extend_low_i16x8_s
-             (local.tee $5
-              (v128.load8x8_s align=1
-               (i32.add
-                (local.get $1)
-                (local.get $9)
-               )
-              )
-             )
-            )
-           )
-           (local.get $7)
-          )
-         )
-        )
-        (f32x4.mul
-         (local.tee $15
-          (v128.load offset=16 align=4
-           (local.get $13)
-          )
-         )
-         (f32x4.mul
-          (f32x4.convert_i32x4_s
-           (i32x4.extend_high_i16x8_s
-            (local.get $5)
-           )
-          )
-          (local.get $7)
-         )
-        )
-       )
-      )
-      (local.set $6
-       (f32x4.add
-        (f32x4.add
-         (local.get $6)
-         (f32x4.mul
-          (local.get $14)
-          (f32x4.mul
-           (f32x4.convert_i32x4_s
-            (i32x4.extend_low_i16x8_s
              (local.tee $6
               (v128.load8x8_s align=1
                (i32.add
                 (local.get $1)
-                (local.get $11)
+                (local.get $29)
                )
               )
              )
             )
            )
-           (local.get $8)
+           (local.get $21)
           )
          )
         )
         (f32x4.mul
-         (local.get $15)
+         (local.tee $13
+          (v128.load offset=16 align=4
+           (local.get $39)
+          )
+         )
          (f32x4.mul
           (f32x4.convert_i32x4_s
            (i32x4.extend_high_i16x8_s
             (local.get $6)
            )
           )
-          (local.get $8)
+          (local.get $21)
+         )
+        )
+       )
+      )
+      (local.set $7
+       (f32x4.add
+        (f32x4.add
+         (local.get $7)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $7
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $31)
+               )
+              )
+             )
+            )
+           )
+           (local.get $22)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $7)
+           )
+          )
+          (local.get $22)
+         )
+        )
+       )
+      )
+      (local.set $8
+       (f32x4.add
+        (f32x4.add
+         (local.get $8)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $8
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $32)
+               )
+              )
+             )
+            )
+           )
+           (local.get $23)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $8)
+           )
+          )
+          (local.get $23)
+         )
+        )
+       )
+      )
+      (local.set $9
+       (f32x4.add
+        (f32x4.add
+         (local.get $9)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $9
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $33)
+               )
+              )
+             )
+            )
+           )
+           (local.get $24)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $9)
+           )
+          )
+          (local.get $24)
+         )
+        )
+       )
+      )
+      (local.set $10
+       (f32x4.add
+        (f32x4.add
+         (local.get $10)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $10
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $34)
+               )
+              )
+             )
+            )
+           )
+           (local.get $25)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $10)
+           )
+          )
+          (local.get $25)
+         )
+        )
+       )
+      )
+      (local.set $11
+       (f32x4.add
+        (f32x4.add
+         (local.get $11)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $11
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $35)
+               )
+              )
+             )
+            )
+           )
+           (local.get $26)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $11)
+           )
+          )
+          (local.get $26)
+         )
+        )
+       )
+      )
+      (local.set $12
+       (f32x4.add
+        (f32x4.add
+         (local.get $12)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $12
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $36)
+               )
+              )
+             )
+            )
+           )
+           (local.get $27)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $12)
+           )
+          )
+          (local.get $27)
+         )
+        )
+       )
+      )
+      (local.set $14
+       (f32x4.add
+        (f32x4.add
+         (local.get $14)
+         (f32x4.mul
+          (local.get $5)
+          (f32x4.mul
+           (f32x4.convert_i32x4_s
+            (i32x4.extend_low_i16x8_s
+             (local.tee $5
+              (v128.load8x8_s align=1
+               (i32.add
+                (local.get $1)
+                (local.get $37)
+               )
+              )
+             )
+            )
+           )
+           (local.get $28)
+          )
+         )
+        )
+        (f32x4.mul
+         (local.get $13)
+         (f32x4.mul
+          (f32x4.convert_i32x4_s
+           (i32x4.extend_high_i16x8_s
+            (local.get $5)
+           )
+          )
+          (local.get $28)
          )
         )
        )
@@ -3144,7 +4222,7 @@
         (i32.const 8)
        )
       )
-      (br $cont37)
+      (br $cont36)
      )
     )
     (local.set $2
@@ -3153,7 +4231,7 @@
       (i32.const 1)
      )
     )
-    (br $cont38)
+    (br $cont37)
    )
   )
   (f32.store
@@ -3162,18 +4240,18 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 1
-       (local.get $5)
+       (local.get $6)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $5)
+       (local.get $6)
       )
       (f32x4.extract_lane 3
-       (local.get $5)
+       (local.get $6)
       )
      )
     )
@@ -3186,18 +4264,162 @@
     (f32.add
      (f32.add
       (f32x4.extract_lane 0
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 1
-       (local.get $6)
+       (local.get $7)
       )
      )
      (f32.add
       (f32x4.extract_lane 2
-       (local.get $6)
+       (local.get $7)
       )
       (f32x4.extract_lane 3
-       (local.get $6)
+       (local.get $7)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=8
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $8)
+      )
+      (f32x4.extract_lane 1
+       (local.get $8)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $8)
+      )
+      (f32x4.extract_lane 3
+       (local.get $8)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=12
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $9)
+      )
+      (f32x4.extract_lane 1
+       (local.get $9)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $9)
+      )
+      (f32x4.extract_lane 3
+       (local.get $9)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=16
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $10)
+      )
+      (f32x4.extract_lane 1
+       (local.get $10)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $10)
+      )
+      (f32x4.extract_lane 3
+       (local.get $10)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=20
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $11)
+      )
+      (f32x4.extract_lane 1
+       (local.get $11)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $11)
+      )
+      (f32x4.extract_lane 3
+       (local.get $11)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=24
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $12)
+      )
+      (f32x4.extract_lane 1
+       (local.get $12)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $12)
+      )
+      (f32x4.extract_lane 3
+       (local.get $12)
+      )
+     )
+    )
+    (f32.const 0)
+   )
+  )
+  (f32.store offset=28
+   (local.get $3)
+   (f32.add
+    (f32.add
+     (f32.add
+      (f32x4.extract_lane 0
+       (local.get $14)
+      )
+      (f32x4.extract_lane 1
+       (local.get $14)
+      )
+     )
+     (f32.add
+      (f32x4.extract_lane 2
+       (local.get $14)
+      )
+      (f32x4.extract_lane 3
+       (local.get $14)
       )
      )
     )
@@ -3283,9 +4505,9 @@
   (local.set $9
    (i32.const 0)
   )
-  (loop $cont47
-   (block $brk47
-    (br_if $brk47
+  (loop $cont46
+   (block $brk46
+    (br_if $brk46
      (i32.gt_s
       (local.get $9)
       (i32.const 0)
@@ -3324,9 +4546,9 @@
       )
      )
     )
-    (loop $cont46
-     (block $brk46
-      (br_if $brk46
+    (loop $cont45
+     (block $brk45
+      (br_if $brk45
        (i32.ge_s
         (local.get $27)
         (i32.add
@@ -3654,7 +4876,7 @@
         (i32.const 8)
        )
       )
-      (br $cont46)
+      (br $cont45)
      )
     )
     (local.set $9
@@ -3663,7 +4885,7 @@
       (i32.const 1)
      )
     )
-    (br $cont47)
+    (br $cont46)
    )
   )
   (f32.store
@@ -3996,6 +5218,7 @@
   (local $13 i32)
   (local $14 i32)
   (local $15 i32)
+  (local $16 i32)
   (memory.fill
    (i32.add
     (i32.mul
@@ -4007,7 +5230,7 @@
    (i32.const 0)
    (i32.shl
     (i32.shr_u
-     (local.tee $7
+     (local.tee $1
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -4021,18 +5244,21 @@
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.get $7)
+     (local.get $1)
      (i32.const 1)
     )
     (i32.const 5)
    )
    (then
-    (loop $cont43
-     (block $brk43
-      (br_if $brk43
+    (local.set $6
+     (local.get $1)
+    )
+    (loop $cont42
+     (block $brk42
+      (br_if $brk42
        (i32.ge_s
         (local.get $4)
-        (local.get $7)
+        (local.get $6)
        )
       )
       (if
@@ -4082,7 +5308,7 @@
           )
          )
         )
-        (local.set $6
+        (local.set $8
          (i32.add
           (i32.shl
            (local.get $1)
@@ -4091,7 +5317,7 @@
           (i32.const 67200)
          )
         )
-        (local.set $8
+        (local.set $7
          (i32.add
           (i32.shl
            (local.get $1)
@@ -4103,9 +5329,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont41
-         (block $brk41
-          (br_if $brk41
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
             (local.get $1)
             (i32.const 8)
@@ -4130,9 +5356,9 @@
           (local.set $3
            (i32.const 0)
           )
-          (loop $cont40
-           (block $brk40
-            (br_if $brk40
+          (loop $cont39
+           (block $brk39
+            (br_if $brk39
              (i32.gt_s
               (local.get $3)
               (i32.const 0)
@@ -4152,28 +5378,28 @@
             (local.set $2
              (local.get $1)
             )
-            (loop $cont39
-             (block $brk39
-              (br_if $brk39
+            (loop $cont38
+             (block $brk38
+              (br_if $brk38
                (i32.ge_s
                 (local.get $2)
                 (i32.sub
                  (local.get $5)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $qmicro_i8_t1x2v_n8k16g16
+              (call $qmicro_i8_t1x8v_n8k16g16
                (local.get $9)
-               (local.get $6)
                (local.get $8)
+               (local.get $7)
                (i32.add
                 (i32.add
                  (i32.shl
                   (local.get $3)
                   (i32.const 5)
                  )
-                 (i32.const 112)
+                 (i32.const 544)
                 )
                 (i32.shl
                  (local.get $2)
@@ -4185,10 +5411,10 @@
               (local.set $2
                (i32.add
                 (local.get $2)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
-              (br $cont39)
+              (br $cont38)
              )
             )
             (local.set $3
@@ -4197,7 +5423,7 @@
               (i32.const 1)
              )
             )
-            (br $cont40)
+            (br $cont39)
            )
           )
           (local.set $1
@@ -4206,7 +5432,7 @@
             (i32.const 8)
            )
           )
-          (br $cont41)
+          (br $cont40)
          )
         )
         (local.set $2
@@ -4249,9 +5475,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont42
-         (block $brk42
-          (br_if $brk42
+        (loop $cont41
+         (block $brk41
+          (br_if $brk41
            (i32.ge_s
             (local.get $1)
             (i32.const 32)
@@ -4273,7 +5499,7 @@
              (v128.load align=4
               (i32.add
                (local.get $1)
-               (i32.const 112)
+               (i32.const 544)
               )
              )
             )
@@ -4285,7 +5511,7 @@
             (i32.const 16)
            )
           )
-          (br $cont42)
+          (br $cont41)
          )
         )
        )
@@ -4296,13 +5522,13 @@
         (i32.const 1)
        )
       )
-      (br $cont43)
+      (br $cont42)
      )
     )
     (return)
    )
   )
-  (local.set $7
+  (local.set $8
    (i32.div_u
     (i32.load
      (i32.add
@@ -4316,51 +5542,40 @@
     (i32.const 6)
    )
   )
-  (loop $cont53
-   (block $brk53
-    (br_if $brk53
-     (i32.ge_s
-      (local.get $4)
-      (local.get $7)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $6)
+     (local.get $8)
     )
-    (if
-     (i32.ne
-      (local.tee $2
-       (i32.load
+    (then
+     (local.set $2
+      (i32.load
+       (i32.add
         (i32.add
-         (i32.add
-          (i32.mul
-           (local.get $0)
-           (i32.const 448)
-          )
-          (i32.const 69248)
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
          )
-         (i32.shl
-          (local.get $4)
-          (i32.const 2)
-         )
+         (i32.const 69248)
+        )
+        (i32.shl
+         (local.get $6)
+         (i32.const 2)
         )
        )
       )
-      (i32.const -1)
      )
-     (then
-      (if
-       (i32.ge_u
-        (local.get $2)
-        (i32.const 4)
-       )
-       (then
-        (unreachable)
-       )
-      )
+     (local.set $4
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $1
        (i32.const 0)
       )
-      (loop $cont45
-       (block $brk45
-        (br_if $brk45
+      (loop $cont43
+       (block $brk43
+        (br_if $brk43
          (i32.ge_s
           (local.get $1)
           (i32.const 6)
@@ -4368,15 +5583,18 @@
         )
         (i32.store
          (i32.add
-          (local.tee $6
+          (local.tee $3
            (i32.shl
-            (local.get $1)
+            (i32.add
+             (local.get $1)
+             (local.get $4)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 88)
+          (i32.const 304)
          )
-         (local.tee $5
+         (local.tee $7
           (i32.load
            (i32.add
             (i32.add
@@ -4387,10 +5605,10 @@
              (i32.const 69120)
             )
             (i32.shl
-             (local.tee $3
+             (local.tee $5
               (i32.add
                (i32.mul
-                (local.get $4)
+                (local.get $6)
                 (i32.const 6)
                )
                (local.get $1)
@@ -4404,11 +5622,11 @@
         )
         (i32.store
          (i32.sub
-          (local.get $6)
+          (local.get $3)
           (i32.const -64)
          )
          (select
-          (local.tee $6
+          (local.tee $3
            (i32.add
             (i32.shl
              (local.get $0)
@@ -4419,13 +5637,13 @@
           )
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $5)
             (i32.const 6)
            )
-           (local.get $6)
+           (local.get $3)
           )
           (i32.eq
-           (local.get $5)
+           (local.get $7)
            (i32.const -1)
           )
          )
@@ -4436,318 +5654,379 @@
           (i32.const 1)
          )
         )
-        (br $cont45)
+        (br $cont43)
        )
       )
-      (local.set $6
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 7)
-        )
-        (i32.const 67200)
-       )
-      )
-      (local.set $8
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 5)
-        )
-        (i32.const 67712)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont50
-       (block $brk50
-        (br_if $brk50
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 8)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $5
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $4
            (i32.add
-            (local.get $1)
-            (i32.const 8)
-           )
-          )
-          (i32.const 8)
-         )
-         (then
-          (local.set $5
-           (i32.const 8)
-          )
-         )
-        )
-        (local.set $3
-         (i32.const 0)
-        )
-        (loop $cont49
-         (block $brk49
-          (br_if $brk49
-           (i32.gt_s
-            (local.get $3)
-            (i32.const 0)
-           )
-          )
-          (local.set $9
-           (i32.load
-            (i32.sub
-             (local.tee $2
-              (i32.shl
-               (local.get $3)
-               (i32.const 2)
-              )
-             )
-             (i32.const -64)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 68)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 72)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 76)
-            )
-           )
-          )
-          (local.set $14
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 80)
-            )
-           )
-          )
-          (local.set $15
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 84)
-            )
-           )
-          )
-          (local.set $2
-           (local.get $1)
-          )
-          (loop $cont48
-           (block $brk48
-            (br_if $brk48
-             (i32.ge_s
-              (local.get $2)
-              (i32.sub
-               (local.get $5)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $qmicro_i8_t6x2v_n8k16g16
-             (local.get $9)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (local.get $14)
-             (local.get $15)
-             (local.get $6)
-             (local.get $8)
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $3)
-                (i32.const 5)
-               )
-               (i32.const 112)
-              )
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (local.get $2)
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 2)
-             )
-            )
-            (br $cont48)
-           )
-          )
-          (local.set $3
-           (i32.add
-            (local.get $3)
+            (local.get $4)
             (i32.const 6)
            )
           )
-          (br $cont49)
+          (i32.const 60)
          )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 8)
-         )
-        )
-        (br $cont50)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont52
-       (block $brk52
-        (br_if $brk52
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 6)
-         )
-        )
-        (if
-         (i32.ne
-          (local.tee $2
-           (i32.load
-            (i32.add
-             (i32.shl
-              (local.get $1)
-              (i32.const 2)
-             )
-             (i32.const 88)
-            )
-           )
-          )
-          (i32.const -1)
-         )
-         (then
-          (local.set $5
+         (i32.gt_s
+          (local.get $8)
+          (local.tee $6
            (i32.add
-            (i32.shl
-             (local.get $1)
-             (i32.const 5)
-            )
-            (i32.const 112)
+            (local.get $6)
+            (i32.const 1)
            )
           )
-          (local.set $3
+         )
+        )
+        (then
+         (i32.eq
+          (i32.load
            (i32.add
             (i32.add
              (i32.mul
               (local.get $0)
-              (i32.const 192)
+              (i32.const 448)
              )
-             (i32.const 69120)
+             (i32.const 69248)
             )
             (i32.shl
-             (i32.shr_u
-              (local.get $2)
-              (i32.const 1)
-             )
-             (i32.const 5)
+             (local.get $6)
+             (i32.const 2)
             )
            )
           )
-          (local.set $10
-           (f32x4.splat
-            (f32.load
-             (i32.add
-              (i32.add
-               (i32.mul
-                (local.get $0)
-                (i32.const 384)
+          (local.get $2)
+         )
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $2)
+       (i32.const -1)
+      )
+      (then
+       (if
+        (i32.ge_u
+         (local.get $2)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $7
+        (i32.add
+         (i32.shl
+          (local.get $2)
+          (i32.const 7)
+         )
+         (i32.const 67200)
+        )
+       )
+       (local.set $9
+        (i32.add
+         (i32.shl
+          (local.get $2)
+          (i32.const 5)
+         )
+         (i32.const 67712)
+        )
+       )
+       (local.set $1
+        (i32.const 0)
+       )
+       (loop $cont49
+        (block $brk49
+         (br_if $brk49
+          (i32.ge_s
+           (local.get $1)
+           (i32.const 8)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $5
+            (i32.add
+             (local.get $1)
+             (i32.const 8)
+            )
+           )
+           (i32.const 8)
+          )
+          (then
+           (local.set $5
+            (i32.const 8)
+           )
+          )
+         )
+         (local.set $3
+          (i32.const 0)
+         )
+         (loop $cont48
+          (block $brk48
+           (br_if $brk48
+            (i32.ge_s
+             (local.get $3)
+             (i32.sub
+              (local.get $4)
+              (i32.const 5)
+             )
+            )
+           )
+           (local.set $11
+            (i32.load
+             (i32.sub
+              (local.tee $2
+               (i32.shl
+                (local.get $3)
+                (i32.const 2)
                )
-               (i32.const 69248)
               )
-              (i32.shl
+              (i32.const -64)
+             )
+            )
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 68)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 72)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 76)
+             )
+            )
+           )
+           (local.set $15
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 80)
+             )
+            )
+           )
+           (local.set $16
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 84)
+             )
+            )
+           )
+           (local.set $2
+            (local.get $1)
+           )
+           (loop $cont47
+            (block $brk47
+             (br_if $brk47
+              (i32.ge_s
+               (local.get $2)
+               (i32.sub
+                (local.get $5)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $qmicro_i8_t6x2v_n8k16g16
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (local.get $14)
+              (local.get $15)
+              (local.get $16)
+              (local.get $7)
+              (local.get $9)
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $3)
+                 (i32.const 5)
+                )
+                (i32.const 544)
+               )
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
+               )
+              )
+              (local.get $2)
+             )
+             (local.set $2
+              (i32.add
                (local.get $2)
                (i32.const 2)
               )
              )
+             (br $cont47)
             )
            )
+           (local.set $3
+            (i32.add
+             (local.get $3)
+             (i32.const 6)
+            )
+           )
+           (br $cont48)
           )
-          (local.set $2
-           (i32.const 0)
+         )
+         (local.set $1
+          (i32.add
+           (local.get $1)
+           (i32.const 8)
           )
-          (loop $cont51
-           (block $brk51
-            (br_if $brk51
-             (i32.ge_s
-              (local.get $2)
-              (i32.const 32)
+         )
+         (br $cont49)
+        )
+       )
+       (local.set $1
+        (i32.const 0)
+       )
+       (loop $cont51
+        (block $brk51
+         (br_if $brk51
+          (i32.ge_s
+           (local.get $1)
+           (local.get $4)
+          )
+         )
+         (if
+          (i32.ne
+           (local.tee $2
+            (i32.load
+             (i32.add
+              (i32.shl
+               (local.get $1)
+               (i32.const 2)
+              )
+              (i32.const 304)
              )
             )
-            (v128.store align=4
-             (local.tee $6
-              (i32.add
-               (local.get $2)
-               (local.get $3)
-              )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $5
+            (i32.add
+             (i32.shl
+              (local.get $1)
+              (i32.const 5)
              )
-             (f32x4.add
-              (v128.load align=4
-               (local.get $6)
+             (i32.const 544)
+            )
+           )
+           (local.set $3
+            (i32.add
+             (i32.add
+              (i32.mul
+               (local.get $0)
+               (i32.const 192)
               )
-              (f32x4.mul
-               (local.get $10)
-               (v128.load align=4
-                (i32.add
-                 (local.get $2)
-                 (local.get $5)
+              (i32.const 69120)
+             )
+             (i32.shl
+              (i32.shr_u
+               (local.get $2)
+               (i32.const 1)
+              )
+              (i32.const 5)
+             )
+            )
+           )
+           (local.set $10
+            (f32x4.splat
+             (f32.load
+              (i32.add
+               (i32.add
+                (i32.mul
+                 (local.get $0)
+                 (i32.const 384)
                 )
+                (i32.const 69248)
+               )
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
                )
               )
              )
             )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 16)
+           )
+           (local.set $2
+            (i32.const 0)
+           )
+           (loop $cont50
+            (block $brk50
+             (br_if $brk50
+              (i32.ge_s
+               (local.get $2)
+               (i32.const 32)
+              )
              )
+             (v128.store align=4
+              (local.tee $7
+               (i32.add
+                (local.get $2)
+                (local.get $3)
+               )
+              )
+              (f32x4.add
+               (v128.load align=4
+                (local.get $7)
+               )
+               (f32x4.mul
+                (local.get $10)
+                (v128.load align=4
+                 (i32.add
+                  (local.get $2)
+                  (local.get $5)
+                 )
+                )
+               )
+              )
+             )
+             (local.set $2
+              (i32.add
+               (local.get $2)
+               (i32.const 16)
+              )
+             )
+             (br $cont50)
             )
-            (br $cont51)
            )
           )
          )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 1)
+         (local.set $1
+          (i32.add
+           (local.get $1)
+           (i32.const 1)
+          )
          )
+         (br $cont51)
         )
-        (br $cont52)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $4
-     (i32.add
-      (local.get $4)
-      (i32.const 1)
-     )
-    )
-    (br $cont53)
    )
   )
  )

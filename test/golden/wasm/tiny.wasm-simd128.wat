@@ -1140,20 +1140,95 @@
    (local.get $5)
   )
  )
- (func $micro_t1x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
-  (local $5 v128)
+ (func $micro_t1x8v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32)
+  (local $5 i32)
   (local $6 v128)
-  (local $7 f32)
-  (local $8 f32)
-  (local $9 i32)
-  (local $10 i32)
+  (local $7 v128)
+  (local $8 v128)
+  (local $9 v128)
+  (local $10 v128)
   (local $11 v128)
-  (local $12 f32)
-  (local.set $10
+  (local $12 v128)
+  (local $13 v128)
+  (local $14 v128)
+  (local $15 v128)
+  (local $16 f32)
+  (local $17 i32)
+  (local $18 i32)
+  (local $19 i32)
+  (local $20 i32)
+  (local $21 i32)
+  (local $22 i32)
+  (local $23 i32)
+  (local $24 i32)
+  (local $25 f32)
+  (local $26 f32)
+  (local $27 f32)
+  (local $28 f32)
+  (local $29 f32)
+  (local $30 f32)
+  (local $31 f32)
+  (local $32 f32)
+  (local $33 i32)
+  (local.set $18
    (i32.add
     (local.get $4)
-    (local.tee $9
+    (local.tee $17
      (local.get $1)
+    )
+   )
+  )
+  (local.set $19
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.get $4)
+     (i32.const 1)
+    )
+   )
+  )
+  (local.set $20
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 3)
+    )
+   )
+  )
+  (local.set $21
+   (i32.add
+    (local.get $1)
+    (i32.shl
+     (local.get $4)
+     (i32.const 2)
+    )
+   )
+  )
+  (local.set $22
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 5)
+    )
+   )
+  )
+  (local.set $23
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 6)
+    )
+   )
+  )
+  (local.set $24
+   (i32.add
+    (local.get $1)
+    (i32.mul
+     (local.get $4)
+     (i32.const 7)
     )
    )
   )
@@ -1168,16 +1243,241 @@
   )
   (loop $cont18
    (if
+    (i32.gt_s
+     (i32.sub
+      (local.get $4)
+      (i32.const 16)
+     )
+     (local.get $1)
+    )
+    (then
+     (local.set $7
+      (f32x4.add
+       (f32x4.add
+        (local.get $7)
+        (f32x4.mul
+         (local.tee $6
+          (v128.load align=4
+           (local.tee $5
+            (i32.add
+             (local.get $0)
+             (local.get $1)
+            )
+           )
+          )
+         )
+         (v128.load align=4
+          (local.tee $33
+           (i32.add
+            (local.get $1)
+            (local.get $17)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.tee $8
+         (v128.load offset=16 align=4
+          (local.get $5)
+         )
+        )
+        (v128.load offset=16 align=4
+         (local.get $33)
+        )
+       )
+      )
+     )
+     (local.set $9
+      (f32x4.add
+       (f32x4.add
+        (local.get $9)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $18)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $10
+      (f32x4.add
+       (f32x4.add
+        (local.get $10)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $19)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $11
+      (f32x4.add
+       (f32x4.add
+        (local.get $11)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $20)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $12
+      (f32x4.add
+       (f32x4.add
+        (local.get $12)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $21)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $13
+      (f32x4.add
+       (f32x4.add
+        (local.get $13)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $22)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $14
+      (f32x4.add
+       (f32x4.add
+        (local.get $14)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $23)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $15
+      (f32x4.add
+       (f32x4.add
+        (local.get $15)
+        (f32x4.mul
+         (local.get $6)
+         (v128.load align=4
+          (local.tee $5
+           (i32.add
+            (local.get $1)
+            (local.get $24)
+           )
+          )
+         )
+        )
+       )
+       (f32x4.mul
+        (local.get $8)
+        (v128.load offset=16 align=4
+         (local.get $5)
+        )
+       )
+      )
+     )
+     (local.set $1
+      (i32.add
+       (local.get $1)
+       (i32.const 32)
+      )
+     )
+     (br $cont18)
+    )
+   )
+  )
+  (loop $cont19
+   (if
     (i32.lt_s
      (local.get $1)
      (local.get $4)
     )
     (then
-     (local.set $5
+     (local.set $7
       (f32x4.add
-       (local.get $5)
+       (local.get $7)
        (f32x4.mul
-        (local.tee $11
+        (local.tee $6
          (v128.load align=4
           (i32.add
            (local.get $0)
@@ -1188,21 +1488,105 @@
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $9)
+          (local.get $17)
          )
         )
        )
       )
      )
-     (local.set $6
+     (local.set $9
       (f32x4.add
-       (local.get $6)
+       (local.get $9)
        (f32x4.mul
-        (local.get $11)
+        (local.get $6)
         (v128.load align=4
          (i32.add
           (local.get $1)
-          (local.get $10)
+          (local.get $18)
+         )
+        )
+       )
+      )
+     )
+     (local.set $10
+      (f32x4.add
+       (local.get $10)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $19)
+         )
+        )
+       )
+      )
+     )
+     (local.set $11
+      (f32x4.add
+       (local.get $11)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $20)
+         )
+        )
+       )
+      )
+     )
+     (local.set $12
+      (f32x4.add
+       (local.get $12)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $21)
+         )
+        )
+       )
+      )
+     )
+     (local.set $13
+      (f32x4.add
+       (local.get $13)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $22)
+         )
+        )
+       )
+      )
+     )
+     (local.set $14
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $23)
+         )
+        )
+       )
+      )
+     )
+     (local.set $15
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $6)
+        (v128.load align=4
+         (i32.add
+          (local.get $1)
+          (local.get $24)
          )
         )
        )
@@ -1214,46 +1598,166 @@
        (i32.const 16)
       )
      )
-     (br $cont18)
+     (br $cont19)
     )
    )
   )
-  (local.set $7
+  (local.set $25
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $5)
+      (local.get $7)
      )
      (f32x4.extract_lane 1
-      (local.get $5)
+      (local.get $7)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $5)
+      (local.get $7)
      )
      (f32x4.extract_lane 3
-      (local.get $5)
+      (local.get $7)
      )
     )
    )
   )
-  (local.set $8
+  (local.set $26
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $6)
+      (local.get $9)
      )
      (f32x4.extract_lane 1
-      (local.get $6)
+      (local.get $9)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $6)
+      (local.get $9)
      )
      (f32x4.extract_lane 3
-      (local.get $6)
+      (local.get $9)
+     )
+    )
+   )
+  )
+  (local.set $27
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $10)
+     )
+     (f32x4.extract_lane 1
+      (local.get $10)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $10)
+     )
+     (f32x4.extract_lane 3
+      (local.get $10)
+     )
+    )
+   )
+  )
+  (local.set $28
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $11)
+     )
+     (f32x4.extract_lane 1
+      (local.get $11)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $11)
+     )
+     (f32x4.extract_lane 3
+      (local.get $11)
+     )
+    )
+   )
+  )
+  (local.set $29
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $12)
+     )
+     (f32x4.extract_lane 1
+      (local.get $12)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $12)
+     )
+     (f32x4.extract_lane 3
+      (local.get $12)
+     )
+    )
+   )
+  )
+  (local.set $30
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $13)
+     )
+     (f32x4.extract_lane 1
+      (local.get $13)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $13)
+     )
+     (f32x4.extract_lane 3
+      (local.get $13)
+     )
+    )
+   )
+  )
+  (local.set $31
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $14)
+     )
+     (f32x4.extract_lane 1
+      (local.get $14)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $14)
+     )
+     (f32x4.extract_lane 3
+      (local.get $14)
+     )
+    )
+   )
+  )
+  (local.set $32
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $15)
+     )
+     (f32x4.extract_lane 1
+      (local.get $15)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $15)
+     )
+     (f32x4.extract_lane 3
+      (local.get $15)
      )
     )
    )
@@ -1261,18 +1765,18 @@
   (local.set $1
    (local.get $4)
   )
-  (loop $cont19
+  (loop $cont20
    (if
     (i32.lt_s
      (local.get $1)
      (local.get $3)
     )
     (then
-     (local.set $7
+     (local.set $25
       (f32.add
-       (local.get $7)
+       (local.get $25)
        (f32.mul
-        (local.tee $12
+        (local.tee $16
          (f32.load
           (i32.add
            (local.get $0)
@@ -1283,21 +1787,105 @@
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $9)
+          (local.get $17)
          )
         )
        )
       )
      )
-     (local.set $8
+     (local.set $26
       (f32.add
-       (local.get $8)
+       (local.get $26)
        (f32.mul
-        (local.get $12)
+        (local.get $16)
         (f32.load
          (i32.add
           (local.get $1)
-          (local.get $10)
+          (local.get $18)
+         )
+        )
+       )
+      )
+     )
+     (local.set $27
+      (f32.add
+       (local.get $27)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $19)
+         )
+        )
+       )
+      )
+     )
+     (local.set $28
+      (f32.add
+       (local.get $28)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $20)
+         )
+        )
+       )
+      )
+     )
+     (local.set $29
+      (f32.add
+       (local.get $29)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $21)
+         )
+        )
+       )
+      )
+     )
+     (local.set $30
+      (f32.add
+       (local.get $30)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $22)
+         )
+        )
+       )
+      )
+     )
+     (local.set $31
+      (f32.add
+       (local.get $31)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $23)
+         )
+        )
+       )
+      )
+     )
+     (local.set $32
+      (f32.add
+       (local.get $32)
+       (f32.mul
+        (local.get $16)
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $24)
          )
         )
        )
@@ -1309,17 +1897,41 @@
        (i32.const 4)
       )
      )
-     (br $cont19)
+     (br $cont20)
     )
    )
   )
   (f32.store
    (local.get $2)
-   (local.get $7)
+   (local.get $25)
   )
   (f32.store offset=4
    (local.get $2)
-   (local.get $8)
+   (local.get $26)
+  )
+  (f32.store offset=8
+   (local.get $2)
+   (local.get $27)
+  )
+  (f32.store offset=12
+   (local.get $2)
+   (local.get $28)
+  )
+  (f32.store offset=16
+   (local.get $2)
+   (local.get $29)
+  )
+  (f32.store offset=20
+   (local.get $2)
+   (local.get $30)
+  )
+  (f32.store offset=24
+   (local.get $2)
+   (local.get $31)
+  )
+  (f32.store offset=28
+   (local.get $2)
+   (local.get $32)
   )
  )
  (func $act_silu (param $0 f64) (result f64)
@@ -1337,7 +1949,7 @@
  )
  (func $micro_t5x2v (param $0 i32) (param $1 i32) (param $2 i32) (param $3 i32) (param $4 i32) (param $5 i32) (param $6 i32) (param $7 i32) (param $8 i32) (param $9 i32)
   (local $10 v128)
-  (local $11 f32)
+  (local $11 i32)
   (local $12 v128)
   (local $13 v128)
   (local $14 v128)
@@ -1348,29 +1960,31 @@
   (local $19 v128)
   (local $20 v128)
   (local $21 v128)
-  (local $22 f32)
-  (local $23 f32)
-  (local $24 f32)
+  (local $22 v128)
+  (local $23 v128)
+  (local $24 v128)
   (local $25 f32)
-  (local $26 f32)
+  (local $26 v128)
   (local $27 f32)
-  (local $28 f32)
+  (local $28 v128)
   (local $29 f32)
-  (local $30 f32)
-  (local $31 f32)
+  (local $30 i32)
+  (local $31 i32)
   (local $32 f32)
   (local $33 f32)
-  (local $34 i32)
-  (local $35 i32)
-  (local $36 v128)
-  (local $37 v128)
-  (local $38 v128)
-  (local $39 v128)
-  (local $40 v128)
-  (local.set $35
+  (local $34 f32)
+  (local $35 f32)
+  (local $36 f32)
+  (local $37 f32)
+  (local $38 f32)
+  (local $39 f32)
+  (local $40 f32)
+  (local $41 f32)
+  (local $42 i32)
+  (local.set $31
    (i32.add
     (local.get $8)
-    (local.tee $34
+    (local.tee $30
      (local.get $5)
     )
    )
@@ -1384,112 +1998,53 @@
   (local.set $5
    (i32.const 0)
   )
-  (loop $cont27
-   (block $brk27
-    (br_if $brk27
+  (loop $cont28
+   (block $brk28
+    (br_if $brk28
      (i32.ge_s
       (local.get $5)
-      (local.get $8)
-     )
-    )
-    (local.set $12
-     (f32x4.add
-      (local.get $12)
-      (f32x4.mul
-       (local.tee $36
-        (v128.load align=4
-         (i32.add
-          (local.get $0)
-          (local.get $5)
-         )
-        )
-       )
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $5)
-          (local.get $34)
-         )
-        )
-       )
+      (i32.sub
+       (local.get $8)
+       (i32.const 16)
       )
      )
     )
     (local.set $14
      (f32x4.add
-      (local.get $14)
-      (f32x4.mul
-       (local.tee $37
-        (v128.load align=4
-         (i32.add
-          (local.get $1)
-          (local.get $5)
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $0)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.tee $12
+         (v128.load align=4
+          (local.tee $42
+           (i32.add
+            (local.get $5)
+            (local.get $30)
+           )
+          )
          )
         )
        )
-       (local.get $10)
       )
-     )
-    )
-    (local.set $16
-     (f32x4.add
-      (local.get $16)
       (f32x4.mul
-       (local.tee $38
-        (v128.load align=4
-         (i32.add
-          (local.get $2)
-          (local.get $5)
-         )
+       (local.tee $26
+        (v128.load offset=16 align=4
+         (local.get $11)
         )
        )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $18
-     (f32x4.add
-      (local.get $18)
-      (f32x4.mul
-       (local.tee $39
-        (v128.load align=4
-         (i32.add
-          (local.get $3)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $20
-     (f32x4.add
-      (local.get $20)
-      (f32x4.mul
-       (local.tee $40
-        (v128.load align=4
-         (i32.add
-          (local.get $4)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $10)
-      )
-     )
-    )
-    (local.set $13
-     (f32x4.add
-      (local.get $13)
-      (f32x4.mul
-       (local.get $36)
-       (local.tee $10
-        (v128.load align=4
-         (i32.add
-          (local.get $5)
-          (local.get $35)
-         )
+       (local.tee $13
+        (v128.load offset=16 align=4
+         (local.get $42)
         )
        )
       )
@@ -1497,206 +2052,368 @@
     )
     (local.set $15
      (f32x4.add
-      (local.get $15)
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $10)
+        (local.tee $10
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $5)
+            (local.get $31)
+           )
+          )
+         )
+        )
+       )
+      )
       (f32x4.mul
-       (local.get $37)
-       (local.get $10)
+       (local.get $26)
+       (local.tee $26
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+      )
+     )
+    )
+    (local.set $16
+     (f32x4.add
+      (f32x4.add
+       (local.get $16)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $1)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $17
      (f32x4.add
-      (local.get $17)
+      (f32x4.add
+       (local.get $17)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $38)
-       (local.get $10)
+       (local.get $28)
+       (local.get $26)
+      )
+     )
+    )
+    (local.set $18
+     (f32x4.add
+      (f32x4.add
+       (local.get $18)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $2)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $19
      (f32x4.add
-      (local.get $19)
+      (f32x4.add
+       (local.get $19)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $39)
-       (local.get $10)
+       (local.get $28)
+       (local.get $26)
+      )
+     )
+    )
+    (local.set $20
+     (f32x4.add
+      (f32x4.add
+       (local.get $20)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $3)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
+      (f32x4.mul
+       (local.tee $28
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
       )
      )
     )
     (local.set $21
      (f32x4.add
-      (local.get $21)
+      (f32x4.add
+       (local.get $21)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
       (f32x4.mul
-       (local.get $40)
-       (local.get $10)
+       (local.get $28)
+       (local.get $26)
+      )
+     )
+    )
+    (local.set $22
+     (f32x4.add
+      (f32x4.add
+       (local.get $22)
+       (f32x4.mul
+        (local.tee $24
+         (v128.load align=4
+          (local.tee $11
+           (i32.add
+            (local.get $4)
+            (local.get $5)
+           )
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
+      (f32x4.mul
+       (local.tee $12
+        (v128.load offset=16 align=4
+         (local.get $11)
+        )
+       )
+       (local.get $13)
+      )
+     )
+    )
+    (local.set $23
+     (f32x4.add
+      (f32x4.add
+       (local.get $23)
+       (f32x4.mul
+        (local.get $24)
+        (local.get $10)
+       )
+      )
+      (f32x4.mul
+       (local.get $12)
+       (local.get $26)
       )
      )
     )
     (local.set $5
      (i32.add
       (local.get $5)
-      (i32.const 16)
+      (i32.const 32)
      )
     )
-    (br $cont27)
+    (br $cont28)
    )
   )
-  (local.set $24
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $12)
-     )
-     (f32x4.extract_lane 1
-      (local.get $12)
+  (loop $cont29
+   (if
+    (i32.eqz
+     (i32.ge_s
+      (local.get $5)
+      (local.get $8)
      )
     )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $12)
+    (then
+     (local.set $14
+      (f32x4.add
+       (local.get $14)
+       (f32x4.mul
+        (local.tee $13
+         (v128.load align=4
+          (i32.add
+           (local.get $0)
+           (local.get $5)
+          )
+         )
+        )
+        (local.tee $12
+         (v128.load align=4
+          (i32.add
+           (local.get $5)
+           (local.get $30)
+          )
+         )
+        )
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $12)
+     (local.set $15
+      (f32x4.add
+       (local.get $15)
+       (f32x4.mul
+        (local.get $13)
+        (local.tee $13
+         (v128.load align=4
+          (i32.add
+           (local.get $5)
+           (local.get $31)
+          )
+         )
+        )
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $25
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $13)
+     (local.set $16
+      (f32x4.add
+       (local.get $16)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $1)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $13)
+     (local.set $17
+      (f32x4.add
+       (local.get $17)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $13)
+     (local.set $18
+      (f32x4.add
+       (local.get $18)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $2)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $13)
+     (local.set $19
+      (f32x4.add
+       (local.get $19)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $26
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $14)
+     (local.set $20
+      (f32x4.add
+       (local.get $20)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $3)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $14)
+     (local.set $21
+      (f32x4.add
+       (local.get $21)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $14)
+     (local.set $22
+      (f32x4.add
+       (local.get $22)
+       (f32x4.mul
+        (local.tee $10
+         (v128.load align=4
+          (i32.add
+           (local.get $4)
+           (local.get $5)
+          )
+         )
+        )
+        (local.get $12)
+       )
+      )
      )
-     (f32x4.extract_lane 3
-      (local.get $14)
+     (local.set $23
+      (f32x4.add
+       (local.get $23)
+       (f32x4.mul
+        (local.get $10)
+        (local.get $13)
+       )
+      )
      )
-    )
-   )
-  )
-  (local.set $27
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $15)
+     (local.set $5
+      (i32.add
+       (local.get $5)
+       (i32.const 16)
+      )
      )
-     (f32x4.extract_lane 1
-      (local.get $15)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $15)
-     )
-     (f32x4.extract_lane 3
-      (local.get $15)
-     )
-    )
-   )
-  )
-  (local.set $28
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $16)
-     )
-     (f32x4.extract_lane 1
-      (local.get $16)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $16)
-     )
-     (f32x4.extract_lane 3
-      (local.get $16)
-     )
-    )
-   )
-  )
-  (local.set $29
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $17)
-     )
-     (f32x4.extract_lane 1
-      (local.get $17)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $17)
-     )
-     (f32x4.extract_lane 3
-      (local.get $17)
-     )
-    )
-   )
-  )
-  (local.set $30
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $18)
-     )
-     (f32x4.extract_lane 1
-      (local.get $18)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $18)
-     )
-     (f32x4.extract_lane 3
-      (local.get $18)
-     )
-    )
-   )
-  )
-  (local.set $31
-   (f32.add
-    (f32.add
-     (f32x4.extract_lane 0
-      (local.get $19)
-     )
-     (f32x4.extract_lane 1
-      (local.get $19)
-     )
-    )
-    (f32.add
-     (f32x4.extract_lane 2
-      (local.get $19)
-     )
-     (f32x4.extract_lane 3
-      (local.get $19)
-     )
+     (br $cont29)
     )
    )
   )
@@ -1704,18 +2421,18 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
-      (local.get $20)
+      (local.get $14)
      )
      (f32x4.extract_lane 1
-      (local.get $20)
+      (local.get $14)
      )
     )
     (f32.add
      (f32x4.extract_lane 2
-      (local.get $20)
+      (local.get $14)
      )
      (f32x4.extract_lane 3
-      (local.get $20)
+      (local.get $14)
      )
     )
    )
@@ -1724,6 +2441,126 @@
    (f32.add
     (f32.add
      (f32x4.extract_lane 0
+      (local.get $15)
+     )
+     (f32x4.extract_lane 1
+      (local.get $15)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $15)
+     )
+     (f32x4.extract_lane 3
+      (local.get $15)
+     )
+    )
+   )
+  )
+  (local.set $34
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $16)
+     )
+     (f32x4.extract_lane 1
+      (local.get $16)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $16)
+     )
+     (f32x4.extract_lane 3
+      (local.get $16)
+     )
+    )
+   )
+  )
+  (local.set $35
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $17)
+     )
+     (f32x4.extract_lane 1
+      (local.get $17)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $17)
+     )
+     (f32x4.extract_lane 3
+      (local.get $17)
+     )
+    )
+   )
+  )
+  (local.set $36
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $18)
+     )
+     (f32x4.extract_lane 1
+      (local.get $18)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $18)
+     )
+     (f32x4.extract_lane 3
+      (local.get $18)
+     )
+    )
+   )
+  )
+  (local.set $37
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $19)
+     )
+     (f32x4.extract_lane 1
+      (local.get $19)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $19)
+     )
+     (f32x4.extract_lane 3
+      (local.get $19)
+     )
+    )
+   )
+  )
+  (local.set $38
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $20)
+     )
+     (f32x4.extract_lane 1
+      (local.get $20)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $20)
+     )
+     (f32x4.extract_lane 3
+      (local.get $20)
+     )
+    )
+   )
+  )
+  (local.set $39
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
       (local.get $21)
      )
      (f32x4.extract_lane 1
@@ -1740,22 +2577,62 @@
     )
    )
   )
+  (local.set $40
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $22)
+     )
+     (f32x4.extract_lane 1
+      (local.get $22)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $22)
+     )
+     (f32x4.extract_lane 3
+      (local.get $22)
+     )
+    )
+   )
+  )
+  (local.set $41
+   (f32.add
+    (f32.add
+     (f32x4.extract_lane 0
+      (local.get $23)
+     )
+     (f32x4.extract_lane 1
+      (local.get $23)
+     )
+    )
+    (f32.add
+     (f32x4.extract_lane 2
+      (local.get $23)
+     )
+     (f32x4.extract_lane 3
+      (local.get $23)
+     )
+    )
+   )
+  )
   (local.set $5
    (local.get $8)
   )
-  (loop $cont28
-   (block $brk28
-    (br_if $brk28
+  (loop $cont30
+   (block $brk30
+    (br_if $brk30
      (i32.ge_s
       (local.get $5)
       (local.get $7)
      )
     )
-    (local.set $24
+    (local.set $32
      (f32.add
-      (local.get $24)
+      (local.get $32)
       (f32.mul
-       (local.tee $22
+       (local.tee $27
         (f32.load
          (i32.add
           (local.get $0)
@@ -1763,121 +2640,14 @@
          )
         )
        )
-       (local.tee $23
+       (local.tee $29
         (f32.load
          (i32.add
           (local.get $5)
-          (local.get $34)
+          (local.get $30)
          )
         )
        )
-      )
-     )
-    )
-    (local.set $25
-     (f32.add
-      (local.get $25)
-      (f32.mul
-       (local.get $22)
-       (local.tee $22
-        (f32.load
-         (i32.add
-          (local.get $5)
-          (local.get $35)
-         )
-        )
-       )
-      )
-     )
-    )
-    (local.set $26
-     (f32.add
-      (local.get $26)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $1)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $23)
-      )
-     )
-    )
-    (local.set $27
-     (f32.add
-      (local.get $27)
-      (f32.mul
-       (local.get $11)
-       (local.get $22)
-      )
-     )
-    )
-    (local.set $28
-     (f32.add
-      (local.get $28)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $2)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $23)
-      )
-     )
-    )
-    (local.set $29
-     (f32.add
-      (local.get $29)
-      (f32.mul
-       (local.get $11)
-       (local.get $22)
-      )
-     )
-    )
-    (local.set $30
-     (f32.add
-      (local.get $30)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $3)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $23)
-      )
-     )
-    )
-    (local.set $31
-     (f32.add
-      (local.get $31)
-      (f32.mul
-       (local.get $11)
-       (local.get $22)
-      )
-     )
-    )
-    (local.set $32
-     (f32.add
-      (local.get $32)
-      (f32.mul
-       (local.tee $11
-        (f32.load
-         (i32.add
-          (local.get $4)
-          (local.get $5)
-         )
-        )
-       )
-       (local.get $23)
       )
      )
     )
@@ -1885,8 +2655,115 @@
      (f32.add
       (local.get $33)
       (f32.mul
-       (local.get $11)
-       (local.get $22)
+       (local.get $27)
+       (local.tee $27
+        (f32.load
+         (i32.add
+          (local.get $5)
+          (local.get $31)
+         )
+        )
+       )
+      )
+     )
+    )
+    (local.set $34
+     (f32.add
+      (local.get $34)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $1)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $35
+     (f32.add
+      (local.get $35)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $36
+     (f32.add
+      (local.get $36)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $2)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $37
+     (f32.add
+      (local.get $37)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $38
+     (f32.add
+      (local.get $38)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $3)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $39
+     (f32.add
+      (local.get $39)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
+      )
+     )
+    )
+    (local.set $40
+     (f32.add
+      (local.get $40)
+      (f32.mul
+       (local.tee $25
+        (f32.load
+         (i32.add
+          (local.get $4)
+          (local.get $5)
+         )
+        )
+       )
+       (local.get $29)
+      )
+     )
+    )
+    (local.set $41
+     (f32.add
+      (local.get $41)
+      (f32.mul
+       (local.get $25)
+       (local.get $27)
       )
      )
     )
@@ -1896,16 +2773,16 @@
       (i32.const 4)
      )
     )
-    (br $cont28)
+    (br $cont30)
    )
   )
   (f32.store
    (local.get $6)
-   (local.get $24)
+   (local.get $32)
   )
   (f32.store offset=4
    (local.get $6)
-   (local.get $25)
+   (local.get $33)
   )
   (f32.store
    (local.tee $0
@@ -1914,11 +2791,11 @@
      (local.get $9)
     )
    )
-   (local.get $26)
+   (local.get $34)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $27)
+   (local.get $35)
   )
   (f32.store
    (local.tee $0
@@ -1930,11 +2807,11 @@
      )
     )
    )
-   (local.get $28)
+   (local.get $36)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $29)
+   (local.get $37)
   )
   (f32.store
    (local.tee $0
@@ -1946,11 +2823,11 @@
      )
     )
    )
-   (local.get $30)
+   (local.get $38)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $31)
+   (local.get $39)
   )
   (f32.store
    (local.tee $0
@@ -1962,11 +2839,11 @@
      )
     )
    )
-   (local.get $32)
+   (local.get $40)
   )
   (f32.store offset=4
    (local.get $0)
-   (local.get $33)
+   (local.get $41)
   )
  )
  (func $k2_grouped_gemm (param $0 i32)
@@ -1978,15 +2855,17 @@
   (local $6 i32)
   (local $7 i32)
   (local $8 i32)
-  (local $9 f32)
-  (local $10 i32)
+  (local $9 i32)
+  (local $10 f32)
   (local $11 i32)
   (local $12 i32)
   (local $13 i32)
+  (local $14 i32)
+  (local $15 i32)
   (if
    (i32.lt_u
     (i32.shr_u
-     (local.tee $6
+     (local.tee $9
       (i32.shl
        (local.get $0)
        (i32.const 1)
@@ -1997,9 +2876,805 @@
     (i32.const 4)
    )
    (then
-    (loop $cont24
-     (block $brk24
-      (br_if $brk24
+    (loop $cont25
+     (block $brk25
+      (br_if $brk25
+       (i32.ge_s
+        (local.get $2)
+        (local.get $9)
+       )
+      )
+      (if
+       (i32.ne
+        (local.tee $1
+         (i32.load
+          (i32.add
+           (i32.add
+            (i32.mul
+             (local.get $0)
+             (i32.const 320)
+            )
+            (i32.const 72896)
+           )
+           (i32.shl
+            (local.get $2)
+            (i32.const 2)
+           )
+          )
+         )
+        )
+        (i32.const -1)
+       )
+       (then
+        (if
+         (i32.ge_u
+          (local.get $1)
+          (i32.const 4)
+         )
+         (then
+          (unreachable)
+         )
+        )
+        (i32.store
+         (i32.const 64)
+         (i32.add
+          (i32.shl
+           (i32.shr_u
+            (local.get $2)
+            (i32.const 1)
+           )
+           (i32.const 5)
+          )
+          (i32.const 71808)
+         )
+        )
+        (local.set $7
+         (i32.add
+          (i32.shl
+           (local.get $1)
+           (i32.const 10)
+          )
+          (i32.const 65664)
+         )
+        )
+        (local.set $3
+         (i32.const 0)
+        )
+        (loop $cont23
+         (block $brk23
+          (br_if $brk23
+           (i32.ge_s
+            (local.get $3)
+            (i32.const 32)
+           )
+          )
+          (if
+           (i32.gt_s
+            (local.tee $4
+             (i32.add
+              (local.get $3)
+              (i32.const 32)
+             )
+            )
+            (i32.const 32)
+           )
+           (then
+            (local.set $4
+             (i32.const 32)
+            )
+           )
+          )
+          (local.set $5
+           (i32.const 0)
+          )
+          (loop $cont22
+           (block $brk22
+            (br_if $brk22
+             (i32.gt_s
+              (local.get $5)
+              (i32.const 0)
+             )
+            )
+            (local.set $6
+             (i32.load
+              (i32.sub
+               (i32.shl
+                (local.get $5)
+                (i32.const 2)
+               )
+               (i32.const -64)
+              )
+             )
+            )
+            (local.set $1
+             (local.get $3)
+            )
+            (loop $cont21
+             (block $brk21
+              (br_if $brk21
+               (i32.ge_s
+                (local.get $1)
+                (i32.sub
+                 (local.get $4)
+                 (i32.const 7)
+                )
+               )
+              )
+              (call $micro_t1x8v
+               (local.get $6)
+               (i32.add
+                (local.get $7)
+                (i32.shl
+                 (local.get $1)
+                 (i32.const 5)
+                )
+               )
+               (i32.add
+                (i32.add
+                 (i32.shl
+                  (local.get $5)
+                  (i32.const 7)
+                 )
+                 (i32.const 544)
+                )
+                (i32.shl
+                 (local.get $1)
+                 (i32.const 2)
+                )
+               )
+               (i32.const 32)
+               (i32.const 32)
+              )
+              (local.set $1
+               (i32.add
+                (local.get $1)
+                (i32.const 8)
+               )
+              )
+              (br $cont21)
+             )
+            )
+            (local.set $5
+             (i32.add
+              (local.get $5)
+              (i32.const 1)
+             )
+            )
+            (br $cont22)
+           )
+          )
+          (local.set $3
+           (i32.add
+            (local.get $3)
+            (i32.const 32)
+           )
+          )
+          (br $cont23)
+         )
+        )
+        (local.set $1
+         (i32.const 0)
+        )
+        (loop $cont24
+         (block $brk24
+          (br_if $brk24
+           (i32.ge_s
+            (local.get $1)
+            (i32.const 16)
+           )
+          )
+          (local.set $10
+           (f32.load
+            (i32.add
+             (i32.shl
+              (local.get $1)
+              (i32.const 2)
+             )
+             (i32.const 608)
+            )
+           )
+          )
+          (f32.store
+           (local.tee $4
+            (i32.add
+             (i32.shl
+              (local.get $1)
+              (i32.const 2)
+             )
+             (i32.const 544)
+            )
+           )
+           (f32.mul
+            (f32.demote_f64
+             (call $act_silu
+              (f64.promote_f32
+               (f32.load
+                (local.get $4)
+               )
+              )
+             )
+            )
+            (local.get $10)
+           )
+          )
+          (local.set $1
+           (i32.add
+            (local.get $1)
+            (i32.const 1)
+           )
+          )
+          (br $cont24)
+         )
+        )
+        (memory.copy
+         (i32.add
+          (i32.add
+           (i32.shl
+            (local.get $0)
+            (i32.const 6)
+           )
+           (i32.const 71808)
+          )
+          (i32.shl
+           (local.get $2)
+           (i32.const 6)
+          )
+         )
+         (i32.const 544)
+         (i32.const 64)
+        )
+       )
+      )
+      (local.set $2
+       (i32.add
+        (local.get $2)
+        (i32.const 1)
+       )
+      )
+      (br $cont25)
+     )
+    )
+    (return)
+   )
+  )
+  (local.set $11
+   (i32.div_u
+    (i32.load
+     (i32.add
+      (i32.shl
+       (local.get $0)
+       (i32.const 9)
+      )
+      (i32.const 72960)
+     )
+    )
+    (i32.const 5)
+   )
+  )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $6)
+     (local.get $11)
+    )
+    (then
+     (local.set $7
+      (i32.load
+       (i32.add
+        (i32.add
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
+         )
+         (i32.const 72896)
+        )
+        (i32.shl
+         (local.get $6)
+         (i32.const 2)
+        )
+       )
+      )
+     )
+     (local.set $9
+      (local.get $6)
+     )
+     (local.set $8
+      (i32.const 0)
+     )
+     (loop $gather
+      (local.set $2
+       (i32.const 0)
+      )
+      (loop $cont26
+       (block $brk26
+        (br_if $brk26
+         (i32.ge_s
+          (local.get $2)
+          (i32.const 5)
+         )
+        )
+        (i32.store
+         (i32.add
+          (local.tee $1
+           (i32.shl
+            (i32.add
+             (local.get $2)
+             (local.get $8)
+            )
+            (i32.const 2)
+           )
+          )
+          (i32.const 304)
+         )
+         (local.tee $3
+          (i32.load
+           (i32.add
+            (i32.add
+             (i32.shl
+              (local.get $0)
+              (i32.const 8)
+             )
+             (i32.const 72832)
+            )
+            (i32.shl
+             (i32.add
+              (i32.mul
+               (local.get $6)
+               (i32.const 5)
+              )
+              (local.get $2)
+             )
+             (i32.const 2)
+            )
+           )
+          )
+         )
+        )
+        (i32.store
+         (i32.sub
+          (local.get $1)
+          (i32.const -64)
+         )
+         (select
+          (i32.const 71808)
+          (i32.add
+           (i32.shl
+            (i32.shr_u
+             (local.get $3)
+             (i32.const 1)
+            )
+            (i32.const 5)
+           )
+           (i32.const 71808)
+          )
+          (i32.eq
+           (local.get $3)
+           (i32.const -1)
+          )
+         )
+        )
+        (local.set $2
+         (i32.add
+          (local.get $2)
+          (i32.const 1)
+         )
+        )
+        (br $cont26)
+       )
+      )
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $8
+           (i32.add
+            (local.get $8)
+            (i32.const 5)
+           )
+          )
+          (i32.const 60)
+         )
+         (i32.gt_s
+          (local.get $11)
+          (local.tee $6
+           (i32.add
+            (local.get $6)
+            (i32.const 1)
+           )
+          )
+         )
+        )
+        (then
+         (i32.eq
+          (i32.load
+           (i32.add
+            (i32.add
+             (i32.mul
+              (local.get $0)
+              (i32.const 448)
+             )
+             (i32.const 72896)
+            )
+            (i32.shl
+             (local.get $6)
+             (i32.const 2)
+            )
+           )
+          )
+          (local.get $7)
+         )
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $7)
+       (i32.const -1)
+      )
+      (then
+       (if
+        (i32.ge_u
+         (local.get $7)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $12
+        (i32.add
+         (i32.shl
+          (local.get $7)
+          (i32.const 10)
+         )
+         (i32.const 65664)
+        )
+       )
+       (local.set $3
+        (i32.const 0)
+       )
+       (loop $cont33
+        (block $brk33
+         (br_if $brk33
+          (i32.ge_s
+           (local.get $3)
+           (i32.const 32)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $4
+            (i32.add
+             (local.get $3)
+             (i32.const 32)
+            )
+           )
+           (i32.const 32)
+          )
+          (then
+           (local.set $4
+            (i32.const 32)
+           )
+          )
+         )
+         (local.set $5
+          (i32.const 0)
+         )
+         (loop $cont32
+          (block $brk32
+           (br_if $brk32
+            (i32.ge_s
+             (local.get $5)
+             (i32.sub
+              (local.get $8)
+              (i32.const 4)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.sub
+              (local.tee $1
+               (i32.shl
+                (local.get $5)
+                (i32.const 2)
+               )
+              )
+              (i32.const -64)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 68)
+             )
+            )
+           )
+           (local.set $15
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 72)
+             )
+            )
+           )
+           (local.set $2
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 76)
+             )
+            )
+           )
+           (local.set $7
+            (i32.load
+             (i32.add
+              (local.get $1)
+              (i32.const 80)
+             )
+            )
+           )
+           (local.set $1
+            (local.get $3)
+           )
+           (loop $cont31
+            (block $brk31
+             (br_if $brk31
+              (i32.ge_s
+               (local.get $1)
+               (i32.sub
+                (local.get $4)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $micro_t5x2v
+              (local.get $13)
+              (local.get $14)
+              (local.get $15)
+              (local.get $2)
+              (local.get $7)
+              (i32.add
+               (local.get $12)
+               (i32.shl
+                (local.get $1)
+                (i32.const 5)
+               )
+              )
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $5)
+                 (i32.const 7)
+                )
+                (i32.const 544)
+               )
+               (i32.shl
+                (local.get $1)
+                (i32.const 2)
+               )
+              )
+              (i32.const 32)
+              (i32.const 32)
+              (i32.const 128)
+             )
+             (local.set $1
+              (i32.add
+               (local.get $1)
+               (i32.const 2)
+              )
+             )
+             (br $cont31)
+            )
+           )
+           (local.set $5
+            (i32.add
+             (local.get $5)
+             (i32.const 5)
+            )
+           )
+           (br $cont32)
+          )
+         )
+         (local.set $3
+          (i32.add
+           (local.get $3)
+           (i32.const 32)
+          )
+         )
+         (br $cont33)
+        )
+       )
+       (local.set $2
+        (i32.const 0)
+       )
+       (loop $cont35
+        (block $brk35
+         (br_if $brk35
+          (i32.ge_s
+           (local.get $2)
+           (local.get $8)
+          )
+         )
+         (if
+          (i32.ne
+           (i32.load
+            (i32.add
+             (i32.shl
+              (local.get $2)
+              (i32.const 2)
+             )
+             (i32.const 304)
+            )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $1
+            (i32.add
+             (i32.shl
+              (local.get $2)
+              (i32.const 7)
+             )
+             (i32.const 544)
+            )
+           )
+           (local.set $3
+            (i32.const 0)
+           )
+           (loop $cont34
+            (block $brk34
+             (br_if $brk34
+              (i32.ge_s
+               (local.get $3)
+               (i32.const 16)
+              )
+             )
+             (local.set $10
+              (f32.load
+               (i32.add
+                (local.get $1)
+                (i32.shl
+                 (i32.add
+                  (local.get $3)
+                  (i32.const 16)
+                 )
+                 (i32.const 2)
+                )
+               )
+              )
+             )
+             (f32.store
+              (local.tee $4
+               (i32.add
+                (local.get $1)
+                (i32.shl
+                 (local.get $3)
+                 (i32.const 2)
+                )
+               )
+              )
+              (f32.mul
+               (f32.demote_f64
+                (call $act_silu
+                 (f64.promote_f32
+                  (f32.load
+                   (local.get $4)
+                  )
+                 )
+                )
+               )
+               (local.get $10)
+              )
+             )
+             (local.set $3
+              (i32.add
+               (local.get $3)
+               (i32.const 1)
+              )
+             )
+             (br $cont34)
+            )
+           )
+           (memory.copy
+            (i32.add
+             (i32.add
+              (i32.shl
+               (local.get $0)
+               (i32.const 6)
+              )
+              (i32.const 71808)
+             )
+             (i32.shl
+              (i32.add
+               (i32.mul
+                (local.get $9)
+                (i32.const 5)
+               )
+               (local.get $2)
+              )
+              (i32.const 6)
+             )
+            )
+            (local.get $1)
+            (i32.const 64)
+           )
+          )
+         )
+         (local.set $2
+          (i32.add
+           (local.get $2)
+           (i32.const 1)
+          )
+         )
+         (br $cont35)
+        )
+       )
+      )
+     )
+     (br $passes)
+    )
+   )
+  )
+ )
+ (func $k3_grouped_gemm (param $0 i32)
+  (local $1 i32)
+  (local $2 i32)
+  (local $3 i32)
+  (local $4 i32)
+  (local $5 i32)
+  (local $6 i32)
+  (local $7 i32)
+  (local $8 i32)
+  (local $9 v128)
+  (local $10 i32)
+  (local $11 i32)
+  (local $12 i32)
+  (local $13 i32)
+  (local $14 i32)
+  (memory.fill
+   (i32.add
+    (i32.mul
+     (local.get $0)
+     (i32.const 192)
+    )
+    (i32.const 72832)
+   )
+   (i32.const 0)
+   (i32.shl
+    (i32.shr_u
+     (local.tee $1
+      (i32.shl
+       (local.get $0)
+       (i32.const 1)
+      )
+     )
+     (i32.const 1)
+    )
+    (i32.const 5)
+   )
+  )
+  (if
+   (i32.lt_u
+    (i32.shr_u
+     (local.get $1)
+     (i32.const 1)
+    )
+    (i32.const 4)
+   )
+   (then
+    (local.set $6
+     (local.get $1)
+    )
+    (loop $cont42
+     (block $brk42
+      (br_if $brk42
        (i32.ge_s
         (local.get $4)
         (local.get $6)
@@ -2039,742 +3714,6 @@
         (i32.store
          (i32.const 64)
          (i32.add
-          (i32.shl
-           (i32.shr_u
-            (local.get $4)
-            (i32.const 1)
-           )
-           (i32.const 5)
-          )
-          (i32.const 71808)
-         )
-        )
-        (local.set $7
-         (i32.add
-          (i32.shl
-           (local.get $1)
-           (i32.const 10)
-          )
-          (i32.const 65664)
-         )
-        )
-        (local.set $1
-         (i32.const 0)
-        )
-        (loop $cont22
-         (block $brk22
-          (br_if $brk22
-           (i32.ge_s
-            (local.get $1)
-            (i32.const 32)
-           )
-          )
-          (if
-           (i32.gt_s
-            (local.tee $5
-             (i32.add
-              (local.get $1)
-              (i32.const 32)
-             )
-            )
-            (i32.const 32)
-           )
-           (then
-            (local.set $5
-             (i32.const 32)
-            )
-           )
-          )
-          (local.set $3
-           (i32.const 0)
-          )
-          (loop $cont21
-           (block $brk21
-            (br_if $brk21
-             (i32.gt_s
-              (local.get $3)
-              (i32.const 0)
-             )
-            )
-            (local.set $8
-             (i32.load
-              (i32.sub
-               (i32.shl
-                (local.get $3)
-                (i32.const 2)
-               )
-               (i32.const -64)
-              )
-             )
-            )
-            (local.set $2
-             (local.get $1)
-            )
-            (loop $cont20
-             (block $brk20
-              (br_if $brk20
-               (i32.ge_s
-                (local.get $2)
-                (i32.sub
-                 (local.get $5)
-                 (i32.const 1)
-                )
-               )
-              )
-              (call $micro_t1x2v
-               (local.get $8)
-               (i32.add
-                (local.get $7)
-                (i32.shl
-                 (local.get $2)
-                 (i32.const 5)
-                )
-               )
-               (i32.add
-                (i32.add
-                 (i32.shl
-                  (local.get $3)
-                  (i32.const 7)
-                 )
-                 (i32.const 112)
-                )
-                (i32.shl
-                 (local.get $2)
-                 (i32.const 2)
-                )
-               )
-               (i32.const 32)
-               (i32.const 32)
-              )
-              (local.set $2
-               (i32.add
-                (local.get $2)
-                (i32.const 2)
-               )
-              )
-              (br $cont20)
-             )
-            )
-            (local.set $3
-             (i32.add
-              (local.get $3)
-              (i32.const 1)
-             )
-            )
-            (br $cont21)
-           )
-          )
-          (local.set $1
-           (i32.add
-            (local.get $1)
-            (i32.const 32)
-           )
-          )
-          (br $cont22)
-         )
-        )
-        (local.set $1
-         (i32.const 0)
-        )
-        (loop $cont23
-         (block $brk23
-          (br_if $brk23
-           (i32.ge_s
-            (local.get $1)
-            (i32.const 16)
-           )
-          )
-          (local.set $9
-           (f32.load
-            (i32.add
-             (i32.shl
-              (local.get $1)
-              (i32.const 2)
-             )
-             (i32.const 176)
-            )
-           )
-          )
-          (f32.store
-           (local.tee $5
-            (i32.add
-             (i32.shl
-              (local.get $1)
-              (i32.const 2)
-             )
-             (i32.const 112)
-            )
-           )
-           (f32.mul
-            (f32.demote_f64
-             (call $act_silu
-              (f64.promote_f32
-               (f32.load
-                (local.get $5)
-               )
-              )
-             )
-            )
-            (local.get $9)
-           )
-          )
-          (local.set $1
-           (i32.add
-            (local.get $1)
-            (i32.const 1)
-           )
-          )
-          (br $cont23)
-         )
-        )
-        (memory.copy
-         (i32.add
-          (i32.add
-           (i32.shl
-            (local.get $0)
-            (i32.const 6)
-           )
-           (i32.const 71808)
-          )
-          (i32.shl
-           (local.get $4)
-           (i32.const 6)
-          )
-         )
-         (i32.const 112)
-         (i32.const 64)
-        )
-       )
-      )
-      (local.set $4
-       (i32.add
-        (local.get $4)
-        (i32.const 1)
-       )
-      )
-      (br $cont24)
-     )
-    )
-    (return)
-   )
-  )
-  (local.set $6
-   (i32.div_u
-    (i32.load
-     (i32.add
-      (i32.shl
-       (local.get $0)
-       (i32.const 9)
-      )
-      (i32.const 72960)
-     )
-    )
-    (i32.const 5)
-   )
-  )
-  (loop $cont34
-   (block $brk34
-    (br_if $brk34
-     (i32.ge_s
-      (local.get $4)
-      (local.get $6)
-     )
-    )
-    (if
-     (i32.ne
-      (local.tee $2
-       (i32.load
-        (i32.add
-         (i32.add
-          (i32.mul
-           (local.get $0)
-           (i32.const 448)
-          )
-          (i32.const 72896)
-         )
-         (i32.shl
-          (local.get $4)
-          (i32.const 2)
-         )
-        )
-       )
-      )
-      (i32.const -1)
-     )
-     (then
-      (if
-       (i32.ge_u
-        (local.get $2)
-        (i32.const 4)
-       )
-       (then
-        (unreachable)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont26
-       (block $brk26
-        (br_if $brk26
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 5)
-         )
-        )
-        (i32.store
-         (i32.add
-          (local.tee $5
-           (i32.shl
-            (local.get $1)
-            (i32.const 2)
-           )
-          )
-          (i32.const 84)
-         )
-         (local.tee $3
-          (i32.load
-           (i32.add
-            (i32.add
-             (i32.shl
-              (local.get $0)
-              (i32.const 8)
-             )
-             (i32.const 72832)
-            )
-            (i32.shl
-             (i32.add
-              (i32.mul
-               (local.get $4)
-               (i32.const 5)
-              )
-              (local.get $1)
-             )
-             (i32.const 2)
-            )
-           )
-          )
-         )
-        )
-        (i32.store
-         (i32.sub
-          (local.get $5)
-          (i32.const -64)
-         )
-         (select
-          (i32.const 71808)
-          (i32.add
-           (i32.shl
-            (i32.shr_u
-             (local.get $3)
-             (i32.const 1)
-            )
-            (i32.const 5)
-           )
-           (i32.const 71808)
-          )
-          (i32.eq
-           (local.get $3)
-           (i32.const -1)
-          )
-         )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 1)
-         )
-        )
-        (br $cont26)
-       )
-      )
-      (local.set $7
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 10)
-        )
-        (i32.const 65664)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont31
-       (block $brk31
-        (br_if $brk31
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 32)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $5
-           (i32.add
-            (local.get $1)
-            (i32.const 32)
-           )
-          )
-          (i32.const 32)
-         )
-         (then
-          (local.set $5
-           (i32.const 32)
-          )
-         )
-        )
-        (local.set $3
-         (i32.const 0)
-        )
-        (loop $cont30
-         (block $brk30
-          (br_if $brk30
-           (i32.gt_s
-            (local.get $3)
-            (i32.const 0)
-           )
-          )
-          (local.set $8
-           (i32.load
-            (i32.sub
-             (local.tee $2
-              (i32.shl
-               (local.get $3)
-               (i32.const 2)
-              )
-             )
-             (i32.const -64)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 68)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 72)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 76)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 80)
-            )
-           )
-          )
-          (local.set $2
-           (local.get $1)
-          )
-          (loop $cont29
-           (block $brk29
-            (br_if $brk29
-             (i32.ge_s
-              (local.get $2)
-              (i32.sub
-               (local.get $5)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $micro_t5x2v
-             (local.get $8)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (i32.add
-              (local.get $7)
-              (i32.shl
-               (local.get $2)
-               (i32.const 5)
-              )
-             )
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $3)
-                (i32.const 7)
-               )
-               (i32.const 112)
-              )
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 32)
-             (i32.const 32)
-             (i32.const 128)
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 2)
-             )
-            )
-            (br $cont29)
-           )
-          )
-          (local.set $3
-           (i32.add
-            (local.get $3)
-            (i32.const 5)
-           )
-          )
-          (br $cont30)
-         )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 32)
-         )
-        )
-        (br $cont31)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont33
-       (block $brk33
-        (br_if $brk33
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 5)
-         )
-        )
-        (if
-         (i32.ne
-          (i32.load
-           (i32.add
-            (i32.shl
-             (local.get $1)
-             (i32.const 2)
-            )
-            (i32.const 84)
-           )
-          )
-          (i32.const -1)
-         )
-         (then
-          (local.set $3
-           (i32.add
-            (i32.shl
-             (local.get $1)
-             (i32.const 7)
-            )
-            (i32.const 112)
-           )
-          )
-          (local.set $2
-           (i32.const 0)
-          )
-          (loop $cont32
-           (block $brk32
-            (br_if $brk32
-             (i32.ge_s
-              (local.get $2)
-              (i32.const 16)
-             )
-            )
-            (local.set $9
-             (f32.load
-              (i32.add
-               (local.get $3)
-               (i32.shl
-                (i32.add
-                 (local.get $2)
-                 (i32.const 16)
-                )
-                (i32.const 2)
-               )
-              )
-             )
-            )
-            (f32.store
-             (local.tee $5
-              (i32.add
-               (local.get $3)
-               (i32.shl
-                (local.get $2)
-                (i32.const 2)
-               )
-              )
-             )
-             (f32.mul
-              (f32.demote_f64
-               (call $act_silu
-                (f64.promote_f32
-                 (f32.load
-                  (local.get $5)
-                 )
-                )
-               )
-              )
-              (local.get $9)
-             )
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 1)
-             )
-            )
-            (br $cont32)
-           )
-          )
-          (memory.copy
-           (i32.add
-            (i32.add
-             (i32.shl
-              (local.get $0)
-              (i32.const 6)
-             )
-             (i32.const 71808)
-            )
-            (i32.shl
-             (i32.add
-              (i32.mul
-               (local.get $4)
-               (i32.const 5)
-              )
-              (local.get $1)
-             )
-             (i32.const 6)
-            )
-           )
-           (local.get $3)
-           (i32.const 64)
-          )
-         )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 1)
-         )
-        )
-        (br $cont33)
-       )
-      )
-     )
-    )
-    (local.set $4
-     (i32.add
-      (local.get $4)
-      (i32.const 1)
-     )
-    )
-    (br $cont34)
-   )
-  )
- )
- (func $k3_grouped_gemm (param $0 i32)
-  (local $1 i32)
-  (local $2 i32)
-  (local $3 i32)
-  (local $4 i32)
-  (local $5 i32)
-  (local $6 i32)
-  (local $7 i32)
-  (local $8 i32)
-  (local $9 v128)
-  (local $10 i32)
-  (local $11 i32)
-  (local $12 i32)
-  (local $13 i32)
-  (memory.fill
-   (i32.add
-    (i32.mul
-     (local.get $0)
-     (i32.const 192)
-    )
-    (i32.const 72832)
-   )
-   (i32.const 0)
-   (i32.shl
-    (i32.shr_u
-     (local.tee $7
-      (i32.shl
-       (local.get $0)
-       (i32.const 1)
-      )
-     )
-     (i32.const 1)
-    )
-    (i32.const 5)
-   )
-  )
-  (if
-   (i32.lt_u
-    (i32.shr_u
-     (local.get $7)
-     (i32.const 1)
-    )
-    (i32.const 4)
-   )
-   (then
-    (loop $cont41
-     (block $brk41
-      (br_if $brk41
-       (i32.ge_s
-        (local.get $4)
-        (local.get $7)
-       )
-      )
-      (if
-       (i32.ne
-        (local.tee $1
-         (i32.load
-          (i32.add
-           (i32.add
-            (i32.mul
-             (local.get $0)
-             (i32.const 320)
-            )
-            (i32.const 72896)
-           )
-           (i32.shl
-            (local.get $4)
-            (i32.const 2)
-           )
-          )
-         )
-        )
-        (i32.const -1)
-       )
-       (then
-        (if
-         (i32.ge_u
-          (local.get $1)
-          (i32.const 4)
-         )
-         (then
-          (unreachable)
-         )
-        )
-        (i32.store
-         (i32.const 64)
-         (i32.add
           (i32.add
            (i32.shl
             (local.get $0)
@@ -2788,7 +3727,7 @@
           )
          )
         )
-        (local.set $6
+        (local.set $8
          (i32.add
           (i32.shl
            (local.get $1)
@@ -2800,9 +3739,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont39
-         (block $brk39
-          (br_if $brk39
+        (loop $cont40
+         (block $brk40
+          (br_if $brk40
            (i32.ge_s
             (local.get $1)
             (i32.const 8)
@@ -2827,15 +3766,15 @@
           (local.set $3
            (i32.const 0)
           )
-          (loop $cont38
-           (block $brk38
-            (br_if $brk38
+          (loop $cont39
+           (block $brk39
+            (br_if $brk39
              (i32.gt_s
               (local.get $3)
               (i32.const 0)
              )
             )
-            (local.set $8
+            (local.set $7
              (i32.load
               (i32.sub
                (i32.shl
@@ -2849,21 +3788,21 @@
             (local.set $2
              (local.get $1)
             )
-            (loop $cont37
-             (block $brk37
-              (br_if $brk37
+            (loop $cont38
+             (block $brk38
+              (br_if $brk38
                (i32.ge_s
                 (local.get $2)
                 (i32.sub
                  (local.get $5)
-                 (i32.const 1)
+                 (i32.const 7)
                 )
                )
               )
-              (call $micro_t1x2v
-               (local.get $8)
+              (call $micro_t1x8v
+               (local.get $7)
                (i32.add
-                (local.get $6)
+                (local.get $8)
                 (i32.shl
                  (local.get $2)
                  (i32.const 6)
@@ -2875,7 +3814,7 @@
                   (local.get $3)
                   (i32.const 5)
                  )
-                 (i32.const 112)
+                 (i32.const 544)
                 )
                 (i32.shl
                  (local.get $2)
@@ -2888,10 +3827,10 @@
               (local.set $2
                (i32.add
                 (local.get $2)
-                (i32.const 2)
+                (i32.const 8)
                )
               )
-              (br $cont37)
+              (br $cont38)
              )
             )
             (local.set $3
@@ -2900,7 +3839,7 @@
               (i32.const 1)
              )
             )
-            (br $cont38)
+            (br $cont39)
            )
           )
           (local.set $1
@@ -2909,7 +3848,7 @@
             (i32.const 8)
            )
           )
-          (br $cont39)
+          (br $cont40)
          )
         )
         (local.set $2
@@ -2952,9 +3891,9 @@
         (local.set $1
          (i32.const 0)
         )
-        (loop $cont40
-         (block $brk40
-          (br_if $brk40
+        (loop $cont41
+         (block $brk41
+          (br_if $brk41
            (i32.ge_s
             (local.get $1)
             (i32.const 32)
@@ -2976,7 +3915,7 @@
              (v128.load align=4
               (i32.add
                (local.get $1)
-               (i32.const 112)
+               (i32.const 544)
               )
              )
             )
@@ -2988,7 +3927,7 @@
             (i32.const 16)
            )
           )
-          (br $cont40)
+          (br $cont41)
          )
         )
        )
@@ -2999,13 +3938,13 @@
         (i32.const 1)
        )
       )
-      (br $cont41)
+      (br $cont42)
      )
     )
     (return)
    )
   )
-  (local.set $7
+  (local.set $8
    (i32.div_u
     (i32.load
      (i32.add
@@ -3019,45 +3958,34 @@
     (i32.const 5)
    )
   )
-  (loop $cont49
-   (block $brk49
-    (br_if $brk49
-     (i32.ge_s
-      (local.get $4)
-      (local.get $7)
-     )
+  (loop $passes
+   (if
+    (i32.lt_s
+     (local.get $6)
+     (local.get $8)
     )
-    (if
-     (i32.ne
-      (local.tee $2
-       (i32.load
+    (then
+     (local.set $2
+      (i32.load
+       (i32.add
         (i32.add
-         (i32.add
-          (i32.mul
-           (local.get $0)
-           (i32.const 448)
-          )
-          (i32.const 72896)
+         (i32.mul
+          (local.get $0)
+          (i32.const 448)
          )
-         (i32.shl
-          (local.get $4)
-          (i32.const 2)
-         )
+         (i32.const 72896)
+        )
+        (i32.shl
+         (local.get $6)
+         (i32.const 2)
         )
        )
       )
-      (i32.const -1)
      )
-     (then
-      (if
-       (i32.ge_u
-        (local.get $2)
-        (i32.const 4)
-       )
-       (then
-        (unreachable)
-       )
-      )
+     (local.set $4
+      (i32.const 0)
+     )
+     (loop $gather
       (local.set $1
        (i32.const 0)
       )
@@ -3071,15 +3999,18 @@
         )
         (i32.store
          (i32.add
-          (local.tee $6
+          (local.tee $3
            (i32.shl
-            (local.get $1)
+            (i32.add
+             (local.get $1)
+             (local.get $4)
+            )
             (i32.const 2)
            )
           )
-          (i32.const 84)
+          (i32.const 304)
          )
-         (local.tee $5
+         (local.tee $7
           (i32.load
            (i32.add
             (i32.add
@@ -3090,10 +4021,10 @@
              (i32.const 72832)
             )
             (i32.shl
-             (local.tee $3
+             (local.tee $5
               (i32.add
                (i32.mul
-                (local.get $4)
+                (local.get $6)
                 (i32.const 5)
                )
                (local.get $1)
@@ -3107,11 +4038,11 @@
         )
         (i32.store
          (i32.sub
-          (local.get $6)
+          (local.get $3)
           (i32.const -64)
          )
          (select
-          (local.tee $6
+          (local.tee $3
            (i32.add
             (i32.shl
              (local.get $0)
@@ -3122,13 +4053,13 @@
           )
           (i32.add
            (i32.shl
-            (local.get $3)
+            (local.get $5)
             (i32.const 6)
            )
-           (local.get $6)
+           (local.get $3)
           )
           (i32.eq
-           (local.get $5)
+           (local.get $7)
            (i32.const -1)
           )
          )
@@ -3142,304 +4073,365 @@
         (br $cont43)
        )
       )
-      (local.set $6
-       (i32.add
-        (i32.shl
-         (local.get $2)
-         (i32.const 9)
-        )
-        (i32.const 69760)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont46
-       (block $brk46
-        (br_if $brk46
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 8)
-         )
-        )
-        (if
-         (i32.gt_s
-          (local.tee $5
+      (br_if $gather
+       (if (result i32)
+        (i32.and
+         (i32.lt_s
+          (local.tee $4
            (i32.add
-            (local.get $1)
-            (i32.const 8)
-           )
-          )
-          (i32.const 8)
-         )
-         (then
-          (local.set $5
-           (i32.const 8)
-          )
-         )
-        )
-        (local.set $3
-         (i32.const 0)
-        )
-        (loop $cont45
-         (block $brk45
-          (br_if $brk45
-           (i32.gt_s
-            (local.get $3)
-            (i32.const 0)
-           )
-          )
-          (local.set $8
-           (i32.load
-            (i32.sub
-             (local.tee $2
-              (i32.shl
-               (local.get $3)
-               (i32.const 2)
-              )
-             )
-             (i32.const -64)
-            )
-           )
-          )
-          (local.set $10
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 68)
-            )
-           )
-          )
-          (local.set $11
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 72)
-            )
-           )
-          )
-          (local.set $12
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 76)
-            )
-           )
-          )
-          (local.set $13
-           (i32.load
-            (i32.add
-             (local.get $2)
-             (i32.const 80)
-            )
-           )
-          )
-          (local.set $2
-           (local.get $1)
-          )
-          (loop $cont44
-           (block $brk44
-            (br_if $brk44
-             (i32.ge_s
-              (local.get $2)
-              (i32.sub
-               (local.get $5)
-               (i32.const 1)
-              )
-             )
-            )
-            (call $micro_t5x2v
-             (local.get $8)
-             (local.get $10)
-             (local.get $11)
-             (local.get $12)
-             (local.get $13)
-             (i32.add
-              (local.get $6)
-              (i32.shl
-               (local.get $2)
-               (i32.const 6)
-              )
-             )
-             (i32.add
-              (i32.add
-               (i32.shl
-                (local.get $3)
-                (i32.const 5)
-               )
-               (i32.const 112)
-              )
-              (i32.shl
-               (local.get $2)
-               (i32.const 2)
-              )
-             )
-             (i32.const 64)
-             (i32.const 64)
-             (i32.const 32)
-            )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 2)
-             )
-            )
-            (br $cont44)
-           )
-          )
-          (local.set $3
-           (i32.add
-            (local.get $3)
+            (local.get $4)
             (i32.const 5)
            )
           )
-          (br $cont45)
+          (i32.const 60)
          )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 8)
-         )
-        )
-        (br $cont46)
-       )
-      )
-      (local.set $1
-       (i32.const 0)
-      )
-      (loop $cont48
-       (block $brk48
-        (br_if $brk48
-         (i32.ge_s
-          (local.get $1)
-          (i32.const 5)
-         )
-        )
-        (if
-         (i32.ne
-          (local.tee $2
-           (i32.load
-            (i32.add
-             (i32.shl
-              (local.get $1)
-              (i32.const 2)
-             )
-             (i32.const 84)
-            )
-           )
-          )
-          (i32.const -1)
-         )
-         (then
-          (local.set $5
+         (i32.gt_s
+          (local.get $8)
+          (local.tee $6
            (i32.add
-            (i32.shl
-             (local.get $1)
-             (i32.const 5)
-            )
-            (i32.const 112)
+            (local.get $6)
+            (i32.const 1)
            )
           )
-          (local.set $3
+         )
+        )
+        (then
+         (i32.eq
+          (i32.load
            (i32.add
             (i32.add
              (i32.mul
               (local.get $0)
-              (i32.const 192)
+              (i32.const 448)
              )
-             (i32.const 72832)
+             (i32.const 72896)
             )
             (i32.shl
-             (i32.shr_u
-              (local.get $2)
-              (i32.const 1)
-             )
-             (i32.const 5)
+             (local.get $6)
+             (i32.const 2)
             )
            )
           )
-          (local.set $9
-           (f32x4.splat
-            (f32.load
-             (i32.add
-              (i32.add
-               (i32.mul
-                (local.get $0)
-                (i32.const 384)
+          (local.get $2)
+         )
+        )
+        (else
+         (i32.const 0)
+        )
+       )
+      )
+     )
+     (if
+      (i32.ne
+       (local.get $2)
+       (i32.const -1)
+      )
+      (then
+       (if
+        (i32.ge_u
+         (local.get $2)
+         (i32.const 4)
+        )
+        (then
+         (unreachable)
+        )
+       )
+       (local.set $7
+        (i32.add
+         (i32.shl
+          (local.get $2)
+          (i32.const 9)
+         )
+         (i32.const 69760)
+        )
+       )
+       (local.set $1
+        (i32.const 0)
+       )
+       (loop $cont47
+        (block $brk47
+         (br_if $brk47
+          (i32.ge_s
+           (local.get $1)
+           (i32.const 8)
+          )
+         )
+         (if
+          (i32.gt_s
+           (local.tee $5
+            (i32.add
+             (local.get $1)
+             (i32.const 8)
+            )
+           )
+           (i32.const 8)
+          )
+          (then
+           (local.set $5
+            (i32.const 8)
+           )
+          )
+         )
+         (local.set $3
+          (i32.const 0)
+         )
+         (loop $cont46
+          (block $brk46
+           (br_if $brk46
+            (i32.ge_s
+             (local.get $3)
+             (i32.sub
+              (local.get $4)
+              (i32.const 4)
+             )
+            )
+           )
+           (local.set $10
+            (i32.load
+             (i32.sub
+              (local.tee $2
+               (i32.shl
+                (local.get $3)
+                (i32.const 2)
                )
-               (i32.const 72896)
               )
-              (i32.shl
+              (i32.const -64)
+             )
+            )
+           )
+           (local.set $11
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 68)
+             )
+            )
+           )
+           (local.set $12
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 72)
+             )
+            )
+           )
+           (local.set $13
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 76)
+             )
+            )
+           )
+           (local.set $14
+            (i32.load
+             (i32.add
+              (local.get $2)
+              (i32.const 80)
+             )
+            )
+           )
+           (local.set $2
+            (local.get $1)
+           )
+           (loop $cont45
+            (block $brk45
+             (br_if $brk45
+              (i32.ge_s
+               (local.get $2)
+               (i32.sub
+                (local.get $5)
+                (i32.const 1)
+               )
+              )
+             )
+             (call $micro_t5x2v
+              (local.get $10)
+              (local.get $11)
+              (local.get $12)
+              (local.get $13)
+              (local.get $14)
+              (i32.add
+               (local.get $7)
+               (i32.shl
+                (local.get $2)
+                (i32.const 6)
+               )
+              )
+              (i32.add
+               (i32.add
+                (i32.shl
+                 (local.get $3)
+                 (i32.const 5)
+                )
+                (i32.const 544)
+               )
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
+               )
+              )
+              (i32.const 64)
+              (i32.const 64)
+              (i32.const 32)
+             )
+             (local.set $2
+              (i32.add
                (local.get $2)
                (i32.const 2)
               )
              )
+             (br $cont45)
             )
            )
+           (local.set $3
+            (i32.add
+             (local.get $3)
+             (i32.const 5)
+            )
+           )
+           (br $cont46)
           )
-          (local.set $2
-           (i32.const 0)
+         )
+         (local.set $1
+          (i32.add
+           (local.get $1)
+           (i32.const 8)
           )
-          (loop $cont47
-           (block $brk47
-            (br_if $brk47
-             (i32.ge_s
-              (local.get $2)
-              (i32.const 32)
+         )
+         (br $cont47)
+        )
+       )
+       (local.set $1
+        (i32.const 0)
+       )
+       (loop $cont49
+        (block $brk49
+         (br_if $brk49
+          (i32.ge_s
+           (local.get $1)
+           (local.get $4)
+          )
+         )
+         (if
+          (i32.ne
+           (local.tee $2
+            (i32.load
+             (i32.add
+              (i32.shl
+               (local.get $1)
+               (i32.const 2)
+              )
+              (i32.const 304)
              )
             )
-            (v128.store align=4
-             (local.tee $6
-              (i32.add
-               (local.get $2)
-               (local.get $3)
-              )
+           )
+           (i32.const -1)
+          )
+          (then
+           (local.set $5
+            (i32.add
+             (i32.shl
+              (local.get $1)
+              (i32.const 5)
              )
-             (f32x4.add
-              (v128.load align=4
-               (local.get $6)
+             (i32.const 544)
+            )
+           )
+           (local.set $3
+            (i32.add
+             (i32.add
+              (i32.mul
+               (local.get $0)
+               (i32.const 192)
               )
-              (f32x4.mul
-               (local.get $9)
-               (v128.load align=4
-                (i32.add
-                 (local.get $2)
-                 (local.get $5)
+              (i32.const 72832)
+             )
+             (i32.shl
+              (i32.shr_u
+               (local.get $2)
+               (i32.const 1)
+              )
+              (i32.const 5)
+             )
+            )
+           )
+           (local.set $9
+            (f32x4.splat
+             (f32.load
+              (i32.add
+               (i32.add
+                (i32.mul
+                 (local.get $0)
+                 (i32.const 384)
                 )
+                (i32.const 72896)
+               )
+               (i32.shl
+                (local.get $2)
+                (i32.const 2)
                )
               )
              )
             )
-            (local.set $2
-             (i32.add
-              (local.get $2)
-              (i32.const 16)
+           )
+           (local.set $2
+            (i32.const 0)
+           )
+           (loop $cont48
+            (block $brk48
+             (br_if $brk48
+              (i32.ge_s
+               (local.get $2)
+               (i32.const 32)
+              )
              )
+             (v128.store align=4
+              (local.tee $7
+               (i32.add
+                (local.get $2)
+                (local.get $3)
+               )
+              )
+              (f32x4.add
+               (v128.load align=4
+                (local.get $7)
+               )
+               (f32x4.mul
+                (local.get $9)
+                (v128.load align=4
+                 (i32.add
+                  (local.get $2)
+                  (local.get $5)
+                 )
+                )
+               )
+              )
+             )
+             (local.set $2
+              (i32.add
+               (local.get $2)
+               (i32.const 16)
+              )
+             )
+             (br $cont48)
             )
-            (br $cont47)
            )
           )
          )
-        )
-        (local.set $1
-         (i32.add
-          (local.get $1)
-          (i32.const 1)
+         (local.set $1
+          (i32.add
+           (local.get $1)
+           (i32.const 1)
+          )
          )
+         (br $cont49)
         )
-        (br $cont48)
        )
       )
      )
+     (br $passes)
     )
-    (local.set $4
-     (i32.add
-      (local.get $4)
-      (i32.const 1)
-     )
-    )
-    (br $cont49)
    )
   )
  )
