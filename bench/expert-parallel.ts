@@ -6,7 +6,7 @@
  * the placement's prediction (compiler/cluster/exchange.ts). Results are checked against the
  * single-chip run (1e-6 relative) before they are timed.
  *
- *   npx tsx bench/expert-parallel.ts [--tokens 32,256] [--repeat 7]
+ *   npx tsx bench/expert-parallel.ts [--tokens 32,256,1024] [--repeat 7]
  *
  * Times are medians of `--repeat` forward calls in one process (the MPI runner times between
  * barriers: the slowest rank's), caches warm: this compares the two ways to spend two cores,
@@ -23,7 +23,7 @@ import { forEachKernel } from '../ir/kernel/walk.ts';
 import { WORKLOADS } from './workloads.ts';
 
 const { values } = parseArgs({ options: { tokens: { type: 'string' }, repeat: { type: 'string' } } });
-const tokenCounts = (values.tokens ?? '32,256').split(',').map(Number);
+const tokenCounts = (values.tokens ?? '32,256,1024').split(',').map(Number);
 const repeat = Number(values.repeat ?? 7);
 const target = loadTarget('x86-avx2');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

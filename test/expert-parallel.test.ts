@@ -302,6 +302,39 @@ describe.skipIf(skipWithout('openmpi', 'the MPI tests (C over MPI, --chips N)'))
     expect(parity(model(file), { chips, redundant, microBatches }, T).err).toBeLessThan(1e-6);
   });
 
+  /**
+   * The whole matrix the issue names: every example at reduced sizes, on 2, 3 and 4 ranks,
+   * without replicas and with them (placed from a load that sends 60% of the choices to
+   * expert 0, so the hot expert really has copies), T = 1, 7 and 300 tokens per rank (tiny.moe
+   * declares T <= 64: its largest is 16 per rank). One build per row, the three token counts
+   * run on it.
+   */
+  const hot = (_router: string, experts: number): number[] => Array.from({ length: experts }, (_, e) => (e === 0 ? 0.6 : 0.4 / (experts - 1)));
+  const product = ALL.flatMap((file) => [2, 3, 4].flatMap((chips) => (['none', 'hot'] as const).map((replicas) => [file, chips, replicas] as const)));
+  it.each(product)('%s on %d ranks, replicas: %s; T = 1, 7 and 300 per rank (tiny.moe: 16): within 1e-6 of one chip', (file, chips, replicas) => {
+    const m = model(file);
+    const plan: Plan = replicas === 'hot' ? { chips, redundant: chips - 1, load: hot } : { chips };
+    const { one, ep } = programs(m, plan);
+    if (replicas === 'hot') expect(ep.ep!.placements[0]!.placement.copies[0]!.length, 'the hot expert has copies').toBeGreaterThan(1);
+    const weights = randomWeights(m, 1);
+    const dist = loadCMpi(ep, X86, weights);
+    const single = loadC(one, X86, weights);
+    single.threads = 1;
+    try {
+      for (const T of file === 'tiny.moe' ? [1, 7, 16] : [1, 7, 300]) {
+        const inputs = randomInputs(m, { T: T * chips }, 3);
+        const got = dist.run(inputs, T * chips, 1).outputs;
+        for (let r = 0; r < chips; r++) {
+          const ref = single.run(rankInputs(inputs, chips, r), T, 1).outputs;
+          for (const [name, t] of Object.entries(ref)) expect(relError(got[name]!, t, r), `T = ${T}, ${name} on rank ${r}`).toBeLessThan(1e-6);
+        }
+      }
+    } finally {
+      dist.dispose();
+      single.dispose();
+    }
+  }, 120_000);
+
   it('uneven routing from a statistics file (60% of the tokens to expert 0), with replicas', () => {
     const counts = [600, 57, 57, 57, 57, 58, 57, 57];
     const { err, ep } = parity(model('mixtral.moe'), { chips: 3, redundant: 3, load: () => counts }, 300);
