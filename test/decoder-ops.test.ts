@@ -213,7 +213,6 @@ describe('decoder ops in the language and the IR', () => {
   });
 
   it('a backend checks token ids before a forward (E505, as the interpreter), and the C kernel guards its memory itself', async () => {
-    // (The relu gives C a parallel kernel: a C program with none fails -Werror on its unused thread helpers.)
     const m = compile('dim T <= 8\nmodel e {\n  input ids: i32[T]\n  weight table: f32[10, 4]\n  output y = relu(embedding(ids, table))\n}\n');
     const weights = randomWeights(m, 1);
     const bad = { ids: { dtype: 'i32' as const, shape: [3], data: Int32Array.of(1, 10, 0) } };

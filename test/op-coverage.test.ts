@@ -326,7 +326,6 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
 
 describe('bad indices computed or given at run time', () => {
   it.each(['c', 'wasm'])('a gather index out of range stops the %s forward with E505, as the interpreter', async (name) => {
-    // (The exp gives C a parallel kernel: a C program with none fails -Werror on its unused thread helpers.)
     const m = parseIR(model(['gather', 'exp']), 'gather.ir');
     const backend = await getBackend(name);
     const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128' }[name]!, maxTokens: 16, runTokens: T });

@@ -19,7 +19,7 @@ import { loadC } from '../../compiler/backends/c/index.ts';
 import { STRICT_FLAGS, buildExecutable, runExecutable, targetFlags } from '../../compiler/backends/c/build.ts';
 import { renderC } from '../../compiler/backends/c/render.ts';
 import { agreement } from '../../compiler/compare.ts';
-import { compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import type { Module } from '../../ir/graph/graph.ts';
@@ -231,6 +231,15 @@ describe('C backend', () => {
       model.dispose();
     }
   });
+
+  for (const cc of ['gcc', 'clang'] as const)
+    it.skipIf(skipWithout(cc, `the strict ${cc} build`))(`a model whose kernels all run on one thread (an embedding alone) builds under ${cc} -Werror (was: the unused thread helpers failed it)`, () => {
+      const m = compile('dim T <= 8\nmodel e {\n  input ids: i32[T]\n  weight table: f32[10, 4]\n  output y = embedding(ids, table)\n}\n');
+      const target = loadTarget('x86-avx2');
+      const p = runPipeline(m, { target, maxTokens: 8 }).program!;
+      const exe = buildExecutable(renderC(p, target), target, { cc });
+      expect(runExecutable(exe, ['--check-args']).stdout).toContain('check-args: ok');
+    });
 
   it('gives bit-identical results on 1, 2 and 3 threads (threads split output columns)', async () => {
     const { m, p } = compileFor('deepseek-v3.moe', 'x86-avx2', SMALL['deepseek-v3.moe'], 64);

@@ -428,6 +428,10 @@ void m_reset(void *cache, int max_context) {
 int m_forward(const void *weights, const float *q_nope, const float *q_pe, const float *kv, const float *k_pe, int T, int L, float *y, void *arena, void *cache, int max_context, int threads) {
   const unsigned char *W = (const unsigned char *)weights;
   unsigned char *A = (unsigned char *)arena;
+  /* The thread helpers, referenced: a model whose kernels all run on one thread (an embedding
+     alone) still builds under -Wall -Werror. */
+  (void)moec_parallel;
+  (void)moec_split;
   unsigned char *C = (unsigned char *)cache;
   size_t cache_at = 0;
   float *b4_layers_kv_cache = (float *)(C + cache_at); /* layers.kv_cache */
