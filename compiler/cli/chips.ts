@@ -19,6 +19,7 @@ import type { TargetCaps } from '../target/caps.ts';
 import { loadTarget } from '../target/load.ts';
 import type { PassContext } from '../passes/pass.ts';
 import { UsageError } from '../usage-error.ts';
+import { parseInt32 } from './int-option.ts';
 
 type Values = Record<string, unknown>;
 
@@ -28,23 +29,28 @@ export interface ChipsOptions {
   expertLoad?: PassContext['expertLoad'];
 }
 
-function whole(name: string, s: unknown, min: number, max: number): number | undefined {
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (typeof s !== 'string' || !/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${String(s)}'`);
-  return v;
-}
+/** Most chips `--chips` takes: far past any placement or cluster moec plans, and what a plan's arrays may hold. */
+export const MAX_CHIPS = 65536;
 
-/** The pipeline's expert-parallel options from the command line (the statistics file read once, here). */
-export function chipsOptions(values: Values): ChipsOptions {
-  const chips = whole('chips', values.chips, 1, 4096);
-  const redundantExperts = whole('redundant-experts', values['redundant-experts'], 0, 1 << 20);
+/**
+ * `--chips`, `--redundant-experts` and `--expert-load` as read by every command that takes them
+ * (the statistics file read once, here). The other two need `--chips N` with N >= `minChips`:
+ * the pipeline places experts over 2 or more; analyze costs a placement on 1 chip too.
+ */
+export function expertParallelValues(values: Values, minChips: 1 | 2): ChipsOptions {
+  const chips = parseInt32('chips', values.chips, 1, MAX_CHIPS);
+  const redundantExperts = parseInt32('redundant-experts', values['redundant-experts'], 0, 1 << 20);
   const loadPath = values['expert-load'] as string | undefined;
-  if ((redundantExperts !== undefined || loadPath !== undefined) && (chips ?? 1) < 2)
-    throw new UsageError('--redundant-experts and --expert-load place experts over several chips: give --chips N with N >= 2');
+  if ((redundantExperts !== undefined || loadPath !== undefined) && (chips === undefined || chips < minChips))
+    throw new UsageError(`--redundant-experts and --expert-load place experts over several chips: give --chips N${minChips > 1 ? ` with N >= ${minChips}` : ''}`, 'e.g. --chips 32 --redundant-experts 32');
   if (loadPath === undefined) return { chips, redundantExperts };
   const stats = readRoutingStats(loadPath);
   return { chips, redundantExperts, expertLoad: (router, experts) => loadFor(stats, router, experts, loadPath) };
+}
+
+/** The pipeline's expert-parallel options from the command line. */
+export function chipsOptions(values: Values): ChipsOptions {
+  return expertParallelValues(values, 2);
 }
 
 /** The plan `moec compile --chips N` prints: per placed MoE group, each rank's experts and the balance. */

@@ -28,8 +28,9 @@ import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
-import { chipsOptions, packRanks, placementReport, recordRoutingRun } from './chips.ts';
-import { loadFor, readRoutingStats, writeRoutingStats } from '../cluster/routing-stats.ts';
+import { chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
+import { parseInt32 } from './int-option.ts';
+import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
@@ -66,13 +67,6 @@ function parseConsts(values: string[] | undefined): Record<string, number> {
     out[m[1]] = v;
   }
   return out;
-}
-
-function parseInt32(name: string, s: string | undefined, min: number, max: number): number | undefined {
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (!/^\s*\d+\s*$/.test(s) || !Number.isSafeInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${s}'`);
-  return v;
 }
 
 function fileArg(positionals: string[], command: string): string {
@@ -424,29 +418,26 @@ function analyzeOptions(values: Values): AnalyzeOptions & { tokens: number } {
   const d = values.dtype as string | undefined;
   const dtype = d === undefined ? undefined : ((STORAGE_DTYPES as readonly string[]).includes(d) ? (d as StorageDType) : DTYPE_ALIASES[d]);
   if (d !== undefined && dtype === undefined) throw new UsageError(`--dtype ${d}: not a storage dtype`, didYouMean(d, STORAGE_DTYPES) ?? `one of ${STORAGE_DTYPES.join(', ')}`);
-  const chips = parseInt32('chips', values.chips as string | undefined, 1, 2 ** 20);
+  // the same --chips, --redundant-experts and --expert-load as compile and run read (chips.ts)
+  const { chips, redundantExperts: redundant, expertLoad } = expertParallelValues(values, 1);
   if (chips === undefined) {
-    if (values['redundant-experts'] !== undefined || values['expert-load'] !== undefined) throw new UsageError('--redundant-experts and --expert-load place experts over several chips: give --chips N', 'e.g. --chips 32 --redundant-experts 32');
     if (values.cluster !== undefined && values['train-tokens'] === undefined) throw new UsageError('--cluster needs --chips N (or --train-tokens, for its chip-hours)', 'e.g. --chips 32 --cluster h800');
   }
   if (values.target !== undefined && values.cluster !== undefined) throw new UsageError('--cluster names its own chip: leave out --target');
   if (chips !== undefined && values.target !== undefined) throw new UsageError('--chips costs the cluster\'s own chip: leave out --target', 'the cluster file names its chip (`chip:`)');
   if (values.svg !== undefined && values.target === undefined && chips === undefined) throw new UsageError('--svg draws the kernels against a target\'s roofs: it needs --target (or --chips N for time against chips)', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
   if (values.svg === '') throw new UsageError('--svg needs a file name', 'e.g. --svg roofline.svg');
-  const redundant = parseInt32('redundant-experts', values['redundant-experts'] as string | undefined, 0, 2 ** 20);
   const trainTokens = trainTokensOption(values['train-tokens'] as string | undefined);
   const mfu = mfuOption(values.mfu as string | undefined);
   if ((trainTokens === undefined) !== (mfu === undefined)) throw new UsageError(trainTokens === undefined ? '--mfu needs --train-tokens N' : '--train-tokens needs --mfu F (the share of the chip\'s peak training reaches)', 'e.g. --train-tokens 14.8e12 --mfu 0.4');
   if (trainTokens !== undefined && values.target === undefined && values.cluster === undefined && chips === undefined) throw new UsageError('--train-tokens counts chip-hours: give --cluster C (with --chips) or --target', 'e.g. --train-tokens 14.8e12 --mfu 0.4 --target x86-avx2');
-  const loadPath = values['expert-load'] as string | undefined;
-  const stats = loadPath !== undefined ? readRoutingStats(loadPath) : undefined;
   const cluster = chips !== undefined || (trainTokens !== undefined && values.target === undefined) ? loadCluster((values.cluster as string | undefined) ?? DEFAULT_CLUSTER) : undefined;
   if (cluster && chips !== undefined && chips > clusterChips(cluster)) throw new UsageError(`--chips ${chips} is more than cluster \`${cluster.name}\` has (${cluster.nodes} nodes of ${cluster.chipsPerNode}: ${clusterChips(cluster)} chips)`);
   const target = values.target !== undefined ? loadTarget(values.target as string) : cluster?.chip;
   return {
     tokens, context, ...(dtype ? { dtype } : {}), ...(target ? { target } : {}), ...(cluster && chips !== undefined ? { cluster, chips } : {}),
     ...(redundant !== undefined ? { redundant } : {}), ...(trainTokens !== undefined ? { train: { tokens: trainTokens, mfu: mfu! } } : {}),
-    ...(stats && loadPath !== undefined ? { expertLoad: (router: string, experts: number) => loadFor(stats, router, experts, loadPath) } : {}),
+    ...(expertLoad ? { expertLoad } : {}),
     ...(values.svg !== undefined && chips !== undefined ? { scaling: true } : {}),
   };
 }
