@@ -514,6 +514,10 @@ describe('the command line', () => {
     const wasm = await cli('run', ...MIXTRAL, '--backend', 'wasm', '--chips', '2');
     expect(wasm.code).toBe(2);
     expect(wasm.err).toMatch(/--chips 2 runs the C backend over MPI/);
+    // moec run starts every rank here: thousands of processes are refused before anything starts
+    const many = await cli('run', ...MIXTRAL, '--backend', 'c', '--chips', '4096');
+    expect(many.code).toBe(2);
+    expect(many.err).toMatch(/--chips 4096: moec run starts every rank on this machine .* at most 64/);
   });
 
   it('moec run --record-routing writes statistics that --expert-load reads; a bad file is E511, exit 1', async () => {

@@ -32,6 +32,9 @@ export interface ChipsOptions {
 /** Most chips `--chips` takes: far past any placement or cluster moec plans, and what a plan's arrays may hold. */
 export const MAX_CHIPS = 65536;
 
+/** Most ranks `moec run --chips N` starts on this one machine: each is a process with its own copy of the shared weights. */
+export const MAX_LOCAL_RANKS = 64;
+
 /**
  * `--chips`, `--redundant-experts` and `--expert-load` as read by every command that takes them
  * (the statistics file read once, here). The other two need `--chips N` with N >= `minChips`:

@@ -28,7 +28,7 @@ import { printKernelIR } from '../../ir/kernel/kprint.ts';
 import { type PipelineOptions, checkDisabled, checkStepName, runPipeline } from '../pipeline.ts';
 import { formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
-import { chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
+import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { parseInt32 } from './int-option.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
@@ -251,6 +251,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       refuseInputOverwrite([values.out, values['record-routing']], [...inputPaths(values, path), values['expert-load']]);
       const chips = chipsOptions(values);
       if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
+      if ((chips.chips ?? 1) > MAX_LOCAL_RANKS)
+        throw new UsageError(`--chips ${chips.chips}: moec run starts every rank on this machine (mpirun --oversubscribe), at most ${MAX_LOCAL_RANKS}`, 'on a cluster, run the MPI runner `moec compile --chips N -o DIR` writes with mpirun and a host file (docs/multi-chip.md)');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
         if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
