@@ -30,7 +30,7 @@
 import { evalShape } from '../../ir/dims.ts';
 import type { GroupedGemmKernel, KBuffer, KProgram, LoopStep, RouterKernel } from '../../ir/kernel/kernel.ts';
 import { type ExpertPlacement, rankLoads } from '../../ir/kernel/placement.ts';
-import { bufferResolver, forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
+import { bufferResolver, forEachKernel, loopSlices, sliceStacks, stackRoot } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { planPlacement } from '../passes/place-experts.ts';
 import { MAX_GROUPED_M, chooseTiling } from '../passes/tile.ts';
@@ -334,6 +334,7 @@ export function expertParallelCost(req: EpRequest): EpCost {
   const uniformCache = new Map<number, number[]>();
   const placements = new Map<string, { p: ExpertPlacement; p0: ExpertPlacement }>();
   const layers: EpLayer[] = [];
+  const stacks = sliceStacks(program.steps);
   /** Stacked expert weight → the share of its experts the busiest rank holds. */
   const expertShare = new Map<string, number>();
   for (const m of moe) {
@@ -391,7 +392,7 @@ export function expertParallelCost(req: EpRequest): EpCost {
       const local = Math.max(...pl.p.slots.map((s) => s.filter((e) => e >= 0).length));
       for (const g of m.gemms) {
         const all = evalShape(buf(g.w).shape, bindings)[0]!;
-        expertShare.set(stackedName(program, g.w), Math.max(expertShare.get(stackedName(program, g.w)) ?? 0, Math.min(1, (local + all - E) / all)));
+        expertShare.set(stackRoot(stacks, g.w), Math.max(expertShare.get(stackRoot(stacks, g.w)) ?? 0, Math.min(1, (local + all - E) / all)));
       }
       const probs = m.gemms.map((g) => ({ g, p: rankProblem(gemmProblem(g, program, bindings, buf), { routed: E, k, local, ranks: R, tokens: T, imbalance: withReplicas.batch }) }));
       // tiled for the rank's own problem (the single-chip program's tile was sized for all experts' rows)
@@ -437,16 +438,3 @@ function weightBytesPerRank(p: KProgram, expertShare: ReadonlyMap<string, number
   return p.buffers.filter((b) => b.kind === 'weight' && !views.has(b.name)).reduce((a, b) => a + bytes(b) * (expertShare.get(b.name) ?? 1), 0);
 }
 
-/** The stacked buffer a loop slices `name` from (itself when it is no slice). */
-function stackedName(p: KProgram, name: string): string {
-  let found = name;
-  const walk = (steps: KProgram['steps']): void => {
-    for (const s of steps) {
-      if (s.kind !== 'loop') continue;
-      for (const sl of s.slices) if (sl.slice === found) found = sl.stacked;
-      walk(s.body);
-    }
-  };
-  walk(p.steps);
-  return found;
-}

@@ -16,7 +16,7 @@ import type { Node, Value } from '../../ir/graph/graph.ts';
 import { type AttentionKernel, CONTEXT_DIM } from '../../ir/kernel/attention.ts';
 import type { KBuffer, KProgram, Kernel, Step } from '../../ir/kernel/kernel.ts';
 import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
-import { forEachKernel, kernelBuffers } from '../../ir/kernel/walk.ts';
+import { forEachKernel, kernelBuffers, sliceStacks } from '../../ir/kernel/walk.ts';
 
 /** The attention kernel of a graph `attention` node (`name`: a value's buffer). */
 export function lowerAttention(n: Node, name: (v: Value) => string): AttentionKernel {
@@ -68,16 +68,6 @@ function cachesOf(k: Kernel): Array<{ name: string; fromEnd: number }> {
   return [];
 }
 
-/** Loop slice → the buffer it slices, for every loop. */
-function stackedOf(steps: readonly Step[], into = new Map<string, string>()): Map<string, string> {
-  for (const s of steps)
-    if (s.kind === 'loop') {
-      for (const sl of s.slices) into.set(sl.slice, sl.stacked);
-      stackedOf(s.body, into);
-    }
-  return into;
-}
-
 /**
  * Turns the cache inputs of the program's attention kernels into state buffers of
  * `maxContext` positions (see the file header); records the bound as `maxContext` and the
@@ -86,7 +76,7 @@ function stackedOf(steps: readonly Step[], into = new Map<string, string>()): Ma
  */
 export function cachesToState(p: KProgram, maxContext: number): void {
   if (!Number.isSafeInteger(maxContext) || maxContext < 1) throw new Error(`the context bound must be a whole number of at least 1, got ${maxContext}`);
-  const stacked = stackedOf(p.steps);
+  const stacked = sliceStacks(p.steps);
   const root = (name: string): string => {
     for (let n = name, i = 0; i < 64; i++) {
       const up = stacked.get(n);

@@ -12,9 +12,9 @@ import { fail } from '../../ir/diagnostics.ts';
 import { type ExpertPlacement, imbalance, placementProblem, rankLoads } from '../../ir/kernel/placement.ts';
 import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
 import { epRowsPerToken } from '../../ir/kernel/ep.ts';
-import type { DispatchKernel, EpCombineKernel, EpPlacement, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, RouterKernel, Step } from '../../ir/kernel/kernel.ts';
+import type { DispatchKernel, EpCombineKernel, EpPlacement, GroupedGemmKernel, KBuffer, KProgram, Kernel, MoeAlignKernel, RouterKernel, Step } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
-import { forEachKernel } from '../../ir/kernel/walk.ts';
+import { forEachKernel, loopSlices, sliceStacks } from '../../ir/kernel/walk.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { blockCount, paddedRows } from './lower-kernels.ts';
 import { type KernelPass, passTarget } from './pass.ts';
@@ -261,8 +261,7 @@ export function distributeExperts(p0: KProgram, opts: DistributeOptions): KProgr
     return b.name;
   };
   // A loop slice's stacked buffer (and the loop depth it adds), for the expert axis of a stack.
-  const stackOf = new Map<string, string>();
-  forEachLoop(p.steps, (l) => l.slices.forEach((s) => stackOf.set(s.slice, s.stacked)));
+  const stackOf = sliceStacks(p.steps);
   const placeWeight = (name: string, q: EpPlacement, local: number): void => {
     let n = name;
     let axis = 0;
@@ -387,8 +386,7 @@ export function distributeExperts(p0: KProgram, opts: DistributeOptions): KProgr
 /** E702: one rank's weights (its experts, plus everything every rank holds) must fit the chip. */
 function checkRankMemory(p: KProgram, opts: DistributeOptions): void {
   if (opts.memoryBytes === undefined) return;
-  const slices = new Set<string>();
-  forEachLoop(p.steps, (l) => l.slices.forEach((s) => slices.add(s.slice)));
+  const slices = loopSlices(p.steps);
   const bytesOf = (b: KBuffer): number => (dtypeBytes(b.dtype) * b.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : 0), 1));
   const weights = p.buffers.filter((b) => b.kind === 'weight' && !slices.has(b.name));
   const total = weights.reduce((n, b) => n + bytesOf(b), 0);
@@ -402,14 +400,6 @@ function checkRankMemory(p: KProgram, opts: DistributeOptions): void {
     undefined,
     `use more chips (--chips ${Math.ceil((p.ep!.ranks * experts) / Math.max(1, opts.memoryBytes - (total - experts)))} or more, if the shared part fits), fewer --redundant-experts, or a quantized checkpoint`,
   );
-}
-
-function forEachLoop(steps: readonly Step[], fn: (l: LoopStep) => void): void {
-  for (const s of steps)
-    if (s.kind === 'loop') {
-      fn(s);
-      forEachLoop(s.body, fn);
-    }
 }
 
 function findKernel<K extends Kernel>(steps: readonly Step[], is: (k: Kernel) => k is K): K | undefined {

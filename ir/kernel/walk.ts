@@ -58,15 +58,7 @@ export function kernelBuffers(k: Kernel): { reads: string[]; writes: string[] } 
  */
 export function bufferResolver(p: KProgram): (name: string) => KBuffer {
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
-  const slices = new Map<string, string>();
-  const collect = (steps: readonly Step[]): void => {
-    for (const s of steps) {
-      if (s.kind !== 'loop') continue;
-      for (const sl of s.slices) slices.set(sl.slice, sl.stacked);
-      collect(s.body);
-    }
-  };
-  collect(p.steps);
+  const slices = sliceStacks(p.steps);
   const resolve = (name: string, depth = 0): KBuffer => {
     const b = byName.get(name);
     if (b) return b;
@@ -78,6 +70,23 @@ export function bufferResolver(p: KProgram): (name: string) => KBuffer {
     throw new Error(`kernel program '${p.name}' has no buffer '${name}'`);
   };
   return (name) => resolve(name);
+}
+
+/** Each loop slice (of every loop, nested ones too) → the buffer it slices, one level up. */
+export function sliceStacks(steps: readonly Step[], into = new Map<string, string>()): Map<string, string> {
+  for (const s of steps)
+    if (s.kind === 'loop') {
+      for (const sl of s.slices) into.set(sl.slice, sl.stacked);
+      sliceStacks(s.body, into);
+    }
+  return into;
+}
+
+/** The outermost stacked buffer `name` is a (nested) slice of; `name` itself when it is no slice. */
+export function stackRoot(stacks: ReadonlyMap<string, string>, name: string): string {
+  let n = name;
+  for (let depth = 0; depth < 16 && stacks.has(n); depth++) n = stacks.get(n)!;
+  return n;
 }
 
 /** The slice names of every loop (declared as buffers or not). */
