@@ -532,6 +532,11 @@ describe('the command line', () => {
     const bad = await cli('compile', ...MIXTRAL, '--target', 'x86-avx2', '--chips', '2', '--expert-load', join(tmp, 'bad-stats.json'));
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/bad-stats\.json:1:\d+: error E511: .*"tokens" is 0, expected a whole number from 1/);
+    // The statistics file is an input: `pack -o X` writes X.json, which must not be it.
+    const before = readFileSync(stats, 'utf8');
+    const over = await cli('pack', ...MIXTRAL, '--target', 'x86-avx2', '--chips', '2', '--expert-load', stats, '-o', stats.replace(/\.json$/, ''));
+    expect(over.code).toBe(2);
+    expect(readFileSync(stats, 'utf8')).toBe(before);
   });
 
   it.skipIf(skipWithout('openmpi', 'moec run and pack --chips'))('moec run --backend c --chips 2 --check, and moec pack --chips 2 (one blob per rank)', async () => {

@@ -248,7 +248,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const seed = parseInt32('seed', values.seed, 0, 2 ** 32 - 1) ?? 0;
       const backend = values.backend ?? 'ref';
       const src = (file: string | undefined): string => (file ? file : `seeded (seed ${seed})`);
-      refuseInputOverwrite([values.out, values['record-routing']], [...inputPaths(values, path), values['expert-load']]);
+      refuseInputOverwrite([values.out, values['record-routing']], inputPaths(values, path));
       const chips = chipsOptions(values);
       if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
       if ((chips.chips ?? 1) > MAX_LOCAL_RANKS)
@@ -526,7 +526,7 @@ function runSizes(m: Module, values: Values, path: string, note: (message: strin
   return { tokens, bindings: context !== undefined ? { L: context } : {} };
 }
 
-/** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target .yaml. */
+/** The files a command reads: FILE, the checkpoint (an index with its shards), --inputs, a --target or --cluster .yaml, --expert-load. */
 function inputPaths(values: Values, file: string): Array<string | undefined> {
   const target = values.target as string | undefined;
   const cluster = values.cluster as string | undefined;
@@ -534,6 +534,7 @@ function inputPaths(values: Values, file: string): Array<string | undefined> {
   return [
     file, ...(weights !== undefined ? checkpointFiles(weights) : []), values.inputs as string | undefined,
     target !== undefined && isTargetPath(target) ? target : undefined, cluster !== undefined && isTargetPath(cluster) ? cluster : undefined,
+    values['expert-load'] as string | undefined,
   ];
 }
 
