@@ -32,6 +32,20 @@ export interface LoadedModel {
   lastForwardMs?: number;
   /** Threads each forward runs on, where the backend runs its own (Wasm's threaded build); absent: not reported. */
   threads?: number;
+  /**
+   * A program with state (its KV caches compiled as `state`, `KProgram.maxContext` set):
+   * empties the caches; the next call is then a prefill (`bindings.L` = 0). The state lives
+   * in the loaded model between calls (the C runner's region, Wasm linear memory, GPU
+   * buffers), and each call with `bindings.L` = positions already cached appends T more.
+   */
+  reset?(): void;
+  /**
+   * A program with state: fills positions 0..L-1 of every state cache from caches as the
+   * graph takes them (by the graph input's name, [.., L, ..]), so a model whose caches are
+   * inputs runs as one with state (`moec run --context L`) and a generation can resume.
+   * The tensors come from `stateFromCaches` (state-caches.ts), which checks them.
+   */
+  loadCaches?(caches: Record<string, Tensor>, L: number): void;
   /** Frees what `load` took (library handles, GPU buffers). */
   dispose(): void;
 }
