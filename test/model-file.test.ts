@@ -1,0 +1,80 @@
+/**
+ * Every command that takes a model takes it in any form (compiler/import/model-file.ts): a
+ * .moe file, a Hugging Face config.json, a model directory, a .gguf file; `--set` overrides an
+ * imported model's constants as a .moe file's, its errors pointing into the config; and
+ * `moec compile` / `moec pack` give a decoder's caches a context bound by default, reporting
+ * what that state costs.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileFile } from '../compiler/driver.ts';
+import { cli } from './capture.ts';
+
+const QWEN3 = 'examples/hf/Qwen3-30B-A3B/config.json';
+/** Qwen3-30B-A3B's shape at sizes an interpreter runs. */
+const SMALL_QWEN3 = 'D=16,LAYERS=2,E=4,K=2,F=8,V=32,H=2,G=1,HD=8';
+
+describe('a config.json, a model directory or a .gguf as the model of every command', () => {
+  it('moec compile of the DeepSeek-V3 config.json compiles, its caches state of 4096 positions (was: E102, the JSON parsed as .moe)', async () => {
+    const r = await cli('compile', 'examples/hf/DeepSeek-V3/config.json', '--target', 'x86-avx2');
+    expect(r.err).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    // 61 layers x 4096 positions x (512 latent + 64 rope key) floats
+    expect(r.out).toContain(`state: KV caches of 4096 positions, ${((61 * 4096 * 576 * 4) / 2 ** 20).toFixed(1)} MiB in 4 buffers`);
+    expect(r.out).toMatch(/up to 4096 tokens/);
+    expect(r.out).toMatch(/estimated on x86-avx2 with L = 4096, CTX = 4096/);
+  });
+
+  it('--max-context sets the state; --json reports it; a model without caches has none', async () => {
+    const r = await cli('compile', QWEN3, '--target', 'x86-avx2', '--set', SMALL_QWEN3, '--max-context', '64', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    // 2 layers x 64 positions x (k + v) of 1 kv head of 8
+    expect(j.state).toEqual({ maxContext: 64, bytes: 2 * 64 * 2 * 8 * 4 });
+    const ffn = JSON.parse((await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--json')).out);
+    expect(ffn.state).toBeNull();
+  });
+
+  it('--set overrides an imported model\'s constants in check, compile, run and analyze (analyze refused it)', async () => {
+    const check = await cli('check', QWEN3, '--set', SMALL_QWEN3);
+    expect(check.code).toBe(0);
+    expect(check.out).toMatch(/logits\s+f32\[T, 32\]/);
+    expect(compileFile(QWEN3, { consts: { V: 32, D: 16, LAYERS: 2, E: 4, K: 2, F: 8, H: 2, G: 1, HD: 8 } }).weights.find((w) => w.name === 'embed')!.type.shape).toEqual([32, 16]);
+    const analyze = await cli('analyze', QWEN3, '--set', SMALL_QWEN3, '--json');
+    expect(analyze.code).toBe(0);
+    expect(JSON.parse(analyze.out).params.total).toBeLessThan(10_000);
+    const run = await cli('run', QWEN3, '--set', SMALL_QWEN3, '--tokens', '3', '--context', '0');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/output logits: f32\[3, 32\]/);
+  });
+
+  it('an error a --set value causes points at the config field behind the constant; an unknown name lists the constants', async () => {
+    const bad = await cli('check', QWEN3, '--set', 'K=300');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/Qwen3-30B-A3B\/config\.json:\d+:\d+: error E304: num_experts_per_tok: topk: k = 300/);
+    const unknown = await cli('check', QWEN3, '--set', 'NOPE=3');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/E211: --set NOPE[\s\S]*hint: its constants are: V, D, LAYERS/);
+  });
+
+  it('a model directory is its config.json; one without is E501', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'moec-modeldir-'));
+    writeFileSync(join(d, 'config.json'), readFileSync('test/fixtures/hf-tiny/qwen3_moe.json'));
+    const r = await cli('ir', d);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/%logits = matmul\(%0, %lm_head\) {transpose_b=true} : f32\[T, 32\]/);
+    const empty = await cli('check', mkdtempSync(join(tmpdir(), 'moec-modeldir-')));
+    expect(empty.code).toBe(1);
+    expect(empty.err).toMatch(/E501: .* is a directory without a config\.json/);
+  });
+
+  it('moec pack of a config.json writes the packed weights', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'moec-pack-')), 'w.bin');
+    const r = await cli('pack', 'test/fixtures/hf-tiny/qwen3_moe.json', '--target', 'x86-avx2', '-o', out, '--seed', '1');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/wrote .*w\.bin \(\d+ bytes/);
+  });
+});
