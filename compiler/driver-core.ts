@@ -139,6 +139,8 @@ export interface CapsCompileOptions {
   maxTokens?: number;
   /** The token count of the run the program is compiled for, if any: the default bound covers it. */
   runTokens?: number;
+  /** The context bound: KV caches become state of this many positions (`PipelineOptions.maxContext`). */
+  maxContext?: number;
   verifyEach?: boolean;
   /** Passes to skip (`--disable`; not the essential ones). */
   disabled?: string[];
@@ -155,6 +157,6 @@ export interface CapsCompileOptions {
 export function compileForCaps(m: Module, opts: CapsCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const { target } = opts;
   const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches });
+  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, maxContext: opts.maxContext, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches });
   return { graph, program: program!, target, maxTokens: program!.maxTokens! };
 }

@@ -34,6 +34,7 @@ import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placeme
 import { parseInt32 } from './int-option.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
+import { generateCommand } from './generate.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
@@ -155,6 +156,12 @@ const PARSE_OPTIONS = {
   'redundant-experts': { type: 'string' },
   'expert-load': { type: 'string' },
   'record-routing': { type: 'string' },
+  'prompt-ids': { type: 'string' },
+  prompt: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
 } as const;
 
 async function command(argv: string[], io: CliIO): Promise<number> {
@@ -329,6 +336,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'generate':
+      return generateCommand(fileArg(rest, cmd), values, { consts, quantize }, io, noteTo(io));
     case 'import': {
       if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json or a .gguf file' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
@@ -380,7 +389,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize, analyze (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, generate, import, quantize, analyze (see moec --help)');
   }
 }
 

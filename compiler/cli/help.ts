@@ -60,6 +60,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
     options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'max-context', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
   },
+  generate: {
+    usage:
+      'generate MODEL (--prompt-ids 1,2,3 | --prompt TEXT) --max-new-tokens N [--weights W]\n[--backend ref|c|wasm|wgsl] [--target T] [--temperature F] [--top-k K] [--top-p P] [--seed S]\n[--max-context N] [--json] [--set ...]',
+    about:
+      'Generate tokens: compile the decoder with its KV caches as state of --max-context\npositions (default: prompt + N), prefill the prompt, then decode one token at a time,\nprinting each as it comes (with its text, when a tokenizer.json lies beside the model),\nthen prefill and decode tokens/s and the GB/s of weights a decode step reads. Greedy at\ntemperature 0 (default); otherwise sampled, the same for the same --seed. MODEL is a\n.moe file, a config.json, a model directory or a .gguf (docs/generate.md).',
+    options: ['prompt-ids', 'prompt', 'max-new-tokens', 'weights', 'seed', 'backend', 'target', 'max-context', 'temperature', 'top-k', 'top-p', 'quantize', 'quantize-router', 'json', 'set'],
+    example: 'moec generate test/fixtures/hf-tiny/qwen3_moe.json --prompt-ids 1,2,3 --max-new-tokens 8',
+  },
   import: {
     usage: 'import CONFIG.json|MODEL.gguf [-o MODEL.moe]',
     about:
@@ -111,7 +119,11 @@ export const OPTIONS: Record<string, OptionHelp> = {
   cluster: { form: '--cluster C', text: 'moec analyze: a shipped cluster (targets/clusters/) or a cluster\n.yaml file (default h800)' },
   'train-tokens': { form: '--train-tokens N', text: 'moec analyze: training tokens; reports training FLOPs (3x the\nforward pass at the context L) and chip-hours (needs --mfu)' },
   mfu: { form: '--mfu F', text: 'moec analyze --train-tokens: model FLOPs utilisation, 0 < F <= 1,\nof the chip\'s bf16 peak' },
-  seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },
+  seed: {
+    form: '--seed S',
+    text: 'seed for random weights and inputs (0..4294967295, default 0)',
+    per: { generate: 'seed of the random weights (without --weights) and of the sampling\n(0..4294967295, default 0)' },
+  },
   weights: {
     form: '--weights FILE|DIR',
     text: 'weights by moec name, or by checkpoint name through `from` patterns:\na .safetensors file, a model.safetensors.index.json (shards), or a\ndirectory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4\nwith _scale (converted to the model\'s dtypes)',
@@ -150,8 +162,15 @@ export const OPTIONS: Record<string, OptionHelp> = {
   'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
   'max-context': {
     form: '--max-context N',
-    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (default: the caches are inputs of every call)',
+    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (compile and pack: default min(the bound on L, 4096) for a decoder;\nir: the caches stay inputs of every call without it)',
+    per: { generate: 'the positions the KV caches hold, prompt and new tokens\n(default: their sum)' },
   },
+  'prompt-ids': { form: '--prompt-ids 1,2,3', text: 'moec generate: the prompt as token ids' },
+  prompt: { form: '--prompt TEXT', text: "moec generate: the prompt as text, encoded with the tokenizer.json beside\nthe model (E520 without one)" },
+  'max-new-tokens': { form: '--max-new-tokens N', text: 'moec generate: how many tokens to generate' },
+  temperature: { form: '--temperature F', text: 'moec generate: 0 (default) picks the most likely token; above 0 samples\nfrom softmax(logits / F)' },
+  'top-k': { form: '--top-k K', text: 'moec generate: sample among the K most likely tokens (0, default: all)' },
+  'top-p': { form: '--top-p P', text: 'moec generate: sample among the fewest most likely tokens whose\nprobability reaches P (0 < P <= 1, default 1: all)' },
   after: { form: '--after STEP', text: 'print the IR after a pipeline step (moec ir)' },
   'print-after-all': { form: '--print-after-all', text: 'print the IR after every step (moec ir)' },
   'verify-each': { form: '--verify-each', text: 'verify the IR (graph or kernel) around every pass' },
