@@ -5,7 +5,7 @@
  * `moec compile` / `moec pack` give a decoder's caches a context bound by default, reporting
  * what that state costs.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,18 @@ describe('a config.json, a model directory or a .gguf as the model of every comm
     const empty = await cli('check', mkdtempSync(join(tmpdir(), 'moec-modeldir-')));
     expect(empty.code).toBe(1);
     expect(empty.err).toMatch(/E501: .* is a directory without a config\.json/);
+  });
+
+  it('a symlink loop as the model is E501 saying so, in analyze and generate too (was: exit 3, ELOOP from the directory test)', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'moec-loop-'));
+    const [a, b] = [join(d, 'a'), join(d, 'b')];
+    symlinkSync(b, a);
+    symlinkSync(a, b);
+    for (const args of [['analyze', a], ['generate', a, '--prompt-ids', '1', '--max-new-tokens', '1']]) {
+      const r = await cli(...args);
+      expect(r.err).toMatch(/E501: cannot read .*: it is a symlink loop/);
+      expect(r.code).toBe(1);
+    }
   });
 
   it('moec pack of a config.json writes the packed weights', async () => {

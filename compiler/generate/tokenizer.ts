@@ -9,7 +9,8 @@
  * level BPE), so `TextStream` decodes the whole sequence each time and hands out only the new
  * text, holding back a trailing replacement character until the next token completes it.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { isDirectory } from '../import/model-file.ts';
 import { dirname, join } from 'node:path';
 import { fail } from '../../ir/diagnostics.ts';
 import { readUserText } from '../../ir/user-file.ts';
@@ -22,7 +23,7 @@ export interface TextTokenizer {
 
 /** The directory a model's tokenizer files lie in: the model directory itself, or the one holding its config.json / .moe / .gguf. */
 function modelDir(model: string): string {
-  return statSync(model, { throwIfNoEntry: false })?.isDirectory() ? model : dirname(model);
+  return isDirectory(model) ? model : dirname(model);
 }
 
 /** The `tokenizer.json` beside a model (E520 when there is none). */

@@ -24,11 +24,6 @@ export interface ModelFile {
   imported?: ImportResult;
 }
 
-/** Whether `path` names a model the importer reads (a config.json, a .gguf, a directory holding a config.json) rather than a .moe file. */
-export function isImportedModel(path: string): boolean {
-  return path.endsWith('.json') || path.endsWith('.gguf') || isDirectory(path);
-}
-
 /** Reads and compiles a model given in any of the forms above; `consts` (`--set`) apply to an imported model's constants too. */
 export function loadModelFile(given: string, opts: Omit<CompileOptions, 'path'> = {}): ModelFile {
   const path = isDirectory(given) ? modelDirConfig(given) : given;
@@ -37,8 +32,13 @@ export function loadModelFile(given: string, opts: Omit<CompileOptions, 'path'> 
   return { module: opts.quantize ? quantizeModule(imported.module, opts.quantize) : imported.module, path, imported };
 }
 
-function isDirectory(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+/** Whether `path` is a directory; anything stat cannot say (a symlink loop, no permission) is left to the reader, which says why it cannot read it. */
+export function isDirectory(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
 }
 
 /** A Hugging Face model directory's config.json (E501 when it has none). */
