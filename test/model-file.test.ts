@@ -23,8 +23,31 @@ describe('a config.json, a model directory or a .gguf as the model of every comm
     expect(r.code).toBe(0);
     // 61 layers x 4096 positions x (512 latent + 64 rope key) floats
     expect(r.out).toContain(`state: KV caches of 4096 positions, ${((61 * 4096 * 576 * 4) / 2 ** 20).toFixed(1)} MiB in 4 buffers`);
-    expect(r.out).toMatch(/up to 4096 tokens/);
+    // The token bound is the default's, not the 163,840 positions (an 83 GiB arena: E307); L at most the state's bound
+    expect(r.out).toMatch(/up to 512 tokens/);
     expect(r.out).toMatch(/estimated on x86-avx2 with L = 4096, CTX = 4096/);
+  });
+
+  it('every shipped config compiles by default for every target kind, WebGPU\'s 2 GiB included (was: E307, the arena at T = 4096)', async () => {
+    for (const c of ['DeepSeek-V3', 'gpt-oss-20b', 'Qwen3-30B-A3B'])
+      for (const t of ['webgpu', 'wasm-simd128', 'npu-scratchpad']) {
+        const r = await cli('compile', `examples/hf/${c}/config.json`, '--target', t, '--json');
+        expect(r.code, `${c} ${t}: ${r.err}`).toBe(0);
+        expect(JSON.parse(r.out)).toMatchObject({ maxTokens: 512, state: { maxContext: 4096 } });
+      }
+  });
+
+  it('a state that cannot fit the target is E307 naming --max-context (was: a 476.8 GiB state reported, and generate died allocating it)', async () => {
+    const r = await cli('compile', 'test/fixtures/hf-tiny/qwen3_moe.json', '--target', 'x86-avx2', '--max-context', '2000000000');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/E307: the KV caches of 2000000000 positions need 476\.8 GiB, with the arena's .* more than x86-avx2's DRAM \(24\.0 GiB\)\n\s*hint: lower --max-context/);
+    const g = await cli('generate', 'test/fixtures/hf-tiny/qwen3_moe.json', '--prompt-ids', '1', '--max-new-tokens', '3', '--max-context', '2000000000');
+    expect(g.code).toBe(1);
+    expect(g.err).toMatch(/E307: the KV caches of 2000000000 positions/);
+    // Within the target but past what the interpreter holds
+    const ref = await cli('generate', 'test/fixtures/hf-tiny/qwen3_moe.json', '--prompt-ids', '1', '--max-new-tokens', '3', '--max-context', '100000000');
+    expect(ref.code).toBe(1);
+    expect(ref.err).toMatch(/E307: the KV caches of 100000000 positions need 23\.8 GiB, more than the 4\.0 GiB a run of the reference interpreter may hold/);
   });
 
   it('--max-context sets the state; --json reports it; a model without caches has none', async () => {

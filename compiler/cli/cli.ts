@@ -32,6 +32,7 @@ import { formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
 import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { parseInt32 } from './int-option.ts';
+import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { generateCommand } from './generate.ts';
@@ -596,9 +597,11 @@ function pipelineOptions(m: Module, values: Values, opts: { stateByDefault?: boo
   checkDisabled(disabled);
   const quantize = quantizeOption(values);
   const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1) ?? (opts.stateByDefault ? defaultContext(m) : undefined);
-  // With state no call takes more tokens than the context holds: by default the token bound is at most the context bound.
+  // A decoder with state prefills a long prompt in chunks (each call appends after L): by
+  // default its token bound is at most DEFAULT_MAX_TOKENS and the context bound, not the
+  // positions it was made for (163,840 for DeepSeek-V3: an 83 GiB arena).
   const bound = m.dims.find((d) => d.name === 'T')?.max;
-  const maxTokens = maxTokensOption(m, values) ?? (maxContext !== undefined && bound !== undefined && bound > maxContext && hasCaches(m) ? maxContext : undefined);
+  const maxTokens = maxTokensOption(m, values) ?? (maxContext !== undefined && hasCaches(m) ? Math.min(bound ?? DEFAULT_MAX_TOKENS, maxContext, DEFAULT_MAX_TOKENS) : undefined);
   return { target, maxTokens, ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
 }
 

@@ -7,8 +7,8 @@ import type { KProgram, Kernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { loopSlices } from '../../ir/kernel/walk.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
-import { dimToString, evalShape, isSym } from '../../ir/dims.ts';
-import { CONTEXT_DIM } from '../../ir/kernel/attention.ts';
+import { dimToString, isSym } from '../../ir/dims.ts';
+import { stateBytes } from '../../ir/kernel/attention.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS, programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
@@ -59,19 +59,6 @@ function quantizedWeights(p: KProgram): string | undefined {
   return codes > 0 ? `quantized weights: ${formatBytes(codes)} of codes + ${formatBytes(scaleBytes)} of scales (f32: ${formatBytes(f32)})` : undefined;
 }
 
-/**
- * What a program's state (its KV caches at the context bound) costs: bytes and buffers;
- * undefined for a program without state. Loop slices are views of their stacked buffer, not
- * bytes of their own.
- */
-export function stateBytes(p: KProgram): { bytes: number; buffers: number } | undefined {
-  if (p.maxContext === undefined) return undefined;
-  const slices = loopSlices(p.steps);
-  const state = p.buffers.filter((b) => b.kind === 'state' && !slices.has(b.name));
-  const bytes = state.reduce((sum, b) => sum + evalShape(b.shape, { [CONTEXT_DIM]: p.maxContext! }).reduce((a, d) => a * d, 1) * dtypeBytes(b.dtype), 0);
-  return state.length > 0 ? { bytes, buffers: state.length } : undefined;
-}
-
 function tileText(k: Kernel): string | undefined {
   if ((k.kind === 'attention' || k.kind === 'mla_attention') && k.schedule) {
     const s = k.schedule;
@@ -116,7 +103,7 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
   const state = stateBytes(p);
-  if (state) lines.push(`state: KV caches of ${p.maxContext} positions, ${formatBytes(state.bytes)} in ${state.buffers} buffer${state.buffers === 1 ? '' : 's'} (kept by the compiled model between calls; --max-context sets the positions)`);
+  if (state.buffers > 0) lines.push(`state: KV caches of ${p.maxContext} positions, ${formatBytes(state.bytes)} in ${state.buffers} buffer${state.buffers === 1 ? '' : 's'} (kept by the compiled model between calls; --max-context sets the positions)`);
   const { at, points } = estimates(p, target, maxTokens);
   const est = points.map((c) => `T=${c.tokens}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`);
   const atText = Object.keys(at).length > 0 ? ` with ${Object.entries(at).map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
@@ -168,7 +155,7 @@ export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, 
     compileMs,
     kernelCount: n,
     kernels,
-    state: p.maxContext !== undefined ? { maxContext: p.maxContext, bytes: stateBytes(p)?.bytes ?? 0 } : null,
+    state: stateBytes(p).buffers > 0 ? { maxContext: p.maxContext, bytes: stateBytes(p).bytes } : null,
     arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: atTokens(p.arenaBytes, maxTokens), naiveBytes: p.naiveBytes } : null,
     estimate: { sizes: at, points },
     // Expert parallelism (--chips N): where each layer's experts live.

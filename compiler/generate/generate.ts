@@ -21,7 +21,9 @@ import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
 import { summarizeParams } from '../analysis/params.ts';
 import type { LoadedModel } from '../backends/backend.ts';
 import { DEFAULT_TARGET, getBackend } from '../backends/registry.ts';
-import { weightsFromSafetensors } from '../checkpoint/load-weights.ts';
+import { MAX_RUN_BYTES, weightsFromSafetensors } from '../checkpoint/load-weights.ts';
+import { stateBytes } from '../../ir/kernel/attention.ts';
+import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { compileForCaps, quantScheme, quantizeModule, randomWeights } from '../driver-core.ts';
 import { loadModelFile } from '../import/model-file.ts';
 import type { TargetCaps } from '../target/caps.ts';
@@ -132,6 +134,9 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   const stray = program.inputs.filter((i) => i.name !== io.ids);
   if (program.maxContext === undefined || stray.length > 0)
     fail('E522', program.maxContext === undefined ? `${m.name} has no KV cache to keep between steps: generate runs decoder models (attention with caches)` : `${m.name} takes ${stray.map((i) => `\`${i.name}\``).join(', ')} besides the token ids: generate feeds a model token ids alone`, undefined, 'moec generate runs a decoder such as moec import writes from a config.json');
+  // The interpreter holds the state as tensors, within what one run may hold.
+  const state = stateBytes(program).bytes;
+  if (!backend && state > MAX_RUN_BYTES) fail('E307', `the KV caches of ${ctx} positions need ${formatBytes(state)}, more than the ${formatBytes(MAX_RUN_BYTES)} a run of the reference interpreter may hold`, undefined, 'lower --max-context (or --max-new-tokens)');
   const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, opts.seed ?? 0));
   const loaded: LoadedModel = backend ? await backend.load(program, target, weights) : loadReference(program, weights);
   const stream = tokenizer ? new TextStream(tokenizer) : undefined;
