@@ -7,12 +7,12 @@
  * a seed and keeps to top-k / top-p; text prompts go through the tokenizer.json beside the
  * model and the generated text streams whole characters; bad input is a clear error.
  */
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generate as generateFromIndex } from '../compiler/index.ts';
-import { compileFile, randomWeights } from '../compiler/driver.ts';
+import { compile, compileFile, randomWeights } from '../compiler/driver.ts';
 import { type GenerateOptions, type GeneratedToken, generate } from '../compiler/generate/generate.ts';
 import { Sampler } from '../compiler/generate/sampling.ts';
 import { concreteShape } from '../compiler/checkpoint/load-weights.ts';
@@ -86,6 +86,18 @@ describe('greedy generation with the KV cache as state', () => {
       expect(stats.prefillTokensPerSecond).toBeGreaterThan(0);
       expect(stats.decodeGBPerSecond).toBeGreaterThan(0);
     });
+
+  it('a prompt longer than the token bound prefills in chunks, each after the last: the same tokens as one prefill (was: E505)', async () => {
+    const text = readFileSync(LM, 'utf8');
+    const m16 = compile(text, { path: LM }); // dim T <= 16: 20 prompt tokens prefill as 16 + 4
+    const m64 = compile(text.replace('dim T <= 16', 'dim T <= 64'), { path: LM }); // one call of 20
+    const prompt = Array.from({ length: 20 }, (_, i) => (i * 7) % 40);
+    const opts = { promptIds: prompt, maxNewTokens: 5, temperature: 1, seed: 4 };
+    const chunked = await collect(m16, opts);
+    const whole = await collect(m64, opts);
+    expect(chunked.tokens.map((t) => t.id)).toEqual(whole.tokens.map((t) => t.id));
+    chunked.tokens.forEach((t, i) => expect(t.logprob).toBeCloseTo(whole.tokens[i].logprob, 5));
+  });
 
   it('the weights one decode step reads are the active weights of one token, as moec analyze counts them', async () => {
     const { stats } = await collect(LM, { promptIds: [1, 2], maxNewTokens: 3 });

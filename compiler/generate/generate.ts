@@ -1,7 +1,7 @@
 /**
  * @fileoverview `moec generate` and `generate(model, opts)`: compile a decoder with its KV
  * caches as state of a context bound (the prompt and the new tokens unless given), prefill the
- * prompt (L = 0, T = prompt length), then decode one token at a time (T = 1, L growing), each
+ * prompt (L = 0; in chunks of at most 512 tokens, each after the last), then decode one token at a time (T = 1, L growing), each
  * call through `LoadedModel.forward` on the state the loaded model keeps (backend.ts; the
  * reference is the kernel interpreter with its state, ref-model.ts). Each step reads the last
  * row of the model's logits output and picks the next token (sampling.ts); tokens stream out
@@ -28,6 +28,7 @@ import { compileForCaps, quantScheme, quantizeModule, randomWeights } from '../d
 import { loadModelFile } from '../import/model-file.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { loadTarget } from '../target/load.ts';
+import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
 import { UsageError } from '../usage-error.ts';
 import { loadReference } from './ref-model.ts';
 import { Sampler, type SamplingOptions, samplingOptions } from './sampling.ts';
@@ -118,8 +119,9 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   const ctx = opts.maxContext ?? P + N;
   if (!(Number.isSafeInteger(ctx) && ctx >= 1)) throw new UsageError(`--max-context must be a whole number of at least 1, got ${ctx}`);
   if (P + N > ctx) fail('E505', `the prompt (${P} tokens) and ${N} new tokens need ${P + N} positions, over the context bound ${ctx}`, undefined, 'raise --max-context, or ask for fewer --max-new-tokens');
-  const tBound = m.dims.find((d) => d.name === 'T')?.max;
-  if (tBound !== undefined && P > tBound) fail('E505', `the prompt has ${P} tokens, over the model's bound T <= ${tBound}`, undefined, 'shorten the prompt');
+  // The prompt prefills in chunks of at most this many tokens, each appended after the last: the
+  // arena is sized by the chunk, not the prompt, and a prompt may pass the model's bound on T.
+  const chunk = Math.min(P, m.dims.find((d) => d.name === 'T')?.max ?? P, DEFAULT_MAX_TOKENS);
   const lBound = m.dims.find((d) => d.name === 'L')?.max;
   // The last decode call reads the prompt and all new tokens but the last from the cache.
   if (lBound !== undefined && P + N - 2 > lBound)
@@ -130,7 +132,7 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? (backend ? DEFAULT_TARGET[backend.name] : DEFAULT_TARGET.c));
   if (backend && target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
-  const { program } = compileForCaps(qm, { target, maxTokens: P, maxContext: ctx });
+  const { program } = compileForCaps(qm, { target, maxTokens: chunk, maxContext: ctx });
   const stray = program.inputs.filter((i) => i.name !== io.ids);
   if (program.maxContext === undefined || stray.length > 0)
     fail('E522', program.maxContext === undefined ? `${m.name} has no KV cache to keep between steps: generate runs decoder models (attention with caches)` : `${m.name} takes ${stray.map((i) => `\`${i.name}\``).join(', ')} besides the token ids: generate feeds a model token ids alone`, undefined, 'moec generate runs a decoder such as moec import writes from a config.json');
@@ -147,7 +149,8 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   try {
     loaded.reset?.();
     // The prefill's last row gives the first new token; each later one takes one decode call.
-    let row = await lastLogits(loaded, io, promptIds, 0, (ms) => (prefillMs = ms));
+    let row: Float32Array = new Float32Array(0);
+    for (let at = 0; at < P; at += chunk) row = await lastLogits(loaded, io, promptIds.slice(at, at + chunk), at, (ms) => (prefillMs += ms));
     for (let i = 0; ; i++) {
       const { id, logprob } = sampler.next(row);
       ids.push(id);
