@@ -23,7 +23,7 @@ import { cli } from './capture.ts';
 
 const QWEN3_TINY = 'test/fixtures/hf-tiny/qwen3_moe.json';
 const DEEPSEEK_TINY = 'test/fixtures/hf-tiny/deepseek_v3.json';
-/** A decoder without rope, which the C backend runs today (test/fixtures/generate-lm.moe). */
+/** A decoder without rope (test/fixtures/generate-lm.moe): dim T <= 16, vocab 40. */
 const LM = 'test/fixtures/generate-lm.moe';
 /** A tiny Qwen3-MoE config with a byte-level BPE tokenizer.json beside it (vocab 263 of 264). */
 const WITH_TOKENIZER = 'test/fixtures/hf-tokenizer';
@@ -113,16 +113,22 @@ describe('greedy generation with the KV cache as state', () => {
 });
 
 describe('generation on the C backend, its state kept by the loaded model', () => {
-  it('gives the reference\'s tokens, greedy and sampled, with the same log-probabilities', async () => {
-    for (const sampling of [{}, { temperature: 1, seed: 9 }]) {
-      const opts = { promptIds: [1, 2, 3, 4], maxNewTokens: 6, seed: 2, ...sampling };
-      const ref = await collect(LM, opts);
-      const c = await collect(LM, { ...opts, backend: 'c' });
-      expect(c.tokens.map((t) => t.id)).toEqual(ref.tokens.map((t) => t.id));
-      c.tokens.forEach((t, i) => expect(Math.abs(t.logprob - ref.tokens[i].logprob)).toBeLessThan(1e-4));
-      expect(c.stats).toMatchObject({ backend: 'c', target: 'x86-avx2' });
-    }
-  }, 120_000);
+  const cases: Array<[string, string]> = [
+    ['a rope-free decoder', LM],
+    ['Qwen3-MoE (tiny config; rope at offset L: was E701, "binds only the token count T")', QWEN3_TINY],
+    ['DeepSeek-V3 with MLA (tiny config)', DEEPSEEK_TINY],
+  ];
+  for (const [what, path] of cases)
+    it(`${what}: the reference's tokens, greedy and sampled, with the same log-probabilities`, async () => {
+      for (const sampling of [{}, { temperature: 1, seed: 9 }]) {
+        const opts = { promptIds: [1, 2, 3, 4], maxNewTokens: 6, seed: 2, ...sampling };
+        const ref = await collect(path, opts);
+        const c = await collect(path, { ...opts, backend: 'c' });
+        expect(c.tokens.map((t) => t.id)).toEqual(ref.tokens.map((t) => t.id));
+        c.tokens.forEach((t, i) => expect(Math.abs(t.logprob - ref.tokens[i].logprob)).toBeLessThan(1e-4));
+        expect(c.stats).toMatchObject({ backend: 'c', target: 'x86-avx2' });
+      }
+    }, 120_000);
 });
 
 describe('sampling', () => {

@@ -135,8 +135,9 @@ function cNum(x: number): string {
 function cDim(d: Dim, t: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    // L, the cached positions (rope's offset), is forward's own parameter in a program with state.
+    if (name !== 'T' && name !== CONTEXT_DIM && name !== C_PAST) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : name === C_PAST ? C_PAST : t;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
