@@ -66,7 +66,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
     about:
       'Generate tokens: compile the decoder with its KV caches as state of --max-context\npositions (default: prompt + N), prefill the prompt, then decode one token at a time,\nprinting each as it comes (with its text, when a tokenizer.json lies beside the model),\nthen prefill and decode tokens/s and the GB/s of weights a decode step reads. Greedy at\ntemperature 0 (default); otherwise sampled, the same for the same --seed. MODEL is a\n.moe file, a config.json, a model directory or a .gguf (docs/generate.md).',
     options: ['prompt-ids', 'prompt', 'max-new-tokens', 'weights', 'seed', 'backend', 'target', 'max-context', 'temperature', 'top-k', 'top-p', 'quantize', 'quantize-router', 'json', 'set'],
-    example: 'moec generate test/fixtures/hf-tiny/qwen3_moe.json --prompt-ids 1,2,3 --max-new-tokens 8',
+    example: 'moec generate examples/hf/Qwen3-30B-A3B/config.json --set V=64,D=16,LAYERS=2,E=4,K=2,F=8,H=2,G=1,HD=8 --prompt-ids 1,2,3 --max-new-tokens 8',
   },
   import: {
     usage: 'import CONFIG.json|MODEL.gguf [-o MODEL.moe]',
