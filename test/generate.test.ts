@@ -172,6 +172,17 @@ describe('sampling', () => {
     expect(freq({ temperature: 1, topK: 1, seed: 6 }, 100)[0]).toBe(1);
   });
 
+  it('top-k over a vocabulary of 151,936 keeps the k largest logits in order, ties to the lower id', () => {
+    const V = 151_936;
+    const big = Float32Array.from({ length: V }, (_, i) => Math.round(Math.sin(i * 12.9898) * 437.5) / 100);
+    const byLogit = Array.from({ length: V }, (_, i) => i).sort((a, b) => big[b] - big[a] || a - b);
+    const got = new Sampler({ temperature: 0.7, topK: 50 }).candidates(big).map((c) => c.id);
+    expect(got).toEqual(byLogit.slice(0, 50));
+    // top-p alone orders the whole vocabulary the same way
+    const nucleus = new Sampler({ temperature: 0.7, topP: 0.5 }).candidates(big).map((c) => c.id);
+    expect(nucleus).toEqual(byLogit.slice(0, nucleus.length));
+  });
+
   it('a sampled generation is the same for a seed, and another for another seed', async () => {
     const run = async (seed: number) => (await collect(QWEN3_TINY, { promptIds: [3, 4], maxNewTokens: 8, temperature: 1.5, topP: 0.95, seed })).tokens.map((t) => t.id);
     expect(await run(11)).toEqual(await run(11));

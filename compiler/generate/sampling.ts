@@ -67,11 +67,12 @@ export class Sampler {
   /** The candidates after temperature, top-k and top-p, most likely first, with their renormalised probabilities. */
   candidates(logits: ArrayLike<number>): Array<{ id: number; p: number }> {
     const { temperature, topK, topP } = this.o;
-    const ids = Array.from({ length: logits.length }, (_, i) => i);
-    // Most likely first; a tie keeps the lower id first, as the argmax does.
-    ids.sort((a, b) => logits[b] - logits[a] || a - b);
-    const kept = topK > 0 ? ids.slice(0, topK) : ids;
-    const top = logits[kept[0]];
+    const n = logits.length;
+    // Only top-k and top-p need the tokens in order, and top-k only its k (a vocabulary of
+    // 150k sorted every step would cost more than a small model's decode step).
+    const kept = topK > 0 && topK < n ? largest(logits, topK) : topP < 1 ? largest(logits, n) : Array.from({ length: n }, (_, i) => i);
+    let top = -Infinity;
+    for (const i of kept) top = Math.max(top, logits[i]);
     const w = kept.map((i) => Math.exp((logits[i] - top) / temperature));
     const total = w.reduce((a, b) => a + b, 0);
     const out: Array<{ id: number; p: number }> = [];
@@ -96,4 +97,25 @@ export class Sampler {
     }
     return { id: cands[cands.length - 1].id };
   }
+}
+
+/** The ids of the k largest logits, most likely first; a tie puts the lower id first, as the argmax does. */
+function largest(logits: ArrayLike<number>, k: number): number[] {
+  const before = (a: number, b: number): boolean => logits[a] > logits[b] || (logits[a] === logits[b] && a < b);
+  if (k >= logits.length) return Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+  const out: number[] = [];
+  for (let i = 0; i < logits.length; i++) {
+    if (out.length === k && !before(i, out[k - 1])) continue;
+    // Binary search for i's place among the kept, then drop the smallest past k.
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(out[mid], i)) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, i);
+    if (out.length > k) out.pop();
+  }
+  return out;
 }
