@@ -100,8 +100,24 @@ export function generate(model: Module | string, opts: GenerateOptions): Generat
   return Object.defineProperty(gen, 'stats', { get: () => done.stats }) as Generation;
 }
 
-async function* tokens(model: Module | string, opts: GenerateOptions, done: { stats?: GenerateStats }): AsyncGenerator<GeneratedToken, GenerateStats, undefined> {
-  const sampler = new Sampler(samplingOptions(opts));
+/** Everything a generation runs on, checked and loaded before the first token. */
+interface Prepared {
+  m: Module;
+  /** `m` with its weights quantized (`quantize`), as compiled. */
+  qm: Module;
+  io: GenerationIo;
+  tokenizer?: TextTokenizer;
+  promptIds: number[];
+  /** The context bound, and the most prompt tokens one prefill call takes. */
+  ctx: number;
+  chunk: number;
+  backendName: string;
+  target: TargetCaps;
+  loaded: LoadedModel;
+}
+
+/** Reads the model and the prompt, checks them against each other, compiles with state and loads. */
+async function prepare(model: Module | string, opts: GenerateOptions): Promise<Prepared> {
   const N = opts.maxNewTokens;
   if (!(Number.isSafeInteger(N) && N >= 1)) throw new UsageError(`--max-new-tokens must be a whole number of at least 1, got ${N}`);
   if ((opts.prompt === undefined) === (opts.promptIds === undefined)) throw new UsageError('give the prompt once: as token ids (--prompt-ids 1,2,3) or as text (--prompt TEXT)');
@@ -140,8 +156,17 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   const state = stateBytes(program).bytes;
   if (!backend && state > MAX_RUN_BYTES) fail('E307', `the KV caches of ${ctx} positions need ${formatBytes(state)}, more than the ${formatBytes(MAX_RUN_BYTES)} a run of the reference interpreter may hold`, undefined, 'lower --max-context (or --max-new-tokens)');
   const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, opts.seed ?? 0));
-  const loaded: LoadedModel = backend ? await backend.load(program, target, weights) : loadReference(program, weights);
-  const stream = tokenizer ? new TextStream(tokenizer) : undefined;
+  const loaded = backend ? await backend.load(program, target, weights) : loadReference(program, weights);
+  return { m, qm, io, ...(tokenizer ? { tokenizer } : {}), promptIds, ctx, chunk, backendName, target, loaded };
+}
+
+async function* tokens(model: Module | string, opts: GenerateOptions, done: { stats?: GenerateStats }): AsyncGenerator<GeneratedToken, GenerateStats, undefined> {
+  const sampler = new Sampler(samplingOptions(opts));
+  const g = await prepare(model, opts);
+  const { io, promptIds, chunk, loaded } = g;
+  const P = promptIds.length;
+  const N = opts.maxNewTokens;
+  const stream = g.tokenizer ? new TextStream(g.tokenizer) : undefined;
   const ids: number[] = [];
   let text = '';
   let prefillMs = 0;
@@ -165,9 +190,9 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
     loaded.dispose();
   }
   const steps = N - 1;
-  const bytes = weightTraffic(summarizeParams(qm).weights, 1, storageDType(opts.quantize)).batch;
+  const bytes = weightTraffic(summarizeParams(g.qm).weights, 1, storageDType(opts.quantize)).batch;
   done.stats = {
-    model: m.name, backend: backendName, target: target.name, promptIds, ids, ...(stream ? { text } : {}), maxContext: ctx,
+    model: g.m.name, backend: g.backendName, target: g.target.name, promptIds, ids, ...(stream ? { text } : {}), maxContext: g.ctx,
     prefillMs, decodeMs, decodeSteps: steps,
     prefillTokensPerSecond: P / (prefillMs / 1e3),
     decodeTokensPerSecond: steps > 0 ? steps / (decodeMs / 1e3) : null,
