@@ -10,7 +10,7 @@ import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
-import { loadModelFile } from './import/model-file.ts';
+import { loadModelFile } from './model-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, isFloatDType } from '../ir/types.ts';
 import type { Span } from '../ir/source.ts';

@@ -1,5 +1,5 @@
 /**
- * Every command that takes a model takes it in any form (compiler/import/model-file.ts): a
+ * Every command that takes a model takes it in any form (compiler/model-file.ts): a
  * .moe file, a Hugging Face config.json, a model directory, a .gguf file; `--set` overrides an
  * imported model's constants as a .moe file's, its errors pointing into the config; and
  * `moec compile` / `moec pack` give a decoder's caches a context bound by default, reporting

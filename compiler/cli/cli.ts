@@ -21,7 +21,7 @@ import { quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend
 import { readSafetensors } from '../../ir/safetensors.ts';
 import { type ImportResult, importHfConfig } from '../import/index.ts';
 import { importGguf } from '../import/gguf.ts';
-import { type ModelFile, loadModelFile } from '../import/model-file.ts';
+import { type ModelFile, loadModelFile } from '../model-file.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
 import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';

@@ -25,7 +25,7 @@ import { MAX_RUN_BYTES, weightsFromSafetensors } from '../checkpoint/load-weight
 import { stateBytes } from '../../ir/kernel/attention.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { compileForCaps, quantScheme, quantizeModule, randomWeights } from '../driver-core.ts';
-import { loadModelFile } from '../import/model-file.ts';
+import { loadModelFile } from '../model-file.ts';
 import type { TargetCaps } from '../target/caps.ts';
 import { loadTarget } from '../target/load.ts';
 import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';

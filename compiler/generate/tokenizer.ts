@@ -10,7 +10,7 @@
  * text, holding back a trailing replacement character until the next token completes it.
  */
 import { existsSync } from 'node:fs';
-import { isDirectory } from '../import/model-file.ts';
+import { isDirectory } from '../model-file.ts';
 import { dirname, join } from 'node:path';
 import { fail } from '../../ir/diagnostics.ts';
 import { readUserText } from '../../ir/user-file.ts';

@@ -8,12 +8,12 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Module } from '../../ir/graph/graph.ts';
-import { fail } from '../../ir/diagnostics.ts';
-import { readUserText } from '../../ir/user-file.ts';
-import { type CompileOptions, compile, quantizeModule } from '../driver-core.ts';
-import { importGguf } from './gguf.ts';
-import { type ImportResult, importHfConfig } from './index.ts';
+import type { Module } from '../ir/graph/graph.ts';
+import { fail } from '../ir/diagnostics.ts';
+import { readUserText } from '../ir/user-file.ts';
+import { type CompileOptions, compile, quantizeModule } from './driver-core.ts';
+import { importGguf } from './import/gguf.ts';
+import { type ImportResult, importHfConfig } from './import/index.ts';
 
 export interface ModelFile {
   /** The graph IR (quantized with `quantize`). */
