@@ -42,7 +42,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   compile: {
     usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
-      "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
+      "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json. A decoder's KV caches\nbecome state the compiled model keeps, of min(its bound on L, 4096) positions\n(--max-context N), its token bound then at most 512 (--max-tokens N).",
     options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
