@@ -213,6 +213,17 @@ describe('text prompts through the tokenizer.json beside the model', () => {
     expect(s.flush()).toBe('');
   });
 
+  it('the API takes a graph module with any { encode, decode } as its tokenizer; a text prompt without one is E520', async () => {
+    const m = compileFile(LM);
+    // A toy tokenizer: one id per letter a..z, as 1..26
+    const tokenizer = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0) - 96), decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(96 + (i % 27))).join('') };
+    const { tokens, stats } = await collect(m, { prompt: 'abc', tokenizer, maxNewTokens: 3 });
+    expect(stats.promptIds).toEqual([1, 2, 3]);
+    expect(stats.text).toBe(tokenizer.decode(stats.ids));
+    expect(tokens.map((t) => t.text).join('')).toBe(stats.text);
+    await expect(collect(m, { prompt: 'abc', maxNewTokens: 3 })).rejects.toThrow(/E520: a text prompt needs a tokenizer/);
+  });
+
   it('--prompt without a tokenizer.json is E520 (hint: --prompt-ids), exit 1; a malformed one is E521', async () => {
     const r = await cli('generate', QWEN3_TINY, '--prompt', 'hi', '--max-new-tokens', '2');
     expect(r.code).toBe(1);
