@@ -83,6 +83,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
 /** The WGSL backend, loading onto `gpu`'s devices (the registry gives it Node's, the browser entry the page's). */
 export const wgslBackendOn = (gpu: GpuHost): Backend => ({
   name: 'wgsl',
+  decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const plan = planWgsl(program, target);
     const files: EmittedFiles = {};
