@@ -57,6 +57,17 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
         note: 'one GPU buffer per chunk (blob byte ranges); a weight operand binds its tensor (or loop slice) in its chunk',
         entries: plan.weights.entries,
       },
+      ...(plan.state.length > 0
+        ? [
+            {
+              name: 'state',
+              maxContext: p.maxContext,
+              usage: ['STORAGE', 'COPY_DST'],
+              note: 'the KV caches: one GPU buffer each, bound as arena part `part` (a layer loop moves its slice offset); zeroed at load and by reset, written at rows L..L+T-1 by each forward and never read back. L is each forward\'s late parameter `L` (the positions already cached); L + T <= maxContext',
+              buffers: plan.state.map((st) => ({ name: st.name, part: st.part, bytes: st.bytes })),
+            },
+          ]
+        : []),
       { name: 'params', bytesPerDispatch: PARAM_STRIDE, usage: ['UNIFORM', 'COPY_DST'], note: 'one record per dispatch: u32 T, u32 element offset per operand, then the kernel extras' },
       { name: 'staging', bytes: plan.stagingBytes, usage: ['COPY_SRC', 'COPY_DST'], note: 'loop carried/init copies go arena -> staging -> arena' },
     ],
