@@ -9,8 +9,10 @@
  * MLA). As tiled for webgpu and with a hand-set schedule (16-key tiles, so the online softmax
  * rescales across tiles, and a 4-way decode split, so long-L decode steps merge partials).
  * Also: loadCaches (L > 0 from caches as the graph takes them), one prefill of 15 = 7 + 8 steps
- * (1e-5), reset, a bad L (E505), guard mode (no stray arena writes), input caches refused
- * (E701), and the emitted attention and MLA WGSL as golden files.
+ * (1e-5), reset, a bad L (E505), guard mode (no stray arena writes), a whole decoder
+ * (test/fixtures/decoder-pair.moe: embedding, rope at offset L, attention) over a sequence,
+ * rope at far positions (2e-6 up to L = 500000), input caches refused (E701), and the emitted
+ * attention and MLA WGSL as golden files.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -181,6 +183,24 @@ describe.skipIf(missing !== null)('WGSL backend: a whole decoder (embedding, rms
       model.dispose();
     }
   }, 120_000);
+});
+
+describe.skipIf(missing !== null)('WGSL backend: rope at far positions', () => {
+  it('the angle reduced with the position split in two: max relative error <= 2e-6 of the float64 interpreter up to L = 500000 (the f32 angle p * f was 9e-5 off at L = 4090, 9e-3 at 500000)', async () => {
+    const m = compile('dim T <= 16\ndim L <= 1000000\nmodel r {\n  input x: f32[T, 4, 64]\n  output y = rope(x, offset=L, theta=10000.0)\n}\n');
+    const p = runPipeline(m, { target, maxTokens: 16 }).program!;
+    const plan = planWgsl(p, target);
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(p, {})), { gpu: NODE_GPU });
+    try {
+      for (const L of [0, 100, 4090, 32768, 500000]) {
+        const x = randomInputs(m, { T: 4, L }, 1);
+        const got = await model.forward(x, { T: 4, L });
+        expectAgreement(got.y, interpretKernelIR(p, { bindings: { T: 4, L }, inputs: x, weights: {} }).y, { maxRel: 2e-6, relL2: 2e-6 }, `L = ${L}`);
+      }
+    } finally {
+      model.dispose();
+    }
+  }, 60_000);
 });
 
 describe('WGSL backend: attention programs, adapter-free', () => {
