@@ -73,13 +73,13 @@ function inputsAt(f: Fixture, L: number, T: number): Record<string, Tensor> {
 }
 
 /** The first L positions of each state cache of the interpreter: caches as the graph takes them, by name. */
-function cachesOf(p: KProgram, state: Record<string, Tensor>, L: number): Record<string, Tensor> {
+function cachesOf(p: KProgram, state: Record<string, Tensor>, L: number, context = CONTEXT): Record<string, Tensor> {
   const caches: Record<string, Tensor> = {};
   for (const { name, shape, axis } of stateBuffers(p)) {
     const inner = shape.slice(axis + 1).reduce((a, c) => a * c, 1);
     const outer = shape.slice(0, axis).reduce((a, c) => a * c, 1);
     const data = new Float32Array(outer * L * inner);
-    for (let o = 0; o < outer; o++) data.set(state[name].data.subarray(o * CONTEXT * inner, o * CONTEXT * inner + L * inner), o * L * inner);
+    for (let o = 0; o < outer; o++) data.set(state[name].data.subarray(o * context * inner, o * context * inner + L * inner), o * L * inner);
     caches[name] = { dtype: 'f32', shape: shape.map((d, i) => (i === axis ? L : d)), data };
   }
   return caches;
@@ -113,6 +113,37 @@ describe.skipIf(missing !== null)('WGSL backend: attention and MLA with the KV c
           model.dispose();
         }
       }, 120_000);
+
+  for (const f of FIXTURES)
+    it(`${f.kind}: the state cut into GPU buffers of one layer each (a 4 KiB buffer limit), and layer slices off the 256-byte binding alignment (a context of 62): the same numbers`, async () => {
+      const W = randomWeights(modules.get(f.file)!, f.seed);
+      for (const [ctx, limits] of [[CONTEXT, { maxBufferBytes: 4096 }], [62, {}]] as const) {
+        const p = program(f, [16, 4, 2], ctx);
+        const t = { ...target, limits: { ...target.limits, ...limits } };
+        const plan = planWgsl(p, t);
+        // A cache of two layers over 4 KiB: a GPU buffer per layer.
+        if (ctx === CONTEXT) expect(plan.state.map((st) => st.chunks.length), 'GPU buffers per cache').toEqual(plan.state.map((st) => (st.bytes > 4096 ? 2 : 1)));
+        else expect(plan.schedule({ T: 1, L: 0 }).flatMap((c) => (c.kind === 'dispatch' ? c.state ?? [] : [])).some((r) => r.offset % 256 === 0 && r.bytes % 256 !== 0), 'a layer bound off the alignment').toBe(true);
+        const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(p, W)), { gpu: NODE_GPU });
+        const state = allocateState(p);
+        try {
+          for (const [L, T] of CALLS) {
+            const inputs = inputsAt(f, L, T);
+            const got = await model.forward(inputs, { T, L });
+            const want = interpretKernelIR(p, { bindings: { T, L }, inputs, weights: W, state });
+            expectAgreement(got.y, want.y, { maxRel: TOL, relL2: TOL }, `context ${ctx}: L = ${L}, T = ${T}`);
+          }
+          // loadCaches writes every GPU buffer of the state: resume from the interpreter's caches.
+          model.reset!();
+          model.loadCaches!(cachesOf(p, state, 51, ctx), 51);
+          const inputs = inputsAt(f, 51, 2);
+          const got = await model.forward(inputs, { T: 2, L: 51 });
+          expectAgreement(got.y, interpretKernelIR(p, { bindings: { T: 2, L: 51 }, inputs, weights: W, state }).y, { maxRel: TOL, relL2: TOL }, `context ${ctx}: after loadCaches`);
+        } finally {
+          model.dispose();
+        }
+      }
+    }, 120_000);
 
   for (const f of FIXTURES)
     it(`${f.kind}: loadCaches resumes at L > 0 from caches as the graph takes them (prefill and decode after it); one prefill of 15 equals 7 + 8 steps; reset; a bad L is E505`, async () => {

@@ -63,8 +63,8 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
               name: 'state',
               maxContext: p.maxContext,
               usage: ['STORAGE', 'COPY_DST'],
-              note: 'the KV caches: one GPU buffer each, bound as arena part `part` (a layer loop moves its slice offset); zeroed at load and by reset, written at rows L..L+T-1 by each forward and never read back. L is each forward\'s late parameter `L` (the positions already cached); L + T <= maxContext',
-              buffers: plan.state.map((st) => ({ name: st.name, part: st.part, bytes: st.bytes })),
+              note: 'the KV caches: each an arena part `part` of the kernels, kept in GPU buffers of whole layers (chunks: byte ranges of the cache), a dispatch binding its layer\'s range; zeroed at load and by reset, written at rows L..L+T-1 by each forward and never read back. L is each forward\'s late parameter `L` (the positions already cached); L + T <= maxContext',
+              buffers: plan.state.map((st) => ({ name: st.name, part: st.part, bytes: st.bytes, chunks: st.chunks.map((c) => ({ offset: c.offset, bytes: c.bytes })) })),
             },
           ]
         : []),

@@ -48,9 +48,11 @@ import { checkStateCaches } from '../state-caches.ts';
 import type { AttentionKernel } from '../../../ir/kernel/attention.ts';
 import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import { type StateBuffer, type StateRange, stateLayout, stateRange } from './state.ts';
 import { type CoreSpec, appendShader, attentionFeatures, mergeShader, mlaFeatures, mlaProjectShader, partialFloats, rowsShader, splitShader, wgslKeyTile } from './attention.ts';
 
 export type { WeightRange } from './chunks.ts';
+export type { StateBuffer } from './state.ts';
 
 /** One pipeline: a kernel step's entry point (a step may have several: decode, sorted, combine). */
 export interface WgslKernel {
@@ -72,7 +74,7 @@ export type Command =
    * L, a rope's first position): evaluated per call from its bindings, so a schedule (and its
    * bind groups) serves every L at one T.
    */
-  | { kind: 'dispatch'; kernel: number; params: number[]; late?: Dim[]; grid: [number, number, number]; weights: WeightRange[] }
+  | { kind: 'dispatch'; kernel: number; params: number[]; late?: Dim[]; grid: [number, number, number]; weights: WeightRange[]; state?: StateRange[] }
   /** Arena byte ranges (in arena buffer `part`) copied through the staging buffer: all sources read before any write. */
   | { kind: 'copy'; pairs: Array<{ from: ArenaPlace; to: ArenaPlace; bytes: number }> };
 
@@ -123,17 +125,10 @@ export interface WgslPlan {
   schedule(bindings: Record<string, number>): Command[];
   /** What a schedule depends on (T and any size a buffer's shape has; not L or CTX, which reach the kernels as late parameters): schedules with one key are one. */
   scheduleKey(bindings: Record<string, number>): string;
-  /** Arena buffers (`arenaBytes`); the state buffers are the GPU buffers after them. */
+  /** Arena buffers (`arenaBytes`); the state buffers are the arena parts after them. */
   arenaCount: number;
-  /** The state (KV caches, at the context bound): one GPU buffer each, never resized, bound as arena part `part`. */
+  /** The state (KV caches, at the context bound): arena parts on GPU buffers of their own, never resized (state.ts). */
   state: StateBuffer[];
-}
-
-/** A state buffer's GPU buffer: the program's buffer (stacked over layers), its part number and bytes. */
-export interface StateBuffer {
-  name: string;
-  part: number;
-  bytes: number;
 }
 
 const ALIGN = 256;
@@ -219,18 +214,11 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       staticLoc.set(b.name, { space: 'arena', part: b.part ?? 0, offset: b.offset });
     }
   }
-  // The state (KV caches) at the context bound: one GPU buffer each after the arena's.
+  // The state (KV caches) at the context bound: arena parts after the arena's buffers.
   const arenaCount = own ? parts + 1 : parts;
   const ctxB = { [CONTEXT_DIM]: p.maxContext ?? 0 };
-  const state: StateBuffer[] = p.buffers
-    .filter((b) => b.kind === 'state' && !slices.has(b.name))
-    .map((b, k) => {
-      const bytes = numel(evalShape(b.shape, ctxB)) * elementBytes(b.dtype);
-      if (bytes > maxBinding)
-        fail('E505', `the WGSL model's KV cache ${b.name} takes ${bytes} bytes at the context bound ${p.maxContext}, over ${target.name}'s ${maxBinding}-byte storage binding`, undefined, 'compile with a smaller --max-context');
-      staticLoc.set(b.name, { space: 'arena', part: arenaCount + k, offset: 0 });
-      return { name: b.name, part: arenaCount + k, bytes };
-    });
+  const state = stateLayout(p, p.buffers.filter((b) => b.kind === 'state' && !slices.has(b.name)), arenaCount, { maxBinding, maxBuffer: target.limits.maxBufferBytes ?? 2 ** 28 }, target.name);
+  for (const st of state) staticLoc.set(st.name, { space: 'arena', part: st.part, offset: 0 });
   const scratchOffset = at;
   let scratchBytes = 4;
   let stagingBytes = 4;
@@ -294,11 +282,18 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   // down to the binding alignment, the rest as the element offset.
   // (A quantized weight's offset counts codes: it may start inside a word.) `parts` bind a
   // byte range of some weight operands (by role) instead of the whole tensor.
-  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[] } => {
+  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[]; state: StateRange[] } => {
     const weightsOut: WeightRange[] = [];
+    const stateOut: StateRange[] = [];
     const params = ops.map((o) => {
       if (o.buffer === '<scratch>') return (atTokens(scratchOffset, b.T) + atTokens(o.scratchAt ?? 0, b.T)) / 4;
       const l = loc(o.buffer);
+      if (l.space === 'arena' && l.part >= arenaCount) {
+        // A state operand: its layer's range of the state's GPU buffers.
+        const { range, element } = stateRange(state[l.part - arenaCount], l.offset, bytesAt(byName.get(o.buffer)!, b));
+        stateOut.push(range);
+        return element;
+      }
       if (l.space === 'arena') return l.offset / 4;
       const part = Object.hasOwn(parts, o.role) ? parts[o.role] : undefined;
       const buf = byName.get(o.buffer)!;
@@ -309,7 +304,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       weightsOut.push(range);
       return (start - weightChunks[range.chunk].offset - range.offset) / elementBytes(buf.dtype);
     });
-    return { params, weights: weightsOut };
+    return { params, weights: weightsOut, state: stateOut };
   };
   const dispatch = (
     out: Command[],
@@ -327,7 +322,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       if (g > 65535) fail('E505', `the WGSL kernel ${kernels[kernel].name} needs a grid of ${grid.join(' x ')} workgroups at T = ${T}, over WebGPU's 65535 per dimension`);
     if (grid.some((g) => g === 0)) return;
     const placed = operandPlaces(ops, loc, b, parts);
-    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], ...(late.length > 0 ? { late } : {}), grid, weights: placed.weights });
+    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], ...(late.length > 0 ? { late } : {}), grid, weights: placed.weights, ...(placed.state.length > 0 ? { state: placed.state } : {}) });
   };
   const aligns = alignsBySorted(p.steps);
 

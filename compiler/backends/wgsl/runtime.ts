@@ -93,9 +93,14 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     return b;
   });
   // The state (KV caches): created zeroed, never resized or read back; reset clears it.
-  const state = plan.state.map((st) => device.createBuffer({ size: Math.max(4, st.bytes), usage: U.STORAGE | U.COPY_DST, label: `state ${st.name}` }));
-  /** The GPU buffer of an arena part: the arena's, then the state buffers. */
-  const partBuffer = (part: number): GPUBuffer => (part < plan.arenaCount ? arena[part] : state[part - plan.arenaCount]);
+  const state = plan.state.flatMap((st) => st.chunks.map((c, i) => device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `state ${st.name} ${i}` })));
+  /** What a dispatch binds for an arena part: an arena buffer, or its range of a state buffer. */
+  const partBinding = (c: Extract<Command, { kind: 'dispatch' }>, part: number): GPUBufferBinding => {
+    if (part < plan.arenaCount) return { buffer: arena[part] };
+    const r = c.state?.find((x) => x.part === part);
+    if (!r) throw new Error(`wgsl: ${plan.kernels[c.kernel].name} binds the state part ${part} without its range`);
+    return { buffer: state[r.gpu], offset: r.offset, size: r.bytes };
+  };
   const outBytesAt = (bindings: Record<string, number>): number => plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, bindings)) * 4, 0);
   let params: GPUBuffer | undefined;
   /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
@@ -112,7 +117,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       g = device.createBindGroup({
         layout: layouts[c.kernel],
         entries: [
-          ...arenaParts(plan.kernels[c.kernel].operands).map((part, j): GPUBindGroupEntry => ({ binding: arenaBinding(j), resource: { buffer: partBuffer(part) } })),
+          ...arenaParts(plan.kernels[c.kernel].operands).map((part, j): GPUBindGroupEntry => ({ binding: arenaBinding(j), resource: partBinding(c, part) })),
           { binding: 1, resource: { buffer: params!, size: PARAM_STRIDE } },
           ...c.weights.map((w, j): GPUBindGroupEntry => ({ binding: WEIGHT_BINDING + j, resource: { buffer: weights[w.chunk], offset: w.offset, size: w.bytes } })),
         ],
@@ -241,7 +246,10 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
           },
           loadCaches(caches: Record<string, Tensor>, L: number): void {
             const contents = new Map(stateFromCaches(plan.program, caches, L).map((c) => [c.name, c.data]));
-            plan.state.forEach((st, k) => device.queue.writeBuffer(state[k], 0, contents.get(st.name)! as Float32Array<ArrayBuffer>));
+            for (const st of plan.state) {
+              const data = contents.get(st.name)! as Float32Array<ArrayBuffer>;
+              for (const c of st.chunks) device.queue.writeBuffer(state[c.gpu], 0, data, c.offset / 4, c.bytes / 4);
+            }
           },
         }
       : {}),
