@@ -216,6 +216,38 @@ describe.skipIf(missing !== null)('WGSL backend: a whole decoder (embedding, rms
   }, 120_000);
 });
 
+describe.skipIf(missing !== null)('WGSL backend: a long context', () => {
+  it('the whole decoder after 4090 cached positions (loadCaches): decode steps split 8 ways by the tiler\'s schedule, and a prefill onto them, within 1e-5 of the kernel interpreter (measured: 2e-7)', async () => {
+    const file = 'test/fixtures/decoder-pair.moe';
+    const m = compile(readFileSync(file, 'utf8').replace('dim L <= 32', 'dim L <= 8192'), { path: file });
+    const p = runPipeline(m, { target, maxTokens: 16, maxContext: 4104 }).program!;
+    const W = randomWeights(m, 5);
+    const plan = planWgsl(p, target);
+    const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(p, W)), { gpu: NODE_GPU });
+    const L0 = 4090;
+    // Seeded caches of L0 positions, as a caller would hold them.
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const caches: Record<string, Tensor> = {};
+    for (const { name, shape, axis } of stateBuffers(p)) {
+      const dims = shape.map((d, i) => (i === axis ? L0 : d));
+      caches[name] = { dtype: 'f32', shape: dims, data: Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, rand) };
+    }
+    const state = Object.fromEntries(stateFromCaches(p, caches, L0).map((c) => [c.name, { dtype: 'f32' as const, shape: c.shape, data: c.data }]));
+    try {
+      model.loadCaches!(caches, L0);
+      for (const [L, T] of [[L0, 1], [L0 + 1, 1], [L0 + 2, 8], [L0 + 10, 1]] as const) {
+        const ids: Tensor = { dtype: 'i32', shape: [T], data: Int32Array.from({ length: T }, (_, t) => ((L + t) * 7) % 10) };
+        const got = await model.forward({ ids }, { T, L });
+        const want = interpretKernelIR(p, { bindings: { T, L }, inputs: { ids }, weights: W, state });
+        expectAgreement(got.y, want.y, { maxRel: TOL, relL2: TOL }, `L = ${L}, T = ${T}`);
+      }
+    } finally {
+      model.dispose();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(missing !== null)('WGSL backend: rope at far positions', () => {
   it('the angle reduced with the position split in two: max relative error <= 2e-6 of the float64 interpreter up to L = 500000 (the f32 angle p * f was 9e-5 off at L = 4090, 9e-3 at 500000)', async () => {
     const m = compile('dim T <= 16\ndim L <= 1000000\nmodel r {\n  input x: f32[T, 4, 64]\n  output y = rope(x, offset=L, theta=10000.0)\n}\n');
