@@ -279,6 +279,11 @@ describe('WGSL backend: attention programs, adapter-free', () => {
     for (const f of FIXTURES) expect(() => backend.emit(program(f, undefined, null), target)).toThrow(new RegExp(`E701: the WGSL backend runs ${f.kind} with the KV cache as state the model owns, but \\S+ is an input`));
   });
 
+  it('a context bound whose one layer of cache passes the storage binding size is E505 with a hint, before any GPU work', () => {
+    const p = program(FIXTURES[0], undefined, 2 ** 22);
+    expect(() => planWgsl(p, target)).toThrow(/E505: one layer of the KV cache layers\.a\.k_cache takes 268435456 bytes at the context bound 4194304, over webgpu's 134217728-byte storage binding/);
+  });
+
   it('every attention and MLA shader fits the default limits (16 KiB of workgroup memory, 8 storage buffers)', () => {
     for (const f of FIXTURES) {
       const plan = planWgsl(program(f), target);
