@@ -8,10 +8,13 @@
  * offsets, affine in T; one part unless the arena passes the storage binding size at the
  * bound), then one more for the model inputs and this backend's scratch (combine rows by
  * slot; a capacity-limited router's raw choices), at offsets affine in T too; the packed
- * weights are further buffers (`weightLayout`, 256-byte aligned, in chunks). A kernel binds
- * the arena buffers its operands live in (`arenaParts`). Offsets reach the kernels as
+ * weights are further buffers (`weightLayout`, 256-byte aligned, in chunks). The state (KV
+ * caches, at the context bound) is arena parts after those, on GPU buffers of whole layers
+ * that never resize (`state.ts`); a dispatch binds its layer's range. A kernel binds the
+ * arena buffers its operands live in (`arenaParts`). Offsets reach the kernels as
  * parameters, so a loop iteration binds its slices by moving them and a plan's offsets move
- * with T.
+ * with T; parameters that depend on other sizes (the cached positions L) are late, filled in
+ * per call, so one schedule serves every L.
  *
  * Nothing here reads GPU memory: the grouped GEMM's sorted path runs a grid sized for the
  * most blocks T tokens can need, and each workgroup exits past the used rows that
@@ -45,8 +48,7 @@ import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { checkStateCaches } from '../state-caches.ts';
-import type { AttentionKernel } from '../../../ir/kernel/attention.ts';
-import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
+import { type AttentionKernel, CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
 import { type StateBuffer, type StateRange, stateLayout, stateRange } from './state.ts';
 import { type CoreSpec, appendShader, attentionFeatures, mergeShader, mlaFeatures, mlaProjectShader, partialFloats, rowsShader, splitShader, wgslKeyTile } from './attention.ts';
