@@ -115,6 +115,24 @@ describe.skipIf(missing !== null)('WGSL backend: attention and MLA with the KV c
       }, 120_000);
 
   for (const f of FIXTURES)
+    it(`${f.kind}: more query rows in a group than invocations in a workgroup (a workgroup of 1): the same numbers`, async () => {
+      const W = randomWeights(modules.get(f.file)!, f.seed);
+      const base = program(f, [16, 4, 4]);
+      const p = { ...base, steps: mapKernels(base.steps, (k) => (k.kind === f.kind ? { ...k, threads: { ...k.threads, workgroup: 1 } } : k)) };
+      const model = await load(f, p);
+      const state = allocateState(p);
+      try {
+        for (const [L, T] of CALLS.slice(0, 12)) {
+          const inputs = inputsAt(f, L, T);
+          const got = await model.forward(inputs, { T, L });
+          expectAgreement(got.y, interpretKernelIR(p, { bindings: { T, L }, inputs, weights: W, state }).y, { maxRel: TOL, relL2: TOL }, `L = ${L}, T = ${T}`);
+        }
+      } finally {
+        model.dispose();
+      }
+    }, 120_000);
+
+  for (const f of FIXTURES)
     it(`${f.kind}: the state cut into GPU buffers of one layer each (a 4 KiB buffer limit), and layer slices off the 256-byte binding alignment (a context of 62): the same numbers`, async () => {
       const W = randomWeights(modules.get(f.file)!, f.seed);
       for (const [ctx, limits] of [[CONTEXT, { maxBufferBytes: 4096 }], [62, {}]] as const) {

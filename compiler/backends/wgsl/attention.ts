@@ -108,7 +108,7 @@ var<workgroup> sm: array<f32, ${G}>;
   const value = s.valueInKey ? `kt[i * ${dq}u + e]` : `vt[i * ${dv}u + e]`;
   const body = `  var acc: array<f32, ${accRegs(s)}>;
   for (var u = 0u; u < ${accRegs(s)}u; u++) { acc[u] = 0.0; }
-  if (lid < ${G}u) { mx[lid] = ${NEG}; sm[lid] = 0.0; }
+  for (var r = lid; r < ${G}u; r += ${W}u) { mx[r] = ${NEG}; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += ${TL}u) {
     let n = min(${TL}u, j1 - jt);
     workgroupBarrier();
@@ -122,11 +122,11 @@ ${s.valueInKey ? '' : `    for (var i = lid; i < n * ${dv}u; i += ${W}u) { vt[i]
       sc[r * ${TL}u + j] = d * ${f32Lit(s.scale)};
     }
     workgroupBarrier();
-    if (lid < ${G}u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * ${TL}u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < ${G}u; r += ${W}u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * ${TL}u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < ${G}u * n; i += ${W}u) {
@@ -134,10 +134,10 @@ ${s.valueInKey ? '' : `    for (var i = lid; i < n * ${dv}u; i += ${W}u) { vt[i]
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < ${G}u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * ${TL}u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < ${G}u; r += ${W}u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * ${TL}u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < ${accRegs(s)}u; u++) {
       let o = lid + u * ${W}u;
@@ -240,8 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (k >= decode_parts()) { return; }
   let j0 = part_start(k);
   let j1 = select(part_start(k + 1u), L() + 1u, k + 1u == decode_parts());
-${body}  if (lid < ${s.rows}u) {
-    let r = lid;
+${body}  for (var r = lid; r < ${s.rows}u; r += ${s.W}u) {
     let at = (k * ${heads}u + ${f.head}) * ${P}u;
     st_part(at, mx[r]);
     st_part(at + 1u, sm[r]);

@@ -67,7 +67,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = L() + t + 1u;
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 2u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -82,11 +82,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 128u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 2u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 128u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 2u * n; i += 64u) {
@@ -94,10 +94,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 128u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 2u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 128u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -170,7 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = select(part_start(k + 1u), L() + 1u, k + 1u == decode_parts());
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 2u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -185,11 +185,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 128u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 2u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 128u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 2u * n; i += 64u) {
@@ -197,10 +197,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 128u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 2u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 128u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -214,8 +214,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
-  if (lid < 2u) {
-    let r = lid;
+  for (var r = lid; r < 2u; r += 64u) {
     let at = (k * 4u + g * 2u + r) * 10u;
     st_part(at, mx[r]);
     st_part(at + 1u, sm[r]);
@@ -358,7 +357,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = L() + t + 1u;
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 2u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -373,11 +372,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 128u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 2u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 128u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 2u * n; i += 64u) {
@@ -385,10 +384,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 128u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 2u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 128u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -457,7 +456,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = select(part_start(k + 1u), L() + 1u, k + 1u == decode_parts());
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 2u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -472,11 +471,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 128u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 2u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 128u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 2u * n; i += 64u) {
@@ -484,10 +483,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 2u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 128u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 2u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 128u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -501,8 +500,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
-  if (lid < 2u) {
-    let r = lid;
+  for (var r = lid; r < 2u; r += 64u) {
     let at = (k * 4u + g * 2u + r) * 10u;
     st_part(at, mx[r]);
     st_part(at + 1u, sm[r]);

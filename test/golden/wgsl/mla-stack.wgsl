@@ -71,7 +71,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = L() + t + 1u;
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 4u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 4u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 64u) {
     let n = min(64u, j1 - jt);
     workgroupBarrier();
@@ -85,11 +85,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 64u + j] = d * 0.30000001192092896;
     }
     workgroupBarrier();
-    if (lid < 4u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 64u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 4u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 64u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 4u * n; i += 64u) {
@@ -97,10 +97,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 4u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 64u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 4u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 64u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -176,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let j1 = select(part_start(k + 1u), L() + 1u, k + 1u == decode_parts());
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
-  if (lid < 4u) { mx[lid] = -3.4028234663852886e38; sm[lid] = 0.0; }
+  for (var r = lid; r < 4u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
   for (var jt = j0; jt < j1; jt += 64u) {
     let n = min(64u, j1 - jt);
     workgroupBarrier();
@@ -190,11 +190,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[r * 64u + j] = d * 0.30000001192092896;
     }
     workgroupBarrier();
-    if (lid < 4u) {
-      var m = mx[lid];
-      for (var i = 0u; i < n; i++) { m = max(m, sc[lid * 64u + i]); }
-      cr[lid] = exp(mx[lid] - m);
-      mx[lid] = m;
+    for (var r = lid; r < 4u; r += 64u) {
+      var m = mx[r];
+      for (var i = 0u; i < n; i++) { m = max(m, sc[r * 64u + i]); }
+      cr[r] = exp(mx[r] - m);
+      mx[r] = m;
     }
     workgroupBarrier();
     for (var i = lid; i < 4u * n; i += 64u) {
@@ -202,10 +202,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       sc[at] = exp(sc[at] - mx[i / n]);
     }
     workgroupBarrier();
-    if (lid < 4u) {
-      var l = sm[lid] * cr[lid];
-      for (var i = 0u; i < n; i++) { l += sc[lid * 64u + i]; }
-      sm[lid] = l;
+    for (var r = lid; r < 4u; r += 64u) {
+      var l = sm[r] * cr[r];
+      for (var i = 0u; i < n; i++) { l += sc[r * 64u + i]; }
+      sm[r] = l;
     }
     for (var u = 0u; u < 1u; u++) {
       let o = lid + u * 64u;
@@ -219,8 +219,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   workgroupBarrier();
-  if (lid < 4u) {
-    let r = lid;
+  for (var r = lid; r < 4u; r += 64u) {
     let at = (k * 4u + g * 4u + r) * 18u;
     st_part(at, mx[r]);
     st_part(at + 1u, sm[r]);
