@@ -115,11 +115,16 @@ describe.skipIf(missing !== null)('WGSL backend: attention and MLA with the KV c
       }, 120_000);
 
   for (const f of FIXTURES)
-    it(`${f.kind}: more query rows in a group than invocations in a workgroup (a workgroup of 1): the same numbers`, async () => {
+    it(`${f.kind}: more query rows in a group than invocations in a workgroup (a workgroup of 1), and query rows read from the arena (no room to stage them in workgroup memory): the same numbers`, async () => {
       const W = randomWeights(modules.get(f.file)!, f.seed);
       const base = program(f, [16, 4, 4]);
       const p = { ...base, steps: mapKernels(base.steps, (k) => (k.kind === f.kind ? { ...k, threads: { ...k.threads, workgroup: 1 } } : k)) };
-      const model = await load(f, p);
+      // Room for a 16-key tile, its scores and the rows' max and sum, not for the query rows too.
+      const t = { ...target, limits: { ...target.limits, maxWorkgroupStorageBytes: f.kind === 'attention' ? 1200 : 1600 } };
+      const plan = planWgsl(p, t);
+      const attend = plan.kernels.filter((k) => k.name.endsWith('.attend'));
+      expect(attend.map((k) => [k.shader.code.includes('var<workgroup> qs'), k.shader.code.includes('jt += 16u')])).toEqual(attend.map(() => [false, true]));
+      const model = await loadWgsl(plan, weightBlob(plan.weights, packWeights(p, W)), { gpu: NODE_GPU });
       const state = allocateState(p);
       try {
         for (const [L, T] of CALLS.slice(0, 12)) {

@@ -5,10 +5,13 @@
  * compiled for webgpu with a context bound, their cached positions loaded with `loadCaches`
  * from the numpy fixture's caches, then one forward of its T new tokens: the logits within
  * 1e-4 of their scale (max |Δ| / max |want|) of the numpy float64 forward pass (measured on
- * Dawn over Mesa: 9e-8 (Llama) to 4.9e-7 (DeepSeek-V3)).
+ * Dawn over Mesa: 9e-8 (Llama) to 4.9e-7 (DeepSeek-V3)). And at real sizes (examples/hf, a
+ * context of 256): every attention, MLA and rope shader compiles without messages and makes a
+ * pipeline on a device with WebGPU's default limits.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
 import { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
 import { loadWgsl } from '../../compiler/backends/wgsl/runtime.ts';
@@ -19,7 +22,7 @@ import { importHfConfig } from '../../compiler/import/index.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import { readSafetensors } from '../../ir/safetensors.ts';
-import { missingAdapter } from './wgsl-harness.ts';
+import { expectPipelines, missingAdapter } from './wgsl-harness.ts';
 
 const missing = await missingAdapter('the whole imported models on WGSL');
 const target = loadTarget('webgpu');
@@ -55,4 +58,19 @@ describe.skipIf(missing !== null)('whole imported models on WGSL, caches loaded 
         model.dispose();
       }
     }, 120_000);
+
+  it('at real sizes (examples/hf, a context of 256) every attention, MLA and rope shader compiles cleanly and makes a pipeline with default limits', async () => {
+    const { device } = await getDevice(NODE_GPU);
+    try {
+      for (const dir of readdirSync('examples/hf')) {
+        const path = `examples/hf/${dir}/config.json`;
+        const p = runPipeline(importHfConfig(readFileSync(path, 'utf8'), path).module, { target, maxTokens: 16, maxContext: 256 }).program!;
+        const kernels = planWgsl(p, target).kernels.filter((k) => /\.(append|absorb|attend|split|merge|expand|rope)$/.test(k.name));
+        expect(kernels.some((k) => k.name.endsWith('.attend')), dir).toBe(true);
+        await expectPipelines(device, kernels, dir);
+      }
+    } finally {
+      device.destroy();
+    }
+  }, 120_000);
 });

@@ -42,7 +42,9 @@ export interface CoreSpec {
   valueInKey: boolean;
   /** Keys in workgroup memory at once (`wgslKeyTile`). */
   tile: number;
-  /** The schedule's key tile and split: the decode ranges (`splitRanges`). */
+  /** The group's query rows are copied into workgroup memory once (where they fit beside the tile), not read from the arena per score. */
+  stageQuery: boolean;
+  /** The schedule's key tile and split: the decode ranges (`decode_parts`, `part_start`). */
   keyTile: number;
   splits: number;
   scale: number;
@@ -53,20 +55,22 @@ export interface CoreSpec {
   W: number;
 }
 
-/** Bytes of workgroup memory the core takes with `tile` keys at once. */
-function coreBytes(s: Omit<CoreSpec, 'tile'>, tile: number): number {
-  return 4 * (tile * s.dq + (s.valueInKey ? 0 : tile * s.dv) + s.rows * tile + 3 * s.rows);
+/** Bytes of workgroup memory the core takes with `tile` keys at once (and the staged query rows). */
+function coreBytes(s: Omit<CoreSpec, 'tile' | 'stageQuery'>, tile: number, stageQuery: boolean): number {
+  return 4 * (tile * s.dq + (s.valueInKey ? 0 : tile * s.dv) + s.rows * tile + 3 * s.rows + (stageQuery ? s.rows * s.dq : 0));
 }
 
 /**
  * The keys a workgroup holds at once: the schedule's key tile (sized by the tiler for a
- * cache), halved until the tile, its values and its scores fit the workgroup memory; null
- * when not even one key does.
+ * cache), halved until the tile, its values and its scores fit the workgroup memory; the
+ * query rows staged too when they fit beside that tile (the tile is never halved for them).
+ * Null when not even one key fits.
  */
-export function wgslKeyTile(s: Omit<CoreSpec, 'tile'>, maxBytes: number): number | null {
+export function wgslKeyTile(s: Omit<CoreSpec, 'tile' | 'stageQuery'>, maxBytes: number): { tile: number; stageQuery: boolean } | null {
   let tile = s.keyTile;
-  while (tile > 1 && coreBytes(s, tile) > maxBytes) tile = Math.ceil(tile / 2);
-  return coreBytes(s, tile) <= maxBytes ? tile : null;
+  while (tile > 1 && coreBytes(s, tile, false) > maxBytes) tile = Math.ceil(tile / 2);
+  if (coreBytes(s, tile, false) > maxBytes) return null;
+  return { tile, stageQuery: coreBytes(s, tile, true) <= maxBytes };
 }
 
 /**
@@ -99,7 +103,8 @@ const accRegs = (s: CoreSpec): number => Math.ceil((s.rows * s.dv) / s.W);
  */
 function coreFold(s: CoreSpec): { decls: string; body: string } {
   const { rows: G, dq, dv, tile: TL, W } = s;
-  const decls = `var<workgroup> kt: array<f32, ${TL * dq}>;
+  const decls = `${s.stageQuery ? `var<workgroup> qs: array<f32, ${G * dq}>;
+` : ''}var<workgroup> kt: array<f32, ${TL * dq}>;
 ${s.valueInKey ? '' : `var<workgroup> vt: array<f32, ${TL * dv}>;\n`}var<workgroup> sc: array<f32, ${G * TL}>;
 var<workgroup> mx: array<f32, ${G}>;
 var<workgroup> cr: array<f32, ${G}>;
@@ -109,6 +114,8 @@ var<workgroup> sm: array<f32, ${G}>;
   const body = `  var acc: array<f32, ${accRegs(s)}>;
   for (var u = 0u; u < ${accRegs(s)}u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < ${G}u; r += ${W}u) { mx[r] = ${NEG}; sm[r] = 0.0; }
+${s.stageQuery ? `  for (var i = lid; i < ${G * dq}u; i += ${W}u) { qs[i] = query_feat(t, g, i / ${dq}u, i % ${dq}u); }
+` : ''}
   for (var jt = j0; jt < j1; jt += ${TL}u) {
     let n = min(${TL}u, j1 - jt);
     workgroupBarrier();
@@ -118,7 +125,7 @@ ${s.valueInKey ? '' : `    for (var i = lid; i < n * ${dv}u; i += ${W}u) { vt[i]
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < ${dq}u; e++) { d += query_feat(t, g, r, e) * kt[j * ${dq}u + e]; }
+      for (var e = 0u; e < ${dq}u; e++) { d += ${s.stageQuery ? `qs[r * ${dq}u + e]` : 'query_feat(t, g, r, e)'} * kt[j * ${dq}u + e]; }
       sc[r * ${TL}u + j] = d * ${f32Lit(s.scale)};
     }
     workgroupBarrier();
@@ -221,7 +228,7 @@ ${store}
   }
 }
 `;
-  return { entry: 'main', code, workgroup: [s.W, 1, 1], workgroupBytes: coreBytes(s, s.tile) };
+  return { entry: 'main', code, workgroup: [s.W, 1, 1], workgroupBytes: coreBytes(s, s.tile, s.stageQuery) };
 }
 
 /** Floats of one decode partial of a row: max, sum, then dv accumulated values. */
@@ -254,7 +261,7 @@ ${body}  for (var r = lid; r < ${s.rows}u; r += ${s.W}u) {
   }
 }
 `;
-  return { entry: 'main', code, workgroup: [s.W, 1, 1], workgroupBytes: coreBytes(s, s.tile) };
+  return { entry: 'main', code, workgroup: [s.W, 1, 1], workgroupBytes: coreBytes(s, s.tile, s.stageQuery) };
 }
 
 /** Decode: one invocation per output value (head, e): the partials merged by maxima and sums, the sink in the denominator. */

@@ -601,8 +601,8 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       W,
     };
     const wgBytes = target.limits.maxWorkgroupStorageBytes ?? 16384;
-    const tile = wgslKeyTile(base, wgBytes) ?? fail('E505', `the WGSL ${k.kind} writing ${k.out} cannot hold one key of ${base.dq} features for ${rows} query rows in ${target.name}'s ${wgBytes} bytes of workgroup memory`, undefined, 'run it on a target with more workgroup memory');
-    const s: CoreSpec = { ...base, tile };
+    const fit = wgslKeyTile(base, wgBytes) ?? fail('E505', `the WGSL ${k.kind} writing ${k.out} cannot hold one key of ${base.dq} features for ${rows} query rows in ${target.name}'s ${wgBytes} bytes of workgroup memory`, undefined, 'run it on a target with more workgroup memory');
+    const s: CoreSpec = { ...base, ...fit };
     const T = shapeOf(mla ? k.qNope : k.q)[0];
     const L: Dim[] = [k.past];
     const feats = mla ? mlaFeatures(s, heads, c, dr) : attentionFeatures(s, heads);

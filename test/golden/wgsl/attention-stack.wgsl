@@ -52,6 +52,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 16>;
 var<workgroup> kt: array<f32, 1024>;
 var<workgroup> vt: array<f32, 1024>;
 var<workgroup> sc: array<f32, 256>;
@@ -68,6 +69,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 16u; i += 64u) { qs[i] = query_feat(t, g, i / 8u, i % 8u); }
+
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -78,7 +81,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 8u; e++) { d += query_feat(t, g, r, e) * kt[j * 8u + e]; }
+      for (var e = 0u; e < 8u; e++) { d += qs[r * 8u + e] * kt[j * 8u + e]; }
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
@@ -153,6 +156,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 16>;
 var<workgroup> kt: array<f32, 1024>;
 var<workgroup> vt: array<f32, 1024>;
 var<workgroup> sc: array<f32, 256>;
@@ -171,6 +175,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 16u; i += 64u) { qs[i] = query_feat(t, g, i / 8u, i % 8u); }
+
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -181,7 +187,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 8u; e++) { d += query_feat(t, g, r, e) * kt[j * 8u + e]; }
+      for (var e = 0u; e < 8u; e++) { d += qs[r * 8u + e] * kt[j * 8u + e]; }
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
@@ -342,6 +348,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 16>;
 var<workgroup> kt: array<f32, 1024>;
 var<workgroup> vt: array<f32, 1024>;
 var<workgroup> sc: array<f32, 256>;
@@ -358,6 +365,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 16u; i += 64u) { qs[i] = query_feat(t, g, i / 8u, i % 8u); }
+
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -368,7 +377,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 8u; e++) { d += query_feat(t, g, r, e) * kt[j * 8u + e]; }
+      for (var e = 0u; e < 8u; e++) { d += qs[r * 8u + e] * kt[j * 8u + e]; }
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();
@@ -439,6 +448,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 16>;
 var<workgroup> kt: array<f32, 1024>;
 var<workgroup> vt: array<f32, 1024>;
 var<workgroup> sc: array<f32, 256>;
@@ -457,6 +467,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 2u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 16u; i += 64u) { qs[i] = query_feat(t, g, i / 8u, i % 8u); }
+
   for (var jt = j0; jt < j1; jt += 128u) {
     let n = min(128u, j1 - jt);
     workgroupBarrier();
@@ -467,7 +479,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 8u; e++) { d += query_feat(t, g, r, e) * kt[j * 8u + e]; }
+      for (var e = 0u; e < 8u; e++) { d += qs[r * 8u + e] * kt[j * 8u + e]; }
       sc[r * 128u + j] = d * 0.3499999940395355;
     }
     workgroupBarrier();

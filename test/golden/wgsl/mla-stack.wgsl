@@ -57,6 +57,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 80>;
 var<workgroup> kt: array<f32, 1280>;
 var<workgroup> sc: array<f32, 256>;
 var<workgroup> mx: array<f32, 4>;
@@ -72,6 +73,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 4u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 80u; i += 64u) { qs[i] = query_feat(t, g, i / 20u, i % 20u); }
+
   for (var jt = j0; jt < j1; jt += 64u) {
     let n = min(64u, j1 - jt);
     workgroupBarrier();
@@ -81,7 +84,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 20u; e++) { d += query_feat(t, g, r, e) * kt[j * 20u + e]; }
+      for (var e = 0u; e < 20u; e++) { d += qs[r * 20u + e] * kt[j * 20u + e]; }
       sc[r * 64u + j] = d * 0.30000001192092896;
     }
     workgroupBarrier();
@@ -160,6 +163,7 @@ fn part_start(k: u32) -> u32 {
   let keys = L() + 1u - first_key(0u);
   return first_key(0u) + keys * k / decode_parts();
 }
+var<workgroup> qs: array<f32, 80>;
 var<workgroup> kt: array<f32, 1280>;
 var<workgroup> sc: array<f32, 256>;
 var<workgroup> mx: array<f32, 4>;
@@ -177,6 +181,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, 1>;
   for (var u = 0u; u < 1u; u++) { acc[u] = 0.0; }
   for (var r = lid; r < 4u; r += 64u) { mx[r] = -3.4028234663852886e38; sm[r] = 0.0; }
+  for (var i = lid; i < 80u; i += 64u) { qs[i] = query_feat(t, g, i / 20u, i % 20u); }
+
   for (var jt = j0; jt < j1; jt += 64u) {
     let n = min(64u, j1 - jt);
     workgroupBarrier();
@@ -186,7 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let r = i / n;
       let j = i % n;
       var d = 0.0;
-      for (var e = 0u; e < 20u; e++) { d += query_feat(t, g, r, e) * kt[j * 20u + e]; }
+      for (var e = 0u; e < 20u; e++) { d += qs[r * 20u + e] * kt[j * 20u + e]; }
       sc[r * 64u + j] = d * 0.30000001192092896;
     }
     workgroupBarrier();
