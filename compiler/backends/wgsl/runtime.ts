@@ -12,6 +12,11 @@
  * larger T comes. An arena buffer over the device's storage binding size at some T is an
  * error (E505) for that T only.
  *
+ * The state (a program compiled with a context bound: its KV caches) is GPU buffers made once,
+ * zeroed, and never read back: each forward appends at rows L..L+T-1 (L checked against the
+ * context bound, E505) and passes L in the parameter records; `reset` clears them and
+ * `loadCaches` writes them, each in turn with the forwards already asked for.
+ *
  * Guard mode (tests): every arena buffer is filled with a canary before the forward and
  * read back after it, so a test can check that no kernel wrote outside its buffers.
  */
@@ -218,6 +223,10 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   let disposed = false;
   // Forwards share the arena, the parameter records and the read-back buffer: one at a time.
   let previous: Promise<unknown> = Promise.resolve();
+  /** Runs `f` (a reset, a cache load) after the forwards already asked for, before any asked for later. */
+  const afterForwards = (f: () => void): void => {
+    previous = previous.then(f).catch(() => undefined);
+  };
   const model: WgslModel = {
     adapter: description,
     messages,
@@ -240,16 +249,21 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     ...(plan.state.length > 0
       ? {
           reset(): void {
-            const enc = device.createCommandEncoder();
-            for (const b of state) enc.clearBuffer(b);
-            device.queue.submit([enc.finish()]);
+            afterForwards(() => {
+              const enc = device.createCommandEncoder();
+              for (const b of state) enc.clearBuffer(b);
+              device.queue.submit([enc.finish()]);
+            });
           },
           loadCaches(caches: Record<string, Tensor>, L: number): void {
+            // Checked now (E503/E504/E505 to the caller), written after the forwards already asked for.
             const contents = new Map(stateFromCaches(plan.program, caches, L).map((c) => [c.name, c.data]));
-            for (const st of plan.state) {
-              const data = contents.get(st.name)! as Float32Array<ArrayBuffer>;
-              for (const c of st.chunks) device.queue.writeBuffer(state[c.gpu], 0, data, c.offset / 4, c.bytes / 4);
-            }
+            afterForwards(() => {
+              for (const st of plan.state) {
+                const data = contents.get(st.name)! as Float32Array<ArrayBuffer>;
+                for (const c of st.chunks) device.queue.writeBuffer(state[c.gpu], 0, data, c.offset / 4, c.bytes / 4);
+              }
+            });
           },
         }
       : {}),
