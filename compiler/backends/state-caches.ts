@@ -9,6 +9,7 @@ import { dimEq, evalShape, sym } from '../../ir/dims.ts';
 import { CONTEXT_DIM } from '../../ir/kernel/attention.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';
+import { bufferResolver, forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 
 /** A state buffer's whole contents at the context bound, f32 (the state dtypes backends run). */
 export interface StateContents {
@@ -17,11 +18,15 @@ export interface StateContents {
   data: Float32Array;
 }
 
-/** The program's state buffers with their shapes at the context bound. */
+/**
+ * The program's state buffers with their shapes at the context bound: the stacked caches
+ * (a layer loop's slices of them are views, not caches a caller holds).
+ */
 export function stateBuffers(p: KProgram): Array<{ name: string; shape: number[]; axis: number }> {
   const ctx = p.maxContext;
+  const slices = loopSlices(p.steps);
   return p.buffers
-    .filter((b) => b.kind === 'state')
+    .filter((b) => b.kind === 'state' && !slices.has(b.name))
     .map((b) => {
       if (ctx === undefined) throw new Error(`state buffer ${b.name} in a program without a context bound`);
       const axis = b.shape.findIndex((d) => dimEq(d, sym(CONTEXT_DIM)));
@@ -54,5 +59,21 @@ export function stateFromCaches(p: KProgram, caches: Record<string, Tensor>, L: 
     const outer = numel(shape.slice(0, axis));
     for (let o = 0; o < outer; o++) data.set(t.data.subarray(o * L * inner, (o + 1) * L * inner), o * ctx * inner);
     return { name, shape, data };
+  });
+}
+
+/**
+ * Refuses a program whose attention reads its cache as an input (compiled without a context
+ * bound), before any size that depends on L trips the renderer elsewhere. `backend`: the
+ * backend's name as the message says it (the WGSL backend asks the same).
+ */
+export function checkStateCaches(p: KProgram, backend: 'C' | 'WGSL' = 'C'): void {
+  const buffer = bufferResolver(p);
+  forEachKernel(p.steps, (k) => {
+    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
+    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
+    const cache = buffer(name);
+    if (cache.kind !== 'state')
+      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, `compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend ${backend.toLowerCase()} does not pass caches to such a model yet`);
   });
 }

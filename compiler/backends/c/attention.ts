@@ -8,8 +8,7 @@ import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
-import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
-import { bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
+import type { KBuffer } from '../../../ir/kernel/kernel.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
 export interface AttentionViewContext {
@@ -24,20 +23,8 @@ export interface AttentionViewContext {
 /** The C parameter of `forward` that holds the cached positions L. */
 export const C_PAST = 'L';
 
-/**
- * Refuses a program whose attention reads its cache as an input (compiled without a context
- * bound), before any size that depends on L trips the renderer elsewhere.
- */
-export function checkStateCaches(p: KProgram): void {
-  const buffer = bufferResolver(p);
-  forEachKernel(p.steps, (k) => {
-    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
-    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
-    const cache = buffer(name);
-    if (cache.kind !== 'state')
-      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend c does not pass caches to such a model yet');
-  });
-}
+/** Refuses a program whose attention reads its cache as an input (state-caches.ts). */
+export { checkStateCaches } from '../state-caches.ts';
 
 /** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
 function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {
