@@ -131,12 +131,16 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
-function cDim(d: Dim, t: string): string {
+/**
+ * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
+ * `forward`'s max_context). `past`: the program has state, so `forward` also takes L, the
+ * positions already cached (rope's offset of a decode step).
+ */
+function cDim(d: Dim, t: string, past = false): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    if (name !== 'T' && name !== CONTEXT_DIM && !(past && name === C_PAST)) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : name === 'T' ? t : C_PAST;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
@@ -731,7 +735,7 @@ class CRenderer {
         { field: 'n', expr: cElems(this.shape(k.inputs[0]), 'T') },
       ];
       this.tokenIds = true;
-      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b)) }, args];
+      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b), this.layout.specs.get(k.inputs[1])) }, args];
     }
     if (k.op === 'rope') {
       const xs = this.shape(k.inputs[0]);
@@ -739,7 +743,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.p.buffers.some((b) => b.kind === 'state')) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
