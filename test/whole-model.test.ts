@@ -9,7 +9,7 @@
  * 7 + 8 steps within the same tolerance.
  *
  * The backends: `ref` (the kernel interpreter with its state), c, wasm and wgsl, compiled
- * for their default targets. A backend in `RUNS_ATTENTION` must run every architecture; any
+ * for their default targets. A backend in `RUNS_ATTENTION` (whole-model-backends.ts) must run every architecture; any
  * other one that refuses attention (E701) skips its cases with that refusal as the reason,
  * and one that loads the model is held to the same tolerances.
  */
@@ -31,9 +31,7 @@ import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
 import { expectAgreement } from './expect-agreement.ts';
-
-/** Backends whose attention and MLA kernels run with state: a refusal from one of these fails (add wasm and wgsl as they get them). */
-const RUNS_ATTENTION: readonly string[] = ['ref', 'c'];
+import { RUNS_ATTENTION } from './whole-model-backends.ts';
 
 const BACKENDS = ['ref', 'c', 'wasm', 'wgsl'] as const;
 type BackendRow = (typeof BACKENDS)[number];
