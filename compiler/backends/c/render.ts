@@ -12,9 +12,6 @@
  * only knows how to spell each ISA in C.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling, VectorKind } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
@@ -28,7 +25,8 @@ import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { cAxisOp } from './axis-ops.ts';
 import { cEmbedding, cRope } from './decoder.ts';
-import { packageRoot, packageVersion } from '../../io/package-root.ts';
+import { type CTemplates, cTemplates } from './templates.ts';
+import { packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
@@ -50,31 +48,6 @@ export interface CSources {
   outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
-}
-
-// ---------------------------------------------------------------------------------------
-// Templates.
-
-function templatesDir(): string {
-  const dir = join(packageRoot(), 'targets', 'c');
-  if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
-  throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
-}
-
-let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate; mpiMain: HandlebarsTemplateDelegate } | undefined;
-
-function templates(): NonNullable<typeof compiled> {
-  if (compiled) return compiled;
-  const dir = templatesDir();
-  const hb = Handlebars.create();
-  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs' || f === 'mpi_main.c.hbs') continue;
-    hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
-  }
-  const opts = { noEscape: true, strict: false };
-  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts), mpiMain: hb.compile(read('mpi_main.c.hbs'), opts) };
-  return compiled;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -307,10 +280,9 @@ class CRenderer {
     return name;
   }
 
-  render(): { header: string; source: string; main: string } {
+  render(t: CTemplates): { header: string; source: string; main: string } {
     const steps = this.steps(this.p.steps, 1, 0);
     const view = this.view(steps);
-    const t = templates();
     const ins = view.inputs as Array<Record<string, unknown>>;
     const outs = view.outputs as Array<Record<string, unknown>>;
     // An expert-parallel program runs as one MPI rank of a job: its runner starts MPI.
@@ -976,12 +948,12 @@ function staged(k: Kernel): boolean {
 }
 
 /** Renders the program (tiled and planned) as C. */
-export function renderC(p: KProgram, target: TargetCaps): CSources {
+export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates = cTemplates()): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
   checkStateCaches(p);
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
-  const { header, source, main } = r.render();
+  const { header, source, main } = r.render(templates);
   const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
