@@ -106,13 +106,13 @@ function cNum(x: number): string {
 
 /**
  * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
- * `forward`'s max_context). `past`: the program has state, so `forward` also takes L, the
- * positions already cached (rope's offset of a decode step).
+ * `forward`'s max_context). `past`: in a program with state, the size its attention kernels
+ * take as the positions already cached, which is `forward`'s L (rope's offset of a decode step).
  */
-function cDim(d: Dim, t: string, past = false): string {
+function cDim(d: Dim, t: string, past?: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM && !(past && name === C_PAST)) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    if (name !== 'T' && name !== CONTEXT_DIM && name !== past) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
     const v = name === CONTEXT_DIM ? 'max_context' : name === 'T' ? t : C_PAST;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
@@ -169,6 +169,8 @@ class CRenderer {
   private readonly isa: Isa | undefined;
   /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
+  /** In a program with state: the size that is forward's L, the positions already cached. */
+  private readonly past: string | undefined;
 
   constructor(
     private readonly p: KProgram,
@@ -180,6 +182,9 @@ class CRenderer {
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
     this.dma = kernels.some(staged);
+    // With state, the attention kernels' cached positions (one size, checked by their views) are forward's L.
+    const attention = kernels.find((k) => k.kind === 'attention' || k.kind === 'mla_attention');
+    if (attention && p.buffers.some((b) => b.kind === 'state') && isSym(attention.past) && attention.past.terms.length === 1) this.past = attention.past.terms[0][0];
     p.buffers.forEach((b, i) => {
       const quant = isQuantDType(b.dtype);
       if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
@@ -715,7 +720,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.p.buffers.some((b) => b.kind === 'state')) },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.past) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
