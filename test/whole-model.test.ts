@@ -27,6 +27,7 @@ import type { Module } from '../ir/graph/graph.ts';
 import { allocateState, resetState } from '../ir/kernel/attention.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { mapKernels } from '../ir/kernel/walk.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
@@ -155,6 +156,24 @@ describe('whole models: a prefill of 7 then 8 single-token steps on every backen
         });
     });
   }
+});
+
+describe('C: whole models with hand-set attention schedules', () => {
+  // The tiler gives these tiny models one key tile and the target's split; tiles of 4 keys make
+  // the online softmax rescale across tiles (and across the window and the sinks), and a
+  // decode split of 3 merges partial softmaxes of uneven key ranges, at every step.
+  for (const name of ['gpt_oss', 'deepseek_v3'])
+    it(`${name}: tiles of 4 keys and a decode split of 3, every step within ${TOL} of numpy's`, async () => {
+      const g = generation(name);
+      const base = stateProgram(g.module, 'x86-avx2');
+      const p = { ...base, steps: mapKernels(base.steps, (k) => (k.kind === 'attention' || k.kind === 'mla_attention' ? { ...k, schedule: { ...k.schedule!, keyTile: 4, splits: 3 } } : k)) };
+      const model = await (await getBackend('c')).load(p, loadTarget('x86-avx2'), weightsFromSafetensors(g.module, g.file, g.path));
+      try {
+        await generate(model, g, `${name} on c, key tile 4, split 3`);
+      } finally {
+        model.dispose();
+      }
+    });
 });
 
 describe('C: what the matrix found', () => {
