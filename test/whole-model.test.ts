@@ -9,9 +9,9 @@
  * 7 + 8 steps within the same tolerance.
  *
  * The backends: `ref` (the kernel interpreter with its state), c, wasm and wgsl, compiled
- * for their default targets. A backend in `RUNS_ATTENTION` (whole-model-backends.ts) must run every architecture; any
- * other one that refuses attention (E701) skips its cases with that refusal as the reason,
- * and one that loads the model is held to the same tolerances.
+ * for their default targets. A backend in `RUNS_ATTENTION` (whole-model-backends.ts) must
+ * run every architecture; any other one that refuses attention (E701) skips its cases with
+ * that refusal as the reason, and one that loads the model is held to the same tolerances.
  */
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
