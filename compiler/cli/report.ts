@@ -5,7 +5,7 @@
  */
 import type { KProgram, Kernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
-import { loopSlices } from '../../ir/kernel/walk.ts';
+import { forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
 import { dimToString, isSym } from '../../ir/dims.ts';
 import { dtypeBytes } from '../../ir/types.ts';
@@ -111,10 +111,17 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
 /**
  * The cost model's estimate for a decode step (T = 1) and a full batch (T = maxTokens),
  * with every other symbolic size (a decoder's cached length L) at its bound: the estimate
- * of a full cache; unbound, the cost model cannot size the attention kernels at all.
+ * of a full cache; unbound, the cost model cannot size the attention kernels at all. With a
+ * context bound the cache holds L + T <= CTX positions, so the cached length is at most
+ * CTX - maxTokens (its own bound is the model's context, far past a small --max-context).
  */
 function estimates(p: KProgram, target: TargetCaps, maxTokens: number): { at: Record<string, number>; points: Array<{ tokens: number; seconds: number; flops: number; bytes: number }> } {
   const at = Object.fromEntries(p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const));
+  if (p.maxContext !== undefined)
+    forEachKernel(p.steps, (k) => {
+      if ((k.kind === 'attention' || k.kind === 'mla_attention') && isSym(k.past))
+        for (const [name] of k.past.terms) if (name in at) at[name] = Math.min(at[name], Math.max(0, p.maxContext! - maxTokens));
+    });
   const points = [1, maxTokens].map((tokens) => {
     const c = programCost(p, target, tokens, at);
     return { tokens, seconds: c.seconds, flops: c.flops, bytes: c.bytes };

@@ -12,9 +12,6 @@
  * only knows how to spell each ISA in C.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling, VectorKind } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
@@ -28,7 +25,8 @@ import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { cAxisOp } from './axis-ops.ts';
 import { cEmbedding, cRope } from './decoder.ts';
-import { packageRoot, packageVersion } from '../../io/package-root.ts';
+import { type CTemplates, cTemplates } from './templates.ts';
+import { packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
@@ -50,31 +48,6 @@ export interface CSources {
   outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
-}
-
-// ---------------------------------------------------------------------------------------
-// Templates.
-
-function templatesDir(): string {
-  const dir = join(packageRoot(), 'targets', 'c');
-  if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
-  throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
-}
-
-let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate; mpiMain: HandlebarsTemplateDelegate } | undefined;
-
-function templates(): NonNullable<typeof compiled> {
-  if (compiled) return compiled;
-  const dir = templatesDir();
-  const hb = Handlebars.create();
-  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs' || f === 'mpi_main.c.hbs') continue;
-    hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
-  }
-  const opts = { noEscape: true, strict: false };
-  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts), mpiMain: hb.compile(read('mpi_main.c.hbs'), opts) };
-  return compiled;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -131,12 +104,16 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
-function cDim(d: Dim, t: string): string {
+/**
+ * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
+ * `forward`'s max_context). `past`: in a program with state, the size its attention kernels
+ * take as the positions already cached, which is `forward`'s L (rope's offset of a decode step).
+ */
+function cDim(d: Dim, t: string, past?: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    if (name !== 'T' && name !== CONTEXT_DIM && name !== past) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : name === 'T' ? t : C_PAST;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
@@ -192,6 +169,8 @@ class CRenderer {
   private readonly isa: Isa | undefined;
   /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
+  /** In a program with state: the size that is forward's L, the positions already cached. */
+  private readonly past: string | undefined;
 
   constructor(
     private readonly p: KProgram,
@@ -203,6 +182,9 @@ class CRenderer {
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
     this.dma = kernels.some(staged);
+    // With state, the attention kernels' cached positions (one size, checked by their views) are forward's L.
+    const attention = kernels.find((k) => k.kind === 'attention' || k.kind === 'mla_attention');
+    if (attention && p.buffers.some((b) => b.kind === 'state') && isSym(attention.past) && attention.past.terms.length === 1) this.past = attention.past.terms[0][0];
     p.buffers.forEach((b, i) => {
       const quant = isQuantDType(b.dtype);
       if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
@@ -303,10 +285,9 @@ class CRenderer {
     return name;
   }
 
-  render(): { header: string; source: string; main: string } {
+  render(t: CTemplates): { header: string; source: string; main: string } {
     const steps = this.steps(this.p.steps, 1, 0);
     const view = this.view(steps);
-    const t = templates();
     const ins = view.inputs as Array<Record<string, unknown>>;
     const outs = view.outputs as Array<Record<string, unknown>>;
     // An expert-parallel program runs as one MPI rank of a job: its runner starts MPI.
@@ -731,7 +712,7 @@ class CRenderer {
         { field: 'n', expr: cElems(this.shape(k.inputs[0]), 'T') },
       ];
       this.tokenIds = true;
-      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b)) }, args];
+      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b), this.layout.specs.get(k.inputs[1])) }, args];
     }
     if (k.op === 'rope') {
       const xs = this.shape(k.inputs[0]);
@@ -739,7 +720,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.past) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
@@ -972,12 +953,12 @@ function staged(k: Kernel): boolean {
 }
 
 /** Renders the program (tiled and planned) as C. */
-export function renderC(p: KProgram, target: TargetCaps): CSources {
+export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates = cTemplates()): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
   checkStateCaches(p);
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
-  const { header, source, main } = r.render();
+  const { header, source, main } = r.render(templates);
   const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
