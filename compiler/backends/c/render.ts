@@ -20,7 +20,7 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
+import { alignsBySorted, bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cConcat, cElementwise } from './elementwise.ts';
@@ -50,6 +50,8 @@ export interface CSources {
   outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
+  /** The state buffers in the order of the cache region (each `ALIGN`-aligned after the one before). */
+  stateRegions: string[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -113,6 +115,8 @@ const MAX_BLOCK_LOGIT_EXPERTS = 512;
 const RESERVED = new Set([
   ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
   ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
+  // The persistent runner's own (main.c.hbs `serve`).
+  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken'],
   ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
   ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
   ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
@@ -131,12 +135,16 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
-function cDim(d: Dim, t: string): string {
+/**
+ * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
+ * `forward`'s max_context; and, given `past`, the size that names the cached positions:
+ * `forward`'s L, as rope's position offset of a decoder with state).
+ */
+function cDim(d: Dim, t: string, past?: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    if (name !== 'T' && name !== CONTEXT_DIM && name !== past) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : name === past ? C_PAST : t;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
@@ -192,6 +200,8 @@ class CRenderer {
   private readonly isa: Isa | undefined;
   /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
+  /** With state: the size naming the cached positions (`L`), which `forward` takes. */
+  private readonly past: string | undefined;
 
   constructor(
     private readonly p: KProgram,
@@ -200,6 +210,7 @@ class CRenderer {
   ) {
     this.prefix = modelPrefix(p.name);
     this.PREFIX = this.prefix.toUpperCase();
+    this.past = pastSize(p);
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
     this.dma = kernels.some(staged);
@@ -303,6 +314,9 @@ class CRenderer {
     return name;
   }
 
+  /** The state buffers in the order of the cache region (filled by `view`). */
+  stateRegions: string[] = [];
+
   render(): { header: string; source: string; main: string } {
     const steps = this.steps(this.p.steps, 1, 0);
     const view = this.view(steps);
@@ -363,6 +377,7 @@ class CRenderer {
       buffers.push({ decl });
     }
     const math = this.math;
+    this.stateRegions = regions.map((r) => r.name);
     return {
       file: this.prefix,
       prefix: this.prefix,
@@ -378,7 +393,7 @@ class CRenderer {
       weightsBytes: this.layout.bytes,
       arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
       cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
-      cacheArgs: regions.length > 0 ? 3 : 0,
+      cacheArgs: regions.length > 0 ? 2 : 0,
       inputs,
       outputs,
       buffers,
@@ -739,7 +754,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.past) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
@@ -971,6 +986,16 @@ function staged(k: Kernel): boolean {
   return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && k.tile?.stage === 'dma';
 }
 
+/** The size the state caches' attention kernels count their cached positions in (forward's L), if the program has state. */
+function pastSize(p: KProgram): string | undefined {
+  if (p.maxContext === undefined) return undefined;
+  let past: string | undefined;
+  forEachKernel(p.steps, (k) => {
+    if ((k.kind === 'attention' || k.kind === 'mla_attention') && isSym(k.past) && k.past.terms.length === 1) past ??= k.past.terms[0][0];
+  });
+  return past;
+}
+
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
@@ -985,5 +1010,5 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
       return { name: x.name, int: isIntDType(dtype), floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
   const state = p.buffers.some((b) => b.kind === 'state');
-  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), stateRegions: r.stateRegions, ...(state ? { maxContext: p.maxContext } : {}) };
 }
