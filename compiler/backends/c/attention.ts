@@ -35,7 +35,7 @@ export function checkStateCaches(p: KProgram): void {
     const name = k.kind === 'attention' ? k.kCache : k.kvCache;
     const cache = buffer(name);
     if (cache.kind !== 'state')
-      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend c does not pass caches to such a model yet');
+      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L (moec run --context L does so itself)');
   });
 }
 
