@@ -399,7 +399,7 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
       const block = blocks.get(k.sorted);
       return block === undefined ? { ...k, ...split } : { ...k, block, ...split };
     }
-    if (k.kind === 'attention' || k.kind === 'mla_attention') return { ...k, schedule: attentionSchedule(k, target, buf), ...split };
+    if (k.kind === 'attention' || k.kind === 'mla_attention') return { ...k, schedule: attentionSchedule(k, target, buf, maxTokens), ...split };
     if (k.kind === 'dispatch' || k.kind === 'ep_combine') return k; // placed after tiling
     if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
     const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...wasmPass(k, tile, maxTokens, target), ...quantDecode(k, p, target, isa) };

@@ -482,7 +482,7 @@ class CRenderer {
       }
       case 'attention':
       case 'mla_attention': {
-        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum };
+        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum, maxTokens: this.p.maxTokens! };
         [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
         mode = 'serial';
         break;
