@@ -6,7 +6,7 @@
  * outside is a clear E513, and a reset starts a new one; an idle runner does not keep Node
  * alive.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -182,5 +182,30 @@ describe('C backend: the persistent runner', () => {
     expect(pid).toBeGreaterThan(0);
     expect(await gone(pid)).toBe(true);
   }, 130_000);
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const)
+    it(`moec ended by ${signal} takes its runner with it`, async () => {
+      const script = join(import.meta.dirname, 'fixtures', 'c-runner-no-dispose.ts');
+      const child = spawn(process.execPath, ['--import', 'tsx', script, 'wait'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      try {
+        const pid = await new Promise<number>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (b: Buffer) => {
+            out += b.toString();
+            const m = /runner (\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          child.on('exit', (code) => reject(new Error(`the script exited with ${code} before starting its runner`)));
+        });
+        expect(running(pid)).toBe(true);
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_, s) => resolve(s)));
+        child.kill(signal);
+        expect(await exited).toBe(signal);
+        // SIGKILL leaves no handler to run: the runner sees EOF on its stdin and ends itself.
+        expect(await gone(pid)).toBe(true);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 130_000);
 });
 

@@ -119,7 +119,8 @@ export class CModel implements LoadedModel {
   /** Empties the KV cache (the next call should then be a prefill, L = 0); after a killed runner, the next call starts a new one. */
   reset(): void {
     this.session.restart();
-    this.session.send([REQUEST.reset, 0, 0, 0]);
+    // A runner not started (or just forgotten) starts with an empty cache anyway.
+    if (this.session.pid !== undefined) this.session.send([REQUEST.reset, 0, 0, 0]);
   }
 
   /** Fills positions 0..L-1 of the runner's cache region from caches as the graph takes them (state-caches.ts). */
