@@ -19,6 +19,7 @@ import { allocateState } from '../../ir/kernel/attention.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { interpret } from '../../ir/graph/interp.ts';
+import { parseIR } from '../../ir/graph/parse.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { expectAgreement } from '../expect-agreement.ts';
 
@@ -126,6 +127,23 @@ describe('C backend: the persistent runner', () => {
       // After a reset the positions past the new prefill are zero again: a step at L = 5 sees the new keys only.
       const again = await model.forward(inputsAt(0, 5), { T: 5, L: 0 });
       expect(Array.from(again.y.data)).toEqual(Array.from(first.y.data));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('bad data forward finds is E505 and the runner serves on: the next call on the same process is right', async () => {
+    const m = parseIR(['moec.ir 1', 'model g', 'dim T <= 8', 'func main(%x: f32[T, 8], %i: i32[T, 3]) {', '  %y = gather(%x, %i) {axis=-1} : f32[T, 3]', '  return y = %y', '}'].join('\n'), 'g.ir');
+    const p = runPipeline(m, { target: X86, maxTokens: 8 }).program!;
+    const model = loadC(p, X86, {});
+    try {
+      const x: Tensor = { dtype: 'f32', shape: [2, 8], data: Float32Array.from({ length: 16 }, (_, i) => i) };
+      const ids = (v: number[]): Tensor => ({ dtype: 'i32', shape: [2, 3], data: Int32Array.from(v) });
+      await expect(model.forward({ x, i: ids([0, 1, 9, 2, 3, 4]) }, { T: 2 })).rejects.toThrow(/^E505: the C model's forward stopped on bad data: an index out of range/);
+      const pid = model.runnerPid;
+      const good = await model.forward({ x, i: ids([0, 1, 7, 2, 3, 4]) }, { T: 2 });
+      expect(Array.from(good.y.data)).toEqual([0, 1, 7, 10, 11, 12]);
+      expect(model.runnerPid).toBe(pid);
     } finally {
       model.dispose();
     }
