@@ -10,7 +10,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadC } from '../../compiler/backends/c/index.ts';
+import { CModel, loadC } from '../../compiler/backends/c/index.ts';
+import { buildExecutable } from '../../compiler/backends/c/build.ts';
+import { cWeightBlob } from '../../compiler/backends/c/layout.ts';
+import { renderC } from '../../compiler/backends/c/render.ts';
+import { blobSource } from '../../compiler/backends/weights.ts';
+import { MoecError } from '../../ir/diagnostics.ts';
 import { stateFromCaches } from '../../compiler/backends/state-caches.ts';
 import { compile, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
@@ -144,6 +149,22 @@ describe('C backend: the persistent runner', () => {
       const good = await model.forward({ x, i: ids([0, 1, 7, 2, 3, 4]) }, { T: 2 });
       expect(Array.from(good.y.data)).toEqual([0, 1, 7, 10, 11, 12]);
       expect(model.runnerPid).toBe(pid);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a kernel that writes past the arena where this call\'s T ends it fails the call with the runner\'s words (a bug: not a MoecError)', async () => {
+    const src = renderC(P, X86);
+    const PREFIX = src.file.toUpperCase();
+    // Sabotage: forward also writes one float just past arena_bytes(T), inside the region allocated at the token bound.
+    const bad = { ...src, source: src.source.replace(new RegExp(`\\n {2}return ${PREFIX}_OK;\\n}\\s*$`), `\n  ((float *)A)[${src.file}_arena_bytes(T) / 4] = 1.0f;\n  return ${PREFIX}_OK;\n}\n`) };
+    expect(bad.source).not.toEqual(src.source);
+    const model = new CModel(bad, buildExecutable(bad, X86), cWeightBlob(src.layout, blobSource(P, W)), P, 1);
+    try {
+      const err = await model.forward(inputsAt(0, 2), { T: 2, L: 0 }).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(MoecError);
+      expect(String(err)).toMatch(/C backend: the C runner of \w+ \(pid \d+\) exited with 4:\n\w+_main: guard after the arena was overwritten/);
     } finally {
       model.dispose();
     }
