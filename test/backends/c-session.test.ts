@@ -122,6 +122,20 @@ describe('C backend: the persistent runner', () => {
     }
   });
 
+  it('calls made without waiting reach the runner in program order, each with its own answer', async () => {
+    const model = loadC(P, X86, W);
+    try {
+      const calls: Array<[number, number]> = [[0, 5], [5, 1], [6, 1], [7, 3]];
+      const sequential: number[][] = [];
+      for (const [L, T] of calls) sequential.push(Array.from((await model.forward(inputsAt(L, T), { T, L })).y.data));
+      model.reset();
+      const together = await Promise.all(calls.map(([L, T]) => model.forward(inputsAt(L, T), { T, L })));
+      expect(together.map((r) => Array.from(r.y.data))).toEqual(sequential);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('reset empties the runner\'s cache: a prefill after it equals the first', async () => {
     const model = loadC(P, X86, W);
     model.threads = 2;
@@ -204,7 +218,10 @@ describe('C backend: the persistent runner', () => {
     const model = loadC(P, X86, W);
     try {
       await model.forward(inputsAt(0, 1), { T: 1, L: 0 });
-      const pending = model.forward(inputsAt(1, 16), { T: 16, L: 1 });
+      // Stopped, the runner cannot answer before the kill: the forward is surely owed then.
+      process.kill(model.runnerPid!, 'SIGSTOP');
+      const pending = model.forward(inputsAt(1, 15), { T: 15, L: 1 });
+      await new Promise((r) => setTimeout(r, 50));
       process.kill(model.runnerPid!, 'SIGKILL');
       await expect(pending).rejects.toThrow(/E513: .* was killed by SIGKILL/);
     } finally {

@@ -67,18 +67,17 @@ export class CModel implements LoadedModel {
   }
 
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
-    // A ^C during the build or the weights' write ends moec here, before the runner works.
-    await letSignalsIn();
     const T = bindings.T;
     const L = this.checkCall(T, bindings.L);
-    this.session.send([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T));
-    const head = await this.session.read(12);
-    const rc = head.readInt32LE(0);
-    withDataErrors(rc);
-    this.lastForwardMs = head.readDoubleLE(4);
+    // Sent at the call, so calls (and reset and loadCaches) reach the runner in program order.
     const bytes = this.src.outputs.map((o) => o.floats(T) * 4);
-    const body = await this.session.read(bytes.reduce((a, b) => a + b, 0));
-    let at = 0;
+    const answer = this.session.ask([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T), 12 + bytes.reduce((a, b) => a + b, 0));
+    // A ^C during the build or the weights' write ends moec here.
+    await letSignalsIn();
+    const body = await answer;
+    withDataErrors(body.readInt32LE(0));
+    this.lastForwardMs = body.readDoubleLE(4);
+    let at = 12;
     return Object.fromEntries(
       this.src.outputs.map((o, i) => {
         const raw = new Uint8Array(body.subarray(at, at + bytes[i])).buffer;

@@ -4,8 +4,9 @@
  * cache region, and answers requests over its stdin and stdout. A decode step (T = 1) then
  * costs a pipe round trip, not a process start and a read of the whole weights file.
  *
- * Requests go out in order and only FORWARD is answered, so `reset` and `loadCaches` are
- * plain writes and need no wait. The child is started on the first request, killed by
+ * Requests go out in order and only FORWARD is answered (with an answer of a size known
+ * when it is sent), so `reset` and `loadCaches` are plain writes and need no wait, and
+ * forwards called concurrently each get their own answer. The child is started on the first request, killed by
  * `close` and, through `trackChild`, when moec exits or dies of a signal; an idle child does
  * not keep Node's event loop alive (a program that forgets `dispose` still exits).
  */
@@ -29,7 +30,8 @@ export class CRunnerSession {
   private untrack?: () => void;
   private chunks: Buffer[] = [];
   private have = 0;
-  private waiting?: { bytes: number; resolve: (b: Buffer) => void; reject: (e: Error) => void };
+  /** Answers owed, in the order their requests went out (each of a size known when it was sent). */
+  private waiting: Array<{ bytes: number; resolve: (b: Buffer) => void; reject: (e: Error) => void }> = [];
   private stderr = '';
   /** Why the last child ended while requests were owed; every request fails with it until `restart`. */
   private dead?: () => never;
@@ -54,13 +56,16 @@ export class CRunnerSession {
     for (const p of payloads) c.stdin.write(p);
   }
 
-  /** The next `bytes` bytes of answers. */
-  read(bytes: number): Promise<Buffer> {
+  /**
+   * Sends a request whose answer is `bytes` bytes, and the answer. Called in the order the
+   * requests are to go out (synchronously), so concurrent callers each get their own answer.
+   */
+  ask(header: number[], payloads: Uint8Array[], bytes: number): Promise<Buffer> {
+    this.send(header, payloads);
     const c = this.running();
-    if (this.waiting) throw new Error('C runner: a read while another is pending');
     return new Promise<Buffer>((resolve, reject) => {
-      this.waiting = { bytes, resolve, reject };
-      // Keep the event loop alive for the answer only; an idle runner must not hold moec up.
+      this.waiting.push({ bytes, resolve, reject });
+      // Keep the event loop alive for the answers only; an idle runner must not hold moec up.
       c.stdout.ref();
       this.deliver();
     });
@@ -112,14 +117,14 @@ export class CRunnerSession {
   }
 
   private deliver(): void {
-    const w = this.waiting;
-    if (!w || this.have < w.bytes) return;
-    const all = Buffer.concat(this.chunks);
-    this.chunks = all.length > w.bytes ? [all.subarray(w.bytes)] : [];
-    this.have = all.length - w.bytes;
-    this.waiting = undefined;
-    this.child?.stdout.unref();
-    w.resolve(all.subarray(0, w.bytes));
+    while (this.waiting.length > 0 && this.have >= this.waiting[0].bytes) {
+      const w = this.waiting.shift()!;
+      const all = Buffer.concat(this.chunks);
+      this.chunks = all.length > w.bytes ? [all.subarray(w.bytes)] : [];
+      this.have = all.length - w.bytes;
+      w.resolve(all.subarray(0, w.bytes));
+    }
+    if (this.waiting.length === 0) this.child?.stdout.unref();
   }
 
   /** The child ended: fine after `close`; otherwise every owed and later answer fails with why. */
@@ -138,9 +143,9 @@ export class CRunnerSession {
     // No passOnChildSignal: a ^C at the terminal reaches moec too, whose own handler ends it;
     // a signal sent to the runner alone is reported like a kill.
     this.dead = why;
-    const w = this.waiting;
-    this.waiting = undefined;
-    if (w) {
+    const owed = this.waiting;
+    this.waiting = [];
+    for (const w of owed) {
       try {
         why();
       } catch (e) {
