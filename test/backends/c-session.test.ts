@@ -71,7 +71,7 @@ async function gone(pid: number): Promise<boolean> {
 }
 
 describe('C backend: the persistent runner', () => {
-  it('a decode loop of 20 steps after a prefill runs in one runner process and matches the kernel interpreter', async () => {
+  it('a decode loop of 20 steps after a prefill runs in one runner process and matches the kernel interpreter, whatever each call\'s thread count', async () => {
     const model = loadC(P, X86, W);
     model.threads = 2;
     const state = allocateState(P);
@@ -79,6 +79,8 @@ describe('C backend: the persistent runner', () => {
       expect(model.runnerPid).toBeUndefined(); // started by the first call
       const pids = new Set<number | undefined>();
       for (const [L, T] of [[0, 4], ...Array.from({ length: 20 }, (_, i) => [4 + i, 1])]) {
+        // The thread count is each request's: one runner serves 1, 2 and 3 in turn.
+        model.threads = 1 + (L % 3);
         const inputs = inputsAt(L, T);
         const got = await model.forward(inputs, { T, L });
         pids.add(model.runnerPid);
