@@ -20,6 +20,8 @@ import { checkTokenCount } from '../ir/kernel/token-bound.ts';
 import type { TargetCaps } from './target/caps.ts';
 import { loadTarget } from './target/load.ts';
 import { DEFAULT_TARGET, getBackend } from './backends/registry.ts';
+import type { LoadedModel } from './backends/backend.ts';
+import { stateBuffers } from './backends/state-caches.ts';
 import { type Agreement, agreement } from './compare.ts';
 import { type CapsCompileOptions, type CompileOptions, bindDims, compile, compileForCaps, quantizeModule, randomInputs, randomWeights } from './driver-core.ts';
 
@@ -159,6 +161,8 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   target?: string | TargetCaps;
   /** Token bound to compile for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS` or the run's token count if larger). */
   maxTokens?: number;
+  /** Context bound to compile a model with KV caches for (default: the run's L + T; see `runContextBound`). */
+  maxContext?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
   /**
@@ -190,6 +194,36 @@ export interface BackendRunResult extends RunResult {
   dequantizedWeights?: string[];
 }
 
+/**
+ * The context bound a backend run compiles for. A model whose KV caches are inputs (`dim L`,
+ * a decoder from `moec import`) runs with them as state the program owns (lower-attention's
+ * `cachesToState`), as `moec generate` does: L + T positions, or `maxContext` when given (E505
+ * when that cannot hold them). Without L, `maxContext` as given.
+ */
+export function runContextBound(bindings: Record<string, number>, maxContext?: number): number | undefined {
+  const { L, T } = bindings;
+  if (L === undefined || T === undefined) return maxContext;
+  if (maxContext !== undefined && maxContext < L + T)
+    fail('E505', `--max-context ${maxContext} cannot hold L + T = ${L} + ${T} = ${L + T} positions`, undefined, `give --max-context ${L + T} or more, or leave it out (the run's L + T)`);
+  return maxContext ?? L + T;
+}
+
+/**
+ * One forward of a loaded program on a run's inputs. A program with state (its KV caches
+ * compiled as state) takes the caches among the inputs through `loadCaches` (positions
+ * 0..L-1, as the graph takes them) and the rest through `forward` with { T, L }: the same
+ * state kernels a generation runs. Any other program takes all its inputs.
+ */
+export async function forwardRun(loaded: LoadedModel, program: KProgram, backend: string, inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+  if (program.maxContext === undefined) return loaded.forward(inputs, bindings);
+  if (!loaded.loadCaches) fail('E701', `the ${backend} backend cannot load KV caches into a model's state yet`, undefined, 'run it on --backend ref, or on a backend that runs attention with the caches as state');
+  const state = new Set(stateBuffers(program).map((b) => b.name));
+  const caches = Object.fromEntries(Object.entries(inputs).filter(([name]) => state.has(name)));
+  const rest = Object.fromEntries(Object.entries(inputs).filter(([name]) => !state.has(name)));
+  loaded.loadCaches(caches, bindings.L ?? 0);
+  return loaded.forward(rest, bindings);
+}
+
 /** Compiles the module for a backend's target, loads it here and runs it once. */
 export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
   const backend = await getBackend(opts.backend);
@@ -205,13 +239,14 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const tokens = bindings.T;
   // With --chips N each rank runs T / N of the tokens: the bound is per rank.
   const perRank = tokens !== undefined && (opts.chips ?? 1) > 1 ? Math.ceil(tokens / opts.chips!) : tokens;
-  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
+  const maxContext = runContextBound(bindings, opts.maxContext);
+  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, maxContext, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
   // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
   if (perRank !== undefined) checkTokenCount(perRank, maxTokens);
   const loaded = await backend.load(program, target, weights);
   try {
     const t0 = performance.now();
-    const outputs = await loaded.forward(inputs, bindings);
+    const outputs = await forwardRun(loaded, program, backend.name, inputs, bindings);
     const forwardMs = loaded.lastForwardMs ?? performance.now() - t0;
     if (!opts.check) return { outputs, inputs, bindings, forwardMs };
     const reference = interpret(qm, { bindings, inputs, weights });

@@ -60,6 +60,7 @@ export const DIAGNOSTICS = {
   E510: { title: 'malformed GGUF file' },
   E511: { title: 'malformed routing statistics' },
   E512: { title: 'a rank of a multi-chip job failed' },
+  E513: { title: 'a runner process was killed' },
   // 6xx: target capability sheets (`targets/*.yaml`) and cluster files (`targets/clusters/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },

@@ -12,16 +12,13 @@
 import { describe, expect, it } from 'vitest';
 import { agreement, nonFiniteMismatches } from '../compiler/compare.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
-import { compileModel, randomInputs, randomWeights } from '../compiler/driver.ts';
+import { compileModel, forwardRun, randomInputs, randomWeights, runContextBound } from '../compiler/driver.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { opNames } from '../ir/graph/ops.ts';
 import { parseIR } from '../ir/graph/parse.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
-import { runPipeline } from '../compiler/pipeline.ts';
-import { loadTarget } from '../compiler/target/load.ts';
-import { stateBuffers } from '../compiler/backends/state-caches.ts';
 
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
@@ -33,24 +30,15 @@ import { stateBuffers } from '../compiler/backends/state-caches.ts';
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [];
 /**
- * Ops that run on some backends only (and are refused with E701 on the others). C runs
- * attention and MLA with the KV caches as state the model owns (compiled with a context bound:
- * test/backends/c-attention.test.ts and c-mla.test.ts hold them to the kernel interpreter),
- * and refuses them with the caches as inputs, as these cases have them; Wasm has no
- * attention kernels yet.
+ * Ops that run on some backends only (and are refused with E701 on the others). The cases
+ * take their KV caches as inputs; a backend run compiles them as state of L + T positions and
+ * loads the caches into it (the driver's `runContextBound` and `forwardRun`, as `moec run
+ * --context L` does), so C and WGSL run attention and MLA here; Wasm has no attention
+ * kernels yet.
  */
 const NOT_YET_ON: Record<string, readonly string[]> = {
-  c: ['attention', 'mla_attention'],
   wasm: ['attention', 'mla_attention'],
 };
-/**
- * Backends that run the cases compiled with a context bound: the cache inputs become state
- * the model owns, loaded with `loadCaches` from the inputs of the same name (L positions), and
- * the forward takes the other inputs (WGSL: test/backends/wgsl-attention.test.ts holds its
- * kernels to the kernel interpreter over whole sequences).
- */
-const WITH_STATE = new Set(['wgsl']);
-const CONTEXT = 16;
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {
@@ -296,17 +284,12 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
   it.skipIf(name === 'wgsl' && wgslMissing !== null)('runs each op and matches the reference interpreter', async () => {
     const m = parseIR(model(opNames().filter((op) => !pending(name).includes(op))), 'ops.ir');
     const backend = await getBackend(name);
-    const targetName = { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!;
-    const { program, target } = WITH_STATE.has(name)
-      ? { program: runPipeline(m, { target: loadTarget(targetName), maxTokens: 16, runTokens: T, maxContext: CONTEXT }).program!, target: loadTarget(targetName) }
-      : compileModel(m, { target: targetName, maxTokens: 16, runTokens: T });
+    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T, maxContext: runContextBound({ T, L }) });
     const weights = randomWeights(m, 1);
     const inputs = inputsFor(m);
     const loaded = await backend.load(program, target, weights);
     try {
-      const caches = new Set(WITH_STATE.has(name) ? stateBuffers(program).map((b) => b.name) : []);
-      if (caches.size > 0) loaded.loadCaches!(Object.fromEntries([...caches].map((c) => [c, inputs[c]])), L);
-      const got = await loaded.forward(Object.fromEntries(Object.entries(inputs).filter(([n]) => !caches.has(n))), { T, L });
+      const got = await forwardRun(loaded, program, name, inputs, { T, L });
       const want = interpret(m, { bindings: { T, L }, inputs, weights });
       for (const [out, w] of Object.entries(want)) {
         const g = got[out];

@@ -8,8 +8,8 @@ import { fail } from '../../ir/diagnostics.ts';
 import { dimEq, evalShape, sym } from '../../ir/dims.ts';
 import { CONTEXT_DIM } from '../../ir/kernel/attention.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
-import { type Tensor, numel } from '../../ir/tensor.ts';
 import { bufferResolver, forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
+import { type Tensor, numel } from '../../ir/tensor.ts';
 
 /** A state buffer's whole contents at the context bound, f32 (the state dtypes backends run). */
 export interface StateContents {
@@ -19,8 +19,8 @@ export interface StateContents {
 }
 
 /**
- * The program's state buffers with their shapes at the context bound: the stacked caches
- * (a layer loop's slices of them are views, not caches a caller holds).
+ * The program's state buffers with their shapes at the context bound: the stacked ones, not
+ * a layer loop's slices of them (views, which hold nothing of their own: allocateState skips them too).
  */
 export function stateBuffers(p: KProgram): Array<{ name: string; shape: number[]; axis: number }> {
   const ctx = p.maxContext;
@@ -74,6 +74,6 @@ export function checkStateCaches(p: KProgram, backend: 'C' | 'WGSL' = 'C'): void
     const name = k.kind === 'attention' ? k.kCache : k.kvCache;
     const cache = buffer(name);
     if (cache.kind !== 'state')
-      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, `compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend ${backend.toLowerCase()} does not pass caches to such a model yet`);
+      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L (moec run --context L does so itself)');
   });
 }

@@ -255,7 +255,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         throw new UsageError(`--chips ${chips.chips}: moec run starts every rank on this machine (mpirun --oversubscribe), at most ${MAX_LOCAL_RANKS}`, 'on a cluster, run the MPI runner `moec compile --chips N -o DIR` writes with mpirun and a host file (docs/multi-chip.md)');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
-        if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
+        if (values.target !== undefined || values['max-tokens'] !== undefined || values['max-context'] !== undefined)
+          throw new UsageError('--target, --max-tokens and --max-context choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
       } else {
         if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
         await getBackend(backend); // a usage error for an unknown name, before any work
@@ -263,13 +264,14 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = compileFile(path, { consts, quantize: backend === 'ref' ? quantize : undefined });
       const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
       const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
+      const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
       const loading = progressCallback('loading weights');
       const res = await (async () => {
         try {
           return backend === 'ref'
             ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
-            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, maxContext, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
         } finally {
           loading.end();
         }

@@ -6,7 +6,7 @@
  * within 1e-5 of the interpreter's (the C kernel sums in float32 with an online softmax, the
  * interpreter in float64 with a two-pass one). Both the tiler's schedule and a hand-set one
  * (tiles of 16 keys, so the online softmax rescales across tiles, and a decode split over 4
- * threads, so partial softmaxes are merged). The cache file persists between calls; one
+ * threads, so partial softmaxes are merged). The runner keeps the cache between calls; one
  * prefill of 15 equals 7 + 8 steps; forward rejects a bad context; the emitted C is snapshotted.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -7,7 +7,7 @@
 import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
-import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import { type MlaAttentionKernel, mlaFormRule } from '../../../ir/kernel/mla.ts';
 import type { KBuffer } from '../../../ir/kernel/kernel.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
@@ -18,6 +18,8 @@ export interface AttentionViewContext {
   lanes: number;
   /** A C float literal. */
   num: (x: number) => string;
+  /** The program's token bound (the naive MLA form keeps a (max, sum) pair per token). */
+  maxTokens: number;
 }
 
 /** The C parameter of `forward` that holds the cached positions L. */
@@ -82,6 +84,8 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   const [, dv] = dims(k.out);
   const headBlock = schedule.headBlock ?? 1;
   if (heads % headBlock !== 0) throw new Error(`C backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
+  const form = schedule.form ?? 'absorbed';
+  const rule = mlaFormRule({ heads, dn, dr, dv, c: latent });
   const args = [
     { field: 'q_nope', expr: c.v(k.qNope) },
     { field: 'q_pe', expr: c.v(k.qPe) },
@@ -96,7 +100,7 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   ];
   const view = {
     mla: true,
-    summaryLine: `latent attention (absorbed), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    summaryLine: `latent attention (${form === 'cheaper' ? 'absorbed or naive, the cheaper for each call\'s T and L' : form}), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
     headBlock,
     blocks: heads / headBlock,
     heads,
@@ -105,6 +109,11 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
     dv,
     c: latent,
     rowsPerHead: dn + dv,
+    naive: form !== 'absorbed',
+    cheaper: form === 'cheaper',
+    perKey: rule.perKey,
+    perCached: rule.perCached,
+    maxTokens: c.maxTokens,
     scale: c.num(k.scale),
     keyTile: schedule.keyTile,
     splits: schedule.splits,

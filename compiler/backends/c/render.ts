@@ -17,7 +17,7 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
+import { alignsBySorted, bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cConcat, cElementwise } from './elementwise.ts';
@@ -48,6 +48,8 @@ export interface CSources {
   outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
+  /** The state buffers in the order of the cache region (each `ALIGN`-aligned after the one before). */
+  stateRegions: string[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -86,6 +88,8 @@ const MAX_BLOCK_LOGIT_EXPERTS = 512;
 const RESERVED = new Set([
   ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
   ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
+  // The persistent runner's own (main.c.hbs `serve`).
+  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard'],
   ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
   ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
   ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
@@ -106,14 +110,14 @@ function cNum(x: number): string {
 
 /**
  * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
- * `forward`'s max_context). `past`: in a program with state, the size its attention kernels
- * take as the positions already cached, which is `forward`'s L (rope's offset of a decode step).
+ * `forward`'s max_context; and, given `past`, the size that names the cached positions:
+ * `forward`'s L, as rope's position offset of a decoder with state).
  */
 function cDim(d: Dim, t: string, past?: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
     if (name !== 'T' && name !== CONTEXT_DIM && name !== past) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : name === 'T' ? t : C_PAST;
+    const v = name === CONTEXT_DIM ? 'max_context' : name === past ? C_PAST : t;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
@@ -169,7 +173,7 @@ class CRenderer {
   private readonly isa: Isa | undefined;
   /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
-  /** In a program with state: the size that is forward's L, the positions already cached. */
+  /** With state: the size naming the cached positions (`L`), which `forward` takes. */
   private readonly past: string | undefined;
 
   constructor(
@@ -179,12 +183,10 @@ class CRenderer {
   ) {
     this.prefix = modelPrefix(p.name);
     this.PREFIX = this.prefix.toUpperCase();
+    this.past = pastSize(p);
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
     this.dma = kernels.some(staged);
-    // With state, the attention kernels' cached positions (one size, checked by their views) are forward's L.
-    const attention = kernels.find((k) => k.kind === 'attention' || k.kind === 'mla_attention');
-    if (attention && p.buffers.some((b) => b.kind === 'state') && isSym(attention.past) && attention.past.terms.length === 1) this.past = attention.past.terms[0][0];
     p.buffers.forEach((b, i) => {
       const quant = isQuantDType(b.dtype);
       if (quant && b.kind !== 'weight') fail('E701', `the C backend reads quantized (${b.dtype}) buffers only as weights, not ${b.name}`);
@@ -285,6 +287,9 @@ class CRenderer {
     return name;
   }
 
+  /** The state buffers in the order of the cache region (filled by `view`). */
+  stateRegions: string[] = [];
+
   render(t: CTemplates): { header: string; source: string; main: string } {
     const steps = this.steps(this.p.steps, 1, 0);
     const view = this.view(steps);
@@ -344,6 +349,7 @@ class CRenderer {
       buffers.push({ decl });
     }
     const math = this.math;
+    this.stateRegions = regions.map((r) => r.name);
     return {
       file: this.prefix,
       prefix: this.prefix,
@@ -359,7 +365,7 @@ class CRenderer {
       weightsBytes: this.layout.bytes,
       arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
       cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
-      cacheArgs: regions.length > 0 ? 3 : 0,
+      cacheArgs: regions.length > 0 ? 2 : 0,
       inputs,
       outputs,
       buffers,
@@ -448,7 +454,7 @@ class CRenderer {
       }
       case 'attention':
       case 'mla_attention': {
-        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum };
+        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum, maxTokens: this.p.maxTokens! };
         [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
         mode = 'serial';
         break;
@@ -952,6 +958,16 @@ function staged(k: Kernel): boolean {
   return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && k.tile?.stage === 'dma';
 }
 
+/** The size the state caches' attention kernels count their cached positions in (forward's L), if the program has state. */
+function pastSize(p: KProgram): string | undefined {
+  if (p.maxContext === undefined) return undefined;
+  let past: string | undefined;
+  forEachKernel(p.steps, (k) => {
+    if ((k.kind === 'attention' || k.kind === 'mla_attention') && isSym(k.past) && k.past.terms.length === 1) past ??= k.past.terms[0][0];
+  });
+  return past;
+}
+
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates = cTemplates()): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
@@ -966,5 +982,5 @@ export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates =
       return { name: x.name, int: isIntDType(dtype), floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
   const state = p.buffers.some((b) => b.kind === 'state');
-  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), stateRegions: r.stateRegions, ...(state ? { maxContext: p.maxContext } : {}) };
 }
