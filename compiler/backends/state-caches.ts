@@ -8,6 +8,7 @@ import { fail } from '../../ir/diagnostics.ts';
 import { dimEq, evalShape, sym } from '../../ir/dims.ts';
 import { CONTEXT_DIM } from '../../ir/kernel/attention.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { loopSlices } from '../../ir/kernel/walk.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';
 
 /** A state buffer's whole contents at the context bound, f32 (the state dtypes backends run). */
@@ -17,11 +18,12 @@ export interface StateContents {
   data: Float32Array;
 }
 
-/** The program's state buffers with their shapes at the context bound. */
+/** The program's state buffers with their shapes at the context bound (a loop's slice of one is not a buffer of its own). */
 export function stateBuffers(p: KProgram): Array<{ name: string; shape: number[]; axis: number }> {
   const ctx = p.maxContext;
+  const slices = loopSlices(p.steps);
   return p.buffers
-    .filter((b) => b.kind === 'state')
+    .filter((b) => b.kind === 'state' && !slices.has(b.name))
     .map((b) => {
       if (ctx === undefined) throw new Error(`state buffer ${b.name} in a program without a context bound`);
       const axis = b.shape.findIndex((d) => dimEq(d, sym(CONTEXT_DIM)));

@@ -26,16 +26,17 @@ export const C_PAST = 'L';
 
 /**
  * Refuses a program whose attention reads its cache as an input (compiled without a context
- * bound), before any size that depends on L trips the renderer elsewhere.
+ * bound), before any size that depends on L trips the renderer elsewhere (the Wasm backend's
+ * check too: `backend` names it).
  */
-export function checkStateCaches(p: KProgram): void {
+export function checkStateCaches(p: KProgram, backend = 'C'): void {
   const buffer = bufferResolver(p);
   forEachKernel(p.steps, (k) => {
     if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
     const name = k.kind === 'attention' ? k.kCache : k.kvCache;
     const cache = buffer(name);
     if (cache.kind !== 'state')
-      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend c does not pass caches to such a model yet');
+      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, `compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend ${backend.toLowerCase()} does not pass caches to such a model yet`);
   });
 }
 

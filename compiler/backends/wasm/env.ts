@@ -101,7 +101,7 @@ export class KernelFn extends FnBuilder {
     const { layout } = this.env;
     const slice = this.env.slices.get(name);
     if (slice) {
-      const bytes = concreteBytes(this.buffer(name));
+      const bytes = concreteBytes(this.buffer(name), this.env.program.maxContext);
       return m.i32.add(this.addr(slice.stacked), m.i32.mul(this.get(this.params[1 + slice.depth]), i32c(m, bytes)));
     }
     const b = this.buffer(name);
@@ -111,6 +111,11 @@ export class KernelFn extends FnBuilder {
       return i32c(m, layout.weightsBase + e.offset);
     }
     if (b.kind === 'input') return this.linear(layout.inputs.find((i) => i.buffer === name)!.address);
+    if (b.kind === 'state') {
+      const slot = layout.state?.buffers.find((s) => s.name === name);
+      if (!slot) throw new Error(`wasm backend: state buffer ${name} is not in the state region`);
+      return i32c(m, slot.address);
+    }
     if (b.offset === undefined) throw new Error(`wasm backend: ${name} has no arena offset`);
     // Inputs and the arena follow the weights at addresses affine in T (`layout.ts`).
     const off = tokenLinear(b.offset, `${name}'s arena offset`);
@@ -133,6 +138,13 @@ export class KernelFn extends FnBuilder {
   /** Element count of a buffer at this T. */
   elements(name: string): Expr {
     return this.linear(bufferElements(this.buffer(name)));
+  }
+
+  /** The positions already cached (L), which the loader writes before each call of a model with state. */
+  past(): Expr {
+    const state = this.env.layout.state;
+    if (!state) throw new Error('wasm backend: L read in a program without state');
+    return this.m.i32.load(0, 4, i32c(this.m, state.past));
   }
 
   /** This thread's scratch area plus `offset` bytes (the region's base in the one-thread build). */
