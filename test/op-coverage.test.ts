@@ -19,6 +19,8 @@ import { parseIR } from '../ir/graph/parse.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
+import { runPipeline } from '../compiler/pipeline.ts';
+import { loadTarget } from '../compiler/target/load.ts';
 
 /**
  * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
@@ -33,14 +35,20 @@ const NOT_YET_ON_BACKENDS: readonly string[] = [];
  * Ops that run on some backends only (and are refused with E701 on the others). C runs
  * attention and MLA with the KV caches as state the model owns (compiled with a context bound:
  * test/backends/c-attention.test.ts and c-mla.test.ts hold them to the kernel interpreter),
- * and refuses them with the caches as inputs, as these cases have them; Wasm and WGSL have no
+ * and refuses them with the caches as inputs, as these cases have them; WGSL has no
  * attention kernels yet.
  */
 const NOT_YET_ON: Record<string, readonly string[]> = {
   c: ['attention', 'mla_attention'],
-  wasm: ['attention', 'mla_attention'],
   wgsl: ['attention', 'mla_attention'],
 };
+
+/**
+ * Backends whose loaded models take caches through `loadCaches`: the cases compile for them
+ * with a context bound (the caches become state) and the cases' cache inputs fill the state's
+ * first L positions before the forward (test/backends/wasm-attention.test.ts has the sequences).
+ */
+const CACHES_AS_STATE = new Set(['wasm']);
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {
@@ -286,11 +294,15 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
   it.skipIf(name === 'wgsl' && wgslMissing !== null)('runs each op and matches the reference interpreter', async () => {
     const m = parseIR(model(opNames().filter((op) => !pending(name).includes(op))), 'ops.ir');
     const backend = await getBackend(name);
-    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T });
+    const targetName = { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!;
+    const { program, target } = CACHES_AS_STATE.has(name)
+      ? { program: runPipeline(m, { target: loadTarget(targetName), maxTokens: 16, runTokens: T, maxContext: L + T }).program!, target: loadTarget(targetName) }
+      : compileModel(m, { target: targetName, maxTokens: 16, runTokens: T });
     const weights = randomWeights(m, 1);
     const inputs = inputsFor(m);
     const loaded = await backend.load(program, target, weights);
     try {
+      if (CACHES_AS_STATE.has(name)) loaded.loadCaches!(inputs, L);
       const got = await loaded.forward(inputs, { T, L });
       const want = interpret(m, { bindings: { T, L }, inputs, weights });
       for (const [out, w] of Object.entries(want)) {
