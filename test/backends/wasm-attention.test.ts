@@ -182,3 +182,45 @@ for (const fx of FIXTURES) {
     });
   });
 }
+
+describe('the browser session (InferenceSession, here in Node) keeps the KV caches between runs', () => {
+  const file = 'test/fixtures/attention-stack.moe';
+  const M = compile(readFileSync(file, 'utf8'), { path: file });
+  const rows = (L: number, T: number): Record<string, Float32Array> => {
+    const all = Array.from({ length: T }, (_, t) => randomInputs(M, { T: 1, L: 1 }, 100 + L + t));
+    return Object.fromEntries(['x', 'k', 'v'].map((n) => [n, Float32Array.from(all.flatMap((r) => Array.from(r[n].data)))]));
+  };
+
+  it('a .moe text with maxContext, and the files moec compile wrote: prefill 7 then 8 single-token runs equal one run of 15 after reset', async () => {
+    const { InferenceSession, browserBackend } = await import('../../compiler/browser.ts');
+    const fromText = await InferenceSession.create({ moe: readFileSync(file, 'utf8'), seed: 5, maxContext: 32 });
+    const p = program32();
+    const wasm = await browserBackend('wasm');
+    const files = wasm.emit(p, loadTarget('wasm-simd128'));
+    const fromFiles = await InferenceSession.create({ wasm: files['model.wasm'] as Uint8Array<ArrayBuffer>, manifest: JSON.parse(files['model.json'] as string), weights: wasm.packWeights!(p, loadTarget('wasm-simd128'), randomWeights(M, 5)).blob });
+    try {
+      for (const s of [fromText, fromFiles]) {
+        expect(s.maxContext).toBe(32);
+        const steps: number[] = [...(await s.run(rows(0, 7))).y.data];
+        for (let L = 7; L < 15; L++) steps.push(...(await s.run(rows(L, 1))).y.data);
+        expect(s.cachedPositions).toBe(15);
+        await s.reset();
+        expect(s.cachedPositions).toBe(0);
+        const once = Array.from((await s.run(rows(0, 15))).y.data);
+        expectAgreement({ dtype: 'f32', shape: [steps.length], data: Float32Array.from(steps) }, { dtype: 'f32', shape: [once.length], data: Float32Array.from(once) }, { maxRel: TOL, relL2: TOL });
+        // An explicit L replaces what the session counted; past the context bound is refused before the run.
+        expect((await s.run(rows(3, 2), { L: 3 })).y.dims).toEqual([2, 4, 8]);
+        expect(s.cachedPositions).toBe(5);
+        await expect(s.run(rows(30, 4), { L: 30 })).rejects.toThrow('L = 30 cached positions and T = 4 new ones do not fit the context bound 32');
+      }
+      expect(Array.from((await fromFiles.run(rows(5, 3))).y.data)).toEqual(Array.from((await fromText.run(rows(5, 3))).y.data));
+    } finally {
+      await fromText.release();
+      await fromFiles.release();
+    }
+  });
+
+  function program32(): KProgram {
+    return runPipeline(M, { target: loadTarget('wasm-simd128'), maxTokens: 16, maxContext: 32 }).program!;
+  }
+});
