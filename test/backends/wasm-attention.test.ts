@@ -224,3 +224,19 @@ describe('the browser session (InferenceSession, here in Node) keeps the KV cach
     return runPipeline(M, { target: loadTarget('wasm-simd128'), maxTokens: 16, maxContext: 32 }).program!;
   }
 });
+
+describe('the state in wasm32', () => {
+  it('KV caches that do not fit 4 GiB at the context bound are E702 naming them, with --max-context in the hint', async () => {
+    const file = 'test/fixtures/attention-stack.moe';
+    const M = compile(readFileSync(file, 'utf8'), { path: file });
+    const p = runPipeline(M, { target: loadTarget('wasm-simd128'), maxTokens: 16, maxContext: 100_000_000 }).program!;
+    let err: unknown;
+    try {
+      (await getBackend('wasm')).emit(p, loadTarget('wasm-simd128'));
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).toMatch(/^E702: m needs 47\.68 GiB of linear memory at T = 16 \(weights 0\.00 GiB, KV caches 47\.68 GiB at 100000000 positions, arena 0\.00 GiB\)/);
+    expect((err as MoecError).diagnostics[0].hint).toContain('--max-context');
+  });
+});

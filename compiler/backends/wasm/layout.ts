@@ -161,7 +161,8 @@ export function planLayout(p: KProgram, alignment: number, scratchBytes: number,
   const end = linearAt(callBytes, maxTokens);
   if (Math.ceil(end / PAGE) > MAX_PAGES) {
     const gib = (n: number): string => `${(n / 2 ** 30).toFixed(2)} GiB`;
-    fail('E702', `${p.name} needs ${gib(end)} of linear memory at T = ${maxTokens} (weights ${gib(weights.bytes)}, arena ${gib(linearAt(arenaBytes, maxTokens))}); wasm32 addresses at most 4 GiB`, undefined, 'compile smaller sizes (--set), a lower --max-tokens, or use the c backend');
+    const caches = state ? `, KV caches ${gib(state.bytes)} at ${state.maxContext} positions` : '';
+    fail('E702', `${p.name} needs ${gib(end)} of linear memory at T = ${maxTokens} (weights ${gib(weights.bytes)}${caches}, arena ${gib(linearAt(arenaBytes, maxTokens))}); wasm32 addresses at most 4 GiB`, undefined, `compile smaller sizes (--set), a lower --max-tokens${state ? ' or --max-context' : ''}, or use the c backend`);
   }
   const totalPages = Math.ceil((state ? state.past + state.bytes : weightsBase + weights.bytes) / PAGE);
   return { inputs, outputs, arenaBase, arenaBytes, scratchBase, scratchBytes, weightsBase, weights, ...(state ? { state } : {}), initialPages: weightsBase / PAGE, totalPages, callBytes, maxTokens };
