@@ -240,3 +240,55 @@ describe('the state in wasm32', () => {
     expect((err as MoecError).diagnostics[0].hint).toContain('--max-context');
   });
 });
+
+/**
+ * Whole imported models at reduced sizes (rope with L as its offset, attention or MLA, the MoE
+ * layers, the LM head) compiled with a context bound: each call's logits match the graph
+ * interpreter's with the same caches as inputs (given through loadCaches), and one prefill of
+ * 15 tokens equals 7 + 8 single-token steps on the state the model keeps.
+ */
+describe('whole imported models on Wasm with the caches as state', () => {
+  const REDUCED: Record<string, Record<string, unknown>> = {
+    'Qwen3-30B-A3B': { hidden_size: 64, head_dim: 16, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, num_experts: 8, num_experts_per_tok: 2, moe_intermediate_size: 32, intermediate_size: 64, vocab_size: 100 },
+    'DeepSeek-V2-Lite': { hidden_size: 64, num_attention_heads: 4, num_hidden_layers: 2, n_routed_experts: 8, num_experts_per_tok: 2, moe_intermediate_size: 32, intermediate_size: 64, vocab_size: 100, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 4, v_head_dim: 8, n_shared_experts: 1, first_k_dense_replace: 1 },
+    'gpt-oss-20b': { hidden_size: 64, head_dim: 16, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, num_local_experts: 8, num_experts_per_tok: 2, intermediate_size: 32, vocab_size: 100, sliding_window: 6, layer_types: ['sliding_attention', 'full_attention'] },
+  };
+  for (const [name, over] of Object.entries(REDUCED))
+    it(`${name}: logits as the graph interpreter's (1e-5), and 7 + 8 steps = one prefill of 15`, async () => {
+      const { importHfConfig } = await import('../../compiler/import/index.ts');
+      const cfg = { ...JSON.parse(readFileSync(`examples/hf/${name}/config.json`, 'utf8')), ...over };
+      const m = importHfConfig(JSON.stringify(cfg), 'config.json').module;
+      const p = runPipeline(m, { target: loadTarget('wasm-simd128'), maxTokens: 16, maxContext: 32 }).program!;
+      const weights = randomWeights(m, 1);
+      const model = await loadWasm(p, loadTarget('wasm-simd128'), weights);
+      try {
+        for (const [L, T] of [[0, 5], [5, 1], [6, 3], [20, 1]] as const) {
+          const inputs = randomInputs(m, { T, L }, L);
+          model.loadCaches!(inputs, L);
+          const got = await model.forward(inputs, { T, L });
+          const want = interpret(m, { bindings: { T, L }, inputs, weights });
+          for (const out of Object.keys(want)) expectAgreement(got[out], want[out], { maxRel: TOL, relL2: TOL }, `${out} at L = ${L}, T = ${T}`);
+        }
+        // The token ids of 15 positions; a call at [L, T] takes rows L..L+T-1 of each per-token input.
+        const all = randomInputs(m, { T: 15, L: 0 }, 99);
+        const at = (L: number, T: number): Record<string, Tensor> =>
+          Object.fromEntries(
+            p.inputs.map(({ name: n }) => {
+              const t = all[n];
+              const per = t.data.length / 15;
+              return [n, { ...t, shape: [T, ...t.shape.slice(1)], data: t.data.slice(L * per, (L + T) * per) } as Tensor];
+            }),
+          );
+        model.reset!();
+        const steps: number[] = [];
+        const logits = (o: Record<string, Tensor>): number[] => Array.from(o[Object.keys(o)[0]].data);
+        steps.push(...logits(await model.forward(at(0, 7), { T: 7, L: 0 })));
+        for (let L = 7; L < 15; L++) steps.push(...logits(await model.forward(at(L, 1), { T: 1, L })));
+        model.reset!();
+        const once = logits(await model.forward(at(0, 15), { T: 15, L: 0 }));
+        expectAgreement({ dtype: 'f32', shape: [steps.length], data: Float32Array.from(steps) }, { dtype: 'f32', shape: [once.length], data: Float32Array.from(once) }, { maxRel: TOL, relL2: TOL });
+      } finally {
+        model.dispose();
+      }
+    }, 120_000);
+});

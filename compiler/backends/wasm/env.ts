@@ -8,7 +8,7 @@
  * index of each loop it sits in, outermost first.
  */
 import binaryen from 'binaryen';
-import type { Dim } from '../../../ir/dims.ts';
+import { type Dim, isSym } from '../../../ir/dims.ts';
 import type { KBuffer, KProgram, MoeAlignKernel, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
@@ -53,6 +53,9 @@ export interface ThreadLayout {
   /** Bytes from one thread's scratch area to the next. */
   stride: number;
 }
+
+/** The symbolic size of the positions already cached, which forward takes as `bindings.L`. */
+export const PAST = 'L';
 
 /** The globals of the threaded build. */
 export const TID = 'tid';
@@ -122,9 +125,16 @@ export class KernelFn extends FnBuilder {
     return this.linear({ c: layout.arenaBase.c + off.c, t: layout.arenaBase.t + off.t });
   }
 
-  /** A size as an i32 expression in T. */
+  /**
+   * A size as an i32 expression in T; in a model with state also in L, the positions already
+   * cached (rope's offset, L + t), read from the word the loader writes before each call.
+   */
   dim(d: Dim, what = 'a size'): Expr {
-    return this.linear(tokenLinear(d, what));
+    const past = isSym(d) && this.env.layout.state ? d.terms.find(([n]) => n === PAST) : undefined;
+    if (!past || !isSym(d)) return this.linear(tokenLinear(d, what));
+    const rest = d.terms.filter(([n]) => n !== PAST);
+    const scaled = past[1] === 1 ? this.past() : this.m.i32.mul(this.past(), i32c(this.m, past[1]));
+    return this.m.i32.add(scaled, this.linear(tokenLinear(rest.length > 0 ? { terms: rest, c: d.c } : d.c, what)));
   }
 
   /** c + t·T as an i32 expression. */

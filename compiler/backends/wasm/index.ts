@@ -18,6 +18,7 @@ import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { PAST } from './env.ts';
 import { canRunThreads } from './threads.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
@@ -89,7 +90,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
       const state = built.manifest.state;
-      const L = state ? pastOf({ kind: 'forward', past: sym('L') }, bindings) : 0;
+      const L = state ? pastOf({ kind: 'forward', past: sym(PAST) }, bindings) : 0;
       if (state && (!Number.isInteger(L) || L < 0 || L + T > state.maxContext))
         fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${state.maxContext}`, undefined, 'give a larger context bound (--max-context), or start again with L = 0 (reset)');
       const given: Record<string, Float32Array | Int32Array> = {};
