@@ -9,7 +9,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
-import { bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
+import { refuseInputCaches } from '../state-caches.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
 export interface AttentionViewContext {
@@ -24,21 +24,8 @@ export interface AttentionViewContext {
 /** The C parameter of `forward` that holds the cached positions L. */
 export const C_PAST = 'L';
 
-/**
- * Refuses a program whose attention reads its cache as an input (compiled without a context
- * bound), before any size that depends on L trips the renderer elsewhere (the Wasm backend's
- * check too: `backend` names it).
- */
-export function checkStateCaches(p: KProgram, backend = 'C'): void {
-  const buffer = bufferResolver(p);
-  forEachKernel(p.steps, (k) => {
-    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
-    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
-    const cache = buffer(name);
-    if (cache.kind !== 'state')
-      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, `compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend ${backend.toLowerCase()} does not pass caches to such a model yet`);
-  });
-}
+/** Refuses attention that reads its caches as inputs (compiled without a context bound): `refuseInputCaches`. */
+export const checkStateCaches = (p: KProgram): void => refuseInputCaches(p, 'C');
 
 /** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
 function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {

@@ -25,7 +25,7 @@ import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
 import { singleChipOnly } from '../../../ir/kernel/ep.ts';
-import { checkStateCaches } from '../c/attention.ts';
+import { refuseInputCaches } from '../state-caches.ts';
 import { attentionScratchBytes, attentionSharedBytes, buildAttention } from './attention.ts';
 import { buildMla, mlaScratchBytes, mlaSharedBytes } from './mla.ts';
 
@@ -136,7 +136,7 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
   const isa = programVectorKind(p, target);
   singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
-  checkStateCaches(p, 'wasm');
+  refuseInputCaches(p, 'wasm');
   const shapes = programShapes(p);
   const maxThreads = Math.max(1, Math.floor(opts.threads ?? 1));
   const perThread = scratchBytes(shapes, p.steps);
