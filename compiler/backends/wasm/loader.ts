@@ -84,11 +84,11 @@ export class MoecWasmModel {
     return this.instance.exports.memory as WebAssembly.Memory;
   }
 
-  /** Runs a one-input, one-output model on `input` (T × … float32 values) and returns a copy of the output. */
-  forward(input: Float32Array, T: number): Float32Array {
+  /** Runs a one-input, one-output model on `input` (T × … float32 values) and returns a copy of the output (L: as `forwardAll`). */
+  forward(input: Float32Array, T: number, L = 0): Float32Array {
     const { inputs, outputs } = this.manifest;
     if (inputs.length !== 1 || outputs.length !== 1) throw new Error(`model ${this.manifest.model} has ${inputs.length} inputs and ${outputs.length} outputs; use forwardAll`);
-    return this.forwardAll({ [inputs[0].name]: input }, T)[outputs[0].name] as Float32Array;
+    return this.forwardAll({ [inputs[0].name]: input }, T, L)[outputs[0].name] as Float32Array;
   }
 
   /**
