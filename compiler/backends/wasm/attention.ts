@@ -100,12 +100,11 @@ export function buildAttention(env: ProgramEnv, k: AttentionKernel, name: string
     scale: k.scale,
     // Query row r of the group at qa; key j of kv head kvh in the k cache at ca.
     score: (g, r, j, out) =>
-      g.ops.dot(out, m.i32.add(g.f.get(g.qa), m.i32.mul(r(), i32c(m, F * dk))), m.i32.add(g.f.get(g.ca), m.i32.mul(m.i32.add(m.i32.mul(j(), i32c(m, G)), g.f.get(g.kvh)), i32c(m, F * dk))), dk, g.row.pa, g.row.pb, g.row.e, g.row.v),
+      g.ops.dot(out, m.i32.add(g.f.get(g.qa), m.i32.mul(r(), i32c(m, F * dk))), m.i32.add(g.f.get(g.ca), m.i32.mul(m.i32.add(m.i32.mul(j(), i32c(m, G)), g.f.get(g.kvh)), i32c(m, F * dk))), dk),
     value: (g, j) => m.i32.add(g.f.get(g.cb), m.i32.mul(m.i32.add(m.i32.mul(j(), i32c(m, G)), g.f.get(g.kvh)), i32c(m, F * dv))),
   });
   const f = new KernelFn(env, name, depth);
   const ops = new RowOps(f, env.lanes);
-  const row = RowOps.locals(f, env.lanes);
   const setup = callSetup(f, [
     [k.k, k.kCache, F * G * dk],
     [k.v, k.vCache, F * G * dv],
@@ -181,7 +180,7 @@ export function buildAttention(env: ProgramEnv, k: AttentionKernel, name: string
               f.set(pp, partial(f.get(part), f.get(h))),
               f.set(c, expf(env, m.f32.sub(f32load(m, f.get(pp)), f.get(top)))),
               f.set(l, m.f32.add(f.get(l), m.f32.mul(f32load(m, f.get(pp), 4), f.get(c)))),
-              ...ops.update(f.get(o), dv, null, { at: m.i32.add(f.get(pp), m.i32.const(16)), p: f.get(c) }, row.pa, row.pb, row.e, row.sc, row.sp),
+              ...ops.update(f.get(o), dv, null, { at: m.i32.add(f.get(pp), m.i32.const(16)), p: f.get(c) }),
             ]),
             ...divide(o, f.get(l)),
           ]),

@@ -61,16 +61,15 @@ export function buildMla(env: ProgramEnv, k: MlaAttentionKernel, name: string, d
     scale: k.scale,
     // Latent query row r at qa (stride QA), rope query at qb (stride Dr); key j's latent in the cache at ca, its rope key at cb.
     score: (g, r, j, out) => [
-      ...g.ops.dot(out, m.i32.add(g.f.get(g.qa), m.i32.mul(r(), i32c(m, QA))), m.i32.add(g.f.get(g.ca), m.i32.mul(j(), i32c(m, F * C))), C, g.row.pa, g.row.pb, g.row.e, g.row.v),
+      ...g.ops.dot(out, m.i32.add(g.f.get(g.qa), m.i32.mul(r(), i32c(m, QA))), m.i32.add(g.f.get(g.ca), m.i32.mul(j(), i32c(m, F * C))), C),
       g.f.set(g.tmp, g.f.get(out)),
-      ...g.ops.dot(out, m.i32.add(g.f.get(g.qb), m.i32.mul(r(), i32c(m, F * dr))), m.i32.add(g.f.get(g.cb), m.i32.mul(j(), i32c(m, F * dr))), dr, g.row.pa, g.row.pb, g.row.e, g.row.v),
+      ...g.ops.dot(out, m.i32.add(g.f.get(g.qb), m.i32.mul(r(), i32c(m, F * dr))), m.i32.add(g.f.get(g.cb), m.i32.mul(j(), i32c(m, F * dr))), dr),
       g.f.set(out, m.f32.add(g.f.get(g.tmp), g.f.get(out))),
     ],
     value: (g, j) => m.i32.add(g.f.get(g.ca), m.i32.mul(j(), i32c(m, F * C))),
   });
   const f = new KernelFn(env, name, depth);
   const ops = new RowOps(f, env.lanes);
-  const row = RowOps.locals(f, env.lanes);
   const setup = callSetup(f, [
     [k.kv, k.kvCache, F * C],
     [k.kPe, k.peCache, F * dr],
@@ -84,13 +83,13 @@ export function buildMla(env: ProgramEnv, k: MlaAttentionKernel, name: string, d
   const absorb = (qn: Expr, head: Expr, into: Local): Expr[] => [
     m.memory.fill(f.get(into), m.i32.const(0), i32c(m, F * C)),
     f.set(pp, qn),
-    f.forRange(d, m.i32.const(0), i32c(m, dn), [...ops.update(f.get(into), C, null, { at: w(head, f.get(d)), p: f32load(m, m.i32.add(f.get(pp), m.i32.shl(f.get(d), m.i32.const(2)))) }, row.pa, row.pb, row.e, row.sc, row.sp)]),
+    f.forRange(d, m.i32.const(0), i32c(m, dn), [...ops.update(f.get(into), C, null, { at: w(head, f.get(d)), p: f32load(m, m.i32.add(f.get(pp), m.i32.shl(f.get(d), m.i32.const(2)))) })]),
   ];
   // out row at `o` = (acc at `acc` . W_UV[head]) / l.
   const expand = (head: Expr, acc: Expr, by: Expr): Expr[] => [
     f.set(l, by),
     f.set(pp, acc),
-    f.forRange(d, m.i32.const(0), i32c(m, dv), [...ops.dot(x, f.get(pp), w(head, m.i32.add(f.get(d), i32c(m, dn))), C, row.pa, row.pb, row.e, row.v), f32store(m, m.i32.add(f.get(o), m.i32.shl(f.get(d), m.i32.const(2))), m.f32.div(f.get(x), f.get(l)))]),
+    f.forRange(d, m.i32.const(0), i32c(m, dv), [...ops.dot(x, f.get(pp), w(head, m.i32.add(f.get(d), i32c(m, dn))), C), f32store(m, m.i32.add(f.get(o), m.i32.shl(f.get(d), m.i32.const(2))), m.f32.div(f.get(x), f.get(l)))]),
   ];
   const foldCall = (q: Expr, qp: Expr, j0: Expr, j1: Expr, blocks: Expr, scratch: Expr): Expr => m.call(fold, [q, qp, j0, j1, blocks, m.i32.const(0), f.addr(k.kvCache), f.addr(k.peCache), scratch], binaryen.none);
   // Per thread: [q_abs of a block][its blocks][the fold's tile].
@@ -155,7 +154,7 @@ export function buildMla(env: ProgramEnv, k: MlaAttentionKernel, name: string, d
               f.set(wr, partial(f.get(part), f.get(h))),
               f.set(cc, expf(env, m.f32.sub(f32load(m, f.get(wr)), f.get(top)))),
               f32store(m, f.get(b), m.f32.add(f32load(m, f.get(b), 4), m.f32.mul(f32load(m, f.get(wr), 4), f.get(cc))), 4),
-              ...ops.update(m.i32.add(f.get(b), m.i32.const(16)), C, null, { at: m.i32.add(f.get(wr), m.i32.const(16)), p: f.get(cc) }, row.pa, row.pb, row.e, row.sc, row.sp),
+              ...ops.update(m.i32.add(f.get(b), m.i32.const(16)), C, null, { at: m.i32.add(f.get(wr), m.i32.const(16)), p: f.get(cc) }),
             ]),
             f.set(o, m.i32.add(f.addr(k.out), m.i32.mul(f.get(h), i32c(m, F * dv)))),
             ...expand(f.get(h), m.i32.add(f.get(b), m.i32.const(16)), f32load(m, f.get(b), 4)),

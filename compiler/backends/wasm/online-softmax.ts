@@ -22,35 +22,43 @@ export const blockBytes = (width: number): number => 16 + F * roundUp4(width);
 
 const roundUp4 = (n: number): number => Math.ceil(n / 4) * 4;
 
-/** A row of `n` float32s at constant size: what the row helpers take. */
+/**
+ * Row helpers of one function being built, over rows of `n` float32s at constant size, with
+ * the locals they need made once (its pointers, index, vector and scalar operands).
+ */
 export class RowOps {
+  private readonly pa: Local;
+  private readonly pb: Local;
+  private readonly e: Local;
+  private readonly v: Local | undefined;
+  private readonly sc: Local;
+  private readonly sp: Local;
+
   constructor(
     private readonly f: FnBuilder,
     private readonly lanes: number,
-  ) {}
+  ) {
+    [this.pa, this.pb, this.e, this.sc, this.sp] = [f.i32(), f.i32(), f.i32(), f.f32(), f.f32()];
+    this.v = lanes > 1 ? f.v128() : undefined;
+  }
 
   private get m(): binaryen.Module {
     return this.f.m;
   }
 
-  private get simd(): boolean {
-    return this.lanes > 1;
-  }
-
   /**
-   * dot = Σ a[e] b[e] into `out` (float32): with SIMD, four lane sums over the first n - n % 4
-   * elements, the tail added to lane 0, then the lanes summed in order (the C kernel's order).
+   * out = Σ a[e] b[e] (float32): with SIMD, four lane sums over the first n - n % 4 elements,
+   * the tail added to lane 0, then the lanes summed in order (the C kernel's order).
    */
-  dot(out: Local, a: Expr, b: Expr, n: number, pa: Local, pb: Local, e: Local, v: Local | undefined): Expr[] {
-    const { m, f } = this;
-    const n4 = this.simd ? n - (n % 4) : 0;
+  dot(out: Local, a: Expr, b: Expr, n: number): Expr[] {
+    const { m, f, pa, pb, e, v } = this;
+    const n4 = v ? n - (n % 4) : 0;
     const code: Expr[] = [f.set(pa, a), f.set(pb, b), f.set(out, m.f32.const(0))];
-    if (n4 > 0 && v) {
+    if (n4 > 0 && v)
       code.push(
         f.set(v, m.v128.const([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])),
         f.forRange(e, m.i32.const(0), i32c(m, F * n4), [f.set(v, m.f32x4.add(f.get(v), m.f32x4.mul(m.v128.load(0, 4, m.i32.add(f.get(pa), f.get(e))), m.v128.load(0, 4, m.i32.add(f.get(pb), f.get(e))))))], 16),
       );
-    }
     if (n4 < n)
       code.push(f.forRange(e, i32c(m, F * n4), i32c(m, F * n), [f.set(out, m.f32.add(f.get(out), m.f32.mul(f32load(m, m.i32.add(f.get(pa), f.get(e))), f32load(m, m.i32.add(f.get(pb), f.get(e))))))], 4));
     if (n4 > 0 && v) {
@@ -61,18 +69,17 @@ export class RowOps {
   }
 
   /** acc[e] = acc[e] * c (+ p * x[e] where `x` is given), e < n: elementwise, so SIMD changes no rounding. */
-  update(acc: Expr, n: number, c: Expr | null, x: { at: Expr; p: Expr } | null, pacc: Local, px: Local, e: Local, sc: Local, sp: Local): Expr[] {
-    const { m, f } = this;
-    const n4 = this.simd ? n - (n % 4) : 0;
-    const code: Expr[] = [f.set(pacc, acc)];
-    if (x) code.push(f.set(px, x.at), f.set(sp, x.p));
+  update(acc: Expr, n: number, c: Expr | null, x: { at: Expr; p: Expr } | null): Expr[] {
+    const { m, f, pa, pb, e, sc, sp } = this;
+    const n4 = this.lanes > 1 ? n - (n % 4) : 0;
+    const code: Expr[] = [f.set(pa, acc)];
+    if (x) code.push(f.set(pb, x.at), f.set(sp, x.p));
     if (c) code.push(f.set(sc, c));
     const one = (load: (p: Expr) => Expr, store: (p: Expr, v: Expr) => Expr, mul: (a: Expr, b: Expr) => Expr, add: (a: Expr, b: Expr) => Expr, splat: (l: Local) => Expr): Expr => {
-      const at = m.i32.add(f.get(pacc), f.get(e));
-      let v = load(at);
+      let v = load(m.i32.add(f.get(pa), f.get(e)));
       if (c) v = mul(v, splat(sc));
-      if (x) v = add(v, mul(splat(sp), load(m.i32.add(f.get(px), f.get(e)))));
-      return store(m.i32.add(f.get(pacc), f.get(e)), v);
+      if (x) v = add(v, mul(splat(sp), load(m.i32.add(f.get(pb), f.get(e)))));
+      return store(m.i32.add(f.get(pa), f.get(e)), v);
     };
     if (n4 > 0)
       code.push(
@@ -84,26 +91,9 @@ export class RowOps {
           16,
         ),
       );
-    if (n4 < n)
-      code.push(
-        f.forRange(e, i32c(m, F * n4), i32c(m, F * n), [one((p) => f32load(m, p), (p, v) => f32store(m, p, v), (a, b) => m.f32.mul(a, b), (a, b) => m.f32.add(a, b), (l) => f.get(l))], 4),
-      );
+    if (n4 < n) code.push(f.forRange(e, i32c(m, F * n4), i32c(m, F * n), [one((p) => f32load(m, p), (p, v) => f32store(m, p, v), (a, b) => m.f32.mul(a, b), (a, b) => m.f32.add(a, b), (l) => f.get(l))], 4));
     return code;
   }
-
-  /** Locals the helpers need, made once per function. */
-  static locals(f: FnBuilder, lanes: number): RowLocals {
-    return { pa: f.i32(), pb: f.i32(), e: f.i32(), v: lanes > 1 ? f.v128() : undefined, sc: f.f32(), sp: f.f32() };
-  }
-}
-
-export interface RowLocals {
-  pa: Local;
-  pb: Local;
-  e: Local;
-  v: Local | undefined;
-  sc: Local;
-  sp: Local;
 }
 
 /** e^x of a float32, through the float64 exp (one rounding). */
@@ -132,7 +122,6 @@ export interface FoldSpec {
 export interface FoldLocals {
   f: FnBuilder;
   ops: RowOps;
-  row: RowLocals;
   qa: Local;
   qb: Local;
   kvh: Local;
@@ -155,8 +144,7 @@ export function buildFold(env: ProgramEnv, spec: FoldSpec): void {
   const f = new FnBuilder(m, spec.name, [i32, i32, i32, i32, i32, i32, i32, i32, i32]);
   const [qa, qb, j0, j1, b, kvh, ca, cb, s] = f.params;
   const ops = new RowOps(f, env.lanes);
-  const row = RowOps.locals(f, env.lanes);
-  const g: FoldLocals = { f, ops, row, qa, qb, kvh, ca, cb, tmp: f.f32() };
+  const g: FoldLocals = { f, ops, qa, qb, kvh, ca, cb, tmp: f.f32() };
   const jt = f.i32();
   const n = f.i32();
   const i = f.i32();
@@ -194,14 +182,14 @@ export function buildFold(env: ProgramEnv, spec: FoldSpec): void {
           f.set(corr, expf(env, m.f32.sub(f32load(m, f.get(br)), f32load(m, mtAt())))),
           f32store(m, f.get(br), f32load(m, mtAt())),
           f32store(m, f.get(br), m.f32.mul(f32load(m, f.get(br), 4), f.get(corr)), 4),
-          ...ops.update(m.i32.add(f.get(br), m.i32.const(16)), spec.width, f.get(corr), null, row.pa, row.pb, row.e, row.sc, row.sp),
+          ...ops.update(m.i32.add(f.get(br), m.i32.const(16)), spec.width, f.get(corr), null),
         ]),
         f.forRange(i, m.i32.const(0), f.get(n), [
           f.forRange(r, m.i32.const(0), i32c(m, spec.rows), [
             f.set(br, block()),
             f.set(p, expf(env, m.f32.sub(f32load(m, sAt()), f32load(m, f.get(br))))),
             f32store(m, f.get(br), m.f32.add(f32load(m, f.get(br), 4), f.get(p)), 4),
-            ...ops.update(m.i32.add(f.get(br), m.i32.const(16)), spec.width, null, { at: spec.value(g, j), p: f.get(p) }, row.pa, row.pb, row.e, row.sc, row.sp),
+            ...ops.update(m.i32.add(f.get(br), m.i32.const(16)), spec.width, null, { at: spec.value(g, j), p: f.get(p) }),
           ]),
         ]),
       ],
