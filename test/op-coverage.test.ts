@@ -33,12 +33,11 @@ const NOT_YET_ON_BACKENDS: readonly string[] = [];
  * Ops that run on some backends only (and are refused with E701 on the others). The cases
  * take their KV caches as inputs; a backend run compiles them as state of L + T positions and
  * loads the caches into it (the driver's `runContextBound` and `forwardRun`, as `moec run
- * --context L` does), so C and WGSL run attention and MLA here; Wasm has no attention
- * kernels yet.
+ * --context L` does), so C, Wasm and WGSL run attention and MLA here.
  */
 const NOT_YET_ON: Record<string, readonly string[]> = {
-  wasm: ['attention', 'mla_attention'],
 };
+
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {

@@ -63,11 +63,11 @@ export function stateFromCaches(p: KProgram, caches: Record<string, Tensor>, L: 
 }
 
 /**
- * Refuses a program whose attention reads its cache as an input (compiled without a context
- * bound), before any size that depends on L trips the renderer elsewhere. `backend`: the
- * backend's name as the message says it (the WGSL backend asks the same).
+ * Refuses a program whose attention or MLA reads its cache as an input (compiled without a
+ * context bound) on a backend that runs them with the caches as state only, before any size
+ * that depends on L trips its renderer elsewhere.
  */
-export function checkStateCaches(p: KProgram, backend: 'C' | 'WGSL' = 'C'): void {
+export function refuseInputCaches(p: KProgram, backend: string): void {
   const buffer = bufferResolver(p);
   forEachKernel(p.steps, (k) => {
     if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;

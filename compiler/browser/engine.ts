@@ -170,11 +170,12 @@ async function wasmFilesEngine(source: WasmFilesSource, opts: EngineOptions): Pr
     description: source.manifest.target,
     threads: model.threads,
     maxTokens: source.manifest.maxTokens,
+    ...(source.manifest.state ? { maxContext: source.manifest.state.maxContext } : {}),
     inputs: io(source.manifest.inputs),
     outputs: io(source.manifest.outputs),
     // The page's feeds and results are float32; an int32 tensor converts value by value.
-    run: async (feeds, T) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
-    reset: () => undefined,
+    run: async (feeds, T, L) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T, L)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
+    reset: () => model.reset(),
     release: () => model.dispose(),
   };
 }

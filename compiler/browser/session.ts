@@ -6,7 +6,10 @@
  *     const { y } = await s.run({ x: new Float32Array(T * D) });   // y.data, y.dims
  *     await s.release();
  *
- * The token count comes from the feeds' sizes (or `run(feeds, { T })`). With `worker` the
+ * The token count comes from the feeds' sizes (or `run(feeds, { T })`). A model compiled with
+ * a context bound (`maxContext`) keeps its KV caches between runs: each run appends its T
+ * positions after those cached so far (or after `run(feeds, { L })`), and `reset()` empties
+ * them, so a generation is a prefill run and then one run per token. With `worker` the
  * session compiles and runs in that Web Worker (`worker.ts`, bundled as `moec-worker.js`),
  * so the page never blocks; the session's methods are the same either way. The synchronous
  * loader (`loadWasmModel`) stays for code that wants no promises per forward.

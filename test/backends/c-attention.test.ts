@@ -134,7 +134,7 @@ describe('C backend: attention with the KV cache as state', () => {
     }
   });
 
-  it('refuses a cache that is an input (no context bound) with E701 and a hint; Wasm still refuses attention', async () => {
+  it('refuses a cache that is an input (no context bound) with E701 and a hint, as Wasm and WGSL do', async () => {
     const t = loadTarget('x86-avx2');
     const p = program('x86-avx2', null);
     expect(() => renderC(p, t)).toThrow(/E701: the C backend runs attention with the KV cache as state the model owns, but layers\.layers\.a\.k_cache is an input/);
@@ -143,9 +143,9 @@ describe('C backend: attention with the KV cache as state', () => {
     } catch (e) {
       expect((e as MoecError).diagnostics[0].hint).toMatch(/--max-context/);
     }
-    for (const [name, target] of [['wasm', 'wasm-simd128']] as const) {
+    for (const [name, target] of [['wasm', 'wasm-simd128'], ['wgsl', 'webgpu']] as const) {
       const backend = await getBackend(name);
-      expect(() => backend.emit(program(target), loadTarget(target)), name).toThrow(/E701: the \w+ backend cannot run attention \(an imported whole model\) yet/);
+      expect(() => backend.emit(program(target, null), loadTarget(target)), name).toThrow(/E701: the \w+ backend runs attention with the KV cache as state the model owns, but \S+ is an input/);
     }
   });
 

@@ -4,7 +4,9 @@
  * into the manifest's blob layout and runs it here through the loader (`loader.ts`, the one
  * a web page uses too). `packWeights` writes the blob that loader reads (`moec pack`).
  */
-import { evalShape } from '../../../ir/dims.ts';
+import { evalShape, sym } from '../../../ir/dims.ts';
+import { pastOf } from '../../../ir/kernel/attention.ts';
+import { stateFromCaches } from '../state-caches.ts';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
@@ -16,6 +18,7 @@ import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { PAST } from './env.ts';
 import { canRunThreads } from './threads.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
@@ -86,6 +89,10 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
     async forward(inputs, bindings) {
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
+      const state = built.manifest.state;
+      const L = state ? pastOf({ kind: 'forward', past: sym(PAST) }, bindings) : 0;
+      if (state && (!Number.isInteger(L) || L < 0 || L + T > state.maxContext))
+        fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${state.maxContext}`, undefined, 'give a larger context bound (--max-context), or start again with L = 0 (reset)');
       const given: Record<string, Float32Array | Int32Array> = {};
       for (const i of program.inputs) {
         const t = inputs[i.name];
@@ -97,7 +104,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       }
       let got: Record<string, Float32Array | Int32Array>;
       try {
-        got = model.forwardAll(given, T);
+        got = model.forwardAll(given, T, L);
       } catch (e) {
         // The kernels trap only on bad data: an expert index or a token id out of range.
         if (e instanceof WebAssembly.RuntimeError) fail('E505', `the wasm module trapped: ${e.message} (an expert index outside 0..E-1, or a token id outside the vocabulary?)`);
@@ -110,12 +117,21 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       }
       return out;
     },
+    ...(built.manifest.state
+      ? {
+          reset: () => model.reset(),
+          loadCaches: (caches: Record<string, Tensor>, L: number) => {
+            for (const s of stateFromCaches(program, caches, L)) model.setCache(s.name, s.data);
+          },
+        }
+      : {}),
     dispose: () => model.dispose(),
   };
 }
 
 export const wasmBackend: Backend = {
   name: 'wasm',
+  decoderOps: ['attention', 'mla_attention'],
   emit: emitWasm,
   load: loadWasm,
   /** The blob the loader places at `manifest.weights.base` (`moec pack --target wasm-simd128`): row-major, at the manifest's offsets. */

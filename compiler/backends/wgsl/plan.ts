@@ -47,7 +47,7 @@ import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMa
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
-import { checkStateCaches } from '../state-caches.ts';
+import { refuseInputCaches } from '../state-caches.ts';
 import { type AttentionKernel, CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
 import { type StateBuffer, type StateRange, stateLayout, stateRange } from './state.ts';
@@ -172,7 +172,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
   singleChipOnly(p, 'WGSL');
-  checkStateCaches(p, 'WGSL');
+  refuseInputCaches(p, 'WGSL');
   programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
