@@ -7,12 +7,12 @@
  * group and the code of each value (JS: ~2 + ~7 ns), then scattering codes into the
  * backend's layout (the C panels write one byte per code with a stride). Here a batch of rows
  * is copied into linear memory and quantized four lanes at a time:
- * - absmax: `f32x4.abs` / `f32x4.max` (max propagates NaN, so a NaN in the group gives the
- *   scale 1, as the JS does); scale = fround(amax / qmax) in f64, 1 for a zero, infinite or
- *   NaN amax;
- * - i8 / i4: x / s in f64 (two lanes; `f64x2.div`, the definition, not a multiply by 1 / s),
- *   clamped to ±qmax, `f64x2.nearest` (round half to even), `trunc_sat` (NaN to 0), narrowed
- *   to bytes;
+ * - absmax: `f32x4.abs`, then the integer max of the bits (`i32x4.max_s`: the order of
+ *   non-negative floats, with any NaN above infinity, so a NaN in the group makes the amax
+ *   NaN and the scale 1, as the JS does; one instruction where `f32x4.max` takes several);
+ *   scale = fround(amax / qmax) in f64, 1 for a zero, infinite or NaN amax;
+ * - i8 / i4: x / s in f64 (two lanes, `f64x2.div`), clamped to ±qmax, `f64x2.nearest` (round
+ *   half to even), `trunc_sat` (NaN to 0), narrowed to bytes;
  * - fp8 e4m3fn: x / s in f64, rounded to 3 mantissa bits on its bit pattern (round to
  *   nearest even by adding 2^48 - 1 plus the kept lowest bit, then shifting: a carry moves
  *   into the exponent by itself), below 2^-6 the subnormal code nearest(|x| · 2^9),
@@ -51,8 +51,13 @@ const [M, SV, NQ, QV, X, V, A, C, Q0] = range(9, 16); // Q0..Q0 + 3: four vector
 const MX = Q0 + 4;
 const QUANT_LOCALS = [...range(8).map(() => T.i32), ...range(12).map(() => T.v128), T.f32];
 
-/** Two f64 lanes (the top of the stack) to the i32x4 codes [c0, c1, 0, 0]: clamp, nearest, truncate (NaN: 0). */
-const intCodes: Instr[] = [get(SV), ['f64x2.div'], get(NQ), ['f64x2.max'], get(QV), ['f64x2.min'], ['f64x2.nearest'], ['i32x4.trunc_sat_f64x2_s_zero']];
+/**
+ * Two f64 lanes (the top of the stack) to the i32x4 codes [c0, c1, 0, 0]: x / s (the
+ * definition; the JS's multiply by 1 / s with its near-half check gives the same, and here
+ * the division costs no more), clamped by `pmax` / `pmin` (one instruction each; they keep a
+ * NaN, as the JS's comparisons do), nearest, truncated (NaN: 0).
+ */
+const intCodes: Instr[] = [get(SV), ['f64x2.div'], get(NQ), ['f64x2.pmax'], get(QV), ['f64x2.pmin'], ['f64x2.nearest'], ['i32x4.trunc_sat_f64x2_s_zero']];
 
 /** Two f64 lanes (the top of the stack) to their fp8 e4m3fn bytes, one in each i64 lane. */
 const fp8Codes: Instr[] = [
@@ -129,9 +134,9 @@ function quantFunc(name: string, codes: Instr[], narrow: 's' | 'u'): FuncDef {
         ...[get(GROUP), get(KP), get(G), get(GROUP), ['i32.mul'], ['i32.sub'], get(GROUP), get(KP), get(G), get(GROUP), ['i32.mul'], ['i32.sub'], ['i32.lt_u'], ['select']],
         ...[i32(2), ['i32.shl'], get(RS), get(G), get(GROUP), ['i32.mul'], i32(2), ['i32.shl'], ['i32.add'], ['local.tee', P], ['i32.add'], set(END)],
         ...[f64x2(0), set(M)],
-        ...forRange(P, [get(P)], [get(END)], [i32(16)], [get(M), get(P), ['v128.load', 4, 0], ['f32x4.abs'], ['f32x4.max'], set(M)]),
-        ...[get(M), get(M), get(M), ['i8x16.shuffle', ...range(8, 8), ...range(8)], ['f32x4.max'], set(M)],
-        ...[get(M), get(M), get(M), ['i8x16.shuffle', ...range(4, 4), ...range(4), ...range(8, 8)], ['f32x4.max'], ['f32x4.extract_lane', 0], set(MX)],
+        ...forRange(P, [get(P)], [get(END)], [i32(16)], [get(M), get(P), ['v128.load', 4, 0], ['f32x4.abs'], ['i32x4.max_s'], set(M)]),
+        ...[get(M), get(M), get(M), ['i8x16.shuffle', ...range(8, 8), ...range(8)], ['i32x4.max_s'], set(M)],
+        ...[get(M), get(M), get(M), ['i8x16.shuffle', ...range(4, 4), ...range(4), ...range(8, 8)], ['i32x4.max_s'], ['f32x4.extract_lane', 0], set(MX)],
         // scale: fround(amax / qmax), or 1 where amax is 0, infinite or NaN (both tests false)
         ...[get(SCL), get(R), get(GROUPS), ['i32.mul'], get(G), ['i32.add'], i32(2), ['i32.shl'], ['i32.add'], set(SI)],
         ...[get(SI), get(MX), ['f64.promote_f32'], get(QM), ['f64.div'], ['f32.demote_f64'], ['f32.const', 1]],

@@ -78,18 +78,18 @@ simd('i16x8.narrow_i32x4_s', 0x85);
 simd('i16x8.narrow_i32x4_u', 0x86);
 simd('i16x8.shr_u', 0x8d);
 simd('f64x2.nearest', 0x94);
+simd('i32x4.max_s', 0xb8);
 simd('i64x2.shl', 0xcb);
 simd('i64x2.shr_u', 0xcd);
 simd('i64x2.add', 0xce);
 simd('i64x2.sub', 0xd1);
 simd('f32x4.abs', 0xe0);
-simd('f32x4.max', 0xe9);
 simd('f64x2.abs', 0xec);
 simd('f64x2.add', 0xf0);
 simd('f64x2.mul', 0xf2);
 simd('f64x2.div', 0xf3);
-simd('f64x2.min', 0xf4);
-simd('f64x2.max', 0xf5);
+simd('f64x2.pmin', 0xf6);
+simd('f64x2.pmax', 0xf7);
 simd('i32x4.trunc_sat_f64x2_s_zero', 0xfc);
 
 /** Value types by their text names. */
