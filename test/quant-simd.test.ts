@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileFile, quantScheme, randomWeights } from '../compiler/driver.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
-import { type QuantEngine, setQuantEngine, simdQuantizerFor } from '../compiler/backends/quant-simd.ts';
+import { type QuantEngine, quantizerModule, setQuantEngine, simdQuantizerFor } from '../compiler/backends/quant-simd.ts';
 import { type QuantRows, quantizeIntoRows } from '../compiler/backends/quant-rows.ts';
 import { type PanelSpec, packedMatrixBytes, packedMatrixFloats, quantizeIntoPanels } from '../compiler/backends/c/layout.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
@@ -130,6 +130,12 @@ describe('the Wasm quantizer gives the JS quantizer\'s bytes', () => {
           expect(Buffer.from(blob('wasm')).equals(Buffer.from(blob('js'))), `${dtype} ${JSON.stringify(pc)} k=${k} group=${group}`).toBe(true);
         }
     });
+
+  it('the module validates and stays under the 4 KB a page\'s main thread may compile synchronously', () => {
+    const bytes = quantizerModule();
+    expect(WebAssembly.validate(bytes)).toBe(true);
+    expect(bytes.length).toBeLessThanOrEqual(4096);
+  });
 
   it('rows whose groups it cannot walk (not whole multiples of 16) stay with the JS loops; engine wasm says so', () => {
     const q = rowsOf('i8', edgeRows('i8', 4, 48, 1), 4, 48, 24);

@@ -59,6 +59,17 @@ const QUANT_LOCALS = [...range(8).map(() => T.i32), ...range(12).map(() => T.v12
  */
 const intCodes: Instr[] = [get(SV), ['f64x2.div'], get(NQ), ['f64x2.pmax'], get(QV), ['f64x2.pmin'], ['f64x2.nearest'], ['i32x4.trunc_sat_f64x2_s_zero']];
 
+/**
+ * The fp8 code's vector constants, each set into a local once per call: inlined at each of
+ * the loop's eight uses they made the module larger than the 4 KB a browser's main thread
+ * may compile synchronously.
+ */
+const FP8_CONSTS: Instr[] = [];
+function fp8Const(c: Instr): Instr {
+  FP8_CONSTS.push(c);
+  return get(MX + FP8_CONSTS.length);
+}
+
 /** Two f64 lanes (the top of the stack) to their fp8 e4m3fn bytes, one in each i64 lane. */
 const fp8Codes: Instr[] = [
   get(SV),
@@ -68,37 +79,37 @@ const fp8Codes: Instr[] = [
   set(A),
   // the subnormal code: nearest(|v| · 2^9) as an integer, read off the bits of it + 2^52
   get(A),
-  f64x2(512),
+  fp8Const(f64x2(512)),
   ['f64x2.mul'],
   ['f64x2.nearest'],
-  f64x2(2 ** 52),
+  fp8Const(f64x2(2 ** 52)),
   ['f64x2.add'],
-  i64x2(0x4330000000000000n),
+  fp8Const(i64x2(0x4330000000000000n)),
   ['i64x2.sub'],
   // the normal code: the bits rounded to 3 mantissa bits (ties to even), rebiased (1023 - 7) · 8
   get(A),
-  i64x2((1n << 48n) - 1n),
+  fp8Const(i64x2((1n << 48n) - 1n)),
   get(A),
   i32(49),
   ['i64x2.shr_u'],
-  i64x2(1n),
+  fp8Const(i64x2(1n)),
   ['v128.and'],
   ['i64x2.add'],
   ['i64x2.add'],
   i32(49),
   ['i64x2.shr_u'],
-  i64x2(BigInt((1023 - 7) << 3)),
+  fp8Const(i64x2(BigInt((1023 - 7) << 3))),
   ['i64x2.sub'],
   get(A),
-  f64x2(2 ** -6),
+  fp8Const(f64x2(2 ** -6)),
   ['f64x2.lt'],
   ['v128.bitselect'],
   set(C),
   // saturated at 448 (code 126; infinities too), then the sign, then NaN as 0x7f
-  i64x2(126n),
+  fp8Const(i64x2(126n)),
   get(C),
   get(A),
-  f64x2(448),
+  fp8Const(f64x2(448)),
   ['f64x2.ge'],
   ['v128.bitselect'],
   get(V),
@@ -108,7 +119,7 @@ const fp8Codes: Instr[] = [
   ['i64x2.shl'],
   ['v128.or'],
   set(C),
-  i64x2(0x7fn),
+  fp8Const(i64x2(0x7fn)),
   get(C),
   get(V),
   get(V),
@@ -117,8 +128,9 @@ const fp8Codes: Instr[] = [
 ];
 
 /** The quantize function: `rows` rows of `kp` floats at src, groups of `group` (a multiple of 16, or kp). */
-function quantFunc(name: string, codes: Instr[], narrow: 's' | 'u'): FuncDef {
+function quantFunc(name: string, codes: Instr[], narrow: 's' | 'u', consts: Instr[] = []): FuncDef {
   const body: Instr[] = [
+    ...consts.flatMap((c, i) => [c, set(MX + 1 + i)]),
     get(QM),
     ['f64x2.splat'],
     set(QV),
@@ -159,7 +171,7 @@ function quantFunc(name: string, codes: Instr[], narrow: 's' | 'u'): FuncDef {
       ]),
     ]),
   ];
-  return { name, params: [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.f64], locals: QUANT_LOCALS, body };
+  return { name, params: [T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.f64], locals: [...QUANT_LOCALS, ...consts.map(() => T.v128)], body };
 }
 
 /** `pack_i4(src, dst, n)`: n bytes at dst (a multiple of 8), each two codes of src, the even one in the low nibble. */
@@ -208,7 +220,7 @@ function panelFunc(i4: boolean): FuncDef {
   };
 }
 
-const FUNCS = [quantFunc('quant_int', intCodes, 's'), quantFunc('quant_fp8', fp8Codes, 'u'), packI4Func(), panelFunc(false), panelFunc(true)];
+const FUNCS = [quantFunc('quant_int', intCodes, 's'), quantFunc('quant_fp8', fp8Codes, 'u', FP8_CONSTS), packI4Func(), panelFunc(false), panelFunc(true)];
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -331,11 +343,14 @@ function loadQuantizer(): SimdQuantizer | null {
   if (typeof WebAssembly === 'undefined') return instance;
   const bytes = assemble(FUNCS, 1);
   if (!WebAssembly.validate(bytes)) return instance;
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports;
-  return (instance = new SimdQuantizer(exports));
+  try {
+    return (instance = new SimdQuantizer(new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports));
+  } catch {
+    return instance; // an embedder that refuses synchronous compiles here (a page's main thread, if ever over its limit): the JS loops
+  }
 }
 
-/** The module's bytes (tests read them back with binaryen to check the encoding). */
+/** The module's bytes (a test holds them under the 4 KB of a synchronous compile in a page). */
 export function quantizerModule(): Uint8Array<ArrayBuffer> {
   return assemble(FUNCS, 1);
 }
