@@ -48,10 +48,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
   },
   run: {
     usage:
-      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
+      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--threads N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
     about:
       'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
-    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'threads', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
     example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
   },
   pack: {
@@ -148,6 +148,7 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
   },
   'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
+  threads: { form: '--threads N', text: 'moec run --backend wasm: run the threaded build on N threads (this one and\nN - 1 workers sharing its memory; the output is the one-thread output bit for bit)' },
   'max-context': {
     form: '--max-context N',
     text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (default: the caches are inputs of every call)',
