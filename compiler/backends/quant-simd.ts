@@ -192,31 +192,30 @@ function packI4Func(): FuncDef {
 }
 
 /**
- * `panel8(src, dst, table, nb, kd)` / `panel4(...)`: a C panel row by row, dst[k · nb + b]
- * for k < kd, b < nb: the code at depth k of the staged row at byte offset table[2b]
- * (panel4: its low nibble, and the high nibble from the row at table[2b + 1]).
+ * `panel8(src, dst, table, nb, kd)` / `panel4(...)`: a C panel, dst[k · nb + b] for k < kd,
+ * b < nb: the code at depth k of the staged row at byte offset table[2b] (panel4: its low
+ * nibble, and the high nibble from the row at table[2b + 1]). Lane by lane: each staged row
+ * is read in order and its codes stored nb bytes apart.
  */
 function panelFunc(i4: boolean): FuncDef {
-  const [src, dst, table, nb, kd, k, b, o, base] = range(9);
-  const code = (half: number): Instr[] => [get(base), get(table), get(b), i32(3), ['i32.shl'], ['i32.add'], ['i32.load', 2, 4 * half], ['i32.add'], ['i32.load8_u', 0, 0]];
+  const [src, dst, table, nb, kd, b, lo, hi, d, end] = range(10);
+  const entry = (half: number): Instr[] => [get(src), get(table), get(b), i32(3), ['i32.shl'], ['i32.add'], ['i32.load', 2, 4 * half], ['i32.add']];
   return {
     name: i4 ? 'panel4' : 'panel8',
     params: [T.i32, T.i32, T.i32, T.i32, T.i32],
-    locals: [T.i32, T.i32, T.i32, T.i32],
-    body: [
-      get(dst),
-      set(o),
-      ...forRange(k, [i32(0)], [get(kd)], [i32(1)], [
-        ...[get(src), get(k), ['i32.add'], set(base)],
-        ...forRange(b, [i32(0)], [get(nb)], [i32(1)], [
-          get(o),
-          ...code(0),
-          ...(i4 ? [i32(15), ['i32.and'], ...code(1), i32(4), ['i32.shl'], ['i32.or']] : []),
-          ['i32.store8', 0, 0],
-          ...[get(o), i32(1), ['i32.add'], set(o)],
-        ] as Instr[]),
-      ]),
-    ],
+    locals: [T.i32, T.i32, T.i32, T.i32, T.i32],
+    body: forRange(b, [i32(0)], [get(nb)], [i32(1)], [
+      ...[...entry(0), ['local.tee', lo], get(kd), ['i32.add'], set(end)],
+      ...(i4 ? [...entry(1), set(hi)] : []),
+      ...[get(dst), get(b), ['i32.add'], set(d)],
+      ...forRange(lo, [get(lo)], [get(end)], [i32(1)], [
+        get(d),
+        ...[get(lo), ['i32.load8_u', 0, 0]],
+        ...(i4 ? [i32(15), ['i32.and'], get(hi), ['i32.load8_u', 0, 0], i32(4), ['i32.shl'], ['i32.or'], get(hi), i32(1), ['i32.add'], set(hi)] : []),
+        ['i32.store8', 0, 0],
+        ...[get(d), get(nb), ['i32.add'], set(d)],
+      ] as Instr[]),
+    ] as Instr[]),
   };
 }
 
@@ -362,7 +361,7 @@ export function quantizerModule(): Uint8Array<ArrayBuffer> {
  */
 export function simdQuantizerFor(q: QuantRows): SimdQuantizer | undefined {
   if (engine === 'js') return undefined;
-  const fits = (q.group >= q.k || q.group % 16 === 0) && (q.dtype !== 'i4' || q.k % 2 === 0);
+  const fits = q.k > 0 && (q.group >= q.k || q.group % 16 === 0) && (q.dtype !== 'i4' || q.k % 2 === 0);
   const qz = fits ? loadQuantizer() : null;
   if (!qz && engine === 'wasm') throw new Error(`quantizer: the Wasm quantizer cannot take ${q.dtype} rows of ${q.k} in groups of ${q.group}${fits ? ' (no WebAssembly SIMD here)' : ''}`);
   return qz ?? undefined;
