@@ -1,13 +1,19 @@
 /**
- * `moec run --backend wasm --threads N` (issue 18): the threaded Wasm build on N threads
- * from the command line (it was reachable only through the API), its output the one-thread
- * output bit for bit; --threads on another backend, or outside 1..64, is a usage error.
+ * Wasm threads from the command line (issue 18; they were reachable only through the API):
+ * `moec run --backend wasm --threads N` runs the threaded build on N threads, its output the
+ * one-thread output bit for bit, and `moec compile --threads N -o DIR` writes the threaded
+ * build beside model.wasm (model.threads.wasm and its manifest, named in model.json), which
+ * the loader runs on the same weights.bin with the same output. --threads on another
+ * backend or target, or outside 1..64, is a usage error.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../ir/safetensors.ts';
+import { loadWasmModel } from '../compiler/backends/wasm/loader.ts';
+import type { WasmManifest } from '../compiler/backends/wasm/manifest.ts';
+import { compileFile, randomInputs, bindDims } from '../compiler/driver.ts';
 import { cli } from './capture.ts';
 
 describe('moec run --threads', () => {
@@ -36,5 +42,40 @@ describe('moec run --threads', () => {
       expect(r.err).toContain('--threads must be a whole number from 1 to 64');
     }
     expect((await cli('run', '--help')).out).toContain('--threads N');
+  });
+
+  it('moec compile --threads N -o DIR writes the threaded build beside model.wasm, run by the loader on the same weights.bin', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'moec-threads-compile-'));
+    const r = await cli('compile', 'examples/mixtral.moe', '--set', 'D=64,F=96', '--target', 'wasm-simd128', '--max-tokens', '16', '--threads', '3', '--seed', '5', '-o', dir);
+    expect(r.code, r.err).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as WasmManifest;
+    expect(manifest.threadedModule).toEqual({ module: 'model.threads.wasm', manifest: 'model.threads.json', max: 3 });
+    expect(manifest.threads).toBeUndefined();
+    const threadedManifest = JSON.parse(readFileSync(join(dir, 'model.threads.json'), 'utf8')) as WasmManifest;
+    expect(threadedManifest.threads?.max).toBe(3);
+    const weights = new Uint8Array(readFileSync(join(dir, 'weights.bin')));
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
+    const x = randomInputs(m, bindDims(m, { tokens: 7 }), 1).x.data as Float32Array;
+    const one = await loadWasmModel(readFileSync(join(dir, 'model.wasm')), manifest, weights);
+    const three = await loadWasmModel(readFileSync(join(dir, 'model.threads.wasm')), threadedManifest, weights, { threads: 3 });
+    try {
+      expect(three.threads).toBe(3);
+      const [a, b] = [one.forward(x, 7), three.forward(x, 7)];
+      expect(Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(Buffer.from(a.buffer, a.byteOffset, a.byteLength))).toBe(true);
+    } finally {
+      one.dispose();
+      three.dispose();
+    }
+    // without --threads, no threaded build
+    const plain = mkdtempSync(join(tmpdir(), 'moec-threads-compile-'));
+    expect((await cli('compile', 'examples/tiny.moe', '--target', 'wasm-simd128', '-o', plain)).code).toBe(0);
+    expect(existsSync(join(plain, 'model.threads.wasm'))).toBe(false);
+    // another target, or no -o
+    const c = await cli('compile', 'examples/tiny.moe', '--target', 'x86-avx2', '--threads', '2', '-o', mkdtempSync(join(tmpdir(), 'moec-threads-compile-')));
+    expect(c.code).toBe(2);
+    expect(c.err).toContain('--threads 2 writes a threaded Wasm build; target x86-avx2 is for the c backend');
+    const noOut = await cli('compile', 'examples/tiny.moe', '--target', 'wasm-simd128', '--threads', '2');
+    expect(noOut.code).toBe(2);
+    expect(noOut.err).toContain('give -o DIR');
   });
 });

@@ -11,8 +11,9 @@
  *   non-negative floats, with any NaN above infinity, so a NaN in the group makes the amax
  *   NaN and the scale 1, as the JS does; one instruction where `f32x4.max` takes several);
  *   scale = fround(amax / qmax) in f64, 1 for a zero, infinite or NaN amax;
- * - i8 / i4: x / s in f64 (two lanes, `f64x2.div`), clamped to ±qmax, `f64x2.nearest` (round
- *   half to even), `trunc_sat` (NaN to 0), narrowed to bytes;
+ * - i8 / i4: x / s in f64 (two lanes, `f64x2.div`; the JS multiplies by 1 / s and divides only
+ *   near a half, the same numbers), clamped to ±qmax, `f64x2.nearest` (round half to even),
+ *   `trunc_sat` (NaN to 0), narrowed to bytes;
  * - fp8 e4m3fn: x / s in f64, rounded to 3 mantissa bits on its bit pattern (round to
  *   nearest even by adding 2^48 - 1 plus the kept lowest bit, then shifting: a carry moves
  *   into the exponent by itself), below 2^-6 the subnormal code nearest(|x| · 2^9),

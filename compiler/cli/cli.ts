@@ -217,8 +217,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const withWeights = values.weights !== undefined || values.seed !== undefined;
       if (withWeights && (values.out === undefined || values.emit !== undefined))
         throw new UsageError('--weights and --seed with `moec compile` write DIR/weights.bin beside the backend\'s files: give -o DIR (and no --emit)');
+      const threads = parseInt32('threads', values.threads, 1, MAX_WASM_THREADS);
+      if (threads !== undefined && (values.out === undefined || values.emit !== undefined))
+        throw new UsageError('--threads with `moec compile` writes the threaded Wasm build beside model.wasm: give -o DIR (and no --emit)');
       const m = compileFile(path, { consts });
       const pipe = pipelineOptions(m, values);
+      if (threads !== undefined && pipe.target.backend !== 'wasm') throw new UsageError(`--threads ${threads} writes a threaded Wasm build; target ${pipe.target.name} is for the ${pipe.target.backend} backend`, 'use --target wasm-simd128 or wasm-scalar');
       const t0 = performance.now();
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
@@ -228,7 +232,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
-        const files = backend ? backend.emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const files = backend ? backend.emit(program!, pipe.target, threads !== undefined ? { threads } : undefined) : { [`${m.name}.kir`]: printKernelIR(program!) };
         if (withWeights) {
           if (!backend) throw new UsageError(`the ${pipe.target.backend} backend is not built yet: it has no weights layout to write`);
           // The blob before its manifest (writeOutputDir writes in this order), as moec pack does.
