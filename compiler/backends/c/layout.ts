@@ -164,7 +164,8 @@ function writeI4Column(out: Uint8Array, at: number, s: PanelSpec, v: number, cod
  */
 export function quantizeIntoPanels(blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
   if (!spec.codes || !spec.transB || spec.kd !== q.k || spec.matrices * spec.n !== q.rows) throw new Error('C backend: quantized rows that do not match their panel layout');
-  const simd = simdQuantizerFor(q);
+  // (the Wasm panel pairs i4 lanes by whole nibble runs; a width that is not a number of runs stays with the JS)
+  const simd = spec.codes.dtype !== 'i4' || spec.width % spec.codes.span === 0 ? simdQuantizerFor(q) : undefined;
   if (simd) return quantizeIntoPanelsSimd(simd, blob, codesAt, scalesAt, spec, scaleSpec, q, onRow);
   const groups = scaleSpec.kd;
   const codes = new Int32Array(q.k);
