@@ -301,10 +301,9 @@ export class SimdQuantizer {
     return { n, kp, groups, scales: new Float32Array(mem.buffer, this.scales, n * groups) };
   }
 
-  /** The staged codes of row i (k bytes; i4: one code a byte), or of the whole batch. */
-  codeBytes(s: StagedRows, i?: number): Uint8Array {
-    const buf = this.x.memory.buffer;
-    return i === undefined ? new Uint8Array(buf, this.codes, s.n * s.kp) : new Uint8Array(buf, this.codes + i * s.kp, s.kp);
+  /** The staged codes, kp bytes a row (i4: one code a byte). */
+  codeBytes(s: StagedRows): Uint8Array {
+    return new Uint8Array(this.x.memory.buffer, this.codes, s.n * s.kp);
   }
 
   /** The staged i4 codes paired into bytes, kp / 2 a row. */
