@@ -174,11 +174,15 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   chips?: number;
   redundantExperts?: number;
   expertLoad?: CapsCompileOptions['expertLoad'];
+  /** Wasm: run the threaded build on this many threads (`moec run --threads N`). */
+  threads?: number;
 }
 
 export interface BackendRunResult extends RunResult {
   /** Time of the backend's forward alone (not compiling or loading; for C, as its runner times it), ms. */
   forwardMs: number;
+  /** Threads the forward ran on, where the backend says (Wasm). */
+  threads?: number;
   /** With `check`: the reference outputs and each output's agreement with them. */
   reference?: Record<string, Tensor>;
   agreement?: Record<string, Agreement>;
@@ -243,16 +247,17 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, maxContext, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
   // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
   if (perRank !== undefined) checkTokenCount(perRank, maxTokens);
-  const loaded = await backend.load(program, target, weights);
+  const loaded = await backend.load(program, target, weights, opts.threads !== undefined ? { threads: opts.threads } : undefined);
   try {
     const t0 = performance.now();
     const outputs = await forwardRun(loaded, program, backend.name, inputs, bindings);
     const forwardMs = loaded.lastForwardMs ?? performance.now() - t0;
-    if (!opts.check) return { outputs, inputs, bindings, forwardMs };
+    const ran = loaded.threads !== undefined ? { threads: loaded.threads } : {};
+    if (!opts.check) return { outputs, inputs, bindings, forwardMs, ...ran };
     const reference = interpret(qm, { bindings, inputs, weights });
     const agree: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
-    if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
+    if (qm === m) return { outputs, inputs, bindings, forwardMs, ...ran, reference, agreement: agree };
     // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
     // Loading notes name each weight the checkpoint held as codes (dequantized for the f32 model).
     const dequantized: string[] = [];
@@ -262,7 +267,7 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
     const base = dequantized.length > 0 ? { quantErrorBase: 'dequantized' as const, dequantizedWeights: dequantized } : { quantErrorBase: 'f32' as const };
-    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError, ...base };
+    return { outputs, inputs, bindings, forwardMs, ...ran, reference, agreement: agree, quantError, ...base };
   } finally {
     loaded.dispose();
   }

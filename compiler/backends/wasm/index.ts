@@ -12,7 +12,7 @@ import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
-import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
+import type { Backend, EmitOptions, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
 import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
@@ -25,21 +25,35 @@ import { type BuiltModule, buildModule } from './module.ts';
 /** The relaxed SIMD build beside `model.wasm` (same layout), for engines that offer it. */
 export const RELAXED_MODULE_FILE = 'model.relaxed.wasm';
 
+/** The threaded build beside `model.wasm` (`moec compile --threads N`) and its manifest. */
+export const THREADED_MODULE_FILE = 'model.threads.wasm';
+export const THREADED_MANIFEST_FILE = 'model.threads.json';
+
 /**
  * `model.wasm` for the target as its sheet says, its text and manifest; for a SIMD128 target
  * without fma also `model.relaxed.wasm`, the same module with relaxed SIMD multiply-adds,
  * which the manifest names so that a loader picks it where the engine offers relaxed SIMD.
+ * With `threads` above 1, also the threaded build for up to that many threads (shared
+ * memory, its own layout: `model.threads.wasm` with `model.threads.json`), named in the
+ * manifest too.
  */
-export function emitWasm(program: KProgram, target: TargetCaps): EmittedFiles {
+export function emitWasm(program: KProgram, target: TargetCaps, opts: EmitOptions = {}): EmittedFiles {
   const built = buildModule(program, target);
   const relaxedCaps = withRelaxedSimd(target);
   const relaxed = relaxedCaps !== target && programVectorKind(program, target) === 'simd128' ? buildModule(program, relaxedCaps) : undefined;
-  const manifest = relaxed ? { ...built.manifest, relaxedSimdModule: RELAXED_MODULE_FILE } : built.manifest;
+  const max = Math.floor(opts.threads ?? 1);
+  const threaded = max > 1 ? buildModule(program, target, { threads: max }) : undefined;
+  const manifest = {
+    ...built.manifest,
+    ...(relaxed ? { relaxedSimdModule: RELAXED_MODULE_FILE } : {}),
+    ...(threaded ? { threadedModule: { module: THREADED_MODULE_FILE, manifest: THREADED_MANIFEST_FILE, max } } : {}),
+  };
   return {
     'model.wasm': built.binary,
     'model.wat': built.text,
     'model.json': `${JSON.stringify(manifest, null, 2)}\n`,
     ...(relaxed ? { [RELAXED_MODULE_FILE]: relaxed.binary } : {}),
+    ...(threaded ? { [THREADED_MODULE_FILE]: threaded.binary, [THREADED_MANIFEST_FILE]: `${JSON.stringify(threaded.manifest, null, 2)}\n` } : {}),
   };
 }
 

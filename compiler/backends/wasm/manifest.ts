@@ -66,6 +66,13 @@ export interface WasmManifest {
    * error) are at byte `control`.
    */
   threads?: { max: number; control: number };
+  /**
+   * The threaded build beside this module (`moec compile --threads N` writes
+   * `model.threads.wasm` and its own manifest `model.threads.json`, for up to `max` threads),
+   * which reads the same weights blob: load it with `loadWasmModel(.., { threads })` in a
+   * context that can run threads (`canRunThreads`).
+   */
+  threadedModule?: { module: string; manifest: string; max: number };
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {
