@@ -139,8 +139,6 @@ export interface CapsCompileOptions {
   maxTokens?: number;
   /** The token count of the run the program is compiled for, if any: the default bound covers it. */
   runTokens?: number;
-  /** The context bound: KV caches become state of this many positions (`PipelineOptions.maxContext`). */
-  maxContext?: number;
   verifyEach?: boolean;
   /** Passes to skip (`--disable`; not the essential ones). */
   disabled?: string[];
@@ -151,6 +149,8 @@ export interface CapsCompileOptions {
   expertLoad?: PipelineOptions['expertLoad'];
   redundantExperts?: number;
   microBatches?: number;
+  /** The context bound (`--max-context`): the KV caches become state the program owns, of this many positions. */
+  maxContext?: number;
 }
 
 /** Runs the whole pipeline for a loaded target: fused graph IR and the tiled, planned kernel program. */

@@ -69,7 +69,7 @@ export { loadTokenizer } from './generate/tokenizer.ts';
 export type { TextTokenizer } from './generate/tokenizer.ts';
 
 // Backends: emit code for a target, load and run it here, pack weights for it.
-export { runOnBackend } from './driver.ts';
+export { forwardRun, runContextBound, runOnBackend } from './driver.ts';
 export type { BackendRunOptions, BackendRunResult } from './driver.ts';
 export { getBackend, availableBackends, DEFAULT_TARGET } from './backends/registry.ts';
 export type { Backend as CompilerBackend, LoadedModel, EmittedFiles, WeightManifest } from './backends/backend.ts';

@@ -60,6 +60,7 @@ export const DIAGNOSTICS = {
   E510: { title: 'malformed GGUF file' },
   E511: { title: 'malformed routing statistics' },
   E512: { title: 'a rank of a multi-chip job failed' },
+  E513: { title: 'a runner process was killed' },
   // moec generate
   E520: { title: 'no tokenizer' },
   E521: { title: 'malformed tokenizer file' },

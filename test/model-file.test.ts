@@ -25,7 +25,7 @@ describe('a config.json, a model directory or a .gguf as the model of every comm
     expect(r.out).toContain(`state: KV caches of 4096 positions, ${((61 * 4096 * 576 * 4) / 2 ** 20).toFixed(1)} MiB in 4 buffers`);
     // The token bound is the default's, not the 163,840 positions (an 83 GiB arena: E307); L at most the state's bound
     expect(r.out).toMatch(/up to 512 tokens/);
-    expect(r.out).toMatch(/estimated on x86-avx2 with L = 4096, CTX = 4096/);
+    expect(r.out).toMatch(/estimated on x86-avx2 with L = 3584, CTX = 4096/); // L at most CTX - 512
   });
 
   it('every shipped config compiles by default for every target kind, WebGPU\'s 2 GiB included (was: E307, the arena at T = 4096)', async () => {

@@ -12,7 +12,8 @@
  * that row, so quantizing the row where it lands gives the same codes and scales as
  * quantizing the weight and then moving it. Those buffers are described here as `QuantRows`
  * (where each row comes from) and every other result still comes from the interpreter, run
- * on a `pack` pruned to them.
+ * on a `pack` pruned to them. The rows are quantized by the Wasm SIMD quantizer where it
+ * applies (quant-simd.ts), else by ir/quant.ts's JS loops, which define the result.
  */
 import { evalShape } from '../../ir/dims.ts';
 import type { Func, Module, Node, Value } from '../../ir/graph/graph.ts';
@@ -21,6 +22,7 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { packedBuffers } from '../../ir/kernel/kweights.ts';
 import { type QuantDType, isQuantDType, packCodes, quantizeRow } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
+import { type SimdQuantizer, paddedRow, simdQuantizerFor } from './quant-simd.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 
 /** A quantized packed buffer whose rows (all axes but the last, row-major) are rows of float weights. */
@@ -46,9 +48,12 @@ export function quantizeRowOf(q: QuantRows, r: number, codes: Int32Array, scales
 
 /**
  * Quantizes `q`'s rows into `blob` row-major: codes at `codesAt` (i4 two per byte, even index
- * in the low nibble), f32 scales [rows, groups] at `scalesAt` (little-endian).
+ * in the low nibble), f32 scales [rows, groups] at `scalesAt` (little-endian). In Wasm SIMD
+ * where it applies (quant-simd.ts), a batch of rows at a time; else row by row in JS.
  */
 export function quantizeIntoRows(blob: Uint8Array, codesAt: number, scalesAt: number, q: QuantRows, onRow: (r: number) => void): void {
+  const simd = simdQuantizerFor(q);
+  if (simd) return quantizeIntoRowsSimd(simd, blob, codesAt, scalesAt, q, onRow);
   const groups = Math.ceil(q.k / q.group);
   const codes = new Int32Array(q.k);
   const scales = new Float32Array(groups);
@@ -59,6 +64,24 @@ export function quantizeIntoRows(blob: Uint8Array, codesAt: number, scalesAt: nu
     packCodes(q.dtype, codes, blob.subarray(codesAt + r * rowBytes, codesAt + (r + 1) * rowBytes));
     for (let g = 0; g < groups; g++) view.setFloat32(scalesAt + 4 * (r * groups + g), scales[g], true);
     onRow(r);
+  }
+}
+
+/** `quantizeIntoRows` by the Wasm quantizer: rows staged in batches, codes and scales copied out whole. */
+function quantizeIntoRowsSimd(simd: SimdQuantizer, blob: Uint8Array, codesAt: number, scalesAt: number, q: QuantRows, onRow: (r: number) => void): void {
+  const i4 = q.dtype === 'i4';
+  const rowBytes = i4 ? q.k / 2 : q.k;
+  const per = simd.batchRows(q);
+  for (let r0 = 0; r0 < q.rows; r0 += per) {
+    const n = Math.min(per, q.rows - r0);
+    const s = simd.quantize(q, n, (i) => r0 + i, i4 ? (n * paddedRow(q.k)) / 2 : 0);
+    const codes = i4 ? simd.packI4(s) : simd.codeBytes(s);
+    const stride = i4 ? s.kp / 2 : s.kp;
+    if (stride === rowBytes) blob.set(codes.subarray(0, n * rowBytes), codesAt + r0 * rowBytes);
+    else for (let i = 0; i < n; i++) blob.set(codes.subarray(i * stride, i * stride + rowBytes), codesAt + (r0 + i) * rowBytes);
+    // Wasm memory is little-endian, as the blob is: the scales' bytes go over as they are
+    blob.set(new Uint8Array(s.scales.buffer, s.scales.byteOffset, 4 * n * s.groups), scalesAt + 4 * r0 * s.groups);
+    for (let i = 0; i < n; i++) onRow(r0 + i);
   }
 }
 

@@ -33,6 +33,7 @@ import { compileJson, compileReport } from './report.ts';
 import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { parseInt32 } from './int-option.ts';
 import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
+import { MAX_WASM_THREADS } from '../backends/wasm/threads.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { generateCommand } from './generate.ts';
@@ -157,6 +158,7 @@ const PARSE_OPTIONS = {
   'redundant-experts': { type: 'string' },
   'expert-load': { type: 'string' },
   'record-routing': { type: 'string' },
+  threads: { type: 'string' },
   'prompt-ids': { type: 'string' },
   prompt: { type: 'string' },
   'max-new-tokens': { type: 'string' },
@@ -225,8 +227,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const withWeights = values.weights !== undefined || values.seed !== undefined;
       if (withWeights && (values.out === undefined || values.emit !== undefined))
         throw new UsageError('--weights and --seed with `moec compile` write DIR/weights.bin beside the backend\'s files: give -o DIR (and no --emit)');
+      const threads = parseInt32('threads', values.threads, 1, MAX_WASM_THREADS);
+      if (threads !== undefined && (values.out === undefined || values.emit !== undefined))
+        throw new UsageError('--threads with `moec compile` writes the threaded Wasm build beside model.wasm: give -o DIR (and no --emit)');
       const m = readModel(path, { consts }, io).module;
       const pipe = pipelineOptions(m, values, { stateByDefault: true });
+      if (threads !== undefined && pipe.target.backend !== 'wasm') throw new UsageError(`--threads ${threads} writes a threaded Wasm build; target ${pipe.target.name} is for the ${pipe.target.backend} backend`, 'use --target wasm-simd128 or wasm-scalar');
       const t0 = performance.now();
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
@@ -236,7 +242,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
-        const files = backend ? backend.emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const files = backend ? backend.emit(program!, pipe.target, threads !== undefined ? { threads } : undefined) : { [`${m.name}.kir`]: printKernelIR(program!) };
         if (withWeights) {
           if (!backend) throw new UsageError(`the ${pipe.target.backend} backend is not built yet: it has no weights layout to write`);
           // The blob before its manifest (writeOutputDir writes in this order), as moec pack does.
@@ -263,9 +269,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
       if ((chips.chips ?? 1) > MAX_LOCAL_RANKS)
         throw new UsageError(`--chips ${chips.chips}: moec run starts every rank on this machine (mpirun --oversubscribe), at most ${MAX_LOCAL_RANKS}`, 'on a cluster, run the MPI runner `moec compile --chips N -o DIR` writes with mpirun and a host file (docs/multi-chip.md)');
+      const threads = parseInt32('threads', values.threads, 1, MAX_WASM_THREADS);
+      if (threads !== undefined && backend !== 'wasm') throw new UsageError(`--threads ${threads} runs the wasm backend's threaded build`, 'pass --backend wasm');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
-        if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
+        if (values.target !== undefined || values['max-tokens'] !== undefined || values['max-context'] !== undefined)
+          throw new UsageError('--target, --max-tokens and --max-context choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
       } else {
         if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
         await getBackend(backend); // a usage error for an unknown name, before any work
@@ -273,13 +282,14 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const m = readModel(path, { consts, quantize: backend === 'ref' ? quantize : undefined }, io).module;
       const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
       const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
+      const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
       const loading = progressCallback('loading weights');
       const res = await (async () => {
         try {
           return backend === 'ref'
             ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
-            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, maxContext, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips, ...(threads ? { threads } : {}) });
         } finally {
           loading.end();
         }
@@ -298,7 +308,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         const compares = 'quantErrorBase' in res && res.quantErrorBase === 'dequantized' ? 'dequantized checkpoint' : 'f32 weights';
         io.out(JSON.stringify(runJson({ ...facts, outputs: res.outputs, agreement, quantError, quantize: values.quantize, compares, forwardMs: res.forwardMs ?? ms, totalMs: ms, wrote: values.out }), null, 1));
       } else {
-        const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : backend;
+        const ran = 'threads' in res ? res.threads : undefined;
+        const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : ran !== undefined && ran > 1 ? `${backend} (${ran} threads)` : backend;
         io.out(`${m.name}  T=${tokens}  backend=${mode}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) {
           io.out(outputLine(name, t).join('\n'));

@@ -40,18 +40,18 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
-    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
+    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--threads N] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
       "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json. A decoder's KV caches\nbecome state the compiled model keeps, of min(its bound on L, 4096) positions\n(--max-context N), its token bound then at most 512 (--max-tokens N).",
-    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
+    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'threads', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
     usage:
-      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
+      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--max-context N] [--threads N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
     about:
       'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
-    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'max-context', 'threads', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
     example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
   },
   pack: {
@@ -160,9 +160,14 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
   },
   'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
+  threads: {
+    form: '--threads N',
+    text: 'moec run --backend wasm: run the threaded build on N threads (this one and\nN - 1 workers sharing its memory; the output is the one-thread output bit for bit)',
+    per: { compile: 'a Wasm target: also write the threaded build for up to N threads\n(model.threads.wasm and model.threads.json, reading the same weights.bin)' },
+  },
   'max-context': {
     form: '--max-context N',
-    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (compile and pack: default min(the bound on L, 4096) for a decoder;\nir: the caches stay inputs of every call without it)',
+    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (compile and pack: default min(the bound on L, 4096) for a decoder;\nir: the caches stay inputs of every call without it; moec run on a backend loads\nthe --context L caches into that state, default N = L + T)',
     per: { generate: 'the positions the KV caches hold, prompt and new tokens\n(default: their sum)' },
   },
   'prompt-ids': { form: '--prompt-ids 1,2,3', text: 'moec generate: the prompt as token ids' },

@@ -44,7 +44,15 @@ export interface AttentionSchedule {
    * together by kv head, which the model fixes.
    */
   headBlock?: number;
+  /**
+   * MLA: the form it runs (mla.ts `MlaForm`), or `cheaper`: per call the form `mlaForm` picks
+   * for its T and L, as the cost model counts. Absent: absorbed.
+   */
+  form?: 'absorbed' | 'naive' | 'cheaper';
 }
+
+/** The values of `AttentionSchedule.form`. */
+export const MLA_SCHEDULE_FORMS = ['absorbed', 'naive', 'cheaper'] as const;
 
 /**
  * out[T, H, Dv] = attention(q[T, H, Dk], keys and values of the cache then of k[T, G, Dk],
@@ -193,6 +201,7 @@ export function checkAttention(k: AttentionKernel, b: Partial<Record<'q' | 'k' |
   if (isSym(h) || isSym(g) || g < 1 || h % g !== 0) bad(`${size(h)} query heads do not split over ${size(g)} kv heads`);
   if (b.sinks && !(b.sinks.shape.length === 1 && dimEq(b.sinks.shape[0], h))) bad(`sinks ${b.sinks.name} is ${show(b.sinks)}, expected one per query head`);
   if (!Number.isInteger(k.window) || k.window < 0) bad(`window = ${k.window} is not 0 (none) or a positive whole number`);
+  if (k.schedule?.form !== undefined) bad(`schedule form = ${k.schedule.form}: only MLA has forms to choose from`);
   checkCacheAndSchedule(k, kc, bad);
 }
 
@@ -226,6 +235,8 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
     const x = k.schedule?.[key];
     if (x !== undefined && !(Number.isInteger(x) && x >= 1)) bad(`schedule ${key} = ${x} is not a positive whole number`);
   }
+  const form = k.schedule?.form;
+  if (form !== undefined && !(MLA_SCHEDULE_FORMS as readonly string[]).includes(form)) bad(`schedule form = ${form} is not one of ${MLA_SCHEDULE_FORMS.join(', ')}`);
 }
 
 /**

@@ -35,6 +35,7 @@ import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { type BlobSource, type PackProgress, type WeightLayout, blobSourceOf, weightLayout } from '../weights.ts';
 import { type QuantRows, quantizeIntoRows, quantizeRowOf } from '../quant-rows.ts';
+import { type SimdQuantizer, simdQuantizerFor } from '../quant-simd.ts';
 
 /** How one weight buffer is packed into panels. */
 export interface PanelSpec {
@@ -163,6 +164,9 @@ function writeI4Column(out: Uint8Array, at: number, s: PanelSpec, v: number, cod
  */
 export function quantizeIntoPanels(blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
   if (!spec.codes || !spec.transB || spec.kd !== q.k || spec.matrices * spec.n !== q.rows) throw new Error('C backend: quantized rows that do not match their panel layout');
+  // (the Wasm panel pairs i4 lanes by whole nibble runs; a width that is not a number of runs stays with the JS)
+  const simd = spec.codes.dtype !== 'i4' || spec.width % spec.codes.span === 0 ? simdQuantizerFor(q) : undefined;
+  if (simd) return quantizeIntoPanelsSimd(simd, blob, codesAt, scalesAt, spec, scaleSpec, q, onRow);
   const groups = scaleSpec.kd;
   const codes = new Int32Array(q.k);
   const scales = new Float32Array(groups);
@@ -186,6 +190,39 @@ export function quantizeIntoPanels(blob: Uint8Array, codesAt: number, scalesAt: 
         for (let g = 0; g < groups; g++) f32[sat + g * w] = scales[g];
         onRow?.(r++);
       }
+}
+
+/**
+ * `quantizeIntoPanels` by the Wasm quantizer: a panel's columns staged as rows (padding
+ * columns as zeros, whose codes are the 0 bytes the panel holds there), quantized and
+ * transposed into the panel in linear memory, copied into the blob whole.
+ */
+function quantizeIntoPanelsSimd(simd: SimdQuantizer, blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
+  const w = spec.width;
+  const i4 = spec.codes!.dtype === 'i4';
+  // i4: byte b of a panel row pairs the run's column j (low nibble) with column j + span / 2 (see the file comment)
+  const nb = i4 ? w / 2 : w;
+  const half = spec.codes!.span / 2;
+  const lo = Int32Array.from({ length: nb }, (_, b) => (i4 ? Math.floor(b / half) * 2 * half + (b % half) : b));
+  const hi = i4 ? lo.map((v) => v + half) : undefined;
+  const groups = scaleSpec.kd;
+  const f32 = new Float32Array(blob.buffer, blob.byteOffset + scalesAt, scaleSpec.matrices * packedMatrixFloats(scaleSpec));
+  const per = packedMatrixBytes(spec);
+  const perScales = packedMatrixFloats(scaleSpec);
+  const panels = panelCount(spec);
+  const cols = new Int32Array(w);
+  for (let m = 0, r = 0; m < spec.matrices; m++)
+    for (let p = 0; p < panels; p++) {
+      for (let v = 0; v < w; v++) cols[v] = panelColumn(spec, p, v);
+      const s = simd.quantize(q, w, (v) => (cols[v] < 0 ? -1 : m * spec.n + cols[v]), spec.kd * nb, 2 * nb);
+      blob.set(simd.panel(s, spec.kd, lo, hi), codesAt + m * per + p * spec.kd * nb);
+      for (let v = 0; v < w; v++) {
+        if (cols[v] < 0) continue;
+        const sat = m * perScales + p * groups * w + v;
+        for (let g = 0; g < groups; g++) f32[sat + g * w] = s.scales[v * s.groups + g];
+        onRow?.(r++);
+      }
+    }
 }
 
 /** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (even under a GLU: the tiler and the verifier see to it). */
