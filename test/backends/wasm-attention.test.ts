@@ -211,7 +211,7 @@ describe('the browser session (InferenceSession, here in Node) keeps the KV cach
         // An explicit L replaces what the session counted; past the context bound is refused before the run.
         expect((await s.run(rows(3, 2), { L: 3 })).y.dims).toEqual([2, 4, 8]);
         expect(s.position).toBe(5);
-        await expect(s.run(rows(30, 4), { L: 30 })).rejects.toThrow('L = 30 cached positions and T = 4 new ones do not fit the context bound 32');
+        await expect(s.run(rows(30, 4), { L: 30 })).rejects.toThrow('L = 30: this session holds 5 cached positions of at most 32');
       }
       expect(Array.from((await fromFiles.run(rows(5, 3))).y.data)).toEqual(Array.from((await fromText.run(rows(5, 3))).y.data));
     } finally {
