@@ -2,8 +2,8 @@
  * `moec generate` and `generate(model, opts)` (compiler/generate/): greedy generation with the
  * KV cache as state (prefill, then one token per call) picks, step by step, the argmax of the
  * graph interpreter's full recomputation without a cache (the prompt and everything generated
- * so far, L = 0), for imported Qwen3-MoE and DeepSeek-V3 (MLA) models; the C backend, its
- * state in the loaded model, gives the same tokens as the reference; sampling is the same for
+ * so far, L = 0), for imported Qwen3-MoE and DeepSeek-V3 (MLA) models; C, Wasm and WGSL, their
+ * state in the loaded model, give the same tokens as the reference; sampling is the same for
  * a seed and keeps to top-k / top-p; text prompts go through the tokenizer.json beside the
  * model and the generated text streams whole characters; bad input is a clear error.
  */
@@ -20,6 +20,7 @@ import { mainFunc, type Module } from '../ir/graph/graph.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { cli } from './capture.ts';
+import { missingAdapter } from './backends/wgsl-harness.ts';
 
 const QWEN3_TINY = 'test/fixtures/hf-tiny/qwen3_moe.json';
 const DEEPSEEK_TINY = 'test/fixtures/hf-tiny/deepseek_v3.json';
@@ -112,23 +113,28 @@ describe('greedy generation with the KV cache as state', () => {
   });
 });
 
-describe('generation on the C backend, its state kept by the loaded model', () => {
+describe('generation on C, Wasm and WGSL, the state kept by the loaded model', () => {
+  // Probed at the first WGSL test (a probe at load would reject unawaited when -t leaves them out)
+  let adapter: Promise<string | null> | undefined;
+  const noAdapter = (): Promise<string | null> => (adapter ??= missingAdapter('moec generate on WGSL'));
   const cases: Array<[string, string]> = [
     ['a rope-free decoder', LM],
-    ['Qwen3-MoE (tiny config; rope at offset L: was E701, "binds only the token count T")', QWEN3_TINY],
+    ['Qwen3-MoE (tiny config; rope at offset L)', QWEN3_TINY],
     ['DeepSeek-V3 with MLA (tiny config)', DEEPSEEK_TINY],
   ];
-  for (const [what, path] of cases)
-    it(`${what}: the reference's tokens, greedy and sampled, with the same log-probabilities`, async () => {
-      for (const sampling of [{}, { temperature: 1, seed: 9 }]) {
-        const opts = { promptIds: [1, 2, 3, 4], maxNewTokens: 6, seed: 2, ...sampling };
-        const ref = await collect(path, opts);
-        const c = await collect(path, { ...opts, backend: 'c' });
-        expect(c.tokens.map((t) => t.id)).toEqual(ref.tokens.map((t) => t.id));
-        c.tokens.forEach((t, i) => expect(Math.abs(t.logprob - ref.tokens[i].logprob)).toBeLessThan(1e-4));
-        expect(c.stats).toMatchObject({ backend: 'c', target: 'x86-avx2' });
-      }
-    }, 120_000);
+  for (const backend of ['c', 'wasm', 'wgsl'])
+    for (const [what, path] of cases)
+      it(`${backend}, ${what}: the reference's tokens, greedy and sampled, with the same log-probabilities`, async (ctx) => {
+        if (backend === 'wgsl' && (await noAdapter()) !== null) return ctx.skip();
+        for (const sampling of [{}, { temperature: 1, seed: 9 }]) {
+          const opts = { promptIds: [1, 2, 3, 4], maxNewTokens: 6, seed: 2, ...sampling };
+          const ref = await collect(path, opts);
+          const got = await collect(path, { ...opts, backend });
+          expect(got.tokens.map((t) => t.id)).toEqual(ref.tokens.map((t) => t.id));
+          got.tokens.forEach((t, i) => expect(Math.abs(t.logprob - ref.tokens[i].logprob)).toBeLessThan(1e-4));
+          expect(got.stats.backend).toBe(backend);
+        }
+      }, 120_000);
 });
 
 describe('sampling', () => {
