@@ -21,6 +21,7 @@ import { interpret } from '../ir/graph/interp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { cli } from './capture.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
+import { REDUCED } from './whole-model-backends.ts';
 
 const QWEN3_TINY = 'test/fixtures/hf-tiny/qwen3_moe.json';
 const DEEPSEEK_TINY = 'test/fixtures/hf-tiny/deepseek_v3.json';
@@ -135,6 +136,22 @@ describe('generation on C, Wasm and WGSL, the state kept by the loaded model', (
           expect(got.stats.backend).toBe(backend);
         }
       }, 120_000);
+});
+
+describe('moec generate of every shipped config (examples/hf) at reduced sizes, on every backend', () => {
+  let adapter: Promise<string | null> | undefined;
+  for (const name of Object.keys(REDUCED))
+    it(`${name}: the same tokens on ref, c, wasm and wgsl`, async () => {
+      const args = ['generate', `examples/hf/${name}/config.json`, '--set', REDUCED[name], '--prompt-ids', '5,17,200', '--max-new-tokens', '3', '--temperature', '0.8', '--seed', '1', '--json'];
+      const backends = ['ref', 'c', 'wasm', ...((await (adapter ??= missingAdapter('moec generate on WGSL'))) === null ? ['wgsl'] : [])];
+      const ids: Record<string, number[]> = {};
+      for (const b of backends) {
+        const r = await cli(...args, '--backend', b);
+        expect(r.code, `${b}: ${r.err}`).toBe(0);
+        ids[b] = JSON.parse(r.out).ids;
+      }
+      for (const b of backends) expect(ids[b], b).toEqual(ids.ref);
+    }, 300_000);
 });
 
 describe('sampling', () => {
