@@ -37,13 +37,19 @@ describe('a config.json, a model directory or a .gguf as the model of every comm
       }
   });
 
-  it('a state that cannot fit the target is E307 naming --max-context (was: a 476.8 GiB state reported, and generate died allocating it)', async () => {
-    const r = await cli('compile', 'test/fixtures/hf-tiny/qwen3_moe.json', '--target', 'x86-avx2', '--max-context', '2000000000');
-    expect(r.code).toBe(1);
-    expect(r.err).toMatch(/E307: the KV caches of 2000000000 positions need 476\.8 GiB, with the arena's .* more than x86-avx2's DRAM \(24\.0 GiB\)\n\s*hint: lower --max-context/);
-    const g = await cli('generate', 'test/fixtures/hf-tiny/qwen3_moe.json', '--prompt-ids', '1', '--max-new-tokens', '3', '--max-context', '2000000000');
-    expect(g.code).toBe(1);
-    expect(g.err).toMatch(/E307: the KV caches of 2000000000 positions/);
+  it('a state that cannot fit is refused before anything runs, on every backend (was: the C runner died \'out of memory\', exit 3)', async () => {
+    const huge = ['test/fixtures/hf-tiny/qwen3_moe.json', '--max-context', '2000000000'];
+    // compile reports what the state would cost; writing the C for it is E702
+    const report = await cli('compile', ...huge, '--target', 'x86-avx2');
+    expect(report.out).toContain('state: KV caches of 2000000000 positions, 476.8 GiB in 2 buffers');
+    const c = await cli('compile', ...huge, '--target', 'x86-avx2', '-o', mkdtempSync(join(tmpdir(), 'moec-huge-')));
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/E702: qwen3_moe's KV caches need 476\.8 GiB at 2000000000 positions \(with the arena's .*\), more than x86-avx2's DRAM \(24\.0 GiB\)\n\s*hint: compile with a lower --max-context/);
+    for (const backend of ['c', 'wasm']) {
+      const g = await cli('generate', ...huge, '--prompt-ids', '1', '--max-new-tokens', '3', '--backend', backend);
+      expect(g.code, `${backend}: ${g.err}`).toBe(1);
+      expect(g.err, backend).toMatch(/E702: .*KV caches/);
+    }
     // Within the target but past what the interpreter holds
     const ref = await cli('generate', 'test/fixtures/hf-tiny/qwen3_moe.json', '--prompt-ids', '1', '--max-new-tokens', '3', '--max-context', '100000000');
     expect(ref.code).toBe(1);

@@ -39,7 +39,6 @@ import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS } from '../cost/cost.ts';
 import { type KernelPass, passTarget } from './pass.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
-import { stateBytes } from '../../ir/kernel/attention.ts';
 import { fail } from '../../ir/diagnostics.ts';
 import type { TargetCaps } from '../target/caps.ts';
 
@@ -88,15 +87,6 @@ function checkFitsMemory(p: KProgram, target: TargetCaps): KProgram {
       `the arena for T = ${p.maxTokens} needs ${formatBytes(bytes)}, more than ${target.name}'s ${main.name} (${formatBytes(main.bytes)})`,
       undefined,
       'lower --max-tokens (or the bound on T in the model)',
-    );
-  // The KV caches as state live beside the arena (the same linear memory, GPU memory, region).
-  const state = stateBytes(p).bytes;
-  if (main && bytes !== undefined && state > 0 && bytes + state > main.bytes)
-    fail(
-      'E307',
-      `the KV caches of ${p.maxContext} positions need ${formatBytes(state)}, with the arena's ${formatBytes(bytes)} more than ${target.name}'s ${main.name} (${formatBytes(main.bytes)})`,
-      undefined,
-      'lower --max-context',
     );
   return p;
 }
