@@ -143,6 +143,15 @@ function cDim(d: Dim, t: string): string {
   return `(${parts.join(' + ')})`;
 }
 
+/**
+ * Rope's position of token 0: a number, or L (the positions already cached: `forward`'s
+ * argument, in a program with state) plus a constant.
+ */
+function ropeOffset(d: Dim, stateful: boolean): string {
+  if (stateful && isSym(d) && d.terms.length === 1 && d.terms[0][0] === C_PAST && d.terms[0][1] === 1) return `(size_t)(${C_PAST})${d.c !== 0 ? ` + (size_t)${d.c}` : ''}`;
+  return cDim(d, 'T');
+}
+
 function cElems(shape: readonly Dim[], t: string): string {
   return shape.length === 0 ? '(size_t)1' : shape.map((d) => cDim(d, t)).join(' * ');
 }
@@ -739,7 +748,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+        { field: 'pos0', expr: ropeOffset((k.attrs.offset as Dim[])[0], this.p.maxContext !== undefined) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
