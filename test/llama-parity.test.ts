@@ -78,7 +78,7 @@ describe.skipIf(skip)('moec against llama.cpp on a random-weight Qwen3-MoE', () 
   });
 
   for (const backend of ['ref', 'c'] as const)
-    it(`F32 on ${backend === 'ref' ? 'the kernel interpreter' : 'C (x86-avx2)'}: the prompt's and 8 greedy steps' logits within ${F32_TOL} of their scale, the same tokens`, async () => {
+    it(`F32 on ${backend === 'ref' ? 'the kernel interpreter' : 'C (x86-avx2; rope at offset L, the cached positions, which C refused with E701)'}: the prompt's and 8 greedy steps' logits within ${F32_TOL} of their scale, the same tokens`, async () => {
       const want = await llama();
       const got = await moec(backend);
       const a = compareGenerations(got, want);
@@ -99,7 +99,6 @@ describe.skipIf(skip)('moec against llama.cpp on a random-weight Qwen3-MoE', () 
     for (const backend of ['ref', 'c'] as const) {
       const got = await moec(backend, qm, weights);
       const a = compareGenerations(got, want);
-      console.log(backend, a.perRow.map((x) => x.toExponential(1)).join(' '));
       expect(a.worst, `${backend}: worst at row ${a.worstRow}`).toBeLessThan(Q8_TOL);
       // Tokens up to the first step whose top two (in moec's f32 run) are within the tolerance.
       const margins = f32.logProbs.slice(PROMPT.length - 1).map((lp, r) => {
@@ -110,15 +109,5 @@ describe.skipIf(skip)('moec against llama.cpp on a random-weight Qwen3-MoE', () 
       const n = firstTie < 0 ? STEPS : firstTie;
       expect(got.tokens.slice(0, n), backend).toEqual(want.tokens.slice(0, n));
     }
-  });
-});
-
-describe('the llama.cpp peer without node-llama-cpp\'s model', () => {
-  it('says why a file llama.cpp cannot load is unavailable, without throwing', async () => {
-    const bad = join(dir, 'not-a-model.gguf');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(bad, 'GGUF but not really');
-    const p = await openLlamaPeer(bad, { threads: 1, contextSize: 8, vocab: 1 });
-    expect(isUnavailable(p)).toBe(true);
   });
 });
