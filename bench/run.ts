@@ -24,6 +24,8 @@ import { bestOf, measureLimits } from './limits.ts';
 import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
+import { runLlamaSection } from './llama/bench.ts';
+import { formatLlamaTable } from './llama/readme-table.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecC, moecC512, moecC512I8, moecCQuant } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
@@ -69,13 +71,17 @@ peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of 
   --runners    only these runners (${RUNNERS.map((r) => r.id).join(', ')})
   --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
   --tokens     only these token counts
-Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
+  --no-llama   leave out the llama.cpp section (a whole reduced Qwen3-MoE generating on moec
+               and llama.cpp; bench/llama/bench.ts, alone: npm run bench:llama), which is also
+               left out when --runners, --workloads or --tokens pick a subset
+Writes bench/results/latest.json and bench/results/latest.svg (and llama.json); prints a report on stdout.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       'no-cache': { type: 'boolean', default: false },
+      'no-llama': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       runners: { type: 'string' },
       workloads: { type: 'string' },
@@ -194,6 +200,8 @@ async function main(): Promise<void> {
   process.stdout.write(formatReport(record, written));
   if (cacheStats.hits + cacheStats.misses > 0)
     process.stderr.write(`prepared weights: ${cacheStats.hits} read back from the cache (${(cacheStats.bytesRead / 1e6).toFixed(1)} MB), ${cacheStats.misses} made and stored (--no-cache to make them all afresh)\n`);
+  if (values['no-llama'] !== true && values.runners === undefined && values.workloads === undefined && values.tokens === undefined)
+    process.stdout.write(`\nllama.cpp comparison (bench/llama/bench.ts):\n\n${formatLlamaTable(await runLlamaSection({ quick }))}`);
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */

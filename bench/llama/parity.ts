@@ -16,6 +16,9 @@ import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { LlamaPeer } from './peer.ts';
 
+/** How close moec and llama.cpp must be, over the logits' scale: F32 (issue 16's bound), and Q8_0 against i8 groups of 32 (llama.cpp also rounds activations to Q8_0; measured below 1e-2). */
+export const TOLERANCE = { f32: 1e-5, q8: 2e-2 } as const;
+
 /** One side's run: the next-token rows of every prompt position and every generated step, and the tokens it chose. */
 export interface Generation {
   /** log-softmax of each row (prompt positions, then one per generated token). */
@@ -86,23 +89,41 @@ export async function generateLlama(peer: LlamaPeer, prompt: number[], steps: nu
   return g;
 }
 
-/** The agreement of two generations' rows: per row max |Δ log p| / max |logit| (moec's), and the worst. */
+/**
+ * The agreement of two generations: per row max |Δ log p| / max |logit| (moec's), over the
+ * rows both computed from the same tokens: the prompt's and the steps up to and including
+ * the first where the greedy tokens differ (after it the contexts differ). At that step,
+ * `tieMargin` is how far apart moec's top two tokens were, in the same units: a difference
+ * within the tolerance there is a near tie that any rounding may flip, not a disagreement.
+ */
 export interface Agreement {
   perRow: number[];
   worst: number;
   worstRow: number;
   tokensEqual: boolean;
+  /** The first step whose tokens differ, or -1. */
+  firstDiff: number;
+  /** At `firstDiff`: (top1 - top2) of moec's row over its logits' scale. */
+  tieMargin?: number;
 }
 
-export function compareGenerations(moec: Generation, llama: Generation): Agreement {
-  const perRow = moec.logProbs.map((a, r) => {
+export function compareGenerations(moec: Generation, llama: Generation, promptLength: number): Agreement {
+  const firstDiff = moec.tokens.findIndex((t, i) => t !== llama.tokens[i]);
+  const rows = firstDiff < 0 ? moec.logProbs.length : promptLength + firstDiff;
+  const perRow = moec.logProbs.slice(0, rows).map((a, r) => {
     const b = llama.logProbs[r];
     let d = 0;
     for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
     return d / moec.scales[r];
   });
   const worstRow = perRow.indexOf(Math.max(...perRow));
-  return { perRow, worst: perRow[worstRow], worstRow, tokensEqual: moec.tokens.join() === llama.tokens.join() };
+  const out: Agreement = { perRow, worst: perRow[worstRow], worstRow, tokensEqual: firstDiff < 0, firstDiff };
+  if (firstDiff >= 0) {
+    const r = promptLength - 1 + firstDiff;
+    const sorted = Array.from(moec.logProbs[r]).sort((x, y) => y - x);
+    out.tieMargin = (sorted[0] - sorted[1]) / moec.scales[r];
+  }
+  return out;
 }
 
 /** A step on a loaded backend model (its state appended at L; `reset` before a prefill). */

@@ -12,10 +12,11 @@
  * merges, unused fillers up to the vocabulary size): llama.cpp needs one to load a model;
  * the comparison feeds token ids, never text.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compile, quantizeModule, randomWeights } from '../../compiler/driver.ts';
+import { compile, quantizeModule, randomWeights, weightsFromSafetensors } from '../../compiler/driver.ts';
+import { openCheckpoint } from '../../ir/checkpoint.ts';
 import { importHfConfig } from '../../compiler/import/index.ts';
 import { writeOutputFile } from '../../compiler/io/output.ts';
 import { type Module, type WeightDecl, checkpointName } from '../../ir/graph/graph.ts';
@@ -182,6 +183,7 @@ export interface LlamaWorkload {
 export function writeLlamaWorkload(dir: string, sizes: Qwen3Sizes, seed = 1): LlamaWorkload {
   const m = qwen3Module(sizes);
   const weights = randomWeights(m, seed);
+  const paths = workloadPaths(dir);
   const config = JSON.parse(readFileSync(QWEN3_CONFIG, 'utf8')) as Record<string, number>;
   const values = (s: Slice): Float32Array => {
     const n = s.shape.reduce((a, b) => a * b, 1);
@@ -190,7 +192,7 @@ export function writeLlamaWorkload(dir: string, sizes: Qwen3Sizes, seed = 1): Ll
 
   const hf = slices(m, weights, false);
   const byHf = new Map(hf.map((s) => [s.name, s]));
-  const safetensors = join(dir, 'model.safetensors');
+  const { safetensors, ggufF32, ggufQ8 } = paths;
   const st = safetensorsChunks(Object.fromEntries(hf.map((s) => [s.name, { dtype: 'f32', shape: s.shape }])), (name) => ({ dtype: 'f32', shape: byHf.get(name)!.shape, data: values(byHf.get(name)!) }));
   writeOutputFile(safetensors, st.chunks);
 
@@ -202,9 +204,27 @@ export function writeLlamaWorkload(dir: string, sizes: Qwen3Sizes, seed = 1): Ll
     const tensors: GgufWriteTensor[] = gg.map((s) => ({ name: s.gguf, shape: s.shape, type: q8 && quantized.has(s.w.name) ? 'Q8_0' : 'F32' }));
     writeOutputFile(path, ggufChunks(meta, tensors, (name) => values(byGguf.get(name)!)).chunks);
   };
-  const ggufF32 = join(dir, 'model-f32.gguf');
-  const ggufQ8 = join(dir, 'model-q8_0.gguf');
   write(ggufF32, false);
   write(ggufQ8, true);
   return { sizes, module: m, weights, safetensors, ggufF32, ggufQ8 };
+}
+
+function workloadPaths(dir: string): { safetensors: string; ggufF32: string; ggufQ8: string } {
+  return { safetensors: join(dir, 'model.safetensors'), ggufF32: join(dir, 'model-f32.gguf'), ggufQ8: join(dir, 'model-q8_0.gguf') };
+}
+
+/**
+ * The workload in `dir` if an earlier run wrote it there (its weights read back from the
+ * safetensors file, as moec's users load theirs), else written now. The directory's name
+ * must say the sizes and seed (the caller's cache key): the files are written atomically
+ * and last, so all three present means complete.
+ */
+export function cachedLlamaWorkload(dir: string, sizes: Qwen3Sizes, seed = 1): LlamaWorkload {
+  const paths = workloadPaths(dir);
+  if (!Object.values(paths).every((p) => existsSync(p))) {
+    mkdirSync(dir, { recursive: true });
+    return writeLlamaWorkload(dir, sizes, seed);
+  }
+  const m = qwen3Module(sizes);
+  return { sizes, module: m, weights: weightsFromSafetensors(m, openCheckpoint(paths.safetensors), paths.safetensors), ...paths };
 }
