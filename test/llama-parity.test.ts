@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadC } from '../compiler/backends/c/index.ts';
+import { getBackend } from '../compiler/backends/registry.ts';
 import { quantizeModule, weightsFromSafetensors } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -59,7 +59,7 @@ const program = (m = w.module) => runPipeline(m, { target, maxTokens: 16, maxCon
 async function moec(backend: 'ref' | 'c', m = w.module, weights = w.weights): Promise<Generation> {
   const p = program(m);
   if (backend === 'ref') return generateMoec(interpreterStep(p, weights), PROMPT, STEPS, SIZES.V);
-  const model = loadC(p, target, weights);
+  const model = await (await getBackend('c')).load(p, target, weights);
   try {
     return await generateMoec(backendStep(model), PROMPT, STEPS, SIZES.V);
   } finally {

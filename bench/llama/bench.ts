@@ -24,7 +24,6 @@ import { parseArgs } from 'node:util';
 import type { LoadedModel } from '../../compiler/backends/backend.ts';
 import { getBackend } from '../../compiler/backends/registry.ts';
 import { cacheDir } from '../../compiler/backends/c/build.ts';
-import { loadC } from '../../compiler/backends/c/index.ts';
 import { quantizeModule, weightsFromSafetensors } from '../../compiler/driver.ts';
 import { writeOutputFile } from '../../compiler/io/output.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
@@ -34,7 +33,7 @@ import type { Module } from '../../ir/graph/graph.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas, measureNativeLimits } from '../native.ts';
 import { quantile } from '../stats.ts';
-import { backendStep, compareGenerations, generateLlama, generateMoec, type Step } from './parity.ts';
+import { backendStep, compareGenerations, generateLlama, generateMoec } from './parity.ts';
 import { isUnavailable, openLlamaPeer } from './peer.ts';
 import { BENCH_SIZES, I8_GROUP32, type LlamaWorkload, type Qwen3Sizes, cachedLlamaWorkload } from './workload.ts';
 
@@ -105,6 +104,9 @@ export function decodeBytes(shapes: Record<string, Tensor>, sizes: Qwen3Sizes, p
   }
   return bytes;
 }
+
+/** A loaded moec model; C's runner also has a thread count to set and its own forward time. */
+type Model = LoadedModel & { threads?: number; lastForwardMs?: number };
 
 /** Median of a list. */
 const median = (xs: number[]): number => quantile([...xs].sort((a, b) => a - b), 0.5);
@@ -219,48 +221,47 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
     const { m, weights } = weightsOf(precision);
     for (const t of moecTargets) {
       const threadCounts = t.backend === 'wgsl' ? [1] : THREADS;
-      const skipAll = (why: string): void => threadCounts.forEach((threads) => finish({ impl: t.impl, precision, threads, skipped: why }));
-      if (t.skip) {
-        skipAll(t.skip);
-        continue;
-      }
-      let model: LoadedModel & { threads?: number; lastForwardMs?: number };
-      try {
-        const target = loadTarget(t.target);
-        const program = runPipeline(m, { target, maxTokens: PREFILL_TOKENS, maxContext: context }).program!;
-        model = t.backend === 'c' ? loadC(program, target, weights) : await (await getBackend(t.backend)).load(program, target, weights, { threads: 1 });
-      } catch (e) {
-        skipAll(`cannot run this model yet: ${describeError(e)}`);
-        continue;
-      }
-      try {
-        const step = backendStep(model);
-        if (t.impl === 'moec C x86-avx2') {
+      // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
+      // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
+      let shared: Model | undefined;
+      for (const threads of threadCounts) {
+        const row = { impl: t.impl, precision, threads };
+        if (t.skip) {
+          finish({ ...row, skipped: t.skip });
+          continue;
+        }
+        let model: Model;
+        try {
+          const target = loadTarget(t.target);
+          model = shared ?? (await (await getBackend(t.backend)).load(runPipeline(m, { target, maxTokens: PREFILL_TOKENS, maxContext: context }).program!, target, weights, { threads }));
+        } catch (e) {
+          finish({ ...row, skipped: `cannot run this model yet: ${describeError(e)}` });
+          continue;
+        }
+        if (t.backend === 'c') {
+          shared = model;
+          model.threads = threads;
+        }
+        try {
+          const step = backendStep(model);
           const want = reference.get(precision);
-          if (want) {
-            const got = await generateMoec(step, PARITY_PROMPT, PARITY_STEPS, sizes.V);
-            const a = compareGenerations(got, want, PARITY_PROMPT.length);
+          if (t.impl === 'moec C x86-avx2' && threads === THREADS[0] && want) {
+            const a = compareGenerations(await generateMoec(step, PARITY_PROMPT, PARITY_STEPS, sizes.V), want, PARITY_PROMPT.length);
             parity.push({ against: t.impl, precision, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
             log(`parity ${precision}: ${a.worst.toExponential(1)} of the logits' scale over ${a.perRow.length} positions, tokens ${a.tokensEqual ? 'identical' : `part at step ${a.firstDiff} (top-two margin ${a.tieMargin?.toExponential(1)})`}`);
           }
-        }
-        for (const threads of threadCounts) {
-          if (t.backend === 'c') model.threads = threads;
-          else if (threads > 1) {
-            finish({ impl: t.impl, precision, threads, skipped: 'one thread only in this section' });
-            continue;
-          }
           const timedStep = async (ids: number[], L: number): Promise<number | undefined> => {
-            await (step as Step)(ids, L);
+            await step(ids, L);
             return model.lastForwardMs;
           };
-          finish({ impl: t.impl, precision, threads, ...(await measure(timedStep, async () => model.reset?.(), plan)) });
+          finish({ ...row, ...(await measure(timedStep, async () => model.reset?.(), plan)) });
+        } catch (e) {
+          finish({ ...row, skipped: `failed: ${describeError(e)}` });
+        } finally {
+          if (model !== shared) model.dispose();
         }
-      } catch (e) {
-        skipAll(`failed: ${describeError(e)}`);
-      } finally {
-        model.dispose();
       }
+      shared?.dispose();
     }
   }
 
