@@ -105,3 +105,14 @@ describe.skipIf(skip)('moec against llama.cpp on a random-weight Qwen3-MoE', () 
     }
   });
 });
+
+describe('the C backend on the imported whole model, without llama.cpp', () => {
+  it('runs rope at offset L (the cached positions; C refused it with E701) and matches the kernel interpreter over a prefill and 8 steps', async () => {
+    const ref = await moec('ref');
+    const c = await moec('c');
+    const a = compareGenerations(c, ref, PROMPT.length);
+    expect(a.perRow).toHaveLength(PROMPT.length + STEPS);
+    expect(a.worst, `worst at row ${a.worstRow}`).toBeLessThan(F32_TOL);
+    expect(c.tokens).toEqual(ref.tokens);
+  });
+});

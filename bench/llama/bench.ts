@@ -41,6 +41,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const LLAMA_RESULTS = join(ROOT, 'bench', 'results', 'llama.json');
 
 export const PREFILL_TOKENS = 256;
+/** The version of the files workload.ts writes (the cache directory's name carries it). */
+const WRITER_VERSION = 1;
 const PARITY_PROMPT = [1, 300, 5000, 17, 31999, 42, 7];
 const PARITY_STEPS = 8;
 const THREADS = [1, 2];
@@ -162,11 +164,12 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
   const log = opts.log ?? ((l: string) => process.stderr.write(`llama: ${l}\n`));
   const started = performance.now();
   const loadBefore = loadavg()[0];
-  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 3, decodeSteps: 16, budgetMs: 20000 };
+  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 3, decodeSteps: 16, budgetMs: 12000 };
   const sizes = BENCH_SIZES;
   const key = Object.entries(sizes).map(([k, v]) => `${k}${v}`).join('-');
   log(`model ${key} (written once to the cache)`);
-  const w: LlamaWorkload = cachedLlamaWorkload(join(cacheDir('bench'), 'llama', `qwen3moe-${key}-seed1`), sizes, 1);
+  // The directory names what decides the files' bytes; WRITER_VERSION is bumped when the writer changes them.
+  const w: LlamaWorkload = cachedLlamaWorkload(join(cacheDir('bench'), 'llama', `qwen3moe-${key}-seed1-v${WRITER_VERSION}`), sizes, 1);
   const qm = quantizeModule(w.module, I8_GROUP32);
   const quantized = new Set(qm.weights.filter((x) => x.type.dtype === 'i8').map((x) => x.name));
   const readGBps: Record<number, number> = {};
