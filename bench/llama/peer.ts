@@ -69,15 +69,21 @@ export async function openLlamaPeer(gguf: string, opts: { threads: number; conte
   } catch (e) {
     return { unavailable: `llama.cpp cannot load ${gguf}: ${(e as Error).message.split('\n')[0]}` };
   }
-  const context = await model.createContext({
-    contextSize: opts.contextSize,
-    batchSize: opts.batchSize ?? opts.contextSize,
-    sequences: 1,
-    threads: { ideal: opts.threads, min: opts.threads },
-    flashAttention: false,
-    experimentalKvCacheKeyType: 'F32',
-    experimentalKvCacheValueType: 'F32',
-  });
+  let context: Awaited<ReturnType<LlamaModel['createContext']>>;
+  try {
+    context = await model.createContext({
+      contextSize: opts.contextSize,
+      batchSize: opts.batchSize ?? opts.contextSize,
+      sequences: 1,
+      threads: { ideal: opts.threads, min: opts.threads },
+      flashAttention: false,
+      experimentalKvCacheKeyType: 'F32',
+      experimentalKvCacheValueType: 'F32',
+    });
+  } catch (e) {
+    await model.dispose();
+    return { unavailable: `llama.cpp cannot make a context of ${opts.contextSize} positions for ${gguf}: ${(e as Error).message.split('\n')[0]}` };
+  }
   const sequence = context.getSequence();
   const vocab = opts.vocab;
   return {
