@@ -12,6 +12,7 @@ import { writeOutputFile } from '../compiler/io/output.ts';
 import { f16ToF32, f32ToF16Bits } from '../ir/float16.ts';
 import { decodeBlocks, decodeFloats, readGguf } from '../ir/gguf.ts';
 import { ggufChunks, q8_0Blocks } from '../ir/gguf-write.ts';
+import { quantize } from '../ir/quant.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'moec-gguf-write-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -82,6 +83,26 @@ describe('GGUF writer', () => {
     expect(Array.from(r.codes)).toEqual(Array.from(one, (x) => Math.round(Math.fround(x * id))));
     const zero = q8_0Blocks(new Float32Array(32));
     expect([zero.scales[0], ...zero.codes].every((x) => x === 0)).toBe(true);
+  });
+
+  it("differs from moec's own i8 group-32 quantizer only by the f16 scale and in ties (why the parity test feeds moec the Q8_0 blocks)", () => {
+    const v = Float32Array.from({ length: 32 * 256 }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    v.set([127, 2.5, -2.5], 0); // a block whose d is 1: ties at ±2.5
+    const q = q8_0Blocks(v);
+    const m = quantize(v, [256, 32], 1, { dtype: 'i8', group: 32 });
+    let codesDiffer = 0;
+    for (let b = 0; b < 256; b++) {
+      // moec keeps d in f32; Q8_0 stores it as f16 (within half an f16 ulp: 2^-11 relative).
+      expect(Math.abs(q.scales[b] - m.scales[b])).toBeLessThanOrEqual(m.scales[b] * 2 ** -11);
+      for (let j = 0; j < 32; j++) {
+        const d = q.codes[b * 32 + j] - m.codes[b * 32 + j];
+        expect(Math.abs(d)).toBeLessThanOrEqual(1);
+        if (d !== 0) codesDiffer++;
+      }
+    }
+    // The tie block: llama.cpp rounds half away from zero, moec half to even.
+    expect([q.codes[1], q.codes[2], m.codes[1], m.codes[2]]).toEqual([3, -3, 2, -2]);
+    expect(codesDiffer).toBeLessThan(v.length / 100);
   });
 
   it('refuses values that do not fill a tensor, and Q8_0 rows not a multiple of 32', () => {
