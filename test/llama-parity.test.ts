@@ -28,7 +28,8 @@ import { type LlamaPeer, isUnavailable, openLlamaPeer } from '../bench/llama/pee
 import { I8_GROUP32, type Qwen3Sizes, writeLlamaWorkload } from '../bench/llama/workload.ts';
 import { skipUnless } from './optional-packages.ts';
 
-const SIZES: Qwen3Sizes = { V: 288, D: 64, LAYERS: 2, H: 4, G: 2, HD: 16, E: 8, K: 2, F: 32 };
+// H * HD = 128, not D: llama.cpp must be told the head size (attention.key_length; its default is D / H).
+const SIZES: Qwen3Sizes = { V: 288, D: 64, LAYERS: 2, H: 4, G: 2, HD: 32, E: 8, K: 2, F: 32 };
 const PROMPT = [5, 17, 100, 3, 250, 42, 7];
 const STEPS = 8;
 const CONTEXT = 32;

@@ -42,7 +42,7 @@ export const LLAMA_RESULTS = join(ROOT, 'bench', 'results', 'llama.json');
 
 export const PREFILL_TOKENS = 256;
 /** The version of the files workload.ts writes (the cache directory's name carries it). */
-const WRITER_VERSION = 1;
+const WRITER_VERSION = 2;
 const PARITY_PROMPT = [1, 300, 5000, 17, 31999, 42, 7];
 const PARITY_STEPS = 8;
 const THREADS = [1, 2];

@@ -152,6 +152,8 @@ function ggufMetadata(sizes: Qwen3Sizes, config: Record<string, number>): Array<
     [`${ARCH}.attention.value_length`, u32(sizes.HD)],
     [`${ARCH}.attention.layer_norm_rms_epsilon`, f32(config.rms_norm_eps)],
     [`${ARCH}.rope.freq_base`, f32(config.rope_theta)],
+    // Rotary dimensions: the whole head (llama.cpp's default too; written as its converter does).
+    [`${ARCH}.rope.dimension_count`, u32(sizes.HD)],
     [`${ARCH}.expert_count`, u32(sizes.E)],
     [`${ARCH}.expert_used_count`, u32(sizes.K)],
     [`${ARCH}.expert_feed_forward_length`, u32(sizes.F)],
