@@ -24,6 +24,8 @@ import { bestOf, measureLimits } from './limits.ts';
 import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
+import { runLlamaSection } from './llama/bench.ts';
+import { formatLlamaTable } from './llama/readme-table.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecC, moecC512, moecC512I8, moecCQuant } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
@@ -71,7 +73,10 @@ peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of 
   --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
   --tokens     only these token counts
   --no-pack    leave out the packing section (moec pack's weight layout, MB/s per scheme)
-Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
+  --no-llama   leave out the llama.cpp section (a whole reduced Qwen3-MoE generating on moec
+               and llama.cpp; bench/llama/bench.ts, alone: npm run bench:llama), which is also
+               left out when --runners, --workloads or --tokens pick a subset
+Writes bench/results/latest.json and bench/results/latest.svg (and llama.json); prints a report on stdout.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       'no-cache': { type: 'boolean', default: false },
       'no-pack': { type: 'boolean', default: false },
+      'no-llama': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       runners: { type: 'string' },
       workloads: { type: 'string' },
@@ -209,6 +215,8 @@ async function main(): Promise<void> {
   process.stdout.write(formatReport(record, written));
   if (cacheStats.hits + cacheStats.misses > 0)
     process.stderr.write(`prepared weights: ${cacheStats.hits} read back from the cache (${(cacheStats.bytesRead / 1e6).toFixed(1)} MB), ${cacheStats.misses} made and stored (--no-cache to make them all afresh)\n`);
+  if (values['no-llama'] !== true && values.runners === undefined && values.workloads === undefined && values.tokens === undefined)
+    process.stdout.write(`\nllama.cpp comparison (bench/llama/bench.ts):\n\n${formatLlamaTable(await runLlamaSection({ quick }))}`);
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */
