@@ -10,6 +10,7 @@ import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
+import { loadModelFile } from './model-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, isFloatDType } from '../ir/types.ts';
 import type { Span } from '../ir/source.ts';
@@ -33,9 +34,12 @@ export type { CapsCompileOptions, CompileOptions } from './driver-core.ts';
 /** Reads a user's text file (`.moe`, config.json): regular files only, E501 saying why otherwise. */
 export { readUserText as readText } from '../ir/user-file.ts';
 
-/** Reads and compiles a `.moe` file. */
+/**
+ * Reads and compiles a model: a `.moe` file, or a Hugging Face config.json, a model directory
+ * or a `.gguf` file through the importer (`consts` override its named constants too).
+ */
 export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {}): Module {
-  return compile(readUserText(path), { ...opts, path });
+  return loadModelFile(path, opts).module;
 }
 
 /** Takes the model's inputs from a safetensors file, by input name. */

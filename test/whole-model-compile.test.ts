@@ -15,43 +15,16 @@ import { importHfConfig } from '../compiler/import/index.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { cli } from './capture.ts';
-import { RUNS_ATTENTION } from './whole-model-backends.ts';
+import { REDUCED, RUNS_ATTENTION } from './whole-model-backends.ts';
 
 const TARGETS = ['x86-avx2', 'x86-avx512', 'wasm-simd128', 'wasm-scalar', 'webgpu'];
 
-/** Each shipped config at a size that compiles in a moment (the consts its import names). */
-const REDUCED: Record<string, string> = {
-  'DeepSeek-V2-Lite': 'V=256,D=64,LAYERS=3,H=4,C=32,DN=16,DR=16,DV=16,F_DENSE=96,E=8,K=2,F=32,FS=64',
-  'DeepSeek-V3': 'V=256,D=64,LAYERS=5,H=4,QL=32,C=32,DN=16,DR=16,DV=16,F_DENSE=96,E=16,K=4,F=32,GROUPS=4,TOPK_GROUPS=2,FS=32',
-  'Llama-3.1-8B': 'V=256,D=64,LAYERS=2,H=4,G=2,HD=16,F_DENSE=128',
-  'Mixtral-8x7B-v0.1': 'V=256,D=64,LAYERS=2,H=4,G=2,HD=16,E=4,K=2,F=128',
-  'OLMoE-1B-7B-0924': 'V=256,D=64,LAYERS=2,H=4,G=4,HD=16,E=8,K=2,F=32',
-  'Qwen1.5-MoE-A2.7B': 'V=256,D=64,LAYERS=2,H=4,G=4,HD=16,E=8,K=2,F=32,FS=128',
-  'Qwen3-30B-A3B': 'V=256,D=64,LAYERS=2,H=4,G=2,HD=16,E=8,K=2,F=32',
-  'gpt-oss-20b': 'V=256,D=64,LAYERS=2,H=4,G=2,HD=16,WINDOW=8,E=4,K=2,F=64',
-};
 
 const dir = mkdtempSync(join(tmpdir(), 'moec-whole-compile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const imported = new Map<string, string>();
-/** The .moe `moec import` writes for a shipped config (once per config). */
-async function importedMoe(name: string): Promise<string> {
-  const out = join(dir, `${name}.moe`);
-  if (!imported.has(name)) {
-    const r = await cli('import', `examples/hf/${name}/config.json`, '-o', out);
-    expect(r.code, r.err).toBe(0);
-    imported.set(name, out);
-  }
-  return imported.get(name)!;
-}
-
-/**
- * The model `moec compile` takes. Today the .moe that `moec import` writes; when compile
- * reads a config.json itself (s21-generate), this line becomes
- * `async (name) => \`examples/hf/${name}/config.json\``.
- */
-const modelOf: (name: string) => Promise<string> = importedMoe;
+/** The model `moec compile` takes: the shipped config.json itself (the importer runs inside compile, --set on its constants). */
+const modelOf = async (name: string): Promise<string> => `examples/hf/${name}/config.json`;
 
 describe('moec compile: every shipped architecture as a whole model, on every target, with a context bound', () => {
   it('covers the eight shipped configs', () => {

@@ -8,6 +8,7 @@ import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
 import { dimToString, isSym } from '../../ir/dims.ts';
+import { stateBytes } from '../../ir/kernel/attention.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS, programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
@@ -102,6 +103,8 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   }
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
+  const state = stateBytes(p);
+  if (state.buffers > 0) lines.push(`state: KV caches of ${p.maxContext} positions, ${formatBytes(state.bytes)} in ${state.buffers} buffer${state.buffers === 1 ? '' : 's'} (kept by the compiled model between calls; --max-context sets the positions)`);
   const { at, points } = estimates(p, target, maxTokens);
   const est = points.map((c) => `T=${c.tokens}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`);
   const atText = Object.keys(at).length > 0 ? ` with ${Object.entries(at).map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
@@ -158,6 +161,7 @@ export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, 
     compileMs,
     kernelCount: n,
     kernels,
+    state: stateBytes(p).buffers > 0 ? { maxContext: p.maxContext, bytes: stateBytes(p).bytes } : null,
     arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: atTokens(p.arenaBytes, maxTokens), naiveBytes: p.naiveBytes } : null,
     estimate: { sizes: at, points },
     // Expert parallelism (--chips N): where each layer's experts live.

@@ -25,7 +25,7 @@ import { fail } from '../diagnostics.ts';
 import { type Dim, DimError, dimEq, evalDim, evalShape, isSym, shapeToString } from '../dims.ts';
 import { attendRow } from '../graph/interp-attention.ts';
 import { type Tensor, numel } from '../tensor.ts';
-import type { DType } from '../types.ts';
+import { type DType, dtypeBytes } from '../types.ts';
 import type { KProgram, KernelThreads } from './kernel.ts';
 import { loopSlices } from './walk.ts';
 
@@ -244,14 +244,21 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
  * what `interpretKernelIR` takes as `state`, and what the caller keeps between calls.
  */
 export function allocateState(p: KProgram, opts: { f64?: boolean } = {}): Record<string, Tensor> {
-  const slices = loopSlices(p.steps);
   const out: Record<string, Tensor> = {};
-  for (const b of p.buffers) {
-    if (b.kind !== 'state' || slices.has(b.name)) continue;
-    const shape = evalShape(b.shape, { [CONTEXT_DIM]: p.maxContext ?? 0 });
-    out[b.name] = { dtype: b.dtype, shape, data: opts.f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape)) };
-  }
+  for (const { name, dtype, shape } of stateShapes(p)) out[name] = { dtype, shape, data: opts.f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape)) };
   return out;
+}
+
+/** The program's state buffers (not their loop slices, views of them) at its context bound. */
+function stateShapes(p: KProgram): Array<{ name: string; dtype: DType; shape: number[] }> {
+  const slices = loopSlices(p.steps);
+  return p.buffers.filter((b) => b.kind === 'state' && !slices.has(b.name)).map((b) => ({ name: b.name, dtype: b.dtype, shape: evalShape(b.shape, { [CONTEXT_DIM]: p.maxContext ?? 0 }) }));
+}
+
+/** What a program's state costs at its context bound: bytes (at the buffers' dtypes) and buffers; 0 and 0 without state. */
+export function stateBytes(p: KProgram): { bytes: number; buffers: number } {
+  const state = stateShapes(p);
+  return { bytes: state.reduce((sum, b) => sum + numel(b.shape) * dtypeBytes(b.dtype), 0), buffers: state.length };
 }
 
 /** Empties the state (zeroes it). Not needed for correctness (a call with L = 0 starts afresh); it makes a state's bytes reproducible. */

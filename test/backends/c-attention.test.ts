@@ -162,9 +162,11 @@ describe('C backend: attention with the KV cache as state', () => {
       expect(c.code, c.err).toBe(0);
       expect(c.out).toMatch(/attention \(online softmax, window 20, sinks\)\n\s+key tile \d+, decode split \d+\n/);
       expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 48');
-      const refused = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
-      expect(refused.code).toBe(1);
-      expect(refused.err).toMatch(/E701: the C backend runs attention with the KV cache as state/);
+      // Without --max-context compile gives the caches state of the model's bound on L (64) by default
+      const byDefault = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
+      expect(byDefault.code, byDefault.err).toBe(0);
+      expect(byDefault.out).toContain('state: KV caches of 64 positions');
+      expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 64');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -10,6 +10,9 @@ import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
+import { stateBytes } from '../../../ir/kernel/attention.ts';
+import { atTokens } from '../../../ir/kernel/memory.ts';
+import { formatBytes } from '../../../ir/kernel/kprint.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { osReason } from '../../../ir/user-file.ts';
 import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
@@ -177,11 +180,25 @@ function outputTensor(o: CSources['outputs'][number], T: number, raw: ArrayBuffe
  * makes it (the benchmark reads it from its cache instead when it can).
  */
 export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions & { blob?: (make: () => Uint8Array) => Uint8Array } = {}): CModel {
+  checkStateFits(program, target);
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
   const make = (): Uint8Array => cWeightBlob(src.layout, blobSource(program, weights));
   const blob = opts.blob ? opts.blob(make) : make();
   return new CModel(src, exe, blob, program, target.cores);
+}
+
+/**
+ * The KV caches (state at the context bound) and the arena must fit the target's main memory,
+ * as Wasm's linear memory (wasm/layout.ts) and WebGPU's bindings are checked: a --max-context
+ * of 2e9 gave a C runner that died 'out of memory' (exit 3), or emitted code for 476 GiB.
+ */
+function checkStateFits(p: KProgram, target: TargetCaps): void {
+  const main = target.memory?.at(-1);
+  const state = stateBytes(p).bytes;
+  const arena = p.arenaBytes !== undefined && p.maxTokens !== undefined ? atTokens(p.arenaBytes, p.maxTokens) : 0;
+  if (main && state > 0 && state + arena > main.bytes)
+    fail('E702', `${p.name}'s KV caches need ${formatBytes(state)} at ${p.maxContext} positions (with the arena's ${formatBytes(arena)}), more than ${target.name}'s ${main.name} (${formatBytes(main.bytes)})`, undefined, 'compile with a lower --max-context');
 }
 
 /** What each weight's bytes are, for the manifest. */
@@ -205,6 +222,7 @@ export const cBackend: Backend = {
   name: 'c',
   decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
+    checkStateFits(program, target);
     const src = renderC(program, target);
     return {
       [`${src.file}.h`]: src.header,
