@@ -55,6 +55,9 @@ export interface EmitOptions {
   threads?: number;
 }
 
+/** The most threads a run asks for (`moec run --threads N`): each is a worker with its own instance. */
+export const MAX_WASM_THREADS = 64;
+
 /** How to load: `threads` for Wasm (its threaded build where this context can run it, else one thread). */
 export interface LoadOptions {
   threads?: number;

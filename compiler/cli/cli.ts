@@ -33,7 +33,7 @@ import { compileJson, compileReport } from './report.ts';
 import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { parseInt32 } from './int-option.ts';
 import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
-import { MAX_WASM_THREADS } from '../backends/wasm/threads.ts';
+import { MAX_WASM_THREADS } from '../backends/backend.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
 import { generateCommand } from './generate.ts';
