@@ -60,6 +60,21 @@ export interface ImportOptions {
 }
 
 /**
+ * The overrides with the attention scale following the head size: SCALE is written as a number
+ * (head_dim ** -0.5, or (DN + DR) ** -0.5 times YaRN's mscale² for MLA), so `--set HD=64` alone
+ * would keep the full-size model's scale. Unless SCALE is set too, it scales by
+ * sqrt(old / new) of the query-key width (mscale does not depend on it).
+ */
+export function withScaleOfHeads(spec: DecoderSpec, consts: Record<string, number> | undefined): Record<string, number> | undefined {
+  if (consts === undefined || Object.hasOwn(consts, 'SCALE')) return consts;
+  const a = spec.attention;
+  const widths: Array<[string, number]> = a.kind === 'gqa' ? [['HD', a.headDim]] : [['DN', a.nopeDim], ['DR', a.ropeDim]];
+  const old = widths.reduce((s, [, v]) => s + v, 0);
+  const now = widths.reduce((s, [k, v]) => s + (Object.hasOwn(consts, k) ? consts[k] : v), 0);
+  return now === old || !(now > 0) ? consts : { ...consts, SCALE: a.scale * Math.sqrt(old / now) };
+}
+
+/**
  * Imports a config.json's text; `path` is what diagnostics print. Throws MoecError (E8xx) naming
  * the field at fault; an error from `consts` (an unknown name, a size the graph refuses) points
  * at the config field behind the constant.
@@ -84,7 +99,7 @@ export function importHfConfig(json: string, path: string, opts: ImportOptions =
   const moePath = path.replace(/\.json$/, '') + '.moe';
   let module: Module;
   try {
-    module = compileMoeText(text, { path: moePath, consts: opts.consts });
+    module = compileMoeText(text, { path: moePath, consts: withScaleOfHeads(r.spec, opts.consts) });
   } catch (e) {
     throw e instanceof MoecError ? pointIntoConfig(e, new SourceFile(moePath, text), doc) : e;
   }
