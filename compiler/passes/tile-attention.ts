@@ -55,8 +55,11 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   const perHead = accFloats + (accFloats + 2) + keyTile;
   let headBlock = 1;
   for (let b = 1; b <= heads; b++) if (heads % b === 0 && b * perHead <= PARTIALS_FLOATS) headBlock = b;
-  // The naive form (prefill's) holds a tile of expanded keys and values and a (max, sum) pair
-  // per token on the stack: where those fit the stack block, each call runs the cheaper form.
+  // The naive form (prefill's) holds, in the C kernel, a tile of expanded keys and values and a
+  // (max, sum) pair per token on the stack: where those do not fit the stack block, C runs the
+  // absorbed form for every call. Elsewhere each call counts the cheaper form (what a serving
+  // stack runs: an H800 cluster's chip sheet names the wgsl backend; Wasm and WGSL render the
+  // absorbed form only so far, a debt the cost model does not follow).
   const naiveFloats = keyTile * (last(k.qNope) + last(k.out) + 1) + 2 * maxTokens;
-  return { keyTile, splits, headBlock, form: naiveFloats <= PARTIALS_FLOATS ? 'cheaper' : 'absorbed' };
+  return { keyTile, splits, headBlock, form: target.backend !== 'c' || naiveFloats <= PARTIALS_FLOATS ? 'cheaper' : 'absorbed' };
 }
