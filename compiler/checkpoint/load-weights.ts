@@ -45,7 +45,7 @@ import { fail, nearestNames } from '../../ir/diagnostics.ts';
 import type { Span } from '../../ir/source.ts';
 
 /** Checkpoint float dtypes a float weight takes directly. */
-const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);
+export const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);
 
 /** Suffix of DeepSeek-V3's fp8 block scales, and of moec's i8/i4 group scales. */
 export const FP8_SCALE_SUFFIX = '_scale_inv';
@@ -154,15 +154,32 @@ export function missingTensorHint(file: SafetensorsFile, name: string, advice: s
 /** One checkpoint tensor as read: floats, or quantized codes with per-row group scales. */
 export type Slice = { kind: 'float'; values: ArrayLike<number> } | { kind: 'quant'; q: QuantData };
 
+/** A weight's concrete shape, the shape of each checkpoint tensor it is read from, and their names in order. */
+export interface WeightPlan {
+  shape: number[];
+  inner: number[];
+  names: string[];
+}
+
 /**
  * The checkpoint tensors a weight is read from, in order: the whole weight under its own
  * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks).
  */
-function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string): { shape: number[]; inner: number[]; names: string[] } {
-  const shape = concreteShape(w.type.shape, {}, w);
+export function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string, bounded = true): WeightPlan {
+  // Streamed (`bounded` false), a weight is never held whole: the checkpoint's own tensors bound it.
+  const shape = bounded ? concreteShape(w.type.shape, {}, w) : evalShape(w.type.shape, {});
   const direct = file.has(w.name);
   const leadDims = direct ? 0 : w.source!.axes.length;
-  const lead = shape.slice(0, leadDims);
+  const names = direct ? [w.name] : sliceNames(w, shape);
+  for (const name of names) {
+    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
+  }
+  return { shape, inner: shape.slice(leadDims), names };
+}
+
+/** The checkpoint names of a weight's `from` slices (of concrete `shape`), one per index of its pattern's axes, row-major. */
+export function sliceNames(w: WeightDecl, shape: readonly number[]): string[] {
+  const lead = shape.slice(0, w.source!.axes.length);
   const names: string[] = [];
   const index = lead.map(() => 0);
   for (let s = 0; s < numel(lead); s++) {
@@ -171,14 +188,12 @@ function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string): {
       index[j] = r % lead[j];
       r = Math.floor(r / lead[j]);
     }
-    const name = direct ? w.name : checkpointName(w.source!, index);
-    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
-    names.push(name);
+    names.push(checkpointName(w.source!, index));
   }
-  return { shape, inner: shape.slice(leadDims), names };
+  return names;
 }
 
-function loadWeight(w: WeightDecl, { shape, inner, names }: { shape: number[]; inner: number[]; names: string[] }, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {
+export function loadWeight(w: WeightDecl, { shape, inner, names }: WeightPlan, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {
   const format = weightFormat(w, shape);
   const slices = names.map((name) => {
     progress?.(name);
@@ -187,14 +202,20 @@ function loadWeight(w: WeightDecl, { shape, inner, names }: { shape: number[]; i
   return assemble(w, format, shape, slices, names, opts);
 }
 
-/** Reads one checkpoint tensor (and its scales), checking its dtype and shape against `inner`. */
-function readSlice(w: WeightDecl, format: WeightFormat, file: SafetensorsFile, name: string, inner: number[], path: string, f64: boolean): Slice {
-  const st = file.info(name).dtype;
+/** The E504 for checkpoint tensor `name` read into `w` (one slice of `inner`), and the check of its shape. */
+export function sliceChecks(w: WeightDecl, format: WeightFormat, name: string, inner: readonly number[]): { mismatch: (what: string, hint: string) => never; checkShape: (got: readonly number[], what: string) => void } {
   const mismatch = (what: string, hint: string): never =>
     fail('E504', `checkpoint tensor \`${name}\` is ${what}, but \`${w.name}\` is ${format.dtype}[${inner.join(', ')}]${inner.length < w.type.shape.length ? ' per slice' : ''}`, w.span, hint);
   const checkShape = (got: readonly number[], what: string): void => {
     if (got.length !== inner.length || got.some((d, i) => d !== inner[i])) mismatch(what, 'the checkpoint was saved for other sizes: check the model\'s constants (--set) against its config');
   };
+  return { mismatch, checkShape };
+}
+
+/** Reads one checkpoint tensor (and its scales), checking its dtype and shape against `inner`. */
+function readSlice(w: WeightDecl, format: WeightFormat, file: SafetensorsFile, name: string, inner: number[], path: string, f64: boolean): Slice {
+  const st = file.info(name).dtype;
+  const { mismatch, checkShape } = sliceChecks(w, format, name, inner);
   if (isIntDType(format.dtype) && !format.quant) {
     if (FLOAT_ST.has(st) || st === 'F8_E4M3') mismatch(st, 'an integer weight needs an integer tensor');
     checkShape(file.info(name).shape, `${st} [${file.info(name).shape.join(', ')}]`);

@@ -16,7 +16,7 @@ import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { blobSource } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
-import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
+import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount, writeCWeightBlob } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
 import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 
@@ -157,6 +157,11 @@ export const cBackend: Backend = {
   packWeights(program, target, weights, opts) {
     const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
     return { blob: cWeightBlob(layout, blobSource(program, weights), opts?.onProgress), manifest: weightManifest(program, target, layout) };
+  },
+  writeWeights(program, target, weights, write, opts) {
+    const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
+    writeCWeightBlob(layout, blobSource(program, weights), write, opts?.onProgress);
+    return weightManifest(program, target, layout);
   },
   async load(program, target, weights) {
     // An expert-parallel program runs as an MPI job of its ranks.

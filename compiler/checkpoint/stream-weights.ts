@@ -1,0 +1,106 @@
+/**
+ * @fileoverview A model's weights from a checkpoint, streamed: nothing is read up front, and
+ * a weight is read a few rows at a time as a blob writer lays it out (ir/weight-rows.ts).
+ *
+ * `moec pack` and the backends' loaders take this road, so a checkpoint of any size packs
+ * in bounded memory: a stacked [E, F, D] weight is never built, each of its checkpoint
+ * tensors (`experts.{e}...`) is read in chunks of rows when the blob reaches them, converted
+ * to f32 and let go. The values are those `weightsFromSafetensors` gives (f16/bf16 widened
+ * exactly, f64 rounded), so the blob is the same bytes.
+ *
+ * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64 of the slice
+ * shape, in a file read by position (safetensors; not GGUF, whose blocks are reordered). A
+ * weight in any other form (fp8, i8 or i4 codes, an integer weight) and any `pack` step that
+ * is not a move of whole rows reads the whole weight, as the eager loader does, once.
+ * Checks that need only headers (a missing tensor, a shape or dtype that does not fit) are
+ * made for every weight before any data is read.
+ */
+import type { Module } from '../../ir/graph/graph.ts';
+import { FLOAT_DTYPE_BYTES, type SafetensorsFile, decodeFloatsInto } from '../../ir/safetensors.ts';
+import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
+import { type WeightRows, streamedWeight } from '../../ir/weight-rows.ts';
+import { fail } from '../../ir/diagnostics.ts';
+import { type LoadOptions, FLOAT_ST, checkpointSlices, concreteShape, loadWeight, missingTensorHint, sliceChecks, weightFormat } from './load-weights.ts';
+
+/** f32 elements decoded per read: 4 MiB of f32 (2 MiB of bf16 read), whole rows (at least one). */
+const CHUNK_ELEMENTS = 1 << 20;
+
+/** Decoded chunks kept: rows a panel pairs (GLU gate and up, shared and routed experts) come from a few tensors at once. */
+const CACHED_CHUNKS = 8;
+
+/** Takes the model's weights from a checkpoint as streamed tensors (see the file comment). */
+export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, path: string, opts: Pick<LoadOptions, 'note'> = {}): Record<string, Tensor> {
+  const chunks = new ChunkCache(file);
+  const out: Record<string, Tensor> = {};
+  for (const w of m.weights) {
+    if (!file.has(w.name) && !w.source) {
+      fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
+    }
+    const plan = checkpointSlices(w, file, path, false);
+    const format = weightFormat(w, plan.shape);
+    const k = plan.shape.length === 0 ? 1 : plan.shape[plan.shape.length - 1];
+    const floats = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every((n) => FLOAT_ST.has(file.info(n).dtype));
+    if (floats) for (const n of plan.names) sliceChecks(w, format, n, plan.inner).checkShape(file.info(n).shape, `${file.info(n).dtype} [${file.info(n).shape.join(', ')}]`);
+    // The whole weight, read as the eager loader reads it (and refused as it refuses one too large to hold).
+    const load = (): Tensor => {
+      concreteShape(w.type.shape, {}, w);
+      return loadWeight(w, plan, file, path, opts);
+    };
+    const dtype = format.quant ? format.quant.dtype : format.dtype;
+    if (!floats) {
+      out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, undefined, load);
+      continue;
+    }
+    const perSlice = k === 0 ? 0 : numel(plan.inner) / k;
+    const rows: WeightRows = {
+      shape: plan.shape,
+      source(r) {
+        const s = Math.floor(r / perSlice);
+        return chunks.row(plan.names[s], r - s * perSlice, k);
+      },
+    };
+    out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, rows, load);
+  }
+  return out;
+}
+
+/**
+ * The last few chunks read (rows of one checkpoint tensor, decoded to f32), most recent
+ * last; a row is served from its chunk, read when missing into the buffers of the chunk it
+ * replaces (fresh arrays for every chunk of a 3 GB checkpoint cost more in page faults and
+ * garbage collection than the conversion itself).
+ */
+class ChunkCache {
+  private readonly chunks: Array<{ name: string; first: number; data: Float32Array }> = [];
+  private spare: Float32Array | undefined;
+  private raw = new Uint8Array(0);
+  constructor(private readonly file: SafetensorsFile) {}
+
+  row(name: string, r: number, k: number): { data: Float32Array; at: number } {
+    const rowsPer = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(k, 1)));
+    const first = r - (r % rowsPer);
+    let c = this.chunks.find((x) => x.name === name && x.first === first);
+    if (!c) {
+      c = { name, first, data: this.read(name, first, rowsPer, k) };
+      this.chunks.push(c);
+      if (this.chunks.length > CACHED_CHUNKS) this.spare = this.chunks.shift()!.data;
+    }
+    return { data: c.data, at: (r - first) * k };
+  }
+
+  /** Rows first.. (at most `count`) of a float checkpoint tensor as f32. */
+  private read(name: string, first: number, count: number, k: number): Float32Array {
+    const { dtype, shape } = this.file.info(name);
+    const rows = k === 0 ? 0 : numel(shape) / k;
+    const n = Math.min(count, rows - first) * k;
+    const size = FLOAT_DTYPE_BYTES[dtype];
+    // Buffers of at least a whole chunk, so one serves any tensor's chunks.
+    const want = Math.max(n, CHUNK_ELEMENTS);
+    const reuse = this.spare && this.spare.buffer.byteLength >= 4 * want ? this.spare : undefined;
+    this.spare = undefined;
+    const out = new Float32Array(reuse ? reuse.buffer : new ArrayBuffer(4 * want), 0, n);
+    if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
+    decodeFloatsInto(dtype, this.file.readRange!(name, first * k * size, n * size, this.raw), out, 0);
+    return out;
+  }
+}
