@@ -25,7 +25,7 @@ export function checkpointTensors(m: Module): CheckpointTensor[] {
   const out: CheckpointTensor[] = [];
   for (const w of m.weights) {
     const shape = evalShape(w.type.shape, {});
-    const names = w.source ? sliceNames(w, shape) : [w.name];
+    const names = w.source ? [...sliceNames(w, shape)] : [w.name];
     const inner = shape.slice(w.source ? w.source.axes.length : 0);
     names.forEach((name, slice) => out.push({ name, shape: inner, weight: w.name, slice }));
   }

@@ -71,6 +71,12 @@ it.skipIf(free < ROOM && !process.env.CI)(`packs a ~3 GB sharded bf16 checkpoint
   );
   expect(pack.bytes).toBeLessThanOrEqual(bound);
 
+  // The reference interpreter holds weights whole: it refuses this one before reading it, and points at a backend.
+  const ref = await cli('run', moe, '--set', SET, '--tokens', '1', '--context', '0', '--weights', ck);
+  expect(ref.code).toBe(1);
+  expect(ref.err).toMatch(/E307: `layers\.moe\.w_gate` is \[16, 8, 3584, 1024\], 469762048 elements, too large to run/);
+  expect(ref.err).toContain('--backend c, without --check), which streams the checkpoint');
+
   // Elements of the blob against the checkpoint: stacked experts (GLU gate and up concatenated), attention, embedding.
   const fd = openSync(out, 'r');
   try {

@@ -14,7 +14,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compileFile, quantScheme, quantizeModule, weightsFromSafetensors } from '../compiler/driver.ts';
+import { compileFile, quantScheme, quantizeModule, runOnBackend, weightsFromSafetensors } from '../compiler/driver.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
 import { blobSource, packWeights, weightBlob } from '../compiler/backends/weights.ts';
 import { cWeightBlob, cWeightLayout } from '../compiler/backends/c/layout.ts';
@@ -102,5 +102,41 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
         const want = eagerBlob(program, target, weightsFromSafetensors(declared, openCheckpoint(ck), ck));
         expect(Buffer.from(readFileSync(out)).equals(Buffer.from(want)), `${t} ${scheme ?? 'f32'}`).toBe(true);
       }
+  });
+
+  it('moec run --backend c|wasm --weights CKPT streams it into the runner\'s weights: the outputs of the weights loaded whole, exactly', async () => {
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
+    const ck = withCheckpoint('run-mixtral', m);
+    const eager = weightsFromSafetensors(m, openCheckpoint(ck), ck);
+    for (const backend of ['c', 'wasm']) {
+      for (const quantize of [undefined, 'i8']) {
+        const streamed = await runOnBackend(m, { backend, tokens: 5, weights: ck, seed: 3, quantize });
+        const whole = await runOnBackend(m, { backend, tokens: 5, weights: quantize ? weightsFromSafetensors(quantizeModule(m, quantize), openCheckpoint(ck), ck) : eager, seed: 3, quantize });
+        for (const [name, t] of Object.entries(whole.outputs)) expect(Buffer.from(streamed.outputs[name].data.buffer).equals(Buffer.from(t.data.buffer)), `${backend} ${quantize ?? 'f32'} ${name}`).toBe(true);
+      }
+    }
+  });
+
+  it('reports its progress as the blob fills, a matrix or a block of rows at a time, to the blob\'s size (the TTY progress line of moec pack)', async () => {
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
+    const ck = withCheckpoint('progress-mixtral', m);
+    for (const t of ['x86-avx2', 'wasm-simd128']) {
+      const target = loadTarget(t);
+      const program = runPipeline(m, { target, maxTokens: 16 }).program!;
+      const seen: number[] = [];
+      const totals = new Set<number>();
+      const manifest = (await getBackend(target.backend)).writeWeights!(program, target, streamWeightsFromCheckpoint(m, openCheckpoint(ck), ck), () => {}, {
+        onProgress: (done, total) => {
+          totals.add(total);
+          seen.push(done);
+        },
+      });
+      expect([...totals]).toEqual([manifest.bytes]);
+      // C: a report per expert matrix of its panels; row-major: per block of 4 MiB (one here)
+      if (target.backend === 'c') expect(seen.length).toBeGreaterThan(manifest.tensors.length);
+      else expect(seen.length).toBe(manifest.tensors.length);
+      expect(seen.every((d, i) => i === 0 || d >= seen[i - 1])).toBe(true);
+      expect(seen[seen.length - 1]).toBe(manifest.bytes);
+    }
   });
 });

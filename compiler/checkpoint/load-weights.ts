@@ -65,13 +65,25 @@ export interface LoadOptions {
  * anything is allocated when it holds more elements than the reference interpreter would
  * accept: `--set F=2147483647` must be an error, not a 256 GiB allocation.
  */
-export function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }): number[] {
+export function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }, hint = SMALLER): number[] {
   const dims = evalShape(shape, bindings);
   const n = numel(dims);
   if (n > MAX_INTERP_ELEMENTS)
-    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, 'bind smaller sizes (e.g. --set D=64)');
+    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, hint);
   return dims;
 }
+
+const SMALLER = 'bind smaller sizes (e.g. --set D=64)';
+
+/** The E307 hint for weights a run would hold whole from a checkpoint: a backend streams them instead. */
+const STREAM_HINT = `${SMALLER}, or run it on a backend (--backend c, without --check), which streams the checkpoint into its weights instead of holding it`;
+
+/**
+ * What a run holds of its weights (`checkRunBytes`): `seeded` or `checkpoint` weights held
+ * whole (the interpreter's), or `streamed` ones (a backend's, read as its blob is laid out:
+ * not counted).
+ */
+export type HeldWeights = 'seeded' | 'checkpoint' | 'streamed';
 
 /**
  * The most bytes of weights and inputs one run holds. Each tensor is capped by
@@ -85,12 +97,13 @@ export const MAX_RUN_BYTES = 4 * 2 ** 30;
  * `bindings` are given, pass `MAX_RUN_BYTES` in memory (4 bytes an element, 8 with `f64`:
  * seeded and loaded tensors are held as floats).
  */
-export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 = false): void {
+export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 = false, held: HeldWeights = 'seeded'): void {
   const per = f64 ? 8 : 4;
   let weights = 0;
   let largest: { w: WeightDecl; shape: number[]; bytes: number } | undefined;
-  for (const w of m.weights) {
-    const shape = concreteShape(w.type.shape, {}, w);
+  const hint = held === 'checkpoint' ? STREAM_HINT : SMALLER;
+  for (const w of held === 'streamed' ? [] : m.weights) {
+    const shape = concreteShape(w.type.shape, {}, w, hint);
     const bytes = numel(shape) * per;
     weights += bytes;
     if (!largest || bytes > largest.bytes) largest = { w, shape, bytes };
@@ -104,7 +117,7 @@ export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 
     'E307',
     `this run needs ${formatBytes(weights + inputs)} of weights${bindings ? ' and inputs' : ''}${parts}, more than the ${formatBytes(MAX_RUN_BYTES)} a run may hold${biggest}`,
     largest?.w.span,
-    'bind smaller sizes (e.g. --set D=64)',
+    hint,
   );
 }
 
@@ -124,7 +137,7 @@ export function weightFormat(w: WeightDecl, shape: readonly number[]): WeightFor
 /** Takes the model's weights from a checkpoint (see the file comment). */
 export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64OrOpts: boolean | LoadOptions = false): Record<string, Tensor> {
   const opts: LoadOptions = typeof f64OrOpts === 'boolean' ? { f64: f64OrOpts } : f64OrOpts;
-  checkRunBytes(m, undefined, opts.f64);
+  checkRunBytes(m, undefined, opts.f64, 'checkpoint');
   const out: Record<string, Tensor> = {};
   // Every weight's checkpoint tensors first (headers only), so that a missing one fails
   // before any data is read and the progress line knows the bytes to come.
@@ -170,17 +183,18 @@ export function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: str
   const shape = bounded ? concreteShape(w.type.shape, {}, w) : evalShape(w.type.shape, {});
   const direct = file.has(w.name);
   const leadDims = direct ? 0 : w.source!.axes.length;
-  const names = direct ? [w.name] : sliceNames(w, shape);
-  for (const name of names) {
+  const names: string[] = [];
+  // One at a time: the first the checkpoint lacks stops `--set E=2000000000` before it names them all.
+  for (const name of direct ? [w.name] : sliceNames(w, shape)) {
     if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
+    names.push(name);
   }
   return { shape, inner: shape.slice(leadDims), names };
 }
 
 /** The checkpoint names of a weight's `from` slices (of concrete `shape`), one per index of its pattern's axes, row-major. */
-export function sliceNames(w: WeightDecl, shape: readonly number[]): string[] {
+export function* sliceNames(w: WeightDecl, shape: readonly number[]): Generator<string> {
   const lead = shape.slice(0, w.source!.axes.length);
-  const names: string[] = [];
   const index = lead.map(() => 0);
   for (let s = 0; s < numel(lead); s++) {
     let r = s;
@@ -188,9 +202,8 @@ export function sliceNames(w: WeightDecl, shape: readonly number[]): string[] {
       index[j] = r % lead[j];
       r = Math.floor(r / lead[j]);
     }
-    names.push(checkpointName(w.source!, index));
+    yield checkpointName(w.source!, index);
   }
-  return names;
 }
 
 export function loadWeight(w: WeightDecl, { shape, inner, names }: WeightPlan, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {

@@ -384,6 +384,26 @@ function fillFile(fd: number, fill: FillAt, path: string): void {
   ftruncateSync(fd, size);
 }
 
+/**
+ * Makes the new file `path` (one of moec's own, in its temporary directory: no rename, no
+ * fsync) by `fill`, as `writeOutputFileAt` does: E506 if it cannot be written.
+ */
+export function fillNewFile(path: string, fill: FillAt): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    return fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
+  }
+  try {
+    fillFile(fd, fill, path);
+  } catch (e) {
+    throw e instanceof FillFailed ? e.cause : e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** An output made by putting bytes at positions (`moec pack`'s blob, region by region): returns its size. */
 export type FillAt = (write: (at: number, bytes: Uint8Array) => void) => number;
 
@@ -404,14 +424,7 @@ export function writeOutputFileAt(path: string, fill: FillAt): void {
   const dir = makeTempDir('moec-out');
   try {
     const file = join(dir, 'out');
-    const fd = openSync(file, 'wx');
-    try {
-      fillFile(fd, fill, path);
-    } catch (e) {
-      throw e instanceof FillFailed ? e.cause : e;
-    } finally {
-      closeSync(fd);
-    }
+    fillNewFile(file, fill);
     writeOutputFile(path, fileChunks(file));
   } finally {
     removeTemp(dir);

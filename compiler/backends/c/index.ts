@@ -8,13 +8,13 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../../ir/diagnostics.ts';
+import { MoecError, fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { TargetCaps } from '../../target/caps.ts';
-import { osReason } from '../../../ir/user-file.ts';
-import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
+import { isOsError, osReason } from '../../../ir/user-file.ts';
+import { fillNewFile, letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
-import { blobSource } from '../weights.ts';
+import { type WriteAt, blobSource } from '../weights.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount, writeCWeightBlob } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
@@ -36,7 +36,8 @@ export class CModel implements LoadedModel {
   constructor(
     readonly src: CSources,
     readonly exe: string,
-    blob: Uint8Array,
+    /** The weights blob, or what writes it (streamed weights: into the runner's file as it fills, never whole in memory). */
+    blob: Uint8Array | ((write: WriteAt) => void),
     private readonly maxTokens: number,
     /** Threads forward uses (default: the target's cores). */
     public threads: number,
@@ -45,9 +46,11 @@ export class CModel implements LoadedModel {
     this.weightsPath = join(this.dir, 'weights.bin');
     this.cachePath = join(this.dir, 'cache.bin');
     try {
-      writeFileSync(this.weightsPath, blob);
+      if (blob instanceof Uint8Array) writeFileSync(this.weightsPath, blob);
+      else fillNewFile(this.weightsPath, (write) => (blob(write), src.layout.bytes));
     } catch (e) {
       removeTemp(this.dir);
+      if (e instanceof MoecError || !isOsError(e)) throw e;
       fail('E506', `cannot write the weights for the C runner to ${this.weightsPath}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
     }
   }
@@ -116,7 +119,7 @@ export function loadC(program: KProgram, target: TargetCaps, weights: Record<str
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
   const make = (): Uint8Array => cWeightBlob(src.layout, blobSource(program, weights));
-  const blob = opts.blob ? opts.blob(make) : make();
+  const blob = opts.blob ? opts.blob(make) : (write: WriteAt) => writeCWeightBlob(src.layout, blobSource(program, weights), write);
   return new CModel(src, exe, blob, program.maxTokens!, target.cores);
 }
 
