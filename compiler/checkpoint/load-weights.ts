@@ -274,7 +274,7 @@ export function readStored(
   if (st === 'F8_E4M3' && stShape.length >= 2) {
     check(stShape, what);
     const scaleName = name + FP8_SCALE_SUFFIX;
-    const blocks = scaleTensor(file, scaleName, [...stShape.slice(0, -2), Math.ceil(stShape[stShape.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], who, path, 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do');
+    const blocks = fp8BlockScales(file, name, stShape, who, path);
     const codes = file.get(name).data as Int32Array;
     const q: QuantData = { dtype: 'fp8e4m3', shape: stShape, axis: stShape.length - 1, group: FP8_BLOCK, codes, scales: blockScalesToGroups(blocks, stShape) };
     return { shape: stShape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
@@ -302,12 +302,31 @@ export function readStored(
 
 /** Reads an F32 scales tensor of exactly `want` (a -1 entry never matches). */
 function scaleTensor(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): Float32Array {
+  checkScales(file, name, want, who, path, hint);
+  return file.get(name).data as Float32Array;
+}
+
+/** The fp8 block scales of checkpoint tensor `name` (F8_E4M3 `shape`), checked against it: F32 [.., ceil(N/128), ceil(K/128)]. */
+export function fp8BlockScales(file: SafetensorsFile, name: string, shape: readonly number[], who: { name: string; span?: Span }, path: string): Float32Array {
+  checkFp8Scales(file, name, shape, who, path);
+  return file.get(name + FP8_SCALE_SUFFIX).data as Float32Array;
+}
+
+/** `fp8BlockScales`' checks, on headers only (E503 missing, E504 of another dtype or shape). */
+export function checkFp8Scales(file: SafetensorsFile, name: string, shape: readonly number[], who: { name: string; span?: Span }, path: string): void {
+  const k = shape[shape.length - 1];
+  checkScales(file, name + FP8_SCALE_SUFFIX, [...shape.slice(0, -2), Math.ceil(shape[shape.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], who, path, FP8_SCALE_HINT);
+}
+
+const FP8_SCALE_HINT = 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do';
+
+/** Checks an F32 scales tensor against `want` (a -1 entry never matches) on its header. */
+function checkScales(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): void {
   if (!file.has(name)) fail('E503', `${path} has no scales \`${name}\` (needed by \`${who.name}\`)`, who.span, hint);
   const { dtype, shape } = file.info(name);
   if (dtype !== 'F32' || shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
     fail('E504', `scales \`${name}\` are ${dtype} [${shape.join(', ')}], but \`${who.name}\` needs F32 [${want.map((d) => (d < 0 ? 'G' : d)).join(', ')}]`, who.span, hint);
   }
-  return file.get(name).data as Float32Array;
 }
 
 /** Stacks the slices into the declared weight, converting to its dtype. */
@@ -340,20 +359,24 @@ function assemble(w: WeightDecl, format: WeightFormat, shape: number[], slices: 
       quantized.add(describeScheme(s.q.dtype, s.q.group, s.q.shape[s.q.axis]));
     }
   });
-  if (quantized.size > 0) {
-    const from = [...quantized].join(', ');
-    opts.note?.(
-      target
-        ? `\`${w.name}\`: the checkpoint holds ${from} (${names[0]}${names.length > 1 ? ', ...' : ''}); requantized to ${describeScheme(target.dtype, want!.group, shape[target.axis])}, which adds error`
-        : `\`${w.name}\`: the checkpoint holds ${from} (${names[0]}${names.length > 1 ? ', ...' : ''}); dequantized to ${format.dtype} (exact values, more memory than the quantized weights)`,
-    );
-  }
+  if (quantized.size > 0) opts.note?.(conversionNote(w, format, shape, quantized, names));
   if (!target) return { dtype: format.dtype, shape, data: values };
   const q = quantize(values, shape, target.axis, target);
   return { dtype: target.dtype, shape, data: q.codes, quant: { axis: q.axis, group: q.group, scales: q.scales } };
 }
 
-function describeScheme(dtype: QuantDType, group: number, reduction: number): string {
+/** The note for a weight whose checkpoint tensors (`names`) hold quantized `schemes`: dequantized, or requantized to its own. */
+export function conversionNote(w: WeightDecl, format: WeightFormat, shape: readonly number[], schemes: Set<string>, names: readonly string[]): string {
+  const from = [...schemes].join(', ');
+  const target = format.quant;
+  const which = `${names[0]}${names.length > 1 ? ', ...' : ''}`;
+  return target
+    ? `\`${w.name}\`: the checkpoint holds ${from} (${which}); requantized to ${describeScheme(target.dtype, effectiveGroup(target, shape[target.axis]), shape[target.axis])}, which adds error`
+    : `\`${w.name}\`: the checkpoint holds ${from} (${which}); dequantized to ${format.dtype} (exact values, more memory than the quantized weights)`;
+}
+
+/** How a scheme reads in notes. */
+export function describeScheme(dtype: QuantDType, group: number, reduction: number): string {
   if (dtype === 'fp8e4m3') return 'fp8e4m3 (128×128 block scales)';
   return group === reduction ? `${dtype} (per-channel scales)` : `${dtype} (groups of ${group})`;
 }

@@ -8,19 +8,35 @@
  * to f32 and let go. The values are those `weightsFromSafetensors` gives (f16/bf16 widened
  * exactly, f64 rounded), so the blob is the same bytes.
  *
- * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64 of the slice
+ * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64, or F8_E4M3
+ * with its 128x128 block scales (DeepSeek-V3's: dequantized a row at a time), of the slice
  * shape, in a file read by position (safetensors; not GGUF, whose blocks are reordered). A
- * weight in any other form (fp8, i8 or i4 codes, an integer weight) and any `pack` step that
- * is not a move of whole rows reads the whole weight, as the eager loader does, once.
+ * weight in any other form (i8 or i4 codes, fp8 kept as codes for an fp8 weight, an integer
+ * weight) and any `pack` step that is not a move of whole rows reads the whole weight, as the
+ * eager loader does, once.
  * Checks that need only headers (a missing tensor, a shape or dtype that does not fit) are
  * made for every weight before any data is read.
  */
-import type { Module } from '../../ir/graph/graph.ts';
+import type { Module, WeightDecl } from '../../ir/graph/graph.ts';
+import { FP8_BLOCK, effectiveGroup, fp8e4m3Table } from '../../ir/quant.ts';
 import { FLOAT_DTYPE_BYTES, type SafetensorsFile, decodeFloatsInto } from '../../ir/safetensors.ts';
 import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
 import { type WeightRows, streamedWeight } from '../../ir/weight-rows.ts';
 import { fail } from '../../ir/diagnostics.ts';
-import { type LoadOptions, FLOAT_ST, checkpointSlices, concreteShape, loadWeight, missingTensorHint, sliceChecks, weightFormat } from './load-weights.ts';
+import {
+  type LoadOptions,
+  FLOAT_ST,
+  checkFp8Scales,
+  checkpointSlices,
+  concreteShape,
+  conversionNote,
+  describeScheme,
+  fp8BlockScales,
+  loadWeight,
+  missingTensorHint,
+  sliceChecks,
+  weightFormat,
+} from './load-weights.ts';
 
 /** f32 elements decoded per read: 4 MiB of f32 (2 MiB of bf16 read), whole rows (at least one). */
 const CHUNK_ELEMENTS = 1 << 20;
@@ -39,8 +55,19 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
     const plan = checkpointSlices(w, file, path, false);
     const format = weightFormat(w, plan.shape);
     const k = plan.shape.length === 0 ? 1 : plan.shape[plan.shape.length - 1];
-    const floats = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every((n) => FLOAT_ST.has(file.info(n).dtype));
-    if (floats) for (const n of plan.names) sliceChecks(w, format, n, plan.inner).checkShape(file.info(n).shape, `${file.info(n).dtype} [${file.info(n).shape.join(', ')}]`);
+    // fp8 into a weight of the same scheme keeps its codes as they are: that one is read whole.
+    const keepsFp8 = format.quant?.dtype === 'fp8e4m3' && format.quant.axis === plan.shape.length - 1 && effectiveGroup(format.quant, k) === FP8_BLOCK;
+    const rowForm = (st: string): boolean => FLOAT_ST.has(st) || (st === 'F8_E4M3' && plan.inner.length >= 2 && !keepsFp8);
+    const floats = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every((n) => rowForm(file.info(n).dtype));
+    if (floats) {
+      for (const n of plan.names) {
+        const { dtype: st, shape } = file.info(n);
+        sliceChecks(w, format, n, plan.inner).checkShape(shape, `${st} [${shape.join(', ')}]`);
+        if (st === 'F8_E4M3') checkFp8Scales(file, n, shape, w, path);
+      }
+      // As the eager loader says it: once per weight, before its values are read.
+      if (plan.names.some((n) => file.info(n).dtype === 'F8_E4M3')) opts.note?.(conversionNote(w, format, plan.shape, new Set([describeScheme('fp8e4m3', FP8_BLOCK, k)]), plan.names));
+    }
     // The whole weight, read as the eager loader reads it (and refused as it refuses one too large to hold).
     const load = (): Tensor => {
       concreteShape(w.type.shape, {}, w);
@@ -56,7 +83,7 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
       shape: plan.shape,
       source(r) {
         const s = Math.floor(r / perSlice);
-        return chunks.row(plan.names[s], r - s * perSlice, k);
+        return chunks.row(plan.names[s], r - s * perSlice, k, w, path);
       },
     };
     out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, rows, load);
@@ -76,31 +103,55 @@ class ChunkCache {
   private raw = new Uint8Array(0);
   constructor(private readonly file: SafetensorsFile) {}
 
-  row(name: string, r: number, k: number): { data: Float32Array; at: number } {
+  row(name: string, r: number, k: number, who: WeightDecl, path: string): { data: Float32Array; at: number } {
     const rowsPer = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(k, 1)));
     const first = r - (r % rowsPer);
     let c = this.chunks.find((x) => x.name === name && x.first === first);
     if (!c) {
-      c = { name, first, data: this.read(name, first, rowsPer, k) };
+      c = { name, first, data: this.read(name, first, rowsPer, k, who, path) };
       this.chunks.push(c);
       if (this.chunks.length > CACHED_CHUNKS) this.spare = this.chunks.shift()!.data;
     }
     return { data: c.data, at: (r - first) * k };
   }
 
-  /** Rows first.. (at most `count`) of a float checkpoint tensor as f32. */
-  private read(name: string, first: number, count: number, k: number): Float32Array {
+  /** Rows first.. (at most `count`) of a float or fp8 checkpoint tensor as f32. */
+  private read(name: string, first: number, count: number, k: number, who: WeightDecl, path: string): Float32Array {
     const { dtype, shape } = this.file.info(name);
     const rows = k === 0 ? 0 : numel(shape) / k;
     const n = Math.min(count, rows - first) * k;
-    const size = FLOAT_DTYPE_BYTES[dtype];
+    const fp8 = dtype === 'F8_E4M3';
+    const size = fp8 ? 1 : FLOAT_DTYPE_BYTES[dtype];
     // Buffers of at least a whole chunk, so one serves any tensor's chunks.
     const want = Math.max(n, CHUNK_ELEMENTS);
     const reuse = this.spare && this.spare.buffer.byteLength >= 4 * want ? this.spare : undefined;
     this.spare = undefined;
     const out = new Float32Array(reuse ? reuse.buffer : new ArrayBuffer(4 * want), 0, n);
     if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
-    decodeFloatsInto(dtype, this.file.readRange!(name, first * k * size, n * size, this.raw), out, 0);
+    const raw = this.file.readRange!(name, first * k * size, n * size, this.raw);
+    if (!fp8) decodeFloatsInto(dtype, raw, out, 0);
+    else {
+      // code x its 128x128 block's scale, rounded to f32: what `dequantize` gives the whole tensor
+      const scales = this.blockScales(name, shape, who, path);
+      const nRows = shape[shape.length - 2];
+      const blockCols = Math.ceil(k / FP8_BLOCK);
+      for (let i = 0; i * k < n; i++) {
+        const r = first + i;
+        const matrix = Math.floor(r / nRows);
+        const row = (matrix * Math.ceil(nRows / FP8_BLOCK) + Math.floor((r - matrix * nRows) / FP8_BLOCK)) * blockCols;
+        for (let j = 0; j < k; j++) out[i * k + j] = Math.fround(FP8[raw[i * k + j]] * scales[row + Math.floor(j / FP8_BLOCK)]);
+      }
+    }
     return out;
   }
+
+  private scales: { name: string; data: Float32Array } | undefined;
+
+  /** The block scales of fp8 tensor `name`, the last tensor's kept (its rows are read a chunk at a time). */
+  private blockScales(name: string, shape: readonly number[], who: WeightDecl, path: string): Float32Array {
+    if (this.scales?.name !== name) this.scales = { name, data: fp8BlockScales(this.file, name, shape, who, path) };
+    return this.scales.data;
+  }
 }
+
+const FP8 = fp8e4m3Table();
