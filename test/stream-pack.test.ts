@@ -10,7 +10,7 @@
  * DeepSeek-V3 is no longer refused by the interpreter's element limit. The ~3 GB peak-RSS
  * test is test/stream-pack-rss.test.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -173,5 +173,30 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
     expect(r.code).toBe(1);
     expect(r.err).toContain(`error E503: ${ck} has neither \`embed\` nor the checkpoint tensor \`model.embed_tokens.weight\``);
     expect(existsSync(join(dir, 'ds.bin'))).toBe(false);
+  });
+});
+
+describe('writeOutputFileAt: an output filled region by region', () => {
+  it('takes regions in any order, leaves the rest zero, and replaces the file only when complete', () => {
+    const sub = join(dir, 'fill');
+    mkdirSync(sub);
+    const out = join(sub, 'blob.bin');
+    writeOutputFileAt(out, (write) => {
+      write(6, Uint8Array.of(7, 8));
+      write(0, Uint8Array.of(1, 2));
+      return 10;
+    });
+    expect([...readFileSync(out)]).toEqual([1, 2, 0, 0, 0, 0, 7, 8, 0, 0]);
+    // A failure of the filling itself goes on as it is (an internal error stays one); the old file stays, no temporary is left.
+    expect(() =>
+      writeOutputFileAt(out, (write) => {
+        write(0, Uint8Array.of(9));
+        throw new Error('layout bug');
+      }),
+    ).toThrow(/^layout bug$/);
+    expect([...readFileSync(out)]).toEqual([1, 2, 0, 0, 0, 0, 7, 8, 0, 0]);
+    expect(readdirSync(sub)).toEqual(['blob.bin']);
+    // A device takes the bytes in order (made in a temporary directory first).
+    writeOutputFileAt('/dev/null', (write) => (write(3, Uint8Array.of(1)), 4));
   });
 });
