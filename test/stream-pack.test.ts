@@ -53,6 +53,29 @@ function withCheckpoint(name: string, m: Module): string {
   return ck;
 }
 
+/**
+ * Checkpoint `ck` packed for C and Wasm from streamed weights gives the eager route's bytes
+ * and notes, for each scheme (undefined: f32, where nothing is left to the interpreter).
+ */
+async function expectStreamedAsEager(m: Module, ck: string, what: string, schemes: Array<string | undefined>): Promise<void> {
+  for (const t of ['x86-avx2', 'wasm-simd128'])
+    for (const scheme of schemes) {
+      const target = loadTarget(t);
+      const program = runPipeline(m, { target, quantize: scheme === undefined ? undefined : quantScheme(scheme), maxTokens: 16 }).program!;
+      const declared = scheme === undefined ? m : quantizeModule(m, scheme);
+      const eagerNotes: string[] = [];
+      const want = eagerBlob(program, target, weightsFromSafetensors(declared, openCheckpoint(ck), ck, { note: (n) => eagerNotes.push(n) }));
+      const notes: string[] = [];
+      const streamed = streamWeightsFromCheckpoint(declared, openCheckpoint(ck), ck, { note: (n) => notes.push(n) });
+      const blob = new Uint8Array(want.length);
+      (await getBackend(target.backend)).writeWeights!(program, target, streamed, (at, bytes) => blob.set(bytes, at));
+      const label = `${what} into ${t} ${scheme ?? 'f32'}`;
+      expect(Buffer.from(blob).equals(Buffer.from(want)), label).toBe(true);
+      expect(notes.sort(), label).toEqual(eagerNotes.sort());
+      if (scheme === undefined) expect(Object.keys(blobSource(program, streamed).packed), label).toEqual([]);
+    }
+}
+
 const EXAMPLES: Record<string, Record<string, number>> = {
   'examples/mixtral.moe': { D: 64, F: 96 },
   'examples/deepseek-v3.moe': { D: 128, F_DENSE: 128, F: 64, E: 8, GROUPS: 4, TOPK_GROUPS: 2, LAYERS: 3, DENSE_LAYERS: 1, K: 2 },
@@ -145,22 +168,18 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
     const m = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES });
     const ck = join(dir, 'deepseek-fp8.safetensors');
     writeRaw(ck, deepseekCheckpoint(m).raws);
-    for (const t of ['x86-avx2', 'wasm-simd128'])
-      for (const scheme of [undefined, 'i8', 'fp8']) {
-        const target = loadTarget(t);
-        const program = runPipeline(m, { target, quantize: scheme === undefined ? undefined : quantScheme(scheme), maxTokens: 16 }).program!;
-        const declared = scheme === undefined ? m : quantizeModule(m, scheme);
-        const eagerNotes: string[] = [];
-        const want = eagerBlob(program, target, weightsFromSafetensors(declared, openCheckpoint(ck), ck, { note: (n) => eagerNotes.push(n) }));
-        const notes: string[] = [];
-        const streamed = streamWeightsFromCheckpoint(declared, openCheckpoint(ck), ck, { note: (n) => notes.push(n) });
-        const blob = new Uint8Array(want.length);
-        (await getBackend(target.backend)).writeWeights!(program, target, streamed, (at, bytes) => blob.set(bytes, at));
-        expect(Buffer.from(blob).equals(Buffer.from(want)), `${t} ${scheme ?? 'f32'}`).toBe(true);
-        // fp8 weights kept as fp8 keep their codes (read whole, as the eager loader reads them): noted when read
-        if (scheme !== 'fp8') expect(notes.sort(), `${t} ${scheme ?? 'f32'}`).toEqual(eagerNotes.sort());
-        if (scheme === undefined) expect(Object.keys(blobSource(program, streamed).packed), t).toEqual([]);
-      }
+    await expectStreamedAsEager(m, ck, 'fp8 checkpoint', [undefined, 'i8', 'fp8']);
+  });
+
+  it('a checkpoint of i8 or i4 codes (moec quantize) streams too, dequantized a row at a time (kept whole in its own scheme): the same bytes, the same notes', async () => {
+    const m = compileFile('examples/deepseek-v3.moe', { consts: EXAMPLES['examples/deepseek-v3.moe'] });
+    const bf16 = withCheckpoint('ds-for-quantize', m);
+    for (const to of ['i8', 'i4g32']) {
+      const ck = join(dir, `ds-${to}.safetensors`);
+      const q = await cli('quantize', bf16, '-o', ck, '--to', to);
+      expect(q.code, q.err).toBe(0);
+      await expectStreamedAsEager(m, ck, to, [undefined, 'i8', 'i4', 'fp8']);
+    }
   });
 
   it('moec pack of the real-size DeepSeek-V3 reads its checkpoint instead of refusing it (was: E307, `embed` too large to run, from the interpreter\'s element limit)', async () => {

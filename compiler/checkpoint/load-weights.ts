@@ -279,31 +279,43 @@ export function readStored(
     const q: QuantData = { dtype: 'fp8e4m3', shape: stShape, axis: stShape.length - 1, group: FP8_BLOCK, codes, scales: blockScalesToGroups(blocks, stShape) };
     return { shape: stShape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
   }
+  const form = intCodesForm(file, name, path, who, check);
+  if (!form) return undefined;
+  const scales = file.get(form.scaleName).data as Float32Array;
+  const codes = file.get(name, { packedI4: form.dtype === 'i4' }).data as Int32Array;
+  const q: QuantData = { dtype: form.dtype, shape: form.shape, axis: form.shape.length - 1, group: form.group, codes, scales };
+  return { shape: form.shape, slice: { kind: 'quant', q }, scaleNames: [form.scaleName] };
+}
+
+/**
+ * An I8 or packed-i4 U8 checkpoint tensor with its `_scale` beside it, from headers alone:
+ * its codes' element shape, group and scales' name (E503 without scales, E504 for scales of
+ * another shape; `check` sees the element shape first); undefined for any other dtype.
+ */
+export function intCodesForm(
+  file: SafetensorsFile,
+  name: string,
+  path: string,
+  who: { name: string; span?: Span },
+  check: (shape: number[], what: string) => void = () => {},
+): { dtype: 'i8' | 'i4'; shape: number[]; group: number; scaleName: string } | undefined {
+  const { dtype: st, shape: stShape } = file.info(name);
+  if (st !== 'I8' && st !== 'U8') return undefined;
   const scaleName = name + QUANT_SCALE_SUFFIX;
-  if ((st === 'I8' || st === 'U8') && stShape.length >= 1 && file.has(scaleName)) {
-    const i4 = st === 'U8';
-    const shape = i4 ? [...stShape.slice(0, -1), k * 2] : stShape;
-    check(shape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${shape[shape.length - 1]} codes per row)` : what);
-    const kk = shape[shape.length - 1];
-    const sInfo = file.info(scaleName);
-    const g = sInfo.shape[sInfo.shape.length - 1];
-    const groups = g !== undefined && g > 0 && kk % g === 0 ? g : -1;
-    const scales = scaleTensor(file, scaleName, [...shape.slice(0, -1), groups], who, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
-    const codes = file.get(name, { packedI4: i4 }).data as Int32Array;
-    const q: QuantData = { dtype: i4 ? 'i4' : 'i8', shape, axis: shape.length - 1, group: kk / groups, codes, scales };
-    return { shape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
-  }
-  if (st === 'I8' || st === 'U8') {
+  if (stShape.length < 1 || !file.has(scaleName)) {
     return fail('E503', `${path} has no scales \`${scaleName}\` for the ${st} checkpoint tensor \`${name}\``, who.span,
       `quantized weights need their scales beside them (${scaleName}: F32 [.., N, G]); moec quantize writes both`);
   }
-  return undefined;
-}
-
-/** Reads an F32 scales tensor of exactly `want` (a -1 entry never matches). */
-function scaleTensor(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): Float32Array {
-  checkScales(file, name, want, who, path, hint);
-  return file.get(name).data as Float32Array;
+  const i4 = st === 'U8';
+  const k = stShape[stShape.length - 1];
+  const shape = i4 ? [...stShape.slice(0, -1), k * 2] : stShape;
+  check(shape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${shape[shape.length - 1]} codes per row)` : `${st} [${stShape.join(', ')}]`);
+  const kk = shape[shape.length - 1];
+  const sInfo = file.info(scaleName);
+  const g = sInfo.shape[sInfo.shape.length - 1];
+  const groups = g !== undefined && g > 0 && kk % g === 0 ? g : -1;
+  checkScales(file, scaleName, [...shape.slice(0, -1), groups], who, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
+  return { dtype: i4 ? 'i4' : 'i8', shape, group: kk / groups, scaleName };
 }
 
 /** The fp8 block scales of checkpoint tensor `name` (F8_E4M3 `shape`), checked against it: F32 [.., ceil(N/128), ceil(K/128)]. */

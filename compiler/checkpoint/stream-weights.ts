@@ -8,12 +8,12 @@
  * to f32 and let go. The values are those `weightsFromSafetensors` gives (f16/bf16 widened
  * exactly, f64 rounded), so the blob is the same bytes.
  *
- * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64, or F8_E4M3
- * with its 128x128 block scales (DeepSeek-V3's: dequantized a row at a time), of the slice
- * shape, in a file read by position (safetensors; not GGUF, whose blocks are reordered). A
- * weight in any other form (i8 or i4 codes, fp8 kept as codes for an fp8 weight, an integer
- * weight) and any `pack` step that is not a move of whole rows reads the whole weight, as the
- * eager loader does, once.
+ * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64, F8_E4M3
+ * with its 128x128 block scales (DeepSeek-V3's), or i8/i4 codes with their `_scale` groups
+ * (moec quantize's), of the slice shape, in a file read by position (safetensors; not GGUF,
+ * whose blocks are reordered); codes are dequantized a row at a time. Codes in the weight's
+ * own scheme (kept as they are), an integer weight, and any `pack` step that is not a move
+ * of whole rows read the whole weight, as the eager loader does, once.
  * Checks that need only headers (a missing tensor, a shape or dtype that does not fit) are
  * made for every weight before any data is read.
  */
@@ -32,6 +32,7 @@ import {
   conversionNote,
   describeScheme,
   fp8BlockScales,
+  intCodesForm,
   loadWeight,
   missingTensorHint,
   sliceChecks,
@@ -55,26 +56,36 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
     const plan = checkpointSlices(w, file, path, false);
     const format = weightFormat(w, plan.shape);
     const k = plan.shape.length === 0 ? 1 : plan.shape[plan.shape.length - 1];
-    // fp8 into a weight of the same scheme keeps its codes as they are: that one is read whole.
-    const keepsFp8 = format.quant?.dtype === 'fp8e4m3' && format.quant.axis === plan.shape.length - 1 && effectiveGroup(format.quant, k) === FP8_BLOCK;
-    const rowForm = (st: string): boolean => FLOAT_ST.has(st) || (st === 'F8_E4M3' && plan.inner.length >= 2 && !keepsFp8);
-    const floats = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every((n) => rowForm(file.info(n).dtype));
-    if (floats) {
+    // The whole weight, read as the eager loader reads it (and refused as it refuses one too large to hold).
+    let noted = false;
+    const load = (): Tensor => {
+      concreteShape(w.type.shape, {}, w);
+      return loadWeight(w, plan, file, path, noted ? { ...opts, note: undefined } : opts);
+    };
+    // Codes of the weight's own scheme are kept as they are (the eager loader's `assemble`): those are read whole.
+    const keeps = (dtype: string, group: number): boolean =>
+      format.quant !== undefined && format.quant.dtype === dtype && format.quant.axis === plan.shape.length - 1 && effectiveGroup(format.quant, k) === group;
+    const schemes = new Set<string>();
+    const rowForm = (n: string): boolean => {
+      const st = file.info(n).dtype;
+      if (FLOAT_ST.has(st)) return true;
+      if (st === 'F8_E4M3') return plan.inner.length >= 2 && !keeps('fp8e4m3', FP8_BLOCK) && (schemes.add(describeScheme('fp8e4m3', FP8_BLOCK, k)), true);
+      const codes = intCodesForm(file, n, path, w, sliceChecks(w, format, n, plan.inner).checkShape);
+      return codes !== undefined && !keeps(codes.dtype, codes.group) && (schemes.add(describeScheme(codes.dtype, codes.group, k)), true);
+    };
+    const byRows = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every(rowForm);
+    if (byRows) {
       for (const n of plan.names) {
         const { dtype: st, shape } = file.info(n);
-        sliceChecks(w, format, n, plan.inner).checkShape(shape, `${st} [${shape.join(', ')}]`);
+        if (FLOAT_ST.has(st) || st === 'F8_E4M3') sliceChecks(w, format, n, plan.inner).checkShape(shape, `${st} [${shape.join(', ')}]`);
         if (st === 'F8_E4M3') checkFp8Scales(file, n, shape, w, path);
       }
       // As the eager loader says it: once per weight, before its values are read.
-      if (plan.names.some((n) => file.info(n).dtype === 'F8_E4M3')) opts.note?.(conversionNote(w, format, plan.shape, new Set([describeScheme('fp8e4m3', FP8_BLOCK, k)]), plan.names));
+      if (schemes.size > 0) opts.note?.(conversionNote(w, format, plan.shape, schemes, plan.names));
+      noted = schemes.size > 0; // not again if a `pack` step reads it whole
     }
-    // The whole weight, read as the eager loader reads it (and refused as it refuses one too large to hold).
-    const load = (): Tensor => {
-      concreteShape(w.type.shape, {}, w);
-      return loadWeight(w, plan, file, path, opts);
-    };
     const dtype = format.quant ? format.quant.dtype : format.dtype;
-    if (!floats) {
+    if (!byRows) {
       out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, undefined, load);
       continue;
     }
@@ -117,11 +128,15 @@ class ChunkCache {
 
   /** Rows first.. (at most `count`) of a float or fp8 checkpoint tensor as f32. */
   private read(name: string, first: number, count: number, k: number, who: WeightDecl, path: string): Float32Array {
-    const { dtype, shape } = this.file.info(name);
+    const { dtype, shape: stored } = this.file.info(name);
+    // element shape: packed i4 holds two codes per stored byte
+    const shape = dtype === 'U8' ? [...stored.slice(0, -1), stored[stored.length - 1] * 2] : stored;
     const rows = k === 0 ? 0 : numel(shape) / k;
     const n = Math.min(count, rows - first) * k;
     const fp8 = dtype === 'F8_E4M3';
-    const size = fp8 ? 1 : FLOAT_DTYPE_BYTES[dtype];
+    const codes = dtype === 'I8' || dtype === 'U8';
+    // Stored bytes per element (packed i4: two codes a byte, and a row is whole bytes).
+    const size = fp8 || dtype === 'I8' ? 1 : dtype === 'U8' ? 0.5 : FLOAT_DTYPE_BYTES[dtype];
     // Buffers of at least a whole chunk, so one serves any tensor's chunks.
     const want = Math.max(n, CHUNK_ELEMENTS);
     const reuse = this.spare && this.spare.buffer.byteLength >= 4 * want ? this.spare : undefined;
@@ -129,7 +144,20 @@ class ChunkCache {
     const out = new Float32Array(reuse ? reuse.buffer : new ArrayBuffer(4 * want), 0, n);
     if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
     const raw = this.file.readRange!(name, first * k * size, n * size, this.raw);
-    if (!fp8) decodeFloatsInto(dtype, raw, out, 0);
+    if (codes) {
+      // code x its group's scale, rounded to f32: what `dequantize` gives the whole tensor
+      const form = this.codeScales(name, who, path);
+      const groups = k / form.group;
+      const i4 = dtype === 'U8';
+      for (let i = 0; i * k < n; i++) {
+        const s0 = (first + i) * groups;
+        for (let j = 0; j < k; j++) {
+          const e = i * k + j;
+          const c = i4 ? (((raw[e >> 1] >> ((e & 1) * 4)) & 0xf) ^ 8) - 8 : (raw[e] << 24) >> 24;
+          out[e] = Math.fround(c * form.scales[s0 + Math.floor(j / form.group)]);
+        }
+      }
+    } else if (!fp8) decodeFloatsInto(dtype, raw, out, 0);
     else {
       // code x its 128x128 block's scale, rounded to f32: what `dequantize` gives the whole tensor
       const scales = this.blockScales(name, shape, who, path);
@@ -143,6 +171,17 @@ class ChunkCache {
       }
     }
     return out;
+  }
+
+  private codeForm: { name: string; group: number; scales: Float32Array } | undefined;
+
+  /** The group and scales of i8/i4 checkpoint tensor `name`, the last tensor's kept. */
+  private codeScales(name: string, who: WeightDecl, path: string): { group: number; scales: Float32Array } {
+    if (this.codeForm?.name !== name) {
+      const form = intCodesForm(this.file, name, path, who)!;
+      this.codeForm = { name, group: form.group, scales: this.file.get(form.scaleName).data as Float32Array };
+    }
+    return this.codeForm;
   }
 
   private scales: { name: string; data: Float32Array } | undefined;
