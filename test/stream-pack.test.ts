@@ -128,6 +128,20 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
       }
   });
 
+  it('moec compile -o DIR --weights streams DIR/weights.bin the same way: the bytes and manifest moec pack writes', async () => {
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
+    const ck = withCheckpoint('compile-mixtral', m);
+    const packed = join(dir, 'compile-mixtral.bin');
+    const outDir = join(dir, 'compiled');
+    const args = ['examples/mixtral.moe', '--set', 'D=64,F=96', '--target', 'x86-avx2', '--weights', ck];
+    expect((await cli('pack', ...args, '-o', packed)).code).toBe(0);
+    const c = await cli('compile', ...args, '-o', outDir);
+    expect(c.code, c.err).toBe(0);
+    expect(c.out).toContain(`wrote ${join(outDir, 'weights.bin')}, ${outDir}/`);
+    expect(readFileSync(join(outDir, 'weights.bin')).equals(readFileSync(packed))).toBe(true);
+    expect(readFileSync(join(outDir, 'weights.bin.json'), 'utf8')).toBe(readFileSync(`${packed}.json`, 'utf8'));
+  });
+
   it('moec run --backend c|wasm --weights CKPT streams it into the runner\'s weights: the outputs of the weights loaded whole, exactly', async () => {
     const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
     const ck = withCheckpoint('run-mixtral', m);

@@ -228,15 +228,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
         const files = backend ? backend.emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const bin = withWeights ? ['weights.bin', 'weights.bin.json'] : [];
+        refuseInputOverwrite([values.out, ...[...Object.keys(files), ...bin].map((f) => join(values.out!, f))], inputPaths(values, path));
         if (withWeights) {
           if (!backend) throw new UsageError(`the ${pipe.target.backend} backend is not built yet: it has no weights layout to write`);
-          // The blob before its manifest (writeOutputDir writes in this order), as moec pack does.
-          const { blob, json } = packedWeights(m, pipe, program!, backend, values, io, undefined);
-          files['weights.bin'] = blob!;
-          files['weights.bin.json'] = json;
+          // The blob streamed into DIR/weights.bin as moec pack writes it, then the other files and its manifest.
+          writeOutputDir(values.out, {});
+          files['weights.bin.json'] = packedWeights(m, pipe, program!, backend, values, io, join(values.out, 'weights.bin')).json;
         }
-        refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
-        wrote = writeOutputDir(values.out, files);
+        wrote = [...(withWeights ? [join(values.out, 'weights.bin')] : []), writeOutputDir(values.out, files)].join(', ');
         const missing = !backendFiles && values.emit === undefined ? `(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)` : undefined;
         if (!values.json) io.out(`wrote ${wrote}`);
         if (missing) (values.json ? io.err : io.out)(missing);
