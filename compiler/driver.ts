@@ -195,8 +195,9 @@ export interface BackendRunResult extends RunResult {
 export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
-  // A checkpoint streams into the backend's blob, never held whole, unless --check runs the interpreter on it too.
-  const streamed = typeof opts.weights === 'string' && !opts.check;
+  // A checkpoint streams into the backend's blob, never held whole, unless --check runs the
+  // interpreter on it too (or it cannot be read by position: GGUF, loaded whole).
+  const streamed = typeof opts.weights === 'string' && !opts.check && openCheckpoint(opts.weights).readRange !== undefined;
   checkRunBytes(m, bindings, false, streamed ? 'streamed' : typeof opts.weights === 'string' ? 'checkpoint' : 'seeded');
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;

@@ -10,8 +10,8 @@
  *
  * What streams: weights whose every checkpoint tensor is F32, F16, BF16 or F64, F8_E4M3
  * with its 128x128 block scales (DeepSeek-V3's), or i8/i4 codes with their `_scale` groups
- * (moec quantize's), of the slice shape, in a file read by position (safetensors; not GGUF,
- * whose blocks are reordered); codes are dequantized a row at a time. Codes in the weight's
+ * (moec quantize's), of the slice shape, in a file read by position (safetensors; a GGUF
+ * file, whose blocks are reordered, is loaded whole); codes are dequantized a row at a time. Codes in the weight's
  * own scheme (kept as they are), an integer weight, and any `pack` step that is not a move
  * of whole rows read the whole weight, as the eager loader does, once.
  * Checks that need only headers (a missing tensor, a shape or dtype that does not fit) are
@@ -37,6 +37,7 @@ import {
   missingTensorHint,
   sliceChecks,
   weightFormat,
+  weightsFromSafetensors,
 } from './load-weights.ts';
 
 /** f32 elements decoded per read: 4 MiB of f32 (2 MiB of bf16 read), whole rows (at least one). */
@@ -47,6 +48,8 @@ const CACHED_CHUNKS = 8;
 
 /** Takes the model's weights from a checkpoint as streamed tensors (see the file comment). */
 export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, path: string, opts: Pick<LoadOptions, 'note'> = {}): Record<string, Tensor> {
+  // A file that cannot be read by position (GGUF) is loaded whole, under the eager loader's bounds.
+  if (!file.readRange) return weightsFromSafetensors(m, file, path, opts);
   const chunks = new ChunkCache(file);
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
@@ -73,7 +76,7 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
       const codes = intCodesForm(file, n, path, w, sliceChecks(w, format, n, plan.inner).checkShape);
       return codes !== undefined && !keeps(codes.dtype, codes.group) && (schemes.add(describeScheme(codes.dtype, codes.group, k)), true);
     };
-    const byRows = file.readRange !== undefined && !(isIntDType(format.dtype) && !format.quant) && plan.names.every(rowForm);
+    const byRows = !(isIntDType(format.dtype) && !format.quant) && plan.names.every(rowForm);
     if (byRows) {
       for (const n of plan.names) {
         const { dtype: st, shape } = file.info(n);
