@@ -155,7 +155,7 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
     }
   });
 
-  it('reports its progress as the blob fills, a matrix or a block of rows at a time, to the blob\'s size (the TTY progress line of moec pack)', async () => {
+  it('reports its progress as the blob fills, a matrix or a block of rows at a time, to the blob\'s size (the TTY progress line of moec pack), and the checkpoint\'s bytes as they are read (moec run\'s)', async () => {
     const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } });
     const ck = withCheckpoint('progress-mixtral', m);
     for (const t of ['x86-avx2', 'wasm-simd128']) {
@@ -163,7 +163,9 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
       const program = runPipeline(m, { target, maxTokens: 16 }).program!;
       const seen: number[] = [];
       const totals = new Set<number>();
-      const manifest = (await getBackend(target.backend)).writeWeights!(program, target, streamWeightsFromCheckpoint(m, openCheckpoint(ck), ck), () => {}, {
+      const read: Array<[number, number]> = [];
+      const streamed = streamWeightsFromCheckpoint(m, openCheckpoint(ck), ck, { onProgress: (done, total) => read.push([done, total]) });
+      const manifest = (await getBackend(target.backend)).writeWeights!(program, target, streamed, () => {}, {
         onProgress: (done, total) => {
           totals.add(total);
           seen.push(done);
@@ -175,6 +177,11 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
       else expect(seen.length).toBe(manifest.tensors.length);
       expect(seen.every((d, i) => i === 0 || d >= seen[i - 1])).toBe(true);
       expect(seen[seen.length - 1]).toBe(manifest.bytes);
+      // and the checkpoint's bytes as they are read (moec run's "loading weights" line): all of them, once
+      const stored = checkpointTensors(m).reduce((a, x) => a + 2 * x.shape.reduce((p, d) => p * d, 1), 0);
+      expect(read.length).toBeGreaterThan(0);
+      expect(read.every(([, total]) => total === stored)).toBe(true);
+      expect(read[read.length - 1][0]).toBe(stored);
     }
   });
 

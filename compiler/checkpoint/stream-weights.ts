@@ -47,10 +47,10 @@ const CHUNK_ELEMENTS = 1 << 20;
 const CACHED_CHUNKS = 8;
 
 /** Takes the model's weights from a checkpoint as streamed tensors (see the file comment). */
-export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, path: string, opts: Pick<LoadOptions, 'note'> = {}): Record<string, Tensor> {
+export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, path: string, opts: Pick<LoadOptions, 'note' | 'onProgress'> = {}): Record<string, Tensor> {
   // A file that cannot be read by position (GGUF) is loaded whole, under the eager loader's bounds.
   if (!file.readRange) return weightsFromSafetensors(m, file, path, opts);
-  const chunks = new ChunkCache(file);
+  const chunks = new ChunkCache(file, opts.onProgress);
   const out: Record<string, Tensor> = {};
   for (const w of m.weights) {
     if (!file.has(w.name) && !w.source) {
@@ -92,6 +92,7 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
       out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, undefined, load);
       continue;
     }
+    for (const n of plan.names) chunks.total += file.storedBytes(n);
     const perSlice = k === 0 ? 0 : numel(plan.inner) / k;
     const rows: WeightRows = {
       shape: plan.shape,
@@ -115,7 +116,13 @@ class ChunkCache {
   private readonly chunks: Array<{ name: string; first: number; data: Float32Array }> = [];
   private spare: Float32Array | undefined;
   private raw = new Uint8Array(0);
-  constructor(private readonly file: SafetensorsFile) {}
+  /** Stored bytes of the streamed tensors, and read so far (a chunk read again counts again, so at most the total is shown). */
+  total = 0;
+  private done = 0;
+  constructor(
+    private readonly file: SafetensorsFile,
+    private readonly onProgress?: LoadOptions['onProgress'],
+  ) {}
 
   row(name: string, r: number, k: number, who: WeightDecl, path: string): { data: Float32Array; at: number } {
     const rowsPer = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(k, 1)));
@@ -147,6 +154,8 @@ class ChunkCache {
     const out = new Float32Array(reuse ? reuse.buffer : new ArrayBuffer(4 * want), 0, n);
     if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
     const raw = this.file.readRange!(name, first * k * size, n * size, this.raw);
+    this.done += n * size;
+    this.onProgress?.(Math.min(this.done, this.total), this.total, name);
     if (codes) {
       // code x its group's scale, rounded to f32: what `dequantize` gives the whole tensor
       const form = this.codeScales(name, who, path);
