@@ -197,14 +197,15 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const bindings = bindDims(m, opts);
   // A checkpoint streams into the backend's blob, never held whole, unless --check runs the
   // interpreter on it too (or it cannot be read by position: GGUF, loaded whole).
-  const streamed = typeof opts.weights === 'string' && !opts.check && openCheckpoint(opts.weights).readRange !== undefined;
-  checkRunBytes(m, bindings, false, streamed ? 'streamed' : typeof opts.weights === 'string' ? 'checkpoint' : 'seeded');
+  const ckpt = typeof opts.weights === 'string' ? openCheckpoint(opts.weights) : undefined;
+  const streamed = ckpt?.readRange !== undefined && !opts.check;
+  checkRunBytes(m, bindings, false, streamed ? 'streamed' : ckpt ? 'checkpoint' : 'seeded');
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
   const weights =
     typeof opts.weights === 'string'
-      ? (streamed ? streamWeightsFromCheckpoint : weightsFromSafetensors)(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress })
+      ? (streamed ? streamWeightsFromCheckpoint : weightsFromSafetensors)(qm, ckpt!, opts.weights, { note: opts.note, onProgress: opts.onLoadProgress })
       : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);

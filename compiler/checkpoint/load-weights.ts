@@ -141,12 +141,7 @@ export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: s
   const out: Record<string, Tensor> = {};
   // Every weight's checkpoint tensors first (headers only), so that a missing one fails
   // before any data is read and the progress line knows the bytes to come.
-  const plans = m.weights.map((w) => {
-    if (!file.has(w.name) && !w.source) {
-      fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
-    }
-    return { w, ...checkpointSlices(w, file, path) };
-  });
+  const plans = m.weights.map((w) => ({ w, ...checkpointSlices(w, file, path) }));
   const bytesOf = (name: string): number => file.storedBytes(name);
   const total = plans.reduce((a, p) => a + p.names.reduce((b, n) => b + bytesOf(n), 0), 0);
   let done = 0;
@@ -176,9 +171,13 @@ export interface WeightPlan {
 
 /**
  * The checkpoint tensors a weight is read from, in order: the whole weight under its own
- * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks).
+ * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks, or for
+ * a weight it lacks that has no `from`).
  */
 export function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string, bounded = true): WeightPlan {
+  if (!file.has(w.name) && !w.source) {
+    fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
+  }
   // Streamed (`bounded` false), a weight is never held whole: the checkpoint's own tensors bound it.
   const shape = bounded ? concreteShape(w.type.shape, {}, w) : evalShape(w.type.shape, {});
   const direct = file.has(w.name);
