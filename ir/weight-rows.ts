@@ -23,6 +23,12 @@ export interface WeightRows {
    * valid until the next call (a reader reuses its buffers): copy what is to be kept.
    */
   source(r: number): { data: Float32Array; at: number };
+  /**
+   * A quantized weight whose checkpoint holds codes of its own scheme: row `r`'s codes (k)
+   * and its group scales (ceil(k / group)) into `codes` and `scales`, as they are (its
+   * `source` rows are those codes dequantized).
+   */
+  codes?(r: number, codes: Int32Array, scales: Float32Array): void;
 }
 
 const ROWS = new WeakMap<Tensor, WeightRows>();

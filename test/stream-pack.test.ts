@@ -57,7 +57,7 @@ function withCheckpoint(name: string, m: Module): string {
  * Checkpoint `ck` packed for C and Wasm from streamed weights gives the eager route's bytes
  * and notes, for each scheme (undefined: f32, where nothing is left to the interpreter).
  */
-async function expectStreamedAsEager(m: Module, ck: string, what: string, schemes: Array<string | undefined>): Promise<void> {
+async function expectStreamedAsEager(m: Module, ck: string, what: string, schemes: Array<string | undefined>, own?: string): Promise<void> {
   for (const t of ['x86-avx2', 'wasm-simd128'])
     for (const scheme of schemes) {
       const target = loadTarget(t);
@@ -73,6 +73,8 @@ async function expectStreamedAsEager(m: Module, ck: string, what: string, scheme
       expect(Buffer.from(blob).equals(Buffer.from(want)), label).toBe(true);
       expect(notes.sort(), label).toEqual(eagerNotes.sort());
       if (scheme === undefined) expect(Object.keys(blobSource(program, streamed).packed), label).toEqual([]);
+      // the checkpoint's own scheme: the experts' codes go to the blob as they are, row by row (never the stack whole)
+      if (scheme === own) expect(blobSource(program, streamed).rows.get('packed.gate_up_1')?.codes, label).toBeDefined();
     }
 }
 
@@ -185,21 +187,21 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
     }
   });
 
-  it('a DeepSeek-V3 fp8 checkpoint (F8_E4M3 with 128x128 block scales) streams too, dequantized a row at a time: the same bytes, the same notes', async () => {
+  it('a DeepSeek-V3 fp8 checkpoint (F8_E4M3 with 128x128 block scales) streams too, dequantized a row at a time, or copied as fp8: the same bytes, the same notes', async () => {
     const m = compileFile('examples/deepseek-v3.moe', { consts: DS_SIZES });
     const ck = join(dir, 'deepseek-fp8.safetensors');
     writeRaw(ck, deepseekCheckpoint(m).raws);
-    await expectStreamedAsEager(m, ck, 'fp8 checkpoint', [undefined, 'i8', 'fp8']);
+    await expectStreamedAsEager(m, ck, 'fp8 checkpoint', [undefined, 'i8', 'fp8'], 'fp8');
   });
 
-  it('a checkpoint of i8 or i4 codes (moec quantize) streams too, dequantized a row at a time (kept whole in its own scheme): the same bytes, the same notes', async () => {
+  it('a checkpoint of i8 or i4 codes (moec quantize) streams too, dequantized a row at a time, or copied in its own scheme: the same bytes, the same notes', async () => {
     const m = compileFile('examples/deepseek-v3.moe', { consts: EXAMPLES['examples/deepseek-v3.moe'] });
     const bf16 = withCheckpoint('ds-for-quantize', m);
-    for (const to of ['i8', 'i4g32']) {
+    for (const [to, own] of [['i8', 'i8'], ['i4g32', 'i4']]) {
       const ck = join(dir, `ds-${to}.safetensors`);
       const q = await cli('quantize', bf16, '-o', ck, '--to', to);
       expect(q.code, q.err).toBe(0);
-      await expectStreamedAsEager(m, ck, to, [undefined, 'i8', 'i4', 'fp8']);
+      await expectStreamedAsEager(m, ck, to, [undefined, 'i8', 'i4', 'fp8'], own);
     }
   });
 

@@ -40,6 +40,8 @@ export interface QuantRows {
   group: number;
   /** The float weight holding row `r`, and where in it the row starts. */
   source(r: number): { data: Float32Array; at: number };
+  /** Rows that are codes of this scheme already (a quantized checkpoint's): copied, not quantized. */
+  codes?(r: number, codes: Int32Array, scales: Float32Array): void;
 }
 
 /**
@@ -47,6 +49,7 @@ export interface QuantRows {
  * the codes and scales the interpreter's quantize-then-move would give it.
  */
 export function quantizeRowOf(q: QuantRows, r: number, codes: Int32Array, scales: Float32Array): void {
+  if (q.codes) return q.codes(r, codes, scales);
   const { data, at } = q.source(r);
   quantizeRow(data, at, q.k, q.group, q.dtype, codes, scales);
 }
@@ -109,15 +112,29 @@ function concatOf(shape: number[], axis: number, pieces: Rows[]): Rows {
     startOf[j] = a;
     for (let i = 0; i < pieces[j].shape[axis]; i++) pieceAt[a++] = j;
   }
+  return mappedRows(shape, pieces, (r) => {
+    const inner = r % rowsAfter;
+    const rest = (r - inner) / rowsAfter;
+    const a = rest % along;
+    const j = pieceAt[a];
+    return [pieces[j], (((rest - a) / along) * pieces[j].shape[axis] + (a - startOf[j])) * rowsAfter + inner];
+  });
+}
+
+/** Rows of `shape` each of which is a row of one of `from` (`locate(r)`: which, and its row there); codes when all have them. */
+function mappedRows(shape: number[], from: Rows[], locate: (r: number) => [Rows, number]): Rows {
   return {
     shape,
     source(r) {
-      const inner = r % rowsAfter;
-      const rest = (r - inner) / rowsAfter;
-      const a = rest % along;
-      const j = pieceAt[a];
-      return pieces[j].source((((rest - a) / along) * pieces[j].shape[axis] + (a - startOf[j])) * rowsAfter + inner);
+      const [x, row] = locate(r);
+      return x.source(row);
     },
+    ...(from.every((x) => x.codes) && {
+      codes(r: number, codes: Int32Array, scales: Float32Array) {
+        const [x, row] = locate(r);
+        x.codes!(row, codes, scales);
+      },
+    }),
   };
 }
 
@@ -130,15 +147,12 @@ function transposeOf(shape: number[], perm: readonly number[], x: Rows): Rows {
     s *= x.shape[i];
   }
   const idx = new Array<number>(lead).fill(0);
-  return {
-    shape,
-    source(r) {
-      rowIndex(shape, r, idx);
-      let from = 0;
-      for (let i = 0; i < lead; i++) from += idx[i] * strides[perm[i]];
-      return x.source(from);
-    },
-  };
+  return mappedRows(shape, [x], (r) => {
+    rowIndex(shape, r, idx);
+    let from = 0;
+    for (let i = 0; i < lead; i++) from += idx[i] * strides[perm[i]];
+    return [x, from];
+  });
 }
 
 /** The node that makes each value of `f`. */
@@ -194,8 +208,9 @@ export function packWeightRows(p: KProgram, weights: Record<string, Tensor>, bin
     const k0 = x0.shape[x0.shape.length - 1];
     if (n.op === 'reshape' && product(x0.shape) === product(shape) && k0 % k === 0 && (group === undefined || k % group === 0)) {
       // the same rows, or each cut into k0 / k rows of whole groups
-      if (k0 === k) return { shape, source: x0.source };
+      if (k0 === k) return { ...x0, shape };
       const cut = k0 / k;
+      const whole = x0.codes && group !== undefined ? { codes: new Int32Array(k0), scales: new Float32Array(k0 / group) } : undefined;
       return {
         shape,
         source(r) {
@@ -203,6 +218,14 @@ export function packWeightRows(p: KProgram, weights: Record<string, Tensor>, bin
           const { data, at } = x0.source((r - part) / cut);
           return { data, at: at + part * k };
         },
+        ...(whole && {
+          codes(r: number, codes: Int32Array, scales: Float32Array) {
+            const part = r % cut;
+            x0.codes!((r - part) / cut, whole.codes, whole.scales);
+            codes.set(whole.codes.subarray(part * k, (part + 1) * k));
+            scales.set(whole.scales.subarray((part * k) / group!, ((part + 1) * k) / group!));
+          },
+        }),
       };
     }
     const perm = n.attrs.perm as number[] | undefined;
@@ -230,7 +253,7 @@ export function packWeightRows(p: KProgram, weights: Record<string, Tensor>, bin
     const found = rowsOf(r.value, buf.dtype, buf.quant.group);
     if (!found || !sameShape(found.shape, shape)) continue;
     const k = shape[shape.length - 1];
-    rows.set(r.name, { dtype: buf.dtype, shape, rows: product(shape) / k, k, group: buf.quant.group, source: found.source });
+    rows.set(r.name, { dtype: buf.dtype, shape, rows: product(shape) / k, k, group: buf.quant.group, source: found.source, ...(found.codes && { codes: found.codes }) });
   }
   const rest = pack.results.filter((r) => !rows.has(r.name) && !floatRows.has(r.name));
   if (rest.length === 0) return { rows, floatRows, packed: {} };

@@ -12,14 +12,14 @@
  * with its 128x128 block scales (DeepSeek-V3's), or i8/i4 codes with their `_scale` groups
  * (moec quantize's), of the slice shape, in a file read by position (safetensors; a GGUF
  * file, whose blocks are reordered, is loaded whole); codes are dequantized a row at a
- * time. Codes in the weight's own scheme (kept as they are), an integer weight, and any
- * `pack` step that is not a move of whole rows read the whole weight, as the eager loader
- * does, once.
+ * time, or copied as they are when they are the weight's own scheme (as the eager loader
+ * keeps them). An integer weight and any `pack` step that is not a move of whole rows read
+ * the whole weight, as the eager loader does, once.
  * Checks that need only headers (a missing tensor, a shape or dtype that does not fit) are
  * made for every weight before any data is read.
  */
 import type { Module, WeightDecl } from '../../ir/graph/graph.ts';
-import { FP8_BLOCK, effectiveGroup, fp8e4m3Table } from '../../ir/quant.ts';
+import { FP8_BLOCK, type QuantDType, effectiveGroup, fp8e4m3Table } from '../../ir/quant.ts';
 import { FLOAT_DTYPE_BYTES, type SafetensorsFile, decodeFloatsInto } from '../../ir/safetensors.ts';
 import { type Tensor, isIntDType, numel } from '../../ir/tensor.ts';
 import { type WeightRows, streamedWeight } from '../../ir/weight-rows.ts';
@@ -64,15 +64,22 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
     // Codes of the weight's own scheme are kept as they are (the eager loader's `assemble`): those are read whole.
     const keeps = (dtype: string, group: number): boolean =>
       format.quant !== undefined && format.quant.dtype === dtype && format.quant.axis === plan.shape.length - 1 && effectiveGroup(format.quant, k) === group;
+    // The quantized schemes the slices hold, and whether each is the weight's own.
     const schemes = new Set<string>();
+    let kept = 0;
     const rowForm = (n: string): boolean => {
       const st = file.info(n).dtype;
       if (FLOAT_ST.has(st)) return true;
-      if (st === 'F8_E4M3') return plan.inner.length >= 2 && !keeps('fp8e4m3', FP8_BLOCK) && (schemes.add(describeScheme('fp8e4m3', FP8_BLOCK, k)), true);
-      const codes = intCodesForm(file, n, path, w, sliceChecks(w, format, n, plan.inner).checkShape);
-      return codes !== undefined && !keeps(codes.dtype, codes.group) && (schemes.add(describeScheme(codes.dtype, codes.group, k)), true);
+      const codes = st === 'F8_E4M3' ? (plan.inner.length >= 2 ? { dtype: 'fp8e4m3', group: FP8_BLOCK } : undefined) : intCodesForm(file, n, path, w, sliceChecks(w, format, n, plan.inner).checkShape);
+      if (!codes) return false;
+      schemes.add(describeScheme(codes.dtype as QuantDType, codes.group, k));
+      if (keeps(codes.dtype, codes.group)) kept++;
+      return true;
     };
     const byRows = !(isIntDType(format.dtype) && !format.quant) && plan.names.every(rowForm);
+    // Every slice in the weight's own scheme: its codes go to the blob as they are, as the eager
+    // loader keeps them (no note); otherwise all are dequantized (and requantized), as there.
+    const asCodes = byRows && kept === plan.names.length;
     if (byRows) {
       for (const n of plan.names) {
         const { dtype: st, shape } = file.info(n);
@@ -80,8 +87,8 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
         if (st === 'F8_E4M3') checkFp8Scales(file, n, shape, w, path);
       }
       // As the eager loader says it: once per weight, before its values are read.
-      if (schemes.size > 0) opts.note?.(conversionNote(w, format, plan.shape, schemes, plan.names));
-      noted = schemes.size > 0; // not again if a `pack` step reads it whole
+      noted = schemes.size > 0 && !asCodes; // not again if a `pack` step reads it whole
+      if (noted) opts.note?.(conversionNote(w, format, plan.shape, schemes, plan.names));
     }
     const dtype = format.quant ? format.quant.dtype : format.dtype;
     if (!byRows) {
@@ -96,6 +103,12 @@ export function streamWeightsFromCheckpoint(m: Module, file: SafetensorsFile, pa
         const s = Math.floor(r / perSlice);
         return chunks.row(plan.names[s], r - s * perSlice, k, w, path);
       },
+      ...(asCodes && {
+        codes(r: number, codes: Int32Array, scales: Float32Array) {
+          const s = Math.floor(r / perSlice);
+          chunks.codeRow(plan.names[s], r - s * perSlice, k, w, path, codes, scales);
+        },
+      }),
     };
     out[w.name] = streamedWeight(dtype, plan.shape, format.quant !== undefined, rows, load);
   }
@@ -120,6 +133,56 @@ class ChunkCache {
     private readonly onProgress?: LoadOptions['onProgress'],
   ) {}
 
+  private readonly codeChunks: Array<{ name: string; first: number; data: Int32Array }> = [];
+
+  /** Row `r` of a codes checkpoint tensor (i8, i4, fp8) as its codes and group scales, as stored. */
+  codeRow(name: string, r: number, k: number, who: WeightDecl, path: string, codes: Int32Array, scales: Float32Array): void {
+    const rowsPer = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(k, 1)));
+    const first = r - (r % rowsPer);
+    let c = this.codeChunks.find((x) => x.name === name && x.first === first);
+    if (!c) {
+      const { dtype, raw, n } = this.readRaw(name, first, rowsPer, k);
+      const data = new Int32Array(n);
+      // fp8: the byte (as the eager reader gives it); i8: sign-extended; i4: the nibble, even index low
+      if (dtype === 'U8') for (let e = 0; e < n; e++) data[e] = (((raw[e >> 1] >> ((e & 1) * 4)) & 0xf) ^ 8) - 8;
+      else if (dtype === 'I8') for (let e = 0; e < n; e++) data[e] = (raw[e] << 24) >> 24;
+      else data.set(raw.subarray(0, n));
+      c = { name, first, data };
+      this.codeChunks.push(c);
+      if (this.codeChunks.length > CACHED_CHUNKS) this.codeChunks.shift();
+    }
+    codes.set(c.data.subarray((r - first) * k, (r - first + 1) * k));
+    const { dtype, shape } = this.file.info(name);
+    if (dtype === 'F8_E4M3') {
+      const blocks = this.blockScales(name, shape, who, path);
+      const nRows = shape[shape.length - 2];
+      const kb = Math.ceil(k / FP8_BLOCK);
+      const matrix = Math.floor(r / nRows);
+      const row = (matrix * Math.ceil(nRows / FP8_BLOCK) + Math.floor((r - matrix * nRows) / FP8_BLOCK)) * kb;
+      scales.set(blocks.subarray(row, row + kb));
+    } else {
+      const form = this.codeScales(name, who, path);
+      const groups = k / form.group;
+      scales.set(form.scales.subarray(r * groups, (r + 1) * groups));
+    }
+  }
+
+  /** The stored bytes of rows first.. (at most `count`) of a checkpoint tensor, into the reused buffer; `n`: elements. */
+  private readRaw(name: string, first: number, count: number, k: number): { dtype: string; shape: number[]; raw: Uint8Array; n: number } {
+    const { dtype, shape: stored } = this.file.info(name);
+    // element shape: packed i4 holds two codes per stored byte
+    const shape = dtype === 'U8' ? [...stored.slice(0, -1), stored[stored.length - 1] * 2] : stored;
+    const rows = k === 0 ? 0 : numel(shape) / k;
+    const n = Math.min(count, rows - first) * k;
+    // Stored bytes per element (packed i4: two codes a byte, and a row is whole bytes).
+    const size = dtype === 'F8_E4M3' || dtype === 'I8' ? 1 : dtype === 'U8' ? 0.5 : FLOAT_DTYPE_BYTES[dtype];
+    if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
+    const raw = this.file.readRange!(name, first * k * size, n * size, this.raw);
+    this.done += n * size;
+    this.onProgress?.(Math.min(this.done, this.total), this.total, name);
+    return { dtype, shape, raw, n };
+  }
+
   row(name: string, r: number, k: number, who: WeightDecl, path: string): { data: Float32Array; at: number } {
     const rowsPer = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(k, 1)));
     const first = r - (r % rowsPer);
@@ -134,24 +197,14 @@ class ChunkCache {
 
   /** Rows first.. (at most `count`) of a float or fp8 checkpoint tensor as f32. */
   private read(name: string, first: number, count: number, k: number, who: WeightDecl, path: string): Float32Array {
-    const { dtype, shape: stored } = this.file.info(name);
-    // element shape: packed i4 holds two codes per stored byte
-    const shape = dtype === 'U8' ? [...stored.slice(0, -1), stored[stored.length - 1] * 2] : stored;
-    const rows = k === 0 ? 0 : numel(shape) / k;
-    const n = Math.min(count, rows - first) * k;
+    const { dtype, shape, raw, n } = this.readRaw(name, first, count, k);
     const fp8 = dtype === 'F8_E4M3';
     const codes = dtype === 'I8' || dtype === 'U8';
-    // Stored bytes per element (packed i4: two codes a byte, and a row is whole bytes).
-    const size = fp8 || dtype === 'I8' ? 1 : dtype === 'U8' ? 0.5 : FLOAT_DTYPE_BYTES[dtype];
     // Buffers of at least a whole chunk, so one serves any tensor's chunks.
     const want = Math.max(n, CHUNK_ELEMENTS);
     const reuse = this.spare && this.spare.buffer.byteLength >= 4 * want ? this.spare : undefined;
     this.spare = undefined;
     const out = new Float32Array(reuse ? reuse.buffer : new ArrayBuffer(4 * want), 0, n);
-    if (this.raw.length < n * size) this.raw = new Uint8Array(Math.max(n, CHUNK_ELEMENTS) * 8);
-    const raw = this.file.readRange!(name, first * k * size, n * size, this.raw);
-    this.done += n * size;
-    this.onProgress?.(Math.min(this.done, this.total), this.total, name);
     if (codes) {
       // code x its group's scale, rounded to f32: what `dequantize` gives the whole tensor
       const form = this.codeScales(name, who, path);
