@@ -6,6 +6,7 @@
 import type { CheckResult } from './check.ts';
 import type { Cost } from './cost.ts';
 import type { Limits } from './limits.ts';
+import type { PackSection } from './pack-throughput.ts';
 import type { Roof } from './runner.ts';
 import type { Timing } from './stats.ts';
 import type { WasmLimits } from './wasm-limits.ts';
@@ -77,6 +78,8 @@ export interface BenchRecord {
   peers: string[];
   checks: CheckResult[];
   cases: CaseRecord[];
+  /** How fast `moec pack` lays out f32 and quantized weights (pack-throughput.ts); absent with --no-pack. */
+  pack?: PackSection;
   /** Failures outside a case (a workload that does not compile). */
   errors: string[];
   /** Wall time of the whole run, seconds. */

@@ -6,6 +6,7 @@
  */
 import { fmtNumber, formatTable } from '../compiler/format.ts';
 import type { BenchRecord, CaseRecord } from './record.ts';
+import { packHeading, packTable } from './pack-throughput.ts';
 
 function pct(x: number | undefined): string {
   if (x === undefined) return '';
@@ -88,6 +89,11 @@ export function formatReport(r: BenchRecord, written: string[]): string {
     out.push('');
     out.push('C per-kernel split: each kernel\'s mean ms per run in a timing build (the same code with a clock read around each kernel; caches flushed before each run), and its share of their sum:');
     out.push(...splits.map((l) => `  ${l}`));
+  }
+  if (r.pack) {
+    out.push('');
+    out.push(packHeading(r.pack));
+    out.push(...packTable(r.pack).map((l) => `  ${l}`));
   }
   const problems = r.cases.flatMap((c) => c.results.filter((x) => x.skipped || x.error).map((x) => `  ${c.workload} T=${c.tokens} ${x.runner}: ${x.skipped ? `skipped: ${x.skipped}` : `error: ${x.error}`}`));
   if (problems.length || r.errors.length) {

@@ -24,6 +24,8 @@ import { bestOf, measureLimits } from './limits.ts';
 import { Progress } from './progress.ts';
 import type { BenchRecord, CaseRecord, CaseResult } from './record.ts';
 import { formatReport } from './report.ts';
+import { runLlamaSection } from './llama/bench.ts';
+import { formatLlamaTable } from './llama/readme-table.ts';
 import type { BenchCase, Runner } from './runner.ts';
 import { moecC, moecC512, moecC512I8, moecCQuant } from './runners/moec-c.ts';
 import { moecRef } from './runners/moec-ref.ts';
@@ -38,6 +40,7 @@ import type { SamplePlan } from './stats.ts';
 import { rooflineSvg } from './svg.ts';
 import { TOKEN_COUNTS, WORKLOADS, type Workload } from './workloads.ts';
 import { cacheStats, seededWeights, setWeightCache } from './weight-cache.ts';
+import { measurePacking } from './pack-throughput.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -59,7 +62,7 @@ const PLANS: Record<'full' | 'quick', SamplePlan> = {
   quick: { minSamples: 3, minTimeMs: 300, maxTimeMs: 2000, maxSamples: 100 },
 };
 
-const USAGE = `usage: npx tsx bench/run.ts [--quick] [--no-cache] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
+const USAGE = `usage: npx tsx bench/run.ts [--quick] [--no-cache] [--no-pack] [--runners ID,...] [--workloads NAME,...] [--tokens T,...]
 
 Benchmarks moec's implementations (reference interpreter, C and Wasm backends) against the
 peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of bench/workloads.ts.
@@ -69,13 +72,19 @@ peers (NumPy, OpenBLAS, onnxruntime, TensorFlow.js on Wasm) on the workloads of 
   --runners    only these runners (${RUNNERS.map((r) => r.id).join(', ')})
   --workloads  only these workloads (${WORKLOADS.map((w) => w.name).join(', ')})
   --tokens     only these token counts
-Writes bench/results/latest.json and bench/results/latest.svg; prints a report on stdout.`;
+  --no-pack    leave out the packing section (moec pack's weight layout, MB/s per scheme)
+  --no-llama   leave out the llama.cpp section (a whole reduced Qwen3-MoE generating on moec
+               and llama.cpp; bench/llama/bench.ts, alone: npm run bench:llama), which is also
+               left out when --runners, --workloads or --tokens pick a subset
+Writes bench/results/latest.json and bench/results/latest.svg (and llama.json); prints a report on stdout.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       'no-cache': { type: 'boolean', default: false },
+      'no-pack': { type: 'boolean', default: false },
+      'no-llama': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       runners: { type: 'string' },
       workloads: { type: 'string' },
@@ -102,7 +111,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
 
   const limitReps = quick ? 3 : 5;
-  const progress = new Progress(2 + WORKLOADS_RUN.length * (1 + tokenCounts.length * RUNNERS_RUN.length));
+  const packing = values['no-pack'] !== true;
+  const progress = new Progress(2 + (packing ? 1 : 0) + WORKLOADS_RUN.length * (1 + tokenCounts.length * RUNNERS_RUN.length));
   let step = 0;
   progress.update(++step, 'measuring this machine\'s limits');
   const limitsStart = measureLimits(limitReps);
@@ -147,6 +157,16 @@ async function main(): Promise<void> {
       cases.push({ workload: w.name, tokens, cost, intensity: intensity(cost), results });
     }
   }
+  let pack: BenchRecord['pack'];
+  if (packing) {
+    progress.update(++step, 'packing weights: f32, i8, i4, fp8 (Wasm and JS quantizers)');
+    try {
+      pack = await measurePacking({ quick, runs: quick ? 3 : 5 });
+    } catch (e) {
+      errors.push(`packing weights: ${describeError(e)}`);
+      process.exitCode = 1;
+    }
+  }
   progress.update(++step, 'measuring this machine\'s limits again');
   const limitsEnd = measureLimits(limitReps);
   const limits = bestOf(limitsStart, limitsEnd);
@@ -174,6 +194,7 @@ async function main(): Promise<void> {
     peers: PEERS.filter((p) => RUNNERS_RUN.some((r) => r.id === p)),
     checks,
     cases,
+    ...(pack ? { pack } : {}),
     errors,
     wallSeconds: 0,
   };
@@ -194,6 +215,8 @@ async function main(): Promise<void> {
   process.stdout.write(formatReport(record, written));
   if (cacheStats.hits + cacheStats.misses > 0)
     process.stderr.write(`prepared weights: ${cacheStats.hits} read back from the cache (${(cacheStats.bytesRead / 1e6).toFixed(1)} MB), ${cacheStats.misses} made and stored (--no-cache to make them all afresh)\n`);
+  if (values['no-llama'] !== true && values.runners === undefined && values.workloads === undefined && values.tokens === undefined)
+    process.stdout.write(`\nllama.cpp comparison (bench/llama/bench.ts):\n\n${formatLlamaTable(await runLlamaSection({ quick }))}`);
 }
 
 /** One runner on one case; a skip or an error is recorded, never thrown. */

@@ -11,6 +11,7 @@ import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
 import { streamWeightsFromCheckpoint } from './checkpoint/stream-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
+import { loadModelFile } from './model-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { type DType, isFloatDType } from '../ir/types.ts';
 import type { Span } from '../ir/source.ts';
@@ -21,6 +22,8 @@ import { checkTokenCount } from '../ir/kernel/token-bound.ts';
 import type { TargetCaps } from './target/caps.ts';
 import { loadTarget } from './target/load.ts';
 import { DEFAULT_TARGET, getBackend } from './backends/registry.ts';
+import type { LoadedModel } from './backends/backend.ts';
+import { stateBuffers } from './backends/state-caches.ts';
 import { type Agreement, agreement } from './compare.ts';
 import { type CapsCompileOptions, type CompileOptions, bindDims, compile, compileForCaps, quantizeModule, randomInputs, randomWeights } from './driver-core.ts';
 
@@ -32,9 +35,12 @@ export type { CapsCompileOptions, CompileOptions } from './driver-core.ts';
 /** Reads a user's text file (`.moe`, config.json): regular files only, E501 saying why otherwise. */
 export { readUserText as readText } from '../ir/user-file.ts';
 
-/** Reads and compiles a `.moe` file. */
+/**
+ * Reads and compiles a model: a `.moe` file, or a Hugging Face config.json, a model directory
+ * or a `.gguf` file through the importer (`consts` override its named constants too).
+ */
 export function compileFile(path: string, opts: Omit<CompileOptions, 'path'> = {}): Module {
-  return compile(readUserText(path), { ...opts, path });
+  return loadModelFile(path, opts).module;
 }
 
 /** Takes the model's inputs from a safetensors file, by input name. */
@@ -160,6 +166,8 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   target?: string | TargetCaps;
   /** Token bound to compile for (default: the model's bound on `T`, else `DEFAULT_MAX_TOKENS` or the run's token count if larger). */
   maxTokens?: number;
+  /** Context bound to compile a model with KV caches for (default: the run's L + T; see `runContextBound`). */
+  maxContext?: number;
   /** Also run the reference interpreter on the same inputs and report the agreement. */
   check?: boolean;
   /**
@@ -171,11 +179,15 @@ export interface BackendRunOptions extends Omit<RunOptions, 'backend' | 'f64'> {
   chips?: number;
   redundantExperts?: number;
   expertLoad?: CapsCompileOptions['expertLoad'];
+  /** Wasm: run the threaded build on this many threads (`moec run --threads N`). */
+  threads?: number;
 }
 
 export interface BackendRunResult extends RunResult {
   /** Time of the backend's forward alone (not compiling or loading; for C, as its runner times it), ms. */
   forwardMs: number;
+  /** Threads the forward ran on, where the backend says (Wasm). */
+  threads?: number;
   /** With `check`: the reference outputs and each output's agreement with them. */
   reference?: Record<string, Tensor>;
   agreement?: Record<string, Agreement>;
@@ -189,6 +201,36 @@ export interface BackendRunResult extends RunResult {
    */
   quantErrorBase?: 'f32' | 'dequantized';
   dequantizedWeights?: string[];
+}
+
+/**
+ * The context bound a backend run compiles for. A model whose KV caches are inputs (`dim L`,
+ * a decoder from `moec import`) runs with them as state the program owns (lower-attention's
+ * `cachesToState`), as `moec generate` does: L + T positions, or `maxContext` when given (E505
+ * when that cannot hold them). Without L, `maxContext` as given.
+ */
+export function runContextBound(bindings: Record<string, number>, maxContext?: number): number | undefined {
+  const { L, T } = bindings;
+  if (L === undefined || T === undefined) return maxContext;
+  if (maxContext !== undefined && maxContext < L + T)
+    fail('E505', `--max-context ${maxContext} cannot hold L + T = ${L} + ${T} = ${L + T} positions`, undefined, `give --max-context ${L + T} or more, or leave it out (the run's L + T)`);
+  return maxContext ?? L + T;
+}
+
+/**
+ * One forward of a loaded program on a run's inputs. A program with state (its KV caches
+ * compiled as state) takes the caches among the inputs through `loadCaches` (positions
+ * 0..L-1, as the graph takes them) and the rest through `forward` with { T, L }: the same
+ * state kernels a generation runs. Any other program takes all its inputs.
+ */
+export async function forwardRun(loaded: LoadedModel, program: KProgram, backend: string, inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
+  if (program.maxContext === undefined) return loaded.forward(inputs, bindings);
+  if (!loaded.loadCaches) fail('E701', `the ${backend} backend cannot load KV caches into a model's state yet`, undefined, 'run it on --backend ref, or on a backend that runs attention with the caches as state');
+  const state = new Set(stateBuffers(program).map((b) => b.name));
+  const caches = Object.fromEntries(Object.entries(inputs).filter(([name]) => state.has(name)));
+  const rest = Object.fromEntries(Object.entries(inputs).filter(([name]) => !state.has(name)));
+  loaded.loadCaches(caches, bindings.L ?? 0);
+  return loaded.forward(rest, bindings);
 }
 
 /** Compiles the module for a backend's target, loads it here and runs it once. */
@@ -213,19 +255,21 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
   const tokens = bindings.T;
   // With --chips N each rank runs T / N of the tokens: the bound is per rank.
   const perRank = tokens !== undefined && (opts.chips ?? 1) > 1 ? Math.ceil(tokens / opts.chips!) : tokens;
-  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
+  const maxContext = runContextBound(bindings, opts.maxContext);
+  const { program, maxTokens } = compileModel(qm, { target, maxTokens: opts.maxTokens, runTokens: perRank, maxContext, chips: opts.chips, redundantExperts: opts.redundantExperts, expertLoad: opts.expertLoad });
   // Before loading (a C build takes seconds): the run's T within the bound just compiled for.
   if (perRank !== undefined) checkTokenCount(perRank, maxTokens);
-  const loaded = await backend.load(program, target, weights);
+  const loaded = await backend.load(program, target, weights, opts.threads !== undefined ? { threads: opts.threads } : undefined);
   try {
     const t0 = performance.now();
-    const outputs = await loaded.forward(inputs, bindings);
+    const outputs = await forwardRun(loaded, program, backend.name, inputs, bindings);
     const forwardMs = loaded.lastForwardMs ?? performance.now() - t0;
-    if (!opts.check) return { outputs, inputs, bindings, forwardMs };
+    const ran = loaded.threads !== undefined ? { threads: loaded.threads } : {};
+    if (!opts.check) return { outputs, inputs, bindings, forwardMs, ...ran };
     const reference = interpret(qm, { bindings, inputs, weights });
     const agree: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) agree[name] = agreement(outputs[name], t);
-    if (qm === m) return { outputs, inputs, bindings, forwardMs, reference, agreement: agree };
+    if (qm === m) return { outputs, inputs, bindings, forwardMs, ...ran, reference, agreement: agree };
     // The f32 model on the checkpoint's own values (an already quantized one: dequantized).
     // Loading notes name each weight the checkpoint held as codes (dequantized for the f32 model).
     const dequantized: string[] = [];
@@ -235,7 +279,7 @@ export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<
     const quantError: Record<string, Agreement> = {};
     for (const [name, t] of Object.entries(reference)) quantError[name] = agreement(t, f32[name]);
     const base = dequantized.length > 0 ? { quantErrorBase: 'dequantized' as const, dequantizedWeights: dequantized } : { quantErrorBase: 'f32' as const };
-    return { outputs, inputs, bindings, forwardMs, reference, agreement: agree, quantError, ...base };
+    return { outputs, inputs, bindings, forwardMs, ...ran, reference, agreement: agree, quantError, ...base };
   } finally {
     loaded.dispose();
   }

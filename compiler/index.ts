@@ -60,8 +60,16 @@ export { readSafetensors, parseSafetensors, serializeSafetensors } from '../ir/s
 export { writeSafetensors } from './io/write-safetensors.ts';
 export type { SafetensorsFile } from '../ir/safetensors.ts';
 
+// Generating tokens (moec generate): an async iterator of tokens, the stats at its end.
+export { generate } from './generate/generate.ts';
+export type { GenerateOptions, GeneratedToken, GenerateStats, Generation } from './generate/generate.ts';
+export { Sampler } from './generate/sampling.ts';
+export type { SamplingOptions } from './generate/sampling.ts';
+export { loadTokenizer } from './generate/tokenizer.ts';
+export type { TextTokenizer } from './generate/tokenizer.ts';
+
 // Backends: emit code for a target, load and run it here, pack weights for it.
-export { runOnBackend } from './driver.ts';
+export { forwardRun, runContextBound, runOnBackend } from './driver.ts';
 export type { BackendRunOptions, BackendRunResult } from './driver.ts';
 export { getBackend, availableBackends, DEFAULT_TARGET } from './backends/registry.ts';
 export type { Backend as CompilerBackend, LoadedModel, EmittedFiles, WeightManifest } from './backends/backend.ts';

@@ -60,6 +60,11 @@ export const DIAGNOSTICS = {
   E510: { title: 'malformed GGUF file' },
   E511: { title: 'malformed routing statistics' },
   E512: { title: 'a rank of a multi-chip job failed' },
+  E513: { title: 'a runner process was killed' },
+  // moec generate
+  E520: { title: 'no tokenizer' },
+  E521: { title: 'malformed tokenizer file' },
+  E522: { title: 'model cannot generate' },
   // 6xx: target capability sheets (`targets/*.yaml`) and cluster files (`targets/clusters/*.yaml`)
   E601: { title: 'invalid target file' },
   E602: { title: 'key given twice' },

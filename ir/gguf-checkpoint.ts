@@ -35,14 +35,42 @@ interface Source {
 }
 
 /** What a GGUF architecture's MoE block is called in its transformers checkpoints, and its expert projections. */
-const LAYOUT: Record<string, { moe: string; experts: [string, string, string]; permuteQk: boolean }> = {
+export const GGUF_LAYOUT: Record<string, { moe: string; experts: [string, string, string]; permuteQk: boolean }> = {
   llama: { moe: 'block_sparse_moe', experts: ['w1', 'w3', 'w2'], permuteQk: true },
   qwen2moe: { moe: 'mlp', experts: ['gate_proj', 'up_proj', 'down_proj'], permuteQk: false },
   qwen3moe: { moe: 'mlp', experts: ['gate_proj', 'up_proj', 'down_proj'], permuteQk: false },
 };
 
 /** The GGUF architectures whose tensors moec names (their metadata is mapped in compiler/import/gguf.ts). */
-export const GGUF_ARCHITECTURES = Object.keys(LAYOUT);
+export const GGUF_ARCHITECTURES = Object.keys(GGUF_LAYOUT);
+
+/** llama.cpp's names of the tensors outside the layers, and the Hugging Face names they stand for. */
+export const GGUF_TOP_NAMES: Readonly<Record<string, string>> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+
+/**
+ * llama.cpp's per-layer tensor names (`blk.N.<name>.weight|bias`) and the Hugging Face names
+ * under `model.layers.N.` they stand for; `moe` is the MoE block's name (`mlp`, `block_sparse_moe`).
+ */
+export function ggufLayerNames(moe: string): Readonly<Record<string, string>> {
+  return {
+    attn_norm: 'input_layernorm',
+    ffn_norm: 'post_attention_layernorm',
+    attn_q: 'self_attn.q_proj',
+    attn_k: 'self_attn.k_proj',
+    attn_v: 'self_attn.v_proj',
+    attn_output: 'self_attn.o_proj',
+    attn_q_norm: 'self_attn.q_norm',
+    attn_k_norm: 'self_attn.k_norm',
+    ffn_gate_inp: `${moe}.gate`,
+    ffn_gate: 'mlp.gate_proj',
+    ffn_up: 'mlp.up_proj',
+    ffn_down: 'mlp.down_proj',
+    ffn_gate_shexp: 'mlp.shared_expert.gate_proj',
+    ffn_up_shexp: 'mlp.shared_expert.up_proj',
+    ffn_down_shexp: 'mlp.shared_expert.down_proj',
+    ffn_gate_inp_shexp: 'mlp.shared_expert_gate',
+  };
+}
 
 /** A GGUF string or integer metadata value, or undefined. */
 export function ggufMeta(f: GgufFile, key: string): string | number | boolean | undefined {
@@ -55,7 +83,7 @@ export function ggufMeta(f: GgufFile, key: string): string | number | boolean | 
 export function openGgufCheckpoint(path: string): SafetensorsFile & { fileOf(name: string): string } {
   const f = readGguf(path);
   const arch = ggufMeta(f, 'general.architecture');
-  const layout = typeof arch === 'string' ? LAYOUT[arch] : undefined;
+  const layout = typeof arch === 'string' ? GGUF_LAYOUT[arch] : undefined;
   if (!layout)
     fail('E510', `${path}: GGUF architecture ${JSON.stringify(arch ?? null)} is not one whose tensors moec names`, undefined, `moec reads GGUF weights of: ${GGUF_ARCHITECTURES.join(', ')}`);
   const heads = Number(ggufMeta(f, `${arch}.attention.head_count`) ?? 0);
@@ -66,27 +94,10 @@ export function openGgufCheckpoint(path: string): SafetensorsFile & { fileOf(nam
     map.set(name, { row0: 0, unpermuteHeads: 0, ...s, shape });
     if (GGML_TYPES[s.t.type]?.block === 32) map.set(name + '_scale', { row0: 0, unpermuteHeads: 0, ...s, shape, scale: true });
   };
-  const PER_LAYER: Record<string, string> = {
-    attn_norm: 'input_layernorm',
-    ffn_norm: 'post_attention_layernorm',
-    attn_q: 'self_attn.q_proj',
-    attn_k: 'self_attn.k_proj',
-    attn_v: 'self_attn.v_proj',
-    attn_output: 'self_attn.o_proj',
-    attn_q_norm: 'self_attn.q_norm',
-    attn_k_norm: 'self_attn.k_norm',
-    ffn_gate_inp: `${layout.moe}.gate`,
-    ffn_gate: 'mlp.gate_proj',
-    ffn_up: 'mlp.up_proj',
-    ffn_down: 'mlp.down_proj',
-    ffn_gate_shexp: 'mlp.shared_expert.gate_proj',
-    ffn_up_shexp: 'mlp.shared_expert.up_proj',
-    ffn_down_shexp: 'mlp.shared_expert.down_proj',
-    ffn_gate_inp_shexp: 'mlp.shared_expert_gate',
-  };
+  const PER_LAYER = ggufLayerNames(layout.moe);
   const EXPERTS: Record<string, string> = { ffn_gate: layout.experts[0], ffn_up: layout.experts[1], ffn_down: layout.experts[2] };
   for (const t of f.tensors.values()) {
-    const top = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' }[t.name];
+    const top = GGUF_TOP_NAMES[t.name];
     if (top) {
       add(top, { t });
       continue;

@@ -297,7 +297,8 @@ export function quantizeRun(values: ArrayLike<number>, first: number, end: numbe
 /**
  * Quantizes one row of `k` values along it (the reduction axis last), values[from..from+k),
  * in groups of `group`: codes into codes[0..k), scales into scales[0..ceil(k / group)).
- * For packers that quantize a weight row by row straight into their own layout.
+ * For packers that quantize a weight row by row straight into their own layout; the
+ * definition the pack-time Wasm quantizer (compiler/backends/quant-simd.ts) matches bit for bit.
  */
 export function quantizeRow(values: ArrayLike<number>, from: number, k: number, group: number, dtype: QuantDType, codes: Int32Array, scales: Float32Array): void {
   const qmax = QMAX[dtype];

@@ -78,18 +78,22 @@ describe('the attention kernel and the KV cache as state', () => {
     const k = { kind: 'attention', q: 'q', k: 'k', v: 'v', kCache: 'kc', vCache: 'vc', out: 'o', scale: 1, window: 0, past: 0 } as AttentionKernel;
     const shaped = (heads: number, dk: number, dv: number) => (name: string): KBuffer => ({ name, dtype: 'f32', kind: 'temp', shape: name === 'q' ? [1, heads, dk] : [1, 1, dv] });
     const t = loadTarget('x86-avx2'); // 32 KiB L1, 2 cores
-    expect(attentionSchedule(k, t, shaped(4, 8, 8))).toEqual({ keyTile: 256, splits: 2 }); // 16 KiB / 64 B
-    expect(attentionSchedule(k, t, shaped(32, 128, 128))).toEqual({ keyTile: 16, splits: 2 }); // 16 KiB / 1 KiB
-    expect(attentionSchedule(k, t, shaped(4, 4, 4))).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
+    expect(attentionSchedule(k, t, shaped(4, 8, 8), 64)).toEqual({ keyTile: 256, splits: 2 }); // 16 KiB / 64 B
+    expect(attentionSchedule(k, t, shaped(32, 128, 128), 64)).toEqual({ keyTile: 16, splits: 2 }); // 16 KiB / 1 KiB
+    expect(attentionSchedule(k, t, shaped(4, 4, 4), 64)).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
     // One kv head for 128 query heads: a tile's scores for all of them stay within 4096 floats
-    expect(attentionSchedule(k, t, shaped(128, 8, 8)).keyTile).toBe(32);
+    expect(attentionSchedule(k, t, shaped(128, 8, 8), 64).keyTile).toBe(32);
     // DeepSeek-V3's MLA: 128 heads reading latents of 512 and rope keys of 64: heads in blocks of 8 (a divisor of 128
     // whose latent queries, accumulators and scores fit 64 KiB), no decode split (128 x 514 floats of partials do not)
     const mla = { kind: 'mla_attention', qNope: 'qn', qPe: 'qp', kv: 'kv', kPe: 'kp', kvCache: 'kc', peCache: 'pc', wkvB: 'w', out: 'o', scale: 1, past: 0 } as MlaAttentionKernel;
-    const dims: Record<string, number[]> = { qn: [1, 128, 128], qp: [1, 128, 64], kv: [1, 512], kp: [1, 64] };
-    expect(attentionSchedule(mla, t, (name) => ({ name, dtype: 'f32', kind: 'temp', shape: dims[name] }))).toEqual({ keyTile: 16, splits: 1, headBlock: 8 });
+    const dims: Record<string, number[]> = { qn: [1, 128, 128], qp: [1, 128, 64], kv: [1, 512], kp: [1, 64], o: [1, 128, 128] };
+    const mlaBuf = (name: string): KBuffer => ({ name, dtype: 'f32', kind: 'temp', shape: dims[name] });
+    // ... each call in the cheaper form: 16 expanded keys of 128 + 128 and (max, sum) for 64 tokens fit the block
+    expect(attentionSchedule(mla, t, mlaBuf, 64)).toEqual({ keyTile: 16, splits: 1, headBlock: 8, form: 'cheaper' });
+    // 8192 tokens' (max, sum) pairs do not: the absorbed form always
+    expect(attentionSchedule(mla, t, mlaBuf, 8192).form).toBe('absorbed');
     // 128 heads of 128 values: 16,640 floats of partials per part, over the 16,384 of the block: no split (rows suffice)
-    expect(attentionSchedule(k, t, shaped(128, 128, 128)).splits).toBe(1);
+    expect(attentionSchedule(k, t, shaped(128, 128, 128), 64).splits).toBe(1);
     expect(128 * 130).toBeGreaterThan(PARTIALS_FLOATS);
   });
 

@@ -35,7 +35,7 @@ describe('moec COMMAND --help', () => {
   it('a command takes exactly the options its help lists (was: --target on check, --set on quantize silently ignored)', async () => {
     const r = await cli('check', 'examples/tiny.moe', '--target', 'x86-avx2');
     expect(r.code).toBe(2);
-    expect(r.err).toContain('moec: --target is an option of `moec ir`, `moec compile`, `moec run`, `moec pack` and `moec analyze`, not `moec check`');
+    expect(r.err).toContain('moec: --target is an option of `moec ir`, `moec compile`, `moec run`, `moec pack`, `moec generate` and `moec analyze`, not `moec check`');
     expect(r.err).toContain('hint: moec check --help lists its options');
     const q = await cli('quantize', 'w.safetensors', '--to', 'i8', '-o', 'q.safetensors', '--set', 'D=4');
     expect(q.code).toBe(2);
@@ -120,6 +120,6 @@ describe('--json on check, compile and run', () => {
   it('--json is refused where a command has no JSON form', async () => {
     const r = await cli('ir', 'examples/tiny.moe', '--json');
     expect(r.code).toBe(2);
-    expect(r.err).toContain('--json is an option of `moec check`, `moec compile`, `moec run` and `moec analyze`');
+    expect(r.err).toContain('--json is an option of `moec check`, `moec compile`, `moec run`, `moec generate` and `moec analyze`');
   });
 });

@@ -13,6 +13,12 @@ describe('compile report', () => {
     expect(last).toMatch(/^estimated on x86-avx2 with L = 32: T=1: .* GFLOP, .*; T=16: /);
   });
 
+  it('with a context bound, estimates the cached length the cache can hold, CTX - T (was its bound as a dim: L = 32 with CTX = 24, a cache that cannot exist)', () => {
+    const target = loadTarget('x86-avx2');
+    const p = runPipeline(compileFile('test/fixtures/decoder-pair.moe'), { target, maxTokens: 16, maxContext: 24 }).program!;
+    expect(compileReport(p, target, 16).split('\n').at(-1)).toMatch(/^estimated on x86-avx2 with L = 8, CTX = 24: T=1: /);
+  });
+
   it('names no other size for a model with only T', () => {
     const target = loadTarget('x86-avx2');
     const p = runPipeline(compileFile('examples/tiny.moe'), { target, maxTokens: 16 }).program!;

@@ -196,13 +196,13 @@ describe('decoder ops in the language and the IR', () => {
   });
 
   it('every backend refuses the decoder ops with E701 before rendering anything', async () => {
-    // The C backend renders attention (test/backends/c-attention.test.ts), not yet the others.
-    // Embedding and rope have kernels everywhere; C runs attention with the caches as state
-    // (compiled with --max-context: test/backends/c-attention.test.ts), Wasm and WGSL not yet.
+    // Embedding and rope have kernels everywhere; every backend runs attention with the caches
+    // as state (compiled with --max-context: test/backends/{c,wasm,wgsl}-attention.test.ts) and
+    // refuses a program whose caches are inputs.
     const refusals = [
       ['c', 'x86-avx2', /E701: the C backend runs attention with the KV cache as state the model owns, but \S+ is an input/],
-      ['wasm', 'wasm-simd128', /E701: the \w+ backend cannot run attention \(an imported whole model\) yet/],
-      ['wgsl', 'webgpu', /E701: the \w+ backend cannot run attention \(an imported whole model\) yet/],
+      ['wasm', 'wasm-simd128', /E701: the wasm backend runs attention with the KV cache as state the model owns, but \S+ is an input/],
+      ['wgsl', 'webgpu', /E701: the WGSL backend runs attention with the KV cache as state the model owns, but \S+ is an input/],
     ] as const;
     for (const [name, target, refusal] of refusals) {
       const t = loadTarget(target);

@@ -141,8 +141,9 @@ describe.skipIf(POSIX_ONLY)('other files that are not regular files', () => {
   });
 
   it('a directory where a file is wanted', async () => {
+    // A model given as a directory is a Hugging Face model directory: its config.json
     const r = await cli('check', dir);
-    expect(r.err).toContain(`E501: cannot read ${dir}: it is a directory, not a regular file`);
+    expect(r.err).toContain(`E501: ${dir} is a directory without a config.json`);
     const t = await cli('compile', TINY, '--target', join(dir, '/'));
     expect(t.err).toContain('it is a directory');
   });

@@ -11,6 +11,8 @@ import { compile, randomInputs, randomWeights } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import { interpret } from '../ir/graph/interp.ts';
+import { decoderOpCost } from '../compiler/cost/attention.ts';
+import { mlaFlops, mlaForm } from '../ir/kernel/mla.ts';
 import { allocateState } from '../ir/kernel/attention.ts';
 import type { KProgram } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
@@ -58,7 +60,7 @@ describe('the mla_attention kernel: the absorbed form, the latent cache as state
     const text = printKernelIR(p);
     expect(text).toContain('buffer layers.kv_cache: f32[2, CTX, 16] state');
     expect(text).toContain('buffer layers.pe_cache: f32[2, CTX, 4] state');
-    expect(text).toMatch(/mla_attention\(q_nope=layers\.x, .*wkv_b=layers\.layers\.wkv_b\) -> \(out=layers\.0\) \{scale=0\.3, past=L\} schedule\(key_tile=\d+, splits=\d+, head_block=4\)/);
+    expect(text).toMatch(/mla_attention\(q_nope=layers\.x, .*wkv_b=layers\.layers\.wkv_b\) -> \(out=layers\.0\) \{scale=0\.3, past=L\} schedule\(key_tile=\d+, splits=\d+, head_block=4, form="cheaper"\)/);
     expect(p.inputs.map((i) => i.name)).toEqual(['q_nope', 'q_pe', 'kv', 'k_pe']);
     for (const q of [p, program()]) {
       const t = printKernelIR(q);
@@ -100,9 +102,27 @@ describe('the mla_attention kernel: the absorbed form, the latent cache as state
     expect(bad(/(pe_cache: f32\[(2, )?CTX, )4\]/g, '$13]')).toMatch(/the rope_dim of pe_cache layers\.layers\.pe_cache is 3, but 4 in q_pe/);
     expect(bad('buffer layers.kv_cache: f32[2, CTX, 16] state', 'buffer layers.kv_cache: f32[2, CTX, 16] temp')).toMatch(/kv_cache .* is temp but pe_cache .* is state/);
     expect(bad('head_block=4', 'head_block=3')).toMatch(/schedule headBlock = 3 does not divide the 4 heads/);
+    expect(() => parseKernelIR(text.replace('form="cheaper"', 'form="fast"'))).toThrow(/'form' must be one of "absorbed", "naive", "cheaper"/);
     const p = program(8);
     const state = allocateState(p);
     interpretKernelIR(p, { bindings: { T: 6, L: 0 }, inputs: inputsAt(0, 6), weights: W, state });
     expect(() => interpretKernelIR(p, { bindings: { T: 3, L: 6 }, inputs: inputsAt(6, 3), weights: W, state })).toThrow(/E505: mla_attention: L = 6 cached positions and T = 3 new ones do not fit the cache of 8 positions/);
+  });
+
+  it('one decision of the form: mlaForm picks the form of fewer FLOPs (absorbed on a tie), and the cost model counts that form', () => {
+    for (const sizes of [{ heads: 4, dn: 8, dr: 4, dv: 8, c: 16 }, { heads: 128, dn: 128, dr: 64, dv: 128, c: 512 }, { heads: 2, dn: 64, dr: 8, dv: 64, c: 32 }])
+      for (const T of [1, 2, 7, 64, 300])
+        for (const L of [0, 1, 15, 200, 4096]) {
+          const f = mlaFlops(T, L, sizes);
+          const form = mlaForm(T, L, sizes);
+          expect(form, `T = ${T}, L = ${L}`).toBe(f.naive < f.absorbed ? 'naive' : 'absorbed');
+          const op = { inputs: [[T, sizes.heads, sizes.dn], [T, sizes.heads, sizes.dr], [T, sizes.c], [T, sizes.dr], [L, sizes.c], [L, sizes.dr], [sizes.heads * (sizes.dn + sizes.dv), sizes.c]], outputs: [[T, sizes.heads, sizes.dv]], inputBytes: [4, 4, 4, 4, 4, 4, 4], outputBytes: [4] };
+          expect(decoderOpCost('mla_attention', { ...op, attrs: {} })!.flops).toBe(Math.min(f.naive, f.absorbed));
+          // a schedule that fixes the form is counted in it
+          expect(decoderOpCost('mla_attention', { ...op, attrs: { form: 'absorbed' } })!.flops).toBe(f.absorbed);
+        }
+    // DeepSeek-V3: a decode step against a long cache is absorbed, a long prompt from an empty one naive
+    const v3 = { heads: 128, dn: 128, dr: 64, dv: 128, c: 512 };
+    expect([mlaForm(1, 4096, v3), mlaForm(256, 0, v3)]).toEqual(['absorbed', 'naive']);
   });
 });

@@ -12,7 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { agreement, nonFiniteMismatches } from '../compiler/compare.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
-import { compileModel, randomInputs, randomWeights } from '../compiler/driver.ts';
+import { compileModel, forwardRun, randomInputs, randomWeights, runContextBound } from '../compiler/driver.ts';
 import { MoecError } from '../ir/diagnostics.ts';
 import { opNames } from '../ir/graph/ops.ts';
 import { parseIR } from '../ir/graph/parse.ts';
@@ -30,17 +30,14 @@ import { missingAdapter } from './backends/wgsl-harness.ts';
  */
 const NOT_YET_ON_BACKENDS: readonly string[] = [];
 /**
- * Ops that run on some backends only (and are refused with E701 on the others). C runs
- * attention and MLA with the KV caches as state the model owns (compiled with a context bound:
- * test/backends/c-attention.test.ts and c-mla.test.ts hold them to the kernel interpreter),
- * and refuses them with the caches as inputs, as these cases have them; Wasm and WGSL have no
- * attention kernels yet.
+ * Ops that run on some backends only (and are refused with E701 on the others). The cases
+ * take their KV caches as inputs; a backend run compiles them as state of L + T positions and
+ * loads the caches into it (the driver's `runContextBound` and `forwardRun`, as `moec run
+ * --context L` does), so C, Wasm and WGSL run attention and MLA here.
  */
 const NOT_YET_ON: Record<string, readonly string[]> = {
-  c: ['attention', 'mla_attention'],
-  wasm: ['attention', 'mla_attention'],
-  wgsl: ['attention', 'mla_attention'],
 };
+
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {
@@ -286,12 +283,12 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
   it.skipIf(name === 'wgsl' && wgslMissing !== null)('runs each op and matches the reference interpreter', async () => {
     const m = parseIR(model(opNames().filter((op) => !pending(name).includes(op))), 'ops.ir');
     const backend = await getBackend(name);
-    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T });
+    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T, maxContext: runContextBound({ T, L }) });
     const weights = randomWeights(m, 1);
     const inputs = inputsFor(m);
     const loaded = await backend.load(program, target, weights);
     try {
-      const got = await loaded.forward(inputs, { T, L });
+      const got = await forwardRun(loaded, program, name, inputs, { T, L });
       const want = interpret(m, { bindings: { T, L }, inputs, weights });
       for (const [out, w] of Object.entries(want)) {
         const g = got[out];

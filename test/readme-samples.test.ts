@@ -52,7 +52,7 @@ describe('README samples', () => {
   const list = samples(readFileSync('README.md', 'utf8'));
 
   it('the README has samples to check', () => {
-    expect(list.map((s) => s.args[0])).toEqual(['check', 'analyze', 'compile']);
+    expect(list.map((s) => s.args[0])).toEqual(['check', 'generate', 'analyze', 'compile']);
   });
 
   it.each(list.map((s) => [s.args.join(' '), s] as const))('moec %s prints what the README shows', async (_name, s) => {

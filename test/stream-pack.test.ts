@@ -124,7 +124,8 @@ describe('moec pack streams a sharded checkpoint into the blob: the same bytes a
         expect(r.code, r.err).toBe(0);
         const target = loadTarget(t);
         const declared = scheme === undefined ? m : quantizeModule(m, scheme);
-        const program = runPipeline(m, { target, quantize: scheme === undefined ? undefined : quantScheme(scheme), maxContext: 64 }).program!;
+        // as moec pack compiles a decoder with a context bound: tokens bounded by it too
+        const program = runPipeline(m, { target, quantize: scheme === undefined ? undefined : quantScheme(scheme), maxContext: 64, maxTokens: 64 }).program!;
         const want = eagerBlob(program, target, weightsFromSafetensors(declared, openCheckpoint(ck), ck));
         expect(Buffer.from(readFileSync(out)).equals(Buffer.from(want)), `${t} ${scheme ?? 'f32'}`).toBe(true);
       }

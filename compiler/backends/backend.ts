@@ -50,6 +50,11 @@ export interface LoadedModel {
   dispose(): void;
 }
 
+/** What `emit` writes besides the usual: `threads` above 1, Wasm's threaded build for up to that many threads (`moec compile --threads N`). */
+export interface EmitOptions {
+  threads?: number;
+}
+
 /** How to load: `threads` for Wasm (its threaded build where this context can run it, else one thread). */
 export interface LoadOptions {
   threads?: number;
@@ -58,7 +63,7 @@ export interface LoadOptions {
 export interface Backend {
   name: BackendName;
   /** The files `moec compile -o DIR` writes for this program. */
-  emit(program: KProgram, target: TargetCaps): EmittedFiles;
+  emit(program: KProgram, target: TargetCaps, opts?: EmitOptions): EmittedFiles;
   /**
    * Builds and loads the program for running here, with the module weights by name
    * (what the program's `pack` function reads; see `weights.ts`).

@@ -33,7 +33,7 @@ export function withDecoderOpsRefused(b: Backend): Backend {
   };
   return {
     ...b,
-    emit: (p, t) => (check(p), b.emit(p, t)),
+    emit: (p, t, o) => (check(p), b.emit(p, t, o)),
     load: async (p, t, w, o) => {
       check(p);
       const loaded = await b.load(p, t, w, o);

@@ -12,7 +12,8 @@
  * that row, so quantizing the row where it lands gives the same codes and scales as
  * quantizing the weight and then moving it. Those buffers are described here as `QuantRows`
  * (where each row comes from) and every other result still comes from the interpreter, run
- * on a `pack` pruned to them.
+ * on a `pack` pruned to them. The rows are quantized by the Wasm SIMD quantizer where it
+ * applies (quant-simd.ts), else by ir/quant.ts's JS loops, which define the result.
  *
  * f32 packed buffers made the same way (moves of whole rows of f32 weights) are described
  * alike, so a blob writer copies each row where it lands. That is how a streamed weight
@@ -26,6 +27,7 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { packedBuffers } from '../../ir/kernel/kweights.ts';
 import { type QuantDType, isQuantDType, packCodes, quantizeRow } from '../../ir/quant.ts';
 import { resolveQuant } from '../../ir/quant-type.ts';
+import { type SimdQuantizer, paddedRow, simdQuantizerFor } from './quant-simd.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { type WeightRows, weightRows } from '../../ir/weight-rows.ts';
 import type { WriteAt } from './weights.ts';
@@ -57,9 +59,12 @@ export function quantizeRowOf(q: QuantRows, r: number, codes: Int32Array, scales
 /**
  * Quantizes `q`'s rows into a blob row-major, through `write`: codes at `codesAt` (i4 two per
  * byte, even index in the low nibble), f32 scales [rows, groups] at `scalesAt`
- * (little-endian), a block of rows per write.
+ * (little-endian). In Wasm SIMD where it applies (quant-simd.ts), a batch of rows at a time;
+ * else in JS, a block of rows per write. Rows that are codes already are copied.
  */
 export function quantizeIntoRows(write: WriteAt, codesAt: number, scalesAt: number, q: QuantRows, onRow: (r: number) => void): void {
+  const simd = q.codes ? undefined : simdQuantizerFor(q);
+  if (simd) return quantizeIntoRowsSimd(simd, write, codesAt, scalesAt, q, onRow);
   const groups = Math.ceil(q.k / q.group);
   const codes = new Int32Array(q.k);
   const scales = new Float32Array(groups);
@@ -84,6 +89,24 @@ export function quantizeIntoRows(write: WriteAt, codesAt: number, scalesAt: numb
 
 /** Bytes of codes gathered before a write. */
 const ROW_BLOCK_BYTES = 1 << 20;
+
+/** `quantizeIntoRows` by the Wasm quantizer: rows staged in batches, codes and scales copied out whole. */
+function quantizeIntoRowsSimd(simd: SimdQuantizer, write: WriteAt, codesAt: number, scalesAt: number, q: QuantRows, onRow: (r: number) => void): void {
+  const i4 = q.dtype === 'i4';
+  const rowBytes = i4 ? q.k / 2 : q.k;
+  const per = simd.batchRows(q);
+  for (let r0 = 0; r0 < q.rows; r0 += per) {
+    const n = Math.min(per, q.rows - r0);
+    const s = simd.quantize(q, n, (i) => r0 + i, i4 ? (n * paddedRow(q.k)) / 2 : 0);
+    const codes = i4 ? simd.packI4(s) : simd.codeBytes(s);
+    const stride = i4 ? s.kp / 2 : s.kp;
+    if (stride === rowBytes) write(codesAt + r0 * rowBytes, codes.subarray(0, n * rowBytes));
+    else for (let i = 0; i < n; i++) write(codesAt + (r0 + i) * rowBytes, codes.subarray(i * stride, i * stride + rowBytes));
+    // Wasm memory is little-endian, as the blob is: the scales' bytes go over as they are
+    write(scalesAt + 4 * r0 * s.groups, new Uint8Array(s.scales.buffer, s.scales.byteOffset, 4 * n * s.groups));
+    for (let i = 0; i < n; i++) onRow(r0 + i);
+  }
+}
 
 /** Values of a `pack` function that are rows of float weights: their shape and where row r lies. */
 type Rows = WeightRows;

@@ -8,6 +8,7 @@ import { fail } from '../../ir/diagnostics.ts';
 import { dimEq, evalShape, sym } from '../../ir/dims.ts';
 import { CONTEXT_DIM } from '../../ir/kernel/attention.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
+import { bufferResolver, forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 import { type Tensor, numel } from '../../ir/tensor.ts';
 
 /** A state buffer's whole contents at the context bound, f32 (the state dtypes backends run). */
@@ -17,11 +18,15 @@ export interface StateContents {
   data: Float32Array;
 }
 
-/** The program's state buffers with their shapes at the context bound. */
+/**
+ * The program's state buffers with their shapes at the context bound: the stacked ones, not
+ * a layer loop's slices of them (views, which hold nothing of their own: allocateState skips them too).
+ */
 export function stateBuffers(p: KProgram): Array<{ name: string; shape: number[]; axis: number }> {
   const ctx = p.maxContext;
+  const slices = loopSlices(p.steps);
   return p.buffers
-    .filter((b) => b.kind === 'state')
+    .filter((b) => b.kind === 'state' && !slices.has(b.name))
     .map((b) => {
       if (ctx === undefined) throw new Error(`state buffer ${b.name} in a program without a context bound`);
       const axis = b.shape.findIndex((d) => dimEq(d, sym(CONTEXT_DIM)));
@@ -54,5 +59,21 @@ export function stateFromCaches(p: KProgram, caches: Record<string, Tensor>, L: 
     const outer = numel(shape.slice(0, axis));
     for (let o = 0; o < outer; o++) data.set(t.data.subarray(o * L * inner, (o + 1) * L * inner), o * ctx * inner);
     return { name, shape, data };
+  });
+}
+
+/**
+ * Refuses a program whose attention or MLA reads its cache as an input (compiled without a
+ * context bound) on a backend that runs them with the caches as state only, before any size
+ * that depends on L trips its renderer elsewhere.
+ */
+export function refuseInputCaches(p: KProgram, backend: string): void {
+  const buffer = bufferResolver(p);
+  forEachKernel(p.steps, (k) => {
+    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
+    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
+    const cache = buffer(name);
+    if (cache.kind !== 'state')
+      fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L (moec run --context L does so itself)');
   });
 }

@@ -48,6 +48,12 @@ export interface MoeSource {
   consts?: Record<string, number>;
   /** Store GEMM weights quantized (`i8`, `i4`, `i4g128`, `fp8`). */
   quantize?: string;
+  /**
+   * The context bound (`--max-context`): the model's KV caches become state the session keeps
+   * between runs (on WebGPU, GPU buffers that never leave the device), each run appending its
+   * tokens after the positions already cached; `reset` empties them.
+   */
+  maxContext?: number;
 }
 
 /** What `moec compile --target wasm-* -o DIR --seed S` wrote (Wasm only). */
@@ -66,10 +72,14 @@ export interface Engine {
   /** Threads each forward runs on (Wasm's threaded build: `threads` asked, and a cross-origin isolated worker); else 1. */
   threads: number;
   maxTokens: number;
+  /** With state (a `maxContext` given): the positions the caches hold. */
+  maxContext?: number;
   inputs: IoInfo[];
   outputs: IoInfo[];
-  /** One forward at token count T; outputs by name. */
-  run(feeds: Record<string, Float32Array>, T: number): Promise<Record<string, Float32Array>>;
+  /** One forward at token count T (with state: after L cached positions); outputs by name. */
+  run(feeds: Record<string, Float32Array>, T: number, L?: number): Promise<Record<string, Float32Array>>;
+  /** With state: empties the caches. */
+  reset(): void;
   release(): void;
 }
 
@@ -128,7 +138,7 @@ async function moeEngine(source: MoeSource, provider: ExecutionProvider, opts: E
   if (target.backend !== BACKEND_OF[provider])
     throw new MoecError({ code: 'E505', message: `target ${target.name} is for the ${target.backend} backend, not ${provider}`, hint: `use the target ${DEFAULT_BROWSER_TARGET[provider]}` });
   const m = compile(source.moe, { path: source.path, consts: source.consts });
-  const { program, maxTokens } = compileForCaps(m, { target, maxTokens: source.maxTokens, quantize: source.quantize });
+  const { program, maxTokens } = compileForCaps(m, { target, maxTokens: source.maxTokens, quantize: source.quantize, ...(source.maxContext !== undefined ? { maxContext: source.maxContext } : {}) });
   const loaded: LoadedModel & { adapter?: string } = await (await browserBackend(provider)).load(program, target, source.weights ?? randomWeights(m, source.seed ?? 0), { threads: opts.threads });
   const inputs = programIo(program, program.inputs);
   const outputs = programIo(program, program.outputs);
@@ -137,14 +147,16 @@ async function moeEngine(source: MoeSource, provider: ExecutionProvider, opts: E
     description: loaded.adapter ? `${target.name} on ${loaded.adapter}` : target.name,
     threads: loaded.threads ?? 1,
     maxTokens,
+    ...(program.maxContext !== undefined ? { maxContext: program.maxContext } : {}),
     inputs,
     outputs,
-    async run(feeds, T) {
+    async run(feeds, T, L) {
       const tensors: Record<string, Tensor> = {};
       for (const i of inputs) tensors[i.name] = { dtype: 'f32', shape: dimsAt(i, T), data: feeds[i.name] };
-      const out = await loaded.forward(tensors, { T });
+      const out = await loaded.forward(tensors, L === undefined ? { T } : { T, L });
       return Object.fromEntries(outputs.map((o) => [o.name, out[o.name].data instanceof Float32Array ? (out[o.name].data as Float32Array) : Float32Array.from(out[o.name].data)]));
     },
+    reset: () => loaded.reset?.(),
     release: () => loaded.dispose(),
   };
 }
@@ -158,10 +170,12 @@ async function wasmFilesEngine(source: WasmFilesSource, opts: EngineOptions): Pr
     description: source.manifest.target,
     threads: model.threads,
     maxTokens: source.manifest.maxTokens,
+    ...(source.manifest.state ? { maxContext: source.manifest.state.maxContext } : {}),
     inputs: io(source.manifest.inputs),
     outputs: io(source.manifest.outputs),
     // The page's feeds and results are float32; an int32 tensor converts value by value.
-    run: async (feeds, T) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
+    run: async (feeds, T, L) => Object.fromEntries(Object.entries(model.forwardAll(feeds, T, L)).map(([k, v]) => [k, v instanceof Float32Array ? v : Float32Array.from(v)])),
+    reset: () => model.reset(),
     release: () => model.dispose(),
   };
 }

@@ -5,7 +5,8 @@
  * page transfers input buffers, the worker output buffers, so nothing large is copied twice.
  *
  *   page → worker   { id, op: 'create', source, provider, threads }
- *                   { id, op: 'run', feeds, T }
+ *                   { id, op: 'run', feeds, T, L? }
+ *                   { id, op: 'reset' }
  *                   { id, op: 'release' }
  *   worker → page   { id, ok: true, result }     result: EngineInfo | RunResult | null
  *                   { id, ok: false, error: { name, message, diagnostics? } }
@@ -15,14 +16,15 @@ import type { Engine, ExecutionProvider, SessionSource } from './engine.ts';
 
 export type Request =
   | { id: number; op: 'create'; source: SessionSource; provider: ExecutionProvider; threads?: number }
-  | { id: number; op: 'run'; feeds: Record<string, Float32Array>; T: number }
+  | { id: number; op: 'run'; feeds: Record<string, Float32Array>; T: number; L?: number }
+  | { id: number; op: 'reset' }
   | { id: number; op: 'release' };
 
 /** A request before the session numbers it. */
 export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 /** An engine as data: everything but its functions. */
-export type EngineInfo = Pick<Engine, 'provider' | 'description' | 'threads' | 'maxTokens' | 'inputs' | 'outputs'>;
+export type EngineInfo = Pick<Engine, 'provider' | 'description' | 'threads' | 'maxTokens' | 'maxContext' | 'inputs' | 'outputs'>;
 
 export interface RunResult {
   outputs: Record<string, Float32Array>;

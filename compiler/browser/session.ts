@@ -6,7 +6,10 @@
  *     const { y } = await s.run({ x: new Float32Array(T * D) });   // y.data, y.dims
  *     await s.release();
  *
- * The token count comes from the feeds' sizes (or `run(feeds, { T })`). With `worker` the
+ * The token count comes from the feeds' sizes (or `run(feeds, { T })`). A model compiled with
+ * a context bound (`maxContext`) keeps its KV caches between runs: each run appends its T
+ * positions after those cached so far (or after `run(feeds, { L })`), and `reset()` empties
+ * them, so a generation is a prefill run and then one run per token. With `worker` the
  * session compiles and runs in that Web Worker (`worker.ts`, bundled as `moec-worker.js`),
  * so the page never blocks; the session's methods are the same either way. The synchronous
  * loader (`loadWasmModel`) stays for code that wants no promises per forward.
@@ -43,7 +46,8 @@ export interface OutputTensor {
 /** What runs the engine: this thread, or a worker behind messages. */
 interface Runner {
   info: EngineInfo;
-  run(feeds: Record<string, Float32Array>, T: number): Promise<RunResult>;
+  run(feeds: Record<string, Float32Array>, T: number, L?: number): Promise<RunResult>;
+  reset(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -51,6 +55,8 @@ export class InferenceSession {
   /** Time of the last `run`'s forward, ms (in the worker when there is one; no messaging). */
   lastRunMs: number | undefined;
   private released = false;
+  /** With state: the positions the caches hold (each run appends its T; `reset` empties them). */
+  private cached = 0;
 
   private constructor(private readonly runner: Runner) {}
 
@@ -75,6 +81,14 @@ export class InferenceSession {
   get maxTokens(): number {
     return this.runner.info.maxTokens;
   }
+  /** The context bound of a session created with `maxContext` (its KV caches are state); else undefined. */
+  get maxContext(): number | undefined {
+    return this.runner.info.maxContext;
+  }
+  /** With state: the positions the caches hold, where the next run appends. */
+  get position(): number {
+    return this.cached;
+  }
   get inputNames(): string[] {
     return this.runner.info.inputs.map((i) => i.name);
   }
@@ -88,8 +102,12 @@ export class InferenceSession {
     return dimsAt(io, T);
   }
 
-  /** One forward: feeds by input name; outputs by name with their dims. */
-  async run(feeds: Record<string, Feed>, options: { T?: number } = {}): Promise<Record<string, OutputTensor>> {
+  /**
+   * One forward: feeds by input name; outputs by name with their dims. With state (a session
+   * created with `maxContext`), the tokens go after `L` cached positions (default: all the
+   * session has cached; a smaller L rewinds), and the session then holds L + T.
+   */
+  async run(feeds: Record<string, Feed>, options: { T?: number; L?: number } = {}): Promise<Record<string, OutputTensor>> {
     if (this.released) throw new Error('this session was released');
     const { inputs, outputs, maxTokens } = this.runner.info;
     const data: Record<string, Float32Array> = {};
@@ -111,9 +129,22 @@ export class InferenceSession {
       const claimed = f instanceof Float32Array ? undefined : f.dims;
       if (claimed && (claimed.length !== want.length || claimed.some((d, j) => d !== want[j]))) throw new RangeError(`feed '${i.name}' says dims [${claimed.join(', ')}]; at T = ${T} it is [${want.join(', ')}]`);
     }
-    const r = await this.runner.run(data, T);
+    const context = this.runner.info.maxContext;
+    if (context === undefined && options.L !== undefined) throw new RangeError('L: this session keeps no KV cache (create it with maxContext)');
+    const L = context === undefined ? undefined : options.L ?? this.cached;
+    if (context !== undefined && L !== undefined && !(Number.isInteger(L) && L >= 0 && L <= this.cached && L + T <= context))
+      throw new RangeError(`L = ${L}: this session holds ${this.cached} cached positions of at most ${context}, and T = ${T} more must fit (reset() to start again)`);
+    const r = await this.runner.run(data, T, L);
+    if (L !== undefined) this.cached = L + T;
     this.lastRunMs = r.ms;
     return Object.fromEntries(outputs.map((o) => [o.name, { type: 'float32' as const, data: r.outputs[o.name], dims: dimsAt(o, T) }]));
+  }
+
+  /** With state: empties the KV caches; the next run is a prefill. */
+  async reset(): Promise<void> {
+    if (this.released) throw new Error('this session was released');
+    await this.runner.reset();
+    this.cached = 0;
   }
 
   /** Frees the instance, the GPU buffers, and the worker if the session started it. */
@@ -141,14 +172,15 @@ function tokensOf(inputs: IoInfo[], feeds: Record<string, Float32Array>): number
 }
 
 function localRunner(engine: Engine): Runner {
-  const { run, release, ...info } = engine;
+  const { run, reset, release, ...info } = engine;
   return {
     info,
-    async run(feeds, T) {
+    async run(feeds, T, L) {
       const t0 = performance.now();
-      const outputs = await run(feeds, T);
+      const outputs = await run(feeds, T, L);
       return { outputs, ms: performance.now() - t0 };
     },
+    reset: async () => reset(),
     release: async () => release(),
   };
 }
@@ -201,7 +233,8 @@ async function workerRunner(w: Worker | string | URL, source: SessionSource, pro
   return {
     info,
     // The page's feeds are copied, not transferred: the caller keeps its arrays.
-    run: async (feeds, T) => (await call({ op: 'run', feeds, T })).result as RunResult,
+    run: async (feeds, T, L) => (await call({ op: 'run', feeds, T, ...(L !== undefined ? { L } : {}) })).result as RunResult,
+    reset: async () => void (await call({ op: 'reset' })),
     async release() {
       await call({ op: 'release' });
       if (own) worker.terminate();

@@ -26,15 +26,18 @@ async function answer(req: Request): Promise<[Reply, Transferable[]]> {
     case 'create': {
       engine?.release();
       engine = await (await engines()).createEngine(req.source, req.provider, { threads: req.threads });
-      const { run: _run, release: _release, ...info } = engine;
+      const { run: _run, reset: _reset, release: _release, ...info } = engine;
       return [{ id: req.id, ok: true, result: info }, []];
     }
     case 'run': {
       if (!engine) throw new Error('the worker has no model: create the session first');
       const t0 = performance.now();
-      const outputs = await engine.run(req.feeds, req.T);
+      const outputs = await engine.run(req.feeds, req.T, req.L);
       return [{ id: req.id, ok: true, result: { outputs, ms: performance.now() - t0 } }, buffersOf(outputs)];
     }
+    case 'reset':
+      engine?.reset();
+      return [{ id: req.id, ok: true, result: null }, []];
     case 'release':
       engine?.release();
       engine = undefined;

@@ -3,7 +3,7 @@
  * this file owns argument parsing, printing and exit codes:
  *   0 success, 1 an error in the user's input, 2 a bad command line, 3 a bug in moec.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { shapeToString } from '../../ir/dims.ts';
@@ -14,12 +14,14 @@ import type { Tensor } from '../../ir/tensor.ts';
 import { dtypeText } from '../../ir/quant-type.ts';
 import { type TensorType, isFloatDType } from '../../ir/types.ts';
 import { summarizeParams } from '../analysis/params.ts';
+import { kvCachePerToken } from '../analysis/kv-cache.ts';
 import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
-import { compileFile, quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats } from '../driver.ts';
+import { quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats } from '../driver.ts';
 import { readSafetensors } from '../../ir/safetensors.ts';
 import { type ImportResult, importHfConfig } from '../import/index.ts';
 import { importGguf } from '../import/gguf.ts';
+import { type ModelFile, loadModelFile } from '../model-file.ts';
 import { availableBackends, getBackend } from '../backends/registry.ts';
 import type { Backend as CompilerBackend, WeightManifest } from '../backends/backend.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
@@ -30,8 +32,11 @@ import { formatCount, formatTable } from '../format.ts';
 import { compileJson, compileReport } from './report.ts';
 import { MAX_LOCAL_RANKS, chipsOptions, expertParallelValues, packRanks, placementReport, recordRoutingRun } from './chips.ts';
 import { parseInt32 } from './int-option.ts';
+import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
+import { MAX_WASM_THREADS } from '../backends/wasm/threads.ts';
 import { writeRoutingStats } from '../cluster/routing-stats.ts';
 import { checkJson, runJson } from './json.ts';
+import { generateCommand } from './generate.ts';
 import { COMMANDS, commandHelp, commandOptions, overviewHelp } from './help.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { packageVersion } from '../io/package-root.ts';
@@ -71,7 +76,7 @@ function parseConsts(values: string[] | undefined): Record<string, number> {
 }
 
 function fileArg(positionals: string[], command: string): string {
-  if (positionals.length === 0) throw new UsageError(`\`moec ${command}\` needs a .moe file`, `moec ${command} examples/tiny.moe`);
+  if (positionals.length === 0) throw new UsageError(`\`moec ${command}\` needs a model: a .moe file, a Hugging Face config.json or model directory, or a .gguf file`, `moec ${command} examples/tiny.moe`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`);
   return positionals[0];
 }
@@ -154,6 +159,13 @@ const PARSE_OPTIONS = {
   'redundant-experts': { type: 'string' },
   'expert-load': { type: 'string' },
   'record-routing': { type: 'string' },
+  threads: { type: 'string' },
+  'prompt-ids': { type: 'string' },
+  prompt: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
 } as const;
 
 async function command(argv: string[], io: CliIO): Promise<number> {
@@ -188,13 +200,13 @@ async function command(argv: string[], io: CliIO): Promise<number> {
   switch (cmd) {
     case 'check': {
       const path = fileArg(rest, cmd);
-      const m = compileFile(path, { consts, quantize });
+      const m = readModel(path, { consts, quantize }, io).module;
       io.out(values.json ? JSON.stringify(checkJson(m, path), null, 1) : checkSummary(m, path));
       return 0;
     }
     case 'ir': {
       const path = fileArg(rest, cmd);
-      const m = compileFile(path, { consts, quantize });
+      const m = readModel(path, { consts, quantize }, io).module;
       if (values.after === undefined && !values['print-after-all'] && !values['verify-each']) {
         io.out(printIR(m).trimEnd());
         return 0;
@@ -216,8 +228,12 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const withWeights = values.weights !== undefined || values.seed !== undefined;
       if (withWeights && (values.out === undefined || values.emit !== undefined))
         throw new UsageError('--weights and --seed with `moec compile` write DIR/weights.bin beside the backend\'s files: give -o DIR (and no --emit)');
-      const m = compileFile(path, { consts });
-      const pipe = pipelineOptions(m, values);
+      const threads = parseInt32('threads', values.threads, 1, MAX_WASM_THREADS);
+      if (threads !== undefined && (values.out === undefined || values.emit !== undefined))
+        throw new UsageError('--threads with `moec compile` writes the threaded Wasm build beside model.wasm: give -o DIR (and no --emit)');
+      const m = readModel(path, { consts }, io).module;
+      const pipe = pipelineOptions(m, values, { stateByDefault: true });
+      if (threads !== undefined && pipe.target.backend !== 'wasm') throw new UsageError(`--threads ${threads} writes a threaded Wasm build; target ${pipe.target.name} is for the ${pipe.target.backend} backend`, 'use --target wasm-simd128 or wasm-scalar');
       const t0 = performance.now();
       const { program } = runPipeline(m, pipe);
       const ms = performance.now() - t0;
@@ -227,7 +243,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.out !== undefined) {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
-        const files = backend ? backend.emit(program!, pipe.target) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const files = backend ? backend.emit(program!, pipe.target, threads !== undefined ? { threads } : undefined) : { [`${m.name}.kir`]: printKernelIR(program!) };
         const bin = withWeights ? ['weights.bin', 'weights.bin.json'] : [];
         refuseInputOverwrite([values.out, ...[...Object.keys(files), ...bin].map((f) => join(values.out!, f))], inputPaths(values, path));
         if (withWeights) {
@@ -254,23 +270,27 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if ((chips.chips ?? 1) > 1 && backend !== 'c') throw new UsageError(`--chips ${chips.chips} runs the C backend over MPI`, 'pass --backend c');
       if ((chips.chips ?? 1) > MAX_LOCAL_RANKS)
         throw new UsageError(`--chips ${chips.chips}: moec run starts every rank on this machine (mpirun --oversubscribe), at most ${MAX_LOCAL_RANKS}`, 'on a cluster, run the MPI runner `moec compile --chips N -o DIR` writes with mpirun and a host file (docs/multi-chip.md)');
+      const threads = parseInt32('threads', values.threads, 1, MAX_WASM_THREADS);
+      if (threads !== undefined && backend !== 'wasm') throw new UsageError(`--threads ${threads} runs the wasm backend's threaded build`, 'pass --backend wasm');
       if (backend === 'ref') {
         if (values.check) throw new UsageError('--check compares a backend with the reference interpreter', 'pass --backend c, wasm or wgsl');
-        if (values.target !== undefined || values['max-tokens'] !== undefined) throw new UsageError('--target and --max-tokens choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
+        if (values.target !== undefined || values['max-tokens'] !== undefined || values['max-context'] !== undefined)
+          throw new UsageError('--target, --max-tokens and --max-context choose what a backend compiles for; the reference interpreter runs the graph', 'pass --backend c, wasm or wgsl');
       } else {
         if (values.f64) throw new UsageError('--f64 is a mode of the reference interpreter; the backends compute in float32');
         await getBackend(backend); // a usage error for an unknown name, before any work
       }
-      const m = compileFile(path, { consts, quantize: backend === 'ref' ? quantize : undefined });
+      const m = readModel(path, { consts, quantize: backend === 'ref' ? quantize : undefined }, io).module;
       const { tokens, bindings } = runSizes(m, values, path, noteTo(io));
       const maxTokens = backend === 'ref' ? undefined : maxTokensOption(m, values);
+      const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
       const t0 = performance.now();
       const loading = progressCallback('loading weights');
       const res = await (async () => {
         try {
           return backend === 'ref'
             ? { ...run(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, f64: values.f64, backend: 'ref', note: noteTo(io), onLoadProgress: loading.onProgress }), forwardMs: undefined }
-            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips });
+            : await runOnBackend(m, { tokens, bindings, seed, weights: values.weights, inputs: values.inputs, backend, target: values.target, maxTokens, maxContext, check: values.check, quantize, note: noteTo(io), onLoadProgress: loading.onProgress, ...chips, ...(threads ? { threads } : {}) });
         } finally {
           loading.end();
         }
@@ -289,7 +309,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         const compares = 'quantErrorBase' in res && res.quantErrorBase === 'dequantized' ? 'dequantized checkpoint' : 'f32 weights';
         io.out(JSON.stringify(runJson({ ...facts, outputs: res.outputs, agreement, quantError, quantize: values.quantize, compares, forwardMs: res.forwardMs ?? ms, totalMs: ms, wrote: values.out }), null, 1));
       } else {
-        const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : backend;
+        const ran = 'threads' in res ? res.threads : undefined;
+        const mode = backend === 'ref' ? `ref (${values.f64 ? 'float64' : 'float32'})` : ran !== undefined && ran > 1 ? `${backend} (${ran} threads)` : backend;
         io.out(`${m.name}  T=${tokens}  backend=${mode}  weights: ${src(values.weights)}  inputs: ${src(values.inputs)}`);
         for (const [name, t] of Object.entries(res.outputs)) {
           io.out(outputLine(name, t).join('\n'));
@@ -307,8 +328,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       if (values.target === undefined) throw new UsageError('`moec pack` needs --target', `targets: ${listTargets().join(', ')} (or a .yaml file)`);
       if (values.out === undefined) throw new UsageError('`moec pack` needs -o OUT.bin');
       refuseInputOverwrite([values.out, `${values.out}.json`], inputPaths(values, path));
-      const m = compileFile(path, { consts });
-      const pipe = pipelineOptions(m, values);
+      const m = readModel(path, { consts }, io).module;
+      const pipe = pipelineOptions(m, values, { stateByDefault: true });
       const backend = await getBackend(pipe.target.backend);
       const { program } = runPipeline(m, pipe);
       if (program!.ep) {
@@ -328,6 +349,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       io.out(`wrote ${values.out} (${manifest.bytes} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
+    case 'generate':
+      return generateCommand(fileArg(rest, cmd), values, { consts, quantize }, io, noteTo(io));
     case 'import': {
       if (rest.length !== 1) throw new UsageError(rest.length === 0 ? '`moec import` needs a config.json or a .gguf file' : `unexpected argument '${rest[1]}'`, 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe');
       if (Object.keys(consts).length > 0) throw new UsageError('--set is not an option of `moec import`', 'import first, then `moec check MODEL.moe --set ...`');
@@ -367,7 +390,8 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       const opts = analyzeOptions(values);
       const path = fileArg(rest, cmd);
       refuseInputOverwrite([values.svg], inputPaths(values, path));
-      const { module: m, imported } = analyzeInput(path, consts, noteTo(io));
+      const { module: m, imported: r } = readModel(path, { consts }, io);
+      const imported = r ? importedFrom(r) : undefined;
       const bound = m.dims.find((d) => d.name === 'T')?.max;
       if (bound !== undefined && opts.tokens > bound) throw new UsageError(`--tokens ${opts.tokens} is over the model's bound T <= ${bound}`);
       const a = analyzeModel(m, { ...opts, ...(imported ? { imported } : {}) });
@@ -378,7 +402,7 @@ async function command(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, import, quantize, analyze (see moec --help)');
+      throw new UsageError(`unknown command '${cmd}'`, 'commands: check, ir, compile, run, pack, generate, import, quantize, analyze (see moec --help)');
   }
 }
 
@@ -470,28 +494,14 @@ function importModel(path: string): ImportResult {
 }
 
 /**
- * A .moe file, or a Hugging Face config.json or llama.cpp .gguf through the importer (with
- * what it reports beside the graph), or a model directory as Hugging Face lays one out (its
- * config.json).
+ * The model of a command: a .moe file, or a Hugging Face config.json, model directory or
+ * llama.cpp .gguf through the importer (model-file.ts), with `--set` applied either way; the
+ * importer's notes (fields the config leaves out) go to stderr.
  */
-function analyzeInput(given: string, consts: Record<string, number>, note: (message: string) => void): { module: Module; imported?: ImportedFrom } {
-  const path = isDirectory(given) ? modelDirConfig(given) : given;
-  if (!path.endsWith('.json') && !path.endsWith('.gguf')) return { module: compileFile(path, { consts }) };
-  if (Object.keys(consts).length > 0) throw new UsageError('--set changes constants of a .moe file, not of a config.json', `import first (moec import ${path} -o model.moe), then analyze the .moe with --set`);
-  const r = importModel(path);
-  for (const n of r.notes) note(n.message);
-  return { module: r.module, imported: importedFrom(r) };
-}
-
-function isDirectory(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
-}
-
-/** A Hugging Face model directory's config.json (E501 when it has none). */
-function modelDirConfig(dir: string): string {
-  const config = join(dir, 'config.json');
-  if (!existsSync(config)) fail('E501', `${dir} is a directory without a config.json`, undefined, 'moec analyze takes a .moe file, a Hugging Face config.json, or a model directory holding one');
-  return config;
+function readModel(path: string, opts: { consts: Record<string, number>; quantize?: QuantScheme }, io: CliIO): ModelFile {
+  const r = loadModelFile(path, opts);
+  for (const n of r.imported?.notes ?? []) noteTo(io)(n.message);
+  return r;
 }
 
 /** The flag that sets each size of a run (the others are `--set` constants or have none). */
@@ -593,14 +603,38 @@ function packInputWeights(m: Module, pipe: PipelineOptions, values: Values, io: 
  * The pipeline checks each `--disable` name again, with the passes' own reasons, before
  * any pass runs.
  */
-function pipelineOptions(m: Module, values: Values): PipelineOptions {
+function pipelineOptions(m: Module, values: Values, opts: { stateByDefault?: boolean } = {}): PipelineOptions {
   const target = loadTarget((values.target as string | undefined) ?? 'x86-avx2');
   const disabled = ((values.disable as string[] | undefined) ?? []).flatMap((d) => d.split(',')).filter(Boolean);
   checkDisabled(disabled);
   const quantize = quantizeOption(values);
-  const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1);
-  return { target, maxTokens: maxTokensOption(m, values), ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
+  const maxContext = parseInt32('max-context', values['max-context'] as string | undefined, 1, 2 ** 31 - 1) ?? (opts.stateByDefault ? defaultContext(m) : undefined);
+  // A decoder with state prefills a long prompt in chunks (each call appends after L): by
+  // default its token bound is at most DEFAULT_MAX_TOKENS and the context bound, not the
+  // positions it was made for (163,840 for DeepSeek-V3: an 83 GiB arena).
+  const bound = m.dims.find((d) => d.name === 'T')?.max;
+  const maxTokens = maxTokensOption(m, values) ?? (maxContext !== undefined && hasCaches(m) ? Math.min(bound ?? DEFAULT_MAX_TOKENS, maxContext, DEFAULT_MAX_TOKENS) : undefined);
+  return { target, maxTokens, ...(maxContext !== undefined && { maxContext }), verifyEach: values['verify-each'] === true ? true : undefined, disabled, quantize, ...chipsOptions(values) };
 }
+
+/**
+ * The context bound `moec compile` and `moec pack` give a decoder model's caches without
+ * `--max-context`: its bound on L (the positions it was made for), at most
+ * DEFAULT_MAX_CONTEXT, so a compiled decoder owns its KV cache and can generate. A model
+ * without attention caches takes no state from it (the pass converts none).
+ */
+function defaultContext(m: Module): number | undefined {
+  if (!hasCaches(m)) return undefined;
+  return Math.min(m.dims.find((d) => d.name === 'L')?.max ?? DEFAULT_MAX_CONTEXT, DEFAULT_MAX_CONTEXT);
+}
+
+/** Whether the model has attention caches (a decoder: compiled, they can be state). */
+function hasCaches(m: Module): boolean {
+  return kvCachePerToken(m).layers > 0;
+}
+
+/** The largest context bound compile and pack give by default: what a state of that many positions costs is in the report. */
+const DEFAULT_MAX_CONTEXT = 4096;
 
 /**
  * Errors raised after compiling (a weight too large to run, a missing checkpoint tensor)

@@ -40,18 +40,18 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec ir examples/tiny.moe --after fuse-experts',
   },
   compile: {
-    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
+    usage: 'compile FILE --target NAME|FILE.yaml [--max-tokens N] [--max-context N] [-o DIR] [--emit kernel-ir]\n[--weights W.safetensors | --seed S] [--threads N] [--verify-each] [--disable PASS,...] [--json] [--set ...]',
     about:
-      "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json.",
-    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
+      "Fuse, tile and plan the model for a target; print the kernels, their tiles, the\narena size and the estimated time. -o DIR writes the target backend's files\n(or DIR/MODEL.kir, the kernel IR, with --emit kernel-ir or while the target's\nbackend is missing) into DIR, creating it if needed; other files in DIR are kept.\nWith --weights or --seed also DIR/weights.bin, the packed weights its loader\nreads (as moec pack writes them), and weights.bin.json. A decoder's KV caches\nbecome state the compiled model keeps, of min(its bound on L, 4096) positions\n(--max-context N), its token bound then at most 512 (--max-tokens N).",
+    options: ['target', 'max-tokens', 'max-context', 'out', 'emit', 'weights', 'seed', 'threads', 'verify-each', 'disable', 'quantize', 'quantize-router', 'json', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec compile examples/mixtral.moe --target x86-avx2 --max-tokens 64 -o out/',
   },
   run: {
     usage:
-      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
+      'run FILE [--tokens N] [--context L] [--seed S] [--weights W.safetensors] [--inputs X.safetensors]\n[--out Y.safetensors] [--backend ref|c|wasm|wgsl] [--target T]\n[--max-tokens N] [--max-context N] [--threads N] [--check] [--f64] [--json] [--set NAME=VALUE,...]',
     about:
       'Run the model and print the shape and statistics of each output. Weights and\ninputs are seeded random numbers unless read from safetensors files. A backend\nother than ref compiles the model for its target and runs the generated code;\n--check also runs the reference interpreter and prints the difference.',
-    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
+    options: ['tokens', 'context', 'seed', 'weights', 'inputs', 'out', 'backend', 'target', 'max-tokens', 'max-context', 'threads', 'check', 'quantize', 'quantize-router', 'f64', 'json', 'set', 'chips', 'redundant-experts', 'expert-load', 'record-routing'],
     example: 'moec run examples/mixtral.moe --tokens 8 --set D=512,F=1024 --backend c --check',
   },
   pack: {
@@ -59,6 +59,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
     about: "Write the weights in the layout the target backend's code reads (one aligned blob,\nGEMM weights pre-packed) and OUT.bin.json, where each tensor lies.",
     options: ['target', 'out', 'weights', 'seed', 'max-tokens', 'max-context', 'verify-each', 'disable', 'quantize', 'quantize-router', 'set', 'chips', 'redundant-experts', 'expert-load'],
     example: 'moec pack examples/tiny.moe --target x86-avx2 -o tiny.bin --seed 0',
+  },
+  generate: {
+    usage:
+      'generate MODEL (--prompt-ids 1,2,3 | --prompt TEXT) --max-new-tokens N [--weights W]\n[--backend ref|c|wasm|wgsl] [--target T] [--temperature F] [--top-k K] [--top-p P] [--seed S]\n[--max-context N] [--json] [--set ...]',
+    about:
+      'Generate tokens: compile the decoder with its KV caches as state of --max-context\npositions (default: prompt + N), prefill the prompt, then decode one token at a time,\nprinting each as it comes (with its text, when a tokenizer.json lies beside the model),\nthen prefill and decode tokens/s and the GB/s of weights a decode step reads. Greedy at\ntemperature 0 (default); otherwise sampled, the same for the same --seed. MODEL is a\n.moe file, a config.json, a model directory or a .gguf (docs/generate.md).',
+    options: ['prompt-ids', 'prompt', 'max-new-tokens', 'weights', 'seed', 'backend', 'target', 'max-context', 'temperature', 'top-k', 'top-p', 'quantize', 'quantize-router', 'json', 'set'],
+    example: 'moec generate examples/hf/Qwen3-30B-A3B/config.json --set V=64,D=16,LAYERS=2,E=4,K=2,F=8,H=2,G=1,HD=8 --prompt-ids 1,2,3 --max-new-tokens 8',
   },
   import: {
     usage: 'import CONFIG.json|MODEL.gguf [-o MODEL.moe]',
@@ -111,7 +119,11 @@ export const OPTIONS: Record<string, OptionHelp> = {
   cluster: { form: '--cluster C', text: 'moec analyze: a shipped cluster (targets/clusters/) or a cluster\n.yaml file (default h800)' },
   'train-tokens': { form: '--train-tokens N', text: 'moec analyze: training tokens; reports training FLOPs (3x the\nforward pass at the context L) and chip-hours (needs --mfu)' },
   mfu: { form: '--mfu F', text: 'moec analyze --train-tokens: model FLOPs utilisation, 0 < F <= 1,\nof the chip\'s bf16 peak' },
-  seed: { form: '--seed S', text: 'seed for random weights and inputs (0..4294967295, default 0)' },
+  seed: {
+    form: '--seed S',
+    text: 'seed for random weights and inputs (0..4294967295, default 0)',
+    per: { generate: 'seed of the random weights (without --weights) and of the sampling\n(0..4294967295, default 0)' },
+  },
   weights: {
     form: '--weights FILE|DIR',
     text: 'weights by moec name, or by checkpoint name through `from` patterns:\na .safetensors file, a model.safetensors.index.json (shards), or a\ndirectory holding either; F32/F16/BF16, fp8 with _scale_inv, i8/i4\nwith _scale (converted to the model\'s dtypes)',
@@ -148,10 +160,22 @@ export const OPTIONS: Record<string, OptionHelp> = {
     text: 'target capability sheet (x86-avx2, x86-avx512, wasm-simd128, wasm-scalar,\nwebgpu, npu-scratchpad) or a .yaml file',
   },
   'max-tokens': { form: '--max-tokens N', text: "largest token count the compiled program handles (default: T's bound)" },
+  threads: {
+    form: '--threads N',
+    text: 'moec run --backend wasm: run the threaded build on N threads (this one and\nN - 1 workers sharing its memory; the output is the one-thread output bit for bit)',
+    per: { compile: 'a Wasm target: also write the threaded build for up to N threads\n(model.threads.wasm and model.threads.json, reading the same weights.bin)' },
+  },
   'max-context': {
     form: '--max-context N',
-    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (default: the caches are inputs of every call)',
+    text: 'keep the KV caches in the compiled model, as state of up to N positions\n(cached and new): each call takes L, the positions already cached, and appends\nits tokens (compile and pack: default min(the bound on L, 4096) for a decoder;\nir: the caches stay inputs of every call without it; moec run on a backend loads\nthe --context L caches into that state, default N = L + T)',
+    per: { generate: 'the positions the KV caches hold, prompt and new tokens\n(default: their sum)' },
   },
+  'prompt-ids': { form: '--prompt-ids 1,2,3', text: 'moec generate: the prompt as token ids' },
+  prompt: { form: '--prompt TEXT', text: "moec generate: the prompt as text, encoded with the tokenizer.json beside\nthe model (E520 without one)" },
+  'max-new-tokens': { form: '--max-new-tokens N', text: 'moec generate: how many tokens to generate' },
+  temperature: { form: '--temperature F', text: 'moec generate: 0 (default) picks the most likely token; above 0 samples\nfrom softmax(logits / F)' },
+  'top-k': { form: '--top-k K', text: 'moec generate: sample among the K most likely tokens (0, default: all)' },
+  'top-p': { form: '--top-p P', text: 'moec generate: sample among the fewest most likely tokens whose\nprobability reaches P (0 < P <= 1, default 1: all)' },
   after: { form: '--after STEP', text: 'print the IR after a pipeline step (moec ir)' },
   'print-after-all': { form: '--print-after-all', text: 'print the IR after every step (moec ir)' },
   'verify-each': { form: '--verify-each', text: 'verify the IR (graph or kernel) around every pass' },

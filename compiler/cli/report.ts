@@ -5,9 +5,10 @@
  */
 import type { KProgram, Kernel, Step, Tiling } from '../../ir/kernel/kernel.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
-import { loopSlices } from '../../ir/kernel/walk.ts';
+import { forEachKernel, loopSlices } from '../../ir/kernel/walk.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
 import { dimToString, isSym } from '../../ir/dims.ts';
+import { stateBytes } from '../../ir/kernel/attention.ts';
 import { dtypeBytes } from '../../ir/types.ts';
 import { TOKENS, programCost } from '../cost/cost.ts';
 import { describeKernel } from './describe.ts';
@@ -61,7 +62,8 @@ function quantizedWeights(p: KProgram): string | undefined {
 function tileText(k: Kernel): string | undefined {
   if ((k.kind === 'attention' || k.kind === 'mla_attention') && k.schedule) {
     const s = k.schedule;
-    return `key tile ${s.keyTile}, decode split ${s.splits}${s.headBlock !== undefined ? `, heads in blocks of ${s.headBlock}` : ''}`;
+    const form = s.form === 'cheaper' ? ', absorbed or naive form by the cost of each call' : s.form !== undefined ? `, ${s.form} form` : '';
+    return `key tile ${s.keyTile}, decode split ${s.splits}${s.headBlock !== undefined ? `, heads in blocks of ${s.headBlock}` : ''}${form}`;
   }
   if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return undefined;
   const t = k.tile;
@@ -101,6 +103,8 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
   }
   const quant = quantizedWeights(p);
   if (quant) lines.push(quant);
+  const state = stateBytes(p);
+  if (state.buffers > 0) lines.push(`state: KV caches of ${p.maxContext} positions, ${formatBytes(state.bytes)} in ${state.buffers} buffer${state.buffers === 1 ? '' : 's'} (kept by the compiled model between calls; --max-context sets the positions)`);
   const { at, points } = estimates(p, target, maxTokens);
   const est = points.map((c) => `T=${c.tokens}: ${seconds(c.seconds)} (${(c.flops / 1e9).toFixed(2)} GFLOP, ${formatBytes(c.bytes)} from memory)`);
   const atText = Object.keys(at).length > 0 ? ` with ${Object.entries(at).map(([n, v]) => `${n} = ${v}`).join(', ')}` : '';
@@ -111,10 +115,17 @@ export function compileReport(p: KProgram, target: TargetCaps, maxTokens: number
 /**
  * The cost model's estimate for a decode step (T = 1) and a full batch (T = maxTokens),
  * with every other symbolic size (a decoder's cached length L) at its bound: the estimate
- * of a full cache; unbound, the cost model cannot size the attention kernels at all.
+ * of a full cache; unbound, the cost model cannot size the attention kernels at all. With a
+ * context bound the cache holds L + T <= CTX positions, so the cached length is at most
+ * CTX - maxTokens (its own bound is the model's context, far past a small --max-context).
  */
 function estimates(p: KProgram, target: TargetCaps, maxTokens: number): { at: Record<string, number>; points: Array<{ tokens: number; seconds: number; flops: number; bytes: number }> } {
   const at = Object.fromEntries(p.module.dims.filter((d) => d.name !== TOKENS).map((d) => [d.name, d.max ?? 0] as const));
+  if (p.maxContext !== undefined)
+    forEachKernel(p.steps, (k) => {
+      if ((k.kind === 'attention' || k.kind === 'mla_attention') && isSym(k.past))
+        for (const [name] of k.past.terms) if (name in at) at[name] = Math.min(at[name], Math.max(0, p.maxContext! - maxTokens));
+    });
   const points = [1, maxTokens].map((tokens) => {
     const c = programCost(p, target, tokens, at);
     return { tokens, seconds: c.seconds, flops: c.flops, bytes: c.bytes };
@@ -150,6 +161,7 @@ export function compileJson(p: KProgram, target: TargetCaps, maxTokens: number, 
     compileMs,
     kernelCount: n,
     kernels,
+    state: stateBytes(p).buffers > 0 ? { maxContext: p.maxContext, bytes: stateBytes(p).bytes } : null,
     arena: p.arenaBytes !== undefined && p.naiveBytes !== undefined ? { bytes: atTokens(p.arenaBytes, maxTokens), naiveBytes: p.naiveBytes } : null,
     estimate: { sizes: at, points },
     // Expert parallelism (--chips N): where each layer's experts live.

@@ -11,7 +11,8 @@
  * - attention reads its q/k/v operands, the cache rows some query sees and writes its
  *   result; with a sliding window of W only the last W - 1 cached rows are read;
  * - MLA counts the cheaper of DeepSeek's two forms (inference/model.py's attn_impl), as
- *   serving stacks pick by phase: the absorbed form, decode's, maps q_nope into the latent
+ *   serving stacks pick by phase, and as the kernels run them (ir/kernel/mla.ts `mlaForm`,
+ *   the one decision; a kernel whose schedule fixes a form is counted in that form): the absorbed form, decode's, maps q_nope into the latent
  *   space (2·Dn·C per head), takes scores against the cached latents and rope keys
  *   (2·(C + Dr) per key), sums values in the latent space (2·C per key) and maps them out
  *   (2·C·Dv per head); the naive form, prefill's and training's, expands every latent (cached
@@ -20,6 +21,7 @@
  *   decode step ~L/… cheaper absorbed. Its cache is read whole either way.
  */
 import { numel } from '../../ir/tensor.ts';
+import { mlaFlops, mlaForm } from '../../ir/kernel/mla.ts';
 
 /** Keys visible to each of `tokens` queries after `cached` positions, summed: Σ_t min(L + t + 1, W). */
 export function visibleKeys(tokens: number, cached: number, window: number): number {
@@ -63,15 +65,13 @@ export function decoderOpCost(op: string, s: OpSizes): { flops: number; bytes: n
       return { flops: h * keys * (2 * dk + 5 + 2 * dv), bytes: bytesOf(0) + bytesOf(1) + bytesOf(2) + cacheBytes + sinks + outBytes };
     }
     case 'mla_attention': {
-      const [t, h, dn] = s.inputs[0];
-      const dr = s.inputs[1][2];
-      const c = s.inputs[2][1];
+      const [t, heads, dn] = s.inputs[0];
+      const sizes = { heads, dn, dr: s.inputs[1][2], c: s.inputs[2][1], dv: s.outputs[0][2] };
       const l = s.inputs[4][0];
-      const dv = s.outputs[0][2];
-      const keys = visibleKeys(t, l, 0);
-      const absorbed = t * h * (2 * dn * c + 2 * c * dv) + h * keys * (2 * (c + dr) + 5 + 2 * c);
-      const naive = (l + t) * h * 2 * c * (dn + dv) + h * keys * (2 * (dn + dr) + 5 + 2 * dv);
-      return { flops: Math.min(absorbed, naive), bytes: s.inputs.reduce((a, _, i) => a + bytesOf(i), 0) + outBytes };
+      // The form the kernel runs: a schedule's fixed one (attrs.form), else the cheaper (mla.ts mlaForm).
+      const fixed = s.attrs.form === 'absorbed' || s.attrs.form === 'naive' ? s.attrs.form : undefined;
+      const flops = mlaFlops(t, l, sizes)[fixed ?? mlaForm(t, l, sizes)];
+      return { flops, bytes: s.inputs.reduce((a, _, i) => a + bytesOf(i), 0) + outBytes };
     }
     default:
       return undefined;

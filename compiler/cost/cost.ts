@@ -765,7 +765,7 @@ function attentionCost(k: AttentionKernel | MlaAttentionKernel, buf: Resolver, b
     outputs: [evalShape(buf(k.out).shape, bindings)],
     inputBytes: names.map((n) => dtypeBytes(buf(n).dtype)),
     outputBytes: [dtypeBytes(buf(k.out).dtype)],
-    attrs: { window: k.kind === 'attention' ? k.window : 0 },
+    attrs: { window: k.kind === 'attention' ? k.window : 0, form: k.schedule?.form },
   };
   const c = decoderOpCost(k.kind, sizes)!;
   // at its operands' rate, as the op's cost (opCost)

@@ -16,7 +16,7 @@ import { MoecError, fail } from '../../ir/diagnostics.ts';
 import { SourceFile } from '../../ir/source.ts';
 import { type GgufFile, readGguf } from '../../ir/gguf.ts';
 import { ggufMeta } from '../../ir/gguf-checkpoint.ts';
-import { type ImportResult, importHfConfig } from './index.ts';
+import { type ImportOptions, type ImportResult, importHfConfig } from './index.ts';
 
 /** The GGUF architectures moec imports and the transformers model_type each was converted from. */
 const MODEL_TYPES: Record<string, (f: GgufFile) => string> = {
@@ -116,12 +116,12 @@ export function ggufConfig(f: GgufFile): Record<string, unknown> {
  * Imports a GGUF file's metadata (only its header is read). The config it stands for goes
  * through the ordinary importer under `path`, so notes and the `.moe` header name the GGUF file.
  */
-export function importGguf(path: string): ImportResult & { config: Record<string, unknown> } {
+export function importGguf(path: string, opts: ImportOptions = {}): ImportResult & { config: Record<string, unknown> } {
   const f = readGguf(path);
   const config = ggufConfig(f);
   const text = JSON.stringify(config, null, 2);
   try {
-    return { ...importHfConfig(text, path), config };
+    return { ...importHfConfig(text, path, opts), config };
   } catch (e) {
     // A field error points into the config the metadata stands for: show that text, never the binary file.
     if (e instanceof MoecError) {

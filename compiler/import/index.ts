@@ -54,8 +54,17 @@ function torchDtype(cfg: HfConfig): { torchDtype?: string } {
   return key ? { torchDtype: cfg.str(key) } : {};
 }
 
-/** Imports a config.json's text; `path` is what diagnostics print. Throws MoecError (E8xx) naming the field at fault. */
-export function importHfConfig(json: string, path: string): ImportResult {
+/** What an import may change: `consts` override the generated text's named constants (`--set`), as for a .moe file. */
+export interface ImportOptions {
+  consts?: Record<string, number>;
+}
+
+/**
+ * Imports a config.json's text; `path` is what diagnostics print. Throws MoecError (E8xx) naming
+ * the field at fault; an error from `consts` (an unknown name, a size the graph refuses) points
+ * at the config field behind the constant.
+ */
+export function importHfConfig(json: string, path: string, opts: ImportOptions = {}): ImportResult {
   const doc = parseJsonDocument(json, path);
   const cfg = new HfConfig(doc);
   const modelType = cfg.str('model_type');
@@ -75,7 +84,7 @@ export function importHfConfig(json: string, path: string): ImportResult {
   const moePath = path.replace(/\.json$/, '') + '.moe';
   let module: Module;
   try {
-    module = compileMoeText(text, { path: moePath });
+    module = compileMoeText(text, { path: moePath, consts: opts.consts });
   } catch (e) {
     throw e instanceof MoecError ? pointIntoConfig(e, new SourceFile(moePath, text), doc) : e;
   }

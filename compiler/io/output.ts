@@ -20,6 +20,8 @@
  *   dies of the signal (long writes let the event loop run between chunks, so that happens
  *   promptly: `letSignalsIn`); a SIGKILL cannot be caught, so the next write into the same
  *   place (`sweepStale`) removes the leftovers of processes that no longer run.
+ * - Long-lived children (the C runner of a loaded model) are registered too (`trackChild`)
+ *   and killed on exit or on such a signal.
  */
 import { closeSync, constants, fchmodSync, fsyncSync, ftruncateSync, readSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,7 +92,26 @@ const live = new Set<string>();
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let exitHook = false;
 
+/** Child processes that live as long as an object of moec's (the C runner): ended with moec. */
+const children = new Set<{ kill(signal?: NodeJS.Signals): boolean }>();
+
+/**
+ * Registers a long-lived child process to be killed when moec ends (exit, or SIGINT, SIGTERM
+ * or SIGHUP, as temporaries are removed); returns the function that unregisters it. A child
+ * sees EOF on its stdin when moec dies of SIGKILL, which ends a runner that reads requests.
+ */
+export function trackChild(child: { kill(signal?: NodeJS.Signals): boolean }): () => void {
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', removeLive);
+  }
+  children.add(child);
+  return () => void children.delete(child);
+}
+
 function removeLive(): void {
+  for (const c of children) c.kill('SIGKILL');
+  children.clear();
   for (const p of live) {
     try {
       rmSync(p, { recursive: true, force: true });

@@ -10,7 +10,10 @@
  *   spread over threads by rows when heads are few, so its visible keys are split over up
  *   to every core, each part a partial softmax (max, sum, accumulator) for every head, merged
  *   afterwards. The partials live on the calling thread's stack, so the split is also kept
- *   within `PARTIALS_FLOATS` (where heads are that many, splitting by rows suffices).
+ *   within `PARTIALS_FLOATS` (where heads are that many, splitting by rows suffices);
+ * - MLA's form: `cheaper` (each call the form ir/kernel/mla.ts `mlaForm` picks for its T and
+ *   L, as the cost model counts) where the naive form's stack fits `PARTIALS_FLOATS`, else
+ *   `absorbed`.
  */
 import { evalShape } from '../../ir/dims.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../ir/kernel/attention.ts';
@@ -32,7 +35,7 @@ export const PARTIALS_FLOATS = 16384;
  * slices included). What one key costs in cache: attention reads a key and a value row
  * (Dk + Dv floats); MLA a latent and a rope key (C + Dr), and accumulates in the latent space (C).
  */
-export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer): AttentionSchedule {
+export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, target: TargetCaps, buf: (name: string) => KBuffer, maxTokens: number): AttentionSchedule {
   const last = (name: string): number => evalShape(buf(name).shape.slice(-1), {})[0];
   const heads = evalShape(buf(k.kind === 'attention' ? k.q : k.qNope).shape.slice(1, 2), {})[0];
   const [keyFloats, accFloats] = k.kind === 'attention' ? [last(k.q) + last(k.v), last(k.v)] : [last(k.kv) + last(k.kPe), last(k.kv)];
@@ -52,5 +55,8 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   const perHead = accFloats + (accFloats + 2) + keyTile;
   let headBlock = 1;
   for (let b = 1; b <= heads; b++) if (heads % b === 0 && b * perHead <= PARTIALS_FLOATS) headBlock = b;
-  return { keyTile, splits, headBlock };
+  // The naive form (prefill's) holds a tile of expanded keys and values and a (max, sum) pair
+  // per token on the stack: where those fit the stack block, each call runs the cheaper form.
+  const naiveFloats = keyTile * (last(k.qNope) + last(k.out) + 1) + 2 * maxTokens;
+  return { keyTile, splits, headBlock, form: naiveFloats <= PARTIALS_FLOATS ? 'cheaper' : 'absorbed' };
 }

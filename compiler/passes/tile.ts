@@ -399,7 +399,8 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
       const block = blocks.get(k.sorted);
       return block === undefined ? { ...k, ...split } : { ...k, block, ...split };
     }
-    if (k.kind === 'attention' || k.kind === 'mla_attention') return { ...k, schedule: attentionSchedule(k, target, buf), ...split };
+    // The program's own bound, not the count tiles are judged at: the naive MLA form keeps a pair per token of it on the stack.
+    if (k.kind === 'attention' || k.kind === 'mla_attention') return { ...k, schedule: attentionSchedule(k, target, buf, p.maxTokens ?? maxTokens), ...split };
     if (k.kind === 'dispatch' || k.kind === 'ep_combine') return k; // placed after tiling
     if (k.kind === 'op' || k.kind === 'router' || !tile) return tile ? { ...k, tile, ...split } : { ...k, ...split };
     const scheduled = { ...tile, ...cpuBlocking(k, tile, p, bindings, target), ...wasmPass(k, tile, maxTokens, target), ...quantDecode(k, p, target, isa) };

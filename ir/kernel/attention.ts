@@ -25,7 +25,7 @@ import { fail } from '../diagnostics.ts';
 import { type Dim, DimError, dimEq, evalDim, evalShape, isSym, shapeToString } from '../dims.ts';
 import { attendRow } from '../graph/interp-attention.ts';
 import { type Tensor, numel } from '../tensor.ts';
-import type { DType } from '../types.ts';
+import { type DType, dtypeBytes } from '../types.ts';
 import type { KProgram, KernelThreads } from './kernel.ts';
 import { loopSlices } from './walk.ts';
 
@@ -44,7 +44,15 @@ export interface AttentionSchedule {
    * together by kv head, which the model fixes.
    */
   headBlock?: number;
+  /**
+   * MLA: the form it runs (mla.ts `MlaForm`), or `cheaper`: per call the form `mlaForm` picks
+   * for its T and L, as the cost model counts. Absent: absorbed.
+   */
+  form?: 'absorbed' | 'naive' | 'cheaper';
 }
+
+/** The values of `AttentionSchedule.form`. */
+export const MLA_SCHEDULE_FORMS = ['absorbed', 'naive', 'cheaper'] as const;
 
 /**
  * out[T, H, Dv] = attention(q[T, H, Dk], keys and values of the cache then of k[T, G, Dk],
@@ -193,6 +201,7 @@ export function checkAttention(k: AttentionKernel, b: Partial<Record<'q' | 'k' |
   if (isSym(h) || isSym(g) || g < 1 || h % g !== 0) bad(`${size(h)} query heads do not split over ${size(g)} kv heads`);
   if (b.sinks && !(b.sinks.shape.length === 1 && dimEq(b.sinks.shape[0], h))) bad(`sinks ${b.sinks.name} is ${show(b.sinks)}, expected one per query head`);
   if (!Number.isInteger(k.window) || k.window < 0) bad(`window = ${k.window} is not 0 (none) or a positive whole number`);
+  if (k.schedule?.form !== undefined) bad(`schedule form = ${k.schedule.form}: only MLA has forms to choose from`);
   checkCacheAndSchedule(k, kc, bad);
 }
 
@@ -226,6 +235,8 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
     const x = k.schedule?.[key];
     if (x !== undefined && !(Number.isInteger(x) && x >= 1)) bad(`schedule ${key} = ${x} is not a positive whole number`);
   }
+  const form = k.schedule?.form;
+  if (form !== undefined && !(MLA_SCHEDULE_FORMS as readonly string[]).includes(form)) bad(`schedule form = ${form} is not one of ${MLA_SCHEDULE_FORMS.join(', ')}`);
 }
 
 /**
@@ -233,14 +244,21 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
  * what `interpretKernelIR` takes as `state`, and what the caller keeps between calls.
  */
 export function allocateState(p: KProgram, opts: { f64?: boolean } = {}): Record<string, Tensor> {
-  const slices = loopSlices(p.steps);
   const out: Record<string, Tensor> = {};
-  for (const b of p.buffers) {
-    if (b.kind !== 'state' || slices.has(b.name)) continue;
-    const shape = evalShape(b.shape, { [CONTEXT_DIM]: p.maxContext ?? 0 });
-    out[b.name] = { dtype: b.dtype, shape, data: opts.f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape)) };
-  }
+  for (const { name, dtype, shape } of stateShapes(p)) out[name] = { dtype, shape, data: opts.f64 ? new Float64Array(numel(shape)) : new Float32Array(numel(shape)) };
   return out;
+}
+
+/** The program's state buffers (not their loop slices, views of them) at its context bound. */
+function stateShapes(p: KProgram): Array<{ name: string; dtype: DType; shape: number[] }> {
+  const slices = loopSlices(p.steps);
+  return p.buffers.filter((b) => b.kind === 'state' && !slices.has(b.name)).map((b) => ({ name: b.name, dtype: b.dtype, shape: evalShape(b.shape, { [CONTEXT_DIM]: p.maxContext ?? 0 }) }));
+}
+
+/** What a program's state costs at its context bound: bytes (at the buffers' dtypes) and buffers; 0 and 0 without state. */
+export function stateBytes(p: KProgram): { bytes: number; buffers: number } {
+  const state = stateShapes(p);
+  return { bytes: state.reduce((sum, b) => sum + numel(b.shape) * dtypeBytes(b.dtype), 0), buffers: state.length };
 }
 
 /** Empties the state (zeroes it). Not needed for correctness (a call with L = 0 starts afresh); it makes a state's bytes reproducible. */

@@ -16,7 +16,7 @@ import { MoecError, didYouMean, fail } from '../diagnostics.ts';
 import { SourceFile } from '../source.ts';
 import type { Dim } from '../dims.ts';
 import type { AttrValue, Attrs } from '../graph/graph.ts';
-import type { AttentionKernel, AttentionSchedule } from './attention.ts';
+import { type AttentionKernel, type AttentionSchedule, MLA_SCHEDULE_FORMS } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
 import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
@@ -696,9 +696,10 @@ class Reader {
   }
 
   attentionSchedule(): AttentionSchedule {
-    this.done([], [], ['key_tile', 'splits', 'head_block']);
+    this.done([], [], ['key_tile', 'splits', 'head_block', 'form']);
     const s: AttentionSchedule = { keyTile: this.int('key_tile'), splits: this.int('splits') };
     if (this.attrs.has('head_block')) s.headBlock = this.int('head_block');
+    if (this.attrs.has('form')) s.form = this.str('form', MLA_SCHEDULE_FORMS);
     return s;
   }
 

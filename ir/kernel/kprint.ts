@@ -51,7 +51,8 @@
  *   - gemm: trans_b
  *   - attention (`attention.ts`): scale, window, past (a size: the cached positions), then
  *     `schedule(key_tile=N, splits=N)` when the tiler has set it
- *   - mla_attention (`mla.ts`): scale, past, then the schedule as for attention
+ *   - mla_attention (`mla.ts`): scale, past, then the schedule as for attention, with
+ *     `head_block=N` and `form="absorbed"|"naive"|"cheaper"` when set
  * - Epilogues, in order: `bias(BUFFER)`, `act(FN)`, `glu(FN, LAYOUT)` plus `, limit=X` and
  *   `, alpha=X` when set, `combine(WEIGHTS)`.
  * - Tiling: `tile(m=, n=, k=, mr=, nr=, vector=)`, then the schedule fields that are set:
@@ -278,7 +279,7 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
 
 /** ` schedule(key_tile=256, splits=2)` of an attention or MLA kernel, or nothing. */
 function printSchedule(s: AttentionSchedule | undefined): string {
-  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''})` : '';
+  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''}${s.form !== undefined ? `, form=${JSON.stringify(s.form)}` : ''})` : '';
 }
 
 /** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */

@@ -45,6 +45,64 @@ export interface MlaAttentionKernel {
   threads?: KernelThreads;
 }
 
+/**
+ * The two forms of MLA (DeepSeek's inference/model.py attn_impl): `absorbed` (decode's: the
+ * file header) and `naive` (prefill's: every latent, cached and new, expanded once per head
+ * into its key k_nope = W_UK c_j and value W_UV c_j, then ordinary attention at the head dims).
+ */
+export type MlaForm = 'absorbed' | 'naive';
+
+/** The fixed sizes of an MLA kernel: heads, nope, rope and value dims per head, latent width. */
+export interface MlaSizes {
+  heads: number;
+  dn: number;
+  dr: number;
+  dv: number;
+  c: number;
+}
+
+/**
+ * FLOPs of each form for `tokens` new queries after `past` cached positions (one multiply-add
+ * = 2, a softmax element 5; compiler/cost/attention.ts's conventions). Absorbed: per query row
+ * q_nope into the latent space and the result out of it (2·C·(Dn + Dv)), per visible key a
+ * score against latent and rope key and a latent-space sum (2·(C + Dr) + 5 + 2·C). Naive: per
+ * position and head the expansion (2·C·(Dn + Dv)), per visible key the head-dim score and sum
+ * (2·(Dn + Dr) + 5 + 2·Dv).
+ */
+export function mlaFlops(tokens: number, past: number, s: MlaSizes): Record<MlaForm, number> {
+  const keys = mlaVisibleKeys(tokens, past);
+  const expand = 2 * s.c * (s.dn + s.dv);
+  return {
+    absorbed: tokens * s.heads * expand + s.heads * keys * (2 * (s.c + s.dr) + 5 + 2 * s.c),
+    naive: (past + tokens) * s.heads * expand + s.heads * keys * (2 * (s.dn + s.dr) + 5 + 2 * s.dv),
+  };
+}
+
+/** Keys the `tokens` causal queries after `past` cached positions see, summed: Σ_t (past + t + 1). */
+export function mlaVisibleKeys(tokens: number, past: number): number {
+  return tokens * past + (tokens * (tokens + 1)) / 2;
+}
+
+/**
+ * What the choice between the forms comes down to: `mlaFlops` absorbed − naive is
+ * H·(keys·perKey − past·perCached), so the naive form is cheaper exactly when
+ * keys·perKey > past·perCached (the rope and softmax terms cancel). The C kernel evaluates
+ * this same inequality per call with these coefficients.
+ */
+export function mlaFormRule(s: MlaSizes): { perKey: number; perCached: number } {
+  return { perKey: 4 * s.c - 2 * (s.dn + s.dv), perCached: 2 * s.c * (s.dn + s.dv) };
+}
+
+/**
+ * The form a call of `tokens` new positions after `past` cached ones runs: the one with fewer
+ * FLOPs, absorbed on a tie. The one decision the cost model counts and the kernels run
+ * (schedule form `cheaper`).
+ */
+export function mlaForm(tokens: number, past: number, s: MlaSizes): MlaForm {
+  const { perKey, perCached } = mlaFormRule(s);
+  return mlaVisibleKeys(tokens, past) * perKey > past * perCached ? 'naive' : 'absorbed';
+}
+
 /** Runs one MLA kernel in the absorbed form (file header); a state cache is appended to first. */
 export function runMla(
   k: MlaAttentionKernel,

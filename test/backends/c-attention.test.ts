@@ -6,7 +6,7 @@
  * within 1e-5 of the interpreter's (the C kernel sums in float32 with an online softmax, the
  * interpreter in float64 with a two-pass one). Both the tiler's schedule and a hand-set one
  * (tiles of 16 keys, so the online softmax rescales across tiles, and a decode split over 4
- * threads, so partial softmaxes are merged). The cache file persists between calls; one
+ * threads, so partial softmaxes are merged). The runner keeps the cache between calls; one
  * prefill of 15 equals 7 + 8 steps; forward rejects a bad context; the emitted C is snapshotted.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -134,7 +134,7 @@ describe('C backend: attention with the KV cache as state', () => {
     }
   });
 
-  it('refuses a cache that is an input (no context bound) with E701 and a hint; Wasm and WGSL still refuse attention', async () => {
+  it('refuses a cache that is an input (no context bound) with E701 and a hint, as Wasm and WGSL do', async () => {
     const t = loadTarget('x86-avx2');
     const p = program('x86-avx2', null);
     expect(() => renderC(p, t)).toThrow(/E701: the C backend runs attention with the KV cache as state the model owns, but layers\.layers\.a\.k_cache is an input/);
@@ -145,7 +145,7 @@ describe('C backend: attention with the KV cache as state', () => {
     }
     for (const [name, target] of [['wasm', 'wasm-simd128'], ['wgsl', 'webgpu']] as const) {
       const backend = await getBackend(name);
-      expect(() => backend.emit(program(target), loadTarget(target)), name).toThrow(/E701: the \w+ backend cannot run attention \(an imported whole model\) yet/);
+      expect(() => backend.emit(program(target, null), loadTarget(target)), name).toThrow(/E701: the \w+ backend runs attention with the KV cache as state the model owns, but \S+ is an input/);
     }
   });
 
@@ -162,9 +162,11 @@ describe('C backend: attention with the KV cache as state', () => {
       expect(c.code, c.err).toBe(0);
       expect(c.out).toMatch(/attention \(online softmax, window 20, sinks\)\n\s+key tile \d+, decode split \d+\n/);
       expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 48');
-      const refused = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
-      expect(refused.code).toBe(1);
-      expect(refused.err).toMatch(/E701: the C backend runs attention with the KV cache as state/);
+      // Without --max-context compile gives the caches state of the model's bound on L (64) by default
+      const byDefault = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);
+      expect(byDefault.code, byDefault.err).toBe(0);
+      expect(byDefault.out).toContain('state: KV caches of 64 positions');
+      expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 64');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

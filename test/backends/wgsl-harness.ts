@@ -1,4 +1,5 @@
-/** What the WGSL test files share: the adapter probe and the guard-mode check. */
+/** What the WGSL test files share: the adapter probe, the shaders-compile check and the guard-mode check. */
+import { expect } from 'vitest';
 import { getDevice } from '../../compiler/backends/wgsl/gpu.ts';
 import { NODE_GPU } from '../../compiler/backends/wgsl/node-gpu.ts';
 import type { planWgsl } from '../../compiler/backends/wgsl/plan.ts';
@@ -42,4 +43,15 @@ export function strayWrites(p: KProgram, plan: ReturnType<typeof planWgsl>, T: n
     for (let i = 0; i < arena.length && stray.length < 8; i++) if (!ok[k][i] && arena[i] !== CANARY) stray.push(`${k}:${i * 4}`);
   });
   return stray;
+}
+
+/** Each kernel's shader compiles without messages and makes a pipeline on `device` (its limits: WebGPU's defaults). */
+export async function expectPipelines(device: GPUDevice, kernels: ReturnType<typeof planWgsl>['kernels'], label: string): Promise<void> {
+  device.pushErrorScope('validation');
+  for (const k of kernels) {
+    const module = device.createShaderModule({ code: k.shader.code });
+    expect((await module.getCompilationInfo()).messages.map((m) => m.message), `${label} ${k.name}`).toEqual([]);
+    device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.shader.entry } });
+  }
+  expect((await device.popErrorScope())?.message, label).toBeUndefined();
 }

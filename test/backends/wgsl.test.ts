@@ -30,7 +30,7 @@ import { loadTarget } from '../../compiler/target/load.ts';
 import type { KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
 import { SMALL } from '../small-sizes.ts';
-import { missingAdapter, strayWrites } from './wgsl-harness.ts';
+import { expectPipelines, missingAdapter, strayWrites } from './wgsl-harness.ts';
 import { arenaParts } from '../../compiler/backends/wgsl/shader.ts';
 import { atTokens } from '../../ir/kernel/memory.ts';
 import { verifyKernelIR } from '../../ir/kernel/kverify.ts';
@@ -80,13 +80,7 @@ describe.skipIf(missing !== null)('wgsl backend on a WebGPU adapter', () => {
     try {
       for (const file of Object.keys(SMALL)) {
         const plan = planWgsl(compileModel(compileFile(`examples/${file}`), { target, maxTokens: 256 }).program, target);
-        device.pushErrorScope('validation');
-        for (const k of plan.kernels) {
-          const module = device.createShaderModule({ code: k.shader.code });
-          expect((await module.getCompilationInfo()).messages.map((m) => m.message), `${file} ${k.name}`).toEqual([]);
-          device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: k.shader.entry } });
-        }
-        expect((await device.popErrorScope())?.message, file).toBeUndefined();
+        await expectPipelines(device, plan.kernels, file);
       }
     } finally {
       device.destroy();

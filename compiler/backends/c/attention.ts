@@ -7,9 +7,9 @@
 import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
-import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import { type MlaAttentionKernel, mlaFormRule } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
-import { bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
+import { refuseInputCaches } from '../state-caches.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
 export interface AttentionViewContext {
@@ -19,25 +19,15 @@ export interface AttentionViewContext {
   lanes: number;
   /** A C float literal. */
   num: (x: number) => string;
+  /** The program's token bound (the naive MLA form keeps a (max, sum) pair per token). */
+  maxTokens: number;
 }
 
 /** The C parameter of `forward` that holds the cached positions L. */
 export const C_PAST = 'L';
 
-/**
- * Refuses a program whose attention reads its cache as an input (compiled without a context
- * bound), before any size that depends on L trips the renderer elsewhere.
- */
-export function checkStateCaches(p: KProgram): void {
-  const buffer = bufferResolver(p);
-  forEachKernel(p.steps, (k) => {
-    if (k.kind !== 'attention' && k.kind !== 'mla_attention') return;
-    const name = k.kind === 'attention' ? k.kCache : k.kvCache;
-    const cache = buffer(name);
-    if (cache.kind !== 'state')
-      fail('E701', `the C backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L; moec run --backend c does not pass caches to such a model yet');
-  });
-}
+/** Refuses attention that reads its caches as inputs (compiled without a context bound): `refuseInputCaches`. */
+export const checkStateCaches = (p: KProgram): void => refuseInputCaches(p, 'C');
 
 /** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
 function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {
@@ -95,6 +85,8 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   const [, dv] = dims(k.out);
   const headBlock = schedule.headBlock ?? 1;
   if (heads % headBlock !== 0) throw new Error(`C backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
+  const form = schedule.form ?? 'absorbed';
+  const rule = mlaFormRule({ heads, dn, dr, dv, c: latent });
   const args = [
     { field: 'q_nope', expr: c.v(k.qNope) },
     { field: 'q_pe', expr: c.v(k.qPe) },
@@ -109,7 +101,7 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
   ];
   const view = {
     mla: true,
-    summaryLine: `latent attention (absorbed), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    summaryLine: `latent attention (${form === 'cheaper' ? 'absorbed or naive, the cheaper for each call\'s T and L' : form}), ${heads} heads in blocks of ${headBlock}, latent ${latent} + rope ${dr}, nope ${dn}, values ${dv}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
     headBlock,
     blocks: heads / headBlock,
     heads,
@@ -118,6 +110,11 @@ export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record
     dv,
     c: latent,
     rowsPerHead: dn + dv,
+    naive: form !== 'absorbed',
+    cheaper: form === 'cheaper',
+    perKey: rule.perKey,
+    perCached: rule.perCached,
+    maxTokens: c.maxTokens,
     scale: c.num(k.scale),
     keyTile: schedule.keyTile,
     splits: schedule.splits,

@@ -4,17 +4,22 @@
  * builds them with the system compiler and runs them here (`moec run --backend c`, the
  * parity tests, the benchmark).
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { MoecError, fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
+import { stateBytes } from '../../../ir/kernel/attention.ts';
+import { atTokens } from '../../../ir/kernel/memory.ts';
+import { formatBytes } from '../../../ir/kernel/kprint.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { isOsError, osReason } from '../../../ir/user-file.ts';
 import { fillNewFile, letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { type WriteAt, blobSource } from '../weights.ts';
+import { stateFromCaches } from '../state-caches.ts';
+import { CRunnerSession, REQUEST } from './session.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount, writeCWeightBlob } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
@@ -23,13 +28,16 @@ import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 /**
  * A model built as an executable, with its weights blob written once into a private
  * temporary directory (`moec-c-PID-XXXXXX`, removed by `dispose`, by ^C or SIGTERM, or by
- * the next run after a SIGKILL: compiler/output.ts).
+ * the next run after a SIGKILL: compiler/io/output.ts). `forward`, `reset` and `loadCaches`
+ * go to one persistent runner process (session.ts) that holds the weights, the arena and
+ * the KV cache region between calls; `run` (the benchmark's repeated, profiled runs) starts
+ * the runner once per call.
  */
 export class CModel implements LoadedModel {
   private readonly dir: string;
   private readonly weightsPath: string;
-  /** The KV cache region between calls (a model with state): the runner reads and writes it back. */
-  private readonly cachePath: string;
+  private readonly session: CRunnerSession;
+  private readonly maxTokens: number;
   /** Environment of the runner program (e.g. MOEC_FLUSH_MIB for the benchmark). */
   env: Record<string, string> = {};
 
@@ -38,13 +46,14 @@ export class CModel implements LoadedModel {
     readonly exe: string,
     /** The weights blob, or what writes it (streamed weights: into the runner's file as it fills, never whole in memory). */
     blob: Uint8Array | ((write: WriteAt) => void),
-    private readonly maxTokens: number,
+    /** The program built: its token bound, and its state buffers for `loadCaches`. */
+    private readonly program: KProgram,
     /** Threads forward uses (default: the target's cores). */
     public threads: number,
   ) {
+    this.maxTokens = program.maxTokens!;
     this.dir = makeTempDir('moec-c');
     this.weightsPath = join(this.dir, 'weights.bin');
-    this.cachePath = join(this.dir, 'cache.bin');
     try {
       if (blob instanceof Uint8Array) writeFileSync(this.weightsPath, blob);
       else fillNewFile(this.weightsPath, (write) => (blob(write), src.layout.bytes));
@@ -53,61 +62,119 @@ export class CModel implements LoadedModel {
       if (e instanceof MoecError || !isOsError(e)) throw e;
       fail('E506', `cannot write the weights for the C runner to ${this.weightsPath}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
     }
+    this.session = new CRunnerSession(exe, this.weightsPath, `the C runner of ${src.file}`, () => this.env);
   }
 
   lastForwardMs?: number;
 
+  /** The persistent runner's process id, once a call started it (tests: that dispose ends it). */
+  get runnerPid(): number | undefined {
+    return this.session.pid;
+  }
+
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
-    // A ^C during the build or the weights' write ends moec here, before the runner starts.
+    const T = bindings.T;
+    const L = this.checkCall(T, bindings.L);
+    // Sent at the call, so calls (and reset and loadCaches) reach the runner in program order.
+    const bytes = this.src.outputs.map((o) => o.floats(T) * 4);
+    const answer = this.session.ask([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T), 12 + bytes.reduce((a, b) => a + b, 0));
+    // A ^C during the build or the weights' write ends moec here.
     await letSignalsIn();
-    const { outputs, times } = this.run(inputs, bindings.T, 1, bindings.L);
-    this.lastForwardMs = times[0];
-    return outputs;
+    const body = await answer;
+    withDataErrors(body.readInt32LE(0));
+    this.lastForwardMs = body.readDoubleLE(4);
+    let at = 12;
+    return Object.fromEntries(
+      this.src.outputs.map((o, i) => {
+        const raw = new Uint8Array(body.subarray(at, at + bytes[i])).buffer;
+        at += bytes[i];
+        return [o.name, outputTensor(o, T, raw)];
+      }),
+    );
   }
 
   /**
-   * Runs forward `repeat` times in one process; the outputs of the last run, each run's time
-   * (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean time per run. With
-   * state, `L` is the positions already cached: the call appends T more.
+   * Runs forward `repeat` times in one process started for this call; the outputs of the last
+   * run, each run's time (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean
+   * time per run. With state, the process's cache region starts empty and each run appends
+   * at `L`: a timing of a step at context L (the cached values do not change its cost); the
+   * persistent runner's state is not touched.
    */
   run(inputs: Record<string, Tensor>, T: number, repeat: number, L?: number): { outputs: Record<string, Tensor>; times: number[]; kernels?: Record<string, number> } {
-    checkTokenCount(T, this.maxTokens);
+    const past = this.checkCall(T, L);
     const args = [this.weightsPath, String(T), String(this.threads), String(repeat)];
-    const context = this.src.maxContext;
-    if (context !== undefined) {
-      if (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context)
-        fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
-      args.push(this.cachePath, String(L), String(context));
-    }
-    for (const [i, x] of this.src.inputs.entries()) {
-      const t = inputs[x.name];
-      if (!t) fail('E503', `missing input '${x.name}'`);
-      if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
+    if (this.src.maxContext !== undefined) args.push(String(past), String(this.src.maxContext));
+    this.inputBytes(inputs, T).forEach((bytes, i) => {
       // Files by position, not name: a long input name would pass the file system's limit.
       const path = join(this.dir, `in.${i}.f32`);
-      writeFileSync(path, new Uint8Array((x.int ? Int32Array : Float32Array).from(t.data).buffer));
+      writeFileSync(path, bytes);
       args.push(path);
-    }
+    });
     const outPaths = this.src.outputs.map((_, i) => join(this.dir, `out.${i}.f32`));
     args.push(...outPaths);
-    const { times, kernels } = withDataErrors(() => runExecutable(this.exe, args, this.env));
+    const { times, kernels } = oneShot(() => runExecutable(this.exe, args, this.env));
     const outputs: Record<string, Tensor> = {};
     this.src.outputs.forEach((o, i) => {
       const bytes = readFileSync(outPaths[i]);
-      const raw = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-      outputs[o.name] = o.int ? { dtype: 'i32', shape: o.shape(T), data: new Int32Array(raw) } : { dtype: 'f32', shape: o.shape(T), data: new Float32Array(raw) };
+      outputs[o.name] = outputTensor(o, T, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     });
     return { outputs, times, ...(kernels ? { kernels } : {}) };
   }
 
-  /** Empties the KV cache (the next call should then be a prefill, L = 0). */
+  /** Empties the KV cache (the next call should then be a prefill, L = 0); after a killed runner, the next call starts a new one. */
   reset(): void {
-    rmSync(this.cachePath, { force: true });
+    this.session.restart();
+    // A runner not started (or just forgotten) starts with an empty cache anyway.
+    if (this.session.pid !== undefined) this.session.send([REQUEST.reset, 0, 0, 0]);
+  }
+
+  /** Fills positions 0..L-1 of the runner's cache region from caches as the graph takes them (state-caches.ts). */
+  loadCaches(caches: Record<string, Tensor>, L: number): void {
+    if (this.src.maxContext === undefined) throw new Error('loadCaches: this C model has no state (compiled without a context bound)');
+    const states = stateFromCaches(this.program, caches, L);
+    const byName = new Map(states.map((s) => [s.name, s]));
+    // The region as model.c.hbs lays it out: the state buffers in render order, each aligned.
+    const align = this.src.layout.align;
+    const region = new Uint8Array(this.src.stateRegions.reduce((at, name) => at + Math.ceil((byName.get(name)!.data.byteLength) / align) * align, 0));
+    let at = 0;
+    for (const name of this.src.stateRegions) {
+      const s = byName.get(name);
+      if (!s) throw new Error(`loadCaches: no state buffer ${name} in the program`);
+      region.set(new Uint8Array(s.data.buffer, s.data.byteOffset, s.data.byteLength), at);
+      at += Math.ceil(s.data.byteLength / align) * align;
+    }
+    this.session.restart();
+    this.session.send([REQUEST.cache, 0, 0, 0], [region]);
   }
 
   dispose(): void {
+    this.session.close();
     removeTemp(this.dir);
   }
+
+  /** Checks T against the token bound and, with state, L + T against the context bound; the L to pass (0 without state). */
+  private checkCall(T: number, L: number | undefined): number {
+    checkTokenCount(T, this.maxTokens);
+    const context = this.src.maxContext;
+    if (context === undefined) return 0;
+    if (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context)
+      fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
+    return L;
+  }
+
+  /** Each input's bytes at T, in forward's order (int32 for i32 inputs, float32 else). */
+  private inputBytes(inputs: Record<string, Tensor>, T: number): Uint8Array[] {
+    return this.src.inputs.map((x) => {
+      const t = inputs[x.name];
+      if (!t) fail('E503', `missing input '${x.name}'`);
+      if (t.data.length !== x.floats(T)) fail('E504', `input '${x.name}' holds ${t.data.length} values, expected ${x.floats(T)} at T = ${T}`);
+      return new Uint8Array((x.int ? Int32Array : Float32Array).from(t.data).buffer);
+    });
+  }
+}
+
+function outputTensor(o: CSources['outputs'][number], T: number, raw: ArrayBuffer): Tensor {
+  return o.int ? { dtype: 'i32', shape: o.shape(T), data: new Int32Array(raw) } : { dtype: 'f32', shape: o.shape(T), data: new Float32Array(raw) };
 }
 
 /**
@@ -116,11 +183,25 @@ export class CModel implements LoadedModel {
  * makes it (the benchmark reads it from its cache instead when it can).
  */
 export function loadC(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts: BuildOptions & { blob?: (make: () => Uint8Array) => Uint8Array } = {}): CModel {
+  checkStateFits(program, target);
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
   const make = (): Uint8Array => cWeightBlob(src.layout, blobSource(program, weights));
   const blob = opts.blob ? opts.blob(make) : (write: WriteAt) => writeCWeightBlob(src.layout, blobSource(program, weights), write);
-  return new CModel(src, exe, blob, program.maxTokens!, target.cores);
+  return new CModel(src, exe, blob, program, target.cores);
+}
+
+/**
+ * The KV caches (state at the context bound) and the arena must fit the target's main memory,
+ * as Wasm's linear memory (wasm/layout.ts) and WebGPU's bindings are checked: a --max-context
+ * of 2e9 gave a C runner that died 'out of memory' (exit 3), or emitted code for 476 GiB.
+ */
+function checkStateFits(p: KProgram, target: TargetCaps): void {
+  const main = target.memory?.at(-1);
+  const state = stateBytes(p).bytes;
+  const arena = p.arenaBytes !== undefined && p.maxTokens !== undefined ? atTokens(p.arenaBytes, p.maxTokens) : 0;
+  if (main && state > 0 && state + arena > main.bytes)
+    fail('E702', `${p.name}'s KV caches need ${formatBytes(state)} at ${p.maxContext} positions (with the arena's ${formatBytes(arena)}), more than ${target.name}'s ${main.name} (${formatBytes(main.bytes)})`, undefined, 'compile with a lower --max-context');
 }
 
 /** What each weight's bytes are, for the manifest. */
@@ -144,6 +225,7 @@ export const cBackend: Backend = {
   name: 'c',
   decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
+    checkStateFits(program, target);
     const src = renderC(program, target);
     return {
       [`${src.file}.h`]: src.header,
@@ -172,21 +254,27 @@ export const cBackend: Backend = {
   },
 };
 
-/**
- * The error codes forward returns for bad data (an index the program computed, or was given,
- * out of range) as E505 naming what was wrong; anything else stays the build's own error.
- */
-function withDataErrors<R>(run: () => R): R {
+/** The codes forward returns for bad data (an index the program computed, or was given, out of range), as E505 says them. */
+const DATA_ERRORS: Record<number, string> = {
+  5: 'an expert index outside 0..E-1 (corrupted routing)',
+  6: 'a token id outside the embedding table',
+  7: 'an index out of range (a gather index, a slot or offsets of the unfused MoE ops)',
+};
+
+/** forward's return code: 0 passes, a bad-data code is E505 naming what was wrong, anything else a bug. */
+function withDataErrors(rc: number): void {
+  if (rc === 0) return;
+  if (DATA_ERRORS[rc]) fail('E505', `the C model's forward stopped on bad data: ${DATA_ERRORS[rc]}`, undefined, 'check the inputs (the reference interpreter, --backend ref, names the op and the value)');
+  throw new Error(`C backend: forward returned ${rc}`);
+}
+
+/** A one-shot run (`run`): the runner's `forward returned N` exit as `withDataErrors` says it; anything else stays the build's own error. */
+function oneShot<R>(run: () => R): R {
   try {
     return run();
   } catch (e) {
     const rc = /forward returned (\d+)/.exec((e as Error).message)?.[1];
-    const what: Record<string, string> = {
-      '5': 'an expert index outside 0..E-1 (corrupted routing)',
-      '6': 'a token id outside the embedding table',
-      '7': 'an index out of range (a gather index, a slot or offsets of the unfused MoE ops)',
-    };
-    if (rc !== undefined && what[rc]) fail('E505', `the C model's forward stopped on bad data: ${what[rc]}`, undefined, 'check the inputs (the reference interpreter, --backend ref, names the op and the value)');
+    if (rc !== undefined && DATA_ERRORS[Number(rc)]) withDataErrors(Number(rc));
     throw e;
   }
 }

@@ -36,6 +36,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import type { WeightRows } from '../../../ir/weight-rows.ts';
 import { type BlobSource, type PackProgress, type WeightLayout, type WriteAt, blobSourceOf, f32Bytes, memoryWriter, tensorBytes, weightLayout, writeFloatRows } from '../weights.ts';
 import { type QuantRows, quantizeIntoRows, quantizeRowOf } from '../quant-rows.ts';
+import { type SimdQuantizer, simdQuantizerFor } from '../quant-simd.ts';
 
 /** How one weight buffer is packed into panels. */
 export interface PanelSpec {
@@ -165,6 +166,10 @@ function writeI4Column(out: Uint8Array, at: number, s: PanelSpec, v: number, cod
  */
 export function quantizeIntoPanels(write: WriteAt, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
   if (!spec.codes || !spec.transB || spec.kd !== q.k || spec.matrices * spec.n !== q.rows) throw new Error('C backend: quantized rows that do not match their panel layout');
+  // (the Wasm panel pairs i4 lanes by whole nibble runs; a width that is not a number of runs stays with the JS)
+  // (rows that are codes already are copied, by the JS loop)
+  const simd = !q.codes && (spec.codes.dtype !== 'i4' || spec.width % spec.codes.span === 0) ? simdQuantizerFor(q) : undefined;
+  if (simd) return quantizeIntoPanelsSimd(simd, write, codesAt, scalesAt, spec, scaleSpec, q, onRow);
   const groups = scaleSpec.kd;
   const codes = new Int32Array(q.k);
   const scales = new Float32Array(groups);
@@ -240,6 +245,40 @@ export function rowsIntoPanels(write: WriteAt, at: number, spec: PanelSpec, rows
     write(at + 4 * m * perFloats, f32Bytes(packPanels(matrix, one)));
     onMatrix?.(m);
   }
+}
+
+/**
+ * `quantizeIntoPanels` by the Wasm quantizer: a panel's columns staged as rows (padding
+ * columns as zeros, whose codes are the 0 bytes the panel holds there), quantized and
+ * transposed into the panel in linear memory, written whole, then its scales' panel.
+ */
+function quantizeIntoPanelsSimd(simd: SimdQuantizer, write: WriteAt, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
+  const w = spec.width;
+  const i4 = spec.codes!.dtype === 'i4';
+  // i4: byte b of a panel row pairs the run's column j (low nibble) with column j + span / 2 (see the file comment)
+  const nb = i4 ? w / 2 : w;
+  const half = spec.codes!.span / 2;
+  const lo = Int32Array.from({ length: nb }, (_, b) => (i4 ? Math.floor(b / half) * 2 * half + (b % half) : b));
+  const hi = i4 ? lo.map((v) => v + half) : undefined;
+  const groups = scaleSpec.kd;
+  const scalePanel = new Float32Array(groups * w);
+  const per = packedMatrixBytes(spec);
+  const perScales = packedMatrixFloats(scaleSpec);
+  const panels = panelCount(spec);
+  const cols = new Int32Array(w);
+  for (let m = 0, r = 0; m < spec.matrices; m++)
+    for (let p = 0; p < panels; p++) {
+      for (let v = 0; v < w; v++) cols[v] = panelColumn(spec, p, v);
+      const s = simd.quantize(q, w, (v) => (cols[v] < 0 ? -1 : m * spec.n + cols[v]), spec.kd * nb, 2 * nb);
+      write(codesAt + m * per + p * spec.kd * nb, simd.panel(s, spec.kd, lo, hi));
+      scalePanel.fill(0);
+      for (let v = 0; v < w; v++) {
+        if (cols[v] < 0) continue;
+        for (let g = 0; g < groups; g++) scalePanel[g * w + v] = s.scales[v * s.groups + g];
+        onRow?.(r++);
+      }
+      write(scalesAt + 4 * (m * perScales + p * groups * w), f32Bytes(scalePanel));
+    }
 }
 
 /** The panel width a GEMM kernel's micro-kernel uses: its tile's nr (even under a GLU: the tiler and the verifier see to it). */

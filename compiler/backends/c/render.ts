@@ -12,15 +12,12 @@
  * only knows how to spell each ISA in C.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Handlebars from 'handlebars';
 import { type Dim, evalShape, isSym } from '../../../ir/dims.ts';
 import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Kernel, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step, Tiling, VectorKind } from '../../../ir/kernel/kernel.ts';
 import { type QuantDType, codeBytes, isQuantDType } from '../../../ir/quant.ts';
 import { isIntDType } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { alignsBySorted, bufferResolver } from '../../../ir/kernel/walk.ts';
+import { alignsBySorted, bufferResolver, forEachKernel } from '../../../ir/kernel/walk.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
 import { cannotRun } from '../cannot-run.ts';
 import { cConcat, cElementwise } from './elementwise.ts';
@@ -28,7 +25,8 @@ import { CHAIN_OPS } from '../../../ir/graph/elementwise.ts';
 import { AXIS_OPS, axisLoop } from '../../../ir/graph/axis-ops.ts';
 import { cAxisOp } from './axis-ops.ts';
 import { cEmbedding, cRope } from './decoder.ts';
-import { packageRoot, packageVersion } from '../../io/package-root.ts';
+import { type CTemplates, cTemplates } from './templates.ts';
+import { packageVersion } from '../../io/package-root.ts';
 import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/caps.ts';
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
@@ -50,31 +48,8 @@ export interface CSources {
   outputs: Array<{ name: string; int: boolean; floats: (T: number) => number; shape: (T: number) => number[] }>;
   /** With state (KV caches): the context bound; `forward` then takes L and the cache region. */
   maxContext?: number;
-}
-
-// ---------------------------------------------------------------------------------------
-// Templates.
-
-function templatesDir(): string {
-  const dir = join(packageRoot(), 'targets', 'c');
-  if (existsSync(dir) && readdirSync(dir).includes('model.c.hbs')) return dir;
-  throw new Error('C backend: the templates (targets/c/*.hbs) are missing from this installation');
-}
-
-let compiled: { header: HandlebarsTemplateDelegate; source: HandlebarsTemplateDelegate; main: HandlebarsTemplateDelegate; mpiMain: HandlebarsTemplateDelegate } | undefined;
-
-function templates(): NonNullable<typeof compiled> {
-  if (compiled) return compiled;
-  const dir = templatesDir();
-  const hb = Handlebars.create();
-  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-  for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.c.hbs') || f === 'model.c.hbs' || f === 'main.c.hbs' || f === 'mpi_main.c.hbs') continue;
-    hb.registerPartial(f.slice(0, -'.c.hbs'.length), read(f));
-  }
-  const opts = { noEscape: true, strict: false };
-  compiled = { header: hb.compile(read('model.h.hbs'), opts), source: hb.compile(read('model.c.hbs'), opts), main: hb.compile(read('main.c.hbs'), opts), mpiMain: hb.compile(read('mpi_main.c.hbs'), opts) };
-  return compiled;
+  /** The state buffers in the order of the cache region (each `ALIGN`-aligned after the one before). */
+  stateRegions: string[];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -113,6 +88,8 @@ const MAX_BLOCK_LOGIT_EXPERTS = 512;
 const RESERVED = new Set([
   ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
   ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
+  // The persistent runner's own (main.c.hbs `serve`).
+  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard'],
   ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
   ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
   ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
@@ -131,12 +108,16 @@ function cNum(x: number): string {
   return /[.eE]/.test(s) ? s : `${s}.0`;
 }
 
-/** A dim as a C `size_t` expression in the token count `t` (and a state cache's context: `forward`'s max_context). */
-function cDim(d: Dim, t: string): string {
+/**
+ * A dim as a C `size_t` expression in the token count `t` (and a state cache's context:
+ * `forward`'s max_context; and, given `past`, the size that names the cached positions:
+ * `forward`'s L, as rope's position offset of a decoder with state).
+ */
+function cDim(d: Dim, t: string, past?: string): string {
   if (!isSym(d)) return `(size_t)${d}`;
   const parts = d.terms.map(([name, k]) => {
-    if (name !== 'T' && name !== CONTEXT_DIM) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
-    const v = name === CONTEXT_DIM ? 'max_context' : t;
+    if (name !== 'T' && name !== CONTEXT_DIM && name !== past) fail('E701', `the C backend binds only the token count T; bind the size \`${name}\` with --set`);
+    const v = name === CONTEXT_DIM ? 'max_context' : name === past ? C_PAST : t;
     return k === 1 ? `(size_t)(${v})` : `(size_t)${k} * (size_t)(${v})`;
   });
   if (d.c !== 0) parts.push(`(size_t)${d.c}`);
@@ -192,6 +173,8 @@ class CRenderer {
   private readonly isa: Isa | undefined;
   /** Some GEMM stages its weight tiles through a scratchpad by DMA (the runtime then defines the DMA macros). */
   private readonly dma: boolean;
+  /** With state: the size naming the cached positions (`L`), which `forward` takes. */
+  private readonly past: string | undefined;
 
   constructor(
     private readonly p: KProgram,
@@ -200,6 +183,7 @@ class CRenderer {
   ) {
     this.prefix = modelPrefix(p.name);
     this.PREFIX = this.prefix.toUpperCase();
+    this.past = pastSize(p);
     this.isa = programIsa(p, target);
     const kernels = kernelsOf(p.steps);
     this.dma = kernels.some(staged);
@@ -303,10 +287,12 @@ class CRenderer {
     return name;
   }
 
-  render(): { header: string; source: string; main: string } {
+  /** The state buffers in the order of the cache region (filled by `view`). */
+  stateRegions: string[] = [];
+
+  render(t: CTemplates): { header: string; source: string; main: string } {
     const steps = this.steps(this.p.steps, 1, 0);
     const view = this.view(steps);
-    const t = templates();
     const ins = view.inputs as Array<Record<string, unknown>>;
     const outs = view.outputs as Array<Record<string, unknown>>;
     // An expert-parallel program runs as one MPI rank of a job: its runner starts MPI.
@@ -363,6 +349,7 @@ class CRenderer {
       buffers.push({ decl });
     }
     const math = this.math;
+    this.stateRegions = regions.map((r) => r.name);
     return {
       file: this.prefix,
       prefix: this.prefix,
@@ -378,7 +365,7 @@ class CRenderer {
       weightsBytes: this.layout.bytes,
       arenaBytes: atTokens(p.arenaBytes!, p.maxTokens!),
       cache: regions.length > 0 ? { maxContext: p.maxContext, regions } : undefined,
-      cacheArgs: regions.length > 0 ? 3 : 0,
+      cacheArgs: regions.length > 0 ? 2 : 0,
       inputs,
       outputs,
       buffers,
@@ -467,7 +454,7 @@ class CRenderer {
       }
       case 'attention':
       case 'mla_attention': {
-        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum };
+        const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, num: cNum, maxTokens: this.p.maxTokens! };
         [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
         mode = 'serial';
         break;
@@ -731,7 +718,7 @@ class CRenderer {
         { field: 'n', expr: cElems(this.shape(k.inputs[0]), 'T') },
       ];
       this.tokenIds = true;
-      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b)) }, args];
+      return [{ op: true, ...cEmbedding(k, (b) => this.shape(b), this.layout.specs.get(k.inputs[1])) }, args];
     }
     if (k.op === 'rope') {
       const xs = this.shape(k.inputs[0]);
@@ -739,7 +726,7 @@ class CRenderer {
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'rows', expr: cElems(xs.slice(0, 2), 'T') },
-        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T') },
+        { field: 'pos0', expr: cDim((k.attrs.offset as Dim[])[0], 'T', this.past) },
       ];
       return [{ op: true, ...cRope(k, (b) => this.shape(b)) }, args];
     }
@@ -971,13 +958,23 @@ function staged(k: Kernel): boolean {
   return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && k.tile?.stage === 'dma';
 }
 
+/** The size the state caches' attention kernels count their cached positions in (forward's L), if the program has state. */
+function pastSize(p: KProgram): string | undefined {
+  if (p.maxContext === undefined) return undefined;
+  let past: string | undefined;
+  forEachKernel(p.steps, (k) => {
+    if ((k.kind === 'attention' || k.kind === 'mla_attention') && isSym(k.past) && k.past.terms.length === 1) past ??= k.past.terms[0][0];
+  });
+  return past;
+}
+
 /** Renders the program (tiled and planned) as C. */
-export function renderC(p: KProgram, target: TargetCaps): CSources {
+export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates = cTemplates()): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
   checkStateCaches(p);
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
-  const { header, source, main } = r.render();
+  const { header, source, main } = r.render(templates);
   const file = modelPrefix(p.name);
   const io = (list: KProgram['inputs']) =>
     list.map((x) => {
@@ -985,5 +982,5 @@ export function renderC(p: KProgram, target: TargetCaps): CSources {
       return { name: x.name, int: isIntDType(dtype), floats: (T: number) => evalElems(shape, T), shape: (T: number) => evalShape(shape, { T }) };
     });
   const state = p.buffers.some((b) => b.kind === 'state');
-  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), ...(state ? { maxContext: p.maxContext } : {}) };
+  return { file, header, source, main, layout, inputs: io(p.inputs), outputs: io(p.outputs), stateRegions: r.stateRegions, ...(state ? { maxContext: p.maxContext } : {}) };
 }

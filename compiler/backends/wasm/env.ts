@@ -8,7 +8,7 @@
  * index of each loop it sits in, outermost first.
  */
 import binaryen from 'binaryen';
-import type { Dim } from '../../../ir/dims.ts';
+import { type Dim, isSym } from '../../../ir/dims.ts';
 import type { KBuffer, KProgram, MoeAlignKernel, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import { type Expr, FnBuilder, i32c } from './fn.ts';
@@ -53,6 +53,9 @@ export interface ThreadLayout {
   /** Bytes from one thread's scratch area to the next. */
   stride: number;
 }
+
+/** The symbolic size of the positions already cached, which forward takes as `bindings.L`. */
+export const PAST = 'L';
 
 /** The globals of the threaded build. */
 export const TID = 'tid';
@@ -101,7 +104,7 @@ export class KernelFn extends FnBuilder {
     const { layout } = this.env;
     const slice = this.env.slices.get(name);
     if (slice) {
-      const bytes = concreteBytes(this.buffer(name));
+      const bytes = concreteBytes(this.buffer(name), this.env.program.maxContext);
       return m.i32.add(this.addr(slice.stacked), m.i32.mul(this.get(this.params[1 + slice.depth]), i32c(m, bytes)));
     }
     const b = this.buffer(name);
@@ -111,15 +114,27 @@ export class KernelFn extends FnBuilder {
       return i32c(m, layout.weightsBase + e.offset);
     }
     if (b.kind === 'input') return this.linear(layout.inputs.find((i) => i.buffer === name)!.address);
+    if (b.kind === 'state') {
+      const slot = layout.state?.buffers.find((s) => s.name === name);
+      if (!slot) throw new Error(`wasm backend: state buffer ${name} is not in the state region`);
+      return i32c(m, slot.address);
+    }
     if (b.offset === undefined) throw new Error(`wasm backend: ${name} has no arena offset`);
     // Inputs and the arena follow the weights at addresses affine in T (`layout.ts`).
     const off = tokenLinear(b.offset, `${name}'s arena offset`);
     return this.linear({ c: layout.arenaBase.c + off.c, t: layout.arenaBase.t + off.t });
   }
 
-  /** A size as an i32 expression in T. */
+  /**
+   * A size as an i32 expression in T; in a model with state also in L, the positions already
+   * cached (rope's offset, L + t), read from the word the loader writes before each call.
+   */
   dim(d: Dim, what = 'a size'): Expr {
-    return this.linear(tokenLinear(d, what));
+    const past = isSym(d) && this.env.layout.state ? d.terms.find(([n]) => n === PAST) : undefined;
+    if (!past || !isSym(d)) return this.linear(tokenLinear(d, what));
+    const rest = d.terms.filter(([n]) => n !== PAST);
+    const scaled = past[1] === 1 ? this.past() : this.m.i32.mul(this.past(), i32c(this.m, past[1]));
+    return this.m.i32.add(scaled, this.linear(tokenLinear(rest.length > 0 ? { terms: rest, c: d.c } : d.c, what)));
   }
 
   /** c + t·T as an i32 expression. */
@@ -133,6 +148,13 @@ export class KernelFn extends FnBuilder {
   /** Element count of a buffer at this T. */
   elements(name: string): Expr {
     return this.linear(bufferElements(this.buffer(name)));
+  }
+
+  /** The positions already cached (L), which the loader writes before each call of a model with state. */
+  past(): Expr {
+    const state = this.env.layout.state;
+    if (!state) throw new Error('wasm backend: L read in a program without state');
+    return this.m.i32.load(0, 4, i32c(this.m, state.past));
   }
 
   /** This thread's scratch area plus `offset` bytes (the region's base in the one-thread build). */

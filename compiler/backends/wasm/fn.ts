@@ -71,8 +71,12 @@ export class FnBuilder {
     return this.m.local.set(l.index, v);
   }
 
-  /** `for (i = from; i < to; i += step) body` with signed i32 bounds (`to` is evaluated each iteration). */
-  forRange(i: Local, from: Expr, to: Expr, body: Expr[], step = 1): Expr {
+  /**
+   * `for (i = from; i < to; i += step) body` with signed i32 bounds (`to` evaluated each
+   * iteration); a step that is not a constant comes as a function making its expression (an
+   * `Expr` is a number too).
+   */
+  forRange(i: Local, from: Expr, to: Expr, body: Expr[], step: number | (() => Expr) = 1): Expr {
     const m = this.m;
     const id = nextLabel(m);
     const brk = `brk${id}`;
@@ -84,7 +88,7 @@ export class FnBuilder {
         m.block(null, [
           m.br(brk, m.i32.ge_s(this.get(i), to)),
           ...body,
-          this.set(i, m.i32.add(this.get(i), m.i32.const(step))),
+          this.set(i, m.i32.add(this.get(i), typeof step === 'number' ? m.i32.const(step) : step())),
           m.br(cont),
         ]),
       ),

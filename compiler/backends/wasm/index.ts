@@ -4,39 +4,56 @@
  * into the manifest's blob layout and runs it here through the loader (`loader.ts`, the one
  * a web page uses too). `packWeights` writes the blob that loader reads (`moec pack`).
  */
-import { evalShape } from '../../../ir/dims.ts';
+import { evalShape, sym } from '../../../ir/dims.ts';
+import { pastOf } from '../../../ir/kernel/attention.ts';
+import { stateFromCaches } from '../state-caches.ts';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
-import type { Backend, EmittedFiles, LoadedModel } from '../backend.ts';
+import type { Backend, EmitOptions, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
 import { blobSource, rowMajorPack, rowMajorWrite, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
+import { PAST } from './env.ts';
 import { canRunThreads } from './threads.ts';
 import { type BuiltModule, buildModule } from './module.ts';
 
 /** The relaxed SIMD build beside `model.wasm` (same layout), for engines that offer it. */
 export const RELAXED_MODULE_FILE = 'model.relaxed.wasm';
 
+/** The threaded build beside `model.wasm` (`moec compile --threads N`) and its manifest. */
+export const THREADED_MODULE_FILE = 'model.threads.wasm';
+export const THREADED_MANIFEST_FILE = 'model.threads.json';
+
 /**
  * `model.wasm` for the target as its sheet says, its text and manifest; for a SIMD128 target
  * without fma also `model.relaxed.wasm`, the same module with relaxed SIMD multiply-adds,
  * which the manifest names so that a loader picks it where the engine offers relaxed SIMD.
+ * With `threads` above 1, also the threaded build for up to that many threads (shared
+ * memory, its own layout: `model.threads.wasm` with `model.threads.json`), named in the
+ * manifest too.
  */
-export function emitWasm(program: KProgram, target: TargetCaps): EmittedFiles {
+export function emitWasm(program: KProgram, target: TargetCaps, opts: EmitOptions = {}): EmittedFiles {
   const built = buildModule(program, target);
   const relaxedCaps = withRelaxedSimd(target);
   const relaxed = relaxedCaps !== target && programVectorKind(program, target) === 'simd128' ? buildModule(program, relaxedCaps) : undefined;
-  const manifest = relaxed ? { ...built.manifest, relaxedSimdModule: RELAXED_MODULE_FILE } : built.manifest;
+  const max = Math.floor(opts.threads ?? 1);
+  const threaded = max > 1 ? buildModule(program, target, { threads: max }) : undefined;
+  const manifest = {
+    ...built.manifest,
+    ...(relaxed ? { relaxedSimdModule: RELAXED_MODULE_FILE } : {}),
+    ...(threaded ? { threadedModule: { module: THREADED_MODULE_FILE, manifest: THREADED_MANIFEST_FILE, max } } : {}),
+  };
   return {
     'model.wasm': built.binary,
     'model.wat': built.text,
     'model.json': `${JSON.stringify(manifest, null, 2)}\n`,
     ...(relaxed ? { [RELAXED_MODULE_FILE]: relaxed.binary } : {}),
+    ...(threaded ? { [THREADED_MODULE_FILE]: threaded.binary, [THREADED_MANIFEST_FILE]: `${JSON.stringify(threaded.manifest, null, 2)}\n` } : {}),
   };
 }
 
@@ -86,6 +103,10 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
     async forward(inputs, bindings) {
       const T = bindings.T;
       checkTokenCount(T, built.manifest.maxTokens);
+      const state = built.manifest.state;
+      const L = state ? pastOf({ kind: 'forward', past: sym(PAST) }, bindings) : 0;
+      if (state && (!Number.isInteger(L) || L < 0 || L + T > state.maxContext))
+        fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${state.maxContext}`, undefined, 'give a larger context bound (--max-context), or start again with L = 0 (reset)');
       const given: Record<string, Float32Array | Int32Array> = {};
       for (const i of program.inputs) {
         const t = inputs[i.name];
@@ -97,7 +118,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       }
       let got: Record<string, Float32Array | Int32Array>;
       try {
-        got = model.forwardAll(given, T);
+        got = model.forwardAll(given, T, L);
       } catch (e) {
         // The kernels trap only on bad data: an expert index or a token id out of range.
         if (e instanceof WebAssembly.RuntimeError) fail('E505', `the wasm module trapped: ${e.message} (an expert index outside 0..E-1, or a token id outside the vocabulary?)`);
@@ -110,12 +131,21 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       }
       return out;
     },
+    ...(built.manifest.state
+      ? {
+          reset: () => model.reset(),
+          loadCaches: (caches: Record<string, Tensor>, L: number) => {
+            for (const s of stateFromCaches(program, caches, L)) model.setCache(s.name, s.data);
+          },
+        }
+      : {}),
     dispose: () => model.dispose(),
   };
 }
 
 export const wasmBackend: Backend = {
   name: 'wasm',
+  decoderOps: ['attention', 'mla_attention'],
   emit: emitWasm,
   load: loadWasm,
   /** The blob the loader places at `manifest.weights.base` (`moec pack --target wasm-simd128`): row-major, at the manifest's offsets. */

@@ -84,18 +84,28 @@ export class MoecWasmModel {
     return this.instance.exports.memory as WebAssembly.Memory;
   }
 
-  /** Runs a one-input, one-output model on `input` (T × … float32 values) and returns a copy of the output. */
-  forward(input: Float32Array, T: number): Float32Array {
+  /** Runs a one-input, one-output model on `input` (T × … float32 values) and returns a copy of the output (L: as `forwardAll`). */
+  forward(input: Float32Array, T: number, L = 0): Float32Array {
     const { inputs, outputs } = this.manifest;
     if (inputs.length !== 1 || outputs.length !== 1) throw new Error(`model ${this.manifest.model} has ${inputs.length} inputs and ${outputs.length} outputs; use forwardAll`);
-    return this.forwardAll({ [inputs[0].name]: input }, T)[outputs[0].name] as Float32Array;
+    return this.forwardAll({ [inputs[0].name]: input }, T, L)[outputs[0].name] as Float32Array;
   }
 
-  /** Runs the model on inputs by name; returns the outputs by name (copies). */
-  forwardAll(inputs: Record<string, Float32Array | Int32Array>, T: number): Record<string, Float32Array | Int32Array> {
+  /**
+   * Runs the model on inputs by name; returns the outputs by name (copies). A model with KV
+   * caches (`manifest.state`) takes L, the positions already cached: the call appends T more
+   * (L = 0: a prefill into empty caches).
+   */
+  forwardAll(inputs: Record<string, Float32Array | Int32Array>, T: number, L = 0): Record<string, Float32Array | Int32Array> {
     checkTokenCount(T, this.manifest.maxTokens);
+    const state = this.manifest.state;
+    if (state) {
+      if (!Number.isInteger(L) || L < 0 || L + T > state.maxContext)
+        throw new RangeError(`L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${state.maxContext}`);
+    } else if (L !== 0) throw new RangeError(`model ${this.manifest.model} has no KV cache; L must be 0, not ${L}`);
     growTo(this.memory, Math.ceil(count(this.manifest.memory.callBytes, T) / PAGE), `a call with T = ${T} tokens (its inputs and arena)`);
     const mem = this.memory.buffer;
+    if (state) new Int32Array(mem, state.past, 1)[0] = L;
     for (const slot of this.manifest.inputs) {
       const x = inputs[slot.name];
       const n = count(slot.elements, T);
@@ -111,6 +121,33 @@ export class MoecWasmModel {
     return out;
   }
 
+  /** Empties the KV caches (zeroes them): the next call should be a prefill (L = 0). */
+  reset(): void {
+    for (const b of this.manifest.state?.buffers ?? []) new Float32Array(this.memory.buffer, b.address, size(b.shape)).fill(0);
+  }
+
+  /**
+   * Writes a KV cache whole (its `shape` at the context bound, as the manifest gives it): how
+   * a generation resumes from caches kept elsewhere. Read one back with `cache(name)`.
+   */
+  setCache(name: string, data: Float32Array): void {
+    const b = this.stateBuffer(name);
+    if (data.length !== size(b.shape)) throw new RangeError(`the cache '${name}' takes ${size(b.shape)} values ([${b.shape.join(', ')}]), not ${data.length}`);
+    new Float32Array(this.memory.buffer, b.address, data.length).set(data);
+  }
+
+  /** A copy of a KV cache's whole contents. */
+  cache(name: string): Float32Array {
+    const b = this.stateBuffer(name);
+    return new Float32Array(this.memory.buffer, b.address, size(b.shape)).slice();
+  }
+
+  private stateBuffer(name: string): { address: number; shape: number[] } {
+    const b = this.manifest.state?.buffers.find((x) => x.name === name);
+    if (!b) throw new Error(`model ${this.manifest.model} has no KV cache named '${name}'`);
+    return b;
+  }
+
   /** Shape of an input or output at token count T. */
   shape(name: string, T: number): number[] {
     const slot = [...this.manifest.inputs, ...this.manifest.outputs].find((s) => s.name === name);
@@ -118,6 +155,8 @@ export class MoecWasmModel {
     return slot.shape.map((d) => (typeof d === 'number' ? d : count(d, T)));
   }
 }
+
+const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 function shapeText(slot: ManifestTensor, T: number): string {
   return `[${slot.shape.map((d) => (typeof d === 'number' ? d : count(d, T))).join(', ')}]`;

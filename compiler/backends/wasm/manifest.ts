@@ -66,6 +66,13 @@ export interface WasmManifest {
    * error) are at byte `control`.
    */
   threads?: { max: number; control: number };
+  /**
+   * The threaded build beside this module (`moec compile --threads N` writes
+   * `model.threads.wasm` and its own manifest `model.threads.json`, for up to `max` threads),
+   * which reads the same weights blob: load it with `loadWasmModel(.., { threads })` in a
+   * context that can run threads (`canRunThreads`).
+   */
+  threadedModule?: { module: string; manifest: string; max: number };
   /** Largest token count the module was planned for; `forward` rejects more. */
   maxTokens: number;
   memory: {
@@ -78,6 +85,14 @@ export interface WasmManifest {
   weights: { base: number; bytes: number; align: number; entries: ManifestWeight[] };
   inputs: ManifestTensor[];
   outputs: ManifestTensor[];
+  /**
+   * A model with KV caches: they live in linear memory between calls, after the weights (so
+   * growing memory for a call keeps them). Before each call the loader writes the positions
+   * already cached, L, as an i32 at byte `past`; the call appends its T positions at L..L+T-1,
+   * and L + T must not pass `maxContext`. Each cache is `shape` float32s at `address`
+   * (`reset` zeroes them; a caller may fill rows 0..L-1 to resume a generation).
+   */
+  state?: { maxContext: number; past: number; buffers: Array<{ name: string; address: number; shape: number[] }> };
   /** Where the arena and the scratch region lie at token count T (for tools that check memory use). */
   arena: { base: TokenLinear; bytes: TokenLinear };
   scratch: { base: number; bytes: number };

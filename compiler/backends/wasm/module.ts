@@ -25,6 +25,9 @@ import { buildMoeAlign, moeAlignScratchBytes } from './moe-align.ts';
 import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
 import { singleChipOnly } from '../../../ir/kernel/ep.ts';
+import { refuseInputCaches } from '../state-caches.ts';
+import { attentionScratchBytes, attentionSharedBytes, buildAttention } from './attention.ts';
+import { buildMla, mlaScratchBytes, mlaSharedBytes } from './mla.ts';
 
 export interface BuiltModule {
   binary: Uint8Array;
@@ -59,9 +62,21 @@ function scratchBytes(shapes: ProgramShapes, steps: readonly Step[]): number {
             ? moeAlignScratchBytes(s)
             : s.kind === 'grouped_gemm' || s.kind === 'gemm'
               ? gemmScratchBytes(shapes, s)
-              : 0;
+              : s.kind === 'attention'
+                ? attentionScratchBytes(shapes, s)
+                : s.kind === 'mla_attention'
+                  ? mlaScratchBytes(shapes, s)
+                  : 0;
     need = Math.max(need, bytes);
   }
+  return need;
+}
+
+/** Bytes the attention kernels' decode splits share between threads (the largest: they run one at a time). */
+function sharedBytes(shapes: ProgramShapes, steps: readonly Step[]): number {
+  let need = 0;
+  for (const s of steps)
+    need = Math.max(need, s.kind === 'loop' ? sharedBytes(shapes, s.body) : s.kind === 'attention' ? attentionSharedBytes(shapes, s) : s.kind === 'mla_attention' ? mlaSharedBytes(shapes, s) : 0);
   return need;
 }
 
@@ -112,7 +127,7 @@ function plainOperands(s: Step): string[] {
       return [];
     case 'attention':
     case 'mla_attention':
-      // Not rendered (withDecoderOpsRefused); every operand would be a plain one.
+      // Every operand of attention and MLA (MLA's wkv_b included) is read as plain values.
       return kernelBuffers(s).reads.concat(kernelBuffers(s).writes);
   }
 }
@@ -121,11 +136,12 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
   const isa = programVectorKind(p, target);
   singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
+  refuseInputCaches(p, 'wasm');
   const shapes = programShapes(p);
   const maxThreads = Math.max(1, Math.floor(opts.threads ?? 1));
   const perThread = scratchBytes(shapes, p.steps);
   const threads: ThreadLayout | undefined = maxThreads > 1 ? { max: maxThreads, stride: Math.ceil(perThread / 64) * 64 } : undefined;
-  const layout = planLayout(p, target.alignment, threads ? CONTROL_BYTES + threads.max * threads.stride : perThread);
+  const layout = planLayout(p, target.alignment, threads ? CONTROL_BYTES + threads.max * threads.stride : perThread, sharedBytes(shapes, p.steps));
   const m = new binaryen.Module();
   try {
     const simd = isa === 'simd128';
@@ -178,10 +194,10 @@ type StepCall = (args: Expr[]) => Expr;
 
 /**
  * Steps every thread runs, each taking its share (GEMMs split over experts, rows or column
- * panels; a loop, which syncs inside); the rest (router, moe_align, ops, copies) runs on
+ * panels; attention and MLA over rows or decode ranges; a loop, which syncs inside); the rest (router, moe_align, ops, copies) runs on
  * thread 0 alone.
  */
-const sharedStep = (s: Step): boolean => s.kind === 'grouped_gemm' || s.kind === 'gemm' || s.kind === 'loop';
+const sharedStep = (s: Step): boolean => s.kind === 'grouped_gemm' || s.kind === 'gemm' || s.kind === 'loop' || s.kind === 'attention' || s.kind === 'mla_attention';
 
 /**
  * The calls of `steps` in order, with what the threaded build needs between them: a barrier
@@ -258,7 +274,9 @@ function renderSteps(env: ProgramEnv, steps: readonly Step[], depth: number, cou
     else if (s.kind === 'grouped_gemm') buildGroupedGemm(env, s, name, depth);
     else if (s.kind === 'gemm') buildGemm(env, s, name, depth);
     else if (s.kind === 'op') buildOp(env, s, name, depth);
-    // withDecoderOpsRefused and singleChipOnly stop such programs before they get here.
+    else if (s.kind === 'attention') buildAttention(env, s, name, depth);
+    else if (s.kind === 'mla_attention') buildMla(env, s, name, depth);
+    // singleChipOnly stops such programs before they get here.
     else throw new Error(`wasm: the ${s.kind} kernel has no Wasm rendering yet`);
     if (exported) m.addFunctionExport(name, name);
     return (args: Expr[]) => m.call(name, args, binaryen.none);
@@ -312,6 +330,7 @@ function manifestOf(p: KProgram, target: TargetCaps, layout: MemoryLayout, simd:
     },
     inputs: layout.inputs.map(io),
     outputs: layout.outputs.map(io),
+    ...(layout.state ? { state: { maxContext: layout.state.maxContext, past: layout.state.past, buffers: layout.state.buffers.map((b) => ({ name: b.name, address: b.address, shape: b.shape })) } } : {}),
     arena: { base: layout.arenaBase, bytes: layout.arenaBytes },
     scratch: { base: layout.scratchBase, bytes: layout.scratchBytes },
   };

@@ -21,6 +21,9 @@ import type { WasmManifest } from './manifest.ts';
  */
 export const CONTROL = { count: 0, generation: 4, job: 8, tokens: 12, error: 16 } as const;
 
+/** The most threads a run asks for (`moec run --threads N`): each is a worker with its own instance. */
+export const MAX_WASM_THREADS = 64;
+
 /** Bytes reserved for the control words before the threads' scratch areas. */
 export const CONTROL_BYTES = 64;
 

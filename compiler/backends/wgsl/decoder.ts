@@ -2,9 +2,9 @@
  * @fileoverview WGSL for the row-wise decoder ops: `embedding` (one invocation per output
  * element, its row picked by the token id; an id outside the table writes nothing, and the
  * host checks the ids before a forward) and `rope` (one invocation per token and head; the
- * frequencies computed once by the interpreter's `ropeFrequencies`, as a constant array).
- * WGSL has no f64: the angle (position times frequency) and its cos and sin are f32, so
- * far positions lose digits (about 6e-8 of the angle).
+ * frequencies computed once by the interpreter's `ropeFrequencies`, as constant arrays of
+ * their turns per position, so the angle is reduced exactly with the position split in two:
+ * see `ropeShader`).
  */
 import type { RopeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { type Operand, PRELUDE, type ShaderEntry, accessors, f32Lit } from './shader.ts';
@@ -24,19 +24,59 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };
 }
 
-/** Operands x, out; extras `rows` (tokens × heads) and `pos0` (the position of token 0). */
+/** Bits of a position's low part: both parts times a constant of as many fractional bits are exact in f32. */
+const POS_BITS = 12;
+
+/**
+ * Per frequency f, the constants of the split-position angle (`ropeShader`), in turns
+ * (f / 2π): A = frac(2^12 · f / 2π) and B = frac(f / 2π), each cut into a high part of 12
+ * fractional bits and the f32 rest. Computed here in float64.
+ */
+export function ropeTurns(freq: Float64Array): { ah: number[]; al: number[]; bh: number[]; bl: number[] } {
+  const out = { ah: [] as number[], al: [] as number[], bh: [] as number[], bl: [] as number[] };
+  const scale = 2 ** POS_BITS;
+  for (const f of freq) {
+    const t = f / (2 * Math.PI);
+    const a = (t * scale) % 1;
+    const b = t % 1;
+    const [ah, bh] = [Math.floor(a * scale) / scale, Math.floor(b * scale) / scale];
+    out.ah.push(ah);
+    out.al.push(a - ah);
+    out.bh.push(bh);
+    out.bl.push(b - bh);
+  }
+  return out;
+}
+
+/**
+ * Operands x, out; extras `rows` (tokens × heads) and `pos0` (the position of token 0).
+ * WGSL has no f64, and f32 p · f loses the angle's low digits at far positions (5e-4 rad at p
+ * = 4096, f = 1), as do sin and cos of a large argument. So the angle is reduced exactly in
+ * turns: p = a · 2^12 + b, and p · f / 2π mod 1 = frac(a · Ah) + frac(b · Bh) + a · Al + b · Bl
+ * (`ropeTurns`), where a · Ah and b · Bh are exact (12-bit integers times 12-bit fractions)
+ * and the small terms are off by about 2^-24; sin and cos then take an angle in [-π, π).
+ * Exact reduction for positions below 2^24.
+ */
 export function ropeShader(g: RopeGeometry, freq: Float64Array, scale: number, ops: Operand[], W: number): ShaderEntry {
+  const turns = ropeTurns(freq);
+  const table = (name: string, xs: number[]): string => `const ${name} = array<f32, ${g.half}>(${xs.map((x) => f32Lit(x)).join(', ')});`;
   const code = `${PRELUDE}${accessors(ops, ['rows', 'pos0'])}
-const FREQ = array<f32, ${g.half}>(${Array.from(freq, (f) => f32Lit(f)).join(', ')});
+${table('AH', turns.ah)}
+${table('AL', turns.al)}
+${table('BH', turns.bh)}
+${table('BL', turns.bl)}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let r = gid.x + gid.y * nwg.x * ${W}u;
   if (r >= rows()) { return; }
   let base = r * ${g.dh}u;
-  let p = f32(pos0() + r / ${g.heads}u);
+  let p = pos0() + r / ${g.heads}u;
+  let pa = f32(p >> ${POS_BITS}u);
+  let pb = f32(p & ${2 ** POS_BITS - 1}u);
   for (var j = ${g.rd}u; j < ${g.dh}u; j++) { st_out(base + j, ld_x(base + j)); }
   for (var i = 0u; i < ${g.half}u; i++) {
-    let angle = p * FREQ[i];
+    let turns = fract(fract(pa * AH[i]) + fract(pb * BH[i]) + pa * AL[i] + pb * BL[i]);
+    let angle = (turns - select(0.0, 1.0, turns >= 0.5)) * 6.283185307179586;
     let c = cos(angle) * ${f32Lit(scale)};
     let s = sin(angle) * ${f32Lit(scale)};
     let a = base + i * ${g.aStride}u;

@@ -57,6 +57,17 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
         note: 'one GPU buffer per chunk (blob byte ranges); a weight operand binds its tensor (or loop slice) in its chunk',
         entries: plan.weights.entries,
       },
+      ...(plan.state.length > 0
+        ? [
+            {
+              name: 'state',
+              maxContext: p.maxContext,
+              usage: ['STORAGE', 'COPY_DST'],
+              note: 'the KV caches: each an arena part `part` of the kernels, kept in GPU buffers of whole layers (chunks: byte ranges of the cache), a dispatch binding its layer\'s range; zeroed at load and by reset, written at rows L..L+T-1 by each forward and never read back. L is each forward\'s late parameter `L` (the positions already cached); L + T <= maxContext',
+              buffers: plan.state.map((st) => ({ name: st.name, part: st.part, bytes: st.bytes, chunks: st.chunks.map((c) => ({ offset: c.offset, bytes: c.bytes })) })),
+            },
+          ]
+        : []),
       { name: 'params', bytesPerDispatch: PARAM_STRIDE, usage: ['UNIFORM', 'COPY_DST'], note: 'one record per dispatch: u32 T, u32 element offset per operand, then the kernel extras' },
       { name: 'staging', bytes: plan.stagingBytes, usage: ['COPY_SRC', 'COPY_DST'], note: 'loop carried/init copies go arena -> staging -> arena' },
     ],
@@ -83,6 +94,7 @@ export function manifest(plan: WgslPlan, target: TargetCaps): unknown {
 /** The WGSL backend, loading onto `gpu`'s devices (the registry gives it Node's, the browser entry the page's). */
 export const wgslBackendOn = (gpu: GpuHost): Backend => ({
   name: 'wgsl',
+  decoderOps: ['attention', 'mla_attention'],
   emit(program: KProgram, target: TargetCaps): EmittedFiles {
     const plan = planWgsl(program, target);
     const files: EmittedFiles = {};

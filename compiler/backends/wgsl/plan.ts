@@ -8,17 +8,20 @@
  * offsets, affine in T; one part unless the arena passes the storage binding size at the
  * bound), then one more for the model inputs and this backend's scratch (combine rows by
  * slot; a capacity-limited router's raw choices), at offsets affine in T too; the packed
- * weights are further buffers (`weightLayout`, 256-byte aligned, in chunks). A kernel binds
- * the arena buffers its operands live in (`arenaParts`). Offsets reach the kernels as
+ * weights are further buffers (`weightLayout`, 256-byte aligned, in chunks). The state (KV
+ * caches, at the context bound) is arena parts after those, on GPU buffers of whole layers
+ * that never resize (`state.ts`); a dispatch binds its layer's range. A kernel binds the
+ * arena buffers its operands live in (`arenaParts`). Offsets reach the kernels as
  * parameters, so a loop iteration binds its slices by moving them and a plan's offsets move
- * with T.
+ * with T; parameters that depend on other sizes (the cached positions L) are late, filled in
+ * per call, so one schedule serves every L.
  *
  * Nothing here reads GPU memory: the grouped GEMM's sorted path runs a grid sized for the
  * most blocks T tokens can need, and each workgroup exits past the used rows that
  * moe_align counted on the GPU; which path (decode or sorted) runs follows from T alone.
  */
-import { type Dim, dimAdd, dimMul, dimProduct, dimToString, evalShape } from '../../../ir/dims.ts';
-import { affine, affineParts, arenaBytesAt, arenaPartCount, atTokens } from '../../../ir/kernel/memory.ts';
+import { type Dim, dimAdd, dimMul, dimProduct, dimSymbols, dimToString, evalShape } from '../../../ir/dims.ts';
+import { TOKEN_SYMBOL, affine, affineParts, arenaBytesAt, arenaPartCount, atTokens } from '../../../ir/kernel/memory.ts';
 import { expertCapacity } from '../../../ir/graph/interp-kernels.ts';
 import type { GroupedGemmKernel, GemmKernel, KBuffer, KProgram, MoeAlignKernel, OpKernel, RouterKernel, Step } from '../../../ir/kernel/kernel.ts';
 import { alignsBySorted, loopSlices } from '../../../ir/kernel/walk.ts';
@@ -44,8 +47,14 @@ import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMa
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
 import { cannotRun } from '../cannot-run.ts';
+import { refuseInputCaches } from '../state-caches.ts';
+import { type AttentionKernel, CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
+import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import { type StateBuffer, type StateRange, stateLayout, stateRange } from './state.ts';
+import { type CoreSpec, appendShader, attentionFeatures, mergeShader, mlaFeatures, mlaProjectShader, partialFloats, rowsShader, splitShader, wgslKeyTile } from './attention.ts';
 
 export type { WeightRange } from './chunks.ts';
+export type { StateBuffer } from './state.ts';
 
 /** One pipeline: a kernel step's entry point (a step may have several: decode, sorted, combine). */
 export interface WgslKernel {
@@ -62,7 +71,12 @@ export interface WgslKernel {
 }
 
 export type Command =
-  | { kind: 'dispatch'; kernel: number; params: number[]; grid: [number, number, number]; weights: WeightRange[] }
+  /**
+   * `late`: parameters after `params` that depend on sizes other than T (the cached positions
+   * L, a rope's first position): evaluated per call from its bindings, so a schedule (and its
+   * bind groups) serves every L at one T.
+   */
+  | { kind: 'dispatch'; kernel: number; params: number[]; late?: Dim[]; grid: [number, number, number]; weights: WeightRange[]; state?: StateRange[] }
   /** Arena byte ranges (in arena buffer `part`) copied through the staging buffer: all sources read before any write. */
   | { kind: 'copy'; pairs: Array<{ from: ArenaPlace; to: ArenaPlace; bytes: number }> };
 
@@ -111,6 +125,12 @@ export interface WgslPlan {
   stepKernels: Map<Step, number[]>;
   /** The commands of one forward at these sizes. */
   schedule(bindings: Record<string, number>): Command[];
+  /** What a schedule depends on (T and any size a buffer's shape has; not L or CTX, which reach the kernels as late parameters): schedules with one key are one. */
+  scheduleKey(bindings: Record<string, number>): string;
+  /** Arena buffers (`arenaBytes`); the state buffers are the arena parts after them. */
+  arenaCount: number;
+  /** The state (KV caches, at the context bound): arena parts on GPU buffers of their own, never resized (state.ts). */
+  state: StateBuffer[];
 }
 
 const ALIGN = 256;
@@ -152,6 +172,7 @@ type Parts = Record<string, { offset: number; bytes: number }>;
 export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
   singleChipOnly(p, 'WGSL');
+  refuseInputCaches(p, 'WGSL');
   programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));
@@ -195,6 +216,11 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       staticLoc.set(b.name, { space: 'arena', part: b.part ?? 0, offset: b.offset });
     }
   }
+  // The state (KV caches) at the context bound: arena parts after the arena's buffers.
+  const arenaCount = own ? parts + 1 : parts;
+  const ctxB = { [CONTEXT_DIM]: p.maxContext ?? 0 };
+  const state = stateLayout(p, p.buffers.filter((b) => b.kind === 'state' && !slices.has(b.name)), arenaCount, { maxBinding, maxBuffer: target.limits.maxBufferBytes ?? 2 ** 28 }, target.name);
+  for (const st of state) staticLoc.set(st.name, { space: 'arena', part: st.part, offset: 0 });
   const scratchOffset = at;
   let scratchBytes = 4;
   let stagingBytes = 4;
@@ -237,7 +263,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   };
   /** The operand list with each quantized weight's scales right after it (its own binding and offset). */
   const withScales = (ops: Operand[]): Operand[] => ops.flatMap((o) => (o.quant ? [o, operand(o.quant.scales, o.quant.scalesBuffer)] : [o]));
-  const scratchOp = (role: string, int: boolean): Operand => ({ role, buffer: '<scratch>', space: 'arena', part: io, int, write: true });
+  const scratchOp = (role: string, int: boolean, scratchAt?: Dim): Operand => ({ role, buffer: '<scratch>', space: 'arena', part: io, int, write: true, ...(scratchAt !== undefined ? { scratchAt } : {}) });
   const shapeOf = (n: string): Dim[] => byName.get(n)!.shape;
   const staticDim = (d: Dim): number => evalShape([d], maxB)[0];
   const lastDim = (n: string): number => staticDim(shapeOf(n)[shapeOf(n).length - 1]);
@@ -258,11 +284,18 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   // down to the binding alignment, the rest as the element offset.
   // (A quantized weight's offset counts codes: it may start inside a word.) `parts` bind a
   // byte range of some weight operands (by role) instead of the whole tensor.
-  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[] } => {
+  const operandPlaces = (ops: Operand[], loc: (n: string) => Loc, b: Record<string, number>, parts: Parts = {}): { params: number[]; weights: WeightRange[]; state: StateRange[] } => {
     const weightsOut: WeightRange[] = [];
+    const stateOut: StateRange[] = [];
     const params = ops.map((o) => {
-      if (o.buffer === '<scratch>') return atTokens(scratchOffset, b.T) / 4;
+      if (o.buffer === '<scratch>') return (atTokens(scratchOffset, b.T) + atTokens(o.scratchAt ?? 0, b.T)) / 4;
       const l = loc(o.buffer);
+      if (l.space === 'arena' && l.part >= arenaCount) {
+        // A state operand: its layer's range of the state's GPU buffers.
+        const { range, element } = stateRange(state[l.part - arenaCount], l.offset, bytesAt(byName.get(o.buffer)!, b));
+        stateOut.push(range);
+        return element;
+      }
       if (l.space === 'arena') return l.offset / 4;
       const part = Object.hasOwn(parts, o.role) ? parts[o.role] : undefined;
       const buf = byName.get(o.buffer)!;
@@ -273,7 +306,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       weightsOut.push(range);
       return (start - weightChunks[range.chunk].offset - range.offset) / elementBytes(buf.dtype);
     });
-    return { params, weights: weightsOut };
+    return { params, weights: weightsOut, state: stateOut };
   };
   const dispatch = (
     out: Command[],
@@ -284,13 +317,14 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     extras: number[],
     grid: [number, number, number],
     parts?: Parts,
+    late: Dim[] = [],
   ): void => {
     const T = b.T;
     for (const g of grid)
       if (g > 65535) fail('E505', `the WGSL kernel ${kernels[kernel].name} needs a grid of ${grid.join(' x ')} workgroups at T = ${T}, over WebGPU's 65535 per dimension`);
     if (grid.some((g) => g === 0)) return;
     const placed = operandPlaces(ops, loc, b, parts);
-    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], grid, weights: placed.weights });
+    out.push({ kind: 'dispatch', kernel, params: [T, ...placed.params, ...extras], ...(late.length > 0 ? { late } : {}), grid, weights: placed.weights, ...(placed.state.length > 0 ? { state: placed.state } : {}) });
   };
   const aligns = alignsBySorted(p.steps);
 
@@ -476,7 +510,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       const i = addKernel({ name: `${k.outputs[0]}.rope`, shader, operands: ops, extras: ['rows', 'pos0'], grid: [ceilText(rowsDim, workgroupOf(k)), '1', '1'] });
       return (b, loc, out) => {
         const rows = evalShape([rowsDim], b)[0];
-        dispatch(out, i, b, ops, loc, [rows, evalShape([offset], b)[0]], flatGrid(rows, workgroupOf(k)));
+        dispatch(out, i, b, ops, loc, [rows], flatGrid(rows, workgroupOf(k)), undefined, [offset]);
       };
     }
     // One invocation per output element: an add, a fused elementwise chain, an embedding row.
@@ -538,6 +572,81 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     };
   };
 
+  /**
+   * attention and mla_attention (attention.ts): the append, MLA's absorb, then the rows
+   * kernel or (T = 1 with a decode split) split and merge, then MLA's expand. The caches are
+   * state (their GPU buffers); L reaches every kernel as a late parameter.
+   */
+  const attention = (k: AttentionKernel | MlaAttentionKernel): Emit => {
+    const W = workgroupOf(k);
+    const sched = k.schedule ?? fail('E701', `the ${k.kind} writing ${k.out} has no schedule (key tile, decode split)`, undefined, 'run the tile pass for a WGSL target: it records the schedule');
+    const mla = k.kind === 'mla_attention';
+    const dims = (n: string): number[] => shapeOf(n).slice(1).map(staticDim);
+    const [heads, dq0] = dims(mla ? k.qNope : k.q);
+    const dvOut = dims(k.out)[1];
+    const c = mla ? dims(k.kv)[0] : 0;
+    const dr = mla ? dims(k.qPe)[1] : 0;
+    const rows = mla ? (sched.headBlock ?? 1) : heads / dims(k.k)[0];
+    const base = {
+      rows,
+      groups: heads / rows,
+      dq: mla ? c + dr : dq0,
+      dv: mla ? c : dvOut,
+      valueInKey: mla,
+      keyTile: sched.keyTile,
+      splits: sched.splits,
+      scale: k.scale,
+      window: mla ? 0 : k.window,
+      sinks: !mla && k.sinks !== undefined,
+      W,
+    };
+    const wgBytes = target.limits.maxWorkgroupStorageBytes ?? 16384;
+    const fit = wgslKeyTile(base, wgBytes) ?? fail('E505', `the WGSL ${k.kind} writing ${k.out} cannot hold one key of ${base.dq} features for ${rows} query rows in ${target.name}'s ${wgBytes} bytes of workgroup memory`, undefined, 'run it on a target with more workgroup memory');
+    const s: CoreSpec = { ...base, ...fit };
+    const T = shapeOf(mla ? k.qNope : k.q)[0];
+    const L: Dim[] = [k.past];
+    const feats = mla ? mlaFeatures(s, heads, c, dr) : attentionFeatures(s, heads);
+    // Scratch: the decode partials, then MLA's q_abs and latent mix (each [T, H, C]).
+    const partBytes = s.splits * heads * partialFloats(s) * 4;
+    const mixBytes = (t: Dim): Dim => dimMul(t, heads * c * 4);
+    const qabsAt: Dim = partBytes;
+    const xAt: Dim = dimAdd(partBytes, mixBytes(T));
+    scratchBytes = Math.max(scratchBytes, partBytes + 2 * staticDim(mixBytes(T)));
+    scratchUses.push((b) => partBytes + 2 * evalShape([mixBytes(T)], b)[0]);
+    const part = scratchOp('part', false);
+    const [newA, newB, cacheA, cacheB] = mla ? [k.kv, k.kPe, k.kvCache, k.peCache] : [k.k, k.v, k.kCache, k.vCache];
+    const appendOps = [operand('a', newA), operand('b', newB), operand('ac', cacheA, true), operand('bc', cacheB, true)];
+    const [wa, wb] = [newA, newB].map((n) => dims(n).reduce((x, y) => x * y, 1));
+    const ap = addKernel({ name: `${k.out}.append`, shader: appendShader(wa, wb, appendOps, W), operands: appendOps, extras: ['count', 'L'], grid: [ceilText(dimMul(T, Math.max(wa, wb)), W), '1', '1'] });
+    const sinks = !mla && k.sinks !== undefined ? [operand('sinks', k.sinks)] : [];
+    const keyOps = mla ? [scratchOp('qabs', false, qabsAt), operand('q_pe', k.qPe), operand('kvc', k.kvCache), operand('pec', k.peCache)] : [operand('q', k.q), operand('kc', k.kCache), operand('vc', k.vCache)];
+    const dest = mla ? scratchOp('out', false, xAt) : operand('out', k.out, true);
+    const rowOps = [...keyOps, ...sinks, dest];
+    const grid = (rowsText: string): string[] => [String(s.groups), rowsText, '1'];
+    const decode = s.splits > 1;
+    const rk = addKernel({ name: `${k.out}.attend`, shader: rowsShader(s, feats, rowOps, heads), operands: rowOps, extras: ['L'], grid: grid(dimToString(T)), ...(decode ? { runsWhen: 'T > 1' } : {}) });
+    const splitOps = [...keyOps, part];
+    const mergeOps = [part, ...sinks, dest];
+    const sk = decode ? addKernel({ name: `${k.out}.split`, shader: splitShader(s, feats, splitOps, heads), operands: splitOps, extras: ['L'], grid: grid(String(s.splits)), runsWhen: 'T = 1' }) : -1;
+    const mk = decode ? addKernel({ name: `${k.out}.merge`, shader: mergeShader(s, mergeOps, heads), operands: mergeOps, extras: ['L'], grid: [String(ceilDiv(heads * s.dv, W)), '1', '1'], runsWhen: 'T = 1' }) : -1;
+    const g = { heads, dn: dq0, dv: dvOut, c };
+    const absorbOps = mla ? withScales([operand('x', k.qNope), operand('w', k.wkvB), scratchOp('y', false, qabsAt)]) : [];
+    const expandOps = mla ? withScales([scratchOp('x', false, xAt), operand('w', k.wkvB), operand('y', k.out, true)]) : [];
+    const ab = mla ? addKernel({ name: `${k.out}.absorb`, shader: mlaProjectShader('absorb', g, absorbOps, W), operands: absorbOps, extras: ['count'], grid: [ceilText(dimMul(T, heads * c), W), '1', '1'] }) : -1;
+    const ex = mla ? addKernel({ name: `${k.out}.expand`, shader: mlaProjectShader('expand', g, expandOps, W), operands: expandOps, extras: ['count'], grid: [ceilText(dimMul(T, heads * dvOut), W), '1', '1'] }) : -1;
+    return (b, loc, out) => {
+      const t = evalShape([T], b)[0];
+      const count = t * Math.max(wa, wb);
+      dispatch(out, ap, b, appendOps, loc, [count], flatGrid(count, W), undefined, L);
+      if (mla) dispatch(out, ab, b, absorbOps, loc, [t * heads * c], flatGrid(t * heads * c, W));
+      if (decode && t === 1) {
+        dispatch(out, sk, b, splitOps, loc, [], [s.groups, s.splits, 1], undefined, L);
+        dispatch(out, mk, b, mergeOps, loc, [], [ceilDiv(heads * s.dv, W), 1, 1], undefined, L);
+      } else dispatch(out, rk, b, rowOps, loc, [], [s.groups, t, 1], undefined, L);
+      if (mla) dispatch(out, ex, b, expandOps, loc, [t * heads * dvOut], flatGrid(t * heads * dvOut, W));
+    };
+  };
+
   const steps = (list: readonly Step[]): Emit[] =>
     list.map((s): Emit => {
       if (s.kind !== 'loop') stepKernels.set(s, (current = []));
@@ -554,8 +663,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
           return op(s);
         case 'attention':
         case 'mla_attention':
-          // withDecoderOpsRefused stops such programs before they get here.
-          throw new Error(`wgsl: the ${s.kind} kernel has no WGSL rendering yet`);
+          return attention(s);
         case 'dispatch':
         case 'ep_combine':
           throw new Error(`wgsl: no ${s.kind} kernel (singleChipOnly refused the program)`);
@@ -593,6 +701,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
       }
     });
   const top = steps(p.steps);
+  const shapeSymbols = new Set([TOKEN_SYMBOL, ...p.buffers.flatMap((b) => b.shape.flatMap(dimSymbols))].filter((n) => n !== CONTEXT_DIM));
   const rootLoc =
     (bindings: Record<string, number>) =>
     (n: string): Loc => {
@@ -622,9 +731,13 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     scratchUsed,
     schedule(bindings) {
       const out: Command[] = [];
-      const loc = rootLoc(bindings);
-      for (const e of top) e(bindings, loc, out);
+      const b = { ...bindings, ...ctxB };
+      const loc = rootLoc(b);
+      for (const e of top) e(b, loc, out);
       return out;
     },
+    scheduleKey: (b) => [...shapeSymbols].map((n) => `${n}=${b[n]}`).join(','),
+    arenaCount,
+    state,
   };
 }

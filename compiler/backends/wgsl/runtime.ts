@@ -12,11 +12,17 @@
  * larger T comes. An arena buffer over the device's storage binding size at some T is an
  * error (E505) for that T only.
  *
+ * The state (a program compiled with a context bound: its KV caches) is GPU buffers made once,
+ * zeroed, and never read back: each forward appends at rows L..L+T-1 (L checked against the
+ * context bound, E505) and passes L in the parameter records; `reset` clears them and
+ * `loadCaches` writes them, each in turn with the forwards already asked for.
+ *
  * Guard mode (tests): every arena buffer is filled with a canary before the forward and
  * read back after it, so a test can check that no kernel wrote outside its buffers.
  */
 /// <reference types="@webgpu/types" />
-import { evalShape } from '../../../ir/dims.ts';
+import { evalDim, evalShape } from '../../../ir/dims.ts';
+import { stateFromCaches } from '../state-caches.ts';
 import { type Tensor, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
@@ -91,6 +97,15 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     device.queue.writeBuffer(b, 0, weightBlob as Uint8Array<ArrayBuffer>, c.offset, c.bytes);
     return b;
   });
+  // The state (KV caches): created zeroed, never resized or read back; reset clears it.
+  const state = plan.state.flatMap((st) => st.chunks.map((c, i) => device.createBuffer({ size: Math.max(4, c.bytes), usage: U.STORAGE | U.COPY_DST, label: `state ${st.name} ${i}` })));
+  /** What a dispatch binds for an arena part: an arena buffer, or its range of a state buffer. */
+  const partBinding = (c: Extract<Command, { kind: 'dispatch' }>, part: number): GPUBufferBinding => {
+    if (part < plan.arenaCount) return { buffer: arena[part] };
+    const r = c.state?.find((x) => x.part === part);
+    if (!r) throw new Error(`wgsl: ${plan.kernels[c.kernel].name} binds the state part ${part} without its range`);
+    return { buffer: state[r.gpu], offset: r.offset, size: r.bytes };
+  };
   const outBytesAt = (bindings: Record<string, number>): number => plan.outputs.reduce((n, o) => n + numel(evalShape(o.shape, bindings)) * 4, 0);
   let params: GPUBuffer | undefined;
   /** Each dispatch's bind group (its weight ranges), made once per schedule and params buffer. */
@@ -107,7 +122,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       g = device.createBindGroup({
         layout: layouts[c.kernel],
         entries: [
-          ...arenaParts(plan.kernels[c.kernel].operands).map((part, j): GPUBindGroupEntry => ({ binding: arenaBinding(j), resource: { buffer: arena[part] } })),
+          ...arenaParts(plan.kernels[c.kernel].operands).map((part, j): GPUBindGroupEntry => ({ binding: arenaBinding(j), resource: partBinding(c, part) })),
           { binding: 1, resource: { buffer: params!, size: PARAM_STRIDE } },
           ...c.weights.map((w, j): GPUBindGroupEntry => ({ binding: WEIGHT_BINDING + j, resource: { buffer: weights[w.chunk], offset: w.offset, size: w.bytes } })),
         ],
@@ -145,21 +160,29 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     }
   };
 
-  const schedules = new Map<number, Command[]>();
+  const schedules = new Map<string, Command[]>();
+  const context = plan.state.length > 0 ? plan.program.maxContext : undefined;
   const scheduleFor = (bindings: Record<string, number>): Command[] => {
     const T = bindings.T;
     checkTokenCount(T, plan.maxTokens);
-    let s = schedules.get(T);
-    if (!s) schedules.set(T, (s = plan.schedule(bindings)));
+    const L = bindings.L;
+    if (context !== undefined && (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context))
+      fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
+    const key = plan.scheduleKey(bindings);
+    let s = schedules.get(key);
+    if (!s) schedules.set(key, (s = plan.schedule(bindings)));
     return s;
   };
 
   /** Writes the parameter records and encodes the schedule (repeated) into `enc`. */
-  const encode = (cmds: Command[], enc: GPUCommandEncoder, repeats: number): void => {
+  const encode = (cmds: Command[], enc: GPUCommandEncoder, repeats: number, bindings: Record<string, number>): void => {
     const dispatches = cmds.filter((c) => c.kind === 'dispatch');
     setup(dispatches.length);
     const rec = new Uint32Array(dispatches.length * PARAM_SLOTS);
-    dispatches.forEach((d, i) => rec.set(d.params, i * PARAM_SLOTS));
+    dispatches.forEach((d, i) => {
+      rec.set(d.params, i * PARAM_SLOTS);
+      d.late?.forEach((x, j) => (rec[i * PARAM_SLOTS + d.params.length + j] = evalDim(x, bindings)));
+    });
     device.queue.writeBuffer(params!, 0, rec);
     for (let r = 0; r < repeats; r++) {
       let pass: GPUComputePassEncoder | null = null;
@@ -200,6 +223,10 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
   let disposed = false;
   // Forwards share the arena, the parameter records and the read-back buffer: one at a time.
   let previous: Promise<unknown> = Promise.resolve();
+  /** Runs `f` (a reset, a cache load) after the forwards already asked for, before any asked for later. */
+  const afterForwards = (f: () => void): void => {
+    previous = previous.then(f).catch(() => undefined);
+  };
   const model: WgslModel = {
     adapter: description,
     messages,
@@ -213,16 +240,37 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
       const cmds = scheduleFor(bindings);
       ensure(bindings);
       const enc = device.createCommandEncoder();
-      encode(cmds, enc, repeats);
+      encode(cmds, enc, repeats, bindings);
       const t0 = performance.now();
       device.queue.submit([enc.finish()]);
       await device.queue.onSubmittedWorkDone();
       return performance.now() - t0;
     },
+    ...(plan.state.length > 0
+      ? {
+          reset(): void {
+            afterForwards(() => {
+              const enc = device.createCommandEncoder();
+              for (const b of state) enc.clearBuffer(b);
+              device.queue.submit([enc.finish()]);
+            });
+          },
+          loadCaches(caches: Record<string, Tensor>, L: number): void {
+            // Checked now (E503/E504/E505 to the caller), written after the forwards already asked for.
+            const contents = new Map(stateFromCaches(plan.program, caches, L).map((c) => [c.name, c.data]));
+            afterForwards(() => {
+              for (const st of plan.state) {
+                const data = contents.get(st.name)! as Float32Array<ArrayBuffer>;
+                for (const c of st.chunks) device.queue.writeBuffer(state[c.gpu], 0, data, c.offset / 4, c.bytes / 4);
+              }
+            });
+          },
+        }
+      : {}),
     dispose() {
       if (disposed) return;
       disposed = true;
-      for (const b of [...arena, ...weights, staging, readback, params]) b?.destroy();
+      for (const b of [...arena, ...state, ...weights, staging, readback, params]) b?.destroy();
       device.destroy();
     },
   };
@@ -236,7 +284,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     const rb = readback!;
     device.pushErrorScope('validation');
     const enc = device.createCommandEncoder();
-    encode(cmds, enc, 1);
+    encode(cmds, enc, 1, bindings);
     let at = 0;
     const placed = plan.outputs.map((o) => {
       const bytes = numel(evalShape(o.shape, bindings)) * 4;

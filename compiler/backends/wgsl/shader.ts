@@ -31,6 +31,7 @@
  * arena buffer; a split arena adds its parts (the plan checks the target's limit).
  */
 
+import type { Dim } from '../../../ir/dims.ts';
 import type { Kernel } from '../../../ir/kernel/kernel.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { type OperandQuant, decoders, quantAccessor } from './quant.ts';
@@ -85,6 +86,8 @@ export interface Operand {
   part?: number;
   /** A quantized weight: u32 codes, dequantized with its scales operand (`quant.ts`). */
   quant?: OperandQuant;
+  /** A scratch operand: its byte offset in this backend's scratch region (affine in T; absent: 0). */
+  scratchAt?: Dim;
 }
 
 /** A compute entry point of a kernel, with what the manifest says about it. */

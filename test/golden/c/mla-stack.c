@@ -3,7 +3,7 @@
  * Generated code: edit the .moe file and recompile instead. The API is in m.h.
  *
  * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
- *   k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2
+ *   k0_mla_attention: latent attention (absorbed or naive, the cheaper for each call's T and L), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2
  *   k1_add: elementwise add
  * Arena: 6144 bytes at 16 tokens (every intermediate at a planned offset).
  */
@@ -210,7 +210,7 @@ static double moec_profile_now(void) {
 
 
 /*
- * k0_mla_attention: latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2.
+ * k0_mla_attention: latent attention (absorbed or naive, the cheaper for each call's T and L), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2.
  * DeepSeek's absorbed form: with wkv_b as [4][8 + 8][16] (W_UK, then W_UV), each query row
  * is first mapped into the latent space, q_abs = q_nope W_UK (8 -> 16); key j scores
  * (q_abs . c_j + q_pe . r_j) * scale against its cached latent c_j and rope key r_j, the
@@ -344,10 +344,86 @@ static void k0_mla_attention_split(const void *arg, int thread, int threads) {
   }
 }
 
+
+/* The sum of n products a[i] b[i] in 8 partial sums (so it vectorises without reassociating one sum). */
+static float k0_mla_attention_dot(const float *a, const float *b, int n) {
+  float d[8] = {0}, dot = 0;
+  int e, u;
+  for (e = 0; e + 8 <= n; e += 8)
+    for (u = 0; u < 8; u++) d[u] += a[e + u] * b[e + u];
+  for (; e < n; e++) d[0] += a[e] * b[e];
+  for (u = 0; u < 8; u++) dot += d[u];
+  return dot;
+}
+
+/*
+ * The naive form (DeepSeek's attn_impl = "naive", prefill's), heads part of parts: for each
+ * head, a tile of 128 keys at a time is expanded once, k_nope_j = W_UK c_j (8) and
+ * v_j = W_UV c_j (8), and every query row of the head that sees a key of the tile folds the
+ * tile into its online softmax: the accumulators are the output rows themselves and a (max, sum)
+ * pair per token (16 pairs at most) is on the stack. Each latent is expanded once per
+ * head per call, whatever T.
+ */
+static void k0_mla_attention_naive(const void *arg, int part, int parts) {
+  const k0_mla_attention_args *g = (const k0_mla_attention_args *)arg;
+  float kn[128 * 8], vv[128 * 8], s[128], ml[2 * 16];
+  const int keys = g->L + g->T;
+  int h0, h1, h, jt, i, d, t;
+  moec_split(4, part, parts, &h0, &h1);
+  for (h = h0; h < h1; h++) {
+    const float *wk = g->w + (size_t)h * 16 * 16, *wv = wk + (size_t)8 * 16;
+    for (t = 0; t < g->T; t++) {
+      float *o = g->out + ((size_t)t * 4 + h) * 8;
+      ml[2 * t] = -INFINITY;
+      ml[2 * t + 1] = 0;
+      for (d = 0; d < 8; d++) o[d] = 0;
+    }
+    for (jt = 0; jt < keys; jt += 128) {
+      const int n = keys - jt < 128 ? keys - jt : 128;
+      for (i = 0; i < n; i++) {
+        const float *cr = g->kvc + (size_t)(jt + i) * 16;
+        for (d = 0; d < 8; d++) kn[i * 8 + d] = k0_mla_attention_dot(wk + (size_t)d * 16, cr, 16);
+        for (d = 0; d < 8; d++) vv[i * 8 + d] = k0_mla_attention_dot(wv + (size_t)d * 16, cr, 16);
+      }
+      /* token t (position L + t) sees keys 0 ..= L + t: of this tile, the first min(n, L + t + 1 - jt) */
+      for (t = jt > g->L ? jt - g->L : 0; t < g->T; t++) {
+        const size_t row = (size_t)t * 4 + (size_t)h;
+        const float *qn = g->q_nope + row * 8, *qp = g->q_pe + row * 4;
+        float *o = g->out + row * 8;
+        const int m = g->L + t + 1 - jt < n ? g->L + t + 1 - jt : n;
+        float mt = ml[2 * t], corr;
+        for (i = 0; i < m; i++) {
+          s[i] = (k0_mla_attention_dot(qn, kn + (size_t)i * 8, 8) + k0_mla_attention_dot(qp, g->pec + (size_t)(jt + i) * 4, 4)) * 0.3f;
+          if (s[i] > mt) mt = s[i];
+        }
+        corr = expf(ml[2 * t] - mt);
+        ml[2 * t] = mt;
+        ml[2 * t + 1] *= corr;
+        for (d = 0; d < 8; d++) o[d] *= corr;
+        for (i = 0; i < m; i++) {
+          const float p = expf(s[i] - mt);
+          const float *vr = vv + (size_t)i * 8;
+          ml[2 * t + 1] += p;
+          for (d = 0; d < 8; d++) o[d] += p * vr[d];
+        }
+      }
+    }
+    for (t = 0; t < g->T; t++) {
+      float *o = g->out + ((size_t)t * 4 + h) * 8;
+      for (d = 0; d < 8; d++) o[d] /= ml[2 * t + 1];
+    }
+  }
+}
+
 static void k0_mla_attention(k0_mla_attention_args *g, int threads) {
   int parts = (g->L + 1 + 128 - 1) / 128, h, p, e;
   memcpy(g->kvc + (size_t)g->L * 16, g->kv, (size_t)g->T * 16 * sizeof(float));
   memcpy(g->pec + (size_t)g->L * 4, g->k_pe, (size_t)g->T * 4 * sizeof(float));
+  /* The cheaper form for this T and L (ir/kernel/mla.ts mlaForm): naive when keys x 32 > L x 512. */
+  if (((double)g->T * g->L + (double)g->T * (g->T + 1) / 2) * 32.0 > (double)g->L * 512.0) {
+    moec_parallel(k0_mla_attention_naive, g, 4 < threads ? 4 : threads);
+    return;
+  }
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
@@ -458,7 +534,7 @@ int m_forward(const void *weights, const float *q_nope, const float *q_pe, const
     float *b8_layers_layers_kv_cache = b4_layers_kv_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)16;
     float *b9_layers_layers_pe_cache = b5_layers_pe_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)4;
     const float *b10_layers_layers_wkv_b = b6_layers_wkv_b + (size_t)i0 * (size_t)64 * (size_t)16;
-    { /* latent attention (absorbed), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2 */
+    { /* latent attention (absorbed or naive, the cheaper for each call's T and L), 4 heads in blocks of 4, latent 16 + rope 4, nope 8, values 8, key tile 128, decode split 2 */
       k0_mla_attention_args g;
       g.q_nope = b7_layers_x;
       g.q_pe = b1_q_pe;

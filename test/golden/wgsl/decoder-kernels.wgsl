@@ -125,16 +125,22 @@ fn st_out(i: u32, v: f32) { arena[P(2u) + i] = bitcast<u32>(v); }
 fn rows() -> u32 { return P(3u); }
 fn pos0() -> u32 { return P(4u); }
 
-const FREQ = array<f32, 2>(1.0, 0.0002500000118743628);
+const AH = array<f32, 2>(0.8984375, 0.162841796875);
+const AL = array<f32, 2>(0.00020940440299455076, 0.0001328648504568264);
+const BH = array<f32, 2>(0.158935546875, 0.0);
+const BL = array<f32, 2>(0.00021939621365163475, 0.000039788734284229577);
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let r = gid.x + gid.y * nwg.x * 64u;
   if (r >= rows()) { return; }
   let base = r * 8u;
-  let p = f32(pos0() + r / 2u);
+  let p = pos0() + r / 2u;
+  let pa = f32(p >> 12u);
+  let pb = f32(p & 4095u);
   for (var j = 4u; j < 8u; j++) { st_out(base + j, ld_x(base + j)); }
   for (var i = 0u; i < 2u; i++) {
-    let angle = p * FREQ[i];
+    let turns = fract(fract(pa * AH[i]) + fract(pb * BH[i]) + pa * AL[i] + pb * BL[i]);
+    let angle = (turns - select(0.0, 1.0, turns >= 0.5)) * 6.283185307179586;
     let c = cos(angle) * 1.3465735912322998;
     let s = sin(angle) * 1.3465735912322998;
     let a = base + i * 2u;
