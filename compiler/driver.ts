@@ -9,6 +9,7 @@ import { interpret } from '../ir/graph/interp.ts';
 import { type SafetensorsFile, readSafetensors } from '../ir/safetensors.ts';
 import { openCheckpoint } from '../ir/checkpoint.ts';
 import { checkRunBytes, weightsFromSafetensors, missingTensorHint } from './checkpoint/load-weights.ts';
+import { streamWeightsFromCheckpoint } from './checkpoint/stream-weights.ts';
 import { readUserText } from '../ir/user-file.ts';
 import { loadModelFile } from './model-file.ts';
 import type { Tensor } from '../ir/tensor.ts';
@@ -133,7 +134,7 @@ export function run(m: Module, opts: RunOptions = {}): RunResult {
   const bindings = bindDims(m, opts);
   const seed = opts.seed ?? 0;
   const f64 = opts.f64 ?? false;
-  checkRunBytes(m, bindings, f64);
+  checkRunBytes(m, bindings, f64, typeof opts.weights === 'string' ? 'checkpoint' : 'seeded');
   const weights =
     typeof opts.weights === 'string' ? weightsFromSafetensors(m, openCheckpoint(opts.weights), opts.weights, { f64, note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed, f64));
   const inputs =
@@ -236,11 +237,18 @@ export async function forwardRun(loaded: LoadedModel, program: KProgram, backend
 export async function runOnBackend(m: Module, opts: BackendRunOptions): Promise<BackendRunResult> {
   const backend = await getBackend(opts.backend);
   const bindings = bindDims(m, opts);
-  checkRunBytes(m, bindings);
+  // A checkpoint streams into the backend's blob, never held whole, unless --check runs the
+  // interpreter on it too (or it cannot be read by position: GGUF, loaded whole).
+  const ckpt = typeof opts.weights === 'string' ? openCheckpoint(opts.weights) : undefined;
+  const streamed = ckpt?.readRange !== undefined && !opts.check;
+  checkRunBytes(m, bindings, false, streamed ? 'streamed' : ckpt ? 'checkpoint' : 'seeded');
   const seed = opts.seed ?? 0;
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, seed));
+  const weights =
+    typeof opts.weights === 'string'
+      ? (streamed ? streamWeightsFromCheckpoint : weightsFromSafetensors)(qm, ckpt!, opts.weights, { note: opts.note, onProgress: opts.onLoadProgress })
+      : (opts.weights ?? randomWeights(m, seed));
   const inputs = typeof opts.inputs === 'string' ? inputsFromSafetensors(m, readSafetensors(opts.inputs), opts.inputs) : (opts.inputs ?? randomInputs(m, bindings, seed));
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? DEFAULT_TARGET[backend.name]);
   if (target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);

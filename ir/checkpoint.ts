@@ -129,6 +129,11 @@ function openIndex(path: string): Checkpoint {
     storedBytes: (name) => shardFor(name).storedBytes(name),
     get: (name, opts) => shardFor(name).get(name, opts),
     raw: (name) => shardFor(name).raw(name),
+    readRange: (name, begin, length, into) => {
+      const shard = shardFor(name);
+      if (!shard.readRange) throw new Error(`checkpoint: ${shard.path} cannot be read by range`);
+      return shard.readRange(name, begin, length, into);
+    },
     fileOf: (name) => shardFor(name).path,
   };
 }

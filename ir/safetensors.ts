@@ -49,6 +49,13 @@ export interface SafetensorsFile {
   get(name: string, opts?: GetOptions): Tensor;
   /** A tensor's bytes exactly as stored (any dtype, even one moec cannot decode), to copy it. */
   raw(name: string): Uint8Array;
+  /**
+   * Bytes `begin..begin + length` of a tensor as stored, read from the file at their position
+   * (a streaming loader reads a tensor a few rows at a time, never whole). Absent where the
+   * stored bytes are not the tensor's (a GGUF file's are blocks, reordered). `into`: a
+   * buffer to read into (the result is a view of it), so a loader reuses one.
+   */
+  readRange?(name: string, begin: number, length: number, into?: Uint8Array): Uint8Array;
 }
 
 export interface GetOptions {
@@ -131,10 +138,10 @@ export function readSafetensors(path: string, role: FileRole = {}): SafetensorsF
     closeSync(opened.fd);
   }
   const changed: FileRole = { ...role, missingHint: 'the file changed or vanished since moec opened it; check it' };
-  const read = (begin: number, length: number): Uint8Array => {
+  const read = (begin: number, length: number, into?: Uint8Array): Uint8Array => {
     const { fd } = openUserFile(path, changed);
     try {
-      const bytes = readOrFail(path, changed, () => readAt(fd, begin, length));
+      const bytes = readOrFail(path, changed, () => readAt(fd, begin, length, into));
       if (bytes.length < length) {
         fail('E501', `cannot read ${role.label ?? path}: the file ended at byte ${begin + bytes.length}`, undefined, 'the file changed since moec opened it; check it');
       }
@@ -146,9 +153,9 @@ export function readSafetensors(path: string, role: FileRole = {}): SafetensorsF
   return parseHeader(head, size, read, path);
 }
 
-/** Reads `length` bytes at `position` (fewer at end of file), in chunks each read call can take. */
-function readAt(fd: number, position: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
+/** Reads `length` bytes at `position` (fewer at end of file), in chunks each read call can take, into `into` if given. */
+function readAt(fd: number, position: number, length: number, into?: Uint8Array): Uint8Array {
+  const out = into ? into.subarray(0, length) : new Uint8Array(length);
   let done = 0;
   while (done < length) {
     const n = readSync(fd, out, done, Math.min(length - done, READ_CHUNK), position + done);
@@ -161,7 +168,12 @@ function readAt(fd: number, position: number, length: number): Uint8Array {
 /** Parses safetensors bytes held in memory (`path` is only for messages); E502 if they are malformed. */
 export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFile {
   // A fresh copy, so the typed arrays made from it are aligned whatever the offset.
-  return parseHeader(bytes, bytes.length, (begin, length) => new Uint8Array(bytes.subarray(begin, begin + length)), path);
+  return parseHeader(bytes, bytes.length, (begin, length, into) => {
+    const part = bytes.subarray(begin, begin + length);
+    if (!into) return new Uint8Array(part);
+    into.set(part);
+    return into.subarray(0, length);
+  }, path);
 }
 
 /**
@@ -169,7 +181,7 @@ export function parseSafetensors(bytes: Uint8Array, path: string): SafetensorsFi
  * well-formed file of `size` bytes) and checks every entry against the data section; `read`
  * fetches the bytes of a tensor (file positions) when it is asked for.
  */
-function parseHeader(head: Uint8Array, size: number, read: (begin: number, length: number) => Uint8Array, path: string): SafetensorsFile {
+function parseHeader(head: Uint8Array, size: number, read: (begin: number, length: number, into?: Uint8Array) => Uint8Array, path: string): SafetensorsFile {
   const bad: Bad = (message, hint) => fail('E502', `${path}: ${message}`, undefined, hint);
   const REEXPORT = 'the file may be truncated or corrupt; re-export it with safetensors (e.g. safetensors.torch.save_file)';
 
@@ -255,6 +267,14 @@ function parseHeader(head: Uint8Array, size: number, read: (begin: number, lengt
     raw: (name) => {
       const e = lookup(name);
       return withMemoryFor(describeEntry(e), () => read(dataStart + e.begin, e.end - e.begin));
+    },
+    readRange: (name, begin, length, into) => {
+      const e = lookup(name);
+      if (!Number.isSafeInteger(begin) || !Number.isSafeInteger(length) || begin < 0 || length < 0 || begin + length > e.end - e.begin) {
+        throw new Error(`safetensors: bytes ${begin}..${begin + length} are outside ${describeEntry(e)}`);
+      }
+      if (into && into.length < length) throw new Error(`safetensors: a buffer of ${into.length} bytes cannot take ${length}`);
+      return read(dataStart + e.begin + begin, length, into);
     },
     get: (name, opts) => {
       const e = lookup(name);
@@ -352,6 +372,33 @@ function checkReadable(e: Entry, packedI4: boolean, bad: Bad): void {
       `tensor '${e.name}' should hold packed i4 codes (U8 [.., K/2]) but it is ${e.dtype} [${e.shape.join(', ')}]`,
       'i4 weights are stored as U8 with two codes per byte along the last axis (moec quantize --to i4 writes them)',
     );
+  }
+}
+
+/** Bytes per element of the float dtypes `decodeFloatsInto` converts. */
+export const FLOAT_DTYPE_BYTES: Readonly<Record<string, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2 };
+
+/**
+ * Converts stored float elements (`raw`: a fresh, aligned copy, which may be changed in
+ * place; F32, F16, BF16 or F64, little-endian) into `out` from `at`, as f32: the values
+ * `get` gives, for a loader that reads a tensor a chunk at a time (f16 and bf16 exactly,
+ * f64 rounded to nearest).
+ */
+export function decodeFloatsInto(stDtype: string, raw: Uint8Array, out: Float32Array, at: number): void {
+  const size = FLOAT_DTYPE_BYTES[stDtype];
+  if (size === undefined || raw.byteOffset % size !== 0 || raw.length % size !== 0) throw new Error(`safetensors: cannot decode ${raw.length} bytes of ${stDtype} as floats`);
+  if (!LITTLE_ENDIAN) byteSwap(raw, size);
+  const n = raw.length / size;
+  if (stDtype === 'F32') out.set(new Float32Array(raw.buffer, raw.byteOffset, n), at);
+  else if (stDtype === 'F64') out.set(new Float64Array(raw.buffer, raw.byteOffset, n), at);
+  else if (stDtype === 'BF16') {
+    // bf16 is a float32's top half: shifting the bits up is the exact value.
+    const bits = new Uint16Array(raw.buffer, raw.byteOffset, n);
+    const words = new Uint32Array(out.buffer, out.byteOffset + 4 * at, n);
+    for (let i = 0; i < n; i++) words[i] = bits[i] << 16;
+  } else {
+    const bits = new Uint16Array(raw.buffer, raw.byteOffset, n);
+    for (let i = 0; i < n; i++) out[at + i] = f16ToF32(bits[i]);
   }
 }
 

@@ -12,6 +12,7 @@ import { compileFile, quantScheme, randomWeights } from '../compiler/driver.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
 import { type QuantEngine, quantizerModule, setQuantEngine, simdQuantizerFor } from '../compiler/backends/quant-simd.ts';
 import { type QuantRows, quantizeIntoRows } from '../compiler/backends/quant-rows.ts';
+import { memoryWriter } from '../compiler/backends/weights.ts';
 import { type PanelSpec, packedMatrixBytes, packedMatrixFloats, quantizeIntoPanels } from '../compiler/backends/c/layout.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -76,7 +77,7 @@ function rowBlob(e: QuantEngine, q: QuantRows): Uint8Array {
   const codeBytes = q.dtype === 'i4' ? (q.rows * q.k) / 2 : q.rows * q.k;
   const blob = new Uint8Array(codeBytes + 4 * q.rows * Math.ceil(q.k / q.group) + 3);
   // the scales at an odd offset: the JS writes them through a DataView, the Wasm as bytes
-  withEngine(e, () => quantizeIntoRows(blob, 0, codeBytes + 3, q, () => {}));
+  withEngine(e, () => quantizeIntoRows(memoryWriter(blob), 0, codeBytes + 3, q, () => {}));
   return blob;
 }
 
@@ -124,7 +125,7 @@ describe('the Wasm quantizer gives the JS quantizer\'s bytes', () => {
           const codes = matrices * packedMatrixBytes(spec);
           const blob = (e: QuantEngine): Uint8Array => {
             const out = new Uint8Array(codes + 4 * matrices * packedMatrixFloats(scaleSpec));
-            withEngine(e, () => quantizeIntoPanels(out, 0, codes, spec, scaleSpec, q));
+            withEngine(e, () => quantizeIntoPanels(memoryWriter(out), 0, codes, spec, scaleSpec, q));
             return out;
           };
           expect(Buffer.from(blob('wasm')).equals(Buffer.from(blob('js'))), `${dtype} ${JSON.stringify(pc)} k=${k} group=${group}`).toBe(true);

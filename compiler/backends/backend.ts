@@ -11,7 +11,7 @@
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import type { Backend as BackendName, TargetCaps } from '../target/caps.ts';
-import type { PackProgress } from './weights.ts';
+import type { PackProgress, WriteAt } from './weights.ts';
 
 export type { BackendName };
 
@@ -81,6 +81,12 @@ export interface Backend {
   /** The decoder ops (`DECODER_OPS`) this backend renders; the others get E701 before emit or load. */
   decoderOps?: readonly string[];
   packWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, opts?: { onProgress?: PackProgress }): { blob: Uint8Array; manifest: WeightManifest };
+  /**
+   * `packWeights` written through `write` a region at a time instead of into one array
+   * (`moec pack` writes a file as it fills, so with streamed weights the blob is never in
+   * memory); returns the manifest (its `bytes`: the blob's size).
+   */
+  writeWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>, write: WriteAt, opts?: { onProgress?: PackProgress }): WeightManifest;
   /** An expert-parallel program's weights: one blob per rank (its experts' slots only), one manifest for their common layout (`moec pack --chips N`). */
   packRankWeights?(program: KProgram, target: TargetCaps, weights: Record<string, Tensor>): { blobs: Uint8Array[]; manifest: WeightManifest };
 }

@@ -45,7 +45,7 @@ import { fail, nearestNames } from '../../ir/diagnostics.ts';
 import type { Span } from '../../ir/source.ts';
 
 /** Checkpoint float dtypes a float weight takes directly. */
-const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);
+export const FLOAT_ST = new Set(['F32', 'F64', 'F16', 'BF16']);
 
 /** Suffix of DeepSeek-V3's fp8 block scales, and of moec's i8/i4 group scales. */
 export const FP8_SCALE_SUFFIX = '_scale_inv';
@@ -65,13 +65,25 @@ export interface LoadOptions {
  * anything is allocated when it holds more elements than the reference interpreter would
  * accept: `--set F=2147483647` must be an error, not a 256 GiB allocation.
  */
-export function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }): number[] {
+export function concreteShape(shape: Parameters<typeof evalShape>[0], bindings: Record<string, number>, what: { name: string; span?: Span }, hint = SMALLER): number[] {
   const dims = evalShape(shape, bindings);
   const n = numel(dims);
   if (n > MAX_INTERP_ELEMENTS)
-    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, 'bind smaller sizes (e.g. --set D=64)');
+    fail('E307', `\`${what.name}\` is [${dims.join(', ')}], ${n} elements, too large to run (at most ${MAX_INTERP_ELEMENTS} per tensor)`, what.span, hint);
   return dims;
 }
+
+const SMALLER = 'bind smaller sizes (e.g. --set D=64)';
+
+/** The E307 hint for weights a run would hold whole from a checkpoint: a backend streams them instead. */
+const STREAM_HINT = `${SMALLER}, or run it on a backend (--backend c, without --check), which streams the checkpoint into its weights instead of holding it`;
+
+/**
+ * What a run holds of its weights (`checkRunBytes`): `seeded` or `checkpoint` weights held
+ * whole (the interpreter's), or `streamed` ones (a backend's, read as its blob is laid out:
+ * not counted).
+ */
+export type HeldWeights = 'seeded' | 'checkpoint' | 'streamed';
 
 /**
  * The most bytes of weights and inputs one run holds. Each tensor is capped by
@@ -85,12 +97,13 @@ export const MAX_RUN_BYTES = 4 * 2 ** 30;
  * `bindings` are given, pass `MAX_RUN_BYTES` in memory (4 bytes an element, 8 with `f64`:
  * seeded and loaded tensors are held as floats).
  */
-export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 = false): void {
+export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 = false, held: HeldWeights = 'seeded'): void {
   const per = f64 ? 8 : 4;
   let weights = 0;
   let largest: { w: WeightDecl; shape: number[]; bytes: number } | undefined;
-  for (const w of m.weights) {
-    const shape = concreteShape(w.type.shape, {}, w);
+  const hint = held === 'checkpoint' ? STREAM_HINT : SMALLER;
+  for (const w of held === 'streamed' ? [] : m.weights) {
+    const shape = concreteShape(w.type.shape, {}, w, hint);
     const bytes = numel(shape) * per;
     weights += bytes;
     if (!largest || bytes > largest.bytes) largest = { w, shape, bytes };
@@ -104,7 +117,7 @@ export function checkRunBytes(m: Module, bindings?: Record<string, number>, f64 
     'E307',
     `this run needs ${formatBytes(weights + inputs)} of weights${bindings ? ' and inputs' : ''}${parts}, more than the ${formatBytes(MAX_RUN_BYTES)} a run may hold${biggest}`,
     largest?.w.span,
-    'bind smaller sizes (e.g. --set D=64)',
+    hint,
   );
 }
 
@@ -124,16 +137,11 @@ export function weightFormat(w: WeightDecl, shape: readonly number[]): WeightFor
 /** Takes the model's weights from a checkpoint (see the file comment). */
 export function weightsFromSafetensors(m: Module, file: SafetensorsFile, path: string, f64OrOpts: boolean | LoadOptions = false): Record<string, Tensor> {
   const opts: LoadOptions = typeof f64OrOpts === 'boolean' ? { f64: f64OrOpts } : f64OrOpts;
-  checkRunBytes(m, undefined, opts.f64);
+  checkRunBytes(m, undefined, opts.f64, 'checkpoint');
   const out: Record<string, Tensor> = {};
   // Every weight's checkpoint tensors first (headers only), so that a missing one fails
   // before any data is read and the progress line knows the bytes to come.
-  const plans = m.weights.map((w) => {
-    if (!file.has(w.name) && !w.source) {
-      fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
-    }
-    return { w, ...checkpointSlices(w, file, path) };
-  });
+  const plans = m.weights.map((w) => ({ w, ...checkpointSlices(w, file, path) }));
   const bytesOf = (name: string): number => file.storedBytes(name);
   const total = plans.reduce((a, p) => a + p.names.reduce((b, n) => b + bytesOf(n), 0), 0);
   let done = 0;
@@ -154,16 +162,38 @@ export function missingTensorHint(file: SafetensorsFile, name: string, advice: s
 /** One checkpoint tensor as read: floats, or quantized codes with per-row group scales. */
 export type Slice = { kind: 'float'; values: ArrayLike<number> } | { kind: 'quant'; q: QuantData };
 
+/** A weight's concrete shape, the shape of each checkpoint tensor it is read from, and their names in order. */
+export interface WeightPlan {
+  shape: number[];
+  inner: number[];
+  names: string[];
+}
+
 /**
  * The checkpoint tensors a weight is read from, in order: the whole weight under its own
- * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks).
+ * name, or one slice per index of the `from` axes (E503 for one the checkpoint lacks, or for
+ * a weight it lacks that has no `from`).
  */
-function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string): { shape: number[]; inner: number[]; names: string[] } {
-  const shape = concreteShape(w.type.shape, {}, w);
+export function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string, bounded = true): WeightPlan {
+  if (!file.has(w.name) && !w.source) {
+    fail('E503', `${path} has no tensor \`${w.name}\``, w.span, missingTensorHint(file, w.name, 'name tensors after the weights (`moec check` lists them), or give the weight a `from "..."` checkpoint name'));
+  }
+  // Streamed (`bounded` false), a weight is never held whole: the checkpoint's own tensors bound it.
+  const shape = bounded ? concreteShape(w.type.shape, {}, w) : evalShape(w.type.shape, {});
   const direct = file.has(w.name);
   const leadDims = direct ? 0 : w.source!.axes.length;
-  const lead = shape.slice(0, leadDims);
   const names: string[] = [];
+  // One at a time: the first the checkpoint lacks stops `--set E=2000000000` before it names them all.
+  for (const name of direct ? [w.name] : sliceNames(w, shape)) {
+    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
+    names.push(name);
+  }
+  return { shape, inner: shape.slice(leadDims), names };
+}
+
+/** The checkpoint names of a weight's `from` slices (of concrete `shape`), one per index of its pattern's axes, row-major. */
+export function* sliceNames(w: WeightDecl, shape: readonly number[]): Generator<string> {
+  const lead = shape.slice(0, w.source!.axes.length);
   const index = lead.map(() => 0);
   for (let s = 0; s < numel(lead); s++) {
     let r = s;
@@ -171,14 +201,11 @@ function checkpointSlices(w: WeightDecl, file: SafetensorsFile, path: string): {
       index[j] = r % lead[j];
       r = Math.floor(r / lead[j]);
     }
-    const name = direct ? w.name : checkpointName(w.source!, index);
-    if (!file.has(name)) fail('E503', `${path} has neither \`${w.name}\` nor the checkpoint tensor \`${name}\``, w.span, missingTensorHint(file, name, 'check the `from` pattern against the checkpoint\'s tensor names'));
-    names.push(name);
+    yield checkpointName(w.source!, index);
   }
-  return { shape, inner: shape.slice(leadDims), names };
 }
 
-function loadWeight(w: WeightDecl, { shape, inner, names }: { shape: number[]; inner: number[]; names: string[] }, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {
+export function loadWeight(w: WeightDecl, { shape, inner, names }: WeightPlan, file: SafetensorsFile, path: string, opts: LoadOptions, progress?: (name: string) => void): Tensor {
   const format = weightFormat(w, shape);
   const slices = names.map((name) => {
     progress?.(name);
@@ -187,14 +214,20 @@ function loadWeight(w: WeightDecl, { shape, inner, names }: { shape: number[]; i
   return assemble(w, format, shape, slices, names, opts);
 }
 
-/** Reads one checkpoint tensor (and its scales), checking its dtype and shape against `inner`. */
-function readSlice(w: WeightDecl, format: WeightFormat, file: SafetensorsFile, name: string, inner: number[], path: string, f64: boolean): Slice {
-  const st = file.info(name).dtype;
+/** The E504 for checkpoint tensor `name` read into `w` (one slice of `inner`), and the check of its shape. */
+export function sliceChecks(w: WeightDecl, format: WeightFormat, name: string, inner: readonly number[]): { mismatch: (what: string, hint: string) => never; checkShape: (got: readonly number[], what: string) => void } {
   const mismatch = (what: string, hint: string): never =>
     fail('E504', `checkpoint tensor \`${name}\` is ${what}, but \`${w.name}\` is ${format.dtype}[${inner.join(', ')}]${inner.length < w.type.shape.length ? ' per slice' : ''}`, w.span, hint);
   const checkShape = (got: readonly number[], what: string): void => {
     if (got.length !== inner.length || got.some((d, i) => d !== inner[i])) mismatch(what, 'the checkpoint was saved for other sizes: check the model\'s constants (--set) against its config');
   };
+  return { mismatch, checkShape };
+}
+
+/** Reads one checkpoint tensor (and its scales), checking its dtype and shape against `inner`. */
+function readSlice(w: WeightDecl, format: WeightFormat, file: SafetensorsFile, name: string, inner: number[], path: string, f64: boolean): Slice {
+  const st = file.info(name).dtype;
+  const { mismatch, checkShape } = sliceChecks(w, format, name, inner);
   if (isIntDType(format.dtype) && !format.quant) {
     if (FLOAT_ST.has(st) || st === 'F8_E4M3') mismatch(st, 'an integer weight needs an integer tensor');
     checkShape(file.info(name).shape, `${st} [${file.info(name).shape.join(', ')}]`);
@@ -240,40 +273,71 @@ export function readStored(
   if (st === 'F8_E4M3' && stShape.length >= 2) {
     check(stShape, what);
     const scaleName = name + FP8_SCALE_SUFFIX;
-    const blocks = scaleTensor(file, scaleName, [...stShape.slice(0, -2), Math.ceil(stShape[stShape.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], who, path, 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do');
+    const blocks = fp8BlockScales(file, name, stShape, who, path);
     const codes = file.get(name).data as Int32Array;
     const q: QuantData = { dtype: 'fp8e4m3', shape: stShape, axis: stShape.length - 1, group: FP8_BLOCK, codes, scales: blockScalesToGroups(blocks, stShape) };
     return { shape: stShape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
   }
+  const form = intCodesForm(file, name, path, who, check);
+  if (!form) return undefined;
+  const scales = file.get(form.scaleName).data as Float32Array;
+  const codes = file.get(name, { packedI4: form.dtype === 'i4' }).data as Int32Array;
+  const q: QuantData = { dtype: form.dtype, shape: form.shape, axis: form.shape.length - 1, group: form.group, codes, scales };
+  return { shape: form.shape, slice: { kind: 'quant', q }, scaleNames: [form.scaleName] };
+}
+
+/**
+ * An I8 or packed-i4 U8 checkpoint tensor with its `_scale` beside it, from headers alone:
+ * its codes' element shape, group and scales' name (E503 without scales, E504 for scales of
+ * another shape; `check` sees the element shape first); undefined for any other dtype.
+ */
+export function intCodesForm(
+  file: SafetensorsFile,
+  name: string,
+  path: string,
+  who: { name: string; span?: Span },
+  check: (shape: number[], what: string) => void = () => {},
+): { dtype: 'i8' | 'i4'; shape: number[]; group: number; scaleName: string } | undefined {
+  const { dtype: st, shape: stShape } = file.info(name);
+  if (st !== 'I8' && st !== 'U8') return undefined;
   const scaleName = name + QUANT_SCALE_SUFFIX;
-  if ((st === 'I8' || st === 'U8') && stShape.length >= 1 && file.has(scaleName)) {
-    const i4 = st === 'U8';
-    const shape = i4 ? [...stShape.slice(0, -1), k * 2] : stShape;
-    check(shape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${shape[shape.length - 1]} codes per row)` : what);
-    const kk = shape[shape.length - 1];
-    const sInfo = file.info(scaleName);
-    const g = sInfo.shape[sInfo.shape.length - 1];
-    const groups = g !== undefined && g > 0 && kk % g === 0 ? g : -1;
-    const scales = scaleTensor(file, scaleName, [...shape.slice(0, -1), groups], who, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
-    const codes = file.get(name, { packedI4: i4 }).data as Int32Array;
-    const q: QuantData = { dtype: i4 ? 'i4' : 'i8', shape, axis: shape.length - 1, group: kk / groups, codes, scales };
-    return { shape, slice: { kind: 'quant', q }, scaleNames: [scaleName] };
-  }
-  if (st === 'I8' || st === 'U8') {
+  if (stShape.length < 1 || !file.has(scaleName)) {
     return fail('E503', `${path} has no scales \`${scaleName}\` for the ${st} checkpoint tensor \`${name}\``, who.span,
       `quantized weights need their scales beside them (${scaleName}: F32 [.., N, G]); moec quantize writes both`);
   }
-  return undefined;
+  const i4 = st === 'U8';
+  const k = stShape[stShape.length - 1];
+  const shape = i4 ? [...stShape.slice(0, -1), k * 2] : stShape;
+  check(shape, i4 ? `packed i4 (U8 [${stShape.join(', ')}], ${shape[shape.length - 1]} codes per row)` : `${st} [${stShape.join(', ')}]`);
+  const kk = shape[shape.length - 1];
+  const sInfo = file.info(scaleName);
+  const g = sInfo.shape[sInfo.shape.length - 1];
+  const groups = g !== undefined && g > 0 && kk % g === 0 ? g : -1;
+  checkScales(file, scaleName, [...shape.slice(0, -1), groups], who, path, `${i4 ? 'i4' : 'i8'} scales are F32 [.., N, G] with G dividing K (G = 1: one scale per output channel)`);
+  return { dtype: i4 ? 'i4' : 'i8', shape, group: kk / groups, scaleName };
 }
 
-/** Reads an F32 scales tensor of exactly `want` (a -1 entry never matches). */
-function scaleTensor(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): Float32Array {
+/** The fp8 block scales of checkpoint tensor `name` (F8_E4M3 `shape`), checked against it: F32 [.., ceil(N/128), ceil(K/128)]. */
+export function fp8BlockScales(file: SafetensorsFile, name: string, shape: readonly number[], who: { name: string; span?: Span }, path: string): Float32Array {
+  checkFp8Scales(file, name, shape, who, path);
+  return file.get(name + FP8_SCALE_SUFFIX).data as Float32Array;
+}
+
+/** `fp8BlockScales`' checks, on headers only (E503 missing, E504 of another dtype or shape). */
+export function checkFp8Scales(file: SafetensorsFile, name: string, shape: readonly number[], who: { name: string; span?: Span }, path: string): void {
+  const k = shape[shape.length - 1];
+  checkScales(file, name + FP8_SCALE_SUFFIX, [...shape.slice(0, -2), Math.ceil(shape[shape.length - 2] / FP8_BLOCK), Math.ceil(k / FP8_BLOCK)], who, path, FP8_SCALE_HINT);
+}
+
+const FP8_SCALE_HINT = 'fp8 (F8_E4M3) weights carry one F32 scale per 128×128 block, as DeepSeek-V3 checkpoints do';
+
+/** Checks an F32 scales tensor against `want` (a -1 entry never matches) on its header. */
+function checkScales(file: SafetensorsFile, name: string, want: number[], who: { name: string; span?: Span }, path: string, hint: string): void {
   if (!file.has(name)) fail('E503', `${path} has no scales \`${name}\` (needed by \`${who.name}\`)`, who.span, hint);
   const { dtype, shape } = file.info(name);
   if (dtype !== 'F32' || shape.length !== want.length || shape.some((d, i) => d !== want[i])) {
     fail('E504', `scales \`${name}\` are ${dtype} [${shape.join(', ')}], but \`${who.name}\` needs F32 [${want.map((d) => (d < 0 ? 'G' : d)).join(', ')}]`, who.span, hint);
   }
-  return file.get(name).data as Float32Array;
 }
 
 /** Stacks the slices into the declared weight, converting to its dtype. */
@@ -306,20 +370,24 @@ function assemble(w: WeightDecl, format: WeightFormat, shape: number[], slices: 
       quantized.add(describeScheme(s.q.dtype, s.q.group, s.q.shape[s.q.axis]));
     }
   });
-  if (quantized.size > 0) {
-    const from = [...quantized].join(', ');
-    opts.note?.(
-      target
-        ? `\`${w.name}\`: the checkpoint holds ${from} (${names[0]}${names.length > 1 ? ', ...' : ''}); requantized to ${describeScheme(target.dtype, want!.group, shape[target.axis])}, which adds error`
-        : `\`${w.name}\`: the checkpoint holds ${from} (${names[0]}${names.length > 1 ? ', ...' : ''}); dequantized to ${format.dtype} (exact values, more memory than the quantized weights)`,
-    );
-  }
+  if (quantized.size > 0) opts.note?.(conversionNote(w, format, shape, quantized, names));
   if (!target) return { dtype: format.dtype, shape, data: values };
   const q = quantize(values, shape, target.axis, target);
   return { dtype: target.dtype, shape, data: q.codes, quant: { axis: q.axis, group: q.group, scales: q.scales } };
 }
 
-function describeScheme(dtype: QuantDType, group: number, reduction: number): string {
+/** The note for a weight whose checkpoint tensors (`names`) hold quantized `schemes`: dequantized, or requantized to its own. */
+export function conversionNote(w: WeightDecl, format: WeightFormat, shape: readonly number[], schemes: Set<string>, names: readonly string[]): string {
+  const from = [...schemes].join(', ');
+  const target = format.quant;
+  const which = `${names[0]}${names.length > 1 ? ', ...' : ''}`;
+  return target
+    ? `\`${w.name}\`: the checkpoint holds ${from} (${which}); requantized to ${describeScheme(target.dtype, effectiveGroup(target, shape[target.axis]), shape[target.axis])}, which adds error`
+    : `\`${w.name}\`: the checkpoint holds ${from} (${which}); dequantized to ${format.dtype} (exact values, more memory than the quantized weights)`;
+}
+
+/** How a scheme reads in notes. */
+export function describeScheme(dtype: QuantDType, group: number, reduction: number): string {
   if (dtype === 'fp8e4m3') return 'fp8e4m3 (128×128 block scales)';
   return group === reduction ? `${dtype} (per-channel scales)` : `${dtype} (groups of ${group})`;
 }

@@ -17,7 +17,7 @@ import { summarizeParams } from '../analysis/params.ts';
 import { kvCachePerToken } from '../analysis/kv-cache.ts';
 import { MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
 import { UsageError } from '../usage-error.ts';
-import { quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats, weightsFromSafetensors } from '../driver.ts';
+import { quantScheme, quantizeModule, randomWeights, readText, run, runOnBackend, sizesFromInputs, tensorStats } from '../driver.ts';
 import { readSafetensors } from '../../ir/safetensors.ts';
 import { type ImportResult, importHfConfig } from '../import/index.ts';
 import { importGguf } from '../import/gguf.ts';
@@ -43,6 +43,7 @@ import { packageVersion } from '../io/package-root.ts';
 import { progressCallback } from '../io/progress.ts';
 import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { formatQuantizeReport, quantizeCheckpoint } from '../checkpoint/quantize.ts';
+import { streamWeightsFromCheckpoint } from '../checkpoint/stream-weights.ts';
 import { type AnalyzeOptions, DEFAULT_CONTEXT, type ImportedFrom, importedFrom, DEFAULT_TOKENS, MAX_CONTEXT, analyzeModel } from '../analysis/analyze.ts';
 import { STORAGE_DTYPES, type StorageDType } from '../analysis/memory.ts';
 import { renderAnalysis } from '../analysis/render.ts';
@@ -51,7 +52,7 @@ import { checkpointFiles, openCheckpoint } from '../../ir/checkpoint.ts';
 import { isTargetPath, listTargets, loadCluster, loadTarget } from '../target/load.ts';
 import { clusterChips } from '../target/cluster.ts';
 import { scalingSvg } from '../analysis/cluster.ts';
-import { refuseInputOverwrite, writeOutputDir, writeOutputFile } from '../io/output.ts';
+import { refuseInputOverwrite, writeOutputDir, writeOutputFile, writeOutputFileAt } from '../io/output.ts';
 
 /** Where the CLI writes; tests pass buffers. */
 export interface CliIO {
@@ -243,15 +244,15 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         const backendFiles = values.emit === undefined && availableBackends().includes(pipe.target.backend);
         const backend = backendFiles ? await getBackend(pipe.target.backend) : undefined;
         const files = backend ? backend.emit(program!, pipe.target, threads !== undefined ? { threads } : undefined) : { [`${m.name}.kir`]: printKernelIR(program!) };
+        const bin = withWeights ? ['weights.bin', 'weights.bin.json'] : [];
+        refuseInputOverwrite([values.out, ...[...Object.keys(files), ...bin].map((f) => join(values.out!, f))], inputPaths(values, path));
         if (withWeights) {
           if (!backend) throw new UsageError(`the ${pipe.target.backend} backend is not built yet: it has no weights layout to write`);
-          // The blob before its manifest (writeOutputDir writes in this order), as moec pack does.
-          const { blob, json } = packedWeights(m, pipe, program!, backend, values, io);
-          files['weights.bin'] = blob;
-          files['weights.bin.json'] = json;
+          // The blob streamed into DIR/weights.bin as moec pack writes it, then the other files and its manifest.
+          writeOutputDir(values.out, {});
+          files['weights.bin.json'] = packedWeights(m, pipe, program!, backend, values, io, join(values.out, 'weights.bin')).json;
         }
-        refuseInputOverwrite([values.out, ...Object.keys(files).map((f) => join(values.out!, f))], inputPaths(values, path));
-        wrote = writeOutputDir(values.out, files);
+        wrote = [...(withWeights ? [join(values.out, 'weights.bin')] : []), writeOutputDir(values.out, files)].join(', ');
         const missing = !backendFiles && values.emit === undefined ? `(the ${pipe.target.backend} backend is not built yet: wrote the kernel IR)` : undefined;
         if (!values.json) io.out(`wrote ${wrote}`);
         if (missing) (values.json ? io.err : io.out)(missing);
@@ -341,11 +342,11 @@ async function command(argv: string[], io: CliIO): Promise<number> {
         io.out(`wrote ${paths.join(', ')} (${blobs[0]!.byteLength} bytes each, one per rank: its experts only) and ${values.out}.json`);
         return 0;
       }
-      const { blob, manifest, json } = packedWeights(m, pipe, program!, backend, values, io);
-      // The manifest last: one on disk never describes an older blob.
-      writeOutputFile(values.out, blob);
+      // The blob goes to the file as it is laid out (streamed weights: never whole in memory);
+      // the manifest last: one on disk never describes an older blob.
+      const { manifest, json } = packedWeights(m, pipe, program!, backend, values, io, values.out);
       writeOutputFile(`${values.out}.json`, json);
-      io.out(`wrote ${values.out} (${blob.byteLength} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
+      io.out(`wrote ${values.out} (${manifest.bytes} bytes, ${manifest.tensors.length} tensors for ${pipe.target.name}) and ${values.out}.json`);
       return 0;
     }
     case 'generate':
@@ -562,38 +563,38 @@ function maxTokensOption(m: Module, values: Values): number | undefined {
 /**
  * The packed weights `moec pack` writes, and `moec compile -o DIR` with `--weights` or
  * `--seed` (DIR/weights.bin): the target backend's blob, and its manifest (where each tensor
- * lies) with where the weights came from, as JSON.
+ * lies) with where the weights came from, as JSON. With `out`, the blob is written to that
+ * file as it is laid out (and not returned), so a checkpoint's weights stream from its
+ * files to the blob.
  */
-function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, backend: CompilerBackend, values: Values, io: CliIO): { blob: Uint8Array; manifest: WeightManifest; json: string } {
-  if (!backend.packWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
+function packedWeights(m: Module, pipe: PipelineOptions, program: KProgram, backend: CompilerBackend, values: Values, io: CliIO, out: string | undefined): { blob?: Uint8Array; manifest: WeightManifest; json: string } {
+  if (!backend.packWeights || !backend.writeWeights) throw new UsageError(`the ${backend.name} backend has no packed weight layout`);
   if (program.ep) throw new UsageError(`a program over ${program.ep.ranks} chips has one weight blob per rank`, `write them with moec pack --chips ${program.ep.ranks}`);
   const { weights, source } = packInputWeights(m, pipe, values, io);
   // One synchronous call that reports as the blob fills, tensor by tensor and row by row: the
   // progress line is redrawn from inside it (a terminal's stderr is written synchronously).
   const packing = progressCallback(`packing weights for ${pipe.target!.name}`);
-  let packed: { blob: Uint8Array; manifest: WeightManifest };
+  let blob: Uint8Array | undefined;
+  let manifest: WeightManifest | undefined;
   try {
-    packed = backend.packWeights(program, pipe.target!, weights, { onProgress: packing.onProgress });
+    if (out === undefined) ({ blob, manifest } = backend.packWeights(program, pipe.target!, weights, { onProgress: packing.onProgress }));
+    else writeOutputFileAt(out, (write) => (manifest = backend.writeWeights!(program, pipe.target!, weights, write, { onProgress: packing.onProgress })).bytes);
   } finally {
     packing.end();
   }
-  const { blob, manifest } = packed;
-  return { blob, manifest, json: JSON.stringify({ ...manifest, weights: source }, null, 1) + '\n' };
+  return { blob, manifest: manifest!, json: JSON.stringify({ ...manifest!, weights: source }, null, 1) + '\n' };
 }
 
-/** The module weights `moec pack` (and `compile -o --seed`) packs: a checkpoint's, or seeded; and where they came from. */
+/**
+ * The module weights `moec pack` (and `compile -o --seed`) packs: a checkpoint's, streamed
+ * (read as the blob is laid out), or seeded; and where they came from.
+ */
 function packInputWeights(m: Module, pipe: PipelineOptions, values: Values, io: CliIO): { weights: Record<string, Tensor>; source: string } {
   if (values.weights !== undefined && values.seed !== undefined) throw new UsageError('--weights and --seed both choose the weights: give one');
   const seed = parseInt32('seed', values.seed as string | undefined, 0, 2 ** 32 - 1) ?? 0;
   const path = values.weights as string | undefined;
   // A checkpoint loads into the quantized declarations, so codes of the same scheme are used as they are.
-  const loading = progressCallback('loading weights');
-  let weights: Record<string, Tensor>;
-  try {
-    weights = path !== undefined ? weightsFromSafetensors(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io), onProgress: loading.onProgress }) : randomWeights(m, seed);
-  } finally {
-    loading.end();
-  }
+  const weights = path !== undefined ? streamWeightsFromCheckpoint(pipe.quantize ? quantizeModule(m, pipe.quantize) : m, openCheckpoint(path), path, { note: noteTo(io) }) : randomWeights(m, seed);
   return { weights, source: path ?? `seeded (seed ${seed})` };
 }
 

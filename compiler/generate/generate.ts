@@ -22,6 +22,7 @@ import { summarizeParams } from '../analysis/params.ts';
 import type { LoadedModel } from '../backends/backend.ts';
 import { DEFAULT_TARGET, getBackend } from '../backends/registry.ts';
 import { MAX_RUN_BYTES, weightsFromSafetensors } from '../checkpoint/load-weights.ts';
+import { streamWeightsFromCheckpoint } from '../checkpoint/stream-weights.ts';
 import { stateBytes } from '../../ir/kernel/attention.ts';
 import { formatBytes } from '../../ir/kernel/kprint.ts';
 import { compileForCaps, quantScheme, quantizeModule, randomWeights } from '../driver-core.ts';
@@ -155,7 +156,9 @@ async function prepare(model: Module | string, opts: GenerateOptions): Promise<P
   // The interpreter holds the state as tensors, within what one run may hold.
   const state = stateBytes(program).bytes;
   if (!backend && state > MAX_RUN_BYTES) fail('E307', `the KV caches of ${ctx} positions need ${formatBytes(state)}, more than the ${formatBytes(MAX_RUN_BYTES)} a run of the reference interpreter may hold`, undefined, 'lower --max-context (or --max-new-tokens)');
-  const weights = typeof opts.weights === 'string' ? weightsFromSafetensors(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, opts.seed ?? 0));
+  // A backend's blob is laid out from the checkpoint a few rows at a time (never held whole); the interpreter holds tensors.
+  const load = backend ? streamWeightsFromCheckpoint : weightsFromSafetensors;
+  const weights = typeof opts.weights === 'string' ? load(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, opts.seed ?? 0));
   const loaded = backend ? await backend.load(program, target, weights) : loadReference(program, weights);
   return { m, qm, io, ...(tokenizer ? { tokenizer } : {}), promptIds, ctx, chunk, backendName, target, loaded };
 }

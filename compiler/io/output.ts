@@ -23,7 +23,7 @@
  * - Long-lived children (the C runner of a loaded model) are registered too (`trackChild`)
  *   and killed on exit or on such a signal.
  */
-import { closeSync, constants, fchmodSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fchmodSync, fsyncSync, ftruncateSync, readSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, writeSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { osReason } from '../../ir/user-file.ts';
@@ -332,6 +332,20 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
     }
     return;
   }
+  yield* writeRegular(path, dest, function* (fd) {
+    for (const c of chunksOf(data)) {
+      writeAll(fd, c);
+      yield;
+    }
+  });
+}
+
+/**
+ * Makes the regular file `dest.file` (`path` as given, for messages): `body(fd)` writes a
+ * temporary beside it, which is renamed into place when complete (removed on an error or a
+ * signal), keeping the mode the old file had.
+ */
+function* writeRegular(path: string, dest: { file: string; mode?: number }, body: (fd: number) => Generator<void, void, void>): Generator<void, void, void> {
   const dir = dirname(dest.file);
   sweepStale(dir);
   sweepStale(dir, earlierTemps(basename(dest.file)));
@@ -343,10 +357,7 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
     created = true;
     try {
       if (dest.mode !== undefined) fchmodSync(fd, dest.mode);
-      for (const c of chunksOf(data)) {
-        writeAll(fd, c);
-        yield;
-      }
+      yield* body(fd);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -355,10 +366,100 @@ function* writeSteps(path: string, data: OutputData): Generator<void, void, void
     created = false;
   } catch (e) {
     if (e instanceof MoecError) throw e;
+    if (e instanceof FillFailed) throw e.cause;
     fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`, undefined, 'check that the directory exists and is writable');
   } finally {
     if (created) rmSync(tmp, { force: true });
     release();
+  }
+}
+
+/** An error of a `FillAt` itself (not of writing): passed on as it is, never reported as a write failure. */
+class FillFailed {
+  constructor(readonly cause: unknown) {}
+}
+
+/** Writes all of `bytes` at byte `position` of a regular file. */
+function writeAllAt(fd: number, bytes: Uint8Array, position: number): void {
+  const CHUNK = 1 << 24;
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, CHUNK), position + done);
+}
+
+/**
+ * Fills a new file: `fill` puts bytes at positions, in any order, and returns the file's
+ * size (bytes never put are zero, holes where the file system allows).
+ */
+function fillFile(fd: number, fill: FillAt, path: string): void {
+  let size: number;
+  try {
+    size = fill((at, bytes) => {
+      try {
+        writeAllAt(fd, bytes, at);
+      } catch (e) {
+        fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`, undefined, 'check that the disk has room for it and is writable');
+      }
+    });
+  } catch (e) {
+    throw e instanceof MoecError ? e : new FillFailed(e);
+  }
+  ftruncateSync(fd, size);
+}
+
+/**
+ * Makes the new file `path` (one of moec's own, in its temporary directory: no rename, no
+ * fsync) by `fill`, as `writeOutputFileAt` does: E506 if it cannot be written.
+ */
+export function fillNewFile(path: string, fill: FillAt): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    return fail('E506', `cannot write ${path}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
+  }
+  try {
+    fillFile(fd, fill, path);
+  } catch (e) {
+    throw e instanceof FillFailed ? e.cause : e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An output made by putting bytes at positions (`moec pack`'s blob, region by region): returns its size. */
+export type FillAt = (write: (at: number, bytes: Uint8Array) => void) => number;
+
+/**
+ * Writes one output whose bytes come in any order (`fill`, see `FillAt`), as it fills, so it
+ * is never held in memory: atomic for a regular file, as `writeOutputFile`; a device or FIFO
+ * takes bytes in order, so for one the file is made in a temporary directory first, then copied.
+ */
+export function writeOutputFileAt(path: string, fill: FillAt): void {
+  const dest = destination(path);
+  if (!dest.stream) {
+    const steps = writeRegular(path, dest, function* (fd) {
+      fillFile(fd, fill, path);
+    });
+    while (!steps.next().done);
+    return;
+  }
+  const dir = makeTempDir('moec-out');
+  try {
+    const file = join(dir, 'out');
+    fillNewFile(file, fill);
+    writeOutputFile(path, fileChunks(file));
+  } finally {
+    removeTemp(dir);
+  }
+}
+
+/** A file's bytes, a chunk at a time. */
+function* fileChunks(file: string): Generator<Uint8Array> {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = new Uint8Array(1 << 24);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) yield buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -8,20 +8,20 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
-import { fail } from '../../../ir/diagnostics.ts';
+import { MoecError, fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import { stateBytes } from '../../../ir/kernel/attention.ts';
 import { atTokens } from '../../../ir/kernel/memory.ts';
 import { formatBytes } from '../../../ir/kernel/kprint.ts';
 import type { TargetCaps } from '../../target/caps.ts';
-import { osReason } from '../../../ir/user-file.ts';
-import { letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
+import { isOsError, osReason } from '../../../ir/user-file.ts';
+import { fillNewFile, letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
-import { blobSource } from '../weights.ts';
+import { type WriteAt, blobSource } from '../weights.ts';
 import { stateFromCaches } from '../state-caches.ts';
 import { CRunnerSession, REQUEST } from './session.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
-import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount } from './layout.ts';
+import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount, writeCWeightBlob } from './layout.ts';
 import { type CSources, programIsa, renderC } from './render.ts';
 import { loadCMpi, rankWeightBlobs } from './mpi.ts';
 
@@ -44,7 +44,8 @@ export class CModel implements LoadedModel {
   constructor(
     readonly src: CSources,
     readonly exe: string,
-    blob: Uint8Array,
+    /** The weights blob, or what writes it (streamed weights: into the runner's file as it fills, never whole in memory). */
+    blob: Uint8Array | ((write: WriteAt) => void),
     /** The program built: its token bound, and its state buffers for `loadCaches`. */
     private readonly program: KProgram,
     /** Threads forward uses (default: the target's cores). */
@@ -54,9 +55,11 @@ export class CModel implements LoadedModel {
     this.dir = makeTempDir('moec-c');
     this.weightsPath = join(this.dir, 'weights.bin');
     try {
-      writeFileSync(this.weightsPath, blob);
+      if (blob instanceof Uint8Array) writeFileSync(this.weightsPath, blob);
+      else fillNewFile(this.weightsPath, (write) => (blob(write), src.layout.bytes));
     } catch (e) {
       removeTemp(this.dir);
+      if (e instanceof MoecError || !isOsError(e)) throw e;
       fail('E506', `cannot write the weights for the C runner to ${this.weightsPath}: ${osReason(e, 'directory')}`, undefined, 'free space in the temporary directory, or point TMPDIR at another one');
     }
     this.session = new CRunnerSession(exe, this.weightsPath, `the C runner of ${src.file}`, () => this.env);
@@ -184,7 +187,7 @@ export function loadC(program: KProgram, target: TargetCaps, weights: Record<str
   const src = renderC(program, target);
   const exe = buildExecutable(src, target, opts);
   const make = (): Uint8Array => cWeightBlob(src.layout, blobSource(program, weights));
-  const blob = opts.blob ? opts.blob(make) : make();
+  const blob = opts.blob ? opts.blob(make) : (write: WriteAt) => writeCWeightBlob(src.layout, blobSource(program, weights), write);
   return new CModel(src, exe, blob, program, target.cores);
 }
 
@@ -239,6 +242,11 @@ export const cBackend: Backend = {
   packWeights(program, target, weights, opts) {
     const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
     return { blob: cWeightBlob(layout, blobSource(program, weights), opts?.onProgress), manifest: weightManifest(program, target, layout) };
+  },
+  writeWeights(program, target, weights, write, opts) {
+    const layout = cWeightLayout(program, target.alignment, programIsa(program, target)?.lanes ?? 1);
+    writeCWeightBlob(layout, blobSource(program, weights), write, opts?.onProgress);
+    return weightManifest(program, target, layout);
   },
   async load(program, target, weights) {
     // An expert-parallel program runs as an MPI job of its ranks.

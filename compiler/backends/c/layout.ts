@@ -33,7 +33,8 @@ import type { Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, Step }
 import { type QuantDType, codeBytes, isQuantDType, packCodes } from '../../../ir/quant.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import { type BlobSource, type PackProgress, type WeightLayout, blobSourceOf, weightLayout } from '../weights.ts';
+import type { WeightRows } from '../../../ir/weight-rows.ts';
+import { type BlobSource, type PackProgress, type WeightLayout, type WriteAt, blobSourceOf, f32Bytes, memoryWriter, tensorBytes, weightLayout, writeFloatRows } from '../weights.ts';
 import { type QuantRows, quantizeIntoRows, quantizeRowOf } from '../quant-rows.ts';
 import { type SimdQuantizer, simdQuantizerFor } from '../quant-simd.ts';
 
@@ -158,46 +159,100 @@ function writeI4Column(out: Uint8Array, at: number, s: PanelSpec, v: number, cod
 }
 
 /**
- * Quantizes `q`'s rows (the matrix columns, `spec.transB`) straight into their panels in
- * `blob`: the codes at `codesAt` as `spec` packs them, the scales at `scalesAt` as f32 panels
- * `ceil(kd / group)` deep (`scaleSpec`). `onRow(r)` after each row, for progress.
+ * Quantizes `q`'s rows (the matrix columns, `spec.transB`) straight into their panels, through
+ * `write` a panel at a time: the codes at `codesAt` as `spec` packs them, the scales at
+ * `scalesAt` as f32 panels `ceil(kd / group)` deep (`scaleSpec`). `onRow(r)` after each row,
+ * for progress.
  */
-export function quantizeIntoPanels(blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
+export function quantizeIntoPanels(write: WriteAt, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
   if (!spec.codes || !spec.transB || spec.kd !== q.k || spec.matrices * spec.n !== q.rows) throw new Error('C backend: quantized rows that do not match their panel layout');
   // (the Wasm panel pairs i4 lanes by whole nibble runs; a width that is not a number of runs stays with the JS)
-  const simd = spec.codes.dtype !== 'i4' || spec.width % spec.codes.span === 0 ? simdQuantizerFor(q) : undefined;
-  if (simd) return quantizeIntoPanelsSimd(simd, blob, codesAt, scalesAt, spec, scaleSpec, q, onRow);
+  // (rows that are codes already are copied, by the JS loop)
+  const simd = !q.codes && (spec.codes.dtype !== 'i4' || spec.width % spec.codes.span === 0) ? simdQuantizerFor(q) : undefined;
+  if (simd) return quantizeIntoPanelsSimd(simd, write, codesAt, scalesAt, spec, scaleSpec, q, onRow);
   const groups = scaleSpec.kd;
   const codes = new Int32Array(q.k);
   const scales = new Float32Array(groups);
-  const bytes = new Int8Array(blob.buffer, blob.byteOffset, blob.length);
-  const f32 = new Float32Array(blob.buffer, blob.byteOffset + scalesAt, scaleSpec.matrices * packedMatrixFloats(scaleSpec));
   const per = packedMatrixBytes(spec);
   const perScales = packedMatrixFloats(scaleSpec);
   const rowElems = panelRowElems(spec);
   const panels = panelCount(spec);
   const w = spec.width;
+  // One panel of codes and one of scales at a time: padding lanes stay zero.
+  const codePanel = new Uint8Array(spec.kd * rowElems);
+  const bytes = new Int8Array(codePanel.buffer);
+  const scalePanel = new Float32Array(groups * w);
   for (let m = 0, r = 0; m < spec.matrices; m++)
-    for (let p = 0; p < panels; p++)
+    for (let p = 0; p < panels; p++) {
+      codePanel.fill(0);
+      scalePanel.fill(0);
       for (let v = 0; v < w; v++) {
         const col = panelColumn(spec, p, v);
         if (col < 0) continue;
         quantizeRowOf(q, m * spec.n + col, codes, scales);
-        const at = codesAt + m * per + p * spec.kd * rowElems;
-        if (spec.codes.dtype === 'i4') writeI4Column(blob, at, spec, v, codes, 0, 1);
-        else for (let k = 0; k < q.k; k++) bytes[at + k * w + v] = codes[k];
-        const sat = m * perScales + p * groups * w + v;
-        for (let g = 0; g < groups; g++) f32[sat + g * w] = scales[g];
+        if (spec.codes.dtype === 'i4') writeI4Column(codePanel, 0, spec, v, codes, 0, 1);
+        else for (let k = 0; k < q.k; k++) bytes[k * w + v] = codes[k];
+        for (let g = 0; g < groups; g++) scalePanel[g * w + v] = scales[g];
         onRow?.(r++);
       }
+      write(codesAt + m * per + p * spec.kd * rowElems, codePanel);
+      write(scalesAt + 4 * (m * perScales + p * groups * w), f32Bytes(scalePanel));
+    }
+}
+
+/**
+ * Copies the f32 rows of a weight buffer into its panels, through `write` from byte `at`:
+ * with the matrix stored [n, kd] in rows of kd (`transB`, as `linear` weights are), a panel
+ * at a time from the rows its lanes are; otherwise (a [kd, n] matrix, a bias) a matrix at a
+ * time, gathered and packed as `packPanels` packs it. `onMatrix(m)` after each matrix.
+ */
+export function rowsIntoPanels(write: WriteAt, at: number, spec: PanelSpec, rows: WeightRows, k: number, onMatrix?: (m: number) => void): void {
+  if (spec.codes) throw new Error('C backend: f32 rows into a panel spec of codes');
+  const perFloats = packedMatrixFloats(spec);
+  const panels = panelCount(spec);
+  const w = spec.width;
+  if (spec.transB && k === spec.kd) {
+    const panel = new Float32Array(spec.kd * w);
+    for (let m = 0; m < spec.matrices; m++) {
+      for (let p = 0; p < panels; p++) {
+        panel.fill(0);
+        for (let v = 0; v < w; v++) {
+          const col = panelColumn(spec, p, v);
+          if (col < 0) continue;
+          const { data, at: from } = rows.source(m * spec.n + col);
+          for (let j = 0; j < spec.kd; j++) panel[j * w + v] = data[from + j];
+        }
+        write(at + 4 * (m * perFloats + p * spec.kd * w), f32Bytes(panel));
+      }
+      onMatrix?.(m);
+    }
+    return;
+  }
+  const one = { ...spec, matrices: 1 };
+  const size = spec.n * spec.kd;
+  const matrix = new Float32Array(size);
+  for (let m = 0; m < spec.matrices; m++) {
+    // Elements m*size .. (m+1)*size of the buffer, row-major, from the rows (k long) holding them.
+    for (let i = 0; i < size; ) {
+      const flat = m * size + i;
+      const r = Math.floor(flat / k);
+      const off = flat - r * k;
+      const n = Math.min(k - off, size - i);
+      const { data, at: from } = rows.source(r);
+      matrix.set(data.subarray(from + off, from + off + n), i);
+      i += n;
+    }
+    write(at + 4 * m * perFloats, f32Bytes(packPanels(matrix, one)));
+    onMatrix?.(m);
+  }
 }
 
 /**
  * `quantizeIntoPanels` by the Wasm quantizer: a panel's columns staged as rows (padding
  * columns as zeros, whose codes are the 0 bytes the panel holds there), quantized and
- * transposed into the panel in linear memory, copied into the blob whole.
+ * transposed into the panel in linear memory, written whole, then its scales' panel.
  */
-function quantizeIntoPanelsSimd(simd: SimdQuantizer, blob: Uint8Array, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
+function quantizeIntoPanelsSimd(simd: SimdQuantizer, write: WriteAt, codesAt: number, scalesAt: number, spec: PanelSpec, scaleSpec: PanelSpec, q: QuantRows, onRow?: (r: number) => void): void {
   const w = spec.width;
   const i4 = spec.codes!.dtype === 'i4';
   // i4: byte b of a panel row pairs the run's column j (low nibble) with column j + span / 2 (see the file comment)
@@ -206,7 +261,7 @@ function quantizeIntoPanelsSimd(simd: SimdQuantizer, blob: Uint8Array, codesAt: 
   const lo = Int32Array.from({ length: nb }, (_, b) => (i4 ? Math.floor(b / half) * 2 * half + (b % half) : b));
   const hi = i4 ? lo.map((v) => v + half) : undefined;
   const groups = scaleSpec.kd;
-  const f32 = new Float32Array(blob.buffer, blob.byteOffset + scalesAt, scaleSpec.matrices * packedMatrixFloats(scaleSpec));
+  const scalePanel = new Float32Array(groups * w);
   const per = packedMatrixBytes(spec);
   const perScales = packedMatrixFloats(scaleSpec);
   const panels = panelCount(spec);
@@ -215,13 +270,14 @@ function quantizeIntoPanelsSimd(simd: SimdQuantizer, blob: Uint8Array, codesAt: 
     for (let p = 0; p < panels; p++) {
       for (let v = 0; v < w; v++) cols[v] = panelColumn(spec, p, v);
       const s = simd.quantize(q, w, (v) => (cols[v] < 0 ? -1 : m * spec.n + cols[v]), spec.kd * nb, 2 * nb);
-      blob.set(simd.panel(s, spec.kd, lo, hi), codesAt + m * per + p * spec.kd * nb);
+      write(codesAt + m * per + p * spec.kd * nb, simd.panel(s, spec.kd, lo, hi));
+      scalePanel.fill(0);
       for (let v = 0; v < w; v++) {
         if (cols[v] < 0) continue;
-        const sat = m * perScales + p * groups * w + v;
-        for (let g = 0; g < groups; g++) f32[sat + g * w] = s.scales[v * s.groups + g];
+        for (let g = 0; g < groups; g++) scalePanel[g * w + v] = s.scales[v * s.groups + g];
         onRow?.(r++);
       }
+      write(scalesAt + 4 * (m * perScales + p * groups * w), f32Bytes(scalePanel));
     }
 }
 
@@ -338,16 +394,14 @@ export function cWeightLayout(p: KProgram, align: number, lanes = 1): CWeightLay
 }
 
 /**
- * The weights blob in the C layout, little-endian. A quantized weight's codes come from its
- * packed tensor (one code per element, `packWeights`), or are quantized here from float rows
- * (`blobSource`); its scales are a packed f32 buffer. Each tensor is written straight into
- * the blob, reporting the blob bytes laid out so far to `onProgress`.
+ * The weights blob in the C layout, little-endian, written through `write`. A quantized
+ * weight's codes come from its packed tensor (one code per element, `packWeights`), or are
+ * quantized here from float rows (`blobSource`); its scales are a packed f32 buffer. An f32
+ * weight is a packed tensor or rows of weights (streamed ones, read as they are written).
+ * `onProgress` gets the blob bytes laid out so far.
  */
-export function cWeightBlob(layout: CWeightLayout, source: Record<string, Tensor> | BlobSource, onProgress?: PackProgress): Uint8Array {
-  const { packed, rows } = blobSourceOf(source);
-  const blob = new Uint8Array(layout.bytes);
-  const f32 = new Float32Array(blob.buffer);
-  const i32 = new Int32Array(blob.buffer);
+export function writeCWeightBlob(layout: CWeightLayout, source: Record<string, Tensor> | BlobSource, write: WriteAt, onProgress?: PackProgress): void {
+  const { packed, rows, floatRows } = blobSourceOf(source);
   const byName = new Map(layout.entries.map((e) => [e.name, e]));
   const fromRows = new Set([...rows.keys()].flatMap((n) => [n, byName.get(n)?.quant?.scales ?? n]));
   let done = 0;
@@ -362,24 +416,38 @@ export function cWeightBlob(layout: CWeightLayout, source: Record<string, Tensor
       const start = done;
       const onRow = (r: number): void => onProgress?.(start + Math.round((total * (r + 1)) / q.rows), layout.bytes, e.name);
       // GEMM weights in panels; any other (read row by row) row-major, codes and scales alike
-      if (spec && scaleSpec) quantizeIntoPanels(blob, e.offset, scales.offset, spec, scaleSpec, q, onRow);
-      else if (!spec && !scaleSpec) quantizeIntoRows(blob, e.offset, scales.offset, q, onRow);
+      if (spec && scaleSpec) quantizeIntoPanels(write, e.offset, scales.offset, spec, scaleSpec, q, onRow);
+      else if (!spec && !scaleSpec) quantizeIntoRows(write, e.offset, scales.offset, q, onRow);
       else throw new Error(`C backend: quantized weight ${e.name} has a panel layout for its codes or its scales, not both`);
       done += total;
       continue;
     }
     if (fromRows.has(e.name)) continue; // the scales of a weight quantized from rows, written with it
+    const f = floatRows.get(e.name);
+    if (f) {
+      if (e.dtype !== 'f32') throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but its rows are f32`);
+      const k = e.shape.length === 0 ? 1 : e.shape[e.shape.length - 1];
+      const start = done;
+      if (spec) rowsIntoPanels(write, e.offset, spec, f, k, (m) => onProgress?.(start + Math.round((e.bytes * (m + 1)) / spec.matrices), layout.bytes, e.name));
+      else writeFloatRows(write, e.offset, f, k === 0 ? 0 : e.bytes / 4 / k, k, (r) => onProgress?.(start + r * k * 4, layout.bytes, e.name));
+      done += e.bytes;
+      continue;
+    }
     const t = packed[e.name];
     if (!t) throw new Error(`C backend: pack produced no ${e.name}`);
     if (isQuantDType(e.dtype) !== isQuantDType(t.dtype)) throw new Error(`C backend: weight ${e.name} is ${e.dtype}, but pack produced ${t.dtype}`);
-    if (spec?.codes) packCodePanels(t.data, spec, blob.subarray(e.offset, e.offset + e.bytes));
-    else if (spec) packPanels(t.data, spec, f32.subarray(e.offset / 4, (e.offset + e.bytes) / 4));
-    else if (isQuantDType(e.dtype)) blob.set(packCodes(e.dtype, Int32Array.from(t.data)), e.offset);
-    else if (e.dtype === 'f32') f32.set(t.data, e.offset / 4);
-    else if (e.dtype === 'i32') i32.set(t.data, e.offset / 4);
+    if (spec?.codes) write(e.offset, packCodePanels(t.data, spec));
+    else if (spec) write(e.offset, f32Bytes(packPanels(t.data, spec)));
+    else if (isQuantDType(e.dtype) || e.dtype === 'f32' || e.dtype === 'i32') write(e.offset, tensorBytes(e, t, 'C backend'));
     else throw new Error(`C backend: weight ${e.name} is ${e.dtype}; f32, i32 and quantized (i8, i4, fp8e4m3) weights only`);
     done += e.bytes;
     onProgress?.(done, layout.bytes, e.name);
   }
+}
+
+/** `writeCWeightBlob` into a new blob in memory. */
+export function cWeightBlob(layout: CWeightLayout, source: Record<string, Tensor> | BlobSource, onProgress?: PackProgress): Uint8Array {
+  const blob = new Uint8Array(layout.bytes);
+  writeCWeightBlob(layout, source, memoryWriter(blob), onProgress);
   return blob;
 }

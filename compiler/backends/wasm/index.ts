@@ -14,7 +14,7 @@ import { type TargetCaps, programVectorKind } from '../../target/caps.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
 import type { Backend, EmitOptions, EmittedFiles, LoadedModel } from '../backend.ts';
 import { refuseWasmOutOfMemory } from '../../../ir/out-of-memory.ts';
-import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
+import { blobSource, rowMajorPack, rowMajorWrite, weightBlob } from '../weights.ts';
 import { wasmWeightLayout } from './layout.ts';
 import { engineHasRelaxedSimd, usesRelaxedSimd, withRelaxedSimd } from './features.ts';
 import { MoecWasmModel, loadWasmModel } from './loader.ts';
@@ -150,4 +150,5 @@ export const wasmBackend: Backend = {
   load: loadWasm,
   /** The blob the loader places at `manifest.weights.base` (`moec pack --target wasm-simd128`): row-major, at the manifest's offsets. */
   packWeights: (program, target, weights, opts) => rowMajorPack(program, target, wasmWeightLayout(program, target.alignment), weights, opts?.onProgress),
+  writeWeights: (program, target, weights, write, opts) => rowMajorWrite(program, target, wasmWeightLayout(program, target.alignment), weights, write, opts?.onProgress),
 };

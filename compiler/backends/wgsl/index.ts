@@ -11,7 +11,7 @@ import { dimToString, shapeToString } from '../../../ir/dims.ts';
 import type { KProgram, Step } from '../../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../../target/caps.ts';
 import type { Backend, EmittedFiles } from '../backend.ts';
-import { blobSource, rowMajorPack, weightBlob } from '../weights.ts';
+import { blobSource, rowMajorPack, rowMajorWrite, weightBlob } from '../weights.ts';
 import { type WgslPlan, planWgsl } from './plan.ts';
 import { loadWgsl } from './runtime.ts';
 import type { GpuHost } from './gpu.ts';
@@ -110,4 +110,5 @@ export const wgslBackendOn = (gpu: GpuHost): Backend => ({
   },
   /** The weights buffer's contents (`moec pack --target webgpu`): row-major, at the manifest's offsets. */
   packWeights: (program, target, weights, opts) => rowMajorPack(program, target, planWgsl(program, target).weights, weights, opts?.onProgress),
+  writeWeights: (program, target, weights, write, opts) => rowMajorWrite(program, target, planWgsl(program, target).weights, weights, write, opts?.onProgress),
 });
