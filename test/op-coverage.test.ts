@@ -5,9 +5,9 @@
  * that is compiled and run on C, Wasm and WGSL and compared output by output with the
  * reference interpreter within stated tolerances.
  *
- * The ops no backend runs yet are in ONE list, `NOT_YET_ON_BACKENDS`; each is checked to be
- * refused with E701 naming it, so the list cannot outlive the work it stands for: an op that
- * gets kernels fails this test until it leaves the list.
+ * There is no exclusion list: every op runs on every backend. The cases take their KV caches
+ * as inputs; a backend run compiles them as state of L + T positions and loads the caches into
+ * it (the driver's `runContextBound` and `forwardRun`, as `moec run --context L` does).
  */
 import { describe, expect, it } from 'vitest';
 import { agreement, nonFiniteMismatches } from '../compiler/compare.ts';
@@ -19,25 +19,6 @@ import { parseIR } from '../ir/graph/parse.ts';
 import { interpret } from '../ir/graph/interp.ts';
 import type { Tensor } from '../ir/tensor.ts';
 import { missingAdapter } from './backends/wgsl-harness.ts';
-
-/**
- * Issue 16: the ops that only the reference interpreters run so far (every backend refuses
- * them with E701). Attention and MLA wait for the tiled online-softmax kernels and the KV
- * cache as state the compiled model owns. (embedding, group_topk, rope, softmax, sum, mean, amax, topk, glu,
- * concat, gather, cast between f32 and i32, reshape, transpose and slice as strided copies,
- * and the unfused MoE primitives route_capacity, moe_permute, moe_dispatch, grouped_matmul
- * and moe_combine run everywhere.)
- */
-const NOT_YET_ON_BACKENDS: readonly string[] = [];
-/**
- * Ops that run on some backends only (and are refused with E701 on the others). The cases
- * take their KV caches as inputs; a backend run compiles them as state of L + T positions and
- * loads the caches into it (the driver's `runContextBound` and `forwardRun`, as `moec run
- * --context L` does), so C, Wasm and WGSL run attention and MLA here.
- */
-const NOT_YET_ON: Record<string, readonly string[]> = {
-};
-
 
 /** A case: extra parameters of main, body lines (IR text) and the results it returns. */
 interface Case {
@@ -261,7 +242,6 @@ function inputsFor(m: ReturnType<typeof parseIR>): Record<string, Tensor> {
 /** Largest difference allowed, relative to each output's largest magnitude (f32 math; WGSL's exp and erf are the GPU's). */
 const TOLERANCE: Record<string, number> = { c: 1e-6, wasm: 1e-6, wgsl: 2e-5 };
 
-const pending = (backend: string): string[] => [...NOT_YET_ON_BACKENDS, ...(NOT_YET_ON[backend] ?? [])];
 
 describe('the op-coverage cases', () => {
   it('cover every op of the catalogue, and only those', () => {
@@ -281,7 +261,7 @@ const wgslMissing = await missingAdapter('op coverage on WGSL');
 
 describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
   it.skipIf(name === 'wgsl' && wgslMissing !== null)('runs each op and matches the reference interpreter', async () => {
-    const m = parseIR(model(opNames().filter((op) => !pending(name).includes(op))), 'ops.ir');
+    const m = parseIR(model(opNames()), 'ops.ir');
     const backend = await getBackend(name);
     const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T, maxContext: runContextBound({ T, L }) });
     const weights = randomWeights(m, 1);
@@ -304,21 +284,6 @@ describe.each(['c', 'wasm', 'wgsl'])('every op on the %s backend', (name) => {
       loaded.dispose();
     }
   }, 120_000);
-
-  it.each(pending(name))(`refuses %s with E701 naming it (issue 16: remove it from the not-yet lists once it runs)`, async (op) => {
-    const m = parseIR(model([op]), `${op}.ir`);
-    const backend = await getBackend(name);
-    const { program, target } = compileModel(m, { target: { c: 'x86-avx2', wasm: 'wasm-simd128', wgsl: 'webgpu' }[name]!, maxTokens: 16, runTokens: T });
-    let err: unknown;
-    try {
-      backend.emit(program, target);
-    } catch (e) {
-      err = e;
-    }
-    expect(err, op).toBeInstanceOf(MoecError);
-    expect((err as MoecError).diagnostics[0].code).toBe('E701');
-    expect((err as Error).message).toMatch(new RegExp(`E701: the \\w+ backend (cannot run .*(${op}|i32)|runs ${op} with the KV cache as state the model owns, but \\S+ is an input)`));
-  });
 });
 
 describe('bad indices computed or given at run time', () => {
