@@ -13,7 +13,6 @@ import { describe, expect, it } from 'vitest';
 import { agreement, nonFiniteMismatches } from '../compiler/compare.ts';
 import { getBackend } from '../compiler/backends/registry.ts';
 import { compileModel, forwardRun, randomInputs, randomWeights, runContextBound } from '../compiler/driver.ts';
-import { MoecError } from '../ir/diagnostics.ts';
 import { opNames } from '../ir/graph/ops.ts';
 import { parseIR } from '../ir/graph/parse.ts';
 import { interpret } from '../ir/graph/interp.ts';
