@@ -274,8 +274,6 @@ class CRenderer {
             ctype: codeCType(q),
             rowStride: q === 'i4' ? w / 2 : w,
             decode: portableDecode(q, 'b', 'v', span),
-            // One chunk decoder a (codes, width): with the one-row kernel, which every quantized GEMM has.
-            dequant: mr === 1,
           }
         : {}),
       // A one-row micro-kernel (decode) also comes in a several-panel form (more memory
@@ -287,6 +285,12 @@ class CRenderer {
       vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes, boff: q ? v * vectorCodeBytes(q, lanes) : 0 })),
     });
     return name;
+  }
+
+  /** The chunk decoder of `q` codes `w` columns wide (emitted with the one-row kernel, which every quantized GEMM has). */
+  private dequantFn(q: QuantDType, w: number): string {
+    this.micros.get(`${q}:1x${w}`)!.dequant = true;
+    return `moec_dequant_${codeName(q)}_${w}`;
   }
 
   /** The state buffers in the order of the cache region (filled by `view`). */
@@ -606,8 +610,8 @@ class CRenderer {
     const microRows = Array.from({ length: mr }, (_, i) => this.micro(i + 1, w, q?.dtype, span));
     // Quantized, a pass of several row tiles decodes each weight chunk once to f32 and runs the f32
     // kernels over it (qmicro.c.hbs, moec_dequant_*): the same bits, without a decode per tile.
-    // Not where the chunk is staged through a scratchpad by DMA (its own memory budget).
-    const dequant = q && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: `moec_dequant_${codeName(q.dtype)}_${w}` } : undefined;
+    // Not where a pass is one tile, nor where the chunk is staged through a scratchpad by DMA.
+    const dequant = q && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
     const fields = {
       kc: tile.kc,
       group: tile.panels,
