@@ -210,6 +210,42 @@ describe('C backend, quantized weights', () => {
     expect(() => renderC(d, loadTarget('x86-avx2'))).toThrow(/E701: the C backend dequantizes weights only inside GEMMs and the router, but `rmsnorm` reads the quantized/);
   });
 
+  // The defect: a quantized GEMM decoded and scaled each weight vector once per row tile
+  // (3 to 5 rows), as many instructions as its FMAs: i8 prefill ran slower than f32.
+  it('a quantized GEMM pass of several row tiles decodes each weight chunk once (dense and grouped), with the same bits', async () => {
+    const targets = ['x86-avx2', ...(hasAvx512 ? ['x86-avx512'] : [])];
+    for (const target of targets) {
+      for (const scheme of ['i8', 'i4', 'fp8']) {
+        // Dense: rows of a T = 32 pass (chunks decoded once) equal the same rows run alone (T = 1, the direct kernel), bit for bit.
+        const dtype = scheme === 'fp8' ? 'fp8e4m3(group=128, axis=-2)' : `${scheme}(group=32, axis=-2)`;
+        const m = compile(`dim T <= 32\nmodel mm {\n  input x: f32[T, 256]\n  weight w: ${dtype}[256, 48]\n  weight b: f32[48]\n  output y = relu(matmul(x, w, b))\n}\n`);
+        const p = runPipeline(m, { target: loadTarget(target), maxTokens: 32 }).program!;
+        expect(renderC(p, loadTarget(target)).source, `${scheme} ${target}`).toMatch(new RegExp(`moec_dequant_${scheme}_\\d+\\(panel, g->ws`));
+        const weights = randomWeights(m, 4);
+        const model = loadC(p, loadTarget(target), weights);
+        try {
+          const all = randomInputs(m, { T: 32 }, 9);
+          const got = (await model.forward(all, { T: 32 })).y.data as Float32Array;
+          expectAgreement({ dtype: 'f32', shape: [32, 48], data: got }, interpret(m, { bindings: { T: 32 }, inputs: all, weights }).y, { maxRel: TOL, relL2: TOL }, `${scheme} ${target}`);
+          for (const r of [0, 9, 31]) {
+            const one = { x: { dtype: 'f32' as const, shape: [1, 256], data: all.x.data.slice(r * 256, (r + 1) * 256) } };
+            expect(Array.from((await model.forward(one, { T: 1 })).y.data), `${scheme} ${target} row ${r}`).toEqual(Array.from(got.subarray(r * 48, (r + 1) * 48)));
+          }
+        } finally {
+          model.dispose();
+        }
+      }
+      // Grouped: blocks of 10 rows in tiles of 5 (qwen-moe at D = 256): the chunk decoder runs, parity at T = 1, 16, 64.
+      const { m, p } = compileQ('qwen-moe.moe', 'i8', target, { D: 256, F: 128 }, 64);
+      const source = renderC(p, loadTarget(target)).source;
+      expect(source).toMatch(/moec_dequant_i8_\d+\(panel, g->ws \+ \(\(size_t\)e/);
+      // The direct one-row kernel (a dense GEMM at T = 1: the LM head) prefetches its panel stream as the decode path does.
+      const direct = /static void moec_micro_i8_1x\d+\(const float \*const \*a, int koff[\s\S]*?\n}\n/.exec(source)![0];
+      expect(direct).toContain('_mm_prefetch((const char *)(b + MOEC_QPREFETCH), _MM_HINT_T0);');
+      await expectParity(m, p, target, [1, 16, 64]);
+    }
+  });
+
   it('emitted C for tiny × i4 matches the golden file (x86-avx2)', async () => {
     const { p } = compileQ('tiny.moe', 'i4', 'x86-avx2', {}, 64);
     await expect(renderC(p, loadTarget('x86-avx2')).source).toMatchFileSnapshot('../golden/c/tiny-i4.c');

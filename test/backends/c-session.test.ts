@@ -133,6 +133,8 @@ describe('C backend: the persistent runner', () => {
       model.reset();
       const together = await Promise.all(calls.map(([L, T]) => model.forward(inputsAt(L, T), { T, L })));
       expect(together.map((r) => Array.from(r.y.data))).toEqual(sequential);
+      // The answers, split straight out of the pipe's chunks, each own exactly their buffer.
+      for (const r of together) expect([r.y.data.byteOffset, (r.y.data.buffer as ArrayBuffer).byteLength]).toEqual([0, r.y.data.byteLength]);
     } finally {
       model.dispose();
     }

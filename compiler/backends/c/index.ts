@@ -77,20 +77,15 @@ export class CModel implements LoadedModel {
     const L = this.checkCall(T, bindings.L);
     // Sent at the call, so calls (and reset and loadCaches) reach the runner in program order.
     const bytes = this.src.outputs.map((o) => o.floats(T) * 4);
-    const answer = this.session.ask([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T), 12 + bytes.reduce((a, b) => a + b, 0));
+    // The answer: int32 rc and float64 ms, then each output, in its own buffer.
+    const answer = this.session.ask([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T), [12, ...bytes]);
     // A ^C during the build or the weights' write ends moec here.
     await letSignalsIn();
-    const body = await answer;
-    withDataErrors(body.readInt32LE(0));
-    this.lastForwardMs = body.readDoubleLE(4);
-    let at = 12;
-    return Object.fromEntries(
-      this.src.outputs.map((o, i) => {
-        const raw = new Uint8Array(body.subarray(at, at + bytes[i])).buffer;
-        at += bytes[i];
-        return [o.name, outputTensor(o, T, raw)];
-      }),
-    );
+    const [head, ...outs] = await answer;
+    const h = new DataView(head);
+    withDataErrors(h.getInt32(0, true));
+    this.lastForwardMs = h.getFloat64(4, true);
+    return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, outputTensor(o, T, outs[i])]));
   }
 
   /**

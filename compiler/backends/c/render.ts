@@ -287,6 +287,12 @@ class CRenderer {
     return name;
   }
 
+  /** The chunk decoder of `q` codes `w` columns wide (emitted with the one-row kernel, which every quantized GEMM has). */
+  private dequantFn(q: QuantDType, w: number): string {
+    this.micros.get(`${q}:1x${w}`)!.dequant = true;
+    return `moec_dequant_${codeName(q)}_${w}`;
+  }
+
   /** The state buffers in the order of the cache region (filled by `view`). */
   stateRegions: string[] = [];
 
@@ -602,6 +608,10 @@ class CRenderer {
     const span = spec.codes?.span ?? 2;
     // every row count up to mr: a tile with fewer rows (padding, the last rows) runs its own
     const microRows = Array.from({ length: mr }, (_, i) => this.micro(i + 1, w, q?.dtype, span));
+    // Quantized, a pass of several row tiles decodes each weight chunk once to f32 and runs the f32
+    // kernels over it (qmicro.c.hbs, moec_dequant_*): the same bits, without a decode per tile.
+    // Not where a pass is one tile, nor where the chunk is staged through a scratchpad by DMA.
+    const dequant = q && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
     const fields = {
       kc: tile.kc,
       group: tile.panels,
@@ -619,7 +629,9 @@ class CRenderer {
       span,
       mr,
       microRows,
-      microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : 'const float *const *, int, const float *, int, float *, int',
+      microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : F32_MICRO_ARGS,
+      dequant,
+      f32MicroArgs: F32_MICRO_ARGS,
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
     };
@@ -918,6 +930,9 @@ export function programIsa(p: KProgram, target: TargetCaps): Isa | undefined {
 }
 
 /** A GEMM's tiling with the C blocking the tiler adds for C targets. */
+/** The f32 micro-kernels' parameters (runtime.c.hbs): rows, depth offset, panel, depth, sums, continue. */
+const F32_MICRO_ARGS = 'const float *const *, int, const float *, int, float *, int';
+
 type CTiling = Tiling & Required<Pick<Tiling, 'rows' | 'kc' | 'panels'>>;
 
 function cTiling(k: GemmKernel | GroupedGemmKernel): CTiling {

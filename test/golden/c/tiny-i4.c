@@ -284,6 +284,18 @@ MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
 #endif
 
 /*
+ * Software prefetch, bytes ahead in each panel stream of the one-row kernels (four at once
+ * below; one in the direct kernel, a dense GEMM at T = 1 such as the LM head). Quantized panel
+ * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
+ * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
+ * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ */
+#ifndef MOEC_QPREFETCH
+#define MOEC_QPREFETCH 4096
+#endif
+
+/*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
  * scale of (k / group, v): 1 rows x 16 columns, k in order; `panel` points at depth koff
  * (rows of 8 bytes), `scales` at the panel's [groups][16]. Each code is decoded in
@@ -303,6 +315,7 @@ static void moec_micro_i4_1x16(const float *const *a, int koff, const unsigned c
     const __m256 s1 = _mm256_loadu_ps(s + 8);
     for (k = k0; k < k1; k++) {
       const unsigned char *b = panel + (size_t)(k - koff) * 8;
+      _mm_prefetch((const char *)(b + MOEC_QPREFETCH), _MM_HINT_T0);
       const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
       const __m256 b1 = _mm256_mul_ps(moec_ld_i4(b + 4), s1);
       {
@@ -337,17 +350,6 @@ static void moec_micro_i4_1x16(const float *const *a, int koff, const unsigned c
     for (v = 0; v < 16; v++) c[r * 16 + v] = sum[r][v];
 #endif
 }
-
-/*
- * Software prefetch, bytes ahead in each of the four panel streams. Quantized panel rows are
- * short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
- * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
- * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
- * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
- */
-#ifndef MOEC_QPREFETCH
-#define MOEC_QPREFETCH 4096
-#endif
 
 /*
  * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
@@ -720,6 +722,18 @@ static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned c
 }
 
 /*
+ * Software prefetch, bytes ahead in each panel stream of the one-row kernels (four at once
+ * below; one in the direct kernel, a dense GEMM at T = 1 such as the LM head). Quantized panel
+ * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
+ * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
+ * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ */
+#ifndef MOEC_QPREFETCH
+#define MOEC_QPREFETCH 4096
+#endif
+
+/*
  * c[r][v] (+)= sum_k a[r][k] * w[k][v] for k in [koff, koff + kd), w[k][v] = i4 code * the
  * scale of (k / group, v): 1 rows x 8 columns, k in order; `panel` points at depth koff
  * (rows of 4 bytes), `scales` at the panel's [groups][8]. Each code is decoded in
@@ -738,6 +752,7 @@ static void moec_micro_i4_1x8(const float *const *a, int koff, const unsigned ch
     const __m256 s0 = _mm256_loadu_ps(s + 0);
     for (k = k0; k < k1; k++) {
       const unsigned char *b = panel + (size_t)(k - koff) * 4;
+      _mm_prefetch((const char *)(b + MOEC_QPREFETCH), _MM_HINT_T0);
       const __m256 b0 = _mm256_mul_ps(moec_ld_i4(b + 0), s0);
       {
         const __m256 x = _mm256_set1_ps(a0[k]);
@@ -769,17 +784,6 @@ static void moec_micro_i4_1x8(const float *const *a, int koff, const unsigned ch
     for (v = 0; v < 8; v++) c[r * 8 + v] = sum[r][v];
 #endif
 }
-
-/*
- * Software prefetch, bytes ahead in each of the four panel streams. Quantized panel rows are
- * short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
- * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
- * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
- * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
- */
-#ifndef MOEC_QPREFETCH
-#define MOEC_QPREFETCH 4096
-#endif
 
 /*
  * Decode: one row against four i4 panels at once (panel j at panel + j * stride, its scales
