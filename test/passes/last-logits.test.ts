@@ -84,6 +84,21 @@ describe('last-logits', () => {
     }, 120_000);
   }
 
+  // The gathered axis is the token rows, of a size known only at run time: the bound is checked against it.
+  it.each(['c', 'wasm'])('%s: a last_row past the call\'s tokens is E505, as the interpreter', async (name) => {
+    const target = loadTarget(name === 'wasm' ? 'wasm-simd128' : 'x86-avx2');
+    const p = compileForCaps(m, { target, maxTokens: 8, maxContext: 16, lastLogits: true }).program;
+    const model = await (await getBackend(name)).load(p, target, weights);
+    try {
+      model.reset?.();
+      const T = 4;
+      const row = lastRowInputs(p, T + 1)[LAST_ROW];
+      await expect(model.forward({ ids: { dtype: 'i32', shape: [T], data: Int32Array.from(PROMPT.slice(0, T)) }, [LAST_ROW]: row }, { T, L: 0 })).rejects.toThrow(/E505/);
+    } finally {
+      model.dispose();
+    }
+  }, 120_000);
+
   it('leaves a model whose output is not linear(x, W) alone, and says so', () => {
     const moe = compileFile('examples/mixtral.moe', { consts: SMALL['mixtral.moe'] });
     const r = rewriteLastLogits(moe);
