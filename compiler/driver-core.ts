@@ -151,12 +151,14 @@ export interface CapsCompileOptions {
   microBatches?: number;
   /** The context bound (`--max-context`): the KV caches become state the program owns, of this many positions. */
   maxContext?: number;
+  /** Return the logits of the row `last_row` only (the `last-logits` pass: passes/last-logits.ts). */
+  lastLogits?: boolean;
 }
 
 /** Runs the whole pipeline for a loaded target: fused graph IR and the tiled, planned kernel program. */
 export function compileForCaps(m: Module, opts: CapsCompileOptions): { graph: Module; program: KProgram; target: TargetCaps; maxTokens: number } {
   const { target } = opts;
   const quantize = opts.quantize === undefined ? undefined : quantScheme(opts.quantize);
-  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, maxContext: opts.maxContext, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches });
+  const { graph, program } = runPipeline(m, { target, maxTokens: opts.maxTokens, runTokens: opts.runTokens, maxContext: opts.maxContext, verifyEach: opts.verifyEach, disabled: opts.disabled, quantize, chips: opts.chips, expertLoad: opts.expertLoad, redundantExperts: opts.redundantExperts, microBatches: opts.microBatches, lastLogits: opts.lastLogits });
   return { graph, program: program!, target, maxTokens: program!.maxTokens! };
 }

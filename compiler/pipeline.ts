@@ -21,6 +21,7 @@ import { foldSharedExperts } from './passes/fold-shared-experts.ts';
 import { fuseDenseMlp } from './passes/fuse-dense-mlp.ts';
 import { fuseExperts } from './passes/fuse-experts.ts';
 import { fuseRouter } from './passes/fuse-router.ts';
+import { lastLogits } from './passes/last-logits.ts';
 import { lowerKernelsPass } from './passes/lower-kernels.ts';
 import { checkDisableable, runPassList } from './passes/manager.ts';
 import type { AnyPass, GraphPass, PassContext } from './passes/pass.ts';
@@ -89,6 +90,8 @@ export interface PipelineOptions {
   onDump?: (step: string, text: string) => void;
   /** Stop after this pass (for `moec ir --after`). */
   stopAfter?: string;
+  /** Return the logits of the row `last_row` only (the `last-logits` pass, first; generation asks for it). */
+  lastLogits?: boolean;
 }
 
 export interface PipelineResult {
@@ -121,7 +124,9 @@ export function runPipeline(m: Module, opts: PipelineOptions): PipelineResult {
   // `quantize` is a pass only when there is a scheme: f32 pipelines list and dump what they always did.
   const scheme = opts.quantize ? PASSES : PASSES.filter((p) => p.name !== QUANTIZE);
   // `place-experts` likewise only with --chips N > 1: after tiling (the ranks' GEMMs keep their tiles), before planning memory.
-  const passes = (opts.chips ?? 1) > 1 ? scheme.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass, p] : [p])) : scheme;
+  const placed = (opts.chips ?? 1) > 1 ? scheme.flatMap((p) => (p.name === planMemoryPass.name ? [placeExpertsPass, p] : [p])) : scheme;
+  // `last-logits` only when asked, before everything: the passes after it see the one-row LM head.
+  const passes = opts.lastLogits ? [lastLogits, ...placed] : placed;
   const distributed = (opts.chips ?? 1) > 1;
   const named = (names: string[] | undefined): string[] | undefined =>
     names?.filter((n) => (n !== QUANTIZE || opts.quantize) && (n !== placeExpertsPass.name || distributed));

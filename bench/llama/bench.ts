@@ -30,6 +30,7 @@ import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import { openCheckpoint } from '../../ir/checkpoint.ts';
 import type { Module } from '../../ir/graph/graph.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas, measureNativeLimits } from '../native.ts';
 import { quantile } from '../stats.ts';
@@ -238,6 +239,10 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
       // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
       // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
       let shared: Model | undefined;
+      // Prefill and decode compute the logits of the last position only, as llama.cpp's evaluate does
+      // (passes/last-logits.ts); parity, which compares every position, loads a full-logits model.
+      let program: KProgram | undefined;
+      const compiled = (lastLogits: boolean): KProgram => runPipeline(m, { target: loadTarget(t.target), maxTokens: PREFILL_TOKENS, maxContext: context, lastLogits }).program!;
       for (const threads of threadCounts) {
         const row = { impl: t.impl, precision, threads };
         if (t.skip) {
@@ -247,7 +252,8 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
         let model: Model;
         try {
           const target = loadTarget(t.target);
-          model = shared ?? (await (await getBackend(t.backend)).load(runPipeline(m, { target, maxTokens: PREFILL_TOKENS, maxContext: context }).program!, target, weights, { threads }));
+          program ??= compiled(true);
+          model = shared ?? (await (await getBackend(t.backend)).load(program, target, weights, { threads }));
         } catch (e) {
           finish({ ...row, skipped: `cannot run this model yet: ${describeError(e)}` });
           continue;
@@ -257,10 +263,16 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
           model.threads = threads;
         }
         try {
-          const step = backendStep(model);
+          const step = backendStep(model, program);
           const want = reference.get(precision);
           if (t.impl === 'moec C x86-avx2' && threads === THREADS[0] && want) {
-            const a = compareGenerations(await generateMoec(step, PARITY_PROMPT, PARITY_STEPS, sizes.V), want, PARITY_PROMPT.length);
+            const full = await (await getBackend(t.backend)).load(compiled(false), loadTarget(t.target), weights, { threads });
+            let a: ReturnType<typeof compareGenerations>;
+            try {
+              a = compareGenerations(await generateMoec(backendStep(full), PARITY_PROMPT, PARITY_STEPS, sizes.V), want, PARITY_PROMPT.length);
+            } finally {
+              full.dispose();
+            }
             parity.push({ against: t.impl, precision, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
             log(`parity ${precision}: ${a.worst.toExponential(1)} of the logits' scale over ${a.perRow.length} positions, tokens ${a.tokensEqual ? 'identical' : `part at step ${a.firstDiff} (top-two margin ${a.tieMargin?.toExponential(1)})`}`);
           }

@@ -10,6 +10,7 @@
  * told apart from a real disagreement.
  */
 import type { LoadedModel } from '../../compiler/backends/backend.ts';
+import { lastRowInputs } from '../../compiler/passes/last-logits.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { allocateState } from '../../ir/kernel/attention.ts';
 import { interpretKernelIR } from '../../ir/kernel/kinterp.ts';
@@ -126,11 +127,14 @@ export function compareGenerations(moec: Generation, llama: Generation, promptLe
   return out;
 }
 
-/** A step on a loaded backend model (its state appended at L; `reset` before a prefill). */
-export function backendStep(model: LoadedModel): Step {
+/**
+ * A step on a loaded backend model (its state appended at L; `reset` before a prefill). Given
+ * its program, the `last_row` a last-logits program takes is fed (T - 1: it returns that row only).
+ */
+export function backendStep(model: LoadedModel, program?: KProgram): Step {
   return async (ids, L) => {
     if (L === 0) model.reset?.();
-    const out = await model.forward({ ids: idsTensor(ids) }, { T: ids.length, L });
+    const out = await model.forward({ ids: idsTensor(ids), ...(program ? lastRowInputs(program, ids.length) : {}) }, { T: ids.length, L });
     return out.logits.data as Float32Array;
   };
 }

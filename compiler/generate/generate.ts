@@ -31,6 +31,8 @@ import type { TargetCaps } from '../target/caps.ts';
 import { loadTarget } from '../target/load.ts';
 import { DEFAULT_MAX_TOKENS } from '../../ir/kernel/token-bound.ts';
 import { UsageError } from '../usage-error.ts';
+import { LAST_ROW, lastRowInputs } from '../passes/last-logits.ts';
+import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { loadReference } from './ref-model.ts';
 import { Sampler, type SamplingOptions, samplingOptions } from './sampling.ts';
 import { type TextTokenizer, TextStream, loadTokenizer, tokenizerPath } from './tokenizer.ts';
@@ -115,6 +117,8 @@ interface Prepared {
   backendName: string;
   target: TargetCaps;
   loaded: LoadedModel;
+  /** As compiled: with the LM head on the last row only where the model allowed it (passes/last-logits.ts). */
+  program: KProgram;
 }
 
 /** Reads the model and the prompt, checks them against each other, compiles with state and loads. */
@@ -149,8 +153,9 @@ async function prepare(model: Module | string, opts: GenerateOptions): Promise<P
   const target = typeof opts.target === 'object' ? opts.target : loadTarget(opts.target ?? (backend ? DEFAULT_TARGET[backend.name] : DEFAULT_TARGET.c));
   if (backend && target.backend !== backend.name) fail('E505', `target ${target.name} is for the ${target.backend} backend, not ${backend.name}`, undefined, `use --target ${DEFAULT_TARGET[backend.name]}`);
   const qm = opts.quantize !== undefined ? quantizeModule(m, opts.quantize) : m;
-  const { program } = compileForCaps(qm, { target, maxTokens: chunk, maxContext: ctx });
-  const stray = program.inputs.filter((i) => i.name !== io.ids);
+  // A step needs only its last row of logits: the LM head is computed for that row alone.
+  const { program } = compileForCaps(qm, { target, maxTokens: chunk, maxContext: ctx, lastLogits: true });
+  const stray = program.inputs.filter((i) => i.name !== io.ids && i.name !== LAST_ROW);
   if (program.maxContext === undefined || stray.length > 0)
     fail('E522', program.maxContext === undefined ? `${m.name} has no KV cache to keep between steps: generate runs decoder models (attention with caches)` : `${m.name} takes ${stray.map((i) => `\`${i.name}\``).join(', ')} besides the token ids: generate feeds a model token ids alone`, undefined, 'moec generate runs a decoder such as moec import writes from a config.json');
   // The interpreter holds the state as tensors, within what one run may hold.
@@ -160,13 +165,13 @@ async function prepare(model: Module | string, opts: GenerateOptions): Promise<P
   const load = backend ? streamWeightsFromCheckpoint : weightsFromSafetensors;
   const weights = typeof opts.weights === 'string' ? load(qm, openCheckpoint(opts.weights), opts.weights, { note: opts.note, onProgress: opts.onLoadProgress }) : (opts.weights ?? randomWeights(m, opts.seed ?? 0));
   const loaded = backend ? await backend.load(program, target, weights) : loadReference(program, weights);
-  return { m, qm, io, ...(tokenizer ? { tokenizer } : {}), promptIds, ctx, chunk, backendName, target, loaded };
+  return { m, qm, io, ...(tokenizer ? { tokenizer } : {}), promptIds, ctx, chunk, backendName, target, loaded, program };
 }
 
 async function* tokens(model: Module | string, opts: GenerateOptions, done: { stats?: GenerateStats }): AsyncGenerator<GeneratedToken, GenerateStats, undefined> {
   const sampler = new Sampler(samplingOptions(opts));
   const g = await prepare(model, opts);
-  const { io, promptIds, chunk, loaded } = g;
+  const { io, promptIds, chunk, loaded, program } = g;
   const P = promptIds.length;
   const N = opts.maxNewTokens;
   const stream = g.tokenizer ? new TextStream(g.tokenizer) : undefined;
@@ -178,7 +183,7 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
     loaded.reset?.();
     // The prefill's last row gives the first new token; each later one takes one decode call.
     let row: Float32Array = new Float32Array(0);
-    for (let at = 0; at < P; at += chunk) row = await lastLogits(loaded, io, promptIds.slice(at, at + chunk), at, (ms) => (prefillMs += ms));
+    for (let at = 0; at < P; at += chunk) row = await lastLogits(loaded, program, io, promptIds.slice(at, at + chunk), at, (ms) => (prefillMs += ms));
     for (let i = 0; ; i++) {
       const { id, logprob } = sampler.next(row);
       ids.push(id);
@@ -187,7 +192,7 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
       if (piece !== undefined) text += piece;
       yield { id, ...(piece !== undefined ? { text: piece } : {}), logprob };
       if (i === N - 1) break;
-      row = await lastLogits(loaded, io, [id], P + i, (ms) => (decodeMs += ms));
+      row = await lastLogits(loaded, program, io, [id], P + i, (ms) => (decodeMs += ms));
     }
   } finally {
     loaded.dispose();
@@ -228,14 +233,18 @@ function generationIo(m: Module): GenerationIo {
   return { ids: idInputs[0].name, logits: out.name, vocab: typeof table === 'number' ? table : (out.value.type.shape[1] as number) };
 }
 
-/** One forward of `ids` after L cached positions; the last row of the logits. `took` gets its time in ms. */
-async function lastLogits(model: LoadedModel, io: GenerationIo, ids: number[], L: number, took: (ms: number) => void): Promise<Float32Array> {
+/**
+ * One forward of `ids` after L cached positions; the last row of the logits (the one row a
+ * rewritten program returns, the last of T otherwise). `took` gets its time in ms.
+ */
+async function lastLogits(model: LoadedModel, program: KProgram, io: GenerationIo, ids: number[], L: number, took: (ms: number) => void): Promise<Float32Array> {
   const t0 = performance.now();
-  const out = await model.forward({ [io.ids]: { dtype: 'i32', shape: [ids.length], data: Int32Array.from(ids) } }, { T: ids.length, L });
+  const out = await model.forward({ [io.ids]: { dtype: 'i32', shape: [ids.length], data: Int32Array.from(ids) }, ...lastRowInputs(program, ids.length) }, { T: ids.length, L });
   took(model.lastForwardMs ?? performance.now() - t0);
   const logits = out[io.logits];
   const V = logits.shape[logits.shape.length - 1];
-  return Float32Array.from(logits.data.subarray((ids.length - 1) * V, ids.length * V));
+  const rows = logits.data.length / V;
+  return Float32Array.from(logits.data.subarray((rows - 1) * V, rows * V));
 }
 
 /** The tokenizer beside a model given as a path: required for a text prompt (E520 without), else used when there is one. */

@@ -745,17 +745,20 @@ class CRenderer {
     if (k.op === 'gather') {
       const xs = this.shape(k.inputs[0]);
       const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
-      if (xs.slice(ax).some(isSym)) cannotRun('c', 'gather', 'along an axis whose size depends on the token count');
+      // Along the leading axis (rows of tokens, as last-logits gathers) only the bound depends on T: it is an argument.
+      const lead = ax === 0 && isSym(xs[0]) && !xs.slice(1).some(isSym);
+      if (!lead && xs.slice(ax).some(isSym)) cannotRun('c', 'gather', 'along an axis other than the first whose size depends on the token count');
       const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
       const args = [
         { field: 'x', expr: this.v(k.inputs[0]) },
         { field: 'indices', expr: this.v(k.inputs[1]) },
         { field: 'out', expr: this.v(k.outputs[0]) },
         { field: 'n', expr: cElems(this.shape(k.outputs[0]), 'T') },
+        ...(lead ? [{ field: 'nx', expr: cDim(xs[0], 'T', this.past) }] : []),
       ];
       this.indexChecks = true;
       const ni = this.shape(k.inputs[1])[ax] as number;
-      return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: xs[ax], ni, inner, summaryLine: `gather along an axis of ${String(xs[ax])}` }, args];
+      return [{ op: true, gather: true, checked: true, ctype: this.bufs.get(k.inputs[0])!.ctype, nx: lead ? '(int)g->nx' : xs[ax], nxArg: lead, ni, inner, summaryLine: `gather along an axis of ${lead ? 'the token rows' : String(xs[ax])}` }, args];
     }
     if (k.op === 'moe_combine') {
       const d = concrete(this.shape(k.inputs[0])[1], `the row width of ${k.inputs[0]}`);

@@ -18,17 +18,20 @@ export function buildGather(env: ProgramEnv, k: OpKernel, name: string, depth: n
   const [out] = k.outputs;
   const xs = f.buffer(x).shape;
   const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
-  if (xs.slice(ax).some(isSym)) cannotRun('wasm', 'gather', 'along an axis whose size depends on the token count');
-  const nx = xs[ax] as number;
+  // Along the leading axis (rows of tokens, as last-logits gathers) only the bound depends on T, read at run time.
+  const lead = ax === 0 && isSym(xs[0]) && !xs.slice(1).some(isSym);
+  if (!lead && xs.slice(ax).some(isSym)) cannotRun('wasm', 'gather', 'along an axis other than the first whose size depends on the token count');
   const ni = f.buffer(idx).shape[ax] as number;
   const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
   const [i, v] = [f.i32(), f.i32()];
   const word = (buf: string, at: Expr): Expr => m.i32.add(f.addr(buf), m.i32.shl(at, m.i32.const(2)));
-  const from = m.i32.add(m.i32.add(m.i32.mul(m.i32.div_u(f.get(i), i32c(m, ni * inner)), i32c(m, nx * inner)), m.i32.mul(f.get(v), i32c(m, inner))), m.i32.rem_u(f.get(i), i32c(m, inner)));
+  // The slab before the gathered axis; along the leading axis there is one.
+  const slab = lead ? m.i32.const(0) : m.i32.mul(m.i32.div_u(f.get(i), i32c(m, ni * inner)), i32c(m, (xs[ax] as number) * inner));
+  const from = m.i32.add(m.i32.add(slab, m.i32.mul(f.get(v), i32c(m, inner))), m.i32.rem_u(f.get(i), i32c(m, inner)));
   f.finish([
     f.forRange(i, m.i32.const(0), f.elements(out), [
       f.set(v, i32load(m, word(idx, f.get(i)))),
-      m.if(m.i32.ge_u(f.get(v), i32c(m, nx)), m.unreachable()),
+      m.if(m.i32.ge_u(f.get(v), lead ? f.dim(xs[0]) : i32c(m, xs[ax] as number)), m.unreachable()),
       i32store(m, word(out, f.get(i)), i32load(m, word(x, from))),
     ]),
   ]);

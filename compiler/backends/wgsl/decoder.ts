@@ -92,19 +92,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 /**
- * `gather` along an axis of nx (stride inner): operands x, indices, out; extra `count`. An
+ * `gather` along an axis of nx (stride inner): operands x, indices, out; extra `count`, and
+ * `ntok` for nx undefined: the leading axis, of a size that depends on the token count. An
  * index out of range writes nothing (a shader cannot stop the forward; the C and Wasm
  * backends report E505).
  */
-export function gatherShader(nx: number, ni: number, inner: number, ops: Operand[], W: number): ShaderEntry {
-  const code = `${PRELUDE}${accessors(ops, ['count'])}
+export function gatherShader(nx: number | undefined, ni: number, inner: number, ops: Operand[], W: number): ShaderEntry {
+  const bound = nx === undefined ? 'i32(ntok())' : `${nx}`;
+  const slab = nx === undefined ? '' : `i / ${ni * inner}u * ${nx * inner}u + `;
+  const code = `${PRELUDE}${accessors(ops, nx === undefined ? ['count', 'ntok'] : ['count'])}
 @compute @workgroup_size(${W})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * ${W}u;
   if (i >= count()) { return; }
   let v = ld_indices(i);
-  if (v < 0 || v >= ${nx}) { return; }
-  st_out(i, ld_x(i / ${ni * inner}u * ${nx * inner}u + u32(v) * ${inner}u + i % ${inner}u));
+  if (v < 0 || v >= ${bound}) { return; }
+  st_out(i, ld_x(${slab}u32(v) * ${inner}u + i % ${inner}u));
 }
 `;
   return { entry: 'main', code, workgroup: [W, 1, 1], workgroupBytes: 0 };

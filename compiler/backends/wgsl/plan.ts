@@ -534,10 +534,13 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
     } else if (k.op === 'gather') {
       const xs = shapeOf(k.inputs[0]);
       const ax = (k.attrs.axis as number) < 0 ? (k.attrs.axis as number) + xs.length : (k.attrs.axis as number);
-      if (xs.slice(ax).some((d) => typeof d !== 'number') || byName.get(k.inputs[0])!.dtype !== 'f32') cannotRun('wgsl', 'gather', 'of an i32 tensor, or along an axis whose size depends on the token count');
+      // Along the leading axis (rows of tokens, as last-logits gathers) only the bound depends on T: the extra `ntok`.
+      const lead = ax === 0 && typeof xs[0] !== 'number' && xs.slice(1).every((d) => typeof d === 'number');
+      if ((!lead && xs.slice(ax).some((d) => typeof d !== 'number')) || byName.get(k.inputs[0])!.dtype !== 'f32') cannotRun('wgsl', 'gather', 'of an i32 tensor, or along an axis other than the first whose size depends on the token count');
       const inner = (xs.slice(ax + 1) as number[]).reduce((a, b) => a * b, 1);
       ops = [operand('x', k.inputs[0]), operand('indices', k.inputs[1]), operand('out', k.outputs[0], true)];
-      shader = gatherShader(xs[ax] as number, shapeOf(k.inputs[1])[ax] as number, inner, ops, workgroupOf(k));
+      shader = gatherShader(lead ? undefined : (xs[ax] as number), shapeOf(k.inputs[1])[ax] as number, inner, ops, workgroupOf(k));
+      if (lead) more = [xs[0]];
     } else if (k.op === 'cast') {
       const [from, to] = [byName.get(k.inputs[0])!.dtype, byName.get(k.outputs[0])!.dtype];
       if (![from, to].every((d) => d === 'f32' || d === 'i32')) cannotRun('wgsl', 'cast', `from ${from} to ${to} (it casts between f32 and i32)`);
