@@ -77,3 +77,13 @@ export function refuseInputCaches(p: KProgram, backend: string): void {
       fail('E701', `the ${backend} backend runs ${k.kind} with the KV cache as state the model owns, but ${name} is an ${cache.kind}`, undefined, 'compile it with a context bound (moec compile --max-context N): the caches become state and forward takes L (moec run --context L does so itself)');
   });
 }
+
+/**
+ * A call of T new positions after L cached ones, checked against the context bound before any
+ * backend runs it (E505, the caller's mistake): the one check every backend's forward makes.
+ */
+export function checkContext(L: number | undefined, T: number, context: number): number {
+  if (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context)
+    fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, compile with a larger --max-context, or start again with L = 0 (reset)');
+  return L;
+}

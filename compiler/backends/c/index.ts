@@ -18,7 +18,7 @@ import { isOsError, osReason } from '../../../ir/user-file.ts';
 import { fillNewFile, letSignalsIn, makeTempDir, removeTemp } from '../../io/output.ts';
 import type { Backend, EmittedFiles, LoadedModel, WeightManifest } from '../backend.ts';
 import { type WriteAt, blobSource } from '../weights.ts';
-import { stateFromCaches } from '../state-caches.ts';
+import { stateFromCaches, checkContext } from '../state-caches.ts';
 import { CRunnerSession, REQUEST } from './session.ts';
 import { type BuildOptions, buildExecutable, runExecutable } from './build.ts';
 import { type CWeightLayout, cWeightBlob, cWeightLayout, panelCount, writeCWeightBlob } from './layout.ts';
@@ -152,9 +152,7 @@ export class CModel implements LoadedModel {
     checkTokenCount(T, this.maxTokens);
     const context = this.src.maxContext;
     if (context === undefined) return 0;
-    if (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context)
-      fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
-    return L;
+    return checkContext(L, T, context);
   }
 
   /** Each input's bytes at T, in forward's order (int32 for i32 inputs, float32 else). */

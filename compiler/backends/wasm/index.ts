@@ -6,7 +6,7 @@
  */
 import { evalShape, sym } from '../../../ir/dims.ts';
 import { pastOf } from '../../../ir/kernel/attention.ts';
-import { stateFromCaches } from '../state-caches.ts';
+import { stateFromCaches, checkContext } from '../state-caches.ts';
 import type { KProgram } from '../../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
@@ -105,8 +105,7 @@ export async function loadWasm(program: KProgram, target: TargetCaps, weights: R
       checkTokenCount(T, built.manifest.maxTokens);
       const state = built.manifest.state;
       const L = state ? pastOf({ kind: 'forward', past: sym(PAST) }, bindings) : 0;
-      if (state && (!Number.isInteger(L) || L < 0 || L + T > state.maxContext))
-        fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${state.maxContext}`, undefined, 'give a larger context bound (--max-context), or start again with L = 0 (reset)');
+      if (state) checkContext(L, T, state.maxContext);
       const given: Record<string, Float32Array | Int32Array> = {};
       for (const i of program.inputs) {
         const t = inputs[i.name];

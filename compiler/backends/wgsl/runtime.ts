@@ -22,7 +22,7 @@
  */
 /// <reference types="@webgpu/types" />
 import { evalDim, evalShape } from '../../../ir/dims.ts';
-import { stateFromCaches } from '../state-caches.ts';
+import { stateFromCaches, checkContext } from '../state-caches.ts';
 import { type Tensor, numel } from '../../../ir/tensor.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import { checkTokenCount } from '../../../ir/kernel/token-bound.ts';
@@ -166,8 +166,7 @@ export async function loadWgsl(plan: WgslPlan, weightBlob: Uint8Array, opts: Wgs
     const T = bindings.T;
     checkTokenCount(T, plan.maxTokens);
     const L = bindings.L;
-    if (context !== undefined && (L === undefined || !Number.isInteger(L) || L < 0 || L + T > context))
-      fail('E505', `L = ${L} cached positions and T = ${T} new ones do not fit the context bound ${context}`, undefined, 'give L from 0 (a prefill) to the context bound minus T, or compile with a larger --max-context');
+    if (context !== undefined) checkContext(L, T, context);
     const key = plan.scheduleKey(bindings);
     let s = schedules.get(key);
     if (!s) schedules.set(key, (s = plan.schedule(bindings)));
