@@ -9,7 +9,6 @@ import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
 import { type MlaAttentionKernel, mlaFormRule } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
-import { refuseInputCaches } from '../state-caches.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
 export interface AttentionViewContext {
@@ -26,8 +25,6 @@ export interface AttentionViewContext {
 /** The C parameter of `forward` that holds the cached positions L. */
 export const C_PAST = 'L';
 
-/** Refuses attention that reads its caches as inputs (compiled without a context bound): `refuseInputCaches`. */
-export const checkStateCaches = (p: KProgram): void => refuseInputCaches(p, 'C');
 
 /** What both kernels' views start from: the fixed sizes after a buffer's leading axis, and the schedule. */
 function common(k: AttentionKernel | MlaAttentionKernel, c: AttentionViewContext): { dims: (name: string) => number[]; schedule: AttentionSchedule } {

@@ -31,7 +31,8 @@ import { type TargetCaps, programVectorKind, vectorKindOf } from '../../target/c
 import { type CWeightLayout, type PanelSpec, checkQuant, cWeightLayout, microWidth, packedMatrixBytes, panelCount, panelRowElems } from './layout.ts';
 import { codeCType, codeName, portableDecode, quantHelpers, vectorCodeBytes } from './quant.ts';
 import { CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
-import { C_PAST, attentionView, checkStateCaches, mlaView } from './attention.ts';
+import { C_PAST, attentionView, mlaView } from './attention.ts';
+import { refuseInputCaches } from '../state-caches.ts';
 import { type EpRenderContext, dispatchView, epCombineView, tokenCount } from './render-ep.ts';
 
 export interface CSources {
@@ -989,7 +990,7 @@ function pastSize(p: KProgram): string | undefined {
 /** Renders the program (tiled and planned) as C. */
 export function renderC(p: KProgram, target: TargetCaps, templates: CTemplates = cTemplates()): CSources {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('C backend: the program is not planned (run tile and plan-memory)');
-  checkStateCaches(p);
+  refuseInputCaches(p, 'C');
   const layout = cWeightLayout(p, target.alignment, programIsa(p, target)?.lanes ?? 1);
   const r = new CRenderer(p, target, layout);
   const { header, source, main } = r.render(templates);
