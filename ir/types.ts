@@ -58,4 +58,6 @@ export interface TensorType {
 export interface TypeQuant {
   group: number;
   axis: number;
+  /** The GEMM reading this weight rounds its activations to int8 blocks of 32 first (W8A8, see quant.ts). */
+  act?: 'q8';
 }

@@ -358,8 +358,13 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
     const firstBest = Math.max(Math.min(...[...byM[0].values()].map((x) => x.cost.seconds)), 1e-30);
     let bestM: number | undefined;
     let best: ScoredTiling | undefined;
+    // W8A8 on C widens each weight chunk once per block for the block's row tiles: a block of
+    // one tile would widen it per tile (as costly as the products), so such groups take blocks
+    // of at least A8_MIN_BLOCK rows where the search offers them.
+    const a8 = target.backend === 'c' && members.some((k) => roundsActivations(k, buf));
+    const mins = a8 && [...byM[0].keys()].some((m) => m >= A8_MIN_BLOCK && byM.every((b) => b.has(m))) ? A8_MIN_BLOCK : 0;
     for (const m of [...byM[0].keys()].sort((a, b) => a - b)) {
-      if (!byM.every((b) => b.has(m))) continue;
+      if (!byM.every((b) => b.has(m)) || m < mins) continue;
       const sort = align ? alignCost(maxTokens, align.k, align.experts, m, target).seconds / firstBest : 0;
       const total: ScoredTiling = {
         tile: byM[0].get(m)!.tile,
@@ -419,6 +424,17 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
 // ---------------------------------------------------------------------------------------
 // The rest of the schedule (recorded in the kernel IR; the renderers only print it)
 // ---------------------------------------------------------------------------------------
+
+/** Rows a W8A8 grouped GEMM's block holds at least on C (see `tileProgram`): four tiles of four rows. */
+const A8_MIN_BLOCK = 16;
+
+/** Bytes of a W8A8 dense GEMM pass's quantized rows on each C thread's stack (see `cpuBlocking`). */
+const A8_ROWS_BYTES = 256 * 1024;
+
+/** Whether GEMM `k`'s weight rounds the activations it multiplies to int8 (W8A8, `act=q8` in ir/quant.ts). */
+function roundsActivations(k: Kernel, buf: (name: string) => KBuffer): boolean {
+  return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && buf(k.w).quant?.act === 'q8';
+}
 
 /**
  * Floats of the C GEMM kernels' accumulator block: 64 KiB, on the stack of every thread
@@ -488,9 +504,14 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   if (target.backend !== 'c') return {};
   const { mr, nr: w } = tile;
   const kd = gemmProblem(k, p, bindings).depth;
-  const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
-  const kc = Math.max(1, Math.min(kd, tile.k));
-  const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
+  const a8 = roundsActivations(k, bufferResolver(p));
+  // W8A8: a pass's rows are quantized onto each thread's stack (int16 codes + a scale per 32): at most A8_ROWS_BYTES of them.
+  const a8Rows = a8 ? Math.max(mr, Math.floor(A8_ROWS_BYTES / (kd * (2 + 4 / 32)) / mr) * mr) : Infinity;
+  const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr, a8Rows));
+  // W8A8 kernels work in blocks of 32 along the depth: chunks are whole blocks.
+  const kc = a8 ? Math.max(32, Math.floor(Math.min(kd, tile.k) / 32) * 32) : Math.max(1, Math.min(kd, tile.k));
+  // A W8A8 grouped GEMM quantizes a block's rows once per pass over its panels: as many panels a pass as the accumulator block holds.
+  const panels = Math.max(1, a8 && k.kind === 'grouped_gemm' ? Math.floor(ACC_BLOCK_FLOATS / (rows * w)) : Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
   const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};

@@ -50,7 +50,7 @@ export interface KBuffer {
    * weight buffer holding its scales, the reduction axis (non-negative) and the group size
    * along it. Kernels dequantize in registers; no dequantized copy exists in memory.
    */
-  quant?: { scales: string; axis: number; group: number };
+  quant?: { scales: string; axis: number; group: number; act?: 'q8' };
 }
 
 /**

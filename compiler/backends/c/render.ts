@@ -157,6 +157,8 @@ class CRenderer {
   private readonly kernels: Array<Record<string, unknown>> = [];
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
+  /** W8A8 micro-kernels by `${mr}x${w}`. */
+  private readonly a8Micros = new Map<string, { mr: number; w: number; cg: number }>();
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
@@ -288,6 +290,38 @@ class CRenderer {
     return name;
   }
 
+  /**
+   * Whether GEMM `k` rounds its activations to int8 (its i8 weight says `act=q8`, W8A8): then
+   * its view uses the a8 kernels (a8.c.hbs). Checked here: what those kernels assume.
+   */
+  private actQuant(k: GemmKernel | GroupedGemmKernel, group: number, kd: number, kc: number): boolean {
+    const b = this.bufs.get(k.w)!.buf;
+    const stacked = this.stackedOf.get(k.w);
+    const act = b.quant?.act ?? (stacked ? this.bufs.get(stacked)?.buf.quant?.act : undefined);
+    if (act === undefined) return false;
+    if (b.dtype !== 'i8' || ![32, 64, 128].includes(group) || kd % 32 !== 0 || kc % 32 !== 0 || staged(k))
+      fail('E701', `the C backend rounds activations to int8 only for i8 weights in groups of 32, 64 or 128 (not per channel) over a depth (and depth chunk) that is a multiple of 32, not staged by DMA: ${k.w} is ${b.dtype} in groups of ${group}, depth ${kd}, chunk ${kc}`, undefined, 'quantize with --quantize w8a8 (i8, groups of 32) a model whose GEMM depths are multiples of 32');
+    return true;
+  }
+
+  /** Registers the W8A8 micro-kernel of `mr` rows x `w` columns (a8.c.hbs). */
+  private a8Micro(mr: number, w: number): string {
+    const key = `${mr}x${w}`;
+    if (!this.a8Micros.has(key)) {
+      // Columns in groups of cg vectors of 8: mr x cg int32 sums plus cg weight vectors within the 16 ymm registers.
+      const vecs = Math.max(1, Math.floor(w / 8));
+      let cg = 1;
+      for (let c = vecs; c >= 1; c--)
+        if (vecs % c === 0 && mr * c + c <= 15) {
+          cg = c;
+          break;
+        }
+      if (w % 8 !== 0) cg = 1;
+      this.a8Micros.set(key, { mr, w, cg: w % 8 === 0 ? cg : 0 });
+    }
+    return `moec_a8_micro_${key}`;
+  }
+
   /** The chunk decoder of `q` codes `w` columns wide (emitted with the one-row kernel, which every quantized GEMM has). */
   private dequantFn(q: QuantDType, w: number): string {
     this.micros.get(`${q}:1x${w}`)!.dequant = true;
@@ -383,6 +417,7 @@ class CRenderer {
       kernelCount: this.kernels.length,
       kernelFns: this.kernels.map((k) => k.fn),
       micros: [...this.micros.values()],
+      a8Micros: this.a8Micros.size > 0 ? [...this.a8Micros.values()] : undefined,
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
       ep: p.ep,
@@ -612,7 +647,8 @@ class CRenderer {
     // Quantized, a pass of several row tiles decodes each weight chunk once to f32 and runs the f32
     // kernels over it (qmicro.c.hbs, moec_dequant_*): the same bits, without a decode per tile.
     // Not where a pass is one tile, nor where the chunk is staged through a scratchpad by DMA.
-    const dequant = q && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
+    const a8 = q && this.actQuant(k, q.group, spec.kd, tile.kc) ? { rows: Array.from({ length: mr }, (_, i) => this.a8Micro(i + 1, w)) } : undefined;
+    const dequant = q && !a8 && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
     const fields = {
       kc: tile.kc,
       group: tile.panels,
@@ -632,6 +668,8 @@ class CRenderer {
       microRows,
       microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : F32_MICRO_ARGS,
       dequant,
+      a8: !!a8,
+      a8Rows: a8?.rows,
       f32MicroArgs: F32_MICRO_ARGS,
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
@@ -689,7 +727,8 @@ class CRenderer {
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []), ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
     const view = {
       ...fields,
-      dense: true,
+      dense: !fields.a8,
+      denseA8: fields.a8,
       rowsPer: cTiling(k).rows,
       summaryLine: `GEMM ${fields.kd} -> ${fields.n}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.a} x ${k.w})`,
