@@ -1,0 +1,34 @@
+// W8A8 on the C backend (issue 16's speed work): GEMMs whose i8 weights say act=q8 round their
+// activations to int8 blocks of 32 (ir/quant.ts) and multiply int16 codes (targets/c/a8.c.hbs).
+// Checked against the quantized reference interpreter, which rounds the same activations:
+// both sides hold the same codes, the integer sums are exact, so only f32 roundings differ
+// (and, rarely, an activation on a rounding boundary whose f32 input differs in its last bit
+// lands one code apart: a step of 1/127 of its block's largest value). Every path: the sorted
+// grouped GEMM (T >= its threshold), the one-row decode path, dense GEMMs with several tiles
+// and with one, both x86 sheets, 1 and 2 threads.
+import { describe, expect, it } from 'vitest';
+import { compileFile, runOnBackend } from '../compiler/driver.ts';
+
+const MODELS: Array<[string, Record<string, number>]> = [
+  ['examples/mixtral.moe', { D: 64, F: 96 }],
+  ['examples/qwen-moe.moe', { D: 64, F: 32, FS: 96, E: 12, K: 4 }],
+  ['examples/deepseek-v3.moe', { D: 64, F_DENSE: 128, F: 32, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 }],
+];
+
+describe('W8A8 GEMMs on the C backend against the reference interpreter', () => {
+  for (const [file, consts] of MODELS)
+    for (const target of ['x86-avx2', 'x86-avx512'])
+      for (const tokens of [1, 40])
+        it(`${file} on ${target}, T = ${tokens}`, async () => {
+          const m = compileFile(file, { consts });
+          for (const threads of [1, 2]) {
+            const r = await runOnBackend(m, { backend: 'c', target, tokens, maxTokens: 64, check: true, quantize: 'w8a8', seed: 3, threads });
+            for (const [name, a] of Object.entries(r.agreement!)) {
+              expect(a.relL2, `${name} relL2, ${threads} thread(s)`).toBeLessThan(2e-4);
+              expect(a.maxRel, `${name} max, ${threads} thread(s)`).toBeLessThan(1e-2);
+            }
+            // the rounding is applied: w8a8 differs from the f32 model more than f32 roundings do
+            for (const q of Object.values(r.quantError!)) expect(q.relL2).toBeGreaterThan(1e-4);
+          }
+        });
+});
