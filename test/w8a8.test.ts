@@ -1,0 +1,132 @@
+// W8A8 (int8 activations for i8 GEMMs): the one definition of the rounding
+// (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
+// language, the graph IR text and the kernel IR text, and its well-formedness errors; the
+// `w8a8` scheme through the quantize pass.
+import { describe, expect, it } from 'vitest';
+import { diagnostic } from './diagnostic.ts';
+import { compile } from '../compiler/driver.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
+import { ACT_BLOCK, QUANT_SCHEMES, roundActivationsQ8 } from '../ir/quant.ts';
+
+/** One block of 32 activations: `head` first, the rest `fill`. */
+function block(head: number[], fill = 0): Float32Array {
+  const a = new Float32Array(ACT_BLOCK).fill(fill);
+  a.set(head);
+  return a;
+}
+
+describe('roundActivationsQ8: the reference rounding', () => {
+  it('gives an all-zero block zeros (d = 0: q = 0), with no NaN from 0 / 0', () => {
+    const out = roundActivationsQ8(new Float32Array(64), 64);
+    expect(Array.from(out)).toEqual(new Array(64).fill(0));
+  });
+
+  it('rounds a / d half to even: with amax 127 (d = 1), 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0', () => {
+    const out = roundActivationsQ8(block([127, 2.5, 3.5, -2.5, 0.5, 1.5, -0.4]), 32);
+    expect(Array.from(out.slice(0, 7))).toEqual([127, 2, 4, -2, 0, 2, 0]);
+    expect(Object.is(out[6], 0)).toBe(true); // an int8 code has no -0
+  });
+
+  it('keeps ±amax at ±127 codes and scales each block by its own amax', () => {
+    const a = new Float32Array(64);
+    a.set([-3, 1.5, 0.75], 0); // block 0: amax 3
+    a.set([1000, -1000, 7.874016], 32); // block 1: amax 1000
+    const out = roundActivationsQ8(a, 64);
+    const d0 = Math.fround(3 / 127);
+    const d1 = Math.fround(1000 / 127);
+    expect(out[0]).toBe(Math.fround(-127 * d0));
+    expect(out[1]).toBe(Math.fround(Math.round(Math.fround(1.5 / d0)) * d0));
+    expect(out[32]).toBe(Math.fround(127 * d1));
+    expect(out[33]).toBe(Math.fround(-127 * d1));
+    expect(out[34]).toBe(Math.fround(1 * d1)); // 7.874016 / (1000/127) = 1.0000
+  });
+
+  it('clamps to ±127 when fround(amax / 127) rounds the scale down', () => {
+    // Some amax whose scale rounds down makes amax / d a little over 127: still code 127.
+    let amax = 1;
+    for (; amax < 2; amax = Math.fround(amax + 2 ** -23)) if (Math.fround(amax / Math.fround(amax / 127)) > 127) break;
+    expect(amax).toBeLessThan(2);
+    const out = roundActivationsQ8(block([amax, -amax]), 32);
+    const d = Math.fround(amax / 127);
+    expect(out[0]).toBe(Math.fround(127 * d));
+    expect(out[1]).toBe(Math.fround(-127 * d));
+  });
+
+  it('makes a block with a NaN or an infinity all NaN, and leaves the other blocks alone', () => {
+    const a = new Float32Array(96).fill(1);
+    a[40] = NaN;
+    a[70] = -Infinity;
+    const out = roundActivationsQ8(a, 96);
+    expect(out.slice(0, 32).every((v) => v === 1)).toBe(true);
+    expect(out.slice(32, 64).every(Number.isNaN)).toBe(true);
+    expect(out.slice(64, 96).every(Number.isNaN)).toBe(true);
+  });
+
+  it('flushes the small values of a block with one huge value to zero', () => {
+    const out = roundActivationsQ8(block([3e38, 1, -1e30, 2e36]), 32);
+    const d = Math.fround(3e38 / 127);
+    expect(out[0]).toBe(Math.fround(127 * d));
+    expect(out[1]).toBe(0);
+    expect(out[2]).toBe(0);
+    expect(out[3]).toBe(Math.fround(Math.round(2e36 / d) * d));
+    expect(out.every(Number.isFinite)).toBe(true);
+  });
+
+  it('rounds rows independently (blocks never straddle rows) and refuses rows that are not whole blocks', () => {
+    const a = new Float32Array(64);
+    a[0] = 100;
+    a[1] = 1;
+    a[33] = 1; // row 1, where amax is 1: exact
+    expect(roundActivationsQ8(a, 32)[33]).toBe(1);
+    expect(() => roundActivationsQ8(new Float32Array(48), 48)).toThrow(/multiple of 32/);
+  });
+});
+
+/** A dense layer whose weight is declared `decl`. */
+function dense(decl: string): string {
+  return `dim T <= 16\nmodel d {\n  input x: f32[T, 64]\n  weight w: ${decl}\n  output y = linear(x, w)\n}\n`;
+}
+
+describe('the act=q8 type', () => {
+  it('is written i8(group=32, act=q8)[N, K] in .moe, printed so in the graph IR, and parsed back', () => {
+    const m = compile(dense('i8(group=32, act=q8)[16, 64]'), { path: 'd.moe' });
+    expect(m.weights[0].type.quant).toEqual({ group: 32, axis: -1, act: 'q8' });
+    const text = printIR(m);
+    expect(text).toContain('weight w: i8(group=32, act=q8)[16, 64]\n');
+    expect(printIR(parseIR(text))).toBe(text);
+    expect(parseIR(text).weights[0].type.quant).toEqual({ group: 32, axis: -1, act: 'q8' });
+    // With the axis too: act is printed last.
+    const mm = compile(`dim T <= 16\nmodel d {\n  input x: f32[T, 64]\n  weight w: i8(group=64, axis=-2, act=q8)[64, 16]\n  output y = matmul(x, w)\n}\n`);
+    expect(printIR(mm)).toContain('i8(group=64, axis=-2, act=q8)[64, 16]');
+  });
+
+  const errors: Array<[string, string, string, string]> = [
+    ['per-channel i8', 'i8(group=channel, act=q8)[16, 64]', 'E312', 'not per channel'],
+    ['i4', 'i4(group=32, act=q8)[16, 64]', 'E312', 'act=q8 is for i8 weights, not i4'],
+    ['fp8e4m3', 'fp8e4m3(group=128, act=q8)[16, 128]', 'E312', 'act=q8 is for i8 weights, not fp8e4m3'],
+    ['a reduction length that is not a multiple of 32', 'i8(group=32, act=q8)[16, 48]', 'E312', 'which is 48 here'],
+    ['an unknown rounding', 'i8(group=32, act=q4)[16, 64]', 'E312', 'act must be q8'],
+  ];
+  for (const [what, decl, code, message] of errors)
+    it(`rejects act= on ${what} (${code}) with a span and a hint`, () => {
+      const d = diagnostic(() => compile(dense(decl).replace('f32[T, 64]', `f32[T, ${decl.match(/(\d+)\]$/)![1]}]`), { path: 'd.moe' }));
+      expect(d.code).toBe(code);
+      expect(d.message).toContain(message);
+      expect(d.text.length).toBeGreaterThan(0);
+      expect(d.hint).toBeTruthy();
+    });
+
+  it('is refused by the graph IR parser on a dtype or length it does not fit, and for an unknown value', () => {
+    const ir = (t: string) => `moec.ir 1\nmodel d\ndim T <= 16\nweight w: ${t}\nfunc main(%x: f32[T, 48]) {\n  %w = weight() {name="w"} : ${t}\n  %y = matmul(%x, %w) {transpose_b=true} : f32[T, 16]\n  return y = %y\n}\n`;
+    expect(() => parseIR(ir('i8(group=32, act=q8)[16, 48]'))).toThrow(/which is 48 here/);
+    expect(() => parseIR(ir('i8(group=32, act=q9)[16, 48]'))).toThrow(/act=q9: no such activation rounding/);
+  });
+});
+
+describe('the w8a8 and i8g32 schemes', () => {
+  it('are i8 in groups of 32, w8a8 rounding the activations', () => {
+    expect(QUANT_SCHEMES.i8g32).toEqual({ dtype: 'i8', group: 32 });
+    expect(QUANT_SCHEMES.w8a8).toEqual({ dtype: 'i8', group: 32, activations: 'q8' });
+  });
+});
