@@ -65,12 +65,16 @@ export function quantTypeProblem(t: TensorType): { message: string; hint: string
   return q.act ? actProblem(t, q) : undefined;
 }
 
-/** What is wrong with `act=` on a quantized type otherwise well formed (see quant.ts for what q8 means). */
-function actProblem(t: TensorType, q: TypeQuant): { message: string; hint: string } | undefined {
+/**
+ * What is wrong with `act=` on a quantized type otherwise well formed (see quant.ts for
+ * what q8 means); the kernel IR's verifier asks too, of a weight buffer.
+ */
+export function actProblem(t: Pick<TensorType, 'dtype' | 'shape'>, q: TypeQuant): { message: string; hint: string } | undefined {
   const hint = 'act=q8 rounds the activations to int8 blocks of 32; it goes with i8(group=32), i8(group=64) or i8(group=128)';
   if (!ACT_QUANTS.includes(q.act!)) return { message: `act=${q.act}: no such activation rounding`, hint: `act takes ${ACT_QUANTS.join(', ')}` };
   if (t.dtype !== 'i8') return { message: `act=${q.act} is for i8 weights, not ${t.dtype}`, hint };
   if (q.group === 0) return { message: `act=${q.act} needs i8 scaled in groups, not per channel`, hint };
+  if (!QUANT_GROUPS.i8.includes(q.group)) return { message: `act=${q.act} needs i8 in groups of 32, 64 or 128, not ${q.group}`, hint };
   const r = t.shape[t.shape.length + q.axis];
   if (typeof r === 'number' && r % ACT_BLOCK !== 0)
     return { message: `act=${q.act} rounds the activations in blocks of ${ACT_BLOCK} along the reduction axis, which is ${r} here`, hint: `a reduction length that is a multiple of ${ACT_BLOCK}, or no act= (i8 alone)` };
@@ -81,9 +85,11 @@ function actProblem(t: TensorType, q: TypeQuant): { message: string; hint: strin
  * Whether the reduction axis of a weight scaled `q` may be split into chunks of `chunk`
  * elements (a shared expert's down projection cut into experts): every chunk a whole
  * number of groups, or every group a whole number of chunks (each chunk row then has one
- * scale). Per-channel scales repeat for each chunk; f32 weights split anywhere.
+ * scale). Per-channel scales repeat for each chunk; f32 weights split anywhere. With
+ * `act`, every chunk is also whole activation blocks, so the rounding is unchanged.
  */
 export function splitKeepsGroups(q: TypeQuant | undefined, chunk: number): boolean {
+  if (q?.act && chunk % ACT_BLOCK !== 0) return false;
   return !q || q.group === 0 || chunk % q.group === 0 || q.group % chunk === 0;
 }
 

@@ -85,19 +85,20 @@ export const QMAX: Record<QuantDType, number> = { i8: 127, i4: 7, fp8e4m3: 448 }
 export const FP8_BLOCK = 128;
 
 /**
- * The schemes `--quantize` accepts: i8 (per output channel), i8g32 (i8 in groups of 32),
- * w8a8 (i8g32 whose GEMMs also round their activations to int8 blocks of 32), i4 (groups
- * of 32), i4g32, i4g128, fp8 (fp8e4m3, groups of 128 as in DeepSeek-V3's 128×128 blocks).
+ * The schemes `--quantize` accepts: i8 (per output channel), i4 (groups of 32), i4g32,
+ * i4g128, fp8 (fp8e4m3, groups of 128 as in DeepSeek-V3's 128×128 blocks), i8g32 (i8 in
+ * groups of 32) and w8a8 (i8g32 whose GEMMs also round their activations to int8 blocks
+ * of 32: the C backend multiplies int8 by int8).
  */
 export const QUANT_SCHEMES: Record<string, QuantScheme> = {
   i8: { dtype: 'i8', group: 0 },
-  i8g32: { dtype: 'i8', group: 32 },
-  w8a8: { dtype: 'i8', group: 32, activations: 'q8' },
   i4: { dtype: 'i4', group: 32 },
   i4g32: { dtype: 'i4', group: 32 },
   i4g128: { dtype: 'i4', group: 128 },
   fp8: { dtype: 'fp8e4m3', group: FP8_BLOCK },
   fp8e4m3: { dtype: 'fp8e4m3', group: FP8_BLOCK },
+  i8g32: { dtype: 'i8', group: 32 },
+  w8a8: { dtype: 'i8', group: 32, activations: 'q8' },
 };
 
 /** The group actually used for a reduction length `r` (0 = per channel = r). */
