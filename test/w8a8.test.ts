@@ -2,8 +2,11 @@
 // (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
 // language, the graph IR text and the kernel IR text, and its well-formedness errors; the
 // `w8a8` scheme through the quantize pass.
-import { describe, expect, it } from 'vitest';
-import { diagnostic } from './diagnostic.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, diagnostic } from './capture.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -223,5 +226,33 @@ describe('w8a8 logits', () => {
     // Seed 11: w8a8 - i8g32 3.2e-3, w8a8 - f32 4.3e-3, i8g32 - f32 2.1e-3 of the logits' scale.
     expect(relMax(w8a8, i8g32)).toBeGreaterThan(1e-3);
     expect(relMax(w8a8, f32)).toBeLessThanOrEqual(2e-2);
+  });
+});
+
+describe('moec --quantize w8a8', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'moec-w8a8-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const mixtral = ['examples/mixtral.moe', '--set', 'D=64,F=96'];
+
+  it('runs examples/mixtral.moe on the reference backend', async () => {
+    const r = await cli('run', ...mixtral, '--tokens', '3', '--quantize', 'w8a8');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('output y: f32[3, 64]');
+  });
+
+  for (const [target, shown] of [['wasm-simd128', 'wasm'], ['webgpu', 'WGSL']] as const)
+    it(`is refused by the ${shown} backend at compile time (E701, exit 1), which compiles --quantize i8g32`, async () => {
+      const r = await cli('compile', ...mixtral, '--quantize', 'w8a8', '--target', target, '-o', join(tmp, `w8a8-${target}`));
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toContain(`E701: the ${shown} backend cannot run GEMMs that round their activations to int8 (act=q8 on the weight`);
+      expect(r.err).toContain('--quantize i8g32 runs here');
+      const ok = await cli('compile', ...mixtral, '--quantize', 'i8g32', '--target', target, '-o', join(tmp, `i8g32-${target}`));
+      expect(ok.code, ok.err).toBe(0);
+    });
+
+  it('names w8a8 and i8g32 among the schemes of an unknown one', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--quantize', 'w4a4', '--tokens', '1');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/i8g32, w8a8/);
   });
 });
