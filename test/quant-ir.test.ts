@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../ir/diagnostics.ts';
+import { diagnostic } from './capture.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -44,19 +44,6 @@ model q {
   output y = moe_combine(grouped_linear(h, w_down, offsets), slots, offsets, top.values)
 }
 `;
-}
-
-function diagnostic(fn: () => unknown): { code: string; message: string; text: string; hint?: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof MoecError)) throw e;
-    const d = e.diagnostics[0];
-    const src = d.span ? e.sources.get(d.span.file) : undefined;
-    const text = src && d.span ? src.text.slice(d.span.start, d.span.end) : '';
-    return { code: d.code, message: d.message, text, hint: d.hint };
-  }
-  throw new Error('expected a MoecError');
 }
 
 describe('the .moe language', () => {

@@ -69,7 +69,7 @@ class Lowerer {
       const { axis, group } = resolveQuant(v.type.quant, shape);
       const scales = this.unique(`${name}.scales`);
       this.buffers.set(scales, { name: scales, dtype: 'f32', shape: scaleShape(shape, axis, group), kind: 'weight' });
-      b.quant = { scales, axis, group };
+      b.quant = { scales, axis, group, ...(v.type.quant.act ? { act: v.type.quant.act } : {}) };
     }
     this.bufferOf.set(v, name);
     return name;

@@ -18,6 +18,7 @@
  */
 import type { Dim } from '../dims.ts';
 import type { Attrs, Module } from '../graph/graph.ts';
+import type { ActQuant } from '../quant.ts';
 import type { DType } from '../types.ts';
 import type { AttentionKernel } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
@@ -49,8 +50,10 @@ export interface KBuffer {
    * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
    * weight buffer holding its scales, the reduction axis (non-negative) and the group size
    * along it. Kernels dequantize in registers; no dequantized copy exists in memory.
+   * `act` (`TypeQuant.act`, defined in `quant.ts`): the GEMMs (and a router's shared gate)
+   * reading this weight round their activation operand to int8 blocks of 32 first.
    */
-  quant?: { scales: string; axis: number; group: number; act?: 'q8' };
+  quant?: { scales: string; axis: number; group: number; act?: ActQuant };
 }
 
 /**

@@ -1,0 +1,258 @@
+// W8A8 (int8 activations for i8 GEMMs): the one definition of the rounding
+// (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
+// language, the graph IR text and the kernel IR text, and its well-formedness errors; the
+// `w8a8` scheme through the quantize pass.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cli, diagnostic } from './capture.ts';
+import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
+import { runPipeline } from '../compiler/pipeline.ts';
+import { loadTarget } from '../compiler/target/load.ts';
+import type { Kernel, Step } from '../ir/kernel/kernel.ts';
+import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { parseKernelIR } from '../ir/kernel/kparse.ts';
+import { printKernelIR } from '../ir/kernel/kprint.ts';
+import { verifyKernelIR } from '../ir/kernel/kverify.ts';
+import { parseIR } from '../ir/graph/parse.ts';
+import { printIR } from '../ir/graph/print.ts';
+import { ACT_BLOCK, QUANT_SCHEMES, roundActivationsQ8 } from '../ir/quant.ts';
+import type { Tensor } from '../ir/tensor.ts';
+
+/** One block of 32 activations: `head` first, the rest `fill`. */
+function block(head: number[], fill = 0): Float32Array {
+  const a = new Float32Array(ACT_BLOCK).fill(fill);
+  a.set(head);
+  return a;
+}
+
+describe('roundActivationsQ8: the reference rounding', () => {
+  it('gives an all-zero block zeros (d = 0: q = 0), with no NaN from 0 / 0', () => {
+    const out = roundActivationsQ8(new Float32Array(64), 64);
+    expect(Array.from(out)).toEqual(new Array(64).fill(0));
+  });
+
+  it('rounds a / d half to even: with amax 127 (d = 1), 2.5 -> 2, 3.5 -> 4, -2.5 -> -2, 0.5 -> 0', () => {
+    const out = roundActivationsQ8(block([127, 2.5, 3.5, -2.5, 0.5, 1.5, -0.4]), 32);
+    expect(Array.from(out.slice(0, 7))).toEqual([127, 2, 4, -2, 0, 2, 0]);
+    expect(Object.is(out[6], 0)).toBe(true); // an int8 code has no -0
+  });
+
+  it('keeps ±amax at ±127 codes and scales each block by its own amax', () => {
+    const a = new Float32Array(64);
+    a.set([-3, 1.5, 0.75], 0); // block 0: amax 3
+    a.set([1000, -1000, 7.874016], 32); // block 1: amax 1000
+    const out = roundActivationsQ8(a, 64);
+    const d0 = Math.fround(3 / 127);
+    const d1 = Math.fround(1000 / 127);
+    expect(out[0]).toBe(Math.fround(-127 * d0));
+    expect(out[1]).toBe(Math.fround(Math.round(Math.fround(1.5 / d0)) * d0));
+    expect(out[32]).toBe(Math.fround(127 * d1));
+    expect(out[33]).toBe(Math.fround(-127 * d1));
+    expect(out[34]).toBe(Math.fround(1 * d1)); // 7.874016 / (1000/127) = 1.0000
+  });
+
+  it('clamps to ±127 when fround(amax / 127) rounds the scale down', () => {
+    // Some amax whose scale rounds down makes amax / d a little over 127: still code 127.
+    let amax = 1;
+    for (; amax < 2; amax = Math.fround(amax + 2 ** -23)) if (Math.fround(amax / Math.fround(amax / 127)) > 127) break;
+    expect(amax).toBeLessThan(2);
+    const out = roundActivationsQ8(block([amax, -amax]), 32);
+    const d = Math.fround(amax / 127);
+    expect(out[0]).toBe(Math.fround(127 * d));
+    expect(out[1]).toBe(Math.fround(-127 * d));
+  });
+
+  it('makes a block with a NaN or an infinity all NaN, and leaves the other blocks alone', () => {
+    const a = new Float32Array(96).fill(1);
+    a[40] = NaN;
+    a[70] = -Infinity;
+    const out = roundActivationsQ8(a, 96);
+    expect(out.slice(0, 32).every((v) => v === 1)).toBe(true);
+    expect(out.slice(32, 64).every(Number.isNaN)).toBe(true);
+    expect(out.slice(64, 96).every(Number.isNaN)).toBe(true);
+  });
+
+  it('flushes the small values of a block with one huge value to zero', () => {
+    const out = roundActivationsQ8(block([3e38, 1, -1e30, 2e36]), 32);
+    const d = Math.fround(3e38 / 127);
+    expect(out[0]).toBe(Math.fround(127 * d));
+    expect(out[1]).toBe(0);
+    expect(out[2]).toBe(0);
+    expect(out[3]).toBe(Math.fround(Math.round(2e36 / d) * d));
+    expect(out.every(Number.isFinite)).toBe(true);
+  });
+
+  it('rounds rows independently (blocks never straddle rows) and refuses rows that are not whole blocks', () => {
+    const a = new Float32Array(64);
+    a[0] = 100;
+    a[1] = 1;
+    a[33] = 1; // row 1, where amax is 1: exact
+    expect(roundActivationsQ8(a, 32)[33]).toBe(1);
+    expect(() => roundActivationsQ8(new Float32Array(48), 48)).toThrow(/multiple of 32/);
+  });
+});
+
+/** A dense layer whose weight is declared `decl`. */
+function dense(decl: string): string {
+  return `dim T <= 16\nmodel d {\n  input x: f32[T, 64]\n  weight w: ${decl}\n  output y = linear(x, w)\n}\n`;
+}
+
+describe('the act=q8 type', () => {
+  it('is written i8(group=32, act=q8)[N, K] in .moe, printed so in the graph IR, and parsed back', () => {
+    const m = compile(dense('i8(group=32, act=q8)[16, 64]'), { path: 'd.moe' });
+    expect(m.weights[0].type.quant).toEqual({ group: 32, axis: -1, act: 'q8' });
+    const text = printIR(m);
+    expect(text).toContain('weight w: i8(group=32, act=q8)[16, 64]\n');
+    expect(printIR(parseIR(text))).toBe(text);
+    expect(parseIR(text).weights[0].type.quant).toEqual({ group: 32, axis: -1, act: 'q8' });
+    // With the axis too: act is printed last.
+    const mm = compile(`dim T <= 16\nmodel d {\n  input x: f32[T, 64]\n  weight w: i8(group=64, axis=-2, act=q8)[64, 16]\n  output y = matmul(x, w)\n}\n`);
+    expect(printIR(mm)).toContain('i8(group=64, axis=-2, act=q8)[64, 16]');
+  });
+
+  const errors: Array<[string, string, string, string]> = [
+    ['per-channel i8', 'i8(group=channel, act=q8)[16, 64]', 'E312', 'not per channel'],
+    ['i4', 'i4(group=32, act=q8)[16, 64]', 'E312', 'act=q8 is for i8 weights, not i4'],
+    ['fp8e4m3', 'fp8e4m3(group=128, act=q8)[16, 128]', 'E312', 'act=q8 is for i8 weights, not fp8e4m3'],
+    ['a reduction length that is not a multiple of 32', 'i8(group=32, act=q8)[16, 48]', 'E312', 'which is 48 here'],
+    ['an unknown rounding', 'i8(group=32, act=q4)[16, 64]', 'E312', 'act must be q8'],
+  ];
+  for (const [what, decl, code, message] of errors)
+    it(`rejects act= on ${what} (${code}) with a span and a hint`, () => {
+      const d = diagnostic(() => compile(dense(decl).replace('f32[T, 64]', `f32[T, ${decl.match(/(\d+)\]$/)![1]}]`), { path: 'd.moe' }));
+      expect(d.code).toBe(code);
+      expect(d.message).toContain(message);
+      expect(d.text.length).toBeGreaterThan(0);
+      expect(d.hint).toBeTruthy();
+    });
+
+  it('is refused by the graph IR parser on a dtype or length it does not fit, and for an unknown value', () => {
+    const ir = (t: string) => `moec.ir 1\nmodel d\ndim T <= 16\nweight w: ${t}\nfunc main(%x: f32[T, 48]) {\n  %w = weight() {name="w"} : ${t}\n  %y = matmul(%x, %w) {transpose_b=true} : f32[T, 16]\n  return y = %y\n}\n`;
+    expect(() => parseIR(ir('i8(group=32, act=q8)[16, 48]'))).toThrow(/which is 48 here/);
+    expect(() => parseIR(ir('i8(group=32, act=q9)[16, 48]'))).toThrow(/act=q9: no such activation rounding/);
+  });
+});
+
+describe('the w8a8 and i8g32 schemes', () => {
+  it('are i8 in groups of 32, w8a8 rounding the activations', () => {
+    expect(QUANT_SCHEMES.i8g32).toEqual({ dtype: 'i8', group: 32 });
+    expect(QUANT_SCHEMES.w8a8).toEqual({ dtype: 'i8', group: 32, activations: 'q8' });
+  });
+});
+
+/**
+ * Models and sizes at which they run here: small, with every reduction length a multiple of
+ * 32 (so every GEMM weight but the router gets act=q8). The examples cover the dense MLP
+ * (deepseek's first layer), routed experts, shared experts (qwen, deepseek); the language
+ * model of test/fixtures a GEMM before attention, the attention output and the LM head.
+ */
+const W8A8_SIZES: Record<string, Record<string, number>> = {
+  'examples/tiny.moe': { D: 32, F: 32 },
+  'examples/mixtral.moe': { D: 64, F: 96 },
+  'examples/deepseek-v3.moe': { D: 32, F_DENSE: 64, F: 32, E: 16, K: 4, GROUPS: 4, TOPK_GROUPS: 2, DENSE_LAYERS: 1, LAYERS: 3 },
+  'examples/qwen-moe.moe': { D: 32, F: 32, FS: 64, E: 12, K: 4 },
+  'examples/gpt-oss.moe': { D: 32, F: 32, E: 8, K: 4 },
+  'examples/switch.moe': { D: 32, F: 64, E: 8 },
+  'test/fixtures/generate-lm.moe': { D: 32, H: 8, HD: 4, F: 32 },
+};
+/** Names of the routers' matrices, which stay without act=q8. */
+const ROUTERS = new Set(['router', 'gate', 'moe.router', 'moe.gate', 'layers.router']);
+
+function kernels(steps: Step[]): Kernel[] {
+  return steps.flatMap((s) => (s.kind === 'loop' ? kernels(s.body) : [s]));
+}
+
+/** max |got - want| over max |want| (at least 1). */
+function relMax(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]));
+    diff = Math.max(diff, Math.abs(want[i] - got[i]));
+  }
+  return diff / Math.max(1, scale);
+}
+
+/** The only output of a model's graph run. */
+function output(r: { outputs: Record<string, Tensor> }): Tensor {
+  const [t] = Object.values(r.outputs);
+  return t;
+}
+
+describe('--quantize w8a8: graph interpreter == kernel interpreter', () => {
+  for (const file of Object.keys(W8A8_SIZES))
+    it(`${file}: every GEMM weight but the router says act=q8 through lowering and the kernel IR text; the interpreters agree at T = 1, 7, and differ from i8g32`, () => {
+      const m = compileFile(file, { consts: W8A8_SIZES[file] });
+      const q = quantizeModule(m, 'w8a8');
+      for (const w of q.weights.filter((w) => w.type.quant)) expect(w.type.quant!.act, w.name).toBe(ROUTERS.has(w.name) ? undefined : 'q8');
+      expect(q.weights.filter((w) => w.type.quant?.act).length).toBeGreaterThanOrEqual(2);
+
+      const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 16, verifyEach: true, quantize: QUANT_SCHEMES.w8a8 }).program!;
+      expect(verifyKernelIR(p)).toEqual([]);
+      const ktext = printKernelIR(p);
+      expect(ktext).toContain('act=q8)');
+      expect(printKernelIR(parseKernelIR(ktext))).toBe(ktext);
+      const byName = new Map(p.buffers.map((b) => [b.name, b]));
+      for (const k of kernels(p.steps)) if (k.kind === 'gemm' || k.kind === 'grouped_gemm') expect(byName.get(k.w)?.quant?.act, `${k.kind} ${k.w}`).toBe('q8');
+
+      const i8 = quantizeModule(m, 'i8g32');
+      const weights = randomWeights(m, 5);
+      for (const T of [1, 7]) {
+        const bindings = { T, L: 3 };
+        const inputs = randomInputs(m, bindings, 5);
+        const want = output(run(q, { tokens: T, bindings, weights, inputs })).data;
+        const got = interpretKernelIR(p, { bindings, inputs, weights });
+        // Only the f64 accumulation of fused kernels differs (1e-7 here): no code flips.
+        expect(relMax(Object.values(got)[0].data, want), `T=${T}`).toBeLessThanOrEqual(1e-6);
+        // The same weights without the rounding are 50 to 10^4 times further: both interpreters round.
+        expect(relMax(output(run(i8, { tokens: T, bindings, weights, inputs })).data, want), `T=${T}`).toBeGreaterThan(1e-5);
+      }
+    });
+});
+
+describe('w8a8 logits', () => {
+  it('differ from i8g32 logits (the rounding is applied) and stay within 2e-2 of the f32 model (test/fixtures/generate-lm.moe)', () => {
+    const file = 'test/fixtures/generate-lm.moe';
+    const m = compileFile(file, { consts: W8A8_SIZES[file] });
+    const weights = randomWeights(m, 11);
+    const bindings = { T: 5, L: 4 };
+    const inputs = randomInputs(m, bindings, 11);
+    const logits = (mm: typeof m) => run(mm, { tokens: 5, bindings, weights, inputs }).outputs.logits.data;
+    const f32 = logits(m);
+    const i8g32 = logits(quantizeModule(m, 'i8g32'));
+    const w8a8 = logits(quantizeModule(m, 'w8a8'));
+    // Seed 11: w8a8 - i8g32 3.2e-3, w8a8 - f32 4.3e-3, i8g32 - f32 2.1e-3 of the logits' scale.
+    expect(relMax(w8a8, i8g32)).toBeGreaterThan(1e-3);
+    expect(relMax(w8a8, f32)).toBeLessThanOrEqual(2e-2);
+  });
+});
+
+describe('moec --quantize w8a8', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'moec-w8a8-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const mixtral = ['examples/mixtral.moe', '--set', 'D=64,F=96'];
+
+  it('runs examples/mixtral.moe on the reference backend', async () => {
+    const r = await cli('run', ...mixtral, '--tokens', '3', '--quantize', 'w8a8');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('output y: f32[3, 64]');
+  });
+
+  for (const [target, shown] of [['wasm-simd128', 'wasm'], ['webgpu', 'WGSL']] as const)
+    it(`is refused by the ${shown} backend at compile time (E701, exit 1), which compiles --quantize i8g32`, async () => {
+      const r = await cli('compile', ...mixtral, '--quantize', 'w8a8', '--target', target, '-o', join(tmp, `w8a8-${target}`));
+      expect(r.code, r.err).toBe(1);
+      expect(r.err).toContain(`E701: the ${shown} backend cannot run GEMMs that round their activations to int8 (act=q8 on the weight`);
+      expect(r.err).toContain('--quantize i8g32 runs here');
+      const ok = await cli('compile', ...mixtral, '--quantize', 'i8g32', '--target', target, '-o', join(tmp, `i8g32-${target}`));
+      expect(ok.code, ok.err).toBe(0);
+    });
+
+  it('names w8a8 and i8g32 among the schemes of an unknown one', async () => {
+    const r = await cli('run', 'examples/tiny.moe', '--quantize', 'w4a4', '--tokens', '1');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/i8g32, w8a8/);
+  });
+});
