@@ -158,7 +158,7 @@ class CRenderer {
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
   /** W8A8 micro-kernels by `${mr}x${w}`. */
-  private readonly a8Micros = new Map<string, { mr: number; w: number; cg: number }>();
+  private readonly a8Micros = new Map<string, { mr: number; w: number; cg: number; w16: number; vnni?: boolean }>();
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
@@ -317,7 +317,7 @@ class CRenderer {
           break;
         }
       if (w % 8 !== 0) cg = 1;
-      this.a8Micros.set(key, { mr, w, cg: w % 8 === 0 ? cg : 0 });
+      this.a8Micros.set(key, { mr, w, cg: w % 8 === 0 ? cg : 0, w16: Math.floor(w / 16) });
     }
     return `moec_a8_micro_${key}`;
   }
@@ -648,6 +648,9 @@ class CRenderer {
     // kernels over it (qmicro.c.hbs, moec_dequant_*): the same bits, without a decode per tile.
     // Not where a pass is one tile, nor where the chunk is staged through a scratchpad by DMA.
     const a8 = q && this.actQuant(k, q.group, spec.kd, tile.kc) ? { rows: Array.from({ length: mr }, (_, i) => this.a8Micro(i + 1, w)) } : undefined;
+    // The VNNI form (a8.c.hbs): an AVX-512 build, whole 16-column vectors, every tile's int32 sums and weights within the 32 zmm registers.
+    const vnni = a8 && this.isa?.lanes === 16 && w % 16 === 0 && mr * (w / 16) + w / 16 <= 30;
+    if (vnni) for (let i = 1; i <= mr; i++) this.a8Micros.get(`${i}x${w}`)!.vnni = true;
     const dequant = q && !a8 && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
     const fields = {
       kc: tile.kc,
@@ -670,6 +673,7 @@ class CRenderer {
       dequant,
       a8: !!a8,
       a8Rows: a8?.rows,
+      a8VRows: vnni ? a8!.rows.map((n) => n.replace('moec_a8_micro_', 'moec_a8v_micro_')) : undefined,
       f32MicroArgs: F32_MICRO_ARGS,
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
