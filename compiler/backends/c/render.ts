@@ -158,6 +158,8 @@ class CRenderer {
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
   /** W8A8 micro-kernels by `${mr}x${w}`. */
+  /** Some kernel rounds activations to int8 (W8A8): the a8 helpers are emitted (a8.c.hbs). */
+  private a8Helpers = false;
   private readonly a8Micros = new Map<string, { mr: number; w: number; cg: number; w16: number; vnni?: boolean }>();
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
@@ -296,12 +298,17 @@ class CRenderer {
    */
   private actQuant(k: GemmKernel | GroupedGemmKernel, group: number, kd: number, kc: number): boolean {
     const b = this.bufs.get(k.w)!.buf;
-    const stacked = this.stackedOf.get(k.w);
-    const act = b.quant?.act ?? (stacked ? this.bufs.get(stacked)?.buf.quant?.act : undefined);
-    if (act === undefined) return false;
+    if (this.actOf(k.w) === undefined) return false;
+    this.a8Helpers = true;
     if (b.dtype !== 'i8' || ![32, 64, 128].includes(group) || kd % 32 !== 0 || kc % 32 !== 0 || staged(k))
       fail('E701', `the C backend rounds activations to int8 only for i8 weights in groups of 32, 64 or 128 (not per channel) over a depth (and depth chunk) that is a multiple of 32, not staged by DMA: ${k.w} is ${b.dtype} in groups of ${group}, depth ${kd}, chunk ${kc}`, undefined, 'quantize with --quantize w8a8 (i8, groups of 32) a model whose GEMM depths are multiples of 32');
     return true;
+  }
+
+  /** The activation rounding (`act`) of weight `name` (a loop slice: its stacked buffer's). */
+  private actOf(name: string): 'q8' | undefined {
+    const stacked = this.stackedOf.get(name);
+    return this.bufs.get(name)?.buf.quant?.act ?? (stacked ? this.bufs.get(stacked)?.buf.quant?.act : undefined);
   }
 
   /** Registers the W8A8 micro-kernel of `mr` rows x `w` columns (a8.c.hbs). */
@@ -417,7 +424,8 @@ class CRenderer {
       kernelCount: this.kernels.length,
       kernelFns: this.kernels.map((k) => k.fn),
       micros: [...this.micros.values()],
-      a8Micros: this.a8Micros.size > 0 ? [...this.a8Micros.values()] : undefined,
+      a8: this.a8Helpers,
+      a8Micros: [...this.a8Micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
       ep: p.ep,
@@ -522,7 +530,10 @@ class CRenderer {
     const sq = k.sharedGate ? this.quantOf(k.sharedGate, 1) : undefined;
     for (const x of [q, sq]) if (x) this.quantRouter.add(x.dtype);
     if (!q || (k.sharedGate && !sq)) this.math.logits = true;
-    const logits = (ptr: string, scales: string, qq: typeof q): string => (qq ? `moec_logits_${codeName(qq.dtype)}(x, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(x, ${ptr}, `);
+    const logits = (ptr: string, scales: string, qq: typeof q, x = 'x'): string => (qq ? `moec_logits_${codeName(qq.dtype)}(${x}, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(${x}, ${ptr}, `);
+    // A W8A8 shared gate (act=q8) reads its input rounded to the int8 grid (router.c.hbs, moec_a8_row).
+    const sharedAct = k.sharedGate !== undefined && this.actOf(k.sharedGate) !== undefined;
+    if (sharedAct) this.a8Helpers = true;
     const args = [
       { field: 'x', expr: this.v(k.x) },
       { field: 'w', expr: this.v(k.w) },
@@ -546,7 +557,8 @@ class CRenderer {
       logits: logits('g->w', 'g->ws', q),
       // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
       blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
-      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq),
+      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq, 'gx'),
+      sharedAct,
       cols: k.k + k.shared,
       score: k.score,
       softmax: k.score === 'softmax',
