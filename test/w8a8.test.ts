@@ -2,11 +2,13 @@
 // (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
 // language, the graph IR text and the kernel IR text, and its well-formedness errors; the
 // `w8a8` scheme through the quantize pass.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, diagnostic } from './capture.ts';
+import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
+import { readSafetensors } from '../ir/safetensors.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -16,7 +18,7 @@ import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';
 import { parseIR } from '../ir/graph/parse.ts';
-import { printIR } from '../ir/graph/print.ts';
+import { printIR, printType } from '../ir/graph/print.ts';
 import { ACT_BLOCK, QUANT_SCHEMES, roundActivationsQ8 } from '../ir/quant.ts';
 import type { Tensor } from '../ir/tensor.ts';
 
@@ -140,6 +142,15 @@ describe('the w8a8 and i8g32 schemes', () => {
     expect(QUANT_SCHEMES.i8g32).toEqual({ dtype: 'i8', group: 32 });
     expect(QUANT_SCHEMES.w8a8).toEqual({ dtype: 'i8', group: 32, activations: 'q8' });
   });
+
+  it('the quantize pass gives act=q8 only where the reduction length is a multiple of 32, and never to a router', () => {
+    // Mixtral at D = 64, F = 48: w1 and w3 reduce along D (act), w2 along F = 48 (none).
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 48 } });
+    const types = (scheme: Parameters<typeof quantizeModule>[1]) => Object.fromEntries(quantizeModule(m, scheme).weights.map((w) => [w.name, printType(w.type)]));
+    expect(types('w8a8')).toEqual({ router: 'f32[8, 64]', w1: 'i8(group=32, act=q8)[8, 48, 64]', w3: 'i8(group=32, act=q8)[8, 48, 64]', w2: 'i8(group=32)[8, 64, 48]' });
+    // --quantize-router: the router is i8 in groups of 32, its activations f32.
+    expect(types({ ...QUANT_SCHEMES.w8a8, router: true }).router).toBe('i8(group=32)[8, 64]');
+  });
 });
 
 /**
@@ -254,5 +265,37 @@ describe('moec --quantize w8a8', () => {
     const r = await cli('run', 'examples/tiny.moe', '--quantize', 'w4a4', '--tokens', '1');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/i8g32, w8a8/);
+  });
+});
+
+describe('moec quantize --to i8g32 / w8a8 (checkpoints)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'moec-w8a8-ckpt-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const input = join(tmp, 'in.safetensors');
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) / 4);
+  writeSafetensors(input, {
+    'a.weight': { dtype: 'f32', shape: [8, 64], data: ramp(8 * 64) },
+    'b.weight': { dtype: 'f32', shape: [8, 40], data: ramp(8 * 40) },
+  });
+
+  it('i8g32 writes I8 codes with [N, K/32] scales, and keeps a tensor whose K is not a multiple of 32 (was: a fractional scale shape)', async () => {
+    const out = join(tmp, 'i8g32.safetensors');
+    const r = await cli('quantize', input, '--to', 'i8g32', '-o', out);
+    expect(r.code, r.err).toBe(0);
+    const f = readSafetensors(out);
+    expect(f.info('a.weight')).toEqual({ dtype: 'I8', shape: [8, 64] });
+    expect(f.info('a.weight_scale')).toEqual({ dtype: 'F32', shape: [8, 2] });
+    expect(f.info('b.weight')).toEqual({ dtype: 'F32', shape: [8, 40] });
+    expect(r.out).toContain('with K not a multiple of the i8 group 32');
+  });
+
+  it('w8a8 is refused (E309, exit 1, nothing written): a checkpoint holds weights, the hint says --to i8g32 and run with --quantize w8a8', async () => {
+    const out = join(tmp, 'w8a8.safetensors');
+    const r = await cli('quantize', input, '--to', 'w8a8', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('E309');
+    expect(r.err).toContain('--to i8g32');
+    expect(r.err).toContain('--quantize w8a8');
+    expect(existsSync(out)).toBe(false);
   });
 });
