@@ -12,7 +12,7 @@ import { readSafetensors } from '../ir/safetensors.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
-import type { Kernel, Step } from '../ir/kernel/kernel.ts';
+import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
 import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
@@ -130,10 +130,47 @@ describe('the act=q8 type', () => {
       expect(d.hint).toBeTruthy();
     });
 
+  it('survives reshapes that keep whole blocks of 32 along the reduction axis, and refuses others (E311)', () => {
+    const model = (to: string, k: number) => `dim T <= 16\nmodel r {\n  input x: f32[T, ${k}]\n  weight w: i8(group=32, act=q8)[4, 64]\n  output y = linear(x, reshape(w, ${to}))\n}\n`;
+    expect(printIR(compile(model('[8, 32]', 32)))).toContain('reshape(%w) {shape=[8, 32]} : i8(group=32, act=q8)[8, 32]');
+    const d = diagnostic(() => compile(model('[16, 16]', 16), { path: 'r.moe' }));
+    expect(d.code).toBe('E311');
+    expect(d.message).toContain('into chunks of 16, which cut its act=q8 blocks of 32');
+  });
+
   it('is refused by the graph IR parser on a dtype or length it does not fit, and for an unknown value', () => {
     const ir = (t: string) => `moec.ir 1\nmodel d\ndim T <= 16\nweight w: ${t}\nfunc main(%x: f32[T, 48]) {\n  %w = weight() {name="w"} : ${t}\n  %y = matmul(%x, %w) {transpose_b=true} : f32[T, 16]\n  return y = %y\n}\n`;
     expect(() => parseIR(ir('i8(group=32, act=q8)[16, 48]'))).toThrow(/which is 48 here/);
     expect(() => parseIR(ir('i8(group=32, act=q9)[16, 48]'))).toThrow(/act=q9: no such activation rounding/);
+  });
+});
+
+describe('act=q8 in the kernel IR', () => {
+  /** Mixtral at D = 64, F = 96 under w8a8, lowered and planned: every expert weight says act=q8. */
+  const program = () => runPipeline(compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } }), { target: loadTarget('x86-avx2'), maxTokens: 16, quantize: QUANT_SCHEMES.w8a8 }).program!;
+
+  it('is printed on the weight buffer and parsed back; an unknown rounding is a parse error', () => {
+    const text = printKernelIR(program());
+    const line = text.split('\n').find((l) => l.includes('act=q8'))!;
+    expect(line).toMatch(/^buffer \S+: i8\[8, \d+, \d+\] weight quant\(scales=\S+, axis=2, group=32, act=q8\)( \+\d+)?$/);
+    expect(() => parseKernelIR(text.replace(line, line.replace('act=q8', 'act=q9')))).toThrow(/act=q9: no such activation rounding/);
+  });
+
+  it('is verified against the graph type and the rule of the type (i8 in groups, K a multiple of 32)', () => {
+    const weight = (p: KProgram) => p.buffers.find((b) => b.quant?.act)!;
+    const cases: Array<[(p: KProgram) => void, string]> = [
+      [(p) => (weight(p).dtype = 'i4'), 'act=q8 is for i8 weights, not i4'],
+      [(p) => (weight(p).quant!.group = 16), 'act=q8 needs i8 in groups of 32, 64 or 128, not 16'],
+      [(p) => (weight(p).quant!.act = 'q9' as 'q8'), 'act=q9: no such activation rounding'],
+      // Dropping act from a buffer whose pack result says act=q8: the two disagree.
+      [(p) => delete weight(p).quant!.act, 'but the buffer is quantized along axis 2 in groups of 32'],
+    ];
+    for (const [mutate, message] of cases) {
+      const p = program();
+      mutate(p);
+      expect(verifyKernelIR(p).join('\n')).toContain(message);
+    }
+    expect(verifyKernelIR(program())).toEqual([]);
   });
 });
 
