@@ -9,11 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { cli, diagnostic } from './capture.ts';
 import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
 import { readSafetensors } from '../ir/safetensors.ts';
-import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
+import { compile, compileFile, compileForCaps, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
 import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
-import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import { interpretKernelIR, interpretKernelIRRanks } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';
@@ -260,6 +260,22 @@ describe('--quantize w8a8: graph interpreter == kernel interpreter', () => {
     });
 });
 
+describe('--quantize w8a8 over several chips', () => {
+  it('mixtral on 2 ranks: the multi-rank kernel interpreter rounds as one chip does (the experts placed per rank keep act=q8)', () => {
+    const m = compileFile('examples/mixtral.moe', { consts: W8A8_SIZES['examples/mixtral.moe'] });
+    const target = loadTarget('x86-avx2');
+    const one = compileForCaps(m, { target, maxTokens: 16, quantize: 'w8a8' }).program;
+    const ep = compileForCaps(m, { target, maxTokens: 16, chips: 2, quantize: 'w8a8' }).program;
+    expect(ep.buffers.filter((b) => b.quant?.act === 'q8').length).toBeGreaterThan(0);
+    const weights = randomWeights(m, 3);
+    const T = 5;
+    const inputs = randomInputs(m, { T: 2 * T }, 4);
+    const rank = (r: number) => ({ x: { ...inputs.x, shape: [T, inputs.x.shape[1]], data: inputs.x.data.slice(r * T * inputs.x.shape[1], (r + 1) * T * inputs.x.shape[1]) } });
+    const outs = interpretKernelIRRanks(ep, { bindings: { T }, weights, inputs: [rank(0), rank(1)] });
+    for (const r of [0, 1]) expect(relMax(outs[r]!.y.data, interpretKernelIR(one, { bindings: { T }, weights, inputs: rank(r) }).y.data), `rank ${r}`).toBeLessThanOrEqual(1e-6);
+  });
+});
+
 describe('w8a8 logits', () => {
   it('differ from i8g32 logits (the rounding is applied) and stay within 2e-2 of the f32 model (test/fixtures/generate-lm.moe)', () => {
     const file = 'test/fixtures/generate-lm.moe';
@@ -297,6 +313,17 @@ describe('moec --quantize w8a8', () => {
       const ok = await cli('compile', ...mixtral, '--quantize', 'i8g32', '--target', target, '-o', join(tmp, `i8g32-${target}`));
       expect(ok.code, ok.err).toBe(0);
     });
+
+  it('moec check --json and moec ir show the weights as i8(group=32, act=q8)', async () => {
+    const check = await cli('check', ...mixtral, '--quantize', 'w8a8', '--json');
+    expect(check.code, check.err).toBe(0);
+    const weights = JSON.parse(check.out).weights as Array<{ name: string; dtype: string }>;
+    expect(weights.find((w) => w.name === 'w2')!.dtype).toBe('i8(group=32, act=q8)');
+    expect(weights.find((w) => w.name === 'router')!.dtype).toBe('f32');
+    const ir = await cli('ir', ...mixtral, '--quantize', 'w8a8');
+    expect(ir.code, ir.err).toBe(0);
+    expect(ir.out).toContain('weight w1: i8(group=32, act=q8)[8, 96, 64]');
+  });
 
   it('names w8a8 and i8g32 among the schemes of an unknown one', async () => {
     const r = await cli('run', 'examples/tiny.moe', '--quantize', 'w4a4', '--tokens', '1');
