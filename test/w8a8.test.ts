@@ -2,7 +2,7 @@
 // (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
 // language, the graph IR text and the kernel IR text, and its well-formedness errors; the
 // `w8a8` scheme through the quantize pass.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -258,6 +258,21 @@ describe('--quantize w8a8: graph interpreter == kernel interpreter', () => {
         expect(relMax(output(run(i8, { tokens: T, bindings, weights, inputs })).data, want), `T=${T}`).toBeGreaterThan(1e-5);
       }
     });
+});
+
+describe('a router declared act=q8 (the quantize pass never makes one)', () => {
+  it('rounds its logits GEMM\'s activations alike in both interpreters (the fused router kernel included)', () => {
+    const src = readFileSync('examples/tiny.moe', 'utf8');
+    const model = (router: string) => compile(src.replace('weight router: f32[E, D]', `weight router: ${router}[E, D]`), { path: 'tiny.moe', consts: { D: 32, F: 32 } });
+    const m = model('i8(group=32, act=q8)');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 16, verifyEach: true }).program!;
+    expect(kernels(p.steps).some((k) => k.kind === 'router' && p.buffers.find((b) => b.name === k.w)?.quant?.act === 'q8')).toBe(true);
+    const weights = randomWeights(m, 7);
+    const inputs = randomInputs(m, { T: 7 }, 7);
+    const want = run(m, { tokens: 7, weights, inputs }).outputs.y.data;
+    expect(relMax(interpretKernelIR(p, { bindings: { T: 7 }, inputs, weights }).y.data, want)).toBeLessThanOrEqual(1e-6);
+    expect(relMax(run(model('i8(group=32)'), { tokens: 7, weights, inputs }).outputs.y.data, want)).toBeGreaterThan(1e-6);
+  });
 });
 
 describe('--quantize w8a8 over several chips', () => {
