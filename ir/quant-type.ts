@@ -93,6 +93,11 @@ export function splitKeepsGroups(q: TypeQuant | undefined, chunk: number): boole
   return !q || q.group === 0 || chunk % q.group === 0 || q.group % chunk === 0;
 }
 
+/** `{ act }` of a quantization that rounds activations, else nothing: spread into a record of another level (a tensor's, a buffer's) that omits what is absent. */
+export function actOf(q: TypeQuant | undefined): { act?: ActQuant } {
+  return q?.act ? { act: q.act } : {};
+}
+
 /** The concrete axis (non-negative) and group (elements per scale) of a quantized type at a concrete shape. */
 export function resolveQuant(q: TypeQuant, shape: readonly number[]): { axis: number; group: number } {
   const axis = shape.length + q.axis;

@@ -69,6 +69,7 @@ describe('the .moe language', () => {
     ['a group the dtype does not take', 'i4(group=16)[E, F, D]', '', 'E312', 'i4 does not take group=16'],
     ['no group', 'i4(axis=-1)[E, F, D]', '', 'E205', 'needs its group'],
     ['an odd last axis for i4', 'i4(group=32)[E, F, 7]', '', 'E312', 'which is 7 here (odd)'],
+    ['int8 activations (act=q8) on i4', 'i4(group=32, act=q8)[E, F, D]', '', 'E312', 'act=q8 is for i8 weights, not i4'],
     ['an unknown argument', 'i4(grp=32)[E, F, D]', '', 'E204', 'no argument `grp`'],
     ['a positional argument', 'i4(32)[E, F, D]', '', 'E204', 'named arguments'],
     ['an axis the GEMM does not reduce', 'i4(group=32, axis=-2)[E, F, D]', '', 'E311', 'quantized along axis -2, but this grouped_matmul reduces along axis -1'],

@@ -2,21 +2,23 @@
 // (`roundActivationsQ8`, ir/quant.ts) on its edge cases; the `act=q8` type in the .moe
 // language, the graph IR text and the kernel IR text, and its well-formedness errors; the
 // `w8a8` scheme through the quantize pass.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cli, diagnostic } from './capture.ts';
-import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
+import { writeSafetensors } from '../compiler/io/write-safetensors.ts';
+import { readSafetensors } from '../ir/safetensors.ts';
+import { compile, compileFile, compileForCaps, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
-import type { Kernel, Step } from '../ir/kernel/kernel.ts';
-import { interpretKernelIR } from '../ir/kernel/kinterp.ts';
+import type { KProgram, Kernel, Step } from '../ir/kernel/kernel.ts';
+import { interpretKernelIR, interpretKernelIRRanks } from '../ir/kernel/kinterp.ts';
 import { parseKernelIR } from '../ir/kernel/kparse.ts';
 import { printKernelIR } from '../ir/kernel/kprint.ts';
 import { verifyKernelIR } from '../ir/kernel/kverify.ts';
 import { parseIR } from '../ir/graph/parse.ts';
-import { printIR } from '../ir/graph/print.ts';
+import { printIR, printType } from '../ir/graph/print.ts';
 import { ACT_BLOCK, QUANT_SCHEMES, roundActivationsQ8 } from '../ir/quant.ts';
 import type { Tensor } from '../ir/tensor.ts';
 
@@ -128,6 +130,14 @@ describe('the act=q8 type', () => {
       expect(d.hint).toBeTruthy();
     });
 
+  it('survives reshapes that keep whole blocks of 32 along the reduction axis, and refuses others (E311)', () => {
+    const model = (to: string, k: number) => `dim T <= 16\nmodel r {\n  input x: f32[T, ${k}]\n  weight w: i8(group=32, act=q8)[4, 64]\n  output y = linear(x, reshape(w, ${to}))\n}\n`;
+    expect(printIR(compile(model('[8, 32]', 32)))).toContain('reshape(%w) {shape=[8, 32]} : i8(group=32, act=q8)[8, 32]');
+    const d = diagnostic(() => compile(model('[16, 16]', 16), { path: 'r.moe' }));
+    expect(d.code).toBe('E311');
+    expect(d.message).toContain('into chunks of 16, which cut its act=q8 blocks of 32');
+  });
+
   it('is refused by the graph IR parser on a dtype or length it does not fit, and for an unknown value', () => {
     const ir = (t: string) => `moec.ir 1\nmodel d\ndim T <= 16\nweight w: ${t}\nfunc main(%x: f32[T, 48]) {\n  %w = weight() {name="w"} : ${t}\n  %y = matmul(%x, %w) {transpose_b=true} : f32[T, 16]\n  return y = %y\n}\n`;
     expect(() => parseIR(ir('i8(group=32, act=q8)[16, 48]'))).toThrow(/which is 48 here/);
@@ -135,10 +145,48 @@ describe('the act=q8 type', () => {
   });
 });
 
+describe('act=q8 in the kernel IR', () => {
+  /** Mixtral at D = 64, F = 96 under w8a8, lowered and planned: every expert weight says act=q8. */
+  const program = () => runPipeline(compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } }), { target: loadTarget('x86-avx2'), maxTokens: 16, quantize: QUANT_SCHEMES.w8a8 }).program!;
+
+  it('is printed on the weight buffer and parsed back; an unknown rounding is a parse error', () => {
+    const text = printKernelIR(program());
+    const line = text.split('\n').find((l) => l.includes('act=q8'))!;
+    expect(line).toMatch(/^buffer \S+: i8\[8, \d+, \d+\] weight quant\(scales=\S+, axis=2, group=32, act=q8\)( \+\d+)?$/);
+    expect(() => parseKernelIR(text.replace(line, line.replace('act=q8', 'act=q9')))).toThrow(/act=q9: no such activation rounding/);
+  });
+
+  it('is verified against the graph type and the rule of the type (i8 in groups, K a multiple of 32)', () => {
+    const weight = (p: KProgram) => p.buffers.find((b) => b.quant?.act)!;
+    const cases: Array<[(p: KProgram) => void, string]> = [
+      [(p) => (weight(p).dtype = 'i4'), 'act=q8 is for i8 weights, not i4'],
+      [(p) => (weight(p).quant!.group = 16), 'act=q8 needs i8 in groups of 32, 64 or 128, not 16'],
+      [(p) => (weight(p).quant!.act = 'q9' as 'q8'), 'act=q9: no such activation rounding'],
+      // Dropping act from a buffer whose pack result says act=q8: the two disagree.
+      [(p) => delete weight(p).quant!.act, 'but the buffer is quantized along axis 2 in groups of 32'],
+    ];
+    for (const [mutate, message] of cases) {
+      const p = program();
+      mutate(p);
+      expect(verifyKernelIR(p).join('\n')).toContain(message);
+    }
+    expect(verifyKernelIR(program())).toEqual([]);
+  });
+});
+
 describe('the w8a8 and i8g32 schemes', () => {
   it('are i8 in groups of 32, w8a8 rounding the activations', () => {
     expect(QUANT_SCHEMES.i8g32).toEqual({ dtype: 'i8', group: 32 });
     expect(QUANT_SCHEMES.w8a8).toEqual({ dtype: 'i8', group: 32, activations: 'q8' });
+  });
+
+  it('the quantize pass gives act=q8 only where the reduction length is a multiple of 32, and never to a router', () => {
+    // Mixtral at D = 64, F = 48: w1 and w3 reduce along D (act), w2 along F = 48 (none).
+    const m = compileFile('examples/mixtral.moe', { consts: { D: 64, F: 48 } });
+    const types = (scheme: Parameters<typeof quantizeModule>[1]) => Object.fromEntries(quantizeModule(m, scheme).weights.map((w) => [w.name, printType(w.type)]));
+    expect(types('w8a8')).toEqual({ router: 'f32[8, 64]', w1: 'i8(group=32, act=q8)[8, 48, 64]', w3: 'i8(group=32, act=q8)[8, 48, 64]', w2: 'i8(group=32)[8, 64, 48]' });
+    // --quantize-router: the router is i8 in groups of 32, its activations f32.
+    expect(types({ ...QUANT_SCHEMES.w8a8, router: true }).router).toBe('i8(group=32)[8, 64]');
   });
 });
 
@@ -212,6 +260,37 @@ describe('--quantize w8a8: graph interpreter == kernel interpreter', () => {
     });
 });
 
+describe('a router declared act=q8 (the quantize pass never makes one)', () => {
+  it('rounds its logits GEMM\'s activations alike in both interpreters (the fused router kernel included)', () => {
+    const src = readFileSync('examples/tiny.moe', 'utf8');
+    const model = (router: string) => compile(src.replace('weight router: f32[E, D]', `weight router: ${router}[E, D]`), { path: 'tiny.moe', consts: { D: 32, F: 32 } });
+    const m = model('i8(group=32, act=q8)');
+    const p = runPipeline(m, { target: loadTarget('x86-avx2'), maxTokens: 16, verifyEach: true }).program!;
+    expect(kernels(p.steps).some((k) => k.kind === 'router' && p.buffers.find((b) => b.name === k.w)?.quant?.act === 'q8')).toBe(true);
+    const weights = randomWeights(m, 7);
+    const inputs = randomInputs(m, { T: 7 }, 7);
+    const want = run(m, { tokens: 7, weights, inputs }).outputs.y.data;
+    expect(relMax(interpretKernelIR(p, { bindings: { T: 7 }, inputs, weights }).y.data, want)).toBeLessThanOrEqual(1e-6);
+    expect(relMax(run(model('i8(group=32)'), { tokens: 7, weights, inputs }).outputs.y.data, want)).toBeGreaterThan(1e-6);
+  });
+});
+
+describe('--quantize w8a8 over several chips', () => {
+  it('mixtral on 2 ranks: the multi-rank kernel interpreter rounds as one chip does (the experts placed per rank keep act=q8)', () => {
+    const m = compileFile('examples/mixtral.moe', { consts: W8A8_SIZES['examples/mixtral.moe'] });
+    const target = loadTarget('x86-avx2');
+    const one = compileForCaps(m, { target, maxTokens: 16, quantize: 'w8a8' }).program;
+    const ep = compileForCaps(m, { target, maxTokens: 16, chips: 2, quantize: 'w8a8' }).program;
+    expect(ep.buffers.filter((b) => b.quant?.act === 'q8').length).toBeGreaterThan(0);
+    const weights = randomWeights(m, 3);
+    const T = 5;
+    const inputs = randomInputs(m, { T: 2 * T }, 4);
+    const rank = (r: number) => ({ x: { ...inputs.x, shape: [T, inputs.x.shape[1]], data: inputs.x.data.slice(r * T * inputs.x.shape[1], (r + 1) * T * inputs.x.shape[1]) } });
+    const outs = interpretKernelIRRanks(ep, { bindings: { T }, weights, inputs: [rank(0), rank(1)] });
+    for (const r of [0, 1]) expect(relMax(outs[r]!.y.data, interpretKernelIR(one, { bindings: { T }, weights, inputs: rank(r) }).y.data), `rank ${r}`).toBeLessThanOrEqual(1e-6);
+  });
+});
+
 describe('w8a8 logits', () => {
   it('differ from i8g32 logits (the rounding is applied) and stay within 2e-2 of the f32 model (test/fixtures/generate-lm.moe)', () => {
     const file = 'test/fixtures/generate-lm.moe';
@@ -250,9 +329,52 @@ describe('moec --quantize w8a8', () => {
       expect(ok.code, ok.err).toBe(0);
     });
 
+  it('moec check --json and moec ir show the weights as i8(group=32, act=q8)', async () => {
+    const check = await cli('check', ...mixtral, '--quantize', 'w8a8', '--json');
+    expect(check.code, check.err).toBe(0);
+    const weights = JSON.parse(check.out).weights as Array<{ name: string; dtype: string }>;
+    expect(weights.find((w) => w.name === 'w2')!.dtype).toBe('i8(group=32, act=q8)');
+    expect(weights.find((w) => w.name === 'router')!.dtype).toBe('f32');
+    const ir = await cli('ir', ...mixtral, '--quantize', 'w8a8');
+    expect(ir.code, ir.err).toBe(0);
+    expect(ir.out).toContain('weight w1: i8(group=32, act=q8)[8, 96, 64]');
+  });
+
   it('names w8a8 and i8g32 among the schemes of an unknown one', async () => {
     const r = await cli('run', 'examples/tiny.moe', '--quantize', 'w4a4', '--tokens', '1');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/i8g32, w8a8/);
+  });
+});
+
+describe('moec quantize --to i8g32 / w8a8 (checkpoints)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'moec-w8a8-ckpt-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const input = join(tmp, 'in.safetensors');
+  const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) / 4);
+  writeSafetensors(input, {
+    'a.weight': { dtype: 'f32', shape: [8, 64], data: ramp(8 * 64) },
+    'b.weight': { dtype: 'f32', shape: [8, 40], data: ramp(8 * 40) },
+  });
+
+  it('i8g32 writes I8 codes with [N, K/32] scales, and keeps a tensor whose K is not a multiple of 32 (was: a fractional scale shape)', async () => {
+    const out = join(tmp, 'i8g32.safetensors');
+    const r = await cli('quantize', input, '--to', 'i8g32', '-o', out);
+    expect(r.code, r.err).toBe(0);
+    const f = readSafetensors(out);
+    expect(f.info('a.weight')).toEqual({ dtype: 'I8', shape: [8, 64] });
+    expect(f.info('a.weight_scale')).toEqual({ dtype: 'F32', shape: [8, 2] });
+    expect(f.info('b.weight')).toEqual({ dtype: 'F32', shape: [8, 40] });
+    expect(r.out).toContain('with K not a multiple of the i8 group 32');
+  });
+
+  it('w8a8 is refused (E309, exit 1, nothing written): a checkpoint holds weights, the hint says --to i8g32 and run with --quantize w8a8', async () => {
+    const out = join(tmp, 'w8a8.safetensors');
+    const r = await cli('quantize', input, '--to', 'w8a8', '-o', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('E309');
+    expect(r.err).toContain('--to i8g32');
+    expect(r.err).toContain('--quantize w8a8');
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -23,7 +23,7 @@ import { fail } from '../diagnostics.ts';
 import type { Node } from './graph.ts';
 import type { Kernel, KernelContext } from './interp-kernels.ts';
 import { ACT_BLOCK, type ActQuant, QMAX, type QuantDType, dequantize, forEachGroup, isQuantDType, quantize, roundActivationsQ8, scaleShape } from '../quant.ts';
-import { resolveQuant } from '../quant-type.ts';
+import { actOf, resolveQuant } from '../quant-type.ts';
 import { type Tensor, numel } from '../tensor.ts';
 import type { TensorType } from '../types.ts';
 
@@ -40,7 +40,7 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
   const q = type.quant!;
   const dtype = type.dtype as QuantDType;
   const { axis, group } = resolveQuant(q, shape);
-  const act = q.act ? { act: q.act } : {};
+  const act = actOf(q);
   const want = `${dtype}[${shape.join(', ')}]`;
   if (t === undefined) fail('E503', `missing ${what}: expected ${want} (or its f32 values, to be quantized)`);
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
@@ -142,8 +142,7 @@ function concatScales(kernel: Kernel, ctx: KernelContext, inputs: Tensor[], attr
   const { axis, group } = resolveQuant(type.quant!, shape);
   if (ax === q.axis || axis !== q.axis || group !== q.group) return undefined;
   const scales = kernel(ctx, inputs.map((t) => ({ dtype: 'f32', shape: scaleShape(t.shape, q.axis, q.group), data: t.quant!.scales })), attrs, node)[0].data;
-  const act = type.quant!.act ? { act: type.quant!.act } : {};
-  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales), ...act } });
+  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales), ...actOf(type.quant) } });
 }
 
 /** Codes and per-element scales back into a quantized tensor of the node's result type. */
@@ -160,8 +159,7 @@ function regroup(node: Node, codes: Tensor, perElement: Tensor): Tensor {
         fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
   });
   // The kernel's i32 result is already the codes' own array: no copy of every code.
-  const act = type.quant!.act ? { act: type.quant!.act } : {};
-  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales, ...act } };
+  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales, ...actOf(type.quant) } };
 }
 
 /** Row `i` along the leading axis of a quantized tensor, as views of its codes and scales. */

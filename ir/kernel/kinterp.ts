@@ -416,7 +416,8 @@ class KernelRun {
     const run = (op: string, inputs: Tensor[], attrs: Record<string, number | string | boolean>): Tensor[] => KERNELS[op](this.scratch, inputs, attrs, node);
     const x = get(k.x).t;
     const w = this.weight(k.w, get);
-    const logits = run('matmul', k.bias ? [this.activations(x, k.w), w, get(k.bias).t] : [this.activations(x, k.w), w], { transpose_b: true })[0];
+    const xw = this.activations(x, k.w);
+    const logits = run('matmul', k.bias ? [xw, w, get(k.bias).t] : [xw, w], { transpose_b: true })[0];
     const scores = k.score === 'softmax' ? run('softmax', [logits], { axis: -1 })[0] : k.score === 'sigmoid' ? run('sigmoid', [logits], {})[0] : logits;
     const selectOn = k.selectBias ? run('add', [scores, get(k.selectBias).t], {})[0] : scores;
     const sel = k.select;

@@ -73,6 +73,9 @@ interface Entry<T> {
   key: Tok;
 }
 
+/** How a quantized weight buffer's `quant(...)` is written. */
+const QUANT_HINT = 'write quant(scales=NAME, axis=N, group=N), with act=q8 last where the GEMMs round their activations';
+
 class KernelParser extends TextReader {
   constructor(text: string, end: number, path: string) {
     super(text, path, { lex: { punct: PUNCT, words: [HEADER_WORD], end }, quantTypes: false, eof: `the '${GRAPH_SECTION}' section` });
@@ -80,7 +83,7 @@ class KernelParser extends TextReader {
 
   /** `key=` */
   private expectKey(key: string): void {
-    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${this.describe(this.tok)}`, 'write quant(scales=NAME, axis=N, group=N), with act=q8 last where the GEMMs round their activations');
+    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${this.describe(this.tok)}`, QUANT_HINT);
     this.next();
     this.expect('=', `after ${key}`);
   }
@@ -196,7 +199,7 @@ class KernelParser extends TextReader {
     const b: KBuffer = { name, dtype: type.dtype, shape: type.shape, kind: this.word(BUFFER_KINDS, 'a buffer kind') };
     if (this.tok.kind === 'name' && this.tok.text === 'quant') {
       this.next();
-      this.expect('(', 'after quant', 'write quant(scales=NAME, axis=N, group=N), with act=q8 last where the GEMMs round their activations');
+      this.expect('(', 'after quant', QUANT_HINT);
       this.expectKey('scales');
       const scales = this.name('the scales buffer');
       this.expect(',', 'after the scales buffer');
@@ -206,7 +209,7 @@ class KernelParser extends TextReader {
       this.expectKey('group');
       const group = this.integer('the group size');
       b.quant = { scales, axis, group };
-      // `act=q8` (optional, last): its GEMMs round their activations (quant.ts); kverify checks the value.
+      // `act=q8` (optional, last): the GEMMs reading this weight round their activations (quant.ts).
       if (this.accept(',')) {
         this.expectKey('act');
         const act = this.name('the activation rounding');
