@@ -6,9 +6,10 @@
 // lands one code apart: a step of 1/127 of its block's largest value). Every path: the sorted
 // grouped GEMM (T >= its threshold), the one-row decode path, dense GEMMs with several tiles
 // and with one, both x86 sheets, 1 and 2 threads.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../compiler/compare.ts';
-import { compileFile, runOnBackend } from '../compiler/driver.ts';
+import { compile, compileFile, runOnBackend } from '../compiler/driver.ts';
 
 const MODELS: Array<[string, Record<string, number>]> = [
   ['examples/mixtral.moe', { D: 64, F: 96 }],
@@ -35,4 +36,15 @@ describe('W8A8 GEMMs on the C backend against the reference interpreter', () => 
             }
           }
         });
+});
+
+describe('a router declared act=q8 on C', () => {
+  it('rounds the token rows its logits (and the selection they make) read, as the reference does', async () => {
+    const src = readFileSync('examples/tiny.moe', 'utf8').replace('weight router: f32[E, D]', 'weight router: i8(group=32, act=q8)[E, D]');
+    const m = compile(src, { path: 'tiny.moe', consts: { D: 32, F: 32 } });
+    for (const target of ['x86-avx2', 'x86-avx512']) {
+      const r = await runOnBackend(m, { backend: 'c', target, tokens: 7, maxTokens: 16, check: true, seed: 7 });
+      expect(r.agreement!.y.relL2, target).toBeLessThan(1e-5);
+    }
+  });
 });

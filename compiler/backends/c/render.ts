@@ -531,9 +531,10 @@ class CRenderer {
     for (const x of [q, sq]) if (x) this.quantRouter.add(x.dtype);
     if (!q || (k.sharedGate && !sq)) this.math.logits = true;
     const logits = (ptr: string, scales: string, qq: typeof q, x = 'x'): string => (qq ? `moec_logits_${codeName(qq.dtype)}(${x}, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(${x}, ${ptr}, `);
-    // A W8A8 shared gate (act=q8) reads its input rounded to the int8 grid (router.c.hbs, moec_a8_row).
+    // A W8A8 router matrix or shared gate (act=q8) reads the token's row rounded to the int8 grid (router.c.hbs, moec_a8_row).
+    const routerAct = this.actOf(k.w) !== undefined;
     const sharedAct = k.sharedGate !== undefined && this.actOf(k.sharedGate) !== undefined;
-    if (sharedAct) this.a8Helpers = true;
+    if (routerAct || sharedAct) this.a8Helpers = true;
     const args = [
       { field: 'x', expr: this.v(k.x) },
       { field: 'w', expr: this.v(k.w) },
@@ -554,7 +555,8 @@ class CRenderer {
       d,
       wType: q ? codeCType(q.dtype) : undefined,
       sharedType: sq ? codeCType(sq.dtype) : undefined,
-      logits: logits('g->w', 'g->ws', q),
+      logits: logits('g->w', 'g->ws', q, routerAct ? 'rx' : 'x'),
+      roundX: routerAct || sharedAct,
       // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
       blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
       sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq, 'gx'),
