@@ -9,7 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agreement } from '../compiler/compare.ts';
-import { compile, compileFile, runOnBackend } from '../compiler/driver.ts';
+import { getBackend } from '../compiler/backends/registry.ts';
+import { compile, compileFile, compileForCaps, quantizeModule, randomInputs, randomWeights, run, runOnBackend } from '../compiler/driver.ts';
+import { loadTarget } from '../compiler/target/load.ts';
+import { QUANT_SCHEMES } from '../ir/quant.ts';
 
 const MODELS: Array<[string, Record<string, number>]> = [
   ['examples/mixtral.moe', { D: 64, F: 96 }],
@@ -45,6 +48,59 @@ describe('a router declared act=q8 on C', () => {
     for (const target of ['x86-avx2', 'x86-avx512']) {
       const r = await runOnBackend(m, { backend: 'c', target, tokens: 7, maxTokens: 16, check: true, seed: 7 });
       expect(r.agreement!.y.relL2, target).toBeLessThan(1e-5);
+    }
+  });
+});
+
+describe('W8A8 on C with a NaN and an infinity in the activations', () => {
+  it('makes the rows they reach NaN where the reference does, and agrees elsewhere', async () => {
+    const m = quantizeModule(compileFile('examples/mixtral.moe', { consts: { D: 64, F: 96 } }), QUANT_SCHEMES.w8a8);
+    const weights = randomWeights(m, 1);
+    const T = 8;
+    const inputs = randomInputs(m, { T }, 1);
+    inputs.x.data[3] = NaN; // token 0
+    inputs.x.data[5 * 64 + 40] = Infinity; // token 5
+    const want = run(m, { tokens: T, weights, inputs }).outputs.y;
+    for (const target of ['x86-avx2', 'x86-avx512']) {
+      const { program } = compileForCaps(m, { target: loadTarget(target), maxTokens: 16 });
+      const model = await (await getBackend('c')).load(program, loadTarget(target), weights);
+      try {
+        const got = (await model.forward(inputs, { T })).y;
+        const a = agreement(got, want);
+        expect(a.nanMismatch, target).toBe(0);
+        expect(a.infMismatch, target).toBe(0);
+        expect(Number.isNaN(got.data[0]) && Number.isNaN(got.data[5 * 64]), target).toBe(true);
+        expect(a.relL2, target).toBeLessThan(2e-4);
+      } finally {
+        model.dispose();
+      }
+    }
+  });
+});
+
+describe('a W8A8 dense GEMM on C with a NaN and an infinity in its rows', () => {
+  it('makes exactly the rows they are in NaN, as the reference (several row tiles, and one)', async () => {
+    const src = `dim T <= 64\nmodel dense {\n  input x: f32[T, 64]\n  weight w: i8(group=32, act=q8)[48, 64]\n  output y = linear(x, w)\n}\n`;
+    const m = compile(src, { path: 'dense.moe' });
+    const weights = randomWeights(m, 2);
+    for (const T of [1, 24]) {
+      const inputs = randomInputs(m, { T }, 2);
+      inputs.x.data[T === 1 ? 5 : 64 + 5] = Infinity; // row 0 or 1
+      if (T > 1) inputs.x.data[7 * 64 + 33] = NaN; // row 7
+      const want = run(m, { tokens: T, weights, inputs }).outputs.y;
+      for (const target of ['x86-avx2', 'x86-avx512']) {
+        const { program } = compileForCaps(m, { target: loadTarget(target), maxTokens: 64 });
+        const model = await (await getBackend('c')).load(program, loadTarget(target), weights);
+        try {
+          const got = (await model.forward(inputs, { T })).y;
+          const a = agreement(got, want);
+          expect(a.nanMismatch + a.infMismatch, `${target} T=${T}`).toBe(0);
+          expect(a.relL2, `${target} T=${T}`).toBeLessThan(2e-4);
+          expect(Number.isNaN(got.data[(T === 1 ? 0 : 1) * 48]), `${target} T=${T}`).toBe(true);
+        } finally {
+          model.dispose();
+        }
+      }
     }
   });
 });
