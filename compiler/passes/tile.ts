@@ -29,7 +29,8 @@
  * only print it (see the last section): the program's vector ISA (`isa`, `vectorKindOf`);
  * the C kernels' cache blocking (tile `rows`, `kc`, `panels`), decode-path panel `streams`
  * and scratchpad `stage`; thread splits (`threads`: a C op's share per thread, WGSL
- * workgroup sizes); the decode form of quantized grouped GEMMs (`qdecode`, `prefetch`).
+ * workgroup sizes); the decode form of quantized grouped GEMMs, and of the C backend's
+ * dense ones (`qdecode`, `prefetch`).
  *
  * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
  * (plus `bindings`). Postcondition: a new program (the input is not mutated) with an `isa`,
@@ -449,9 +450,10 @@ function kernelThreads(k: Kernel, target: TargetCaps): KernelThreads | undefined
 }
 
 /**
- * Panels the C decode path (one row at a time) reads at once: one row does little arithmetic
- * per weight, so the weights' bandwidth is the limit, and four streams keep more of memory's
- * requests in flight than one.
+ * Panels the C decode path (one row at a time: a grouped GEMM's slots below its sorted
+ * threshold, a dense GEMM of one row such as the LM head at T = 1) reads at once: one row
+ * does little arithmetic per weight, so the weights' bandwidth is the limit, and four
+ * streams keep more of memory's requests in flight than one.
  */
 const DECODE_STREAMS = 4;
 
@@ -480,9 +482,10 @@ const WASM_DECODE_STREAMS = 8;
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
  * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
- * while every micro-tile uses them) and tile.n / nr panels per pass within the block; a
- * grouped GEMM's decode path reads `DECODE_STREAMS` panels at once; on a chip with a
- * scratchpad, the chunks are staged into it by DMA.
+ * while every micro-tile uses them) and tile.n / nr panels per pass within the block; the
+ * decode path (a grouped GEMM's, and a dense GEMM's when it has one row) reads
+ * `DECODE_STREAMS` panels at once; on a chip with a scratchpad, the chunks are staged into
+ * it by DMA.
  */
 function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'streams' | 'stage'> {
   if (target.backend !== 'c') return {};
@@ -491,10 +494,9 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
   const kc = Math.max(1, Math.min(kd, tile.k));
   const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
-  const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
-  return { rows, kc, panels, ...streams, ...stage };
+  return { rows, kc, panels, streams: DECODE_STREAMS, ...stage };
 }
 
 /**
@@ -512,14 +514,15 @@ function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: nu
 }
 
 /**
- * The decode-path form of a grouped GEMM over quantized weights: with an x86 vector ISA the
+ * The decode-path form of a GEMM over quantized weights (a grouped GEMM's on every backend; a
+ * dense GEMM's on C, the only backend with a dense decode path): with an x86 vector ISA the
  * C kernels sum each scale group's products and scale the partial sum once (decoding T = 1
  * is instruction-bound on narrow cores once the weights are 4x smaller, and this saves one
  * multiply per vector) and prefetch each panel stream; portable C, Wasm and WGSL scale each
  * weight as the interpreter does.
  */
 function quantDecode(k: GemmKernel | GroupedGemmKernel, p: KProgram, target: TargetCaps, isa: VectorKind): Pick<Tiling, 'qdecode' | 'prefetch'> {
-  if (k.kind !== 'grouped_gemm' || !isQuantDType(bufferResolver(p)(k.w).dtype)) return {};
+  if ((k.kind !== 'grouped_gemm' && target.backend !== 'c') || !isQuantDType(bufferResolver(p)(k.w).dtype)) return {};
   if (target.backend === 'c' && (isa === 'avx2' || isa === 'avx512')) return { qdecode: 'group_sum', prefetch: QUANT_PREFETCH_BYTES };
   return { qdecode: 'scale_each' };
 }
