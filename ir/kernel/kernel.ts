@@ -148,9 +148,10 @@ export interface Tiling {
    */
   stage?: 'dma';
   /**
-   * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
-   * time) reads at once, one memory stream each (the C backend's; on Wasm, the weight columns
-   * of W [N, Kd] its one-row micro-tile covers; absent elsewhere).
+   * Weight panels the decode path reads at once, one memory stream each: a grouped GEMM's (T
+   * below `sorted_from_tokens`, one row at a time) and, on the C backend, a dense GEMM's when
+   * it has one row (the LM head at T = 1). The C backend's; on Wasm, the weight columns of
+   * W [N, Kd] a grouped GEMM's one-row micro-tile covers; absent elsewhere.
    */
   streams?: number;
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */

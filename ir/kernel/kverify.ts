@@ -34,7 +34,7 @@
  *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
  *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
  *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
- *     (a grouped GEMM's = m), `streams` only on a grouped GEMM, `stage` only with `kc`,
+ *     (a grouped GEMM's = m), `streams` only on a GEMM (grouped or dense), `stage` only with `kc`,
  *     `qdecode` only on a GEMM with a quantized weight, `prefetch` only with
  *     `qdecode="group_sum"`.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
@@ -596,7 +596,7 @@ class KernelCheck {
     const lanes = this.c.isa && VECTOR_LANES[this.c.isa];
     if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
     if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
-    if (t.streams !== undefined && k.kind !== 'grouped_gemm') this.bad('tile streams is for a grouped GEMM\'s decode path only');
+    if (t.streams !== undefined && k.kind !== 'grouped_gemm' && k.kind !== 'gemm') this.bad('tile streams is for a GEMM\'s decode path only');
     if (t.pass !== undefined && (k.kind !== 'grouped_gemm' || t.pass % t.m !== 0)) this.bad(`tile pass = ${t.pass} is for a grouped GEMM, in whole padding blocks of m = ${t.m} rows`);
     if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
     if (t.stage !== undefined && t.kc === undefined) this.bad(`tile stage = ${t.stage} stages kc-deep chunks, but the tile has no kc`);

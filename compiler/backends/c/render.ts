@@ -252,7 +252,7 @@ class CRenderer {
 
   /**
    * Registers the micro-kernel of `mr` rows × `w` columns (for `q` codes). A one-row kernel's
-   * several-panel decode form comes from the grouped GEMM that runs it (`decode`: its panel
+   * several-panel decode form comes from the GEMMs that run it (`decode`: their tile's panel
    * streams and, quantized, its scale form and prefetch): the first to ask sets it, and
    * another asking for a different form is refused (one function).
    */
@@ -262,7 +262,7 @@ class CRenderer {
     const old = this.micros.get(key);
     if (old) {
       if (decode && old.decodeForm === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
-      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
+      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
       return name;
     }
     const isa = this.isa;
@@ -282,7 +282,7 @@ class CRenderer {
           }
         : {}),
       // A one-row micro-kernel (decode) also comes in a several-panel form (more memory
-      // streams), in the form its grouped GEMM's tile names.
+      // streams), in the form its GEMMs' tiles name.
       stream: false,
       ...(decode ? decodeView(decode, simd !== undefined) : {}),
       accs: (mr * w) / lanes,
@@ -702,10 +702,8 @@ class CRenderer {
     const { ep, fields } = this.gemmCommon(k);
     const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
     const tile = cTiling(k);
-    if (tile.streams === undefined || (q && tile.qdecode === undefined))
-      fail('E701', `the grouped GEMM writing ${k.out} has no decode path in its tile (${tile.streams === undefined ? 'streams' : 'qdecode'})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
-    const decode: DecodePath = q ? { streams: tile.streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams: tile.streams };
-    this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
+    if (tile.streams === undefined) this.noDecodePath(k, 'streams');
+    const decode = this.decodePath(k, fields);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
@@ -724,8 +722,7 @@ class CRenderer {
       ...fields,
       grouped: true,
       blockRows: tile.rows,
-      streams: tile.streams,
-      streamsWord: countWord(tile.streams),
+      ...decode,
       summaryLine: `grouped GEMM ${fields.kd} -> ${fields.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       block: align.block,
@@ -738,15 +735,42 @@ class CRenderer {
     return [view, args];
   }
 
+  /**
+   * The decode path of a GEMM whose tile has `streams`: registers the one-row kernel's
+   * several-panel form the tile names (unless `stream` is false: a dense GEMM of fewer panels
+   * than streams, which goes panel by panel) and returns the template fields (`streams`, its
+   * word). The tile decides; this only refuses a quantized tile that leaves the scale form open.
+   */
+  private decodePath(k: GemmKernel | GroupedGemmKernel, fields: Record<string, unknown>, stream = true): { streams: number; streamsWord: string } {
+    const tile = cTiling(k);
+    const q = fields.quant as { dtype: QuantDType } | undefined;
+    const streams = tile.streams!;
+    if (q && tile.qdecode === undefined) this.noDecodePath(k, 'qdecode');
+    const decode: DecodePath = q ? { streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams };
+    if (stream) this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
+    return { streams, streamsWord: countWord(streams) };
+  }
+
+  private noDecodePath(k: GemmKernel | GroupedGemmKernel, field: 'streams' | 'qdecode'): never {
+    const what = k.kind === 'grouped_gemm' ? 'grouped GEMM' : 'GEMM';
+    fail('E701', `the ${what} writing ${k.out} has no decode path in its tile (${field})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
+  }
+
   private dense(k: GemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
     const { ep, fields } = this.gemmCommon(k);
     const aShape = this.shape(k.a);
     const q = fields.quant as { scales: string } | undefined;
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []), ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
+    // One row (the LM head at T = 1) takes the decode path where the tile has one (older kernel
+    // IR may not): windows of `streams` panels where the GEMM has that many, else panel by panel.
+    const streams = cTiling(k).streams;
+    const streamWindow = streams !== undefined && (fields.panels as number) >= streams;
+    const decode = streams === undefined ? undefined : this.decodePath(k, fields, streamWindow);
     const view = {
       ...fields,
-      dense: !fields.a8,
-      denseA8: fields.a8,
+      dense: true,
+      ...decode,
+      streamWindow,
       rowsPer: cTiling(k).rows,
       summaryLine: `GEMM ${fields.kd} -> ${fields.n}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.a} x ${k.w})`,
