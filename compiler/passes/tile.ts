@@ -508,8 +508,8 @@ function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgra
   const { mr, nr: w } = tile;
   const kd = gemmProblem(k, p, bindings).depth;
   const a8 = roundsActivations(k, bufferResolver(p));
-  // W8A8: a pass's rows are rounded onto each thread's stack (as floats, or codes in their bytes, + a scale per 32): at most A8_ROWS_BYTES of them.
-  const a8Rows = a8 ? Math.max(mr, Math.floor(A8_ROWS_BYTES / (kd * (4 + 4 / 32)) / mr) * mr) : Infinity;
+  // W8A8: a pass's rows are quantized onto each thread's stack (int16 codes + a scale per 32): at most A8_ROWS_BYTES of them.
+  const a8Rows = a8 ? Math.max(mr, Math.floor(A8_ROWS_BYTES / (kd * (2 + 4 / 32)) / mr) * mr) : Infinity;
   const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr, a8Rows));
   // W8A8 kernels work in blocks of 32 along the depth: chunks are whole blocks.
   const kc = a8 ? Math.max(32, Math.floor(Math.min(kd, tile.k) / 32) * 32) : Math.max(1, Math.min(kd, tile.k));
