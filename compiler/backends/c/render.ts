@@ -559,7 +559,7 @@ class CRenderer {
       roundX: routerAct || sharedAct,
       // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
       blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
-      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq, 'gx'),
+      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq, sharedAct ? 'rx' : 'x'),
       sharedAct,
       cols: k.k + k.shared,
       score: k.score,
