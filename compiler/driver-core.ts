@@ -24,7 +24,7 @@ export interface CompileOptions {
   path?: string;
   /** Overrides for file-level constants, e.g. `{ D: 64, E: 16 }`. */
   consts?: Record<string, number>;
-  /** Store GEMM weights quantized: a scheme name of `QUANT_SCHEMES` (`i8`, `i4`, `i4g128`, `fp8`) or a scheme. */
+  /** Store GEMM weights quantized: a scheme name of `QUANT_SCHEMES` (`i8`, `i4`, `i4g128`, `fp8`, `i8g32`, `w8a8`) or a scheme. */
   quantize?: string | QuantScheme;
 }
 

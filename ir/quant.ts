@@ -28,6 +28,23 @@
  * The quantizer (symmetric, round to nearest even): scale = fround(amax(group) / qmax)
  * (qmax 127, 7, 448; scale 1 for an all-zero group), code = round(w / scale) clamped to
  * ±qmax (fp8: encoded with round-to-nearest-even, saturating).
+ *
+ * Rounded activations (W8A8, `act=q8` on an i8 weight of group 32, 64 or 128; the scheme
+ * `w8a8`): the GEMM that reads such a weight first rounds the activations it multiplies it
+ * by (its other operand A, row by row) to int8 blocks, as llama.cpp's Q8_0 does, so a backend
+ * can multiply int8 by int8. For every row of A and every block of `ACT_BLOCK` = 32
+ * consecutive elements along the reduction axis K (K a multiple of 32):
+ *
+ *     amax = max |a| over the block;  d = fround(amax / 127)
+ *     q    = d == 0 ? 0 : clamp(roundHalfEven(fround(a / d)), -127, 127)
+ *     ã    = fround(q * d)
+ *
+ * and the GEMM multiplies ã, not a, by the dequantized weights. A block holding a NaN or an
+ * infinity has no finite scale: all of its ã are NaN, so the row's GEMM outputs are NaN
+ * (as they would have been with the unrounded activations). `roundActivationsQ8` is the
+ * one implementation; both interpreters call it. Every GEMM reading such a weight rounds
+ * (dense, grouped expert GEMMs, whose down projection rounds the hidden h inside the fused
+ * op, shared experts, the LM head); the quantizer leaves the router's matrix without it.
  */
 export const QUANT_DTYPES = ['i8', 'i4', 'fp8e4m3'] as const;
 export type QuantDType = (typeof QUANT_DTYPES)[number];
@@ -47,7 +64,19 @@ export interface QuantScheme {
    * fraction of a percent of the weights.
    */
   router?: boolean;
+  /**
+   * `q8`: the GEMMs round their activations to int8 blocks of 32 (see the file overview):
+   * each i8 weight whose reduction length is a multiple of 32 gets `act=q8`.
+   */
+  activations?: ActQuant;
 }
+
+/** How a GEMM rounds the activations it multiplies a weight by: `q8`, int8 blocks of `ACT_BLOCK`. */
+export type ActQuant = 'q8';
+export const ACT_QUANTS: readonly ActQuant[] = ['q8'];
+
+/** Elements of the reduction axis per activation scale (`act=q8`). */
+export const ACT_BLOCK = 32;
 
 /** Largest code magnitude the quantizer uses. */
 export const QMAX: Record<QuantDType, number> = { i8: 127, i4: 7, fp8e4m3: 448 };
@@ -57,7 +86,9 @@ export const FP8_BLOCK = 128;
 
 /**
  * The schemes `--quantize` accepts: i8 (per output channel), i4 (groups of 32), i4g32,
- * i4g128, fp8 (fp8e4m3, groups of 128 as in DeepSeek-V3's 128×128 blocks).
+ * i4g128, fp8 (fp8e4m3, groups of 128 as in DeepSeek-V3's 128×128 blocks), i8g32 (i8 in
+ * groups of 32) and w8a8 (i8g32 whose GEMMs also round their activations to int8 blocks
+ * of 32: the C backend multiplies int8 by int8).
  */
 export const QUANT_SCHEMES: Record<string, QuantScheme> = {
   i8: { dtype: 'i8', group: 0 },
@@ -66,6 +97,8 @@ export const QUANT_SCHEMES: Record<string, QuantScheme> = {
   i4g128: { dtype: 'i4', group: 128 },
   fp8: { dtype: 'fp8e4m3', group: FP8_BLOCK },
   fp8e4m3: { dtype: 'fp8e4m3', group: FP8_BLOCK },
+  i8g32: { dtype: 'i8', group: 32 },
+  w8a8: { dtype: 'i8', group: 32, activations: 'q8' },
 };
 
 /** The group actually used for a reduction length `r` (0 = per channel = r). */
@@ -163,6 +196,44 @@ export function fp8e4m3Encode(x: number): number {
   const mid = FP8_MIDPOINTS[c];
   if (a > mid || (a === mid && (c & 1) === 1)) c++;
   return sign | c;
+}
+
+// ---------------------------------------------------------------------------------------
+// Rounded activations (act=q8)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The activations `values` (rows of `K` elements, K a multiple of `ACT_BLOCK`) as a GEMM
+ * that reads an `act=q8` weight multiplies them: each block of 32 rounded to int8 codes
+ * times one f32 scale, as the file overview defines (a block with a NaN or an infinity:
+ * all NaN). The one implementation of that definition.
+ */
+export function roundActivationsQ8(values: ArrayLike<number>, K: number): Float32Array {
+  if (!(Number.isInteger(K) && K > 0 && K % ACT_BLOCK === 0 && values.length % K === 0))
+    throw new RangeError(`roundActivationsQ8: rows of ${K} elements (a positive multiple of ${ACT_BLOCK}) cannot hold ${values.length} values`);
+  const out = new Float32Array(values.length);
+  for (let b = 0; b < values.length; b += ACT_BLOCK) {
+    let amax = 0;
+    let finite = true;
+    for (let i = b; i < b + ACT_BLOCK; i++) {
+      const v = values[i];
+      const av = v < 0 ? -v : v;
+      if (av > amax) amax = av;
+      else if (av !== av) finite = false;
+    }
+    if (!finite || amax === Infinity) {
+      out.fill(NaN, b, b + ACT_BLOCK);
+      continue;
+    }
+    const d = Math.fround(amax / 127);
+    if (d === 0) continue; // the block is zero (or rounds to a zero scale): ã = 0
+    for (let i = b; i < b + ACT_BLOCK; i++) {
+      const q = roundHalfEven(Math.fround(values[i] / d));
+      // `| 0`: an int8 code has no -0, so a small negative a gives +0, as in integer code.
+      out[i] = Math.fround(((q > 127 ? 127 : q < -127 ? -127 : q) | 0) * d);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------

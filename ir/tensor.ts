@@ -4,6 +4,7 @@
  * float dtypes, already rounded to their precision) or Float64Array (the interpreter's
  * float64 mode); integer tensors as Int32Array (i32, i8, u8, bool) .
  */
+import type { ActQuant } from './quant.ts';
 import type { DType } from './types.ts';
 
 export type TensorData = Float32Array | Float64Array | Int32Array;
@@ -15,9 +16,10 @@ export interface Tensor {
   data: TensorData;
   /**
    * A quantized tensor (dtype i8, i4 or fp8e4m3): `data` (Int32Array) holds one code per
-   * element, unpacked, and these are its scales (see `quant.ts` for the exact values).
+   * element, unpacked, and these are its scales (see `quant.ts` for the exact values);
+   * `act` as its type says (`TypeQuant.act`): the GEMMs reading it round their activations.
    */
-  quant?: { axis: number; group: number; scales: Float32Array };
+  quant?: { axis: number; group: number; scales: Float32Array; act?: ActQuant };
 }
 
 /** Number of elements of a concrete shape. */

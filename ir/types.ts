@@ -4,6 +4,7 @@
  * count `T` (see `dims.ts`).
  */
 import type { Dim } from './dims.ts';
+import type { ActQuant } from './quant.ts';
 
 /**
  * Element types. `i8`, `i4` and `fp8e4m3` weights are quantized (codes plus f32 scales:
@@ -58,4 +59,10 @@ export interface TensorType {
 export interface TypeQuant {
   group: number;
   axis: number;
+  /**
+   * `q8`: a GEMM reading this weight rounds its activations to int8 blocks of 32 first
+   * (W8A8; the definition is in `quant.ts`). Only on i8 with group 32, 64 or 128; absent
+   * otherwise, and absent means the activations are multiplied as they are.
+   */
+  act?: ActQuant;
 }

@@ -22,3 +22,12 @@ export function errorOf(fn: () => unknown): MoecError {
   }
   throw new Error('expected a MoecError, nothing was thrown');
 }
+
+/** The first diagnostic of the MoecError `fn` throws, with the source text its span covers (code, message, span, hint: what a language error's test checks). */
+export function diagnostic(fn: () => unknown): { code: string; message: string; text: string; hint?: string } {
+  const e = errorOf(fn);
+  const d = e.diagnostics[0];
+  const src = d.span ? e.sources.get(d.span.file) : undefined;
+  const text = src && d.span ? src.text.slice(d.span.start, d.span.end) : '';
+  return { code: d.code, message: d.message, text, hint: d.hint };
+}

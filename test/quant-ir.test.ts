@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MoecError } from '../ir/diagnostics.ts';
+import { diagnostic } from './capture.ts';
 import { compile, compileFile, quantizeModule, randomInputs, randomWeights, run } from '../compiler/driver.ts';
 import { runPipeline } from '../compiler/pipeline.ts';
 import { loadTarget } from '../compiler/target/load.ts';
@@ -46,19 +46,6 @@ model q {
 `;
 }
 
-function diagnostic(fn: () => unknown): { code: string; message: string; text: string; hint?: string } {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof MoecError)) throw e;
-    const d = e.diagnostics[0];
-    const src = d.span ? e.sources.get(d.span.file) : undefined;
-    const text = src && d.span ? src.text.slice(d.span.start, d.span.end) : '';
-    return { code: d.code, message: d.message, text, hint: d.hint };
-  }
-  throw new Error('expected a MoecError');
-}
-
 describe('the .moe language', () => {
   it('declares quantized weights with their group (and axis), which the graph IR prints and parses back', () => {
     const m = compile(tiny('i4(group=32)[E, F, D]'), { path: 'q.moe' });
@@ -82,6 +69,7 @@ describe('the .moe language', () => {
     ['a group the dtype does not take', 'i4(group=16)[E, F, D]', '', 'E312', 'i4 does not take group=16'],
     ['no group', 'i4(axis=-1)[E, F, D]', '', 'E205', 'needs its group'],
     ['an odd last axis for i4', 'i4(group=32)[E, F, 7]', '', 'E312', 'which is 7 here (odd)'],
+    ['int8 activations (act=q8) on i4', 'i4(group=32, act=q8)[E, F, D]', '', 'E312', 'act=q8 is for i8 weights, not i4'],
     ['an unknown argument', 'i4(grp=32)[E, F, D]', '', 'E204', 'no argument `grp`'],
     ['a positional argument', 'i4(32)[E, F, D]', '', 'E204', 'named arguments'],
     ['an axis the GEMM does not reduce', 'i4(group=32, axis=-2)[E, F, D]', '', 'E311', 'quantized along axis -2, but this grouped_matmul reduces along axis -1'],

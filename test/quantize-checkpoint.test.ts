@@ -204,7 +204,7 @@ describe('moec quantize', () => {
 
   it('--help describes the command and the rule', async () => {
     const h = await cli('--help');
-    expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8');
+    expect(h.out).toContain('moec quantize IN -o OUT.safetensors --to i8|i8g32|i4|i4g32|i4g128|fp8');
     expect(h.out).toContain('except embeddings, norms (names with embed, norm, wte, wpe) and, unless\n      --quantize-router, the router');
     expect(h.out).toContain('model.safetensors.index.json');
   });

@@ -55,6 +55,12 @@ function withTiles(p: KProgram, change: (k: GemmKernel | GroupedGemmKernel) => P
   return { ...p, steps: map(p.steps) };
 }
 
+/** `p` with `change` applied to every router's tile. */
+function withRouterTiles(p: KProgram, change: Partial<NonNullable<GemmKernel['tile']>>): KProgram {
+  const map = (steps: readonly Step[]): Step[] => steps.map((s) => (s.kind === 'loop' ? { ...s, body: map(s.body) } : s.kind === 'router' && s.tile ? { ...s, tile: { ...s.tile, ...change } } : s));
+  return { ...p, steps: map(p.steps) };
+}
+
 describe('schedules in the kernel IR', () => {
   it('deepseek-v3 (f32 and i8) on x86-avx2, x86-avx512, wasm-simd128 and webgpu: the schedule lines match their golden file, every program round-trips and verifies', async () => {
     const parts: string[] = [
@@ -73,7 +79,7 @@ describe('schedules in the kernel IR', () => {
     await expect(parts.join('\n') + '\n').toMatchFileSnapshot('golden/kernel/deepseek-v3.schedules.kir');
   });
 
-  it('the tiler records what each target offers: the ISA, C blocking and thread splits only on C targets, the decode form of quantized grouped GEMMs', () => {
+  it('the tiler records what each target offers: the ISA, C blocking and thread splits only on C targets, the decode form of quantized grouped GEMMs (and of dense ones on C, which have a one-row path)', () => {
     const want: Record<string, { isa: string; blocking: boolean; threads: boolean; qdecode: string; prefetch?: number }> = {
       'x86-avx2': { isa: 'avx2', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 4096 },
       'x86-avx512': { isa: 'avx512', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 4096 },
@@ -92,8 +98,11 @@ describe('schedules in the kernel IR', () => {
         const t = k.tile!;
         expect(t.rows !== undefined && t.kc !== undefined && t.panels !== undefined, `${target} ${k.out} blocking`).toBe(w.blocking);
         if (w.blocking) expect(t.rows! % t.mr).toBe(0);
-        expect(t.qdecode, `${target} ${k.out}`).toBe(k.kind === 'grouped_gemm' ? w.qdecode : undefined);
-        expect(t.prefetch, `${target} ${k.out}`).toBe(k.kind === 'grouped_gemm' ? w.prefetch : undefined);
+        // a dense GEMM has a decode path (one row: the LM head at T = 1) on C only
+        const decodes = k.kind === 'grouped_gemm' || w.blocking;
+        expect(t.qdecode, `${target} ${k.out}`).toBe(decodes ? w.qdecode : undefined);
+        expect(t.prefetch, `${target} ${k.out}`).toBe(decodes ? w.prefetch : undefined);
+        if (k.kind === 'gemm') expect(t.streams, `${target} ${k.out} streams`).toBe(w.blocking ? 4 : undefined);
       }
       expect(ks.some((k) => k.kind === 'op')).toBe(true);
     }
@@ -156,7 +165,7 @@ describe('schedules in the kernel IR', () => {
       [withTiles(p, (k) => ({ rows: k.tile!.mr + 1 })), /tile rows = \d+ is not a whole number of mr/],
       [withTiles(p, (k) => ({ rows: 2 * k.tile!.m })), /a grouped GEMM passes over one padding block/],
       [withTiles(p, () => ({ kc: 0 })), /tile kc = 0 is not a positive whole number/],
-      [withTiles(p, () => ({ streams: 4 }), 'gemm'), /tile streams is for a grouped GEMM's decode path only/],
+      [withRouterTiles(p, { streams: 4 }), /tile streams is for a GEMM's decode path only/],
       [withTiles(f32, () => ({ qdecode: 'group_sum' })), /qdecode = group_sum, but the kernel's weight is not quantized/],
       [withTiles(p, () => ({ qdecode: 'scale_each' })), /tile prefetch is for the group_sum decode path only/],
       [withTiles(p, () => ({ prefetch: -64 })), /tile prefetch = -64 is not a positive whole number/],

@@ -34,6 +34,7 @@ import type { KProgram } from '../../ir/kernel/kernel.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas, measureNativeLimits } from '../native.ts';
 import { quantile } from '../stats.ts';
+import { QUANT_SCHEMES } from '../../ir/quant.ts';
 import { backendStep, compareGenerations, generateLlama, generateMoec } from './parity.ts';
 import { isUnavailable, openLlamaPeer } from './peer.ts';
 import { BENCH_SIZES, I8_GROUP32, type LlamaWorkload, type Qwen3Sizes, cachedLlamaWorkload } from './workload.ts';
@@ -66,6 +67,8 @@ export interface LlamaRow {
   prefillRuns?: number;
   decodeSteps?: number;
   skipped?: string;
+  /** moec's scheme for the Q8_0 rows: `w8a8` on C (int8 activations, as Q8_0), `i8g32` where a backend has no W8A8 kernels. */
+  scheme?: string;
 }
 
 export interface ParityLine {
@@ -78,6 +81,8 @@ export interface ParityLine {
   /** Where the greedy tokens part (a step index) and moec's top-two margin there, over its logits' scale. */
   firstDiff?: number;
   tieMargin?: number;
+  /** moec's scheme at Q8_0 (see LlamaRow.scheme). */
+  scheme?: string;
 }
 
 export interface LlamaRecord {
@@ -181,6 +186,8 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
   log(`model ${sizesKey(sizes)} (written once to the cache)`);
   const w: LlamaWorkload = cachedLlamaWorkload(llamaWorkloadDir(sizes), sizes, 1);
   const qm = quantizeModule(w.module, I8_GROUP32);
+  // llama.cpp's Q8_0 rounds the activations to int8 blocks of 32 too: moec C runs the same arithmetic (W8A8).
+  const qmA8 = quantizeModule(w.module, QUANT_SCHEMES.w8a8);
   const quantized = new Set(qm.weights.filter((x) => x.type.dtype === 'i8').map((x) => x.name));
   // Measured at the start and at the end, the better kept (as run.ts does): a shared machine drifts.
   const readGBps: Record<number, number> = {};
@@ -224,8 +231,11 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
     }
   }
 
-  const weightsOf = (precision: Precision): { m: Module; weights: Record<string, Tensor> } =>
-    precision === 'f32' ? { m: w.module, weights: w.weights } : { m: qm, weights: weightsFromSafetensors(qm, openCheckpoint(w.ggufQ8), w.ggufQ8) };
+  const weightsOf = (precision: Precision, a8: boolean): { m: Module; weights: Record<string, Tensor> } => {
+    if (precision === 'f32') return { m: w.module, weights: w.weights };
+    const m = a8 ? qmA8 : qm;
+    return { m, weights: weightsFromSafetensors(m, openCheckpoint(w.ggufQ8), w.ggufQ8) };
+  };
   const moecTargets: Array<{ impl: string; target: string; backend: 'c' | 'wasm' | 'wgsl'; skip?: string }> = [
     { impl: 'moec C x86-avx2', target: 'x86-avx2', backend: 'c', ...(cpuHas('avx2') ? {} : { skip: 'this CPU has no avx2' }) },
     { impl: 'moec C x86-avx512', target: 'x86-avx512', backend: 'c', ...(cpuHas('avx512f') ? {} : { skip: 'this CPU has no avx512f' }) },
@@ -233,8 +243,10 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
     { impl: 'moec WGSL', target: 'webgpu', backend: 'wgsl' },
   ];
   for (const precision of ['f32', 'q8'] as const) {
-    const { m, weights } = weightsOf(precision);
     for (const t of moecTargets) {
+      const a8 = precision === 'q8' && t.backend === 'c';
+      const { m, weights } = weightsOf(precision, a8);
+      const scheme = precision === 'q8' ? { scheme: a8 ? 'w8a8' : 'i8g32' } : {};
       const threadCounts = t.backend === 'wgsl' ? [1] : THREADS;
       // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
       // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
@@ -244,7 +256,7 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
       let program: KProgram | undefined;
       const compiled = (lastLogits: boolean): KProgram => runPipeline(m, { target: loadTarget(t.target), maxTokens: PREFILL_TOKENS, maxContext: context, lastLogits }).program!;
       for (const threads of threadCounts) {
-        const row = { impl: t.impl, precision, threads };
+        const row = { impl: t.impl, precision, threads, ...scheme };
         if (t.skip) {
           finish({ ...row, skipped: t.skip });
           continue;
@@ -273,7 +285,7 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
             } finally {
               full.dispose();
             }
-            parity.push({ against: t.impl, precision, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
+            parity.push({ against: t.impl, precision, ...scheme, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
             log(`parity ${precision}: ${a.worst.toExponential(1)} of the logits' scale over ${a.perRow.length} positions, tokens ${a.tokensEqual ? 'identical' : `part at step ${a.firstDiff} (top-two margin ${a.tieMargin?.toExponential(1)})`}`);
           }
           const timedStep = async (ids: number[], L: number): Promise<number | undefined> => {

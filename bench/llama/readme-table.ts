@@ -10,7 +10,9 @@ import { TOLERANCE } from './parity.ts';
 
 const fmt = (x: number | undefined, digits = 1): string => (x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(digits));
 const pct = (x: number | undefined): string => (x === undefined ? '—' : `${(100 * x).toFixed(0)}%`);
-const PRECISION = { f32: 'F32', q8: 'Q8_0 / i8g32' } as const;
+const PRECISION = { f32: 'F32', q8: 'Q8_0' } as const;
+/** The weights column: llama.cpp's precision, and at Q8_0 moec's scheme (w8a8: int8 activations too, as Q8_0; i8g32: f32 activations). */
+const weightsOf = (r: { precision: LlamaRow['precision']; scheme?: string; impl?: string }): string => (r.precision === 'q8' && r.impl !== 'llama.cpp' ? `Q8_0 / ${r.scheme ?? 'i8g32'}` : PRECISION[r.precision]);
 
 /** moec's ratio to llama.cpp at the same precision and threads (× faster), or —. */
 function ratio(r: LlamaRow, rows: LlamaRow[], key: 'prefillTps' | 'decodeTps'): string {
@@ -39,7 +41,7 @@ export function formatLlamaTable(rec: LlamaRecord): string {
   );
   for (const r of ran)
     lines.push(
-      `| ${r.impl} | ${PRECISION[r.precision]} | ${r.threads} | ${fmt(r.prefillTps)}${ratio(r, ran, 'prefillTps')} | ${fmt(r.decodeTps, 2)}${ratio(r, ran, 'decodeTps')} | ${fmt(r.decodeGBps, 2)} | ${pct(r.decodeFracRead)} |` +
+      `| ${r.impl} | ${weightsOf(r)} | ${r.threads} | ${fmt(r.prefillTps)}${ratio(r, ran, 'prefillTps')} | ${fmt(r.decodeTps, 2)}${ratio(r, ran, 'decodeTps')} | ${fmt(r.decodeGBps, 2)} | ${pct(r.decodeFracRead)} |` +
         (own ? ` ${r.decodeTpsForward !== undefined ? `${fmt(r.prefillTpsForward)} / ${fmt(r.decodeTpsForward, 2)}` : ''} |` : ''),
     );
   if (own) lines.push('', "moec C's runner is still a process per call that reads every weight each time: its wall-clock tokens/s are that process's; \"forward alone\" is its forward pass as it times it.");
@@ -48,13 +50,13 @@ export function formatLlamaTable(rec: LlamaRecord): string {
     const tie = p.tieMargin !== undefined && p.tieMargin < TOLERANCE[p.precision] ? 'a near tie' : 'NOT a near tie: a disagreement';
     const tokens = p.tokensEqual ? 'the greedy tokens identical' : `the greedy tokens identical up to step ${p.firstDiff}, where moec's top two were ${p.tieMargin!.toExponential(1)} of the scale apart (${tie})`;
     const within = p.worst < TOLERANCE[p.precision] ? 'within' : 'OUTSIDE the tolerance:';
-    lines.push(`Parity, ${p.against} against llama.cpp, ${PRECISION[p.precision]}: next-token distributions ${within} ${p.worst.toExponential(1)} of the logits' scale over a 7-token prompt and the greedy steps both took from the same tokens (${p.rows} positions), ${tokens}.`);
+    lines.push(`Parity, ${p.against} against llama.cpp, ${weightsOf(p)}: next-token distributions ${within} ${p.worst.toExponential(1)} of the logits' scale over a 7-token prompt and the greedy steps both took from the same tokens (${p.rows} positions), ${tokens}.`);
   }
   if (rec.parity.length === 0) lines.push('Parity: not measured in this run (llama.cpp or moec C did not run).');
   const skipped = rec.rows.filter((r) => r.skipped);
   if (skipped.length) {
     lines.push('', 'Not run:');
-    for (const r of skipped) lines.push(`- ${r.impl}, ${PRECISION[r.precision]}, ${r.threads} thread${r.threads === 1 ? '' : 's'}: ${r.skipped}`);
+    for (const r of skipped) lines.push(`- ${r.impl}, ${weightsOf(r)}, ${r.threads} thread${r.threads === 1 ? '' : 's'}: ${r.skipped}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -22,7 +22,7 @@ import { writeOutputFile } from '../../compiler/io/output.ts';
 import { type Module, type WeightDecl, checkpointName } from '../../ir/graph/graph.ts';
 import { GGUF_LAYOUT, GGUF_TOP_NAMES, ggufLayerNames } from '../../ir/gguf-checkpoint.ts';
 import { type GgufWriteTensor, type GgufWriteValue, ggufChunks } from '../../ir/gguf-write.ts';
-import type { QuantScheme } from '../../ir/quant.ts';
+import { QUANT_SCHEMES, type QuantScheme } from '../../ir/quant.ts';
 import { safetensorsChunks } from '../../ir/safetensors.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 
@@ -46,8 +46,8 @@ export interface Qwen3Sizes {
 /** The benchmark's model (issue 16): D = 1024, 4 layers, 32 experts top-4, vocabulary 32000; heads and expert width as Qwen3-30B-A3B's in proportion. */
 export const BENCH_SIZES: Qwen3Sizes = { V: 32000, D: 1024, LAYERS: 4, H: 16, G: 4, HD: 64, E: 32, K: 4, F: 384 };
 
-/** Q8_0's counterpart in moec: i8 codes with one scale per 32 along the reduction axis. */
-export const I8_GROUP32: QuantScheme = { dtype: 'i8', group: 32 };
+/** Q8_0's weights in moec: i8 codes with one scale per 32 along the reduction axis (`--quantize i8g32`). */
+export const I8_GROUP32: QuantScheme = QUANT_SCHEMES.i8g32;
 
 /** The reduced Qwen3-MoE graph. */
 export function qwen3Module(sizes: Qwen3Sizes): Module {

@@ -13,9 +13,12 @@
  *
  * Written forms (`<name>` holds the codes, the scales sit beside it):
  * - i8: I8 [.., N, K] and `<name>_scale` F32 [.., N, 1] (one scale per output channel).
+ * - i8g32: I8 [.., N, K] and `<name>_scale` F32 [.., N, K/32].
  * - i4 (groups of g = 32 or 128): U8 [.., N, K/2] (two codes per byte, even index in the low
- *   nibble) and `<name>_scale` F32 [.., N, K/g]. A tensor whose K is not a multiple of g is
- *   kept as it is, and the report says why.
+ *   nibble) and `<name>_scale` F32 [.., N, K/g].
+ * A grouped tensor (i8g32, i4) whose K is not a multiple of g is kept as it is, and the
+ * report says why. w8a8 is refused: its weights are i8g32's, its activations are rounded
+ * only when the model runs (`--quantize w8a8`).
  * - fp8: F8_E4M3 [.., N, K] and `<name>_scale_inv` F32 [.., ceil(N/128), ceil(K/128)], one
  *   scale per 128×128 block, as DeepSeek-V3 ships its weights (scale = amax(block) / 448).
  *
@@ -86,6 +89,9 @@ export interface QuantizeOptions {
 export async function quantizeCheckpoint(input: string, schemeName: string, output: string, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
   const scheme = Object.hasOwn(QUANT_SCHEMES, schemeName) ? QUANT_SCHEMES[schemeName] : undefined;
   if (!scheme) fail('E309', `unknown quantization scheme '${schemeName}'`, undefined, `use one of ${Object.keys(QUANT_SCHEMES).join(', ')}`);
+  // A checkpoint holds weights: rounding activations is how a model runs, not what it stores.
+  if (scheme.activations)
+    fail('E309', `${schemeName} rounds the activations as the model runs; a checkpoint stores only its weights`, undefined, `quantize the checkpoint --to i8g32 (${schemeName}'s weights), then run it with --quantize ${schemeName}`);
   const file = openCheckpoint(input);
   const names = file.names();
   const present = new Set(names);
@@ -177,7 +183,8 @@ function keepReason(name: string, st: string, shape: number[], hasScales: boolea
   if (KEEP_PATTERN.test(name)) return 'embeddings or norms';
   if (!quantizeRouter && ROUTER_PATTERN.test(name)) return 'router (--quantize-router quantizes it)';
   const k = shape[shape.length - 1] * (st === 'U8' ? 2 : 1);
-  if (scheme.dtype === 'i4' && k % scheme.group !== 0) return `with K not a multiple of the i4 group ${scheme.group}`;
+  // Grouped i8 and i4 scales are written [.., N, K/g]; fp8's blocks round up (ceil).
+  if (scheme.dtype !== 'fp8e4m3' && scheme.group > 0 && k % scheme.group !== 0) return `with K not a multiple of the ${scheme.dtype} group ${scheme.group}`;
   if (k === 0 || shape.some((d) => d === 0)) return 'empty';
   return undefined;
 }

@@ -76,9 +76,9 @@ export const COMMANDS: Record<string, CommandHelp> = {
     example: 'moec import examples/hf/Mixtral-8x7B-v0.1/config.json -o mixtral.moe',
   },
   quantize: {
-    usage: 'quantize IN -o OUT.safetensors --to i8|i4|i4g32|i4g128|fp8 [--quantize-router]',
+    usage: 'quantize IN -o OUT.safetensors --to i8|i8g32|i4|i4g32|i4g128|fp8 [--quantize-router]',
     about:
-      "Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions\nexcept embeddings, norms (names with embed, norm, wte, wpe) and, unless\n--quantize-router, the router (mlp.gate, block_sparse_moe.gate, router); the last\naxis is the reduction axis. IN is a .safetensors file, a model.safetensors.index.json\nor a directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),\ni4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with\nDeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error\nagainst the input per tensor and overall (max abs, relL2).",
+      "Quantize a checkpoint's GEMM weights: every float tensor of 2 or more dimensions\nexcept embeddings, norms (names with embed, norm, wte, wpe) and, unless\n--quantize-router, the router (mlp.gate, block_sparse_moe.gate, router); the last\naxis is the reduction axis. IN is a .safetensors file, a model.safetensors.index.json\nor a directory. Writes codes and scales: i8 per output channel (NAME_scale [.., N, 1]),\ni8g32 and i4 in groups (U8 two codes per byte, NAME_scale [.., N, K/g]), fp8 e4m3 with\nDeepSeek 128x128 block scales (NAME_scale_inv); copies the rest. Prints the error\nagainst the input per tensor and overall (max abs, relL2).",
     options: ['to', 'out', 'quantize-router'],
     example: 'moec quantize model.safetensors --to i8 -o model-i8.safetensors',
   },
@@ -147,13 +147,13 @@ export const OPTIONS: Record<string, OptionHelp> = {
   },
   quantize: {
     form: '--quantize SCHEME',
-    text: 'store GEMM weights quantized: i8 (per channel), i4 (groups of 32),\ni4g32, i4g128, fp8 (e4m3, groups of 128); run, compile, pack, ir, check.\nThe router stays f32 unless --quantize-router',
+    text: 'store GEMM weights quantized: i8 (per channel), i4 (groups of 32),\ni4g32, i4g128, fp8 (e4m3, groups of 128), i8g32 (i8, groups of 32),\nw8a8 (i8g32 whose GEMMs round their activations to int8: C and ref);\nrun, compile, pack, ir, check. The router stays f32 unless\n--quantize-router',
   },
   'quantize-router': {
     form: '--quantize-router',
     text: 'quantize the router weights too (with --quantize, or moec quantize):\nexpert choices then follow the quantized scores',
   },
-  to: { form: '--to SCHEME', text: 'moec quantize: the scheme: i8, i4, i4g32, i4g128, fp8', per: { quantize: 'the scheme: i8, i4, i4g32, i4g128, fp8' } },
+  to: { form: '--to SCHEME', text: 'moec quantize: the scheme: i8, i8g32, i4, i4g32, i4g128, fp8', per: { quantize: 'the scheme: i8, i8g32, i4, i4g32, i4g128, fp8' } },
   f64: { form: '--f64', text: 'compute in float64 instead of float32 (the reference interpreter):\nF64 inputs and caches are taken as they are, --out writes F64' },
   target: {
     form: '--target NAME|FILE',

@@ -15,7 +15,7 @@ import { FuncBuilder, sanitizeName, UniqueNames } from '../../ir/graph/builder.t
 import { type Dim, DimError, dimAdd, dimDiv, dimMod, dimMul, dimNeg, dimSub, dimToString, isSym, shapeEq, sym } from '../../ir/dims.ts';
 import { type AttrValue, type Attrs, type DimDecl, type Module, type Value, type WeightDecl, placeholdersOf } from '../../ir/graph/graph.ts';
 import { OpError, formatType, getOp } from '../../ir/graph/ops.ts';
-import { isQuantDType } from '../../ir/quant.ts';
+import { ACT_QUANTS, type ActQuant, isQuantDType } from '../../ir/quant.ts';
 import { quantTypeProblem, sameQuant, withQuant } from '../../ir/quant-type.ts';
 import type { DType, TensorType, TypeQuant } from '../../ir/types.ts';
 import { type Diagnostic, MoecError, didYouMean, fail } from '../../ir/diagnostics.ts';
@@ -404,31 +404,39 @@ class Lowering {
     return type;
   }
 
-  /** `(group=32, axis=-2)` of a quantized weight type; `group=channel` is one scale per output channel. */
+  /**
+   * `(group=32, axis=-2, act=q8)` of a quantized weight type; `group=channel` is one scale
+   * per output channel, `act=q8` rounds the activations of its GEMMs (ir/quant.ts).
+   */
   private quant(t: A.TypeExpr, scope: Scope): TypeQuant {
     const q = t.quant!;
     const hint = 'a quantized weight is written i8(group=channel)[..], i4(group=32)[..] or fp8e4m3(group=128)[..], with axis=-2 for [in, out] weights';
     if (!isQuantDType(t.dtype)) fail('E312', `${t.dtype} cannot be quantized`, t.dtypeSpan, 'quantized weights are i8, i4 or fp8e4m3');
     let group: number | undefined;
     let axis = -1;
+    let act: ActQuant | undefined;
     const seen = new Set<string>();
     for (const a of q.args) {
-      if (!a.name) fail('E204', 'the quantization of a type takes named arguments (group=, axis=)', a.span, hint);
+      if (!a.name) fail('E204', 'the quantization of a type takes named arguments (group=, axis=, act=)', a.span, hint);
       const key = a.name.name;
       if (seen.has(key)) fail('E206', `\`${key}\` is given twice`, a.span);
       seen.add(key);
       if (key === 'group' && a.value.kind === 'name' && a.value.name === 'channel') group = 0;
-      else if (key === 'group' || key === 'axis') {
+      else if (key === 'act') {
+        const name = a.value.kind === 'name' ? a.value.name : '';
+        if (!ACT_QUANTS.includes(name as ActQuant)) fail('E312', `act must be ${ACT_QUANTS.join(' or ')}`, a.value.span, 'act=q8 rounds the activations of the GEMMs reading this i8 weight to int8 blocks of 32');
+        act = name as ActQuant;
+      } else if (key === 'group' || key === 'axis') {
         const v = this.compileTime(a.value, scope);
         if (v.kind !== 'int' || isSym(v.value)) fail('E306', `${key} must be a whole number${key === 'group' ? ' or channel' : ''}, got ${describe(v)}`, a.value.span, hint);
         if (key === 'group') {
           if (v.value < 1) fail('E312', `group=${v.value}: a group is a positive number of elements, or channel`, a.value.span, hint);
           group = v.value;
         } else axis = v.value;
-      } else fail('E204', `a quantized type has no argument \`${key}\``, a.name.span, 'its arguments are group= and axis=');
+      } else fail('E204', `a quantized type has no argument \`${key}\``, a.name.span, 'its arguments are group=, axis= and act=');
     }
     if (group === undefined) fail('E205', `the quantized ${t.dtype} needs its group`, q.span, hint);
-    return { group, axis };
+    return act ? { group, axis, act } : { group, axis };
   }
 
   private checkSize(type: TensorType, span: Span): void {

@@ -26,7 +26,7 @@ import { type Dim, dimAdd, dimMul } from '../../ir/dims.ts';
 import { type Func, type Module, type Node, type Value, findFunc, mainFunc } from '../../ir/graph/graph.ts';
 import type { Epilogue, KBuffer, KProgram, Step } from '../../ir/kernel/kernel.ts';
 import { scaleShape } from '../../ir/quant.ts';
-import { resolveQuant } from '../../ir/quant-type.ts';
+import { actOf, resolveQuant } from '../../ir/quant-type.ts';
 import type { TensorType } from '../../ir/types.ts';
 import { cloneModule } from './clone.ts';
 import { fuseElementwiseChains } from './elementwise-chains.ts';
@@ -69,7 +69,7 @@ class Lowerer {
       const { axis, group } = resolveQuant(v.type.quant, shape);
       const scales = this.unique(`${name}.scales`);
       this.buffers.set(scales, { name: scales, dtype: 'f32', shape: scaleShape(shape, axis, group), kind: 'weight' });
-      b.quant = { scales, axis, group };
+      b.quant = { scales, axis, group, ...actOf(v.type.quant) };
     }
     this.bufferOf.set(v, name);
     return name;

@@ -15,6 +15,11 @@
  * The router's matrix (a GEMM whose result reaches an expert selection) stays f32 unless
  * the scheme says `router: true` (`--quantize-router`).
  *
+ * A scheme with `activations: 'q8'` (w8a8) marks each i8 weight whose reduction length is a
+ * multiple of 32 `act=q8` (its GEMMs round their activations, quant.ts); a weight of another
+ * reduction length is quantized without it, and so is a quantized router's matrix, whose
+ * scores would otherwise move with the activations' rounding.
+ *
  * Precondition: verified graph IR, before fusion (it runs first). Without a scheme in the
  * context it returns its input unchanged, so f32 programs are exactly what they were.
  */
@@ -143,11 +148,13 @@ export const quantizeWeights: GraphPass = {
     if (!scheme) return input;
     const m = cloneModule(input);
     const axes = gemmWeights(m);
-    const routers = scheme.router ? new Set<string>() : routerWeights(m);
+    const routers = routerWeights(m);
+    // A quantized router keeps f32 activations: its logits choose the experts (see QuantScheme.router).
+    const routerScheme = { ...scheme, activations: undefined };
     for (const w of m.weights) {
-      const axis = routers.has(w.name) ? undefined : axes.get(w.name);
+      const axis = routers.has(w.name) && !scheme.router ? undefined : axes.get(w.name);
       if (axis === undefined || w.type.quant || !isFloatDType(w.type.dtype) || w.type.dtype === 'fp8e4m3') continue;
-      const type: TensorType = { ...schemeQuant(scheme, axis), shape: w.type.shape };
+      const type: TensorType = { ...schemeQuant(routers.has(w.name) ? routerScheme : scheme, axis, w.type.shape), shape: w.type.shape };
       if (!quantTypeProblem(type)) w.type = type;
     }
     retype(m);

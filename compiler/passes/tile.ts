@@ -29,7 +29,8 @@
  * only print it (see the last section): the program's vector ISA (`isa`, `vectorKindOf`);
  * the C kernels' cache blocking (tile `rows`, `kc`, `panels`), decode-path panel `streams`
  * and scratchpad `stage`; thread splits (`threads`: a C op's share per thread, WGSL
- * workgroup sizes); the decode form of quantized grouped GEMMs (`qdecode`, `prefetch`).
+ * workgroup sizes); the decode form of quantized grouped GEMMs, and of the C backend's
+ * dense ones (`qdecode`, `prefetch`).
  *
  * Precondition: a lowered kernel program whose buffer shapes evaluate at T = maxTokens
  * (plus `bindings`). Postcondition: a new program (the input is not mutated) with an `isa`,
@@ -358,8 +359,13 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
     const firstBest = Math.max(Math.min(...[...byM[0].values()].map((x) => x.cost.seconds)), 1e-30);
     let bestM: number | undefined;
     let best: ScoredTiling | undefined;
+    // W8A8 on C widens each weight chunk once per block for the block's row tiles: a block of
+    // one tile would widen it per tile (as costly as the products), so such groups take blocks
+    // of at least A8_MIN_BLOCK rows where the search offers them.
+    const a8 = target.backend === 'c' && members.some((k) => roundsActivations(k, buf));
+    const mins = a8 && [...byM[0].keys()].some((m) => m >= A8_MIN_BLOCK && byM.every((b) => b.has(m))) ? A8_MIN_BLOCK : 0;
     for (const m of [...byM[0].keys()].sort((a, b) => a - b)) {
-      if (!byM.every((b) => b.has(m))) continue;
+      if (!byM.every((b) => b.has(m)) || m < mins) continue;
       const sort = align ? alignCost(maxTokens, align.k, align.experts, m, target).seconds / firstBest : 0;
       const total: ScoredTiling = {
         tile: byM[0].get(m)!.tile,
@@ -420,6 +426,17 @@ export function tileProgram(p: KProgram, target: TargetCaps, opts: TileOptions =
 // The rest of the schedule (recorded in the kernel IR; the renderers only print it)
 // ---------------------------------------------------------------------------------------
 
+/** Rows a W8A8 grouped GEMM's block holds at least on C (see `tileProgram`): four tiles of four rows. */
+const A8_MIN_BLOCK = 16;
+
+/** Bytes of a W8A8 dense GEMM pass's quantized rows on each C thread's stack (see `cpuBlocking`). */
+const A8_ROWS_BYTES = 384 * 1024;
+
+/** Whether GEMM `k`'s weight rounds the activations it multiplies to int8 (W8A8, `act=q8` in ir/quant.ts). */
+function roundsActivations(k: Kernel, buf: (name: string) => KBuffer): boolean {
+  return (k.kind === 'gemm' || k.kind === 'grouped_gemm') && buf(k.w).quant?.act === 'q8';
+}
+
 /**
  * Floats of the C GEMM kernels' accumulator block: 64 KiB, on the stack of every thread
  * (any C stack holds it), so rows × panels × nr accumulators stay within it.
@@ -449,9 +466,10 @@ function kernelThreads(k: Kernel, target: TargetCaps): KernelThreads | undefined
 }
 
 /**
- * Panels the C decode path (one row at a time) reads at once: one row does little arithmetic
- * per weight, so the weights' bandwidth is the limit, and four streams keep more of memory's
- * requests in flight than one.
+ * Panels the C decode path (one row at a time: a grouped GEMM's slots below its sorted
+ * threshold, a dense GEMM of one row such as the LM head at T = 1) reads at once: one row
+ * does little arithmetic per weight, so the weights' bandwidth is the limit, and four
+ * streams keep more of memory's requests in flight than one.
  */
 const DECODE_STREAMS = 4;
 
@@ -480,21 +498,26 @@ const WASM_DECODE_STREAMS = 8;
  * Cache blocking of a GEMM on the C backend (nothing elsewhere): rows of A per pass (a dense
  * GEMM: tile.m in whole micro-tiles within the accumulator block; a grouped GEMM: its
  * padding block), depth chunks of tile.k (so a chunk of the rows and of one panel stay in L1
- * while every micro-tile uses them) and tile.n / nr panels per pass within the block; a
- * grouped GEMM's decode path reads `DECODE_STREAMS` panels at once; on a chip with a
- * scratchpad, the chunks are staged into it by DMA.
+ * while every micro-tile uses them) and tile.n / nr panels per pass within the block; the
+ * decode path (a grouped GEMM's, and a dense GEMM's when it has one row) reads
+ * `DECODE_STREAMS` panels at once; on a chip with a scratchpad, the chunks are staged into
+ * it by DMA.
  */
 function cpuBlocking(k: GemmKernel | GroupedGemmKernel, tile: Tiling, p: KProgram, bindings: Bindings, target: TargetCaps): Pick<Tiling, 'rows' | 'kc' | 'panels' | 'streams' | 'stage'> {
   if (target.backend !== 'c') return {};
   const { mr, nr: w } = tile;
   const kd = gemmProblem(k, p, bindings).depth;
-  const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr));
-  const kc = Math.max(1, Math.min(kd, tile.k));
-  const panels = Math.max(1, Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
-  const streams = k.kind === 'grouped_gemm' ? { streams: DECODE_STREAMS } : {};
+  const a8 = roundsActivations(k, bufferResolver(p));
+  // W8A8: a pass's rows are quantized onto each thread's stack (int16 codes + a scale per 32): at most A8_ROWS_BYTES of them.
+  const a8Rows = a8 ? Math.max(mr, Math.floor(A8_ROWS_BYTES / (kd * (2 + 4 / 32)) / mr) * mr) : Infinity;
+  const rows = k.kind === 'grouped_gemm' ? Math.ceil(tile.m / mr) * mr : Math.max(mr, Math.min(Math.ceil(tile.m / mr) * mr, Math.floor(ACC_BLOCK_FLOATS / w / mr) * mr, a8Rows));
+  // W8A8 kernels work in blocks of 32 along the depth: chunks are whole blocks.
+  const kc = a8 ? Math.max(32, Math.floor(Math.min(kd, tile.k) / 32) * 32) : Math.max(1, Math.min(kd, tile.k));
+  // A W8A8 grouped GEMM quantizes a block's rows once per pass over its panels: as many panels a pass as the accumulator block holds.
+  const panels = Math.max(1, a8 && k.kind === 'grouped_gemm' ? Math.floor(ACC_BLOCK_FLOATS / (rows * w)) : Math.min(Math.floor(tile.n / w), Math.floor(ACC_BLOCK_FLOATS / (rows * w))));
   // A scratchpad is fed by DMA, double-buffered: what `placeTile` sized the tile for (2(A+B)+C).
   const stage = target.memory.some((l) => l.kind === 'scratchpad') ? { stage: 'dma' as const } : {};
-  return { rows, kc, panels, ...streams, ...stage };
+  return { rows, kc, panels, streams: DECODE_STREAMS, ...stage };
 }
 
 /**
@@ -512,14 +535,15 @@ function wasmPass(k: GemmKernel | GroupedGemmKernel, tile: Tiling, maxTokens: nu
 }
 
 /**
- * The decode-path form of a grouped GEMM over quantized weights: with an x86 vector ISA the
+ * The decode-path form of a GEMM over quantized weights (a grouped GEMM's on every backend; a
+ * dense GEMM's on C, the only backend with a dense decode path): with an x86 vector ISA the
  * C kernels sum each scale group's products and scale the partial sum once (decoding T = 1
  * is instruction-bound on narrow cores once the weights are 4x smaller, and this saves one
  * multiply per vector) and prefetch each panel stream; portable C, Wasm and WGSL scale each
  * weight as the interpreter does.
  */
 function quantDecode(k: GemmKernel | GroupedGemmKernel, p: KProgram, target: TargetCaps, isa: VectorKind): Pick<Tiling, 'qdecode' | 'prefetch'> {
-  if (k.kind !== 'grouped_gemm' || !isQuantDType(bufferResolver(p)(k.w).dtype)) return {};
+  if ((k.kind !== 'grouped_gemm' && target.backend !== 'c') || !isQuantDType(bufferResolver(p)(k.w).dtype)) return {};
   if (target.backend === 'c' && (isa === 'avx2' || isa === 'avx512')) return { qdecode: 'group_sum', prefetch: QUANT_PREFETCH_BYTES };
   return { qdecode: 'scale_each' };
 }

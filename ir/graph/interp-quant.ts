@@ -11,13 +11,19 @@
  *   per group of the result, which must hold one value: a move that would mix scales
  *   within a group is an error, E505);
  * - reading, in GEMMs only (`dequantizing`): the codes become their exact f32 values
- *   (`dequantize`), widened unchanged in f64 runs, and the GEMM runs as on floats.
+ *   (`dequantize`), widened unchanged in f64 runs, and the GEMM runs as on floats; a
+ *   weight that says `act=q8` has the GEMM's activation operand rounded first
+ *   (`roundedActivations`, quant.ts `roundActivationsQ8`). The fused ops run their GEMMs
+ *   through these same kernels, so each of their GEMMs rounds its own activations.
+ *
+ * A tensor's `quant.act` comes from its declared type on loading and travels with the codes
+ * wherever they move, so a GEMM knows it from the weight it is given.
  */
 import { fail } from '../diagnostics.ts';
 import type { Node } from './graph.ts';
 import type { Kernel, KernelContext } from './interp-kernels.ts';
-import { QMAX, type QuantDType, dequantize, forEachGroup, isQuantDType, quantize, scaleShape } from '../quant.ts';
-import { resolveQuant } from '../quant-type.ts';
+import { ACT_BLOCK, type ActQuant, QMAX, type QuantDType, dequantize, forEachGroup, isQuantDType, quantize, roundActivationsQ8, scaleShape } from '../quant.ts';
+import { actOf, resolveQuant } from '../quant-type.ts';
 import { type Tensor, numel } from '../tensor.ts';
 import type { TensorType } from '../types.ts';
 
@@ -34,6 +40,7 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
   const q = type.quant!;
   const dtype = type.dtype as QuantDType;
   const { axis, group } = resolveQuant(q, shape);
+  const act = actOf(q);
   const want = `${dtype}[${shape.join(', ')}]`;
   if (t === undefined) fail('E503', `missing ${what}: expected ${want} (or its f32 values, to be quantized)`);
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
@@ -42,7 +49,7 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
     if (t.data instanceof Int32Array || isQuantDType(t.dtype))
       fail('E504', `${what} is ${t.dtype} without scales, expected ${want} with scales or float values`, undefined, 'give codes with their scales (Tensor.quant), or f32 values to quantize');
     const qd = quantize(t.data, shape, axis, { dtype, group: q.group });
-    return { dtype, shape, data: qd.codes, quant: { axis, group: qd.group, scales: qd.scales } };
+    return { dtype, shape, data: qd.codes, quant: { axis, group: qd.group, scales: qd.scales, ...act } };
   }
   if (t.dtype !== dtype) fail('E504', `${what} is ${t.dtype}[${t.shape.join(', ')}], expected ${want}`);
   if (t.quant.axis !== axis || t.quant.group !== group)
@@ -53,7 +60,7 @@ export function loadQuantized(what: string, type: TensorType, shape: number[], t
   const [lo, hi] = codeRange(dtype);
   for (let i = 0; i < t.data.length; i++)
     if (t.data[i] < lo || t.data[i] > hi) fail('E504', `${what}: code ${t.data[i]} at element ${i} is outside ${lo}..${hi} for ${dtype}`);
-  return { dtype, shape, data: t.data, quant: { axis, group, scales: t.quant.scales } };
+  return { dtype, shape, data: t.data, quant: { axis, group, scales: t.quant.scales, ...act } };
 }
 
 /** The exact values of a quantized tensor as a float tensor of `ctx`'s storage (f32 values, widened in f64 runs). */
@@ -65,9 +72,31 @@ export function dequantized(ctx: KernelContext, t: Tensor): Tensor {
   return out;
 }
 
-/** A GEMM kernel that reads its quantized operands as their dequantized values. */
+/**
+ * A GEMM's activation operand `a` (rows along its last axis, the reduction) as the GEMM
+ * multiplies it: rounded to int8 blocks (`roundActivationsQ8`) when its weight says
+ * `act=q8`, else `a` itself. The values are f32, held in `a`'s own storage (f64 runs widen
+ * them unchanged), and `a` keeps its dtype, so the GEMM's result type does not change.
+ */
+export function roundedActivations(a: Tensor, act: ActQuant | undefined): Tensor {
+  if (!act) return a;
+  const k = a.shape[a.shape.length - 1];
+  if (k % ACT_BLOCK !== 0) fail('E505', `act=${act}: the activations' reduction length ${k} is not a multiple of ${ACT_BLOCK}`, undefined, `act=${act} needs a reduction length that is a multiple of ${ACT_BLOCK}`);
+  const values = roundActivationsQ8(a.data, k);
+  return { dtype: a.dtype, shape: a.shape, data: a.data instanceof Float32Array ? values : Float64Array.from(values) };
+}
+
+/**
+ * A GEMM kernel (matmul, grouped_matmul: activations first, weight second) that reads its
+ * quantized operands as their dequantized values, with its activations rounded as the
+ * weight says (`roundedActivations`).
+ */
 export function dequantizing(kernel: Kernel): Kernel {
-  return (ctx, inputs, attrs, node) => kernel(ctx, inputs.map((t) => (t?.quant ? dequantized(ctx, t) : t)), attrs, node);
+  return (ctx, inputs, attrs, node) => {
+    const args = inputs.map((t) => (t?.quant ? dequantized(ctx, t) : t));
+    args[0] = roundedActivations(args[0], inputs[1]?.quant?.act);
+    return kernel(ctx, args, attrs, node);
+  };
 }
 
 /** Each element's scale, as an f32 tensor of the codes' shape. */
@@ -113,7 +142,7 @@ function concatScales(kernel: Kernel, ctx: KernelContext, inputs: Tensor[], attr
   const { axis, group } = resolveQuant(type.quant!, shape);
   if (ax === q.axis || axis !== q.axis || group !== q.group) return undefined;
   const scales = kernel(ctx, inputs.map((t) => ({ dtype: 'f32', shape: scaleShape(t.shape, q.axis, q.group), data: t.quant!.scales })), attrs, node)[0].data;
-  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales) } });
+  return (codes) => ({ dtype: type.dtype, shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales: scales instanceof Float32Array ? scales : Float32Array.from(scales), ...actOf(type.quant) } });
 }
 
 /** Codes and per-element scales back into a quantized tensor of the node's result type. */
@@ -130,7 +159,7 @@ function regroup(node: Node, codes: Tensor, perElement: Tensor): Tensor {
         fail('E505', `${node.op}: element ${i} of the quantized result would share a scale group with elements of another scale`, node.span, 'scale groups must move whole');
   });
   // The kernel's i32 result is already the codes' own array: no copy of every code.
-  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales } };
+  return { dtype: type.dtype, shape: codes.shape, data: codes.data instanceof Int32Array ? codes.data : Int32Array.from(codes.data), quant: { axis, group, scales, ...actOf(type.quant) } };
 }
 
 /** Row `i` along the leading axis of a quantized tensor, as views of its codes and scales. */
@@ -143,6 +172,6 @@ export function quantLeadingSlice(x: Tensor, i: number): Tensor {
     dtype: x.dtype,
     shape,
     data: (x.data as Int32Array).subarray(i * size, (i + 1) * size),
-    quant: { axis: q.axis - 1, group: q.group, scales: q.scales.subarray(i * ssize, (i + 1) * ssize) },
+    quant: { ...q, axis: q.axis - 1, scales: q.scales.subarray(i * ssize, (i + 1) * ssize) },
   };
 }

@@ -51,7 +51,9 @@
  * - Quantized weights (`interp-quant.ts`): codes plus f32 scales; a declared quantized
  *   weight given as floats is quantized on loading; GEMMs (matmul, grouped_matmul and the
  *   fused ops built on them) read the exact dequantized values (`quant.ts` `dequantize`),
- *   widened unchanged in f64 runs; packing ops move codes and scales together.
+ *   widened unchanged in f64 runs; packing ops move codes and scales together. A weight
+ *   with `act=q8` has each GEMM reading it round its activation operand to int8 blocks of
+ *   32 first (`quant.ts` `roundActivationsQ8`).
  *
  * Run-time checks (MoecError): every declared dim bound to a positive integer within its
  * `max` (E505); each input and each weight a `weight` node reads present (E503), with the

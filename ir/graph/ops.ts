@@ -8,6 +8,7 @@
  */
 import { type Dim, DimError, dimEq, dimMul, dimAdd, dimProduct, dimToString, isSym, shapeEq, shapeToString } from '../dims.ts';
 import type { Attrs, AttrValue, Module } from './graph.ts';
+import { ACT_BLOCK } from '../quant.ts';
 import { dtypeText, quantTypeProblem, sameQuant, splitKeepsGroups, withQuant } from '../quant-type.ts';
 import { type DType, type TensorType, isDType, isFloatDType } from '../types.ts';
 import { type EwExpr, EwSyntaxError, maxInput, parseEw } from './elementwise.ts';
@@ -585,7 +586,8 @@ def({
  * the same elements after it. It may be split into chunks (a shared expert's [D, S*F] down
  * projection as S experts [D, F] each) when chunks and scale groups nest: a chunk a whole
  * number of groups, or a group a whole number of chunks (every chunk row then has one
- * scale). Anything else would mix scales within a group.
+ * scale); with `act`, also whole activation blocks of 32. Anything else would mix scales
+ * within a group.
  */
 function reshapedQuant(ctx: InferContext, x: TensorType, shape: Dim[]): TensorType {
   const q = x.quant!;
@@ -603,8 +605,8 @@ function reshapedQuant(ctx: InferContext, x: TensorType, shape: Dim[]): TensorTy
   const len = to[at];
   const split = len !== from[ax];
   if (split && (from[ax] % len !== 0 || !splitKeepsGroups(q, len)))
-    refuse(`splits the reduction axis of ${from[ax]} into chunks of ${len}, which cut its groups of ${q.group}`);
-  return { dtype: x.dtype, shape, quant: { group: q.group, axis: at - to.length } };
+    refuse(`splits the reduction axis of ${from[ax]} into chunks of ${len}, which cut its ${q.act && len % ACT_BLOCK !== 0 ? `act=${q.act} blocks of ${ACT_BLOCK}` : `groups of ${q.group}`}`);
+  return { dtype: x.dtype, shape, quant: { ...q, axis: at - to.length } };
 }
 
 def({
@@ -623,7 +625,7 @@ def({
     if (!x.quant) return [{ dtype: x.dtype, shape }];
     // The reduction axis goes where the permutation puts it.
     const at = perm.indexOf(x.shape.length + x.quant.axis);
-    return [{ dtype: x.dtype, shape, quant: { group: x.quant.group, axis: at - perm.length } }];
+    return [{ dtype: x.dtype, shape, quant: { ...x.quant, axis: at - perm.length } }];
   },
 });
 

@@ -18,6 +18,7 @@
  */
 import type { Dim } from '../dims.ts';
 import type { Attrs, Module } from '../graph/graph.ts';
+import type { ActQuant } from '../quant.ts';
 import type { DType } from '../types.ts';
 import type { AttentionKernel } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
@@ -49,8 +50,10 @@ export interface KBuffer {
    * A quantized weight (dtype i8, i4 or fp8e4m3; exact meaning in `quant.ts`): the f32
    * weight buffer holding its scales, the reduction axis (non-negative) and the group size
    * along it. Kernels dequantize in registers; no dequantized copy exists in memory.
+   * `act` (`TypeQuant.act`, defined in `quant.ts`): the GEMMs (and a router's shared gate)
+   * reading this weight round their activation operand to int8 blocks of 32 first.
    */
-  quant?: { scales: string; axis: number; group: number };
+  quant?: { scales: string; axis: number; group: number; act?: ActQuant };
 }
 
 /**
@@ -145,9 +148,10 @@ export interface Tiling {
    */
   stage?: 'dma';
   /**
-   * Weight panels a grouped GEMM's decode path (T below `sorted_from_tokens`, one row at a
-   * time) reads at once, one memory stream each (the C backend's; on Wasm, the weight columns
-   * of W [N, Kd] its one-row micro-tile covers; absent elsewhere).
+   * Weight panels the decode path reads at once, one memory stream each: a grouped GEMM's (T
+   * below `sorted_from_tokens`, one row at a time) and, on the C backend, a dense GEMM's when
+   * it has one row (the LM head at T = 1). The C backend's; on Wasm, the weight columns of
+   * W [N, Kd] a grouped GEMM's one-row micro-tile covers; absent elsewhere.
    */
   streams?: number;
   /** A quantized weight's decode-path form (see `QuantDecodeForm`); absent for f32 weights. */

@@ -55,7 +55,9 @@
  * - Quantized weights (`KBuffer.quant`): `pack` returns codes with scales, which become the
  *   codes buffer and its f32 scales buffer; a GEMM or router reads the weight as its exact
  *   dequantized values (`quant.ts` `dequantize`: code × scale of its group, in f32;
- *   widened unchanged in f64 runs), then computes as above.
+ *   widened unchanged in f64 runs), then computes as above. A weight with `act=q8` has
+ *   the GEMM's (or the router's) activation operand rounded to int8 blocks first, every
+ *   row of it, with the graph interpreter's `roundedActivations` (quant.ts defines it).
  * Data errors (an expert index outside -1..E-1, a slot routed twice) are E505, as in the
  * graph interpreter; a program that cannot run although it verified is a bug: a plain Error.
  */
@@ -68,6 +70,7 @@ import type { Node } from '../graph/graph.ts';
 import { interpretFunc } from '../graph/interp.ts';
 import { type FloatArray, type KernelContext, KERNELS, unaryLoop } from '../graph/interp-kernels.ts';
 import { FUSED_KERNELS } from '../graph/interp-fused.ts';
+import { roundedActivations } from '../graph/interp-quant.ts';
 import type { DispatchKernel, EpCombineKernel, Epilogue, GemmKernel, GroupedGemmKernel, KBuffer, KProgram, LoopStep, MoeAlignKernel, OpKernel, RouterKernel, Step } from './kernel.ts';
 import { verifyKernelIR } from './kverify.ts';
 import { alignsBySorted, bufferResolver, loopSlices } from './walk.ts';
@@ -413,7 +416,8 @@ class KernelRun {
     const run = (op: string, inputs: Tensor[], attrs: Record<string, number | string | boolean>): Tensor[] => KERNELS[op](this.scratch, inputs, attrs, node);
     const x = get(k.x).t;
     const w = this.weight(k.w, get);
-    const logits = run('matmul', k.bias ? [x, w, get(k.bias).t] : [x, w], { transpose_b: true })[0];
+    const xw = this.activations(x, k.w);
+    const logits = run('matmul', k.bias ? [xw, w, get(k.bias).t] : [xw, w], { transpose_b: true })[0];
     const scores = k.score === 'softmax' ? run('softmax', [logits], { axis: -1 })[0] : k.score === 'sigmoid' ? run('sigmoid', [logits], {})[0] : logits;
     const selectOn = k.selectBias ? run('add', [scores, get(k.selectBias).t], {})[0] : scores;
     const sel = k.select;
@@ -425,7 +429,7 @@ class KernelRun {
     if (k.postSoftmax) weights = run('softmax', [weights], { axis: -1 })[0];
     if (k.normalize) weights = run('div', [weights, run('sum', [weights], { axis: -1, keepdim: true })[0]], {})[0];
     const kept = k.capacityFactor !== undefined ? run('route_capacity', [chosen], { experts: k.experts, capacity_factor: k.capacityFactor })[0] : chosen;
-    const gate = k.sharedGate ? run('sigmoid', [run('matmul', [x, this.weight(k.sharedGate, get)], { transpose_b: true })[0]], {})[0] : null;
+    const gate = k.sharedGate ? run('sigmoid', [run('matmul', [this.activations(x, k.sharedGate), this.weight(k.sharedGate, get)], { transpose_b: true })[0]], {})[0] : null;
     const idx = get(k.indices);
     const wts = get(k.weights);
     const tokens = x.shape[0];
@@ -472,7 +476,7 @@ class KernelRun {
   }
 
   private groupedGemm(k: GroupedGemmKernel, get: (name: string) => Buf): void {
-    const a = get(k.a).t;
+    const a = this.activations(get(k.a).t, k.w);
     const w = this.weight(k.w, get);
     const idx = get(k.indices).t.data as Int32Array;
     const out = get(k.out);
@@ -538,7 +542,7 @@ class KernelRun {
   }
 
   private gemm(k: GemmKernel, get: (name: string) => Buf): void {
-    const a = get(k.a).t;
+    const a = this.activations(get(k.a).t, k.w);
     const w = this.weight(k.w, get);
     const out = get(k.out);
     const kd = a.shape[a.shape.length - 1];
@@ -549,6 +553,16 @@ class KernelRun {
       const y = rowOp.row(r, 0);
       for (let j = 0; j < n; j++) put(out, r * n + j, y[j]);
     }
+  }
+
+  /**
+   * A GEMM's activation operand as it multiplies the weight `w`: rounded to int8 blocks
+   * row by row where `w` says act=q8 (`roundedActivations`, the graph interpreter's), else
+   * as it is. Every row is rounded, read or not: rows are independent, and padding rows
+   * (NaN poison) stay NaN and unread.
+   */
+  private activations(a: Tensor, w: string): Tensor {
+    return roundedActivations(a, this.buffers.get(w)?.quant?.act);
   }
 
   /**

@@ -19,6 +19,7 @@ import type { AttrValue, Attrs } from '../graph/graph.ts';
 import { type AttentionKernel, type AttentionSchedule, MLA_SCHEDULE_FORMS } from './attention.ts';
 import type { MlaAttentionKernel } from './mla.ts';
 import { KERNELS } from '../graph/interp-kernels.ts';
+import { ACT_QUANTS, type ActQuant } from '../quant.ts';
 import { ACT_FNS, BUFFER_KINDS, type DispatchKernel, type EpCombineKernel, type EpPlacement, EXCHANGE_PHASES, type ExchangePhase, type MicroBatch, type Epilogue, GLU_FNS, GLU_LAYOUTS, type GroupedGemmKernel, type KBuffer, type KProgram, type Kernel, type KernelThreads, type LoopStep, type MoeAlignKernel, type OpKernel, QUANT_DECODE_FORMS, type RouterKernel, type Step, type Tiling, VECTOR_KINDS } from './kernel.ts';
 import { GRAPH_SECTION, KERNEL_IR_VERSION, TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, resolveAttrs } from '../graph/ops.ts';
@@ -72,6 +73,9 @@ interface Entry<T> {
   key: Tok;
 }
 
+/** How a quantized weight buffer's `quant(...)` is written. */
+const QUANT_HINT = 'write quant(scales=NAME, axis=N, group=N), with act=q8 last where the GEMMs round their activations';
+
 class KernelParser extends TextReader {
   constructor(text: string, end: number, path: string) {
     super(text, path, { lex: { punct: PUNCT, words: [HEADER_WORD], end }, quantTypes: false, eof: `the '${GRAPH_SECTION}' section` });
@@ -79,7 +83,7 @@ class KernelParser extends TextReader {
 
   /** `key=` */
   private expectKey(key: string): void {
-    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${this.describe(this.tok)}`, 'write quant(scales=NAME, axis=N, group=N)');
+    if (this.tok.kind !== 'name' || this.tok.text !== key) this.error(`expected ${key}=, found ${this.describe(this.tok)}`, QUANT_HINT);
     this.next();
     this.expect('=', `after ${key}`);
   }
@@ -195,7 +199,7 @@ class KernelParser extends TextReader {
     const b: KBuffer = { name, dtype: type.dtype, shape: type.shape, kind: this.word(BUFFER_KINDS, 'a buffer kind') };
     if (this.tok.kind === 'name' && this.tok.text === 'quant') {
       this.next();
-      this.expect('(', 'after quant', 'write quant(scales=NAME, axis=N, group=N)');
+      this.expect('(', 'after quant', QUANT_HINT);
       this.expectKey('scales');
       const scales = this.name('the scales buffer');
       this.expect(',', 'after the scales buffer');
@@ -204,8 +208,15 @@ class KernelParser extends TextReader {
       this.expect(',', 'after the axis');
       this.expectKey('group');
       const group = this.integer('the group size');
-      this.expect(')', 'to close quant(...)');
       b.quant = { scales, axis, group };
+      // `act=q8` (optional, last): the GEMMs reading this weight round their activations (quant.ts).
+      if (this.accept(',')) {
+        this.expectKey('act');
+        const act = this.name('the activation rounding');
+        if (!ACT_QUANTS.includes(act as ActQuant)) this.error(`act=${act}: no such activation rounding`, `act takes ${ACT_QUANTS.join(', ')}`);
+        b.quant.act = act as ActQuant;
+      }
+      this.expect(')', 'to close quant(...)');
     }
     if (this.isWord('part')) {
       this.next();

@@ -15,6 +15,7 @@
  *     buffer w_in: f32[8, 256, 64] weight
  *     buffer idx: i32[T, 2] temp @0 +(64*T)
  *     buffer w_q: i4[8, 256, 64] weight quant(scales=w_q.scales, axis=2, group=32)
+ *     buffer w_a: i8[8, 256, 64] weight quant(scales=w_a.scales, axis=2, group=32, act=q8)
  *
  *     router(x=x, w=router) -> (indices=idx, weights=rw) {experts=8, k=2, score="softmax", select="topk", post_softmax=false, normalize=true, scale=1, shared=0}
  *     moe_align(indices=idx) -> (sorted=sorted, block_expert=be, count=cnt) {experts=8, k=2, block=16}
@@ -155,7 +156,7 @@ export function formatBytes(n: number): string {
 /** `buffer idx: i32[T, 2] temp @0 +2048` */
 export function printBuffer(b: KBuffer): string {
   let s = `buffer ${printName(b.name)}: ${printType({ dtype: b.dtype, shape: b.shape })} ${b.kind}`;
-  if (b.quant) s += ` quant(scales=${printName(b.quant.scales)}, axis=${b.quant.axis}, group=${b.quant.group})`;
+  if (b.quant) s += ` quant(scales=${printName(b.quant.scales)}, axis=${b.quant.axis}, group=${b.quant.group}${b.quant.act ? `, act=${b.quant.act}` : ''})`;
   if (b.part !== undefined) s += ` part ${b.part}`;
   if (b.offset !== undefined) s += ` @${printPlanned(b.offset)}`;
   if (b.bytes !== undefined) s += ` +${printPlanned(b.bytes)}`;

@@ -11,7 +11,9 @@
  *     weight (dtype i8, i4, fp8e4m3) has `quant(scales=.., axis=.., group=..)` and nothing
  *     else does: the axis within its rank, a positive group, an even last axis for i4, and
  *     a scales buffer declared as an f32 weight of the weight's shape with that axis
- *     replaced by ceil(size / group). Only GEMM weight roles (w, shared_gate) read it.
+ *     replaced by ceil(size / group); `act=q8` only where the graph type allows it (i8 in
+ *     groups of 32, 64 or 128, a reduction length a multiple of 32: `actProblem`). Only GEMM
+ *     weight roles (w, shared_gate) read it.
  *  2. Inputs and outputs: each names a declared buffer of kind `input` (resp. `output`),
  *     and every input (output) buffer is named by exactly one of them.
  *  3. Pack: a function of the module without parameters whose results are named after the
@@ -32,7 +34,7 @@
  *     min_elems positive, a `threads` workgroup a power of two; the micro-tile divides the
  *     tile (m % mr, n % nr), nr even under a glu on the C backend's vector kinds, the
  *     tile's vector a whole number of the program `isa`'s lanes, `rows` whole micro-tiles
- *     (a grouped GEMM's = m), `streams` only on a grouped GEMM, `stage` only with `kc`,
+ *     (a grouped GEMM's = m), `streams` only on a GEMM (grouped or dense), `stage` only with `kc`,
  *     `qdecode` only on a GEMM with a quantized weight, `prefetch` only with
  *     `qdecode="group_sum"`.
  *  6. Loops: a positive count; slices of declared buffers whose leading dim is the count; a
@@ -56,7 +58,7 @@ import { TILE_SCHEDULE_KEYS } from './kprint.ts';
 import { OpError, getOp, inferOp } from '../graph/ops.ts';
 import { printType } from '../graph/print.ts';
 import { isQuantDType } from '../quant.ts';
-import { resolveQuant } from '../quant-type.ts';
+import { actProblem, resolveQuant } from '../quant-type.ts';
 import { type DType, type TensorType, dtypeBytes, isDType, isFloatDType } from '../types.ts';
 import { verify } from '../graph/verify.ts';
 import { loopSlices } from './walk.ts';
@@ -313,7 +315,7 @@ function checkPack(p: KProgram, scope: Map<string, BufInfo>, slices: Set<string>
     else if (r.value && (r.value.type.dtype !== b.dtype || !shapeEq(r.value.type.shape, packedShape(p, b))))
       report(`pack: func ${f.name} returns ${r.name} as ${typeStr(r.value.type)}, but the buffer is ${typeStr(b)}`);
     else if (r.value && !packedQuantMatches(r.value.type, b))
-      report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}` : 'not quantized'}`);
+      report(`pack: func ${f.name} returns ${r.name} as ${printType(r.value.type)}, but the buffer is ${b.quant ? `quantized along axis ${b.quant.axis} in groups of ${b.quant.group}${b.quant.act ? `, act=${b.quant.act}` : ''}` : 'not quantized'}`);
   }
   // A quantized weight's scales come with its codes (`packedBuffers`): pack returns the pair as one value.
   const scales = new Set([...scope.values()].flatMap((b) => (b.quant ? [b.quant.scales] : [])));
@@ -325,7 +327,7 @@ function packedQuantMatches(t: TensorType, b: BufInfo): boolean {
   if (!t.quant || !b.quant) return !t.quant && !b.quant;
   if (t.shape.some(isSym)) return true; // reported elsewhere: weights have constant sizes
   const r = resolveQuant(t.quant, t.shape as number[]);
-  return r.axis === b.quant.axis && r.group === b.quant.group;
+  return r.axis === b.quant.axis && r.group === b.quant.group && t.quant.act === b.quant.act;
 }
 
 /**
@@ -346,6 +348,8 @@ function checkQuantBuffer(p: KProgram, b: KBuffer, report: (m: string) => void):
   if (!(Number.isInteger(q.group) && q.group >= 1)) return report(`${where}: quant group ${q.group} is not a positive whole number`);
   const last = b.shape[b.shape.length - 1];
   if (b.dtype === 'i4' && typeof last === 'number' && last % 2 !== 0) report(`${where}: i4 codes pack two per byte along the last axis, which is ${last} (odd)`);
+  const act = q.act && actProblem(b, { group: q.group, axis: q.axis - b.shape.length, act: q.act });
+  if (act) report(`${where}: ${act.message}`);
   const s = p.buffers.find((x) => x.name === q.scales);
   if (!s) return report(`${where}: its scales buffer ${q.scales} is not declared`);
   if (s.dtype !== 'f32' || s.kind !== 'weight') report(`${where}: its scales ${s.name} are ${typeStr(s)} ${s.kind}, expected an f32 weight`);
@@ -422,8 +426,8 @@ class StepChecker {
         // A quantized slice is declared, with the stacked scales sliced alongside it.
         const sq = declared?.quant;
         const pair = l.slices.find((x) => x.stacked === st.quant!.scales);
-        if (!sq || sq.axis !== st.quant.axis - 1 || sq.group !== st.quant.group || !pair || pair.slice !== sq.scales)
-          this.report(`${where}: ${s.slice} slices the quantized ${s.stacked}, so it must be declared quantized along axis ${st.quant.axis - 1} in groups of ${st.quant.group}, with ${st.quant.scales} sliced to its scales`);
+        if (!sq || sq.axis !== st.quant.axis - 1 || sq.group !== st.quant.group || sq.act !== st.quant.act || !pair || pair.slice !== sq.scales)
+          this.report(`${where}: ${s.slice} slices the quantized ${s.stacked}, so it must be declared quantized along axis ${st.quant.axis - 1} in groups of ${st.quant.group}${st.quant.act ? ` with act=${st.quant.act}` : ''}, with ${st.quant.scales} sliced to its scales`);
         else view.quant = sq;
       }
       if (names.has(s.slice)) this.report(`${where}: the slice name ${s.slice} is given twice`);
@@ -592,7 +596,7 @@ class KernelCheck {
     const lanes = this.c.isa && VECTOR_LANES[this.c.isa];
     if (lanes !== undefined && t.vector % lanes !== 0) this.bad(`tile vector = ${t.vector} is not a whole number of ${this.c.isa}'s ${lanes} lanes`);
     if (t.rows !== undefined && t.rows % t.mr !== 0) this.bad(`tile rows = ${t.rows} is not a whole number of mr = ${t.mr} rows`);
-    if (t.streams !== undefined && k.kind !== 'grouped_gemm') this.bad('tile streams is for a grouped GEMM\'s decode path only');
+    if (t.streams !== undefined && k.kind !== 'grouped_gemm' && k.kind !== 'gemm') this.bad('tile streams is for a GEMM\'s decode path only');
     if (t.pass !== undefined && (k.kind !== 'grouped_gemm' || t.pass % t.m !== 0)) this.bad(`tile pass = ${t.pass} is for a grouped GEMM, in whole padding blocks of m = ${t.m} rows`);
     if (t.rows !== undefined && k.kind === 'grouped_gemm' && t.rows !== t.m) this.bad(`tile rows = ${t.rows}: a grouped GEMM passes over one padding block of m = ${t.m} rows`);
     if (t.stage !== undefined && t.kc === undefined) this.bad(`tile stage = ${t.stage} stages kc-deep chunks, but the tile has no kc`);

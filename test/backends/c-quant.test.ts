@@ -239,7 +239,7 @@ describe('C backend, quantized weights', () => {
       const { m, p } = compileQ('qwen-moe.moe', 'i8', target, { D: 256, F: 128 }, 64);
       const source = renderC(p, loadTarget(target)).source;
       expect(source).toMatch(/moec_dequant_i8_\d+\(panel, g->ws \+ \(\(size_t\)e/);
-      // The direct one-row kernel (a dense GEMM at T = 1: the LM head) prefetches its panel stream as the decode path does.
+      // The direct one-row kernel (a pass's one-row tile; T = 1 of a dense GEMM narrower than a decode window) prefetches its panel stream as the decode path does.
       const direct = /static void moec_micro_i8_1x\d+\(const float \*const \*a, int koff[\s\S]*?\n}\n/.exec(source)![0];
       expect(direct).toContain('_mm_prefetch((const char *)(b + MOEC_QPREFETCH), _MM_HINT_T0);');
       await expectParity(m, p, target, [1, 16, 64]);

@@ -157,6 +157,10 @@ class CRenderer {
   private readonly kernels: Array<Record<string, unknown>> = [];
   private readonly kernelList: string[] = [];
   private readonly micros = new Map<string, Record<string, unknown>>();
+  /** W8A8 micro-kernels by `${mr}x${w}`. */
+  /** Some kernel rounds activations to int8 (W8A8): the a8 helpers are emitted (a8.c.hbs). */
+  private a8Helpers = false;
+  private readonly a8Micros = new Map<string, { mr: number; w: number; cg: number; w16: number; vnni?: boolean }>();
   private readonly math: Record<string, boolean> = {};
   /** The program looks token ids up (an embedding): forward has the error code for a bad id. */
   private tokenIds = false;
@@ -248,7 +252,7 @@ class CRenderer {
 
   /**
    * Registers the micro-kernel of `mr` rows × `w` columns (for `q` codes). A one-row kernel's
-   * several-panel decode form comes from the grouped GEMM that runs it (`decode`: its panel
+   * several-panel decode form comes from the GEMMs that run it (`decode`: their tile's panel
    * streams and, quantized, its scale form and prefetch): the first to ask sets it, and
    * another asking for a different form is refused (one function).
    */
@@ -258,7 +262,7 @@ class CRenderer {
     const old = this.micros.get(key);
     if (old) {
       if (decode && old.decodeForm === undefined) Object.assign(old, decodeView(decode, old.simd !== undefined));
-      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two grouped GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
+      else if (decode && JSON.stringify(old.decodeForm) !== JSON.stringify(decode)) fail('E701', `two GEMMs decode ${q ?? 'f32'} weights ${w} columns wide in different forms`, undefined, 'tile the program again: the tiler gives every one the same form');
       return name;
     }
     const isa = this.isa;
@@ -278,7 +282,7 @@ class CRenderer {
           }
         : {}),
       // A one-row micro-kernel (decode) also comes in a several-panel form (more memory
-      // streams), in the form its grouped GEMM's tile names.
+      // streams), in the form its GEMMs' tiles name.
       stream: false,
       ...(decode ? decodeView(decode, simd !== undefined) : {}),
       accs: (mr * w) / lanes,
@@ -286,6 +290,43 @@ class CRenderer {
       vecs: Array.from({ length: w / lanes }, (_, v) => ({ v, off: v * lanes, boff: q ? v * vectorCodeBytes(q, lanes) : 0 })),
     });
     return name;
+  }
+
+  /**
+   * Whether GEMM `k` rounds its activations to int8 (its i8 weight says `act=q8`, W8A8): then
+   * its view uses the a8 kernels (a8.c.hbs). Checked here: what those kernels assume.
+   */
+  private actQuant(k: GemmKernel | GroupedGemmKernel, group: number, kd: number, kc: number): boolean {
+    const b = this.bufs.get(k.w)!.buf;
+    if (this.actOf(k.w) === undefined) return false;
+    this.a8Helpers = true;
+    if (b.dtype !== 'i8' || ![32, 64, 128].includes(group) || kd % 32 !== 0 || kc % 32 !== 0 || staged(k))
+      fail('E701', `the C backend rounds activations to int8 only for i8 weights in groups of 32, 64 or 128 (not per channel) over a depth (and depth chunk) that is a multiple of 32, not staged by DMA: ${k.w} is ${b.dtype} in groups of ${group}, depth ${kd}, chunk ${kc}`, undefined, 'quantize with --quantize w8a8 (i8, groups of 32) a model whose GEMM depths are multiples of 32');
+    return true;
+  }
+
+  /** The activation rounding (`act`) of weight `name` (a loop slice: its stacked buffer's). */
+  private actOf(name: string): 'q8' | undefined {
+    const stacked = this.stackedOf.get(name);
+    return this.bufs.get(name)?.buf.quant?.act ?? (stacked ? this.bufs.get(stacked)?.buf.quant?.act : undefined);
+  }
+
+  /** Registers the W8A8 micro-kernel of `mr` rows x `w` columns (a8.c.hbs). */
+  private a8Micro(mr: number, w: number): string {
+    const key = `${mr}x${w}`;
+    if (!this.a8Micros.has(key)) {
+      // Columns in groups of cg vectors of 8: mr x cg int32 sums plus cg weight vectors within the 16 ymm registers.
+      const vecs = Math.max(1, Math.floor(w / 8));
+      let cg = 1;
+      for (let c = vecs; c >= 1; c--)
+        if (vecs % c === 0 && mr * c + c <= 15) {
+          cg = c;
+          break;
+        }
+      if (w % 8 !== 0) cg = 1;
+      this.a8Micros.set(key, { mr, w, cg: w % 8 === 0 ? cg : 0, w16: Math.floor(w / 16) });
+    }
+    return `moec_a8_micro_${key}`;
   }
 
   /** The chunk decoder of `q` codes `w` columns wide (emitted with the one-row kernel, which every quantized GEMM has). */
@@ -383,6 +424,8 @@ class CRenderer {
       kernelCount: this.kernels.length,
       kernelFns: this.kernels.map((k) => k.fn),
       micros: [...this.micros.values()],
+      a8: this.a8Helpers,
+      a8Micros: [...this.a8Micros.values()],
       quantHelpers: quantHelpers(this.quantGemm, this.quantRouter, this.isa),
       math,
       ep: p.ep,
@@ -487,7 +530,11 @@ class CRenderer {
     const sq = k.sharedGate ? this.quantOf(k.sharedGate, 1) : undefined;
     for (const x of [q, sq]) if (x) this.quantRouter.add(x.dtype);
     if (!q || (k.sharedGate && !sq)) this.math.logits = true;
-    const logits = (ptr: string, scales: string, qq: typeof q): string => (qq ? `moec_logits_${codeName(qq.dtype)}(x, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(x, ${ptr}, `);
+    const logits = (ptr: string, scales: string, qq: typeof q, x = 'x'): string => (qq ? `moec_logits_${codeName(qq.dtype)}(${x}, ${ptr}, ${scales}, ${qq.group}, ` : `moec_logits(${x}, ${ptr}, `);
+    // A W8A8 router matrix or shared gate (act=q8) reads the token's row rounded to the int8 grid (router.c.hbs, moec_a8_row).
+    const routerAct = this.actOf(k.w) !== undefined;
+    const sharedAct = k.sharedGate !== undefined && this.actOf(k.sharedGate) !== undefined;
+    if (routerAct || sharedAct) this.a8Helpers = true;
     const args = [
       { field: 'x', expr: this.v(k.x) },
       { field: 'w', expr: this.v(k.w) },
@@ -508,10 +555,12 @@ class CRenderer {
       d,
       wType: q ? codeCType(q.dtype) : undefined,
       sharedType: sq ? codeCType(sq.dtype) : undefined,
-      logits: logits('g->w', 'g->ws', q),
+      logits: logits('g->w', 'g->ws', q, routerAct ? 'rx' : 'x'),
+      roundX: routerAct || sharedAct,
       // f32 logits a block of tokens at a time (moec_logits_tokens), the block's logits on the stack
       blockLogits: !q && k.experts <= MAX_BLOCK_LOGIT_EXPERTS,
-      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq),
+      sharedLogits: logits('g->shared_gate', 'g->shared_gate_scales', sq, sharedAct ? 'rx' : 'x'),
+      sharedAct,
       cols: k.k + k.shared,
       score: k.score,
       softmax: k.score === 'softmax',
@@ -612,7 +661,11 @@ class CRenderer {
     // Quantized, a pass of several row tiles decodes each weight chunk once to f32 and runs the f32
     // kernels over it (qmicro.c.hbs, moec_dequant_*): the same bits, without a decode per tile.
     // Not where a pass is one tile, nor where the chunk is staged through a scratchpad by DMA.
-    const dequant = q && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
+    const a8 = q && this.actQuant(k, q.group, spec.kd, tile.kc) ? { rows: Array.from({ length: mr }, (_, i) => this.a8Micro(i + 1, w)) } : undefined;
+    // The VNNI form (a8.c.hbs): an AVX-512 build, whole 16-column vectors, every tile's int32 sums and weights within the 32 zmm registers.
+    const vnni = a8 && this.isa?.lanes === 16 && w % 16 === 0 && mr * (w / 16) + w / 16 <= 30;
+    if (vnni) for (let i = 1; i <= mr; i++) this.a8Micros.get(`${i}x${w}`)!.vnni = true;
+    const dequant = q && !a8 && tile.rows > mr && !staged(k) ? { micros: Array.from({ length: mr }, (_, i) => this.micro(i + 1, w)), fn: this.dequantFn(q.dtype, w) } : undefined;
     const fields = {
       kc: tile.kc,
       group: tile.panels,
@@ -632,6 +685,9 @@ class CRenderer {
       microRows,
       microArgs: q ? `const float *const *, int, const ${codeCType(q.dtype)} *, const float *, int, int, float *, int` : F32_MICRO_ARGS,
       dequant,
+      a8: !!a8,
+      a8Rows: a8?.rows,
+      a8VRows: vnni ? a8!.rows.map((n) => n.replace('moec_a8_micro_', 'moec_a8v_micro_')) : undefined,
       f32MicroArgs: F32_MICRO_ARGS,
       biases: ep.biases.map((b) => b.field),
       epilogue: ep.steps,
@@ -646,10 +702,8 @@ class CRenderer {
     const { ep, fields } = this.gemmCommon(k);
     const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
     const tile = cTiling(k);
-    if (tile.streams === undefined || (q && tile.qdecode === undefined))
-      fail('E701', `the grouped GEMM writing ${k.out} has no decode path in its tile (${tile.streams === undefined ? 'streams' : 'qdecode'})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
-    const decode: DecodePath = q ? { streams: tile.streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams: tile.streams };
-    this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
+    if (tile.streams === undefined) this.noDecodePath(k, 'streams');
+    const decode = this.decodePath(k, fields);
     const args = [
       { field: 'a', expr: this.v(k.a) },
       { field: 'w', expr: this.v(k.w) },
@@ -668,8 +722,7 @@ class CRenderer {
       ...fields,
       grouped: true,
       blockRows: tile.rows,
-      streams: tile.streams,
-      streamsWord: countWord(tile.streams),
+      ...decode,
       summaryLine: `grouped GEMM ${fields.kd} -> ${fields.n}${k.gather ? ', rows gathered from tokens' : ''}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.gather ? 'token rows gathered through the sorted slots' : 'rows in sorted order'})`,
       block: align.block,
@@ -682,14 +735,42 @@ class CRenderer {
     return [view, args];
   }
 
+  /**
+   * The decode path of a GEMM whose tile has `streams`: registers the one-row kernel's
+   * several-panel form the tile names (unless `stream` is false: a dense GEMM of fewer panels
+   * than streams, which goes panel by panel) and returns the template fields (`streams`, its
+   * word). The tile decides; this only refuses a quantized tile that leaves the scale form open.
+   */
+  private decodePath(k: GemmKernel | GroupedGemmKernel, fields: Record<string, unknown>, stream = true): { streams: number; streamsWord: string } {
+    const tile = cTiling(k);
+    const q = fields.quant as { dtype: QuantDType } | undefined;
+    const streams = tile.streams!;
+    if (q && tile.qdecode === undefined) this.noDecodePath(k, 'qdecode');
+    const decode: DecodePath = q ? { streams, qdecode: tile.qdecode, prefetch: tile.prefetch } : { streams };
+    if (stream) this.micro(1, fields.w as number, q?.dtype, fields.span as number, decode);
+    return { streams, streamsWord: countWord(streams) };
+  }
+
+  private noDecodePath(k: GemmKernel | GroupedGemmKernel, field: 'streams' | 'qdecode'): never {
+    const what = k.kind === 'grouped_gemm' ? 'grouped GEMM' : 'GEMM';
+    fail('E701', `the ${what} writing ${k.out} has no decode path in its tile (${field})`, undefined, 'run the tile pass for a C target: it records streams and, for quantized weights, qdecode');
+  }
+
   private dense(k: GemmKernel): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
     const { ep, fields } = this.gemmCommon(k);
     const aShape = this.shape(k.a);
     const q = fields.quant as { scales: string } | undefined;
     const args = [{ field: 'a', expr: this.v(k.a) }, { field: 'w', expr: this.v(k.w) }, ...(q ? [{ field: 'ws', expr: this.v(q.scales) }] : []), ...ep.biases, { field: 'out', expr: this.v(k.out) }, { field: 'rows', expr: `(int)(${cElems(aShape.slice(0, -1), 'T')})` }];
+    // One row (the LM head at T = 1) takes the decode path where the tile has one (older kernel
+    // IR may not): windows of `streams` panels where the GEMM has that many, else panel by panel.
+    const streams = cTiling(k).streams;
+    const streamWindow = streams !== undefined && (fields.panels as number) >= streams;
+    const decode = streams === undefined ? undefined : this.decodePath(k, fields, streamWindow);
     const view = {
       ...fields,
       dense: true,
+      ...decode,
+      streamWindow,
       rowsPer: cTiling(k).rows,
       summaryLine: `GEMM ${fields.kd} -> ${fields.n}, epilogue ${ep.text}, tile ${fields.mr}x${fields.w}`,
       summary: `(${k.a} x ${k.w})`,

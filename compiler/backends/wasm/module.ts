@@ -26,6 +26,7 @@ import { buildOp, checkOp } from './ops.ts';
 import { buildRouter, routerScratchBytes } from './router.ts';
 import { singleChipOnly } from '../../../ir/kernel/ep.ts';
 import { refuseInputCaches } from '../state-caches.ts';
+import { refuseRoundedActivations } from '../cannot-run.ts';
 import { attentionScratchBytes, attentionSharedBytes, buildAttention } from './attention.ts';
 import { buildMla, mlaScratchBytes, mlaSharedBytes } from './mla.ts';
 
@@ -137,6 +138,7 @@ export function buildModule(p: KProgram, target: TargetCaps, opts: BuildOptions 
   singleChipOnly(p, 'wasm');
   checkSupported(p, p.steps);
   refuseInputCaches(p, 'wasm');
+  refuseRoundedActivations(p, 'wasm');
   const shapes = programShapes(p);
   const maxThreads = Math.max(1, Math.floor(opts.threads ?? 1));
   const perThread = scratchBytes(shapes, p.steps);

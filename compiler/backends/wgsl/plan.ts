@@ -46,7 +46,7 @@ import { axisOpShader, groupTopkShader, topkShader } from './axis-ops.ts';
 import { combineShader, dispatchShader, embeddingShader, gatherShader, groupedMatmulShader, ropeShader, routingShader } from './decoder.ts';
 import { ropeGeometry } from '../../../ir/graph/rope-geometry.ts';
 import { ropeFrequencies } from '../../../ir/graph/interp-attention.ts';
-import { cannotRun } from '../cannot-run.ts';
+import { cannotRun, refuseRoundedActivations } from '../cannot-run.ts';
 import { refuseInputCaches } from '../state-caches.ts';
 import { type AttentionKernel, CONTEXT_DIM } from '../../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
@@ -173,6 +173,7 @@ export function planWgsl(p: KProgram, target: TargetCaps): WgslPlan {
   if (p.arenaBytes === undefined || p.maxTokens === undefined) throw new Error('wgsl: the program is not planned (run the pipeline to plan-memory)');
   singleChipOnly(p, 'WGSL');
   refuseInputCaches(p, 'WGSL');
+  refuseRoundedActivations(p, 'wgsl');
   programVectorKind(p, target);
   const maxB = { T: p.maxTokens };
   const byName = new Map(p.buffers.map((b) => [b.name, b]));

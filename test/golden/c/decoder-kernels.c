@@ -326,20 +326,29 @@ typedef struct {
 
 static void k4_rope_work(const void *arg, int part, int parts) {
   const k4_rope_args *g = (const k4_rope_args *)arg;
+  /* cos and sin of the row's position, computed once for its 2 heads (the same numbers for each) */
+  double cs[2] = {0}, sn[2] = {0};
+  size_t last = (size_t)-1;
   int lo, hi, r, i, j;
   moec_split((int)g->rows, part, parts, &lo, &hi);
   for (r = lo; r < hi; r++) {
     const float *x = g->x + (size_t)r * 8;
     float *o = g->out + (size_t)r * 8;
-    const double p = (double)(g->pos0 + (size_t)r / 2);
+    const size_t pos = g->pos0 + (size_t)r / 2;
+    if (pos != last) {
+      for (i = 0; i < 2; i++) {
+        const double angle = (double)pos * k4_rope_freq[i];
+        cs[i] = cos(angle) * 1.3465735902799727;
+        sn[i] = sin(angle) * 1.3465735902799727;
+      }
+      last = pos;
+    }
     for (j = 4; j < 8; j++) o[j] = x[j];
     for (i = 0; i < 2; i++) {
-      const double angle = p * k4_rope_freq[i];
-      const double c = cos(angle) * 1.3465735902799727, s = sin(angle) * 1.3465735902799727;
       const int a = i * 2, b = a + 1;
       const double x1 = x[a], x2 = x[b];
-      o[a] = (float)(x1 * c - x2 * s);
-      o[b] = (float)(x2 * c + x1 * s);
+      o[a] = (float)(x1 * cs[i] - x2 * sn[i]);
+      o[b] = (float)(x2 * cs[i] + x1 * sn[i]);
     }
   }
 }

@@ -387,6 +387,52 @@ static void moec_micro_1x24(const float *const *a, int koff, const float *panel,
 }
 
 /*
+ * Decode: one row against four panels at once, c[j][v] = sum_k a[0][k] * panel_j[k][v] with
+ * panel_j = panel + j * stride. One row does little arithmetic per weight, so the weights'
+ * bandwidth is the limit, and four streams keep more of memory's requests in flight than one.
+ */
+static void moec_micro_1x24_x4(const float *const *a, const float *panel, size_t stride, int kd, float *c) {
+#if MOEC_SIMD
+  __m256 c0_0 = _mm256_setzero_ps(), c0_1 = _mm256_setzero_ps(), c0_2 = _mm256_setzero_ps();
+  __m256 c1_0 = _mm256_setzero_ps(), c1_1 = _mm256_setzero_ps(), c1_2 = _mm256_setzero_ps();
+  __m256 c2_0 = _mm256_setzero_ps(), c2_1 = _mm256_setzero_ps(), c2_2 = _mm256_setzero_ps();
+  __m256 c3_0 = _mm256_setzero_ps(), c3_1 = _mm256_setzero_ps(), c3_2 = _mm256_setzero_ps();
+  const float *a0 = a[0];
+  int k;
+  for (k = 0; k < kd; k++) {
+    const __m256 x = _mm256_set1_ps(a0[k]);
+    c0_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 24 + 0), c0_0);
+    c0_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 24 + 8), c0_1);
+    c0_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 0 * stride + (size_t)k * 24 + 16), c0_2);
+    c1_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 24 + 0), c1_0);
+    c1_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 24 + 8), c1_1);
+    c1_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 1 * stride + (size_t)k * 24 + 16), c1_2);
+    c2_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 24 + 0), c2_0);
+    c2_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 24 + 8), c2_1);
+    c2_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 2 * stride + (size_t)k * 24 + 16), c2_2);
+    c3_0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 24 + 0), c3_0);
+    c3_1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 24 + 8), c3_1);
+    c3_2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(panel + 3 * stride + (size_t)k * 24 + 16), c3_2);
+  }
+  _mm256_storeu_ps(c + 0 * 24 + 0, c0_0);
+  _mm256_storeu_ps(c + 0 * 24 + 8, c0_1);
+  _mm256_storeu_ps(c + 0 * 24 + 16, c0_2);
+  _mm256_storeu_ps(c + 1 * 24 + 0, c1_0);
+  _mm256_storeu_ps(c + 1 * 24 + 8, c1_1);
+  _mm256_storeu_ps(c + 1 * 24 + 16, c1_2);
+  _mm256_storeu_ps(c + 2 * 24 + 0, c2_0);
+  _mm256_storeu_ps(c + 2 * 24 + 8, c2_1);
+  _mm256_storeu_ps(c + 2 * 24 + 16, c2_2);
+  _mm256_storeu_ps(c + 3 * 24 + 0, c3_0);
+  _mm256_storeu_ps(c + 3 * 24 + 8, c3_1);
+  _mm256_storeu_ps(c + 3 * 24 + 16, c3_2);
+#else
+  int j;
+  for (j = 0; j < 4; j++) moec_micro_1x24(a, 0, panel + j * stride, kd, c + j * 24, 0);
+#endif
+}
+
+/*
  * c[r][v] (+)= sum_k a[r][koff + k] * panel[k][v] for k < kd: 2 rows x 24 columns, k in
  * order; `acc` continues sums from an earlier depth chunk, else they start at zero.
  * AVX2 + FMA: 6 accumulator registers, the panel row loaded once per k.
@@ -950,12 +996,26 @@ static void k0_rmsnorm_work(const void *arg, int part, int parts) {
 /*
  * k1_gemm: dense GEMM (dense.0 x dense.packed.gate_up): [rows x 7168] x [7168 x 36864] in panels of 24 columns
  * (1536), 4-row register tiles, epilogue: swiglu (concat). Threads split the panels.
+ * One row (decode, e.g. the LM head at T = 1): four panels at a time through the one-row
+ * kernel's four-stream form, the whole depth at once.
  */
 typedef struct {
   const float *a, *w;
   float *out;
   int rows;
 } k1_gemm_args;
+
+/* The epilogue and the store of row `row` of panel pp: its sums c (24 of them). */
+static void k1_gemm_finish(const k1_gemm_args *g, float *c, int row, int pp) {
+  const int valid = 18432 - pp * 12 < 12 ? 18432 - pp * 12 : 12;
+  float *o = g->out + (size_t)row * 18432 + (size_t)pp * 12;
+  const int e = 0;
+  int v;
+        for (v = 0; v < 12; v++) c[v] = moec_silu(c[v]) * c[12 + v]; /* SwiGLU: gate | up */
+  for (v = 0; v < valid; v++) o[v] = c[v];
+  (void)e;
+  (void)v;
+}
 
 static void k1_gemm_work(const void *arg, int part, int parts) {
   const k1_gemm_args *g = (const k1_gemm_args *)arg;
@@ -964,9 +1024,25 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
   /* The micro-kernels by rows: the last tile of a pass computes only the rows there are. */
   static void (*const micro[4 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x24, moec_micro_2x24, moec_micro_3x24, moec_micro_4x24 };
   const float *a[256];
-  int p0, p1, p, r0, r, v, q, t, i, chunks;
-  const int e = 0;
+  int p0, p1, p, r0, r, q, t, i, chunks;
   moec_split(1536, part, parts, &p0, &p1);
+  if (g->rows == 1) {
+    /* sums of the four panels of a window (one row reads each weight once: no depth chunks, no staging) */
+    float tile[4 * 24];
+    a[0] = g->a;
+    for (p = p0; p < p1;) {
+      /*
+       * The window of four panels from p, moved back to end at the last panel when fewer
+       * remain: every column is summed by the same kernel at any thread count (a quantized
+       * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+       */
+      const int s0 = p < 1536 - 4 ? p : 1536 - 4;
+      const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+      moec_micro_1x24_x4(a, g->w + (size_t)s0 * 172032, 172032, 7168, tile);
+      for (; p < end; p++) k1_gemm_finish(g, tile + (size_t)(p - s0) * 24, 0, p);
+    }
+    return;
+  }
   for (p = p0; p < p1; p += 2) {
     const int np = p1 - p < 2 ? p1 - p : 2;
     for (r0 = 0; r0 < g->rows; r0 += 256) {
@@ -981,21 +1057,10 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
         const float *panel = g->w + (size_t)(p + q) * 172032 + (size_t)kc * 24;
         for (t = 0; t < tiles; t++) micro[rows - t * 4 < 4 ? rows - t * 4 : 4](a + t * 4, kc, panel, kl, acc + ((size_t)q * 256 + t * 4) * 24, kc > 0);
       }
-      for (q = 0; q < np; q++) {
-        const int valid = 18432 - (p + q) * 12 < 12 ? 18432 - (p + q) * 12 : 12;
-        for (r = 0; r < rows; r++) {
-          float *c = acc + ((size_t)q * 256 + r) * 24;
-          float *o = g->out + (size_t)(r0 + r) * 18432 + (size_t)(p + q) * 12;
-          const int pp = p + q;
-        for (v = 0; v < 12; v++) c[v] = moec_silu(c[v]) * c[12 + v]; /* SwiGLU: gate | up */
-          for (v = 0; v < valid; v++) o[v] = c[v];
-          (void)pp;
-        }
-      }
+      for (q = 0; q < np; q++)
+        for (r = 0; r < rows; r++) k1_gemm_finish(g, acc + ((size_t)q * 256 + r) * 24, r0 + r, p + q);
     }
   }
-  (void)e;
-  (void)v;
 }
 
 
@@ -1006,12 +1071,25 @@ static void k1_gemm_work(const void *arg, int part, int parts) {
 /*
  * k2_gemm: dense GEMM (dense.4 x dense.dense.mlp.down): [rows x 18432] x [18432 x 7168] in panels of 24 columns
  * (299), 4-row register tiles, epilogue: none. Threads split the panels.
+ * One row (decode, e.g. the LM head at T = 1): four panels at a time through the one-row
+ * kernel's four-stream form, the whole depth at once.
  */
 typedef struct {
   const float *a, *w;
   float *out;
   int rows;
 } k2_gemm_args;
+
+/* The epilogue and the store of row `row` of panel pp: its sums c (24 of them). */
+static void k2_gemm_finish(const k2_gemm_args *g, float *c, int row, int pp) {
+  const int valid = 7168 - pp * 24 < 24 ? 7168 - pp * 24 : 24;
+  float *o = g->out + (size_t)row * 7168 + (size_t)pp * 24;
+  const int e = 0;
+  int v;
+  for (v = 0; v < valid; v++) o[v] = c[v];
+  (void)e;
+  (void)v;
+}
 
 static void k2_gemm_work(const void *arg, int part, int parts) {
   const k2_gemm_args *g = (const k2_gemm_args *)arg;
@@ -1020,9 +1098,25 @@ static void k2_gemm_work(const void *arg, int part, int parts) {
   /* The micro-kernels by rows: the last tile of a pass computes only the rows there are. */
   static void (*const micro[4 + 1])(const float *const *, int, const float *, int, float *, int) = { NULL, moec_micro_1x24, moec_micro_2x24, moec_micro_3x24, moec_micro_4x24 };
   const float *a[128];
-  int p0, p1, p, r0, r, v, q, t, i, chunks;
-  const int e = 0;
+  int p0, p1, p, r0, r, q, t, i, chunks;
   moec_split(299, part, parts, &p0, &p1);
+  if (g->rows == 1) {
+    /* sums of the four panels of a window (one row reads each weight once: no depth chunks, no staging) */
+    float tile[4 * 24];
+    a[0] = g->a;
+    for (p = p0; p < p1;) {
+      /*
+       * The window of four panels from p, moved back to end at the last panel when fewer
+       * remain: every column is summed by the same kernel at any thread count (a quantized
+       * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+       */
+      const int s0 = p < 299 - 4 ? p : 299 - 4;
+      const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+      moec_micro_1x24_x4(a, g->w + (size_t)s0 * 442368, 442368, 18432, tile);
+      for (; p < end; p++) k2_gemm_finish(g, tile + (size_t)(p - s0) * 24, 0, p);
+    }
+    return;
+  }
   for (p = p0; p < p1; p += 5) {
     const int np = p1 - p < 5 ? p1 - p : 5;
     for (r0 = 0; r0 < g->rows; r0 += 128) {
@@ -1037,20 +1131,10 @@ static void k2_gemm_work(const void *arg, int part, int parts) {
         const float *panel = g->w + (size_t)(p + q) * 442368 + (size_t)kc * 24;
         for (t = 0; t < tiles; t++) micro[rows - t * 4 < 4 ? rows - t * 4 : 4](a + t * 4, kc, panel, kl, acc + ((size_t)q * 128 + t * 4) * 24, kc > 0);
       }
-      for (q = 0; q < np; q++) {
-        const int valid = 7168 - (p + q) * 24 < 24 ? 7168 - (p + q) * 24 : 24;
-        for (r = 0; r < rows; r++) {
-          float *c = acc + ((size_t)q * 128 + r) * 24;
-          float *o = g->out + (size_t)(r0 + r) * 7168 + (size_t)(p + q) * 24;
-          const int pp = p + q;
-          for (v = 0; v < valid; v++) o[v] = c[v];
-          (void)pp;
-        }
-      }
+      for (q = 0; q < np; q++)
+        for (r = 0; r < rows; r++) k2_gemm_finish(g, acc + ((size_t)q * 128 + r) * 24, r0 + r, p + q);
     }
   }
-  (void)e;
-  (void)v;
 }
 
 

@@ -285,7 +285,7 @@ MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
 
 /*
  * Software prefetch, bytes ahead in each panel stream of the one-row kernels (four at once
- * below; one in the direct kernel, a dense GEMM at T = 1 such as the LM head). Quantized panel
+ * below, the decode path of grouped and dense GEMMs; one in the direct kernel). Quantized panel
  * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
  * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
  * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
@@ -723,7 +723,7 @@ static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned c
 
 /*
  * Software prefetch, bytes ahead in each panel stream of the one-row kernels (four at once
- * below; one in the direct kernel, a dense GEMM at T = 1 such as the LM head). Quantized panel
+ * below, the decode path of grouped and dense GEMMs; one in the direct kernel). Quantized panel
  * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
  * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
  * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
