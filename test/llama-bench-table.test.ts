@@ -5,7 +5,7 @@
  * and the weight bytes a decode step reads (bench/llama/bench.ts decodeBytes).
  */
 import { describe, expect, it } from 'vitest';
-import { type LlamaRecord, decodeBytes } from '../bench/llama/bench.ts';
+import { type LlamaRecord, combineRounds, decodeBytes } from '../bench/llama/bench.ts';
 import { formatLlamaTable } from '../bench/llama/readme-table.ts';
 import { BENCH_SIZES } from '../bench/llama/workload.ts';
 
@@ -58,5 +58,19 @@ describe('the llama.cpp section', () => {
     expect(decodeBytes(shapes, s, 'f32', new Set())).toBe(4 * (8 + 80 + (2 * 4 * 16 * 8) / 4 + 64));
     // Quantized: a byte a code and an f32 scale per 32.
     expect(decodeBytes(shapes, s, 'q8', new Set(['lm_head', 'layers.moe.w_gate']))).toBe(4 * 8 + 80 * 1.125 + ((2 * 4 * 16 * 8) / 4) * 1.125 + 4 * 64);
+  });
+});
+
+describe('combineRounds', () => {
+  it('takes each number as the median over the rounds that ran, and keeps a row skipped only when every round was', () => {
+    const row = { impl: 'moec C x86-avx2', precision: 'q8' as const, threads: 2, scheme: 'w8a8' };
+    const got = combineRounds([
+      { ...row, prefillTps: 100, decodeTps: 10, prefillRuns: 2, decodeSteps: 12 },
+      { ...row, skipped: 'failed: the machine hiccuped' },
+      { ...row, prefillTps: 300, decodeTps: 30, prefillRuns: 2, decodeSteps: 12 },
+      { ...row, prefillTps: 200, decodeTps: 5, prefillRuns: 2, decodeSteps: 12 },
+    ]);
+    expect(got).toEqual({ ...row, prefillTps: 200, decodeTps: 10, prefillRuns: 6, decodeSteps: 36, rounds: 3 });
+    expect(combineRounds([{ ...row, skipped: 'no avx512f' }, { ...row, skipped: 'no avx512f' }]).skipped).toBe('no avx512f');
   });
 });

@@ -2,7 +2,8 @@
  * @fileoverview The llama.cpp section of the benchmark (`npm run bench`, or alone:
  * `npm run bench:llama [-- --quick]`): a whole reduced Qwen3-MoE (workload.ts: D = 1024,
  * 4 layers, 32 experts top-4, vocabulary 32000) generating on moec and on llama.cpp
- * (node-llama-cpp), F32 and Q8_0 / moec i8 groups of 32 (the same blocks), 1 and 2 threads:
+ * (node-llama-cpp), F32 and Q8_0 (moec C: w8a8, int8 activations as Q8_0; Wasm and WGSL:
+ * i8g32), 1 and 2 threads:
  * - prefill: T = 256 prompt tokens from an empty cache, tokens/s (median of runs);
  * - decode: single-token steps after a short prompt, tokens/s (median step), the GB/s of
  *   weights a step reads (every weight but the experts', plus K of E experts' and one
@@ -10,10 +11,10 @@
  *   streaming-read limit on as many threads (bench/native.ts);
  * - parity: moec C's and llama.cpp's next-token distributions over a prompt and 8 greedy
  *   tokens (parity.ts), the line printed with the table.
- * moec runs on C (x86-avx2, x86-avx512 where the CPU has it) with the KV cache as state, and
- * on Wasm and WGSL where those backends can run attention (skipped with their reason until
- * then). C's times are wall-clock per call; while its runner is one process per call (it
- * reads the weights each time) the runner's own forward time is recorded beside.
+ * llama.cpp and moec C are measured in ROUNDS rounds, one precision at a time, each row's
+ * numbers the median over its rounds; Wasm and WGSL (reference rows) in the first round.
+ * moec C runs in its persistent runner with the KV cache as state; its times are wall-clock
+ * per call, the runner's own forward time recorded beside.
  * Writes bench/results/llama.json; `npx tsx bench/llama/readme-table.ts` makes the README table of it.
  */
 import { mkdirSync } from 'node:fs';
@@ -67,6 +68,8 @@ export interface LlamaRow {
   prefillRuns?: number;
   decodeSteps?: number;
   skipped?: string;
+  /** Rounds that measured it (each number is the median over them; see ROUNDS). */
+  rounds?: number;
   /** moec's scheme for the Q8_0 rows: `w8a8` on C (int8 activations, as Q8_0), `i8g32` where a backend has no W8A8 kernels. */
   scheme?: string;
 }
@@ -176,12 +179,41 @@ function describeError(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
 }
 
+/** Times each row is measured, alternating llama.cpp and moec C (see runLlamaSection). */
+export const ROUNDS = 3;
+
+/**
+ * One row from its rounds: each number the median of the rounds that measured it (with
+ * `rounds`, how many), skipped only when every round was (with the first reason).
+ */
+export function combineRounds(runs: LlamaRow[]): LlamaRow {
+  const ran = runs.filter((r) => !r.skipped);
+  if (ran.length === 0) return runs[0];
+  const med = (key: 'prefillTps' | 'decodeTps' | 'prefillTpsForward' | 'decodeTpsForward'): number | undefined => {
+    const xs = ran.map((r) => r[key]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const sum = (key: 'prefillRuns' | 'decodeSteps'): number => ran.reduce((a, r) => a + (r[key] ?? 0), 0);
+  const { impl, precision, threads, scheme } = ran[0];
+  const out: LlamaRow = { impl, precision, threads, ...(scheme ? { scheme } : {}), prefillRuns: sum('prefillRuns'), decodeSteps: sum('decodeSteps'), rounds: ran.length };
+  for (const key of ['prefillTps', 'decodeTps', 'prefillTpsForward', 'decodeTpsForward'] as const) {
+    const v = med(key);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
 /** Runs the section; prints progress on stderr; returns the record (also written to bench/results/llama.json). */
 export async function runLlamaSection(opts: { quick: boolean; log?: (line: string) => void }): Promise<LlamaRecord> {
   const log = opts.log ?? ((l: string) => process.stderr.write(`llama: ${l}\n`));
   const started = performance.now();
   const loadBefore = loadavg()[0];
-  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 3, decodeSteps: 16, budgetMs: 12000 };
+  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 2, decodeSteps: 12, budgetMs: 8000 };
+  // Rounds: llama.cpp and moec C are measured in turn, ROUNDS times, each row's numbers the median
+  // over the rounds. On a shared 2-core VM the machine's speed drifts over minutes (a row measured
+  // once moved by 10-30% between runs, more at 2 threads); alternating keeps both sides in the
+  // same conditions. Wasm and WGSL (reference rows) run in the first round only.
+  const rounds = opts.quick ? 1 : ROUNDS;
   const sizes = BENCH_SIZES;
   log(`model ${sizesKey(sizes)} (written once to the cache)`);
   const w: LlamaWorkload = cachedLlamaWorkload(llamaWorkloadDir(sizes), sizes, 1);
@@ -199,42 +231,25 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
   };
   measureRead();
   const bytes: Record<Precision, number> = { f32: decodeBytes(w.weights, sizes, 'f32', quantized), q8: decodeBytes(w.weights, sizes, 'q8', quantized) };
-  const rows: LlamaRow[] = [];
+  const measured = new Map<string, LlamaRow[]>();
   const parity: ParityLine[] = [];
   const context = PREFILL_TOKENS + 8 + 80;
+  let round = 0;
   const finish = (row: LlamaRow): void => {
-    // Its fraction of the read limit is filled in at the end, against the limit measured again then.
-    if (row.decodeTps !== undefined) row.decodeGBps = (bytes[row.precision] * row.decodeTps) / 1e9;
-    rows.push(row);
-    log(`${row.impl} ${row.precision} ${row.threads}t: ${row.skipped ?? `prefill ${row.prefillTps?.toFixed(1)} tok/s, decode ${row.decodeTps?.toFixed(2)} tok/s`}`);
+    const key = `${row.impl}|${row.precision}|${row.threads}`;
+    measured.set(key, [...(measured.get(key) ?? []), row]);
+    log(`${rounds > 1 ? `round ${round + 1}/${rounds}: ` : ''}${row.impl} ${row.precision} ${row.threads}t: ${row.skipped ?? `prefill ${row.prefillTps?.toFixed(1)} tok/s, decode ${row.decodeTps?.toFixed(2)} tok/s`}`);
   };
 
-  // llama.cpp: its generations are also the parity reference.
-  const reference = new Map<Precision, Awaited<ReturnType<typeof generateLlama>>>();
-  for (const precision of ['f32', 'q8'] as const) {
-    const gguf = precision === 'f32' ? w.ggufF32 : w.ggufQ8;
-    for (const threads of THREADS) {
-      const base = { impl: 'llama.cpp', precision, threads };
-      const peer = await openLlamaPeer(gguf, { threads, contextSize: context, vocab: sizes.V, batchSize: PREFILL_TOKENS });
-      if (isUnavailable(peer)) {
-        finish({ ...base, skipped: peer.unavailable });
-        continue;
-      }
-      try {
-        if (threads === 1) reference.set(precision, await generateLlama(peer, PARITY_PROMPT, PARITY_STEPS));
-        finish({ ...base, ...(await measure(async (ids) => void (await peer.evaluate(ids)), () => peer.reset(), plan)) });
-      } catch (e) {
-        finish({ ...base, skipped: `failed: ${describeError(e)}` });
-      } finally {
-        await peer.dispose();
-      }
-    }
-  }
-
+  const loaded = new Map<string, { m: Module; weights: Record<string, Tensor> }>();
   const weightsOf = (precision: Precision, a8: boolean): { m: Module; weights: Record<string, Tensor> } => {
     if (precision === 'f32') return { m: w.module, weights: w.weights };
-    const m = a8 ? qmA8 : qm;
-    return { m, weights: weightsFromSafetensors(m, openCheckpoint(w.ggufQ8), w.ggufQ8) };
+    const key = a8 ? 'w8a8' : 'i8g32';
+    if (!loaded.has(key)) {
+      const m = a8 ? qmA8 : qm;
+      loaded.set(key, { m, weights: weightsFromSafetensors(m, openCheckpoint(w.ggufQ8), w.ggufQ8) });
+    }
+    return loaded.get(key)!;
   };
   const moecTargets: Array<{ impl: string; target: string; backend: 'c' | 'wasm' | 'wgsl'; skip?: string }> = [
     { impl: 'moec C x86-avx2', target: 'x86-avx2', backend: 'c', ...(cpuHas('avx2') ? {} : { skip: 'this CPU has no avx2' }) },
@@ -242,67 +257,92 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
     { impl: 'moec Wasm', target: 'wasm-simd128', backend: 'wasm' },
     { impl: 'moec WGSL', target: 'webgpu', backend: 'wgsl' },
   ];
-  for (const precision of ['f32', 'q8'] as const) {
-    for (const t of moecTargets) {
-      const a8 = precision === 'q8' && t.backend === 'c';
-      const { m, weights } = weightsOf(precision, a8);
-      const scheme = precision === 'q8' ? { scheme: a8 ? 'w8a8' : 'i8g32' } : {};
-      const threadCounts = t.backend === 'wgsl' ? [1] : THREADS;
-      // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
-      // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
-      let shared: Model | undefined;
-      // Prefill and decode compute the logits of the last position only, as llama.cpp's evaluate does
-      // (passes/last-logits.ts); parity, which compares every position, loads a full-logits model.
-      let program: KProgram | undefined;
-      const compiled = (lastLogits: boolean): KProgram => runPipeline(m, { target: loadTarget(t.target), maxTokens: PREFILL_TOKENS, maxContext: context, lastLogits }).program!;
-      for (const threads of threadCounts) {
-        const row = { impl: t.impl, precision, threads, ...scheme };
-        if (t.skip) {
-          finish({ ...row, skipped: t.skip });
+  // llama.cpp: its generations (first round) are also the parity reference.
+  const reference = new Map<Precision, Awaited<ReturnType<typeof generateLlama>>>();
+  for (round = 0; round < rounds; round++) {
+    for (const precision of ['f32', 'q8'] as const) {
+      const gguf = precision === 'f32' ? w.ggufF32 : w.ggufQ8;
+      for (const threads of THREADS) {
+        const base = { impl: 'llama.cpp', precision, threads };
+        const peer = await openLlamaPeer(gguf, { threads, contextSize: context, vocab: sizes.V, batchSize: PREFILL_TOKENS });
+        if (isUnavailable(peer)) {
+          finish({ ...base, skipped: peer.unavailable });
           continue;
         }
-        let model: Model;
         try {
-          const target = loadTarget(t.target);
-          program ??= compiled(true);
-          model = shared ?? (await (await getBackend(t.backend)).load(program, target, weights, { threads }));
+          if (threads === 1 && round === 0) reference.set(precision, await generateLlama(peer, PARITY_PROMPT, PARITY_STEPS));
+          finish({ ...base, ...(await measure(async (ids) => void (await peer.evaluate(ids)), () => peer.reset(), plan)) });
         } catch (e) {
-          finish({ ...row, skipped: `cannot run this model yet: ${describeError(e)}` });
-          continue;
-        }
-        if (t.backend === 'c') {
-          shared = model;
-          model.threads = threads;
-        }
-        try {
-          const step = backendStep(model, program);
-          const want = reference.get(precision);
-          if (t.impl === 'moec C x86-avx2' && threads === THREADS[0] && want) {
-            const full = await (await getBackend(t.backend)).load(compiled(false), loadTarget(t.target), weights, { threads });
-            let a: ReturnType<typeof compareGenerations>;
-            try {
-              a = compareGenerations(await generateMoec(backendStep(full), PARITY_PROMPT, PARITY_STEPS, sizes.V), want, PARITY_PROMPT.length);
-            } finally {
-              full.dispose();
-            }
-            parity.push({ against: t.impl, precision, ...scheme, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
-            log(`parity ${precision}: ${a.worst.toExponential(1)} of the logits' scale over ${a.perRow.length} positions, tokens ${a.tokensEqual ? 'identical' : `part at step ${a.firstDiff} (top-two margin ${a.tieMargin?.toExponential(1)})`}`);
-          }
-          const timedStep = async (ids: number[], L: number): Promise<number | undefined> => {
-            await step(ids, L);
-            return model.lastForwardMs;
-          };
-          finish({ ...row, ...(await measure(timedStep, async () => model.reset?.(), plan)) });
-        } catch (e) {
-          finish({ ...row, skipped: `failed: ${describeError(e)}` });
+          finish({ ...base, skipped: `failed: ${describeError(e)}` });
         } finally {
-          if (model !== shared) model.dispose();
+          await peer.dispose();
         }
       }
-      shared?.dispose();
+      for (const t of moecTargets) {
+        if (round > 0 && t.backend !== 'c') continue;
+        const a8 = precision === 'q8' && t.backend === 'c';
+        const { m, weights } = weightsOf(precision, a8);
+        const scheme = precision === 'q8' ? { scheme: a8 ? 'w8a8' : 'i8g32' } : {};
+        const threadCounts = t.backend === 'wgsl' ? [1] : THREADS;
+        // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
+        // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
+        let shared: Model | undefined;
+        // Prefill and decode compute the logits of the last position only, as llama.cpp's evaluate does
+        // (passes/last-logits.ts); parity, which compares every position, loads a full-logits model.
+        let program: KProgram | undefined;
+        const compiled = (lastLogits: boolean): KProgram => runPipeline(m, { target: loadTarget(t.target), maxTokens: PREFILL_TOKENS, maxContext: context, lastLogits }).program!;
+        for (const threads of threadCounts) {
+          const row = { impl: t.impl, precision, threads, ...scheme };
+          if (t.skip) {
+            finish({ ...row, skipped: t.skip });
+            continue;
+          }
+          let model: Model;
+          try {
+            const target = loadTarget(t.target);
+            program ??= compiled(true);
+            model = shared ?? (await (await getBackend(t.backend)).load(program, target, weights, { threads }));
+          } catch (e) {
+            finish({ ...row, skipped: `cannot run this model yet: ${describeError(e)}` });
+            continue;
+          }
+          if (t.backend === 'c') {
+            shared = model;
+            model.threads = threads;
+          }
+          try {
+            const step = backendStep(model, program);
+            const want = reference.get(precision);
+            if (t.impl === 'moec C x86-avx2' && threads === THREADS[0] && want && round === 0) {
+              const full = await (await getBackend(t.backend)).load(compiled(false), loadTarget(t.target), weights, { threads });
+              let a: ReturnType<typeof compareGenerations>;
+              try {
+                a = compareGenerations(await generateMoec(backendStep(full), PARITY_PROMPT, PARITY_STEPS, sizes.V), want, PARITY_PROMPT.length);
+              } finally {
+                full.dispose();
+              }
+              parity.push({ against: t.impl, precision, ...scheme, worst: a.worst, rows: a.perRow.length, tokensEqual: a.tokensEqual, ...(a.tokensEqual ? {} : { firstDiff: a.firstDiff, tieMargin: a.tieMargin }) });
+              log(`parity ${precision}: ${a.worst.toExponential(1)} of the logits' scale over ${a.perRow.length} positions, tokens ${a.tokensEqual ? 'identical' : `part at step ${a.firstDiff} (top-two margin ${a.tieMargin?.toExponential(1)})`}`);
+            }
+            const timedStep = async (ids: number[], L: number): Promise<number | undefined> => {
+              await step(ids, L);
+              return model.lastForwardMs;
+            };
+            finish({ ...row, ...(await measure(timedStep, async () => model.reset?.(), plan)) });
+          } catch (e) {
+            finish({ ...row, skipped: `failed: ${describeError(e)}` });
+          } finally {
+            if (model !== shared) model.dispose();
+          }
+        }
+        shared?.dispose();
+      }
     }
+
   }
 
+  const rows = [...measured.values()].map(combineRounds);
+  for (const r of rows) if (r.decodeTps !== undefined) r.decodeGBps = (bytes[r.precision] * r.decodeTps) / 1e9;
   measureRead();
   for (const r of rows) if (r.decodeGBps !== undefined && readGBps[r.threads]) r.decodeFracRead = r.decodeGBps / readGBps[r.threads];
   const record: LlamaRecord = {
@@ -326,8 +366,8 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
 const USAGE = `usage: npx tsx bench/llama/bench.ts [--quick]
 
 The llama.cpp section of npm run bench alone: moec (C, Wasm, WGSL) against llama.cpp on a
-reduced Qwen3-MoE, F32 and Q8_0 / i8, 1 and 2 threads, prefill (T = ${PREFILL_TOKENS}) and decode tokens/s.
-  --quick   one prefill and 3 decode steps each (a smoke run)
+reduced Qwen3-MoE, F32 and Q8_0 (moec C: w8a8), 1 and 2 threads, prefill (T = ${PREFILL_TOKENS}) and decode tokens/s.
+  --quick   one round, one prefill and 3 decode steps each (a smoke run)
 Writes bench/results/llama.json and prints the table.`;
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -14,6 +14,12 @@ const PRECISION = { f32: 'F32', q8: 'Q8_0' } as const;
 /** The weights column: llama.cpp's precision, and at Q8_0 moec's scheme (w8a8: int8 activations too, as Q8_0; i8g32: f32 activations). */
 const weightsOf = (r: { precision: LlamaRow['precision']; scheme?: string; impl?: string }): string => (r.precision === 'q8' && r.impl !== 'llama.cpp' ? `Q8_0 / ${r.scheme ?? 'i8g32'}` : PRECISION[r.precision]);
 
+/** How the rows were measured in rounds (llama.cpp and moec C in turn), when they were. */
+function roundsText(rec: LlamaRecord): string {
+  const n = Math.max(0, ...rec.rows.map((r) => r.rounds ?? 0));
+  return n > 1 ? ` over ${n} rounds (llama.cpp and moec C measured in turn, one precision at a time; a row's number is the median of its rounds' medians; Wasm and WGSL in the first round only)` : '';
+}
+
 /** moec's ratio to llama.cpp at the same precision and threads (× faster), or —. */
 function ratio(r: LlamaRow, rows: LlamaRow[], key: 'prefillTps' | 'decodeTps'): string {
   if (r.impl === 'llama.cpp') return '';
@@ -27,7 +33,7 @@ export function formatLlamaTable(rec: LlamaRecord): string {
   lines.push(
     `Reduced Qwen3-MoE (D = ${s.D}, ${s.LAYERS} layers, ${s.E} experts top-${s.K}, expert width ${s.F}, ${s.H}/${s.G} heads of ${s.HD}, vocabulary ${s.V}), seeded random weights; ` +
       `${rec.machine.cpu}, ${rec.machine.cores} cores, ${rec.machine.date.slice(0, 10)}${rec.quick ? ' (quick run)' : ''}. ` +
-      `Prefill: T = ${rec.prefillTokens} from an empty cache; decode: single-token steps; medians. ` +
+      `Prefill: T = ${rec.prefillTokens} from an empty cache; decode: single-token steps; medians${roundsText(rec)}. ` +
       `A decode step reads ${(rec.decodeBytes.f32 / 1e6).toFixed(0)} MB of F32 weights (${(rec.decodeBytes.q8 / 1e6).toFixed(0)} MB quantized); ` +
       `streaming-read limit ${Object.entries(rec.readGBps).map(([t, g]) => `${g.toFixed(1)} GB/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ')}. (×: against llama.cpp at the same precision and threads.)`,
     '',
