@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadC } from '../../compiler/backends/c/index.ts';
 import { renderC } from '../../compiler/backends/c/render.ts';
-import { compile, randomInputs, randomWeights } from '../../compiler/driver.ts';
+import { compile, compileFile, quantizeModule, randomInputs, randomWeights } from '../../compiler/driver.ts';
 import { runPipeline } from '../../compiler/pipeline.ts';
 import { loadTarget } from '../../compiler/target/load.ts';
 import { interpret } from '../../ir/graph/interp.ts';
 import type { GemmKernel, Step } from '../../ir/kernel/kernel.ts';
+import { QUANT_SCHEMES } from '../../ir/quant.ts';
 import { cpuHas } from '../../bench/native.ts';
 import { expectAgreement } from '../expect-agreement.ts';
 
@@ -108,4 +109,34 @@ describe('C backend, a dense GEMM of one row (the decode path)', () => {
     const half = (steps: readonly Step[]): Step[] => steps.map((s) => (s.kind === 'gemm' ? { ...s, tile: { ...s.tile!, qdecode: undefined, prefetch: undefined } } : s));
     expect(() => renderC({ ...p, steps: half(p.steps) }, caps)).toThrow(/E701: the GEMM writing \S+ has no decode path in its tile \(qdecode\)/);
   });
+});
+
+describe('C backend, the grouped GEMM decode path (T = 1): the same bits on any thread count', () => {
+  // Its leftover panels (an expert's panels not a multiple of the window) went one at a time
+  // through the one-panel kernel, which rounds a quantized group otherwise than the four-panel
+  // one: on 2 or 3 threads, other columns fell into the leftovers and their last bits moved.
+  for (const target of ['x86-avx2', ...(hasAvx512 ? ['x86-avx512'] : [])])
+    it(`mixtral i8g32 experts with panels not a multiple of the window on ${target}`, async () => {
+      const m = quantizeModule(compileFile('examples/mixtral.moe', { consts: { D: 64, F: 120 } }), QUANT_SCHEMES.i8g32);
+      const caps = loadTarget(target);
+      const p = runPipeline(m, { target: caps, maxTokens: 16 }).program!;
+      const src = renderC(p, caps);
+      expect(src.source).toContain('const int s0 = p < ');
+      const weights = randomWeights(m, 6);
+      const model = loadC(p, caps, weights);
+      try {
+        const inputs = randomInputs(m, { T: 1 }, 7);
+        const want = interpret(m, { bindings: { T: 1 }, inputs, weights }).y;
+        const runs: Float32Array[] = [];
+        for (const threads of [1, 2, 3]) {
+          model.threads = threads;
+          const got = (await model.forward(inputs, { T: 1 })).y;
+          expectAgreement(got, want, { maxRel: TOL, relL2: TOL }, `${threads} threads`);
+          runs.push(got.data as Float32Array);
+        }
+        for (const r of runs.slice(1)) expect(Array.from(r), 'threads change the bits').toEqual(Array.from(runs[0]));
+      } finally {
+        model.dispose();
+      }
+    });
 });

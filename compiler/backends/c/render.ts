@@ -703,6 +703,8 @@ class CRenderer {
     const q = fields.quant as { dtype: QuantDType; scales: string } | undefined;
     const tile = cTiling(k);
     if (tile.streams === undefined) this.noDecodePath(k, 'streams');
+    // The decode path's windows of `streams` panels (slid back at an expert's end), where an expert has that many.
+    const streamWindow = (fields.panels as number) >= tile.streams;
     const decode = this.decodePath(k, fields);
     const args = [
       { field: 'a', expr: this.v(k.a) },
@@ -731,6 +733,7 @@ class CRenderer {
       gather: k.gather,
       combine: !!combine,
       init: combine !== undefined && k.init !== undefined,
+      streamWindow,
     };
     return [view, args];
   }

@@ -1385,14 +1385,16 @@ static void k7_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 9) * 7168;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x16_x4(a, g->w + ((size_t)e * 256 + p) * 114688, 114688, 7168, tile);
-        for (j = 0; j < 4; j++) k7_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x16(a, 0, g->w + ((size_t)e * 256 + p) * 114688, 7168, tile, 0);
-        k7_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 256 - 4 ? p : 256 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 256 + s0) * 114688, 114688, 7168, tile);
+        for (; p < end; p++) k7_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 16, 1, slot, slot, e, p);
       }
     }
   } else {
@@ -1512,14 +1514,16 @@ static void k8_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 2048;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x16_x4(a, g->w + ((size_t)e * 448 + p) * 32768, 32768, 2048, tile);
-        for (j = 0; j < 4; j++) k8_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x16(a, 0, g->w + ((size_t)e * 448 + p) * 32768, 2048, tile, 0);
-        k8_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 448 - 4 ? p : 448 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 448 + s0) * 32768, 32768, 2048, tile);
+        for (; p < end; p++) k8_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 16, 1, slot, slot, e, p);
       }
     }
   } else {

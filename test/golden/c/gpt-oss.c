@@ -1077,14 +1077,16 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 4) * 2880;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x8_x4(a, g->w + ((size_t)e * 720 + p) * 23040, 23040, 2880, tile);
-        for (j = 0; j < 4; j++) k2_grouped_gemm_finish(g, tile + j * 8, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x8(a, 0, g->w + ((size_t)e * 720 + p) * 23040, 2880, tile, 0);
-        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 720 - 4 ? p : 720 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x8_x4(a, g->w + ((size_t)e * 720 + s0) * 23040, 23040, 2880, tile);
+        for (; p < end; p++) k2_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 8, 1, slot, slot, e, p);
       }
     }
   } else {
@@ -1208,14 +1210,16 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 2880;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x8_x4(a, g->w + ((size_t)e * 360 + p) * 23040, 23040, 2880, tile);
-        for (j = 0; j < 4; j++) k3_grouped_gemm_finish(g, tile + j * 8, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x8(a, 0, g->w + ((size_t)e * 360 + p) * 23040, 2880, tile, 0);
-        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 360 - 4 ? p : 360 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x8_x4(a, g->w + ((size_t)e * 360 + s0) * 23040, 23040, 2880, tile);
+        for (; p < end; p++) k3_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 8, 1, slot, slot, e, p);
       }
     }
   } else {

@@ -876,14 +876,16 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 2) * 4096;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x16_x4(a, g->w + ((size_t)e * 1792 + p) * 65536, 65536, 4096, tile);
-        for (j = 0; j < 4; j++) k2_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x16(a, 0, g->w + ((size_t)e * 1792 + p) * 65536, 4096, tile, 0);
-        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 1792 - 4 ? p : 1792 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 1792 + s0) * 65536, 65536, 4096, tile);
+        for (; p < end; p++) k2_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 16, 1, slot, slot, e, p);
       }
     }
   } else {
@@ -1003,14 +1005,16 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 14336;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x16_x4(a, g->w + ((size_t)e * 256 + p) * 229376, 229376, 14336, tile);
-        for (j = 0; j < 4; j++) k3_grouped_gemm_finish(g, tile + j * 16, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x16(a, 0, g->w + ((size_t)e * 256 + p) * 229376, 14336, tile, 0);
-        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 256 - 4 ? p : 256 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x16_x4(a, g->w + ((size_t)e * 256 + s0) * 229376, 229376, 14336, tile);
+        for (; p < end; p++) k3_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 16, 1, slot, slot, e, p);
       }
     }
   } else {

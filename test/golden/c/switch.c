@@ -845,14 +845,16 @@ static void k2_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)(s / 1) * 768;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x24_x4(a, g->w + ((size_t)e * 128 + p) * 18432, 18432, 768, tile);
-        for (j = 0; j < 4; j++) k2_grouped_gemm_finish(g, tile + j * 24, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x24(a, 0, g->w + ((size_t)e * 128 + p) * 18432, 768, tile, 0);
-        k2_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 128 - 4 ? p : 128 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x24_x4(a, g->w + ((size_t)e * 128 + s0) * 18432, 18432, 768, tile);
+        for (; p < end; p++) k2_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 24, 1, slot, slot, e, p);
       }
     }
   } else {
@@ -972,14 +974,16 @@ static void k3_grouped_gemm_work(const void *arg, int part, int parts) {
       if (e < 0) continue;
       a[0] = g->a + (size_t)s * 3072;
       slot[0] = s;
-      for (p = p0; p + 4 <= p1; p += 4) { /* four panels at a time: four memory streams */
-        int j;
-        moec_micro_1x24_x4(a, g->w + ((size_t)e * 32 + p) * 73728, 73728, 3072, tile);
-        for (j = 0; j < 4; j++) k3_grouped_gemm_finish(g, tile + j * 24, 1, slot, slot, e, p + j);
-      }
-      for (; p < p1; p++) {
-        moec_micro_1x24(a, 0, g->w + ((size_t)e * 32 + p) * 73728, 3072, tile, 0);
-        k3_grouped_gemm_finish(g, tile, 1, slot, slot, e, p);
+      for (p = p0; p < p1;) { /* four panels at a time: four memory streams */
+        /*
+         * The window of four panels from p, moved back to end at the expert's last panel when
+         * fewer remain: every column is summed by the same kernel at any thread count (a quantized
+         * group-sum rounds otherwise than a panel alone). Panels outside [p0, p1) are read, not stored.
+         */
+        const int s0 = p < 32 - 4 ? p : 32 - 4;
+        const int end = s0 + 4 < p1 ? s0 + 4 : p1;
+        moec_micro_1x24_x4(a, g->w + ((size_t)e * 32 + s0) * 73728, 73728, 3072, tile);
+        for (; p < end; p++) k3_grouped_gemm_finish(g, tile + (size_t)(p - s0) * 24, 1, slot, slot, e, p);
       }
     }
   } else {
