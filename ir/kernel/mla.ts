@@ -62,6 +62,20 @@ export interface MlaSizes {
 }
 
 /**
+ * The sizes of MLA kernel `k` from its operands' concrete dims (`dims(name)`), with its
+ * schedule's head block, which must divide the heads: what every renderer of it reads first.
+ */
+export function mlaKernelSizes(k: Pick<MlaAttentionKernel, 'qNope' | 'qPe' | 'kv' | 'out'>, dims: (name: string) => number[], schedule: Pick<AttentionSchedule, 'headBlock'>, backend: string): MlaSizes & { headBlock: number } {
+  const [heads, dn] = dims(k.qNope);
+  const [, dr] = dims(k.qPe);
+  const [c] = dims(k.kv);
+  const [, dv] = dims(k.out);
+  const headBlock = schedule.headBlock ?? 1;
+  if (heads % headBlock !== 0) throw new Error(`${backend} backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
+  return { heads, dn, dr, c, dv, headBlock };
+}
+
+/**
  * FLOPs of each form for `tokens` new queries after `past` cached positions (one multiply-add
  * = 2, a softmax element 5; compiler/cost/attention.ts's conventions). Absorbed: per query row
  * q_nope into the latent space and the result out of it (2·C·(Dn + Dv)), per visible key a

@@ -7,7 +7,7 @@
 import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
 import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
-import { type MlaAttentionKernel, mlaFormRule } from '../../../ir/kernel/mla.ts';
+import { type MlaAttentionKernel, mlaFormRule, mlaKernelSizes } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
@@ -76,12 +76,7 @@ export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Rec
 
 export function mlaView(k: MlaAttentionKernel, c: AttentionViewContext): [Record<string, unknown>, Array<{ field: string; expr: string }>] {
   const { dims, schedule } = common(k, c);
-  const [heads, dn] = dims(k.qNope);
-  const [, dr] = dims(k.qPe);
-  const [latent] = dims(k.kv);
-  const [, dv] = dims(k.out);
-  const headBlock = schedule.headBlock ?? 1;
-  if (heads % headBlock !== 0) throw new Error(`C backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
+  const { heads, dn, dr, c: latent, dv, headBlock } = mlaKernelSizes(k, dims, schedule, 'C');
   const form = schedule.form ?? 'absorbed';
   const rule = mlaFormRule({ heads, dn, dr, dv, c: latent });
   const args = [

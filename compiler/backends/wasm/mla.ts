@@ -15,7 +15,7 @@
  * do not depend on the thread count.
  */
 import binaryen from 'binaryen';
-import type { MlaAttentionKernel } from '../../../ir/kernel/mla.ts';
+import { type MlaAttentionKernel, mlaKernelSizes } from '../../../ir/kernel/mla.ts';
 import { KernelFn, type ProgramEnv, type ProgramShapes } from './env.ts';
 import { type Expr, type Local, f32load, f32store, i32c } from './fn.ts';
 import { RowOps, blockBytes, buildFold, emptyBlocks, expf, foldScratchBytes, splitRange } from './online-softmax.ts';
@@ -25,13 +25,7 @@ const F = 4;
 
 function sizes(k: MlaAttentionKernel, shapes: ProgramShapes) {
   const { dims, schedule } = attentionShape(k, shapes);
-  const [heads, dn] = dims(k.qNope);
-  const [, dr] = dims(k.qPe);
-  const [c] = dims(k.kv);
-  const [, dv] = dims(k.out);
-  const headBlock = schedule.headBlock ?? 1;
-  if (heads % headBlock !== 0) throw new Error(`wasm backend: the MLA head block ${headBlock} does not divide the ${heads} heads`);
-  return { heads, dn, dr, c, dv, headBlock, keyTile: schedule.keyTile, splits: schedule.splits };
+  return { ...mlaKernelSizes(k, dims, schedule, 'wasm'), keyTile: schedule.keyTile, splits: schedule.splits };
 }
 
 /** Bytes of one thread's scratch: a block's latent queries, its (m, l, acc) blocks and the fold's tile. */
