@@ -69,8 +69,8 @@ describe('the attention kernel and the KV cache as state', () => {
     const att: AttentionKernel[] = [];
     forEachKernel(p.steps, (k) => k.kind === 'attention' && att.push(k));
     expect(att.map((k) => [k.window, k.sinks !== undefined, k.past, k.schedule])).toEqual([
-      [3, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores }],
-      [0, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores }],
+      [3, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores, queryBlock: 16 }],
+      [0, true, { terms: [['L', 1]], c: 0 }, { keyTile: expect.any(Number), splits: loadTarget('x86-avx2').cores, queryBlock: 16 }],
     ]);
   });
 
@@ -78,9 +78,13 @@ describe('the attention kernel and the KV cache as state', () => {
     const k = { kind: 'attention', q: 'q', k: 'k', v: 'v', kCache: 'kc', vCache: 'vc', out: 'o', scale: 1, window: 0, past: 0 } as AttentionKernel;
     const shaped = (heads: number, dk: number, dv: number) => (name: string): KBuffer => ({ name, dtype: 'f32', kind: 'temp', shape: name === 'q' ? [1, heads, dk] : [1, 1, dv] });
     const t = loadTarget('x86-avx2'); // 32 KiB L1, 2 cores
-    expect(attentionSchedule(k, t, shaped(4, 8, 8), 64)).toEqual({ keyTile: 256, splits: 2 }); // 16 KiB / 64 B
-    expect(attentionSchedule(k, t, shaped(32, 128, 128), 64)).toEqual({ keyTile: 16, splits: 2 }); // 16 KiB / 1 KiB
-    expect(attentionSchedule(k, t, shaped(4, 4, 4), 64)).toEqual({ keyTile: 512, splits: 2 }); // capped at 512
+    // C's prefill blocks: 32 query rows (8 queries of 4 heads; 1 of 32), fewer where the block's stack passes 64 KiB
+    expect(attentionSchedule(k, t, shaped(4, 8, 8), 64)).toEqual({ keyTile: 256, splits: 2, queryBlock: 8 }); // 16 KiB / 64 B
+    expect(attentionSchedule(k, t, shaped(32, 128, 128), 64)).toEqual({ keyTile: 16, splits: 2, queryBlock: 1 }); // 16 KiB / 1 KiB
+    expect(attentionSchedule(k, t, shaped(4, 4, 4), 64)).toEqual({ keyTile: 512, splits: 2, queryBlock: 8 }); // capped at 512
+    expect(attentionSchedule(k, t, shaped(1, 512, 512), 64).queryBlock).toBe(8); // 512 x 16 + 16 + 8 x 514 floats; 16 queries would pass 16,384
+    // Wasm and WGSL have no query block
+    expect(attentionSchedule(k, loadTarget('wasm-simd128'), shaped(4, 8, 8), 64).queryBlock).toBeUndefined();
     // One kv head for 128 query heads: a tile's scores for all of them stay within 4096 floats
     expect(attentionSchedule(k, t, shaped(128, 8, 8), 64).keyTile).toBe(32);
     // DeepSeek-V3's MLA: 128 heads reading latents of 512 and rope keys of 64: heads in blocks of 8 (a divisor of 128
@@ -100,7 +104,7 @@ describe('the attention kernel and the KV cache as state', () => {
   it('prints and parses back identically, state buffers and schedules included', () => {
     for (const p of [program(), program(32)]) {
       const text = printKernelIR(p);
-      expect(text).toMatch(/attention\(q=.*, k_cache=.*\) -> \(out=.*\) \{scale=0\.5, window=3, past=L\} schedule\(key_tile=\d+, splits=\d+\)/);
+      expect(text).toMatch(/attention\(q=.*, k_cache=.*\) -> \(out=.*\) \{scale=0\.5, window=3, past=L\} schedule\(key_tile=\d+, splits=\d+, query_block=\d+\)/);
       expect(printKernelIR(parseKernelIR(text))).toBe(text);
       expect(verifyKernelIR(parseKernelIR(text))).toEqual([]);
     }
@@ -168,5 +172,6 @@ describe('the attention kernel and the KV cache as state', () => {
     expect(bad(/(b\.v_cache: f32\[(2, )?CTX, 2, )4\]/g, '$13]').join('\n')).toMatch(/the v_dim of v_cache layers\.layers\.b\.v_cache is 3, but 4 in v/);
     expect(bad('window=3', 'window=-1').join('\n')).toMatch(/window = -1 is not 0 \(none\) or a positive whole number/);
     expect(bad(/schedule\(key_tile=\d+/, 'schedule(key_tile=0').join('\n')).toMatch(/schedule keyTile = 0 is not a positive whole number/);
+    expect(bad(/query_block=\d+/, 'query_block=0').join('\n')).toMatch(/schedule queryBlock = 0 is not a positive whole number/);
   });
 });

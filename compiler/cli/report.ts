@@ -63,7 +63,7 @@ function tileText(k: Kernel): string | undefined {
   if ((k.kind === 'attention' || k.kind === 'mla_attention') && k.schedule) {
     const s = k.schedule;
     const form = s.form === 'cheaper' ? ', absorbed or naive form by the cost of each call' : s.form !== undefined ? `, ${s.form} form` : '';
-    return `key tile ${s.keyTile}, decode split ${s.splits}${s.headBlock !== undefined ? `, heads in blocks of ${s.headBlock}` : ''}${form}`;
+    return `key tile ${s.keyTile}, decode split ${s.splits}${s.headBlock !== undefined ? `, heads in blocks of ${s.headBlock}` : ''}${s.queryBlock !== undefined ? `, prefill in blocks of ${s.queryBlock} queries` : ''}${form}`;
   }
   if (k.kind !== 'gemm' && k.kind !== 'grouped_gemm' && k.kind !== 'router') return undefined;
   const t = k.tile;

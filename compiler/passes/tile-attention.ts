@@ -11,12 +11,15 @@
  *   to every core, each part a partial softmax (max, sum, accumulator) for every head, merged
  *   afterwards. The partials live on the calling thread's stack, so the split is also kept
  *   within `PARTIALS_FLOATS` (where heads are that many, splitting by rows suffices);
+ * - attention's query block (C only): queries a prefill block scores together, each with the
+ *   heads of its kv head, against a tile of keys transposed once for the block
+ *   (ir/kernel/attention.ts `attentionQueryBlock`);
  * - MLA's form: `cheaper` (each call the form ir/kernel/mla.ts `mlaForm` picks for its T and
  *   L, as the cost model counts) where the naive form's stack fits `PARTIALS_FLOATS`, else
  *   `absorbed`.
  */
 import { evalShape } from '../../ir/dims.ts';
-import type { AttentionKernel, AttentionSchedule } from '../../ir/kernel/attention.ts';
+import { type AttentionKernel, type AttentionSchedule, STACK_BLOCK_FLOATS, attentionQueryBlock } from '../../ir/kernel/attention.ts';
 import type { MlaAttentionKernel } from '../../ir/kernel/mla.ts';
 import type { KBuffer } from '../../ir/kernel/kernel.ts';
 import type { TargetCaps } from '../target/caps.ts';
@@ -28,7 +31,7 @@ const MAX_KEY_TILE = 512;
 const SCORES_FLOATS = 4096;
 
 /** Floats of the decode split's partials (64 KiB: the stack block the C GEMMs also keep to). */
-export const PARTIALS_FLOATS = 16384;
+export const PARTIALS_FLOATS = STACK_BLOCK_FLOATS;
 
 /**
  * The schedule of one attention or MLA kernel on `target` (`buf` resolves its buffers, loop
@@ -49,7 +52,11 @@ export function attentionSchedule(k: AttentionKernel | MlaAttentionKernel, targe
   // MLA's decode split also holds every head's latent query beside the partials.
   const queries = k.kind === 'mla_attention' ? heads * accFloats : 0;
   const splits = Math.max(1, Math.min(target.cores, Math.floor((PARTIALS_FLOATS - queries) / (heads * (accFloats + 2)))));
-  if (k.kind === 'attention') return { keyTile, splits };
+  if (k.kind === 'attention') {
+    if (target.backend !== 'c') return { keyTile, splits };
+    const perGroup = heads / evalShape(buf(k.k).shape.slice(1, 2), {})[0];
+    return { keyTile, splits, queryBlock: attentionQueryBlock(perGroup, last(k.q), last(k.v), keyTile) };
+  }
   // MLA's heads all read the one latent cache: as many as fit the stack block go together
   // (per head its latent query, its accumulator block and its tile of scores).
   const perHead = accFloats + (accFloats + 2) + keyTile;

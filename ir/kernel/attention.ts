@@ -49,6 +49,28 @@ export interface AttentionSchedule {
    * for its T and L, as the cost model counts. Absent: absorbed.
    */
   form?: 'absorbed' | 'naive' | 'cheaper';
+  /**
+   * Attention on C: queries a prefill block holds, each with the heads of its kv head, scored
+   * together against a tile of keys that is transposed once for the block. Absent: the C
+   * renderer picks it as the tiler would (`attentionQueryBlock`).
+   */
+  queryBlock?: number;
+}
+
+/** Floats a kernel's scratch on a C thread's stack keeps within (64 KiB: the C GEMMs' stack block too). */
+export const STACK_BLOCK_FLOATS = 16384;
+
+/**
+ * Queries in one block of C's prefill attention (`AttentionSchedule.queryBlock`): about 32 query
+ * rows (queries x the `perGroup` heads of a kv head), halved while its stack (the tile of keys
+ * transposed, a row of scores, the rows' accumulators, maxima and sums) would pass
+ * `STACK_BLOCK_FLOATS`.
+ */
+export function attentionQueryBlock(perGroup: number, dk: number, dv: number, keyTile: number): number {
+  const floats = (qb: number): number => dk * keyTile + keyTile + qb * perGroup * (dv + 2);
+  let qb = Math.max(1, Math.floor(32 / perGroup));
+  while (qb > 1 && floats(qb) > STACK_BLOCK_FLOATS) qb = Math.floor(qb / 2);
+  return qb;
 }
 
 /** The values of `AttentionSchedule.form`. */
@@ -231,7 +253,7 @@ export function checkCacheAndSchedule(k: { past: Dim; scale: number; schedule?: 
       bad(`the state cache ${cache.name} is ${cache.dtype}${shapeToString(cache.shape)}; its rows are the context ${CONTEXT_DIM}`);
   } else if (!dimEq(k.past, cache.shape[0])) bad(`past = ${size(k.past)}, but the input cache ${cache.name} has ${size(cache.shape[0])} rows`);
   if (!Number.isFinite(k.scale)) bad(`scale = ${k.scale} is not a finite number`);
-  for (const key of ['keyTile', 'splits', 'headBlock'] as const) {
+  for (const key of ['keyTile', 'splits', 'headBlock', 'queryBlock'] as const) {
     const x = k.schedule?.[key];
     if (x !== undefined && !(Number.isInteger(x) && x >= 1)) bad(`schedule ${key} = ${x} is not a positive whole number`);
   }

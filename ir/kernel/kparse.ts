@@ -707,9 +707,10 @@ class Reader {
   }
 
   attentionSchedule(): AttentionSchedule {
-    this.done([], [], ['key_tile', 'splits', 'head_block', 'form']);
+    this.done([], [], ['key_tile', 'splits', 'head_block', 'form', 'query_block']);
     const s: AttentionSchedule = { keyTile: this.int('key_tile'), splits: this.int('splits') };
     if (this.attrs.has('head_block')) s.headBlock = this.int('head_block');
+    if (this.attrs.has('query_block')) s.queryBlock = this.int('query_block');
     if (this.attrs.has('form')) s.form = this.str('form', MLA_SCHEDULE_FORMS);
     return s;
   }

@@ -280,7 +280,7 @@ function call(kind: string, ins: Roles, outs: Roles, attrs: AttrList, epilogue: 
 
 /** ` schedule(key_tile=256, splits=2)` of an attention or MLA kernel, or nothing. */
 function printSchedule(s: AttentionSchedule | undefined): string {
-  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''}${s.form !== undefined ? `, form=${JSON.stringify(s.form)}` : ''})` : '';
+  return s ? ` schedule(key_tile=${printNumber(s.keyTile)}, splits=${printNumber(s.splits)}${s.headBlock !== undefined ? `, head_block=${printNumber(s.headBlock)}` : ''}${s.form !== undefined ? `, form=${JSON.stringify(s.form)}` : ''}${s.queryBlock !== undefined ? `, query_block=${printNumber(s.queryBlock)}` : ''})` : '';
 }
 
 /** ` threads(min_elems=16384)`, ` threads(workgroup=64)`: the fields set, or nothing. */

@@ -29,6 +29,7 @@ import type { Tensor } from '../../ir/tensor.ts';
 import { expectAgreement } from '../expect-agreement.ts';
 import { skipWithout } from '../optional-packages.ts';
 import { cli } from '../capture.ts';
+import { cpuHas } from '../../bench/native.ts';
 
 const TOL = 1e-5;
 const M = compile(readFileSync('test/fixtures/attention-stack.moe', 'utf8'), { path: 'test/fixtures/attention-stack.moe' });
@@ -40,9 +41,9 @@ function program(target: string, maxContext: number | null = CONTEXT): KProgram 
   return runPipeline(M, { target: loadTarget(target), maxTokens: 16, ...(maxContext !== null ? { maxContext } : {}) }).program!;
 }
 
-/** The program with every attention kernel's schedule set by hand. */
-function scheduled(p: KProgram, keyTile: number, splits: number): KProgram {
-  return { ...p, steps: mapKernels(p.steps, (k) => (k.kind === 'attention' ? { ...k, schedule: { keyTile, splits } } : k)) };
+/** The program with every attention kernel's schedule set by hand (no query block: the C renderer's own). */
+function scheduled(p: KProgram, keyTile: number, splits: number, queryBlock?: number): KProgram {
+  return { ...p, steps: mapKernels(p.steps, (k) => (k.kind === 'attention' ? { ...k, schedule: { keyTile, splits, ...(queryBlock ? { queryBlock } : {}) } } : k)) };
 }
 
 /** The calls of one sequence: [L, T]: a prefill, single-token steps, a prefill onto the filled cache, more steps. */
@@ -61,10 +62,13 @@ function inputsAt(L: number, T: number): Record<string, Tensor> {
 }
 
 describe('C backend: attention with the KV cache as state', () => {
-  for (const [target, schedule] of [['x86-avx2', undefined], ['x86-avx2', [16, 4]], ['npu-scratchpad', [16, 4]]] as const)
-    it(`${target}${schedule ? ` with tiles of ${schedule[0]} keys and a decode split of ${schedule[1]}` : ' as tiled'}: every call of a sequence matches the kernel interpreter`, async () => {
+  // Prefill blocks of 3 queries (2 heads each) against tiles of 4 or 16 keys: a call of 7 or 16
+  // tokens has several blocks, the last one short, blocks whose keys cross the window's start,
+  // and tiles cut by the causal diagonal; npu-scratchpad has no vector ISA (the portable C path).
+  for (const [target, schedule] of [['x86-avx2', undefined], ['x86-avx2', [16, 4]], ['x86-avx2', [4, 3, 3]], ...(cpuHas('avx512f') ? [['x86-avx512', [16, 4, 3]] as const] : []), ['npu-scratchpad', [16, 4]], ['npu-scratchpad', [4, 3, 3]]] as const)
+    it(`${target}${schedule ? ` with tiles of ${schedule[0]} keys, a decode split of ${schedule[1]}${schedule[2] ? ` and prefill blocks of ${schedule[2]} queries` : ''}` : ' as tiled'}: every call of a sequence matches the kernel interpreter`, async () => {
       const base = program(target);
-      const p = schedule ? scheduled(base, schedule[0], schedule[1]) : base;
+      const p = schedule ? scheduled(base, schedule[0], schedule[1], schedule[2]) : base;
       const model = loadC(p, loadTarget(target), W);
       model.threads = 4;
       const state = allocateState(p);
@@ -97,8 +101,8 @@ describe('C backend: attention with the KV cache as state', () => {
     }
   });
 
-  it('the results do not depend on the thread count (the decode split is fixed by the schedule, not the threads)', async () => {
-    const p = scheduled(program('x86-avx2'), 16, 4);
+  it('the results do not depend on the thread count (the decode split and the prefill blocks are fixed by the schedule, not the threads)', async () => {
+    const p = scheduled(program('x86-avx2'), 16, 4, 3);
     const runs: number[][] = [];
     for (const threads of [1, 3, 4]) {
       const model = loadC(p, loadTarget('x86-avx2'), W);
@@ -160,7 +164,7 @@ describe('C backend: attention with the KV cache as state', () => {
     try {
       const c = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '--max-context', '48', '-o', dir);
       expect(c.code, c.err).toBe(0);
-      expect(c.out).toMatch(/attention \(online softmax, window 20, sinks\)\n\s+key tile \d+, decode split \d+\n/);
+      expect(c.out).toMatch(/attention \(online softmax, window 20, sinks\)\n\s+key tile \d+, decode split \d+, prefill in blocks of \d+ queries\n/);
       expect(readFileSync(join(dir, 'm.h'), 'utf8')).toContain('#define M_MAX_CONTEXT 48');
       // Without --max-context compile gives the caches state of the model's bound on L (64) by default
       const byDefault = await cli('compile', 'test/fixtures/attention-stack.moe', '--target', 'x86-avx2', '-o', dir);

@@ -6,9 +6,10 @@
  */
 import { isSym } from '../../../ir/dims.ts';
 import { fail } from '../../../ir/diagnostics.ts';
-import type { AttentionKernel, AttentionSchedule } from '../../../ir/kernel/attention.ts';
+import { type AttentionKernel, type AttentionSchedule, attentionQueryBlock } from '../../../ir/kernel/attention.ts';
 import { type MlaAttentionKernel, mlaFormRule, mlaKernelSizes } from '../../../ir/kernel/mla.ts';
 import type { KBuffer, KProgram } from '../../../ir/kernel/kernel.ts';
+import type { Isa } from './render.ts';
 
 /** What the renderer lends the view: buffer names to C variables (marking them used), and buffers (slices resolved). */
 export interface AttentionViewContext {
@@ -16,6 +17,8 @@ export interface AttentionViewContext {
   buffer: (name: string) => KBuffer;
   /** f32 lanes of the program's vector ISA (1: none). */
   lanes: number;
+  /** The program's vector ISA, for the prefill block's intrinsics (none: portable C only). */
+  isa?: Isa;
   /** A C float literal. */
   num: (x: number) => string;
   /** The program's token bound (the naive MLA form keeps a (max, sum) pair per token). */
@@ -55,21 +58,49 @@ export function attentionView(k: AttentionKernel, c: AttentionViewContext): [Rec
     { field: 'T', expr: 'T' },
     { field: 'L', expr: C_PAST },
   ];
+  const lanes = Math.max(1, c.lanes);
+  const keyTile = schedule.keyTile;
+  const perGroup = heads / kvHeads;
+  const queryBlock = schedule.queryBlock ?? attentionQueryBlock(perGroup, dk, dv, keyTile);
+  // Intrinsics where the accumulator rows split into whole vectors: chunks of at most 8 vectors
+  // (scores over keys, sums over value elements), each chunk's sums held in registers.
+  const simd = c.isa && dv % lanes === 0 && keyTile % lanes === 0 ? c.isa : undefined;
+  const vecs = (n: number): Array<{ v: number; off: number }> => Array.from({ length: n }, (_, v) => ({ v, off: v * lanes }));
+  // The tile's maxima and sums in this many partial chains (a divisor of the tile: a schedule set by hand may be any size).
+  let tileLanes = Math.min(lanes, keyTile);
+  while (keyTile % tileLanes !== 0) tileLanes--;
+  // Scores in chunks of whole vectors that divide the tile; a short tile (the last, or a short
+  // sequence's only one) is scored up to its chunk's end only.
+  let scoreChunk = tileLanes;
+  if (simd) for (let w = Math.min(keyTile, 8 * lanes); w >= lanes; w -= lanes) if (keyTile % w === 0) {
+    scoreChunk = w;
+    break;
+  }
+  let accVecs = Math.min(8, dv / lanes);
+  while (simd && (dv / lanes) % accVecs !== 0) accVecs--;
   const view = {
     attention: true,
-    summaryLine: `attention, ${heads} heads over ${kvHeads} kv heads of ${dk}${dv !== dk ? ` (values ${dv})` : ''}${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks !== undefined ? ', sinks' : ''}, key tile ${schedule.keyTile}, decode split ${schedule.splits}`,
+    queryBlock,
+    blockRows: queryBlock * perGroup,
+    simd,
+    scoreChunk,
+    scoreVecs: vecs(scoreChunk / lanes),
+    accChunk: accVecs * lanes,
+    accVecs: vecs(accVecs),
+    tileLanes,
+    summaryLine: `attention, ${heads} heads over ${kvHeads} kv heads of ${dk}${dv !== dk ? ` (values ${dv})` : ''}${k.window > 0 ? `, window ${k.window}` : ''}${k.sinks !== undefined ? ', sinks' : ''}, key tile ${keyTile}, decode split ${schedule.splits}, prefill blocks of ${queryBlock} queries`,
     heads,
     kvHeads,
-    perGroup: heads / kvHeads,
+    perGroup,
     dk,
     dv,
     window: k.window > 0 ? k.window : undefined,
     sinks: k.sinks !== undefined,
     scale: c.num(k.scale),
-    keyTile: schedule.keyTile,
+    keyTile,
     splits: schedule.splits,
     decodeSplit: schedule.splits > 1,
-    lanes: Math.max(1, c.lanes),
+    lanes,
   };
   return [view, args];
 }

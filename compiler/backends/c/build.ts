@@ -76,6 +76,9 @@ export function buildExecutable(src: CSources, target: TargetCaps, opts: BuildOp
   const flags = [
     ...STRICT_FLAGS,
     ...(opts.sanitize ? ['-O1', '-g', '-fsanitize=address,undefined', '-fno-omit-frame-pointer', '-fno-sanitize-recover=all'] : ['-O3']),
+    // IEEE results unchanged; compares may be if-converted, so loops with a select (moec_exp's
+    // range checks, masks) vectorise. No kernel reads the floating-point exception flags.
+    '-fno-trapping-math',
     ...targetFlags(target),
     ...(opts.flags ?? []),
   ];

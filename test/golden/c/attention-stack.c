@@ -3,9 +3,9 @@
  * Generated code: edit the .moe file and recompile instead. The API is in m.h.
  *
  * Kernels, in order (fused by moec; tiles chosen for x86-avx2):
- *   k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2
+ *   k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2, prefill blocks of 16 queries
  *   k1_add: elementwise add
- *   k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2
+ *   k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2, prefill blocks of 16 queries
  *   k3_add: elementwise add
  * Arena: 8192 bytes at 16 tokens (every intermediate at a planned offset).
  */
@@ -223,6 +223,35 @@ static void moec_split(int n, int part, int parts, int *lo, int *hi) {
   *hi = (int)((long long)n * (part + 1) / parts);
 }
 
+/*
+ * e^x in f32 within 1.5 ulp (libm's expf is correctly rounded but a call, so a loop of it never
+ * vectorises; this one does, at -O3 with -fno-trapping-math): x = n ln2 + r with |r| <= ln2 / 2,
+ * e^r a degree-7 polynomial (Cephes' expf coefficients), 2^n built in two halves from exponent
+ * bits so that n = 128 (x up to 89) still overflows to inf only where e^x does. Below -104
+ * (-inf included) it is 0, as e^x rounds to; NaN stays NaN.
+ */
+static inline float moec_exp(float x) {
+  const float big = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer, in its low bits */
+  const float xc = x > 89.0f ? 89.0f : x < -104.0f ? -104.0f : x;
+  const float t = xc * 1.44269504088896341f + big, n = t - big;
+  const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f; /* ln2 in two parts */
+  float p = 1.9875691500e-4f, s1, s2;
+  int32_t ti, h, b1, b2;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  memcpy(&ti, &t, sizeof ti);
+  ti -= 0x4B400000; /* n, from the bits of t */
+  h = ti / 2;
+  b1 = (h + 127) * (1 << 23);
+  b2 = (ti - h + 127) * (1 << 23);
+  memcpy(&s1, &b1, sizeof s1);
+  memcpy(&s2, &b2, sizeof s2);
+  return x < -104.0f ? 0.0f : p * s1 * s2;
+}
 
 #ifdef MOEC_PROFILE
 #include <time.h>
@@ -246,16 +275,16 @@ static double moec_profile_now(void) {
 
 
 /*
- * k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2.
+ * k0_attention: attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2, prefill blocks of 16 queries.
  * Query t (position L + t) of head h sees the keys j = max(0, L + t + 1 - 20) ..= L + t of kv head
  * h / 2; the new keys and values are first appended to the cache at L ..= L + T - 1.
  * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
  * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
  * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
  * O(L). The 2 heads of a kv head go together, so each key and value row is read once
- * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
- * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
- * by maxima and sums.
+ * for all of them. A prefill (T > 1) goes in blocks of 16 queries (the _block function
+ * below), dealt to threads in turn; a single token (T = 1) goes by kv heads, or splits its keys
+ * over up to 2 ranges, each a partial softmax for every head, merged by maxima and sums.
  */
 typedef struct {
   const float *q, *k, *v;
@@ -328,7 +357,7 @@ static int k0_attention_first(const k0_attention_args *g, int t) {
   return first > 0 ? first : 0;
 }
 
-/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
+/* Query rows (t, kv head) part of parts, one at a time (a single token's): each a whole softmax over its visible keys for the heads of the group. */
 static void k0_attention_rows(const void *arg, int part, int parts) {
   const k0_attention_args *g = (const k0_attention_args *)arg;
   float b[2 * (2 + 8)];
@@ -351,6 +380,138 @@ static void k0_attention_rows(const void *arg, int part, int parts) {
       for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
     }
   }
+}
+
+/*
+ * Prefill (T > 1): blocks of 16 queries x the 2 heads of a kv head (32 rows), each
+ * block against tiles of 256 keys as two small products, so every loop runs over vectors
+ * with no horizontal sum: a tile's keys are transposed once per block (kt[e][i]), a row's scores
+ * are then sums of its query's elements times rows of kt, and its values' weighted sum adds
+ * the tile's value rows, scaled, into the row's accumulator held in registers. exp is moec_exp
+ * over the whole tile row. Keys a row may not see (after L + t; before its window) are -inf
+ * before the max and skipped in the sum of values, so a non-finite value it cannot see stays
+ * out, as in the reference.
+ */
+static void k0_attention_block(const k0_attention_args *g, int t0, int kvh) {
+  float kt[8 * 256], p[256], acc[32 * 8], m[32], l[32];
+  const int nq = g->T - t0 < 16 ? g->T - t0 : 16, rows = nq * 2;
+  const int j0 = k0_attention_first(g, t0), j1 = g->L + t0 + nq;
+  int jt, r, i, e, u;
+  for (r = 0; r < rows; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0;
+  }
+  for (e = 0; e < rows * 8; e++) acc[e] = 0;
+  for (jt = j0; jt < j1; jt += 256) {
+    /* n keys, scored up to nc: a whole number of chunks */
+    const int n = j1 - jt < 256 ? j1 - jt : 256, nc = (n + 64 - 1) / 64 * 64;
+    for (i = 0; i < n; i++) {
+      const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (e = 0; e < 8; e++) kt[e * 256 + i] = kr[e];
+    }
+    for (; i < nc; i++)
+      for (e = 0; e < 8; e++) kt[e * 256 + i] = 0;
+    for (r = 0; r < rows; r++) {
+      const int t = t0 + r / 2;
+      const int lo = k0_attention_first(g, t) > jt ? k0_attention_first(g, t) - jt : 0, hi = g->L + t + 1 - jt < n ? g->L + t + 1 - jt : n;
+      const float *q = g->q + ((size_t)t * 4 + (size_t)kvh * 2 + r % 2) * 8;
+      float *a = acc + (size_t)r * 8;
+      float mx[8], sm[8], mt, corr, sum = 0;
+      if (lo >= hi) continue;
+#if MOEC_SIMD
+      {
+        int i0;
+        for (i0 = 0; i0 < nc; i0 += 64) {
+          __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps(), s4 = _mm256_setzero_ps(), s5 = _mm256_setzero_ps(), s6 = _mm256_setzero_ps(), s7 = _mm256_setzero_ps();
+          for (e = 0; e < 8; e++) {
+            const __m256 x = _mm256_set1_ps(q[e]);
+            const float *kr = kt + e * 256 + i0;
+            s0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 0), s0);
+            s1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 8), s1);
+            s2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 16), s2);
+            s3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 24), s3);
+            s4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 32), s4);
+            s5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 40), s5);
+            s6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 48), s6);
+            s7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 56), s7);
+          }
+          _mm256_storeu_ps(p + i0 + 0, s0);
+          _mm256_storeu_ps(p + i0 + 8, s1);
+          _mm256_storeu_ps(p + i0 + 16, s2);
+          _mm256_storeu_ps(p + i0 + 24, s3);
+          _mm256_storeu_ps(p + i0 + 32, s4);
+          _mm256_storeu_ps(p + i0 + 40, s5);
+          _mm256_storeu_ps(p + i0 + 48, s6);
+          _mm256_storeu_ps(p + i0 + 56, s7);
+        }
+      }
+#else
+      for (i = 0; i < nc; i++) p[i] = 0;
+      for (e = 0; e < 8; e++)
+        for (i = 0; i < nc; i++) p[i] += q[e] * kt[e * 256 + i];
+#endif
+      /* lanes-wide partial maxima and sums, so both vectorise without reassociating one chain */
+      for (i = 0; i < nc; i++) p[i] = i >= lo && i < hi ? p[i] * 0.35f : -INFINITY;
+      for (u = 0; u < 8; u++) mx[u] = m[r];
+      for (i = 0; i < nc; i += 8)
+        for (u = 0; u < 8; u++) mx[u] = p[i + u] > mx[u] ? p[i + u] : mx[u];
+      mt = mx[0];
+      for (u = 1; u < 8; u++) mt = mx[u] > mt ? mx[u] : mt;
+      for (i = 0; i < nc; i++) p[i] = moec_exp(p[i] - mt);
+      for (u = 0; u < 8; u++) sm[u] = 0;
+      for (i = 0; i < nc; i += 8)
+        for (u = 0; u < 8; u++) sm[u] += p[i + u];
+      for (u = 0; u < 8; u++) sum += sm[u];
+      corr = expf(m[r] - mt);
+      m[r] = mt;
+      l[r] = l[r] * corr + sum;
+#if MOEC_SIMD
+      {
+        const __m256 c = _mm256_set1_ps(corr);
+        int e0;
+        for (e0 = 0; e0 < 8; e0 += 8) {
+          __m256 a0 = _mm256_mul_ps(c, _mm256_loadu_ps(a + e0 + 0));
+          for (i = lo; i < hi; i++) {
+            const __m256 x = _mm256_set1_ps(p[i]);
+            const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8 + e0;
+            a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(vr + 0), a0);
+          }
+          _mm256_storeu_ps(a + e0 + 0, a0);
+        }
+      }
+#else
+      for (e = 0; e < 8; e++) a[e] *= corr;
+      for (i = lo; i < hi; i++) {
+        const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
+        for (e = 0; e < 8; e++) a[e] += p[i] * vr[e];
+      }
+#endif
+    }
+  }
+  for (r = 0; r < rows; r++) {
+    const int t = t0 + r / 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2 + r % 2;
+    float *o = g->out + row * 8;
+    float lr = l[r], scale = 1;
+    { /* the sink joins the denominator only */
+      const float sink = g->sinks[kvh * 2 + r % 2], top = sink > m[r] ? sink : m[r];
+      scale = expf(m[r] - top);
+      lr = lr * scale + expf(sink - top);
+    }
+    for (e = 0; e < 8; e++) o[e] = acc[(size_t)r * 8 + e] * scale / lr;
+  }
+}
+
+/*
+ * The blocks (query block, kv head) part, part + parts, ... of every block: dealt in turn, not
+ * in ranges, since a causal block's keys grow with its position (ranges would give the last
+ * thread most of the work). A block's result does not depend on which thread runs it.
+ */
+static void k0_attention_blocks(const void *arg, int part, int parts) {
+  const k0_attention_args *g = (const k0_attention_args *)arg;
+  const int blocks = (g->T + 16 - 1) / 16 * 2;
+  int b;
+  for (b = part; b < blocks; b += parts) k0_attention_block(g, b / 2 * 16, b % 2);
 }
 
 /*
@@ -382,8 +543,11 @@ static void k0_attention(k0_attention_args *g, int threads) {
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
-    const int rows = g->T * 2;
-    moec_parallel(k0_attention_rows, g, rows < threads ? rows : threads);
+    if (g->T > 1) {
+      const int blocks = (g->T + 16 - 1) / 16 * 2;
+      moec_parallel(k0_attention_blocks, g, blocks < threads ? blocks : threads);
+    } else
+      moec_parallel(k0_attention_rows, g, 2 < threads ? 2 : threads);
     return;
   }
   {
@@ -437,16 +601,16 @@ static void k1_add_work(const void *arg, int part, int parts) {
 
 
 /*
- * k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2.
+ * k2_attention: attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2, prefill blocks of 16 queries.
  * Query t (position L + t) of head h sees the keys j = 0 ..= L + t of kv head
  * h / 2; the new keys and values are first appended to the cache at L ..= L + T - 1.
  * Online softmax over tiles of 256 keys: each query row keeps a running max m, sum l
  * and unnormalised accumulator acc[8], rescaled by exp(m_old - m_new) whenever a tile
  * raises the max, so its scratch is one tile of scores and the accumulator: O(tile), not
  * O(L). The 2 heads of a kv head go together, so each key and value row is read once
- * for all of them. Rows (t, kv head) are split over threads; a single token (T = 1) instead
- * splits its keys over up to 2 ranges, each a partial softmax for every head, merged
- * by maxima and sums.
+ * for all of them. A prefill (T > 1) goes in blocks of 16 queries (the _block function
+ * below), dealt to threads in turn; a single token (T = 1) goes by kv heads, or splits its keys
+ * over up to 2 ranges, each a partial softmax for every head, merged by maxima and sums.
  */
 typedef struct {
   const float *q, *k, *v;
@@ -519,7 +683,7 @@ static int k2_attention_first(const k2_attention_args *g, int t) {
   return 0;
 }
 
-/* Query rows (t, kv head) part of parts: each a whole softmax over its visible keys for the heads of the group. */
+/* Query rows (t, kv head) part of parts, one at a time (a single token's): each a whole softmax over its visible keys for the heads of the group. */
 static void k2_attention_rows(const void *arg, int part, int parts) {
   const k2_attention_args *g = (const k2_attention_args *)arg;
   float b[2 * (2 + 8)];
@@ -537,6 +701,133 @@ static void k2_attention_rows(const void *arg, int part, int parts) {
       for (e = 0; e < 8; e++) o[e] = bi[2 + e] * scale / l;
     }
   }
+}
+
+/*
+ * Prefill (T > 1): blocks of 16 queries x the 2 heads of a kv head (32 rows), each
+ * block against tiles of 256 keys as two small products, so every loop runs over vectors
+ * with no horizontal sum: a tile's keys are transposed once per block (kt[e][i]), a row's scores
+ * are then sums of its query's elements times rows of kt, and its values' weighted sum adds
+ * the tile's value rows, scaled, into the row's accumulator held in registers. exp is moec_exp
+ * over the whole tile row. Keys a row may not see (after L + t; before its window) are -inf
+ * before the max and skipped in the sum of values, so a non-finite value it cannot see stays
+ * out, as in the reference.
+ */
+static void k2_attention_block(const k2_attention_args *g, int t0, int kvh) {
+  float kt[8 * 256], p[256], acc[32 * 8], m[32], l[32];
+  const int nq = g->T - t0 < 16 ? g->T - t0 : 16, rows = nq * 2;
+  const int j0 = k2_attention_first(g, t0), j1 = g->L + t0 + nq;
+  int jt, r, i, e, u;
+  for (r = 0; r < rows; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0;
+  }
+  for (e = 0; e < rows * 8; e++) acc[e] = 0;
+  for (jt = j0; jt < j1; jt += 256) {
+    /* n keys, scored up to nc: a whole number of chunks */
+    const int n = j1 - jt < 256 ? j1 - jt : 256, nc = (n + 64 - 1) / 64 * 64;
+    for (i = 0; i < n; i++) {
+      const float *kr = g->kc + ((size_t)(jt + i) * 2 + kvh) * 8;
+      for (e = 0; e < 8; e++) kt[e * 256 + i] = kr[e];
+    }
+    for (; i < nc; i++)
+      for (e = 0; e < 8; e++) kt[e * 256 + i] = 0;
+    for (r = 0; r < rows; r++) {
+      const int t = t0 + r / 2;
+      const int lo = k2_attention_first(g, t) > jt ? k2_attention_first(g, t) - jt : 0, hi = g->L + t + 1 - jt < n ? g->L + t + 1 - jt : n;
+      const float *q = g->q + ((size_t)t * 4 + (size_t)kvh * 2 + r % 2) * 8;
+      float *a = acc + (size_t)r * 8;
+      float mx[8], sm[8], mt, corr, sum = 0;
+      if (lo >= hi) continue;
+#if MOEC_SIMD
+      {
+        int i0;
+        for (i0 = 0; i0 < nc; i0 += 64) {
+          __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps(), s4 = _mm256_setzero_ps(), s5 = _mm256_setzero_ps(), s6 = _mm256_setzero_ps(), s7 = _mm256_setzero_ps();
+          for (e = 0; e < 8; e++) {
+            const __m256 x = _mm256_set1_ps(q[e]);
+            const float *kr = kt + e * 256 + i0;
+            s0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 0), s0);
+            s1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 8), s1);
+            s2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 16), s2);
+            s3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 24), s3);
+            s4 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 32), s4);
+            s5 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 40), s5);
+            s6 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 48), s6);
+            s7 = _mm256_fmadd_ps(x, _mm256_loadu_ps(kr + 56), s7);
+          }
+          _mm256_storeu_ps(p + i0 + 0, s0);
+          _mm256_storeu_ps(p + i0 + 8, s1);
+          _mm256_storeu_ps(p + i0 + 16, s2);
+          _mm256_storeu_ps(p + i0 + 24, s3);
+          _mm256_storeu_ps(p + i0 + 32, s4);
+          _mm256_storeu_ps(p + i0 + 40, s5);
+          _mm256_storeu_ps(p + i0 + 48, s6);
+          _mm256_storeu_ps(p + i0 + 56, s7);
+        }
+      }
+#else
+      for (i = 0; i < nc; i++) p[i] = 0;
+      for (e = 0; e < 8; e++)
+        for (i = 0; i < nc; i++) p[i] += q[e] * kt[e * 256 + i];
+#endif
+      /* lanes-wide partial maxima and sums, so both vectorise without reassociating one chain */
+      for (i = 0; i < nc; i++) p[i] = i >= lo && i < hi ? p[i] * 0.35f : -INFINITY;
+      for (u = 0; u < 8; u++) mx[u] = m[r];
+      for (i = 0; i < nc; i += 8)
+        for (u = 0; u < 8; u++) mx[u] = p[i + u] > mx[u] ? p[i + u] : mx[u];
+      mt = mx[0];
+      for (u = 1; u < 8; u++) mt = mx[u] > mt ? mx[u] : mt;
+      for (i = 0; i < nc; i++) p[i] = moec_exp(p[i] - mt);
+      for (u = 0; u < 8; u++) sm[u] = 0;
+      for (i = 0; i < nc; i += 8)
+        for (u = 0; u < 8; u++) sm[u] += p[i + u];
+      for (u = 0; u < 8; u++) sum += sm[u];
+      corr = expf(m[r] - mt);
+      m[r] = mt;
+      l[r] = l[r] * corr + sum;
+#if MOEC_SIMD
+      {
+        const __m256 c = _mm256_set1_ps(corr);
+        int e0;
+        for (e0 = 0; e0 < 8; e0 += 8) {
+          __m256 a0 = _mm256_mul_ps(c, _mm256_loadu_ps(a + e0 + 0));
+          for (i = lo; i < hi; i++) {
+            const __m256 x = _mm256_set1_ps(p[i]);
+            const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8 + e0;
+            a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(vr + 0), a0);
+          }
+          _mm256_storeu_ps(a + e0 + 0, a0);
+        }
+      }
+#else
+      for (e = 0; e < 8; e++) a[e] *= corr;
+      for (i = lo; i < hi; i++) {
+        const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
+        for (e = 0; e < 8; e++) a[e] += p[i] * vr[e];
+      }
+#endif
+    }
+  }
+  for (r = 0; r < rows; r++) {
+    const int t = t0 + r / 2;
+    const size_t row = (size_t)t * 4 + (size_t)kvh * 2 + r % 2;
+    float *o = g->out + row * 8;
+    float lr = l[r], scale = 1;
+    for (e = 0; e < 8; e++) o[e] = acc[(size_t)r * 8 + e] * scale / lr;
+  }
+}
+
+/*
+ * The blocks (query block, kv head) part, part + parts, ... of every block: dealt in turn, not
+ * in ranges, since a causal block's keys grow with its position (ranges would give the last
+ * thread most of the work). A block's result does not depend on which thread runs it.
+ */
+static void k2_attention_blocks(const void *arg, int part, int parts) {
+  const k2_attention_args *g = (const k2_attention_args *)arg;
+  const int blocks = (g->T + 16 - 1) / 16 * 2;
+  int b;
+  for (b = part; b < blocks; b += parts) k2_attention_block(g, b / 2 * 16, b % 2);
 }
 
 /*
@@ -568,8 +859,11 @@ static void k2_attention(k2_attention_args *g, int threads) {
   /* parts: at most 2, each at least a tile of keys; never the thread count, which changes no result */
   if (parts > 2) parts = 2;
   if (g->T > 1 || parts < 2) {
-    const int rows = g->T * 2;
-    moec_parallel(k2_attention_rows, g, rows < threads ? rows : threads);
+    if (g->T > 1) {
+      const int blocks = (g->T + 16 - 1) / 16 * 2;
+      moec_parallel(k2_attention_blocks, g, blocks < threads ? blocks : threads);
+    } else
+      moec_parallel(k2_attention_rows, g, 2 < threads ? 2 : threads);
     return;
   }
   {
@@ -685,7 +979,7 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
     const float *b11_layers_layers_a_sinks = b7_layers_a_sinks + (size_t)i0 * (size_t)4;
     float *b12_layers_layers_b_k_cache = b5_layers_b_k_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
     float *b13_layers_layers_b_v_cache = b6_layers_b_v_cache + (size_t)i0 * ((size_t)(max_context)) * (size_t)2 * (size_t)8;
-    { /* attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2 */
+    { /* attention, 4 heads over 2 kv heads of 8, window 20, sinks, key tile 256, decode split 2, prefill blocks of 16 queries */
       k0_attention_args g;
       g.q = b8_layers_x;
       g.k = b1_k;
@@ -710,7 +1004,7 @@ int m_forward(const void *weights, const float *x, const float *k, const float *
       moec_parallel(k1_add_work, &g, (int)((((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 < (size_t)threads ? (((size_t)(T)) * (size_t)4 * (size_t)8 + 16383) / 16384 : (size_t)threads));
       MOEC_PROFILE_STOP(1)
     }
-    { /* attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2 */
+    { /* attention, 4 heads over 2 kv heads of 8, key tile 256, decode split 2, prefill blocks of 16 queries */
       k2_attention_args g;
       g.q = b15_layers_layers_a_r0;
       g.k = b1_k;
