@@ -152,10 +152,13 @@ interface Plan {
 /** Prefill and decode of one implementation given as a step and a reset. */
 async function measure(step: (ids: number[], L: number) => Promise<number | undefined>, reset: () => Promise<void>, plan: Plan): Promise<Partial<LlamaRow>> {
   const prompt = Array.from({ length: PREFILL_TOKENS }, (_, i) => (i * 7919 + 11) % BENCH_SIZES.V);
-  // One untimed step first: moec C's runner starts (and reads the weights) on its first call,
-  // which llama.cpp did when its model was opened; a quick run's one prefill timed that too.
+  // One untimed prefill of the full length first, on both sides, as llama-bench's warm-up run:
+  // moec C's runner starts (and reads the weights) on its first call, which llama.cpp did when
+  // its model was opened, and a first call of T = 256 also touches its scratch for the first
+  // time (moec C's arena: 12% slower than the calls after it, measured). With two timed runs the
+  // median was the mean of a cold and a warm one.
   await reset();
-  await step(prompt.slice(0, 1), 0);
+  await step(prompt, 0);
   const pre = await timed(async () => {
     await reset();
     return step(prompt, 0);
@@ -208,7 +211,7 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
   const log = opts.log ?? ((l: string) => process.stderr.write(`llama: ${l}\n`));
   const started = performance.now();
   const loadBefore = loadavg()[0];
-  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 2, decodeSteps: 12, budgetMs: 8000 };
+  const plan: Plan = opts.quick ? { prefillRuns: 1, decodeSteps: 3, budgetMs: 3000 } : { prefillRuns: 5, decodeSteps: 12, budgetMs: 8000 };
   // Rounds: llama.cpp and moec C are measured in turn, ROUNDS times, each row's numbers the median
   // over the rounds. On a shared 2-core VM the machine's speed drifts over minutes (a row measured
   // once moved by 10-30% between runs, more at 2 threads); alternating keeps both sides in the

@@ -33,7 +33,7 @@ export function formatLlamaTable(rec: LlamaRecord): string {
   lines.push(
     `Reduced Qwen3-MoE (D = ${s.D}, ${s.LAYERS} layers, ${s.E} experts top-${s.K}, expert width ${s.F}, ${s.H}/${s.G} heads of ${s.HD}, vocabulary ${s.V}), seeded random weights; ` +
       `${rec.machine.cpu}, ${rec.machine.cores} cores, ${rec.machine.date.slice(0, 10)}${rec.quick ? ' (quick run)' : ''}. ` +
-      `Prefill: T = ${rec.prefillTokens} from an empty cache; decode: single-token steps; medians${roundsText(rec)}. ` +
+      `Prefill: T = ${rec.prefillTokens} from an empty cache, after one untimed prefill; decode: single-token steps; medians${roundsText(rec)}. ` +
       `A decode step reads ${(rec.decodeBytes.f32 / 1e6).toFixed(0)} MB of F32 weights (${(rec.decodeBytes.q8 / 1e6).toFixed(0)} MB quantized); ` +
       `streaming-read limit ${Object.entries(rec.readGBps).map(([t, g]) => `${g.toFixed(1)} GB/s on ${t} thread${t === '1' ? '' : 's'}`).join(', ')}. (×: against llama.cpp at the same precision and threads.)`,
     '',
