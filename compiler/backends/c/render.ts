@@ -397,6 +397,7 @@ class CRenderer {
       buffers.push({ decl });
     }
     const math = this.math;
+    if (math.silu || math.sigmoid) math.exp = true;
     this.stateRegions = regions.map((r) => r.name);
     return {
       file: this.prefix,
