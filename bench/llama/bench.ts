@@ -36,7 +36,7 @@ import type { Tensor } from '../../ir/tensor.ts';
 import { cpuHas, measureNativeLimits } from '../native.ts';
 import { quantile } from '../stats.ts';
 import { QUANT_SCHEMES } from '../../ir/quant.ts';
-import { backendStep, compareGenerations, generateLlama, generateMoec } from './parity.ts';
+import { backendStep, compareGenerations, generateLlama, generateMoec, greedyStep } from './parity.ts';
 import { isUnavailable, openLlamaPeer } from './peer.ts';
 import { BENCH_SIZES, I8_GROUP32, type LlamaWorkload, type Qwen3Sizes, cachedLlamaWorkload } from './workload.ts';
 
@@ -290,8 +290,9 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
         // C: one model, its thread count set per run (the runner's argument); Wasm: one model per
         // thread count (its threaded build); WGSL: the GPU's own parallelism, one row.
         let shared: Model | undefined;
-        // Prefill and decode compute the logits of the last position only, as llama.cpp's evaluate does
-        // (passes/last-logits.ts); parity, which compares every position, loads a full-logits model.
+        // Prefill and decode compute the logits of the last position only and end in the greedy
+        // next token, as llama.cpp's evaluate does (passes/last-logits.ts; parity.ts greedyStep: the C
+        // runner answers the argmax); parity, which compares every position, loads a full-logits model.
         let program: KProgram | undefined;
         const compiled = (lastLogits: boolean): KProgram => runPipeline(m, { target: loadTarget(t.target), maxTokens: PREFILL_TOKENS, maxContext: context, lastLogits }).program!;
         for (const threads of threadCounts) {
@@ -314,7 +315,7 @@ export async function runLlamaSection(opts: { quick: boolean; log?: (line: strin
             model.threads = threads;
           }
           try {
-            const step = backendStep(model, program);
+            const step = greedyStep(model, program);
             const want = reference.get(precision);
             if (t.impl === 'moec C x86-avx2' && threads === THREADS[0] && want && round === 0) {
               const full = await (await getBackend(t.backend)).load(compiled(false), loadTarget(t.target), weights, { threads });

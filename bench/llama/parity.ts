@@ -128,6 +128,27 @@ export function compareGenerations(moec: Generation, llama: Generation, promptLe
 }
 
 /**
+ * A timed generation step on a loaded backend model: the greedy next token, as llama.cpp's
+ * evaluate returns it (its sampler runs natively at temperature 0): through `greedy` where the
+ * backend has it (the C runner answers the argmax, not 128 KB of logits: ~0.2-0.4 ms of a
+ * 4 ms decode step went to moving them to Node), else the argmax of `forward`'s logits.
+ */
+export function greedyStep(model: LoadedModel, program?: KProgram): (ids: number[], L: number) => Promise<number> {
+  return async (ids, L) => {
+    if (L === 0) model.reset?.();
+    const inputs = { ids: idsTensor(ids), ...(program ? lastRowInputs(program, ids.length) : {}) };
+    const bindings = { T: ids.length, L };
+    if (model.greedy) return (await model.greedy(inputs, bindings)).logits;
+    const logits = (await model.forward(inputs, bindings)).logits;
+    const V = logits.shape[logits.shape.length - 1];
+    const row = logits.data.subarray(logits.data.length - V);
+    let best = 0;
+    for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+    return best;
+  };
+}
+
+/**
  * A step on a loaded backend model (its state appended at L; `reset` before a prefill). Given
  * its program, the `last_row` a last-logits program takes is fed (T - 1: it returns that row only).
  */

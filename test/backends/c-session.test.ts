@@ -27,6 +27,7 @@ import { interpret } from '../../ir/graph/interp.ts';
 import { parseIR } from '../../ir/graph/parse.ts';
 import type { Tensor } from '../../ir/tensor.ts';
 import { expectAgreement } from '../expect-agreement.ts';
+import { Sampler } from '../../compiler/generate/sampling.ts';
 
 const TOL = 1e-5;
 const FILE = 'test/fixtures/attention-stack.moe';
@@ -137,6 +138,39 @@ describe('C backend: the persistent runner', () => {
       for (const r of together) expect([r.y.data.byteOffset, (r.y.data.buffer as ArrayBuffer).byteLength]).toEqual([0, r.y.data.byteLength]);
     } finally {
       model.dispose();
+    }
+  });
+
+  it('greedy answers the argmax of each output\'s last row, as the sampler picks it from forward\'s outputs, in order with forward calls', async () => {
+    const model = loadC(P, X86, W);
+    const argmaxLastRow = (t: Tensor): number => {
+      const row = t.data.subarray(t.data.length - t.shape[t.shape.length - 1]);
+      return new Sampler().next(row).id;
+    };
+    try {
+      const calls: Array<[number, number]> = [[0, 5], [5, 1], [6, 3]];
+      const want: number[] = [];
+      for (const [L, T] of calls) want.push(argmaxLastRow((await model.forward(inputsAt(L, T), { T, L })).y));
+      model.reset();
+      const mixed = await Promise.all(calls.map(([L, T], i) => (i === 1 ? model.forward(inputsAt(L, T), { T, L }).then((o) => argmaxLastRow(o.y)) : model.greedy(inputsAt(L, T), { T, L }).then((g) => g.y))));
+      expect(mixed).toEqual(want);
+      expect(model.lastForwardMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      model.dispose();
+    }
+    // Ties go to the first; a NaN never wins over an earlier value, and one at the start is never beaten (Sampler.next)
+    const m = parseIR(['moec.ir 1', 'model g', 'dim T <= 8', 'func main(%x: f32[T, 8], %i: i32[T, 3]) {', '  %y = gather(%x, %i) {axis=-1} : f32[T, 3]', '  return y = %y', '}'].join('\n'), 'g.ir');
+    const gather = loadC(runPipeline(m, { target: X86, maxTokens: 8 }).program!, X86, {});
+    try {
+      const row = (v: number[]): Tensor => ({ dtype: 'f32', shape: [1, 8], data: Float32Array.from(v) });
+      const i: Tensor = { dtype: 'i32', shape: [1, 3], data: Int32Array.from([0, 1, 2]) };
+      for (const [v, best] of [[[1, 3, 3], 1], [[Number.NaN, 3, 4], 0], [[1, Number.NaN, 0.5], 0], [[1, Number.NaN, 3], 2], [[-Infinity, -Infinity, -1], 2]] as const) {
+        const x = row([...v, 0, 0, 0, 0, 0]);
+        expect((await gather.greedy({ x, i }, { T: 1 })).y, JSON.stringify(v)).toBe(best);
+        expect(new Sampler().next((await gather.forward({ x, i }, { T: 1 })).y.data).id).toBe(best);
+      }
+    } finally {
+      gather.dispose();
     }
   });
 

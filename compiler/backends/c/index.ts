@@ -88,6 +88,19 @@ export class CModel implements LoadedModel {
     return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, outputTensor(o, T, outs[i])]));
   }
 
+  async greedy(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, number>> {
+    const T = bindings.T;
+    const L = this.checkCall(T, bindings.L);
+    // The answer: int32 rc and float64 ms, then one int32 per output.
+    const answer = this.session.ask([REQUEST.greedy, T, L, this.threads], this.inputBytes(inputs, T), [12, ...this.src.outputs.map(() => 4)]);
+    await letSignalsIn();
+    const [head, ...outs] = await answer;
+    const h = new DataView(head);
+    withDataErrors(h.getInt32(0, true));
+    this.lastForwardMs = h.getFloat64(4, true);
+    return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, new DataView(outs[i]).getInt32(0, true)]));
+  }
+
   /**
    * Runs forward `repeat` times in one process started for this call; the outputs of the last
    * run, each run's time (ms) and, from a timing build (`-DMOEC_PROFILE`), each kernel's mean
