@@ -508,7 +508,7 @@ class CRenderer {
       case 'attention':
       case 'mla_attention': {
         const ctx = { v: (n: string) => this.v(n), buffer: (n: string) => this.resolve(n), lanes: this.isa?.lanes ?? 1, isa: this.isa, num: cNum, maxTokens: this.p.maxTokens! };
-        if (k.kind === 'attention') this.math.exp = true;
+        this.math.exp = true;
         [view, args] = k.kind === 'attention' ? attentionView(k, ctx) : mlaView(k, ctx);
         mode = 'serial';
         break;

@@ -328,12 +328,14 @@ static void k0_attention_keys(const k0_attention_args *g, const float *q0, int k
       br[0] = mt[r];
       br[1] *= corr;
       for (e = 0; e < 8; e++) br[2 + e] *= corr;
+      /* the tile's weights first, a row at a time: moec_exp's loop vectorises */
+      for (i = 0; i < n; i++) s[r][i] = moec_exp(s[r][i] - mt[r]);
     }
     for (i = 0; i < n; i++) {
       const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
       for (r = 0; r < 2; r++) {
         float *br = b + r * (2 + 8);
-        const float p = expf(s[r][i] - br[0]);
+        const float p = s[r][i];
         br[1] += p;
         for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
       }
@@ -653,12 +655,14 @@ static void k2_attention_keys(const k2_attention_args *g, const float *q0, int k
       br[0] = mt[r];
       br[1] *= corr;
       for (e = 0; e < 8; e++) br[2 + e] *= corr;
+      /* the tile's weights first, a row at a time: moec_exp's loop vectorises */
+      for (i = 0; i < n; i++) s[r][i] = moec_exp(s[r][i] - mt[r]);
     }
     for (i = 0; i < n; i++) {
       const float *vr = g->vc + ((size_t)(jt + i) * 2 + kvh) * 8;
       for (r = 0; r < 2; r++) {
         float *br = b + r * (2 + 8);
-        const float p = expf(s[r][i] - br[0]);
+        const float p = s[r][i];
         br[1] += p;
         for (e = 0; e < 8; e++) br[2 + e] += p * vr[e];
       }
