@@ -81,8 +81,8 @@ describe('schedules in the kernel IR', () => {
 
   it('the tiler records what each target offers: the ISA, C blocking and thread splits only on C targets, the decode form of quantized grouped GEMMs (and of dense ones on C, which have a one-row path)', () => {
     const want: Record<string, { isa: string; blocking: boolean; threads: boolean; qdecode: string; prefetch?: number }> = {
-      'x86-avx2': { isa: 'avx2', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 4096 },
-      'x86-avx512': { isa: 'avx512', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 4096 },
+      'x86-avx2': { isa: 'avx2', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 2048 },
+      'x86-avx512': { isa: 'avx512', blocking: true, threads: true, qdecode: 'group_sum', prefetch: 2048 },
       'npu-scratchpad': { isa: 'portable', blocking: true, threads: true, qdecode: 'scale_each' },
       'wasm-simd128': { isa: 'simd128', blocking: false, threads: false, qdecode: 'scale_each' },
       'wasm-scalar': { isa: 'scalar', blocking: false, threads: false, qdecode: 'scale_each' },
@@ -132,9 +132,9 @@ describe('schedules in the kernel IR', () => {
     const p = compileFor('deepseek-v3.moe', 'x86-avx512', 'i4');
     const text = printKernelIR(p);
     expect(text).toMatch(/ isa avx512 /);
-    expect(text).toMatch(/qdecode="group_sum", prefetch=4096/);
+    expect(text).toMatch(/qdecode="group_sum", prefetch=2048/);
     expect(text).toMatch(/threads\(min_elems=16384\)/);
-    const edited = text.replace(/prefetch=4096/g, 'prefetch=8192').replace(/threads\(min_elems=16384\)/, 'threads(min_elems=4096)');
+    const edited = text.replace(/prefetch=2048/g, 'prefetch=8192').replace(/threads\(min_elems=16384\)/, 'threads(min_elems=4096)');
     const back = parseKernelIR(edited, 'edited.kir');
     expect(printKernelIR(back)).toBe(edited);
     expect(kernels(back.steps).filter((k) => k.kind === 'grouped_gemm').every((k) => (k as GroupedGemmKernel).tile!.prefetch === 8192)).toBe(true);
@@ -220,7 +220,7 @@ describe('renderers print the recorded schedule', () => {
   it('C: the quantized decode form and prefetch distance are the tile\'s', () => {
     const p = compileFor('tiny.moe', 'x86-avx2', 'i8');
     const src = renderC(p, loadTarget('x86-avx2')).source;
-    expect(src).toContain('#define MOEC_QPREFETCH 4096');
+    expect(src).toContain('#define MOEC_QPREFETCH 2048');
     expect(src).toContain('_mm_prefetch(');
     expect(src).toContain('Per scale group the');
     const far = renderC(withTiles(p, () => ({ prefetch: 8192 })), loadTarget('x86-avx2')).source;

@@ -479,9 +479,12 @@ const DECODE_STREAMS = 4;
  * columns), so a stream crosses pages fast and the hardware prefetcher, which stops at
  * each 4 KiB page, leaves a core waiting on DRAM: measured on mixtral-mini i8 at T = 1 on
  * one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and 1.73 to 1.32 ms (AVX-512);
- * 1024 did little, 8192 no better.
+ * 1024 did little, 8192 no better. 2048, measured later in pairs against 4096 (one core,
+ * T = 1, medians): the llama bench model's decode step 10-13% faster on x86-avx2 (i8g32,
+ * w8a8) and x86-avx512 (w8a8), its LM head (48-column panels) most; mixtral-mini 4-6% faster
+ * on x86-avx2 i8 and 4-11% on x86-avx512 i8g32, 1-8% slower on x86-avx512 per-channel i8.
  */
-const QUANT_PREFETCH_BYTES = 4096;
+const QUANT_PREFETCH_BYTES = 2048;
 
 /** Rows per pass of a Wasm grouped GEMM over one expert's weights (see `wasmPass`). */
 const WASM_PASS_ROWS = 64;

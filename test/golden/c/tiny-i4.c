@@ -352,10 +352,11 @@ MOEC_MAYBE_UNUSED static __m256 moec_ld_i4(const unsigned char *p) {
  * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
  * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
  * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
- * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better; 2048 is faster still on most
+ * (the tiler's QUANT_PREFETCH_BYTES says where). Prefetches never fault.
  */
 #ifndef MOEC_QPREFETCH
-#define MOEC_QPREFETCH 4096
+#define MOEC_QPREFETCH 2048
 #endif
 
 /*
@@ -790,10 +791,11 @@ static void moec_micro_i4_5x16(const float *const *a, int koff, const unsigned c
  * rows are short (16 bytes of i8 for 16 columns), so a stream crosses pages fast and the hardware
  * prefetcher, which stops at each 4 KiB page, leaves a core waiting on DRAM: measured on
  * mixtral-mini i8 at T = 1 on one core, 4096 bytes ahead took 2.17 ms to 1.50 ms (AVX2) and
- * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better. Prefetches never fault.
+ * 1.73 to 1.32 ms (AVX-512); 1024 did little, 8192 no better; 2048 is faster still on most
+ * (the tiler's QUANT_PREFETCH_BYTES says where). Prefetches never fault.
  */
 #ifndef MOEC_QPREFETCH
-#define MOEC_QPREFETCH 4096
+#define MOEC_QPREFETCH 2048
 #endif
 
 /*
