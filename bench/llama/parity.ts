@@ -138,7 +138,7 @@ export function greedyStep(model: LoadedModel, program?: KProgram): (ids: number
     if (L === 0) model.reset?.();
     const inputs = { ids: idsTensor(ids), ...(program ? lastRowInputs(program, ids.length) : {}) };
     const bindings = { T: ids.length, L };
-    if (model.greedy) return (await model.greedy(inputs, bindings)).logits;
+    if (model.greedy) return (await model.greedy(inputs, bindings)).logits.id;
     const logits = (await model.forward(inputs, bindings)).logits;
     const V = logits.shape[logits.shape.length - 1];
     const row = logits.data.subarray(logits.data.length - V);

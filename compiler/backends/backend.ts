@@ -28,11 +28,12 @@ export interface LoadedModel {
   /**
    * Runs forward as `forward` does but returns, for each output, only the index of the largest
    * value of its last row (along its last axis; the first of equal ones; a NaN never wins over
-   * an earlier value), as `Sampler.next` picks at temperature 0: a greedy step's next token,
-   * where the outputs need not reach the caller (the C runner then answers 4 bytes, not the
-   * logits). Absent: take `forward`'s outputs.
+   * an earlier value), and with `logprob` its log-probability under the row's softmax, as
+   * `Sampler.next` gives them at temperature 0: a greedy step's next token, where the outputs
+   * need not reach the caller (the C runner then answers a few bytes, not the logits). Absent:
+   * take `forward`'s outputs.
    */
-  greedy?(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, number>>;
+  greedy?(inputs: Record<string, Tensor>, bindings: Record<string, number>, opts?: { logprob?: boolean }): Promise<Record<string, { id: number; logprob?: number }>>;
   /**
    * The last forward's own time in ms, where the backend measures it apart from its host
    * overhead (the C runner's process start and file I/O); undefined otherwise.

@@ -34,7 +34,7 @@ import { UsageError } from '../usage-error.ts';
 import { LAST_ROW, lastRowInputs } from '../passes/last-logits.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { loadReference } from './ref-model.ts';
-import { Sampler, type SamplingOptions, samplingOptions } from './sampling.ts';
+import { type Choice, Sampler, type SamplingOptions, samplingOptions } from './sampling.ts';
 import { type TextTokenizer, TextStream, loadTokenizer, tokenizerPath } from './tokenizer.ts';
 
 export interface GenerateOptions extends SamplingOptions {
@@ -181,18 +181,29 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
   let decodeMs = 0;
   try {
     loaded.reset?.();
+    // Greedy on a backend that picks the token itself (the C runner): its answer is the token
+    // and its log-probability, not the row of logits. Otherwise the sampler reads the last row.
+    const greedy = samplingOptions(opts).temperature === 0 ? loaded.greedy?.bind(loaded) : undefined;
+    const step = async (stepIds: number[], L: number, took: (ms: number) => void): Promise<Float32Array | Choice> => {
+      if (!greedy) return lastLogits(loaded, program, io, stepIds, L, took);
+      const t0 = performance.now();
+      const out = await greedy({ [io.ids]: { dtype: 'i32', shape: [stepIds.length], data: Int32Array.from(stepIds) }, ...lastRowInputs(program, stepIds.length) }, { T: stepIds.length, L }, { logprob: true });
+      took(loaded.lastForwardMs ?? performance.now() - t0);
+      const { id, logprob } = out[io.logits];
+      return { id, logprob: logprob! };
+    };
     // The prefill's last row gives the first new token; each later one takes one decode call.
-    let row: Float32Array = new Float32Array(0);
-    for (let at = 0; at < P; at += chunk) row = await lastLogits(loaded, program, io, promptIds.slice(at, at + chunk), at, (ms) => (prefillMs += ms));
+    let last: Float32Array | Choice = new Float32Array(0);
+    for (let at = 0; at < P; at += chunk) last = await step(promptIds.slice(at, at + chunk), at, (ms) => (prefillMs += ms));
     for (let i = 0; ; i++) {
-      const { id, logprob } = sampler.next(row);
+      const { id, logprob } = last instanceof Float32Array ? sampler.next(last) : last;
       ids.push(id);
       // The last token also takes what the stream held back (a character it never completed).
       const piece = stream ? stream.push(id) + (i === N - 1 ? stream.flush() : '') : undefined;
       if (piece !== undefined) text += piece;
       yield { id, ...(piece !== undefined ? { text: piece } : {}), logprob };
       if (i === N - 1) break;
-      row = await lastLogits(loaded, program, io, [id], P + i, (ms) => (decodeMs += ms));
+      last = await step([id], P + i, (ms) => (decodeMs += ms));
     }
   } finally {
     loaded.dispose();

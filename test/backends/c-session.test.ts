@@ -141,19 +141,18 @@ describe('C backend: the persistent runner', () => {
     }
   });
 
-  it('greedy answers the argmax of each output\'s last row, as the sampler picks it from forward\'s outputs, in order with forward calls', async () => {
+  it('greedy answers the argmax of each output\'s last row and, asked, its log-probability, as the sampler gives them from forward\'s outputs, in order with forward calls', async () => {
     const model = loadC(P, X86, W);
-    const argmaxLastRow = (t: Tensor): number => {
-      const row = t.data.subarray(t.data.length - t.shape[t.shape.length - 1]);
-      return new Sampler().next(row).id;
-    };
+    const argmaxLastRow = (t: Tensor): { id: number; logprob: number } => new Sampler().next(t.data.subarray(t.data.length - t.shape[t.shape.length - 1]));
     try {
       const calls: Array<[number, number]> = [[0, 5], [5, 1], [6, 3]];
-      const want: number[] = [];
+      const want: Array<{ id: number; logprob: number }> = [];
       for (const [L, T] of calls) want.push(argmaxLastRow((await model.forward(inputsAt(L, T), { T, L })).y));
       model.reset();
-      const mixed = await Promise.all(calls.map(([L, T], i) => (i === 1 ? model.forward(inputsAt(L, T), { T, L }).then((o) => argmaxLastRow(o.y)) : model.greedy(inputsAt(L, T), { T, L }).then((g) => g.y))));
-      expect(mixed).toEqual(want);
+      const mixed = await Promise.all(calls.map(([L, T], i) => (i === 1 ? model.forward(inputsAt(L, T), { T, L }).then((o) => argmaxLastRow(o.y)) : model.greedy(inputsAt(L, T), { T, L }, { logprob: true }).then((g) => g.y as { id: number; logprob: number }))));
+      expect(mixed.map((c) => c.id)).toEqual(want.map((c) => c.id));
+      // the log-probability summed in double in index order, as the sampler: equal to a few ulp (C's exp and V8's)
+      mixed.forEach((c, i) => expect(Math.abs(c.logprob - want[i].logprob)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want[i].logprob))));
       expect(model.lastForwardMs).toBeGreaterThanOrEqual(0);
     } finally {
       model.dispose();
@@ -166,8 +165,18 @@ describe('C backend: the persistent runner', () => {
       const i: Tensor = { dtype: 'i32', shape: [1, 3], data: Int32Array.from([0, 1, 2]) };
       for (const [v, best] of [[[1, 3, 3], 1], [[Number.NaN, 3, 4], 0], [[1, Number.NaN, 0.5], 0], [[1, Number.NaN, 3], 2], [[-Infinity, -Infinity, -1], 2]] as const) {
         const x = row([...v, 0, 0, 0, 0, 0]);
-        expect((await gather.greedy({ x, i }, { T: 1 })).y, JSON.stringify(v)).toBe(best);
-        expect(new Sampler().next((await gather.forward({ x, i }, { T: 1 })).y.data).id).toBe(best);
+        const got = (await gather.greedy({ x, i }, { T: 1 }, { logprob: true })).y;
+        const want = new Sampler().next((await gather.forward({ x, i }, { T: 1 })).y.data);
+        expect(got.id, JSON.stringify(v)).toBe(best);
+        expect(want.id).toBe(best);
+        if (Number.isNaN(want.logprob)) expect(got.logprob).toBeNaN();
+        else expect(Math.abs(got.logprob! - want.logprob)).toBeLessThanOrEqual(1e-12);
+      }
+      // [1, 3, 3]: the first 3, with log-probability -log(2 + e^-2)
+      {
+        const got = (await gather.greedy({ x: row([1, 3, 3, 0, 0, 0, 0, 0]), i }, { T: 1 }, { logprob: true })).y;
+        expect((await gather.greedy({ x: row([1, 3, 3, 0, 0, 0, 0, 0]), i }, { T: 1 })).y).toEqual({ id: 1 }); // no log-probability unless asked
+        expect(got.logprob).toBeCloseTo(-Math.log(2 + Math.exp(-2)), 12);
       }
     } finally {
       gather.dispose();

@@ -88,17 +88,21 @@ export class CModel implements LoadedModel {
     return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, outputTensor(o, T, outs[i])]));
   }
 
-  async greedy(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, number>> {
+  async greedy(inputs: Record<string, Tensor>, bindings: Record<string, number>, opts: { logprob?: boolean } = {}): Promise<Record<string, { id: number; logprob?: number }>> {
     const T = bindings.T;
     const L = this.checkCall(T, bindings.L);
-    // The answer: int32 rc and float64 ms, then one int32 per output.
-    const answer = this.session.ask([REQUEST.greedy, T, L, this.threads], this.inputBytes(inputs, T), [12, ...this.src.outputs.map(() => 4)]);
+    // The answer: int32 rc and float64 ms, then per output an int32 (the index) and, asked, a float64 (its log-probability).
+    const per = opts.logprob ? 12 : 4;
+    const answer = this.session.ask([opts.logprob ? REQUEST.greedyLogprob : REQUEST.greedy, T, L, this.threads], this.inputBytes(inputs, T), [12, ...this.src.outputs.map(() => per)]);
     await letSignalsIn();
     const [head, ...outs] = await answer;
     const h = new DataView(head);
     withDataErrors(h.getInt32(0, true));
     this.lastForwardMs = h.getFloat64(4, true);
-    return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, new DataView(outs[i]).getInt32(0, true)]));
+    return Object.fromEntries(this.src.outputs.map((o, i) => {
+      const d = new DataView(outs[i]);
+      return [o.name, { id: d.getInt32(0, true), ...(opts.logprob ? { logprob: d.getFloat64(4, true) } : {}) }];
+    }));
   }
 
   /**

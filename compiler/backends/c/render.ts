@@ -90,7 +90,7 @@ const RESERVED = new Set([
   ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
   ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
   // The persistent runner's own (main.c.hbs `serve`).
-  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard', 'greedy_row', 'greedy_x', 'greedy_i', 'greedy_best'],
+  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard', 'greedy_row', 'greedy_x', 'greedy_i', 'greedy_best', 'greedy_sum'],
   ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
   ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
   ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],

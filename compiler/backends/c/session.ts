@@ -17,7 +17,7 @@ import { fail } from '../../../ir/diagnostics.ts';
 import { trackChild } from '../../io/output.ts';
 
 /** The request codes of `serve` in main.c.hbs. */
-export const REQUEST = { forward: 1, reset: 2, cache: 3, greedy: 4 } as const;
+export const REQUEST = { forward: 1, reset: 2, cache: 3, greedy: 4, greedyLogprob: 5 } as const;
 
 /** Piped stdio are sockets: `ref`/`unref` let an idle runner not hold the event loop. */
 type Child = ChildProcessByStdio<Writable, Socket, Socket>;
