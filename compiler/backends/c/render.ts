@@ -90,7 +90,7 @@ const RESERVED = new Set([
   ...['weights', 'T', 'arena', 'threads', 'W', 'A', 'g', 'i', 'rc', 'bad', 'repeat', 'main', 'argc', 'argv'],
   ...[C_PAST, 'cache', 'max_context', 'C', 'cache_at', 'cache_size'],
   // The persistent runner's own (main.c.hbs `serve`).
-  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard', 'greedy_row', 'greedy_x', 'greedy_i', 'greedy_best', 'greedy_sum'],
+  ...['w', 'hdr', 'ms', 't0', 'arena_size', 'serve', 'read_all', 'write_all', 'guard_broken', 'set_guard', 'greedy_value', 'greedy_pick', 'greedy_best', 'greedy_lp'],
   ...['auto', 'break', 'case', 'char', 'const', 'continue', 'default', 'do', 'double', 'else', 'enum', 'extern', 'float', 'for', 'goto', 'if', 'inline', 'int', 'long'],
   ...['register', 'restrict', 'return', 'short', 'signed', 'sizeof', 'static', 'struct', 'switch', 'typedef', 'union', 'unsigned', 'void', 'volatile', 'while'],
   ...['_Alignas', '_Alignof', '_Atomic', '_Bool', '_Complex', '_Generic', '_Imaginary', '_Noreturn', '_Static_assert', '_Thread_local'],
@@ -363,7 +363,7 @@ class CRenderer {
         // An i32 input or output (token ids, expert indices) is an int array in the ABI.
         const shape = this.shape(x.buffer);
         // row: the length of its last axis (the runner's GREEDY answer is the argmax of its last row).
-        return { name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), ctype: b.ctype, decl: `${b.buf.dtype}[${shape.map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(shape, 'T'), row: shape.length ? cDim(shape[shape.length - 1], 'T') : '1' };
+        return { name: x.name, NAME: ident(x.name).toUpperCase(), cname: ioName(x.name), ctype: b.ctype, decl: `${b.buf.dtype}[${shape.map((d) => (isSym(d) ? 'T-dependent' : d)).join(', ')}]`, floats: cElems(shape, 'T'), row: shape.length ? cDim(shape[shape.length - 1], 'T') : '1', int: b.buf.dtype === 'i32' };
       });
     const inputs = io(p.inputs);
     const outputs = io(p.outputs);
