@@ -10,6 +10,7 @@
  * told apart from a real disagreement.
  */
 import type { LoadedModel } from '../../compiler/backends/backend.ts';
+import { argmax } from '../../compiler/generate/sampling.ts';
 import { lastRowInputs } from '../../compiler/passes/last-logits.ts';
 import type { KProgram } from '../../ir/kernel/kernel.ts';
 import { allocateState } from '../../ir/kernel/attention.ts';
@@ -32,12 +33,6 @@ export interface Generation {
 
 /** A model that appends `ids` after L cached positions and returns their logits [T, V]. */
 export type Step = (ids: number[], L: number) => Promise<Float32Array>;
-
-function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
-}
 
 function logSoftmax(row: ArrayLike<number>): { lp: Float64Array; scale: number } {
   let mx = -Infinity;
@@ -140,11 +135,7 @@ export function greedyStep(model: LoadedModel, program?: KProgram): (ids: number
     const bindings = { T: ids.length, L };
     if (model.greedy) return (await model.greedy(inputs, bindings)).logits.id;
     const logits = (await model.forward(inputs, bindings)).logits;
-    const V = logits.shape[logits.shape.length - 1];
-    const row = logits.data.subarray(logits.data.length - V);
-    let best = 0;
-    for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-    return best;
+    return argmax(logits.data.subarray(logits.data.length - logits.shape[logits.shape.length - 1]));
   };
 }
 

@@ -186,10 +186,7 @@ async function* tokens(model: Module | string, opts: GenerateOptions, done: { st
     const greedy = samplingOptions(opts).temperature === 0 ? loaded.greedy?.bind(loaded) : undefined;
     const step = async (stepIds: number[], L: number, took: (ms: number) => void): Promise<Float32Array | Choice> => {
       if (!greedy) return lastLogits(loaded, program, io, stepIds, L, took);
-      const t0 = performance.now();
-      const out = await greedy({ [io.ids]: { dtype: 'i32', shape: [stepIds.length], data: Int32Array.from(stepIds) }, ...lastRowInputs(program, stepIds.length) }, { T: stepIds.length, L }, { logprob: true });
-      took(loaded.lastForwardMs ?? performance.now() - t0);
-      const { id, logprob } = out[io.logits];
+      const { id, logprob } = (await timedCall(loaded, took, () => greedy(stepInputs(program, io, stepIds), { T: stepIds.length, L }, { logprob: true })))[io.logits];
       return { id, logprob: logprob! };
     };
     // The prefill's last row gives the first new token; each later one takes one decode call.
@@ -244,15 +241,25 @@ function generationIo(m: Module): GenerationIo {
   return { ids: idInputs[0].name, logits: out.name, vocab: typeof table === 'number' ? table : (out.value.type.shape[1] as number) };
 }
 
+/** A step's inputs: the token ids, and the row a last-logits program returns. */
+function stepInputs(program: KProgram, io: GenerationIo, ids: number[]): Record<string, Tensor> {
+  return { [io.ids]: { dtype: 'i32', shape: [ids.length], data: Int32Array.from(ids) }, ...lastRowInputs(program, ids.length) };
+}
+
+/** Runs a call of `model`; `took` gets its time in ms (the backend's own forward time where it measures one). */
+async function timedCall<R>(model: LoadedModel, took: (ms: number) => void, call: () => Promise<R>): Promise<R> {
+  const t0 = performance.now();
+  const out = await call();
+  took(model.lastForwardMs ?? performance.now() - t0);
+  return out;
+}
+
 /**
  * One forward of `ids` after L cached positions; the last row of the logits (the one row a
  * rewritten program returns, the last of T otherwise). `took` gets its time in ms.
  */
 async function lastLogits(model: LoadedModel, program: KProgram, io: GenerationIo, ids: number[], L: number, took: (ms: number) => void): Promise<Float32Array> {
-  const t0 = performance.now();
-  const out = await model.forward({ [io.ids]: { dtype: 'i32', shape: [ids.length], data: Int32Array.from(ids) }, ...lastRowInputs(program, ids.length) }, { T: ids.length, L });
-  took(model.lastForwardMs ?? performance.now() - t0);
-  const logits = out[io.logits];
+  const logits = (await timedCall(model, took, () => model.forward(stepInputs(program, io, ids), { T: ids.length, L })))[io.logits];
   const V = logits.shape[logits.shape.length - 1];
   const rows = logits.data.length / V;
   return Float32Array.from(logits.data.subarray((rows - 1) * V, rows * V));

@@ -39,6 +39,17 @@ export function samplingOptions(o: SamplingOptions): Required<SamplingOptions> {
   return { temperature, topK, topP, seed };
 }
 
+/**
+ * The greedy pick: the index of the largest logit, the first of equal ones; a NaN never wins
+ * over an earlier value (and one at index 0 is never beaten). The C runner's GREEDY answer
+ * (main.c.hbs `greedy_pick`) follows the same rule.
+ */
+export function argmax(logits: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
 /** The stream name the draws are keyed by (with the seed). */
 const STREAM = 'moec.generate.sample';
 
@@ -53,8 +64,7 @@ export class Sampler {
 
   next(logits: ArrayLike<number>): Choice {
     const n = logits.length;
-    let best = 0;
-    for (let i = 1; i < n; i++) if (logits[i] > logits[best]) best = i;
+    const best = argmax(logits);
     // log softmax's normaliser, from the largest logit (no overflow).
     let sum = 0;
     for (let i = 0; i < n; i++) sum += Math.exp(logits[i] - logits[best]);

@@ -74,35 +74,36 @@ export class CModel implements LoadedModel {
 
   async forward(inputs: Record<string, Tensor>, bindings: Record<string, number>): Promise<Record<string, Tensor>> {
     const T = bindings.T;
+    // Each output, in its own buffer.
+    const outs = await this.call(REQUEST.forward, inputs, bindings, this.src.outputs.map((o) => o.floats(T) * 4));
+    return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, outputTensor(o, T, outs[i])]));
+  }
+
+  async greedy(inputs: Record<string, Tensor>, bindings: Record<string, number>, opts: { logprob?: boolean } = {}): Promise<Record<string, { id: number; logprob?: number }>> {
+    // Per output an int32 (the index) and, asked, a float64 (its log-probability).
+    const outs = await this.call(opts.logprob ? REQUEST.greedyLogprob : REQUEST.greedy, inputs, bindings, this.src.outputs.map(() => (opts.logprob ? 12 : 4)));
+    return Object.fromEntries(this.src.outputs.map((o, i) => {
+      const d = new DataView(outs[i]);
+      return [o.name, { id: d.getInt32(0, true), ...(opts.logprob ? { logprob: d.getFloat64(4, true) } : {}) }];
+    }));
+  }
+
+  /**
+   * One FORWARD or GREEDY request: the answer's parts after its head (int32 rc, float64 ms),
+   * of the given sizes. Sent at the call, so calls (and reset and loadCaches) reach the runner
+   * in program order.
+   */
+  private async call(code: number, inputs: Record<string, Tensor>, bindings: Record<string, number>, parts: number[]): Promise<ArrayBuffer[]> {
+    const T = bindings.T;
     const L = this.checkCall(T, bindings.L);
-    // Sent at the call, so calls (and reset and loadCaches) reach the runner in program order.
-    const bytes = this.src.outputs.map((o) => o.floats(T) * 4);
-    // The answer: int32 rc and float64 ms, then each output, in its own buffer.
-    const answer = this.session.ask([REQUEST.forward, T, L, this.threads], this.inputBytes(inputs, T), [12, ...bytes]);
+    const answer = this.session.ask([code, T, L, this.threads], this.inputBytes(inputs, T), [12, ...parts]);
     // A ^C during the build or the weights' write ends moec here.
     await letSignalsIn();
     const [head, ...outs] = await answer;
     const h = new DataView(head);
     withDataErrors(h.getInt32(0, true));
     this.lastForwardMs = h.getFloat64(4, true);
-    return Object.fromEntries(this.src.outputs.map((o, i) => [o.name, outputTensor(o, T, outs[i])]));
-  }
-
-  async greedy(inputs: Record<string, Tensor>, bindings: Record<string, number>, opts: { logprob?: boolean } = {}): Promise<Record<string, { id: number; logprob?: number }>> {
-    const T = bindings.T;
-    const L = this.checkCall(T, bindings.L);
-    // The answer: int32 rc and float64 ms, then per output an int32 (the index) and, asked, a float64 (its log-probability).
-    const per = opts.logprob ? 12 : 4;
-    const answer = this.session.ask([opts.logprob ? REQUEST.greedyLogprob : REQUEST.greedy, T, L, this.threads], this.inputBytes(inputs, T), [12, ...this.src.outputs.map(() => per)]);
-    await letSignalsIn();
-    const [head, ...outs] = await answer;
-    const h = new DataView(head);
-    withDataErrors(h.getInt32(0, true));
-    this.lastForwardMs = h.getFloat64(4, true);
-    return Object.fromEntries(this.src.outputs.map((o, i) => {
-      const d = new DataView(outs[i]);
-      return [o.name, { id: d.getInt32(0, true), ...(opts.logprob ? { logprob: d.getFloat64(4, true) } : {}) }];
-    }));
+    return outs;
   }
 
   /**
